@@ -1,0 +1,90 @@
+import express, { NextFunction, Request, Response } from 'express';
+import { ApolloServer } from '@apollo/server';
+import { expressMiddleware } from '@as-integrations/express5';
+import {
+  ApolloServerPluginLandingPageLocalDefault,
+  ApolloServerPluginLandingPageProductionDefault,
+} from '@apollo/server/plugin/landingPage/default';
+import { GraphQLError, GraphQLSchema } from 'graphql';
+import { unauthenticated } from '../common/errors/graphql-errors';
+import { createErrorFormatter } from '../graphql/errors';
+import { createRequestContext, RequestContext } from './context';
+import { Logger } from './logger';
+import { Services } from './services';
+
+export interface HttpApp {
+  app: express.Express;
+  apollo: ApolloServer<RequestContext>;
+}
+
+/** Express + Apollo wiring. The caller owns listening and shutdown. */
+export async function createHttpApp(schema: GraphQLSchema, services: Services, logger: Logger): Promise<HttpApp> {
+  const { config } = services;
+  const apollo = new ApolloServer<RequestContext>({
+    schema,
+    introspection: config.introspection,
+    // Apollo would include stack traces unless NODE_ENV=production; never send them.
+    includeStacktraceInErrorResponses: false,
+    // No "Did you mean ...?" hints that reveal field names to callers who may not introspect.
+    hideSchemaDetailsFromClientErrors: true,
+    formatError: createErrorFormatter((err) => logger.error({ err }, 'unexpected error in GraphQL request')),
+    plugins: [
+      config.landingPage
+        ? ApolloServerPluginLandingPageLocalDefault({ embed: true, includeCookies: false })
+        : ApolloServerPluginLandingPageProductionDefault({ footer: false }),
+    ],
+  });
+  await apollo.start();
+
+  const app = express();
+  app.disable('x-powered-by');
+
+  app.get('/healthz', async (_req, res) => {
+    try {
+      await services.dataSource.query('SELECT 1');
+      res.json({ status: 'ok', database: 'up' });
+    } catch (err) {
+      logger.warn({ err }, 'health check: database unreachable');
+      res.status(503).json({ status: 'error', database: 'down' });
+    }
+  });
+
+  app.use(
+    '/graphql',
+    express.json({ limit: '1mb' }),
+    expressMiddleware(apollo, {
+      context: async ({ req }) => {
+        const ctx = await createRequestContext(services, req.headers.authorization);
+        // Every GraphQL request carries a valid key; introspection (Sandbox) included.
+        if (!ctx.caller) throw withStatus(unauthenticated(), 401);
+        return ctx;
+      },
+    }),
+  );
+
+  app.use((_req: Request, res: Response) => {
+    res.status(404).json({ error: 'Not found' });
+  });
+
+  // Errors outside GraphQL (bad JSON bodies, oversize bodies) answer as JSON with no internals.
+  app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    const e = err as { status?: number; statusCode?: number; type?: string; expose?: boolean; message?: string };
+    const status = e.status ?? e.statusCode ?? 500;
+    if (status >= 500) logger.error({ err }, 'unexpected error in HTTP request');
+    const message =
+      e.type === 'entity.parse.failed'
+        ? 'The request body is not valid JSON.'
+        : e.type === 'entity.too.large'
+          ? 'The request body is too large.'
+          : status < 500 && e.expose && e.message
+            ? e.message
+            : 'Internal server error';
+    res.status(status).json({ error: message });
+  });
+
+  return { app, apollo };
+}
+
+function withStatus(error: GraphQLError, status: number): GraphQLError {
+  return new GraphQLError(error.message, { extensions: { ...error.extensions, http: { status } } });
+}

@@ -1,0 +1,67 @@
+import { ArgsType, ClassType, Field, Int, ObjectType } from 'type-graphql';
+
+export const MAX_PAGE_SIZE = 100;
+export const DEFAULT_PAGE_SIZE = 20;
+
+@ObjectType({ description: 'Where a page sits in its list (Relay cursor connections).' })
+export class PageInfo {
+  @Field({ description: 'True when more items follow the last edge of this page.' })
+  hasNextPage: boolean;
+
+  @Field({ description: 'True when this page was requested with `after` (items precede it).' })
+  hasPreviousPage: boolean;
+
+  @Field(() => String, { nullable: true, description: 'Cursor of the first edge; null on an empty page.' })
+  startCursor: string | null;
+
+  @Field(() => String, { nullable: true, description: 'Cursor of the last edge: pass it as `after` for the next page.' })
+  endCursor: string | null;
+}
+
+@ArgsType()
+export class PageArgs {
+  @Field(() => Int, { nullable: true, description: `How many items to return (1-${MAX_PAGE_SIZE}, default ${DEFAULT_PAGE_SIZE}).` })
+  first?: number | null;
+
+  @Field(() => String, { nullable: true, description: 'Return the items after this cursor (a previous page\'s `pageInfo.endCursor`).' })
+  after?: string | null;
+}
+
+export interface Edge<T> {
+  cursor: string;
+  node: T;
+}
+
+/** What a service hands a resolver: a page plus a lazily computed total (only queried when selected). */
+export interface ConnectionData<T> {
+  edges: Edge<T>[];
+  pageInfo: PageInfo;
+  totalCount: () => Promise<number>;
+}
+
+/** A Relay connection type for `Item`, named `<name>Connection` with `<name>Edge` edges. */
+export function Connection<T extends object>(Item: ClassType<T>, name: string, itemDescription: string) {
+  @ObjectType(`${name}Edge`, { description: `One ${itemDescription} in a page, with its cursor.` })
+  class EdgeType {
+    @Field({ description: 'Opaque cursor of this edge; pass it as `after` to continue after it.' })
+    cursor: string;
+
+    @Field(() => Item, { description: `The ${itemDescription}.` })
+    node: T;
+  }
+
+  @ObjectType(`${name}Connection`, { description: `A page of ${itemDescription}s (Relay cursor connection).` })
+  class ConnectionType {
+    @Field(() => [EdgeType], { description: 'The items of this page, in order.' })
+    edges: EdgeType[];
+
+    @Field(() => PageInfo, { description: 'Cursors and whether more pages exist.' })
+    pageInfo: PageInfo;
+
+    // A function property: graphql-js calls it only when the field is selected, so COUNT(*) runs only then.
+    @Field(() => Int, { description: 'How many items match the filter in all pages (counted only when selected).' })
+    totalCount: () => Promise<number>;
+  }
+
+  return ConnectionType;
+}

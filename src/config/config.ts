@@ -1,0 +1,116 @@
+import path from 'node:path';
+
+/** Every setting the service reads, typed and validated once at start. Nothing else reads process.env. */
+export interface AppConfig {
+  nodeEnv: 'development' | 'production' | 'test';
+  host: string;
+  port: number;
+  /** `sqlite` (embedded default) or `mysql` (MySQL 8 / MariaDB 10.6+). */
+  database: DatabaseConfig;
+  /** Introspection and the Sandbox landing page. */
+  introspection: boolean;
+  landingPage: boolean;
+  /** Largest accepted upload, in bytes of (decompressed) text. */
+  maxUploadBytes: number;
+  /** Name of the account created on first start. */
+  defaultAccountName: string;
+}
+
+export type DatabaseConfig =
+  | { type: 'sqlite'; file: string; url: undefined }
+  | { type: 'mysql'; url: string; file: undefined; flavor?: 'mysql' | 'mariadb' };
+
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    readonly expected: string,
+    readonly actual: string | undefined,
+  ) {
+    super(`Invalid configuration: ${variable}=${JSON.stringify(actual)}; expected ${expected}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+function str(env: Env, name: string, fallback: string): string {
+  const value = env[name];
+  return value === undefined || value === '' ? fallback : value;
+}
+
+function int(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^\d+$/.test(raw.trim())) throw new ConfigError(name, `a whole number from ${min} to ${max}`, raw);
+  const value = Number(raw.trim());
+  if (value < min || value > max) throw new ConfigError(name, `a whole number from ${min} to ${max}`, raw);
+  return value;
+}
+
+function bool(env: Env, name: string, fallback: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const v = raw.trim().toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(v)) return true;
+  if (['0', 'false', 'no', 'off'].includes(v)) return false;
+  throw new ConfigError(name, 'true or false', raw);
+}
+
+/** Byte sizes accept a plain number of bytes or a number with a KB/MB/GB suffix (powers of 1000, as the product page's "15 MB"). */
+function bytes(env: Env, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|KIB|MIB|GIB)?\s*$/i.exec(raw);
+  if (!m) throw new ConfigError(name, 'a size such as 15000000, 15MB or 512KiB', raw);
+  const unit = (m[2] ?? 'B').toUpperCase();
+  const factor: Record<string, number> = { B: 1, KB: 1e3, MB: 1e6, GB: 1e9, KIB: 1024, MIB: 1024 ** 2, GIB: 1024 ** 3 };
+  const value = Math.floor(Number(m[1]) * factor[unit]);
+  if (value < 1) throw new ConfigError(name, 'a size of at least 1 byte', raw);
+  return value;
+}
+
+function database(env: Env, cwd: string): DatabaseConfig {
+  const url = env.DATABASE_URL;
+  if (url === undefined || url.trim() === '') {
+    const dataDir = path.resolve(cwd, str(env, 'DATA_DIR', './data'));
+    return { type: 'sqlite', file: path.join(dataDir, 'pcap-defense.sqlite'), url: undefined };
+  }
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new ConfigError('DATABASE_URL', 'mysql://user:pass@host:3306/db, or unset for the embedded SQLite file', '<unparseable URL>');
+  }
+  if (parsed.protocol === 'sqlite:') {
+    return { type: 'sqlite', file: path.resolve(cwd, decodeURIComponent(parsed.pathname)), url: undefined };
+  }
+  if (parsed.protocol !== 'mysql:' && parsed.protocol !== 'mariadb:') {
+    throw new ConfigError('DATABASE_URL', 'a mysql:// URL, or unset for the embedded SQLite file', `${parsed.protocol}//…`);
+  }
+  if (parsed.pathname.replace(/^\//, '') === '') {
+    throw new ConfigError('DATABASE_URL', 'a database name in the path (mysql://user:pass@host:3306/db)', `${parsed.protocol}//${parsed.host}/`);
+  }
+  // mariadb:// names the flavor up front (the TypeORM CLI cannot ask the server); mysql:// is detected at start.
+  const flavor = parsed.protocol === 'mariadb:' ? 'mariadb' : undefined;
+  return { type: 'mysql', url: url.replace(/^mariadb:/, 'mysql:'), file: undefined, flavor };
+}
+
+/** Reads and validates the environment; throws ConfigError naming the first bad variable. */
+export function loadConfig(env: Env = process.env, cwd: string = process.cwd()): AppConfig {
+  const rawEnv = str(env, 'NODE_ENV', 'development');
+  if (!['development', 'production', 'test'].includes(rawEnv)) {
+    throw new ConfigError('NODE_ENV', 'development, production or test', rawEnv);
+  }
+  const nodeEnv = rawEnv as AppConfig['nodeEnv'];
+  const production = nodeEnv === 'production';
+  return {
+    nodeEnv,
+    host: str(env, 'HOST', '0.0.0.0'),
+    port: int(env, 'PORT', 4000, 0, 65535),
+    database: database(env, cwd),
+    introspection: bool(env, 'GRAPHQL_INTROSPECTION', !production),
+    landingPage: bool(env, 'GRAPHQL_SANDBOX', !production),
+    maxUploadBytes: bytes(env, 'MAX_UPLOAD_BYTES', 15_000_000),
+    defaultAccountName: str(env, 'DEFAULT_ACCOUNT_NAME', 'default'),
+  };
+}

@@ -1,0 +1,63 @@
+import path from 'node:path';
+import fs from 'node:fs';
+import { DataSource, DataSourceOptions } from 'typeorm';
+import { createConnection } from 'mysql2/promise';
+import { DatabaseConfig } from '../config/config';
+import { SnakeNamingStrategy } from './naming';
+import { entities } from './entities';
+import { migrations } from './migrations';
+
+/** One place that knows how to reach either database; main, ormconfig.ts and the tests all call it. */
+export function dataSourceOptions(db: DatabaseConfig): DataSourceOptions {
+  const common = {
+    entities,
+    migrations,
+    migrationsRun: false,
+    synchronize: false,
+    namingStrategy: new SnakeNamingStrategy(),
+    logging: false as const,
+  };
+  if (db.type === 'sqlite') {
+    if (db.file !== ':memory:') fs.mkdirSync(path.dirname(db.file), { recursive: true });
+    return {
+      ...common,
+      type: 'better-sqlite3',
+      database: db.file,
+      // WAL lets report reads run while the worker writes hits.
+      enableWAL: db.file !== ':memory:',
+      prepareDatabase: (handle: { pragma(sql: string): unknown }) => {
+        handle.pragma('busy_timeout = 5000');
+        handle.pragma('foreign_keys = ON');
+      },
+    };
+  }
+  return {
+    ...common,
+    // TypeORM reads MariaDB's information_schema differently (defaults, FK rules): it must know which it talks to.
+    type: db.flavor === 'mariadb' ? 'mariadb' : 'mysql',
+    url: db.url,
+    // Instants are integers (see columns.ts); 'Z' keeps any DATETIME the driver touches in UTC.
+    timezone: 'Z',
+    supportBigNumbers: true,
+    bigNumberStrings: false,
+    charset: 'utf8mb4_unicode_ci',
+    poolSize: 10,
+  };
+}
+
+export function createDataSource(db: DatabaseConfig): DataSource {
+  return new DataSource(dataSourceOptions(db));
+}
+
+/** Asks a MySQL-protocol server whether it is MariaDB, so TypeORM gets the right dialect. */
+export async function detectFlavor(db: DatabaseConfig): Promise<DatabaseConfig> {
+  if (db.type !== 'mysql' || db.flavor) return db;
+  const conn = await createConnection({ uri: db.url, connectTimeout: 10_000 });
+  try {
+    const [rows] = await conn.query('SELECT VERSION() AS v');
+    const version = String((rows as Array<{ v: string }>)[0].v);
+    return { ...db, flavor: /mariadb/i.test(version) ? 'mariadb' : 'mysql' };
+  } finally {
+    await conn.end();
+  }
+}

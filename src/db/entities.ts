@@ -1,0 +1,7 @@
+import { Account } from '../modules/account/account.entity';
+import { ApiKey } from '../modules/account/api-key.entity';
+import { Device } from '../modules/device/device.entity';
+import { Policy } from '../modules/policy/policy.entity';
+
+/** Every entity, in one list shared by the DataSource and the schema-agreement test. */
+export const entities = [Account, ApiKey, Policy, Device];

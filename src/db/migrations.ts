@@ -1,0 +1,4 @@
+import { Foundation1764288000000 } from '../../migrations/1764288000000-Foundation';
+
+/** Every migration, in order. Listed explicitly so the same set runs from main, the CLI and the tests. */
+export const migrations = [Foundation1764288000000];

@@ -1,0 +1,36 @@
+import { GraphQLError, GraphQLFormattedError } from 'graphql';
+import { unwrapResolverError } from '@apollo/server/errors';
+
+/** Codes whose messages are written for clients (ours, and Apollo's request/validation errors). */
+const CLIENT_CODES = new Set([
+  'UNAUTHENTICATED',
+  'FORBIDDEN',
+  'BAD_USER_INPUT',
+  'BAD_REQUEST',
+  'GRAPHQL_PARSE_FAILED',
+  'GRAPHQL_VALIDATION_FAILED',
+  'OPERATION_RESOLUTION_FAILURE',
+  'PERSISTED_QUERY_NOT_FOUND',
+  'PERSISTED_QUERY_NOT_SUPPORTED',
+  'QUERY_TOO_COMPLEX',
+  'RATE_LIMITED',
+]);
+
+export type ErrorReporter = (error: unknown) => void;
+
+/**
+ * Masks everything that is not a deliberate client error: no stack, SQL, table names or file paths ever
+ * reach a client, whatever NODE_ENV says. The real error goes to the reporter (the log) only.
+ */
+export function createErrorFormatter(report: ErrorReporter) {
+  return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
+    const code = formatted.extensions?.code;
+    const original = unwrapResolverError(error);
+    const deliberate = typeof code === 'string' && CLIENT_CODES.has(code) && (original instanceof GraphQLError || original === error);
+    if (deliberate) {
+      return { message: formatted.message, locations: formatted.locations, path: formatted.path, extensions: { code } };
+    }
+    report(original);
+    return { message: 'Internal server error', path: formatted.path, extensions: { code: 'INTERNAL_SERVER_ERROR' } };
+  };
+}

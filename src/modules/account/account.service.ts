@@ -1,0 +1,121 @@
+import { DataSource, EntityManager, IsNull } from 'typeorm';
+import { failure, Outcome, success, userError, UserErrorCode } from '../../common/errors/user-error';
+import { ConnectionData } from '../../common/pagination/connection';
+import { keysetPaginate, KeysetPage } from '../../common/pagination/keyset';
+import { Account } from './account.entity';
+import { Role } from './account.enums';
+import { ApiKey } from './api-key.entity';
+import { generateSecret, hashSecret, looksLikeSecret, secretPrefix } from './api-key.secret';
+import { Caller } from '../auth/auth.types';
+
+export interface CreatedKey {
+  apiKey: ApiKey;
+  /** Shown once; only its hash is stored. */
+  secret: string;
+}
+
+const LAST_USED_RESOLUTION_MS = 60_000;
+
+export class AccountService {
+  constructor(private readonly dataSource: DataSource) {}
+
+  /**
+   * First start: when no account exists, create the default one with an ADMIN key and return the secret.
+   * The unique account name makes two processes starting at once agree on a single winner.
+   */
+  async bootstrap(name: string): Promise<CreatedKey | null> {
+    if ((await this.dataSource.getRepository(Account).count()) > 0) return null;
+    try {
+      return await this.dataSource.transaction(async (em) => {
+        const account = await em.getRepository(Account).save(em.getRepository(Account).create({ name, createdAt: new Date() }));
+        return this.insertKey(em, account.id, 'Initial admin key', Role.ADMIN);
+      });
+    } catch (err) {
+      if ((await this.dataSource.getRepository(Account).count()) > 0) return null;
+      throw err;
+    }
+  }
+
+  async findAccount(id: number): Promise<Account | null> {
+    return this.dataSource.getRepository(Account).findOneBy({ id });
+  }
+
+  async findAccountByName(name: string): Promise<Account | null> {
+    return this.dataSource.getRepository(Account).findOneBy({ name });
+  }
+
+  async createAccount(name: string): Promise<Outcome<Account>> {
+    const trimmed = name.trim();
+    if (trimmed.length < 1 || trimmed.length > 64) {
+      return failure(userError(UserErrorCode.INVALID, ['name'], 'Account name must be 1-64 characters.'));
+    }
+    if (await this.findAccountByName(trimmed)) {
+      return failure(userError(UserErrorCode.TAKEN, ['name'], `An account named "${trimmed}" already exists.`));
+    }
+    const repo = this.dataSource.getRepository(Account);
+    return success(await repo.save(repo.create({ name: trimmed, createdAt: new Date() })));
+  }
+
+  /** The caller behind a bearer secret, or null when it is unknown or revoked. */
+  async authenticate(secret: string): Promise<Caller | null> {
+    if (!looksLikeSecret(secret)) return null;
+    const repo = this.dataSource.getRepository(ApiKey);
+    const key = await repo.findOneBy({ tokenHash: hashSecret(secret), revokedAt: IsNull() });
+    if (!key) return null;
+    const now = Date.now();
+    if (!key.lastUsedAt || now - key.lastUsedAt.getTime() > LAST_USED_RESOLUTION_MS) {
+      // Throttled so that busy keys cost one write a minute, not one per request.
+      await repo.update({ id: key.id }, { lastUsedAt: new Date(now) });
+    }
+    return { accountId: key.accountId, apiKeyId: key.id, role: key.role };
+  }
+
+  async createApiKey(accountId: number, input: { name: string; role: Role }): Promise<Outcome<CreatedKey>> {
+    const name = input.name.trim();
+    if (name.length < 1 || name.length > 100) {
+      return failure(userError(UserErrorCode.INVALID, ['input', 'name'], 'Key name must be 1-100 characters.'));
+    }
+    if (!Object.values(Role).includes(input.role)) {
+      return failure(userError(UserErrorCode.INVALID, ['input', 'role'], `Role must be one of ${Object.values(Role).join(', ')}.`));
+    }
+    return success(await this.dataSource.transaction((em) => this.insertKey(em, accountId, name, input.role)));
+  }
+
+  async revokeApiKey(accountId: number, id: number | null): Promise<Outcome<ApiKey>> {
+    const repo = this.dataSource.getRepository(ApiKey);
+    const key = id == null ? null : await repo.findOneBy({ id, accountId });
+    if (!key) return failure(userError(UserErrorCode.NOT_FOUND, ['input', 'id'], 'No API key with this ID.'));
+    if (!key.revokedAt) {
+      key.revokedAt = new Date();
+      await repo.update({ id: key.id }, { revokedAt: key.revokedAt });
+    }
+    return success(key);
+  }
+
+  async findApiKey(accountId: number, id: number): Promise<ApiKey | null> {
+    return this.dataSource.getRepository(ApiKey).findOneBy({ id, accountId });
+  }
+
+  async listApiKeys(accountId: number, page: KeysetPage): Promise<ConnectionData<ApiKey>> {
+    const qb = this.dataSource.getRepository(ApiKey).createQueryBuilder('k').where('k.accountId = :accountId', { accountId });
+    return keysetPaginate(qb, 'apikey', [{ expression: 'k.id', direction: 'ASC', value: (k) => k.id }], page);
+  }
+
+  private async insertKey(em: EntityManager, accountId: number, name: string, role: Role): Promise<CreatedKey> {
+    const secret = generateSecret();
+    const repo = em.getRepository(ApiKey);
+    const apiKey = await repo.save(
+      repo.create({
+        accountId,
+        name,
+        role,
+        prefix: secretPrefix(secret),
+        tokenHash: hashSecret(secret),
+        createdAt: new Date(),
+        lastUsedAt: null,
+        revokedAt: null,
+      }),
+    );
+    return { apiKey, secret };
+  }
+}
