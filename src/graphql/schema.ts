@@ -2,13 +2,14 @@ import path from 'node:path';
 import { GraphQLSchema, lexicographicSortSchema, printSchema } from 'graphql';
 import { buildSchema, NonEmptyArray } from 'type-graphql';
 import { NodeResolver } from '../common/node/node.resolver';
+import { connectionResolvers } from '../common/pagination/connection';
 import { authChecker } from '../modules/auth/auth.checker';
 import { AccountResolver } from '../modules/account/account.resolver';
 import { DeviceResolver } from '../modules/device/device.resolver';
 import { PolicyResolver } from '../modules/policy/policy.resolver';
 
 // eslint-disable-next-line @typescript-eslint/ban-types
-export const resolvers: NonEmptyArray<Function> = [NodeResolver, AccountResolver, PolicyResolver, DeviceResolver];
+export const resolvers: NonEmptyArray<Function> = [NodeResolver, AccountResolver, PolicyResolver, DeviceResolver, ...connectionResolvers];
 
 export const SCHEMA_FILE = path.resolve(__dirname, '../../schema/schema.graphql');
 

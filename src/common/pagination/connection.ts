@@ -1,4 +1,4 @@
-import { ArgsType, ClassType, Field, Int, ObjectType } from 'type-graphql';
+import { ArgsType, ClassType, Field, FieldResolver, Int, ObjectType, Resolver, Root } from 'type-graphql';
 
 export const MAX_PAGE_SIZE = 100;
 export const DEFAULT_PAGE_SIZE = 20;
@@ -36,8 +36,12 @@ export interface Edge<T> {
 export interface ConnectionData<T> {
   edges: Edge<T>[];
   pageInfo: PageInfo;
-  totalCount: () => Promise<number>;
+  countTotal: () => Promise<number>;
 }
+
+/** Resolvers the connection types need (their totalCount); schema.ts registers them with the rest. */
+// eslint-disable-next-line @typescript-eslint/ban-types
+export const connectionResolvers: Function[] = [];
 
 /** A Relay connection type for `Item`, named `<name>Connection` with `<name>Edge` edges. */
 export function Connection<T extends object>(Item: ClassType<T>, name: string, itemDescription: string) {
@@ -58,10 +62,17 @@ export function Connection<T extends object>(Item: ClassType<T>, name: string, i
     @Field(() => PageInfo, { description: 'Cursors and whether more pages exist.' })
     pageInfo: PageInfo;
 
-    // A function property: graphql-js calls it only when the field is selected, so COUNT(*) runs only then.
-    @Field(() => Int, { description: 'How many items match the filter in all pages (counted only when selected).' })
-    totalCount: () => Promise<number>;
   }
+
+  @Resolver(() => ConnectionType)
+  class ConnectionTotalResolver {
+    // A field resolver, so the COUNT(*) runs only when totalCount is selected.
+    @FieldResolver(() => Int, { description: 'How many items match the filter in all pages (counted only when selected).' })
+    totalCount(@Root() connection: ConnectionData<T>): Promise<number> {
+      return connection.countTotal();
+    }
+  }
+  connectionResolvers.push(ConnectionTotalResolver);
 
   return ConnectionType;
 }

@@ -69,6 +69,6 @@ export async function keysetPaginate<T extends ObjectLiteral>(
       startCursor: edges[0]?.cursor ?? null,
       endCursor: edges[edges.length - 1]?.cursor ?? null,
     },
-    totalCount: () => countQb.getCount(),
+    countTotal: () => countQb.getCount(),
   };
 }

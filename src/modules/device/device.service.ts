@@ -5,7 +5,7 @@ import { failure, Outcome, success, userError, UserErrorCode } from '../../commo
 import { ConnectionData } from '../../common/pagination/connection';
 import { keysetPaginate, KeysetPage } from '../../common/pagination/keyset';
 import { canonicalIp } from '../../common/net/device-address';
-import { foldKey, likeContains } from '../../common/text';
+import { foldKey, LIKE_ESCAPE, likeContains } from '../../common/text';
 import { Policy } from '../policy/policy.entity';
 import { Device } from './device.entity';
 import { DeviceFields, validateDeviceFields } from './device.validation';
@@ -74,7 +74,7 @@ export class DeviceService {
 
   async list(accountId: number, filter: DeviceFilterData | null | undefined, page: KeysetPage): Promise<ConnectionData<Device>> {
     const qb = this.dataSource.getRepository(Device).createQueryBuilder('d').where('d.accountId = :accountId', { accountId });
-    if (filter?.nicknameContains) qb.andWhere("d.nicknameKey LIKE :nick ESCAPE '\\'", { nick: likeContains(filter.nicknameContains) });
+    if (filter?.nicknameContains) qb.andWhere(`d.nicknameKey LIKE :nick ${LIKE_ESCAPE}`, { nick: likeContains(filter.nicknameContains) });
     if (filter?.ipAddress != null) qb.andWhere('d.ipAddress = :ip', { ip: canonicalIp(filter.ipAddress) ?? filter.ipAddress });
     if (filter?.policyIds) {
       const ids = filter.policyIds.filter((id): id is number => id != null);

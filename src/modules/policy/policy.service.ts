@@ -3,7 +3,7 @@ import { transactionWithUniqueCheck } from '../../common/errors/db-errors';
 import { failure, Outcome, success, userError, UserErrorCode, UserErrorData } from '../../common/errors/user-error';
 import { ConnectionData } from '../../common/pagination/connection';
 import { keysetPaginate, KeysetPage } from '../../common/pagination/keyset';
-import { foldKey, likeContains } from '../../common/text';
+import { foldKey, LIKE_ESCAPE, likeContains } from '../../common/text';
 import { Device } from '../device/device.entity';
 import { Policy } from './policy.entity';
 
@@ -52,7 +52,7 @@ export class PolicyService {
 
   async list(accountId: number, filter: PolicyFilterData | null | undefined, page: KeysetPage): Promise<ConnectionData<Policy>> {
     const qb = this.dataSource.getRepository(Policy).createQueryBuilder('p').where('p.accountId = :accountId', { accountId });
-    if (filter?.nameContains) qb.andWhere("p.nameKey LIKE :name ESCAPE '\\'", { name: likeContains(filter.nameContains) });
+    if (filter?.nameContains) qb.andWhere(`p.nameKey LIKE :name ${LIKE_ESCAPE}`, { name: likeContains(filter.nameContains) });
     return keysetPaginate(qb, 'policy', [{ expression: 'p.id', direction: 'ASC', value: (p) => p.id }], page);
   }
 

@@ -1,0 +1,93 @@
+import request from 'supertest';
+import { DataSource } from 'typeorm';
+import { GraphQLSchema } from 'graphql';
+import { loadConfig, AppConfig } from '../../src/config/config';
+import { createDataSource } from '../../src/db/data-source';
+import { createHttpApp, HttpApp } from '../../src/app/http-app';
+import { createLogger, silentLogger } from '../../src/app/logger';
+import { createServices, ServiceOptions, Services } from '../../src/app/services';
+import { createSchema } from '../../src/graphql/schema';
+import { Role } from '../../src/modules/account/account.enums';
+import { createTestDatabase, Driver } from './db';
+
+let schemaPromise: Promise<GraphQLSchema> | null = null;
+const schemaOnce = () => (schemaPromise ??= createSchema());
+
+export interface GqlResult<T = any> {
+  status: number;
+  data: T;
+  errors?: Array<{ message: string; extensions?: { code?: string }; path?: string[] }>;
+  body: any;
+}
+
+export interface TestApp {
+  driver: Driver;
+  config: AppConfig;
+  dataSource: DataSource;
+  services: Services;
+  http: HttpApp;
+  /** Secrets of account A's keys per role, and of account B's admin. */
+  keys: { admin: string; analyst: string; uploader: string; otherAdmin: string };
+  accountId: number;
+  otherAccountId: number;
+  gql<T = any>(query: string, variables?: Record<string, unknown>, key?: string | null): Promise<GqlResult<T>>;
+  close(): Promise<void>;
+}
+
+/**
+ * The whole HTTP pipeline (express, Apollo, auth) over a fresh database, with two accounts:
+ * A (keys for every role) and B (an admin), so every test can check that B's objects look missing to A.
+ */
+export async function createTestApp(driver: Driver, env: Record<string, string> = {}, options: ServiceOptions = {}): Promise<TestApp> {
+  const db = await createTestDatabase(driver);
+  const config: AppConfig = { ...loadConfig({ NODE_ENV: 'test', ...env }), database: db.config };
+  const dataSource = createDataSource(db.config);
+  await dataSource.initialize();
+  await dataSource.runMigrations({ transaction: 'each' });
+  const services = createServices(dataSource, config, options);
+  const boot = await services.accounts.bootstrap('account-a');
+  if (!boot) throw new Error('bootstrap did not create the first account');
+  const accountId = boot.apiKey.accountId;
+  const key = async (account: number, role: Role) => {
+    const created = await services.accounts.createApiKey(account, { name: `test ${role}`, role });
+    if (!created.ok) throw new Error('key creation failed');
+    return created.value.secret;
+  };
+  const other = await services.accounts.createAccount('account-b');
+  if (!other.ok) throw new Error('second account failed');
+  // TEST_LOG=1 shows masked errors while debugging.
+  const http = await createHttpApp(await schemaOnce(), services, process.env.TEST_LOG ? createLogger('error') : silentLogger());
+  const keys = {
+    admin: boot.secret,
+    analyst: await key(accountId, Role.ANALYST),
+    uploader: await key(accountId, Role.UPLOADER),
+    otherAdmin: await key(other.value.id, Role.ADMIN),
+  };
+  return {
+    driver,
+    config,
+    dataSource,
+    services,
+    http,
+    keys,
+    accountId,
+    otherAccountId: other.value.id,
+    async gql(query, variables = {}, key = keys.admin) {
+      const req = request(http.app).post('/graphql').set('content-type', 'application/json');
+      if (key) req.set('authorization', `Bearer ${key}`);
+      const res = await req.send({ query, variables });
+      return { status: res.status, data: res.body?.data, errors: res.body?.errors, body: res.body };
+    },
+    async close() {
+      await http.apollo.stop();
+      if (dataSource.isInitialized) await dataSource.destroy();
+      await db.drop();
+    },
+  };
+}
+
+/** Fails the test with the GraphQL errors when there are any, and returns `data`. */
+export function ok<T>(result: GqlResult<T>): T {
+  if (result.errors?.length) throw new Error(`GraphQL errors: ${JSON.stringify(result.errors)}`);
+  return result.data;
+}
