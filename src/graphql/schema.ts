@@ -18,7 +18,13 @@ export const SCHEMA_FILE = path.resolve(__dirname, '../../schema/schema.graphql'
  * class-validator integration is off.
  */
 export async function createSchema(): Promise<GraphQLSchema> {
-  return buildSchema({ resolvers, authChecker, validate: false });
+  const schema = await buildSchema({ resolvers, authChecker, validate: false });
+  // type-graphql has no option for the root types' descriptions; analysts see them first in Sandbox.
+  const query = schema.getQueryType();
+  const mutation = schema.getMutationType();
+  if (query) query.description = 'Read your account\'s devices, policies, IOC lists, uploads and hit reports. Every request needs "Authorization: Bearer <key>".';
+  if (mutation) mutation.description = 'Change your account. Expected failures come back as `userErrors` in each payload; nothing is changed then.';
+  return schema;
 }
 
 /** The committed SDL: sorted so that moving code around does not churn the file. */

@@ -38,7 +38,7 @@ export class AccountResolver {
 
   @Authorized(WRITE_ROLES)
   @Mutation(() => ApiKeyCreatePayload, { description: 'Creates an API key; the secret is in the payload, once.' })
-  async apiKeyCreate(@Arg('input') input: ApiKeyCreateInput, @Ctx() ctx: RequestContext): Promise<ApiKeyCreatePayload> {
+  async apiKeyCreate(@Arg('input', { description: 'What to do; see the input type.' }) input: ApiKeyCreateInput, @Ctx() ctx: RequestContext): Promise<ApiKeyCreatePayload> {
     const outcome = await ctx.services.accounts.createApiKey(ctx.caller!.accountId, input);
     return outcome.ok
       ? { apiKey: outcome.value.apiKey, secret: outcome.value.secret, userErrors: [] }
@@ -47,7 +47,7 @@ export class AccountResolver {
 
   @Authorized(WRITE_ROLES)
   @Mutation(() => ApiKeyRevokePayload, { description: 'Revokes an API key at once; requests with it then fail as UNAUTHENTICATED.' })
-  async apiKeyRevoke(@Arg('input') input: ApiKeyRevokeInput, @Ctx() ctx: RequestContext): Promise<PayloadData> {
+  async apiKeyRevoke(@Arg('input', { description: 'What to do; see the input type.' }) input: ApiKeyRevokeInput, @Ctx() ctx: RequestContext): Promise<PayloadData> {
     return toPayload(await ctx.services.accounts.revokeApiKey(ctx.caller!.accountId, idOfType(input.id, 'ApiKey')), 'apiKey');
   }
 }

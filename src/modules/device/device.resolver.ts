@@ -47,20 +47,20 @@ export class DeviceResolver {
 
   @Authorized(WRITE_ROLES)
   @Mutation(() => DeviceCreatePayload, { description: 'Creates a PCAP device.' })
-  async deviceCreate(@Arg('input') input: DeviceCreateInput, @Ctx() ctx: RequestContext): Promise<PayloadData> {
+  async deviceCreate(@Arg('input', { description: 'What to do; see the input type.' }) input: DeviceCreateInput, @Ctx() ctx: RequestContext): Promise<PayloadData> {
     return toPayload(await ctx.services.devices.create(ctx.caller!.accountId, deviceFields(input)), 'device');
   }
 
   @Authorized(WRITE_ROLES)
   @Mutation(() => DeviceUpdatePayload, { description: 'Changes a device.' })
-  async deviceUpdate(@Arg('input') input: DeviceUpdateInput, @Ctx() ctx: RequestContext): Promise<PayloadData> {
+  async deviceUpdate(@Arg('input', { description: 'What to do; see the input type.' }) input: DeviceUpdateInput, @Ctx() ctx: RequestContext): Promise<PayloadData> {
     const outcome = await ctx.services.devices.update(ctx.caller!.accountId, idOfType(input.id, 'Device'), deviceFields(input));
     return toPayload(outcome, 'device');
   }
 
   @Authorized(WRITE_ROLES)
   @Mutation(() => DeviceDeletePayload, { description: 'Deletes a device.' })
-  async deviceDelete(@Arg('input') input: DeviceDeleteInput, @Ctx() ctx: RequestContext): Promise<PayloadData> {
+  async deviceDelete(@Arg('input', { description: 'What to do; see the input type.' }) input: DeviceDeleteInput, @Ctx() ctx: RequestContext): Promise<PayloadData> {
     return toPayload(await ctx.services.devices.delete(ctx.caller!.accountId, idOfType(input.id, 'Device')), 'device');
   }
 }

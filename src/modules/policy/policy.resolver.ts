@@ -34,19 +34,19 @@ export class PolicyResolver {
 
   @Authorized(WRITE_ROLES)
   @Mutation(() => PolicyCreatePayload, { description: 'Creates a policy.' })
-  async policyCreate(@Arg('input') input: PolicyCreateInput, @Ctx() ctx: RequestContext): Promise<PayloadData> {
+  async policyCreate(@Arg('input', { description: 'What to do; see the input type.' }) input: PolicyCreateInput, @Ctx() ctx: RequestContext): Promise<PayloadData> {
     return toPayload(await ctx.services.policies.create(ctx.caller!.accountId, input), 'policy');
   }
 
   @Authorized(WRITE_ROLES)
   @Mutation(() => PolicyUpdatePayload, { description: 'Changes a policy\'s name or description.' })
-  async policyUpdate(@Arg('input') input: PolicyUpdateInput, @Ctx() ctx: RequestContext): Promise<PayloadData> {
+  async policyUpdate(@Arg('input', { description: 'What to do; see the input type.' }) input: PolicyUpdateInput, @Ctx() ctx: RequestContext): Promise<PayloadData> {
     return toPayload(await ctx.services.policies.update(ctx.caller!.accountId, idOfType(input.id, 'Policy'), input), 'policy');
   }
 
   @Authorized(WRITE_ROLES)
   @Mutation(() => PolicyDeletePayload, { description: 'Deletes a policy; refused (IN_USE) while a device uses it.' })
-  async policyDelete(@Arg('input') input: PolicyDeleteInput, @Ctx() ctx: RequestContext): Promise<PayloadData> {
+  async policyDelete(@Arg('input', { description: 'What to do; see the input type.' }) input: PolicyDeleteInput, @Ctx() ctx: RequestContext): Promise<PayloadData> {
     return toPayload(await ctx.services.policies.delete(ctx.caller!.accountId, idOfType(input.id, 'Policy')), 'policy');
   }
 }

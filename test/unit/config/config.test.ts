@@ -1,0 +1,56 @@
+import path from 'node:path';
+import { ConfigError, loadConfig } from '../../../src/config/config';
+
+describe('loadConfig', () => {
+  it('defaults to the embedded SQLite file under ./data and port 4000', () => {
+    const c = loadConfig({}, '/srv/app');
+    expect(c.database).toEqual({ type: 'sqlite', file: path.join('/srv/app/data', 'pcap-defense.sqlite'), url: undefined });
+    expect(c).toMatchObject({ port: 4000, host: '0.0.0.0', nodeEnv: 'development', introspection: true, landingPage: true, maxUploadBytes: 15_000_000 });
+  });
+
+  it('turns introspection and the Sandbox off in production unless asked for', () => {
+    expect(loadConfig({ NODE_ENV: 'production' })).toMatchObject({ introspection: false, landingPage: false });
+    expect(loadConfig({ NODE_ENV: 'production', GRAPHQL_INTROSPECTION: 'true' })).toMatchObject({ introspection: true });
+  });
+
+  it('reads MySQL URLs and names MariaDB when the scheme says so', () => {
+    expect(loadConfig({ DATABASE_URL: 'mysql://u:p@db:3306/pcap' }).database).toEqual({
+      type: 'mysql',
+      url: 'mysql://u:p@db:3306/pcap',
+      file: undefined,
+      flavor: undefined,
+    });
+    expect(loadConfig({ DATABASE_URL: 'mariadb://u@db/pcap' }).database).toMatchObject({ url: 'mysql://u@db/pcap', flavor: 'mariadb' });
+  });
+
+  it('parses sizes with units', () => {
+    expect(loadConfig({ MAX_UPLOAD_BYTES: '15MB' }).maxUploadBytes).toBe(15_000_000);
+    expect(loadConfig({ MAX_UPLOAD_BYTES: '1MiB' }).maxUploadBytes).toBe(1_048_576);
+    expect(loadConfig({ MAX_UPLOAD_BYTES: '2048' }).maxUploadBytes).toBe(2048);
+  });
+
+  it.each([
+    [{ PORT: 'http' }, 'PORT', 'a whole number from 0 to 65535'],
+    [{ PORT: '70000' }, 'PORT', 'a whole number from 0 to 65535'],
+    [{ NODE_ENV: 'staging' }, 'NODE_ENV', 'development, production or test'],
+    [{ GRAPHQL_INTROSPECTION: 'maybe' }, 'GRAPHQL_INTROSPECTION', 'true or false'],
+    [{ MAX_UPLOAD_BYTES: 'lots' }, 'MAX_UPLOAD_BYTES', 'a size such as 15000000, 15MB or 512KiB'],
+    [{ DATABASE_URL: 'postgres://x@y/z' }, 'DATABASE_URL', 'a mysql:// URL, or unset for the embedded SQLite file'],
+    [{ DATABASE_URL: 'mysql://x@y' }, 'DATABASE_URL', 'a database name in the path (mysql://user:pass@host:3306/db)'],
+  ])('refuses %j naming the variable and what it expects', (env, variable, expected) => {
+    let error: unknown;
+    try {
+      loadConfig(env as Record<string, string>);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).variable).toBe(variable);
+    expect((error as ConfigError).message).toContain(`expected ${expected}`);
+  });
+
+  it('never echoes a database password in the error', () => {
+    expect(() => loadConfig({ DATABASE_URL: 'postgres://u:s3cret@h/db' })).toThrow(/postgres:\/\/…/);
+    expect(() => loadConfig({ DATABASE_URL: 'postgres://u:s3cret@h/db' })).not.toThrow(/s3cret/);
+  });
+});
