@@ -11,6 +11,7 @@ import { createErrorFormatter } from '../graphql/errors';
 import { createRequestContext, RequestContext } from './context';
 import { Logger } from './logger';
 import { Services } from './services';
+import { graphqlUploads, requirePreflightForMultipart } from './upload-middleware';
 
 export interface HttpApp {
   app: express.Express;
@@ -51,6 +52,8 @@ export async function createHttpApp(schema: GraphQLSchema, services: Services, l
 
   app.use(
     '/graphql',
+    requirePreflightForMultipart,
+    graphqlUploads(Math.max(config.maxUploadBytes, config.maxFeedBytes)),
     express.json({ limit: '1mb' }),
     expressMiddleware(apollo, {
       context: async ({ req }) => {

@@ -1,6 +1,8 @@
 import DataLoader from 'dataloader';
 import { Device } from '../modules/device/device.entity';
 import { Policy } from '../modules/policy/policy.entity';
+import { IocList } from '../modules/ioc/ioc-list.entity';
+import { Ioc } from '../modules/ioc/ioc.entity';
 import { Caller } from '../modules/auth/auth.types';
 import { Services } from './services';
 
@@ -9,6 +11,9 @@ export interface Loaders {
   policy: DataLoader<number, Policy | null>;
   device: DataLoader<number, Device | null>;
   deviceCountByPolicy: DataLoader<number, number>;
+  iocList: DataLoader<number, IocList | null>;
+  ioc: DataLoader<number, Ioc | null>;
+  iocListsByPolicy: DataLoader<number, IocList[]>;
 }
 
 export function createLoaders(services: Services, caller: Caller | null): Loaders {
@@ -17,5 +22,8 @@ export function createLoaders(services: Services, caller: Caller | null): Loader
     policy: new DataLoader((ids) => services.policies.findMany(accountId, ids)),
     device: new DataLoader((ids) => services.devices.findMany(accountId, ids)),
     deviceCountByPolicy: new DataLoader((ids) => services.policies.deviceCounts(accountId, ids)),
+    iocList: new DataLoader((ids) => services.iocLists.findMany(accountId, ids)),
+    ioc: new DataLoader((ids) => services.iocs.findMany(accountId, ids)),
+    iocListsByPolicy: new DataLoader((ids) => services.iocLists.listsOfPolicies(accountId, ids)),
   };
 }

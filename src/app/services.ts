@@ -3,6 +3,10 @@ import { AppConfig } from '../config/config';
 import { AccountService } from '../modules/account/account.service';
 import { DeviceService, HostResolver, systemResolver } from '../modules/device/device.service';
 import { PolicyService } from '../modules/policy/policy.service';
+import { IocListService } from '../modules/ioc/ioc-list.service';
+import { IocService } from '../modules/ioc/ioc.service';
+import { FeedImportService } from '../modules/ioc/feed-import.service';
+import { IocIndexCache } from '../modules/ioc/ioc-index.cache';
 
 /** Every service, built once per process from the DataSource; resolvers reach them through the context. */
 export interface Services {
@@ -11,6 +15,10 @@ export interface Services {
   accounts: AccountService;
   policies: PolicyService;
   devices: DeviceService;
+  iocLists: IocListService;
+  iocs: IocService;
+  feedImport: FeedImportService;
+  iocIndexes: IocIndexCache;
 }
 
 export interface ServiceOptions {
@@ -24,5 +32,9 @@ export function createServices(dataSource: DataSource, config: AppConfig, option
     accounts: new AccountService(dataSource),
     policies: new PolicyService(dataSource),
     devices: new DeviceService(dataSource, options.resolveHost ?? systemResolver),
+    iocLists: new IocListService(dataSource),
+    iocs: new IocService(dataSource),
+    feedImport: new FeedImportService(dataSource),
+    iocIndexes: new IocIndexCache(dataSource),
   };
 }

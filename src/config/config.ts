@@ -12,6 +12,8 @@ export interface AppConfig {
   landingPage: boolean;
   /** Largest accepted upload, in bytes of (decompressed) text. */
   maxUploadBytes: number;
+  /** Largest accepted IOC feed file, in bytes. */
+  maxFeedBytes: number;
   /** Name of the account created on first start. */
   defaultAccountName: string;
 }
@@ -111,6 +113,7 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     introspection: bool(env, 'GRAPHQL_INTROSPECTION', !production),
     landingPage: bool(env, 'GRAPHQL_SANDBOX', !production),
     maxUploadBytes: bytes(env, 'MAX_UPLOAD_BYTES', 15_000_000),
+    maxFeedBytes: bytes(env, 'MAX_FEED_BYTES', 256_000_000),
     defaultAccountName: str(env, 'DEFAULT_ACCOUNT_NAME', 'default'),
   };
 }

@@ -2,6 +2,9 @@ import { Account } from '../modules/account/account.entity';
 import { ApiKey } from '../modules/account/api-key.entity';
 import { Device } from '../modules/device/device.entity';
 import { Policy } from '../modules/policy/policy.entity';
+import { PolicyIocList } from '../modules/policy/policy-ioc-list.entity';
+import { IocList } from '../modules/ioc/ioc-list.entity';
+import { Ioc } from '../modules/ioc/ioc.entity';
 
 /** Every entity, in one list shared by the DataSource and the schema-agreement test. */
-export const entities = [Account, ApiKey, Policy, Device];
+export const entities = [Account, ApiKey, Policy, Device, IocList, Ioc, PolicyIocList];

@@ -12,6 +12,7 @@ export function idColumn(name = 'id', type: 'integer' | 'bigint' = 'integer'): T
 export const col = {
   // 'integer' is what TypeORM turns an entity's 'int' into on SQLite; MySQL reads it as INT.
   int: (name: string, nullable = false): TableColumnOptions => ({ name, type: 'integer', isNullable: nullable }),
+  intDefault: (name: string, defaultValue: number): TableColumnOptions => ({ name, type: 'integer', default: defaultValue }),
   bigint: (name: string, nullable = false): TableColumnOptions => ({ name, type: 'bigint', isNullable: nullable }),
   smallint: (name: string, nullable = false): TableColumnOptions => ({ name, type: 'smallint', isNullable: nullable }),
   varchar: (name: string, length: number, nullable = false): TableColumnOptions => ({

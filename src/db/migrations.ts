@@ -1,4 +1,5 @@
 import { Foundation1764288000000 } from '../../migrations/1764288000000-Foundation';
+import { ThreatIntel1764291600000 } from '../../migrations/1764291600000-ThreatIntel';
 
 /** Every migration, in order. Listed explicitly so the same set runs from main, the CLI and the tests. */
-export const migrations = [Foundation1764288000000];
+export const migrations = [Foundation1764288000000, ThreatIntel1764291600000];

@@ -14,6 +14,7 @@ const CLIENT_CODES = new Set([
   'PERSISTED_QUERY_NOT_SUPPORTED',
   'QUERY_TOO_COMPLEX',
   'RATE_LIMITED',
+  'PAYLOAD_TOO_LARGE',
 ]);
 
 export type ErrorReporter = (error: unknown) => void;

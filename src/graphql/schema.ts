@@ -7,9 +7,10 @@ import { authChecker } from '../modules/auth/auth.checker';
 import { AccountResolver } from '../modules/account/account.resolver';
 import { DeviceResolver } from '../modules/device/device.resolver';
 import { PolicyResolver } from '../modules/policy/policy.resolver';
+import { IocListResolver, IocResolver } from '../modules/ioc/ioc.resolver';
 
 // eslint-disable-next-line @typescript-eslint/ban-types
-export const resolvers: NonEmptyArray<Function> = [NodeResolver, AccountResolver, PolicyResolver, DeviceResolver, ...connectionResolvers];
+export const resolvers: NonEmptyArray<Function> = [NodeResolver, AccountResolver, PolicyResolver, DeviceResolver, IocListResolver, IocResolver, ...connectionResolvers];
 
 export const SCHEMA_FILE = path.resolve(__dirname, '../../schema/schema.graphql');
 

@@ -91,3 +91,23 @@ export function ok<T>(result: GqlResult<T>): T {
   if (result.errors?.length) throw new Error(`GraphQL errors: ${JSON.stringify(result.errors)}`);
   return result.data;
 }
+
+/** A GraphQL multipart request (graphql-multipart-request-spec) with one file at `variables.<filePath>`. */
+export async function gqlUpload(
+  t: TestApp,
+  query: string,
+  variables: Record<string, unknown>,
+  filePath: string,
+  file: Buffer | string,
+  options: { key?: string | null; filename?: string; preflight?: boolean } = {},
+): Promise<GqlResult> {
+  const req = request(t.http.app).post('/graphql');
+  const key = options.key === undefined ? t.keys.admin : options.key;
+  if (key) req.set('authorization', `Bearer ${key}`);
+  if (options.preflight !== false) req.set('apollo-require-preflight', 'true');
+  const res = await req
+    .field('operations', JSON.stringify({ query, variables }))
+    .field('map', JSON.stringify({ 0: [`variables.${filePath}`] }))
+    .attach('0', typeof file === 'string' ? Buffer.from(file) : file, options.filename ?? 'upload.txt');
+  return { status: res.status, data: res.body?.data, errors: res.body?.errors, body: res.body };
+}

@@ -35,6 +35,10 @@ export class Policy {
   @Field(() => String, { nullable: true, description: 'Free-text description.' })
   description: string | null;
 
+  /** Bumped when lists are attached or detached: part of the matcher index's freshness check. */
+  @Column({ type: 'int', default: 0 })
+  revision: number;
+
   @TimestampColumn()
   @Field({ description: 'When the policy was created.' })
   createdAt: Date;

@@ -6,6 +6,9 @@ import { ConnectionData } from '../../common/pagination/connection';
 import { nodeLoaders } from '../../common/node/node.resolver';
 import { READ_ROLES, WRITE_ROLES } from '../auth/auth.types';
 import { Policy } from './policy.entity';
+import { IocList } from '../ioc/ioc-list.entity';
+import { PolicyIocListsInput } from '../ioc/ioc.inputs';
+import { PolicyAttachIocListsPayload, PolicyDetachIocListsPayload } from '../ioc/ioc.payloads';
 import { PoliciesArgs } from './policy.args';
 import { PolicyCreateInput, PolicyDeleteInput, PolicyUpdateInput } from './policy.inputs';
 import { PolicyConnection, PolicyCreatePayload, PolicyDeletePayload, PolicyUpdatePayload } from './policy.payloads';
@@ -30,6 +33,25 @@ export class PolicyResolver {
   @FieldResolver(() => Int, { description: 'How many devices use this policy.' })
   deviceCount(@Root() policy: Policy, @Ctx() ctx: RequestContext): Promise<number> {
     return ctx.loaders.deviceCountByPolicy.load(policy.id);
+  }
+
+  @FieldResolver(() => [IocList], { description: 'The IOC lists uploads of this policy\'s devices are matched against.' })
+  iocLists(@Root() policy: Policy, @Ctx() ctx: RequestContext): Promise<IocList[]> {
+    return ctx.loaders.iocListsByPolicy.load(policy.id);
+  }
+
+  @Authorized(WRITE_ROLES)
+  @Mutation(() => PolicyAttachIocListsPayload, { description: 'Adds IOC lists to a policy; its devices\' next uploads are matched against them.' })
+  async policyAttachIocLists(@Arg('input', { description: 'What to do; see the input type.' }) input: PolicyIocListsInput, @Ctx() ctx: RequestContext): Promise<PayloadData> {
+    const ids = input.iocLists.map((id) => idOfType(id, 'IocList'));
+    return toPayload(await ctx.services.policies.attachIocLists(ctx.caller!.accountId, idOfType(input.policy, 'Policy'), ids), 'policy');
+  }
+
+  @Authorized(WRITE_ROLES)
+  @Mutation(() => PolicyDetachIocListsPayload, { description: 'Removes IOC lists from a policy.' })
+  async policyDetachIocLists(@Arg('input', { description: 'What to do; see the input type.' }) input: PolicyIocListsInput, @Ctx() ctx: RequestContext): Promise<PayloadData> {
+    const ids = input.iocLists.map((id) => idOfType(id, 'IocList'));
+    return toPayload(await ctx.services.policies.detachIocLists(ctx.caller!.accountId, idOfType(input.policy, 'Policy'), ids), 'policy');
   }
 
   @Authorized(WRITE_ROLES)

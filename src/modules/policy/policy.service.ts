@@ -1,4 +1,7 @@
-import { DataSource, EntityManager } from 'typeorm';
+import { DataSource, EntityManager, In } from 'typeorm';
+import { bulkInsert } from '../../db/bulk';
+import { IocList } from '../ioc/ioc-list.entity';
+import { PolicyIocList } from './policy-ioc-list.entity';
 import { transactionWithUniqueCheck } from '../../common/errors/db-errors';
 import { failure, Outcome, success, userError, UserErrorCode, UserErrorData } from '../../common/errors/user-error';
 import { ConnectionData } from '../../common/pagination/connection';
@@ -111,6 +114,45 @@ export class PolicyService {
       const removed = { ...policy };
       await repo.delete({ id: policy.id, accountId });
       return success(Object.assign(new Policy(), removed));
+    });
+  }
+
+  /** Adds lists to a policy (already attached ones are fine); bumps the policy's revision for the matcher cache. */
+  async attachIocLists(accountId: number, policyId: number | null, listIds: (number | null)[]): Promise<Outcome<Policy>> {
+    return this.changeLists(accountId, policyId, listIds, async (em, policy, ids) => {
+      const now = Date.now();
+      await bulkInsert(em, 'policy_ioc_list', ['policy_id', 'ioc_list_id', 'created_at'], ids.map((id) => [policy.id, id, now]), { ignoreDuplicates: true });
+    });
+  }
+
+  /** Removes lists from a policy (lists not attached are fine). */
+  async detachIocLists(accountId: number, policyId: number | null, listIds: (number | null)[]): Promise<Outcome<Policy>> {
+    return this.changeLists(accountId, policyId, listIds, async (em, policy, ids) => {
+      await em.getRepository(PolicyIocList).delete({ policyId: policy.id, iocListId: In(ids) });
+    });
+  }
+
+  private async changeLists(
+    accountId: number,
+    policyId: number | null,
+    listIds: (number | null)[],
+    change: (em: EntityManager, policy: Policy, ids: number[]) => Promise<void>,
+  ): Promise<Outcome<Policy>> {
+    if (listIds.length === 0) return failure(userError(UserErrorCode.REQUIRED, ['input', 'iocLists'], 'Give at least one IOC list.'));
+    return this.dataSource.transaction(async (em) => {
+      const policy = policyId == null ? null : await em.getRepository(Policy).findOneBy({ id: policyId, accountId });
+      if (!policy) return failure(userError(UserErrorCode.NOT_FOUND, ['input', 'policy'], 'No policy with this ID.'));
+      const valid = listIds.filter((id): id is number => id != null);
+      const found = new Set((valid.length ? await em.getRepository(IocList).findBy({ accountId, id: In(valid) }) : []).map((l) => l.id));
+      const errors = listIds
+        .map((id, i) => (id == null || !found.has(id) ? userError(UserErrorCode.NOT_FOUND, ['input', 'iocLists', String(i)], 'No IOC list with this ID.') : null))
+        .filter((e): e is UserErrorData => e != null);
+      if (errors.length) return failure(...errors);
+      await change(em, policy, [...found]);
+      policy.revision += 1;
+      policy.updatedAt = new Date();
+      await em.getRepository(Policy).update({ id: policy.id }, { revision: policy.revision, updatedAt: policy.updatedAt });
+      return success(policy);
     });
   }
 

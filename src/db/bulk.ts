@@ -1,0 +1,43 @@
+import { EntityManager } from 'typeorm';
+
+/** The SQL dialect behind a manager: the only place that asks. */
+export function dialectOf(em: EntityManager): 'sqlite' | 'mysql' {
+  return em.connection.options.type === 'better-sqlite3' ? 'sqlite' : 'mysql';
+}
+
+// SQLite allows 32766 bound parameters per statement; MySQL 65535. Stay well under both, and keep
+// statements small enough that a batch never holds a lock for long.
+const MAX_PARAMS = 16_000;
+const MAX_ROWS = 1_000;
+
+/**
+ * Multi-row INSERTs (TypeORM's save() sends one statement per row). With `ignoreDuplicates`, rows that hit a
+ * unique index are skipped (INSERT IGNORE / INSERT OR IGNORE) and the return value counts only inserted rows.
+ * Must run inside a transaction (`em` from `dataSource.transaction`) when the caller needs all-or-nothing.
+ */
+export async function bulkInsert(
+  em: EntityManager,
+  table: string,
+  columns: readonly string[],
+  rows: readonly unknown[][],
+  options: { ignoreDuplicates?: boolean } = {},
+): Promise<number> {
+  if (rows.length === 0) return 0;
+  const dialect = dialectOf(em);
+  const quote = (name: string) => (dialect === 'mysql' ? `\`${name}\`` : `"${name}"`);
+  const verb = options.ignoreDuplicates ? (dialect === 'mysql' ? 'INSERT IGNORE INTO' : 'INSERT OR IGNORE INTO') : 'INSERT INTO';
+  const head = `${verb} ${quote(table)} (${columns.map(quote).join(', ')}) VALUES `;
+  const tuple = `(${columns.map(() => '?').join(', ')})`;
+  const perStatement = Math.max(1, Math.min(MAX_ROWS, Math.floor(MAX_PARAMS / columns.length)));
+  const runner = em.queryRunner;
+  if (!runner) throw new Error('bulkInsert needs a transactional EntityManager');
+  let inserted = 0;
+  for (let i = 0; i < rows.length; i += perStatement) {
+    const chunk = rows.slice(i, i + perStatement);
+    const params: unknown[] = [];
+    for (const row of chunk) for (const v of row) params.push(v);
+    const result = await runner.query(head + chunk.map(() => tuple).join(', '), params, true);
+    inserted += Number(result.affected ?? chunk.length);
+  }
+  return inserted;
+}

@@ -1,0 +1,109 @@
+import fs from 'node:fs';
+import { DataSource } from 'typeorm';
+import { failure, Outcome, success, userError, UserErrorCode } from '../../common/errors/user-error';
+import { bulkInsert } from '../../db/bulk';
+import { Ioc } from './ioc.entity';
+import { ImportMode } from './ioc.enums';
+import { IocList } from './ioc-list.entity';
+import { IOC_COLUMNS, iocRow, lockList, touchList } from './ioc.service';
+import { FeedImportTally, FeedSkippedLine } from './feed/feed-import-tally';
+import { FeedNotTextError, readFeedLines } from './feed/feed-reader';
+
+export interface FeedImportResult {
+  list: IocList;
+  mode: ImportMode;
+  bytes: number;
+  linesRead: number;
+  added: number;
+  /** Repeats within the file plus entries the list already held (APPEND). */
+  duplicates: number;
+  duplicatesInFile: number;
+  duplicatesInList: number;
+  skipped: number;
+  normalized: number;
+  skippedLines: FeedSkippedLine[];
+  /** Entries removed by REPLACE. */
+  removed: number;
+  durationMs: number;
+}
+
+export interface FeedSource {
+  /** A file on disk (a spooled upload, or the CLI's argument). */
+  path: string;
+  bytes: number;
+}
+
+export type ImportProgress = (linesRead: number) => void;
+
+/** Rows per multi-row INSERT batch while streaming. */
+const BATCH = 5_000;
+
+/**
+ * Imports a feed file into a list in one transaction: APPEND adds (entries already in the list count as
+ * duplicates), REPLACE swaps every entry for the file's. A failure at any point (a file that is not text,
+ * a database error) rolls back, leaving the old entries in place. Dirty lines never abort: they are
+ * counted and sampled with their line numbers.
+ */
+export class FeedImportService {
+  constructor(private readonly dataSource: DataSource) {}
+
+  async importFile(
+    accountId: number,
+    listId: number | null,
+    source: FeedSource,
+    mode: ImportMode,
+    onProgress?: ImportProgress,
+  ): Promise<Outcome<FeedImportResult>> {
+    const started = performance.now();
+    try {
+      return await this.dataSource.transaction(async (em) => {
+        const list = await lockList(em, accountId, listId);
+        if (!list) return failure(userError(UserErrorCode.NOT_FOUND, ['input', 'list'], 'No IOC list with this ID.'));
+        let removed = 0;
+        if (mode === ImportMode.REPLACE) {
+          removed = (await em.getRepository(Ioc).delete({ listId: list.id })).affected ?? 0;
+        }
+        const tally = new FeedImportTally();
+        const now = Date.now();
+        let rows: unknown[][] = [];
+        let offered = 0;
+        let inserted = 0;
+        const flush = async () => {
+          offered += rows.length;
+          inserted += await bulkInsert(em, 'ioc', IOC_COLUMNS, rows, { ignoreDuplicates: true });
+          rows = [];
+        };
+        let lines = 0;
+        for await (const line of readFeedLines(fs.createReadStream(source.path, { highWaterMark: 256 * 1024 }))) {
+          for (const entry of tally.record(line)) rows.push(iocRow(accountId, list.id, entry.cidr, entry.comment?.slice(0, 500) ?? null, null, now));
+          if (rows.length >= BATCH) await flush();
+          if (onProgress && ++lines % 50_000 === 0) onProgress(lines);
+        }
+        await flush();
+        const summary = tally.summary();
+        await touchList(em, list, inserted - removed, mode === ImportMode.REPLACE, true);
+        const duplicatesInList = offered - inserted;
+        return success({
+          list,
+          mode,
+          bytes: source.bytes,
+          linesRead: summary.lines,
+          added: inserted,
+          duplicates: summary.duplicates + duplicatesInList,
+          duplicatesInFile: summary.duplicates,
+          duplicatesInList,
+          skipped: summary.skipped,
+          normalized: summary.normalized,
+          skippedLines: [...summary.skippedLines],
+          removed,
+          durationMs: Math.round(performance.now() - started),
+        });
+      });
+    } catch (err) {
+      if (err instanceof FeedNotTextError) {
+        return failure(userError(UserErrorCode.INVALID, ['input', 'file'], `Refused: ${err.message}. Nothing was imported.`));
+      }
+      throw err;
+    }
+  }
+}

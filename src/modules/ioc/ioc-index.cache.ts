@@ -1,0 +1,105 @@
+import { DataSource } from 'typeorm';
+import { IocIndex, IocIndexBuilder, IocListInfo } from './matching/ioc-index';
+
+interface CachedIndex {
+  fingerprint: string;
+  index: IocIndex;
+  builtInMs: number;
+}
+
+export interface PolicyIndex {
+  index: IocIndex;
+  /** True when this call had to (re)build it. */
+  rebuilt: boolean;
+  builtInMs: number;
+}
+
+/** Rows per SELECT when loading entries: bounded memory per round trip, few round trips. */
+const LOAD_PAGE = 50_000;
+
+/**
+ * The matcher index of each policy, kept in memory and rebuilt when its lists change.
+ *
+ * Freshness without trusting this process's memory: every use first reads the policy's revision and its
+ * lists' revisions (one small query). Writers bump those in the same transaction as the change, so a
+ * change committed by any process on any node is seen by the next use here, never served stale.
+ * Entries that expire make the index rebuild once their expiry passes (validUntil).
+ */
+export class IocIndexCache {
+  private readonly cache = new Map<number, CachedIndex>();
+  private readonly building = new Map<string, Promise<CachedIndex>>();
+
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly onBuild: (policyId: number, index: IocIndex, ms: number) => void = () => undefined,
+  ) {}
+
+  async forPolicy(policyId: number, now = Date.now()): Promise<PolicyIndex> {
+    const { fingerprint, lists } = await this.fingerprint(policyId);
+    const cached = this.cache.get(policyId);
+    if (cached && cached.fingerprint === fingerprint && now < cached.index.validUntil) {
+      return { index: cached.index, rebuilt: false, builtInMs: cached.builtInMs };
+    }
+    // Concurrent uploads of one policy share a single build.
+    const key = `${policyId}:${fingerprint}`;
+    let pending = this.building.get(key);
+    if (!pending) {
+      pending = this.build(policyId, fingerprint, lists, now).finally(() => this.building.delete(key));
+      this.building.set(key, pending);
+    }
+    const built = await pending;
+    this.cache.set(policyId, built);
+    return { index: built.index, rebuilt: true, builtInMs: built.builtInMs };
+  }
+
+  /** Drops a policy's index (it is rebuilt on next use). */
+  evict(policyId: number): void {
+    this.cache.delete(policyId);
+  }
+
+  private async fingerprint(policyId: number): Promise<{ fingerprint: string; lists: IocListInfo[] }> {
+    const rows: Array<{ prev: number | string; id: number | string | null; rev: number | string | null; kind: string; severity: number | string; category: string }> =
+      await this.dataSource.query(
+        `SELECT p.revision AS prev, l.id AS id, l.revision AS rev, l.kind AS kind, l.severity AS severity, l.category AS category
+           FROM policy p
+           LEFT JOIN policy_ioc_list pil ON pil.policy_id = p.id
+           LEFT JOIN ioc_list l ON l.id = pil.ioc_list_id
+          WHERE p.id = ?
+          ORDER BY l.id`,
+        [policyId],
+      );
+    const lists: IocListInfo[] = rows
+      .filter((r) => r.id != null)
+      .map((r) => ({ id: Number(r.id), kind: r.kind as IocListInfo['kind'], severity: Number(r.severity), category: r.category }));
+    const fingerprint = `${rows[0]?.prev ?? 'none'}|${rows.filter((r) => r.id != null).map((r) => `${r.id}:${r.rev}`).join(',')}`;
+    return { fingerprint, lists };
+  }
+
+  private async build(policyId: number, fingerprint: string, lists: IocListInfo[], now: number): Promise<CachedIndex> {
+    const started = performance.now();
+    const builder = new IocIndexBuilder(lists, { now });
+    for (const list of lists) {
+      // Keyset pages by id so memory stays bounded and no OFFSET scan grows with the list.
+      let after = 0;
+      for (;;) {
+        const rows: Array<{ id: number | string; family: number | string; prefix: number | string; range_start: string; expires_at: number | string | null }> =
+          await this.dataSource.query(
+            `SELECT id, family, prefix, range_start, expires_at FROM ioc WHERE list_id = ? AND id > ? ORDER BY id LIMIT ${LOAD_PAGE}`,
+            [list.id, after],
+          );
+        for (const r of rows) {
+          const id = Number(r.id);
+          const expires = r.expires_at == null ? null : Number(r.expires_at);
+          if (Number(r.family) === 4) builder.addV4(id, list.id, parseInt(r.range_start.slice(24), 16), Number(r.prefix), expires);
+          else builder.addV6(id, list.id, BigInt(`0x${r.range_start}`), Number(r.prefix), expires);
+        }
+        if (rows.length < LOAD_PAGE) break;
+        after = Number(rows[rows.length - 1].id);
+      }
+    }
+    const index = builder.build();
+    const builtInMs = performance.now() - started;
+    this.onBuild(policyId, index, builtInMs);
+    return { fingerprint, index, builtInMs };
+  }
+}

@@ -1,0 +1,73 @@
+import { Column, Entity, Index, JoinColumn, ManyToOne, PrimaryGeneratedColumn } from 'typeorm';
+import { Field, Int, ObjectType } from 'type-graphql';
+import { TimestampColumn } from '../../db/columns';
+import { Node } from '../../common/node/node';
+import { Account } from '../account/account.entity';
+import { IocCategory, IocListKind, SEVERITY_DESCRIPTION } from './ioc.enums';
+
+/** A named list of IOC entries (the original's targets and user-defined lists). */
+@Entity('ioc_list')
+@Index('UQ_ioc_list_account_name', ['accountId', 'nameKey'], { unique: true })
+@ObjectType({ implements: Node, description: 'A threat-intelligence list: IPv4/IPv6 addresses and networks of one kind, severity and category.' })
+export class IocList {
+  @PrimaryGeneratedColumn()
+  id: number;
+
+  @Column({ type: 'int' })
+  accountId: number;
+
+  @ManyToOne(() => Account, { onDelete: 'CASCADE', nullable: false })
+  @JoinColumn({ name: 'account_id', foreignKeyConstraintName: 'FK_ioc_list_account' })
+  account?: Account;
+
+  @Column({ type: 'varchar', length: 100 })
+  @Field({ description: 'Name, unique in the account (case-insensitive).' })
+  name: string;
+
+  @Column({ type: 'varchar', length: 100 })
+  nameKey: string;
+
+  @Column({ type: 'varchar', length: 8 })
+  @Field(() => IocListKind, { description: 'BLOCK flags addresses; ALLOW exempts them from every BLOCK list of a policy.' })
+  kind: IocListKind;
+
+  @Column({ type: 'smallint' })
+  @Field(() => Int, { description: SEVERITY_DESCRIPTION })
+  severity: number;
+
+  @Column({ type: 'varchar', length: 32 })
+  @Field(() => IocCategory, { description: 'Threat type.' })
+  category: IocCategory;
+
+  @Column({ type: 'varchar', length: 200, nullable: true })
+  @Field(() => String, { nullable: true, description: 'Where the entries come from, e.g. "Spamhaus DROP".' })
+  sourceName: string | null;
+
+  @Column({ type: 'varchar', length: 2000, nullable: true })
+  @Field(() => String, { nullable: true, description: 'Reference URL of the source.' })
+  referenceUrl: string | null;
+
+  @Column({ type: 'text', nullable: true })
+  @Field(() => String, { nullable: true, description: 'Free-text description.' })
+  description: string | null;
+
+  @Column({ type: 'int', default: 0 })
+  @Field(() => Int, { description: 'How many entries the list holds (expired ones included).' })
+  entryCount: number;
+
+  /** Bumped in the same transaction as every change of entries: matcher indexes compare it to know they are current. */
+  @Column({ type: 'int', default: 0 })
+  revision: number;
+
+  @TimestampColumn({ nullable: true })
+  @Field(() => Date, { nullable: true, description: 'When a feed was last imported into the list.' })
+  lastImportedAt: Date | null;
+
+  @TimestampColumn()
+  @Field({ description: 'When the list was created.' })
+  createdAt: Date;
+
+  @TimestampColumn()
+  @Field({ description: 'When the list or its entries last changed.' })
+  updatedAt: Date;
+}

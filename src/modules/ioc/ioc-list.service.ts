@@ -1,0 +1,191 @@
+import { DataSource, EntityManager } from 'typeorm';
+import { transactionWithUniqueCheck } from '../../common/errors/db-errors';
+import { failure, Outcome, success, userError, UserErrorCode, UserErrorData } from '../../common/errors/user-error';
+import { ConnectionData } from '../../common/pagination/connection';
+import { keysetPaginate, KeysetPage } from '../../common/pagination/keyset';
+import { foldKey, LIKE_ESCAPE, likeContains } from '../../common/text';
+import { PolicyIocList } from '../policy/policy-ioc-list.entity';
+import { Policy } from '../policy/policy.entity';
+import { IocCategory, IocListKind } from './ioc.enums';
+import { IocList } from './ioc-list.entity';
+
+export interface IocListFields {
+  name?: string | null;
+  kind?: IocListKind | null;
+  severity?: number | null;
+  category?: IocCategory | null;
+  sourceName?: string | null;
+  referenceUrl?: string | null;
+  description?: string | null;
+}
+
+export interface IocListFilterData {
+  nameContains?: string | null;
+  kinds?: IocListKind[] | null;
+  severities?: number[] | null;
+  minSeverity?: number | null;
+  categories?: IocCategory[] | null;
+}
+
+export class IocListService {
+  constructor(private readonly dataSource: DataSource) {}
+
+  async find(accountId: number, id: number | null): Promise<IocList | null> {
+    if (id == null) return null;
+    return this.dataSource.getRepository(IocList).findOneBy({ id, accountId });
+  }
+
+  async findMany(accountId: number, ids: readonly number[]): Promise<(IocList | null)[]> {
+    const rows = ids.length
+      ? await this.dataSource.getRepository(IocList).createQueryBuilder('l').where('l.accountId = :accountId', { accountId }).andWhereInIds([...ids]).getMany()
+      : [];
+    const byId = new Map(rows.map((l) => [l.id, l]));
+    return ids.map((id) => byId.get(id) ?? null);
+  }
+
+  async list(accountId: number, filter: IocListFilterData | null | undefined, page: KeysetPage): Promise<ConnectionData<IocList>> {
+    const qb = this.dataSource.getRepository(IocList).createQueryBuilder('l').where('l.accountId = :accountId', { accountId });
+    if (filter?.nameContains) qb.andWhere(`l.nameKey LIKE :name ${LIKE_ESCAPE}`, { name: likeContains(filter.nameContains) });
+    if (filter?.kinds?.length) qb.andWhere('l.kind IN (:...kinds)', { kinds: filter.kinds });
+    if (filter?.categories?.length) qb.andWhere('l.category IN (:...categories)', { categories: filter.categories });
+    if (filter?.severities?.length) qb.andWhere('l.severity IN (:...severities)', { severities: filter.severities });
+    if (filter?.minSeverity != null) qb.andWhere('l.severity >= :minSeverity', { minSeverity: filter.minSeverity });
+    return keysetPaginate(qb, 'ioclist', [{ expression: 'l.id', direction: 'ASC', value: (l) => l.id }], page);
+  }
+
+  /** The lists of several policies at once (for `policy.iocLists`), in key order. */
+  async listsOfPolicies(accountId: number, policyIds: readonly number[]): Promise<IocList[][]> {
+    if (policyIds.length === 0) return [];
+    const rows = await this.dataSource
+      .getRepository(IocList)
+      .createQueryBuilder('l')
+      .innerJoin(PolicyIocList, 'pil', 'pil.iocListId = l.id')
+      .addSelect('pil.policyId', 'policy_id')
+      .where('l.accountId = :accountId', { accountId })
+      .andWhere('pil.policyId IN (:...policyIds)', { policyIds: [...policyIds] })
+      .orderBy('l.id', 'ASC')
+      .getRawAndEntities();
+    const byPolicy = new Map<number, IocList[]>();
+    rows.entities.forEach((list, i) => {
+      const policyId = Number(rows.raw[i].policy_id);
+      const bucket = byPolicy.get(policyId) ?? [];
+      bucket.push(list);
+      byPolicy.set(policyId, bucket);
+    });
+    return policyIds.map((id) => byPolicy.get(id) ?? []);
+  }
+
+  async create(accountId: number, input: IocListFields): Promise<Outcome<IocList>> {
+    return this.write(async (em) => {
+      const errors = await this.validate(em, accountId, input, null, true);
+      if (errors.length) return failure(...errors);
+      const now = new Date();
+      const repo = em.getRepository(IocList);
+      const name = (input.name as string).trim();
+      const list = repo.create({
+        accountId,
+        name,
+        nameKey: foldKey(name),
+        kind: input.kind ?? IocListKind.BLOCK,
+        severity: input.severity ?? 3,
+        category: input.category ?? IocCategory.OTHER,
+        sourceName: input.sourceName?.trim() || null,
+        referenceUrl: input.referenceUrl?.trim() || null,
+        description: input.description?.trim() || null,
+        entryCount: 0,
+        revision: 0,
+        lastImportedAt: null,
+        createdAt: now,
+        updatedAt: now,
+      });
+      return success(await repo.save(list));
+    });
+  }
+
+  async update(accountId: number, id: number | null, input: IocListFields): Promise<Outcome<IocList>> {
+    return this.write(async (em) => {
+      const repo = em.getRepository(IocList);
+      const list = id == null ? null : await repo.findOneBy({ id, accountId });
+      if (!list) return failure(userError(UserErrorCode.NOT_FOUND, ['input', 'id'], 'No IOC list with this ID.'));
+      const errors = await this.validate(em, accountId, input, list.id, false);
+      if (errors.length) return failure(...errors);
+      if (input.name != null) {
+        list.name = input.name.trim();
+        list.nameKey = foldKey(list.name);
+      }
+      // Kind, severity and category change what a match means: indexes built from the old values must go.
+      const matchChanged =
+        (input.kind != null && input.kind !== list.kind) ||
+        (input.severity != null && input.severity !== list.severity) ||
+        (input.category != null && input.category !== list.category);
+      if (input.kind != null) list.kind = input.kind;
+      if (input.severity != null) list.severity = input.severity;
+      if (input.category != null) list.category = input.category;
+      if (input.sourceName !== undefined) list.sourceName = input.sourceName?.trim() || null;
+      if (input.referenceUrl !== undefined) list.referenceUrl = input.referenceUrl?.trim() || null;
+      if (input.description !== undefined) list.description = input.description?.trim() || null;
+      if (matchChanged) list.revision += 1;
+      list.updatedAt = new Date();
+      return success(await repo.save(list));
+    });
+  }
+
+  /** Refused while a policy uses the list. */
+  async delete(accountId: number, id: number | null): Promise<Outcome<IocList>> {
+    return this.dataSource.transaction(async (em) => {
+      const repo = em.getRepository(IocList);
+      const list = id == null ? null : await repo.findOneBy({ id, accountId });
+      if (!list) return failure(userError(UserErrorCode.NOT_FOUND, ['input', 'id'], 'No IOC list with this ID.'));
+      const users = await em
+        .getRepository(Policy)
+        .createQueryBuilder('p')
+        .innerJoin(PolicyIocList, 'pil', 'pil.policyId = p.id')
+        .where('pil.iocListId = :id', { id: list.id })
+        .orderBy('p.name')
+        .getMany();
+      if (users.length) {
+        const names = users.slice(0, 5).map((p) => `"${p.name}"`).join(', ');
+        return failure(
+          userError(UserErrorCode.IN_USE, ['input', 'id'], `IOC list "${list.name}" is used by ${users.length === 1 ? 'policy' : 'policies'} ${names}; detach it first.`),
+        );
+      }
+      const removed = Object.assign(new IocList(), list);
+      await repo.delete({ id: list.id, accountId });
+      return success(removed);
+    });
+  }
+
+  private write(work: (em: EntityManager) => Promise<Outcome<IocList>>): Promise<Outcome<IocList>> {
+    return transactionWithUniqueCheck(this.dataSource, work, ['input', 'name'], 'An IOC list with this name already exists.');
+  }
+
+  private async validate(em: EntityManager, accountId: number, input: IocListFields, selfId: number | null, creating: boolean): Promise<UserErrorData[]> {
+    const errors: UserErrorData[] = [];
+    const f = (name: string) => ['input', name];
+    if (creating || input.name != null) {
+      const name = input.name?.trim() ?? '';
+      if (!name) errors.push(userError(UserErrorCode.REQUIRED, f('name'), 'An IOC list needs a name.'));
+      else if (name.length > 100) errors.push(userError(UserErrorCode.TOO_LONG, f('name'), 'IOC list names are at most 100 characters.'));
+      else {
+        const clash = await em.getRepository(IocList).findOneBy({ accountId, nameKey: foldKey(name) });
+        if (clash && clash.id !== selfId) errors.push(userError(UserErrorCode.TAKEN, f('name'), `An IOC list named "${clash.name}" already exists.`));
+      }
+    }
+    if (input.severity != null && (!Number.isInteger(input.severity) || input.severity < 0 || input.severity > 5)) {
+      errors.push(userError(UserErrorCode.INVALID, f('severity'), 'Severity is a whole number from 0 (no threat) to 5 (full adversarial control).'));
+    }
+    if (input.sourceName && input.sourceName.trim().length > 200) errors.push(userError(UserErrorCode.TOO_LONG, f('sourceName'), 'Source names are at most 200 characters.'));
+    if (input.referenceUrl && input.referenceUrl.trim()) {
+      const url = input.referenceUrl.trim();
+      let valid = url.length <= 2000;
+      try {
+        valid = valid && ['http:', 'https:'].includes(new URL(url).protocol);
+      } catch {
+        valid = false;
+      }
+      if (!valid) errors.push(userError(UserErrorCode.INVALID, f('referenceUrl'), 'The reference URL must be an http(s) URL of at most 2,000 characters.'));
+    }
+    if (input.description && input.description.length > 2000) errors.push(userError(UserErrorCode.TOO_LONG, f('description'), 'Descriptions are at most 2,000 characters.'));
+    return errors;
+  }
+}

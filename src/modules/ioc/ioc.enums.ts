@@ -1,0 +1,89 @@
+import { registerEnumType } from 'type-graphql';
+
+/** BLOCK lists flag traffic; ALLOW lists exempt addresses from every BLOCK list of the same policy. */
+export enum IocListKind {
+  BLOCK = 'BLOCK',
+  ALLOW = 'ALLOW',
+}
+
+/** Threat type of a list (the original product's "target" categories). */
+export enum IocCategory {
+  C2_BOTNET = 'C2_BOTNET',
+  MALWARE = 'MALWARE',
+  RANSOMWARE = 'RANSOMWARE',
+  PHISHING = 'PHISHING',
+  EXPLOIT = 'EXPLOIT',
+  SCANNER = 'SCANNER',
+  SPAM = 'SPAM',
+  BRUTE_FORCE = 'BRUTE_FORCE',
+  TOR_ANONYMIZER = 'TOR_ANONYMIZER',
+  PROXY = 'PROXY',
+  REPUTATION = 'REPUTATION',
+  BOGON = 'BOGON',
+  ALLOWLIST = 'ALLOWLIST',
+  OTHER = 'OTHER',
+}
+
+/** How an import treats the entries already in the list. */
+export enum ImportMode {
+  APPEND = 'APPEND',
+  REPLACE = 'REPLACE',
+}
+
+registerEnumType(IocListKind, {
+  name: 'IocListKind',
+  description: 'Whether a list flags or exempts addresses. ALLOW wins over BLOCK within a policy.',
+  valuesConfig: {
+    BLOCK: { description: 'Traffic with an address on the list is a hit.' },
+    ALLOW: { description: 'Addresses on the list are never hits, whatever BLOCK list also holds them.' },
+  },
+});
+
+registerEnumType(IocCategory, {
+  name: 'IocCategory',
+  description: 'The threat type a list describes.',
+  valuesConfig: {
+    C2_BOTNET: { description: 'Command-and-control servers and botnet infrastructure.' },
+    MALWARE: { description: 'Malware distribution and infected hosts.' },
+    RANSOMWARE: { description: 'Ransomware infrastructure.' },
+    PHISHING: { description: 'Phishing sites and their hosting.' },
+    EXPLOIT: { description: 'Exploit kits and exploitation sources.' },
+    SCANNER: { description: 'Mass scanners and probes.' },
+    SPAM: { description: 'Spam sources and hijacked networks (e.g. Spamhaus DROP).' },
+    BRUTE_FORCE: { description: 'Brute-force and credential-stuffing sources.' },
+    TOR_ANONYMIZER: { description: 'Tor nodes and other anonymizers (usually a policy matter, severity 1).' },
+    PROXY: { description: 'Open and commercial proxies, VPN exits.' },
+    REPUTATION: { description: 'Aggregated reputation lists (e.g. ipsum, FireHOL level 1).' },
+    BOGON: { description: 'Unallocated or reserved space that should never be routed.' },
+    ALLOWLIST: { description: 'Known-good services (for ALLOW lists).' },
+    OTHER: { description: 'Anything else.' },
+  },
+});
+
+registerEnumType(ImportMode, {
+  name: 'ImportMode',
+  description: 'How an import treats the entries already in the list.',
+  valuesConfig: {
+    APPEND: { description: 'Add the file\'s entries; entries already in the list count as duplicates.' },
+    REPLACE: { description: 'Swap the list\'s entries for the file\'s, atomically: a failed import leaves the old entries in place.' },
+  },
+});
+
+export enum LookupVerdict {
+  BLOCKED = 'BLOCKED',
+  ALLOWED = 'ALLOWED',
+  NOT_LISTED = 'NOT_LISTED',
+}
+
+registerEnumType(LookupVerdict, {
+  name: 'LookupVerdict',
+  description: 'What a policy makes of an address.',
+  valuesConfig: {
+    BLOCKED: { description: 'An active BLOCK entry of the policy contains it, and no ALLOW entry does.' },
+    ALLOWED: { description: 'An active ALLOW entry of the policy contains it: never a hit.' },
+    NOT_LISTED: { description: 'No active entry of the policy contains it (only expired ones do).' },
+  },
+});
+
+export const SEVERITY_DESCRIPTION =
+  'Severity 0-5: 0 no threat, 1 policy violation (e.g. Tor), 2 spam or scanning, 3 minor attacks, 4 serious attacks, 5 full adversarial control (e.g. C2).';

@@ -1,0 +1,152 @@
+import { Field, Int, ObjectType } from 'type-graphql';
+import { Connection } from '../../common/pagination/connection';
+import { createPayload, UserError } from '../../common/graphql/user-error.type';
+import { UserErrorData } from '../../common/errors/user-error';
+import { Device } from '../device/device.entity';
+import { Policy } from '../policy/policy.entity';
+import { ImportMode, LookupVerdict } from './ioc.enums';
+import { Ioc } from './ioc.entity';
+import { IocList } from './ioc-list.entity';
+
+export const IocListConnection = Connection(IocList, 'IocList', 'IOC list');
+export const IocConnection = Connection(Ioc, 'Ioc', 'IOC entry');
+export const IocListCreatePayload = createPayload('IocListCreatePayload', 'iocList', () => IocList, 'The new list.');
+export const IocListUpdatePayload = createPayload('IocListUpdatePayload', 'iocList', () => IocList, 'The list as changed.');
+export const IocListDeletePayload = createPayload('IocListDeletePayload', 'iocList', () => IocList, 'The deleted list, as it was.');
+export const PolicyAttachIocListsPayload = createPayload('PolicyAttachIocListsPayload', 'policy', () => Policy, 'The policy with its lists.');
+export const PolicyDetachIocListsPayload = createPayload('PolicyDetachIocListsPayload', 'policy', () => Policy, 'The policy with its lists.');
+
+@ObjectType({ description: 'Result of `iocAdd`.' })
+export class IocAddPayload {
+  @Field(() => IocList, { nullable: true, description: 'The list, with its new entry count. Null when userErrors is not empty.' })
+  iocList: IocList | null;
+
+  @Field(() => Int, { description: 'Entries added.' })
+  added: number;
+
+  @Field(() => Int, { description: 'Entries given twice in this call or already in the list (not added again).' })
+  duplicates: number;
+
+  @Field(() => [Ioc], { description: 'The list\'s entries for the given values (new and existing), in address order.' })
+  iocs: Ioc[];
+
+  @Field(() => [UserError], { description: 'Why nothing was added; empty on success.' })
+  userErrors: UserErrorData[];
+}
+
+@ObjectType({ description: 'Result of `iocRemove`.' })
+export class IocRemovePayload {
+  @Field(() => [Ioc], { description: 'The removed entries, as they were.' })
+  removed: Ioc[];
+
+  @Field(() => [UserError], { description: 'Why nothing was removed; empty on success.' })
+  userErrors: UserErrorData[];
+}
+
+@ObjectType({ description: 'A line of a feed that was not imported.' })
+export class IocSkippedLine {
+  @Field(() => Int, { description: '1-based line number in the file.' })
+  lineNumber: number;
+
+  @Field({ description: 'The line (long lines are cut).' })
+  text: string;
+
+  @Field({ description: 'Why it was skipped.' })
+  reason: string;
+}
+
+@ObjectType({ description: 'What an import did.' })
+export class IocImportSummary {
+  @Field(() => ImportMode, { description: 'APPEND or REPLACE.' })
+  mode: ImportMode;
+
+  @Field(() => Int, { description: 'Bytes read.' })
+  bytes: number;
+
+  @Field(() => Int, { description: 'Lines read, blank and comment lines included.' })
+  linesRead: number;
+
+  @Field(() => Int, { description: 'Entries added to the list.' })
+  added: number;
+
+  @Field(() => Int, { description: 'Entries not added because they repeat within the file or were already in the list.' })
+  duplicates: number;
+
+  @Field(() => Int, { description: 'Entries that repeat an earlier line of the file.' })
+  duplicatesInFile: number;
+
+  @Field(() => Int, { description: 'Entries the list already held (APPEND).' })
+  duplicatesInList: number;
+
+  @Field(() => Int, { description: 'Lines that are not an address, CIDR or range (or too broad).' })
+  skipped: number;
+
+  @Field(() => Int, { description: 'Entry lines whose host bits were cleared (10.1.2.3/8 became 10.0.0.0/8).' })
+  normalized: number;
+
+  @Field(() => Int, { description: 'Entries removed first (REPLACE).' })
+  removed: number;
+
+  @Field(() => [IocSkippedLine], { description: 'The first 100 skipped lines, with line number, text and reason.' })
+  skippedLines: IocSkippedLine[];
+
+  @Field(() => Int, { description: 'Time taken, in milliseconds.' })
+  durationMs: number;
+}
+
+@ObjectType({ description: 'Result of `iocListImport`.' })
+export class IocListImportPayload {
+  @Field(() => IocList, { nullable: true, description: 'The list after the import. Null when userErrors is not empty.' })
+  iocList: IocList | null;
+
+  @Field(() => IocImportSummary, { nullable: true, description: 'Counts and skipped lines. Null when userErrors is not empty.' })
+  summary: IocImportSummary | null;
+
+  @Field(() => [UserError], { description: 'Why nothing was imported; empty on success.' })
+  userErrors: UserErrorData[];
+}
+
+@ObjectType({ description: 'An entry that contains the looked-up address.' })
+export class IocLookupMatch {
+  @Field(() => Ioc, { description: 'The entry (its comment and expiry included).' })
+  ioc: Ioc;
+
+  @Field(() => IocList, { description: 'Its list: kind, severity, category, source.' })
+  iocList: IocList;
+
+  @Field({ description: 'False when the entry has expired (it no longer matches).' })
+  active: boolean;
+}
+
+@ObjectType({ description: 'A policy that includes a matching list, with its verdict and the devices that use it.' })
+export class IocLookupPolicy {
+  @Field(() => Policy, { description: 'The policy.' })
+  policy: Policy;
+
+  @Field(() => LookupVerdict, { description: 'What uploads of its devices would make of the address.' })
+  verdict: LookupVerdict;
+
+  @Field(() => [Device], { description: 'Devices using the policy.' })
+  devices: Device[];
+}
+
+@ObjectType({ description: '"Why is this address flagged?": every entry in your account that contains it.' })
+export class IocLookup {
+  @Field({ description: 'The address, canonical (IPv4-mapped IPv6 is shown as IPv4).' })
+  address: string;
+
+  @Field({ description: 'What kind of address it is, e.g. "a public address" or "a private (RFC 1918) address".' })
+  scope: string;
+
+  @Field({
+    description:
+      'Whether uploads match this address at all: internal and local-scope addresses (private, loopback, link-local, multicast, ...) never are, so bogon lists do not flag LAN chatter.',
+  })
+  matchable: boolean;
+
+  @Field(() => [IocLookupMatch], { description: 'Containing entries, most specific first.' })
+  matches: IocLookupMatch[];
+
+  @Field(() => [IocLookupPolicy], { description: 'Policies that include a list with a containing entry.' })
+  policies: IocLookupPolicy[];
+}

@@ -1,0 +1,133 @@
+import { Arg, Args, Authorized, Ctx, FieldResolver, ID, Mutation, Query, Resolver, Root } from 'type-graphql';
+import type { RequestContext } from '../../app/context';
+import { idOfType } from '../../common/ids/global-id';
+import { PayloadData, toPayload } from '../../common/graphql/user-error.type';
+import { ConnectionData } from '../../common/pagination/connection';
+import { nodeLoaders } from '../../common/node/node.resolver';
+import { payloadTooLarge, spoolToFile, UploadTooLargeError } from '../../common/upload/spool';
+import { READ_ROLES, WRITE_ROLES } from '../auth/auth.types';
+import { ImportMode } from './ioc.enums';
+import { Ioc } from './ioc.entity';
+import { IocList } from './ioc-list.entity';
+import { IocEntriesArgs, IocListsArgs, IocsArgs } from './ioc.args';
+import { IocAddInput, IocListCreateInput, IocListDeleteInput, IocListImportInput, IocListUpdateInput, IocRemoveInput } from './ioc.inputs';
+import {
+  IocAddPayload,
+  IocConnection,
+  IocListConnection,
+  IocListCreatePayload,
+  IocListDeletePayload,
+  IocListImportPayload,
+  IocListUpdatePayload,
+  IocLookup,
+  IocRemovePayload,
+} from './ioc.payloads';
+
+nodeLoaders.set('IocList', { roles: READ_ROLES, load: (ctx, id) => ctx.loaders.iocList.load(id) });
+nodeLoaders.set('Ioc', { roles: READ_ROLES, load: (ctx, id) => ctx.loaders.ioc.load(id) });
+
+@Resolver(() => IocList)
+export class IocListResolver {
+  @Authorized(READ_ROLES)
+  @Query(() => IocList, { nullable: true, description: 'An IOC list of your account by ID; null when there is none.' })
+  iocList(@Arg('id', () => ID, { description: 'Global ID of the list.' }) id: string, @Ctx() ctx: RequestContext): Promise<IocList | null> {
+    const pk = idOfType(id, 'IocList');
+    return pk == null ? Promise.resolve(null) : ctx.loaders.iocList.load(pk);
+  }
+
+  @Authorized(READ_ROLES)
+  @Query(() => IocListConnection, { description: 'Your account\'s IOC lists, oldest first.' })
+  iocLists(@Args() args: IocListsArgs, @Ctx() ctx: RequestContext): Promise<ConnectionData<IocList>> {
+    return ctx.services.iocLists.list(ctx.caller!.accountId, args.filter, args);
+  }
+
+  @Authorized(READ_ROLES)
+  @Query(() => IocConnection, { description: 'Entries of a list in address order; empty when the list is not in your account.' })
+  iocs(@Args() args: IocsArgs, @Ctx() ctx: RequestContext): Promise<ConnectionData<Ioc>> {
+    return ctx.services.iocs.list(ctx.caller!.accountId, idOfType(args.list, 'IocList'), args.filter, args);
+  }
+
+  @Authorized(READ_ROLES)
+  @Query(() => IocLookup, {
+    description: '"Why is this address flagged?": every entry of your lists that contains the address, the policies that use them and their devices.',
+  })
+  iocLookup(@Arg('address', { description: 'An IPv4 or IPv6 address.' }) address: string, @Ctx() ctx: RequestContext): Promise<IocLookup> {
+    return ctx.services.iocs.lookup(ctx.caller!.accountId, address);
+  }
+
+  @FieldResolver(() => IocConnection, { name: 'iocs', description: 'The list\'s entries in address order.' })
+  entries(@Root() list: IocList, @Args() args: IocEntriesArgs, @Ctx() ctx: RequestContext): Promise<ConnectionData<Ioc>> {
+    return ctx.services.iocs.list(list.accountId, list.id, args.filter, args);
+  }
+
+  @Authorized(WRITE_ROLES)
+  @Mutation(() => IocListCreatePayload, { description: 'Creates an IOC list.' })
+  async iocListCreate(@Arg('input', { description: 'What to do; see the input type.' }) input: IocListCreateInput, @Ctx() ctx: RequestContext): Promise<PayloadData> {
+    return toPayload(await ctx.services.iocLists.create(ctx.caller!.accountId, input), 'iocList');
+  }
+
+  @Authorized(WRITE_ROLES)
+  @Mutation(() => IocListUpdatePayload, { description: 'Changes an IOC list\'s name, kind, severity, category or source.' })
+  async iocListUpdate(@Arg('input', { description: 'What to do; see the input type.' }) input: IocListUpdateInput, @Ctx() ctx: RequestContext): Promise<PayloadData> {
+    return toPayload(await ctx.services.iocLists.update(ctx.caller!.accountId, idOfType(input.id, 'IocList'), input), 'iocList');
+  }
+
+  @Authorized(WRITE_ROLES)
+  @Mutation(() => IocListDeletePayload, { description: 'Deletes an IOC list and its entries; refused (IN_USE) while a policy uses it.' })
+  async iocListDelete(@Arg('input', { description: 'What to do; see the input type.' }) input: IocListDeleteInput, @Ctx() ctx: RequestContext): Promise<PayloadData> {
+    return toPayload(await ctx.services.iocLists.delete(ctx.caller!.accountId, idOfType(input.id, 'IocList')), 'iocList');
+  }
+
+  @Authorized(WRITE_ROLES)
+  @Mutation(() => IocAddPayload, { description: 'Adds entries to a list. Duplicates are counted, not errors; one invalid value refuses the call.' })
+  async iocAdd(@Arg('input', { description: 'What to do; see the input type.' }) input: IocAddInput, @Ctx() ctx: RequestContext): Promise<IocAddPayload> {
+    const outcome = await ctx.services.iocs.add(ctx.caller!.accountId, idOfType(input.list, 'IocList'), input.entries);
+    return outcome.ok
+      ? { iocList: outcome.value.list, added: outcome.value.added, duplicates: outcome.value.duplicates, iocs: outcome.value.entries, userErrors: [] }
+      : { iocList: null, added: 0, duplicates: 0, iocs: [], userErrors: outcome.errors };
+  }
+
+  @Authorized(WRITE_ROLES)
+  @Mutation(() => IocRemovePayload, { description: 'Removes entries by ID.' })
+  async iocRemove(@Arg('input', { description: 'What to do; see the input type.' }) input: IocRemoveInput, @Ctx() ctx: RequestContext): Promise<IocRemovePayload> {
+    const outcome = await ctx.services.iocs.remove(ctx.caller!.accountId, input.ids.map((id) => idOfType(id, 'Ioc')));
+    return outcome.ok ? { removed: outcome.value.removed, userErrors: [] } : { removed: [], userErrors: outcome.errors };
+  }
+
+  @Authorized(WRITE_ROLES)
+  @Mutation(() => IocListImportPayload, {
+    description: 'Imports a feed file (multipart upload) into a list, streaming. APPEND adds; REPLACE swaps all entries atomically.',
+  })
+  async iocListImport(@Arg('input', { description: 'What to do; see the input type.' }) input: IocListImportInput, @Ctx() ctx: RequestContext): Promise<IocListImportPayload> {
+    const limit = ctx.services.config.maxFeedBytes;
+    const upload = await input.file;
+    let spooled;
+    try {
+      spooled = await spoolToFile(upload.createReadStream(), limit);
+    } catch (err) {
+      if (err instanceof UploadTooLargeError) throw payloadTooLarge(limit);
+      throw err;
+    }
+    try {
+      const outcome = await ctx.services.feedImport.importFile(
+        ctx.caller!.accountId,
+        idOfType(input.list, 'IocList'),
+        spooled,
+        input.mode ?? ImportMode.APPEND,
+      );
+      return outcome.ok ? { iocList: outcome.value.list, summary: outcome.value, userErrors: [] } : { iocList: null, summary: null, userErrors: outcome.errors };
+    } finally {
+      await spooled.remove();
+    }
+  }
+}
+
+@Resolver(() => Ioc)
+export class IocResolver {
+  @FieldResolver(() => IocList, { description: 'The list the entry belongs to.' })
+  async list(@Root() ioc: Ioc, @Ctx() ctx: RequestContext): Promise<IocList> {
+    const list = await ctx.loaders.iocList.load(ioc.listId);
+    if (!list) throw new Error(`ioc ${ioc.id} references missing list ${ioc.listId}`);
+    return list;
+  }
+}

@@ -1,0 +1,228 @@
+import { DataSource, EntityManager, In } from 'typeorm';
+import { badUserInput } from '../../common/errors/graphql-errors';
+import { failure, Outcome, success, userError, UserErrorCode, UserErrorData } from '../../common/errors/user-error';
+import { Cidr, parseCidr, parseCidrOrRange } from '../../common/net/cidr';
+import { parseIp, unmapIp, ParsedIp, isInternetRoutable, classifyIp, describeScope } from '../../common/net/ip';
+import { ConnectionData } from '../../common/pagination/connection';
+import { keysetPaginate, KeysetPage } from '../../common/pagination/keyset';
+import { LIKE_ESCAPE, likeContains } from '../../common/text';
+import { bulkInsert } from '../../db/bulk';
+import { Device } from '../device/device.entity';
+import { PolicyIocList } from '../policy/policy-ioc-list.entity';
+import { Policy } from '../policy/policy.entity';
+import { IocListKind, LookupVerdict } from './ioc.enums';
+import { Ioc } from './ioc.entity';
+import { IocList } from './ioc-list.entity';
+import { cidrRangeKeys, ipKey, lowestContainingStartKey } from './ioc-range';
+
+export interface IocEntryFields {
+  value: string;
+  comment?: string | null;
+  expiresAt?: Date | null;
+}
+
+export interface IocFilterData {
+  /** Entries that contain this address. */
+  address?: string | null;
+  /** Entries that lie inside this network. */
+  within?: string | null;
+  commentContains?: string | null;
+}
+
+export interface IocAddResult {
+  list: IocList;
+  added: number;
+  duplicates: number;
+  entries: Ioc[];
+}
+
+export interface IocRemoveResult {
+  removed: Ioc[];
+}
+
+export interface IocLookupData {
+  address: string;
+  scope: string;
+  matchable: boolean;
+  matches: Array<{ ioc: Ioc; iocList: IocList; active: boolean }>;
+  policies: Array<{ policy: Policy; verdict: LookupVerdict; devices: Device[] }>;
+}
+
+export const MAX_ENTRIES_PER_ADD = 1000;
+export const MAX_COMMENT = 500;
+export const IOC_COLUMNS = ['list_id', 'account_id', 'cidr', 'family', 'prefix', 'range_start', 'range_end', 'comment', 'expires_at', 'created_at'] as const;
+
+/** One `ioc` table row, in IOC_COLUMNS order. */
+export function iocRow(accountId: number, listId: number, cidr: Cidr, comment: string | null, expiresAt: number | null, now: number): unknown[] {
+  const { start, end } = cidrRangeKeys(cidr);
+  return [listId, accountId, cidr.text, cidr.family, cidr.prefix, start, end, comment, expiresAt, now];
+}
+
+export class IocService {
+  constructor(private readonly dataSource: DataSource) {}
+
+  async findMany(accountId: number, ids: readonly number[]): Promise<(Ioc | null)[]> {
+    const rows = ids.length ? await this.dataSource.getRepository(Ioc).findBy({ accountId, id: In([...ids]) }) : [];
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    return ids.map((id) => byId.get(id) ?? null);
+  }
+
+  /** Entries of one list; a list that is not the caller's yields an empty page, exactly like a missing one. */
+  async list(accountId: number, listId: number | null, filter: IocFilterData | null | undefined, page: KeysetPage): Promise<ConnectionData<Ioc>> {
+    const qb = this.dataSource
+      .getRepository(Ioc)
+      .createQueryBuilder('i')
+      .where('i.accountId = :accountId', { accountId })
+      .andWhere('i.listId = :listId', { listId: listId ?? -1 });
+    if (filter?.address != null) {
+      const ip = parseIp(filter.address.trim());
+      if (!ip) throw badUserInput(`filter.address: "${filter.address.slice(0, 60)}" is not an IPv4 or IPv6 address.`);
+      containing(qb, ip);
+    }
+    if (filter?.within != null) {
+      const net = parseCidr(filter.within.trim(), { minPrefixV4: 0, minPrefixV6: 0 });
+      if (!net.ok) throw badUserInput(`filter.within: ${net.message}`);
+      const { start, end } = cidrRangeKeys(net.cidr);
+      qb.andWhere('i.rangeStart >= :wStart AND i.rangeEnd <= :wEnd', { wStart: start, wEnd: end });
+    }
+    if (filter?.commentContains) qb.andWhere(`LOWER(i.comment) LIKE :comment ${LIKE_ESCAPE}`, { comment: likeContains(filter.commentContains) });
+    return keysetPaginate(
+      qb,
+      'ioc',
+      [
+        { expression: 'i.rangeStart', direction: 'ASC', value: (i) => i.rangeStart },
+        { expression: 'i.id', direction: 'ASC', value: (i) => i.id },
+      ],
+      page,
+    );
+  }
+
+  /** Adds entries (addresses, CIDRs or ranges); all-or-nothing: one bad value refuses the whole call. */
+  async add(accountId: number, listId: number | null, entries: IocEntryFields[]): Promise<Outcome<IocAddResult>> {
+    const errors: UserErrorData[] = [];
+    if (entries.length === 0) errors.push(userError(UserErrorCode.REQUIRED, ['input', 'entries'], 'Give at least one entry.'));
+    if (entries.length > MAX_ENTRIES_PER_ADD) {
+      errors.push(userError(UserErrorCode.INVALID, ['input', 'entries'], `At most ${MAX_ENTRIES_PER_ADD} entries per call; import a feed file for more.`));
+    }
+    const now = Date.now();
+    const wanted = new Map<string, { cidr: Cidr; comment: string | null; expiresAt: number | null }>();
+    let repeats = 0;
+    entries.slice(0, MAX_ENTRIES_PER_ADD).forEach((entry, i) => {
+      const field = (name: string) => ['input', 'entries', String(i), name];
+      const parsed = parseCidrOrRange(entry.value.trim());
+      if (!parsed.ok) {
+        errors.push(userError(parsed.reason === 'tooBroad' ? UserErrorCode.TOO_BROAD : UserErrorCode.INVALID, field('value'), parsed.message));
+        return;
+      }
+      const comment = entry.comment?.trim() || null;
+      if (comment && comment.length > MAX_COMMENT) errors.push(userError(UserErrorCode.TOO_LONG, field('comment'), `Comments are at most ${MAX_COMMENT} characters.`));
+      const expiresAt = entry.expiresAt ? entry.expiresAt.getTime() : null;
+      if (expiresAt != null && expiresAt <= now) errors.push(userError(UserErrorCode.INVALID, field('expiresAt'), 'expiresAt is in the past.'));
+      for (const cidr of parsed.cidrs) {
+        if (wanted.has(cidr.text)) repeats++;
+        else wanted.set(cidr.text, { cidr, comment, expiresAt });
+      }
+    });
+    if (errors.length) return failure(...errors);
+    return this.dataSource.transaction(async (em) => {
+      const list = await lockList(em, accountId, listId);
+      if (!list) return failure(userError(UserErrorCode.NOT_FOUND, ['input', 'list'], 'No IOC list with this ID.'));
+      const rows = [...wanted.values()].map((w) => iocRow(accountId, list.id, w.cidr, w.comment, w.expiresAt, now));
+      const added = await bulkInsert(em, 'ioc', IOC_COLUMNS, rows, { ignoreDuplicates: true });
+      await touchList(em, list, added, false);
+      const stored = await em.getRepository(Ioc).find({ where: { listId: list.id, cidr: In([...wanted.keys()]) }, order: { rangeStart: 'ASC', id: 'ASC' } });
+      return success({ list, added, duplicates: repeats + (wanted.size - added), entries: stored });
+    });
+  }
+
+  /** Removes entries by ID; all-or-nothing: an ID that is not the caller's refuses the call. */
+  async remove(accountId: number, ids: (number | null)[]): Promise<Outcome<IocRemoveResult>> {
+    if (ids.length === 0) return failure(userError(UserErrorCode.REQUIRED, ['input', 'ids'], 'Give at least one entry ID.'));
+    if (ids.length > MAX_ENTRIES_PER_ADD) return failure(userError(UserErrorCode.INVALID, ['input', 'ids'], `At most ${MAX_ENTRIES_PER_ADD} IDs per call.`));
+    return this.dataSource.transaction(async (em) => {
+      const valid = ids.filter((id): id is number => id != null);
+      const found = valid.length ? await em.getRepository(Ioc).findBy({ accountId, id: In(valid) }) : [];
+      const foundIds = new Set(found.map((f) => f.id));
+      const errors = ids
+        .map((id, i) => (id == null || !foundIds.has(id) ? userError(UserErrorCode.NOT_FOUND, ['input', 'ids', String(i)], 'No IOC entry with this ID.') : null))
+        .filter((e): e is UserErrorData => e != null);
+      if (errors.length) return failure(...errors);
+      await em.getRepository(Ioc).delete({ accountId, id: In([...foundIds]) });
+      const perList = new Map<number, number>();
+      for (const f of found) perList.set(f.listId, (perList.get(f.listId) ?? 0) + 1);
+      for (const [lid, n] of perList) {
+        const list = await lockList(em, accountId, lid);
+        if (list) await touchList(em, list, -n, false);
+      }
+      return success({ removed: found });
+    });
+  }
+
+  /** "Why is this address flagged?": every containing entry in the account, and what each policy makes of it. */
+  async lookup(accountId: number, address: string): Promise<IocLookupData> {
+    const parsed = parseIp(address.trim());
+    if (!parsed) throw badUserInput(`"${address.slice(0, 60)}" is not an IPv4 or IPv6 address.`);
+    const ip = unmapIp(parsed);
+    const now = Date.now();
+    const qb = this.dataSource.getRepository(Ioc).createQueryBuilder('i').where('i.accountId = :accountId', { accountId });
+    containing(qb, ip);
+    const entries = await qb.orderBy('i.prefix', 'DESC').addOrderBy('i.id', 'ASC').getMany();
+    const listIds = [...new Set(entries.map((e) => e.listId))];
+    const lists = listIds.length ? await this.dataSource.getRepository(IocList).findBy({ accountId, id: In(listIds) }) : [];
+    const listById = new Map(lists.map((l) => [l.id, l]));
+    const matches = entries.map((ioc) => ({ ioc, iocList: listById.get(ioc.listId) as IocList, active: ioc.expiresAt == null || ioc.expiresAt.getTime() > now }));
+    const links = listIds.length ? await this.dataSource.getRepository(PolicyIocList).findBy({ iocListId: In(listIds) }) : [];
+    const policyIds = [...new Set(links.map((l) => l.policyId))];
+    const policies = policyIds.length ? await this.dataSource.getRepository(Policy).find({ where: { accountId, id: In(policyIds) }, order: { name: 'ASC' } }) : [];
+    const devices = policyIds.length ? await this.dataSource.getRepository(Device).find({ where: { accountId, policyId: In(policyIds) }, order: { nickname: 'ASC' } }) : [];
+    const matchable = isInternetRoutable(ip);
+    return {
+      address: ip.text,
+      scope: describeScope(classifyIp(ip)),
+      matchable,
+      matches,
+      policies: policies.map((policy) => {
+        const inPolicy = new Set(links.filter((l) => l.policyId === policy.id).map((l) => l.iocListId));
+        const active = matches.filter((m) => m.active && inPolicy.has(m.iocList.id));
+        // ALLOW wins over BLOCK, as in the matcher.
+        const verdict = active.some((m) => m.iocList.kind === IocListKind.ALLOW)
+          ? LookupVerdict.ALLOWED
+          : active.some((m) => m.iocList.kind === IocListKind.BLOCK)
+            ? LookupVerdict.BLOCKED
+            : LookupVerdict.NOT_LISTED;
+        return { policy, verdict, devices: devices.filter((d) => d.policyId === policy.id) };
+      }),
+    };
+  }
+}
+
+/** Restricts a query on `i` to entries whose range contains `ip` (bounded scan, see lowestContainingStartKey). */
+function containing(qb: { andWhere(sql: string, params: object): unknown }, ip: ParsedIp): void {
+  const k = ipKey(ip);
+  qb.andWhere('i.rangeStart >= :low AND i.rangeStart <= :k AND i.rangeEnd >= :k', { low: lowestContainingStartKey(ip), k });
+}
+
+/** Loads a list of the account, taking its row lock on MySQL so concurrent writers serialise on the count. */
+export async function lockList(em: EntityManager, accountId: number, listId: number | null): Promise<IocList | null> {
+  if (listId == null) return null;
+  const qb = em.getRepository(IocList).createQueryBuilder('l').where('l.id = :listId AND l.accountId = :accountId', { listId, accountId });
+  if (em.connection.options.type !== 'better-sqlite3') qb.setLock('pessimistic_write');
+  return qb.getOne();
+}
+
+/**
+ * Records a change of entries in the same transaction: count, revision (the matcher index's freshness
+ * key) and times. `recount` replaces the incremental count with a COUNT(*) (after REPLACE imports).
+ */
+export async function touchList(em: EntityManager, list: IocList, delta: number, recount: boolean, imported = false): Promise<void> {
+  const now = new Date();
+  if (recount) list.entryCount = await em.getRepository(Ioc).countBy({ listId: list.id });
+  else list.entryCount += delta;
+  if (delta !== 0 || recount) list.revision += 1;
+  list.updatedAt = now;
+  if (imported) list.lastImportedAt = now;
+  await em.getRepository(IocList).update(
+    { id: list.id },
+    { entryCount: list.entryCount, revision: list.revision, updatedAt: now, ...(imported ? { lastImportedAt: now } : {}) },
+  );
+}
