@@ -1,0 +1,151 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import request from 'supertest';
+import { drivers } from '../../helpers/db';
+import { createTestApp, gqlUpload, ok, TestApp } from '../../helpers/app';
+import { expectationsFromSources, FEEDS_DIR, FIXTURE_FEEDS_DIR, hasSharedCorpus } from '../../helpers/corpus';
+
+const IMPORT = `mutation($input: IocListImportInput!) { iocListImport(input: $input) {
+  iocList { id entryCount lastImportedAt }
+  summary { mode bytes linesRead added duplicates duplicatesInFile duplicatesInList skipped normalized removed durationMs skippedLines { lineNumber text reason } }
+  userErrors { code field message } } }`;
+
+describe.each(drivers)('feed import (%s)', (driver) => {
+  let t: TestApp;
+  const newList = async (name: string, key?: string) =>
+    ok(await t.gql(`mutation($n: String!) { iocListCreate(input: { name: $n, kind: BLOCK, severity: 3, category: REPUTATION }) { iocList { id } } }`, { n: name }, key))
+      .iocListCreate.iocList.id as string;
+  const importFile = (list: string, body: Buffer | string, mode = 'APPEND', opts = {}) => gqlUpload(t, IMPORT, { input: { list, mode, file: null } }, 'input.file', body, opts);
+  const entries = async (list: string) =>
+    ok(await t.gql(`query($l: ID!) { iocs(list: $l, first: 100) { totalCount edges { node { cidr comment } } } }`, { l: list })).iocs;
+
+  beforeAll(async () => {
+    t = await createTestApp(driver, { MAX_FEED_BYTES: '4MB' });
+  });
+  afterAll(() => t.close());
+
+  if (hasSharedCorpus()) {
+    const expected = expectationsFromSources();
+    it.each([...expected.keys()])('imports %s with the counts SOURCES.md states', async (file) => {
+      const want = expected.get(file)!;
+      const list = await newList(`corpus ${file}`);
+      const r = await importFile(list, fs.readFileSync(path.join(FEEDS_DIR, file)));
+      const { summary, iocList, userErrors } = ok(r).iocListImport;
+      expect(userErrors).toEqual([]);
+      expect({
+        lines: summary.linesRead,
+        added: summary.added,
+        duplicates: summary.duplicates,
+        skipped: summary.skipped,
+        skippedLineNumbers: summary.skippedLines.map((l: any) => l.lineNumber),
+      }).toEqual(want);
+      expect(iocList.entryCount).toBe(want.added);
+      expect(iocList.lastImportedAt).not.toBeNull();
+      // Appending the same file again adds nothing: every entry is already in the list.
+      const again = ok(await importFile(list, fs.readFileSync(path.join(FEEDS_DIR, file)))).iocListImport.summary;
+      expect(again).toMatchObject({ added: 0, duplicatesInList: want.added, duplicates: want.added + want.duplicates });
+    });
+  } else {
+    it('imports the feed fixtures (shared corpus absent: full-corpus import skipped)', async () => {
+      console.log(`shared corpus not found at ${FEEDS_DIR}: importing test/fixtures/feeds only`);
+      for (const file of fs.readdirSync(FIXTURE_FEEDS_DIR).filter((f) => !f.endsWith('.md'))) {
+        const list = await newList(`fixture ${file}`);
+        const summary = ok(await importFile(list, fs.readFileSync(path.join(FIXTURE_FEEDS_DIR, file)))).iocListImport.summary;
+        expect(summary.added).toBeGreaterThan(0);
+        expect((await entries(list)).totalCount).toBe(summary.added);
+      }
+    });
+  }
+
+  it('reads every format quirk: comments, Spamhaus, ipsum, maltrail, CRLF, tabs, ranges, dirty lines', async () => {
+    const list = await newList('quirks');
+    const feed = [
+      '# header comment',
+      '; spamhaus-style comment',
+      '1.10.16.0/20 ; SBL256894',
+      '2.56.192.0/22',
+      '45.33.32.156\t7',
+      '71.6.135.131 # scanner.example.net',
+      '71.6.146.185\t# tab before hash',
+      '2a12:2640::/29 ',
+      '   ',
+      '',
+      'C91.196.152.28 # probe.onyphe.net',
+      '/w00tw00t.at.ISC.SANS.DFind:)',
+      '10.1.2.3/8',
+      '203.0.113.0-203.0.113.9',
+      '224.0.0.0/3',
+      '45.33.32.156',
+      'last-line-no-newline 1.2.3.4',
+    ].join('\r\n');
+    const { summary, userErrors } = ok(await importFile(list, feed)).iocListImport;
+    expect(userErrors).toEqual([]);
+    expect(summary).toMatchObject({ linesRead: 17, added: 9, duplicates: 1, duplicatesInFile: 1, duplicatesInList: 0, skipped: 4, normalized: 1 });
+    expect(summary.skippedLines.map((l: any) => l.lineNumber)).toEqual([11, 12, 15, 17]);
+    expect(summary.skippedLines[2].reason).toMatch(/too broad/);
+    const stored = (await entries(list)).edges.map((e: any) => e.node);
+    expect(stored.map((e: any) => e.cidr)).toEqual([
+      '1.10.16.0/20',
+      '2.56.192.0/22',
+      '10.0.0.0/8',
+      '45.33.32.156/32',
+      '71.6.135.131/32',
+      '71.6.146.185/32',
+      '203.0.113.0/29',
+      '203.0.113.8/31',
+      '2a12:2640::/29',
+    ]);
+    expect(stored.find((e: any) => e.cidr === '1.10.16.0/20').comment).toMatch(/SBL256894/);
+    expect(stored.find((e: any) => e.cidr === '71.6.135.131/32').comment).toMatch(/scanner\.example\.net/);
+  });
+
+  it('REPLACE swaps the entries; a refused file leaves the old ones in place', async () => {
+    const list = await newList('replace');
+    ok(await importFile(list, '1.1.1.1\n2.2.2.2\n3.3.3.3\n'));
+    const replaced = ok(await importFile(list, '3.3.3.3\n4.4.4.4\n', 'REPLACE')).iocListImport;
+    expect(replaced.summary).toMatchObject({ mode: 'REPLACE', removed: 3, added: 2, duplicates: 0 });
+    expect(replaced.iocList.entryCount).toBe(2);
+    expect((await entries(list)).edges.map((e: any) => e.node.cidr)).toEqual(['3.3.3.3/32', '4.4.4.4/32']);
+
+    for (const bad of [zlib.gzipSync('5.5.5.5\n'), Buffer.from([0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0]), Buffer.from('6.6.6.6\n\0\0binary')]) {
+      const refused = ok(await importFile(list, bad, 'REPLACE')).iocListImport;
+      expect(refused.iocList).toBeNull();
+      expect(refused.userErrors).toHaveLength(1);
+      expect(refused.userErrors[0]).toMatchObject({ code: 'INVALID', field: ['input', 'file'] });
+      expect(refused.userErrors[0].message).toMatch(/^Refused: .*Nothing was imported\.$/);
+      expect((await entries(list)).edges.map((e: any) => e.node.cidr)).toEqual(['3.3.3.3/32', '4.4.4.4/32']);
+    }
+  });
+
+  it('refuses a file over MAX_FEED_BYTES with HTTP 413 and keeps nothing', async () => {
+    const list = await newList('too big');
+    const line = '198.51.100.1\n';
+    const big = Buffer.from(line.repeat(Math.ceil(4_000_001 / line.length)));
+    const r = await importFile(list, big);
+    expect(r.status).toBe(413);
+    expect(r.errors?.[0]).toMatchObject({ extensions: { code: 'PAYLOAD_TOO_LARGE' } });
+    expect((await entries(list)).totalCount).toBe(0);
+  });
+
+  it('refuses multipart without the preflight header before reading it, and the connection stays usable', async () => {
+    const list = await newList('csrf');
+    const agent = request.agent(t.http.app);
+    const r = await gqlUpload(t, IMPORT, { input: { list, file: null } }, 'input.file', '1.2.3.4\n', { preflight: false });
+    expect(r.status).toBe(400);
+    expect(r.body.error).toMatch(/Apollo-Require-Preflight/);
+    const next = await agent.post('/graphql').set('authorization', `Bearer ${t.keys.admin}`).send({ query: '{ viewer { role } }' });
+    expect(next.body.data.viewer.role).toBe('ADMIN');
+    expect((await entries(list)).totalCount).toBe(0);
+  });
+
+  it('imports only into the caller\'s own lists, and only as ADMIN', async () => {
+    const theirs = await newList('theirs', t.keys.otherAdmin);
+    const r = ok(await importFile(theirs, '1.2.3.4\n')).iocListImport;
+    expect(r.userErrors).toEqual([{ code: 'NOT_FOUND', field: ['input', 'list'], message: 'No IOC list with this ID.' }]);
+    const mine = await newList('analyst target');
+    const forbidden = await importFile(mine, '1.2.3.4\n', 'APPEND', { key: t.keys.analyst });
+    expect(forbidden.errors?.[0].extensions?.code).toBe('FORBIDDEN');
+    expect((await entries(mine)).totalCount).toBe(0);
+  });
+});
