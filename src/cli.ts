@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { DataSource } from 'typeorm';
 import { ConfigError, loadConfig } from './config/config';
@@ -6,6 +7,8 @@ import { createDataSource, detectFlavor } from './db/data-source';
 import { createServices, Services } from './app/services';
 import { Role } from './modules/account/account.enums';
 import { toGlobalId } from './common/ids/global-id';
+import { ImportMode, IocCategory, IocListKind } from './modules/ioc/ioc.enums';
+import { IocList } from './modules/ioc/ioc-list.entity';
 
 /** Thrown for wrong usage; printed without a stack, exit code 2. */
 class UsageError extends Error {}
@@ -38,7 +41,83 @@ function parseRole(value: string | undefined): Role {
   return role;
 }
 
+async function accountByName(services: Services, name: string | undefined) {
+  const wanted = name ?? services.config.defaultAccountName;
+  const account = await services.accounts.findAccountByName(wanted);
+  if (!account) throw new UsageError(`No account named "${wanted}".`);
+  return account;
+}
+
+function enumValue<T extends string>(values: Record<string, T>, raw: string | undefined, flag: string, fallback: T): T {
+  if (raw === undefined) return fallback;
+  const v = raw.toUpperCase() as T;
+  if (!Object.values(values).includes(v)) throw new UsageError(`${flag} must be one of ${Object.values(values).join(', ')}`);
+  return v;
+}
+
 const commands: Record<string, Command> = {
+  'ioc import': {
+    summary: 'Import a feed file into an IOC list (created when --create is given and it does not exist).',
+    usage:
+      'ioc import FILE --list NAME [--mode APPEND|REPLACE] [--create --kind BLOCK|ALLOW --severity 0-5 --category CATEGORY --source NAME] [--account NAME] [--json]',
+    async run(argv) {
+      const { values, positionals } = parseArgs({
+        args: argv,
+        allowPositionals: true,
+        options: {
+          list: { type: 'string' },
+          mode: { type: 'string' },
+          create: { type: 'boolean' },
+          kind: { type: 'string' },
+          severity: { type: 'string' },
+          category: { type: 'string' },
+          source: { type: 'string' },
+          account: { type: 'string' },
+          json: { type: 'boolean' },
+        },
+      });
+      if (positionals.length !== 1) throw new UsageError('give exactly one FILE');
+      if (!values.list) throw new UsageError('--list NAME is required');
+      const file = positionals[0];
+      let stat: fs.Stats;
+      try {
+        stat = fs.statSync(file);
+      } catch {
+        throw new UsageError(`cannot read ${file}`);
+      }
+      const mode = enumValue(ImportMode, values.mode, '--mode', ImportMode.APPEND);
+      return withServices(async (services) => {
+        const account = await accountByName(services, values.account);
+        let list = await services.dataSource.getRepository(IocList).findOneBy({ accountId: account.id, nameKey: values.list!.trim().toLowerCase() });
+        if (!list) {
+          if (!values.create) throw new UsageError(`No IOC list named "${values.list}" (add --create to make it).`);
+          const created = await services.iocLists.create(account.id, {
+            name: values.list,
+            kind: enumValue(IocListKind, values.kind, '--kind', IocListKind.BLOCK),
+            severity: values.severity === undefined ? 3 : Number(values.severity),
+            category: enumValue(IocCategory, values.category, '--category', IocCategory.OTHER),
+            sourceName: values.source ?? null,
+          });
+          if (!created.ok) throw new UsageError(created.errors.map((e) => e.message).join('; '));
+          list = created.value;
+        }
+        const result = await services.feedImport.importFile(account.id, list.id, { path: file, bytes: stat.size }, mode);
+        if (!result.ok) throw new UsageError(result.errors.map((e) => e.message).join('; '));
+        const r = result.value;
+        if (values.json) {
+          const { list: after, ...counts } = r;
+          out(JSON.stringify({ list: { id: toGlobalId('IocList', after.id), name: after.name, entryCount: after.entryCount }, ...counts }));
+        } else {
+          out(
+            `${list.name}: ${r.linesRead} lines, ${r.added} added, ${r.duplicates} duplicates, ${r.skipped} skipped` +
+              `${r.removed ? `, ${r.removed} replaced` : ''}; ${r.list.entryCount} entries now (${r.durationMs} ms)`,
+          );
+          for (const s of r.skippedLines.slice(0, 20)) err(`  line ${s.lineNumber}: ${s.reason}: ${s.text}`);
+        }
+        return 0;
+      });
+    },
+  },
   'key create': {
     summary: 'Create an API key and print its secret (shown once).',
     usage: 'key create --role ADMIN|ANALYST|UPLOADER [--name LABEL] [--account NAME] [--json]',
@@ -75,9 +154,7 @@ const commands: Record<string, Command> = {
     async run(argv) {
       const { values } = parseArgs({ args: argv, options: { account: { type: 'string' }, json: { type: 'boolean' } } });
       return withServices(async (services) => {
-        const name = values.account ?? services.config.defaultAccountName;
-        const account = await services.accounts.findAccountByName(name);
-        if (!account) throw new UsageError(`No account named "${name}".`);
+        const account = await accountByName(services, values.account);
         const rows = [];
         let after: string | null = null;
         do {
@@ -108,9 +185,7 @@ const commands: Record<string, Command> = {
       if (positionals.length !== 1) throw new UsageError('give exactly one key ID');
       const { idOfType } = await import('./common/ids/global-id');
       return withServices(async (services) => {
-        const name = values.account ?? services.config.defaultAccountName;
-        const account = await services.accounts.findAccountByName(name);
-        if (!account) throw new UsageError(`No account named "${name}".`);
+        const account = await accountByName(services, values.account);
         const result = await services.accounts.revokeApiKey(account.id, idOfType(positionals[0], 'ApiKey'));
         if (!result.ok) throw new UsageError(result.errors.map((e) => e.message).join('; '));
         err(`Revoked key "${result.value.name}".`);
