@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import { DataSource } from 'typeorm';
+import { DataSource, EntityManager, In } from 'typeorm';
 import { failure, Outcome, success, userError, UserErrorCode } from '../../common/errors/user-error';
 import { bulkInsert } from '../../db/bulk';
 import { Ioc } from './ioc.entity';
@@ -22,7 +22,7 @@ export interface FeedImportResult {
   skipped: number;
   normalized: number;
   skippedLines: FeedSkippedLine[];
-  /** Entries removed by REPLACE. */
+  /** Entries removed by REPLACE because the file no longer has them. */
   removed: number;
   durationMs: number;
 }
@@ -44,6 +44,22 @@ const BATCH = 5_000;
  * a database error) rolls back, leaving the old entries in place. Dirty lines never abort: they are
  * counted and sampled with their line numbers.
  */
+/** Deletes the list's entries whose CIDR is not in `keep`; returns how many. */
+async function removeEntriesNotIn(em: EntityManager, listId: number, keep: Set<string>): Promise<number> {
+  let removed = 0;
+  let after = 0;
+  for (;;) {
+    const page: Array<{ id: number | string; cidr: string }> = await em.query(`SELECT id, cidr FROM ioc WHERE list_id = ? AND id > ? ORDER BY id LIMIT 10000`, [listId, after]);
+    if (page.length === 0) return removed;
+    after = Number(page[page.length - 1].id);
+    const gone = page.filter((r) => !keep.has(r.cidr)).map((r) => Number(r.id));
+    for (let i = 0; i < gone.length; i += 1000) {
+      await em.getRepository(Ioc).delete({ listId, id: In(gone.slice(i, i + 1000)) });
+    }
+    removed += gone.length;
+  }
+}
+
 export class FeedImportService {
   constructor(private readonly dataSource: DataSource) {}
 
@@ -59,10 +75,6 @@ export class FeedImportService {
       return await this.dataSource.transaction(async (em) => {
         const list = await lockList(em, accountId, listId);
         if (!list) return failure(userError(UserErrorCode.NOT_FOUND, ['input', 'list'], 'No IOC list with this ID.'));
-        let removed = 0;
-        if (mode === ImportMode.REPLACE) {
-          removed = (await em.getRepository(Ioc).delete({ listId: list.id })).affected ?? 0;
-        }
         const tally = new FeedImportTally();
         const now = Date.now();
         let rows: unknown[][] = [];
@@ -74,12 +86,19 @@ export class FeedImportService {
           rows = [];
         };
         let lines = 0;
+        const inFile = new Set<string>();
         for await (const line of readFeedLines(fs.createReadStream(source.path, { highWaterMark: 256 * 1024 }))) {
-          for (const entry of tally.record(line)) rows.push(iocRow(accountId, list.id, entry.cidr, entry.comment?.slice(0, 500) ?? null, null, now));
+          for (const entry of tally.record(line)) {
+            inFile.add(entry.cidr.text);
+            rows.push(iocRow(accountId, list.id, entry.cidr, entry.comment?.slice(0, 500) ?? null, null, now));
+          }
           if (rows.length >= BATCH) await flush();
           if (onProgress && ++lines % 50_000 === 0) onProgress(lines);
         }
         await flush();
+        // REPLACE removes only what the file no longer has: entries it keeps keep their IDs, so flow hits
+        // that reference them stay linked.
+        const removed = mode === ImportMode.REPLACE ? await removeEntriesNotIn(em, list.id, inFile) : 0;
         const summary = tally.summary();
         await touchList(em, list, inserted - removed, mode === ImportMode.REPLACE, true);
         const duplicatesInList = offered - inserted;

@@ -65,7 +65,10 @@ registerEnumType(ImportMode, {
   description: 'How an import treats the entries already in the list.',
   valuesConfig: {
     APPEND: { description: 'Add the file\'s entries; entries already in the list count as duplicates.' },
-    REPLACE: { description: 'Swap the list\'s entries for the file\'s, atomically: a failed import leaves the old entries in place.' },
+    REPLACE: {
+      description:
+        'Make the list hold exactly the file\'s entries, atomically: entries the file keeps keep their IDs, the rest are removed; a failed import leaves the old entries in place.',
+    },
   },
 });
 

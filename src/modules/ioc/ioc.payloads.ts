@@ -75,7 +75,7 @@ export class IocImportSummary {
   @Field(() => Int, { description: 'Entries that repeat an earlier line of the file.' })
   duplicatesInFile: number;
 
-  @Field(() => Int, { description: 'Entries the list already held (APPEND).' })
+  @Field(() => Int, { description: 'Entries the list already held: left as they are, IDs unchanged (APPEND and REPLACE).' })
   duplicatesInList: number;
 
   @Field(() => Int, { description: 'Lines that are not an address, CIDR or range (or too broad).' })
@@ -84,7 +84,7 @@ export class IocImportSummary {
   @Field(() => Int, { description: 'Entry lines whose host bits were cleared (10.1.2.3/8 became 10.0.0.0/8).' })
   normalized: number;
 
-  @Field(() => Int, { description: 'Entries removed first (REPLACE).' })
+  @Field(() => Int, { description: 'Entries removed because the file no longer has them (REPLACE).' })
   removed: number;
 
   @Field(() => [IocSkippedLine], { description: 'The first 100 skipped lines, with line number, text and reason.' })

@@ -103,10 +103,15 @@ describe.each(drivers)('feed import (%s)', (driver) => {
   it('REPLACE swaps the entries; a refused file leaves the old ones in place', async () => {
     const list = await newList('replace');
     ok(await importFile(list, '1.1.1.1\n2.2.2.2\n3.3.3.3\n'));
+    const kept = (await entries(list)).edges.map((e: any) => e.node.cidr);
+    expect(kept).toEqual(['1.1.1.1/32', '2.2.2.2/32', '3.3.3.3/32']);
+    const idOf3 = ok(await t.gql(`query($l: ID!) { iocs(list: $l, filter: { address: "3.3.3.3" }) { edges { node { id } } } }`, { l: list })).iocs.edges[0].node.id;
     const replaced = ok(await importFile(list, '3.3.3.3\n4.4.4.4\n', 'REPLACE')).iocListImport;
-    expect(replaced.summary).toMatchObject({ mode: 'REPLACE', removed: 3, added: 2, duplicates: 0 });
+    expect(replaced.summary).toMatchObject({ mode: 'REPLACE', removed: 2, added: 1, duplicatesInList: 1 });
     expect(replaced.iocList.entryCount).toBe(2);
     expect((await entries(list)).edges.map((e: any) => e.node.cidr)).toEqual(['3.3.3.3/32', '4.4.4.4/32']);
+    // The entry the file kept is the same entry.
+    expect(ok(await t.gql(`query($l: ID!) { iocs(list: $l, filter: { address: "3.3.3.3" }) { edges { node { id } } } }`, { l: list })).iocs.edges[0].node.id).toBe(idOf3);
 
     for (const bad of [zlib.gzipSync('5.5.5.5\n'), Buffer.from([0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0]), Buffer.from('6.6.6.6\n\0\0binary')]) {
       const refused = ok(await importFile(list, bad, 'REPLACE')).iocListImport;
