@@ -12,6 +12,7 @@ import { createRequestContext, RequestContext } from './context';
 import { Logger } from './logger';
 import { Services } from './services';
 import { graphqlUploads, requirePreflightForMultipart } from './upload-middleware';
+import { legacyUploadRouter } from './legacy-upload';
 
 export interface HttpApp {
   app: express.Express;
@@ -39,6 +40,8 @@ export async function createHttpApp(schema: GraphQLSchema, services: Services, l
 
   const app = express();
   app.disable('x-powered-by');
+  // Only the configured proxies may set the client address (X-Forwarded-For); by default, none.
+  app.set('trust proxy', config.trustProxy);
 
   app.get('/healthz', async (_req, res) => {
     try {
@@ -64,6 +67,8 @@ export async function createHttpApp(schema: GraphQLSchema, services: Services, l
       },
     }),
   );
+
+  app.use(legacyUploadRouter(services, logger));
 
   app.use((_req: Request, res: Response) => {
     res.status(404).json({ error: 'Not found' });

@@ -3,6 +3,8 @@ import { Device } from '../modules/device/device.entity';
 import { Policy } from '../modules/policy/policy.entity';
 import { IocList } from '../modules/ioc/ioc-list.entity';
 import { Ioc } from '../modules/ioc/ioc.entity';
+import { LogUpload } from '../modules/log-upload/log-upload.entity';
+import { FlowHit } from '../modules/flow-hit/flow-hit.entity';
 import { Caller } from '../modules/auth/auth.types';
 import { Services } from './services';
 
@@ -14,6 +16,8 @@ export interface Loaders {
   iocList: DataLoader<number, IocList | null>;
   ioc: DataLoader<number, Ioc | null>;
   iocListsByPolicy: DataLoader<number, IocList[]>;
+  logUpload: DataLoader<number, LogUpload | null>;
+  flowHit: DataLoader<number, FlowHit | null>;
 }
 
 export function createLoaders(services: Services, caller: Caller | null): Loaders {
@@ -25,5 +29,7 @@ export function createLoaders(services: Services, caller: Caller | null): Loader
     iocList: new DataLoader((ids) => services.iocLists.findMany(accountId, ids)),
     ioc: new DataLoader((ids) => services.iocs.findMany(accountId, ids)),
     iocListsByPolicy: new DataLoader((ids) => services.iocLists.listsOfPolicies(accountId, ids)),
+    logUpload: new DataLoader((ids) => services.logUploads.findMany(accountId, ids)),
+    flowHit: new DataLoader((ids) => services.flowHits.findMany(accountId, ids)),
   };
 }

@@ -7,6 +7,7 @@ import { createSchema } from '../graphql/schema';
 import { createHttpApp, HttpApp } from './http-app';
 import { Logger } from './logger';
 import { createServices, ServiceOptions, Services } from './services';
+import { LogUploadWorker } from '../modules/log-upload/log-upload.worker';
 
 export interface RunningServer {
   url: string;
@@ -16,6 +17,7 @@ export interface RunningServer {
   http: HttpApp;
   /** The admin secret created on first start, or null when the database already had an account. */
   bootstrapSecret: string | null;
+  worker: LogUploadWorker;
   stop(): Promise<void>;
 }
 
@@ -27,6 +29,9 @@ export async function startServer(config: AppConfig, logger: Logger, options: Se
   const services = createServices(dataSource, config, options);
   const created = await services.accounts.bootstrap(config.defaultAccountName);
   const httpApp = await createHttpApp(await createSchema(), services, logger);
+  const worker = new LogUploadWorker(services.queue, services.processor, config.worker, logger);
+  services.logUploads.events.on('queued', () => worker.notify());
+  if (config.worker.enabled) worker.start();
   const server = http.createServer(httpApp.app);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -41,8 +46,13 @@ export async function startServer(config: AppConfig, logger: Logger, options: Se
     services,
     http: httpApp,
     bootstrapSecret: created?.secret ?? null,
+    worker,
     stop: async () => {
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      // Stop accepting, hand a job in progress back at once, let in-flight requests finish, then close.
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      await worker.stop(true);
+      await closed;
       await httpApp.apollo.stop();
       await dataSource.destroy();
     },

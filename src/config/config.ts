@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { parseCidr } from '../common/net/cidr';
 
 /** Every setting the service reads, typed and validated once at start. Nothing else reads process.env. */
 export interface AppConfig {
@@ -14,6 +15,13 @@ export interface AppConfig {
   maxUploadBytes: number;
   /** Largest accepted IOC feed file, in bytes. */
   maxFeedBytes: number;
+  /**
+   * Express's "trust proxy": false (the socket's address is the client), a number of proxy hops, or the
+   * addresses/subnets of trusted proxies. Never "trust every X-Forwarded-For".
+   */
+  trustProxy: false | number | string[];
+  /** The in-process upload worker. */
+  worker: { enabled: boolean; leaseMs: number; pollMs: number };
   /** Name of the account created on first start. */
   defaultAccountName: string;
 }
@@ -71,6 +79,22 @@ function bytes(env: Env, name: string, fallback: number): number {
   return value;
 }
 
+const PROXY_KEYWORDS = ['loopback', 'linklocal', 'uniquelocal'];
+
+function trustProxy(env: Env): false | number | string[] {
+  const raw = env.TRUST_PROXY?.trim();
+  if (!raw || ['false', '0', 'no', 'off'].includes(raw.toLowerCase())) return false;
+  const expected = 'a number of proxy hops (1, 2...) or a comma-separated list of proxy addresses, CIDRs or loopback/linklocal/uniquelocal (never "true")';
+  if (/^\d+$/.test(raw)) return Number(raw);
+  const items = raw.split(',').map((x) => x.trim()).filter(Boolean);
+  for (const item of items) {
+    if (PROXY_KEYWORDS.includes(item.toLowerCase())) continue;
+    if (!parseCidr(item, { minPrefixV4: 0, minPrefixV6: 0 }).ok) throw new ConfigError('TRUST_PROXY', expected, raw);
+  }
+  if (items.length === 0) throw new ConfigError('TRUST_PROXY', expected, raw);
+  return items.map((i) => (PROXY_KEYWORDS.includes(i.toLowerCase()) ? i.toLowerCase() : i));
+}
+
 function database(env: Env, cwd: string): DatabaseConfig {
   const url = env.DATABASE_URL;
   if (url === undefined || url.trim() === '') {
@@ -115,5 +139,11 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     maxUploadBytes: bytes(env, 'MAX_UPLOAD_BYTES', 15_000_000),
     maxFeedBytes: bytes(env, 'MAX_FEED_BYTES', 256_000_000),
     defaultAccountName: str(env, 'DEFAULT_ACCOUNT_NAME', 'default'),
+    trustProxy: trustProxy(env),
+    worker: {
+      enabled: bool(env, 'WORKER_ENABLED', true),
+      leaseMs: int(env, 'WORKER_LEASE_MS', 60_000, 1_000, 3_600_000),
+      pollMs: int(env, 'WORKER_POLL_MS', 1_000, 10, 60_000),
+    },
   };
 }

@@ -41,3 +41,15 @@ export async function bulkInsert(
   }
   return inserted;
 }
+
+/** Runs a write statement and returns how many rows it changed, on either driver. */
+export async function execute(em: EntityManager, sql: string, params: unknown[] = []): Promise<number> {
+  const own = em.queryRunner ? null : em.connection.createQueryRunner();
+  const runner = em.queryRunner ?? own!;
+  try {
+    const result = await runner.query(sql, params, true);
+    return Number(result.affected ?? 0);
+  } finally {
+    if (own) await own.release();
+  }
+}

@@ -5,6 +5,9 @@ import { Policy } from '../modules/policy/policy.entity';
 import { PolicyIocList } from '../modules/policy/policy-ioc-list.entity';
 import { IocList } from '../modules/ioc/ioc-list.entity';
 import { Ioc } from '../modules/ioc/ioc.entity';
+import { LogUpload } from '../modules/log-upload/log-upload.entity';
+import { LogUploadBlob } from '../modules/log-upload/log-upload-blob.entity';
+import { FlowHit } from '../modules/flow-hit/flow-hit.entity';
 
 /** Every entity, in one list shared by the DataSource and the schema-agreement test. */
-export const entities = [Account, ApiKey, Policy, Device, IocList, Ioc, PolicyIocList];
+export const entities = [Account, ApiKey, Policy, Device, IocList, Ioc, PolicyIocList, LogUpload, LogUploadBlob, FlowHit];

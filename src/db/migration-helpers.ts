@@ -13,6 +13,7 @@ export const col = {
   // 'integer' is what TypeORM turns an entity's 'int' into on SQLite; MySQL reads it as INT.
   int: (name: string, nullable = false): TableColumnOptions => ({ name, type: 'integer', isNullable: nullable }),
   intDefault: (name: string, defaultValue: number): TableColumnOptions => ({ name, type: 'integer', default: defaultValue }),
+  bigintDefault: (name: string, defaultValue: number): TableColumnOptions => ({ name, type: 'bigint', default: defaultValue }),
   bigint: (name: string, nullable = false): TableColumnOptions => ({ name, type: 'bigint', isNullable: nullable }),
   smallint: (name: string, nullable = false): TableColumnOptions => ({ name, type: 'smallint', isNullable: nullable }),
   varchar: (name: string, length: number, nullable = false): TableColumnOptions => ({

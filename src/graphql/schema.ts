@@ -4,13 +4,15 @@ import { buildSchema, NonEmptyArray } from 'type-graphql';
 import { NodeResolver } from '../common/node/node.resolver';
 import { connectionResolvers } from '../common/pagination/connection';
 import { authChecker } from '../modules/auth/auth.checker';
-import { AccountResolver } from '../modules/account/account.resolver';
+import { AccountResolver, ApiKeyResolver } from '../modules/account/account.resolver';
 import { DeviceResolver } from '../modules/device/device.resolver';
 import { PolicyResolver } from '../modules/policy/policy.resolver';
 import { IocListResolver, IocResolver } from '../modules/ioc/ioc.resolver';
+import { LogUploadResolver } from '../modules/log-upload/log-upload.resolver';
+import { FlowHitResolver } from '../modules/flow-hit/flow-hit.resolver';
 
 // eslint-disable-next-line @typescript-eslint/ban-types
-export const resolvers: NonEmptyArray<Function> = [NodeResolver, AccountResolver, PolicyResolver, DeviceResolver, IocListResolver, IocResolver, ...connectionResolvers];
+export const resolvers: NonEmptyArray<Function> = [NodeResolver, AccountResolver, ApiKeyResolver, PolicyResolver, DeviceResolver, IocListResolver, IocResolver, LogUploadResolver, FlowHitResolver, ...connectionResolvers];
 
 export const SCHEMA_FILE = path.resolve(__dirname, '../../schema/schema.graphql');
 

@@ -18,6 +18,16 @@ export enum UserErrorCode {
   NOT_PUBLIC = 'NOT_PUBLIC',
   /** The operation does not apply to the object in its current state. */
   INVALID_STATE = 'INVALID_STATE',
+  /** The file is a binary capture (pcap/pcapng); the text output of tcpdump is expected. */
+  UNSUPPORTED_FORMAT = 'UNSUPPORTED_FORMAT',
+  /** The file is not text. */
+  NOT_TEXT = 'NOT_TEXT',
+  /** The file is empty. */
+  EMPTY = 'EMPTY',
+  /** The MD5 the client sent does not match what arrived. */
+  CHECKSUM_MISMATCH = 'CHECKSUM_MISMATCH',
+  /** The size the client sent does not match what arrived. */
+  SIZE_MISMATCH = 'SIZE_MISMATCH',
 }
 
 /** An expected failure, returned as data in a mutation payload. `field` is the input path, e.g. `["input","nickname"]`. */

@@ -14,6 +14,11 @@ registerEnumType(UserErrorCode, {
     TOO_BROAD: { description: 'The network is broader than allowed.' },
     NOT_PUBLIC: { description: 'The address is not a public address.' },
     INVALID_STATE: { description: 'The operation does not apply to the object in its current state.' },
+    UNSUPPORTED_FORMAT: { description: 'The file is a binary capture (pcap/pcapng); upload the text output of `tcpdump -tt -n -r FILE`.' },
+    NOT_TEXT: { description: 'The file is not text.' },
+    EMPTY: { description: 'The file is empty.' },
+    CHECKSUM_MISMATCH: { description: 'The MD5 the client sent does not match the bytes that arrived.' },
+    SIZE_MISMATCH: { description: 'The size the client sent does not match the bytes that arrived.' },
   },
 });
 

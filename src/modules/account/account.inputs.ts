@@ -8,6 +8,12 @@ export class ApiKeyCreateInput {
 
   @Field(() => Role, { description: 'What the key may do.' })
   role: Role;
+
+  @Field(() => ID, {
+    nullable: true,
+    description: 'UPLOADER keys only: bind the key to this device, so the legacy form upload (`/logupload`) needs no other way to find it.',
+  })
+  device?: string | null;
 }
 
 @InputType({ description: 'The API key to revoke.' })

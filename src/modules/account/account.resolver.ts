@@ -1,4 +1,5 @@
-import { Arg, Args, Authorized, Ctx, Mutation, Query, Resolver } from 'type-graphql';
+import { Arg, Args, Authorized, Ctx, FieldResolver, Mutation, Query, Resolver, Root } from 'type-graphql';
+import { Device } from '../device/device.entity';
 import type { RequestContext } from '../../app/context';
 import { idOfType } from '../../common/ids/global-id';
 import { PayloadData, toPayload } from '../../common/graphql/user-error.type';
@@ -16,6 +17,14 @@ nodeLoaders.set('Account', {
   roles: Object.values(Role),
   load: async (ctx, id) => (id === ctx.caller!.accountId ? ctx.services.accounts.findAccount(id) : null),
 });
+
+@Resolver(() => ApiKey)
+export class ApiKeyResolver {
+  @FieldResolver(() => Device, { nullable: true, description: 'The device an UPLOADER key is bound to, if any.' })
+  device(@Root() key: ApiKey, @Ctx() ctx: RequestContext): Promise<Device | null> {
+    return key.deviceId == null ? Promise.resolve(null) : ctx.loaders.device.load(key.deviceId);
+  }
+}
 
 @Resolver()
 export class AccountResolver {
@@ -39,7 +48,8 @@ export class AccountResolver {
   @Authorized(WRITE_ROLES)
   @Mutation(() => ApiKeyCreatePayload, { description: 'Creates an API key; the secret is in the payload, once.' })
   async apiKeyCreate(@Arg('input', { description: 'What to do; see the input type.' }) input: ApiKeyCreateInput, @Ctx() ctx: RequestContext): Promise<ApiKeyCreatePayload> {
-    const outcome = await ctx.services.accounts.createApiKey(ctx.caller!.accountId, input);
+    const deviceId = input.device == null ? undefined : idOfType(input.device, 'Device');
+    const outcome = await ctx.services.accounts.createApiKey(ctx.caller!.accountId, { name: input.name, role: input.role, deviceId });
     return outcome.ok
       ? { apiKey: outcome.value.apiKey, secret: outcome.value.secret, userErrors: [] }
       : { apiKey: null, secret: null, userErrors: outcome.errors };

@@ -7,6 +7,7 @@ import { Role } from './account.enums';
 import { ApiKey } from './api-key.entity';
 import { generateSecret, hashSecret, looksLikeSecret, secretPrefix } from './api-key.secret';
 import { Caller } from '../auth/auth.types';
+import { Device } from '../device/device.entity';
 
 export interface CreatedKey {
   apiKey: ApiKey;
@@ -56,6 +57,12 @@ export class AccountService {
     return success(await repo.save(repo.create({ name: trimmed, createdAt: new Date() })));
   }
 
+  /** The key behind a bearer secret (for the form upload, which needs its device binding), or null. */
+  async keyForSecret(secret: string): Promise<ApiKey | null> {
+    if (!looksLikeSecret(secret)) return null;
+    return this.dataSource.getRepository(ApiKey).findOneBy({ tokenHash: hashSecret(secret), revokedAt: IsNull() });
+  }
+
   /** The caller behind a bearer secret, or null when it is unknown or revoked. */
   async authenticate(secret: string): Promise<Caller | null> {
     if (!looksLikeSecret(secret)) return null;
@@ -70,7 +77,8 @@ export class AccountService {
     return { accountId: key.accountId, apiKeyId: key.id, role: key.role };
   }
 
-  async createApiKey(accountId: number, input: { name: string; role: Role }): Promise<Outcome<CreatedKey>> {
+  /** `deviceId`: bind an UPLOADER key to one device (undefined: not bound; null: an ID that did not decode). */
+  async createApiKey(accountId: number, input: { name: string; role: Role; deviceId?: number | null }): Promise<Outcome<CreatedKey>> {
     const name = input.name.trim();
     if (name.length < 1 || name.length > 100) {
       return failure(userError(UserErrorCode.INVALID, ['input', 'name'], 'Key name must be 1-100 characters.'));
@@ -78,7 +86,12 @@ export class AccountService {
     if (!Object.values(Role).includes(input.role)) {
       return failure(userError(UserErrorCode.INVALID, ['input', 'role'], `Role must be one of ${Object.values(Role).join(', ')}.`));
     }
-    return success(await this.dataSource.transaction((em) => this.insertKey(em, accountId, name, input.role)));
+    if (input.deviceId !== undefined) {
+      if (input.role !== Role.UPLOADER) return failure(userError(UserErrorCode.INVALID, ['input', 'device'], 'Only UPLOADER keys are bound to a device.'));
+      const device = input.deviceId == null ? null : await this.dataSource.getRepository(Device).findOneBy({ id: input.deviceId, accountId });
+      if (!device) return failure(userError(UserErrorCode.NOT_FOUND, ['input', 'device'], 'No device with this ID.'));
+    }
+    return success(await this.dataSource.transaction((em) => this.insertKey(em, accountId, name, input.role, input.deviceId ?? null)));
   }
 
   async revokeApiKey(accountId: number, id: number | null): Promise<Outcome<ApiKey>> {
@@ -101,12 +114,13 @@ export class AccountService {
     return keysetPaginate(qb, 'apikey', [{ expression: 'k.id', direction: 'ASC', value: (k) => k.id }], page);
   }
 
-  private async insertKey(em: EntityManager, accountId: number, name: string, role: Role): Promise<CreatedKey> {
+  private async insertKey(em: EntityManager, accountId: number, name: string, role: Role, deviceId: number | null = null): Promise<CreatedKey> {
     const secret = generateSecret();
     const repo = em.getRepository(ApiKey);
     const apiKey = await repo.save(
       repo.create({
         accountId,
+        deviceId,
         name,
         role,
         prefix: secretPrefix(secret),

@@ -4,6 +4,7 @@ import { TimestampColumn } from '../../db/columns';
 import { Node } from '../../common/node/node';
 import { Account } from './account.entity';
 import { Role } from './account.enums';
+import { Device } from '../device/device.entity';
 
 /** An API key. Only the SHA-256 of the secret is stored: keys are 256-bit random, so a slow hash adds nothing. */
 @Entity('api_key')
@@ -20,6 +21,14 @@ export class ApiKey {
   @ManyToOne(() => Account, { onDelete: 'CASCADE', nullable: false })
   @JoinColumn({ name: 'account_id', foreignKeyConstraintName: 'FK_api_key_account' })
   account?: Account;
+
+  /** UPLOADER keys may be bound to one device: the legacy form upload then needs nothing else to find it. */
+  @Column({ type: 'int', nullable: true })
+  deviceId: number | null;
+
+  @ManyToOne(() => Device, { onDelete: 'CASCADE', nullable: true })
+  @JoinColumn({ name: 'device_id', foreignKeyConstraintName: 'FK_api_key_device' })
+  device?: Device | null;
 
   @Column({ type: 'varchar', length: 100 })
   @Field({ description: 'A label for the key, e.g. the host or person that uses it.' })

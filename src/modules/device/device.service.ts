@@ -56,16 +56,18 @@ export class DeviceService {
    * currently resolves to it (resolutions cached for a minute). `accountId` null searches every account,
    * which only the legacy form upload does when a device opted in to being identified by address.
    */
-  async findByIp(accountId: number | null, address: string): Promise<Device[]> {
+  async findByIp(accountId: number | null, address: string, options: { identifiableOnly?: boolean } = {}): Promise<Device[]> {
     const ip = canonicalIp(address);
     if (!ip) return [];
     const repo = this.dataSource.getRepository(Device);
-    const qb = repo.createQueryBuilder('d').where('d.ipAddress = :ip', { ip });
-    if (accountId != null) qb.andWhere('d.accountId = :accountId', { accountId });
-    const found = await qb.orderBy('d.id').getMany();
-    const dynQb = repo.createQueryBuilder('d').where('d.domainName IS NOT NULL');
-    if (accountId != null) dynQb.andWhere('d.accountId = :accountId', { accountId });
-    for (const device of await dynQb.orderBy('d.id').getMany()) {
+    const scope = (qb: ReturnType<typeof repo.createQueryBuilder>) => {
+      if (accountId != null) qb.andWhere('d.accountId = :accountId', { accountId });
+      if (options.identifiableOnly) qb.andWhere('d.identifyByUploaderIp = :yes', { yes: true });
+      return qb.orderBy('d.id');
+    };
+    const found = await scope(repo.createQueryBuilder('d').where('d.ipAddress = :ip', { ip })).getMany();
+    const dynQb = scope(repo.createQueryBuilder('d').where('d.domainName IS NOT NULL'));
+    for (const device of await dynQb.getMany()) {
       const addresses = await this.resolveCached(device.domainName as string);
       if (addresses.includes(ip)) found.push(device);
     }

@@ -1,0 +1,119 @@
+import { Column, Entity, Index, JoinColumn, ManyToOne, PrimaryGeneratedColumn } from 'typeorm';
+import { Field, Int, ObjectType } from 'type-graphql';
+import { bigintNumber, TimestampColumn } from '../../db/columns';
+import { Node } from '../../common/node/node';
+import { Account } from '../account/account.entity';
+import { Device } from '../device/device.entity';
+import { LogUpload } from '../log-upload/log-upload.entity';
+import { IocCategory } from '../ioc/ioc.enums';
+import { Direction, MatchedSide, TransportProtocol } from './flow-hit.enums';
+
+/**
+ * A connection whose external address matched a BLOCK entry of the device's policy. Capture times, not
+ * upload times, are the event times. The matched entry's CIDR, list, severity and category are copied in,
+ * so a hit stays explained after its entry is removed or its list replaced.
+ */
+@Entity('flow_hit')
+@Index('IDX_flow_hit_upload', ['uploadId'])
+@Index('IDX_flow_hit_account_time', ['accountId', 'firstSeenAt', 'id'])
+@Index('IDX_flow_hit_device_time', ['deviceId', 'firstSeenAt'])
+@ObjectType({ implements: Node, description: 'A connection that touched an address on one of the device policy\'s BLOCK lists, and why it matched.' })
+export class FlowHit {
+  @PrimaryGeneratedColumn()
+  id: number;
+
+  @Column({ type: 'int' })
+  accountId: number;
+
+  @ManyToOne(() => Account, { onDelete: 'CASCADE', nullable: false })
+  @JoinColumn({ name: 'account_id', foreignKeyConstraintName: 'FK_flow_hit_account' })
+  account?: Account;
+
+  @Column({ type: 'int' })
+  deviceId: number;
+
+  @ManyToOne(() => Device, { onDelete: 'CASCADE', nullable: false })
+  @JoinColumn({ name: 'device_id', foreignKeyConstraintName: 'FK_flow_hit_device' })
+  device?: Device;
+
+  @Column({ type: 'int' })
+  uploadId: number;
+
+  @ManyToOne(() => LogUpload, { onDelete: 'CASCADE', nullable: false })
+  @JoinColumn({ name: 'upload_id', foreignKeyConstraintName: 'FK_flow_hit_upload' })
+  upload?: LogUpload;
+
+  @TimestampColumn()
+  @Field({ description: 'Capture time of the connection\'s first packet.' })
+  firstSeenAt: Date;
+
+  @TimestampColumn()
+  @Field({ description: 'Capture time of its last packet.' })
+  lastSeenAt: Date;
+
+  @Column({ type: 'varchar', length: 8 })
+  @Field(() => Direction, { description: 'INBOUND or OUTBOUND, from the packet that opened the connection.' })
+  direction: Direction;
+
+  @Column({ type: 'varchar', length: 8 })
+  @Field(() => TransportProtocol, { description: 'Transport protocol.' })
+  protocol: TransportProtocol;
+
+  @Column({ type: 'varchar', length: 45 })
+  @Field({ description: 'The inside end\'s address (for connections between two outside hosts: the initiator).' })
+  internalIp: string;
+
+  @Column({ type: 'int', nullable: true })
+  @Field(() => Int, { nullable: true, description: 'The inside end\'s port; null for ICMP and other port-less protocols.' })
+  internalPort: number | null;
+
+  @Column({ type: 'varchar', length: 45 })
+  @Field({ description: 'The outside end\'s address.' })
+  externalIp: string;
+
+  @Column({ type: 'int', nullable: true })
+  @Field(() => Int, { nullable: true, description: 'The outside end\'s port.' })
+  externalPort: number | null;
+
+  @Column({ type: 'int', nullable: true })
+  @Field(() => Int, { nullable: true, description: 'The responder\'s port (the service port the connection was opened to).' })
+  destinationPort: number | null;
+
+  @Column({ type: 'varchar', length: 10 })
+  @Field(() => MatchedSide, { description: 'Which end held the matched address.' })
+  matchedSide: MatchedSide;
+
+  @Column({ type: 'varchar', length: 45 })
+  @Field({ description: 'The address that matched.' })
+  matchedIp: string;
+
+  @Column({ type: 'int' })
+  packetsForward: number;
+
+  @Column({ type: 'bigint', transformer: bigintNumber })
+  bytesForward: number;
+
+  @Column({ type: 'int' })
+  packetsReverse: number;
+
+  @Column({ type: 'bigint', transformer: bigintNumber })
+  bytesReverse: number;
+
+  @Column({ type: 'int' })
+  iocId: number;
+
+  @Column({ type: 'int' })
+  iocListId: number;
+
+  @Column({ type: 'varchar', length: 49 })
+  @Field({ description: 'The matched entry as it was when the upload was processed, e.g. "185.220.100.0/24".' })
+  matchedCidr: string;
+
+  @Column({ type: 'smallint' })
+  @Field(() => Int, { description: 'Severity (0-5) of the matched list when the upload was processed.' })
+  severity: number;
+
+  @Column({ type: 'varchar', length: 32 })
+  @Field(() => IocCategory, { description: 'Category of the matched list when the upload was processed.' })
+  category: IocCategory;
+}

@@ -1,0 +1,67 @@
+import { registerEnumType } from 'type-graphql';
+import { Direction } from '../log-upload/flows/direction';
+import { Protocol } from '../log-upload/parsing/packet-batch';
+
+// The pure cores own these enums (they import no GraphQL); they are registered for the schema here.
+export { Direction };
+
+/** Which end of the connection held the matched address. */
+export enum MatchedSide {
+  INITIATOR = 'INITIATOR',
+  RESPONDER = 'RESPONDER',
+}
+
+/** Transport protocol as tcpdump's line says it. */
+export enum TransportProtocol {
+  TCP = 'TCP',
+  UDP = 'UDP',
+  ICMP = 'ICMP',
+  ICMP6 = 'ICMP6',
+  UNKNOWN = 'UNKNOWN',
+}
+
+/** The parser's numeric protocol as the stored name. */
+export function protocolName(p: Protocol): TransportProtocol {
+  switch (p) {
+    case Protocol.TCP:
+      return TransportProtocol.TCP;
+    case Protocol.UDP:
+      return TransportProtocol.UDP;
+    case Protocol.ICMP:
+      return TransportProtocol.ICMP;
+    case Protocol.ICMP6:
+      return TransportProtocol.ICMP6;
+    default:
+      return TransportProtocol.UNKNOWN;
+  }
+}
+
+registerEnumType(Direction, {
+  name: 'Direction',
+  description: 'Who opened a connection.',
+  valuesConfig: {
+    INBOUND: { description: 'Opened from outside (also when neither or both ends are internal: the original product\'s default).' },
+    OUTBOUND: { description: 'Opened by an internal host (RFC 1918, fc00::/7 or the device\'s internal networks) towards an external one.' },
+  },
+});
+
+registerEnumType(MatchedSide, {
+  name: 'MatchedSide',
+  description: 'Which end of the connection held the matched address.',
+  valuesConfig: {
+    INITIATOR: { description: 'The end that opened the connection (source of the SYN, or of the first packet).' },
+    RESPONDER: { description: 'The end that answered.' },
+  },
+});
+
+registerEnumType(TransportProtocol, {
+  name: 'TransportProtocol',
+  description: 'Transport protocol as the tcpdump line shows it.',
+  valuesConfig: {
+    TCP: { description: 'TCP (the line has `Flags [...]`).' },
+    UDP: { description: 'UDP (the line says UDP).' },
+    ICMP: { description: 'ICMP.' },
+    ICMP6: { description: 'ICMPv6.' },
+    UNKNOWN: { description: 'Anything else (application printers without a transport name, ESP, fragments...).' },
+  },
+});

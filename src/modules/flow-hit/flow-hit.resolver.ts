@@ -1,0 +1,68 @@
+import { Ctx, FieldResolver, Float, Int, Resolver, Root } from 'type-graphql';
+import type { RequestContext } from '../../app/context';
+import { nodeLoaders } from '../../common/node/node.resolver';
+import { READ_ROLES } from '../auth/auth.types';
+import { Device } from '../device/device.entity';
+import { Ioc } from '../ioc/ioc.entity';
+import { IocList } from '../ioc/ioc-list.entity';
+import { LogUpload } from '../log-upload/log-upload.entity';
+import { FlowHit } from './flow-hit.entity';
+
+nodeLoaders.set('FlowHit', { roles: READ_ROLES, load: (ctx, id) => ctx.loaders.flowHit.load(id) });
+
+@Resolver(() => FlowHit)
+export class FlowHitResolver {
+  @FieldResolver(() => Device, { description: 'The device whose upload held the connection.' })
+  async device(@Root() hit: FlowHit, @Ctx() ctx: RequestContext): Promise<Device> {
+    const d = await ctx.loaders.device.load(hit.deviceId);
+    if (!d) throw new Error(`flow hit ${hit.id} references missing device`);
+    return d;
+  }
+
+  @FieldResolver(() => LogUpload, { description: 'The upload the connection was found in.' })
+  async upload(@Root() hit: FlowHit, @Ctx() ctx: RequestContext): Promise<LogUpload> {
+    const u = await ctx.loaders.logUpload.load(hit.uploadId);
+    if (!u) throw new Error(`flow hit ${hit.id} references missing upload`);
+    return u;
+  }
+
+  @FieldResolver(() => Ioc, { nullable: true, description: 'The matched entry; null when it has since been removed from its list (matchedCidr keeps it).' })
+  ioc(@Root() hit: FlowHit, @Ctx() ctx: RequestContext): Promise<Ioc | null> {
+    return ctx.loaders.ioc.load(hit.iocId);
+  }
+
+  @FieldResolver(() => IocList, { nullable: true, description: 'The matched entry\'s list; null when the list has since been deleted.' })
+  iocList(@Root() hit: FlowHit, @Ctx() ctx: RequestContext): Promise<IocList | null> {
+    return ctx.loaders.iocList.load(hit.iocListId);
+  }
+
+  @FieldResolver(() => Int, { description: 'Packets both ways.' })
+  packets(@Root() hit: FlowHit): number {
+    return hit.packetsForward + hit.packetsReverse;
+  }
+
+  @FieldResolver(() => Float, { description: 'Bytes both ways (tcpdump\'s `length` of each packet, summed).' })
+  bytes(@Root() hit: FlowHit): number {
+    return hit.bytesForward + hit.bytesReverse;
+  }
+
+  @FieldResolver(() => Int, { description: 'Packets from the initiator to the responder.' })
+  packetsSent(@Root() hit: FlowHit): number {
+    return hit.packetsForward;
+  }
+
+  @FieldResolver(() => Int, { description: 'Packets from the responder back to the initiator.' })
+  packetsReceived(@Root() hit: FlowHit): number {
+    return hit.packetsReverse;
+  }
+
+  @FieldResolver(() => Float, { description: 'Bytes from the initiator to the responder.' })
+  bytesSent(@Root() hit: FlowHit): number {
+    return hit.bytesForward;
+  }
+
+  @FieldResolver(() => Float, { description: 'Bytes from the responder back to the initiator.' })
+  bytesReceived(@Root() hit: FlowHit): number {
+    return hit.bytesReverse;
+  }
+}

@@ -1,0 +1,145 @@
+import { Column, Entity, Index, JoinColumn, ManyToOne, PrimaryGeneratedColumn } from 'typeorm';
+import { Field, ObjectType } from 'type-graphql';
+import { bigintNumber, TimestampColumn } from '../../db/columns';
+import { Node } from '../../common/node/node';
+import { Account } from '../account/account.entity';
+import { Device } from '../device/device.entity';
+import { LogUploadStatus, UploadSource } from './log-upload.enums';
+
+/**
+ * An uploaded tcpdump file and its processing job in one row: the row is inserted QUEUED in the same
+ * transaction as the file's bytes, and a worker claims it by taking a lease (lease_owner, lease_expires_at).
+ */
+@Entity('log_upload')
+@Index('UQ_log_upload_device_md5', ['deviceId', 'md5'], { unique: true })
+@Index('IDX_log_upload_queue', ['status', 'leaseExpiresAt'])
+@Index('IDX_log_upload_account_received', ['accountId', 'receivedAt'])
+@Index('IDX_log_upload_device_received', ['deviceId', 'receivedAt'])
+@ObjectType({ implements: Node, description: 'An uploaded tcpdump text file, its processing status and what was found in it.' })
+export class LogUpload {
+  @PrimaryGeneratedColumn()
+  id: number;
+
+  @Column({ type: 'int' })
+  accountId: number;
+
+  @ManyToOne(() => Account, { onDelete: 'CASCADE', nullable: false })
+  @JoinColumn({ name: 'account_id', foreignKeyConstraintName: 'FK_log_upload_account' })
+  account?: Account;
+
+  @Column({ type: 'int' })
+  deviceId: number;
+
+  @ManyToOne(() => Device, { onDelete: 'CASCADE', nullable: false })
+  @JoinColumn({ name: 'device_id', foreignKeyConstraintName: 'FK_log_upload_device' })
+  device?: Device;
+
+  @Column({ type: 'varchar', length: 16 })
+  @Field(() => UploadSource, { description: 'How the file was uploaded.' })
+  source: UploadSource;
+
+  @Column({ type: 'int', nullable: true })
+  apiKeyId: number | null;
+
+  @Column({ type: 'varchar', length: 255 })
+  @Field({ description: 'File name as the client sent it.' })
+  fileName: string;
+
+  /** Bytes as received (gzip included); what the client's size and md5 describe. */
+  @Column({ type: 'bigint', transformer: bigintNumber })
+  @Field({ description: 'Size in bytes as received (compressed size when the client sent gzip).' })
+  size: number;
+
+  @Column({ type: 'bigint', transformer: bigintNumber })
+  @Field({ description: 'Size of the tcpdump text in bytes (after gunzip).' })
+  textBytes: number;
+
+  @Column({ type: 'bigint', transformer: bigintNumber })
+  @Field({ description: 'Bytes stored (the text, compressed).' })
+  storedBytes: number;
+
+  @Column({ type: 'varchar', length: 32 })
+  @Field({ description: 'MD5 of the file as received, lower-case hex.' })
+  md5: string;
+
+  @Column({ type: 'varchar', length: 16 })
+  @Field(() => LogUploadStatus, { description: 'QUEUED, PROCESSING, COMPLETED or FAILED.' })
+  status: LogUploadStatus;
+
+  @Column({ type: 'text', nullable: true })
+  @Field(() => String, { nullable: true, description: 'Why processing failed (FAILED uploads).' })
+  error: string | null;
+
+  @Column({ type: 'int', default: 0 })
+  @Field({ description: 'How many times a worker has started processing it.' })
+  attempts: number;
+
+  @Column({ type: 'varchar', length: 64, nullable: true })
+  leaseOwner: string | null;
+
+  @TimestampColumn({ nullable: true })
+  leaseExpiresAt: Date | null;
+
+  @TimestampColumn()
+  @Field({ description: 'When the upload was received and stored.' })
+  receivedAt: Date;
+
+  @TimestampColumn({ nullable: true })
+  @Field(() => Date, { nullable: true, description: 'When the last processing attempt started.' })
+  startedAt: Date | null;
+
+  @TimestampColumn({ nullable: true })
+  @Field(() => Date, { nullable: true, description: 'When processing completed or failed.' })
+  finishedAt: Date | null;
+
+  @Column({ type: 'bigint', default: 0, transformer: bigintNumber })
+  @Field({ description: 'Text bytes parsed so far (progress while PROCESSING).' })
+  progressBytes: number;
+
+  @Column({ type: 'int', default: 0 })
+  @Field({ description: 'Lines parsed so far (progress while PROCESSING).' })
+  progressLines: number;
+
+  @Column({ type: 'int', nullable: true })
+  policyId: number | null;
+
+  @Column({ type: 'int', default: 0 })
+  @Field({ description: 'Lines in the file.' })
+  lineCount: number;
+
+  @Column({ type: 'int', default: 0 })
+  @Field({ description: 'Lines that are packets (timestamp, IPv4/IPv6 addresses).' })
+  packetLines: number;
+
+  @Column({ type: 'int', default: 0 })
+  @Field({ description: 'Lines that are not packets (see skippedByReason).' })
+  skippedLines: number;
+
+  /** JSON: { reason: count } and the first samples. */
+  @Column({ type: 'simple-json', nullable: true })
+  skipped: { byReason: Record<string, number>; samples: Array<{ lineNumber: number; reason: string; text: string }> } | null;
+
+  @Column({ type: 'int', default: 0 })
+  @Field({ description: 'Connections (both directions of an address/port pair and protocol) in the file.' })
+  connections: number;
+
+  @Column({ type: 'int', default: 0 })
+  @Field({ description: 'Connections opened from outside (INBOUND).' })
+  inboundConnections: number;
+
+  @Column({ type: 'int', default: 0 })
+  @Field({ description: 'Connections opened from inside (OUTBOUND).' })
+  outboundConnections: number;
+
+  @Column({ type: 'int', default: 0 })
+  @Field({ description: 'Flow hits: connections whose external address matched a BLOCK entry of the device\'s policy.' })
+  hits: number;
+
+  @TimestampColumn({ nullable: true })
+  @Field(() => Date, { nullable: true, description: 'Capture time of the first packet.' })
+  firstCaptureAt: Date | null;
+
+  @TimestampColumn({ nullable: true })
+  @Field(() => Date, { nullable: true, description: 'Capture time of the last packet.' })
+  lastCaptureAt: Date | null;
+}

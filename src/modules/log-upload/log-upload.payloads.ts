@@ -1,0 +1,41 @@
+import { Field, Int, ObjectType } from 'type-graphql';
+import { Connection } from '../../common/pagination/connection';
+import { createPayload, UserError } from '../../common/graphql/user-error.type';
+import { UserErrorData } from '../../common/errors/user-error';
+import { LogUpload } from './log-upload.entity';
+
+export const LogUploadConnection = Connection(LogUpload, 'LogUpload', 'upload');
+export const LogUploadReprocessPayload = createPayload('LogUploadReprocessPayload', 'logUpload', () => LogUpload, 'The upload, queued again.');
+
+@ObjectType({ description: 'Result of `logUploadCreate`.' })
+export class LogUploadCreatePayload {
+  @Field(() => LogUpload, { nullable: true, description: 'The upload, stored and queued (or the earlier one, when duplicate). Null when userErrors is not empty.' })
+  logUpload: LogUpload | null;
+
+  @Field({ description: 'True when the same file (same device, same MD5) had been uploaded before: nothing new was stored or counted.' })
+  duplicate: boolean;
+
+  @Field(() => [UserError], { description: 'Why the file was refused; empty on success. Nothing is stored when refused.' })
+  userErrors: UserErrorData[];
+}
+
+@ObjectType({ description: 'How many lines were skipped for one reason.' })
+export class SkippedLineCount {
+  @Field({ description: 'NOT_PACKET, NO_TIMESTAMP, NOT_IP, MALFORMED_ADDRESS or TOO_LONG.' })
+  reason: string;
+
+  @Field(() => Int, { description: 'Lines skipped for it.' })
+  count: number;
+}
+
+@ObjectType({ description: 'A skipped line, kept as a sample.' })
+export class SkippedLineSample {
+  @Field(() => Int, { description: '1-based line number.' })
+  lineNumber: number;
+
+  @Field({ description: 'Why it was skipped.' })
+  reason: string;
+
+  @Field({ description: 'The line (cut to 200 characters).' })
+  text: string;
+}

@@ -1,0 +1,226 @@
+import zlib from 'node:zlib';
+import { DataSource } from 'typeorm';
+import { bulkInsert, execute } from '../../db/bulk';
+import { Device } from '../device/device.entity';
+import { IocIndexCache } from '../ioc/ioc-index.cache';
+import { IocIndex, NO_MATCH } from '../ioc/matching/ioc-index';
+import { MatchedSide, protocolName } from '../flow-hit/flow-hit.enums';
+import { createDirectionClassifier, Direction } from './flows/direction';
+import { Connection, ConnectionEndpoint, ConnectionFolder } from './flows/fold';
+import { missingEpochTimestamps, TcpdumpParser } from './parsing';
+import { LogUploadStatus } from './log-upload.enums';
+import { LogUploadQueue } from './log-upload.queue';
+
+export interface ProcessOutcome {
+  status: LogUploadStatus.COMPLETED | LogUploadStatus.FAILED | 'LEASE_LOST';
+  error?: string;
+  lines: number;
+  packets: number;
+  connections: number;
+  hits: number;
+  textBytes: number;
+  durationMs: number;
+}
+
+export interface ProcessorOptions {
+  leaseMs: number;
+  /** Called while parsing; tests use it to stop a process at a chosen moment. */
+  onProgress?: (uploadId: number, bytes: number) => void;
+}
+
+const HIT_COLUMNS = [
+  'account_id',
+  'device_id',
+  'upload_id',
+  'first_seen_at',
+  'last_seen_at',
+  'direction',
+  'protocol',
+  'internal_ip',
+  'internal_port',
+  'external_ip',
+  'external_port',
+  'destination_port',
+  'matched_side',
+  'matched_ip',
+  'packets_forward',
+  'bytes_forward',
+  'packets_reverse',
+  'bytes_reverse',
+  'ioc_id',
+  'ioc_list_id',
+  'matched_cidr',
+  'severity',
+  'category',
+] as const;
+
+/** Gunzip output size: large chunks keep per-chunk overhead low; each is parsed between event-loop turns. */
+const CHUNK = 256 * 1024;
+
+/**
+ * Processes one claimed upload: streams its stored text through the parser (a chunk per event-loop turn,
+ * so the API stays responsive), folds packets into connections, matches each connection's internet-routable
+ * ends against the device policy's index (once per endpoint, not per packet), and replaces the upload's
+ * hits and counts in one transaction that first checks the lease. Re-running gives the same result.
+ */
+export class LogUploadProcessor {
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly queue: LogUploadQueue,
+    private readonly indexes: IocIndexCache,
+    private readonly options: ProcessorOptions,
+  ) {}
+
+  async process(uploadId: number, owner: string, signal?: AbortSignal): Promise<ProcessOutcome> {
+    const started = performance.now();
+    const base = { lines: 0, packets: 0, connections: 0, hits: 0, textBytes: 0 };
+    const rows: Array<{ account_id: number; device_id: number }> = await this.dataSource.query(`SELECT account_id, device_id FROM log_upload WHERE id = ?`, [uploadId]);
+    if (rows.length === 0) return { status: 'LEASE_LOST', ...base, durationMs: 0 };
+    const accountId = Number(rows[0].account_id);
+    const device = await this.dataSource.getRepository(Device).findOneBy({ id: Number(rows[0].device_id) });
+    if (!device) return this.failed(uploadId, owner, 'The device was deleted.', base, started);
+    const now = Date.now();
+    const { index } = await this.indexes.forPolicy(device.policyId, now);
+    const classifier = createDirectionClassifier(device.internalNetworks);
+    const parser = new TcpdumpParser();
+    const folder = new ConnectionFolder(classifier);
+
+    const blobs: Array<{ data: Buffer }> = await this.dataSource.query(`SELECT data FROM log_upload_blob WHERE upload_id = ? ORDER BY seq`, [uploadId]);
+    const gunzip = zlib.createGunzip({ chunkSize: CHUNK });
+    const feed = (async () => {
+      for (const b of blobs) if (!gunzip.write(b.data)) await new Promise((r) => gunzip.once('drain', r));
+      gunzip.end();
+    })();
+    let bytes = 0;
+    let lastRenew = Date.now();
+    const renewEvery = Math.max(250, this.options.leaseMs / 3);
+    try {
+      for await (const chunk of gunzip as AsyncIterable<Buffer>) {
+        folder.add(parser.push(chunk));
+        bytes += chunk.length;
+        this.options.onProgress?.(uploadId, bytes);
+        if (parser.stats.lines > 2000 && missingEpochTimestamps(parser.stats)) break;
+        if (signal?.aborted) {
+          gunzip.destroy();
+          return { status: 'LEASE_LOST', ...base, durationMs: performance.now() - started };
+        }
+        if (Date.now() - lastRenew > renewEvery) {
+          lastRenew = Date.now();
+          if (!(await this.queue.renew(uploadId, owner, this.options.leaseMs, { bytes, lines: parser.stats.lines }))) {
+            gunzip.destroy();
+            return { status: 'LEASE_LOST', ...base, durationMs: performance.now() - started };
+          }
+        }
+      }
+      await feed;
+    } catch (err) {
+      return this.failed(uploadId, owner, `The stored file could not be read: ${(err as Error).message}`, base, started);
+    }
+    folder.add(parser.end());
+    const stats = parser.stats;
+    const noEpoch = missingEpochTimestamps(stats);
+    if (noEpoch) return this.failed(uploadId, owner, noEpoch.message, { ...base, lines: stats.lines, packets: stats.packets, textBytes: bytes }, started);
+
+    const connections = folder.finish();
+    const hits: unknown[][] = [];
+    let inbound = 0;
+    let first = Infinity;
+    let last = -Infinity;
+    for (const c of connections) {
+      if (c.direction === Direction.INBOUND) inbound++;
+      if (c.firstMicros < first) first = c.firstMicros;
+      if (c.lastMicros > last) last = c.lastMicros;
+      for (const side of [MatchedSide.INITIATOR, MatchedSide.RESPONDER]) {
+        const end = side === MatchedSide.INITIATOR ? c.initiator : c.responder;
+        if (!end.canCrossInternet) continue;
+        const row = bestBlock(index, end, now);
+        if (row === NO_MATCH) continue;
+        hits.push(hitRow(accountId, device.id, uploadId, c, side, end, index, row));
+      }
+    }
+
+    const done = await this.dataSource.transaction(async (em) => {
+      if (!(await this.queue.holdsLease(em, uploadId, owner))) return false;
+      // Replace, never add: a re-run (after a crash, or a reprocess) leaves exactly one set of hits.
+      await execute(em, `DELETE FROM flow_hit WHERE upload_id = ?`, [uploadId]);
+      await bulkInsert(em, 'flow_hit', HIT_COLUMNS, hits);
+      const skippedLines = stats.lines - stats.packets;
+      await execute(
+        em,
+        `UPDATE log_upload SET status = ?, error = NULL, lease_owner = NULL, lease_expires_at = NULL, finished_at = ?, progress_bytes = ?, progress_lines = ?,
+                policy_id = ?, line_count = ?, packet_lines = ?, skipped_lines = ?, skipped = ?, connections = ?, inbound_connections = ?,
+                outbound_connections = ?, hits = ?, first_capture_at = ?, last_capture_at = ?
+          WHERE id = ?`,
+        [
+          LogUploadStatus.COMPLETED,
+          Date.now(),
+          bytes,
+          stats.lines,
+          device.policyId,
+          stats.lines,
+          stats.packets,
+          skippedLines,
+          JSON.stringify({ byReason: stats.skipped, samples: stats.samples.map((s) => ({ lineNumber: s.lineNo, reason: s.reason, text: s.text })) }),
+          connections.length,
+          inbound,
+          connections.length - inbound,
+          hits.length,
+          Number.isFinite(first) ? Math.floor(first / 1000) : null,
+          Number.isFinite(last) ? Math.floor(last / 1000) : null,
+          uploadId,
+        ],
+      );
+      return true;
+    });
+    const outcome = { lines: stats.lines, packets: stats.packets, connections: connections.length, hits: hits.length, textBytes: bytes, durationMs: performance.now() - started };
+    return done ? { status: LogUploadStatus.COMPLETED, ...outcome } : { status: 'LEASE_LOST', ...outcome };
+  }
+
+  private async failed(uploadId: number, owner: string, error: string, base: Omit<ProcessOutcome, 'status' | 'durationMs'>, started: number): Promise<ProcessOutcome> {
+    const ok = await this.queue.fail(uploadId, owner, error);
+    return { status: ok ? LogUploadStatus.FAILED : 'LEASE_LOST', error, ...base, durationMs: performance.now() - started };
+  }
+}
+
+function bestBlock(index: IocIndex, end: ConnectionEndpoint, now: number): number {
+  return end.v6 ? index.bestBlockRowV6(end.v6[0], end.v6[1], end.v6[2], end.v6[3], now) : index.bestBlockRowV4(end.v4, now);
+}
+
+function hitRow(
+  accountId: number,
+  deviceId: number,
+  uploadId: number,
+  c: Connection,
+  side: MatchedSide,
+  end: ConnectionEndpoint,
+  index: IocIndex,
+  row: number,
+): unknown[] {
+  const list = index.rowList(row);
+  const match = index.describeRow(row, false);
+  return [
+    accountId,
+    deviceId,
+    uploadId,
+    Math.floor(c.firstMicros / 1000),
+    Math.floor(c.lastMicros / 1000),
+    c.direction,
+    protocolName(c.protocol),
+    c.internal.ip,
+    c.internal.port,
+    c.external.ip,
+    c.external.port,
+    c.responder.port,
+    side,
+    end.ip,
+    c.packetsForward,
+    c.bytesForward,
+    c.packetsReverse,
+    c.bytesReverse,
+    index.rowEntryId(row),
+    list.id,
+    match.cidr,
+    list.severity,
+    list.category,
+  ];
+}

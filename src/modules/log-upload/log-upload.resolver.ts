@@ -1,0 +1,118 @@
+import { Arg, Args, Authorized, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
+import type { RequestContext } from '../../app/context';
+import { idOfType } from '../../common/ids/global-id';
+import { PayloadData, toPayload } from '../../common/graphql/user-error.type';
+import { ConnectionData, PageArgs } from '../../common/pagination/connection';
+import { nodeLoaders } from '../../common/node/node.resolver';
+import { payloadTooLarge, UploadTooLargeError } from '../../common/upload/spool';
+import { Role } from '../account/account.enums';
+import { Caller, READ_ROLES, UPLOAD_ROLES } from '../auth/auth.types';
+import { Device } from '../device/device.entity';
+import { FlowHit } from '../flow-hit/flow-hit.entity';
+import { FlowHitConnection } from '../flow-hit/flow-hit.payloads';
+import { LogUpload } from './log-upload.entity';
+import { UploadSource } from './log-upload.enums';
+import { LogUploadsArgs } from './log-upload.args';
+import { LogUploadCreateInput, LogUploadReprocessInput } from './log-upload.inputs';
+import { LogUploadConnection, LogUploadCreatePayload, LogUploadReprocessPayload, SkippedLineCount, SkippedLineSample } from './log-upload.payloads';
+
+/** UPLOADER keys see only the uploads they made; other roles see the account's. */
+const uploaderKey = (caller: Caller) => (caller.role === Role.UPLOADER ? caller.apiKeyId : null);
+
+nodeLoaders.set('LogUpload', {
+  roles: [...READ_ROLES, Role.UPLOADER],
+  load: async (ctx, id) => {
+    const u = await ctx.loaders.logUpload.load(id);
+    const key = uploaderKey(ctx.caller!);
+    return u && (key == null || u.apiKeyId === key) ? u : null;
+  },
+});
+
+@Resolver(() => LogUpload)
+export class LogUploadResolver {
+  @Authorized([...READ_ROLES, Role.UPLOADER])
+  @Query(() => LogUpload, { nullable: true, description: 'An upload by ID; null when there is none (UPLOADER keys see only their own uploads).' })
+  async logUpload(@Arg('id', () => ID, { description: 'Global ID of the upload.' }) id: string, @Ctx() ctx: RequestContext): Promise<LogUpload | null> {
+    const pk = idOfType(id, 'LogUpload');
+    return pk == null ? null : ((await nodeLoaders.get('LogUpload')!.load(ctx, pk)) as LogUpload | null);
+  }
+
+  @Authorized([...READ_ROLES, Role.UPLOADER])
+  @Query(() => LogUploadConnection, { description: 'Uploads, newest first (UPLOADER keys see only their own).' })
+  logUploads(@Args() args: LogUploadsArgs, @Ctx() ctx: RequestContext): Promise<ConnectionData<LogUpload>> {
+    const f = args.filter;
+    const filter = { ...f, deviceIds: f?.devices ? f.devices.map((d) => idOfType(d, 'Device')) : null, apiKeyId: uploaderKey(ctx.caller!) };
+    return ctx.services.logUploads.list(ctx.caller!.accountId, filter, args);
+  }
+
+  @Authorized(UPLOAD_ROLES)
+  @Mutation(() => LogUploadCreatePayload, {
+    description:
+      'Uploads tcpdump text (GraphQL multipart; send "Apollo-Require-Preflight: true"). Answers once the file and its job are stored; processing takes seconds. Over the size limit: HTTP 413 and nothing stored.',
+  })
+  async logUploadCreate(@Arg('input', { description: 'What to do; see the input type.' }) input: LogUploadCreateInput, @Ctx() ctx: RequestContext): Promise<LogUploadCreatePayload> {
+    const caller = ctx.caller!;
+    const upload = await input.file;
+    const stream = upload.createReadStream();
+    const device = await ctx.services.logUploads.resolveDevice(caller.accountId, {
+      deviceId: input.device != null ? idOfType(input.device, 'Device') : null,
+      deviceIdGiven: input.device != null,
+      nickname: input.deviceNickname,
+      ip: input.deviceIp,
+    });
+    if (!device.ok) {
+      stream.resume();
+      return { logUpload: null, duplicate: false, userErrors: device.errors };
+    }
+    try {
+      const outcome = await ctx.services.logUploads.accept({
+        accountId: caller.accountId,
+        device: device.value,
+        apiKeyId: caller.apiKeyId,
+        source: UploadSource.GRAPHQL,
+        fileName: upload.filename,
+        stream,
+        clientMd5: input.md5,
+        clientSize: input.size,
+      });
+      return outcome.ok ? { logUpload: outcome.value.upload, duplicate: outcome.value.duplicate, userErrors: [] } : { logUpload: null, duplicate: false, userErrors: outcome.errors };
+    } catch (err) {
+      if (err instanceof UploadTooLargeError) throw payloadTooLarge(err.limit);
+      throw err;
+    }
+  }
+
+  @Authorized([Role.ADMIN])
+  @Mutation(() => LogUploadReprocessPayload, { description: 'Processes a finished upload again against its device\'s current policy; its counts and hits are replaced.' })
+  async logUploadReprocess(@Arg('input', { description: 'What to do; see the input type.' }) input: LogUploadReprocessInput, @Ctx() ctx: RequestContext): Promise<PayloadData> {
+    return toPayload(await ctx.services.logUploads.reprocess(ctx.caller!.accountId, idOfType(input.id, 'LogUpload')), 'logUpload');
+  }
+
+  @FieldResolver(() => Device, { description: 'The device the file came from.' })
+  async device(@Root() upload: LogUpload, @Ctx() ctx: RequestContext): Promise<Device> {
+    const d = await ctx.loaders.device.load(upload.deviceId);
+    if (!d) throw new Error(`upload ${upload.id} references missing device`);
+    return d;
+  }
+
+  @FieldResolver(() => [SkippedLineCount], { description: 'Lines that were not packets, counted by reason (after processing).' })
+  skippedByReason(@Root() upload: LogUpload): SkippedLineCount[] {
+    return Object.entries(upload.skipped?.byReason ?? {}).map(([reason, count]) => ({ reason, count }));
+  }
+
+  @FieldResolver(() => [SkippedLineSample], { description: 'The first skipped lines of each reason, with their line numbers.' })
+  skippedSamples(@Root() upload: LogUpload): SkippedLineSample[] {
+    return upload.skipped?.samples ?? [];
+  }
+
+  @FieldResolver(() => Int, { description: 'Percent of the text parsed so far (100 once COMPLETED).' })
+  progressPercent(@Root() upload: LogUpload): number {
+    return upload.textBytes > 0 ? Math.min(100, Math.floor((upload.progressBytes * 100) / upload.textBytes)) : 0;
+  }
+
+  @Authorized(READ_ROLES)
+  @FieldResolver(() => FlowHitConnection, { description: 'The flow hits found in this upload, in capture order.' })
+  flowHits(@Root() upload: LogUpload, @Args() page: PageArgs, @Ctx() ctx: RequestContext): Promise<ConnectionData<FlowHit>> {
+    return ctx.services.flowHits.ofUpload(upload.accountId, upload.id, page);
+  }
+}

@@ -1,0 +1,114 @@
+import crypto from 'node:crypto';
+import os from 'node:os';
+import type { Logger } from 'pino';
+import { LogUploadProcessor, ProcessOutcome } from './log-upload.processor';
+import { LogUploadQueue } from './log-upload.queue';
+
+export interface WorkerOptions {
+  /** How long a claim lasts without renewal; a dead process's jobs are taken again after it. */
+  leaseMs: number;
+  /** How often an idle worker looks for jobs queued by other processes. */
+  pollMs: number;
+}
+
+/**
+ * The in-process worker: claims one job at a time, processes it, and looks again. New uploads in this
+ * process wake it at once (`notify`); jobs queued elsewhere are found by polling.
+ */
+export class LogUploadWorker {
+  readonly owner = `${os.hostname()}:${process.pid}:${crypto.randomBytes(3).toString('hex')}`;
+  private running = false;
+  private loop: Promise<void> | null = null;
+  private wake: (() => void) | null = null;
+  private current: number | null = null;
+  private abort: AbortController | null = null;
+  private pendingWake = false;
+
+  constructor(
+    private readonly queue: LogUploadQueue,
+    private readonly processor: LogUploadProcessor,
+    private readonly options: WorkerOptions,
+    private readonly logger: Logger,
+    private readonly onOutcome: (uploadId: number, outcome: ProcessOutcome) => void = () => undefined,
+  ) {}
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  /** Something was queued: look now instead of at the next poll. */
+  notify(): void {
+    this.pendingWake = true;
+    this.wake?.();
+  }
+
+  /** The upload being processed right now, if any. */
+  get busyWith(): number | null {
+    return this.current;
+  }
+
+  /**
+   * Stops taking jobs. With `handBack`, a job in progress is released at once for another process (its
+   * partial work is discarded; the re-run replaces it); otherwise it is allowed to finish.
+   */
+  async stop(handBack: boolean): Promise<void> {
+    this.running = false;
+    this.wake?.();
+    if (handBack && this.current != null) {
+      const id = this.current;
+      this.abort?.abort();
+      if (await this.queue.release(id, this.owner)) this.logger.info({ uploadId: id, owner: this.owner }, 'job handed back on shutdown');
+    }
+    await this.loop;
+  }
+
+  private async run(): Promise<void> {
+    while (this.running) {
+      let job = null;
+      this.pendingWake = false;
+      try {
+        job = await this.queue.claim(this.owner, this.options.leaseMs);
+      } catch (err) {
+        this.logger.error({ err }, 'job claim failed');
+      }
+      if (!job) {
+        await this.idle();
+        continue;
+      }
+      this.current = job.uploadId;
+      this.abort = new AbortController();
+      this.logger.info({ uploadId: job.uploadId, attempt: job.attempt, recovered: job.recovered, owner: this.owner }, job.recovered ? 'job lease expired; retrying' : 'job claimed');
+      try {
+        const outcome = await this.processor.process(job.uploadId, this.owner, this.abort.signal);
+        this.onOutcome(job.uploadId, outcome);
+        this.logger.info({ uploadId: job.uploadId, ...outcome, durationMs: Math.round(outcome.durationMs) }, `upload ${outcome.status.toLowerCase()}`);
+      } catch (err) {
+        this.logger.error({ err, uploadId: job.uploadId }, 'upload processing crashed');
+        await this.queue.fail(job.uploadId, this.owner, 'Internal error while processing; reprocess it to try again.').catch(() => undefined);
+      } finally {
+        this.current = null;
+        this.abort = null;
+      }
+    }
+  }
+
+  private idle(): Promise<void> {
+    if (this.pendingWake) {
+      this.pendingWake = false;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, this.options.pollMs);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wake = () => {
+        this.wake = null;
+        done();
+      };
+    });
+  }
+}

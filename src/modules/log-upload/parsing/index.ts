@@ -1,0 +1,4 @@
+export * from './packet-batch';
+export * from './parse-stats';
+export { parseLines, TcpdumpParser } from './tcpdump-parser';
+export type { TcpdumpParserOptions } from './tcpdump-parser';
