@@ -1,0 +1,69 @@
+// One line of a threat-intel feed -> what to import. Pure. Formats: corpus/feeds/SOURCES.md.
+//
+// Rules: text before the first `#` or `;` is the entry, the rest is its comment; the first
+// whitespace-separated token of the entry is an address, CIDR or range `a-b`; words after it (ipsum's
+// `IP<TAB>count`) are kept as comment too. Host bits are cleared; networks broader than the limits
+// (default IPv4 /8, IPv6 /16) are refused; anything else that is not an address is skipped.
+
+import { Cidr, CidrErrorReason, CidrLimits, parseCidrOrRange } from '../../../common/net/cidr';
+
+export type FeedSkipCode = 'notAnAddress' | 'invalidPrefix' | 'invalidRange' | 'tooBroad' | 'lineTooLong' | 'notText';
+
+export type FeedLineResult =
+  | { readonly type: 'blank' }
+  | { readonly type: 'comment' }
+  | {
+      readonly type: 'entry';
+      /** One CIDR, or the minimal list for a range. */
+      readonly cidrs: Cidr[];
+      readonly comment?: string;
+      /** Host bits were cleared (`10.1.2.3/8` -> `10.0.0.0/8`). */
+      readonly normalized: boolean;
+    }
+  | { readonly type: 'skip'; readonly code: FeedSkipCode; readonly reason: string };
+
+export type FeedLineOptions = CidrLimits;
+
+const SKIP_CODES: Record<CidrErrorReason, FeedSkipCode> = {
+  invalidAddress: 'notAnAddress',
+  invalidPrefix: 'invalidPrefix',
+  tooBroad: 'tooBroad',
+  invalidRange: 'invalidRange',
+  rangeReversed: 'invalidRange',
+  mixedFamilies: 'invalidRange',
+};
+
+function isSpace(c: number): boolean {
+  // space, \t, \n, \v, \f, \r
+  return c === 32 || (c >= 9 && c <= 13);
+}
+
+function commentCut(line: string): number {
+  const hash = line.indexOf('#');
+  const semi = line.indexOf(';');
+  if (hash < 0) return semi;
+  if (semi < 0) return hash;
+  return Math.min(hash, semi);
+}
+
+export function parseFeedLine(line: string, options?: FeedLineOptions): FeedLineResult {
+  const cut = commentCut(line);
+  const end = cut < 0 ? line.length : cut;
+  let i = 0;
+  while (i < end && isSpace(line.charCodeAt(i))) i++;
+  if (i === end) return cut < 0 ? { type: 'blank' } : { type: 'comment' };
+  const tokenStart = i;
+  while (i < end && !isSpace(line.charCodeAt(i))) i++;
+  const token = line.slice(tokenStart, i);
+  const parsed = parseCidrOrRange(token, options);
+  if (!parsed.ok) return { type: 'skip', code: SKIP_CODES[parsed.reason], reason: parsed.message };
+
+  const extra = line.slice(i, end).trim().replace(/\s+/g, ' ');
+  const note = cut < 0 ? '' : line.slice(cut + 1).trim();
+  // ipsum: `IP<TAB>count`, the number of blocklists naming the address.
+  const parts = [/^\d+$/.test(extra) ? `count ${extra}` : extra, note].filter((p) => p.length > 0);
+  const comment = parts.join(' ');
+  return comment.length > 0
+    ? { type: 'entry', cidrs: parsed.cidrs, comment, normalized: parsed.normalized }
+    : { type: 'entry', cidrs: parsed.cidrs, normalized: parsed.normalized };
+}

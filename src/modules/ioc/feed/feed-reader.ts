@@ -1,0 +1,166 @@
+// Streams a feed file (Readable or any async iterable of chunks) into numbered, parsed lines. Pure
+// apart from consuming the iterable: no file or network access of its own.
+
+import { isUtf8 } from 'node:buffer';
+import { FeedLineOptions, FeedLineResult, parseFeedLine } from './feed-line';
+
+export interface FeedLine {
+  /** 1-based. */
+  readonly lineNumber: number;
+  /** The line without its `\n` / `\r\n`; overlong lines are cut to a short prefix ending in "...". */
+  readonly text: string;
+  readonly result: FeedLineResult;
+}
+
+export interface FeedReadOptions extends FeedLineOptions {
+  /** Longer lines are skipped (not buffered). Default 4096 bytes. */
+  readonly maxLineLength?: number;
+}
+
+export type FeedNotTextReason = 'compressed' | 'binary' | 'notUtf8';
+
+/** The file is not a text feed; nothing should be imported from it. */
+export class FeedNotTextError extends Error {
+  readonly reason: FeedNotTextReason;
+
+  constructor(reason: FeedNotTextReason, message: string) {
+    super(message);
+    this.name = 'FeedNotTextError';
+    this.reason = reason;
+  }
+}
+
+export const DEFAULT_MAX_FEED_LINE = 4096;
+/** Bytes looked at before the first line is parsed, to refuse binary files up front. */
+const SNIFF_BYTES = 8192;
+const SAMPLE_CHARS = 120;
+
+/** Drops a trailing, possibly cut multi-byte UTF-8 sequence so the sniff window can be validated. */
+function withoutCutSequence(buf: Buffer): Buffer {
+  let i = buf.length - 1;
+  let back = 0;
+  while (i >= 0 && back < 3 && (buf[i] & 0xc0) === 0x80) {
+    i--;
+    back++;
+  }
+  if (i < 0 || buf[i] < 0xc0) return buf;
+  const need = buf[i] >= 0xf0 ? 4 : buf[i] >= 0xe0 ? 3 : 2;
+  return buf.length - i < need ? buf.subarray(0, i) : buf;
+}
+
+function sniff(head: Buffer): void {
+  if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) {
+    throw new FeedNotTextError('compressed', 'the file is gzip-compressed: decompress it and import the text file');
+  }
+  const nul = head.indexOf(0);
+  if (nul >= 0) {
+    throw new FeedNotTextError('binary', `the file is binary, not a text feed (NUL byte at offset ${nul})`);
+  }
+  if (!isUtf8(withoutCutSequence(head))) {
+    throw new FeedNotTextError('notUtf8', 'the file is not UTF-8 text: expected one IP address or CIDR per line');
+  }
+}
+
+function toBuffer(chunk: Uint8Array | string): Buffer {
+  if (typeof chunk === 'string') return Buffer.from(chunk, 'utf8');
+  return Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+}
+
+/**
+ * Yields every line (`\n` or `\r\n`; a last line without newline counts) with its number and parse
+ * result. Throws FeedNotTextError before the first line when the start of the file is gzip, contains a
+ * NUL byte or is not UTF-8. Later lines that are not UTF-8 are skipped with a reason.
+ */
+export async function* readFeedLines(
+  source: AsyncIterable<Uint8Array | string> | Iterable<Uint8Array | string>,
+  options: FeedReadOptions = {},
+): AsyncGenerator<FeedLine> {
+  const maxLine = options.maxLineLength ?? DEFAULT_MAX_FEED_LINE;
+  let head: Buffer[] | null = [];
+  let headBytes = 0;
+  let pending: Buffer[] = [];
+  let pendingBytes = 0;
+  let overlong = false;
+  let lineNumber = 0;
+  let first = true;
+
+  const finish = (bytes: Buffer): FeedLine => {
+    lineNumber++;
+    let end = bytes.length;
+    if (end > 0 && bytes[end - 1] === 0x0d) end--;
+    let line = bytes.subarray(0, end);
+    if (first) {
+      first = false;
+      if (line.length >= 3 && line[0] === 0xef && line[1] === 0xbb && line[2] === 0xbf) line = line.subarray(3);
+    }
+    if (overlong) {
+      overlong = false;
+      const text = `${line.subarray(0, SAMPLE_CHARS).toString('utf8')}...`;
+      return { lineNumber, text, result: { type: 'skip', code: 'lineTooLong', reason: `line longer than ${maxLine} bytes` } };
+    }
+    if (line.indexOf(0) >= 0 || !isUtf8(line)) {
+      const text = line.subarray(0, SAMPLE_CHARS).toString('latin1').replace(/[^\x20-\x7e]/g, '?');
+      return { lineNumber, text, result: { type: 'skip', code: 'notText', reason: 'line is not UTF-8 text' } };
+    }
+    const text = line.toString('utf8');
+    return { lineNumber, text, result: parseFeedLine(text, options) };
+  };
+
+  // Appends part of the current line, keeping at most maxLine + 2 bytes (room for "\r").
+  const append = (part: Buffer): void => {
+    if (overlong) return;
+    if (pendingBytes + part.length > maxLine + 1) {
+      overlong = true;
+      const keep = Math.max(0, Math.min(part.length, SAMPLE_CHARS - pendingBytes));
+      if (keep > 0) {
+        pending.push(part.subarray(0, keep));
+        pendingBytes += keep;
+      }
+      return;
+    }
+    pending.push(part);
+    pendingBytes += part.length;
+  };
+
+  function* split(buf: Buffer): Generator<FeedLine> {
+    let from = 0;
+    for (;;) {
+      const nl = buf.indexOf(0x0a, from);
+      if (nl < 0) break;
+      append(buf.subarray(from, nl));
+      const bytes = pending.length === 1 ? pending[0] : Buffer.concat(pending, pendingBytes);
+      // A line of exactly maxLine bytes plus "\r" is fine; only longer ones were flagged.
+      if (!overlong && bytes.length > maxLine && !(bytes.length === maxLine + 1 && bytes[maxLine] === 0x0d)) overlong = true;
+      pending = [];
+      pendingBytes = 0;
+      yield finish(bytes);
+      from = nl + 1;
+    }
+    if (from < buf.length) append(buf.subarray(from));
+  }
+
+  for await (const chunk of source) {
+    const buf = toBuffer(chunk);
+    if (head !== null) {
+      head.push(buf);
+      headBytes += buf.length;
+      if (headBytes < SNIFF_BYTES) continue;
+      const all = Buffer.concat(head, headBytes);
+      head = null;
+      sniff(all.subarray(0, SNIFF_BYTES));
+      yield* split(all);
+      continue;
+    }
+    yield* split(buf);
+  }
+  if (head !== null) {
+    const all = Buffer.concat(head, headBytes);
+    sniff(all);
+    yield* split(all);
+  }
+  if (pendingBytes > 0 || overlong) {
+    const bytes = Buffer.concat(pending, pendingBytes);
+    if (!overlong && bytes.length > maxLine) overlong = true;
+    yield finish(bytes);
+  }
+}
