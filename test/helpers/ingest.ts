@@ -1,0 +1,44 @@
+import { Services } from '../../src/app/services';
+import { LogUploadStatus } from '../../src/modules/log-upload/log-upload.enums';
+import { ProcessOutcome } from '../../src/modules/log-upload/log-upload.processor';
+import { gqlUpload, GqlResult, ok, TestApp } from './app';
+
+export const UPLOAD = `mutation($input: LogUploadCreateInput!) { logUploadCreate(input: $input) {
+  duplicate logUpload { id status fileName size textBytes md5 source } userErrors { code field message } } }`;
+
+export const UPLOAD_FIELDS = `id status error lineCount packetLines skippedLines connections inboundConnections outboundConnections hits
+  firstCaptureAt lastCaptureAt progressPercent attempts skippedByReason { reason count } skippedSamples { lineNumber reason text }`;
+
+/** Uploads `body` through the GraphQL multipart mutation; `input` names the device and the optional md5/size. */
+export function upload(t: TestApp, body: Buffer | string, input: Record<string, unknown>, options: { key?: string | null; filename?: string } = {}): Promise<GqlResult> {
+  return gqlUpload(t, UPLOAD, { input: { ...input, file: null } }, 'input.file', body, options);
+}
+
+/** Runs the worker's claim-and-process loop in the test until the queue is empty (deterministic, no timers). */
+export async function processQueued(services: Services, owner = 'test-worker'): Promise<ProcessOutcome[]> {
+  const outcomes: ProcessOutcome[] = [];
+  for (;;) {
+    const job = await services.queue.claim(owner, 60_000);
+    if (!job) return outcomes;
+    outcomes.push(await services.processor.process(job.uploadId, owner));
+  }
+}
+
+export async function uploadRow(t: TestApp, id: string, key?: string) {
+  return ok(await t.gql(`query($id: ID!) { logUpload(id: $id) { ${UPLOAD_FIELDS} } }`, { id }, key)).logUpload;
+}
+
+export async function hitsOf(t: TestApp, id: string) {
+  const page = ok(
+    await t.gql(
+      `query($id: ID!) { logUpload(id: $id) { flowHits(first: 100) { totalCount edges { node {
+        direction protocol internalIp internalPort externalIp externalPort destinationPort matchedSide matchedIp matchedCidr severity category
+        packets bytes packetsSent packetsReceived bytesSent bytesReceived firstSeenAt lastSeenAt
+        ioc { cidr } iocList { name } device { nickname } upload { id } } } } } }`,
+      { id },
+    ),
+  ).logUpload.flowHits;
+  return page.edges.map((e: any) => e.node);
+}
+
+export const COMPLETED = LogUploadStatus.COMPLETED;
