@@ -6,6 +6,7 @@ import { DatabaseConfig } from '../config/config';
 import { SnakeNamingStrategy } from './naming';
 import { entities } from './entities';
 import { migrations } from './migrations';
+import { serializeSqliteTransactions } from './sqlite-serializer';
 
 /** One place that knows how to reach either database; main, ormconfig.ts and the tests all call it. */
 export function dataSourceOptions(db: DatabaseConfig): DataSourceOptions {
@@ -46,7 +47,16 @@ export function dataSourceOptions(db: DatabaseConfig): DataSourceOptions {
 }
 
 export function createDataSource(db: DatabaseConfig): DataSource {
-  return new DataSource(dataSourceOptions(db));
+  const dataSource = new DataSource(dataSourceOptions(db));
+  if (db.type === 'sqlite') {
+    const initialize = dataSource.initialize.bind(dataSource);
+    dataSource.initialize = async () => {
+      await initialize();
+      serializeSqliteTransactions(dataSource);
+      return dataSource;
+    };
+  }
+  return dataSource;
 }
 
 /** Asks a MySQL-protocol server whether it is MariaDB, so TypeORM gets the right dialect. */

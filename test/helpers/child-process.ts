@@ -43,7 +43,7 @@ export function startChild(env: Record<string, string>): Promise<ChildServer> {
 /** A GraphQL call over HTTP. */
 export async function gqlHttp(url: string, key: string, query: string, variables: Record<string, unknown> = {}): Promise<any> {
   const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` }, body: JSON.stringify({ query, variables }) });
-  const body = await res.json();
+  const body: any = await res.json();
   if (body.errors) throw new Error(JSON.stringify(body.errors));
   return body.data;
 }
@@ -61,7 +61,7 @@ export async function uploadHttp(url: string, key: string, nickname: string, con
   form.append('map', JSON.stringify({ 0: ['variables.f'] }));
   form.append('0', new Blob([content]), filename);
   const res = await fetch(url, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'apollo-require-preflight': 'true' }, body: form });
-  const body = await res.json();
+  const body: any = await res.json();
   if (body.errors) throw new Error(JSON.stringify(body.errors));
   return body.data.logUploadCreate;
 }

@@ -53,8 +53,8 @@ export class AccountService {
     if (await this.findAccountByName(trimmed)) {
       return failure(userError(UserErrorCode.TAKEN, ['name'], `An account named "${trimmed}" already exists.`));
     }
-    const repo = this.dataSource.getRepository(Account);
-    return success(await repo.save(repo.create({ name: trimmed, createdAt: new Date() })));
+    // Inside a transaction: a bare save() opens one of its own, which SQLite's shared connection cannot overlap.
+    return success(await this.dataSource.transaction((em) => em.getRepository(Account).save(em.getRepository(Account).create({ name: trimmed, createdAt: new Date() }))));
   }
 
   /** The key behind a bearer secret (for the form upload, which needs its device binding), or null. */
