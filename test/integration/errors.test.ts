@@ -28,8 +28,9 @@ describe.each(drivers)('errors never leak internals (%s)', (driver) => {
   });
 
   it('masks a real database error (a dropped table)', async () => {
-    await t.dataSource.query('DROP TABLE device');
-    const r = await t.gql(`{ devices { totalCount } }`);
+    await t.gql(`mutation { policyCreate(input: { name: "doomed" }) { policy { id } } }`);
+    await t.dataSource.query('DROP TABLE policy_ioc_list');
+    const r = await t.gql(`{ policies { edges { node { name iocLists { name } } } } }`);
     expect(r.errors?.[0]).toMatchObject({ message: 'Internal server error', extensions: { code: 'INTERNAL_SERVER_ERROR' } });
     expectNoLeak(r.body);
   });
