@@ -73,8 +73,10 @@ export class Ingestion1764295200000 implements MigrationInterface {
           col.varchar('direction', 8),
           col.varchar('protocol', 8),
           col.varchar('internal_ip', 45),
+          col.varchar('internal_key', 32),
           col.int('internal_port', true),
           col.varchar('external_ip', 45),
+          col.varchar('external_key', 32),
           col.int('external_port', true),
           col.int('destination_port', true),
           col.varchar('matched_side', 10),
@@ -92,7 +94,8 @@ export class Ingestion1764295200000 implements MigrationInterface {
         indices: [
           index('IDX_flow_hit_upload', ['upload_id']),
           index('IDX_flow_hit_account_time', ['account_id', 'first_seen_at', 'id']),
-          index('IDX_flow_hit_device_time', ['device_id', 'first_seen_at']),
+          index('IDX_flow_hit_account_device_time', ['account_id', 'device_id', 'first_seen_at']),
+          index('IDX_flow_hit_account_matched', ['account_id', 'matched_ip', 'first_seen_at']),
         ],
         foreignKeys: [
           fk('FK_flow_hit_account', 'account_id', 'account', 'CASCADE'),

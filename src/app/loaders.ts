@@ -5,6 +5,8 @@ import { IocList } from '../modules/ioc/ioc-list.entity';
 import { Ioc } from '../modules/ioc/ioc.entity';
 import { LogUpload } from '../modules/log-upload/log-upload.entity';
 import { FlowHit } from '../modules/flow-hit/flow-hit.entity';
+import { ResolvedHitFilter } from '../modules/report/hit-filter';
+import { HitTotals } from '../modules/report/report.types';
 import { Caller } from '../modules/auth/auth.types';
 import { Services } from './services';
 
@@ -18,6 +20,9 @@ export interface Loaders {
   iocListsByPolicy: DataLoader<number, IocList[]>;
   logUpload: DataLoader<number, LogUpload | null>;
   flowHit: DataLoader<number, FlowHit | null>;
+  /** Dashboard fields that share one query per filter. */
+  totals: DataLoader<ResolvedHitFilter, HitTotals>;
+  directionCounts: DataLoader<ResolvedHitFilter, { inbound: number; outbound: number }>;
 }
 
 export function createLoaders(services: Services, caller: Caller | null): Loaders {
@@ -31,5 +36,16 @@ export function createLoaders(services: Services, caller: Caller | null): Loader
     iocListsByPolicy: new DataLoader((ids) => services.iocLists.listsOfPolicies(accountId, ids)),
     logUpload: new DataLoader((ids) => services.logUploads.findMany(accountId, ids)),
     flowHit: new DataLoader((ids) => services.flowHits.findMany(accountId, ids)),
+    totals: new DataLoader((filters) => Promise.all(filters.map((f) => services.reports.totals(f))), { cache: true }),
+    directionCounts: new DataLoader(
+      (filters) =>
+        Promise.all(
+          filters.map(async (f) => {
+            const rows = await services.reports.byDirection(f);
+            return { inbound: rows.find((r) => r.direction === 'INBOUND')!.hits, outbound: rows.find((r) => r.direction === 'OUTBOUND')!.hits };
+          }),
+        ),
+      { cache: true },
+    ),
   };
 }

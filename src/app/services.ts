@@ -11,6 +11,7 @@ import { LogUploadService } from '../modules/log-upload/log-upload.service';
 import { LogUploadQueue } from '../modules/log-upload/log-upload.queue';
 import { LogUploadProcessor } from '../modules/log-upload/log-upload.processor';
 import { FlowHitService } from '../modules/flow-hit/flow-hit.service';
+import { ReportService } from '../modules/report/report.service';
 
 /** Every service, built once per process from the DataSource; resolvers reach them through the context. */
 export interface Services {
@@ -27,6 +28,7 @@ export interface Services {
   queue: LogUploadQueue;
   processor: LogUploadProcessor;
   flowHits: FlowHitService;
+  reports: ReportService;
 }
 
 export interface ServiceOptions {
@@ -53,5 +55,6 @@ export function createServices(dataSource: DataSource, config: AppConfig, option
     queue,
     processor: new LogUploadProcessor(dataSource, queue, iocIndexes, { leaseMs: config.worker.leaseMs, onProgress: options.onProgress }),
     flowHits: new FlowHitService(dataSource),
+    reports: new ReportService(dataSource),
   };
 }

@@ -10,9 +10,10 @@ import { PolicyResolver } from '../modules/policy/policy.resolver';
 import { IocListResolver, IocResolver } from '../modules/ioc/ioc.resolver';
 import { LogUploadResolver } from '../modules/log-upload/log-upload.resolver';
 import { FlowHitResolver } from '../modules/flow-hit/flow-hit.resolver';
+import { reportResolvers } from '../modules/report/report.resolver';
 
 // eslint-disable-next-line @typescript-eslint/ban-types
-export const resolvers: NonEmptyArray<Function> = [NodeResolver, AccountResolver, ApiKeyResolver, PolicyResolver, DeviceResolver, IocListResolver, IocResolver, LogUploadResolver, FlowHitResolver, ...connectionResolvers];
+export const resolvers: NonEmptyArray<Function> = [NodeResolver, AccountResolver, ApiKeyResolver, PolicyResolver, DeviceResolver, IocListResolver, IocResolver, LogUploadResolver, FlowHitResolver, ...reportResolvers, ...connectionResolvers];
 
 export const SCHEMA_FILE = path.resolve(__dirname, '../../schema/schema.graphql');
 

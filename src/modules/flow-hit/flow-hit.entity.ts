@@ -13,10 +13,19 @@ import { Direction, MatchedSide, TransportProtocol } from './flow-hit.enums';
  * upload times, are the event times. The matched entry's CIDR, list, severity and category are copied in,
  * so a hit stays explained after its entry is removed or its list replaced.
  */
+// Index choices (every report filters by account and a capture-time window first):
+// - (account, first_seen_at, id): the window scan of every report, the default drill-down order with its
+//   keyset cursor, and retention's "older than" purge.
+// - (account, device, first_seen_at): reports and exports narrowed to devices.
+// - (account, matched_ip, first_seen_at): iocLookup's hit count and first/last seen for one address.
+// - (upload_id): replacing an upload's hits when it is (re)processed.
+// internal_key/external_key are sortable 32-hex-digit address keys (IPv4 mapped into ::ffff:0:0/96, as for
+// IOC entries) so "internal or external address in this CIDR" is a range comparison.
 @Entity('flow_hit')
 @Index('IDX_flow_hit_upload', ['uploadId'])
 @Index('IDX_flow_hit_account_time', ['accountId', 'firstSeenAt', 'id'])
-@Index('IDX_flow_hit_device_time', ['deviceId', 'firstSeenAt'])
+@Index('IDX_flow_hit_account_device_time', ['accountId', 'deviceId', 'firstSeenAt'])
+@Index('IDX_flow_hit_account_matched', ['accountId', 'matchedIp', 'firstSeenAt'])
 @ObjectType({ implements: Node, description: 'A connection that touched an address on one of the device policy\'s BLOCK lists, and why it matched.' })
 export class FlowHit {
   @PrimaryGeneratedColumn()
@@ -63,6 +72,9 @@ export class FlowHit {
   @Field({ description: 'The inside end\'s address (for connections between two outside hosts: the initiator).' })
   internalIp: string;
 
+  @Column({ type: 'varchar', length: 32 })
+  internalKey: string;
+
   @Column({ type: 'int', nullable: true })
   @Field(() => Int, { nullable: true, description: 'The inside end\'s port; null for ICMP and other port-less protocols.' })
   internalPort: number | null;
@@ -70,6 +82,9 @@ export class FlowHit {
   @Column({ type: 'varchar', length: 45 })
   @Field({ description: 'The outside end\'s address.' })
   externalIp: string;
+
+  @Column({ type: 'varchar', length: 32 })
+  externalKey: string;
 
   @Column({ type: 'int', nullable: true })
   @Field(() => Int, { nullable: true, description: 'The outside end\'s port.' })

@@ -34,3 +34,18 @@ export function lowestContainingStartKey(address: ParsedIp): string {
   const mask = ((1n << 16n) - 1n) << 112n;
   return hex128(ip.v6 & mask);
 }
+
+/** The sortable key of an IPv4 address given as uint32. */
+export function ipv4Key(v4: number): string {
+  return key(4, v4 >>> 0);
+}
+
+/** The sortable key of an IPv6 address given as four big-endian uint32 words (IPv4-mapped ones keyed as IPv4). */
+export function ipv6WordsKey(w: ArrayLike<number>): string {
+  return (
+    (w[0] >>> 0).toString(16).padStart(8, '0') +
+    (w[1] >>> 0).toString(16).padStart(8, '0') +
+    (w[2] >>> 0).toString(16).padStart(8, '0') +
+    (w[3] >>> 0).toString(16).padStart(8, '0')
+  );
+}

@@ -12,7 +12,6 @@ export enum LogUploadStatus {
 export enum UploadSource {
   GRAPHQL = 'GRAPHQL',
   FORM = 'FORM',
-  CLI = 'CLI',
 }
 
 registerEnumType(LogUploadStatus, {
@@ -32,6 +31,5 @@ registerEnumType(UploadSource, {
   valuesConfig: {
     GRAPHQL: { description: 'The `logUploadCreate` multipart mutation.' },
     FORM: { description: 'The legacy form post of the original tsupload.sh (`/logupload`).' },
-    CLI: { description: 'The `pcap-defense upload` command.' },
   },
 });

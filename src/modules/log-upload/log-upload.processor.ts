@@ -4,6 +4,7 @@ import { bulkInsert, execute } from '../../db/bulk';
 import { Device } from '../device/device.entity';
 import { IocIndexCache } from '../ioc/ioc-index.cache';
 import { IocIndex, NO_MATCH } from '../ioc/matching/ioc-index';
+import { ipv4Key, ipv6WordsKey } from '../ioc/ioc-range';
 import { MatchedSide, protocolName } from '../flow-hit/flow-hit.enums';
 import { createDirectionClassifier, Direction } from './flows/direction';
 import { Connection, ConnectionEndpoint, ConnectionFolder } from './flows/fold';
@@ -37,8 +38,10 @@ const HIT_COLUMNS = [
   'direction',
   'protocol',
   'internal_ip',
+  'internal_key',
   'internal_port',
   'external_ip',
+  'external_key',
   'external_port',
   'destination_port',
   'matched_side',
@@ -182,6 +185,10 @@ export class LogUploadProcessor {
   }
 }
 
+function endpointKey(end: ConnectionEndpoint): string {
+  return end.v6 ? ipv6WordsKey(end.v6) : ipv4Key(end.v4);
+}
+
 function bestBlock(index: IocIndex, end: ConnectionEndpoint, now: number): number {
   return end.v6 ? index.bestBlockRowV6(end.v6[0], end.v6[1], end.v6[2], end.v6[3], now) : index.bestBlockRowV4(end.v4, now);
 }
@@ -207,8 +214,10 @@ function hitRow(
     c.direction,
     protocolName(c.protocol),
     c.internal.ip,
+    endpointKey(c.internal),
     c.internal.port,
     c.external.ip,
+    endpointKey(c.external),
     c.external.port,
     c.responder.port,
     side,

@@ -1,0 +1,52 @@
+import { Field, ID, InputType, Int } from 'type-graphql';
+import { Direction, TransportProtocol } from '../flow-hit/flow-hit.enums';
+import { IocCategory } from '../ioc/ioc.enums';
+import { TimeRangePreset } from './report.enums';
+
+@InputType({
+  description:
+    'Which flow hits a report, the drill-down or an export covers. A window is required: `from`+`to` or a `preset`. All given conditions must hold. The window applies to capture time (first packet).',
+})
+export class HitFilter {
+  @Field(() => Date, { nullable: true, description: 'Start of the window (inclusive), on capture time. Give with `to`, or use `preset`.' })
+  from?: Date | null;
+
+  @Field(() => Date, { nullable: true, description: 'End of the window (exclusive).' })
+  to?: Date | null;
+
+  @Field(() => TimeRangePreset, { nullable: true, description: 'A window ending now, instead of from/to.' })
+  preset?: TimeRangePreset | null;
+
+  @Field(() => [ID], { nullable: true, description: 'Only hits from these devices.' })
+  devices?: string[] | null;
+
+  @Field(() => [Direction], { nullable: true, description: 'Only these directions.' })
+  directions?: Direction[] | null;
+
+  @Field(() => Int, { nullable: true, description: 'Only hits at least this severe (0-5).' })
+  minSeverity?: number | null;
+
+  @Field(() => [Int], { nullable: true, description: 'Only these severities.' })
+  severities?: number[] | null;
+
+  @Field(() => [ID], { nullable: true, description: 'Only hits on these IOC lists.' })
+  iocLists?: string[] | null;
+
+  @Field(() => [IocCategory], { nullable: true, description: 'Only hits on lists of these categories.' })
+  categories?: IocCategory[] | null;
+
+  @Field(() => String, { nullable: true, description: 'Only hits whose internal address is this address or lies in this CIDR.' })
+  internalAddress?: string | null;
+
+  @Field(() => String, { nullable: true, description: 'Only hits whose external address is this address or lies in this CIDR.' })
+  externalAddress?: string | null;
+
+  @Field(() => [Int], { nullable: true, description: 'Only hits to these destination (responder) ports.' })
+  destinationPorts?: number[] | null;
+
+  @Field(() => [Int], { nullable: true, description: 'Leave out hits to these destination ports.' })
+  excludeDestinationPorts?: number[] | null;
+
+  @Field(() => [TransportProtocol], { nullable: true, description: 'Only these protocols.' })
+  protocols?: TransportProtocol[] | null;
+}

@@ -1,0 +1,103 @@
+import { SelectQueryBuilder } from 'typeorm';
+import { badUserInput } from '../../common/errors/graphql-errors';
+import { idOfType } from '../../common/ids/global-id';
+import { parseCidr } from '../../common/net/cidr';
+import { Direction, TransportProtocol } from '../flow-hit/flow-hit.enums';
+import { FlowHit } from '../flow-hit/flow-hit.entity';
+import { IocCategory } from '../ioc/ioc.enums';
+import { cidrRangeKeys } from '../ioc/ioc-range';
+import { HitFilter } from './hit-filter.inputs';
+import { PRESET_MS, TimeRangePreset } from './report.enums';
+
+/** A validated filter, IDs decoded, ready for SQL. Unknown or foreign IDs decode to -1 and match nothing. */
+export interface ResolvedHitFilter {
+  accountId: number;
+  from: number;
+  to: number;
+  deviceIds?: number[];
+  directions?: Direction[];
+  minSeverity?: number;
+  severities?: number[];
+  listIds?: number[];
+  categories?: IocCategory[];
+  internal?: { start: string; end: string };
+  external?: { start: string; end: string };
+  ports?: number[];
+  excludePorts?: number[];
+  protocols?: TransportProtocol[];
+}
+
+export type HitFilterInput = Omit<HitFilter, never>;
+
+const MAX_WINDOW_MS = 400 * 24 * 3600_000;
+
+function addressRange(text: string, field: string): { start: string; end: string } {
+  const r = parseCidr(text.trim(), { minPrefixV4: 0, minPrefixV6: 0 });
+  if (!r.ok) throw badUserInput(`filter.${field}: ${r.message}`);
+  return cidrRangeKeys(r.cidr);
+}
+
+function ports(list: number[], field: string): number[] {
+  for (const p of list) if (!Number.isInteger(p) || p < 0 || p > 65535) throw badUserInput(`filter.${field}: ${p} is not a port (0-65535).`);
+  return list;
+}
+
+/** Validates a HitFilter; errors are BAD_USER_INPUT naming the field. */
+export function resolveHitFilter(accountId: number, f: HitFilterInput, now = Date.now()): ResolvedHitFilter {
+  let from: number;
+  let to: number;
+  if (f.preset) {
+    if (f.from || f.to) throw badUserInput('filter: give either preset or from/to, not both.');
+    to = now;
+    from = now - PRESET_MS[f.preset as TimeRangePreset];
+  } else {
+    if (!f.from || !f.to) throw badUserInput('filter: a time window is required: from and to, or preset.');
+    from = f.from.getTime();
+    to = f.to.getTime();
+    if (!(from < to)) throw badUserInput('filter: from must be before to.');
+    if (to - from > MAX_WINDOW_MS) throw badUserInput('filter: the window may span at most 400 days.');
+  }
+  const ids = (list: string[] | null | undefined, type: 'Device' | 'IocList') => (list ? list.map((id) => idOfType(id, type) ?? -1) : undefined);
+  if (f.minSeverity != null && (f.minSeverity < 0 || f.minSeverity > 5)) throw badUserInput('filter.minSeverity: 0-5.');
+  return {
+    accountId,
+    from,
+    to,
+    deviceIds: ids(f.devices, 'Device'),
+    directions: f.directions ?? undefined,
+    minSeverity: f.minSeverity ?? undefined,
+    severities: f.severities ?? undefined,
+    listIds: ids(f.iocLists, 'IocList'),
+    categories: f.categories ?? undefined,
+    internal: f.internalAddress ? addressRange(f.internalAddress, 'internalAddress') : undefined,
+    external: f.externalAddress ? addressRange(f.externalAddress, 'externalAddress') : undefined,
+    ports: f.destinationPorts ? ports(f.destinationPorts, 'destinationPorts') : undefined,
+    excludePorts: f.excludeDestinationPorts ? ports(f.excludeDestinationPorts, 'excludeDestinationPorts') : undefined,
+    protocols: f.protocols ?? undefined,
+  };
+}
+
+/** Applies a filter to a query on FlowHit aliased `h`. An empty ID list matches nothing. */
+export function applyHitFilter(qb: SelectQueryBuilder<FlowHit>, f: ResolvedHitFilter): SelectQueryBuilder<FlowHit> {
+  qb.where('h.accountId = :accountId', { accountId: f.accountId }).andWhere('h.firstSeenAt >= :from AND h.firstSeenAt < :to', { from: f.from, to: f.to });
+  const inList = (column: string, name: string, values: unknown[] | undefined) => {
+    if (values === undefined) return;
+    if (values.length === 0) qb.andWhere('1 = 0');
+    else qb.andWhere(`${column} IN (:...${name})`, { [name]: values });
+  };
+  inList('h.deviceId', 'fDevices', f.deviceIds);
+  inList('h.direction', 'fDirections', f.directions);
+  inList('h.severity', 'fSeverities', f.severities);
+  inList('h.iocListId', 'fLists', f.listIds);
+  inList('h.category', 'fCategories', f.categories);
+  inList('h.destinationPort', 'fPorts', f.ports);
+  inList('h.protocol', 'fProtocols', f.protocols);
+  if (f.minSeverity !== undefined) qb.andWhere('h.severity >= :fMinSeverity', { fMinSeverity: f.minSeverity });
+  if (f.internal) qb.andWhere('h.internalKey >= :fInStart AND h.internalKey <= :fInEnd', { fInStart: f.internal.start, fInEnd: f.internal.end });
+  if (f.external) qb.andWhere('h.externalKey >= :fExStart AND h.externalKey <= :fExEnd', { fExStart: f.external.start, fExEnd: f.external.end });
+  if (f.excludePorts?.length) {
+    // Port-less hits (ICMP) have no destination port to exclude: keep them.
+    qb.andWhere('(h.destinationPort IS NULL OR h.destinationPort NOT IN (:...fExcl))', { fExcl: f.excludePorts });
+  }
+  return qb;
+}

@@ -1,0 +1,242 @@
+import { Arg, Authorized, Ctx, Field, FieldResolver, Int, ObjectType, Query, Resolver, Root } from 'type-graphql';
+import type { RequestContext } from '../../app/context';
+import { badUserInput } from '../../common/errors/graphql-errors';
+import { MAX_PAGE_SIZE } from '../../common/pagination/connection';
+import { READ_ROLES } from '../auth/auth.types';
+import { Device } from '../device/device.entity';
+import { Ioc } from '../ioc/ioc.entity';
+import { IocList } from '../ioc/ioc-list.entity';
+import { HitFilter } from './hit-filter.inputs';
+import { resolveHitFilter, ResolvedHitFilter } from './hit-filter';
+import { TimeBucket, TimeRangePreset } from './report.enums';
+import {
+  CategoryRow,
+  DeviceRow,
+  DirectionRow,
+  HitTotals,
+  InternalHostRow,
+  IocListRow,
+  IocRow,
+  SeverityRow,
+  ThreatRow,
+  TimelineBucketRow,
+} from './report.types';
+import { validTimeZone } from './timeline';
+
+const TOP_DEFAULT = 10;
+
+function top(first: number | null | undefined): number {
+  const v = first ?? TOP_DEFAULT;
+  if (!Number.isInteger(v) || v < 1 || v > MAX_PAGE_SIZE) throw badUserInput(`"first" must be between 1 and ${MAX_PAGE_SIZE}.`);
+  return v;
+}
+
+function zone(tz: string | null | undefined): string {
+  const z = tz ?? 'UTC';
+  if (!validTimeZone(z)) throw badUserInput(`timeZone: "${z.slice(0, 64)}" is not an IANA time zone (e.g. "Europe/Berlin").`);
+  return z;
+}
+
+@ObjectType({ description: 'Hit report over a filter. Each grouping is computed (one SQL query) only when selected.' })
+export class HitReport {
+  filter: ResolvedHitFilter;
+
+  @Field({ description: 'Start of the window covered.' })
+  from: Date;
+
+  @Field({ description: 'End of the window covered (exclusive).' })
+  to: Date;
+}
+
+@ObjectType({ description: 'The IP Defense dashboard: the original product\'s overview in one query.' })
+export class Dashboard {
+  filter: ResolvedHitFilter;
+  timeZone: string;
+
+  @Field({ description: 'Start of the window covered.' })
+  from: Date;
+
+  @Field({ description: 'End of the window covered (exclusive).' })
+  to: Date;
+}
+
+const report = (filter: ResolvedHitFilter) => Object.assign(new HitReport(), { filter, from: new Date(filter.from), to: new Date(filter.to) });
+
+@Resolver(() => HitReport)
+export class HitReportResolver {
+  @Authorized(READ_ROLES)
+  @Query(() => HitReport, { description: 'Hits grouped every way analysts need; select only the groupings you want.' })
+  hitReport(@Arg('filter', () => HitFilter, { description: 'Which hits; a time window is required.' }) filter: HitFilter, @Ctx() ctx: RequestContext): HitReport {
+    return report(resolveHitFilter(ctx.caller!.accountId, filter));
+  }
+
+  @FieldResolver(() => HitTotals, { description: 'Totals.' })
+  totals(@Root() r: HitReport, @Ctx() ctx: RequestContext): Promise<HitTotals> {
+    return ctx.services.reports.totals(r.filter);
+  }
+
+  @FieldResolver(() => [DirectionRow], { description: 'INBOUND and OUTBOUND (both always present).' })
+  byDirection(@Root() r: HitReport, @Ctx() ctx: RequestContext): Promise<DirectionRow[]> {
+    return ctx.services.reports.byDirection(r.filter);
+  }
+
+  @FieldResolver(() => [IocRow], { description: 'IOC entries by hits, most first.' })
+  byIoc(@Root() r: HitReport, @Ctx() ctx: RequestContext, @Arg('first', () => Int, { nullable: true, description: 'How many rows (1-100, default 10).' }) first?: number): Promise<IocRow[]> {
+    return ctx.services.reports.byIoc(r.filter, top(first));
+  }
+
+  @FieldResolver(() => [IocListRow], { description: 'IOC lists by hits, most first.' })
+  byIocList(@Root() r: HitReport, @Ctx() ctx: RequestContext, @Arg('first', () => Int, { nullable: true, description: 'How many rows (1-100, default 10).' }) first?: number): Promise<IocListRow[]> {
+    return ctx.services.reports.byIocList(r.filter, top(first));
+  }
+
+  @FieldResolver(() => [CategoryRow], { description: 'Categories by hits.' })
+  byCategory(@Root() r: HitReport, @Ctx() ctx: RequestContext): Promise<CategoryRow[]> {
+    return ctx.services.reports.byCategory(r.filter);
+  }
+
+  @FieldResolver(() => [SeverityRow], { description: 'Severities, most severe first.' })
+  bySeverity(@Root() r: HitReport, @Ctx() ctx: RequestContext): Promise<SeverityRow[]> {
+    return ctx.services.reports.bySeverity(r.filter);
+  }
+
+  @FieldResolver(() => [DeviceRow], { description: 'Devices by hits.' })
+  byDevice(@Root() r: HitReport, @Ctx() ctx: RequestContext, @Arg('first', () => Int, { nullable: true, description: 'How many rows (1-100, default 10).' }) first?: number): Promise<DeviceRow[]> {
+    return ctx.services.reports.byDevice(r.filter, top(first));
+  }
+
+  @FieldResolver(() => [InternalHostRow], { description: 'Internal hosts that talked to, or were contacted by, listed addresses; most hits first.' })
+  byInternalHost(
+    @Root() r: HitReport,
+    @Ctx() ctx: RequestContext,
+    @Arg('first', () => Int, { nullable: true, description: 'How many rows (1-100, default 10).' }) first?: number,
+  ): Promise<InternalHostRow[]> {
+    return ctx.services.reports.byInternalHost(r.filter, top(first));
+  }
+
+  @FieldResolver(() => [ThreatRow], { description: 'One row per internal host and IOC entry, most severe then most hits first: the triage view.' })
+  threats(@Root() r: HitReport, @Ctx() ctx: RequestContext, @Arg('first', () => Int, { nullable: true, description: 'How many rows (1-100, default 10).' }) first?: number): Promise<ThreatRow[]> {
+    return ctx.services.reports.threats(r.filter, top(first));
+  }
+
+  @FieldResolver(() => [TimelineBucketRow], { description: 'Hits per hour or day in a time zone, split by direction; empty buckets included.' })
+  timeline(
+    @Root() r: HitReport,
+    @Ctx() ctx: RequestContext,
+    @Arg('bucket', () => TimeBucket, { description: 'HOUR or DAY.' }) bucket: TimeBucket,
+    @Arg('timeZone', () => String, { nullable: true, description: 'IANA time zone of the buckets (default UTC).' }) timeZone?: string,
+  ): Promise<TimelineBucketRow[]> {
+    if (bucket === TimeBucket.HOUR && r.filter.to - r.filter.from > 31 * 24 * 3600_000) throw badUserInput('timeline: HOUR buckets cover at most 31 days; use DAY.');
+    return ctx.services.reports.timeline(r.filter, bucket, zone(timeZone));
+  }
+}
+
+@Resolver(() => Dashboard)
+export class DashboardResolver {
+  @Authorized(READ_ROLES)
+  @Query(() => Dashboard, { description: 'Inbound/outbound hits, devices and hosts with hits, top threats and a 7-day trend.' })
+  dashboard(
+    @Ctx() ctx: RequestContext,
+    @Arg('preset', () => TimeRangePreset, { nullable: true, description: 'The window (default LAST_24_HOURS), or give from/to.' }) preset?: TimeRangePreset,
+    @Arg('from', () => Date, { nullable: true, description: 'Start of the window.' }) from?: Date,
+    @Arg('to', () => Date, { nullable: true, description: 'End of the window.' }) to?: Date,
+    @Arg('timeZone', () => String, { nullable: true, description: 'IANA time zone of the trend\'s days (default UTC).' }) timeZone?: string,
+  ): Dashboard {
+    const filter = resolveHitFilter(ctx.caller!.accountId, from || to ? { from, to, preset } : { preset: preset ?? TimeRangePreset.LAST_24_HOURS });
+    return Object.assign(new Dashboard(), { filter, timeZone: zone(timeZone), from: new Date(filter.from), to: new Date(filter.to) });
+  }
+
+  @FieldResolver(() => Int, { description: 'INBOUND hits in the window.' })
+  async inboundHits(@Root() d: Dashboard, @Ctx() ctx: RequestContext): Promise<number> {
+    return (await ctx.loaders.directionCounts.load(d.filter)).inbound;
+  }
+
+  @FieldResolver(() => Int, { description: 'OUTBOUND hits in the window.' })
+  async outboundHits(@Root() d: Dashboard, @Ctx() ctx: RequestContext): Promise<number> {
+    return (await ctx.loaders.directionCounts.load(d.filter)).outbound;
+  }
+
+  @FieldResolver(() => Int, { description: 'Devices with hits in the window.' })
+  async devices(@Root() d: Dashboard, @Ctx() ctx: RequestContext): Promise<number> {
+    return (await ctx.loaders.totals.load(d.filter)).devices;
+  }
+
+  @FieldResolver(() => Int, { description: 'Internal hosts with hits in the window.' })
+  async internalHosts(@Root() d: Dashboard, @Ctx() ctx: RequestContext): Promise<number> {
+    return (await ctx.loaders.totals.load(d.filter)).internalHosts;
+  }
+
+  @FieldResolver(() => [ThreatRow], { description: 'The 3 top threats (internal host and IOC), most severe then most hits.' })
+  topThreats(@Root() d: Dashboard, @Ctx() ctx: RequestContext): Promise<ThreatRow[]> {
+    return ctx.services.reports.threats(d.filter, 3);
+  }
+
+  @FieldResolver(() => [TimelineBucketRow], { description: 'Hits per day over the 7 days ending with the window, in the time zone.' })
+  trend(@Root() d: Dashboard, @Ctx() ctx: RequestContext): Promise<TimelineBucketRow[]> {
+    return ctx.services.reports.timeline({ ...d.filter, from: d.filter.to - 7 * 24 * 3600_000 }, TimeBucket.DAY, d.timeZone);
+  }
+}
+
+/** Rows reference real objects, through the request's DataLoaders. */
+@Resolver(() => IocRow)
+export class IocRowResolver {
+  @FieldResolver(() => Ioc, { nullable: true, description: 'The entry; null if it has since been removed (matchedCidr keeps it).' })
+  ioc(@Root() r: IocRow, @Ctx() ctx: RequestContext): Promise<Ioc | null> {
+    return ctx.loaders.ioc.load(r.iocId);
+  }
+
+  @FieldResolver(() => IocList, { nullable: true, description: 'The entry\'s list; null if it has since been deleted.' })
+  iocList(@Root() r: IocRow, @Ctx() ctx: RequestContext): Promise<IocList | null> {
+    return ctx.loaders.iocList.load(r.iocListId);
+  }
+}
+
+@Resolver(() => IocListRow)
+export class IocListRowResolver {
+  @FieldResolver(() => IocList, { nullable: true, description: 'The list; null if it has since been deleted.' })
+  iocList(@Root() r: IocListRow, @Ctx() ctx: RequestContext): Promise<IocList | null> {
+    return ctx.loaders.iocList.load(r.iocListId);
+  }
+}
+
+async function deviceOf(ctx: RequestContext, id: number): Promise<Device> {
+  const d = await ctx.loaders.device.load(id);
+  if (!d) throw new Error(`hits reference missing device ${id}`);
+  return d;
+}
+
+@Resolver(() => DeviceRow)
+export class DeviceRowResolver {
+  @FieldResolver(() => Device, { description: 'The device.' })
+  device(@Root() r: DeviceRow, @Ctx() ctx: RequestContext): Promise<Device> {
+    return deviceOf(ctx, r.deviceId);
+  }
+}
+
+@Resolver(() => InternalHostRow)
+export class InternalHostRowResolver {
+  @FieldResolver(() => Device, { description: 'The device whose network the host is in.' })
+  device(@Root() r: InternalHostRow, @Ctx() ctx: RequestContext): Promise<Device> {
+    return deviceOf(ctx, r.deviceId);
+  }
+}
+
+@Resolver(() => ThreatRow)
+export class ThreatRowResolver {
+  @FieldResolver(() => Device, { description: 'The device whose network the host is in.' })
+  device(@Root() r: ThreatRow, @Ctx() ctx: RequestContext): Promise<Device> {
+    return deviceOf(ctx, r.deviceId);
+  }
+
+  @FieldResolver(() => Ioc, { nullable: true, description: 'The entry; null if it has since been removed (matchedCidr keeps it).' })
+  ioc(@Root() r: ThreatRow, @Ctx() ctx: RequestContext): Promise<Ioc | null> {
+    return ctx.loaders.ioc.load(r.iocId);
+  }
+
+  @FieldResolver(() => IocList, { nullable: true, description: 'The entry\'s list; null if it has since been deleted.' })
+  iocList(@Root() r: ThreatRow, @Ctx() ctx: RequestContext): Promise<IocList | null> {
+    return ctx.loaders.iocList.load(r.iocListId);
+  }
+}
+
+export const reportResolvers = [HitReportResolver, DashboardResolver, IocRowResolver, IocListRowResolver, DeviceRowResolver, InternalHostRowResolver, ThreatRowResolver];
