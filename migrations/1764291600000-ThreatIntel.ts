@@ -50,6 +50,8 @@ export class ThreatIntel1764291600000 implements MigrationInterface {
           index('UQ_ioc_list_cidr', ['list_id', 'cidr'], true),
           index('IDX_ioc_list_start', ['list_id', 'range_start']),
           index('IDX_ioc_account_start', ['account_id', 'range_start']),
+          // Loading a list into the matcher walks it by id (see ioc-index.cache.ts).
+          index('IDX_ioc_list_id', ['list_id', 'id']),
         ],
         foreignKeys: [fk('FK_ioc_list', 'list_id', 'ioc_list', 'CASCADE')],
       }),

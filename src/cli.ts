@@ -16,6 +16,8 @@ import { IocList } from './modules/ioc/ioc-list.entity';
 import { createDirectionClassifier, Direction, DirectionClassifier } from './modules/log-upload/flows/direction';
 import { ipv6Text, missingEpochTimestamps, PacketBatch, Protocol, SKIP_REASONS, TcpdumpParser } from './modules/log-upload/parsing';
 import { CONVERT_HINT, sniff } from './modules/log-upload/acceptance/sniff';
+import { ProgressBar } from './common/progress/progress-bar';
+import { Metrics } from './app/metrics';
 
 /** Thrown for wrong usage; printed without a stack, exit code 2. */
 class UsageError extends Error {}
@@ -50,7 +52,8 @@ async function withServices<T>(work: (services: Services) => Promise<T>): Promis
   await dataSource.initialize();
   try {
     await dataSource.runMigrations({ transaction: 'each' });
-    return await work(createServices(dataSource, config));
+    // A registry of its own without process collectors: a command is not scraped.
+    return await work(createServices(dataSource, config, { metrics: new Metrics() }));
   } finally {
     await dataSource.destroy();
   }
@@ -276,7 +279,7 @@ function readFailure(e: unknown, label: string): Error {
   return e as Error;
 }
 
-async function parseCommand(file: string, internal: string[], io: Io): Promise<number> {
+async function parseCommand(file: string, internal: string[], json: boolean, io: Io): Promise<number> {
   let classifier: DirectionClassifier;
   try {
     classifier = createDirectionClassifier(internal);
@@ -284,6 +287,7 @@ async function parseCommand(file: string, internal: string[], io: Io): Promise<n
     throw new UsageError(`--internal: ${(e as Error).message}`);
   }
   const label = file === '-' ? 'stdin' : file;
+  let size: number | null = null;
   if (file !== '-') {
     let stat: fs.Stats;
     try {
@@ -292,8 +296,29 @@ async function parseCommand(file: string, internal: string[], io: Io): Promise<n
       throw new UsageError(`cannot read ${file}`);
     }
     if (stat.isDirectory()) throw new UsageError(`${file} is a directory`);
+    size = stat.size;
   }
   const input = file === '-' ? (io.stdin as Readable) : fs.createReadStream(file, { highWaterMark: CHUNK_BYTES });
+  // A file's progress is the bytes read from it (gzip: compressed) against its size; stdin's, the text so far.
+  const progress = new ProgressBar(io.stderr, { label: path.basename(label), total: size });
+  const readSoFar = input instanceof fs.ReadStream ? () => input.bytesRead : null;
+  let textSoFar = 0;
+  try {
+    return await parseStream(input, label, classifier, io, progress, json, (chunk) => progress.update(readSoFar ? readSoFar() : (textSoFar += chunk.length)));
+  } finally {
+    progress.finish();
+  }
+}
+
+async function parseStream(
+  input: Readable,
+  label: string,
+  classifier: DirectionClassifier,
+  io: Io,
+  progress: ProgressBar,
+  json: boolean,
+  onChunk: (chunk: Buffer) => void,
+): Promise<number> {
   const parser = new TcpdumpParser();
   const batch = new PacketBatch(1 << 14);
   const writer = new RowWriter(io.stdout);
@@ -318,6 +343,7 @@ async function parseCommand(file: string, internal: string[], io: Io): Promise<n
       batch.clear();
       parser.push(chunk, batch);
       renderRows(batch, classifier, writer);
+      onChunk(chunk);
       if (!decided && parser.stats.lines > EPOCH_DECISION_LINES) {
         refuseWithoutEpoch();
         decided = true;
@@ -337,6 +363,13 @@ async function parseCommand(file: string, internal: string[], io: Io): Promise<n
   const { stats } = parser;
   const reasons = SKIP_REASONS.filter((r) => stats.skipped[r] > 0);
   const skipped = reasons.reduce((sum, r) => sum + stats.skipped[r], 0);
+  progress.finish();
+  if (json) {
+    // stdout carries the rows: the summary goes to stderr, as one JSON line.
+    const samples = [...stats.samples].sort((a, b) => a.lineNo - b.lineNo).map((s) => ({ lineNumber: s.lineNo, reason: s.reason, text: s.text }));
+    io.err(JSON.stringify({ file: label, lines: stats.lines, packets: stats.packets, skipped, skippedByReason: Object.fromEntries(reasons.map((r) => [r, stats.skipped[r]])), samples }));
+    return 0;
+  }
   const byReason = reasons.length ? ` (${reasons.map((r) => `${r} ${stats.skipped[r]}`).join(', ')})` : '';
   io.err(`${label}: ${stats.lines} lines, ${stats.packets} packets, ${skipped} skipped${byReason}`);
   for (const s of [...stats.samples].sort((a, b) => a.lineNo - b.lineNo)) io.err(`  line ${s.lineNo}: ${s.reason}: ${s.text}`);
@@ -358,7 +391,7 @@ const UPLOAD_MUTATION = `mutation LogUploadCreate($input: LogUploadCreateInput!)
 
 const STATUS_QUERY = `query LogUploadStatus($id: ID!) {
   logUpload(id: $id) {
-    id status error lineCount packetLines skippedLines connections inboundConnections outboundConnections hits firstCaptureAt lastCaptureAt
+    id status error progressPercent lineCount packetLines skippedLines connections inboundConnections outboundConnections hits firstCaptureAt lastCaptureAt
   }
 }`;
 
@@ -390,7 +423,7 @@ function fetchFailure(e: unknown): string {
 }
 
 /** POSTs one GraphQL request; every failure but userErrors becomes a CliFailure with the server's words. */
-async function postGraphql<T>(url: string, key: string, body: FormData | string, timeoutMs?: number): Promise<T> {
+async function postGraphql<T>(url: string, key: string, body: FormData | string | StreamedBody, timeoutMs?: number): Promise<T> {
   const headers: Record<string, string> = {
     authorization: `Bearer ${key}`,
     // Apollo's CSRF prevention refuses multipart requests without it.
@@ -398,10 +431,16 @@ async function postGraphql<T>(url: string, key: string, body: FormData | string,
     'user-agent': 'pcap-defense-cli',
   };
   if (typeof body === 'string') headers['content-type'] = 'application/json';
+  const streamed = typeof body === 'object' && 'stream' in body ? body : null;
+  if (streamed) {
+    headers['content-type'] = streamed.contentType;
+    headers['content-length'] = String(streamed.length);
+  }
   let res: Response;
   let text: string;
   try {
-    res = await fetch(url, { method: 'POST', headers, body, signal: timeoutMs ? AbortSignal.timeout(timeoutMs) : undefined });
+    const signal = timeoutMs ? AbortSignal.timeout(timeoutMs) : undefined;
+    res = await fetch(url, streamed ? { method: 'POST', headers, body: streamed.stream, duplex: 'half', signal } : { method: 'POST', headers, body: body as FormData | string, signal });
     text = await res.text();
   } catch (e) {
     throw new CliFailure(`cannot reach the server at ${url}: ${fetchFailure(e)}`);
@@ -428,13 +467,46 @@ async function postGraphql<T>(url: string, key: string, body: FormData | string,
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** A request body handed to fetch a slice at a time, so a progress bar can follow what the socket took. */
+interface StreamedBody {
+  contentType: string;
+  length: number;
+  stream: ReadableStream<Uint8Array>;
+}
+
+const SLICE_BYTES = 64 * 1024;
+
+/** multipart/form-data with text fields and one file, as FormData would send it, but streamed with a byte count. */
+function multipartBody(fields: Array<[string, string]>, file: { field: string; name: string; type: string; bytes: Buffer }, onSent: (bytes: number) => void): StreamedBody {
+  const boundary = `----pcap-defense-${crypto.randomBytes(12).toString('hex')}`;
+  const quote = (v: string) => v.replace(/["\r\n\\]/g, (c) => encodeURIComponent(c));
+  const parts: Buffer[] = fields.map(([name, value]) => Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${quote(name)}"\r\n\r\n${value}\r\n`));
+  parts.push(Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${quote(file.field)}"; filename="${quote(file.name)}"\r\nContent-Type: ${file.type}\r\n\r\n`));
+  parts.push(file.bytes, Buffer.from(`\r\n--${boundary}--\r\n`));
+  const slices = (function* () {
+    for (const p of parts) for (let o = 0; o < p.length; o += SLICE_BYTES) yield p.subarray(o, o + SLICE_BYTES);
+  })();
+  let sent = 0;
+  const stream = new ReadableStream<Uint8Array>({
+    pull(controller) {
+      const next = slices.next();
+      if (next.done) return controller.close();
+      sent += next.value.length;
+      onSent(sent);
+      controller.enqueue(next.value);
+    },
+  });
+  return { contentType: `multipart/form-data; boundary=${boundary}`, length: parts.reduce((n, p) => n + p.length, 0), stream };
+}
+
 /** Polls the upload until a worker has finished with it. */
-async function waitForUpload(url: string, key: string, id: string, timeoutS: number): Promise<UploadView> {
+async function waitForUpload(url: string, key: string, id: string, timeoutS: number, progress: ProgressBar): Promise<UploadView> {
   const deadline = Date.now() + timeoutS * 1000;
   const body = JSON.stringify({ query: STATUS_QUERY, variables: { id } });
   for (let delay = 100; ; delay = Math.min(2000, Math.round(delay * 1.5))) {
     const { logUpload } = await postGraphql<{ logUpload: UploadView | null }>(url, key, body, 30_000);
     if (!logUpload) throw new CliFailure(`upload ${id} is not visible to this key any more.`);
+    progress.update(Number(logUpload.progressPercent ?? 0));
     if (logUpload.status === 'COMPLETED' || logUpload.status === 'FAILED') return logUpload;
     if (Date.now() + delay > deadline) {
       throw new CliFailure(`upload ${id} is still ${logUpload.status} after ${timeoutS} s; ask again later with logUpload(id: "${id}") { status }.`);
@@ -486,11 +558,26 @@ async function uploadCommand(file: string, values: UploadOptions, io: Io): Promi
     size: bytes.length,
   };
   const gzipped = bytes[0] === 0x1f && bytes[1] === 0x8b;
-  const form = new FormData();
-  form.append('operations', JSON.stringify({ query: UPLOAD_MUTATION, variables: { input } }));
-  form.append('map', JSON.stringify({ 0: ['variables.input.file'] }));
-  form.append('0', new Blob([bytes], { type: gzipped ? 'application/gzip' : 'text/plain' }), path.basename(file));
-  const { logUploadCreate: payload } = await postGraphql<{ logUploadCreate: CreatePayload }>(url, key, form);
+  const operations = JSON.stringify({ query: UPLOAD_MUTATION, variables: { input } });
+  const map = JSON.stringify({ 0: ['variables.input.file'] });
+  const type = gzipped ? 'application/gzip' : 'text/plain';
+  let payload: CreatePayload;
+  const sending = new ProgressBar(io.stderr, { label: path.basename(file), total: null });
+  if (sending.active) {
+    // On a terminal the body is streamed so the bar follows the bytes sent; scripts get plain FormData.
+    const body = multipartBody([['operations', operations], ['map', map]], { field: '0', name: path.basename(file), type, bytes }, (n) => sending.update(n, body.length));
+    try {
+      ({ logUploadCreate: payload } = await postGraphql<{ logUploadCreate: CreatePayload }>(url, key, body));
+    } finally {
+      sending.finish();
+    }
+  } else {
+    const form = new FormData();
+    form.append('operations', operations);
+    form.append('map', map);
+    form.append('0', new Blob([bytes], { type }), path.basename(file));
+    ({ logUploadCreate: payload } = await postGraphql<{ logUploadCreate: CreatePayload }>(url, key, form));
+  }
 
   if (payload.userErrors.length || !payload.logUpload) {
     if (values.json) io.out(JSON.stringify(payload));
@@ -504,7 +591,13 @@ async function uploadCommand(file: string, values: UploadOptions, io: Io): Promi
     return 0;
   }
   if (!values.json) io.out(`id: ${created.id}\nduplicate: ${payload.duplicate}`);
-  const done = await waitForUpload(url, key, created.id, timeoutS);
+  const processing = new ProgressBar(io.stderr, { label: 'processing', total: 100, unit: 'percent' });
+  let done: UploadView;
+  try {
+    done = await waitForUpload(url, key, created.id, timeoutS, processing);
+  } finally {
+    processing.finish();
+  }
   if (values.json) {
     io.out(JSON.stringify({ ...payload, logUpload: { ...created, ...done } }));
   } else {
@@ -525,12 +618,16 @@ async function uploadCommand(file: string, values: UploadOptions, io: Io): Promi
 const commands: Record<string, Command> = {
   parse: {
     summary: 'Parse tcpdump -tt -n text (plain or gzip) into tab-separated rows on stdout; a summary with skipped lines on stderr.',
-    usage: 'parse FILE|- [--internal CIDR,...]',
+    usage: 'parse FILE|- [--internal CIDR,...] [--json]',
     async run(argv, io) {
-      const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { internal: { type: 'string', multiple: true } } });
+      const { values, positionals } = parseArgs({
+        args: argv,
+        allowPositionals: true,
+        options: { internal: { type: 'string', multiple: true }, json: { type: 'boolean' } },
+      });
       if (positionals.length !== 1) throw new UsageError('give exactly one FILE (or - for stdin)');
       const internal = (values.internal ?? []).flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean);
-      return parseCommand(positionals[0], internal, io);
+      return parseCommand(positionals[0], internal, values.json === true, io);
     },
   },
   upload: {
@@ -600,7 +697,13 @@ const commands: Record<string, Command> = {
           if (!created.ok) throw new UsageError(created.errors.map((e) => e.message).join('; '));
           list = created.value;
         }
-        const result = await services.feedImport.importFile(account.id, list.id, { path: file, bytes: stat.size }, mode);
+        const progress = new ProgressBar(io.stderr, { label: path.basename(file), total: stat.size });
+        let result;
+        try {
+          result = await services.feedImport.importFile(account.id, list.id, { path: file, bytes: stat.size }, mode, (_lines, bytes) => progress.update(bytes));
+        } finally {
+          progress.finish();
+        }
         if (!result.ok) throw new UsageError(result.errors.map((e) => e.message).join('; '));
         const r = result.value;
         if (values.json) {
@@ -701,6 +804,7 @@ function help(): string {
     '',
     'key and ioc commands open the database the server uses: DATABASE_URL, or the SQLite file under ./data/.',
     'parse needs no database; upload talks to a server (--url or PCAP_DEFENSE_URL, key by --key or PCAP_DEFENSE_KEY).',
+    'parse, upload and ioc import draw a progress bar on stderr when it is a terminal; otherwise only the final summary is printed.',
   );
   return lines.join('\n');
 }

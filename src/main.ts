@@ -15,7 +15,8 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  const logger = createLogger(process.env.LOG_LEVEL);
+  // JSON lines for log shipping; readable lines when a person watches the terminal.
+  const logger = createLogger(config.logLevel, { pretty: process.stdout.isTTY === true });
   const server = await startServer(config, logger);
   if (server.bootstrapSecret) {
     // On a line of its own so scripts can pick it up; it is never printed again or logged.
@@ -24,6 +25,8 @@ async function main(): Promise<void> {
   logger.info({ url: server.url, database: config.database.type }, 'pcap-defense listening');
   const shutdown = async (signal: string) => {
     logger.info({ signal }, 'shutting down');
+    // stop() cuts requests still running after SHUTDOWN_TIMEOUT_MS; this only guards against a hung close.
+    setTimeout(() => process.exit(1), config.shutdownTimeoutMs + 5_000).unref();
     await server.stop();
     process.exit(0);
   };

@@ -1,10 +1,8 @@
 import express, { NextFunction, Request, Response } from 'express';
 import { ApolloServer } from '@apollo/server';
 import { expressMiddleware } from '@as-integrations/express5';
-import {
-  ApolloServerPluginLandingPageLocalDefault,
-  ApolloServerPluginLandingPageProductionDefault,
-} from '@apollo/server/plugin/landingPage/default';
+import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
+import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { GraphQLError, GraphQLSchema } from 'graphql';
 import { unauthenticated } from '../common/errors/graphql-errors';
 import { createErrorFormatter } from '../graphql/errors';
@@ -13,6 +11,11 @@ import { Logger } from './logger';
 import { Services } from './services';
 import { graphqlUploads, requirePreflightForMultipart } from './upload-middleware';
 import { legacyUploadRouter } from './legacy-upload';
+import { exportRouter } from './export-route';
+import { RateLimits } from './rate-limit';
+import { queryLimitsPlugin, tokenLimit } from '../graphql/query-limits';
+import { operationLogPlugin, requestLogger, requestLogOf } from './request-log';
+import { opsRouter } from './ops-routes';
 
 export interface HttpApp {
   app: express.Express;
@@ -22,6 +25,7 @@ export interface HttpApp {
 /** Express + Apollo wiring. The caller owns listening and shutdown. */
 export async function createHttpApp(schema: GraphQLSchema, services: Services, logger: Logger): Promise<HttpApp> {
   const { config } = services;
+  const rateLimits = new RateLimits(config.rateLimits);
   const apollo = new ApolloServer<RequestContext>({
     schema,
     introspection: config.introspection,
@@ -31,9 +35,12 @@ export async function createHttpApp(schema: GraphQLSchema, services: Services, l
     hideSchemaDetailsFromClientErrors: true,
     formatError: createErrorFormatter((err) => logger.error({ err }, 'unexpected error in GraphQL request')),
     plugins: [
+      operationLogPlugin(),
+      queryLimitsPlugin(config.queryLimits),
+      rateLimits.plugin(),
       config.landingPage
         ? ApolloServerPluginLandingPageLocalDefault({ embed: true, includeCookies: false })
-        : ApolloServerPluginLandingPageProductionDefault({ footer: false }),
+        : ApolloServerPluginLandingPageDisabled(),
     ],
   });
   await apollo.start();
@@ -42,6 +49,8 @@ export async function createHttpApp(schema: GraphQLSchema, services: Services, l
   app.disable('x-powered-by');
   // Only the configured proxies may set the client address (X-Forwarded-For); by default, none.
   app.set('trust proxy', config.trustProxy);
+  // First: every request gets an id and one log line, whatever answers it.
+  app.use(requestLogger(logger, services.metrics));
 
   app.get('/healthz', async (_req, res) => {
     try {
@@ -52,15 +61,20 @@ export async function createHttpApp(schema: GraphQLSchema, services: Services, l
       res.status(503).json({ status: 'error', database: 'down' });
     }
   });
+  app.use(opsRouter(services, logger));
+
+  // Uploads and exports are counted before their body is read.
+  app.use(rateLimits.middleware);
 
   app.use(
     '/graphql',
     requirePreflightForMultipart,
-    graphqlUploads(Math.max(config.maxUploadBytes, config.maxFeedBytes)),
-    express.json({ limit: '1mb' }),
+    graphqlUploads(Math.max(config.maxUploadBytes, config.maxFeedBytes), config.maxRequestBytes),
+    express.json({ limit: config.maxRequestBytes }),
+    tokenLimit(config.queryLimits.tokens),
     expressMiddleware(apollo, {
-      context: async ({ req }) => {
-        const ctx = await createRequestContext(services, req.headers.authorization);
+      context: async ({ req, res }) => {
+        const ctx = await createRequestContext(services, req.headers.authorization, requestLogOf(res));
         // Every GraphQL request carries a valid key; introspection (Sandbox) included.
         if (!ctx.caller) throw withStatus(unauthenticated(), 401);
         return ctx;
@@ -68,7 +82,8 @@ export async function createHttpApp(schema: GraphQLSchema, services: Services, l
     }),
   );
 
-  app.use(legacyUploadRouter(services, logger));
+  app.use(legacyUploadRouter(services));
+  app.use(exportRouter(services, logger));
 
   app.use((_req: Request, res: Response) => {
     res.status(404).json({ error: 'Not found' });

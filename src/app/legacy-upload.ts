@@ -9,8 +9,9 @@ import { Device } from '../modules/device/device.entity';
 import { IntakeResult } from '../modules/log-upload/acceptance/intake';
 import { UploadSource } from '../modules/log-upload/log-upload.enums';
 import { bearerToken } from './context';
-import { Logger } from './logger';
+import { requestLogOf } from './request-log';
 import { Services } from './services';
+import { UploadAttempt, uploadAccepted, uploadRefused } from './upload-telemetry';
 
 const STATUS_OF: Partial<Record<UserErrorCode, number>> = {
   [UserErrorCode.NOT_FOUND]: 404,
@@ -37,13 +38,16 @@ const fromUserErrors = (errors: UserErrorData[]) => refuse(STATUS_OF[errors[0].c
  * bound device, else a `device`/`nickname` field, else the key's devices with the client's address) or,
  * for devices that allow it, by the client's address alone. Answers JSON; refusals carry an HTTP status.
  */
-export function legacyUploadRouter(services: Services, logger: Logger): Router {
+export function legacyUploadRouter(services: Services): Router {
   const router = Router();
   const handler = async (req: Request, res: Response) => {
+    const log = requestLogOf(res);
+    // Filled in as the key and the device become known, so a refusal says as much as was learnt.
+    const attempt: UploadAttempt = { via: 'form', requestId: log?.requestId ?? '', accountId: null, apiKeyId: null, device: null };
     try {
-      const result = await receiveForm(services, req);
+      const result = await receiveForm(services, req, attempt);
       const { upload, duplicate, device } = result;
-      logger.info({ uploadId: upload.id, device: device.id, bytes: upload.size, duplicate, via: 'form' }, duplicate ? 'upload duplicate' : 'upload accepted');
+      uploadAccepted(services, attempt, upload, duplicate, duplicate ? 200 : 201);
       res.status(duplicate ? 200 : 201).json({
         id: toGlobalId('LogUpload', upload.id),
         status: upload.status,
@@ -54,10 +58,12 @@ export function legacyUploadRouter(services: Services, logger: Logger): Router {
       });
     } catch (err) {
       if (!(err instanceof Refusal)) throw err;
-      logger.info({ status: err.status, code: err.code, reason: err.message, via: 'form' }, 'upload refused');
+      uploadRefused(services, attempt, { code: err.code, reason: err.message, status: err.status });
       // Drain what the client is still sending so the connection stays usable.
       req.resume();
       res.status(err.status).json({ error: err.message, code: err.code });
+    } finally {
+      if (log) Object.assign(log, { accountId: attempt.accountId, apiKeyId: attempt.apiKeyId });
     }
   };
   router.post('/logupload', handler);
@@ -72,7 +78,7 @@ interface FormParts {
   tooMany: boolean;
 }
 
-async function receiveForm(services: Services, req: Request) {
+async function receiveForm(services: Services, req: Request, attempt: UploadAttempt) {
   if (!(req.headers['content-type'] ?? '').toLowerCase().startsWith('multipart/form-data')) {
     throw refuse(415, 'UNSUPPORTED_MEDIA_TYPE', 'Send multipart/form-data with fields upfile, upfile_size and md5_client (curl -F).');
   }
@@ -81,14 +87,17 @@ async function receiveForm(services: Services, req: Request) {
   if (req.headers.authorization && !headerToken) throw refuse(401, 'UNAUTHENTICATED', 'The Authorization header must be "Bearer <key>".');
   const headerKey = headerToken ? await services.accounts.keyForSecret(headerToken) : null;
   if (headerToken && !headerKey) throw refuse(401, 'UNAUTHENTICATED', 'Unknown or revoked API key.');
+  if (headerKey) Object.assign(attempt, { accountId: headerKey.accountId, apiKeyId: headerKey.id });
 
   const parts = await readParts(services, req);
   if (parts.tooMany) throw refuse(413, 'PAYLOAD_TOO_LARGE', 'One file per upload (field upfile).');
   const fieldToken = parts.fields.token?.trim() || null;
   const key = headerKey ?? (fieldToken ? await services.accounts.keyForSecret(fieldToken) : null);
   if (fieldToken && !key) throw refuse(401, 'UNAUTHENTICATED', 'Unknown or revoked API key.');
+  if (key) Object.assign(attempt, { accountId: key.accountId, apiKeyId: key.id });
   if (key && key.role !== Role.UPLOADER && key.role !== Role.ADMIN) throw refuse(403, 'FORBIDDEN', "Your API key's role may not upload.");
   const device = await identifyDevice(services, req, parts.fields, key);
+  Object.assign(attempt, { accountId: device.accountId, device: device.id });
   if (!parts.file) throw refuse(400, 'REQUIRED', 'The form has no file: send it as field "upfile".');
   const file = await parts.file;
   if (file instanceof UploadTooLargeError) throw refuse(413, 'PAYLOAD_TOO_LARGE', `The file is larger than the limit of ${file.limit} bytes; nothing was stored.`);
@@ -133,6 +142,8 @@ function readParts(services: Services, req: Request): Promise<FormParts> {
         if (err instanceof UploadTooLargeError) return err;
         throw err;
       });
+      // Awaited only when the form was read whole; a broken form must not leave an unhandled rejection (a crash).
+      parts.file.catch(() => undefined);
     });
     bb.on('field', (name: string, value: string) => {
       parts.fields[name] = value;
@@ -142,7 +153,12 @@ function readParts(services: Services, req: Request): Promise<FormParts> {
     });
     bb.on('error', () => reject(refuse(400, 'INVALID', 'The multipart body is malformed.')));
     bb.on('close', () => resolve(parts));
-    req.on('aborted', () => reject(refuse(400, 'ABORTED', 'The upload was aborted.')));
+    // A client gone mid-body (dropped, or cut by REQUEST_TIMEOUT_MS): end the file stream too, or its intake waits forever.
+    req.once('close', () => {
+      if (req.complete) return;
+      bb.destroy(new Error('The upload was aborted.'));
+      reject(refuse(400, 'ABORTED', 'The upload was aborted.'));
+    });
     req.pipe(bb);
   });
 }

@@ -23,6 +23,7 @@ export interface Loaders {
   /** Dashboard fields that share one query per filter. */
   totals: DataLoader<ResolvedHitFilter, HitTotals>;
   directionCounts: DataLoader<ResolvedHitFilter, { inbound: number; outbound: number }>;
+  addressStats: DataLoader<string, { hits: number; firstSeenAt: Date | null; lastSeenAt: Date | null }>;
 }
 
 export function createLoaders(services: Services, caller: Caller | null): Loaders {
@@ -36,6 +37,7 @@ export function createLoaders(services: Services, caller: Caller | null): Loader
     iocListsByPolicy: new DataLoader((ids) => services.iocLists.listsOfPolicies(accountId, ids)),
     logUpload: new DataLoader((ids) => services.logUploads.findMany(accountId, ids)),
     flowHit: new DataLoader((ids) => services.flowHits.findMany(accountId, ids)),
+    addressStats: new DataLoader((addresses) => Promise.all(addresses.map((a) => services.reports.addressStats(accountId, a)))),
     totals: new DataLoader((filters) => Promise.all(filters.map((f) => services.reports.totals(f))), { cache: true }),
     directionCounts: new DataLoader(
       (filters) =>

@@ -26,13 +26,18 @@ export async function startServer(config: AppConfig, logger: Logger, options: Se
   const dataSource = createDataSource(await detectFlavor(config.database));
   await dataSource.initialize();
   await dataSource.runMigrations({ transaction: 'each' });
-  const services = createServices(dataSource, config, options);
+  const services = createServices(dataSource, config, { logger, ...options });
+  services.readiness.migrationsDone();
   const created = await services.accounts.bootstrap(config.defaultAccountName);
   const httpApp = await createHttpApp(await createSchema(), services, logger);
   const worker = new LogUploadWorker(services.queue, services.processor, config.worker, logger);
   services.logUploads.events.on('queued', () => worker.notify());
-  if (config.worker.enabled) worker.start();
-  const server = http.createServer(httpApp.app);
+  if (config.worker.enabled) {
+    worker.start();
+    services.readiness.workerRunning();
+  }
+  const retention = startRetention(services, logger);
+  const server = createHttpServer(httpApp.app, config);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, () => resolve());
@@ -48,13 +53,59 @@ export async function startServer(config: AppConfig, logger: Logger, options: Se
     bootstrapSecret: created?.secret ?? null,
     worker,
     stop: async () => {
+      // /readyz answers 503 from now on.
+      services.readiness.shuttingDown();
+      if (retention) clearInterval(retention);
       // Stop accepting, hand a job in progress back at once, let in-flight requests finish, then close.
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      // Keep-alive connections are closed as soon as their request is answered.
       server.closeIdleConnections();
-      await worker.stop(true);
-      await closed;
+      const idle = setInterval(() => server.closeIdleConnections(), 50);
+      // After SHUTDOWN_TIMEOUT_MS, requests still running (a stalled upload) are cut: nothing of them is stored.
+      let force: NodeJS.Timeout | undefined;
+      const deadline = new Promise<void>((resolve) => {
+        force = setTimeout(() => {
+          server.closeAllConnections();
+          resolve();
+        }, config.shutdownTimeoutMs);
+      });
+      try {
+        await worker.stop(true);
+        await Promise.race([closed, deadline]);
+      } finally {
+        clearInterval(idle);
+        clearTimeout(force);
+      }
       await httpApp.apollo.stop();
       await dataSource.destroy();
     },
   };
+}
+
+/** The HTTP server: a request (body included) that takes longer than REQUEST_TIMEOUT_MS is answered 408 and its socket closed. */
+export function createHttpServer(app: http.RequestListener, config: Pick<AppConfig, 'requestTimeoutMs'>): http.Server {
+  return http.createServer(
+    {
+      requestTimeout: config.requestTimeoutMs,
+      headersTimeout: Math.min(60_000, config.requestTimeoutMs),
+      // How often Node looks for requests past their timeout (default 30 s).
+      connectionsCheckingInterval: Math.min(30_000, Math.max(100, Math.floor(config.requestTimeoutMs / 10))),
+    },
+    app,
+  );
+}
+
+/** Purges old hits and uploads now and then (RETENTION_DAYS; 0 keeps everything). */
+function startRetention(services: Services, logger: Logger): NodeJS.Timeout | null {
+  const { days, intervalMs } = services.config.retention;
+  if (days <= 0) return null;
+  const run = () =>
+    services.retention.purge().then(
+      (r) => (r.flowHits || r.uploads ? logger.info({ ...r, days }, 'retention purge') : undefined),
+      (err) => logger.error({ err }, 'retention purge failed'),
+    );
+  const timer = setInterval(run, intervalMs);
+  timer.unref();
+  void run();
+  return timer;
 }

@@ -12,6 +12,10 @@ import { LogUploadQueue } from '../modules/log-upload/log-upload.queue';
 import { LogUploadProcessor } from '../modules/log-upload/log-upload.processor';
 import { FlowHitService } from '../modules/flow-hit/flow-hit.service';
 import { ReportService } from '../modules/report/report.service';
+import { RetentionService } from '../modules/report/retention.service';
+import { Logger, silentLogger } from './logger';
+import { Metrics } from './metrics';
+import { Readiness } from './readiness';
 
 /** Every service, built once per process from the DataSource; resolvers reach them through the context. */
 export interface Services {
@@ -29,18 +33,37 @@ export interface Services {
   processor: LogUploadProcessor;
   flowHits: FlowHitService;
   reports: ReportService;
+  retention: RetentionService;
+  logger: Logger;
+  /** This app's Prometheus registry and instruments (never prom-client's global one). */
+  metrics: Metrics;
+  readiness: Readiness;
 }
 
 export interface ServiceOptions {
   resolveHost?: HostResolver;
   /** Called as the worker parses; the crash test uses it to die mid-job. */
   onProgress?: (uploadId: number, bytes: number) => void;
+  /** Silent when not given (CLI commands). */
+  logger?: Logger;
+  metrics?: Metrics;
 }
 
 export function createServices(dataSource: DataSource, config: AppConfig, options: ServiceOptions = {}): Services {
+  const logger = options.logger ?? silentLogger();
+  const metrics = options.metrics ?? new Metrics({ defaultMetrics: config.metrics.enabled });
   const devices = new DeviceService(dataSource, options.resolveHost ?? systemResolver);
-  const iocIndexes = new IocIndexCache(dataSource);
+  const iocIndexes = new IocIndexCache(dataSource, (policyId, index, ms) => {
+    metrics.iocIndexBuilt(policyId, index.stats.entries, ms);
+    logger.info({ event: 'ioc_index.built', policy: policyId, entries: index.stats.entries, lists: index.stats.lists, durationMs: Math.round(ms) }, 'IOC index built');
+  });
   const queue = new LogUploadQueue(dataSource);
+  queue.events.on('gave-up', ({ uploadId, attempts }: { uploadId: number; attempts: number }) => {
+    metrics.jobs.inc({ outcome: 'gave_up' });
+    logger.warn({ event: 'upload.failed', uploadId, attempts, reason: 'gave up: the worker stopped during every attempt' }, 'upload failed');
+  });
+  metrics.watchQueue(queue);
+  metrics.watchPool(dataSource);
   return {
     config,
     dataSource,
@@ -53,8 +76,16 @@ export function createServices(dataSource: DataSource, config: AppConfig, option
     iocIndexes,
     logUploads: new LogUploadService(dataSource, devices, config.maxUploadBytes),
     queue,
-    processor: new LogUploadProcessor(dataSource, queue, iocIndexes, { leaseMs: config.worker.leaseMs, onProgress: options.onProgress }),
+    processor: new LogUploadProcessor(dataSource, queue, iocIndexes, {
+      leaseMs: config.worker.leaseMs,
+      onProgress: options.onProgress,
+      onFinished: (outcome) => metrics.jobFinished(outcome),
+    }),
     flowHits: new FlowHitService(dataSource),
     reports: new ReportService(dataSource),
+    retention: new RetentionService(dataSource, config.retention.days),
+    logger,
+    metrics,
+    readiness: new Readiness(config.worker.enabled),
   };
 }

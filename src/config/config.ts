@@ -20,10 +20,38 @@ export interface AppConfig {
    * addresses/subnets of trusted proxies. Never "trust every X-Forwarded-For".
    */
   trustProxy: false | number | string[];
+  /** Flow hits and uploads older than this many days are purged (0 keeps everything). */
+  retention: { days: number; intervalMs: number };
   /** The in-process upload worker. */
   worker: { enabled: boolean; leaseMs: number; pollMs: number };
   /** Name of the account created on first start. */
   defaultAccountName: string;
+  /** Largest JSON body, and largest non-file field of a multipart body (the GraphQL operations), in bytes. */
+  maxRequestBytes: number;
+  /** How long one HTTP request may take, body included, before the socket is closed (slow uploads). */
+  requestTimeoutMs: number;
+  /** Graceful shutdown: how long in-flight requests may take before connections are closed and the process exits. */
+  shutdownTimeoutMs: number;
+  /** Bounds on one GraphQL operation, checked before any resolver runs. */
+  queryLimits: QueryLimits;
+  /** Requests per minute per API key (or client address when there is no key); 0 turns a limit off. */
+  rateLimits: { uploadsPerMinute: number; reportsPerMinute: number };
+  /** pino level of the server log (JSON lines on stdout). */
+  logLevel: LogLevel;
+  /** Prometheus metrics at GET /metrics, behind their own bearer token; off by default. */
+  metrics: { enabled: boolean; token: string | null };
+}
+
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export interface QueryLimits {
+  depth: number;
+  aliases: number;
+  directives: number;
+  tokens: number;
+  /** Estimated fields resolved: each field costs 1, a connection's selection costs `first` (default 20) times over. */
+  cost: number;
 }
 
 export type DatabaseConfig =
@@ -121,6 +149,26 @@ function database(env: Env, cwd: string): DatabaseConfig {
   return { type: 'mysql', url: url.replace(/^mariadb:/, 'mysql:'), file: undefined, flavor };
 }
 
+function logLevel(env: Env): LogLevel {
+  const raw = str(env, 'LOG_LEVEL', 'info');
+  const level = raw.trim().toLowerCase() as LogLevel;
+  if (!LOG_LEVELS.includes(level)) throw new ConfigError('LOG_LEVEL', LOG_LEVELS.join(', '), raw);
+  return level;
+}
+
+/** A scrape token shorter than this is refused: it guards operational data on a public port. */
+const MIN_METRICS_TOKEN = 16;
+
+function metrics(env: Env): AppConfig['metrics'] {
+  const enabled = bool(env, 'METRICS_ENABLED', false);
+  const token = env.METRICS_TOKEN?.trim() || null;
+  if (enabled && (!token || token.length < MIN_METRICS_TOKEN)) {
+    // Never echo the token itself, even a short one.
+    throw new ConfigError('METRICS_TOKEN', `a bearer token of at least ${MIN_METRICS_TOKEN} characters when METRICS_ENABLED=true`, token ? '<too short>' : undefined);
+  }
+  return { enabled, token: enabled ? token : null };
+}
+
 /** Reads and validates the environment; throws ConfigError naming the first bad variable. */
 export function loadConfig(env: Env = process.env, cwd: string = process.cwd()): AppConfig {
   const rawEnv = str(env, 'NODE_ENV', 'development');
@@ -140,10 +188,30 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     maxFeedBytes: bytes(env, 'MAX_FEED_BYTES', 256_000_000),
     defaultAccountName: str(env, 'DEFAULT_ACCOUNT_NAME', 'default'),
     trustProxy: trustProxy(env),
+    retention: {
+      days: int(env, 'RETENTION_DAYS', 35, 0, 36_500),
+      intervalMs: int(env, 'RETENTION_INTERVAL_MS', 3_600_000, 1_000, 604_800_000),
+    },
     worker: {
       enabled: bool(env, 'WORKER_ENABLED', true),
       leaseMs: int(env, 'WORKER_LEASE_MS', 60_000, 1_000, 3_600_000),
       pollMs: int(env, 'WORKER_POLL_MS', 1_000, 10, 60_000),
     },
+    maxRequestBytes: bytes(env, 'MAX_REQUEST_BYTES', 1_000_000),
+    requestTimeoutMs: int(env, 'REQUEST_TIMEOUT_MS', 300_000, 1_000, 3_600_000),
+    shutdownTimeoutMs: int(env, 'SHUTDOWN_TIMEOUT_MS', 10_000, 0, 600_000),
+    queryLimits: {
+      depth: int(env, 'MAX_QUERY_DEPTH', 12, 1, 1_000),
+      aliases: int(env, 'MAX_QUERY_ALIASES', 30, 0, 100_000),
+      directives: int(env, 'MAX_QUERY_DIRECTIVES', 50, 0, 100_000),
+      tokens: int(env, 'MAX_QUERY_TOKENS', 2_000, 10, 1_000_000),
+      cost: int(env, 'MAX_QUERY_COST', 10_000, 1, 100_000_000),
+    },
+    rateLimits: {
+      uploadsPerMinute: int(env, 'RATE_LIMIT_UPLOADS_PER_MINUTE', 60, 0, 1_000_000),
+      reportsPerMinute: int(env, 'RATE_LIMIT_REPORTS_PER_MINUTE', 120, 0, 1_000_000),
+    },
+    logLevel: logLevel(env),
+    metrics: metrics(env),
   };
 }

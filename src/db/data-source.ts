@@ -28,6 +28,8 @@ export function dataSourceOptions(db: DatabaseConfig): DataSourceOptions {
       enableWAL: db.file !== ':memory:',
       prepareDatabase: (handle: { pragma(sql: string): unknown }) => {
         handle.pragma('busy_timeout = 5000');
+        // 64 MiB page cache (default 2 MiB): million-entry lists insert and load with far fewer page faults.
+        handle.pragma('cache_size = -65536');
         handle.pragma('foreign_keys = ON');
       },
     };

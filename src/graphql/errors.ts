@@ -29,7 +29,15 @@ export function createErrorFormatter(report: ErrorReporter) {
     const original = unwrapResolverError(error);
     const deliberate = typeof code === 'string' && CLIENT_CODES.has(code) && (original instanceof GraphQLError || original === error);
     if (deliberate) {
-      return { message: formatted.message, locations: formatted.locations, path: formatted.path, extensions: { code } };
+      // graphql-js suggests names ("Did you mean ...?") in variable and enum errors too: callers who may not introspect learn none.
+      const message = formatted.message.replace(/ ?Did you mean [^?]*\?/g, '');
+      return { message, locations: formatted.locations, path: formatted.path, extensions: { code } };
+    }
+    // An upload stream failed with the multipart parser's own client error (e.g. "1 max file uploads exceeded."):
+    // written for clients (`expose`), so say it.
+    const http = original as { status?: unknown; expose?: unknown };
+    if (original instanceof Error && http.expose === true && typeof http.status === 'number' && http.status >= 400 && http.status < 500) {
+      return { message: original.message, path: formatted.path, extensions: { code: http.status === 413 ? 'PAYLOAD_TOO_LARGE' : 'BAD_REQUEST' } };
     }
     report(original);
     return { message: 'Internal server error', path: formatted.path, extensions: { code: 'INTERNAL_SERVER_ERROR' } };

@@ -7,13 +7,13 @@ import { authChecker } from '../modules/auth/auth.checker';
 import { AccountResolver, ApiKeyResolver } from '../modules/account/account.resolver';
 import { DeviceResolver } from '../modules/device/device.resolver';
 import { PolicyResolver } from '../modules/policy/policy.resolver';
-import { IocListResolver, IocResolver } from '../modules/ioc/ioc.resolver';
+import { IocListResolver, IocLookupResolver, IocResolver } from '../modules/ioc/ioc.resolver';
 import { LogUploadResolver } from '../modules/log-upload/log-upload.resolver';
 import { FlowHitResolver } from '../modules/flow-hit/flow-hit.resolver';
 import { reportResolvers } from '../modules/report/report.resolver';
 
 // eslint-disable-next-line @typescript-eslint/ban-types
-export const resolvers: NonEmptyArray<Function> = [NodeResolver, AccountResolver, ApiKeyResolver, PolicyResolver, DeviceResolver, IocListResolver, IocResolver, LogUploadResolver, FlowHitResolver, ...reportResolvers, ...connectionResolvers];
+export const resolvers: NonEmptyArray<Function> = [NodeResolver, AccountResolver, ApiKeyResolver, PolicyResolver, DeviceResolver, IocListResolver, IocResolver, IocLookupResolver, LogUploadResolver, FlowHitResolver, ...reportResolvers, ...connectionResolvers];
 
 export const SCHEMA_FILE = path.resolve(__dirname, '../../schema/schema.graphql');
 

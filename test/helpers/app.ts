@@ -55,8 +55,8 @@ export async function createTestApp(driver: Driver, env: Record<string, string> 
   };
   const other = await services.accounts.createAccount('account-b');
   if (!other.ok) throw new Error('second account failed');
-  // TEST_LOG=1 shows masked errors while debugging.
-  const http = await createHttpApp(await schemaOnce(), services, process.env.TEST_LOG ? createLogger('error') : silentLogger());
+  // TEST_LOG=1 shows masked errors while debugging; options.logger (e.g. captureLog) serves both services and HTTP.
+  const http = await createHttpApp(await schemaOnce(), services, options.logger ?? (process.env.TEST_LOG ? createLogger('error') : silentLogger()));
   const keys = {
     admin: boot.secret,
     analyst: await key(accountId, Role.ANALYST),

@@ -16,7 +16,8 @@ export interface ChildServer {
 export function startChild(env: Record<string, string>): Promise<ChildServer> {
   const proc = spawn(process.execPath, ['-r', '@swc-node/register', 'test/helpers/child-server.ts'], {
     cwd: ROOT,
-    env: { ...process.env, NODE_ENV: 'test', PORT: '0', HOST: '127.0.0.1', ...env },
+    // Generated captures are dated 2023: retention (RETENTION_DAYS) would purge their hits at start.
+    env: { ...process.env, NODE_ENV: 'test', PORT: '0', HOST: '127.0.0.1', RETENTION_DAYS: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));

@@ -1,15 +1,19 @@
-// A real server process for crash tests: the same startServer as src/main.ts, plus a test-only hook that
-// SIGKILLs the process once the worker has parsed CRASH_AT_BYTES of an upload (as a power cut would).
+// A real server process for crash and shutdown tests: the same startServer as src/main.ts, plus test-only hooks:
+// CRASH_AT_BYTES SIGKILLs the process once the worker has parsed that much of an upload (as a power cut would).
 import 'reflect-metadata';
 import { loadConfig } from '../../src/config/config';
 import { silentLogger } from '../../src/app/logger';
 import { startServer } from '../../src/app/server';
 
+// PROGRESS_DELAY_MS stalls the worker after each parsed chunk, so that a shutdown test finds a job in progress.
 const crashAt = Number(process.env.CRASH_AT_BYTES ?? 0);
+const progressDelayMs = Number(process.env.PROGRESS_DELAY_MS ?? 0);
+const pause = new Int32Array(new SharedArrayBuffer(4));
 
 startServer(loadConfig(), silentLogger(), {
   onProgress: (_uploadId, bytes) => {
     if (crashAt > 0 && bytes >= crashAt) process.kill(process.pid, 'SIGKILL');
+    if (progressDelayMs > 0) Atomics.wait(pause, 0, 0, progressDelayMs);
   },
 })
   .then((server) => {

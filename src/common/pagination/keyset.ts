@@ -46,15 +46,15 @@ export async function keysetPaginate<T extends ObjectLiteral>(
         keys.forEach((_, i) => {
           outer.orWhere(
             new Brackets((inner) => {
-              for (let j = 0; j < i; j++) inner.andWhere(`${keys[j].expression} = :k_${tag}_${j}`);
+              for (let j = 0; j < i; j++) inner.andWhere(`${keys[j].expression} = :ks_${j}`);
               const op = keys[i].direction === 'ASC' ? '>' : '<';
-              inner.andWhere(`${keys[i].expression} ${op} :k_${tag}_${i}`);
+              inner.andWhere(`${keys[i].expression} ${op} :ks_${i}`);
             }),
           );
         });
       }),
     );
-    values.forEach((v, i) => pageQb.setParameter(`k_${tag}_${i}`, v));
+    values.forEach((v, i) => pageQb.setParameter(`ks_${i}`, v));
   }
   keys.forEach((k, i) => (i === 0 ? pageQb.orderBy(k.expression, k.direction) : pageQb.addOrderBy(k.expression, k.direction)));
   const rows = await pageQb.limit(limit + 1).getMany();

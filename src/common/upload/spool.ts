@@ -20,6 +20,25 @@ export function payloadTooLarge(limit: number): GraphQLError {
   });
 }
 
+/**
+ * The upload stream itself failed: the client went away, or the multipart body ended mid-file. A client
+ * error (`status`/`expose`, as the multipart parser's own errors), so its message reaches the client.
+ */
+export class UploadInterruptedError extends Error {
+  readonly status = 400;
+  readonly expose = true;
+  constructor() {
+    super('The upload ended before its file did (connection cut, or the multipart body is malformed); nothing was stored.');
+    this.name = 'UploadInterruptedError';
+  }
+}
+
+/** What a reader of `source` throws: the stream's own failure as UploadInterruptedError, anything else as it is. */
+export function uploadStreamError(source: NodeJS.ReadableStream, err: unknown): unknown {
+  const errored = (source as { errored?: unknown }).errored;
+  return errored != null && errored === err && !(err instanceof UploadTooLargeError) ? new UploadInterruptedError() : err;
+}
+
 export interface SpooledFile {
   path: string;
   bytes: number;
@@ -52,7 +71,7 @@ export async function spoolToFile(stream: NodeJS.ReadableStream & { truncated?: 
     if (stream.truncated) throw new UploadTooLargeError(limit);
   } catch (err) {
     await remove();
-    throw err;
+    throw uploadStreamError(stream, err);
   }
   return { path: file, bytes, md5: md5.digest('hex'), remove };
 }

@@ -1,4 +1,9 @@
-import { Ctx, FieldResolver, Float, Int, Resolver, Root } from 'type-graphql';
+import { Args, ArgsType, Authorized, Ctx, Field, FieldResolver, Float, Int, Query, Resolver, Root } from 'type-graphql';
+import { ConnectionData, PageArgs } from '../../common/pagination/connection';
+import { HitFilter } from '../report/hit-filter.inputs';
+import { resolveHitFilter } from '../report/hit-filter';
+import { FlowHitOrder } from '../report/report.enums';
+import { FlowHitConnection } from './flow-hit.payloads';
 import type { RequestContext } from '../../app/context';
 import { nodeLoaders } from '../../common/node/node.resolver';
 import { READ_ROLES } from '../auth/auth.types';
@@ -10,8 +15,23 @@ import { FlowHit } from './flow-hit.entity';
 
 nodeLoaders.set('FlowHit', { roles: READ_ROLES, load: (ctx, id) => ctx.loaders.flowHit.load(id) });
 
+@ArgsType()
+export class FlowHitsArgs extends PageArgs {
+  @Field(() => HitFilter, { description: 'Which hits; a time window is required.' })
+  filter: HitFilter;
+
+  @Field(() => FlowHitOrder, { nullable: true, description: 'Order (default FIRST_SEEN_DESC).' })
+  orderBy?: FlowHitOrder | null;
+}
+
 @Resolver(() => FlowHit)
 export class FlowHitResolver {
+  @Authorized(READ_ROLES)
+  @Query(() => FlowHitConnection, { description: 'The drill-down: individual flow hits matching a filter, a page at a time (first at most 100).' })
+  flowHits(@Args() args: FlowHitsArgs, @Ctx() ctx: RequestContext): Promise<ConnectionData<FlowHit>> {
+    return ctx.services.flowHits.search(resolveHitFilter(ctx.caller!.accountId, args.filter), args.orderBy ?? FlowHitOrder.FIRST_SEEN_DESC, args);
+  }
+
   @FieldResolver(() => Device, { description: 'The device whose upload held the connection.' })
   async device(@Root() hit: FlowHit, @Ctx() ctx: RequestContext): Promise<Device> {
     const d = await ctx.loaders.device.load(hit.deviceId);

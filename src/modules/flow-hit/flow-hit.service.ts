@@ -1,7 +1,29 @@
 import { DataSource, In } from 'typeorm';
 import { ConnectionData } from '../../common/pagination/connection';
-import { keysetPaginate, KeysetPage } from '../../common/pagination/keyset';
+import { keysetPaginate, KeysetPage, SortKey } from '../../common/pagination/keyset';
+import { applyHitFilter, ResolvedHitFilter } from '../report/hit-filter';
+import { FlowHitOrder } from '../report/report.enums';
 import { FlowHit } from './flow-hit.entity';
+
+const ORDERS: Record<FlowHitOrder, SortKey<FlowHit>[]> = {
+  [FlowHitOrder.FIRST_SEEN_DESC]: [
+    { expression: 'h.firstSeenAt', direction: 'DESC', value: (h) => h.firstSeenAt.getTime() },
+    { expression: 'h.id', direction: 'DESC', value: (h) => h.id },
+  ],
+  [FlowHitOrder.FIRST_SEEN_ASC]: [
+    { expression: 'h.firstSeenAt', direction: 'ASC', value: (h) => h.firstSeenAt.getTime() },
+    { expression: 'h.id', direction: 'ASC', value: (h) => h.id },
+  ],
+  [FlowHitOrder.PACKETS_DESC]: [
+    { expression: '(h.packetsForward + h.packetsReverse)', direction: 'DESC', value: (h) => h.packetsForward + h.packetsReverse },
+    { expression: 'h.id', direction: 'DESC', value: (h) => h.id },
+  ],
+  [FlowHitOrder.SEVERITY_DESC]: [
+    { expression: 'h.severity', direction: 'DESC', value: (h) => h.severity },
+    { expression: 'h.firstSeenAt', direction: 'DESC', value: (h) => h.firstSeenAt.getTime() },
+    { expression: 'h.id', direction: 'DESC', value: (h) => h.id },
+  ],
+};
 
 export class FlowHitService {
   constructor(private readonly dataSource: DataSource) {}
@@ -10,6 +32,15 @@ export class FlowHitService {
     const rows = ids.length ? await this.dataSource.getRepository(FlowHit).findBy({ accountId, id: In([...ids]) }) : [];
     const byId = new Map(rows.map((r) => [r.id, r]));
     return ids.map((id) => byId.get(id) ?? null);
+  }
+
+  /**
+   * The drill-down: hits matching a filter, a keyset page at a time (no OFFSET, so page 50 costs what page
+   * 1 does). The cursor is tagged with the ordering, so it cannot be replayed under another one.
+   */
+  async search(f: ResolvedHitFilter, order: FlowHitOrder, page: KeysetPage): Promise<ConnectionData<FlowHit>> {
+    const qb = applyHitFilter(this.dataSource.getRepository(FlowHit).createQueryBuilder('h'), f);
+    return keysetPaginate(qb, `hits:${order}`, ORDERS[order], page);
   }
 
   /** The hits of one upload, in capture order. */

@@ -33,7 +33,11 @@ export interface FeedSource {
   bytes: number;
 }
 
-export type ImportProgress = (linesRead: number) => void;
+/** Lines and file bytes read so far (the CLI draws its bar from them). */
+export type ImportProgress = (linesRead: number, bytesRead: number) => void;
+
+/** Lines between two progress calls. */
+const PROGRESS_LINES = 5_000;
 
 /** Rows per multi-row INSERT batch while streaming. */
 const BATCH = 5_000;
@@ -87,15 +91,17 @@ export class FeedImportService {
         };
         let lines = 0;
         const inFile = new Set<string>();
-        for await (const line of readFeedLines(fs.createReadStream(source.path, { highWaterMark: 256 * 1024 }))) {
+        const input = fs.createReadStream(source.path, { highWaterMark: 256 * 1024 });
+        for await (const line of readFeedLines(input)) {
           for (const entry of tally.record(line)) {
             inFile.add(entry.cidr.text);
             rows.push(iocRow(accountId, list.id, entry.cidr, entry.comment?.slice(0, 500) ?? null, null, now));
           }
           if (rows.length >= BATCH) await flush();
-          if (onProgress && ++lines % 50_000 === 0) onProgress(lines);
+          if (onProgress && ++lines % PROGRESS_LINES === 0) onProgress(lines, input.bytesRead);
         }
         await flush();
+        onProgress?.(lines, input.bytesRead);
         // REPLACE removes only what the file no longer has: entries it keeps keep their IDs, so flow hits
         // that reference them stay linked.
         const removed = mode === ImportMode.REPLACE ? await removeEntriesNotIn(em, list.id, inFile) : 0;

@@ -1,4 +1,5 @@
 import { DataSource } from 'typeorm';
+import { dialectOf } from '../../db/bulk';
 import { IocIndex, IocIndexBuilder, IocListInfo } from './matching/ioc-index';
 
 interface CachedIndex {
@@ -79,22 +80,26 @@ export class IocIndexCache {
     const started = performance.now();
     const builder = new IocIndexBuilder(lists, { now });
     for (const list of lists) {
-      // Keyset pages by id so memory stays bounded and no OFFSET scan grows with the list.
+      // Keyset pages along the (list_id, id) index: memory stays bounded and no page sorts the list (without
+      // that index SQLite sorted every page: 13.4 s for 1M entries). Between pages the event loop gets a turn:
+      // better-sqlite3 answers synchronously, so a rebuild would otherwise freeze the server for seconds.
+      const page = dialectOf(this.dataSource.manager) === 'sqlite' ? 10_000 : LOAD_PAGE;
       let after = 0;
       for (;;) {
         const rows: Array<{ id: number | string; family: number | string; prefix: number | string; range_start: string; expires_at: number | string | null }> =
-          await this.dataSource.query(
-            `SELECT id, family, prefix, range_start, expires_at FROM ioc WHERE list_id = ? AND id > ? ORDER BY id LIMIT ${LOAD_PAGE}`,
-            [list.id, after],
-          );
+          await this.dataSource.query(`SELECT id, family, prefix, range_start, expires_at FROM ioc WHERE list_id = ? AND id > ? ORDER BY id LIMIT ${page}`, [
+            list.id,
+            after,
+          ]);
         for (const r of rows) {
           const id = Number(r.id);
           const expires = r.expires_at == null ? null : Number(r.expires_at);
           if (Number(r.family) === 4) builder.addV4(id, list.id, parseInt(r.range_start.slice(24), 16), Number(r.prefix), expires);
           else builder.addV6(id, list.id, BigInt(`0x${r.range_start}`), Number(r.prefix), expires);
         }
-        if (rows.length < LOAD_PAGE) break;
+        if (rows.length < page) break;
         after = Number(rows[rows.length - 1].id);
+        await new Promise((resolve) => setImmediate(resolve));
       }
     }
     const index = builder.build();

@@ -2,14 +2,15 @@ import { Cidr, cidrBounds } from '../../common/net/cidr';
 import { ParsedIp, unmapIp } from '../../common/net/ip';
 
 // IPv4 lives in ::ffff:0:0/96 so both families share one ordered key space (see ioc.entity.ts).
-const V4_PREFIX = 0xffff00000000n;
-
 function hex128(value: bigint): string {
   return value.toString(16).padStart(32, '0');
 }
 
+const V4_KEY_PREFIX = '00000000000000000000ffff';
+
+// IPv4 keys are built from the uint32 directly: no BigInt on the import hot path.
 function key(family: 4 | 6, value: number | bigint): string {
-  return hex128(family === 4 ? V4_PREFIX | BigInt(value as number) : (value as bigint));
+  return family === 4 ? V4_KEY_PREFIX + (value as number).toString(16).padStart(8, '0') : hex128(value as bigint);
 }
 
 /** First and last address of a network as sortable 32-digit hex keys. */

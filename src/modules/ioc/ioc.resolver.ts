@@ -1,4 +1,4 @@
-import { Arg, Args, Authorized, Ctx, FieldResolver, ID, Mutation, Query, Resolver, Root } from 'type-graphql';
+import { Arg, Args, Authorized, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
 import type { RequestContext } from '../../app/context';
 import { idOfType } from '../../common/ids/global-id';
 import { PayloadData, toPayload } from '../../common/graphql/user-error.type';
@@ -119,6 +119,24 @@ export class IocListResolver {
     } finally {
       await spooled.remove();
     }
+  }
+}
+
+@Resolver(() => IocLookup)
+export class IocLookupResolver {
+  @FieldResolver(() => Int, { description: 'Flow hits in your account where this address matched (all time kept).' })
+  async hitCount(@Root() l: IocLookup, @Ctx() ctx: RequestContext): Promise<number> {
+    return (await ctx.loaders.addressStats.load(l.address)).hits;
+  }
+
+  @FieldResolver(() => Date, { nullable: true, description: 'Capture time of the first hit on this address; null without hits.' })
+  async firstSeenAt(@Root() l: IocLookup, @Ctx() ctx: RequestContext): Promise<Date | null> {
+    return (await ctx.loaders.addressStats.load(l.address)).firstSeenAt;
+  }
+
+  @FieldResolver(() => Date, { nullable: true, description: 'Capture time of the last packet of a hit on this address; null without hits.' })
+  async lastSeenAt(@Root() l: IocLookup, @Ctx() ctx: RequestContext): Promise<Date | null> {
+    return (await ctx.loaders.addressStats.load(l.address)).lastSeenAt;
   }
 }
 

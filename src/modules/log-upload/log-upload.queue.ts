@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import { DataSource, EntityManager } from 'typeorm';
 import { dialectOf, execute } from '../../db/bulk';
 import { LogUploadStatus } from './log-upload.enums';
@@ -19,6 +20,9 @@ export interface ClaimedJob {
  * row claimable again; the finishing write checks the lease, so a worker that lost it changes nothing.
  */
 export class LogUploadQueue {
+  /** Emits `gave-up` ({ uploadId, attempts }) when a job is failed for having stopped its worker too often. */
+  readonly events = new EventEmitter();
+
   constructor(private readonly dataSource: DataSource) {}
 
   async claim(owner: string, leaseMs: number, now = Date.now()): Promise<ClaimedJob | null> {
@@ -42,6 +46,7 @@ export class LogUploadQueue {
           now,
           id,
         ]);
+        this.events.emit('gave-up', { uploadId: id, attempts });
         return null;
       }
       await em.query(

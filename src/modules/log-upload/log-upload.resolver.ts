@@ -1,5 +1,6 @@
 import { Arg, Args, Authorized, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
 import type { RequestContext } from '../../app/context';
+import { refusalOf, UploadAttempt, uploadAccepted, uploadRefused } from '../../app/upload-telemetry';
 import { idOfType } from '../../common/ids/global-id';
 import { PayloadData, toPayload } from '../../common/graphql/user-error.type';
 import { ConnectionData, PageArgs } from '../../common/pagination/connection';
@@ -52,6 +53,7 @@ export class LogUploadResolver {
   })
   async logUploadCreate(@Arg('input', { description: 'What to do; see the input type.' }) input: LogUploadCreateInput, @Ctx() ctx: RequestContext): Promise<LogUploadCreatePayload> {
     const caller = ctx.caller!;
+    const attempt: UploadAttempt = { via: 'graphql', requestId: ctx.requestId, accountId: caller.accountId, apiKeyId: caller.apiKeyId };
     const upload = await input.file;
     const stream = upload.createReadStream();
     const device = await ctx.services.logUploads.resolveDevice(caller.accountId, {
@@ -62,8 +64,10 @@ export class LogUploadResolver {
     });
     if (!device.ok) {
       stream.resume();
+      uploadRefused(ctx.services, attempt, refusalOf(device.errors));
       return { logUpload: null, duplicate: false, userErrors: device.errors };
     }
+    attempt.device = device.value.id;
     try {
       const outcome = await ctx.services.logUploads.accept({
         accountId: caller.accountId,
@@ -75,9 +79,17 @@ export class LogUploadResolver {
         clientMd5: input.md5,
         clientSize: input.size,
       });
-      return outcome.ok ? { logUpload: outcome.value.upload, duplicate: outcome.value.duplicate, userErrors: [] } : { logUpload: null, duplicate: false, userErrors: outcome.errors };
+      if (!outcome.ok) {
+        uploadRefused(ctx.services, attempt, refusalOf(outcome.errors));
+        return { logUpload: null, duplicate: false, userErrors: outcome.errors };
+      }
+      uploadAccepted(ctx.services, attempt, outcome.value.upload, outcome.value.duplicate, 200);
+      return { logUpload: outcome.value.upload, duplicate: outcome.value.duplicate, userErrors: [] };
     } catch (err) {
-      if (err instanceof UploadTooLargeError) throw payloadTooLarge(err.limit);
+      if (err instanceof UploadTooLargeError) {
+        uploadRefused(ctx.services, attempt, { code: 'PAYLOAD_TOO_LARGE', reason: `larger than the limit of ${err.limit} bytes`, status: 413 });
+        throw payloadTooLarge(err.limit);
+      }
       throw err;
     }
   }

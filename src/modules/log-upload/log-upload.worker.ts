@@ -3,6 +3,7 @@ import os from 'node:os';
 import type { Logger } from 'pino';
 import { LogUploadProcessor, ProcessOutcome } from './log-upload.processor';
 import { LogUploadQueue } from './log-upload.queue';
+import { LogUploadStatus } from './log-upload.enums';
 
 export interface WorkerOptions {
   /** How long a claim lasts without renewal; a dead process's jobs are taken again after it. */
@@ -59,7 +60,7 @@ export class LogUploadWorker {
     if (handBack && this.current != null) {
       const id = this.current;
       this.abort?.abort();
-      if (await this.queue.release(id, this.owner)) this.logger.info({ uploadId: id, owner: this.owner }, 'job handed back on shutdown');
+      if (await this.queue.release(id, this.owner)) this.logger.info({ event: 'job.handed_back', uploadId: id, owner: this.owner }, 'job handed back on shutdown');
     }
     await this.loop;
   }
@@ -71,7 +72,7 @@ export class LogUploadWorker {
       try {
         job = await this.queue.claim(this.owner, this.options.leaseMs);
       } catch (err) {
-        this.logger.error({ err }, 'job claim failed');
+        this.logger.error({ event: 'job.claim_failed', err }, 'job claim failed');
       }
       if (!job) {
         await this.idle();
@@ -79,19 +80,42 @@ export class LogUploadWorker {
       }
       this.current = job.uploadId;
       this.abort = new AbortController();
-      this.logger.info({ uploadId: job.uploadId, attempt: job.attempt, recovered: job.recovered, owner: this.owner }, job.recovered ? 'job lease expired; retrying' : 'job claimed');
+      const retry = job.attempt > 1;
+      if (job.recovered) {
+        // The previous worker died or stalled: its lease ran out and this one takes the job over.
+        this.logger.warn({ event: 'job.lease_expired', uploadId: job.uploadId, attempt: job.attempt, owner: this.owner }, 'job lease expired; retrying');
+      }
+      this.logger.info({ event: 'job.claimed', uploadId: job.uploadId, attempt: job.attempt, retry, recovered: job.recovered, owner: this.owner }, retry ? 'job claimed (retry)' : 'job claimed');
       try {
         const outcome = await this.processor.process(job.uploadId, this.owner, this.abort.signal);
         this.onOutcome(job.uploadId, outcome);
-        this.logger.info({ uploadId: job.uploadId, ...outcome, durationMs: Math.round(outcome.durationMs) }, `upload ${outcome.status.toLowerCase()}`);
+        this.logOutcome(job.uploadId, job.attempt, outcome);
       } catch (err) {
-        this.logger.error({ err, uploadId: job.uploadId }, 'upload processing crashed');
+        this.logger.error({ event: 'upload.failed', err, uploadId: job.uploadId, attempt: job.attempt, reason: 'internal error' }, 'upload processing crashed');
         await this.queue.fail(job.uploadId, this.owner, 'Internal error while processing; reprocess it to try again.').catch(() => undefined);
       } finally {
         this.current = null;
         this.abort = null;
       }
     }
+  }
+
+  /** One line per finished job: upload.completed, upload.failed (with the reason) or job.lease_lost. */
+  private logOutcome(uploadId: number, attempt: number, outcome: ProcessOutcome): void {
+    const fields = {
+      uploadId,
+      device: outcome.deviceId ?? null,
+      attempt,
+      bytes: outcome.textBytes,
+      lines: outcome.lines,
+      packets: outcome.packets,
+      connections: outcome.connections,
+      hits: outcome.hits,
+      durationMs: Math.round(outcome.durationMs),
+    };
+    if (outcome.status === 'LEASE_LOST') this.logger.warn({ event: 'job.lease_lost', ...fields }, 'job lease lost; result discarded');
+    else if (outcome.status === LogUploadStatus.FAILED) this.logger.info({ event: 'upload.failed', ...fields, reason: outcome.error }, 'upload failed');
+    else this.logger.info({ event: 'upload.completed', ...fields }, 'upload completed');
   }
 
   private idle(): Promise<void> {

@@ -234,6 +234,16 @@ describe.each(drivers)('log uploads (%s)', (driver) => {
     expect(row.error).toMatch(/-tt -n/);
   });
 
+  it('stops early on a large capture printed without -tt, and fails it', async () => {
+    const noTt = Array.from({ length: 30_000 }, (_, i) => `21:46:${String(i % 60).padStart(2, '0')}.463334 IP 131.151.32.21.${1024 + i} > 131.151.1.59.7000: UDP, length 40`).join('\n');
+    const r = ok(await upload(t, noTt, { deviceNickname: 'edge' })).logUploadCreate;
+    const [outcome] = await processQueued(t.services);
+    expect(outcome.status).toBe('FAILED');
+    const row = await uploadRow(t, r.logUpload.id);
+    expect(row.status).toBe('FAILED');
+    expect(row.error).toMatch(/-tt -n/);
+  });
+
   it('names the device by exactly one of ID, nickname or IP; another account\'s devices are not usable', async () => {
     const theirPolicy = (await gql(`mutation { policyCreate(input: { name: "theirs" }) { policy { id } } }`, {}, t.keys.otherAdmin)).policyCreate.policy.id;
     const theirs = (
@@ -312,7 +322,7 @@ describe.each(drivers)('log uploads (%s)', (driver) => {
     const times = all.edges.map((e: any) => e.node.receivedAt);
     expect([...times].sort().reverse()).toEqual(times);
     const failed = ok(await t.gql(`{ logUploads(filter: { statuses: [FAILED] }) { totalCount } }`)).logUploads.totalCount;
-    expect(failed).toBe(1);
+    expect(failed).toBe(2);
     const byDevice = ok(await t.gql(`query($d: ID!) { logUploads(filter: { devices: [$d] }) { totalCount } }`, { d: deviceId })).logUploads.totalCount;
     expect(byDevice).toBe(all.totalCount);
     expect(ok(await t.gql(`{ logUploads { totalCount } }`, {}, t.keys.otherAdmin)).logUploads.totalCount).toBe(0);

@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import zlib from 'node:zlib';
 import { Readable, Transform, TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { UploadTooLargeError } from '../../../common/upload/spool';
+import { uploadStreamError, UploadTooLargeError } from '../../../common/upload/spool';
 import { CONVERT_HINT, sniff } from './sniff';
 
 /** Why an upload was refused while it streamed in; nothing was stored. */
@@ -71,7 +71,7 @@ export async function intake(source: Readable & { truncated?: boolean }, limit: 
     if ((err as { code?: string }).code === 'Z_DATA_ERROR' || (err as { code?: string }).code === 'Z_BUF_ERROR') {
       throw new UploadRefusedError('NOT_TEXT', 'The file starts like gzip but does not decompress; upload the tcpdump text, gzip-compressed or not.');
     }
-    throw err;
+    throw uploadStreamError(source, err);
   }
   if (source.truncated) throw new UploadTooLargeError(limit);
   if (size === 0 || textBytes === 0) throw new UploadRefusedError('EMPTY', 'The file is empty: nothing to process.');

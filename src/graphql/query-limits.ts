@@ -1,0 +1,92 @@
+import type { ApolloServerPlugin } from '@apollo/server';
+import type { NextFunction, Request, Response } from 'express';
+import { maxAliasesRule } from '@escape.tech/graphql-armor-max-aliases';
+import { maxDepthRule } from '@escape.tech/graphql-armor-max-depth';
+import { maxDirectivesRule } from '@escape.tech/graphql-armor-max-directives';
+import { MaxTokensParserWLexer } from '@escape.tech/graphql-armor-max-tokens';
+import { getVariableValues, GraphQLError, validate } from 'graphql';
+import { ComplexityEstimator, getComplexity } from 'graphql-query-complexity';
+import { DEFAULT_PAGE_SIZE } from '../common/pagination/connection';
+import type { QueryLimits } from '../config/config';
+
+export function queryTooComplex(message: string): GraphQLError {
+  return new GraphQLError(message, { extensions: { code: 'QUERY_TOO_COMPLEX', http: { status: 400 } } });
+}
+
+/** graphql-armor prefixes its messages as if they were syntax errors; ours say what was exceeded. */
+const clean = (message: string) => message.replace(/^Syntax Error: /, '');
+
+/**
+ * Every field costs 1; the selection under a paged field (one with a `first` argument) costs `first` times
+ * over (the default page size when `first` is not given), so `first: 100` nested in `first: 100` is priced
+ * as the 10,000 rows it can fetch. graphql-armor's own cost rule counts each field once, whatever `first` is.
+ */
+export const pagedCostEstimator: ComplexityEstimator = ({ field, args, childComplexity }) => {
+  if (!field.args.some((a) => a.name === 'first')) return 1 + childComplexity;
+  const first = typeof args.first === 'number' ? Math.max(0, args.first) : DEFAULT_PAGE_SIZE;
+  return 1 + first * childComplexity;
+};
+
+/**
+ * Bounds one GraphQL operation before any resolver (and so any SQL) runs: depth, aliases and directives
+ * (graphql-armor's rules) and the cost, with `first` and the variables known. A refusal is QUERY_TOO_COMPLEX
+ * with HTTP 400 and says which limit, and its value, was exceeded.
+ *
+ * graphql-armor's own Apollo integration is not used: its token check throws from a hook that Apollo answers
+ * with a 500, and Apollo rewrites validation-rule errors to GRAPHQL_VALIDATION_FAILED; didResolveOperation is
+ * the hook whose errors Apollo answers as they are.
+ */
+export function queryLimitsPlugin(limits: QueryLimits): ApolloServerPlugin {
+  return {
+    async requestDidStart() {
+      return {
+        async didResolveOperation({ document, schema, operation, request }) {
+          const refusals: string[] = [];
+          const onReject = [(_ctx: unknown, err: GraphQLError) => void refusals.push(clean(err.message))];
+          const common = { exposeLimits: true, propagateOnRejection: false, onReject };
+          validate(schema, document, [
+            maxDepthRule({ n: limits.depth, flattenFragments: true, ignoreIntrospection: true, ...common }),
+            maxAliasesRule({ n: limits.aliases, ...common }),
+            maxDirectivesRule({ n: limits.directives, ...common }),
+          ]);
+          if (refusals.length > 0) throw queryTooComplex(refusals.join(' '));
+
+          // No operation to run (several without operationName): the executor refuses it before any resolver.
+          if (!operation) return;
+          // Bad variables are the executor's to report (BAD_USER_INPUT); it stops before any resolver.
+          const variables = request.variables ?? {};
+          if (getVariableValues(schema, operation.variableDefinitions ?? [], variables).errors) return;
+          let cost: number;
+          try {
+            cost = getComplexity({ schema, query: document, operationName: operation.name?.value, variables, estimators: [pagedCostEstimator] });
+          } catch {
+            throw queryTooComplex('The query\'s cost could not be estimated (too many fields or fragments).');
+          }
+          if (cost > limits.cost) {
+            throw queryTooComplex(`Query cost limit of ${limits.cost} exceeded, found ${cost}: ask for smaller pages (first) or fewer nested lists.`);
+          }
+        },
+      };
+    },
+  };
+}
+
+/**
+ * The token limit, checked before the context (and its key lookup) is built and before Apollo parses: a
+ * document over it is not parsed twice, nor validated. graphql-armor's lexer stops counting at the limit.
+ */
+export function tokenLimit(limit: number) {
+  return (req: Request, res: Response, next: NextFunction): void => {
+    const body = req.body as { query?: unknown } | undefined;
+    const query = typeof body?.query === 'string' ? body.query : typeof req.query?.query === 'string' ? req.query.query : null;
+    if (query === null) return next();
+    let refusal: GraphQLError | null = null;
+    try {
+      new MaxTokensParserWLexer(query, { n: limit, onReject: [(_ctx, err) => (refusal = err)], propagateOnRejection: true }).parseDocument();
+    } catch {
+      // Other syntax errors are Apollo's to report.
+    }
+    if (!refusal) return next();
+    res.status(400).json({ errors: [{ message: `${clean((refusal as GraphQLError).message)} Send a smaller document.`, extensions: { code: 'QUERY_TOO_COMPLEX' } }] });
+  };
+}

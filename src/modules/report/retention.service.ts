@@ -1,0 +1,56 @@
+import { DataSource } from 'typeorm';
+import { execute } from '../../db/bulk';
+
+export interface PurgeResult {
+  flowHits: number;
+  uploads: number;
+  cutoff: Date;
+}
+
+/** Rows per DELETE: each statement holds its locks only briefly, so uploads and reports go on meanwhile. */
+const BATCH = 5_000;
+
+/**
+ * Deletes flow hits whose capture time, and uploads whose receipt, is older than the retention period
+ * (the original product keeps 35 days). Works in small batches by primary key. 0 days keeps everything.
+ */
+export class RetentionService {
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly days: number,
+  ) {}
+
+  async purge(now = Date.now()): Promise<PurgeResult> {
+    const cutoff = now - this.days * 24 * 3600_000;
+    if (this.days <= 0) return { flowHits: 0, uploads: 0, cutoff: new Date(0) };
+    const em = this.dataSource.manager;
+    let flowHits = await this.deleteInBatches('flow_hit', 'first_seen_at', cutoff);
+    let uploads = 0;
+    for (;;) {
+      const old: Array<{ id: number | string }> = await em.query(`SELECT id FROM log_upload WHERE received_at < ? AND status IN ('COMPLETED', 'FAILED') ORDER BY id LIMIT 100`, [cutoff]);
+      if (old.length === 0) break;
+      for (const { id } of old) {
+        // An old upload's hits may have recent capture times (a late upload of an old capture): delete them
+        // in batches too, so the cascade from the upload row has nothing big left to do.
+        for (;;) {
+          const ids: Array<{ id: number | string }> = await em.query(`SELECT id FROM flow_hit WHERE upload_id = ? LIMIT ${BATCH}`, [id]);
+          if (ids.length === 0) break;
+          flowHits += await execute(em, `DELETE FROM flow_hit WHERE id IN (${ids.map(() => '?').join(',')})`, ids.map((r) => r.id));
+        }
+        uploads += await execute(em, `DELETE FROM log_upload WHERE id = ?`, [id]);
+      }
+    }
+    return { flowHits, uploads, cutoff: new Date(cutoff) };
+  }
+
+  private async deleteInBatches(table: string, column: string, cutoff: number): Promise<number> {
+    const em = this.dataSource.manager;
+    let total = 0;
+    for (;;) {
+      // Select then delete by key: MySQL does not allow LIMIT in an IN subquery of the same table.
+      const ids: Array<{ id: number | string }> = await em.query(`SELECT id FROM ${table} WHERE ${column} < ? ORDER BY id LIMIT ${BATCH}`, [cutoff]);
+      if (ids.length === 0) return total;
+      total += await execute(em, `DELETE FROM ${table} WHERE id IN (${ids.map(() => '?').join(',')})`, ids.map((r) => r.id));
+    }
+  }
+}
