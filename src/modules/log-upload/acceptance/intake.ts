@@ -40,12 +40,20 @@ export async function intake(source: Readable & { truncated?: boolean }, limit: 
   const md5 = crypto.createHash('md5');
   let size = 0;
   let gzipped = false;
+  let plain = false;
+  // A gzip upload is stored as the client sent it (it is inflated only to check it): no second compression.
+  let rawChunks: Buffer[] = [];
   const raw = new HeadGate(SNIFF_BYTES, (head) => {
     const kind = sniff(head);
     if (kind === 'gzip') gzipped = true;
-    else checkText(kind);
+    else {
+      plain = true;
+      rawChunks = [];
+      checkText(kind);
+    }
   }, (chunk) => {
     size += chunk.length;
+    if (!plain) rawChunks.push(chunk);
     // A gzip stream is bounded by its inflated size below; plain text by this count.
     if (!gzipped && size > limit) throw new UploadTooLargeError(limit);
     md5.update(chunk);
@@ -56,17 +64,17 @@ export async function intake(source: Readable & { truncated?: boolean }, limit: 
     if (textBytes > limit) throw new UploadTooLargeError(limit);
   });
   // Level 1: text compresses 4-6x at it, several times faster than the default, and acknowledging fast matters more.
-  const gzip = zlib.createGzip({ level: 1 });
+  const gzip = new WhenActive(() => zlib.createGzip({ level: 1 }), () => !gzipped);
   const stored: Buffer[] = [];
   const collect = new Transform({
     transform(chunk: Buffer, _e, done) {
-      stored.push(chunk);
+      if (!gzipped) stored.push(chunk);
       done();
     },
   });
   try {
-    // Whether to gunzip is decided by the first bytes; MaybeGunzip keeps it one pipeline either way.
-    await pipeline(source, raw, new MaybeGunzip(() => gzipped), text, gzip, collect);
+    // Whether to gunzip (and gzip) is decided by the first bytes; WhenActive keeps it one pipeline either way.
+    await pipeline(source, raw, new WhenActive(() => zlib.createGunzip(), () => gzipped), text, gzip, collect);
   } catch (err) {
     if ((err as { code?: string }).code === 'Z_DATA_ERROR' || (err as { code?: string }).code === 'Z_BUF_ERROR') {
       throw new UploadRefusedError('NOT_TEXT', 'The file starts like gzip but does not decompress; upload the tcpdump text, gzip-compressed or not.');
@@ -75,7 +83,7 @@ export async function intake(source: Readable & { truncated?: boolean }, limit: 
   }
   if (source.truncated) throw new UploadTooLargeError(limit);
   if (size === 0 || textBytes === 0) throw new UploadRefusedError('EMPTY', 'The file is empty: nothing to process.');
-  return { size, md5: md5.digest('hex'), gzipped, textBytes, stored: Buffer.concat(stored) };
+  return { size, md5: md5.digest('hex'), gzipped, textBytes, stored: Buffer.concat(gzipped ? rawChunks : stored) };
 }
 
 function checkText(kind: ReturnType<typeof sniff>): void {
@@ -135,29 +143,32 @@ class HeadGate extends Transform {
   }
 }
 
-/** Gunzips when `active()` says so (decided by the first bytes), else passes bytes through. */
-class MaybeGunzip extends Transform {
-  private gunzip: zlib.Gunzip | null = null;
+/** Runs bytes through a zlib stream made on first use when `active()` says so (decided by the first bytes), else passes them on. */
+class WhenActive extends Transform {
+  private inner: Transform | null = null;
 
-  constructor(private readonly active: () => boolean) {
+  constructor(
+    private readonly create: () => Transform,
+    private readonly active: () => boolean,
+  ) {
     super();
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
     if (!this.active()) return done(null, chunk);
-    if (!this.gunzip) {
-      this.gunzip = zlib.createGunzip();
-      this.gunzip.on('data', (d: Buffer) => this.push(d));
-      this.gunzip.on('error', (e) => this.destroy(e));
+    if (!this.inner) {
+      this.inner = this.create();
+      this.inner.on('data', (d: Buffer) => this.push(d));
+      this.inner.on('error', (e) => this.destroy(e));
     }
-    if (!this.gunzip.write(chunk)) this.gunzip.once('drain', () => done());
+    if (!this.inner.write(chunk)) this.inner.once('drain', () => done());
     else done();
   }
 
   override _flush(done: TransformCallback): void {
-    if (!this.gunzip) return done();
-    this.gunzip.once('end', () => done());
-    this.gunzip.once('error', (e) => done(e));
-    this.gunzip.end();
+    if (!this.inner) return done();
+    this.inner.once('end', () => done());
+    this.inner.once('error', (e) => done(e));
+    this.inner.end();
   }
 }
