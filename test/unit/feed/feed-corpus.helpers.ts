@@ -1,20 +1,13 @@
 import { createReadStream } from 'node:fs';
 import { FeedImportSummary, FeedImportTally } from '../../../src/modules/ioc/feed/feed-import-tally';
 import { readFeedLines } from '../../../src/modules/ioc/feed/feed-reader';
+import { ExpectedImport } from '../../helpers/corpus';
 
 /** Streams a file through the reader and tally exactly as an import does (without storing). */
 export async function tallyFile(file: string): Promise<FeedImportSummary> {
   const tally = new FeedImportTally();
   for await (const line of readFeedLines(createReadStream(file, { highWaterMark: 16 * 1024 }))) tally.record(line);
   return tally.summary();
-}
-
-export interface ExpectedImport {
-  lines: number;
-  added: number;
-  duplicates: number;
-  skipped: number;
-  skippedLineNumbers: number[];
 }
 
 /** Compact view of a summary to compare with the expectation tables. */

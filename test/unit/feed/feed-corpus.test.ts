@@ -1,30 +1,11 @@
 // Imports every real feed in ../shared/corpus/feeds and checks the counts that SOURCES.md states.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { asExpected, ExpectedImport, tallyFile } from './feed-corpus.helpers';
+import { asExpected, tallyFile } from './feed-corpus.helpers';
+import { expectationsFromSources } from '../../helpers/corpus';
 
 const CORPUS = path.resolve(__dirname, '../../../../shared/corpus/feeds');
 const SOURCES = path.join(CORPUS, 'SOURCES.md');
-
-/** Rows of the "What an import of each file must report" table. */
-function expectationsFromSources(markdown: string): Map<string, ExpectedImport> {
-  const out = new Map<string, ExpectedImport>();
-  const start = markdown.indexOf('| file | lines | added | duplicates | skipped |');
-  for (const row of markdown.slice(start).split('\n').slice(2)) {
-    if (!row.startsWith('|')) break;
-    const cells = row.split('|').slice(1, -1).map((c) => c.trim());
-    // "4664 (224.0.0.0/3, too broad)": the numbers outside parentheses are line numbers.
-    const lineNumbers = (cells[5].replace(/\([^)]*\)/g, '').match(/\d+/g) ?? []).map(Number);
-    out.set(cells[0], {
-      lines: Number(cells[1]),
-      added: Number(cells[2]),
-      duplicates: Number(cells[3]),
-      skipped: Number(cells[4]),
-      skippedLineNumbers: lineNumbers,
-    });
-  }
-  return out;
-}
 
 if (!existsSync(SOURCES)) {
   describe('feed corpus', () => {
