@@ -2,7 +2,8 @@
 // (first 40 lines plus the dirty lines; see the README there). Counts were checked independently
 // with Python's ipaddress module.
 import path from 'node:path';
-import { asExpected, ExpectedImport, tallyFile } from './feed-corpus.helpers';
+import { asExpected, tallyFile } from './feed-corpus.helpers';
+import { ExpectedImport } from '../../helpers/corpus';
 
 const FIXTURES = path.resolve(__dirname, '../../fixtures/feeds');
 
