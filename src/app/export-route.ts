@@ -135,7 +135,8 @@ export function exportRouter(services: Services, logger: Logger): Router {
     try {
       while (!closed) {
         const qb = applyHitFilter(services.dataSource.getRepository(FlowHit).createQueryBuilder('h'), filter);
-        if (after) qb.andWhere('(h.firstSeenAt > :afterAt OR (h.firstSeenAt = :afterAt AND h.id > :afterId))', { afterAt: after.at, afterId: after.id });
+        // `>=` first: the window's lower bound moves to the cursor, a range the (account, first_seen_at) index seeks to.
+        if (after) qb.andWhere('h.firstSeenAt >= :afterAt AND (h.firstSeenAt > :afterAt OR h.id > :afterId)', { afterAt: after.at, afterId: after.id });
         const batch = await qb.orderBy('h.firstSeenAt', 'ASC').addOrderBy('h.id', 'ASC').limit(BATCH).getMany();
         if (batch.length === 0) break;
         const out = batch.map((h) => {

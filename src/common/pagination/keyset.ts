@@ -41,6 +41,9 @@ export async function keysetPaginate<T extends ObjectLiteral>(
   if (page.after != null) {
     const values = decodeCursor(page.after, tag, keys.length);
     if (!values) throw badUserInput('"after" is not a cursor from this list.');
+    // The first key bounded on its own as well: a plain range the index can seek to (the OR below alone
+    // makes some planners scan from the start of the window on every page).
+    pageQb.andWhere(`${keys[0].expression} ${keys[0].direction === 'ASC' ? '>=' : '<='} :ks_0`);
     pageQb.andWhere(
       new Brackets((outer) => {
         keys.forEach((_, i) => {
