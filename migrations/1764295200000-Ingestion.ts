@@ -21,6 +21,7 @@ export class Ingestion1764295200000 implements MigrationInterface {
           col.bigint('size'),
           col.bigint('text_bytes'),
           col.bigint('stored_bytes'),
+          { name: 'stored_encoding', type: 'varchar', length: '8', default: "'gzip'" },
           col.varchar('md5', 32),
           col.varchar('status', 16),
           col.text('error', true),

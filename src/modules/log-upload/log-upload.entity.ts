@@ -6,6 +6,8 @@ import { Account } from '../account/account.entity';
 import { Device } from '../device/device.entity';
 import { LogUploadStatus, UploadSource } from './log-upload.enums';
 
+export type StoredEncoding = 'gzip' | 'br';
+
 /**
  * An uploaded tcpdump file and its processing job in one row: the row is inserted QUEUED in the same
  * transaction as the file's bytes, and a worker claims it by taking a lease (lease_owner, lease_expires_at).
@@ -57,6 +59,10 @@ export class LogUpload {
   @Column({ type: 'bigint', transformer: bigintNumber })
   @Field({ description: 'Bytes stored (the text, compressed).' })
   storedBytes: number;
+
+  /** How the stored bytes are compressed: 'br' (text we compressed) or 'gzip' (kept as the client sent it). */
+  @Column({ type: 'varchar', length: 8, default: 'gzip' })
+  storedEncoding: StoredEncoding;
 
   @Column({ type: 'varchar', length: 32 })
   @Field({ description: 'MD5 of the file as received, lower-case hex.' })

@@ -138,6 +138,7 @@ export class LogUploadService {
             size: file.size,
             textBytes: file.textBytes,
             storedBytes: file.stored.length,
+            storedEncoding: file.storedEncoding,
             md5: file.md5,
             status: LogUploadStatus.QUEUED,
             error: null,

@@ -23,8 +23,9 @@ export interface IntakeResult {
   gzipped: boolean;
   /** The text after gunzip. */
   textBytes: number;
-  /** The text, gzip-compressed for storage. */
+  /** The bytes to store: the client's gzip as it came, or the text compressed with Brotli. */
   stored: Buffer;
+  storedEncoding: 'gzip' | 'br';
 }
 
 /** Bytes looked at before deciding what a file is. */
@@ -63,8 +64,12 @@ export async function intake(source: Readable & { truncated?: boolean }, limit: 
     textBytes += chunk.length;
     if (textBytes > limit) throw new UploadTooLargeError(limit);
   });
-  // Level 1: text compresses 4-6x at it, several times faster than the default, and acknowledging fast matters more.
-  const gzip = new WhenActive(() => zlib.createGzip({ level: 1 }), () => !gzipped);
+  // Brotli at quality 1: on tcpdump text it compresses faster and smaller than gzip level 1 and inflates ~3x
+  // faster (15 MB here: 42 vs 75 ms to compress, 27 vs 85 ms to decompress), which both ack and worker pay.
+  const compress = new WhenActive(
+    () => zlib.createBrotliCompress({ params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 1, [zlib.constants.BROTLI_PARAM_MODE]: zlib.constants.BROTLI_MODE_TEXT } }),
+    () => !gzipped,
+  );
   const stored: Buffer[] = [];
   const collect = new Transform({
     transform(chunk: Buffer, _e, done) {
@@ -74,7 +79,7 @@ export async function intake(source: Readable & { truncated?: boolean }, limit: 
   });
   try {
     // Whether to gunzip (and gzip) is decided by the first bytes; WhenActive keeps it one pipeline either way.
-    await pipeline(source, raw, new WhenActive(() => zlib.createGunzip(), () => gzipped), text, gzip, collect);
+    await pipeline(source, raw, new WhenActive(() => zlib.createGunzip(), () => gzipped), text, new Coalesce(64 * 1024), compress, collect);
   } catch (err) {
     if ((err as { code?: string }).code === 'Z_DATA_ERROR' || (err as { code?: string }).code === 'Z_BUF_ERROR') {
       throw new UploadRefusedError('NOT_TEXT', 'The file starts like gzip but does not decompress; upload the tcpdump text, gzip-compressed or not.');
@@ -83,7 +88,7 @@ export async function intake(source: Readable & { truncated?: boolean }, limit: 
   }
   if (source.truncated) throw new UploadTooLargeError(limit);
   if (size === 0 || textBytes === 0) throw new UploadRefusedError('EMPTY', 'The file is empty: nothing to process.');
-  return { size, md5: md5.digest('hex'), gzipped, textBytes, stored: Buffer.concat(gzipped ? rawChunks : stored) };
+  return { size, md5: md5.digest('hex'), gzipped, textBytes, stored: Buffer.concat(gzipped ? rawChunks : stored), storedEncoding: gzipped ? 'gzip' : 'br' };
 }
 
 function checkText(kind: ReturnType<typeof sniff>): void {
@@ -170,5 +175,33 @@ class WhenActive extends Transform {
     this.inner.once('end', () => done());
     this.inner.once('error', (e) => done(e));
     this.inner.end();
+  }
+}
+
+/** Passes bytes on in chunks of at least `size` (the last may be shorter): Brotli emits a block per write, so tiny writes would bloat it. */
+class Coalesce extends Transform {
+  private parts: Buffer[] = [];
+  private bytes = 0;
+
+  constructor(private readonly size: number) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    this.parts.push(chunk);
+    this.bytes += chunk.length;
+    if (this.bytes >= this.size) this.release();
+    done();
+  }
+
+  override _flush(done: TransformCallback): void {
+    if (this.bytes > 0) this.release();
+    done();
+  }
+
+  private release(): void {
+    this.push(this.parts.length === 1 ? this.parts[0] : Buffer.concat(this.parts));
+    this.parts = [];
+    this.bytes = 0;
   }
 }
