@@ -28,6 +28,7 @@
  * - SQLite is measured as the service leaves it (no ANALYZE: the service never runs it); on MySQL the bench runs
  *   ANALYZE TABLE after seeding, which InnoDB's automatic statistics would do on their own shortly after.
  */
+import { HIT_COLUMNS as FLOW_HIT_COLUMNS } from '../src/modules/log-upload/log-upload.processor';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -374,33 +375,8 @@ function cdfOf(weights: number[]): Float64Array {
 }
 const v6Key = (v: bigint) => v.toString(16).padStart(32, '0');
 
-const HIT_COLUMNS = [
-  'account_id',
-  'device_id',
-  'upload_id',
-  'first_seen_at',
-  'last_seen_at',
-  'direction',
-  'protocol',
-  'internal_ip',
-  'internal_key',
-  'internal_port',
-  'external_ip',
-  'external_key',
-  'external_port',
-  'destination_port',
-  'matched_side',
-  'matched_ip',
-  'packets_forward',
-  'bytes_forward',
-  'packets_reverse',
-  'bytes_reverse',
-  'ioc_id',
-  'ioc_list_id',
-  'matched_cidr',
-  'severity',
-  'category',
-] as const;
+// The worker's own column list, so seeded rows are exactly what processing writes.
+const HIT_COLUMNS = FLOW_HIT_COLUMNS;
 
 const UPLOAD_COLUMNS = [
   'account_id',

@@ -34,7 +34,8 @@ export interface ProcessorOptions {
   onFinished?: (outcome: ProcessOutcome | { status: 'ERROR'; textBytes: 0; durationMs: number; connections: 0; hits: 0 }) => void;
 }
 
-const HIT_COLUMNS = [
+/** Columns of a flow_hit row, in the order hitRow() fills them. */
+export const HIT_COLUMNS = [
   'account_id',
   'device_id',
   'upload_id',
