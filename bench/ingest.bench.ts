@@ -326,7 +326,8 @@ async function replayStages(ds: DataSource, uploadId: number, index: IocIndex, i
   const blobs: Array<{ data: Buffer }> = await ds.query(`SELECT data FROM log_upload_blob WHERE upload_id = ? ORDER BY seq`, [uploadId]);
   const blobSelectMs = performance.now() - t;
   t = performance.now();
-  // As the worker does: one decompression of the stored file (Brotli, or the client's gzip), then 1 MiB slices.
+  // One stage after another (the worker overlaps decompression with parsing): decompress the stored file (Brotli, or
+  // the client's gzip), then 1 MiB slices.
   const [{ stored_encoding: encoding }]: Array<{ stored_encoding: string }> = await ds.query(`SELECT stored_encoding FROM log_upload WHERE id = ?`, [uploadId]);
   const stored = Buffer.concat(blobs.map((b) => b.data));
   const text = encoding === 'br' ? zlib.brotliDecompressSync(stored) : zlib.gunzipSync(stored);
@@ -444,6 +445,19 @@ interface DbReport {
   warm: UploadFigures;
   warmRuns: Array<{ ackMs: number; ackToCompletedMs: number }>;
   cold: UploadFigures;
+  /** An IOC change, then the background warm-up (src/modules/ioc/ioc-index.warmer.ts). */
+  listChange: {
+    /** Change committed until the warm-up has rebuilt the index. */
+    readyMs: number;
+    builtInMs: number;
+    /** Event-loop delay during that warm-up alone (no upload). */
+    lagP99Ms: number;
+    lagMaxMs: number;
+    /** Upload sent once the warm-up had finished. */
+    afterWarm: UploadFigures;
+    /** Upload sent right after another change: its job joins the warm-up's build. */
+    racing: UploadFigures;
+  };
   reprocess: { hitsFirst: number; hitsAgain: number; ackToCompletedMs: number };
   replay: Replay;
   concurrent: {
@@ -541,6 +555,8 @@ interface Files {
   first: string;
   warm: string[];
   cold: string;
+  /** Uploads after an IOC change: once warmed, and racing the warm-up. */
+  afterChange: [string, string];
   concurrent: string[];
 }
 
@@ -579,6 +595,10 @@ async function runDatabase(db: DbKind, set: IocSet, files: Files, client: Upload
     if (inserted !== set.n4 + set.v6Net.length) throw new Error(`inserted ${inserted} entries, generated ${set.n4 + set.v6Net.length}`);
 
     progress(`${db}: IOC index build`);
+    // The device's creation scheduled a warm-up (the server warms policies as devices and lists change): let it
+    // end and drop its index, so the figure below is a build from scratch.
+    await s.indexWarmer.idle();
+    s.iocIndexes.evict(policyId);
     settle();
     const m0 = process.memoryUsage();
     t = performance.now();
@@ -646,6 +666,37 @@ async function runDatabase(db: DbKind, set: IocSet, files: Files, client: Upload
     progress(`${db}: upload with the index cold (evicted)`);
     s.iocIndexes.evict(policyId);
     const cold = await upload(files.cold, 'cold');
+
+    progress(`${db}: IOC change, background warm-up, then an upload`);
+    // The index is current again (the cold upload rebuilt it): one added entry makes it stale.
+    const change = async (value: string) => {
+      const added = await s.iocs.add(account.id, list.value.id, [{ value }]);
+      if (!added.ok || added.value.added !== 1) throw new Error(`IOC change failed: ${JSON.stringify(added)}`);
+    };
+    settle();
+    await sleep(50);
+    const warmLag = monitorEventLoopDelay({ resolution: 1 });
+    warmLag.enable();
+    const changedAt = clock();
+    await change('192.0.2.201');
+    await s.indexWarmer.idle();
+    const readyMs = clock() - changedAt;
+    warmLag.disable();
+    const warmedBuild = probe.events.filter((e) => e.kind === 'index' && e.start >= changedAt).pop();
+    if (!(await s.iocIndexes.isFresh(policyId))) throw new Error('warm-up finished but the index is not fresh');
+    const afterWarm = await upload(files.afterChange[0], 'after-change');
+    progress(`${db}: IOC change and an upload at once (its job joins the warm-up's build)`);
+    await change('192.0.2.202');
+    const racing = await upload(files.afterChange[1], 'racing-change');
+    await s.indexWarmer.idle();
+    const listChange = {
+      readyMs,
+      builtInMs: warmedBuild ? Number(/rebuilt in (\d+)/.exec(warmedBuild.label ?? '')?.[1] ?? NaN) : NaN,
+      lagP99Ms: warmLag.percentile(99) / 1e6,
+      lagMaxMs: warmLag.max / 1e6,
+      afterWarm,
+      racing,
+    };
 
     progress(`${db}: reprocess of the first upload`);
     const since = clock();
@@ -715,6 +766,7 @@ async function runDatabase(db: DbKind, set: IocSet, files: Files, client: Upload
       warm,
       warmRuns: warmAll.map((u) => ({ ackMs: u.ackMs, ackToCompletedMs: u.ackToCompletedMs })),
       cold,
+      listChange,
       reprocess,
       replay,
       concurrent,
@@ -803,6 +855,10 @@ function printReport(r: DbReport, fileBytes: number): void {
   row('ack -> COMPLETED, first of the process', s(r.first.ackToCompletedMs), `<= ${target} s`, yes(r.first.ackToCompletedMs <= target * 1000));
   row('ack -> COMPLETED, index cold (rebuilt)', s(r.cold.ackToCompletedMs), `<= ${target} s`, yes(r.cold.ackToCompletedMs <= target * 1000));
   const inMemory = r.replay.parseMs + r.replay.foldMs + r.replay.finishMs + r.replay.matchMs;
+  const lc = r.listChange;
+  row('IOC change -> index rebuilt in the background', s(lc.readyMs), '', `build ${ms(lc.builtInMs)}; lag p99 / max ${lc.lagP99Ms.toFixed(0)} / ${lc.lagMaxMs.toFixed(0)} ms`);
+  row('ack -> COMPLETED, upload after the warm-up', s(lc.afterWarm.ackToCompletedMs), `<= ${target} s`, yes(lc.afterWarm.ackToCompletedMs <= target * 1000));
+  row('ack -> COMPLETED, upload racing the warm-up', s(lc.racing.ackToCompletedMs), '', `sent right after the change; ack ${s(lc.racing.ackMs)}`);
   row('  baseline: parse+fold+match in memory', ms(inMemory), '', `warm = ${(r.warm.ackToCompletedMs / inMemory).toFixed(1)}x baseline`);
   row('hits: first run / reprocess', `${r.reprocess.hitsFirst} / ${r.reprocess.hitsAgain}`, 'non-zero, equal', yes(r.reprocess.hitsFirst > 0 && r.reprocess.hitsFirst === r.reprocess.hitsAgain));
   row('  reprocess ack -> COMPLETED', s(r.reprocess.ackToCompletedMs));
@@ -827,6 +883,8 @@ function printReport(r: DbReport, fileBytes: number): void {
   stageTable('first upload of the process', r.first);
   stageTable('median warm upload', r.warm);
   stageTable('cold upload', r.cold);
+  stageTable('upload after an IOC change, warm-up finished', lc.afterWarm);
+  stageTable('upload right after an IOC change, racing the warm-up', lc.racing);
   const p = r.replay;
   console.log(
     `-- worker stages replayed one by one on the stored file (same functions, nothing written): blob SELECT ${ms(p.blobSelectMs)} (${(p.blobBytes / MB).toFixed(2)} MB), ` +
@@ -858,6 +916,7 @@ async function main(): Promise<void> {
       first: write('first.txt', 100),
       warm: [101, 102, 103].map((seed) => write(`warm-${seed}.txt`, seed)),
       cold: write('cold.txt', 104),
+      afterChange: [write('after-change-warmed.txt', 120), write('after-change-racing.txt', 121)],
       concurrent: Array.from({ length: CONCURRENT }, (_, i) => write(`at-once-${i}.txt`, 105 + i)),
     };
     const fileBytes = fs.statSync(files.first).size;

@@ -35,6 +35,8 @@ export async function startServer(config: AppConfig, logger: Logger, options: Se
   if (config.worker.enabled) {
     worker.start();
     services.readiness.workerRunning();
+    // Only a process that matches uploads needs the indexes: build them now, and again after each change.
+    services.indexWarmer.start();
   }
   const retention = startRetention(services, logger);
   const server = createHttpServer(httpApp.app, config);
@@ -70,7 +72,9 @@ export async function startServer(config: AppConfig, logger: Logger, options: Se
         }, config.shutdownTimeoutMs);
       });
       try {
+        // The job is handed back first (it stops waiting for an index build), then a warm-up stops at its next page.
         await worker.stop(true);
+        await services.indexWarmer.stop();
         await Promise.race([closed, deadline]);
       } finally {
         clearInterval(idle);

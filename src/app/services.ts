@@ -7,6 +7,7 @@ import { IocListService } from '../modules/ioc/ioc-list.service';
 import { IocService } from '../modules/ioc/ioc.service';
 import { FeedImportService } from '../modules/ioc/feed-import.service';
 import { IocIndexCache } from '../modules/ioc/ioc-index.cache';
+import { IocIndexWarmer } from '../modules/ioc/ioc-index.warmer';
 import { LogUploadService } from '../modules/log-upload/log-upload.service';
 import { LogUploadQueue } from '../modules/log-upload/log-upload.queue';
 import { LogUploadProcessor } from '../modules/log-upload/log-upload.processor';
@@ -28,6 +29,8 @@ export interface Services {
   iocs: IocService;
   feedImport: FeedImportService;
   iocIndexes: IocIndexCache;
+  /** Rebuilds stale indexes in the background; idle until started (the server starts it with its worker). */
+  indexWarmer: IocIndexWarmer;
   logUploads: LogUploadService;
   queue: LogUploadQueue;
   processor: LogUploadProcessor;
@@ -52,11 +55,12 @@ export interface ServiceOptions {
 export function createServices(dataSource: DataSource, config: AppConfig, options: ServiceOptions = {}): Services {
   const logger = options.logger ?? silentLogger();
   const metrics = options.metrics ?? new Metrics({ defaultMetrics: config.metrics.enabled });
-  const devices = new DeviceService(dataSource, options.resolveHost ?? systemResolver);
   const iocIndexes = new IocIndexCache(dataSource, (policyId, index, ms) => {
     metrics.iocIndexBuilt(policyId, index.stats.entries, ms);
     logger.info({ event: 'ioc_index.built', policy: policyId, entries: index.stats.entries, lists: index.stats.lists, durationMs: Math.round(ms) }, 'IOC index built');
   });
+  const indexWarmer = new IocIndexWarmer(dataSource, iocIndexes, logger);
+  const devices = new DeviceService(dataSource, options.resolveHost ?? systemResolver, indexWarmer);
   const queue = new LogUploadQueue(dataSource);
   queue.events.on('gave-up', ({ uploadId, attempts }: { uploadId: number; attempts: number }) => {
     metrics.jobs.inc({ outcome: 'gave_up' });
@@ -68,12 +72,13 @@ export function createServices(dataSource: DataSource, config: AppConfig, option
     config,
     dataSource,
     accounts: new AccountService(dataSource),
-    policies: new PolicyService(dataSource),
+    policies: new PolicyService(dataSource, indexWarmer),
     devices,
-    iocLists: new IocListService(dataSource),
-    iocs: new IocService(dataSource),
-    feedImport: new FeedImportService(dataSource),
+    iocLists: new IocListService(dataSource, indexWarmer),
+    iocs: new IocService(dataSource, indexWarmer),
+    feedImport: new FeedImportService(dataSource, indexWarmer),
     iocIndexes,
+    indexWarmer,
     logUploads: new LogUploadService(dataSource, devices, config.maxUploadBytes),
     queue,
     processor: new LogUploadProcessor(dataSource, queue, iocIndexes, {

@@ -79,6 +79,7 @@ export async function createTestApp(driver: Driver, env: Record<string, string> 
       return { status: res.status, data: res.body?.data, errors: res.body?.errors, body: res.body };
     },
     async close() {
+      await services.indexWarmer.stop();
       await http.apollo.stop();
       if (dataSource.isInitialized) await dataSource.destroy();
       await db.drop();

@@ -6,6 +6,7 @@ import { ConnectionData } from '../../common/pagination/connection';
 import { keysetPaginate, KeysetPage } from '../../common/pagination/keyset';
 import { canonicalIp } from '../../common/net/device-address';
 import { foldKey, LIKE_ESCAPE, likeContains } from '../../common/text';
+import { IndexChanges, NO_INDEX_CHANGES } from '../ioc/ioc-index.warmer';
 import { Policy } from '../policy/policy.entity';
 import { Device } from './device.entity';
 import { DeviceFields, validateDeviceFields } from './device.validation';
@@ -32,6 +33,8 @@ export class DeviceService {
   constructor(
     private readonly dataSource: DataSource,
     private readonly resolveHost: HostResolver = systemResolver,
+    /** Told when a device is given a policy: its index is warmed before the device's first upload. */
+    private readonly changes: IndexChanges = NO_INDEX_CHANGES,
   ) {}
 
   async find(accountId: number, id: number | null): Promise<Device | null> {
@@ -91,7 +94,7 @@ export class DeviceService {
   }
 
   async create(accountId: number, input: DeviceFields): Promise<Outcome<Device>> {
-    return this.write(async (em) => {
+    const outcome = await this.write(async (em) => {
       const checked = validateDeviceFields(input, null);
       if (!checked.ok) return failure(...checked.errors);
       const v = checked.value;
@@ -102,13 +105,17 @@ export class DeviceService {
       const device = repo.create({ accountId, ...v, nicknameKey: foldKey(v.nickname), createdAt: now, updatedAt: now });
       return success(await repo.save(device));
     });
+    if (outcome.ok) this.changes.policiesChanged([outcome.value.policyId]);
+    return outcome;
   }
 
   async update(accountId: number, id: number | null, input: DeviceFields): Promise<Outcome<Device>> {
-    return this.write(async (em) => {
+    let policyBefore: number | null = null;
+    const outcome = await this.write(async (em) => {
       const repo = em.getRepository(Device);
       const device = id == null ? null : await repo.findOneBy({ id, accountId });
       if (!device) return failure(userError(UserErrorCode.NOT_FOUND, ['input', 'id'], 'No device with this ID.'));
+      policyBefore = device.policyId;
       const checked = validateDeviceFields(input, device);
       if (!checked.ok) return failure(...checked.errors);
       const v = checked.value;
@@ -117,6 +124,8 @@ export class DeviceService {
       Object.assign(device, v, { nicknameKey: foldKey(v.nickname), updatedAt: new Date() });
       return success(await repo.save(device));
     });
+    if (outcome.ok && outcome.value.policyId !== policyBefore) this.changes.policiesChanged([outcome.value.policyId]);
+    return outcome;
   }
 
   async delete(accountId: number, id: number | null): Promise<Outcome<Device>> {

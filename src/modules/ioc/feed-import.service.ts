@@ -6,6 +6,7 @@ import { Ioc } from './ioc.entity';
 import { ImportMode } from './ioc.enums';
 import { IocList } from './ioc-list.entity';
 import { IOC_COLUMNS, iocRow, lockList, touchList } from './ioc.service';
+import { IndexChanges, NO_INDEX_CHANGES } from './ioc-index.warmer';
 import { FeedImportTally, FeedSkippedLine } from './feed/feed-import-tally';
 import { FeedNotTextError, readFeedLines } from './feed/feed-reader';
 
@@ -65,7 +66,11 @@ async function removeEntriesNotIn(em: EntityManager, listId: number, keep: Set<s
 }
 
 export class FeedImportService {
-  constructor(private readonly dataSource: DataSource) {}
+  constructor(
+    private readonly dataSource: DataSource,
+    /** Told after commit when a change makes matcher indexes stale (background rebuild). */
+    private readonly changes: IndexChanges = NO_INDEX_CHANGES,
+  ) {}
 
   async importFile(
     accountId: number,
@@ -76,7 +81,7 @@ export class FeedImportService {
   ): Promise<Outcome<FeedImportResult>> {
     const started = performance.now();
     try {
-      return await this.dataSource.transaction(async (em) => {
+      const outcome = await this.dataSource.transaction(async (em) => {
         const list = await lockList(em, accountId, listId);
         if (!list) return failure(userError(UserErrorCode.NOT_FOUND, ['input', 'list'], 'No IOC list with this ID.'));
         const tally = new FeedImportTally();
@@ -124,6 +129,9 @@ export class FeedImportService {
           durationMs: Math.round(performance.now() - started),
         });
       });
+      // REPLACE bumps the revision even when nothing changed: warm on every import.
+      if (outcome.ok) this.changes.listsChanged([outcome.value.list.id]);
+      return outcome;
     } catch (err) {
       if (err instanceof FeedNotTextError) {
         return failure(userError(UserErrorCode.INVALID, ['input', 'file'], `Refused: ${err.message}. Nothing was imported.`));

@@ -6,6 +6,8 @@ interface CachedIndex {
   fingerprint: string;
   index: IocIndex;
   builtInMs: number;
+  /** Order in which builds started: a slower, older build never replaces a newer one. */
+  seq: number;
 }
 
 export interface PolicyIndex {
@@ -17,6 +19,16 @@ export interface PolicyIndex {
 
 /** Rows per SELECT when loading entries: bounded memory per round trip, few round trips. */
 const LOAD_PAGE = 50_000;
+/** Builds redone when the lists changed while loading, before one is used as it is (and never reused). */
+const MAX_BUILD_ATTEMPTS = 3;
+
+/** A build stopped because the cache was closed (shutdown). */
+export class IndexCacheClosedError extends Error {
+  constructor() {
+    super('IOC index cache closed');
+    this.name = 'IndexCacheClosedError';
+  }
+}
 
 /**
  * The matcher index of each policy, kept in memory and rebuilt when its lists change.
@@ -29,28 +41,50 @@ const LOAD_PAGE = 50_000;
 export class IocIndexCache {
   private readonly cache = new Map<number, CachedIndex>();
   private readonly building = new Map<string, Promise<CachedIndex>>();
+  private seq = 0;
+  private closed = false;
 
   constructor(
     private readonly dataSource: DataSource,
     private readonly onBuild: (policyId: number, index: IocIndex, ms: number) => void = () => undefined,
   ) {}
 
-  async forPolicy(policyId: number, now = Date.now()): Promise<PolicyIndex> {
+  /**
+   * The policy's index, rebuilt first when a list or the policy changed. `signal` stops the wait (not a
+   * build other callers may share): the worker's job is handed back at shutdown without waiting for a rebuild.
+   */
+  async forPolicy(policyId: number, now = Date.now(), signal?: AbortSignal): Promise<PolicyIndex> {
     const { fingerprint, lists } = await this.fingerprint(policyId);
     const cached = this.cache.get(policyId);
     if (cached && cached.fingerprint === fingerprint && now < cached.index.validUntil) {
       return { index: cached.index, rebuilt: false, builtInMs: cached.builtInMs };
     }
-    // Concurrent uploads of one policy share a single build.
+    // Concurrent uploads (and the warm-up) of one policy share a single build.
     const key = `${policyId}:${fingerprint}`;
     let pending = this.building.get(key);
     if (!pending) {
-      pending = this.build(policyId, fingerprint, lists, now).finally(() => this.building.delete(key));
+      const seq = ++this.seq;
+      pending = this.build(policyId, fingerprint, lists, now, seq).finally(() => this.building.delete(key));
+      // Every waiter may have stopped waiting (signal): a failed build must not become an unhandled rejection.
+      pending.catch(() => undefined);
       this.building.set(key, pending);
     }
-    const built = await pending;
-    this.cache.set(policyId, built);
+    const built = signal ? await untilAborted(pending, signal) : await pending;
+    const current = this.cache.get(policyId);
+    if (!current || current.seq <= built.seq) this.cache.set(policyId, built);
     return { index: built.index, rebuilt: true, builtInMs: built.builtInMs };
+  }
+
+  /** True when the policy's index is built and current as of now (one fingerprint query; builds nothing). */
+  async isFresh(policyId: number, now = Date.now()): Promise<boolean> {
+    const { fingerprint } = await this.fingerprint(policyId);
+    const cached = this.cache.get(policyId);
+    return !!cached && cached.fingerprint === fingerprint && now < cached.index.validUntil;
+  }
+
+  /** Shutdown: builds in progress stop at their next page (IndexCacheClosedError) and no new one starts. */
+  close(): void {
+    this.closed = true;
   }
 
   /** Drops a policy's index (it is rebuilt on next use). */
@@ -76,8 +110,28 @@ export class IocIndexCache {
     return { fingerprint, lists };
   }
 
-  private async build(policyId: number, fingerprint: string, lists: IocListInfo[], now: number): Promise<CachedIndex> {
+  /**
+   * Loads the lists page by page, then reads the fingerprint again: pages are separate statements, so a
+   * change committed meanwhile could leave a mix of before and after. Then it builds again from the new
+   * revisions; after MAX_BUILD_ATTEMPTS (lists changing non-stop) the last build serves this call only.
+   */
+  private async build(policyId: number, fingerprint: string, lists: IocListInfo[], now: number, seq: number): Promise<CachedIndex> {
     const started = performance.now();
+    for (let attempt = 1; ; attempt++) {
+      const index = await this.load(lists, now);
+      const after = await this.fingerprint(policyId);
+      if (after.fingerprint === fingerprint || attempt === MAX_BUILD_ATTEMPTS) {
+        const builtInMs = performance.now() - started;
+        this.onBuild(policyId, index, builtInMs);
+        // An unstable build gets a fingerprint no use will match: it is rebuilt on next use.
+        return { fingerprint: after.fingerprint === fingerprint ? fingerprint : `unstable:${seq}`, index, builtInMs, seq };
+      }
+      fingerprint = after.fingerprint;
+      lists = after.lists;
+    }
+  }
+
+  private async load(lists: IocListInfo[], now: number): Promise<IocIndex> {
     const builder = new IocIndexBuilder(lists, { now });
     for (const list of lists) {
       // Keyset pages along the (list_id, id) index: memory stays bounded and no page sorts the list (without
@@ -86,6 +140,7 @@ export class IocIndexCache {
       const page = dialectOf(this.dataSource.manager) === 'sqlite' ? 10_000 : LOAD_PAGE;
       let after = 0;
       for (;;) {
+        if (this.closed) throw new IndexCacheClosedError();
         const rows: Array<{ id: number | string; family: number | string; prefix: number | string; range_start: string; expires_at: number | string | null }> =
           await this.dataSource.query(`SELECT id, family, prefix, range_start, expires_at FROM ioc WHERE list_id = ? AND id > ? ORDER BY id LIMIT ${page}`, [
             list.id,
@@ -102,9 +157,26 @@ export class IocIndexCache {
         await new Promise((resolve) => setImmediate(resolve));
       }
     }
-    const index = builder.build();
-    const builtInMs = performance.now() - started;
-    this.onBuild(policyId, index, builtInMs);
-    return { fingerprint, index, builtInMs };
+    if (this.closed) throw new IndexCacheClosedError();
+    return builder.build();
   }
+}
+
+/** `promise`, or a rejection with the signal's reason as soon as it aborts. */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (err) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err);
+      },
+    );
+  });
 }

@@ -8,6 +8,7 @@ import { PolicyIocList } from '../policy/policy-ioc-list.entity';
 import { Policy } from '../policy/policy.entity';
 import { IocCategory, IocListKind } from './ioc.enums';
 import { IocList } from './ioc-list.entity';
+import { IndexChanges, NO_INDEX_CHANGES } from './ioc-index.warmer';
 
 export interface IocListFields {
   name?: string | null;
@@ -28,7 +29,11 @@ export interface IocListFilterData {
 }
 
 export class IocListService {
-  constructor(private readonly dataSource: DataSource) {}
+  constructor(
+    private readonly dataSource: DataSource,
+    /** Told after commit when a change makes matcher indexes stale (background rebuild). */
+    private readonly changes: IndexChanges = NO_INDEX_CHANGES,
+  ) {}
 
   async find(accountId: number, id: number | null): Promise<IocList | null> {
     if (id == null) return null;
@@ -103,7 +108,8 @@ export class IocListService {
   }
 
   async update(accountId: number, id: number | null, input: IocListFields): Promise<Outcome<IocList>> {
-    return this.write(async (em) => {
+    let matchChanged = false;
+    const outcome = await this.write(async (em) => {
       const repo = em.getRepository(IocList);
       const list = id == null ? null : await repo.findOneBy({ id, accountId });
       if (!list) return failure(userError(UserErrorCode.NOT_FOUND, ['input', 'id'], 'No IOC list with this ID.'));
@@ -114,7 +120,7 @@ export class IocListService {
         list.nameKey = foldKey(list.name);
       }
       // Kind, severity and category change what a match means: indexes built from the old values must go.
-      const matchChanged =
+      matchChanged =
         (input.kind != null && input.kind !== list.kind) ||
         (input.severity != null && input.severity !== list.severity) ||
         (input.category != null && input.category !== list.category);
@@ -128,6 +134,8 @@ export class IocListService {
       list.updatedAt = new Date();
       return success(await repo.save(list));
     });
+    if (outcome.ok && matchChanged) this.changes.listsChanged([outcome.value.id]);
+    return outcome;
   }
 
   /** Refused while a policy uses the list. */

@@ -13,6 +13,7 @@ import { Policy } from '../policy/policy.entity';
 import { IocListKind, LookupVerdict } from './ioc.enums';
 import { Ioc } from './ioc.entity';
 import { IocList } from './ioc-list.entity';
+import { IndexChanges, NO_INDEX_CHANGES } from './ioc-index.warmer';
 import { cidrRangeKeys, ipKey, lowestContainingStartKey } from './ioc-range';
 
 export interface IocEntryFields {
@@ -59,7 +60,11 @@ export function iocRow(accountId: number, listId: number, cidr: Cidr, comment: s
 }
 
 export class IocService {
-  constructor(private readonly dataSource: DataSource) {}
+  constructor(
+    private readonly dataSource: DataSource,
+    /** Told after commit when a change makes matcher indexes stale (background rebuild). */
+    private readonly changes: IndexChanges = NO_INDEX_CHANGES,
+  ) {}
 
   async findMany(accountId: number, ids: readonly number[]): Promise<(Ioc | null)[]> {
     const rows = ids.length ? await this.dataSource.getRepository(Ioc).findBy({ accountId, id: In([...ids]) }) : [];
@@ -124,7 +129,7 @@ export class IocService {
       }
     });
     if (errors.length) return failure(...errors);
-    return this.dataSource.transaction(async (em) => {
+    const outcome = await this.dataSource.transaction(async (em) => {
       const list = await lockList(em, accountId, listId);
       if (!list) return failure(userError(UserErrorCode.NOT_FOUND, ['input', 'list'], 'No IOC list with this ID.'));
       const rows = [...wanted.values()].map((w) => iocRow(accountId, list.id, w.cidr, w.comment, w.expiresAt, now));
@@ -133,13 +138,15 @@ export class IocService {
       const stored = await em.getRepository(Ioc).find({ where: { listId: list.id, cidr: In([...wanted.keys()]) }, order: { rangeStart: 'ASC', id: 'ASC' } });
       return success({ list, added, duplicates: repeats + (wanted.size - added), entries: stored });
     });
+    if (outcome.ok && outcome.value.added > 0) this.changes.listsChanged([outcome.value.list.id]);
+    return outcome;
   }
 
   /** Removes entries by ID; all-or-nothing: an ID that is not the caller's refuses the call. */
   async remove(accountId: number, ids: (number | null)[]): Promise<Outcome<IocRemoveResult>> {
     if (ids.length === 0) return failure(userError(UserErrorCode.REQUIRED, ['input', 'ids'], 'Give at least one entry ID.'));
     if (ids.length > MAX_ENTRIES_PER_ADD) return failure(userError(UserErrorCode.INVALID, ['input', 'ids'], `At most ${MAX_ENTRIES_PER_ADD} IDs per call.`));
-    return this.dataSource.transaction(async (em) => {
+    const outcome = await this.dataSource.transaction(async (em) => {
       const valid = ids.filter((id): id is number => id != null);
       const found = valid.length ? await em.getRepository(Ioc).findBy({ accountId, id: In(valid) }) : [];
       const foundIds = new Set(found.map((f) => f.id));
@@ -156,6 +163,8 @@ export class IocService {
       }
       return success({ removed: found });
     });
+    if (outcome.ok) this.changes.listsChanged([...new Set(outcome.value.removed.map((e) => e.listId))]);
+    return outcome;
   }
 
   /** "Why is this address flagged?": every containing entry in the account, and what each policy makes of it. */

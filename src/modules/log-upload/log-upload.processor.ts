@@ -107,7 +107,14 @@ export class LogUploadProcessor {
     if (!device) return this.failed(uploadId, owner, 'The device was deleted.', base, started);
     const withDevice = { ...base, deviceId: device.id };
     const now = Date.now();
-    const { index } = await this.indexes.forPolicy(device.policyId, now);
+    let index: IocIndex;
+    try {
+      ({ index } = await this.indexes.forPolicy(device.policyId, now, signal));
+    } catch (err) {
+      // Shutdown while the index was being built: the job was handed back, nothing is written.
+      if (signal?.aborted) return { status: 'LEASE_LOST', ...withDevice, durationMs: performance.now() - started };
+      throw err;
+    }
     const classifier = createDirectionClassifier(device.internalNetworks);
     const parser = new TcpdumpParser();
     const folder = new ConnectionFolder(classifier);

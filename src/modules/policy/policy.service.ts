@@ -1,6 +1,7 @@
 import { DataSource, EntityManager, In } from 'typeorm';
 import { bulkInsert } from '../../db/bulk';
 import { IocList } from '../ioc/ioc-list.entity';
+import { IndexChanges, NO_INDEX_CHANGES } from '../ioc/ioc-index.warmer';
 import { PolicyIocList } from './policy-ioc-list.entity';
 import { transactionWithUniqueCheck } from '../../common/errors/db-errors';
 import { failure, Outcome, success, userError, UserErrorCode, UserErrorData } from '../../common/errors/user-error';
@@ -22,7 +23,11 @@ export interface PolicyFilterData {
 const MAX_DESCRIPTION = 2000;
 
 export class PolicyService {
-  constructor(private readonly dataSource: DataSource) {}
+  constructor(
+    private readonly dataSource: DataSource,
+    /** Told after commit when a change makes matcher indexes stale (background rebuild). */
+    private readonly changes: IndexChanges = NO_INDEX_CHANGES,
+  ) {}
 
   async find(accountId: number, id: number | null): Promise<Policy | null> {
     if (id == null) return null;
@@ -139,7 +144,7 @@ export class PolicyService {
     change: (em: EntityManager, policy: Policy, ids: number[]) => Promise<void>,
   ): Promise<Outcome<Policy>> {
     if (listIds.length === 0) return failure(userError(UserErrorCode.REQUIRED, ['input', 'iocLists'], 'Give at least one IOC list.'));
-    return this.dataSource.transaction(async (em) => {
+    const outcome = await this.dataSource.transaction(async (em) => {
       const policy = policyId == null ? null : await em.getRepository(Policy).findOneBy({ id: policyId, accountId });
       if (!policy) return failure(userError(UserErrorCode.NOT_FOUND, ['input', 'policy'], 'No policy with this ID.'));
       const valid = listIds.filter((id): id is number => id != null);
@@ -154,6 +159,8 @@ export class PolicyService {
       await em.getRepository(Policy).update({ id: policy.id }, { revision: policy.revision, updatedAt: policy.updatedAt });
       return success(policy);
     });
+    if (outcome.ok) this.changes.policiesChanged([outcome.value.id]);
+    return outcome;
   }
 
   private write(work: (em: EntityManager) => Promise<Outcome<Policy>>): Promise<Outcome<Policy>> {
