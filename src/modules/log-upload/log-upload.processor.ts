@@ -1,5 +1,5 @@
 import zlib from 'node:zlib';
-import { promisify } from 'node:util';
+import { TransformOptions } from 'node:stream';
 import { DataSource } from 'typeorm';
 import { bulkInsert, execute } from '../../db/bulk';
 import { Device } from '../device/device.entity';
@@ -65,8 +65,8 @@ export const HIT_COLUMNS = [
 
 /** Text parsed per event-loop turn (~2 ms at the parser's speed). */
 const SLICE = 1024 * 1024;
-const gunzip = promisify(zlib.gunzip);
-const brotliDecompress = promisify(zlib.brotliDecompress);
+/** Slices out of the inflater, up to 4 inflated ahead of the parser (zlib streams take stream options too). */
+const INFLATE: zlib.ZlibOptions & zlib.BrotliOptions & TransformOptions = { chunkSize: SLICE, readableHighWaterMark: 4 * SLICE };
 
 /**
  * Processes one claimed upload: streams its stored text through the parser (a chunk per event-loop turn,
@@ -120,33 +120,39 @@ export class LogUploadProcessor {
     const folder = new ConnectionFolder(classifier);
 
     const blobs: Array<{ data: Buffer }> = await this.dataSource.query(`SELECT data FROM log_upload_blob WHERE upload_id = ? ORDER BY seq`, [uploadId]);
-    let text: Buffer;
-    try {
-      // One decompression of the whole file (at most MAX_UPLOAD_BYTES of text), off the main thread: one hand-off to
-      // zlib's pool instead of one per 256 KiB chunk (measured ~2x faster on a busy 2-core machine).
-      const stored = Buffer.concat(blobs.map((b) => b.data));
-      text = await (rows[0].stored_encoding === 'br' ? brotliDecompress(stored) : gunzip(stored));
-    } catch (err) {
-      return this.failed(uploadId, owner, `The stored file could not be read: ${(err as Error).message}`, withDevice, started);
-    }
+    // The stored file inflates on zlib's thread pool a few slices ahead while this thread parses the slice
+    // before: decompression and parsing overlap instead of adding up (one whole-file inflate first cost
+    // ~130 ms of the ~0.6 s from ack to COMPLETED on a 2-core machine). Slices of SLICE bytes: few hand-offs.
+    const inflate =
+      rows[0].stored_encoding === 'br'
+        ? zlib.createBrotliDecompress(INFLATE)
+        : zlib.createGunzip(INFLATE);
+    let unreadable: Error | null = null;
+    inflate.once('error', (err) => (unreadable = err));
+    for (const b of blobs) inflate.write(b.data);
+    inflate.end();
     let bytes = 0;
     let lastRenew = Date.now();
     const renewEvery = Math.max(250, this.options.leaseMs / 3);
-    for (let offset = 0; offset < text.length; offset += SLICE) {
-      const slice = text.subarray(offset, offset + SLICE);
-      folder.add(parser.push(slice));
-      bytes += slice.length;
-      this.options.onProgress?.(uploadId, bytes);
-      if (parser.stats.lines > 2000 && missingEpochTimestamps(parser.stats)) break;
-      if (signal?.aborted) return { status: 'LEASE_LOST', ...withDevice, durationMs: performance.now() - started };
-      if (Date.now() - lastRenew > renewEvery) {
-        lastRenew = Date.now();
-        if (!(await this.queue.renew(uploadId, owner, this.options.leaseMs, { bytes, lines: parser.stats.lines }))) {
-          return { status: 'LEASE_LOST', ...withDevice, durationMs: performance.now() - started };
+    try {
+      for await (const slice of inflate as AsyncIterable<Buffer>) {
+        folder.add(parser.push(slice));
+        bytes += slice.length;
+        this.options.onProgress?.(uploadId, bytes);
+        if (parser.stats.lines > 2000 && missingEpochTimestamps(parser.stats)) break;
+        if (signal?.aborted) return { status: 'LEASE_LOST', ...withDevice, durationMs: performance.now() - started };
+        if (Date.now() - lastRenew > renewEvery) {
+          lastRenew = Date.now();
+          if (!(await this.queue.renew(uploadId, owner, this.options.leaseMs, { bytes, lines: parser.stats.lines }))) {
+            return { status: 'LEASE_LOST', ...withDevice, durationMs: performance.now() - started };
+          }
         }
+        // A turn for the event loop between slices: the API stays responsive while a file is parsed.
+        await new Promise((resolve) => setImmediate(resolve));
       }
-      // A turn for the event loop between slices: the API stays responsive while a file is parsed.
-      await new Promise((resolve) => setImmediate(resolve));
+    } catch (err) {
+      if (unreadable) return this.failed(uploadId, owner, `The stored file could not be read: ${(unreadable as Error).message}`, withDevice, started);
+      throw err;
     }
     folder.add(parser.end());
     const stats = parser.stats;
