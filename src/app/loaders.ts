@@ -38,7 +38,8 @@ export function createLoaders(services: Services, caller: Caller | null): Loader
     logUpload: new DataLoader((ids) => services.logUploads.findMany(accountId, ids)),
     flowHit: new DataLoader((ids) => services.flowHits.findMany(accountId, ids)),
     addressStats: new DataLoader((addresses) => Promise.all(addresses.map((a) => services.reports.addressStats(accountId, a)))),
-    totals: new DataLoader((filters) => Promise.all(filters.map((f) => services.reports.totals(f))), { cache: true }),
+    // The dashboard's devices and hosts: distinct external addresses are not shown there, so not counted.
+    totals: new DataLoader((filters) => Promise.all(filters.map((f) => services.reports.totals(f, { externalAddresses: false }))), { cache: true }),
     directionCounts: new DataLoader(
       (filters) =>
         Promise.all(

@@ -7,6 +7,7 @@ import { IocIndexCache } from '../ioc/ioc-index.cache';
 import { IocIndex, NO_MATCH } from '../ioc/matching/ioc-index';
 import { ipv4Key, ipv6WordsKey } from '../ioc/ioc-range';
 import { MatchedSide, protocolName } from '../flow-hit/flow-hit.enums';
+import { replaceRollups } from '../report/hit-rollup';
 import { createDirectionClassifier, Direction } from './flows/direction';
 import { Connection, ConnectionEndpoint, ConnectionFolder } from './flows/fold';
 import { missingEpochTimestamps, TcpdumpParser } from './parsing';
@@ -182,6 +183,8 @@ export class LogUploadProcessor {
       // Replace, never add: a re-run (after a crash, or a reprocess) leaves exactly one set of hits.
       await execute(em, `DELETE FROM flow_hit WHERE upload_id = ?`, [uploadId]);
       await bulkInsert(em, 'flow_hit', HIT_COLUMNS, hits);
+      // The reports' roll-ups, in the same transaction: they never disagree with the hits they summarize.
+      await replaceRollups(em, uploadId, hits, HIT_COLUMNS);
       const skippedLines = stats.lines - stats.packets;
       await execute(
         em,

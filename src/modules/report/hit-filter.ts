@@ -1,4 +1,4 @@
-import { SelectQueryBuilder } from 'typeorm';
+import { ObjectLiteral, SelectQueryBuilder } from 'typeorm';
 import { badUserInput } from '../../common/errors/graphql-errors';
 import { idOfType } from '../../common/ids/global-id';
 import { parseCidr } from '../../common/net/cidr';
@@ -80,6 +80,19 @@ export function resolveHitFilter(accountId: number, f: HitFilterInput, now = Dat
 /** Applies a filter to a query on FlowHit aliased `h`. An empty ID list matches nothing. */
 export function applyHitFilter(qb: SelectQueryBuilder<FlowHit>, f: ResolvedHitFilter): SelectQueryBuilder<FlowHit> {
   qb.where('h.accountId = :accountId', { accountId: f.accountId }).andWhere('h.firstSeenAt >= :from AND h.firstSeenAt < :to', { from: f.from, to: f.to });
+  return applyHitDimensions(qb, f);
+}
+
+/** Filters a roll-up can apply (it has these columns); the others need the raw hits. */
+export function rollupCanFilter(f: ResolvedHitFilter, withProtocol: boolean): boolean {
+  return !f.internal && !f.external && f.ports === undefined && !f.excludePorts?.length && (withProtocol || f.protocols === undefined);
+}
+
+/**
+ * Every condition of a filter but the account and the time window, on a query aliased `h` over flow hits or a
+ * roll-up (which name these columns alike). Address and port conditions only apply to flow hits.
+ */
+export function applyHitDimensions<T extends ObjectLiteral>(qb: SelectQueryBuilder<T>, f: ResolvedHitFilter): SelectQueryBuilder<T> {
   const inList = (column: string, name: string, values: unknown[] | undefined) => {
     if (values === undefined) return;
     if (values.length === 0) qb.andWhere('1 = 0');

@@ -1,4 +1,5 @@
-import { Arg, Authorized, Ctx, Field, FieldResolver, Int, ObjectType, Query, Resolver, Root } from 'type-graphql';
+import { GraphQLResolveInfo, Kind, SelectionSetNode } from 'graphql';
+import { Arg, Authorized, Ctx, Field, FieldResolver, Info, Int, ObjectType, Query, Resolver, Root } from 'type-graphql';
 import type { RequestContext } from '../../app/context';
 import { badUserInput } from '../../common/errors/graphql-errors';
 import { MAX_PAGE_SIZE } from '../../common/pagination/connection';
@@ -37,6 +38,16 @@ function zone(tz: string | null | undefined): string {
   return z;
 }
 
+/**
+ * Whether the field being resolved selects `name` (directly, or possibly through a fragment: then yes). Lets a
+ * grouping skip a costly measure nobody asked for.
+ */
+function selects(info: GraphQLResolveInfo, name: string): boolean {
+  const visit = (set: SelectionSetNode | undefined): boolean =>
+    !!set?.selections.some((sel) => (sel.kind === Kind.FIELD ? sel.name.value === name : sel.kind === Kind.INLINE_FRAGMENT ? visit(sel.selectionSet) : true));
+  return info.fieldNodes.some((node) => visit(node.selectionSet));
+}
+
 @ObjectType({ description: 'Hit report over a filter. Each grouping is computed (one SQL query) only when selected.' })
 export class HitReport {
   filter: ResolvedHitFilter;
@@ -71,8 +82,8 @@ export class HitReportResolver {
   }
 
   @FieldResolver(() => HitTotals, { description: 'Totals.' })
-  totals(@Root() r: HitReport, @Ctx() ctx: RequestContext): Promise<HitTotals> {
-    return ctx.services.reports.totals(r.filter);
+  totals(@Root() r: HitReport, @Ctx() ctx: RequestContext, @Info() info: GraphQLResolveInfo): Promise<HitTotals> {
+    return ctx.services.reports.totals(r.filter, { externalAddresses: selects(info, 'externalAddresses') });
   }
 
   @FieldResolver(() => [DirectionRow], { description: 'INBOUND and OUTBOUND (both always present).' })
@@ -86,8 +97,13 @@ export class HitReportResolver {
   }
 
   @FieldResolver(() => [IocListRow], { description: 'IOC lists by hits, most first.' })
-  byIocList(@Root() r: HitReport, @Ctx() ctx: RequestContext, @Arg('first', () => Int, { nullable: true, description: 'How many rows (1-100, default 10).' }) first?: number): Promise<IocListRow[]> {
-    return ctx.services.reports.byIocList(r.filter, top(first));
+  byIocList(
+    @Root() r: HitReport,
+    @Ctx() ctx: RequestContext,
+    @Info() info: GraphQLResolveInfo,
+    @Arg('first', () => Int, { nullable: true, description: 'How many rows (1-100, default 10).' }) first?: number,
+  ): Promise<IocListRow[]> {
+    return ctx.services.reports.byIocList(r.filter, top(first), { iocs: selects(info, 'iocs') });
   }
 
   @FieldResolver(() => [CategoryRow], { description: 'Categories by hits.' })
@@ -101,17 +117,23 @@ export class HitReportResolver {
   }
 
   @FieldResolver(() => [DeviceRow], { description: 'Devices by hits.' })
-  byDevice(@Root() r: HitReport, @Ctx() ctx: RequestContext, @Arg('first', () => Int, { nullable: true, description: 'How many rows (1-100, default 10).' }) first?: number): Promise<DeviceRow[]> {
-    return ctx.services.reports.byDevice(r.filter, top(first));
+  byDevice(
+    @Root() r: HitReport,
+    @Ctx() ctx: RequestContext,
+    @Info() info: GraphQLResolveInfo,
+    @Arg('first', () => Int, { nullable: true, description: 'How many rows (1-100, default 10).' }) first?: number,
+  ): Promise<DeviceRow[]> {
+    return ctx.services.reports.byDevice(r.filter, top(first), { iocs: selects(info, 'iocs') });
   }
 
   @FieldResolver(() => [InternalHostRow], { description: 'Internal hosts that talked to, or were contacted by, listed addresses; most hits first.' })
   byInternalHost(
     @Root() r: HitReport,
     @Ctx() ctx: RequestContext,
+    @Info() info: GraphQLResolveInfo,
     @Arg('first', () => Int, { nullable: true, description: 'How many rows (1-100, default 10).' }) first?: number,
   ): Promise<InternalHostRow[]> {
-    return ctx.services.reports.byInternalHost(r.filter, top(first));
+    return ctx.services.reports.byInternalHost(r.filter, top(first), { iocs: selects(info, 'iocs') });
   }
 
   @FieldResolver(() => [ThreatRow], { description: 'One row per internal host and IOC entry, most severe then most hits first: the triage view.' })

@@ -1,5 +1,6 @@
 import { DataSource } from 'typeorm';
 import { execute } from '../../db/bulk';
+import { DAY_MS, HOUR_MS, rebuildRollupsAround } from './hit-rollup';
 
 export interface PurgeResult {
   flowHits: number;
@@ -25,6 +26,11 @@ export class RetentionService {
     if (this.days <= 0) return { flowHits: 0, uploads: 0, cutoff: new Date(0) };
     const em = this.dataSource.manager;
     let flowHits = await this.deleteInBatches('flow_hit', 'first_seen_at', cutoff);
+    // Roll-up buckets wholly before the cutoff go the same way; the hour and day the cutoff falls in are
+    // recomputed from the hits left in them, in one transaction so a report sees them before or after.
+    await this.deleteInBatches('hit_hour', 'bucket_at', Math.floor(cutoff / HOUR_MS) * HOUR_MS);
+    await this.deleteInBatches('hit_day_host', 'bucket_at', Math.floor(cutoff / DAY_MS) * DAY_MS);
+    if (cutoff % HOUR_MS !== 0 || cutoff % DAY_MS !== 0) await this.dataSource.transaction((tx) => rebuildRollupsAround(tx, cutoff));
     let uploads = 0;
     for (;;) {
       const old: Array<{ id: number | string }> = await em.query(`SELECT id FROM log_upload WHERE received_at < ? AND status IN ('COMPLETED', 'FAILED') ORDER BY id LIMIT 100`, [cutoff]);
@@ -37,6 +43,9 @@ export class RetentionService {
           if (ids.length === 0) break;
           flowHits += await execute(em, `DELETE FROM flow_hit WHERE id IN (${ids.map(() => '?').join(',')})`, ids.map((r) => r.id));
         }
+        // Its roll-ups are a few rows per hour or day of capture.
+        await execute(em, `DELETE FROM hit_hour WHERE upload_id = ?`, [id]);
+        await execute(em, `DELETE FROM hit_day_host WHERE upload_id = ?`, [id]);
         uploads += await execute(em, `DELETE FROM log_upload WHERE id = ?`, [id]);
       }
     }
