@@ -32,6 +32,7 @@
  */
 import './lib/production-env'; // first: graphql-js reads NODE_ENV when loaded
 import { HIT_COLUMNS as FLOW_HIT_COLUMNS } from '../src/modules/log-upload/log-upload.processor';
+import { DAY_HOST_COLUMNS, HOUR_COLUMNS, rollupRows } from '../src/modules/report/hit-rollup';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -592,7 +593,13 @@ async function seed(server: RunningServer, total: number): Promise<Seeded> {
     const rows = buffer;
     buffer = [];
     const t = performance.now();
-    await ds.transaction((em) => bulkInsert(em, 'flow_hit', HIT_COLUMNS, rows));
+    await ds.transaction(async (em) => {
+      await bulkInsert(em, 'flow_hit', HIT_COLUMNS, rows);
+      // The worker writes the reports' roll-ups with the hits (hit-rollup.ts); so does the seed, with the same code.
+      const rollups = rollupRows(rows, HIT_COLUMNS);
+      await bulkInsert(em, 'hit_hour', HOUR_COLUMNS, rollups.hour);
+      await bulkInsert(em, 'hit_day_host', DAY_HOST_COLUMNS, rollups.dayHost);
+    });
     dbMs += performance.now() - t;
     written += rows.length;
     const elapsedS = (performance.now() - t0) / 1000;

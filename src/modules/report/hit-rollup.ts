@@ -43,7 +43,7 @@ export function rollupRows(hits: readonly unknown[][], columns: readonly string[
     const bytes = Number(h[c.bf]) + Number(h[c.br]);
     const hourAt = Math.floor(first / HOUR_MS) * HOUR_MS;
     const dayAt = Math.floor(first / DAY_MS) * DAY_MS;
-    const dims = `${h[c.device]}|${h[c.direction]}|${h[c.list]}|${h[c.severity]}|${h[c.category]}`;
+    const dims = `${h[c.upload]}|${h[c.device]}|${h[c.direction]}|${h[c.list]}|${h[c.severity]}|${h[c.category]}`;
     const hk = `${hourAt}|${dims}|${h[c.protocol]}`;
     const r = hour.get(hk);
     if (r) {
