@@ -9,7 +9,7 @@ export class HitRollups1764298800000 implements MigrationInterface {
   name = 'HitRollups1764298800000';
 
   async up(q: QueryRunner): Promise<void> {
-    await q.createIndex('flow_hit', index('IDX_flow_hit_account_severity_time', ['account_id', 'severity', 'first_seen_at']));
+    await q.createIndex('flow_hit', index('IDX_flow_hit_account_severity_time', ['account_id', 'severity', 'first_seen_at', 'device_id', 'internal_ip', 'ioc_id', 'category']));
     const keys = [idColumn(), col.int('account_id'), col.int('upload_id'), col.bigint('bucket_at'), col.int('device_id')];
     const lists = [col.varchar('direction', 8), col.int('ioc_list_id'), col.smallint('severity'), col.varchar('category', 32)];
     await q.createTable(

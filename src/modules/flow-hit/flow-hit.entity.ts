@@ -19,9 +19,10 @@ import { Direction, MatchedSide, TransportProtocol } from './flow-hit.enums';
 // - (account, device, first_seen_at): reports and exports narrowed to devices.
 // - (account, matched_ip, first_seen_at): iocLookup's hit count and first/last seen for one address.
 // - (upload_id): replacing an upload's hits when it is (re)processed.
-// - (account, severity, first_seen_at): the triage view (threats, the dashboard's top threats) is ordered most
-//   severe first, so it reads one severity at a time from the top and stops once it has its rows; the worst
-//   severity is usually a small share of the hits (measured 7-8x on the 1M-hit bench).
+// - (account, severity, first_seen_at, device, internal_ip, ioc, category): the triage view (threats, the
+//   dashboard's top threats) is ordered most severe first, so it reads one severity at a time from the top and
+//   stops once it has its rows (the worst severities are usually a small share of the hits), and ranks the
+//   (host, entry) pairs from this index alone before it reads the rows of the few it shows.
 // Groupings that do not need the entry, external address or ports read the roll-ups (report/hit-rollup.entity.ts).
 // internal_key/external_key are sortable 32-hex-digit address keys (IPv4 mapped into ::ffff:0:0/96, as for
 // IOC entries) so "internal or external address in this CIDR" is a range comparison.
@@ -30,7 +31,7 @@ import { Direction, MatchedSide, TransportProtocol } from './flow-hit.enums';
 @Index('IDX_flow_hit_account_time', ['accountId', 'firstSeenAt', 'id'])
 @Index('IDX_flow_hit_account_device_time', ['accountId', 'deviceId', 'firstSeenAt'])
 @Index('IDX_flow_hit_account_matched', ['accountId', 'matchedIp', 'firstSeenAt'])
-@Index('IDX_flow_hit_account_severity_time', ['accountId', 'severity', 'firstSeenAt'])
+@Index('IDX_flow_hit_account_severity_time', ['accountId', 'severity', 'firstSeenAt', 'deviceId', 'internalIp', 'iocId', 'category'])
 @ObjectType({ implements: Node, description: 'A connection that touched an address on one of the device policy\'s BLOCK lists, and why it matched.' })
 export class FlowHit {
   @PrimaryGeneratedColumn()

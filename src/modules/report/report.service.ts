@@ -308,8 +308,36 @@ export class ReportService {
   }
 
   private async threatsOfSeverity(f: ResolvedHitFilter, severity: number, first: number): Promise<ThreatRow[]> {
-    const rows: Raw[] = await this.base(f)
+    // 1. Rank (host, entry) pairs by hits from the (account, severity, first_seen_at, device, host, entry, category)
+    //    index alone: no table row is read for the hits that do not make the page.
+    const top: Raw[] = await this.base(f)
       .andWhere('h.severity = :threatSeverity', { threatSeverity: severity })
+      .select('h.deviceId', 'device')
+      .addSelect('h.internalIp', 'ip')
+      .addSelect('h.iocId', 'ioc')
+      .addSelect('h.category', 'category')
+      .addSelect('COUNT(*)', 'hits')
+      .groupBy('h.deviceId')
+      .addGroupBy('h.internalIp')
+      .addGroupBy('h.iocId')
+      .addGroupBy('h.category')
+      .orderBy('hits', 'DESC')
+      .addOrderBy('h.deviceId', 'ASC')
+      .addOrderBy('h.internalIp', 'ASC')
+      .addOrderBy('h.iocId', 'ASC')
+      .limit(first)
+      .getRawMany();
+    if (top.length === 0) return [];
+    // 2. The rest of each row (packets, ports, directions, times) from the hits of those pairs only. An entry's
+    //    list and CIDR never change, so a pair is one row here too.
+    const params: Record<string, unknown> = { threatSeverity: severity };
+    const pairs = top.map((t, i) => {
+      Object.assign(params, { [`td${i}`]: n(t.device), [`ti${i}`]: String(t.ip), [`te${i}`]: n(t.ioc), [`tc${i}`]: t.category });
+      return `(h.deviceId = :td${i} AND h.internalIp = :ti${i} AND h.iocId = :te${i} AND h.category = :tc${i})`;
+    });
+    const rows: Raw[] = await this.base(f)
+      .andWhere('h.severity = :threatSeverity')
+      .andWhere(`(${pairs.join(' OR ')})`, params)
       .select('h.deviceId', 'device')
       .addSelect('h.internalIp', 'ip')
       .addSelect('h.iocId', 'ioc')
@@ -330,13 +358,9 @@ export class ReportService {
       .addGroupBy('h.matchedCidr')
       .addGroupBy('h.severity')
       .addGroupBy('h.category')
-      .orderBy('h.severity', 'DESC')
-      .addOrderBy('hits', 'DESC')
-      .addOrderBy('h.deviceId', 'ASC')
-      .addOrderBy('h.internalIp', 'ASC')
-      .addOrderBy('h.iocId', 'ASC')
-      .limit(first)
       .getRawMany();
+    const rank = new Map(top.map((t, i) => [`${n(t.device)}|${t.ip}|${n(t.ioc)}|${t.category}`, i]));
+    rows.sort((x, y) => (rank.get(`${n(x.device)}|${x.ip}|${n(x.ioc)}|${x.category}`) ?? 0) - (rank.get(`${n(y.device)}|${y.ip}|${n(y.ioc)}|${y.category}`) ?? 0) || n(y.hits) - n(x.hits));
     return rows.map((r) => ({
       deviceId: n(r.device),
       internalIp: String(r.ip),
