@@ -21,28 +21,18 @@ import { LogUpload } from '../log-upload/log-upload.entity';
  * concurrent workers never update the same roll-up row.
  * Each table's window index holds every column the reports read, so a report never visits the table rows.
  */
-@Entity('hit_hour')
-@Index('IDX_hit_hour_window', ['accountId', 'bucketAt', 'deviceId', 'direction', 'iocListId', 'severity', 'category', 'protocol', 'hits', 'packets', 'bytes', 'firstSeenAt', 'lastSeenAt'])
-@Index('IDX_hit_hour_upload', ['uploadId'])
-export class HitHour {
+/** The columns both roll-ups share (their relations are declared on each, for the constraint names). */
+abstract class HitRollup {
   @PrimaryGeneratedColumn()
   id: number;
 
   @Column({ type: 'int' })
   accountId: number;
 
-  @ManyToOne(() => Account, { onDelete: 'CASCADE', nullable: false })
-  @JoinColumn({ name: 'account_id', foreignKeyConstraintName: 'FK_hit_hour_account' })
-  account?: Account;
-
   @Column({ type: 'int' })
   uploadId: number;
 
-  @ManyToOne(() => LogUpload, { onDelete: 'CASCADE', nullable: false })
-  @JoinColumn({ name: 'upload_id', foreignKeyConstraintName: 'FK_hit_hour_upload' })
-  upload?: LogUpload;
-
-  /** Start of the UTC hour (epoch ms) holding the hits' first packets. */
+  /** Start of the UTC hour or day (epoch ms) holding the hits' first packets. */
   @Column({ type: 'bigint', transformer: bigintNumber })
   bucketAt: number;
 
@@ -61,17 +51,11 @@ export class HitHour {
   @Column({ type: 'varchar', length: 32 })
   category: string;
 
-  @Column({ type: 'varchar', length: 8 })
-  protocol: string;
-
   @Column({ type: 'int' })
   hits: number;
 
   @Column({ type: 'bigint', transformer: bigintNumber })
   packets: number;
-
-  @Column({ type: 'bigint', transformer: bigintNumber })
-  bytes: number;
 
   @Column({ type: 'bigint', transformer: bigintNumber })
   firstSeenAt: number;
@@ -80,59 +64,38 @@ export class HitHour {
   lastSeenAt: number;
 }
 
+@Entity('hit_hour')
+@Index('IDX_hit_hour_window', ['accountId', 'bucketAt', 'deviceId', 'direction', 'iocListId', 'severity', 'category', 'protocol', 'hits', 'packets', 'bytes', 'firstSeenAt', 'lastSeenAt'])
+@Index('IDX_hit_hour_upload', ['uploadId'])
+export class HitHour extends HitRollup {
+  @ManyToOne(() => Account, { onDelete: 'CASCADE', nullable: false })
+  @JoinColumn({ name: 'account_id', foreignKeyConstraintName: 'FK_hit_hour_account' })
+  account?: Account;
+
+  @ManyToOne(() => LogUpload, { onDelete: 'CASCADE', nullable: false })
+  @JoinColumn({ name: 'upload_id', foreignKeyConstraintName: 'FK_hit_hour_upload' })
+  upload?: LogUpload;
+
+  @Column({ type: 'varchar', length: 8 })
+  protocol: string;
+
+  @Column({ type: 'bigint', transformer: bigintNumber })
+  bytes: number;
+}
+
 /** See HitHour: per UTC day and internal host. */
 @Entity('hit_day_host')
 @Index('IDX_hit_day_host_window', ['accountId', 'bucketAt', 'deviceId', 'internalIp', 'direction', 'iocListId', 'severity', 'category', 'hits', 'packets', 'firstSeenAt', 'lastSeenAt'])
 @Index('IDX_hit_day_host_upload', ['uploadId'])
-export class HitDayHost {
-  @PrimaryGeneratedColumn()
-  id: number;
-
-  @Column({ type: 'int' })
-  accountId: number;
-
+export class HitDayHost extends HitRollup {
   @ManyToOne(() => Account, { onDelete: 'CASCADE', nullable: false })
   @JoinColumn({ name: 'account_id', foreignKeyConstraintName: 'FK_hit_day_host_account' })
   account?: Account;
-
-  @Column({ type: 'int' })
-  uploadId: number;
 
   @ManyToOne(() => LogUpload, { onDelete: 'CASCADE', nullable: false })
   @JoinColumn({ name: 'upload_id', foreignKeyConstraintName: 'FK_hit_day_host_upload' })
   upload?: LogUpload;
 
-  /** Start of the UTC day (epoch ms) holding the hits' first packets. */
-  @Column({ type: 'bigint', transformer: bigintNumber })
-  bucketAt: number;
-
-  @Column({ type: 'int' })
-  deviceId: number;
-
   @Column({ type: 'varchar', length: 45 })
   internalIp: string;
-
-  @Column({ type: 'varchar', length: 8 })
-  direction: string;
-
-  @Column({ type: 'int' })
-  iocListId: number;
-
-  @Column({ type: 'smallint' })
-  severity: number;
-
-  @Column({ type: 'varchar', length: 32 })
-  category: string;
-
-  @Column({ type: 'int' })
-  hits: number;
-
-  @Column({ type: 'bigint', transformer: bigintNumber })
-  packets: number;
-
-  @Column({ type: 'bigint', transformer: bigintNumber })
-  firstSeenAt: number;
-
-  @Column({ type: 'bigint', transformer: bigintNumber })
-  lastSeenAt: number;
 }
