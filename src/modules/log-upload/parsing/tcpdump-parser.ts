@@ -277,6 +277,12 @@ function protocolByNumber(n: number): Protocol {
   return n === 6 ? Protocol.TCP : n === 17 ? Protocol.UDP : n === 1 ? Protocol.ICMP : n === 58 ? Protocol.ICMP6 : Protocol.UNKNOWN;
 }
 
+/**
+ * The current line's time (µs since the epoch), handed from line() to addressPair() through a typed array:
+ * ~1.7e15 is no small integer, so as an argument of a call V8 does not inline it would be boxed per line.
+ */
+const lineTs = new Float64Array(1);
+
 const enum LineResult {
   ROW,
   MALFORMED,
@@ -393,11 +399,11 @@ export class TcpdumpParser {
    * the header MALFORMED_ADDRESS and the line is read on its own.
    */
   private verboseAddressLine(buf: Buffer, s: number, e: number): boolean {
-    const ts = this.pendingTs;
+    lineTs[0] = this.pendingTs;
     this.pendingTs = -1;
     if (
       e - s > 4 && e - s <= this.maxLineBytes && buf[s] === SP && buf[s + 1] === SP && buf[s + 2] === SP && buf[s + 3] === SP &&
-      isDigit(buf[s + 4]) && this.addressPair(buf, s + 4, e, 4, ts, this.pendingLineNo, this.pendingProtocol) === LineResult.ROW
+      isDigit(buf[s + 4]) && this.addressPair(buf, s + 4, e, 4, this.pendingLineNo, this.pendingProtocol) === LineResult.ROW
     ) {
       this.skip(SkipReason.NOT_PACKET, buf, s, e);
       return true;
@@ -445,7 +451,7 @@ export class TcpdumpParser {
     i += 7;
     if (i === e) return this.skip(SkipReason.NOT_IP, buf, s, e);
     if (buf[i] !== SP || sec > MAX_EPOCH_SECONDS) return this.skip(SkipReason.NO_TIMESTAMP, buf, s, e);
-    const ts = sec * 1e6 + usec;
+    lineTs[0] = sec * 1e6 + usec;
     const p = i + 1;
 
     // Fast path: `IP ` / `IP6 ` right after the timestamp.
@@ -466,24 +472,24 @@ export class TcpdumpParser {
           family = linkFamily;
           q = skipFrameLength(buf, q + 10, e);
         }
-        return this.anchored(buf, s, q, e, family, ts);
+        return this.anchored(buf, s, q, e, family);
       }
     }
 
     // Anything else: look for the first IP header anchor (see the header comment), else not IP.
     if (buf[p] === 0x69 && buf[p + 1] === 0x70 && buf[p + 2] === COLON && buf[p + 3] === SP) {
-      return this.anchored(buf, s, p + 4, e, 0, ts); // -e on a raw-IP link: `ip: ADDR > ADDR`
+      return this.anchored(buf, s, p + 4, e, 0); // -e on a raw-IP link: `ip: ADDR > ADDR`
     }
     for (let k = p; k < e; k++) {
       c = buf[k];
       if (c === SP) {
         if (buf[k + 1] === 0x49 && buf[k + 2] === 0x50) {
-          if (buf[k + 3] === SP) return this.anchored(buf, s, k + 4, e, 4, ts);
-          if (buf[k + 3] === 0x36 && buf[k + 4] === SP) return this.anchored(buf, s, k + 5, e, 6, ts);
+          if (buf[k + 3] === SP) return this.anchored(buf, s, k + 4, e, 4);
+          if (buf[k + 3] === 0x36 && buf[k + 4] === SP) return this.anchored(buf, s, k + 5, e, 6);
         }
       } else if (c === LPAREN) {
         const family = linkCodeFamily(buf, k);
-        if (family !== 0) return this.anchored(buf, s, skipFrameLength(buf, k + 10, e), e, family, ts);
+        if (family !== 0) return this.anchored(buf, s, skipFrameLength(buf, k + 10, e), e, family);
       } else if (c === LBRACKET && startsWith(buf, k, MPLS_BOTTOM)) {
         const d = digitsEnd(buf, k + MPLS_BOTTOM.length, e);
         if (d > 0 && buf[d] === RPAREN && buf[d + 1] === SP) {
@@ -497,7 +503,7 @@ export class TcpdumpParser {
             family = 6;
             q += 4;
           }
-          return this.anchored(buf, s, q, e, family, ts);
+          return this.anchored(buf, s, q, e, family);
         }
       }
     }
@@ -505,8 +511,8 @@ export class TcpdumpParser {
   }
 
   /** The line [s, e) has an IP header starting at q. */
-  private anchored(buf: Buffer, s: number, q: number, e: number, family: number, ts: number): void {
-    const r = this.ipHeader(buf, q, e, family, ts);
+  private anchored(buf: Buffer, s: number, q: number, e: number, family: number): void {
+    const r = this.ipHeader(buf, q, e, family);
     if (r === LineResult.MALFORMED) this.skip(SkipReason.MALFORMED_ADDRESS, buf, s, e);
     else if (r === LineResult.PENDING) {
       // Counted when the next line shows whether the addresses follow; keep the sample text until then.
@@ -516,7 +522,7 @@ export class TcpdumpParser {
   }
 
   /** From the first byte of an IP header's text: truncation prefix, `-v` header fields, then addressPair. family 0 = by shape. */
-  private ipHeader(buf: Buffer, q: number, e: number, family: number, ts: number): LineResult {
+  private ipHeader(buf: Buffer, q: number, e: number, family: number): LineResult {
     if (buf[q] === 0x74 && startsWith(buf, q, TRUNCATED_IP)) {
       // `truncated-ip - N bytes missing! ADDR` / `truncated-ip6 - N bytes missing!ADDR` (no space in 4.99).
       let k = q + TRUNCATED_IP.length;
@@ -537,7 +543,7 @@ export class TcpdumpParser {
       if (close < 0) return LineResult.MALFORMED;
       const protocol = verboseProtocol(buf, q, close);
       if (close === e && family === 4) {
-        this.pendingTs = ts;
+        this.pendingTs = lineTs[0];
         this.pendingLineNo = this.lineNo;
         this.pendingProtocol = protocol;
         return LineResult.PENDING;
@@ -546,11 +552,11 @@ export class TcpdumpParser {
       headerProtocol = protocol;
       q = close + 1;
     }
-    return this.addressPair(buf, q, e, family, ts, this.lineNo, headerProtocol);
+    return this.addressPair(buf, q, e, family, this.lineNo, headerProtocol);
   }
 
   /** `SRC > DST:` and the tail; writes the row. `headerProtocol` is what a `-v` header said, used when the tail names nothing. */
-  private addressPair(buf: Buffer, q: number, e: number, family: number, ts: number, lineNo: number, headerProtocol: Protocol): LineResult {
+  private addressPair(buf: Buffer, q: number, e: number, family: number, lineNo: number, headerProtocol: Protocol): LineResult {
     if (family === 0) {
       let k = q;
       while (k < e && buf[k] !== SP && buf[k] !== COLON) k++;
@@ -598,7 +604,7 @@ export class TcpdumpParser {
     const n = batch.count;
     if (n === batch.capacity) batch.grow();
     batch.lineNo[n] = lineNo;
-    batch.tsMicros[n] = ts;
+    batch.tsMicros[n] = lineTs[0];
     batch.family[n] = family;
     batch.protocol[n] = tailProtocol !== Protocol.UNKNOWN ? tailProtocol : headerProtocol;
     batch.tcpFlags[n] = tailFlags;
