@@ -67,7 +67,6 @@ const DASH = 0x2d;
 const MPLS_BOTTOM = ascii('[S], ttl ');
 const TRUNCATED_IP = ascii('truncated-ip');
 const BYTES_MISSING = ascii(' bytes missing!');
-const FLAGS = ascii('Flags [');
 const IP_PROTO = ascii('ip-proto-');
 const LENGTH = ascii('length ');
 const PROTO_FIELD = ascii('proto ');
@@ -159,9 +158,13 @@ function readTail(buf: Uint8Array, t: number, end: number): void {
   tailQuietLength = -1;
   switch (buf[t]) {
     case 0x46: // F
-      if (startsWith(buf, t, FLAGS)) {
+      // `Flags [`, spelled out (hot: most lines are TCP).
+      if (
+        buf[t + 1] === 0x6c && buf[t + 2] === 0x61 && buf[t + 3] === 0x67 && buf[t + 4] === 0x73 &&
+        buf[t + 5] === SP && buf[t + 6] === LBRACKET
+      ) {
         tailProtocol = Protocol.TCP;
-        tailFlags = tcpFlagBits(buf, t + FLAGS.length, end);
+        tailFlags = tcpFlagBits(buf, t + 7, end);
       }
       return;
     case 0x55: // U: `UDP` as a whole token only (`UDP,` / `UDP-encap:`), not `UDPLITE`
@@ -224,10 +227,26 @@ function tcpFlagBits(buf: Uint8Array, i: number, end: number): number {
   return bits;
 }
 
+/** `length ` at k, spelled out: the generic startsWith loop cost more than the rest of lastLength. */
+function isLengthWord(buf: Uint8Array, k: number): boolean {
+  return (
+    buf[k] === 0x6c && buf[k + 1] === 0x65 && buf[k + 2] === 0x6e && buf[k + 3] === 0x67 &&
+    buf[k + 4] === 0x74 && buf[k + 5] === 0x68 && buf[k + 6] === SP
+  );
+}
+
 /** The last `length N` on the line (a word, followed by digits), searching backwards from the end. */
 function lastLength(buf: Uint8Array, s: number, end: number): number {
+  // Most lines end with `length N`: no `l` follows it, so it is the match the backward search finds first.
+  let d = end;
+  while (d > s && isDigit(buf[d - 1])) d--;
+  const m = d - 7;
+  if (d < end && m >= s && isLengthWord(buf, m) && (m === s || !isAlnum(buf[m - 1]))) {
+    digitsEnd(buf, d, end);
+    return Math.min(digitsValue, 0xffffffff);
+  }
   for (let k = end - 8; k >= s; k--) {
-    if (buf[k] === 0x6c && startsWith(buf, k, LENGTH) && isDigit(buf[k + 7]) && (k === s || !isAlnum(buf[k - 1]))) {
+    if (isLengthWord(buf, k) && isDigit(buf[k + 7]) && (k === s || !isAlnum(buf[k - 1]))) {
       digitsEnd(buf, k + 7, end);
       return Math.min(digitsValue, 0xffffffff);
     }
