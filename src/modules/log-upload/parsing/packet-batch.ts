@@ -28,6 +28,11 @@ export const TcpFlag = {
 /** Largest whole second whose microsecond count still fits a float64 exactly (2^53 µs, year 2255). */
 export const MAX_EPOCH_SECONDS = Math.floor(Number.MAX_SAFE_INTEGER / 1e6);
 
+/** Bytes of one row over all columns: tsMicros 8, seven 4-byte columns, three 1-byte ones. */
+const BYTES_PER_ROW = 8 + 7 * 4 + 3;
+/** IPv6 words a new batch has room for (8 slots) before addV6Slot allocates. */
+const V6_WORDS_START = 64;
+
 /**
  * Rows `0 .. count-1` are valid. IPv6 rows keep their addresses in a side table: `v6Slot[i]` = s >= 0 means
  * source `v6Words[8s .. 8s+3]` and destination `v6Words[8s+4 .. 8s+7]`, most significant word first.
@@ -59,18 +64,27 @@ export class PacketBatch {
 
   constructor(capacity = 1024) {
     const n = Math.max(16, capacity | 0);
-    this.lineNo = new Uint32Array(n);
-    this.tsMicros = new Float64Array(n);
-    this.family = new Uint8Array(n);
-    this.protocol = new Uint8Array(n);
-    this.tcpFlags = new Uint8Array(n);
-    this.srcV4 = new Uint32Array(n);
-    this.dstV4 = new Uint32Array(n);
-    this.srcPort = new Int32Array(n);
-    this.dstPort = new Int32Array(n);
-    this.printedLength = new Uint32Array(n);
-    this.v6Slot = new Int32Array(n);
-    this.v6Words = new Uint32Array(64);
+    // One ArrayBuffer carved into every column (and the first IPv6 words): the parser makes a batch per chunk
+    // when given none, and twelve backing stores per batch cost more than filling the batch.
+    const mem = new ArrayBuffer(n * BYTES_PER_ROW + V6_WORDS_START * 4);
+    let at = 0;
+    const take = (bytes: number): number => {
+      const start = at;
+      at += bytes;
+      return start;
+    };
+    this.tsMicros = new Float64Array(mem, take(n * 8), n);
+    this.lineNo = new Uint32Array(mem, take(n * 4), n);
+    this.srcV4 = new Uint32Array(mem, take(n * 4), n);
+    this.dstV4 = new Uint32Array(mem, take(n * 4), n);
+    this.srcPort = new Int32Array(mem, take(n * 4), n);
+    this.dstPort = new Int32Array(mem, take(n * 4), n);
+    this.printedLength = new Uint32Array(mem, take(n * 4), n);
+    this.v6Slot = new Int32Array(mem, take(n * 4), n);
+    this.v6Words = new Uint32Array(mem, take(V6_WORDS_START * 4), V6_WORDS_START);
+    this.family = new Uint8Array(mem, take(n), n);
+    this.protocol = new Uint8Array(mem, take(n), n);
+    this.tcpFlags = new Uint8Array(mem, take(n), n);
   }
 
   get capacity(): number {
@@ -79,18 +93,18 @@ export class PacketBatch {
 
   /** Doubles every column; the parser calls it before writing row `capacity`. */
   grow(): void {
-    const n = this.capacity * 2;
-    this.lineNo = growTo(this.lineNo, new Uint32Array(n));
-    this.tsMicros = growTo(this.tsMicros, new Float64Array(n));
-    this.family = growTo(this.family, new Uint8Array(n));
-    this.protocol = growTo(this.protocol, new Uint8Array(n));
-    this.tcpFlags = growTo(this.tcpFlags, new Uint8Array(n));
-    this.srcV4 = growTo(this.srcV4, new Uint32Array(n));
-    this.dstV4 = growTo(this.dstV4, new Uint32Array(n));
-    this.srcPort = growTo(this.srcPort, new Int32Array(n));
-    this.dstPort = growTo(this.dstPort, new Int32Array(n));
-    this.printedLength = growTo(this.printedLength, new Uint32Array(n));
-    this.v6Slot = growTo(this.v6Slot, new Int32Array(n));
+    const next = new PacketBatch(this.capacity * 2);
+    this.lineNo = growTo(this.lineNo, next.lineNo);
+    this.tsMicros = growTo(this.tsMicros, next.tsMicros);
+    this.family = growTo(this.family, next.family);
+    this.protocol = growTo(this.protocol, next.protocol);
+    this.tcpFlags = growTo(this.tcpFlags, next.tcpFlags);
+    this.srcV4 = growTo(this.srcV4, next.srcV4);
+    this.dstV4 = growTo(this.dstV4, next.dstV4);
+    this.srcPort = growTo(this.srcPort, next.srcPort);
+    this.dstPort = growTo(this.dstPort, next.dstPort);
+    this.printedLength = growTo(this.printedLength, next.printedLength);
+    this.v6Slot = growTo(this.v6Slot, next.v6Slot);
   }
 
   /** Empties the batch for reuse (a worker folding chunk by chunk need not allocate per chunk). */
