@@ -26,24 +26,30 @@ function isDigit(c: number): boolean {
 export function scanIpv4(buf: Uint8Array, i: number, end: number): number {
   let addr = 0;
   let parts = 0;
+  // d is the byte after the digits read so far minus '0' (-1 past end): `(d >>> 0) <= 9` is one test for a digit.
   let d = 0;
   for (;;) {
-    if (i >= end || (d = buf[i] - 0x30) < 0 || d > 9) return -1;
-    let v = d;
+    if (i >= end) return -1;
+    let v = buf[i] - 0x30;
+    if (v >>> 0 > 9) return -1;
     i++;
-    if (v !== 0 && i < end && (d = buf[i] - 0x30) >= 0 && d <= 9) {
+    d = i < end ? buf[i] - 0x30 : -1;
+    if (d >>> 0 <= 9) {
+      if (v === 0) return -1; // digits after a 0
       v = v * 10 + d;
       i++;
-      if (i < end && (d = buf[i] - 0x30) >= 0 && d <= 9) {
+      d = i < end ? buf[i] - 0x30 : -1;
+      if (d >>> 0 <= 9) {
         v = v * 10 + d;
-        i++;
         if (v > 255) return -1;
+        i++;
+        d = i < end ? buf[i] - 0x30 : -1;
+        if (d >>> 0 <= 9) return -1; // a fourth digit
       }
     }
-    if (i < end && (d = buf[i] - 0x30) >= 0 && d <= 9) return -1; // a fourth digit, or digits after a 0
-    addr = addr * 256 + v;
+    addr = (addr << 8) | v;
     if (++parts === 4) break;
-    if (i >= end || buf[i] !== DOT) return -1;
+    if (d !== DOT - 0x30) return -1;
     i++;
   }
   scanned.v4 = addr >>> 0;
