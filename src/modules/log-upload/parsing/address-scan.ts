@@ -77,10 +77,15 @@ function scanPortEnd(buf: Uint8Array, i: number, end: number): number {
 
 const groups = new Uint16Array(8);
 
-function hexValue(c: number): number {
+/** Value of a hex digit byte, -1 for any other byte; a table, as IPv6 text is read byte by byte. */
+const HEX_VALUES = Int8Array.from({ length: 256 }, (_, c) => {
   if (c >= 0x30 && c <= 0x39) return c - 0x30;
   const l = c | 0x20;
   return l >= 0x61 && l <= 0x66 ? l - 0x57 : -1;
+});
+
+function hexValue(c: number): number {
+  return HEX_VALUES[c];
 }
 
 /**
