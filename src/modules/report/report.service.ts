@@ -27,9 +27,6 @@ type Raw = Record<string, string | number | null>;
 const n = (v: string | number | null | undefined) => (v == null ? 0 : Number(v));
 const date = (v: string | number | null | undefined) => new Date(n(v));
 
-// An internal address is only meaningful with its device (10.0.0.5 at two sites are two hosts).
-const HOST = "h.deviceId || '/' || h.internalIp";
-const HOST_MYSQL = "CONCAT(h.deviceId, '/', h.internalIp)";
 
 const snake = (property: string) => property.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 
@@ -81,9 +78,6 @@ export class ReportService {
     return dialectOf(this.dataSource.manager) === 'mysql';
   }
 
-  private host(): string {
-    return this.mysql() ? HOST_MYSQL : HOST;
-  }
 
   /**
    * The hits matching `f` as one row source `u` with columns `columns` (entity property names, alike in flow_hit
@@ -131,7 +125,11 @@ export class ReportService {
     return this.dataSource.query(select(`(${src.sql}) u`), [...src.params, ...extraParams]);
   }
 
-  private hostOf(alias = 'u'): string {
+  /**
+   * One internal host as an SQL value, over flow hits (`h`) or a union's rows (`u`): an internal address is
+   * only meaningful with its device (10.0.0.5 at two sites are two hosts).
+   */
+  private hostOf(alias: 'h' | 'u' = 'u'): string {
     return this.mysql() ? `CONCAT(${alias}.deviceId, '/', ${alias}.internalIp)` : `${alias}.deviceId || '/' || ${alias}.internalIp`;
   }
 
@@ -180,7 +178,7 @@ export class ReportService {
     return qb
       .addSelect('COUNT(*)', 'hits')
       .addSelect('SUM(h.packetsForward + h.packetsReverse)', 'packets')
-      .addSelect(`COUNT(DISTINCT ${this.host()})`, 'hosts')
+      .addSelect(`COUNT(DISTINCT ${this.hostOf('h')})`, 'hosts')
       .addSelect('MIN(h.firstSeenAt)', 'first')
       .addSelect('MAX(h.lastSeenAt)', 'last');
   }
