@@ -25,7 +25,7 @@ import zlib from 'node:zlib';
 import { Readable } from 'node:stream';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
-import { createConnection } from 'mysql2/promise';
+import { dropMysqlDatabase, freshMysqlDatabase } from './lib/mysql-db';
 import { DataSource } from 'typeorm';
 import { loadConfig } from '../src/config/config';
 import { startServer, RunningServer } from '../src/app/server';
@@ -511,19 +511,11 @@ async function intakeInMemory(file: string): Promise<number> {
 }
 
 async function prepareMysql(): Promise<string> {
-  const conn = await createConnection({ uri: MYSQL_URL });
-  await conn.query(`DROP DATABASE IF EXISTS \`${MYSQL_DB}\``);
-  await conn.query(`CREATE DATABASE \`${MYSQL_DB}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`);
-  await conn.end();
-  const url = new URL(MYSQL_URL);
-  url.pathname = `/${MYSQL_DB}`;
-  return url.toString();
+  return freshMysqlDatabase(MYSQL_URL, MYSQL_DB);
 }
 
 async function dropMysql(): Promise<void> {
-  const conn = await createConnection({ uri: MYSQL_URL });
-  await conn.query(`DROP DATABASE IF EXISTS \`${MYSQL_DB}\``);
-  await conn.end();
+  await dropMysqlDatabase(MYSQL_URL, MYSQL_DB);
 }
 
 async function insertIocs(ds: DataSource, accountId: number, listId: number, set: IocSet): Promise<number> {

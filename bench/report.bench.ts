@@ -39,6 +39,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { createConnection } from 'mysql2/promise';
+import { dropMysqlDatabase, freshMysqlDatabase } from './lib/mysql-db';
 import { DataSource } from 'typeorm';
 import { loadConfig } from '../src/config/config';
 import { startServer, RunningServer } from '../src/app/server';
@@ -831,21 +832,28 @@ async function restoreBufferPool(): Promise<void> {
   bufferPoolBefore = null;
 }
 
+/** The hitReport groupings as the resolvers call them (top 10), for in-process timing. */
+function groupingCases(reports: RunningServer['services']['reports'], f: ResolvedHitFilter): Record<string, () => Promise<unknown>> {
+  return {
+    totals: () => reports.totals(f),
+    byDirection: () => reports.byDirection(f),
+    byIoc: () => reports.byIoc(f, 10),
+    byIocList: () => reports.byIocList(f, 10),
+    byCategory: () => reports.byCategory(f),
+    bySeverity: () => reports.bySeverity(f),
+    byDevice: () => reports.byDevice(f, 10),
+    byInternalHost: () => reports.byInternalHost(f, 10),
+    threats: () => reports.threats(f, 10),
+  };
+}
+
 async function prepareMysql(): Promise<string> {
   await setBufferPool();
-  const conn = await createConnection({ uri: MYSQL_URL });
-  await conn.query(`DROP DATABASE IF EXISTS \`${MYSQL_DB}\``);
-  await conn.query(`CREATE DATABASE \`${MYSQL_DB}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`);
-  await conn.end();
-  const url = new URL(MYSQL_URL);
-  url.pathname = `/${MYSQL_DB}`;
-  return url.toString();
+  return freshMysqlDatabase(MYSQL_URL, MYSQL_DB);
 }
 
 async function dropMysql(): Promise<void> {
-  const conn = await createConnection({ uri: MYSQL_URL });
-  await conn.query(`DROP DATABASE IF EXISTS \`${MYSQL_DB}\``);
-  await conn.end();
+  await dropMysqlDatabase(MYSQL_URL, MYSQL_DB);
   await restoreBufferPool();
 }
 
@@ -1042,15 +1050,7 @@ async function runSize(db: DbKind, hits: number, client: Client, tmp: string): P
     const f: ResolvedHitFilter = resolveHitFilter(accountId, { from: new Date(WINDOW_FROM), to: new Date(END) });
     const trendFilter = { ...f, from: END - 7 * DAY };
     const parts: Record<string, () => Promise<unknown>> = {
-      totals: () => reports.totals(f),
-      byDirection: () => reports.byDirection(f),
-      byIoc: () => reports.byIoc(f, 10),
-      byIocList: () => reports.byIocList(f, 10),
-      byCategory: () => reports.byCategory(f),
-      bySeverity: () => reports.bySeverity(f),
-      byDevice: () => reports.byDevice(f, 10),
-      byInternalHost: () => reports.byInternalHost(f, 10),
-      threats: () => reports.threats(f, 10),
+      ...groupingCases(reports, f),
       timeline: () => reports.timeline(f, TimeBucket.DAY, 'UTC'),
       'dashboard trend (7 days)': () => reports.timeline(trendFilter, TimeBucket.DAY, 'UTC'),
     };
@@ -1202,15 +1202,7 @@ async function prototype(db: DbKind, server: RunningServer, capture: SqlCapture,
   const acc = seeded.accountId;
   const runs = seeded.hits > 2_000_000 ? 1 : 3;
   const raw: Record<string, () => Promise<unknown>> = {
-    totals: () => reports.totals(f),
-    byDirection: () => reports.byDirection(f),
-    byIoc: () => reports.byIoc(f, 10),
-    byIocList: () => reports.byIocList(f, 10),
-    byCategory: () => reports.byCategory(f),
-    bySeverity: () => reports.bySeverity(f),
-    byDevice: () => reports.byDevice(f, 10),
-    byInternalHost: () => reports.byInternalHost(f, 10),
-    threats: () => reports.threats(f, 10),
+    ...groupingCases(reports, f),
     'threats(3) (dashboard)': () => reports.threats(f, 3),
     timeline: () => reports.timeline(f, TimeBucket.DAY, 'UTC'),
     'dashboard trend (7 days)': () => reports.timeline(trendFilter, TimeBucket.DAY, 'UTC'),
