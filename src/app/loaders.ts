@@ -20,9 +20,8 @@ export interface Loaders {
   iocListsByPolicy: DataLoader<number, IocList[]>;
   logUpload: DataLoader<number, LogUpload | null>;
   flowHit: DataLoader<number, FlowHit | null>;
-  /** Dashboard fields that share one query per filter. */
-  totals: DataLoader<ResolvedHitFilter, HitTotals>;
-  directionCounts: DataLoader<ResolvedHitFilter, { inbound: number; outbound: number }>;
+  /** Dashboard fields that share one query per filter (hits per direction come with the totals). */
+  totals: DataLoader<ResolvedHitFilter, HitTotals & { inbound: number; outbound: number }>;
   addressStats: DataLoader<string, { hits: number; firstSeenAt: Date | null; lastSeenAt: Date | null }>;
 }
 
@@ -40,15 +39,5 @@ export function createLoaders(services: Services, caller: Caller | null): Loader
     addressStats: new DataLoader((addresses) => Promise.all(addresses.map((a) => services.reports.addressStats(accountId, a)))),
     // The dashboard's devices and hosts: distinct external addresses are not shown there, so not counted.
     totals: new DataLoader((filters) => Promise.all(filters.map((f) => services.reports.totals(f, { externalAddresses: false }))), { cache: true }),
-    directionCounts: new DataLoader(
-      (filters) =>
-        Promise.all(
-          filters.map(async (f) => {
-            const rows = await services.reports.byDirection(f);
-            return { inbound: rows.find((r) => r.direction === 'INBOUND')!.hits, outbound: rows.find((r) => r.direction === 'OUTBOUND')!.hits };
-          }),
-        ),
-      { cache: true },
-    ),
   };
 }

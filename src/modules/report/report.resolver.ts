@@ -170,12 +170,12 @@ export class DashboardResolver {
 
   @FieldResolver(() => Int, { description: 'INBOUND hits in the window.' })
   async inboundHits(@Root() d: Dashboard, @Ctx() ctx: RequestContext): Promise<number> {
-    return (await ctx.loaders.directionCounts.load(d.filter)).inbound;
+    return (await ctx.loaders.totals.load(d.filter)).inbound;
   }
 
   @FieldResolver(() => Int, { description: 'OUTBOUND hits in the window.' })
   async outboundHits(@Root() d: Dashboard, @Ctx() ctx: RequestContext): Promise<number> {
-    return (await ctx.loaders.directionCounts.load(d.filter)).outbound;
+    return (await ctx.loaders.totals.load(d.filter)).outbound;
   }
 
   @FieldResolver(() => Int, { description: 'Devices with hits in the window.' })
