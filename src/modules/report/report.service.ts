@@ -236,25 +236,66 @@ export class ReportService {
     });
   }
 
+  /**
+   * IOC entries by hits. Grouping every hit of the window by (entry, list, CIDR, severity, category) with its
+   * measures reads each hit's row and sorts them all: ~0.8 s for the 291k hits of the bench's 30 days. Instead,
+   * when the filter is one the (account, severity, time, device, host, entry, category) index can apply, hits
+   * are first counted per entry from that index alone (an integer sort), and the measures are read only for the
+   * heaviest entries, in growing batches, until the next entry has fewer hits than the `first`-th group found:
+   * no group of it (an entry's groups split its hits) or of any lighter entry can make the list. Nearly always
+   * one batch. `rollups: false` (the reference the tests compare with) groups every hit at once.
+   */
   async byIoc(f: ResolvedHitFilter, first: number): Promise<IocRow[]> {
-    const rows: Raw[] = await this.measures(
+    const rows = this.options.rollups === false || !severityIndexApplies(f) ? await this.iocGroups(f, { first }) : await this.topIocGroups(f, first);
+    return rows.map((r) => ({ ...this.group(r), iocId: n(r.ioc), iocListId: n(r.list), matchedCidr: String(r.cidr), severity: n(r.severity), category: r.category as IocCategory }));
+  }
+
+  private async topIocGroups(f: ResolvedHitFilter, first: number): Promise<Raw[]> {
+    const entries: Raw[] = await this.byLevels(this.base(f), f).select('h.iocId', 'ioc').addSelect('COUNT(*)', 'hits').groupBy('h.iocId').orderBy('hits', 'DESC').addOrderBy('h.iocId', 'ASC').getRawMany();
+    let best: Raw[] = [];
+    let next = 0;
+    for (let batch = first; next < entries.length; batch *= 2) {
+      if (next + batch > MAX_PRUNED_ENTRIES) return this.iocGroups(f, { first });
+      const ids = entries.slice(next, next + batch).map((e) => n(e.ioc));
+      next += ids.length;
+      best = [...best, ...(await this.iocGroups(f, { entries: ids }))].sort(byIocRank).slice(0, first);
+      if (best.length === first && next < entries.length && n(entries[next].hits) < n(best[first - 1].hits)) break;
+    }
+    return best;
+  }
+
+  /** byIoc's groups with their measures: of some entries, or the top `first` of all in byIocRank's order. */
+  private iocGroups(f: ResolvedHitFilter, only: { entries?: number[]; first?: number }): Promise<Raw[]> {
+    let qb = this.measures(
       this.base(f)
         .select('h.iocId', 'ioc')
         .addSelect('h.iocListId', 'list')
         .addSelect('h.matchedCidr', 'cidr')
         .addSelect('h.severity', 'severity')
         .addSelect('h.category', 'category'),
-    )
-      .groupBy('h.iocId')
-      .addGroupBy('h.iocListId')
-      .addGroupBy('h.matchedCidr')
-      .addGroupBy('h.severity')
-      .addGroupBy('h.category')
-      .orderBy('hits', 'DESC')
-      .addOrderBy('h.iocId', 'ASC')
-      .limit(first)
-      .getRawMany();
-    return rows.map((r) => ({ ...this.group(r), iocId: n(r.ioc), iocListId: n(r.list), matchedCidr: String(r.cidr), severity: n(r.severity), category: r.category as IocCategory }));
+    );
+    // Naming the severities lets the entry condition be checked on the severity index before any row is read.
+    if (only.entries) qb = this.byLevels(qb, f).andWhere('h.iocId IN (:...groupEntries)', { groupEntries: only.entries });
+    qb.groupBy('h.iocId').addGroupBy('h.iocListId').addGroupBy('h.matchedCidr').addGroupBy('h.severity').addGroupBy('h.category');
+    if (only.first !== undefined) {
+      const bin = this.binary();
+      qb.orderBy('hits', 'DESC')
+        .addOrderBy('h.iocId', 'ASC')
+        .addOrderBy('h.iocListId', 'ASC')
+        .addOrderBy(`h.matchedCidr${bin}`, 'ASC')
+        .addOrderBy('h.severity', 'DESC')
+        .addOrderBy(`h.category${bin}`, 'ASC')
+        .limit(only.first);
+    }
+    return qb.getRawMany();
+  }
+
+  /**
+   * A collation clause ordering text by bytes on MySQL (the column collation would put ':' before digits), as
+   * SQLite and JavaScript do: a ranking finished in code picks the same rows as one finished in SQL.
+   */
+  private binary(): string {
+    return this.mysql() ? ' COLLATE utf8mb4_bin' : '';
   }
 
   async byIocList(f: ResolvedHitFilter, first: number, options: { iocs?: boolean } = {}): Promise<IocListRow[]> {
@@ -444,6 +485,28 @@ export class ReportService {
     const hits = n(r.hits);
     return { hits, firstSeenAt: hits ? date(r.first) : null, lastSeenAt: hits ? date(r.last) : null };
   }
+}
+
+/** Beyond this many entries, a pruned ranking groups every hit at once (each batch re-reads the window's index). */
+const MAX_PRUNED_ENTRIES = 512;
+
+/** byIoc's order: hits, then entry, list, CIDR ascending, severity descending, category ascending. */
+function byIocRank(a: Raw, b: Raw): number {
+  return n(b.hits) - n(a.hits) || n(a.ioc) - n(b.ioc) || n(a.list) - n(b.list) || byteOrder(a.cidr, b.cidr) || n(b.severity) - n(a.severity) || byteOrder(a.category, b.category);
+}
+
+function byteOrder(x: unknown, y: unknown): number {
+  const a = String(x);
+  const b = String(y);
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/**
+ * Whether the (account, severity, time, device, host, entry, category) index can apply the whole filter, so
+ * a count over it reads no table row. Direction, list, protocol, addresses and ports are not in it.
+ */
+function severityIndexApplies(f: ResolvedHitFilter): boolean {
+  return !f.directions && !f.listIds && !f.protocols && !f.internal && !f.external && f.ports === undefined && !f.excludePorts?.length;
 }
 
 /** The severities a filter admits, worst first. */
