@@ -1,4 +1,4 @@
-import { Brackets, ObjectLiteral, SelectQueryBuilder } from 'typeorm';
+import { Brackets, EntityTarget, ObjectLiteral, SelectQueryBuilder } from 'typeorm';
 import { badUserInput } from '../errors/graphql-errors';
 import { ConnectionData, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from './connection';
 import { CursorValue, decodeCursor, encodeCursor } from './cursor';
@@ -14,6 +14,16 @@ export interface SortKey<T> {
 export interface KeysetPage {
   first?: number | null;
   after?: string | null;
+}
+
+export interface KeysetOptions {
+  /**
+   * Find the page's primary keys first and read its rows by key in the same statement (a deferred join).
+   * Where an index holds the filter's columns and the sort keys, the keyset scan reads index entries only, and
+   * rows are read for the page alone, not for each entry the filter skips on the way (MariaDB scans a
+   * descending range without pushing the filter into the index). The alias's primary key must be `id`.
+   */
+  rowsByKey?: boolean;
 }
 
 export function pageSize(first: number | null | undefined, max = MAX_PAGE_SIZE): number {
@@ -34,6 +44,7 @@ export async function keysetPaginate<T extends ObjectLiteral>(
   tag: string,
   keys: SortKey<T>[],
   page: KeysetPage,
+  options: KeysetOptions = {},
 ): Promise<ConnectionData<T>> {
   const limit = pageSize(page.first);
   const countQb = qb.clone();
@@ -59,8 +70,23 @@ export async function keysetPaginate<T extends ObjectLiteral>(
     );
     values.forEach((v, i) => pageQb.setParameter(`ks_${i}`, v));
   }
-  keys.forEach((k, i) => (i === 0 ? pageQb.orderBy(k.expression, k.direction) : pageQb.addOrderBy(k.expression, k.direction)));
-  const rows = await pageQb.limit(limit + 1).getMany();
+  const orderBy = (q: SelectQueryBuilder<T>) =>
+    keys.forEach((k, i) => (i === 0 ? q.orderBy(k.expression, k.direction) : q.addOrderBy(k.expression, k.direction)));
+  orderBy(pageQb);
+  pageQb.limit(limit + 1);
+  let rows: T[];
+  if (options.rowsByKey) {
+    const alias = pageQb.alias;
+    pageQb.select(`${alias}.id`, 'page_id');
+    const rowsQb = qb.connection
+      .createQueryBuilder(qb.expressionMap.mainAlias!.target as EntityTarget<T>, alias)
+      .innerJoin(`(${pageQb.getQuery()})`, 'page', `page.page_id = ${alias}.id`)
+      .setParameters(pageQb.getParameters());
+    orderBy(rowsQb);
+    rows = await rowsQb.getMany();
+  } else {
+    rows = await pageQb.getMany();
+  }
   const hasNextPage = rows.length > limit;
   const pageRows = hasNextPage ? rows.slice(0, limit) : rows;
   const edges = pageRows.map((node) => ({ node, cursor: encodeCursor(tag, keys.map((k) => k.value(node))) }));

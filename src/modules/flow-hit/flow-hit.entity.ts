@@ -16,7 +16,10 @@ import { Direction, MatchedSide, TransportProtocol } from './flow-hit.enums';
 // Index choices (every report filters by account and a capture-time window first):
 // - (account, first_seen_at, id): the window scan of every report, the default drill-down order with its
 //   keyset cursor, and retention's "older than" purge.
-// - (account, device, first_seen_at): reports and exports narrowed to devices.
+// - (account, device, first_seen_at, id, severity): reports and exports narrowed to devices, and the drill-down
+//   of one device: its keyset scan (time, id order; severity floor checked in the index) reads index entries
+//   only, then the page's rows by key (FlowHitService.search). id is spelled out so severity does not split
+//   the (time, id) order.
 // - (account, matched_ip, first_seen_at): iocLookup's hit count and first/last seen for one address.
 // - (upload_id): replacing an upload's hits when it is (re)processed.
 // - (account, severity, first_seen_at, device, internal_ip, ioc, category): the triage view (threats, the
@@ -29,7 +32,7 @@ import { Direction, MatchedSide, TransportProtocol } from './flow-hit.enums';
 @Entity('flow_hit')
 @Index('IDX_flow_hit_upload', ['uploadId'])
 @Index('IDX_flow_hit_account_time', ['accountId', 'firstSeenAt', 'id'])
-@Index('IDX_flow_hit_account_device_time', ['accountId', 'deviceId', 'firstSeenAt'])
+@Index('IDX_flow_hit_account_device_time', ['accountId', 'deviceId', 'firstSeenAt', 'id', 'severity'])
 @Index('IDX_flow_hit_account_matched', ['accountId', 'matchedIp', 'firstSeenAt'])
 @Index('IDX_flow_hit_account_severity_time', ['accountId', 'severity', 'firstSeenAt', 'deviceId', 'internalIp', 'iocId', 'category'])
 @ObjectType({ implements: Node, description: 'A connection that touched an address on one of the device policy\'s BLOCK lists, and why it matched.' })

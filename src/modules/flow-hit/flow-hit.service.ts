@@ -37,10 +37,14 @@ export class FlowHitService {
   /**
    * The drill-down: hits matching a filter, a keyset page at a time (no OFFSET, so page 50 costs what page
    * 1 does). The cursor is tagged with the ordering, so it cannot be replayed under another one.
+   * The page's IDs come first and its rows by key: for one device (and a severity floor) the keyset scan then
+   * reads the (account, device, time, id, severity) index alone, whatever the planner's choice of range or ref,
+   * and 101 rows are read instead of every row the filter passes over (MariaDB does not push the filter into a
+   * descending scan: page 50 read ~9,000 rows).
    */
   async search(f: ResolvedHitFilter, order: FlowHitOrder, page: KeysetPage): Promise<ConnectionData<FlowHit>> {
     const qb = applyHitFilter(this.dataSource.getRepository(FlowHit).createQueryBuilder('h'), f);
-    return keysetPaginate(qb, `hits:${order}`, ORDERS[order], page);
+    return keysetPaginate(qb, `hits:${order}`, ORDERS[order], page, { rowsByKey: true });
   }
 
   /** The hits of one upload, in capture order. */
