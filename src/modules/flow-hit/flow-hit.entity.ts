@@ -14,27 +14,29 @@ import { Direction, MatchedSide, TransportProtocol } from './flow-hit.enums';
  * so a hit stays explained after its entry is removed or its list replaced.
  */
 // Index choices (every report filters by account and a capture-time window first):
-// - (account, first_seen_at, id): the window scan of every report, the default drill-down order with its
-//   keyset cursor, and retention's "older than" purge.
+// - (account, first_seen_at, id, external_ip): the window scan of every report, the default drill-down order with
+//   its keyset cursor, and retention's "older than" purge; external_ip lets a report count the window's distinct
+//   external addresses from the index alone (~4x faster than reading every hit's row).
 // - (account, device, first_seen_at, id, severity): reports and exports narrowed to devices, and the drill-down
 //   of one device: its keyset scan (time, id order; severity floor checked in the index) reads index entries
 //   only, then the page's rows by key (FlowHitService.search). id is spelled out so severity does not split
 //   the (time, id) order.
 // - (account, matched_ip, first_seen_at): iocLookup's hit count and first/last seen for one address.
 // - (upload_id): replacing an upload's hits when it is (re)processed.
-// - (account, severity, first_seen_at, device, internal_ip, ioc, category): the triage view (threats, the
+// - (account, severity, first_seen_at, device, internal_ip, ioc, category, list): the triage view (threats, the
 //   dashboard's top threats) is ordered most severe first, so it reads one severity at a time from the top and
 //   stops once it has its rows (the worst severities are usually a small share of the hits), and ranks the
-//   (host, entry) pairs from this index alone before it reads the rows of the few it shows.
+//   (host, entry) pairs from this index alone before it reads the rows of the few it shows. The list, last,
+//   lets distinct entries per list or device (byIocList, byDevice) and byIoc's ranking be counted from it too.
 // Groupings that do not need the entry, external address or ports read the roll-ups (report/hit-rollup.entity.ts).
 // internal_key/external_key are sortable 32-hex-digit address keys (IPv4 mapped into ::ffff:0:0/96, as for
 // IOC entries) so "internal or external address in this CIDR" is a range comparison.
 @Entity('flow_hit')
 @Index('IDX_flow_hit_upload', ['uploadId'])
-@Index('IDX_flow_hit_account_time', ['accountId', 'firstSeenAt', 'id'])
+@Index('IDX_flow_hit_account_time', ['accountId', 'firstSeenAt', 'id', 'externalIp'])
 @Index('IDX_flow_hit_account_device_time', ['accountId', 'deviceId', 'firstSeenAt', 'id', 'severity'])
 @Index('IDX_flow_hit_account_matched', ['accountId', 'matchedIp', 'firstSeenAt'])
-@Index('IDX_flow_hit_account_severity_time', ['accountId', 'severity', 'firstSeenAt', 'deviceId', 'internalIp', 'iocId', 'category'])
+@Index('IDX_flow_hit_account_severity_time', ['accountId', 'severity', 'firstSeenAt', 'deviceId', 'internalIp', 'iocId', 'category', 'iocListId'])
 @ObjectType({ implements: Node, description: 'A connection that touched an address on one of the device policy\'s BLOCK lists, and why it matched.' })
 export class FlowHit {
   @PrimaryGeneratedColumn()

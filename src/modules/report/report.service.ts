@@ -154,16 +154,18 @@ export class ReportService {
     return f.severities === undefined ? qb.andWhere('h.severity IN (:...allLevels)', { allLevels: severityLevels(f) }) : qb;
   }
 
-  /** Distinct IOC entries per value of `key` (raw hits), for some values. */
+  /**
+   * Distinct IOC entries per value of `key` (raw hits), for some values. Counted for every value and picked
+   * here: a condition on the device would make the database walk the (account, device, time) index and read
+   * every hit's row, where the severity index holds device, entry and list and answers alone (on the bench's
+   * 291k hits, 185 ms for byDevice and 400 ms for byIocList before; lists and devices are few).
+   */
   private async iocsBy(f: ResolvedHitFilter, key: 'iocListId' | 'deviceId', only: number[]): Promise<Map<string, number>> {
     if (only.length === 0) return new Map();
-    const rows: Raw[] = await this.byLevels(this.base(f), f)
-      .select(`h.${key}`, 'k')
-      .addSelect('COUNT(DISTINCT h.iocId)', 'iocs')
-      .andWhere(`h.${key} IN (:...onlyKeys)`, { onlyKeys: only })
-      .groupBy(`h.${key}`)
-      .getRawMany();
-    return new Map(rows.map((r) => [String(r.k), n(r.iocs)]));
+    const [sql, params] = this.byLevels(this.base(f), f).select(`h.${key}`, 'k').addSelect('h.iocId', 'ioc').distinct(true).getQueryAndParameters();
+    const rows: Raw[] = await this.dataSource.query(`SELECT d.k AS k, COUNT(*) AS iocs FROM (${sql}) d GROUP BY d.k`, params);
+    const wanted = new Set(only.map(String));
+    return new Map(rows.filter((r) => wanted.has(String(r.k))).map((r) => [String(r.k), n(r.iocs)]));
   }
 
   /** hits, packets and first/last per value of `key`, from the hourly roll-up; with `first`, the top ones by hits. */
