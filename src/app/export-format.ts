@@ -70,26 +70,136 @@ export function csvCell(v: unknown): string {
   return /[",\n\r]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
 }
 
-// One test per text cell; csvCell only for the rare cell that needs quoting or a formula prefix.
+// One test per name cell; csvCell only for the rare one that needs quoting or a formula prefix.
 const CSV_SPECIAL = /^[=+\-@]|[",\n\r]/;
-const csvText = (v: unknown): string => (v == null ? '' : typeof v === 'string' && !CSV_SPECIAL.test(v) ? v : csvCell(v));
-const csvNum = (v: unknown): string => (v == null ? '' : String(Number(v)));
-const jsonNum = (v: unknown): string => (v == null ? 'null' : String(Number(v)));
 
 const HOUR = 3_600_000;
-const pad2 = (n: number) => (n < 10 ? `0${n}` : String(n));
-const pad3 = (n: number) => (n < 10 ? `00${n}` : n < 100 ? `0${n}` : String(n));
+
+/**
+ * One batch's lines written straight into a Buffer. Lines built as template strings were ropes of ~50 pieces,
+ * which then had to be flattened and UTF-8-encoded again for the socket: with the garbage they made, that was
+ * more than half of the export's CPU after the SQL. Here ASCII text is copied a character at a time and numbers
+ * are written as digits; anything else (non-ASCII, a cell that needs CSV quoting or JSON escaping, a number
+ * that is not a safe integer) takes the builtin formatting, so the bytes are exactly those of csvCell,
+ * JSON.stringify, String(Number(v)) and Date#toISOString.
+ */
+class LineBuffer {
+  private buf: Buffer;
+  private pos = 0;
+
+  constructor(private capacity: number) {
+    this.buf = Buffer.allocUnsafe(capacity);
+  }
+
+  /** The bytes written since the last take, as a Buffer of their own: the socket may hold it while the next batch is written. */
+  take(): Buffer {
+    const out = this.buf.subarray(0, this.pos);
+    // Sized by the batch before (most are alike), so a batch rarely grows its buffer.
+    this.capacity = Math.max(this.capacity, this.pos + (this.pos >> 3));
+    this.buf = Buffer.allocUnsafe(this.capacity);
+    this.pos = 0;
+    return out;
+  }
+
+  private room(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    const bigger = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + n));
+    this.buf.copy(bigger, 0, 0, this.pos);
+    this.buf = bigger;
+  }
+
+  byte(c: number): void {
+    this.room(1);
+    this.buf[this.pos++] = c;
+  }
+
+  /** Any string, as UTF-8. */
+  text(s: string): void {
+    const start = this.pos;
+    this.room(s.length);
+    const buf = this.buf;
+    for (let i = 0; i < s.length; i++) {
+      const c = s.charCodeAt(i);
+      if (c > 0x7f) {
+        this.pos = start;
+        this.room(s.length * 3);
+        this.pos += this.buf.write(s, this.pos, 'utf8');
+        return;
+      }
+      buf[start + i] = c;
+    }
+    this.pos = start + s.length;
+  }
+
+  /** A CSV cell: `s` as it is when it needs no quoting nor formula prefix (csvCell's rules), else csvCell(s). */
+  csvText(v: string | number | null): void {
+    if (v == null) return;
+    if (typeof v !== 'string') return this.text(csvCell(v));
+    const start = this.pos;
+    this.room(v.length);
+    const buf = this.buf;
+    const first = v.charCodeAt(0);
+    // = + - @ (a formula) at the start, or " , \n \r anywhere, or non-ASCII: csvCell decides.
+    let plain = !(first === 0x3d || first === 0x2b || first === 0x2d || first === 0x40);
+    for (let i = 0; plain && i < v.length; i++) {
+      const c = v.charCodeAt(i);
+      if (c === 0x22 || c === 0x2c || c === 0x0a || c === 0x0d || c > 0x7f) plain = false;
+      else buf[start + i] = c;
+    }
+    if (plain) this.pos = start + v.length;
+    else this.text(csvCell(v));
+  }
+
+  /** A JSON value: a printable-ASCII string without `"` or `\` quoted as it is, anything else JSON.stringify's text. */
+  jsonText(v: string | number | null): void {
+    if (typeof v !== 'string') return this.text(JSON.stringify(v));
+    const start = this.pos;
+    this.room(v.length + 2);
+    const buf = this.buf;
+    buf[start] = 0x22;
+    for (let i = 0; i < v.length; i++) {
+      const c = v.charCodeAt(i);
+      if (c < 0x20 || c === 0x22 || c === 0x5c || c > 0x7e) return this.text(JSON.stringify(v));
+      buf[start + 1 + i] = c;
+    }
+    buf[start + 1 + v.length] = 0x22;
+    this.pos = start + v.length + 2;
+  }
+
+  /** String(Number(v)): digits for a safe integer (mysql2 may give BIGINTs as strings), the builtin otherwise. */
+  num(v: string | number): void {
+    const n = typeof v === 'number' ? v : Number(v);
+    if (!(Number.isSafeInteger(n) && n >= 0)) return this.text(String(n));
+    let width = 1;
+    for (let x = n; x >= 10; x = Math.floor(x / 10)) width++;
+    this.digits(n, width);
+  }
+
+  /** A non-negative integer in exactly `width` digits, zero-padded. */
+  digits(n: number, width: number): void {
+    this.room(width);
+    const buf = this.buf;
+    let at = this.pos + width;
+    this.pos = at;
+    for (let i = 0; i < width; i++) {
+      const q = Math.floor(n / 10);
+      buf[--at] = 0x30 + (n - q * 10);
+      n = q;
+    }
+  }
+}
+
 /**
  * Date#toISOString, with the "YYYY-MM-DDTHH:" part made once per hour: rows come in time order, and two Date
  * objects per row were a visible share of the export's time. Instants before 1970 or from year 10000 on take
  * the builtin (its signed six-digit years).
  */
-function isoFormatter(): (ms: number | string | null) => string {
+function isoWriter(): (out: LineBuffer, value: number | string | null) => void {
   let hourStart = NaN;
   let prefix = '';
-  return (value) => {
+  return (out, value) => {
     const ms = Number(value);
-    if (!(Number.isInteger(ms) && ms >= 0 && ms < 253402300800000)) return new Date(ms).toISOString();
+    if (!(Number.isInteger(ms) && ms >= 0 && ms < 253402300800000)) return out.text(new Date(ms).toISOString());
     let inHour = ms - hourStart;
     if (!(inHour >= 0 && inHour < HOUR)) {
       hourStart = ms - (ms % HOUR);
@@ -97,7 +207,38 @@ function isoFormatter(): (ms: number | string | null) => string {
       inHour = ms - hourStart;
     }
     const s = Math.floor(inHour / 1000);
-    return `${prefix}${pad2(Math.floor(s / 60))}:${pad2(s % 60)}.${pad3(inHour % 1000)}Z`;
+    out.text(prefix);
+    out.digits(Math.floor(s / 60), 2);
+    out.byte(0x3a);
+    out.digits(s % 60, 2);
+    out.byte(0x2e);
+    out.digits(inHour % 1000, 3);
+    out.byte(0x5a);
+  };
+}
+
+/**
+ * toGlobalId for one type, without a Buffer per call: every row's own ID is distinct, so it cannot be cached, and
+ * Buffer.from(...).toString('base64url') per row was a quarter of the formatting time. When `pd1:Type:` is a whole
+ * number of 3-byte groups, its base64 is a fixed head and the digits encode 3 at a time from tables (base64url
+ * has no padding, so a 1- or 2-digit tail is 2 or 3 characters). Other types, and anything but a non-negative
+ * safe integer, take toGlobalId.
+ */
+function globalIdWriter(type: NodeTypeName): (out: LineBuffer, id: number) => void {
+  const prefix = `pd1:${type}:`;
+  if (prefix.length % 3 !== 0) return (out, id) => out.text(toGlobalId(type, id));
+  const head = Buffer.from(prefix, 'latin1').toString('base64url');
+  const table = (digits: number) =>
+    Array.from({ length: 10 ** digits }, (_, n) => Buffer.from(String(n).padStart(digits, '0'), 'latin1').toString('base64url'));
+  const [one, two, three] = [table(1), table(2), table(3)];
+  return (out, id) => {
+    if (!(Number.isSafeInteger(id) && id >= 0)) return out.text(toGlobalId(type, id));
+    const s = String(id);
+    out.text(head);
+    let i = 0;
+    for (; i + 3 <= s.length; i += 3) out.text(three[(s.charCodeAt(i) - 48) * 100 + (s.charCodeAt(i + 1) - 48) * 10 + (s.charCodeAt(i + 2) - 48)]);
+    if (s.length - i === 2) out.text(two[(s.charCodeAt(i) - 48) * 10 + (s.charCodeAt(i + 1) - 48)]);
+    else if (s.length - i === 1) out.text(one[s.charCodeAt(i) - 48]);
   };
 }
 
@@ -116,10 +257,8 @@ function cached(cache: Map<number, string>, id: number, make: (id: number) => st
 export type ExportFormat = 'csv' | 'ndjson';
 
 export interface ExportLines {
-  /** One line, with its newline. */
-  line(r: ExportRow): string;
-  /** The keyset cursor after a row: (first_seen_at, id). */
-  cursor(r: ExportRow): { at: number; id: number };
+  /** The batch's lines, each with its newline, as UTF-8. */
+  lines(rows: readonly ExportRow[]): Buffer;
 }
 
 /**
@@ -138,43 +277,134 @@ export function exportLineFormatter(format: ExportFormat, deviceName: Map<number
     EXPORT_SQL_COLUMNS.slice(0, 12).map(at);
   const [MATCHED_SIDE, MATCHED_IP, MATCHED_CIDR, IOC, IOC_LIST, SEVERITY, CATEGORY, PACKETS_FORWARD, PACKETS_REVERSE, BYTES_FORWARD, BYTES_REVERSE] =
     EXPORT_SQL_COLUMNS.slice(12).map(at);
-  const cursor = (r: ExportRow) => ({ at: Number(r[FIRST_SEEN]), id: Number(r[ID]) });
   const idCache = (type: NodeTypeName) => {
     const cache = new Map<number, string>();
     const make = (id: number) => toGlobalId(type, id);
     return (id: unknown) => cached(cache, Number(id), make);
   };
+  const hitId = globalIdWriter('FlowHit');
   const uploadId = idCache('LogUpload');
   const iocId = idCache('Ioc');
-  // first_seen_at is ascending; last_seen_at is mostly within the same hour: one formatter (and cache) each.
-  const firstIso = isoFormatter();
-  const lastIso = isoFormatter();
+  // first_seen_at is ascending; last_seen_at is mostly within the same hour: one writer (and cache) each.
+  const firstIso = isoWriter();
+  const lastIso = isoWriter();
   // Device and list: the ID and the name cell together, already formatted.
   const devices = new Map<number, string>();
   const lists = new Map<number, string>();
+  const out = new LineBuffer(1 << 20);
+  const COMMA = 0x2c;
+  const NEWLINE = 0x0a;
   if (format === 'csv') {
-    const device = (id: number) => `${toGlobalId('Device', id)},${csvText(deviceName.get(id))}`;
-    const list = (id: number) => `${toGlobalId('IocList', id)},${csvText(listName.get(id))}`;
-    const line = (r: ExportRow) =>
-      `${toGlobalId('FlowHit', Number(r[ID]))},${firstIso(r[FIRST_SEEN])},${lastIso(r[LAST_SEEN])},${cached(devices, Number(r[DEVICE]), device)},` +
-      `${uploadId(r[UPLOAD])},${csvText(r[DIRECTION])},${csvText(r[PROTOCOL])},${csvText(r[INTERNAL_IP])},${csvNum(r[INTERNAL_PORT])},` +
-      `${csvText(r[EXTERNAL_IP])},${csvNum(r[EXTERNAL_PORT])},${csvNum(r[DESTINATION_PORT])},${csvText(r[MATCHED_SIDE])},${csvText(r[MATCHED_IP])},` +
-      `${csvText(r[MATCHED_CIDR])},${iocId(r[IOC])},${cached(lists, Number(r[IOC_LIST]), list)},${csvNum(r[SEVERITY])},${csvText(r[CATEGORY])},` +
-      `${csvNum(r[PACKETS_FORWARD])},${csvNum(r[PACKETS_REVERSE])},${csvNum(r[BYTES_FORWARD])},${csvNum(r[BYTES_REVERSE])}\n`;
-    return { line, cursor };
+    const cell = (v: string | null | undefined) => (v == null ? '' : CSV_SPECIAL.test(v) ? csvCell(v) : v);
+    const device = (id: number) => `${toGlobalId('Device', id)},${cell(deviceName.get(id))}`;
+    const list = (id: number) => `${toGlobalId('IocList', id)},${cell(listName.get(id))}`;
+    const csvNum = (v: string | number | null) => {
+      if (v != null) out.num(v);
+      out.byte(COMMA);
+    };
+    const text = (v: string | number | null) => {
+      out.csvText(v);
+      out.byte(COMMA);
+    };
+    return {
+      lines(rows) {
+        for (let i = 0; i < rows.length; i++) {
+          const r = rows[i];
+          hitId(out, Number(r[ID]));
+          out.byte(COMMA);
+          firstIso(out, r[FIRST_SEEN]);
+          out.byte(COMMA);
+          lastIso(out, r[LAST_SEEN]);
+          out.byte(COMMA);
+          out.text(cached(devices, Number(r[DEVICE]), device));
+          out.byte(COMMA);
+          out.text(uploadId(r[UPLOAD]));
+          out.byte(COMMA);
+          text(r[DIRECTION]);
+          text(r[PROTOCOL]);
+          text(r[INTERNAL_IP]);
+          csvNum(r[INTERNAL_PORT]);
+          text(r[EXTERNAL_IP]);
+          csvNum(r[EXTERNAL_PORT]);
+          csvNum(r[DESTINATION_PORT]);
+          text(r[MATCHED_SIDE]);
+          text(r[MATCHED_IP]);
+          text(r[MATCHED_CIDR]);
+          out.text(iocId(r[IOC]));
+          out.byte(COMMA);
+          out.text(cached(lists, Number(r[IOC_LIST]), list));
+          out.byte(COMMA);
+          csvNum(r[SEVERITY]);
+          text(r[CATEGORY]);
+          csvNum(r[PACKETS_FORWARD]);
+          csvNum(r[PACKETS_REVERSE]);
+          csvNum(r[BYTES_FORWARD]);
+          const last = r[BYTES_REVERSE];
+          if (last != null) out.num(last);
+          out.byte(NEWLINE);
+        }
+        return out.take();
+      },
+    };
   }
   const str = JSON.stringify;
-  const device = (id: number) => `"device_id":"${toGlobalId('Device', id)}","device":${str(deviceName.get(id) ?? null)}`;
-  const list = (id: number) => `"ioc_list_id":"${toGlobalId('IocList', id)}","ioc_list":${str(listName.get(id) ?? null)}`;
+  const device = (id: number) => `,"device_id":"${toGlobalId('Device', id)}","device":${str(deviceName.get(id) ?? null)},"upload_id":"`;
+  const list = (id: number) => `,"ioc_list_id":"${toGlobalId('IocList', id)}","ioc_list":${str(listName.get(id) ?? null)},"severity":`;
+  // `,"key":` before each value that follows another.
+  const KEYS = Object.fromEntries(EXPORT_COLUMNS.map((k) => [k, `,${str(k)}:`])) as Record<(typeof EXPORT_COLUMNS)[number], string>;
+  const jsonNum = (v: string | number | null) => (v == null ? out.text('null') : out.num(v));
   // Global IDs (base64url) and ISO instants need no JSON escaping.
-  const line = (r: ExportRow) =>
-    `{"id":"${toGlobalId('FlowHit', Number(r[ID]))}","first_seen_at":"${firstIso(r[FIRST_SEEN])}","last_seen_at":"${lastIso(r[LAST_SEEN])}",` +
-    `${cached(devices, Number(r[DEVICE]), device)},"upload_id":"${uploadId(r[UPLOAD])}","direction":${str(r[DIRECTION])},` +
-    `"protocol":${str(r[PROTOCOL])},"internal_ip":${str(r[INTERNAL_IP])},"internal_port":${jsonNum(r[INTERNAL_PORT])},` +
-    `"external_ip":${str(r[EXTERNAL_IP])},"external_port":${jsonNum(r[EXTERNAL_PORT])},"destination_port":${jsonNum(r[DESTINATION_PORT])},` +
-    `"matched_side":${str(r[MATCHED_SIDE])},"matched_ip":${str(r[MATCHED_IP])},"matched_cidr":${str(r[MATCHED_CIDR])},` +
-    `"ioc_id":"${iocId(r[IOC])}",${cached(lists, Number(r[IOC_LIST]), list)},"severity":${jsonNum(r[SEVERITY])},` +
-    `"category":${str(r[CATEGORY])},"packets_sent":${jsonNum(r[PACKETS_FORWARD])},"packets_received":${jsonNum(r[PACKETS_REVERSE])},` +
-    `"bytes_sent":${jsonNum(r[BYTES_FORWARD])},"bytes_received":${jsonNum(r[BYTES_REVERSE])}}\n`;
-  return { line, cursor };
+  return {
+    lines(rows) {
+      for (let i = 0; i < rows.length; i++) {
+        const r = rows[i];
+        out.text('{"id":"');
+        hitId(out, Number(r[ID]));
+        out.text('","first_seen_at":"');
+        firstIso(out, r[FIRST_SEEN]);
+        out.text('","last_seen_at":"');
+        lastIso(out, r[LAST_SEEN]);
+        out.byte(0x22);
+        out.text(cached(devices, Number(r[DEVICE]), device));
+        out.text(uploadId(r[UPLOAD]));
+        out.text('","direction":');
+        out.jsonText(r[DIRECTION]);
+        out.text(KEYS.protocol);
+        out.jsonText(r[PROTOCOL]);
+        out.text(KEYS.internal_ip);
+        out.jsonText(r[INTERNAL_IP]);
+        out.text(KEYS.internal_port);
+        jsonNum(r[INTERNAL_PORT]);
+        out.text(KEYS.external_ip);
+        out.jsonText(r[EXTERNAL_IP]);
+        out.text(KEYS.external_port);
+        jsonNum(r[EXTERNAL_PORT]);
+        out.text(KEYS.destination_port);
+        jsonNum(r[DESTINATION_PORT]);
+        out.text(KEYS.matched_side);
+        out.jsonText(r[MATCHED_SIDE]);
+        out.text(KEYS.matched_ip);
+        out.jsonText(r[MATCHED_IP]);
+        out.text(KEYS.matched_cidr);
+        out.jsonText(r[MATCHED_CIDR]);
+        out.text(',"ioc_id":"');
+        out.text(iocId(r[IOC]));
+        out.byte(0x22);
+        out.text(cached(lists, Number(r[IOC_LIST]), list));
+        jsonNum(r[SEVERITY]);
+        out.text(KEYS.category);
+        out.jsonText(r[CATEGORY]);
+        out.text(KEYS.packets_sent);
+        jsonNum(r[PACKETS_FORWARD]);
+        out.text(KEYS.packets_received);
+        jsonNum(r[PACKETS_REVERSE]);
+        out.text(KEYS.bytes_sent);
+        jsonNum(r[BYTES_FORWARD]);
+        out.text(KEYS.bytes_received);
+        jsonNum(r[BYTES_REVERSE]);
+        out.text('}\n');
+      }
+      return out.take();
+    },
+  };
 }
