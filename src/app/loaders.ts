@@ -7,6 +7,7 @@ import { LogUpload } from '../modules/log-upload/log-upload.entity';
 import { FlowHit } from '../modules/flow-hit/flow-hit.entity';
 import { ResolvedHitFilter } from '../modules/report/hit-filter';
 import { HitTotals } from '../modules/report/report.types';
+import { HostDim } from '../modules/report/report.service';
 import { Caller } from '../modules/auth/auth.types';
 import { Services } from './services';
 
@@ -22,6 +23,8 @@ export interface Loaders {
   flowHit: DataLoader<number, FlowHit | null>;
   /** Dashboard fields that share one query per filter (hits per direction come with the totals). */
   totals: DataLoader<ResolvedHitFilter, HitTotals & { inbound: number; outbound: number }>;
+  /** A hit report's hosts per list, severity and category, read once for every grouping that counts hosts. */
+  hostDims: DataLoader<ResolvedHitFilter, HostDim[]>;
   addressStats: DataLoader<string, { hits: number; firstSeenAt: Date | null; lastSeenAt: Date | null }>;
 }
 
@@ -39,5 +42,6 @@ export function createLoaders(services: Services, caller: Caller | null): Loader
     addressStats: new DataLoader((addresses) => Promise.all(addresses.map((a) => services.reports.addressStats(accountId, a)))),
     // The dashboard's devices and hosts: distinct external addresses are not shown there, so not counted.
     totals: new DataLoader((filters) => Promise.all(filters.map((f) => services.reports.totals(f, { externalAddresses: false }))), { cache: true }),
+    hostDims: new DataLoader((filters) => Promise.all(filters.map((f) => services.reports.hostDims(f))), { cache: true }),
   };
 }

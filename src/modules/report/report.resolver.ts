@@ -71,6 +71,9 @@ export class Dashboard {
   to: Date;
 }
 
+/** The groupings of one report that count hosts read them once (ReportService.hostDims). */
+const sharedHosts = (r: HitReport, ctx: RequestContext) => () => ctx.loaders.hostDims.load(r.filter);
+
 const report = (filter: ResolvedHitFilter) => Object.assign(new HitReport(), { filter, from: new Date(filter.from), to: new Date(filter.to) });
 
 @Resolver(() => HitReport)
@@ -83,7 +86,7 @@ export class HitReportResolver {
 
   @FieldResolver(() => HitTotals, { description: 'Totals.' })
   totals(@Root() r: HitReport, @Ctx() ctx: RequestContext, @Info() info: GraphQLResolveInfo): Promise<HitTotals> {
-    return ctx.services.reports.totals(r.filter, { externalAddresses: selects(info, 'externalAddresses') });
+    return ctx.services.reports.totals(r.filter, { externalAddresses: selects(info, 'externalAddresses'), hosts: sharedHosts(r, ctx) });
   }
 
   @FieldResolver(() => [DirectionRow], { description: 'INBOUND and OUTBOUND (both always present).' })
@@ -103,17 +106,17 @@ export class HitReportResolver {
     @Info() info: GraphQLResolveInfo,
     @Arg('first', () => Int, { nullable: true, description: 'How many rows (1-100, default 10).' }) first?: number,
   ): Promise<IocListRow[]> {
-    return ctx.services.reports.byIocList(r.filter, top(first), { iocs: selects(info, 'iocs') });
+    return ctx.services.reports.byIocList(r.filter, top(first), { iocs: selects(info, 'iocs'), hosts: sharedHosts(r, ctx) });
   }
 
   @FieldResolver(() => [CategoryRow], { description: 'Categories by hits.' })
   byCategory(@Root() r: HitReport, @Ctx() ctx: RequestContext): Promise<CategoryRow[]> {
-    return ctx.services.reports.byCategory(r.filter);
+    return ctx.services.reports.byCategory(r.filter, { hosts: sharedHosts(r, ctx) });
   }
 
   @FieldResolver(() => [SeverityRow], { description: 'Severities, most severe first.' })
   bySeverity(@Root() r: HitReport, @Ctx() ctx: RequestContext): Promise<SeverityRow[]> {
-    return ctx.services.reports.bySeverity(r.filter);
+    return ctx.services.reports.bySeverity(r.filter, { hosts: sharedHosts(r, ctx) });
   }
 
   @FieldResolver(() => [DeviceRow], { description: 'Devices by hits.' })
@@ -123,7 +126,7 @@ export class HitReportResolver {
     @Info() info: GraphQLResolveInfo,
     @Arg('first', () => Int, { nullable: true, description: 'How many rows (1-100, default 10).' }) first?: number,
   ): Promise<DeviceRow[]> {
-    return ctx.services.reports.byDevice(r.filter, top(first), { iocs: selects(info, 'iocs') });
+    return ctx.services.reports.byDevice(r.filter, top(first), { iocs: selects(info, 'iocs'), hosts: sharedHosts(r, ctx) });
   }
 
   @FieldResolver(() => [InternalHostRow], { description: 'Internal hosts that talked to, or were contacted by, listed addresses; most hits first.' })
