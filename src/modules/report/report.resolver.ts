@@ -136,7 +136,7 @@ export class HitReportResolver {
     @Info() info: GraphQLResolveInfo,
     @Arg('first', () => Int, { nullable: true, description: 'How many rows (1-100, default 10).' }) first?: number,
   ): Promise<InternalHostRow[]> {
-    return ctx.services.reports.byInternalHost(r.filter, top(first), { iocs: selects(info, 'iocs'), hosts: sharedHosts(r, ctx) });
+    return ctx.services.reports.byInternalHost(r.filter, top(first), { iocs: selects(info, 'iocs') });
   }
 
   @FieldResolver(() => [ThreatRow], { description: 'One row per internal host and IOC entry, most severe then most hits first: the triage view.' })

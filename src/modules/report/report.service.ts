@@ -30,17 +30,13 @@ const date = (v: string | number | null | undefined) => new Date(n(v));
 
 const snake = (property: string) => property.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 
-/** An internal host's hits on one list, at one severity and category (see hostDims). Times are epoch ms. */
+/** An internal host with a list it hit, and the severity and category of those hits (see hostDims). */
 export interface HostDim {
   deviceId: number;
   internalIp: string;
   iocListId: number;
   severity: number;
   category: string;
-  hits: number;
-  packets: number;
-  firstSeenAt: number;
-  lastSeenAt: number;
 }
 
 /** A request's one read of hostDims, shared by the groupings that count hosts. */
@@ -153,31 +149,18 @@ export class ReportService {
   }
 
   /**
-   * The window's hits per (internal host, list, severity, category), from the daily per-host roll-up. Every
-   * distinct-host count (totals, per list, category, severity and device) and the per-host view are taken from
-   * these rows in code: a few thousand rows (hosts x the lists they hit) where each used to be its own DISTINCT
-   * or GROUP BY over the roll-up's ~86k rows for the bench's 30 days, six of them in a full hitReport. Pass
+   * The distinct (internal host, list, severity, category) combinations of the window's hits, from the daily
+   * per-host roll-up. Every distinct-host count (totals, per list, category, severity and device) is taken from
+   * these rows in code: a few thousand rows (hosts x the lists they hit) where each count used to be its own
+   * DISTINCT over the roll-up's ~86k rows for the bench's 30 days, five of them in a full hitReport. Pass
    * `hosts` to share one read between the groupings of a request (loaders.ts).
    */
   async hostDims(f: ResolvedHitFilter): Promise<HostDim[]> {
     const rows = await this.over(
       this.source(f, 'dayHost', ['deviceId', 'internalIp', 'iocListId', 'severity', 'category']),
-      (u) =>
-        `SELECT u.deviceId AS device, u.internalIp AS ip, u.iocListId AS list, u.severity AS severity, u.category AS category,
-                SUM(u.hits) AS hits, SUM(u.packets) AS packets, MIN(u.first_at) AS first, MAX(u.last_at) AS last
-           FROM ${u} GROUP BY u.deviceId, u.internalIp, u.iocListId, u.severity, u.category`,
+      (u) => `SELECT DISTINCT u.deviceId AS device, u.internalIp AS ip, u.iocListId AS list, u.severity AS severity, u.category AS category FROM ${u}`,
     );
-    return rows.map((r) => ({
-      deviceId: n(r.device),
-      internalIp: String(r.ip),
-      iocListId: n(r.list),
-      severity: n(r.severity),
-      category: String(r.category),
-      hits: n(r.hits),
-      packets: n(r.packets),
-      firstSeenAt: n(r.first),
-      lastSeenAt: n(r.last),
-    }));
+    return rows.map((r) => ({ deviceId: n(r.device), internalIp: String(r.ip), iocListId: n(r.list), severity: n(r.severity), category: String(r.category) }));
   }
 
   /** Distinct internal hosts per value of `key`. */
@@ -359,7 +342,7 @@ export class ReportService {
     const rows = await this.measuredBy(f, 'category', 'hits');
     const hosts = await this.hostsBy(f, 'category', options.hosts);
     // Ties in hits: category ascending, as SQL would order the text.
-    rows.sort((a, b) => n(b.hits) - n(a.hits) || byteOrder(a.k, b.k));
+    rows.sort((a, b) => n(b.hits) - n(a.hits) || (String(a.k) < String(b.k) ? -1 : 1));
     return rows.map((r) => ({ ...this.measured(r, hosts), category: r.k as IocCategory }));
   }
 
@@ -377,40 +360,31 @@ export class ReportService {
     return rows.map((r) => ({ ...this.measured(r, hosts), deviceId: n(r.k), iocs: iocs.get(String(r.k)) ?? 0 }));
   }
 
-  async byInternalHost(f: ResolvedHitFilter, first: number, options: { iocs?: boolean; hosts?: SharedHosts } = {}): Promise<InternalHostRow[]> {
-    const byHost = new Map<string, { device: number; ip: string; hits: number; packets: number; worst: number; first: number; last: number }>();
-    for (const d of await (options.hosts ?? (() => this.hostDims(f)))()) {
-      const k = hostKey(d);
-      const h = byHost.get(k);
-      if (!h) byHost.set(k, { device: d.deviceId, ip: d.internalIp, hits: d.hits, packets: d.packets, worst: d.severity, first: d.firstSeenAt, last: d.lastSeenAt });
-      else {
-        h.hits += d.hits;
-        h.packets += d.packets;
-        h.worst = Math.max(h.worst, d.severity);
-        h.first = Math.min(h.first, d.firstSeenAt);
-        h.last = Math.max(h.last, d.lastSeenAt);
-      }
-    }
-    // Most hits first; ties by device, then address in byte order.
-    const rows = [...byHost.values()].sort((a, b) => b.hits - a.hits || a.device - b.device || byteOrder(a.ip, b.ip)).slice(0, first);
+  async byInternalHost(f: ResolvedHitFilter, first: number, options: { iocs?: boolean } = {}): Promise<InternalHostRow[]> {
+    const rows = await this.over(
+      this.source(f, 'dayHost', ['deviceId', 'internalIp', 'severity']),
+      (u) =>
+        `SELECT u.deviceId AS device, u.internalIp AS ip, SUM(u.hits) AS hits, SUM(u.packets) AS packets, MAX(u.severity) AS worst, MIN(u.first_at) AS first, MAX(u.last_at) AS last
+           FROM ${u} GROUP BY u.deviceId, u.internalIp ORDER BY hits DESC, u.deviceId ASC, u.internalIp ASC LIMIT ${first}`,
+    );
     const iocs = new Map<string, number>();
     if (options.iocs !== false && rows.length) {
       // Distinct entries need the raw hits, but only of the hosts shown.
       const qb = this.byLevels(this.base(f), f).select('h.deviceId', 'device').addSelect('h.internalIp', 'ip').addSelect('COUNT(DISTINCT h.iocId)', 'iocs');
       const params: Record<string, unknown> = {};
-      const match = rows.map((r, i) => ((params[`hd${i}`] = r.device), (params[`hi${i}`] = r.ip), `(h.deviceId = :hd${i} AND h.internalIp = :hi${i})`));
+      const match = rows.map((r, i) => ((params[`hd${i}`] = n(r.device)), (params[`hi${i}`] = String(r.ip)), `(h.deviceId = :hd${i} AND h.internalIp = :hi${i})`));
       const counted: Raw[] = await qb.andWhere(`(${match.join(' OR ')})`, params).groupBy('h.deviceId').addGroupBy('h.internalIp').getRawMany();
       for (const c of counted) iocs.set(`${n(c.device)}/${c.ip}`, n(c.iocs));
     }
     return rows.map((r) => ({
-      deviceId: r.device,
-      internalIp: r.ip,
-      hits: r.hits,
-      packets: r.packets,
-      iocs: iocs.get(`${r.device}/${r.ip}`) ?? 0,
-      worstSeverity: r.worst,
-      firstSeenAt: new Date(r.first),
-      lastSeenAt: new Date(r.last),
+      deviceId: n(r.device),
+      internalIp: String(r.ip),
+      hits: n(r.hits),
+      packets: n(r.packets),
+      iocs: iocs.get(`${n(r.device)}/${r.ip}`) ?? 0,
+      worstSeverity: n(r.worst),
+      firstSeenAt: date(r.first),
+      lastSeenAt: date(r.last),
     }));
   }
 
