@@ -1,3 +1,4 @@
+import { countStatements } from '../../helpers/sql-count';
 import request from 'supertest';
 import { drivers } from '../../helpers/db';
 import { createTestApp, ok, TestApp } from '../../helpers/app';
@@ -85,23 +86,11 @@ describe.each(drivers)('drill-down, export, lookup stats, retention (%s)', (driv
     const selection = `id direction protocol internalIp externalIp matchedCidr firstSeenAt lastSeenAt packets bytes
       device { id nickname policy { name iocLists { name } } } upload { id status fileName device { nickname } }
       ioc { cidr list { name } } iocList { name severity }`;
-    const count = async (first: number) => {
-      let statements = 0;
-      const logger = t.dataSource.logger;
-      const counting = Object.create(logger);
-      counting.logQuery = (...args: unknown[]) => {
-        statements++;
-        return (logger.logQuery as (...a: unknown[]) => unknown).apply(logger, args);
-      };
-      (t.dataSource as unknown as { logger: unknown }).logger = counting;
-      try {
+    const count = (first: number) =>
+      countStatements(t.dataSource, async () => {
         const r = ok(await page({ f: WINDOW, first }, selection)).flowHits;
         expect(r.edges).toHaveLength(first);
-      } finally {
-        (t.dataSource as unknown as { logger: unknown }).logger = logger;
-      }
-      return statements;
-    };
+      });
     const small = await count(10);
     const large = await count(100);
     // Auth + page + one batched query per relation, whatever the page size.

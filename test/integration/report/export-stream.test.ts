@@ -1,3 +1,4 @@
+import { countStatements } from '../../helpers/sql-count';
 import http from 'node:http';
 import { AddressInfo } from 'node:net';
 import request from 'supertest';
@@ -163,15 +164,7 @@ describe.each(drivers)('export streaming (%s)', (driver) => {
   });
 
   it('stops reading when the client goes away mid-export', async () => {
-    let statements = 0;
-    const logger = t.dataSource.logger;
-    const counting = Object.create(logger);
-    counting.logQuery = (...args: unknown[]) => {
-      statements++;
-      return (logger.logQuery as (...a: unknown[]) => unknown).apply(logger, args);
-    };
-    (t.dataSource as unknown as { logger: unknown }).logger = counting;
-    try {
+    const statements = await countStatements(t.dataSource, async () => {
       await new Promise<void>((resolve, reject) => {
         const req = http.get(`${base}/export/flow-hits.csv?from=${WINDOW.from}&to=${WINDOW.to}`, { headers: { authorization: `Bearer ${t.keys.analyst}` } }, (res) => {
           res.once('data', () => {
@@ -182,11 +175,9 @@ describe.each(drivers)('export streaming (%s)', (driver) => {
         req.on('error', (err) => (req.destroyed ? undefined : reject(err)));
       });
       await new Promise((resolve) => setTimeout(resolve, 300));
-      // Auth, devices, lists, and a few batches at most; not the dozen the whole export needs.
-      expect(statements).toBeLessThan(3 + hits.length / EXPORT_BATCH);
-    } finally {
-      (t.dataSource as unknown as { logger: unknown }).logger = logger;
-    }
+    });
+    // Auth, devices, lists, and a few batches at most; not the dozen the whole export needs.
+    expect(statements).toBeLessThan(3 + hits.length / EXPORT_BATCH);
     // The server still answers.
     expect((await request(t.http.app).get('/export/flow-hits.csv').query({ ...WINDOW, protocol: 'UDP' }).set('authorization', `Bearer ${t.keys.analyst}`)).status).toBe(200);
   });
