@@ -56,6 +56,9 @@ import { IocCategory, IocListKind } from '../src/modules/ioc/ioc.enums';
 import { IpType } from '../src/modules/device/device.enums';
 import { resolveHitFilter, ResolvedHitFilter } from '../src/modules/report/hit-filter';
 import { FlowHitOrder, TimeBucket } from '../src/modules/report/report.enums';
+import { recordHitChange } from '../src/modules/report/hit-change';
+import { HitMemory } from '../src/modules/report/hit-memory';
+import { ReportService } from '../src/modules/report/report.service';
 import { PUBLIC_FIRST_OCTETS, PUBLIC_V6_PREFIXES, rng } from './lib/tcpdump-text';
 
 // ---- arguments --------------------------------------------------------------------------------------------
@@ -601,6 +604,8 @@ async function seed(server: RunningServer, total: number): Promise<Seeded> {
       const rollups = rollupRows(rows, HIT_COLUMNS);
       await bulkInsert(em, 'hit_hour', HOUR_COLUMNS, rollups.hour);
       await bulkInsert(em, 'hit_day_host', DAY_HOST_COLUMNS, rollups.dayHost);
+      // And records the change, as the worker does: the in-memory report store re-reads these uploads.
+      for (const uploadId of new Set(rows.map((row) => row[2] as number))) await recordHitChange(em, { accountId, uploadId });
     });
     dbMs += performance.now() - t;
     written += rows.length;
@@ -765,7 +770,9 @@ interface SizeReport {
   latency: Record<string, Latency>;
   runs: number;
   breakdownMs: Record<string, number>;
+  sqlBreakdownMs: Record<string, number>;
   breakdownRuns: number;
+  memoryStore: { coldLoadMs: number; coldHits: number; bytesPerHit: number; catchUpMs: number; serverHeld: number | null; maxHits: number };
   export: ExportFigures[];
   exportBaseline: RawExport[];
   /** The same loop with the sargable keyset predicate. */
@@ -832,18 +839,23 @@ async function restoreBufferPool(): Promise<void> {
   bufferPoolBefore = null;
 }
 
-/** The hitReport groupings as the resolvers call them (top 10), for in-process timing. */
-function groupingCases(reports: RunningServer['services']['reports'], f: ResolvedHitFilter): Record<string, () => Promise<unknown>> {
+/**
+ * The hitReport groupings as the resolvers call them (top 10), for in-process timing. Each call gets its own copy
+ * of the filter, as each request does: the in-memory store shares a filter's selected hits between the
+ * groupings of one request (one filter object), so each figure here includes selecting the window's hits.
+ */
+function groupingCases(reports: ReportService, filter: ResolvedHitFilter): Record<string, () => Promise<unknown>> {
+  const f = () => ({ ...filter });
   return {
-    totals: () => reports.totals(f),
-    byDirection: () => reports.byDirection(f),
-    byIoc: () => reports.byIoc(f, 10),
-    byIocList: () => reports.byIocList(f, 10),
-    byCategory: () => reports.byCategory(f),
-    bySeverity: () => reports.bySeverity(f),
-    byDevice: () => reports.byDevice(f, 10),
-    byInternalHost: () => reports.byInternalHost(f, 10),
-    threats: () => reports.threats(f, 10),
+    totals: () => reports.totals(f()),
+    byDirection: () => reports.byDirection(f()),
+    byIoc: () => reports.byIoc(f(), 10),
+    byIocList: () => reports.byIocList(f(), 10),
+    byCategory: () => reports.byCategory(f()),
+    bySeverity: () => reports.bySeverity(f()),
+    byDevice: () => reports.byDevice(f(), 10),
+    byInternalHost: () => reports.byInternalHost(f(), 10),
+    threats: () => reports.threats(f(), 10),
   };
 }
 
@@ -968,6 +980,25 @@ async function runSize(db: DbKind, hits: number, client: Client, tmp: string): P
     progress(`${db}: seeded in ${(seeded.seedMs / 1000).toFixed(1)} s (${Math.round(seeded.hits / (seeded.seedMs / 1000)).toLocaleString('en')} rows/s)`);
     if (db === 'mysql') await ds.query('ANALYZE TABLE flow_hit, hit_hour, hit_day_host');
     const size = await tableMB(ds, db);
+    // The in-memory report store: a cold load of the account from the database (as at a server start), and the
+    // server's own store catching up on the seed's changes through the change log.
+    progress(`${db}: loading the in-memory report store`);
+    gc?.();
+    const heapBefore = process.memoryUsage().heapUsed + process.memoryUsage().arrayBuffers;
+    let t = performance.now();
+    const cold = new HitMemory(ds, { maxHits: Number.MAX_SAFE_INTEGER });
+    await cold.warm(seeded.accountId);
+    const coldLoadMs = performance.now() - t;
+    gc?.();
+    const heldBytes = process.memoryUsage().heapUsed + process.memoryUsage().arrayBuffers - heapBefore;
+    const coldHits = (await cold.view(seeded.accountId))?.hits ?? 0;
+    cold.close();
+    t = performance.now();
+    await server.services.reportMemory.warm(seeded.accountId);
+    const storeHeld = (await server.services.reportMemory.view(seeded.accountId))?.hits ?? null;
+    const catchUpMs = performance.now() - t;
+    const memoryStore = { coldLoadMs, coldHits, bytesPerHit: coldHits ? heldBytes / coldHits : 0, catchUpMs, serverHeld: storeHeld, maxHits: server.services.config.reportMemoryMaxHits };
+    progress(`${db}: store loaded ${coldHits.toLocaleString('en')} hits in ${(coldLoadMs / 1000).toFixed(1)} s; server store ${storeHeld === null ? 'not holding the account (reports on SQL)' : `holds ${storeHeld.toLocaleString('en')}`}`);
     if (SEED_ONLY) {
       console.log(`${db}: ${seeded.hits.toLocaleString('en')} hits seeded in ${(seeded.seedMs / 1000).toFixed(1)} s = ${Math.round(seeded.hits / (seeded.seedMs / 1000)).toLocaleString('en')} rows/s; flow_hit ${size.toFixed(0)} MB`);
       return null;
@@ -1049,13 +1080,16 @@ async function runSize(db: DbKind, hits: number, client: Client, tmp: string): P
     const reports = server.services.reports;
     const f: ResolvedHitFilter = resolveHitFilter(accountId, { from: new Date(WINDOW_FROM), to: new Date(END) });
     const trendFilter = { ...f, from: END - 7 * DAY };
-    const parts: Record<string, () => Promise<unknown>> = {
-      ...groupingCases(reports, f),
-      timeline: () => reports.timeline(f, TimeBucket.DAY, 'UTC'),
-      'dashboard trend (7 days)': () => reports.timeline(trendFilter, TimeBucket.DAY, 'UTC'),
-    };
+    const partsOf = (service: ReportService): Record<string, () => Promise<unknown>> => ({
+      ...groupingCases(service, f),
+      timeline: () => service.timeline({ ...f }, TimeBucket.DAY, 'UTC'),
+      'dashboard trend (7 days)': () => service.timeline({ ...trendFilter }, TimeBucket.DAY, 'UTC'),
+    });
     const breakdownMs: Record<string, number> = {};
-    for (const [name, fn] of Object.entries(parts)) breakdownMs[name] = await medianOf(breakdownRuns, fn);
+    for (const [name, fn] of Object.entries(partsOf(reports))) breakdownMs[name] = await medianOf(breakdownRuns, fn);
+    // The same groupings on SQL alone (roll-ups and indexes, no in-memory store): the baseline of this run.
+    const sqlBreakdownMs: Record<string, number> = {};
+    for (const [name, fn] of Object.entries(partsOf(new ReportService(ds)))) sqlBreakdownMs[name] = await medianOf(breakdownRuns, fn);
     // The drill-down's service call alone (SQL + entity mapping, no GraphQL), to split the page latency.
     const drillResolved = resolveHitFilter(accountId, { from: new Date(WINDOW_FROM), to: new Date(END), devices: [device], minSeverity: 3 });
     const drillDownInProcessMs = {
@@ -1158,6 +1192,8 @@ async function runSize(db: DbKind, hits: number, client: Client, tmp: string): P
       latency: lat,
       runs: RUNS,
       breakdownMs,
+      sqlBreakdownMs,
+      memoryStore,
       breakdownRuns,
       export: exports,
       exportBaseline: baselines,
@@ -1607,10 +1643,18 @@ function printReport(r: SizeReport): void {
   );
   console.log(`${r.runs} runs after ${WARMUPS} warm-ups${r.runs < 20 ? ' (FEWER THAN 20: indicative only)' : ''}; load average now ${r.loadavg.map((x) => x.toFixed(2)).join(' ')}${big ? '; targets apply to 1M, shown for reference' : ''}`);
   for (const rr of [head, ...rows]) console.log(rr.map((c, i) => (i === 0 ? c.padEnd(w[i]) : c.padStart(w[i]))).join('  ').trimEnd());
+  const m = r.memoryStore;
+  console.log(
+    `-- in-memory report store: cold load ${m.coldHits.toLocaleString('en')} hits in ${(m.coldLoadMs / 1000).toFixed(1)} s (${Math.round(m.coldHits / (m.coldLoadMs / 1000)).toLocaleString('en')} hits/s), ~${m.bytesPerHit.toFixed(0)} bytes/hit held; ` +
+      `server store (REPORT_MEMORY_MAX_HITS ${m.maxHits.toLocaleString('en')}) ${m.serverHeld === null ? 'does NOT hold the account: the figures above are SQL' : `caught up with the seed in ${(m.catchUpMs / 1000).toFixed(1)} s`}`,
+  );
+  const sumOf = (parts: Array<[string, number]>) => parts.filter(([k]) => !k.startsWith('dashboard')).reduce((a, [, v]) => a + v, 0);
   const parts = Object.entries(r.breakdownMs);
-  const sum = parts.filter(([k]) => !k.startsWith('dashboard')).reduce((a, [, v]) => a + v, 0);
-  console.log(`-- hitReport groupings one at a time, in-process SQL (median of ${r.breakdownRuns}); sum ${ms(sum)} vs hitReport over HTTP ${ms(L.hitReport.medianMs)}:`);
+  const sqlParts = Object.entries(r.sqlBreakdownMs);
+  console.log(`-- hitReport groupings one at a time, in-process, as served (median of ${r.breakdownRuns}; each includes selecting the window); sum ${ms(sumOf(parts))} vs hitReport over HTTP ${ms(L.hitReport.medianMs)}:`);
   console.log(`   ${parts.map(([k, v]) => `${k} ${ms(v)} (${(v / base).toFixed(1)}x COUNT)`).join(', ')}`);
+  console.log(`-- the same on SQL alone (roll-ups and indexes, no store: the baseline); sum ${ms(sumOf(sqlParts))} = ${(sumOf(sqlParts) / Math.max(sumOf(parts), 0.001)).toFixed(1)}x the served sum:`);
+  console.log(`   ${sqlParts.map(([k, v]) => `${k} ${ms(v)} (${(v / base).toFixed(1)}x COUNT)`).join(', ')}`);
   console.log(`-- export runs: ${r.export.map((e) => `${Math.round(e.rowsPerS).toLocaleString('en')} rows/s, first byte ${e.firstByteMs.toFixed(0)} ms, RSS +${e.rssGrowthMB.toFixed(0)} MB`).join('; ')}`);
   console.log(`-- raw SELECT runs: ${r.exportBaseline.map((b) => `${Math.round(b.rowsPerS).toLocaleString('en')} rows/s`).join(', ')}; sargable: ${r.exportSargable.map((b) => `${Math.round(b.rowsPerS).toLocaleString('en')} rows/s`).join(', ')}`);
   console.log(

@@ -39,6 +39,7 @@ export async function startServer(config: AppConfig, logger: Logger, options: Se
     services.indexWarmer.start();
   }
   const retention = startRetention(services, logger);
+  void warmReportMemory(services, logger);
   const server = createHttpServer(httpApp.app, config);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -58,6 +59,7 @@ export async function startServer(config: AppConfig, logger: Logger, options: Se
       // /readyz answers 503 from now on.
       services.readiness.shuttingDown();
       if (retention) clearInterval(retention);
+      services.reportMemory.close();
       // Stop accepting, hand a job in progress back at once, let in-flight requests finish, then close.
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       // Keep-alive connections are closed as soon as their request is answered.
@@ -112,4 +114,19 @@ function startRetention(services: Services, logger: Logger): NodeJS.Timeout | nu
   timer.unref();
   void run();
   return timer;
+}
+
+/** Loads every account's hits into the in-memory report store, one account at a time, in the background. */
+async function warmReportMemory(services: Services, logger: Logger): Promise<void> {
+  if (!services.reportMemory.enabled) return;
+  try {
+    const accounts: Array<{ id: number | string }> = await services.dataSource.query('SELECT id FROM account ORDER BY id');
+    for (const { id } of accounts) {
+      const started = performance.now();
+      await services.reportMemory.warm(Number(id));
+      logger.info({ event: 'report_memory.loaded', account: Number(id), heldHits: services.reportMemory.heldHits, durationMs: Math.round(performance.now() - started) }, 'report store loaded');
+    }
+  } catch (err) {
+    logger.warn({ err, event: 'report_memory.error', what: 'warm-up' }, 'in-memory report store: warm-up failed; reports use SQL until it loads');
+  }
 }

@@ -13,6 +13,7 @@ import { LogUploadQueue } from '../modules/log-upload/log-upload.queue';
 import { LogUploadProcessor } from '../modules/log-upload/log-upload.processor';
 import { FlowHitService } from '../modules/flow-hit/flow-hit.service';
 import { ReportService } from '../modules/report/report.service';
+import { HitMemory } from '../modules/report/hit-memory';
 import { RetentionService } from '../modules/report/retention.service';
 import { Logger, silentLogger } from './logger';
 import { Metrics } from './metrics';
@@ -36,6 +37,8 @@ export interface Services {
   processor: LogUploadProcessor;
   flowHits: FlowHitService;
   reports: ReportService;
+  /** The reports' in-memory copy of the hits (off when REPORT_MEMORY_MAX_HITS is 0); the server warms it at start. */
+  reportMemory: HitMemory;
   retention: RetentionService;
   logger: Logger;
   /** This app's Prometheus registry and instruments (never prom-client's global one). */
@@ -66,6 +69,10 @@ export function createServices(dataSource: DataSource, config: AppConfig, option
     metrics.jobs.inc({ outcome: 'gave_up' });
     logger.warn({ event: 'upload.failed', uploadId, attempts, reason: 'gave up: the worker stopped during every attempt' }, 'upload failed');
   });
+  const reportMemory = new HitMemory(dataSource, {
+    maxHits: config.reportMemoryMaxHits,
+    onError: (err, what) => logger.warn({ err, event: 'report_memory.error', what }, 'in-memory report store: falling back to SQL'),
+  });
   metrics.watchQueue(queue);
   metrics.watchPool(dataSource);
   return {
@@ -87,7 +94,8 @@ export function createServices(dataSource: DataSource, config: AppConfig, option
       onFinished: (outcome) => metrics.jobFinished(outcome),
     }),
     flowHits: new FlowHitService(dataSource),
-    reports: new ReportService(dataSource),
+    reports: new ReportService(dataSource, { memory: reportMemory }),
+    reportMemory,
     retention: new RetentionService(dataSource, config.retention.days),
     logger,
     metrics,

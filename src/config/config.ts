@@ -22,6 +22,11 @@ export interface AppConfig {
   trustProxy: false | number | string[];
   /** Flow hits and uploads older than this many days are purged (0 keeps everything). */
   retention: { days: number; intervalMs: number };
+  /**
+   * Most flow hits the in-memory report store holds over all accounts (src/modules/report/hit-memory.ts; about
+   * 60 bytes each); an account that does not fit is reported from SQL. 0 turns the store off.
+   */
+  reportMemoryMaxHits: number;
   /** The in-process upload worker. */
   worker: { enabled: boolean; leaseMs: number; pollMs: number };
   /** Name of the account created on first start. */
@@ -192,6 +197,7 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
       days: int(env, 'RETENTION_DAYS', 35, 0, 36_500),
       intervalMs: int(env, 'RETENTION_INTERVAL_MS', 3_600_000, 1_000, 604_800_000),
     },
+    reportMemoryMaxHits: int(env, 'REPORT_MEMORY_MAX_HITS', 2_000_000, 0, 1_000_000_000),
     worker: {
       enabled: bool(env, 'WORKER_ENABLED', true),
       leaseMs: int(env, 'WORKER_LEASE_MS', 60_000, 1_000, 3_600_000),

@@ -55,6 +55,10 @@ export async function createTestApp(driver: Driver, env: Record<string, string> 
   };
   const other = await services.accounts.createAccount('account-b');
   if (!other.ok) throw new Error('second account failed');
+  // As the server does at start: reports read the in-memory store from the first query (it follows every
+  // change from here on), unless REPORT_MEMORY_MAX_HITS=0 sends them to SQL.
+  await services.reportMemory.warm(accountId);
+  await services.reportMemory.warm(other.value.id);
   // TEST_LOG=1 shows masked errors while debugging; options.logger (e.g. captureLog) serves both services and HTTP.
   const http = await createHttpApp(await schemaOnce(), services, options.logger ?? (process.env.TEST_LOG ? createLogger('error') : silentLogger()));
   const keys = {
@@ -79,6 +83,7 @@ export async function createTestApp(driver: Driver, env: Record<string, string> 
       return { status: res.status, data: res.body?.data, errors: res.body?.errors, body: res.body };
     },
     async close() {
+      services.reportMemory.close();
       await services.indexWarmer.stop();
       await http.apollo.stop();
       if (dataSource.isInitialized) await dataSource.destroy();

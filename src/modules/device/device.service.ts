@@ -8,6 +8,7 @@ import { canonicalIp } from '../../common/net/device-address';
 import { foldKey, LIKE_ESCAPE, likeContains } from '../../common/text';
 import { IndexChanges, NO_INDEX_CHANGES } from '../ioc/ioc-index.warmer';
 import { Policy } from '../policy/policy.entity';
+import { recordHitChange } from '../report/hit-change';
 import { Device } from './device.entity';
 import { DeviceFields, validateDeviceFields } from './device.validation';
 
@@ -135,6 +136,8 @@ export class DeviceService {
       if (!device) return failure(userError(UserErrorCode.NOT_FOUND, ['input', 'id'], 'No device with this ID.'));
       const removed = Object.assign(new Device(), device);
       await repo.delete({ id: device.id, accountId });
+      // Its hits went with it (ON DELETE CASCADE): in-memory report stores drop them too.
+      await recordHitChange(em, { accountId, deviceId: device.id });
       return success(removed);
     });
   }

@@ -7,6 +7,7 @@ import { IocIndexCache } from '../ioc/ioc-index.cache';
 import { IocIndex, NO_MATCH } from '../ioc/matching/ioc-index';
 import { ipv4Key, ipv6WordsKey } from '../ioc/ioc-range';
 import { MatchedSide, protocolName } from '../flow-hit/flow-hit.enums';
+import { recordHitChange } from '../report/hit-change';
 import { replaceRollups } from '../report/hit-rollup';
 import { createDirectionClassifier, Direction } from './flows/direction';
 import { Connection, ConnectionEndpoint, ConnectionFolder } from './flows/fold';
@@ -211,6 +212,8 @@ export class LogUploadProcessor {
           uploadId,
         ],
       );
+      // Last: the change log entry that tells in-memory report stores to re-read this upload's hits.
+      await recordHitChange(em, { accountId, uploadId });
       return true;
     });
     const outcome = { deviceId: device.id, lines: stats.lines, packets: stats.packets, connections: connections.length, hits: hits.length, textBytes: bytes, durationMs: performance.now() - started };

@@ -6,6 +6,8 @@ import { IocCategory } from '../ioc/ioc.enums';
 import { applyHitDimensions, applyHitFilter, ResolvedHitFilter, rollupCanFilter } from './hit-filter';
 import { DAY_MS, HOUR_MS } from './hit-rollup';
 import { HitDayHost, HitHour } from './hit-rollup.entity';
+import { AccountHits, HitMemory } from './hit-memory';
+import * as held from './hit-memory.report';
 import { TimeBucket } from './report.enums';
 import {
   CategoryRow,
@@ -79,11 +81,21 @@ export function splitWindow(from: number, to: number, grainMs: number): { whole:
  * their grain a roll-up row would hold barely more than one hit.
  */
 export class ReportService {
-  /** `rollups: false` reads only the raw hits (the reference the roll-up path is tested against). */
+  /**
+   * `rollups: false` reads only the raw hits (the reference the other paths are tested against). With `memory`,
+   * every grouping but iocLookup's is computed from the account's hits in memory when they are held
+   * (hit-memory.ts), and from SQL otherwise.
+   */
   constructor(
     private readonly dataSource: DataSource,
-    private readonly options: { rollups?: boolean } = {},
+    private readonly options: { rollups?: boolean; memory?: HitMemory } = {},
   ) {}
+
+  /** The account's hits in memory, current as of this call, or null: use SQL. */
+  private held(f: ResolvedHitFilter): Promise<AccountHits | null> {
+    const memory = this.options.rollups === false ? undefined : this.options.memory;
+    return memory ? memory.view(f.accountId) : Promise.resolve(null);
+  }
 
   private base(f: ResolvedHitFilter): SelectQueryBuilder<FlowHit> {
     return applyHitFilter(this.dataSource.getRepository(FlowHit).createQueryBuilder('h'), f);
@@ -230,6 +242,8 @@ export class ReportService {
 
   /** Totals, plus the hits of each direction (the dashboard shows those beside the totals: one query for both). */
   async totals(f: ResolvedHitFilter, options: { externalAddresses?: boolean; hosts?: SharedHosts } = {}): Promise<HitTotals & { inbound: number; outbound: number }> {
+    const m = await this.held(f);
+    if (m) return held.totals(m, f, options.externalAddresses !== false);
     const [sums] = await this.over(
       this.source(f, 'hour', ['deviceId', 'direction']),
       (u) =>
@@ -260,6 +274,8 @@ export class ReportService {
   }
 
   async byDirection(f: ResolvedHitFilter): Promise<DirectionRow[]> {
+    const m = await this.held(f);
+    if (m) return held.byDirection(m, f);
     const rows = await this.over(
       this.source(f, 'hour', ['direction']),
       (u) => `SELECT u.direction AS direction, SUM(u.hits) AS hits, SUM(u.packets) AS packets, SUM(u.bytes) AS bytes FROM ${u} GROUP BY u.direction`,
@@ -282,6 +298,8 @@ export class ReportService {
    * one batch. `rollups: false` (the reference the tests compare with) groups every hit at once.
    */
   async byIoc(f: ResolvedHitFilter, first: number): Promise<IocRow[]> {
+    const m = await this.held(f);
+    if (m) return held.byIoc(m, f, first);
     const rows = this.options.rollups === false || !severityIndexApplies(f) ? await this.iocGroups(f, { first }) : await this.topIocGroups(f, first);
     return rows.map((r) => ({ ...this.group(r), iocId: n(r.ioc), iocListId: n(r.list), matchedCidr: String(r.cidr), severity: n(r.severity), category: r.category as IocCategory }));
   }
@@ -335,6 +353,8 @@ export class ReportService {
   }
 
   async byIocList(f: ResolvedHitFilter, first: number, options: { iocs?: boolean; hosts?: SharedHosts } = {}): Promise<IocListRow[]> {
+    const m = await this.held(f);
+    if (m) return held.byIocList(m, f, first, options.iocs !== false);
     const rows = await this.measuredBy(f, 'iocListId', 'hits', first);
     const keys = rows.map((r) => n(r.k));
     const hosts = await this.hostsBy(f, 'iocListId', options.hosts);
@@ -343,6 +363,8 @@ export class ReportService {
   }
 
   async byCategory(f: ResolvedHitFilter, options: { hosts?: SharedHosts } = {}): Promise<CategoryRow[]> {
+    const m = await this.held(f);
+    if (m) return held.byCategory(m, f);
     const rows = await this.measuredBy(f, 'category', 'hits');
     const hosts = await this.hostsBy(f, 'category', options.hosts);
     // Ties in hits: category ascending, as SQL would order the text.
@@ -351,12 +373,16 @@ export class ReportService {
   }
 
   async bySeverity(f: ResolvedHitFilter, options: { hosts?: SharedHosts } = {}): Promise<SeverityRow[]> {
+    const m = await this.held(f);
+    if (m) return held.bySeverity(m, f);
     const rows = await this.measuredBy(f, 'severity', 'key');
     const hosts = await this.hostsBy(f, 'severity', options.hosts);
     return rows.map((r) => ({ ...this.measured(r, hosts), severity: n(r.k) }));
   }
 
   async byDevice(f: ResolvedHitFilter, first: number, options: { iocs?: boolean; hosts?: SharedHosts } = {}): Promise<DeviceRow[]> {
+    const m = await this.held(f);
+    if (m) return held.byDevice(m, f, first, options.iocs !== false);
     const rows = await this.measuredBy(f, 'deviceId', 'hits', first);
     const keys = rows.map((r) => n(r.k));
     const hosts = await this.hostsBy(f, 'deviceId', options.hosts);
@@ -365,6 +391,8 @@ export class ReportService {
   }
 
   async byInternalHost(f: ResolvedHitFilter, first: number, options: { iocs?: boolean } = {}): Promise<InternalHostRow[]> {
+    const m = await this.held(f);
+    if (m) return held.byInternalHost(m, f, first, options.iocs !== false);
     const rows = await this.over(
       this.source(f, 'dayHost', ['deviceId', 'internalIp', 'severity']),
       (u) =>
@@ -398,6 +426,8 @@ export class ReportService {
    * and the worst severities are usually the fewest hits.
    */
   async threats(f: ResolvedHitFilter, first: number): Promise<ThreatRow[]> {
+    const m = await this.held(f);
+    if (m) return held.threats(m, f, first, severityLevels(f));
     const out: ThreatRow[] = [];
     for (const severity of severityLevels(f)) {
       if (out.length >= first) break;
@@ -486,6 +516,8 @@ export class ReportService {
    * bucket), and the slots are summed into local buckets here.
    */
   async timeline(f: ResolvedHitFilter, bucket: TimeBucket, zone: string): Promise<TimelineBucketRow[]> {
+    const m = await this.held(f);
+    if (m) return held.timeline(m, f, bucket, zone, (start) => nextStart(start, bucket, zone));
     const starts = localBuckets(f.from, f.to, bucket, zone);
     // Hourly roll-ups serve zones whose buckets start on UTC hours (nearly all); a zone offset by :30 or :45
     // (India, Nepal, parts of Australia) splits hours, so its timeline counts raw hits per 15-minute slot.

@@ -1,5 +1,6 @@
 import { DataSource } from 'typeorm';
 import { execute } from '../../db/bulk';
+import { pruneHitChanges, recordHitChange } from './hit-change';
 import { DAY_MS, HOUR_MS, rebuildRollupsAround } from './hit-rollup';
 
 export interface PurgeResult {
@@ -26,6 +27,8 @@ export class RetentionService {
     if (this.days <= 0) return { flowHits: 0, uploads: 0, cutoff: new Date(0) };
     const em = this.dataSource.manager;
     let flowHits = await this.deleteInBatches('flow_hit', 'first_seen_at', cutoff);
+    // Recorded once the batches are done: in-memory report stores drop the purged hits all at once.
+    if (flowHits > 0) await recordHitChange(em, { purgedBefore: cutoff });
     // Roll-up buckets wholly before the cutoff go the same way; the hour and day the cutoff falls in are
     // recomputed from the hits left in them, in one transaction so a report sees them before or after.
     await this.deleteInBatches('hit_hour', 'bucket_at', Math.floor(cutoff / HOUR_MS) * HOUR_MS);
@@ -33,9 +36,9 @@ export class RetentionService {
     if (cutoff % HOUR_MS !== 0 || cutoff % DAY_MS !== 0) await this.dataSource.transaction((tx) => rebuildRollupsAround(tx, cutoff));
     let uploads = 0;
     for (;;) {
-      const old: Array<{ id: number | string }> = await em.query(`SELECT id FROM log_upload WHERE received_at < ? AND status IN ('COMPLETED', 'FAILED') ORDER BY id LIMIT 100`, [cutoff]);
+      const old: Array<{ id: number | string; account_id: number | string }> = await em.query(`SELECT id, account_id FROM log_upload WHERE received_at < ? AND status IN ('COMPLETED', 'FAILED') ORDER BY id LIMIT 100`, [cutoff]);
       if (old.length === 0) break;
-      for (const { id } of old) {
+      for (const { id, account_id } of old) {
         // An old upload's hits may have recent capture times (a late upload of an old capture): delete them
         // in batches too, so the cascade from the upload row has nothing big left to do.
         for (;;) {
@@ -47,8 +50,10 @@ export class RetentionService {
         await execute(em, `DELETE FROM hit_hour WHERE upload_id = ?`, [id]);
         await execute(em, `DELETE FROM hit_day_host WHERE upload_id = ?`, [id]);
         uploads += await execute(em, `DELETE FROM log_upload WHERE id = ?`, [id]);
+        await recordHitChange(em, { accountId: Number(account_id), uploadId: Number(id) });
       }
     }
+    await pruneHitChanges(em, now);
     return { flowHits, uploads, cutoff: new Date(cutoff) };
   }
 

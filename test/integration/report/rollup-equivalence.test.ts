@@ -7,12 +7,16 @@ import { resolveHitFilter, ResolvedHitFilter } from '../../../src/modules/report
 import { HitFilter } from '../../../src/modules/report/hit-filter.inputs';
 import { TimeBucket } from '../../../src/modules/report/report.enums';
 import { ReportService, splitWindow } from '../../../src/modules/report/report.service';
+import { HitMemory } from '../../../src/modules/report/hit-memory';
 
 /**
- * The reports read roll-ups for the whole hours and days of a window and raw hits for its edges. Here every
- * grouping, over windows aligned and not, under every filter, is compared with the same service reading only
- * the raw hits; then again after an upload is reprocessed with fewer hits and after a retention purge that cuts
- * through an hour. (hit-report.test.ts checks the raw answers themselves against the input.)
+ * The reports read roll-ups for the whole hours and days of a window and raw hits for its edges, or, when the
+ * account's hits are held in memory (hit-memory.ts), compute everything from those. Here every grouping, over
+ * windows aligned and not, under every filter, is compared with the same service reading only the raw hits,
+ * both for the SQL roll-up path and for the in-memory store; then again after an upload is reprocessed with
+ * fewer hits, after a retention purge that cuts through an hour and after a device is deleted. The store the
+ * app loaded before those changes must follow them through the change log, and a store loaded afresh must
+ * agree. (hit-report.test.ts checks the answers themselves against the input.)
  */
 
 const LISTS = [
@@ -82,6 +86,7 @@ const WINDOWS: Array<[string, number, number]> = [
 describe.each(drivers)('report roll-ups agree with the raw hits (%s)', (driver) => {
   let t: TestApp;
   let raw: ReportService;
+  let rolled: ReportService;
   let devices: string[];
   let lists: string[];
   let uploads: string[];
@@ -89,6 +94,7 @@ describe.each(drivers)('report roll-ups agree with the raw hits (%s)', (driver) 
   beforeAll(async () => {
     t = await createTestApp(driver, { RETENTION_DAYS: '35' });
     raw = new ReportService(t.dataSource, { rollups: false });
+    rolled = new ReportService(t.dataSource);
     const q = async (query: string, v: Record<string, unknown> = {}) => ok(await t.gql(query, v));
     const policy = (await q(`mutation { policyCreate(input: { name: "p" }) { policy { id } } }`)).policyCreate.policy.id;
     lists = [];
@@ -124,6 +130,8 @@ describe.each(drivers)('report roll-ups agree with the raw hits (%s)', (driver) 
     ['protocols', { protocols: ['UDP', 'ICMP'] as HitFilter['protocols'] }],
     ['a port (raw only)', { destinationPorts: [443] }],
     ['internal CIDR (raw only)', { internalAddress: '10.0.0.0/29' }],
+    ['excluded ports (raw only)', { excludeDestinationPorts: [443, 53] }],
+    ['external CIDR (raw only)', { externalAddress: '198.51.100.0/24' }],
   ];
 
   async function everything(s: ReportService, f: ResolvedHitFilter) {
@@ -150,15 +158,24 @@ describe.each(drivers)('report roll-ups agree with the raw hits (%s)', (driver) 
   }
 
   async function agreeEverywhere(): Promise<number> {
+    // The app's store, loaded at start and kept since, and one loaded now from the database.
+    const fresh = new HitMemory(t.dataSource, { maxHits: 1_000_000, batch: 97 });
+    await fresh.warm(t.accountId);
+    const held = new ReportService(t.dataSource, { memory: fresh });
+    expect(await t.services.reportMemory.view(t.accountId)).not.toBeNull();
+    expect((await fresh.view(t.accountId))?.hits).toBe((await t.services.reportMemory.view(t.accountId))?.hits);
     let compared = 0;
     for (const [, from, to] of WINDOWS) {
       for (const [, extra] of filters()) {
-        const f = resolveHitFilter(t.accountId, { from: new Date(from), to: new Date(to), ...extra } as HitFilter);
-        const expected = await everything(raw, f);
-        expect({ window: [iso(from), iso(to)], extra, ...(await everything(t.services.reports, f)) }).toEqual({ window: [iso(from), iso(to)], extra, ...expected });
+        const f = () => resolveHitFilter(t.accountId, { from: new Date(from), to: new Date(to), ...extra } as HitFilter);
+        const expected = { window: [iso(from), iso(to)], extra, ...(await everything(raw, f())) };
+        expect({ window: [iso(from), iso(to)], extra, ...(await everything(rolled, f())) }).toEqual(expected);
+        expect({ window: [iso(from), iso(to)], extra, ...(await everything(t.services.reports, f())) }).toEqual(expected);
+        expect({ window: [iso(from), iso(to)], extra, ...(await everything(held, f())) }).toEqual(expected);
         compared++;
       }
     }
+    fresh.close();
     return compared;
   }
 
@@ -209,6 +226,15 @@ describe.each(drivers)('report roll-ups agree with the raw hits (%s)', (driver) 
     const sums = await rollupSums();
     expect(sums).toEqual({ hits: sums.hits, hourHits: sums.hits, dayHostHits: sums.hits });
     expect(Number((await t.dataSource.query('SELECT COUNT(*) AS n FROM flow_hit WHERE first_seen_at < ?', [cutoff]))[0].n)).toBe(0);
+    await agreeEverywhere();
+  });
+
+  it('drops a deleted device\'s hits from the store, as the database cascades them', async () => {
+    const before = (await t.services.reportMemory.view(t.accountId))?.hits ?? 0;
+    ok(await t.gql(`mutation($i: DeviceDeleteInput!) { deviceDelete(input: $i) { userErrors { message } } }`, { i: { id: devices[0] } }));
+    const left = Number((await t.dataSource.query('SELECT COUNT(*) AS n FROM flow_hit WHERE account_id = ?', [t.accountId]))[0].n);
+    expect(left).toBeLessThan(before);
+    expect((await t.services.reportMemory.view(t.accountId))?.hits).toBe(left);
     await agreeEverywhere();
   });
 });
