@@ -3,7 +3,7 @@ import { ArgsType, ClassType, Field, FieldResolver, Int, ObjectType, Resolver, R
 export const MAX_PAGE_SIZE = 100;
 export const DEFAULT_PAGE_SIZE = 20;
 
-@ObjectType({ description: 'Where a page sits in its list (Relay cursor connections).' })
+@ObjectType({ simpleResolvers: true, description: 'Where a page sits in its list (Relay cursor connections).' })
 export class PageInfo {
   @Field({ description: 'True when more items follow the last edge of this page.' })
   hasNextPage: boolean;
@@ -45,7 +45,7 @@ export const connectionResolvers: Function[] = [];
 
 /** A Relay connection type for `Item`, named `<name>Connection` with `<name>Edge` edges. */
 export function Connection<T extends object>(Item: ClassType<T>, name: string, itemDescription: string) {
-  @ObjectType(`${name}Edge`, { description: `One ${itemDescription} in a page, with its cursor.` })
+  @ObjectType(`${name}Edge`, { simpleResolvers: true, description: `One ${itemDescription} in a page, with its cursor.` })
   class EdgeType {
     @Field({ description: 'Opaque cursor of this edge; pass it as `after` to continue after it.' })
     cursor: string;
@@ -54,7 +54,7 @@ export function Connection<T extends object>(Item: ClassType<T>, name: string, i
     node: T;
   }
 
-  @ObjectType(`${name}Connection`, { description: `A page of ${itemDescription}s (Relay cursor connection).` })
+  @ObjectType(`${name}Connection`, { simpleResolvers: true, description: `A page of ${itemDescription}s (Relay cursor connection).` })
   class ConnectionType {
     @Field(() => [EdgeType], { description: 'The items of this page, in order.' })
     edges: EdgeType[];

@@ -17,6 +17,7 @@ export const DEVICE_MODEL = 'PCAP';
 @Index('IDX_device_policy', ['policyId'])
 @ObjectType({
   implements: Node,
+  simpleResolvers: true,
   description:
     'A PCAP pseudo-device ("IP Device" / "Packet Capture" / "PCAP"): a source of tcpdump uploads whose addresses are matched against its policy.',
 })

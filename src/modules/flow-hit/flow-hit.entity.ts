@@ -37,7 +37,7 @@ import { Direction, MatchedSide, TransportProtocol } from './flow-hit.enums';
 @Index('IDX_flow_hit_account_device_time', ['accountId', 'deviceId', 'firstSeenAt', 'id', 'severity'])
 @Index('IDX_flow_hit_account_matched', ['accountId', 'matchedIp', 'firstSeenAt'])
 @Index('IDX_flow_hit_account_severity_time', ['accountId', 'severity', 'firstSeenAt', 'deviceId', 'internalIp', 'iocId', 'category', 'iocListId'])
-@ObjectType({ implements: Node, description: 'A connection that touched an address on one of the device policy\'s BLOCK lists, and why it matched.' })
+@ObjectType({ implements: Node, simpleResolvers: true, description: 'A connection that touched an address on one of the device policy\'s BLOCK lists, and why it matched.' })
 export class FlowHit {
   @PrimaryGeneratedColumn()
   id: number;
