@@ -60,7 +60,8 @@ export type HitChangeKind = { accountId: number; uploadId: number } | { accountI
 export async function recordHitChange(em: EntityManager, change: HitChangeKind): Promise<number> {
   if (!em.queryRunner?.isTransactionActive) return em.connection.transaction((tx) => recordHitChange(tx, change));
   await execute(em, 'UPDATE hit_revision SET revision = revision + 1 WHERE id = 1');
-  const [row] = (await em.query('SELECT revision FROM hit_revision WHERE id = 1')) as Array<{ revision: number | string }>;
+  // On the transaction's own connection (the runner), so the read sees the UPDATE above.
+  const [row] = (await em.queryRunner.query('SELECT revision FROM hit_revision WHERE id = 1')) as Array<{ revision: number | string }>;
   const revision = Number(row.revision);
   const c = change as Partial<Record<'accountId' | 'uploadId' | 'deviceId' | 'purgedBefore', number>>;
   await execute(em, 'INSERT INTO hit_change (revision, account_id, upload_id, device_id, purged_before, recorded_at) VALUES (?, ?, ?, ?, ?, ?)', [

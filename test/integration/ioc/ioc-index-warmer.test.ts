@@ -178,13 +178,14 @@ describe.each(drivers)('matcher index warm-up (%s)', (driver) => {
     expect(earlyIds).toHaveLength(early.length);
     const query = t.dataSource.query.bind(t.dataSource);
     let raced = false;
-    const spy = jest.spyOn(t.dataSource, 'query').mockImplementation(async (sql: string, params?: any) => {
+    const spy = jest.spyOn(t.dataSource, 'query').mockImplementation(async (sql: string, params?: any, runner?: any) => {
       if (!raced && /FROM ioc WHERE list_id = \?/.test(sql) && Number(params?.[1]) > 0) {
         raced = true;
         expect((await services.iocs.remove(t.accountId, earlyIds)).ok).toBe(true);
         expect((await services.iocs.add(t.accountId, listId, late.map((value) => ({ value })))).ok).toBe(true);
       }
-      return query(sql, params);
+      // The runner too: a transaction's statements must stay on its connection.
+      return query(sql, params, runner);
     });
     let outcome;
     try {
