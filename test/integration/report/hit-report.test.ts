@@ -58,7 +58,13 @@ const hits = FLOWS.filter((f) => listOf(f.outside));
 const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
 const uniq = <T>(xs: T[]) => [...new Set(xs)];
 
-describe.each(drivers)('hit reports (%s)', (driver) => {
+// Every expectation, answered from the in-memory report store and from SQL (the store off).
+const paths = drivers.flatMap((driver) => [
+  [driver, 'memory'],
+  [driver, 'SQL'],
+]) as Array<[(typeof drivers)[number], 'memory' | 'SQL']>;
+
+describe.each(paths)('hit reports (%s, %s)', (driver, path) => {
   let t: TestApp;
   let deviceIds: Record<string, string>;
   let listIds: Record<string, string>;
@@ -66,7 +72,7 @@ describe.each(drivers)('hit reports (%s)', (driver) => {
     ok(await t.gql(`query($f: HitFilter!) { hitReport(filter: $f) { ${selection} } }`, { f: filter }, key)).hitReport;
 
   beforeAll(async () => {
-    t = await createTestApp(driver);
+    t = await createTestApp(driver, path === 'SQL' ? { REPORT_MEMORY_MAX_HITS: '0' } : {});
     const q = async (query: string, v: Record<string, unknown>) => ok(await t.gql(query, v));
     const policy = (await q(`mutation { policyCreate(input: { name: "p" }) { policy { id } } }`, {})).policyCreate.policy.id;
     listIds = {};
@@ -92,6 +98,10 @@ describe.each(drivers)('hit reports (%s)', (driver) => {
     }
     const outcomes = await processQueued(t.services);
     expect(outcomes.map((o) => o.status)).toEqual(['COMPLETED', 'COMPLETED']);
+    // The path under test is the one taken.
+    const held = await t.services.reportMemory.view(t.accountId);
+    if (path === 'memory') expect(held?.hits).toBe(hits.length);
+    else expect(held).toBeNull();
   });
   afterAll(() => t.close());
 

@@ -1,0 +1,122 @@
+import { drivers } from '../../helpers/db';
+import { createTestApp, ok, TestApp } from '../../helpers/app';
+import { processQueued, upload } from '../../helpers/ingest';
+import { idOfType } from '../../../src/common/ids/global-id';
+import { HitMemory } from '../../../src/modules/report/hit-memory';
+import { ReportService } from '../../../src/modules/report/report.service';
+import { resolveHitFilter } from '../../../src/modules/report/hit-filter';
+import { HitFilter } from '../../../src/modules/report/hit-filter.inputs';
+
+/**
+ * The in-memory report store's own edges (rollup-equivalence.test.ts compares its answers): changes committed
+ * while it loads, a change log pruned past it, an account over its budget, and a store in another process
+ * (another instance on the same database) following uploads it did not see being written.
+ */
+
+const START = Date.parse('2024-06-03T00:00:00Z');
+const BAD = ['198.51.100.10', '198.51.100.11', '203.0.113.7'];
+
+/** `count` outbound TCP connections from 10.0.0.x to the listed addresses, one second apart from `at`. */
+function capture(at: number, count: number, seed: number): string {
+  const lines: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const t = (at + i * 1000) / 1000;
+    lines.push(`${t.toFixed(6)} IP 10.0.0.${1 + ((i + seed) % 7)}.${40000 + i} > ${BAD[(i * 7 + seed) % BAD.length]}.443: Flags [S], seq 1, win 512, length 0`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+describe.each(drivers)('in-memory report store (%s)', (driver) => {
+  let t: TestApp;
+  let list: string;
+  let uploads: string[];
+  const count = async () => Number((await t.dataSource.query('SELECT COUNT(*) AS n FROM flow_hit WHERE account_id = ?', [t.accountId]))[0].n);
+  const window = () => resolveHitFilter(t.accountId, { from: new Date(START - 3600_000), to: new Date(START + 10 * 24 * 3600_000) } as HitFilter);
+
+  beforeAll(async () => {
+    t = await createTestApp(driver, { RETENTION_DAYS: '0' });
+    const q = async (query: string, v: Record<string, unknown> = {}) => ok(await t.gql(query, v));
+    const policy = (await q(`mutation { policyCreate(input: { name: "p" }) { policy { id } } }`)).policyCreate.policy.id;
+    list = (await q(`mutation($i: IocListCreateInput!) { iocListCreate(input: $i) { iocList { id } } }`, { i: { name: 'bad', kind: 'BLOCK', severity: 4, category: 'MALWARE' } })).iocListCreate.iocList.id;
+    await q(`mutation($i: IocAddInput!) { iocAdd(input: $i) { added } }`, { i: { list, entries: BAD.map((value) => ({ value })) } });
+    await q(`mutation($i: PolicyIocListsInput!) { policyAttachIocLists(input: $i) { userErrors { message } } }`, { i: { policy, iocLists: [list] } });
+    await q(`mutation($i: DeviceCreateInput!) { deviceCreate(input: $i) { device { id } } }`, { i: { nickname: 'edge', ipType: 'STATIC', ipAddress: '8.8.8.8', policy } });
+    uploads = [];
+    for (let day = 0; day < 4; day++) {
+      const res = ok(await upload(t, capture(START + day * 86_400_000, 60, day), { deviceNickname: 'edge' }));
+      uploads.push(res.logUploadCreate.logUpload.id);
+    }
+    expect((await processQueued(t.services)).map((o) => o.status)).toEqual(['COMPLETED', 'COMPLETED', 'COMPLETED', 'COMPLETED']);
+  });
+  afterAll(() => t.close());
+
+  it('follows uploads another process writes, through the change log alone', async () => {
+    // A second store on the same database stands for another API process: nothing tells it about writes.
+    const other = new HitMemory(t.dataSource, { maxHits: 1_000_000 });
+    await other.warm(t.accountId);
+    expect((await other.view(t.accountId))?.hits).toBe(await count());
+    ok(await upload(t, capture(START + 5 * 86_400_000, 25, 9), { deviceNickname: 'edge' }));
+    expect((await processQueued(t.services)).map((o) => o.status)).toEqual(['COMPLETED']);
+    expect((await other.view(t.accountId))?.hits).toBe(await count());
+    const totals = await new ReportService(t.dataSource, { memory: other }).totals(window());
+    expect(totals.hits).toBe(await count());
+    other.close();
+  });
+
+  it('applies the changes committed while it loads', async () => {
+    const before = await count();
+    // Fewer entries, so the reprocessed upload has fewer hits than the store's load batches saw.
+    const ids = (await t.dataSource.query('SELECT id FROM ioc WHERE list_id = ? AND cidr = ?', [idOfType(list, 'IocList'), `${BAD[0]}/32`])).map((r: { id: number }) => Number(r.id));
+    expect((await t.services.iocs.remove(t.accountId, ids)).ok).toBe(true);
+    const loading = new HitMemory(t.dataSource, { maxHits: 1_000_000, batch: 7 });
+    const query = t.dataSource.query.bind(t.dataSource);
+    let changed = false;
+    const spy = jest.spyOn(t.dataSource, 'query').mockImplementation(async (sql: string, params?: any, runner?: any) => {
+      const result = await query(sql, params, runner);
+      if (!changed && /FROM flow_hit WHERE id >= \?/.test(sql)) {
+        // After the first batch was read: the upload it holds is processed again, and committed.
+        changed = true;
+        expect((await t.services.logUploads.reprocess(t.accountId, idOfType(uploads[0], 'LogUpload'))).ok).toBe(true);
+        expect((await processQueued(t.services)).map((o) => o.status)).toEqual(['COMPLETED']);
+      }
+      return result;
+    });
+    try {
+      await loading.warm(t.accountId);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(changed).toBe(true);
+    const after = await count();
+    expect(after).toBeLessThan(before);
+    expect((await loading.view(t.accountId))?.hits).toBe(after);
+    loading.close();
+  });
+
+  it('reloads from the database when the change log was pruned past it', async () => {
+    const behind = new HitMemory(t.dataSource, { maxHits: 1_000_000 });
+    await behind.warm(t.accountId);
+    expect((await t.services.logUploads.reprocess(t.accountId, idOfType(uploads[1], 'LogUpload'))).ok).toBe(true);
+    expect((await processQueued(t.services)).map((o) => o.status)).toEqual(['COMPLETED']);
+    expect((await t.services.logUploads.reprocess(t.accountId, idOfType(uploads[2], 'LogUpload'))).ok).toBe(true);
+    expect((await processQueued(t.services)).map((o) => o.status)).toEqual(['COMPLETED']);
+    // Everything but the newest change is pruned (as the retention job does after a day): the store cannot
+    // replay what it missed, so it lets reports use SQL while it loads again.
+    await t.dataSource.query('UPDATE hit_change SET recorded_at = 0');
+    const { pruneHitChanges } = await import('../../../src/modules/report/hit-change');
+    expect(await pruneHitChanges(t.dataSource.manager)).toBeGreaterThan(0);
+    expect(await behind.view(t.accountId)).toBeNull();
+    await behind.warm(t.accountId);
+    expect((await behind.view(t.accountId))?.hits).toBe(await count());
+    behind.close();
+  });
+
+  it('reports an account over its budget from SQL, with the same answers', async () => {
+    const small = new HitMemory(t.dataSource, { maxHits: 10 });
+    await small.warm(t.accountId);
+    expect(await small.view(t.accountId)).toBeNull();
+    const f = window();
+    expect(await new ReportService(t.dataSource, { memory: small }).byIoc(f, 10)).toEqual(await new ReportService(t.dataSource, { rollups: false }).byIoc(f, 10));
+    small.close();
+  });
+});
