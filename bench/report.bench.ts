@@ -5,7 +5,7 @@
  *   node -r @swc-node/register --expose-gc bench/report.bench.ts [--db sqlite|mysql|both] [--hits 1000000]
  *        [--also 10000000] [--runs 20] [--also-runs 20] [--json] [--explain] [--proto] [--max-seed-s 600]
  *        [--export-budget-s 300] [--keep] [--seed-only] [--mysql-url mysql://root@127.0.0.1:3306]
- *        [--mysql-buffer-pool-mb 1024]
+ *        [--mysql-buffer-pool-mb 1024] [--report-memory-max-hits N]
  *
  * `--also N` measures a second size (a fresh database each); `--also 0` skips it. A size whose projected seeding
  * time (from the rate measured at the first size of the same database) exceeds --max-seed-s is skipped and said so,
@@ -83,6 +83,8 @@ const PROTO = process.argv.includes('--proto');
 const MAX_SEED_S = Number(argValue('max-seed-s') ?? 600);
 const EXPORT_BUDGET_MS = Number(argValue('export-budget-s') ?? 300) * 1000;
 const KEEP = process.argv.includes('--keep');
+/** REPORT_MEMORY_MAX_HITS for the server under test (unset: the service's default; 0: reports on SQL only). */
+const REPORT_MEMORY_MAX_HITS = argValue('report-memory-max-hits');
 const SEED_ONLY = process.argv.includes('--seed-only');
 const MYSQL_URL = argValue('mysql-url') ?? 'mysql://root@127.0.0.1:3306';
 const MYSQL_DB = 'pcd_bench_report';
@@ -958,6 +960,7 @@ async function runSize(db: DbKind, hits: number, client: Client, tmp: string): P
     WORKER_ENABLED: 'false',
     // The bench sends far more report requests than an analyst would.
     RATE_LIMIT_REPORTS_PER_MINUTE: '0',
+    ...(REPORT_MEMORY_MAX_HITS !== undefined ? { REPORT_MEMORY_MAX_HITS } : {}),
   };
   const sqliteFile = KEEP ? path.join(os.tmpdir(), `pcd-report-bench-keep-${hits}.sqlite`) : path.join(tmp, `report-${hits}.sqlite`);
   const removeSqlite = () => {

@@ -175,7 +175,26 @@ function lowerBound(a: Float64Array, v: number): number {
   return lo;
 }
 
-/** Counts of non-negative integer keys (below 2^53), open addressing with linear probing. */
+/**
+ * Scratch arrays for per-hit temporaries, grown as needed and reused by every report of the process: a 30-day
+ * report's temporaries are a few MB, and allocating them afresh each time made V8 run a full collection every few
+ * reports (its trigger counts the memory of typed arrays), a pause that landed on whatever request came next.
+ * Only for values used synchronously, before the function that filled them returns (the groupings never await).
+ */
+const scratchInt = [new Int32Array(0), new Int32Array(0), new Int32Array(0), new Int32Array(0)];
+let scratchFloat = new Float64Array(0);
+
+function scratchInt32(slot: 0 | 1 | 2 | 3, n: number): Int32Array {
+  if (scratchInt[slot].length < n) scratchInt[slot] = new Int32Array(Math.max(n, Math.ceil(scratchInt[slot].length * 1.5)));
+  return scratchInt[slot].subarray(0, n);
+}
+
+function scratchFloat64(n: number): Float64Array {
+  if (scratchFloat.length < n) scratchFloat = new Float64Array(Math.max(n, Math.ceil(scratchFloat.length * 1.5)));
+  return scratchFloat.subarray(0, n);
+}
+
+/** Counts of non-negative integer keys (below 2^53), open addressing with linear probing, in scratch arrays. */
 class PairTable {
   keys: Float64Array;
   counts: Int32Array;
@@ -185,8 +204,8 @@ class PairTable {
   constructor(expected: number) {
     let capacity = 1024;
     while (capacity < expected * 2) capacity *= 2;
-    this.keys = new Float64Array(capacity).fill(-1);
-    this.counts = new Int32Array(capacity);
+    this.keys = scratchFloat64(capacity).fill(-1);
+    this.counts = scratchInt32(3, capacity);
     this.mask = capacity - 1;
   }
 
@@ -290,8 +309,8 @@ interface Measures {
 }
 
 /** Each selected row's key: `of` applied to its entry group (or, with `viaHost`, to its host). */
-function rowKeys(sel: Selection, of: Int32Array | null, viaHost = false): Int32Array {
-  const out = new Int32Array(sel.n);
+function rowKeys(sel: Selection, of: Int32Array | null, viaHost: boolean, slot: 0 | 1): Int32Array {
+  const out = scratchInt32(slot, sel.n);
   let j = 0;
   for (const seg of sel.segments) {
     const ids = viaHost ? seg.host : seg.group;
@@ -324,12 +343,12 @@ function measureBy(sel: Selection, keys: number, key: Int32Array): { hits: Float
 
 /** Measures per entry group, from one pass: every grouping by a property of the entry (list, category, severity) sums these. */
 function groupMeasures(data: AccountHits, sel: Selection): ReturnType<typeof measureBy> {
-  return memo(sel, 'groups', () => measureBy(sel, data.groups.size, rowKeys(sel, null)));
+  return memo(sel, 'groups', () => measureBy(sel, data.groups.size, rowKeys(sel, null, false, 0)));
 }
 
 /** Measures per internal host, from one pass (byInternalHost, and byDevice by summing a device's hosts). */
 function hostMeasures(data: AccountHits, sel: Selection): ReturnType<typeof measureBy> {
-  return memo(sel, 'hosts', () => measureBy(sel, data.hosts.size, rowKeys(sel, null, true)));
+  return memo(sel, 'hosts', () => measureBy(sel, data.hosts.size, rowKeys(sel, null, true, 0)));
 }
 
 /** Group measures summed per dense key of the group. */
@@ -356,7 +375,7 @@ function keyHosts(data: AccountHits, sel: Selection) {
     const dims: Array<{ of: Int32Array; values: unknown[] }> = [lists, cats, levels];
     const counts: Int32Array[] = dims.map((d) => new Int32Array(d.values.length));
     if (dims.some((d) => d.values.length * hosts > MAX_MARKS)) {
-      dims.forEach((d, i) => (counts[i] = hostsByKey(data, sel, rowKeys(sel, d.of), d.values.length)));
+      dims.forEach((d, i) => (counts[i] = hostsByKey(data, sel, rowKeys(sel, d.of, false, 0), d.values.length)));
     } else {
       const marks = dims.map((d) => new Uint8Array(d.values.length * hosts));
       const [lo, co, so] = [lists.of, cats.of, levels.of];
@@ -428,7 +447,7 @@ const measured = (m: Measures, hosts: number) => ({ hits: m.hits, packets: m.pac
 
 /** Distinct hosts per key. */
 function hostsByKey(data: AccountHits, sel: Selection, key: Int32Array, keys: number): Int32Array {
-  return distinctPerKey(sel.n, key, keys, rowKeys(sel, null, true), data.hosts.size);
+  return distinctPerKey(sel.n, key, keys, rowKeys(sel, null, true, 1), data.hosts.size);
 }
 
 export function totals(data: AccountHits, f: ResolvedHitFilter, externalAddresses: boolean): HitTotals & { inbound: number; outbound: number } {
@@ -577,7 +596,7 @@ export function byDevice(data: AccountHits, f: ResolvedHitFilter, first: number,
   let entries: Int32Array | null = null;
   if (iocs) {
     const entry = denseBy(data, 'entry', (g) => g.iocId);
-    entries = distinctPerKey(sel.n, rowKeys(sel, deviceOf, true), devices.length, rowKeys(sel, entry.of), entry.values.length);
+    entries = distinctPerKey(sel.n, rowKeys(sel, deviceOf, true, 0), devices.length, rowKeys(sel, entry.of, false, 1), entry.values.length);
   }
   return present(m)
     .sort((a, b) => m.hits[b] - m.hits[a] || devices[a] - devices[b])
@@ -647,7 +666,7 @@ export function threats(data: AccountHits, f: ResolvedHitFilter, first: number, 
     for (let g = 0; g < groups.length; g++) if (isLevel[g]) levelHits += perGroup.hits[g];
     if (levelHits === 0) continue;
     const table = new PairTable(levelHits);
-    const rowSlot = new Int32Array(sel.n);
+    const rowSlot = scratchInt32(2, sel.n);
     let j = 0;
     for (const seg of sel.segments) {
       const { group, host } = seg;
