@@ -23,8 +23,8 @@ export interface AppConfig {
   /** Flow hits and uploads older than this many days are purged (0 keeps everything). */
   retention: { days: number; intervalMs: number };
   /**
-   * Most flow hits the in-memory report store holds over all accounts (src/modules/report/hit-memory.ts; about
-   * 60 bytes each); an account that does not fit is reported from SQL. 0 turns the store off.
+   * Most flow hits the in-memory report store holds over all accounts (src/modules/report/hit-memory.ts; ~53
+   * bytes each measured, budget 100); an account that does not fit is reported from SQL. 0 turns the store off.
    */
   reportMemoryMaxHits: number;
   /** The in-process upload worker. */
