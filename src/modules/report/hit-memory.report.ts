@@ -18,18 +18,7 @@ import { bucketIndex, localBuckets, SLOT_MS } from './timeline';
  */
 
 /** Hits matching a filter, column-wise: ranges of blocks (views, no copy) or, under row filters, copies. */
-export interface Segment {
-  n: number;
-  at: Float64Array;
-  last: Float64Array;
-  packets: Float64Array;
-  bytes: Float64Array;
-  host: Int32Array;
-  external: Int32Array;
-  group: Int32Array;
-  port: Int32Array;
-  direction: Uint8Array;
-}
+export type Segment = Omit<Block, 'uploadId' | 'minAt' | 'maxAt' | 'protocol'>;
 
 /** The hits matching a filter, and aggregates of them shared by the groupings of a request. */
 export interface Selection {
