@@ -1,5 +1,4 @@
 import { DataSource } from 'typeorm';
-import { HIT_CHANGE_KEEP_MS } from './hit-change';
 
 /**
  * An in-memory, column-wise copy of each account's flow hits, kept exact by following the hit change log
@@ -382,7 +381,7 @@ export class HitMemory {
       )) as Row[];
       if (rows.length === 0) return;
       if (Number(rows[0].revision) !== this.revision + 1) {
-        // The log was pruned past us (idle for over HIT_CHANGE_KEEP_MS): start over from the database.
+        // The log was pruned past us (idle for over hit-change.ts HIT_CHANGE_KEEP_MS): start over from the database.
         this.accounts.clear();
         this.revision = Number(rows[rows.length - 1].revision);
         continue;
@@ -507,4 +506,3 @@ export class HitMemory {
   }
 }
 
-export { HIT_CHANGE_KEEP_MS };
