@@ -37,6 +37,7 @@ import { DAY_HOST_COLUMNS, HOUR_COLUMNS, rollupRows } from '../src/modules/repor
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import { createConnection } from 'mysql2/promise';
 import { dropMysqlDatabase, freshMysqlDatabase } from './lib/mysql-db';
@@ -751,6 +752,9 @@ interface ExportFigures {
   heapPeakMB: number;
   /** Server process: external + array buffers (Buffers outside the heap), max. */
   externalPeakMB: number;
+  /** The server's event loop during the export: the longest stall and the 99th percentile (ms), i.e. how long another request could wait. */
+  loopMaxMs: number;
+  loopP99Ms: number;
   clientHeapPeakMB: number;
   rssBeforeMB: number;
   rssPeakMB: number;
@@ -1135,7 +1139,10 @@ async function runSize(db: DbKind, hits: number, client: Client, tmp: string): P
         heapPeak = Math.max(heapPeak, m.heapUsed);
         externalPeak = Math.max(externalPeak, m.external + m.arrayBuffers);
       }, 10);
+      const loop = monitorEventLoopDelay({ resolution: 5 });
+      loop.enable();
       const e = await client.export(exportUrl, token, EXPORT_BUDGET_MS);
+      loop.disable();
       clearInterval(heapTimer);
       if (e.status !== 200 || (!e.cut && e.lines - 1 !== seeded.hits)) throw new Error(`export: HTTP ${e.status}, ${e.lines - 1} rows of ${seeded.hits}`);
       // A cut export leaves the server's loop running until its next write fails: let it notice.
@@ -1147,6 +1154,8 @@ async function runSize(db: DbKind, hits: number, client: Client, tmp: string): P
         heapBeforeMB: heapBefore / MB,
         heapPeakMB: heapPeak / MB,
         externalPeakMB: externalPeak / MB,
+        loopMaxMs: loop.max / 1e6,
+        loopP99Ms: loop.percentile(99) / 1e6,
         clientHeapPeakMB: e.clientHeapPeak / MB,
         rows: e.lines - 1,
         bytes: e.bytes,
@@ -1615,6 +1624,14 @@ function printReport(r: SizeReport): void {
     'flat',
     verdict(drift < TARGETS.exportDriftMB),
     `max RSS last quarter vs first half: ${drift >= 0 ? '+' : ''}${drift.toFixed(0)} MB; server heap ${ex.heapBeforeMB.toFixed(0)} -> max ${ex.heapPeakMB.toFixed(0)} MB, external max ${ex.externalPeakMB.toFixed(0)} MB; client heap max ${ex.clientHeapPeakMB.toFixed(0)} MB`,
+  );
+  row(
+    "  server's event loop during export: p99 / longest stall",
+    ms(Math.max(...r.export.map((e) => e.loopP99Ms))),
+    ms(Math.max(...r.export.map((e) => e.loopMaxMs))),
+    '',
+    '',
+    'how long a request arriving mid-export could wait for its turn (worst of the runs)',
   );
   const rb = r.exportBaseline[r.exportBaseline.length >> 1];
   const sb = r.exportSargable[r.exportSargable.length >> 1];

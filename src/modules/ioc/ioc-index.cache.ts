@@ -1,6 +1,7 @@
 import { DataSource } from 'typeorm';
 import { dialectOf } from '../../db/bulk';
 import { IocIndex, IocIndexBuilder, IocListInfo } from './matching/ioc-index';
+import { nextTurn } from '../../common/async/next-turn';
 
 interface CachedIndex {
   fingerprint: string;
@@ -154,7 +155,7 @@ export class IocIndexCache {
         }
         if (rows.length < page) break;
         after = Number(rows[rows.length - 1].id);
-        await new Promise((resolve) => setImmediate(resolve));
+        await nextTurn();
       }
     }
     if (this.closed) throw new IndexCacheClosedError();

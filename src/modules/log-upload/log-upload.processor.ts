@@ -14,6 +14,7 @@ import { Connection, ConnectionEndpoint, ConnectionFolder } from './flows/fold';
 import { missingEpochTimestamps, TcpdumpParser } from './parsing';
 import { LogUploadStatus } from './log-upload.enums';
 import { LogUploadQueue } from './log-upload.queue';
+import { nextTurn } from '../../common/async/next-turn';
 
 export interface ProcessOutcome {
   status: LogUploadStatus.COMPLETED | LogUploadStatus.FAILED | 'LEASE_LOST';
@@ -150,7 +151,7 @@ export class LogUploadProcessor {
           }
         }
         // A turn for the event loop between slices: the API stays responsive while a file is parsed.
-        await new Promise((resolve) => setImmediate(resolve));
+        await nextTurn();
       }
     } catch (err) {
       if (unreadable) return this.failed(uploadId, owner, `The stored file could not be read: ${(unreadable as Error).message}`, withDevice, started);

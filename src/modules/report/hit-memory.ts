@@ -1,4 +1,5 @@
 import { DataSource } from 'typeorm';
+import { nextTurn } from '../../common/async/next-turn';
 
 /**
  * An in-memory, column-wise copy of each account's flow hits, kept exact by following the hit change log
@@ -458,7 +459,7 @@ export class HitMemory {
   }
 
   private async loadInto(accountId: number, pending: Loading): Promise<void> {
-    await new Promise((resolve) => setImmediate(resolve));
+    await nextTurn();
     // Every change after this revision is applied to what the batches below read (state) or queued (pending).
     await this.sync();
     const [count] = (await this.dataSource.query('SELECT COUNT(*) AS n FROM flow_hit WHERE account_id = ?', [accountId])) as Row[];
@@ -479,7 +480,7 @@ export class HitMemory {
         hits.add(await this.hitRows(`SELECT ${COLUMNS} FROM flow_hit WHERE id >= ? AND id < ? AND account_id + 0 = ?`, [lo, lo + batch, accountId]));
         await this.options.afterBatch?.();
         // A turn for the event loop between batches: requests go on (on SQL) while this loads.
-        await new Promise((resolve) => setImmediate(resolve));
+        await nextTurn();
       }
     }
     // Changes committed during the load, applied until none is left; the hand-over to `ready` is synchronous

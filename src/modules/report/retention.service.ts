@@ -1,4 +1,5 @@
 import { DataSource } from 'typeorm';
+import { nextTurn } from '../../common/async/next-turn';
 import { execute } from '../../db/bulk';
 import { pruneHitChanges, recordHitChange } from './hit-change';
 import { DAY_MS, HOUR_MS, rebuildRollupsAround } from './hit-rollup';
@@ -17,10 +18,16 @@ const BATCH = 5_000;
  * (the original product keeps 35 days). Works in small batches by primary key. 0 days keeps everything.
  */
 export class RetentionService {
+  private readonly batch: number;
+
   constructor(
     private readonly dataSource: DataSource,
     private readonly days: number,
-  ) {}
+    /** Rows per DELETE (tests use small ones to see the batches). */
+    options: { batch?: number } = {},
+  ) {
+    this.batch = options.batch ?? BATCH;
+  }
 
   async purge(now = Date.now()): Promise<PurgeResult> {
     const cutoff = now - this.days * 24 * 3600_000;
@@ -42,9 +49,10 @@ export class RetentionService {
         // An old upload's hits may have recent capture times (a late upload of an old capture): delete them
         // in batches too, so the cascade from the upload row has nothing big left to do.
         for (;;) {
-          const ids: Array<{ id: number | string }> = await em.query(`SELECT id FROM flow_hit WHERE upload_id = ? LIMIT ${BATCH}`, [id]);
+          const ids: Array<{ id: number | string }> = await em.query(`SELECT id FROM flow_hit WHERE upload_id = ? LIMIT ${this.batch}`, [id]);
           if (ids.length === 0) break;
           flowHits += await execute(em, `DELETE FROM flow_hit WHERE id IN (${ids.map(() => '?').join(',')})`, ids.map((r) => r.id));
+          await nextTurn();
         }
         // Its roll-ups are a few rows per hour or day of capture.
         await execute(em, `DELETE FROM hit_hour WHERE upload_id = ?`, [id]);
@@ -62,9 +70,11 @@ export class RetentionService {
     let total = 0;
     for (;;) {
       // Select then delete by key: MySQL does not allow LIMIT in an IN subquery of the same table.
-      const ids: Array<{ id: number | string }> = await em.query(`SELECT id FROM ${table} WHERE ${column} < ? ORDER BY id LIMIT ${BATCH}`, [cutoff]);
+      const ids: Array<{ id: number | string }> = await em.query(`SELECT id FROM ${table} WHERE ${column} < ? ORDER BY id LIMIT ${this.batch}`, [cutoff]);
       if (ids.length === 0) return total;
       total += await execute(em, `DELETE FROM ${table} WHERE id IN (${ids.map(() => '?').join(',')})`, ids.map((r) => r.id));
+      // Between batches, other requests get their turn (on SQLite each statement runs synchronously).
+      await nextTurn();
     }
   }
 }

@@ -1,4 +1,6 @@
-import { countStatements } from '../../helpers/sql-count';
+import { countStatements, watchStatements } from '../../helpers/sql-count';
+import { turnCounter } from '../../helpers/turns';
+import { RetentionService } from '../../../src/modules/report/retention.service';
 import request from 'supertest';
 import { drivers } from '../../helpers/db';
 import { createTestApp, ok, TestApp } from '../../helpers/app';
@@ -185,11 +187,27 @@ describe.each(drivers)('drill-down, export, lookup stats, retention (%s)', (driv
   });
 
   it('purges hits and uploads older than the retention period, in batches; 0 keeps everything', async () => {
-    const keep = new (t.services.retention.constructor as any)(t.dataSource, 0);
+    const keep = new RetentionService(t.dataSource, 0);
     expect((await keep.purge(Date.parse('2030-01-01T00:00:00Z'))).flowHits).toBe(0);
     // 35 days after the 60th flow: the first 60 flows' hits go; the upload was received today, so it stays.
+    // In batches of 25 (3 DELETEs), each in a later turn of the event loop than the one before: on SQLite the
+    // statements are synchronous, and a purge that never yielded held up every request until it ended.
     const now = flows[60].at + 35 * DAY;
-    const r = await t.services.retention.purge(now);
+    const turns = turnCounter();
+    const deletes: number[] = [];
+    let r!: Awaited<ReturnType<RetentionService['purge']>>;
+    try {
+      await watchStatements(
+        t.dataSource,
+        async () => (r = await new RetentionService(t.dataSource, 35, { batch: 25 }).purge(now)),
+        (sql) => void (/^DELETE FROM flow_hit /.test(sql) && deletes.push(turns.now)),
+      );
+    } finally {
+      turns.stop();
+    }
+    expect(deletes).toHaveLength(3);
+    expect(deletes[1]).toBeGreaterThan(deletes[0]);
+    expect(deletes[2]).toBeGreaterThan(deletes[1]);
     expect(r.flowHits).toBe(60);
     expect(r.uploads).toBe(0);
     expect(ok(await page({ f: WINDOW, first: 1 })).flowHits.totalCount).toBe(N - 60);

@@ -1,4 +1,5 @@
 import { countStatements } from '../../helpers/sql-count';
+import { turnCounter } from '../../helpers/turns';
 import http from 'node:http';
 import { AddressInfo } from 'node:net';
 import request from 'supertest';
@@ -161,6 +162,56 @@ describe.each(drivers)('export streaming (%s)', (driver) => {
     const expected = hits.filter((h) => h.protocol === 'ICMP');
     expect(icmp.text).toBe(reference(expected, deviceName, listName, 'ndjson'));
     expect(JSON.parse(icmp.text.split('\n')[0])).toMatchObject({ internal_port: null, destination_port: null, device: DEVICE, ioc_list: LIST });
+  });
+
+  it('gives the event loop a turn after every batch, so other requests are answered during a download', async () => {
+    // Which turn of the event loop each write of the response ran in. On SQLite every batch is read synchronously,
+    // and a socket that takes a write at once emits 'drain' on process.nextTick: before the route yielded, a
+    // fast client got the whole download in one turn, and no other request was read until it ended.
+    const turns = turnCounter();
+    const writeTurns: number[] = [];
+    const write = http.ServerResponse.prototype.write;
+    const spy = jest.spyOn(http.ServerResponse.prototype, 'write').mockImplementation(function (this: http.ServerResponse, ...args: unknown[]) {
+      writeTurns.push(turns.now);
+      return (write as (...a: unknown[]) => boolean).apply(this, args);
+    });
+    let status = 0;
+    let during: number | null = null;
+    let answeredFirst: number | null = null;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        http
+          .get(`${base}/export/flow-hits.csv?from=${WINDOW.from}&to=${WINDOW.to}`, { headers: { authorization: `Bearer ${t.keys.analyst}` } }, (res) => {
+            status = res.statusCode ?? 0;
+            let asked = false;
+            res.on('data', () => {
+              if (asked) return;
+              asked = true;
+              // A second request sent once the download is under way is answered before it ends.
+              void request(t.http.app)
+                .post('/graphql')
+                .set('authorization', `Bearer ${t.keys.analyst}`)
+                .send({ query: '{ __typename }' })
+                .then((r) => (during = r.status));
+            });
+            res.on('end', () => {
+              answeredFirst = during;
+              resolve();
+            });
+            res.on('error', reject);
+          })
+          .on('error', reject);
+      });
+    } finally {
+      spy.mockRestore();
+      turns.stop();
+    }
+    expect(status).toBe(200);
+    expect(answeredFirst).toBe(200);
+    // The header row, then one write per batch: each batch's in a later turn than the one before.
+    const batches = writeTurns.slice(1);
+    expect(batches.length).toBe(Math.ceil(hits.length / EXPORT_BATCH));
+    for (let i = 1; i < batches.length; i++) expect(batches[i]).toBeGreaterThan(batches[i - 1]);
   });
 
   it('stops reading when the client goes away mid-export', async () => {
