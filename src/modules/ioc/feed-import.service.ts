@@ -9,6 +9,7 @@ import { IOC_COLUMNS, iocRow, lockList, touchList } from './ioc.service';
 import { IndexChanges, NO_INDEX_CHANGES } from './ioc-index.warmer';
 import { FeedImportTally, FeedSkippedLine } from './feed/feed-import-tally';
 import { FeedNotTextError, readFeedLines } from './feed/feed-reader';
+import { nextTurn } from '../../common/async/next-turn';
 
 export interface FeedImportResult {
   list: IocList;
@@ -62,6 +63,7 @@ async function removeEntriesNotIn(em: EntityManager, listId: number, keep: Set<s
       await em.getRepository(Ioc).delete({ listId, id: In(gone.slice(i, i + 1000)) });
     }
     removed += gone.length;
+    await nextTurn();
   }
 }
 
