@@ -227,8 +227,10 @@ describe.each(drivers)('export streaming (%s)', (driver) => {
       });
       await new Promise((resolve) => setTimeout(resolve, 300));
     });
-    // Auth, devices, lists, and a few batches at most; not the dozen the whole export needs.
-    expect(statements).toBeLessThan(3 + hits.length / EXPORT_BATCH);
+    // Auth, devices, lists, and the batches read before the server's socket learns the client is gone (SQLite
+    // reads ~13, MySQL's one statement ~2): far from the 31 the whole export needs.
+    expect(Math.ceil(hits.length / EXPORT_BATCH)).toBe(31);
+    expect(statements).toBeLessThan(3 + 20);
     // The server still answers.
     expect((await request(t.http.app).get('/export/flow-hits.csv').query({ ...WINDOW, protocol: 'UDP' }).set('authorization', `Bearer ${t.keys.analyst}`)).status).toBe(200);
   });
