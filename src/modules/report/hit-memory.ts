@@ -284,7 +284,11 @@ type AccountState =
 export interface HitMemoryOptions {
   /** Most hits held over all accounts; 0 turns the store off (every report reads SQL). */
   maxHits: number;
-  /** Rows per load statement. */
+  /**
+   * Primary-key span per load statement (default 2000). Each statement and its decoding run in one turn of the
+   * event loop: at 1M hits on SQLite, 20,000 held other requests ~110 ms per batch (p50) and loaded in 6.6 s,
+   * 2000 held them 8 ms and loaded in 4.3 s (less garbage per batch).
+   */
   batch?: number;
   onError?: (err: unknown, what: string) => void;
   /** Called after each batch of a load has been read (the tests commit changes there, mid-load). */
@@ -470,7 +474,7 @@ export class HitMemory {
     }
     const hits = new AccountHits(accountId);
     const [range] = (await this.dataSource.query('SELECT MIN(id) AS lo, MAX(id) AS hi FROM flow_hit WHERE account_id = ?', [accountId])) as Row[];
-    const batch = this.options.batch ?? 20_000;
+    const batch = this.options.batch ?? 2_000;
     if (range?.lo != null) {
       // By primary-key ranges (not OFFSET/LIMIT on another index): each batch is a range read of the table.
       // `account_id + 0` keeps the planners off the (account, ...) indexes, which would walk the account's every
