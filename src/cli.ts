@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util';
 import { DataSource } from 'typeorm';
 import { ConfigError, loadConfig } from './config/config';
 import { createDataSource, detectFlavor } from './db/data-source';
+import { migrate } from './db/migrate';
 import { createServices, Services } from './app/services';
 import { Role } from './modules/account/account.enums';
 import { toGlobalId } from './common/ids/global-id';
@@ -51,7 +52,8 @@ async function withServices<T>(work: (services: Services) => Promise<T>): Promis
   const dataSource: DataSource = createDataSource(await detectFlavor(config.database));
   await dataSource.initialize();
   try {
-    await dataSource.runMigrations({ transaction: 'each' });
+    // Under the same lock as the server's: a command run while servers start must not migrate alongside them.
+    await migrate(dataSource);
     // A registry of its own without process collectors: a command is not scraped.
     return await work(createServices(dataSource, config, { metrics: new Metrics() }));
   } finally {

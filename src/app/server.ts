@@ -3,6 +3,7 @@ import { AddressInfo } from 'node:net';
 import { DataSource } from 'typeorm';
 import { AppConfig } from '../config/config';
 import { createDataSource, detectFlavor } from '../db/data-source';
+import { migrate } from '../db/migrate';
 import { createSchema } from '../graphql/schema';
 import { createHttpApp, HttpApp } from './http-app';
 import { Logger } from './logger';
@@ -25,10 +26,10 @@ export interface RunningServer {
 export async function startServer(config: AppConfig, logger: Logger, options: ServiceOptions = {}): Promise<RunningServer> {
   const dataSource = createDataSource(await detectFlavor(config.database));
   await dataSource.initialize();
-  await dataSource.runMigrations({ transaction: 'each' });
   const services = createServices(dataSource, config, { logger, ...options });
+  // Under the migration lock, so that of processes starting at once only one creates the first account.
+  const created = await migrate(dataSource, () => services.accounts.bootstrap(config.defaultAccountName));
   services.readiness.migrationsDone();
-  const created = await services.accounts.bootstrap(config.defaultAccountName);
   const httpApp = await createHttpApp(await createSchema(), services, logger);
   const worker = new LogUploadWorker(services.queue, services.processor, config.worker, logger);
   services.logUploads.events.on('queued', () => worker.notify());

@@ -10,12 +10,19 @@ const crashAt = Number(process.env.CRASH_AT_BYTES ?? 0);
 const progressDelayMs = Number(process.env.PROGRESS_DELAY_MS ?? 0);
 const pause = new Int32Array(new SharedArrayBuffer(4));
 
-startServer(loadConfig(), silentLogger(), {
-  onProgress: (_uploadId, bytes) => {
-    if (crashAt > 0 && bytes >= crashAt) process.kill(process.pid, 'SIGKILL');
-    if (progressDelayMs > 0) Atomics.wait(pause, 0, 0, progressDelayMs);
-  },
-})
+// START_AT (epoch ms) holds the start until then, so that processes spawned together start at one moment
+// (module loading alone spreads them over a second or more).
+const startAt = Number(process.env.START_AT ?? 0);
+
+new Promise((resolve) => setTimeout(resolve, Math.max(0, startAt - Date.now())))
+  .then(() =>
+    startServer(loadConfig(), silentLogger(), {
+      onProgress: (_uploadId, bytes) => {
+        if (crashAt > 0 && bytes >= crashAt) process.kill(process.pid, 'SIGKILL');
+        if (progressDelayMs > 0) Atomics.wait(pause, 0, 0, progressDelayMs);
+      },
+    }),
+  )
   .then((server) => {
     process.stdout.write(`READY ${server.port} ${server.bootstrapSecret ?? '-'}\n`);
     process.on('SIGTERM', () => void server.stop().then(() => process.exit(0)));

@@ -1,0 +1,37 @@
+import { drivers } from '../helpers/db';
+import { ChildServer, startChild } from '../helpers/child-process';
+import { ChildDatabase, createChildDatabase } from '../helpers/child-db';
+
+// Processes started together on an empty database: migrations and the first account must happen once,
+// and every process must come up.
+describe.each(drivers)('three processes starting at once on an empty database (%s)', (driver) => {
+  let db: ChildDatabase;
+  const children: ChildServer[] = [];
+  afterAll(async () => {
+    for (const c of children) {
+      if (c.proc.exitCode === null && c.proc.signalCode === null) c.proc.kill('SIGKILL');
+      await c.exited;
+    }
+    await db?.drop();
+  });
+
+  it('all come up and answer /readyz; exactly one prints the first admin key', async () => {
+    db = await createChildDatabase(driver);
+    // Spawned together and held until one moment (START_AT): module loading alone spreads their starts out.
+    const at = String(Date.now() + 4_000);
+    const started = await Promise.allSettled([0, 1, 2].map(() => startChild({ ...db.env, WORKER_POLL_MS: '50', START_AT: at })));
+    for (const s of started) if (s.status === 'fulfilled') children.push(s.value);
+    expect(started.filter((s) => s.status === 'rejected').map((s) => String((s as PromiseRejectedResult).reason).slice(0, 400))).toEqual([]);
+
+    for (const c of children) {
+      const res = await fetch(`http://127.0.0.1:${c.port}/readyz`);
+      expect(res.status).toBe(200);
+    }
+    expect(children.filter((c) => c.secret !== null)).toHaveLength(1);
+    const accounts = await db.query<{ n: number }>(`SELECT COUNT(*) AS n FROM account`);
+    const keys = await db.query<{ n: number }>(`SELECT COUNT(*) AS n FROM api_key`);
+    expect([Number(accounts[0].n), Number(keys[0].n)]).toEqual([1, 1]);
+    const applied = await db.query<{ n: number }>(`SELECT COUNT(*) AS n FROM migrations`);
+    expect(Number(applied[0].n)).toBe((await import('../../src/db/migrations')).migrations.length);
+  }, 90_000);
+});
