@@ -90,6 +90,8 @@ export function createServices(dataSource: DataSource, config: AppConfig, option
     queue,
     processor: new LogUploadProcessor(dataSource, queue, iocIndexes, {
       leaseMs: config.worker.leaseMs,
+      retry: { baseMs: config.worker.retryBaseMs },
+      onRetry: (event) => logger.warn({ event: 'job.retry', ...event }, 'transient database error; finishing transaction retried'),
       onProgress: options.onProgress,
       onFinished: (outcome) => metrics.jobFinished(outcome),
     }),

@@ -28,7 +28,7 @@ export interface AppConfig {
    */
   reportMemoryMaxHits: number;
   /** The in-process upload worker. */
-  worker: { enabled: boolean; leaseMs: number; pollMs: number };
+  worker: { enabled: boolean; leaseMs: number; pollMs: number; retryBaseMs: number };
   /** Name of the account created on first start. */
   defaultAccountName: string;
   /** Largest JSON body, and largest non-file field of a multipart body (the GraphQL operations), in bytes. */
@@ -202,6 +202,7 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
       enabled: bool(env, 'WORKER_ENABLED', true),
       leaseMs: int(env, 'WORKER_LEASE_MS', 60_000, 1_000, 3_600_000),
       pollMs: int(env, 'WORKER_POLL_MS', 1_000, 10, 60_000),
+      retryBaseMs: int(env, 'WORKER_RETRY_BASE_MS', 1_000, 1, 60_000),
     },
     maxRequestBytes: bytes(env, 'MAX_REQUEST_BYTES', 1_000_000),
     requestTimeoutMs: int(env, 'REQUEST_TIMEOUT_MS', 300_000, 1_000, 3_600_000),

@@ -68,15 +68,15 @@ export interface CrashLoopResult {
   elapsedMs: number;
 }
 
-const COUNT_COLUMNS = `status, line_count, packet_lines, skipped_lines, connections, inbound_connections, outbound_connections, hits, first_capture_at, last_capture_at`;
+export const COUNT_COLUMNS = `status, line_count, packet_lines, skipped_lines, connections, inbound_connections, outbound_connections, hits, first_capture_at, last_capture_at`;
 const HIT_COLUMNS = `upload_id, first_seen_at, last_seen_at, direction, protocol, internal_ip, internal_port, external_ip, external_port, destination_port,
   matched_side, matched_ip, packets_forward, bytes_forward, packets_reverse, bytes_reverse, matched_cidr, severity, category`;
 
 type Row = Record<string, unknown>;
-type Query = (sql: string, params?: unknown[]) => Promise<Row[]>;
+export type Query = (sql: string, params?: unknown[]) => Promise<Row[]>;
 
 const num = (v: unknown) => (v == null ? null : Number(v));
-function countsOf(r: Row): UploadCounts {
+export function countsOf(r: Row): UploadCounts {
   return {
     status: String(r.status),
     lineCount: Number(r.line_count),
@@ -92,7 +92,7 @@ function countsOf(r: Row): UploadCounts {
 }
 
 /** Hits of each upload as sorted, id-free tuples. */
-async function hitsByUpload(query: Query): Promise<Map<number, string[]>> {
+export async function hitsByUpload(query: Query): Promise<Map<number, string[]>> {
   const out = new Map<number, string[]>();
   for (const r of await query(`SELECT ${HIT_COLUMNS} FROM flow_hit`)) {
     const { upload_id: uploadId, ...rest } = r;
@@ -106,7 +106,7 @@ async function hitsByUpload(query: Query): Promise<Map<number, string[]>> {
 }
 
 /** The clean run: every capture processed once, on a fresh in-process app, with no crash. */
-async function referenceRun(driver: Driver, captures: GeneratedCapture[], bad: string[]) {
+export async function referenceRun(driver: Driver, captures: GeneratedCapture[], bad: string[]) {
   const t = await createTestApp(driver, { RATE_LIMIT_UPLOADS_PER_MINUTE: '0' });
   try {
     const gql = async (q: string, v: Record<string, unknown> = {}) => {

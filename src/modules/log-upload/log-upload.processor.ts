@@ -15,6 +15,9 @@ import { missingEpochTimestamps, TcpdumpParser } from './parsing';
 import { LogUploadStatus } from './log-upload.enums';
 import { LogUploadQueue } from './log-upload.queue';
 import { nextTurn } from '../../common/async/next-turn';
+import { retryInPlace, RetryEvent, RetryPolicy } from './log-upload.retry';
+
+const DEFAULT_RETRY: RetryPolicy = { baseMs: 1_000 };
 
 export interface ProcessOutcome {
   status: LogUploadStatus.COMPLETED | LogUploadStatus.FAILED | 'LEASE_LOST';
@@ -33,6 +36,10 @@ export interface ProcessorOptions {
   leaseMs: number;
   /** Called while parsing; tests use it to stop a process at a chosen moment. */
   onProgress?: (uploadId: number, bytes: number) => void;
+  /** Backoff of in-place retries of the finishing transaction (WORKER_RETRY_BASE_MS). */
+  retry?: RetryPolicy;
+  /** Called before each in-place retry (the job.retry log line). */
+  onRetry?: (event: RetryEvent) => void;
   /** Called with every outcome (metrics); `ERROR` when processing threw. */
   onFinished?: (outcome: ProcessOutcome | { status: 'ERROR'; textBytes: 0; durationMs: number; connections: 0; hits: 0 }) => void;
 }
@@ -180,7 +187,8 @@ export class LogUploadProcessor {
       }
     }
 
-    const done = await this.dataSource.transaction(async (em) => {
+    // Run again in place on a deadlock, a lost connection...: the parsed result above is kept (log-upload.retry.ts).
+    const finish = () => this.dataSource.transaction(async (em) => {
       if (!(await this.queue.holdsLease(em, uploadId, owner))) return false;
       // Replace, never add: a re-run (after a crash, or a reprocess) leaves exactly one set of hits.
       await execute(em, `DELETE FROM flow_hit WHERE upload_id = ?`, [uploadId]);
@@ -217,6 +225,7 @@ export class LogUploadProcessor {
       await recordHitChange(em, { accountId, uploadId });
       return true;
     });
+    const done = await retryInPlace(finish, { uploadId, owner, leaseMs: this.options.leaseMs, signal }, this.queue, this.options.retry ?? DEFAULT_RETRY, this.options.onRetry);
     const outcome = { deviceId: device.id, lines: stats.lines, packets: stats.packets, connections: connections.length, hits: hits.length, textBytes: bytes, durationMs: performance.now() - started };
     return done ? { status: LogUploadStatus.COMPLETED, ...outcome } : { status: 'LEASE_LOST', ...outcome };
   }

@@ -18,6 +18,7 @@ export interface ClaimedJob {
  * `FOR UPDATE SKIP LOCKED`, so workers in many processes never take the same row; SQLite serves one
  * process, whose transactions are serialised anyway. A lease that expires (its process died) makes the
  * row claimable again; the finishing write checks the lease, so a worker that lost it changes nothing.
+ * A QUEUED row with a lease_expires_at waits out a retry's backoff (log-upload.retry.ts): claimable from then.
  */
 export class LogUploadQueue {
   /** Emits `gave-up` ({ uploadId, attempts }) when a job is failed for having stopped its worker too often. */
@@ -30,9 +31,9 @@ export class LogUploadQueue {
       const lock = dialectOf(em) === 'mysql' ? ' FOR UPDATE SKIP LOCKED' : '';
       const rows: Array<{ id: number | string; status: string; attempts: number | string }> = await em.query(
         `SELECT id, status, attempts FROM log_upload
-          WHERE status = ? OR (status = ? AND lease_expires_at < ?)
+          WHERE (status = ? AND (lease_expires_at IS NULL OR lease_expires_at <= ?)) OR (status = ? AND lease_expires_at < ?)
           ORDER BY id LIMIT 1${lock}`,
-        [LogUploadStatus.QUEUED, LogUploadStatus.PROCESSING, now],
+        [LogUploadStatus.QUEUED, now, LogUploadStatus.PROCESSING, now],
       );
       if (rows.length === 0) return null;
       const id = Number(rows[0].id);
@@ -94,6 +95,35 @@ export class LogUploadQueue {
       [LogUploadStatus.FAILED, reason.slice(0, 4000), Date.now(), uploadId, owner],
     );
     return n === 1;
+  }
+
+  /**
+   * Counts a retry of the finishing transaction as an attempt (within MAX_ATTEMPTS), records why, and extends the
+   * lease by `leaseMs` over the wait. The new attempt number, or null when the budget is spent or the lease lost.
+   */
+  async countRetry(uploadId: number, owner: string, reason: string, leaseMs: number): Promise<number | null> {
+    const n = await execute(
+      this.dataSource.manager,
+      `UPDATE log_upload SET attempts = attempts + 1, error = ?, lease_expires_at = ? WHERE id = ? AND lease_owner = ? AND status = ? AND attempts < ?`,
+      [reason.slice(0, 4000), Date.now() + leaseMs, uploadId, owner, LogUploadStatus.PROCESSING, MAX_ATTEMPTS],
+    );
+    return n === 1 ? this.attemptsOf(uploadId) : null;
+  }
+
+  /** Puts a job back in the queue, claimable after `delayMs` (a retry's backoff), saying why; false when the lease is not ours. */
+  async retryLater(uploadId: number, owner: string, reason: string, delayMs: number): Promise<boolean> {
+    const n = await execute(
+      this.dataSource.manager,
+      `UPDATE log_upload SET status = ?, error = ?, lease_owner = NULL, lease_expires_at = ?, progress_bytes = 0, progress_lines = 0
+        WHERE id = ? AND lease_owner = ? AND status = ?`,
+      [LogUploadStatus.QUEUED, reason.slice(0, 4000), Date.now() + delayMs, uploadId, owner, LogUploadStatus.PROCESSING],
+    );
+    return n === 1;
+  }
+
+  async attemptsOf(uploadId: number): Promise<number> {
+    const rows: Array<{ attempts: number | string }> = await this.dataSource.query(`SELECT attempts FROM log_upload WHERE id = ?`, [uploadId]);
+    return rows.length ? Number(rows[0].attempts) : 0;
   }
 
   /** Graceful shutdown: hands the job back so another process can take it at once. */

@@ -4,12 +4,15 @@ import type { Logger } from 'pino';
 import { LogUploadProcessor, ProcessOutcome } from './log-upload.processor';
 import { LogUploadQueue } from './log-upload.queue';
 import { LogUploadStatus } from './log-upload.enums';
+import { handleJobError } from './log-upload.retry';
 
 export interface WorkerOptions {
   /** How long a claim lasts without renewal; a dead process's jobs are taken again after it. */
   leaseMs: number;
   /** How often an idle worker looks for jobs queued by other processes. */
   pollMs: number;
+  /** First backoff after a transient database error (doubled each retry); 1 s when not given. */
+  retryBaseMs?: number;
 }
 
 /**
@@ -91,8 +94,8 @@ export class LogUploadWorker {
         this.onOutcome(job.uploadId, outcome);
         this.logOutcome(job.uploadId, job.attempt, outcome);
       } catch (err) {
-        this.logger.error({ event: 'upload.failed', err, uploadId: job.uploadId, attempt: job.attempt, reason: 'internal error' }, 'upload processing crashed');
-        await this.queue.fail(job.uploadId, this.owner, 'Internal error while processing; reprocess it to try again.').catch(() => undefined);
+        // A transient database error goes back to the queue (until the attempts are spent); a bug fails the job.
+        await handleJobError(err, { uploadId: job.uploadId, attempt: job.attempt, owner: this.owner }, this.queue, { baseMs: this.options.retryBaseMs ?? 1_000 }, this.logger);
       } finally {
         this.current = null;
         this.abort = null;

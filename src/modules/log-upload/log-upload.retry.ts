@@ -1,0 +1,134 @@
+import type { Logger } from 'pino';
+import { describeTransient, TransientDbError, transientDbError } from '../../common/errors/db-errors';
+import { LogUploadQueue, MAX_ATTEMPTS } from './log-upload.queue';
+
+/**
+ * Transient database errors (see transientDbError) while an acknowledged upload is processed are the database's
+ * moment, not the upload's fault: they are retried with backoff within the job's attempt budget (MAX_ATTEMPTS,
+ * shared with crashed workers), and each retry counts as an attempt on the job, so its `attempts` and `error`
+ * show what happened. Two places retry:
+ * - the finishing transaction (hits, roll-ups, counts, change log) is run again in place: the parsed result is
+ *   still in memory, and a deadlock or a killed connection costs one transaction, not a re-parse;
+ * - any other transient failure (or one the in-place retry could not record) hands the job back to the queue,
+ *   claimable again after the backoff.
+ * Only errors of the upload itself (an unreadable file, no -tt timestamps, its device gone) fail it for good.
+ */
+export interface RetryPolicy {
+  /** The first backoff; each further retry doubles it (WORKER_RETRY_BASE_MS). */
+  baseMs: number;
+  maxMs?: number;
+  /** [0, 1); tests pass a fixed one. */
+  random?: () => number;
+}
+
+export const RETRY_MAX_MS = 60_000;
+
+/**
+ * Backoff before retry number `retry` (1 for the first): base * 2^(retry-1), capped, with equal jitter (half of
+ * it fixed, half random) so that workers that failed together (one deadlock, one failover) retry apart.
+ */
+export function retryDelayMs(retry: number, policy: RetryPolicy): number {
+  const step = Math.min(policy.maxMs ?? RETRY_MAX_MS, policy.baseMs * 2 ** Math.max(0, retry - 1));
+  return Math.round(step / 2 + (policy.random ?? Math.random)() * (step / 2));
+}
+
+export interface RetryEvent {
+  uploadId: number;
+  /** The attempt that failed. */
+  attempt: number;
+  kind: TransientDbError['kind'];
+  code: string;
+  delayMs: number;
+  /** True: the finishing transaction runs again in place; false: the job went back to the queue. */
+  inPlace: boolean;
+}
+
+/** What the job's `error` says while it waits for its next attempt. */
+export function retryingReason(t: TransientDbError): string {
+  return `Retrying: the last attempt failed on a transient database error: ${describeTransient(t)}.`;
+}
+
+/** What a job that spent its attempts on transient errors ends with. */
+export function gaveUpReason(attempts: number, t: TransientDbError): string {
+  return `Gave up after ${attempts} attempts; the last failed on a transient database error: ${describeTransient(t)}.`;
+}
+
+/**
+ * Runs the finishing transaction `work`; on a transient error counts the next attempt on the job (which also
+ * extends its lease over the wait), waits the backoff and runs it again. Rethrows the error when it is not
+ * transient, when the budget is spent, or when the attempt cannot be recorded (lease lost, database away): the
+ * worker then decides (handleJobError).
+ */
+export async function retryInPlace<T>(
+  work: () => Promise<T>,
+  job: { uploadId: number; owner: string; leaseMs: number; signal?: AbortSignal },
+  queue: LogUploadQueue,
+  policy: RetryPolicy,
+  onRetry?: (event: RetryEvent) => void,
+): Promise<T> {
+  for (;;) {
+    try {
+      return await work();
+    } catch (err) {
+      const transient = transientDbError(err);
+      if (!transient) throw err;
+      const maxDelay = Math.min(policy.maxMs ?? RETRY_MAX_MS, policy.baseMs * 2 ** (MAX_ATTEMPTS - 1));
+      const attempt = await queue.countRetry(job.uploadId, job.owner, retryingReason(transient), job.leaseMs + maxDelay).catch(() => null);
+      if (attempt == null) throw err;
+      const delayMs = retryDelayMs(attempt - 1, policy);
+      onRetry?.({ uploadId: job.uploadId, attempt: attempt - 1, kind: transient.kind, code: transient.code, delayMs, inPlace: true });
+      // Shutdown cuts the wait short: the job was handed back, and the next try finds its lease gone.
+      await abortableSleep(delayMs, job.signal);
+    }
+  }
+}
+
+/**
+ * A job's processing threw. Transient: back to the queue after a backoff, or FAILED once the attempts are
+ * spent. Anything else is a bug: FAILED at once, masked (the log has the error).
+ */
+export async function handleJobError(
+  err: unknown,
+  job: { uploadId: number; attempt: number; owner: string },
+  queue: LogUploadQueue,
+  policy: RetryPolicy,
+  logger: Logger,
+): Promise<void> {
+  const transient = transientDbError(err);
+  if (!transient) {
+    logger.error({ event: 'upload.failed', err, uploadId: job.uploadId, attempt: job.attempt, reason: 'internal error' }, 'upload processing crashed');
+    await queue.fail(job.uploadId, job.owner, 'Internal error while processing; reprocess it to try again.').catch(() => undefined);
+    return;
+  }
+  const fields = { uploadId: job.uploadId, kind: transient.kind, code: transient.code, owner: job.owner };
+  try {
+    const attempts = await queue.attemptsOf(job.uploadId);
+    if (attempts < MAX_ATTEMPTS) {
+      const delayMs = retryDelayMs(attempts, policy);
+      if (await queue.retryLater(job.uploadId, job.owner, retryingReason(transient), delayMs)) {
+        logger.warn({ event: 'job.retry', ...fields, attempt: attempts, delayMs, inPlace: false }, 'transient database error; job queued again');
+        return;
+      }
+    } else if (await queue.fail(job.uploadId, job.owner, gaveUpReason(attempts, transient))) {
+      logger.error({ event: 'upload.failed', ...fields, attempt: attempts, reason: gaveUpReason(attempts, transient) }, 'upload failed: attempts spent on transient errors');
+      return;
+    }
+    logger.warn({ event: 'job.lease_lost', ...fields, attempt: job.attempt }, 'job lease lost; result discarded');
+  } catch (again) {
+    // The database is still away: the lease runs out and the job is claimed again then (an attempt more).
+    logger.warn({ event: 'job.retry', ...fields, attempt: job.attempt, err: again, delayMs: null, inPlace: false }, 'transient database error; job left to its lease');
+  }
+}
+
+function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
+  if (signal?.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
