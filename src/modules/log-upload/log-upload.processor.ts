@@ -1,6 +1,6 @@
 import zlib from 'node:zlib';
 import { TransformOptions } from 'node:stream';
-import { DataSource } from 'typeorm';
+import { DataSource, EntityManager } from 'typeorm';
 import { bulkInsert, execute } from '../../db/bulk';
 import { Device } from '../device/device.entity';
 import { IocIndexCache } from '../ioc/ioc-index.cache';
@@ -191,10 +191,11 @@ export class LogUploadProcessor {
     const finish = () => this.dataSource.transaction(async (em) => {
       if (!(await this.queue.holdsLease(em, uploadId, owner))) return false;
       // Replace, never add: a re-run (after a crash, or a reprocess) leaves exactly one set of hits.
-      await execute(em, `DELETE FROM flow_hit WHERE upload_id = ?`, [uploadId]);
+      const stored = await storedResults(em, uploadId);
+      if (stored.hits) await execute(em, `DELETE FROM flow_hit WHERE upload_id = ?`, [uploadId]);
       await bulkInsert(em, 'flow_hit', HIT_COLUMNS, hits);
       // The reports' roll-ups, in the same transaction: they never disagree with the hits they summarize.
-      await replaceRollups(em, uploadId, hits, HIT_COLUMNS);
+      await replaceRollups(em, uploadId, hits, HIT_COLUMNS, stored.rollups);
       const skippedLines = stats.lines - stats.packets;
       await execute(
         em,
@@ -234,6 +235,21 @@ export class LogUploadProcessor {
     const ok = await this.queue.fail(uploadId, owner, error);
     return { status: ok ? LogUploadStatus.FAILED : 'LEASE_LOST', error, ...base, durationMs: performance.now() - started };
   }
+}
+
+/**
+ * Whether the upload has hits and roll-ups stored from an earlier run (a reprocess), read without locks (after
+ * the lease's row lock, so no other run of it is writing). Most uploads have none, and a DELETE that finds no
+ * row still takes a next-key lock on the gap at the end of the index: two workers finishing at once each
+ * held that gap and waited for the other's to insert into it (ER_LOCK_DEADLOCK).
+ */
+async function storedResults(em: EntityManager, uploadId: number): Promise<{ hits: boolean; rollups: boolean }> {
+  const [row] = (await em.query(
+    `SELECT EXISTS(SELECT 1 FROM flow_hit WHERE upload_id = ?) AS hits, EXISTS(SELECT 1 FROM hit_hour WHERE upload_id = ?) AS hours,
+            EXISTS(SELECT 1 FROM hit_day_host WHERE upload_id = ?) AS days`,
+    [uploadId, uploadId, uploadId],
+  )) as Array<{ hits: number | string; hours: number | string; days: number | string }>;
+  return { hits: Number(row.hits) === 1, rollups: Number(row.hours) === 1 || Number(row.days) === 1 };
 }
 
 function endpointKey(end: ConnectionEndpoint): string {

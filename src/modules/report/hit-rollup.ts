@@ -69,10 +69,16 @@ export function rollupRows(hits: readonly unknown[][], columns: readonly string[
   return { hour: [...hour.values()], dayHost: [...dayHost.values()] };
 }
 
-/** Replaces an upload's roll-ups; called in the transaction that replaces its flow hits. */
-export async function replaceRollups(em: EntityManager, uploadId: number, hits: readonly unknown[][], columns: readonly string[]): Promise<void> {
-  await execute(em, `DELETE FROM hit_hour WHERE upload_id = ?`, [uploadId]);
-  await execute(em, `DELETE FROM hit_day_host WHERE upload_id = ?`, [uploadId]);
+/**
+ * Replaces an upload's roll-ups; called in the transaction that replaces its flow hits. `existing: false` (the
+ * caller saw none) skips the DELETEs, whose next-key lock on the end of the upload_id index would make two
+ * workers' inserts deadlock (see the processor).
+ */
+export async function replaceRollups(em: EntityManager, uploadId: number, hits: readonly unknown[][], columns: readonly string[], existing = true): Promise<void> {
+  if (existing) {
+    await execute(em, `DELETE FROM hit_hour WHERE upload_id = ?`, [uploadId]);
+    await execute(em, `DELETE FROM hit_day_host WHERE upload_id = ?`, [uploadId]);
+  }
   const { hour, dayHost } = rollupRows(hits, columns);
   await bulkInsert(em, 'hit_hour', HOUR_COLUMNS, hour);
   await bulkInsert(em, 'hit_day_host', DAY_HOST_COLUMNS, dayHost);
