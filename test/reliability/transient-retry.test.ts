@@ -222,4 +222,41 @@ describe.each(drivers)('transient database errors while processing (%s)', (drive
     expect(await row(id)).toMatchObject({ status: 'COMPLETED', attempts: 2, error: null });
     expect(await hitsOf(id)).toEqual(reference);
   });
+  (driver === 'mysql' ? it : it.skip)('retries the whole finishing transaction after a lock wait timeout', async () => {
+    const id = await send();
+    expect((await t.services.queue.claim('waiter', 60_000))!.uploadId).toBe(id);
+    const other = await createConnection({ uri: (t.config.database as { url: string }).url });
+    const createQueryRunner = t.dataSource.createQueryRunner.bind(t.dataSource);
+    // The processor's connections give up waiting for a lock after 1 s (InnoDB's least) instead of 50.
+    t.dataSource.createQueryRunner = (mode) => {
+      const runner = createQueryRunner(mode);
+      const query = runner.query.bind(runner);
+      let first = true;
+      runner.query = (async (sql: string, params?: unknown[], structured?: boolean) => {
+        if (first) {
+          first = false;
+          await query('SET SESSION innodb_lock_wait_timeout = 1');
+        }
+        return query(sql, params, structured as true);
+      }) as typeof runner.query;
+      return runner;
+    };
+    try {
+      await other.query('START TRANSACTION');
+      await other.query('UPDATE hit_revision SET revision = revision WHERE id = 1');
+      const processing = t.services.processor.process(id, 'waiter');
+      // Held until the finishing transaction timed out and its retry was counted, then let go.
+      for (let i = 0; Number((await row(id)).attempts) < 2; i++) {
+        if (i > 1000) throw new Error('the lock wait never timed out');
+        await sleep(10);
+      }
+      await other.query('ROLLBACK');
+      expect(await processing).toMatchObject({ status: 'COMPLETED', hits: capture.badFlows });
+    } finally {
+      t.dataSource.createQueryRunner = createQueryRunner;
+      await other.end();
+    }
+    expect(await row(id)).toMatchObject({ status: 'COMPLETED', attempts: 2, error: null });
+    expect(await hitsOf(id)).toEqual(reference);
+  });
 });
