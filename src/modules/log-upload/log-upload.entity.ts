@@ -73,11 +73,11 @@ export class LogUpload {
   status: LogUploadStatus;
 
   @Column({ type: 'text', nullable: true })
-  @Field(() => String, { nullable: true, description: 'Why processing failed (FAILED uploads).' })
+  @Field(() => String, { nullable: true, description: 'Why processing failed (FAILED uploads); while a retry after a transient database error waits (QUEUED), what the last attempt met.' })
   error: string | null;
 
   @Column({ type: 'int', default: 0 })
-  @Field({ description: 'How many times a worker has started processing it.' })
+  @Field({ description: 'Processing attempts so far: each start by a worker, and each retry after a transient database error (at most 5).' })
   attempts: number;
 
   @Column({ type: 'varchar', length: 64, nullable: true })
