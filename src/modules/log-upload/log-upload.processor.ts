@@ -15,9 +15,7 @@ import { missingEpochTimestamps, TcpdumpParser } from './parsing';
 import { LogUploadStatus } from './log-upload.enums';
 import { LogUploadQueue } from './log-upload.queue';
 import { nextTurn } from '../../common/async/next-turn';
-import { retryInPlace, RetryEvent, RetryPolicy } from './log-upload.retry';
-
-const DEFAULT_RETRY: RetryPolicy = { baseMs: 1_000 };
+import { DEFAULT_RETRY, retryInPlace, RetryEvent, RetryPolicy } from './log-upload.retry';
 
 export interface ProcessOutcome {
   status: LogUploadStatus.COMPLETED | LogUploadStatus.FAILED | 'LEASE_LOST';

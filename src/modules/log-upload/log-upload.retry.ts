@@ -22,6 +22,8 @@ export interface RetryPolicy {
 }
 
 export const RETRY_MAX_MS = 60_000;
+/** WORKER_RETRY_BASE_MS's default. */
+export const DEFAULT_RETRY: RetryPolicy = { baseMs: 1_000 };
 
 /**
  * Backoff before retry number `retry` (1 for the first): base * 2^(retry-1), capped, with equal jitter (half of

@@ -4,14 +4,14 @@ import type { Logger } from 'pino';
 import { LogUploadProcessor, ProcessOutcome } from './log-upload.processor';
 import { LogUploadQueue } from './log-upload.queue';
 import { LogUploadStatus } from './log-upload.enums';
-import { handleJobError } from './log-upload.retry';
+import { DEFAULT_RETRY, handleJobError } from './log-upload.retry';
 
 export interface WorkerOptions {
   /** How long a claim lasts without renewal; a dead process's jobs are taken again after it. */
   leaseMs: number;
   /** How often an idle worker looks for jobs queued by other processes. */
   pollMs: number;
-  /** First backoff after a transient database error (doubled each retry); 1 s when not given. */
+  /** First backoff after a transient database error (doubled each retry); DEFAULT_RETRY's when not given. */
   retryBaseMs?: number;
 }
 
@@ -95,7 +95,7 @@ export class LogUploadWorker {
         this.logOutcome(job.uploadId, job.attempt, outcome);
       } catch (err) {
         // A transient database error goes back to the queue (until the attempts are spent); a bug fails the job.
-        await handleJobError(err, { uploadId: job.uploadId, attempt: job.attempt, owner: this.owner }, this.queue, { baseMs: this.options.retryBaseMs ?? 1_000 }, this.logger);
+        await handleJobError(err, { uploadId: job.uploadId, attempt: job.attempt, owner: this.owner }, this.queue, { baseMs: this.options.retryBaseMs ?? DEFAULT_RETRY.baseMs }, this.logger);
       } finally {
         this.current = null;
         this.abort = null;
