@@ -1,9 +1,17 @@
+import crypto from 'node:crypto';
 import Database from 'better-sqlite3';
 import { DataSource } from 'typeorm';
 import { dialectOf } from './bulk';
 
-/** The MySQL/MariaDB named lock that serializes migrations (server-wide, freed when its connection closes). */
-export const MIGRATION_LOCK = 'pcap-defense:migrations';
+/**
+ * The MySQL/MariaDB named lock that serializes migrations. Named locks are server-wide, so the name carries the
+ * database's: two installs on one server migrate independently. Freed when its connection closes.
+ */
+export function migrationLockName(database: string): string {
+  const name = `pcap-defense:migrations:${database}`;
+  // MySQL refuses lock names over 64 characters.
+  return name.length <= 64 ? name : `pcap-defense:migrations:${crypto.createHash('sha256').update(database).digest('hex').slice(0, 32)}`;
+}
 /** How long a process waits for another one's migrations before it gives up. */
 export const MIGRATION_LOCK_TIMEOUT_MS = 300_000;
 
@@ -33,14 +41,16 @@ async function withMysqlLock<T>(dataSource: DataSource, timeoutMs: number, work:
   const runner = dataSource.createQueryRunner('master');
   try {
     await runner.connect();
-    const [row] = (await runner.query('SELECT GET_LOCK(?, ?) AS got', [MIGRATION_LOCK, Math.ceil(timeoutMs / 1000)])) as Array<{ got: number | string | null }>;
+    const [{ db }] = (await runner.query('SELECT DATABASE() AS db')) as Array<{ db: string }>;
+    const lockName = migrationLockName(db);
+    const [row] = (await runner.query('SELECT GET_LOCK(?, ?) AS got', [lockName, Math.ceil(timeoutMs / 1000)])) as Array<{ got: number | string | null }>;
     if (row?.got == null || Number(row.got) !== 1) {
-      throw new Error(`Another process held the migration lock (${MIGRATION_LOCK}) for more than ${Math.ceil(timeoutMs / 1000)} s; is one stuck?`);
+      throw new Error(`Another process held the migration lock (${lockName}) for more than ${Math.ceil(timeoutMs / 1000)} s; is one stuck?`);
     }
     try {
       return await work();
     } finally {
-      await runner.query('SELECT RELEASE_LOCK(?)', [MIGRATION_LOCK]).catch(() => undefined);
+      await runner.query('SELECT RELEASE_LOCK(?)', [lockName]).catch(() => undefined);
     }
   } finally {
     await runner.release();

@@ -36,3 +36,26 @@ describe.each(drivers)('three processes starting at once on an empty database (%
     expect(Number(applied[0].n)).toBe(migrations.length);
   }, 90_000);
 });
+
+// Named locks are server-wide: one install's migrations must not wait for another database's on the same server.
+(drivers.includes('mysql') ? describe : describe.skip)('the migration lock is per database (mysql)', () => {
+  it('a lock held on one database blocks its migrations only', async () => {
+    const { createConnection } = await import('mysql2/promise');
+    const { migratedDataSource } = await import('../helpers/db');
+    const { migrate, migrationLockName } = await import('../../src/db/migrate');
+    const a = await migratedDataSource('mysql');
+    const b = await migratedDataSource('mysql');
+    const holder = await createConnection({ uri: process.env.TEST_MYSQL_URL as string });
+    try {
+      const nameA = String(a.dataSource.driver.database);
+      const [rows] = await holder.query('SELECT GET_LOCK(?, 5) AS got', [migrationLockName(nameA)]);
+      expect(Number((rows as Array<{ got: number }>)[0].got)).toBe(1);
+      await expect(migrate(b.dataSource, async () => 'b migrated', 2_000)).resolves.toBe('b migrated');
+      await expect(migrate(a.dataSource, async () => 'a migrated', 1_000)).rejects.toThrow(/held the migration lock/);
+    } finally {
+      await holder.end();
+      await a.drop();
+      await b.drop();
+    }
+  }, 60_000);
+});
