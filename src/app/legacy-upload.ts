@@ -46,7 +46,7 @@ export function legacyUploadRouter(services: Services): Router {
     const attempt: UploadAttempt = { via: 'form', requestId: log?.requestId ?? '', accountId: null, apiKeyId: null, device: null };
     try {
       const result = await receiveForm(services, req, attempt);
-      const { upload, duplicate, device } = result;
+      const { upload, duplicate, device, warnings } = result;
       uploadAccepted(services, attempt, upload, duplicate, duplicate ? 200 : 201);
       res.status(duplicate ? 200 : 201).json({
         id: toGlobalId('LogUpload', upload.id),
@@ -55,6 +55,8 @@ export function legacyUploadRouter(services: Services): Router {
         device: device.nickname,
         size: upload.size,
         md5: upload.md5,
+        // As logUploadCreate's: what the file's first and last lines tell before the worker parses it.
+        warnings,
       });
     } catch (err) {
       if (!(err instanceof Refusal)) throw err;

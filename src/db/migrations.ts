@@ -5,6 +5,7 @@ import { HitRollups1764298800000 } from '../../migrations/1764298800000-HitRollu
 import { DrillDownIndex1764302400000 } from '../../migrations/1764302400000-DrillDownIndex';
 import { ReportIndexes1764306000000 } from '../../migrations/1764306000000-ReportIndexes';
 import { HitChanges1764309600000 } from '../../migrations/1764309600000-HitChanges';
+import { UploadRetention1764313200000 } from '../../migrations/1764313200000-UploadRetention';
 
 /** Every migration, in order. Listed explicitly so the same set runs from main, the CLI and the tests. */
-export const migrations = [Foundation1764288000000, ThreatIntel1764291600000, Ingestion1764295200000, HitRollups1764298800000, DrillDownIndex1764302400000, ReportIndexes1764306000000, HitChanges1764309600000];
+export const migrations = [Foundation1764288000000, ThreatIntel1764291600000, Ingestion1764295200000, HitRollups1764298800000, DrillDownIndex1764302400000, ReportIndexes1764306000000, HitChanges1764309600000, UploadRetention1764313200000];

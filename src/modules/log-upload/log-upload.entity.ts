@@ -5,6 +5,7 @@ import { Node } from '../../common/node/node';
 import { Account } from '../account/account.entity';
 import { Device } from '../device/device.entity';
 import { LogUploadStatus, UploadSource } from './log-upload.enums';
+import type { UploadWarningData } from './retention-warning';
 
 export type StoredEncoding = 'gzip' | 'br';
 
@@ -137,9 +138,24 @@ export class LogUpload {
   @Field({ description: 'Connections opened from inside (OUTBOUND).' })
   outboundConnections: number;
 
+  /** Kept equal to the upload's stored flow hits: the retention purge moves what it deletes to hitsPurged. */
   @Column({ type: 'int', default: 0 })
-  @Field({ description: 'Flow hits: connections whose external address matched a BLOCK entry of the device\'s policy.' })
+  @Field({
+    description:
+      "Flow hits stored for this upload: connections whose external address matched a BLOCK entry of the device's policy, less those the retention purge has deleted since (hitsPurged).",
+  })
   hits: number;
+
+  @Column({ type: 'int', default: 0 })
+  @Field({
+    description:
+      'Flow hits of this upload deleted by the retention purge because their capture time is older than RETENTION_DAYS. hits + hitsPurged is what processing found.',
+  })
+  hitsPurged: number;
+
+  /** JSON: what processing found worth a warning (see UploadWarningCode); null before processing. */
+  @Column({ type: 'simple-json', nullable: true })
+  warnings: UploadWarningData[] | null;
 
   @TimestampColumn({ nullable: true })
   @Field(() => Date, { nullable: true, description: 'Capture time of the first packet.' })

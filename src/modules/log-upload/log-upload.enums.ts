@@ -33,3 +33,19 @@ registerEnumType(UploadSource, {
     FORM: { description: 'The legacy form post of the original tsupload.sh (`/logupload`).' },
   },
 });
+
+/** Why an accepted upload deserves a second look; the upload itself was stored. */
+export enum UploadWarningCode {
+  BEYOND_RETENTION = 'BEYOND_RETENTION',
+}
+
+registerEnumType(UploadWarningCode, {
+  name: 'UploadWarningCode',
+  description: 'Why an accepted upload deserves a second look: it was stored, but not everything in it will be kept.',
+  valuesConfig: {
+    BEYOND_RETENTION: {
+      description:
+        'Packets of the capture are older than RETENTION_DAYS: the flow hits found among them are deleted by the next retention purge (see `hitsPurged`).',
+    },
+  },
+});

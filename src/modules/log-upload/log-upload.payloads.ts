@@ -3,9 +3,20 @@ import { Connection } from '../../common/pagination/connection';
 import { createPayload, UserError } from '../../common/graphql/user-error.type';
 import { UserErrorData } from '../../common/errors/user-error';
 import { LogUpload } from './log-upload.entity';
+import { UploadWarningCode } from './log-upload.enums';
+import type { UploadWarningData } from './retention-warning';
 
 export const LogUploadConnection = Connection(LogUpload, 'LogUpload', 'upload');
 export const LogUploadReprocessPayload = createPayload('LogUploadReprocessPayload', 'logUpload', () => LogUpload, 'The upload, queued again.');
+
+@ObjectType({ description: 'Something about an accepted upload worth knowing: it was stored, but not everything in it will be kept.' })
+export class UploadWarning implements UploadWarningData {
+  @Field(() => UploadWarningCode, { description: 'Machine-readable reason.' })
+  code: UploadWarningCode;
+
+  @Field({ description: 'What it means, for people.' })
+  message: string;
+}
 
 @ObjectType({ description: 'Result of `logUploadCreate`.' })
 export class LogUploadCreatePayload {
@@ -14,6 +25,12 @@ export class LogUploadCreatePayload {
 
   @Field({ description: 'True when the same file (same device, same MD5) had been uploaded before: nothing new was stored or counted.' })
   duplicate: boolean;
+
+  @Field(() => [UploadWarning], {
+    description:
+      "About the file as far as it was read before the acknowledgment (its first and last lines; the worker parses the rest): e.g. BEYOND_RETENTION when the capture is older than RETENTION_DAYS. Empty when refused. The upload's own `warnings` hold what processing found.",
+  })
+  warnings: UploadWarningData[];
 
   @Field(() => [UserError], { description: 'Why the file was refused; empty on success. Nothing is stored when refused.' })
   userErrors: UserErrorData[];

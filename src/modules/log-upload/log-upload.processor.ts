@@ -14,6 +14,7 @@ import { Connection, ConnectionEndpoint, ConnectionFolder } from './flows/fold';
 import { missingEpochTimestamps, TcpdumpParser } from './parsing';
 import { LogUploadStatus } from './log-upload.enums';
 import { LogUploadQueue } from './log-upload.queue';
+import { processingWarnings, retentionCutoff } from './retention-warning';
 import { nextTurn } from '../../common/async/next-turn';
 import { DEFAULT_RETRY, retryInPlace, RetryEvent, RetryPolicy } from './log-upload.retry';
 
@@ -32,6 +33,8 @@ export interface ProcessOutcome {
 
 export interface ProcessorOptions {
   leaseMs: number;
+  /** RETENTION_DAYS: connections older than it are counted in a BEYOND_RETENTION warning (0: never). */
+  retentionDays?: number;
   /** Called while parsing; tests use it to stop a process at a chosen moment. */
   onProgress?: (uploadId: number, bytes: number) => void;
   /** Backoff of in-place retries of the finishing transaction (WORKER_RETRY_BASE_MS). */
@@ -172,18 +175,30 @@ export class LogUploadProcessor {
     let inbound = 0;
     let first = Infinity;
     let last = -Infinity;
+    // The retention purge's rule (a hit's first packet before the cutoff), counted so the upload can say so now.
+    const cutoff = retentionCutoff(this.options.retentionDays ?? 0, now) ?? -Infinity;
+    let oldConnections = 0;
+    let oldHits = 0;
     for (const c of connections) {
       if (c.direction === Direction.INBOUND) inbound++;
       if (c.firstMicros < first) first = c.firstMicros;
       if (c.lastMicros > last) last = c.lastMicros;
+      const old = Math.floor(c.firstMicros / 1000) < cutoff;
+      if (old) oldConnections++;
       for (const side of [MatchedSide.INITIATOR, MatchedSide.RESPONDER]) {
         const end = side === MatchedSide.INITIATOR ? c.initiator : c.responder;
         if (!end.canCrossInternet) continue;
         const row = bestBlock(index, end, now);
         if (row === NO_MATCH) continue;
         hits.push(hitRow(accountId, device.id, uploadId, c, side, end, index, row));
+        if (old) oldHits++;
       }
     }
+    const warnings = processingWarnings(
+      { connections: connections.length, connectionsBeforeCutoff: oldConnections, hits: hits.length, hitsBeforeCutoff: oldHits },
+      this.options.retentionDays ?? 0,
+      now,
+    );
 
     // Run again in place on a deadlock, a lost connection...: the parsed result above is kept (log-upload.retry.ts).
     const finish = () => this.dataSource.transaction(async (em) => {
@@ -199,7 +214,7 @@ export class LogUploadProcessor {
         em,
         `UPDATE log_upload SET status = ?, error = NULL, lease_owner = NULL, lease_expires_at = NULL, finished_at = ?, progress_bytes = ?, progress_lines = ?,
                 policy_id = ?, line_count = ?, packet_lines = ?, skipped_lines = ?, skipped = ?, connections = ?, inbound_connections = ?,
-                outbound_connections = ?, hits = ?, first_capture_at = ?, last_capture_at = ?
+                outbound_connections = ?, hits = ?, hits_purged = 0, warnings = ?, first_capture_at = ?, last_capture_at = ?
           WHERE id = ?`,
         [
           LogUploadStatus.COMPLETED,
@@ -215,6 +230,7 @@ export class LogUploadProcessor {
           inbound,
           connections.length - inbound,
           hits.length,
+          JSON.stringify(warnings),
           Number.isFinite(first) ? Math.floor(first / 1000) : null,
           Number.isFinite(last) ? Math.floor(last / 1000) : null,
           uploadId,

@@ -15,7 +15,8 @@ import { LogUpload } from './log-upload.entity';
 import { UploadSource } from './log-upload.enums';
 import { LogUploadsArgs } from './log-upload.args';
 import { LogUploadCreateInput, LogUploadReprocessInput } from './log-upload.inputs';
-import { LogUploadConnection, LogUploadCreatePayload, LogUploadReprocessPayload, SkippedLineCount, SkippedLineSample } from './log-upload.payloads';
+import { LogUploadConnection, LogUploadCreatePayload, LogUploadReprocessPayload, SkippedLineCount, SkippedLineSample, UploadWarning } from './log-upload.payloads';
+import type { UploadWarningData } from './retention-warning';
 
 /** UPLOADER keys see only the uploads they made; other roles see the account's. */
 const uploaderKey = (caller: Caller) => (caller.role === Role.UPLOADER ? caller.apiKeyId : null);
@@ -65,7 +66,7 @@ export class LogUploadResolver {
     if (!device.ok) {
       stream.resume();
       uploadRefused(ctx.services, attempt, refusalOf(device.errors));
-      return { logUpload: null, duplicate: false, userErrors: device.errors };
+      return { logUpload: null, duplicate: false, warnings: [], userErrors: device.errors };
     }
     attempt.device = device.value.id;
     try {
@@ -81,10 +82,10 @@ export class LogUploadResolver {
       });
       if (!outcome.ok) {
         uploadRefused(ctx.services, attempt, refusalOf(outcome.errors));
-        return { logUpload: null, duplicate: false, userErrors: outcome.errors };
+        return { logUpload: null, duplicate: false, warnings: [], userErrors: outcome.errors };
       }
       uploadAccepted(ctx.services, attempt, outcome.value.upload, outcome.value.duplicate, 200);
-      return { logUpload: outcome.value.upload, duplicate: outcome.value.duplicate, userErrors: [] };
+      return { logUpload: outcome.value.upload, duplicate: outcome.value.duplicate, warnings: outcome.value.warnings, userErrors: [] };
     } catch (err) {
       if (err instanceof UploadTooLargeError) {
         uploadRefused(ctx.services, attempt, { code: 'PAYLOAD_TOO_LARGE', reason: `larger than the limit of ${err.limit} bytes`, status: 413 });
@@ -115,6 +116,13 @@ export class LogUploadResolver {
   @FieldResolver(() => [SkippedLineSample], { description: 'The first skipped lines of each reason, with their line numbers.' })
   skippedSamples(@Root() upload: LogUpload): SkippedLineSample[] {
     return upload.skipped?.samples ?? [];
+  }
+
+  @FieldResolver(() => [UploadWarning], {
+    description: 'What processing found worth a warning, e.g. BEYOND_RETENTION with how many connections and hits are older than RETENTION_DAYS. Empty before processing.',
+  })
+  warnings(@Root() upload: LogUpload): UploadWarningData[] {
+    return upload.warnings ?? [];
   }
 
   @FieldResolver(() => Int, { description: 'Percent of the text parsed so far (100 once COMPLETED).' })

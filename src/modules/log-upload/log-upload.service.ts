@@ -12,6 +12,7 @@ import { intake, IntakeResult, UploadRefusedError } from './acceptance/intake';
 import { BLOB_CHUNK_BYTES } from './log-upload-blob.entity';
 import { LogUpload } from './log-upload.entity';
 import { LogUploadStatus, UploadSource } from './log-upload.enums';
+import { acceptanceWarnings, UploadWarningData } from './retention-warning';
 
 export interface DeviceSelector {
   deviceId?: number | null;
@@ -36,6 +37,8 @@ export interface Accepted {
   upload: LogUpload;
   /** The same file (same device, same MD5) was already uploaded: this is that upload, not a new one. */
   duplicate: boolean;
+  /** What the file's sampled lines tell already (e.g. older than retention); the worker adds exact counts. */
+  warnings: UploadWarningData[];
 }
 
 export interface LogUploadFilterData {
@@ -58,6 +61,8 @@ export class LogUploadService {
     private readonly dataSource: DataSource,
     private readonly devices: DeviceService,
     private readonly maxUploadBytes: number,
+    /** RETENTION_DAYS: an upload older than it is accepted with a warning. */
+    private readonly retentionDays = 0,
   ) {}
 
   /** Picks the device of an upload by ID, nickname or IP: exactly one of them. */
@@ -122,8 +127,9 @@ export class LogUploadService {
     if (md5 != null && md5 !== file.md5) {
       return failure(userError(UserErrorCode.CHECKSUM_MISMATCH, ['input', 'md5'], `The client's MD5 ${md5} does not match the MD5 of what arrived (${file.md5}); nothing was stored.`));
     }
+    const warnings = acceptanceWarnings(file.sample, this.retentionDays, Date.now());
     const existing = await this.findDuplicate(req.device.id, file.md5);
-    if (existing) return success({ upload: existing, duplicate: true });
+    if (existing) return success({ upload: existing, duplicate: true, warnings });
     const repo = this.dataSource.getRepository(LogUpload);
     let upload: LogUpload;
     try {
@@ -154,6 +160,8 @@ export class LogUploadService {
             skipped: null,
             firstCaptureAt: null,
             lastCaptureAt: null,
+            hitsPurged: 0,
+            warnings: null,
           }),
         );
         const chunks: unknown[][] = [];
@@ -167,12 +175,12 @@ export class LogUploadService {
       // The same file from the same device raced in on another request: answer with that one.
       if (isUniqueViolation(err)) {
         const raced = await this.findDuplicate(req.device.id, file.md5);
-        if (raced) return success({ upload: raced, duplicate: true });
+        if (raced) return success({ upload: raced, duplicate: true, warnings });
       }
       throw err;
     }
     this.events.emit('queued', upload.id);
-    return success({ upload, duplicate: false });
+    return success({ upload, duplicate: false, warnings });
   }
 
   async find(accountId: number, id: number | null): Promise<LogUpload | null> {

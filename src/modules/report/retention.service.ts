@@ -1,6 +1,6 @@
 import { DataSource } from 'typeorm';
 import { nextTurn } from '../../common/async/next-turn';
-import { execute } from '../../db/bulk';
+import { dialectOf, execute } from '../../db/bulk';
 import { pruneHitChanges, recordHitChange } from './hit-change';
 import { DAY_MS, HOUR_MS, rebuildRollupsAround } from './hit-rollup';
 
@@ -33,7 +33,7 @@ export class RetentionService {
     const cutoff = now - this.days * 24 * 3600_000;
     if (this.days <= 0) return { flowHits: 0, uploads: 0, cutoff: new Date(0) };
     const em = this.dataSource.manager;
-    let flowHits = await this.deleteInBatches('flow_hit', 'first_seen_at', cutoff);
+    let flowHits = await this.purgeHits(cutoff);
     // Recorded once the batches are done: in-memory report stores drop the purged hits all at once.
     if (flowHits > 0) await recordHitChange(em, { purgedBefore: cutoff });
     // Roll-up buckets wholly before the cutoff go the same way; the hour and day the cutoff falls in are
@@ -63,6 +63,43 @@ export class RetentionService {
     }
     await pruneHitChanges(em, now);
     return { flowHits, uploads, cutoff: new Date(cutoff) };
+  }
+
+  /**
+   * Deletes hits captured before the cutoff, and moves each upload's count from `hits` to `hits_purged` in
+   * the same transaction: an upload never claims hits that are no longer stored.
+   */
+  private async purgeHits(cutoff: number): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const rows: Array<{ id: number | string; upload_id: number | string }> = await this.dataSource.query(
+        `SELECT id, upload_id FROM flow_hit WHERE first_seen_at < ? ORDER BY id LIMIT ${this.batch}`,
+        [cutoff],
+      );
+      if (rows.length === 0) return total;
+      const byUpload = new Map<number, number[]>();
+      for (const r of rows) {
+        const ids = byUpload.get(Number(r.upload_id)) ?? [];
+        ids.push(Number(r.id));
+        byUpload.set(Number(r.upload_id), ids);
+      }
+      total += await this.dataSource.transaction(async (tx) => {
+        const uploads = [...byUpload.keys()].sort((a, b) => a - b);
+        // The upload rows first, as the worker's write takes them before it replaces hits: the two never wait
+        // on each other crosswise. Hits the worker replaced meanwhile are gone and count 0 here.
+        if (dialectOf(tx) === 'mysql') await tx.query(`SELECT id FROM log_upload WHERE id IN (${uploads.map(() => '?').join(',')}) ORDER BY id FOR UPDATE`, uploads);
+        let deleted = 0;
+        for (const uploadId of uploads) {
+          const ids = byUpload.get(uploadId)!;
+          const n = await execute(tx, `DELETE FROM flow_hit WHERE id IN (${ids.map(() => '?').join(',')})`, ids);
+          if (n > 0) await execute(tx, `UPDATE log_upload SET hits = hits - ?, hits_purged = hits_purged + ? WHERE id = ?`, [n, n, uploadId]);
+          deleted += n;
+        }
+        return deleted;
+      });
+      // Between batches, other requests get their turn (on SQLite each statement runs synchronously).
+      await nextTurn();
+    }
   }
 
   private async deleteInBatches(table: string, column: string, cutoff: number): Promise<number> {
