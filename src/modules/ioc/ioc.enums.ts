@@ -76,6 +76,7 @@ export enum LookupVerdict {
   BLOCKED = 'BLOCKED',
   ALLOWED = 'ALLOWED',
   NOT_LISTED = 'NOT_LISTED',
+  NOT_MATCHABLE = 'NOT_MATCHABLE',
 }
 
 registerEnumType(LookupVerdict, {
@@ -85,6 +86,9 @@ registerEnumType(LookupVerdict, {
     BLOCKED: { description: 'An active BLOCK entry of the policy contains it, and no ALLOW entry does.' },
     ALLOWED: { description: 'An active ALLOW entry of the policy contains it: never a hit.' },
     NOT_LISTED: { description: 'No active entry of the policy contains it (only expired ones do).' },
+    NOT_MATCHABLE: {
+      description: 'Uploads never match the address (internal or local scope, see `matchable` and `notMatchableReason`): whatever entries contain it, it is never a hit.',
+    },
   },
 });
 

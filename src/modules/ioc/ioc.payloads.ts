@@ -144,6 +144,9 @@ export class IocLookup {
   })
   matchable: boolean;
 
+  @Field(() => String, { nullable: true, description: 'Why uploads never match this address (its scope); null when matchable.' })
+  notMatchableReason: string | null;
+
   @Field(() => [IocLookupMatch], { description: 'Containing entries, most specific first.' })
   matches: IocLookupMatch[];
 

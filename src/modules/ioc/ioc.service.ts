@@ -45,6 +45,8 @@ export interface IocLookupData {
   address: string;
   scope: string;
   matchable: boolean;
+  /** Why uploads never match it; null when they may. */
+  notMatchableReason: string | null;
   matches: Array<{ ioc: Ioc; iocList: IocList; active: boolean }>;
   policies: Array<{ policy: Policy; verdict: LookupVerdict; devices: Device[] }>;
 }
@@ -185,16 +187,22 @@ export class IocService {
     const policies = policyIds.length ? await this.dataSource.getRepository(Policy).find({ where: { accountId, id: In(policyIds) }, order: { name: 'ASC' } }) : [];
     const devices = policyIds.length ? await this.dataSource.getRepository(Device).find({ where: { accountId, policyId: In(policyIds) }, order: { nickname: 'ASC' } }) : [];
     const matchable = isInternetRoutable(ip);
+    const scope = describeScope(classifyIp(ip));
     return {
       address: ip.text,
-      scope: describeScope(classifyIp(ip)),
+      scope,
       matchable,
+      notMatchableReason: matchable
+        ? null
+        : `It is ${scope}: uploads match only addresses that can cross the internet, so no list entry makes it a hit (bogon lists stay quiet about LAN chatter).`,
       matches,
       policies: policies.map((policy) => {
         const inPolicy = new Set(links.filter((l) => l.policyId === policy.id).map((l) => l.iocListId));
         const active = matches.filter((m) => m.active && inPolicy.has(m.iocList.id));
-        // ALLOW wins over BLOCK, as in the matcher.
-        const verdict = active.some((m) => m.iocList.kind === IocListKind.ALLOW)
+        // An address the matcher never looks up is never blocked, whatever lists contain it; ALLOW wins over BLOCK, as in the matcher.
+        const verdict = !matchable
+          ? LookupVerdict.NOT_MATCHABLE
+          : active.some((m) => m.iocList.kind === IocListKind.ALLOW)
           ? LookupVerdict.ALLOWED
           : active.some((m) => m.iocList.kind === IocListKind.BLOCK)
             ? LookupVerdict.BLOCKED
