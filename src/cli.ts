@@ -724,16 +724,26 @@ const commands: Record<string, Command> = {
   },
   'key create': {
     summary: 'Create an API key and print its secret (shown once).',
-    usage: 'key create --role ADMIN|ANALYST|UPLOADER [--name LABEL] [--account NAME] [--json]',
+    usage: 'key create --role ADMIN|ANALYST|UPLOADER [--name LABEL] [--account NAME [--create-account]] [--json]',
     async run(argv, io) {
       const { values } = parseArgs({
         args: argv,
-        options: { role: { type: 'string' }, name: { type: 'string' }, account: { type: 'string' }, json: { type: 'boolean' } },
+        options: { role: { type: 'string' }, name: { type: 'string' }, account: { type: 'string' }, 'create-account': { type: 'boolean' }, json: { type: 'boolean' } },
       });
       const role = parseRole(values.role);
       return withServices(async (services) => {
         const accountName = values.account ?? services.config.defaultAccountName;
         let account = await services.accounts.findAccountByName(accountName);
+        // A mistyped --account must not quietly become a new, empty account with a working key. Only the
+        // default one is made without asking: it is the account the server creates on its first start.
+        if (!account && values.account !== undefined && !values['create-account']) {
+          const { accounts, total } = await services.accounts.listAccounts(20);
+          const names = accounts.map((a) => `"${a.name}"`).join(', ') + (total > accounts.length ? ` and ${total - accounts.length} more` : '');
+          throw new UsageError(
+            `No account named "${accountName}". ${total ? `The accounts are: ${names}.` : 'There are no accounts yet.'} ` +
+              'Give one of them, or add --create-account to create this one.',
+          );
+        }
         if (!account) {
           const created = await services.accounts.createAccount(accountName);
           if (!created.ok) throw new UsageError(created.errors.map((e) => e.message).join('; '));

@@ -45,6 +45,12 @@ export class AccountService {
     return this.dataSource.getRepository(Account).findOneBy({ name });
   }
 
+  /** Accounts by name (the CLI names them when asked for one that does not exist). */
+  async listAccounts(limit: number): Promise<{ accounts: Account[]; total: number }> {
+    const repo = this.dataSource.getRepository(Account);
+    return { accounts: await repo.find({ order: { name: 'ASC' }, take: limit }), total: await repo.count() };
+  }
+
   async createAccount(name: string): Promise<Outcome<Account>> {
     const trimmed = name.trim();
     if (trimmed.length < 1 || trimmed.length > 64) {
