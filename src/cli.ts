@@ -383,17 +383,21 @@ async function parseStream(
 const DEFAULT_URL = 'http://localhost:4000/graphql';
 const WAIT_TIMEOUT_S = 120;
 
+/** What --wait follows and prints; the mutation asks for it too, so a duplicate already processed needs no poll. */
+const STATUS_FIELDS = 'id status error progressPercent lineCount packetLines skippedLines connections inboundConnections outboundConnections hits firstCaptureAt lastCaptureAt';
+
 const UPLOAD_MUTATION = `mutation LogUploadCreate($input: LogUploadCreateInput!) {
   logUploadCreate(input: $input) {
-    logUpload { id status fileName size md5 receivedAt device { id nickname } }
+    logUpload { ${STATUS_FIELDS} fileName size md5 receivedAt device { id nickname } }
     duplicate
+    warnings { code message }
     userErrors { code field message }
   }
 }`;
 
 const STATUS_QUERY = `query LogUploadStatus($id: ID!) {
   logUpload(id: $id) {
-    id status error progressPercent lineCount packetLines skippedLines connections inboundConnections outboundConnections hits firstCaptureAt lastCaptureAt
+    ${STATUS_FIELDS}
   }
 }`;
 
@@ -414,6 +418,7 @@ interface UploadView {
 interface CreatePayload {
   logUpload: UploadView | null;
   duplicate: boolean;
+  warnings?: Array<{ code: string; message: string }>;
   userErrors: Array<{ code: string; field: string[] | null; message: string }>;
 }
 
@@ -501,15 +506,22 @@ function multipartBody(fields: Array<[string, string]>, file: { field: string; n
   return { contentType: `multipart/form-data; boundary=${boundary}`, length: parts.reduce((n, p) => n + p.length, 0), stream };
 }
 
-/** Polls the upload until a worker has finished with it. */
-async function waitForUpload(url: string, key: string, id: string, timeoutS: number, progress: ProgressBar): Promise<UploadView> {
+const isFinished = (u: UploadView) => u.status === 'COMPLETED' || u.status === 'FAILED';
+
+/**
+ * Polls the upload until a worker has finished with it. An UPLOADER key sees only its own uploads, so a
+ * duplicate of a file another key sent is followed by sending the file again (`again`): the server answers
+ * with the earlier upload each time and stores nothing.
+ */
+async function waitForUpload(url: string, key: string, id: string, timeoutS: number, progress: ProgressBar, again?: () => Promise<UploadView | null>): Promise<UploadView> {
   const deadline = Date.now() + timeoutS * 1000;
   const body = JSON.stringify({ query: STATUS_QUERY, variables: { id } });
   for (let delay = 100; ; delay = Math.min(2000, Math.round(delay * 1.5))) {
-    const { logUpload } = await postGraphql<{ logUpload: UploadView | null }>(url, key, body, 30_000);
+    let { logUpload } = await postGraphql<{ logUpload: UploadView | null }>(url, key, body, 30_000);
+    if (!logUpload && again) logUpload = await again();
     if (!logUpload) throw new CliFailure(`upload ${id} is not visible to this key any more.`);
     progress.update(Number(logUpload.progressPercent ?? 0));
-    if (logUpload.status === 'COMPLETED' || logUpload.status === 'FAILED') return logUpload;
+    if (isFinished(logUpload)) return logUpload;
     if (Date.now() + delay > deadline) {
       throw new CliFailure(`upload ${id} is still ${logUpload.status} after ${timeoutS} s; ask again later with logUpload(id: "${id}") { status }.`);
     }
@@ -565,6 +577,13 @@ async function uploadCommand(file: string, values: UploadOptions, io: Io): Promi
   const type = gzipped ? 'application/gzip' : 'text/plain';
   let payload: CreatePayload;
   const sending = new ProgressBar(io.stderr, { label: path.basename(file), total: null });
+  const plainForm = () => {
+    const form = new FormData();
+    form.append('operations', operations);
+    form.append('map', map);
+    form.append('0', new Blob([bytes], { type }), path.basename(file));
+    return form;
+  };
   if (sending.active) {
     // On a terminal the body is streamed so the bar follows the bytes sent; scripts get plain FormData.
     const body = multipartBody([['operations', operations], ['map', map]], { field: '0', name: path.basename(file), type, bytes }, (n) => sending.update(n, body.length));
@@ -574,11 +593,7 @@ async function uploadCommand(file: string, values: UploadOptions, io: Io): Promi
       sending.finish();
     }
   } else {
-    const form = new FormData();
-    form.append('operations', operations);
-    form.append('map', map);
-    form.append('0', new Blob([bytes], { type }), path.basename(file));
-    ({ logUploadCreate: payload } = await postGraphql<{ logUploadCreate: CreatePayload }>(url, key, form));
+    ({ logUploadCreate: payload } = await postGraphql<{ logUploadCreate: CreatePayload }>(url, key, plainForm()));
   }
 
   if (payload.userErrors.length || !payload.logUpload) {
@@ -587,6 +602,7 @@ async function uploadCommand(file: string, values: UploadOptions, io: Io): Promi
     return 1;
   }
   const created = payload.logUpload;
+  if (!values.json) for (const w of payload.warnings ?? []) io.err(`pcap-defense upload: warning: ${w.code}: ${w.message}`);
   if (!values.wait) {
     if (values.json) io.out(JSON.stringify(payload));
     else io.out(`id: ${created.id}\nstatus: ${created.status}\nduplicate: ${payload.duplicate}`);
@@ -594,9 +610,14 @@ async function uploadCommand(file: string, values: UploadOptions, io: Io): Promi
   }
   if (!values.json) io.out(`id: ${created.id}\nduplicate: ${payload.duplicate}`);
   const processing = new ProgressBar(io.stderr, { label: 'processing', total: 100, unit: 'percent' });
+  // A duplicate is a success: the file is there already. Its status is the earlier upload's, which this key
+  // may not be allowed to query (another UPLOADER key sent it): then it asks by sending the file again.
+  const again = payload.duplicate
+    ? async () => (await postGraphql<{ logUploadCreate: CreatePayload }>(url, key, plainForm())).logUploadCreate.logUpload
+    : undefined;
   let done: UploadView;
   try {
-    done = await waitForUpload(url, key, created.id, timeoutS, processing);
+    done = isFinished(created) ? created : await waitForUpload(url, key, created.id, timeoutS, processing, again);
   } finally {
     processing.finish();
   }

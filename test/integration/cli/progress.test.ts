@@ -148,7 +148,7 @@ describe('CLI progress and --json', () => {
       fs.writeFileSync(file, text);
       const r = await cli(['upload', file, '--nickname', 'HQ sensor', '--wait'], env(), true);
       expect(r.code).toBe(0);
-      expect(r.stderr).toMatch(/\r\x1b\[2Ktty-capture\.txt \[[#-]+\] +\d+%  [\d.]+ k?B \/ 290 kB/);
+      expect(r.stderr).toMatch(/\r\x1b\[2Ktty-capture\.txt \[[#-]+\] +\d+%  [\d.]+ k?B \/ 291 kB/);
       expect(r.stderr.endsWith('\r\x1b[2K')).toBe(true);
       expect(r.stdout).toMatch(/status: COMPLETED\nlines: 3000 \(packets 3000, skipped 0\)/);
       const id = /^id: (\S+)/.exec(r.stdout)![1];
