@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { ConfigError, loadConfig } from './config/config';
 import { createLogger } from './app/logger';
 import { startServer } from './app/server';
+import { exitOnSignals } from './app/shutdown';
 
 /** Composition root: configuration, logger, server, signals. */
 async function main(): Promise<void> {
@@ -23,15 +24,7 @@ async function main(): Promise<void> {
     process.stdout.write(`Admin API key: ${server.bootstrapSecret}\n`);
   }
   logger.info({ url: server.url, database: config.database.type }, 'pcap-defense listening');
-  const shutdown = async (signal: string) => {
-    logger.info({ signal }, 'shutting down');
-    // stop() cuts requests still running after SHUTDOWN_TIMEOUT_MS; this only guards against a hung close.
-    setTimeout(() => process.exit(1), config.shutdownTimeoutMs + 5_000).unref();
-    await server.stop();
-    process.exit(0);
-  };
-  process.once('SIGTERM', () => void shutdown('SIGTERM'));
-  process.once('SIGINT', () => void shutdown('SIGINT'));
+  exitOnSignals(server, logger, config.shutdownTimeoutMs);
 }
 
 main().catch((err) => {

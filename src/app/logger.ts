@@ -52,3 +52,29 @@ export function silentLogger(): Logger {
   return pino({ level: 'silent' });
 }
 
+
+/**
+ * Writes out every line still pending, then closes the log stream; resolves within `timeoutMs` whatever happens.
+ * pino writes stdout asynchronously, and when the reader is slow (a full pipe) a line waits for a retry timer
+ * that process.exit never runs: the last lines before an exit, a shutdown's job.handed_back among them, were
+ * lost. Later log calls are dropped (level silent) rather than written to a closed stream.
+ */
+export function closeLogger(logger: Logger, timeoutMs = 5_000): Promise<void> {
+  const stream = (logger as unknown as Record<symbol, unknown>)[pino.symbols.streamSym] as
+    | (NodeJS.EventEmitter & { end?: () => void; destroyed?: boolean; fd?: number })
+    | undefined;
+  logger.level = 'silent';
+  // Only pino's own asynchronous destination (SonicBoom, with an fd) holds lines back; the others write synchronously.
+  if (!stream || typeof stream.end !== 'function' || typeof stream.fd !== 'number' || stream.destroyed) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, timeoutMs);
+    timer.unref();
+    const done = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    stream.once('close', done);
+    stream.once('error', done);
+    stream.end!();
+  });
+}

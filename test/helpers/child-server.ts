@@ -2,13 +2,19 @@
 // CRASH_AT_BYTES SIGKILLs the process once the worker has parsed that much of an upload (as a power cut would).
 import 'reflect-metadata';
 import { loadConfig } from '../../src/config/config';
-import { silentLogger } from '../../src/app/logger';
+import { createLogger, silentLogger } from '../../src/app/logger';
 import { startServer } from '../../src/app/server';
+import { exitOnSignals } from '../../src/app/shutdown';
 
 // PROGRESS_DELAY_MS stalls the worker after each parsed chunk, so that a shutdown test finds a job in progress.
 const crashAt = Number(process.env.CRASH_AT_BYTES ?? 0);
 const progressDelayMs = Number(process.env.PROGRESS_DELAY_MS ?? 0);
 const pause = new Int32Array(new SharedArrayBuffer(4));
+
+// LOG_STDOUT=1: the server's JSON log lines on stdout, as main.ts writes them (after the READY line).
+const logger = process.env.LOG_STDOUT === '1' ? createLogger(process.env.LOG_LEVEL ?? 'info') : silentLogger();
+
+const config = loadConfig();
 
 // START_AT (epoch ms) holds the start until then, so that processes spawned together start at one moment
 // (module loading alone spreads them over a second or more).
@@ -16,7 +22,7 @@ const startAt = Number(process.env.START_AT ?? 0);
 
 new Promise((resolve) => setTimeout(resolve, Math.max(0, startAt - Date.now())))
   .then(() =>
-    startServer(loadConfig(), silentLogger(), {
+    startServer(config, logger, {
       onProgress: (_uploadId, bytes) => {
         if (crashAt > 0 && bytes >= crashAt) process.kill(process.pid, 'SIGKILL');
         if (progressDelayMs > 0) Atomics.wait(pause, 0, 0, progressDelayMs);
@@ -25,7 +31,8 @@ new Promise((resolve) => setTimeout(resolve, Math.max(0, startAt - Date.now())))
   )
   .then((server) => {
     process.stdout.write(`READY ${server.port} ${server.bootstrapSecret ?? '-'}\n`);
-    process.on('SIGTERM', () => void server.stop().then(() => process.exit(0)));
+    // As src/main.ts does: stop, write out the log, exit.
+    exitOnSignals(server, logger, config.shutdownTimeoutMs);
   })
   .catch((err) => {
     process.stderr.write(`child server failed: ${err?.stack ?? err}\n`);
