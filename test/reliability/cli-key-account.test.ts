@@ -1,18 +1,6 @@
-import { Writable } from 'node:stream';
-import { runCli } from '../../src/cli';
+import { runCaptured } from '../helpers/cli';
 import { drivers } from '../helpers/db';
 import { ChildDatabase, createChildDatabase } from '../helpers/child-db';
-
-function sink(): Writable & { text: string } {
-  const w = new Writable({
-    write(chunk, _enc, done) {
-      w.text += chunk.toString();
-      done();
-    },
-  }) as Writable & { text: string };
-  w.text = '';
-  return w;
-}
 
 describe.each(drivers)('key create --account (%s)', (driver) => {
   let db: ChildDatabase;
@@ -25,11 +13,8 @@ describe.each(drivers)('key create --account (%s)', (driver) => {
   const cli = async (argv: string[]) => {
     const saved = { ...process.env };
     Object.assign(process.env, { NODE_ENV: 'test', LOG_LEVEL: 'silent', ...db.env });
-    const stdout = sink();
-    const stderr = sink();
     try {
-      const code = await runCli(argv, { stdout, stderr, env: {} });
-      return { code, stdout: stdout.text, stderr: stderr.text };
+      return await runCaptured(argv);
     } finally {
       for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
       Object.assign(process.env, saved);

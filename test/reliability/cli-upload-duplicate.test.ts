@@ -1,8 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
-import { runCli } from '../../src/cli';
+import { runCaptured } from '../helpers/cli';
 import { loadConfig } from '../../src/config/config';
 import { silentLogger } from '../../src/app/logger';
 import { RunningServer, startServer } from '../../src/app/server';
@@ -11,17 +10,6 @@ import { IpType } from '../../src/modules/device/device.enums';
 import { drivers } from '../helpers/db';
 import { ChildDatabase, createChildDatabase } from '../helpers/child-db';
 import { processQueued } from '../helpers/ingest';
-
-function sink(): Writable & { text: string } {
-  const w = new Writable({
-    write(chunk, _enc, done) {
-      w.text += chunk.toString();
-      done();
-    },
-  }) as Writable & { text: string };
-  w.text = '';
-  return w;
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 let n = 0;
@@ -56,10 +44,7 @@ describe.each(drivers)('upload --wait of a file another key sent before (%s)', (
   });
 
   const upload = async (file: string, key: string, ...extra: string[]) => {
-    const stdout = sink();
-    const stderr = sink();
-    const code = await runCli(['upload', file, '--nickname', 'gw', '--wait', '--timeout', '20', ...extra], { stdout, stderr, env: { PCAP_DEFENSE_URL: server.url, PCAP_DEFENSE_KEY: key } });
-    return { code, stdout: stdout.text, stderr: stderr.text };
+    return runCaptured(['upload', file, '--nickname', 'gw', '--wait', '--timeout', '20', ...extra], { env: { PCAP_DEFENSE_URL: server.url, PCAP_DEFENSE_KEY: key } });
   };
   /** Plays the worker until the command ends: whenever the upload reaches the queue, it is processed. */
   const working = async <T>(run: Promise<T>): Promise<T> => {
@@ -92,7 +77,7 @@ describe.each(drivers)('upload --wait of a file another key sent before (%s)', (
   it('waits for the earlier upload while it is still queued, though this key may not query it', async () => {
     const f = file('queued.txt');
     const env = { PCAP_DEFENSE_URL: server.url, PCAP_DEFENSE_KEY: keys[0] };
-    expect(await runCli(['upload', f, '--nickname', 'gw'], { stdout: sink(), stderr: sink(), env })).toBe(0);
+    expect((await runCaptured(['upload', f, '--nickname', 'gw'], { env })).code).toBe(0);
     // Still QUEUED when the second key sends it; processed while that one waits.
     const waiting = upload(f, keys[1]);
     await sleep(300);

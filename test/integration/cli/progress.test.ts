@@ -3,8 +3,7 @@ import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
-import { runCli } from '../../../src/cli';
+import { CliRun as Run, runCaptured, sink } from '../../helpers/cli';
 import { loadConfig } from '../../../src/config/config';
 import { startServer, RunningServer } from '../../../src/app/server';
 import { silentLogger } from '../../../src/app/logger';
@@ -21,12 +20,6 @@ const CONTROL = /\r|\x1b\[/;
 const packet = (i: number) =>
   `${1517931955 + Math.floor(i / 1000)}.${String(i % 1000).padStart(6, '0')} IP 10.0.2.${i % 250}.${1024 + (i % 60000)} > 192.1.2.3.80: Flags [S], seq ${i}, win 65535, length 0\n`;
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
 /** The real command in a child process: its stdout and stderr are pipes, not terminals. */
 function runBin(args: string[], env: Record<string, string>): Promise<Run> {
   return new Promise((resolve) => {
@@ -36,25 +29,8 @@ function runBin(args: string[], env: Record<string, string>): Promise<Run> {
   });
 }
 
-/** A writable that may claim to be a terminal. */
-function sink(tty: boolean): Writable & { text: string; isTTY?: boolean; columns?: number } {
-  const w = new Writable({
-    write(chunk, _enc, done) {
-      w.text += chunk.toString();
-      done();
-    },
-  }) as Writable & { text: string; isTTY?: boolean; columns?: number };
-  w.text = '';
-  if (tty) Object.assign(w, { isTTY: true, columns: 120 });
-  return w;
-}
-
-async function cli(argv: string[], env: Record<string, string>, tty: boolean): Promise<Run> {
-  const stdout = sink(false);
-  const stderr = sink(tty);
-  const code = await runCli(argv, { stdout, stderr, env });
-  return { code, stdout: stdout.text, stderr: stderr.text };
-}
+/** The CLI in this process; with `tty` its stderr claims to be a terminal. */
+const cli = (argv: string[], env: Record<string, string>, tty: boolean): Promise<Run> => runCaptured(argv, { env, stderr: sink({ tty }) });
 
 describe('CLI progress and --json', () => {
   let server: RunningServer;

@@ -4,9 +4,8 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
 import zlib from 'node:zlib';
-import { runCli } from '../../../src/cli';
+import { CliRun as Run, runCaptured } from '../../helpers/cli';
 import { loadConfig } from '../../../src/config/config';
 import { startServer, RunningServer } from '../../../src/app/server';
 import { silentLogger } from '../../../src/app/logger';
@@ -25,29 +24,7 @@ const ARP = '1517931956.000001 ARP, Request who-has 10.0.2.1 tell 10.0.2.2, leng
 const CAPTURE = SEED + DNS + ARP;
 const MAX_UPLOAD = 64_000;
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function sink(): Writable & { text: string } {
-  const w = new Writable({
-    write(chunk, _enc, done) {
-      w.text += chunk.toString();
-      done();
-    },
-  }) as Writable & { text: string };
-  w.text = '';
-  return w;
-}
-
-async function cli(argv: string[], env: Record<string, string> = {}): Promise<Run> {
-  const stdout = sink();
-  const stderr = sink();
-  const code = await runCli(argv, { stdout, stderr, env });
-  return { code, stdout: stdout.text, stderr: stderr.text };
-}
+const cli = (argv: string[], env: Record<string, string> = {}): Promise<Run> => runCaptured(argv, { env });
 
 describe('pcap-defense upload and scripts/tsupload.sh against a running server', () => {
   let server: RunningServer;

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
 import zlib from 'node:zlib';
 import { runCli } from '../../../src/cli';
+import { CliRun, runCaptured, sink } from '../../helpers/cli';
 import { createDirectionClassifier } from '../../../src/modules/log-upload/flows/direction';
 import { parseLines, Protocol } from '../../../src/modules/log-upload/parsing';
 
@@ -15,33 +16,11 @@ const HEADER = 'ts\tsrc\tsport\tdst\tdport\tfamily\tproto\tlength\tdirection\n';
 /** The sample line of the original product page. */
 const SEED = '1517931955.781702 IP 10.0.2.2.53231 > 192.1.2.3.80: Flags [.], ack 184924, win 65535, length 0\n';
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function sink(options: { slow?: boolean } = {}): Writable & { text: string } {
-  const w = new Writable({
-    // A slow reader with a small buffer makes the command wait for 'drain'.
-    highWaterMark: options.slow ? 1024 : 16 * 1024,
-    write(chunk, _enc, done) {
-      w.text += chunk.toString();
-      if (options.slow) setImmediate(done);
-      else done();
-    },
-  }) as Writable & { text: string };
-  w.text = '';
-  return w;
-}
-
-async function parse(args: string[], options: { stdin?: string | Buffer; slow?: boolean } = {}): Promise<Run> {
-  const stdout = sink({ slow: options.slow });
-  const stderr = sink();
+function parse(args: string[], options: { stdin?: string | Buffer; slow?: boolean } = {}): Promise<CliRun> {
   const stdin = new PassThrough();
   stdin.end(options.stdin ?? '');
-  const code = await runCli(['parse', ...args], { stdout, stderr, stdin, env: {} });
-  return { code, stdout: stdout.text, stderr: stderr.text };
+  // A slow reader with a small buffer makes the command wait for 'drain'.
+  return runCaptured(['parse', ...args], { stdin, stdout: sink({ slow: options.slow }) });
 }
 
 /** The rows the command must print, from the parser's plain rows (an independent formatting path). */

@@ -1,0 +1,36 @@
+import { Readable, Writable } from 'node:stream';
+import { runCli } from '../../src/cli';
+
+/** A stream that keeps what the CLI writes; `tty` makes it look like a terminal (progress bars draw), `slow` makes the writer wait for 'drain'. */
+export type Sink = Writable & { text: string; isTTY?: boolean; columns?: number };
+
+export function sink(options: { tty?: boolean; slow?: boolean } = {}): Sink {
+  const w = new Writable({
+    highWaterMark: options.slow ? 1024 : 16 * 1024,
+    write(chunk, _enc, done) {
+      w.text += chunk.toString();
+      if (options.slow) setImmediate(done);
+      else done();
+    },
+  }) as Sink;
+  w.text = '';
+  if (options.tty) Object.assign(w, { isTTY: true, columns: 120 });
+  return w;
+}
+
+export interface CliRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the CLI in this process with captured output. */
+export async function runCaptured(
+  argv: string[],
+  options: { env?: Record<string, string>; stdin?: Readable; stdout?: Sink; stderr?: Sink } = {},
+): Promise<CliRun> {
+  const stdout = options.stdout ?? sink();
+  const stderr = options.stderr ?? sink();
+  const code = await runCli(argv, { stdout, stderr, stdin: options.stdin, env: options.env ?? {} });
+  return { code, stdout: stdout.text, stderr: stderr.text };
+}
