@@ -41,6 +41,14 @@ export function startChild(env: Record<string, string>): Promise<ChildServer> {
   });
 }
 
+/** Kills the children still running (SIGKILL) and waits for every one to exit. */
+export async function killChildren(children: ChildServer[]): Promise<void> {
+  for (const c of children) {
+    if (c.proc.exitCode === null && c.proc.signalCode === null) c.proc.kill('SIGKILL');
+    await c.exited;
+  }
+}
+
 /** A GraphQL call over HTTP. */
 export async function gqlHttp(url: string, key: string, query: string, variables: Record<string, unknown> = {}): Promise<any> {
   const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` }, body: JSON.stringify({ query, variables }) });

@@ -1,5 +1,5 @@
 import { drivers } from '../helpers/db';
-import { ChildServer, startChild } from '../helpers/child-process';
+import { ChildServer, killChildren, startChild } from '../helpers/child-process';
 import { ChildDatabase, createChildDatabase } from '../helpers/child-db';
 import { migrations } from '../../src/db/migrations';
 
@@ -9,10 +9,7 @@ describe.each(drivers)('three processes starting at once on an empty database (%
   let db: ChildDatabase;
   const children: ChildServer[] = [];
   afterAll(async () => {
-    for (const c of children) {
-      if (c.proc.exitCode === null && c.proc.signalCode === null) c.proc.kill('SIGKILL');
-      await c.exited;
-    }
+    await killChildren(children);
     await db?.drop();
   });
 

@@ -41,6 +41,20 @@ describe.each(drivers)('transient database errors while processing (%s)', (drive
   }
   let policy = '';
 
+  /** Runs a real worker (5 ms backoff) until the upload reaches `status`, then stops it; `log` receives its lines. */
+  async function workUntil(id: number, status: 'COMPLETED' | 'FAILED', log = captureLog('warn')): Promise<void> {
+    const worker = new LogUploadWorker(t.services.queue, t.services.processor, { leaseMs: 60_000, pollMs: 10, retryBaseMs: 5 }, log.logger);
+    worker.start();
+    try {
+      for (let i = 0; (await row(id)).status !== status; i++) {
+        if (i > 500) throw new Error(`not ${status}: ${JSON.stringify(await row(id))}`);
+        await sleep(10);
+      }
+    } finally {
+      await worker.stop(false);
+    }
+  }
+
   beforeAll(async () => {
     t = await createTestApp(driver, { WORKER_RETRY_BASE_MS: '5', RATE_LIMIT_UPLOADS_PER_MINUTE: '0' });
     policy = ok(await t.gql(`mutation { policyCreate(input: { name: "p" }) { policy { id } } }`)).policyCreate.policy.id;
@@ -86,15 +100,9 @@ describe.each(drivers)('transient database errors while processing (%s)', (drive
       if (/stored_encoding FROM log_upload/.test(sql) && injected++ === 0) throw transient();
       return query(sql, params);
     }) as typeof t.dataSource.query;
-    const worker = new LogUploadWorker(t.services.queue, t.services.processor, { leaseMs: 60_000, pollMs: 10, retryBaseMs: 5 }, log.logger);
-    worker.start();
     try {
-      for (let i = 0; (await row(id)).status !== 'COMPLETED'; i++) {
-        if (i > 500) throw new Error(`not completed: ${JSON.stringify(await row(id))}`);
-        await sleep(10);
-      }
+      await workUntil(id, 'COMPLETED', log);
     } finally {
-      await worker.stop(false);
       t.dataSource.query = query;
     }
     expect(await row(id)).toMatchObject({ status: 'COMPLETED', attempts: 2, error: null });
@@ -113,15 +121,9 @@ describe.each(drivers)('transient database errors while processing (%s)', (drive
     queue.holdsLease = async () => {
       throw transient();
     };
-    const worker = new LogUploadWorker(t.services.queue, t.services.processor, { leaseMs: 60_000, pollMs: 10, retryBaseMs: 5 }, log.logger);
-    worker.start();
     try {
-      for (let i = 0; (await row(id)).status !== 'FAILED'; i++) {
-        if (i > 500) throw new Error(`not failed: ${JSON.stringify(await row(id))}`);
-        await sleep(10);
-      }
+      await workUntil(id, 'FAILED', log);
     } finally {
-      await worker.stop(false);
       queue.holdsLease = holdsLease;
     }
     const final = await row(id);
@@ -144,15 +146,9 @@ describe.each(drivers)('transient database errors while processing (%s)', (drive
       throw new TypeError("Cannot read properties of undefined (reading 'id')");
     };
     const log = captureLog('warn');
-    const worker = new LogUploadWorker(t.services.queue, t.services.processor, { leaseMs: 60_000, pollMs: 10, retryBaseMs: 5 }, log.logger);
-    worker.start();
     try {
-      for (let i = 0; (await row(id)).status !== 'FAILED'; i++) {
-        if (i > 500) throw new Error(`not failed: ${JSON.stringify(await row(id))}`);
-        await sleep(10);
-      }
+      await workUntil(id, 'FAILED', log);
     } finally {
-      await worker.stop(false);
       queue.holdsLease = holdsLease;
     }
     expect(await row(id)).toMatchObject({ status: 'FAILED', attempts: 1, error: 'Internal error while processing; reprocess it to try again.' });

@@ -1,5 +1,5 @@
 import { generateCapture } from '../helpers/capture';
-import { ChildServer, startChild, uploadHttp } from '../helpers/child-process';
+import { ChildServer, killChildren, startChild, uploadHttp } from '../helpers/child-process';
 import { ChildDatabase, createChildDatabase, seedAccount } from '../helpers/child-db';
 import { COUNT_COLUMNS, countsOf, hitsByUpload, referenceRun } from '../helpers/crash-loop';
 import { idOfType } from '../../src/common/ids/global-id';
@@ -13,10 +13,7 @@ mysql('two worker processes on one MySQL database', () => {
   let db: ChildDatabase;
   const children: ChildServer[] = [];
   afterAll(async () => {
-    for (const c of children) {
-      if (c.proc.exitCode === null && c.proc.signalCode === null) c.proc.kill('SIGKILL');
-      await c.exited;
-    }
+    await killChildren(children);
     await db?.drop();
   });
 
