@@ -5,7 +5,8 @@ import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin
 import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { GraphQLError, GraphQLSchema } from 'graphql';
 import { unauthenticated } from '../common/errors/graphql-errors';
-import { createErrorFormatter } from '../graphql/errors';
+import { createErrorFormatter, databaseFailureError, databaseFailurePlugin } from '../graphql/errors';
+import { databaseFailureOf } from '../common/errors/database-failure';
 import { createRequestContext, RequestContext } from './context';
 import { Logger } from './logger';
 import { Services } from './services';
@@ -36,6 +37,7 @@ export async function createHttpApp(schema: GraphQLSchema, services: Services, l
     formatError: createErrorFormatter((err) => logger.error({ err }, 'unexpected error in GraphQL request')),
     plugins: [
       operationLogPlugin(),
+      databaseFailurePlugin(),
       queryLimitsPlugin(config.queryLimits),
       rateLimits.plugin(),
       config.landingPage
@@ -78,7 +80,16 @@ export async function createHttpApp(schema: GraphQLSchema, services: Services, l
     tokenLimit(config.queryLimits.tokens),
     expressMiddleware(apollo, {
       context: async ({ req, res }) => {
-        const ctx = await createRequestContext(services, req.headers.authorization, requestLogOf(res));
+        let ctx: RequestContext;
+        try {
+          ctx = await createRequestContext(services, req.headers.authorization, requestLogOf(res));
+        } catch (err) {
+          // The key lookup met a database outage: 503 and Retry-After, as a resolver meeting it would answer.
+          const failure = databaseFailureOf(err);
+          if (!failure) throw err;
+          logger.warn({ err }, 'GraphQL request: database failure while checking the API key');
+          throw databaseFailureError(failure);
+        }
         // Every GraphQL request carries a valid key; introspection (Sandbox) included.
         if (!ctx.caller) throw withStatus(unauthenticated(), 401);
         return ctx;
@@ -95,6 +106,12 @@ export async function createHttpApp(schema: GraphQLSchema, services: Services, l
 
   // Errors outside GraphQL (bad JSON bodies, oversize bodies) answer as JSON with no internals.
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    const failure = databaseFailureOf(err);
+    if (failure) {
+      logger.error({ err }, 'HTTP request failed on the database');
+      res.setHeader('retry-after', String(failure.retryAfterSeconds));
+      return void res.status(failure.status).json({ error: failure.message, code: failure.code });
+    }
     const e = err as { status?: number; statusCode?: number; type?: string; expose?: boolean; message?: string };
     const status = e.status ?? e.statusCode ?? 500;
     if (status >= 500) logger.error({ err }, 'unexpected error in HTTP request');

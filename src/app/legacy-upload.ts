@@ -1,6 +1,7 @@
 import busboy from 'busboy';
 import { Request, Response, Router } from 'express';
 import { Readable } from 'node:stream';
+import { databaseFailureOf } from '../common/errors/database-failure';
 import { Outcome, UserErrorCode, UserErrorData } from '../common/errors/user-error';
 import { idOfType, toGlobalId } from '../common/ids/global-id';
 import { UploadTooLargeError } from '../common/upload/spool';
@@ -58,8 +59,15 @@ export function legacyUploadRouter(services: Services): Router {
         // As logUploadCreate's: what the file's first and last lines tell before the worker parses it.
         warnings,
       });
-    } catch (err) {
+    } catch (caught) {
+      // A full or unreachable database: 507/503 with Retry-After, and nothing was stored.
+      const failure = databaseFailureOf(caught);
+      const err = failure ? refuse(failure.status, failure.code, failure.message) : caught;
       if (!(err instanceof Refusal)) throw err;
+      if (failure) {
+        services.logger.error({ err: caught }, 'form upload failed on the database');
+        res.setHeader('retry-after', String(failure.retryAfterSeconds));
+      }
       uploadRefused(services, attempt, { code: err.code, reason: err.message, status: err.status });
       // Drain what the client is still sending so the connection stays usable.
       req.resume();

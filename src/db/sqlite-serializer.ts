@@ -1,6 +1,30 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { DataSource } from 'typeorm';
 
+/** The part of better-sqlite3's handle this needs. */
+interface SqliteHandle {
+  readonly inTransaction: boolean;
+  exec(sql: string): unknown;
+}
+
+/** TypeORM's own bookkeeping on its one SQLite query runner. */
+interface RunnerState {
+  isTransactionActive: boolean;
+  transactionDepth: number;
+}
+
+/**
+ * SQLite ended a transaction by itself (it rolls back the whole transaction on SQLITE_FULL, IOERR, NOMEM and
+ * some BUSY errors) while the caller was still inside it: what follows must not run in autocommit mode as if
+ * it were part of that transaction, and what came before is gone.
+ */
+export class SqliteTransactionLostError extends Error {
+  readonly code = 'SQLITE_TRANSACTION_LOST';
+  constructor(message = 'SQLite rolled the transaction back after a failed statement; nothing of it was stored.') {
+    super(message);
+  }
+}
+
 /**
  * TypeORM's better-sqlite3 driver shares ONE query runner (one connection) between every caller, and two
  * `dataSource.transaction()` calls that overlap in time both issue BEGIN on it ("cannot start a transaction
@@ -11,10 +35,19 @@ import { DataSource } from 'typeorm';
  * Statements outside any transaction run as they come. Re-entrant: a transaction inside a transaction of the
  * same call chain runs as TypeORM's savepoint. (MySQL has a pool and real concurrent transactions; this is
  * installed for SQLite only.)
+ *
+ * It also owns the connection's state at the end of each outermost transaction. When COMMIT fails with
+ * SQLITE_FULL, SQLite has already rolled back; TypeORM's ROLLBACK then fails ("no transaction is active"),
+ * is swallowed, and its runner is left believing it is one level deep: every later transaction became a
+ * SAVEPOINT whose RELEASE committed nothing, so uploads were acknowledged but never stored. Here, after every
+ * outermost transaction the handle must be outside a transaction (rolled back if not, and a "success" that
+ * left it open is an error: nothing is acknowledged that was not committed) and the runner is reset to depth 0.
  */
 export function serializeSqliteTransactions(dataSource: DataSource): void {
   const context = new AsyncLocalStorage<number>();
   let owner: number | null = null;
+  /** The owner's BEGIN went through: from then on its statements must find the handle in a transaction. */
+  let begun = false;
   let inflight = 0;
   let nextToken = 1;
   let waiters: Array<() => void> = [];
@@ -24,12 +57,34 @@ export function serializeSqliteTransactions(dataSource: DataSource): void {
     for (const f of w) f();
   };
   const wait = () => new Promise<void>((resolve) => waiters.push(resolve));
+  const handle = () => (dataSource.driver as unknown as { databaseConnection: SqliteHandle }).databaseConnection;
 
   const runner = dataSource.driver.createQueryRunner('master');
+  const state = runner as unknown as RunnerState;
+  /** Leaves the connection outside any transaction, whatever SQLite or TypeORM did. True when it had to roll back. */
+  const settle = (): boolean => {
+    state.transactionDepth = 0;
+    state.isTransactionActive = false;
+    const db = handle();
+    if (!db?.inTransaction) return false;
+    try {
+      db.exec('ROLLBACK');
+    } catch {
+      // Only a closed handle throws here, and a closed handle holds no transaction.
+    }
+    return true;
+  };
+
   const query = runner.query.bind(runner) as (...args: unknown[]) => Promise<unknown>;
   (runner as unknown as { query: (...args: unknown[]) => Promise<unknown> }).query = async (...args: unknown[]) => {
     const mine = context.getStore();
-    if (owner !== null && owner === mine) return query(...args);
+    if (owner !== null && owner === mine) {
+      const sql = String(args[0]);
+      if (begun && !handle().inTransaction && !/^\s*ROLLBACK\b/i.test(sql)) throw new SqliteTransactionLostError();
+      const result = await query(...args);
+      if (/^\s*BEGIN\b/i.test(sql)) begun = true;
+      return result;
+    }
     while (owner !== null) await wait();
     inflight++;
     try {
@@ -48,10 +103,22 @@ export function serializeSqliteTransactions(dataSource: DataSource): void {
     const token = nextToken++;
     while (owner !== null || inflight > 0) await wait();
     owner = token;
+    begun = false;
+    // Statements outside transactions never leave one open; a stale state here would be a bug elsewhere.
+    settle();
     try {
-      return await context.run(token, () => transaction(...args));
+      let result: unknown;
+      try {
+        result = await context.run(token, () => transaction(...args));
+      } catch (err) {
+        settle();
+        throw err;
+      }
+      if (settle()) throw new SqliteTransactionLostError('The transaction was still open after it returned: it was rolled back, nothing of it was stored.');
+      return result;
     } finally {
       owner = null;
+      begun = false;
       wake();
     }
   };

@@ -1,5 +1,7 @@
 import { GraphQLError, GraphQLFormattedError } from 'graphql';
+import { ApolloServerPlugin, HeaderMap } from '@apollo/server';
 import { unwrapResolverError } from '@apollo/server/errors';
+import { DatabaseFailure, databaseFailureOf } from '../common/errors/database-failure';
 
 /** Codes whose messages are written for clients (ours, and Apollo's request/validation errors). */
 const CLIENT_CODES = new Set([
@@ -40,6 +42,36 @@ export function createErrorFormatter(report: ErrorReporter) {
       return { message: original.message, path: formatted.path, extensions: { code: http.status === 413 ? 'PAYLOAD_TOO_LARGE' : 'BAD_REQUEST' } };
     }
     report(original);
+    // The database is full or unreachable: say so (no internals), so clients come back instead of giving up.
+    const failure = databaseFailureOf(original);
+    if (failure) return { message: failure.message, path: formatted.path, extensions: { code: failure.code } };
     return { message: 'Internal server error', path: formatted.path, extensions: { code: 'INTERNAL_SERVER_ERROR' } };
+  };
+}
+
+/** A GraphQL error for a database failure met before execution (the API key lookup), with its status and Retry-After. */
+export function databaseFailureError(failure: DatabaseFailure): GraphQLError {
+  return new GraphQLError(failure.message, {
+    extensions: { code: failure.code, http: { status: failure.status, headers: new HeaderMap([['retry-after', String(failure.retryAfterSeconds)]]) } },
+  });
+}
+
+/**
+ * A response with a database failure among its errors answers that failure's status (503, or 507 when storage
+ * is full) with Retry-After, instead of 200 with a masked error: clients and proxies retry, monitors see it.
+ */
+export function databaseFailurePlugin<T extends object>(): ApolloServerPlugin<T> {
+  return {
+    async requestDidStart() {
+      return {
+        async willSendResponse({ errors, response }) {
+          const failures = (errors ?? []).map((e) => databaseFailureOf(unwrapResolverError(e))).filter((f): f is DatabaseFailure => f !== null);
+          if (failures.length === 0) return;
+          const failure = failures.find((f) => f.kind === 'STORAGE_FULL') ?? failures[0];
+          response.http.status = failure.status;
+          response.http.headers.set('retry-after', String(failure.retryAfterSeconds));
+        },
+      };
+    },
   };
 }

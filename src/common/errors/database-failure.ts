@@ -1,0 +1,61 @@
+import { transientDbError } from './db-errors';
+
+/**
+ * A request that failed because of the database's state, not the request: clients are told to come back
+ * (HTTP 503/507 with Retry-After) instead of getting a masked 500. Nothing of the request was stored.
+ */
+export type DatabaseFailureKind = 'STORAGE_FULL' | 'UNAVAILABLE';
+
+export interface DatabaseFailure {
+  kind: DatabaseFailureKind;
+  status: number;
+  /** GraphQL `extensions.code`, and the `code` of the HTTP routes' JSON. */
+  code: string;
+  retryAfterSeconds: number;
+  message: string;
+}
+
+/** The one mapping of each kind to what clients see, shared by GraphQL, the form post and the other routes. */
+export const DATABASE_FAILURES: Record<DatabaseFailureKind, DatabaseFailure> = {
+  STORAGE_FULL: {
+    kind: 'STORAGE_FULL',
+    status: 507,
+    code: 'INSUFFICIENT_STORAGE',
+    retryAfterSeconds: 60,
+    message: "The server's storage is full; nothing was stored. Send it again once space has been freed.",
+  },
+  UNAVAILABLE: {
+    kind: 'UNAVAILABLE',
+    status: 503,
+    code: 'SERVICE_UNAVAILABLE',
+    retryAfterSeconds: 5,
+    message: 'The database is unavailable; nothing was stored. Try again shortly.',
+  },
+};
+
+// MySQL: "The table is full" (InnoDB out of tablespace), "Disk full"; and "Got error 28 from storage engine".
+const FULL_CODES = new Set(['SQLITE_FULL', 'ER_RECORD_FILE_FULL', 'ER_DISK_FULL', 'ENOSPC']);
+// SQLite's file cannot be read or written (I/O error, file gone, opened read-only) or the handle was closed;
+// and an error this code raises when SQLite dropped a transaction under it (sqlite-serializer.ts).
+const SQLITE_UNUSABLE = /^SQLITE_(IOERR|CANTOPEN|READONLY|PROTOCOL|NOMEM|TRANSACTION_LOST)(_|$)/;
+
+interface ErrorLike {
+  code?: unknown;
+  errno?: unknown;
+  message?: unknown;
+  driverError?: ErrorLike;
+  cause?: unknown;
+}
+
+/** Which database failure `err` is (looking through TypeORM's `driverError` and `cause`), or null for any other error. */
+export function databaseFailureOf(err: unknown): DatabaseFailure | null {
+  let unavailable = transientDbError(err) !== null;
+  for (let e = err as ErrorLike | null | undefined, depth = 0; e && typeof e === 'object' && depth < 4; depth++) {
+    const code = typeof e.code === 'string' ? e.code : '';
+    const message = typeof e.message === 'string' ? e.message : '';
+    if (FULL_CODES.has(code) || (code === 'ER_GET_ERRNO' && /\berror 28\b/.test(message))) return DATABASE_FAILURES.STORAGE_FULL;
+    if (SQLITE_UNUSABLE.test(code) || message === 'The database connection is not open') unavailable = true;
+    e = e.driverError ?? (e.cause as ErrorLike | undefined);
+  }
+  return unavailable ? DATABASE_FAILURES.UNAVAILABLE : null;
+}
