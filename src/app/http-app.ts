@@ -58,15 +58,6 @@ export async function createHttpApp(schema: GraphQLSchema, services: Services, l
   // First: every request gets an id and one log line, whatever answers it.
   app.use(requestLogger(logger, services.metrics));
 
-  app.get('/healthz', async (_req, res) => {
-    try {
-      await services.dataSource.query('SELECT 1');
-      res.json({ status: 'ok', database: 'up' });
-    } catch (err) {
-      logger.warn({ err }, 'health check: database unreachable');
-      res.status(503).json({ status: 'error', database: 'down' });
-    }
-  });
   app.use(opsRouter(services, logger));
 
   // Uploads and exports are counted before their body is read.

@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import { Request, Response, Router } from 'express';
+import { DATABASE_FAILURES } from '../common/errors/database-failure';
 import { bearerToken } from './context';
 import { Logger } from './logger';
 import { Services } from './services';
@@ -12,14 +13,22 @@ function sameSecret(given: string | null, expected: string): boolean {
 }
 
 /**
- * GET /readyz: 200 once migrations ran and the worker started, 503 before and during shutdown (load
- * balancers stop sending traffic). GET /metrics: Prometheus text, only when METRICS_ENABLED=true (404
+ * GET /healthz: liveness, 200 whenever the event loop answers; it asks nothing of the database, so an outage
+ * does not get healthy processes restarted. GET /readyz: 200 once migrations ran and the worker started and
+ * while the database answers (probed with a bounded wait, see DatabaseProbe), 503 with Retry-After otherwise
+ * and from the start of shutdown (load balancers stop sending traffic). GET /metrics: Prometheus text, only when METRICS_ENABLED=true (404
  * otherwise, as any unknown path), behind METRICS_TOKEN (not an API key: a scraper holds no account).
  */
 export function opsRouter(services: Services, logger: Logger): Router {
   const router = Router();
-  router.get('/readyz', (_req: Request, res: Response) => {
-    res.status(services.readiness.ready ? 200 : 503).json(services.readiness.report());
+  router.get('/healthz', (_req: Request, res: Response) => {
+    res.json({ status: 'ok' });
+  });
+  router.get('/readyz', async (_req: Request, res: Response) => {
+    const report = await services.readiness.check();
+    if (report.status === 'ready') return void res.json(report);
+    if (report.status === 'unavailable') res.setHeader('retry-after', String(DATABASE_FAILURES.UNAVAILABLE.retryAfterSeconds));
+    res.status(503).json(report);
   });
   const { enabled, token } = services.config.metrics;
   if (enabled && token) {

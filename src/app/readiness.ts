@@ -1,6 +1,17 @@
+import { DatabaseProbe } from '../db/database-probe';
+
+export interface ReadinessReport {
+  status: 'ready' | 'starting' | 'stopping' | 'unavailable';
+  migrations: boolean;
+  worker: 'running' | 'starting' | 'disabled';
+  /** `unchecked` while starting or stopping: the database is asked only when all else is ready. */
+  database: 'up' | 'down' | 'unchecked';
+}
+
 /**
  * Whether this process should get traffic (GET /readyz): only once migrations ran and the worker started,
- * and no longer once shutdown began. /healthz is the liveness check (the process and its database answer).
+ * while its database answers, and no longer once shutdown began. /healthz is liveness: the process answers
+ * at all (no database query), so a database outage takes processes out of rotation instead of restarting them.
  */
 export class Readiness {
   private migrated = false;
@@ -8,7 +19,10 @@ export class Readiness {
   private stopping = false;
 
   /** `workerRequired` is false when WORKER_ENABLED=false (an API-only process). */
-  constructor(private readonly workerRequired: boolean) {}
+  constructor(
+    private readonly workerRequired: boolean,
+    private readonly database?: DatabaseProbe,
+  ) {}
 
   migrationsDone(): void {
     this.migrated = true;
@@ -22,16 +36,18 @@ export class Readiness {
     this.stopping = true;
   }
 
+  /** Started and not stopping; says nothing of the database (see check()). */
   get ready(): boolean {
     return this.migrated && (this.workerStarted || !this.workerRequired) && !this.stopping;
   }
 
-  /** The answer's body: what is still missing, without internals. */
-  report(): { status: 'ready' | 'starting' | 'stopping'; migrations: boolean; worker: 'running' | 'starting' | 'disabled' } {
-    return {
-      status: this.stopping ? 'stopping' : this.ready ? 'ready' : 'starting',
-      migrations: this.migrated,
-      worker: !this.workerRequired ? 'disabled' : this.workerStarted ? 'running' : 'starting',
-    };
+  /** The answer's body: what is missing, without internals. */
+  async check(): Promise<ReadinessReport> {
+    const worker = !this.workerRequired ? 'disabled' : this.workerStarted ? 'running' : 'starting';
+    const base = { migrations: this.migrated, worker } as const;
+    if (this.stopping) return { status: 'stopping', ...base, database: 'unchecked' };
+    if (!this.ready) return { status: 'starting', ...base, database: 'unchecked' };
+    if (this.database && !(await this.database.up())) return { status: 'unavailable', ...base, database: 'down' };
+    return { status: 'ready', ...base, database: 'up' };
   }
 }

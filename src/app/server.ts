@@ -84,6 +84,7 @@ export async function startServer(config: AppConfig, logger: Logger, options: Se
         clearTimeout(force);
       }
       await httpApp.apollo.stop();
+      await services.databaseProbe.close();
       await dataSource.destroy();
     },
   };

@@ -18,6 +18,7 @@ import { RetentionService } from '../modules/report/retention.service';
 import { Logger, silentLogger } from './logger';
 import { Metrics } from './metrics';
 import { Readiness } from './readiness';
+import { DatabaseProbe } from '../db/database-probe';
 
 /** Every service, built once per process from the DataSource; resolvers reach them through the context. */
 export interface Services {
@@ -44,6 +45,8 @@ export interface Services {
   /** This app's Prometheus registry and instruments (never prom-client's global one). */
   metrics: Metrics;
   readiness: Readiness;
+  /** Asked by /readyz; holds a MySQL connection of its own, closed with the services. */
+  databaseProbe: DatabaseProbe;
 }
 
 export interface ServiceOptions {
@@ -73,6 +76,7 @@ export function createServices(dataSource: DataSource, config: AppConfig, option
     maxHits: config.reportMemoryMaxHits,
     onError: (err, what) => logger.warn({ err, event: 'report_memory.error', what }, 'in-memory report store: falling back to SQL'),
   });
+  const databaseProbe = new DatabaseProbe(dataSource);
   metrics.watchQueue(queue);
   metrics.watchPool(dataSource);
   return {
@@ -102,6 +106,7 @@ export function createServices(dataSource: DataSource, config: AppConfig, option
     retention: new RetentionService(dataSource, config.retention.days),
     logger,
     metrics,
-    readiness: new Readiness(config.worker.enabled),
+    readiness: new Readiness(config.worker.enabled, databaseProbe),
+    databaseProbe,
   };
 }

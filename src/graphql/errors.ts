@@ -17,6 +17,9 @@ const CLIENT_CODES = new Set([
   'QUERY_TOO_COMPLEX',
   'RATE_LIMITED',
   'PAYLOAD_TOO_LARGE',
+  // Raised deliberately before execution (databaseFailureError); resolvers' database errors are mapped below.
+  'SERVICE_UNAVAILABLE',
+  'INSUFFICIENT_STORAGE',
 ]);
 
 export type ErrorReporter = (error: unknown) => void;

@@ -86,6 +86,7 @@ export async function createTestApp(driver: Driver, env: Record<string, string> 
       services.reportMemory.close();
       await services.indexWarmer.stop();
       await http.apollo.stop();
+      await services.databaseProbe.close();
       if (dataSource.isInitialized) await dataSource.destroy();
       await db.drop();
     },

@@ -16,7 +16,7 @@ describe.each(drivers)('GET /readyz (%s)', (driver) => {
     try {
       const ready = await request(t.http.app).get('/readyz');
       expect(ready.status).toBe(503);
-      expect(ready.body).toEqual({ status: 'starting', migrations: false, worker: 'starting' });
+      expect(ready.body).toEqual({ status: 'starting', migrations: false, worker: 'starting', database: 'unchecked' });
       expect((await request(t.http.app).get('/healthz')).status).toBe(200);
       t.services.readiness.migrationsDone();
       expect((await request(t.http.app).get('/readyz')).status).toBe(503);
@@ -33,7 +33,7 @@ describe.each(drivers)('GET /readyz (%s)', (driver) => {
     try {
       const res = await fetch(`http://127.0.0.1:${server.port}/readyz`);
       expect(res.status).toBe(200);
-      expect(await res.json()).toEqual({ status: 'ready', migrations: true, worker: 'running' });
+      expect(await res.json()).toEqual({ status: 'ready', migrations: true, worker: 'running', database: 'up' });
       expect((await fetch(`http://127.0.0.1:${server.port}/healthz`)).status).toBe(200);
 
       const stopping = server.stop();
@@ -53,7 +53,7 @@ describe.each(drivers)('GET /readyz (%s)', (driver) => {
     try {
       const res = await fetch(`http://127.0.0.1:${server.port}/readyz`);
       expect(res.status).toBe(200);
-      expect(await res.json()).toEqual({ status: 'ready', migrations: true, worker: 'disabled' });
+      expect(await res.json()).toEqual({ status: 'ready', migrations: true, worker: 'disabled', database: 'up' });
     } finally {
       await server.stop();
       await drop();

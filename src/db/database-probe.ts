@@ -1,0 +1,106 @@
+import { DataSource } from 'typeorm';
+import { Connection, createConnection } from 'mysql2/promise';
+import { dialectOf } from './bulk';
+
+interface SqliteHandle {
+  readonly open: boolean;
+  readonly inTransaction: boolean;
+  exec(sql: string): unknown;
+  pragma(sql: string, options?: { simple: boolean }): unknown;
+}
+
+export interface ProbeOptions {
+  /** Longest a probe may take before the database counts as down. */
+  timeoutMs: number;
+  /** How long one answer is reused, so that probes from several balancers cost one query. */
+  reuseMs: number;
+}
+
+/**
+ * Whether the database can serve this process now (readiness), asked with a bounded wait and never more than
+ * one probe at a time: an outage must not pile up probe queries behind the stuck one.
+ * MySQL: SELECT 1 on a connection of its own (a pool busy with reports is load, not an outage).
+ * SQLite: the write lock is taken and released at once (BEGIN IMMEDIATE; ROLLBACK) with a short busy
+ * timeout: a file another process holds locked, or one that cannot be opened or written, is not ready.
+ * While this process's own transaction is open the file is evidently usable and only page 1 is read.
+ */
+export class DatabaseProbe {
+  private last: { up: boolean; at: number } | null = null;
+  private running: Promise<boolean> | null = null;
+  private mysql: Connection | null = null;
+
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly options: ProbeOptions = { timeoutMs: 2000, reuseMs: 1000 },
+  ) {}
+
+  async up(): Promise<boolean> {
+    const now = Date.now();
+    if (this.last && now - this.last.at < this.options.reuseMs) return this.last.up;
+    this.running ??= this.probe().finally(() => {
+      this.running = null;
+    });
+    return this.running;
+  }
+
+  async close(): Promise<void> {
+    const conn = this.mysql;
+    this.mysql = null;
+    conn?.destroy();
+  }
+
+  private async probe(): Promise<boolean> {
+    let up: boolean;
+    try {
+      up = dialectOf(this.dataSource.manager) === 'sqlite' ? this.sqlite() : await this.withTimeout(this.mysqlPing());
+    } catch {
+      up = false;
+    }
+    this.last = { up, at: Date.now() };
+    return up;
+  }
+
+  private sqlite(): boolean {
+    if (!this.dataSource.isInitialized) return false;
+    const db = (this.dataSource.driver as unknown as { databaseConnection?: SqliteHandle }).databaseConnection;
+    if (!db?.open) return false;
+    if (db.inTransaction) {
+      db.pragma('schema_version', { simple: true });
+      return true;
+    }
+    // Synchronous from here to the end: no other statement of this process runs in between.
+    const busy = Number(db.pragma('busy_timeout', { simple: true }));
+    db.pragma(`busy_timeout = ${Math.min(this.options.timeoutMs, 250)}`);
+    try {
+      db.exec('BEGIN IMMEDIATE');
+      db.exec('ROLLBACK');
+    } finally {
+      db.pragma(`busy_timeout = ${busy}`);
+    }
+    return true;
+  }
+
+  private async mysqlPing(): Promise<boolean> {
+    if (!this.mysql) {
+      const url = String((this.dataSource.options as { url?: string }).url);
+      this.mysql = await createConnection({ uri: url, connectTimeout: this.options.timeoutMs });
+      // A connection the server or the network ended is replaced at the next probe.
+      this.mysql.on('error', () => void this.close());
+    }
+    await this.mysql.query('SELECT 1');
+    return true;
+  }
+
+  /** A probe past its time counts as down, and its connection is dropped so the next probe starts afresh. */
+  private withTimeout(work: Promise<boolean>): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => {
+        void this.close();
+        resolve(false);
+      }, this.options.timeoutMs);
+    });
+    work.catch(() => void this.close());
+    return Promise.race([work, late]).finally(() => clearTimeout(timer));
+  }
+}
