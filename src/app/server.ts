@@ -85,9 +85,29 @@ export async function startServer(config: AppConfig, logger: Logger, options: Se
       }
       await httpApp.apollo.stop();
       await services.databaseProbe.close();
+      checkpointSqlite(dataSource, logger);
       await dataSource.destroy();
     },
   };
+}
+
+/**
+ * Moves every committed page from SQLite's -wal file into the database file and empties the WAL, so that after a
+ * clean stop the .sqlite file alone holds everything (a copy of only that file is a complete backup). SQLite
+ * does this itself when the last connection closes, but not while another process (a shell, a backup, a CLI
+ * command) still has the file open.
+ */
+export function checkpointSqlite(dataSource: DataSource, logger: Logger): void {
+  if (dataSource.options.type !== 'better-sqlite3' || !dataSource.isInitialized) return;
+  const db = (dataSource.driver as unknown as { databaseConnection?: { open: boolean; pragma(sql: string): unknown } }).databaseConnection;
+  if (!db?.open) return;
+  try {
+    const [result] = db.pragma('wal_checkpoint(TRUNCATE)') as Array<{ busy: number; log: number; checkpointed: number }>;
+    // busy: a reader elsewhere held an old snapshot, so the WAL could not be emptied (its pages stay in the -wal file).
+    if (result?.busy) logger.warn({ event: 'sqlite.checkpoint', ...result }, 'shutdown: the SQLite WAL could not be checkpointed fully (another process is reading); keep the -wal file with the database');
+  } catch (err) {
+    logger.warn({ err, event: 'sqlite.checkpoint' }, 'shutdown: SQLite checkpoint failed; keep the -wal file with the database');
+  }
 }
 
 /** The HTTP server: a request (body included) that takes longer than REQUEST_TIMEOUT_MS is answered 408 and its socket closed. */
