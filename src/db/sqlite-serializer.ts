@@ -104,8 +104,6 @@ export function serializeSqliteTransactions(dataSource: DataSource): void {
     while (owner !== null || inflight > 0) await wait();
     owner = token;
     begun = false;
-    // Statements outside transactions never leave one open; a stale state here would be a bug elsewhere.
-    settle();
     try {
       let result: unknown;
       try {
