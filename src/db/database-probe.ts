@@ -28,6 +28,7 @@ export class DatabaseProbe {
   private last: { up: boolean; at: number } | null = null;
   private running: Promise<boolean> | null = null;
   private mysql: Connection | null = null;
+  private closed = false;
 
   constructor(
     private readonly dataSource: DataSource,
@@ -43,10 +44,10 @@ export class DatabaseProbe {
     return this.running;
   }
 
+  /** At shutdown: drops the probe's connection, and any that a probe still opening makes. */
   async close(): Promise<void> {
-    const conn = this.mysql;
-    this.mysql = null;
-    conn?.destroy();
+    this.closed = true;
+    if (this.mysql) this.drop(this.mysql);
   }
 
   private async probe(): Promise<boolean> {
@@ -81,14 +82,30 @@ export class DatabaseProbe {
   }
 
   private async mysqlPing(): Promise<boolean> {
-    if (!this.mysql) {
+    let conn = this.mysql;
+    if (!conn) {
       const url = String((this.dataSource.options as { url?: string }).url);
-      this.mysql = await createConnection({ uri: url, connectTimeout: this.options.timeoutMs });
+      conn = await createConnection({ uri: url, connectTimeout: this.options.timeoutMs });
+      if (this.closed) {
+        conn.destroy();
+        return false;
+      }
+      this.mysql = conn;
       // A connection the server or the network ended is replaced at the next probe.
-      this.mysql.on('error', () => void this.close());
+      conn.on('error', () => this.drop(conn!));
     }
-    await this.mysql.query('SELECT 1');
+    try {
+      await conn.query('SELECT 1');
+    } catch (err) {
+      this.drop(conn);
+      throw err;
+    }
     return true;
+  }
+
+  private drop(conn: Connection): void {
+    if (this.mysql === conn) this.mysql = null;
+    conn.destroy();
   }
 
   /** A probe past its time counts as down, and its connection is dropped so the next probe starts afresh. */
@@ -96,11 +113,11 @@ export class DatabaseProbe {
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<boolean>((resolve) => {
       timer = setTimeout(() => {
-        void this.close();
+        if (this.mysql) this.drop(this.mysql);
         resolve(false);
       }, this.options.timeoutMs);
     });
-    work.catch(() => void this.close());
+    work.catch(() => undefined);
     return Promise.race([work, late]).finally(() => clearTimeout(timer));
   }
 }

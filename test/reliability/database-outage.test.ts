@@ -7,6 +7,8 @@ import { AppConfig, loadConfig } from '../../src/config/config';
 import { silentLogger } from '../../src/app/logger';
 import { RunningServer, startServer } from '../../src/app/server';
 import { createTestDatabase, drivers, TestDatabase } from '../helpers/db';
+import { DatabaseProbe } from '../../src/db/database-probe';
+import { DataSource } from 'typeorm';
 
 // A database outage takes the process out of rotation (/readyz 503 with Retry-After) without getting it
 // restarted (/healthz stays 200), and requests answer 503 SERVICE_UNAVAILABLE with Retry-After instead of a
@@ -156,5 +158,28 @@ describe.each(drivers)('a database outage (%s)', (driver) => {
     const after = await gql('mutation { policyCreate(input: { name: "after" }) { policy { name } } }');
     expect(after.status).toBe(200);
     expect(((await after.json()) as any).data.policyCreate.policy.name).toBe('after');
+  });
+});
+
+describe('the readiness probe against a database that accepts connections and never answers', () => {
+  it('answers down within its bound, and probes arriving meanwhile share one attempt instead of piling up', async () => {
+    const held = new Set<net.Socket>();
+    const blackHole = net.createServer((socket) => held.add(socket.on('error', () => undefined)));
+    await new Promise<void>((resolve) => blackHole.listen(0, '127.0.0.1', resolve));
+    const url = `mysql://root@127.0.0.1:${(blackHole.address() as AddressInfo).port}/x`;
+    const dataSource = { isInitialized: true, options: { type: 'mysql', url }, manager: { connection: { options: { type: 'mysql' } } } } as unknown as DataSource;
+    const probe = new DatabaseProbe(dataSource, { timeoutMs: 300, reuseMs: 1000 });
+    try {
+      const answers = await Promise.all(Array.from({ length: 20 }, () => probe.up()));
+      expect(answers).toEqual(Array(20).fill(false));
+      expect(held.size).toBe(1);
+      // Within the reuse window: the same answer, no new attempt.
+      expect(await probe.up()).toBe(false);
+      expect(held.size).toBe(1);
+    } finally {
+      await probe.close();
+      for (const s of held) s.destroy();
+      await new Promise((r) => blackHole.close(r));
+    }
   });
 });
