@@ -1,4 +1,7 @@
 import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import request from 'supertest';
 import Database from 'better-sqlite3';
 import { createConnection } from 'mysql2/promise';
@@ -6,6 +9,7 @@ import { createTestApp, ok, TestApp } from '../helpers/app';
 import { drivers } from '../helpers/db';
 import { upload } from '../helpers/ingest';
 import { idOfType } from '../../src/common/ids/global-id';
+import { createDataSource } from '../../src/db/data-source';
 
 // A write that fails for lack of storage (SQLite: SQLITE_FULL at COMMIT or at a statement; MySQL: "The table is
 // full") must answer 507 with Retry-After, store nothing, and leave the connection fit for the next request:
@@ -130,6 +134,28 @@ describe.each(drivers)('a write that finds the storage full (%s)', (driver) => {
       expect(res.headers['retry-after']).toBe('60');
     } finally {
       await release();
+    }
+  });
+});
+
+describe('the SQLite data file', () => {
+  it("syncs every commit to disk before it is acknowledged (synchronous = FULL, not WAL mode's NORMAL)", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pcd-sync-'));
+    const config = { type: 'sqlite' as const, file: path.join(dir, 'pcap-defense.sqlite'), url: undefined };
+    // Opened once to create it in WAL mode; a file already in WAL mode is what every later start opens.
+    const first = createDataSource(config);
+    await first.initialize();
+    await first.query('CREATE TABLE t (a INTEGER)');
+    await first.destroy();
+    const dataSource = createDataSource(config);
+    await dataSource.initialize();
+    try {
+      const db = (dataSource.driver as unknown as SqliteInternals).databaseConnection;
+      expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+      expect(db.pragma('synchronous', { simple: true })).toBe(2);
+    } finally {
+      await dataSource.destroy();
+      fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 });

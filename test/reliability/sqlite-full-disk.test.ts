@@ -20,7 +20,6 @@ try {
   mount('-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', dir);
   mounted = true;
 } catch (err) {
-  // eslint-disable-next-line no-console
   console.warn(`sqlite-full-disk: skipped, cannot mount a tmpfs here (needs root): ${(err as Error).message.split('\n')[0]}`);
 }
 
