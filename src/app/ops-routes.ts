@@ -16,8 +16,9 @@ function sameSecret(given: string | null, expected: string): boolean {
  * GET /healthz: liveness, 200 whenever the event loop answers; it asks nothing of the database, so an outage
  * does not get healthy processes restarted. GET /readyz: 200 once migrations ran and the worker started and
  * while the database answers (probed with a bounded wait, see DatabaseProbe), 503 with Retry-After otherwise
- * and from the start of shutdown (load balancers stop sending traffic). GET /metrics: Prometheus text, only when METRICS_ENABLED=true (404
- * otherwise, as any unknown path), behind METRICS_TOKEN (not an API key: a scraper holds no account).
+ * and from the start of shutdown (load balancers stop sending traffic). GET /metrics: Prometheus text, only
+ * when METRICS_ENABLED=true (404 otherwise, as any unknown path), behind METRICS_TOKEN (not an API key: a
+ * scraper holds no account).
  */
 export function opsRouter(services: Services, logger: Logger): Router {
   const router = Router();
