@@ -30,6 +30,11 @@ describe('transientDbError: which database errors another try can get past', () 
     ['SQLite busy snapshot', err({ code: 'SQLITE_BUSY_SNAPSHOT' }), 'busy'],
     ['SQLite locked', err({ code: 'SQLITE_LOCKED' }), 'busy'],
     ['SQLite locked (shared cache)', err({ code: 'SQLITE_LOCKED_SHAREDCACHE' }), 'busy'],
+    // A full disk or tablespace: the write goes through once space is freed (the job waits without spending attempts).
+    ['SQLite disk full', err({ code: 'SQLITE_FULL' }, 'database or disk is full'), 'storage-full'],
+    ['InnoDB table full', err({ code: 'ER_RECORD_FILE_FULL', errno: 1114 }), 'storage-full'],
+    ['MySQL disk full', err({ code: 'ER_DISK_FULL', errno: 1021 }), 'storage-full'],
+    ['storage engine errno 28', err({ code: 'ER_GET_ERRNO', errno: 1030 }, 'Got error 28 "No space left on device" from storage engine InnoDB'), 'storage-full'],
     // Through TypeORM's wrapper and a cause.
     ['QueryFailedError over a deadlock', wrapped(err({ code: 'ER_LOCK_DEADLOCK', errno: 1213 })), 'deadlock'],
     ['cause chain', new Error('finishing failed', { cause: err({ code: 'PROTOCOL_CONNECTION_LOST', fatal: true }) }), 'connection'],
@@ -47,8 +52,8 @@ describe('transientDbError: which database errors another try can get past', () 
     ['wrong password (fatal, but a setting)', err({ code: 'ER_ACCESS_DENIED_ERROR', errno: 1045, fatal: true })],
     ['another option than read-only', err({ code: 'ER_OPTION_PREVENTS_STATEMENT' }, 'The MySQL server is running with the --secure-file-priv option so it cannot execute this statement')],
     ['SQLite constraint', err({ code: 'SQLITE_CONSTRAINT_FOREIGNKEY' })],
-    ['SQLite disk full', err({ code: 'SQLITE_FULL' })],
     ['SQLite corrupt', err({ code: 'SQLITE_CORRUPT' })],
+    ['storage engine, another errno', err({ code: 'ER_GET_ERRNO', errno: 1030 }, 'Got error 122 from storage engine')],
     ['a bug', new TypeError("Cannot read properties of undefined (reading 'id')")],
     ['not an error', 'ER_LOCK_DEADLOCK'],
     ['nothing', null],

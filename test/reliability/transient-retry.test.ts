@@ -138,6 +138,32 @@ describe.each(drivers)('transient database errors while processing (%s)', (drive
     // A bug is not retried: it fails at once.
   });
 
+  it('waits for space after a full disk without spending its attempts, then completes', async () => {
+    const id = await send();
+    const log = captureLog('warn');
+    const full = driver === 'mysql' ? () => dbError('ER_RECORD_FILE_FULL', "The table 'flow_hit' is full") : () => dbError('SQLITE_FULL', 'database or disk is full');
+    const queue = t.services.queue;
+    const holdsLease = queue.holdsLease.bind(queue);
+    let injected = 0;
+    // More full-disk failures than the attempt budget: a budget spent on them would fail the upload.
+    queue.holdsLease = async (...args) => {
+      if (injected++ < MAX_ATTEMPTS + 2) throw full();
+      return holdsLease(...args);
+    };
+    try {
+      await workUntil(id, 'COMPLETED', log);
+    } finally {
+      queue.holdsLease = holdsLease;
+    }
+    expect(injected).toBe(MAX_ATTEMPTS + 3);
+    expect(await row(id)).toMatchObject({ status: 'COMPLETED', attempts: 1, error: null });
+    expect(await hitsOf(id)).toEqual(reference);
+    const retries = log.events('job.retry');
+    expect(retries).toHaveLength(MAX_ATTEMPTS + 2);
+    expect(retries[0]).toMatchObject({ uploadId: id, kind: 'storage-full', inPlace: false, refunded: true });
+    expect(log.events('upload.failed')).toEqual([]);
+  });
+
   it('fails at once on an error that is not transient (a bug), masked', async () => {
     const id = await send();
     const queue = t.services.queue;

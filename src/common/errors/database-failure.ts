@@ -33,8 +33,6 @@ export const DATABASE_FAILURES: Record<DatabaseFailureKind, DatabaseFailure> = {
   },
 };
 
-// MySQL: "The table is full" (InnoDB out of tablespace), "Disk full"; and "Got error 28 from storage engine".
-const FULL_CODES = new Set(['SQLITE_FULL', 'ER_RECORD_FILE_FULL', 'ER_DISK_FULL', 'ENOSPC']);
 // SQLite's file cannot be read or written (I/O error, file gone, opened read-only) or the handle was closed;
 // and an error this code raises when SQLite dropped a transaction under it (sqlite-serializer.ts).
 const SQLITE_UNUSABLE = /^SQLITE_(IOERR|CANTOPEN|READONLY|PROTOCOL|NOMEM|TRANSACTION_LOST)(_|$)/;
@@ -49,11 +47,12 @@ interface ErrorLike {
 
 /** Which database failure `err` is (looking through TypeORM's `driverError` and `cause`), or null for any other error. */
 export function databaseFailureOf(err: unknown): DatabaseFailure | null {
-  let unavailable = transientDbError(err) !== null;
+  const transient = transientDbError(err);
+  if (transient?.kind === 'storage-full') return DATABASE_FAILURES.STORAGE_FULL;
+  let unavailable = transient !== null;
   for (let e = err as ErrorLike | null | undefined, depth = 0; e && typeof e === 'object' && depth < 4; depth++) {
     const code = typeof e.code === 'string' ? e.code : '';
     const message = typeof e.message === 'string' ? e.message : '';
-    if (FULL_CODES.has(code) || (code === 'ER_GET_ERRNO' && /\berror 28\b/.test(message))) return DATABASE_FAILURES.STORAGE_FULL;
     if (SQLITE_UNUSABLE.test(code) || message === 'The database connection is not open') unavailable = true;
     e = e.driverError ?? (e.cause as ErrorLike | undefined);
   }

@@ -9,7 +9,7 @@ export function isUniqueViolation(err: unknown): boolean {
 }
 
 /** Why a database error is worth another try: the statement was fine, the moment was not. */
-export type TransientKind = 'connection' | 'deadlock' | 'lock-timeout' | 'read-only' | 'busy';
+export type TransientKind = 'connection' | 'deadlock' | 'lock-timeout' | 'read-only' | 'busy' | 'storage-full';
 
 export interface TransientDbError {
   kind: TransientKind;
@@ -38,6 +38,11 @@ const TRANSIENT_CODES: Record<string, TransientKind> = {
   ER_LOCK_WAIT_TIMEOUT: 'lock-timeout',
   // MySQL's super_read_only / innodb_read_only (a replica promoted late, a primary demoted).
   ER_READ_ONLY_MODE: 'read-only',
+  // The disk or tablespace is full: the same write goes through once an operator frees space.
+  SQLITE_FULL: 'storage-full',
+  ER_RECORD_FILE_FULL: 'storage-full',
+  ER_DISK_FULL: 'storage-full',
+  ENOSPC: 'storage-full',
 };
 
 /**
@@ -69,6 +74,8 @@ function classify(e: DbErrorLike): TransientDbError | null {
   if (kind) return { kind, code };
   // SQLITE_BUSY, SQLITE_BUSY_SNAPSHOT, SQLITE_LOCKED, SQLITE_LOCKED_SHAREDCACHE ...: another writer holds the file.
   if (/^SQLITE_(BUSY|LOCKED)(_|$)/.test(code)) return { kind: 'busy', code };
+  // "Got error 28 from storage engine": the OS's ENOSPC under MySQL.
+  if (code === 'ER_GET_ERRNO' && /\berror 28\b/.test(String(e.message ?? ''))) return { kind: 'storage-full', code };
   // "running with the --read-only option": the same code also names options no statement of ours meets.
   if (code === 'ER_OPTION_PREVENTS_STATEMENT' && /read[-_ ]only/i.test(String(e.message ?? ''))) return { kind: 'read-only', code };
   // mysql2 marks errors that ended the connection `fatal`; without a server code (ER_ACCESS_DENIED... are
@@ -83,6 +90,7 @@ const TRANSIENT_WORDS: Record<TransientKind, string> = {
   'lock-timeout': 'a lock wait timeout',
   'read-only': 'the database was read-only (failover)',
   busy: 'the database was busy (locked by another writer)',
+  'storage-full': "the database's storage was full",
 };
 
 /** A transient error in words a client may read: the kind and the driver's code, never its message (SQL). */

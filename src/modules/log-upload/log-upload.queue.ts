@@ -110,11 +110,15 @@ export class LogUploadQueue {
     return n === 1 ? this.attemptsOf(uploadId) : null;
   }
 
-  /** Puts a job back in the queue, claimable after `delayMs` (a retry's backoff), saying why; false when the lease is not ours. */
-  async retryLater(uploadId: number, owner: string, reason: string, delayMs: number): Promise<boolean> {
+  /**
+   * Puts a job back in the queue, claimable after `delayMs` (a retry's backoff), saying why; false when the lease is
+   * not ours. `refund` gives the attempt back: the failure was the server's state, not a try of the upload.
+   */
+  async retryLater(uploadId: number, owner: string, reason: string, delayMs: number, refund = false): Promise<boolean> {
+    const attempts = refund ? 'CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END' : 'attempts';
     const n = await execute(
       this.dataSource.manager,
-      `UPDATE log_upload SET status = ?, error = ?, lease_owner = NULL, lease_expires_at = ?, progress_bytes = 0, progress_lines = 0
+      `UPDATE log_upload SET status = ?, error = ?, lease_owner = NULL, lease_expires_at = ?, progress_bytes = 0, progress_lines = 0, attempts = ${attempts}
         WHERE id = ? AND lease_owner = ? AND status = ?`,
       [LogUploadStatus.QUEUED, reason.slice(0, 4000), Date.now() + delayMs, uploadId, owner, LogUploadStatus.PROCESSING],
     );

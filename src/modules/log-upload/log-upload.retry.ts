@@ -50,6 +50,11 @@ export function retryingReason(t: TransientDbError): string {
   return `Retrying: the last attempt failed on a transient database error: ${describeTransient(t)}.`;
 }
 
+/** What a job waiting for disk space says. */
+export function waitingForSpaceReason(t: TransientDbError): string {
+  return `Waiting for storage: the last attempt failed because ${describeTransient(t)}; it is tried again until space is freed.`;
+}
+
 /** What a job that spent its attempts on transient errors ends with. */
 export function gaveUpReason(attempts: number, t: TransientDbError): string {
   return `Gave up after ${attempts} attempts; the last failed on a transient database error: ${describeTransient(t)}.`;
@@ -73,7 +78,8 @@ export async function retryInPlace<T>(
       return await work();
     } catch (err) {
       const transient = transientDbError(err);
-      if (!transient) throw err;
+      // A full disk stays full for longer than a transaction's retries: the worker sends the job back to wait (handleJobError).
+      if (!transient || transient.kind === 'storage-full') throw err;
       const maxDelay = Math.min(policy.maxMs ?? RETRY_MAX_MS, policy.baseMs * 2 ** (MAX_ATTEMPTS - 1));
       const attempt = await queue.countRetry(job.uploadId, job.owner, retryingReason(transient), job.leaseMs + maxDelay).catch(() => null);
       if (attempt == null) throw err;
@@ -104,6 +110,17 @@ export async function handleJobError(
   }
   const fields = { uploadId: job.uploadId, kind: transient.kind, code: transient.code, owner: job.owner };
   try {
+    if (transient.kind === 'storage-full') {
+      // Not the upload's fault and not a moment's: it waits for space without spending its attempts, tried again
+      // at the longest backoff (an operator frees space; the stored file and the acknowledgement stay).
+      const delayMs = retryDelayMs(MAX_ATTEMPTS, policy);
+      if (await queue.retryLater(job.uploadId, job.owner, waitingForSpaceReason(transient), delayMs, true)) {
+        logger.error({ event: 'job.retry', ...fields, attempt: job.attempt, delayMs, inPlace: false, refunded: true }, "the database's storage is full; job queued again until space is freed");
+        return;
+      }
+      logger.warn({ event: 'job.lease_lost', ...fields, attempt: job.attempt }, 'job lease lost; result discarded');
+      return;
+    }
     const attempts = await queue.attemptsOf(job.uploadId);
     if (attempts < MAX_ATTEMPTS) {
       const delayMs = retryDelayMs(attempts, policy);
