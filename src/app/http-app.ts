@@ -12,6 +12,7 @@ import { Logger } from './logger';
 import { Services } from './services';
 import { graphqlUploads, requirePreflightForMultipart } from './upload-middleware';
 import { legacyUploadRouter } from './legacy-upload';
+import { MultipartError } from './multipart';
 import { exportRouter } from './export-route';
 import { RateLimits } from './rate-limit';
 import { queryLimitsPlugin, tokenLimit } from '../graphql/query-limits';
@@ -114,7 +115,8 @@ export async function createHttpApp(schema: GraphQLSchema, services: Services, l
           : status < 500 && e.expose && e.message
             ? e.message
             : 'Internal server error';
-    res.status(status).json({ error: message });
+    // A multipart refusal names its kind (MALFORMED_MULTIPART, PAYLOAD_TOO_LARGE), as the form post's refusals do.
+    res.status(status).json(err instanceof MultipartError ? { error: message, code: err.code } : { error: message });
   });
 
   return { app, apollo };

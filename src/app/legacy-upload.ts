@@ -10,6 +10,7 @@ import { Device } from '../modules/device/device.entity';
 import { IntakeResult } from '../modules/log-upload/acceptance/intake';
 import { UploadSource } from '../modules/log-upload/log-upload.enums';
 import { bearerToken } from './context';
+import { openMultipart } from './multipart';
 import { requestLogOf } from './request-log';
 import { Services } from './services';
 import { UploadAttempt, uploadAccepted, uploadRefused } from './upload-telemetry';
@@ -128,30 +129,51 @@ async function receiveForm(services: Services, req: Request, attempt: UploadAtte
   return { ...outcome.value, device };
 }
 
+/**
+ * Reads the form's fields and streams its file into intake. A refused file (too large, binary, empty) ends
+ * the reading at once: the refusal is the answer, and what the client still sends is dropped after it.
+ */
 function readParts(services: Services, req: Request): Promise<FormParts> {
   return new Promise((resolve, reject) => {
     const parts: FormParts = { fields: {}, file: null, fileName: 'upload.txt', tooMany: false };
-    let bb: busboy.Busboy;
-    try {
-      bb = busboy({
-        headers: req.headers,
-        limits: { files: 1, fields: 10, fieldSize: 4096, parts: 12, fileSize: services.config.maxUploadBytes + 1 },
-      });
-    } catch {
-      reject(refuse(400, 'INVALID', 'The multipart body is malformed.'));
-      return;
-    }
+    let done = false;
+    let bb: busboy.Busboy | null = null;
+    const finish = (err?: Refusal) => {
+      if (done) return;
+      done = true;
+      if (bb) {
+        req.unpipe(bb);
+        bb.destroy();
+      }
+      if (err) reject(err);
+      else resolve(parts);
+    };
+    bb = openMultipart(
+      req,
+      { files: 1, fields: 10, fieldSize: 4096, parts: 12, fileSize: services.config.maxUploadBytes + 1 },
+      (err) => finish(refuse(err.status, 'INVALID', err.message)),
+    );
+    if (!bb) return;
     bb.on('file', (name: string, stream: Readable & { truncated?: boolean }, info: busboy.FileInfo) => {
-      if (name !== 'upfile' || parts.file) {
+      if (done || name !== 'upfile' || parts.file) {
         stream.resume();
         return;
       }
       parts.fileName = info.filename || 'upload.txt';
-      parts.file = services.logUploads.receive(stream).catch((err) => {
-        stream.resume();
-        if (err instanceof UploadTooLargeError) return err;
-        throw err;
-      });
+      parts.file = services.logUploads.receive(stream).then(
+        (file) => {
+          if (!file.ok) finish();
+          return file;
+        },
+        (err) => {
+          stream.resume();
+          if (err instanceof UploadTooLargeError) {
+            finish();
+            return err;
+          }
+          throw err;
+        },
+      );
       // Awaited only when the form was read whole; a broken form must not leave an unhandled rejection (a crash).
       parts.file.catch(() => undefined);
     });
@@ -161,13 +183,10 @@ function readParts(services: Services, req: Request): Promise<FormParts> {
     bb.on('filesLimit', () => {
       parts.tooMany = true;
     });
-    bb.on('error', () => reject(refuse(400, 'INVALID', 'The multipart body is malformed.')));
-    bb.on('close', () => resolve(parts));
+    bb.on('close', () => finish());
     // A client gone mid-body (dropped, or cut by REQUEST_TIMEOUT_MS): end the file stream too, or its intake waits forever.
     req.once('close', () => {
-      if (req.complete) return;
-      bb.destroy(new Error('The upload was aborted.'));
-      reject(refuse(400, 'ABORTED', 'The upload was aborted.'));
+      if (!req.complete) finish(refuse(400, 'ABORTED', 'The upload was aborted.'));
     });
     req.pipe(bb);
   });

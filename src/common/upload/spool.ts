@@ -36,7 +36,11 @@ export class UploadInterruptedError extends Error {
 /** What a reader of `source` throws: the stream's own failure as UploadInterruptedError, anything else as it is. */
 export function uploadStreamError(source: NodeJS.ReadableStream, err: unknown): unknown {
   const errored = (source as { errored?: unknown }).errored;
-  return errored != null && errored === err && !(err instanceof UploadTooLargeError) ? new UploadInterruptedError() : err;
+  if (errored == null || errored !== err || err instanceof UploadTooLargeError) return err;
+  // The multipart parser's own refusal (e.g. a second file) already says what happened.
+  const { status, expose } = err as { status?: unknown; expose?: unknown };
+  if (expose === true && typeof status === 'number' && status >= 400 && status < 500) return err;
+  return new UploadInterruptedError();
 }
 
 export interface SpooledFile {

@@ -165,7 +165,7 @@ describe.each(drivers)('uploads cannot exhaust the server (%s)', (driver) => {
       .set({ authorization: `Bearer ${t.keys.uploader}`, 'apollo-require-preflight': 'true', 'content-type': twoMapped.contentType })
       .send(twoMapped.body);
     expect(res.status).toBe(413);
-    expect(res.body).toEqual({ error: '1 max file uploads exceeded.' });
+    expect(res.body).toEqual({ error: 'One file per request.', code: 'PAYLOAD_TOO_LARGE' });
     expect(await count('log_upload')).toBe(before);
     const form = multipart([
       { name: 'nickname', value: 'gw' },
@@ -189,7 +189,7 @@ describe.each(drivers)('uploads cannot exhaust the server (%s)', (driver) => {
       .post('/graphql')
       .set({ authorization: `Bearer ${t.keys.uploader}`, 'apollo-require-preflight': 'true', 'content-type': oneExtra.contentType })
       .send(oneExtra.body);
-    expect(mapped.body).toEqual({ data: null, errors: [{ message: '1 max file uploads exceeded.', path: ['logUploadCreate'], extensions: { code: 'PAYLOAD_TOO_LARGE' } }] });
+    expect(mapped.body).toEqual({ data: null, errors: [{ message: 'One file per request.', path: ['logUploadCreate'], extensions: { code: 'PAYLOAD_TOO_LARGE' } }] });
     expect(await count('log_upload')).toBe(before);
   });
 
@@ -205,7 +205,7 @@ describe.each(drivers)('uploads cannot exhaust the server (%s)', (driver) => {
       .set({ authorization: `Bearer ${t.keys.uploader}`, 'apollo-require-preflight': 'true', 'content-type': padded.contentType })
       .send(padded.body);
     expect(res.status).toBe(413);
-    expect(res.body).toEqual({ error: "The 'operations' multipart field value exceeds the 20000 byte size limit." });
+    expect(res.body).toEqual({ error: 'The field "operations" is larger than the limit of 20000 bytes.', code: 'PAYLOAD_TOO_LARGE' });
     const json = await request(t.http.app)
       .post('/graphql')
       .set({ authorization: `Bearer ${t.keys.admin}`, 'content-type': 'application/json' })

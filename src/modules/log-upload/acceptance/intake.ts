@@ -96,6 +96,8 @@ export async function intake(source: Readable & { truncated?: boolean }, limit: 
     // a 15 MB acknowledgment from 0.5 s to 4.4 s during a rebuild on SQLite.
     await pipeline(source, raw, new WhenActive(() => zlib.createGunzip({ chunkSize: ZLIB_CHUNK }), () => gzipped), text, new Coalesce(ZLIB_CHUNK), compress, collect);
   } catch (err) {
+    // The pipeline destroys the source with our own refusal too: that is no interrupted upload.
+    if (err instanceof UploadRefusedError || err instanceof UploadTooLargeError) throw err;
     if ((err as { code?: string }).code === 'Z_DATA_ERROR' || (err as { code?: string }).code === 'Z_BUF_ERROR') {
       throw new UploadRefusedError('NOT_TEXT', 'The file starts like gzip but does not decompress; upload the tcpdump text, gzip-compressed or not.');
     }
@@ -142,11 +144,15 @@ class HeadGate extends Transform {
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
     try {
-      this.onChunk(chunk);
-      if (this.decided) return done(null, chunk);
+      if (this.decided) {
+        this.onChunk(chunk);
+        return done(null, chunk);
+      }
       this.head.push(chunk);
       this.headBytes += chunk.length;
+      // What the file is, is decided before its size counts: a large pcap is told how to convert it.
       if (this.headBytes >= this.n) this.release();
+      this.onChunk(chunk);
       done();
     } catch (err) {
       done(err as Error);

@@ -1,0 +1,40 @@
+import busboy from 'busboy';
+import { Request } from 'express';
+import { Readable } from 'node:stream';
+
+export const isMultipart = (req: Request) => (req.headers['content-type'] ?? '').toLowerCase().startsWith('multipart/form-data');
+
+/** A client's mistake in a multipart body: HTTP 400 (or `status`), its message written for the client. */
+export class MultipartError extends Error {
+  readonly expose = true;
+  constructor(
+    message: string,
+    readonly status = 400,
+    readonly code = status === 413 ? 'PAYLOAD_TOO_LARGE' : 'MALFORMED_MULTIPART',
+  ) {
+    super(message);
+    this.name = 'MultipartError';
+  }
+}
+
+export const malformedMultipart = (detail?: string) =>
+  new MultipartError(`The multipart body is malformed${detail ? ` (${detail})` : ''}; nothing was stored.`);
+
+/**
+ * Busboy with every error routed to `onError`. Busboy can emit 'error' more than once (a malformed part
+ * header, then "Unexpected end of form" when it is destroyed): a `once` listener leaves the second one
+ * uncaught, which ends the process. Returns null (after calling `onError`) when the headers are unusable.
+ */
+export function openMultipart(req: Request, limits: busboy.Limits, onError: (err: MultipartError) => void): busboy.Busboy | null {
+  let bb: busboy.Busboy;
+  try {
+    bb = busboy({ headers: req.headers, defParamCharset: 'utf8', limits });
+  } catch (err) {
+    onError(malformedMultipart((err as Error).message));
+    return null;
+  }
+  bb.on('error', (err: Error) => onError(malformedMultipart(err.message)));
+  // Busboy destroys a file stream that the body breaks off inside; whoever reads it sees that as its own error.
+  bb.on('file', (_name: string, stream: Readable) => stream.on('error', () => undefined));
+  return bb;
+}
