@@ -12,7 +12,7 @@ import { Logger } from './logger';
 import { Services } from './services';
 import { graphqlUploads, requirePreflightForMultipart } from './upload-middleware';
 import { legacyUploadRouter } from './legacy-upload';
-import { MultipartError } from './multipart';
+import { drainAfterAnswer, MultipartError } from './multipart';
 import { exportRouter } from './export-route';
 import { RateLimits } from './rate-limit';
 import { queryLimitsPlugin, tokenLimit } from '../graphql/query-limits';
@@ -66,6 +66,7 @@ export async function createHttpApp(schema: GraphQLSchema, services: Services, l
 
   app.use(
     '/graphql',
+    drainAfterAnswer(Math.max(config.maxUploadBytes, config.maxFeedBytes) + config.maxRequestBytes),
     requirePreflightForMultipart,
     graphqlUploads(Math.max(config.maxUploadBytes, config.maxFeedBytes), config.maxRequestBytes),
     express.json({ limit: config.maxRequestBytes }),

@@ -10,7 +10,7 @@ import { Device } from '../modules/device/device.entity';
 import { IntakeResult } from '../modules/log-upload/acceptance/intake';
 import { UploadSource } from '../modules/log-upload/log-upload.enums';
 import { bearerToken } from './context';
-import { openMultipart } from './multipart';
+import { drainAfterAnswer, openMultipart } from './multipart';
 import { requestLogOf } from './request-log';
 import { Services } from './services';
 import { UploadAttempt, uploadAccepted, uploadRefused } from './upload-telemetry';
@@ -70,15 +70,14 @@ export function legacyUploadRouter(services: Services): Router {
         res.setHeader('retry-after', String(failure.retryAfterSeconds));
       }
       uploadRefused(services, attempt, { code: err.code, reason: err.message, status: err.status });
-      // Drain what the client is still sending so the connection stays usable.
-      req.resume();
       res.status(err.status).json({ error: err.message, code: err.code });
     } finally {
       if (log) Object.assign(log, { accountId: attempt.accountId, apiKeyId: attempt.apiKeyId });
     }
   };
-  router.post('/logupload', handler);
-  router.post('/cgi-bin/logupload.pl', handler);
+  const drain = drainAfterAnswer(services.config.maxUploadBytes + services.config.maxRequestBytes);
+  router.post('/logupload', drain, handler);
+  router.post('/cgi-bin/logupload.pl', drain, handler);
   return router;
 }
 
