@@ -106,12 +106,19 @@ async function receiveForm(services: Services, req: Request, attempt: UploadAtte
   if (fieldToken && !key) throw refuse(401, 'UNAUTHENTICATED', 'Unknown or revoked API key.');
   if (key) Object.assign(attempt, { accountId: key.accountId, apiKeyId: key.id });
   if (key && key.role !== Role.UPLOADER && key.role !== Role.ADMIN) throw refuse(403, 'FORBIDDEN', "Your API key's role may not upload.");
-  const device = await identifyDevice(services, req, parts.fields, key);
-  Object.assign(attempt, { accountId: device.accountId, device: device.id });
-  if (!parts.file) throw refuse(400, 'REQUIRED', 'The form has no file: send it as field "upfile".');
-  const file = await parts.file;
+  // A refused file ends the reading of the form, so a field after it (a device nickname) may be missing: with a
+  // key, the file's refusal is the answer. Without one the uploader's address is the credential, checked first.
+  const found = await identifyDevice(services, req, parts.fields, key).catch((err: unknown) => {
+    if (key && err instanceof Refusal) return err;
+    throw err;
+  });
+  if (!(found instanceof Refusal)) Object.assign(attempt, { accountId: found.accountId, device: found.id });
+  const file = parts.file ? await parts.file : null;
   if (file instanceof UploadTooLargeError) throw refuse(413, 'PAYLOAD_TOO_LARGE', `The file is larger than the limit of ${file.limit} bytes; nothing was stored.`);
-  if (!file.ok) throw fromUserErrors(file.errors);
+  if (file && !file.ok) throw fromUserErrors(file.errors);
+  if (found instanceof Refusal) throw found;
+  const device = found;
+  if (!file) throw refuse(400, 'REQUIRED', 'The form has no file: send it as field "upfile".');
   const sizeField = parts.fields.upfile_size?.trim();
   if (sizeField && !/^\d+$/.test(sizeField)) throw refuse(400, 'INVALID', 'upfile_size must be a whole number of bytes.');
   const outcome = await services.logUploads.commit({

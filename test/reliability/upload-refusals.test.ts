@@ -66,6 +66,17 @@ describe.each(drivers)('refused uploads are answered, with the same code on both
     expect(await stored()).toBe(0);
   });
 
+  it('answers an oversize file before the fields that follow it (a nickname after upfile) with 413', async () => {
+    const { body, contentType } = multipart([
+      { name: 'upfile', filename: 'capture.txt', body: text(LIMIT * 4) },
+      { name: 'nickname', body: 'gw' },
+    ]);
+    const res = await post(server.port, '/logupload', body, { 'content-type': contentType, authorization: `Bearer ${t.keys.uploader}` });
+    expect(res.status).toBe(413);
+    expect(res.json().code).toBe('PAYLOAD_TOO_LARGE');
+    expect(await stored()).toBe(0);
+  });
+
   it('refuses a binary capture larger than the limit with UNSUPPORTED_FORMAT too (what it is comes before how large)', async () => {
     const form = await viaForm(pcap(LIMIT * 2));
     expect(form.json().code).toBe('UNSUPPORTED_FORMAT');
