@@ -38,7 +38,7 @@ export function createErrorFormatter(report: ErrorReporter) {
       const message = formatted.message.replace(/ ?Did you mean [^?]*\?/g, '');
       return { message, locations: formatted.locations, path: formatted.path, extensions: { code } };
     }
-    // An upload stream failed with the multipart parser's own client error (e.g. "1 max file uploads exceeded."):
+    // An upload stream failed with the multipart parser's own client error (e.g. "One file per request."):
     // written for clients (`expose`), so say it.
     const http = original as { status?: unknown; expose?: unknown };
     if (original instanceof Error && http.expose === true && typeof http.status === 'number' && http.status >= 400 && http.status < 500) {

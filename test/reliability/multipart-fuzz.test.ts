@@ -1,10 +1,9 @@
-import fs from 'node:fs';
 import http from 'node:http';
-import os from 'node:os';
-import path from 'node:path';
 import zlib from 'node:zlib';
 import fc from 'fast-check';
 import { ChildServer, gqlHttp, startChild } from '../helpers/child-process';
+import { ChildDatabase, createChildDatabase } from '../helpers/child-db';
+import { drivers } from '../helpers/db';
 import { get, post, RawResponse } from '../helpers/raw-http';
 
 const LIMIT = 20_000;
@@ -144,14 +143,14 @@ function describeSample(s: Sample): string {
  * on both upload routes: every request is answered with a status below 500 (a 4xx for bad input), none
  * is reset or left hanging, and the process stays up. FUZZ_SEED replays a run; FUZZ_RUNS sets its size.
  */
-describe('multipart fuzzing: the server answers every body and stays up', () => {
-  let dir: string;
+describe.each(drivers)('multipart fuzzing: the server answers every body and stays up (%s)', (driver) => {
+  let db: ChildDatabase;
   let child: ChildServer;
   let key: string;
 
   beforeAll(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pcd-fuzz-'));
-    child = await startChild({ DATA_DIR: dir, MAX_UPLOAD_BYTES: String(LIMIT), RATE_LIMIT_UPLOADS_PER_MINUTE: '0', WORKER_POLL_MS: '60000' });
+    db = await createChildDatabase(driver);
+    child = await startChild({ ...db.env, MAX_UPLOAD_BYTES: String(LIMIT), RATE_LIMIT_UPLOADS_PER_MINUTE: '0', WORKER_POLL_MS: '60000' });
     key = child.secret!;
     const q = (query: string, v: Record<string, unknown> = {}) => gqlHttp(child.url, key, query, v);
     const p = (await q(`mutation { policyCreate(input: { name: "p" }) { policy { id } } }`)).policyCreate.policy.id;
@@ -162,7 +161,7 @@ describe('multipart fuzzing: the server answers every body and stays up', () => 
       child.proc.kill('SIGTERM');
       await child.exited;
     }
-    fs.rmSync(dir, { recursive: true, force: true });
+    await db?.drop();
   });
 
   it('reproduces the known killer: a part header without a colon is a 400 on both routes', async () => {
