@@ -180,7 +180,7 @@ function readParts(services: Services, req: Request): Promise<FormParts> {
           throw err;
         },
       );
-      // Awaited only when the form was read whole; a broken form must not leave an unhandled rejection (a crash).
+      // Awaited only once the form is read or the file refused; a broken form must not leave an unhandled rejection (a crash).
       parts.file.catch(() => undefined);
     });
     bb.on('field', (name: string, value: string) => {
