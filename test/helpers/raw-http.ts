@@ -45,14 +45,16 @@ export interface RawResponse {
 
 /**
  * One POST over a real socket. With `expectContinue` the body waits for the server's `100 Continue`, as
- * curl does for large forms. Rejects with the socket's error (a reset), or after `timeoutMs` without an answer.
+ * curl does for large forms. With `withholdLast` the last bytes of the body are never sent: the answer comes
+ * while the request is still incomplete, and the socket is dropped after it. Rejects with the socket's error
+ * (a reset), or after `timeoutMs` without an answer.
  */
 export function post(
   port: number,
   path: string,
   body: Buffer,
   headers: Record<string, string>,
-  options: { agent?: http.Agent; expectContinue?: boolean; timeoutMs?: number } = {},
+  options: { agent?: http.Agent; expectContinue?: boolean; timeoutMs?: number; withholdLast?: number } = {},
 ): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
     const req = http.request({
@@ -76,10 +78,11 @@ export function post(
         clearTimeout(timer);
         const text = Buffer.concat(chunks).toString();
         resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json: () => JSON.parse(text) });
+        if (options.withholdLast) req.destroy();
       });
     });
     // The server may answer (and stop reading) before the body is sent: a write after that is not the test's concern.
-    const write = () => req.end(body);
+    const write = () => (options.withholdLast ? req.write(body.subarray(0, body.length - options.withholdLast)) : req.end(body));
     if (options.expectContinue) req.once('continue', write);
     else write();
   });

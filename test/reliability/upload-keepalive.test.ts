@@ -45,20 +45,20 @@ describe.each(drivers)('a refused multipart upload leaves its connection usable 
     await t?.close();
   });
 
-  const form = (file: Buffer, key: string) => {
+  const form = (file: Buffer, key: string, withholdLast?: number) => {
     const { body, contentType } = multipart([
       { name: 'nickname', body: 'gw' },
       { name: 'upfile', filename: 'capture.txt', body: file },
     ]);
-    return post(server.port, '/logupload', body, { 'content-type': contentType, authorization: `Bearer ${key}` }, { agent });
+    return post(server.port, '/logupload', body, { 'content-type': contentType, authorization: `Bearer ${key}` }, { agent, withholdLast });
   };
-  const graphql = (file: Buffer, key: string) => {
+  const graphql = (file: Buffer, key: string, withholdLast?: number) => {
     const { body, contentType } = multipart([
       { name: 'operations', body: JSON.stringify({ query: UPLOAD, variables: { f: null } }) },
       { name: 'map', body: JSON.stringify({ 0: ['variables.f'] }) },
       { name: '0', filename: 'capture.txt', body: file },
     ]);
-    return post(server.port, '/graphql', body, { 'content-type': contentType, authorization: `Bearer ${key}`, 'apollo-require-preflight': 'true' }, { agent });
+    return post(server.port, '/graphql', body, { 'content-type': contentType, authorization: `Bearer ${key}`, 'apollo-require-preflight': 'true' }, { agent, withholdLast });
   };
   const malformed = (path: string) => {
     const body = Buffer.concat([Buffer.from('--b\r\nno colon here\r\n\r\n'), text(SMALL), Buffer.from('\r\n--b--\r\n')]);
@@ -77,10 +77,11 @@ describe.each(drivers)('a refused multipart upload leaves its connection usable 
   ];
 
   // Past the drain bound (the largest file the route takes, MAX_UPLOAD_BYTES or MAX_FEED_BYTES, plus MAX_REQUEST_BYTES)
-  // the answer says the connection closes.
+  // the answer says the connection closes. The body's last MB is never sent, so the answer always finds the
+  // request incomplete (a body that had all arrived by then leaves nothing in the socket, and keeps it open).
   it.each([
-    ['form post', () => form(text(LIMIT + 2_000_000), t.keys.uploader)],
-    ['GraphQL', () => graphql(text(LIMIT + 2_000_000), t.keys.uploader)],
+    ['form post', () => form(text(LIMIT + 2_000_000), t.keys.uploader, 1_000_000)],
+    ['GraphQL', () => graphql(text(LIMIT + 2_000_000), t.keys.uploader, 1_000_000)],
   ])('%s far over the limit: 413 with Connection: close, then a request on a new connection', async (_name, refused) => {
     const res = await refused();
     expect(res.status).toBe(413);
