@@ -31,6 +31,9 @@ export async function createHttpApp(schema: GraphQLSchema, services: Services, l
   const apollo = new ApolloServer<RequestContext>({
     schema,
     introspection: config.introspection,
+    // The process's shutdown is ours (app/shutdown.ts). Apollo's own SIGTERM handler stops Apollo alone and then
+    // raises the signal again, which killed the process before our stop() had finished (no checkpoint, no hand-back).
+    stopOnTerminationSignals: false,
     // Apollo would include stack traces unless NODE_ENV=production; never send them.
     includeStacktraceInErrorResponses: false,
     // No "Did you mean ...?" hints that reveal field names to callers who may not introspect.
