@@ -55,3 +55,22 @@ export function generateCapture(seed: number, flows: number, packetsPerFlow: num
   }
   return { text: Buffer.from(`${lines.join('\n')}\n`), badAddresses: [...bad], badFlows };
 }
+
+const syntheticLine = (n: number) => `17000${String(n).padStart(5, '0')}.000000 IP 10.0.0.1.1000 > 192.1.2.3.80: Flags [S], seq 1, win 1, length 0\n`;
+
+/** At least `bytes` of well-formed tcpdump text (one SYN a line), for size limits. */
+export function packetText(bytes: number): Buffer {
+  let s = '';
+  for (let n = 0; s.length < bytes; n++) s += syntheticLine(n);
+  return Buffer.from(s);
+}
+
+/** A binary pcap file of `bytes`: global header (little-endian microsecond magic), then filler records. */
+export function pcapBytes(bytes: number): Buffer {
+  const b = Buffer.alloc(bytes, 0x5a);
+  b.writeUInt32BE(0xd4c3b2a1, 0);
+  return b;
+}
+
+/** The GraphQL multipart upload of one file (variable `f`) for the device nicknamed "gw". */
+export const UPLOAD_TO_GW = `mutation($f: Upload!) { logUploadCreate(input: { deviceNickname: "gw", file: $f }) { logUpload { id } userErrors { code message } } }`;

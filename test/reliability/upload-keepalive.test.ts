@@ -1,23 +1,15 @@
 import http from 'node:http';
 import { createTestApp, ok, TestApp } from '../helpers/app';
+import { packetText, pcapBytes, UPLOAD_TO_GW } from '../helpers/capture';
 import { drivers } from '../helpers/db';
 import { get, listen, multipart, post } from '../helpers/raw-http';
 
 // Refused bodies of a few MB: more than the socket buffers and the parser hold, as real captures are.
 const LIMIT = 3_000_000;
 const SMALL = 2_000_000;
-const line = (n: number) => `17000${String(n).padStart(5, '0')}.000000 IP 10.0.0.1.1000 > 192.1.2.3.80: Flags [S], seq 1, win 1, length 0\n`;
-const text = (bytes: number) => {
-  let s = '';
-  for (let n = 0; s.length < bytes; n++) s += line(n);
-  return Buffer.from(s);
-};
-const pcap = (bytes: number) => {
-  const b = Buffer.alloc(bytes, 0x5a);
-  b.writeUInt32BE(0xd4c3b2a1, 0);
-  return b;
-};
-const UPLOAD = `mutation($f: Upload!) { logUploadCreate(input: { deviceNickname: "gw", file: $f }) { logUpload { id } userErrors { code message } } }`;
+const text = packetText;
+const pcap = pcapBytes;
+const UPLOAD = UPLOAD_TO_GW;
 
 /**
  * A refused upload is answered before its body is read. The client's next request on the same

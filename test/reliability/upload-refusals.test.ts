@@ -1,23 +1,14 @@
 import zlib from 'node:zlib';
 import { createTestApp, ok, TestApp } from '../helpers/app';
+import { packetText, pcapBytes, UPLOAD_TO_GW } from '../helpers/capture';
 import { drivers } from '../helpers/db';
 import { listen, multipart, post, RawResponse } from '../helpers/raw-http';
 
 // Small enough that a refused file is quick to send, large enough for a few packet lines.
 const LIMIT = 200_000;
-const line = (n: number) => `17000${String(n).padStart(5, '0')}.000000 IP 10.0.0.1.1000 > 192.1.2.3.80: Flags [S], seq 1, win 1, length 0\n`;
-const text = (bytes: number) => {
-  let s = '';
-  for (let n = 0; s.length < bytes; n++) s += line(n);
-  return Buffer.from(s);
-};
-/** A pcap file: global header (little-endian microsecond magic), then record bytes. */
-const pcap = (bytes: number) => {
-  const b = Buffer.alloc(bytes, 0x5a);
-  b.writeUInt32BE(0xd4c3b2a1, 0);
-  return b;
-};
-const UPLOAD = `mutation($f: Upload!) { logUploadCreate(input: { deviceNickname: "gw", file: $f }) { logUpload { id } userErrors { code message } } }`;
+const text = packetText;
+const pcap = pcapBytes;
+const UPLOAD = UPLOAD_TO_GW;
 
 /**
  * The same refusals through both entrances: the GraphQL mutation and the legacy form post (with and
@@ -97,7 +88,7 @@ describe.each(drivers)('refused uploads are answered, with the same code on both
   });
 
   it.each([
-    ['one socket read', Buffer.alloc(LIMIT * 40, line(1))],
+    ['one socket read', Buffer.alloc(LIMIT * 40, packetText(1))],
     ['several socket reads', text(LIMIT * 20)],
   ])('refuses a gzip bomb (under the limit compressed, over it inflated; %s) with 413 on both routes', async (_reads, inflated) => {
     const bomb = zlib.gzipSync(inflated, { level: 9 });
@@ -114,7 +105,7 @@ describe.each(drivers)('refused uploads are answered, with the same code on both
   it('still accepts a file within the limit on both routes', async () => {
     const form = await viaForm(text(LIMIT / 2));
     expect(form.status).toBe(201);
-    const gql = await viaGraphql(Buffer.concat([text(LIMIT / 2), Buffer.from(line(99_999))]));
+    const gql = await viaGraphql(Buffer.concat([text(LIMIT / 2), packetText(1)]));
     expect(gql.json().data.logUploadCreate.userErrors).toEqual([]);
     expect(await stored()).toBe(2);
   });
