@@ -113,6 +113,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly reportsRefused = new Counter({
+    name: `${PREFIX}reports_refused_total`,
+    help: 'Report queries refused by admission control (503), by reason: queue_full, queue_timeout, event_loop_lag.',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
   constructor(options: { defaultMetrics?: boolean } = {}) {
     // Process metrics (CPU, memory, event-loop lag, GC) start timers and observers: only for an app that serves them.
     // Unprefixed (process_*, nodejs_*), as the usual Node.js dashboards expect.

@@ -19,6 +19,7 @@ import { Logger, silentLogger } from './logger';
 import { Metrics } from './metrics';
 import { Readiness } from './readiness';
 import { DatabaseProbe } from '../db/database-probe';
+import { ReportAdmission } from './admission';
 
 /** Every service, built once per process from the DataSource; resolvers reach them through the context. */
 export interface Services {
@@ -47,6 +48,8 @@ export interface Services {
   readiness: Readiness;
   /** Asked by /readyz; holds a MySQL connection of its own, closed with the services. */
   databaseProbe: DatabaseProbe;
+  /** Bounds the report queries computed at once and refuses (503) past the bounds or while the event loop stalls. */
+  admission: ReportAdmission;
 }
 
 export interface ServiceOptions {
@@ -108,5 +111,6 @@ export function createServices(dataSource: DataSource, config: AppConfig, option
     metrics,
     readiness: new Readiness(config.worker.enabled, databaseProbe),
     databaseProbe,
+    admission: new ReportAdmission(config.admission, (reason) => metrics.reportsRefused.inc({ reason })),
   };
 }

@@ -41,6 +41,12 @@ export interface AppConfig {
   queryLimits: QueryLimits;
   /** Requests per minute per API key (or client address when there is no key); 0 turns a limit off. */
   rateLimits: { uploadsPerMinute: number; reportsPerMinute: number };
+  /**
+   * Admission control of report queries (src/app/admission.ts): at most `concurrency` at once and `queue`
+   * waiting (each for at most `queueTimeoutMs`); none started while the event loop has stalled over `maxLagMs`
+   * in the last second (0: no lag check). Refused requests get 503 with Retry-After `retryAfterSeconds`.
+   */
+  admission: { concurrency: number; queue: number; queueTimeoutMs: number; maxLagMs: number; retryAfterSeconds: number };
   /** pino level of the server log (JSON lines on stdout). */
   logLevel: LogLevel;
   /** Prometheus metrics at GET /metrics, behind their own bearer token; off by default. */
@@ -217,6 +223,13 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     rateLimits: {
       uploadsPerMinute: int(env, 'RATE_LIMIT_UPLOADS_PER_MINUTE', 60, 0, 1_000_000),
       reportsPerMinute: int(env, 'RATE_LIMIT_REPORTS_PER_MINUTE', 120, 0, 1_000_000),
+    },
+    admission: {
+      concurrency: int(env, 'REPORT_CONCURRENCY', 4, 1, 1_000),
+      queue: int(env, 'REPORT_QUEUE', 32, 0, 100_000),
+      queueTimeoutMs: int(env, 'REPORT_QUEUE_TIMEOUT_MS', 2_000, 1, 600_000),
+      maxLagMs: int(env, 'REPORT_MAX_EVENT_LOOP_LAG_MS', 200, 0, 60_000),
+      retryAfterSeconds: int(env, 'REPORT_RETRY_AFTER_S', 1, 1, 3_600),
     },
     logLevel: logLevel(env),
     metrics: metrics(env),

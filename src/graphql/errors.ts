@@ -16,6 +16,7 @@ const CLIENT_CODES = new Set([
   'PERSISTED_QUERY_NOT_SUPPORTED',
   'QUERY_TOO_COMPLEX',
   'RATE_LIMITED',
+  'OVERLOADED',
   'PAYLOAD_TOO_LARGE',
   // Raised deliberately before execution (databaseFailureError); resolvers' database errors are mapped below.
   'SERVICE_UNAVAILABLE',

@@ -40,7 +40,9 @@ export interface TestApp {
  */
 export async function createTestApp(driver: Driver, env: Record<string, string> = {}, options: ServiceOptions = {}): Promise<TestApp> {
   const db = await createTestDatabase(driver);
-  const config: AppConfig = { ...loadConfig({ NODE_ENV: 'test', ...env }), database: db.config };
+  // The event-loop lag check stays off unless a test turns it on: tests assert behaviour, and a shared CI machine
+  // stalls the test process now and then (test/reliability/report-admission.test.ts covers the check).
+  const config: AppConfig = { ...loadConfig({ NODE_ENV: 'test', REPORT_MAX_EVENT_LOOP_LAG_MS: '0', ...env }), database: db.config };
   const dataSource = createDataSource(db.config);
   await dataSource.initialize();
   await dataSource.runMigrations({ transaction: 'each' });
@@ -84,6 +86,7 @@ export async function createTestApp(driver: Driver, env: Record<string, string> 
     },
     async close() {
       services.reportMemory.close();
+      services.admission.close();
       await services.indexWarmer.stop();
       await http.apollo.stop();
       await services.databaseProbe.close();

@@ -1,0 +1,163 @@
+import { ApolloServerPlugin, HeaderMap } from '@apollo/server';
+import { GraphQLError, Kind, OperationDefinitionNode } from 'graphql';
+import type { AppConfig } from '../config/config';
+import { REPORT_FIELDS } from './rate-limit';
+
+export type OverloadReason = 'queue_full' | 'queue_timeout' | 'event_loop_lag';
+
+/** How often the lag probe ticks, and how long a measured stall keeps counting as "now". */
+const PROBE_MS = 20;
+const LAG_WINDOW_MS = 1_000;
+
+export class Overloaded extends Error {
+  constructor(
+    readonly reason: OverloadReason,
+    readonly retryAfterSeconds: number,
+  ) {
+    super(`The server is busy computing other reports; nothing was computed. Retry in ${retryAfterSeconds} s.`);
+    this.name = 'Overloaded';
+  }
+}
+
+/**
+ * Admission control for report work (hitReport, dashboard, flowHits): at most `concurrency` computed at once,
+ * at most `queue` waiting (each at most `queueTimeoutMs`), and none started while the event loop is stalled
+ * past `maxLagMs`. Beyond that a request is refused at once (503 + Retry-After) instead of piling up behind
+ * the others: a queue without bound only turns load into latency for everyone, /readyz and uploads included.
+ */
+export class ReportAdmission {
+  private running = 0;
+  private readonly waiting: Array<{ admit: () => void; timer: NodeJS.Timeout }> = [];
+  private readonly probe: NodeJS.Timeout | null = null;
+  private lastTick = performance.now();
+  /** [time, lag] of recent stalls, oldest first; only stalls over PROBE_MS are kept. */
+  private stalls: Array<[number, number]> = [];
+
+  constructor(
+    private readonly config: AppConfig['admission'],
+    private readonly onRefused: (reason: OverloadReason) => void = () => undefined,
+  ) {
+    if (config.maxLagMs > 0) {
+      this.probe = setInterval(() => this.tick(), PROBE_MS);
+      this.probe.unref();
+    }
+  }
+
+  /** The longest event-loop stall measured in the last second, in ms (0 when the probe is off). */
+  get lagMs(): number {
+    this.tick();
+    let max = 0;
+    for (const [, lag] of this.stalls) if (lag > max) max = lag;
+    return max;
+  }
+
+  get inFlight(): number {
+    return this.running;
+  }
+
+  get queued(): number {
+    return this.waiting.length;
+  }
+
+  /** Waits for a slot; resolves to its release (call once), or throws Overloaded. */
+  async acquire(): Promise<() => void> {
+    if (this.config.maxLagMs > 0 && this.lagMs > this.config.maxLagMs) throw this.refuse('event_loop_lag');
+    if (this.running < this.config.concurrency) return this.slot();
+    if (this.waiting.length >= this.config.queue) throw this.refuse('queue_full');
+    await new Promise<void>((resolve, reject) => {
+      const entry = {
+        admit: () => {
+          clearTimeout(entry.timer);
+          resolve();
+        },
+        timer: setTimeout(() => {
+          const i = this.waiting.indexOf(entry);
+          if (i >= 0) this.waiting.splice(i, 1);
+          reject(this.refuse('queue_timeout'));
+        }, this.config.queueTimeoutMs),
+      };
+      this.waiting.push(entry);
+    });
+    // release() handed its slot over to this request (running was not decremented).
+    return this.releaser();
+  }
+
+  close(): void {
+    if (this.probe) clearInterval(this.probe);
+  }
+
+  private slot(): () => void {
+    this.running++;
+    return this.releaser();
+  }
+
+  private releaser(): () => void {
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const next = this.waiting.shift();
+      if (next) next.admit();
+      else this.running--;
+    };
+  }
+
+  private refuse(reason: OverloadReason): Overloaded {
+    this.onRefused(reason);
+    return new Overloaded(reason, this.config.retryAfterSeconds);
+  }
+
+  /** A timer that fires late measures the stall that delayed it. */
+  private tick(): void {
+    const now = performance.now();
+    const lag = now - this.lastTick - PROBE_MS;
+    // Called from the getter as well: only a whole interval late counts as a stall.
+    if (lag > PROBE_MS) this.stalls.push([now, lag]);
+    if (now - this.lastTick >= PROBE_MS) this.lastTick = now;
+    while (this.stalls.length > 0 && now - this.stalls[0][0] > LAG_WINDOW_MS) this.stalls.shift();
+  }
+
+  /**
+   * GraphQL queries that select a report field take a slot before any resolver runs and give it back once
+   * the answer is sent. didResolveOperation runs after the rate limits (plugin order), so a caller over its
+   * own budget gets 429 and does not hold a slot.
+   */
+  plugin(): ApolloServerPlugin {
+    return {
+      requestDidStart: async () => {
+        let release: (() => void) | null = null;
+        return {
+          didResolveOperation: async ({ operation }) => {
+            if (!operation || operation.operation !== 'query' || !selectsReport(operation)) return;
+            try {
+              release = await this.acquire();
+            } catch (err) {
+              if (err instanceof Overloaded) throw overloadedError(err);
+              throw err;
+            }
+          },
+          willSendResponse: async () => {
+            release?.();
+            release = null;
+          },
+        };
+      },
+    };
+  }
+}
+
+/** Root fields only, fragments included: a report nested under another field is not a root report. */
+function selectsReport(operation: OperationDefinitionNode): boolean {
+  for (const s of operation.selectionSet.selections) {
+    if (s.kind === Kind.FIELD && REPORT_FIELDS.has(s.name.value)) return true;
+    // Inline fragments and named fragments at the root: count them as reports (cheap to over-count here).
+    if (s.kind !== Kind.FIELD) return true;
+  }
+  return false;
+}
+
+export function overloadedError(err: Overloaded): GraphQLError {
+  return new GraphQLError(err.message, {
+    extensions: { code: 'OVERLOADED', reason: err.reason, http: { status: 503, headers: new HeaderMap([['retry-after', String(err.retryAfterSeconds)]]) } },
+  });
+}

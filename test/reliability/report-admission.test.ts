@@ -1,0 +1,100 @@
+import request from 'supertest';
+import { drivers } from '../helpers/db';
+import { createTestApp, TestApp } from '../helpers/app';
+
+const DASHBOARD = `query Dash { dashboard(from: "2025-01-01T00:00:00Z", to: "2025-02-01T00:00:00Z", timeZone: "UTC") { inboundHits outboundHits } }`;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function until(what: string, check: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(5);
+  }
+}
+
+describe.each(drivers)('report admission control (%s)', (driver) => {
+  let t: TestApp | null = null;
+  afterEach(async () => {
+    await t?.close();
+    t = null;
+  });
+
+  const post = (app: TestApp, query: string) =>
+    request(app.http.app).post('/graphql').set('content-type', 'application/json').set('authorization', `Bearer ${app.keys.admin}`).send({ query });
+
+  const expectOverloaded = (res: request.Response) => {
+    expect(res.status).toBe(503);
+    expect(res.headers['retry-after']).toBe('1');
+    expect(res.body.errors).toHaveLength(1);
+    expect(res.body.errors[0].extensions).toEqual({ code: 'OVERLOADED' });
+    expect(res.body.errors[0].message).toMatch(/busy.*Retry in 1 s/);
+    expect(res.body.data).toBeUndefined();
+  };
+
+  it('answers 503 + Retry-After when every slot is taken and the queue is full, serves the rest, and recovers after', async () => {
+    const app = (t = await createTestApp(driver, { REPORT_CONCURRENCY: '1', REPORT_QUEUE: '0' }));
+    const held = await app.services.admission.acquire();
+    expectOverloaded(await post(app, DASHBOARD));
+    // Not report work: answered as usual while reports are refused.
+    expect((await post(app, '{ __typename }')).status).toBe(200);
+    expect((await request(app.http.app).get('/healthz')).status).toBe(200);
+    expect([200, 503]).toContain((await request(app.http.app).get('/readyz')).status);
+    held();
+    const after = await post(app, DASHBOARD);
+    expect(after.status).toBe(200);
+    expect(after.body.data.dashboard).toEqual({ inboundHits: 0, outboundHits: 0 });
+    expect(app.services.admission.inFlight).toBe(0);
+    const metrics = await app.services.metrics.registry.getSingleMetricAsString('pcap_defense_reports_refused_total');
+    expect(metrics).toContain('reason="queue_full"} 1');
+  });
+
+  it('queues up to REPORT_QUEUE requests behind the running ones and refuses the next; the queued one is served when a slot frees', async () => {
+    const app = (t = await createTestApp(driver, { REPORT_CONCURRENCY: '1', REPORT_QUEUE: '1', REPORT_QUEUE_TIMEOUT_MS: '60000' }));
+    const held = await app.services.admission.acquire();
+    const queued = post(app, DASHBOARD).then((r) => r);
+    await until('the request to queue', () => app.services.admission.queued === 1);
+    expectOverloaded(await post(app, DASHBOARD));
+    held();
+    const served = await queued;
+    expect(served.status).toBe(200);
+    expect(served.body.data.dashboard.inboundHits).toBe(0);
+    await until('the slot to be given back', () => app.services.admission.inFlight === 0);
+  });
+
+  it('refuses a request that waited REPORT_QUEUE_TIMEOUT_MS without a slot', async () => {
+    const app = (t = await createTestApp(driver, { REPORT_CONCURRENCY: '1', REPORT_QUEUE: '5', REPORT_QUEUE_TIMEOUT_MS: '50' }));
+    const held = await app.services.admission.acquire();
+    expectOverloaded(await post(app, DASHBOARD));
+    expect(app.services.admission.queued).toBe(0);
+    held();
+    expect((await post(app, DASHBOARD)).status).toBe(200);
+  });
+
+  it('refuses report work while the event loop has just stalled past REPORT_MAX_EVENT_LOOP_LAG_MS, and serves it once the loop runs freely', async () => {
+    const app = (t = await createTestApp(driver, { REPORT_MAX_EVENT_LOOP_LAG_MS: '100' }));
+    // A synchronous stall of the whole process, as a long synchronous report or parse would cause.
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 400);
+    expectOverloaded(await post(app, DASHBOARD));
+    await until('the stall to age out of the lag window', () => app.services.admission.lagMs <= 100);
+    expect((await post(app, DASHBOARD)).status).toBe(200);
+  });
+
+  it('never queues without bound: with every slot held, a burst gets as many 503s as exceed the queue', async () => {
+    const app = (t = await createTestApp(driver, { REPORT_CONCURRENCY: '1', REPORT_QUEUE: '3', REPORT_QUEUE_TIMEOUT_MS: '60000' }));
+    const held = await app.services.admission.acquire();
+    let refused = 0;
+    const burst = Array.from({ length: 10 }, () =>
+      post(app, DASHBOARD).then((r) => {
+        if (r.status === 503) refused++;
+        return r;
+      }),
+    );
+    // The seven beyond the queue are answered while the slot is still held.
+    await until('the refusals', () => refused === 7 && app.services.admission.queued === 3);
+    held();
+    const answers = await Promise.all(burst);
+    expect(answers.filter((r) => r.status === 503)).toHaveLength(7);
+    expect(answers.filter((r) => r.status === 200)).toHaveLength(3);
+  });
+});
