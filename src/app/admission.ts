@@ -21,8 +21,8 @@ export class Overloaded extends Error {
 
 /**
  * Admission control for report work (hitReport, dashboard, flowHits): at most `concurrency` computed at once,
- * at most `queue` waiting (each at most `queueTimeoutMs`), and none started while the event loop is stalled
- * past `maxLagMs`. Beyond that a request is refused at once (503 + Retry-After) instead of piling up behind
+ * at most `queue` waiting (each at most `queueTimeoutMs`), and none waiting while the event loop has stalled
+ * past `maxLagMs` in the last second. Beyond that a request is refused at once (503 + Retry-After) instead of piling up behind
  * the others: a queue without bound only turns load into latency for everyone, /readyz and uploads included.
  */
 export class ReportAdmission {
@@ -61,15 +61,21 @@ export class ReportAdmission {
 
   /** Waits for a slot; resolves to its release (call once), or throws Overloaded. */
   async acquire(): Promise<() => void> {
+    if (this.running < this.config.concurrency) {
+      const release = this.slot();
+      // Started in a later turn (the check phase) as well: the requests that arrived with this one then see the
+      // slot taken and queue here, where the bounds apply, instead of unseen in the socket buffers while
+      // synchronous reports run back to back.
+      await new Promise((resolve) => setImmediate(resolve));
+      return release;
+    }
+    // Only a request that would wait is refused for lag: a lone client whose last report stalled the loop is
+    // still served, while under load the queue stops growing as soon as the loop falls behind.
     if (this.config.maxLagMs > 0 && this.lagMs > this.config.maxLagMs) throw this.refuse('event_loop_lag');
-    if (this.running < this.config.concurrency) return this.slot();
     if (this.waiting.length >= this.config.queue) throw this.refuse('queue_full');
     await new Promise<void>((resolve, reject) => {
       const entry = {
-        admit: () => {
-          clearTimeout(entry.timer);
-          resolve();
-        },
+        admit: resolve,
         timer: setTimeout(() => {
           const i = this.waiting.indexOf(entry);
           if (i >= 0) this.waiting.splice(i, 1);
@@ -97,8 +103,12 @@ export class ReportAdmission {
       if (released) return;
       released = true;
       const next = this.waiting.shift();
-      if (next) next.admit();
-      else this.running--;
+      // The next report starts in a later turn of the event loop, not in this one's microtasks: handed over at
+      // once, a queue of reports would run back to back with no timer or socket served in between.
+      if (next) {
+        clearTimeout(next.timer);
+        setImmediate(next.admit);
+      } else this.running--;
     };
   }
 

@@ -43,7 +43,7 @@ export interface AppConfig {
   rateLimits: { uploadsPerMinute: number; reportsPerMinute: number };
   /**
    * Admission control of report queries (src/app/admission.ts): at most `concurrency` at once and `queue`
-   * waiting (each for at most `queueTimeoutMs`); none started while the event loop has stalled over `maxLagMs`
+   * waiting (each for at most `queueTimeoutMs`); none waits while the event loop has stalled over `maxLagMs`
    * in the last second (0: no lag check). Refused requests get 503 with Retry-After `retryAfterSeconds`.
    */
   admission: { concurrency: number; queue: number; queueTimeoutMs: number; maxLagMs: number; retryAfterSeconds: number };
@@ -225,7 +225,7 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
       reportsPerMinute: int(env, 'RATE_LIMIT_REPORTS_PER_MINUTE', 120, 0, 1_000_000),
     },
     admission: {
-      concurrency: int(env, 'REPORT_CONCURRENCY', 4, 1, 1_000),
+      concurrency: int(env, 'REPORT_CONCURRENCY', 2, 1, 1_000),
       queue: int(env, 'REPORT_QUEUE', 32, 0, 100_000),
       queueTimeoutMs: int(env, 'REPORT_QUEUE_TIMEOUT_MS', 2_000, 1, 600_000),
       maxLagMs: int(env, 'REPORT_MAX_EVENT_LOOP_LAG_MS', 200, 0, 60_000),

@@ -71,13 +71,23 @@ describe.each(drivers)('report admission control (%s)', (driver) => {
     expect((await post(app, DASHBOARD)).status).toBe(200);
   });
 
-  it('refuses report work while the event loop has just stalled past REPORT_MAX_EVENT_LOOP_LAG_MS, and serves it once the loop runs freely', async () => {
-    const app = (t = await createTestApp(driver, { REPORT_MAX_EVENT_LOOP_LAG_MS: '100' }));
+  it('refuses to queue report work while the event loop has just stalled past REPORT_MAX_EVENT_LOOP_LAG_MS, and queues it again once the loop runs freely', async () => {
+    const app = (t = await createTestApp(driver, { REPORT_CONCURRENCY: '1', REPORT_QUEUE: '5', REPORT_QUEUE_TIMEOUT_MS: '60000', REPORT_MAX_EVENT_LOOP_LAG_MS: '100' }));
+    // A lone client is served whatever the lag: the stall may be its own last report.
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 400);
+    expect((await post(app, DASHBOARD)).status).toBe(200);
+    const held = await app.services.admission.acquire();
     // A synchronous stall of the whole process, as a long synchronous report or parse would cause.
     Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 400);
     expectOverloaded(await post(app, DASHBOARD));
+    expect(app.services.admission.queued).toBe(0);
     await until('the stall to age out of the lag window', () => app.services.admission.lagMs <= 100);
-    expect((await post(app, DASHBOARD)).status).toBe(200);
+    const queued = post(app, DASHBOARD).then((r) => r);
+    await until('the request to queue', () => app.services.admission.queued === 1);
+    held();
+    expect((await queued).status).toBe(200);
+    const metrics = await app.services.metrics.registry.getSingleMetricAsString('pcap_defense_reports_refused_total');
+    expect(metrics).toContain('reason="event_loop_lag"} 1');
   });
 
   it('never queues without bound: with every slot held, a burst gets as many 503s as exceed the queue', async () => {
