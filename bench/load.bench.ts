@@ -1,0 +1,433 @@
+/**
+ * One server process under report and upload load, beside an idle baseline of the same run.
+ *
+ *   node -r @swc-node/register bench/load.bench.ts [--db sqlite|mysql] [--hits 1000000] [--seconds 60] [--clients 20]
+ *        [--uploaders 2] [--upload-mb 5] [--reuse] [--cpu-prof DIR] [--mysql-url mysql://root@127.0.0.1:3306]
+ *
+ * The database is the one bench/report.bench.ts seeds (run here as `--seed-only --keep`; `--reuse` skips that when
+ * the kept database is there already: SQLite file in the temp dir, MySQL database pcd_bench_report). The server
+ * runs as a child process (src/main.ts, NODE_ENV=production, metrics on), so its event loop is its own.
+ *
+ * Idle baseline: each report kind alone, one upload alone, /readyz alone. Under load, for --seconds: --clients
+ * closed-loop report clients (dashboard, hitReport with all groupings, drill-down flowHits pages walked by cursor,
+ * in turn), --uploaders clients uploading --upload-mb tcpdump captures (bench/lib/tcpdump-text.ts) one after the
+ * other, and a prober asking /readyz every 100 ms. Measured: report latency p50/p95/p99 (answered 200), errors
+ * and 503 refusals apart, the server's event-loop lag (prom-client's nodejs_eventloop_lag_* from /metrics, its
+ * histogram reset by a scrape at the start of each phase), /readyz latency, upload processing time
+ * (receivedAt -> finishedAt of the upload, i.e. accepted -> COMPLETED). Prints figures, targets, and ratios to the
+ * idle baseline; asserts nothing. `--cpu-prof DIR` writes the server's CPU profile there at its exit.
+ */
+import { spawn, spawnSync, ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { createConnection } from 'mysql2/promise';
+import { generateTcpdumpText } from './lib/tcpdump-text';
+
+function argValue(name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? process.argv[i + 1] : undefined;
+}
+const DB = argValue('db') ?? 'sqlite';
+if (DB !== 'sqlite' && DB !== 'mysql') throw new Error(`--db must be sqlite or mysql, not ${DB}`);
+const HITS = Number(argValue('hits') ?? 1_000_000);
+const SECONDS = Number(argValue('seconds') ?? 60);
+const CLIENTS = Number(argValue('clients') ?? 20);
+const UPLOADERS = Number(argValue('uploaders') ?? 2);
+const UPLOAD_BYTES = Number(argValue('upload-mb') ?? 5) * 1_000_000;
+const REUSE = process.argv.includes('--reuse');
+const CPU_PROF = argValue('cpu-prof');
+const MYSQL_URL = argValue('mysql-url') ?? 'mysql://root@127.0.0.1:3306';
+const MYSQL_DB = 'pcd_bench_report';
+const IDLE_RUNS = 10;
+const METRICS_TOKEN = 'load-bench-metrics-token';
+const TARGETS = { reportP95Ms: 1000, lagP99Ms: 100, readyzP99Ms: 100, uploadRatio: 2 };
+
+/** The window report.bench.ts seeds: 120 days ending here; reports ask for the last 30. */
+const END = Date.UTC(2025, 10, 1);
+const FROM = END - 30 * 24 * 3600_000;
+
+const ROOT = path.resolve(__dirname, '..');
+const progress = (msg: string) => process.stderr.write(`[load.bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+function pct(xs: number[], p: number): number {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.max(0, Math.ceil((p / 100) * s.length) - 1)];
+}
+
+// ---- the database and the server ----------------------------------------------------------------------------
+
+const sqliteFile = path.join(os.tmpdir(), `pcd-report-bench-keep-${HITS}.sqlite`);
+const databaseUrl = DB === 'sqlite' ? `sqlite://${sqliteFile}` : `${MYSQL_URL.replace(/\/$/, '')}/${MYSQL_DB}`;
+
+async function seeded(): Promise<boolean> {
+  if (DB === 'sqlite') return fs.existsSync(sqliteFile);
+  const conn = await createConnection({ uri: MYSQL_URL });
+  try {
+    const [rows] = await conn.query('SELECT COUNT(*) AS n FROM information_schema.tables WHERE table_schema = ? AND table_name = ?', [MYSQL_DB, 'flow_hit']);
+    return Number((rows as Array<{ n: number }>)[0].n) > 0;
+  } finally {
+    await conn.end();
+  }
+}
+
+function nodeRun(args: string[], env: NodeJS.ProcessEnv): string {
+  const r = spawnSync(process.execPath, ['-r', '@swc-node/register', ...args], { cwd: ROOT, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 64 * 1024 * 1024 });
+  if (r.status !== 0) throw new Error(`${args.join(' ')} exited ${r.status}`);
+  return r.stdout;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+interface Server {
+  base: string;
+  child: ChildProcess;
+  stop(): Promise<void>;
+}
+
+/** src/main.ts on the seeded database; resolved once the report store has loaded the account (a log line). */
+async function startServer(): Promise<Server> {
+  const port = await freePort();
+  const env = {
+    ...process.env,
+    NODE_ENV: 'production',
+    HOST: '127.0.0.1',
+    PORT: String(port),
+    DATABASE_URL: databaseUrl,
+    // The seeded captures are from 2025: keep them.
+    RETENTION_DAYS: '0',
+    RATE_LIMIT_REPORTS_PER_MINUTE: '0',
+    RATE_LIMIT_UPLOADS_PER_MINUTE: '0',
+    METRICS_ENABLED: 'true',
+    METRICS_TOKEN,
+    LOG_LEVEL: 'info',
+  };
+  const flags = CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', path.resolve(CPU_PROF)] : [];
+  const child = spawn(process.execPath, [...flags, '-r', '@swc-node/register', 'src/main.ts'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'inherit'] });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  await new Promise<void>((resolve, reject) => {
+    let buf = '';
+    const timer = setTimeout(() => reject(new Error('the server did not load its report store within 600 s')), 600_000);
+    child.once('exit', (code) => reject(new Error(`the server exited (${code}) before it was ready`)));
+    child.stdout!.on('data', (chunk: Buffer) => {
+      buf += chunk.toString('utf8');
+      let nl: number;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        if (line.includes('"report_memory.loaded"') || line.includes('"report_memory.error"')) {
+          clearTimeout(timer);
+          resolve();
+        }
+      }
+    });
+  });
+  child.stdout!.resume();
+  return {
+    base: `http://127.0.0.1:${port}`,
+    child,
+    stop: async () => {
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+// ---- requests ---------------------------------------------------------------------------------------------------
+
+const THREAT = `device { id nickname } internalIp ioc { id cidr } iocList { id name } matchedCidr severity category hits packets destinationPorts directions firstSeenAt lastSeenAt`;
+const DASHBOARD = `query Dashboard($from: DateTimeISO!, $to: DateTimeISO!) {
+  dashboard(from: $from, to: $to, timeZone: "UTC") { from to inboundHits outboundHits devices internalHosts topThreats { ${THREAT} } trend { start end hits inbound outbound } }
+}`;
+const REPORT = `query Report($filter: HitFilter!) {
+  hitReport(filter: $filter) {
+    totals { hits packets bytes internalHosts externalAddresses devices }
+    byDirection { direction hits packets bytes }
+    byIoc(first: 10) { ioc { id cidr } iocList { id name } matchedCidr severity category hits packets internalHosts firstSeenAt lastSeenAt }
+    byIocList(first: 10) { iocList { id name severity } iocs hits packets internalHosts firstSeenAt lastSeenAt }
+    byCategory { category hits packets internalHosts firstSeenAt lastSeenAt }
+    bySeverity { severity hits packets internalHosts firstSeenAt lastSeenAt }
+    byDevice(first: 10) { device { id nickname } iocs hits packets internalHosts firstSeenAt lastSeenAt }
+    byInternalHost(first: 10) { device { id nickname } internalIp hits packets iocs worstSeverity firstSeenAt lastSeenAt }
+    threats(first: 10) { ${THREAT} }
+    timeline(bucket: DAY, timeZone: "UTC") { start end hits inbound outbound }
+  }
+}`;
+const HITS_PAGE = `query Hits($filter: HitFilter!, $after: String) {
+  flowHits(filter: $filter, first: 100, after: $after) {
+    edges { cursor node { id firstSeenAt lastSeenAt direction protocol internalIp internalPort externalIp externalPort destinationPort
+      matchedSide matchedIp matchedCidr severity category packets bytes device { id nickname } iocList { id name } } }
+    pageInfo { hasNextPage endCursor }
+  }
+}`;
+const DEVICES = `query { devices(first: 10) { edges { node { id nickname } } } }`;
+const UPLOAD = `mutation Up($input: LogUploadCreateInput!) { logUploadCreate(input: $input) { logUpload { id } duplicate userErrors { code message } } }`;
+const UPLOAD_STATUS = `query St($id: ID!) { logUpload(id: $id) { status error receivedAt finishedAt } }`;
+
+type Kind = 'dashboard' | 'hitReport' | 'flowHits';
+const KINDS: Kind[] = ['dashboard', 'hitReport', 'flowHits'];
+
+interface Outcome {
+  ms: number;
+  status: number;
+  ok: boolean;
+  refused: boolean;
+  json: { data?: any; errors?: Array<{ message: string; extensions?: { code?: string } }> } | null;
+}
+
+class Api {
+  constructor(
+    readonly base: string,
+    private readonly key: string,
+  ) {}
+
+  async gql(query: string, variables: Record<string, unknown> = {}): Promise<Outcome> {
+    const t0 = performance.now();
+    try {
+      const res = await fetch(`${this.base}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${this.key}` }, body: JSON.stringify({ query, variables }) });
+      const text = await res.text();
+      const ms = performance.now() - t0;
+      let json: Outcome['json'] = null;
+      try {
+        json = JSON.parse(text);
+      } catch {
+        // counted as an error below
+      }
+      const refused = res.status === 503 && json?.errors?.[0]?.extensions?.code === 'OVERLOADED';
+      return { ms, status: res.status, ok: res.status === 200 && !!json?.data && !json.errors, refused, json };
+    } catch {
+      return { ms: performance.now() - t0, status: 0, ok: false, refused: false, json: null };
+    }
+  }
+
+  /** Accepts one file and polls it until processed; resolves to its processing time (accepted -> finished) in ms. */
+  async upload(file: Buffer, name: string, nickname: string): Promise<{ ok: boolean; processingMs: number; error?: string }> {
+    const form = new FormData();
+    form.set('operations', JSON.stringify({ query: UPLOAD, variables: { input: { deviceNickname: nickname, file: null } } }));
+    form.set('map', JSON.stringify({ 0: ['variables.input.file'] }));
+    form.set('0', new Blob([file]), name);
+    const res = await fetch(`${this.base}/graphql`, { method: 'POST', headers: { authorization: `Bearer ${this.key}`, 'apollo-require-preflight': 'true' }, body: form });
+    const json = (await res.json()) as { data?: { logUploadCreate: { logUpload: { id: string } | null; userErrors: unknown[] } }; errors?: unknown };
+    const id = json.data?.logUploadCreate.logUpload?.id;
+    if (!id) return { ok: false, processingMs: NaN, error: JSON.stringify(json).slice(0, 300) };
+    for (;;) {
+      await sleep(200);
+      const st = await this.gql(UPLOAD_STATUS, { id });
+      const u = st.json?.data?.logUpload;
+      if (!u) continue;
+      if (u.status === 'COMPLETED' || u.status === 'FAILED') {
+        return { ok: u.status === 'COMPLETED', processingMs: Date.parse(u.finishedAt) - Date.parse(u.receivedAt), error: u.error ?? undefined };
+      }
+    }
+  }
+
+  async metrics(): Promise<Map<string, number>> {
+    const res = await fetch(`${this.base}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
+    const out = new Map<string, number>();
+    for (const line of (await res.text()).split('\n')) {
+      if (line.startsWith('#') || !line.trim()) continue;
+      const sp = line.lastIndexOf(' ');
+      out.set(line.slice(0, sp), Number(line.slice(sp + 1)));
+    }
+    return out;
+  }
+
+  async readyz(): Promise<{ ms: number; status: number }> {
+    const t0 = performance.now();
+    try {
+      const res = await fetch(`${this.base}/readyz`);
+      await res.arrayBuffer();
+      return { ms: performance.now() - t0, status: res.status };
+    } catch {
+      return { ms: performance.now() - t0, status: 0 };
+    }
+  }
+}
+
+/** One report request of a kind; flowHits walks the drill-down by cursor (a client's `after` state). */
+function reportRunner(api: Api, device: string) {
+  const filter = { from: new Date(FROM).toISOString(), to: new Date(END).toISOString() };
+  const drill = { ...filter, devices: [device], minSeverity: 3 };
+  let after: string | null = null;
+  let pages = 0;
+  return async (kind: Kind): Promise<Outcome> => {
+    if (kind === 'dashboard') return api.gql(DASHBOARD, { from: filter.from, to: filter.to });
+    if (kind === 'hitReport') return api.gql(REPORT, { filter });
+    const o = await api.gql(HITS_PAGE, { filter: drill, after });
+    const info = o.json?.data?.flowHits?.pageInfo;
+    // Up to 20 pages deep, then from the top again.
+    after = info?.hasNextPage && ++pages < 20 ? info.endCursor : null;
+    if (!after) pages = 0;
+    return o;
+  };
+}
+
+/** Distinct files from one generated capture: a comment line of their own makes each MD5 new (no duplicates). */
+function captureFactory(): (n: number) => Buffer {
+  const base = generateTcpdumpText({ targetBytes: UPLOAD_BYTES, seed: 4242 });
+  return (n) => Buffer.concat([Buffer.from(`# load.bench upload ${n} ${process.pid} ${Date.now()}\n`), base]);
+}
+
+// ---- phases -----------------------------------------------------------------------------------------------------
+
+interface Lag {
+  p50: number;
+  p99: number;
+  max: number;
+}
+
+async function lagSince(api: Api): Promise<Lag> {
+  const m = await api.metrics();
+  const s = (k: string) => (m.get(k) ?? NaN) * 1000;
+  return { p50: s('nodejs_eventloop_lag_p50_seconds'), p99: s('nodejs_eventloop_lag_p99_seconds'), max: s('nodejs_eventloop_lag_max_seconds') };
+}
+
+function stats(xs: number[]) {
+  return { n: xs.length, p50: pct(xs, 50), p95: pct(xs, 95), p99: pct(xs, 99), max: xs.length ? Math.max(...xs) : NaN };
+}
+
+async function main(): Promise<void> {
+  if (!(REUSE && (await seeded()))) {
+    progress(`seeding ${HITS.toLocaleString('en')} hits on ${DB} (bench/report.bench.ts --seed-only --keep)`);
+    nodeRun(['bench/report.bench.ts', '--db', DB, '--hits', String(HITS), '--also', '0', '--seed-only', '--keep', '--mysql-url', MYSQL_URL], process.env);
+  } else progress(`reusing the kept ${DB} database`);
+  const keyOut = nodeRun(['bin/pcap-defense.js', 'key', 'create', '--role', 'ADMIN', '--name', 'load bench', '--json'].slice(0), { ...process.env, DATABASE_URL: databaseUrl });
+  const key = (JSON.parse(keyOut.trim().split('\n').pop()!) as { secret: string }).secret;
+
+  progress('starting the server and waiting for its report store');
+  const server = await startServer();
+  const api = new Api(server.base, key);
+  try {
+    const devices = (await api.gql(DEVICES)).json?.data?.devices.edges.map((e: { node: { id: string; nickname: string } }) => e.node) ?? [];
+    const device = devices.find((d: { nickname: string }) => d.nickname === 'sensor-1');
+    if (!device) throw new Error('no device sensor-1 in the seeded database');
+    const capture = captureFactory();
+    let fileNo = 0;
+
+    // Idle baseline.
+    progress('idle baseline');
+    const runner = reportRunner(api, device.id);
+    const idleRun = async (k: Kind): Promise<number> => {
+      const o = await runner(k);
+      if (!o.ok) throw new Error(`idle ${k}: HTTP ${o.status} ${JSON.stringify(o.json?.errors ?? null).slice(0, 300)}`);
+      return o.ms;
+    };
+    for (const k of KINDS) await idleRun(k); // warm-up
+    const idle: Record<Kind, number[]> = { dashboard: [], hitReport: [], flowHits: [] };
+    for (let i = 0; i < IDLE_RUNS; i++) for (const k of KINDS) idle[k].push(await idleRun(k));
+    const idleReady: number[] = [];
+    for (let i = 0; i < 50; i++) {
+      idleReady.push((await api.readyz()).ms);
+      await sleep(20);
+    }
+    const idleUploads: number[] = [];
+    for (let i = 0; i < 2; i++) {
+      const u = await api.upload(capture(++fileNo), `idle-${fileNo}.txt`, 'sensor-2');
+      if (!u.ok) throw new Error(`idle upload failed: ${u.error}`);
+      idleUploads.push(u.processingMs);
+    }
+    await sleep(500);
+    await lagSince(api); // resets the lag histogram
+    await sleep(5_000);
+    const idleLag = await lagSince(api);
+
+    // Under load.
+    progress(`under load: ${CLIENTS} report clients + ${UPLOADERS} uploaders for ${SECONDS} s`);
+    await lagSince(api);
+    const until = performance.now() + SECONDS * 1000;
+    const lat: Record<Kind, number[]> = { dashboard: [], hitReport: [], flowHits: [] };
+    const all: number[] = [];
+    let refused = 0;
+    let errors = 0;
+    const errorSamples: string[] = [];
+    const clients = Array.from({ length: CLIENTS }, async (_, c) => {
+      const run = reportRunner(api, device.id);
+      for (let i = c; performance.now() < until; i++) {
+        const kind = KINDS[i % KINDS.length];
+        const o = await run(kind);
+        if (o.ok) {
+          lat[kind].push(o.ms);
+          all.push(o.ms);
+        } else if (o.refused) {
+          refused++;
+          // A well-behaved client honours Retry-After (1 s by default).
+          await sleep(1000);
+        } else {
+          errors++;
+          if (errorSamples.length < 5) errorSamples.push(`${o.status} ${JSON.stringify(o.json?.errors ?? null).slice(0, 200)}`);
+        }
+      }
+    });
+    const uploads: number[] = [];
+    let uploadErrors = 0;
+    const uploaders = Array.from({ length: UPLOADERS }, async (_, u) => {
+      while (performance.now() < until) {
+        const r = await api.upload(capture(++fileNo), `load-${fileNo}.txt`, `sensor-${2 + u}`);
+        if (r.ok) uploads.push(r.processingMs);
+        else {
+          uploadErrors++;
+          if (errorSamples.length < 5) errorSamples.push(`upload: ${r.error}`);
+        }
+      }
+    });
+    const ready: number[] = [];
+    let readyFailures = 0;
+    const prober = (async () => {
+      while (performance.now() < until) {
+        const t0 = performance.now();
+        const r = await api.readyz();
+        ready.push(r.ms);
+        if (r.status !== 200) readyFailures++;
+        await sleep(Math.max(0, 100 - (performance.now() - t0)));
+      }
+    })();
+    await Promise.all([...clients, prober]);
+    const loadLag = await lagSince(api);
+    await Promise.all(uploaders);
+    const m = await api.metrics();
+    const refusedBy = [...m.entries()].filter(([k]) => k.startsWith('pcap_defense_reports_refused_total')).map(([k, v]) => `${k.replace(/^.*\{|\}$/g, '')}=${v}`);
+
+    // Report.
+    const f = (x: number) => (Number.isFinite(x) ? x.toFixed(0) : '-');
+    const ratio = (a: number, b: number) => (Number.isFinite(a) && Number.isFinite(b) && b > 0 ? `${(a / b).toFixed(1)}x` : '-');
+    console.log(`\nload.bench: ${DB}, ${HITS.toLocaleString('en')} hits, ${CLIENTS} report clients + ${UPLOADERS} uploaders of ${(UPLOAD_BYTES / 1e6).toFixed(0)} MB for ${SECONDS} s`);
+    console.log(`node ${process.version}, ${os.cpus()[0]?.model ?? 'cpu'} x${os.cpus().length}, load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}\n`);
+    console.log('                        idle p50/p95        load p50 / p95 / p99 / max (n)          p95 vs idle');
+    for (const k of KINDS) {
+      const i = stats(idle[k]);
+      const l = stats(lat[k]);
+      console.log(`${k.padEnd(22)}  ${f(i.p50).padStart(6)} / ${f(i.p95).padEnd(6)} ms  ${f(l.p50).padStart(6)} / ${f(l.p95)} / ${f(l.p99)} / ${f(l.max)} ms (${l.n})`.padEnd(86) + ratio(l.p95, i.p95));
+    }
+    const allS = stats(all);
+    const idleAll = stats([...idle.dashboard, ...idle.hitReport, ...idle.flowHits]);
+    console.log(`${'all reports'.padEnd(22)}  ${f(idleAll.p50).padStart(6)} / ${f(idleAll.p95).padEnd(6)} ms  ${f(allS.p50).padStart(6)} / ${f(allS.p95)} / ${f(allS.p99)} / ${f(allS.max)} ms (${allS.n})`.padEnd(86) + ratio(allS.p95, idleAll.p95) + `   target p95 <= ${TARGETS.reportP95Ms} ms`);
+    console.log(`report errors: ${errors}; refused 503 (OVERLOADED): ${refused} (${refusedBy.join(', ') || 'none'}); answered ${(allS.n / SECONDS).toFixed(1)} reports/s`);
+    const ir = stats(idleReady);
+    const lr = stats(ready);
+    console.log(`/readyz                 idle p50 ${f(ir.p50)} p99 ${f(ir.p99)} ms; load p50 ${f(lr.p50)} p95 ${f(lr.p95)} p99 ${f(lr.p99)} max ${f(lr.max)} ms (${lr.n}, not 200: ${readyFailures})   target p99 <= ${TARGETS.readyzP99Ms} ms`);
+    console.log(`event-loop lag          idle p50 ${f(idleLag.p50)} p99 ${f(idleLag.p99)} max ${f(idleLag.max)} ms; load p50 ${f(loadLag.p50)} p99 ${f(loadLag.p99)} max ${f(loadLag.max)} ms   target p99 <= ${TARGETS.lagP99Ms} ms`);
+    const iu = stats(idleUploads);
+    const lu = stats(uploads);
+    console.log(`upload processing       idle ${idleUploads.map(f).join(', ')} ms; load p50 ${f(lu.p50)} max ${f(lu.max)} ms (${lu.n}, failed ${uploadErrors}) = ${ratio(lu.max, iu.p50)} idle (max)   target <= ${TARGETS.uploadRatio}x`);
+    for (const e of errorSamples) console.log(`  sample error: ${e}`);
+  } finally {
+    await server.stop();
+    if (CPU_PROF) progress(`CPU profile written under ${path.resolve(CPU_PROF)}`);
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exitCode = 1;
+});
