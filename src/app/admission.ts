@@ -129,13 +129,15 @@ export class ReportAdmission {
 
   /**
    * GraphQL queries that select a report field take a slot before any resolver runs and give it back once
-   * the answer is sent. didResolveOperation runs after the rate limits (plugin order), so a caller over its
-   * own budget gets 429 and does not hold a slot.
+   * the answer is sent. Apollo runs every plugin's didResolveOperation at once: when another one refuses the
+   * request (429 over the rate limit), the answer may be sent before the slot is granted, so a slot granted
+   * after the answer is given back at once.
    */
   plugin(): ApolloServerPlugin {
     return {
       requestDidStart: async () => {
         let release: (() => void) | null = null;
+        let answered = false;
         return {
           didResolveOperation: async ({ operation }) => {
             if (!operation || operation.operation !== 'query' || !selectsReport(operation)) return;
@@ -145,10 +147,11 @@ export class ReportAdmission {
               if (err instanceof Overloaded) throw overloadedError(err);
               throw err;
             }
+            if (answered) release();
           },
           willSendResponse: async () => {
+            answered = true;
             release?.();
-            release = null;
           },
         };
       },

@@ -44,7 +44,6 @@ export async function createHttpApp(schema: GraphQLSchema, services: Services, l
       databaseFailurePlugin(),
       queryLimitsPlugin(config.queryLimits),
       rateLimits.plugin(),
-      // After the rate limits: a caller over its own budget never holds a report slot.
       services.admission.plugin(),
       config.landingPage
         ? ApolloServerPluginLandingPageLocalDefault({ embed: true, includeCookies: false })

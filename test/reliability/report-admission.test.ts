@@ -1,6 +1,7 @@
 import request from 'supertest';
 import { drivers } from '../helpers/db';
 import { createTestApp, TestApp } from '../helpers/app';
+import { Role } from '../../src/modules/account/account.enums';
 
 const DASHBOARD = `query Dash { dashboard(from: "2025-01-01T00:00:00Z", to: "2025-02-01T00:00:00Z", timeZone: "UTC") { inboundHits outboundHits } }`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -88,6 +89,17 @@ describe.each(drivers)('report admission control (%s)', (driver) => {
     expect((await queued).status).toBe(200);
     const metrics = await app.services.metrics.registry.getSingleMetricAsString('pcap_defense_reports_refused_total');
     expect(metrics).toContain('reason="event_loop_lag"} 1');
+  });
+
+  it('gives the slot back when the request is refused by the rate limit meanwhile (429): nothing leaks', async () => {
+    const app = (t = await createTestApp(driver, { REPORT_CONCURRENCY: '1', REPORT_QUEUE: '0', RATE_LIMIT_REPORTS_PER_MINUTE: '1' }));
+    expect((await post(app, DASHBOARD)).status).toBe(200);
+    for (let i = 0; i < 3; i++) expect((await post(app, DASHBOARD)).status).toBe(429);
+    await until('every slot to be given back', () => app.services.admission.inFlight === 0);
+    const other = await app.services.accounts.createApiKey(app.accountId, { name: 'other', role: Role.ANALYST });
+    if (!other.ok) throw new Error('key');
+    const res = await request(app.http.app).post('/graphql').set('content-type', 'application/json').set('authorization', `Bearer ${other.value.secret}`).send({ query: DASHBOARD });
+    expect(res.status).toBe(200);
   });
 
   it('never queues without bound: with every slot held, a burst gets as many 503s as exceed the queue', async () => {
