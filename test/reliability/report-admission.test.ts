@@ -2,6 +2,7 @@ import request from 'supertest';
 import { drivers } from '../helpers/db';
 import { createTestApp, TestApp } from '../helpers/app';
 import { Role } from '../../src/modules/account/account.enums';
+import { ConfigError, loadConfig } from '../../src/config/config';
 
 const DASHBOARD = `query Dash { dashboard(from: "2025-01-01T00:00:00Z", to: "2025-02-01T00:00:00Z", timeZone: "UTC") { inboundHits outboundHits } }`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -118,5 +119,22 @@ describe.each(drivers)('report admission control (%s)', (driver) => {
     const answers = await Promise.all(burst);
     expect(answers.filter((r) => r.status === 503)).toHaveLength(7);
     expect(answers.filter((r) => r.status === 200)).toHaveLength(3);
+  });
+});
+
+describe('admission settings', () => {
+  it('are read and validated with the rest of the configuration', () => {
+    expect(loadConfig({}).admission).toEqual({ concurrency: 2, queue: 32, queueTimeoutMs: 2000, maxLagMs: 200, retryAfterSeconds: 1 });
+    expect(loadConfig({ REPORT_CONCURRENCY: '3', REPORT_QUEUE: '0', REPORT_QUEUE_TIMEOUT_MS: '500', REPORT_MAX_EVENT_LOOP_LAG_MS: '0', REPORT_RETRY_AFTER_S: '5' }).admission).toEqual({
+      concurrency: 3,
+      queue: 0,
+      queueTimeoutMs: 500,
+      maxLagMs: 0,
+      retryAfterSeconds: 5,
+    });
+    for (const [name, value] of [['REPORT_CONCURRENCY', '0'], ['REPORT_QUEUE', '-1'], ['REPORT_QUEUE_TIMEOUT_MS', 'soon'], ['REPORT_MAX_EVENT_LOOP_LAG_MS', '1.5'], ['REPORT_RETRY_AFTER_S', '0']]) {
+      expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
+      expect(() => loadConfig({ [name]: value })).toThrow(name);
+    }
   });
 });
