@@ -116,6 +116,16 @@ export class AccountHits {
     for (const list of this.uploads.values()) yield* list;
   }
 
+  /**
+   * The hits as they are now, for one request's groupings: changes applied later do not show in it. Blocks are
+   * never changed in place (a change drops or adds whole blocks) and the interned tables only grow, so the
+   * snapshot keeps the list of blocks and the version, and shares everything else.
+   */
+  snapshot(): AccountHits {
+    const blocks = [...this.blocks()];
+    return Object.create(this, { version: { value: this.version }, blocks: { value: () => blocks } }) as AccountHits;
+  }
+
   /** Rows (one upload's, or a load batch's) grouped into blocks per upload and added. */
   add(rows: HitRow[]): void {
     this.version++;

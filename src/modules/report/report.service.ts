@@ -9,6 +9,7 @@ import { HitDayHost, HitHour } from './hit-rollup.entity';
 import { AccountHits, HitMemory } from './hit-memory';
 import * as held from './hit-memory.report';
 import { TimeBucket } from './report.enums';
+import { nextTurn } from '../../common/async/next-turn';
 import {
   CategoryRow,
   DeviceRow,
@@ -91,10 +92,36 @@ export class ReportService {
     private readonly options: { rollups?: boolean; memory?: HitMemory } = {},
   ) {}
 
-  /** The account's hits in memory, current as of this call, or null: use SQL. */
-  private held(f: ResolvedHitFilter): Promise<AccountHits | null> {
+  /** The groupings of one request (one filter object) still to compute from memory: their snapshot and turn chain. */
+  private readonly turns = new WeakMap<ResolvedHitFilter, { data: AccountHits; tail: Promise<void>; pending: number }>();
+
+  /**
+   * The account's hits in memory, or null: use SQL. Each caller computes its grouping synchronously right after.
+   * The groupings of one request compute one per turn of the event loop, not all in one: between two of them
+   * other requests' I/O (uploads, probes, other reports) gets its turn, so the loop stalls for one grouping at a
+   * time instead of a whole report. They all read one snapshot taken by the first (blocks are never changed in
+   * place), so one report never mixes data from before and after a change.
+   */
+  private async held(f: ResolvedHitFilter): Promise<AccountHits | null> {
     const memory = this.options.rollups === false ? undefined : this.options.memory;
-    return memory ? memory.view(f.accountId) : Promise.resolve(null);
+    if (!memory) return null;
+    let turn = this.turns.get(f);
+    if (!turn) {
+      const data = await memory.view(f.accountId);
+      if (!data) return null;
+      // Another grouping of this request may have started the chain while this one waited.
+      turn = this.turns.get(f);
+      if (!turn) this.turns.set(f, (turn = { data: data.snapshot(), tail: Promise.resolve(), pending: 0 }));
+    }
+    const mine = (turn.tail = turn.tail.then(nextTurn));
+    turn.pending++;
+    await mine;
+    // After the caller's synchronous computation: the request's last grouping ends the chain.
+    const ending = turn;
+    setImmediate(() => {
+      if (--ending.pending === 0 && this.turns.get(f) === ending) this.turns.delete(f);
+    });
+    return turn.data;
   }
 
   private base(f: ResolvedHitFilter): SelectQueryBuilder<FlowHit> {

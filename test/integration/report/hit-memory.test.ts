@@ -1,4 +1,5 @@
 import { drivers } from '../../helpers/db';
+import { turnCounter } from '../../helpers/turns';
 import { createTestApp, ok, TestApp } from '../../helpers/app';
 import { processQueued, upload } from '../../helpers/ingest';
 import { idOfType } from '../../../src/common/ids/global-id';
@@ -49,6 +50,37 @@ describe.each(drivers)('in-memory report store (%s)', (driver) => {
     expect((await processQueued(t.services)).map((o) => o.status)).toEqual(['COMPLETED', 'COMPLETED', 'COMPLETED', 'COMPLETED']);
   });
   afterAll(() => t.close());
+
+  it("computes a request's groupings one per turn of the event loop, all from one snapshot", async () => {
+    const memory = new HitMemory(t.dataSource, { maxHits: 1_000_000 });
+    await memory.warm(t.accountId);
+    const reports = new ReportService(t.dataSource, { memory });
+    const live = (await memory.view(t.accountId))!;
+    const all = live.hits;
+    const dropped = idOfType(uploads[0], 'LogUpload')!;
+    const droppedHits = Number((await t.dataSource.query('SELECT COUNT(*) AS n FROM flow_hit WHERE upload_id = ?', [dropped]))[0].n);
+    expect(droppedHits).toBeGreaterThan(0);
+
+    const f = window();
+    const turns = turnCounter();
+    const at: number[] = [];
+    const seen = <T>(p: Promise<T>) => p.then((v) => (at.push(turns.now), v));
+    const totals = seen(reports.totals(f));
+    const rest = [seen(reports.byDirection(f)), seen(reports.bySeverity(f)), seen(reports.byCategory(f))];
+    await totals;
+    // A change reaches the store between two groupings of the request (as a sync for another request would apply it).
+    live.dropUpload(dropped);
+    const [directions, severities, categories] = await Promise.all(rest);
+    turns.stop();
+    // Each grouping in a turn of its own...
+    expect(new Set(at).size).toBe(4);
+    // ...and all of them from the snapshot the first one took.
+    const sum = (rows: Array<{ hits: number }>) => rows.reduce((n, r) => n + r.hits, 0);
+    expect([(await totals).hits, sum(directions), sum(severities), sum(categories)]).toEqual([all, all, all, all]);
+    // The next request sees the change.
+    expect((await reports.totals(window())).hits).toBe(all - droppedHits);
+    memory.close();
+  });
 
   it('follows uploads another process writes, through the change log alone', async () => {
     // A second store on the same database stands for another API process: nothing tells it about writes.
