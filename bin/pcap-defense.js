@@ -3,4 +3,4 @@
 const path = require('node:path');
 process.env.SWC_NODE_PROJECT = process.env.SWC_NODE_PROJECT || path.resolve(__dirname, '..', 'tsconfig.json');
 require('@swc-node/register');
-require('../src/cli.ts').main();
+require('../src/cli/index.ts').main();
