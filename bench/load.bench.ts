@@ -23,6 +23,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { createConnection } from 'mysql2/promise';
+import { DASHBOARD_QUERY, HITS_QUERY, REPORT_QUERY } from './lib/report-queries';
 import { generateTcpdumpText } from './lib/tcpdump-text';
 
 function argValue(name: string): string | undefined {
@@ -146,31 +147,6 @@ async function startServer(): Promise<Server> {
 
 // ---- requests ---------------------------------------------------------------------------------------------------
 
-const THREAT = `device { id nickname } internalIp ioc { id cidr } iocList { id name } matchedCidr severity category hits packets destinationPorts directions firstSeenAt lastSeenAt`;
-const DASHBOARD = `query Dashboard($from: DateTimeISO!, $to: DateTimeISO!) {
-  dashboard(from: $from, to: $to, timeZone: "UTC") { from to inboundHits outboundHits devices internalHosts topThreats { ${THREAT} } trend { start end hits inbound outbound } }
-}`;
-const REPORT = `query Report($filter: HitFilter!) {
-  hitReport(filter: $filter) {
-    totals { hits packets bytes internalHosts externalAddresses devices }
-    byDirection { direction hits packets bytes }
-    byIoc(first: 10) { ioc { id cidr } iocList { id name } matchedCidr severity category hits packets internalHosts firstSeenAt lastSeenAt }
-    byIocList(first: 10) { iocList { id name severity } iocs hits packets internalHosts firstSeenAt lastSeenAt }
-    byCategory { category hits packets internalHosts firstSeenAt lastSeenAt }
-    bySeverity { severity hits packets internalHosts firstSeenAt lastSeenAt }
-    byDevice(first: 10) { device { id nickname } iocs hits packets internalHosts firstSeenAt lastSeenAt }
-    byInternalHost(first: 10) { device { id nickname } internalIp hits packets iocs worstSeverity firstSeenAt lastSeenAt }
-    threats(first: 10) { ${THREAT} }
-    timeline(bucket: DAY, timeZone: "UTC") { start end hits inbound outbound }
-  }
-}`;
-const HITS_PAGE = `query Hits($filter: HitFilter!, $after: String) {
-  flowHits(filter: $filter, first: 100, after: $after) {
-    edges { cursor node { id firstSeenAt lastSeenAt direction protocol internalIp internalPort externalIp externalPort destinationPort
-      matchedSide matchedIp matchedCidr severity category packets bytes device { id nickname } iocList { id name } } }
-    pageInfo { hasNextPage endCursor }
-  }
-}`;
 const DEVICES = `query { devices(first: 10) { edges { node { id nickname } } } }`;
 const UPLOAD = `mutation Up($input: LogUploadCreateInput!) { logUploadCreate(input: $input) { logUpload { id } duplicate userErrors { code message } } }`;
 const UPLOAD_STATUS = `query St($id: ID!) { logUpload(id: $id) { status error receivedAt finishedAt } }`;
@@ -262,9 +238,9 @@ function reportRunner(api: Api, device: string) {
   let after: string | null = null;
   let pages = 0;
   return async (kind: Kind): Promise<Outcome> => {
-    if (kind === 'dashboard') return api.gql(DASHBOARD, { from: filter.from, to: filter.to });
-    if (kind === 'hitReport') return api.gql(REPORT, { filter });
-    const o = await api.gql(HITS_PAGE, { filter: drill, after });
+    if (kind === 'dashboard') return api.gql(DASHBOARD_QUERY, { from: filter.from, to: filter.to });
+    if (kind === 'hitReport') return api.gql(REPORT_QUERY, { filter });
+    const o = await api.gql(HITS_QUERY, { filter: drill, after });
     const info = o.json?.data?.flowHits?.pageInfo;
     // Up to 20 pages deep, then from the top again.
     after = info?.hasNextPage && ++pages < 20 ? info.endCursor : null;

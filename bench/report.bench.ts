@@ -60,6 +60,7 @@ import { FlowHitOrder, TimeBucket } from '../src/modules/report/report.enums';
 import { recordHitChange } from '../src/modules/report/hit-change';
 import { HitMemory } from '../src/modules/report/hit-memory';
 import { ReportService } from '../src/modules/report/report.service';
+import { DASHBOARD_QUERY, HITS_QUERY, REPORT_QUERY } from './lib/report-queries';
 import { PUBLIC_FIRST_OCTETS, PUBLIC_V6_PREFIXES, rng } from './lib/tcpdump-text';
 
 // ---- arguments --------------------------------------------------------------------------------------------
@@ -248,45 +249,11 @@ function data<T>(reply: GqlReply, what: string): T {
 
 // ---- the requests measured --------------------------------------------------------------------------------
 
-const THREAT_FIELDS = `device { id nickname } internalIp ioc { id cidr } iocList { id name } matchedCidr severity category hits packets destinationPorts directions firstSeenAt lastSeenAt`;
-
 const NOOP_QUERY = `query Noop { __typename }`;
-
-const DASHBOARD_QUERY = `query Dashboard($from: DateTimeISO!, $to: DateTimeISO!) {
-  dashboard(from: $from, to: $to, timeZone: "UTC") {
-    from to inboundHits outboundHits devices internalHosts
-    topThreats { ${THREAT_FIELDS} }
-    trend { start end hits inbound outbound }
-  }
-}`;
-
-const REPORT_QUERY = `query Report($filter: HitFilter!) {
-  hitReport(filter: $filter) {
-    from to
-    totals { hits packets bytes internalHosts externalAddresses devices }
-    byDirection { direction hits packets bytes }
-    byIoc(first: 10) { ioc { id cidr } iocList { id name } matchedCidr severity category hits packets internalHosts firstSeenAt lastSeenAt }
-    byIocList(first: 10) { iocList { id name severity } iocs hits packets internalHosts firstSeenAt lastSeenAt }
-    byCategory { category hits packets internalHosts firstSeenAt lastSeenAt }
-    bySeverity { severity hits packets internalHosts firstSeenAt lastSeenAt }
-    byDevice(first: 10) { device { id nickname } iocs hits packets internalHosts firstSeenAt lastSeenAt }
-    byInternalHost(first: 10) { device { id nickname } internalIp hits packets iocs worstSeverity firstSeenAt lastSeenAt }
-    threats(first: 10) { ${THREAT_FIELDS} }
-    timeline(bucket: DAY, timeZone: "UTC") { start end hits inbound outbound }
-  }
-}`;
 
 /** The same page with only the IDs selected: what the 20 fields and 2 loaders of each node cost. */
 const HITS_LEAN_QUERY = `query HitIds($filter: HitFilter!, $after: String) {
   flowHits(filter: $filter, first: 100, after: $after) { edges { node { id } } pageInfo { hasNextPage endCursor } }
-}`;
-
-const HITS_QUERY = `query Hits($filter: HitFilter!, $after: String) {
-  flowHits(filter: $filter, first: 100, after: $after) {
-    edges { cursor node { id firstSeenAt lastSeenAt direction protocol internalIp internalPort externalIp externalPort destinationPort
-      matchedSide matchedIp matchedCidr severity category packets bytes device { id nickname } iocList { id name } } }
-    pageInfo { hasNextPage endCursor }
-  }
 }`;
 
 // ---- seeded data ------------------------------------------------------------------------------------------
