@@ -17,6 +17,7 @@ import { nextTurn } from '../common/async/next-turn';
 import { Logger } from './logger';
 import { requestLogOf } from './request-log';
 import { Services } from './services';
+import { sqliteHandle } from '../db/sqlite-handle';
 
 export { EXPORT_COLUMNS } from './export-format';
 
@@ -61,7 +62,7 @@ type ExportQuery = (after: { at: number; id: number } | null) => [string, unknow
  * get past it while hits are ingested.
  */
 async function* sqliteBatches(dataSource: DataSource, query: ExportQuery, batchSize: number): AsyncGenerator<RowArrays> {
-  const db = (dataSource.driver as unknown as { databaseConnection: SqliteHandle }).databaseConnection;
+  const db = sqliteHandle(dataSource)!;
   let after: { at: number; id: number } | null = null;
   for (;;) {
     const [sql, params] = query(after);
@@ -76,10 +77,6 @@ async function* sqliteBatches(dataSource: DataSource, query: ExportQuery, batchS
     after = { at: Number(last[columns.indexOf('first_seen_at')]), id: Number(last[columns.indexOf('id')]) };
   }
 }
-interface SqliteHandle {
-  prepare(sql: string): { raw(on: boolean): { columns(): Array<{ name: string }>; all(...params: unknown[]): unknown[] } };
-}
-
 /** How long MySQL may wait on a stalled download before it gives up the statement (its default is 60 s). */
 const MYSQL_WRITE_TIMEOUT_S = 3600;
 

@@ -9,6 +9,7 @@ import { createHttpApp, HttpApp } from './http-app';
 import { Logger } from './logger';
 import { createServices, ServiceOptions, Services } from './services';
 import { LogUploadWorker } from '../modules/log-upload/log-upload.worker';
+import { sqliteHandle } from '../db/sqlite-handle';
 
 export interface RunningServer {
   url: string;
@@ -99,8 +100,7 @@ export async function startServer(config: AppConfig, logger: Logger, options: Se
  * command) still has the file open.
  */
 export function checkpointSqlite(dataSource: DataSource, logger: Logger): void {
-  if (dataSource.options.type !== 'better-sqlite3' || !dataSource.isInitialized) return;
-  const db = (dataSource.driver as unknown as { databaseConnection?: { open: boolean; pragma(sql: string): unknown } }).databaseConnection;
+  const db = sqliteHandle(dataSource);
   if (!db?.open) return;
   try {
     const [result] = db.pragma('wal_checkpoint(TRUNCATE)') as Array<{ busy: number; log: number; checkpointed: number }>;

@@ -1,13 +1,7 @@
 import { DataSource } from 'typeorm';
 import { Connection, createConnection } from 'mysql2/promise';
 import { dialectOf } from './bulk';
-
-interface SqliteHandle {
-  readonly open: boolean;
-  readonly inTransaction: boolean;
-  exec(sql: string): unknown;
-  pragma(sql: string, options?: { simple: boolean }): unknown;
-}
+import { sqliteHandle } from './sqlite-handle';
 
 export interface ProbeOptions {
   /** Longest a probe may take before the database counts as down. */
@@ -62,8 +56,7 @@ export class DatabaseProbe {
   }
 
   private sqlite(): boolean {
-    if (!this.dataSource.isInitialized) return false;
-    const db = (this.dataSource.driver as unknown as { databaseConnection?: SqliteHandle }).databaseConnection;
+    const db = sqliteHandle(this.dataSource);
     if (!db?.open) return false;
     if (db.inTransaction) {
       db.pragma('schema_version', { simple: true });

@@ -1,11 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { DataSource } from 'typeorm';
-
-/** The part of better-sqlite3's handle this needs. */
-interface SqliteHandle {
-  readonly inTransaction: boolean;
-  exec(sql: string): unknown;
-}
+import { sqliteHandle } from './sqlite-handle';
 
 /** TypeORM's own bookkeeping on its one SQLite query runner. */
 interface RunnerState {
@@ -57,7 +52,7 @@ export function serializeSqliteTransactions(dataSource: DataSource): void {
     for (const f of w) f();
   };
   const wait = () => new Promise<void>((resolve) => waiters.push(resolve));
-  const handle = () => (dataSource.driver as unknown as { databaseConnection: SqliteHandle }).databaseConnection;
+  const handle = () => sqliteHandle(dataSource);
 
   const runner = dataSource.driver.createQueryRunner('master');
   const state = runner as unknown as RunnerState;
@@ -80,7 +75,7 @@ export function serializeSqliteTransactions(dataSource: DataSource): void {
     const mine = context.getStore();
     if (owner !== null && owner === mine) {
       const sql = String(args[0]);
-      if (begun && !handle().inTransaction && !/^\s*ROLLBACK\b/i.test(sql)) throw new SqliteTransactionLostError();
+      if (begun && !handle()?.inTransaction && !/^\s*ROLLBACK\b/i.test(sql)) throw new SqliteTransactionLostError();
       const result = await query(...args);
       if (/^\s*BEGIN\b/i.test(sql)) begun = true;
       return result;

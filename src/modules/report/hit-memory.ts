@@ -1,5 +1,6 @@
 import { DataSource } from 'typeorm';
 import { nextTurn } from '../../common/async/next-turn';
+import { sqliteHandle } from '../../db/sqlite-handle';
 
 /**
  * An in-memory, column-wise copy of each account's flow hits, kept exact by following the hit change log
@@ -32,10 +33,6 @@ type HitRow = Array<string | number | null>;
 const [ID, UPLOAD, DEVICE, FIRST, LAST, DIRECTION, PROTOCOL, INTERNAL_IP, INTERNAL_KEY, EXTERNAL_IP, EXTERNAL_KEY, PORT, PACKETS, BYTES, IOC, LIST, CIDR, SEVERITY, CATEGORY] = Array.from({ length: 19 }, (_, i) => i);
 
 type Row = Record<string, string | number | null>;
-
-interface SqliteHandle {
-  prepare(sql: string): { raw(on: boolean): { all(...params: unknown[]): unknown[] } };
-}
 
 /** Values interned to dense ids. */
 class Interner<T> {
@@ -450,8 +447,8 @@ export class HitMemory {
    */
   private async hitRows(sql: string, params: unknown[]): Promise<HitRow[]> {
     let rows: HitRow[];
-    if (this.dataSource.driver.options.type === 'better-sqlite3') {
-      const db = (this.dataSource.driver as unknown as { databaseConnection: SqliteHandle }).databaseConnection;
+    const db = sqliteHandle(this.dataSource);
+    if (db) {
       this.dataSource.logger.logQuery(sql, params);
       rows = await this.dataSource.transaction(async () => db.prepare(sql).raw(true).all(...params) as HitRow[]);
     } else {
