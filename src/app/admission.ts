@@ -1,6 +1,7 @@
-import { ApolloServerPlugin, HeaderMap } from '@apollo/server';
+import { ApolloServerPlugin } from '@apollo/server';
 import { GraphQLError, Kind, OperationDefinitionNode } from 'graphql';
 import type { AppConfig } from '../config/config';
+import { comeBackLaterError } from '../graphql/errors';
 import { REPORT_FIELDS } from './rate-limit';
 
 export type OverloadReason = 'queue_full' | 'queue_timeout' | 'event_loop_lag';
@@ -170,7 +171,5 @@ function selectsReport(operation: OperationDefinitionNode): boolean {
 }
 
 export function overloadedError(err: Overloaded): GraphQLError {
-  return new GraphQLError(err.message, {
-    extensions: { code: 'OVERLOADED', reason: err.reason, http: { status: 503, headers: new HeaderMap([['retry-after', String(err.retryAfterSeconds)]]) } },
-  });
+  return comeBackLaterError(err.message, 'OVERLOADED', 503, err.retryAfterSeconds, { reason: err.reason });
 }

@@ -53,11 +53,16 @@ export function createErrorFormatter(report: ErrorReporter) {
   };
 }
 
-/** A GraphQL error for a database failure met before execution (the API key lookup), with its status and Retry-After. */
-export function databaseFailureError(failure: DatabaseFailure): GraphQLError {
-  return new GraphQLError(failure.message, {
-    extensions: { code: failure.code, http: { status: failure.status, headers: new HeaderMap([['retry-after', String(failure.retryAfterSeconds)]]) } },
+/** A refusal raised before execution that the client should send again later: its HTTP status and Retry-After. */
+export function comeBackLaterError(message: string, code: string, status: number, retryAfterSeconds: number, extensions: Record<string, unknown> = {}): GraphQLError {
+  return new GraphQLError(message, {
+    extensions: { ...extensions, code, http: { status, headers: new HeaderMap([['retry-after', String(retryAfterSeconds)]]) } },
   });
+}
+
+/** A database failure met before execution (the API key lookup). */
+export function databaseFailureError(failure: DatabaseFailure): GraphQLError {
+  return comeBackLaterError(failure.message, failure.code, failure.status, failure.retryAfterSeconds);
 }
 
 /**
