@@ -14,7 +14,8 @@ import { Connection, ConnectionEndpoint, ConnectionFolder } from './flows/fold';
 import { missingEpochTimestamps, TcpdumpParser } from './parsing';
 import { LogUploadStatus } from './log-upload.enums';
 import { LogUploadQueue } from './log-upload.queue';
-import { processingWarnings, retentionCutoff } from './retention-warning';
+import { processingWarnings } from './retention-warning';
+import { retentionCutoff } from '../report/retention.service';
 import { nextTurn } from '../../common/async/next-turn';
 import { DEFAULT_RETRY, retryInPlace, RetryEvent, RetryPolicy } from './log-upload.retry';
 

@@ -1,16 +1,10 @@
 import { CaptureSample } from './acceptance/capture-sample';
 import { UploadWarningCode } from './log-upload.enums';
+import { retentionCutoff } from '../report/retention.service';
 
 export interface UploadWarningData {
   code: UploadWarningCode;
   message: string;
-}
-
-const DAY_MS = 24 * 3600_000;
-
-/** The instant before which the retention purge deletes flow hits (by capture time); null when RETENTION_DAYS=0. */
-export function retentionCutoff(days: number, now: number): number | null {
-  return days > 0 ? now - days * DAY_MS : null;
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();

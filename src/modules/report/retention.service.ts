@@ -13,6 +13,11 @@ export interface PurgeResult {
 /** Rows per DELETE: each statement holds its locks only briefly, so uploads and reports go on meanwhile. */
 const BATCH = 5_000;
 
+/** The instant before which the retention purge deletes flow hits (by capture time); null when RETENTION_DAYS=0. */
+export function retentionCutoff(days: number, now: number): number | null {
+  return days > 0 ? now - days * DAY_MS : null;
+}
+
 /**
  * Deletes flow hits whose capture time, and uploads whose receipt, is older than the retention period
  * (the original product keeps 35 days). Works in small batches by primary key. 0 days keeps everything.
@@ -30,8 +35,8 @@ export class RetentionService {
   }
 
   async purge(now = Date.now()): Promise<PurgeResult> {
-    const cutoff = now - this.days * 24 * 3600_000;
-    if (this.days <= 0) return { flowHits: 0, uploads: 0, cutoff: new Date(0) };
+    const cutoff = retentionCutoff(this.days, now);
+    if (cutoff == null) return { flowHits: 0, uploads: 0, cutoff: new Date(0) };
     const em = this.dataSource.manager;
     let flowHits = await this.purgeHits(cutoff);
     // Recorded once the batches are done: in-memory report stores drop the purged hits all at once.
