@@ -52,7 +52,6 @@ export function silentLogger(): Logger {
   return pino({ level: 'silent' });
 }
 
-
 /**
  * Writes out every line still pending, then closes the log stream; resolves within `timeoutMs` whatever happens.
  * pino writes stdout asynchronously, and when the reader is slow (a full pipe) a line waits for a retry timer
