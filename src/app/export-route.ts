@@ -1,15 +1,14 @@
 import { Request, Response, Router } from 'express';
 import { GraphQLError } from 'graphql';
 import { DataSource } from 'typeorm';
-import { Direction, TransportProtocol } from '../modules/flow-hit/flow-hit.enums';
+import { Direction, TimeRangePreset, TransportProtocol } from '../modules/flow-hit/flow-hit.enums';
 import { FlowHit } from '../modules/flow-hit/flow-hit.entity';
 import { IocCategory } from '../modules/ioc/ioc.enums';
 import { IocList } from '../modules/ioc/ioc-list.entity';
 import { Device } from '../modules/device/device.entity';
 import { READ_ROLES } from '../modules/auth/auth.types';
-import { applyHitFilter, resolveHitFilter, ResolvedHitFilter } from '../modules/report/hit-filter';
-import { HitFilter } from '../modules/report/hit-filter.inputs';
-import { TimeRangePreset } from '../modules/report/report.enums';
+import { applyHitFilter, resolveHitFilter, ResolvedHitFilter } from '../modules/flow-hit/hit-filter';
+import { HitFilter } from '../modules/flow-hit/hit-filter.inputs';
 import { dialectOf } from '../db/bulk';
 import { bearerToken } from './context';
 import { EXPORT_COLUMNS, EXPORT_SQL_COLUMNS, ExportLines, ExportRow, exportLineFormatter } from './export-format';

@@ -5,7 +5,7 @@ import { IocList } from '../modules/ioc/ioc-list.entity';
 import { Ioc } from '../modules/ioc/ioc.entity';
 import { LogUpload } from '../modules/log-upload/log-upload.entity';
 import { FlowHit } from '../modules/flow-hit/flow-hit.entity';
-import { ResolvedHitFilter } from '../modules/report/hit-filter';
+import { ResolvedHitFilter } from '../modules/flow-hit/hit-filter';
 import { HitTotals } from '../modules/report/report.types';
 import { HostDim } from '../modules/report/report.service';
 import { Caller } from '../modules/auth/auth.types';

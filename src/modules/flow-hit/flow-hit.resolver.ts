@@ -1,8 +1,8 @@
 import { Args, ArgsType, Authorized, Ctx, Field, FieldResolver, Float, Int, Query, Resolver, Root } from 'type-graphql';
 import { ConnectionData, PageArgs } from '../../common/pagination/connection';
-import { HitFilter } from '../report/hit-filter.inputs';
-import { resolveHitFilter } from '../report/hit-filter';
-import { FlowHitOrder } from '../report/report.enums';
+import { HitFilter } from './hit-filter.inputs';
+import { resolveHitFilter } from './hit-filter';
+import { FlowHitOrder } from './flow-hit.enums';
 import { FlowHitConnection } from './flow-hit.payloads';
 import type { RequestContext } from '../../app/context';
 import { nodeLoaders } from '../../common/node/node.resolver';

@@ -1,8 +1,8 @@
 import { DataSource, In } from 'typeorm';
 import { ConnectionData } from '../../common/pagination/connection';
 import { keysetPaginate, KeysetPage, SortKey } from '../../common/pagination/keyset';
-import { applyHitFilter, ResolvedHitFilter } from '../report/hit-filter';
-import { FlowHitOrder } from '../report/report.enums';
+import { applyHitFilter, ResolvedHitFilter } from './hit-filter';
+import { FlowHitOrder } from './flow-hit.enums';
 import { FlowHit } from './flow-hit.entity';
 
 const ORDERS: Record<FlowHitOrder, SortKey<FlowHit>[]> = {

@@ -1,6 +1,6 @@
 import { Direction } from '../flow-hit/flow-hit.enums';
 import { IocCategory } from '../ioc/ioc.enums';
-import { ResolvedHitFilter } from './hit-filter';
+import { ResolvedHitFilter } from '../flow-hit/hit-filter';
 import { AccountHits, Block } from './hit-memory';
 import { TimeBucket } from './report.enums';
 import { CategoryRow, DeviceRow, DirectionRow, HitTotals, InternalHostRow, IocListRow, IocRow, SeverityRow, ThreatRow, TimelineBucketRow } from './report.types';

@@ -7,9 +7,10 @@ import { READ_ROLES } from '../auth/auth.types';
 import { Device } from '../device/device.entity';
 import { Ioc } from '../ioc/ioc.entity';
 import { IocList } from '../ioc/ioc-list.entity';
-import { HitFilter } from './hit-filter.inputs';
-import { resolveHitFilter, ResolvedHitFilter } from './hit-filter';
-import { TimeBucket, TimeRangePreset } from './report.enums';
+import { HitFilter } from '../flow-hit/hit-filter.inputs';
+import { resolveHitFilter, ResolvedHitFilter } from '../flow-hit/hit-filter';
+import { TimeRangePreset } from '../flow-hit/flow-hit.enums';
+import { TimeBucket } from './report.enums';
 import {
   CategoryRow,
   DeviceRow,

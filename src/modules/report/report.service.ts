@@ -3,7 +3,7 @@ import { dialectOf } from '../../db/bulk';
 import { Direction } from '../flow-hit/flow-hit.enums';
 import { FlowHit } from '../flow-hit/flow-hit.entity';
 import { IocCategory } from '../ioc/ioc.enums';
-import { applyHitDimensions, applyHitFilter, ResolvedHitFilter, rollupCanFilter } from './hit-filter';
+import { applyHitDimensions, applyHitFilter, ResolvedHitFilter, rollupCanFilter } from '../flow-hit/hit-filter';
 import { DAY_MS, HOUR_MS } from './hit-rollup';
 import { HitDayHost, HitHour } from './hit-rollup.entity';
 import { AccountHits, HitMemory } from './hit-memory';

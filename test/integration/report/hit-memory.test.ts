@@ -5,8 +5,8 @@ import { processQueued, upload } from '../../helpers/ingest';
 import { idOfType } from '../../../src/common/ids/global-id';
 import { HitMemory } from '../../../src/modules/report/hit-memory';
 import { ReportService } from '../../../src/modules/report/report.service';
-import { resolveHitFilter } from '../../../src/modules/report/hit-filter';
-import { HitFilter } from '../../../src/modules/report/hit-filter.inputs';
+import { resolveHitFilter } from '../../../src/modules/flow-hit/hit-filter';
+import { HitFilter } from '../../../src/modules/flow-hit/hit-filter.inputs';
 
 /**
  * The in-memory report store's own edges (rollup-equivalence.test.ts compares its answers): changes committed

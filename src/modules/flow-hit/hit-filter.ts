@@ -2,12 +2,11 @@ import { ObjectLiteral, SelectQueryBuilder } from 'typeorm';
 import { badUserInput } from '../../common/errors/graphql-errors';
 import { idOfType } from '../../common/ids/global-id';
 import { parseCidr } from '../../common/net/cidr';
-import { Direction, TransportProtocol } from '../flow-hit/flow-hit.enums';
-import { FlowHit } from '../flow-hit/flow-hit.entity';
+import { Direction, PRESET_MS, TimeRangePreset, TransportProtocol } from './flow-hit.enums';
+import { FlowHit } from './flow-hit.entity';
 import { IocCategory } from '../ioc/ioc.enums';
 import { cidrRangeKeys } from '../ioc/ioc-range';
 import { HitFilter } from './hit-filter.inputs';
-import { PRESET_MS, TimeRangePreset } from './report.enums';
 
 /** A validated filter, IDs decoded, ready for SQL. Unknown or foreign IDs decode to -1 and match nothing. */
 export interface ResolvedHitFilter {

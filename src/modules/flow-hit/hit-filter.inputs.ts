@@ -1,7 +1,6 @@
 import { Field, ID, InputType, Int } from 'type-graphql';
-import { Direction, TransportProtocol } from '../flow-hit/flow-hit.enums';
+import { Direction, TimeRangePreset, TransportProtocol } from './flow-hit.enums';
 import { IocCategory } from '../ioc/ioc.enums';
-import { TimeRangePreset } from './report.enums';
 
 @InputType({
   description:
