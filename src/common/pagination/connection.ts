@@ -43,8 +43,11 @@ export interface ConnectionData<T> {
 // eslint-disable-next-line @typescript-eslint/ban-types
 export const connectionResolvers: Function[] = [];
 
-/** A Relay connection type for `Item`, named `<name>Connection` with `<name>Edge` edges. */
-export function Connection<T extends object>(Item: ClassType<T>, name: string, itemDescription: string) {
+/**
+ * A Relay connection type for `Item`, named `<name>Connection` with `<name>Edge` edges. `itemsDescription` is
+ * the plural for the page's description, given rather than made ("IOC entries", "policies", not "entrys").
+ */
+export function Connection<T extends object>(Item: ClassType<T>, name: string, itemDescription: string, itemsDescription: string) {
   @ObjectType(`${name}Edge`, { simpleResolvers: true, description: `One ${itemDescription} in a page, with its cursor.` })
   class EdgeType {
     @Field({ description: 'Opaque cursor of this edge; pass it as `after` to continue after it.' })
@@ -54,7 +57,7 @@ export function Connection<T extends object>(Item: ClassType<T>, name: string, i
     node: T;
   }
 
-  @ObjectType(`${name}Connection`, { simpleResolvers: true, description: `A page of ${itemDescription}s (Relay cursor connection).` })
+  @ObjectType(`${name}Connection`, { simpleResolvers: true, description: `A page of ${itemsDescription} (Relay cursor connection).` })
   class ConnectionType {
     @Field(() => [EdgeType], { description: 'The items of this page, in order.' })
     edges: EdgeType[];

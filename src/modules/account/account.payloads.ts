@@ -31,5 +31,5 @@ export class ApiKeyCreatePayload {
   userErrors: UserErrorData[];
 }
 
-export const ApiKeyConnection = Connection(ApiKey, 'ApiKey', 'API key');
+export const ApiKeyConnection = Connection(ApiKey, 'ApiKey', 'API key', 'API keys');
 export const ApiKeyRevokePayload = createPayload('ApiKeyRevokePayload', 'apiKey', () => ApiKey, 'The revoked key.');

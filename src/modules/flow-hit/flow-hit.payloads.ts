@@ -1,4 +1,4 @@
 import { Connection } from '../../common/pagination/connection';
 import { FlowHit } from './flow-hit.entity';
 
-export const FlowHitConnection = Connection(FlowHit, 'FlowHit', 'flow hit');
+export const FlowHitConnection = Connection(FlowHit, 'FlowHit', 'flow hit', 'flow hits');

@@ -1,4 +1,4 @@
-import { Args, ArgsType, Authorized, Ctx, Field, FieldResolver, Float, Int, Query, Resolver, Root } from 'type-graphql';
+import { Args, ArgsType, Authorized, Ctx, Field, FieldResolver, Int, Query, Resolver, Root } from 'type-graphql';
 import { ConnectionData, PageArgs } from '../../common/pagination/connection';
 import { HitFilter } from './hit-filter.inputs';
 import { resolveHitFilter } from './hit-filter';
@@ -6,6 +6,7 @@ import { FlowHitOrder } from './flow-hit.enums';
 import { FlowHitConnection } from './flow-hit.payloads';
 import type { RequestContext } from '../../app/context';
 import { nodeLoaders } from '../../common/node/node.resolver';
+import { SafeInt } from '../../common/graphql/safe-int.scalar';
 import { READ_ROLES } from '../auth/auth.types';
 import { Device } from '../device/device.entity';
 import { Ioc } from '../ioc/ioc.entity';
@@ -56,32 +57,32 @@ export class FlowHitResolver {
     return ctx.loaders.iocList.load(hit.iocListId);
   }
 
-  @FieldResolver(() => Int, { description: 'Packets both ways.' })
+  @FieldResolver(() => SafeInt, { description: 'Packets both ways.' })
   packets(@Root() hit: FlowHit): number {
     return hit.packetsForward + hit.packetsReverse;
   }
 
-  @FieldResolver(() => Float, { description: 'Bytes both ways (tcpdump\'s `length` of each packet, summed).' })
+  @FieldResolver(() => SafeInt, { description: 'Bytes both ways (tcpdump\'s `length` of each packet, summed).' })
   bytes(@Root() hit: FlowHit): number {
     return hit.bytesForward + hit.bytesReverse;
   }
 
-  @FieldResolver(() => Int, { description: 'Packets from the initiator to the responder.' })
+  @FieldResolver(() => SafeInt, { description: 'Packets from the initiator to the responder.' })
   packetsSent(@Root() hit: FlowHit): number {
     return hit.packetsForward;
   }
 
-  @FieldResolver(() => Int, { description: 'Packets from the responder back to the initiator.' })
+  @FieldResolver(() => SafeInt, { description: 'Packets from the responder back to the initiator.' })
   packetsReceived(@Root() hit: FlowHit): number {
     return hit.packetsReverse;
   }
 
-  @FieldResolver(() => Float, { description: 'Bytes from the initiator to the responder.' })
+  @FieldResolver(() => SafeInt, { description: 'Bytes from the initiator to the responder.' })
   bytesSent(@Root() hit: FlowHit): number {
     return hit.bytesForward;
   }
 
-  @FieldResolver(() => Float, { description: 'Bytes from the responder back to the initiator.' })
+  @FieldResolver(() => SafeInt, { description: 'Bytes from the responder back to the initiator.' })
   bytesReceived(@Root() hit: FlowHit): number {
     return hit.bytesReverse;
   }

@@ -1,5 +1,6 @@
 import { Field, Int, ObjectType } from 'type-graphql';
 import { Connection } from '../../common/pagination/connection';
+import { SafeInt } from '../../common/graphql/safe-int.scalar';
 import { createPayload, UserError } from '../../common/graphql/user-error.type';
 import { UserErrorData } from '../../common/errors/user-error';
 import { Device } from '../device/device.entity';
@@ -8,8 +9,8 @@ import { ImportMode, LookupVerdict } from './ioc.enums';
 import { Ioc } from './ioc.entity';
 import { IocList } from './ioc-list.entity';
 
-export const IocListConnection = Connection(IocList, 'IocList', 'IOC list');
-export const IocConnection = Connection(Ioc, 'Ioc', 'IOC entry');
+export const IocListConnection = Connection(IocList, 'IocList', 'IOC list', 'IOC lists');
+export const IocConnection = Connection(Ioc, 'Ioc', 'IOC entry', 'IOC entries');
 export const IocListCreatePayload = createPayload('IocListCreatePayload', 'iocList', () => IocList, 'The new list.');
 export const IocListUpdatePayload = createPayload('IocListUpdatePayload', 'iocList', () => IocList, 'The list as changed.');
 export const IocListDeletePayload = createPayload('IocListDeletePayload', 'iocList', () => IocList, 'The deleted list, as it was.');
@@ -60,7 +61,7 @@ export class IocImportSummary {
   @Field(() => ImportMode, { description: 'APPEND or REPLACE.' })
   mode: ImportMode;
 
-  @Field(() => Int, { description: 'Bytes read.' })
+  @Field(() => SafeInt, { description: 'Bytes read.' })
   bytes: number;
 
   @Field(() => Int, { description: 'Lines read, blank and comment lines included.' })

@@ -1,10 +1,11 @@
 import { Column, Entity, Index, JoinColumn, ManyToOne, PrimaryGeneratedColumn } from 'typeorm';
-import { Field, ObjectType } from 'type-graphql';
+import { Field, Int, ObjectType } from 'type-graphql';
+import { SafeInt } from '../../common/graphql/safe-int.scalar';
 import { bigintNumber, TimestampColumn } from '../../db/columns';
 import { Node } from '../../common/node/node';
 import { Account } from '../account/account.entity';
 import { Device } from '../device/device.entity';
-import { LogUploadStatus, UploadSource } from './log-upload.enums';
+import { LogUploadStatus, SkipReason, UploadSource } from './log-upload.enums';
 import type { UploadWarningData } from './retention-warning';
 
 export type StoredEncoding = 'gzip' | 'br';
@@ -50,15 +51,15 @@ export class LogUpload {
 
   /** Bytes as received (gzip included); what the client's size and md5 describe. */
   @Column({ type: 'bigint', transformer: bigintNumber })
-  @Field({ description: 'Size in bytes as received (compressed size when the client sent gzip).' })
+  @Field(() => SafeInt, { description: 'Size in bytes as received (compressed size when the client sent gzip).' })
   size: number;
 
   @Column({ type: 'bigint', transformer: bigintNumber })
-  @Field({ description: 'Size of the tcpdump text in bytes (after gunzip).' })
+  @Field(() => SafeInt, { description: 'Size of the tcpdump text in bytes (after gunzip).' })
   textBytes: number;
 
   @Column({ type: 'bigint', transformer: bigintNumber })
-  @Field({ description: 'Bytes stored (the text, compressed).' })
+  @Field(() => SafeInt, { description: 'Bytes stored (the text, compressed).' })
   storedBytes: number;
 
   /** How the stored bytes are compressed: 'br' (text we compressed) or 'gzip' (kept as the client sent it). */
@@ -78,7 +79,7 @@ export class LogUpload {
   error: string | null;
 
   @Column({ type: 'int', default: 0 })
-  @Field({ description: 'Processing attempts so far: each start by a worker, and each retry after a transient database error (at most 5).' })
+  @Field(() => Int, { description: 'Processing attempts so far: each start by a worker, and each retry after a transient database error (at most 5).' })
   attempts: number;
 
   @Column({ type: 'varchar', length: 64, nullable: true })
@@ -100,54 +101,54 @@ export class LogUpload {
   finishedAt: Date | null;
 
   @Column({ type: 'bigint', default: 0, transformer: bigintNumber })
-  @Field({ description: 'Text bytes parsed so far (progress while PROCESSING).' })
+  @Field(() => SafeInt, { description: 'Text bytes parsed so far (progress while PROCESSING).' })
   progressBytes: number;
 
   @Column({ type: 'int', default: 0 })
-  @Field({ description: 'Lines parsed so far (progress while PROCESSING).' })
+  @Field(() => Int, { description: 'Lines parsed so far (progress while PROCESSING).' })
   progressLines: number;
 
   @Column({ type: 'int', nullable: true })
   policyId: number | null;
 
   @Column({ type: 'int', default: 0 })
-  @Field({ description: 'Lines in the file.' })
+  @Field(() => Int, { description: 'Lines in the file.' })
   lineCount: number;
 
   @Column({ type: 'int', default: 0 })
-  @Field({ description: 'Lines that are packets (timestamp, IPv4/IPv6 addresses).' })
+  @Field(() => Int, { description: 'Lines that are packets (timestamp, IPv4/IPv6 addresses).' })
   packetLines: number;
 
   @Column({ type: 'int', default: 0 })
-  @Field({ description: 'Lines that are not packets (see skippedByReason).' })
+  @Field(() => Int, { description: 'Lines that are not packets (see skippedByReason).' })
   skippedLines: number;
 
   /** JSON: { reason: count } and the first samples. */
   @Column({ type: 'simple-json', nullable: true })
-  skipped: { byReason: Record<string, number>; samples: Array<{ lineNumber: number; reason: string; text: string }> } | null;
+  skipped: { byReason: Partial<Record<SkipReason, number>>; samples: Array<{ lineNumber: number; reason: SkipReason; text: string }> } | null;
 
   @Column({ type: 'int', default: 0 })
-  @Field({ description: 'Connections (both directions of an address/port pair and protocol) in the file.' })
+  @Field(() => Int, { description: 'Connections (both directions of an address/port pair and protocol) in the file.' })
   connections: number;
 
   @Column({ type: 'int', default: 0 })
-  @Field({ description: 'Connections opened from outside (INBOUND).' })
+  @Field(() => Int, { description: 'Connections opened from outside (INBOUND).' })
   inboundConnections: number;
 
   @Column({ type: 'int', default: 0 })
-  @Field({ description: 'Connections opened from inside (OUTBOUND).' })
+  @Field(() => Int, { description: 'Connections opened from inside (OUTBOUND).' })
   outboundConnections: number;
 
   /** Kept equal to the upload's stored flow hits: the retention purge moves what it deletes to hitsPurged. */
   @Column({ type: 'int', default: 0 })
-  @Field({
+  @Field(() => Int, {
     description:
       "Flow hits stored for this upload: connections whose external address matched a BLOCK entry of the device's policy, less those the retention purge has deleted since (hitsPurged).",
   })
   hits: number;
 
   @Column({ type: 'int', default: 0 })
-  @Field({
+  @Field(() => Int, {
     description:
       'Flow hits of this upload deleted by the retention purge because their capture time is older than RETENTION_DAYS. hits + hitsPurged is what processing found.',
   })

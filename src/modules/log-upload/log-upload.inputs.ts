@@ -1,6 +1,7 @@
-import { Field, ID, InputType, Int } from 'type-graphql';
+import { Field, ID, InputType } from 'type-graphql';
 import { GraphQLUpload } from 'graphql-upload-minimal';
 import type { FileUpload } from 'graphql-upload-minimal';
+import { SafeInt } from '../../common/graphql/safe-int.scalar';
 import { LogUploadStatus } from './log-upload.enums';
 
 @InputType({ description: 'A tcpdump text file to upload. Name the device by exactly one of device, deviceNickname or deviceIp.' })
@@ -22,7 +23,7 @@ export class LogUploadCreateInput {
   @Field(() => String, { nullable: true, description: 'MD5 of the file as sent (hex); the upload is refused when what arrived differs.' })
   md5?: string | null;
 
-  @Field(() => Int, { nullable: true, description: 'Size of the file as sent, in bytes; the upload is refused when what arrived differs.' })
+  @Field(() => SafeInt, { nullable: true, description: 'Size of the file as sent, in bytes; the upload is refused when what arrived differs.' })
   size?: number | null;
 }
 

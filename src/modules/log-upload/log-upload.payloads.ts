@@ -3,10 +3,10 @@ import { Connection } from '../../common/pagination/connection';
 import { createPayload, UserError } from '../../common/graphql/user-error.type';
 import { UserErrorData } from '../../common/errors/user-error';
 import { LogUpload } from './log-upload.entity';
-import { UploadWarningCode } from './log-upload.enums';
+import { SkipReason, UploadWarningCode } from './log-upload.enums';
 import type { UploadWarningData } from './retention-warning';
 
-export const LogUploadConnection = Connection(LogUpload, 'LogUpload', 'upload');
+export const LogUploadConnection = Connection(LogUpload, 'LogUpload', 'upload', 'uploads');
 export const LogUploadReprocessPayload = createPayload('LogUploadReprocessPayload', 'logUpload', () => LogUpload, 'The upload, queued again.');
 
 @ObjectType({ description: 'Something about an accepted upload worth knowing: it was stored, but not everything in it will be kept.' })
@@ -38,8 +38,8 @@ export class LogUploadCreatePayload {
 
 @ObjectType({ description: 'How many lines were skipped for one reason.' })
 export class SkippedLineCount {
-  @Field({ description: 'NOT_PACKET, NO_TIMESTAMP, NOT_IP, MALFORMED_ADDRESS or TOO_LONG.' })
-  reason: string;
+  @Field(() => SkipReason, { description: 'Why those lines produced no packet.' })
+  reason: SkipReason;
 
   @Field(() => Int, { description: 'Lines skipped for it.' })
   count: number;
@@ -50,8 +50,8 @@ export class SkippedLineSample {
   @Field(() => Int, { description: '1-based line number.' })
   lineNumber: number;
 
-  @Field({ description: 'Why it was skipped.' })
-  reason: string;
+  @Field(() => SkipReason, { description: 'Why it was skipped.' })
+  reason: SkipReason;
 
   @Field({ description: 'The line (cut to 200 characters).' })
   text: string;

@@ -12,7 +12,7 @@ import { Device } from '../device/device.entity';
 import { FlowHit } from '../flow-hit/flow-hit.entity';
 import { FlowHitConnection } from '../flow-hit/flow-hit.payloads';
 import { LogUpload } from './log-upload.entity';
-import { UploadSource } from './log-upload.enums';
+import { SkipReason, UploadSource } from './log-upload.enums';
 import { LogUploadsArgs } from './log-upload.args';
 import { LogUploadCreateInput, LogUploadReprocessInput } from './log-upload.inputs';
 import { LogUploadConnection, LogUploadCreatePayload, LogUploadReprocessPayload, SkippedLineCount, SkippedLineSample, UploadWarning } from './log-upload.payloads';
@@ -110,7 +110,7 @@ export class LogUploadResolver {
 
   @FieldResolver(() => [SkippedLineCount], { description: 'Lines that were not packets, counted by reason (after processing).' })
   skippedByReason(@Root() upload: LogUpload): SkippedLineCount[] {
-    return Object.entries(upload.skipped?.byReason ?? {}).map(([reason, count]) => ({ reason, count }));
+    return Object.entries(upload.skipped?.byReason ?? {}).map(([reason, count]) => ({ reason: reason as SkipReason, count }));
   }
 
   @FieldResolver(() => [SkippedLineSample], { description: 'The first skipped lines of each reason, with their line numbers.' })

@@ -1,4 +1,5 @@
-import { Field, Float, Int, ObjectType } from 'type-graphql';
+import { Field, Int, ObjectType } from 'type-graphql';
+import { SafeInt } from '../../common/graphql/safe-int.scalar';
 import { Direction } from '../flow-hit/flow-hit.enums';
 import { IocCategory } from '../ioc/ioc.enums';
 
@@ -7,10 +8,10 @@ export class HitTotals {
   @Field(() => Int, { description: 'Flow hits (matched connections).' })
   hits: number;
 
-  @Field(() => Float, { description: 'Packets of those connections, both ways.' })
+  @Field(() => SafeInt, { description: 'Packets of those connections, both ways.' })
   packets: number;
 
-  @Field(() => Float, { description: 'Bytes of those connections, both ways.' })
+  @Field(() => SafeInt, { description: 'Bytes of those connections, both ways.' })
   bytes: number;
 
   @Field(() => Int, { description: 'Distinct internal hosts (per device) involved.' })
@@ -31,10 +32,10 @@ export class DirectionRow {
   @Field(() => Int, { description: 'Flow hits.' })
   hits: number;
 
-  @Field(() => Float, { description: 'Packets, both ways.' })
+  @Field(() => SafeInt, { description: 'Packets, both ways.' })
   packets: number;
 
-  @Field(() => Float, { description: 'Bytes, both ways.' })
+  @Field(() => SafeInt, { description: 'Bytes, both ways.' })
   bytes: number;
 }
 
@@ -44,7 +45,7 @@ export abstract class GroupMeasures {
   @Field(() => Int, { description: 'Flow hits.' })
   hits: number;
 
-  @Field(() => Float, { description: 'Packets, both ways.' })
+  @Field(() => SafeInt, { description: 'Packets, both ways.' })
   packets: number;
 
   @Field(() => Int, { description: 'Distinct internal hosts (per device).' })
@@ -110,7 +111,7 @@ export class InternalHostRow {
   @Field(() => Int, { description: 'Flow hits.' })
   hits: number;
 
-  @Field(() => Float, { description: 'Packets, both ways.' })
+  @Field(() => SafeInt, { description: 'Packets, both ways.' })
   packets: number;
 
   @Field(() => Int, { description: 'Distinct IOC entries matched.' })
@@ -147,7 +148,7 @@ export class ThreatRow {
   @Field(() => Int, { description: 'Flow hits.' })
   hits: number;
 
-  @Field(() => Float, { description: 'Packets, both ways.' })
+  @Field(() => SafeInt, { description: 'Packets, both ways.' })
   packets: number;
 
   @Field(() => [Int], { description: 'Destination ports seen (up to 20, ascending).' })
