@@ -1,4 +1,7 @@
 import { registerEnumType } from 'type-graphql';
+import { FeedSkipCode } from './feed/feed-line';
+
+export { FeedSkipCode };
 
 /** BLOCK lists flag traffic; ALLOW lists exempt addresses from every BLOCK list of the same policy. */
 export enum IocListKind {
@@ -89,6 +92,20 @@ registerEnumType(LookupVerdict, {
     NOT_MATCHABLE: {
       description: 'Uploads never match the address (internal or local scope, see `matchable` and `notMatchableReason`): whatever entries contain it, it is never a hit.',
     },
+  },
+});
+
+// The feed reader's own set (feed/ stays free of GraphQL).
+registerEnumType(FeedSkipCode, {
+  name: 'IocSkipReason',
+  description: 'Why a line of a feed was not imported.',
+  valuesConfig: {
+    NOT_AN_ADDRESS: { description: 'Its first word is not an IP address, CIDR or range.' },
+    INVALID_PREFIX: { description: 'A CIDR whose prefix length is not valid for its address family (e.g. /33 for IPv4).' },
+    INVALID_RANGE: { description: 'A range `a-b` whose ends are reversed, of different families, or not addresses.' },
+    TOO_BROAD: { description: 'A network broader than entries may be (IPv4 /8, IPv6 /16).' },
+    LINE_TOO_LONG: { description: 'Longer than the per-line limit of a feed.' },
+    NOT_TEXT: { description: 'Not UTF-8 text.' },
   },
 });
 

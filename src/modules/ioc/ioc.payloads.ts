@@ -5,7 +5,7 @@ import { createPayload, UserError } from '../../common/graphql/user-error.type';
 import { UserErrorData } from '../../common/errors/user-error';
 import { Device } from '../device/device.entity';
 import { Policy } from '../policy/policy.entity';
-import { ImportMode, LookupVerdict } from './ioc.enums';
+import { FeedSkipCode, ImportMode, LookupVerdict } from './ioc.enums';
 import { Ioc } from './ioc.entity';
 import { IocList } from './ioc-list.entity';
 
@@ -52,7 +52,10 @@ export class IocSkippedLine {
   @Field({ description: 'The line (long lines are cut).' })
   text: string;
 
-  @Field({ description: 'Why it was skipped.' })
+  @Field(() => FeedSkipCode, { description: 'Why it was skipped.' })
+  code: FeedSkipCode;
+
+  @Field({ description: 'Why it was skipped, for people (e.g. "\'C91.196.152.28\' is not an IP address or CIDR").' })
   reason: string;
 }
 

@@ -8,7 +8,7 @@ import { expectationsFromSources, FEEDS_DIR, FIXTURE_FEEDS_DIR, hasSharedCorpus 
 
 const IMPORT = `mutation($input: IocListImportInput!) { iocListImport(input: $input) {
   iocList { id entryCount lastImportedAt }
-  summary { mode bytes linesRead added duplicates duplicatesInFile duplicatesInList skipped normalized removed durationMs skippedLines { lineNumber text reason } }
+  summary { mode bytes linesRead added duplicates duplicatesInFile duplicatesInList skipped normalized removed durationMs skippedLines { lineNumber text code reason } }
   userErrors { code field message } } }`;
 
 describe.each(drivers)('feed import (%s)', (driver) => {
@@ -83,6 +83,7 @@ describe.each(drivers)('feed import (%s)', (driver) => {
     expect(userErrors).toEqual([]);
     expect(summary).toMatchObject({ linesRead: 17, added: 9, duplicates: 1, duplicatesInFile: 1, duplicatesInList: 0, skipped: 4, normalized: 1 });
     expect(summary.skippedLines.map((l: any) => l.lineNumber)).toEqual([11, 12, 15, 17]);
+    expect(summary.skippedLines.map((l: any) => l.code)).toEqual(['NOT_AN_ADDRESS', 'NOT_AN_ADDRESS', 'TOO_BROAD', 'INVALID_RANGE']);
     expect(summary.skippedLines[2].reason).toMatch(/too broad/);
     const stored = (await entries(list)).edges.map((e: any) => e.node);
     expect(stored.map((e: any) => e.cidr)).toEqual([

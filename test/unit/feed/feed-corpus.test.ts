@@ -3,6 +3,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { asExpected, tallyFile } from './feed-corpus.helpers';
 import { expectationsFromSources } from '../../helpers/corpus';
+import { FeedSkipCode } from '../../../src/modules/ioc/feed/feed-line';
 
 const CORPUS = path.resolve(__dirname, '../../../../shared/corpus/feeds');
 const SOURCES = path.join(CORPUS, 'SOURCES.md');
@@ -32,7 +33,7 @@ if (!existsSync(SOURCES)) {
     test('firehol_level1: the one refusal is 224.0.0.0/3 as too broad', async () => {
       const summary = await tallyFile(path.join(CORPUS, 'firehol_level1.netset'));
       expect(summary.skippedLines).toEqual([
-        { lineNumber: 4664, text: '224.0.0.0/3', reason: "'224.0.0.0/3' is too broad: IPv4 networks must be /8 or narrower" },
+        { lineNumber: 4664, text: '224.0.0.0/3', code: FeedSkipCode.TOO_BROAD, reason: "'224.0.0.0/3' is too broad: IPv4 networks must be /8 or narrower" },
       ]);
     });
 

@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream';
 import { FeedImportTally, FeedNewEntry } from '../../../src/modules/ioc/feed/feed-import-tally';
 import { FeedLine, FeedNotTextError, readFeedLines } from '../../../src/modules/ioc/feed/feed-reader';
+import { FeedSkipCode } from '../../../src/modules/ioc/feed/feed-line';
 
 async function collect(chunks: Array<Uint8Array | string>, maxLineLength?: number): Promise<FeedLine[]> {
   const out: FeedLine[] = [];
@@ -55,7 +56,7 @@ describe('readFeedLines', () => {
         [3, 'entry'],
         [4, 'skip'],
       ]);
-      expect(lines[1].result).toMatchObject({ code: 'lineTooLong', reason: 'line longer than 100 bytes' });
+      expect(lines[1].result).toMatchObject({ code: FeedSkipCode.LINE_TOO_LONG, reason: 'line longer than 100 bytes' });
       expect(lines[1].text.length).toBeLessThanOrEqual(124);
       expect(lines[1].text.startsWith('1.2.3.4 #xxx')).toBe(true);
     }
@@ -100,7 +101,7 @@ describe('readFeedLines', () => {
       [2001, 'skip'],
       [2002, 'entry'],
     ]);
-    expect(lines[2000].result).toMatchObject({ code: 'notText' });
+    expect(lines[2000].result).toMatchObject({ code: FeedSkipCode.NOT_TEXT });
   });
 });
 
@@ -131,7 +132,7 @@ describe('FeedImportTally', () => {
       duplicates: 4,
       skipped: 2,
       normalized: 1,
-      skippedLines: [{ lineNumber: 7, text: 'C1.2.3.4 # typo', reason: "'C1.2.3.4' is not an IP address or CIDR" }],
+      skippedLines: [{ lineNumber: 7, text: 'C1.2.3.4 # typo', code: FeedSkipCode.NOT_AN_ADDRESS, reason: "'C1.2.3.4' is not an IP address or CIDR" }],
     });
     expect(fresh.map((e) => `${e.lineNumber}:${e.cidr.text}`)).toEqual([
       '2:1.2.3.4/32',

@@ -2,10 +2,12 @@
 
 import { Cidr } from '../../../common/net/cidr';
 import { FeedLine } from './feed-reader';
+import { FeedSkipCode } from './feed-line';
 
 export interface FeedSkippedLine {
   readonly lineNumber: number;
   readonly text: string;
+  readonly code: FeedSkipCode;
   readonly reason: string;
 }
 
@@ -67,7 +69,7 @@ export class FeedImportTally {
       case 'skip':
         this.skipped++;
         if (this.samples.length < this.maxSamples) {
-          this.samples.push({ lineNumber: line.lineNumber, text: line.text, reason: r.reason });
+          this.samples.push({ lineNumber: line.lineNumber, text: line.text, code: r.code, reason: r.reason });
         }
         return [];
       case 'entry': {

@@ -7,7 +7,15 @@
 
 import { Cidr, CidrErrorReason, CidrLimits, parseCidrOrRange } from '../../../common/net/cidr';
 
-export type FeedSkipCode = 'notAnAddress' | 'invalidPrefix' | 'invalidRange' | 'tooBroad' | 'lineTooLong' | 'notText';
+/** Why a feed line was not imported (ioc.enums.ts registers it for the API). */
+export enum FeedSkipCode {
+  NOT_AN_ADDRESS = 'NOT_AN_ADDRESS',
+  INVALID_PREFIX = 'INVALID_PREFIX',
+  INVALID_RANGE = 'INVALID_RANGE',
+  TOO_BROAD = 'TOO_BROAD',
+  LINE_TOO_LONG = 'LINE_TOO_LONG',
+  NOT_TEXT = 'NOT_TEXT',
+}
 
 export type FeedLineResult =
   | { readonly type: 'blank' }
@@ -25,12 +33,12 @@ export type FeedLineResult =
 export type FeedLineOptions = CidrLimits;
 
 const SKIP_CODES: Record<CidrErrorReason, FeedSkipCode> = {
-  invalidAddress: 'notAnAddress',
-  invalidPrefix: 'invalidPrefix',
-  tooBroad: 'tooBroad',
-  invalidRange: 'invalidRange',
-  rangeReversed: 'invalidRange',
-  mixedFamilies: 'invalidRange',
+  invalidAddress: FeedSkipCode.NOT_AN_ADDRESS,
+  invalidPrefix: FeedSkipCode.INVALID_PREFIX,
+  tooBroad: FeedSkipCode.TOO_BROAD,
+  invalidRange: FeedSkipCode.INVALID_RANGE,
+  rangeReversed: FeedSkipCode.INVALID_RANGE,
+  mixedFamilies: FeedSkipCode.INVALID_RANGE,
 };
 
 function isSpace(c: number): boolean {

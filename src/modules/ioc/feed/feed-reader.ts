@@ -2,7 +2,7 @@
 // apart from consuming the iterable: no file or network access of its own.
 
 import { isUtf8 } from 'node:buffer';
-import { FeedLineOptions, FeedLineResult, parseFeedLine } from './feed-line';
+import { FeedLineOptions, FeedLineResult, FeedSkipCode, parseFeedLine } from './feed-line';
 
 export interface FeedLine {
   /** 1-based. */
@@ -96,11 +96,11 @@ export async function* readFeedLines(
     if (overlong) {
       overlong = false;
       const text = `${line.subarray(0, SAMPLE_CHARS).toString('utf8')}...`;
-      return { lineNumber, text, result: { type: 'skip', code: 'lineTooLong', reason: `line longer than ${maxLine} bytes` } };
+      return { lineNumber, text, result: { type: 'skip', code: FeedSkipCode.LINE_TOO_LONG, reason: `line longer than ${maxLine} bytes` } };
     }
     if (line.indexOf(0) >= 0 || !isUtf8(line)) {
       const text = line.subarray(0, SAMPLE_CHARS).toString('latin1').replace(/[^\x20-\x7e]/g, '?');
-      return { lineNumber, text, result: { type: 'skip', code: 'notText', reason: 'line is not UTF-8 text' } };
+      return { lineNumber, text, result: { type: 'skip', code: FeedSkipCode.NOT_TEXT, reason: 'line is not UTF-8 text' } };
     }
     const text = line.toString('utf8');
     return { lineNumber, text, result: parseFeedLine(text, options) };
