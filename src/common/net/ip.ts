@@ -370,6 +370,15 @@ export function isScopeInternetRoutable(scope: IpScope): boolean {
   return !NOT_ROUTABLE.has(scope);
 }
 
+// Addresses that name no host of ours: a group (multicast, broadcast), an address valid only on one link, this
+// host, or none. Carrier-grade NAT and reserved space stay hosts: capture hosts sit behind 100.64/10.
+const NOT_A_HOST: ReadonlySet<IpScope> = new Set<IpScope>(['loopback', 'linkLocal', 'multicast', 'broadcast', 'unspecified', 'thisNetwork']);
+
+/** Local scope: never reported as one of our hosts (flows/sides.ts). */
+export function isLocalScope(scope: IpScope): boolean {
+  return NOT_A_HOST.has(scope);
+}
+
 export function isInternetRoutable(ip: ParsedIp): boolean {
   return !NOT_ROUTABLE.has(classifyIp(ip));
 }

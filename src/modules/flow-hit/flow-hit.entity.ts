@@ -72,7 +72,7 @@ export class FlowHit {
   lastSeenAt: Date;
 
   @Column({ type: 'varchar', length: 8 })
-  @Field(() => Direction, { description: 'INBOUND or OUTBOUND, from the packet that opened the connection.' })
+  @Field(() => Direction, { description: 'OUTBOUND when our end (internalIp) opened the connection, INBOUND when it was contacted.' })
   direction: Direction;
 
   @Column({ type: 'varchar', length: 8 })
@@ -80,7 +80,7 @@ export class FlowHit {
   protocol: TransportProtocol;
 
   @Column({ type: 'varchar', length: 45 })
-  @Field({ description: 'The inside end\'s address (for connections between two outside hosts: the initiator).' })
+  @Field({ description: 'Our end\'s address: the inside end; between two outside hosts, the one that did not match (the responder when both did).' })
   internalIp: string;
 
   @Column({ type: 'varchar', length: 32 })

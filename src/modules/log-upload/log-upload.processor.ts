@@ -11,6 +11,7 @@ import { recordHitChange } from '../report/hit-change';
 import { replaceRollups } from '../report/hit-rollup';
 import { createDirectionClassifier, Direction } from './flows/direction';
 import { Connection, ConnectionEndpoint, ConnectionFolder } from './flows/fold';
+import { hasHostOfOurs, withMatchedSides } from './flows/sides';
 import { missingEpochTimestamps, TcpdumpParser } from './parsing';
 import { LogUploadStatus } from './log-upload.enums';
 import { LogUploadQueue } from './log-upload.queue';
@@ -127,7 +128,7 @@ export class LogUploadProcessor {
       if (signal?.aborted) return { status: 'LEASE_LOST', ...withDevice, durationMs: performance.now() - started };
       throw err;
     }
-    const classifier = createDirectionClassifier(device.internalNetworks);
+    const classifier = createDirectionClassifier(device.internalNetworks, device.ipAddress);
     const parser = new TcpdumpParser();
     const folder = new ConnectionFolder(classifier);
 
@@ -180,16 +181,19 @@ export class LogUploadProcessor {
     const cutoff = retentionCutoff(this.options.retentionDays ?? 0, now) ?? -Infinity;
     let oldConnections = 0;
     let oldHits = 0;
-    for (const c of connections) {
+    for (const folded of connections) {
+      // Which end is ours depends on which ends matched (flows/sides.ts): both are looked up first.
+      const rows = [folded.initiator, folded.responder].map((end) => (end.canCrossInternet ? bestBlock(index, end, now) : NO_MATCH));
+      const c = withMatchedSides(folded, rows[0] !== NO_MATCH, rows[1] !== NO_MATCH);
       if (c.direction === Direction.INBOUND) inbound++;
       if (c.firstMicros < first) first = c.firstMicros;
       if (c.lastMicros > last) last = c.lastMicros;
       const old = Math.floor(c.firstMicros / 1000) < cutoff;
       if (old) oldConnections++;
+      if (!hasHostOfOurs(c)) continue;
       for (const side of [MatchedSide.INITIATOR, MatchedSide.RESPONDER]) {
         const end = side === MatchedSide.INITIATOR ? c.initiator : c.responder;
-        if (!end.canCrossInternet) continue;
-        const row = bestBlock(index, end, now);
+        const row = rows[side === MatchedSide.INITIATOR ? 0 : 1];
         if (row === NO_MATCH) continue;
         hits.push(hitRow(accountId, device.id, uploadId, c, side, end, index, row));
         if (old) oldHits++;

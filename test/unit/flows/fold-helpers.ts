@@ -5,9 +5,9 @@ import { PacketBatch } from '../../../src/modules/log-upload/parsing/packet-batc
 import { TcpdumpParser } from '../../../src/modules/log-upload/parsing/tcpdump-parser';
 
 /** Parses `text` in chunks cut at `cuts` (byte offsets) and folds every batch as it comes. */
-export function foldText(text: string, internalNetworks: string[] = [], cuts: number[] = []): Connection[] {
+export function foldText(text: string, internalNetworks: string[] = [], cuts: number[] = [], classifier = createDirectionClassifier(internalNetworks)): Connection[] {
   const parser = new TcpdumpParser();
-  const folder = new ConnectionFolder(createDirectionClassifier(internalNetworks), 16);
+  const folder = new ConnectionFolder(classifier, 16);
   const bytes = Buffer.from(text, 'latin1');
   const batch = new PacketBatch(16);
   let from = 0;

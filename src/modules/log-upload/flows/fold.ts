@@ -7,10 +7,11 @@
  * - The initiator is the source of the opening packet: a TCP SYN (`Flags [S]`) when one is seen, else the
  *   destination of a SYN-ACK (capture began mid-handshake), else the source of the first packet. A SYN
  *   seen later than other packets still re-orients the connection, counters included.
- * - Direction, internal and external side come from the initiator and responder once all packets are in:
- *   OUTBOUND when the initiator is internal and the responder is not; then the initiator is the internal
- *   side. Otherwise INBOUND (the product default), and the responder is the internal side, also when
- *   both or neither are internal: the side that was contacted is the one we answer for.
+ * - Direction, internal and external side come from the initiator and responder once all packets are in,
+ *   by the rule of sides.ts with nothing matched yet: OUTBOUND when the initiator is inside and the
+ *   responder is not; then the initiator is the internal side. Otherwise INBOUND (the product default), and
+ *   the responder is the internal side. The processor chooses again once it knows which ends matched an
+ *   IOC (when neither end is inside, the unmatched one is ours).
  * - IPv4 keys live in a typed-array open-addressing hash (no string per packet: ~10x faster than a Map
  *   of string keys on 130k packets, see bench/parser.bench.ts); IPv6 uses a Map keyed by a 16-char
  *   string of the address bits.
@@ -18,6 +19,7 @@
 import { formatIpv4, IpFamily } from '../../../common/net';
 import { growTo, ipv6Text, PacketBatch, Protocol, TcpFlag } from '../parsing/packet-batch';
 import { Direction, DirectionClassifier } from './direction';
+import { sidesOf } from './sides';
 
 export enum ConnectionOpening {
   /** A SYN (no ACK) was seen: its source initiated. */
@@ -40,6 +42,8 @@ export interface ConnectionEndpoint {
   internal: boolean;
   /** Not internal and not local scope: the only endpoints matched against IOCs. */
   canCrossInternet: boolean;
+  /** Not internal, and multicast, link-local, broadcast, loopback or unspecified: never one of our hosts. */
+  localScope: boolean;
 }
 
 export interface Connection {
@@ -49,7 +53,7 @@ export interface Connection {
   openedBy: ConnectionOpening;
   initiator: ConnectionEndpoint;
   responder: ConnectionEndpoint;
-  /** The same objects as initiator/responder, picked by the rule in the header comment. */
+  /** The same objects as initiator/responder, picked by the rule of sides.ts. */
   internal: ConnectionEndpoint;
   external: ConnectionEndpoint;
   /** Initiator -> responder. */
@@ -295,6 +299,7 @@ export class ConnectionFolder {
         v6: null,
         internal: cls.isInternalV4(v4),
         canCrossInternet: cls.canCrossInternetV4(v4),
+        localScope: cls.isLocalScopeV4(v4),
       };
     }
     const v6 = this.v6Words.slice(c * 8 + (lo ? 0 : 4), c * 8 + (lo ? 4 : 8));
@@ -305,6 +310,7 @@ export class ConnectionFolder {
       v6,
       internal: cls.isInternalV6(v6, 0),
       canCrossInternet: cls.canCrossInternetV6(v6, 0),
+      localScope: cls.isLocalScopeV6(v6, 0),
     };
   }
 
@@ -312,16 +318,13 @@ export class ConnectionFolder {
     const iniLo = this.initiatorIsLo[c] === 1;
     const initiator = this.endpoint(c, iniLo);
     const responder = this.endpoint(c, !iniLo);
-    const outbound = initiator.internal && !responder.internal;
     return {
       family: this.family[c] as IpFamily,
       protocol: this.protocol[c] as Protocol,
-      direction: outbound ? Direction.OUTBOUND : Direction.INBOUND,
+      ...sidesOf(initiator, responder, { initiator: false, responder: false }),
       openedBy: OPENINGS[this.opened[c]],
       initiator,
       responder,
-      internal: outbound ? initiator : responder,
-      external: outbound ? responder : initiator,
       packetsForward: iniLo ? this.packetsLoHi[c] : this.packetsHiLo[c],
       bytesForward: iniLo ? this.bytesLoHi[c] : this.bytesHiLo[c],
       packetsReverse: iniLo ? this.packetsHiLo[c] : this.packetsLoHi[c],
