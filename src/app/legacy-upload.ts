@@ -1,28 +1,40 @@
 import busboy from 'busboy';
 import { Request, Response, Router } from 'express';
 import { Readable } from 'node:stream';
-import { databaseFailureOf } from '../common/errors/database-failure';
-import { Outcome, UserErrorCode, UserErrorData } from '../common/errors/user-error';
+import { DATABASE_FAILURES, databaseFailureOf } from '../common/errors/database-failure';
+import { UserErrorCode } from '../common/errors/user-error';
 import { idOfType, toGlobalId } from '../common/ids/global-id';
-import { UploadTooLargeError } from '../common/upload/spool';
-import { Role } from '../modules/account/account.enums';
-import { Device } from '../modules/device/device.entity';
 import { IntakeResult } from '../modules/log-upload/acceptance/intake';
-import { UploadSource } from '../modules/log-upload/log-upload.enums';
+import { UploadRefusalCode } from '../modules/log-upload/acceptance/refusal';
+import { Checked } from '../modules/log-upload/log-upload.service';
+import { UploadAttempt } from '../modules/log-upload/upload-telemetry';
 import { bearerToken } from './context';
 import { drainAfterAnswer, openMultipart } from './multipart';
 import { requestLogOf } from './request-log';
 import { Services } from './services';
-import { UploadAttempt, uploadAccepted, uploadRefused } from './upload-telemetry';
 
-const STATUS_OF: Partial<Record<UserErrorCode, number>> = {
+/**
+ * The HTTP status of each refusal of the service (LogUploadService.submit). Exhaustive: a new UploadRefusalCode
+ * fails to compile until it is mapped here.
+ */
+const STATUS_OF: Record<UploadRefusalCode, number> = {
+  [UserErrorCode.INVALID]: 400,
+  [UserErrorCode.REQUIRED]: 400,
   [UserErrorCode.NOT_FOUND]: 404,
   [UserErrorCode.UNSUPPORTED_FORMAT]: 415,
   [UserErrorCode.NOT_TEXT]: 415,
+  [UserErrorCode.EMPTY]: 400,
   [UserErrorCode.CHECKSUM_MISMATCH]: 422,
   [UserErrorCode.SIZE_MISMATCH]: 422,
+  PAYLOAD_TOO_LARGE: 413,
+  UNAUTHENTICATED: 401,
+  FORBIDDEN: 403,
+  AMBIGUOUS: 409,
+  INSUFFICIENT_STORAGE: DATABASE_FAILURES.STORAGE_FULL.status,
+  SERVICE_UNAVAILABLE: DATABASE_FAILURES.UNAVAILABLE.status,
 };
 
+/** A form this route could not read (not multipart, malformed, a bad key): answered before the service is asked. */
 class Refusal {
   constructor(
     readonly status: number,
@@ -32,7 +44,6 @@ class Refusal {
 }
 
 const refuse = (status: number, code: string, message: string) => new Refusal(status, code, message);
-const fromUserErrors = (errors: UserErrorData[]) => refuse(STATUS_OF[errors[0].code] ?? 400, errors[0].code, errors.map((e) => e.message).join(' '));
 
 /**
  * The original product's automated upload: `curl -F upfile=@FILE -F upfile_size=N -F md5_client=HEX URL`
@@ -44,12 +55,16 @@ export function legacyUploadRouter(services: Services): Router {
   const router = Router();
   const handler = async (req: Request, res: Response) => {
     const log = requestLogOf(res);
-    // Filled in as the key and the device become known, so a refusal says as much as was learnt.
+    // Filled in as the key becomes known, so a refusal of the form itself says as much as was learnt.
     const attempt: UploadAttempt = { via: 'form', requestId: log?.requestId ?? '', accountId: null, apiKeyId: null, device: null };
     try {
-      const result = await receiveForm(services, req, attempt);
-      const { upload, duplicate, device, warnings } = result;
-      uploadAccepted(services, attempt, upload, duplicate, duplicate ? 200 : 201);
+      const outcome = await submitForm(services, req, attempt);
+      if (log) Object.assign(log, { accountId: outcome.ok ? outcome.value.device.accountId : attempt.accountId, apiKeyId: attempt.apiKeyId });
+      if (!outcome.ok) {
+        res.status(STATUS_OF[outcome.refusal.code]).json({ error: outcome.refusal.message, code: outcome.refusal.code });
+        return;
+      }
+      const { upload, duplicate, device, warnings } = outcome.value;
       res.status(duplicate ? 200 : 201).json({
         id: toGlobalId('LogUpload', upload.id),
         status: upload.status,
@@ -61,18 +76,18 @@ export function legacyUploadRouter(services: Services): Router {
         warnings,
       });
     } catch (caught) {
-      // A full or unreachable database: 507/503 with Retry-After, and nothing was stored.
+      if (log) Object.assign(log, { accountId: attempt.accountId, apiKeyId: attempt.apiKeyId });
+      // A full or unreachable database: 507/503 with Retry-After, and nothing was stored (the service logged it).
       const failure = databaseFailureOf(caught);
-      const err = failure ? refuse(failure.status, failure.code, failure.message) : caught;
-      if (!(err instanceof Refusal)) throw err;
       if (failure) {
         services.logger.error({ err: caught }, 'form upload failed on the database');
         res.setHeader('retry-after', String(failure.retryAfterSeconds));
+        res.status(failure.status).json({ error: failure.message, code: failure.code });
+        return;
       }
-      uploadRefused(services, attempt, { code: err.code, reason: err.message, status: err.status });
-      res.status(err.status).json({ error: err.message, code: err.code });
-    } finally {
-      if (log) Object.assign(log, { accountId: attempt.accountId, apiKeyId: attempt.apiKeyId });
+      if (!(caught instanceof Refusal)) throw caught;
+      services.uploadTelemetry.refused(attempt, { code: caught.code, reason: caught.message, status: caught.status });
+      res.status(caught.status).json({ error: caught.message, code: caught.code });
     }
   };
   const drain = drainAfterAnswer(services.config.maxUploadBytes + services.config.maxRequestBytes);
@@ -83,12 +98,13 @@ export function legacyUploadRouter(services: Services): Router {
 
 interface FormParts {
   fields: Record<string, string>;
-  file: Promise<Outcome<IntakeResult> | UploadTooLargeError> | null;
+  file: Promise<Checked<IntakeResult>> | null;
   fileName: string;
   tooMany: boolean;
 }
 
-async function receiveForm(services: Services, req: Request, attempt: UploadAttempt) {
+/** Reads the form (key, fields, the file as it streams in) and hands it to the one upload service method. */
+async function submitForm(services: Services, req: Request, attempt: UploadAttempt) {
   if (!(req.headers['content-type'] ?? '').toLowerCase().startsWith('multipart/form-data')) {
     throw refuse(415, 'UNSUPPORTED_MEDIA_TYPE', 'Send multipart/form-data with fields upfile, upfile_size and md5_client (curl -F).');
   }
@@ -105,34 +121,20 @@ async function receiveForm(services: Services, req: Request, attempt: UploadAtte
   const key = headerKey ?? (fieldToken ? await services.accounts.keyForSecret(fieldToken) : null);
   if (fieldToken && !key) throw refuse(401, 'UNAUTHENTICATED', 'Unknown or revoked API key.');
   if (key) Object.assign(attempt, { accountId: key.accountId, apiKeyId: key.id });
-  if (key && key.role !== Role.UPLOADER && key.role !== Role.ADMIN) throw refuse(403, 'FORBIDDEN', "Your API key's role may not upload.");
-  // A refused file ends the reading of the form, so a field after it (a device nickname) may be missing: with a
-  // key, the file's refusal is the answer. Without one the uploader's address is the credential, checked first.
-  const found = await identifyDevice(services, req, parts.fields, key).catch((err: unknown) => {
-    if (key && err instanceof Refusal) return err;
-    throw err;
-  });
-  if (!(found instanceof Refusal)) Object.assign(attempt, { accountId: found.accountId, device: found.id });
-  const file = parts.file ? await parts.file : null;
-  if (file instanceof UploadTooLargeError) throw refuse(413, 'PAYLOAD_TOO_LARGE', `The file is larger than the limit of ${file.limit} bytes; nothing was stored.`);
-  if (file && !file.ok) throw fromUserErrors(file.errors);
-  if (found instanceof Refusal) throw found;
-  const device = found;
-  if (!file) throw refuse(400, 'REQUIRED', 'The form has no file: send it as field "upfile".');
+  const byId = parts.fields.device?.trim();
   const sizeField = parts.fields.upfile_size?.trim();
-  if (sizeField && !/^\d+$/.test(sizeField)) throw refuse(400, 'INVALID', 'upfile_size must be a whole number of bytes.');
-  const outcome = await services.logUploads.commit({
-    accountId: device.accountId,
-    device,
-    apiKeyId: key?.id ?? null,
-    source: UploadSource.FORM,
-    fileName: parts.fileName,
-    file: file.value,
-    clientSize: sizeField ? Number(sizeField) : null,
+  return services.logUploads.submit({
+    via: 'form',
+    requestId: attempt.requestId,
+    key: key ? { id: key.id, accountId: key.accountId, role: key.role, deviceId: key.deviceId } : null,
+    device: { deviceId: byId ? idOfType(byId, 'Device') : null, deviceIdGiven: !!byId, nickname: parts.fields.nickname?.trim() || null },
+    uploaderAddress: req.ip ?? '',
+    file: parts.file ? { name: parts.fileName, receiving: parts.file } : null,
+    // Not a whole number: NaN, which the service refuses as it refuses a bad `size`.
+    clientSize: sizeField ? (/^\d+$/.test(sizeField) ? Number(sizeField) : Number.NaN) : null,
     clientMd5: parts.fields.md5_client?.trim() || null,
+    statusOf: { refused: STATUS_OF, accepted: (duplicate) => (duplicate ? 200 : 201) },
   });
-  if (!outcome.ok) throw fromUserErrors(outcome.errors);
-  return { ...outcome.value, device };
 }
 
 /**
@@ -166,22 +168,19 @@ function readParts(services: Services, req: Request): Promise<FormParts> {
         return;
       }
       parts.fileName = info.filename || 'upload.txt';
-      parts.file = services.logUploads.receive(stream).then(
-        (file) => {
-          if (!file.ok) finish();
-          return file;
+      const file = services.logUploads.receive(stream).then(
+        (received) => {
+          if (!received.ok) finish();
+          return received;
         },
         (err) => {
           stream.resume();
-          if (err instanceof UploadTooLargeError) {
-            finish();
-            return err;
-          }
           throw err;
         },
       );
+      parts.file = file;
       // Awaited only once the form is read or the file refused; a broken form must not leave an unhandled rejection (a crash).
-      parts.file.catch(() => undefined);
+      file.catch(() => undefined);
     });
     bb.on('field', (name: string, value: string) => {
       parts.fields[name] = value;
@@ -196,28 +195,4 @@ function readParts(services: Services, req: Request): Promise<FormParts> {
     });
     req.pipe(bb);
   });
-}
-
-async function identifyDevice(services: Services, req: Request, fields: Record<string, string>, key: { accountId: number; deviceId: number | null } | null): Promise<Device> {
-  const client = req.ip ?? '';
-  if (key) {
-    if (key.deviceId != null) {
-      const bound = await services.devices.find(key.accountId, key.deviceId);
-      if (bound) return bound;
-    }
-    const byId = fields.device?.trim();
-    const byNick = fields.nickname?.trim();
-    if (byId || byNick) {
-      const r = await services.logUploads.resolveDevice(key.accountId, { deviceId: byId ? idOfType(byId, 'Device') : null, deviceIdGiven: !!byId, nickname: byNick || null });
-      if (!r.ok) throw fromUserErrors(r.errors);
-      return r.value;
-    }
-    const found = await services.devices.findByIp(key.accountId, client);
-    if (found.length === 1) return found[0];
-    throw refuse(400, 'REQUIRED', `Name the device: bind the key to it, or send a "device" (ID) or "nickname" field${found.length > 1 ? `; ${found.length} devices have the address ${client}` : ''}.`);
-  }
-  const candidates = await services.devices.findByIp(null, client, { identifiableOnly: true });
-  if (candidates.length === 1) return candidates[0];
-  if (candidates.length > 1) throw refuse(409, 'AMBIGUOUS', `Several devices allow identification by ${client}; send an UPLOADER API key instead.`);
-  throw refuse(401, 'UNAUTHENTICATED', `Send an UPLOADER API key (Authorization: Bearer, or a "token" field); no device is identified by the address ${client}.`);
 }

@@ -17,6 +17,8 @@ import { HitMemory } from '../modules/report/hit-memory';
 import { RetentionService } from '../modules/report/retention.service';
 import { Logger, silentLogger } from './logger';
 import { Metrics } from './metrics';
+import { uploadTelemetry } from './upload-telemetry';
+import { UploadTelemetry } from '../modules/log-upload/upload-telemetry';
 import { Readiness } from './readiness';
 import { DatabaseProbe } from '../db/database-probe';
 import { ReportAdmission } from './admission';
@@ -35,6 +37,8 @@ export interface Services {
   /** Rebuilds stale indexes in the background; idle until started (the server starts it with its worker). */
   indexWarmer: IocIndexWarmer;
   logUploads: LogUploadService;
+  /** Upload log lines and counters: LogUploadService.submit reports through it, the form route for forms it cannot read. */
+  uploadTelemetry: UploadTelemetry;
   queue: LogUploadQueue;
   processor: LogUploadProcessor;
   flowHits: FlowHitService;
@@ -80,6 +84,7 @@ export function createServices(dataSource: DataSource, config: AppConfig, option
     onError: (err, what) => logger.warn({ err, event: 'report_memory.error', what }, 'in-memory report store: falling back to SQL'),
   });
   const databaseProbe = new DatabaseProbe(dataSource);
+  const telemetry = uploadTelemetry(metrics, logger);
   metrics.watchQueue(queue);
   metrics.watchPool(dataSource);
   return {
@@ -93,7 +98,8 @@ export function createServices(dataSource: DataSource, config: AppConfig, option
     feedImport: new FeedImportService(dataSource, indexWarmer),
     iocIndexes,
     indexWarmer,
-    logUploads: new LogUploadService(dataSource, devices, config.maxUploadBytes, config.retention.days),
+    logUploads: new LogUploadService(dataSource, devices, config.maxUploadBytes, config.retention.days, telemetry),
+    uploadTelemetry: telemetry,
     queue,
     processor: new LogUploadProcessor(dataSource, queue, iocIndexes, {
       leaseMs: config.worker.leaseMs,

@@ -1,7 +1,10 @@
 import { GraphQLError } from 'graphql';
 
 /** The only errors thrown on purpose: who you are and what you may do. Everything else is data or a masked bug. */
-export function unauthenticated(message = 'A valid API key is required: send "Authorization: Bearer <key>".'): GraphQLError {
+/** What a request without a (valid) key is told; the form post's refusal starts with it too. */
+export const API_KEY_REQUIRED = 'A valid API key is required: send "Authorization: Bearer <key>".';
+
+export function unauthenticated(message = API_KEY_REQUIRED): GraphQLError {
   return new GraphQLError(message, { extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } } });
 }
 

@@ -1,22 +1,45 @@
 import { Arg, Args, Authorized, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
 import type { RequestContext } from '../../app/context';
-import { refusalOf, UploadAttempt, uploadAccepted, uploadRefused } from '../../app/upload-telemetry';
+import { GraphQLError } from 'graphql';
+import { DATABASE_FAILURES } from '../../common/errors/database-failure';
+import { UserErrorCode } from '../../common/errors/user-error';
 import { idOfType } from '../../common/ids/global-id';
 import { PayloadData, toPayload } from '../../common/graphql/user-error.type';
 import { ConnectionData, PageArgs } from '../../common/pagination/connection';
 import { nodeLoaders } from '../../common/node/node.resolver';
-import { payloadTooLarge, UploadTooLargeError } from '../../common/upload/spool';
 import { Role } from '../account/account.enums';
-import { Caller, READ_ROLES, UPLOAD_ROLES } from '../auth/auth.types';
+import { Caller, READ_ROLES } from '../auth/auth.types';
 import { Device } from '../device/device.entity';
 import { FlowHit } from '../flow-hit/flow-hit.entity';
 import { FlowHitConnection } from '../flow-hit/flow-hit.payloads';
 import { LogUpload } from './log-upload.entity';
-import { SkipReason, UploadSource } from './log-upload.enums';
+import { SkipReason } from './log-upload.enums';
+import { isUserErrorRefusal, UploadRefusalCode } from './acceptance/refusal';
 import { LogUploadsArgs } from './log-upload.args';
 import { LogUploadCreateInput, LogUploadReprocessInput } from './log-upload.inputs';
 import { LogUploadConnection, LogUploadCreatePayload, LogUploadReprocessPayload, SkippedLineCount, SkippedLineSample, UploadWarning } from './log-upload.payloads';
 import type { UploadWarningData } from './retention-warning';
+
+/**
+ * The HTTP status of each refusal of logUploadCreate: 200 for those answered as userErrors, the request's own
+ * status for the others (thrown). Exhaustive: a new UploadRefusalCode fails to compile until it is mapped.
+ */
+const GRAPHQL_STATUS: Record<UploadRefusalCode, number> = {
+  [UserErrorCode.INVALID]: 200,
+  [UserErrorCode.REQUIRED]: 200,
+  [UserErrorCode.NOT_FOUND]: 200,
+  [UserErrorCode.UNSUPPORTED_FORMAT]: 200,
+  [UserErrorCode.NOT_TEXT]: 200,
+  [UserErrorCode.EMPTY]: 200,
+  [UserErrorCode.CHECKSUM_MISMATCH]: 200,
+  [UserErrorCode.SIZE_MISMATCH]: 200,
+  PAYLOAD_TOO_LARGE: 413,
+  UNAUTHENTICATED: 401,
+  FORBIDDEN: 403,
+  AMBIGUOUS: 409,
+  INSUFFICIENT_STORAGE: DATABASE_FAILURES.STORAGE_FULL.status,
+  SERVICE_UNAVAILABLE: DATABASE_FAILURES.UNAVAILABLE.status,
+};
 
 /** UPLOADER keys see only the uploads they made; other roles see the account's. */
 const uploaderKey = (caller: Caller) => (caller.role === Role.UPLOADER ? caller.apiKeyId : null);
@@ -47,52 +70,30 @@ export class LogUploadResolver {
     return ctx.services.logUploads.list(ctx.caller!.accountId, filter, args);
   }
 
-  @Authorized(UPLOAD_ROLES)
+  // No @Authorized: the key and its role are checked by LogUploadService.submit, as for the form post, so both
+  // entrances refuse alike (UNAUTHENTICATED, FORBIDDEN).
   @Mutation(() => LogUploadCreatePayload, {
     description:
-      'Uploads tcpdump text (GraphQL multipart; send "Apollo-Require-Preflight: true"). Answers once the file and its job are stored; processing takes seconds. Over the size limit: HTTP 413 and nothing stored.',
+      'Uploads tcpdump text (GraphQL multipart; send "Apollo-Require-Preflight: true") with an UPLOADER or ADMIN key. Answers once the file and its job are stored; processing takes seconds. Over the size limit: HTTP 413 and nothing stored.',
   })
   async logUploadCreate(@Arg('input', { description: 'What to do; see the input type.' }) input: LogUploadCreateInput, @Ctx() ctx: RequestContext): Promise<LogUploadCreatePayload> {
-    const caller = ctx.caller!;
-    const attempt: UploadAttempt = { via: 'graphql', requestId: ctx.requestId, accountId: caller.accountId, apiKeyId: caller.apiKeyId };
+    const caller = ctx.caller;
     const upload = await input.file;
-    const stream = upload.createReadStream();
-    const device = await ctx.services.logUploads.resolveDevice(caller.accountId, {
-      deviceId: input.device != null ? idOfType(input.device, 'Device') : null,
-      deviceIdGiven: input.device != null,
-      nickname: input.deviceNickname,
-      ip: input.deviceIp,
+    const outcome = await ctx.services.logUploads.submit({
+      via: 'graphql',
+      requestId: ctx.requestId,
+      key: caller ? { id: caller.apiKeyId, accountId: caller.accountId, role: caller.role, deviceId: null } : null,
+      device: { deviceId: input.device != null ? idOfType(input.device, 'Device') : null, deviceIdGiven: input.device != null, nickname: input.deviceNickname, ip: input.deviceIp },
+      uploaderAddress: null,
+      file: { name: upload.filename, stream: upload.createReadStream() },
+      clientMd5: input.md5,
+      clientSize: input.size,
+      statusOf: { refused: GRAPHQL_STATUS, accepted: () => 200 },
     });
-    if (!device.ok) {
-      stream.resume();
-      uploadRefused(ctx.services, attempt, refusalOf(device.errors));
-      return { logUpload: null, duplicate: false, warnings: [], userErrors: device.errors };
-    }
-    attempt.device = device.value.id;
-    try {
-      const outcome = await ctx.services.logUploads.accept({
-        accountId: caller.accountId,
-        device: device.value,
-        apiKeyId: caller.apiKeyId,
-        source: UploadSource.GRAPHQL,
-        fileName: upload.filename,
-        stream,
-        clientMd5: input.md5,
-        clientSize: input.size,
-      });
-      if (!outcome.ok) {
-        uploadRefused(ctx.services, attempt, refusalOf(outcome.errors));
-        return { logUpload: null, duplicate: false, warnings: [], userErrors: outcome.errors };
-      }
-      uploadAccepted(ctx.services, attempt, outcome.value.upload, outcome.value.duplicate, 200);
-      return { logUpload: outcome.value.upload, duplicate: outcome.value.duplicate, warnings: outcome.value.warnings, userErrors: [] };
-    } catch (err) {
-      if (err instanceof UploadTooLargeError) {
-        uploadRefused(ctx.services, attempt, { code: 'PAYLOAD_TOO_LARGE', reason: `larger than the limit of ${err.limit} bytes`, status: 413 });
-        throw payloadTooLarge(err.limit);
-      }
-      throw err;
-    }
+    if (outcome.ok) return { logUpload: outcome.value.upload, duplicate: outcome.value.duplicate, warnings: outcome.value.warnings, userErrors: [] };
+    const { refusal } = outcome;
+    if (isUserErrorRefusal(refusal)) return { logUpload: null, duplicate: false, warnings: [], userErrors: [refusal] };
+    throw new GraphQLError(refusal.message, { extensions: { code: refusal.code, http: { status: GRAPHQL_STATUS[refusal.code] } } });
   }
 
   @Authorized([Role.ADMIN])

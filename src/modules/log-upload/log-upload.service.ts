@@ -1,18 +1,24 @@
 import { EventEmitter } from 'node:events';
 import { Readable } from 'node:stream';
 import { DataSource, In } from 'typeorm';
+import { databaseFailureOf } from '../../common/errors/database-failure';
+import { API_KEY_REQUIRED } from '../../common/errors/graphql-errors';
 import { isUniqueViolation } from '../../common/errors/db-errors';
 import { failure, Outcome, success, userError, UserErrorCode } from '../../common/errors/user-error';
+import { UploadTooLargeError } from '../../common/upload/spool';
+import { Role } from '../account/account.enums';
 import { ConnectionData } from '../../common/pagination/connection';
 import { keysetPaginate, KeysetPage } from '../../common/pagination/keyset';
 import { bulkInsert } from '../../db/bulk';
 import { Device } from '../device/device.entity';
 import { DeviceService } from '../device/device.service';
 import { intake, IntakeResult, UploadRefusedError } from './acceptance/intake';
+import { refusal, UploadRefusal, UploadRefusalCode } from './acceptance/refusal';
 import { BLOB_CHUNK_BYTES } from './log-upload-blob.entity';
 import { LogUpload } from './log-upload.entity';
 import { LogUploadStatus, UploadSource } from './log-upload.enums';
 import { acceptanceWarnings, UploadWarningData } from './retention-warning';
+import { silentTelemetry, UploadAttempt, UploadTelemetry } from './upload-telemetry';
 
 export interface DeviceSelector {
   deviceId?: number | null;
@@ -22,16 +28,47 @@ export interface DeviceSelector {
   ip?: string | null;
 }
 
-export interface AcceptRequest {
+/** The API key an upload came with, as the entrance found it (GraphQL: the caller; the form: header or field). */
+export interface UploadKey {
+  id: number;
   accountId: number;
-  device: Device;
-  apiKeyId: number | null;
-  source: UploadSource;
-  fileName: string;
-  stream: Readable & { truncated?: boolean };
+  role: Role;
+  /** The device the key is bound to: it names the device when the request names none. */
+  deviceId: number | null;
+}
+
+/** The file of an upload: a stream still to read, or (the form post) one whose reading began as the form arrived. */
+export type UploadFile = { name: string; stream: Readable & { truncated?: boolean } } | { name: string; receiving: Promise<Checked<IntakeResult>> };
+
+/** What an entrance hands to LogUploadService.submit: everything it read from its request, nothing decided. */
+export interface UploadRequest {
+  via: 'graphql' | 'form';
+  requestId: string;
+  /** Null when the request carried no key. */
+  key: UploadKey | null;
+  /** The device as the request names it (none of it given: the key's device, or the uploader's address). */
+  device: DeviceSelector;
+  /**
+   * The uploader's address, from the form post only (tsupload.sh): without a key it identifies a device that
+   * allows it; with one, the key's account's device that has it.
+   */
+  uploaderAddress: string | null;
+  /** Null when the request has no file. */
+  file: UploadFile | null;
   clientMd5?: string | null;
   clientSize?: number | null;
+  /** The HTTP status the entrance answers each outcome with, for the log line (its exhaustive map). */
+  statusOf: { refused: Readonly<Record<UploadRefusalCode, number>>; accepted(duplicate: boolean): number };
 }
+
+/** An answer or the refusal that is the answer instead. */
+export type Checked<T> = { ok: true; value: T } | { ok: false; refusal: UploadRefusal };
+
+const refused = <T>(r: UploadRefusal): Checked<T> => ({ ok: false, refusal: r });
+const fromUserErrors = <T>(errors: { code: UserErrorCode; field: string[] | null; message: string }[]): Checked<T> =>
+  refused({ code: errors[0].code as UploadRefusalCode, field: errors[0].field, message: errors.map((e) => e.message).join(' ') });
+
+export type CommitRequest = { accountId: number; device: Device; apiKeyId: number | null; source: UploadSource; fileName: string; file: IntakeResult; clientMd5?: string | null; clientSize?: number | null };
 
 export interface Accepted {
   upload: LogUpload;
@@ -63,7 +100,109 @@ export class LogUploadService {
     private readonly maxUploadBytes: number,
     /** RETENTION_DAYS: an upload older than it is accepted with a warning. */
     private readonly retentionDays = 0,
+    private readonly telemetry: UploadTelemetry = silentTelemetry,
   ) {}
+
+  /**
+   * The one entrance of an upload, whichever route it came by (GraphQL mutation, legacy form post): finds the
+   * device, reads and checks the file, stores it with its job, and reports the outcome (log line, counters).
+   * Every expected failure is a refusal with an UploadRefusalCode; the routes only translate it. A database
+   * failure is reported as a refusal too, then thrown for the route to answer (503/507).
+   */
+  async submit(req: UploadRequest): Promise<Checked<Accepted & { device: Device }>> {
+    const attempt: UploadAttempt = { via: req.via, requestId: req.requestId, accountId: req.key?.accountId ?? null, apiKeyId: req.key?.id ?? null, device: null };
+    const refuse = (r: UploadRefusal) => {
+      this.telemetry.refused(attempt, { code: r.code, reason: r.message, status: req.statusOf.refused[r.code] });
+      return refused<Accepted & { device: Device }>(r);
+    };
+    try {
+      const outcome = await this.submitChecked(req, attempt);
+      if (!outcome.ok) return refuse(outcome.refusal);
+      const { upload, duplicate } = outcome.value;
+      this.telemetry.accepted(attempt, upload, duplicate, req.statusOf.accepted(duplicate));
+      return outcome;
+    } catch (err) {
+      const failed = databaseFailureOf(err);
+      if (failed) refuse(refusal(failed.code as UploadRefusalCode, null, failed.message));
+      throw err;
+    }
+  }
+
+  private async submitChecked(req: UploadRequest, attempt: UploadAttempt): Promise<Checked<Accepted & { device: Device }>> {
+    const stream = req.file && 'stream' in req.file ? req.file.stream : null;
+    // A stream not read yet is drained on a refusal, so the request ends and its connection stays usable.
+    const discard = <T>(r: Checked<T>): Checked<T> => {
+      if (!r.ok) stream?.resume();
+      return r;
+    };
+    if (req.key && req.key.role !== Role.UPLOADER && req.key.role !== Role.ADMIN) {
+      return discard(refused(refusal('FORBIDDEN', null, "Your API key's role may not upload.")));
+    }
+    const claims = checkClientClaims(req.clientMd5, req.clientSize);
+    if (!claims.ok) return discard(fromUserErrors(claims.errors));
+    const found = await this.identifyDevice(req);
+    if (found.ok) Object.assign(attempt, { accountId: found.value.accountId, device: found.value.id });
+    if (!req.file) return found.ok ? refused(refusal(UserErrorCode.REQUIRED, ['input', 'file'], 'The form has no file: send it as field "upfile".')) : found;
+    let file: Checked<IntakeResult>;
+    if ('stream' in req.file) {
+      // Named first, read after: an unknown device costs no reading.
+      if (!found.ok) return discard(found);
+      file = await this.receive(req.file.stream);
+    } else {
+      // The form's file was being read while its fields arrived. A refused file ends the reading of the form, so
+      // a field after it (a nickname) may be missing: with a key, the file's refusal is the answer. Without one
+      // the uploader's address is the credential, and its refusal comes first.
+      file = await req.file.receiving;
+      if (!found.ok && !req.key) return found;
+    }
+    if (!file.ok) return file;
+    if (!found.ok) return found;
+    const committed = await this.commit({
+      accountId: found.value.accountId,
+      device: found.value,
+      apiKeyId: req.key?.id ?? null,
+      source: req.via === 'graphql' ? UploadSource.GRAPHQL : UploadSource.FORM,
+      fileName: req.file.name,
+      file: file.value,
+      clientMd5: req.clientMd5,
+      clientSize: req.clientSize,
+    });
+    return committed.ok ? { ok: true, value: { ...committed.value, device: found.value } } : fromUserErrors(committed.errors);
+  }
+
+  /**
+   * The upload's device: named by the request (ID, nickname or address), else the key's bound device, else the
+   * key's account's one device with the uploader's address. Without a key: the one device that allows
+   * identification by the uploader's address.
+   */
+  private async identifyDevice(req: UploadRequest): Promise<Checked<Device>> {
+    const { key, device: by, uploaderAddress: client } = req;
+    if (!key) {
+      const candidates = client ? await this.devices.findByIp(null, client, { identifiableOnly: true }) : [];
+      if (candidates.length === 1) return { ok: true, value: candidates[0] };
+      if (candidates.length > 1) return refused(refusal('AMBIGUOUS', null, `Several devices allow identification by ${client}; send an UPLOADER API key instead.`));
+      // GraphQL refuses a request without a key before any resolver (API_KEY_REQUIRED); the form says more.
+      return refused(refusal('UNAUTHENTICATED', null, `${API_KEY_REQUIRED} A form post may send it as a "token" field; no device is identified by the address ${client}.`));
+    }
+    const named = by.deviceIdGiven || by.deviceId != null || !!by.nickname || !!by.ip;
+    if (!named && key.deviceId != null) {
+      const bound = await this.devices.find(key.accountId, key.deviceId);
+      if (bound) return { ok: true, value: bound };
+    }
+    if (!named && client) {
+      const found = await this.devices.findByIp(key.accountId, client);
+      if (found.length === 1) return { ok: true, value: found[0] };
+      return refused(
+        refusal(
+          UserErrorCode.REQUIRED,
+          ['input', 'device'],
+          `Name the device: bind the key to it, or send a "device" (ID) or "nickname" field${found.length > 1 ? `; ${found.length} devices have the address ${client}` : ''}.`,
+        ),
+      );
+    }
+    const r = await this.resolveDevice(key.accountId, by);
+    return r.ok ? r : fromUserErrors(r.errors);
+  }
 
   /** Picks the device of an upload by ID, nickname or IP: exactly one of them. */
   async resolveDevice(accountId: number, by: DeviceSelector): Promise<Outcome<Device>> {
@@ -87,27 +226,19 @@ export class LogUploadService {
     return success(found[0]);
   }
 
-  /** Reads, validates and stores an upload in one go (the GraphQL path: the device is known first). */
-  async accept(req: AcceptRequest): Promise<Outcome<Accepted>> {
-    const claims = checkClientClaims(req.clientMd5, req.clientSize);
-    if (!claims.ok) {
-      req.stream.resume();
-      return claims;
-    }
-    const file = await this.receive(req.stream);
-    if (!file.ok) return file;
-    return this.commit({ ...req, file: file.value });
-  }
-
   /**
-   * Reads an upload stream, refusing binary captures, non-text and empty files as user errors.
-   * Over the size limit it throws UploadTooLargeError (HTTP 413). Nothing is stored yet.
+   * Reads an upload stream, refusing binary captures, non-text and empty files, and anything over the size
+   * limit (PAYLOAD_TOO_LARGE; the stream is drained). Nothing is stored yet.
    */
-  async receive(stream: Readable & { truncated?: boolean }): Promise<Outcome<IntakeResult>> {
+  async receive(stream: Readable & { truncated?: boolean }): Promise<Checked<IntakeResult>> {
     try {
-      return success(await intake(stream, this.maxUploadBytes));
+      return { ok: true, value: await intake(stream, this.maxUploadBytes) };
     } catch (err) {
-      if (err instanceof UploadRefusedError) return failure(userError(UserErrorCode[err.code], ['input', 'file'], err.message));
+      if (err instanceof UploadRefusedError) return refused(refusal(UserErrorCode[err.code], ['input', 'file'], err.message));
+      if (err instanceof UploadTooLargeError) {
+        stream.resume();
+        return refused(refusal('PAYLOAD_TOO_LARGE', ['input', 'file'], `The file is larger than the limit of ${err.limit} bytes; nothing was stored.`));
+      }
       throw err;
     }
   }
@@ -116,7 +247,7 @@ export class LogUploadService {
    * Checks the client's size and MD5 against what arrived, answers a repeat with the earlier upload, and
    * otherwise stores the upload row (QUEUED: it is the job) and its bytes in one transaction.
    */
-  async commit(req: Omit<AcceptRequest, 'stream'> & { file: IntakeResult }): Promise<Outcome<Accepted>> {
+  async commit(req: CommitRequest): Promise<Outcome<Accepted>> {
     const { file } = req;
     const claims = checkClientClaims(req.clientMd5, req.clientSize);
     if (!claims.ok) return claims;
@@ -244,7 +375,7 @@ function checkClientClaims(md5: string | null | undefined, size: number | null |
     return failure(userError(UserErrorCode.INVALID, ['input', 'md5'], 'md5 must be 32 hexadecimal digits.'));
   }
   if (size != null && (!Number.isSafeInteger(size) || size < 0)) {
-    return failure(userError(UserErrorCode.INVALID, ['input', 'size'], 'size must be a whole number of bytes.'));
+    return failure(userError(UserErrorCode.INVALID, ['input', 'size'], "The file's size (size, or the form's upfile_size) must be a whole number of bytes."));
   }
   return success(true);
 }

@@ -99,7 +99,7 @@ describe.each(drivers)('legacy form upload /logupload (%s)', (driver) => {
     ['a binary pcap', { keyRole: 'uploader', fields: { nickname: 'gw' }, body: Buffer.from([0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0]) }, 415, 'tcpdump -tt -n -r FILE > FILE.txt'],
     ['a wrong md5', { keyRole: 'uploader', fields: { nickname: 'gw' }, md5: 'd41d8cd98f00b204e9800998ecf8427e' }, 422, 'does not match'],
     ['a wrong size', { keyRole: 'uploader', fields: { nickname: 'gw' }, size: '1' }, 422, 'The client said 1 bytes'],
-    ['a non-numeric size', { keyRole: 'uploader', fields: { nickname: 'gw' }, size: 'abc' }, 400, 'upfile_size must be a whole number'],
+    ['a non-numeric size', { keyRole: 'uploader', fields: { nickname: 'gw' }, size: 'abc' }, 400, "the form's upfile_size) must be a whole number"],
   ])('refuses %s with a specific status and stores nothing', async (_name, opts: any, status, message) => {
     const before = await uploads(t);
     const key = opts.key ?? (opts.keyRole ? t.keys[opts.keyRole as keyof TestApp['keys']] : undefined);
