@@ -80,7 +80,7 @@ export class AccountService {
       // Throttled so that busy keys cost one write a minute, not one per request.
       await repo.update({ id: key.id }, { lastUsedAt: new Date(now) });
     }
-    return { accountId: key.accountId, apiKeyId: key.id, role: key.role };
+    return { accountId: key.accountId, apiKeyId: key.id, role: key.role, deviceId: key.deviceId };
   }
 
   /** `deviceId`: bind an UPLOADER key to one device (undefined: not bound; null: an ID that did not decode). */

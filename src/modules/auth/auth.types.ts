@@ -5,6 +5,8 @@ export interface Caller {
   accountId: number;
   apiKeyId: number;
   role: Role;
+  /** The device an UPLOADER key is bound to: an upload that names none goes to it. */
+  deviceId: number | null;
 }
 
 export const READ_ROLES: Role[] = [Role.ADMIN, Role.ANALYST];

@@ -82,7 +82,7 @@ export class LogUploadResolver {
     const outcome = await ctx.services.logUploads.submit({
       via: 'graphql',
       requestId: ctx.requestId,
-      key: caller ? { id: caller.apiKeyId, accountId: caller.accountId, role: caller.role, deviceId: null } : null,
+      key: caller ? { id: caller.apiKeyId, accountId: caller.accountId, role: caller.role, deviceId: caller.deviceId } : null,
       device: { deviceId: input.device != null ? idOfType(input.device, 'Device') : null, deviceIdGiven: input.device != null, nickname: input.deviceNickname, ip: input.deviceIp },
       uploaderAddress: null,
       file: { name: upload.filename, stream: upload.createReadStream() },

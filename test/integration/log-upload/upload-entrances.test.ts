@@ -95,6 +95,15 @@ describe.each(drivers)('the form post and logUploadCreate refuse alike (%s)', (d
     expect(await stored()).toBe(before);
   });
 
+  it('sends an upload that names no device to the key\'s bound device, on both routes', async () => {
+    const gw = ok(await t.gql(`{ devices(first: 1) { edges { node { id } } } }`)).devices.edges[0].node.id;
+    const secret = ok(await t.gql(`mutation($d: ID!) { apiKeyCreate(input: { name: "bound", role: UPLOADER, device: $d }) { secret } }`, { d: gw })).apiKeyCreate.secret;
+    const form = await request(t.http.app).post('/logupload').set('authorization', `Bearer ${secret}`).attach('upfile', text(), 'c.txt');
+    expect([form.status, form.body.device]).toEqual([201, 'gw']);
+    const gql = await gqlUpload(t, `mutation($i: LogUploadCreateInput!) { logUploadCreate(input: $i) { logUpload { device { nickname } } userErrors { code } } }`, { i: { file: null } }, 'i.file', text(), { key: secret });
+    expect(ok(gql).logUploadCreate).toEqual({ logUpload: { device: { nickname: 'gw' } }, userErrors: [] });
+  });
+
   it('accepts a file of malformed lines only on both routes, and processing answers the same for both', async () => {
     const junk = (k: number) => Buffer.from(`not a packet line ${k}\nneither is this one\n`);
     const form = await viaForm({ body: junk(1) });
