@@ -3,7 +3,7 @@
  * the CSV export, against the real server in this process over seeded flow hits.
  *
  *   node -r @swc-node/register --expose-gc bench/report.bench.ts [--db sqlite|mysql|both] [--hits 1000000]
- *        [--also 10000000] [--runs 20] [--also-runs 20] [--json] [--explain] [--proto] [--max-seed-s 600]
+ *        [--also 10000000] [--runs 20] [--also-runs 20] [--json] [--explain] [--max-seed-s 600]
  *        [--export-budget-s 300] [--keep] [--seed-only] [--mysql-url mysql://root@127.0.0.1:3306]
  *        [--mysql-buffer-pool-mb 1024] [--report-memory-max-hits N]
  *
@@ -11,9 +11,7 @@
  * time (from the rate measured at the first size of the same database) exceeds --max-seed-s is skipped and said so,
  * and so is one whose seeding is still running after --max-seed-s (0: no limit); the rate reached is printed.
  * `--explain` prints the query plans of the report, drill-down and export SQL (captured from the server while it
- * answers). `--proto` then tries the candidate indexes and the roll-up table in the bench database and measures
- * them beside the current schema (nothing under src/ is changed; the bench database is dropped at the end).
- * An export (and its raw baseline) still running after --export-budget-s is cut there and reported as a rate over
+ * answers). An export (and its raw baseline) still running after --export-budget-s is cut there and reported as a rate over
  * the rows received. `--keep` leaves the database in place for manual EXPLAINs (its location is printed; remove it
  * yourself); `--seed-only` stops after seeding.
  *
@@ -49,9 +47,6 @@ import { bulkInsert, dialectOf } from '../src/db/bulk';
 import { cidr4, cidr6 } from '../src/common/net/cidr';
 import { classifyIpv4, isScopeInternetRoutable, parseIpv4, parseIpv6 } from '../src/common/net/ip';
 import { toGlobalId } from '../src/common/ids/global-id';
-import { EXPORT_COLUMNS } from '../src/app/export-route';
-import { FlowHit } from '../src/modules/flow-hit/flow-hit.entity';
-import { decodeCursor } from '../src/common/pagination/cursor';
 import { ipv4Key } from '../src/modules/ioc/ioc-range';
 import { IocCategory, IocListKind } from '../src/modules/ioc/ioc.enums';
 import { IpType } from '../src/modules/device/device.enums';
@@ -61,6 +56,7 @@ import { TimeBucket } from '../src/modules/report/report.enums';
 import { recordHitChange } from '../src/modules/report/hit-change';
 import { HitMemory } from '../src/modules/report/hit-memory';
 import { ReportService } from '../src/modules/report/report.service';
+import { BY_CATEGORY, BY_DEVICE, BY_DIRECTION, BY_INTERNAL_HOST, BY_IOC, BY_IOC_LIST, BY_SEVERITY, TOTALS } from '../src/modules/report/groupings/groupings';
 import { DASHBOARD_QUERY, HITS_QUERY, REPORT_QUERY } from './lib/report-queries';
 import { PUBLIC_FIRST_OCTETS, PUBLIC_V6_PREFIXES, rng } from './lib/tcpdump-text';
 
@@ -82,7 +78,6 @@ const WARMUPS = 2;
 const BREAKDOWN_RUNS = 5;
 const JSON_OUT = process.argv.includes('--json');
 const EXPLAIN = process.argv.includes('--explain');
-const PROTO = process.argv.includes('--proto');
 const MAX_SEED_S = Number(argValue('max-seed-s') ?? 600);
 const EXPORT_BUDGET_MS = Number(argValue('export-budget-s') ?? 300) * 1000;
 const KEEP = process.argv.includes('--keep');
@@ -93,7 +88,8 @@ const MYSQL_URL = argValue('mysql-url') ?? 'mysql://root@127.0.0.1:3306';
 const MYSQL_DB = 'pcd_bench_report';
 if (!(HITS > 0) || !(ALSO >= 0)) throw new Error('--hits must be > 0 and --also >= 0');
 
-const TARGETS = { dashboardP95Ms: 150, hitReportP95Ms: 150, pageP95Ms: 30, exportRowsPerS: 50_000, exportDriftMB: 32 };
+/** The product's targets; sqlHitReportMs: the SQL executor's (a full hitReport with the store off, or not holding the account). */
+const TARGETS = { dashboardP95Ms: 150, hitReportP95Ms: 150, pageP95Ms: 30, exportRowsPerS: 50_000, exportDriftMB: 32, sqlHitReportMs: 2000 };
 
 type DbKind = 'sqlite' | 'mysql';
 
@@ -745,6 +741,8 @@ interface SizeReport {
   runs: number;
   breakdownMs: Record<string, number>;
   sqlBreakdownMs: Record<string, number>;
+  /** A whole hitReport in-process: as served (the store when it holds the account) and on the SQL executor alone. */
+  wholeReport: { store: Latency; sql: Latency };
   breakdownRuns: number;
   memoryStore: { coldLoadMs: number; coldHits: number; bytesPerHit: number; catchUpMs: number; serverHeld: number | null; maxHits: number };
   export: ExportFigures[];
@@ -753,40 +751,7 @@ interface SizeReport {
   exportSargable: RawExport[];
   drillDownInProcessMs: { page1: number; page50: number };
   plans?: Record<string, Array<{ sql: string; plan: string[] }>>;
-  proto?: ProtoReport;
   loadavg: number[];
-}
-
-interface ProtoCase {
-  beforeMs: number;
-  afterMs: number;
-  /** Same answer (hit counts) before and after. */
-  same: boolean;
-}
-
-interface ProtoReport {
-  /** A covering index for the window scans: every grouping's columns after (account_id, first_seen_at). */
-  covering: { ddl: string; buildMs: number; indexMB: number; insert100kBeforeMs: number; insert100kAfterMs: number; cases: Record<string, ProtoCase>; plan: string[] };
-  /** threats ordered by severity first: aggregate one severity at a time, highest first, on an index led by severity. */
-  severityFirst: { ddl: string; buildMs: number; cases: Record<string, ProtoCase> };
-  /** The drill-down's page 50 with the window bound moved to the cursor (raw SQL, in-process). */
-  page50: ProtoCase;
-  rollup: {
-    ddl: string;
-    rows: number;
-    windowRows: number;
-    hitsPerRow: number;
-    tableMB: number;
-    buildMs: number;
-    /** Recomputing one (device, day) cell: DELETE + INSERT..SELECT GROUP BY from flow_hit, the busiest cell. */
-    cellMs: number;
-    cellHits: number;
-    cases: Record<string, ProtoCase>;
-  };
-  /** The dashboard's four pieces, now vs. narrow roll-ups + severity-first threats + a narrow time index. */
-  dashboard: { cases: Record<string, ProtoCase>; edgeDayMs: number; hostRollupRows: number };
-  /** Where the export's time per row goes: SQL (sargable), entity hydration, the route's formatting, and a leaner one. */
-  exportPieces: { rows: number; rawRowsPerS: number; getManyRowsPerS: number; routeFormatRowsPerS: number; leanRowsPerS: number };
 }
 
 /**
@@ -821,16 +786,33 @@ async function restoreBufferPool(): Promise<void> {
 function groupingCases(reports: ReportService, filter: ResolvedHitFilter): Record<string, () => Promise<unknown>> {
   const f = () => ({ ...filter });
   return {
-    totals: () => reports.totals(f()),
-    byDirection: () => reports.byDirection(f()),
-    byIoc: () => reports.byIoc(f(), 10),
-    byIocList: () => reports.byIocList(f(), 10),
-    byCategory: () => reports.byCategory(f()),
-    bySeverity: () => reports.bySeverity(f()),
-    byDevice: () => reports.byDevice(f(), 10),
-    byInternalHost: () => reports.byInternalHost(f(), 10),
+    totals: () => reports.group(f(), TOTALS),
+    byDirection: () => reports.group(f(), BY_DIRECTION),
+    byIoc: () => reports.group(f(), BY_IOC, { first: 10 }),
+    byIocList: () => reports.group(f(), BY_IOC_LIST, { first: 10 }),
+    byCategory: () => reports.group(f(), BY_CATEGORY),
+    bySeverity: () => reports.group(f(), BY_SEVERITY),
+    byDevice: () => reports.group(f(), BY_DEVICE, { first: 10 }),
+    byInternalHost: () => reports.group(f(), BY_INTERNAL_HOST, { first: 10 }),
     threats: () => reports.threats(f(), 10),
   };
+}
+
+/** Every grouping of REPORT_QUERY started at once on one filter object, as one request's resolvers start them. */
+function wholeReport(reports: ReportService, filter: ResolvedHitFilter): Promise<unknown> {
+  const f = { ...filter };
+  return Promise.all([
+    reports.group(f, TOTALS),
+    reports.group(f, BY_DIRECTION),
+    reports.group(f, BY_IOC, { first: 10 }),
+    reports.group(f, BY_IOC_LIST, { first: 10 }),
+    reports.group(f, BY_CATEGORY),
+    reports.group(f, BY_SEVERITY),
+    reports.group(f, BY_DEVICE, { first: 10 }),
+    reports.group(f, BY_INTERNAL_HOST, { first: 10 }),
+    reports.threats(f, 10),
+    reports.timeline(f, TimeBucket.DAY, 'UTC'),
+  ]);
 }
 
 async function prepareMysql(): Promise<string> {
@@ -1065,7 +1047,18 @@ async function runSize(db: DbKind, hits: number, client: Client, tmp: string): P
     for (const [name, fn] of Object.entries(partsOf(reports))) breakdownMs[name] = await medianOf(breakdownRuns, fn);
     // The same groupings on SQL alone (roll-ups and indexes, no in-memory store): the baseline of this run.
     const sqlBreakdownMs: Record<string, number> = {};
-    for (const [name, fn] of Object.entries(partsOf(new ReportService(ds)))) sqlBreakdownMs[name] = await medianOf(breakdownRuns, fn);
+    const sqlOnly = new ReportService(ds);
+    for (const [name, fn] of Object.entries(partsOf(sqlOnly))) sqlBreakdownMs[name] = await medianOf(breakdownRuns, fn);
+    // A whole hitReport on each executor, its groupings started together as a request's resolvers start them.
+    progress(`${db}: whole hitReport in-process, on the store and on SQL alone (${RUNS} runs each, interleaved)`);
+    const wholeMs: { store: number[]; sql: number[] } = { store: [], sql: [] };
+    await wholeReport(reports, f);
+    await wholeReport(sqlOnly, f);
+    for (let run = 0; run < RUNS; run++) {
+      wholeMs.store.push(await timeIt(() => wholeReport(reports, f)));
+      wholeMs.sql.push(await timeIt(() => wholeReport(sqlOnly, f)));
+    }
+    const wholeReportLatency = { store: latency(wholeMs.store), sql: latency(wholeMs.sql) };
     // The drill-down's service call alone (SQL + entity mapping, no GraphQL), to split the page latency.
     const drillResolved = resolveHitFilter(accountId, { from: new Date(WINDOW_FROM), to: new Date(END), devices: [device], minSeverity: 3 });
     const drillDownInProcessMs = {
@@ -1150,7 +1143,6 @@ async function runSize(db: DbKind, hits: number, client: Client, tmp: string): P
         for (const q of qs) plans[name].push({ sql: q.sql.replace(/\s+/g, ' '), plan: await explain(ds, q) });
       }
     }
-    const proto = PROTO ? await prototype(db, server, capture, seeded, f, trendFilter, page50After as string) : undefined;
 
     return {
       db,
@@ -1174,6 +1166,7 @@ async function runSize(db: DbKind, hits: number, client: Client, tmp: string): P
       runs: RUNS,
       breakdownMs,
       sqlBreakdownMs,
+      wholeReport: wholeReportLatency,
       memoryStore,
       breakdownRuns,
       export: exports,
@@ -1181,7 +1174,6 @@ async function runSize(db: DbKind, hits: number, client: Client, tmp: string): P
       exportSargable: sargable,
       drillDownInProcessMs,
       plans,
-      proto,
       loadavg: os.loadavg(),
     };
   } finally {
@@ -1190,365 +1182,6 @@ async function runSize(db: DbKind, hits: number, client: Client, tmp: string): P
     else if (db === 'mysql') await dropMysql();
     else removeSqlite();
   }
-}
-
-// ---- prototypes: candidate indexes and a roll-up table -----------------------------------------------------
-
-type Rows = Array<Record<string, unknown>>;
-
-/** Sum of the hit counts a grouping returned (service rows, or raw rows with a `hits` column). */
-function hitsOf(x: unknown): number {
-  if (Array.isArray(x)) return x.reduce((s: number, r: { hits?: unknown }) => s + Number(r.hits ?? 0), 0);
-  return Number((x as { hits: unknown }).hits);
-}
-
-async function compare(runs: number, before: () => Promise<unknown>, after: () => Promise<unknown>): Promise<ProtoCase> {
-  const b = await measure(runs, before);
-  const a = await measure(runs, after);
-  return { beforeMs: b.ms, afterMs: a.ms, same: hitsOf(b.result) === hitsOf(a.result) };
-}
-
-/**
- * Tries schema changes in the bench database only (dropped afterwards), timing the report SQL in-process before
- * and after. Nothing under src/ changes; the "after" queries are the SQL the proposal would send.
- */
-async function prototype(db: DbKind, server: RunningServer, capture: SqlCapture, seeded: Seeded, f: ResolvedHitFilter, trendFilter: ResolvedHitFilter, page50After: string): Promise<ProtoReport> {
-  const ds = server.dataSource;
-  const reports = server.services.reports;
-  const mysql = db === 'mysql';
-  const acc = seeded.accountId;
-  const runs = seeded.hits > 2_000_000 ? 1 : 3;
-  const raw: Record<string, () => Promise<unknown>> = {
-    ...groupingCases(reports, f),
-    'threats(3) (dashboard)': () => reports.threats(f, 3),
-    timeline: () => reports.timeline(f, TimeBucket.DAY, 'UTC'),
-    'dashboard trend (7 days)': () => reports.timeline(trendFilter, TimeBucket.DAY, 'UTC'),
-  };
-  const dropIndex = (name: string) => ds.query(mysql ? `DROP INDEX ${name} ON flow_hit` : `DROP INDEX ${name}`);
-  const indexMB = async (name: string): Promise<number> => {
-    if (mysql) {
-      const [{ n }] = await ds.query(
-        `SELECT stat_value * @@innodb_page_size AS n FROM mysql.innodb_index_stats WHERE database_name = DATABASE() AND table_name = 'flow_hit' AND index_name = ? AND stat_name = 'size'`,
-        [name],
-      );
-      return Number(n) / MB;
-    }
-    const [{ n }] = await ds.query(`SELECT SUM(pgsize) AS n FROM dbstat WHERE name = ?`, [name]).catch(() => [{ n: NaN }]);
-    return Number(n) / MB;
-  };
-  // What the extra index costs the processor: 100k hits inserted in one transaction (rolled back).
-  const insert100k = async (): Promise<number> => {
-    const cols = HIT_COLUMNS.join(', ');
-    const runner = ds.createQueryRunner();
-    try {
-      await runner.startTransaction();
-      const t = performance.now();
-      await runner.query(`INSERT INTO flow_hit (${cols}) SELECT ${cols} FROM flow_hit WHERE id <= 100000`);
-      const ms = performance.now() - t;
-      await runner.rollbackTransaction();
-      return ms;
-    } finally {
-      await runner.release();
-    }
-  };
-
-  // 1. Covering index for the window scans.
-  progress(`${db}: proto: covering window index`);
-  const coverCols =
-    'account_id, first_seen_at, direction, device_id, internal_ip, ioc_id, ioc_list_id, severity, category, matched_cidr, destination_port, external_ip, packets_forward, packets_reverse, bytes_forward, bytes_reverse, last_seen_at';
-  const coverDdl = `CREATE INDEX IDX_flow_hit_window_cover ON flow_hit (${coverCols})`;
-  const before: Record<string, number> = {};
-  const beforeHits: Record<string, number> = {};
-  for (const [name, fn] of Object.entries(raw)) {
-    const m = await measure(runs, fn);
-    before[name] = m.ms;
-    beforeHits[name] = hitsOf(m.result);
-  }
-  const insert100kBeforeMs = await insert100k();
-  const coverBuildMs = await timeIt(() => ds.query(coverDdl));
-  if (mysql) await ds.query('ANALYZE TABLE flow_hit');
-  const coverMB = await indexMB('IDX_flow_hit_window_cover');
-  const insert100kAfterMs = await insert100k();
-  const coverCases: Record<string, ProtoCase> = {};
-  for (const [name, fn] of Object.entries(raw)) {
-    const m = await measure(runs, fn);
-    coverCases[name] = { beforeMs: before[name], afterMs: m.ms, same: hitsOf(m.result) === beforeHits[name] };
-  }
-  const { queries } = await capture.during(() => reports.byInternalHost(f, 10));
-  const coverPlan = queries[0] ? await explain(ds, queries[0]) : [];
-  await dropIndex('IDX_flow_hit_window_cover');
-
-  // 2. threats, severity first: the order is severity DESC, so walk severities down and stop at `first` groups.
-  progress(`${db}: proto: severity-first threats`);
-  const sevDdl = `CREATE INDEX IDX_proto_severity_time ON flow_hit (account_id, severity, first_seen_at, device_id, internal_ip, ioc_id)`;
-  const sevBuildMs = await timeIt(() => ds.query(sevDdl));
-  if (mysql) await ds.query('ANALYZE TABLE flow_hit');
-  const threatsBySeverity = async (first: number): Promise<Rows> => {
-    const out: Rows = [];
-    for (let sev = 5; sev >= 0 && out.length < first; sev--) {
-      const rows: Rows = await ds.query(
-        `SELECT device_id, internal_ip, ioc_id, ioc_list_id, matched_cidr, severity, category, COUNT(*) AS hits, SUM(packets_forward + packets_reverse) AS packets,
-           GROUP_CONCAT(DISTINCT destination_port) AS ports, GROUP_CONCAT(DISTINCT direction) AS directions, MIN(first_seen_at) AS first, MAX(last_seen_at) AS last
-         FROM flow_hit WHERE account_id = ? AND severity = ? AND first_seen_at >= ? AND first_seen_at < ?
-         GROUP BY device_id, internal_ip, ioc_id, ioc_list_id, matched_cidr, severity, category
-         ORDER BY hits DESC, device_id, internal_ip, ioc_id LIMIT ${first - out.length}`,
-        [acc, sev, f.from, f.to],
-      );
-      out.push(...rows);
-    }
-    return out;
-  };
-  const severityFirst = {
-    ddl: sevDdl,
-    buildMs: sevBuildMs,
-    cases: {
-      'threats(3) (dashboard)': await compare(runs, raw['threats(3) (dashboard)'], () => threatsBySeverity(3)),
-      threats: await compare(runs, raw.threats, () => threatsBySeverity(10)),
-    },
-  };
-  await dropIndex('IDX_flow_hit_account_severity_time');
-
-  // 3. Drill-down page 50 with the window bound moved to the cursor (DESC order: `to` becomes afterAt + 1).
-  const [afterAt, afterId] = decodeCursorValues(page50After);
-  const pageSql = (to: number) =>
-    ds.query(
-      `SELECT * FROM flow_hit WHERE account_id = ? AND first_seen_at >= ? AND first_seen_at < ? AND device_id IN (?) AND severity >= 3
-         AND ((first_seen_at < ?) OR (first_seen_at = ? AND id < ?)) ORDER BY first_seen_at DESC, id DESC LIMIT 101`,
-      [acc, f.from, to, seeded.deviceIds[0], afterAt, afterAt, afterId],
-    );
-  const page50 = await compare(RUNS, () => pageSql(f.to), () => pageSql(afterAt + 1));
-
-  // 4. Daily roll-up at the grain of the triage view (device, host, IOC entry), clustered by (account, day).
-  progress(`${db}: proto: daily roll-up`);
-  const big = mysql ? 'BIGINT' : 'INTEGER';
-  const rollupDdl = `CREATE TABLE flow_hit_daily (
-    account_id INT NOT NULL, day ${big} NOT NULL, device_id INT NOT NULL, internal_ip VARCHAR(45) NOT NULL, ioc_id INT NOT NULL,
-    ioc_list_id INT NOT NULL, severity SMALLINT NOT NULL, category VARCHAR(32) NOT NULL, direction VARCHAR(8) NOT NULL,
-    destination_port INT NOT NULL, protocol VARCHAR(8) NOT NULL, external_ip VARCHAR(45) NOT NULL,
-    matched_cidr VARCHAR(49) NOT NULL, internal_key VARCHAR(32) NOT NULL, external_key VARCHAR(32) NOT NULL,
-    hits INT NOT NULL, packets ${big} NOT NULL, bytes ${big} NOT NULL, first_seen_at ${big} NOT NULL, last_seen_at ${big} NOT NULL,
-    PRIMARY KEY (account_id, day, device_id, internal_ip, ioc_id, ioc_list_id, severity, category, direction, destination_port, protocol, external_ip)
-  )${mysql ? '' : ' WITHOUT ROWID'}`;
-  await ds.query(rollupDdl);
-  const day = mysql ? '(first_seen_at DIV 86400000) * 86400000' : '(first_seen_at / 86400000) * 86400000';
-  const keyCols = 'device_id, internal_ip, ioc_id, ioc_list_id, severity, category, direction, COALESCE(destination_port, -1), protocol, external_ip';
-  const fill = (where: string) => `INSERT INTO flow_hit_daily
-      SELECT account_id, ${day}, ${keyCols}, MAX(matched_cidr), MAX(internal_key), MAX(external_key),
-             COUNT(*), SUM(packets_forward + packets_reverse), SUM(bytes_forward + bytes_reverse), MIN(first_seen_at), MAX(last_seen_at)
-      FROM flow_hit WHERE ${where} GROUP BY account_id, ${day}, ${keyCols}`;
-  const buildMs = await timeIt(() => ds.query(fill('1 = 1')));
-  if (mysql) await ds.query('ANALYZE TABLE flow_hit_daily');
-  const [{ n: rollRows }] = await ds.query('SELECT COUNT(*) AS n FROM flow_hit_daily');
-  const [{ n: windowRows }] = await ds.query('SELECT COUNT(*) AS n FROM flow_hit_daily WHERE account_id = ? AND day >= ? AND day < ?', [acc, f.from, f.to]);
-  const rollMB = mysql
-    ? Number((await ds.query(`SELECT data_length + index_length AS n FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = 'flow_hit_daily'`))[0].n) / MB
-    : Number((await ds.query(`SELECT SUM(pgsize) AS n FROM dbstat WHERE name = 'flow_hit_daily'`).catch(() => [{ n: NaN }]))[0].n) / MB;
-  // What the processor's transaction would add: recompute the busiest (device, day) cell from flow_hit.
-  const [cell] = await ds.query(`SELECT device_id, ${day} AS d, COUNT(*) AS n FROM flow_hit GROUP BY device_id, ${day} ORDER BY n DESC LIMIT 1`);
-  const cellMs = await medianOf(runs, () =>
-    ds.transaction(async (em) => {
-      await em.query('DELETE FROM flow_hit_daily WHERE account_id = ? AND day = ? AND device_id = ?', [acc, Number(cell.d), Number(cell.device_id)]);
-      await em.query(fill('account_id = ? AND device_id = ? AND first_seen_at >= ? AND first_seen_at < ?'), [acc, Number(cell.device_id), Number(cell.d), Number(cell.d) + DAY]);
-    }),
-  );
-  const host = mysql ? "CONCAT(device_id, '/', internal_ip)" : "device_id || '/' || internal_ip";
-  const R = 'FROM flow_hit_daily WHERE account_id = ? AND day >= ? AND day < ?';
-  const w = [acc, f.from, f.to];
-  const q = (sql: string) => () => ds.query(sql, w) as Promise<Rows>;
-  const measures = `SUM(hits) AS hits, SUM(packets) AS packets, COUNT(DISTINCT ${host}) AS hosts, MIN(first_seen_at) AS first, MAX(last_seen_at) AS last`;
-  const threatsSql = (first: number) =>
-    q(`SELECT device_id, internal_ip, ioc_id, ioc_list_id, matched_cidr, severity, category, SUM(hits) AS hits, SUM(packets) AS packets, GROUP_CONCAT(DISTINCT destination_port) AS ports,
-      GROUP_CONCAT(DISTINCT direction) AS directions, MIN(first_seen_at) AS first, MAX(last_seen_at) AS last ${R}
-      GROUP BY device_id, internal_ip, ioc_id, ioc_list_id, matched_cidr, severity, category ORDER BY severity DESC, hits DESC, device_id, internal_ip, ioc_id LIMIT ${first}`);
-  const rolled: Record<string, () => Promise<unknown>> = {
-    totals: async () => (await q(`SELECT SUM(hits) AS hits, SUM(packets) AS packets, SUM(bytes) AS bytes, COUNT(DISTINCT ${host}) AS hosts, COUNT(DISTINCT external_ip) AS externals, COUNT(DISTINCT device_id) AS devices ${R}`)())[0],
-    byDirection: q(`SELECT direction, SUM(hits) AS hits, SUM(packets) AS packets, SUM(bytes) AS bytes ${R} GROUP BY direction`),
-    byIoc: q(`SELECT ioc_id, ioc_list_id, matched_cidr, severity, category, ${measures} ${R} GROUP BY ioc_id, ioc_list_id, matched_cidr, severity, category ORDER BY hits DESC, ioc_id LIMIT 10`),
-    byIocList: q(`SELECT ioc_list_id, COUNT(DISTINCT ioc_id) AS iocs, ${measures} ${R} GROUP BY ioc_list_id ORDER BY hits DESC, ioc_list_id LIMIT 10`),
-    byCategory: q(`SELECT category, ${measures} ${R} GROUP BY category ORDER BY hits DESC, category`),
-    bySeverity: q(`SELECT severity, ${measures} ${R} GROUP BY severity ORDER BY severity DESC`),
-    byDevice: q(`SELECT device_id, COUNT(DISTINCT ioc_id) AS iocs, ${measures} ${R} GROUP BY device_id ORDER BY hits DESC, device_id LIMIT 10`),
-    byInternalHost: q(`SELECT device_id, internal_ip, SUM(hits) AS hits, SUM(packets) AS packets, COUNT(DISTINCT ioc_id) AS iocs, MAX(severity) AS worst, MIN(first_seen_at) AS first, MAX(last_seen_at) AS last ${R}
-      GROUP BY device_id, internal_ip ORDER BY hits DESC, device_id, internal_ip LIMIT 10`),
-    threats: threatsSql(10),
-    'threats(3) (dashboard)': threatsSql(3),
-  };
-  const rollCases: Record<string, ProtoCase> = {};
-  for (const [name, fn] of Object.entries(rolled)) rollCases[name] = await compare(runs, raw[name], fn);
-
-  // 5. The dashboard from small pieces: a (day, device, host, direction) roll-up for direction counts, devices and
-  // hosts; top threats severity-first on the daily roll-up; the 7-day trend on a narrow (account, time, direction) index.
-  progress(`${db}: proto: dashboard from narrow roll-ups`);
-  await ds.query(`CREATE TABLE flow_hit_daily_host (account_id INT NOT NULL, day ${big} NOT NULL, device_id INT NOT NULL, internal_ip VARCHAR(45) NOT NULL,
-    direction VARCHAR(8) NOT NULL, hits INT NOT NULL, PRIMARY KEY (account_id, day, device_id, internal_ip, direction))${mysql ? '' : ' WITHOUT ROWID'}`);
-  await ds.query(`INSERT INTO flow_hit_daily_host SELECT account_id, day, device_id, internal_ip, direction, SUM(hits) FROM flow_hit_daily GROUP BY account_id, day, device_id, internal_ip, direction`);
-  await ds.query('CREATE INDEX IDX_bench_daily_severity ON flow_hit_daily (account_id, severity, day)');
-  await ds.query('CREATE INDEX IDX_flow_hit_account_time_direction ON flow_hit (account_id, first_seen_at, direction)');
-  if (mysql) await ds.query('ANALYZE TABLE flow_hit_daily, flow_hit_daily_host, flow_hit');
-  const [{ n: hostRollupRows }] = await ds.query('SELECT COUNT(*) AS n FROM flow_hit_daily_host');
-  const H = 'FROM flow_hit_daily_host WHERE account_id = ? AND day >= ? AND day < ?';
-  const rolledThreats = async (first: number): Promise<Rows> => {
-    const out: Rows = [];
-    for (let sev = 5; sev >= 0 && out.length < first; sev--) {
-      const rows: Rows = await ds.query(
-        `SELECT device_id, internal_ip, ioc_id, ioc_list_id, matched_cidr, severity, category, SUM(hits) AS hits, SUM(packets) AS packets, GROUP_CONCAT(DISTINCT destination_port) AS ports,
-           GROUP_CONCAT(DISTINCT direction) AS directions, MIN(first_seen_at) AS first, MAX(last_seen_at) AS last
-         FROM flow_hit_daily WHERE account_id = ? AND severity = ? AND day >= ? AND day < ?
-         GROUP BY device_id, internal_ip, ioc_id, ioc_list_id, matched_cidr, severity, category ORDER BY hits DESC, device_id, internal_ip, ioc_id LIMIT ${first - out.length}`,
-        [acc, sev, f.from, f.to],
-      );
-      out.push(...rows);
-    }
-    return out;
-  };
-  const dashCases: Record<string, ProtoCase> = {
-    'direction counts': await compare(runs, raw.byDirection, () => ds.query(`SELECT direction, SUM(hits) AS hits ${H} GROUP BY direction`, w)),
-    'devices + internal hosts (totals loader)': await compare(runs, raw.totals, async () => ({
-      hits: seeded.windowHits,
-      ...(await ds.query(`SELECT COUNT(DISTINCT device_id) AS devices, COUNT(DISTINCT ${host}) AS hosts ${H}`, w))[0],
-    })),
-    'topThreats (3)': await compare(runs, raw['threats(3) (dashboard)'], () => rolledThreats(3)),
-    'trend (7 days)': await compare(runs, raw['dashboard trend (7 days)'], raw['dashboard trend (7 days)']),
-  };
-  // The trend's "before" above ran with the narrow index present: take the figure measured before any index instead.
-  dashCases['trend (7 days)'].beforeMs = before['dashboard trend (7 days)'];
-  // A window that is not day-aligned adds its partial days from flow_hit (together exactly one day for a 30x24 h window).
-  const dayFilter = { ...f, from: f.to - DAY };
-  const edgeDayMs = (await measure(runs, () => Promise.all([reports.byDirection(dayFilter), reports.totals(dayFilter), reports.threats(dayFilter, 3)]))).ms;
-  await ds.query(mysql ? 'DROP INDEX IDX_flow_hit_account_time_direction ON flow_hit' : 'DROP INDEX IDX_flow_hit_account_time_direction');
-  await ds.query('DROP TABLE flow_hit_daily_host');
-  await ds.query('DROP TABLE flow_hit_daily');
-
-  // 6. The export's cost per row, piece by piece, over the first 200k rows of the range (sargable batches).
-  progress(`${db}: proto: export pieces`);
-  const exportPieces = await measureExportPieces(ds, acc, seeded);
-  return {
-    covering: { ddl: coverDdl, buildMs: coverBuildMs, indexMB: coverMB, insert100kBeforeMs, insert100kAfterMs, cases: coverCases, plan: coverPlan },
-    severityFirst,
-    page50,
-    rollup: {
-      ddl: rollupDdl.replace(/\s+/g, ' '),
-      rows: Number(rollRows),
-      windowRows: Number(windowRows),
-      hitsPerRow: seeded.hits / Number(rollRows),
-      tableMB: rollMB,
-      buildMs,
-      cellMs,
-      cellHits: Number(cell.n),
-      cases: rollCases,
-    },
-    dashboard: { cases: dashCases, edgeDayMs, hostRollupRows: Number(hostRollupRows) },
-    exportPieces,
-  };
-}
-
-// A copy of the route's csvCell (src/app/export-route.ts does not export it), to time the formatting alone.
-function csvCell(v: unknown): string {
-  if (v == null) return '';
-  const s = String(v);
-  const safe = /^[=+\-@]/.test(s) && !/^-?\d/.test(s) ? `'${s}` : s;
-  return /[",\n\r]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
-}
-
-async function measureExportPieces(ds: DataSource, accountId: number, seeded: Seeded): Promise<ProtoReport['exportPieces']> {
-  const LIMIT = 200_000;
-  const devices = new Map(seeded.deviceIds.map((id, i) => [id, `sensor-${i + 1}`]));
-  const lists = new Map(seeded.listIds.map((id, i) => [id, LISTS[i].name]));
-  /** Runs `batch` over keyset batches of 2000 from the range start, the window bound moved to the cursor. */
-  const loop = async (batch: (from: number, after: { at: number; id: number } | null) => Promise<Array<{ at: number; id: number }>>): Promise<number> => {
-    const t = performance.now();
-    let rows = 0;
-    let after: { at: number; id: number } | null = null;
-    while (rows < LIMIT) {
-      const keys = await batch(after ? after.at : START, after);
-      rows += keys.length;
-      if (keys.length < 2000) break;
-      after = keys[keys.length - 1];
-    }
-    return rows / ((performance.now() - t) / 1000);
-  };
-  const where = (after: { at: number; id: number } | null) => (after ? ' AND (first_seen_at > ? OR (first_seen_at = ? AND id > ?))' : '');
-  const params = (from: number, after: { at: number; id: number } | null) => [accountId, from, END, ...(after ? [after.at, after.at, after.id] : [])];
-  const rawBatch = (from: number, after: { at: number; id: number } | null): Promise<Array<Record<string, number | string | null>>> =>
-    ds.query(`SELECT * FROM flow_hit WHERE account_id = ? AND first_seen_at >= ? AND first_seen_at < ?${where(after)} ORDER BY first_seen_at, id LIMIT 2000`, params(from, after));
-  const entityBatch = (from: number, after: { at: number; id: number } | null) => {
-    const qb = ds.getRepository(FlowHit).createQueryBuilder('h').where('h.accountId = :a AND h.firstSeenAt >= :from AND h.firstSeenAt < :to', { a: accountId, from, to: END });
-    if (after) qb.andWhere('(h.firstSeenAt > :afterAt OR (h.firstSeenAt = :afterAt AND h.id > :afterId))', { afterAt: after.at, afterId: after.id });
-    return qb.orderBy('h.firstSeenAt', 'ASC').addOrderBy('h.id', 'ASC').limit(2000).getMany();
-  };
-  const rawRowsPerS = await loop(async (from, after) => (await rawBatch(from, after)).map((r) => ({ at: Number(r.first_seen_at), id: Number(r.id) })));
-  const getManyRowsPerS = await loop(async (from, after) => (await entityBatch(from, after)).map((h) => ({ at: h.firstSeenAt.getTime(), id: h.id })));
-  let sink = 0;
-  // The route's mapping and formatting, as in export-route.ts.
-  const routeFormatRowsPerS = await loop(async (from, after) => {
-    const batch = await entityBatch(from, after);
-    const out = batch.map((h) => {
-      const record: Record<string, unknown> = {
-        id: toGlobalId('FlowHit', h.id),
-        first_seen_at: h.firstSeenAt.toISOString(),
-        last_seen_at: h.lastSeenAt.toISOString(),
-        device_id: toGlobalId('Device', h.deviceId),
-        device: devices.get(h.deviceId) ?? null,
-        upload_id: toGlobalId('LogUpload', h.uploadId),
-        direction: h.direction,
-        protocol: h.protocol,
-        internal_ip: h.internalIp,
-        internal_port: h.internalPort,
-        external_ip: h.externalIp,
-        external_port: h.externalPort,
-        destination_port: h.destinationPort,
-        matched_side: h.matchedSide,
-        matched_ip: h.matchedIp,
-        matched_cidr: h.matchedCidr,
-        ioc_id: toGlobalId('Ioc', h.iocId),
-        ioc_list_id: toGlobalId('IocList', h.iocListId),
-        ioc_list: lists.get(h.iocListId) ?? null,
-        severity: h.severity,
-        category: h.category,
-        packets_sent: h.packetsForward,
-        packets_received: h.packetsReverse,
-        bytes_sent: h.bytesForward,
-        bytes_received: h.bytesReverse,
-      };
-      return EXPORT_COLUMNS.map((c) => csvCell(record[c])).join(',');
-    });
-    sink += `${out.join('\n')}\n`.length;
-    return batch.map((h) => ({ at: h.firstSeenAt.getTime(), id: h.id }));
-  });
-  // Leaner: raw rows, global IDs of the few devices/lists/uploads cached, csvCell only on free-text columns.
-  const gid = new Map<string, string>();
-  const cached = (type: 'Device' | 'LogUpload' | 'Ioc' | 'IocList', id: number) => {
-    const k = `${type}:${id}`;
-    let v = gid.get(k);
-    if (v === undefined) gid.set(k, (v = toGlobalId(type, id)));
-    return v;
-  };
-  const num = (v: unknown) => (v == null ? '' : String(v));
-  const leanRowsPerS = await loop(async (from, after) => {
-    const batch = await rawBatch(from, after);
-    let text = '';
-    for (const r of batch) {
-      const deviceId = Number(r.device_id);
-      const listId = Number(r.ioc_list_id);
-      text +=
-        `${toGlobalId('FlowHit', Number(r.id))},${new Date(Number(r.first_seen_at)).toISOString()},${new Date(Number(r.last_seen_at)).toISOString()},` +
-        `${cached('Device', deviceId)},${csvCell(devices.get(deviceId))},${cached('LogUpload', Number(r.upload_id))},${r.direction},${r.protocol},${r.internal_ip},` +
-        `${num(r.internal_port)},${r.external_ip},${num(r.external_port)},${num(r.destination_port)},${r.matched_side},${r.matched_ip},${r.matched_cidr},` +
-        `${cached('Ioc', Number(r.ioc_id))},${cached('IocList', listId)},${csvCell(lists.get(listId))},${r.severity},${r.category},${r.packets_forward},` +
-        `${r.packets_reverse},${r.bytes_forward},${r.bytes_reverse}\n`;
-    }
-    sink += text.length;
-    return batch.map((r) => ({ at: Number(r.first_seen_at), id: Number(r.id) }));
-  });
-  if (sink < 0) console.log(sink);
-  return { rows: Math.min(LIMIT, seeded.hits), rawRowsPerS, getManyRowsPerS, routeFormatRowsPerS, leanRowsPerS };
-}
-
-/** The values inside the drill-down's keyset cursor (the bench reads its own cursor to build the raw page-50 SQL). */
-function decodeCursorValues(cursor: string): [number, number] {
-  const values = decodeCursor(cursor, `hits:${FlowHitOrder.FIRST_SEEN_DESC}`, 2);
-  if (!values) throw new Error('cannot read the page-50 cursor');
-  return [Number(values[0]), Number(values[1])];
 }
 
 // ---- report -----------------------------------------------------------------------------------------------
@@ -1567,6 +1200,15 @@ function printReport(r: SizeReport): void {
   row('baseline: HTTP + GraphQL no-op ({ __typename })', ms(http0), ms(L.noop.p95Ms), '', '', '');
   row('dashboard (30 days, explicit from/to)', ms(L.dashboard.medianMs), ms(L.dashboard.p95Ms), 'p95 < 150 ms', verdict(L.dashboard.p95Ms < TARGETS.dashboardP95Ms), `${(L.dashboard.medianMs / base).toFixed(1)}x COUNT`);
   row('hitReport, all 10 groupings (30 days)', ms(L.hitReport.medianMs), ms(L.hitReport.p95Ms), 'p95 < 150 ms', verdict(L.hitReport.p95Ms < TARGETS.hitReportP95Ms), `${(L.hitReport.medianMs / base).toFixed(1)}x COUNT`);
+  const W = r.wholeReport;
+  row(
+    'hitReport in-process on the SQL executor (store off)',
+    ms(W.sql.medianMs),
+    ms(W.sql.p95Ms),
+    'p95 < 2 s',
+    verdict(W.sql.p95Ms < TARGETS.sqlHitReportMs),
+    `${(W.sql.medianMs / Math.max(W.store.medianMs, 0.001)).toFixed(1)}x as served (${ms(W.store.medianMs)})`,
+  );
   row(`drill-down page 1 (1 device, minSeverity 3: ${r.drillDownRows.toLocaleString('en')} rows)`, ms(L.page1.medianMs), ms(L.page1.p95Ms), 'p95 < 30 ms', verdict(L.page1.p95Ms < TARGETS.pageP95Ms), `${(L.page1.medianMs / http0).toFixed(1)}x no-op`);
   row('  page 1 selecting only node { id } (diagnostic)', ms(L.page1Lean.medianMs), ms(L.page1Lean.p95Ms), '', '', `${(L.page1Lean.medianMs / http0).toFixed(1)}x no-op`);
   row('drill-down page 50 (cursor followed)', ms(L.page50.medianMs), ms(L.page50.p95Ms), 'p95 < 30 ms', verdict(L.page50.p95Ms < TARGETS.pageP95Ms), `${(L.page50.medianMs / http0).toFixed(1)}x no-op; ${(L.page50.medianMs / L.page1.medianMs).toFixed(2)}x page 1`);
@@ -1659,49 +1301,6 @@ function printReport(r: SizeReport): void {
       }
     }
   }
-  if (r.proto) printProto(r.proto, ms);
-}
-
-function printProto(p: ProtoReport, ms: (x: number) => string): void {
-  const cases = (c: Record<string, ProtoCase>) =>
-    Object.entries(c)
-      .map(([k, v]) => `${k} ${ms(v.beforeMs)} -> ${ms(v.afterMs)} (${(v.beforeMs / v.afterMs).toFixed(1)}x)${v.same ? '' : ' [HIT COUNTS DIFFER]'}`)
-      .join(', ');
-  const sum = (c: Record<string, ProtoCase>, pick: (v: ProtoCase) => number, only?: string[]) =>
-    Object.entries(c)
-      .filter(([k]) => (only ? only.includes(k) : !k.includes('dashboard')))
-      .reduce((a, [, v]) => a + pick(v), 0);
-  const cv = p.covering;
-  console.log(`-- proto 1, covering index (${cv.indexMB.toFixed(0)} MB, built in ${(cv.buildMs / 1000).toFixed(1)} s): ${cv.ddl}`);
-  console.log(
-    `   insert of 100k hits in one transaction: ${ms(cv.insert100kBeforeMs)} -> ${ms(cv.insert100kAfterMs)}; groupings (in-process) sum ${ms(sum(cv.cases, (v) => v.beforeMs))} -> ${ms(sum(cv.cases, (v) => v.afterMs))}`,
-  );
-  console.log(`   ${cases(cv.cases)}`);
-  console.log(`   plan byInternalHost: ${cv.plan.join(' | ')}`);
-  console.log(`-- proto 2, severity-first threats on ${p.severityFirst.ddl} (built in ${(p.severityFirst.buildMs / 1000).toFixed(1)} s): ${cases(p.severityFirst.cases)}`);
-  console.log(`-- proto 3, drill-down page 50 SQL with the window bound moved to the cursor: ${ms(p.page50.beforeMs)} -> ${ms(p.page50.afterMs)}${p.page50.same ? '' : ' [DIFFER]'}`);
-  const ru = p.rollup;
-  console.log(
-    `-- proto 4, daily roll-up: ${ru.rows.toLocaleString('en')} rows (${ru.hitsPerRow.toFixed(2)} hits/row; ${ru.windowRows.toLocaleString('en')} in the 30-day window), ${ru.tableMB.toFixed(0)} MB, ` +
-      `built in ${(ru.buildMs / 1000).toFixed(1)} s; recomputing the busiest (device, day) cell (${ru.cellHits.toLocaleString('en')} hits): ${ms(ru.cellMs)}`,
-  );
-  console.log(`   groupings raw -> roll-up, sum of 9 (no timeline) ${ms(sum(ru.cases, (v) => v.beforeMs))} -> ${ms(sum(ru.cases, (v) => v.afterMs))}`);
-  console.log(`   ${cases(ru.cases)}`);
-  console.log(`   ${ru.ddl}`);
-  const d = p.dashboard;
-  const dsum = (pick: (v: ProtoCase) => number) => Object.values(d.cases).reduce((a, v) => a + pick(v), 0);
-  console.log(
-    `-- proto 5, dashboard pieces (in-process SQL), now -> (day, device, host, direction) roll-up [${d.hostRollupRows.toLocaleString('en')} rows] + severity-first threats on the daily roll-up + ` +
-      `(account_id, first_seen_at, direction) index: sum ${ms(dsum((v) => v.beforeMs))} -> ${ms(dsum((v) => v.afterMs))}; a non-aligned window adds one day of raw hits: ${ms(d.edgeDayMs)}`,
-  );
-  console.log(`   ${cases(d.cases)}`);
-  const e = p.exportPieces;
-  const us = (rate: number) => `${(1e6 / rate).toFixed(1)} us/row`;
-  console.log(
-    `-- proto 6, export per row over ${e.rows.toLocaleString('en')} rows, window bound at the cursor: raw SELECT ${Math.round(e.rawRowsPerS).toLocaleString('en')} rows/s (${us(e.rawRowsPerS)}); ` +
-      `+ TypeORM getMany ${Math.round(e.getManyRowsPerS).toLocaleString('en')} rows/s (${us(e.getManyRowsPerS)}); + the route's mapping and csvCell ${Math.round(e.routeFormatRowsPerS).toLocaleString('en')} rows/s (${us(e.routeFormatRowsPerS)}); ` +
-      `raw rows + cached IDs + csvCell on text columns only ${Math.round(e.leanRowsPerS).toLocaleString('en')} rows/s (${us(e.leanRowsPerS)})`,
-  );
 }
 
 // ---- main -------------------------------------------------------------------------------------------------

@@ -6,8 +6,7 @@ import { Ioc } from '../modules/ioc/ioc.entity';
 import { LogUpload } from '../modules/log-upload/log-upload.entity';
 import { FlowHit } from '../modules/flow-hit/flow-hit.entity';
 import { ResolvedHitFilter } from '../modules/flow-hit/hit-filter';
-import { HitTotals } from '../modules/report/report.types';
-import { HostDim } from '../modules/report/report.service';
+import { Totals, TOTALS } from '../modules/report/groupings/groupings';
 import { Caller } from '../modules/auth/auth.types';
 import { Services } from './services';
 
@@ -22,9 +21,7 @@ export interface Loaders {
   logUpload: DataLoader<number, LogUpload | null>;
   flowHit: DataLoader<number, FlowHit | null>;
   /** Dashboard fields that share one query per filter (hits per direction come with the totals). */
-  totals: DataLoader<ResolvedHitFilter, HitTotals & { inbound: number; outbound: number }>;
-  /** A hit report's hosts per list, severity and category, read once for every grouping that counts hosts. */
-  hostDims: DataLoader<ResolvedHitFilter, HostDim[]>;
+  totals: DataLoader<ResolvedHitFilter, Totals>;
   addressStats: DataLoader<string, { hits: number; firstSeenAt: Date | null; lastSeenAt: Date | null }>;
 }
 
@@ -41,7 +38,6 @@ export function createLoaders(services: Services, caller: Caller | null): Loader
     flowHit: new DataLoader((ids) => services.flowHits.findMany(accountId, ids)),
     addressStats: new DataLoader((addresses) => Promise.all(addresses.map((a) => services.reports.addressStats(accountId, a)))),
     // The dashboard's devices and hosts: distinct external addresses are not shown there, so not counted.
-    totals: new DataLoader((filters) => Promise.all(filters.map((f) => services.reports.totals(f, { externalAddresses: false }))), { cache: true }),
-    hostDims: new DataLoader((filters) => Promise.all(filters.map((f) => services.reports.hostDims(f))), { cache: true }),
+    totals: new DataLoader((filters) => Promise.all(filters.map(async (f) => (await services.reports.group(f, TOTALS, { skip: ['externalAddresses'] }))[0])), { cache: true }),
   };
 }

@@ -24,6 +24,7 @@ import {
   TimelineBucketRow,
 } from './report.types';
 import { validTimeZone } from './timeline';
+import { BY_CATEGORY, BY_DEVICE, BY_DIRECTION, BY_INTERNAL_HOST, BY_IOC, BY_IOC_LIST, BY_SEVERITY, TOTALS } from './groupings/groupings';
 
 const TOP_DEFAULT = 10;
 
@@ -72,8 +73,8 @@ export class Dashboard {
   to: Date;
 }
 
-/** The groupings of one report that count hosts read them once (ReportService.hostDims). */
-const sharedHosts = (r: HitReport, ctx: RequestContext) => () => ctx.loaders.hostDims.load(r.filter);
+/** A costly measure nobody selected is not computed (answered 0). */
+const unselected = (info: GraphQLResolveInfo, ...fields: string[]) => fields.filter((field) => !selects(info, field));
 
 const report = (filter: ResolvedHitFilter) => Object.assign(new HitReport(), { filter, from: new Date(filter.from), to: new Date(filter.to) });
 
@@ -86,18 +87,19 @@ export class HitReportResolver {
   }
 
   @FieldResolver(() => HitTotals, { description: 'Totals.' })
-  totals(@Root() r: HitReport, @Ctx() ctx: RequestContext, @Info() info: GraphQLResolveInfo): Promise<HitTotals> {
-    return ctx.services.reports.totals(r.filter, { externalAddresses: selects(info, 'externalAddresses'), hosts: sharedHosts(r, ctx) });
+  async totals(@Root() r: HitReport, @Ctx() ctx: RequestContext, @Info() info: GraphQLResolveInfo): Promise<HitTotals> {
+    const [totals] = await ctx.services.reports.group(r.filter, TOTALS, { skip: unselected(info, 'externalAddresses') });
+    return totals;
   }
 
   @FieldResolver(() => [DirectionRow], { description: 'INBOUND and OUTBOUND (both always present).' })
   byDirection(@Root() r: HitReport, @Ctx() ctx: RequestContext): Promise<DirectionRow[]> {
-    return ctx.services.reports.byDirection(r.filter);
+    return ctx.services.reports.group(r.filter, BY_DIRECTION);
   }
 
   @FieldResolver(() => [IocRow], { description: 'IOC entries by hits, most first.' })
   byIoc(@Root() r: HitReport, @Ctx() ctx: RequestContext, @Arg('first', () => Int, { nullable: true, description: 'How many rows (1-100, default 10).' }) first?: number): Promise<IocRow[]> {
-    return ctx.services.reports.byIoc(r.filter, top(first));
+    return ctx.services.reports.group(r.filter, BY_IOC, { first: top(first) });
   }
 
   @FieldResolver(() => [IocListRow], { description: 'IOC lists by hits, most first.' })
@@ -107,17 +109,17 @@ export class HitReportResolver {
     @Info() info: GraphQLResolveInfo,
     @Arg('first', () => Int, { nullable: true, description: 'How many rows (1-100, default 10).' }) first?: number,
   ): Promise<IocListRow[]> {
-    return ctx.services.reports.byIocList(r.filter, top(first), { iocs: selects(info, 'iocs'), hosts: sharedHosts(r, ctx) });
+    return ctx.services.reports.group(r.filter, BY_IOC_LIST, { first: top(first), skip: unselected(info, 'iocs') });
   }
 
   @FieldResolver(() => [CategoryRow], { description: 'Categories by hits.' })
   byCategory(@Root() r: HitReport, @Ctx() ctx: RequestContext): Promise<CategoryRow[]> {
-    return ctx.services.reports.byCategory(r.filter, { hosts: sharedHosts(r, ctx) });
+    return ctx.services.reports.group(r.filter, BY_CATEGORY);
   }
 
   @FieldResolver(() => [SeverityRow], { description: 'Severities, most severe first.' })
   bySeverity(@Root() r: HitReport, @Ctx() ctx: RequestContext): Promise<SeverityRow[]> {
-    return ctx.services.reports.bySeverity(r.filter, { hosts: sharedHosts(r, ctx) });
+    return ctx.services.reports.group(r.filter, BY_SEVERITY);
   }
 
   @FieldResolver(() => [DeviceRow], { description: 'Devices by hits.' })
@@ -127,7 +129,7 @@ export class HitReportResolver {
     @Info() info: GraphQLResolveInfo,
     @Arg('first', () => Int, { nullable: true, description: 'How many rows (1-100, default 10).' }) first?: number,
   ): Promise<DeviceRow[]> {
-    return ctx.services.reports.byDevice(r.filter, top(first), { iocs: selects(info, 'iocs'), hosts: sharedHosts(r, ctx) });
+    return ctx.services.reports.group(r.filter, BY_DEVICE, { first: top(first), skip: unselected(info, 'iocs') });
   }
 
   @FieldResolver(() => [InternalHostRow], { description: 'Internal hosts that talked to, or were contacted by, listed addresses; most hits first.' })
@@ -137,7 +139,7 @@ export class HitReportResolver {
     @Info() info: GraphQLResolveInfo,
     @Arg('first', () => Int, { nullable: true, description: 'How many rows (1-100, default 10).' }) first?: number,
   ): Promise<InternalHostRow[]> {
-    return ctx.services.reports.byInternalHost(r.filter, top(first), { iocs: selects(info, 'iocs') });
+    return ctx.services.reports.group(r.filter, BY_INTERNAL_HOST, { first: top(first), skip: unselected(info, 'iocs') });
   }
 
   @FieldResolver(() => [ThreatRow], { description: 'One row per internal host and IOC entry, most severe then most hits first: the triage view.' })

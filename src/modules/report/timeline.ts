@@ -35,3 +35,9 @@ export function bucketIndex(starts: number[], at: number): number {
   }
   return lo;
 }
+
+/** The start of the bucket after the one starting at `start`. */
+export function nextBucketStart(start: number, bucket: TimeBucket, zone: string): number {
+  const [, second] = localBuckets(start, start + 26 * 3600_000, bucket, zone);
+  return second;
+}

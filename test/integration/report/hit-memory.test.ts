@@ -5,6 +5,8 @@ import { processQueued, upload } from '../../helpers/ingest';
 import { idOfType } from '../../../src/common/ids/global-id';
 import { HitMemory } from '../../../src/modules/report/hit-memory';
 import { ReportService } from '../../../src/modules/report/report.service';
+import { SqlExecutor } from '../../../src/modules/report/groupings/sql.executor';
+import { BY_CATEGORY, BY_DIRECTION, BY_IOC, BY_SEVERITY, TOTALS } from '../../../src/modules/report/groupings/groupings';
 import { resolveHitFilter } from '../../../src/modules/flow-hit/hit-filter';
 import { HitFilter } from '../../../src/modules/flow-hit/hit-filter.inputs';
 
@@ -65,8 +67,8 @@ describe.each(drivers)('in-memory report store (%s)', (driver) => {
     const turns = turnCounter();
     const at: number[] = [];
     const seen = <T>(p: Promise<T>) => p.then((v) => (at.push(turns.now), v));
-    const totals = seen(reports.totals(f));
-    const rest = [seen(reports.byDirection(f)), seen(reports.bySeverity(f)), seen(reports.byCategory(f))];
+    const totals = seen(reports.group(f, TOTALS).then(([t]) => t));
+    const rest = [seen<Array<{ hits: number }>>(reports.group(f, BY_DIRECTION)), seen<Array<{ hits: number }>>(reports.group(f, BY_SEVERITY)), seen<Array<{ hits: number }>>(reports.group(f, BY_CATEGORY))];
     await totals;
     // A change reaches the store between two groupings of the request (as a sync for another request would apply it).
     live.dropUpload(dropped);
@@ -78,7 +80,7 @@ describe.each(drivers)('in-memory report store (%s)', (driver) => {
     const sum = (rows: Array<{ hits: number }>) => rows.reduce((n, r) => n + r.hits, 0);
     expect([(await totals).hits, sum(directions), sum(severities), sum(categories)]).toEqual([all, all, all, all]);
     // The next request sees the change.
-    expect((await reports.totals(window())).hits).toBe(all - droppedHits);
+    expect((await reports.group(window(), TOTALS))[0].hits).toBe(all - droppedHits);
     memory.close();
   });
 
@@ -90,7 +92,7 @@ describe.each(drivers)('in-memory report store (%s)', (driver) => {
     ok(await upload(t, capture(START + 5 * 86_400_000, 25, 9), { deviceNickname: 'edge' }));
     expect((await processQueued(t.services)).map((o) => o.status)).toEqual(['COMPLETED']);
     expect((await other.view(t.accountId))?.hits).toBe(await count());
-    const totals = await new ReportService(t.dataSource, { memory: other }).totals(window());
+    const [totals] = await new ReportService(t.dataSource, { memory: other }).group(window(), TOTALS);
     expect(totals.hits).toBe(await count());
     other.close();
   });
@@ -143,7 +145,9 @@ describe.each(drivers)('in-memory report store (%s)', (driver) => {
     await small.warm(t.accountId);
     expect(await small.view(t.accountId)).toBeNull();
     const f = window();
-    expect(await new ReportService(t.dataSource, { memory: small }).byIoc(f, 10)).toEqual(await new ReportService(t.dataSource, { rollups: false }).byIoc(f, 10));
+    const served = new ReportService(t.dataSource, { memory: small });
+    expect(await served.executor(f)).toBeInstanceOf(SqlExecutor);
+    expect(await served.group(f, BY_IOC, { first: 10 })).toEqual(await new ReportService(t.dataSource).group(f, BY_IOC, { first: 10 }));
     small.close();
   });
 });

@@ -1,0 +1,91 @@
+import { Direction } from '../../flow-hit/flow-hit.enums';
+import { CategoryRow, DeviceRow, DirectionRow, HitTotals, InternalHostRow, IocListRow, IocRow, SeverityRow } from '../report.types';
+import { grouping } from './grouping';
+
+/**
+ * Every hitReport grouping but threats and timeline (hand-written, threats.*.ts and timeline.*.ts), declared
+ * once. Each executor computes any of them with the same numbers, order and ties (the property test
+ * report-executors.property.test.ts compares them).
+ */
+
+const groupMeasures = { hits: 'hits', packets: 'packets', internalHosts: 'distinctHosts', firstSeenAt: 'firstSeen', lastSeenAt: 'lastSeen' } as const;
+
+export type Totals = HitTotals & { inbound: number; outbound: number };
+
+/** One row: the totals, with the hits of each direction (the dashboard shows those beside them). */
+export const TOTALS = grouping<Totals>({
+  name: 'totals',
+  key: {},
+  measures: {
+    hits: 'hits',
+    packets: 'packets',
+    bytes: 'bytes',
+    internalHosts: 'distinctHosts',
+    externalAddresses: 'distinctExternals',
+    devices: 'distinctDevices',
+    inbound: 'inboundHits',
+    outbound: 'outboundHits',
+  },
+  order: [],
+  top: false,
+  always: [{}],
+});
+
+export const BY_DIRECTION = grouping<DirectionRow>({
+  name: 'byDirection',
+  key: { direction: 'direction' },
+  measures: { hits: 'hits', packets: 'packets', bytes: 'bytes' },
+  order: [{ by: 'direction' }],
+  top: false,
+  // Both always present, so charts need no special case.
+  always: [{ direction: Direction.INBOUND }, { direction: Direction.OUTBOUND }],
+});
+
+/** A matched entry as its hits recorded it: an entry whose list changed severity since has two rows. */
+export const BY_IOC = grouping<IocRow>({
+  name: 'byIoc',
+  key: { iocId: 'iocId', iocListId: 'iocListId', matchedCidr: 'matchedCidr', severity: 'severity', category: 'category' },
+  measures: groupMeasures,
+  order: [{ by: 'hits', desc: true }, { by: 'iocId' }, { by: 'iocListId' }, { by: 'matchedCidr' }, { by: 'severity', desc: true }, { by: 'category' }],
+  top: true,
+});
+
+export const BY_IOC_LIST = grouping<IocListRow>({
+  name: 'byIocList',
+  key: { iocListId: 'iocListId' },
+  measures: { ...groupMeasures, iocs: 'distinctEntries' },
+  order: [{ by: 'hits', desc: true }, { by: 'iocListId' }],
+  top: true,
+});
+
+export const BY_CATEGORY = grouping<CategoryRow>({
+  name: 'byCategory',
+  key: { category: 'category' },
+  measures: groupMeasures,
+  order: [{ by: 'hits', desc: true }, { by: 'category' }],
+  top: false,
+});
+
+export const BY_SEVERITY = grouping<SeverityRow>({
+  name: 'bySeverity',
+  key: { severity: 'severity' },
+  measures: groupMeasures,
+  order: [{ by: 'severity', desc: true }],
+  top: false,
+});
+
+export const BY_DEVICE = grouping<DeviceRow>({
+  name: 'byDevice',
+  key: { deviceId: 'deviceId' },
+  measures: { ...groupMeasures, iocs: 'distinctEntries' },
+  order: [{ by: 'hits', desc: true }, { by: 'deviceId' }],
+  top: true,
+});
+
+export const BY_INTERNAL_HOST = grouping<InternalHostRow>({
+  name: 'byInternalHost',
+  key: { deviceId: 'deviceId', internalIp: 'internalIp' },
+  measures: { hits: 'hits', packets: 'packets', iocs: 'distinctEntries', worstSeverity: 'worstSeverity', firstSeenAt: 'firstSeen', lastSeenAt: 'lastSeen' },
+  order: [{ by: 'hits', desc: true }, { by: 'deviceId' }, { by: 'internalIp' }],
+  top: true,
+});
