@@ -4,7 +4,7 @@
  *
  *   node -r @swc-node/register --expose-gc bench/report.bench.ts [--db sqlite|mysql|both] [--hits 1000000]
  *        [--also 10000000] [--runs 20] [--also-runs 20] [--json] [--explain] [--max-seed-s 600]
- *        [--export-budget-s 300] [--keep] [--seed-only] [--mysql-url mysql://root@127.0.0.1:3306]
+ *        [--export-budget-s 300] [--keep] [--seed-only] [--mysql-url mysql://root@127.0.0.1:3306] [--mysql-db pcd_bench_report]
  *        [--mysql-buffer-pool-mb 1024] [--report-memory-max-hits N]
  *
  * `--also N` measures a second size (a fresh database each); `--also 0` skips it. A size whose projected seeding
@@ -85,7 +85,8 @@ const KEEP = process.argv.includes('--keep');
 const REPORT_MEMORY_MAX_HITS = argValue('report-memory-max-hits');
 const SEED_ONLY = process.argv.includes('--seed-only');
 const MYSQL_URL = argValue('mysql-url') ?? 'mysql://root@127.0.0.1:3306';
-const MYSQL_DB = 'pcd_bench_report';
+/** Another bench (load.bench.ts seeds through this one) may use the default database at the same time. */
+const MYSQL_DB = argValue('mysql-db') ?? 'pcd_bench_report';
 if (!(HITS > 0) || !(ALSO >= 0)) throw new Error('--hits must be > 0 and --also >= 0');
 
 /** The product's targets; sqlHitReportMs: the SQL executor's (a full hitReport with the store off, or not holding the account). */

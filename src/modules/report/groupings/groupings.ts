@@ -1,6 +1,6 @@
 import { Direction } from '../../flow-hit/flow-hit.enums';
 import { CategoryRow, DeviceRow, DirectionRow, HitTotals, InternalHostRow, IocListRow, IocRow, SeverityRow } from '../report.types';
-import { grouping } from './grouping';
+import { Grouping, grouping } from './grouping';
 
 /**
  * Every hitReport grouping but threats and timeline (hand-written, threats.*.ts and timeline.*.ts), declared
@@ -89,3 +89,6 @@ export const BY_INTERNAL_HOST = grouping<InternalHostRow>({
   order: [{ by: 'hits', desc: true }, { by: 'deviceId' }, { by: 'internalIp' }],
   top: true,
 });
+
+/** Every declared grouping: the property test runs each on every executor. */
+export const GROUPINGS: ReadonlyArray<Grouping<unknown>> = [TOTALS, BY_DIRECTION, BY_IOC, BY_IOC_LIST, BY_CATEGORY, BY_SEVERITY, BY_DEVICE, BY_INTERNAL_HOST] as ReadonlyArray<Grouping<unknown>>;
