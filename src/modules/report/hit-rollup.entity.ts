@@ -7,7 +7,7 @@ import { LogUpload } from '../log-upload/log-upload.entity';
  * Roll-ups of flow hits, written by the worker in the same transaction as the hits they summarize and replaced
  * with them (by upload) when an upload is processed again. Reports read them instead of the raw hits for the
  * whole buckets of a window and read the raw hits only for the partial buckets at its edges (see
- * report.service.ts), so a 30-day report aggregates a few thousand rows instead of hundreds of thousands.
+ * groupings/sql-source.ts), so a 30-day report aggregates a few thousand rows instead of hundreds of thousands.
  *
  * Why two tables at two grains, and not one:
  * - HitHour keeps only the dimensions reports filter and group by that have few values (device, direction,

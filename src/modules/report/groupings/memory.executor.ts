@@ -136,12 +136,28 @@ function distinctCounts(data: AccountHits, sel: Selection, keys: Keys, rowKey: I
     }
     return pairs.counts;
   }
+  const of = item.ofUnit;
+  if (!rowKey) {
+    // One key (totals): a mark per item, in one tight pass.
+    const seen = new Uint8Array(item.count);
+    let count = 0;
+    for (const seg of sel.segments) {
+      const ids = item.level === 'group' ? seg.group : item.level === 'host' ? seg.host : seg.external;
+      for (let i = 0; i < seg.n; i++) {
+        const it = of ? of[ids[i]] : ids[i];
+        if (seen[it] === 0) {
+          seen[it] = 1;
+          count++;
+        }
+      }
+    }
+    return Int32Array.of(count);
+  }
   let j = 0;
   for (const seg of sel.segments) {
     const ids = item.level === 'group' ? seg.group : item.level === 'host' ? seg.host : seg.external;
-    const of = item.ofUnit;
     for (let i = 0; i < seg.n; i++, j++) {
-      const s = slot[rowKey ? rowKey[j] : 0];
+      const s = slot[rowKey[j]];
       if (s >= 0) pairs.add(s, of ? of[ids[i]] : ids[i]);
     }
   }
@@ -175,14 +191,21 @@ export function groupInMemory<R>(data: AccountHits, f: ResolvedHitFilter, g: Gro
     }
     extra.worstSeverity = worst;
   }
-  for (const m of ['inboundHits', 'outboundHits'] as const) {
-    if (!needs(m)) continue;
-    const code = data.directions.values.indexOf(COUNTED_DIRECTION[m]!);
-    const counted = new Float64Array(keys.count);
+  if (needs('inboundHits') || needs('outboundHits')) {
+    // Hits per key and direction, in one pass.
+    const directions = data.directions.size;
+    const perDirection = new Float64Array(keys.count * directions);
     const k = key();
     let j = 0;
-    for (const seg of sel.segments) for (let i = 0; i < seg.n; i++, j++) if (seg.direction[i] === code) counted[k ? k[j] : 0]++;
-    extra[m] = counted;
+    for (const seg of sel.segments) {
+      const { direction } = seg;
+      if (k) for (let i = 0; i < seg.n; i++, j++) perDirection[k[j] * directions + direction[i]]++;
+      else for (let i = 0; i < seg.n; i++) perDirection[direction[i]]++;
+    }
+    for (const m of ['inboundHits', 'outboundHits'] as const) {
+      const code = data.directions.values.indexOf(COUNTED_DIRECTION[m]!);
+      extra[m] = Float64Array.from({ length: keys.count }, (_, key) => (code < 0 ? 0 : perDirection[key * directions + code]));
+    }
   }
   const valueOf = (m: Measure, k: number): number | Date => {
     switch (m) {
