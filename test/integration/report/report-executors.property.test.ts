@@ -12,7 +12,7 @@ import { HitMemory } from '../../../src/modules/report/hit-memory';
 import { ReportService } from '../../../src/modules/report/report.service';
 import { MemoryExecutor } from '../../../src/modules/report/groupings/memory.executor';
 import { SqlExecutor } from '../../../src/modules/report/groupings/sql.executor';
-import { GROUPINGS, TOTALS } from '../../../src/modules/report/groupings/groupings';
+import { BY_IOC, GROUPINGS, TOTALS } from '../../../src/modules/report/groupings/groupings';
 import { resolveHitFilter, ResolvedHitFilter } from '../../../src/modules/flow-hit/hit-filter';
 import { HitFilter } from '../../../src/modules/flow-hit/hit-filter.inputs';
 import { TimeBucket } from '../../../src/modules/report/report.enums';
@@ -235,6 +235,29 @@ describe.each(drivers)('the SQL and memory executors agree on random hits and fi
       }
     });
   }
+
+  it('ranks the top entries right when a heavy entry\'s hits are split between two groups', async () => {
+    // Entry 0: 10 hits, 5 recorded at an older severity; entry 1: 9; entry 2: 6. The top two rows are entry 1's
+    // and entry 2's, although entry 0 has the most hits: a ranking by entry alone must look past it.
+    const at = (i: number) => 3_600_000 + i * 60_000;
+    const hit = (entry: number, i: number, older: boolean): HitSpec => ({ device: 0, entry, address: 0, older, inside: 0, outbound: true, protocol: 'TCP', port: 443, at: at(i), duration: 0, packets: [1, 0] });
+    await writeHits([
+      ...Array.from({ length: 10 }, (_, i) => hit(0, i, i % 2 === 0)),
+      ...Array.from({ length: 9 }, (_, i) => hit(1, i, false)),
+      ...Array.from({ length: 6 }, (_, i) => hit(2, i, false)),
+    ]);
+    const store = new HitMemory(t.dataSource, { maxHits: 1_000_000 });
+    await store.warm(t.accountId);
+    const f = () => resolveHitFilter(t.accountId, { from: new Date(START), to: new Date(START + DAY) } as HitFilter);
+    const expected = [
+      { iocId: entries[1].iocId, hits: 9 },
+      { iocId: entries[2].iocId, hits: 6 },
+    ];
+    for (const s of [new ReportService(t.dataSource), new ReportService(t.dataSource, { memory: store })]) {
+      expect((await s.group(f(), BY_IOC, { first: 2 })).map((r) => ({ iocId: r.iocId, hits: r.hits }))).toEqual(expected);
+    }
+    store.close();
+  });
 
   it('gives identical answers for every grouping, window and combined filter', async () => {
     const started = Date.now();

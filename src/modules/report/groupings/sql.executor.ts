@@ -1,5 +1,6 @@
 import { DataSource, ObjectLiteral, SelectQueryBuilder } from 'typeorm';
-import { ResolvedHitFilter } from '../../flow-hit/hit-filter';
+import { FlowHit } from '../../flow-hit/flow-hit.entity';
+import { applyHitFilter, ResolvedHitFilter } from '../../flow-hit/hit-filter';
 import { TimeBucket } from '../report.enums';
 import { ThreatRow, TimelineBucketRow } from '../report.types';
 import { ReportExecutor, severityLevels } from './executor';
@@ -10,6 +11,9 @@ import { threats } from './threats.sql';
 import { timeline } from './timeline.sql';
 
 type Raw = Record<string, string | number | null>;
+
+/** Beyond this many values of the first key column, a pruned ranking groups every hit at once. */
+const MAX_PRUNED_VALUES = 512;
 
 // mysql2 returns SUM/COUNT as strings; SQLite as numbers.
 export const num = (v: string | number | null | undefined) => (v == null ? 0 : Number(v));
@@ -73,7 +77,6 @@ export class SqlExecutor implements ReportExecutor {
     const later = distinct.filter(([, m]) => !mainHas(DISTINCT_OF[m]));
 
     const columns = [...new Set([...mainColumns, ...folded.flatMap(([, m]) => DISTINCT_OF[m])])];
-    const src = source(this.dataSource, f, main, columns);
     const select = [
       ...key.map((k, i) => `u.${k.property} AS k${i}`),
       ...sums.map(([, m], i) => `${aggregate(m)} AS s${i}`),
@@ -85,15 +88,7 @@ export class SqlExecutor implements ReportExecutor {
       const term = k ? (k.text ? this.dialect.bytewise(`u.${k.property}`) : `u.${k.property}`) : measureAlias.get(by) ?? '0';
       return `${term} ${desc ? 'DESC' : 'ASC'}`;
     });
-    const sql =
-      `SELECT ${select.join(', ')} FROM (${src.sql}) u` +
-      (key.length ? ` GROUP BY ${key.map((k) => `u.${k.property}`).join(', ')}` : '') +
-      (order.length ? ` ORDER BY ${order.join(', ')}` : '') +
-      (g.top && options.first !== undefined ? ` LIMIT ${Number(options.first)}` : '');
-    const raws: Raw[] = await this.dataSource.query(sql, src.params);
-    // Without a key, SQL answers one row even over no hits (its sums null).
-    const present = key.length ? raws : raws.filter((r) => num(r.s0) > 0 || !sums.length);
-    const rows = present.map((r) => {
+    const toRow = (r: Raw) => {
       const row: Record<string, unknown> = {};
       key.forEach((k, i) => (row[k.field] = k.text ? String(r[`k${i}`]) : num(r[`k${i}`])));
       for (const [field, m] of Object.entries(g.measures) as Array<[string, Measure]>) {
@@ -102,7 +97,21 @@ export class SqlExecutor implements ReportExecutor {
         row[field] = isInstant(m) && alias !== undefined ? new Date(v) : v;
       }
       return row;
-    });
+    };
+    /** The grouping's rows, of all keys or of those whose first key column is among `only`. */
+    const query = async (only?: number[]): Promise<Array<Record<string, unknown>>> => {
+      const where = only ? <T extends ObjectLiteral>(qb: SelectQueryBuilder<T>) => void qb.andWhere(`h.${key[0].property} IN (:...prunedKeys)`, { prunedKeys: only }) : undefined;
+      const src = source(this.dataSource, f, main, columns, { where });
+      const sql =
+        `SELECT ${select.join(', ')} FROM (${src.sql}) u` +
+        (key.length ? ` GROUP BY ${key.map((k) => `u.${k.property}`).join(', ')}` : '') +
+        (order.length ? ` ORDER BY ${order.join(', ')}` : '') +
+        (g.top && options.first !== undefined ? ` LIMIT ${Number(options.first)}` : '');
+      const raws: Raw[] = await this.dataSource.query(sql, src.params);
+      // Without a key, SQL answers one row even over no hits (its sums null).
+      return (key.length ? raws : raws.filter((r) => num(r.s0) > 0 || !sums.length)).map(toRow);
+    };
+    const rows = this.prunable(g, f, main === null, key, options) ? await this.pruned(g, f, key[0].property, options.first!, query) : await query();
     for (const [field, m] of later) await this.countDistinct(f, key, rows, field, m, g.top);
     for (const always of g.always ?? []) {
       if (rows.some((r) => Object.entries(always).every(([field, v]) => r[field] === v))) continue;
@@ -112,6 +121,51 @@ export class SqlExecutor implements ReportExecutor {
     }
     // In the declared order (SQL ordered them already; rows added above, and ties SQL saw in another collation).
     return rows.sort((a, b) => compareRows(g.order, a, b)) as R[];
+  }
+
+  /**
+   * Whether a top grouping over the raw hits can rank from its first key column alone: ordered by hits first, a
+   * key of several columns whose first is an integer, and a filter the (account, severity, time, device, host,
+   * entry, category) index can apply whole, so the ranking reads no table row (byIoc).
+   */
+  private prunable(g: Grouping<unknown>, f: ResolvedHitFilter, raw: boolean, key: Array<{ field: string; property: string; text: boolean }>, options: GroupingOptions): boolean {
+    const first = g.order[0];
+    return (
+      raw &&
+      g.top &&
+      options.first !== undefined &&
+      key.length > 1 &&
+      !key[0].text &&
+      first !== undefined &&
+      g.measures[first.by as never] === 'hits' &&
+      first.desc === true &&
+      !f.directions && !f.listIds && !f.protocols && !f.internal && !f.external && f.ports === undefined && !f.excludePorts?.length
+    );
+  }
+
+  /**
+   * The `first` rows of a grouping without grouping every hit: hits are first counted per value of the first
+   * key column from an index alone (an integer sort), and the rows are computed only for the heaviest values,
+   * in growing batches, until the next value has fewer hits than the `first`-th row found: no row of it (its
+   * hits are split among its rows) or of any lighter value can make the list. Nearly always one batch.
+   */
+  private async pruned(g: Grouping<unknown>, f: ResolvedHitFilter, column: string, first: number, query: (only?: number[]) => Promise<Array<Record<string, unknown>>>): Promise<Array<Record<string, unknown>>> {
+    const hitsField = g.order[0].by;
+    const qb = this.dataSource.getRepository(FlowHit).createQueryBuilder('h');
+    applyHitFilter(qb, f);
+    if (f.severities === undefined) qb.andWhere('h.severity IN (:...allLevels)', { allLevels: severityLevels(f) });
+    const ranked: Raw[] = await qb.select(`h.${column}`, 'c').addSelect('COUNT(*)', 'hits').groupBy(`h.${column}`).orderBy('hits', 'DESC').addOrderBy(`h.${column}`, 'ASC').getRawMany();
+    let best: Array<Record<string, unknown>> = [];
+    let next = 0;
+    for (let batch = first; next < ranked.length; batch *= 2) {
+      // Past this many values, each batch re-reading the window's index costs more than grouping every hit once.
+      if (next + batch > MAX_PRUNED_VALUES) return query();
+      const values = ranked.slice(next, next + batch).map((r) => num(r.c));
+      next += values.length;
+      best = [...best, ...(await query(values))].sort((a, b) => compareRows(g.order, a, b)).slice(0, first);
+      if (best.length === first && next < ranked.length && num(ranked[next].hits) < Number(best[first - 1][hitsField])) break;
+    }
+    return best;
   }
 
   /** One instance of what a distinct count counts, as one SQL value over `u`. */
