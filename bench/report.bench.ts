@@ -30,8 +30,8 @@
  *   ANALYZE TABLE after seeding, which InnoDB's automatic statistics would do on their own shortly after.
  */
 import './lib/production-env'; // first: graphql-js reads NODE_ENV when loaded
-import { HIT_COLUMNS as FLOW_HIT_COLUMNS } from '../src/modules/log-upload/log-upload.processor';
-import { DAY_HOST_COLUMNS, HOUR_COLUMNS, rollupRows } from '../src/modules/report/hit-rollup';
+import { INSERT_COLUMNS, NewHit } from '../src/modules/flow-hit/flow-hit.columns';
+import { insertRollups } from '../src/modules/flow-hit/hit-rollup';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -43,7 +43,7 @@ import { DataSource } from 'typeorm';
 import { loadConfig } from '../src/config/config';
 import { startServer, RunningServer } from '../src/app/server';
 import { silentLogger } from '../src/app/logger';
-import { bulkInsert, dialectOf } from '../src/db/bulk';
+import { bulkInsert, bulkInsertObjects, dialectOf } from '../src/db/bulk';
 import { cidr4, cidr6 } from '../src/common/net/cidr';
 import { classifyIpv4, isScopeInternetRoutable, parseIpv4, parseIpv6 } from '../src/common/net/ip';
 import { toGlobalId } from '../src/common/ids/global-id';
@@ -53,7 +53,7 @@ import { IpType } from '../src/modules/device/device.enums';
 import { resolveHitFilter, ResolvedHitFilter } from '../src/modules/flow-hit/hit-filter';
 import { FlowHitOrder } from '../src/modules/flow-hit/flow-hit.enums';
 import { TimeBucket } from '../src/modules/report/report.enums';
-import { recordHitChange } from '../src/modules/report/hit-change';
+import { recordHitChange } from '../src/modules/flow-hit/hit-change';
 import { HitMemory } from '../src/modules/report/hit-memory';
 import { ReportService } from '../src/modules/report/report.service';
 import { BY_CATEGORY, BY_DEVICE, BY_DIRECTION, BY_INTERNAL_HOST, BY_IOC, BY_IOC_LIST, BY_SEVERITY, TOTALS } from '../src/modules/report/groupings/groupings';
@@ -352,9 +352,6 @@ function cdfOf(weights: number[]): Float64Array {
 }
 const v6Key = (v: bigint) => v.toString(16).padStart(32, '0');
 
-// The worker's own column list, so seeded rows are exactly what processing writes.
-const HIT_COLUMNS = FLOW_HIT_COLUMNS;
-
 const UPLOAD_COLUMNS = [
   'account_id',
   'device_id',
@@ -557,7 +554,7 @@ async function seed(server: RunningServer, total: number): Promise<Seeded> {
   // The hits, in upload order (as the worker writes them: one device-day at a time, in capture order).
   const t0 = performance.now();
   let dbMs = 0;
-  let buffer: unknown[][] = [];
+  let buffer: NewHit[] = [];
   let written = 0;
   let v6Hits = 0;
   let windowHits = 0;
@@ -567,13 +564,12 @@ async function seed(server: RunningServer, total: number): Promise<Seeded> {
     buffer = [];
     const t = performance.now();
     await ds.transaction(async (em) => {
-      await bulkInsert(em, 'flow_hit', HIT_COLUMNS, rows);
-      // The worker writes the reports' roll-ups with the hits (hit-rollup.ts); so does the seed, with the same code.
-      const rollups = rollupRows(rows, HIT_COLUMNS);
-      await bulkInsert(em, 'hit_hour', HOUR_COLUMNS, rollups.hour);
-      await bulkInsert(em, 'hit_day_host', DAY_HOST_COLUMNS, rollups.dayHost);
+      // The writer's insert and roll-ups (flow-hit/hit-writer.ts), without its replace: an upload's hits come in
+      // several flushes here.
+      await bulkInsertObjects(em, 'flow_hit', INSERT_COLUMNS, rows);
+      await insertRollups(em, rows);
       // And records the change, as the worker does: the in-memory report store re-reads these uploads.
-      for (const uploadId of new Set(rows.map((row) => row[2] as number))) await recordHitChange(em, { accountId, uploadId });
+      for (const uploadId of new Set(rows.map((row) => row.uploadId))) await recordHitChange(em, { accountId, uploadId });
     });
     dbMs += performance.now() - t;
     written += rows.length;
@@ -609,33 +605,33 @@ async function seed(server: RunningServer, total: number): Promise<Seeded> {
         const first = Math.floor(times[i]);
         if (e.v6) v6Hits++;
         if (first >= WINDOW_FROM) windowHits++;
-        buffer.push([
+        buffer.push({
           accountId,
-          deviceIds[d],
+          deviceId: deviceIds[d],
           uploadId,
-          first,
-          first + Math.floor(Math.pow(r(), 3) * 600_000),
-          rel.outbound ? 'OUTBOUND' : 'INBOUND',
+          firstSeenAt: first,
+          lastSeenAt: first + Math.floor(Math.pow(r(), 3) * 600_000),
+          direction: rel.outbound ? 'OUTBOUND' : 'INBOUND',
           protocol,
-          rel.host.ip,
-          rel.host.key,
+          internalIp: rel.host.ip,
+          internalKey: rel.host.key,
           internalPort,
-          e.ips[k],
-          e.keys[k],
+          externalIp: e.ips[k],
+          externalKey: e.keys[k],
           externalPort,
-          icmp ? null : rel.port,
-          rel.outbound ? 'RESPONDER' : 'INITIATOR',
-          e.ips[k],
-          fwd,
-          fwd * (60 + int(900)),
-          rev,
-          rev * (60 + int(1400)),
-          e.id,
-          e.listId,
-          e.cidr,
-          spec.severity,
-          spec.category,
-        ]);
+          destinationPort: icmp ? null : rel.port,
+          matchedSide: rel.outbound ? 'RESPONDER' : 'INITIATOR',
+          matchedIp: e.ips[k],
+          packetsForward: fwd,
+          bytesForward: fwd * (60 + int(900)),
+          packetsReverse: rev,
+          bytesReverse: rev * (60 + int(1400)),
+          iocId: e.id,
+          iocListId: e.listId,
+          matchedCidr: e.cidr,
+          severity: spec.severity,
+          category: spec.category,
+        });
         if (buffer.length >= TX_ROWS) await flush();
       }
     }

@@ -1,7 +1,7 @@
 import { MigrationInterface, QueryRunner, Table } from 'typeorm';
 import { col } from '../src/db/migration-helpers';
 
-/** The flow-hit change log the in-memory report store follows (see src/modules/report/hit-change.ts). */
+/** The flow-hit change log the in-memory report store follows (see src/modules/flow-hit/hit-change.ts). */
 export class HitChanges1764309600000 implements MigrationInterface {
   name = 'HitChanges1764309600000';
 

@@ -22,6 +22,36 @@ export async function bulkInsert(
   rows: readonly unknown[][],
   options: { ignoreDuplicates?: boolean } = {},
 ): Promise<number> {
+  return insertChunks(em, table, columns, rows, (row, params) => {
+    for (const v of row) params.push(v);
+  }, options);
+}
+
+/**
+ * bulkInsert of named rows: each column's value is `row[key]`, its values pushed straight into the statement's
+ * parameters (no array per row).
+ */
+export async function bulkInsertObjects<K extends string>(
+  em: EntityManager,
+  table: string,
+  columns: ReadonlyArray<{ key: K; sql: string }>,
+  rows: ReadonlyArray<{ readonly [k in K]: unknown }>,
+  options: { ignoreDuplicates?: boolean } = {},
+): Promise<number> {
+  const keys = columns.map((c) => c.key);
+  return insertChunks(em, table, columns.map((c) => c.sql), rows, (row, params) => {
+    for (let k = 0; k < keys.length; k++) params.push(row[keys[k]]);
+  }, options);
+}
+
+async function insertChunks<R>(
+  em: EntityManager,
+  table: string,
+  columns: readonly string[],
+  rows: readonly R[],
+  values: (row: R, params: unknown[]) => void,
+  options: { ignoreDuplicates?: boolean },
+): Promise<number> {
   if (rows.length === 0) return 0;
   const dialect = dialectOf(em);
   const quote = (name: string) => (dialect === 'mysql' ? `\`${name}\`` : `"${name}"`);
@@ -33,11 +63,11 @@ export async function bulkInsert(
   if (!runner) throw new Error('bulkInsert needs a transactional EntityManager');
   let inserted = 0;
   for (let i = 0; i < rows.length; i += perStatement) {
-    const chunk = rows.slice(i, i + perStatement);
+    const end = Math.min(rows.length, i + perStatement);
     const params: unknown[] = [];
-    for (const row of chunk) for (const v of row) params.push(v);
-    const result = await runner.query(head + chunk.map(() => tuple).join(', '), params, true);
-    inserted += Number(result.affected ?? chunk.length);
+    for (let j = i; j < end; j++) values(rows[j], params);
+    const result = await runner.query(head + tuple.concat(`, ${tuple}`.repeat(end - i - 1)), params, true);
+    inserted += Number(result.affected ?? end - i);
   }
   return inserted;
 }

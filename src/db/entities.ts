@@ -9,7 +9,7 @@ import { LogUpload } from '../modules/log-upload/log-upload.entity';
 import { LogUploadBlob } from '../modules/log-upload/log-upload-blob.entity';
 import { FlowHit } from '../modules/flow-hit/flow-hit.entity';
 import { HitDayHost, HitHour } from '../modules/report/hit-rollup.entity';
-import { HitChange, HitRevision } from '../modules/report/hit-change';
+import { HitChange, HitRevision } from '../modules/flow-hit/hit-change';
 
 /** Every entity, in one list shared by the DataSource and the schema-agreement test. */
 export const entities = [Account, ApiKey, Policy, Device, IocList, Ioc, PolicyIocList, LogUpload, LogUploadBlob, FlowHit, HitHour, HitDayHost, HitRevision, HitChange];

@@ -8,7 +8,7 @@ import { canonicalIp } from '../../common/net/device-address';
 import { foldKey, LIKE_ESCAPE, likeContains } from '../../common/text';
 import { IndexChanges, NO_INDEX_CHANGES } from '../ioc/ioc-index.warmer';
 import { Policy } from '../policy/policy.entity';
-import { recordHitChange } from '../report/hit-change';
+import { HitWriter } from '../flow-hit/hit-writer';
 import { Device } from './device.entity';
 import { DeviceFields, validateDeviceFields } from './device.validation';
 
@@ -30,6 +30,7 @@ const DNS_CACHE_MS = 60_000;
 
 export class DeviceService {
   private readonly dnsCache = new Map<string, { at: number; addresses: string[] }>();
+  private readonly hits = new HitWriter();
 
   constructor(
     private readonly dataSource: DataSource,
@@ -135,9 +136,10 @@ export class DeviceService {
       const device = id == null ? null : await repo.findOneBy({ id, accountId });
       if (!device) return failure(userError(UserErrorCode.NOT_FOUND, ['input', 'id'], 'No device with this ID.'));
       const removed = Object.assign(new Device(), device);
+      // Its hits and roll-ups first, with the change that tells in-memory report stores to drop them; then the
+      // device, whose cascade to its uploads finds none of them left.
+      await this.hits.deleteDevice(em, accountId, device.id);
       await repo.delete({ id: device.id, accountId });
-      // Its hits went with it (ON DELETE CASCADE): in-memory report stores drop them too.
-      await recordHitChange(em, { accountId, deviceId: device.id });
       return success(removed);
     });
   }

@@ -1,16 +1,15 @@
 import zlib from 'node:zlib';
 import { TransformOptions } from 'node:stream';
 import { DataSource, EntityManager } from 'typeorm';
-import { bulkInsert, execute } from '../../db/bulk';
+import { execute } from '../../db/bulk';
 import { Device } from '../device/device.entity';
 import { IocIndexCache } from '../ioc/ioc-index.cache';
 import { IocIndex, NO_MATCH } from '../ioc/matching/ioc-index';
-import { ipv4Key, ipv6WordsKey } from '../ioc/ioc-range';
-import { MatchedSide, protocolName } from '../flow-hit/flow-hit.enums';
-import { recordHitChange } from '../report/hit-change';
-import { replaceRollups } from '../report/hit-rollup';
+import { MatchedSide } from '../flow-hit/flow-hit.enums';
+import { newHit, NewHit } from '../flow-hit/flow-hit.columns';
+import { HitWriter } from '../flow-hit/hit-writer';
 import { createDirectionClassifier, Direction } from './flows/direction';
-import { Connection, ConnectionEndpoint, ConnectionFolder } from './flows/fold';
+import { ConnectionEndpoint, ConnectionFolder } from './flows/fold';
 import { hasHostOfOurs, withMatchedSides } from './flows/sides';
 import { missingEpochTimestamps, TcpdumpParser } from './parsing';
 import { LogUploadStatus } from './log-upload.enums';
@@ -47,35 +46,6 @@ export interface ProcessorOptions {
   onFinished?: (outcome: ProcessOutcome | { status: 'ERROR'; textBytes: 0; durationMs: number; connections: 0; hits: 0 }) => void;
 }
 
-/** Columns of a flow_hit row, in the order hitRow() fills them. */
-export const HIT_COLUMNS = [
-  'account_id',
-  'device_id',
-  'upload_id',
-  'first_seen_at',
-  'last_seen_at',
-  'direction',
-  'protocol',
-  'internal_ip',
-  'internal_key',
-  'internal_port',
-  'external_ip',
-  'external_key',
-  'external_port',
-  'destination_port',
-  'matched_side',
-  'matched_ip',
-  'packets_forward',
-  'bytes_forward',
-  'packets_reverse',
-  'bytes_reverse',
-  'ioc_id',
-  'ioc_list_id',
-  'matched_cidr',
-  'severity',
-  'category',
-] as const;
-
 /** Text parsed per event-loop turn (~2 ms at the parser's speed). */
 const SLICE = 1024 * 1024;
 /** Slices out of the inflater, up to 4 inflated ahead of the parser (zlib streams take stream options too). */
@@ -88,6 +58,8 @@ const INFLATE: zlib.ZlibOptions & zlib.BrotliOptions & TransformOptions = { chun
  * hits and counts in one transaction that first checks the lease. Re-running gives the same result.
  */
 export class LogUploadProcessor {
+  private readonly hitWriter = new HitWriter();
+
   constructor(
     private readonly dataSource: DataSource,
     private readonly queue: LogUploadQueue,
@@ -173,7 +145,7 @@ export class LogUploadProcessor {
     if (noEpoch) return this.failed(uploadId, owner, noEpoch.message, { ...withDevice, lines: stats.lines, packets: stats.packets, textBytes: bytes }, started);
 
     const connections = folder.finish();
-    const hits: unknown[][] = [];
+    const hits: NewHit[] = [];
     let inbound = 0;
     let first = Infinity;
     let last = -Infinity;
@@ -195,7 +167,9 @@ export class LogUploadProcessor {
         const end = side === MatchedSide.INITIATOR ? c.initiator : c.responder;
         const row = rows[side === MatchedSide.INITIATOR ? 0 : 1];
         if (row === NO_MATCH) continue;
-        hits.push(hitRow(accountId, device.id, uploadId, c, side, end, index, row));
+        const list = index.rowList(row);
+        const match = { entryId: index.rowEntryId(row), listId: list.id, cidr: index.describeRow(row, false).cidr, severity: list.severity, category: list.category };
+        hits.push(newHit({ accountId, deviceId: device.id, uploadId, connection: c, side, end, match }));
         if (old) oldHits++;
       }
     }
@@ -208,12 +182,6 @@ export class LogUploadProcessor {
     // Run again in place on a deadlock, a lost connection...: the parsed result above is kept (log-upload.retry.ts).
     const finish = () => this.dataSource.transaction(async (em) => {
       if (!(await this.queue.holdsLease(em, uploadId, owner))) return false;
-      // Replace, never add: a re-run (after a crash, or a reprocess) leaves exactly one set of hits.
-      const stored = await storedResults(em, uploadId);
-      if (stored.hits) await execute(em, `DELETE FROM flow_hit WHERE upload_id = ?`, [uploadId]);
-      await bulkInsert(em, 'flow_hit', HIT_COLUMNS, hits);
-      // The reports' roll-ups, in the same transaction: they never disagree with the hits they summarize.
-      await replaceRollups(em, uploadId, hits, HIT_COLUMNS, stored.rollups);
       const skippedLines = stats.lines - stats.packets;
       await execute(
         em,
@@ -241,8 +209,9 @@ export class LogUploadProcessor {
           uploadId,
         ],
       );
-      // Last: the change log entry that tells in-memory report stores to re-read this upload's hits.
-      await recordHitChange(em, { accountId, uploadId });
+      // Replace, never add: a re-run (after a crash, or a reprocess) leaves exactly one set of hits, with the
+      // reports' roll-ups and the change log entry that tells in-memory report stores to re-read them.
+      await this.hitWriter.replaceUpload(em, { accountId, uploadId }, hits);
       return true;
     });
     const done = await retryInPlace(finish, { uploadId, owner, leaseMs: this.options.leaseMs, signal }, this.queue, this.options.retry ?? DEFAULT_RETRY, this.options.onRetry);
@@ -256,66 +225,6 @@ export class LogUploadProcessor {
   }
 }
 
-/**
- * Whether the upload has hits and roll-ups stored from an earlier run (a reprocess), read without locks (after
- * the lease's row lock, so no other run of it is writing). Most uploads have none, and a DELETE that finds no
- * row still takes a next-key lock on the gap at the end of the index: two workers finishing at once each
- * held that gap and waited for the other's to insert into it (ER_LOCK_DEADLOCK).
- */
-async function storedResults(em: EntityManager, uploadId: number): Promise<{ hits: boolean; rollups: boolean }> {
-  const [row] = (await em.query(
-    `SELECT EXISTS(SELECT 1 FROM flow_hit WHERE upload_id = ?) AS hits, EXISTS(SELECT 1 FROM hit_hour WHERE upload_id = ?) AS hours,
-            EXISTS(SELECT 1 FROM hit_day_host WHERE upload_id = ?) AS days`,
-    [uploadId, uploadId, uploadId],
-  )) as Array<{ hits: number | string; hours: number | string; days: number | string }>;
-  return { hits: Number(row.hits) === 1, rollups: Number(row.hours) === 1 || Number(row.days) === 1 };
-}
-
-function endpointKey(end: ConnectionEndpoint): string {
-  return end.v6 ? ipv6WordsKey(end.v6) : ipv4Key(end.v4);
-}
-
 function bestBlock(index: IocIndex, end: ConnectionEndpoint, now: number): number {
   return end.v6 ? index.bestBlockRowV6(end.v6[0], end.v6[1], end.v6[2], end.v6[3], now) : index.bestBlockRowV4(end.v4, now);
-}
-
-function hitRow(
-  accountId: number,
-  deviceId: number,
-  uploadId: number,
-  c: Connection,
-  side: MatchedSide,
-  end: ConnectionEndpoint,
-  index: IocIndex,
-  row: number,
-): unknown[] {
-  const list = index.rowList(row);
-  const match = index.describeRow(row, false);
-  return [
-    accountId,
-    deviceId,
-    uploadId,
-    Math.floor(c.firstMicros / 1000),
-    Math.floor(c.lastMicros / 1000),
-    c.direction,
-    protocolName(c.protocol),
-    c.internal.ip,
-    endpointKey(c.internal),
-    c.internal.port,
-    c.external.ip,
-    endpointKey(c.external),
-    c.external.port,
-    c.responder.port,
-    side,
-    end.ip,
-    c.packetsForward,
-    c.bytesForward,
-    c.packetsReverse,
-    c.bytesReverse,
-    index.rowEntryId(row),
-    list.id,
-    match.cidr,
-    list.severity,
-    list.category,
-  ];
 }

@@ -1,6 +1,7 @@
 import { DataSource } from 'typeorm';
 import { nextTurn } from '../../common/async/next-turn';
 import { sqliteHandle } from '../../db/sqlite-handle';
+import { HitSum, hitSumSql, STORE_COLUMNS, StoreKey } from '../flow-hit/flow-hit.columns';
 
 /**
  * An in-memory, column-wise copy of each account's flow hits, kept exact by following the hit change log
@@ -25,12 +26,17 @@ import { sqliteHandle } from '../../db/sqlite-handle';
  * packets, bytes), 4 int32 (host, external, entry group, destination port) and 2 bytes (direction, protocol).
  */
 
-const COLUMNS = `id, upload_id, device_id, first_seen_at, last_seen_at, direction, protocol, internal_ip, internal_key, external_ip, external_key,
-  destination_port, packets_forward + packets_reverse AS packets, bytes_forward + bytes_reverse AS bytes, ioc_id, ioc_list_id, matched_cidr, severity, category`;
+/** What the store reads of a hit: the flow_hit columns declared `store` (flow-hit.columns.ts) and the sums it keeps. */
+const STORE_SUMS = ['packets', 'bytes'] as const satisfies readonly HitSum[];
+const COLUMNS = [...STORE_COLUMNS.map((c) => c.sql), ...STORE_SUMS.map((s) => `${hitSumSql(s)} AS ${s}`)].join(', ');
+/** Each field's position in a row read with COLUMNS. */
+const AT = Object.fromEntries([...STORE_COLUMNS.map((c) => c.key), ...STORE_SUMS].map((k, i) => [k, i])) as Record<StoreKey | (typeof STORE_SUMS)[number], number>;
 
 /** A hit as read for the store: COLUMNS' values in their order (arrays: half the cost of objects per row on SQLite). */
 type HitRow = Array<string | number | null>;
-const [ID, UPLOAD, DEVICE, FIRST, LAST, DIRECTION, PROTOCOL, INTERNAL_IP, INTERNAL_KEY, EXTERNAL_IP, EXTERNAL_KEY, PORT, PACKETS, BYTES, IOC, LIST, CIDR, SEVERITY, CATEGORY] = Array.from({ length: 19 }, (_, i) => i);
+const { id: ID, uploadId: UPLOAD, deviceId: DEVICE, firstSeenAt: FIRST, lastSeenAt: LAST, direction: DIRECTION, protocol: PROTOCOL } = AT;
+const { internalIp: INTERNAL_IP, internalKey: INTERNAL_KEY, externalIp: EXTERNAL_IP, externalKey: EXTERNAL_KEY, destinationPort: PORT } = AT;
+const { packets: PACKETS, bytes: BYTES, iocId: IOC, iocListId: LIST, matchedCidr: CIDR, severity: SEVERITY, category: CATEGORY } = AT;
 
 type Row = Record<string, string | number | null>;
 

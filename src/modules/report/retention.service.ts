@@ -1,8 +1,9 @@
 import { DataSource } from 'typeorm';
 import { nextTurn } from '../../common/async/next-turn';
 import { dialectOf, execute } from '../../db/bulk';
-import { pruneHitChanges, recordHitChange } from './hit-change';
-import { DAY_MS, HOUR_MS, rebuildRollupsAround } from './hit-rollup';
+import { pruneHitChanges } from '../flow-hit/hit-change';
+import { DAY_MS } from '../flow-hit/hit-rollup';
+import { HitRef, HitWriter } from '../flow-hit/hit-writer';
 
 export interface PurgeResult {
   flowHits: number;
@@ -24,6 +25,7 @@ export function retentionCutoff(days: number, now: number): number | null {
  */
 export class RetentionService {
   private readonly batch: number;
+  private readonly hits = new HitWriter();
 
   constructor(
     private readonly dataSource: DataSource,
@@ -38,14 +40,8 @@ export class RetentionService {
     const cutoff = retentionCutoff(this.days, now);
     if (cutoff == null) return { flowHits: 0, uploads: 0, cutoff: new Date(0) };
     const em = this.dataSource.manager;
+    // Each batch's hits go with their roll-ups and a change log entry in one transaction (HitWriter.purge).
     let flowHits = await this.purgeHits(cutoff);
-    // Recorded once the batches are done: in-memory report stores drop the purged hits all at once.
-    if (flowHits > 0) await recordHitChange(em, { purgedBefore: cutoff });
-    // Roll-up buckets wholly before the cutoff go the same way; the hour and day the cutoff falls in are
-    // recomputed from the hits left in them, in one transaction so a report sees them before or after.
-    await this.deleteInBatches('hit_hour', 'bucket_at', Math.floor(cutoff / HOUR_MS) * HOUR_MS);
-    await this.deleteInBatches('hit_day_host', 'bucket_at', Math.floor(cutoff / DAY_MS) * DAY_MS);
-    if (cutoff % HOUR_MS !== 0 || cutoff % DAY_MS !== 0) await this.dataSource.transaction((tx) => rebuildRollupsAround(tx, cutoff));
     let uploads = 0;
     for (;;) {
       const old: Array<{ id: number | string; account_id: number | string }> = await em.query(`SELECT id, account_id FROM log_upload WHERE received_at < ? AND status IN ('COMPLETED', 'FAILED') ORDER BY id LIMIT 100`, [cutoff]);
@@ -54,16 +50,13 @@ export class RetentionService {
         // An old upload's hits may have recent capture times (a late upload of an old capture): delete them
         // in batches too, so the cascade from the upload row has nothing big left to do.
         for (;;) {
-          const ids: Array<{ id: number | string }> = await em.query(`SELECT id FROM flow_hit WHERE upload_id = ? LIMIT ${this.batch}`, [id]);
-          if (ids.length === 0) break;
-          flowHits += await execute(em, `DELETE FROM flow_hit WHERE id IN (${ids.map(() => '?').join(',')})`, ids.map((r) => r.id));
+          const refs = await this.hitRefs(`upload_id = ?`, [id]);
+          if (refs.length === 0) break;
+          flowHits += await this.dataSource.transaction((tx) => this.hits.deleteFromUpload(tx, Number(account_id), Number(id), refs));
           await nextTurn();
         }
-        // Its roll-ups are a few rows per hour or day of capture.
-        await execute(em, `DELETE FROM hit_hour WHERE upload_id = ?`, [id]);
-        await execute(em, `DELETE FROM hit_day_host WHERE upload_id = ?`, [id]);
+        // Its roll-ups went with its last hits; the upload row's cascade finds nothing of them left.
         uploads += await execute(em, `DELETE FROM log_upload WHERE id = ?`, [id]);
-        await recordHitChange(em, { accountId: Number(account_id), uploadId: Number(id) });
       }
     }
     await pruneHitChanges(em, now);
@@ -71,52 +64,32 @@ export class RetentionService {
   }
 
   /**
-   * Deletes hits captured before the cutoff, and moves each upload's count from `hits` to `hits_purged` in
-   * the same transaction: an upload never claims hits that are no longer stored.
+   * Deletes hits captured before the cutoff in batches, each in its own transaction with its roll-ups, the
+   * uploads' counts (`hits` to `hits_purged`: an upload never claims hits that are no longer stored) and the
+   * change log (HitWriter.purge).
    */
   private async purgeHits(cutoff: number): Promise<number> {
     let total = 0;
     for (;;) {
-      const rows: Array<{ id: number | string; upload_id: number | string }> = await this.dataSource.query(
-        `SELECT id, upload_id FROM flow_hit WHERE first_seen_at < ? ORDER BY id LIMIT ${this.batch}`,
-        [cutoff],
-      );
-      if (rows.length === 0) return total;
-      const byUpload = new Map<number, number[]>();
-      for (const r of rows) {
-        const ids = byUpload.get(Number(r.upload_id)) ?? [];
-        ids.push(Number(r.id));
-        byUpload.set(Number(r.upload_id), ids);
-      }
+      const refs = await this.hitRefs(`first_seen_at < ?`, [cutoff], 'ORDER BY id');
+      if (refs.length === 0) return total;
       total += await this.dataSource.transaction(async (tx) => {
-        const uploads = [...byUpload.keys()].sort((a, b) => a - b);
+        const uploads = [...new Set(refs.map((r) => r.uploadId))].sort((a, b) => a - b);
         // The upload rows first, as the worker's write takes them before it replaces hits: the two never wait
         // on each other crosswise. Hits the worker replaced meanwhile are gone and count 0 here.
         if (dialectOf(tx) === 'mysql') await tx.query(`SELECT id FROM log_upload WHERE id IN (${uploads.map(() => '?').join(',')}) ORDER BY id FOR UPDATE`, uploads);
-        let deleted = 0;
-        for (const uploadId of uploads) {
-          const ids = byUpload.get(uploadId)!;
-          const n = await execute(tx, `DELETE FROM flow_hit WHERE id IN (${ids.map(() => '?').join(',')})`, ids);
-          if (n > 0) await execute(tx, `UPDATE log_upload SET hits = hits - ?, hits_purged = hits_purged + ? WHERE id = ?`, [n, n, uploadId]);
-          deleted += n;
-        }
-        return deleted;
+        return this.hits.purge(tx, cutoff, refs);
       });
       // Between batches, other requests get their turn (on SQLite each statement runs synchronously).
       await nextTurn();
     }
   }
 
-  private async deleteInBatches(table: string, column: string, cutoff: number): Promise<number> {
-    const em = this.dataSource.manager;
-    let total = 0;
-    for (;;) {
-      // Select then delete by key: MySQL does not allow LIMIT in an IN subquery of the same table.
-      const ids: Array<{ id: number | string }> = await em.query(`SELECT id FROM ${table} WHERE ${column} < ? ORDER BY id LIMIT ${this.batch}`, [cutoff]);
-      if (ids.length === 0) return total;
-      total += await execute(em, `DELETE FROM ${table} WHERE id IN (${ids.map(() => '?').join(',')})`, ids.map((r) => r.id));
-      // Between batches, other requests get their turn (on SQLite each statement runs synchronously).
-      await nextTurn();
-    }
+  private async hitRefs(where: string, params: unknown[], order = ''): Promise<HitRef[]> {
+    const rows: Array<{ id: number | string; upload_id: number | string; first_seen_at: number | string }> = await this.dataSource.query(
+      `SELECT id, upload_id, first_seen_at FROM flow_hit WHERE ${where} ${order} LIMIT ${this.batch}`,
+      params,
+    );
+    return rows.map((r) => ({ id: Number(r.id), uploadId: Number(r.upload_id), firstSeenAt: Number(r.first_seen_at) }));
   }
 }

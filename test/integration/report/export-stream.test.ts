@@ -7,7 +7,7 @@ import { drivers } from '../../helpers/db';
 import { createTestApp, ok, TestApp } from '../../helpers/app';
 import { processQueued, upload } from '../../helpers/ingest';
 import { toGlobalId } from '../../../src/common/ids/global-id';
-import { EXPORT_BATCH, EXPORT_COLUMNS } from '../../../src/app/export-route';
+import { EXPORT_BATCH, EXPORT_COLUMNS } from '../../../src/modules/report/export/hit-export';
 import { FlowHit } from '../../../src/modules/flow-hit/flow-hit.entity';
 
 // Names that need CSV quoting and the formula prefix; capture lines with TCP, UDP and (port-less) ICMP.
@@ -61,7 +61,7 @@ function reference(hits: FlowHit[], deviceName: Map<number, string>, listName: M
       bytes_sent: h.bytesForward,
       bytes_received: h.bytesReverse,
     };
-    return format === 'csv' ? EXPORT_COLUMNS.map((c) => csvCell(record[c])).join(',') : JSON.stringify(record);
+    return format === 'csv' ? EXPORT_COLUMNS.map((c) => csvCell((record as Record<string, unknown>)[c])).join(',') : JSON.stringify(record);
   });
   return (format === 'csv' ? `${EXPORT_COLUMNS.join(',')}\n` : '') + lines.map((l) => `${l}\n`).join('');
 }

@@ -132,7 +132,7 @@ describe.each(drivers)('in-memory report store (%s)', (driver) => {
     // Everything but the newest change is pruned (as the retention job does after a day): the store cannot
     // replay what it missed, so it lets reports use SQL while it loads again.
     await t.dataSource.query('UPDATE hit_change SET recorded_at = 0');
-    const { pruneHitChanges } = await import('../../../src/modules/report/hit-change');
+    const { pruneHitChanges } = await import('../../../src/modules/flow-hit/hit-change');
     expect(await pruneHitChanges(t.dataSource.manager)).toBeGreaterThan(0);
     expect(await behind.view(t.accountId)).toBeNull();
     await behind.warm(t.accountId);

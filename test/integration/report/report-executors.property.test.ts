@@ -2,12 +2,12 @@ import fc from 'fast-check';
 import { drivers } from '../../helpers/db';
 import { createTestApp, ok, TestApp } from '../../helpers/app';
 import { processQueued, upload } from '../../helpers/ingest';
-import { bulkInsert, execute } from '../../../src/db/bulk';
+import { bulkInsertObjects, execute } from '../../../src/db/bulk';
 import { idOfType } from '../../../src/common/ids/global-id';
 import { parseIp } from '../../../src/common/net/ip';
 import { ipKey } from '../../../src/modules/ioc/ioc-range';
-import { HIT_COLUMNS } from '../../../src/modules/log-upload/log-upload.processor';
-import { replaceRollups } from '../../../src/modules/report/hit-rollup';
+import { INSERT_COLUMNS, NewHit } from '../../../src/modules/flow-hit/flow-hit.columns';
+import { insertRollups } from '../../../src/modules/flow-hit/hit-rollup';
 import { HitMemory } from '../../../src/modules/report/hit-memory';
 import { ReportService } from '../../../src/modules/report/report.service';
 import { MemoryExecutor } from '../../../src/modules/report/groupings/memory.executor';
@@ -185,7 +185,7 @@ describe.each(drivers)('the SQL and memory executors agree on random hits and fi
 
   /** Replaces the account's hits with `specs`, written as the worker writes them. */
   async function writeHits(specs: HitSpec[]): Promise<void> {
-    const byUpload = new Map<number, unknown[][]>();
+    const byUpload = new Map<number, NewHit[]>();
     for (const h of specs) {
       const e = entries[h.entry];
       const external = e.addresses[h.address % e.addresses.length];
@@ -196,42 +196,42 @@ describe.each(drivers)('the SQL and memory executors agree on random hits and fi
       const portless = h.protocol === 'ICMP';
       const ephemeral = 40000 + (h.port % 1000);
       const first = START + h.at;
-      const row: Record<(typeof HIT_COLUMNS)[number], unknown> = {
-        account_id: t.accountId,
-        device_id: idOfType(devices[h.device], 'Device'),
-        upload_id: uploadOf[h.device],
-        first_seen_at: first,
-        last_seen_at: first + h.duration,
+      const row: NewHit = {
+        accountId: t.accountId,
+        deviceId: idOfType(devices[h.device], 'Device')!,
+        uploadId: uploadOf[h.device],
+        firstSeenAt: first,
+        lastSeenAt: first + h.duration,
         direction: h.outbound ? 'OUTBOUND' : 'INBOUND',
         protocol: h.protocol,
-        internal_ip: internal,
-        internal_key: ipKey(parseIp(internal)!),
-        internal_port: portless ? null : h.outbound ? ephemeral : h.port,
-        external_ip: external,
-        external_key: ipKey(parseIp(external)!),
-        external_port: portless ? null : h.outbound ? h.port : ephemeral,
-        destination_port: portless ? null : h.port,
-        matched_side: 'EXTERNAL',
-        matched_ip: external,
-        packets_forward: h.packets[0],
-        bytes_forward: h.packets[0] * 60,
-        packets_reverse: h.packets[1],
-        bytes_reverse: h.packets[1] * 1400,
-        ioc_id: e.iocId,
-        ioc_list_id: e.listId,
-        matched_cidr: e.cidr,
+        internalIp: internal,
+        internalKey: ipKey(parseIp(internal)!),
+        internalPort: portless ? null : h.outbound ? ephemeral : h.port,
+        externalIp: external,
+        externalKey: ipKey(parseIp(external)!),
+        externalPort: portless ? null : h.outbound ? h.port : ephemeral,
+        destinationPort: portless ? null : h.port,
+        matchedSide: 'EXTERNAL',
+        matchedIp: external,
+        packetsForward: h.packets[0],
+        bytesForward: h.packets[0] * 60,
+        packetsReverse: h.packets[1],
+        bytesReverse: h.packets[1] * 1400,
+        iocId: e.iocId,
+        iocListId: e.listId,
+        matchedCidr: e.cidr,
         severity: h.older ? OLDER.severity : list.severity,
         category: h.older ? OLDER.category : list.category,
       };
       const rows = byUpload.get(uploadOf[h.device]) ?? [];
-      rows.push(HIT_COLUMNS.map((c) => row[c]));
+      rows.push(row);
       byUpload.set(uploadOf[h.device], rows);
     }
     await t.dataSource.transaction(async (em) => {
       for (const table of ['flow_hit', 'hit_hour', 'hit_day_host']) await execute(em, `DELETE FROM ${table} WHERE account_id = ?`, [t.accountId]);
-      for (const [uploadId, rows] of byUpload) {
-        await bulkInsert(em, 'flow_hit', HIT_COLUMNS, rows);
-        await replaceRollups(em, uploadId, rows, HIT_COLUMNS, false);
+      for (const rows of byUpload.values()) {
+        await bulkInsertObjects(em, 'flow_hit', INSERT_COLUMNS, rows);
+        await insertRollups(em, rows);
       }
     });
   }

@@ -1,7 +1,7 @@
 import { DataSource, ObjectLiteral, SelectQueryBuilder } from 'typeorm';
 import { FlowHit } from '../../flow-hit/flow-hit.entity';
 import { applyHitDimensions, ResolvedHitFilter, rollupCanFilter } from '../../flow-hit/hit-filter';
-import { DAY_MS, HOUR_MS } from '../hit-rollup';
+import { DAY_MS, HOUR_MS } from '../../flow-hit/hit-rollup';
 import { HitDayHost, HitHour } from '../hit-rollup.entity';
 
 /**

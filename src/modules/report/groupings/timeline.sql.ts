@@ -1,7 +1,7 @@
 import { DataSource } from 'typeorm';
 import { Direction } from '../../flow-hit/flow-hit.enums';
 import { ResolvedHitFilter } from '../../flow-hit/hit-filter';
-import { HOUR_MS } from '../hit-rollup';
+import { HOUR_MS } from '../../flow-hit/hit-rollup';
 import { TimeBucket } from '../report.enums';
 import { TimelineBucketRow } from '../report.types';
 import { bucketIndex, localBuckets, nextBucketStart, SLOT_MS } from '../timeline';

@@ -1,63 +1,14 @@
-import { NodeTypeName, toGlobalId } from '../common/ids/global-id';
+import { NodeTypeName, toGlobalId } from '../../../common/ids/global-id';
+import { EXPORT_HEADER, EXPORTED_COLUMNS, ExportAs } from '../../flow-hit/flow-hit.columns';
 
-/** Stable column names: scripts depend on them. Add at the end, never rename. */
-export const EXPORT_COLUMNS = [
-  'id',
-  'first_seen_at',
-  'last_seen_at',
-  'device_id',
-  'device',
-  'upload_id',
-  'direction',
-  'protocol',
-  'internal_ip',
-  'internal_port',
-  'external_ip',
-  'external_port',
-  'destination_port',
-  'matched_side',
-  'matched_ip',
-  'matched_cidr',
-  'ioc_id',
-  'ioc_list_id',
-  'ioc_list',
-  'severity',
-  'category',
-  'packets_sent',
-  'packets_received',
-  'bytes_sent',
-  'bytes_received',
-] as const;
+/** The export's header (CSV) and NDJSON keys, from flow_hit's declaration: scripts depend on them. */
+export const EXPORT_COLUMNS = EXPORT_HEADER;
 
 /** flow_hit columns an export reads, by SQL name (the raw rows' column names). */
-export const EXPORT_SQL_COLUMNS = [
-  'id',
-  'first_seen_at',
-  'last_seen_at',
-  'device_id',
-  'upload_id',
-  'direction',
-  'protocol',
-  'internal_ip',
-  'internal_port',
-  'external_ip',
-  'external_port',
-  'destination_port',
-  'matched_side',
-  'matched_ip',
-  'matched_cidr',
-  'ioc_id',
-  'ioc_list_id',
-  'severity',
-  'category',
-  'packets_forward',
-  'packets_reverse',
-  'bytes_forward',
-  'bytes_reverse',
-] as const;
+export const EXPORT_SQL_COLUMNS: readonly string[] = EXPORTED_COLUMNS.map((c) => c.sql);
 
 /**
- * A raw flow_hit row as an array (better-sqlite3 builds a 23-key object per row at about half the speed), its
+ * A raw flow_hit row as an array (better-sqlite3 builds an object per row at about half the speed), its
  * values in the order of the result's column names. mysql2 may hand BIGINT (instants, byte counters) back as strings.
  */
 export type ExportRow = ReadonlyArray<string | number | null>;
@@ -261,148 +212,82 @@ export interface ExportLines {
   lines(rows: readonly ExportRow[]): Buffer;
 }
 
+/** Names of the objects an exported column names (flow-hit.columns.ts `{ node, name }`), by type and id. */
+export type ExportNames = Partial<Record<NodeTypeName, Map<number, string>>>;
+
+type Cell = (out: LineBuffer, v: string | number | null) => void;
+
 /**
  * Formats raw rows whose values come in `columns` order (the SQL column names of EXPORT_SQL_COLUMNS, in whatever
- * order the query builder emitted them): values and key order exactly as EXPORT_COLUMNS, ISO instants, global
- * IDs, csvCell quoting (CSV) or JSON.stringify of a record in column order (NDJSON).
- * Names of devices and lists come from the maps (a hit of a deleted one has none: empty / null).
+ * order the query builder emitted them): one cell per exported column as flow-hit.columns.ts declares it, keys
+ * exactly as EXPORT_COLUMNS, ISO instants, global IDs, csvCell quoting (CSV) or JSON.stringify of a record in
+ * column order (NDJSON). Names come from `names` (a hit of a deleted device or list has none: empty / null).
  */
-export function exportLineFormatter(format: ExportFormat, deviceName: Map<number, string>, listName: Map<number, string>, columns: readonly string[]): ExportLines {
-  const at = (c: (typeof EXPORT_SQL_COLUMNS)[number]): number => {
-    const i = columns.indexOf(c);
-    if (i < 0) throw new Error(`export: the query did not select ${c}`);
-    return i;
-  };
-  const [ID, FIRST_SEEN, LAST_SEEN, DEVICE, UPLOAD, DIRECTION, PROTOCOL, INTERNAL_IP, INTERNAL_PORT, EXTERNAL_IP, EXTERNAL_PORT, DESTINATION_PORT] =
-    EXPORT_SQL_COLUMNS.slice(0, 12).map(at);
-  const [MATCHED_SIDE, MATCHED_IP, MATCHED_CIDR, IOC, IOC_LIST, SEVERITY, CATEGORY, PACKETS_FORWARD, PACKETS_REVERSE, BYTES_FORWARD, BYTES_REVERSE] =
-    EXPORT_SQL_COLUMNS.slice(12).map(at);
-  const idCache = (type: NodeTypeName) => {
-    const cache = new Map<number, string>();
-    const make = (id: number) => toGlobalId(type, id);
-    return (id: unknown) => cached(cache, Number(id), make);
-  };
-  const hitId = globalIdWriter('FlowHit');
-  const uploadId = idCache('LogUpload');
-  const iocId = idCache('Ioc');
-  // first_seen_at is ascending; last_seen_at is mostly within the same hour: one writer (and cache) each.
-  const firstIso = isoWriter();
-  const lastIso = isoWriter();
-  // Device and list: the ID and the name cell together, already formatted.
-  const devices = new Map<number, string>();
-  const lists = new Map<number, string>();
+export function exportLineFormatter(format: ExportFormat, names: ExportNames, columns: readonly string[]): ExportLines {
   const out = new LineBuffer(1 << 20);
-  const COMMA = 0x2c;
-  const NEWLINE = 0x0a;
-  if (format === 'csv') {
-    const cell = (v: string | null | undefined) => (v == null ? '' : CSV_SPECIAL.test(v) ? csvCell(v) : v);
-    const device = (id: number) => `${toGlobalId('Device', id)},${cell(deviceName.get(id))}`;
-    const list = (id: number) => `${toGlobalId('IocList', id)},${cell(listName.get(id))}`;
-    const csvNum = (v: string | number | null) => {
-      if (v != null) out.num(v);
-      out.byte(COMMA);
-    };
-    const text = (v: string | number | null) => {
-      out.csvText(v);
-      out.byte(COMMA);
-    };
-    return {
-      lines(rows) {
-        for (let i = 0; i < rows.length; i++) {
-          const r = rows[i];
-          hitId(out, Number(r[ID]));
-          out.byte(COMMA);
-          firstIso(out, r[FIRST_SEEN]);
-          out.byte(COMMA);
-          lastIso(out, r[LAST_SEEN]);
-          out.byte(COMMA);
-          out.text(cached(devices, Number(r[DEVICE]), device));
-          out.byte(COMMA);
-          out.text(uploadId(r[UPLOAD]));
-          out.byte(COMMA);
-          text(r[DIRECTION]);
-          text(r[PROTOCOL]);
-          text(r[INTERNAL_IP]);
-          csvNum(r[INTERNAL_PORT]);
-          text(r[EXTERNAL_IP]);
-          csvNum(r[EXTERNAL_PORT]);
-          csvNum(r[DESTINATION_PORT]);
-          text(r[MATCHED_SIDE]);
-          text(r[MATCHED_IP]);
-          text(r[MATCHED_CIDR]);
-          out.text(iocId(r[IOC]));
-          out.byte(COMMA);
-          out.text(cached(lists, Number(r[IOC_LIST]), list));
-          out.byte(COMMA);
-          csvNum(r[SEVERITY]);
-          text(r[CATEGORY]);
-          csvNum(r[PACKETS_FORWARD]);
-          csvNum(r[PACKETS_REVERSE]);
-          csvNum(r[BYTES_FORWARD]);
-          const last = r[BYTES_REVERSE];
-          if (last != null) out.num(last);
-          out.byte(NEWLINE);
-        }
-        return out.take();
-      },
-    };
-  }
+  const csv = format === 'csv';
   const str = JSON.stringify;
-  const device = (id: number) => `,"device_id":"${toGlobalId('Device', id)}","device":${str(deviceName.get(id) ?? null)},"upload_id":"`;
-  const list = (id: number) => `,"ioc_list_id":"${toGlobalId('IocList', id)}","ioc_list":${str(listName.get(id) ?? null)},"severity":`;
-  // `,"key":` before each value that follows another.
-  const KEYS = Object.fromEntries(EXPORT_COLUMNS.map((k) => [k, `,${str(k)}:`])) as Record<(typeof EXPORT_COLUMNS)[number], string>;
-  const jsonNum = (v: string | number | null) => (v == null ? out.text('null') : out.num(v));
-  // Global IDs (base64url) and ISO instants need no JSON escaping.
+  const csvName = (v: string | null | undefined) => (v == null ? '' : CSV_SPECIAL.test(v) ? csvCell(v) : v);
+  const cellOf = (as: ExportAs): Cell => {
+    if (as === 'instant') {
+      // One writer (and hour cache) per column: first_seen_at is ascending, last_seen_at mostly within its hour.
+      const iso = isoWriter();
+      return (o, v) => {
+        if (!csv) o.byte(0x22);
+        iso(o, v);
+        if (!csv) o.byte(0x22);
+      };
+    }
+    if (as === 'number') return csv ? (o, v) => v != null && o.num(v) : (o, v) => (v == null ? o.text('null') : o.num(v));
+    if (as === 'text') return csv ? (o, v) => o.csvText(v) : (o, v) => o.jsonText(v);
+    const { node, name } = as;
+    if (!name && node === 'FlowHit') {
+      // The row's own ID: distinct per row, so written without a cache.
+      const id = globalIdWriter(node);
+      return (o, v) => {
+        if (!csv) o.byte(0x22);
+        id(o, Number(v));
+        if (!csv) o.byte(0x22);
+      };
+    }
+    const byId = name ? names[node] : undefined;
+    if (name && !byId) throw new Error(`export: no names of ${node}`);
+    // IDs repeat across rows (devices, lists, uploads, entries): each one's text is made once per export, with
+    // its name cell when it has one.
+    const make = (n: number): string => {
+      const gid = csv ? toGlobalId(node, n) : `"${toGlobalId(node, n)}"`;
+      if (!name) return gid;
+      return csv ? `${gid},${csvName(byId!.get(n))}` : `${gid},${str(name)}:${str(byId!.get(n) ?? null)}`;
+    };
+    const cache = new Map<number, string>();
+    return (o, v) => o.text(cached(cache, Number(v), make));
+  };
+  const cells = EXPORTED_COLUMNS.map((c) => cellOf(c.export.as));
+  const at = EXPORTED_COLUMNS.map((c) => {
+    const i = columns.indexOf(c.sql);
+    if (i < 0) throw new Error(`export: the query did not select ${c.sql}`);
+    return i;
+  });
+  // NDJSON: `{"key":` before the first value, `,"key":` before each other.
+  const keys = EXPORTED_COLUMNS.map((c, i) => `${i === 0 ? '{' : ','}${str(c.export.header)}:`);
+  const n = cells.length;
   return {
     lines(rows) {
-      for (let i = 0; i < rows.length; i++) {
-        const r = rows[i];
-        out.text('{"id":"');
-        hitId(out, Number(r[ID]));
-        out.text('","first_seen_at":"');
-        firstIso(out, r[FIRST_SEEN]);
-        out.text('","last_seen_at":"');
-        lastIso(out, r[LAST_SEEN]);
-        out.byte(0x22);
-        out.text(cached(devices, Number(r[DEVICE]), device));
-        out.text(uploadId(r[UPLOAD]));
-        out.text('","direction":');
-        out.jsonText(r[DIRECTION]);
-        out.text(KEYS.protocol);
-        out.jsonText(r[PROTOCOL]);
-        out.text(KEYS.internal_ip);
-        out.jsonText(r[INTERNAL_IP]);
-        out.text(KEYS.internal_port);
-        jsonNum(r[INTERNAL_PORT]);
-        out.text(KEYS.external_ip);
-        out.jsonText(r[EXTERNAL_IP]);
-        out.text(KEYS.external_port);
-        jsonNum(r[EXTERNAL_PORT]);
-        out.text(KEYS.destination_port);
-        jsonNum(r[DESTINATION_PORT]);
-        out.text(KEYS.matched_side);
-        out.jsonText(r[MATCHED_SIDE]);
-        out.text(KEYS.matched_ip);
-        out.jsonText(r[MATCHED_IP]);
-        out.text(KEYS.matched_cidr);
-        out.jsonText(r[MATCHED_CIDR]);
-        out.text(',"ioc_id":"');
-        out.text(iocId(r[IOC]));
-        out.byte(0x22);
-        out.text(cached(lists, Number(r[IOC_LIST]), list));
-        jsonNum(r[SEVERITY]);
-        out.text(KEYS.category);
-        out.jsonText(r[CATEGORY]);
-        out.text(KEYS.packets_sent);
-        jsonNum(r[PACKETS_FORWARD]);
-        out.text(KEYS.packets_received);
-        jsonNum(r[PACKETS_REVERSE]);
-        out.text(KEYS.bytes_sent);
-        jsonNum(r[BYTES_FORWARD]);
-        out.text(KEYS.bytes_received);
-        jsonNum(r[BYTES_REVERSE]);
-        out.text('}\n');
+      for (let r = 0; r < rows.length; r++) {
+        const row = rows[r];
+        if (csv) {
+          for (let i = 0; i < n; i++) {
+            if (i > 0) out.byte(0x2c);
+            cells[i](out, row[at[i]]);
+          }
+          out.byte(0x0a);
+        } else {
+          for (let i = 0; i < n; i++) {
+            out.text(keys[i]);
+            cells[i](out, row[at[i]]);
+          }
+          out.text('}\n');
+        }
       }
       return out.take();
     },

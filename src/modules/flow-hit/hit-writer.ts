@@ -1,0 +1,95 @@
+import { EntityManager } from 'typeorm';
+import { bulkInsertObjects, execute } from '../../db/bulk';
+import { INSERT_COLUMNS, NewHit } from './flow-hit.columns';
+import { HitChangeKind, recordHitChange } from './hit-change';
+import { insertRollups, rebuildUploadRollups, ROLLUP_GRAINS } from './hit-rollup';
+
+/** A stored hit picked for deletion: what the roll-ups and the upload's counts need to follow it. */
+export interface HitRef {
+  id: number;
+  uploadId: number;
+  firstSeenAt: number;
+}
+
+/**
+ * The one writer of flow_hit. Every method runs in the caller's transaction (`em` from dataSource.transaction)
+ * and leaves the hits, their roll-ups (hit-rollup.ts) and the change log (hit-change.ts) in step: a report that
+ * reads any of them sees the same hits. The change is recorded last, as hit-change.ts requires.
+ */
+export class HitWriter {
+  /**
+   * Replaces an upload's hits (its first run or a re-run): one set of hits, never two.
+   */
+  async replaceUpload(em: EntityManager, upload: { accountId: number; uploadId: number }, hits: readonly NewHit[]): Promise<void> {
+    const stored = await storedResults(em, upload.uploadId);
+    if (stored.hits) await execute(em, `DELETE FROM flow_hit WHERE upload_id = ?`, [upload.uploadId]);
+    if (stored.rollups) for (const grain of ROLLUP_GRAINS) await execute(em, `DELETE FROM ${grain.table} WHERE upload_id = ?`, [upload.uploadId]);
+    await bulkInsertObjects(em, 'flow_hit', INSERT_COLUMNS, hits);
+    await insertRollups(em, hits);
+    await recordHitChange(em, upload);
+  }
+
+  /**
+   * Deletes these hits for the retention purge (all captured before `purgedBefore`), moves each upload's count
+   * from `hits` to `hits_purged`, and recomputes the roll-ups of the buckets they were in from the hits left.
+   * Hits deleted meanwhile (an upload re-processed) count 0. Returns how many were deleted.
+   */
+  async purge(em: EntityManager, purgedBefore: number, hits: readonly HitRef[]): Promise<number> {
+    let deleted = 0;
+    for (const [uploadId, refs] of byUpload(hits)) {
+      const n = await deleteIds(em, refs);
+      if (n === 0) continue;
+      await execute(em, `UPDATE log_upload SET hits = hits - ?, hits_purged = hits_purged + ? WHERE id = ?`, [n, n, uploadId]);
+      await rebuildUploadRollups(em, uploadId, refs.map((r) => r.firstSeenAt));
+      deleted += n;
+    }
+    if (deleted > 0) await recordHitChange(em, { purgedBefore });
+    return deleted;
+  }
+
+  /** Deletes some of an upload's hits (an upload being deleted, in batches); its roll-ups follow. */
+  async deleteFromUpload(em: EntityManager, accountId: number, uploadId: number, hits: readonly HitRef[]): Promise<number> {
+    const mine = hits.filter((h) => h.uploadId === uploadId);
+    const n = await deleteIds(em, mine);
+    if (n === 0) return 0;
+    await rebuildUploadRollups(em, uploadId, mine.map((r) => r.firstSeenAt));
+    await recordHitChange(em, { accountId, uploadId });
+    return n;
+  }
+
+  /** Deletes a device's hits and roll-ups (before the device itself, whose uploads' cascade then finds none). */
+  async deleteDevice(em: EntityManager, accountId: number, deviceId: number): Promise<number> {
+    for (const grain of ROLLUP_GRAINS) await execute(em, `DELETE FROM ${grain.table} WHERE account_id = ? AND device_id = ?`, [accountId, deviceId]);
+    const n = await execute(em, `DELETE FROM flow_hit WHERE account_id = ? AND device_id = ?`, [accountId, deviceId]);
+    await recordHitChange(em, { accountId, deviceId } satisfies HitChangeKind);
+    return n;
+  }
+}
+
+function byUpload(hits: readonly HitRef[]): Map<number, HitRef[]> {
+  const out = new Map<number, HitRef[]>();
+  // Upload order: the same lock order as the worker's, which takes the upload row before its hits.
+  for (const h of [...hits].sort((a, b) => a.uploadId - b.uploadId || a.id - b.id)) {
+    const list = out.get(h.uploadId);
+    if (list) list.push(h);
+    else out.set(h.uploadId, [h]);
+  }
+  return out;
+}
+
+async function deleteIds(em: EntityManager, refs: readonly HitRef[]): Promise<number> {
+  if (refs.length === 0) return 0;
+  return execute(em, `DELETE FROM flow_hit WHERE id IN (${refs.map(() => '?').join(',')})`, refs.map((r) => r.id));
+}
+
+/**
+ * Whether the upload has hits and roll-ups stored from an earlier run (a reprocess), read without locks (after
+ * the lease's row lock, so no other run of it is writing). Most uploads have none, and a DELETE that finds no
+ * row still takes a next-key lock on the gap at the end of the index: two workers finishing at once each
+ * held that gap and waited for the other's to insert into it (ER_LOCK_DEADLOCK).
+ */
+async function storedResults(em: EntityManager, uploadId: number): Promise<{ hits: boolean; rollups: boolean }> {
+  const exists = ['flow_hit', ...ROLLUP_GRAINS.map((g) => g.table)].map((t, i) => `EXISTS(SELECT 1 FROM ${t} WHERE upload_id = ?) AS t${i}`);
+  const [row] = (await em.query(`SELECT ${exists.join(', ')}`, exists.map(() => uploadId))) as Array<Record<string, number | string>>;
+  return { hits: Number(row.t0) === 1, rollups: ROLLUP_GRAINS.some((_, i) => Number(row[`t${i + 1}`]) === 1) };
+}
