@@ -43,7 +43,8 @@ import { ConnectionFolder, Connection, ConnectionEndpoint } from '../src/modules
 import { createDirectionClassifier } from '../src/modules/log-upload/flows/direction';
 import { intake } from '../src/modules/log-upload/acceptance/intake';
 import { ProcessOutcome } from '../src/modules/log-upload/log-upload.processor';
-import { protocolName } from '../src/modules/flow-hit/flow-hit.enums';
+import { MatchedSide } from '../src/modules/flow-hit/flow-hit.enums';
+import { newHit, NewHit } from '../src/modules/flow-hit/flow-hit.columns';
 import { generateTcpdumpText } from './lib/tcpdump-text';
 import { generateIocSet, IocSet } from './lib/ioc-set';
 
@@ -305,20 +306,21 @@ function bestBlock(index: IocIndex, end: ConnectionEndpoint, now: number): numbe
   return end.v6 ? index.bestBlockRowV6(end.v6[0], end.v6[1], end.v6[2], end.v6[3], now) : index.bestBlockRowV4(end.v4, now);
 }
 
-/** What the processor builds per hit (see hitRow in log-upload.processor.ts), to time the match stage. */
-function matchConnections(connections: Connection[], index: IocIndex, now: number): unknown[][] {
-  const rows: unknown[][] = [];
+/** What the processor builds per hit (newHit, flow-hit.columns.ts), to time the match stage. */
+function matchConnections(connections: Connection[], index: IocIndex, now: number): NewHit[] {
+  const hits: NewHit[] = [];
   for (const c of connections) {
-    for (const end of [c.initiator, c.responder]) {
+    for (const side of [MatchedSide.INITIATOR, MatchedSide.RESPONDER]) {
+      const end = side === MatchedSide.INITIATOR ? c.initiator : c.responder;
       if (!end.canCrossInternet) continue;
       const row = bestBlock(index, end, now);
       if (row === NO_MATCH) continue;
       const list = index.rowList(row);
-      const match = index.describeRow(row, false);
-      rows.push([c.firstMicros, c.lastMicros, c.direction, protocolName(c.protocol), c.internal.ip, c.internal.port, c.external.ip, end.ip, index.rowEntryId(row), list.id, match.cidr, list.severity]);
+      const match = { entryId: index.rowEntryId(row), listId: list.id, cidr: index.describeRow(row, false).cidr, severity: list.severity, category: list.category };
+      hits.push(newHit({ accountId: 1, deviceId: 1, uploadId: 1, connection: c, side, end, match }));
     }
   }
-  return rows;
+  return hits;
 }
 
 async function replayStages(ds: DataSource, uploadId: number, index: IocIndex, internalNetworks: string[]): Promise<Replay> {

@@ -35,6 +35,9 @@ export class HitRollups1764298800000 implements MigrationInterface {
       }),
     );
     // Hits recorded before this migration get their roll-ups here, so reports over old windows stay complete.
+    // A frozen copy of the grain (src/modules/flow-hit/hit-rollup.ts), not a call to it: a migration replays on a
+    // fresh database at the schema of its own time, and a later grain (a column added by a later migration) would
+    // insert into columns that do not exist yet here. A grain change brings its own migration that refills them.
     const bucket = (ms: number) => (q.connection.driver.options.type === 'better-sqlite3' ? `(first_seen_at / ${ms}) * ${ms}` : `(first_seen_at DIV ${ms}) * ${ms}`);
     await q.query(
       `INSERT INTO hit_hour (account_id, upload_id, bucket_at, device_id, direction, ioc_list_id, severity, category, protocol, hits, packets, bytes, first_seen_at, last_seen_at)

@@ -95,6 +95,13 @@ describe.each(drivers)('flow_hit columns and the hit writer (%s)', (driver) => {
     expect(declared).toEqual(await tableColumns('flow_hit'));
     // Property names too: the declaration's keys are the entity's properties.
     for (const c of HIT_COLUMNS) expect(t.dataSource.getMetadata(FlowHit).findColumnWithPropertyName(c.key)?.databaseName).toBe(c.sql);
+    // The codec as the entity stores it: instants and counters as BIGINT, texts as VARCHAR.
+    const types = { int: ['int', 'smallint', 'integer'], bigint: ['bigint'], instant: ['bigint'], text: ['varchar'] };
+    for (const c of HIT_COLUMNS) {
+      const meta = t.dataSource.getMetadata(FlowHit).findColumnWithPropertyName(c.key)!;
+      const type = typeof meta.type === 'string' ? meta.type : 'int';
+      expect({ column: c.sql, type: types[c.codec].includes(type) ? c.codec : type }).toEqual({ column: c.sql, type: c.codec });
+    }
     // Every column but the generated key is written; the store reads only declared columns.
     expect(INSERT_COLUMNS.map((c) => c.sql).sort()).toEqual(HIT_COLUMNS.filter((c) => c.key !== 'id').map((c) => c.sql).sort());
     expect(STORE_COLUMNS.every((c) => c.key in FLOW_HIT_COLUMNS)).toBe(true);
