@@ -278,7 +278,7 @@ async function main(): Promise<void> {
     progress(`seeding ${HITS.toLocaleString('en')} hits on ${DB} (bench/report.bench.ts --seed-only --keep)`);
     nodeRun(['bench/report.bench.ts', '--db', DB, '--hits', String(HITS), '--also', '0', '--seed-only', '--keep', '--mysql-url', MYSQL_URL], process.env);
   } else progress(`reusing the kept ${DB} database`);
-  const keyOut = nodeRun(['bin/pcap-defense.js', 'key', 'create', '--role', 'ADMIN', '--name', 'load bench', '--json'].slice(0), { ...process.env, DATABASE_URL: databaseUrl });
+  const keyOut = nodeRun(['src/cli/index.ts', 'key', 'create', '--role', 'ADMIN', '--name', 'load bench', '--json'].slice(0), { ...process.env, DATABASE_URL: databaseUrl });
   const key = (JSON.parse(keyOut.trim().split('\n').pop()!) as { secret: string }).secret;
 
   progress('starting the server and waiting for its report store');

@@ -8,6 +8,11 @@ import { CliFailure, Command, Io, UsageError } from './shared';
 export const backup: Command = {
   summary: 'Copy the SQLite database to FILE, consistent while the server runs (MySQL/MariaDB: use mariadb-dump or mysqldump --single-transaction).',
   usage: 'backup FILE [--json]',
+  flags: [
+    ['FILE', 'Where to write the copy (written beside it first, then renamed into place). DATA_DIR or DATABASE_URL names the source, as for the server.'],
+    ['--json', 'Print what was copied as one JSON object.'],
+  ],
+  examples: ['pcap-defense backup /backups/pcap-defense-$(date +%F).sqlite', 'DATA_DIR=/var/lib/pcap-defense pcap-defense backup /backups/pcd.sqlite --json'],
   async run(argv, io) {
     const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { json: { type: 'boolean' } } });
     if (positionals.length !== 1) throw new UsageError('give exactly one FILE');

@@ -1,4 +1,5 @@
 import crypto from 'node:crypto';
+import fs from 'node:fs';
 import { ProgressBar } from '../common/progress/progress-bar';
 import { CliFailure } from './shared';
 
@@ -77,6 +78,28 @@ export async function postGraphql<T>(url: string, key: string, body: FormData | 
   return json.data;
 }
 
+/** One query or mutation as JSON, with its variables. */
+export function requestGraphql<T>(target: { url: string; key: string }, query: string, variables: Record<string, unknown> = {}): Promise<T> {
+  return postGraphql<T>(target.url, target.key, JSON.stringify({ query, variables }), 60_000);
+}
+
+/** A connection as the CLI reads it. */
+export interface Page<T> {
+  edges: Array<{ node: T }>;
+  pageInfo: { hasNextPage: boolean; endCursor: string | null };
+}
+
+export interface UserErrorView {
+  code: string;
+  field: string[] | null;
+  message: string;
+}
+
+/** A payload's userErrors as one line: "CODE (field): message; ...". */
+export function userErrorText(errors: UserErrorView[]): string {
+  return errors.map((e) => `${e.code}${e.field?.length ? ` (${e.field.join('.')})` : ''}: ${e.message}`).join('; ');
+}
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** A request body handed to fetch a slice at a time, so a progress bar can follow what the socket took. */
@@ -88,15 +111,40 @@ export interface StreamedBody {
 
 const SLICE_BYTES = 64 * 1024;
 
+/** A file's content: in memory, or on disk (read a slice at a time as the socket takes it, never whole). */
+export type FileContent = { bytes: Buffer } | { path: string; size: number };
+
+function* fileSlices(content: FileContent): Generator<Buffer> {
+  if ('bytes' in content) {
+    for (let o = 0; o < content.bytes.length; o += SLICE_BYTES) yield content.bytes.subarray(o, o + SLICE_BYTES);
+    return;
+  }
+  const fd = fs.openSync(content.path, 'r');
+  try {
+    for (let o = 0; o < content.size; ) {
+      const slice = Buffer.alloc(Math.min(SLICE_BYTES, content.size - o));
+      const n = fs.readSync(fd, slice, 0, slice.length, o);
+      // The length was announced in Content-Length: a file that shrank while it was sent cannot be sent.
+      if (n === 0) throw new CliFailure(`${content.path} became shorter while it was sent`);
+      o += n;
+      yield slice.subarray(0, n);
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 /** multipart/form-data with text fields and one file, as FormData would send it, but streamed with a byte count. */
-export function multipartBody(fields: Array<[string, string]>, file: { field: string; name: string; type: string; bytes: Buffer }, onSent: (bytes: number) => void): StreamedBody {
+export function multipartBody(fields: Array<[string, string]>, file: { field: string; name: string; type: string } & FileContent, onSent: (bytes: number) => void): StreamedBody {
   const boundary = `----pcap-defense-${crypto.randomBytes(12).toString('hex')}`;
   const quote = (v: string) => v.replace(/["\r\n\\]/g, (c) => encodeURIComponent(c));
   const parts: Buffer[] = fields.map(([name, value]) => Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${quote(name)}"\r\n\r\n${value}\r\n`));
   parts.push(Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${quote(file.field)}"; filename="${quote(file.name)}"\r\nContent-Type: ${file.type}\r\n\r\n`));
-  parts.push(file.bytes, Buffer.from(`\r\n--${boundary}--\r\n`));
+  const end = Buffer.from(`\r\n--${boundary}--\r\n`);
   const slices = (function* () {
-    for (const p of parts) for (let o = 0; o < p.length; o += SLICE_BYTES) yield p.subarray(o, o + SLICE_BYTES);
+    for (const p of parts) yield* fileSlices({ bytes: p });
+    yield* fileSlices(file);
+    yield end;
   })();
   let sent = 0;
   const stream = new ReadableStream<Uint8Array>({
@@ -108,7 +156,34 @@ export function multipartBody(fields: Array<[string, string]>, file: { field: st
       controller.enqueue(next.value);
     },
   });
-  return { contentType: `multipart/form-data; boundary=${boundary}`, length: parts.reduce((n, p) => n + p.length, 0), stream };
+  const fileLength = 'bytes' in file ? file.bytes.length : file.size;
+  return { contentType: `multipart/form-data; boundary=${boundary}`, length: parts.reduce((n, p) => n + p.length, 0) + fileLength + end.length, stream };
+}
+
+/**
+ * A GraphQL multipart request (operations, map, one file as part "0"). With an active bar (stderr is a
+ * terminal) the body is streamed so the bar follows the bytes sent; otherwise plain FormData.
+ */
+export async function postFileGraphql<T>(
+  target: { url: string; key: string },
+  operations: string,
+  map: string,
+  file: { name: string; type: string } & FileContent,
+  progress: ProgressBar,
+): Promise<T> {
+  if (!progress.active) {
+    const form = new FormData();
+    form.append('operations', operations);
+    form.append('map', map);
+    form.append('0', 'bytes' in file ? new Blob([file.bytes], { type: file.type }) : await fs.openAsBlob(file.path, { type: file.type }), file.name);
+    return postGraphql<T>(target.url, target.key, form);
+  }
+  const body = multipartBody([['operations', operations], ['map', map]], { field: '0', ...file }, (n) => progress.update(n, body.length));
+  try {
+    return await postGraphql<T>(target.url, target.key, body);
+  } finally {
+    progress.finish();
+  }
 }
 
 export const isFinished = (u: UploadView) => u.status === 'COMPLETED' || u.status === 'FAILED';

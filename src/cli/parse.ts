@@ -12,6 +12,12 @@ import { CliFailure, Command, Io, UsageError } from './shared';
 export const parse: Command = {
   summary: 'Parse tcpdump -tt -n text (plain or gzip) into tab-separated rows on stdout; a summary with skipped lines on stderr.',
   usage: 'parse FILE|- [--internal CIDR,...] [--json]',
+  flags: [
+    ['FILE|-', 'A `tcpdump -tt -n` text file, plain or gzip; - reads stdin. No database or server is needed.'],
+    ['--internal CIDR,...', 'The device\'s internal networks, as the server would use them for the direction column (comma-separated or repeated; none by default).'],
+    ['--json', 'Print the summary (lines, packets, skipped lines by reason) as one JSON object on stderr.'],
+  ],
+  examples: ['pcap-defense parse capture.txt | head', 'pcap-defense parse capture.txt.gz --internal 10.0.0.0/8,192.168.1.0/24 --json 2>summary.json >rows.tsv', 'tcpdump -tt -n -r capture.pcap | pcap-defense parse -'],
   async run(argv, io) {
     const { values, positionals } = parseArgs({
       args: argv,

@@ -3,12 +3,26 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ProgressBar } from '../common/progress/progress-bar';
-import { DEFAULT_URL, isFinished, multipartBody, postGraphql, STATUS_FIELDS, UploadView, waitForUpload } from './client';
+import { DEFAULT_URL, isFinished, postFileGraphql, STATUS_FIELDS, UploadView, waitForUpload } from './client';
 import { Command, Io, UsageError } from './shared';
+
+const WAIT_TIMEOUT_S = 120;
 
 export const upload: Command = {
   summary: 'Upload a tcpdump text file (plain or gzip) to a server by the logUploadCreate mutation; --wait until it is processed.',
   usage: 'upload FILE (--device ID | --nickname NAME | --ip ADDR) [--url URL] [--key KEY] [--wait [--timeout SECONDS]] [--json]',
+  flags: [
+    ['FILE', 'A `tcpdump -tt -n` text file, plain or gzip.'],
+    ['--device ID', 'The device the capture belongs to, by its ID (or one of the next two).'],
+    ['--nickname NAME', 'The device by its nickname.'],
+    ['--ip ADDR', 'The device by its address.'],
+    ['--url URL', `The server's GraphQL endpoint (or set PCAP_DEFENSE_URL; default ${DEFAULT_URL}).`],
+    ['--key KEY', 'An UPLOADER or ADMIN API key (or set PCAP_DEFENSE_KEY).'],
+    ['--wait', 'Follow the upload until the server has processed it, and print its counts.'],
+    ['--timeout SECONDS', `With --wait: give up after this long (default ${WAIT_TIMEOUT_S}).`],
+    ['--json', 'Print the result as one JSON object.'],
+  ],
+  examples: ['pcap-defense upload capture.txt --nickname "HQ sensor" --url http://host:4000/graphql --key "$KEY" --wait', 'pcap-defense upload tspcap.1700000000.gz --ip 10.0.2.15 --json'],
   async run(argv, io) {
     const { values, positionals } = parseArgs({
       args: argv,
@@ -28,8 +42,6 @@ export const upload: Command = {
     return uploadCommand(positionals[0], values, io);
   },
 };
-
-const WAIT_TIMEOUT_S = 120;
 
 const UPLOAD_MUTATION = `mutation LogUploadCreate($input: LogUploadCreateInput!) {
   logUploadCreate(input: $input) {
@@ -93,26 +105,10 @@ async function uploadCommand(file: string, values: UploadOptions, io: Io): Promi
   const operations = JSON.stringify({ query: UPLOAD_MUTATION, variables: { input } });
   const map = JSON.stringify({ 0: ['variables.input.file'] });
   const type = gzipped ? 'application/gzip' : 'text/plain';
-  let payload: CreatePayload;
-  const sending = new ProgressBar(io.stderr, { label: path.basename(file), total: null });
-  const plainForm = () => {
-    const form = new FormData();
-    form.append('operations', operations);
-    form.append('map', map);
-    form.append('0', new Blob([bytes], { type }), path.basename(file));
-    return form;
-  };
-  if (sending.active) {
-    // On a terminal the body is streamed so the bar follows the bytes sent; scripts get plain FormData.
-    const body = multipartBody([['operations', operations], ['map', map]], { field: '0', name: path.basename(file), type, bytes }, (n) => sending.update(n, body.length));
-    try {
-      ({ logUploadCreate: payload } = await postGraphql<{ logUploadCreate: CreatePayload }>(url, key, body));
-    } finally {
-      sending.finish();
-    }
-  } else {
-    ({ logUploadCreate: payload } = await postGraphql<{ logUploadCreate: CreatePayload }>(url, key, plainForm()));
-  }
+  const target = { url, key };
+  const send = (progress: ProgressBar) =>
+    postFileGraphql<{ logUploadCreate: CreatePayload }>(target, operations, map, { name: path.basename(file), type, bytes }, progress);
+  const { logUploadCreate: payload } = await send(new ProgressBar(io.stderr, { label: path.basename(file), total: null }));
 
   if (payload.userErrors.length || !payload.logUpload) {
     if (values.json) io.out(JSON.stringify(payload));
@@ -131,7 +127,7 @@ async function uploadCommand(file: string, values: UploadOptions, io: Io): Promi
   // A duplicate is a success: the file is there already. Its status is the earlier upload's, which this key
   // may not be allowed to query (another UPLOADER key sent it): then it asks by sending the file again.
   const again = payload.duplicate
-    ? async () => (await postGraphql<{ logUploadCreate: CreatePayload }>(url, key, plainForm())).logUploadCreate.logUpload
+    ? async () => (await send(new ProgressBar({ write: () => true }, { label: '', total: null }))).logUploadCreate.logUpload
     : undefined;
   let done: UploadView;
   try {

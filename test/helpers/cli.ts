@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { runCli } from '../../src/cli';
 
@@ -34,3 +35,12 @@ export async function runCaptured(
   const code = await runCli(argv, { stdout, stderr, stdin: options.stdin, env: options.env ?? {} });
   return { code, stdout: stdout.text, stderr: stderr.text };
 }
+
+/** The project root: where child processes of the CLI run. */
+export const ROOT = path.resolve(__dirname, '../..');
+
+/**
+ * Node's arguments that run the CLI's TypeScript source in a child process (`node ...CLI_SOURCE args`, cwd ROOT):
+ * tests exercise the code as it is, not a build that may be older (bin/pcap-defense.js runs dist/).
+ */
+export const CLI_SOURCE = ['-r', '@swc-node/register', path.join(ROOT, 'src/cli/index.ts')];

@@ -9,6 +9,7 @@ import { RunningServer, startServer } from '../../src/app/server';
 import { generateCapture } from '../helpers/capture';
 import { seedAccount } from '../helpers/child-db';
 import { gqlHttp, uploadHttp } from '../helpers/child-process';
+import { CLI_SOURCE } from '../helpers/cli';
 import { hitsByUpload } from '../helpers/crash-loop';
 import { createTestDatabase } from '../helpers/db';
 
@@ -17,11 +18,10 @@ import { createTestDatabase } from '../helpers/db';
 // clean stop the .sqlite file alone holds everything, even while another process has it open.
 
 const ROOT = path.resolve(__dirname, '../..');
-const BIN = path.join(ROOT, 'bin/pcap-defense.js');
 
 function cli(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...process.env, ...env }, timeout: 60_000 }, (err, stdout, stderr) => {
+    execFile(process.execPath, [...CLI_SOURCE, ...args], { cwd: ROOT, env: { ...process.env, ...env }, timeout: 60_000 }, (err, stdout, stderr) => {
       resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
     });
   });

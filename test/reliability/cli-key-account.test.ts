@@ -1,3 +1,6 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { runCaptured } from '../helpers/cli';
 import { drivers } from '../helpers/db';
 import { ChildDatabase, createChildDatabase } from '../helpers/child-db';
@@ -42,5 +45,33 @@ describe.each(drivers)('key create --account (%s)', (driver) => {
     expect(await accounts()).toEqual(['branch office', 'default']);
     // An existing account needs no flag.
     expect((await cli(['key', 'create', '--role', 'ANALYST', '--account', 'branch office'])).code).toBe(0);
+  });
+
+  it('the other commands that take --account refuse one that does not exist the same way; ioc import creates it only with --create-account', async () => {
+    const feed = path.join(os.tmpdir(), `pcd-account-feed-${process.pid}.txt`);
+    fs.writeFileSync(feed, '198.51.100.7\n');
+    try {
+      for (const argv of [['key', 'list', '--account', 'brnach office'], ['key', 'revoke', 'QXBpS2V5OjE=', '--account', 'brnach office']]) {
+        const r = await cli(argv);
+        expect(r.code).toBe(2);
+        expect(r.stderr).toMatch(/No account named "brnach office"\. The accounts are: "branch office", "default"\. Give one of them\.\n/);
+      }
+      const typo = await cli(['ioc', 'import', feed, '--list', 'feed', '--create', '--account', 'brnach office']);
+      expect(typo.code).toBe(2);
+      expect(typo.stderr).toMatch(/No account named "brnach office"\. The accounts are: "branch office", "default"\. Give one of them, or add --create-account to create this one\./);
+      expect(await accounts()).toEqual(['branch office', 'default']);
+      expect(Number((await db.query<{ n: number }>('SELECT COUNT(*) AS n FROM ioc_list'))[0].n)).toBe(0);
+
+      const made = await cli(['ioc', 'import', feed, '--list', 'feed', '--create', '--account', 'lab', '--create-account', '--json']);
+      expect(made.code).toBe(0);
+      expect(JSON.parse(made.stdout)).toMatchObject({ list: { name: 'feed', entryCount: 1 }, added: 1 });
+      expect(await accounts()).toEqual(['branch office', 'default', 'lab']);
+
+      const orphan = await cli(['key', 'create', '--role', 'ADMIN', '--create-account']);
+      expect(orphan.code).toBe(2);
+      expect(orphan.stderr).toMatch(/--create-account needs --account NAME/);
+    } finally {
+      fs.rmSync(feed, { force: true });
+    }
   });
 });

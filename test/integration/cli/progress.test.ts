@@ -3,7 +3,7 @@ import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { CliRun as Run, runCaptured, sink } from '../../helpers/cli';
+import { CLI_SOURCE, CliRun as Run, runCaptured, sink } from '../../helpers/cli';
 import { loadConfig } from '../../../src/config/config';
 import { startServer, RunningServer } from '../../../src/app/server';
 import { silentLogger } from '../../../src/app/logger';
@@ -13,7 +13,6 @@ import { LogUpload } from '../../../src/modules/log-upload/log-upload.entity';
 import { idOfType } from '../../../src/common/ids/global-id';
 
 const ROOT = path.resolve(__dirname, '../../..');
-const BIN = path.join(ROOT, 'bin/pcap-defense.js');
 /** What a progress bar would write: carriage returns and ANSI escapes. */
 const CONTROL = /\r|\x1b\[/;
 
@@ -23,7 +22,7 @@ const packet = (i: number) =>
 /** The real command in a child process: its stdout and stderr are pipes, not terminals. */
 function runBin(args: string[], env: Record<string, string>): Promise<Run> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...process.env, ...env }, maxBuffer: 64 << 20 }, (error, stdout, stderr) =>
+    execFile(process.execPath, [...CLI_SOURCE, ...args], { cwd: ROOT, env: { ...process.env, ...env }, maxBuffer: 64 << 20 }, (error, stdout, stderr) =>
       resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
     );
   });
@@ -38,6 +37,8 @@ describe('CLI progress and --json', () => {
   let uploader: string;
   let big: string;
   const env = () => ({ DATA_DIR: dir, NODE_ENV: 'test', PCAP_DEFENSE_URL: server.url, PCAP_DEFENSE_KEY: uploader });
+  // `ioc import` given PCAP_DEFENSE_URL works through the API (with an ADMIN key); these runs open the database.
+  const databaseEnv = () => ({ DATA_DIR: dir, NODE_ENV: 'test' });
 
   beforeAll(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pcd-cli-progress-'));
@@ -74,7 +75,7 @@ describe('CLI progress and --json', () => {
     it('ioc import --json: the summary parses, stderr stays quiet', async () => {
       const feed = path.join(dir, 'feed.txt');
       fs.writeFileSync(feed, Array.from({ length: 20_000 }, (_, i) => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`).join('\n') + '\n# comment\nnot an address\n');
-      const r = await runBin(['ioc', 'import', feed, '--list', 'Bulk', '--create', '--json'], env());
+      const r = await runBin(['ioc', 'import', feed, '--list', 'Bulk', '--create', '--json'], databaseEnv());
       expect(r.stderr).toBe('');
       expect(r.code).toBe(0);
       expect(JSON.parse(r.stdout)).toMatchObject({ list: { name: 'Bulk', entryCount: 20_000 }, added: 20_000, skipped: 1 });
@@ -107,7 +108,7 @@ describe('CLI progress and --json', () => {
       const saved = process.env.DATA_DIR;
       process.env.DATA_DIR = dir;
       try {
-        const r = await cli(['ioc', 'import', feed, '--list', 'Private', '--create'], env(), true);
+        const r = await cli(['ioc', 'import', feed, '--list', 'Private', '--create'], databaseEnv(), true);
         expect(r.code).toBe(0);
         expect(r.stderr).toMatch(/^\r\x1b\[2Ktty-feed\.txt \[[#-]+\] +\d+%/);
         expect(r.stderr.endsWith('\r\x1b[2K')).toBe(true);

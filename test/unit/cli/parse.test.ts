@@ -223,7 +223,7 @@ describe('pcap-defense parse', () => {
     const r = await new Promise<{ stdout: string; stderr: string }>((resolve, reject) =>
       execFile(
         'bash',
-        ['-c', 'set -o pipefail; node bin/pcap-defense.js parse "$1" | head -2', 'sh', big],
+        ['-c', 'set -o pipefail; node -r @swc-node/register src/cli/index.ts parse "$1" | head -2', 'sh', big],
         { cwd: ROOT },
         (error, stdout, stderr) => (error ? reject(Object.assign(error, { stderr })) : resolve({ stdout, stderr })),
       ),
