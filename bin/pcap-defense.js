@@ -1,6 +1,15 @@
 #!/usr/bin/env node
-// Runs the TypeScript CLI through SWC (decorator metadata on), from any working directory.
+// Runs the compiled CLI (npm run build; npm install builds it). `npm run cli -- ...` runs the TypeScript source instead.
 const path = require('node:path');
-process.env.SWC_NODE_PROJECT = process.env.SWC_NODE_PROJECT || path.resolve(__dirname, '..', 'tsconfig.json');
-require('@swc-node/register');
-require('../src/cli/index.ts').main();
+const entry = path.resolve(__dirname, '..', 'dist', 'src', 'cli', 'index.js');
+let cli;
+try {
+  cli = require(entry);
+} catch (e) {
+  if (e && e.code === 'MODULE_NOT_FOUND' && e.message.includes(entry)) {
+    process.stderr.write(`pcap-defense: ${entry} is missing; run \`npm run build\` in ${path.resolve(__dirname, '..')}.\n`);
+    process.exit(1);
+  }
+  throw e;
+}
+cli.main();
