@@ -1,8 +1,7 @@
 import express, { NextFunction, Request, Response } from 'express';
 import { ApolloServer } from '@apollo/server';
 import { expressMiddleware } from '@as-integrations/express5';
-import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
-import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import { ApolloServerPluginCacheControlDisabled } from '@apollo/server/plugin/disabled';
 import { GraphQLError, GraphQLSchema } from 'graphql';
 import { unauthenticated } from '../common/errors/graphql-errors';
 import { createErrorFormatter, databaseFailureError, databaseFailurePlugin } from '../graphql/errors';
@@ -18,6 +17,9 @@ import { RateLimits } from './rate-limit';
 import { queryLimitsPlugin, tokenLimit } from '../graphql/query-limits';
 import { operationLogPlugin, requestLogger, requestLogOf } from './request-log';
 import { opsRouter } from './ops-routes';
+import { explorerAssets, explorerPlugin } from './explorer';
+
+const GRAPHQL_PATH = '/graphql';
 
 export interface HttpApp {
   app: express.Express;
@@ -45,9 +47,8 @@ export async function createHttpApp(schema: GraphQLSchema, services: Services, l
       queryLimitsPlugin(config.queryLimits),
       rateLimits.plugin(),
       services.admission.plugin(),
-      config.landingPage
-        ? ApolloServerPluginLandingPageLocalDefault({ embed: true, includeCookies: false })
-        : ApolloServerPluginLandingPageDisabled(),
+      // What a browser gets at GET /graphql: the embedded explorer, Apollo Sandbox, or a page saying it is off.
+      explorerPlugin(config.explorer, GRAPHQL_PATH),
       // Apollo installs its cache-control plugin unless told not to: it wraps every field's resolver to read
       // @cacheControl hints, which this schema has none of (answers are per API key and never cached). Off, a
       // 100-hit drill-down page resolves its ~2,000 fields without that wrapper.
@@ -64,12 +65,13 @@ export async function createHttpApp(schema: GraphQLSchema, services: Services, l
   app.use(requestLogger(logger, services.metrics));
 
   app.use(opsRouter(services, logger));
+  if (config.explorer === 'embedded') app.use(explorerAssets());
 
   // Uploads and exports are counted before their body is read.
   app.use(rateLimits.middleware);
 
   app.use(
-    '/graphql',
+    GRAPHQL_PATH,
     drainAfterAnswer(Math.max(config.maxUploadBytes, config.maxFeedBytes) + config.maxRequestBytes),
     requirePreflightForMultipart,
     graphqlUploads(Math.max(config.maxUploadBytes, config.maxFeedBytes), config.maxRequestBytes),

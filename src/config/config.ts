@@ -8,9 +8,14 @@ export interface AppConfig {
   port: number;
   /** `sqlite` (embedded default) or `mysql` (MySQL 8 / MariaDB 10.6+). */
   database: DatabaseConfig;
-  /** Introspection and the Sandbox landing page. */
+  /** Introspection for authenticated callers. */
   introspection: boolean;
-  landingPage: boolean;
+  /**
+   * What a browser gets at GET /graphql: `embedded` the explorer served from this server's own files (Altair, no
+   * internet needed), `sandbox` Apollo Sandbox (loaded from Apollo's CDN, telemetry off), `off` a short page saying
+   * so. The same in every NODE_ENV.
+   */
+  explorer: ExplorerMode;
   /** Largest accepted upload, in bytes of (decompressed) text. */
   maxUploadBytes: number;
   /** Largest accepted IOC feed file, in bytes. */
@@ -52,6 +57,9 @@ export interface AppConfig {
   /** Prometheus metrics at GET /metrics, behind their own bearer token; off by default. */
   metrics: { enabled: boolean; token: string | null };
 }
+
+export const EXPLORER_MODES = ['embedded', 'sandbox', 'off'] as const;
+export type ExplorerMode = (typeof EXPLORER_MODES)[number];
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -160,6 +168,17 @@ function database(env: Env, cwd: string): DatabaseConfig {
   return { type: 'mysql', url: url.replace(/^mariadb:/, 'mysql:'), file: undefined, flavor };
 }
 
+function explorer(env: Env): ExplorerMode {
+  // The old on/off switch: refused rather than ignored, so that GRAPHQL_SANDBOX=false never silently serves an explorer.
+  if (env.GRAPHQL_SANDBOX !== undefined && env.GRAPHQL_SANDBOX !== '') {
+    throw new ConfigError('GRAPHQL_SANDBOX', 'unset: it was replaced by GRAPHQL_EXPLORER=embedded|sandbox|off', env.GRAPHQL_SANDBOX);
+  }
+  const raw = str(env, 'GRAPHQL_EXPLORER', 'embedded');
+  const mode = raw.trim().toLowerCase() as ExplorerMode;
+  if (!EXPLORER_MODES.includes(mode)) throw new ConfigError('GRAPHQL_EXPLORER', EXPLORER_MODES.join(', '), raw);
+  return mode;
+}
+
 function logLevel(env: Env): LogLevel {
   const raw = str(env, 'LOG_LEVEL', 'info');
   const level = raw.trim().toLowerCase() as LogLevel;
@@ -194,7 +213,7 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     port: int(env, 'PORT', 4000, 0, 65535),
     database: database(env, cwd),
     introspection: bool(env, 'GRAPHQL_INTROSPECTION', !production),
-    landingPage: bool(env, 'GRAPHQL_SANDBOX', !production),
+    explorer: explorer(env),
     maxUploadBytes: bytes(env, 'MAX_UPLOAD_BYTES', 15_000_000),
     maxFeedBytes: bytes(env, 'MAX_FEED_BYTES', 256_000_000),
     defaultAccountName: str(env, 'DEFAULT_ACCOUNT_NAME', 'default'),

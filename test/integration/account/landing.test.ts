@@ -1,13 +1,13 @@
 import request from 'supertest';
 import { createTestApp } from '../../helpers/app';
 
-describe('Sandbox landing page and introspection', () => {
-  it('serves Apollo Sandbox and introspection (with a key) outside production', async () => {
+describe('explorer landing page and introspection', () => {
+  it('serves the embedded explorer and introspection (with a key) outside production', async () => {
     const t = await createTestApp('sqlite');
     try {
       const page = await request(t.http.app).get('/graphql').set('accept', 'text/html');
       expect(page.status).toBe(200);
-      expect(page.text).toMatch(/sandbox/i);
+      expect(page.text).toMatch(/AltairGraphQL\.init/);
       const intro = await t.gql(`{ __schema { queryType { name description } } }`);
       expect(intro.data.__schema.queryType.name).toBe('Query');
     } finally {
@@ -15,11 +15,11 @@ describe('Sandbox landing page and introspection', () => {
     }
   });
 
-  it('turns both off in production unless GRAPHQL_INTROSPECTION is set', async () => {
+  it('turns introspection off in production unless GRAPHQL_INTROSPECTION is set; the explorer follows GRAPHQL_EXPLORER alone', async () => {
     const prod = await createTestApp('sqlite', { NODE_ENV: 'production' });
     try {
       const page = await request(prod.http.app).get('/graphql').set('accept', 'text/html');
-      expect(page.text).not.toMatch(/sandbox/i);
+      expect(page.text).toMatch(/AltairGraphQL\.init/);
       const intro = await prod.gql(`{ __schema { queryType { name } } }`);
       expect(intro.errors?.[0].extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
       expect(intro.errors?.[0].message).not.toMatch(/Did you mean/);

@@ -5,11 +5,13 @@ describe('loadConfig', () => {
   it('defaults to the embedded SQLite file under ./data and port 4000', () => {
     const c = loadConfig({}, '/srv/app');
     expect(c.database).toEqual({ type: 'sqlite', file: path.join('/srv/app/data', 'pcap-defense.sqlite'), url: undefined });
-    expect(c).toMatchObject({ port: 4000, host: '0.0.0.0', nodeEnv: 'development', introspection: true, landingPage: true, maxUploadBytes: 15_000_000 });
+    expect(c).toMatchObject({ port: 4000, host: '0.0.0.0', nodeEnv: 'development', introspection: true, explorer: 'embedded', maxUploadBytes: 15_000_000 });
   });
 
-  it('turns introspection and the Sandbox off in production unless asked for', () => {
-    expect(loadConfig({ NODE_ENV: 'production' })).toMatchObject({ introspection: false, landingPage: false });
+  it('turns introspection off in production unless asked for; the explorer is the same in every NODE_ENV', () => {
+    expect(loadConfig({ NODE_ENV: 'production' })).toMatchObject({ introspection: false, explorer: 'embedded' });
+    expect(loadConfig({ NODE_ENV: 'production', GRAPHQL_EXPLORER: 'off' })).toMatchObject({ explorer: 'off' });
+    expect(loadConfig({ GRAPHQL_EXPLORER: 'Sandbox' })).toMatchObject({ explorer: 'sandbox' });
     expect(loadConfig({ NODE_ENV: 'production', GRAPHQL_INTROSPECTION: 'true' })).toMatchObject({ introspection: true });
   });
 
@@ -34,6 +36,8 @@ describe('loadConfig', () => {
     [{ PORT: '70000' }, 'PORT', 'a whole number from 0 to 65535'],
     [{ NODE_ENV: 'staging' }, 'NODE_ENV', 'development, production or test'],
     [{ GRAPHQL_INTROSPECTION: 'maybe' }, 'GRAPHQL_INTROSPECTION', 'true or false'],
+    [{ GRAPHQL_EXPLORER: 'graphiql' }, 'GRAPHQL_EXPLORER', 'embedded, sandbox, off'],
+    [{ GRAPHQL_SANDBOX: 'false' }, 'GRAPHQL_SANDBOX', 'unset: it was replaced by GRAPHQL_EXPLORER=embedded|sandbox|off'],
     [{ MAX_UPLOAD_BYTES: 'lots' }, 'MAX_UPLOAD_BYTES', 'a size such as 15000000, 15MB or 512KiB'],
     [{ DATABASE_URL: 'postgres://x@y/z' }, 'DATABASE_URL', 'a mysql:// URL, or unset for the embedded SQLite file'],
     [{ DATABASE_URL: 'mysql://x@y' }, 'DATABASE_URL', 'a database name in the path (mysql://user:pass@host:3306/db)'],
