@@ -18,6 +18,7 @@ import { queryLimitsPlugin, tokenLimit } from '../graphql/query-limits';
 import { operationLogPlugin, requestLogger, requestLogOf } from './request-log';
 import { opsRouter } from './ops-routes';
 import { explorerAssets, explorerPlugin } from './explorer';
+import { corsMiddleware } from './cors';
 
 const GRAPHQL_PATH = '/graphql';
 
@@ -66,6 +67,8 @@ export async function createHttpApp(schema: GraphQLSchema, services: Services, l
 
   app.use(opsRouter(services, logger));
   if (config.explorer === 'embedded') app.use(explorerAssets());
+  // Before the rate limits: a preflight is answered here and costs the caller nothing.
+  app.use([GRAPHQL_PATH, '/export'], corsMiddleware(config.corsOrigins));
 
   // Uploads and exports are counted before their body is read.
   app.use(rateLimits.middleware);

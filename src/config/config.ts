@@ -16,6 +16,11 @@ export interface AppConfig {
    * so. The same in every NODE_ENV.
    */
   explorer: ExplorerMode;
+  /**
+   * Browser origins (scheme://host[:port], exact) whose pages may call the API across origins (CORS); empty: none.
+   * Every other origin gets no Access-Control-Allow-* header, and Apollo's CSRF prevention applies to all.
+   */
+  corsOrigins: string[];
   /** Largest accepted upload, in bytes of (decompressed) text. */
   maxUploadBytes: number;
   /** Largest accepted IOC feed file, in bytes. */
@@ -179,6 +184,25 @@ function explorer(env: Env): ExplorerMode {
   return mode;
 }
 
+/** Exact origins only: a wildcard would let any page that obtained a key call the API from a visitor's browser. */
+function corsOrigins(env: Env): string[] {
+  const raw = env.CORS_ORIGINS?.trim();
+  if (!raw) return [];
+  const expected = 'a comma-separated list of exact origins such as https://dash.example.com,http://localhost:5173 (scheme, host and port; no path, no wildcard)';
+  const origins = raw.split(',').map((x) => x.trim()).filter(Boolean);
+  for (const origin of origins) {
+    let parsed: URL;
+    try {
+      parsed = new URL(origin);
+    } catch {
+      throw new ConfigError('CORS_ORIGINS', expected, raw);
+    }
+    // URL.origin is what a browser sends in the Origin header: it must equal the setting exactly.
+    if (!['http:', 'https:'].includes(parsed.protocol) || parsed.origin !== origin || origin.includes('*')) throw new ConfigError('CORS_ORIGINS', expected, raw);
+  }
+  return [...new Set(origins)];
+}
+
 function logLevel(env: Env): LogLevel {
   const raw = str(env, 'LOG_LEVEL', 'info');
   const level = raw.trim().toLowerCase() as LogLevel;
@@ -214,6 +238,7 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     database: database(env, cwd),
     introspection: bool(env, 'GRAPHQL_INTROSPECTION', !production),
     explorer: explorer(env),
+    corsOrigins: corsOrigins(env),
     maxUploadBytes: bytes(env, 'MAX_UPLOAD_BYTES', 15_000_000),
     maxFeedBytes: bytes(env, 'MAX_FEED_BYTES', 256_000_000),
     defaultAccountName: str(env, 'DEFAULT_ACCOUNT_NAME', 'default'),

@@ -5,7 +5,7 @@ describe('loadConfig', () => {
   it('defaults to the embedded SQLite file under ./data and port 4000', () => {
     const c = loadConfig({}, '/srv/app');
     expect(c.database).toEqual({ type: 'sqlite', file: path.join('/srv/app/data', 'pcap-defense.sqlite'), url: undefined });
-    expect(c).toMatchObject({ port: 4000, host: '0.0.0.0', nodeEnv: 'development', introspection: true, explorer: 'embedded', maxUploadBytes: 15_000_000 });
+    expect(c).toMatchObject({ port: 4000, host: '0.0.0.0', nodeEnv: 'development', introspection: true, explorer: 'embedded', corsOrigins: [], maxUploadBytes: 15_000_000 });
   });
 
   it('turns introspection off in production unless asked for; the explorer is the same in every NODE_ENV', () => {
@@ -24,6 +24,23 @@ describe('loadConfig', () => {
     });
     expect(loadConfig({ DATABASE_URL: 'mariadb://u@db/pcap' }).database).toMatchObject({ url: 'mysql://u@db/pcap', flavor: 'mariadb' });
   });
+
+  it('reads CORS_ORIGINS as exact origins', () => {
+    expect(loadConfig({ CORS_ORIGINS: ' https://dash.example.com, http://localhost:5173 ,https://dash.example.com' }).corsOrigins).toEqual([
+      'https://dash.example.com',
+      'http://localhost:5173',
+    ]);
+    expect(loadConfig({ CORS_ORIGINS: 'https://[2001:db8::1]:8443' }).corsOrigins).toEqual(['https://[2001:db8::1]:8443']);
+  });
+
+  it.each(['*', 'https://*.example.com', 'https://dash.example.com/', 'https://dash.example.com/app', 'HTTPS://Dash.example.com', 'dash.example.com', 'ftp://x.example.com', 'null', 'https://ok.example.com,*'])(
+    'refuses CORS_ORIGINS=%j: exact origins only',
+    (origin) => {
+      expect(() => loadConfig({ CORS_ORIGINS: origin })).toThrow(
+        'expected a comma-separated list of exact origins such as https://dash.example.com,http://localhost:5173 (scheme, host and port; no path, no wildcard)',
+      );
+    },
+  );
 
   it('parses sizes with units', () => {
     expect(loadConfig({ MAX_UPLOAD_BYTES: '15MB' }).maxUploadBytes).toBe(15_000_000);
