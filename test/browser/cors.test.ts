@@ -53,7 +53,7 @@ window.ready = true;
       await api.gql(`mutation($p: ID!) { deviceCreate(input: { nickname: "edge", ipType: STATIC, ipAddress: "93.184.216.34", policy: $p }) { device { id } } }`, { p: policy }),
     ).deviceCreate.device.id;
     browser = await launchChromium();
-  });
+  }, 120_000);
   afterAll(async () => {
     await browser?.close();
     await apiServer?.close();
@@ -71,7 +71,7 @@ window.ready = true;
     tab.on('requestfailed', (req) => problems.push(`${req.url()}: ${req.failure()?.errorText}`));
     await tab.goto(`${origin}/`);
     // Apollo Client's modules are loaded one by one: say which failed, if one did.
-    await tab.waitForFunction('window.ready === true', undefined, { timeout: 15_000 }).catch((err) => {
+    await tab.waitForFunction('window.ready === true', undefined, { timeout: 60_000 }).catch((err) => {
       throw new Error(`the page did not load: ${err.message}\n${problems.join('\n')}`);
     });
     return { ctx, tab };
@@ -90,7 +90,7 @@ window.ready = true;
     } finally {
       await ctx.close();
     }
-  });
+  }, 120_000);
 
   it('keeps the answer from a page of any other origin', async () => {
     const { ctx, tab } = await openDashboard(other.origin);
@@ -103,5 +103,5 @@ window.ready = true;
     } finally {
       await ctx.close();
     }
-  });
+  }, 120_000);
 });

@@ -17,7 +17,7 @@ describeInChromium('embedded explorer in headless Chromium', () => {
     t = await createTestApp('sqlite');
     server = await listen(t);
     browser = await launchChromium();
-  });
+  }, 120_000);
   afterAll(async () => {
     await browser?.close();
     await server?.close();
@@ -49,6 +49,8 @@ describeInChromium('embedded explorer in headless Chromium', () => {
       }
     });
     const page = await ctx.newPage();
+    // Each step fails on its own (a click Playwright cannot make would wait forever), slowly on a shared machine.
+    page.setDefaultTimeout(30_000);
     try {
       const base = `http://127.0.0.1:${server.port}`;
       const landing = await page.goto(`${base}/graphql`);
@@ -65,13 +67,13 @@ describeInChromium('embedded explorer in headless Chromium', () => {
       await page.locator('[track-id="reload_docs"]').click();
       await page.locator('[track-id="show_docs"]').click();
       await page.locator('app-doc-viewer').getByText('Query', { exact: true }).first().click();
-      await page.locator('app-doc-viewer').getByText('The caller: account, API key and role.').first().waitFor({ timeout: 15_000 });
+      await page.locator('app-doc-viewer').getByText('The caller: account, API key and role.').first().waitFor({ timeout: 30_000 });
 
       // A query.
       await page.getByText('Query', { exact: true }).first().click();
       await setEditor(page, 'app-query-editor .cm-content', '{ viewer { role account { name } } }');
       await page.locator('[track-id="set_request"]').click();
-      await page.locator('app-query-result').getByText('"account-a"').waitFor({ timeout: 15_000 });
+      await page.locator('app-query-result').getByText('"account-a"').waitFor({ timeout: 30_000 });
 
       // A capture uploaded through the variables pane's file picker, as the multipart request spec carries it.
       await setEditor(
@@ -84,7 +86,7 @@ describeInChromium('embedded explorer in headless Chromium', () => {
       await page.locator('input[data-tid="file_name"]').fill('file');
       await page.locator('input.variables-file-item-input').setInputFiles({ name: 'edge.txt', mimeType: 'text/plain', buffer: capture });
       await page.locator('[track-id="set_request"]').click();
-      await page.locator('app-query-result').getByText('"edge.txt"').waitFor({ timeout: 15_000 });
+      await page.locator('app-query-result').getByText('"edge.txt"').waitFor({ timeout: 30_000 });
       const result = await page.locator('app-query-result').innerText();
       expect(result).toContain(`"size": ${capture.length}`);
 
@@ -100,7 +102,7 @@ describeInChromium('embedded explorer in headless Chromium', () => {
     } finally {
       await ctx.close();
     }
-  });
+  }, 180_000);
 
   it('(the recorder of the test above sees what Apollo Sandbox loads from the internet)', async () => {
     const sandbox = await createTestApp('sqlite', { GRAPHQL_EXPLORER: 'sandbox' });
@@ -115,7 +117,7 @@ describeInChromium('embedded explorer in headless Chromium', () => {
       await sandboxServer.close();
       await sandbox.close();
     }
-  });
+  }, 120_000);
 });
 
 describe('GET /graphql in a browser, by GRAPHQL_EXPLORER', () => {
