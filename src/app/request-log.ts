@@ -4,6 +4,7 @@ import { NextFunction, Request, Response } from 'express';
 import type { RequestContext } from './context';
 import { Logger } from './logger';
 import { Metrics } from './metrics';
+import { EXPLORER_ASSETS_PATH } from './explorer';
 
 /** What the request's line says beyond method, route, status and time; routes and the GraphQL plugin fill it in. */
 export interface RequestLog {
@@ -19,11 +20,12 @@ const REQUEST_ID = /^[A-Za-z0-9._:@/+=-]{1,128}$/;
 
 /** Routes named in logs and metrics; anything else is "other" so clients cannot grow the label set. */
 const ROUTES = new Set(['/graphql', '/logupload', '/cgi-bin/logupload.pl', '/export/flow-hits.csv', '/export/flow-hits.ndjson', '/healthz', '/readyz', '/metrics']);
-/** Probes and scrapes come every few seconds: their lines are debug, not info. */
-const QUIET_ROUTES = new Set(['/healthz', '/readyz', '/metrics']);
+/** Probes and scrapes come every few seconds, the explorer's page loads some sixty files: their lines are debug, not info. */
+const QUIET_ROUTES = new Set(['/healthz', '/readyz', '/metrics', EXPLORER_ASSETS_PATH]);
 
 export function routeOf(req: Request): string {
   const path = req.path.length > 1 ? req.path.replace(/\/+$/, '') : req.path;
+  if (path.startsWith(`${EXPLORER_ASSETS_PATH}/`)) return EXPLORER_ASSETS_PATH;
   return ROUTES.has(path) ? path : 'other';
 }
 

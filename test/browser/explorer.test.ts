@@ -5,6 +5,7 @@ import { listen } from '../helpers/raw-http';
 import { describeInChromium, launchChromium, recordRequestsLeavingLoopback } from '../helpers/browser';
 import { generateCapture } from '../helpers/capture';
 import { processQueued } from '../helpers/ingest';
+import { captureLog } from '../helpers/logs';
 
 // The embedded explorer (Altair from altair-static) as an analyst on an isolated network uses it: every file it
 // loads comes from this server, and a query, the schema docs and a file upload work with an API key.
@@ -142,8 +143,9 @@ describe('GET /graphql in a browser, by GRAPHQL_EXPLORER', () => {
     }
   });
 
-  it('serves the embedded explorer\'s files only when it is on', async () => {
-    const on = await createTestApp('sqlite');
+  it('serves the embedded explorer\'s files only when it is on, logged at debug under one route', async () => {
+    const log = captureLog('trace');
+    const on = await createTestApp('sqlite', {}, { logger: log.logger });
     const off = await createTestApp('sqlite', { GRAPHQL_EXPLORER: 'sandbox' });
     try {
       const script = await request(on.http.app).get('/explorer/main.js');
@@ -154,6 +156,8 @@ describe('GET /graphql in a browser, by GRAPHQL_EXPLORER', () => {
       expect(frame.status).toBe(200);
       expect(frame.headers['content-security-policy']).toBe('sandbox allow-scripts');
       expect((await request(off.http.app).get('/explorer/main.js')).status).toBe(404);
+      // Some sixty files a page load: one route in logs and metrics, and no info lines.
+      expect(log.events('http.request').filter((l) => l.route === '/explorer').map((l) => l.level)).toEqual([20, 20]);
     } finally {
       await on.close();
       await off.close();
