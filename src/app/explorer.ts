@@ -1,8 +1,10 @@
 import express, { Router } from 'express';
 import { ApolloServerPlugin } from '@apollo/server';
 import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
-import { getDistDirectory, isSandboxFrame, renderAltair, SANDBOX_FRAME_CSP } from 'altair-static';
 import { ExplorerMode } from '../config/config';
+
+// altair-static is loaded only when the embedded explorer is on: its module takes a noticeable part of the start.
+const loadAltair = () => import('altair-static');
 
 /** Where the embedded explorer's own files (scripts, styles, fonts) are served from. */
 export const EXPLORER_ASSETS_PATH = '/explorer';
@@ -23,9 +25,9 @@ export function explorerPlugin(mode: ExplorerMode, graphqlPath: string): ApolloS
     // Apollo Sandbox comes from Apollo's CDN: it needs the internet. Its telemetry stays off.
     return ApolloServerPluginLandingPageLocalDefault({ embed: { runTelemetry: false }, includeCookies: false, footer: false });
   }
-  const html = mode === 'embedded' ? altairPage(graphqlPath) : offPage(graphqlPath);
   return {
     async serverWillStart() {
+      const html = mode === 'embedded' ? await altairPage(graphqlPath) : offPage(graphqlPath);
       return {
         async renderLandingPage() {
           return { html };
@@ -36,7 +38,8 @@ export function explorerPlugin(mode: ExplorerMode, graphqlPath: string): ApolloS
 }
 
 /** Altair, rendered once: every script, style and font it loads is under EXPLORER_ASSETS_PATH on this server. */
-function altairPage(graphqlPath: string): string {
+async function altairPage(graphqlPath: string): Promise<string> {
+  const { renderAltair } = await loadAltair();
   return renderAltair({
     baseURL: `${EXPLORER_ASSETS_PATH}/`,
     endpointURL: graphqlPath,
@@ -73,7 +76,8 @@ function escapeHtml(s: string): string {
 }
 
 /** The embedded explorer's files, read-only; the pre-request script frame gets the sandbox CSP Altair asks for. */
-export function explorerAssets(): Router {
+export async function explorerAssets(): Promise<Router> {
+  const { getDistDirectory, isSandboxFrame, SANDBOX_FRAME_CSP } = await loadAltair();
   const router = Router();
   router.use(
     EXPLORER_ASSETS_PATH,

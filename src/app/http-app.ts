@@ -66,7 +66,7 @@ export async function createHttpApp(schema: GraphQLSchema, services: Services, l
   app.use(requestLogger(logger, services.metrics));
 
   app.use(opsRouter(services, logger));
-  if (config.explorer === 'embedded') app.use(explorerAssets());
+  if (config.explorer === 'embedded') app.use(await explorerAssets());
   // Before the rate limits: a preflight is answered here and costs the caller nothing.
   app.use([GRAPHQL_PATH, '/export'], corsMiddleware(config.corsOrigins));
 
