@@ -80,6 +80,7 @@ export async function startServer(config: AppConfig, logger: Logger, options: Se
         // The job is handed back first (it stops waiting for an index build), then a warm-up stops at its next page.
         await worker.stop(true);
         await services.indexWarmer.stop();
+        await services.parsers?.close();
         await Promise.race([closed, deadline]);
       } finally {
         clearInterval(idle);

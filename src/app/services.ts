@@ -11,6 +11,7 @@ import { IocIndexWarmer } from '../modules/ioc/ioc-index.warmer';
 import { LogUploadService } from '../modules/log-upload/log-upload.service';
 import { LogUploadQueue } from '../modules/log-upload/log-upload.queue';
 import { LogUploadProcessor } from '../modules/log-upload/log-upload.processor';
+import { ParsePool } from '../modules/log-upload/parse-thread/parse-pool';
 import { FlowHitService } from '../modules/flow-hit/flow-hit.service';
 import { ReportService } from '../modules/report/report.service';
 import { HitMemory } from '../modules/report/hit-memory';
@@ -41,6 +42,8 @@ export interface Services {
   uploadTelemetry: UploadTelemetry;
   queue: LogUploadQueue;
   processor: LogUploadProcessor;
+  /** The processor's parse threads (null with PARSE_THREADS=0); started on first use, closed with the services. */
+  parsers: ParsePool | null;
   flowHits: FlowHitService;
   reports: ReportService;
   /** The reports' in-memory copy of the hits (off when REPORT_MEMORY_MAX_HITS is 0); the server warms it at start. */
@@ -85,6 +88,13 @@ export function createServices(dataSource: DataSource, config: AppConfig, option
   });
   const databaseProbe = new DatabaseProbe(dataSource);
   const telemetry = uploadTelemetry(metrics, logger);
+  const parsers =
+    config.worker.parseThreads > 0
+      ? new ParsePool({
+          threads: config.worker.parseThreads,
+          onThreadExit: (err) => logger.error({ err, event: 'parse_thread.exit' }, 'a parse thread stopped; its job failed and the next job starts another'),
+        })
+      : null;
   metrics.watchQueue(queue);
   metrics.watchPool(dataSource);
   return {
@@ -108,7 +118,8 @@ export function createServices(dataSource: DataSource, config: AppConfig, option
       retentionDays: config.retention.days,
       onProgress: options.onProgress,
       onFinished: (outcome) => metrics.jobFinished(outcome),
-    }),
+    }, parsers),
+    parsers,
     flowHits: new FlowHitService(dataSource),
     reports: new ReportService(dataSource, { memory: reportMemory }),
     reportMemory,

@@ -37,8 +37,11 @@ export interface AppConfig {
    * bytes each measured, budget 100); an account that does not fit is reported from SQL. 0 turns the store off.
    */
   reportMemoryMaxHits: number;
-  /** The in-process upload worker. */
-  worker: { enabled: boolean; leaseMs: number; pollMs: number; retryBaseMs: number };
+  /**
+   * The in-process upload worker. `parseThreads`: worker threads that inflate, parse and fold uploads off the
+   * event loop (0: on the main thread, a slice per turn).
+   */
+  worker: { enabled: boolean; leaseMs: number; pollMs: number; retryBaseMs: number; parseThreads: number };
   /** Name of the account created on first start. */
   defaultAccountName: string;
   /** Largest JSON body, and largest non-file field of a multipart body (the GraphQL operations), in bytes. */
@@ -253,6 +256,7 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
       leaseMs: int(env, 'WORKER_LEASE_MS', 60_000, 1_000, 3_600_000),
       pollMs: int(env, 'WORKER_POLL_MS', 1_000, 10, 60_000),
       retryBaseMs: int(env, 'WORKER_RETRY_BASE_MS', 1_000, 1, 60_000),
+      parseThreads: int(env, 'PARSE_THREADS', 1, 0, 64),
     },
     maxRequestBytes: bytes(env, 'MAX_REQUEST_BYTES', 1_000_000),
     requestTimeoutMs: int(env, 'REQUEST_TIMEOUT_MS', 300_000, 1_000, 3_600_000),

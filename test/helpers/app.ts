@@ -88,6 +88,7 @@ export async function createTestApp(driver: Driver, env: Record<string, string> 
       services.reportMemory.close();
       services.admission.close();
       await services.indexWarmer.stop();
+      await services.parsers?.close();
       await http.apollo.stop();
       await services.databaseProbe.close();
       if (dataSource.isInitialized) await dataSource.destroy();

@@ -1,5 +1,3 @@
-import zlib from 'node:zlib';
-import { TransformOptions } from 'node:stream';
 import { DataSource, EntityManager } from 'typeorm';
 import { execute } from '../../db/bulk';
 import { Device } from '../device/device.entity';
@@ -8,10 +6,12 @@ import { IocIndex, NO_MATCH } from '../ioc/matching/ioc-index';
 import { MatchedSide } from '../flow-hit/flow-hit.enums';
 import { newHit, NewHit } from '../flow-hit/flow-hit.columns';
 import { HitWriter } from '../flow-hit/hit-writer';
-import { createDirectionClassifier, Direction } from './flows/direction';
-import { ConnectionEndpoint, ConnectionFolder } from './flows/fold';
+import { Direction } from './flows/direction';
+import { ConnectionEndpoint } from './flows/fold';
 import { hasHostOfOurs, withMatchedSides } from './flows/sides';
-import { missingEpochTimestamps, TcpdumpParser } from './parsing';
+import { missingEpochTimestamps } from './parsing';
+import { parseStoredFile, StoredFile } from './parse-thread/parse-stored-file';
+import { ParsePool } from './parse-thread/parse-pool';
 import { LogUploadStatus } from './log-upload.enums';
 import { LogUploadQueue } from './log-upload.queue';
 import { processingWarnings } from './retention-warning';
@@ -46,15 +46,11 @@ export interface ProcessorOptions {
   onFinished?: (outcome: ProcessOutcome | { status: 'ERROR'; textBytes: 0; durationMs: number; connections: 0; hits: 0 }) => void;
 }
 
-/** Text parsed per event-loop turn (~2 ms at the parser's speed). */
-const SLICE = 1024 * 1024;
-/** Slices out of the inflater, up to 4 inflated ahead of the parser (zlib streams take stream options too). */
-const INFLATE: zlib.ZlibOptions & zlib.BrotliOptions & TransformOptions = { chunkSize: SLICE, readableHighWaterMark: 4 * SLICE };
 
 /**
- * Processes one claimed upload: streams its stored text through the parser (a chunk per event-loop turn,
- * so the API stays responsive), folds packets into connections, matches each connection's internet-routable
- * ends against the device policy's index (once per endpoint, not per packet), and replaces the upload's
+ * Processes one claimed upload: streams its stored text through the parser and folds packets into connections
+ * (on a parse thread, or on this thread a slice per event-loop turn: either way the API stays responsive),
+ * matches each connection's internet-routable ends against the device policy's index (once per endpoint, not per packet), and replaces the upload's
  * hits and counts in one transaction that first checks the lease. Re-running gives the same result.
  */
 export class LogUploadProcessor {
@@ -65,6 +61,8 @@ export class LogUploadProcessor {
     private readonly queue: LogUploadQueue,
     private readonly indexes: IocIndexCache,
     private readonly options: ProcessorOptions,
+    /** Parse threads (PARSE_THREADS); null parses on the main thread. */
+    private readonly parsers: ParsePool | null = null,
   ) {}
 
   async process(uploadId: number, owner: string, signal?: AbortSignal): Promise<ProcessOutcome> {
@@ -100,51 +98,34 @@ export class LogUploadProcessor {
       if (signal?.aborted) return { status: 'LEASE_LOST', ...withDevice, durationMs: performance.now() - started };
       throw err;
     }
-    const classifier = createDirectionClassifier(device.internalNetworks, device.ipAddress);
-    const parser = new TcpdumpParser();
-    const folder = new ConnectionFolder(classifier);
-
     const blobs: Array<{ data: Buffer }> = await this.dataSource.query(`SELECT data FROM log_upload_blob WHERE upload_id = ? ORDER BY seq`, [uploadId]);
-    // The stored file inflates on zlib's thread pool a few slices ahead while this thread parses the slice
-    // before: decompression and parsing overlap instead of adding up (one whole-file inflate first cost
-    // ~130 ms of the ~0.6 s from ack to COMPLETED on a 2-core machine). Slices of SLICE bytes: few hand-offs.
-    const inflate =
-      rows[0].stored_encoding === 'br'
-        ? zlib.createBrotliDecompress(INFLATE)
-        : zlib.createGunzip(INFLATE);
-    let unreadable: Error | null = null;
-    inflate.once('error', (err) => (unreadable = err));
-    for (const b of blobs) inflate.write(b.data);
-    inflate.end();
-    let bytes = 0;
+    const file: StoredFile = { encoding: rows[0].stored_encoding, blobs: blobs.map((b) => b.data), internalNetworks: device.internalNetworks, ownAddress: device.ipAddress };
     let lastRenew = Date.now();
     const renewEvery = Math.max(250, this.options.leaseMs / 3);
-    try {
-      for await (const slice of inflate as AsyncIterable<Buffer>) {
-        folder.add(parser.push(slice));
-        bytes += slice.length;
-        this.options.onProgress?.(uploadId, bytes);
-        if (parser.stats.lines > 2000 && missingEpochTimestamps(parser.stats)) break;
-        if (signal?.aborted) return { status: 'LEASE_LOST', ...withDevice, durationMs: performance.now() - started };
-        if (Date.now() - lastRenew > renewEvery) {
-          lastRenew = Date.now();
-          if (!(await this.queue.renew(uploadId, owner, this.options.leaseMs, { bytes, lines: parser.stats.lines }))) {
-            return { status: 'LEASE_LOST', ...withDevice, durationMs: performance.now() - started };
-          }
-        }
-        // A turn for the event loop between slices: the API stays responsive while a file is parsed.
-        await nextTurn();
+    // After each slice, on this thread: progress, the shutdown's abort, and the lease (false: stop).
+    const afterSlice = async (bytes: number, lines: number): Promise<boolean> => {
+      this.options.onProgress?.(uploadId, bytes);
+      if (signal?.aborted) return false;
+      if (Date.now() - lastRenew > renewEvery) {
+        lastRenew = Date.now();
+        if (!(await this.queue.renew(uploadId, owner, this.options.leaseMs, { bytes, lines }))) return false;
       }
-    } catch (err) {
-      if (unreadable) return this.failed(uploadId, owner, `The stored file could not be read: ${(unreadable as Error).message}`, withDevice, started);
-      throw err;
-    }
-    folder.add(parser.end());
-    const stats = parser.stats;
+      return true;
+    };
+    // On a parse thread the event loop stays free meanwhile; in-process, it gets a turn between slices.
+    const parsed = this.parsers
+      ? await this.parsers.parse(file, afterSlice, signal)
+      : await parseStoredFile(file, async (bytes, lines) => {
+          const go = await afterSlice(bytes, lines);
+          await nextTurn();
+          return go;
+        });
+    if (parsed.kind === 'stopped') return { status: 'LEASE_LOST', ...withDevice, durationMs: performance.now() - started };
+    if (parsed.kind === 'unreadable') return this.failed(uploadId, owner, `The stored file could not be read: ${parsed.message}`, withDevice, started);
+    const { stats, bytes, connections } = parsed;
     const noEpoch = missingEpochTimestamps(stats);
     if (noEpoch) return this.failed(uploadId, owner, noEpoch.message, { ...withDevice, lines: stats.lines, packets: stats.packets, textBytes: bytes }, started);
 
-    const connections = folder.finish();
     const hits: NewHit[] = [];
     let inbound = 0;
     let first = Infinity;

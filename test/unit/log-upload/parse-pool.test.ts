@@ -1,0 +1,130 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import { generateCapture } from '../../helpers/capture';
+import { turnCounter } from '../../helpers/turns';
+import { TcpdumpParser } from '../../../src/modules/log-upload/parsing';
+import { ParsePool } from '../../../src/modules/log-upload/parse-thread/parse-pool';
+import { parseStoredFile, SLICE, StoredFile } from '../../../src/modules/log-upload/parse-thread/parse-stored-file';
+
+const FIXTURE = path.resolve(__dirname, '../../fixtures/tcpdump');
+
+/** Every fixture capture (IPv4, IPv6, skipped lines of each reason) and a generated one of several slices, as one text. */
+const TEXT = Buffer.concat([
+  ...['ascii', 'variants'].flatMap((dir) => fs.readdirSync(path.join(FIXTURE, dir)).filter((f) => !f.includes('n_UTC')).map((f) => fs.readFileSync(path.join(FIXTURE, dir, f)))),
+  generateCapture(3, 5000, 12).text,
+]);
+
+/** The text compressed and cut into `parts` blobs, each on an ArrayBuffer of its own (as drivers return them). */
+function stored(encoding: 'gzip' | 'br', parts = 3, text = TEXT, level?: number): StoredFile {
+  const packed = encoding === 'br' ? zlib.brotliCompressSync(text, { params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 4 } }) : zlib.gzipSync(text, { level: level ?? 6 });
+  const size = Math.ceil(packed.length / parts);
+  const blobs: Uint8Array[] = [];
+  for (let o = 0; o < packed.length; o += size) blobs.push(new Uint8Array(packed.subarray(o, o + size)));
+  return { encoding, blobs, internalNetworks: ['100.64.0.0/16', '2001:db8:1::/48'], ownAddress: null };
+}
+
+describe('ParsePool', () => {
+  let pool: ParsePool;
+  beforeAll(() => {
+    pool = new ParsePool({ threads: 1 });
+  });
+  afterAll(() => pool.close());
+
+  it.each(['gzip', 'br'] as const)('gives the same stats and connections as parsing on the main thread (%s), and takes the blobs without a copy', async (encoding) => {
+    expect(TEXT.length).toBeGreaterThan(2 * SLICE);
+    const here = await parseStoredFile(stored(encoding), () => true);
+    const file = stored(encoding);
+    const progress: number[] = [];
+    const there = await pool.parse(file, (bytes) => {
+      progress.push(bytes);
+      return true;
+    });
+    expect(here.kind).toBe('parsed');
+    expect(there).toEqual(here);
+    if (there.kind !== 'parsed') return;
+    expect(there.connections.length).toBeGreaterThan(5000);
+    expect(there.connections.some((c) => c.family === 6)).toBe(true);
+    expect(there.bytes).toBe(TEXT.length);
+    expect(progress.length).toBeGreaterThan(2);
+    expect(progress[progress.length - 1]).toBe(TEXT.length);
+    // Transferred: the blobs' memory moved to the thread (detached here).
+    expect(file.blobs.map((b) => b.byteLength)).toEqual(file.blobs.map(() => 0));
+  });
+
+  it('copies a blob that is a view into a larger buffer, leaving that buffer intact', async () => {
+    const packed = zlib.gzipSync(TEXT);
+    const packet = Buffer.concat([Buffer.from('header'), packed]);
+    const view = packet.subarray(6);
+    const outcome = await pool.parse({ encoding: 'gzip', blobs: [view], internalNetworks: [], ownAddress: null }, () => true);
+    expect(outcome).toMatchObject({ kind: 'parsed', bytes: TEXT.length });
+    expect(packet.subarray(0, 6).toString()).toBe('header');
+    expect(view.equals(packed)).toBe(true);
+  });
+
+  it('reports a file that does not inflate as unreadable, as the main thread does', async () => {
+    const bad = (): StoredFile => ({ encoding: 'gzip', blobs: [new Uint8Array(Buffer.from('not gzip at all'))], internalNetworks: [], ownAddress: null });
+    const here = await parseStoredFile(bad(), () => true);
+    expect(here).toEqual({ kind: 'unreadable', message: expect.stringMatching(/header/) });
+    expect(await pool.parse(bad(), () => true)).toEqual(here);
+  });
+
+  it('parses on the thread while the main thread only turns: no parser call here, many turns per slice', async () => {
+    const push = jest.spyOn(TcpdumpParser.prototype, 'push');
+    try {
+      // Stored uncompressed (gzip level 0): the parse, not the inflate, is the work.
+      await parseStoredFile(stored('gzip', 1, TEXT, 0), () => true);
+      const slices = push.mock.calls.length;
+      expect(slices).toBeGreaterThan(2);
+      push.mockClear();
+      const turns = turnCounter();
+      let progress = 0;
+      const outcome = await pool.parse(stored('gzip', 1, TEXT, 0), () => {
+        progress++;
+        return true;
+      });
+      turns.stop();
+      expect(outcome.kind).toBe('parsed');
+      expect(push).not.toHaveBeenCalled();
+      expect(progress).toBe(slices);
+      // On the main thread the loop turns once per slice at best; here it kept turning through every slice.
+      expect(turns.now).toBeGreaterThan(10 * slices);
+    } finally {
+      push.mockRestore();
+    }
+  });
+
+  it('stops when the slice hook says so or the signal aborts, rejects with the hook\'s error, and the thread serves the next job', async () => {
+    let calls = 0;
+    expect(
+      await pool.parse(stored('gzip'), () => {
+        calls++;
+        return false;
+      }),
+    ).toEqual({ kind: 'stopped' });
+    expect(calls).toBe(1);
+    const abort = new AbortController();
+    expect(await pool.parse(stored('gzip'), () => (abort.abort(), true), abort.signal)).toEqual({ kind: 'stopped' });
+    await expect(
+      pool.parse(stored('gzip'), async () => {
+        throw new Error('lease renewal failed');
+      }),
+    ).rejects.toThrow('lease renewal failed');
+    expect(await pool.parse(stored('gzip'), () => true)).toMatchObject({ kind: 'parsed', bytes: TEXT.length });
+    expect(pool.size).toBe(1);
+  });
+
+  it('queues jobs beyond its threads and runs them one after another', async () => {
+    const outcomes = await Promise.all([1, 2, 3].map(() => pool.parse(stored('br'), () => true)));
+    expect(outcomes.map((o) => o.kind === 'parsed' && o.bytes)).toEqual([TEXT.length, TEXT.length, TEXT.length]);
+    expect(pool.size).toBe(1);
+  });
+
+  it('fails a job still running when the pool closes, and refuses new ones', async () => {
+    const closing = new ParsePool({ threads: 1 });
+    const running = closing.parse(stored('gzip'), () => true);
+    await closing.close();
+    await expect(running).rejects.toThrow('The parse threads were closed.');
+    await expect(closing.parse(stored('gzip'), () => true)).rejects.toThrow('The parse threads were closed.');
+  });
+});
