@@ -21,7 +21,7 @@ export class Overloaded extends Error {
 }
 
 /**
- * Admission control for report work (hitReport, dashboard, flowHits): at most `concurrency` computed at once,
+ * Admission control for report work (hitReport, dashboard, flowHits; an instance of its own admits export downloads): at most `concurrency` computed at once,
  * at most `queue` waiting (each at most `queueTimeoutMs`), and none waiting while the event loop has stalled
  * past `maxLagMs` in the last second. Beyond that a request is refused at once (503 + Retry-After) instead of piling up behind
  * the others: a queue without bound only turns load into latency for everyone, /readyz and uploads included.

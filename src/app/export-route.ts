@@ -11,6 +11,7 @@ import { bearerToken } from './context';
 import { Logger } from './logger';
 import { requestLogOf } from './request-log';
 import { Services } from './services';
+import { Overloaded } from './admission';
 
 /**
  * Resolves on 'drain' or 'close', whichever comes first, and then removes both listeners: a long export waits
@@ -93,6 +94,26 @@ export function exportRouter(services: Services, logger: Logger, batchSize = EXP
       if (err instanceof GraphQLError) return void res.status(400).json({ error: err.message, code: 'BAD_USER_INPUT' });
       throw err;
     }
+    // After the cheap refusals, before any database work: a download holds its slot until it ends or the client leaves.
+    let release: () => void;
+    let gone = false;
+    const leaving = () => (gone = true);
+    res.once('close', leaving);
+    try {
+      release = await services.exportAdmission.acquire();
+    } catch (err) {
+      if (!(err instanceof Overloaded)) throw err;
+      res.setHeader('retry-after', String(err.retryAfterSeconds));
+      return void res.status(503).json({
+        error: `The server is busy with other exports; nothing was sent. Retry in ${err.retryAfterSeconds} s.`,
+        code: 'OVERLOADED',
+        reason: err.reason,
+      });
+    }
+    res.off('close', leaving);
+    // The client left while it waited: its slot goes to the next.
+    if (gone) return release();
+    res.once('close', release);
     const { header, batches } = await exportHits(services.dataSource, caller.accountId, filter, format, batchSize);
     res.status(200);
     res.setHeader('content-type', format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson; charset=utf-8');

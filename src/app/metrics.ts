@@ -119,6 +119,12 @@ export class Metrics {
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });
+  readonly exportsRefused = new Counter({
+    name: `${PREFIX}exports_refused_total`,
+    help: 'GET /export/* downloads refused by admission control (503), by reason: queue_full, queue_timeout, event_loop_lag.',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     // Process metrics (CPU, memory, event-loop lag, GC) start timers and observers: only for an app that serves them.

@@ -63,6 +63,7 @@ export async function startServer(config: AppConfig, logger: Logger, options: Se
       if (retention) clearInterval(retention);
       services.reportMemory.close();
       services.admission.close();
+      services.exportAdmission.close();
       // Stop accepting, hand a job in progress back at once, let in-flight requests finish, then close.
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       // Keep-alive connections are closed as soon as their request is answered.

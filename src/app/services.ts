@@ -57,6 +57,8 @@ export interface Services {
   databaseProbe: DatabaseProbe;
   /** Bounds the report queries computed at once and refuses (503) past the bounds or while the event loop stalls. */
   admission: ReportAdmission;
+  /** The same for GET /export/* downloads, with slots of their own (a download holds one while it streams). */
+  exportAdmission: ReportAdmission;
 }
 
 export interface ServiceOptions {
@@ -129,5 +131,6 @@ export function createServices(dataSource: DataSource, config: AppConfig, option
     readiness: new Readiness(config.worker.enabled, databaseProbe),
     databaseProbe,
     admission: new ReportAdmission(config.admission, (reason) => metrics.reportsRefused.inc({ reason })),
+    exportAdmission: new ReportAdmission(config.exportAdmission, (reason) => metrics.exportsRefused.inc({ reason })),
   };
 }

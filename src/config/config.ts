@@ -59,7 +59,12 @@ export interface AppConfig {
    * waiting (each for at most `queueTimeoutMs`); none waits while the event loop has stalled over `maxLagMs`
    * in the last second (0: no lag check). Refused requests get 503 with Retry-After `retryAfterSeconds`.
    */
-  admission: { concurrency: number; queue: number; queueTimeoutMs: number; maxLagMs: number; retryAfterSeconds: number };
+  admission: AdmissionConfig;
+  /**
+   * The same for GET /export/* downloads, in slots of their own (EXPORT_CONCURRENCY, EXPORT_QUEUE; the wait, lag
+   * and Retry-After are the reports'): a download holds its slot for as long as it streams.
+   */
+  exportAdmission: AdmissionConfig;
   /** pino level of the server log (JSON lines on stdout). */
   logLevel: LogLevel;
   /** Prometheus metrics at GET /metrics, behind their own bearer token; off by default. */
@@ -68,6 +73,14 @@ export interface AppConfig {
 
 export const EXPLORER_MODES = ['embedded', 'sandbox', 'off'] as const;
 export type ExplorerMode = (typeof EXPLORER_MODES)[number];
+
+export interface AdmissionConfig {
+  concurrency: number;
+  queue: number;
+  queueTimeoutMs: number;
+  maxLagMs: number;
+  retryAfterSeconds: number;
+}
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -234,6 +247,13 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
   }
   const nodeEnv = rawEnv as AppConfig['nodeEnv'];
   const production = nodeEnv === 'production';
+  const admission: AdmissionConfig = {
+    concurrency: int(env, 'REPORT_CONCURRENCY', 2, 1, 1_000),
+    queue: int(env, 'REPORT_QUEUE', 32, 0, 100_000),
+    queueTimeoutMs: int(env, 'REPORT_QUEUE_TIMEOUT_MS', 2_000, 1, 600_000),
+    maxLagMs: int(env, 'REPORT_MAX_EVENT_LOOP_LAG_MS', 200, 0, 60_000),
+    retryAfterSeconds: int(env, 'REPORT_RETRY_AFTER_S', 1, 1, 3_600),
+  };
   return {
     nodeEnv,
     host: str(env, 'HOST', '0.0.0.0'),
@@ -272,12 +292,11 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
       uploadsPerMinute: int(env, 'RATE_LIMIT_UPLOADS_PER_MINUTE', 60, 0, 1_000_000),
       reportsPerMinute: int(env, 'RATE_LIMIT_REPORTS_PER_MINUTE', 120, 0, 1_000_000),
     },
-    admission: {
-      concurrency: int(env, 'REPORT_CONCURRENCY', 2, 1, 1_000),
-      queue: int(env, 'REPORT_QUEUE', 32, 0, 100_000),
-      queueTimeoutMs: int(env, 'REPORT_QUEUE_TIMEOUT_MS', 2_000, 1, 600_000),
-      maxLagMs: int(env, 'REPORT_MAX_EVENT_LOOP_LAG_MS', 200, 0, 60_000),
-      retryAfterSeconds: int(env, 'REPORT_RETRY_AFTER_S', 1, 1, 3_600),
+    admission,
+    exportAdmission: {
+      ...admission,
+      concurrency: int(env, 'EXPORT_CONCURRENCY', 2, 1, 1_000),
+      queue: int(env, 'EXPORT_QUEUE', 4, 0, 100_000),
     },
     logLevel: logLevel(env),
     metrics: metrics(env),

@@ -87,6 +87,7 @@ export async function createTestApp(driver: Driver, env: Record<string, string> 
     async close() {
       services.reportMemory.close();
       services.admission.close();
+      services.exportAdmission.close();
       await services.indexWarmer.stop();
       await services.parsers?.close();
       await http.apollo.stop();

@@ -120,6 +120,54 @@ describe.each(drivers)('report admission control (%s)', (driver) => {
     expect(answers.filter((r) => r.status === 503)).toHaveLength(7);
     expect(answers.filter((r) => r.status === 200)).toHaveLength(3);
   });
+
+  const exportCsv = (app: TestApp) =>
+    request(app.http.app).get('/export/flow-hits.csv').query({ from: '2025-01-01T00:00:00Z', to: '2025-02-01T00:00:00Z' }).set('authorization', `Bearer ${app.keys.admin}`);
+
+  it('puts /export/* downloads under admission in slots of their own: refused with 503 + Retry-After when full, reports unaffected, slot given back when the download ends', async () => {
+    const app = (t = await createTestApp(driver, { EXPORT_CONCURRENCY: '1', EXPORT_QUEUE: '0', REPORT_CONCURRENCY: '1', REPORT_QUEUE: '0' }));
+    const held = await app.services.exportAdmission.acquire();
+    const refused = await exportCsv(app);
+    expect(refused.status).toBe(503);
+    expect(refused.headers['retry-after']).toBe('1');
+    expect(refused.body).toEqual({ error: 'The server is busy with other exports; nothing was sent. Retry in 1 s.', code: 'OVERLOADED', reason: 'queue_full' });
+    // Reports have their own slots: a long download does not starve them, nor they it.
+    expect((await post(app, DASHBOARD)).status).toBe(200);
+    held();
+    const reportHeld = await app.services.admission.acquire();
+    const served = await exportCsv(app);
+    reportHeld();
+    expect(served.status).toBe(200);
+    expect(served.text.split('\n')[0]).toMatch(/^id,first_seen_at,/);
+    await until('the export slot to be given back', () => app.services.exportAdmission.inFlight === 0);
+    expect(await app.services.metrics.registry.getSingleMetricAsString('pcap_defense_exports_refused_total')).toContain('reason="queue_full"} 1');
+    // Refused before any slot is taken: no key, or a bad filter.
+    const held2 = await app.services.exportAdmission.acquire();
+    expect((await request(app.http.app).get('/export/flow-hits.csv')).status).toBe(401);
+    held2();
+  });
+
+  it('queues a download for a slot up to EXPORT_QUEUE, and gives the slot of a client that left while waiting to the next', async () => {
+    const app = (t = await createTestApp(driver, { EXPORT_CONCURRENCY: '1', EXPORT_QUEUE: '1', REPORT_QUEUE_TIMEOUT_MS: '60000' }));
+    const held = await app.services.exportAdmission.acquire();
+    const server = app.http.app.listen(0);
+    try {
+      const port = (server.address() as import('node:net').AddressInfo).port;
+      const http = await import('node:http');
+      // A client that gives up while its download waits for a slot.
+      const leaving = http.get({ port, path: '/export/flow-hits.ndjson?from=2025-01-01T00:00:00Z&to=2025-02-01T00:00:00Z', headers: { authorization: `Bearer ${app.keys.admin}` } });
+      leaving.on('error', () => undefined);
+      await until('the download to queue', () => app.services.exportAdmission.queued === 1);
+      expect((await exportCsv(app)).status).toBe(503);
+      leaving.destroy();
+      await sleep(50);
+      held();
+      await until('the slot of the client that left to be given back', () => app.services.exportAdmission.inFlight === 0);
+      expect((await exportCsv(app)).status).toBe(200);
+    } finally {
+      server.close();
+    }
+  });
 });
 
 describe('admission settings', () => {
@@ -132,7 +180,10 @@ describe('admission settings', () => {
       maxLagMs: 0,
       retryAfterSeconds: 5,
     });
-    for (const [name, value] of [['REPORT_CONCURRENCY', '0'], ['REPORT_QUEUE', '-1'], ['REPORT_QUEUE_TIMEOUT_MS', 'soon'], ['REPORT_MAX_EVENT_LOOP_LAG_MS', '1.5'], ['REPORT_RETRY_AFTER_S', '0']]) {
+    // Exports: slots of their own; the wait, the lag check and Retry-After are the reports'.
+    expect(loadConfig({}).exportAdmission).toEqual({ concurrency: 2, queue: 4, queueTimeoutMs: 2000, maxLagMs: 200, retryAfterSeconds: 1 });
+    expect(loadConfig({ EXPORT_CONCURRENCY: '1', EXPORT_QUEUE: '0', REPORT_RETRY_AFTER_S: '5' }).exportAdmission).toMatchObject({ concurrency: 1, queue: 0, retryAfterSeconds: 5 });
+    for (const [name, value] of [['EXPORT_CONCURRENCY', '0'], ['EXPORT_QUEUE', 'x'], ['REPORT_CONCURRENCY', '0'], ['REPORT_QUEUE', '-1'], ['REPORT_QUEUE_TIMEOUT_MS', 'soon'], ['REPORT_MAX_EVENT_LOOP_LAG_MS', '1.5'], ['REPORT_RETRY_AFTER_S', '0']]) {
       expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
       expect(() => loadConfig({ [name]: value })).toThrow(name);
     }
