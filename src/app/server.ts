@@ -35,6 +35,7 @@ export async function startServer(config: AppConfig, logger: Logger, options: Se
   const worker = new LogUploadWorker(services.queue, services.processor, config.worker, logger);
   services.logUploads.events.on('queued', () => worker.notify());
   if (config.worker.enabled) {
+    services.parsers?.start();
     worker.start();
     services.readiness.workerRunning();
     // Only a process that matches uploads needs the indexes: build them now, and again after each change.

@@ -120,6 +120,19 @@ describe('ParsePool', () => {
     expect(pool.size).toBe(1);
   });
 
+  it('starts its threads up front when asked, and runs jobs on them side by side', async () => {
+    const two = new ParsePool({ threads: 2 });
+    try {
+      two.start();
+      expect(two.size).toBe(2);
+      const outcomes = await Promise.all([1, 2, 3].map(() => two.parse(stored('gzip'), () => true)));
+      expect(outcomes.map((o) => o.kind === 'parsed' && o.bytes)).toEqual([TEXT.length, TEXT.length, TEXT.length]);
+      expect(two.size).toBe(2);
+    } finally {
+      await two.close();
+    }
+  });
+
   it('fails a job still running when the pool closes, and refuses new ones', async () => {
     const closing = new ParsePool({ threads: 1 });
     const running = closing.parse(stored('gzip'), () => true);

@@ -62,6 +62,11 @@ export class ParsePool {
     return this.live.size;
   }
 
+  /** Starts every thread now (a server's worker does), so that the first upload does not wait for one to load. */
+  start(): void {
+    while (!this.closed && this.live.size < this.options.threads) this.release(this.spawn());
+  }
+
   /**
    * Parses `file` on a thread. Its blobs' memory is transferred to the thread (the caller must not use them
    * afterwards). Resolves `stopped` as soon as the hook says stop or `signal` aborts; rejects with the hook's error
