@@ -8,6 +8,13 @@ describe('loadConfig', () => {
     expect(c).toMatchObject({ port: 4000, host: '0.0.0.0', nodeEnv: 'development', introspection: true, explorer: 'embedded', corsOrigins: [], maxUploadBytes: 15_000_000 });
   });
 
+  it('parses uploads on one thread by default; PARSE_THREADS=0 parses on the main thread, a bad value is refused', () => {
+    expect(loadConfig({}).worker.parseThreads).toBe(1);
+    expect(loadConfig({ PARSE_THREADS: '0' }).worker.parseThreads).toBe(0);
+    expect(loadConfig({ PARSE_THREADS: '3' }).worker.parseThreads).toBe(3);
+    for (const bad of ['-1', 'two', '65']) expect(() => loadConfig({ PARSE_THREADS: bad })).toThrow('PARSE_THREADS');
+  });
+
   it('turns introspection off in production unless asked for; the explorer is the same in every NODE_ENV', () => {
     expect(loadConfig({ NODE_ENV: 'production' })).toMatchObject({ introspection: false, explorer: 'embedded' });
     expect(loadConfig({ NODE_ENV: 'production', GRAPHQL_EXPLORER: 'off' })).toMatchObject({ explorer: 'off' });
