@@ -1,5 +1,5 @@
 import express, { Router } from 'express';
-import { ApolloServerPlugin } from '@apollo/server';
+import { ApolloServerPlugin, BaseContext } from '@apollo/server';
 import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
 import { ExplorerMode } from '../config/config';
 
@@ -20,7 +20,7 @@ const FIRST_QUERY = `# Your API key: the Auth tab -> Bearer Token -> pcd_..., th
  * The landing page of GET /graphql for a browser (Apollo serves it to GETs that prefer text/html, before its CSRF
  * check), whatever NODE_ENV is: a browser never meets the CSRF refusal meant for scripts.
  */
-export function explorerPlugin(mode: ExplorerMode, graphqlPath: string): ApolloServerPlugin<any> {
+export function explorerPlugin(mode: ExplorerMode, graphqlPath: string): ApolloServerPlugin<BaseContext> {
   if (mode === 'sandbox') {
     // Apollo Sandbox comes from Apollo's CDN: it needs the internet. Its telemetry stays off.
     return ApolloServerPluginLandingPageLocalDefault({ embed: { runTelemetry: false }, includeCookies: false, footer: false });

@@ -39,6 +39,7 @@ export function createLogger(level = 'info', options: LoggerOptions = {}): Logge
   };
   if (options.pretty) {
     // Loaded only for a terminal: JSON output never pays for it. Synchronous, so lines keep their order with stdout writes.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded lazily, see above
     const pretty = require('pino-pretty') as typeof import('pino-pretty');
     const stream = pretty({ sync: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,service', destination: options.destination ?? 1 });
     return pino(settings, stream);

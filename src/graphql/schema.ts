@@ -12,7 +12,7 @@ import { LogUploadResolver } from '../modules/log-upload/log-upload.resolver';
 import { FlowHitResolver } from '../modules/flow-hit/flow-hit.resolver';
 import { reportResolvers } from '../modules/report/report.resolver';
 
-// eslint-disable-next-line @typescript-eslint/ban-types
+// eslint-disable-next-line @typescript-eslint/no-unsafe-function-type -- type-graphql's resolvers option takes Function
 export const resolvers: NonEmptyArray<Function> = [NodeResolver, AccountResolver, ApiKeyResolver, PolicyResolver, DeviceResolver, IocListResolver, IocResolver, IocLookupResolver, LogUploadResolver, FlowHitResolver, ...reportResolvers, ...connectionResolvers];
 
 export const SCHEMA_FILE = path.resolve(__dirname, '../../schema/schema.graphql');

@@ -40,7 +40,7 @@ export interface ConnectionData<T> {
 }
 
 /** Resolvers the connection types need (their totalCount); schema.ts registers them with the rest. */
-// eslint-disable-next-line @typescript-eslint/ban-types
+// eslint-disable-next-line @typescript-eslint/no-unsafe-function-type -- type-graphql's resolvers option takes Function
 export const connectionResolvers: Function[] = [];
 
 /**

@@ -1,4 +1,4 @@
-import { Args, ArgsType, Authorized, Ctx, Field, FieldResolver, Int, Query, Resolver, Root } from 'type-graphql';
+import { Args, ArgsType, Authorized, Ctx, Field, FieldResolver, Query, Resolver, Root } from 'type-graphql';
 import { ConnectionData, PageArgs } from '../../common/pagination/connection';
 import { HitFilter } from './hit-filter.inputs';
 import { resolveHitFilter } from './hit-filter';

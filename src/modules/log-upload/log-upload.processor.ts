@@ -1,4 +1,4 @@
-import { DataSource, EntityManager } from 'typeorm';
+import { DataSource } from 'typeorm';
 import { execute } from '../../db/bulk';
 import { Device } from '../device/device.entity';
 import { IocIndexCache } from '../ioc/ioc-index.cache';

@@ -8,7 +8,6 @@ import { processQueued, uploadRow } from '../../helpers/ingest';
 import { toGlobalId } from '../../../src/common/ids/global-id';
 
 const LIMIT = 200_000;
-const md5 = (b: Buffer) => crypto.createHash('md5').update(b).digest('hex');
 const UPLOAD = `mutation($i: LogUploadCreateInput!) { logUploadCreate(input: $i) { duplicate logUpload { id } userErrors { code field message } } }`;
 
 type KeyName = 'uploader' | 'analyst' | 'otherAdmin';

@@ -6,6 +6,7 @@ import { SCHEMA_FILE } from '../../../src/graphql/schema';
 // graphql-schema-linter as CI runs it: its own CLI, configured by graphql-schema-linter.config.js.
 const ROOT = path.resolve(__dirname, '../../..');
 const LINTER = require.resolve('graphql-schema-linter/lib/cli.js');
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- a CommonJS config file, read as the linter reads it
 const config = require(path.join(ROOT, 'graphql-schema-linter.config.js')) as { rules: string[]; disabled: Record<string, string> };
 
 interface LintError {

@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import zlib from 'node:zlib';
 import { Readable } from 'node:stream';
 import { intake, UploadRefusedError } from '../../../src/modules/log-upload/acceptance/intake';
@@ -40,7 +41,7 @@ describe('intake', () => {
     const text = Buffer.from(LINE.repeat(1000));
     const r = await intake(chunks(text), 1_000_000);
     expect(r).toMatchObject({ size: text.length, textBytes: text.length, gzipped: false });
-    expect(r.md5).toBe(require('node:crypto').createHash('md5').update(text).digest('hex'));
+    expect(r.md5).toBe(crypto.createHash('md5').update(text).digest('hex'));
     expect(r.storedEncoding).toBe('br');
     expect(zlib.brotliDecompressSync(r.stored).equals(text)).toBe(true);
     expect(r.stored.length).toBeLessThan(text.length / 10);
