@@ -51,7 +51,10 @@ async function main(): Promise<void> {
       ['  recovered (COMPLETED afterwards)', String(r.recovered)],
       ['acknowledged uploads lost / not equal to the clean run', `${lost} / ${mismatched}`],
       ['duplicate upload rows / duplicate hit rows / rows left unfinished', `${r.duplicateUploadRows} / ${r.duplicateHitRows} / ${r.rowsNotCompleted}`],
-      ['time to recovery (kill to all it left COMPLETED) p50 / p95', `${ms(percentile(r.recoveryMs, 50))} / ${ms(percentile(r.recoveryMs, 95))} (n=${r.recoveryMs.length})`],
+      [
+        'time to recovery (kill to all it left COMPLETED) p50 / p95',
+        `${ms(percentile(r.recoveryMs, 50))} / ${ms(percentile(r.recoveryMs, 95))} (n=${r.recoveryMs.length})`,
+      ],
       ['baseline: process start (spawn to listening) p50 / p95', `${ms(startP50)} / ${ms(percentile(r.startMs, 95))}`],
       ['  recovery p50 / (start p50 + lease)', (percentile(r.recoveryMs, 50) / (startP50 + leaseMs)).toFixed(2)],
       ['wall time', `${(r.elapsedMs / 1000).toFixed(1)} s`],

@@ -115,7 +115,12 @@ async function benchDb(db: string, feeds: Array<{ name: string; file: string }>)
     await services.policies.attachIocLists(account.value.id, policy.value.id, [list.value.id]);
     const parseOnlyMs = await tallyOnly(feed.file);
     const t0 = performance.now();
-    const result = await services.feedImport.importFile(account.value.id, list.value.id, { path: feed.file, bytes: fs.statSync(feed.file).size }, ImportMode.APPEND);
+    const result = await services.feedImport.importFile(
+      account.value.id,
+      list.value.id,
+      { path: feed.file, bytes: fs.statSync(feed.file).size },
+      ImportMode.APPEND,
+    );
     const importMs = performance.now() - t0;
     if (!result.ok) throw new Error(JSON.stringify(result.errors));
     gc?.();
@@ -161,7 +166,12 @@ async function main() {
     await new Promise((r) => setTimeout(r, 200));
     feeds.push({ name: `generated ${n / 1e6}M`, file });
   }
-  console.error(`machine: ${os.cpus().length} cores, load ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+  console.error(
+    `machine: ${os.cpus().length} cores, load ${os
+      .loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' ')}`,
+  );
   const all: Row[] = [];
   for (const db of DBS) all.push(...(await benchDb(db, feeds)));
   fs.rmSync(dir, { recursive: true, force: true });

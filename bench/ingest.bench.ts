@@ -175,7 +175,11 @@ class UploadClient {
 
 /** Small GraphQL calls from the main thread (status, reprocess). */
 async function gql<T>(url: string, token: string, query: string, variables: Record<string, unknown> = {}): Promise<T> {
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ query, variables }) });
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+    body: JSON.stringify({ query, variables }),
+  });
   const json = (await res.json()) as { data?: T; errors?: unknown };
   if (json.errors || !json.data) throw new Error(`GraphQL error: ${JSON.stringify(json.errors)}`);
   return json.data;
@@ -316,7 +320,13 @@ function matchConnections(connections: Connection[], index: IocIndex, now: numbe
       const row = bestBlock(index, end, now);
       if (row === NO_MATCH) continue;
       const list = index.rowList(row);
-      const match = { entryId: index.rowEntryId(row), listId: list.id, cidr: index.describeRow(row, false).cidr, severity: list.severity, category: list.category };
+      const match = {
+        entryId: index.rowEntryId(row),
+        listId: list.id,
+        cidr: index.describeRow(row, false).cidr,
+        severity: list.severity,
+        category: list.category,
+      };
       hits.push(newHit({ accountId: 1, deviceId: 1, uploadId: 1, connection: c, side, end, match }));
     }
   }
@@ -407,7 +417,14 @@ function measureParser(file: string): ParserFigures {
   }
   const baselineMs = median(tb);
   const parseMs = median(tp);
-  return { baselineMs, parseMs, parseMBps: data.length / MB / (parseMs / 1000), baselineMBps: data.length / MB / (baselineMs / 1000), lines: stats.lines, packets: stats.packets };
+  return {
+    baselineMs,
+    parseMs,
+    parseMBps: data.length / MB / (parseMs / 1000),
+    baselineMBps: data.length / MB / (baselineMs / 1000),
+    lines: stats.lines,
+    packets: stats.packets,
+  };
 }
 
 // ---- one database -----------------------------------------------------------------------------------------
@@ -579,7 +596,13 @@ async function runDatabase(db: DbKind, set: IocSet, files: Files, client: Upload
     const list = await s.iocLists.create(account.id, { name: 'Bench blocklist', kind: IocListKind.BLOCK, severity: 4, category: IocCategory.C2_BOTNET });
     if (!policy.ok || !list.ok) throw new Error('setup failed');
     const attached = await s.policies.attachIocLists(account.id, policy.value.id, [list.value.id]);
-    const device = await s.devices.create(account.id, { nickname: 'bench sensor', ipType: IpType.STATIC, ipAddress: '93.184.216.34', policyId: policy.value.id, internalNetworks: [] });
+    const device = await s.devices.create(account.id, {
+      nickname: 'bench sensor',
+      ipType: IpType.STATIC,
+      ipAddress: '93.184.216.34',
+      policyId: policy.value.id,
+      internalNetworks: [],
+    });
     if (!attached.ok || !device.ok) throw new Error(`setup failed: ${JSON.stringify([attached, device])}`);
     const policyId = policy.value.id;
 
@@ -634,7 +657,9 @@ async function runDatabase(db: DbKind, set: IocSet, files: Files, client: Upload
       lag.enable();
       const reply = await client.upload({ url: server.url, token, file, nickname: 'bench sensor' });
       if (!reply.ok || reply.status !== 200) throw new Error(`upload failed: ${reply.status} ${reply.error ?? reply.body}`);
-      const body = JSON.parse(reply.body as string) as { data: { logUploadCreate: { logUpload: { id: string; storedBytes: number } | null; duplicate: boolean; userErrors: unknown[] } } };
+      const body = JSON.parse(reply.body as string) as {
+        data: { logUploadCreate: { logUpload: { id: string; storedBytes: number } | null; duplicate: boolean; userErrors: unknown[] } };
+      };
       const created = body.data.logUploadCreate;
       if (!created.logUpload || created.duplicate) throw new Error(`upload refused or duplicate: ${reply.body}`);
       const uploadId = idOfType(created.logUpload.id, 'LogUpload') as number;
@@ -646,7 +671,9 @@ async function runDatabase(db: DbKind, set: IocSet, files: Files, client: Upload
       fig.lagMaxMs = lag.max / 1e6;
       fig.peakRssMB = (probe.peakRss.get(phase) ?? 0) / MB;
       fig.rssGrowthMB = fig.peakRssMB - rssBefore / MB;
-      const status = await gql<{ logUpload: { status: string; hits: number } }>(server.url, token, `query($id: ID!) { logUpload(id: $id) { status hits } }`, { id: created.logUpload.id });
+      const status = await gql<{ logUpload: { status: string; hits: number } }>(server.url, token, `query($id: ID!) { logUpload(id: $id) { status hits } }`, {
+        id: created.logUpload.id,
+      });
       if (status.logUpload.status !== 'COMPLETED' || status.logUpload.hits !== fig.hits) throw new Error(`upload ${uploadId}: ${JSON.stringify(status)}`);
       return fig;
     };
@@ -720,7 +747,8 @@ async function runDatabase(db: DbKind, set: IocSet, files: Files, client: Upload
     const replies = await Promise.all(files.concurrent.map((file) => client.upload({ url: server.url, token, file, nickname: 'bench sensor' })));
     const ids = replies.map((reply) => {
       if (!reply.ok || reply.status !== 200) throw new Error(`upload failed: ${reply.status} ${reply.error ?? reply.body}`);
-      const created = (JSON.parse(reply.body as string) as { data: { logUploadCreate: { logUpload: { id: string } | null; duplicate: boolean } } }).data.logUploadCreate;
+      const created = (JSON.parse(reply.body as string) as { data: { logUploadCreate: { logUpload: { id: string } | null; duplicate: boolean } } }).data
+        .logUploadCreate;
       if (!created.logUpload || created.duplicate) throw new Error(`upload refused or duplicate: ${reply.body}`);
       return idOfType(created.logUpload.id, 'LogUpload') as number;
     });
@@ -831,48 +859,112 @@ function printReport(r: DbReport, fileBytes: number): void {
   const rows: Array<[string, string, string, string]> = [];
   const row = (name: string, figure: string, target = '', met = '') => rows.push([name, figure, target, met]);
   const target = TARGETS.completedS[r.db];
-  row('parser (TcpdumpParser, 256 KiB chunks)', `${r.parser.parseMBps.toFixed(0)} MB/s`, `>= ${TARGETS.parserMBps} MB/s`, yes(r.parser.parseMBps >= TARGETS.parserMBps));
-  row('  baseline: read file + find newlines', `${r.parser.baselineMBps.toFixed(0)} MB/s`, '', `parser takes ${(r.parser.parseMs / r.parser.baselineMs).toFixed(1)}x baseline`);
-  row(`IOC insert (${r.entries.toLocaleString('en')} rows, bulkInsert, 1 tx)`, s(r.iocInsertMs), '', `${Math.round(r.entries / (r.iocInsertMs / 1000)).toLocaleString('en')} rows/s`);
+  row(
+    'parser (TcpdumpParser, 256 KiB chunks)',
+    `${r.parser.parseMBps.toFixed(0)} MB/s`,
+    `>= ${TARGETS.parserMBps} MB/s`,
+    yes(r.parser.parseMBps >= TARGETS.parserMBps),
+  );
+  row(
+    '  baseline: read file + find newlines',
+    `${r.parser.baselineMBps.toFixed(0)} MB/s`,
+    '',
+    `parser takes ${(r.parser.parseMs / r.parser.baselineMs).toFixed(1)}x baseline`,
+  );
+  row(
+    `IOC insert (${r.entries.toLocaleString('en')} rows, bulkInsert, 1 tx)`,
+    s(r.iocInsertMs),
+    '',
+    `${Math.round(r.entries / (r.iocInsertMs / 1000)).toLocaleString('en')} rows/s`,
+  );
   row('index build, cold (forPolicy)', ms(r.index.coldMs), '', `${(r.index.coldMs / r.index.inMemoryBuildMs).toFixed(1)}x in-memory build`);
   row('  baseline: same entries from memory', ms(r.index.inMemoryBuildMs));
-  row('  index memory', `${r.index.indexBytesMB.toFixed(0)} MB typed arrays`, '', `heap ${signed(r.index.heapMB)} MB, external ${signed(r.index.externalMB)} MB`);
+  row(
+    '  index memory',
+    `${r.index.indexBytesMB.toFixed(0)} MB typed arrays`,
+    '',
+    `heap ${signed(r.index.heapMB)} MB, external ${signed(r.index.externalMB)} MB`,
+  );
   row('  cached forPolicy (fingerprint query)', `${r.index.cachedLookupMs.toFixed(1)} ms`);
   const runs = (pick: (x: { ackMs: number; ackToCompletedMs: number }) => number) => r.warmRuns.map((x) => (pick(x) / 1000).toFixed(3)).join(', ');
-  row(`upload ${(fileBytes / MB).toFixed(1)} MB acknowledged (warm, median)`, s(r.warm.ackMs), `<= ${TARGETS.ackS} s`, yes(r.warm.ackMs <= TARGETS.ackS * 1000));
-  row('  each warm run', runs((x) => x.ackMs));
+  row(
+    `upload ${(fileBytes / MB).toFixed(1)} MB acknowledged (warm, median)`,
+    s(r.warm.ackMs),
+    `<= ${TARGETS.ackS} s`,
+    yes(r.warm.ackMs <= TARGETS.ackS * 1000),
+  );
+  row(
+    '  each warm run',
+    runs((x) => x.ackMs),
+  );
   row('upload acknowledged (first of the process)', s(r.first.ackMs), `<= ${TARGETS.ackS} s`, yes(r.first.ackMs <= TARGETS.ackS * 1000));
   row('upload acknowledged (cold)', s(r.cold.ackMs), `<= ${TARGETS.ackS} s`, yes(r.cold.ackMs <= TARGETS.ackS * 1000));
   row('  baseline: same multipart body to a plain http server', s(r.rawUploadMs), '', `ack = ${(r.warm.ackMs / r.rawUploadMs).toFixed(1)}x baseline`);
   row('  intake alone, from memory', ms(r.intakeInMemoryMs));
   row('ack -> COMPLETED, index warm (median)', s(r.warm.ackToCompletedMs), `<= ${target} s`, yes(r.warm.ackToCompletedMs <= target * 1000));
-  row('  each warm run', runs((x) => x.ackToCompletedMs));
+  row(
+    '  each warm run',
+    runs((x) => x.ackToCompletedMs),
+  );
   row('ack -> COMPLETED, first of the process', s(r.first.ackToCompletedMs), `<= ${target} s`, yes(r.first.ackToCompletedMs <= target * 1000));
   row('ack -> COMPLETED, index cold (rebuilt)', s(r.cold.ackToCompletedMs), `<= ${target} s`, yes(r.cold.ackToCompletedMs <= target * 1000));
   const inMemory = r.replay.parseMs + r.replay.foldMs + r.replay.finishMs + r.replay.matchMs;
   const lc = r.listChange;
-  row('IOC change -> index rebuilt in the background', s(lc.readyMs), '', `build ${ms(lc.builtInMs)}; lag p99 / max ${lc.lagP99Ms.toFixed(0)} / ${lc.lagMaxMs.toFixed(0)} ms`);
+  row(
+    'IOC change -> index rebuilt in the background',
+    s(lc.readyMs),
+    '',
+    `build ${ms(lc.builtInMs)}; lag p99 / max ${lc.lagP99Ms.toFixed(0)} / ${lc.lagMaxMs.toFixed(0)} ms`,
+  );
   row('ack -> COMPLETED, upload after the warm-up', s(lc.afterWarm.ackToCompletedMs), `<= ${target} s`, yes(lc.afterWarm.ackToCompletedMs <= target * 1000));
   row('ack -> COMPLETED, upload racing the warm-up', s(lc.racing.ackToCompletedMs), '', `sent right after the change; ack ${s(lc.racing.ackMs)}`);
   row('  baseline: parse+fold+match in memory', ms(inMemory), '', `warm = ${(r.warm.ackToCompletedMs / inMemory).toFixed(1)}x baseline`);
-  row('hits: first run / reprocess', `${r.reprocess.hitsFirst} / ${r.reprocess.hitsAgain}`, 'non-zero, equal', yes(r.reprocess.hitsFirst > 0 && r.reprocess.hitsFirst === r.reprocess.hitsAgain));
+  row(
+    'hits: first run / reprocess',
+    `${r.reprocess.hitsFirst} / ${r.reprocess.hitsAgain}`,
+    'non-zero, equal',
+    yes(r.reprocess.hitsFirst > 0 && r.reprocess.hitsFirst === r.reprocess.hitsAgain),
+  );
   row('  reprocess ack -> COMPLETED', s(r.reprocess.ackToCompletedMs));
   row('peak RSS / growth, one warm upload', `${r.warm.peakRssMB.toFixed(0)} MB / +${r.warm.rssGrowthMB.toFixed(0)} MB`);
-  row('event-loop lag p99 / max, single upload', `warm ${r.warm.lagP99Ms.toFixed(0)} / ${r.warm.lagMaxMs.toFixed(0)} ms, cold ${r.cold.lagP99Ms.toFixed(0)} / ${r.cold.lagMaxMs.toFixed(0)} ms`);
+  row(
+    'event-loop lag p99 / max, single upload',
+    `warm ${r.warm.lagP99Ms.toFixed(0)} / ${r.warm.lagMaxMs.toFixed(0)} ms, cold ${r.cold.lagP99Ms.toFixed(0)} / ${r.cold.lagMaxMs.toFixed(0)} ms`,
+  );
   const c = r.concurrent;
-  row(`${c.uploads} at once: all COMPLETED after`, s(c.allCompletedMs), '', `${(c.allCompletedMs / (r.warm.ackMs + r.warm.ackToCompletedMs)).toFixed(1)}x one upload`);
+  row(
+    `${c.uploads} at once: all COMPLETED after`,
+    s(c.allCompletedMs),
+    '',
+    `${(c.allCompletedMs / (r.warm.ackMs + r.warm.ackToCompletedMs)).toFixed(1)}x one upload`,
+  );
   row(`${c.uploads} at once: acks`, c.ackMs.map((x) => (x / 1000).toFixed(2)).join(' / ') + ' s');
   row(`${c.uploads} at once: RSS growth`, `+${c.rssGrowthMB.toFixed(0)} MB`, `< ${TARGETS.rssGrowthMB} MB`, yes(c.rssGrowthMB < TARGETS.rssGrowthMB));
-  row('  RSS before / peak (10 ms samples) / maxRSS', `${c.rssBeforeMB.toFixed(0)} / ${c.peakRssMB.toFixed(0)} / ${c.maxRssMB.toFixed(0)} MB`, '', 'maxRSS: whole process life');
+  row(
+    '  RSS before / peak (10 ms samples) / maxRSS',
+    `${c.rssBeforeMB.toFixed(0)} / ${c.peakRssMB.toFixed(0)} / ${c.maxRssMB.toFixed(0)} MB`,
+    '',
+    'maxRSS: whole process life',
+  );
   row(`${c.uploads} at once: event-loop lag p99`, `${c.lagP99Ms.toFixed(1)} ms`, `< ${TARGETS.lagP99Ms} ms`, yes(c.lagP99Ms < TARGETS.lagP99Ms));
   row('  lag p50 / max (1 ms resolution)', `${c.lagP50Ms.toFixed(1)} / ${c.lagMaxMs.toFixed(0)} ms`);
   const w = [0, 0, 0, 0];
   for (const rr of rows) rr.forEach((cell, i) => (w[i] = Math.max(w[i], cell.length)));
-  console.log(`\n== ${r.db} (${r.version}); ${r.entries.toLocaleString('en')} IOC entries: ${r.iocCounts.v4_32.toLocaleString('en')} IPv4 /32, ${r.iocCounts.v4_24.toLocaleString('en')} /24, ${r.iocCounts.v6.toLocaleString('en')} IPv6 ==`);
+  console.log(
+    `\n== ${r.db} (${r.version}); ${r.entries.toLocaleString('en')} IOC entries: ${r.iocCounts.v4_32.toLocaleString('en')} IPv4 /32, ${r.iocCounts.v4_24.toLocaleString('en')} /24, ${r.iocCounts.v6.toLocaleString('en')} IPv6 ==`,
+  );
   console.log(['metric', 'figure', 'target', ''].map((h, i) => h.padEnd(w[i])).join('  '));
-  for (const rr of rows) console.log(rr.map((cell, i) => cell.padEnd(w[i])).join('  ').trimEnd());
+  for (const rr of rows)
+    console.log(
+      rr
+        .map((cell, i) => cell.padEnd(w[i]))
+        .join('  ')
+        .trimEnd(),
+    );
   const stageTable = (title: string, u: UploadFigures) => {
-    console.log(`-- where the time goes: ${title} (upload ${u.uploadId}, +${u.windowS[0].toFixed(1)}..${u.windowS[1].toFixed(1)} s: ${u.packets} packets, ${u.connections} connections, ${u.hits} hits; stored ${(u.storedBytes / MB).toFixed(2)} MB gzip; index ${u.indexLabel})`);
+    console.log(
+      `-- where the time goes: ${title} (upload ${u.uploadId}, +${u.windowS[0].toFixed(1)}..${u.windowS[1].toFixed(1)} s: ${u.packets} packets, ${u.connections} connections, ${u.hits} hits; stored ${(u.storedBytes / MB).toFixed(2)} MB gzip; index ${u.indexLabel})`,
+    );
     for (const [k, v] of Object.entries(u.stages)) console.log(`   ${k.padEnd(66)} ${ms(v).padStart(8)}`);
   };
   stageTable('first upload of the process', r.first);
@@ -885,7 +977,9 @@ function printReport(r: DbReport, fileBytes: number): void {
     `-- worker stages replayed one by one on the stored file (same functions, nothing written): blob SELECT ${ms(p.blobSelectMs)} (${(p.blobBytes / MB).toFixed(2)} MB), ` +
       `gunzip ${ms(p.gunzipMs)}, parse ${ms(p.parseMs)}, fold ${ms(p.foldMs)}, finish ${ms(p.finishMs)} (${p.connections} connections), match+rows ${ms(p.matchMs)} (${p.hits} hits)`,
   );
-  console.log(`-- ${c.uploads} at once, processing per upload: ${c.processMs.map((x) => ms(x)).join(', ')}; load average now ${r.loadavg.map((x) => x.toFixed(2)).join(' ')}`);
+  console.log(
+    `-- ${c.uploads} at once, processing per upload: ${c.processMs.map((x) => ms(x)).join(', ')}; load average now ${r.loadavg.map((x) => x.toFixed(2)).join(' ')}`,
+  );
 }
 
 // ---- main -------------------------------------------------------------------------------------------------
@@ -920,7 +1014,13 @@ async function main(): Promise<void> {
     const cpu = os.cpus();
     const header = `node ${process.version}, ${cpu[0]?.model ?? 'cpu'} x${cpu.length}, load average at start ${load0.map((x) => x.toFixed(2)).join(' ')}; file ${fileBytes.toLocaleString('en')} bytes, ${reports[0]?.parser.lines.toLocaleString('en')} lines`;
     if (JSON_OUT) {
-      console.log(JSON.stringify({ node: process.version, cpus: cpu.length, cpuModel: cpu[0]?.model, loadavgAtStart: load0, fileBytes, targets: TARGETS, reports }, null, 2));
+      console.log(
+        JSON.stringify(
+          { node: process.version, cpus: cpu.length, cpuModel: cpu[0]?.model, loadavgAtStart: load0, fileBytes, targets: TARGETS, reports },
+          null,
+          2,
+        ),
+      );
     } else {
       console.log(header);
       for (const r of reports) printReport(r, fileBytes);

@@ -75,7 +75,13 @@ async function seeded(): Promise<boolean> {
 }
 
 function nodeRun(args: string[], env: NodeJS.ProcessEnv): string {
-  const r = spawnSync(process.execPath, ['-r', '@swc-node/register', ...args], { cwd: ROOT, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 64 * 1024 * 1024 });
+  const r = spawnSync(process.execPath, ['-r', '@swc-node/register', ...args], {
+    cwd: ROOT,
+    env,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+    maxBuffer: 64 * 1024 * 1024,
+  });
   if (r.status !== 0) throw new Error(`${args.join(' ')} exited ${r.status}`);
   return r.stdout;
 }
@@ -171,7 +177,11 @@ class Api {
   async gql(query: string, variables: Record<string, unknown> = {}): Promise<Outcome> {
     const t0 = performance.now();
     try {
-      const res = await fetch(`${this.base}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${this.key}` }, body: JSON.stringify({ query, variables }) });
+      const res = await fetch(`${this.base}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${this.key}` },
+        body: JSON.stringify({ query, variables }),
+      });
       const text = await res.text();
       const ms = performance.now() - t0;
       let json: Outcome['json'] = null;
@@ -193,7 +203,11 @@ class Api {
     form.set('operations', JSON.stringify({ query: UPLOAD, variables: { input: { deviceNickname: nickname, file: null } } }));
     form.set('map', JSON.stringify({ 0: ['variables.input.file'] }));
     form.set('0', new Blob([file]), name);
-    const res = await fetch(`${this.base}/graphql`, { method: 'POST', headers: { authorization: `Bearer ${this.key}`, 'apollo-require-preflight': 'true' }, body: form });
+    const res = await fetch(`${this.base}/graphql`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${this.key}`, 'apollo-require-preflight': 'true' },
+      body: form,
+    });
     const json = (await res.json()) as { data?: { logUploadCreate: { logUpload: { id: string } | null; userErrors: unknown[] } }; errors?: unknown };
     const id = json.data?.logUploadCreate.logUpload?.id;
     if (!id) return { ok: false, processingMs: NaN, error: JSON.stringify(json).slice(0, 300) };
@@ -278,7 +292,10 @@ async function main(): Promise<void> {
     progress(`seeding ${HITS.toLocaleString('en')} hits on ${DB} (bench/report.bench.ts --seed-only --keep)`);
     nodeRun(['bench/report.bench.ts', '--db', DB, '--hits', String(HITS), '--also', '0', '--seed-only', '--keep', '--mysql-url', MYSQL_URL], process.env);
   } else progress(`reusing the kept ${DB} database`);
-  const keyOut = nodeRun(['src/cli/index.ts', 'key', 'create', '--role', 'ADMIN', '--name', 'load bench', '--json'].slice(0), { ...process.env, DATABASE_URL: databaseUrl });
+  const keyOut = nodeRun(['src/cli/index.ts', 'key', 'create', '--role', 'ADMIN', '--name', 'load bench', '--json'].slice(0), {
+    ...process.env,
+    DATABASE_URL: databaseUrl,
+  });
   const key = (JSON.parse(keyOut.trim().split('\n').pop()!) as { secret: string }).secret;
 
   progress('starting the server and waiting for its report store');
@@ -372,31 +389,58 @@ async function main(): Promise<void> {
     const loadLag = await lagSince(api);
     await Promise.all(uploaders);
     const m = await api.metrics();
-    const refusedBy = [...m.entries()].filter(([k]) => k.startsWith('pcap_defense_reports_refused_total')).map(([k, v]) => `${k.replace(/^.*\{|\}$/g, '')}=${v}`);
+    const refusedBy = [...m.entries()]
+      .filter(([k]) => k.startsWith('pcap_defense_reports_refused_total'))
+      .map(([k, v]) => `${k.replace(/^.*\{|\}$/g, '')}=${v}`);
 
     // Report.
     const f = (x: number) => (Number.isFinite(x) ? x.toFixed(0) : '-');
     const ratio = (a: number, b: number) => (Number.isFinite(a) && Number.isFinite(b) && b > 0 ? `${(a / b).toFixed(1)}x` : '-');
-    console.log(`\nload.bench: ${DB}, ${HITS.toLocaleString('en')} hits, ${CLIENTS} report clients + ${UPLOADERS} uploaders of ${(UPLOAD_BYTES / 1e6).toFixed(0)} MB for ${SECONDS} s`);
+    console.log(
+      `\nload.bench: ${DB}, ${HITS.toLocaleString('en')} hits, ${CLIENTS} report clients + ${UPLOADERS} uploaders of ${(UPLOAD_BYTES / 1e6).toFixed(0)} MB for ${SECONDS} s`,
+    );
     // The server inherits this environment: PARSE_THREADS=0 runs the parse on its event loop, for comparison.
-    console.log(`node ${process.version}, ${os.cpus()[0]?.model ?? 'cpu'} x${os.cpus().length}, load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}, PARSE_THREADS=${process.env.PARSE_THREADS || '1 (default)'}\n`);
+    console.log(
+      `node ${process.version}, ${os.cpus()[0]?.model ?? 'cpu'} x${os.cpus().length}, load average ${os
+        .loadavg()
+        .map((x) => x.toFixed(2))
+        .join(' ')}, PARSE_THREADS=${process.env.PARSE_THREADS || '1 (default)'}\n`,
+    );
     console.log('                        idle p50/p95        load p50 / p95 / p99 / max (n)          p95 vs idle');
     for (const k of KINDS) {
       const i = stats(idle[k]);
       const l = stats(lat[k]);
-      console.log(`${k.padEnd(22)}  ${f(i.p50).padStart(6)} / ${f(i.p95).padEnd(6)} ms  ${f(l.p50).padStart(6)} / ${f(l.p95)} / ${f(l.p99)} / ${f(l.max)} ms (${l.n})`.padEnd(86) + ratio(l.p95, i.p95));
+      console.log(
+        `${k.padEnd(22)}  ${f(i.p50).padStart(6)} / ${f(i.p95).padEnd(6)} ms  ${f(l.p50).padStart(6)} / ${f(l.p95)} / ${f(l.p99)} / ${f(l.max)} ms (${l.n})`.padEnd(
+          86,
+        ) + ratio(l.p95, i.p95),
+      );
     }
     const allS = stats(all);
     const idleAll = stats([...idle.dashboard, ...idle.hitReport, ...idle.flowHits]);
-    console.log(`${'all reports'.padEnd(22)}  ${f(idleAll.p50).padStart(6)} / ${f(idleAll.p95).padEnd(6)} ms  ${f(allS.p50).padStart(6)} / ${f(allS.p95)} / ${f(allS.p99)} / ${f(allS.max)} ms (${allS.n})`.padEnd(86) + ratio(allS.p95, idleAll.p95) + `   target p95 <= ${TARGETS.reportP95Ms} ms`);
-    console.log(`report errors: ${errors}; refused 503 (OVERLOADED): ${refused} (${refusedBy.join(', ') || 'none'}); answered ${(allS.n / SECONDS).toFixed(1)} reports/s`);
+    console.log(
+      `${'all reports'.padEnd(22)}  ${f(idleAll.p50).padStart(6)} / ${f(idleAll.p95).padEnd(6)} ms  ${f(allS.p50).padStart(6)} / ${f(allS.p95)} / ${f(allS.p99)} / ${f(allS.max)} ms (${allS.n})`.padEnd(
+        86,
+      ) +
+        ratio(allS.p95, idleAll.p95) +
+        `   target p95 <= ${TARGETS.reportP95Ms} ms`,
+    );
+    console.log(
+      `report errors: ${errors}; refused 503 (OVERLOADED): ${refused} (${refusedBy.join(', ') || 'none'}); answered ${(allS.n / SECONDS).toFixed(1)} reports/s`,
+    );
     const ir = stats(idleReady);
     const lr = stats(ready);
-    console.log(`/readyz                 idle p50 ${f(ir.p50)} p99 ${f(ir.p99)} ms; load p50 ${f(lr.p50)} p95 ${f(lr.p95)} p99 ${f(lr.p99)} max ${f(lr.max)} ms (${lr.n}, not 200: ${readyFailures})   target p99 <= ${TARGETS.readyzP99Ms} ms`);
-    console.log(`event-loop lag          idle p50 ${f(idleLag.p50)} p99 ${f(idleLag.p99)} max ${f(idleLag.max)} ms; load p50 ${f(loadLag.p50)} p99 ${f(loadLag.p99)} max ${f(loadLag.max)} ms   target p99 <= ${TARGETS.lagP99Ms} ms`);
+    console.log(
+      `/readyz                 idle p50 ${f(ir.p50)} p99 ${f(ir.p99)} ms; load p50 ${f(lr.p50)} p95 ${f(lr.p95)} p99 ${f(lr.p99)} max ${f(lr.max)} ms (${lr.n}, not 200: ${readyFailures})   target p99 <= ${TARGETS.readyzP99Ms} ms`,
+    );
+    console.log(
+      `event-loop lag          idle p50 ${f(idleLag.p50)} p99 ${f(idleLag.p99)} max ${f(idleLag.max)} ms; load p50 ${f(loadLag.p50)} p99 ${f(loadLag.p99)} max ${f(loadLag.max)} ms   target p99 <= ${TARGETS.lagP99Ms} ms`,
+    );
     const iu = stats(idleUploads);
     const lu = stats(uploads);
-    console.log(`upload processing       idle ${idleUploads.map(f).join(', ')} ms; load p50 ${f(lu.p50)} max ${f(lu.max)} ms (${lu.n}, failed ${uploadErrors}) = ${ratio(lu.max, iu.p50)} idle (max)   target <= ${TARGETS.uploadRatio}x`);
+    console.log(
+      `upload processing       idle ${idleUploads.map(f).join(', ')} ms; load p50 ${f(lu.p50)} max ${f(lu.max)} ms (${lu.n}, failed ${uploadErrors}) = ${ratio(lu.max, iu.p50)} idle (max)   target <= ${TARGETS.uploadRatio}x`,
+    );
     for (const e of errorSamples) console.log(`  sample error: ${e}`);
   } finally {
     await server.stop();

@@ -287,10 +287,7 @@ async function main(): Promise<void> {
   console.log(`\nIocIndex: build (best of 3) and ${fmt(LOOKUPS)} random lookups per family (best of 5 rounds)\n`);
   const rows: string[][] = [];
   for (const set of sets) rows.push(measureSet(set, v4Queries).cells);
-  table(
-    ['set', 'entries', 'IPv4 / IPv6', 'build', 'heap Δ', 'buffers Δ', 'index arrays', 'v4 segments', 'IPv4 lookups', 'IPv6 lookups'],
-    rows,
-  );
+  table(['set', 'entries', 'IPv4 / IPv6', 'build', 'heap Δ', 'buffers Δ', 'index arrays', 'v4 segments', 'IPv4 lookups', 'IPv6 lookups'], rows);
 
   console.log(
     `\nBaseline: node:net BlockList on a ${fmt(BLOCKLIST_SUBSET)}-entry subset (it tests rules one by one, so the full ` +
@@ -299,9 +296,7 @@ async function main(): Promise<void> {
   const base: string[][] = [];
   for (const set of sets.slice(0, 2)) base.push(baseline(set, BLOCKLIST_SUBSET));
   table(['subset', 'BlockList build', 'BlockList check', 'IocIndex build', 'IocIndex (text)', 'IocIndex (uint32)', 'ratio text / uint32'], base);
-  console.log(
-    '\nheap Δ / buffers Δ: retained after build and gc (JS heap / typed-array backing stores). IocIndex (text) parses the',
-  );
+  console.log('\nheap Δ / buffers Δ: retained after build and gc (JS heap / typed-array backing stores). IocIndex (text) parses the');
   console.log('address string and builds a match object per hit; IocIndex (uint32) is the pipeline hot path bestBlockRowV4.');
 }
 

@@ -107,7 +107,9 @@ const gc = (globalThis as { gc?: () => void }).gc;
 const MB = 1024 * 1024;
 const progress = (msg: string) => {
   const m = process.memoryUsage();
-  process.stderr.write(`[report.bench ${new Date().toISOString().slice(11, 19)} +${(performance.now() / 1000).toFixed(1)}s rss ${(m.rss / MB).toFixed(0)} MB] ${msg}\n`);
+  process.stderr.write(
+    `[report.bench ${new Date().toISOString().slice(11, 19)} +${(performance.now() / 1000).toFixed(1)}s rss ${(m.rss / MB).toFixed(0)} MB] ${msg}\n`,
+  );
 };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -271,12 +273,66 @@ interface ListSpec {
 
 /** Six BLOCK lists: many low-severity scanner hits, few (but persistent) C2 and ransomware hits. */
 const LISTS: ListSpec[] = [
-  { name: 'Feodo C2', severity: 5, category: IocCategory.C2_BOTNET, entries: 300, share: 0.08, outbound: 0.95, outPorts: [443, 8080, 447, 4444], inPorts: [443] },
-  { name: 'Ransomware infrastructure', severity: 5, category: IocCategory.RANSOMWARE, entries: 200, share: 0.05, outbound: 0.9, outPorts: [443, 80, 8443], inPorts: [445, 3389] },
-  { name: 'Malware distribution', severity: 4, category: IocCategory.MALWARE, entries: 600, share: 0.12, outbound: 0.85, outPorts: [80, 443, 53, 8080], inPorts: [80] },
-  { name: 'SSH/RDP brute force', severity: 3, category: IocCategory.BRUTE_FORCE, entries: 800, share: 0.25, outbound: 0.08, outPorts: [22], inPorts: [22, 3389, 445, 23] },
-  { name: 'Mass scanners', severity: 2, category: IocCategory.SCANNER, entries: 1200, share: 0.35, outbound: 0.04, outPorts: [80], inPorts: [22, 23, 80, 443, 445, 3389, 5900, 8080, 1433, 123] },
-  { name: 'Tor exit nodes', severity: 1, category: IocCategory.TOR_ANONYMIZER, entries: 900, share: 0.15, outbound: 0.9, outPorts: [443, 9001, 9030], inPorts: [443] },
+  {
+    name: 'Feodo C2',
+    severity: 5,
+    category: IocCategory.C2_BOTNET,
+    entries: 300,
+    share: 0.08,
+    outbound: 0.95,
+    outPorts: [443, 8080, 447, 4444],
+    inPorts: [443],
+  },
+  {
+    name: 'Ransomware infrastructure',
+    severity: 5,
+    category: IocCategory.RANSOMWARE,
+    entries: 200,
+    share: 0.05,
+    outbound: 0.9,
+    outPorts: [443, 80, 8443],
+    inPorts: [445, 3389],
+  },
+  {
+    name: 'Malware distribution',
+    severity: 4,
+    category: IocCategory.MALWARE,
+    entries: 600,
+    share: 0.12,
+    outbound: 0.85,
+    outPorts: [80, 443, 53, 8080],
+    inPorts: [80],
+  },
+  {
+    name: 'SSH/RDP brute force',
+    severity: 3,
+    category: IocCategory.BRUTE_FORCE,
+    entries: 800,
+    share: 0.25,
+    outbound: 0.08,
+    outPorts: [22],
+    inPorts: [22, 3389, 445, 23],
+  },
+  {
+    name: 'Mass scanners',
+    severity: 2,
+    category: IocCategory.SCANNER,
+    entries: 1200,
+    share: 0.35,
+    outbound: 0.04,
+    outPorts: [80],
+    inPorts: [22, 23, 80, 443, 445, 3389, 5900, 8080, 1433, 123],
+  },
+  {
+    name: 'Tor exit nodes',
+    severity: 1,
+    category: IocCategory.TOR_ANONYMIZER,
+    entries: 900,
+    share: 0.15,
+    outbound: 0.9,
+    outPorts: [443, 9001, 9030],
+    inPorts: [443],
+  },
 ];
 const DEVICE_WEIGHTS = [0.35, 0.25, 0.2, 0.12, 0.08];
 const DEVICE_ADDRESSES = ['93.184.216.34', '93.184.216.35', '151.101.1.69', '151.101.65.69', '104.16.132.229'];
@@ -462,7 +518,13 @@ async function seed(server: RunningServer, total: number): Promise<Seeded> {
 
   const deviceIds: number[] = [];
   for (let d = 0; d < DEVICE_WEIGHTS.length; d++) {
-    const dev = await s.devices.create(accountId, { nickname: `sensor-${d + 1}`, ipType: IpType.STATIC, ipAddress: DEVICE_ADDRESSES[d], policyId: policy.value.id, internalNetworks: [] });
+    const dev = await s.devices.create(accountId, {
+      nickname: `sensor-${d + 1}`,
+      ipType: IpType.STATIC,
+      ipAddress: DEVICE_ADDRESSES[d],
+      policyId: policy.value.id,
+      internalNetworks: [],
+    });
     if (!dev.ok) throw new Error(`device create failed: ${JSON.stringify(dev)}`);
     deviceIds.push(dev.value.id);
   }
@@ -489,10 +551,11 @@ async function seed(server: RunningServer, total: number): Promise<Seeded> {
   }
   // Per list: Zipf over its entries (some IOCs hit far more than others), list shares as given.
   const byList: Entry[][] = LISTS.map((_, i) => entries.filter((e) => e.listIndex === i));
-  for (const l of byList) for (let i = l.length - 1; i > 0; i--) {
-    const j = int(i + 1);
-    [l[i], l[j]] = [l[j], l[i]];
-  }
+  for (const l of byList)
+    for (let i = l.length - 1; i > 0; i--) {
+      const j = int(i + 1);
+      [l[i], l[j]] = [l[j], l[i]];
+    }
   const entryCdf = byList.map((l) => zipfCdf(l.length, 1.1));
   const listCdf = cdfOf(LISTS.map((l) => l.share));
   const portCdf = (ports: number[]) => cdfOf(ports.map((_, i) => 1 / (i + 1)));
@@ -540,7 +603,32 @@ async function seed(server: RunningServer, total: number): Promise<Seeded> {
         const at = START + day * DAY;
         const n = counts[day][d];
         const date = new Date(at).toISOString().slice(0, 10);
-        rows.push([accountId, deviceIds[d], 'GRAPHQL', `capture-${date}.txt`, 9_000_000, 14_000_000, 3_000_000, md5(d, day), 'COMPLETED', 1, at + DAY + 300_000, at + DAY + 301_000, at + DAY + 302_000, 14_000_000, 90_000, policy.value.id, 90_000, 89_000, n * 20, Math.round(n * 6), Math.round(n * 14), n, at, at + DAY - 1]);
+        rows.push([
+          accountId,
+          deviceIds[d],
+          'GRAPHQL',
+          `capture-${date}.txt`,
+          9_000_000,
+          14_000_000,
+          3_000_000,
+          md5(d, day),
+          'COMPLETED',
+          1,
+          at + DAY + 300_000,
+          at + DAY + 301_000,
+          at + DAY + 302_000,
+          14_000_000,
+          90_000,
+          policy.value.id,
+          90_000,
+          89_000,
+          n * 20,
+          Math.round(n * 6),
+          Math.round(n * 14),
+          n,
+          at,
+          at + DAY - 1,
+        ]);
       }
     }
     await bulkInsert(em, 'log_upload', UPLOAD_COLUMNS, rows);
@@ -827,7 +915,9 @@ async function tableMB(ds: DataSource, db: DbKind): Promise<number> {
     const [{ n }] = await ds.query(`SELECT (SELECT page_count FROM pragma_page_count()) * (SELECT page_size FROM pragma_page_size()) AS n`);
     return Number(n) / MB;
   }
-  const [{ n }] = await ds.query(`SELECT data_length + index_length AS n FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = 'flow_hit'`);
+  const [{ n }] = await ds.query(
+    `SELECT data_length + index_length AS n FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = 'flow_hit'`,
+  );
   return Number(n) / MB;
 }
 
@@ -952,10 +1042,21 @@ async function runSize(db: DbKind, hits: number, client: Client, tmp: string): P
     const heldBytes = process.memoryUsage().heapUsed + process.memoryUsage().arrayBuffers - heapBefore;
     const coldHits = (await cold.view(seeded.accountId))?.hits ?? 0;
     cold.close();
-    const memoryStore = { coldLoadMs, coldHits, bytesPerHit: coldHits ? heldBytes / coldHits : 0, catchUpMs, serverHeld: storeHeld, maxHits: server.services.config.reportMemoryMaxHits };
-    progress(`${db}: store loaded ${coldHits.toLocaleString('en')} hits in ${(coldLoadMs / 1000).toFixed(1)} s; server store ${storeHeld === null ? 'not holding the account (reports on SQL)' : `holds ${storeHeld.toLocaleString('en')}`}`);
+    const memoryStore = {
+      coldLoadMs,
+      coldHits,
+      bytesPerHit: coldHits ? heldBytes / coldHits : 0,
+      catchUpMs,
+      serverHeld: storeHeld,
+      maxHits: server.services.config.reportMemoryMaxHits,
+    };
+    progress(
+      `${db}: store loaded ${coldHits.toLocaleString('en')} hits in ${(coldLoadMs / 1000).toFixed(1)} s; server store ${storeHeld === null ? 'not holding the account (reports on SQL)' : `holds ${storeHeld.toLocaleString('en')}`}`,
+    );
     if (SEED_ONLY) {
-      console.log(`${db}: ${seeded.hits.toLocaleString('en')} hits seeded in ${(seeded.seedMs / 1000).toFixed(1)} s = ${Math.round(seeded.hits / (seeded.seedMs / 1000)).toLocaleString('en')} rows/s; flow_hit ${size.toFixed(0)} MB`);
+      console.log(
+        `${db}: ${seeded.hits.toLocaleString('en')} hits seeded in ${(seeded.seedMs / 1000).toFixed(1)} s = ${Math.round(seeded.hits / (seeded.seedMs / 1000)).toLocaleString('en')} rows/s; flow_hit ${size.toFixed(0)} MB`,
+      );
       return null;
     }
     const { accountId } = seeded;
@@ -979,7 +1080,8 @@ async function runSize(db: DbKind, hits: number, client: Client, tmp: string): P
     }
     const page50After = after;
 
-    const countWindow = () => ds.query(`SELECT COUNT(*) AS n FROM flow_hit WHERE account_id = ? AND first_seen_at >= ? AND first_seen_at < ?`, [accountId, WINDOW_FROM, END]);
+    const countWindow = () =>
+      ds.query(`SELECT COUNT(*) AS n FROM flow_hit WHERE account_id = ? AND first_seen_at >= ? AND first_seen_at < ?`, [accountId, WINDOW_FROM, END]);
     const http = (query: string, variables: Record<string, unknown>) => async () => {
       const reply = await client.gql(server.url, token, query, variables);
       if (reply.status !== 200) throw new Error(`HTTP ${reply.status}: ${reply.body.slice(0, 300)}`);
@@ -1010,7 +1112,8 @@ async function runSize(db: DbKind, hits: number, client: Client, tmp: string): P
         const reply = result as GqlReply;
         if (name === 'dashboard') {
           const dd = data<{ dashboard: { inboundHits: number; outboundHits: number; topThreats: unknown[] } }>(reply, name).dashboard;
-          if (dd.inboundHits + dd.outboundHits !== seeded.windowHits || dd.topThreats.length !== 3) throw new Error(`dashboard disagrees: ${JSON.stringify(dd).slice(0, 300)}`);
+          if (dd.inboundHits + dd.outboundHits !== seeded.windowHits || dd.topThreats.length !== 3)
+            throw new Error(`dashboard disagrees: ${JSON.stringify(dd).slice(0, 300)}`);
         } else if (name === 'hitReport') {
           const hr = data<{ hitReport: { totals: { hits: number } } }>(reply, name).hitReport;
           if (hr.totals.hits !== seeded.windowHits) throw new Error(`hitReport totals ${hr.totals.hits} != ${seeded.windowHits}`);
@@ -1195,8 +1298,22 @@ function printReport(r: SizeReport): void {
   const verdict = (ok: boolean) => (big ? `(${ok ? 'within' : 'over'})` : met(ok));
   row('baseline: SELECT COUNT(*) 30-day window (in-process)', ms(base), ms(L.count30d.p95Ms), '', '', '1.0x');
   row('baseline: HTTP + GraphQL no-op ({ __typename })', ms(http0), ms(L.noop.p95Ms), '', '', '');
-  row('dashboard (30 days, explicit from/to)', ms(L.dashboard.medianMs), ms(L.dashboard.p95Ms), 'p95 < 150 ms', verdict(L.dashboard.p95Ms < TARGETS.dashboardP95Ms), `${(L.dashboard.medianMs / base).toFixed(1)}x COUNT`);
-  row('hitReport, all 10 groupings (30 days)', ms(L.hitReport.medianMs), ms(L.hitReport.p95Ms), 'p95 < 150 ms', verdict(L.hitReport.p95Ms < TARGETS.hitReportP95Ms), `${(L.hitReport.medianMs / base).toFixed(1)}x COUNT`);
+  row(
+    'dashboard (30 days, explicit from/to)',
+    ms(L.dashboard.medianMs),
+    ms(L.dashboard.p95Ms),
+    'p95 < 150 ms',
+    verdict(L.dashboard.p95Ms < TARGETS.dashboardP95Ms),
+    `${(L.dashboard.medianMs / base).toFixed(1)}x COUNT`,
+  );
+  row(
+    'hitReport, all 10 groupings (30 days)',
+    ms(L.hitReport.medianMs),
+    ms(L.hitReport.p95Ms),
+    'p95 < 150 ms',
+    verdict(L.hitReport.p95Ms < TARGETS.hitReportP95Ms),
+    `${(L.hitReport.medianMs / base).toFixed(1)}x COUNT`,
+  );
   const W = r.wholeReport;
   row(
     'hitReport in-process on the SQL executor (store off)',
@@ -1206,9 +1323,30 @@ function printReport(r: SizeReport): void {
     verdict(W.sql.p95Ms < TARGETS.sqlHitReportMs),
     `${(W.sql.medianMs / Math.max(W.store.medianMs, 0.001)).toFixed(1)}x as served (${ms(W.store.medianMs)})`,
   );
-  row(`drill-down page 1 (1 device, minSeverity 3: ${r.drillDownRows.toLocaleString('en')} rows)`, ms(L.page1.medianMs), ms(L.page1.p95Ms), 'p95 < 30 ms', verdict(L.page1.p95Ms < TARGETS.pageP95Ms), `${(L.page1.medianMs / http0).toFixed(1)}x no-op`);
-  row('  page 1 selecting only node { id } (diagnostic)', ms(L.page1Lean.medianMs), ms(L.page1Lean.p95Ms), '', '', `${(L.page1Lean.medianMs / http0).toFixed(1)}x no-op`);
-  row('drill-down page 50 (cursor followed)', ms(L.page50.medianMs), ms(L.page50.p95Ms), 'p95 < 30 ms', verdict(L.page50.p95Ms < TARGETS.pageP95Ms), `${(L.page50.medianMs / http0).toFixed(1)}x no-op; ${(L.page50.medianMs / L.page1.medianMs).toFixed(2)}x page 1`);
+  row(
+    `drill-down page 1 (1 device, minSeverity 3: ${r.drillDownRows.toLocaleString('en')} rows)`,
+    ms(L.page1.medianMs),
+    ms(L.page1.p95Ms),
+    'p95 < 30 ms',
+    verdict(L.page1.p95Ms < TARGETS.pageP95Ms),
+    `${(L.page1.medianMs / http0).toFixed(1)}x no-op`,
+  );
+  row(
+    '  page 1 selecting only node { id } (diagnostic)',
+    ms(L.page1Lean.medianMs),
+    ms(L.page1Lean.p95Ms),
+    '',
+    '',
+    `${(L.page1Lean.medianMs / http0).toFixed(1)}x no-op`,
+  );
+  row(
+    'drill-down page 50 (cursor followed)',
+    ms(L.page50.medianMs),
+    ms(L.page50.p95Ms),
+    'p95 < 30 ms',
+    verdict(L.page50.p95Ms < TARGETS.pageP95Ms),
+    `${(L.page50.medianMs / http0).toFixed(1)}x no-op; ${(L.page50.medianMs / L.page1.medianMs).toFixed(2)}x page 1`,
+  );
   const ex = [...r.export].sort((a, b) => a.rowsPerS - b.rowsPerS)[r.export.length >> 1];
   const rawRate = median(r.exportBaseline.map((b) => b.rowsPerS));
   const fixedRate = median(r.exportSargable.map((b) => b.rowsPerS));
@@ -1224,7 +1362,14 @@ function printReport(r: SizeReport): void {
     // The export seeks each batch from its cursor, as the second raw loop does: that one is its baseline.
     `${(ex.rowsPerS / fixedRate).toFixed(2)}x raw SELECT loop with the cursor as lower bound`,
   );
-  row('  rows/s over the first / last quarter of the transfer', `${Math.round(ex.rateFirst).toLocaleString('en')}`, `${Math.round(ex.rateLast).toLocaleString('en')}`, '', '', `${(ex.rateLast / ex.rateFirst).toFixed(2)}x`);
+  row(
+    '  rows/s over the first / last quarter of the transfer',
+    `${Math.round(ex.rateFirst).toLocaleString('en')}`,
+    `${Math.round(ex.rateLast).toLocaleString('en')}`,
+    '',
+    '',
+    `${(ex.rateLast / ex.rateFirst).toFixed(2)}x`,
+  );
   row(
     '  RSS during export: before / peak / growth',
     `${ex.rssBeforeMB.toFixed(0)} / ${Math.max(...r.export.map((e) => e.rssPeakMB)).toFixed(0)} MB`,
@@ -1264,13 +1409,21 @@ function printReport(r: SizeReport): void {
   for (const rr of [head, ...rows]) rr.forEach((c, i) => (w[i] = Math.max(w[i], c.length)));
   const s = r.seeded;
   console.log(
-    `\n== ${r.db} ${r.version}: ${r.hits.toLocaleString('en')} hits (${(s.v6Hits / s.hits * 100).toFixed(1)}% IPv6) over ${DAYS} days, 5 devices, 6 lists / ${s.entries} entries, ${s.uploads} uploads; flow_hit ${r.tableMB.toFixed(0)} MB; 30-day window ${r.window.hits.toLocaleString('en')} hits ==`,
+    `\n== ${r.db} ${r.version}: ${r.hits.toLocaleString('en')} hits (${((s.v6Hits / s.hits) * 100).toFixed(1)}% IPv6) over ${DAYS} days, 5 devices, 6 lists / ${s.entries} entries, ${s.uploads} uploads; flow_hit ${r.tableMB.toFixed(0)} MB; 30-day window ${r.window.hits.toLocaleString('en')} hits ==`,
   );
   console.log(
     `seed: ${(s.seedMs / 1000).toFixed(1)} s = ${Math.round(r.seedRowsPerS).toLocaleString('en')} rows/s (bulkInsert, ${TX_ROWS.toLocaleString('en')}-row transactions; ${((s.seedDbMs / s.seedMs) * 100).toFixed(0)}% of it in the database = ${Math.round(s.hits / (s.seedDbMs / 1000)).toLocaleString('en')} rows/s DB-only)`,
   );
-  console.log(`${r.runs} runs after ${WARMUPS} warm-ups${r.runs < 20 ? ' (FEWER THAN 20: indicative only)' : ''}; load average now ${r.loadavg.map((x) => x.toFixed(2)).join(' ')}${big ? '; targets apply to 1M, shown for reference' : ''}`);
-  for (const rr of [head, ...rows]) console.log(rr.map((c, i) => (i === 0 ? c.padEnd(w[i]) : c.padStart(w[i]))).join('  ').trimEnd());
+  console.log(
+    `${r.runs} runs after ${WARMUPS} warm-ups${r.runs < 20 ? ' (FEWER THAN 20: indicative only)' : ''}; load average now ${r.loadavg.map((x) => x.toFixed(2)).join(' ')}${big ? '; targets apply to 1M, shown for reference' : ''}`,
+  );
+  for (const rr of [head, ...rows])
+    console.log(
+      rr
+        .map((c, i) => (i === 0 ? c.padEnd(w[i]) : c.padStart(w[i])))
+        .join('  ')
+        .trimEnd(),
+    );
   const m = r.memoryStore;
   console.log(
     `-- in-memory report store: cold load ${m.coldHits.toLocaleString('en')} hits in ${(m.coldLoadMs / 1000).toFixed(1)} s (${Math.round(m.coldHits / (m.coldLoadMs / 1000)).toLocaleString('en')} hits/s), ~${m.bytesPerHit.toFixed(0)} bytes/hit held; ` +
@@ -1279,12 +1432,20 @@ function printReport(r: SizeReport): void {
   const sumOf = (parts: Array<[string, number]>) => parts.filter(([k]) => !k.startsWith('dashboard')).reduce((a, [, v]) => a + v, 0);
   const parts = Object.entries(r.breakdownMs);
   const sqlParts = Object.entries(r.sqlBreakdownMs);
-  console.log(`-- hitReport groupings one at a time, in-process, as served (median of ${r.breakdownRuns}; each includes selecting the window); sum ${ms(sumOf(parts))} vs hitReport over HTTP ${ms(L.hitReport.medianMs)}:`);
+  console.log(
+    `-- hitReport groupings one at a time, in-process, as served (median of ${r.breakdownRuns}; each includes selecting the window); sum ${ms(sumOf(parts))} vs hitReport over HTTP ${ms(L.hitReport.medianMs)}:`,
+  );
   console.log(`   ${parts.map(([k, v]) => `${k} ${ms(v)} (${(v / base).toFixed(1)}x COUNT)`).join(', ')}`);
-  console.log(`-- the same on SQL alone (roll-ups and indexes, no store: the baseline); sum ${ms(sumOf(sqlParts))} = ${(sumOf(sqlParts) / Math.max(sumOf(parts), 0.001)).toFixed(1)}x the served sum:`);
+  console.log(
+    `-- the same on SQL alone (roll-ups and indexes, no store: the baseline); sum ${ms(sumOf(sqlParts))} = ${(sumOf(sqlParts) / Math.max(sumOf(parts), 0.001)).toFixed(1)}x the served sum:`,
+  );
   console.log(`   ${sqlParts.map(([k, v]) => `${k} ${ms(v)} (${(v / base).toFixed(1)}x COUNT)`).join(', ')}`);
-  console.log(`-- export runs: ${r.export.map((e) => `${Math.round(e.rowsPerS).toLocaleString('en')} rows/s, first byte ${e.firstByteMs.toFixed(0)} ms, RSS +${e.rssGrowthMB.toFixed(0)} MB`).join('; ')}`);
-  console.log(`-- raw SELECT runs: ${r.exportBaseline.map((b) => `${Math.round(b.rowsPerS).toLocaleString('en')} rows/s`).join(', ')}; sargable: ${r.exportSargable.map((b) => `${Math.round(b.rowsPerS).toLocaleString('en')} rows/s`).join(', ')}`);
+  console.log(
+    `-- export runs: ${r.export.map((e) => `${Math.round(e.rowsPerS).toLocaleString('en')} rows/s, first byte ${e.firstByteMs.toFixed(0)} ms, RSS +${e.rssGrowthMB.toFixed(0)} MB`).join('; ')}`,
+  );
+  console.log(
+    `-- raw SELECT runs: ${r.exportBaseline.map((b) => `${Math.round(b.rowsPerS).toLocaleString('en')} rows/s`).join(', ')}; sargable: ${r.exportSargable.map((b) => `${Math.round(b.rowsPerS).toLocaleString('en')} rows/s`).join(', ')}`,
+  );
   console.log(
     `-- drill-down service call alone (FlowHitService.search, in-process, median of ${r.runs}): page 1 ${ms(r.drillDownInProcessMs.page1)}, page 50 ${ms(r.drillDownInProcessMs.page50)}; ` +
       `the rest of the HTTP time is GraphQL execution, loaders and JSON`,
@@ -1351,7 +1512,23 @@ async function main(): Promise<void> {
     }
     const cpu = os.cpus();
     if (JSON_OUT) {
-      console.log(JSON.stringify({ node: process.version, cpus: cpu.length, cpuModel: cpu[0]?.model, loadavgAtStart: load0, runs: RUNS, warmups: WARMUPS, targets: TARGETS, reports, skipped }, null, 2));
+      console.log(
+        JSON.stringify(
+          {
+            node: process.version,
+            cpus: cpu.length,
+            cpuModel: cpu[0]?.model,
+            loadavgAtStart: load0,
+            runs: RUNS,
+            warmups: WARMUPS,
+            targets: TARGETS,
+            reports,
+            skipped,
+          },
+          null,
+          2,
+        ),
+      );
     } else {
       console.log(`\nnode ${process.version}, ${cpu[0]?.model ?? 'cpu'} x${cpu.length}, load average at start ${load0.map((x) => x.toFixed(2)).join(' ')}`);
       for (const s of skipped) console.log(s);

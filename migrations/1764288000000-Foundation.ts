@@ -34,14 +34,7 @@ export class Foundation1764288000000 implements MigrationInterface {
     await q.createTable(
       new Table({
         name: 'policy',
-        columns: [
-          idColumn(),
-          col.int('account_id'),
-          col.varchar('name', 100),
-          col.varchar('name_key', 100),
-          col.text('description', true),
-          ...timestamps(),
-        ],
+        columns: [idColumn(), col.int('account_id'), col.varchar('name', 100), col.varchar('name_key', 100), col.text('description', true), ...timestamps()],
         indices: [index('UQ_policy_account_name', ['account_id', 'name_key'], true)],
         foreignKeys: [fk('FK_policy_account', 'account_id', 'account', 'CASCADE')],
       }),
@@ -68,10 +61,7 @@ export class Foundation1764288000000 implements MigrationInterface {
           index('IDX_device_account_ip', ['account_id', 'ip_address']),
           index('IDX_device_policy', ['policy_id']),
         ],
-        foreignKeys: [
-          fk('FK_device_account', 'account_id', 'account', 'CASCADE'),
-          fk('FK_device_policy', 'policy_id', 'policy', 'RESTRICT'),
-        ],
+        foreignKeys: [fk('FK_device_account', 'account_id', 'account', 'CASCADE'), fk('FK_device_policy', 'policy_id', 'policy', 'RESTRICT')],
       }),
     );
   }

@@ -59,16 +59,9 @@ export class ThreatIntel1764291600000 implements MigrationInterface {
     await q.createTable(
       new Table({
         name: 'policy_ioc_list',
-        columns: [
-          { ...col.int('policy_id'), isPrimary: true },
-          { ...col.int('ioc_list_id'), isPrimary: true },
-          col.bigint('created_at'),
-        ],
+        columns: [{ ...col.int('policy_id'), isPrimary: true }, { ...col.int('ioc_list_id'), isPrimary: true }, col.bigint('created_at')],
         indices: [index('IDX_policy_ioc_list_list', ['ioc_list_id'])],
-        foreignKeys: [
-          fk('FK_policy_ioc_list_policy', 'policy_id', 'policy', 'CASCADE'),
-          fk('FK_policy_ioc_list_list', 'ioc_list_id', 'ioc_list', 'RESTRICT'),
-        ],
+        foreignKeys: [fk('FK_policy_ioc_list_policy', 'policy_id', 'policy', 'CASCADE'), fk('FK_policy_ioc_list_list', 'ioc_list_id', 'ioc_list', 'RESTRICT')],
       }),
     );
   }

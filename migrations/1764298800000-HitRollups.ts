@@ -9,15 +9,41 @@ export class HitRollups1764298800000 implements MigrationInterface {
   name = 'HitRollups1764298800000';
 
   async up(q: QueryRunner): Promise<void> {
-    await q.createIndex('flow_hit', index('IDX_flow_hit_account_severity_time', ['account_id', 'severity', 'first_seen_at', 'device_id', 'internal_ip', 'ioc_id', 'category']));
+    await q.createIndex(
+      'flow_hit',
+      index('IDX_flow_hit_account_severity_time', ['account_id', 'severity', 'first_seen_at', 'device_id', 'internal_ip', 'ioc_id', 'category']),
+    );
     const keys = [idColumn(), col.int('account_id'), col.int('upload_id'), col.bigint('bucket_at'), col.int('device_id')];
     const lists = [col.varchar('direction', 8), col.int('ioc_list_id'), col.smallint('severity'), col.varchar('category', 32)];
     await q.createTable(
       new Table({
         name: 'hit_hour',
-        columns: [...keys, ...lists, col.varchar('protocol', 8), col.int('hits'), col.bigint('packets'), col.bigint('bytes'), col.bigint('first_seen_at'), col.bigint('last_seen_at')],
+        columns: [
+          ...keys,
+          ...lists,
+          col.varchar('protocol', 8),
+          col.int('hits'),
+          col.bigint('packets'),
+          col.bigint('bytes'),
+          col.bigint('first_seen_at'),
+          col.bigint('last_seen_at'),
+        ],
         indices: [
-          index('IDX_hit_hour_window', ['account_id', 'bucket_at', 'device_id', 'direction', 'ioc_list_id', 'severity', 'category', 'protocol', 'hits', 'packets', 'bytes', 'first_seen_at', 'last_seen_at']),
+          index('IDX_hit_hour_window', [
+            'account_id',
+            'bucket_at',
+            'device_id',
+            'direction',
+            'ioc_list_id',
+            'severity',
+            'category',
+            'protocol',
+            'hits',
+            'packets',
+            'bytes',
+            'first_seen_at',
+            'last_seen_at',
+          ]),
           index('IDX_hit_hour_upload', ['upload_id']),
         ],
         foreignKeys: [fk('FK_hit_hour_account', 'account_id', 'account', 'CASCADE'), fk('FK_hit_hour_upload', 'upload_id', 'log_upload', 'CASCADE')],
@@ -26,9 +52,30 @@ export class HitRollups1764298800000 implements MigrationInterface {
     await q.createTable(
       new Table({
         name: 'hit_day_host',
-        columns: [...keys, col.varchar('internal_ip', 45), ...lists, col.int('hits'), col.bigint('packets'), col.bigint('first_seen_at'), col.bigint('last_seen_at')],
+        columns: [
+          ...keys,
+          col.varchar('internal_ip', 45),
+          ...lists,
+          col.int('hits'),
+          col.bigint('packets'),
+          col.bigint('first_seen_at'),
+          col.bigint('last_seen_at'),
+        ],
         indices: [
-          index('IDX_hit_day_host_window', ['account_id', 'bucket_at', 'device_id', 'internal_ip', 'direction', 'ioc_list_id', 'severity', 'category', 'hits', 'packets', 'first_seen_at', 'last_seen_at']),
+          index('IDX_hit_day_host_window', [
+            'account_id',
+            'bucket_at',
+            'device_id',
+            'internal_ip',
+            'direction',
+            'ioc_list_id',
+            'severity',
+            'category',
+            'hits',
+            'packets',
+            'first_seen_at',
+            'last_seen_at',
+          ]),
           index('IDX_hit_day_host_upload', ['upload_id']),
         ],
         foreignKeys: [fk('FK_hit_day_host_account', 'account_id', 'account', 'CASCADE'), fk('FK_hit_day_host_upload', 'upload_id', 'log_upload', 'CASCADE')],
@@ -38,7 +85,8 @@ export class HitRollups1764298800000 implements MigrationInterface {
     // A frozen copy of the grain (src/modules/flow-hit/hit-rollup.ts), not a call to it: a migration replays on a
     // fresh database at the schema of its own time, and a later grain (a column added by a later migration) would
     // insert into columns that do not exist yet here. A grain change brings its own migration that refills them.
-    const bucket = (ms: number) => (q.connection.driver.options.type === 'better-sqlite3' ? `(first_seen_at / ${ms}) * ${ms}` : `(first_seen_at DIV ${ms}) * ${ms}`);
+    const bucket = (ms: number) =>
+      q.connection.driver.options.type === 'better-sqlite3' ? `(first_seen_at / ${ms}) * ${ms}` : `(first_seen_at DIV ${ms}) * ${ms}`;
     await q.query(
       `INSERT INTO hit_hour (account_id, upload_id, bucket_at, device_id, direction, ioc_list_id, severity, category, protocol, hits, packets, bytes, first_seen_at, last_seen_at)
        SELECT account_id, upload_id, ${bucket(HOUR_MS)}, device_id, direction, ioc_list_id, severity, category, protocol, COUNT(*),

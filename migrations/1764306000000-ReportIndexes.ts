@@ -13,12 +13,18 @@ export class ReportIndexes1764306000000 implements MigrationInterface {
     await q.dropIndex('flow_hit', 'IDX_flow_hit_account_time');
     await q.createIndex('flow_hit', index('IDX_flow_hit_account_time', ['account_id', 'first_seen_at', 'id', 'external_ip']));
     await q.dropIndex('flow_hit', 'IDX_flow_hit_account_severity_time');
-    await q.createIndex('flow_hit', index('IDX_flow_hit_account_severity_time', ['account_id', 'severity', 'first_seen_at', 'device_id', 'internal_ip', 'ioc_id', 'category', 'ioc_list_id']));
+    await q.createIndex(
+      'flow_hit',
+      index('IDX_flow_hit_account_severity_time', ['account_id', 'severity', 'first_seen_at', 'device_id', 'internal_ip', 'ioc_id', 'category', 'ioc_list_id']),
+    );
   }
 
   async down(q: QueryRunner): Promise<void> {
     await q.dropIndex('flow_hit', 'IDX_flow_hit_account_severity_time');
-    await q.createIndex('flow_hit', index('IDX_flow_hit_account_severity_time', ['account_id', 'severity', 'first_seen_at', 'device_id', 'internal_ip', 'ioc_id', 'category']));
+    await q.createIndex(
+      'flow_hit',
+      index('IDX_flow_hit_account_severity_time', ['account_id', 'severity', 'first_seen_at', 'device_id', 'internal_ip', 'ioc_id', 'category']),
+    );
     await q.dropIndex('flow_hit', 'IDX_flow_hit_account_time');
     await q.createIndex('flow_hit', index('IDX_flow_hit_account_time', ['account_id', 'first_seen_at', 'id']));
   }

@@ -29,7 +29,6 @@ function drainOrClose(res: Response): Promise<void> {
   });
 }
 
-
 const many = (v: unknown): string[] | undefined => (v === undefined ? undefined : (Array.isArray(v) ? v : [v]).map(String));
 const ints = (v: unknown, name: string): number[] | undefined => {
   const list = many(v);
@@ -42,12 +41,14 @@ const ints = (v: unknown, name: string): number[] | undefined => {
 const date = (v: unknown, name: string): Date | undefined => {
   if (v === undefined) return undefined;
   const d = new Date(String(v));
-  if (Number.isNaN(d.getTime())) throw new GraphQLError(`${name}: "${String(v).slice(0, 40)}" is not an ISO date-time.`, { extensions: { code: 'BAD_USER_INPUT' } });
+  if (Number.isNaN(d.getTime()))
+    throw new GraphQLError(`${name}: "${String(v).slice(0, 40)}" is not an ISO date-time.`, { extensions: { code: 'BAD_USER_INPUT' } });
   return d;
 };
 const oneOf = <T extends string>(values: Record<string, T>, v: unknown, name: string): T[] | undefined =>
   many(v)?.map((x) => {
-    if (!Object.values(values).includes(x as T)) throw new GraphQLError(`${name}: must be one of ${Object.values(values).join(', ')}.`, { extensions: { code: 'BAD_USER_INPUT' } });
+    if (!Object.values(values).includes(x as T))
+      throw new GraphQLError(`${name}: must be one of ${Object.values(values).join(', ')}.`, { extensions: { code: 'BAD_USER_INPUT' } });
     return x as T;
   });
 

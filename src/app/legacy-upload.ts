@@ -156,10 +156,8 @@ function readParts(services: Services, req: Request): Promise<FormParts> {
       if (err) reject(err);
       else resolve(parts);
     };
-    bb = openMultipart(
-      req,
-      { files: 1, fields: 10, fieldSize: 4096, parts: 12, fileSize: services.config.maxUploadBytes + 1 },
-      (err) => finish(refuse(err.status, 'INVALID', err.message)),
+    bb = openMultipart(req, { files: 1, fields: 10, fieldSize: 4096, parts: 12, fileSize: services.config.maxUploadBytes + 1 }, (err) =>
+      finish(refuse(err.status, 'INVALID', err.message)),
     );
     if (!bb) return;
     bb.on('file', (name: string, stream: Readable & { truncated?: boolean }, info: busboy.FileInfo) => {

@@ -38,6 +38,8 @@ export function createLoaders(services: Services, caller: Caller | null): Loader
     flowHit: new DataLoader((ids) => services.flowHits.findMany(accountId, ids)),
     addressStats: new DataLoader((addresses) => Promise.all(addresses.map((a) => services.reports.addressStats(accountId, a)))),
     // The dashboard's devices and hosts: distinct external addresses are not shown there, so not counted.
-    totals: new DataLoader((filters) => Promise.all(filters.map(async (f) => (await services.reports.group(f, TOTALS, { skip: ['externalAddresses'] }))[0])), { cache: true }),
+    totals: new DataLoader((filters) => Promise.all(filters.map(async (f) => (await services.reports.group(f, TOTALS, { skip: ['externalAddresses'] }))[0])), {
+      cache: true,
+    }),
   };
 }

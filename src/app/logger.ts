@@ -61,8 +61,7 @@ export function silentLogger(): Logger {
  */
 export function closeLogger(logger: Logger, timeoutMs = 5_000): Promise<void> {
   const stream = (logger as unknown as Record<symbol, unknown>)[pino.symbols.streamSym] as
-    | (NodeJS.EventEmitter & { end?: () => void; destroyed?: boolean; fd?: number })
-    | undefined;
+    (NodeJS.EventEmitter & { end?: () => void; destroyed?: boolean; fd?: number }) | undefined;
   logger.level = 'silent';
   // Only pino's own asynchronous destination (SonicBoom, with an fd) holds lines back; the others write synchronously.
   if (!stream || typeof stream.end !== 'function' || typeof stream.fd !== 'number' || stream.destroyed) return Promise.resolve();

@@ -102,7 +102,7 @@ export class Metrics {
   });
   readonly iocIndexBuildSeconds = new Gauge({
     name: `${PREFIX}ioc_index_build_seconds`,
-    help: 'Time the last build of each policy\'s IOC index took.',
+    help: "Time the last build of each policy's IOC index took.",
     labelNames: ['policy'] as const,
     registers: [this.registry],
   });
@@ -191,7 +191,9 @@ export class Metrics {
 /** mysql2's pool keeps its queues in underscore fields (no public API); SQLite is one shared connection. */
 function poolCounts(dataSource: DataSource): { in_use: number; free: number; waiting: number } {
   if (!dataSource.isInitialized) return { in_use: 0, free: 0, waiting: 0 };
-  const pool = (dataSource.driver as { pool?: { _allConnections?: { length: number }; _freeConnections?: { length: number }; _connectionQueue?: { length: number } } }).pool;
+  const pool = (
+    dataSource.driver as { pool?: { _allConnections?: { length: number }; _freeConnections?: { length: number }; _connectionQueue?: { length: number } } }
+  ).pool;
   if (pool?._allConnections && pool._freeConnections) {
     const all = pool._allConnections.length;
     const free = pool._freeConnections.length;

@@ -32,7 +32,9 @@ export class RateLimited extends Error {
     readonly perMinute: number,
     readonly retryAfterSeconds: number,
   ) {
-    super(`Too many ${bucket === 'uploads' ? 'uploads' : 'report requests'}: at most ${perMinute} a minute for one API key (or client address). Retry in ${retryAfterSeconds} s.`);
+    super(
+      `Too many ${bucket === 'uploads' ? 'uploads' : 'report requests'}: at most ${perMinute} a minute for one API key (or client address). Retry in ${retryAfterSeconds} s.`,
+    );
     this.name = 'RateLimited';
   }
 }
@@ -102,7 +104,10 @@ export class RateLimits {
           for (const d of document.definitions) if (d.kind === Kind.FRAGMENT_DEFINITION) fragments.set(d.name.value, d);
           const fields = rootFieldNames(operation, fragments);
           const reports = operation.operation === 'query' ? fields.filter((f) => REPORT_FIELDS.has(f)).length : 0;
-          const uploads = operation.operation === 'mutation' && !isMultipart(request.http?.headers.get('content-type')) ? fields.filter((f) => UPLOAD_FIELDS.has(f)).length : 0;
+          const uploads =
+            operation.operation === 'mutation' && !isMultipart(request.http?.headers.get('content-type'))
+              ? fields.filter((f) => UPLOAD_FIELDS.has(f)).length
+              : 0;
           if (reports + uploads === 0) return;
           const who = rateLimitIdentity(request.http?.headers.get('authorization'), undefined);
           try {

@@ -19,7 +19,16 @@ export interface RequestLog {
 const REQUEST_ID = /^[A-Za-z0-9._:@/+=-]{1,128}$/;
 
 /** Routes named in logs and metrics; anything else is "other" so clients cannot grow the label set. */
-const ROUTES = new Set(['/graphql', '/logupload', '/cgi-bin/logupload.pl', '/export/flow-hits.csv', '/export/flow-hits.ndjson', '/healthz', '/readyz', '/metrics']);
+const ROUTES = new Set([
+  '/graphql',
+  '/logupload',
+  '/cgi-bin/logupload.pl',
+  '/export/flow-hits.csv',
+  '/export/flow-hits.ndjson',
+  '/healthz',
+  '/readyz',
+  '/metrics',
+]);
 /** Probes and scrapes come every few seconds, the explorer's page loads some sixty files: their lines are debug, not info. */
 const QUIET_ROUTES = new Set(['/healthz', '/readyz', '/metrics', EXPLORER_ASSETS_PATH]);
 

@@ -108,7 +108,11 @@ export function checkpointSqlite(dataSource: DataSource, logger: Logger): void {
   try {
     const [result] = db.pragma('wal_checkpoint(TRUNCATE)') as Array<{ busy: number; log: number; checkpointed: number }>;
     // busy: a reader elsewhere held an old snapshot, so the WAL could not be emptied (its pages stay in the -wal file).
-    if (result?.busy) logger.warn({ event: 'sqlite.checkpoint', ...result }, 'shutdown: the SQLite WAL could not be checkpointed fully (another process is reading); keep the -wal file with the database');
+    if (result?.busy)
+      logger.warn(
+        { event: 'sqlite.checkpoint', ...result },
+        'shutdown: the SQLite WAL could not be checkpointed fully (another process is reading); keep the -wal file with the database',
+      );
   } catch (err) {
     logger.warn({ err, event: 'sqlite.checkpoint' }, 'shutdown: SQLite checkpoint failed; keep the -wal file with the database');
   }
@@ -150,7 +154,10 @@ async function warmReportMemory(services: Services, logger: Logger): Promise<voi
     for (const { id } of accounts) {
       const started = performance.now();
       await services.reportMemory.warm(Number(id));
-      logger.info({ event: 'report_memory.loaded', account: Number(id), heldHits: services.reportMemory.heldHits, durationMs: Math.round(performance.now() - started) }, 'report store loaded');
+      logger.info(
+        { event: 'report_memory.loaded', account: Number(id), heldHits: services.reportMemory.heldHits, durationMs: Math.round(performance.now() - started) },
+        'report store loaded',
+      );
     }
   } catch (err) {
     logger.warn({ err, event: 'report_memory.error', what: 'warm-up' }, 'in-memory report store: warm-up failed; reports use SQL until it loads');

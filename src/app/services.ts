@@ -75,7 +75,10 @@ export function createServices(dataSource: DataSource, config: AppConfig, option
   const metrics = options.metrics ?? new Metrics({ defaultMetrics: config.metrics.enabled });
   const iocIndexes = new IocIndexCache(dataSource, (policyId, index, ms) => {
     metrics.iocIndexBuilt(policyId, index.stats.entries, ms);
-    logger.info({ event: 'ioc_index.built', policy: policyId, entries: index.stats.entries, lists: index.stats.lists, durationMs: Math.round(ms) }, 'IOC index built');
+    logger.info(
+      { event: 'ioc_index.built', policy: policyId, entries: index.stats.entries, lists: index.stats.lists, durationMs: Math.round(ms) },
+      'IOC index built',
+    );
   });
   const indexWarmer = new IocIndexWarmer(dataSource, iocIndexes, logger);
   const devices = new DeviceService(dataSource, options.resolveHost ?? systemResolver, indexWarmer);
@@ -113,14 +116,20 @@ export function createServices(dataSource: DataSource, config: AppConfig, option
     logUploads: new LogUploadService(dataSource, devices, config.maxUploadBytes, config.retention.days, telemetry),
     uploadTelemetry: telemetry,
     queue,
-    processor: new LogUploadProcessor(dataSource, queue, iocIndexes, {
-      leaseMs: config.worker.leaseMs,
-      retry: { baseMs: config.worker.retryBaseMs },
-      onRetry: (event) => logger.warn({ event: 'job.retry', ...event }, 'transient database error; finishing transaction retried'),
-      retentionDays: config.retention.days,
-      onProgress: options.onProgress,
-      onFinished: (outcome) => metrics.jobFinished(outcome),
-    }, parsers),
+    processor: new LogUploadProcessor(
+      dataSource,
+      queue,
+      iocIndexes,
+      {
+        leaseMs: config.worker.leaseMs,
+        retry: { baseMs: config.worker.retryBaseMs },
+        onRetry: (event) => logger.warn({ event: 'job.retry', ...event }, 'transient database error; finishing transaction retried'),
+        retentionDays: config.retention.days,
+        onProgress: options.onProgress,
+        onFinished: (outcome) => metrics.jobFinished(outcome),
+      },
+      parsers,
+    ),
     parsers,
     flowHits: new FlowHitService(dataSource),
     reports: new ReportService(dataSource, { memory: reportMemory }),

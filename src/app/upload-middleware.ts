@@ -81,12 +81,14 @@ function parseGraphqlMultipart(req: Request, maxFileSize: number, maxFieldSize: 
       if (info.valueTruncated) return fail(new MultipartError(`The field "${name}" is larger than the limit of ${maxFieldSize} bytes.`, 413));
       if (name === 'operations') {
         const parsed = parseJson(value);
-        if (parsed === undefined || parsed === null || typeof parsed !== 'object') return fail(malformedMultipart(`the field operations is not a JSON object; ${SPEC}`));
+        if (parsed === undefined || parsed === null || typeof parsed !== 'object')
+          return fail(malformedMultipart(`the field operations is not a JSON object; ${SPEC}`));
         operations = parsed;
       } else if (name === 'map') {
         if (operations === undefined) return fail(malformedMultipart(`the field map came before operations; ${SPEC}`));
         const parsed = parseJson(value);
-        if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return fail(malformedMultipart(`the field map is not a JSON object; ${SPEC}`));
+        if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed))
+          return fail(malformedMultipart(`the field map is not a JSON object; ${SPEC}`));
         const entries = Object.entries(parsed as Record<string, unknown>);
         if (entries.length > 1) return fail(new MultipartError('One file per request.', 413));
         map = new Map();
@@ -95,7 +97,8 @@ function parseGraphqlMultipart(req: Request, maxFileSize: number, maxFieldSize: 
           const upload = new Upload() as PendingUpload;
           map.set(field, upload);
           for (const p of paths) {
-            if (typeof p !== 'string' || !placeAt(operations, p, upload)) return fail(malformedMultipart(`the map path ${JSON.stringify(p)} names no place in operations`));
+            if (typeof p !== 'string' || !placeAt(operations, p, upload))
+              return fail(malformedMultipart(`the map path ${JSON.stringify(p)} names no place in operations`));
           }
         }
         settled = true;
@@ -134,7 +137,8 @@ function parseGraphqlMultipart(req: Request, maxFileSize: number, maxFieldSize: 
       if (failed) return;
       if (operations === undefined) return fail(malformedMultipart(`the field operations is missing; ${SPEC}`));
       if (!map) return fail(malformedMultipart(`the field map is missing; ${SPEC}`));
-      for (const upload of map.values()) if (!upload.file) upload.reject(new MultipartError('The file the map names is missing from the request; nothing was stored.'));
+      for (const upload of map.values())
+        if (!upload.file) upload.reject(new MultipartError('The file the map names is missing from the request; nothing was stored.'));
     });
 
     // A client gone mid-body: end the file stream too, or its reader waits forever.

@@ -9,7 +9,14 @@ export function uploadTelemetry(metrics: Metrics, logger: Logger): UploadTelemet
       metrics.uploadsReceived.inc({ via: attempt.via });
       metrics.uploadsAccepted.inc({ via: attempt.via, duplicate: String(duplicate) });
       metrics.uploadBytes.inc({ via: attempt.via }, upload.size);
-      const line = { event: duplicate ? 'upload.duplicate' : 'upload.accepted', ...attempt, device: upload.deviceId, uploadId: upload.id, bytes: upload.size, status };
+      const line = {
+        event: duplicate ? 'upload.duplicate' : 'upload.accepted',
+        ...attempt,
+        device: upload.deviceId,
+        uploadId: upload.id,
+        bytes: upload.size,
+        status,
+      };
       logger.info(line, duplicate ? 'upload duplicate' : 'upload accepted');
     },
     refused(attempt, refusal) {

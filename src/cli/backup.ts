@@ -69,6 +69,9 @@ async function backupCommand(file: string, json: boolean, io: Io): Promise<numbe
   const bytes = fs.statSync(file).size;
   const durationMs = Math.round(performance.now() - started);
   if (json) io.out(JSON.stringify({ file, bytes, ...summary, durationMs }));
-  else io.out(`Backed up ${source} to ${file}: ${bytes} bytes, ${summary.uploads} uploads, ${summary.flowHits} flow hits, ${summary.iocLists} IOC lists (${durationMs} ms).`);
+  else
+    io.out(
+      `Backed up ${source} to ${file}: ${bytes} bytes, ${summary.uploads} uploads, ${summary.flowHits} flow hits, ${summary.iocLists} IOC lists (${durationMs} ms).`,
+    );
   return 0;
 }

@@ -6,7 +6,8 @@ import { CliFailure } from './shared';
 export const DEFAULT_URL = 'http://localhost:4000/graphql';
 
 /** What --wait follows and prints; the mutation asks for it too, so a duplicate already processed needs no poll. */
-export const STATUS_FIELDS = 'id status error progressPercent lineCount packetLines skippedLines connections inboundConnections outboundConnections hits firstCaptureAt lastCaptureAt';
+export const STATUS_FIELDS =
+  'id status error progressPercent lineCount packetLines skippedLines connections inboundConnections outboundConnections hits firstCaptureAt lastCaptureAt';
 
 const STATUS_QUERY = `query LogUploadStatus($id: ID!) {
   logUpload(id: $id) {
@@ -53,7 +54,12 @@ export async function postGraphql<T>(url: string, key: string, body: FormData | 
   let text: string;
   try {
     const signal = timeoutMs ? AbortSignal.timeout(timeoutMs) : undefined;
-    res = await fetch(url, streamed ? { method: 'POST', headers, body: streamed.stream, duplex: 'half', signal } : { method: 'POST', headers, body: body as FormData | string, signal });
+    res = await fetch(
+      url,
+      streamed
+        ? { method: 'POST', headers, body: streamed.stream, duplex: 'half', signal }
+        : { method: 'POST', headers, body: body as FormData | string, signal },
+    );
     text = await res.text();
   } catch (e) {
     throw new CliFailure(`cannot reach the server at ${url}: ${fetchFailure(e)}`);
@@ -121,7 +127,7 @@ function* fileSlices(content: FileContent): Generator<Buffer> {
   }
   const fd = fs.openSync(content.path, 'r');
   try {
-    for (let o = 0; o < content.size; ) {
+    for (let o = 0; o < content.size;) {
       const slice = Buffer.alloc(Math.min(SLICE_BYTES, content.size - o));
       const n = fs.readSync(fd, slice, 0, slice.length, o);
       // The length was announced in Content-Length: a file that shrank while it was sent cannot be sent.
@@ -135,11 +141,21 @@ function* fileSlices(content: FileContent): Generator<Buffer> {
 }
 
 /** multipart/form-data with text fields and one file, as FormData would send it, but streamed with a byte count. */
-export function multipartBody(fields: Array<[string, string]>, file: { field: string; name: string; type: string } & FileContent, onSent: (bytes: number) => void): StreamedBody {
+export function multipartBody(
+  fields: Array<[string, string]>,
+  file: { field: string; name: string; type: string } & FileContent,
+  onSent: (bytes: number) => void,
+): StreamedBody {
   const boundary = `----pcap-defense-${crypto.randomBytes(12).toString('hex')}`;
   const quote = (v: string) => v.replace(/["\r\n\\]/g, (c) => encodeURIComponent(c));
-  const parts: Buffer[] = fields.map(([name, value]) => Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${quote(name)}"\r\n\r\n${value}\r\n`));
-  parts.push(Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${quote(file.field)}"; filename="${quote(file.name)}"\r\nContent-Type: ${file.type}\r\n\r\n`));
+  const parts: Buffer[] = fields.map(([name, value]) =>
+    Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${quote(name)}"\r\n\r\n${value}\r\n`),
+  );
+  parts.push(
+    Buffer.from(
+      `--${boundary}\r\nContent-Disposition: form-data; name="${quote(file.field)}"; filename="${quote(file.name)}"\r\nContent-Type: ${file.type}\r\n\r\n`,
+    ),
+  );
   const end = Buffer.from(`\r\n--${boundary}--\r\n`);
   const slices = (function* () {
     for (const p of parts) yield* fileSlices({ bytes: p });
@@ -178,7 +194,14 @@ export async function postFileGraphql<T>(
     form.append('0', 'bytes' in file ? new Blob([file.bytes], { type: file.type }) : await fs.openAsBlob(file.path, { type: file.type }), file.name);
     return postGraphql<T>(target.url, target.key, form);
   }
-  const body = multipartBody([['operations', operations], ['map', map]], { field: '0', ...file }, (n) => progress.update(n, body.length));
+  const body = multipartBody(
+    [
+      ['operations', operations],
+      ['map', map],
+    ],
+    { field: '0', ...file },
+    (n) => progress.update(n, body.length),
+  );
   try {
     return await postGraphql<T>(target.url, target.key, body);
   } finally {
@@ -193,7 +216,14 @@ export const isFinished = (u: UploadView) => u.status === 'COMPLETED' || u.statu
  * duplicate of a file another key sent is followed by sending the file again (`again`): the server answers
  * with the earlier upload each time and stores nothing.
  */
-export async function waitForUpload(url: string, key: string, id: string, timeoutS: number, progress: ProgressBar, again?: () => Promise<UploadView | null>): Promise<UploadView> {
+export async function waitForUpload(
+  url: string,
+  key: string,
+  id: string,
+  timeoutS: number,
+  progress: ProgressBar,
+  again?: () => Promise<UploadView | null>,
+): Promise<UploadView> {
   const deadline = Date.now() + timeoutS * 1000;
   const body = JSON.stringify({ query: STATUS_QUERY, variables: { id } });
   for (let delay = 100; ; delay = Math.min(2000, Math.round(delay * 1.5))) {

@@ -24,9 +24,9 @@ function help(): string {
   for (const c of Object.values(commands)) lines.push(`  ${c.usage}`, `      ${c.summary}`);
   lines.push(
     '',
-    '`pcap-defense <command> --help` (or `pcap-defense help <command>`) shows a command\'s flags and examples; `pcap-defense --version` the version.',
+    "`pcap-defense <command> --help` (or `pcap-defense help <command>`) shows a command's flags and examples; `pcap-defense --version` the version.",
     'key and ioc commands open the database the server uses: DATABASE_URL, or the SQLite file under ./data/;',
-    'given --url or PCAP_DEFENSE_URL and an ADMIN key (--key or PCAP_DEFENSE_KEY) they work through that server\'s API instead.',
+    "given --url or PCAP_DEFENSE_URL and an ADMIN key (--key or PCAP_DEFENSE_KEY) they work through that server's API instead.",
     'parse needs no database; upload talks to a server (--url or PCAP_DEFENSE_URL, key by --key or PCAP_DEFENSE_KEY).',
     'parse, upload and ioc import draw a progress bar on stderr when it is a terminal; otherwise only the final summary is printed.',
   );
@@ -61,7 +61,12 @@ function lookup(argv: string[]): { name: string; command: Command } | null {
 function familyHelp(word: string): string | null {
   const members = Object.entries(commands).filter(([name]) => name.startsWith(`${word} `));
   if (!members.length) return null;
-  return ['Usage:', ...members.map(([, c]) => `  pcap-defense ${c.usage}`), '', `\`pcap-defense ${word} <command> --help\` shows a command's flags and examples.`].join('\n');
+  return [
+    'Usage:',
+    ...members.map(([, c]) => `  pcap-defense ${c.usage}`),
+    '',
+    `\`pcap-defense ${word} <command> --help\` shows a command's flags and examples.`,
+  ].join('\n');
 }
 
 const isHelpFlag = (arg: string) => arg === '--help' || arg === '-h';

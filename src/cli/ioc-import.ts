@@ -54,7 +54,7 @@ export const iocImport: Command = {
     ['--source NAME', 'With --create: where the feed comes from, e.g. "Spamhaus DROP".'],
     ['--account NAME', 'The account (default: the default account). One that does not exist is refused.'],
     ['--create-account', 'Create the --account when it does not exist (database only).'],
-    ['--url URL', 'Import through the server\'s GraphQL API at URL (or set PCAP_DEFENSE_URL) instead of opening the database.'],
+    ['--url URL', "Import through the server's GraphQL API at URL (or set PCAP_DEFENSE_URL) instead of opening the database."],
     ['--key KEY', 'The ADMIN API key for --url (or set PCAP_DEFENSE_KEY).'],
     ['--json', 'Print the summary as one JSON object.'],
   ],
@@ -132,13 +132,17 @@ async function importLocal(file: string, size: number, values: ImportOptions, io
 }
 
 const LIST_FIELDS = 'id name entryCount';
-const SUMMARY_FIELDS = 'mode bytes linesRead added duplicates duplicatesInFile duplicatesInList skipped normalized removed skippedLines { lineNumber text code reason } durationMs';
+const SUMMARY_FIELDS =
+  'mode bytes linesRead added duplicates duplicatesInFile duplicatesInList skipped normalized removed skippedLines { lineNumber text code reason } durationMs';
 
 /** The same import through the API: the list found (or made) by name, the file sent by iocListImport. */
 async function importRemote(target: RemoteTarget, file: string, size: number, values: ImportOptions, io: Io): Promise<ImportSummary> {
   const mode = enumValue(ImportMode, values.mode, '--mode', ImportMode.APPEND);
   const wanted = newList(values);
-  const { viewer } = await requestGraphql<{ viewer: { account: { name: string }; role: Role } }>(target, 'query CliViewer { viewer { account { name } role } }');
+  const { viewer } = await requestGraphql<{ viewer: { account: { name: string }; role: Role } }>(
+    target,
+    'query CliViewer { viewer { account { name } role } }',
+  );
   if (viewer.role !== Role.ADMIN) throw new UsageError(`the key given is an ${viewer.role} key; importing a feed needs an ADMIN key`);
   checkRemoteAccount(viewer.account.name, values.account, values['create-account']);
 

@@ -8,7 +8,7 @@ import { alignedTable, checkRemoteAccount, Command, Io, parseRole, remoteTarget,
 // Every key command works on the database (the default) or, given --url or PCAP_DEFENSE_URL and an ADMIN key,
 // through the API; both print the same.
 const REMOTE_FLAGS: Array<[string, string]> = [
-  ['--url URL', 'Work through the server\'s GraphQL API at URL (or set PCAP_DEFENSE_URL) instead of opening the database.'],
+  ['--url URL', "Work through the server's GraphQL API at URL (or set PCAP_DEFENSE_URL) instead of opening the database."],
   ['--key KEY', 'The ADMIN API key for --url (or set PCAP_DEFENSE_KEY). Through the API a key works in its own account only.'],
 ];
 const REMOTE_OPTIONS = { url: { type: 'string' }, key: { type: 'string' } } as const;
@@ -64,14 +64,23 @@ export const keyCreate: Command = {
   async run(argv, io) {
     const { values } = parseArgs({
       args: argv,
-      options: { role: { type: 'string' }, name: { type: 'string' }, account: { type: 'string' }, 'create-account': { type: 'boolean' }, json: { type: 'boolean' }, ...REMOTE_OPTIONS },
+      options: {
+        role: { type: 'string' },
+        name: { type: 'string' },
+        account: { type: 'string' },
+        'create-account': { type: 'boolean' },
+        json: { type: 'boolean' },
+        ...REMOTE_OPTIONS,
+      },
     });
     const role = parseRole(values.role);
     const name = values.name ?? `CLI ${role.toLowerCase()} key`;
     const target = remoteTarget(values, io, Role.ADMIN);
     if (target) {
       const account = await remoteAccount(target, values.account, values['create-account']);
-      const { apiKeyCreate: payload } = await requestGraphql<{ apiKeyCreate: { apiKey: { id: string; name: string } | null; secret: string | null; userErrors: UserErrorView[] } }>(
+      const { apiKeyCreate: payload } = await requestGraphql<{
+        apiKeyCreate: { apiKey: { id: string; name: string } | null; secret: string | null; userErrors: UserErrorView[] };
+      }>(
         target,
         'mutation CliApiKeyCreate($input: ApiKeyCreateInput!) { apiKeyCreate(input: $input) { apiKey { id name } secret userErrors { code field message } } }',
         { input: { name, role } },
@@ -112,7 +121,11 @@ export const keyList: Command = {
     ...REMOTE_FLAGS,
     ['--json', 'Print the keys as one JSON array (id, name, role, prefix, createdAt, lastUsedAt, revokedAt).'],
   ],
-  examples: ['pcap-defense key list', 'pcap-defense key list --account "branch office" --json', 'PCAP_DEFENSE_URL=https://pcd.example.org/graphql PCAP_DEFENSE_KEY="$ADMIN_KEY" pcap-defense key list'],
+  examples: [
+    'pcap-defense key list',
+    'pcap-defense key list --account "branch office" --json',
+    'PCAP_DEFENSE_URL=https://pcd.example.org/graphql PCAP_DEFENSE_KEY="$ADMIN_KEY" pcap-defense key list',
+  ],
   async run(argv, io) {
     const { values } = parseArgs({ args: argv, options: { account: { type: 'string' }, json: { type: 'boolean' }, ...REMOTE_OPTIONS } });
     const target = remoteTarget(values, io, Role.ADMIN);
@@ -156,7 +169,7 @@ export const keyRevoke: Command = {
   summary: 'Revoke an API key by its ID (from `key list`).',
   usage: 'key revoke ID [--account NAME] [--url URL --key KEY]',
   flags: [
-    ['ID', 'The key\'s ID, the first column of `key list`.'],
+    ['ID', "The key's ID, the first column of `key list`."],
     ['--account NAME', 'The account the key belongs to (default: the default account).'],
     ...REMOTE_FLAGS,
   ],

@@ -14,10 +14,17 @@ export const parse: Command = {
   usage: 'parse FILE|- [--internal CIDR,...] [--json]',
   flags: [
     ['FILE|-', 'A `tcpdump -tt -n` text file, plain or gzip; - reads stdin. No database or server is needed.'],
-    ['--internal CIDR,...', 'The device\'s internal networks, as the server would use them for the direction column (comma-separated or repeated; none by default).'],
+    [
+      '--internal CIDR,...',
+      "The device's internal networks, as the server would use them for the direction column (comma-separated or repeated; none by default).",
+    ],
     ['--json', 'Print the summary (lines, packets, skipped lines by reason) as one JSON object on stderr.'],
   ],
-  examples: ['pcap-defense parse capture.txt | head', 'pcap-defense parse capture.txt.gz --internal 10.0.0.0/8,192.168.1.0/24 --json 2>summary.json >rows.tsv', 'tcpdump -tt -n -r capture.pcap | pcap-defense parse -'],
+  examples: [
+    'pcap-defense parse capture.txt | head',
+    'pcap-defense parse capture.txt.gz --internal 10.0.0.0/8,192.168.1.0/24 --json 2>summary.json >rows.tsv',
+    'tcpdump -tt -n -r capture.pcap | pcap-defense parse -',
+  ],
   async run(argv, io) {
     const { values, positionals } = parseArgs({
       args: argv,
@@ -25,7 +32,10 @@ export const parse: Command = {
       options: { internal: { type: 'string', multiple: true }, json: { type: 'boolean' } },
     });
     if (positionals.length !== 1) throw new UsageError('give exactly one FILE (or - for stdin)');
-    const internal = (values.internal ?? []).flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean);
+    const internal = (values.internal ?? [])
+      .flatMap((v) => v.split(','))
+      .map((v) => v.trim())
+      .filter(Boolean);
     return parseCommand(positionals[0], internal, values.json === true, io);
   },
 };
@@ -316,7 +326,16 @@ async function parseStream(
   if (json) {
     // stdout carries the rows: the summary goes to stderr, as one JSON line.
     const samples = [...stats.samples].sort((a, b) => a.lineNo - b.lineNo).map((s) => ({ lineNumber: s.lineNo, reason: s.reason, text: s.text }));
-    io.err(JSON.stringify({ file: label, lines: stats.lines, packets: stats.packets, skipped, skippedByReason: Object.fromEntries(reasons.map((r) => [r, stats.skipped[r]])), samples }));
+    io.err(
+      JSON.stringify({
+        file: label,
+        lines: stats.lines,
+        packets: stats.packets,
+        skipped,
+        skippedByReason: Object.fromEntries(reasons.map((r) => [r, stats.skipped[r]])),
+        samples,
+      }),
+    );
     return 0;
   }
   const byReason = reasons.length ? ` (${reasons.map((r) => `${r} ${stats.skipped[r]}`).join(', ')})` : '';

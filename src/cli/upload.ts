@@ -22,7 +22,10 @@ export const upload: Command = {
     ['--timeout SECONDS', `With --wait: give up after this long (default ${WAIT_TIMEOUT_S}).`],
     ['--json', 'Print the result as one JSON object.'],
   ],
-  examples: ['pcap-defense upload capture.txt --nickname "HQ sensor" --url http://host:4000/graphql --key "$KEY" --wait', 'pcap-defense upload tspcap.1700000000.gz --ip 10.0.2.15 --json'],
+  examples: [
+    'pcap-defense upload capture.txt --nickname "HQ sensor" --url http://host:4000/graphql --key "$KEY" --wait',
+    'pcap-defense upload tspcap.1700000000.gz --ip 10.0.2.15 --json',
+  ],
   async run(argv, io) {
     const { values, positionals } = parseArgs({
       args: argv,

@@ -94,9 +94,7 @@ export interface QueryLimits {
   cost: number;
 }
 
-export type DatabaseConfig =
-  | { type: 'sqlite'; file: string; url: undefined }
-  | { type: 'mysql'; url: string; file: undefined; flavor?: 'mysql' | 'mariadb' };
+export type DatabaseConfig = { type: 'sqlite'; file: string; url: undefined } | { type: 'mysql'; url: string; file: undefined; flavor?: 'mysql' | 'mariadb' };
 
 export class ConfigError extends Error {
   constructor(
@@ -154,7 +152,10 @@ function trustProxy(env: Env): false | number | string[] {
   if (!raw || ['false', '0', 'no', 'off'].includes(raw.toLowerCase())) return false;
   const expected = 'a number of proxy hops (1, 2...) or a comma-separated list of proxy addresses, CIDRs or loopback/linklocal/uniquelocal (never "true")';
   if (/^\d+$/.test(raw)) return Number(raw);
-  const items = raw.split(',').map((x) => x.trim()).filter(Boolean);
+  const items = raw
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean);
   for (const item of items) {
     if (PROXY_KEYWORDS.includes(item.toLowerCase())) continue;
     if (!parseCidr(item, { minPrefixV4: 0, minPrefixV6: 0 }).ok) throw new ConfigError('TRUST_PROXY', expected, raw);
@@ -204,8 +205,12 @@ function explorer(env: Env): ExplorerMode {
 function corsOrigins(env: Env): string[] {
   const raw = env.CORS_ORIGINS?.trim();
   if (!raw) return [];
-  const expected = 'a comma-separated list of exact origins such as https://dash.example.com,http://localhost:5173 (scheme, host and port; no path, no wildcard)';
-  const origins = raw.split(',').map((x) => x.trim()).filter(Boolean);
+  const expected =
+    'a comma-separated list of exact origins such as https://dash.example.com,http://localhost:5173 (scheme, host and port; no path, no wildcard)';
+  const origins = raw
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean);
   for (const origin of origins) {
     let parsed: URL;
     try {
@@ -214,7 +219,8 @@ function corsOrigins(env: Env): string[] {
       throw new ConfigError('CORS_ORIGINS', expected, raw);
     }
     // URL.origin is what a browser sends in the Origin header: it must equal the setting exactly.
-    if (!['http:', 'https:'].includes(parsed.protocol) || parsed.origin !== origin || origin.includes('*')) throw new ConfigError('CORS_ORIGINS', expected, raw);
+    if (!['http:', 'https:'].includes(parsed.protocol) || parsed.origin !== origin || origin.includes('*'))
+      throw new ConfigError('CORS_ORIGINS', expected, raw);
   }
   return [...new Set(origins)];
 }
@@ -234,7 +240,11 @@ function metrics(env: Env): AppConfig['metrics'] {
   const token = env.METRICS_TOKEN?.trim() || null;
   if (enabled && (!token || token.length < MIN_METRICS_TOKEN)) {
     // Never echo the token itself, even a short one.
-    throw new ConfigError('METRICS_TOKEN', `a bearer token of at least ${MIN_METRICS_TOKEN} characters when METRICS_ENABLED=true`, token ? '<too short>' : undefined);
+    throw new ConfigError(
+      'METRICS_TOKEN',
+      `a bearer token of at least ${MIN_METRICS_TOKEN} characters when METRICS_ENABLED=true`,
+      token ? '<too short>' : undefined,
+    );
   }
   return { enabled, token: enabled ? token : null };
 }

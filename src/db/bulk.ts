@@ -22,9 +22,16 @@ export async function bulkInsert(
   rows: readonly unknown[][],
   options: { ignoreDuplicates?: boolean } = {},
 ): Promise<number> {
-  return insertChunks(em, table, columns, rows, (row, params) => {
-    for (const v of row) params.push(v);
-  }, options);
+  return insertChunks(
+    em,
+    table,
+    columns,
+    rows,
+    (row, params) => {
+      for (const v of row) params.push(v);
+    },
+    options,
+  );
 }
 
 /**
@@ -39,9 +46,16 @@ export async function bulkInsertObjects<K extends string>(
   options: { ignoreDuplicates?: boolean } = {},
 ): Promise<number> {
   const keys = columns.map((c) => c.key);
-  return insertChunks(em, table, columns.map((c) => c.sql), rows, (row, params) => {
-    for (let k = 0; k < keys.length; k++) params.push(row[keys[k]]);
-  }, options);
+  return insertChunks(
+    em,
+    table,
+    columns.map((c) => c.sql),
+    rows,
+    (row, params) => {
+      for (let k = 0; k < keys.length; k++) params.push(row[keys[k]]);
+    },
+    options,
+  );
 }
 
 async function insertChunks<R>(

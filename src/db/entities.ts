@@ -12,4 +12,19 @@ import { HitDayHost, HitHour } from '../modules/report/hit-rollup.entity';
 import { HitChange, HitRevision } from '../modules/flow-hit/hit-change';
 
 /** Every entity, in one list shared by the DataSource and the schema-agreement test. */
-export const entities = [Account, ApiKey, Policy, Device, IocList, Ioc, PolicyIocList, LogUpload, LogUploadBlob, FlowHit, HitHour, HitDayHost, HitRevision, HitChange];
+export const entities = [
+  Account,
+  ApiKey,
+  Policy,
+  Device,
+  IocList,
+  Ioc,
+  PolicyIocList,
+  LogUpload,
+  LogUploadBlob,
+  FlowHit,
+  HitHour,
+  HitDayHost,
+  HitRevision,
+  HitChange,
+];

@@ -72,7 +72,10 @@ async function withSqliteLock<T>(lockFile: string, timeoutMs: number, work: () =
         break;
       } catch (err) {
         if (!/^SQLITE_BUSY/.test(String((err as { code?: string }).code))) throw err;
-        if (Date.now() > deadline) throw new Error(`Another process held the migration lock (${lockFile}) for more than ${Math.ceil(timeoutMs / 1000)} s; is one stuck?`, { cause: err });
+        if (Date.now() > deadline)
+          throw new Error(`Another process held the migration lock (${lockFile}) for more than ${Math.ceil(timeoutMs / 1000)} s; is one stuck?`, {
+            cause: err,
+          });
         await new Promise((resolve) => setTimeout(resolve, 25));
       }
     }

@@ -37,11 +37,6 @@ export function index(name: string, columnNames: string[], isUnique = false): Ta
   return new TableIndex({ name, columnNames, isUnique });
 }
 
-export function fk(
-  name: string,
-  column: string,
-  referencedTableName: string,
-  onDelete: 'CASCADE' | 'RESTRICT' | 'SET NULL' | 'NO ACTION',
-): TableForeignKey {
+export function fk(name: string, column: string, referencedTableName: string, onDelete: 'CASCADE' | 'RESTRICT' | 'SET NULL' | 'NO ACTION'): TableForeignKey {
   return new TableForeignKey({ name, columnNames: [column], referencedTableName, referencedColumnNames: ['id'], onDelete, onUpdate: 'NO ACTION' });
 }

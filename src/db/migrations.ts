@@ -8,4 +8,13 @@ import { HitChanges1764309600000 } from '../../migrations/1764309600000-HitChang
 import { UploadRetention1764313200000 } from '../../migrations/1764313200000-UploadRetention';
 
 /** Every migration, in order. Listed explicitly so the same set runs from main, the CLI and the tests. */
-export const migrations = [Foundation1764288000000, ThreatIntel1764291600000, Ingestion1764295200000, HitRollups1764298800000, DrillDownIndex1764302400000, ReportIndexes1764306000000, HitChanges1764309600000, UploadRetention1764313200000];
+export const migrations = [
+  Foundation1764288000000,
+  ThreatIntel1764291600000,
+  Ingestion1764295200000,
+  HitRollups1764298800000,
+  DrillDownIndex1764302400000,
+  ReportIndexes1764306000000,
+  HitChanges1764309600000,
+  UploadRetention1764313200000,
+];

@@ -54,7 +54,13 @@ export function createErrorFormatter(report: ErrorReporter) {
 }
 
 /** A refusal raised before execution that the client should send again later: its HTTP status and Retry-After. */
-export function comeBackLaterError(message: string, code: string, status: number, retryAfterSeconds: number, extensions: Record<string, unknown> = {}): GraphQLError {
+export function comeBackLaterError(
+  message: string,
+  code: string,
+  status: number,
+  retryAfterSeconds: number,
+  extensions: Record<string, unknown> = {},
+): GraphQLError {
   return new GraphQLError(message, {
     extensions: { ...extensions, code, http: { status, headers: new HeaderMap([['retry-after', String(retryAfterSeconds)]]) } },
   });

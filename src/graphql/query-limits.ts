@@ -60,7 +60,7 @@ export function queryLimitsPlugin(limits: QueryLimits): ApolloServerPlugin {
           try {
             cost = getComplexity({ schema, query: document, operationName: operation.name?.value, variables, estimators: [pagedCostEstimator] });
           } catch {
-            throw queryTooComplex('The query\'s cost could not be estimated (too many fields or fragments).');
+            throw queryTooComplex("The query's cost could not be estimated (too many fields or fragments).");
           }
           if (cost > limits.cost) {
             throw queryTooComplex(`Query cost limit of ${limits.cost} exceeded, found ${cost}: ask for smaller pages (first) or fewer nested lists.`);
@@ -87,6 +87,8 @@ export function tokenLimit(limit: number) {
       // Other syntax errors are Apollo's to report.
     }
     if (!refusal) return next();
-    res.status(400).json({ errors: [{ message: `${clean((refusal as GraphQLError).message)} Send a smaller document.`, extensions: { code: 'QUERY_TOO_COMPLEX' } }] });
+    res
+      .status(400)
+      .json({ errors: [{ message: `${clean((refusal as GraphQLError).message)} Send a smaller document.`, extensions: { code: 'QUERY_TOO_COMPLEX' } }] });
   };
 }

@@ -13,7 +13,20 @@ import { FlowHitResolver } from '../modules/flow-hit/flow-hit.resolver';
 import { reportResolvers } from '../modules/report/report.resolver';
 
 // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type -- type-graphql's resolvers option takes Function
-export const resolvers: NonEmptyArray<Function> = [NodeResolver, AccountResolver, ApiKeyResolver, PolicyResolver, DeviceResolver, IocListResolver, IocResolver, IocLookupResolver, LogUploadResolver, FlowHitResolver, ...reportResolvers, ...connectionResolvers];
+export const resolvers: NonEmptyArray<Function> = [
+  NodeResolver,
+  AccountResolver,
+  ApiKeyResolver,
+  PolicyResolver,
+  DeviceResolver,
+  IocListResolver,
+  IocResolver,
+  IocLookupResolver,
+  LogUploadResolver,
+  FlowHitResolver,
+  ...reportResolvers,
+  ...connectionResolvers,
+];
 
 export const SCHEMA_FILE = path.resolve(__dirname, '../../schema/schema.graphql');
 
@@ -26,7 +39,8 @@ export async function createSchema(): Promise<GraphQLSchema> {
   // type-graphql has no option for the root types' descriptions; analysts see them first in Sandbox.
   const query = schema.getQueryType();
   const mutation = schema.getMutationType();
-  if (query) query.description = 'Read your account\'s devices, policies, IOC lists, uploads and hit reports. Every request needs "Authorization: Bearer <key>".';
+  if (query)
+    query.description = 'Read your account\'s devices, policies, IOC lists, uploads and hit reports. Every request needs "Authorization: Bearer <key>".';
   if (mutation) mutation.description = 'Change your account. Expected failures come back as `userErrors` in each payload; nothing is changed then.';
   return schema;
 }

@@ -50,7 +50,10 @@ window.ready = true;
     apiServer = await listen(api);
     const policy = ok(await api.gql(`mutation { policyCreate(input: { name: "Sensors" }) { policy { id } } }`)).policyCreate.policy.id;
     device = ok(
-      await api.gql(`mutation($p: ID!) { deviceCreate(input: { nickname: "edge", ipType: STATIC, ipAddress: "93.184.216.34", policy: $p }) { device { id } } }`, { p: policy }),
+      await api.gql(
+        `mutation($p: ID!) { deviceCreate(input: { nickname: "edge", ipType: STATIC, ipAddress: "93.184.216.34", policy: $p }) { device { id } } }`,
+        { p: policy },
+      ),
     ).deviceCreate.device.id;
     browser = await launchChromium();
   }, 120_000);

@@ -37,7 +37,9 @@ describeInChromium('embedded explorer in headless Chromium', () => {
   it('runs a query and the schema docs with an API key, and uploads a capture, with no request leaving 127.0.0.1', async () => {
     const policy = ok(await t.gql(`mutation { policyCreate(input: { name: "Sensors" }) { policy { id } } }`)).policyCreate.policy.id;
     const device = ok(
-      await t.gql(`mutation($p: ID!) { deviceCreate(input: { nickname: "edge", ipType: STATIC, ipAddress: "93.184.216.34", policy: $p }) { device { id } } }`, { p: policy }),
+      await t.gql(`mutation($p: ID!) { deviceCreate(input: { nickname: "edge", ipType: STATIC, ipAddress: "93.184.216.34", policy: $p }) { device { id } } }`, {
+        p: policy,
+      }),
     ).deviceCreate.device.id;
     const capture = generateCapture(7, 5, 2).text;
 
@@ -94,7 +96,9 @@ describeInChromium('embedded explorer in headless Chromium', () => {
       // Stored and processed like any upload.
       await processQueued(t.services);
       const uploads = ok(await t.gql(`{ logUploads(first: 5) { edges { node { fileName size status packetLines } } } }`)).logUploads.edges;
-      expect(uploads).toEqual([{ node: { fileName: 'edge.txt', size: capture.length, status: 'COMPLETED', packetLines: capture.toString().trim().split('\n').length } }]);
+      expect(uploads).toEqual([
+        { node: { fileName: 'edge.txt', size: capture.length, status: 'COMPLETED', packetLines: capture.toString().trim().split('\n').length } },
+      ]);
 
       expect(graphqlPosts.some((p) => p.contentType?.startsWith('multipart/form-data'))).toBe(true);
       expect(graphqlPosts.length).toBeGreaterThanOrEqual(3);
@@ -143,7 +147,7 @@ describe('GET /graphql in a browser, by GRAPHQL_EXPLORER', () => {
     }
   });
 
-  it('serves the embedded explorer\'s files only when it is on, logged at debug under one route', async () => {
+  it("serves the embedded explorer's files only when it is on, logged at debug under one route", async () => {
     const log = captureLog('trace');
     const on = await createTestApp('sqlite', {}, { logger: log.logger });
     const off = await createTestApp('sqlite', { GRAPHQL_EXPLORER: 'sandbox' });
@@ -157,7 +161,12 @@ describe('GET /graphql in a browser, by GRAPHQL_EXPLORER', () => {
       expect(frame.headers['content-security-policy']).toBe('sandbox allow-scripts');
       expect((await request(off.http.app).get('/explorer/main.js')).status).toBe(404);
       // Some sixty files a page load: one route in logs and metrics, and no info lines.
-      expect(log.events('http.request').filter((l) => l.route === '/explorer').map((l) => l.level)).toEqual([20, 20]);
+      expect(
+        log
+          .events('http.request')
+          .filter((l) => l.route === '/explorer')
+          .map((l) => l.level),
+      ).toEqual([20, 20]);
     } finally {
       await on.close();
       await off.close();

@@ -31,7 +31,9 @@ export function generateCapture(seed: number, flows: number, packetsPerFlow: num
   for (let f = 0; f < flows; f++) {
     const client = `10.${1 + Math.floor(r() * 200)}.${Math.floor(r() * 250)}.${1 + Math.floor(r() * 250)}`;
     const isBad = f % badEvery === 0;
-    const server = isBad ? `198.51.100.${1 + (f % 250)}` : `${20 + Math.floor(r() * 150)}.${Math.floor(r() * 250)}.${Math.floor(r() * 250)}.${1 + Math.floor(r() * 250)}`;
+    const server = isBad
+      ? `198.51.100.${1 + (f % 250)}`
+      : `${20 + Math.floor(r() * 150)}.${Math.floor(r() * 250)}.${Math.floor(r() * 250)}.${1 + Math.floor(r() * 250)}`;
     if (isBad) {
       bad.add(server);
       badFlows++;
@@ -42,8 +44,12 @@ export function generateCapture(seed: number, flows: number, packetsPerFlow: num
       ts += dt;
       return ts.toFixed(6);
     };
-    lines.push(`${at(0.001)} IP ${client}.${cport} > ${server}.${sport}: Flags [S], seq 1, win 64240, options [mss 1460,sackOK,TS val 1 ecr 0,nop,wscale 7], length 0`);
-    lines.push(`${at(0.001)} IP ${server}.${sport} > ${client}.${cport}: Flags [S.], seq 7, ack 2, win 65160, options [mss 1460,sackOK,TS val 2 ecr 1,nop,wscale 7], length 0`);
+    lines.push(
+      `${at(0.001)} IP ${client}.${cport} > ${server}.${sport}: Flags [S], seq 1, win 64240, options [mss 1460,sackOK,TS val 1 ecr 0,nop,wscale 7], length 0`,
+    );
+    lines.push(
+      `${at(0.001)} IP ${server}.${sport} > ${client}.${cport}: Flags [S.], seq 7, ack 2, win 65160, options [mss 1460,sackOK,TS val 2 ecr 1,nop,wscale 7], length 0`,
+    );
     for (let p = 0; p < packetsPerFlow; p++) {
       const len = Math.floor(r() * 1400);
       lines.push(

@@ -54,7 +54,8 @@ export async function createChildDatabase(driver: Driver): Promise<ChildDatabase
 export async function seedAccount(url: string, key: string, badAddresses: string[], devices: Array<{ nickname: string; ip: string }>): Promise<void> {
   const q = (query: string, v: Record<string, unknown> = {}) => gqlHttp(url, key, query, v);
   const policy = (await q(`mutation { policyCreate(input: { name: "p" }) { policy { id } } }`)).policyCreate.policy.id;
-  const list = (await q(`mutation { iocListCreate(input: { name: "bad", kind: BLOCK, severity: 5, category: C2_BOTNET }) { iocList { id } } }`)).iocListCreate.iocList.id;
+  const list = (await q(`mutation { iocListCreate(input: { name: "bad", kind: BLOCK, severity: 5, category: C2_BOTNET }) { iocList { id } } }`)).iocListCreate
+    .iocList.id;
   await q(`mutation($i: IocAddInput!) { iocAdd(input: $i) { added } }`, { i: { list, entries: badAddresses.map((value) => ({ value })) } });
   await q(`mutation($i: PolicyIocListsInput!) { policyAttachIocLists(input: $i) { userErrors { message } } }`, { i: { policy, iocLists: [list] } });
   for (const d of devices) {

@@ -20,7 +20,9 @@ export function startChild(env: Record<string, string>): Promise<ChildServer> {
     env: { ...process.env, NODE_ENV: 'test', PORT: '0', HOST: '127.0.0.1', RETENTION_DAYS: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    proc.once('exit', (code, signal) => resolve({ code, signal })),
+  );
   return new Promise((resolve, reject) => {
     let out = '';
     let err = '';
@@ -51,7 +53,11 @@ export async function killChildren(children: ChildServer[]): Promise<void> {
 
 /** A GraphQL call over HTTP. */
 export async function gqlHttp(url: string, key: string, query: string, variables: Record<string, unknown> = {}): Promise<any> {
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` }, body: JSON.stringify({ query, variables }) });
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+    body: JSON.stringify({ query, variables }),
+  });
   const body: any = await res.json();
   if (body.errors) throw new Error(JSON.stringify(body.errors));
   return body.data;

@@ -22,10 +22,19 @@ export function expectationsFromSources(markdown: string = readFileSync(path.joi
   const start = markdown.indexOf('| file | lines | added | duplicates | skipped |');
   for (const row of markdown.slice(start).split('\n').slice(2)) {
     if (!row.startsWith('|')) break;
-    const cells = row.split('|').slice(1, -1).map((c) => c.trim());
+    const cells = row
+      .split('|')
+      .slice(1, -1)
+      .map((c) => c.trim());
     // "4664 (224.0.0.0/3, too broad)": the numbers outside parentheses are line numbers.
     const lineNumbers = (cells[5].replace(/\([^)]*\)/g, '').match(/\d+/g) ?? []).map(Number);
-    out.set(cells[0], { lines: Number(cells[1]), added: Number(cells[2]), duplicates: Number(cells[3]), skipped: Number(cells[4]), skippedLineNumbers: lineNumbers });
+    out.set(cells[0], {
+      lines: Number(cells[1]),
+      added: Number(cells[2]),
+      duplicates: Number(cells[3]),
+      skipped: Number(cells[4]),
+      skippedLineNumbers: lineNumbers,
+    });
   }
   return out;
 }

@@ -96,7 +96,9 @@ export async function hitsByUpload(query: Query): Promise<Map<number, string[]>>
   const out = new Map<number, string[]>();
   for (const r of await query(`SELECT ${HIT_COLUMNS} FROM flow_hit`)) {
     const { upload_id: uploadId, ...rest } = r;
-    const tuple = JSON.stringify(Object.fromEntries(Object.entries(rest).map(([k, v]) => [k, typeof v === 'bigint' || (typeof v === 'string' && /^\d+$/.test(v)) ? Number(v) : v])));
+    const tuple = JSON.stringify(
+      Object.fromEntries(Object.entries(rest).map(([k, v]) => [k, typeof v === 'bigint' || (typeof v === 'string' && /^\d+$/.test(v)) ? Number(v) : v])),
+    );
     const list = out.get(Number(uploadId)) ?? [];
     list.push(tuple);
     out.set(Number(uploadId), list);
@@ -115,10 +117,13 @@ export async function referenceRun(driver: Driver, captures: GeneratedCapture[],
       return r.data;
     };
     const policy = (await gql(`mutation { policyCreate(input: { name: "p" }) { policy { id } } }`)).policyCreate.policy.id;
-    const list = (await gql(`mutation { iocListCreate(input: { name: "bad", kind: BLOCK, severity: 5, category: C2_BOTNET }) { iocList { id } } }`)).iocListCreate.iocList.id;
+    const list = (await gql(`mutation { iocListCreate(input: { name: "bad", kind: BLOCK, severity: 5, category: C2_BOTNET }) { iocList { id } } }`))
+      .iocListCreate.iocList.id;
     await gql(`mutation($i: IocAddInput!) { iocAdd(input: $i) { added } }`, { i: { list, entries: bad.map((value) => ({ value })) } });
     await gql(`mutation($i: PolicyIocListsInput!) { policyAttachIocLists(input: $i) { userErrors { message } } }`, { i: { policy, iocLists: [list] } });
-    await gql(`mutation($i: DeviceCreateInput!) { deviceCreate(input: $i) { device { id } } }`, { i: { nickname: 'ref', ipType: 'STATIC', ipAddress: '9.9.9.9', policy } });
+    await gql(`mutation($i: DeviceCreateInput!) { deviceCreate(input: $i) { device { id } } }`, {
+      i: { nickname: 'ref', ipType: 'STATIC', ipAddress: '9.9.9.9', policy },
+    });
     const ids: number[] = [];
     for (const c of captures) {
       const r = await upload(t, c.text, { deviceNickname: 'ref' });
@@ -230,7 +235,9 @@ export async function runCrashLoop(options: CrashLoopOptions): Promise<CrashLoop
       const open2 = await unfinished();
       leftByLastKill = new Set(open2.map((row) => Number(row.id)).filter((id) => acked.has(id)));
       for (const id of leftByLastKill) interrupted.add(id);
-      log(`cycle ${cycle}: ${byTimer ? `killed after ${killAfter} ms` : `died at CRASH_AT_BYTES=${crashAt}`}; acknowledged ${acked.size}, unfinished ${open2.length}, to send ${pending.length}`);
+      log(
+        `cycle ${cycle}: ${byTimer ? `killed after ${killAfter} ms` : `died at CRASH_AT_BYTES=${crashAt}`}; acknowledged ${acked.size}, unfinished ${open2.length}, to send ${pending.length}`,
+      );
     }
 
     // A last, clean run: everything still queued is processed.

@@ -10,7 +10,12 @@ export const UPLOAD_FIELDS = `id status error lineCount packetLines skippedLines
   firstCaptureAt lastCaptureAt progressPercent attempts skippedByReason { reason count } skippedSamples { lineNumber reason text }`;
 
 /** Uploads `body` through the GraphQL multipart mutation; `input` names the device and the optional md5/size. */
-export function upload(t: TestApp, body: Buffer | string, input: Record<string, unknown>, options: { key?: string | null; filename?: string } = {}): Promise<GqlResult> {
+export function upload(
+  t: TestApp,
+  body: Buffer | string,
+  input: Record<string, unknown>,
+  options: { key?: string | null; filename?: string } = {},
+): Promise<GqlResult> {
   return gqlUpload(t, UPLOAD, { input: { ...input, file: null } }, 'input.file', body, options);
 }
 

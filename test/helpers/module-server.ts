@@ -55,7 +55,10 @@ export async function startModuleServer(pages: Record<string, () => string>): Pr
 
 /** `import x from "pkg/sub"` -> `import x from "/m/pkg/sub"`; relative and absolute imports stay as they are. */
 function rewriteBareImports(source: string): string {
-  return source.replace(/(?<!["'.\w$])(from\s*|import\s*\(?\s*)(["'])([@\w][\w@./-]*)\2/g, (_m, head: string, quote: string, spec: string) => `${head}${quote}/m/${spec}${quote}`);
+  return source.replace(
+    /(?<!["'.\w$])(from\s*|import\s*\(?\s*)(["'])([@\w][\w@./-]*)\2/g,
+    (_m, head: string, quote: string, spec: string) => `${head}${quote}/m/${spec}${quote}`,
+  );
 }
 
 /** A bare specifier -> its file's path under node_modules, through the package's `exports` (or `module`/`main`). */

@@ -18,9 +18,9 @@ describe.each(drivers)('errors never leak internals (%s)', (driver) => {
   afterAll(() => t.close());
 
   it('masks a database failure inside a resolver', async () => {
-    const spy = jest.spyOn(t.services.policies, 'list').mockRejectedValueOnce(
-      Object.assign(new Error('SQLITE_ERROR: no such table: api_key -- SELECT * FROM api_key'), { code: 'ER_NO_SUCH_TABLE' }),
-    );
+    const spy = jest
+      .spyOn(t.services.policies, 'list')
+      .mockRejectedValueOnce(Object.assign(new Error('SQLITE_ERROR: no such table: api_key -- SELECT * FROM api_key'), { code: 'ER_NO_SUCH_TABLE' }));
     const r = await t.gql(`{ policies { totalCount } }`);
     spy.mockRestore();
     expect(r.errors).toEqual([{ message: 'Internal server error', path: ['policies'], extensions: { code: 'INTERNAL_SERVER_ERROR' } }]);

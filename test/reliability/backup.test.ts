@@ -28,7 +28,17 @@ function cli(args: string[], env: Record<string, string>): Promise<{ code: numbe
 }
 
 const tmp = (prefix: string) => fs.mkdtempSync(path.join(os.tmpdir(), prefix));
-const serverConfig = (dir: string) => loadConfig({ NODE_ENV: 'test', DATA_DIR: dir, PORT: '0', HOST: '127.0.0.1', RETENTION_DAYS: '0', RATE_LIMIT_UPLOADS_PER_MINUTE: '0', WORKER_POLL_MS: '50', WORKER_LEASE_MS: '1000' });
+const serverConfig = (dir: string) =>
+  loadConfig({
+    NODE_ENV: 'test',
+    DATA_DIR: dir,
+    PORT: '0',
+    HOST: '127.0.0.1',
+    RETENTION_DAYS: '0',
+    RATE_LIMIT_UPLOADS_PER_MINUTE: '0',
+    WORKER_POLL_MS: '50',
+    WORKER_LEASE_MS: '1000',
+  });
 
 /** Reads a SQLite file directly. */
 function open(file: string) {
@@ -107,7 +117,8 @@ describe('pcap-defense backup (sqlite)', () => {
     const lists = `SELECT l.name, l.kind, l.severity, COUNT(i.id) AS entries FROM ioc_list l LEFT JOIN ioc i ON i.list_id = l.id GROUP BY l.id, l.name, l.kind, l.severity ORDER BY l.name`;
     expect(await dst(lists)).toEqual(await src(lists));
     // Every upload acknowledged before the backup began is in it, and the restored server serves them.
-    for (const id of acked) expect((await gqlHttp(copy.url, key, `query($id: ID!) { logUpload(id: $id) { status } }`, { id })).logUpload.status).toBe('COMPLETED');
+    for (const id of acked)
+      expect((await gqlHttp(copy.url, key, `query($id: ID!) { logUpload(id: $id) { status } }`, { id })).logUpload.status).toBe('COMPLETED');
   });
 
   it('refuses to overwrite, and names mariadb-dump/mysqldump for MySQL', async () => {

@@ -27,7 +27,9 @@ describe.each(['SIGTERM', 'SIGINT'] as const)('npm start, then %s', (signal) => 
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (out += d));
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, sig) => resolve({ code, signal: sig })));
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+      child.once('exit', (code, sig) => resolve({ code, signal: sig })),
+    );
     for (let i = 0; !/pcap-defense listening/.test(out); i++) {
       if (i > 600 || child.exitCode !== null) throw new Error(`did not start: ${out}`);
       await new Promise((r) => setTimeout(r, 100));

@@ -51,14 +51,19 @@ describe.each(drivers)('key create --account (%s)', (driver) => {
     const feed = path.join(os.tmpdir(), `pcd-account-feed-${process.pid}.txt`);
     fs.writeFileSync(feed, '198.51.100.7\n');
     try {
-      for (const argv of [['key', 'list', '--account', 'brnach office'], ['key', 'revoke', 'QXBpS2V5OjE=', '--account', 'brnach office']]) {
+      for (const argv of [
+        ['key', 'list', '--account', 'brnach office'],
+        ['key', 'revoke', 'QXBpS2V5OjE=', '--account', 'brnach office'],
+      ]) {
         const r = await cli(argv);
         expect(r.code).toBe(2);
         expect(r.stderr).toMatch(/No account named "brnach office"\. The accounts are: "branch office", "default"\. Give one of them\.\n/);
       }
       const typo = await cli(['ioc', 'import', feed, '--list', 'feed', '--create', '--account', 'brnach office']);
       expect(typo.code).toBe(2);
-      expect(typo.stderr).toMatch(/No account named "brnach office"\. The accounts are: "branch office", "default"\. Give one of them, or add --create-account to create this one\./);
+      expect(typo.stderr).toMatch(
+        /No account named "brnach office"\. The accounts are: "branch office", "default"\. Give one of them, or add --create-account to create this one\./,
+      );
       expect(await accounts()).toEqual(['branch office', 'default']);
       expect(Number((await db.query<{ n: number }>('SELECT COUNT(*) AS n FROM ioc_list'))[0].n)).toBe(0);
 

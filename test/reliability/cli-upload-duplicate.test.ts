@@ -25,12 +25,17 @@ describe.each(drivers)('upload --wait of a file another key sent before (%s)', (
     db = await createChildDatabase(driver);
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pcd-dup-'));
     // No worker of its own: the test processes the queue when it wants the earlier upload finished.
-    server = await startServer(loadConfig({ NODE_ENV: 'test', PORT: '0', HOST: '127.0.0.1', WORKER_ENABLED: 'false', RETENTION_DAYS: '0', ...db.env }), silentLogger());
+    server = await startServer(
+      loadConfig({ NODE_ENV: 'test', PORT: '0', HOST: '127.0.0.1', WORKER_ENABLED: 'false', RETENTION_DAYS: '0', ...db.env }),
+      silentLogger(),
+    );
     const s = server.services;
     const account = (await s.accounts.findAccountByName('default'))!;
     const policy = await s.policies.create(account.id, { name: 'p' });
     if (!policy.ok) throw new Error('policy');
-    expect((await s.devices.create(account.id, { nickname: 'gw', ipType: IpType.STATIC, ipAddress: '93.184.216.34', policyId: policy.value.id })).ok).toBe(true);
+    expect((await s.devices.create(account.id, { nickname: 'gw', ipType: IpType.STATIC, ipAddress: '93.184.216.34', policyId: policy.value.id })).ok).toBe(
+      true,
+    );
     for (const name of ['host a', 'host b']) {
       const k = await s.accounts.createApiKey(account.id, { name, role: Role.UPLOADER });
       if (!k.ok) throw new Error('key');
@@ -44,7 +49,9 @@ describe.each(drivers)('upload --wait of a file another key sent before (%s)', (
   });
 
   const upload = async (file: string, key: string, ...extra: string[]) => {
-    return runCaptured(['upload', file, '--nickname', 'gw', '--wait', '--timeout', '20', ...extra], { env: { PCAP_DEFENSE_URL: server.url, PCAP_DEFENSE_KEY: key } });
+    return runCaptured(['upload', file, '--nickname', 'gw', '--wait', '--timeout', '20', ...extra], {
+      env: { PCAP_DEFENSE_URL: server.url, PCAP_DEFENSE_KEY: key },
+    });
   };
   /** Plays the worker until the command ends: whenever the upload reaches the queue, it is processed. */
   const working = async <T>(run: Promise<T>): Promise<T> => {

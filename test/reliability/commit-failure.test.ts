@@ -66,7 +66,11 @@ describe.each(drivers)('a write that finds the storage full (%s)', (driver) => {
   beforeAll(async () => {
     t = await createTestApp(driver, { RATE_LIMIT_UPLOADS_PER_MINUTE: '0' });
     const policy = ok(await t.gql(`mutation { policyCreate(input: { name: "p" }) { policy { id } } }`)).policyCreate.policy.id;
-    ok(await t.gql(`mutation($i: DeviceCreateInput!) { deviceCreate(input: $i) { device { id } } }`, { i: { nickname: 'd', ipType: 'STATIC', ipAddress: '8.8.8.8', policy } }));
+    ok(
+      await t.gql(`mutation($i: DeviceCreateInput!) { deviceCreate(input: $i) { device { id } } }`, {
+        i: { nickname: 'd', ipType: 'STATIC', ipAddress: '8.8.8.8', policy },
+      }),
+    );
   });
   afterAll(() => t.close());
 
@@ -80,7 +84,9 @@ describe.each(drivers)('a write that finds the storage full (%s)', (driver) => {
     }
     // MySQL: InnoDB out of tablespace says ER_RECORD_FILE_FULL (1114); a trigger says the same.
     const conn = await createConnection({ uri: (t.config.database as { url: string }).url });
-    await conn.query(`CREATE TRIGGER full_disk BEFORE INSERT ON log_upload_blob FOR EACH ROW SIGNAL SQLSTATE 'HY000' SET MYSQL_ERRNO = 1114, MESSAGE_TEXT = 'The table is full'`);
+    await conn.query(
+      `CREATE TRIGGER full_disk BEFORE INSERT ON log_upload_blob FOR EACH ROW SIGNAL SQLSTATE 'HY000' SET MYSQL_ERRNO = 1114, MESSAGE_TEXT = 'The table is full'`,
+    );
     return async () => {
       await conn.query('DROP TRIGGER full_disk');
       await conn.end();
@@ -94,10 +100,16 @@ describe.each(drivers)('a write that finds the storage full (%s)', (driver) => {
       for (const n of [1, 2]) {
         const r = await upload(t, capture(n), { deviceNickname: 'd' });
         expect(r.status).toBe(507);
-        expect(r.errors).toEqual([expect.objectContaining({ message: expect.stringMatching(/storage is full; nothing was stored/), extensions: { code: 'INSUFFICIENT_STORAGE' } })]);
+        expect(r.errors).toEqual([
+          expect.objectContaining({ message: expect.stringMatching(/storage is full; nothing was stored/), extensions: { code: 'INSUFFICIENT_STORAGE' } }),
+        ]);
         expect(r.data?.logUploadCreate ?? null).toBeNull();
       }
-      const form = await request(t.http.app).post('/cgi-bin/logupload.pl').set('authorization', `Bearer ${t.keys.uploader}`).field('nickname', 'd').attach('upfile', capture(3), 'c.txt');
+      const form = await request(t.http.app)
+        .post('/cgi-bin/logupload.pl')
+        .set('authorization', `Bearer ${t.keys.uploader}`)
+        .field('nickname', 'd')
+        .attach('upfile', capture(3), 'c.txt');
       expect(form.status).toBe(507);
       expect(form.headers['retry-after']).toBe('60');
       expect(form.body).toEqual({ code: 'INSUFFICIENT_STORAGE', error: expect.stringMatching(/storage is full/) });
@@ -116,7 +128,9 @@ describe.each(drivers)('a write that finds the storage full (%s)', (driver) => {
     expect(acked.size).toBe(3);
     if (driver === 'sqlite') expect((t.dataSource.driver as unknown as SqliteInternals).databaseConnection.inTransaction).toBe(false);
     // Read on a connection of its own (MySQL) / after the transaction state was checked (SQLite): committed rows.
-    const rows = await query<{ id: number; md5: string }>(`SELECT id, md5 FROM log_upload WHERE md5 IN (${[...acked.values()].map(() => '?').join(',')})`, [...acked.values()]);
+    const rows = await query<{ id: number; md5: string }>(`SELECT id, md5 FROM log_upload WHERE md5 IN (${[...acked.values()].map(() => '?').join(',')})`, [
+      ...acked.values(),
+    ]);
     expect(new Map(rows.map((r) => [Number(r.id), r.md5]))).toEqual(acked);
   });
 
@@ -127,7 +141,13 @@ describe.each(drivers)('a write that finds the storage full (%s)', (driver) => {
         .post('/graphql')
         .set('authorization', `Bearer ${t.keys.admin}`)
         .set('apollo-require-preflight', 'true')
-        .field('operations', JSON.stringify({ query: `mutation($f: Upload!) { logUploadCreate(input: { deviceNickname: "d", file: $f }) { logUpload { id } } }`, variables: { f: null } }))
+        .field(
+          'operations',
+          JSON.stringify({
+            query: `mutation($f: Upload!) { logUploadCreate(input: { deviceNickname: "d", file: $f }) { logUpload { id } } }`,
+            variables: { f: null },
+          }),
+        )
         .field('map', JSON.stringify({ 0: ['variables.f'] }))
         .attach('0', capture(7), 'c.txt');
       expect(res.status).toBe(507);

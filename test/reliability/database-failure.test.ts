@@ -5,7 +5,8 @@ import { SqliteTransactionLostError } from '../../src/db/sqlite-serializer';
 
 // Which errors tell a client to come back later (507 full, 503 unavailable) and which stay masked 500s.
 
-const wrapped = (code: string, message = 'x', extra: object = {}) => new QueryFailedError('SELECT 1', [], Object.assign(new Error(message), { code, ...extra }));
+const wrapped = (code: string, message = 'x', extra: object = {}) =>
+  new QueryFailedError('SELECT 1', [], Object.assign(new Error(message), { code, ...extra }));
 
 describe('databaseFailureOf', () => {
   it.each([

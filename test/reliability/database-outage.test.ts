@@ -67,14 +67,25 @@ describe.each(drivers)('a database outage (%s)', (driver) => {
   let outage: { begin(): Promise<void>; end(): Promise<void> };
   const proxy = tcpProxy(3306);
 
-  const get = (p: string, headers: Record<string, string> = {}) => fetch(`http://127.0.0.1:${server.port}${p}`, { headers, signal: AbortSignal.timeout(20_000) });
+  const get = (p: string, headers: Record<string, string> = {}) =>
+    fetch(`http://127.0.0.1:${server.port}${p}`, { headers, signal: AbortSignal.timeout(20_000) });
   const gql = (query: string) =>
-    fetch(server.url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` }, body: JSON.stringify({ query }), signal: AbortSignal.timeout(20_000) });
+    fetch(server.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+      body: JSON.stringify({ query }),
+      signal: AbortSignal.timeout(20_000),
+    });
   const form = () => {
     const body = new FormData();
     body.append('nickname', 'd');
     body.append('upfile', new Blob(['1700000000.000001 IP 10.0.0.1.1234 > 198.51.100.7.443: Flags [S], seq 1, length 0\n']), 'c.txt');
-    return fetch(`http://127.0.0.1:${server.port}/logupload`, { method: 'POST', headers: { authorization: `Bearer ${key}` }, body, signal: AbortSignal.timeout(20_000) });
+    return fetch(`http://127.0.0.1:${server.port}/logupload`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}` },
+      body,
+      signal: AbortSignal.timeout(20_000),
+    });
   };
 
   beforeAll(async () => {
@@ -135,7 +146,9 @@ describe.each(drivers)('a database outage (%s)', (driver) => {
       expect(write.status).toBe(503);
       expect(write.headers.get('retry-after')).toBe('5');
       const body: any = await write.json();
-      expect(body.errors).toEqual([expect.objectContaining({ message: expect.stringMatching(/database is unavailable/), extensions: { code: 'SERVICE_UNAVAILABLE' } })]);
+      expect(body.errors).toEqual([
+        expect.objectContaining({ message: expect.stringMatching(/database is unavailable/), extensions: { code: 'SERVICE_UNAVAILABLE' } }),
+      ]);
       expect(JSON.stringify(body)).not.toMatch(/SQLITE|ECONN|ER_|policy\b.*INSERT/);
 
       if (driver === 'mysql') {
@@ -167,7 +180,11 @@ describe('the readiness probe against a database that accepts connections and ne
     const blackHole = net.createServer((socket) => held.add(socket.on('error', () => undefined)));
     await new Promise<void>((resolve) => blackHole.listen(0, '127.0.0.1', resolve));
     const url = `mysql://root@127.0.0.1:${(blackHole.address() as AddressInfo).port}/x`;
-    const dataSource = { isInitialized: true, options: { type: 'mysql', url }, manager: { connection: { options: { type: 'mysql' } } } } as unknown as DataSource;
+    const dataSource = {
+      isInitialized: true,
+      options: { type: 'mysql', url },
+      manager: { connection: { options: { type: 'mysql' } } },
+    } as unknown as DataSource;
     const probe = new DatabaseProbe(dataSource, { timeoutMs: 300, reuseMs: 1000 });
     try {
       const answers = await Promise.all(Array.from({ length: 20 }, () => probe.up()));

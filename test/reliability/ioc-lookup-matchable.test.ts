@@ -18,7 +18,9 @@ describe.each(drivers)('iocLookup of addresses uploads never match (%s)', (drive
     if (!policy.ok || !list.ok) throw new Error('seed');
     expect((await s.iocs.add(t.accountId, list.value.id, [{ value: '10.0.0.0/8' }, { value: '198.18.0.0/15' }, { value: '100.64.0.0/10' }])).ok).toBe(true);
     expect((await s.policies.attachIocLists(t.accountId, policy.value.id, [list.value.id])).ok).toBe(true);
-    expect((await s.devices.create(t.accountId, { nickname: 'gw', ipType: IpType.STATIC, ipAddress: '93.184.216.34', policyId: policy.value.id })).ok).toBe(true);
+    expect((await s.devices.create(t.accountId, { nickname: 'gw', ipType: IpType.STATIC, ipAddress: '93.184.216.34', policyId: policy.value.id })).ok).toBe(
+      true,
+    );
   });
   afterAll(() => t.close());
 

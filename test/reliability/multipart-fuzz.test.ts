@@ -38,7 +38,12 @@ const brokenHeader = fc.constantFrom(
   ' folded continuation',
 );
 const hugeHeader = fc.integer({ min: 1_000, max: 200_000 }).map((n) => `X-Big: ${'a'.repeat(n)}`);
-const header = fc.oneof({ weight: 6, arbitrary: disposition }, { weight: 3, arbitrary: brokenHeader }, { weight: 1, arbitrary: hugeHeader }, { weight: 1, arbitrary: fc.string({ maxLength: 60 }) });
+const header = fc.oneof(
+  { weight: 6, arbitrary: disposition },
+  { weight: 3, arbitrary: brokenHeader },
+  { weight: 1, arbitrary: hugeHeader },
+  { weight: 1, arbitrary: fc.string({ maxLength: 60 }) },
+);
 
 const text = (lines: number) => Array.from({ length: lines }, (_, i) => line(i)).join('');
 const operations = fc.constantFrom(
@@ -96,7 +101,11 @@ const wellFormed = fc.constantFrom<'graphql' | 'form'>('graphql', 'form').chain(
         ],
   ),
 );
-const parts = fc.oneof(wellFormed, fc.array(part, { minLength: 0, maxLength: 5 }), fc.tuple(wellFormed, fc.array(part, { maxLength: 2 })).map(([a, b]) => [...a, ...b]));
+const parts = fc.oneof(
+  wellFormed,
+  fc.array(part, { minLength: 0, maxLength: 5 }),
+  fc.tuple(wellFormed, fc.array(part, { maxLength: 2 })).map(([a, b]) => [...a, ...b]),
+);
 
 const contentType = fc.constantFrom(
   `multipart/form-data; boundary=${BOUNDARY}`,
@@ -154,7 +163,9 @@ describe.each(drivers)('multipart fuzzing: the server answers every body and sta
     key = child.secret!;
     const q = (query: string, v: Record<string, unknown> = {}) => gqlHttp(child.url, key, query, v);
     const p = (await q(`mutation { policyCreate(input: { name: "p" }) { policy { id } } }`)).policyCreate.policy.id;
-    await q(`mutation($i: DeviceCreateInput!) { deviceCreate(input: $i) { device { id } } }`, { i: { nickname: 'gw', ipType: 'STATIC', ipAddress: '93.184.216.34', policy: p } });
+    await q(`mutation($i: DeviceCreateInput!) { deviceCreate(input: $i) { device { id } } }`, {
+      i: { nickname: 'gw', ipType: 'STATIC', ipAddress: '93.184.216.34', policy: p },
+    });
   }, 60_000);
   afterAll(async () => {
     if (child && child.proc.exitCode === null && child.proc.signalCode === null) {
@@ -167,7 +178,11 @@ describe.each(drivers)('multipart fuzzing: the server answers every body and sta
   it('reproduces the known killer: a part header without a colon is a 400 on both routes', async () => {
     const body = Buffer.from('--b\r\nno colon here\r\n\r\nx\r\n--b--\r\n');
     for (const route of ['/graphql', '/logupload']) {
-      const res = await post(child.port, route, body, { 'content-type': 'multipart/form-data; boundary=b', 'apollo-require-preflight': 'true', authorization: `Bearer ${key}` });
+      const res = await post(child.port, route, body, {
+        'content-type': 'multipart/form-data; boundary=b',
+        'apollo-require-preflight': 'true',
+        authorization: `Bearer ${key}`,
+      });
       expect(res.status).toBe(400);
       expect(res.json()).toEqual({ error: expect.stringContaining('malformed'), code: expect.any(String) });
     }

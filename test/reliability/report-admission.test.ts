@@ -74,7 +74,12 @@ describe.each(drivers)('report admission control (%s)', (driver) => {
   });
 
   it('refuses to queue report work while the event loop has just stalled past REPORT_MAX_EVENT_LOOP_LAG_MS, and queues it again once the loop runs freely', async () => {
-    const app = (t = await createTestApp(driver, { REPORT_CONCURRENCY: '1', REPORT_QUEUE: '5', REPORT_QUEUE_TIMEOUT_MS: '60000', REPORT_MAX_EVENT_LOOP_LAG_MS: '100' }));
+    const app = (t = await createTestApp(driver, {
+      REPORT_CONCURRENCY: '1',
+      REPORT_QUEUE: '5',
+      REPORT_QUEUE_TIMEOUT_MS: '60000',
+      REPORT_MAX_EVENT_LOOP_LAG_MS: '100',
+    }));
     // A lone client is served whatever the lag: the stall may be its own last report.
     Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 400);
     expect((await post(app, DASHBOARD)).status).toBe(200);
@@ -99,7 +104,11 @@ describe.each(drivers)('report admission control (%s)', (driver) => {
     await until('every slot to be given back', () => app.services.admission.inFlight === 0);
     const other = await app.services.accounts.createApiKey(app.accountId, { name: 'other', role: Role.ANALYST });
     if (!other.ok) throw new Error('key');
-    const res = await request(app.http.app).post('/graphql').set('content-type', 'application/json').set('authorization', `Bearer ${other.value.secret}`).send({ query: DASHBOARD });
+    const res = await request(app.http.app)
+      .post('/graphql')
+      .set('content-type', 'application/json')
+      .set('authorization', `Bearer ${other.value.secret}`)
+      .send({ query: DASHBOARD });
     expect(res.status).toBe(200);
   });
 
@@ -122,7 +131,10 @@ describe.each(drivers)('report admission control (%s)', (driver) => {
   });
 
   const exportCsv = (app: TestApp) =>
-    request(app.http.app).get('/export/flow-hits.csv').query({ from: '2025-01-01T00:00:00Z', to: '2025-02-01T00:00:00Z' }).set('authorization', `Bearer ${app.keys.admin}`);
+    request(app.http.app)
+      .get('/export/flow-hits.csv')
+      .query({ from: '2025-01-01T00:00:00Z', to: '2025-02-01T00:00:00Z' })
+      .set('authorization', `Bearer ${app.keys.admin}`);
 
   it('puts /export/* downloads under admission in slots of their own: refused with 503 + Retry-After when full, reports unaffected, slot given back when the download ends', async () => {
     const app = (t = await createTestApp(driver, { EXPORT_CONCURRENCY: '1', EXPORT_QUEUE: '0', REPORT_CONCURRENCY: '1', REPORT_QUEUE: '0' }));
@@ -155,7 +167,11 @@ describe.each(drivers)('report admission control (%s)', (driver) => {
       const port = (server.address() as import('node:net').AddressInfo).port;
       const http = await import('node:http');
       // A client that gives up while its download waits for a slot.
-      const leaving = http.get({ port, path: '/export/flow-hits.ndjson?from=2025-01-01T00:00:00Z&to=2025-02-01T00:00:00Z', headers: { authorization: `Bearer ${app.keys.admin}` } });
+      const leaving = http.get({
+        port,
+        path: '/export/flow-hits.ndjson?from=2025-01-01T00:00:00Z&to=2025-02-01T00:00:00Z',
+        headers: { authorization: `Bearer ${app.keys.admin}` },
+      });
       leaving.on('error', () => undefined);
       await until('the download to queue', () => app.services.exportAdmission.queued === 1);
       expect((await exportCsv(app)).status).toBe(503);
@@ -173,7 +189,10 @@ describe.each(drivers)('report admission control (%s)', (driver) => {
 describe('admission settings', () => {
   it('are read and validated with the rest of the configuration', () => {
     expect(loadConfig({}).admission).toEqual({ concurrency: 2, queue: 32, queueTimeoutMs: 2000, maxLagMs: 200, retryAfterSeconds: 1 });
-    expect(loadConfig({ REPORT_CONCURRENCY: '3', REPORT_QUEUE: '0', REPORT_QUEUE_TIMEOUT_MS: '500', REPORT_MAX_EVENT_LOOP_LAG_MS: '0', REPORT_RETRY_AFTER_S: '5' }).admission).toEqual({
+    expect(
+      loadConfig({ REPORT_CONCURRENCY: '3', REPORT_QUEUE: '0', REPORT_QUEUE_TIMEOUT_MS: '500', REPORT_MAX_EVENT_LOOP_LAG_MS: '0', REPORT_RETRY_AFTER_S: '5' })
+        .admission,
+    ).toEqual({
       concurrency: 3,
       queue: 0,
       queueTimeoutMs: 500,
@@ -182,8 +201,20 @@ describe('admission settings', () => {
     });
     // Exports: slots of their own; the wait, the lag check and Retry-After are the reports'.
     expect(loadConfig({}).exportAdmission).toEqual({ concurrency: 2, queue: 4, queueTimeoutMs: 2000, maxLagMs: 200, retryAfterSeconds: 1 });
-    expect(loadConfig({ EXPORT_CONCURRENCY: '1', EXPORT_QUEUE: '0', REPORT_RETRY_AFTER_S: '5' }).exportAdmission).toMatchObject({ concurrency: 1, queue: 0, retryAfterSeconds: 5 });
-    for (const [name, value] of [['EXPORT_CONCURRENCY', '0'], ['EXPORT_QUEUE', 'x'], ['REPORT_CONCURRENCY', '0'], ['REPORT_QUEUE', '-1'], ['REPORT_QUEUE_TIMEOUT_MS', 'soon'], ['REPORT_MAX_EVENT_LOOP_LAG_MS', '1.5'], ['REPORT_RETRY_AFTER_S', '0']]) {
+    expect(loadConfig({ EXPORT_CONCURRENCY: '1', EXPORT_QUEUE: '0', REPORT_RETRY_AFTER_S: '5' }).exportAdmission).toMatchObject({
+      concurrency: 1,
+      queue: 0,
+      retryAfterSeconds: 5,
+    });
+    for (const [name, value] of [
+      ['EXPORT_CONCURRENCY', '0'],
+      ['EXPORT_QUEUE', 'x'],
+      ['REPORT_CONCURRENCY', '0'],
+      ['REPORT_QUEUE', '-1'],
+      ['REPORT_QUEUE_TIMEOUT_MS', 'soon'],
+      ['REPORT_MAX_EVENT_LOOP_LAG_MS', '1.5'],
+      ['REPORT_RETRY_AFTER_S', '0'],
+    ]) {
       expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
       expect(() => loadConfig({ [name]: value })).toThrow(name);
     }

@@ -29,11 +29,14 @@ describe.each(drivers)('captures older than RETENTION_DAYS (%s)', (driver) => {
     if (!policy.ok || !list.ok) throw new Error('seed');
     expect((await s.iocs.add(t.accountId, list.value.id, [{ value: '192.1.2.0/24' }])).ok).toBe(true);
     expect((await s.policies.attachIocLists(t.accountId, policy.value.id, [list.value.id])).ok).toBe(true);
-    expect((await s.devices.create(t.accountId, { nickname: 'gw', ipType: IpType.STATIC, ipAddress: '93.184.216.34', policyId: policy.value.id })).ok).toBe(true);
+    expect((await s.devices.create(t.accountId, { nickname: 'gw', ipType: IpType.STATIC, ipAddress: '93.184.216.34', policyId: policy.value.id })).ok).toBe(
+      true,
+    );
   });
   afterAll(() => t.close());
 
-  const create = async (text: string) => ok(await gqlUpload(t, CREATE, { input: { deviceNickname: 'gw', file: null } }, 'input.file', Buffer.from(text))).logUploadCreate;
+  const create = async (text: string) =>
+    ok(await gqlUpload(t, CREATE, { input: { deviceNickname: 'gw', file: null } }, 'input.file', Buffer.from(text))).logUploadCreate;
   const rowOf = async (id: string) => ok(await t.gql(ROW, { id })).logUpload;
 
   it('warns at acceptance, counts at processing, and after the purge the upload claims only the hits still stored', async () => {
@@ -46,7 +49,9 @@ describe.each(drivers)('captures older than RETENTION_DAYS (%s)', (driver) => {
     const id = res.logUpload.id;
     const processed = await rowOf(id);
     expect(processed).toMatchObject({ status: 'COMPLETED', hits: 2, hitsPurged: 0, flowHits: { totalCount: 2 } });
-    expect(processed.warnings).toEqual([{ code: 'BEYOND_RETENTION', message: expect.stringMatching(/^2 of 2 connections \(2 of 2 flow hits\) were captured before .*RETENTION_DAYS=35/) }]);
+    expect(processed.warnings).toEqual([
+      { code: 'BEYOND_RETENTION', message: expect.stringMatching(/^2 of 2 connections \(2 of 2 flow hits\) were captured before .*RETENTION_DAYS=35/) },
+    ]);
 
     expect((await t.services.retention.purge()).flowHits).toBe(2);
     expect(await rowOf(id)).toMatchObject({ status: 'COMPLETED', hits: 0, hitsPurged: 2, flowHits: { totalCount: 0 } });

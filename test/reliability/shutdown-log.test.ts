@@ -30,7 +30,8 @@ describe.each(drivers)('log lines written during shutdown reach stdout (%s)', (d
 
     // A reader that stops reading (a log shipper that stalls): the pipe fills with /healthz debug lines.
     child.proc.stdout!.pause();
-    for (let i = 0; i < HEALTH_CHECKS / 50; i++) await Promise.all(Array.from({ length: 50 }, () => fetch(`http://127.0.0.1:${child!.port}/healthz`).then((r) => r.text())));
+    for (let i = 0; i < HEALTH_CHECKS / 50; i++)
+      await Promise.all(Array.from({ length: 50 }, () => fetch(`http://127.0.0.1:${child!.port}/healthz`).then((r) => r.text())));
     const id = (await uploadHttp(child.url, key, 'busy', capture.text)).logUpload.id as string;
     for (let i = 0; (await gqlHttp(child.url, key, `query($id: ID!) { logUpload(id: $id) { status } }`, { id })).logUpload.status !== 'PROCESSING'; i++) {
       if (i > 400) throw new Error('the job was never claimed');

@@ -28,7 +28,9 @@ function capture(n: number): Buffer {
   const lines: string[] = [];
   for (let i = 0; i < 400; i++) {
     const r = crypto.randomBytes(8);
-    lines.push(`${1_700_000_000 + n * 1000 + i}.000001 IP 10.0.${r[0]}.${r[1]}.${1024 + i} > ${20 + (r[2] % 150)}.${r[3]}.${r[4]}.${r[5]}.443: Flags [S], seq ${r.readUInt16BE(6) * 65536 + i}, length 0`);
+    lines.push(
+      `${1_700_000_000 + n * 1000 + i}.000001 IP 10.0.${r[0]}.${r[1]}.${1024 + i} > ${20 + (r[2] % 150)}.${r[3]}.${r[4]}.${r[5]}.443: Flags [S], seq ${r.readUInt16BE(6) * 65536 + i}, length 0`,
+    );
   }
   return Buffer.from(`${lines.join('\n')}\n`);
 }
@@ -37,7 +39,13 @@ const md5 = (b: Buffer) => crypto.createHash('md5').update(b).digest('hex');
 /** The multipart mutation: HTTP status, Retry-After and body. */
 async function send(server: RunningServer, key: string, body: Buffer): Promise<{ status: number; retryAfter: string | null; json: any }> {
   const form = new FormData();
-  form.append('operations', JSON.stringify({ query: `mutation($f: Upload!) { logUploadCreate(input: { deviceNickname: "d", file: $f }) { duplicate logUpload { id md5 } userErrors { code } } }`, variables: { f: null } }));
+  form.append(
+    'operations',
+    JSON.stringify({
+      query: `mutation($f: Upload!) { logUploadCreate(input: { deviceNickname: "d", file: $f }) { duplicate logUpload { id md5 } userErrors { code } } }`,
+      variables: { f: null },
+    }),
+  );
   form.append('map', JSON.stringify({ 0: ['variables.f'] }));
   form.append('0', new Blob([body]), 'c.txt');
   const res = await fetch(server.url, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'apollo-require-preflight': 'true' }, body: form });
@@ -45,7 +53,15 @@ async function send(server: RunningServer, key: string, body: Buffer): Promise<{
 }
 
 (mounted ? describe : describe.skip)('SQLite on a full disk', () => {
-  const config = loadConfig({ NODE_ENV: 'test', DATA_DIR: dir, PORT: '0', HOST: '127.0.0.1', RETENTION_DAYS: '0', RATE_LIMIT_UPLOADS_PER_MINUTE: '0', WORKER_POLL_MS: '50' });
+  const config = loadConfig({
+    NODE_ENV: 'test',
+    DATA_DIR: dir,
+    PORT: '0',
+    HOST: '127.0.0.1',
+    RETENTION_DAYS: '0',
+    RATE_LIMIT_UPLOADS_PER_MINUTE: '0',
+    WORKER_POLL_MS: '50',
+  });
   let server: RunningServer | null = null;
 
   afterAll(async () => {
@@ -71,7 +87,11 @@ async function send(server: RunningServer, key: string, body: Buffer): Promise<{
         acked.set(id, stored);
         continue;
       }
-      expect({ status: r.status, retryAfter: r.retryAfter, code: r.json.errors?.[0]?.extensions?.code }).toEqual({ status: 507, retryAfter: '60', code: 'INSUFFICIENT_STORAGE' });
+      expect({ status: r.status, retryAfter: r.retryAfter, code: r.json.errors?.[0]?.extensions?.code }).toEqual({
+        status: 507,
+        retryAfter: '60',
+        code: 'INSUFFICIENT_STORAGE',
+      });
       refused++;
     }
     expect(refused).toBe(5);

@@ -22,8 +22,19 @@ describe('transientDbError: which database errors another try can get past', () 
     ['deadlock', err({ code: 'ER_LOCK_DEADLOCK', errno: 1213 }), 'deadlock'],
     ['lock wait timeout', err({ code: 'ER_LOCK_WAIT_TIMEOUT', errno: 1205 }), 'lock-timeout'],
     // A failover: the old primary turned read-only.
-    ['--read-only (MariaDB)', err({ code: 'ER_OPTION_PREVENTS_STATEMENT', errno: 1290 }, 'The MariaDB server is running with the --read-only option so it cannot execute this statement'), 'read-only'],
-    ['super_read_only (MySQL)', err({ code: 'ER_OPTION_PREVENTS_STATEMENT' }, 'The MySQL server is running with the --super-read-only option so it cannot execute this statement'), 'read-only'],
+    [
+      '--read-only (MariaDB)',
+      err(
+        { code: 'ER_OPTION_PREVENTS_STATEMENT', errno: 1290 },
+        'The MariaDB server is running with the --read-only option so it cannot execute this statement',
+      ),
+      'read-only',
+    ],
+    [
+      'super_read_only (MySQL)',
+      err({ code: 'ER_OPTION_PREVENTS_STATEMENT' }, 'The MySQL server is running with the --super-read-only option so it cannot execute this statement'),
+      'read-only',
+    ],
     ['read-only mode', err({ code: 'ER_READ_ONLY_MODE', errno: 1836 }), 'read-only'],
     // SQLite: another writer holds the file.
     ['SQLite busy', err({ code: 'SQLITE_BUSY' }, 'database is locked'), 'busy'],
@@ -34,7 +45,11 @@ describe('transientDbError: which database errors another try can get past', () 
     ['SQLite disk full', err({ code: 'SQLITE_FULL' }, 'database or disk is full'), 'storage-full'],
     ['InnoDB table full', err({ code: 'ER_RECORD_FILE_FULL', errno: 1114 }), 'storage-full'],
     ['MySQL disk full', err({ code: 'ER_DISK_FULL', errno: 1021 }), 'storage-full'],
-    ['storage engine errno 28', err({ code: 'ER_GET_ERRNO', errno: 1030 }, 'Got error 28 "No space left on device" from storage engine InnoDB'), 'storage-full'],
+    [
+      'storage engine errno 28',
+      err({ code: 'ER_GET_ERRNO', errno: 1030 }, 'Got error 28 "No space left on device" from storage engine InnoDB'),
+      'storage-full',
+    ],
     // Through TypeORM's wrapper and a cause.
     ['QueryFailedError over a deadlock', wrapped(err({ code: 'ER_LOCK_DEADLOCK', errno: 1213 })), 'deadlock'],
     ['cause chain', new Error('finishing failed', { cause: err({ code: 'PROTOCOL_CONNECTION_LOST', fatal: true }) }), 'connection'],
@@ -50,7 +65,10 @@ describe('transientDbError: which database errors another try can get past', () 
     ['foreign key (device deleted meanwhile)', err({ code: 'ER_NO_REFERENCED_ROW_2', errno: 1452 })],
     ['data too long', wrapped(err({ code: 'ER_DATA_TOO_LONG', errno: 1406 }))],
     ['wrong password (fatal, but a setting)', err({ code: 'ER_ACCESS_DENIED_ERROR', errno: 1045, fatal: true })],
-    ['another option than read-only', err({ code: 'ER_OPTION_PREVENTS_STATEMENT' }, 'The MySQL server is running with the --secure-file-priv option so it cannot execute this statement')],
+    [
+      'another option than read-only',
+      err({ code: 'ER_OPTION_PREVENTS_STATEMENT' }, 'The MySQL server is running with the --secure-file-priv option so it cannot execute this statement'),
+    ],
     ['SQLite constraint', err({ code: 'SQLITE_CONSTRAINT_FOREIGNKEY' })],
     ['SQLite corrupt', err({ code: 'SQLITE_CORRUPT' })],
     ['storage engine, another errno', err({ code: 'ER_GET_ERRNO', errno: 1030 }, 'Got error 122 from storage engine')],

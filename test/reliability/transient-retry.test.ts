@@ -27,14 +27,19 @@ describe.each(drivers)('transient database errors while processing (%s)', (drive
   let device = 0;
   /** Id-free hits of the uninterrupted run. */
   let reference: string[];
-  const transient = driver === 'mysql' ? () => dbError('ER_LOCK_DEADLOCK', 'Deadlock found when trying to get lock') : () => dbError('SQLITE_BUSY', 'database is locked');
+  const transient =
+    driver === 'mysql' ? () => dbError('ER_LOCK_DEADLOCK', 'Deadlock found when trying to get lock') : () => dbError('SQLITE_BUSY', 'database is locked');
 
   const hitsOf = async (id: number) => (await hitsByUpload((sql, params) => t.dataSource.query(sql, params))).get(id) ?? [];
   const row = async (id: number) => (await t.dataSource.query(`SELECT status, attempts, error, hits FROM log_upload WHERE id = ?`, [id]))[0];
   /** Uploads the capture from a new device; returns the upload's id. */
   async function send(): Promise<number> {
     const nickname = `d${++device}`;
-    ok(await t.gql(`mutation($i: DeviceCreateInput!) { deviceCreate(input: $i) { device { id } } }`, { i: { nickname, ipType: 'STATIC', ipAddress: `8.8.5.${device}`, policy } }));
+    ok(
+      await t.gql(`mutation($i: DeviceCreateInput!) { deviceCreate(input: $i) { device { id } } }`, {
+        i: { nickname, ipType: 'STATIC', ipAddress: `8.8.5.${device}`, policy },
+      }),
+    );
     const r = ok(await upload(t, capture.text, { deviceNickname: nickname })).logUploadCreate;
     expect(r.userErrors).toEqual([]);
     return idOfType(r.logUpload.id, 'LogUpload')!;
@@ -58,7 +63,8 @@ describe.each(drivers)('transient database errors while processing (%s)', (drive
   beforeAll(async () => {
     t = await createTestApp(driver, { WORKER_RETRY_BASE_MS: '5', RATE_LIMIT_UPLOADS_PER_MINUTE: '0' });
     policy = ok(await t.gql(`mutation { policyCreate(input: { name: "p" }) { policy { id } } }`)).policyCreate.policy.id;
-    const list = ok(await t.gql(`mutation { iocListCreate(input: { name: "bad", kind: BLOCK, severity: 5, category: C2_BOTNET }) { iocList { id } } }`)).iocListCreate.iocList.id;
+    const list = ok(await t.gql(`mutation { iocListCreate(input: { name: "bad", kind: BLOCK, severity: 5, category: C2_BOTNET }) { iocList { id } } }`))
+      .iocListCreate.iocList.id;
     ok(await t.gql(`mutation($i: IocAddInput!) { iocAdd(input: $i) { added } }`, { i: { list, entries: capture.badAddresses.map((value) => ({ value })) } }));
     ok(await t.gql(`mutation($i: PolicyIocListsInput!) { policyAttachIocLists(input: $i) { userErrors { message } } }`, { i: { policy, iocLists: [list] } }));
     const id = await send();
@@ -108,7 +114,13 @@ describe.each(drivers)('transient database errors while processing (%s)', (drive
     expect(await row(id)).toMatchObject({ status: 'COMPLETED', attempts: 2, error: null });
     expect(await hitsOf(id)).toEqual(reference);
     expect(log.events('job.retry')).toEqual([
-      expect.objectContaining({ uploadId: id, attempt: 1, code: driver === 'mysql' ? 'ER_LOCK_DEADLOCK' : 'SQLITE_BUSY', inPlace: false, delayMs: expect.any(Number) }),
+      expect.objectContaining({
+        uploadId: id,
+        attempt: 1,
+        code: driver === 'mysql' ? 'ER_LOCK_DEADLOCK' : 'SQLITE_BUSY',
+        inPlace: false,
+        delayMs: expect.any(Number),
+      }),
     ]);
     expect(log.text()).not.toMatch(/upload\.failed/);
   });
@@ -141,7 +153,8 @@ describe.each(drivers)('transient database errors while processing (%s)', (drive
   it('waits for space after a full disk without spending its attempts, then completes', async () => {
     const id = await send();
     const log = captureLog('warn');
-    const full = driver === 'mysql' ? () => dbError('ER_RECORD_FILE_FULL', "The table 'flow_hit' is full") : () => dbError('SQLITE_FULL', 'database or disk is full');
+    const full =
+      driver === 'mysql' ? () => dbError('ER_RECORD_FILE_FULL', "The table 'flow_hit' is full") : () => dbError('SQLITE_FULL', 'database or disk is full');
     const queue = t.services.queue;
     const holdsLease = queue.holdsLease.bind(queue);
     let injected = 0;
@@ -229,7 +242,9 @@ describe.each(drivers)('transient database errors while processing (%s)', (drive
       const processing = t.services.processor.process(id, 'victim');
       // Once the processor waits for that row (holding its upload's row since its first statement) ...
       for (let i = 0; ; i++) {
-        const waiting = await t.dataSource.query(`SELECT id FROM information_schema.processlist WHERE info LIKE 'UPDATE hit_revision SET revision = revision + 1%'`);
+        const waiting = await t.dataSource.query(
+          `SELECT id FROM information_schema.processlist WHERE info LIKE 'UPDATE hit_revision SET revision = revision + 1%'`,
+        );
         if (waiting.length > 0) break;
         if (i > 1000) throw new Error('the processor never waited for the lock');
         await sleep(10);

@@ -24,7 +24,11 @@ describe.each(drivers)('a refused multipart upload leaves its connection usable 
   beforeAll(async () => {
     t = await createTestApp(driver, { MAX_UPLOAD_BYTES: String(LIMIT), MAX_FEED_BYTES: String(LIMIT) });
     const p = ok(await t.gql(`mutation { policyCreate(input: { name: "p" }) { policy { id } } }`)).policyCreate.policy.id;
-    ok(await t.gql(`mutation($i: DeviceCreateInput!) { deviceCreate(input: $i) { device { id } } }`, { i: { nickname: 'gw', ipType: 'STATIC', ipAddress: '93.184.216.34', policy: p } }));
+    ok(
+      await t.gql(`mutation($i: DeviceCreateInput!) { deviceCreate(input: $i) { device { id } } }`, {
+        i: { nickname: 'gw', ipType: 'STATIC', ipAddress: '93.184.216.34', policy: p },
+      }),
+    );
     server = await listen(t);
   });
   beforeEach(() => {
@@ -50,11 +54,23 @@ describe.each(drivers)('a refused multipart upload leaves its connection usable 
       { name: 'map', body: JSON.stringify({ 0: ['variables.f'] }) },
       { name: '0', filename: 'capture.txt', body: file },
     ]);
-    return post(server.port, '/graphql', body, { 'content-type': contentType, authorization: `Bearer ${key}`, 'apollo-require-preflight': 'true' }, { agent, withholdLast });
+    return post(
+      server.port,
+      '/graphql',
+      body,
+      { 'content-type': contentType, authorization: `Bearer ${key}`, 'apollo-require-preflight': 'true' },
+      { agent, withholdLast },
+    );
   };
   const malformed = (path: string) => {
     const body = Buffer.concat([Buffer.from('--b\r\nno colon here\r\n\r\n'), text(SMALL), Buffer.from('\r\n--b--\r\n')]);
-    return post(server.port, path, body, { 'content-type': 'multipart/form-data; boundary=b', authorization: `Bearer ${t.keys.uploader}`, 'apollo-require-preflight': 'true' }, { agent });
+    return post(
+      server.port,
+      path,
+      body,
+      { 'content-type': 'multipart/form-data; boundary=b', authorization: `Bearer ${t.keys.uploader}`, 'apollo-require-preflight': 'true' },
+      { agent },
+    );
   };
 
   const cases: Array<[string, () => ReturnType<typeof post>, number]> = [

@@ -21,7 +21,11 @@ describe.each(drivers)('refused uploads are answered, with the same code on both
   beforeAll(async () => {
     t = await createTestApp(driver, { MAX_UPLOAD_BYTES: String(LIMIT) });
     const p = ok(await t.gql(`mutation { policyCreate(input: { name: "p" }) { policy { id } } }`)).policyCreate.policy.id;
-    ok(await t.gql(`mutation($i: DeviceCreateInput!) { deviceCreate(input: $i) { device { id } } }`, { i: { nickname: 'gw', ipType: 'STATIC', ipAddress: '93.184.216.34', policy: p } }));
+    ok(
+      await t.gql(`mutation($i: DeviceCreateInput!) { deviceCreate(input: $i) { device { id } } }`, {
+        i: { nickname: 'gw', ipType: 'STATIC', ipAddress: '93.184.216.34', policy: p },
+      }),
+    );
     server = await listen(t);
   });
   afterAll(async () => {

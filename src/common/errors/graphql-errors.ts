@@ -8,7 +8,7 @@ export function unauthenticated(message = API_KEY_REQUIRED): GraphQLError {
   return new GraphQLError(message, { extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } } });
 }
 
-export function forbidden(message = 'Your API key\'s role may not do this.'): GraphQLError {
+export function forbidden(message = "Your API key's role may not do this."): GraphQLError {
   return new GraphQLError(message, { extensions: { code: 'FORBIDDEN' } });
 }
 

@@ -21,13 +21,7 @@ export interface Cidr6 {
 
 export type Cidr = Cidr4 | Cidr6;
 
-export type CidrErrorReason =
-  | 'invalidAddress'
-  | 'invalidPrefix'
-  | 'tooBroad'
-  | 'invalidRange'
-  | 'rangeReversed'
-  | 'mixedFamilies';
+export type CidrErrorReason = 'invalidAddress' | 'invalidPrefix' | 'tooBroad' | 'invalidRange' | 'rangeReversed' | 'mixedFamilies';
 
 export interface CidrError {
   readonly ok: false;
@@ -112,7 +106,7 @@ export function cidrContains(cidr: Cidr, ip: ParsedIp): boolean {
     if (ip.family === 4) v4 = ip.v4;
     else if (ip.v6 >> 32n === 0xffffn) v4 = Number(ip.v6 & 0xffffffffn);
     else return false;
-    return ((v4 & ipv4Mask(cidr.prefix)) >>> 0) === cidr.network;
+    return (v4 & ipv4Mask(cidr.prefix)) >>> 0 === cidr.network;
   }
   const v6 = ip.family === 6 ? ip.v6 : IPV4_MAPPED_PREFIX | BigInt(ip.v4);
   return (v6 & ipv6Mask(cidr.prefix)) === cidr.network;
@@ -121,7 +115,7 @@ export function cidrContains(cidr: Cidr, ip: ParsedIp): boolean {
 /** Whether `inner` lies entirely inside `outer` (same family). */
 export function cidrContainsCidr(outer: Cidr, inner: Cidr): boolean {
   if (outer.family !== inner.family || inner.prefix < outer.prefix) return false;
-  if (outer.family === 4) return (((inner.network as number) & ipv4Mask(outer.prefix)) >>> 0) === outer.network;
+  if (outer.family === 4) return ((inner.network as number) & ipv4Mask(outer.prefix)) >>> 0 === outer.network;
   return ((inner.network as bigint) & ipv6Mask(outer.prefix)) === outer.network;
 }
 
@@ -146,10 +140,7 @@ function limitsOf(limits: CidrLimits | undefined): Required<CidrLimits> {
 }
 
 function tooBroad(input: string, family: 4 | 6, min: number): CidrError {
-  return fail(
-    'tooBroad',
-    `'${input}' is too broad: IPv${family} networks must be /${min} or narrower`,
-  );
+  return fail('tooBroad', `'${input}' is too broad: IPv${family} networks must be /${min} or narrower`);
 }
 
 /**
@@ -254,10 +245,7 @@ export function parseRange(text: string, limits?: CidrLimits): CidrsParseResult 
   }
   for (const cidr of cidrs) {
     if (cidr.prefix < min) {
-      return fail(
-        'tooBroad',
-        `'${text}' is too broad: it needs ${cidr.text}, and IPv${family} networks must be /${min} or narrower`,
-      );
+      return fail('tooBroad', `'${text}' is too broad: it needs ${cidr.text}, and IPv${family} networks must be /${min} or narrower`);
     }
   }
   return { ok: true, cidrs, normalized: false, fromRange: true };
@@ -278,8 +266,7 @@ export interface CidrListItemError {
 }
 
 export type CidrListParseResult =
-  | { readonly ok: true; readonly cidrs: Cidr[]; readonly normalizedIndexes: number[] }
-  | { readonly ok: false; readonly errors: CidrListItemError[] };
+  { readonly ok: true; readonly cidrs: Cidr[]; readonly normalizedIndexes: number[] } | { readonly ok: false; readonly errors: CidrListItemError[] };
 
 /**
  * Validates a list of CIDRs (e.g. a device's `internalNetworks`), reporting every bad item by index so

@@ -173,7 +173,7 @@ export function formatIpv6(value: bigint): string {
   }
   let bestAt = -1;
   let bestLen = 1; // a single zero group is never compressed
-  for (let k = 0; k < 8; ) {
+  for (let k = 0; k < 8;) {
     if (g[k] !== 0) {
       k++;
       continue;

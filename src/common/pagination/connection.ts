@@ -23,7 +23,7 @@ export class PageArgs {
   @Field(() => Int, { nullable: true, description: `How many items to return (1-${MAX_PAGE_SIZE}, default ${DEFAULT_PAGE_SIZE}).` })
   first?: number | null;
 
-  @Field(() => String, { nullable: true, description: 'Return the items after this cursor (a previous page\'s `pageInfo.endCursor`).' })
+  @Field(() => String, { nullable: true, description: "Return the items after this cursor (a previous page's `pageInfo.endCursor`)." })
   after?: string | null;
 }
 
@@ -64,7 +64,6 @@ export function Connection<T extends object>(Item: ClassType<T>, name: string, i
 
     @Field(() => PageInfo, { description: 'Cursors and whether more pages exist.' })
     pageInfo: PageInfo;
-
   }
 
   @Resolver(() => ConnectionType)

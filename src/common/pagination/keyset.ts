@@ -89,7 +89,13 @@ export async function keysetPaginate<T extends ObjectLiteral>(
   }
   const hasNextPage = rows.length > limit;
   const pageRows = hasNextPage ? rows.slice(0, limit) : rows;
-  const edges = pageRows.map((node) => ({ node, cursor: encodeCursor(tag, keys.map((k) => k.value(node))) }));
+  const edges = pageRows.map((node) => ({
+    node,
+    cursor: encodeCursor(
+      tag,
+      keys.map((k) => k.value(node)),
+    ),
+  }));
   return {
     edges,
     pageInfo: {

@@ -47,7 +47,10 @@ export class AccountResolver {
 
   @Authorized(WRITE_ROLES)
   @Mutation(() => ApiKeyCreatePayload, { description: 'Creates an API key; the secret is in the payload, once.' })
-  async apiKeyCreate(@Arg('input', { description: 'What to do; see the input type.' }) input: ApiKeyCreateInput, @Ctx() ctx: RequestContext): Promise<ApiKeyCreatePayload> {
+  async apiKeyCreate(
+    @Arg('input', { description: 'What to do; see the input type.' }) input: ApiKeyCreateInput,
+    @Ctx() ctx: RequestContext,
+  ): Promise<ApiKeyCreatePayload> {
     const deviceId = input.device == null ? undefined : idOfType(input.device, 'Device');
     const outcome = await ctx.services.accounts.createApiKey(ctx.caller!.accountId, { name: input.name, role: input.role, deviceId });
     return outcome.ok
@@ -57,7 +60,10 @@ export class AccountResolver {
 
   @Authorized(WRITE_ROLES)
   @Mutation(() => ApiKeyRevokePayload, { description: 'Revokes an API key at once; requests with it then fail as UNAUTHENTICATED.' })
-  async apiKeyRevoke(@Arg('input', { description: 'What to do; see the input type.' }) input: ApiKeyRevokeInput, @Ctx() ctx: RequestContext): Promise<PayloadData> {
+  async apiKeyRevoke(
+    @Arg('input', { description: 'What to do; see the input type.' }) input: ApiKeyRevokeInput,
+    @Ctx() ctx: RequestContext,
+  ): Promise<PayloadData> {
     return toPayload(await ctx.services.accounts.revokeApiKey(ctx.caller!.accountId, idOfType(input.id, 'ApiKey')), 'apiKey');
   }
 }

@@ -60,7 +60,9 @@ export class AccountService {
       return failure(userError(UserErrorCode.TAKEN, ['name'], `An account named "${trimmed}" already exists.`));
     }
     // Inside a transaction: a bare save() opens one of its own, which SQLite's shared connection cannot overlap.
-    return success(await this.dataSource.transaction((em) => em.getRepository(Account).save(em.getRepository(Account).create({ name: trimmed, createdAt: new Date() }))));
+    return success(
+      await this.dataSource.transaction((em) => em.getRepository(Account).save(em.getRepository(Account).create({ name: trimmed, createdAt: new Date() }))),
+    );
   }
 
   /** The key behind a bearer secret (for the form upload, which needs its device binding), or null. */

@@ -18,8 +18,7 @@ export const DEVICE_MODEL = 'PCAP';
 @ObjectType({
   implements: Node,
   simpleResolvers: true,
-  description:
-    'A PCAP pseudo-device ("IP Device" / "Packet Capture" / "PCAP"): a source of tcpdump uploads whose addresses are matched against its policy.',
+  description: 'A PCAP pseudo-device ("IP Device" / "Packet Capture" / "PCAP"): a source of tcpdump uploads whose addresses are matched against its policy.',
 })
 export class Device {
   @PrimaryGeneratedColumn()
@@ -45,7 +44,7 @@ export class Device {
 
   /** Canonical text form (dotted IPv4, RFC 5952 IPv6); null for DYNAMIC devices. */
   @Column({ type: 'varchar', length: 45, nullable: true })
-  @Field(() => String, { nullable: true, description: 'The device\'s public IPv4 or IPv6 address (STATIC devices).' })
+  @Field(() => String, { nullable: true, description: "The device's public IPv4 or IPv6 address (STATIC devices)." })
   ipAddress: string | null;
 
   @Column({ type: 'varchar', length: 253, nullable: true })
@@ -73,7 +72,7 @@ export class Device {
   @Column({ type: 'boolean', default: false })
   @Field({
     description:
-      'Whether the legacy form upload may identify this device by the uploader\'s address (its static IP, or what its DNS name resolves to) instead of an API key.',
+      "Whether the legacy form upload may identify this device by the uploader's address (its static IP, or what its DNS name resolves to) instead of an API key.",
   })
   identifyByUploaderIp: boolean;
 

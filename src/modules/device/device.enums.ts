@@ -8,9 +8,9 @@ export enum IpType {
 
 registerEnumType(IpType, {
   name: 'IpType',
-  description: 'How the device\'s public address is known.',
+  description: "How the device's public address is known.",
   valuesConfig: {
     STATIC: { description: 'A fixed public IP address, given in `ipAddress`.' },
-    DYNAMIC: { description: 'A DNS name (`domainName`, an A/AAAA record) kept pointing at the device\'s changing address.' },
+    DYNAMIC: { description: "A DNS name (`domainName`, an A/AAAA record) kept pointing at the device's changing address." },
   },
 });

@@ -9,13 +9,13 @@ export class DeviceCreateInput {
   @Field(() => IpType, { description: 'STATIC (give ipAddress) or DYNAMIC (give domainName).' })
   ipType: IpType;
 
-  @Field(() => String, { nullable: true, description: 'STATIC only: the device\'s public IPv4 or IPv6 address.' })
+  @Field(() => String, { nullable: true, description: "STATIC only: the device's public IPv4 or IPv6 address." })
   ipAddress?: string | null;
 
   @Field(() => String, { nullable: true, description: 'DYNAMIC only: a fully-qualified DNS name (A/AAAA record) kept pointing at the device.' })
   domainName?: string | null;
 
-  @Field(() => ID, { description: 'The policy whose IOC lists this device\'s uploads are matched against.' })
+  @Field(() => ID, { description: "The policy whose IOC lists this device's uploads are matched against." })
   policy: string;
 
   @Field(() => String, { nullable: true, description: 'Optional note, up to 1,000 characters.' })
@@ -26,12 +26,12 @@ export class DeviceCreateInput {
 
   @Field(() => Boolean, {
     nullable: true,
-    description: 'Let the legacy form upload identify this device by the uploader\'s address (default false).',
+    description: "Let the legacy form upload identify this device by the uploader's address (default false).",
   })
   identifyByUploaderIp?: boolean | null;
 }
 
-@InputType({ description: 'Changes to a device; omitted fields stay as they are. Changing ipType drops the other type\'s address field.' })
+@InputType({ description: "Changes to a device; omitted fields stay as they are. Changing ipType drops the other type's address field." })
 export class DeviceUpdateInput {
   @Field(() => ID, { description: 'The device to change.' })
   id: string;
@@ -57,7 +57,7 @@ export class DeviceUpdateInput {
   @Field(() => [String], { nullable: true, description: 'New internal networks (replaces the list; [] clears it).' })
   internalNetworks?: string[] | null;
 
-  @Field(() => Boolean, { nullable: true, description: 'Whether the legacy form upload may identify the device by the uploader\'s address.' })
+  @Field(() => Boolean, { nullable: true, description: "Whether the legacy form upload may identify the device by the uploader's address." })
   identifyByUploaderIp?: boolean | null;
 }
 

@@ -31,7 +31,7 @@ export class DeviceResolver {
   }
 
   @Authorized(READ_ROLES)
-  @Query(() => DeviceConnection, { description: 'Your account\'s devices, oldest first.' })
+  @Query(() => DeviceConnection, { description: "Your account's devices, oldest first." })
   devices(@Args() args: DevicesArgs, @Ctx() ctx: RequestContext): Promise<ConnectionData<Device>> {
     const f = args.filter;
     const filter = f && { ...f, policyIds: f.policies?.map((p) => idOfType(p, 'Policy')) ?? null };
@@ -47,20 +47,29 @@ export class DeviceResolver {
 
   @Authorized(WRITE_ROLES)
   @Mutation(() => DeviceCreatePayload, { description: 'Creates a PCAP device.' })
-  async deviceCreate(@Arg('input', { description: 'What to do; see the input type.' }) input: DeviceCreateInput, @Ctx() ctx: RequestContext): Promise<PayloadData> {
+  async deviceCreate(
+    @Arg('input', { description: 'What to do; see the input type.' }) input: DeviceCreateInput,
+    @Ctx() ctx: RequestContext,
+  ): Promise<PayloadData> {
     return toPayload(await ctx.services.devices.create(ctx.caller!.accountId, deviceFields(input)), 'device');
   }
 
   @Authorized(WRITE_ROLES)
   @Mutation(() => DeviceUpdatePayload, { description: 'Changes a device.' })
-  async deviceUpdate(@Arg('input', { description: 'What to do; see the input type.' }) input: DeviceUpdateInput, @Ctx() ctx: RequestContext): Promise<PayloadData> {
+  async deviceUpdate(
+    @Arg('input', { description: 'What to do; see the input type.' }) input: DeviceUpdateInput,
+    @Ctx() ctx: RequestContext,
+  ): Promise<PayloadData> {
     const outcome = await ctx.services.devices.update(ctx.caller!.accountId, idOfType(input.id, 'Device'), deviceFields(input));
     return toPayload(outcome, 'device');
   }
 
   @Authorized(WRITE_ROLES)
   @Mutation(() => DeviceDeletePayload, { description: 'Deletes a device.' })
-  async deviceDelete(@Arg('input', { description: 'What to do; see the input type.' }) input: DeviceDeleteInput, @Ctx() ctx: RequestContext): Promise<PayloadData> {
+  async deviceDelete(
+    @Arg('input', { description: 'What to do; see the input type.' }) input: DeviceDeleteInput,
+    @Ctx() ctx: RequestContext,
+  ): Promise<PayloadData> {
     return toPayload(await ctx.services.devices.delete(ctx.caller!.accountId, idOfType(input.id, 'Device')), 'device');
   }
 }

@@ -46,7 +46,12 @@ export class DeviceService {
 
   async findMany(accountId: number, ids: readonly number[]): Promise<(Device | null)[]> {
     const rows = ids.length
-      ? await this.dataSource.getRepository(Device).createQueryBuilder('d').where('d.accountId = :accountId', { accountId }).andWhereInIds([...ids]).getMany()
+      ? await this.dataSource
+          .getRepository(Device)
+          .createQueryBuilder('d')
+          .where('d.accountId = :accountId', { accountId })
+          .andWhereInIds([...ids])
+          .getMany()
       : [];
     const byId = new Map(rows.map((d) => [d.id, d]));
     return ids.map((id) => byId.get(id) ?? null);

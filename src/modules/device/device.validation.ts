@@ -46,7 +46,8 @@ export function validateDeviceFields(input: DeviceFields, current: DeviceValues 
 
   const nickname = (pick('nickname', '') ?? '').trim();
   if (nickname.length === 0) errors.push(userError(UserErrorCode.REQUIRED, field('nickname'), 'A device needs a nickname (1-64 characters).'));
-  else if (nickname.length > MAX_NICKNAME) errors.push(userError(UserErrorCode.TOO_LONG, field('nickname'), `Nicknames are at most ${MAX_NICKNAME} characters.`));
+  else if (nickname.length > MAX_NICKNAME)
+    errors.push(userError(UserErrorCode.TOO_LONG, field('nickname'), `Nicknames are at most ${MAX_NICKNAME} characters.`));
 
   const ipType = pick('ipType', IpType.STATIC) ?? IpType.STATIC;
   // Switching type drops the other type's field unless it is given again.
@@ -54,7 +55,8 @@ export function validateDeviceFields(input: DeviceFields, current: DeviceValues 
   let ipAddress: string | null = input.ipAddress !== undefined ? input.ipAddress : typeChanged ? null : (current?.ipAddress ?? null);
   let domainName: string | null = input.domainName !== undefined ? input.domainName : typeChanged ? null : (current?.domainName ?? null);
   if (ipType === IpType.STATIC) {
-    if (domainName) errors.push(userError(UserErrorCode.INVALID, field('domainName'), 'domainName is for DYNAMIC devices; a STATIC device is identified by ipAddress.'));
+    if (domainName)
+      errors.push(userError(UserErrorCode.INVALID, field('domainName'), 'domainName is for DYNAMIC devices; a STATIC device is identified by ipAddress.'));
     domainName = null;
     if (ipAddress == null || ipAddress.trim() === '') {
       errors.push(userError(UserErrorCode.REQUIRED, field('ipAddress'), 'A STATIC device needs its public IP address.'));
@@ -69,13 +71,15 @@ export function validateDeviceFields(input: DeviceFields, current: DeviceValues 
       }
     }
   } else {
-    if (ipAddress) errors.push(userError(UserErrorCode.INVALID, field('ipAddress'), 'ipAddress is for STATIC devices; a DYNAMIC device is identified by domainName.'));
+    if (ipAddress)
+      errors.push(userError(UserErrorCode.INVALID, field('ipAddress'), 'ipAddress is for STATIC devices; a DYNAMIC device is identified by domainName.'));
     ipAddress = null;
     if (domainName == null || domainName.trim() === '') {
       errors.push(userError(UserErrorCode.REQUIRED, field('domainName'), 'A DYNAMIC device needs a DNS name (A/AAAA record) that points at it.'));
     } else {
       const fqdn = normalizeFqdn(domainName);
-      if (!fqdn.ok) errors.push(userError(UserErrorCode.INVALID, field('domainName'), `"${domainName.trim().slice(0, 60)}" is not a valid DNS name: it ${fqdn.reason}.`));
+      if (!fqdn.ok)
+        errors.push(userError(UserErrorCode.INVALID, field('domainName'), `"${domainName.trim().slice(0, 60)}" is not a valid DNS name: it ${fqdn.reason}.`));
       else domainName = fqdn.name;
     }
   }
@@ -93,7 +97,9 @@ export function validateDeviceFields(input: DeviceFields, current: DeviceValues 
   } else {
     const normalized = normalizeInternalNetworks(internalNetworks);
     for (const e of normalized.errors) {
-      errors.push(userError(e.code === 'TOO_BROAD' ? UserErrorCode.TOO_BROAD : UserErrorCode.INVALID, ['input', 'internalNetworks', String(e.index)], e.message));
+      errors.push(
+        userError(e.code === 'TOO_BROAD' ? UserErrorCode.TOO_BROAD : UserErrorCode.INVALID, ['input', 'internalNetworks', String(e.index)], e.message),
+      );
     }
     internalNetworks = normalized.cidrs;
   }

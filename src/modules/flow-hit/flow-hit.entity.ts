@@ -37,7 +37,11 @@ import { Direction, MatchedSide, TransportProtocol } from './flow-hit.enums';
 @Index('IDX_flow_hit_account_device_time', ['accountId', 'deviceId', 'firstSeenAt', 'id', 'severity'])
 @Index('IDX_flow_hit_account_matched', ['accountId', 'matchedIp', 'firstSeenAt'])
 @Index('IDX_flow_hit_account_severity_time', ['accountId', 'severity', 'firstSeenAt', 'deviceId', 'internalIp', 'iocId', 'category', 'iocListId'])
-@ObjectType({ implements: Node, simpleResolvers: true, description: 'A connection that touched an address on one of the device policy\'s BLOCK lists, and why it matched.' })
+@ObjectType({
+  implements: Node,
+  simpleResolvers: true,
+  description: "A connection that touched an address on one of the device policy's BLOCK lists, and why it matched.",
+})
 export class FlowHit {
   @PrimaryGeneratedColumn()
   id: number;
@@ -64,7 +68,7 @@ export class FlowHit {
   upload?: LogUpload;
 
   @TimestampColumn()
-  @Field({ description: 'Capture time of the connection\'s first packet.' })
+  @Field({ description: "Capture time of the connection's first packet." })
   firstSeenAt: Date;
 
   @TimestampColumn()
@@ -80,29 +84,29 @@ export class FlowHit {
   protocol: TransportProtocol;
 
   @Column({ type: 'varchar', length: 45 })
-  @Field({ description: 'Our end\'s address: the inside end; between two outside hosts, the one that did not match (the responder when both did).' })
+  @Field({ description: "Our end's address: the inside end; between two outside hosts, the one that did not match (the responder when both did)." })
   internalIp: string;
 
   @Column({ type: 'varchar', length: 32 })
   internalKey: string;
 
   @Column({ type: 'int', nullable: true })
-  @Field(() => Int, { nullable: true, description: 'The inside end\'s port; null for ICMP and other port-less protocols.' })
+  @Field(() => Int, { nullable: true, description: "The inside end's port; null for ICMP and other port-less protocols." })
   internalPort: number | null;
 
   @Column({ type: 'varchar', length: 45 })
-  @Field({ description: 'The outside end\'s address.' })
+  @Field({ description: "The outside end's address." })
   externalIp: string;
 
   @Column({ type: 'varchar', length: 32 })
   externalKey: string;
 
   @Column({ type: 'int', nullable: true })
-  @Field(() => Int, { nullable: true, description: 'The outside end\'s port.' })
+  @Field(() => Int, { nullable: true, description: "The outside end's port." })
   externalPort: number | null;
 
   @Column({ type: 'int', nullable: true })
-  @Field(() => Int, { nullable: true, description: 'The responder\'s port (the service port the connection was opened to).' })
+  @Field(() => Int, { nullable: true, description: "The responder's port (the service port the connection was opened to)." })
   destinationPort: number | null;
 
   @Column({ type: 'varchar', length: 10 })

@@ -40,8 +40,8 @@ registerEnumType(Direction, {
   name: 'Direction',
   description: 'Who opened a connection.',
   valuesConfig: {
-    INBOUND: { description: 'Opened from outside (also when neither or both ends are internal: the original product\'s default).' },
-    OUTBOUND: { description: 'Opened by an internal host (RFC 1918, fc00::/7 or the device\'s internal networks) towards an external one.' },
+    INBOUND: { description: "Opened from outside (also when neither or both ends are internal: the original product's default)." },
+    OUTBOUND: { description: "Opened by an internal host (RFC 1918, fc00::/7 or the device's internal networks) towards an external one." },
   },
 });
 

@@ -52,7 +52,7 @@ export class FlowHitResolver {
     return ctx.loaders.ioc.load(hit.iocId);
   }
 
-  @FieldResolver(() => IocList, { nullable: true, description: 'The matched entry\'s list; null when the list has since been deleted.' })
+  @FieldResolver(() => IocList, { nullable: true, description: "The matched entry's list; null when the list has since been deleted." })
   iocList(@Root() hit: FlowHit, @Ctx() ctx: RequestContext): Promise<IocList | null> {
     return ctx.loaders.iocList.load(hit.iocListId);
   }
@@ -62,7 +62,7 @@ export class FlowHitResolver {
     return hit.packetsForward + hit.packetsReverse;
   }
 
-  @FieldResolver(() => SafeInt, { description: 'Bytes both ways (tcpdump\'s `length` of each packet, summed).' })
+  @FieldResolver(() => SafeInt, { description: "Bytes both ways (tcpdump's `length` of each packet, summed)." })
   bytes(@Root() hit: FlowHit): number {
     return hit.bytesForward + hit.bytesReverse;
   }

@@ -80,5 +80,7 @@ export const HIT_CHANGE_KEEP_MS = 24 * 3600_000;
 
 /** Deletes changes older than HIT_CHANGE_KEEP_MS, always keeping the newest. */
 export async function pruneHitChanges(em: EntityManager, now = Date.now()): Promise<number> {
-  return execute(em, 'DELETE FROM hit_change WHERE recorded_at < ? AND revision < (SELECT revision FROM hit_revision WHERE id = 1)', [now - HIT_CHANGE_KEEP_MS]);
+  return execute(em, 'DELETE FROM hit_change WHERE recorded_at < ? AND revision < (SELECT revision FROM hit_revision WHERE id = 1)', [
+    now - HIT_CHANGE_KEEP_MS,
+  ]);
 }

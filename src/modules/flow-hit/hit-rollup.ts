@@ -9,7 +9,8 @@ export const HOUR_MS = 3_600_000;
 export const DAY_MS = 86_400_000;
 
 /** A roll-up's measure: the hits counted, a sum (HIT_SUMS), or the earliest / latest capture time. */
-type Measure = { column: string; of: 'count' } | { column: string; of: 'sum'; sum: HitSum } | { column: string; of: 'min' | 'max'; key: 'firstSeenAt' | 'lastSeenAt' };
+type Measure =
+  { column: string; of: 'count' } | { column: string; of: 'sum'; sum: HitSum } | { column: string; of: 'min' | 'max'; key: 'firstSeenAt' | 'lastSeenAt' };
 
 export interface RollupGrain {
   table: string;

@@ -40,7 +40,11 @@ export class HitWriter {
       const n = await deleteIds(em, refs);
       if (n === 0) continue;
       await execute(em, `UPDATE log_upload SET hits = hits - ?, hits_purged = hits_purged + ? WHERE id = ?`, [n, n, uploadId]);
-      await rebuildUploadRollups(em, uploadId, refs.map((r) => r.firstSeenAt));
+      await rebuildUploadRollups(
+        em,
+        uploadId,
+        refs.map((r) => r.firstSeenAt),
+      );
       deleted += n;
     }
     if (deleted > 0) await recordHitChange(em, { purgedBefore });
@@ -52,7 +56,11 @@ export class HitWriter {
     const mine = hits.filter((h) => h.uploadId === uploadId);
     const n = await deleteIds(em, mine);
     if (n === 0) return 0;
-    await rebuildUploadRollups(em, uploadId, mine.map((r) => r.firstSeenAt));
+    await rebuildUploadRollups(
+      em,
+      uploadId,
+      mine.map((r) => r.firstSeenAt),
+    );
     await recordHitChange(em, { accountId, uploadId });
     return n;
   }
@@ -79,7 +87,11 @@ function byUpload(hits: readonly HitRef[]): Map<number, HitRef[]> {
 
 async function deleteIds(em: EntityManager, refs: readonly HitRef[]): Promise<number> {
   if (refs.length === 0) return 0;
-  return execute(em, `DELETE FROM flow_hit WHERE id IN (${refs.map(() => '?').join(',')})`, refs.map((r) => r.id));
+  return execute(
+    em,
+    `DELETE FROM flow_hit WHERE id IN (${refs.map(() => '?').join(',')})`,
+    refs.map((r) => r.id),
+  );
 }
 
 /**
@@ -90,6 +102,9 @@ async function deleteIds(em: EntityManager, refs: readonly HitRef[]): Promise<nu
  */
 async function storedResults(em: EntityManager, uploadId: number): Promise<{ hits: boolean; rollups: boolean }> {
   const exists = ['flow_hit', ...ROLLUP_GRAINS.map((g) => g.table)].map((t, i) => `EXISTS(SELECT 1 FROM ${t} WHERE upload_id = ?) AS t${i}`);
-  const [row] = (await em.query(`SELECT ${exists.join(', ')}`, exists.map(() => uploadId))) as Array<Record<string, number | string>>;
+  const [row] = (await em.query(
+    `SELECT ${exists.join(', ')}`,
+    exists.map(() => uploadId),
+  )) as Array<Record<string, number | string>>;
   return { hits: Number(row.t0) === 1, rollups: ROLLUP_GRAINS.some((_, i) => Number(row[`t${i + 1}`]) === 1) };
 }

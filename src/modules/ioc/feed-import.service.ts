@@ -55,7 +55,10 @@ async function removeEntriesNotIn(em: EntityManager, listId: number, keep: Set<s
   let removed = 0;
   let after = 0;
   for (;;) {
-    const page: Array<{ id: number | string; cidr: string }> = await em.query(`SELECT id, cidr FROM ioc WHERE list_id = ? AND id > ? ORDER BY id LIMIT 10000`, [listId, after]);
+    const page: Array<{ id: number | string; cidr: string }> = await em.query(`SELECT id, cidr FROM ioc WHERE list_id = ? AND id > ? ORDER BY id LIMIT 10000`, [
+      listId,
+      after,
+    ]);
     if (page.length === 0) return removed;
     after = Number(page[page.length - 1].id);
     const gone = page.filter((r) => !keep.has(r.cidr)).map((r) => Number(r.id));

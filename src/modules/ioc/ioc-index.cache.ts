@@ -94,20 +94,29 @@ export class IocIndexCache {
   }
 
   private async fingerprint(policyId: number): Promise<{ fingerprint: string; lists: IocListInfo[] }> {
-    const rows: Array<{ prev: number | string; id: number | string | null; rev: number | string | null; kind: string; severity: number | string; category: string }> =
-      await this.dataSource.query(
-        `SELECT p.revision AS prev, l.id AS id, l.revision AS rev, l.kind AS kind, l.severity AS severity, l.category AS category
+    const rows: Array<{
+      prev: number | string;
+      id: number | string | null;
+      rev: number | string | null;
+      kind: string;
+      severity: number | string;
+      category: string;
+    }> = await this.dataSource.query(
+      `SELECT p.revision AS prev, l.id AS id, l.revision AS rev, l.kind AS kind, l.severity AS severity, l.category AS category
            FROM policy p
            LEFT JOIN policy_ioc_list pil ON pil.policy_id = p.id
            LEFT JOIN ioc_list l ON l.id = pil.ioc_list_id
           WHERE p.id = ?
           ORDER BY l.id`,
-        [policyId],
-      );
+      [policyId],
+    );
     const lists: IocListInfo[] = rows
       .filter((r) => r.id != null)
       .map((r) => ({ id: Number(r.id), kind: r.kind as IocListInfo['kind'], severity: Number(r.severity), category: r.category }));
-    const fingerprint = `${rows[0]?.prev ?? 'none'}|${rows.filter((r) => r.id != null).map((r) => `${r.id}:${r.rev}`).join(',')}`;
+    const fingerprint = `${rows[0]?.prev ?? 'none'}|${rows
+      .filter((r) => r.id != null)
+      .map((r) => `${r.id}:${r.rev}`)
+      .join(',')}`;
     return { fingerprint, lists };
   }
 

@@ -8,7 +8,11 @@ import { IocCategory, IocListKind, SEVERITY_DESCRIPTION } from './ioc.enums';
 /** A named list of IOC entries (the original's targets and user-defined lists). */
 @Entity('ioc_list')
 @Index('UQ_ioc_list_account_name', ['accountId', 'nameKey'], { unique: true })
-@ObjectType({ implements: Node, simpleResolvers: true, description: 'A threat-intelligence list: IPv4/IPv6 addresses and networks of one kind, severity and category.' })
+@ObjectType({
+  implements: Node,
+  simpleResolvers: true,
+  description: 'A threat-intelligence list: IPv4/IPv6 addresses and networks of one kind, severity and category.',
+})
 export class IocList {
   @PrimaryGeneratedColumn()
   id: number;

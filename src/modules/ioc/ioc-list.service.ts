@@ -42,7 +42,12 @@ export class IocListService {
 
   async findMany(accountId: number, ids: readonly number[]): Promise<(IocList | null)[]> {
     const rows = ids.length
-      ? await this.dataSource.getRepository(IocList).createQueryBuilder('l').where('l.accountId = :accountId', { accountId }).andWhereInIds([...ids]).getMany()
+      ? await this.dataSource
+          .getRepository(IocList)
+          .createQueryBuilder('l')
+          .where('l.accountId = :accountId', { accountId })
+          .andWhereInIds([...ids])
+          .getMany()
       : [];
     const byId = new Map(rows.map((l) => [l.id, l]));
     return ids.map((id) => byId.get(id) ?? null);
@@ -152,9 +157,16 @@ export class IocListService {
         .orderBy('p.name')
         .getMany();
       if (users.length) {
-        const names = users.slice(0, 5).map((p) => `"${p.name}"`).join(', ');
+        const names = users
+          .slice(0, 5)
+          .map((p) => `"${p.name}"`)
+          .join(', ');
         return failure(
-          userError(UserErrorCode.IN_USE, ['input', 'id'], `IOC list "${list.name}" is used by ${users.length === 1 ? 'policy' : 'policies'} ${names}; detach it first.`),
+          userError(
+            UserErrorCode.IN_USE,
+            ['input', 'id'],
+            `IOC list "${list.name}" is used by ${users.length === 1 ? 'policy' : 'policies'} ${names}; detach it first.`,
+          ),
         );
       }
       const removed = Object.assign(new IocList(), list);
@@ -182,7 +194,8 @@ export class IocListService {
     if (input.severity != null && (!Number.isInteger(input.severity) || input.severity < 0 || input.severity > 5)) {
       errors.push(userError(UserErrorCode.INVALID, f('severity'), 'Severity is a whole number from 0 (no threat) to 5 (full adversarial control).'));
     }
-    if (input.sourceName && input.sourceName.trim().length > 200) errors.push(userError(UserErrorCode.TOO_LONG, f('sourceName'), 'Source names are at most 200 characters.'));
+    if (input.sourceName && input.sourceName.trim().length > 200)
+      errors.push(userError(UserErrorCode.TOO_LONG, f('sourceName'), 'Source names are at most 200 characters.'));
     if (input.referenceUrl && input.referenceUrl.trim()) {
       const url = input.referenceUrl.trim();
       let valid = url.length <= 2000;
@@ -193,7 +206,8 @@ export class IocListService {
       }
       if (!valid) errors.push(userError(UserErrorCode.INVALID, f('referenceUrl'), 'The reference URL must be an http(s) URL of at most 2,000 characters.'));
     }
-    if (input.description && input.description.length > 2000) errors.push(userError(UserErrorCode.TOO_LONG, f('description'), 'Descriptions are at most 2,000 characters.'));
+    if (input.description && input.description.length > 2000)
+      errors.push(userError(UserErrorCode.TOO_LONG, f('description'), 'Descriptions are at most 2,000 characters.'));
     return errors;
   }
 }

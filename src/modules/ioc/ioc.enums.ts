@@ -67,10 +67,10 @@ registerEnumType(ImportMode, {
   name: 'ImportMode',
   description: 'How an import treats the entries already in the list.',
   valuesConfig: {
-    APPEND: { description: 'Add the file\'s entries; entries already in the list count as duplicates.' },
+    APPEND: { description: "Add the file's entries; entries already in the list count as duplicates." },
     REPLACE: {
       description:
-        'Make the list hold exactly the file\'s entries, atomically: entries the file keeps keep their IDs, the rest are removed; a failed import leaves the old entries in place.',
+        "Make the list hold exactly the file's entries, atomically: entries the file keeps keep their IDs, the rest are removed; a failed import leaves the old entries in place.",
     },
   },
 });
@@ -90,7 +90,8 @@ registerEnumType(LookupVerdict, {
     ALLOWED: { description: 'An active ALLOW entry of the policy contains it: never a hit.' },
     NOT_LISTED: { description: 'No active entry of the policy contains it (only expired ones do).' },
     NOT_MATCHABLE: {
-      description: 'Uploads never match the address (internal or local scope, see `matchable` and `notMatchableReason`): whatever entries contain it, it is never a hit.',
+      description:
+        'Uploads never match the address (internal or local scope, see `matchable` and `notMatchableReason`): whatever entries contain it, it is never a hit.',
     },
   },
 });

@@ -28,7 +28,7 @@ export class IocAddPayload {
   @Field(() => Int, { description: 'Entries given twice in this call or already in the list (not added again).' })
   duplicates: number;
 
-  @Field(() => [Ioc], { description: 'The list\'s entries for the given values (new and existing), in address order.' })
+  @Field(() => [Ioc], { description: "The list's entries for the given values (new and existing), in address order." })
   iocs: Ioc[];
 
   @Field(() => [UserError], { description: 'Why nothing was added; empty on success.' })

@@ -36,7 +36,7 @@ export class IocListResolver {
   }
 
   @Authorized(READ_ROLES)
-  @Query(() => IocListConnection, { description: 'Your account\'s IOC lists, oldest first.' })
+  @Query(() => IocListConnection, { description: "Your account's IOC lists, oldest first." })
   iocLists(@Args() args: IocListsArgs, @Ctx() ctx: RequestContext): Promise<ConnectionData<IocList>> {
     return ctx.services.iocLists.list(ctx.caller!.accountId, args.filter, args);
   }
@@ -55,26 +55,35 @@ export class IocListResolver {
     return ctx.services.iocs.lookup(ctx.caller!.accountId, address);
   }
 
-  @FieldResolver(() => IocConnection, { name: 'iocs', description: 'The list\'s entries in address order.' })
+  @FieldResolver(() => IocConnection, { name: 'iocs', description: "The list's entries in address order." })
   entries(@Root() list: IocList, @Args() args: IocEntriesArgs, @Ctx() ctx: RequestContext): Promise<ConnectionData<Ioc>> {
     return ctx.services.iocs.list(list.accountId, list.id, args.filter, args);
   }
 
   @Authorized(WRITE_ROLES)
   @Mutation(() => IocListCreatePayload, { description: 'Creates an IOC list.' })
-  async iocListCreate(@Arg('input', { description: 'What to do; see the input type.' }) input: IocListCreateInput, @Ctx() ctx: RequestContext): Promise<PayloadData> {
+  async iocListCreate(
+    @Arg('input', { description: 'What to do; see the input type.' }) input: IocListCreateInput,
+    @Ctx() ctx: RequestContext,
+  ): Promise<PayloadData> {
     return toPayload(await ctx.services.iocLists.create(ctx.caller!.accountId, input), 'iocList');
   }
 
   @Authorized(WRITE_ROLES)
-  @Mutation(() => IocListUpdatePayload, { description: 'Changes an IOC list\'s name, kind, severity, category or source.' })
-  async iocListUpdate(@Arg('input', { description: 'What to do; see the input type.' }) input: IocListUpdateInput, @Ctx() ctx: RequestContext): Promise<PayloadData> {
+  @Mutation(() => IocListUpdatePayload, { description: "Changes an IOC list's name, kind, severity, category or source." })
+  async iocListUpdate(
+    @Arg('input', { description: 'What to do; see the input type.' }) input: IocListUpdateInput,
+    @Ctx() ctx: RequestContext,
+  ): Promise<PayloadData> {
     return toPayload(await ctx.services.iocLists.update(ctx.caller!.accountId, idOfType(input.id, 'IocList'), input), 'iocList');
   }
 
   @Authorized(WRITE_ROLES)
   @Mutation(() => IocListDeletePayload, { description: 'Deletes an IOC list and its entries; refused (IN_USE) while a policy uses it.' })
-  async iocListDelete(@Arg('input', { description: 'What to do; see the input type.' }) input: IocListDeleteInput, @Ctx() ctx: RequestContext): Promise<PayloadData> {
+  async iocListDelete(
+    @Arg('input', { description: 'What to do; see the input type.' }) input: IocListDeleteInput,
+    @Ctx() ctx: RequestContext,
+  ): Promise<PayloadData> {
     return toPayload(await ctx.services.iocLists.delete(ctx.caller!.accountId, idOfType(input.id, 'IocList')), 'iocList');
   }
 
@@ -89,8 +98,14 @@ export class IocListResolver {
 
   @Authorized(WRITE_ROLES)
   @Mutation(() => IocRemovePayload, { description: 'Removes entries by ID.' })
-  async iocRemove(@Arg('input', { description: 'What to do; see the input type.' }) input: IocRemoveInput, @Ctx() ctx: RequestContext): Promise<IocRemovePayload> {
-    const outcome = await ctx.services.iocs.remove(ctx.caller!.accountId, input.ids.map((id) => idOfType(id, 'Ioc')));
+  async iocRemove(
+    @Arg('input', { description: 'What to do; see the input type.' }) input: IocRemoveInput,
+    @Ctx() ctx: RequestContext,
+  ): Promise<IocRemovePayload> {
+    const outcome = await ctx.services.iocs.remove(
+      ctx.caller!.accountId,
+      input.ids.map((id) => idOfType(id, 'Ioc')),
+    );
     return outcome.ok ? { removed: outcome.value.removed, userErrors: [] } : { removed: [], userErrors: outcome.errors };
   }
 
@@ -98,7 +113,10 @@ export class IocListResolver {
   @Mutation(() => IocListImportPayload, {
     description: 'Imports a feed file (multipart upload) into a list, streaming. APPEND adds; REPLACE swaps all entries atomically.',
   })
-  async iocListImport(@Arg('input', { description: 'What to do; see the input type.' }) input: IocListImportInput, @Ctx() ctx: RequestContext): Promise<IocListImportPayload> {
+  async iocListImport(
+    @Arg('input', { description: 'What to do; see the input type.' }) input: IocListImportInput,
+    @Ctx() ctx: RequestContext,
+  ): Promise<IocListImportPayload> {
     const limit = ctx.services.config.maxFeedBytes;
     const upload = await input.file;
     let spooled;
@@ -115,7 +133,9 @@ export class IocListResolver {
         spooled,
         input.mode ?? ImportMode.APPEND,
       );
-      return outcome.ok ? { iocList: outcome.value.list, summary: outcome.value, userErrors: [] } : { iocList: null, summary: null, userErrors: outcome.errors };
+      return outcome.ok
+        ? { iocList: outcome.value.list, summary: outcome.value, userErrors: [] }
+        : { iocList: null, summary: null, userErrors: outcome.errors };
     } finally {
       await spooled.remove();
     }

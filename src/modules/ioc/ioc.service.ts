@@ -122,7 +122,8 @@ export class IocService {
         return;
       }
       const comment = entry.comment?.trim() || null;
-      if (comment && comment.length > MAX_COMMENT) errors.push(userError(UserErrorCode.TOO_LONG, field('comment'), `Comments are at most ${MAX_COMMENT} characters.`));
+      if (comment && comment.length > MAX_COMMENT)
+        errors.push(userError(UserErrorCode.TOO_LONG, field('comment'), `Comments are at most ${MAX_COMMENT} characters.`));
       const expiresAt = entry.expiresAt ? entry.expiresAt.getTime() : null;
       if (expiresAt != null && expiresAt <= now) errors.push(userError(UserErrorCode.INVALID, field('expiresAt'), 'expiresAt is in the past.'));
       for (const cidr of parsed.cidrs) {
@@ -153,7 +154,9 @@ export class IocService {
       const found = valid.length ? await em.getRepository(Ioc).findBy({ accountId, id: In(valid) }) : [];
       const foundIds = new Set(found.map((f) => f.id));
       const errors = ids
-        .map((id, i) => (id == null || !foundIds.has(id) ? userError(UserErrorCode.NOT_FOUND, ['input', 'ids', String(i)], 'No IOC entry with this ID.') : null))
+        .map((id, i) =>
+          id == null || !foundIds.has(id) ? userError(UserErrorCode.NOT_FOUND, ['input', 'ids', String(i)], 'No IOC entry with this ID.') : null,
+        )
         .filter((e): e is UserErrorData => e != null);
       if (errors.length) return failure(...errors);
       await em.getRepository(Ioc).delete({ accountId, id: In([...foundIds]) });
@@ -181,11 +184,19 @@ export class IocService {
     const listIds = [...new Set(entries.map((e) => e.listId))];
     const lists = listIds.length ? await this.dataSource.getRepository(IocList).findBy({ accountId, id: In(listIds) }) : [];
     const listById = new Map(lists.map((l) => [l.id, l]));
-    const matches = entries.map((ioc) => ({ ioc, iocList: listById.get(ioc.listId) as IocList, active: ioc.expiresAt == null || ioc.expiresAt.getTime() > now }));
+    const matches = entries.map((ioc) => ({
+      ioc,
+      iocList: listById.get(ioc.listId) as IocList,
+      active: ioc.expiresAt == null || ioc.expiresAt.getTime() > now,
+    }));
     const links = listIds.length ? await this.dataSource.getRepository(PolicyIocList).findBy({ iocListId: In(listIds) }) : [];
     const policyIds = [...new Set(links.map((l) => l.policyId))];
-    const policies = policyIds.length ? await this.dataSource.getRepository(Policy).find({ where: { accountId, id: In(policyIds) }, order: { name: 'ASC' } }) : [];
-    const devices = policyIds.length ? await this.dataSource.getRepository(Device).find({ where: { accountId, policyId: In(policyIds) }, order: { nickname: 'ASC' } }) : [];
+    const policies = policyIds.length
+      ? await this.dataSource.getRepository(Policy).find({ where: { accountId, id: In(policyIds) }, order: { name: 'ASC' } })
+      : [];
+    const devices = policyIds.length
+      ? await this.dataSource.getRepository(Device).find({ where: { accountId, policyId: In(policyIds) }, order: { nickname: 'ASC' } })
+      : [];
     const matchable = isInternetRoutable(ip);
     const scope = describeScope(classifyIp(ip));
     return {
@@ -203,10 +214,10 @@ export class IocService {
         const verdict = !matchable
           ? LookupVerdict.NOT_MATCHABLE
           : active.some((m) => m.iocList.kind === IocListKind.ALLOW)
-          ? LookupVerdict.ALLOWED
-          : active.some((m) => m.iocList.kind === IocListKind.BLOCK)
-            ? LookupVerdict.BLOCKED
-            : LookupVerdict.NOT_LISTED;
+            ? LookupVerdict.ALLOWED
+            : active.some((m) => m.iocList.kind === IocListKind.BLOCK)
+              ? LookupVerdict.BLOCKED
+              : LookupVerdict.NOT_LISTED;
         return { policy, verdict, devices: devices.filter((d) => d.policyId === policy.id) };
       }),
     };
@@ -238,8 +249,7 @@ export async function touchList(em: EntityManager, list: IocList, delta: number,
   if (delta !== 0 || recount) list.revision += 1;
   list.updatedAt = now;
   if (imported) list.lastImportedAt = now;
-  await em.getRepository(IocList).update(
-    { id: list.id },
-    { entryCount: list.entryCount, revision: list.revision, updatedAt: now, ...(imported ? { lastImportedAt: now } : {}) },
-  );
+  await em
+    .getRepository(IocList)
+    .update({ id: list.id }, { entryCount: list.entryCount, revision: list.revision, updatedAt: now, ...(imported ? { lastImportedAt: now } : {}) });
 }

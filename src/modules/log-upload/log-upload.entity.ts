@@ -75,7 +75,10 @@ export class LogUpload {
   status: LogUploadStatus;
 
   @Column({ type: 'text', nullable: true })
-  @Field(() => String, { nullable: true, description: 'Why processing failed (FAILED uploads); while a retry after a transient database error waits (QUEUED), what the last attempt met.' })
+  @Field(() => String, {
+    nullable: true,
+    description: 'Why processing failed (FAILED uploads); while a retry after a transient database error waits (QUEUED), what the last attempt met.',
+  })
   error: string | null;
 
   @Column({ type: 'int', default: 0 })

@@ -65,7 +65,9 @@ registerEnumType(SkipReason, {
         'Does not start with the epoch timestamp of `tcpdump -tt` (e.g. the time of day printed without `-tt`, `[Error converting time]`, an encapsulated packet printed on its own line).',
     },
     NOT_IP: { description: 'Timestamped, but not an IPv4 or IPv6 packet (ARP, STP, LLDP, ...).' },
-    MALFORMED_ADDRESS: { description: 'An IP header whose addresses do not parse (`IP bad-len 0`, `IP6 version error`, a `-v` header without its address line).' },
+    MALFORMED_ADDRESS: {
+      description: 'An IP header whose addresses do not parse (`IP bad-len 0`, `IP6 version error`, a `-v` header without its address line).',
+    },
     TOO_LONG: { description: 'Longer than the per-line limit (64 KiB); nothing tcpdump prints for one packet is that long without `-X`.' },
   },
 });

@@ -4,7 +4,10 @@ import type { FileUpload } from 'graphql-upload-minimal';
 import { SafeInt } from '../../common/graphql/safe-int.scalar';
 import { LogUploadStatus } from './log-upload.enums';
 
-@InputType({ description: 'A tcpdump text file to upload. Name the device by exactly one of device, deviceNickname or deviceIp (none with a key bound to a device: that device).' })
+@InputType({
+  description:
+    'A tcpdump text file to upload. Name the device by exactly one of device, deviceNickname or deviceIp (none with a key bound to a device: that device).',
+})
 export class LogUploadCreateInput {
   @Field(() => ID, { nullable: true, description: 'The device, by ID.' })
   device?: string | null;

@@ -20,7 +20,10 @@ export class UploadWarning implements UploadWarningData {
 
 @ObjectType({ description: 'Result of `logUploadCreate`.' })
 export class LogUploadCreatePayload {
-  @Field(() => LogUpload, { nullable: true, description: 'The upload, stored and queued (or the earlier one, when duplicate). Null when userErrors is not empty.' })
+  @Field(() => LogUpload, {
+    nullable: true,
+    description: 'The upload, stored and queued (or the earlier one, when duplicate). Null when userErrors is not empty.',
+  })
   logUpload: LogUpload | null;
 
   @Field({ description: 'True when the same file (same device, same MD5) had been uploaded before: nothing new was stored or counted.' })

@@ -46,7 +46,6 @@ export interface ProcessorOptions {
   onFinished?: (outcome: ProcessOutcome | { status: 'ERROR'; textBytes: 0; durationMs: number; connections: 0; hits: 0 }) => void;
 }
 
-
 /**
  * Processes one claimed upload: streams its stored text through the parser and folds packets into connections
  * (on a parse thread, or on this thread a slice per event-loop turn: either way the API stays responsive),
@@ -99,7 +98,12 @@ export class LogUploadProcessor {
       throw err;
     }
     const blobs: Array<{ data: Buffer }> = await this.dataSource.query(`SELECT data FROM log_upload_blob WHERE upload_id = ? ORDER BY seq`, [uploadId]);
-    const file: StoredFile = { encoding: rows[0].stored_encoding, blobs: blobs.map((b) => b.data), internalNetworks: device.internalNetworks, ownAddress: device.ipAddress };
+    const file: StoredFile = {
+      encoding: rows[0].stored_encoding,
+      blobs: blobs.map((b) => b.data),
+      internalNetworks: device.internalNetworks,
+      ownAddress: device.ipAddress,
+    };
     let lastRenew = Date.now();
     const renewEvery = Math.max(250, this.options.leaseMs / 3);
     // After each slice, on this thread: progress, the shutdown's abort, and the lease (false: stop).
@@ -149,7 +153,13 @@ export class LogUploadProcessor {
         const row = rows[side === MatchedSide.INITIATOR ? 0 : 1];
         if (row === NO_MATCH) continue;
         const list = index.rowList(row);
-        const match = { entryId: index.rowEntryId(row), listId: list.id, cidr: index.describeRow(row, false).cidr, severity: list.severity, category: list.category };
+        const match = {
+          entryId: index.rowEntryId(row),
+          listId: list.id,
+          cidr: index.describeRow(row, false).cidr,
+          severity: list.severity,
+          category: list.category,
+        };
         hits.push(newHit({ accountId, deviceId: device.id, uploadId, connection: c, side, end, match }));
         if (old) oldHits++;
       }
@@ -161,46 +171,67 @@ export class LogUploadProcessor {
     );
 
     // Run again in place on a deadlock, a lost connection...: the parsed result above is kept (log-upload.retry.ts).
-    const finish = () => this.dataSource.transaction(async (em) => {
-      if (!(await this.queue.holdsLease(em, uploadId, owner))) return false;
-      const skippedLines = stats.lines - stats.packets;
-      await execute(
-        em,
-        `UPDATE log_upload SET status = ?, error = NULL, lease_owner = NULL, lease_expires_at = NULL, finished_at = ?, progress_bytes = ?, progress_lines = ?,
+    const finish = () =>
+      this.dataSource.transaction(async (em) => {
+        if (!(await this.queue.holdsLease(em, uploadId, owner))) return false;
+        const skippedLines = stats.lines - stats.packets;
+        await execute(
+          em,
+          `UPDATE log_upload SET status = ?, error = NULL, lease_owner = NULL, lease_expires_at = NULL, finished_at = ?, progress_bytes = ?, progress_lines = ?,
                 policy_id = ?, line_count = ?, packet_lines = ?, skipped_lines = ?, skipped = ?, connections = ?, inbound_connections = ?,
                 outbound_connections = ?, hits = ?, hits_purged = 0, warnings = ?, first_capture_at = ?, last_capture_at = ?
           WHERE id = ?`,
-        [
-          LogUploadStatus.COMPLETED,
-          Date.now(),
-          bytes,
-          stats.lines,
-          device.policyId,
-          stats.lines,
-          stats.packets,
-          skippedLines,
-          JSON.stringify({ byReason: stats.skipped, samples: stats.samples.map((s) => ({ lineNumber: s.lineNo, reason: s.reason, text: s.text })) }),
-          connections.length,
-          inbound,
-          connections.length - inbound,
-          hits.length,
-          JSON.stringify(warnings),
-          Number.isFinite(first) ? Math.floor(first / 1000) : null,
-          Number.isFinite(last) ? Math.floor(last / 1000) : null,
-          uploadId,
-        ],
-      );
-      // Replace, never add: a re-run (after a crash, or a reprocess) leaves exactly one set of hits, with the
-      // reports' roll-ups and the change log entry that tells in-memory report stores to re-read them.
-      await this.hitWriter.replaceUpload(em, { accountId, uploadId }, hits);
-      return true;
-    });
-    const done = await retryInPlace(finish, { uploadId, owner, leaseMs: this.options.leaseMs, signal }, this.queue, this.options.retry ?? DEFAULT_RETRY, this.options.onRetry);
-    const outcome = { deviceId: device.id, lines: stats.lines, packets: stats.packets, connections: connections.length, hits: hits.length, textBytes: bytes, durationMs: performance.now() - started };
+          [
+            LogUploadStatus.COMPLETED,
+            Date.now(),
+            bytes,
+            stats.lines,
+            device.policyId,
+            stats.lines,
+            stats.packets,
+            skippedLines,
+            JSON.stringify({ byReason: stats.skipped, samples: stats.samples.map((s) => ({ lineNumber: s.lineNo, reason: s.reason, text: s.text })) }),
+            connections.length,
+            inbound,
+            connections.length - inbound,
+            hits.length,
+            JSON.stringify(warnings),
+            Number.isFinite(first) ? Math.floor(first / 1000) : null,
+            Number.isFinite(last) ? Math.floor(last / 1000) : null,
+            uploadId,
+          ],
+        );
+        // Replace, never add: a re-run (after a crash, or a reprocess) leaves exactly one set of hits, with the
+        // reports' roll-ups and the change log entry that tells in-memory report stores to re-read them.
+        await this.hitWriter.replaceUpload(em, { accountId, uploadId }, hits);
+        return true;
+      });
+    const done = await retryInPlace(
+      finish,
+      { uploadId, owner, leaseMs: this.options.leaseMs, signal },
+      this.queue,
+      this.options.retry ?? DEFAULT_RETRY,
+      this.options.onRetry,
+    );
+    const outcome = {
+      deviceId: device.id,
+      lines: stats.lines,
+      packets: stats.packets,
+      connections: connections.length,
+      hits: hits.length,
+      textBytes: bytes,
+      durationMs: performance.now() - started,
+    };
     return done ? { status: LogUploadStatus.COMPLETED, ...outcome } : { status: 'LEASE_LOST', ...outcome };
   }
 
-  private async failed(uploadId: number, owner: string, error: string, base: Omit<ProcessOutcome, 'status' | 'durationMs'>, started: number): Promise<ProcessOutcome> {
+  private async failed(
+    uploadId: number,
+    owner: string,
+    error: string,
+    base: Omit<ProcessOutcome, 'status' | 'durationMs'>,
+    started: number,
+  ): Promise<ProcessOutcome> {
     const ok = await this.queue.fail(uploadId, owner, error);
     return { status: ok ? LogUploadStatus.FAILED : 'LEASE_LOST', error, ...base, durationMs: performance.now() - started };
   }

@@ -142,7 +142,9 @@ export class LogUploadQueue {
   }
 
   async depth(): Promise<Record<LogUploadStatus, number>> {
-    const rows: Array<{ status: LogUploadStatus; n: number | string }> = await this.dataSource.query(`SELECT status, COUNT(*) AS n FROM log_upload GROUP BY status`);
+    const rows: Array<{ status: LogUploadStatus; n: number | string }> = await this.dataSource.query(
+      `SELECT status, COUNT(*) AS n FROM log_upload GROUP BY status`,
+    );
     const out = { QUEUED: 0, PROCESSING: 0, COMPLETED: 0, FAILED: 0 } as Record<LogUploadStatus, number>;
     for (const r of rows) out[r.status] = Number(r.n);
     return out;

@@ -17,7 +17,14 @@ import { SkipReason } from './log-upload.enums';
 import { isUserErrorRefusal, UploadRefusalCode } from './acceptance/refusal';
 import { LogUploadsArgs } from './log-upload.args';
 import { LogUploadCreateInput, LogUploadReprocessInput } from './log-upload.inputs';
-import { LogUploadConnection, LogUploadCreatePayload, LogUploadReprocessPayload, SkippedLineCount, SkippedLineSample, UploadWarning } from './log-upload.payloads';
+import {
+  LogUploadConnection,
+  LogUploadCreatePayload,
+  LogUploadReprocessPayload,
+  SkippedLineCount,
+  SkippedLineSample,
+  UploadWarning,
+} from './log-upload.payloads';
 import type { UploadWarningData } from './retention-warning';
 
 /**
@@ -76,14 +83,22 @@ export class LogUploadResolver {
     description:
       'Uploads tcpdump text (GraphQL multipart; send "Apollo-Require-Preflight: true") with an UPLOADER or ADMIN key. Answers once the file and its job are stored; processing takes seconds. Over the size limit: HTTP 413 and nothing stored.',
   })
-  async logUploadCreate(@Arg('input', { description: 'What to do; see the input type.' }) input: LogUploadCreateInput, @Ctx() ctx: RequestContext): Promise<LogUploadCreatePayload> {
+  async logUploadCreate(
+    @Arg('input', { description: 'What to do; see the input type.' }) input: LogUploadCreateInput,
+    @Ctx() ctx: RequestContext,
+  ): Promise<LogUploadCreatePayload> {
     const caller = ctx.caller;
     const upload = await input.file;
     const outcome = await ctx.services.logUploads.submit({
       via: 'graphql',
       requestId: ctx.requestId,
       key: caller ? { id: caller.apiKeyId, accountId: caller.accountId, role: caller.role, deviceId: caller.deviceId } : null,
-      device: { deviceId: input.device != null ? idOfType(input.device, 'Device') : null, deviceIdGiven: input.device != null, nickname: input.deviceNickname, ip: input.deviceIp },
+      device: {
+        deviceId: input.device != null ? idOfType(input.device, 'Device') : null,
+        deviceIdGiven: input.device != null,
+        nickname: input.deviceNickname,
+        ip: input.deviceIp,
+      },
       uploaderAddress: null,
       file: { name: upload.filename, stream: upload.createReadStream() },
       clientMd5: input.md5,
@@ -97,8 +112,13 @@ export class LogUploadResolver {
   }
 
   @Authorized([Role.ADMIN])
-  @Mutation(() => LogUploadReprocessPayload, { description: 'Processes a finished upload again against its device\'s current policy; its counts and hits are replaced.' })
-  async logUploadReprocess(@Arg('input', { description: 'What to do; see the input type.' }) input: LogUploadReprocessInput, @Ctx() ctx: RequestContext): Promise<PayloadData> {
+  @Mutation(() => LogUploadReprocessPayload, {
+    description: "Processes a finished upload again against its device's current policy; its counts and hits are replaced.",
+  })
+  async logUploadReprocess(
+    @Arg('input', { description: 'What to do; see the input type.' }) input: LogUploadReprocessInput,
+    @Ctx() ctx: RequestContext,
+  ): Promise<PayloadData> {
     return toPayload(await ctx.services.logUploads.reprocess(ctx.caller!.accountId, idOfType(input.id, 'LogUpload')), 'logUpload');
   }
 
@@ -120,7 +140,8 @@ export class LogUploadResolver {
   }
 
   @FieldResolver(() => [UploadWarning], {
-    description: 'What processing found worth a warning, e.g. BEYOND_RETENTION with how many connections and hits are older than RETENTION_DAYS. Empty before processing.',
+    description:
+      'What processing found worth a warning, e.g. BEYOND_RETENTION with how many connections and hits are older than RETENTION_DAYS. Empty before processing.',
   })
   warnings(@Root() upload: LogUpload): UploadWarningData[] {
     return upload.warnings ?? [];

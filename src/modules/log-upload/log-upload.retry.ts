@@ -115,7 +115,10 @@ export async function handleJobError(
       // at the longest backoff (an operator frees space; the stored file and the acknowledgement stay).
       const delayMs = retryDelayMs(MAX_ATTEMPTS, policy);
       if (await queue.retryLater(job.uploadId, job.owner, waitingForSpaceReason(transient), delayMs, true)) {
-        logger.error({ event: 'job.retry', ...fields, attempt: job.attempt, delayMs, inPlace: false, refunded: true }, "the database's storage is full; job queued again until space is freed");
+        logger.error(
+          { event: 'job.retry', ...fields, attempt: job.attempt, delayMs, inPlace: false, refunded: true },
+          "the database's storage is full; job queued again until space is freed",
+        );
         return;
       }
       logger.warn({ event: 'job.lease_lost', ...fields, attempt: job.attempt }, 'job lease lost; result discarded');
@@ -129,13 +132,19 @@ export async function handleJobError(
         return;
       }
     } else if (await queue.fail(job.uploadId, job.owner, gaveUpReason(attempts, transient))) {
-      logger.error({ event: 'upload.failed', ...fields, attempt: attempts, reason: gaveUpReason(attempts, transient) }, 'upload failed: attempts spent on transient errors');
+      logger.error(
+        { event: 'upload.failed', ...fields, attempt: attempts, reason: gaveUpReason(attempts, transient) },
+        'upload failed: attempts spent on transient errors',
+      );
       return;
     }
     logger.warn({ event: 'job.lease_lost', ...fields, attempt: job.attempt }, 'job lease lost; result discarded');
   } catch (again) {
     // The database is still away: the lease runs out and the job is claimed again then (an attempt more).
-    logger.warn({ event: 'job.retry', ...fields, attempt: job.attempt, err: again, delayMs: null, inPlace: false }, 'transient database error; job left to its lease');
+    logger.warn(
+      { event: 'job.retry', ...fields, attempt: job.attempt, err: again, delayMs: null, inPlace: false },
+      'transient database error; job left to its lease',
+    );
   }
 }
 

@@ -68,7 +68,16 @@ const refused = <T>(r: UploadRefusal): Checked<T> => ({ ok: false, refusal: r })
 const fromUserErrors = <T>(errors: { code: UserErrorCode; field: string[] | null; message: string }[]): Checked<T> =>
   refused({ code: errors[0].code as UploadRefusalCode, field: errors[0].field, message: errors.map((e) => e.message).join(' ') });
 
-export type CommitRequest = { accountId: number; device: Device; apiKeyId: number | null; source: UploadSource; fileName: string; file: IntakeResult; clientMd5?: string | null; clientSize?: number | null };
+export type CommitRequest = {
+  accountId: number;
+  device: Device;
+  apiKeyId: number | null;
+  source: UploadSource;
+  fileName: string;
+  file: IntakeResult;
+  clientMd5?: string | null;
+  clientSize?: number | null;
+};
 
 export interface Accepted {
   upload: LogUpload;
@@ -110,7 +119,13 @@ export class LogUploadService {
    * failure is reported as a refusal too, then thrown for the route to answer (503/507).
    */
   async submit(req: UploadRequest): Promise<Checked<Accepted & { device: Device }>> {
-    const attempt: UploadAttempt = { via: req.via, requestId: req.requestId, accountId: req.key?.accountId ?? null, apiKeyId: req.key?.id ?? null, device: null };
+    const attempt: UploadAttempt = {
+      via: req.via,
+      requestId: req.requestId,
+      accountId: req.key?.accountId ?? null,
+      apiKeyId: req.key?.id ?? null,
+      device: null,
+    };
     const refuse = (r: UploadRefusal) => {
       this.telemetry.refused(attempt, { code: r.code, reason: r.message, status: req.statusOf.refused[r.code] });
       return refused<Accepted & { device: Device }>(r);
@@ -180,9 +195,12 @@ export class LogUploadService {
     if (!key) {
       const candidates = client ? await this.devices.findByIp(null, client, { identifiableOnly: true }) : [];
       if (candidates.length === 1) return { ok: true, value: candidates[0] };
-      if (candidates.length > 1) return refused(refusal('AMBIGUOUS', null, `Several devices allow identification by ${client}; send an UPLOADER API key instead.`));
+      if (candidates.length > 1)
+        return refused(refusal('AMBIGUOUS', null, `Several devices allow identification by ${client}; send an UPLOADER API key instead.`));
       // GraphQL refuses a request without a key before any resolver (API_KEY_REQUIRED); the form says more.
-      return refused(refusal('UNAUTHENTICATED', null, `${API_KEY_REQUIRED} A form post may send it as a "token" field; no device is identified by the address ${client}.`));
+      return refused(
+        refusal('UNAUTHENTICATED', null, `${API_KEY_REQUIRED} A form post may send it as a "token" field; no device is identified by the address ${client}.`),
+      );
     }
     const named = by.deviceIdGiven || by.deviceId != null || !!by.nickname || !!by.ip;
     if (!named && key.deviceId != null) {
@@ -207,7 +225,8 @@ export class LogUploadService {
   /** Picks the device of an upload by ID, nickname or IP: exactly one of them. */
   async resolveDevice(accountId: number, by: DeviceSelector): Promise<Outcome<Device>> {
     const given = [by.deviceIdGiven || by.deviceId != null, !!by.nickname, !!by.ip].filter(Boolean).length;
-    if (given !== 1) return failure(userError(UserErrorCode.INVALID, ['input', 'device'], 'Name the device by exactly one of device, deviceNickname or deviceIp.'));
+    if (given !== 1)
+      return failure(userError(UserErrorCode.INVALID, ['input', 'device'], 'Name the device by exactly one of device, deviceNickname or deviceIp.'));
     if (by.deviceIdGiven || by.deviceId != null) {
       const d = await this.devices.find(accountId, by.deviceId ?? null);
       return d ? success(d) : failure(userError(UserErrorCode.NOT_FOUND, ['input', 'device'], 'No device with this ID.'));
@@ -217,10 +236,15 @@ export class LogUploadService {
       return d ? success(d) : failure(userError(UserErrorCode.NOT_FOUND, ['input', 'deviceNickname'], `No device nicknamed "${by.nickname.slice(0, 64)}".`));
     }
     const found = await this.devices.findByIp(accountId, by.ip as string);
-    if (found.length === 0) return failure(userError(UserErrorCode.NOT_FOUND, ['input', 'deviceIp'], `No device has the address ${String(by.ip).slice(0, 45)}.`));
+    if (found.length === 0)
+      return failure(userError(UserErrorCode.NOT_FOUND, ['input', 'deviceIp'], `No device has the address ${String(by.ip).slice(0, 45)}.`));
     if (found.length > 1) {
       return failure(
-        userError(UserErrorCode.INVALID, ['input', 'deviceIp'], `${found.length} devices have this address (${found.map((d) => d.nickname).join(', ')}); name the device by ID or nickname.`),
+        userError(
+          UserErrorCode.INVALID,
+          ['input', 'deviceIp'],
+          `${found.length} devices have this address (${found.map((d) => d.nickname).join(', ')}); name the device by ID or nickname.`,
+        ),
       );
     }
     return success(found[0]);
@@ -253,10 +277,18 @@ export class LogUploadService {
     if (!claims.ok) return claims;
     const md5 = req.clientMd5?.trim().toLowerCase() || null;
     if (req.clientSize != null && req.clientSize !== file.size) {
-      return failure(userError(UserErrorCode.SIZE_MISMATCH, ['input', 'size'], `The client said ${req.clientSize} bytes but ${file.size} arrived; nothing was stored.`));
+      return failure(
+        userError(UserErrorCode.SIZE_MISMATCH, ['input', 'size'], `The client said ${req.clientSize} bytes but ${file.size} arrived; nothing was stored.`),
+      );
     }
     if (md5 != null && md5 !== file.md5) {
-      return failure(userError(UserErrorCode.CHECKSUM_MISMATCH, ['input', 'md5'], `The client's MD5 ${md5} does not match the MD5 of what arrived (${file.md5}); nothing was stored.`));
+      return failure(
+        userError(
+          UserErrorCode.CHECKSUM_MISMATCH,
+          ['input', 'md5'],
+          `The client's MD5 ${md5} does not match the MD5 of what arrived (${file.md5}); nothing was stored.`,
+        ),
+      );
     }
     const warnings = acceptanceWarnings(file.sample, this.retentionDays, Date.now());
     const existing = await this.findDuplicate(req.device.id, file.md5);
@@ -353,11 +385,22 @@ export class LogUploadService {
     const upload = await this.find(accountId, id);
     if (!upload) return failure(userError(UserErrorCode.NOT_FOUND, ['input', 'id'], 'No upload with this ID.'));
     if (upload.status === LogUploadStatus.QUEUED || upload.status === LogUploadStatus.PROCESSING) {
-      return failure(userError(UserErrorCode.INVALID_STATE, ['input', 'id'], `The upload is ${upload.status.toLowerCase()} already; reprocess it once it has finished.`));
+      return failure(
+        userError(UserErrorCode.INVALID_STATE, ['input', 'id'], `The upload is ${upload.status.toLowerCase()} already; reprocess it once it has finished.`),
+      );
     }
     const result = await repo.update(
       { id: upload.id, status: In([LogUploadStatus.COMPLETED, LogUploadStatus.FAILED]) },
-      { status: LogUploadStatus.QUEUED, error: null, attempts: 0, leaseOwner: null, leaseExpiresAt: null, finishedAt: null, progressBytes: 0, progressLines: 0 },
+      {
+        status: LogUploadStatus.QUEUED,
+        error: null,
+        attempts: 0,
+        leaseOwner: null,
+        leaseExpiresAt: null,
+        finishedAt: null,
+        progressBytes: 0,
+        progressLines: 0,
+      },
     );
     if (!result.affected) return failure(userError(UserErrorCode.INVALID_STATE, ['input', 'id'], 'The upload changed state meanwhile; try again.'));
     this.events.emit('queued', upload.id);

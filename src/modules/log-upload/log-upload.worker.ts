@@ -63,7 +63,8 @@ export class LogUploadWorker {
     if (handBack && this.current != null) {
       const id = this.current;
       this.abort?.abort();
-      if (await this.queue.release(id, this.owner)) this.logger.info({ event: 'job.handed_back', uploadId: id, owner: this.owner }, 'job handed back on shutdown');
+      if (await this.queue.release(id, this.owner))
+        this.logger.info({ event: 'job.handed_back', uploadId: id, owner: this.owner }, 'job handed back on shutdown');
     }
     await this.loop;
   }
@@ -88,14 +89,23 @@ export class LogUploadWorker {
         // The previous worker died or stalled: its lease ran out and this one takes the job over.
         this.logger.warn({ event: 'job.lease_expired', uploadId: job.uploadId, attempt: job.attempt, owner: this.owner }, 'job lease expired; retrying');
       }
-      this.logger.info({ event: 'job.claimed', uploadId: job.uploadId, attempt: job.attempt, retry, recovered: job.recovered, owner: this.owner }, retry ? 'job claimed (retry)' : 'job claimed');
+      this.logger.info(
+        { event: 'job.claimed', uploadId: job.uploadId, attempt: job.attempt, retry, recovered: job.recovered, owner: this.owner },
+        retry ? 'job claimed (retry)' : 'job claimed',
+      );
       try {
         const outcome = await this.processor.process(job.uploadId, this.owner, this.abort.signal);
         this.onOutcome(job.uploadId, outcome);
         this.logOutcome(job.uploadId, job.attempt, outcome);
       } catch (err) {
         // A transient database error goes back to the queue (until the attempts are spent); a bug fails the job.
-        await handleJobError(err, { uploadId: job.uploadId, attempt: job.attempt, owner: this.owner }, this.queue, { baseMs: this.options.retryBaseMs ?? DEFAULT_RETRY.baseMs }, this.logger);
+        await handleJobError(
+          err,
+          { uploadId: job.uploadId, attempt: job.attempt, owner: this.owner },
+          this.queue,
+          { baseMs: this.options.retryBaseMs ?? DEFAULT_RETRY.baseMs },
+          this.logger,
+        );
       } finally {
         this.current = null;
         this.abort = null;

@@ -22,7 +22,7 @@ export function acceptanceWarnings(sample: CaptureSample | null, days: number, n
       ? `The capture is older than the retention period (its first and last packets: ${iso(sample.earliest)}, ${iso(sample.latest)}; ${rule}): ` +
         'the flow hits found in it will be deleted by the next retention purge. The upload was stored; its hitsPurged will count them.'
       : `The capture starts before the retention period (its first packet: ${iso(sample.earliest)}; ${rule}): ` +
-        'flow hits from before then will be deleted by the next retention purge. Once processed, the upload\'s warnings say how many.';
+        "flow hits from before then will be deleted by the next retention purge. Once processed, the upload's warnings say how many.";
   return [{ code: UploadWarningCode.BEYOND_RETENTION, message }];
 }
 

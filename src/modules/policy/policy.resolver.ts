@@ -25,7 +25,7 @@ export class PolicyResolver {
   }
 
   @Authorized(READ_ROLES)
-  @Query(() => PolicyConnection, { description: 'Your account\'s policies, oldest first.' })
+  @Query(() => PolicyConnection, { description: "Your account's policies, oldest first." })
   policies(@Args() args: PoliciesArgs, @Ctx() ctx: RequestContext): Promise<ConnectionData<Policy>> {
     return ctx.services.policies.list(ctx.caller!.accountId, args.filter, args);
   }
@@ -35,40 +35,55 @@ export class PolicyResolver {
     return ctx.loaders.deviceCountByPolicy.load(policy.id);
   }
 
-  @FieldResolver(() => [IocList], { description: 'The IOC lists uploads of this policy\'s devices are matched against.' })
+  @FieldResolver(() => [IocList], { description: "The IOC lists uploads of this policy's devices are matched against." })
   iocLists(@Root() policy: Policy, @Ctx() ctx: RequestContext): Promise<IocList[]> {
     return ctx.loaders.iocListsByPolicy.load(policy.id);
   }
 
   @Authorized(WRITE_ROLES)
-  @Mutation(() => PolicyAttachIocListsPayload, { description: 'Adds IOC lists to a policy; its devices\' next uploads are matched against them.' })
-  async policyAttachIocLists(@Arg('input', { description: 'What to do; see the input type.' }) input: PolicyIocListsInput, @Ctx() ctx: RequestContext): Promise<PayloadData> {
+  @Mutation(() => PolicyAttachIocListsPayload, { description: "Adds IOC lists to a policy; its devices' next uploads are matched against them." })
+  async policyAttachIocLists(
+    @Arg('input', { description: 'What to do; see the input type.' }) input: PolicyIocListsInput,
+    @Ctx() ctx: RequestContext,
+  ): Promise<PayloadData> {
     const ids = input.iocLists.map((id) => idOfType(id, 'IocList'));
     return toPayload(await ctx.services.policies.attachIocLists(ctx.caller!.accountId, idOfType(input.policy, 'Policy'), ids), 'policy');
   }
 
   @Authorized(WRITE_ROLES)
   @Mutation(() => PolicyDetachIocListsPayload, { description: 'Removes IOC lists from a policy.' })
-  async policyDetachIocLists(@Arg('input', { description: 'What to do; see the input type.' }) input: PolicyIocListsInput, @Ctx() ctx: RequestContext): Promise<PayloadData> {
+  async policyDetachIocLists(
+    @Arg('input', { description: 'What to do; see the input type.' }) input: PolicyIocListsInput,
+    @Ctx() ctx: RequestContext,
+  ): Promise<PayloadData> {
     const ids = input.iocLists.map((id) => idOfType(id, 'IocList'));
     return toPayload(await ctx.services.policies.detachIocLists(ctx.caller!.accountId, idOfType(input.policy, 'Policy'), ids), 'policy');
   }
 
   @Authorized(WRITE_ROLES)
   @Mutation(() => PolicyCreatePayload, { description: 'Creates a policy.' })
-  async policyCreate(@Arg('input', { description: 'What to do; see the input type.' }) input: PolicyCreateInput, @Ctx() ctx: RequestContext): Promise<PayloadData> {
+  async policyCreate(
+    @Arg('input', { description: 'What to do; see the input type.' }) input: PolicyCreateInput,
+    @Ctx() ctx: RequestContext,
+  ): Promise<PayloadData> {
     return toPayload(await ctx.services.policies.create(ctx.caller!.accountId, input), 'policy');
   }
 
   @Authorized(WRITE_ROLES)
-  @Mutation(() => PolicyUpdatePayload, { description: 'Changes a policy\'s name or description.' })
-  async policyUpdate(@Arg('input', { description: 'What to do; see the input type.' }) input: PolicyUpdateInput, @Ctx() ctx: RequestContext): Promise<PayloadData> {
+  @Mutation(() => PolicyUpdatePayload, { description: "Changes a policy's name or description." })
+  async policyUpdate(
+    @Arg('input', { description: 'What to do; see the input type.' }) input: PolicyUpdateInput,
+    @Ctx() ctx: RequestContext,
+  ): Promise<PayloadData> {
     return toPayload(await ctx.services.policies.update(ctx.caller!.accountId, idOfType(input.id, 'Policy'), input), 'policy');
   }
 
   @Authorized(WRITE_ROLES)
   @Mutation(() => PolicyDeletePayload, { description: 'Deletes a policy; refused (IN_USE) while a device uses it.' })
-  async policyDelete(@Arg('input', { description: 'What to do; see the input type.' }) input: PolicyDeleteInput, @Ctx() ctx: RequestContext): Promise<PayloadData> {
+  async policyDelete(
+    @Arg('input', { description: 'What to do; see the input type.' }) input: PolicyDeleteInput,
+    @Ctx() ctx: RequestContext,
+  ): Promise<PayloadData> {
     return toPayload(await ctx.services.policies.delete(ctx.caller!.accountId, idOfType(input.id, 'Policy')), 'policy');
   }
 }

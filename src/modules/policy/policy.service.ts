@@ -36,7 +36,14 @@ export class PolicyService {
 
   /** Batch load for DataLoaders: results in key order, null for misses and other accounts' IDs. */
   async findMany(accountId: number, ids: readonly number[]): Promise<(Policy | null)[]> {
-    const rows = ids.length ? await this.dataSource.getRepository(Policy).createQueryBuilder('p').where('p.accountId = :accountId', { accountId }).andWhereInIds([...ids]).getMany() : [];
+    const rows = ids.length
+      ? await this.dataSource
+          .getRepository(Policy)
+          .createQueryBuilder('p')
+          .where('p.accountId = :accountId', { accountId })
+          .andWhereInIds([...ids])
+          .getMany()
+      : [];
     const byId = new Map(rows.map((p) => [p.id, p]));
     return ids.map((id) => byId.get(id) ?? null);
   }
@@ -126,7 +133,13 @@ export class PolicyService {
   async attachIocLists(accountId: number, policyId: number | null, listIds: (number | null)[]): Promise<Outcome<Policy>> {
     return this.changeLists(accountId, policyId, listIds, async (em, policy, ids) => {
       const now = Date.now();
-      await bulkInsert(em, 'policy_ioc_list', ['policy_id', 'ioc_list_id', 'created_at'], ids.map((id) => [policy.id, id, now]), { ignoreDuplicates: true });
+      await bulkInsert(
+        em,
+        'policy_ioc_list',
+        ['policy_id', 'ioc_list_id', 'created_at'],
+        ids.map((id) => [policy.id, id, now]),
+        { ignoreDuplicates: true },
+      );
     });
   }
 
@@ -150,7 +163,9 @@ export class PolicyService {
       const valid = listIds.filter((id): id is number => id != null);
       const found = new Set((valid.length ? await em.getRepository(IocList).findBy({ accountId, id: In(valid) }) : []).map((l) => l.id));
       const errors = listIds
-        .map((id, i) => (id == null || !found.has(id) ? userError(UserErrorCode.NOT_FOUND, ['input', 'iocLists', String(i)], 'No IOC list with this ID.') : null))
+        .map((id, i) =>
+          id == null || !found.has(id) ? userError(UserErrorCode.NOT_FOUND, ['input', 'iocLists', String(i)], 'No IOC list with this ID.') : null,
+        )
         .filter((e): e is UserErrorData => e != null);
       if (errors.length) return failure(...errors);
       await change(em, policy, [...found]);
@@ -167,13 +182,7 @@ export class PolicyService {
     return transactionWithUniqueCheck(this.dataSource, work, ['input', 'name'], 'A policy with this name already exists.');
   }
 
-  private async validate(
-    em: EntityManager,
-    accountId: number,
-    input: PolicyFields,
-    selfId: number | null,
-    creating: boolean,
-  ): Promise<UserErrorData[]> {
+  private async validate(em: EntityManager, accountId: number, input: PolicyFields, selfId: number | null, creating: boolean): Promise<UserErrorData[]> {
     const errors: UserErrorData[] = [];
     if (creating || input.name != null) {
       const name = input.name?.trim() ?? '';

@@ -52,10 +52,20 @@ function computeSelection(data: AccountHits, f: ResolvedHitFilter): Selection {
   const has = <T>(list: T[] | undefined, v: T) => list === undefined || list.includes(v);
   const groupOk =
     f.severities || f.minSeverity !== undefined || f.listIds || f.categories
-      ? mask(data.groups.values, (g) => has(f.severities, g.severity) && (f.minSeverity === undefined || g.severity >= f.minSeverity) && has(f.listIds, g.listId) && has(f.categories as string[] | undefined, g.category))
+      ? mask(
+          data.groups.values,
+          (g) =>
+            has(f.severities, g.severity) &&
+            (f.minSeverity === undefined || g.severity >= f.minSeverity) &&
+            has(f.listIds, g.listId) &&
+            has(f.categories as string[] | undefined, g.category),
+        )
       : null;
   const internal = f.internal;
-  const hostOk = f.deviceIds || internal ? mask(data.hosts.values, (h) => has(f.deviceIds, h.deviceId) && (!internal || (h.key >= internal.start && h.key <= internal.end))) : null;
+  const hostOk =
+    f.deviceIds || internal
+      ? mask(data.hosts.values, (h) => has(f.deviceIds, h.deviceId) && (!internal || (h.key >= internal.start && h.key <= internal.end)))
+      : null;
   const external = f.external;
   const externalOk = external ? mask(data.externals.values, (e) => e.key >= external.start && e.key <= external.end) : null;
   const directionOk = f.directions ? mask(data.directions.values, (d) => (f.directions as string[]).includes(d)) : null;
@@ -320,7 +330,13 @@ export interface Sums {
 }
 
 function sums(keys: number): Sums {
-  return { hits: new Float64Array(keys), packets: new Float64Array(keys), bytes: new Float64Array(keys), first: new Float64Array(keys).fill(Infinity), last: new Float64Array(keys).fill(-Infinity) };
+  return {
+    hits: new Float64Array(keys),
+    packets: new Float64Array(keys),
+    bytes: new Float64Array(keys),
+    first: new Float64Array(keys).fill(Infinity),
+    last: new Float64Array(keys).fill(-Infinity),
+  };
 }
 
 /** hits, packets, bytes, first and last per dense key, `key` giving each selected row's. */

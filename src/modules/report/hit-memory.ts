@@ -30,7 +30,10 @@ import { HitSum, hitSumSql, STORE_COLUMNS, StoreKey } from '../flow-hit/flow-hit
 const STORE_SUMS = ['packets', 'bytes'] as const satisfies readonly HitSum[];
 const COLUMNS = [...STORE_COLUMNS.map((c) => c.sql), ...STORE_SUMS.map((s) => `${hitSumSql(s)} AS ${s}`)].join(', ');
 /** Each field's position in a row read with COLUMNS. */
-const AT = Object.fromEntries([...STORE_COLUMNS.map((c) => c.key), ...STORE_SUMS].map((k, i) => [k, i])) as Record<StoreKey | (typeof STORE_SUMS)[number], number>;
+const AT = Object.fromEntries([...STORE_COLUMNS.map((c) => c.key), ...STORE_SUMS].map((k, i) => [k, i])) as Record<
+  StoreKey | (typeof STORE_SUMS)[number],
+  number
+>;
 
 /** A hit as read for the store: COLUMNS' values in their order (arrays: half the cost of objects per row on SQLite). */
 type HitRow = Array<string | number | null>;
@@ -230,7 +233,13 @@ export class AccountHits {
       b.host[i] = this.hosts.id(`${deviceId}/${ip}`, () => ({ deviceId, ip, key: String(r[INTERNAL_KEY]) }));
       const ext = String(r[EXTERNAL_IP]);
       b.external[i] = this.externals.id(ext, () => ({ ip: ext, key: String(r[EXTERNAL_KEY]) }));
-      const g: EntryGroup = { iocId: Number(r[IOC]), listId: Number(r[LIST]), cidr: String(r[CIDR]), severity: Number(r[SEVERITY]), category: String(r[CATEGORY]) };
+      const g: EntryGroup = {
+        iocId: Number(r[IOC]),
+        listId: Number(r[LIST]),
+        cidr: String(r[CIDR]),
+        severity: Number(r[SEVERITY]),
+        category: String(r[CATEGORY]),
+      };
       b.group[i] = this.groups.id(`${g.iocId}|${g.listId}|${g.cidr}|${g.severity}|${g.category}`, () => g);
       b.port[i] = r[PORT] == null ? -1 : Number(r[PORT]);
       const dir = String(r[DIRECTION]);
@@ -355,7 +364,8 @@ export class HitMemory {
     }
     const s = this.accounts.get(accountId);
     if (s?.status === 'ready') return s.hits;
-    if (!s || (s.status === 'too-big' && Date.now() - s.checkedAt > TOO_BIG_RECHECK_MS)) void this.load(accountId).catch((err) => this.options.onError?.(err, 'load'));
+    if (!s || (s.status === 'too-big' && Date.now() - s.checkedAt > TOO_BIG_RECHECK_MS))
+      void this.load(accountId).catch((err) => this.options.onError?.(err, 'load'));
     return null;
   }
 
@@ -440,7 +450,8 @@ export class HitMemory {
     else if (c.deviceId !== null) s.hits.dropDevice(c.deviceId);
     else this.accounts.delete(c.accountId);
     const state = this.accounts.get(c.accountId);
-    if (state?.status === 'ready' && this.heldHits > this.options.maxHits) this.accounts.set(c.accountId, { status: 'too-big', checkedAt: Date.now(), hits: state.hits.hits });
+    if (state?.status === 'ready' && this.heldHits > this.options.maxHits)
+      this.accounts.set(c.accountId, { status: 'too-big', checkedAt: Date.now(), hits: state.hits.hits });
   }
 
   private async uploadRows(accountId: number, uploadId: number): Promise<HitRow[]> {
@@ -456,7 +467,13 @@ export class HitMemory {
     const db = sqliteHandle(this.dataSource);
     if (db) {
       this.dataSource.logger.logQuery(sql, params);
-      rows = await this.dataSource.transaction(async () => db.prepare(sql).raw(true).all(...params) as HitRow[]);
+      rows = await this.dataSource.transaction(
+        async () =>
+          db
+            .prepare(sql)
+            .raw(true)
+            .all(...params) as HitRow[],
+      );
     } else {
       rows = ((await this.dataSource.query(sql, params)) as Row[]).map((r) => Object.values(r));
     }
@@ -523,4 +540,3 @@ export class HitMemory {
     this.accounts.set(accountId, { status: 'ready', hits });
   }
 }
-

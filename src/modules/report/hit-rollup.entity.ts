@@ -65,7 +65,21 @@ abstract class HitRollup {
 }
 
 @Entity('hit_hour')
-@Index('IDX_hit_hour_window', ['accountId', 'bucketAt', 'deviceId', 'direction', 'iocListId', 'severity', 'category', 'protocol', 'hits', 'packets', 'bytes', 'firstSeenAt', 'lastSeenAt'])
+@Index('IDX_hit_hour_window', [
+  'accountId',
+  'bucketAt',
+  'deviceId',
+  'direction',
+  'iocListId',
+  'severity',
+  'category',
+  'protocol',
+  'hits',
+  'packets',
+  'bytes',
+  'firstSeenAt',
+  'lastSeenAt',
+])
 @Index('IDX_hit_hour_upload', ['uploadId'])
 export class HitHour extends HitRollup {
   @ManyToOne(() => Account, { onDelete: 'CASCADE', nullable: false })
@@ -85,7 +99,20 @@ export class HitHour extends HitRollup {
 
 /** See HitHour: per UTC day and internal host. */
 @Entity('hit_day_host')
-@Index('IDX_hit_day_host_window', ['accountId', 'bucketAt', 'deviceId', 'internalIp', 'direction', 'iocListId', 'severity', 'category', 'hits', 'packets', 'firstSeenAt', 'lastSeenAt'])
+@Index('IDX_hit_day_host_window', [
+  'accountId',
+  'bucketAt',
+  'deviceId',
+  'internalIp',
+  'direction',
+  'iocListId',
+  'severity',
+  'category',
+  'hits',
+  'packets',
+  'firstSeenAt',
+  'lastSeenAt',
+])
 @Index('IDX_hit_day_host_upload', ['uploadId'])
 export class HitDayHost extends HitRollup {
   @ManyToOne(() => Account, { onDelete: 'CASCADE', nullable: false })

@@ -61,7 +61,7 @@ export class HitReport {
   to: Date;
 }
 
-@ObjectType({ description: 'The IP Defense dashboard: the original product\'s overview in one query.' })
+@ObjectType({ description: "The IP Defense dashboard: the original product's overview in one query." })
 export class Dashboard {
   filter: ResolvedHitFilter;
   timeZone: string;
@@ -82,7 +82,10 @@ const report = (filter: ResolvedHitFilter) => Object.assign(new HitReport(), { f
 export class HitReportResolver {
   @Authorized(READ_ROLES)
   @Query(() => HitReport, { description: 'Hits grouped every way analysts need; select only the groupings you want.' })
-  hitReport(@Arg('filter', () => HitFilter, { description: 'Which hits; a time window is required.' }) filter: HitFilter, @Ctx() ctx: RequestContext): HitReport {
+  hitReport(
+    @Arg('filter', () => HitFilter, { description: 'Which hits; a time window is required.' }) filter: HitFilter,
+    @Ctx() ctx: RequestContext,
+  ): HitReport {
     return report(resolveHitFilter(ctx.caller!.accountId, filter));
   }
 
@@ -98,7 +101,11 @@ export class HitReportResolver {
   }
 
   @FieldResolver(() => [IocRow], { description: 'IOC entries by hits, most first.' })
-  byIoc(@Root() r: HitReport, @Ctx() ctx: RequestContext, @Arg('first', () => Int, { nullable: true, description: 'How many rows (1-100, default 10).' }) first?: number): Promise<IocRow[]> {
+  byIoc(
+    @Root() r: HitReport,
+    @Ctx() ctx: RequestContext,
+    @Arg('first', () => Int, { nullable: true, description: 'How many rows (1-100, default 10).' }) first?: number,
+  ): Promise<IocRow[]> {
     return ctx.services.reports.group(r.filter, BY_IOC, { first: top(first) });
   }
 
@@ -143,7 +150,11 @@ export class HitReportResolver {
   }
 
   @FieldResolver(() => [ThreatRow], { description: 'One row per internal host and IOC entry, most severe then most hits first: the triage view.' })
-  threats(@Root() r: HitReport, @Ctx() ctx: RequestContext, @Arg('first', () => Int, { nullable: true, description: 'How many rows (1-100, default 10).' }) first?: number): Promise<ThreatRow[]> {
+  threats(
+    @Root() r: HitReport,
+    @Ctx() ctx: RequestContext,
+    @Arg('first', () => Int, { nullable: true, description: 'How many rows (1-100, default 10).' }) first?: number,
+  ): Promise<ThreatRow[]> {
     return ctx.services.reports.threats(r.filter, top(first));
   }
 
@@ -154,7 +165,8 @@ export class HitReportResolver {
     @Arg('bucket', () => TimeBucket, { description: 'HOUR or DAY.' }) bucket: TimeBucket,
     @Arg('timeZone', () => String, { nullable: true, description: 'IANA time zone of the buckets (default UTC).' }) timeZone?: string,
   ): Promise<TimelineBucketRow[]> {
-    if (bucket === TimeBucket.HOUR && r.filter.to - r.filter.from > 31 * 24 * 3600_000) throw badUserInput('timeline: HOUR buckets cover at most 31 days; use DAY.');
+    if (bucket === TimeBucket.HOUR && r.filter.to - r.filter.from > 31 * 24 * 3600_000)
+      throw badUserInput('timeline: HOUR buckets cover at most 31 days; use DAY.');
     return ctx.services.reports.timeline(r.filter, bucket, zone(timeZone));
   }
 }
@@ -168,7 +180,7 @@ export class DashboardResolver {
     @Arg('preset', () => TimeRangePreset, { nullable: true, description: 'The window (default LAST_24_HOURS), or give from/to.' }) preset?: TimeRangePreset,
     @Arg('from', () => Date, { nullable: true, description: 'Start of the window.' }) from?: Date,
     @Arg('to', () => Date, { nullable: true, description: 'End of the window.' }) to?: Date,
-    @Arg('timeZone', () => String, { nullable: true, description: 'IANA time zone of the trend\'s days (default UTC).' }) timeZone?: string,
+    @Arg('timeZone', () => String, { nullable: true, description: "IANA time zone of the trend's days (default UTC)." }) timeZone?: string,
   ): Dashboard {
     const filter = resolveHitFilter(ctx.caller!.accountId, from || to ? { from, to, preset } : { preset: preset ?? TimeRangePreset.LAST_24_HOURS });
     return Object.assign(new Dashboard(), { filter, timeZone: zone(timeZone), from: new Date(filter.from), to: new Date(filter.to) });
@@ -213,7 +225,7 @@ export class IocRowResolver {
     return ctx.loaders.ioc.load(r.iocId);
   }
 
-  @FieldResolver(() => IocList, { nullable: true, description: 'The entry\'s list; null if it has since been deleted.' })
+  @FieldResolver(() => IocList, { nullable: true, description: "The entry's list; null if it has since been deleted." })
   iocList(@Root() r: IocRow, @Ctx() ctx: RequestContext): Promise<IocList | null> {
     return ctx.loaders.iocList.load(r.iocListId);
   }
@@ -261,10 +273,18 @@ export class ThreatRowResolver {
     return ctx.loaders.ioc.load(r.iocId);
   }
 
-  @FieldResolver(() => IocList, { nullable: true, description: 'The entry\'s list; null if it has since been deleted.' })
+  @FieldResolver(() => IocList, { nullable: true, description: "The entry's list; null if it has since been deleted." })
   iocList(@Root() r: ThreatRow, @Ctx() ctx: RequestContext): Promise<IocList | null> {
     return ctx.loaders.iocList.load(r.iocListId);
   }
 }
 
-export const reportResolvers = [HitReportResolver, DashboardResolver, IocRowResolver, IocListRowResolver, DeviceRowResolver, InternalHostRowResolver, ThreatRowResolver];
+export const reportResolvers = [
+  HitReportResolver,
+  DashboardResolver,
+  IocRowResolver,
+  IocListRowResolver,
+  DeviceRowResolver,
+  InternalHostRowResolver,
+  ThreatRowResolver,
+];

@@ -44,7 +44,10 @@ export class RetentionService {
     let flowHits = await this.purgeHits(cutoff);
     let uploads = 0;
     for (;;) {
-      const old: Array<{ id: number | string; account_id: number | string }> = await em.query(`SELECT id, account_id FROM log_upload WHERE received_at < ? AND status IN ('COMPLETED', 'FAILED') ORDER BY id LIMIT 100`, [cutoff]);
+      const old: Array<{ id: number | string; account_id: number | string }> = await em.query(
+        `SELECT id, account_id FROM log_upload WHERE received_at < ? AND status IN ('COMPLETED', 'FAILED') ORDER BY id LIMIT 100`,
+        [cutoff],
+      );
       if (old.length === 0) break;
       for (const { id, account_id } of old) {
         // An old upload's hits may have recent capture times (a late upload of an old capture): delete them
@@ -77,7 +80,8 @@ export class RetentionService {
         const uploads = [...new Set(refs.map((r) => r.uploadId))].sort((a, b) => a - b);
         // The upload rows first, as the worker's write takes them before it replaces hits: the two never wait
         // on each other crosswise. Hits the worker replaced meanwhile are gone and count 0 here.
-        if (dialectOf(tx) === 'mysql') await tx.query(`SELECT id FROM log_upload WHERE id IN (${uploads.map(() => '?').join(',')}) ORDER BY id FOR UPDATE`, uploads);
+        if (dialectOf(tx) === 'mysql')
+          await tx.query(`SELECT id FROM log_upload WHERE id IN (${uploads.map(() => '?').join(',')}) ORDER BY id FOR UPDATE`, uploads);
         return this.hits.purge(tx, cutoff, refs);
       });
       // Between batches, other requests get their turn (on SQLite each statement runs synchronously).

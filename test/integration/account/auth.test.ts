@@ -78,10 +78,14 @@ describe.each(drivers)('API keys, roles and authentication (%s)', (driver) => {
 
   it('validates key input as data', async () => {
     const r = ok(await t.gql(KEY_CREATE, { input: { name: ' ', role: 'ADMIN' } })).apiKeyCreate;
-    expect(r).toEqual({ apiKey: null, secret: null, userErrors: [{ code: 'INVALID', field: ['input', 'name'], message: 'Key name must be 1-100 characters.' }] });
+    expect(r).toEqual({
+      apiKey: null,
+      secret: null,
+      userErrors: [{ code: 'INVALID', field: ['input', 'name'], message: 'Key name must be 1-100 characters.' }],
+    });
   });
 
-  it('cannot see or revoke another account\'s keys', async () => {
+  it("cannot see or revoke another account's keys", async () => {
     const theirs = ok(await t.gql(`{ viewer { apiKey { id } } }`, {}, t.keys.otherAdmin)).viewer.apiKey.id;
     const r = ok(await t.gql(KEY_REVOKE, { input: { id: theirs } })).apiKeyRevoke;
     expect(r.userErrors).toEqual([{ code: 'NOT_FOUND', field: ['input', 'id'], message: 'No API key with this ID.' }]);

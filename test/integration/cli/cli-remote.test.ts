@@ -43,8 +43,12 @@ describe.each(drivers)('key and ioc import through the API (%s)', (driver) => {
     }
   };
   const viewerRole = async (key: string) => {
-    const res = await fetch(server.url, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify({ query: '{ viewer { role } }' }) });
-    return res.status === 200 ? ((await res.json()) as { data?: { viewer: { role: string } } }).data?.viewer.role ?? null : null;
+    const res = await fetch(server.url, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ query: '{ viewer { role } }' }),
+    });
+    return res.status === 200 ? (((await res.json()) as { data?: { viewer: { role: string } } }).data?.viewer.role ?? null) : null;
   };
 
   it('key create, list and revoke work through the API as they do on the database', async () => {
@@ -82,10 +86,15 @@ describe.each(drivers)('key and ioc import through the API (%s)', (driver) => {
   it('refuses what a key cannot do through the API: another account, a role below ADMIN, no key', async () => {
     const other = await runCaptured(['key', 'create', '--role', 'ADMIN', '--account', 'defualt', '--create-account'], { env: remote() });
     expect(other.code).toBe(2);
-    expect(other.stderr).toMatch(/No account named "defualt" for this key: it belongs to account "default", and through the API a key works only in its own account/);
+    expect(other.stderr).toMatch(
+      /No account named "defualt" for this key: it belongs to account "default", and through the API a key works only in its own account/,
+    );
     expect((await runCaptured(['key', 'list', '--account', 'default'], { env: remote() })).code).toBe(0);
 
-    const analyst = await server.services.accounts.createApiKey((await server.services.accounts.findAccountByName('default'))!.id, { name: 'reader', role: Role.ANALYST });
+    const analyst = await server.services.accounts.createApiKey((await server.services.accounts.findAccountByName('default'))!.id, {
+      name: 'reader',
+      role: Role.ANALYST,
+    });
     if (!analyst.ok) throw new Error('key');
     const weak = await runCaptured(['key', 'list'], { env: remote(analyst.value.secret) });
     expect(weak.code).toBe(2);
@@ -101,9 +110,23 @@ describe.each(drivers)('key and ioc import through the API (%s)', (driver) => {
 
   it('ioc import through the API: finds or creates the list by name, imports with a bar on a terminal, prints the same summary', async () => {
     const feed = path.join(dir, 'feed.txt');
-    fs.writeFileSync(feed, ['# a feed', '198.51.100.7', '203.0.113.0/24', '203.0.113.9/24', '198.51.100.7', 'not an address', ...Array.from({ length: 5_000 }, (_, i) => `10.9.${i >> 8}.${i & 255}`)].join('\n') + '\n');
+    fs.writeFileSync(
+      feed,
+      [
+        '# a feed',
+        '198.51.100.7',
+        '203.0.113.0/24',
+        '203.0.113.9/24',
+        '198.51.100.7',
+        'not an address',
+        ...Array.from({ length: 5_000 }, (_, i) => `10.9.${i >> 8}.${i & 255}`),
+      ].join('\n') + '\n',
+    );
     const stderr = sink({ tty: true });
-    const viaApi = await runCaptured(['ioc', 'import', feed, '--list', 'Remote Feed', '--create', '--severity', '4', '--category', 'SCANNER', '--json'], { env: remote(), stderr });
+    const viaApi = await runCaptured(['ioc', 'import', feed, '--list', 'Remote Feed', '--create', '--severity', '4', '--category', 'SCANNER', '--json'], {
+      env: remote(),
+      stderr,
+    });
     expect(viaApi.code).toBe(0);
     // The bar followed the bytes sent, and was erased.
     expect(stderr.text).toMatch(/^\r\x1b\[2Kfeed\.txt \[[#-]+\] +\d+%/);
@@ -116,7 +139,13 @@ describe.each(drivers)('key and ioc import through the API (%s)', (driver) => {
       return { list: { entryCount: list.entryCount, id: expect.any(String) }, rest };
     };
     expect(strip(viaApi.stdout)).toEqual(strip(viaDb.stdout));
-    expect(JSON.parse(viaApi.stdout)).toMatchObject({ list: { name: 'Remote Feed', entryCount: 5_002 }, added: 5_002, duplicates: 2, skipped: 1, skippedLines: [{ lineNumber: 6 }] });
+    expect(JSON.parse(viaApi.stdout)).toMatchObject({
+      list: { name: 'Remote Feed', entryCount: 5_002 },
+      added: 5_002,
+      duplicates: 2,
+      skipped: 1,
+      skippedLines: [{ lineNumber: 6 }],
+    });
     const [row] = await db.query<{ severity: number; category: string }>("SELECT severity, category FROM ioc_list WHERE name = 'Remote Feed'");
     expect(row).toMatchObject({ severity: 4, category: 'SCANNER' });
 

@@ -74,7 +74,10 @@ describe('CLI progress and --json', () => {
 
     it('ioc import --json: the summary parses, stderr stays quiet', async () => {
       const feed = path.join(dir, 'feed.txt');
-      fs.writeFileSync(feed, Array.from({ length: 20_000 }, (_, i) => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`).join('\n') + '\n# comment\nnot an address\n');
+      fs.writeFileSync(
+        feed,
+        Array.from({ length: 20_000 }, (_, i) => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`).join('\n') + '\n# comment\nnot an address\n',
+      );
       const r = await runBin(['ioc', 'import', feed, '--list', 'Bulk', '--create', '--json'], databaseEnv());
       expect(r.stderr).toBe('');
       expect(r.code).toBe(0);
@@ -87,7 +90,11 @@ describe('CLI progress and --json', () => {
       const r = await runBin(['upload', file, '--nickname', 'HQ sensor', '--wait', '--json'], env());
       expect(r.stderr).toBe('');
       expect(r.code).toBe(0);
-      expect(JSON.parse(r.stdout)).toMatchObject({ duplicate: false, userErrors: [], logUpload: { status: 'COMPLETED', packetLines: 2, progressPercent: 100 } });
+      expect(JSON.parse(r.stdout)).toMatchObject({
+        duplicate: false,
+        userErrors: [],
+        logUpload: { status: 'COMPLETED', packetLines: 2, progressPercent: 100 },
+      });
     });
   });
 

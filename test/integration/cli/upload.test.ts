@@ -38,8 +38,7 @@ describe('pcap-defense upload and scripts/tsupload.sh against a running server',
     fs.writeFileSync(p, content);
     return p;
   };
-  const uploadRow = (globalId: string) =>
-    server.dataSource.getRepository(LogUpload).findOneByOrFail({ id: idOfType(globalId, 'LogUpload')! });
+  const uploadRow = (globalId: string) => server.dataSource.getRepository(LogUpload).findOneByOrFail({ id: idOfType(globalId, 'LogUpload')! });
 
   beforeAll(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pcd-cli-upload-'));
@@ -125,7 +124,13 @@ describe('pcap-defense upload and scripts/tsupload.sh against a running server',
 
     it.each([
       ['an unknown device', 'x.txt', CAPTURE, ['--nickname', 'nope'], /NOT_FOUND \(input\.deviceNickname\): No device nicknamed "nope"/],
-      ['a binary pcap', 'x.pcap', Buffer.from('d4c3b2a102000400000000000000000000000400010000000000000000000000', 'hex'), ['--nickname', 'HQ sensor'], /UNSUPPORTED_FORMAT .*tcpdump -tt -n -r/],
+      [
+        'a binary pcap',
+        'x.pcap',
+        Buffer.from('d4c3b2a102000400000000000000000000000400010000000000000000000000', 'hex'),
+        ['--nickname', 'HQ sensor'],
+        /UNSUPPORTED_FORMAT .*tcpdump -tt -n -r/,
+      ],
       ['an empty file', 'empty.txt', '', ['--nickname', 'HQ sensor'], /EMPTY .*empty/],
     ])('prints userErrors and exits 1 for %s', async (_name, name, content, selector, message) => {
       const r = await cli(['upload', file(name, content), ...selector, '--url', server.url, '--key', uploader]);
@@ -297,7 +302,20 @@ describe('pcap-defense upload and scripts/tsupload.sh against a running server',
       const r = await new Promise<string>((resolve, reject) =>
         execFile(
           'curl',
-          ['-sS', '-F', `upfile=@${text}`, '-F', `upfile_size=${size}`, '-F', `md5_client=${md5}`, '-F', 'nickname=HQ sensor', '-H', `Authorization: Bearer ${uploader}`, legacyUrl],
+          [
+            '-sS',
+            '-F',
+            `upfile=@${text}`,
+            '-F',
+            `upfile_size=${size}`,
+            '-F',
+            `md5_client=${md5}`,
+            '-F',
+            'nickname=HQ sensor',
+            '-H',
+            `Authorization: Bearer ${uploader}`,
+            legacyUrl,
+          ],
           (error, stdout) => (error ? reject(error) : resolve(stdout)),
         ),
       );

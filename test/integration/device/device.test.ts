@@ -15,8 +15,7 @@ describe.each(drivers)('devices (%s)', (driver) => {
   let foreignPolicyId: string;
   const resolved = new Map<string, string[]>([['gw.example.net', ['203.0.113.7', '2001:4860:4860::8888']]]);
 
-  const create = async (input: Record<string, unknown>, key?: string) =>
-    ok(await t.gql(CREATE, { input: { policy: policyId, ...input } }, key)).deviceCreate;
+  const create = async (input: Record<string, unknown>, key?: string) => ok(await t.gql(CREATE, { input: { policy: policyId, ...input } }, key)).deviceCreate;
 
   beforeAll(async () => {
     t = await createTestApp(driver, {}, { resolveHost: async (name) => resolved.get(name) ?? [] });
@@ -28,7 +27,7 @@ describe.each(drivers)('devices (%s)', (driver) => {
   });
   afterAll(() => t.close());
 
-  it('creates a STATIC device with the original product\'s fixed type, manufacturer and model', async () => {
+  it("creates a STATIC device with the original product's fixed type, manufacturer and model", async () => {
     const r = await create({
       nickname: ' HQ sensor ',
       ipType: 'STATIC',
@@ -55,9 +54,7 @@ describe.each(drivers)('devices (%s)', (driver) => {
   });
 
   it('stores IPv6 in canonical form and unwraps IPv4-mapped addresses', async () => {
-    expect((await create({ nickname: 'v6', ipType: 'STATIC', ipAddress: '2001:4860:4860:0:0:0:0:8888' })).device.ipAddress).toBe(
-      '2001:4860:4860::8888',
-    );
+    expect((await create({ nickname: 'v6', ipType: 'STATIC', ipAddress: '2001:4860:4860:0:0:0:0:8888' })).device.ipAddress).toBe('2001:4860:4860::8888');
     expect((await create({ nickname: 'mapped', ipType: 'STATIC', ipAddress: '::ffff:1.1.1.1' })).device.ipAddress).toBe('1.1.1.1');
   });
 
@@ -77,9 +74,7 @@ describe.each(drivers)('devices (%s)', (driver) => {
   ])('refuses %s as a STATIC address: %s', async (ip, why) => {
     const r = await create({ nickname: `bad ${ip}`, ipType: 'STATIC', ipAddress: ip });
     expect(r.device).toBeNull();
-    expect(r.userErrors).toEqual([
-      { code: 'NOT_PUBLIC', field: ['input', 'ipAddress'], message: `${ip} is ${why}; a STATIC device needs a public address.` },
-    ]);
+    expect(r.userErrors).toEqual([{ code: 'NOT_PUBLIC', field: ['input', 'ipAddress'], message: `${ip} is ${why}; a STATIC device needs a public address.` }]);
   });
 
   it('reports every problem of a bad input at once, each with its field', async () => {
@@ -186,7 +181,7 @@ describe.each(drivers)('devices (%s)', (driver) => {
     expect(await t.services.devices.findByIp(t.accountId, 'not an ip')).toEqual([]);
   });
 
-  it('deletes a device; another account\'s device looks missing to every operation', async () => {
+  it("deletes a device; another account's device looks missing to every operation", async () => {
     const theirs = ok(await t.gql(LIST, { filter: { nicknameContains: 'edge' } }, t.keys.otherAdmin)).devices;
     expect(theirs.totalCount).toBe(1);
     const theirId = ok(await t.gql(`{ devices { edges { node { id } } } }`, {}, t.keys.otherAdmin)).devices.edges[0].node.id;

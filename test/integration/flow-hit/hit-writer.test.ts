@@ -47,7 +47,9 @@ const REFERENCE = {
   hit_hour: (d: string) => `SELECT account_id, upload_id, ${bucket(d, HOUR)} AS bucket_at, device_id, direction, ioc_list_id, severity, category, protocol,
       COUNT(*) AS hits, SUM(packets_forward + packets_reverse) AS packets, SUM(bytes_forward + bytes_reverse) AS bytes, MIN(first_seen_at) AS first_seen_at, MAX(last_seen_at) AS last_seen_at
     FROM flow_hit GROUP BY account_id, upload_id, ${bucket(d, HOUR)}, device_id, direction, ioc_list_id, severity, category, protocol`,
-  hit_day_host: (d: string) => `SELECT account_id, upload_id, ${bucket(d, DAY)} AS bucket_at, device_id, internal_ip, direction, ioc_list_id, severity, category,
+  hit_day_host: (
+    d: string,
+  ) => `SELECT account_id, upload_id, ${bucket(d, DAY)} AS bucket_at, device_id, internal_ip, direction, ioc_list_id, severity, category,
       COUNT(*) AS hits, SUM(packets_forward + packets_reverse) AS packets, MIN(first_seen_at) AS first_seen_at, MAX(last_seen_at) AS last_seen_at
     FROM flow_hit GROUP BY account_id, upload_id, ${bucket(d, DAY)}, device_id, internal_ip, direction, ioc_list_id, severity, category`,
 };
@@ -60,12 +62,19 @@ describe.each(drivers)('flow_hit columns and the hit writer (%s)', (driver) => {
     t = await createTestApp(driver, { RETENTION_DAYS: '35' });
     const q = async (query: string, v: Record<string, unknown> = {}) => ok(await t.gql(query, v));
     const policy = (await q(`mutation { policyCreate(input: { name: "p" }) { policy { id } } }`)).policyCreate.policy.id;
-    const list = (await q(`mutation { iocListCreate(input: { name: "bad", kind: BLOCK, severity: 4, category: MALWARE }) { iocList { id } } }`)).iocListCreate.iocList.id;
+    const list = (await q(`mutation { iocListCreate(input: { name: "bad", kind: BLOCK, severity: 4, category: MALWARE }) { iocList { id } } }`)).iocListCreate
+      .iocList.id;
     await q(`mutation($i: IocAddInput!) { iocAdd(input: $i) { added } }`, { i: { list, entries: BAD.map((value) => ({ value })) } });
     await q(`mutation($i: PolicyIocListsInput!) { policyAttachIocLists(input: $i) { userErrors { message } } }`, { i: { policy, iocLists: [list] } });
     devices = [];
     for (const [d, nickname] of ['hq', 'branch'].entries()) {
-      devices.push((await q(`mutation($i: DeviceCreateInput!) { deviceCreate(input: $i) { device { id } } }`, { i: { nickname, ipType: 'STATIC', ipAddress: `8.8.${d}.8`, policy } })).deviceCreate.device.id);
+      devices.push(
+        (
+          await q(`mutation($i: DeviceCreateInput!) { deviceCreate(input: $i) { device { id } } }`, {
+            i: { nickname, ipType: 'STATIC', ipAddress: `8.8.${d}.8`, policy },
+          })
+        ).deviceCreate.device.id,
+      );
       // Two uploads per device over the same hours (roll-up rows are per upload), across a day boundary.
       for (const seed of [0, 1]) ok(await upload(t, capture(START + seed * 30 * 60_000, 30, seed + d), { deviceNickname: nickname }));
     }
@@ -85,7 +94,7 @@ describe.each(drivers)('flow_hit columns and the hit writer (%s)', (driver) => {
     }
   }
 
-  it('declares exactly the entity\'s and the migrated table\'s columns, nullability included', async () => {
+  it("declares exactly the entity's and the migrated table's columns, nullability included", async () => {
     const declared = HIT_COLUMNS.map((c) => ({ name: c.sql, nullable: c.nullable })).sort((a, b) => a.name.localeCompare(b.name));
     const entity = t.dataSource
       .getMetadata(FlowHit)
@@ -103,11 +112,15 @@ describe.each(drivers)('flow_hit columns and the hit writer (%s)', (driver) => {
       expect({ column: c.sql, type: types[c.codec].includes(type) ? c.codec : type }).toEqual({ column: c.sql, type: c.codec });
     }
     // Every column but the generated key is written; the store reads only declared columns.
-    expect(INSERT_COLUMNS.map((c) => c.sql).sort()).toEqual(HIT_COLUMNS.filter((c) => c.key !== 'id').map((c) => c.sql).sort());
+    expect(INSERT_COLUMNS.map((c) => c.sql).sort()).toEqual(
+      HIT_COLUMNS.filter((c) => c.key !== 'id')
+        .map((c) => c.sql)
+        .sort(),
+    );
     expect(STORE_COLUMNS.every((c) => c.key in FLOW_HIT_COLUMNS)).toBe(true);
   });
 
-  it('declares the roll-ups\' columns as their migrated tables have them', async () => {
+  it("declares the roll-ups' columns as their migrated tables have them", async () => {
     for (const grain of ROLLUP_GRAINS) {
       const migrated = (await tableColumns(grain.table)).map((c) => c.name).filter((n) => n !== 'id');
       expect(rollupColumns(grain).sort()).toEqual(migrated);
@@ -132,22 +145,33 @@ describe.each(drivers)('flow_hit columns and the hit writer (%s)', (driver) => {
       rows
         .map((r) => {
           const { id: _id, ...rest } = r;
-          return JSON.stringify(Object.fromEntries(Object.entries(rest).map(([k, v]) => [k, typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v]).sort()));
+          return JSON.stringify(
+            Object.fromEntries(
+              Object.entries(rest)
+                .map(([k, v]) => [k, typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v])
+                .sort(),
+            ),
+          );
         })
         .sort();
     for (const table of ['hit_hour', 'hit_day_host'] as const) {
       expect(norm(await t.dataSource.query(`SELECT * FROM ${table}`))).toEqual(norm(await t.dataSource.query(REFERENCE[table](driver))));
     }
     const perUpload = new Map<number, number>(
-      ((await t.dataSource.query('SELECT upload_id, COUNT(*) AS n FROM flow_hit WHERE account_id = ? GROUP BY upload_id', [t.accountId])) as Array<Record<string, string | number>>).map((r) => [
-        Number(r.upload_id),
-        Number(r.n),
-      ]),
+      (
+        (await t.dataSource.query('SELECT upload_id, COUNT(*) AS n FROM flow_hit WHERE account_id = ? GROUP BY upload_id', [t.accountId])) as Array<
+          Record<string, string | number>
+        >
+      ).map((r) => [Number(r.upload_id), Number(r.n)]),
     );
     const held = await store.view(t.accountId);
     expect(held).not.toBeNull();
     const heldPerUpload = new Map<number, number>();
-    for (const [uploadId, blocks] of held!.uploads) heldPerUpload.set(uploadId, blocks.reduce((n, b) => n + b.n, 0));
+    for (const [uploadId, blocks] of held!.uploads)
+      heldPerUpload.set(
+        uploadId,
+        blocks.reduce((n, b) => n + b.n, 0),
+      );
     expect(heldPerUpload).toEqual(perUpload);
     return [...perUpload.values()].reduce((a, b) => a + b, 0);
   }
@@ -162,7 +186,14 @@ describe.each(drivers)('flow_hit columns and the hit writer (%s)', (driver) => {
 
     // Replace: an upload re-processed with one entry fewer.
     const v6 = (await t.dataSource.query(`SELECT id FROM ioc WHERE cidr = ?`, ['2001:db8:bad::1/128'])) as Array<{ id: number }>;
-    expect((await t.services.iocs.remove(t.accountId, v6.map((r) => Number(r.id)))).ok).toBe(true);
+    expect(
+      (
+        await t.services.iocs.remove(
+          t.accountId,
+          v6.map((r) => Number(r.id)),
+        )
+      ).ok,
+    ).toBe(true);
     const [first] = (await t.dataSource.query('SELECT MIN(id) AS id FROM log_upload')) as Array<{ id: number }>;
     let rev = await revision();
     expect((await t.services.logUploads.reprocess(t.accountId, Number(first.id))).ok).toBe(true);
@@ -178,7 +209,11 @@ describe.each(drivers)('flow_hit columns and the hit writer (%s)', (driver) => {
     expect(purge.flowHits).toBeGreaterThan(14);
     expect(await revision()).toBeGreaterThanOrEqual(rev + Math.ceil(purge.flowHits / 7));
     expect(Number((await t.dataSource.query('SELECT COUNT(*) AS n FROM flow_hit WHERE first_seen_at < ?', [cutoff]))[0].n)).toBe(0);
-    expect(Number((await t.dataSource.query('SELECT COUNT(*) AS n FROM flow_hit WHERE first_seen_at >= ? AND first_seen_at < ?', [cutoff - (cutoff % DAY), cutoff]))[0].n)).toBe(0);
+    expect(
+      Number(
+        (await t.dataSource.query('SELECT COUNT(*) AS n FROM flow_hit WHERE first_seen_at >= ? AND first_seen_at < ?', [cutoff - (cutoff % DAY), cutoff]))[0].n,
+      ),
+    ).toBe(0);
     expect(Number((await t.dataSource.query('SELECT COUNT(*) AS n FROM hit_day_host WHERE bucket_at = ?', [cutoff - (cutoff % DAY)]))[0].n)).toBeGreaterThan(0);
     expect(await inStep(store)).toBe(replaced - purge.flowHits);
     // The counts the uploads claim moved with the hits.
@@ -200,7 +235,7 @@ describe.each(drivers)('flow_hit columns and the hit writer (%s)', (driver) => {
     store.close();
   });
 
-  it('deletes a device\'s hits and roll-ups with it, and tells the store', async () => {
+  it("deletes a device's hits and roll-ups with it, and tells the store", async () => {
     // Fresh hits for both devices (the purge above took everything).
     for (const [d, nickname] of ['hq', 'branch'].entries()) ok(await upload(t, capture(Date.now() - 3 * HOUR, 2, d), { deviceNickname: nickname }));
     expect((await processQueued(t.services)).map((o) => o.status)).toEqual(['COMPLETED', 'COMPLETED']);
@@ -212,7 +247,8 @@ describe.each(drivers)('flow_hit columns and the hit writer (%s)', (driver) => {
     expect(mine).toBeGreaterThan(0);
     ok(await t.gql(`mutation($i: DeviceDeleteInput!) { deviceDelete(input: $i) { userErrors { message } } }`, { i: { id: devices[0] } }));
     expect(await inStep(store)).toBe(all - mine);
-    for (const grain of ROLLUP_GRAINS) expect(Number((await t.dataSource.query(`SELECT COUNT(*) AS n FROM ${grain.table} WHERE device_id = ?`, [hq]))[0].n)).toBe(0);
+    for (const grain of ROLLUP_GRAINS)
+      expect(Number((await t.dataSource.query(`SELECT COUNT(*) AS n FROM ${grain.table} WHERE device_id = ?`, [hq]))[0].n)).toBe(0);
     store.close();
   });
 });

@@ -14,9 +14,15 @@ const IMPORT = `mutation($input: IocListImportInput!) { iocListImport(input: $in
 describe.each(drivers)('feed import (%s)', (driver) => {
   let t: TestApp;
   const newList = async (name: string, key?: string) =>
-    ok(await t.gql(`mutation($n: String!) { iocListCreate(input: { name: $n, kind: BLOCK, severity: 3, category: REPUTATION }) { iocList { id } } }`, { n: name }, key))
-      .iocListCreate.iocList.id as string;
-  const importFile = (list: string, body: Buffer | string, mode = 'APPEND', opts = {}) => gqlUpload(t, IMPORT, { input: { list, mode, file: null } }, 'input.file', body, opts);
+    ok(
+      await t.gql(
+        `mutation($n: String!) { iocListCreate(input: { name: $n, kind: BLOCK, severity: 3, category: REPUTATION }) { iocList { id } } }`,
+        { n: name },
+        key,
+      ),
+    ).iocListCreate.iocList.id as string;
+  const importFile = (list: string, body: Buffer | string, mode = 'APPEND', opts = {}) =>
+    gqlUpload(t, IMPORT, { input: { list, mode, file: null } }, 'input.file', body, opts);
   const entries = async (list: string) =>
     ok(await t.gql(`query($l: ID!) { iocs(list: $l, first: 100) { totalCount edges { node { cidr comment } } } }`, { l: list })).iocs;
 
@@ -106,13 +112,16 @@ describe.each(drivers)('feed import (%s)', (driver) => {
     ok(await importFile(list, '1.1.1.1\n2.2.2.2\n3.3.3.3\n'));
     const kept = (await entries(list)).edges.map((e: any) => e.node.cidr);
     expect(kept).toEqual(['1.1.1.1/32', '2.2.2.2/32', '3.3.3.3/32']);
-    const idOf3 = ok(await t.gql(`query($l: ID!) { iocs(list: $l, filter: { address: "3.3.3.3" }) { edges { node { id } } } }`, { l: list })).iocs.edges[0].node.id;
+    const idOf3 = ok(await t.gql(`query($l: ID!) { iocs(list: $l, filter: { address: "3.3.3.3" }) { edges { node { id } } } }`, { l: list })).iocs.edges[0].node
+      .id;
     const replaced = ok(await importFile(list, '3.3.3.3\n4.4.4.4\n', 'REPLACE')).iocListImport;
     expect(replaced.summary).toMatchObject({ mode: 'REPLACE', removed: 2, added: 1, duplicatesInList: 1 });
     expect(replaced.iocList.entryCount).toBe(2);
     expect((await entries(list)).edges.map((e: any) => e.node.cidr)).toEqual(['3.3.3.3/32', '4.4.4.4/32']);
     // The entry the file kept is the same entry.
-    expect(ok(await t.gql(`query($l: ID!) { iocs(list: $l, filter: { address: "3.3.3.3" }) { edges { node { id } } } }`, { l: list })).iocs.edges[0].node.id).toBe(idOf3);
+    expect(
+      ok(await t.gql(`query($l: ID!) { iocs(list: $l, filter: { address: "3.3.3.3" }) { edges { node { id } } } }`, { l: list })).iocs.edges[0].node.id,
+    ).toBe(idOf3);
 
     for (const bad of [zlib.gzipSync('5.5.5.5\n'), Buffer.from([0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0]), Buffer.from('6.6.6.6\n\0\0binary')]) {
       const refused = ok(await importFile(list, bad, 'REPLACE')).iocListImport;
@@ -145,7 +154,7 @@ describe.each(drivers)('feed import (%s)', (driver) => {
     expect((await entries(list)).totalCount).toBe(0);
   });
 
-  it('imports only into the caller\'s own lists, and only as ADMIN', async () => {
+  it("imports only into the caller's own lists, and only as ADMIN", async () => {
     const theirs = await newList('theirs', t.keys.otherAdmin);
     const r = ok(await importFile(theirs, '1.2.3.4\n')).iocListImport;
     expect(r.userErrors).toEqual([{ code: 'NOT_FOUND', field: ['input', 'list'], message: 'No IOC list with this ID.' }]);

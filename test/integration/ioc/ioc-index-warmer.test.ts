@@ -31,27 +31,41 @@ describe.each(drivers)('matcher index warm-up (%s)', (driver) => {
 
   const gql = async (q: string, v: Record<string, unknown> = {}) => ok(await t.gql(q, v));
   const createList = async (name: string, values: string[]) => {
-    const list = (await gql(`mutation($i: IocListCreateInput!) { iocListCreate(input: $i) { iocList { id } } }`, { i: { name, kind: 'BLOCK', severity: 4, category: 'C2_BOTNET' } }))
-      .iocListCreate.iocList.id as string;
+    const list = (
+      await gql(`mutation($i: IocListCreateInput!) { iocListCreate(input: $i) { iocList { id } } }`, {
+        i: { name, kind: 'BLOCK', severity: 4, category: 'C2_BOTNET' },
+      })
+    ).iocListCreate.iocList.id as string;
     if (values.length) await addEntries(list, values);
     return list;
   };
   const addEntries = async (list: string, values: string[]) => {
-    const r = (await gql(`mutation($i: IocAddInput!) { iocAdd(input: $i) { added userErrors { message } } }`, { i: { list, entries: values.map((value) => ({ value })) } })).iocAdd;
+    const r = (
+      await gql(`mutation($i: IocAddInput!) { iocAdd(input: $i) { added userErrors { message } } }`, {
+        i: { list, entries: values.map((value) => ({ value })) },
+      })
+    ).iocAdd;
     expect(r.userErrors).toEqual([]);
   };
   const createPolicy = async (name: string, lists: string[]) => {
     const policy = (await gql(`mutation($n: String!) { policyCreate(input: { name: $n }) { policy { id } } }`, { n: name })).policyCreate.policy.id as string;
-    const r = await gql(`mutation($i: PolicyIocListsInput!) { policyAttachIocLists(input: $i) { userErrors { message } } }`, { i: { policy, iocLists: lists } });
+    const r = await gql(`mutation($i: PolicyIocListsInput!) { policyAttachIocLists(input: $i) { userErrors { message } } }`, {
+      i: { policy, iocLists: lists },
+    });
     expect(r.policyAttachIocLists.userErrors).toEqual([]);
     return policy;
   };
   const createDevice = async (nickname: string, policy: string, ip: string) =>
-    (await gql(`mutation($n: String!, $p: ID!, $ip: String!) { deviceCreate(input: { nickname: $n, ipType: STATIC, ipAddress: $ip, policy: $p }) { device { id } userErrors { message } } }`, {
-      n: nickname,
-      p: policy,
-      ip,
-    })).deviceCreate.device.id as string;
+    (
+      await gql(
+        `mutation($n: String!, $p: ID!, $ip: String!) { deviceCreate(input: { nickname: $n, ipType: STATIC, ipAddress: $ip, policy: $p }) { device { id } userErrors { message } } }`,
+        {
+          n: nickname,
+          p: policy,
+          ip,
+        },
+      )
+    ).deviceCreate.device.id as string;
   /** What the processor got from the cache for each job: a spy on forPolicy. */
   const watchIndexUse = () => {
     const uses: PolicyIndex[] = [];
@@ -173,7 +187,10 @@ describe.each(drivers)('matcher index warm-up (%s)', (driver) => {
     // early addresses go (they were on the first page), the late ones come (on the last page).
     services.iocIndexes.evict(idOfType(policy, 'Policy') as number);
     const earlyIds = (
-      await t.dataSource.query(`SELECT id FROM ioc WHERE list_id = ? AND cidr IN (${early.map(() => '?').join(', ')})`, [listId, ...early.map((a) => `${a}/32`)])
+      await t.dataSource.query(`SELECT id FROM ioc WHERE list_id = ? AND cidr IN (${early.map(() => '?').join(', ')})`, [
+        listId,
+        ...early.map((a) => `${a}/32`),
+      ])
     ).map((r: { id: number | string }) => Number(r.id));
     expect(earlyIds).toHaveLength(early.length);
     const query = t.dataSource.query.bind(t.dataSource);
@@ -182,7 +199,15 @@ describe.each(drivers)('matcher index warm-up (%s)', (driver) => {
       if (!raced && /FROM ioc WHERE list_id = \?/.test(sql) && Number(params?.[1]) > 0) {
         raced = true;
         expect((await services.iocs.remove(t.accountId, earlyIds)).ok).toBe(true);
-        expect((await services.iocs.add(t.accountId, listId, late.map((value) => ({ value })))).ok).toBe(true);
+        expect(
+          (
+            await services.iocs.add(
+              t.accountId,
+              listId,
+              late.map((value) => ({ value })),
+            )
+          ).ok,
+        ).toBe(true);
       }
       // The runner too: a transaction's statements must stay on its connection.
       return query(sql, params, runner);

@@ -58,7 +58,13 @@ describe.each(drivers)('IOC lists, entries, policies and lookup (%s)', (driver) 
 
   it('refuses too-broad networks, garbage and past expiry, adding nothing', async () => {
     const list = (await createList(block('Strict'))).iocList;
-    const r = await add(list.id, [{ value: '224.0.0.0/3' }, { value: 'C91.196.152.28' }, { value: '2001::/15' }, { value: '1.2.3.4', expiresAt: '2001-01-01T00:00:00Z' }, { value: '5.6.7.8' }]);
+    const r = await add(list.id, [
+      { value: '224.0.0.0/3' },
+      { value: 'C91.196.152.28' },
+      { value: '2001::/15' },
+      { value: '1.2.3.4', expiresAt: '2001-01-01T00:00:00Z' },
+      { value: '5.6.7.8' },
+    ]);
     expect(r.userErrors.map((e: any) => [e.code, e.field.join('.')])).toEqual([
       ['TOO_BROAD', 'input.entries.0.value'],
       ['INVALID', 'input.entries.1.value'],
@@ -112,18 +118,28 @@ describe.each(drivers)('IOC lists, entries, policies and lookup (%s)', (driver) 
 
   it('attaches and detaches lists; a used list cannot be deleted; lookup explains an address', async () => {
     const policy = ok(await t.gql(`mutation { policyCreate(input: { name: "Lookup policy" }) { policy { id } } }`)).policyCreate.policy;
-    ok(await t.gql(`mutation($p: ID!) { deviceCreate(input: { nickname: "lookup-dev", ipType: STATIC, ipAddress: "8.8.8.8", policy: $p }) { userErrors { code } } }`, { p: policy.id }));
+    ok(
+      await t.gql(
+        `mutation($p: ID!) { deviceCreate(input: { nickname: "lookup-dev", ipType: STATIC, ipAddress: "8.8.8.8", policy: $p }) { userErrors { code } } }`,
+        { p: policy.id },
+      ),
+    );
     const bad = (await createList(block('Bad actors', { severity: 5 }))).iocList;
     const good = (await createList({ name: 'Partners', kind: 'ALLOW', severity: 0, category: 'ALLOWLIST' })).iocList;
     const expiring = (await createList(block('Expiring'))).iocList;
-    await add(bad.id, [{ value: '185.220.100.0/24', comment: 'tor exits' }, { value: '185.220.100.252', comment: 'one exit' }]);
+    await add(bad.id, [
+      { value: '185.220.100.0/24', comment: 'tor exits' },
+      { value: '185.220.100.252', comment: 'one exit' },
+    ]);
     await add(expiring.id, [{ value: '185.220.100.252', expiresAt: new Date(Date.now() + 60_000).toISOString() }]);
     const attached = ok(await t.gql(ATTACH, { input: { policy: policy.id, iocLists: [bad.id, expiring.id, bad.id] } })).policyAttachIocLists;
     expect(attached.userErrors).toEqual([]);
     expect(attached.policy.iocLists.map((l: any) => l.name)).toEqual(['Bad actors', 'Expiring']);
 
     const inUse = ok(await t.gql(DELETE, { input: { id: bad.id } })).iocListDelete;
-    expect(inUse.userErrors).toEqual([{ code: 'IN_USE', field: ['input', 'id'], message: 'IOC list "Bad actors" is used by policy "Lookup policy"; detach it first.' }]);
+    expect(inUse.userErrors).toEqual([
+      { code: 'IN_USE', field: ['input', 'id'], message: 'IOC list "Bad actors" is used by policy "Lookup policy"; detach it first.' },
+    ]);
 
     let l = ok(await t.gql(LOOKUP, { a: '185.220.100.252' })).iocLookup;
     expect(l).toMatchObject({ address: '185.220.100.252', scope: 'a public address', matchable: true });
@@ -150,21 +166,26 @@ describe.each(drivers)('IOC lists, entries, policies and lookup (%s)', (driver) 
   });
 
   it('filters lists by kind, severity, category and name', async () => {
-    const names = async (filter: Record<string, unknown>) => ok(await t.gql(`query($f: IocListFilter) { iocLists(first: 100, filter: $f) { edges { node { name } } } }`, { f: filter })).iocLists.edges.map((e: any) => e.node.name);
+    const names = async (filter: Record<string, unknown>) =>
+      ok(await t.gql(`query($f: IocListFilter) { iocLists(first: 100, filter: $f) { edges { node { name } } } }`, { f: filter })).iocLists.edges.map(
+        (e: any) => e.node.name,
+      );
     expect(await names({ kinds: ['ALLOW'] })).toEqual([]);
     expect(await names({ minSeverity: 5 })).toEqual(['Bad actors']);
     expect(await names({ categories: ['C2_BOTNET'], nameContains: 'serv' })).toEqual(['C2 servers']);
     expect(await names({ severities: [4], nameContains: 'mix' })).toEqual(['Mixed']);
   });
 
-  it('keeps another account\'s lists, entries and policies out of sight', async () => {
+  it("keeps another account's lists, entries and policies out of sight", async () => {
     const theirs = (await createList(block('Their list'), t.keys.otherAdmin)).iocList;
     const theirEntry = (await add(theirs.id, [{ value: '45.33.32.156', comment: 'secret' }], t.keys.otherAdmin)).iocs[0];
     expect(ok(await t.gql(`query($id: ID!) { iocList(id: $id) { id } }`, { id: theirs.id })).iocList).toBeNull();
     expect(ok(await t.gql(`query($id: ID!) { node(id: $id) { id } }`, { id: theirEntry.id })).node).toBeNull();
     expect(ok(await t.gql(ENTRIES, { list: theirs.id })).iocs.totalCount).toBe(0);
     expect(ok(await t.gql(LOOKUP, { a: '45.33.32.156' })).iocLookup.matches).toEqual([]);
-    expect((await add(theirs.id, [{ value: '1.1.1.1' }])).userErrors).toEqual([{ code: 'NOT_FOUND', field: ['input', 'list'], message: 'No IOC list with this ID.' }]);
+    expect((await add(theirs.id, [{ value: '1.1.1.1' }])).userErrors).toEqual([
+      { code: 'NOT_FOUND', field: ['input', 'list'], message: 'No IOC list with this ID.' },
+    ]);
     expect(ok(await t.gql(REMOVE, { input: { ids: [theirEntry.id] } })).iocRemove.userErrors[0].code).toBe('NOT_FOUND');
     expect(ok(await t.gql(UPDATE, { input: { id: theirs.id, severity: 1 } })).iocListUpdate.userErrors[0].code).toBe('NOT_FOUND');
     expect(ok(await t.gql(DELETE, { input: { id: theirs.id } })).iocListDelete.userErrors[0].code).toBe('NOT_FOUND');

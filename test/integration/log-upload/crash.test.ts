@@ -68,7 +68,8 @@ describe.each(drivers)('an acknowledged upload survives SIGKILL mid-processing (
     const key = child.secret!;
     const q = (query: string, v: Record<string, unknown> = {}) => gqlHttp(child!.url, key, query, v);
     const policy = (await q(`mutation { policyCreate(input: { name: "p" }) { policy { id } } }`)).policyCreate.policy.id;
-    const list = (await q(`mutation { iocListCreate(input: { name: "bad", kind: BLOCK, severity: 5, category: C2_BOTNET }) { iocList { id } } }`)).iocListCreate.iocList.id;
+    const list = (await q(`mutation { iocListCreate(input: { name: "bad", kind: BLOCK, severity: 5, category: C2_BOTNET }) { iocList { id } } }`)).iocListCreate
+      .iocList.id;
     await q(`mutation($i: IocAddInput!) { iocAdd(input: $i) { added } }`, { i: { list, entries: capture.badAddresses.map((value) => ({ value })) } });
     await q(`mutation($i: PolicyIocListsInput!) { policyAttachIocLists(input: $i) { userErrors { message } } }`, { i: { policy, iocLists: [list] } });
     for (const nickname of ['crashy', 'clean']) {

@@ -36,11 +36,18 @@ describe.each(drivers)('hit sides for a capture host on a public address (%s)', 
     t = await createTestApp(driver);
     const q = async (query: string, v: Record<string, unknown> = {}) => ok(await t.gql(query, v));
     const policy = (await q(`mutation { policyCreate(input: { name: "p" }) { policy { id } } }`)).policyCreate.policy.id;
-    const list = (await q(`mutation { iocListCreate(input: { name: "C2", kind: BLOCK, severity: 5, category: C2_BOTNET }) { iocList { id } } }`)).iocListCreate.iocList.id;
-    const added = (await q(`mutation($i: IocAddInput!) { iocAdd(input: $i) { userErrors { message } } }`, { i: { list, entries: [{ value: C2 }, { value: '2001:db8:bad::/48' }] } })).iocAdd;
+    const list = (await q(`mutation { iocListCreate(input: { name: "C2", kind: BLOCK, severity: 5, category: C2_BOTNET }) { iocList { id } } }`)).iocListCreate
+      .iocList.id;
+    const added = (
+      await q(`mutation($i: IocAddInput!) { iocAdd(input: $i) { userErrors { message } } }`, {
+        i: { list, entries: [{ value: C2 }, { value: '2001:db8:bad::/48' }] },
+      })
+    ).iocAdd;
     expect(added.userErrors).toEqual([]);
     await q(`mutation($i: PolicyIocListsInput!) { policyAttachIocLists(input: $i) { userErrors { message } } }`, { i: { policy, iocLists: [list] } });
-    await q(`mutation($p: ID!) { deviceCreate(input: { nickname: "edge", ipType: STATIC, ipAddress: "${STATIC}", policy: $p }) { device { id } } }`, { p: policy });
+    await q(`mutation($p: ID!) { deviceCreate(input: { nickname: "edge", ipType: STATIC, ipAddress: "${STATIC}", policy: $p }) { device { id } } }`, {
+      p: policy,
+    });
     const r = ok(await upload(t, `${CAPTURE}\n`, { deviceNickname: 'edge' })).logUploadCreate;
     expect(r.userErrors).toEqual([]);
     await processQueued(t.services);
@@ -49,7 +56,7 @@ describe.each(drivers)('hit sides for a capture host on a public address (%s)', 
   });
   afterAll(() => t.close());
 
-  it('stores the device\'s own address, or the unmatched end, as the internal host, with a direction that agrees', async () => {
+  it("stores the device's own address, or the unmatched end, as the internal host, with a direction that agrees", async () => {
     const sides = hits.map((h) => [h.direction, h.internalIp, h.externalIp, h.matchedSide, h.matchedIp]);
     expect(sides).toEqual([
       ['OUTBOUND', STATIC, C2, 'RESPONDER', C2],
@@ -67,7 +74,9 @@ describe.each(drivers)('hit sides for a capture host on a public address (%s)', 
   it('never counts a multicast group as an internal host: the reports list the three hosts of ours', async () => {
     expect(hits.map((h) => h.internalIp)).not.toContain(GROUP);
     const report = ok(
-      await t.gql(`query($f: HitFilter!) { hitReport(filter: $f) { totals { hits internalHosts } byInternalHost(first: 10) { internalIp hits } } }`, { f: WINDOW }),
+      await t.gql(`query($f: HitFilter!) { hitReport(filter: $f) { totals { hits internalHosts } byInternalHost(first: 10) { internalIp hits } } }`, {
+        f: WINDOW,
+      }),
     ).hitReport;
     expect(report.byInternalHost.map((r: { internalIp: string }) => r.internalIp)).not.toContain(GROUP);
     expect(report.byInternalHost.map((r: { internalIp: string }) => r.internalIp).sort()).toEqual([SERVER, OTHER_PUBLIC, STATIC].sort());

@@ -13,7 +13,10 @@ describe.each(drivers)('legacy form upload /logupload (%s)', (driver) => {
   let n = 0;
 
   /** What tsupload.sh sends: curl -F upfile=@FILE -F upfile_size=N -F md5_client=HEX. */
-  const post = (app: TestApp, opts: { body?: string | Buffer; key?: string; fields?: Record<string, string>; path?: string; xff?: string; size?: string; md5?: string } = {}) => {
+  const post = (
+    app: TestApp,
+    opts: { body?: string | Buffer; key?: string; fields?: Record<string, string>; path?: string; xff?: string; size?: string; md5?: string } = {},
+  ) => {
     const body = opts.body ?? line(++n);
     const req = request(app.http.app).post(opts.path ?? '/logupload');
     if (opts.key) req.set('authorization', `Bearer ${opts.key}`);
@@ -49,7 +52,7 @@ describe.each(drivers)('legacy form upload /logupload (%s)', (driver) => {
     await proxied.close();
   });
 
-  it('accepts tsupload.sh\'s fields with a key and a nickname, on both paths, and the upload is processed', async () => {
+  it("accepts tsupload.sh's fields with a key and a nickname, on both paths, and the upload is processed", async () => {
     const body = line(++n);
     const res = await post(t, { body, key: t.keys.uploader, fields: { nickname: 'gw' } });
     expect(res.status).toBe(201);
@@ -67,17 +70,22 @@ describe.each(drivers)('legacy form upload /logupload (%s)', (driver) => {
 
   it('takes the key from a token field, and a key bound to a device needs nothing else', async () => {
     const bound = ok(
-      await t.gql(`mutation($d: ID!) { apiKeyCreate(input: { name: "gw script", role: UPLOADER, device: $d }) { secret apiKey { device { nickname } } userErrors { message } } }`, { d: devices.other }),
+      await t.gql(
+        `mutation($d: ID!) { apiKeyCreate(input: { name: "gw script", role: UPLOADER, device: $d }) { secret apiKey { device { nickname } } userErrors { message } } }`,
+        { d: devices.other },
+      ),
     ).apiKeyCreate;
     expect(bound.apiKey.device.nickname).toBe('other');
     const res = await post(t, { fields: { token: bound.secret } });
     expect(res.status).toBe(201);
     expect(res.body.device).toBe('other');
-    const adminBound = ok(await t.gql(`mutation($d: ID!) { apiKeyCreate(input: { name: "x", role: ADMIN, device: $d }) { userErrors { code field } } }`, { d: devices.other })).apiKeyCreate;
+    const adminBound = ok(
+      await t.gql(`mutation($d: ID!) { apiKeyCreate(input: { name: "x", role: ADMIN, device: $d }) { userErrors { code field } } }`, { d: devices.other }),
+    ).apiKeyCreate;
     expect(adminBound.userErrors).toEqual([{ code: 'INVALID', field: ['input', 'device'] }]);
   });
 
-  it('identifies an opted-in device by the uploader\'s address only through a trusted proxy', async () => {
+  it("identifies an opted-in device by the uploader's address only through a trusted proxy", async () => {
     const before = await uploads(t);
     const spoofed = await post(t, { xff: '93.184.216.34' });
     expect(spoofed.status).toBe(401);
@@ -94,9 +102,14 @@ describe.each(drivers)('legacy form upload /logupload (%s)', (driver) => {
     ['an unknown key', { key: `pcd_${'x'.repeat(43)}`, fields: { nickname: 'gw' } }, 401, 'Unknown or revoked API key.'],
     ['an unknown token field', { fields: { token: 'nope', nickname: 'gw' } }, 401, 'Unknown or revoked API key.'],
     ['an ANALYST key', { keyRole: 'analyst', fields: { nickname: 'gw' } }, 403, "Your API key's role may not upload."],
-    ['another account\'s device', { keyRole: 'otherAdmin', fields: { nickname: 'gw' } }, 404, 'No device nicknamed "gw".'],
+    ["another account's device", { keyRole: 'otherAdmin', fields: { nickname: 'gw' } }, 404, 'No device nicknamed "gw".'],
     ['no device named', { keyRole: 'uploader' }, 400, 'Name the device'],
-    ['a binary pcap', { keyRole: 'uploader', fields: { nickname: 'gw' }, body: Buffer.from([0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0]) }, 415, 'tcpdump -tt -n -r FILE > FILE.txt'],
+    [
+      'a binary pcap',
+      { keyRole: 'uploader', fields: { nickname: 'gw' }, body: Buffer.from([0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0]) },
+      415,
+      'tcpdump -tt -n -r FILE > FILE.txt',
+    ],
     ['a wrong md5', { keyRole: 'uploader', fields: { nickname: 'gw' }, md5: 'd41d8cd98f00b204e9800998ecf8427e' }, 422, 'does not match'],
     ['a wrong size', { keyRole: 'uploader', fields: { nickname: 'gw' }, size: '1' }, 422, 'The client said 1 bytes'],
     ['a non-numeric size', { keyRole: 'uploader', fields: { nickname: 'gw' }, size: 'abc' }, 400, "the form's upfile_size) must be a whole number"],
@@ -112,7 +125,11 @@ describe.each(drivers)('legacy form upload /logupload (%s)', (driver) => {
   it('refuses a body that is not multipart, a form without the file, and a file over the limit', async () => {
     const json = await request(t.http.app).post('/logupload').set('authorization', `Bearer ${t.keys.uploader}`).send({ upfile: 'x' });
     expect(json.status).toBe(415);
-    const noFile = await request(t.http.app).post('/logupload').set('authorization', `Bearer ${t.keys.uploader}`).field('nickname', 'gw').field('upfile_size', '3');
+    const noFile = await request(t.http.app)
+      .post('/logupload')
+      .set('authorization', `Bearer ${t.keys.uploader}`)
+      .field('nickname', 'gw')
+      .field('upfile_size', '3');
     expect(noFile.status).toBe(400);
     expect(noFile.body.error).toMatch(/field "upfile"/);
     const small = await createTestApp(driver, { MAX_UPLOAD_BYTES: '2KB' });

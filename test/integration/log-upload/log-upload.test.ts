@@ -22,10 +22,17 @@ describe.each(drivers)('log uploads (%s)', (driver) => {
     t = await createTestApp(driver);
     policyId = (await gql(`mutation { policyCreate(input: { name: "Sensors" }) { policy { id } } }`)).policyCreate.policy.id;
     const mkList = async (name: string, kind: string, severity: number, category: string, values: string[]) => {
-      const list = (await gql(`mutation($i: IocListCreateInput!) { iocListCreate(input: $i) { iocList { id } } }`, { i: { name, kind, severity, category } })).iocListCreate.iocList.id;
-      const r = (await gql(`mutation($i: IocAddInput!) { iocAdd(input: $i) { added userErrors { message } } }`, { i: { list, entries: values.map((value) => ({ value })) } })).iocAdd;
+      const list = (await gql(`mutation($i: IocListCreateInput!) { iocListCreate(input: $i) { iocList { id } } }`, { i: { name, kind, severity, category } }))
+        .iocListCreate.iocList.id;
+      const r = (
+        await gql(`mutation($i: IocAddInput!) { iocAdd(input: $i) { added userErrors { message } } }`, {
+          i: { list, entries: values.map((value) => ({ value })) },
+        })
+      ).iocAdd;
       expect(r.userErrors).toEqual([]);
-      await gql(`mutation($i: PolicyIocListsInput!) { policyAttachIocLists(input: $i) { userErrors { message } } }`, { i: { policy: policyId, iocLists: [list] } });
+      await gql(`mutation($i: PolicyIocListsInput!) { policyAttachIocLists(input: $i) { userErrors { message } } }`, {
+        i: { policy: policyId, iocLists: [list] },
+      });
       return list;
     };
     // Bogons include RFC 1918 and multicast: LAN chatter must never match them.
@@ -34,18 +41,28 @@ describe.each(drivers)('log uploads (%s)', (driver) => {
     await mkList('C2', 'BLOCK', 5, 'C2_BOTNET', ['192.1.2.0/24', '2001:db8:bad::/48', '203.0.113.66']);
     await mkList('Partners', 'ALLOW', 0, 'ALLOWLIST', ['203.0.113.66']);
     deviceId = (
-      await gql(`mutation($p: ID!) { deviceCreate(input: { nickname: "edge", ipType: STATIC, ipAddress: "93.184.216.34", policy: $p, internalNetworks: ["100.64.0.0/16"] }) { device { id } } }`, {
-        p: policyId,
-      })
+      await gql(
+        `mutation($p: ID!) { deviceCreate(input: { nickname: "edge", ipType: STATIC, ipAddress: "93.184.216.34", policy: $p, internalNetworks: ["100.64.0.0/16"] }) { device { id } } }`,
+        {
+          p: policyId,
+        },
+      )
     ).deviceCreate.device.id;
   });
   afterAll(() => t.close());
 
-  it('stores the product page\'s sample line, acknowledges it QUEUED, and finds its hit', async () => {
+  it("stores the product page's sample line, acknowledges it QUEUED, and finds its hit", async () => {
     const r = ok(await upload(t, SEED, { deviceNickname: 'EDGE', md5: md5(SEED), size: SEED.length }, { filename: 'sample.txt' })).logUploadCreate;
     expect(r.userErrors).toEqual([]);
     expect(r.duplicate).toBe(false);
-    expect(r.logUpload).toMatchObject({ status: 'QUEUED', fileName: 'sample.txt', size: SEED.length, textBytes: SEED.length, md5: md5(SEED), source: 'GRAPHQL' });
+    expect(r.logUpload).toMatchObject({
+      status: 'QUEUED',
+      fileName: 'sample.txt',
+      size: SEED.length,
+      textBytes: SEED.length,
+      md5: md5(SEED),
+      source: 'GRAPHQL',
+    });
     const [outcome] = await processQueued(t.services);
     expect(outcome.status).toBe('COMPLETED');
     const row = await uploadRow(t, r.logUpload.id);
@@ -123,7 +140,14 @@ describe.each(drivers)('log uploads (%s)', (driver) => {
     await processQueued(t.services);
     const row = await uploadRow(t, r.logUpload.id);
     const lines = text.toString().trimEnd().split('\n').length;
-    expect(row).toMatchObject({ status: 'COMPLETED', lineCount: lines, packetLines: rows.length, skippedLines: lines - rows.length, connections: connections.size, hits: 1 });
+    expect(row).toMatchObject({
+      status: 'COMPLETED',
+      lineCount: lines,
+      packetLines: rows.length,
+      skippedLines: lines - rows.length,
+      connections: connections.size,
+      hits: 1,
+    });
     expect(row.skippedByReason).toContainEqual({ reason: 'NOT_IP', count: 4 });
     const [hit] = await hitsOf(t, r.logUpload.id);
     expect(hit).toMatchObject({
@@ -168,7 +192,16 @@ describe.each(drivers)('log uploads (%s)', (driver) => {
     await processQueued(t.services);
     const row = await uploadRow(t, r.logUpload.id);
     expect(row).toMatchObject({ status: 'COMPLETED', packetLines: 10, connections: 8, hits: 5 });
-    const hits = (await hitsOf(t, r.logUpload.id)).map((h: any) => [h.direction, h.protocol, h.internalIp, h.internalPort, h.externalIp, h.externalPort, h.matchedSide, h.matchedCidr]);
+    const hits = (await hitsOf(t, r.logUpload.id)).map((h: any) => [
+      h.direction,
+      h.protocol,
+      h.internalIp,
+      h.internalPort,
+      h.externalIp,
+      h.externalPort,
+      h.matchedSide,
+      h.matchedCidr,
+    ]);
     expect(hits).toEqual([
       ['INBOUND', 'TCP', '100.64.3.3', 22, '192.1.2.9', 4444, 'INITIATOR', '192.1.2.0/24'],
       ['OUTBOUND', 'TCP', '10.9.9.9', 50000, '192.1.2.10', 443, 'RESPONDER', '192.1.2.0/24'],
@@ -189,7 +222,13 @@ describe.each(drivers)('log uploads (%s)', (driver) => {
   });
 
   it.each([
-    ['binary pcap', Buffer.from([0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 1, 0, 0, 0]), {}, 'UNSUPPORTED_FORMAT', 'tcpdump -tt -n -r FILE > FILE.txt'],
+    [
+      'binary pcap',
+      Buffer.from([0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 1, 0, 0, 0]),
+      {},
+      'UNSUPPORTED_FORMAT',
+      'tcpdump -tt -n -r FILE > FILE.txt',
+    ],
     ['big-endian nanosecond pcap', Buffer.from([0xa1, 0xb2, 0x3c, 0x4d, 0, 2, 0, 4]), {}, 'UNSUPPORTED_FORMAT', 'binary pcap capture'],
     ['pcapng', Buffer.from([0x0a, 0x0d, 0x0d, 0x0a, 0x1c, 0, 0, 0, 0x4d, 0x3c, 0x2b, 0x1a]), {}, 'UNSUPPORTED_FORMAT', 'binary pcapng capture'],
     ['non-text', Buffer.from([0x7f, 0x45, 0x4c, 0x46, 0, 0, 0, 0]), {}, 'NOT_TEXT', 'not text'],
@@ -211,7 +250,11 @@ describe.each(drivers)('log uploads (%s)', (driver) => {
     const small = await createTestApp(driver, { MAX_UPLOAD_BYTES: '4KB' });
     try {
       const p = ok(await small.gql(`mutation { policyCreate(input: { name: "p" }) { policy { id } } }`)).policyCreate.policy.id;
-      ok(await small.gql(`mutation($p: ID!) { deviceCreate(input: { nickname: "d", ipType: STATIC, ipAddress: "8.8.8.8", policy: $p }) { device { id } } }`, { p }));
+      ok(
+        await small.gql(`mutation($p: ID!) { deviceCreate(input: { nickname: "d", ipType: STATIC, ipAddress: "8.8.8.8", policy: $p }) { device { id } } }`, {
+          p,
+        }),
+      );
       for (const body of [Buffer.from(SEED.repeat(60)), zlib.gzipSync(Buffer.from(SEED.repeat(5000)))]) {
         const r = await upload(small, body, { deviceNickname: 'd' });
         expect(r.status).toBe(413);
@@ -235,7 +278,10 @@ describe.each(drivers)('log uploads (%s)', (driver) => {
   });
 
   it('stops early on a large capture printed without -tt, and fails it', async () => {
-    const noTt = Array.from({ length: 30_000 }, (_, i) => `21:46:${String(i % 60).padStart(2, '0')}.463334 IP 131.151.32.21.${1024 + i} > 131.151.1.59.7000: UDP, length 40`).join('\n');
+    const noTt = Array.from(
+      { length: 30_000 },
+      (_, i) => `21:46:${String(i % 60).padStart(2, '0')}.463334 IP 131.151.32.21.${1024 + i} > 131.151.1.59.7000: UDP, length 40`,
+    ).join('\n');
     const r = ok(await upload(t, noTt, { deviceNickname: 'edge' })).logUploadCreate;
     const [outcome] = await processQueued(t.services);
     expect(outcome.status).toBe('FAILED');
@@ -244,10 +290,14 @@ describe.each(drivers)('log uploads (%s)', (driver) => {
     expect(row.error).toMatch(/-tt -n/);
   });
 
-  it('names the device by exactly one of ID, nickname or IP; another account\'s devices are not usable', async () => {
+  it("names the device by exactly one of ID, nickname or IP; another account's devices are not usable", async () => {
     const theirPolicy = (await gql(`mutation { policyCreate(input: { name: "theirs" }) { policy { id } } }`, {}, t.keys.otherAdmin)).policyCreate.policy.id;
     const theirs = (
-      await gql(`mutation($p: ID!) { deviceCreate(input: { nickname: "their-edge", ipType: STATIC, ipAddress: "1.0.0.1", policy: $p }) { device { id } } }`, { p: theirPolicy }, t.keys.otherAdmin)
+      await gql(
+        `mutation($p: ID!) { deviceCreate(input: { nickname: "their-edge", ipType: STATIC, ipAddress: "1.0.0.1", policy: $p }) { device { id } } }`,
+        { p: theirPolicy },
+        t.keys.otherAdmin,
+      )
     ).deviceCreate.device.id;
     const cases: Array<[Record<string, unknown>, string, string]> = [
       [{ device: theirs }, 'input.device', 'No device with this ID.'],
@@ -272,21 +322,30 @@ describe.each(drivers)('log uploads (%s)', (driver) => {
     expect(ok(await t.gql(`query($id: ID!) { logUpload(id: $id) { status } }`, { id: mine.id }, t.keys.uploader)).logUpload.status).toBe('QUEUED');
     const adminsUpload = ok(await t.gql(`{ logUploads(first: 100, filter: { statuses: [COMPLETED] }) { edges { node { id } } } }`)).logUploads.edges[0].node.id;
     expect(ok(await t.gql(`query($id: ID!) { logUpload(id: $id) { status } }`, { id: adminsUpload }, t.keys.uploader)).logUpload).toBeNull();
-    expect((await t.gql(`query($id: ID!) { logUpload(id: $id) { flowHits { totalCount } } }`, { id: mine.id }, t.keys.uploader)).errors?.[0].extensions?.code).toBe('FORBIDDEN');
+    expect(
+      (await t.gql(`query($id: ID!) { logUpload(id: $id) { flowHits { totalCount } } }`, { id: mine.id }, t.keys.uploader)).errors?.[0].extensions?.code,
+    ).toBe('FORBIDDEN');
     const analyst = await upload(t, `${SEED}# analyst\n`, { deviceNickname: 'edge' }, { key: t.keys.analyst });
     expect(analyst.errors?.[0].extensions?.code).toBe('FORBIDDEN');
     await processQueued(t.services);
   });
 
   it('reprocesses against the current policy, replacing counts and hits exactly', async () => {
-    const text = ['1700000200.000000 IP 10.0.0.7.1111 > 198.51.100.77.443: Flags [S], seq 1, win 1, length 0', '1700000200.100000 IP 10.0.0.7.1112 > 192.1.2.80.443: Flags [S], seq 1, win 1, length 0'].join('\n');
+    const text = [
+      '1700000200.000000 IP 10.0.0.7.1111 > 198.51.100.77.443: Flags [S], seq 1, win 1, length 0',
+      '1700000200.100000 IP 10.0.0.7.1112 > 192.1.2.80.443: Flags [S], seq 1, win 1, length 0',
+    ].join('\n');
     const id = ok(await upload(t, text, { deviceNickname: 'edge' })).logUploadCreate.logUpload.id;
     await processQueued(t.services);
     expect((await uploadRow(t, id)).hits).toBe(1);
-    const busy = ok(await t.gql(`mutation($i: LogUploadReprocessInput!) { logUploadReprocess(input: $i) { logUpload { status } userErrors { code } } }`, { i: { id } })).logUploadReprocess;
+    const busy = ok(
+      await t.gql(`mutation($i: LogUploadReprocessInput!) { logUploadReprocess(input: $i) { logUpload { status } userErrors { code } } }`, { i: { id } }),
+    ).logUploadReprocess;
     expect(busy.userErrors).toEqual([]);
     expect(busy.logUpload.status).toBe('QUEUED');
-    const twice = ok(await t.gql(`mutation($i: LogUploadReprocessInput!) { logUploadReprocess(input: $i) { userErrors { code } } }`, { i: { id } })).logUploadReprocess;
+    const twice = ok(
+      await t.gql(`mutation($i: LogUploadReprocessInput!) { logUploadReprocess(input: $i) { userErrors { code } } }`, { i: { id } }),
+    ).logUploadReprocess;
     expect(twice.userErrors).toEqual([{ code: 'INVALID_STATE' }]);
     await processQueued(t.services);
     expect((await uploadRow(t, id)).hits).toBe(1);
@@ -298,11 +357,13 @@ describe.each(drivers)('log uploads (%s)', (driver) => {
     const row = await uploadRow(t, id);
     expect(row).toMatchObject({ status: 'COMPLETED', hits: 2, attempts: 1 });
     expect((await hitsOf(t, id)).map((h: any) => h.externalIp).sort()).toEqual(['192.1.2.80', '198.51.100.77']);
-    const theirs = ok(await t.gql(`mutation($i: LogUploadReprocessInput!) { logUploadReprocess(input: $i) { userErrors { code } } }`, { i: { id } }, t.keys.otherAdmin)).logUploadReprocess;
+    const theirs = ok(
+      await t.gql(`mutation($i: LogUploadReprocessInput!) { logUploadReprocess(input: $i) { userErrors { code } } }`, { i: { id } }, t.keys.otherAdmin),
+    ).logUploadReprocess;
     expect(theirs.userErrors).toEqual([{ code: 'NOT_FOUND' }]);
   });
 
-  it('takes a job again when its worker\'s lease expires, and the late worker changes nothing', async () => {
+  it("takes a job again when its worker's lease expires, and the late worker changes nothing", async () => {
     const text = '1700000300.000000 IP 10.0.0.8.2222 > 192.1.2.90.443: Flags [S], seq 1, win 1, length 0\n';
     const id = ok(await upload(t, text, { deviceNickname: 'edge' })).logUploadCreate.logUpload.id;
     const first = await t.services.queue.claim('worker-a', 1);

@@ -48,7 +48,11 @@ describe.each(drivers)('upload parsing on parse threads (%s)', (driver) => {
   }
   let listId: string;
   const addEntries = async (values: string[]) => {
-    const r = ok(await t.gql(`mutation($i: IocAddInput!) { iocAdd(input: $i) { userErrors { message } } }`, { i: { list: listId, entries: values.map((value) => ({ value })) } })).iocAdd;
+    const r = ok(
+      await t.gql(`mutation($i: IocAddInput!) { iocAdd(input: $i) { userErrors { message } } }`, {
+        i: { list: listId, entries: values.map((value) => ({ value })) },
+      }),
+    ).iocAdd;
     expect(r.userErrors).toEqual([]);
   };
   const uploadText = async (text: Buffer | string): Promise<{ gqlId: string; duplicate: boolean }> => {
@@ -57,7 +61,10 @@ describe.each(drivers)('upload parsing on parse threads (%s)', (driver) => {
     return { gqlId: r.logUpload.id, duplicate: r.duplicate };
   };
   const reprocess = async (gqlId: string) => {
-    expect(ok(await t.gql(`mutation($i: LogUploadReprocessInput!) { logUploadReprocess(input: $i) { userErrors { code } } }`, { i: { id: gqlId } })).logUploadReprocess.userErrors).toEqual([]);
+    expect(
+      ok(await t.gql(`mutation($i: LogUploadReprocessInput!) { logUploadReprocess(input: $i) { userErrors { code } } }`, { i: { id: gqlId } }))
+        .logUploadReprocess.userErrors,
+    ).toEqual([]);
   };
   /** Claims the one queued job and runs `processor` on it. */
   const processNext = async (processor: LogUploadProcessor, signal?: AbortSignal): Promise<{ uploadId: number; outcome: ProcessOutcome }> => {
@@ -68,31 +75,52 @@ describe.each(drivers)('upload parsing on parse threads (%s)', (driver) => {
   /** The upload's stored counts and skipped lines, and its hits (every column but the id), in a fixed order. */
   const stored = async (uploadId: number) => {
     const [row] = await t.dataSource.query(`SELECT ${RESULT_COLUMNS} FROM log_upload WHERE id = ?`, [uploadId]);
-    const hits: Array<Record<string, unknown>> = await t.dataSource.query(`SELECT ${INSERT_COLUMNS.map((c) => c.sql).join(', ')} FROM flow_hit WHERE upload_id = ?`, [uploadId]);
+    const hits: Array<Record<string, unknown>> = await t.dataSource.query(
+      `SELECT ${INSERT_COLUMNS.map((c) => c.sql).join(', ')} FROM flow_hit WHERE upload_id = ?`,
+      [uploadId],
+    );
     // The retention warning names the cutoff, which moves with the clock between the two runs.
     const normal = (r: Record<string, unknown>) =>
       JSON.stringify(Object.entries(r).map(([k, v]) => [k, v == null ? null : String(v).replace(/\d{4}-\d\d-\d\dT[\d:.]+Z/g, '<cutoff>')]));
     return { row: normal(row), status: row.status as string, hitCount: hits.length, hits: hits.map(normal).sort() };
   };
   const inProcess = (options: { onProgress?: (uploadId: number, bytes: number) => void } = {}) =>
-    new LogUploadProcessor(t.dataSource, t.services.queue, t.services.iocIndexes, { leaseMs: 60_000, retentionDays: t.services.config.retention.days, ...options });
+    new LogUploadProcessor(t.dataSource, t.services.queue, t.services.iocIndexes, {
+      leaseMs: 60_000,
+      retentionDays: t.services.config.retention.days,
+      ...options,
+    });
   const onThreads = (pool: ParsePool, options: { onProgress?: (uploadId: number, bytes: number) => void } = {}) =>
-    new LogUploadProcessor(t.dataSource, t.services.queue, t.services.iocIndexes, { leaseMs: 60_000, retentionDays: t.services.config.retention.days, ...options }, pool);
+    new LogUploadProcessor(
+      t.dataSource,
+      t.services.queue,
+      t.services.iocIndexes,
+      { leaseMs: 60_000, retentionDays: t.services.config.retention.days, ...options },
+      pool,
+    );
 
   beforeAll(async () => {
     // The corpus is more uploads than a minute's allowance.
     t = await createTestApp(driver, { RATE_LIMIT_UPLOADS_PER_MINUTE: '0' });
     const policy = ok(await t.gql(`mutation { policyCreate(input: { name: "p" }) { policy { id } } }`)).policyCreate.policy.id;
-    listId = ok(await t.gql(`mutation { iocListCreate(input: { name: "bad", kind: BLOCK, severity: 5, category: C2_BOTNET }) { iocList { id } } }`)).iocListCreate.iocList.id;
+    listId = ok(await t.gql(`mutation { iocListCreate(input: { name: "bad", kind: BLOCK, severity: 5, category: C2_BOTNET }) { iocList { id } } }`))
+      .iocListCreate.iocList.id;
     await addEntries(fixtureAddresses());
     ok(await t.gql(`mutation($i: PolicyIocListsInput!) { policyAttachIocLists(input: $i) { userErrors { message } } }`, { i: { policy, iocLists: [listId] } }));
-    ok(await t.gql(`mutation($p: ID!) { deviceCreate(input: { nickname: "edge", ipType: STATIC, ipAddress: "93.184.216.34", policy: $p, internalNetworks: ["100.64.0.0/16"] }) { device { id } } }`, { p: policy }));
+    ok(
+      await t.gql(
+        `mutation($p: ID!) { deviceCreate(input: { nickname: "edge", ipType: STATIC, ipAddress: "93.184.216.34", policy: $p, internalNetworks: ["100.64.0.0/16"] }) { device { id } } }`,
+        { p: policy },
+      ),
+    );
   });
   afterAll(() => t.close());
 
   it('stores the same counts, skipped lines and hits as parsing on the main thread, over the fixture corpus and a capture of several slices', async () => {
     expect(t.services.parsers).not.toBeNull();
-    const files: Buffer[] = ['ascii', 'variants'].flatMap((dir) => fs.readdirSync(path.join(FIXTURE, dir)).map((f) => fs.readFileSync(path.join(FIXTURE, dir, f))));
+    const files: Buffer[] = ['ascii', 'variants'].flatMap((dir) =>
+      fs.readdirSync(path.join(FIXTURE, dir)).map((f) => fs.readFileSync(path.join(FIXTURE, dir, f))),
+    );
     const big = await bigCapture();
     files.push(big.text);
     expect(big.text.length).toBeGreaterThan(2 * SLICE);
@@ -107,7 +135,14 @@ describe.each(drivers)('upload parsing on parse threads (%s)', (driver) => {
       await reprocess(gqlId);
       const main = await processNext(inProcess());
       expect(main.uploadId).toBe(threaded.uploadId);
-      expect(main.outcome).toMatchObject({ status: threaded.outcome.status, lines: threaded.outcome.lines, packets: threaded.outcome.packets, connections: threaded.outcome.connections, hits: threaded.outcome.hits, textBytes: threaded.outcome.textBytes });
+      expect(main.outcome).toMatchObject({
+        status: threaded.outcome.status,
+        lines: threaded.outcome.lines,
+        packets: threaded.outcome.packets,
+        connections: threaded.outcome.connections,
+        hits: threaded.outcome.hits,
+        textBytes: threaded.outcome.textBytes,
+      });
       expect(await stored(main.uploadId)).toEqual(onThread);
       compared++;
       hits += onThread.hitCount;
@@ -144,7 +179,10 @@ describe.each(drivers)('upload parsing on parse threads (%s)', (driver) => {
       const again = await processNext(onThreads(pool));
       expect(again).toMatchObject({ uploadId: aborted.uploadId, outcome: { status: 'COMPLETED', hits: capture.badFlows } });
       expect(pool.size).toBe(1);
-      expect(ok(await t.gql(`query($id: ID!) { logUpload(id: $id) { status hits } }`, { id: gqlId })).logUpload).toEqual({ status: 'COMPLETED', hits: capture.badFlows });
+      expect(ok(await t.gql(`query($id: ID!) { logUpload(id: $id) { status hits } }`, { id: gqlId })).logUpload).toEqual({
+        status: 'COMPLETED',
+        hits: capture.badFlows,
+      });
     } finally {
       await pool.close();
     }

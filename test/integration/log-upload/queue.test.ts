@@ -24,7 +24,8 @@ describe.each(drivers)('job queue (%s)', (driver) => {
   it('hands each job to exactly one of several workers claiming at once', async () => {
     await enqueue(12);
     // On MySQL each worker has its own connection pool, as separate processes would: SKIP LOCKED keeps them apart.
-    const sources = driver === 'mysql' ? [t.dataSource, ...(await Promise.all([0, 1].map(async () => createDataSource(t.config.database).initialize())))] : [t.dataSource];
+    const sources =
+      driver === 'mysql' ? [t.dataSource, ...(await Promise.all([0, 1].map(async () => createDataSource(t.config.database).initialize())))] : [t.dataSource];
     try {
       const workers = ['w1', 'w2', 'w3'].map((owner, i) => ({ owner, queue: new LogUploadQueue(sources[i % sources.length]) }));
       const claimed = new Map<string, number[]>();
@@ -41,7 +42,9 @@ describe.each(drivers)('job queue (%s)', (driver) => {
       const all = [...claimed.values()].flat();
       expect(all).toHaveLength(12);
       expect(new Set(all).size).toBe(12);
-      const rows: Array<{ lease_owner: string; n: number | string }> = await t.dataSource.query(`SELECT lease_owner, COUNT(*) AS n FROM log_upload WHERE status = 'PROCESSING' GROUP BY lease_owner`);
+      const rows: Array<{ lease_owner: string; n: number | string }> = await t.dataSource.query(
+        `SELECT lease_owner, COUNT(*) AS n FROM log_upload WHERE status = 'PROCESSING' GROUP BY lease_owner`,
+      );
       expect(rows.reduce((a, r) => a + Number(r.n), 0)).toBe(12);
       for (const r of rows) expect(claimed.get(r.lease_owner)).toHaveLength(Number(r.n));
     } finally {

@@ -59,11 +59,18 @@ describe.each(drivers)('the form post and logUploadCreate refuse alike (%s)', (d
   beforeAll(async () => {
     t = await createTestApp(driver, { MAX_UPLOAD_BYTES: String(LIMIT) });
     const p = ok(await t.gql(`mutation { policyCreate(input: { name: "p" }) { policy { id } } }`)).policyCreate.policy.id;
-    ok(await t.gql(`mutation($p: ID!) { deviceCreate(input: { nickname: "gw", ipType: STATIC, ipAddress: "93.184.216.34", policy: $p }) { device { id } } }`, { p }));
+    ok(
+      await t.gql(`mutation($p: ID!) { deviceCreate(input: { nickname: "gw", ipType: STATIC, ipAddress: "93.184.216.34", policy: $p }) { device { id } } }`, {
+        p,
+      }),
+    );
   });
   afterAll(() => t.close());
 
-  const line = () => packetText(1).toString().replace(/^\d+/, String(1_700_000_000 + ++n));
+  const line = () =>
+    packetText(1)
+      .toString()
+      .replace(/^\d+/, String(1_700_000_000 + ++n));
   const text = () => Buffer.from(line());
 
   // [refusal, attempt, code, form status, GraphQL status, message]
@@ -75,11 +82,32 @@ describe.each(drivers)('the form post and logUploadCreate refuse alike (%s)', (d
     ['a wrong size', () => ({ body: text(), size: 1 }), 'SIZE_MISMATCH', 422, 200, /^The client said 1 bytes but \d+ arrived/],
     ['a binary pcap', () => ({ body: pcapBytes(5000) }), 'UNSUPPORTED_FORMAT', 415, 200, /tcpdump -tt -n -r/],
     ['binary data', () => ({ body: crypto.randomBytes(5000).fill(0, 0, 16) }), 'NOT_TEXT', 415, 200, /^This is not text/],
-    ['a gzip bomb', () => ({ body: zlib.gzipSync(packetText(LIMIT * 20), { level: 9 }) }), 'PAYLOAD_TOO_LARGE', 413, 413, new RegExp(`larger than the limit of ${LIMIT} bytes; nothing was stored`)],
-    ['an oversize file', () => ({ body: packetText(LIMIT * 2) }), 'PAYLOAD_TOO_LARGE', 413, 413, new RegExp(`larger than the limit of ${LIMIT} bytes; nothing was stored`)],
+    [
+      'a gzip bomb',
+      () => ({ body: zlib.gzipSync(packetText(LIMIT * 20), { level: 9 }) }),
+      'PAYLOAD_TOO_LARGE',
+      413,
+      413,
+      new RegExp(`larger than the limit of ${LIMIT} bytes; nothing was stored`),
+    ],
+    [
+      'an oversize file',
+      () => ({ body: packetText(LIMIT * 2) }),
+      'PAYLOAD_TOO_LARGE',
+      413,
+      413,
+      new RegExp(`larger than the limit of ${LIMIT} bytes; nothing was stored`),
+    ],
     ['an empty file', () => ({ body: Buffer.alloc(0) }), 'EMPTY', 400, 200, /^The file is empty/],
     // GraphQL refuses any request without a key before its resolvers; the form's message starts with the same words.
-    ['a missing key', () => ({ body: text(), key: null }), 'UNAUTHENTICATED', 401, 401, /^A valid API key is required: send "Authorization: Bearer <key>"\. A form post may send it as a "token" field/],
+    [
+      'a missing key',
+      () => ({ body: text(), key: null }),
+      'UNAUTHENTICATED',
+      401,
+      401,
+      /^A valid API key is required: send "Authorization: Bearer <key>"\. A form post may send it as a "token" field/,
+    ],
     ['an ANALYST key', () => ({ body: text(), key: 'analyst' }), 'FORBIDDEN', 403, 403, /^Your API key's role may not upload\.$/],
   ];
 
@@ -94,12 +122,20 @@ describe.each(drivers)('the form post and logUploadCreate refuse alike (%s)', (d
     expect(await stored()).toBe(before);
   });
 
-  it('sends an upload that names no device to the key\'s bound device, on both routes', async () => {
+  it("sends an upload that names no device to the key's bound device, on both routes", async () => {
     const gw = ok(await t.gql(`{ devices(first: 1) { edges { node { id } } } }`)).devices.edges[0].node.id;
-    const secret = ok(await t.gql(`mutation($d: ID!) { apiKeyCreate(input: { name: "bound", role: UPLOADER, device: $d }) { secret } }`, { d: gw })).apiKeyCreate.secret;
+    const secret = ok(await t.gql(`mutation($d: ID!) { apiKeyCreate(input: { name: "bound", role: UPLOADER, device: $d }) { secret } }`, { d: gw }))
+      .apiKeyCreate.secret;
     const form = await request(t.http.app).post('/logupload').set('authorization', `Bearer ${secret}`).attach('upfile', text(), 'c.txt');
     expect([form.status, form.body.device]).toEqual([201, 'gw']);
-    const gql = await gqlUpload(t, `mutation($i: LogUploadCreateInput!) { logUploadCreate(input: $i) { logUpload { device { nickname } } userErrors { code } } }`, { i: { file: null } }, 'i.file', text(), { key: secret });
+    const gql = await gqlUpload(
+      t,
+      `mutation($i: LogUploadCreateInput!) { logUploadCreate(input: $i) { logUpload { device { nickname } } userErrors { code } } }`,
+      { i: { file: null } },
+      'i.file',
+      text(),
+      { key: secret },
+    );
     expect(ok(gql).logUploadCreate).toEqual({ logUpload: { device: { nickname: 'gw' } }, userErrors: [] });
   });
 

@@ -36,7 +36,15 @@ describe('the compiled build', () => {
 
   it('builds with tsconfig.build.json, serves /healthz and GraphQL, migrates, and runs the CLI through the bin', async () => {
     const tsc = path.join(ROOT, 'node_modules/typescript/bin/tsc');
-    const built = await run(process.execPath, [tsc, '-p', 'tsconfig.build.json', '--outDir', path.join(out, 'dist'), '--tsBuildInfoFile', path.join(out, 'tsbuildinfo')]);
+    const built = await run(process.execPath, [
+      tsc,
+      '-p',
+      'tsconfig.build.json',
+      '--outDir',
+      path.join(out, 'dist'),
+      '--tsBuildInfoFile',
+      path.join(out, 'tsbuildinfo'),
+    ]);
     expect(built.stdout + built.stderr).toBe('');
     expect(built.code).toBe(0);
     // The bin finds the compiled CLI beside it, as bin/ finds dist/ in the project.
@@ -45,7 +53,11 @@ describe('the compiled build', () => {
     const bin = path.join(out, 'bin/pcap-defense.js');
 
     const env = { NODE_ENV: 'production', DATA_DIR: data, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info' };
-    const proc = spawn(process.execPath, [path.join(out, 'dist/src/main.js')], { cwd: ROOT, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const proc = spawn(process.execPath, [path.join(out, 'dist/src/main.js')], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH ?? '', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     server = proc;
     let stdout = '';
     let stderr = '';
@@ -72,7 +84,9 @@ describe('the compiled build', () => {
     // Every migration was found in the compiled tree and ran.
     const db = new Database(path.join(data, 'pcap-defense.sqlite'), { readonly: true });
     try {
-      expect((db.prepare('SELECT name FROM migrations ORDER BY id').all() as Array<{ name: string }>).map((m) => m.name)).toEqual(migrations.map((m) => m.name));
+      expect((db.prepare('SELECT name FROM migrations ORDER BY id').all() as Array<{ name: string }>).map((m) => m.name)).toEqual(
+        migrations.map((m) => m.name),
+      );
     } finally {
       db.close();
     }

@@ -45,7 +45,10 @@ describe.each(drivers)('structured logs (%s)', (driver) => {
   const form = (body: string, fields: Record<string, string>, key?: string) => {
     const req = request(t.http.app).post('/logupload');
     if (key) req.set('authorization', `Bearer ${key}`);
-    req.attach('upfile', Buffer.from(body), 'capture.txt').field('upfile_size', String(Buffer.byteLength(body))).field('md5_client', md5(body));
+    req
+      .attach('upfile', Buffer.from(body), 'capture.txt')
+      .field('upfile_size', String(Buffer.byteLength(body)))
+      .field('md5_client', md5(body));
     for (const [k, v] of Object.entries(fields)) req.field(k, v);
     return req;
   };
@@ -78,13 +81,25 @@ describe.each(drivers)('structured logs (%s)', (driver) => {
       .send({ query: 'mutation Make { policyCreate(input: { name: "q" }) { policy { id } } }' });
     const generated = m.headers['x-request-id'];
     expect(generated).toMatch(/^[0-9a-f-]{36}$/);
-    expect(await lineWhere(log, (x) => x.event === 'http.request' && x.requestId === generated)).toMatchObject({ operationName: 'Make', operationType: 'mutation', status: 200 });
+    expect(await lineWhere(log, (x) => x.event === 'http.request' && x.requestId === generated)).toMatchObject({
+      operationName: 'Make',
+      operationType: 'mutation',
+      status: 200,
+    });
 
     // An id that is not a plain token is replaced (it would land in every log line); no key: 401, no account.
-    const odd = await request(t.http.app).post('/graphql').set('x-request-id', 'a b\tc').send({ query: 'query Anon { viewer { role } }', operationName: 'Anon' });
+    const odd = await request(t.http.app)
+      .post('/graphql')
+      .set('x-request-id', 'a b\tc')
+      .send({ query: 'query Anon { viewer { role } }', operationName: 'Anon' });
     expect(odd.status).toBe(401);
     expect(odd.headers['x-request-id']).not.toBe('a b\tc');
-    expect(await lineWhere(log, (x) => x.requestId === odd.headers['x-request-id'])).toMatchObject({ status: 401, accountId: null, operationName: 'Anon', route: '/graphql' });
+    expect(await lineWhere(log, (x) => x.requestId === odd.headers['x-request-id'])).toMatchObject({
+      status: 401,
+      accountId: null,
+      operationName: 'Anon',
+      route: '/graphql',
+    });
 
     const other = await request(t.http.app).get('/nowhere/else?token=x');
     expect(await lineWhere(log, (x) => x.requestId === other.headers['x-request-id'])).toMatchObject({ status: 404, route: 'other', method: 'GET' });
@@ -105,7 +120,10 @@ describe.each(drivers)('structured logs (%s)', (driver) => {
       status: 200,
     });
     // The upload line and the request line share the request id.
-    expect(await lineWhere(log, (x) => x.event === 'http.request' && x.requestId === accepted.requestId)).toMatchObject({ operationType: 'mutation', status: 200 });
+    expect(await lineWhere(log, (x) => x.event === 'http.request' && x.requestId === accepted.requestId)).toMatchObject({
+      operationType: 'mutation',
+      status: 200,
+    });
 
     await upload(t, body, { device: deviceId }, { key: t.keys.uploader });
     expect(await lineWhere(log, (x) => x.event === 'upload.duplicate' && x.uploadId === id)).toMatchObject({ via: 'graphql', status: 200 });
@@ -120,7 +138,10 @@ describe.each(drivers)('structured logs (%s)', (driver) => {
       msg: 'upload refused',
     });
     await upload(t, line(++n), { deviceNickname: 'nobody' }, { key: t.keys.uploader });
-    expect(await lineWhere(log, (x) => x.event === 'upload.refused' && x.code === 'NOT_FOUND' && x.via === 'graphql')).toMatchObject({ status: 200, device: null });
+    expect(await lineWhere(log, (x) => x.event === 'upload.refused' && x.code === 'NOT_FOUND' && x.via === 'graphql')).toMatchObject({
+      status: 200,
+      device: null,
+    });
 
     const big = await upload(t, line(++n).repeat(60), { device: deviceId }, { key: t.keys.uploader });
     expect(big.status).toBe(413);
@@ -132,7 +153,13 @@ describe.each(drivers)('structured logs (%s)', (driver) => {
     const res = await form(body, { nickname: 'gw', token: t.keys.uploader });
     expect(res.status).toBe(201);
     const accepted = await lineWhere(log, (x) => x.event === 'upload.accepted' && x.via === 'form');
-    expect(accepted).toMatchObject({ status: 201, accountId: t.accountId, device: idOfType(deviceId, 'Device'), bytes: Buffer.byteLength(body), requestId: res.headers['x-request-id'] });
+    expect(accepted).toMatchObject({
+      status: 201,
+      accountId: t.accountId,
+      device: idOfType(deviceId, 'Device'),
+      bytes: Buffer.byteLength(body),
+      requestId: res.headers['x-request-id'],
+    });
     expect(await lineWhere(log, (x) => x.event === 'http.request' && x.requestId === res.headers['x-request-id'])).toMatchObject({
       route: '/logupload',
       status: 201,
@@ -173,7 +200,15 @@ describe.each(drivers)('structured logs (%s)', (driver) => {
     worker.start();
     try {
       const completed = await lineWhere(log, (x) => x.event === 'upload.completed' && x.uploadId === goodId, 10_000);
-      expect(completed).toMatchObject({ device: idOfType(deviceId, 'Device'), bytes: Buffer.byteLength(good), lines: 2, packets: 2, connections: 1, hits: 0, attempt: 1 });
+      expect(completed).toMatchObject({
+        device: idOfType(deviceId, 'Device'),
+        bytes: Buffer.byteLength(good),
+        lines: 2,
+        packets: 2,
+        connections: 1,
+        hits: 0,
+        attempt: 1,
+      });
       expect(completed.durationMs).toBeGreaterThanOrEqual(0);
       expect(await lineWhere(log, (x) => x.event === 'job.claimed' && x.uploadId === goodId)).toMatchObject({ attempt: 1, retry: false, recovered: false });
 
@@ -193,9 +228,8 @@ describe.each(drivers)('structured logs (%s)', (driver) => {
 
   it('never logs a secret, even at trace level, over a flow of key creation, uploads, refusals and an export', async () => {
     const secrets = [t.keys.admin, t.keys.analyst, t.keys.uploader, t.keys.otherAdmin];
-    const created = ok(
-      await t.gql(`mutation { apiKeyCreate(input: { name: "capture host", role: UPLOADER }) { secret userErrors { message } } }`),
-    ).apiKeyCreate.secret as string;
+    const created = ok(await t.gql(`mutation { apiKeyCreate(input: { name: "capture host", role: UPLOADER }) { secret userErrors { message } } }`)).apiKeyCreate
+      .secret as string;
     secrets.push(created);
     const wrong = `pcd_${crypto.randomBytes(32).toString('base64url')}`;
     secrets.push(wrong);

@@ -76,7 +76,9 @@ describe.each(drivers)('GET /metrics (%s)', (driver) => {
   it('exposes every metric family once an upload is processed', async () => {
     expect((await upload(t, SEED, { device, md5: md5(SEED) }, { key: t.keys.uploader })).data.logUploadCreate.userErrors).toEqual([]);
     expect((await upload(t, SEED, { device }, { key: t.keys.uploader })).data.logUploadCreate.duplicate).toBe(true);
-    expect((await upload(t, OTHER, { device, md5: md5('not it') }, { key: t.keys.uploader })).data.logUploadCreate.userErrors[0].code).toBe('CHECKSUM_MISMATCH');
+    expect((await upload(t, OTHER, { device, md5: md5('not it') }, { key: t.keys.uploader })).data.logUploadCreate.userErrors[0].code).toBe(
+      'CHECKSUM_MISMATCH',
+    );
     const form = await request(t.http.app)
       .post('/logupload')
       .attach('upfile', Buffer.from(OTHER), 'capture.txt')
@@ -147,7 +149,10 @@ describe.each(drivers)('GET /metrics (%s)', (driver) => {
 
   it('labels requests by GraphQL operation name, and bounds the label set', async () => {
     await t.gql('query Dashboard { viewer { role } }');
-    const junk = await request(t.http.app).post('/graphql').set('authorization', `Bearer ${t.keys.admin}`).send({ query: 'query { viewer { role } }', operationName: 'not a name!' });
+    const junk = await request(t.http.app)
+      .post('/graphql')
+      .set('authorization', `Bearer ${t.keys.admin}`)
+      .send({ query: 'query { viewer { role } }', operationName: 'not a name!' });
     expect(junk.status).toBe(400);
     const m = parseExposition((await scrape(t, `Bearer ${TOKEN}`)).text);
     expect(m.value('pcap_defense_http_requests_total', { route: '/graphql', operation: 'Dashboard', status: '200' })).toBe(1);

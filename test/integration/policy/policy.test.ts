@@ -76,7 +76,7 @@ describe.each(drivers)('policies (%s)', (driver) => {
     expect(ok(await t.gql(GET, { id: policy.id })).policy).toBeNull();
   });
 
-  it('treats another account\'s policy exactly like a missing one', async () => {
+  it("treats another account's policy exactly like a missing one", async () => {
     const theirs = ok(await t.gql(CREATE, { input: { name: 'Theirs' } }, t.keys.otherAdmin)).policyCreate.policy;
     const mine = ok(await t.gql(CREATE, { input: { name: 'Mine to delete' } })).policyCreate.policy;
     ok(await t.gql(DELETE, { input: { id: mine.id } }));

@@ -12,9 +12,20 @@ const DAY = 24 * 3600_000;
 // 2024-03-31 at 01:00Z), each to one of the bad addresses; packets vary so PACKETS_DESC has ties to break.
 const START = Date.parse('2024-03-30T00:00:00Z');
 const N = 120;
-const flows = Array.from({ length: N }, (_, i) => ({ at: START + i * 30 * 60_000, inside: `10.0.${i % 4}.${1 + (i % 7)}`, port: 40000 + i, bad: BAD[i % 3], packets: 1 + (i % 5) }));
+const flows = Array.from({ length: N }, (_, i) => ({
+  at: START + i * 30 * 60_000,
+  inside: `10.0.${i % 4}.${1 + (i % 7)}`,
+  port: 40000 + i,
+  bad: BAD[i % 3],
+  packets: 1 + (i % 5),
+}));
 const text = flows
-  .flatMap((f) => Array.from({ length: f.packets }, (_, k) => `${(f.at / 1000 + k).toFixed(6)} IP ${f.inside}.${f.port} > ${f.bad}.443: Flags [${k === 0 ? 'S' : '.'}], seq 1, win 1, length ${10 * (k + 1)}`))
+  .flatMap((f) =>
+    Array.from(
+      { length: f.packets },
+      (_, k) => `${(f.at / 1000 + k).toFixed(6)} IP ${f.inside}.${f.port} > ${f.bad}.443: Flags [${k === 0 ? 'S' : '.'}], seq 1, win 1, length ${10 * (k + 1)}`,
+    ),
+  )
   .join('\n');
 const WINDOW = { from: '2024-03-29T00:00:00Z', to: '2024-04-03T00:00:00Z' };
 
@@ -25,18 +36,26 @@ describe.each(drivers)('drill-down, export, lookup stats, retention (%s)', (driv
     t = await createTestApp(driver, { RETENTION_DAYS: '35' });
     const q = async (query: string, v: Record<string, unknown> = {}) => ok(await t.gql(query, v));
     const policy = (await q(`mutation { policyCreate(input: { name: "p" }) { policy { id } } }`)).policyCreate.policy.id;
-    const list = (await q(`mutation { iocListCreate(input: { name: "bad", kind: BLOCK, severity: 4, category: MALWARE }) { iocList { id } } }`)).iocListCreate.iocList.id;
+    const list = (await q(`mutation { iocListCreate(input: { name: "bad", kind: BLOCK, severity: 4, category: MALWARE }) { iocList { id } } }`)).iocListCreate
+      .iocList.id;
     await q(`mutation($i: IocAddInput!) { iocAdd(input: $i) { added } }`, { i: { list, entries: BAD.map((value) => ({ value })) } });
     await q(`mutation($i: PolicyIocListsInput!) { policyAttachIocLists(input: $i) { userErrors { message } } }`, { i: { policy, iocLists: [list] } });
-    device = (await q(`mutation($p: ID!) { deviceCreate(input: { nickname: "site", ipType: STATIC, ipAddress: "8.8.8.8", policy: $p }) { device { id } } }`, { p: policy })).deviceCreate.device.id;
+    device = (
+      await q(`mutation($p: ID!) { deviceCreate(input: { nickname: "site", ipType: STATIC, ipAddress: "8.8.8.8", policy: $p }) { device { id } } }`, {
+        p: policy,
+      })
+    ).deviceCreate.device.id;
     ok(await upload(t, `${text}\n`, { deviceNickname: 'site' }));
     await processQueued(t.services);
   });
   afterAll(() => t.close());
 
   const page = (v: Record<string, unknown>, sel = 'firstSeenAt packets severity') =>
-    t.gql(`query($f: HitFilter!, $first: Int, $after: String, $o: FlowHitOrder) { flowHits(filter: $f, first: $first, after: $after, orderBy: $o) {
-      totalCount pageInfo { hasNextPage endCursor } edges { cursor node { ${sel} } } } }`, v);
+    t.gql(
+      `query($f: HitFilter!, $first: Int, $after: String, $o: FlowHitOrder) { flowHits(filter: $f, first: $first, after: $after, orderBy: $o) {
+      totalCount pageInfo { hasNextPage endCursor } edges { cursor node { ${sel} } } } }`,
+      v,
+    );
 
   it.each([
     ['FIRST_SEEN_DESC', (a: any, b: any) => b.at - a.at],
@@ -109,13 +128,19 @@ describe.each(drivers)('drill-down, export, lookup stats, retention (%s)', (driv
       firstSeenAt: new Date(mine[0].at).toISOString(),
       lastSeenAt: new Date(mine[mine.length - 1].at + (mine[mine.length - 1].packets - 1) * 1000).toISOString(),
     });
-    expect(ok(await t.gql(`{ iocLookup(address: "198.51.100.1") { hitCount firstSeenAt } }`, {}, t.keys.otherAdmin)).iocLookup).toEqual({ hitCount: 0, firstSeenAt: null });
+    expect(ok(await t.gql(`{ iocLookup(address: "198.51.100.1") { hitCount firstSeenAt } }`, {}, t.keys.otherAdmin)).iocLookup).toEqual({
+      hitCount: 0,
+      firstSeenAt: null,
+    });
   });
 
   it('buckets the timeline by local day and hour across a DST change, with empty buckets', async () => {
     const r = ok(
-      await t.gql(`query($f: HitFilter!) { hitReport(filter: $f) { days: timeline(bucket: DAY, timeZone: "Europe/Berlin") { start end hits }
-        hours: timeline(bucket: HOUR, timeZone: "Europe/Berlin") { start hits } } }`, { f: { from: '2024-03-29T23:00:00Z', to: '2024-04-01T22:00:00Z' } }),
+      await t.gql(
+        `query($f: HitFilter!) { hitReport(filter: $f) { days: timeline(bucket: DAY, timeZone: "Europe/Berlin") { start end hits }
+        hours: timeline(bucket: HOUR, timeZone: "Europe/Berlin") { start hits } } }`,
+        { f: { from: '2024-03-29T23:00:00Z', to: '2024-04-01T22:00:00Z' } },
+      ),
     ).hitReport;
     // Local days in Berlin: the 30th (CET, starts 23:00Z), the 31st (23 hours: CET until 02:00 local), 1 April (CEST).
     expect(r.days.map((d: any) => [d.start, d.end])).toEqual([
@@ -125,7 +150,11 @@ describe.each(drivers)('drill-down, export, lookup stats, retention (%s)', (driv
     ]);
     const inDay = (from: string, to: string) => flows.filter((f) => f.at >= Date.parse(from) && f.at < Date.parse(to)).length;
     // Flows run from 2024-03-30T00:00Z for 60 hours.
-    expect(r.days.map((d: any) => d.hits)).toEqual([inDay('2024-03-29T23:00:00Z', '2024-03-30T23:00:00Z'), inDay('2024-03-30T23:00:00Z', '2024-03-31T22:00:00Z'), inDay('2024-03-31T22:00:00Z', '2024-04-01T22:00:00Z')]);
+    expect(r.days.map((d: any) => d.hits)).toEqual([
+      inDay('2024-03-29T23:00:00Z', '2024-03-30T23:00:00Z'),
+      inDay('2024-03-30T23:00:00Z', '2024-03-31T22:00:00Z'),
+      inDay('2024-03-31T22:00:00Z', '2024-04-01T22:00:00Z'),
+    ]);
     expect(r.days.map((d: any) => d.hits)).toEqual([46, 46, 28]);
     // 24 + 23 + 24 local hours; the first (00:00 local = 23:00Z) has no flows: empty buckets are present.
     expect(r.hours).toHaveLength(71);
@@ -148,12 +177,17 @@ describe.each(drivers)('drill-down, export, lookup stats, retention (%s)', (driv
     for (const f of flows) pairs.set(`${f.inside}|${f.bad}/32`, (pairs.get(`${f.inside}|${f.bad}/32`) ?? 0) + 1);
     const best = Math.max(...pairs.values());
     expect(d.topThreats[0].hits).toBe(best);
-    expect(d.trend.map((x: any) => x.start)).toEqual(['2024-03-26', '2024-03-27', '2024-03-28', '2024-03-29', '2024-03-30', '2024-03-31', '2024-04-01'].map((s) => `${s}T00:00:00.000Z`));
+    expect(d.trend.map((x: any) => x.start)).toEqual(
+      ['2024-03-26', '2024-03-27', '2024-03-28', '2024-03-29', '2024-03-30', '2024-03-31', '2024-04-01'].map((s) => `${s}T00:00:00.000Z`),
+    );
     expect(d.trend.map((x: any) => x.hits)).toEqual([0, 0, 0, 0, 48, 48, 24]);
   });
 
   it('exports CSV and NDJSON with the same filters, a header row and stable columns', async () => {
-    const csv = await request(t.http.app).get('/export/flow-hits.csv').query({ from: WINDOW.from, to: WINDOW.to, external: BAD[0] }).set('authorization', `Bearer ${t.keys.analyst}`);
+    const csv = await request(t.http.app)
+      .get('/export/flow-hits.csv')
+      .query({ from: WINDOW.from, to: WINDOW.to, external: BAD[0] })
+      .set('authorization', `Bearer ${t.keys.analyst}`);
     expect(csv.status).toBe(200);
     expect(csv.headers['content-type']).toMatch(/text\/csv/);
     const lines = csv.text.trim().split('\n');
@@ -169,8 +203,14 @@ describe.each(drivers)('drill-down, export, lookup stats, retention (%s)', (driv
     const nd = await request(t.http.app).get('/export/flow-hits.ndjson').query({ preset: 'LAST_7_DAYS' }).set('authorization', `Bearer ${t.keys.admin}`);
     expect(nd.status).toBe(200);
     expect(nd.text).toBe('');
-    const all = await request(t.http.app).get('/export/flow-hits.ndjson').query({ ...WINDOW, direction: 'OUTBOUND', port: '443', minSeverity: '4' }).set('authorization', `Bearer ${t.keys.admin}`);
-    const records = all.text.trim().split('\n').map((l) => JSON.parse(l));
+    const all = await request(t.http.app)
+      .get('/export/flow-hits.ndjson')
+      .query({ ...WINDOW, direction: 'OUTBOUND', port: '443', minSeverity: '4' })
+      .set('authorization', `Bearer ${t.keys.admin}`);
+    const records = all.text
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(records).toHaveLength(N);
     expect(Object.keys(records[0])).toHaveLength(25);
     expect(records[0]).toMatchObject({ device: 'site', ioc_list: 'bad', severity: 4, category: 'MALWARE', matched_side: 'RESPONDER' });
@@ -179,7 +219,10 @@ describe.each(drivers)('drill-down, export, lookup stats, retention (%s)', (driv
   it('refuses exports without a key, for UPLOADER, and with a bad filter; another account gets nothing', async () => {
     expect((await request(t.http.app).get('/export/flow-hits.csv').query(WINDOW)).status).toBe(401);
     expect((await request(t.http.app).get('/export/flow-hits.csv').query(WINDOW).set('authorization', `Bearer ${t.keys.uploader}`)).status).toBe(403);
-    const bad = await request(t.http.app).get('/export/flow-hits.csv').query({ from: 'yesterday', to: WINDOW.to }).set('authorization', `Bearer ${t.keys.admin}`);
+    const bad = await request(t.http.app)
+      .get('/export/flow-hits.csv')
+      .query({ from: 'yesterday', to: WINDOW.to })
+      .set('authorization', `Bearer ${t.keys.admin}`);
     expect(bad.status).toBe(400);
     expect(bad.body.error).toMatch(/from: "yesterday" is not an ISO date-time/);
     const none = await request(t.http.app).get('/export/flow-hits.csv').query(WINDOW).set('authorization', `Bearer ${t.keys.otherAdmin}`);

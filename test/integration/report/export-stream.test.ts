@@ -95,10 +95,15 @@ describe.each(drivers)('export streaming (%s)', (driver) => {
     t = await createTestApp(driver);
     const q = async (query: string, v: Record<string, unknown> = {}) => ok(await t.gql(query, v));
     const policy = (await q(`mutation { policyCreate(input: { name: "p" }) { policy { id } } }`)).policyCreate.policy.id;
-    const list = (await q(`mutation($n: String!) { iocListCreate(input: { name: $n, kind: BLOCK, severity: 4, category: MALWARE }) { iocList { id } } }`, { n: LIST })).iocListCreate.iocList.id;
+    const list = (
+      await q(`mutation($n: String!) { iocListCreate(input: { name: $n, kind: BLOCK, severity: 4, category: MALWARE }) { iocList { id } } }`, { n: LIST })
+    ).iocListCreate.iocList.id;
     await q(`mutation($i: IocAddInput!) { iocAdd(input: $i) { added } }`, { i: { list, entries: BAD.map((value) => ({ value })) } });
     await q(`mutation($i: PolicyIocListsInput!) { policyAttachIocLists(input: $i) { userErrors { message } } }`, { i: { policy, iocLists: [list] } });
-    await q(`mutation($p: ID!, $n: String!) { deviceCreate(input: { nickname: $n, ipType: STATIC, ipAddress: "8.8.8.8", policy: $p }) { device { id } } }`, { p: policy, n: DEVICE });
+    await q(`mutation($p: ID!, $n: String!) { deviceCreate(input: { nickname: $n, ipType: STATIC, ipAddress: "8.8.8.8", policy: $p }) { device { id } } }`, {
+      p: policy,
+      n: DEVICE,
+    });
     ok(await upload(t, `${text}\n`, { deviceNickname: DEVICE }));
     await processQueued(t.services);
     // 120 hits doubled 9 times (61,440, a dozen batches), each copy shifted by 0-255 ms: many rows share a
@@ -158,7 +163,10 @@ describe.each(drivers)('export streaming (%s)', (driver) => {
     expect(nd.status).toBe(200);
     expect(nd.text).toBe(reference(hits, deviceName, listName, 'ndjson'));
     // A filter narrows every batch alike (port-less ICMP hits have no destination port).
-    const icmp = await request(t.http.app).get('/export/flow-hits.ndjson').query({ ...WINDOW, protocol: 'ICMP' }).set('authorization', `Bearer ${t.keys.admin}`);
+    const icmp = await request(t.http.app)
+      .get('/export/flow-hits.ndjson')
+      .query({ ...WINDOW, protocol: 'ICMP' })
+      .set('authorization', `Bearer ${t.keys.admin}`);
     const expected = hits.filter((h) => h.protocol === 'ICMP');
     expect(icmp.text).toBe(reference(expected, deviceName, listName, 'ndjson'));
     expect(JSON.parse(icmp.text.split('\n')[0])).toMatchObject({ internal_port: null, destination_port: null, device: DEVICE, ioc_list: LIST });
@@ -218,12 +226,16 @@ describe.each(drivers)('export streaming (%s)', (driver) => {
   it('stops reading when the client goes away mid-export', async () => {
     const statements = await countStatements(t.dataSource, async () => {
       await new Promise<void>((resolve, reject) => {
-        const req = http.get(`${base}/export/flow-hits.csv?from=${WINDOW.from}&to=${WINDOW.to}`, { headers: { authorization: `Bearer ${t.keys.analyst}` } }, (res) => {
-          res.once('data', () => {
-            req.destroy();
-            resolve();
-          });
-        });
+        const req = http.get(
+          `${base}/export/flow-hits.csv?from=${WINDOW.from}&to=${WINDOW.to}`,
+          { headers: { authorization: `Bearer ${t.keys.analyst}` } },
+          (res) => {
+            res.once('data', () => {
+              req.destroy();
+              resolve();
+            });
+          },
+        );
         req.on('error', (err) => (req.destroyed ? undefined : reject(err)));
       });
       await new Promise((resolve) => setTimeout(resolve, 300));
@@ -233,6 +245,13 @@ describe.each(drivers)('export streaming (%s)', (driver) => {
     expect(Math.ceil(hits.length / EXPORT_BATCH)).toBe(31);
     expect(statements).toBeLessThan(3 + 20);
     // The server still answers.
-    expect((await request(t.http.app).get('/export/flow-hits.csv').query({ ...WINDOW, protocol: 'UDP' }).set('authorization', `Bearer ${t.keys.analyst}`)).status).toBe(200);
+    expect(
+      (
+        await request(t.http.app)
+          .get('/export/flow-hits.csv')
+          .query({ ...WINDOW, protocol: 'UDP' })
+          .set('authorization', `Bearer ${t.keys.analyst}`)
+      ).status,
+    ).toBe(200);
   });
 });

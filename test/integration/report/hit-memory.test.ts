@@ -40,10 +40,16 @@ describe.each(drivers)('in-memory report store (%s)', (driver) => {
     t = await createTestApp(driver, { RETENTION_DAYS: '0' });
     const q = async (query: string, v: Record<string, unknown> = {}) => ok(await t.gql(query, v));
     const policy = (await q(`mutation { policyCreate(input: { name: "p" }) { policy { id } } }`)).policyCreate.policy.id;
-    list = (await q(`mutation($i: IocListCreateInput!) { iocListCreate(input: $i) { iocList { id } } }`, { i: { name: 'bad', kind: 'BLOCK', severity: 4, category: 'MALWARE' } })).iocListCreate.iocList.id;
+    list = (
+      await q(`mutation($i: IocListCreateInput!) { iocListCreate(input: $i) { iocList { id } } }`, {
+        i: { name: 'bad', kind: 'BLOCK', severity: 4, category: 'MALWARE' },
+      })
+    ).iocListCreate.iocList.id;
     await q(`mutation($i: IocAddInput!) { iocAdd(input: $i) { added } }`, { i: { list, entries: BAD.map((value) => ({ value })) } });
     await q(`mutation($i: PolicyIocListsInput!) { policyAttachIocLists(input: $i) { userErrors { message } } }`, { i: { policy, iocLists: [list] } });
-    await q(`mutation($i: DeviceCreateInput!) { deviceCreate(input: $i) { device { id } } }`, { i: { nickname: 'edge', ipType: 'STATIC', ipAddress: '8.8.8.8', policy } });
+    await q(`mutation($i: DeviceCreateInput!) { deviceCreate(input: $i) { device { id } } }`, {
+      i: { nickname: 'edge', ipType: 'STATIC', ipAddress: '8.8.8.8', policy },
+    });
     uploads = [];
     for (let day = 0; day < 4; day++) {
       const res = ok(await upload(t, capture(START + day * 86_400_000, 60, day), { deviceNickname: 'edge' }));
@@ -68,7 +74,11 @@ describe.each(drivers)('in-memory report store (%s)', (driver) => {
     const at: number[] = [];
     const seen = <T>(p: Promise<T>) => p.then((v) => (at.push(turns.now), v));
     const totals = seen(reports.group(f, TOTALS).then(([t]) => t));
-    const rest = [seen<Array<{ hits: number }>>(reports.group(f, BY_DIRECTION)), seen<Array<{ hits: number }>>(reports.group(f, BY_SEVERITY)), seen<Array<{ hits: number }>>(reports.group(f, BY_CATEGORY))];
+    const rest = [
+      seen<Array<{ hits: number }>>(reports.group(f, BY_DIRECTION)),
+      seen<Array<{ hits: number }>>(reports.group(f, BY_SEVERITY)),
+      seen<Array<{ hits: number }>>(reports.group(f, BY_CATEGORY)),
+    ];
     await totals;
     // A change reaches the store between two groupings of the request (as a sync for another request would apply it).
     live.dropUpload(dropped);
@@ -100,7 +110,9 @@ describe.each(drivers)('in-memory report store (%s)', (driver) => {
   it('applies the changes committed while it loads', async () => {
     const before = await count();
     // Fewer entries, so the reprocessed upload has fewer hits than the store's load batches saw.
-    const ids = (await t.dataSource.query('SELECT id FROM ioc WHERE list_id = ? AND cidr = ?', [idOfType(list, 'IocList'), `${BAD[0]}/32`])).map((r: { id: number }) => Number(r.id));
+    const ids = (await t.dataSource.query('SELECT id FROM ioc WHERE list_id = ? AND cidr = ?', [idOfType(list, 'IocList'), `${BAD[0]}/32`])).map(
+      (r: { id: number }) => Number(r.id),
+    );
     expect((await t.services.iocs.remove(t.accountId, ids)).ok).toBe(true);
     let changed = false;
     const loading = new HitMemory(t.dataSource, {

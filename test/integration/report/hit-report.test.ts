@@ -26,16 +26,126 @@ const listOf = (ip: string) => (C2.includes(ip) ? 'C2' : SCAN.includes(ip) ? 'Sc
 const severityOf = (ip: string) => (C2.includes(ip) ? 5 : 2);
 
 const FLOWS: Flow[] = [
-  { device: 'hq', at: '2024-03-01T10:00:00Z', inside: '10.0.0.5', insidePort: 50001, outside: C2[0], outsidePort: 443, outbound: true, proto: 'TCP', packets: 3, length: 100 },
-  { device: 'hq', at: '2024-03-01T10:05:00Z', inside: '10.0.0.5', insidePort: 50002, outside: C2[0], outsidePort: 443, outbound: true, proto: 'TCP', packets: 2, length: 50 },
-  { device: 'hq', at: '2024-03-01T11:00:00Z', inside: '10.0.0.6', insidePort: 50003, outside: C2[1], outsidePort: 8080, outbound: true, proto: 'TCP', packets: 1, length: 10 },
-  { device: 'hq', at: '2024-03-02T09:00:00Z', inside: '10.0.0.7', insidePort: 22, outside: SCAN[0], outsidePort: 41000, outbound: false, proto: 'TCP', packets: 1, length: 0 },
-  { device: 'hq', at: '2024-03-02T09:30:00Z', inside: '10.0.0.7', insidePort: 23, outside: SCAN[0], outsidePort: 41001, outbound: false, proto: 'TCP', packets: 1, length: 0 },
-  { device: 'hq', at: '2024-03-03T12:00:00Z', inside: '10.0.0.8', insidePort: null, outside: SCAN[1], outsidePort: null, outbound: false, proto: 'ICMP', packets: 4, length: 64 },
-  { device: 'hq', at: '2024-03-03T12:10:00Z', inside: '10.0.0.5', insidePort: 53000, outside: CLEAN, outsidePort: 53, outbound: true, proto: 'UDP', packets: 1, length: 40 },
-  { device: 'branch', at: '2024-03-01T10:30:00Z', inside: '10.0.0.5', insidePort: 50100, outside: C2[0], outsidePort: 443, outbound: true, proto: 'TCP', packets: 5, length: 200 },
-  { device: 'branch', at: '2024-03-02T23:59:00Z', inside: 'fd00::9', insidePort: 5353, outside: SCAN[2], outsidePort: 53, outbound: true, proto: 'UDP', packets: 1, length: 30 },
-  { device: 'branch', at: '2024-03-04T00:00:00Z', inside: '10.1.0.1', insidePort: 40000, outside: SCAN[1], outsidePort: 8443, outbound: true, proto: 'TCP', packets: 2, length: 70 },
+  {
+    device: 'hq',
+    at: '2024-03-01T10:00:00Z',
+    inside: '10.0.0.5',
+    insidePort: 50001,
+    outside: C2[0],
+    outsidePort: 443,
+    outbound: true,
+    proto: 'TCP',
+    packets: 3,
+    length: 100,
+  },
+  {
+    device: 'hq',
+    at: '2024-03-01T10:05:00Z',
+    inside: '10.0.0.5',
+    insidePort: 50002,
+    outside: C2[0],
+    outsidePort: 443,
+    outbound: true,
+    proto: 'TCP',
+    packets: 2,
+    length: 50,
+  },
+  {
+    device: 'hq',
+    at: '2024-03-01T11:00:00Z',
+    inside: '10.0.0.6',
+    insidePort: 50003,
+    outside: C2[1],
+    outsidePort: 8080,
+    outbound: true,
+    proto: 'TCP',
+    packets: 1,
+    length: 10,
+  },
+  {
+    device: 'hq',
+    at: '2024-03-02T09:00:00Z',
+    inside: '10.0.0.7',
+    insidePort: 22,
+    outside: SCAN[0],
+    outsidePort: 41000,
+    outbound: false,
+    proto: 'TCP',
+    packets: 1,
+    length: 0,
+  },
+  {
+    device: 'hq',
+    at: '2024-03-02T09:30:00Z',
+    inside: '10.0.0.7',
+    insidePort: 23,
+    outside: SCAN[0],
+    outsidePort: 41001,
+    outbound: false,
+    proto: 'TCP',
+    packets: 1,
+    length: 0,
+  },
+  {
+    device: 'hq',
+    at: '2024-03-03T12:00:00Z',
+    inside: '10.0.0.8',
+    insidePort: null,
+    outside: SCAN[1],
+    outsidePort: null,
+    outbound: false,
+    proto: 'ICMP',
+    packets: 4,
+    length: 64,
+  },
+  {
+    device: 'hq',
+    at: '2024-03-03T12:10:00Z',
+    inside: '10.0.0.5',
+    insidePort: 53000,
+    outside: CLEAN,
+    outsidePort: 53,
+    outbound: true,
+    proto: 'UDP',
+    packets: 1,
+    length: 40,
+  },
+  {
+    device: 'branch',
+    at: '2024-03-01T10:30:00Z',
+    inside: '10.0.0.5',
+    insidePort: 50100,
+    outside: C2[0],
+    outsidePort: 443,
+    outbound: true,
+    proto: 'TCP',
+    packets: 5,
+    length: 200,
+  },
+  {
+    device: 'branch',
+    at: '2024-03-02T23:59:00Z',
+    inside: 'fd00::9',
+    insidePort: 5353,
+    outside: SCAN[2],
+    outsidePort: 53,
+    outbound: true,
+    proto: 'UDP',
+    packets: 1,
+    length: 30,
+  },
+  {
+    device: 'branch',
+    at: '2024-03-04T00:00:00Z',
+    inside: '10.1.0.1',
+    insidePort: 40000,
+    outside: SCAN[1],
+    outsidePort: 8443,
+    outbound: true,
+    proto: 'TCP',
+    packets: 2,
+    length: 70,
+  },
 ];
 const WINDOW = { from: '2024-03-01T00:00:00Z', to: '2024-03-05T00:00:00Z' };
 
@@ -45,7 +155,12 @@ function tcpdumpLines(f: Flow): string[] {
   const fam = v6 ? 'IP6' : 'IP';
   const ep = (ip: string, port: number | null) => (port == null ? ip : `${ip}.${port}`);
   const [a, b] = f.outbound ? [ep(f.inside, f.insidePort), ep(f.outside, f.outsidePort)] : [ep(f.outside, f.outsidePort), ep(f.inside, f.insidePort)];
-  const tail = (flags: string) => (f.proto === 'TCP' ? `Flags [${flags}], seq 1, win 512, length ${f.length}` : f.proto === 'UDP' ? `UDP, length ${f.length}` : `ICMP echo request, id 1, seq 1, length ${f.length}`);
+  const tail = (flags: string) =>
+    f.proto === 'TCP'
+      ? `Flags [${flags}], seq 1, win 512, length ${f.length}`
+      : f.proto === 'UDP'
+        ? `UDP, length ${f.length}`
+        : `ICMP echo request, id 1, seq 1, length ${f.length}`;
   const lines: string[] = [];
   for (let i = 0; i < f.packets; i++) {
     lines.push(`${(t0 + i * 2).toFixed(6)} ${fam} ${a} > ${b}: ${tail(i === 0 ? 'S' : '.')}`);
@@ -80,7 +195,9 @@ describe.each(paths)('hit reports (%s, %s)', (driver, path) => {
       ['C2', 5, 'C2_BOTNET', C2],
       ['Scanners', 2, 'SCANNER', SCAN],
     ] as const) {
-      const id = (await q(`mutation($i: IocListCreateInput!) { iocListCreate(input: $i) { iocList { id } } }`, { i: { name, kind: 'BLOCK', severity, category } })).iocListCreate.iocList.id;
+      const id = (
+        await q(`mutation($i: IocListCreateInput!) { iocListCreate(input: $i) { iocList { id } } }`, { i: { name, kind: 'BLOCK', severity, category } })
+      ).iocListCreate.iocList.id;
       await q(`mutation($i: IocAddInput!) { iocAdd(input: $i) { added } }`, { i: { list: id, entries: values.map((value) => ({ value })) } });
       await q(`mutation($i: PolicyIocListsInput!) { policyAttachIocLists(input: $i) { userErrors { message } } }`, { i: { policy, iocLists: [id] } });
       listIds[name] = id;
@@ -90,7 +207,9 @@ describe.each(paths)('hit reports (%s, %s)', (driver, path) => {
       ['hq', '8.8.8.8'],
       ['branch', '8.8.4.4'],
     ]) {
-      deviceIds[nickname] = (await q(`mutation($i: DeviceCreateInput!) { deviceCreate(input: $i) { device { id } } }`, { i: { nickname, ipType: 'STATIC', ipAddress: ip, policy } })).deviceCreate.device.id;
+      deviceIds[nickname] = (
+        await q(`mutation($i: DeviceCreateInput!) { deviceCreate(input: $i) { device { id } } }`, { i: { nickname, ipType: 'STATIC', ipAddress: ip, policy } })
+      ).deviceCreate.device.id;
       const text = FLOWS.filter((f) => f.device === nickname)
         .flatMap(tcpdumpLines)
         .join('\n');
@@ -125,7 +244,9 @@ describe.each(paths)('hit reports (%s, %s)', (driver, path) => {
       { direction: 'OUTBOUND', hits: dir(true).length, packets: sum(dir(true).map((f) => f.packets * 2)) },
     ]);
     const sev = (s: number) => hits.filter((f) => severityOf(f.outside) === s);
-    expect(r.bySeverity).toEqual([5, 2].map((s) => ({ severity: s, hits: sev(s).length, internalHosts: uniq(sev(s).map((f) => `${f.device}/${f.inside}`)).length })));
+    expect(r.bySeverity).toEqual(
+      [5, 2].map((s) => ({ severity: s, hits: sev(s).length, internalHosts: uniq(sev(s).map((f) => `${f.device}/${f.inside}`)).length })),
+    );
     const cat = (c: string) => hits.filter((f) => (c === 'C2_BOTNET' ? C2 : SCAN).includes(f.outside));
     expect(r.byCategory).toEqual(
       [
@@ -157,12 +278,19 @@ describe.each(paths)('hit reports (%s, %s)', (driver, path) => {
       })
       .sort((a, b) => b.hits - a.hits);
     expect(r.byIoc.map((x: any) => x.hits)).toEqual(expected.map((x) => x.hits));
-    expect([...r.byIoc].sort((a: any, b: any) => a.matchedCidr.localeCompare(b.matchedCidr))).toEqual([...expected].sort((a, b) => a.matchedCidr.localeCompare(b.matchedCidr)));
+    expect([...r.byIoc].sort((a: any, b: any) => a.matchedCidr.localeCompare(b.matchedCidr))).toEqual(
+      [...expected].sort((a, b) => a.matchedCidr.localeCompare(b.matchedCidr)),
+    );
     expect(r.byIocList).toEqual(
       ['C2', 'Scanners']
         .map((name) => {
           const hs = hits.filter((f) => listOf(f.outside) === name);
-          return { iocList: { name }, hits: hs.length, iocs: uniq(hs.map((f) => f.outside)).length, internalHosts: uniq(hs.map((f) => `${f.device}/${f.inside}`)).length };
+          return {
+            iocList: { name },
+            hits: hs.length,
+            iocs: uniq(hs.map((f) => f.outside)).length,
+            internalHosts: uniq(hs.map((f) => `${f.device}/${f.inside}`)).length,
+          };
         })
         .sort((a, b) => b.hits - a.hits),
     );
@@ -174,13 +302,23 @@ describe.each(paths)('hit reports (%s, %s)', (driver, path) => {
       threats(first: 100) { device { nickname } internalIp matchedCidr severity hits destinationPorts directions ioc { cidr } iocList { name } }`);
     expect(r.byDevice).toEqual(
       ['hq', 'branch']
-        .map((d) => ({ device: { nickname: d }, hits: hits.filter((f) => f.device === d).length, iocs: uniq(hits.filter((f) => f.device === d).map((f) => f.outside)).length }))
+        .map((d) => ({
+          device: { nickname: d },
+          hits: hits.filter((f) => f.device === d).length,
+          iocs: uniq(hits.filter((f) => f.device === d).map((f) => f.outside)).length,
+        }))
         .sort((a, b) => b.hits - a.hits),
     );
     const hosts = uniq(hits.map((f) => `${f.device}|${f.inside}`)).map((k) => {
       const [device, ip] = k.split('|');
       const hs = hits.filter((f) => f.device === device && f.inside === ip);
-      return { device: { nickname: device }, internalIp: ip, hits: hs.length, iocs: uniq(hs.map((f) => f.outside)).length, worstSeverity: Math.max(...hs.map((f) => severityOf(f.outside))) };
+      return {
+        device: { nickname: device },
+        internalIp: ip,
+        hits: hs.length,
+        iocs: uniq(hs.map((f) => f.outside)).length,
+        worstSeverity: Math.max(...hs.map((f) => severityOf(f.outside))),
+      };
     });
     const byHits = (a: any, b: any) => b.hits - a.hits || `${a.device.nickname}|${a.internalIp}`.localeCompare(`${b.device.nickname}|${b.internalIp}`);
     expect([...r.byInternalHost].sort(byHits)).toEqual(hosts.sort(byHits));
@@ -221,7 +359,11 @@ describe.each(paths)('hit reports (%s, %s)', (driver, path) => {
     ['destination ports', () => ({ destinationPorts: [443, 22] }), (f: Flow) => [443, 22].includes((f.outbound ? f.outsidePort : f.insidePort) as number)],
     ['excluded ports', () => ({ excludeDestinationPorts: [443] }), (f: Flow) => (f.outbound ? f.outsidePort : f.insidePort) !== 443],
     ['protocols', () => ({ protocols: ['ICMP', 'UDP'] }), (f: Flow) => f.proto !== 'TCP'],
-    ['narrower window', () => ({ from: '2024-03-02T00:00:00Z', to: '2024-03-03T00:00:00Z' }), (f: Flow) => f.at >= '2024-03-02T00:00:00Z' && f.at < '2024-03-03T00:00:00Z'],
+    [
+      'narrower window',
+      () => ({ from: '2024-03-02T00:00:00Z', to: '2024-03-03T00:00:00Z' }),
+      (f: Flow) => f.at >= '2024-03-02T00:00:00Z' && f.at < '2024-03-03T00:00:00Z',
+    ],
   ])('filters by %s', async (_name, build, keep) => {
     const filter = { ...WINDOW, ...build({ devices: deviceIds, lists: listIds }) };
     const r = await report(`totals { hits packets }`, filter);

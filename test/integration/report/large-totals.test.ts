@@ -36,10 +36,16 @@ describe.each(paths)('byte totals past 2^31 (%s, %s)', (driver, path) => {
     t = await createTestApp(driver, path === 'SQL' ? { REPORT_MEMORY_MAX_HITS: '0' } : {});
     const q = async (query: string, v: Record<string, unknown> = {}) => ok(await t.gql(query, v));
     const policy = (await q(`mutation { policyCreate(input: { name: "p" }) { policy { id } } }`)).policyCreate.policy.id;
-    const list = (await q(`mutation($i: IocListCreateInput!) { iocListCreate(input: $i) { iocList { id } } }`, { i: { name: 'C2', kind: 'BLOCK', severity: 5, category: 'C2_BOTNET' } })).iocListCreate.iocList.id;
+    const list = (
+      await q(`mutation($i: IocListCreateInput!) { iocListCreate(input: $i) { iocList { id } } }`, {
+        i: { name: 'C2', kind: 'BLOCK', severity: 5, category: 'C2_BOTNET' },
+      })
+    ).iocListCreate.iocList.id;
     await q(`mutation($i: IocAddInput!) { iocAdd(input: $i) { added } }`, { i: { list, entries: [{ value: C2 }] } });
     await q(`mutation($i: PolicyIocListsInput!) { policyAttachIocLists(input: $i) { userErrors { message } } }`, { i: { policy, iocLists: [list] } });
-    await q(`mutation($i: DeviceCreateInput!) { deviceCreate(input: $i) { device { id } } }`, { i: { nickname: 'hq', ipType: 'STATIC', ipAddress: '8.8.8.8', policy } });
+    await q(`mutation($i: DeviceCreateInput!) { deviceCreate(input: $i) { device { id } } }`, {
+      i: { nickname: 'hq', ipType: 'STATIC', ipAddress: '8.8.8.8', policy },
+    });
     const created = ok(await upload(t, capture(), { deviceNickname: 'hq' })).logUploadCreate;
     expect(created.userErrors).toEqual([]);
     uploadId = created.logUpload.id;

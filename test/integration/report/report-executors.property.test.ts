@@ -36,7 +36,12 @@ const HOUR = 3_600_000;
 
 const LISTS = [
   { name: 'C2', severity: 5, category: 'C2_BOTNET', entries: { '198.51.100.10': ['198.51.100.10'], '2001:db8:c2::1': ['2001:db8:c2::1'] } },
-  { name: 'Scanners', severity: 2, category: 'SCANNER', entries: { '203.0.113.0/28': ['203.0.113.3', '203.0.113.9', '203.0.113.14'], '2001:db8:5c::/120': ['2001:db8:5c::7', '2001:db8:5c::ab'] } },
+  {
+    name: 'Scanners',
+    severity: 2,
+    category: 'SCANNER',
+    entries: { '203.0.113.0/28': ['203.0.113.3', '203.0.113.9', '203.0.113.14'], '2001:db8:5c::/120': ['2001:db8:5c::7', '2001:db8:5c::ab'] },
+  },
   { name: 'Malware', severity: 4, category: 'MALWARE', entries: { '192.0.2.50': ['192.0.2.50'], '192.0.2.51': ['192.0.2.51'] } },
 ];
 /** What a list's hits recorded before it was changed (one entry's hits in two groups). */
@@ -77,7 +82,11 @@ const hitArb = fc.record<HitSpec>({
   protocol: fc.constantFrom('TCP', 'TCP', 'UDP', 'ICMP'),
   port: fc.oneof(fc.constantFrom(...PORTS), fc.integer({ min: 1, max: 65535 })),
   // Anywhere, or on a minute or an hour: where roll-up buckets and window edges meet.
-  at: fc.oneof(fc.integer({ min: 0, max: 3 * DAY - 1 }), fc.nat(3 * 24 * 60 - 1).map((m) => m * 60_000), fc.nat(3 * 24 - 1).map((h) => h * HOUR)),
+  at: fc.oneof(
+    fc.integer({ min: 0, max: 3 * DAY - 1 }),
+    fc.nat(3 * 24 * 60 - 1).map((m) => m * 60_000),
+    fc.nat(3 * 24 - 1).map((h) => h * HOUR),
+  ),
   duration: fc.integer({ min: 0, max: 10 * 60_000 }),
   packets: fc.tuple(fc.integer({ min: 1, max: 9 }), fc.integer({ min: 0, max: 9 })),
 });
@@ -94,7 +103,10 @@ type FilterPart = Partial<HitFilter>;
 
 const queryArb = (devices: string[], lists: string[]) =>
   fc.record({
-    window: fc.tuple(instantArb, instantArb).filter(([a, b]) => a !== b).map(([a, b]) => [Math.min(a, b), Math.max(a, b)] as const),
+    window: fc
+      .tuple(instantArb, instantArb)
+      .filter(([a, b]) => a !== b)
+      .map(([a, b]) => [Math.min(a, b), Math.max(a, b)] as const),
     filter: fc
       .subarray<fc.Arbitrary<FilterPart>>(
         [
@@ -127,7 +139,9 @@ async function everything(s: ReportService, f: ResolvedHitFilter, q: { first: nu
     groupings[g.name] = await s.group(f, g, { first: 100 });
     if (g.top) groupings[`${g.name} top ${q.first}`] = await s.group(f, g, { first: q.first });
     // A measure nobody selected is skipped alike.
-    const skip = Object.keys(g.measures).filter((field) => field !== 'hits').slice(-1);
+    const skip = Object.keys(g.measures)
+      .filter((field) => field !== 'hits')
+      .slice(-1);
     groupings[`${g.name} without ${skip.join()}`] = await s.group(f, g, { first: 100, skip });
   }
   return {
@@ -156,7 +170,11 @@ describe.each(drivers)('the SQL and memory executors agree on random hits and fi
     const policy = (await q(`mutation { policyCreate(input: { name: "p" }) { policy { id } } }`)).policyCreate.policy.id;
     lists = [];
     for (const l of LISTS) {
-      const id = (await q(`mutation($i: IocListCreateInput!) { iocListCreate(input: $i) { iocList { id } } }`, { i: { name: l.name, kind: 'BLOCK', severity: l.severity, category: l.category } })).iocListCreate.iocList.id;
+      const id = (
+        await q(`mutation($i: IocListCreateInput!) { iocListCreate(input: $i) { iocList { id } } }`, {
+          i: { name: l.name, kind: 'BLOCK', severity: l.severity, category: l.category },
+        })
+      ).iocListCreate.iocList.id;
       await q(`mutation($i: IocAddInput!) { iocAdd(input: $i) { added } }`, { i: { list: id, entries: Object.keys(l.entries).map((value) => ({ value })) } });
       await q(`mutation($i: PolicyIocListsInput!) { policyAttachIocLists(input: $i) { userErrors { message } } }`, { i: { policy, iocLists: [id] } });
       lists.push(id);
@@ -174,9 +192,19 @@ describe.each(drivers)('the SQL and memory executors agree on random hits and fi
     devices = [];
     uploadOf = [];
     for (const [d, nickname] of ['hq', 'branch', 'lab'].entries()) {
-      devices.push((await q(`mutation($i: DeviceCreateInput!) { deviceCreate(input: $i) { device { id } } }`, { i: { nickname, ipType: 'STATIC', ipAddress: `8.8.${d}.8`, policy } })).deviceCreate.device.id);
+      devices.push(
+        (
+          await q(`mutation($i: DeviceCreateInput!) { deviceCreate(input: $i) { device { id } } }`, {
+            i: { nickname, ipType: 'STATIC', ipAddress: `8.8.${d}.8`, policy },
+          })
+        ).deviceCreate.device.id,
+      );
       // An upload whose capture matches nothing: the random hits below are written under it.
-      const res = ok(await upload(t, `${(START / 1000).toFixed(6)} IP 10.0.0.1.40000 > 192.0.2.200.443: Flags [S], seq 1, win 512, length 0\n`, { deviceNickname: nickname }));
+      const res = ok(
+        await upload(t, `${(START / 1000).toFixed(6)} IP 10.0.0.1.40000 > 192.0.2.200.443: Flags [S], seq 1, win 512, length 0\n`, {
+          deviceNickname: nickname,
+        }),
+      );
       uploadOf.push(idOfType(res.logUploadCreate.logUpload.id, 'LogUpload')!);
     }
     expect((await processQueued(t.services)).map((o) => o.status)).toEqual(['COMPLETED', 'COMPLETED', 'COMPLETED']);
@@ -236,11 +264,23 @@ describe.each(drivers)('the SQL and memory executors agree on random hits and fi
     });
   }
 
-  it('ranks the top entries right when a heavy entry\'s hits are split between two groups', async () => {
+  it("ranks the top entries right when a heavy entry's hits are split between two groups", async () => {
     // Entry 0: 10 hits, 5 recorded at an older severity; entry 1: 9; entry 2: 6. The top two rows are entry 1's
     // and entry 2's, although entry 0 has the most hits: a ranking by entry alone must look past it.
     const at = (i: number) => 3_600_000 + i * 60_000;
-    const hit = (entry: number, i: number, older: boolean): HitSpec => ({ device: 0, entry, address: 0, older, inside: 0, outbound: true, protocol: 'TCP', port: 443, at: at(i), duration: 0, packets: [1, 0] });
+    const hit = (entry: number, i: number, older: boolean): HitSpec => ({
+      device: 0,
+      entry,
+      address: 0,
+      older,
+      inside: 0,
+      outbound: true,
+      protocol: 'TCP',
+      port: 443,
+      at: at(i),
+      duration: 0,
+      packets: [1, 0],
+    });
     await writeHits([
       ...Array.from({ length: 10 }, (_, i) => hit(0, i, i % 2 === 0)),
       ...Array.from({ length: 9 }, (_, i) => hit(1, i, false)),
@@ -263,26 +303,30 @@ describe.each(drivers)('the SQL and memory executors agree on random hits and fi
     const started = Date.now();
     let queries = 0;
     await fc.assert(
-      fc.asyncProperty(fc.array(hitArb, { maxLength: 200, size: 'max' }), fc.array(queryArb(devices, lists), { minLength: 1, maxLength: 4 }), async (hits, qs) => {
-        await writeHits(hits);
-        const store = new HitMemory(t.dataSource, { maxHits: 1_000_000 });
-        try {
-          await store.warm(t.accountId);
-          const memory = new ReportService(t.dataSource, { memory: store });
-          const sql = new ReportService(t.dataSource);
-          for (const q of qs) {
-            const f = () => resolveHitFilter(t.accountId, { from: new Date(q.window[0]), to: new Date(q.window[1]), ...q.filter } as HitFilter);
-            const [fs, fm] = [f(), f()];
-            expect(await sql.executor(fs)).toBeInstanceOf(SqlExecutor);
-            expect(await memory.executor(fm)).toBeInstanceOf(MemoryExecutor);
-            const asked = { window: q.window.map((ms) => new Date(ms).toISOString()), filter: q.filter };
-            expect({ asked, ...(await everything(memory, fm, q)) }).toEqual({ asked, ...(await everything(sql, fs, q)) });
-            queries++;
+      fc.asyncProperty(
+        fc.array(hitArb, { maxLength: 200, size: 'max' }),
+        fc.array(queryArb(devices, lists), { minLength: 1, maxLength: 4 }),
+        async (hits, qs) => {
+          await writeHits(hits);
+          const store = new HitMemory(t.dataSource, { maxHits: 1_000_000 });
+          try {
+            await store.warm(t.accountId);
+            const memory = new ReportService(t.dataSource, { memory: store });
+            const sql = new ReportService(t.dataSource);
+            for (const q of qs) {
+              const f = () => resolveHitFilter(t.accountId, { from: new Date(q.window[0]), to: new Date(q.window[1]), ...q.filter } as HitFilter);
+              const [fs, fm] = [f(), f()];
+              expect(await sql.executor(fs)).toBeInstanceOf(SqlExecutor);
+              expect(await memory.executor(fm)).toBeInstanceOf(MemoryExecutor);
+              const asked = { window: q.window.map((ms) => new Date(ms).toISOString()), filter: q.filter };
+              expect({ asked, ...(await everything(memory, fm, q)) }).toEqual({ asked, ...(await everything(sql, fs, q)) });
+              queries++;
+            }
+          } finally {
+            store.close();
           }
-        } finally {
-          store.close();
-        }
-      }),
+        },
+      ),
       { seed: SEED, numRuns: RUNS },
     );
     // Not a timing assertion: the figure for the note, on the machine the suite ran on.

@@ -10,7 +10,16 @@ import { ReportService } from '../../../src/modules/report/report.service';
 import { splitWindow } from '../../../src/modules/report/groupings/sql-source';
 import { SqlExecutor } from '../../../src/modules/report/groupings/sql.executor';
 import { MemoryExecutor } from '../../../src/modules/report/groupings/memory.executor';
-import { BY_CATEGORY, BY_DEVICE, BY_DIRECTION, BY_INTERNAL_HOST, BY_IOC, BY_IOC_LIST, BY_SEVERITY, TOTALS } from '../../../src/modules/report/groupings/groupings';
+import {
+  BY_CATEGORY,
+  BY_DEVICE,
+  BY_DIRECTION,
+  BY_INTERNAL_HOST,
+  BY_IOC,
+  BY_IOC_LIST,
+  BY_SEVERITY,
+  TOTALS,
+} from '../../../src/modules/report/groupings/groupings';
 import { HitMemory } from '../../../src/modules/report/hit-memory';
 
 /**
@@ -55,7 +64,7 @@ function flowsFor(seed: number, count: number): Flow[] {
     const v6 = outside.includes(':');
     const proto = v6 ? 'TCP' : pick(['TCP', 'TCP', 'UDP', 'ICMP'] as const);
     return {
-      at: START + Math.floor(r() * SPAN / 1000) * 1000,
+      at: START + Math.floor((r() * SPAN) / 1000) * 1000,
       inside: v6 ? `fd00::${1 + Math.floor(r() * 4)}` : `10.0.0.${1 + Math.floor(r() * 12)}`,
       outside,
       outbound: r() < 0.6,
@@ -73,7 +82,12 @@ function tcpdump(flows: Flow[]): string {
     const ephemeral = 40000 + i;
     const ep = (ip: string, port: number) => (f.proto === 'ICMP' ? ip : `${ip}.${port}`);
     const [a, b] = f.outbound ? [ep(f.inside, ephemeral), ep(f.outside, f.port)] : [ep(f.outside, ephemeral), ep(f.inside, f.port)];
-    const tail = (first: boolean) => (f.proto === 'TCP' ? `Flags [${first ? 'S' : '.'}], seq 1, win 512, length 40` : f.proto === 'UDP' ? 'UDP, length 60' : 'ICMP echo request, id 1, seq 1, length 64');
+    const tail = (first: boolean) =>
+      f.proto === 'TCP'
+        ? `Flags [${first ? 'S' : '.'}], seq 1, win 512, length 40`
+        : f.proto === 'UDP'
+          ? 'UDP, length 60'
+          : 'ICMP echo request, id 1, seq 1, length 64';
     for (let k = 0; k < f.packets; k++) lines.push([f.at + k * 1000, `${((f.at + k * 1000) / 1000).toFixed(6)} ${fam} ${a} > ${b}: ${tail(k === 0)}`]);
   });
   return `${lines
@@ -106,7 +120,11 @@ describe.each(drivers)('report roll-ups agree with the raw hits (%s)', (driver) 
     const policy = (await q(`mutation { policyCreate(input: { name: "p" }) { policy { id } } }`)).policyCreate.policy.id;
     lists = [];
     for (const l of LISTS) {
-      const id = (await q(`mutation($i: IocListCreateInput!) { iocListCreate(input: $i) { iocList { id } } }`, { i: { name: l.name, kind: 'BLOCK', severity: l.severity, category: l.category } })).iocListCreate.iocList.id;
+      const id = (
+        await q(`mutation($i: IocListCreateInput!) { iocListCreate(input: $i) { iocList { id } } }`, {
+          i: { name: l.name, kind: 'BLOCK', severity: l.severity, category: l.category },
+        })
+      ).iocListCreate.iocList.id;
       await q(`mutation($i: IocAddInput!) { iocAdd(input: $i) { added } }`, { i: { list: id, entries: l.values.map((value) => ({ value })) } });
       await q(`mutation($i: PolicyIocListsInput!) { policyAttachIocLists(input: $i) { userErrors { message } } }`, { i: { policy, iocLists: [id] } });
       lists.push(id);
@@ -114,7 +132,13 @@ describe.each(drivers)('report roll-ups agree with the raw hits (%s)', (driver) 
     devices = [];
     uploads = [];
     for (const [d, nickname] of ['hq', 'branch'].entries()) {
-      devices.push((await q(`mutation($i: DeviceCreateInput!) { deviceCreate(input: $i) { device { id } } }`, { i: { nickname, ipType: 'STATIC', ipAddress: `8.8.${d}.8`, policy } })).deviceCreate.device.id);
+      devices.push(
+        (
+          await q(`mutation($i: DeviceCreateInput!) { deviceCreate(input: $i) { device { id } } }`, {
+            i: { nickname, ipType: 'STATIC', ipAddress: `8.8.${d}.8`, policy },
+          })
+        ).deviceCreate.device.id,
+      );
       // Two uploads per device: roll-up rows are per upload, so one bucket holds rows of both.
       for (const part of [0, 1]) {
         const res = ok(await upload(t, tcpdump(flowsFor(100 * d + part, 220)), { deviceNickname: nickname }));
@@ -201,7 +225,13 @@ describe.each(drivers)('report roll-ups agree with the raw hits (%s)', (driver) 
 
   it('splits a window into whole buckets and ragged edges', () => {
     expect(splitWindow(START, START + 2 * HOUR, HOUR)).toEqual({ whole: [START, START + 2 * HOUR], edges: [] });
-    expect(splitWindow(START + 1, START + 2 * HOUR + 5, HOUR)).toEqual({ whole: [START + HOUR, START + 2 * HOUR], edges: [[START + 1, START + HOUR], [START + 2 * HOUR, START + 2 * HOUR + 5]] });
+    expect(splitWindow(START + 1, START + 2 * HOUR + 5, HOUR)).toEqual({
+      whole: [START + HOUR, START + 2 * HOUR],
+      edges: [
+        [START + 1, START + HOUR],
+        [START + 2 * HOUR, START + 2 * HOUR + 5],
+      ],
+    });
     expect(splitWindow(START + 1, START + HOUR - 1, HOUR)).toEqual({ whole: null, edges: [[START + 1, START + HOUR - 1]] });
   });
 
@@ -212,19 +242,25 @@ describe.each(drivers)('report roll-ups agree with the raw hits (%s)', (driver) 
     expect(await agreeEverywhere()).toBe(WINDOWS.length * filters().length);
   });
 
-  it('replaces an upload\'s roll-ups with its hits when it is reprocessed', async () => {
+  it("replaces an upload's roll-ups with its hits when it is reprocessed", async () => {
     const before = await rollupSums();
     // Fewer entries now: the reprocessed upload has fewer hits, and its old roll-ups must go with them.
     const c2 = (await t.dataSource.query(`SELECT id FROM ioc WHERE list_id = ?`, [idOfType(lists[0], 'IocList')])).map((r: { id: number }) => Number(r.id));
     expect((await t.services.iocs.remove(t.accountId, c2)).ok).toBe(true);
     // And the malware list changes severity and category: the reprocessed uploads' hits on its entries get the
     // new ones, the others keep the old, so one entry's hits fall into two groups (byIoc, threats).
-    ok(await t.gql(`mutation($i: IocListUpdateInput!) { iocListUpdate(input: $i) { userErrors { message } } }`, { i: { id: lists[2], severity: 3, category: 'BRUTE_FORCE' } }));
+    ok(
+      await t.gql(`mutation($i: IocListUpdateInput!) { iocListUpdate(input: $i) { userErrors { message } } }`, {
+        i: { id: lists[2], severity: 3, category: 'BRUTE_FORCE' },
+      }),
+    );
     for (const id of uploads.slice(0, 2)) expect((await t.services.logUploads.reprocess(t.accountId, idOfType(id, 'LogUpload'))).ok).toBe(true);
     expect((await processQueued(t.services)).map((o) => o.status)).toEqual(['COMPLETED', 'COMPLETED']);
     const after = await rollupSums();
     expect(after.hits).toBeLessThan(before.hits);
-    const split = await t.dataSource.query(`SELECT ioc_id FROM flow_hit WHERE ioc_list_id = ? GROUP BY ioc_id HAVING COUNT(DISTINCT severity) = 2`, [idOfType(lists[2], 'IocList')]);
+    const split = await t.dataSource.query(`SELECT ioc_id FROM flow_hit WHERE ioc_list_id = ? GROUP BY ioc_id HAVING COUNT(DISTINCT severity) = 2`, [
+      idOfType(lists[2], 'IocList'),
+    ]);
     expect(split.length).toBeGreaterThan(0);
     expect(after).toEqual({ hits: after.hits, hourHits: after.hits, dayHostHits: after.hits });
     await agreeEverywhere();
@@ -240,7 +276,7 @@ describe.each(drivers)('report roll-ups agree with the raw hits (%s)', (driver) 
     await agreeEverywhere();
   });
 
-  it('drops a deleted device\'s hits from the store, as the database cascades them', async () => {
+  it("drops a deleted device's hits from the store, as the database cascades them", async () => {
     const before = (await t.services.reportMemory.view(t.accountId))?.hits ?? 0;
     ok(await t.gql(`mutation($i: DeviceDeleteInput!) { deviceDelete(input: $i) { userErrors { message } } }`, { i: { id: devices[0] } }));
     const left = Number((await t.dataSource.query('SELECT COUNT(*) AS n FROM flow_hit WHERE account_id = ?', [t.accountId]))[0].n);

@@ -20,13 +20,15 @@ describe('CORS_ORIGINS', () => {
   });
   afterAll(() => t.close());
 
-  it('answers an allowed origin\'s preflight with what Apollo Client and an upload send', async () => {
+  it("answers an allowed origin's preflight with what Apollo Client and an upload send", async () => {
     const res = await preflight(t, DASH, '/graphql', 'authorization,content-type,apollo-require-preflight,x-apollo-operation-name');
     expect(res.status).toBe(204);
     expect(res.headers['access-control-allow-origin']).toBe(DASH);
     expect(res.headers['access-control-allow-methods']).toBe('GET, POST, OPTIONS');
     const allowed = res.headers['access-control-allow-headers'].toLowerCase().split(/,\s*/);
-    expect(allowed).toEqual(expect.arrayContaining(['authorization', 'content-type', 'apollo-require-preflight', 'x-apollo-operation-name', 'apollographql-client-name']));
+    expect(allowed).toEqual(
+      expect.arrayContaining(['authorization', 'content-type', 'apollo-require-preflight', 'x-apollo-operation-name', 'apollographql-client-name']),
+    );
     expect(res.headers['access-control-max-age']).toBe('600');
     expect(res.headers['access-control-allow-credentials']).toBeUndefined();
     expect(res.headers.vary).toMatch(/Origin/);
@@ -64,7 +66,7 @@ describe('CORS_ORIGINS', () => {
     expect(post.headers['access-control-expose-headers']).toBeUndefined();
   });
 
-  it('keeps Apollo\'s CSRF prevention for requests a browser sends without a preflight, allowed origin or not', async () => {
+  it("keeps Apollo's CSRF prevention for requests a browser sends without a preflight, allowed origin or not", async () => {
     for (const origin of [DASH, EVIL]) {
       const res = await request(t.http.app)
         .post('/graphql')
@@ -83,7 +85,7 @@ describe('CORS_ORIGINS', () => {
 });
 
 describe('CORS_ORIGINS unset (the default)', () => {
-  it('answers no origin\'s preflight and adds no CORS header', async () => {
+  it("answers no origin's preflight and adds no CORS header", async () => {
     const t = await createTestApp('sqlite');
     try {
       const pre = await preflight(t, DASH);

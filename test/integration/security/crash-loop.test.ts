@@ -6,9 +6,12 @@ const CYCLES = Number(process.env.CRASH_CYCLES ?? 20);
 
 describe.each(drivers)('nothing acknowledged is lost across repeated SIGKILLs (%s)', (driver) => {
   let run: CrashLoopResult;
-  beforeAll(async () => {
-    run = await runCrashLoop({ driver, cycles: CYCLES, log: process.env.TEST_LOG ? (l) => process.stderr.write(`${l}\n`) : undefined });
-  }, 60_000 + CYCLES * 10_000);
+  beforeAll(
+    async () => {
+      run = await runCrashLoop({ driver, cycles: CYCLES, log: process.env.TEST_LOG ? (l) => process.stderr.write(`${l}\n`) : undefined });
+    },
+    60_000 + CYCLES * 10_000,
+  );
 
   it(`ran ${CYCLES} kill/restart cycles that hit uploads and jobs in progress`, () => {
     expect(run.killsByTimer + run.killsMidJob).toBe(CYCLES);

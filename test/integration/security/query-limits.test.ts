@@ -31,11 +31,7 @@ describe.each(drivers)('query cost is bounded before any resolver runs (%s)', (d
   });
   afterAll(() => t.close());
   beforeEach(() => {
-    serviceSpies = [
-      jest.spyOn(t.services.policies, 'list'),
-      jest.spyOn(t.services.logUploads, 'list'),
-      jest.spyOn(t.services.flowHits, 'ofUpload'),
-    ];
+    serviceSpies = [jest.spyOn(t.services.policies, 'list'), jest.spyOn(t.services.logUploads, 'list'), jest.spyOn(t.services.flowHits, 'ofUpload')];
   });
   afterEach(() => jest.restoreAllMocks());
 
@@ -94,7 +90,10 @@ describe.each(drivers)('query cost is bounded before any resolver runs (%s)', (d
   it.each([
     ['uploads and their hits', `{ logUploads(first: 100) { edges { node { id flowHits(first: 100) { edges { node { id } } } } } } }`],
     ['policies, their lists and entries', `{ policies(first: 100) { edges { node { id iocLists { iocs(first: 100) { edges { node { id } } } } } } } }`],
-    ['three levels deep', `{ logUploads(first: 100) { edges { node { flowHits(first: 100) { edges { node { upload { flowHits(first: 100) { totalCount } } } } } } } } }`],
+    [
+      'three levels deep',
+      `{ logUploads(first: 100) { edges { node { flowHits(first: 100) { edges { node { upload { flowHits(first: 100) { totalCount } } } } } } } } }`,
+    ],
   ])('refuses first: 100 nested in first: 100 (%s)', async (_name, query) => {
     expect(await expectRefused(query)).toMatch(/^Query cost limit of 10000 exceeded, found \d+: ask for smaller pages/);
   });
@@ -124,7 +123,11 @@ describe.each(drivers)('query cost is bounded before any resolver runs (%s)', (d
 
   it('lets the queries a dashboard, a script or Apollo Sandbox sends through', async () => {
     expect(ok(await t.gql(getIntrospectionQuery({ descriptions: true, inputValueDeprecation: true }))).__schema.queryType.name).toBe('Query');
-    ok(await t.gql(`{ viewer { role account { name } } policies(first: 100) { totalCount edges { cursor node { id name description deviceCount iocLists { id name kind severity entryCount } } } pageInfo { hasNextPage endCursor } } }`));
+    ok(
+      await t.gql(
+        `{ viewer { role account { name } } policies(first: 100) { totalCount edges { cursor node { id name description deviceCount iocLists { id name kind severity entryCount } } } pageInfo { hasNextPage endCursor } } }`,
+      ),
+    );
     ok(await t.gql(`{ logUploads(first: 100) { edges { node { id status hits device { nickname policy { name } } skippedByReason { reason count } } } } }`));
   });
 });

@@ -15,7 +15,10 @@ const IMPORT = `mutation($input: IocListImportInput!) { iocListImport(input: $in
 function reportSchema(resolved: string[]): GraphQLSchema {
   const field = (name: string) => ({ type: GraphQLInt, resolve: () => (resolved.push(name), 1) });
   return new GraphQLSchema({
-    query: new GraphQLObjectType({ name: 'Query', fields: { hitReport: field('hitReport'), dashboard: field('dashboard'), flowHits: field('flowHits'), ping: field('ping') } }),
+    query: new GraphQLObjectType({
+      name: 'Query',
+      fields: { hitReport: field('hitReport'), dashboard: field('dashboard'), flowHits: field('flowHits'), ping: field('ping') },
+    }),
   });
 }
 
@@ -27,7 +30,9 @@ function expect429(res: request.Response, graphql: boolean) {
   expect(retryAfter).toBeLessThanOrEqual(60);
   if (graphql) {
     expect(res.body.data).toBeUndefined();
-    expect(res.body.errors).toEqual([{ message: expect.stringMatching(/^Too many (uploads|report requests): at most 3 a minute/), extensions: { code: 'RATE_LIMITED' } }]);
+    expect(res.body.errors).toEqual([
+      { message: expect.stringMatching(/^Too many (uploads|report requests): at most 3 a minute/), extensions: { code: 'RATE_LIMITED' } },
+    ]);
   } else {
     expect(res.body).toEqual({ error: expect.stringMatching(/^Too many (uploads|report requests): at most 3 a minute/), code: 'RATE_LIMITED' });
   }
@@ -53,7 +58,11 @@ describe.each(drivers)('rate limits (%s)', (driver) => {
   beforeAll(async () => {
     t = await createTestApp(driver, { RATE_LIMIT_UPLOADS_PER_MINUTE: String(LIMIT), RATE_LIMIT_REPORTS_PER_MINUTE: String(LIMIT) });
     const p = ok(await t.gql(`mutation { policyCreate(input: { name: "p" }) { policy { id } } }`)).policyCreate.policy.id;
-    ok(await t.gql(`mutation($p: ID!) { deviceCreate(input: { nickname: "gw", ipType: STATIC, ipAddress: "93.184.216.34", policy: $p }) { device { id } } }`, { p }));
+    ok(
+      await t.gql(`mutation($p: ID!) { deviceCreate(input: { nickname: "gw", ipType: STATIC, ipAddress: "93.184.216.34", policy: $p }) { device { id } } }`, {
+        p,
+      }),
+    );
   });
   afterAll(() => t.close());
 
@@ -65,7 +74,10 @@ describe.each(drivers)('rate limits (%s)', (driver) => {
       .post('/graphql')
       .set('authorization', `Bearer ${key}`)
       .set('apollo-require-preflight', 'true')
-      .field('operations', JSON.stringify({ query: `mutation($f: Upload!) { logUploadCreate(input: { deviceNickname: "gw", file: $f }) { duplicate } }`, variables: { f: null } }))
+      .field(
+        'operations',
+        JSON.stringify({ query: `mutation($f: Upload!) { logUploadCreate(input: { deviceNickname: "gw", file: $f }) { duplicate } }`, variables: { f: null } }),
+      )
       .field('map', JSON.stringify({ 0: ['variables.f'] }))
       .attach('0', Buffer.from(line(++n)), 'x.txt');
     expect429(raw, true);
@@ -75,14 +87,17 @@ describe.each(drivers)('rate limits (%s)', (driver) => {
 
   it('iocListImport counts as an upload', async () => {
     const key = await newKey();
-    const list = ok(await t.gql(`mutation { iocListCreate(input: { name: "feed", kind: BLOCK, severity: 3, category: REPUTATION }) { iocList { id } } }`, {}, key)).iocListCreate.iocList.id;
-    const importFeed = (k: string) => request(t.http.app)
-      .post('/graphql')
-      .set('authorization', `Bearer ${k}`)
-      .set('apollo-require-preflight', 'true')
-      .field('operations', JSON.stringify({ query: IMPORT, variables: { input: { list, file: null } } }))
-      .field('map', JSON.stringify({ 0: ['variables.input.file'] }))
-      .attach('0', Buffer.from(`203.0.113.${++n % 250}\n`), 'feed.txt');
+    const list = ok(
+      await t.gql(`mutation { iocListCreate(input: { name: "feed", kind: BLOCK, severity: 3, category: REPUTATION }) { iocList { id } } }`, {}, key),
+    ).iocListCreate.iocList.id;
+    const importFeed = (k: string) =>
+      request(t.http.app)
+        .post('/graphql')
+        .set('authorization', `Bearer ${k}`)
+        .set('apollo-require-preflight', 'true')
+        .field('operations', JSON.stringify({ query: IMPORT, variables: { input: { list, file: null } } }))
+        .field('map', JSON.stringify({ 0: ['variables.input.file'] }))
+        .attach('0', Buffer.from(`203.0.113.${++n % 250}\n`), 'feed.txt');
     for (let i = 0; i < LIMIT; i++) {
       const r = await importFeed(key);
       expect(r.body.data.iocListImport.userErrors).toEqual([]);
@@ -122,14 +137,17 @@ describe.each(drivers)('rate limits (%s)', (driver) => {
     });
     afterAll(() => reports.apollo.stop());
 
-    it.each(['hitReport', 'dashboard', 'flowHits'])('Query.%s: the fourth in a minute is 429 before its resolver runs; another key is unaffected', async (field) => {
-      const key = await newKey(Role.ANALYST);
-      for (let i = 0; i < LIMIT; i++) expect((await query(key, `{ ${field} }`)).body).toEqual({ data: { [field]: 1 } });
-      resolved.length = 0;
-      expect429(await query(key, `{ ${field} ping }`), true);
-      expect(resolved).toEqual([]);
-      expect((await query(await newKey(Role.ANALYST), `{ ${field} }`)).body).toEqual({ data: { [field]: 1 } });
-    });
+    it.each(['hitReport', 'dashboard', 'flowHits'])(
+      'Query.%s: the fourth in a minute is 429 before its resolver runs; another key is unaffected',
+      async (field) => {
+        const key = await newKey(Role.ANALYST);
+        for (let i = 0; i < LIMIT; i++) expect((await query(key, `{ ${field} }`)).body).toEqual({ data: { [field]: 1 } });
+        resolved.length = 0;
+        expect429(await query(key, `{ ${field} ping }`), true);
+        expect(resolved).toEqual([]);
+        expect((await query(await newKey(Role.ANALYST), `{ ${field} }`)).body).toEqual({ data: { [field]: 1 } });
+      },
+    );
 
     it('counts each report field of an operation (aliases and fragments included), and nothing else', async () => {
       const key = await newKey(Role.ANALYST);
@@ -165,7 +183,9 @@ describe.each(drivers)('rate limits (%s)', (driver) => {
       const reports = await createHttpApp(reportSchema([]), free.services, silentLogger());
       // More than the defaults (60 uploads, 120 reports a minute) allow.
       for (let i = 0; i < 130; i++) {
-        expect((await request(reports.app).post('/graphql').set('authorization', `Bearer ${free.keys.analyst}`).send({ query: '{ hitReport }' })).status).toBe(200);
+        expect((await request(reports.app).post('/graphql').set('authorization', `Bearer ${free.keys.analyst}`).send({ query: '{ hitReport }' })).status).toBe(
+          200,
+        );
         expect((await request(free.http.app).get('/export/x').set('authorization', `Bearer ${free.keys.analyst}`)).status).not.toBe(429);
         if (i < 70) expect((await formUpload(free)).status).toBe(401);
       }

@@ -90,7 +90,13 @@ describe.each(drivers)('uploads cannot exhaust the server (%s)', (driver) => {
   async function partialRequest(req: ReturnType<(typeof paths)[string]>, sent: number): Promise<net.Socket> {
     const socket = net.connect(port, '127.0.0.1');
     await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
-    const head = [`POST ${req.path} HTTP/1.1`, 'Host: 127.0.0.1', `Content-Type: ${req.contentType}`, `Content-Length: ${req.body.length}`, ...Object.entries(req.headers).map(([k, v]) => `${k}: ${v}`)];
+    const head = [
+      `POST ${req.path} HTTP/1.1`,
+      'Host: 127.0.0.1',
+      `Content-Type: ${req.contentType}`,
+      `Content-Length: ${req.body.length}`,
+      ...Object.entries(req.headers).map(([k, v]) => `${k}: ${v}`),
+    ];
     socket.write(`${head.join('\r\n')}\r\n\r\n`);
     socket.write(req.body.subarray(0, sent));
     return socket;
@@ -118,8 +124,13 @@ describe.each(drivers)('uploads cannot exhaust the server (%s)', (driver) => {
       RATE_LIMIT_UPLOADS_PER_MINUTE: '0',
     });
     const p = ok(await t.gql(`mutation { policyCreate(input: { name: "p" }) { policy { id } } }`)).policyCreate.policy.id;
-    ok(await t.gql(`mutation($p: ID!) { deviceCreate(input: { nickname: "gw", ipType: STATIC, ipAddress: "93.184.216.34", policy: $p }) { device { id } } }`, { p }));
-    listId = ok(await t.gql(`mutation { iocListCreate(input: { name: "feed", kind: BLOCK, severity: 3, category: REPUTATION }) { iocList { id } } }`)).iocListCreate.iocList.id;
+    ok(
+      await t.gql(`mutation($p: ID!) { deviceCreate(input: { nickname: "gw", ipType: STATIC, ipAddress: "93.184.216.34", policy: $p }) { device { id } } }`, {
+        p,
+      }),
+    );
+    listId = ok(await t.gql(`mutation { iocListCreate(input: { name: "feed", kind: BLOCK, severity: 3, category: REPUTATION }) { iocList { id } } }`))
+      .iocListCreate.iocList.id;
     // Every intake of an upload body, whichever path: it must end (resolve or fail) when its request does.
     const receive = t.services.logUploads.receive.bind(t.services.logUploads);
     jest.spyOn(t.services.logUploads, 'receive').mockImplementation((stream) => {
@@ -172,7 +183,10 @@ describe.each(drivers)('uploads cannot exhaust the server (%s)', (driver) => {
       { name: 'upfile', value: file, filename: 'a.txt' },
       { name: 'upfile', value: Buffer.from(TEXT(5)), filename: 'b.txt' },
     ]);
-    const legacy = await request(t.http.app).post('/logupload').set({ authorization: `Bearer ${t.keys.uploader}`, 'content-type': form.contentType }).send(form.body);
+    const legacy = await request(t.http.app)
+      .post('/logupload')
+      .set({ authorization: `Bearer ${t.keys.uploader}`, 'content-type': form.contentType })
+      .send(form.body);
     expect(legacy.status).toBe(413);
     expect(legacy.body).toEqual({ error: 'One file per upload (field upfile).', code: 'PAYLOAD_TOO_LARGE' });
     expect(await count('log_upload')).toBe(before);
@@ -189,7 +203,10 @@ describe.each(drivers)('uploads cannot exhaust the server (%s)', (driver) => {
       .post('/graphql')
       .set({ authorization: `Bearer ${t.keys.uploader}`, 'apollo-require-preflight': 'true', 'content-type': oneExtra.contentType })
       .send(oneExtra.body);
-    expect(mapped.body).toEqual({ data: null, errors: [{ message: 'One file per request.', path: ['logUploadCreate'], extensions: { code: 'PAYLOAD_TOO_LARGE' } }] });
+    expect(mapped.body).toEqual({
+      data: null,
+      errors: [{ message: 'One file per request.', path: ['logUploadCreate'], extensions: { code: 'PAYLOAD_TOO_LARGE' } }],
+    });
     expect(await count('log_upload')).toBe(before);
   });
 
@@ -223,7 +240,9 @@ describe.each(drivers)('uploads cannot exhaust the server (%s)', (driver) => {
     expect(req.body.length).toBeGreaterThan(600_000);
     const res = await request(t.http.app).post(req.path).set(req.headers).set('content-type', req.contentType).send(req.body);
     expect(res.status).toBe(413);
-    expect(res.body.errors).toEqual([expect.objectContaining({ message: 'The file is larger than the limit of 400000 bytes; nothing was stored.', extensions: { code: 'PAYLOAD_TOO_LARGE' } })]);
+    expect(res.body.errors).toEqual([
+      expect.objectContaining({ message: 'The file is larger than the limit of 400000 bytes; nothing was stored.', extensions: { code: 'PAYLOAD_TOO_LARGE' } }),
+    ]);
     await settled();
     expect(tmpEntries()).toEqual([]);
     expect(inFlight).toBe(0);
@@ -284,7 +303,14 @@ describe.each(drivers)('uploads cannot exhaust the server (%s)', (driver) => {
       const sockets: net.Socket[] = [];
       // The head goes first; the body only after the answer: an answer before any body byte proves it was not read.
       const refused = await new Promise<{ status: number; body: string; reused: boolean }>((resolve, reject) => {
-        const r = http.request({ agent, port, host: '127.0.0.1', method: 'POST', path: '/graphql', headers: { authorization: `Bearer ${t.keys.uploader}`, 'content-type': req.contentType, 'content-length': req.body.length } });
+        const r = http.request({
+          agent,
+          port,
+          host: '127.0.0.1',
+          method: 'POST',
+          path: '/graphql',
+          headers: { authorization: `Bearer ${t.keys.uploader}`, 'content-type': req.contentType, 'content-length': req.body.length },
+        });
         r.on('socket', (s) => sockets.push(s));
         r.on('error', reject);
         r.on('response', (res) => {
@@ -300,7 +326,14 @@ describe.each(drivers)('uploads cannot exhaust the server (%s)', (driver) => {
       expect(JSON.parse(refused.body)).toEqual({ error: 'Multipart requests must send the header "Apollo-Require-Preflight: true" (CSRF protection).' });
       const next = await new Promise<{ status: number; body: string; reused: boolean }>((resolve, reject) => {
         const body = JSON.stringify({ query: '{ viewer { role } }' });
-        const r = http.request({ agent, port, host: '127.0.0.1', method: 'POST', path: '/graphql', headers: { authorization: `Bearer ${t.keys.admin}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } });
+        const r = http.request({
+          agent,
+          port,
+          host: '127.0.0.1',
+          method: 'POST',
+          path: '/graphql',
+          headers: { authorization: `Bearer ${t.keys.admin}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+        });
         r.on('socket', (s) => sockets.push(s));
         r.on('error', reject);
         r.on('response', (res) => {

@@ -77,7 +77,12 @@ describe('pcap-defense parse', () => {
     expect(r.stderr).toBe(`${f}: 2 lines, 2 packets, 0 skipped\n`);
     // Both ends internal: INBOUND (the product's default).
     const both = await parse([f, '--internal', '209.87.0.0/16']);
-    expect(both.stdout.split('\n').slice(1, 3).map((l) => l.split('\t')[8])).toEqual(['INBOUND', 'INBOUND']);
+    expect(
+      both.stdout
+        .split('\n')
+        .slice(1, 3)
+        .map((l) => l.split('\t')[8]),
+    ).toEqual(['INBOUND', 'INBOUND']);
   });
 
   it('prints IPv6 rows with empty ports, and takes several --internal lists', async () => {
@@ -125,7 +130,10 @@ describe('pcap-defense parse', () => {
   it('prints the same rows as the parser for every fixture and -e/-q/-v variant', async () => {
     const files = [
       ...fs.readdirSync(path.join(FIXTURES, 'ascii')).map((n) => path.join(FIXTURES, 'ascii', n)),
-      ...fs.readdirSync(path.join(FIXTURES, 'variants')).filter((n) => !n.includes('n_UTC')).map((n) => path.join(FIXTURES, 'variants', n)),
+      ...fs
+        .readdirSync(path.join(FIXTURES, 'variants'))
+        .filter((n) => !n.includes('n_UTC'))
+        .map((n) => path.join(FIXTURES, 'variants', n)),
     ];
     expect(files.length).toBeGreaterThan(40);
     for (const f of files) {

@@ -31,11 +31,17 @@ describe('progress bar', () => {
     expect(narrow.length).toBeLessThanOrEqual(49);
     expect(narrow).toContain('25%');
     // Too early to tell a rate.
-    expect(renderProgress({ label: 'f', done: 100, total: 1000, unit: 'bytes', elapsedMs: 10, columns: 80 })).toMatch(/ 10%  100 B \/ 1\.0 kB  -- B\/s  ETA --:--$/);
+    expect(renderProgress({ label: 'f', done: 100, total: 1000, unit: 'bytes', elapsedMs: 10, columns: 80 })).toMatch(
+      / 10%  100 B \/ 1\.0 kB  -- B\/s  ETA --:--$/,
+    );
     // Unknown total (stdin): amount, rate and elapsed time, no bar.
-    expect(renderProgress({ label: 'stdin', done: 3_000_000, total: null, unit: 'bytes', elapsedMs: 1_000, columns: 80 })).toBe('stdin  3.0 MB  3.0 MB/s  0:01');
+    expect(renderProgress({ label: 'stdin', done: 3_000_000, total: null, unit: 'bytes', elapsedMs: 1_000, columns: 80 })).toBe(
+      'stdin  3.0 MB  3.0 MB/s  0:01',
+    );
     // A server-side job in percent.
-    expect(renderProgress({ label: 'processing', done: 50, total: 100, unit: 'percent', elapsedMs: 4_000, columns: 80 })).toMatch(/^processing \[#+-+\]  50%  ETA 0:04$/);
+    expect(renderProgress({ label: 'processing', done: 50, total: 100, unit: 'percent', elapsedMs: 4_000, columns: 80 })).toMatch(
+      /^processing \[#+-+\]  50%  ETA 0:04$/,
+    );
   });
 
   it('redraws in place on a terminal, at most every interval, and erases itself when finished', () => {

@@ -5,7 +5,15 @@ describe('loadConfig', () => {
   it('defaults to the embedded SQLite file under ./data and port 4000', () => {
     const c = loadConfig({}, '/srv/app');
     expect(c.database).toEqual({ type: 'sqlite', file: path.join('/srv/app/data', 'pcap-defense.sqlite'), url: undefined });
-    expect(c).toMatchObject({ port: 4000, host: '0.0.0.0', nodeEnv: 'development', introspection: true, explorer: 'embedded', corsOrigins: [], maxUploadBytes: 15_000_000 });
+    expect(c).toMatchObject({
+      port: 4000,
+      host: '0.0.0.0',
+      nodeEnv: 'development',
+      introspection: true,
+      explorer: 'embedded',
+      corsOrigins: [],
+      maxUploadBytes: 15_000_000,
+    });
   });
 
   it('parses uploads on one thread by default; PARSE_THREADS=0 parses on the main thread, a bad value is refused', () => {
@@ -40,14 +48,21 @@ describe('loadConfig', () => {
     expect(loadConfig({ CORS_ORIGINS: 'https://[2001:db8::1]:8443' }).corsOrigins).toEqual(['https://[2001:db8::1]:8443']);
   });
 
-  it.each(['*', 'https://*.example.com', 'https://dash.example.com/', 'https://dash.example.com/app', 'HTTPS://Dash.example.com', 'dash.example.com', 'ftp://x.example.com', 'null', 'https://ok.example.com,*'])(
-    'refuses CORS_ORIGINS=%j: exact origins only',
-    (origin) => {
-      expect(() => loadConfig({ CORS_ORIGINS: origin })).toThrow(
-        'expected a comma-separated list of exact origins such as https://dash.example.com,http://localhost:5173 (scheme, host and port; no path, no wildcard)',
-      );
-    },
-  );
+  it.each([
+    '*',
+    'https://*.example.com',
+    'https://dash.example.com/',
+    'https://dash.example.com/app',
+    'HTTPS://Dash.example.com',
+    'dash.example.com',
+    'ftp://x.example.com',
+    'null',
+    'https://ok.example.com,*',
+  ])('refuses CORS_ORIGINS=%j: exact origins only', (origin) => {
+    expect(() => loadConfig({ CORS_ORIGINS: origin })).toThrow(
+      'expected a comma-separated list of exact origins such as https://dash.example.com,http://localhost:5173 (scheme, host and port; no path, no wildcard)',
+    );
+  });
 
   it('parses sizes with units', () => {
     expect(loadConfig({ MAX_UPLOAD_BYTES: '15MB' }).maxUploadBytes).toBe(15_000_000);

@@ -134,12 +134,7 @@ describe('FeedImportTally', () => {
       normalized: 1,
       skippedLines: [{ lineNumber: 7, text: 'C1.2.3.4 # typo', code: FeedSkipCode.NOT_AN_ADDRESS, reason: "'C1.2.3.4' is not an IP address or CIDR" }],
     });
-    expect(fresh.map((e) => `${e.lineNumber}:${e.cidr.text}`)).toEqual([
-      '2:1.2.3.4/32',
-      '4:10.0.0.0/8',
-      '9:2001:db8::1/128',
-      '11:192.0.2.0/31',
-    ]);
+    expect(fresh.map((e) => `${e.lineNumber}:${e.cidr.text}`)).toEqual(['2:1.2.3.4/32', '4:10.0.0.0/8', '9:2001:db8::1/128', '11:192.0.2.0/31']);
     expect(fresh[0].comment).toBe('first');
   });
 });

@@ -5,7 +5,12 @@ import { PacketBatch } from '../../../src/modules/log-upload/parsing/packet-batc
 import { TcpdumpParser } from '../../../src/modules/log-upload/parsing/tcpdump-parser';
 
 /** Parses `text` in chunks cut at `cuts` (byte offsets) and folds every batch as it comes. */
-export function foldText(text: string, internalNetworks: string[] = [], cuts: number[] = [], classifier = createDirectionClassifier(internalNetworks)): Connection[] {
+export function foldText(
+  text: string,
+  internalNetworks: string[] = [],
+  cuts: number[] = [],
+  classifier = createDirectionClassifier(internalNetworks),
+): Connection[] {
   const parser = new TcpdumpParser();
   const folder = new ConnectionFolder(classifier, 16);
   const bytes = Buffer.from(text, 'latin1');

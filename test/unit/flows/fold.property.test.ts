@@ -59,7 +59,12 @@ function referenceFold(rows: PacketRow[], internalNetworks: string[]): Connectio
     }
   }
   return [...conns.values()].map((c) => {
-    const ep = ([ip, port]: [string, number | null]) => ({ ip, port, internal: cls.isInternal(ip) === true, canCrossInternet: cls.canCrossInternet(ip) === true });
+    const ep = ([ip, port]: [string, number | null]) => ({
+      ip,
+      port,
+      internal: cls.isInternal(ip) === true,
+      canCrossInternet: cls.canCrossInternet(ip) === true,
+    });
     const initiator = ep(c.ini);
     const responder = ep(c.resp);
     const outbound = initiator.internal && !responder.internal;

@@ -170,12 +170,7 @@ describe('connection fold', () => {
   });
 
   test('both or neither side internal: INBOUND, and the contacted side (responder) is "internal"', () => {
-    const [lan, wan] = foldText(
-      lines(
-        '1.000000 IP 10.0.0.1.5353 > 192.168.1.1.53: UDP, length 30',
-        '1.000001 IP 1.1.1.1.5000 > 8.8.8.8.53: UDP, length 30',
-      ),
-    );
+    const [lan, wan] = foldText(lines('1.000000 IP 10.0.0.1.5353 > 192.168.1.1.53: UDP, length 30', '1.000001 IP 1.1.1.1.5000 > 8.8.8.8.53: UDP, length 30'));
     expect([lan.direction, at(lan.internal), at(lan.external)]).toEqual([Direction.INBOUND, '192.168.1.1:53', '10.0.0.1:5353']);
     expect([wan.direction, at(wan.internal), at(wan.external)]).toEqual([Direction.INBOUND, '8.8.8.8:53', '1.1.1.1:5000']);
   });

@@ -39,7 +39,7 @@ describe('which end of a connection is ours', () => {
     expect([c.direction, at(c.internal), at(c.external)]).toEqual([direction, internal, external]);
   });
 
-  test('the fold, with nothing matched yet, takes the device\'s own static address as inside', () => {
+  test("the fold, with nothing matched yet, takes the device's own static address as inside", () => {
     const [c] = foldWith('1.000000 IP 93.184.216.34.50000 > 198.51.100.7.443: Flags [S], seq 1, win 1, length 0\n', [], '93.184.216.34');
     expect([c.direction, at(c.internal)]).toEqual([Direction.OUTBOUND, '93.184.216.34:50000']);
     expect(c.initiator.canCrossInternet).toBe(false);

@@ -33,8 +33,7 @@ describe('breaking schema changes', () => {
 
     it('wants each by its coordinate, in [Unreleased] only', async () => {
       const breaking = await breakingChanges(before, after);
-      const changelog = (unreleased: string) =>
-        `# Changelog\n\n## [Unreleased]\n\n${unreleased}\n## [0.1.0] - 2026-01-01\n\n- \`Upload.name\` added.\n`;
+      const changelog = (unreleased: string) => `# Changelog\n\n## [Unreleased]\n\n${unreleased}\n## [0.1.0] - 2026-01-01\n\n- \`Upload.name\` added.\n`;
       const missing = (unreleased: string) => unmentioned(breaking, unreleasedSection(changelog(unreleased)) ?? '').map((c) => c.path);
       expect(missing('### Changed\n- `Upload.size` is Int.\n')).toEqual(['Upload.name']);
       expect(missing('### Changed\n- `Upload.sizes` and Upload.size2 are Int.\n').sort()).toEqual(['Upload.name', 'Upload.size']);

@@ -57,7 +57,12 @@ describe('intake', () => {
   });
 
   it.each([
-    ['pcap', Buffer.from([0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0]), 'UNSUPPORTED_FORMAT', /binary pcap capture.*tcpdump -tt -n -r FILE > FILE\.txt/],
+    [
+      'pcap',
+      Buffer.from([0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
+      'UNSUPPORTED_FORMAT',
+      /binary pcap capture.*tcpdump -tt -n -r FILE > FILE\.txt/,
+    ],
     ['pcapng', Buffer.from([0x0a, 0x0d, 0x0d, 0x0a, 0x1c, 0, 0, 0]), 'UNSUPPORTED_FORMAT', /binary pcapng capture/],
     ['gzipped pcap', zlib.gzipSync(Buffer.from([0xa1, 0xb2, 0xc3, 0xd4, 0, 2, 0, 4])), 'UNSUPPORTED_FORMAT', /binary pcap capture/],
     ['binary', Buffer.from([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1, 0, 0, 0]), 'NOT_TEXT', /not text/],

@@ -11,13 +11,19 @@ const FIXTURE = path.resolve(__dirname, '../../fixtures/tcpdump');
 
 /** Every fixture capture (IPv4, IPv6, skipped lines of each reason) and a generated one of several slices, as one text. */
 const TEXT = Buffer.concat([
-  ...['ascii', 'variants'].flatMap((dir) => fs.readdirSync(path.join(FIXTURE, dir)).filter((f) => !f.includes('n_UTC')).map((f) => fs.readFileSync(path.join(FIXTURE, dir, f)))),
+  ...['ascii', 'variants'].flatMap((dir) =>
+    fs
+      .readdirSync(path.join(FIXTURE, dir))
+      .filter((f) => !f.includes('n_UTC'))
+      .map((f) => fs.readFileSync(path.join(FIXTURE, dir, f))),
+  ),
   generateCapture(3, 5000, 12).text,
 ]);
 
 /** The text compressed and cut into `parts` blobs, each on an ArrayBuffer of its own (as drivers return them). */
 function stored(encoding: 'gzip' | 'br', parts = 3, text = TEXT, level?: number): StoredFile {
-  const packed = encoding === 'br' ? zlib.brotliCompressSync(text, { params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 4 } }) : zlib.gzipSync(text, { level: level ?? 6 });
+  const packed =
+    encoding === 'br' ? zlib.brotliCompressSync(text, { params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 4 } }) : zlib.gzipSync(text, { level: level ?? 6 });
   const size = Math.ceil(packed.length / parts);
   const blobs: Uint8Array[] = [];
   for (let o = 0; o < packed.length; o += size) blobs.push(new Uint8Array(packed.subarray(o, o + size)));
@@ -31,26 +37,29 @@ describe('ParsePool', () => {
   });
   afterAll(() => pool.close());
 
-  it.each(['gzip', 'br'] as const)('gives the same stats and connections as parsing on the main thread (%s), and takes the blobs without a copy', async (encoding) => {
-    expect(TEXT.length).toBeGreaterThan(2 * SLICE);
-    const here = await parseStoredFile(stored(encoding), () => true);
-    const file = stored(encoding);
-    const progress: number[] = [];
-    const there = await pool.parse(file, (bytes) => {
-      progress.push(bytes);
-      return true;
-    });
-    expect(here.kind).toBe('parsed');
-    expect(there).toEqual(here);
-    if (there.kind !== 'parsed') return;
-    expect(there.connections.length).toBeGreaterThan(5000);
-    expect(there.connections.some((c) => c.family === 6)).toBe(true);
-    expect(there.bytes).toBe(TEXT.length);
-    expect(progress.length).toBeGreaterThan(2);
-    expect(progress[progress.length - 1]).toBe(TEXT.length);
-    // Transferred: the blobs' memory moved to the thread (detached here).
-    expect(file.blobs.map((b) => b.byteLength)).toEqual(file.blobs.map(() => 0));
-  });
+  it.each(['gzip', 'br'] as const)(
+    'gives the same stats and connections as parsing on the main thread (%s), and takes the blobs without a copy',
+    async (encoding) => {
+      expect(TEXT.length).toBeGreaterThan(2 * SLICE);
+      const here = await parseStoredFile(stored(encoding), () => true);
+      const file = stored(encoding);
+      const progress: number[] = [];
+      const there = await pool.parse(file, (bytes) => {
+        progress.push(bytes);
+        return true;
+      });
+      expect(here.kind).toBe('parsed');
+      expect(there).toEqual(here);
+      if (there.kind !== 'parsed') return;
+      expect(there.connections.length).toBeGreaterThan(5000);
+      expect(there.connections.some((c) => c.family === 6)).toBe(true);
+      expect(there.bytes).toBe(TEXT.length);
+      expect(progress.length).toBeGreaterThan(2);
+      expect(progress[progress.length - 1]).toBe(TEXT.length);
+      // Transferred: the blobs' memory moved to the thread (detached here).
+      expect(file.blobs.map((b) => b.byteLength)).toEqual(file.blobs.map(() => 0));
+    },
+  );
 
   it('copies a blob that is a view into a larger buffer, leaving that buffer intact', async () => {
     const packed = zlib.gzipSync(TEXT);
@@ -94,7 +103,7 @@ describe('ParsePool', () => {
     }
   });
 
-  it('stops when the slice hook says so or the signal aborts, rejects with the hook\'s error, and the thread serves the next job', async () => {
+  it("stops when the slice hook says so or the signal aborts, rejects with the hook's error, and the thread serves the next job", async () => {
     let calls = 0;
     expect(
       await pool.parse(stored('gzip'), () => {

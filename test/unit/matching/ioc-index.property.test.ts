@@ -1,12 +1,7 @@
 import fc from 'fast-check';
 import { ipv4Mask, ipv6Mask } from '../../../src/common/net/cidr';
 import { formatIpv4, formatIpv6, IPV4_MAPPED_PREFIX, ParsedIp, parseIp, unmapIp } from '../../../src/common/net/ip';
-import {
-  buildIocIndex,
-  IocEntryInput,
-  IocListInfo,
-  IocListKind,
-} from '../../../src/modules/ioc/matching/ioc-index';
+import { buildIocIndex, IocEntryInput, IocListInfo, IocListKind } from '../../../src/modules/ioc/matching/ioc-index';
 
 // Brute-force reference: scan every entry. IPv4-mapped IPv6 is the IPv4 host; an IPv6 entry matches an
 // IPv4 host when it contains its ::ffff:a.b.c.d form. Order: most specific first (IPv6 prefixes count
@@ -17,7 +12,7 @@ const BUILD_NOW = 1_000_000;
 const MASKS6 = Array.from({ length: 129 }, (_, p) => ipv6Mask(p));
 
 function contains(e: IocEntryInput, ip: ParsedIp, mapped: bigint): boolean {
-  if (e.family === 4) return ip.family === 4 && ((ip.v4 & ipv4Mask(e.prefix)) >>> 0) === e.network;
+  if (e.family === 4) return ip.family === 4 && (ip.v4 & ipv4Mask(e.prefix)) >>> 0 === e.network;
   return ((ip.family === 6 ? ip.v6 : mapped) & MASKS6[e.prefix]) === e.network;
 }
 
@@ -26,19 +21,13 @@ function reference(lists: IocListInfo[], entries: IocEntryInput[], address: Pars
   const mapped = ip.family === 4 ? IPV4_MAPPED_PREFIX | BigInt(ip.v4) : 0n;
   const listOf = new Map(lists.map((l) => [l.id, l]));
   const at = now ?? BUILD_NOW;
-  const live = entries.filter(
-    (e) => (e.expiresAt == null || (e.expiresAt > BUILD_NOW && e.expiresAt > at)) && contains(e, ip, mapped),
-  );
+  const live = entries.filter((e) => (e.expiresAt == null || (e.expiresAt > BUILD_NOW && e.expiresAt > at)) && contains(e, ip, mapped));
   const specificity = (e: IocEntryInput) => (ip.family === 4 && e.family === 6 ? Math.max(e.prefix - 96, 0) : e.prefix);
   live.sort((a, b) => {
     const la = listOf.get(a.listId)!;
     const lb = listOf.get(b.listId)!;
     return (
-      specificity(b) - specificity(a) ||
-      Number(lb.kind === 'ALLOW') - Number(la.kind === 'ALLOW') ||
-      lb.severity - la.severity ||
-      la.id - lb.id ||
-      a.id - b.id
+      specificity(b) - specificity(a) || Number(lb.kind === 'ALLOW') - Number(la.kind === 'ALLOW') || lb.severity - la.severity || la.id - lb.id || a.id - b.id
     );
   });
   const suppressed = live.some((e) => listOf.get(e.listId)!.kind === 'ALLOW');
@@ -57,10 +46,7 @@ const v6Address = fc
   .map(([base, low, shift]) => (base ^ (low << BigInt(shift % 3 === 0 ? shift : 0))) & ((1n << 128n) - 1n));
 const v4Prefix = fc.oneof(fc.constantFrom(0, 8, 16, 24, 31, 32), fc.integer({ min: 0, max: 32 }));
 const v6Prefix = fc.oneof(fc.constantFrom(0, 16, 32, 48, 64, 96, 112, 120, 127, 128), fc.integer({ min: 0, max: 128 }));
-const expiry = fc.oneof(
-  { weight: 3, arbitrary: fc.constant(null) },
-  { weight: 1, arbitrary: fc.integer({ min: BUILD_NOW - 10, max: BUILD_NOW + 100 }) },
-);
+const expiry = fc.oneof({ weight: 3, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: fc.integer({ min: BUILD_NOW - 10, max: BUILD_NOW + 100 }) });
 
 const entryArb = fc.oneof(
   fc.record({ family: fc.constant(4 as const), address: v4Address, prefix: v4Prefix, listNo: fc.nat(3), expiresAt: expiry }),

@@ -1,12 +1,6 @@
 import { parseCidr } from '../../../src/common/net/cidr';
 import { parseIpv4 } from '../../../src/common/net/ip';
-import {
-  buildIocIndex,
-  IocEntryInput,
-  IocIndexBuilder,
-  IocListInfo,
-  NO_MATCH,
-} from '../../../src/modules/ioc/matching/ioc-index';
+import { buildIocIndex, IocEntryInput, IocIndexBuilder, IocListInfo, NO_MATCH } from '../../../src/modules/ioc/matching/ioc-index';
 
 const NOW = Date.UTC(2026, 0, 1);
 
@@ -200,12 +194,7 @@ describe('IPv4-mapped IPv6 entries', () => {
   });
 
   test('such entries report their IPv6 CIDR', () => {
-    expect(idx.lookup('203.0.113.1').map((m) => m.cidr)).toEqual([
-      '::ffff:203.0.113.0/120',
-      '203.0.113.0/24',
-      '::/16',
-      '::ffff:0.0.0.0/96',
-    ]);
+    expect(idx.lookup('203.0.113.1').map((m) => m.cidr)).toEqual(['::ffff:203.0.113.0/120', '203.0.113.0/24', '::/16', '::ffff:0.0.0.0/96']);
     expect(idx.lookup('203.0.113.1')[0]).toMatchObject({ family: 6, prefix: 120 });
     expect(idx.stats).toMatchObject({ entries: 4, ipv4Entries: 3, ipv6Entries: 1 });
   });

@@ -229,9 +229,7 @@ describe('routability and descriptions', () => {
   });
 
   test('isPrivateIp covers RFC 1918 and unique-local only', () => {
-    expect(['10.0.0.1', '172.16.0.1', '192.168.1.1', 'fd12::1', '::ffff:192.168.1.1'].map((t) => isPrivateIp(ip(t)))).toEqual(
-      [true, true, true, true, true],
-    );
+    expect(['10.0.0.1', '172.16.0.1', '192.168.1.1', 'fd12::1', '::ffff:192.168.1.1'].map((t) => isPrivateIp(ip(t)))).toEqual([true, true, true, true, true]);
     expect(['127.0.0.1', '100.64.0.1', 'fe80::1', '8.8.8.8'].map((t) => isPrivateIp(ip(t)))).toEqual([false, false, false, false]);
   });
 

@@ -13,7 +13,10 @@ describe('createLogger', () => {
 
   it('censors secret-carrying fields logged by mistake', () => {
     const log = captureLog('trace');
-    log.logger.info({ token: 'pcd_a', secret: 'pcd_b', authorization: 'Bearer pcd_c', headers: { authorization: 'Bearer pcd_d' }, form: { token: 'pcd_e' } }, 'oops');
+    log.logger.info(
+      { token: 'pcd_a', secret: 'pcd_b', authorization: 'Bearer pcd_c', headers: { authorization: 'Bearer pcd_d' }, form: { token: 'pcd_e' } },
+      'oops',
+    );
     expect(log.text()).not.toMatch(/pcd_/);
     expect(log.lines[0]).toMatchObject({ token: '[redacted]', secret: '[redacted]', headers: { authorization: '[redacted]' }, form: { token: '[redacted]' } });
   });

@@ -46,7 +46,10 @@ function readAmbiguous(file: string): Map<number, Ambiguous> {
 /** Reference rows of a corpus capture, given its ascii/NAME.txt path. */
 export function readExpected(asciiFile: string): string[] {
   const file = path.join(path.dirname(asciiFile), '..', 'expected', `${path.basename(asciiFile, '.txt')}.tsv`);
-  return fs.readFileSync(file, 'utf8').split('\n').filter((l) => l !== '');
+  return fs
+    .readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l !== '');
 }
 
 export function compareFile(dir: string, name: string): FileAgreement {

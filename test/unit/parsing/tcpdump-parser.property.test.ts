@@ -159,18 +159,31 @@ describe('tcpdump parser properties', () => {
     const line = fc.oneof(
       wellFormed.map((g) => g.line),
       printable,
-      fc.constantFrom('', '\t0x0000:  4500 0054', '21:46:16.463334 IP 1.2.3.4 > 5.6.7.8: ICMP echo request, length 8', 'x'.repeat(250), 'y'.repeat(200), 'z'.repeat(201)),
+      fc.constantFrom(
+        '',
+        '\t0x0000:  4500 0054',
+        '21:46:16.463334 IP 1.2.3.4 > 5.6.7.8: ICMP echo request, length 8',
+        'x'.repeat(250),
+        'y'.repeat(200),
+        'z'.repeat(201),
+      ),
       // -v: header line, address line on the next
       fc.constantFrom('1.000000 IP (tos 0x0, ttl 64, proto UDP (17), length 84)', '    10.0.0.1.53 > 10.0.0.2.5353: 1 A? x. (20)'),
     );
     fc.assert(
-      fc.property(fc.array(line, { maxLength: 25 }), fc.constantFrom('\n', '\r\n'), fc.boolean(), fc.array(fc.nat(), { maxLength: 12 }), (lines, eol, finalEol, cuts) => {
-        const bytes = Buffer.from(lines.join(eol) + (finalEol ? eol : ''), 'latin1');
-        const once = parseChunked(bytes, []);
-        const chunked = parseChunked(bytes, cuts);
-        expect(chunked.rows).toEqual(once.rows);
-        expect(chunked.stats).toEqual(once.stats);
-      }),
+      fc.property(
+        fc.array(line, { maxLength: 25 }),
+        fc.constantFrom('\n', '\r\n'),
+        fc.boolean(),
+        fc.array(fc.nat(), { maxLength: 12 }),
+        (lines, eol, finalEol, cuts) => {
+          const bytes = Buffer.from(lines.join(eol) + (finalEol ? eol : ''), 'latin1');
+          const once = parseChunked(bytes, []);
+          const chunked = parseChunked(bytes, cuts);
+          expect(chunked.rows).toEqual(once.rows);
+          expect(chunked.stats).toEqual(once.stats);
+        },
+      ),
       { numRuns: 1500 },
     );
   });

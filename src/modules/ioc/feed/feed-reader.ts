@@ -99,7 +99,10 @@ export async function* readFeedLines(
       return { lineNumber, text, result: { type: 'skip', code: FeedSkipCode.LINE_TOO_LONG, reason: `line longer than ${maxLine} bytes` } };
     }
     if (line.indexOf(0) >= 0 || !isUtf8(line)) {
-      const text = line.subarray(0, SAMPLE_CHARS).toString('latin1').replace(/[^\x20-\x7e]/g, '?');
+      const text = line
+        .subarray(0, SAMPLE_CHARS)
+        .toString('latin1')
+        .replace(/[^\x20-\x7e]/g, '?');
       return { lineNumber, text, result: { type: 'skip', code: FeedSkipCode.NOT_TEXT, reason: 'line is not UTF-8 text' } };
     }
     const text = line.toString('utf8');

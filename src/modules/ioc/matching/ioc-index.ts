@@ -204,16 +204,7 @@ export class IocIndexBuilder {
     return this.addV6Words(id, listId, w[0], w[1], w[2], w[3], prefix, expiresAt);
   }
 
-  addV6Words(
-    id: number,
-    listId: number,
-    w0: number,
-    w1: number,
-    w2: number,
-    w3: number,
-    prefix: number,
-    expiresAt: number | null = null,
-  ): boolean {
+  addV6Words(id: number, listId: number, w0: number, w1: number, w2: number, w3: number, prefix: number, expiresAt: number | null = null): boolean {
     if (!(prefix >= 0 && prefix <= 128) || !Number.isInteger(prefix)) throw new RangeError(`IOC entry ${id}: IPv6 prefix ${prefix}`);
     const list = this.listIndex(id, listId);
     if (expiresAt !== null && expiresAt <= this.now) {
@@ -356,11 +347,7 @@ interface BuilderColumns {
 }
 
 /** Builds an index from entry objects; see IocIndexBuilder to stream plain numbers instead. */
-export function buildIocIndex(
-  lists: readonly IocListInfo[],
-  entries: Iterable<IocEntryInput>,
-  options: IocIndexBuildOptions = {},
-): IocIndex {
+export function buildIocIndex(lists: readonly IocListInfo[], entries: Iterable<IocEntryInput>, options: IocIndexBuildOptions = {}): IocIndex {
   const capacity = options.capacity ?? (Array.isArray(entries) ? entries.length : undefined);
   const builder = new IocIndexBuilder(lists, { ...options, capacity });
   for (const entry of entries) builder.add(entry);

@@ -49,37 +49,49 @@ export async function intake(source: Readable & { truncated?: boolean }, limit: 
   let plain = false;
   // A gzip upload is stored as the client sent it (it is inflated only to check it): no second compression.
   let rawChunks: Buffer[] = [];
-  const raw = new HeadGate(SNIFF_BYTES, (head) => {
-    const kind = sniff(head);
-    if (kind === 'gzip') gzipped = true;
-    else {
-      plain = true;
-      rawChunks = [];
-      checkText(kind);
-    }
-  }, (chunk) => {
-    size += chunk.length;
-    if (!plain) rawChunks.push(chunk);
-    // A gzip stream is bounded by its inflated size below; plain text by this count.
-    if (!gzipped && size > limit) throw new UploadTooLargeError(limit);
-    md5.update(chunk);
-  });
+  const raw = new HeadGate(
+    SNIFF_BYTES,
+    (head) => {
+      const kind = sniff(head);
+      if (kind === 'gzip') gzipped = true;
+      else {
+        plain = true;
+        rawChunks = [];
+        checkText(kind);
+      }
+    },
+    (chunk) => {
+      size += chunk.length;
+      if (!plain) rawChunks.push(chunk);
+      // A gzip stream is bounded by its inflated size below; plain text by this count.
+      if (!gzipped && size > limit) throw new UploadTooLargeError(limit);
+      md5.update(chunk);
+    },
+  );
   let textBytes = 0;
   let textHead: Buffer = Buffer.alloc(0);
   let textTail: Buffer = Buffer.alloc(0);
-  const text = new HeadGate(SNIFF_BYTES, (head) => {
-    checkText(sniff(head));
-    textHead = head.subarray(0, SAMPLE_BYTES);
-  }, (chunk) => {
-    textBytes += chunk.length;
-    if (textBytes > limit) throw new UploadTooLargeError(limit);
-    // The last SAMPLE_BYTES of text, copied only from small chunks.
-    textTail = chunk.length >= SAMPLE_BYTES ? chunk.subarray(chunk.length - SAMPLE_BYTES) : Buffer.concat([textTail, chunk]).subarray(-SAMPLE_BYTES);
-  });
+  const text = new HeadGate(
+    SNIFF_BYTES,
+    (head) => {
+      checkText(sniff(head));
+      textHead = head.subarray(0, SAMPLE_BYTES);
+    },
+    (chunk) => {
+      textBytes += chunk.length;
+      if (textBytes > limit) throw new UploadTooLargeError(limit);
+      // The last SAMPLE_BYTES of text, copied only from small chunks.
+      textTail = chunk.length >= SAMPLE_BYTES ? chunk.subarray(chunk.length - SAMPLE_BYTES) : Buffer.concat([textTail, chunk]).subarray(-SAMPLE_BYTES);
+    },
+  );
   // Brotli at quality 1: on tcpdump text it compresses faster and smaller than gzip level 1 and inflates ~3x
   // faster (15 MB here: 42 vs 75 ms to compress, 27 vs 85 ms to decompress), which both ack and worker pay.
   const compress = new WhenActive(
-    () => zlib.createBrotliCompress({ chunkSize: ZLIB_CHUNK, params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 1, [zlib.constants.BROTLI_PARAM_MODE]: zlib.constants.BROTLI_MODE_TEXT } }),
+    () =>
+      zlib.createBrotliCompress({
+        chunkSize: ZLIB_CHUNK,
+        params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 1, [zlib.constants.BROTLI_PARAM_MODE]: zlib.constants.BROTLI_MODE_TEXT },
+      }),
     () => !gzipped,
   );
   const stored: Buffer[] = [];
@@ -94,7 +106,18 @@ export async function intake(source: Readable & { truncated?: boolean }, limit: 
     // Large pieces into and out of zlib: every hand-off to its thread pool costs an event-loop turn, and a turn
     // is long while the loop is busy (an index rebuild yields only between its pages): 64 KiB pieces stretched
     // a 15 MB acknowledgment from 0.5 s to 4.4 s during a rebuild on SQLite.
-    await pipeline(source, raw, new WhenActive(() => zlib.createGunzip({ chunkSize: ZLIB_CHUNK }), () => gzipped), text, new Coalesce(ZLIB_CHUNK), compress, collect);
+    await pipeline(
+      source,
+      raw,
+      new WhenActive(
+        () => zlib.createGunzip({ chunkSize: ZLIB_CHUNK }),
+        () => gzipped,
+      ),
+      text,
+      new Coalesce(ZLIB_CHUNK),
+      compress,
+      collect,
+    );
   } catch (err) {
     // The pipeline destroys the source with our own refusal too: that is no interrupted upload.
     if (err instanceof UploadRefusedError || err instanceof UploadTooLargeError) throw err;

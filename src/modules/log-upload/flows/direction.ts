@@ -83,7 +83,7 @@ export function createDirectionClassifier(internalNetworks: readonly string[], o
   function isInternalV4(addr: number): boolean {
     const a = addr >>> 0;
     if (a >>> 24 === 10 || a >>> 20 === 0xac1 || a >>> 16 === 0xc0a8) return true;
-    for (let k = 0; k < n4; k++) if (((a & mask4[k]) >>> 0) === net4[k]) return true;
+    for (let k = 0; k < n4; k++) if ((a & mask4[k]) >>> 0 === net4[k]) return true;
     return false;
   }
 
@@ -94,10 +94,10 @@ export function createDirectionClassifier(internalNetworks: readonly string[], o
     for (let k = 0; k < n6; k++) {
       const b = 4 * k;
       if (
-        ((w0 & mask6[b]) >>> 0) === net6[b] &&
-        ((words[o + 1] & mask6[b + 1]) >>> 0) === net6[b + 1] &&
-        ((words[o + 2] & mask6[b + 2]) >>> 0) === net6[b + 2] &&
-        ((words[o + 3] & mask6[b + 3]) >>> 0) === net6[b + 3]
+        (w0 & mask6[b]) >>> 0 === net6[b] &&
+        (words[o + 1] & mask6[b + 1]) >>> 0 === net6[b + 1] &&
+        (words[o + 2] & mask6[b + 2]) >>> 0 === net6[b + 2] &&
+        (words[o + 3] & mask6[b + 3]) >>> 0 === net6[b + 3]
       ) {
         return true;
       }

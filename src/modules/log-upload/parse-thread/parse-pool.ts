@@ -103,13 +103,15 @@ export class ParsePool {
         settle: (message) => {
           switch (message.type) {
             case 'progress':
-              hooks = hooks.then(async () => {
-                if (settled) return;
-                if (!(await afterSlice(message.bytes, message.lines))) stop();
-              }).catch((err) => {
-                if (!settled) this.post(thread, { type: 'cancel', id });
-                finish(err);
-              });
+              hooks = hooks
+                .then(async () => {
+                  if (settled) return;
+                  if (!(await afterSlice(message.bytes, message.lines))) stop();
+                })
+                .catch((err) => {
+                  if (!settled) this.post(thread, { type: 'cancel', id });
+                  finish(err);
+                });
               return;
             case 'connections':
               if (!settled) for (const c of message.connections) connections.push(c);
@@ -132,7 +134,11 @@ export class ParsePool {
       thread.worker.ref();
       const transfer = file.blobs.map(ownBuffer);
       try {
-        this.post(thread, { type: 'parse', id, file: { ...file, blobs: transfer.map((b) => b.view) } }, transfer.map((b) => b.buffer));
+        this.post(
+          thread,
+          { type: 'parse', id, file: { ...file, blobs: transfer.map((b) => b.view) } },
+          transfer.map((b) => b.buffer),
+        );
       } catch (err) {
         this.release(thread);
         finish(err as Error);

@@ -119,8 +119,14 @@ function isWallClock(buf: Uint8Array, s: number, end: number): boolean {
   const d = digitsEnd(buf, i, end);
   if (d < 0 || d - i > 2 || buf[d] !== COLON) return false;
   return (
-    isDigit(buf[d + 1]) && isDigit(buf[d + 2]) && buf[d + 3] === COLON && isDigit(buf[d + 4]) && isDigit(buf[d + 5]) &&
-    buf[d + 6] === DOT && digitsEnd(buf, d + 7, end) === d + 13 && buf[d + 13] === SP
+    isDigit(buf[d + 1]) &&
+    isDigit(buf[d + 2]) &&
+    buf[d + 3] === COLON &&
+    isDigit(buf[d + 4]) &&
+    isDigit(buf[d + 5]) &&
+    buf[d + 6] === DOT &&
+    digitsEnd(buf, d + 7, end) === d + 13 &&
+    buf[d + 13] === SP
   );
 }
 
@@ -164,10 +170,7 @@ function readTail(buf: Uint8Array, t: number, end: number): void {
   switch (buf[t]) {
     case 0x46: // F
       // `Flags [`, spelled out (hot: most lines are TCP).
-      if (
-        buf[t + 1] === 0x6c && buf[t + 2] === 0x61 && buf[t + 3] === 0x67 && buf[t + 4] === 0x73 &&
-        buf[t + 5] === SP && buf[t + 6] === LBRACKET
-      ) {
+      if (buf[t + 1] === 0x6c && buf[t + 2] === 0x61 && buf[t + 3] === 0x67 && buf[t + 4] === 0x73 && buf[t + 5] === SP && buf[t + 6] === LBRACKET) {
         tailProtocol = Protocol.TCP;
         tailFlags = tcpFlagBits(buf, t + 7, end);
       }
@@ -218,15 +221,32 @@ function tcpFlagBits(buf: Uint8Array, i: number, end: number): number {
   let bits = 0;
   for (; i < end && buf[i] !== RBRACKET; i++) {
     switch (buf[i]) {
-      case 0x53: bits |= TcpFlag.SYN; break;
-      case 0x2e: bits |= TcpFlag.ACK; break;
-      case 0x46: bits |= TcpFlag.FIN; break;
-      case 0x52: bits |= TcpFlag.RST; break;
-      case 0x50: bits |= TcpFlag.PSH; break;
-      case 0x55: bits |= TcpFlag.URG; break;
-      case 0x45: bits |= TcpFlag.ECE; break;
-      case 0x57: bits |= TcpFlag.CWR; break;
-      default: break;
+      case 0x53:
+        bits |= TcpFlag.SYN;
+        break;
+      case 0x2e:
+        bits |= TcpFlag.ACK;
+        break;
+      case 0x46:
+        bits |= TcpFlag.FIN;
+        break;
+      case 0x52:
+        bits |= TcpFlag.RST;
+        break;
+      case 0x50:
+        bits |= TcpFlag.PSH;
+        break;
+      case 0x55:
+        bits |= TcpFlag.URG;
+        break;
+      case 0x45:
+        bits |= TcpFlag.ECE;
+        break;
+      case 0x57:
+        bits |= TcpFlag.CWR;
+        break;
+      default:
+        break;
     }
   }
   return bits;
@@ -235,8 +255,7 @@ function tcpFlagBits(buf: Uint8Array, i: number, end: number): number {
 /** `length ` at k, spelled out: the generic startsWith loop cost more than the rest of lastLength. */
 function isLengthWord(buf: Uint8Array, k: number): boolean {
   return (
-    buf[k] === 0x6c && buf[k + 1] === 0x65 && buf[k + 2] === 0x6e && buf[k + 3] === 0x67 &&
-    buf[k + 4] === 0x74 && buf[k + 5] === 0x68 && buf[k + 6] === SP
+    buf[k] === 0x6c && buf[k + 1] === 0x65 && buf[k + 2] === 0x6e && buf[k + 3] === 0x67 && buf[k + 4] === 0x74 && buf[k + 5] === 0x68 && buf[k + 6] === SP
   );
 }
 
@@ -426,8 +445,14 @@ export class TcpdumpParser {
     lineTs[0] = this.pendingTs;
     this.pendingTs = -1;
     if (
-      e - s > 4 && e - s <= this.maxLineBytes && buf[s] === SP && buf[s + 1] === SP && buf[s + 2] === SP && buf[s + 3] === SP &&
-      isDigit(buf[s + 4]) && this.addressPair(buf, s + 4, e, 4, this.pendingLineNo, this.pendingProtocol) === LineResult.ROW
+      e - s > 4 &&
+      e - s <= this.maxLineBytes &&
+      buf[s] === SP &&
+      buf[s + 1] === SP &&
+      buf[s + 2] === SP &&
+      buf[s + 3] === SP &&
+      isDigit(buf[s + 4]) &&
+      this.addressPair(buf, s + 4, e, 4, this.pendingLineNo, this.pendingProtocol) === LineResult.ROW
     ) {
       this.skip(SkipReason.NOT_PACKET, buf, s, e);
       return true;

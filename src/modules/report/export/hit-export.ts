@@ -132,7 +132,6 @@ interface MysqlPoolConnection {
   stream: { destroy(): void };
 }
 
-
 /** One export: the CSV header line (empty for NDJSON), then the formatted lines batch by batch. */
 export interface HitExport {
   header: string;
@@ -145,7 +144,13 @@ export interface HitExport {
  * arrives on MySQL), so memory stays flat however many rows there are. End the generator (return()) to let go
  * of the reader early.
  */
-export async function exportHits(dataSource: DataSource, accountId: number, filter: ResolvedHitFilter, format: ExportFormat, batchSize = EXPORT_BATCH): Promise<HitExport> {
+export async function exportHits(
+  dataSource: DataSource,
+  accountId: number,
+  filter: ResolvedHitFilter,
+  format: ExportFormat,
+  batchSize = EXPORT_BATCH,
+): Promise<HitExport> {
   const [devices, lists] = await Promise.all([
     dataSource.getRepository(Device).find({ where: { accountId }, select: { id: true, nickname: true } }),
     dataSource.getRepository(IocList).find({ where: { accountId }, select: { id: true, name: true } }),

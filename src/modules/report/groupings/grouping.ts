@@ -100,7 +100,9 @@ export function grouping<Row>(g: Grouping<Row>): Grouping<Row> {
   if (levels.size > 1) throw new Error(`grouping ${g.name}: its key mixes store levels (${[...levels].join(', ')})`);
   const fields = new Set([...Object.keys(g.key), ...Object.keys(g.measures)]);
   for (const step of g.order) if (!fields.has(step.by)) throw new Error(`grouping ${g.name}: orders by ${step.by}, which it does not return`);
-  for (const k of Object.keys(g.key)) if (!g.order.some((s) => s.by === k) && !(g.always && Object.keys(g.key).length === 0)) throw new Error(`grouping ${g.name}: its order does not break ties on ${k}`);
+  for (const k of Object.keys(g.key))
+    if (!g.order.some((s) => s.by === k) && !(g.always && Object.keys(g.key).length === 0))
+      throw new Error(`grouping ${g.name}: its order does not break ties on ${k}`);
   return g;
 }
 

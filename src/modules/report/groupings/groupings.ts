@@ -91,4 +91,13 @@ export const BY_INTERNAL_HOST = grouping<InternalHostRow>({
 });
 
 /** Every declared grouping: the property test runs each on every executor. */
-export const GROUPINGS: ReadonlyArray<Grouping<unknown>> = [TOTALS, BY_DIRECTION, BY_IOC, BY_IOC_LIST, BY_CATEGORY, BY_SEVERITY, BY_DEVICE, BY_INTERNAL_HOST] as ReadonlyArray<Grouping<unknown>>;
+export const GROUPINGS: ReadonlyArray<Grouping<unknown>> = [
+  TOTALS,
+  BY_DIRECTION,
+  BY_IOC,
+  BY_IOC_LIST,
+  BY_CATEGORY,
+  BY_SEVERITY,
+  BY_DEVICE,
+  BY_INTERNAL_HOST,
+] as ReadonlyArray<Grouping<unknown>>;

@@ -123,7 +123,15 @@ function itemsOf(data: AccountHits, m: DistinctMeasure): { level: 'group' | 'hos
 }
 
 /** Distinct items per shown key (`slot` maps a dense key to its row, -1 when not shown). */
-function distinctCounts(data: AccountHits, sel: Selection, keys: Keys, rowKey: Int32Array | null, slot: Int32Array, shown: number, m: DistinctMeasure): Int32Array {
+function distinctCounts(
+  data: AccountHits,
+  sel: Selection,
+  keys: Keys,
+  rowKey: Int32Array | null,
+  slot: Int32Array,
+  shown: number,
+  m: DistinctMeasure,
+): Int32Array {
   const item = itemsOf(data, m);
   const pairs = new PairCounter(shown, item.count);
   if (item.level !== 'row' && (keys.level === 'none' || keys.level === item.level)) {
@@ -185,10 +193,11 @@ export function groupInMemory<R>(data: AccountHits, f: ResolvedHitFilter, g: Gro
     const severityOf = Int32Array.from(data.groups.values, (x) => x.severity);
     const k = key();
     let j = 0;
-    for (const seg of sel.segments) for (let i = 0; i < seg.n; i++, j++) {
-      const at = k ? k[j] : 0;
-      if (severityOf[seg.group[i]] > worst[at]) worst[at] = severityOf[seg.group[i]];
-    }
+    for (const seg of sel.segments)
+      for (let i = 0; i < seg.n; i++, j++) {
+        const at = k ? k[j] : 0;
+        if (severityOf[seg.group[i]] > worst[at]) worst[at] = severityOf[seg.group[i]];
+      }
     extra.worstSeverity = worst;
   }
   if (needs('inboundHits') || needs('outboundHits')) {
@@ -231,7 +240,8 @@ export function groupInMemory<R>(data: AccountHits, f: ResolvedHitFilter, g: Gro
     let row = rows.get(k);
     if (!row) {
       row = { ...keys.values(k) };
-      for (const [field, m] of Object.entries(g.measures) as Array<[string, Measure]>) row[field] = isDistinct(m) || options.skip?.includes(field) ? 0 : valueOf(m, k);
+      for (const [field, m] of Object.entries(g.measures) as Array<[string, Measure]>)
+        row[field] = isDistinct(m) || options.skip?.includes(field) ? 0 : valueOf(m, k);
       rows.set(k, row);
     }
     return row;

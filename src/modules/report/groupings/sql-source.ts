@@ -90,7 +90,15 @@ export function source(
     qb.select(list.join(', '));
     qb.where('h.accountId = :accountId', { accountId: f.accountId });
     const ranges = split.edges.map((_, i) => `(h.firstSeenAt >= :e${i}a AND h.firstSeenAt < :e${i}b)`).join(' OR ');
-    qb.andWhere(`(${ranges})`, Object.fromEntries(split.edges.flatMap(([a, b], i) => [[`e${i}a`, a], [`e${i}b`, b]])));
+    qb.andWhere(
+      `(${ranges})`,
+      Object.fromEntries(
+        split.edges.flatMap(([a, b], i) => [
+          [`e${i}a`, a],
+          [`e${i}b`, b],
+        ]),
+      ),
+    );
     finish(qb);
   }
   return { sql: parts.map((p) => p.sql).join(' UNION ALL '), params: parts.flatMap((p) => p.params) };

@@ -4,7 +4,19 @@ import { applyHitFilter, ResolvedHitFilter } from '../../flow-hit/hit-filter';
 import { TimeBucket } from '../report.enums';
 import { ThreatRow, TimelineBucketRow } from '../report.types';
 import { ReportExecutor, severityLevels } from './executor';
-import { compareRows, COUNTED_DIRECTION, DISTINCT_OF, DistinctMeasure, Grouping, GroupingOptions, isDistinct, isInstant, KEY_COLUMNS, KeyName, Measure } from './grouping';
+import {
+  compareRows,
+  COUNTED_DIRECTION,
+  DISTINCT_OF,
+  DistinctMeasure,
+  Grouping,
+  GroupingOptions,
+  isDistinct,
+  isInstant,
+  KEY_COLUMNS,
+  KeyName,
+  Measure,
+} from './grouping';
 import { SqlDialect, sqlDialect } from './sql-dialect';
 import { rollupFor, source } from './sql-source';
 import { threats } from './threats.sql';
@@ -40,7 +52,8 @@ function aggregate(m: Exclude<Measure, DistinctMeasure>): string {
 }
 
 /** The columns a measure reads besides the source's sums. */
-const measureColumns = (m: Measure): string[] => (isDistinct(m) ? DISTINCT_OF[m] : m === 'worstSeverity' ? ['severity'] : COUNTED_DIRECTION[m] ? ['direction'] : []);
+const measureColumns = (m: Measure): string[] =>
+  isDistinct(m) ? DISTINCT_OF[m] : m === 'worstSeverity' ? ['severity'] : COUNTED_DIRECTION[m] ? ['direction'] : [];
 
 /**
  * Runs the groupings in SQL, on SQLite and MySQL/MariaDB alike (sql-dialect.ts holds their differences). Each
@@ -69,7 +82,11 @@ export class SqlExecutor implements ReportExecutor {
     const wanted = (Object.entries(g.measures) as Array<[string, Measure]>).filter(([field]) => !options.skip?.includes(field));
     const sums = wanted.filter((w): w is [string, Exclude<Measure, DistinctMeasure>] => !isDistinct(w[1]));
     const mainColumns = [...new Set([...keyProps, ...sums.flatMap(([, m]) => measureColumns(m))])];
-    const main = rollupFor(f, mainColumns, sums.some(([, m]) => m === 'bytes'));
+    const main = rollupFor(
+      f,
+      mainColumns,
+      sums.some(([, m]) => m === 'bytes'),
+    );
     const mainHas = (columns: string[]) => main === null || columns.every((c) => main.columns.includes(c));
     // Distinct counts the main source can give are counted with it; the others afterwards, for the rows shown.
     const distinct = wanted.filter((w): w is [string, DistinctMeasure] => isDistinct(w[1]));
@@ -82,10 +99,13 @@ export class SqlExecutor implements ReportExecutor {
       ...sums.map(([, m], i) => `${aggregate(m)} AS s${i}`),
       ...folded.map(([, m], i) => `COUNT(DISTINCT ${this.distinctOf(m)}) AS d${i}`),
     ];
-    const measureAlias = new Map<string, string>([...sums.map(([field], i) => [field, `s${i}`] as const), ...folded.map(([field], i) => [field, `d${i}`] as const)]);
+    const measureAlias = new Map<string, string>([
+      ...sums.map(([field], i) => [field, `s${i}`] as const),
+      ...folded.map(([field], i) => [field, `d${i}`] as const),
+    ]);
     const order = g.order.map(({ by, desc }) => {
       const k = key.find((x) => x.field === by);
-      const term = k ? (k.text ? this.dialect.bytewise(`u.${k.property}`) : `u.${k.property}`) : measureAlias.get(by) ?? '0';
+      const term = k ? (k.text ? this.dialect.bytewise(`u.${k.property}`) : `u.${k.property}`) : (measureAlias.get(by) ?? '0');
       return `${term} ${desc ? 'DESC' : 'ASC'}`;
     });
     const toRow = (r: Raw) => {
@@ -100,7 +120,9 @@ export class SqlExecutor implements ReportExecutor {
     };
     /** The grouping's rows, of all keys or of those whose first key column is among `only`. */
     const query = async (only?: number[]): Promise<Array<Record<string, unknown>>> => {
-      const where = only ? <T extends ObjectLiteral>(qb: SelectQueryBuilder<T>) => void qb.andWhere(`h.${key[0].property} IN (:...prunedKeys)`, { prunedKeys: only }) : undefined;
+      const where = only
+        ? <T extends ObjectLiteral>(qb: SelectQueryBuilder<T>) => void qb.andWhere(`h.${key[0].property} IN (:...prunedKeys)`, { prunedKeys: only })
+        : undefined;
       const src = source(this.dataSource, f, main, columns, { where });
       const sql =
         `SELECT ${select.join(', ')} FROM (${src.sql}) u` +
@@ -128,7 +150,13 @@ export class SqlExecutor implements ReportExecutor {
    * key of several columns whose first is an integer, and a filter the (account, severity, time, device, host,
    * entry, category) index can apply whole, so the ranking reads no table row (byIoc).
    */
-  private prunable(g: Grouping<unknown>, f: ResolvedHitFilter, raw: boolean, key: Array<{ field: string; property: string; text: boolean }>, options: GroupingOptions): boolean {
+  private prunable(
+    g: Grouping<unknown>,
+    f: ResolvedHitFilter,
+    raw: boolean,
+    key: Array<{ field: string; property: string; text: boolean }>,
+    options: GroupingOptions,
+  ): boolean {
     const first = g.order[0];
     return (
       raw &&
@@ -139,7 +167,13 @@ export class SqlExecutor implements ReportExecutor {
       first !== undefined &&
       g.measures[first.by as never] === 'hits' &&
       first.desc === true &&
-      !f.directions && !f.listIds && !f.protocols && !f.internal && !f.external && f.ports === undefined && !f.excludePorts?.length
+      !f.directions &&
+      !f.listIds &&
+      !f.protocols &&
+      !f.internal &&
+      !f.external &&
+      f.ports === undefined &&
+      !f.excludePorts?.length
     );
   }
 
@@ -149,12 +183,24 @@ export class SqlExecutor implements ReportExecutor {
    * in growing batches, until the next value has fewer hits than the `first`-th row found: no row of it (its
    * hits are split among its rows) or of any lighter value can make the list. Nearly always one batch.
    */
-  private async pruned(g: Grouping<unknown>, f: ResolvedHitFilter, column: string, first: number, query: (only?: number[]) => Promise<Array<Record<string, unknown>>>): Promise<Array<Record<string, unknown>>> {
+  private async pruned(
+    g: Grouping<unknown>,
+    f: ResolvedHitFilter,
+    column: string,
+    first: number,
+    query: (only?: number[]) => Promise<Array<Record<string, unknown>>>,
+  ): Promise<Array<Record<string, unknown>>> {
     const hitsField = g.order[0].by;
     const qb = this.dataSource.getRepository(FlowHit).createQueryBuilder('h');
     applyHitFilter(qb, f);
     if (f.severities === undefined) qb.andWhere('h.severity IN (:...allLevels)', { allLevels: severityLevels(f) });
-    const ranked: Raw[] = await qb.select(`h.${column}`, 'c').addSelect('COUNT(*)', 'hits').groupBy(`h.${column}`).orderBy('hits', 'DESC').addOrderBy(`h.${column}`, 'ASC').getRawMany();
+    const ranked: Raw[] = await qb
+      .select(`h.${column}`, 'c')
+      .addSelect('COUNT(*)', 'hits')
+      .groupBy(`h.${column}`)
+      .orderBy('hits', 'DESC')
+      .addOrderBy(`h.${column}`, 'ASC')
+      .getRawMany();
     let best: Array<Record<string, unknown>> = [];
     let next = 0;
     for (let batch = first; next < ranked.length; batch *= 2) {
@@ -178,7 +224,14 @@ export class SqlExecutor implements ReportExecutor {
    * A distinct count per key for `rows`, from the coarsest source that has the key and what is counted: all keys
    * of a grouping without `top`, else those shown only.
    */
-  private async countDistinct(f: ResolvedHitFilter, key: Array<{ field: string; property: string; text: boolean }>, rows: Array<Record<string, unknown>>, field: string, m: DistinctMeasure, onlyShown: boolean): Promise<void> {
+  private async countDistinct(
+    f: ResolvedHitFilter,
+    key: Array<{ field: string; property: string; text: boolean }>,
+    rows: Array<Record<string, unknown>>,
+    field: string,
+    m: DistinctMeasure,
+    onlyShown: boolean,
+  ): Promise<void> {
     if (rows.length === 0) return;
     const keyProps = key.map((k) => k.property);
     const counted = DISTINCT_OF[m];

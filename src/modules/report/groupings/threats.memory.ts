@@ -66,21 +66,26 @@ export function threats(data: AccountHits, f: ResolvedHitFilter, first: number, 
     }
     const rows = new Map<number, Acc>();
     j = 0;
-    for (const seg of sel.segments) for (let i = 0; i < seg.n; i++, j++) {
-      if (rowSlot[j] < 0) continue;
-      const r = rankOfSlot[rowSlot[j]];
-      if (r < 0) continue;
-      const g = seg.group[i];
-      const key = seg.host[i] * groups.length + g;
-      let acc = rows.get(key);
-      if (!acc) rows.set(key, (acc = { host: seg.host[i], group: g, rank: r, hits: 0, packets: 0, ports: new Set(), directions: new Set(), first: Infinity, last: -Infinity }));
-      acc.hits++;
-      acc.packets += seg.packets[i];
-      if (seg.port[i] >= 0) acc.ports.add(seg.port[i]);
-      acc.directions.add(seg.direction[i]);
-      if (seg.at[i] < acc.first) acc.first = seg.at[i];
-      if (seg.last[i] > acc.last) acc.last = seg.last[i];
-    }
+    for (const seg of sel.segments)
+      for (let i = 0; i < seg.n; i++, j++) {
+        if (rowSlot[j] < 0) continue;
+        const r = rankOfSlot[rowSlot[j]];
+        if (r < 0) continue;
+        const g = seg.group[i];
+        const key = seg.host[i] * groups.length + g;
+        let acc = rows.get(key);
+        if (!acc)
+          rows.set(
+            key,
+            (acc = { host: seg.host[i], group: g, rank: r, hits: 0, packets: 0, ports: new Set(), directions: new Set(), first: Infinity, last: -Infinity }),
+          );
+        acc.hits++;
+        acc.packets += seg.packets[i];
+        if (seg.port[i] >= 0) acc.ports.add(seg.port[i]);
+        acc.directions.add(seg.direction[i]);
+        if (seg.at[i] < acc.first) acc.first = seg.at[i];
+        if (seg.last[i] > acc.last) acc.last = seg.last[i];
+      }
     const accs = [...rows.values()].sort((a, b) => a.rank - b.rank || b.hits - a.hits);
     for (const a of accs) {
       const e = groups[a.group];
@@ -103,4 +108,3 @@ export function threats(data: AccountHits, f: ResolvedHitFilter, first: number, 
   }
   return out;
 }
-

@@ -78,7 +78,11 @@ async function threatsOfSeverity(base: () => SelectQueryBuilder<FlowHit>, dialec
     .addGroupBy('h.category')
     .getRawMany();
   const rank = new Map(top.map((t, i) => [`${n(t.device)}|${t.ip}|${n(t.ioc)}|${t.category}`, i]));
-  rows.sort((x, y) => (rank.get(`${n(x.device)}|${x.ip}|${n(x.ioc)}|${x.category}`) ?? 0) - (rank.get(`${n(y.device)}|${y.ip}|${n(y.ioc)}|${y.category}`) ?? 0) || n(y.hits) - n(x.hits));
+  rows.sort(
+    (x, y) =>
+      (rank.get(`${n(x.device)}|${x.ip}|${n(x.ioc)}|${x.category}`) ?? 0) - (rank.get(`${n(y.device)}|${y.ip}|${n(y.ioc)}|${y.category}`) ?? 0) ||
+      n(y.hits) - n(x.hits),
+  );
   return rows.map((r) => ({
     deviceId: n(r.device),
     internalIp: String(r.ip),

@@ -35,4 +35,3 @@ export function timeline(data: AccountHits, f: ResolvedHitFilter, bucket: TimeBu
     outbound: hits[i] - inbound[i],
   }));
 }
-

@@ -13,7 +13,13 @@ import { rollupFor, ROLLUPS, source } from './sql-source';
  * pair). SQL counts per 15-minute UTC slot (every zone offset is a multiple of 15 minutes, so a slot never
  * straddles a local bucket), and the slots are summed into local buckets here.
  */
-export async function timeline(dataSource: DataSource, dialect: SqlDialect, f: ResolvedHitFilter, bucket: TimeBucket, zone: string): Promise<TimelineBucketRow[]> {
+export async function timeline(
+  dataSource: DataSource,
+  dialect: SqlDialect,
+  f: ResolvedHitFilter,
+  bucket: TimeBucket,
+  zone: string,
+): Promise<TimelineBucketRow[]> {
   const starts = localBuckets(f.from, f.to, bucket, zone);
   // Hourly roll-ups serve zones whose buckets start on UTC hours (nearly all); a zone offset by :30 or :45
   // (India, Nepal, parts of Australia) splits hours, so its timeline counts raw hits per 15-minute slot.
@@ -25,7 +31,13 @@ export async function timeline(dataSource: DataSource, dialect: SqlDialect, f: R
     `SELECT ${slot} AS slot, u.direction AS direction, SUM(u.hits) AS hits FROM (${src.sql}) u GROUP BY ${slot}, u.direction`,
     src.params,
   );
-  const out = starts.map((start, i) => ({ start: new Date(start), end: new Date(i + 1 < starts.length ? starts[i + 1] : nextBucketStart(start, bucket, zone)), hits: 0, inbound: 0, outbound: 0 }));
+  const out = starts.map((start, i) => ({
+    start: new Date(start),
+    end: new Date(i + 1 < starts.length ? starts[i + 1] : nextBucketStart(start, bucket, zone)),
+    hits: 0,
+    inbound: 0,
+    outbound: 0,
+  }));
   for (const r of rows) {
     const i = bucketIndex(starts, Number(r.slot) * SLOT_MS);
     if (i < 0) continue;
