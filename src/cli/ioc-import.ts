@@ -5,6 +5,7 @@ import { toGlobalId } from '../common/ids/global-id';
 import { Role } from '../modules/account/account.enums';
 import { ImportMode, IocCategory, IocListKind } from '../modules/ioc/ioc.enums';
 import { IocList } from '../modules/ioc/ioc-list.entity';
+import type { FeedImportResult } from '../modules/ioc/feed-import.service';
 import { ProgressBar } from '../common/progress/progress-bar';
 import { Page, postFileGraphql, requestGraphql, UserErrorView, userErrorText } from './client';
 import { checkRemoteAccount, Command, enumValue, Io, remoteTarget, RemoteTarget, resolveAccount, UsageError, withServices } from './shared';
@@ -22,21 +23,10 @@ interface ImportOptions {
   json?: boolean;
 }
 
-/** What an import did, as both ways of running it print it (the fields of the API's IocImportSummary). */
-interface ImportSummary {
+/** What an import did, as both ways of running it print it: the service's result with the API's view of the list and skipped lines. */
+interface ImportSummary extends Omit<FeedImportResult, 'list' | 'skippedLines'> {
   list: { id: string; name: string; entryCount: number };
-  mode: ImportMode;
-  bytes: number;
-  linesRead: number;
-  added: number;
-  duplicates: number;
-  duplicatesInFile: number;
-  duplicatesInList: number;
-  skipped: number;
-  normalized: number;
-  removed: number;
   skippedLines: Array<{ lineNumber: number; text: string; code: string; reason: string }>;
-  durationMs: number;
 }
 
 export const iocImport: Command = {
