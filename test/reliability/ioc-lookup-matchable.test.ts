@@ -1,9 +1,10 @@
 import { drivers } from '../helpers/db';
 import { createTestApp, ok, TestApp } from '../helpers/app';
 import { IpType } from '../../src/modules/device/device.enums';
-import { IocCategory, IocListKind } from '../../src/modules/ioc/ioc.enums';
+import { AddressScope, addressScopeOf, IocCategory, IocListKind } from '../../src/modules/ioc/ioc.enums';
+import { IP_SCOPES } from '../../src/common/net/ip';
 
-const LOOKUP = `query($a: String!) { iocLookup(address: $a) { address scope matchable notMatchableReason
+const LOOKUP = `query($a: String!) { iocLookup(address: $a) { address scope addressScope matchable notMatchableReason
   matches { ioc { cidr } iocList { name } } policies { verdict policy { name } } } }`;
 
 describe.each(drivers)('iocLookup of addresses uploads never match (%s)', (driver) => {
@@ -39,5 +40,26 @@ describe.each(drivers)('iocLookup of addresses uploads never match (%s)', (drive
     // A matchable address in the same list is BLOCKED as before.
     const pub = ok(await t.gql(LOOKUP, { a: '198.18.0.1' })).iocLookup;
     expect(pub).toMatchObject({ matchable: true, notMatchableReason: null, policies: [{ verdict: 'BLOCKED' }] });
+  });
+
+  it('names the address scope as an enum beside the words, for every scope common/net knows', async () => {
+    for (const [address, addressScope, words] of [
+      ['8.8.8.8', 'PUBLIC', 'a public address'],
+      ['10.1.2.3', 'PRIVATE', 'a private (RFC 1918) address'],
+      ['fd00::1', 'UNIQUE_LOCAL', /unique-local/],
+      ['ff02::1:ff00:11', 'MULTICAST', 'a multicast address'],
+      ['169.254.1.1', 'LINK_LOCAL', 'a link-local address'],
+      ['100.64.1.1', 'CARRIER_GRADE_NAT', /carrier-grade NAT/],
+      ['198.18.0.1', 'BENCHMARKING', 'a benchmarking address'],
+      ['255.255.255.255', 'BROADCAST', /broadcast/],
+      ['64:ff9b::1.2.3.4', 'NAT64', /NAT64/],
+      ['::ffff:192.168.1.1', 'PRIVATE', /RFC 1918/],
+    ] as const) {
+      const l = ok(await t.gql(LOOKUP, { a: address })).iocLookup;
+      expect([address, l.addressScope]).toEqual([address, addressScope]);
+      expect(l.scope).toMatch(words);
+    }
+    // One enum value per scope, and no value without a scope.
+    expect(IP_SCOPES.map(addressScopeOf).sort()).toEqual(Object.values(AddressScope).sort());
   });
 });

@@ -1,4 +1,5 @@
 import { registerEnumType } from 'type-graphql';
+import { describeScope, IP_SCOPES, IpScope } from '../../common/net/ip';
 import { FeedSkipCode } from './feed/feed-line';
 
 export { FeedSkipCode };
@@ -112,3 +113,36 @@ registerEnumType(FeedSkipCode, {
 
 export const SEVERITY_DESCRIPTION =
   'Severity 0-5: 0 no threat, 1 policy violation (e.g. Tor), 2 spam or scanning, 3 minor attacks, 4 serious attacks, 5 full adversarial control (e.g. C2).';
+
+/** The IANA special-purpose class of an address (common/net's IpScope, named for the schema). */
+export enum AddressScope {
+  PUBLIC = 'PUBLIC',
+  PRIVATE = 'PRIVATE',
+  UNIQUE_LOCAL = 'UNIQUE_LOCAL',
+  LOOPBACK = 'LOOPBACK',
+  LINK_LOCAL = 'LINK_LOCAL',
+  MULTICAST = 'MULTICAST',
+  BROADCAST = 'BROADCAST',
+  UNSPECIFIED = 'UNSPECIFIED',
+  THIS_NETWORK = 'THIS_NETWORK',
+  CARRIER_GRADE_NAT = 'CARRIER_GRADE_NAT',
+  IETF_PROTOCOL = 'IETF_PROTOCOL',
+  DOCUMENTATION = 'DOCUMENTATION',
+  BENCHMARKING = 'BENCHMARKING',
+  DISCARD = 'DISCARD',
+  NAT64 = 'NAT64',
+  RESERVED = 'RESERVED',
+}
+
+/** common/net's scope names (camelCase, it imports no GraphQL) to the enum's values. */
+export function addressScopeOf(scope: IpScope): AddressScope {
+  return scope.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase() as AddressScope;
+}
+
+registerEnumType(AddressScope, {
+  name: 'AddressScope',
+  description: 'What kind of address it is, by the IANA special-purpose registries (RFC 6890 and successors). Only PUBLIC addresses can cross the internet.',
+  valuesConfig: Object.fromEntries(
+    IP_SCOPES.map((s) => [addressScopeOf(s), { description: `${describeScope(s)[0].toUpperCase()}${describeScope(s).slice(1)}.` }]),
+  ),
+});

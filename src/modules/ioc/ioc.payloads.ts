@@ -5,7 +5,7 @@ import { createPayload, UserError } from '../../common/graphql/user-error.type';
 import { UserErrorData } from '../../common/errors/user-error';
 import { Device } from '../device/device.entity';
 import { Policy } from '../policy/policy.entity';
-import { FeedSkipCode, ImportMode, LookupVerdict } from './ioc.enums';
+import { AddressScope, FeedSkipCode, ImportMode, LookupVerdict } from './ioc.enums';
 import { Ioc } from './ioc.entity';
 import { IocList } from './ioc-list.entity';
 
@@ -139,8 +139,13 @@ export class IocLookup {
   @Field({ description: 'The address, canonical (IPv4-mapped IPv6 is shown as IPv4).' })
   address: string;
 
-  @Field({ description: 'What kind of address it is, e.g. "a public address" or "a private (RFC 1918) address".' })
+  @Field({
+    description: 'What kind of address it is, in words, e.g. "a public address" or "a private (RFC 1918) address" (`addressScope` is the same as an enum).',
+  })
   scope: string;
+
+  @Field(() => AddressScope, { description: 'What kind of address it is, as an enum a client can branch on (`scope` says it in words).' })
+  addressScope: AddressScope;
 
   @Field({
     description:

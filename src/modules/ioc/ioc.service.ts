@@ -10,7 +10,7 @@ import { bulkInsert } from '../../db/bulk';
 import { Device } from '../device/device.entity';
 import { PolicyIocList } from '../policy/policy-ioc-list.entity';
 import { Policy } from '../policy/policy.entity';
-import { IocListKind, LookupVerdict } from './ioc.enums';
+import { addressScopeOf, AddressScope, IocListKind, LookupVerdict } from './ioc.enums';
 import { Ioc } from './ioc.entity';
 import { IocList } from './ioc-list.entity';
 import { IndexChanges, NO_INDEX_CHANGES } from './ioc-index.warmer';
@@ -44,6 +44,7 @@ export interface IocRemoveResult {
 export interface IocLookupData {
   address: string;
   scope: string;
+  addressScope: AddressScope;
   matchable: boolean;
   /** Why uploads never match it; null when they may. */
   notMatchableReason: string | null;
@@ -198,10 +199,12 @@ export class IocService {
       ? await this.dataSource.getRepository(Device).find({ where: { accountId, policyId: In(policyIds) }, order: { nickname: 'ASC' } })
       : [];
     const matchable = isInternetRoutable(ip);
-    const scope = describeScope(classifyIp(ip));
+    const ipScope = classifyIp(ip);
+    const scope = describeScope(ipScope);
     return {
       address: ip.text,
       scope,
+      addressScope: addressScopeOf(ipScope),
       matchable,
       notMatchableReason: matchable
         ? null
