@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
+import { nextTurn } from '../../../common/async/next-turn';
 import type { Connection } from '../flows/fold';
 import type { ParseOutcome, SliceHook, StoredFile } from './parse-stored-file';
 import type { FromParseThread, ToParseThread } from './parse-thread.messages';
@@ -103,7 +104,10 @@ export class ParsePool {
         settle: (message) => {
           switch (message.type) {
             case 'progress':
+              // One hook per turn of the event loop, as in-process parsing gives one slice per turn: a thread that
+              // runs ahead queues its progress, and a chain of hooks in microtasks would hold off every request.
               hooks = hooks
+                .then(nextTurn)
                 .then(async () => {
                   if (settled) return;
                   if (!(await afterSlice(message.bytes, message.lines))) stop();
