@@ -8,6 +8,7 @@ import { Policy } from '../policy/policy.entity';
 import { AddressScope, FeedSkipCode, ImportMode, LookupVerdict } from './ioc.enums';
 import { Ioc } from './ioc.entity';
 import { IocList } from './ioc-list.entity';
+import { IocDomain } from './ioc-domain.entity';
 
 export const IocListConnection = Connection(IocList, 'IocList', 'IOC list', 'IOC lists');
 export const IocConnection = Connection(Ioc, 'Ioc', 'IOC entry', 'IOC entries');
@@ -30,6 +31,9 @@ export class IocAddPayload {
 
   @Field(() => [Ioc], { description: "The list's entries for the given values (new and existing), in address order." })
   iocs: Ioc[];
+
+  @Field(() => [IocDomain], { description: "DOMAIN lists: the list's entries for the given names (new and existing), in name order; empty for IP lists." })
+  domains: IocDomain[];
 
   @Field(() => [UserError], { description: 'Why nothing was added; empty on success.' })
   userErrors: UserErrorData[];

@@ -92,8 +92,15 @@ export class IocListResolver {
   async iocAdd(@Arg('input', { description: 'What to do; see the input type.' }) input: IocAddInput, @Ctx() ctx: RequestContext): Promise<IocAddPayload> {
     const outcome = await ctx.services.iocs.add(ctx.caller!.accountId, idOfType(input.list, 'IocList'), input.entries);
     return outcome.ok
-      ? { iocList: outcome.value.list, added: outcome.value.added, duplicates: outcome.value.duplicates, iocs: outcome.value.entries, userErrors: [] }
-      : { iocList: null, added: 0, duplicates: 0, iocs: [], userErrors: outcome.errors };
+      ? {
+          iocList: outcome.value.list,
+          added: outcome.value.added,
+          duplicates: outcome.value.duplicates,
+          iocs: outcome.value.entries,
+          domains: outcome.value.domains ?? [],
+          userErrors: [],
+        }
+      : { iocList: null, added: 0, duplicates: 0, iocs: [], domains: [], userErrors: outcome.errors };
   }
 
   @Authorized(WRITE_ROLES)

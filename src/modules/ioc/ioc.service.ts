@@ -10,7 +10,9 @@ import { bulkInsert } from '../../db/bulk';
 import { Device } from '../device/device.entity';
 import { PolicyIocList } from '../policy/policy-ioc-list.entity';
 import { Policy } from '../policy/policy.entity';
-import { addressScopeOf, AddressScope, IocListKind, LookupVerdict } from './ioc.enums';
+import { addressScopeOf, AddressScope, IocEntryKind, IocListKind, LookupVerdict } from './ioc.enums';
+import { IocDomain } from './ioc-domain.entity';
+import { DomainIocService } from './domain-ioc.service';
 import { Ioc } from './ioc.entity';
 import { IocList } from './ioc-list.entity';
 import { IndexChanges, NO_INDEX_CHANGES } from './ioc-index.warmer';
@@ -35,6 +37,8 @@ export interface IocAddResult {
   added: number;
   duplicates: number;
   entries: Ioc[];
+  /** DOMAIN lists: the list's entries for the given names (entries is empty). */
+  domains?: IocDomain[];
 }
 
 export interface IocRemoveResult {
@@ -107,6 +111,13 @@ export class IocService {
 
   /** Adds entries (addresses, CIDRs or ranges); all-or-nothing: one bad value refuses the whole call. */
   async add(accountId: number, listId: number | null, entries: IocEntryFields[]): Promise<Outcome<IocAddResult>> {
+    if (listId != null) {
+      const target = await this.dataSource.getRepository(IocList).findOne({ where: { id: listId, accountId }, select: { id: true, entryKind: true } });
+      if (target?.entryKind === IocEntryKind.DOMAIN) {
+        const r = await new DomainIocService(this.dataSource, this.changes).add(accountId, listId, entries);
+        return r.ok ? success({ list: r.value.list, added: r.value.added, duplicates: r.value.duplicates, entries: [], domains: r.value.domains }) : r;
+      }
+    }
     const errors: UserErrorData[] = [];
     if (entries.length === 0) errors.push(userError(UserErrorCode.REQUIRED, ['input', 'entries'], 'Give at least one entry.'));
     if (entries.length > MAX_ENTRIES_PER_ADD) {
