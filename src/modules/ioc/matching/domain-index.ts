@@ -73,21 +73,15 @@ function finalize(h: number): number {
   return h >>> 0;
 }
 
-/** The hash of a whole name, as lookups compute it (right to left). */
-function nameHash(name: string): number {
-  let h = FNV_OFFSET;
-  for (let i = name.length - 1; i >= 0; i--) h = Math.imul(h ^ name.charCodeAt(i), FNV_PRIME);
-  return finalize(h);
-}
-
 export class DomainIndexBuilder {
   private readonly lists: IocListInfo[];
   private readonly listIndex = new Map<number, number>();
   private readonly now: number;
-  private ids: number[] = [];
-  private listIdx: number[] = [];
+  private count = 0;
+  private ids = new Float64Array(1024);
+  private listIdx = new Int32Array(1024);
+  private expires = new Float64Array(1024);
   private names: string[] = [];
-  private expires: number[] = [];
   private droppedExpired = 0;
   private droppedUnknownList = 0;
 
@@ -109,15 +103,26 @@ export class DomainIndexBuilder {
       this.droppedExpired++;
       return false;
     }
-    this.ids.push(entry.id);
-    this.listIdx.push(li);
+    const i = this.count++;
+    if (i === this.ids.length) {
+      const grow = <T extends Float64Array | Int32Array>(a: T): T => {
+        const b = new (a.constructor as new (n: number) => T)(a.length * 2);
+        b.set(a);
+        return b;
+      };
+      this.ids = grow(this.ids);
+      this.listIdx = grow(this.listIdx);
+      this.expires = grow(this.expires);
+    }
+    this.ids[i] = entry.id;
+    this.listIdx[i] = li;
+    this.expires[i] = exp ?? Infinity;
     this.names.push(entry.name);
-    this.expires.push(exp ?? Infinity);
     return true;
   }
 
   build(): DomainIndex {
-    const n = this.ids.length;
+    const n = this.count;
     const lists = this.lists;
     const listAllow = Uint8Array.from(lists, (l) => (l.kind === 'ALLOW' ? 1 : 0));
     const listSeverity = Uint8Array.from(lists, (l) => l.severity);
@@ -143,7 +148,14 @@ export class DomainIndexBuilder {
     for (let r = 0; r < n; r++) {
       const name = this.names[r];
       const len = name.length;
-      const hash = nameHash(name) | 0;
+      // The hash of the whole name; the bytes go to the pool at poolPos meanwhile (kept if the name is new).
+      let h = FNV_OFFSET;
+      for (let i = len - 1; i >= 0; i--) {
+        const c = name.charCodeAt(i);
+        pool[poolPos + i] = c;
+        h = Math.imul(h ^ c, FNV_PRIME);
+      }
+      const hash = finalize(h) | 0;
       let slot = hash & mask;
       let node = -1;
       for (;;) {
@@ -167,7 +179,7 @@ export class DomainIndexBuilder {
         nodeRow[node] = r;
         nodeOff[node] = poolPos;
         nodeLen[node] = len;
-        poolPos += pool.write(name, poolPos, 'latin1');
+        poolPos += len;
       }
       rowNode[r] = node;
     }
@@ -304,10 +316,11 @@ export class DomainIndexBuilder {
       table[s * SLOT + 3] = d.best[k];
       if (d.allowed[k] === 1) table[s * SLOT + 2] |= ALLOWED;
     }
-    this.ids = [];
-    this.listIdx = [];
+    this.count = 0;
+    this.ids = new Float64Array(1024);
+    this.listIdx = new Int32Array(1024);
+    this.expires = new Float64Array(1024);
     this.names = [];
-    this.expires = [];
     return index;
   }
 }
