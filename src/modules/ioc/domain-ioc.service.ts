@@ -6,7 +6,11 @@ import { IocList } from './ioc-list.entity';
 import { IndexChanges, NO_INDEX_CHANGES } from './ioc-index.warmer';
 import { checkDomainName } from './feed/domain-name';
 import { IOC_DOMAIN_COLUMNS, touchDomainList } from './domain-feed-import';
-import { IocEntryFields, lockList, MAX_COMMENT, MAX_ENTRIES_PER_ADD } from './ioc.service';
+import { IocEntryFields, IocLookupData, lockList, MAX_COMMENT, MAX_ENTRIES_PER_ADD } from './ioc.service';
+import { AddressScope, IocListKind, LookupVerdict } from './ioc.enums';
+import { PolicyIocList } from '../policy/policy-ioc-list.entity';
+import { Policy } from '../policy/policy.entity';
+import { Device } from '../device/device.entity';
 
 export interface DomainAddResult {
   list: IocList;
@@ -21,6 +25,59 @@ export class DomainIocService {
     private readonly dataSource: DataSource,
     private readonly changes: IndexChanges = NO_INDEX_CHANGES,
   ) {}
+
+  /**
+   * "Why is this name flagged?": every domain entry of the account that contains the name (the name itself or a
+   * parent, at label boundaries), most specific first (same name: ALLOW first, then severity descending, list,
+   * entry), and each policy's verdict: ALLOW wins over BLOCK, as in the matcher.
+   */
+  async lookup(accountId: number, name: string): Promise<IocLookupData> {
+    const labels = name.split('.');
+    const suffixes = labels.map((_, i) => labels.slice(i).join('.'));
+    const now = Date.now();
+    const entries = await this.dataSource.getRepository(IocDomain).find({ where: { accountId, name: In(suffixes) } });
+    const listIds = [...new Set(entries.map((e) => e.listId))];
+    const lists = listIds.length ? await this.dataSource.getRepository(IocList).findBy({ accountId, id: In(listIds) }) : [];
+    const listById = new Map(lists.map((l) => [l.id, l]));
+    const matches = entries
+      .map((domain) => ({ domain, iocList: listById.get(domain.listId) as IocList, active: domain.expiresAt == null || domain.expiresAt.getTime() > now }))
+      .sort(
+        (a, b) =>
+          b.domain.name.length - a.domain.name.length ||
+          Number(b.iocList.kind === IocListKind.ALLOW) - Number(a.iocList.kind === IocListKind.ALLOW) ||
+          b.iocList.severity - a.iocList.severity ||
+          a.iocList.id - b.iocList.id ||
+          a.domain.id - b.domain.id,
+      );
+    const links = listIds.length ? await this.dataSource.getRepository(PolicyIocList).findBy({ iocListId: In(listIds) }) : [];
+    const policyIds = [...new Set(links.map((l) => l.policyId))];
+    const policies = policyIds.length
+      ? await this.dataSource.getRepository(Policy).find({ where: { accountId, id: In(policyIds) }, order: { name: 'ASC' } })
+      : [];
+    const devices = policyIds.length
+      ? await this.dataSource.getRepository(Device).find({ where: { accountId, policyId: In(policyIds) }, order: { nickname: 'ASC' } })
+      : [];
+    return {
+      address: name,
+      scope: 'a domain name',
+      addressScope: AddressScope.DOMAIN,
+      matchable: true,
+      notMatchableReason: null,
+      matches: [],
+      domain: name,
+      domainMatches: matches,
+      policies: policies.map((policy) => {
+        const inPolicy = new Set(links.filter((l) => l.policyId === policy.id).map((l) => l.iocListId));
+        const active = matches.filter((m) => m.active && inPolicy.has(m.iocList.id));
+        const verdict = active.some((m) => m.iocList.kind === IocListKind.ALLOW)
+          ? LookupVerdict.ALLOWED
+          : active.some((m) => m.iocList.kind === IocListKind.BLOCK)
+            ? LookupVerdict.BLOCKED
+            : LookupVerdict.NOT_LISTED;
+        return { policy, verdict, devices: devices.filter((d) => d.policyId === policy.id) };
+      }),
+    };
+  }
 
   /**
    * Adds domains to a DOMAIN list; all-or-nothing: one invalid value refuses the call with a userError that names

@@ -169,6 +169,8 @@ export enum AddressScope {
   DISCARD = 'DISCARD',
   NAT64 = 'NAT64',
   RESERVED = 'RESERVED',
+  /** Not an address: iocLookup was given a domain name (#18). */
+  DOMAIN = 'DOMAIN',
 }
 
 /** common/net's scope names (camelCase, it imports no GraphQL) to the enum's values. */
@@ -179,7 +181,8 @@ export function addressScopeOf(scope: IpScope): AddressScope {
 registerEnumType(AddressScope, {
   name: 'AddressScope',
   description: 'What kind of address it is, by the IANA special-purpose registries (RFC 6890 and successors). Only PUBLIC addresses can cross the internet.',
-  valuesConfig: Object.fromEntries(
-    IP_SCOPES.map((s) => [addressScopeOf(s), { description: `${describeScope(s)[0].toUpperCase()}${describeScope(s).slice(1)}.` }]),
-  ),
+  valuesConfig: {
+    ...Object.fromEntries(IP_SCOPES.map((s) => [addressScopeOf(s), { description: `${describeScope(s)[0].toUpperCase()}${describeScope(s).slice(1)}.` }])),
+    DOMAIN: { description: 'Not an address: a domain name (iocLookup of a name; its entries are in `domainMatches`).' },
+  },
 });

@@ -126,6 +126,18 @@ export class IocLookupMatch {
   active: boolean;
 }
 
+@ObjectType({ description: 'A domain entry that contains the looked-up name (the name itself or a parent of it).' })
+export class IocDomainLookupMatch {
+  @Field(() => IocDomain, { description: 'The entry (its comment and expiry included).' })
+  domain: IocDomain;
+
+  @Field(() => IocList, { description: 'Its list: kind, severity, category, source.' })
+  iocList: IocList;
+
+  @Field({ description: 'False when the entry has expired (it no longer matches).' })
+  active: boolean;
+}
+
 @ObjectType({ description: 'A policy that includes a matching list, with its verdict and the devices that use it.' })
 export class IocLookupPolicy {
   @Field(() => Policy, { description: 'The policy.' })
@@ -162,6 +174,17 @@ export class IocLookup {
 
   @Field(() => [IocLookupMatch], { description: 'Containing entries, most specific first.' })
   matches: IocLookupMatch[];
+
+  @Field(() => String, {
+    nullable: true,
+    description: 'When a domain name was looked up: the name as entries are compared (lowercase ASCII, punycode, no trailing dot); null for an address.',
+  })
+  domain: string | null;
+
+  @Field(() => [IocDomainLookupMatch], {
+    description: 'When a domain name was looked up: the DOMAIN-list entries that contain it (the name or a parent), most specific first; empty for an address.',
+  })
+  domainMatches: IocDomainLookupMatch[];
 
   @Field(() => [IocLookupPolicy], { description: 'Policies that include a list with a containing entry.' })
   policies: IocLookupPolicy[];

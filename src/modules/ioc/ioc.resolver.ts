@@ -49,9 +49,14 @@ export class IocListResolver {
 
   @Authorized(READ_ROLES)
   @Query(() => IocLookup, {
-    description: '"Why is this address flagged?": every entry of your lists that contains the address, the policies that use them and their devices.',
+    description:
+      '"Why is this address (or domain) flagged?": every entry of your lists that contains the address, the policies that use them and their devices. A domain name gives the DOMAIN-list entries that contain it (`domainMatches`).',
   })
-  iocLookup(@Arg('address', { description: 'An IPv4 or IPv6 address.' }) address: string, @Ctx() ctx: RequestContext): Promise<IocLookup> {
+  iocLookup(
+    @Arg('address', { description: 'An IPv4 or IPv6 address, or a domain name (case, a trailing dot and Unicode are normalised; a URL is refused).' })
+    address: string,
+    @Ctx() ctx: RequestContext,
+  ): Promise<IocLookup> {
     return ctx.services.iocs.lookup(ctx.caller!.accountId, address);
   }
 

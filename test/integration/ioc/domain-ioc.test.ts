@@ -152,4 +152,40 @@ describe.each(drivers)('domain IOC lists (%s)', (driver) => {
       expect(bad.userErrors).toEqual([{ code, field: ['input', 'entries', '1', 'value'], message: expect.stringContaining(value.slice(0, 40)) }]);
     }
   });
+
+  it('iocLookup takes a domain: the containing entries (name and parents), most specific first, and ALLOW wins', async () => {
+    const block = await newList('lookup block');
+    const allow = await newList('lookup allow', 'DOMAIN', 'ALLOW');
+    ok(await t.gql(ADD, { input: { list: block, entries: [{ value: 'lk-evil.example', comment: 'c2' }, { value: 'cdn.lk-evil.example' }] } }));
+    ok(await t.gql(ADD, { input: { list: allow, entries: [{ value: 'good.cdn.lk-evil.example' }] } }));
+    const policy = ok(await t.gql(`mutation { policyCreate(input: { name: "Domain lookup" }) { policy { id } } }`)).policyCreate.policy.id;
+    ok(
+      await t.gql(`mutation($input: PolicyIocListsInput!) { policyAttachIocLists(input: $input) { userErrors { message } } }`, {
+        input: { policy, iocLists: [block, allow] },
+      }),
+    );
+    const LOOKUP = `query($a: String!) { iocLookup(address: $a) { address addressScope matchable domain hitCount
+      domainMatches { active domain { name comment } iocList { name kind } } matches { ioc { cidr } } policies { verdict policy { name } } } }`;
+    const look = async (a: string) => ok(await t.gql(LOOKUP, { a })).iocLookup;
+    const www = await look('WWW.CDN.LK-Evil.Example.');
+    expect(www).toMatchObject({
+      address: 'www.cdn.lk-evil.example',
+      addressScope: 'DOMAIN',
+      matchable: true,
+      domain: 'www.cdn.lk-evil.example',
+      hitCount: 0,
+      matches: [],
+    });
+    expect(www.domainMatches.map((m: { domain: { name: string } }) => m.domain.name)).toEqual(['cdn.lk-evil.example', 'lk-evil.example']);
+    expect(www.policies).toEqual([{ verdict: 'BLOCKED', policy: { name: 'Domain lookup' } }]);
+    const good = await look('x.good.cdn.lk-evil.example');
+    expect(good.domainMatches.map((m: { iocList: { kind: string } }) => m.iocList.kind)).toEqual(['ALLOW', 'BLOCK', 'BLOCK']);
+    expect(good.policies[0].verdict).toBe('ALLOWED');
+    expect((await look('notlk-evil.example')).domainMatches).toEqual([]);
+    expect((await look('lk-evil.example.network2')).domainMatches).toEqual([]);
+    const bad = await t.gql(LOOKUP, { a: 'evil.example/assets/index.php' });
+    expect(bad.errors?.[0].message).toMatch(/not an IPv4 or IPv6 address or a domain name/);
+    const ip = await look('192.0.2.1');
+    expect(ip).toMatchObject({ domain: null, domainMatches: [], addressScope: 'DOCUMENTATION' });
+  });
 });
