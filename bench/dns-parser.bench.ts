@@ -24,8 +24,9 @@ function median(xs: number[]): number {
 }
 
 /** The worker's shape: one reused batch per 64 KiB chunk; with DNS, the rows are taken after every chunk. */
-function parse(buf: Buffer, dns: boolean): { ms: number; packets: number; dnsRows: number } {
+function parse(buf: Buffer, dns: boolean): { ms: number; cpuMs: number; packets: number; dnsRows: number } {
   const t0 = process.hrtime.bigint();
+  const c0 = process.cpuUsage();
   const parser = new TcpdumpParser({ dns });
   const batch = new PacketBatch(2048);
   let dnsRows = 0;
@@ -38,7 +39,8 @@ function parse(buf: Buffer, dns: boolean): { ms: number; packets: number; dnsRow
   parser.end(batch);
   if (dns) dnsRows += parser.takeDnsRows().length;
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-  return { ms, packets: parser.stats.packets, dnsRows };
+  const c = process.cpuUsage(c0);
+  return { ms, cpuMs: (c.user + c.system) / 1000, packets: parser.stats.packets, dnsRows };
 }
 
 const text = generateTcpdumpText({ targetBytes: TARGET_BYTES, seed: 42, v6Share: 0.08 });
@@ -49,17 +51,25 @@ for (let w = 0; w < 2; w++) {
 }
 const off: number[] = [];
 const on: number[] = [];
-let last = { ms: 0, packets: 0, dnsRows: 0 };
+const offCpu: number[] = [];
+const onCpu: number[] = [];
+let last = { ms: 0, cpuMs: 0, packets: 0, dnsRows: 0 };
 for (let r = 0; r < RUNS; r++) {
-  off.push(parse(text, false).ms);
+  const o = parse(text, false);
+  off.push(o.ms);
+  offCpu.push(o.cpuMs);
   last = parse(text, true);
   on.push(last.ms);
+  onCpu.push(last.cpuMs);
 }
 const offMs = median(off);
 const onMs = median(on);
 console.log(
   `text: ${mb.toFixed(1)} MB, ${last.packets} packets, ${last.dnsRows} DNS rows (${((100 * last.dnsRows) / last.packets).toFixed(1)}% of packets); median of ${RUNS} runs`,
 );
-console.log(`DNS off: ${(mb / (offMs / 1000)).toFixed(0)} MB/s (${offMs.toFixed(1)} ms)`);
-console.log(`DNS on:  ${(mb / (onMs / 1000)).toFixed(0)} MB/s (${onMs.toFixed(1)} ms), ${((last.dnsRows / onMs) * 1000).toFixed(0)} DNS rows/s`);
+// CPU time beside wall time: on a shared machine the CPU figure is the closer one to a quiet run.
+console.log(`DNS off: ${(mb / (offMs / 1000)).toFixed(0)} MB/s (${offMs.toFixed(1)} ms), ${(mb / (median(offCpu) / 1000)).toFixed(0)} MB per CPU second`);
+console.log(
+  `DNS on:  ${(mb / (onMs / 1000)).toFixed(0)} MB/s (${onMs.toFixed(1)} ms), ${(mb / (median(onCpu) / 1000)).toFixed(0)} MB per CPU second, ${((last.dnsRows / onMs) * 1000).toFixed(0)} DNS rows/s`,
+);
 console.log(`ratio on/off: ${(offMs / onMs).toFixed(2)} (throughput with DNS on as a share of DNS off)`);
