@@ -212,7 +212,15 @@ describe('formats (reasons real data never hits)', () => {
         DomainFeedFormat.ADBLOCK,
         '[Adblock Plus 2.0]\n! c\n||a.example^\nexample.org##.ad\n@@||b.example^\n||c.example^$third-party\nd.example\n/ads/*\n# c\n||x.*.example^',
       ),
-    ).toEqual(['3 added a.example ', '4 skipped  abp-cosmetic', '5 skipped  abp-exception', '6 skipped  abp-options', '7 added d.example ', '8 skipped  abp-not-domain-rule', '10 skipped  abp-not-domain-rule']);
+    ).toEqual([
+      '3 added a.example ',
+      '4 skipped  abp-cosmetic',
+      '5 skipped  abp-exception',
+      '6 skipped  abp-options',
+      '7 added d.example ',
+      '8 skipped  abp-not-domain-rule',
+      '10 skipped  abp-not-domain-rule',
+    ]);
   });
 
   test('rpz: triggers, passthru, local data, owner reuse, quoted semicolons, parentheses', () => {

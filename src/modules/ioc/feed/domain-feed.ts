@@ -112,11 +112,13 @@ export class DomainFeedReader {
     const tokens = body.split(WS);
     if (!isAddress(tokens[0])) return [{ status: 'skipped', reason: 'hosts-no-address', message: 'a hosts line starts with an IP address', token: tokens[0] }];
     if (tokens.length === 1) return [{ status: 'skipped', reason: 'hosts-no-name', message: 'an address without a name', token: tokens[0] }];
-    return tokens.slice(1).map((name) =>
-      HOSTS_BOILERPLATE.has(name.toLowerCase())
-        ? { status: 'skipped', reason: 'hosts-boilerplate', message: 'a standard hosts-file name, not an indicator', token: name }
-        : this.entry(name),
-    );
+    return tokens
+      .slice(1)
+      .map((name) =>
+        HOSTS_BOILERPLATE.has(name.toLowerCase())
+          ? { status: 'skipped', reason: 'hosts-boilerplate', message: 'a standard hosts-file name, not an indicator', token: name }
+          : this.entry(name),
+      );
   }
 
   private adblockLine(line: string): DomainDecision[] {
