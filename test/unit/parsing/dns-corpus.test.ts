@@ -97,6 +97,22 @@ if (fs.existsSync(path.join(SHARED, 'dns', 'RULES.md'))) {
   console.log(`DNS corpus test SKIPPED: ${SHARED}/dns is absent (CI=true fails instead)`);
 }
 
+/** `-e` and `-v` prints of a capture (NAME.pcap.tt_n_e.txt ...) beside its -tt -n print, for the captures with DNS rows. */
+function describeVariants(label: string, variantsDir: string, expectedDir: string): void {
+  const files = fs.existsSync(variantsDir) ? fs.readdirSync(variantsDir).filter((f) => /\.tt_n_[ev]\.txt$/.test(f)) : [];
+  const withRows = files.filter((f) => expectedOf(expectedDir, f.replace(/\.tt_n_[ev]\.txt$/, '')).length > 0);
+  if (withRows.length === 0) return;
+  test.each(withRows)(`${label}: %s gives the -tt -n print's DNS rows`, (f) => {
+    const got = dnsRowsOf(fs.readFileSync(path.join(variantsDir, f)));
+    const want = expectedOf(expectedDir, f.replace(/\.tt_n_[ev]\.txt$/, ''));
+    expect(got).toEqual(want);
+  });
+}
+
+describeVariants('fixtures', path.join(FIXTURES, 'variants'), path.join(FIXTURES, 'expected'));
+if (fs.existsSync(path.join(SHARED, 'dns', 'RULES.md')))
+  describeVariants('shared corpus', path.join(SHARED, 'tcpdump', 'variants'), path.join(SHARED, 'dns', 'expected'));
+
 describe('DNS extraction', () => {
   const row = (line: string) => dnsRowsOf(Buffer.from(`${line}\n`));
 
@@ -129,6 +145,17 @@ describe('DNS extraction', () => {
     ['an empty label', '1.000000 IP 10.0.0.5.40005 > 10.0.0.1.53: 1+ A? x..example. (30)'],
   ])('%s: no row, never a throw', (_label, line) => {
     expect(row(line)).toEqual([]);
+  });
+
+  test('-v over IPv6: the UDP checksum note before the DNS text is skipped', () => {
+    const head = '1.000000 IP6 (hlim 64, next-header UDP (17) payload length: 37) 2001:db8::1.12345 > 2620:fe::9.53: ';
+    expect(row(`${head}[udp sum ok] 4660+ A? example.com. (29)`)[0].split('\t').slice(6, 10)).toEqual(['4660', 'query', 'A', 'example.com']);
+    expect(row(`${head}[bad udp cksum 0x1234 -> 0x5678!] 4661+ A? example.com. (29)`)).toHaveLength(1);
+  });
+
+  test('-v answers carry their owner names: dropped, the records split as at -v0', () => {
+    const [r] = row('1.000000 IP 10.0.0.1.53 > 10.0.0.5.1: 7*- 2/0/0 www.example.com. CNAME Cdn.Example.NET., cdn.example.net. A 192.0.2.1 (90)');
+    expect(JSON.parse(r.split('\t')[10])).toEqual(['CNAME cdn.example.net', 'A 192.0.2.1']);
   });
 
   test('skipped DNS text is counted by reason', () => {

@@ -79,7 +79,7 @@ const QUERY_HEAD = new RegExp(
 /** One question's start: ` TYPE[ CLASS][ (QU|QM)]? ` (the name follows). */
 const QUESTION = new RegExp(` (${TYPE})(?: ${CLASS})?(?: \\((?:QU|QM)\\))?\\? `, 'g');
 /** A `,` that starts the next record: followed by ` [CLASS ][(Cache flush) ]TYPE` then a space, `,` or the end. */
-const RECORD_SPLIT = new RegExp(`,(?= (?:${CLASS} )?(?:\\(Cache flush\\) )?${TYPE}(?: |,|$))`);
+const RECORD_SPLIT = new RegExp(`,(?= (?:\\S+\\. )?(?:${CLASS} )?(?:\\(Cache flush\\) )?${TYPE}(?: |,|$))`);
 const RECORD = new RegExp(`^(?:${CLASS} )?(?:\\(Cache flush\\) )?(${TYPE})(?: (.*))?$`, 's');
 /** `-v` prints the owner name before the type: `www.example.com. A 192.0.2.1`. */
 const OWNED_RECORD = new RegExp(`^\\S+\\. ((?:${CLASS} )?(?:\\(Cache flush\\) )?${TYPE}(?: .*)?)$`, 's');

@@ -75,6 +75,8 @@ const LENGTH = ascii('length ');
 const PROTO_FIELD = ascii('proto ');
 const NEXT_HEADER_FIELD = ascii('next-header ');
 const TCP_LENGTH = ascii(', length ');
+const UDP_SUM = ascii('[udp sum ok] ');
+const BAD_UDP_SUM = ascii('[bad udp cksum ');
 
 function ascii(s: string): Uint8Array {
   return Uint8Array.from(s, (ch) => ch.charCodeAt(0));
@@ -709,6 +711,10 @@ export class TcpdumpParser {
       const d = digitsEnd(buf, at + TCP_LENGTH.length, e);
       if (d < 0 || d >= e || buf[d] !== SP) return; // `length 0`: a segment without payload
       t = d + 1;
+    } else if (buf[t] === LBRACKET && (startsWith(buf, t, UDP_SUM) || startsWith(buf, t, BAD_UDP_SUM))) {
+      // `-v` over IPv6: `[udp sum ok] ` or `[bad udp cksum 0x1234 -> 0x5678!] ` before the DNS text.
+      while (t < e && buf[t] !== RBRACKET) t++;
+      t += 2;
     }
     if (t < e) readDnsText(buf, t, e, via, lineNo, n, this.dnsRows, this.dnsStats);
   }
