@@ -25,6 +25,8 @@ export type FeedLineResult =
       /** One CIDR, or the minimal list for a range. */
       readonly cidrs: Cidr[];
       readonly comment?: string;
+      /** Epoch ms after which the entry never matches (structured feeds such as STIX's valid_until). */
+      readonly expiresAt?: number;
       /** Host bits were cleared (`10.1.2.3/8` -> `10.0.0.0/8`). */
       readonly normalized: boolean;
     }
