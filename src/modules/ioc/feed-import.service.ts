@@ -252,7 +252,8 @@ export class FeedImportService {
         });
       });
     } catch (err) {
-      if (err instanceof ImportHeldError) return failure(userError(UserErrorCode.INVALID, ['input', 'file'], `Held: ${err.message}. Nothing was imported.`));
+      if (err instanceof ImportHeldError)
+        return failure(userError(UserErrorCode.INVALID_STATE, ['input', 'file'], `Held: ${err.message}. Nothing was imported.`));
       throw err;
     }
     // REPLACE bumps the revision even when nothing changed: warm on every import.

@@ -1,0 +1,56 @@
+import { registerEnumType } from 'type-graphql';
+
+/** How a source's body is read. */
+export enum IocSourceFormat {
+  AUTO = 'AUTO',
+  TEXT = 'TEXT',
+}
+
+registerEnumType(IocSourceFormat, {
+  name: 'IocSourceFormat',
+  description: 'How a source is parsed.',
+  valuesConfig: {
+    AUTO: { description: 'Detected from the body: gzip is inflated first; HTML and unknown structured formats are refused.' },
+    TEXT: {
+      description: 'One address, CIDR or range a line with `#`/`;` comments: plain lists, Spamhaus DROP, ipsum, maltrail, FireHOL (as iocListImport reads).',
+    },
+  },
+});
+
+/** Where a source stands after its last fetch. */
+export enum IocSourceStatus {
+  NEW = 'NEW',
+  OK = 'OK',
+  FAILING = 'FAILING',
+  HELD = 'HELD',
+}
+
+registerEnumType(IocSourceStatus, {
+  name: 'IocSourceStatus',
+  description: "A source's state after its last fetch.",
+  valuesConfig: {
+    NEW: { description: 'Never fetched yet.' },
+    OK: { description: 'The last fetch imported the feed or found it unchanged.' },
+    FAILING: { description: 'The last fetch failed (see statusReason); the list kept its entries.' },
+    HELD: { description: 'The last fetch would have removed most of the list; it was held for review and the list kept its entries.' },
+  },
+});
+
+/** What one fetch did. */
+export enum IocSourceFetchOutcome {
+  IMPORTED = 'IMPORTED',
+  NOT_MODIFIED = 'NOT_MODIFIED',
+  FAILED = 'FAILED',
+  HELD = 'HELD',
+}
+
+registerEnumType(IocSourceFetchOutcome, {
+  name: 'IocSourceFetchOutcome',
+  description: 'What one fetch of a source did.',
+  valuesConfig: {
+    IMPORTED: { description: "The feed replaced the list's entries (kept entries keep their IDs)." },
+    NOT_MODIFIED: { description: 'The server answered 304 Not Modified to the conditional request: nothing changed.' },
+    FAILED: { description: 'Nothing changed: see error.' },
+    HELD: { description: 'Nothing changed: the feed would have removed most of the list (IOC_SOURCE_HOLD_BELOW_PERCENT).' },
+  },
+});
