@@ -2,7 +2,8 @@
 
 import { IocSourceFormat } from './ioc-source.enums';
 
-export type DetectedFormat = { ok: true; format: Exclude<IocSourceFormat, IocSourceFormat.AUTO> } | { ok: false; reason: string };
+/** `JSON`: a JSON document whose structured format is known once it is parsed (see structured-feed.ts). */
+export type DetectedFormat = { ok: true; format: Exclude<IocSourceFormat, IocSourceFormat.AUTO> | 'JSON' } | { ok: false; reason: string };
 
 /**
  * Resolves AUTO from the start of the (decompressed) body, and refuses what no format reads whatever was
@@ -17,9 +18,7 @@ export function detectFormat(head: Buffer, asked: IocSourceFormat, contentType: 
     return { ok: false, reason: 'The source answered an HTML page, not a feed (a login, error or landing page?).' };
   }
   if (asked !== IocSourceFormat.AUTO) return { ok: true, format: asked };
-  if (start.startsWith('{') || start.startsWith('[')) {
-    return { ok: false, reason: 'Unknown format: a JSON document that no supported feed format reads.' };
-  }
+  if (start.startsWith('{') || start.startsWith('[')) return { ok: true, format: 'JSON' };
   if (start.startsWith('<')) return { ok: false, reason: 'Unknown format: an XML or markup document, not a feed.' };
   if (head.includes(0)) return { ok: false, reason: 'Unknown format: binary data, not a text feed.' };
   return { ok: true, format: IocSourceFormat.TEXT };

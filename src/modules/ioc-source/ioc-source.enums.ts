@@ -4,16 +4,28 @@ import { registerEnumType } from 'type-graphql';
 export enum IocSourceFormat {
   AUTO = 'AUTO',
   TEXT = 'TEXT',
+  STIX2 = 'STIX2',
+  MISP_EVENT = 'MISP_EVENT',
+  MISP_WARNINGLIST = 'MISP_WARNINGLIST',
 }
 
 registerEnumType(IocSourceFormat, {
   name: 'IocSourceFormat',
   description: 'How a source is parsed.',
   valuesConfig: {
-    AUTO: { description: 'Detected from the body: gzip is inflated first; HTML and unknown structured formats are refused.' },
+    AUTO: {
+      description:
+        'Detected from the body: gzip is inflated first; text feeds, STIX bundles, MISP events and warninglists are told apart; HTML and anything else is refused.',
+    },
     TEXT: {
       description: 'One address, CIDR or range a line with `#`/`;` comments: plain lists, Spamhaus DROP, ipsum, maltrail, FireHOL (as iocListImport reads).',
     },
+    STIX2: {
+      description:
+        "A STIX 2.x bundle: indicators with [ipv4-addr:value = '...'], [ipv6-addr:value = '...'] and OR of those (valid_until becomes the expiry); other patterns are skipped with their reason.",
+    },
+    MISP_EVENT: { description: 'A MISP event (feed event file): ip-src, ip-dst, ip-src|port and ip-dst|port attributes with to_ids set, objects included.' },
+    MISP_WARNINGLIST: { description: 'A MISP warninglist of type cidr or string: its addresses and networks, for an ALLOW list.' },
   },
 });
 

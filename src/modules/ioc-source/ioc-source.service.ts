@@ -11,7 +11,9 @@ import { Logger, silentLogger } from '../../app/logger';
 import { FeedImportService } from '../ioc/feed-import.service';
 import { ImportMode } from '../ioc/ioc.enums';
 import { IocList } from '../ioc/ioc-list.entity';
-import { readFeedLines } from '../ioc/feed/feed-reader';
+import { FeedLine, readFeedLines } from '../ioc/feed/feed-reader';
+import { IocListKind } from '../ioc/ioc.enums';
+import { detectStructured, structuredLines } from './formats/structured-feed';
 import { FeedSkippedLine } from '../ioc/feed/feed-import-tally';
 import { IocSource, IocSourceFetch } from './ioc-source.entity';
 import { IocSourceFetchOutcome, IocSourceFormat, IocSourceStatus } from './ioc-source.enums';
@@ -227,6 +229,27 @@ export class IocSourceService {
     }
   }
 
+  /** The body's records in its format; a structured document is parsed whole (it is within the size limit). */
+  private async linesOf(file: string, format: Exclude<IocSourceFormat, IocSourceFormat.AUTO> | 'JSON', source: IocSource): Promise<AsyncIterable<FeedLine>> {
+    if (format === IocSourceFormat.TEXT) return readFeedLines(fs.createReadStream(file, { highWaterMark: 64 * 1024 }));
+    let doc: unknown;
+    try {
+      doc = JSON.parse(await fs.promises.readFile(file, 'utf8'));
+    } catch (err) {
+      throw new FeedFetchError(`Not valid JSON: ${(err as Error).message.slice(0, 200)}.`);
+    }
+    const found = detectStructured(doc);
+    if (!found) throw new FeedFetchError('Unknown format: a JSON document that is neither a STIX bundle, a MISP event nor a MISP warninglist.');
+    if (format !== 'JSON' && format !== found) throw new FeedFetchError(`The body is a ${found.replace('_', ' ')} document, not ${format.replace('_', ' ')}.`);
+    if (found === 'MISP_WARNINGLIST') {
+      const list = await this.dataSource.getRepository(IocList).findOneBy({ id: source.listId });
+      if (list && list.kind !== IocListKind.ALLOW) {
+        throw new FeedFetchError('A MISP warninglist names known-benign addresses: point this source at an ALLOW list, not a BLOCK list.');
+      }
+    }
+    return asAsync(structuredLines(doc, found));
+  }
+
   private async fetchOne(source: IocSource): Promise<IocSourceFetchResult> {
     const started = new Date();
     const limits: FetchLimits = this.config;
@@ -258,20 +281,14 @@ export class IocSourceService {
         const head = await readHead(answer.file);
         const detected = detectFormat(head, source.format, answer.contentType);
         if (!detected.ok) throw new FeedFetchError(detected.reason, answer.status, answer.bytes);
+        const lines = await this.linesOf(answer.file, detected.format, source);
         const holdBelow = this.config.holdBelowRatio;
-        const outcome = await this.feedImport.importLines(
-          source.accountId,
-          source.listId,
-          readFeedLines(fs.createReadStream(answer.file, { highWaterMark: 64 * 1024 })),
-          answer.bytes,
-          ImportMode.REPLACE,
-          {
-            guard: ({ current, incoming }) =>
-              holdBelow > 0 && current > 0 && incoming < current * holdBelow
-                ? `the feed has ${incoming} entries and the list ${current}: a REPLACE would remove more than ${Math.round((1 - holdBelow) * 100)}% of it; held for review (IOC_SOURCE_HOLD_BELOW_PERCENT)`
-                : null,
-          },
-        );
+        const outcome = await this.feedImport.importLines(source.accountId, source.listId, lines, answer.bytes, ImportMode.REPLACE, {
+          guard: ({ current, incoming }) =>
+            holdBelow > 0 && current > 0 && incoming < current * holdBelow
+              ? `the feed has ${incoming} entries and the list ${current}: a REPLACE would remove more than ${Math.round((1 - holdBelow) * 100)}% of it; held for review (IOC_SOURCE_HOLD_BELOW_PERCENT)`
+              : null,
+        });
         if (!outcome.ok) {
           const message = outcome.errors.map((e) => e.message).join(' ');
           if (outcome.errors.some((e) => e.code === UserErrorCode.INVALID_STATE)) {
@@ -337,6 +354,11 @@ export class IocSourceService {
     );
     return { source: Object.assign(source, sourceChanges), fetch: saved };
   }
+}
+
+/** Records of a sync generator, as the async iterable the import reads. */
+async function* asAsync<T>(items: Iterable<T>): AsyncGenerator<T> {
+  yield* items;
 }
 
 async function readHead(file: string): Promise<Buffer> {

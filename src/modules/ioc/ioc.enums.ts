@@ -108,6 +108,9 @@ registerEnumType(FeedSkipCode, {
     TOO_BROAD: { description: 'A network broader than entries may be (IPv4 /8, IPv6 /16).' },
     LINE_TOO_LONG: { description: 'Longer than the per-line limit of a feed.' },
     NOT_TEXT: { description: 'Not UTF-8 text.' },
+    UNSUPPORTED_RECORD: {
+      description: 'A record of a structured feed that names no IP address or network: another STIX pattern, another MISP attribute type, to_ids false.',
+    },
   },
 });
 

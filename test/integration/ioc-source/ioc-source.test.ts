@@ -12,6 +12,7 @@ import { FEEDS_DIR, FIXTURE_FEEDS_DIR, hasSharedCorpus } from '../../helpers/cor
 // The whole corpus file when ../shared is there, else its 40-line slice in test/fixtures (36 entries).
 const FEEDS = hasSharedCorpus() ? FEEDS_DIR : FIXTURE_FEEDS_DIR;
 const DROP = hasSharedCorpus() ? { bytes: 26008, added: 936 } : { bytes: 1136, added: 36 };
+const INTEL = path.resolve(__dirname, '../../fixtures/intel');
 const SECRET = 'Bearer s3cr3t-feed-token';
 const MAX = 1_000_000;
 
@@ -36,6 +37,7 @@ function feedServer() {
     };
     const url = new URL(req.url!, 'http://x');
     if (url.pathname.startsWith('/feeds/')) return send(fs.readFileSync(path.join(FEEDS, path.basename(url.pathname))));
+    if (url.pathname.startsWith('/intel/')) return send(fs.readFileSync(path.join(INTEL, path.basename(url.pathname))), 'application/json');
     if (url.pathname === '/live') return send(live.body);
     if (url.pathname === '/live.gz') {
       res.writeHead(200, { 'content-type': 'application/gzip' });
@@ -287,6 +289,43 @@ describe.each(drivers)('IOC sources (%s)', (driver) => {
 
     const theirs = ok(await t.gql(`query($id: ID!) { iocSource(id: $id) { id } }`, { id: slow.id }, t.keys.otherAdmin)).iocSource;
     expect(theirs).toBeNull();
+  });
+
+  it('reads STIX bundles, MISP events and MISP warninglists (into ALLOW lists only), detected by AUTO', async () => {
+    const stix = await create(await newList('stix'), `${base}/intel/stix20_indicators_for_c2_with_coa.json`);
+    const s = await fetchNow(stix.id);
+    expect(s.fetch).toMatchObject({ outcome: 'IMPORTED', added: 1, skipped: 1 });
+    expect(s.fetch.skippedLines).toEqual([{ lineNumber: 4, code: 'UNSUPPORTED_RECORD', reason: expect.stringMatching(/^pattern \[file:hashes/) }]);
+
+    const misp = await create(await newList('misp'), `${base}/intel/misp_event_decian_custom_malicious_ips.json`, { format: 'MISP_EVENT' });
+    expect((await fetchNow(misp.id)).fetch).toMatchObject({ outcome: 'IMPORTED', added: 18, skipped: 0 });
+
+    const wrongKind = await create(await newList('warninglist as block'), `${base}/intel/misp_warninglist_circl_ssh_scanning.json`);
+    const refused = await fetchNow(wrongKind.id);
+    expect(refused.fetch).toMatchObject({ outcome: 'FAILED', error: expect.stringMatching(/point this source at an ALLOW list/) });
+    const allow = ok(
+      await t.gql(`mutation { iocListCreate(input: { name: "circl scanners", kind: ALLOW, severity: 0, category: SCANNER }) { iocList { id } } }`),
+    ).iocListCreate.iocList.id;
+    const wl = await create(allow, `${base}/intel/misp_warninglist_circl_ssh_scanning.json`);
+    expect((await fetchNow(wl.id)).fetch).toMatchObject({ outcome: 'IMPORTED', added: 2 });
+    expect((await cidrs(allow)).edges.map((e: any) => e.node.cidr)).toEqual(['185.194.93.130/32', '2a00:5980:93::130/128']);
+
+    // valid_until becomes the entry's expiry; a format that does not match the body is a clear failure.
+    srv.live.body = Buffer.from(
+      JSON.stringify({
+        type: 'bundle',
+        id: 'bundle--x',
+        objects: [{ type: 'indicator', id: 'indicator--x', pattern: "[ipv4-addr:value = '198.51.100.44']", valid_until: '2031-05-06T07:08:09Z' }],
+      }),
+    );
+    const expiring = await create(await newList('expiring'), `${base}/live`, { format: 'STIX2' });
+    expect((await fetchNow(expiring.id)).fetch).toMatchObject({ outcome: 'IMPORTED', added: 1 });
+    const entry = ok(
+      await t.gql(`query($l: ID!) { iocs(list: $l) { edges { node { cidr expiresAt } } } }`, { l: (await fetchNow(expiring.id)).iocSource.list.id }),
+    ).iocs.edges[0].node;
+    expect(entry).toEqual({ cidr: '198.51.100.44/32', expiresAt: '2031-05-06T07:08:09.000Z' });
+    const mismatch = await create(await newList('mismatch'), `${base}/live`, { format: 'MISP_EVENT' });
+    expect((await fetchNow(mismatch.id)).fetch).toMatchObject({ outcome: 'FAILED', error: 'The body is a STIX2 document, not MISP EVENT.' });
   });
 
   it('fetches due sources on schedule', async () => {

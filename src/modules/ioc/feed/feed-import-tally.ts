@@ -95,7 +95,7 @@ export class FeedImportTally {
           }
           this.seen.add(cidr.text);
           this.added++;
-          fresh.push(r.comment === undefined ? { cidr, lineNumber: line.lineNumber } : { cidr, comment: r.comment, lineNumber: line.lineNumber });
+          fresh.push({ cidr, comment: r.comment, expiresAt: r.expiresAt, lineNumber: line.lineNumber });
         }
         return fresh;
       }

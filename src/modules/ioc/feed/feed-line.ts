@@ -15,6 +15,8 @@ export enum FeedSkipCode {
   TOO_BROAD = 'TOO_BROAD',
   LINE_TOO_LONG = 'LINE_TOO_LONG',
   NOT_TEXT = 'NOT_TEXT',
+  /** A record of a structured feed (STIX, MISP) that names no address this service matches. */
+  UNSUPPORTED_RECORD = 'UNSUPPORTED_RECORD',
 }
 
 export type FeedLineResult =
