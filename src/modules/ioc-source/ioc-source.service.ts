@@ -13,7 +13,7 @@ import { ImportMode } from '../ioc/ioc.enums';
 import { IocList } from '../ioc/ioc-list.entity';
 import { FeedLine, readFeedLines } from '../ioc/feed/feed-reader';
 import { IocListKind } from '../ioc/ioc.enums';
-import { detectStructured, structuredLines } from './formats/structured-feed';
+import { detectStructured, mispManifestEvents, structuredLines } from './formats/structured-feed';
 import { FeedSkippedLine } from '../ioc/feed/feed-import-tally';
 import { IocSource, IocSourceFetch } from './ioc-source.entity';
 import { IocSourceFetchOutcome, IocSourceFormat, IocSourceStatus } from './ioc-source.enums';
@@ -39,6 +39,8 @@ export interface IocSourceFetchResult {
 }
 
 const MAX_HEADERS = 20;
+/** Events of one MISP feed read per fetch. */
+const MAX_MISP_EVENTS = 1000;
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$/;
 // Headers the fetcher owns: a source may not set them.
 const RESERVED = new Set(['host', 'content-length', 'transfer-encoding', 'connection', 'if-none-match', 'if-modified-since', 'accept-encoding']);
@@ -238,6 +240,8 @@ export class IocSourceService {
     } catch (err) {
       throw new FeedFetchError(`Not valid JSON: ${(err as Error).message.slice(0, 200)}.`);
     }
+    const events = mispManifestEvents(doc);
+    if (events && (format === 'JSON' || format === IocSourceFormat.MISP_EVENT)) return asAsync(await this.mispFeed(source, events));
     const found = detectStructured(doc);
     if (!found) throw new FeedFetchError('Unknown format: a JSON document that is neither a STIX bundle, a MISP event nor a MISP warninglist.');
     if (format !== 'JSON' && format !== found) throw new FeedFetchError(`The body is a ${found.replace('_', ' ')} document, not ${format.replace('_', ' ')}.`);
@@ -248,6 +252,36 @@ export class IocSourceService {
       }
     }
     return asAsync(structuredLines(doc, found));
+  }
+
+  /**
+   * A MISP feed: the manifest's events, each fetched beside it (`<uuid>.json`, same headers and limits, the
+   * bytes of all of them within the size limit), their attributes numbered as one sequence of records.
+   */
+  private async mispFeed(source: IocSource, events: string[]): Promise<FeedLine[]> {
+    if (events.length > MAX_MISP_EVENTS) throw new FeedFetchError(`The MISP feed lists ${events.length} events; at most ${MAX_MISP_EVENTS} are read.`);
+    const headers = JSON.parse(source.headerValues) as Record<string, string>;
+    const lines: FeedLine[] = [];
+    let total = 0;
+    for (const uuid of events) {
+      const url = new URL(`${uuid}.json`, source.url).href;
+      const answer = await fetchFeed({ url, headers }, { ...this.config, maxBytes: this.config.maxBytes - total });
+      if (answer.kind !== 'body') throw new FeedFetchError(`MISP event ${uuid}: unexpected HTTP ${answer.status}.`);
+      try {
+        total += (await fs.promises.stat(answer.file)).size;
+        let doc: unknown;
+        try {
+          doc = JSON.parse(await fs.promises.readFile(answer.file, 'utf8'));
+        } catch (err) {
+          throw new FeedFetchError(`MISP event ${uuid}: not valid JSON: ${(err as Error).message.slice(0, 200)}.`);
+        }
+        if (detectStructured(doc) !== 'MISP_EVENT') throw new FeedFetchError(`MISP event ${uuid}: not a MISP event.`);
+        for (const line of structuredLines(doc, 'MISP_EVENT')) lines.push({ ...line, lineNumber: lines.length + 1, text: `${uuid} ${line.text}` });
+      } finally {
+        await fs.promises.rm(path.dirname(answer.file), { recursive: true, force: true });
+      }
+    }
+    return lines;
   }
 
   private async fetchOne(source: IocSource): Promise<IocSourceFetchResult> {

@@ -13,6 +13,8 @@ import { FEEDS_DIR, FIXTURE_FEEDS_DIR, hasSharedCorpus } from '../../helpers/cor
 const FEEDS = hasSharedCorpus() ? FEEDS_DIR : FIXTURE_FEEDS_DIR;
 const DROP = hasSharedCorpus() ? { bytes: 26008, added: 936 } : { bytes: 1136, added: 36 };
 const INTEL = path.resolve(__dirname, '../../fixtures/intel');
+const DECIAN = '5f2b2c4d-8a1b-4c3d-9e2f-1a2b3c4d5e6f';
+const OTHER = '0a1b2c3d-0000-4000-8000-000000000001';
 const SECRET = 'Bearer s3cr3t-feed-token';
 const MAX = 1_000_000;
 
@@ -38,6 +40,30 @@ function feedServer() {
     const url = new URL(req.url!, 'http://x');
     if (url.pathname.startsWith('/feeds/')) return send(fs.readFileSync(path.join(FEEDS, path.basename(url.pathname))));
     if (url.pathname.startsWith('/intel/')) return send(fs.readFileSync(path.join(INTEL, path.basename(url.pathname))), 'application/json');
+    if (url.pathname.startsWith('/misp/')) {
+      // A MISP feed: manifest.json and one file per event beside it (the real Decian event, and a constructed one).
+      const files: Record<string, () => Buffer> = {
+        'manifest.json': () =>
+          Buffer.from(JSON.stringify({ [DECIAN]: { info: 'Custom Malicious IP Feed', timestamp: '1725296400' }, [OTHER]: { info: 'other', timestamp: '1' } })),
+        [`${DECIAN}.json`]: () => fs.readFileSync(path.join(INTEL, 'misp_event_decian_custom_malicious_ips.json')),
+        [`${OTHER}.json`]: () =>
+          Buffer.from(
+            JSON.stringify({
+              Event: {
+                info: 'other',
+                uuid: OTHER,
+                Attribute: [
+                  { type: 'ip-src', value: '198.51.100.200', to_ids: true },
+                  { type: 'ip-dst', value: '107.178.251.4', to_ids: true },
+                  { type: 'hostname', value: 'c2.example', to_ids: true },
+                ],
+              },
+            }),
+          ),
+      };
+      const file = files[path.basename(url.pathname)];
+      if (file) return send(file(), 'application/json');
+    }
     if (url.pathname === '/live') return send(live.body);
     if (url.pathname === '/live.gz') {
       res.writeHead(200, { 'content-type': 'application/gzip' });
@@ -299,6 +325,11 @@ describe.each(drivers)('IOC sources (%s)', (driver) => {
 
     const misp = await create(await newList('misp'), `${base}/intel/misp_event_decian_custom_malicious_ips.json`, { format: 'MISP_EVENT' });
     expect((await fetchNow(misp.id)).fetch).toMatchObject({ outcome: 'IMPORTED', added: 18, skipped: 0 });
+
+    const feed = await create(await newList('misp feed'), `${base}/misp/manifest.json`);
+    const f = await fetchNow(feed.id);
+    expect(f.fetch).toMatchObject({ outcome: 'IMPORTED', added: 19, skipped: 1 });
+    expect(f.fetch.skippedLines).toEqual([{ lineNumber: 21, code: 'UNSUPPORTED_RECORD', reason: 'hostname attributes belong in a domain list' }]);
 
     const wrongKind = await create(await newList('warninglist as block'), `${base}/intel/misp_warninglist_circl_ssh_scanning.json`);
     const refused = await fetchNow(wrongKind.id);

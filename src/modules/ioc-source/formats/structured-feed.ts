@@ -13,6 +13,21 @@ export type StructuredFormat = 'STIX2' | 'MISP_EVENT' | 'MISP_WARNINGLIST';
 
 const TEXT_MAX = 200;
 
+/**
+ * The event UUIDs of a MISP feed's manifest.json (an object of event UUID -> { info, timestamp, ... }), or
+ * null when the document is not one. The feed's events are `<uuid>.json` beside it.
+ */
+export function mispManifestEvents(doc: unknown): string[] | null {
+  if (!doc || typeof doc !== 'object' || Array.isArray(doc)) return null;
+  const entries = Object.entries(doc as Record<string, unknown>);
+  if (entries.length === 0) return null;
+  const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+  for (const [key, value] of entries) {
+    if (!uuid.test(key) || !value || typeof value !== 'object' || !('info' in value)) return null;
+  }
+  return entries.map(([key]) => key);
+}
+
 /** Which structured format a parsed JSON document is, or null. */
 export function detectStructured(doc: unknown): StructuredFormat | null {
   if (!doc || typeof doc !== 'object' || Array.isArray(doc)) return null;
