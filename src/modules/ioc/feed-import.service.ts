@@ -116,7 +116,11 @@ class ExistingRows {
 
   next(): void {
     this.at++;
+    this.visited++;
   }
+
+  /** Rows stepped past so far. */
+  visited = 0;
 
   async fill(): Promise<void> {
     while (this.at >= this.rows.length) {
@@ -231,9 +235,11 @@ export class FeedImportService {
         if (!list) return notFound();
         const refusal = options.guard?.({ current: list.entryCount, incoming: entries.distinct, mode });
         if (refusal) throw new ImportHeldError(refusal);
-        const { inserted, kept, removed } = await merge(em, accountId, list.id, entries, mode === ImportMode.REPLACE);
+        const { inserted, kept, removed, seen } = await merge(em, accountId, list.id, entries, mode === ImportMode.REPLACE);
         const summary = tally.summary();
-        await touchList(em, list, inserted - removed, mode === ImportMode.REPLACE, true);
+        // The walk saw every row of the locked list: the count is exact without a COUNT(*) over it.
+        // REPLACE bumps the revision even when nothing changed.
+        await touchList(em, list, seen - removed + inserted - list.entryCount, false, true, mode === ImportMode.REPLACE || inserted > 0 || removed > 0);
         const duplicatesInList = kept + (entries.distinct - kept - inserted);
         return success({
           list,
@@ -293,7 +299,7 @@ async function merge(
   listId: number,
   entries: FeedEntrySet,
   prune: boolean,
-): Promise<{ inserted: number; kept: number; removed: number }> {
+): Promise<{ inserted: number; kept: number; removed: number; seen: number }> {
   const write = rowWriter(em);
   const maxRow: Array<{ m: number | string | null }> = await em.query(`SELECT MAX(id) AS m FROM ioc WHERE list_id = ?`, [listId]);
   const maxId = Number(maxRow[0]?.m ?? 0);
@@ -354,5 +360,5 @@ async function merge(
   }
   await flushRows();
   await flushGone();
-  return { inserted, kept, removed };
+  return { inserted, kept, removed, seen: existing.visited };
 }
