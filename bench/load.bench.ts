@@ -17,20 +17,17 @@
  * (receivedAt -> finishedAt of the upload, i.e. accepted -> COMPLETED). Prints figures, targets, and ratios to the
  * idle baseline; asserts nothing. `--cpu-prof DIR` writes the server's CPU profile there at its exit.
  */
-import { spawn, spawnSync, ChildProcess } from 'node:child_process';
-import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { createConnection } from 'mysql2/promise';
 import { DASHBOARD_QUERY, HITS_QUERY, REPORT_QUERY } from './lib/report-queries';
 import { generateTcpdumpText } from './lib/tcpdump-text';
+import { Api, createAdminKey, keptBenchDatabase, Outcome, pct, startChildServer } from './lib/child-server';
 
 function argValue(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
   return i > 0 ? process.argv[i + 1] : undefined;
 }
-const DB = argValue('db') ?? 'sqlite';
+const DB = (argValue('db') ?? 'sqlite') as 'sqlite' | 'mysql';
 if (DB !== 'sqlite' && DB !== 'mysql') throw new Error(`--db must be sqlite or mysql, not ${DB}`);
 const HITS = Number(argValue('hits') ?? 1_000_000);
 const SECONDS = Number(argValue('seconds') ?? 60);
@@ -40,9 +37,7 @@ const UPLOAD_BYTES = Number(argValue('upload-mb') ?? 5) * 1_000_000;
 const REUSE = process.argv.includes('--reuse');
 const CPU_PROF = argValue('cpu-prof');
 const MYSQL_URL = argValue('mysql-url') ?? 'mysql://root@127.0.0.1:3306';
-const MYSQL_DB = 'pcd_bench_report';
 const IDLE_RUNS = 10;
-const METRICS_TOKEN = 'load-bench-metrics-token';
 const TARGETS = { reportP95Ms: 1000, lagP99Ms: 100, readyzP99Ms: 100, uploadRatio: 2 };
 
 /** The window report.bench.ts seeds: 120 days ending here; reports ask for the last 30. */
@@ -52,198 +47,12 @@ const FROM = END - 30 * 24 * 3600_000;
 const ROOT = path.resolve(__dirname, '..');
 const progress = (msg: string) => process.stderr.write(`[load.bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-function pct(xs: number[], p: number): number {
-  if (xs.length === 0) return NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.max(0, Math.ceil((p / 100) * s.length) - 1)];
-}
 
 // ---- the database and the server ----------------------------------------------------------------------------
 
-const sqliteFile = path.join(os.tmpdir(), `pcd-report-bench-keep-${HITS}.sqlite`);
-const databaseUrl = DB === 'sqlite' ? `sqlite://${sqliteFile}` : `${MYSQL_URL.replace(/\/$/, '')}/${MYSQL_DB}`;
-
-async function seeded(): Promise<boolean> {
-  if (DB === 'sqlite') return fs.existsSync(sqliteFile);
-  const conn = await createConnection({ uri: MYSQL_URL });
-  try {
-    const [rows] = await conn.query('SELECT COUNT(*) AS n FROM information_schema.tables WHERE table_schema = ? AND table_name = ?', [MYSQL_DB, 'flow_hit']);
-    return Number((rows as Array<{ n: number }>)[0].n) > 0;
-  } finally {
-    await conn.end();
-  }
-}
-
-function nodeRun(args: string[], env: NodeJS.ProcessEnv): string {
-  const r = spawnSync(process.execPath, ['-r', '@swc-node/register', ...args], {
-    cwd: ROOT,
-    env,
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'inherit'],
-    maxBuffer: 64 * 1024 * 1024,
-  });
-  if (r.status !== 0) throw new Error(`${args.join(' ')} exited ${r.status}`);
-  return r.stdout;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-interface Server {
-  base: string;
-  child: ChildProcess;
-  stop(): Promise<void>;
-}
-
-/** src/main.ts on the seeded database; resolved once the report store has loaded the account (a log line). */
-async function startServer(): Promise<Server> {
-  const port = await freePort();
-  const env = {
-    ...process.env,
-    NODE_ENV: 'production',
-    HOST: '127.0.0.1',
-    PORT: String(port),
-    DATABASE_URL: databaseUrl,
-    // The seeded captures are from 2025: keep them.
-    RETENTION_DAYS: '0',
-    RATE_LIMIT_REPORTS_PER_MINUTE: '0',
-    RATE_LIMIT_UPLOADS_PER_MINUTE: '0',
-    METRICS_ENABLED: 'true',
-    METRICS_TOKEN,
-    LOG_LEVEL: 'info',
-  };
-  const flags = CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', path.resolve(CPU_PROF)] : [];
-  const child = spawn(process.execPath, [...flags, '-r', '@swc-node/register', 'src/main.ts'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'inherit'] });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  await new Promise<void>((resolve, reject) => {
-    let buf = '';
-    const timer = setTimeout(() => reject(new Error('the server did not load its report store within 600 s')), 600_000);
-    child.once('exit', (code) => reject(new Error(`the server exited (${code}) before it was ready`)));
-    child.stdout!.on('data', (chunk: Buffer) => {
-      buf += chunk.toString('utf8');
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        if (line.includes('"report_memory.loaded"') || line.includes('"report_memory.error"')) {
-          clearTimeout(timer);
-          resolve();
-        }
-      }
-    });
-  });
-  child.stdout!.resume();
-  return {
-    base: `http://127.0.0.1:${port}`,
-    child,
-    stop: async () => {
-      child.kill('SIGTERM');
-      await exited;
-    },
-  };
-}
-
-// ---- requests ---------------------------------------------------------------------------------------------------
-
 const DEVICES = `query { devices(first: 10) { edges { node { id nickname } } } }`;
-const UPLOAD = `mutation Up($input: LogUploadCreateInput!) { logUploadCreate(input: $input) { logUpload { id } duplicate userErrors { code message } } }`;
-const UPLOAD_STATUS = `query St($id: ID!) { logUpload(id: $id) { status error receivedAt finishedAt } }`;
-
 type Kind = 'dashboard' | 'hitReport' | 'flowHits';
 const KINDS: Kind[] = ['dashboard', 'hitReport', 'flowHits'];
-
-interface Outcome {
-  ms: number;
-  status: number;
-  ok: boolean;
-  refused: boolean;
-  json: { data?: any; errors?: Array<{ message: string; extensions?: { code?: string } }> } | null;
-}
-
-class Api {
-  constructor(
-    readonly base: string,
-    private readonly key: string,
-  ) {}
-
-  async gql(query: string, variables: Record<string, unknown> = {}): Promise<Outcome> {
-    const t0 = performance.now();
-    try {
-      const res = await fetch(`${this.base}/graphql`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${this.key}` },
-        body: JSON.stringify({ query, variables }),
-      });
-      const text = await res.text();
-      const ms = performance.now() - t0;
-      let json: Outcome['json'] = null;
-      try {
-        json = JSON.parse(text);
-      } catch {
-        // counted as an error below
-      }
-      const refused = res.status === 503 && json?.errors?.[0]?.extensions?.code === 'OVERLOADED';
-      return { ms, status: res.status, ok: res.status === 200 && !!json?.data && !json.errors, refused, json };
-    } catch {
-      return { ms: performance.now() - t0, status: 0, ok: false, refused: false, json: null };
-    }
-  }
-
-  /** Accepts one file and polls it until processed; resolves to its processing time (accepted -> finished) in ms. */
-  async upload(file: Buffer, name: string, nickname: string): Promise<{ ok: boolean; processingMs: number; error?: string }> {
-    const form = new FormData();
-    form.set('operations', JSON.stringify({ query: UPLOAD, variables: { input: { deviceNickname: nickname, file: null } } }));
-    form.set('map', JSON.stringify({ 0: ['variables.input.file'] }));
-    form.set('0', new Blob([file]), name);
-    const res = await fetch(`${this.base}/graphql`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${this.key}`, 'apollo-require-preflight': 'true' },
-      body: form,
-    });
-    const json = (await res.json()) as { data?: { logUploadCreate: { logUpload: { id: string } | null; userErrors: unknown[] } }; errors?: unknown };
-    const id = json.data?.logUploadCreate.logUpload?.id;
-    if (!id) return { ok: false, processingMs: NaN, error: JSON.stringify(json).slice(0, 300) };
-    for (;;) {
-      await sleep(200);
-      const st = await this.gql(UPLOAD_STATUS, { id });
-      const u = st.json?.data?.logUpload;
-      if (!u) continue;
-      if (u.status === 'COMPLETED' || u.status === 'FAILED') {
-        return { ok: u.status === 'COMPLETED', processingMs: Date.parse(u.finishedAt) - Date.parse(u.receivedAt), error: u.error ?? undefined };
-      }
-    }
-  }
-
-  async metrics(): Promise<Map<string, number>> {
-    const res = await fetch(`${this.base}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
-    const out = new Map<string, number>();
-    for (const line of (await res.text()).split('\n')) {
-      if (line.startsWith('#') || !line.trim()) continue;
-      const sp = line.lastIndexOf(' ');
-      out.set(line.slice(0, sp), Number(line.slice(sp + 1)));
-    }
-    return out;
-  }
-
-  async readyz(): Promise<{ ms: number; status: number }> {
-    const t0 = performance.now();
-    try {
-      const res = await fetch(`${this.base}/readyz`);
-      await res.arrayBuffer();
-      return { ms: performance.now() - t0, status: res.status };
-    } catch {
-      return { ms: performance.now() - t0, status: 0 };
-    }
-  }
-}
 
 /** One report request of a kind; flowHits walks the drill-down by cursor (a client's `after` state). */
 function reportRunner(api: Api, device: string) {
@@ -288,18 +97,11 @@ function stats(xs: number[]) {
 }
 
 async function main(): Promise<void> {
-  if (!(REUSE && (await seeded()))) {
-    progress(`seeding ${HITS.toLocaleString('en')} hits on ${DB} (bench/report.bench.ts --seed-only --keep)`);
-    nodeRun(['bench/report.bench.ts', '--db', DB, '--hits', String(HITS), '--also', '0', '--seed-only', '--keep', '--mysql-url', MYSQL_URL], process.env);
-  } else progress(`reusing the kept ${DB} database`);
-  const keyOut = nodeRun(['src/cli/index.ts', 'key', 'create', '--role', 'ADMIN', '--name', 'load bench', '--json'].slice(0), {
-    ...process.env,
-    DATABASE_URL: databaseUrl,
-  });
-  const key = (JSON.parse(keyOut.trim().split('\n').pop()!) as { secret: string }).secret;
+  const databaseUrl = await keptBenchDatabase({ root: ROOT, db: DB, hits: HITS, mysqlUrl: MYSQL_URL, reuse: REUSE });
+  const key = createAdminKey(ROOT, databaseUrl);
 
   progress('starting the server and waiting for its report store');
-  const server = await startServer();
+  const server = await startChildServer({ root: ROOT, databaseUrl, cpuProf: CPU_PROF });
   const api = new Api(server.base, key);
   try {
     const devices = (await api.gql(DEVICES)).json?.data?.devices.edges.map((e: { node: { id: string; nickname: string } }) => e.node) ?? [];
@@ -399,12 +201,12 @@ async function main(): Promise<void> {
     console.log(
       `\nload.bench: ${DB}, ${HITS.toLocaleString('en')} hits, ${CLIENTS} report clients + ${UPLOADERS} uploaders of ${(UPLOAD_BYTES / 1e6).toFixed(0)} MB for ${SECONDS} s`,
     );
-    // The server inherits this environment: PARSE_THREADS=0 runs the parse on its event loop, for comparison.
+    // The server inherits this environment: PARSE_THREADS=0 / REPORT_THREADS=0 parse / report on its event loop, for comparison.
     console.log(
       `node ${process.version}, ${os.cpus()[0]?.model ?? 'cpu'} x${os.cpus().length}, load average ${os
         .loadavg()
         .map((x) => x.toFixed(2))
-        .join(' ')}, PARSE_THREADS=${process.env.PARSE_THREADS || '1 (default)'}\n`,
+        .join(' ')}, PARSE_THREADS=${process.env.PARSE_THREADS || '1 (default)'}, REPORT_THREADS=${process.env.REPORT_THREADS || '1 (default)'}\n`,
     );
     console.log('                        idle p50/p95        load p50 / p95 / p99 / max (n)          p95 vs idle');
     for (const k of KINDS) {

@@ -87,6 +87,8 @@ export async function startServer(config: AppConfig, logger: Logger, options: Se
         await services.iocSources.stop();
         await services.parsers?.close();
         await Promise.race([closed, deadline]);
+        // After the requests: a report still computing fails with the threads.
+        await services.reportThreads?.close();
       } finally {
         clearInterval(idle);
         clearTimeout(force);
@@ -152,6 +154,7 @@ function startRetention(services: Services, logger: Logger): NodeJS.Timeout | nu
 /** Loads every account's hits into the in-memory report store, one account at a time, in the background. */
 async function warmReportMemory(services: Services, logger: Logger): Promise<void> {
   if (!services.reportMemory.enabled) return;
+  services.reportThreads?.start();
   try {
     const accounts: Array<{ id: number | string }> = await services.dataSource.query('SELECT id FROM account ORDER BY id');
     for (const { id } of accounts) {

@@ -15,6 +15,7 @@ import { LogUploadProcessor } from '../modules/log-upload/log-upload.processor';
 import { ParsePool } from '../modules/log-upload/parse-thread/parse-pool';
 import { FlowHitService } from '../modules/flow-hit/flow-hit.service';
 import { ReportService } from '../modules/report/report.service';
+import { ReportThreads } from '../modules/report/report-thread/report-threads';
 import { HitMemory } from '../modules/report/hit-memory';
 import { RetentionService } from '../modules/report/retention.service';
 import { Logger, silentLogger } from './logger';
@@ -47,6 +48,8 @@ export interface Services {
   processor: LogUploadProcessor;
   /** The processor's parse threads (null with PARSE_THREADS=0); started on first use, closed with the services. */
   parsers: ParsePool | null;
+  /** The report threads (null with REPORT_THREADS=0); started with the server, closed with the services. */
+  reportThreads: ReportThreads | null;
   flowHits: FlowHitService;
   reports: ReportService;
   /** The reports' in-memory copy of the hits (off when REPORT_MEMORY_MAX_HITS is 0); the server warms it at start. */
@@ -94,6 +97,13 @@ export function createServices(dataSource: DataSource, config: AppConfig, option
     maxHits: config.reportMemoryMaxHits,
     onError: (err, what) => logger.warn({ err, event: 'report_memory.error', what }, 'in-memory report store: falling back to SQL'),
   });
+  const reportThreads =
+    config.reportThreads > 0
+      ? new ReportThreads({
+          threads: config.reportThreads,
+          onThreadExit: (err) => logger.error({ err, event: 'report_thread.exit' }, 'a report thread stopped; its reports failed and the next report starts another'),
+        })
+      : null;
   const databaseProbe = new DatabaseProbe(dataSource);
   const telemetry = uploadTelemetry(metrics, logger);
   const parsers =
@@ -137,8 +147,9 @@ export function createServices(dataSource: DataSource, config: AppConfig, option
     ),
     parsers,
     flowHits: new FlowHitService(dataSource),
-    reports: new ReportService(dataSource, { memory: reportMemory }),
+    reports: new ReportService(dataSource, { memory: reportMemory, threads: reportThreads }),
     reportMemory,
+    reportThreads,
     retention: new RetentionService(dataSource, config.retention.days),
     logger,
     metrics,

@@ -38,6 +38,11 @@ export interface AppConfig {
    */
   reportMemoryMaxHits: number;
   /**
+   * Worker threads that compute the store's reports (src/modules/report/report-thread/) so that the event loop
+   * keeps serving while they run; 0 computes them on the main thread, a grouping per turn.
+   */
+  reportThreads: number;
+  /**
    * The in-process upload worker. `parseThreads`: worker threads that inflate, parse and fold uploads off the
    * event loop (0: on the main thread, a slice per turn).
    */
@@ -308,6 +313,7 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
       intervalMs: int(env, 'RETENTION_INTERVAL_MS', 3_600_000, 1_000, 604_800_000),
     },
     reportMemoryMaxHits: int(env, 'REPORT_MEMORY_MAX_HITS', 2_000_000, 0, 1_000_000_000),
+    reportThreads: int(env, 'REPORT_THREADS', 1, 0, 64),
     worker: {
       enabled: bool(env, 'WORKER_ENABLED', true),
       leaseMs: int(env, 'WORKER_LEASE_MS', 60_000, 1_000, 3_600_000),

@@ -90,6 +90,7 @@ export async function createTestApp(driver: Driver, env: Record<string, string> 
       services.exportAdmission.close();
       await services.indexWarmer.stop();
       await services.parsers?.close();
+      await services.reportThreads?.close();
       await http.apollo.stop();
       await services.databaseProbe.close();
       if (dataSource.isInitialized) await dataSource.destroy();

@@ -8,10 +8,10 @@ import { keysetPaginate, KeysetPage } from '../../common/pagination/keyset';
 import { execute } from '../../db/bulk';
 import { IocSourceConfig } from '../../config/config';
 import { Logger, silentLogger } from '../../app/logger';
-import { FeedImportService } from '../ioc/feed-import.service';
+import { FeedImportService, ImportGuard } from '../ioc/feed-import.service';
 import { ImportMode } from '../ioc/ioc.enums';
 import { IocList } from '../ioc/ioc-list.entity';
-import { FeedLine, readFeedLines } from '../ioc/feed/feed-reader';
+import { FeedLine } from '../ioc/feed/feed-reader';
 import { IocListKind } from '../ioc/ioc.enums';
 import { detectStructured, mispManifestEvents, structuredLines } from './formats/structured-feed';
 import { FeedSkippedLine } from '../ioc/feed/feed-import-tally';
@@ -232,8 +232,11 @@ export class IocSourceService {
   }
 
   /** The body's records in its format; a structured document is parsed whole (it is within the size limit). */
-  private async linesOf(file: string, format: Exclude<IocSourceFormat, IocSourceFormat.AUTO> | 'JSON', source: IocSource): Promise<AsyncIterable<FeedLine>> {
-    if (format === IocSourceFormat.TEXT) return readFeedLines(fs.createReadStream(file, { highWaterMark: 64 * 1024 }));
+  private async linesOf(
+    file: string,
+    format: Exclude<IocSourceFormat, IocSourceFormat.AUTO | IocSourceFormat.TEXT> | 'JSON',
+    source: IocSource,
+  ): Promise<AsyncIterable<FeedLine>> {
     let doc: unknown;
     try {
       doc = JSON.parse(await fs.promises.readFile(file, 'utf8'));
@@ -315,14 +318,28 @@ export class IocSourceService {
         const head = await readHead(answer.file);
         const detected = detectFormat(head, source.format, answer.contentType);
         if (!detected.ok) throw new FeedFetchError(detected.reason, answer.status, answer.bytes);
-        const lines = await this.linesOf(answer.file, detected.format, source);
         const holdBelow = this.config.holdBelowRatio;
-        const outcome = await this.feedImport.importLines(source.accountId, source.listId, lines, answer.bytes, ImportMode.REPLACE, {
-          guard: ({ current, incoming }) =>
-            holdBelow > 0 && current > 0 && incoming < current * holdBelow
-              ? `the feed has ${incoming} entries and the list ${current}: a REPLACE would remove more than ${Math.round((1 - holdBelow) * 100)}% of it; held for review (IOC_SOURCE_HOLD_BELOW_PERCENT)`
-              : null,
-        });
+        const guard: ImportGuard = ({ current, incoming }) =>
+          holdBelow > 0 && current > 0 && incoming < current * holdBelow
+            ? `the feed has ${incoming} entries and the list ${current}: a REPLACE would remove more than ${Math.round((1 - holdBelow) * 100)}% of it; held for review (IOC_SOURCE_HOLD_BELOW_PERCENT)`
+            : null;
+        // Text goes through importFile, which reads it in the list's own formats (IP feeds, or domain feeds for a
+        // DOMAIN list); structured documents become records for importLines.
+        const outcome =
+          detected.format === IocSourceFormat.TEXT
+            ? await this.feedImport.importFile(source.accountId, source.listId, { path: answer.file, bytes: answer.bytes }, ImportMode.REPLACE, undefined, {
+                guard,
+              })
+            : await this.feedImport.importLines(
+                source.accountId,
+                source.listId,
+                await this.linesOf(answer.file, detected.format, source),
+                answer.bytes,
+                ImportMode.REPLACE,
+                {
+                  guard,
+                },
+              );
         if (!outcome.ok) {
           const message = outcome.errors.map((e) => e.message).join(' ');
           if (outcome.errors.some((e) => e.code === UserErrorCode.INVALID_STATE)) {

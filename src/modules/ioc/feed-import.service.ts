@@ -2,7 +2,8 @@ import fs from 'node:fs';
 import { DataSource, EntityManager } from 'typeorm';
 import { failure, Outcome, success, userError, UserErrorCode } from '../../common/errors/user-error';
 import { bulkInsert } from '../../db/bulk';
-import { ImportMode } from './ioc.enums';
+import { ImportMode, IocEntryKind } from './ioc.enums';
+import { importDomainFeed } from './domain-feed-import';
 import { IocList } from './ioc-list.entity';
 import { IOC_COLUMNS, lockList, MAX_COMMENT, touchList } from './ioc.service';
 import { IndexChanges, NO_INDEX_CHANGES } from './ioc-index.warmer';
@@ -196,11 +197,57 @@ export class FeedImportService {
     source: FeedSource,
     mode: ImportMode,
     onProgress?: ImportProgress,
+    options: Pick<FeedImportOptions, 'guard'> = {},
   ): Promise<Outcome<FeedImportResult>> {
+    const kind =
+      listId == null ? null : await this.dataSource.getRepository(IocList).findOne({ select: { entryKind: true }, where: { id: listId, accountId } });
+    if (kind?.entryKind === IocEntryKind.DOMAIN) return this.importDomainFile(accountId, listId, source, mode, onProgress);
     const input = fs.createReadStream(source.path, { highWaterMark: 64 * 1024 });
     return this.importLines(accountId, listId, readFeedLines(input), source.bytes, mode, {
+      ...options,
       onProgress: onProgress && ((lines) => onProgress(lines, input.bytesRead)),
     });
+  }
+
+  /** DOMAIN lists (#18): their own reader and writer, in one transaction. */
+  private async importDomainFile(
+    accountId: number,
+    listId: number | null,
+    source: FeedSource,
+    mode: ImportMode,
+    onProgress?: ImportProgress,
+  ): Promise<Outcome<FeedImportResult>> {
+    const started = performance.now();
+    let outcome: Outcome<FeedImportResult>;
+    try {
+      outcome = await this.dataSource.transaction(async (em) => {
+        const list = await lockList(em, accountId, listId);
+        if (!list) return failure(userError(UserErrorCode.NOT_FOUND, ['input', 'list'], 'No IOC list with this ID.'));
+        const d = await importDomainFeed(em, list, source.path, mode, onProgress);
+        return success({
+          list,
+          mode,
+          bytes: source.bytes,
+          linesRead: d.linesRead,
+          added: d.added,
+          duplicates: d.duplicatesInFile + d.duplicatesInList,
+          duplicatesInFile: d.duplicatesInFile,
+          duplicatesInList: d.duplicatesInList,
+          skipped: d.skipped,
+          normalized: 0,
+          skippedLines: d.skippedLines,
+          removed: d.removed,
+          durationMs: Math.round(performance.now() - started),
+        });
+      });
+    } catch (err) {
+      if (err instanceof FeedNotTextError) {
+        return failure(userError(UserErrorCode.INVALID, ['input', 'file'], `Refused: ${err.message}. Nothing was imported.`));
+      }
+      throw err;
+    }
+    if (outcome.ok) this.changes.listsChanged([outcome.value.list.id]);
+    return outcome;
   }
 
   /**
@@ -233,6 +280,9 @@ export class FeedImportService {
       outcome = await this.dataSource.transaction(async (em) => {
         const list = await lockList(em, accountId, listId);
         if (!list) return notFound();
+        if (list.entryKind === IocEntryKind.DOMAIN) {
+          return failure(userError(UserErrorCode.INVALID, ['input', 'list'], 'This list holds domains; these records name IP addresses and networks.'));
+        }
         const refusal = options.guard?.({ current: list.entryCount, incoming: entries.distinct, mode });
         if (refusal) throw new ImportHeldError(refusal);
         const { inserted, kept, removed, seen } = await merge(em, accountId, list.id, entries, mode === ImportMode.REPLACE);

@@ -208,16 +208,16 @@ export class AccountHits {
       n,
       minAt: Infinity,
       maxAt: -Infinity,
-      at: new Float64Array(n),
-      last: new Float64Array(n),
-      packets: new Float64Array(n),
-      bytes: new Float64Array(n),
-      host: new Int32Array(n),
-      external: new Int32Array(n),
-      group: new Int32Array(n),
-      port: new Int32Array(n),
-      direction: new Uint8Array(n),
-      protocol: new Uint8Array(n),
+      at: column(Float64Array, n),
+      last: column(Float64Array, n),
+      packets: column(Float64Array, n),
+      bytes: column(Float64Array, n),
+      host: column(Int32Array, n),
+      external: column(Int32Array, n),
+      group: column(Int32Array, n),
+      port: column(Int32Array, n),
+      direction: column(Uint8Array, n),
+      protocol: column(Uint8Array, n),
     };
     for (let i = 0; i < n; i++) {
       const r = rows[i];
@@ -251,9 +251,19 @@ export class AccountHits {
   }
 }
 
+type ColumnType<A> = { new (buffer: SharedArrayBuffer): A; BYTES_PER_ELEMENT: number };
+
+/**
+ * A column of a block, in shared memory: the report threads (report-thread/) read the blocks the main thread
+ * builds without a copy (blocks are never changed once built).
+ */
+function column<A extends Float64Array | Int32Array | Uint8Array>(type: ColumnType<A>, n: number): A {
+  return new type(new SharedArrayBuffer(n * type.BYTES_PER_ELEMENT));
+}
+
 function subset(b: Block, rows: number[]): Block {
   const pick = <A extends Float64Array | Int32Array | Uint8Array>(a: A): A => {
-    const out = new (a.constructor as new (n: number) => A)(rows.length);
+    const out = column(a.constructor as ColumnType<A>, rows.length);
     for (let j = 0; j < rows.length; j++) out[j] = a[rows[j]];
     return out;
   };

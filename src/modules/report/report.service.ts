@@ -6,6 +6,7 @@ import { Grouping, GroupingOptions } from './groupings/grouping';
 import { MemoryExecutor } from './groupings/memory.executor';
 import { SqlExecutor } from './groupings/sql.executor';
 import { HitMemory } from './hit-memory';
+import { ReportThreads } from './report-thread/report-threads';
 import { TimeBucket } from './report.enums';
 import { ThreatRow, TimelineBucketRow } from './report.types';
 
@@ -23,7 +24,7 @@ export class ReportService {
   /** Without `memory`, or with the store off, every report is computed in SQL. */
   constructor(
     private readonly dataSource: DataSource,
-    private readonly options: { memory?: HitMemory } = {},
+    private readonly options: { memory?: HitMemory; threads?: ReportThreads | null } = {},
   ) {
     this.sql = new SqlExecutor(dataSource);
   }
@@ -31,13 +32,16 @@ export class ReportService {
   /**
    * The request's executor. With the store: a snapshot of the account's hits as of every change committed
    * before the request, which all of its groupings read (blocks are never changed in place), one per turn of
-   * the event loop.
+   * the event loop: on a report thread (REPORT_THREADS, report-thread/), or on the main thread with none.
    */
   executor(f: ResolvedHitFilter): Promise<ReportExecutor> {
     let chosen = this.chosen.get(f);
     if (!chosen) {
       const memory = this.options.memory;
-      chosen = memory ? memory.view(f.accountId).then((held) => (held ? new MemoryExecutor(held.snapshot()) : this.sql)) : Promise.resolve(this.sql);
+      const threads = this.options.threads;
+      chosen = memory
+        ? memory.view(f.accountId).then((held) => (!held ? this.sql : threads ? threads.executor(held) : new MemoryExecutor(held.snapshot())))
+        : Promise.resolve(this.sql);
       this.chosen.set(f, chosen);
     }
     return chosen;

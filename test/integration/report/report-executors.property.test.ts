@@ -12,6 +12,7 @@ import { HitMemory } from '../../../src/modules/report/hit-memory';
 import { ReportService } from '../../../src/modules/report/report.service';
 import { MemoryExecutor } from '../../../src/modules/report/groupings/memory.executor';
 import { SqlExecutor } from '../../../src/modules/report/groupings/sql.executor';
+import { ReportThreads } from '../../../src/modules/report/report-thread/report-threads';
 import { BY_IOC, GROUPINGS, TOTALS } from '../../../src/modules/report/groupings/groupings';
 import { resolveHitFilter, ResolvedHitFilter } from '../../../src/modules/flow-hit/hit-filter';
 import { HitFilter } from '../../../src/modules/flow-hit/hit-filter.inputs';
@@ -19,7 +20,7 @@ import { TimeBucket } from '../../../src/modules/report/report.enums';
 
 /**
  * Every grouping (and threats, the timeline and the dashboard's pieces) gives the same answer from the SQL
- * executor and the memory executor, for random hits (devices, lists, entries recorded at their list's severity
+ * executor and the memory executor (on the main thread and on a report thread), for random hits (devices, lists, entries recorded at their list's severity
  * or an older one, directions, protocols, ports, IPv4 and IPv6 addresses, times to the millisecond), random
  * windows (aligned on days or hours, or ragged) and random combinations of filters. Hits are written as the
  * worker writes them (flow_hit and its roll-ups); the store is loaded afresh from them each run.
@@ -163,9 +164,11 @@ describe.each(drivers)('the SQL and memory executors agree on random hits and fi
   let lists: string[];
   let uploadOf: number[];
   let entries: Entry[];
+  let threads: ReportThreads;
 
   beforeAll(async () => {
     t = await createTestApp(driver);
+    threads = new ReportThreads({ threads: 1 });
     const q = async (query: string, v: Record<string, unknown> = {}) => ok(await t.gql(query, v));
     const policy = (await q(`mutation { policyCreate(input: { name: "p" }) { policy { id } } }`)).policyCreate.policy.id;
     lists = [];
@@ -209,7 +212,10 @@ describe.each(drivers)('the SQL and memory executors agree on random hits and fi
     }
     expect((await processQueued(t.services)).map((o) => o.status)).toEqual(['COMPLETED', 'COMPLETED', 'COMPLETED']);
   });
-  afterAll(() => t.close());
+  afterAll(async () => {
+    await threads.close();
+    await t.close();
+  });
 
   /** Replaces the account's hits with `specs`, written as the worker writes them. */
   async function writeHits(specs: HitSpec[]): Promise<void> {
@@ -312,14 +318,17 @@ describe.each(drivers)('the SQL and memory executors agree on random hits and fi
           try {
             await store.warm(t.accountId);
             const memory = new ReportService(t.dataSource, { memory: store });
+            const threaded = new ReportService(t.dataSource, { memory: store, threads });
             const sql = new ReportService(t.dataSource);
             for (const q of qs) {
               const f = () => resolveHitFilter(t.accountId, { from: new Date(q.window[0]), to: new Date(q.window[1]), ...q.filter } as HitFilter);
-              const [fs, fm] = [f(), f()];
+              const [fs, fm, ft] = [f(), f(), f()];
               expect(await sql.executor(fs)).toBeInstanceOf(SqlExecutor);
               expect(await memory.executor(fm)).toBeInstanceOf(MemoryExecutor);
               const asked = { window: q.window.map((ms) => new Date(ms).toISOString()), filter: q.filter };
-              expect({ asked, ...(await everything(memory, fm, q)) }).toEqual({ asked, ...(await everything(sql, fs, q)) });
+              const expected = { asked, ...(await everything(sql, fs, q)) };
+              expect({ asked, ...(await everything(memory, fm, q)) }).toEqual(expected);
+              expect({ asked, ...(await everything(threaded, ft, q)) }).toEqual(expected);
               queries++;
             }
           } finally {

@@ -10,6 +10,7 @@ import { ReportService } from '../../../src/modules/report/report.service';
 import { splitWindow } from '../../../src/modules/report/groupings/sql-source';
 import { SqlExecutor } from '../../../src/modules/report/groupings/sql.executor';
 import { MemoryExecutor } from '../../../src/modules/report/groupings/memory.executor';
+import { ThreadedExecutor } from '../../../src/modules/report/report-thread/report-threads';
 import {
   BY_CATEGORY,
   BY_DEVICE,
@@ -199,7 +200,7 @@ describe.each(drivers)('report roll-ups agree with the raw hits (%s)', (driver) 
     const any = resolveHitFilter(t.accountId, { preset: 'LAST_24_HOURS' } as HitFilter);
     expect(await sql.executor(any)).toBeInstanceOf(SqlExecutor);
     expect(await held.executor(any)).toBeInstanceOf(MemoryExecutor);
-    expect(await t.services.reports.executor(any)).toBeInstanceOf(MemoryExecutor);
+    expect(await t.services.reports.executor(any)).toBeInstanceOf(ThreadedExecutor);
     let compared = 0;
     for (const [, from, to] of WINDOWS) {
       for (const [, extra] of filters()) {

@@ -16,6 +16,13 @@ describe('loadConfig', () => {
     });
   });
 
+  it('computes reports on one thread by default; REPORT_THREADS=0 computes them on the main thread, a bad value is refused', () => {
+    expect(loadConfig({}).reportThreads).toBe(1);
+    expect(loadConfig({ REPORT_THREADS: '0' }).reportThreads).toBe(0);
+    expect(loadConfig({ REPORT_THREADS: '2' }).reportThreads).toBe(2);
+    for (const bad of ['-1', 'one', '65']) expect(() => loadConfig({ REPORT_THREADS: bad })).toThrow('REPORT_THREADS');
+  });
+
   it('parses uploads on one thread by default; PARSE_THREADS=0 parses on the main thread, a bad value is refused', () => {
     expect(loadConfig({}).worker.parseThreads).toBe(1);
     expect(loadConfig({ PARSE_THREADS: '0' }).worker.parseThreads).toBe(0);

@@ -1,6 +1,7 @@
 import path from 'node:path';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { nextTurn } from '../../../common/async/next-turn';
+import { startWorker } from '../../../common/threads/start-worker';
 import type { Connection } from '../flows/fold';
 import type { ParseOutcome, SliceHook, StoredFile } from './parse-stored-file';
 import type { FromParseThread, ToParseThread } from './parse-thread.messages';
@@ -207,16 +208,6 @@ export class ParsePool {
     worker.unref();
     return thread;
   }
-}
-
-/**
- * A worker for `script`: compiled JavaScript directly; TypeScript (tests, `npm start`) through @swc-node/register,
- * as the main thread runs it.
- */
-function startWorker(script: string, workerData: unknown): Worker {
-  if (!script.endsWith('.ts')) return new Worker(script, { workerData });
-  const register = require.resolve('@swc-node/register');
-  return new Worker(`require(${JSON.stringify(register)}); require(${JSON.stringify(script)});`, { eval: true, workerData });
 }
 
 /**

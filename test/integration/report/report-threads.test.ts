@@ -1,0 +1,184 @@
+import path from 'node:path';
+import { createTestApp, ok, TestApp } from '../../helpers/app';
+import { processQueued, upload } from '../../helpers/ingest';
+import type { ReportFault } from '../../helpers/faulty-report-thread';
+import { resolveHitFilter, ResolvedHitFilter } from '../../../src/modules/flow-hit/hit-filter';
+import { HitFilter } from '../../../src/modules/flow-hit/hit-filter.inputs';
+import { HitMemory } from '../../../src/modules/report/hit-memory';
+import { ReportService } from '../../../src/modules/report/report.service';
+import { ReportThreadError, ReportThreads, ThreadedExecutor } from '../../../src/modules/report/report-thread/report-threads';
+import { BY_INTERNAL_HOST, GROUPINGS, TOTALS } from '../../../src/modules/report/groupings/groupings';
+import { TimeBucket } from '../../../src/modules/report/report.enums';
+
+/**
+ * Report threads (REPORT_THREADS): the store's reports computed on worker threads from the same snapshot the main
+ * thread would use. That every grouping agrees with the other executors on random data is the executors' property
+ * test; here: snapshots across changes, a rebuilt store, the columns in shared memory, and a thread's faults.
+ */
+
+const FAULTY = path.resolve(__dirname, '../../helpers/faulty-report-thread.ts');
+const START = Date.parse('2024-06-01T00:00:00Z');
+const DAY = 86_400_000;
+
+/** A capture of `hosts` connections to the listed address, one per inside host from `first`, at `day`. */
+function capture(first: number, hosts: number, day: number): string {
+  const lines: string[] = [];
+  for (let i = 0; i < hosts; i++) {
+    const ts = (START + day * DAY + i * 1000) / 1000;
+    lines.push(`${ts.toFixed(6)} IP 10.0.0.${first + i}.40000 > 198.51.100.7.443: Flags [S], seq 1, win 512, length 0`);
+  }
+  return lines.join('\n') + '\n';
+}
+
+/** Every grouping, threats and a timeline: what a full hitReport asks. */
+async function everything(reports: ReportService, f: ResolvedHitFilter) {
+  const out: Record<string, unknown> = {};
+  for (const g of GROUPINGS) out[g.name] = await reports.group(f, g, { first: 100 });
+  out.threats = await reports.threats(f, 100);
+  out.timeline = await reports.timeline(f, TimeBucket.DAY, 'Europe/Berlin');
+  return out;
+}
+
+describe('report threads', () => {
+  let t: TestApp;
+  let uploads = 0;
+  const window = () => resolveHitFilter(t.accountId, { from: new Date(START), to: new Date(START + 10 * DAY) } as HitFilter);
+
+  async function uploadHits(first: number, hosts: number, day: number): Promise<void> {
+    ok(await upload(t, capture(first, hosts, day), { deviceNickname: 'gw' }, { filename: `c${++uploads}.txt` }));
+    expect((await processQueued(t.services)).map((o) => o.status)).toEqual(['COMPLETED']);
+  }
+
+  beforeAll(async () => {
+    t = await createTestApp('sqlite');
+    const q = async (query: string, v: Record<string, unknown> = {}) => ok(await t.gql(query, v));
+    const policy = (await q(`mutation { policyCreate(input: { name: "p" }) { policy { id } } }`)).policyCreate.policy.id;
+    const list = (
+      await q(`mutation($i: IocListCreateInput!) { iocListCreate(input: $i) { iocList { id } } }`, {
+        i: { name: 'C2', kind: 'BLOCK', severity: 5, category: 'C2_BOTNET' },
+      })
+    ).iocListCreate.iocList.id;
+    await q(`mutation($i: IocAddInput!) { iocAdd(input: $i) { added } }`, { i: { list, entries: [{ value: '198.51.100.7' }] } });
+    await q(`mutation($i: PolicyIocListsInput!) { policyAttachIocLists(input: $i) { userErrors { message } } }`, { i: { policy, iocLists: [list] } });
+    await q(`mutation($i: DeviceCreateInput!) { deviceCreate(input: $i) { device { id } } }`, {
+      i: { nickname: 'gw', ipType: 'STATIC', ipAddress: '8.8.8.8', policy },
+    });
+    await uploadHits(1, 3, 0);
+  });
+  afterAll(() => t.close());
+
+  it("serves the server's reports by default, from columns in shared memory", async () => {
+    expect(t.services.config.reportThreads).toBe(1);
+    const executor = await t.services.reports.executor(window());
+    expect(executor).toBeInstanceOf(ThreadedExecutor);
+    const held = (await t.services.reportMemory.view(t.accountId))!;
+    const blocks = [...held.blocks()];
+    expect(blocks.length).toBeGreaterThan(0);
+    for (const b of blocks)
+      for (const column of [b.at, b.last, b.packets, b.bytes, b.host, b.external, b.group, b.port, b.direction])
+        expect(column.buffer).toBeInstanceOf(SharedArrayBuffer);
+    const report = ok(
+      await t.gql(`query($f: HitFilter!) { hitReport(filter: $f) { totals { hits internalHosts } } }`, {
+        f: { from: new Date(START).toISOString(), to: new Date(START + 10 * DAY).toISOString() },
+      }),
+    );
+    expect(report.hitReport.totals).toEqual({ hits: 3, internalHosts: 3 });
+  });
+
+  it('keeps a report on its snapshot while the store changes, and the next report sees the change', async () => {
+    const reports = t.services.reports;
+    const before = window();
+    expect((await reports.group(before, TOTALS))[0].hits).toBe(3);
+    await uploadHits(10, 2, 1);
+    // The same request's next grouping: still the 3 hits it started with.
+    expect(await reports.group(before, BY_INTERNAL_HOST, { first: 100 })).toHaveLength(3);
+    const after = window();
+    expect((await reports.group(after, TOTALS))[0].hits).toBe(5);
+    expect(await reports.group(after, BY_INTERNAL_HOST, { first: 100 })).toHaveLength(5);
+    // And every grouping agrees with the main thread's executor over the same store.
+    const mainThread = new ReportService(t.dataSource, { memory: t.services.reportMemory });
+    expect(await everything(reports, window())).toEqual(await everything(mainThread, window()));
+  });
+
+  it('starts its tables again for a store that rebuilt the account (new interned ids)', async () => {
+    const threads = new ReportThreads({ threads: 1 });
+    const stores = [new HitMemory(t.dataSource, { maxHits: 1_000_000 }), new HitMemory(t.dataSource, { maxHits: 1_000_000 })];
+    try {
+      for (const store of stores) {
+        await store.warm(t.accountId);
+        const onThread = new ReportService(t.dataSource, { memory: store, threads });
+        const onMain = new ReportService(t.dataSource, { memory: store });
+        expect(await everything(onThread, window())).toEqual(await everything(onMain, window()));
+      }
+    } finally {
+      stores.forEach((s) => s.close());
+      await threads.close();
+    }
+  });
+
+  describe('faults', () => {
+    async function withFaultyThreads(
+      mode: ReportFault,
+      faults: number,
+      run: (reports: ReportService, exits: Error[], left: Int32Array) => Promise<void>,
+      maxHeapMb?: number,
+    ) {
+      const left = new Int32Array(new SharedArrayBuffer(4));
+      left[0] = faults;
+      const exits: Error[] = [];
+      const threads = new ReportThreads({ threads: 1, script: FAULTY, workerData: { mode, faults: left }, maxHeapMb, onThreadExit: (err) => exits.push(err) });
+      try {
+        await run(new ReportService(t.dataSource, { memory: t.services.reportMemory, threads }), exits, left);
+      } finally {
+        await threads.close();
+      }
+    }
+
+    it('fails the calls of a thread that dies, and the next report runs on a new thread', async () => {
+      await withFaultyThreads('exit', 1, async (reports, exits, left) => {
+        await expect(reports.group(window(), TOTALS)).rejects.toThrow(ReportThreadError);
+        expect(left[0]).toBe(0);
+        expect(exits).toHaveLength(1);
+        expect(exits[0].message).toMatch(/exited \(code 3\)/);
+        // The new thread is sent the whole account again.
+        expect((await reports.group(window(), TOTALS))[0].hits).toBe(5);
+      });
+    });
+
+    it('ends a thread whose report outgrows its heap limit, not the process', async () => {
+      await withFaultyThreads(
+        'hog',
+        1,
+        async (reports, exits) => {
+          await expect(reports.group(window(), TOTALS)).rejects.toThrow(ReportThreadError);
+          expect(exits).toHaveLength(1);
+          expect(exits[0].message).toMatch(/memory/i);
+          expect((await reports.group(window(), TOTALS))[0].hits).toBe(5);
+        },
+        64,
+      );
+    });
+
+    it('opens a request again on the same snapshot when the thread no longer holds it', async () => {
+      await withFaultyThreads('forget', 1, async (reports, exits, left) => {
+        const f = window();
+        expect((await reports.group(f, TOTALS))[0].hits).toBe(5);
+        expect(left[0]).toBe(0);
+        expect(exits).toHaveLength(0);
+      });
+    });
+
+    it('fails a call still running when the threads are closed', async () => {
+      const left = new Int32Array(new SharedArrayBuffer(4));
+      left[0] = 1;
+      const threads = new ReportThreads({ threads: 1, script: FAULTY, workerData: { mode: 'stall', faults: left } });
+      const reports = new ReportService(t.dataSource, { memory: t.services.reportMemory, threads });
+      const running = reports.group(window(), TOTALS);
+      // The thread has the call once it stalls on it.
+      while (Atomics.load(left, 0) > 0) await new Promise((r) => setTimeout(r, 5));
+      await threads.close();
+      await expect(running).rejects.toThrow(/closed/);
+      await expect(reports.group(window(), TOTALS)).rejects.toThrow(ReportThreadError);
+    });
+  });
+});
