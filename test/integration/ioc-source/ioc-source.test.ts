@@ -359,6 +359,24 @@ describe.each(drivers)('IOC sources (%s)', (driver) => {
     expect((await fetchNow(mismatch.id)).fetch).toMatchObject({ outcome: 'FAILED', error: 'The body is a STIX2 document, not MISP EVENT.' });
   });
 
+  it('a source on a DOMAIN list reads the body as a domain feed (the list decides), and refuses address records', async () => {
+    const domains = ok(
+      await t.gql(
+        `mutation { iocListCreate(input: { name: "phish domains", kind: BLOCK, entryKind: DOMAIN, severity: 4, category: PHISHING }) { iocList { id } } }`,
+      ),
+    ).iocListCreate.iocList.id;
+    srv.live.body = Buffer.from('# domains\nevil.example\nphish.example.net\n198.51.100.1\n');
+    const source = await create(domains, `${base}/live`);
+    const r = await fetchNow(source.id);
+    expect(r.fetch).toMatchObject({ outcome: 'IMPORTED', added: 2, skipped: 1 });
+    expect(r.fetch.skippedLines).toEqual([{ lineNumber: 4, code: 'IP_ADDRESS', reason: expect.any(String) }]);
+    expect(r.iocSource.list.entryCount).toBe(2);
+    const stix = await create(domains, `${base}/intel/stix21_indicator_for_c2_ip_address.json`);
+    const refused = await fetchNow(stix.id);
+    expect(refused.fetch).toMatchObject({ outcome: 'FAILED', error: 'This list holds domains; these records name IP addresses and networks.' });
+    expect(refused.iocSource.list.entryCount).toBe(2);
+  });
+
   it('fetches due sources on schedule', async () => {
     const list = await newList('scheduled');
     srv.live.body = Buffer.from('192.0.2.50\n');
