@@ -101,7 +101,8 @@ export function createServices(dataSource: DataSource, config: AppConfig, option
     config.reportThreads > 0
       ? new ReportThreads({
           threads: config.reportThreads,
-          onThreadExit: (err) => logger.error({ err, event: 'report_thread.exit' }, 'a report thread stopped; its reports failed and the next report starts another'),
+          onThreadExit: (err) =>
+            logger.error({ err, event: 'report_thread.exit' }, 'a report thread stopped; its reports failed and the next report starts another'),
         })
       : null;
   const databaseProbe = new DatabaseProbe(dataSource);
