@@ -208,10 +208,18 @@ export class IocSourceService {
     this.timer.unref();
   }
 
-  async stop(): Promise<void> {
+  /**
+   * Stops polling. A fetch in progress gets `graceMs` to finish; past that the process may exit under it: its
+   * import transaction rolls back (the list keeps its entries) and the lease lapses, so another process fetches
+   * the source again later.
+   */
+  async stop(graceMs = 2_000): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
-    await this.running;
+    if (!this.running) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.running, new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)))]);
+    clearTimeout(timer);
   }
 
   /** Leases, fetches, records and releases; null when another process holds the lease. */
