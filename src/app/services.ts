@@ -6,6 +6,7 @@ import { PolicyService } from '../modules/policy/policy.service';
 import { IocListService } from '../modules/ioc/ioc-list.service';
 import { IocService } from '../modules/ioc/ioc.service';
 import { FeedImportService } from '../modules/ioc/feed-import.service';
+import { IocSourceService } from '../modules/ioc-source/ioc-source.service';
 import { IocIndexCache } from '../modules/ioc/ioc-index.cache';
 import { IocIndexWarmer } from '../modules/ioc/ioc-index.warmer';
 import { LogUploadService } from '../modules/log-upload/log-upload.service';
@@ -35,6 +36,8 @@ export interface Services {
   iocLists: IocListService;
   iocs: IocService;
   feedImport: FeedImportService;
+  /** Threat-intel sources; polls for due ones once started (the server starts it with its worker). */
+  iocSources: IocSourceService;
   iocIndexes: IocIndexCache;
   /** Rebuilds stale indexes in the background; idle until started (the server starts it with its worker). */
   indexWarmer: IocIndexWarmer;
@@ -111,6 +114,7 @@ export function createServices(dataSource: DataSource, config: AppConfig, option
           onThreadExit: (err) => logger.error({ err, event: 'parse_thread.exit' }, 'a parse thread stopped; its job failed and the next job starts another'),
         })
       : null;
+  const feedImport = new FeedImportService(dataSource, indexWarmer);
   metrics.watchQueue(queue);
   metrics.watchPool(dataSource);
   return {
@@ -121,7 +125,8 @@ export function createServices(dataSource: DataSource, config: AppConfig, option
     devices,
     iocLists: new IocListService(dataSource, indexWarmer),
     iocs: new IocService(dataSource, indexWarmer),
-    feedImport: new FeedImportService(dataSource, indexWarmer),
+    feedImport,
+    iocSources: new IocSourceService(dataSource, feedImport, config.iocSources, logger),
     iocIndexes,
     indexWarmer,
     logUploads: new LogUploadService(dataSource, devices, config.maxUploadBytes, config.retention.days, telemetry),

@@ -74,6 +74,33 @@ export interface AppConfig {
   logLevel: LogLevel;
   /** Prometheus metrics at GET /metrics, behind their own bearer token; off by default. */
   metrics: { enabled: boolean; token: string | null };
+  /** Threat-intel sources: feeds the server fetches on their schedule (src/modules/ioc-source). */
+  iocSources: IocSourceConfig;
+}
+
+export interface IocSourceConfig {
+  /** Largest feed body, decompressed, in bytes. */
+  maxBytes: number;
+  /** One HTTP attempt, body included. */
+  timeoutMs: number;
+  /** Attempts per fetch (network errors, 5xx, 429), waiting retryBaseMs, then twice as long, ... */
+  attempts: number;
+  retryBaseMs: number;
+  /** How long one process holds a source while it fetches it. */
+  leaseMs: number;
+  /** How often due sources are looked for. */
+  pollMs: number;
+  /** Shortest schedule a source may have. */
+  minEverySeconds: number;
+  /** Destinations in link-local and cloud-metadata ranges (169.254.0.0/16, fe80::/10, fd00:ec2::254, ...) refused unless true. */
+  allowLinkLocal: boolean;
+  /** Loopback destinations (127.0.0.0/8, ::1) refused unless true (tests serve feeds from a local server). */
+  allowLoopback: boolean;
+  /**
+   * A REPLACE that would keep less than this share of a list's entries (0.1: the feed lost 90%) is held for
+   * review instead of applied; 0 applies every REPLACE.
+   */
+  holdBelowRatio: number;
 }
 
 export const EXPLORER_MODES = ['embedded', 'sandbox', 'off'] as const;
@@ -316,5 +343,17 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     },
     logLevel: logLevel(env),
     metrics: metrics(env),
+    iocSources: {
+      maxBytes: bytes(env, 'IOC_SOURCE_MAX_BYTES', 64_000_000),
+      timeoutMs: int(env, 'IOC_SOURCE_TIMEOUT_MS', 60_000, 100, 3_600_000),
+      attempts: int(env, 'IOC_SOURCE_ATTEMPTS', 3, 1, 10),
+      retryBaseMs: int(env, 'IOC_SOURCE_RETRY_BASE_MS', 2_000, 1, 600_000),
+      leaseMs: int(env, 'IOC_SOURCE_LEASE_MS', 600_000, 1_000, 86_400_000),
+      pollMs: int(env, 'IOC_SOURCE_POLL_MS', 30_000, 10, 3_600_000),
+      minEverySeconds: int(env, 'IOC_SOURCE_MIN_EVERY_S', 300, 1, 86_400),
+      allowLinkLocal: bool(env, 'IOC_SOURCE_ALLOW_LINK_LOCAL', false),
+      allowLoopback: bool(env, 'IOC_SOURCE_ALLOW_LOOPBACK', false),
+      holdBelowRatio: int(env, 'IOC_SOURCE_HOLD_BELOW_PERCENT', 10, 0, 100) / 100,
+    },
   };
 }

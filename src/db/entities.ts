@@ -11,6 +11,7 @@ import { LogUploadBlob } from '../modules/log-upload/log-upload-blob.entity';
 import { FlowHit } from '../modules/flow-hit/flow-hit.entity';
 import { HitDayHost, HitHour } from '../modules/report/hit-rollup.entity';
 import { HitChange, HitRevision } from '../modules/flow-hit/hit-change';
+import { IocSource, IocSourceFetch } from '../modules/ioc-source/ioc-source.entity';
 
 /** Every entity, in one list shared by the DataSource and the schema-agreement test. */
 export const entities = [
@@ -29,4 +30,6 @@ export const entities = [
   HitDayHost,
   HitRevision,
   HitChange,
+  IocSource,
+  IocSourceFetch,
 ];

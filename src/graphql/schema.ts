@@ -8,6 +8,7 @@ import { AccountResolver, ApiKeyResolver } from '../modules/account/account.reso
 import { DeviceResolver } from '../modules/device/device.resolver';
 import { PolicyResolver } from '../modules/policy/policy.resolver';
 import { IocListResolver, IocLookupResolver, IocResolver } from '../modules/ioc/ioc.resolver';
+import { IocSourceFetchResolver, IocSourceResolver } from '../modules/ioc-source/ioc-source.resolver';
 import { LogUploadResolver } from '../modules/log-upload/log-upload.resolver';
 import { FlowHitResolver } from '../modules/flow-hit/flow-hit.resolver';
 import { reportResolvers } from '../modules/report/report.resolver';
@@ -21,6 +22,8 @@ export const resolvers: NonEmptyArray<Function> = [
   DeviceResolver,
   IocListResolver,
   IocResolver,
+  IocSourceResolver,
+  IocSourceFetchResolver,
   IocLookupResolver,
   LogUploadResolver,
   FlowHitResolver,

@@ -266,11 +266,19 @@ export async function lockList(em: EntityManager, accountId: number, listId: num
  * Records a change of entries in the same transaction: count, revision (the matcher index's freshness
  * key) and times. `recount` replaces the incremental count with a COUNT(*) (after REPLACE imports).
  */
-export async function touchList(em: EntityManager, list: IocList, delta: number, recount: boolean, imported = false): Promise<void> {
+export async function touchList(
+  em: EntityManager,
+  list: IocList,
+  delta: number,
+  recount: boolean,
+  imported = false,
+  /** Entries changed even if the count did not (as many added as removed): the revision must move. */
+  changed = false,
+): Promise<void> {
   const now = new Date();
   if (recount) list.entryCount = await em.getRepository(Ioc).countBy({ listId: list.id });
   else list.entryCount += delta;
-  if (delta !== 0 || recount) list.revision += 1;
+  if (delta !== 0 || recount || changed) list.revision += 1;
   list.updatedAt = now;
   if (imported) list.lastImportedAt = now;
   await em
