@@ -40,6 +40,7 @@ export async function startServer(config: AppConfig, logger: Logger, options: Se
     services.readiness.workerRunning();
     // Only a process that matches uploads needs the indexes: build them now, and again after each change.
     services.indexWarmer.start();
+    services.alertDispatcher.start();
   }
   const retention = startRetention(services, logger);
   void warmReportMemory(services, logger);
@@ -82,6 +83,7 @@ export async function startServer(config: AppConfig, logger: Logger, options: Se
         // The job is handed back first (it stops waiting for an index build), then a warm-up stops at its next page.
         await worker.stop(true);
         await services.indexWarmer.stop();
+        await services.alertDispatcher.stop();
         await services.parsers?.close();
         await Promise.race([closed, deadline]);
         // After the requests: a report still computing fails with the threads.

@@ -24,6 +24,9 @@ import { UploadTelemetry } from '../modules/log-upload/upload-telemetry';
 import { Readiness } from './readiness';
 import { DatabaseProbe } from '../db/database-probe';
 import { ReportAdmission } from './admission';
+import { AlertService } from '../modules/alert/alert.service';
+import { AlertDispatcher } from '../modules/alert/alert.dispatcher';
+import { AddressGuard } from '../modules/alert/destinations/address-guard';
 
 /** Every service, built once per process from the DataSource; resolvers reach them through the context. */
 export interface Services {
@@ -62,6 +65,9 @@ export interface Services {
   admission: ReportAdmission;
   /** The same for GET /export/* downloads, with slots of their own (a download holds one while it streams). */
   exportAdmission: ReportAdmission;
+  alerts: AlertService;
+  /** Delivers the alert outbox; idle until started (the server starts it with its worker). */
+  alertDispatcher: AlertDispatcher;
 }
 
 export interface ServiceOptions {
@@ -98,7 +104,8 @@ export function createServices(dataSource: DataSource, config: AppConfig, option
     config.reportThreads > 0
       ? new ReportThreads({
           threads: config.reportThreads,
-          onThreadExit: (err) => logger.error({ err, event: 'report_thread.exit' }, 'a report thread stopped; its reports failed and the next report starts another'),
+          onThreadExit: (err) =>
+            logger.error({ err, event: 'report_thread.exit' }, 'a report thread stopped; its reports failed and the next report starts another'),
         })
       : null;
   const databaseProbe = new DatabaseProbe(dataSource);
@@ -110,6 +117,15 @@ export function createServices(dataSource: DataSource, config: AppConfig, option
           onThreadExit: (err) => logger.error({ err, event: 'parse_thread.exit' }, 'a parse thread stopped; its job failed and the next job starts another'),
         })
       : null;
+  const alertSettings = { guard: new AddressGuard(config.alerts.allow), timeoutMs: config.alerts.timeoutMs };
+  const alerts = new AlertService(dataSource, alertSettings);
+  const alertDispatcher = new AlertDispatcher(
+    dataSource,
+    alerts,
+    alertSettings,
+    { pollMs: config.alerts.pollMs, leaseMs: config.alerts.leaseMs, retryBaseMs: config.alerts.retryBaseMs, retryForMs: config.alerts.retryForMs, batch: 20 },
+    logger,
+  );
   metrics.watchQueue(queue);
   metrics.watchPool(dataSource);
   return {
@@ -152,5 +168,7 @@ export function createServices(dataSource: DataSource, config: AppConfig, option
     databaseProbe,
     admission: new ReportAdmission(config.admission, (reason) => metrics.reportsRefused.inc({ reason })),
     exportAdmission: new ReportAdmission(config.exportAdmission, (reason) => metrics.exportsRefused.inc({ reason })),
+    alerts,
+    alertDispatcher,
   };
 }

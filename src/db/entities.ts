@@ -10,6 +10,10 @@ import { LogUploadBlob } from '../modules/log-upload/log-upload-blob.entity';
 import { FlowHit } from '../modules/flow-hit/flow-hit.entity';
 import { HitDayHost, HitHour } from '../modules/report/hit-rollup.entity';
 import { HitChange, HitRevision } from '../modules/flow-hit/hit-change';
+import { AlertDestination } from '../modules/alert/alert-destination.entity';
+import { AlertRule } from '../modules/alert/alert-rule.entity';
+import { Alert } from '../modules/alert/alert.entity';
+import { AlertAttempt, AlertDelivery } from '../modules/alert/alert-delivery.entity';
 
 /** Every entity, in one list shared by the DataSource and the schema-agreement test. */
 export const entities = [
@@ -27,4 +31,9 @@ export const entities = [
   HitDayHost,
   HitRevision,
   HitChange,
+  AlertDestination,
+  AlertRule,
+  Alert,
+  AlertDelivery,
+  AlertAttempt,
 ];

@@ -11,6 +11,7 @@ import { IocListResolver, IocLookupResolver, IocResolver } from '../modules/ioc/
 import { LogUploadResolver } from '../modules/log-upload/log-upload.resolver';
 import { FlowHitResolver } from '../modules/flow-hit/flow-hit.resolver';
 import { reportResolvers } from '../modules/report/report.resolver';
+import { AlertDeliveryResolver, AlertDestinationResolver, AlertResolver, AlertRuleResolver } from '../modules/alert/alert.resolver';
 
 // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type -- type-graphql's resolvers option takes Function
 export const resolvers: NonEmptyArray<Function> = [
@@ -25,6 +26,10 @@ export const resolvers: NonEmptyArray<Function> = [
   LogUploadResolver,
   FlowHitResolver,
   ...reportResolvers,
+  AlertDestinationResolver,
+  AlertRuleResolver,
+  AlertDeliveryResolver,
+  AlertResolver,
   ...connectionResolvers,
 ];
 
