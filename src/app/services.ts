@@ -27,6 +27,8 @@ import { ReportAdmission } from './admission';
 import { AlertService } from '../modules/alert/alert.service';
 import { AlertDispatcher } from '../modules/alert/alert.dispatcher';
 import { AddressGuard } from '../modules/alert/destinations/address-guard';
+import { LiveFeed } from '../modules/live/live-feed';
+import { LiveService } from '../modules/live/live.service';
 
 /** Every service, built once per process from the DataSource; resolvers reach them through the context. */
 export interface Services {
@@ -68,6 +70,8 @@ export interface Services {
   alerts: AlertService;
   /** Delivers the alert outbox; idle until started (the server starts it with its worker). */
   alertDispatcher: AlertDispatcher;
+  /** What GraphQL subscriptions yield; its feed polls only while someone subscribes, and is closed with the server. */
+  live: LiveService;
 }
 
 export interface ServiceOptions {
@@ -170,5 +174,9 @@ export function createServices(dataSource: DataSource, config: AppConfig, option
     exportAdmission: new ReportAdmission(config.exportAdmission, (reason) => metrics.exportsRefused.inc({ reason })),
     alerts,
     alertDispatcher,
+    live: new LiveService(
+      dataSource,
+      new LiveFeed(dataSource, config.livePollMs, (err) => logger.warn({ err, event: 'live.poll_error' }, 'subscription poll failed')),
+    ),
   };
 }

@@ -80,6 +80,8 @@ export interface AppConfig {
    * delivery for `leaseMs`, retries from `retryBaseMs` (doubling, with jitter) for `retryForMs`.
    */
   alerts: { allow: string[]; timeoutMs: number; pollMs: number; leaseMs: number; retryBaseMs: number; retryForMs: number };
+  /** How often a process with subscribers reads the database for upload progress and new hits (src/modules/live/). */
+  livePollMs: number;
 }
 
 export const EXPLORER_MODES = ['embedded', 'sandbox', 'off'] as const;
@@ -342,5 +344,6 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
       retryBaseMs: int(env, 'ALERT_RETRY_BASE_MS', 5_000, 1, 3_600_000),
       retryForMs: int(env, 'ALERT_RETRY_FOR_MS', 86_400_000, 1_000, 604_800_000),
     },
+    livePollMs: int(env, 'LIVE_POLL_MS', 250, 10, 60_000),
   };
 }
