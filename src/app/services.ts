@@ -156,7 +156,11 @@ export function createServices(dataSource: DataSource, config: AppConfig, option
         onRetry: (event) => logger.warn({ event: 'job.retry', ...event }, 'transient database error; finishing transaction retried'),
         retentionDays: config.retention.days,
         onProgress: options.onProgress,
-        onFinished: (outcome) => metrics.jobFinished(outcome),
+        onFinished: (outcome) => {
+          metrics.jobFinished(outcome);
+          // Alerts this process just wrote go out now, not at the next poll (other processes' at their poll).
+          if (outcome.hits > 0) alertDispatcher.notify();
+        },
       },
       parsers,
     ),

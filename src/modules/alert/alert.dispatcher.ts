@@ -56,9 +56,17 @@ export class AlertDispatcher {
     await this.running;
   }
 
+  /** Runs a round now (when started and not already in one): new alerts were just written here. */
+  notify(): void {
+    if (this.stopped || !this.timer) return;
+    clearTimeout(this.timer);
+    this.schedule(0);
+  }
+
   private schedule(ms: number): void {
     if (this.stopped) return;
     this.timer = setTimeout(() => {
+      this.timer = null;
       this.running = this.runOnce()
         .then((n) => this.schedule(n > 0 ? 0 : this.options.pollMs))
         .catch((err) => {
