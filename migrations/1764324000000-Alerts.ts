@@ -41,6 +41,11 @@ export class Alerts1764324000000 implements MigrationInterface {
           col.text('found_by'),
           col.int('throttle_minutes'),
           col.text('destination_ids'),
+          { name: 'digest', type: 'varchar', length: '16', default: "'IMMEDIATE'" },
+          col.varchar('digest_time', 5, true),
+          col.varchar('digest_time_zone', 64, true),
+          col.int('digest_weekday', true),
+          col.bigint('digest_until', true),
           ...timestamps(),
         ],
         indices: [index('IDX_alert_rule_account', ['account_id'])],
@@ -80,7 +85,8 @@ export class Alerts1764324000000 implements MigrationInterface {
         columns: [
           idColumn(),
           col.int('account_id'),
-          col.int('alert_id'),
+          col.int('alert_id', true),
+          col.int('digest_id', true),
           col.int('destination_id'),
           col.varchar('status', 16),
           col.intDefault('attempts', 0),
@@ -92,9 +98,26 @@ export class Alerts1764324000000 implements MigrationInterface {
         ],
         indices: [
           index('UQ_alert_delivery', ['alert_id', 'destination_id'], true),
+          index('UQ_alert_delivery_digest', ['digest_id', 'destination_id'], true),
           index('IDX_alert_delivery_due', ['status', 'next_attempt_at']),
           index('IDX_alert_delivery_account', ['account_id', 'id']),
         ],
+      }),
+    );
+    await q.createTable(
+      new Table({
+        name: 'alert_digest',
+        columns: [
+          idColumn(),
+          col.int('account_id'),
+          col.int('rule_id'),
+          col.bigint('period_start'),
+          col.bigint('period_end'),
+          col.int('alert_count'),
+          col.int('hit_count'),
+          col.bigint('created_at'),
+        ],
+        indices: [index('UQ_alert_digest_period', ['rule_id', 'period_end'], true)],
       }),
     );
     await q.createTable(
@@ -115,6 +138,7 @@ export class Alerts1764324000000 implements MigrationInterface {
 
   async down(q: QueryRunner): Promise<void> {
     await q.dropTable('alert_attempt');
+    await q.dropTable('alert_digest');
     await q.dropTable('alert_delivery');
     await q.dropTable('alert');
     await q.dropTable('alert_rule');

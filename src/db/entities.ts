@@ -13,7 +13,7 @@ import { HitChange, HitRevision } from '../modules/flow-hit/hit-change';
 import { AlertDestination } from '../modules/alert/alert-destination.entity';
 import { AlertRule } from '../modules/alert/alert-rule.entity';
 import { Alert } from '../modules/alert/alert.entity';
-import { AlertAttempt, AlertDelivery } from '../modules/alert/alert-delivery.entity';
+import { AlertAttempt, AlertDelivery, AlertDigest } from '../modules/alert/alert-delivery.entity';
 
 /** Every entity, in one list shared by the DataSource and the schema-agreement test. */
 export const entities = [
@@ -35,5 +35,6 @@ export const entities = [
   AlertRule,
   Alert,
   AlertDelivery,
+  AlertDigest,
   AlertAttempt,
 ];

@@ -7,6 +7,7 @@ import { AlertDeliveryStatus } from './alert.enums';
 /** One alert to one destination: the worker's job, claimed with a lease, retried with backoff for up to 24 h. */
 @Entity('alert_delivery')
 @Index('UQ_alert_delivery', ['alertId', 'destinationId'], { unique: true })
+@Index('UQ_alert_delivery_digest', ['digestId', 'destinationId'], { unique: true })
 @Index('IDX_alert_delivery_due', ['status', 'nextAttemptAt'])
 @Index('IDX_alert_delivery_account', ['accountId', 'id'])
 @ObjectType({ implements: Node, simpleResolvers: true, description: 'The delivery of one alert to one destination, with its attempts.' })
@@ -17,8 +18,13 @@ export class AlertDelivery {
   @Column({ type: 'int' })
   accountId: number;
 
-  @Column({ type: 'int' })
-  alertId: number;
+  /** The alert delivered; null for a digest. */
+  @Column({ type: 'int', nullable: true })
+  alertId: number | null;
+
+  /** The digest delivered; null for an alert. */
+  @Column({ type: 'int', nullable: true })
+  digestId: number | null;
 
   @Column({ type: 'int' })
   destinationId: number;
@@ -54,6 +60,41 @@ export class AlertDelivery {
   get attemptCount(): number {
     return this.attempts;
   }
+}
+
+/** A rule's digest: the alerts it raised in one period, delivered to its destinations like an alert. */
+@Entity('alert_digest')
+@Index('UQ_alert_digest_period', ['ruleId', 'periodEnd'], { unique: true })
+@ObjectType('AlertDigest', { description: 'A digest: the alerts one rule raised in one period.' })
+export class AlertDigest {
+  @PrimaryGeneratedColumn()
+  id: number;
+
+  @Column({ type: 'int' })
+  accountId: number;
+
+  @Column({ type: 'int' })
+  ruleId: number;
+
+  @TimestampColumn()
+  @Field({ description: 'Start of the period (inclusive).' })
+  periodStart: Date;
+
+  @TimestampColumn()
+  @Field({ description: 'End of the period (exclusive): the scheduled local time.' })
+  periodEnd: Date;
+
+  @Column({ type: 'int' })
+  @Field(() => Int, { description: 'Alerts raised in the period.' })
+  alertCount: number;
+
+  @Column({ type: 'int' })
+  @Field(() => Int, { description: 'Hits they stand for.' })
+  hitCount: number;
+
+  @TimestampColumn()
+  @Field({ description: 'When it was written.' })
+  createdAt: Date;
 }
 
 /** One attempt of a delivery and its outcome. */

@@ -35,11 +35,6 @@ export function alertSummary(m: AlertMessage): string {
   return `${m.test ? '[test] ' : ''}${m.direction} ${m.internalIp} <-> ${m.externalIp} matched ${m.ioc.cidr} (${m.iocList.name}, severity ${m.severity}, ${m.category}) on ${m.device.nickname}: ${hits}`;
 }
 
-/** Slack-compatible incoming-webhook body. */
-export function slackJson(m: AlertMessage): string {
-  return JSON.stringify({ text: `pcap-defense alert (${m.rule.name}): ${alertSummary(m)}` });
-}
-
 /** CEF:0 escaping: `\` and `|` in the header, `\`, `=` and newlines in extension values. */
 const cefHeader = (s: string) => s.replace(/[\\|]/g, (c) => `\\${c}`);
 const cefValue = (s: string) => s.replace(/[\\=]/g, (c) => `\\${c}`).replace(/\r?\n/g, '\\n');
@@ -70,7 +65,7 @@ export function alertCef(m: AlertMessage): string {
  * An RFC 5424 message: facility local0 (16), severity from ours (5 -> alert ... 0 -> informational), the alert's
  * idempotency key as MSGID's structured data. `now` is the message's TIMESTAMP.
  */
-export function syslogLine(m: AlertMessage, body: string, hostname: string, now: Date): string {
+export function syslogLine(m: { severity: number; idempotencyKey: string }, body: string, hostname: string, now: Date): string {
   const severity = [6, 5, 4, 3, 2, 1][Math.max(0, Math.min(5, m.severity))];
   const pri = 16 * 8 + severity;
   const sd = `[pcd@32473 key="${m.idempotencyKey.replace(/["\\\]]/g, (c) => `\\${c}`)}"]`;
@@ -117,5 +112,70 @@ export function sampleMessage(destinationId: string, now: Date): AlertMessage {
     firstSeenAt: at,
     lastSeenAt: at,
     upload: null,
+  };
+}
+
+/** What a sender sends, in every form it may need: an alert's or a digest's. */
+export interface Outgoing {
+  idempotencyKey: string;
+  /** 0-5: the syslog severity and CEF's. */
+  severity: number;
+  json: string;
+  /** Slack's text and the e-mail's first line. */
+  summary: string;
+  cef: string;
+  subject: string;
+  text: string;
+}
+
+export function renderAlert(m: AlertMessage): Outgoing {
+  return {
+    idempotencyKey: m.idempotencyKey,
+    severity: m.severity,
+    json: alertJson(m),
+    summary: `pcap-defense alert (${m.rule.name}): ${alertSummary(m)}`,
+    cef: alertCef(m),
+    subject: emailSubject(m),
+    text: emailText(m),
+  };
+}
+
+/** A digest: the alerts one rule raised in one period (documented in README, "Alerts"). */
+export interface DigestMessage {
+  kind: 'digest';
+  id: string;
+  idempotencyKey: string;
+  rule: { id: string; name: string };
+  periodStart: string;
+  periodEnd: string;
+  alertCount: number;
+  hitCount: number;
+  maxSeverity: number;
+  /** The alerts with the most hits, most first (at most 20). */
+  top: Array<{ internalIp: string; externalIp: string; ioc: string; iocList: string; severity: number; hitCount: number }>;
+}
+
+export function renderDigest(d: DigestMessage): Outgoing {
+  const summary = `pcap-defense digest (${d.rule.name}), ${d.periodStart} to ${d.periodEnd}: ${d.alertCount} alerts, ${d.hitCount} hits`;
+  const ext = [
+    `start=${Date.parse(d.periodStart)}`,
+    `end=${Date.parse(d.periodEnd)}`,
+    `cnt=${d.hitCount}`,
+    `cs1Label=rule cs1=${cefValue(d.rule.name)}`,
+    `cn1Label=alerts cn1=${d.alertCount}`,
+    `externalId=${cefValue(d.idempotencyKey)}`,
+  ];
+  return {
+    idempotencyKey: d.idempotencyKey,
+    severity: d.maxSeverity,
+    json: JSON.stringify(d),
+    summary,
+    cef: `CEF:0|pcap-defense|pcap-defense|1|digest|${cefHeader(`Alert digest: ${d.rule.name}`)}|${d.maxSeverity * 2}|${ext.join(' ')}`,
+    subject: `pcap-defense digest: ${d.rule.name}: ${d.alertCount} alerts, ${d.hitCount} hits`,
+    text: [
+      summary,
+      '',
+      ...d.top.map((t) => `${t.internalIp} <-> ${t.externalIp} matched ${t.ioc} (${t.iocList}, severity ${t.severity}): ${t.hitCount} hits`),
+    ].join('\n'),
   };
 }

@@ -1,7 +1,7 @@
 import { EntityManager } from 'typeorm';
 import { bulkInsert, dialectOf, execute } from '../../db/bulk';
 import type { NewHit } from '../flow-hit/flow-hit.columns';
-import { AlertDeliveryStatus, HitFoundBy } from './alert.enums';
+import { AlertDeliveryStatus, AlertDigestMode, HitFoundBy } from './alert.enums';
 
 /** A rule as the outbox needs it (alert_rule's row, JSON lists parsed). */
 export interface OutboxRule {
@@ -14,6 +14,8 @@ export interface OutboxRule {
   foundBy: string[];
   throttleMinutes: number;
   destinationIds: number[];
+  /** False for a digest rule: its alerts go out in its digest, not one by one. */
+  immediate: boolean;
 }
 
 /** How a hit was found: flow_hit.found_by once retro-hunt (#17) adds it; every hit before that came from its upload. */
@@ -82,7 +84,7 @@ export function draftAlerts(rules: readonly OutboxRule[], hits: readonly NewHit[
 
 export async function enabledRules(em: EntityManager, accountId: number): Promise<OutboxRule[]> {
   const rows = (await em.query(
-    `SELECT id, min_severity, directions, device_ids, ioc_list_ids, categories, found_by, throttle_minutes, destination_ids FROM alert_rule WHERE account_id = ? AND enabled = 1`,
+    `SELECT id, min_severity, directions, device_ids, ioc_list_ids, categories, found_by, throttle_minutes, destination_ids, digest FROM alert_rule WHERE account_id = ? AND enabled = 1`,
     [accountId],
   )) as Array<Record<string, string | number>>;
   const list = <T>(v: string | number) => JSON.parse(String(v)) as T[];
@@ -96,6 +98,7 @@ export async function enabledRules(em: EntityManager, accountId: number): Promis
     foundBy: list<string>(r.found_by),
     throttleMinutes: Number(r.throttle_minutes),
     destinationIds: list<number>(r.destination_ids),
+    immediate: r.digest === AlertDigestMode.IMMEDIATE,
   }));
 }
 
@@ -177,7 +180,9 @@ export async function writeAlerts(
   for (const d of drafts) {
     const alertId = ids.get(`${d.ruleId}|${d.iocId}|${d.internalKey}|${d.windowStart}`);
     if (alertId === undefined) throw new Error('alert upserted but not found');
-    for (const destinationId of byRule.get(d.ruleId)!.destinationIds) {
+    const rule = byRule.get(d.ruleId)!;
+    if (!rule.immediate) continue;
+    for (const destinationId of rule.destinationIds) {
       deliveries.push([upload.accountId, alertId, destinationId, AlertDeliveryStatus.PENDING, 0, now, now]);
     }
   }

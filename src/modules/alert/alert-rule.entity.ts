@@ -1,11 +1,11 @@
 import { Column, Entity, Index, JoinColumn, ManyToOne, PrimaryGeneratedColumn } from 'typeorm';
 import { Field, Int, ObjectType } from 'type-graphql';
-import { TimestampColumn } from '../../db/columns';
+import { bigintNumber, TimestampColumn } from '../../db/columns';
 import { Node } from '../../common/node/node';
 import { Account } from '../account/account.entity';
 import { Direction } from '../flow-hit/flow-hit.enums';
 import { IocCategory } from '../ioc/ioc.enums';
-import { HitFoundBy } from './alert.enums';
+import { AlertDigestMode, HitFoundBy } from './alert.enums';
 
 /**
  * Which hits raise alerts, and where they go. Every condition is a filter; an empty list matches anything.
@@ -65,6 +65,26 @@ export class AlertRule {
 
   @Column({ type: 'simple-json' })
   destinationIds: number[];
+
+  @Column({ type: 'varchar', length: 16, default: AlertDigestMode.IMMEDIATE })
+  @Field(() => AlertDigestMode, { description: 'Each alert as raised, or a daily or weekly digest of them.' })
+  digest: AlertDigestMode;
+
+  @Column({ type: 'varchar', length: 5, nullable: true })
+  @Field(() => String, { nullable: true, description: 'Local time (HH:MM) of the digest.' })
+  digestTime: string | null;
+
+  @Column({ type: 'varchar', length: 64, nullable: true })
+  @Field(() => String, { nullable: true, description: 'IANA time zone of digestTime, e.g. Europe/Paris.' })
+  digestTimeZone: string | null;
+
+  @Column({ type: 'int', nullable: true })
+  @Field(() => Int, { nullable: true, description: 'Weekday of a WEEKLY digest: 1 Monday ... 7 Sunday.' })
+  digestWeekday: number | null;
+
+  /** End of the period of the last digest written (epoch ms); its next one starts there. */
+  @Column({ type: 'bigint', nullable: true, transformer: bigintNumber })
+  digestUntil: number | null;
 
   @TimestampColumn()
   @Field({ description: 'When it was created.' })

@@ -1,11 +1,14 @@
-import { DataSource } from 'typeorm';
+import { DataSource, In } from 'typeorm';
 import { dialectOf } from '../../db/bulk';
 import { toGlobalId } from '../../common/ids/global-id';
 import { Logger } from '../../app/logger';
-import { AlertMessage } from './alert-message';
+import { DigestMessage, Outgoing, renderAlert, renderDigest } from './alert-message';
 import { AlertDestination } from './alert-destination.entity';
 import { AlertAttempt, AlertDelivery } from './alert-delivery.entity';
-import { AlertDeliveryStatus } from './alert.enums';
+import { AlertDeliveryStatus, AlertDigestMode } from './alert.enums';
+import { AlertRule } from './alert-rule.entity';
+import { lastDigestDue } from './digest-schedule';
+import { bulkInsert } from '../../db/bulk';
 import { AlertSettings, AlertService } from './alert.service';
 import { send, SendError } from './destinations/senders';
 
@@ -78,6 +81,7 @@ export class AlertDispatcher {
 
   /** One round: claims and sends the due deliveries; returns how many it handled. */
   async runOnce(now = Date.now()): Promise<number> {
+    await this.writeDigests(now);
     const claimed = await this.claim(now);
     await Promise.all(claimed.map((id) => this.deliver(id)));
     return claimed.length;
@@ -103,7 +107,7 @@ export class AlertDispatcher {
     const started = Date.now();
     let error: string | null = null;
     let retryable = true;
-    const message = destination && (await this.message(delivery));
+    const message = destination && (delivery.digestId !== null ? await this.digestMessage(delivery.digestId) : await this.message(delivery.alertId!));
     if (!destination || !message) {
       error = destination ? 'the alert no longer exists' : 'the destination was deleted';
       retryable = false;
@@ -138,8 +142,91 @@ export class AlertDispatcher {
       this.logger.warn({ event: 'alert.delivery_failed', deliveryId, destinationId: delivery.destinationId, attempts, status, error }, 'alert delivery failed');
   }
 
+  /**
+   * Writes the digests that came due: for each digest rule whose scheduled local time has passed since its last
+   * digest, one alert_digest of the alerts it raised in between, and a PENDING delivery per destination, in one
+   * transaction. Processes racing for the same one meet at its unique (rule, period end): one writes it.
+   */
+  async writeDigests(now: number): Promise<number> {
+    const rules = await this.dataSource
+      .getRepository(AlertRule)
+      .find({ where: { enabled: true, digest: In([AlertDigestMode.DAILY, AlertDigestMode.WEEKLY]) } });
+    let written = 0;
+    for (const rule of rules) {
+      if (rule.digest === AlertDigestMode.IMMEDIATE || !rule.digestTime || !rule.digestTimeZone) continue;
+      const due = lastDigestDue(
+        { weekly: rule.digest === AlertDigestMode.WEEKLY, time: rule.digestTime, timeZone: rule.digestTimeZone, weekday: rule.digestWeekday },
+        now,
+      );
+      const start = rule.digestUntil ?? rule.createdAt.getTime();
+      if (due <= start) continue;
+      await this.dataSource.transaction(async (em) => {
+        const [sum] = (await em.query(
+          `SELECT COUNT(*) AS n, COALESCE(SUM(hit_count), 0) AS h FROM alert WHERE rule_id = ? AND created_at >= ? AND created_at < ?`,
+          [rule.id, start, due],
+        )) as Array<{ n: string | number; h: string | number }>;
+        const inserted = await bulkInsert(
+          em,
+          'alert_digest',
+          ['account_id', 'rule_id', 'period_start', 'period_end', 'alert_count', 'hit_count', 'created_at'],
+          [[rule.accountId, rule.id, start, due, Number(sum.n), Number(sum.h), now]],
+          { ignoreDuplicates: true },
+        );
+        await em.query(`UPDATE alert_rule SET digest_until = ? WHERE id = ?`, [due, rule.id]);
+        if (inserted === 0) return;
+        const [row] = (await em.query(`SELECT id FROM alert_digest WHERE rule_id = ? AND period_end = ?`, [rule.id, due])) as Array<{ id: number | string }>;
+        await bulkInsert(
+          em,
+          'alert_delivery',
+          ['account_id', 'digest_id', 'destination_id', 'status', 'attempts', 'next_attempt_at', 'created_at'],
+          rule.destinationIds.map((d) => [rule.accountId, Number(row.id), d, AlertDeliveryStatus.PENDING, 0, now, now]),
+          { ignoreDuplicates: true },
+        );
+        written++;
+      });
+    }
+    return written;
+  }
+
+  private async digestMessage(digestId: number): Promise<Outgoing | null> {
+    const [d] = (await this.dataSource.query(`SELECT g.*, r.name AS rule_name FROM alert_digest g JOIN alert_rule r ON r.id = g.rule_id WHERE g.id = ?`, [
+      digestId,
+    ])) as Array<Record<string, string | number>>;
+    if (!d) return null;
+    const top = (await this.dataSource.query(
+      `SELECT a.internal_ip, a.external_ip, a.severity, a.hit_count, i.cidr, l.name FROM alert a LEFT JOIN ioc i ON i.id = a.ioc_id LEFT JOIN ioc_list l ON l.id = a.ioc_list_id
+        WHERE a.rule_id = ? AND a.created_at >= ? AND a.created_at < ? ORDER BY a.hit_count DESC, a.id LIMIT 20`,
+      [d.rule_id, d.period_start, d.period_end],
+    )) as Array<Record<string, string | number | null>>;
+    const [max] = (await this.dataSource.query(`SELECT MAX(severity) AS s FROM alert WHERE rule_id = ? AND created_at >= ? AND created_at < ?`, [
+      d.rule_id,
+      d.period_start,
+      d.period_end,
+    ])) as Array<{ s: string | number | null }>;
+    const message: DigestMessage = {
+      kind: 'digest',
+      id: `digest-${digestId}`,
+      idempotencyKey: `pcd-digest-${digestId}`,
+      rule: { id: toGlobalId('AlertRule', Number(d.rule_id)), name: String(d.rule_name) },
+      periodStart: new Date(Number(d.period_start)).toISOString(),
+      periodEnd: new Date(Number(d.period_end)).toISOString(),
+      alertCount: Number(d.alert_count),
+      hitCount: Number(d.hit_count),
+      maxSeverity: Number(max.s ?? 0),
+      top: top.map((t) => ({
+        internalIp: String(t.internal_ip),
+        externalIp: String(t.external_ip),
+        ioc: String(t.cidr ?? ''),
+        iocList: String(t.name ?? ''),
+        severity: Number(t.severity),
+        hitCount: Number(t.hit_count),
+      })),
+    };
+    return renderDigest(message);
+  }
+
   /** The alert as its destinations see it; null when it is gone. */
-  private async message(d: AlertDelivery): Promise<AlertMessage | null> {
+  private async message(alertId: number): Promise<Outgoing | null> {
     const [row] = (await this.dataSource.query(
       `SELECT a.*, r.name AS rule_name, i.cidr AS ioc_cidr, l.name AS list_name, dv.nickname AS device_nickname
          FROM alert a
@@ -148,14 +235,14 @@ export class AlertDispatcher {
          LEFT JOIN ioc_list l ON l.id = a.ioc_list_id
          LEFT JOIN device dv ON dv.id = a.device_id
         WHERE a.id = ?`,
-      [d.alertId],
+      [alertId],
     )) as Array<Record<string, string | number | null>>;
     if (!row) return null;
-    const id = toGlobalId('Alert', d.alertId);
+    const id = toGlobalId('Alert', alertId);
     const iso = (v: unknown) => new Date(Number(v)).toISOString();
-    return {
+    return renderAlert({
       id,
-      idempotencyKey: `pcd-alert-${d.alertId}`,
+      idempotencyKey: `pcd-alert-${alertId}`,
       test: false,
       rule: { id: toGlobalId('AlertRule', Number(row.rule_id)), name: String(row.rule_name) },
       severity: Number(row.severity),
@@ -171,6 +258,6 @@ export class AlertDispatcher {
       firstSeenAt: iso(row.first_seen_at),
       lastSeenAt: iso(row.last_seen_at),
       upload: row.upload_id == null ? null : { id: toGlobalId('LogUpload', Number(row.upload_id)) },
-    };
+    });
   }
 }

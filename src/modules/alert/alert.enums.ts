@@ -34,6 +34,16 @@ export enum HitFoundBy {
   RETRO_HUNT = 'RETRO_HUNT',
 }
 
+/** How a rule's alerts go out. */
+export enum AlertDigestMode {
+  /** Each alert as it is raised. */
+  IMMEDIATE = 'IMMEDIATE',
+  /** One digest a day at the rule's local time. */
+  DAILY = 'DAILY',
+  /** One digest a week, on the rule's weekday at its local time. */
+  WEEKLY = 'WEEKLY',
+}
+
 /** Where one alert's delivery to one destination stands. */
 export enum AlertDeliveryStatus {
   PENDING = 'PENDING',
@@ -84,5 +94,14 @@ registerEnumType(AlertDeliveryStatus, {
     PENDING: { description: 'Not delivered yet; the worker tries (again) at nextAttemptAt.' },
     DELIVERED: { description: 'The destination accepted it.' },
     FAILED: { description: 'Given up: refused for good, or failing for the whole retry period (24 h).' },
+  },
+});
+registerEnumType(AlertDigestMode, {
+  name: 'AlertDigestMode',
+  description: "How a rule's alerts go out.",
+  valuesConfig: {
+    IMMEDIATE: { description: 'Each alert as it is raised.' },
+    DAILY: { description: 'One digest a day, at digestTime in digestTimeZone, of the alerts raised since the last one.' },
+    WEEKLY: { description: 'One digest a week, on digestWeekday at digestTime in digestTimeZone.' },
   },
 });

@@ -1,7 +1,7 @@
 import { Field, ID, InputType, Int } from 'type-graphql';
 import { Direction } from '../flow-hit/flow-hit.enums';
 import { IocCategory } from '../ioc/ioc.enums';
-import { AlertDeliveryStatus, HitFoundBy, SyslogFormat, SyslogTransport, WebhookFormat } from './alert.enums';
+import { AlertDeliveryStatus, AlertDigestMode, HitFoundBy, SyslogFormat, SyslogTransport, WebhookFormat } from './alert.enums';
 
 @InputType({ description: 'A webhook destination.' })
 export class WebhookDestinationInput {
@@ -103,6 +103,18 @@ export class AlertRuleCreateInput {
 
   @Field(() => [ID], { description: 'Destinations its alerts go to (at least one).' })
   destinations: string[];
+
+  @Field(() => AlertDigestMode, { nullable: true, description: 'Each alert as raised (IMMEDIATE, when not given), or a DAILY or WEEKLY digest.' })
+  digest?: AlertDigestMode | null;
+
+  @Field(() => String, { nullable: true, description: 'Local time (HH:MM) of a digest.' })
+  digestTime?: string | null;
+
+  @Field(() => String, { nullable: true, description: 'IANA time zone of digestTime, e.g. Europe/Paris.' })
+  digestTimeZone?: string | null;
+
+  @Field(() => Int, { nullable: true, description: 'Weekday of a WEEKLY digest: 1 Monday ... 7 Sunday.' })
+  digestWeekday?: number | null;
 }
 
 @InputType({ description: 'Names an alert rule.' })

@@ -8,7 +8,7 @@ import { WRITE_ROLES } from '../auth/auth.types';
 import { Device } from '../device/device.entity';
 import { IocList } from '../ioc/ioc-list.entity';
 import { AlertDestination } from './alert-destination.entity';
-import { AlertAttempt, AlertDelivery } from './alert-delivery.entity';
+import { AlertAttempt, AlertDelivery, AlertDigest } from './alert-delivery.entity';
 import { AlertRule } from './alert-rule.entity';
 import { Alert } from './alert.entity';
 import { AlertDeliveryFilter, AlertDestinationCreateInput, AlertDestinationIdInput, AlertRuleCreateInput, AlertRuleIdInput } from './alert.inputs';
@@ -135,11 +135,14 @@ export class AlertDeliveryResolver {
     return ctx.services.alerts.deliveries(ctx.caller!.accountId, filter, args);
   }
 
-  @FieldResolver(() => Alert, { description: 'The alert delivered.' })
-  async alert(@Root() d: AlertDelivery, @Ctx() ctx: RequestContext): Promise<Alert> {
-    const a = await ctx.services.alerts.alert(ctx.caller!.accountId, d.alertId);
-    if (!a) throw new Error(`delivery ${d.id} references missing alert ${d.alertId}`);
-    return a;
+  @FieldResolver(() => Alert, { nullable: true, description: 'The alert delivered; null for a digest.' })
+  alert(@Root() d: AlertDelivery, @Ctx() ctx: RequestContext): Promise<Alert | null> {
+    return d.alertId === null ? Promise.resolve(null) : ctx.services.alerts.alert(ctx.caller!.accountId, d.alertId);
+  }
+
+  @FieldResolver(() => AlertDigest, { nullable: true, description: 'The digest delivered; null for an alert.' })
+  digest(@Root() d: AlertDelivery, @Ctx() ctx: RequestContext): Promise<AlertDigest | null> {
+    return d.digestId === null ? Promise.resolve(null) : ctx.services.alerts.digest(ctx.caller!.accountId, d.digestId);
   }
 
   @FieldResolver(() => AlertDestination, { nullable: true, description: 'Where it goes; null once the destination is deleted.' })

@@ -5,15 +5,16 @@ import { ConnectionData } from '../../common/pagination/connection';
 import { KeysetPage, keysetPaginate } from '../../common/pagination/keyset';
 import { Direction } from '../flow-hit/flow-hit.enums';
 import { IocCategory } from '../ioc/ioc.enums';
-import { sampleMessage } from './alert-message';
+import { renderAlert, sampleMessage } from './alert-message';
 import { AlertDestination } from './alert-destination.entity';
-import { AlertAttempt, AlertDelivery } from './alert-delivery.entity';
+import { AlertAttempt, AlertDelivery, AlertDigest } from './alert-delivery.entity';
 import { AlertRule } from './alert-rule.entity';
 import { Alert } from './alert.entity';
-import { AlertDeliveryStatus, AlertDestinationKind, HitFoundBy, SyslogFormat, SyslogTransport, WebhookFormat } from './alert.enums';
+import { AlertDeliveryStatus, AlertDestinationKind, AlertDigestMode, HitFoundBy, SyslogFormat, SyslogTransport, WebhookFormat } from './alert.enums';
 import { AddressGuard, AddressRefused } from './destinations/address-guard';
 import { DestinationSettings } from './destinations/destination-settings';
 import { send, SendError } from './destinations/senders';
+import { validTime, validTimeZone } from './digest-schedule';
 
 export interface DestinationFields {
   name: string;
@@ -33,6 +34,10 @@ export interface RuleFields {
   foundBy?: HitFoundBy[] | null;
   throttleMinutes?: number | null;
   destinationIds: Array<number | null>;
+  digest?: AlertDigestMode | null;
+  digestTime?: string | null;
+  digestTimeZone?: string | null;
+  digestWeekday?: number | null;
 }
 
 export interface DeliveryFilterData {
@@ -169,7 +174,7 @@ export class AlertService {
     const now = new Date();
     let error: string | null = null;
     try {
-      await send(destination.settings, destination.secret, sampleMessage(String(destination.id), now), {
+      await send(destination.settings, destination.secret, renderAlert(sampleMessage(String(destination.id), now)), {
         guard: this.settings.guard,
         timeoutMs: this.settings.timeoutMs,
         now,
@@ -198,6 +203,17 @@ export class AlertService {
     const throttleMinutes = input.throttleMinutes ?? 60;
     if (!Number.isInteger(throttleMinutes) || throttleMinutes < 1 || throttleMinutes > 10_080) {
       return failure(userError(UserErrorCode.INVALID, ['input', 'throttleMinutes'], 'The throttle window is 1-10080 minutes (a week).'));
+    }
+    const digest = input.digest ?? AlertDigestMode.IMMEDIATE;
+    if (digest !== AlertDigestMode.IMMEDIATE) {
+      if (!input.digestTime || !validTime(input.digestTime))
+        return failure(userError(UserErrorCode.INVALID, ['input', 'digestTime'], 'A digest needs a local time, HH:MM.'));
+      if (!input.digestTimeZone || !validTimeZone(input.digestTimeZone)) {
+        return failure(userError(UserErrorCode.INVALID, ['input', 'digestTimeZone'], 'A digest needs an IANA time zone, e.g. Europe/Paris.'));
+      }
+      if (digest === AlertDigestMode.WEEKLY && !(Number.isInteger(input.digestWeekday) && input.digestWeekday! >= 1 && input.digestWeekday! <= 7)) {
+        return failure(userError(UserErrorCode.INVALID, ['input', 'digestWeekday'], 'A weekly digest needs a weekday, 1 (Monday) to 7 (Sunday).'));
+      }
     }
     if (input.destinationIds.length === 0) return failure(userError(UserErrorCode.REQUIRED, ['input', 'destinations'], 'Give at least one destination.'));
     const destinationIds = [...new Set(input.destinationIds)];
@@ -238,6 +254,11 @@ export class AlertService {
           foundBy: [...new Set(input.foundBy ?? [])],
           throttleMinutes,
           destinationIds: destinationIds as number[],
+          digest,
+          digestTime: digest === AlertDigestMode.IMMEDIATE ? null : input.digestTime!,
+          digestTimeZone: digest === AlertDigestMode.IMMEDIATE ? null : input.digestTimeZone!,
+          digestWeekday: digest === AlertDigestMode.WEEKLY ? input.digestWeekday! : null,
+          digestUntil: null,
           createdAt: now,
           updatedAt: now,
         }),
@@ -270,6 +291,10 @@ export class AlertService {
 
   alert(accountId: number, id: number): Promise<Alert | null> {
     return this.dataSource.getRepository(Alert).findOneBy({ accountId, id });
+  }
+
+  digest(accountId: number, id: number): Promise<AlertDigest | null> {
+    return this.dataSource.getRepository(AlertDigest).findOneBy({ accountId, id });
   }
 
   rule(accountId: number, id: number): Promise<AlertRule | null> {

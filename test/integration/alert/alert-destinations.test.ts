@@ -312,4 +312,48 @@ describe.each(drivers)('alert destinations and delivery (%s)', (driver) => {
     expect(counts.map((a) => Number(a.hit_count))).toEqual([8, 8, 8, 8, 8, 8]);
     expect(await t.services.alertDispatcher.runOnce()).toBe(0);
   });
+  it('sends a daily digest at its local time of the alerts a digest rule raised, once, and none of them one by one', async () => {
+    const dest = (await createDest({ name: 'digest', webhook: { url: `http://127.0.0.1:${hookPort}/digest` } })).alertDestination.id;
+    const bad = await gql(`mutation($i: AlertRuleCreateInput!) { alertRuleCreate(input: $i) { userErrors { field } } }`, {
+      i: { name: 'x', destinations: [dest], digest: 'WEEKLY', digestTime: '08:00', digestTimeZone: 'Europe/Paris' },
+    });
+    expect(bad.alertRuleCreate.userErrors).toEqual([{ field: ['input', 'digestWeekday'] }]);
+    const zone = await gql(`mutation($i: AlertRuleCreateInput!) { alertRuleCreate(input: $i) { userErrors { field } } }`, {
+      i: { name: 'x', destinations: [dest], digest: 'DAILY', digestTime: '08:00', digestTimeZone: 'Mars/Olympus' },
+    });
+    expect(zone.alertRuleCreate.userErrors).toEqual([{ field: ['input', 'digestTimeZone'] }]);
+    const rule = (
+      await gql(
+        `mutation($i: AlertRuleCreateInput!) { alertRuleCreate(input: $i) { alertRule { digest digestTime digestTimeZone digestWeekday } userErrors { field } } }`,
+        {
+          i: { name: 'daily', destinations: [dest], digest: 'DAILY', digestTime: '08:00', digestTimeZone: 'Europe/Paris' },
+        },
+      )
+    ).alertRuleCreate;
+    expect(rule.alertRule).toEqual({ digest: 'DAILY', digestTime: '08:00', digestTimeZone: 'Europe/Paris', digestWeekday: null });
+    const lines = Array.from(
+      { length: 6 },
+      (_, i) => `${1718000000 + i}.000000 IP 10.9.0.${1 + (i % 2)}.${40000 + i} > ${BAD[Math.floor(i / 2) % 2]}.443: Flags [S], seq 1, win 1, length 0`,
+    );
+    ok(await upload(t, `${lines.join('\n')}\n`, { deviceNickname: 'hq' }));
+    await processQueued(t.services);
+    const digestPosts = () => hook.got.filter((g) => g.body.includes('"kind":"digest"'));
+    await t.services.alertDispatcher.runOnce();
+    // Not due yet (the next 08:00 in Paris is after the rule was created), and its alerts are not sent one by one.
+    expect(digestPosts()).toHaveLength(0);
+    expect(hook.got.filter((g) => g.body.includes('"rule":{') && g.body.includes('"name":"daily"'))).toHaveLength(0);
+    const later = Date.now() + 2 * 86_400_000;
+    await t.services.alertDispatcher.runOnce(later);
+    await t.services.alertDispatcher.runOnce(later);
+    expect(digestPosts()).toHaveLength(1);
+    const digest = JSON.parse(digestPosts()[0].body);
+    expect(digest).toMatchObject({ kind: 'digest', rule: { name: 'daily' }, alertCount: 4, hitCount: 6, maxSeverity: 4 });
+    expect(digest.top).toHaveLength(4);
+    // The period ends at 08:00 Paris time (07:00 or 06:00 UTC).
+    expect(new Date(digest.periodEnd).toLocaleTimeString('en-GB', { timeZone: 'Europe/Paris' })).toBe('08:00:00');
+    expect(digestPosts()[0].headers['idempotency-key']).toBe(digest.idempotencyKey);
+    const listed = (await gql(`{ alertDeliveries(first: 1) { edges { node { status alert { id } digest { alertCount hitCount periodEnd } } } } }`))
+      .alertDeliveries.edges[0].node;
+    expect(listed).toEqual({ status: 'DELIVERED', alert: null, digest: { alertCount: 4, hitCount: 6, periodEnd: digest.periodEnd } });
+  });
 });

@@ -2,6 +2,7 @@ import { AddressGuard } from '../../../src/modules/alert/destinations/address-gu
 import { retryDelay } from '../../../src/modules/alert/alert.dispatcher';
 import { draftAlerts, OutboxRule, ruleMatches } from '../../../src/modules/alert/alert-outbox';
 import { alertCef, sampleMessage } from '../../../src/modules/alert/alert-message';
+import { lastDigestDue } from '../../../src/modules/alert/digest-schedule';
 import type { NewHit } from '../../../src/modules/flow-hit/flow-hit.columns';
 
 const rule = (over: Partial<OutboxRule> = {}): OutboxRule => ({
@@ -14,6 +15,7 @@ const rule = (over: Partial<OutboxRule> = {}): OutboxRule => ({
   foundBy: [],
   throttleMinutes: 60,
   destinationIds: [1],
+  immediate: true,
   ...over,
 });
 
@@ -108,5 +110,25 @@ describe('CEF', () => {
     const cef = alertCef(m);
     expect(cef).toContain('cs3=a\\=b|c');
     expect(cef.split('|').slice(0, 7)).toEqual(['CEF:0', 'pcap-defense', 'pcap-defense', '1', 'ioc-hit-5', 'IOC hit: 1.2.3.4/32', '10']);
+  });
+});
+
+describe('digest schedule', () => {
+  const daily = (time: string, timeZone: string) => ({ weekly: false, time, timeZone, weekday: null });
+  it.each([
+    // Before today's 08:00 in Paris: yesterday's (CET, UTC+1).
+    [daily('08:00', 'Europe/Paris'), '2026-03-29T05:00:00Z', '2026-03-28T07:00:00.000Z'],
+    // After it, the day summer time starts: 08:00 CEST is 06:00 UTC.
+    [daily('08:00', 'Europe/Paris'), '2026-03-29T06:30:00Z', '2026-03-29T06:00:00.000Z'],
+    // Exactly at the time: due now.
+    [daily('08:00', 'Europe/Paris'), '2026-03-29T06:00:00Z', '2026-03-29T06:00:00.000Z'],
+    // 02:30 does not exist in New York on 8 March 2026: it moves forward with the clock, to 03:30 EDT.
+    [daily('02:30', 'America/New_York'), '2026-03-08T12:00:00Z', '2026-03-08T07:30:00.000Z'],
+    // Weekly on Monday 09:30 New York, asked on a Friday: the Monday before.
+    [{ weekly: true, time: '09:30', timeZone: 'America/New_York', weekday: 1 }, '2026-12-04T20:00:00Z', '2026-11-30T14:30:00.000Z'],
+    // Weekly on Friday 23:00 Tokyo, asked on that Friday 22:00 Tokyo: a week before.
+    [{ weekly: true, time: '23:00', timeZone: 'Asia/Tokyo', weekday: 5 }, '2026-12-04T13:00:00Z', '2026-11-27T14:00:00.000Z'],
+  ])('%j at %s: %s', (schedule, now, expected) => {
+    expect(new Date(lastDigestDue(schedule, Date.parse(now))).toISOString()).toBe(expected);
   });
 });

@@ -6,7 +6,7 @@ import net from 'node:net';
 import os from 'node:os';
 import type { LookupFunction } from 'node:net';
 import nodemailer from 'nodemailer';
-import { alertCef, alertJson, AlertMessage, emailSubject, emailText, slackJson, syslogLine } from '../alert-message';
+import { Outgoing, syslogLine } from '../alert-message';
 import { SyslogFormat, SyslogTransport, WebhookFormat } from '../alert.enums';
 import { AddressGuard } from './address-guard';
 import { DestinationSettings, EmailSettingsData, SyslogSettingsData, WebhookSettingsData } from './destination-settings';
@@ -29,7 +29,7 @@ export interface SendOptions {
 }
 
 /** Sends one alert to one destination; resolves when the destination accepted it, throws SendError otherwise. */
-export async function send(settings: DestinationSettings, secret: string | null, m: AlertMessage, options: SendOptions): Promise<void> {
+export async function send(settings: DestinationSettings, secret: string | null, m: Outgoing, options: SendOptions): Promise<void> {
   try {
     switch (settings.kind) {
       case 'WEBHOOK':
@@ -60,10 +60,10 @@ function fixedLookup(address: string): LookupFunction {
   }) as unknown as LookupFunction;
 }
 
-async function sendWebhook(s: WebhookSettingsData, secret: string, m: AlertMessage, o: SendOptions): Promise<void> {
+async function sendWebhook(s: WebhookSettingsData, secret: string, m: Outgoing, o: SendOptions): Promise<void> {
   const url = new URL(s.url);
   const address = await o.guard.address(url.hostname);
-  const body = s.format === WebhookFormat.SLACK ? slackJson(m) : alertJson(m);
+  const body = s.format === WebhookFormat.SLACK ? JSON.stringify({ text: m.summary }) : m.json;
   const timestamp = String(Math.floor((o.now ?? new Date()).getTime() / 1000));
   const headers: Record<string, string> = {
     'content-type': 'application/json',
@@ -88,9 +88,9 @@ async function sendWebhook(s: WebhookSettingsData, secret: string, m: AlertMessa
   throw new SendError(`HTTP ${status}`, status >= 500 || status === 408 || status === 429);
 }
 
-async function sendSyslog(s: SyslogSettingsData, m: AlertMessage, o: SendOptions): Promise<void> {
+async function sendSyslog(s: SyslogSettingsData, m: Outgoing, o: SendOptions): Promise<void> {
   const address = await o.guard.address(s.host);
-  const line = syslogLine(m, s.format === SyslogFormat.CEF ? alertCef(m) : alertJson(m), os.hostname(), o.now ?? new Date());
+  const line = syslogLine(m, s.format === SyslogFormat.CEF ? m.cef : m.json, os.hostname(), o.now ?? new Date());
   const bytes = Buffer.from(line, 'utf8');
   if (s.transport === SyslogTransport.UDP) {
     const socket = dgram.createSocket(net.isIPv6(address) ? 'udp6' : 'udp4');
@@ -109,7 +109,7 @@ async function sendSyslog(s: SyslogSettingsData, m: AlertMessage, o: SendOptions
   });
 }
 
-async function sendEmail(s: EmailSettingsData, password: string | null, m: AlertMessage, o: SendOptions): Promise<void> {
+async function sendEmail(s: EmailSettingsData, password: string | null, m: Outgoing, o: SendOptions): Promise<void> {
   const address = await o.guard.address(s.host);
   const transport = nodemailer.createTransport({
     host: address,
@@ -127,8 +127,8 @@ async function sendEmail(s: EmailSettingsData, password: string | null, m: Alert
     await transport.sendMail({
       from: s.from,
       to: s.to,
-      subject: emailSubject(m),
-      text: emailText(m),
+      subject: m.subject,
+      text: m.text,
       headers: { 'X-PCD-Idempotency-Key': m.idempotencyKey },
     });
   } finally {
