@@ -4,6 +4,7 @@ import { getOperationAST, GraphQLError, GraphQLSchema, parse } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import { Caller } from '../modules/auth/auth.types';
+import { queryTooComplex, shapeRefusals } from '../graphql/query-limits';
 import { RequestContext } from './context';
 import { createLoaders } from './loaders';
 import { Logger } from './logger';
@@ -18,7 +19,8 @@ const GRAPHQL_PATH = '/graphql';
  * key's account. Only subscriptions: queries and mutations keep to HTTP, behind its limits.
  */
 export function attachSubscriptions(server: http.Server, schema: GraphQLSchema, services: Services, logger: Logger): { close(): Promise<void> } {
-  const wss = new WebSocketServer({ server, path: GRAPHQL_PATH });
+  // A message is at most as large as an HTTP request's JSON body may be.
+  const wss = new WebSocketServer({ server, path: GRAPHQL_PATH, maxPayload: services.config.maxRequestBytes });
   const callers = new WeakMap<object, Caller>();
   const handle = useServer(
     {
@@ -32,14 +34,18 @@ export function attachSubscriptions(server: http.Server, schema: GraphQLSchema, 
         return true;
       },
       onSubscribe: (_ctx, _id, payload) => {
-        let operation;
+        let document;
         try {
-          operation = getOperationAST(parse(payload.query), payload.operationName);
+          document = parse(payload.query);
         } catch (err) {
           return [err instanceof GraphQLError ? err : new GraphQLError('The query does not parse.')];
         }
+        const operation = getOperationAST(document, payload.operationName);
         if (operation && operation.operation !== 'subscription')
           return [new GraphQLError('Only subscriptions over WebSocket; send queries and mutations over HTTP.')];
+        // The same bounds on a document's shape as over HTTP.
+        const refusals = shapeRefusals(schema, document, services.config.queryLimits);
+        if (refusals.length > 0) return [queryTooComplex(refusals.join(' '))];
       },
       context: (ctx): RequestContext => {
         const caller = callers.get(ctx.extra) ?? null;

@@ -145,5 +145,14 @@ describe.each(drivers)('subscriptions over graphql-ws (%s)', (driver) => {
       ),
     );
     expect(JSON.stringify(refused)).toMatch(/Only subscriptions over WebSocket/);
+    // The HTTP bounds on a document's shape hold on the socket too.
+    const aliases = Array.from({ length: 40 }, (_, i) => `a${i}: hitsFound { hitCount }`).join(' ');
+    const tooMany = await new Promise<unknown>((resolve) =>
+      raw.subscribe(
+        { query: `subscription { ${aliases} }` },
+        { next: () => resolve('answered'), error: (e) => resolve(e), complete: () => resolve('completed') },
+      ),
+    );
+    expect(JSON.stringify(tooMany)).toMatch(/QUERY_TOO_COMPLEX|aliases/i);
   });
 });
