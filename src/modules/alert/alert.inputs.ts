@@ -117,6 +117,12 @@ export class AlertRuleCreateInput {
   digestWeekday?: number | null;
 }
 
+@InputType({ description: "An alert rule's new settings: every field as at creation (a field left out takes its default)." })
+export class AlertRuleUpdateInput extends AlertRuleCreateInput {
+  @Field(() => ID, { description: 'Global ID of the rule.' })
+  id: string;
+}
+
 @InputType({ description: 'Names an alert rule.' })
 export class AlertRuleIdInput {
   @Field(() => ID, { description: 'Global ID of the rule.' })

@@ -8,6 +8,7 @@ import { AlertRule } from './alert-rule.entity';
 
 export const AlertDeliveryConnection = Connection(AlertDelivery, 'AlertDelivery', 'alert delivery', 'alert deliveries');
 export const AlertRuleCreatePayload = createPayload('AlertRuleCreatePayload', 'alertRule', () => AlertRule, 'The new rule.');
+export const AlertRuleUpdatePayload = createPayload('AlertRuleUpdatePayload', 'alertRule', () => AlertRule, 'The rule as changed.');
 export const AlertRuleDeletePayload = createPayload('AlertRuleDeletePayload', 'alertRule', () => AlertRule, 'The deleted rule, as it was.');
 export const AlertDestinationDeletePayload = createPayload(
   'AlertDestinationDeletePayload',

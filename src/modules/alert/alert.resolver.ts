@@ -11,7 +11,15 @@ import { AlertDestination } from './alert-destination.entity';
 import { AlertAttempt, AlertDelivery, AlertDigest } from './alert-delivery.entity';
 import { AlertRule } from './alert-rule.entity';
 import { Alert } from './alert.entity';
-import { AlertDeliveryFilter, AlertDestinationCreateInput, AlertDestinationIdInput, AlertRuleCreateInput, AlertRuleIdInput } from './alert.inputs';
+import type { RuleFields } from './alert.service';
+import {
+  AlertDeliveryFilter,
+  AlertDestinationCreateInput,
+  AlertDestinationIdInput,
+  AlertRuleCreateInput,
+  AlertRuleIdInput,
+  AlertRuleUpdateInput,
+} from './alert.inputs';
 import {
   AlertDeliveryConnection,
   AlertDestinationCreatePayload,
@@ -19,6 +27,7 @@ import {
   AlertDestinationTestPayload,
   AlertRuleCreatePayload,
   AlertRuleDeletePayload,
+  AlertRuleUpdatePayload,
 } from './alert.payloads';
 
 // Alert configuration names endpoints and secrets: ADMIN only, reading included.
@@ -33,6 +42,13 @@ export class AlertDeliveriesArgs extends PageArgs {
 }
 
 const ids = (list: string[] | null | undefined, type: 'Device' | 'IocList' | 'AlertDestination') => list?.map((id) => idOfType(id, type));
+
+/** GraphQL input to service fields: global IDs decoded. */
+function ruleFields(input: AlertRuleCreateInput): RuleFields {
+  const { devices, iocLists, destinations, ...rest } = input;
+  delete (rest as { id?: string }).id;
+  return { ...rest, deviceIds: ids(devices, 'Device'), iocListIds: ids(iocLists, 'IocList'), destinationIds: ids(destinations, 'AlertDestination')! };
+}
 
 @Resolver(() => AlertDestination)
 export class AlertDestinationResolver {
@@ -105,14 +121,16 @@ export class AlertRuleResolver {
     @Arg('input', { description: 'What to do; see the input type.' }) input: AlertRuleCreateInput,
     @Ctx() ctx: RequestContext,
   ): Promise<PayloadData> {
-    const { devices, iocLists, destinations, ...rest } = input;
-    const outcome = await ctx.services.alerts.createRule(ctx.caller!.accountId, {
-      ...rest,
-      deviceIds: ids(devices, 'Device'),
-      iocListIds: ids(iocLists, 'IocList'),
-      destinationIds: ids(destinations, 'AlertDestination')!,
-    });
-    return toPayload(outcome, 'alertRule');
+    return toPayload(await ctx.services.alerts.createRule(ctx.caller!.accountId, ruleFields(input)), 'alertRule');
+  }
+
+  @Authorized(WRITE_ROLES)
+  @Mutation(() => AlertRuleUpdatePayload, { description: "Replaces an alert rule's settings (every field as at creation); enabled: false pauses it." })
+  async alertRuleUpdate(
+    @Arg('input', { description: 'What to do; see the input type.' }) input: AlertRuleUpdateInput,
+    @Ctx() ctx: RequestContext,
+  ): Promise<PayloadData> {
+    return toPayload(await ctx.services.alerts.updateRule(ctx.caller!.accountId, idOfType(input.id, 'AlertRule'), ruleFields(input)), 'alertRule');
   }
 
   @Authorized(WRITE_ROLES)

@@ -194,6 +194,33 @@ export class AlertService {
   }
 
   async createRule(accountId: number, input: RuleFields): Promise<Outcome<AlertRule>> {
+    const checked = await this.checkRule(accountId, input);
+    if (!checked.ok) return checked;
+    const now = new Date();
+    const repo = this.dataSource.getRepository(AlertRule);
+    return success(await repo.save(repo.create({ accountId, ...checked.value, digestUntil: null, createdAt: now, updatedAt: now })));
+  }
+
+  /** Replaces a rule's name, conditions, destinations and schedule (every field as given, as at creation). */
+  async updateRule(accountId: number, id: number | null, input: RuleFields): Promise<Outcome<AlertRule>> {
+    const repo = this.dataSource.getRepository(AlertRule);
+    const rule = id == null ? null : await repo.findOneBy({ accountId, id });
+    if (!rule) return failure(userError(UserErrorCode.NOT_FOUND, ['input', 'id'], 'No such alert rule.'));
+    const checked = await this.checkRule(accountId, input);
+    if (!checked.ok) return checked;
+    const v = checked.value;
+    const now = new Date();
+    const sameSchedule =
+      v.digest === rule.digest && v.digestTime === rule.digestTime && v.digestTimeZone === rule.digestTimeZone && v.digestWeekday === rule.digestWeekday;
+    // A new schedule's first digest covers the alerts from now on (earlier ones went out under the old one).
+    Object.assign(rule, v, { digestUntil: sameSchedule ? rule.digestUntil : now.getTime(), updatedAt: now });
+    return success(await repo.save(rule));
+  }
+
+  private async checkRule(
+    accountId: number,
+    input: RuleFields,
+  ): Promise<Outcome<Omit<AlertRule, 'id' | 'accountId' | 'account' | 'digestUntil' | 'createdAt' | 'updatedAt'>>> {
     const name = input.name.trim();
     if (name.length < 1 || name.length > 64) return failure(userError(UserErrorCode.INVALID, ['input', 'name'], 'A name has 1-64 characters.'));
     const minSeverity = input.minSeverity ?? 0;
@@ -238,32 +265,22 @@ export class AlertService {
     if (!devices.ok) return devices;
     const lists = await owned(input.iocListIds, 'ioc_list', 'iocLists');
     if (!lists.ok) return lists;
-    const now = new Date();
-    const repo = this.dataSource.getRepository(AlertRule);
-    return success(
-      await repo.save(
-        repo.create({
-          accountId,
-          name,
-          enabled: input.enabled ?? true,
-          minSeverity,
-          directions: [...new Set(input.directions ?? [])],
-          deviceIds: devices.value,
-          iocListIds: lists.value,
-          categories: [...new Set(input.categories ?? [])],
-          foundBy: [...new Set(input.foundBy ?? [])],
-          throttleMinutes,
-          destinationIds: destinationIds as number[],
-          digest,
-          digestTime: digest === AlertDigestMode.IMMEDIATE ? null : input.digestTime!,
-          digestTimeZone: digest === AlertDigestMode.IMMEDIATE ? null : input.digestTimeZone!,
-          digestWeekday: digest === AlertDigestMode.WEEKLY ? input.digestWeekday! : null,
-          digestUntil: null,
-          createdAt: now,
-          updatedAt: now,
-        }),
-      ),
-    );
+    return success({
+      name,
+      enabled: input.enabled ?? true,
+      minSeverity,
+      directions: [...new Set(input.directions ?? [])],
+      deviceIds: devices.value,
+      iocListIds: lists.value,
+      categories: [...new Set(input.categories ?? [])],
+      foundBy: [...new Set(input.foundBy ?? [])],
+      throttleMinutes,
+      destinationIds: destinationIds as number[],
+      digest,
+      digestTime: digest === AlertDigestMode.IMMEDIATE ? null : input.digestTime!,
+      digestTimeZone: digest === AlertDigestMode.IMMEDIATE ? null : input.digestTimeZone!,
+      digestWeekday: digest === AlertDigestMode.WEEKLY ? input.digestWeekday! : null,
+    });
   }
 
   async deleteRule(accountId: number, id: number | null): Promise<Outcome<AlertRule>> {

@@ -356,4 +356,23 @@ describe.each(drivers)('alert destinations and delivery (%s)', (driver) => {
       .alertDeliveries.edges[0].node;
     expect(listed).toEqual({ status: 'DELIVERED', alert: null, digest: { alertCount: 4, hitCount: 6, periodEnd: digest.periodEnd } });
   });
+  it('changes a rule with alertRuleUpdate: a paused rule raises nothing, and a foreign rule is not found', async () => {
+    const dest = (await createDest({ name: 'upd', webhook: { url: `http://127.0.0.1:${hookPort}/upd` } })).alertDestination.id;
+    const UPDATE = `mutation($i: AlertRuleUpdateInput!) { alertRuleUpdate(input: $i) { alertRule { id name enabled minSeverity throttleMinutes } userErrors { code field } } }`;
+    const id = (
+      await gql(`mutation($i: AlertRuleCreateInput!) { alertRuleCreate(input: $i) { alertRule { id } } }`, { i: { name: 'to pause', destinations: [dest] } })
+    ).alertRuleCreate.alertRule.id;
+    const paused = (await gql(UPDATE, { i: { id, name: 'paused', enabled: false, minSeverity: 2, throttleMinutes: 5, destinations: [dest] } })).alertRuleUpdate;
+    expect(paused).toEqual({ alertRule: { id, name: 'paused', enabled: false, minSeverity: 2, throttleMinutes: 5 }, userErrors: [] });
+    const foreign = ok(await t.gql(UPDATE, { i: { id, name: 'mine', destinations: [dest] } }, t.keys.otherAdmin)).alertRuleUpdate;
+    expect(foreign).toEqual({ alertRule: null, userErrors: [{ code: 'NOT_FOUND', field: ['input', 'id'] }] });
+    const ruleId = Number(Buffer.from(id, 'base64url').toString('utf8').split(':').pop());
+    ok(await upload(t, `1719000000.000000 IP 10.8.0.1.40000 > ${BAD[0]}.443: Flags [S], seq 1, win 1, length 0\n`, { deviceNickname: 'hq' }));
+    await processQueued(t.services);
+    expect(await t.dataSource.query(`SELECT id FROM alert WHERE rule_id = ?`, [ruleId])).toEqual([]);
+    await gql(UPDATE, { i: { id, name: 'paused', enabled: true, destinations: [dest] } });
+    ok(await upload(t, `1719000001.000000 IP 10.8.0.1.40001 > ${BAD[0]}.443: Flags [S], seq 1, win 1, length 0\n`, { deviceNickname: 'hq' }));
+    await processQueued(t.services);
+    expect(await t.dataSource.query(`SELECT id FROM alert WHERE rule_id = ?`, [ruleId])).toHaveLength(1);
+  });
 });
