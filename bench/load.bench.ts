@@ -201,12 +201,12 @@ async function main(): Promise<void> {
     console.log(
       `\nload.bench: ${DB}, ${HITS.toLocaleString('en')} hits, ${CLIENTS} report clients + ${UPLOADERS} uploaders of ${(UPLOAD_BYTES / 1e6).toFixed(0)} MB for ${SECONDS} s`,
     );
-    // The server inherits this environment: PARSE_THREADS=0 runs the parse on its event loop, for comparison.
+    // The server inherits this environment: PARSE_THREADS=0 / REPORT_THREADS=0 parse / report on its event loop, for comparison.
     console.log(
       `node ${process.version}, ${os.cpus()[0]?.model ?? 'cpu'} x${os.cpus().length}, load average ${os
         .loadavg()
         .map((x) => x.toFixed(2))
-        .join(' ')}, PARSE_THREADS=${process.env.PARSE_THREADS || '1 (default)'}\n`,
+        .join(' ')}, PARSE_THREADS=${process.env.PARSE_THREADS || '1 (default)'}, REPORT_THREADS=${process.env.REPORT_THREADS || '1 (default)'}\n`,
     );
     console.log('                        idle p50/p95        load p50 / p95 / p99 / max (n)          p95 vs idle');
     for (const k of KINDS) {

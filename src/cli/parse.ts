@@ -5,18 +5,23 @@ import zlib from 'node:zlib';
 import { parseArgs } from 'node:util';
 import { createDirectionClassifier, Direction, DirectionClassifier } from '../modules/log-upload/flows/direction';
 import { ipv6Text, missingEpochTimestamps, PacketBatch, Protocol, SKIP_REASONS, TcpdumpParser } from '../modules/log-upload/parsing';
+import { DNS_SKIP_REASONS, DnsRow, DnsStats } from '../modules/log-upload/parsing/dns-text';
 import { CONVERT_HINT, sniff } from '../modules/log-upload/acceptance/sniff';
 import { ProgressBar } from '../common/progress/progress-bar';
 import { CliFailure, Command, Io, UsageError } from './shared';
 
 export const parse: Command = {
   summary: 'Parse tcpdump -tt -n text (plain or gzip) into tab-separated rows on stdout; a summary with skipped lines on stderr.',
-  usage: 'parse FILE|- [--internal CIDR,...] [--json]',
+  usage: 'parse FILE|- [--internal CIDR,...] [--dns] [--json]',
   flags: [
     ['FILE|-', 'A `tcpdump -tt -n` text file, plain or gzip; - reads stdin. No database or server is needed.'],
     [
       '--internal CIDR,...',
       "The device's internal networks, as the server would use them for the direction column (comma-separated or repeated; none by default).",
+    ],
+    [
+      '--dns',
+      'Print the DNS rows instead of the packets: one row per query question and per response (ts src sport dst dport family id kind qtype qname answers via rcode counts trunc).',
     ],
     ['--json', 'Print the summary (lines, packets, skipped lines by reason) as one JSON object on stderr.'],
   ],
@@ -24,19 +29,20 @@ export const parse: Command = {
     'pcap-defense parse capture.txt | head',
     'pcap-defense parse capture.txt.gz --internal 10.0.0.0/8,192.168.1.0/24 --json 2>summary.json >rows.tsv',
     'tcpdump -tt -n -r capture.pcap | pcap-defense parse -',
+    'pcap-defense parse --dns capture.txt | cut -f10 | sort | uniq -c',
   ],
   async run(argv, io) {
     const { values, positionals } = parseArgs({
       args: argv,
       allowPositionals: true,
-      options: { internal: { type: 'string', multiple: true }, json: { type: 'boolean' } },
+      options: { internal: { type: 'string', multiple: true }, json: { type: 'boolean' }, dns: { type: 'boolean' } },
     });
     if (positionals.length !== 1) throw new UsageError('give exactly one FILE (or - for stdin)');
     const internal = (values.internal ?? [])
       .flatMap((v) => v.split(','))
       .map((v) => v.trim())
       .filter(Boolean);
-    return parseCommand(positionals[0], internal, values.json === true, io);
+    return parseCommand(positionals[0], internal, values.json === true, io, values.dns === true);
   },
 };
 
@@ -197,6 +203,58 @@ function renderRows(batch: PacketBatch, classifier: DirectionClassifier, w: RowW
   w.pos = pos;
 }
 
+const DNS_HEADER = 'ts\tsrc\tsport\tdst\tdport\tfamily\tid\tkind\tqtype\tqname\tanswers\tvia\trcode\tcounts\ttrunc\n';
+
+/** One line per DNS row (DNS_HEADER's columns; the first six as the packet rows print them). DNS rows are few: plain strings. */
+function renderDnsRows(batch: PacketBatch, rows: DnsRow[], w: RowWriter): void {
+  for (const d of rows) {
+    const i = d.packet;
+    const ts = batch.tsMicros[i];
+    const sec = Math.floor(ts / 1e6);
+    const usec = String(ts - sec * 1e6).padStart(6, '0');
+    let src: string;
+    let dst: string;
+    if (batch.family[i] === 4) {
+      src = ipv4Text(batch.srcV4[i]);
+      dst = ipv4Text(batch.dstV4[i]);
+    } else {
+      const o = 8 * batch.v6Slot[i];
+      src = ipv6Text(batch.v6Words, o);
+      dst = ipv6Text(batch.v6Words, o + 4);
+    }
+    const fields = [
+      `${sec}.${usec}`,
+      src,
+      batch.srcPort[i],
+      dst,
+      batch.dstPort[i],
+      batch.family[i] === 4 ? 'IP' : 'IP6',
+      d.id,
+      d.kind,
+      d.qtype,
+      d.qname,
+      d.kind === 'response' ? JSON.stringify(d.answers) : '',
+      d.via,
+      d.rcode,
+      d.counts,
+      d.truncated ? 'yes' : 'no',
+    ];
+    const line = `${fields.join('\t')}\n`;
+    if (w.pos + Buffer.byteLength(line, 'latin1') > w.buf.length) w.cut();
+    w.pos += w.buf.write(line, w.pos, 'latin1');
+    if (w.pos >= CHUNK_BYTES) w.cut();
+  }
+}
+
+function ipv4Text(a: number): string {
+  return `${a >>> 24}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.${a & 255}`;
+}
+
+function dnsSummary(s: DnsStats): { lines: number; queries: number; responses: number; skippedByReason: Record<string, number> } {
+  const skippedByReason = Object.fromEntries(DNS_SKIP_REASONS.filter((r) => s.skipped[r] > 0).map((r) => [r, s.skipped[r]]));
+  return { lines: s.lines, queries: s.queries, responses: s.responses, skippedByReason };
+}
+
 /** The input's bytes as text: gunzipped when it starts with gzip's magic (1f 8b), whatever its name. */
 async function* textChunks(raw: Readable): AsyncGenerator<Buffer> {
   const it: AsyncIterator<Buffer> = raw[Symbol.asyncIterator]();
@@ -238,7 +296,7 @@ function readFailure(e: unknown, label: string): Error {
   return e as Error;
 }
 
-async function parseCommand(file: string, internal: string[], json: boolean, io: Io): Promise<number> {
+async function parseCommand(file: string, internal: string[], json: boolean, io: Io, dns: boolean): Promise<number> {
   let classifier: DirectionClassifier;
   try {
     classifier = createDirectionClassifier(internal);
@@ -263,7 +321,8 @@ async function parseCommand(file: string, internal: string[], json: boolean, io:
   const readSoFar = input instanceof fs.ReadStream ? () => input.bytesRead : null;
   let textSoFar = 0;
   try {
-    return await parseStream(input, label, classifier, io, progress, json, (chunk) => progress.update(readSoFar ? readSoFar() : (textSoFar += chunk.length)));
+    const onChunk = (chunk: Buffer) => progress.update(readSoFar ? readSoFar() : (textSoFar += chunk.length));
+    return await parseStream(input, label, classifier, io, progress, json, onChunk, dns);
   } finally {
     progress.finish();
   }
@@ -277,11 +336,13 @@ async function parseStream(
   progress: ProgressBar,
   json: boolean,
   onChunk: (chunk: Buffer) => void,
+  dns: boolean,
 ): Promise<number> {
-  const parser = new TcpdumpParser();
+  const parser = new TcpdumpParser({ dns });
   const batch = new PacketBatch(1 << 14);
   const writer = new RowWriter(io.stdout);
-  writer.pos = writer.buf.write(PARSE_HEADER, 0, 'latin1');
+  writer.pos = writer.buf.write(dns ? DNS_HEADER : PARSE_HEADER, 0, 'latin1');
+  const render = dns ? () => renderDnsRows(batch, parser.takeDnsRows(), writer) : () => renderRows(batch, classifier, writer);
   // A capture without -tt is refused once its first lines show it, as the upload worker does. Its rows
   // (fewer than its time-of-day lines) are still in the writer's first chunk then: none are printed.
   let decided = false;
@@ -301,7 +362,7 @@ async function parseStream(
       }
       batch.clear();
       parser.push(chunk, batch);
-      renderRows(batch, classifier, writer);
+      render();
       onChunk(chunk);
       if (!decided && parser.stats.lines > EPOCH_DECISION_LINES) {
         refuseWithoutEpoch();
@@ -315,7 +376,7 @@ async function parseStream(
   }
   batch.clear();
   parser.end(batch);
-  renderRows(batch, classifier, writer);
+  render();
   refuseWithoutEpoch();
   await writer.drain(true);
   if (writer.closed) return 0;
@@ -331,6 +392,7 @@ async function parseStream(
         file: label,
         lines: stats.lines,
         packets: stats.packets,
+        ...(dns ? { dns: dnsSummary(parser.dnsStats) } : {}),
         skipped,
         skippedByReason: Object.fromEntries(reasons.map((r) => [r, stats.skipped[r]])),
         samples,
@@ -340,6 +402,13 @@ async function parseStream(
   }
   const byReason = reasons.length ? ` (${reasons.map((r) => `${r} ${stats.skipped[r]}`).join(', ')})` : '';
   io.err(`${label}: ${stats.lines} lines, ${stats.packets} packets, ${skipped} skipped${byReason}`);
+  if (dns) {
+    const d = dnsSummary(parser.dnsStats);
+    const dnsReasons = Object.entries(d.skippedByReason).map(([r, n]) => `${r} ${n}`);
+    io.err(
+      `  dns: ${d.lines} lines on port 53/5353, ${d.queries} queries, ${d.responses} responses${dnsReasons.length ? `, skipped: ${dnsReasons.join(', ')}` : ''}`,
+    );
+  }
   for (const s of [...stats.samples].sort((a, b) => a.lineNo - b.lineNo)) io.err(`  line ${s.lineNo}: ${s.reason}: ${s.text}`);
   return 0;
 }

@@ -5,6 +5,7 @@ import { Policy } from '../modules/policy/policy.entity';
 import { PolicyIocList } from '../modules/policy/policy-ioc-list.entity';
 import { IocList } from '../modules/ioc/ioc-list.entity';
 import { Ioc } from '../modules/ioc/ioc.entity';
+import { IocDomain } from '../modules/ioc/ioc-domain.entity';
 import { LogUpload } from '../modules/log-upload/log-upload.entity';
 import { LogUploadBlob } from '../modules/log-upload/log-upload-blob.entity';
 import { FlowHit } from '../modules/flow-hit/flow-hit.entity';
@@ -23,6 +24,7 @@ export const entities = [
   Device,
   IocList,
   Ioc,
+  IocDomain,
   PolicyIocList,
   LogUpload,
   LogUploadBlob,

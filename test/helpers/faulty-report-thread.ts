@@ -4,7 +4,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { serveReports } from '../../src/modules/report/report-thread/report-thread';
 
-export type ReportFault = 'exit' | 'forget' | 'stall';
+export type ReportFault = 'exit' | 'forget' | 'stall' | 'hog';
 const { mode, faults } = workerData as { mode: ReportFault; faults: Int32Array };
 
 serveReports(parentPort!, {
@@ -14,5 +14,9 @@ serveReports(parentPort!, {
     if (mode === 'exit') process.exit(3);
     if (mode === 'stall') Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1000);
     if (mode === 'forget') return 'forget';
+    if (mode === 'hog') {
+      const held: number[][] = [];
+      for (;;) held.push(Array.from({ length: 1_000_000 }, (_, i) => i));
+    }
   },
 });

@@ -3,7 +3,8 @@ import { DataSource, EntityManager, In } from 'typeorm';
 import { failure, Outcome, success, userError, UserErrorCode } from '../../common/errors/user-error';
 import { bulkInsert } from '../../db/bulk';
 import { Ioc } from './ioc.entity';
-import { ImportMode } from './ioc.enums';
+import { ImportMode, IocEntryKind } from './ioc.enums';
+import { importDomainFeed } from './domain-feed-import';
 import { IocList } from './ioc-list.entity';
 import { IOC_COLUMNS, iocRow, lockList, touchList } from './ioc.service';
 import { IndexChanges, NO_INDEX_CHANGES } from './ioc-index.warmer';
@@ -89,6 +90,24 @@ export class FeedImportService {
       const outcome = await this.dataSource.transaction(async (em) => {
         const list = await lockList(em, accountId, listId);
         if (!list) return failure(userError(UserErrorCode.NOT_FOUND, ['input', 'list'], 'No IOC list with this ID.'));
+        if (list.entryKind === IocEntryKind.DOMAIN) {
+          const d = await importDomainFeed(em, list, source.path, mode, onProgress);
+          return success({
+            list,
+            mode,
+            bytes: source.bytes,
+            linesRead: d.linesRead,
+            added: d.added,
+            duplicates: d.duplicatesInFile + d.duplicatesInList,
+            duplicatesInFile: d.duplicatesInFile,
+            duplicatesInList: d.duplicatesInList,
+            skipped: d.skipped,
+            normalized: 0,
+            skippedLines: d.skippedLines,
+            removed: d.removed,
+            durationMs: Math.round(performance.now() - started),
+          });
+        }
         const tally = new FeedImportTally();
         const now = Date.now();
         let rows: unknown[][] = [];

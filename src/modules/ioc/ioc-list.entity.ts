@@ -3,7 +3,7 @@ import { Field, Int, ObjectType } from 'type-graphql';
 import { TimestampColumn } from '../../db/columns';
 import { Node } from '../../common/node/node';
 import { Account } from '../account/account.entity';
-import { IocCategory, IocListKind, SEVERITY_DESCRIPTION } from './ioc.enums';
+import { IocCategory, IocEntryKind, IocListKind, SEVERITY_DESCRIPTION } from './ioc.enums';
 
 /** A named list of IOC entries (the original's targets and user-defined lists). */
 @Entity('ioc_list')
@@ -34,6 +34,12 @@ export class IocList {
   @Column({ type: 'varchar', length: 8 })
   @Field(() => IocListKind, { description: 'BLOCK flags addresses; ALLOW exempts them from every BLOCK list of a policy.' })
   kind: IocListKind;
+
+  @Column({ type: 'varchar', length: 8, default: IocEntryKind.IP })
+  @Field(() => IocEntryKind, {
+    description: 'What the entries are: IP addresses and networks, or domains (each matching its subdomains too). Set at creation.',
+  })
+  entryKind: IocEntryKind;
 
   @Column({ type: 'smallint' })
   @Field(() => Int, { description: SEVERITY_DESCRIPTION })

@@ -6,13 +6,15 @@ import { keysetPaginate, KeysetPage } from '../../common/pagination/keyset';
 import { foldKey, LIKE_ESCAPE, likeContains } from '../../common/text';
 import { PolicyIocList } from '../policy/policy-ioc-list.entity';
 import { Policy } from '../policy/policy.entity';
-import { IocCategory, IocListKind } from './ioc.enums';
+import { IocCategory, IocEntryKind, IocListKind } from './ioc.enums';
 import { IocList } from './ioc-list.entity';
 import { IndexChanges, NO_INDEX_CHANGES } from './ioc-index.warmer';
 
 export interface IocListFields {
   name?: string | null;
   kind?: IocListKind | null;
+  /** Creation only: IP (default) or DOMAIN. */
+  entryKind?: IocEntryKind | null;
   severity?: number | null;
   category?: IocCategory | null;
   sourceName?: string | null;
@@ -97,6 +99,7 @@ export class IocListService {
         name,
         nameKey: foldKey(name),
         kind: input.kind ?? IocListKind.BLOCK,
+        entryKind: input.entryKind ?? IocEntryKind.IP,
         severity: input.severity ?? 3,
         category: input.category ?? IocCategory.OTHER,
         sourceName: input.sourceName?.trim() || null,

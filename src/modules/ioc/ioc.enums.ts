@@ -108,6 +108,43 @@ registerEnumType(FeedSkipCode, {
     TOO_BROAD: { description: 'A network broader than entries may be (IPv4 /8, IPv6 /16).' },
     LINE_TOO_LONG: { description: 'Longer than the per-line limit of a feed.' },
     NOT_TEXT: { description: 'Not UTF-8 text.' },
+    NON_ASCII: { description: 'Domain lists: a name with non-ASCII characters (feeds must write internationalised names as punycode `xn--`).' },
+    URL: { description: 'Domain lists: a URL or path (`host/path`, `http://...`); URLs are never reduced to their host, which may be shared or compromised.' },
+    IP_ADDRESS: { description: 'Domain lists: an IP address or `IP:port` (it belongs in an IP list).' },
+    INVALID_CHARACTER: { description: 'Domain lists: characters other than a-z, 0-9, `-` and `_` in a label (e.g. a regex).' },
+    WILDCARD_NOT_LEADING: { description: 'Domain lists: a `*` other than a leading `*.`.' },
+    EMPTY_NAME: { description: 'Domain lists: nothing left of the name.' },
+    EMPTY_LABEL: { description: 'Domain lists: an empty label (`a..b`).' },
+    LABEL_TOO_LONG: { description: 'Domain lists: a label longer than 63 characters.' },
+    NAME_TOO_LONG: { description: 'Domain lists: a name longer than 253 characters.' },
+    SINGLE_LABEL: { description: 'Domain lists: a single label such as a TLD (`.xyz`) or a local name, which would match a whole namespace.' },
+    INVALID_TLD: { description: 'Domain lists: the last label has no letter or has an underscore.' },
+    MULTIPLE_TOKENS: { description: 'Domain lists: more than one word on a line of a plain list.' },
+    HOSTS_NO_ADDRESS: { description: 'Hosts files: the line does not start with an IP address.' },
+    HOSTS_NO_NAME: { description: 'Hosts files: an address without a name.' },
+    HOSTS_BOILERPLATE: { description: 'Hosts files: a standard name such as localhost or ip6-allnodes, not an indicator.' },
+    ABP_COSMETIC: { description: 'Adblock lists: an element-hiding rule (`##`), not a domain.' },
+    ABP_EXCEPTION: { description: 'Adblock lists: an exception rule (`@@`), an allow rule that a block list does not import.' },
+    ABP_OPTIONS: { description: 'Adblock lists: a `||name^$options` rule, whose options narrow it to some requests.' },
+    ABP_NOT_DOMAIN_RULE: { description: 'Adblock lists: a rule that is not `||name^` or a bare name.' },
+    RPZ_NON_QNAME_TRIGGER: { description: 'RPZ zones: an IP, client-IP or name-server trigger, not a query name.' },
+    RPZ_PASSTHRU: { description: 'RPZ zones: a `CNAME rpz-passthru.` allow rule.' },
+    RPZ_UNPARSABLE: { description: 'RPZ zones: an owner without a record.' },
+  },
+});
+
+/** What a list's entries are (#18): addresses and networks (table ioc) or domains (table ioc_domain). */
+export enum IocEntryKind {
+  IP = 'IP',
+  DOMAIN = 'DOMAIN',
+}
+
+registerEnumType(IocEntryKind, {
+  name: 'IocEntryKind',
+  description: "What a list's entries are.",
+  valuesConfig: {
+    IP: { description: 'IPv4/IPv6 addresses and networks, matched against the addresses of the traffic.' },
+    DOMAIN: { description: 'Domains, each matching itself and every subdomain, matched against the names the traffic looks up in DNS.' },
   },
 });
 
@@ -132,6 +169,8 @@ export enum AddressScope {
   DISCARD = 'DISCARD',
   NAT64 = 'NAT64',
   RESERVED = 'RESERVED',
+  /** Not an address: iocLookup was given a domain name (#18). */
+  DOMAIN = 'DOMAIN',
 }
 
 /** common/net's scope names (camelCase, it imports no GraphQL) to the enum's values. */
@@ -142,7 +181,8 @@ export function addressScopeOf(scope: IpScope): AddressScope {
 registerEnumType(AddressScope, {
   name: 'AddressScope',
   description: 'What kind of address it is, by the IANA special-purpose registries (RFC 6890 and successors). Only PUBLIC addresses can cross the internet.',
-  valuesConfig: Object.fromEntries(
-    IP_SCOPES.map((s) => [addressScopeOf(s), { description: `${describeScope(s)[0].toUpperCase()}${describeScope(s).slice(1)}.` }]),
-  ),
+  valuesConfig: {
+    ...Object.fromEntries(IP_SCOPES.map((s) => [addressScopeOf(s), { description: `${describeScope(s)[0].toUpperCase()}${describeScope(s).slice(1)}.` }])),
+    DOMAIN: { description: 'Not an address: a domain name (iocLookup of a name; its entries are in `domainMatches`).' },
+  },
 });

@@ -1,7 +1,7 @@
 import { Field, ID, InputType, Int } from 'type-graphql';
 import { GraphQLUpload } from 'graphql-upload-minimal';
 import type { FileUpload } from 'graphql-upload-minimal';
-import { ImportMode, IocCategory, IocListKind, SEVERITY_DESCRIPTION } from './ioc.enums';
+import { ImportMode, IocCategory, IocEntryKind, IocListKind, SEVERITY_DESCRIPTION } from './ioc.enums';
 
 @InputType({ description: 'A new IOC list.' })
 export class IocListCreateInput {
@@ -10,6 +10,9 @@ export class IocListCreateInput {
 
   @Field(() => IocListKind, { description: 'BLOCK or ALLOW.' })
   kind: IocListKind;
+
+  @Field(() => IocEntryKind, { nullable: true, description: 'IP (default): addresses and networks; DOMAIN: domain names. Fixed for the life of the list.' })
+  entryKind?: IocEntryKind | null;
 
   @Field(() => Int, { description: SEVERITY_DESCRIPTION })
   severity: number;

@@ -8,6 +8,7 @@ import { Policy } from '../policy/policy.entity';
 import { AddressScope, FeedSkipCode, ImportMode, LookupVerdict } from './ioc.enums';
 import { Ioc } from './ioc.entity';
 import { IocList } from './ioc-list.entity';
+import { IocDomain } from './ioc-domain.entity';
 
 export const IocListConnection = Connection(IocList, 'IocList', 'IOC list', 'IOC lists');
 export const IocConnection = Connection(Ioc, 'Ioc', 'IOC entry', 'IOC entries');
@@ -30,6 +31,9 @@ export class IocAddPayload {
 
   @Field(() => [Ioc], { description: "The list's entries for the given values (new and existing), in address order." })
   iocs: Ioc[];
+
+  @Field(() => [IocDomain], { description: "DOMAIN lists: the list's entries for the given names (new and existing), in name order; empty for IP lists." })
+  domains: IocDomain[];
 
   @Field(() => [UserError], { description: 'Why nothing was added; empty on success.' })
   userErrors: UserErrorData[];
@@ -122,6 +126,18 @@ export class IocLookupMatch {
   active: boolean;
 }
 
+@ObjectType({ description: 'A domain entry that contains the looked-up name (the name itself or a parent of it).' })
+export class IocDomainLookupMatch {
+  @Field(() => IocDomain, { description: 'The entry (its comment and expiry included).' })
+  domain: IocDomain;
+
+  @Field(() => IocList, { description: 'Its list: kind, severity, category, source.' })
+  iocList: IocList;
+
+  @Field({ description: 'False when the entry has expired (it no longer matches).' })
+  active: boolean;
+}
+
 @ObjectType({ description: 'A policy that includes a matching list, with its verdict and the devices that use it.' })
 export class IocLookupPolicy {
   @Field(() => Policy, { description: 'The policy.' })
@@ -158,6 +174,17 @@ export class IocLookup {
 
   @Field(() => [IocLookupMatch], { description: 'Containing entries, most specific first.' })
   matches: IocLookupMatch[];
+
+  @Field(() => String, {
+    nullable: true,
+    description: 'When a domain name was looked up: the name as entries are compared (lowercase ASCII, punycode, no trailing dot); null for an address.',
+  })
+  domain: string | null;
+
+  @Field(() => [IocDomainLookupMatch], {
+    description: 'When a domain name was looked up: the DOMAIN-list entries that contain it (the name or a parent), most specific first; empty for an address.',
+  })
+  domainMatches: IocDomainLookupMatch[];
 
   @Field(() => [IocLookupPolicy], { description: 'Policies that include a list with a containing entry.' })
   policies: IocLookupPolicy[];

@@ -49,9 +49,14 @@ export class IocListResolver {
 
   @Authorized(READ_ROLES)
   @Query(() => IocLookup, {
-    description: '"Why is this address flagged?": every entry of your lists that contains the address, the policies that use them and their devices.',
+    description:
+      '"Why is this address (or domain) flagged?": every entry of your lists that contains the address, the policies that use them and their devices. A domain name gives the DOMAIN-list entries that contain it (`domainMatches`).',
   })
-  iocLookup(@Arg('address', { description: 'An IPv4 or IPv6 address.' }) address: string, @Ctx() ctx: RequestContext): Promise<IocLookup> {
+  iocLookup(
+    @Arg('address', { description: 'An IPv4 or IPv6 address, or a domain name (case, a trailing dot and Unicode are normalised; a URL is refused).' })
+    address: string,
+    @Ctx() ctx: RequestContext,
+  ): Promise<IocLookup> {
     return ctx.services.iocs.lookup(ctx.caller!.accountId, address);
   }
 
@@ -92,8 +97,15 @@ export class IocListResolver {
   async iocAdd(@Arg('input', { description: 'What to do; see the input type.' }) input: IocAddInput, @Ctx() ctx: RequestContext): Promise<IocAddPayload> {
     const outcome = await ctx.services.iocs.add(ctx.caller!.accountId, idOfType(input.list, 'IocList'), input.entries);
     return outcome.ok
-      ? { iocList: outcome.value.list, added: outcome.value.added, duplicates: outcome.value.duplicates, iocs: outcome.value.entries, userErrors: [] }
-      : { iocList: null, added: 0, duplicates: 0, iocs: [], userErrors: outcome.errors };
+      ? {
+          iocList: outcome.value.list,
+          added: outcome.value.added,
+          duplicates: outcome.value.duplicates,
+          iocs: outcome.value.entries,
+          domains: outcome.value.domains ?? [],
+          userErrors: [],
+        }
+      : { iocList: null, added: 0, duplicates: 0, iocs: [], domains: [], userErrors: outcome.errors };
   }
 
   @Authorized(WRITE_ROLES)

@@ -10,7 +10,10 @@ import { bulkInsert } from '../../db/bulk';
 import { Device } from '../device/device.entity';
 import { PolicyIocList } from '../policy/policy-ioc-list.entity';
 import { Policy } from '../policy/policy.entity';
-import { addressScopeOf, AddressScope, IocListKind, LookupVerdict } from './ioc.enums';
+import { addressScopeOf, AddressScope, IocEntryKind, IocListKind, LookupVerdict } from './ioc.enums';
+import { IocDomain } from './ioc-domain.entity';
+import { DomainIocService } from './domain-ioc.service';
+import { checkDomainName } from './feed/domain-name';
 import { Ioc } from './ioc.entity';
 import { IocList } from './ioc-list.entity';
 import { IndexChanges, NO_INDEX_CHANGES } from './ioc-index.warmer';
@@ -35,6 +38,8 @@ export interface IocAddResult {
   added: number;
   duplicates: number;
   entries: Ioc[];
+  /** DOMAIN lists: the list's entries for the given names (entries is empty). */
+  domains?: IocDomain[];
 }
 
 export interface IocRemoveResult {
@@ -49,6 +54,9 @@ export interface IocLookupData {
   /** Why uploads never match it; null when they may. */
   notMatchableReason: string | null;
   matches: Array<{ ioc: Ioc; iocList: IocList; active: boolean }>;
+  /** A domain lookup (#18): the normalised name and the containing domain entries; null / empty for an address. */
+  domain: string | null;
+  domainMatches: Array<{ domain: IocDomain; iocList: IocList; active: boolean }>;
   policies: Array<{ policy: Policy; verdict: LookupVerdict; devices: Device[] }>;
 }
 
@@ -107,6 +115,13 @@ export class IocService {
 
   /** Adds entries (addresses, CIDRs or ranges); all-or-nothing: one bad value refuses the whole call. */
   async add(accountId: number, listId: number | null, entries: IocEntryFields[]): Promise<Outcome<IocAddResult>> {
+    if (listId != null) {
+      const target = await this.dataSource.getRepository(IocList).findOne({ where: { id: listId, accountId }, select: { id: true, entryKind: true } });
+      if (target?.entryKind === IocEntryKind.DOMAIN) {
+        const r = await new DomainIocService(this.dataSource, this.changes).add(accountId, listId, entries);
+        return r.ok ? success({ list: r.value.list, added: r.value.added, duplicates: r.value.duplicates, entries: [], domains: r.value.domains }) : r;
+      }
+    }
     const errors: UserErrorData[] = [];
     if (entries.length === 0) errors.push(userError(UserErrorCode.REQUIRED, ['input', 'entries'], 'Give at least one entry.'));
     if (entries.length > MAX_ENTRIES_PER_ADD) {
@@ -176,7 +191,11 @@ export class IocService {
   /** "Why is this address flagged?": every containing entry in the account, and what each policy makes of it. */
   async lookup(accountId: number, address: string): Promise<IocLookupData> {
     const parsed = parseIp(address.trim());
-    if (!parsed) throw badUserInput(`"${address.slice(0, 60)}" is not an IPv4 or IPv6 address.`);
+    if (!parsed) {
+      const name = checkDomainName(address.trim(), { toAscii: true });
+      if (name.ok) return new DomainIocService(this.dataSource, this.changes).lookup(accountId, name.name);
+      throw badUserInput(`"${address.slice(0, 60)}" is not an IPv4 or IPv6 address or a domain name.`);
+    }
     const ip = unmapIp(parsed);
     const now = Date.now();
     const qb = this.dataSource.getRepository(Ioc).createQueryBuilder('i').where('i.accountId = :accountId', { accountId });
@@ -210,6 +229,8 @@ export class IocService {
         ? null
         : `It is ${scope}: uploads match only addresses that can cross the internet, so no list entry makes it a hit (bogon lists stay quiet about LAN chatter).`,
       matches,
+      domain: null,
+      domainMatches: [],
       policies: policies.map((policy) => {
         const inPolicy = new Set(links.filter((l) => l.policyId === policy.id).map((l) => l.iocListId));
         const active = matches.filter((m) => m.active && inPolicy.has(m.iocList.id));

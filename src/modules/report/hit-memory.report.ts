@@ -366,6 +366,51 @@ export function unitSums(data: AccountHits, sel: Selection, unit: 'group' | 'hos
   return memo(sel, unit, () => measureBy(sel, unit === 'group' ? data.groups.size : data.hosts.size, rowKeys(sel, null, unit === 'host', 0)));
 }
 
+/** The distinct (entry group, host) pairs of a selection's hits, as two parallel lists. */
+export interface UnitPairs {
+  n: number;
+  group: Int32Array;
+  host: Int32Array;
+}
+
+/**
+ * The selection's distinct (entry group, host) pairs, from one pass shared by the groupings of a request. A count
+ * of distinct hosts per key of the entry (list, category, severity, entry) or of distinct entries per key of the
+ * host (device, host) is the same over these pairs as over the hits, and there are several times fewer of them.
+ */
+export function unitPairs(data: AccountHits, sel: Selection): UnitPairs {
+  return memo(sel, 'pairs', () => {
+    const hosts = data.hosts.size;
+    const size = data.groups.size * hosts;
+    // A bit per possible pair (a few hundred KB at thousands of entries and hosts), else a set.
+    const bits = size <= MAX_MARKS * 8 ? new Int32Array((size >>> 5) + 1) : null;
+    const seen = bits ? null : new Set<number>();
+    const group = new Int32Array(sel.n);
+    const host = new Int32Array(sel.n);
+    let n = 0;
+    for (const seg of sel.segments) {
+      const g = seg.group;
+      const h = seg.host;
+      for (let i = 0; i < seg.n; i++) {
+        const idx = g[i] * hosts + h[i];
+        if (bits) {
+          const word = idx >>> 5;
+          const bit = 1 << (idx & 31);
+          if ((bits[word] & bit) !== 0) continue;
+          bits[word] |= bit;
+        } else {
+          if (seen!.has(idx)) continue;
+          seen!.add(idx);
+        }
+        group[n] = g[i];
+        host[n] = h[i];
+        n++;
+      }
+    }
+    return { n, group: group.subarray(0, n), host: host.subarray(0, n) };
+  });
+}
+
 /** Unit sums added up per dense key of the unit. */
 export function sumBy(m: Sums, of: Int32Array, keys: number): Sums {
   const out = sums(keys);

@@ -117,11 +117,16 @@ describe('report threads', () => {
   });
 
   describe('faults', () => {
-    async function withFaultyThreads(mode: ReportFault, faults: number, run: (reports: ReportService, exits: Error[], left: Int32Array) => Promise<void>) {
+    async function withFaultyThreads(
+      mode: ReportFault,
+      faults: number,
+      run: (reports: ReportService, exits: Error[], left: Int32Array) => Promise<void>,
+      maxHeapMb?: number,
+    ) {
       const left = new Int32Array(new SharedArrayBuffer(4));
       left[0] = faults;
       const exits: Error[] = [];
-      const threads = new ReportThreads({ threads: 1, script: FAULTY, workerData: { mode, faults: left }, onThreadExit: (err) => exits.push(err) });
+      const threads = new ReportThreads({ threads: 1, script: FAULTY, workerData: { mode, faults: left }, maxHeapMb, onThreadExit: (err) => exits.push(err) });
       try {
         await run(new ReportService(t.dataSource, { memory: t.services.reportMemory, threads }), exits, left);
       } finally {
@@ -138,6 +143,20 @@ describe('report threads', () => {
         // The new thread is sent the whole account again.
         expect((await reports.group(window(), TOTALS))[0].hits).toBe(5);
       });
+    });
+
+    it('ends a thread whose report outgrows its heap limit, not the process', async () => {
+      await withFaultyThreads(
+        'hog',
+        1,
+        async (reports, exits) => {
+          await expect(reports.group(window(), TOTALS)).rejects.toThrow(ReportThreadError);
+          expect(exits).toHaveLength(1);
+          expect(exits[0].message).toMatch(/memory/i);
+          expect((await reports.group(window(), TOTALS))[0].hits).toBe(5);
+        },
+        64,
+      );
     });
 
     it('opens a request again on the same snapshot when the thread no longer holds it', async () => {

@@ -40,6 +40,7 @@
 import { MAX_EPOCH_SECONDS, PacketBatch, PacketRow, Protocol, TcpFlag, batchRows } from './packet-batch';
 import { ParseStats, SkipReason, emptyParseStats } from './parse-stats';
 import { scanIpv4, scanIpv6Token, scanned } from './address-scan';
+import { DnsRow, DnsStats, emptyDnsStats, readDnsText } from './dns-text';
 
 export interface TcpdumpParserOptions {
   /** Longest line read (bytes); longer ones are skipped as TOO_LONG without being buffered. */
@@ -48,6 +49,8 @@ export interface TcpdumpParserOptions {
   samplesPerReason?: number;
   /** Characters kept of a sample line. */
   sampleChars?: number;
+  /** Also read the DNS text of port 53/5353 lines into `dnsRows` (see dns-text.ts). Off: the IP path is unchanged. */
+  dns?: boolean;
 }
 
 const NL = 0x0a;
@@ -71,6 +74,9 @@ const IP_PROTO = ascii('ip-proto-');
 const LENGTH = ascii('length ');
 const PROTO_FIELD = ascii('proto ');
 const NEXT_HEADER_FIELD = ascii('next-header ');
+const TCP_LENGTH = ascii(', length ');
+const UDP_SUM = ascii('[udp sum ok] ');
+const BAD_UDP_SUM = ascii('[bad udp cksum ');
 
 function ascii(s: string): Uint8Array {
   return Uint8Array.from(s, (ch) => ch.charCodeAt(0));
@@ -356,8 +362,13 @@ export class TcpdumpParser {
   private pendingLineNo = 0;
   private pendingProtocol = Protocol.UNKNOWN;
   private pendingSample: string | null = null;
+  private readonly dns: boolean;
+  /** DNS rows read so far (with the `dns` option); the caller takes them with takeDnsRows() after each push/end. */
+  dnsRows: DnsRow[] = [];
+  readonly dnsStats: DnsStats = emptyDnsStats();
 
   constructor(options: TcpdumpParserOptions = {}) {
+    this.dns = options.dns === true;
     this.maxLineBytes = options.maxLineBytes ?? 64 * 1024;
     this.samplesPerReason = options.samplesPerReason ?? 5;
     this.sampleChars = options.sampleChars ?? 200;
@@ -409,6 +420,13 @@ export class TcpdumpParser {
     this.dropping = false;
     if (this.pendingTs >= 0) this.pendingFailed();
     return batch;
+  }
+
+  /** The DNS rows read since the last call; their `packet` indexes the batch of the push/end that read them. */
+  takeDnsRows(): DnsRow[] {
+    const rows = this.dnsRows;
+    this.dnsRows = [];
+    return rows;
   }
 
   private appendCarry(part: Buffer): void {
@@ -671,7 +689,34 @@ export class TcpdumpParser {
     }
     batch.count = n + 1;
     this.stats.packets++;
+    if (this.dns && srcPort >= 0) this.dnsText(buf, tail, e, srcPort, dstPort, lineNo, n);
     return LineResult.ROW;
+  }
+
+  /**
+   * Port 53 (udp53, or tcp53 when the tail is `Flags [`) wins over 5353 (udp5353, not TCP), as tcpdump tests 53 first.
+   * UDP: the DNS text follows `DST: `; TCP: it follows `, length N ` (tcpdump removed the 2-byte length prefix).
+   */
+  private dnsText(buf: Buffer, tail: number, e: number, srcPort: number, dstPort: number, lineNo: number, n: number): void {
+    const tcp = tailProtocol === Protocol.TCP && buf[tail + 1] === 0x46;
+    let via: 'udp53' | 'tcp53' | 'udp5353';
+    if (srcPort === 53 || dstPort === 53) via = tcp ? 'tcp53' : 'udp53';
+    else if ((srcPort === 5353 || dstPort === 5353) && !tcp) via = 'udp5353';
+    else return;
+    let t = tail + 1;
+    if (tcp) {
+      let at = t;
+      while (at < e && !(buf[at] === COMMA && startsWith(buf, at, TCP_LENGTH))) at++;
+      if (at >= e) return;
+      const d = digitsEnd(buf, at + TCP_LENGTH.length, e);
+      if (d < 0 || d >= e || buf[d] !== SP) return; // `length 0`: a segment without payload
+      t = d + 1;
+    } else if (buf[t] === LBRACKET && (startsWith(buf, t, UDP_SUM) || startsWith(buf, t, BAD_UDP_SUM))) {
+      // `-v` over IPv6: `[udp sum ok] ` or `[bad udp cksum 0x1234 -> 0x5678!] ` before the DNS text.
+      while (t < e && buf[t] !== RBRACKET) t++;
+      t += 2;
+    }
+    if (t < e) readDnsText(buf, t, e, via, lineNo, n, this.dnsRows, this.dnsStats);
   }
 }
 

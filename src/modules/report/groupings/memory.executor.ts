@@ -1,7 +1,7 @@
 import { nextTurn } from '../../../common/async/next-turn';
 import { ResolvedHitFilter } from '../../flow-hit/hit-filter';
 import { AccountHits } from '../hit-memory';
-import { denseBy, measureBy, PairCounter, rowDirections, rowKeys, select, Selection, sumBy, Sums, topBy, unitSums } from '../hit-memory.report';
+import { denseBy, measureBy, PairCounter, rowDirections, rowKeys, select, Selection, sumBy, Sums, topBy, unitPairs, unitSums } from '../hit-memory.report';
 import { TimeBucket } from '../report.enums';
 import { ThreatRow, TimelineBucketRow } from '../report.types';
 import { ReportExecutor, severityLevels } from './executor';
@@ -144,6 +144,19 @@ function distinctCounts(
     }
     return pairs.counts;
   }
+  if (item.level !== 'row' && (keys.level === 'group' || keys.level === 'host')) {
+    // Key of one unit, item of the other: count over the distinct (group, host) pairs, not over the hits.
+    const units = unitPairs(data, sel);
+    const keyUnit = keys.level === 'group' ? units.group : units.host;
+    const itemUnit = item.level === 'group' ? units.group : units.host;
+    const keyOf = keys.of!;
+    const itemOf = item.ofUnit!;
+    for (let p = 0; p < units.n; p++) {
+      const s = slot[keyOf[keyUnit[p]]];
+      if (s >= 0) pairs.add(s, itemOf[itemUnit[p]]);
+    }
+    return pairs.counts;
+  }
   const of = item.ofUnit;
   if (!rowKey) {
     // One key (totals): a mark per item, in one tight pass.
@@ -191,13 +204,19 @@ export function groupInMemory<R>(data: AccountHits, f: ResolvedHitFilter, g: Gro
   if (needs('worstSeverity')) {
     const worst = new Float64Array(keys.count).fill(-1);
     const severityOf = Int32Array.from(data.groups.values, (x) => x.severity);
-    const k = key();
-    let j = 0;
-    for (const seg of sel.segments)
-      for (let i = 0; i < seg.n; i++, j++) {
-        const at = k ? k[j] : 0;
-        if (severityOf[seg.group[i]] > worst[at]) worst[at] = severityOf[seg.group[i]];
+    if (keys.level === 'direction') {
+      const k = key()!;
+      let j = 0;
+      for (const seg of sel.segments) for (let i = 0; i < seg.n; i++, j++) if (severityOf[seg.group[i]] > worst[k[j]]) worst[k[j]] = severityOf[seg.group[i]];
+    } else {
+      // A key of the group or the host (or none): over the distinct (group, host) pairs.
+      const units = unitPairs(data, sel);
+      const keyUnit = keys.level === 'host' ? units.host : units.group;
+      for (let p = 0; p < units.n; p++) {
+        const at = keys.of ? keys.of[keyUnit[p]] : 0;
+        if (severityOf[units.group[p]] > worst[at]) worst[at] = severityOf[units.group[p]];
       }
+    }
     extra.worstSeverity = worst;
   }
   if (needs('inboundHits') || needs('outboundHits')) {
@@ -270,7 +289,7 @@ export function groupInMemory<R>(data: AccountHits, f: ResolvedHitFilter, g: Gro
   if (distinct.length && shownKeys.length) {
     const slot = new Int32Array(keys.count).fill(-1);
     shownKeys.forEach((k, s) => (slot[k] = s));
-    const needRowKeys = distinct.some(([, m]) => itemsOf(data, m).level === 'row' || (keys.level !== 'none' && keys.level !== itemsOf(data, m).level));
+    const needRowKeys = distinct.some(([, m]) => keys.level === 'direction' || itemsOf(data, m).level === 'row');
     const k = needRowKeys ? key() : null;
     for (const [field, m] of distinct) {
       const counts = distinctCounts(data, sel, keys, k, slot, shownKeys.length, m);

@@ -24,6 +24,11 @@ export interface ReportThreadsOptions {
   script?: string;
   /** Data for the entry module (worker_threads' workerData). */
   workerData?: unknown;
+  /**
+   * Largest heap of a thread, in MB (default 1024): a report that would need more ends its thread (its calls fail
+   * with ERR_WORKER_OUT_OF_MEMORY), not the process. The store's columns are shared memory, outside this heap.
+   */
+  maxHeapMb?: number;
   /** A thread died; its calls failed, and the next report starts another. */
   onThreadExit?: (err: Error) => void;
 }
@@ -164,7 +169,7 @@ export class ReportThreads {
   private thread(i: number): Thread {
     const t = this.slots[i];
     if (t && !t.dead) return t;
-    const worker = startWorker(this.script, this.options.workerData);
+    const worker = startWorker(this.script, this.options.workerData, { maxOldGenerationSizeMb: this.options.maxHeapMb ?? 1024 });
     const thread: Thread = { worker, dead: false, accounts: new Map(), calls: new Map(), open: 0 };
     this.slots[i] = thread;
     worker.on('message', (m: FromReportThread) => {

@@ -1,0 +1,510 @@
+// In-memory index of domain IOC entries for one policy: which entries contain a query name. Pure: no DB, no GraphQL.
+//
+// An entry `evil.example` contains `evil.example` and every name under it (`a.b.evil.example`), never a name that
+// merely ends with the same characters (`notevil.example`, `evil.example.network2`): matching is the exact name or
+// a suffix that starts at a label boundary. Names are lowercase ASCII without a trailing dot (feed/domain-name.ts);
+// lookups fold A-Z and drop one trailing dot themselves.
+//
+// Layout (struct of arrays, no per-entry objects on the hot path):
+// - "nodes" are distinct names; their bytes sit in one pool (nodeOff/nodeLen). "Rows" are entries, grouped by node;
+//   inside a node ALLOW rows come first, then severity descending, list id, entry id (as the IP index orders them).
+// - One open-addressing hash table maps a name to its node. The hash runs over a name's characters from the END,
+//   so a lookup computes the hash of every suffix in one right-to-left pass and probes once per label boundary:
+//   no substring, no allocation. The longest listed suffix is the most specific containing entry.
+// - Each node links to the nearest listed parent (`parent`); its precomputed answer is the best BLOCK row of the
+//   most specific node on the chain that has one, or NO_MATCH when an ALLOW row on the chain (the node or any
+//   wider name) suppresses it: ALLOW wins.
+// Expiry: entries already expired at build `now` are dropped; `validUntil` is the earliest remaining expiry, after
+// which callers rebuild (lookups answer as of build time).
+
+import type { IocListInfo } from './ioc-index';
+
+export interface DomainEntryInput {
+  readonly id: number;
+  readonly listId: number;
+  /** Lowercase ASCII, no trailing dot (as stored in ioc_domain). */
+  readonly name: string;
+  /** Epoch ms; null/undefined never expires. */
+  readonly expiresAt?: number | null;
+}
+
+export interface DomainMatch {
+  readonly entryId: number;
+  readonly list: IocListInfo;
+  /** The entry's name: the query name itself or one of its parents. */
+  readonly name: string;
+  readonly expiresAt: number | null;
+  /** A BLOCK entry outranked by an ALLOW entry that contains the same name. */
+  readonly suppressed: boolean;
+}
+
+export interface DomainIndexStats {
+  readonly lists: number;
+  readonly entries: number;
+  readonly names: number;
+  readonly droppedExpired: number;
+  readonly droppedUnknownList: number;
+  /** Bytes of the typed arrays and the name pool. */
+  readonly bytes: number;
+}
+
+export const NO_DOMAIN_MATCH = -1;
+/** int32s per hash table slot. */
+const SLOT = 4;
+/** Slot word 2: the name's length, and flags. */
+const LEN_MASK = 0xffff;
+const IS_NODE = 1 << 16;
+const HAS_DESC = 1 << 17;
+const ALLOWED = 1 << 18;
+
+function poolEquals(pool: Buffer, off: number, name: string, i: number, end: number): boolean {
+  for (let j = i; j < end; j++, off++) if (pool[off] !== name.charCodeAt(j)) return false;
+  return true;
+}
+
+const FNV_OFFSET = 0x811c9dc5 | 0;
+const FNV_PRIME = 0x01000193;
+
+/** Mixes the running hash of a suffix into a slot number (the table size is a power of two). */
+function finalize(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  return h >>> 0;
+}
+
+export class DomainIndexBuilder {
+  private readonly lists: IocListInfo[];
+  private readonly listIndex = new Map<number, number>();
+  private readonly now: number;
+  private count = 0;
+  private ids = new Float64Array(1024);
+  private listIdx = new Int32Array(1024);
+  private expires = new Float64Array(1024);
+  private names: string[] = [];
+  private droppedExpired = 0;
+  private droppedUnknownList = 0;
+
+  constructor(lists: readonly IocListInfo[], options: { now?: number } = {}) {
+    this.lists = [...lists];
+    this.lists.forEach((l, i) => this.listIndex.set(l.id, i));
+    this.now = options.now ?? Date.now();
+  }
+
+  /** False when the entry is dropped (expired at build time, or its list is not one of the index's). */
+  add(entry: DomainEntryInput): boolean {
+    const li = this.listIndex.get(entry.listId);
+    if (li === undefined) {
+      this.droppedUnknownList++;
+      return false;
+    }
+    const exp = entry.expiresAt ?? null;
+    if (exp !== null && exp <= this.now) {
+      this.droppedExpired++;
+      return false;
+    }
+    const i = this.count++;
+    if (i === this.ids.length) {
+      const grow = <T extends Float64Array | Int32Array>(a: T): T => {
+        const b = new (a.constructor as new (n: number) => T)(a.length * 2);
+        b.set(a);
+        return b;
+      };
+      this.ids = grow(this.ids);
+      this.listIdx = grow(this.listIdx);
+      this.expires = grow(this.expires);
+    }
+    this.ids[i] = entry.id;
+    this.listIdx[i] = li;
+    this.expires[i] = exp ?? Infinity;
+    this.names.push(entry.name);
+    return true;
+  }
+
+  build(): DomainIndex {
+    const n = this.count;
+    const lists = this.lists;
+    const listAllow = Uint8Array.from(lists, (l) => (l.kind === 'ALLOW' ? 1 : 0));
+    const listSeverity = Uint8Array.from(lists, (l) => l.severity);
+    let size = 16;
+    while (size < n * 2) size *= 2;
+    let mask = size - 1;
+    // Slots of 4 int32 (a quarter of a cache line): [hash, pool offset, length | flags, best row]; length 0 = empty.
+    // A probe compares the full hash first and reads the pool only when it agrees: one cache miss per probe.
+    let table = new Int32Array(size * SLOT);
+    let slotNode = new Int32Array(size).fill(-1);
+    let used = 0;
+    let poolBytes = 0;
+    for (let i = 0; i < n; i++) poolBytes += this.names[i].length;
+    const pool = Buffer.allocUnsafe(Math.max(1, poolBytes));
+    const nodeOff = new Uint32Array(n);
+    const nodeLen = new Uint8Array(n);
+    const rowNode = new Int32Array(n);
+    /** A row of each node, to read its name without decoding the pool. */
+    const nodeRow = new Int32Array(n);
+    let nodes = 0;
+    let poolPos = 0;
+    // 1. Distinct names -> nodes (the table dedupes), rows -> their node.
+    for (let r = 0; r < n; r++) {
+      const name = this.names[r];
+      const len = name.length;
+      // The hash of the whole name; the bytes go to the pool at poolPos meanwhile (kept if the name is new).
+      let h = FNV_OFFSET;
+      for (let i = len - 1; i >= 0; i--) {
+        const c = name.charCodeAt(i);
+        pool[poolPos + i] = c;
+        h = Math.imul(h ^ c, FNV_PRIME);
+      }
+      const hash = finalize(h) | 0;
+      let slot = hash & mask;
+      let node = -1;
+      for (;;) {
+        const t = slot * SLOT;
+        if (table[t + 2] === 0) break;
+        const k = slotNode[slot];
+        if (table[t] === hash && nodeLen[k] === len && this.names[nodeRow[k]] === name) {
+          node = k;
+          break;
+        }
+        slot = (slot + 1) & mask;
+      }
+      if (node < 0) {
+        node = nodes++;
+        const t = slot * SLOT;
+        table[t] = hash;
+        table[t + 1] = poolPos;
+        table[t + 2] = len | IS_NODE;
+        slotNode[slot] = node;
+        used++;
+        nodeRow[node] = r;
+        nodeOff[node] = poolPos;
+        nodeLen[node] = len;
+        poolPos += len;
+      }
+      rowNode[r] = node;
+    }
+    // 1b. Every proper suffix of a listed name (at a label boundary) is in the table, flagged HAS_DESC: a marker
+    // when it is not listed itself. A lookup stops at the first suffix that is absent or has nothing listed below.
+    const grow = () => {
+      const oldTable = table;
+      const oldNode = slotNode;
+      size *= 2;
+      mask = size - 1;
+      table = new Int32Array(size * SLOT);
+      slotNode = new Int32Array(size).fill(-1);
+      for (let s = 0; s < oldNode.length; s++) {
+        const o = s * SLOT;
+        if (oldTable[o + 2] === 0) continue;
+        let slot = oldTable[o] & mask;
+        while (table[slot * SLOT + 2] !== 0) slot = (slot + 1) & mask;
+        table.set(oldTable.subarray(o, o + SLOT), slot * SLOT);
+        slotNode[slot] = oldNode[s];
+      }
+    };
+    for (let k = 0; k < nodes; k++) {
+      const name = this.names[nodeRow[k]];
+      const end = name.length;
+      let h = FNV_OFFSET;
+      for (let i = end - 1; i > 0; i--) {
+        h = Math.imul(h ^ name.charCodeAt(i), FNV_PRIME);
+        if (name.charCodeAt(i - 1) !== 0x2e) continue;
+        const hash = finalize(h) | 0;
+        const len = end - i;
+        let slot = hash & mask;
+        let t = -1;
+        for (;;) {
+          const u = slot * SLOT;
+          const f = table[u + 2];
+          if (f === 0) break;
+          if (table[u] === hash && (f & LEN_MASK) === len && poolEquals(pool, table[u + 1], name, i, end)) {
+            t = u;
+            break;
+          }
+          slot = (slot + 1) & mask;
+        }
+        if (t >= 0) table[t + 2] |= HAS_DESC;
+        else {
+          t = slot * SLOT;
+          table[t] = hash;
+          table[t + 1] = nodeOff[k] + i;
+          table[t + 2] = len | HAS_DESC;
+          if (++used * 4 > size * 3) grow();
+        }
+      }
+    }
+    // 2. Rows grouped by node (counting sort), ordered inside a node: ALLOW, severity desc, list id, entry id.
+    const nodeFirst = new Uint32Array(nodes + 1);
+    for (let r = 0; r < n; r++) nodeFirst[rowNode[r] + 1]++;
+    for (let k = 0; k < nodes; k++) nodeFirst[k + 1] += nodeFirst[k];
+    const fill = nodeFirst.slice(0, nodes);
+    const order = new Uint32Array(n);
+    for (let r = 0; r < n; r++) order[fill[rowNode[r]]++] = r;
+    const ids = this.ids;
+    const li = this.listIdx;
+    const rank = (a: number, b: number) =>
+      listAllow[li[b]] - listAllow[li[a]] || listSeverity[li[b]] - listSeverity[li[a]] || lists[li[a]].id - lists[li[b]].id || ids[a] - ids[b];
+    for (let k = 0; k < nodes; k++) {
+      const s = nodeFirst[k];
+      const e = nodeFirst[k + 1];
+      if (e - s > 1) order.set(Array.from(order.subarray(s, e)).sort(rank), s);
+    }
+    const rowEntryId = new Float64Array(n);
+    const rowList = new Uint32Array(n);
+    const rowExpires = new Float64Array(n);
+    let validUntil = Infinity;
+    for (let i = 0; i < n; i++) {
+      const r = order[i];
+      rowEntryId[i] = ids[r];
+      rowList[i] = li[r];
+      rowExpires[i] = this.expires[r];
+      if (this.expires[r] < validUntil) validUntil = this.expires[r];
+    }
+    // 3. Own answer per node: ALLOW present, best BLOCK row.
+    const ownAllow = new Uint8Array(nodes);
+    const ownBlock = new Int32Array(nodes).fill(NO_DOMAIN_MATCH);
+    for (let k = 0; k < nodes; k++) {
+      for (let i = nodeFirst[k]; i < nodeFirst[k + 1]; i++) {
+        if (listAllow[rowList[i]] === 1) ownAllow[k] = 1;
+        else if (ownBlock[k] === NO_DOMAIN_MATCH) ownBlock[k] = i;
+      }
+    }
+    const index = new DomainIndex({
+      lists,
+      mask,
+      table,
+      slotNode,
+      pool,
+      nodeOff,
+      nodeLen,
+      nodeFirst,
+      parent: new Int32Array(nodes).fill(-1),
+      best: new Int32Array(nodes),
+      allowed: new Uint8Array(nodes),
+      rowEntryId,
+      rowList,
+      rowExpires,
+      nodes,
+      validUntil,
+      droppedExpired: this.droppedExpired,
+      droppedUnknownList: this.droppedUnknownList,
+    });
+    // 4. Parent links (nearest listed proper suffix) and the chain's answer, parents first.
+    const d = index.data;
+    for (let k = 0; k < nodes; k++) {
+      const name = this.names[nodeRow[k]];
+      const dot = name.indexOf('.');
+      const t = dot < 0 ? -1 : index.longestSlot(name, dot + 1);
+      d.parent[k] = t < 0 ? -1 : slotNode[t / SLOT];
+    }
+    const done = new Uint8Array(nodes);
+    const chain: number[] = [];
+    for (let k = 0; k < nodes; k++) {
+      for (let c = k; c >= 0 && done[c] === 0; c = d.parent[c]) chain.push(c);
+      while (chain.length > 0) {
+        const c = chain.pop() as number;
+        const p = d.parent[c];
+        const allowed = ownAllow[c] === 1 || (p >= 0 && d.allowed[p] === 1);
+        d.allowed[c] = allowed ? 1 : 0;
+        d.best[c] = allowed ? NO_DOMAIN_MATCH : ownBlock[c] !== NO_DOMAIN_MATCH ? ownBlock[c] : p >= 0 ? d.best[p] : NO_DOMAIN_MATCH;
+        done[c] = 1;
+      }
+    }
+    // The answer goes into the node's slot: a lookup reads nothing else.
+    for (let s = 0; s < size; s++) {
+      const k = slotNode[s];
+      if (k < 0) continue;
+      table[s * SLOT + 3] = d.best[k];
+      if (d.allowed[k] === 1) table[s * SLOT + 2] |= ALLOWED;
+    }
+    this.count = 0;
+    this.ids = new Float64Array(1024);
+    this.listIdx = new Int32Array(1024);
+    this.expires = new Float64Array(1024);
+    this.names = [];
+    return index;
+  }
+}
+
+interface DomainIndexData {
+  lists: IocListInfo[];
+  mask: number;
+  table: Int32Array;
+  /** Node of each slot, -1 for markers (cold paths: lookup(), build). */
+  slotNode: Int32Array;
+  pool: Buffer;
+  nodeOff: Uint32Array;
+  nodeLen: Uint8Array;
+  nodeFirst: Uint32Array;
+  parent: Int32Array;
+  best: Int32Array;
+  allowed: Uint8Array;
+  rowEntryId: Float64Array;
+  rowList: Uint32Array;
+  rowExpires: Float64Array;
+  nodes: number;
+  validUntil: number;
+  droppedExpired: number;
+  droppedUnknownList: number;
+}
+
+export function buildDomainIndex(lists: readonly IocListInfo[], entries: Iterable<DomainEntryInput>, options: { now?: number } = {}): DomainIndex {
+  const b = new DomainIndexBuilder(lists, options);
+  for (const e of entries) b.add(e);
+  return b.build();
+}
+
+export class DomainIndex {
+  constructor(readonly data: DomainIndexData) {}
+
+  /** Earliest expiry of an entry in the index (Infinity: none): rebuild after it. */
+  get validUntil(): number {
+    return this.data.validUntil;
+  }
+
+  get stats(): DomainIndexStats {
+    const d = this.data;
+    const bytes =
+      d.table.byteLength +
+      d.slotNode.byteLength +
+      d.pool.length +
+      d.nodeOff.byteLength +
+      d.nodeLen.byteLength +
+      d.nodeFirst.byteLength +
+      d.parent.byteLength +
+      d.best.byteLength +
+      d.allowed.byteLength +
+      d.rowEntryId.byteLength +
+      d.rowList.byteLength +
+      d.rowExpires.byteLength;
+    return {
+      lists: d.lists.length,
+      entries: d.rowEntryId.length,
+      names: d.nodes,
+      droppedExpired: d.droppedExpired,
+      droppedUnknownList: d.droppedUnknownList,
+      bytes,
+    };
+  }
+
+  /**
+   * The slot (table index) of the longest listed suffix of name[from..] that starts at a label boundary, or -1.
+   * One right-to-left pass: the running hash of the suffix read so far is probed at every label start, until a
+   * suffix is absent or nothing listed lies below it.
+   */
+  longestSlot(name: string, from = 0): number {
+    const { table, mask, pool } = this.data;
+    let end = name.length;
+    if (end > from + 1 && name.charCodeAt(end - 1) === 0x2e) end--;
+    let h = FNV_OFFSET;
+    let found = -1;
+    // The suffix name[i..end) is probed when the character before it is a dot (seen as the loop reaches it) or
+    // i === from: one read per character.
+    for (let i = end - 1; i >= from - 1; i--) {
+      const c = i >= from ? name.charCodeAt(i) : 0x2e;
+      if (c === 0x2e && i < end - 1) {
+        const start = i + 1;
+        const len = end - start;
+        const hash = finalize(h) | 0;
+        let slot = hash & mask;
+        let t = -1;
+        for (;;) {
+          const u = slot * SLOT;
+          const f = table[u + 2];
+          if (f === 0) break;
+          if (table[u] === hash && (f & LEN_MASK) === len) {
+            let o = table[u + 1];
+            let j = start;
+            for (; j < end; j++, o++) {
+              let q = name.charCodeAt(j);
+              if (q >= 0x41 && q <= 0x5a) q += 0x20;
+              if (pool[o] !== q) break;
+            }
+            if (j === end) {
+              t = u;
+              break;
+            }
+          }
+          slot = (slot + 1) & mask;
+        }
+        if (t < 0) break;
+        const f = table[t + 2];
+        if ((f & IS_NODE) !== 0) found = t;
+        if ((f & HAS_DESC) === 0) break;
+      }
+      h = Math.imul(h ^ (c >= 0x41 && c <= 0x5a ? c + 0x20 : c), FNV_PRIME);
+    }
+    return found;
+  }
+
+  /**
+   * The best BLOCK row containing the name, or NO_DOMAIN_MATCH when nothing blocks it or an ALLOW entry contains
+   * it. "Best" = most specific name, then ALLOW/severity/list/entry order.
+   */
+  bestBlockRow(name: string): number {
+    const t = this.longestSlot(name);
+    return t < 0 ? NO_DOMAIN_MATCH : this.data.table[t + 3];
+  }
+
+  /** True when an ALLOW entry contains the name. */
+  isAllowed(name: string): boolean {
+    const t = this.longestSlot(name);
+    return t >= 0 && (this.data.table[t + 2] & ALLOWED) !== 0;
+  }
+
+  rowEntryId(row: number): number {
+    return this.data.rowEntryId[row];
+  }
+
+  rowList(row: number): IocListInfo {
+    return this.data.lists[this.data.rowList[row]];
+  }
+
+  /** The best unsuppressed BLOCK match, or null. */
+  bestBlock(name: string): DomainMatch | null {
+    const row = this.bestBlockRow(name);
+    return row === NO_DOMAIN_MATCH ? null : this.describeRow(row, this.rowNode(row), false);
+  }
+
+  /**
+   * Every entry containing the name, most specific first (same name: ALLOW first, then severity descending).
+   * BLOCK entries are marked `suppressed` when a matching ALLOW entry exists.
+   */
+  lookup(name: string): DomainMatch[] {
+    const d = this.data;
+    const t = this.longestSlot(name);
+    if (t < 0) return [];
+    const top = d.slotNode[t / SLOT];
+    const suppressed = d.allowed[top] === 1;
+    const out: DomainMatch[] = [];
+    for (let k = top; k >= 0; k = d.parent[k]) {
+      for (let r = d.nodeFirst[k]; r < d.nodeFirst[k + 1]; r++) out.push(this.describeRow(r, k, suppressed));
+    }
+    return out;
+  }
+
+  private rowNode(row: number): number {
+    // nodeFirst is ascending: binary search for the node holding the row.
+    const f = this.data.nodeFirst;
+    let lo = 0;
+    let hi = this.data.nodes - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (f[mid] <= row) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  }
+
+  private describeRow(row: number, node: number, suppressed: boolean): DomainMatch {
+    const d = this.data;
+    const list = d.lists[d.rowList[row]];
+    const exp = d.rowExpires[row];
+    return {
+      entryId: d.rowEntryId[row],
+      list,
+      name: d.pool.toString('latin1', d.nodeOff[node], d.nodeOff[node] + d.nodeLen[node]),
+      expiresAt: exp === Infinity ? null : exp,
+      suppressed: suppressed && list.kind === 'BLOCK',
+    };
+  }
+}

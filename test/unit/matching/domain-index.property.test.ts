@@ -1,0 +1,124 @@
+import fc from 'fast-check';
+import { IocListInfo } from '../../../src/modules/ioc/matching/ioc-index';
+import { buildDomainIndex, DomainEntryInput, NO_DOMAIN_MATCH } from '../../../src/modules/ioc/matching/domain-index';
+
+// Brute-force reference: scan every entry. An entry contains the name itself and every name under it (a suffix
+// starting at a label boundary). Order: most specific (longest) first, then ALLOW first, severity descending,
+// list id, entry id; BLOCK entries are suppressed when any containing entry is ALLOW.
+
+const BUILD_NOW = 1_000_000;
+
+function contains(entry: string, name: string): boolean {
+  return name === entry || name.endsWith(`.${entry}`);
+}
+
+function reference(lists: IocListInfo[], entries: DomainEntryInput[], query: string): string[] {
+  const name = query.toLowerCase().replace(/(.)\.$/, '$1');
+  const listOf = new Map(lists.map((l) => [l.id, l]));
+  const live = entries.filter((e) => (e.expiresAt == null || e.expiresAt > BUILD_NOW) && contains(e.name, name));
+  live.sort((a, b) => {
+    const la = listOf.get(a.listId)!;
+    const lb = listOf.get(b.listId)!;
+    return (
+      b.name.length - a.name.length || Number(lb.kind === 'ALLOW') - Number(la.kind === 'ALLOW') || lb.severity - la.severity || la.id - lb.id || a.id - b.id
+    );
+  });
+  const suppressed = live.some((e) => listOf.get(e.listId)!.kind === 'ALLOW');
+  return live.map((e) => `${e.id}@${e.listId}${suppressed && listOf.get(e.listId)!.kind === 'BLOCK' ? '!' : ''}`);
+}
+
+// A tiny alphabet of labels so that generated names nest and collide often.
+const label = fc.constantFrom('a', 'b', 'ab', 'ba', 'x-y', 'evil', 'com', 'example', 'xn--d-fga');
+const domain = fc.array(label, { minLength: 1, maxLength: 4 }).map((ls) => ls.join('.'));
+const listArb = fc.record({ kind: fc.constantFrom<'BLOCK' | 'ALLOW'>('BLOCK', 'BLOCK', 'ALLOW'), severity: fc.integer({ min: 0, max: 5 }) });
+
+const scenario = fc.record({
+  lists: fc.array(listArb, { minLength: 1, maxLength: 4 }),
+  entries: fc.array(
+    fc.record({
+      list: fc.nat(),
+      name: domain,
+      expiresAt: fc.option(fc.constantFrom(BUILD_NOW - 1, BUILD_NOW, BUILD_NOW + 1), { nil: undefined }),
+    }),
+    { maxLength: 40 },
+  ),
+  queries: fc.array(
+    fc
+      .tuple(domain, fc.constantFrom('', '.', 'Upper', 'prefix'))
+      .map(([d, how]) => (how === '.' ? `${d}.` : how === 'Upper' ? d.toUpperCase() : how === 'prefix' ? `z${d}` : d)),
+    { minLength: 1, maxLength: 20 },
+  ),
+});
+
+describe('domain index against brute force', () => {
+  test('every containing entry, in order, with ALLOW suppression; best BLOCK row', () => {
+    fc.assert(
+      fc.property(scenario, ({ lists: ls, entries: es, queries }) => {
+        const lists: IocListInfo[] = ls.map((l, i) => ({ id: i + 1, kind: l.kind, severity: l.severity, category: 'OTHER' }));
+        const entries: DomainEntryInput[] = es.map((e, i) => ({ id: 100 + i, listId: (e.list % lists.length) + 1, name: e.name, expiresAt: e.expiresAt }));
+        const index = buildDomainIndex(lists, entries, { now: BUILD_NOW });
+        for (const q of queries) {
+          const want = reference(lists, entries, q);
+          const got = index.lookup(q).map((m) => `${m.entryId}@${m.list.id}${m.suppressed ? '!' : ''}`);
+          expect(got).toEqual(want);
+          const firstBlock = want.find((w) => !w.endsWith('!') && lists[Number(w.split('@')[1]) - 1].kind === 'BLOCK');
+          const row = index.bestBlockRow(q);
+          expect(row === NO_DOMAIN_MATCH ? undefined : `${index.rowEntryId(row)}@${index.rowList(row).id}`).toEqual(firstBlock);
+          expect(index.isAllowed(q)).toBe(want.length > 0 && want.some((w) => lists[Number(w.split('@')[1]) - 1].kind === 'ALLOW'));
+        }
+      }),
+      { numRuns: 500 },
+    );
+  });
+});
+
+describe('domain index', () => {
+  const lists: IocListInfo[] = [
+    { id: 1, kind: 'BLOCK', severity: 4, category: 'PHISHING' },
+    { id: 2, kind: 'ALLOW', severity: 0, category: 'ALLOWLIST' },
+  ];
+
+  test('a name and its subdomains, never a name that only ends alike or has the entry as a prefix', () => {
+    const index = buildDomainIndex(lists, [{ id: 1, listId: 1, name: 'intel.com' }]);
+    expect(index.bestBlock('intel.com')?.entryId).toBe(1);
+    expect(index.bestBlock('proxy-chain.Intel.COM.')?.name).toBe('intel.com');
+    expect(index.bestBlock('notintel.com')).toBeNull();
+    expect(index.bestBlock('proxy-chain.intel.com.network2')).toBeNull();
+    expect(index.bestBlock('com')).toBeNull();
+    expect(index.bestBlock('.')).toBeNull();
+    expect(index.bestBlock('')).toBeNull();
+  });
+
+  test('ALLOW wins: an allowed parent exempts a listed subdomain; an allowed child does not exempt its parent', () => {
+    const index = buildDomainIndex(lists, [
+      { id: 1, listId: 1, name: 'cdn.good.example' },
+      { id: 2, listId: 2, name: 'good.example' },
+      { id: 3, listId: 1, name: 'evil.example' },
+      { id: 4, listId: 2, name: 'safe.evil.example' },
+    ]);
+    expect(index.bestBlock('x.cdn.good.example')).toBeNull();
+    expect(index.lookup('x.cdn.good.example').map((m) => [m.entryId, m.suppressed])).toEqual([
+      [1, true],
+      [2, false],
+    ]);
+    expect(index.bestBlock('evil.example')?.entryId).toBe(3);
+    expect(index.bestBlock('safe.evil.example')).toBeNull();
+    expect(index.bestBlock('a.safe.evil.example')).toBeNull();
+  });
+
+  test('expired entries are dropped at build; validUntil is the earliest remaining expiry', () => {
+    const index = buildDomainIndex(
+      lists,
+      [
+        { id: 1, listId: 1, name: 'old.example', expiresAt: 5 },
+        { id: 2, listId: 1, name: 'new.example', expiresAt: 50 },
+        { id: 3, listId: 9, name: 'unknown.example' },
+      ],
+      { now: 10 },
+    );
+    expect(index.bestBlock('old.example')).toBeNull();
+    expect(index.bestBlock('new.example')?.expiresAt).toBe(50);
+    expect(index.validUntil).toBe(50);
+    expect(index.stats).toMatchObject({ entries: 1, names: 1, droppedExpired: 1, droppedUnknownList: 1 });
+  });
+});
