@@ -6,6 +6,7 @@ import { createDataSource, detectFlavor } from '../db/data-source';
 import { migrate } from '../db/migrate';
 import { createSchema } from '../graphql/schema';
 import { createHttpApp, HttpApp } from './http-app';
+import { attachSubscriptions } from './subscriptions';
 import { Logger } from './logger';
 import { createServices, ServiceOptions, Services } from './services';
 import { LogUploadWorker } from '../modules/log-upload/log-upload.worker';
@@ -31,7 +32,8 @@ export async function startServer(config: AppConfig, logger: Logger, options: Se
   // Under the migration lock, so that of processes starting at once only one creates the first account.
   const created = await migrate(dataSource, () => services.accounts.bootstrap(config.defaultAccountName));
   services.readiness.migrationsDone();
-  const httpApp = await createHttpApp(await createSchema(), services, logger);
+  const schema = await createSchema();
+  const httpApp = await createHttpApp(schema, services, logger);
   const worker = new LogUploadWorker(services.queue, services.processor, config.worker, logger);
   services.logUploads.events.on('queued', () => worker.notify());
   if (config.worker.enabled) {
@@ -42,10 +44,12 @@ export async function startServer(config: AppConfig, logger: Logger, options: Se
     services.indexWarmer.start();
     // Threat-intel sources are fetched by processes that run the worker (a lease keeps it one at a time).
     services.iocSources.start();
+    services.alertDispatcher.start();
   }
   const retention = startRetention(services, logger);
   void warmReportMemory(services, logger);
   const server = createHttpServer(httpApp.app, config);
+  const subscriptions = attachSubscriptions(server, schema, services, logger);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, () => resolve());
@@ -67,6 +71,9 @@ export async function startServer(config: AppConfig, logger: Logger, options: Se
       services.reportMemory.close();
       services.admission.close();
       services.exportAdmission.close();
+      // Subscriptions end first: an open WebSocket would hold the server open.
+      services.live.feed.close();
+      await subscriptions.close();
       // Stop accepting, hand a job in progress back at once, let in-flight requests finish, then close.
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       // Keep-alive connections are closed as soon as their request is answered.
@@ -85,6 +92,7 @@ export async function startServer(config: AppConfig, logger: Logger, options: Se
         await worker.stop(true);
         await services.indexWarmer.stop();
         await services.iocSources.stop();
+        await services.alertDispatcher.stop();
         await services.parsers?.close();
         await Promise.race([closed, deadline]);
         // After the requests: a report still computing fails with the threads.

@@ -25,6 +25,11 @@ import { UploadTelemetry } from '../modules/log-upload/upload-telemetry';
 import { Readiness } from './readiness';
 import { DatabaseProbe } from '../db/database-probe';
 import { ReportAdmission } from './admission';
+import { AlertService } from '../modules/alert/alert.service';
+import { AlertDispatcher } from '../modules/alert/alert.dispatcher';
+import { AddressGuard } from '../modules/alert/destinations/address-guard';
+import { LiveFeed } from '../modules/live/live-feed';
+import { LiveService } from '../modules/live/live.service';
 
 /** Every service, built once per process from the DataSource; resolvers reach them through the context. */
 export interface Services {
@@ -65,6 +70,11 @@ export interface Services {
   admission: ReportAdmission;
   /** The same for GET /export/* downloads, with slots of their own (a download holds one while it streams). */
   exportAdmission: ReportAdmission;
+  alerts: AlertService;
+  /** Delivers the alert outbox; idle until started (the server starts it with its worker). */
+  alertDispatcher: AlertDispatcher;
+  /** What GraphQL subscriptions yield; its feed polls only while someone subscribes, and is closed with the server. */
+  live: LiveService;
 }
 
 export interface ServiceOptions {
@@ -115,6 +125,15 @@ export function createServices(dataSource: DataSource, config: AppConfig, option
         })
       : null;
   const feedImport = new FeedImportService(dataSource, indexWarmer);
+  const alertSettings = { guard: new AddressGuard(config.alerts.allow), timeoutMs: config.alerts.timeoutMs };
+  const alerts = new AlertService(dataSource, alertSettings);
+  const alertDispatcher = new AlertDispatcher(
+    dataSource,
+    alerts,
+    alertSettings,
+    { pollMs: config.alerts.pollMs, leaseMs: config.alerts.leaseMs, retryBaseMs: config.alerts.retryBaseMs, retryForMs: config.alerts.retryForMs, batch: 20 },
+    logger,
+  );
   metrics.watchQueue(queue);
   metrics.watchPool(dataSource);
   return {
@@ -142,7 +161,11 @@ export function createServices(dataSource: DataSource, config: AppConfig, option
         onRetry: (event) => logger.warn({ event: 'job.retry', ...event }, 'transient database error; finishing transaction retried'),
         retentionDays: config.retention.days,
         onProgress: options.onProgress,
-        onFinished: (outcome) => metrics.jobFinished(outcome),
+        onFinished: (outcome) => {
+          metrics.jobFinished(outcome);
+          // Alerts this process just wrote go out now, not at the next poll (other processes' at their poll).
+          if (outcome.hits > 0) alertDispatcher.notify();
+        },
       },
       parsers,
     ),
@@ -158,5 +181,11 @@ export function createServices(dataSource: DataSource, config: AppConfig, option
     databaseProbe,
     admission: new ReportAdmission(config.admission, (reason) => metrics.reportsRefused.inc({ reason })),
     exportAdmission: new ReportAdmission(config.exportAdmission, (reason) => metrics.exportsRefused.inc({ reason })),
+    alerts,
+    alertDispatcher,
+    live: new LiveService(
+      dataSource,
+      new LiveFeed(dataSource, config.livePollMs, (err) => logger.warn({ err, event: 'live.poll_error' }, 'subscription poll failed')),
+    ),
   };
 }

@@ -74,6 +74,14 @@ export interface AppConfig {
   logLevel: LogLevel;
   /** Prometheus metrics at GET /metrics, behind their own bearer token; off by default. */
   metrics: { enabled: boolean; token: string | null };
+  /**
+   * Alert delivery (src/modules/alert/). `allow`: CIDRs destinations may reach although they are loopback,
+   * link-local or cloud metadata (refused otherwise). The worker polls the outbox every `pollMs`, holds a
+   * delivery for `leaseMs`, retries from `retryBaseMs` (doubling, with jitter) for `retryForMs`.
+   */
+  alerts: { allow: string[]; timeoutMs: number; pollMs: number; leaseMs: number; retryBaseMs: number; retryForMs: number };
+  /** How often a process with subscribers reads the database for upload progress and new hits (src/modules/live/). */
+  livePollMs: number;
   /** Threat-intel sources: feeds the server fetches on their schedule (src/modules/ioc-source). */
   iocSources: IocSourceConfig;
 }
@@ -257,6 +265,18 @@ function corsOrigins(env: Env): string[] {
   return [...new Set(origins)];
 }
 
+function alertAllow(env: Env): string[] {
+  const raw = env.ALERT_DESTINATION_ALLOW?.trim();
+  if (!raw) return [];
+  const list = raw
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean);
+  for (const c of list)
+    if (!parseCidr(c, { minPrefixV4: 0, minPrefixV6: 0 }).ok) throw new ConfigError('ALERT_DESTINATION_ALLOW', 'a comma-separated list of CIDRs', raw);
+  return list;
+}
+
 function logLevel(env: Env): LogLevel {
   const raw = str(env, 'LOG_LEVEL', 'info');
   const level = raw.trim().toLowerCase() as LogLevel;
@@ -355,5 +375,14 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
       allowLoopback: bool(env, 'IOC_SOURCE_ALLOW_LOOPBACK', false),
       holdBelowRatio: int(env, 'IOC_SOURCE_HOLD_BELOW_PERCENT', 10, 0, 100) / 100,
     },
+    alerts: {
+      allow: alertAllow(env),
+      timeoutMs: int(env, 'ALERT_TIMEOUT_MS', 10_000, 100, 120_000),
+      pollMs: int(env, 'ALERT_POLL_MS', 1_000, 10, 60_000),
+      leaseMs: int(env, 'ALERT_LEASE_MS', 60_000, 1_000, 3_600_000),
+      retryBaseMs: int(env, 'ALERT_RETRY_BASE_MS', 5_000, 1, 3_600_000),
+      retryForMs: int(env, 'ALERT_RETRY_FOR_MS', 86_400_000, 1_000, 604_800_000),
+    },
+    livePollMs: int(env, 'LIVE_POLL_MS', 250, 10, 60_000),
   };
 }

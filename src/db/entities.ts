@@ -12,6 +12,10 @@ import { FlowHit } from '../modules/flow-hit/flow-hit.entity';
 import { HitDayHost, HitHour } from '../modules/report/hit-rollup.entity';
 import { HitChange, HitRevision } from '../modules/flow-hit/hit-change';
 import { IocSource, IocSourceFetch } from '../modules/ioc-source/ioc-source.entity';
+import { AlertDestination } from '../modules/alert/alert-destination.entity';
+import { AlertRule } from '../modules/alert/alert-rule.entity';
+import { Alert } from '../modules/alert/alert.entity';
+import { AlertAttempt, AlertDelivery, AlertDigest } from '../modules/alert/alert-delivery.entity';
 
 /** Every entity, in one list shared by the DataSource and the schema-agreement test. */
 export const entities = [
@@ -32,4 +36,10 @@ export const entities = [
   HitChange,
   IocSource,
   IocSourceFetch,
+  AlertDestination,
+  AlertRule,
+  Alert,
+  AlertDelivery,
+  AlertDigest,
+  AlertAttempt,
 ];

@@ -7,6 +7,7 @@ import { ReportIndexes1764306000000 } from '../../migrations/1764306000000-Repor
 import { HitChanges1764309600000 } from '../../migrations/1764309600000-HitChanges';
 import { UploadRetention1764313200000 } from '../../migrations/1764313200000-UploadRetention';
 import { DomainIocs1764320400000 } from '../../migrations/1764320400000-DomainIocs';
+import { Alerts1764324000000 } from '../../migrations/1764324000000-Alerts';
 import { IocSources1764327600000 } from '../../migrations/1764327600000-IocSources';
 
 /** Every migration, in order. Listed explicitly so the same set runs from main, the CLI and the tests. */
@@ -20,5 +21,6 @@ export const migrations = [
   HitChanges1764309600000,
   UploadRetention1764313200000,
   DomainIocs1764320400000,
+  Alerts1764324000000,
   IocSources1764327600000,
 ];

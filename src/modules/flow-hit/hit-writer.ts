@@ -3,6 +3,7 @@ import { bulkInsertObjects, execute } from '../../db/bulk';
 import { INSERT_COLUMNS, NewHit } from './flow-hit.columns';
 import { HitChangeKind, recordHitChange } from './hit-change';
 import { insertRollups, rebuildUploadRollups, ROLLUP_GRAINS } from './hit-rollup';
+import { writeAlerts } from '../alert/alert-outbox';
 
 /** A stored hit picked for deletion: what the roll-ups and the upload's counts need to follow it. */
 export interface HitRef {
@@ -26,6 +27,8 @@ export class HitWriter {
     if (stored.rollups) for (const grain of ROLLUP_GRAINS) await execute(em, `DELETE FROM ${grain.table} WHERE upload_id = ?`, [upload.uploadId]);
     await bulkInsertObjects(em, 'flow_hit', INSERT_COLUMNS, hits);
     await insertRollups(em, hits);
+    // The alert outbox, in the same transaction: the alerts exist exactly when the hits that raise them do.
+    await writeAlerts(em, upload, hits);
     await recordHitChange(em, upload);
   }
 
