@@ -16,6 +16,7 @@ import { FlowHitService } from '../modules/flow-hit/flow-hit.service';
 import { ReportService } from '../modules/report/report.service';
 import { HitMemory } from '../modules/report/hit-memory';
 import { RetentionService } from '../modules/report/retention.service';
+import { RetroHuntService } from '../modules/retro-hunt/retro-hunt.service';
 import { Logger, silentLogger } from './logger';
 import { Metrics } from './metrics';
 import { uploadTelemetry } from './upload-telemetry';
@@ -49,6 +50,8 @@ export interface Services {
   /** The reports' in-memory copy of the hits (off when REPORT_MEMORY_MAX_HITS is 0); the server warms it at start. */
   reportMemory: HitMemory;
   retention: RetentionService;
+  /** Retro-hunts (#17): planned by the server's worker loop (startServer), or by retroHuntStart. */
+  retroHunts: RetroHuntService;
   logger: Logger;
   /** This app's Prometheus registry and instruments (never prom-client's global one). */
   metrics: Metrics;
@@ -135,6 +138,7 @@ export function createServices(dataSource: DataSource, config: AppConfig, option
     reports: new ReportService(dataSource, { memory: reportMemory }),
     reportMemory,
     retention: new RetentionService(dataSource, config.retention.days),
+    retroHunts: new RetroHuntService(dataSource, { maxUploads: config.retroHunt.maxUploads, retentionDays: config.retention.days }),
     logger,
     metrics,
     readiness: new Readiness(config.worker.enabled, databaseProbe),

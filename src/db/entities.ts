@@ -10,6 +10,8 @@ import { LogUploadBlob } from '../modules/log-upload/log-upload-blob.entity';
 import { FlowHit } from '../modules/flow-hit/flow-hit.entity';
 import { HitDayHost, HitHour } from '../modules/report/hit-rollup.entity';
 import { HitChange, HitRevision } from '../modules/flow-hit/hit-change';
+import { UploadAddressSet } from '../modules/log-upload/upload-address-set.entity';
+import { RetroHunt, RetroHuntClock, RetroHuntRange } from '../modules/retro-hunt/retro-hunt.entity';
 
 /** Every entity, in one list shared by the DataSource and the schema-agreement test. */
 export const entities = [
@@ -27,4 +29,8 @@ export const entities = [
   HitDayHost,
   HitRevision,
   HitChange,
+  UploadAddressSet,
+  RetroHunt,
+  RetroHuntRange,
+  RetroHuntClock,
 ];

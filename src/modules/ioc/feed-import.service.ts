@@ -10,6 +10,8 @@ import { IndexChanges, NO_INDEX_CHANGES } from './ioc-index.warmer';
 import { FeedImportTally, FeedSkippedLine } from './feed/feed-import-tally';
 import { FeedNotTextError, readFeedLines } from './feed/feed-reader';
 import { nextTurn } from '../../common/async/next-turn';
+import type { KeyRange } from '../log-upload/address-set';
+import { requestRetroHunt } from '../retro-hunt/retro-hunt.request';
 
 export interface FeedImportResult {
   list: IocList;
@@ -50,17 +52,18 @@ const BATCH = 5_000;
  * a database error) rolls back, leaving the old entries in place. Dirty lines never abort: they are
  * counted and sampled with their line numbers.
  */
-/** Deletes the list's entries whose CIDR is not in `keep`; returns how many. */
-async function removeEntriesNotIn(em: EntityManager, listId: number, keep: Set<string>): Promise<number> {
+/** Deletes the list's entries whose CIDR is not in `keep`; returns how many. Their ranges are pushed to `gone`. */
+async function removeEntriesNotIn(em: EntityManager, listId: number, keep: Set<string>, goneRanges: KeyRange[] = []): Promise<number> {
   let removed = 0;
   let after = 0;
   for (;;) {
-    const page: Array<{ id: number | string; cidr: string }> = await em.query(`SELECT id, cidr FROM ioc WHERE list_id = ? AND id > ? ORDER BY id LIMIT 10000`, [
-      listId,
-      after,
-    ]);
+    const page: Array<{ id: number | string; cidr: string; range_start: string; range_end: string }> = await em.query(
+      `SELECT id, cidr, range_start, range_end FROM ioc WHERE list_id = ? AND id > ? ORDER BY id LIMIT 10000`,
+      [listId, after],
+    );
     if (page.length === 0) return removed;
     after = Number(page[page.length - 1].id);
+    for (const r of page) if (!keep.has(r.cidr)) goneRanges.push({ start: r.range_start, end: r.range_end });
     const gone = page.filter((r) => !keep.has(r.cidr)).map((r) => Number(r.id));
     for (let i = 0; i < gone.length; i += 1000) {
       await em.getRepository(Ioc).delete({ listId, id: In(gone.slice(i, i + 1000)) });
@@ -114,7 +117,21 @@ export class FeedImportService {
         onProgress?.(lines, input.bytesRead);
         // REPLACE removes only what the file no longer has: entries it keeps keep their IDs, so flow hits
         // that reference them stay linked.
-        const removed = mode === ImportMode.REPLACE ? await removeEntriesNotIn(em, list.id, inFile) : 0;
+        const changed: KeyRange[] = [];
+        const removed = mode === ImportMode.REPLACE ? await removeEntriesNotIn(em, list.id, inFile, changed) : 0;
+        // The entries this import created (created_at is its own instant) and those it removed re-judge the stored uploads they meet (#17).
+        const created: Array<{ range_start: string; range_end: string }> = await em.query(
+          `SELECT range_start, range_end FROM ioc WHERE list_id = ? AND created_at = ?`,
+          [list.id, now],
+        );
+        for (const r of created) changed.push({ start: r.range_start, end: r.range_end });
+        if (changed.length) {
+          await requestRetroHunt(em, accountId, {
+            target: { lists: [list.id] },
+            ranges: changed,
+            cause: `Import into list ${list.id}: ${created.length} entries added, ${removed} removed.`,
+          });
+        }
         const summary = tally.summary();
         await touchList(em, list, inserted - removed, mode === ImportMode.REPLACE, true);
         const duplicatesInList = offered - inserted;
