@@ -84,8 +84,8 @@ export const FLOW_HIT_COLUMNS = {
   bytesForward: { sql: 'bytes_forward', codec: 'bigint', export: { header: 'bytes_sent', as: 'number' } },
   bytesReverse: { sql: 'bytes_reverse', codec: 'bigint', export: { header: 'bytes_received', as: 'number' } },
   // How the hit was found (#17): set by the writer, which keeps them for a hit a re-run finds again.
-  foundBy: { sql: 'found_by', codec: 'text', export: { header: 'found_by', as: 'text' } },
-  foundAt: { sql: 'found_at', codec: 'instant', export: { header: 'found_at', as: 'instant' } },
+  foundBy: { sql: 'found_by', codec: 'text', export: { header: 'found_by', as: 'text' }, store: true },
+  foundAt: { sql: 'found_at', codec: 'instant', export: { header: 'found_at', as: 'instant' }, store: true },
   retroHuntId: { sql: 'retro_hunt_id', codec: 'int', nullable: true, export: { header: 'retro_hunt_id', as: { node: 'RetroHunt' } } },
 } as const satisfies Record<string, ColumnSpec>;
 

@@ -45,7 +45,7 @@ describe.each(drivers)('retro-hunt (%s)', (driver) => {
       hunt: r.retro_hunt_id == null ? null : Number(r.retro_hunt_id),
     }));
   }
-  const HUNTS = `{ retroHunts(first: 20) { edges { node { id status cause uploadsExamined uploadsRerun uploadsDone uploadsPurged hitsAdded hitsRemoved progressPercent summary startedAt finishedAt } } } }`;
+  const HUNTS = `{ retroHunts(first: 20) { edges { node { id status cause uploadsExamined uploadsRerun uploadsDone uploadsPurged hitsAdded hitsRemoved progressPercent summary createdAt startedAt finishedAt } } } }`;
   async function latestHunt() {
     return (await q(HUNTS)).retroHunts.edges[0]?.node;
   }
@@ -112,6 +112,21 @@ describe.each(drivers)('retro-hunt (%s)', (driver) => {
       })
     ).logUpload.flowHits.edges.map((e: any) => e.node);
     expect(nodes).toEqual([{ foundBy: 'RETRO_HUNT', foundAt: expect.any(String), retroHunt: { id: hunt.id, status: 'COMPLETED' } }]);
+    // "New since the list change": the drill-down and the reports filter on how and when hits were found.
+    const window = { from: new Date((T0 - 60) * 1000).toISOString(), to: new Date((T0 + 3600) * 1000).toISOString() };
+    const count = async (f: Record<string, unknown>) =>
+      (await q(`query($f: HitFilter!) { flowHits(filter: $f, first: 10) { totalCount } hitReport(filter: $f) { totals { hits } } }`, {
+        f: { ...window, ...f },
+      })) as { flowHits: { totalCount: number }; hitReport: { totals: { hits: number } } };
+    for (const [f, n] of [
+      [{ foundBy: ['RETRO_HUNT'] }, 1],
+      [{ foundBy: ['UPLOAD'] }, 0],
+      [{ foundSince: hunt.createdAt }, 1],
+      [{ foundSince: new Date(Date.now() + 60_000).toISOString() }, 0],
+    ] as const) {
+      const r = await count(f);
+      expect([f, r.flowHits.totalCount, r.hitReport.totals.hits]).toEqual([f, n, n]);
+    }
   });
 
   it('coalesces changes in quick succession into one hunt, and a CIDR meets the addresses inside it (IPv6 too)', async () => {
