@@ -16,6 +16,7 @@ import { FlowHitService } from '../modules/flow-hit/flow-hit.service';
 import { ReportService } from '../modules/report/report.service';
 import { HitMemory } from '../modules/report/hit-memory';
 import { RetentionService } from '../modules/report/retention.service';
+import { HitTriageService } from '../modules/flow-hit/hit-triage.service';
 import { RetroHuntService } from '../modules/retro-hunt/retro-hunt.service';
 import { Logger, silentLogger } from './logger';
 import { Metrics } from './metrics';
@@ -52,6 +53,7 @@ export interface Services {
   retention: RetentionService;
   /** Retro-hunts (#17): planned by the server's worker loop (startServer), or by retroHuntStart. */
   retroHunts: RetroHuntService;
+  hitTriage: HitTriageService;
   logger: Logger;
   /** This app's Prometheus registry and instruments (never prom-client's global one). */
   metrics: Metrics;
@@ -138,6 +140,7 @@ export function createServices(dataSource: DataSource, config: AppConfig, option
     reports: new ReportService(dataSource, { memory: reportMemory }),
     reportMemory,
     retention: new RetentionService(dataSource, config.retention.days),
+    hitTriage: new HitTriageService(dataSource),
     retroHunts: new RetroHuntService(dataSource, { maxUploads: config.retroHunt.maxUploads, retentionDays: config.retention.days }),
     logger,
     metrics,

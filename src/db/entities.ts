@@ -10,6 +10,7 @@ import { LogUploadBlob } from '../modules/log-upload/log-upload-blob.entity';
 import { FlowHit } from '../modules/flow-hit/flow-hit.entity';
 import { HitDayHost, HitHour } from '../modules/report/hit-rollup.entity';
 import { HitChange, HitRevision } from '../modules/flow-hit/hit-change';
+import { HitTriage } from '../modules/flow-hit/hit-triage.entity';
 import { UploadAddressSet } from '../modules/log-upload/upload-address-set.entity';
 import { RetroHunt, RetroHuntClock, RetroHuntRange } from '../modules/retro-hunt/retro-hunt.entity';
 
@@ -33,4 +34,5 @@ export const entities = [
   RetroHunt,
   RetroHuntRange,
   RetroHuntClock,
+  HitTriage,
 ];

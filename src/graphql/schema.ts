@@ -11,6 +11,7 @@ import { IocListResolver, IocLookupResolver, IocResolver } from '../modules/ioc/
 import { LogUploadResolver } from '../modules/log-upload/log-upload.resolver';
 import { FlowHitResolver } from '../modules/flow-hit/flow-hit.resolver';
 import { reportResolvers } from '../modules/report/report.resolver';
+import { FlowHitTriageResolver, HitTriageResolver } from '../modules/flow-hit/hit-triage.resolver';
 import { FlowHitFoundResolver, RetroHuntResolver } from '../modules/retro-hunt/retro-hunt.resolver';
 
 // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type -- type-graphql's resolvers option takes Function
@@ -27,6 +28,8 @@ export const resolvers: NonEmptyArray<Function> = [
   FlowHitResolver,
   RetroHuntResolver,
   FlowHitFoundResolver,
+  FlowHitTriageResolver,
+  HitTriageResolver,
   ...reportResolvers,
   ...connectionResolvers,
 ];

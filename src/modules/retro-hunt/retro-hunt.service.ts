@@ -308,8 +308,9 @@ export class RetroHuntService {
         out.push({ devices: set, ranges: null });
         continue;
       }
-      const keyRanges = [...(ranges.get(i) ?? [])];
-      if (t.listEntries && t.lists?.length) keyRanges.push(...(await listRanges(em, t.lists)));
+      let keyRanges = ranges.get(i) ?? [];
+      // A whole list can hold millions of entries: concatenated, never spread into a call.
+      if (t.listEntries && t.lists?.length) keyRanges = keyRanges.concat(await listRanges(em, t.lists));
       out.push({ devices: set, ranges: rangeSetOf(keyRanges) });
     }
     return out;

@@ -129,6 +129,43 @@ describe.each(drivers)('retro-hunt (%s)', (driver) => {
     }
   });
 
+  it('triage: ANALYST sets a verdict by ID or filter, kept by the hit’s identity across re-runs; another account’s hits look missing', async () => {
+    const TRIAGE = `mutation($i: FlowHitTriageInput!) { flowHitTriage(input: $i) { result { count hits { id triageStatus } } userErrors { code field message } } }`;
+    const window = { from: new Date((T0 - 60) * 1000).toISOString(), to: new Date((T0 + 3600) * 1000).toISOString() };
+    const hitIds = async () =>
+      (
+        await q(
+          `query($f: HitFilter!) { flowHits(filter: $f, first: 10) { edges { node { id externalIp triageStatus triage { status note updatedAt apiKey { name } } } } } }`,
+          { f: window },
+        )
+      ).flowHits.edges.map((e: any) => e.node);
+    const [c2] = await hitIds();
+    expect(c2).toMatchObject({ externalIp: C2, triageStatus: 'OPEN', triage: null });
+    const set = (await q(TRIAGE, { i: { ids: [c2.id], status: 'ACKNOWLEDGED', note: 'looking' } }, t.keys.analyst)).flowHitTriage;
+    expect(set).toEqual({ result: { count: 1, hits: [{ id: c2.id, triageStatus: 'ACKNOWLEDGED' }] }, userErrors: [] });
+    // Another account's hit looks missing; an uploader may not triage.
+    const foreign = (await q(TRIAGE, { i: { ids: [c2.id], status: 'RESOLVED' } }, t.keys.otherAdmin)).flowHitTriage;
+    expect(foreign).toEqual({ result: null, userErrors: [{ code: 'NOT_FOUND', field: ['input', 'ids', '0'], message: 'No flow hit with this ID.' }] });
+    expect((await t.gql(TRIAGE, { i: { ids: [c2.id], status: 'RESOLVED' } }, t.keys.uploader)).errors?.[0].extensions?.code).toBe('FORBIDDEN');
+    // Reprocessing the upload gives the hit a new row id: its triage follows the identity.
+    await q(`mutation($id: ID!) { logUploadReprocess(input: { id: $id }) { userErrors { message } } }`, {
+      id: (await q(`{ logUploads(first: 10) { edges { node { id } } } }`)).logUploads.edges.find((e: any) => idOfType(e.node.id, 'LogUpload') === uploads[0])
+        .node.id,
+    });
+    await processQueued(t.services);
+    const [again] = await hitIds();
+    expect(again.id).not.toBe(c2.id);
+    expect(again).toMatchObject({
+      externalIp: C2,
+      triageStatus: 'ACKNOWLEDGED',
+      triage: { status: 'ACKNOWLEDGED', note: 'looking', apiKey: { name: expect.any(String) } },
+    });
+    // By filter.
+    const byFilter = (await q(TRIAGE, { i: { filter: { ...window, externalAddress: C2 }, status: 'RESOLVED' } }, t.keys.analyst)).flowHitTriage;
+    expect(byFilter.result.count).toBe(1);
+    expect((await hitIds())[0].triageStatus).toBe('RESOLVED');
+  });
+
   it('coalesces changes in quick succession into one hunt, and a CIDR meets the addresses inside it (IPv6 too)', async () => {
     const before = (await q(HUNTS)).retroHunts.edges.length;
     await addEntries(block, ['203.0.113.0/24']);
@@ -146,8 +183,10 @@ describe.each(drivers)('retro-hunt (%s)', (driver) => {
       [uploads[0], SCAN],
       [uploads[1], SCAN],
     ]);
-    // The hit found before and found again keeps how and when it was first found.
+    // The hit found before and found again keeps how and when it was first found, and its triage.
     expect(h.find((x) => x.ip === C2)).toEqual(kept);
+    const [{ n }] = await t.dataSource.query(`SELECT COUNT(*) AS n FROM flow_hit_triage WHERE status = 'RESOLVED'`);
+    expect(Number(n)).toBe(1);
   });
 
   it('an ALLOW entry removes past hits through a hunt that counts them', async () => {
