@@ -16,6 +16,7 @@ import { FlowHitService } from '../modules/flow-hit/flow-hit.service';
 import { ReportService } from '../modules/report/report.service';
 import { HitMemory } from '../modules/report/hit-memory';
 import { RetentionService } from '../modules/report/retention.service';
+import { falsePositiveAllow } from '../modules/flow-hit/false-positive-allow';
 import { HitTriageService } from '../modules/flow-hit/hit-triage.service';
 import { RetroHuntService } from '../modules/retro-hunt/retro-hunt.service';
 import { Logger, silentLogger } from './logger';
@@ -105,16 +106,19 @@ export function createServices(dataSource: DataSource, config: AppConfig, option
           onThreadExit: (err) => logger.error({ err, event: 'parse_thread.exit' }, 'a parse thread stopped; its job failed and the next job starts another'),
         })
       : null;
+  const policies = new PolicyService(dataSource, indexWarmer);
+  const iocLists = new IocListService(dataSource, indexWarmer);
+  const iocs = new IocService(dataSource, indexWarmer);
   metrics.watchQueue(queue);
   metrics.watchPool(dataSource);
   return {
     config,
     dataSource,
     accounts: new AccountService(dataSource),
-    policies: new PolicyService(dataSource, indexWarmer),
+    policies,
     devices,
-    iocLists: new IocListService(dataSource, indexWarmer),
-    iocs: new IocService(dataSource, indexWarmer),
+    iocLists,
+    iocs,
     feedImport: new FeedImportService(dataSource, indexWarmer),
     iocIndexes,
     indexWarmer,
@@ -140,7 +144,7 @@ export function createServices(dataSource: DataSource, config: AppConfig, option
     reports: new ReportService(dataSource, { memory: reportMemory }),
     reportMemory,
     retention: new RetentionService(dataSource, config.retention.days),
-    hitTriage: new HitTriageService(dataSource),
+    hitTriage: new HitTriageService(dataSource, falsePositiveAllow(dataSource, policies, iocLists, iocs)),
     retroHunts: new RetroHuntService(dataSource, { maxUploads: config.retroHunt.maxUploads, retentionDays: config.retention.days }),
     logger,
     metrics,

@@ -24,6 +24,13 @@ export class FlowHitTriageInput {
 
   @Field(() => String, { nullable: true, description: 'Why (at most 2,000 characters).' })
   note?: string | null;
+
+  @Field(() => Boolean, {
+    nullable: true,
+    description:
+      'FALSE_POSITIVE only: also put each hit\'s matched entry on an ALLOW list of its device\'s policy (created as "False positives" when needed); a retro-hunt then removes the past hits it covers.',
+  })
+  allowInPolicy?: boolean | null;
 }
 
 @ObjectType({ description: 'What a triage call set.' })
@@ -63,6 +70,7 @@ export class FlowHitTriageResolver {
         filter: input.filter ? resolveHitFilter(caller.accountId, input.filter) : null,
         status: input.status,
         note: input.note,
+        allowInPolicy: input.allowInPolicy,
       }),
       'result',
     );

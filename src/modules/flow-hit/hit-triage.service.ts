@@ -16,6 +16,14 @@ export interface TriageRequest {
   filter?: ResolvedHitFilter | null;
   status: TriageStatus;
   note?: string | null;
+  /** FALSE_POSITIVE only: also allow each hit's matched entry in its device's policy (a retro-hunt re-judges the past). */
+  allowInPolicy?: boolean | null;
+}
+
+/** What the FALSE_POSITIVE allow needs of the list services (ioc-list, policy, ioc). */
+export interface AllowWriter {
+  findOrCreateAllowList(accountId: number, policyId: number): Promise<number>;
+  addEntries(accountId: number, listId: number, cidrs: string[], comment: string): Promise<void>;
 }
 
 export interface TriageResult {
@@ -35,13 +43,19 @@ export function triageKey(
  * retro-hunts keep it. Hits of another account look missing.
  */
 export class HitTriageService {
-  constructor(private readonly dataSource: DataSource) {}
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly allow: AllowWriter | null = null,
+  ) {}
 
   async triage(caller: { accountId: number; apiKeyId: number }, req: TriageRequest, now = Date.now()): Promise<Outcome<TriageResult>> {
     const errors: UserErrorData[] = [];
     if ((req.ids == null) === (req.filter == null)) errors.push(userError(UserErrorCode.REQUIRED, ['input'], 'Give either ids or filter.'));
     const note = req.note?.trim() || null;
     if (note && note.length > MAX_NOTE) errors.push(userError(UserErrorCode.TOO_LONG, ['input', 'note'], `Notes are at most ${MAX_NOTE} characters.`));
+    if (req.allowInPolicy && req.status !== TriageStatus.FALSE_POSITIVE) {
+      errors.push(userError(UserErrorCode.INVALID, ['input', 'allowInPolicy'], 'Only a FALSE_POSITIVE verdict can allow the entry.'));
+    }
     if (errors.length) return failure(...errors);
     let hits: FlowHit[];
     if (req.ids) {
@@ -72,6 +86,26 @@ export class HitTriageService {
       }
       await bulkInsert(em, 'flow_hit_triage', ['account_id', 'upload_id', 'identity', 'status', 'note', 'api_key_id', 'updated_at'], rows);
     });
+    if (req.allowInPolicy && this.allow && hits.length) {
+      // Each device's current policy gets an ALLOW entry for each matched CIDR: its lists change, so a retro-hunt follows.
+      const devices: Array<{ id: number | string; policy_id: number | string }> = await this.dataSource.query(
+        `SELECT id, policy_id FROM device WHERE account_id = ? AND id IN (${[...new Set(hits.map((h) => h.deviceId))].map(() => '?').join(',')})`,
+        [caller.accountId, ...new Set(hits.map((h) => h.deviceId))],
+      );
+      const policyOf = new Map(devices.map((d) => [Number(d.id), Number(d.policy_id)]));
+      const cidrs = new Map<number, Set<string>>();
+      for (const h of hits) {
+        const p = policyOf.get(h.deviceId);
+        if (p === undefined) continue;
+        const set = cidrs.get(p) ?? new Set<string>();
+        set.add(h.matchedCidr);
+        cidrs.set(p, set);
+      }
+      for (const [policyId, set] of cidrs) {
+        const listId = await this.allow.findOrCreateAllowList(caller.accountId, policyId);
+        await this.allow.addEntries(caller.accountId, listId, [...set], (note ?? 'False positive').slice(0, 500));
+      }
+    }
     return success({ count: hits.length, hits: hits.slice(0, 100) });
   }
 
