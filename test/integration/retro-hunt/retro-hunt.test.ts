@@ -164,6 +164,13 @@ describe.each(drivers)('retro-hunt (%s)', (driver) => {
     const byFilter = (await q(TRIAGE, { i: { filter: { ...window, externalAddress: C2 }, status: 'RESOLVED' } }, t.keys.analyst)).flowHitTriage;
     expect(byFilter.result.count).toBe(1);
     expect((await hitIds())[0].triageStatus).toBe('RESOLVED');
+    // The drill-down filters on the status, through the identity.
+    const byStatus = async (statuses: string[]) =>
+      (await q(`query($f: HitFilter!, $s: [TriageStatus!]) { flowHits(filter: $f, first: 10, triageStatuses: $s) { totalCount } }`, { f: window, s: statuses }))
+        .flowHits.totalCount;
+    expect([await byStatus(['RESOLVED']), await byStatus(['OPEN']), await byStatus(['OPEN', 'RESOLVED']), await byStatus(['ACKNOWLEDGED'])]).toEqual([
+      1, 0, 1, 0,
+    ]);
   });
 
   it('coalesces changes in quick succession into one hunt, and a CIDR meets the addresses inside it (IPv6 too)', async () => {
