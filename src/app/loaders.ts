@@ -8,6 +8,8 @@ import { FlowHit } from '../modules/flow-hit/flow-hit.entity';
 import { ResolvedHitFilter } from '../modules/flow-hit/hit-filter';
 import { Totals, TOTALS } from '../modules/report/groupings/groupings';
 import { Caller } from '../modules/auth/auth.types';
+import { HitTriage } from '../modules/flow-hit/hit-triage.entity';
+import { RetroHunt } from '../modules/retro-hunt/retro-hunt.entity';
 import { Services } from './services';
 
 /** Per-request DataLoaders, scoped to the caller's account: a foreign ID loads as null, exactly like a missing one. */
@@ -20,6 +22,9 @@ export interface Loaders {
   iocListsByPolicy: DataLoader<number, IocList[]>;
   logUpload: DataLoader<number, LogUpload | null>;
   flowHit: DataLoader<number, FlowHit | null>;
+  retroHunt: DataLoader<number, RetroHunt | null>;
+  /** By triageKey (upload + stable identity). */
+  hitTriage: DataLoader<string, HitTriage | null>;
   /** Dashboard fields that share one query per filter (hits per direction come with the totals). */
   totals: DataLoader<ResolvedHitFilter, Totals>;
   addressStats: DataLoader<string, { hits: number; firstSeenAt: Date | null; lastSeenAt: Date | null }>;
@@ -36,6 +41,8 @@ export function createLoaders(services: Services, caller: Caller | null): Loader
     iocListsByPolicy: new DataLoader((ids) => services.iocLists.listsOfPolicies(accountId, ids)),
     logUpload: new DataLoader((ids) => services.logUploads.findMany(accountId, ids)),
     flowHit: new DataLoader((ids) => services.flowHits.findMany(accountId, ids)),
+    retroHunt: new DataLoader((ids) => services.retroHunts.findMany(accountId, ids)),
+    hitTriage: new DataLoader((keys) => services.hitTriage.ofHits(accountId, keys)),
     addressStats: new DataLoader((addresses) => Promise.all(addresses.map((a) => services.reports.addressStats(accountId, a)))),
     // The dashboard's devices and hosts: distinct external addresses are not shown there, so not counted.
     totals: new DataLoader((filters) => Promise.all(filters.map(async (f) => (await services.reports.group(f, TOTALS, { skip: ['externalAddresses'] }))[0])), {

@@ -36,6 +36,7 @@ export async function startServer(config: AppConfig, logger: Logger, options: Se
   const httpApp = await createHttpApp(schema, services, logger);
   const worker = new LogUploadWorker(services.queue, services.processor, config.worker, logger);
   services.logUploads.events.on('queued', () => worker.notify());
+  services.retroHunts.events.on('queued', () => worker.notify());
   if (config.worker.enabled) {
     services.parsers?.start();
     worker.start();
@@ -47,6 +48,7 @@ export async function startServer(config: AppConfig, logger: Logger, options: Se
     services.alertDispatcher.start();
   }
   const retention = startRetention(services, logger);
+  const retroHunts = config.worker.enabled ? startRetroHunts(services, logger) : null;
   void warmReportMemory(services, logger);
   const server = createHttpServer(httpApp.app, config);
   const subscriptions = attachSubscriptions(server, schema, services, logger);
@@ -68,6 +70,7 @@ export async function startServer(config: AppConfig, logger: Logger, options: Se
       // /readyz answers 503 from now on.
       services.readiness.shuttingDown();
       if (retention) clearInterval(retention);
+      if (retroHunts) clearInterval(retroHunts);
       services.reportMemory.close();
       services.admission.close();
       services.exportAdmission.close();
@@ -156,6 +159,27 @@ function startRetention(services: Services, logger: Logger): NodeJS.Timeout | nu
   const timer = setInterval(run, intervalMs);
   timer.unref();
   void run();
+  return timer;
+}
+
+/** Turns passed entry expiries into retro-hunts, plans the due ones and completes the finished ones, every RETRO_HUNT_INTERVAL_MS (one run at a time). */
+function startRetroHunts(services: Services, logger: Logger): NodeJS.Timeout {
+  let busy = false;
+  const run = async () => {
+    if (busy) return;
+    busy = true;
+    try {
+      await services.retroHunts.checkExpiries();
+      const planned = await services.retroHunts.runDue();
+      if (planned) logger.info({ event: 'retro_hunt.planned', planned }, 'retro-hunts planned');
+    } catch (err) {
+      logger.error({ err, event: 'retro_hunt.failed' }, 'retro-hunt run failed');
+    } finally {
+      busy = false;
+    }
+  };
+  const timer = setInterval(() => void run(), services.config.retroHunt.intervalMs);
+  timer.unref();
   return timer;
 }
 

@@ -18,6 +18,9 @@ import { ReportService } from '../modules/report/report.service';
 import { ReportThreads } from '../modules/report/report-thread/report-threads';
 import { HitMemory } from '../modules/report/hit-memory';
 import { RetentionService } from '../modules/report/retention.service';
+import { falsePositiveAllow } from '../modules/flow-hit/false-positive-allow';
+import { HitTriageService } from '../modules/flow-hit/hit-triage.service';
+import { RetroHuntService } from '../modules/retro-hunt/retro-hunt.service';
 import { Logger, silentLogger } from './logger';
 import { Metrics } from './metrics';
 import { uploadTelemetry } from './upload-telemetry';
@@ -60,6 +63,9 @@ export interface Services {
   /** The reports' in-memory copy of the hits (off when REPORT_MEMORY_MAX_HITS is 0); the server warms it at start. */
   reportMemory: HitMemory;
   retention: RetentionService;
+  /** Retro-hunts (#17): planned by the server's worker loop (startServer), or by retroHuntStart. */
+  retroHunts: RetroHuntService;
+  hitTriage: HitTriageService;
   logger: Logger;
   /** This app's Prometheus registry and instruments (never prom-client's global one). */
   metrics: Metrics;
@@ -134,16 +140,19 @@ export function createServices(dataSource: DataSource, config: AppConfig, option
     { pollMs: config.alerts.pollMs, leaseMs: config.alerts.leaseMs, retryBaseMs: config.alerts.retryBaseMs, retryForMs: config.alerts.retryForMs, batch: 20 },
     logger,
   );
+  const policies = new PolicyService(dataSource, indexWarmer);
+  const iocLists = new IocListService(dataSource, indexWarmer);
+  const iocs = new IocService(dataSource, indexWarmer);
   metrics.watchQueue(queue);
   metrics.watchPool(dataSource);
   return {
     config,
     dataSource,
     accounts: new AccountService(dataSource),
-    policies: new PolicyService(dataSource, indexWarmer),
+    policies,
     devices,
-    iocLists: new IocListService(dataSource, indexWarmer),
-    iocs: new IocService(dataSource, indexWarmer),
+    iocLists,
+    iocs,
     feedImport,
     iocSources: new IocSourceService(dataSource, feedImport, config.iocSources, logger),
     iocIndexes,
@@ -175,6 +184,8 @@ export function createServices(dataSource: DataSource, config: AppConfig, option
     reportMemory,
     reportThreads,
     retention: new RetentionService(dataSource, config.retention.days),
+    hitTriage: new HitTriageService(dataSource, falsePositiveAllow(dataSource, policies, iocLists, iocs)),
+    retroHunts: new RetroHuntService(dataSource, { maxUploads: config.retroHunt.maxUploads, retentionDays: config.retention.days }),
     logger,
     metrics,
     readiness: new Readiness(config.worker.enabled, databaseProbe),

@@ -32,6 +32,8 @@ export interface AppConfig {
   trustProxy: false | number | string[];
   /** Flow hits and uploads older than this many days are purged (0 keeps everything). */
   retention: { days: number; intervalMs: number };
+  /** Retro-hunts: at most `maxUploads` uploads re-run by one (RETRO_HUNT_MAX_UPLOADS); due ones are looked for every `intervalMs`. */
+  retroHunt: { maxUploads: number; intervalMs: number };
   /**
    * Most flow hits the in-memory report store holds over all accounts (src/modules/report/hit-memory.ts; ~53
    * bytes each measured, budget 100); an account that does not fit is reported from SQL. 0 turns the store off.
@@ -331,6 +333,10 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     retention: {
       days: int(env, 'RETENTION_DAYS', 35, 0, 36_500),
       intervalMs: int(env, 'RETENTION_INTERVAL_MS', 3_600_000, 1_000, 604_800_000),
+    },
+    retroHunt: {
+      maxUploads: int(env, 'RETRO_HUNT_MAX_UPLOADS', 10_000, 1, 10_000_000),
+      intervalMs: int(env, 'RETRO_HUNT_INTERVAL_MS', 1_000, 10, 3_600_000),
     },
     reportMemoryMaxHits: int(env, 'REPORT_MEMORY_MAX_HITS', 2_000_000, 0, 1_000_000_000),
     reportThreads: int(env, 'REPORT_THREADS', 1, 0, 64),

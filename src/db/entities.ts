@@ -16,6 +16,9 @@ import { AlertDestination } from '../modules/alert/alert-destination.entity';
 import { AlertRule } from '../modules/alert/alert-rule.entity';
 import { Alert } from '../modules/alert/alert.entity';
 import { AlertAttempt, AlertDelivery, AlertDigest } from '../modules/alert/alert-delivery.entity';
+import { HitTriage } from '../modules/flow-hit/hit-triage.entity';
+import { UploadAddressSet } from '../modules/log-upload/upload-address-set.entity';
+import { RetroHunt, RetroHuntClock, RetroHuntRange } from '../modules/retro-hunt/retro-hunt.entity';
 
 /** Every entity, in one list shared by the DataSource and the schema-agreement test. */
 export const entities = [
@@ -42,4 +45,9 @@ export const entities = [
   AlertDelivery,
   AlertDigest,
   AlertAttempt,
+  UploadAddressSet,
+  RetroHunt,
+  RetroHuntRange,
+  RetroHuntClock,
+  HitTriage,
 ];

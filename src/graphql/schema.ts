@@ -14,6 +14,8 @@ import { FlowHitResolver } from '../modules/flow-hit/flow-hit.resolver';
 import { reportResolvers } from '../modules/report/report.resolver';
 import { AlertDeliveryResolver, AlertDestinationResolver, AlertResolver, AlertRuleResolver } from '../modules/alert/alert.resolver';
 import { LiveResolver } from '../modules/live/live.resolver';
+import { FlowHitTriageResolver, HitTriageResolver } from '../modules/flow-hit/hit-triage.resolver';
+import { FlowHitFoundResolver, RetroHuntResolver } from '../modules/retro-hunt/retro-hunt.resolver';
 
 // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type -- type-graphql's resolvers option takes Function
 export const resolvers: NonEmptyArray<Function> = [
@@ -29,6 +31,10 @@ export const resolvers: NonEmptyArray<Function> = [
   IocLookupResolver,
   LogUploadResolver,
   FlowHitResolver,
+  RetroHuntResolver,
+  FlowHitFoundResolver,
+  FlowHitTriageResolver,
+  HitTriageResolver,
   ...reportResolvers,
   AlertDestinationResolver,
   AlertRuleResolver,

@@ -12,7 +12,8 @@ export type NodeTypeName =
   | 'AlertRule'
   | 'AlertDestination'
   | 'Alert'
-  | 'AlertDelivery';
+  | 'AlertDelivery'
+  | 'RetroHunt';
 
 const PREFIX = 'pd1:';
 

@@ -12,6 +12,14 @@ import { FeedLine, FeedNotTextError, readFeedLines } from './feed/feed-reader';
 import { compareRange, FeedEntrySet } from './feed/feed-entry-set';
 import { sqliteHandle } from '../../db/sqlite-handle';
 import { nextTurn } from '../../common/async/next-turn';
+import type { KeyRange } from '../log-upload/address-set';
+import { requestRetroHunt } from '../retro-hunt/retro-hunt.request';
+
+/**
+ * Past this many changed entries an import's retro-hunt re-judges every upload of the devices the list reaches
+ * (any address) rather than storing each changed range: a first import of a million-entry feed changes them all.
+ */
+const MAX_HUNT_RANGES = 50_000;
 
 export interface FeedImportResult {
   list: IocList;
@@ -285,7 +293,19 @@ export class FeedImportService {
         }
         const refusal = options.guard?.({ current: list.entryCount, incoming: entries.distinct, mode });
         if (refusal) throw new ImportHeldError(refusal);
-        const { inserted, kept, removed, seen } = await merge(em, accountId, list.id, entries, mode === ImportMode.REPLACE);
+        const changed: KeyRange[] = [];
+        const { inserted, kept, removed, seen } = await merge(em, accountId, list.id, entries, mode === ImportMode.REPLACE, changed);
+        // The entries added and removed re-judge the stored uploads they meet (retro-hunt, #17).
+        if (changed.length) {
+          const cause = `Import into list ${list.id}: ${inserted} entries added, ${removed} removed.`;
+          await requestRetroHunt(
+            em,
+            accountId,
+            changed.length > MAX_HUNT_RANGES
+              ? { target: { lists: [list.id], anyAddress: true }, cause }
+              : { target: { lists: [list.id] }, ranges: changed, cause },
+          );
+        }
         const summary = tally.summary();
         // The walk saw every row of the locked list: the count is exact without a COUNT(*) over it.
         // REPLACE bumps the revision even when nothing changed.
@@ -349,6 +369,7 @@ async function merge(
   listId: number,
   entries: FeedEntrySet,
   prune: boolean,
+  changed: KeyRange[],
 ): Promise<{ inserted: number; kept: number; removed: number; seen: number }> {
   const write = rowWriter(em);
   const maxRow: Array<{ m: number | string | null }> = await em.query(`SELECT MAX(id) AS m FROM ioc WHERE list_id = ?`, [listId]);
@@ -389,6 +410,7 @@ async function merge(
       if (row === null || (c = compareRange(row.start, row.end, e.start, e.end)) >= 0) break;
       if (prune) {
         gone.push(row.id);
+        if (changed.length <= MAX_HUNT_RANGES) changed.push({ start: row.start, end: row.end });
         if (gone.length >= INSERT_BATCH) await flushGone();
       }
       existing.next();
@@ -399,13 +421,17 @@ async function merge(
       continue;
     }
     rows.push([listId, accountId, e.cidr, e.family, e.prefix, e.start, e.end, e.comment, e.expiresAt, now]);
+    if (changed.length <= MAX_HUNT_RANGES) changed.push({ start: e.start, end: e.end });
     if (rows.length >= INSERT_BATCH) await flushRows();
   }
   for (;;) {
     if (existing.needsFill) await existing.fill();
     const row = existing.current;
     if (row === null) break;
-    if (prune) gone.push(row.id);
+    if (prune) {
+      gone.push(row.id);
+      if (changed.length <= MAX_HUNT_RANGES) changed.push({ start: row.start, end: row.end });
+    }
     existing.next();
   }
   await flushRows();

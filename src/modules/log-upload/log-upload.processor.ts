@@ -6,6 +6,9 @@ import { IocIndex, NO_MATCH } from '../ioc/matching/ioc-index';
 import { MatchedSide } from '../flow-hit/flow-hit.enums';
 import { newHit, NewHit } from '../flow-hit/flow-hit.columns';
 import { HitWriter } from '../flow-hit/hit-writer';
+import { addressSetOf } from './address-set';
+import { writeAddressSet } from './address-set.store';
+import { recordRetroHuntRun } from '../retro-hunt/retro-hunt.progress';
 import { Direction } from './flows/direction';
 import { ConnectionEndpoint } from './flows/fold';
 import { hasHostOfOurs, withMatchedSides } from './flows/sides';
@@ -79,12 +82,14 @@ export class LogUploadProcessor {
 
   private async run(uploadId: number, owner: string, started: number, signal?: AbortSignal): Promise<ProcessOutcome> {
     const base = { lines: 0, packets: 0, connections: 0, hits: 0, textBytes: 0 };
-    const rows: Array<{ account_id: number; device_id: number; stored_encoding: string }> = await this.dataSource.query(
-      `SELECT account_id, device_id, stored_encoding FROM log_upload WHERE id = ?`,
+    const rows: Array<{ account_id: number; device_id: number; stored_encoding: string; retro_hunt_id: number | string | null }> = await this.dataSource.query(
+      `SELECT account_id, device_id, stored_encoding, retro_hunt_id FROM log_upload WHERE id = ?`,
       [uploadId],
     );
     if (rows.length === 0) return { status: 'LEASE_LOST', ...base, durationMs: 0 };
     const accountId = Number(rows[0].account_id);
+    // Queued by a retro-hunt: hits this run finds that the last did not are the hunt's (retro-hunt.service.ts).
+    const retroHuntId = rows[0].retro_hunt_id == null ? null : Number(rows[0].retro_hunt_id);
     const device = await this.dataSource.getRepository(Device).findOneBy({ id: Number(rows[0].device_id) });
     if (!device) return this.failed(uploadId, owner, 'The device was deleted.', base, started);
     const withDevice = { ...base, deviceId: device.id };
@@ -164,6 +169,8 @@ export class LogUploadProcessor {
         if (old) oldHits++;
       }
     }
+    // What a later list change is checked against (retro-hunt): every end the matcher looked up.
+    const addresses = addressSetOf(connections);
     const warnings = processingWarnings(
       { connections: connections.length, connectionsBeforeCutoff: oldConnections, hits: hits.length, hitsBeforeCutoff: oldHits },
       this.options.retentionDays ?? 0,
@@ -203,7 +210,10 @@ export class LogUploadProcessor {
         );
         // Replace, never add: a re-run (after a crash, or a reprocess) leaves exactly one set of hits, with the
         // reports' roll-ups and the change log entry that tells in-memory report stores to re-read them.
-        await this.hitWriter.replaceUpload(em, { accountId, uploadId }, hits);
+        const found = retroHuntId == null ? { by: 'UPLOAD' as const, at: Date.now(), retroHuntId } : { by: 'RETRO_HUNT' as const, at: Date.now(), retroHuntId };
+        const counts = await this.hitWriter.replaceUpload(em, { accountId, uploadId }, hits, found);
+        await writeAddressSet(em, uploadId, addresses);
+        if (retroHuntId != null) await recordRetroHuntRun(em, uploadId, retroHuntId, counts);
         return true;
       });
     const done = await retryInPlace(
