@@ -25,11 +25,8 @@ import { loadConfig } from '../src/config/config';
 import { startServer } from '../src/app/server';
 import { silentLogger } from '../src/app/logger';
 import { dropMysqlDatabase, freshMysqlDatabase } from './lib/mysql-db';
+import { argValue } from './lib/args';
 
-function argValue(name: string): string | undefined {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1] : undefined;
-}
 const UPLOADS = Number(argValue('uploads') ?? 100);
 const RULES = Number(argValue('rules') ?? 2);
 const MYSQL_URL = argValue('mysql-url');

@@ -29,11 +29,8 @@ import { BLOB_CHUNK_BYTES } from '../src/modules/log-upload/log-upload-blob.enti
 import { readAddressSets } from '../src/modules/log-upload/address-set.store';
 import { generateTcpdumpText } from './lib/tcpdump-text';
 import { generateIocSet } from './lib/ioc-set';
+import { argValue } from './lib/args';
 
-function argValue(name: string): string | undefined {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1] : undefined;
-}
 const UPLOADS = Number(argValue('uploads') ?? 100);
 const UPLOAD_BYTES = Math.round(Number(argValue('upload-mb') ?? 1) * 1e6);
 const ENTRIES = Number(argValue('entries') ?? 200_000);
