@@ -45,7 +45,7 @@ const { packets: PACKETS, bytes: BYTES, iocId: IOC, iocListId: LIST, matchedCidr
 type Row = Record<string, string | number | null>;
 
 /** Values interned to dense ids. */
-class Interner<T> {
+export class Interner<T> {
   private readonly ids = new Map<string, number>();
   readonly values: T[] = [];
 
