@@ -24,6 +24,7 @@ import { UploadTelemetry } from '../modules/log-upload/upload-telemetry';
 import { Readiness } from './readiness';
 import { DatabaseProbe } from '../db/database-probe';
 import { ReportAdmission } from './admission';
+import { Analytics } from '../modules/analytics/analytics';
 
 /** Every service, built once per process from the DataSource; resolvers reach them through the context. */
 export interface Services {
@@ -62,6 +63,8 @@ export interface Services {
   admission: ReportAdmission;
   /** The same for GET /export/* downloads, with slots of their own (a download holds one while it streams). */
   exportAdmission: ReportAdmission;
+  /** The ClickHouse analytics tier (null unless ANALYTICS_URL is set); migrated by the server at start. */
+  analytics: Analytics | null;
 }
 
 export interface ServiceOptions {
@@ -98,10 +101,12 @@ export function createServices(dataSource: DataSource, config: AppConfig, option
     config.reportThreads > 0
       ? new ReportThreads({
           threads: config.reportThreads,
-          onThreadExit: (err) => logger.error({ err, event: 'report_thread.exit' }, 'a report thread stopped; its reports failed and the next report starts another'),
+          onThreadExit: (err) =>
+            logger.error({ err, event: 'report_thread.exit' }, 'a report thread stopped; its reports failed and the next report starts another'),
         })
       : null;
   const databaseProbe = new DatabaseProbe(dataSource);
+  const analytics = config.analytics ? new Analytics(config.analytics, config.retention.days) : null;
   const telemetry = uploadTelemetry(metrics, logger);
   const parsers =
     config.worker.parseThreads > 0
@@ -148,9 +153,10 @@ export function createServices(dataSource: DataSource, config: AppConfig, option
     retention: new RetentionService(dataSource, config.retention.days),
     logger,
     metrics,
-    readiness: new Readiness(config.worker.enabled, databaseProbe),
+    readiness: new Readiness(config.worker.enabled, databaseProbe, analytics),
     databaseProbe,
     admission: new ReportAdmission(config.admission, (reason) => metrics.reportsRefused.inc({ reason })),
     exportAdmission: new ReportAdmission(config.exportAdmission, (reason) => metrics.exportsRefused.inc({ reason })),
+    analytics,
   };
 }
