@@ -6,6 +6,7 @@ import { DrillDownIndex1764302400000 } from '../../migrations/1764302400000-Dril
 import { ReportIndexes1764306000000 } from '../../migrations/1764306000000-ReportIndexes';
 import { HitChanges1764309600000 } from '../../migrations/1764309600000-HitChanges';
 import { UploadRetention1764313200000 } from '../../migrations/1764313200000-UploadRetention';
+import { AnalyticsAttempt1764331200000 } from '../../migrations/1764331200000-AnalyticsAttempt';
 
 /** Every migration, in order. Listed explicitly so the same set runs from main, the CLI and the tests. */
 export const migrations = [
@@ -17,4 +18,5 @@ export const migrations = [
   ReportIndexes1764306000000,
   HitChanges1764309600000,
   UploadRetention1764313200000,
+  AnalyticsAttempt1764331200000,
 ];

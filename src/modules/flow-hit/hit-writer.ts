@@ -3,6 +3,7 @@ import { bulkInsertObjects, execute } from '../../db/bulk';
 import { INSERT_COLUMNS, NewHit } from './flow-hit.columns';
 import { HitChangeKind, recordHitChange } from './hit-change';
 import { insertRollups, rebuildUploadRollups, ROLLUP_GRAINS } from './hit-rollup';
+import { AnalyticsHits, committedAttempt } from '../analytics/analytics-hits';
 
 /** A stored hit picked for deletion: what the roll-ups and the upload's counts need to follow it. */
 export interface HitRef {
@@ -17,16 +18,37 @@ export interface HitRef {
  * reads any of them sees the same hits. The change is recorded last, as hit-change.ts requires.
  */
 export class HitWriter {
+  /** `analytics`: with ANALYTICS_URL, the hits live in ClickHouse (analytics-hits.ts), not in SQL. */
+  constructor(private readonly analytics: AnalyticsHits | null = null) {}
+
   /**
-   * Replaces an upload's hits (its first run or a re-run): one set of hits, never two.
+   * Replaces an upload's hits (its first run or a re-run): one set of hits, never two. With the analytics tier,
+   * written to ClickHouse under a new attempt that this transaction records as the upload's committed one.
    */
   async replaceUpload(em: EntityManager, upload: { accountId: number; uploadId: number }, hits: readonly NewHit[]): Promise<void> {
+    if (this.analytics) {
+      const attempt = await this.analytics.write(upload, hits, await committedAttempt(em, upload.uploadId));
+      await execute(em, `UPDATE log_upload SET analytics_attempt = ? WHERE id = ?`, [attempt, upload.uploadId]);
+      await recordHitChange(em, upload);
+      return;
+    }
     const stored = await storedResults(em, upload.uploadId);
     if (stored.hits) await execute(em, `DELETE FROM flow_hit WHERE upload_id = ?`, [upload.uploadId]);
     if (stored.rollups) for (const grain of ROLLUP_GRAINS) await execute(em, `DELETE FROM ${grain.table} WHERE upload_id = ?`, [upload.uploadId]);
     await bulkInsertObjects(em, 'flow_hit', INSERT_COLUMNS, hits);
     await insertRollups(em, hits);
     await recordHitChange(em, upload);
+  }
+
+  /**
+   * After the commit of replaceUpload (analytics tier only): removes the upload's rows of attempts other than the
+   * committed one (the run it superseded). Not needed for exact reads (they keep the committed attempt alone);
+   * a process that stops before this leaves them to the upload's next write.
+   */
+  async settle(em: Pick<EntityManager, 'query'>, uploadId: number): Promise<void> {
+    if (!this.analytics) return;
+    const committed = await committedAttempt(em, uploadId);
+    if (committed !== null) await this.analytics.removeStale(uploadId, committed);
   }
 
   /**
@@ -67,6 +89,8 @@ export class HitWriter {
 
   /** Deletes a device's hits and roll-ups (before the device itself, whose uploads' cascade then finds none). */
   async deleteDevice(em: EntityManager, accountId: number, deviceId: number): Promise<number> {
+    // ClickHouse first: were the SQL transaction to fail after, the device is still there and its deletion is retried.
+    await this.analytics?.deleteDevice(accountId, deviceId);
     for (const grain of ROLLUP_GRAINS) await execute(em, `DELETE FROM ${grain.table} WHERE account_id = ? AND device_id = ?`, [accountId, deviceId]);
     const n = await execute(em, `DELETE FROM flow_hit WHERE account_id = ? AND device_id = ?`, [accountId, deviceId]);
     await recordHitChange(em, { accountId, deviceId } satisfies HitChangeKind);
