@@ -32,6 +32,10 @@ export async function startServer(config: AppConfig, logger: Logger, options: Se
   // Under the migration lock, so that of processes starting at once only one creates the first account.
   const created = await migrate(dataSource, () => services.accounts.bootstrap(config.defaultAccountName));
   services.readiness.migrationsDone();
+  await services.analytics?.start(
+    (err, retryInMs) => logger.error({ err, event: 'analytics.unavailable', retryInMs }, 'ClickHouse (ANALYTICS_URL) unavailable; its migration is retried'),
+    (versions) => logger.info({ event: 'analytics.migrated', versions }, 'ClickHouse tables migrated'),
+  );
   const schema = await createSchema();
   const httpApp = await createHttpApp(schema, services, logger);
   const worker = new LogUploadWorker(services.queue, services.processor, config.worker, logger);
@@ -106,6 +110,7 @@ export async function startServer(config: AppConfig, logger: Logger, options: Se
       }
       await httpApp.apollo.stop();
       await services.databaseProbe.close();
+      await services.analytics?.close();
       checkpointSqlite(dataSource, logger);
       await dataSource.destroy();
     },

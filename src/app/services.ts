@@ -33,6 +33,7 @@ import { AlertDispatcher } from '../modules/alert/alert.dispatcher';
 import { AddressGuard } from '../modules/alert/destinations/address-guard';
 import { LiveFeed } from '../modules/live/live-feed';
 import { LiveService } from '../modules/live/live.service';
+import { Analytics } from '../modules/analytics/analytics';
 
 /** Every service, built once per process from the DataSource; resolvers reach them through the context. */
 export interface Services {
@@ -81,6 +82,8 @@ export interface Services {
   alertDispatcher: AlertDispatcher;
   /** What GraphQL subscriptions yield; its feed polls only while someone subscribes, and is closed with the server. */
   live: LiveService;
+  /** The ClickHouse analytics tier (null unless ANALYTICS_URL is set); migrated by the server at start. */
+  analytics: Analytics | null;
 }
 
 export interface ServiceOptions {
@@ -122,6 +125,7 @@ export function createServices(dataSource: DataSource, config: AppConfig, option
         })
       : null;
   const databaseProbe = new DatabaseProbe(dataSource);
+  const analytics = config.analytics ? new Analytics(config.analytics, config.retention.days) : null;
   const telemetry = uploadTelemetry(metrics, logger);
   const parsers =
     config.worker.parseThreads > 0
@@ -188,7 +192,7 @@ export function createServices(dataSource: DataSource, config: AppConfig, option
     retroHunts: new RetroHuntService(dataSource, { maxUploads: config.retroHunt.maxUploads, retentionDays: config.retention.days }),
     logger,
     metrics,
-    readiness: new Readiness(config.worker.enabled, databaseProbe),
+    readiness: new Readiness(config.worker.enabled, databaseProbe, analytics),
     databaseProbe,
     admission: new ReportAdmission(config.admission, (reason) => metrics.reportsRefused.inc({ reason })),
     exportAdmission: new ReportAdmission(config.exportAdmission, (reason) => metrics.exportsRefused.inc({ reason })),
@@ -198,5 +202,6 @@ export function createServices(dataSource: DataSource, config: AppConfig, option
       dataSource,
       new LiveFeed(dataSource, config.livePollMs, (err) => logger.warn({ err, event: 'live.poll_error' }, 'subscription poll failed')),
     ),
+    analytics,
   };
 }

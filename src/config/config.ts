@@ -77,6 +77,12 @@ export interface AppConfig {
   /** Prometheus metrics at GET /metrics, behind their own bearer token; off by default. */
   metrics: { enabled: boolean; token: string | null };
   /**
+   * The ClickHouse analytics tier (ANALYTICS_URL; src/modules/analytics/): null when unset, and nothing changes.
+   * `http(s)://user:pass@host:8123/db` a ClickHouse server (24.8 or later); `chdb:///path` the engine embedded in
+   * this process (npm `chdb`, installed apart: `npm ci --prefix tools/chdb`), for tests and single-host installs.
+   */
+  analytics: AnalyticsConfig | null;
+  /**
    * Alert delivery (src/modules/alert/). `allow`: CIDRs destinations may reach although they are loopback,
    * link-local or cloud metadata (refused otherwise). The worker polls the outbox every `pollMs`, holds a
    * delivery for `leaseMs`, retries from `retryBaseMs` (doubling, with jitter) for `retryForMs`.
@@ -112,6 +118,8 @@ export interface IocSourceConfig {
    */
   holdBelowRatio: number;
 }
+
+export type AnalyticsConfig = { kind: 'http'; url: string; database: string } | { kind: 'chdb'; path: string; database: string };
 
 export const EXPLORER_MODES = ['embedded', 'sandbox', 'off'] as const;
 export type ExplorerMode = (typeof EXPLORER_MODES)[number];
@@ -390,5 +398,31 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
       retryForMs: int(env, 'ALERT_RETRY_FOR_MS', 86_400_000, 1_000, 604_800_000),
     },
     livePollMs: int(env, 'LIVE_POLL_MS', 250, 10, 60_000),
+    analytics: analytics(env, cwd),
   };
+}
+
+const ANALYTICS_EXPECTED = 'http(s)://[user:pass@]host:port[/database] or chdb:///path';
+
+function analytics(env: Env, cwd: string): AnalyticsConfig | null {
+  const raw = env.ANALYTICS_URL;
+  if (raw === undefined || raw.trim() === '') return null;
+  let parsed: URL;
+  try {
+    parsed = new URL(raw.trim());
+  } catch {
+    throw new ConfigError('ANALYTICS_URL', ANALYTICS_EXPECTED, '<unparseable URL>');
+  }
+  if (parsed.protocol === 'chdb:') {
+    const file = decodeURIComponent(parsed.pathname);
+    if (file === '' || file === '/') throw new ConfigError('ANALYTICS_URL', `${ANALYTICS_EXPECTED} (a directory in the path)`, raw);
+    return { kind: 'chdb', path: path.resolve(cwd, file), database: 'default' };
+  }
+  // The URL is never echoed whole: it may carry a password.
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new ConfigError('ANALYTICS_URL', ANALYTICS_EXPECTED, `${parsed.protocol}//…`);
+  const database = decodeURIComponent(parsed.pathname.replace(/^\/+|\/+$/g, '')) || 'default';
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(database)) {
+    throw new ConfigError('ANALYTICS_URL', `${ANALYTICS_EXPECTED} (a database name of letters, digits and _)`, `${parsed.protocol}//${parsed.host}/…`);
+  }
+  return { kind: 'http', url: raw.trim(), database };
 }

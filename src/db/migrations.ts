@@ -11,6 +11,7 @@ import { HitTriage1764316801000 } from '../../migrations/1764316801000-HitTriage
 import { DomainIocs1764320400000 } from '../../migrations/1764320400000-DomainIocs';
 import { Alerts1764324000000 } from '../../migrations/1764324000000-Alerts';
 import { IocSources1764327600000 } from '../../migrations/1764327600000-IocSources';
+import { AnalyticsAttempt1764331200000 } from '../../migrations/1764331200000-AnalyticsAttempt';
 
 /** Every migration, in order. Listed explicitly so the same set runs from main, the CLI and the tests. */
 export const migrations = [
@@ -27,4 +28,5 @@ export const migrations = [
   DomainIocs1764320400000,
   Alerts1764324000000,
   IocSources1764327600000,
+  AnalyticsAttempt1764331200000,
 ];

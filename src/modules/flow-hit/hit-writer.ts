@@ -17,6 +17,7 @@ export interface ReplaceCounts {
   added: number;
   removed: number;
 }
+import { AnalyticsHits, committedAttempt } from '../analytics/analytics-hits';
 
 /** A stored hit picked for deletion: what the roll-ups and the upload's counts need to follow it. */
 export interface HitRef {
@@ -31,8 +32,12 @@ export interface HitRef {
  * reads any of them sees the same hits. The change is recorded last, as hit-change.ts requires.
  */
 export class HitWriter {
+  /** `analytics`: with ANALYTICS_URL, the hits live in ClickHouse (analytics-hits.ts), not in SQL. */
+  constructor(private readonly analytics: AnalyticsHits | null = null) {}
+
   /**
-   * Replaces an upload's hits (its first run or a re-run): one set of hits, never two.
+   * Replaces an upload's hits (its first run or a re-run): one set of hits, never two. With the analytics tier,
+   * written to ClickHouse under a new attempt that this transaction records as the upload's committed one.
    */
   async replaceUpload(
     em: EntityManager,
@@ -40,6 +45,13 @@ export class HitWriter {
     hits: readonly NewHit[],
     found: FoundWith = { by: 'UPLOAD', at: Date.now(), retroHuntId: null },
   ): Promise<ReplaceCounts> {
+    if (this.analytics) {
+      // The ClickHouse tier (#16) is not wired to the worker yet: no found-by tracking, alerts or SQL hits there.
+      const attempt = await this.analytics.write(upload, hits, await committedAttempt(em, upload.uploadId));
+      await execute(em, `UPDATE log_upload SET analytics_attempt = ? WHERE id = ?`, [attempt, upload.uploadId]);
+      await recordHitChange(em, upload);
+      return { added: hits.length, removed: 0 };
+    }
     const stored = await storedResults(em, upload.uploadId);
     // A hit found again (same identity) keeps how and when it was first found; the others are found now.
     const before = stored.hits ? await storedFound(em, upload.uploadId) : new Map<string, StoredFound>();
@@ -67,6 +79,17 @@ export class HitWriter {
     await writeAlerts(em, upload, fresh);
     await recordHitChange(em, upload);
     return { added: fresh.length, removed: before.size };
+  }
+
+  /**
+   * After the commit of replaceUpload (analytics tier only): removes the upload's rows of attempts other than the
+   * committed one (the run it superseded). Not needed for exact reads (they keep the committed attempt alone);
+   * a process that stops before this leaves them to the upload's next write.
+   */
+  async settle(em: Pick<EntityManager, 'query'>, uploadId: number): Promise<void> {
+    if (!this.analytics) return;
+    const committed = await committedAttempt(em, uploadId);
+    if (committed !== null) await this.analytics.removeStale(uploadId, committed);
   }
 
   /**
@@ -107,6 +130,8 @@ export class HitWriter {
 
   /** Deletes a device's hits and roll-ups (before the device itself, whose uploads' cascade then finds none). */
   async deleteDevice(em: EntityManager, accountId: number, deviceId: number): Promise<number> {
+    // ClickHouse first: were the SQL transaction to fail after, the device is still there and its deletion is retried.
+    await this.analytics?.deleteDevice(accountId, deviceId);
     for (const grain of ROLLUP_GRAINS) await execute(em, `DELETE FROM ${grain.table} WHERE account_id = ? AND device_id = ?`, [accountId, deviceId]);
     const n = await execute(em, `DELETE FROM flow_hit WHERE account_id = ? AND device_id = ?`, [accountId, deviceId]);
     await recordHitChange(em, { accountId, deviceId } satisfies HitChangeKind);

@@ -158,6 +158,10 @@ export class LogUpload {
   })
   hitsPurged: number;
 
+  /** With ANALYTICS_URL: the processing attempt whose hits ClickHouse holds (src/modules/analytics/analytics-hits.ts). */
+  @Column({ type: 'bigint', nullable: true, transformer: bigintNumber })
+  analyticsAttempt: number | null;
+
   /** JSON: what processing found worth a warning (see UploadWarningCode); null before processing. */
   @Column({ type: 'simple-json', nullable: true })
   warnings: UploadWarningData[] | null;

@@ -37,6 +37,8 @@ export interface ProcessOutcome {
 
 export interface ProcessorOptions {
   leaseMs: number;
+  /** The hits' writer; with ANALYTICS_URL one that writes to ClickHouse (default: SQL). */
+  hitWriter?: HitWriter;
   /** RETENTION_DAYS: connections older than it are counted in a BEYOND_RETENTION warning (0: never). */
   retentionDays?: number;
   /** Called while parsing; tests use it to stop a process at a chosen moment. */
@@ -56,7 +58,7 @@ export interface ProcessorOptions {
  * hits and counts in one transaction that first checks the lease. Re-running gives the same result.
  */
 export class LogUploadProcessor {
-  private readonly hitWriter = new HitWriter();
+  private readonly hitWriter = this.options.hitWriter ?? new HitWriter();
 
   constructor(
     private readonly dataSource: DataSource,
@@ -223,6 +225,8 @@ export class LogUploadProcessor {
       this.options.retry ?? DEFAULT_RETRY,
       this.options.onRetry,
     );
+    // Best effort: superseded ClickHouse rows are never read, and the upload's next write removes them too.
+    if (done) await this.hitWriter.settle(this.dataSource.manager, uploadId).catch(() => undefined);
     const outcome = {
       deviceId: device.id,
       lines: stats.lines,
