@@ -79,7 +79,7 @@ export interface AppConfig {
   /**
    * The ClickHouse analytics tier (ANALYTICS_URL; src/modules/analytics/): null when unset, and nothing changes.
    * `http(s)://user:pass@host:8123/db` a ClickHouse server (24.8 or later); `chdb:///path` the engine embedded in
-   * this process (npm `chdb`, installed apart: `npm ci --prefix tools/chdb`), for tests and single-host installs.
+   * this process (npm `chdb`, installed apart: `npm install --prefix tools/chdb`), for tests and single-host installs.
    */
   analytics: AnalyticsConfig | null;
   /**

@@ -41,7 +41,7 @@ export function chdbDirectory(): string {
   }
 }
 
-/** Whether chDB is installed (`npm ci --prefix tools/chdb`). */
+/** Whether chDB is installed (`npm install --prefix tools/chdb`). */
 export function chdbInstalled(): boolean {
   try {
     require.resolve('chdb/connection', { paths: [chdbDirectory()] });
@@ -60,7 +60,7 @@ function loadChdb(): ChdbConnectionModule {
   try {
     resolved = require.resolve('chdb/connection', { paths: [chdbDirectory()] });
   } catch {
-    throw new Error(`ANALYTICS_URL=chdb://... needs chDB, installed apart from this package: npm ci --prefix ${chdbDirectory()}`);
+    throw new Error(`ANALYTICS_URL=chdb://... needs chDB, installed apart from this package: npm install --prefix ${chdbDirectory()}`);
   }
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   return require(resolved) as ChdbConnectionModule;

@@ -7,8 +7,13 @@ async function rows<T>(client: ReturnType<typeof openAnalyticsClient>, query: st
 }
 
 describeChdb('analytics schema on chDB', () => {
-  const config = chdbConfig();
-  const client = openAnalyticsClient(config);
+  // Opened in beforeAll: a skipped describe still runs its body, and without chDB opening it throws.
+  let config: ReturnType<typeof chdbConfig>;
+  let client: ReturnType<typeof openAnalyticsClient>;
+  beforeAll(() => {
+    config = chdbConfig();
+    client = openAnalyticsClient(config);
+  });
   afterAll(() => closeChdb(client, config));
 
   it('applies every version once, then nothing on a second start', async () => {

@@ -6,7 +6,7 @@ import type { AnalyticsConfig } from '../../../src/config/config';
 import { chdbDirectory, chdbInstalled, openAnalyticsClient } from '../../../src/modules/analytics/analytics-client';
 
 /**
- * The analytics tests run on chDB (the ClickHouse engine in-process, installed apart: `npm ci --prefix tools/chdb`).
+ * The analytics tests run on chDB (the ClickHouse engine in-process, installed apart: `npm install --prefix tools/chdb`).
  * Without it they report themselves skipped, except under CI=true, where .ci/run installs it and its absence
  * fails them.
  */
@@ -14,7 +14,7 @@ export const describeChdb: jest.Describe = chdbInstalled() || process.env.CI ===
 
 if (!chdbInstalled() && process.env.CI !== 'true') {
   // Said once per file, so a skipped run is not mistaken for a passing one.
-  console.warn(`chDB is not installed (npm ci --prefix ${chdbDirectory()}): the analytics tests are skipped`);
+  console.warn(`chDB is not installed (npm install --prefix ${chdbDirectory()}): the analytics tests are skipped`);
 }
 
 /** A chDB database in a directory of its own; removed by close(). */
