@@ -7,6 +7,7 @@ import { ReportIndexes1764306000000 } from '../../migrations/1764306000000-Repor
 import { HitChanges1764309600000 } from '../../migrations/1764309600000-HitChanges';
 import { UploadRetention1764313200000 } from '../../migrations/1764313200000-UploadRetention';
 import { DomainIocs1764320400000 } from '../../migrations/1764320400000-DomainIocs';
+import { DnsHits1764334800000 } from '../../migrations/1764334800000-DnsHits';
 
 /** Every migration, in order. Listed explicitly so the same set runs from main, the CLI and the tests. */
 export const migrations = [
@@ -19,4 +20,5 @@ export const migrations = [
   HitChanges1764309600000,
   UploadRetention1764313200000,
   DomainIocs1764320400000,
+  DnsHits1764334800000,
 ];

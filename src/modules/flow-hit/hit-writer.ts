@@ -3,6 +3,7 @@ import { bulkInsertObjects, execute } from '../../db/bulk';
 import { INSERT_COLUMNS, NewHit } from './flow-hit.columns';
 import { HitChangeKind, recordHitChange } from './hit-change';
 import { insertRollups, rebuildUploadRollups, ROLLUP_GRAINS } from './hit-rollup';
+import { DNS_HIT_COLUMNS, NewDnsHit } from '../dns-hit/dns-hit.columns';
 
 /** A stored hit picked for deletion: what the roll-ups and the upload's counts need to follow it. */
 export interface HitRef {
@@ -27,6 +28,27 @@ export class HitWriter {
     await bulkInsertObjects(em, 'flow_hit', INSERT_COLUMNS, hits);
     await insertRollups(em, hits);
     await recordHitChange(em, upload);
+  }
+
+  /**
+   * Replaces an upload's DNS hits (dns_hit), in the same transaction as replaceUpload: one set, never two. The
+   * DELETE runs only when a row exists (see storedResults: a DELETE that finds nothing still locks a gap).
+   */
+  async replaceUploadDns(em: EntityManager, uploadId: number, hits: readonly NewDnsHit[]): Promise<void> {
+    const [row] = (await em.query(`SELECT EXISTS(SELECT 1 FROM dns_hit WHERE upload_id = ?) AS t`, [uploadId])) as Array<{ t: number | string }>;
+    if (Number(row.t) === 1) await execute(em, `DELETE FROM dns_hit WHERE upload_id = ?`, [uploadId]);
+    await bulkInsertObjects(em, 'dns_hit', DNS_HIT_COLUMNS, hits);
+  }
+
+  /** Deletes DNS hits captured before `purgedBefore` (the retention purge), at most `limit`; returns how many. */
+  async purgeDns(em: EntityManager, purgedBefore: number, limit: number): Promise<number> {
+    const ids: Array<{ id: number | string }> = await em.query(`SELECT id FROM dns_hit WHERE first_seen_at < ? ORDER BY id LIMIT ${limit}`, [purgedBefore]);
+    if (ids.length === 0) return 0;
+    return execute(
+      em,
+      `DELETE FROM dns_hit WHERE id IN (${ids.map(() => '?').join(',')})`,
+      ids.map((r) => Number(r.id)),
+    );
   }
 
   /**
@@ -69,6 +91,7 @@ export class HitWriter {
   async deleteDevice(em: EntityManager, accountId: number, deviceId: number): Promise<number> {
     for (const grain of ROLLUP_GRAINS) await execute(em, `DELETE FROM ${grain.table} WHERE account_id = ? AND device_id = ?`, [accountId, deviceId]);
     const n = await execute(em, `DELETE FROM flow_hit WHERE account_id = ? AND device_id = ?`, [accountId, deviceId]);
+    await execute(em, `DELETE FROM dns_hit WHERE account_id = ? AND device_id = ?`, [accountId, deviceId]);
     await recordHitChange(em, { accountId, deviceId } satisfies HitChangeKind);
     return n;
   }

@@ -6,6 +6,9 @@ import { IocIndex, NO_MATCH } from '../ioc/matching/ioc-index';
 import { MatchedSide } from '../flow-hit/flow-hit.enums';
 import { newHit, NewHit } from '../flow-hit/flow-hit.columns';
 import { HitWriter } from '../flow-hit/hit-writer';
+import { DomainIndex } from '../ioc/matching/domain-index';
+import { newDnsHit, NewDnsHit } from '../dns-hit/dns-hit.columns';
+import { DnsQueryGroup } from './flows/dns-queries';
 import { Direction } from './flows/direction';
 import { ConnectionEndpoint } from './flows/fold';
 import { hasHostOfOurs, withMatchedSides } from './flows/sides';
@@ -90,8 +93,9 @@ export class LogUploadProcessor {
     const withDevice = { ...base, deviceId: device.id };
     const now = Date.now();
     let index: IocIndex;
+    let domains: DomainIndex | null;
     try {
-      ({ index } = await this.indexes.forPolicy(device.policyId, now, signal));
+      ({ index, domains } = await this.indexes.forPolicy(device.policyId, now, signal));
     } catch (err) {
       // Shutdown while the index was being built: the job was handed back, nothing is written.
       if (signal?.aborted) return { status: 'LEASE_LOST', ...withDevice, durationMs: performance.now() - started };
@@ -103,6 +107,8 @@ export class LogUploadProcessor {
       blobs: blobs.map((b) => b.data),
       internalNetworks: device.internalNetworks,
       ownAddress: device.ipAddress,
+      // DNS text is read only when a DOMAIN list could match it: the parser is slower with it on.
+      dns: domains !== null,
     };
     let lastRenew = Date.now();
     const renewEvery = Math.max(250, this.options.leaseMs / 3);
@@ -126,7 +132,7 @@ export class LogUploadProcessor {
         });
     if (parsed.kind === 'stopped') return { status: 'LEASE_LOST', ...withDevice, durationMs: performance.now() - started };
     if (parsed.kind === 'unreadable') return this.failed(uploadId, owner, `The stored file could not be read: ${parsed.message}`, withDevice, started);
-    const { stats, bytes, connections } = parsed;
+    const { stats, bytes, connections, dnsQueries } = parsed;
     const noEpoch = missingEpochTimestamps(stats);
     if (noEpoch) return this.failed(uploadId, owner, noEpoch.message, { ...withDevice, lines: stats.lines, packets: stats.packets, textBytes: bytes }, started);
 
@@ -164,6 +170,7 @@ export class LogUploadProcessor {
         if (old) oldHits++;
       }
     }
+    const dnsHits = domains ? matchDnsQueries(domains, dnsQueries, { accountId, deviceId: device.id, uploadId }) : [];
     const warnings = processingWarnings(
       { connections: connections.length, connectionsBeforeCutoff: oldConnections, hits: hits.length, hitsBeforeCutoff: oldHits },
       this.options.retentionDays ?? 0,
@@ -204,6 +211,7 @@ export class LogUploadProcessor {
         // Replace, never add: a re-run (after a crash, or a reprocess) leaves exactly one set of hits, with the
         // reports' roll-ups and the change log entry that tells in-memory report stores to re-read them.
         await this.hitWriter.replaceUpload(em, { accountId, uploadId }, hits);
+        await this.hitWriter.replaceUploadDns(em, uploadId, dnsHits);
         return true;
       });
     const done = await retryInPlace(
@@ -235,6 +243,21 @@ export class LogUploadProcessor {
     const ok = await this.queue.fail(uploadId, owner, error);
     return { status: ok ? LogUploadStatus.FAILED : 'LEASE_LOST', error, ...base, durationMs: performance.now() - started };
   }
+}
+
+/** A DNS hit per question group whose name a BLOCK entry contains (and no ALLOW entry does). */
+function matchDnsQueries(
+  domains: DomainIndex,
+  queries: readonly DnsQueryGroup[],
+  upload: { accountId: number; deviceId: number; uploadId: number },
+): NewDnsHit[] {
+  const out: NewDnsHit[] = [];
+  for (const q of queries) {
+    const m = domains.bestBlock(q.qname);
+    if (!m) continue;
+    out.push(newDnsHit(upload, q, { entryId: m.entryId, listId: m.list.id, name: m.name, severity: m.list.severity, category: m.list.category }));
+  }
+  return out;
 }
 
 function bestBlock(index: IocIndex, end: ConnectionEndpoint, now: number): number {
