@@ -10,6 +10,7 @@ import { PolicyResolver } from '../modules/policy/policy.resolver';
 import { IocListResolver, IocLookupResolver, IocResolver } from '../modules/ioc/ioc.resolver';
 import { LogUploadResolver } from '../modules/log-upload/log-upload.resolver';
 import { FlowHitResolver } from '../modules/flow-hit/flow-hit.resolver';
+import { DnsHitResolver, LogUploadDnsHitsResolver } from '../modules/dns-hit/dns-hit.resolver';
 import { reportResolvers } from '../modules/report/report.resolver';
 
 // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type -- type-graphql's resolvers option takes Function
@@ -24,6 +25,8 @@ export const resolvers: NonEmptyArray<Function> = [
   IocLookupResolver,
   LogUploadResolver,
   FlowHitResolver,
+  DnsHitResolver,
+  LogUploadDnsHitsResolver,
   ...reportResolvers,
   ...connectionResolvers,
 ];

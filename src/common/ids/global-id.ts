@@ -1,5 +1,5 @@
 /** The object types that have global IDs. Adding one here is what makes `node(id)` able to return it. */
-export type NodeTypeName = 'Account' | 'ApiKey' | 'Device' | 'Policy' | 'IocList' | 'Ioc' | 'LogUpload' | 'FlowHit';
+export type NodeTypeName = 'Account' | 'ApiKey' | 'Device' | 'Policy' | 'IocList' | 'Ioc' | 'LogUpload' | 'FlowHit' | 'DnsHit';
 
 const PREFIX = 'pd1:';
 

@@ -1,5 +1,7 @@
 import { Column, Entity, Index, JoinColumn, ManyToOne, PrimaryGeneratedColumn } from 'typeorm';
+import { Field, Int, ObjectType } from 'type-graphql';
 import { TimestampColumn } from '../../db/columns';
+import { Node } from '../../common/node/node';
 import { Account } from '../account/account.entity';
 import { Device } from '../device/device.entity';
 import { LogUpload } from '../log-upload/log-upload.entity';
@@ -19,6 +21,12 @@ import { Direction } from '../flow-hit/flow-hit.enums';
 @Index('IDX_dns_hit_account_time', ['accountId', 'firstSeenAt', 'id'])
 @Index('IDX_dns_hit_account_device_time', ['accountId', 'deviceId', 'firstSeenAt', 'id'])
 @Index('IDX_dns_hit_account_qname', ['accountId', 'qname', 'firstSeenAt'])
+@ObjectType({
+  implements: Node,
+  simpleResolvers: true,
+  description:
+    "DNS questions of one upload whose name a BLOCK entry of the device policy's DOMAIN lists contains (and no ALLOW entry does): one per querying host, name and type, counted, with the answers seen.",
+})
 export class DnsHit {
   @PrimaryGeneratedColumn()
   id: number;
@@ -44,32 +52,32 @@ export class DnsHit {
   @JoinColumn({ name: 'upload_id', foreignKeyConstraintName: 'FK_dns_hit_upload' })
   upload?: LogUpload;
 
-  /** Capture time of the first of these queries. */
   @TimestampColumn()
+  @Field({ description: 'Capture time of the first of these queries.' })
   firstSeenAt: Date;
 
-  /** Capture time of the last. */
   @TimestampColumn()
+  @Field({ description: 'Capture time of the last of them.' })
   lastSeenAt: Date;
 
-  /** OUTBOUND when the querying host is inside, INBOUND when an outside host asked. */
   @Column({ type: 'varchar', length: 8 })
+  @Field(() => Direction, { description: 'OUTBOUND when the querying host (internalIp) is inside, INBOUND when an outside host asked.' })
   direction: Direction;
 
-  /** The querying host. */
   @Column({ type: 'varchar', length: 45 })
+  @Field({ description: 'The querying host: the end of the queries that does not use port 53.' })
   internalIp: string;
 
-  /** The question's name: lowercase, no trailing dot. */
   @Column({ type: 'varchar', length: 253 })
+  @Field({ description: "The question's name, lowercase, without the trailing dot." })
   qname: string;
 
-  /** The question's type as tcpdump prints it (`A`, `AAAA`, `Type65`). */
   @Column({ type: 'varchar', length: 16 })
+  @Field({ description: "The question's type as tcpdump prints it (`A`, `AAAA`, `HTTPS`, `Type65`)." })
   qtype: string;
 
-  /** Queries counted. */
   @Column({ type: 'int' })
+  @Field(() => Int, { description: 'How many queries asked this question (from this host, in this upload).' })
   hitCount: number;
 
   /** JSON array of the A/AAAA/CNAME answers seen (`A 192.0.2.1`). */
@@ -82,13 +90,15 @@ export class DnsHit {
   @Column({ type: 'int' })
   iocListId: number;
 
-  /** The matched entry's name: qname itself or a parent. */
   @Column({ type: 'varchar', length: 253 })
+  @Field({ description: 'The matched entry as it was when the upload was processed: qname itself or a parent of it.' })
   matchedName: string;
 
   @Column({ type: 'smallint' })
+  @Field(() => Int, { description: 'Severity (0-5) of the matched list when the upload was processed.' })
   severity: number;
 
   @Column({ type: 'varchar', length: 32 })
+  @Field(() => IocCategory, { description: 'Category of the matched list when the upload was processed.' })
   category: IocCategory;
 }

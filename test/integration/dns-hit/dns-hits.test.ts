@@ -120,6 +120,95 @@ describe.each(drivers)('DNS hits on upload (%s)', (driver) => {
     expect(await rows()).toEqual(before);
   });
 
+  const DNS_HITS = `query($f: DnsHitFilter!, $first: Int, $after: String) { dnsHits(filter: $f, first: $first, after: $after) {
+    totalCount pageInfo { hasNextPage endCursor }
+    edges { node { id device { nickname } upload { id dnsHits } direction internalIp qname qtype matchedName iocDomain { name } iocList { id name }
+      severity category hitCount firstSeenAt lastSeenAt answers } } } }`;
+  const WINDOW = { from: '2024-03-01T00:00:00Z', to: '2024-03-02T00:00:00Z' };
+
+  it('lists the DNS hits through dnsHits, newest first, a page at a time, with their device, upload, entry and list', async () => {
+    const page1 = ok(await t.gql(DNS_HITS, { f: WINDOW, first: 1 })).dnsHits;
+    expect(page1.totalCount).toBe(2);
+    expect(page1.pageInfo.hasNextPage).toBe(true);
+    const page2 = ok(await t.gql(DNS_HITS, { f: WINDOW, first: 1, after: page1.pageInfo.endCursor })).dnsHits;
+    expect(page2.pageInfo.hasNextPage).toBe(false);
+    const nodes = [...page1.edges, ...page2.edges].map((e: { node: Record<string, unknown> }) => e.node);
+    const common = {
+      device: { nickname: 'edge' },
+      upload: { id: expect.any(String), dnsHits: 2 },
+      matchedName: 'evil.example',
+      iocDomain: { name: 'evil.example' },
+      iocList: { id: block, name: 'C2 domains' },
+      severity: 5,
+      category: 'C2_BOTNET',
+    };
+    expect(nodes).toEqual([
+      {
+        ...common,
+        id: expect.any(String),
+        direction: 'INBOUND',
+        internalIp: '203.0.113.9',
+        qname: 'evil.example',
+        qtype: 'AAAA',
+        hitCount: 1,
+        firstSeenAt: '2024-03-01T10:03:20.000Z',
+        lastSeenAt: '2024-03-01T10:03:20.000Z',
+        answers: [],
+      },
+      {
+        ...common,
+        id: expect.any(String),
+        direction: 'OUTBOUND',
+        internalIp: '10.0.0.5',
+        qname: 'www.evil.example',
+        qtype: 'A',
+        hitCount: 2,
+        firstSeenAt: '2024-03-01T10:00:00.000Z',
+        lastSeenAt: '2024-03-01T10:01:00.000Z',
+        answers: ['CNAME cdn.evil-cdn.net', 'A 198.51.100.7', 'A 198.51.100.8'],
+      },
+    ]);
+    // node(id) fetches one.
+    const node = ok(await t.gql(`query($id: ID!) { node(id: $id) { ... on DnsHit { qname } } }`, { id: nodes[1].id })).node;
+    expect(node).toEqual({ qname: 'www.evil.example' });
+  });
+
+  it('filters by name (the name or a name under it), direction, severity and list', async () => {
+    const qnames = async (f: Record<string, unknown>) =>
+      ok(await t.gql(DNS_HITS, { f: { ...WINDOW, ...f } })).dnsHits.edges.map((e: { node: { qname: string } }) => e.node.qname);
+    expect(await qnames({ name: 'Evil.Example.' })).toEqual(['evil.example', 'www.evil.example']);
+    expect(await qnames({ name: 'www.evil.example' })).toEqual(['www.evil.example']);
+    expect(await qnames({ name: 'vil.example' })).toEqual([]);
+    expect(await qnames({ directions: ['OUTBOUND'] })).toEqual(['www.evil.example']);
+    expect(await qnames({ minSeverity: 5, iocLists: [block] })).toEqual(['evil.example', 'www.evil.example']);
+    expect(await qnames({ iocLists: [] })).toEqual([]);
+    expect(await qnames({ from: '2024-03-01T10:02:00Z', to: '2024-03-02T00:00:00Z' })).toEqual(['evil.example']);
+    const bad = await t.gql(DNS_HITS, { f: { ...WINDOW, name: 'http://x/' } });
+    expect(bad.errors?.[0].extensions?.code).toBe('BAD_USER_INPUT');
+  });
+
+  it('looks missing to another account: no hits listed, none by node(id), its lookup counts none', async () => {
+    const theirs = ok(await t.gql(DNS_HITS, { f: WINDOW }, t.keys.otherAdmin)).dnsHits;
+    expect(theirs).toMatchObject({ totalCount: 0, edges: [] });
+    const mine = ok(await t.gql(DNS_HITS, { f: WINDOW, first: 1 })).dnsHits.edges[0].node.id;
+    expect(ok(await t.gql(`query($id: ID!) { node(id: $id) { id } }`, { id: mine }, t.keys.otherAdmin)).node).toBeNull();
+    const lookup = ok(await t.gql(`{ iocLookup(address: "evil.example") { hitCount firstSeenAt } }`, {}, t.keys.otherAdmin)).iocLookup;
+    expect(lookup).toEqual({ hitCount: 0, firstSeenAt: null });
+  });
+
+  it('gives iocLookup of a domain the queries of DNS hits for it or a name under it, with first and last seen', async () => {
+    const lookup = async (address: string) =>
+      ok(await t.gql(`query($a: String!) { iocLookup(address: $a) { domain hitCount firstSeenAt lastSeenAt } }`, { a: address })).iocLookup;
+    expect(await lookup('evil.example')).toEqual({
+      domain: 'evil.example',
+      hitCount: 3,
+      firstSeenAt: '2024-03-01T10:00:00.000Z',
+      lastSeenAt: '2024-03-01T10:03:20.000Z',
+    });
+    expect(await lookup('WWW.evil.example.')).toMatchObject({ hitCount: 2, lastSeenAt: '2024-03-01T10:01:00.000Z' });
+    expect(await lookup('notevil.example')).toMatchObject({ hitCount: 0, firstSeenAt: null, lastSeenAt: null });
+  });
+
   it("deletes a device's DNS hits with the device, and no other device's", async () => {
     const second = await uploadTo('branch');
     const theirs = await rows('upload_id = ?', [second]);
