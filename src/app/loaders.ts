@@ -27,6 +27,8 @@ export interface Loaders {
   /** DNS hits per upload id. */
   dnsHitCount: DataLoader<number, number>;
   iocDomain: DataLoader<number, IocDomain | null>;
+  /** The DNS hit a flow hit followed (its external address was in the answers), by flow hit. */
+  followedDnsHit: DataLoader<FlowHit, DnsHit | null>;
   /** iocLookup of a domain: queries for the name or a name under it. */
   domainStats: DataLoader<string, DomainHitStats>;
   /** Dashboard fields that share one query per filter (hits per direction come with the totals). */
@@ -48,6 +50,7 @@ export function createLoaders(services: Services, caller: Caller | null): Loader
     dnsHit: new DataLoader((ids) => services.dnsHits.findMany(accountId, ids)),
     dnsHitCount: new DataLoader((ids) => services.dnsHits.countsOfUploads(accountId, ids)),
     iocDomain: new DataLoader((ids) => services.dnsHits.domainEntries(accountId, ids)),
+    followedDnsHit: new DataLoader((hits) => services.dnsHits.followedBy(accountId, hits)),
     domainStats: new DataLoader((names) => Promise.all(names.map((n) => services.dnsHits.nameStats(accountId, n)))),
     addressStats: new DataLoader((addresses) => Promise.all(addresses.map((a) => services.reports.addressStats(accountId, a)))),
     // The dashboard's devices and hosts: distinct external addresses are not shown there, so not counted.

@@ -10,7 +10,7 @@ import { PolicyResolver } from '../modules/policy/policy.resolver';
 import { IocListResolver, IocLookupResolver, IocResolver } from '../modules/ioc/ioc.resolver';
 import { LogUploadResolver } from '../modules/log-upload/log-upload.resolver';
 import { FlowHitResolver } from '../modules/flow-hit/flow-hit.resolver';
-import { DnsHitResolver, LogUploadDnsHitsResolver } from '../modules/dns-hit/dns-hit.resolver';
+import { DnsHitResolver, FlowHitDnsHitResolver, LogUploadDnsHitsResolver } from '../modules/dns-hit/dns-hit.resolver';
 import { reportResolvers } from '../modules/report/report.resolver';
 
 // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type -- type-graphql's resolvers option takes Function
@@ -27,6 +27,7 @@ export const resolvers: NonEmptyArray<Function> = [
   FlowHitResolver,
   DnsHitResolver,
   LogUploadDnsHitsResolver,
+  FlowHitDnsHitResolver,
   ...reportResolvers,
   ...connectionResolvers,
 ];

@@ -7,6 +7,7 @@ import { Device } from '../device/device.entity';
 import { IocDomain } from '../ioc/ioc-domain.entity';
 import { IocList } from '../ioc/ioc-list.entity';
 import { LogUpload } from '../log-upload/log-upload.entity';
+import { FlowHit } from '../flow-hit/flow-hit.entity';
 import { DnsHit } from './dns-hit.entity';
 import { DnsHitFilter } from './dns-hit.inputs';
 import { DnsHitConnection } from './dns-hit.payloads';
@@ -69,5 +70,17 @@ export class LogUploadDnsHitsResolver {
   @FieldResolver(() => Int, { description: 'DNS hits found in this upload (one per querying host, name and type); 0 when its policy had no DOMAIN list.' })
   dnsHits(@Root() upload: LogUpload, @Ctx() ctx: RequestContext): Promise<number> {
     return ctx.loaders.dnsHitCount.load(upload.id);
+  }
+}
+
+@Resolver(() => FlowHit)
+export class FlowHitDnsHitResolver {
+  @FieldResolver(() => DnsHit, {
+    nullable: true,
+    description:
+      'The DNS hit this connection followed: a lookup in the same upload, at or before its first packet, of a listed name that resolved to its external address (the latest such); null when none.',
+  })
+  followedDnsHit(@Root() hit: FlowHit, @Ctx() ctx: RequestContext): Promise<DnsHit | null> {
+    return ctx.loaders.followedDnsHit.load(hit);
   }
 }

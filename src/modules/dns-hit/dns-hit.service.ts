@@ -8,6 +8,13 @@ import { IocDomain } from '../ioc/ioc-domain.entity';
 import { DnsHit } from './dns-hit.entity';
 import { DnsHitFilter } from './dns-hit.inputs';
 
+/** What linking a flow hit to a DNS hit needs of it. */
+export interface FlowHitRef {
+  uploadId: number;
+  externalIp: string;
+  firstSeenAt: Date;
+}
+
 export interface DomainHitStats {
   /** Queries (the hits' counts summed). */
   hits: number;
@@ -78,6 +85,30 @@ export class DnsHitService {
       ],
       page,
     );
+  }
+
+  /**
+   * The DNS hit each flow hit followed, in key order: of its upload's DNS hits whose answers hold the flow hit's
+   * external address (`A x` / `AAAA x`), the latest whose first query came at or before the connection's first
+   * packet; null when none did. One query per batch of uploads; an upload's DNS hits are few (one per host and name).
+   */
+  async followedBy(accountId: number, hits: readonly FlowHitRef[]): Promise<(DnsHit | null)[]> {
+    const uploads = [...new Set(hits.map((h) => h.uploadId))];
+    const rows = uploads.length
+      ? await this.dataSource.getRepository(DnsHit).find({ where: { accountId, uploadId: In(uploads) }, order: { firstSeenAt: 'DESC', id: 'DESC' } })
+      : [];
+    const byUpload = new Map<number, Array<{ hit: DnsHit; answers: Set<string> }>>();
+    for (const hit of rows) {
+      const answers = new Set((JSON.parse(hit.answers) as string[]).map((a) => a.slice(a.indexOf(' ') + 1)));
+      const list = byUpload.get(hit.uploadId);
+      if (list) list.push({ hit, answers });
+      else byUpload.set(hit.uploadId, [{ hit, answers }]);
+    }
+    return hits.map((f) => {
+      const at = f.firstSeenAt.getTime();
+      const found = (byUpload.get(f.uploadId) ?? []).find((d) => d.hit.firstSeenAt.getTime() <= at && d.answers.has(f.externalIp));
+      return found ? found.hit : null;
+    });
   }
 
   /** DNS hits (rows) of each upload, in key order. */

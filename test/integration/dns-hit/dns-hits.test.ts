@@ -17,8 +17,11 @@ const CAPTURE = [
   '1709287300.000000 IP 10.0.0.6.40002 > 8.8.8.8.53: 4244+ A? x.good.evil.example. (34)',
   '1709287300.000000 IP 10.0.0.6.40003 > 8.8.8.8.53: 4245+ A? notevil.example. (34)',
   '1709287400.000000 IP 203.0.113.9.5000 > 10.0.0.53.53: 7+ AAAA? Evil.Example. (30)',
-  // The connection that followed the lookup (an IP hit of its own only when 198.51.100.7 is on an IP list).
+  // Connections to listed addresses (IP hits): after the lookup that resolved to it, before it, and to an address no
+  // lookup resolved to.
   '1709287200.020000 IP 10.0.0.5.50000 > 198.51.100.7.443: Flags [S], seq 1, win 64240, length 0',
+  '1709287100.000000 IP 10.0.0.7.50001 > 198.51.100.7.443: Flags [S], seq 1, win 64240, length 0',
+  '1709287210.000000 IP 10.0.0.5.50002 > 203.0.113.200.443: Flags [S], seq 1, win 64240, length 0',
 ].join('\n');
 
 const HIT_COLUMNS = `device_id, upload_id, first_seen_at, last_seen_at, direction, internal_ip, qname, qtype, hit_count, answers, matched_name, severity, category`;
@@ -65,7 +68,17 @@ describe.each(drivers)('DNS hits on upload (%s)', (driver) => {
     const policy = (await q(`mutation { policyCreate(input: { name: "p" }) { policy { id } } }`)).policyCreate.policy.id;
     block = await newList('C2 domains', 'BLOCK', ['evil.example']);
     const allow = await newList('Allowed', 'ALLOW', ['good.evil.example']);
-    await q(`mutation($i: PolicyIocListsInput!) { policyAttachIocLists(input: $i) { userErrors { message } } }`, { i: { policy, iocLists: [block, allow] } });
+    const ips = (await q(`mutation { iocListCreate(input: { name: "C2 IPs", kind: BLOCK, severity: 4, category: C2_BOTNET }) { iocList { id } } }`))
+      .iocListCreate.iocList.id;
+    const added = (
+      await q(`mutation($i: IocAddInput!) { iocAdd(input: $i) { userErrors { message } } }`, {
+        i: { list: ips, entries: [{ value: '198.51.100.7' }, { value: '203.0.113.200' }] },
+      })
+    ).iocAdd;
+    expect(added.userErrors).toEqual([]);
+    await q(`mutation($i: PolicyIocListsInput!) { policyAttachIocLists(input: $i) { userErrors { message } } }`, {
+      i: { policy, iocLists: [block, allow, ips] },
+    });
     for (const [nickname, ipAddress] of [
       ['edge', '93.184.216.34'],
       ['branch', '93.184.216.35'],
@@ -207,6 +220,22 @@ describe.each(drivers)('DNS hits on upload (%s)', (driver) => {
     });
     expect(await lookup('WWW.evil.example.')).toMatchObject({ hitCount: 2, lastSeenAt: '2024-03-01T10:01:00.000Z' });
     expect(await lookup('notevil.example')).toMatchObject({ hitCount: 0, firstSeenAt: null, lastSeenAt: null });
+  });
+
+  it('links an IP hit to the DNS hit whose answers held its address, when the lookup came first', async () => {
+    const hits = ok(
+      await t.gql(
+        `query($f: HitFilter!) { flowHits(filter: $f, orderBy: FIRST_SEEN_ASC) { edges { node { internalIp externalIp followedDnsHit { qname internalIp } } } } }`,
+        {
+          f: WINDOW,
+        },
+      ),
+    ).flowHits.edges.map((e: { node: unknown }) => e.node);
+    expect(hits).toEqual([
+      { internalIp: '10.0.0.7', externalIp: '198.51.100.7', followedDnsHit: null },
+      { internalIp: '10.0.0.5', externalIp: '198.51.100.7', followedDnsHit: { qname: 'www.evil.example', internalIp: '10.0.0.5' } },
+      { internalIp: '10.0.0.5', externalIp: '203.0.113.200', followedDnsHit: null },
+    ]);
   });
 
   it("deletes a device's DNS hits with the device, and no other device's", async () => {
