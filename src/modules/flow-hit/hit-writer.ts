@@ -40,6 +40,11 @@ export class HitWriter {
     await bulkInsertObjects(em, 'dns_hit', DNS_HIT_COLUMNS, hits);
   }
 
+  /** Deletes an upload's DNS hits (an upload being deleted); returns how many. */
+  async deleteUploadDns(em: EntityManager, uploadId: number): Promise<number> {
+    return execute(em, `DELETE FROM dns_hit WHERE upload_id = ?`, [uploadId]);
+  }
+
   /** Deletes DNS hits captured before `purgedBefore` (the retention purge), at most `limit`; returns how many. */
   async purgeDns(em: EntityManager, purgedBefore: number, limit: number): Promise<number> {
     const ids: Array<{ id: number | string }> = await em.query(`SELECT id FROM dns_hit WHERE first_seen_at < ? ORDER BY id LIMIT ${limit}`, [purgedBefore]);

@@ -7,7 +7,7 @@ import { HitRef, HitWriter } from '../flow-hit/hit-writer';
 
 export interface PurgeResult {
   flowHits: number;
-  /** DNS hits captured before the cutoff (and those of purged uploads, by the upload row's cascade). */
+  /** DNS hits captured before the cutoff, and those of the uploads deleted. */
   dnsHits: number;
   uploads: number;
   cutoff: Date;
@@ -67,7 +67,8 @@ export class RetentionService {
           flowHits += await this.dataSource.transaction((tx) => this.hits.deleteFromUpload(tx, Number(account_id), Number(id), refs));
           await nextTurn();
         }
-        // Its roll-ups went with its last hits; the upload row's cascade finds nothing of them left.
+        // Its roll-ups went with its last hits; its DNS hits go here, so the upload row's cascade finds nothing left.
+        dnsHits += await this.hits.deleteUploadDns(em, Number(id));
         uploads += await execute(em, `DELETE FROM log_upload WHERE id = ?`, [id]);
       }
     }

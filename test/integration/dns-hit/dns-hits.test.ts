@@ -56,8 +56,9 @@ describe.each(drivers)('DNS hits on upload (%s)', (driver) => {
         answers: JSON.parse(String(r.answers)),
       }),
     );
-  const uploadTo = async (device: string) => {
-    const r = ok(await upload(t, `${CAPTURE}\n`, { deviceNickname: device })).logUploadCreate;
+  // `extra` lines make the file differ from an earlier upload (the same bytes on the same device are a duplicate).
+  const uploadTo = async (device: string, extra = '') => {
+    const r = ok(await upload(t, `${CAPTURE}\n${extra}`, { deviceNickname: device })).logUploadCreate;
     expect(r.userErrors).toEqual([]);
     await processQueued(t.services);
     return Number(idOfType(r.logUpload.id, 'LogUpload'));
@@ -259,5 +260,18 @@ describe.each(drivers)('DNS hits on upload (%s)', (driver) => {
     const purged = await new RetentionService(t.dataSource, 30, { batch: 1 }).purge(now);
     expect(purged.dnsHits).toBe(1);
     expect((await rows()).map((r: { qname: string }) => r.qname)).toEqual(['evil.example']);
+  });
+
+  it("the retention purge deletes an old upload's DNS hits with it, whatever their capture time", async () => {
+    const late = await uploadTo('edge', '1709287999.000000 IP 10.0.0.9.1000 > 10.0.0.10.2000: UDP, length 1\n');
+    const now = Date.now();
+    // Received 40 days ago; captured (as stamped) yesterday: only the upload's age makes them go.
+    await t.dataSource.query(`UPDATE log_upload SET received_at = ? WHERE id = ?`, [now - 40 * 86_400_000, late]);
+    await t.dataSource.query(`UPDATE dns_hit SET first_seen_at = ?, last_seen_at = ? WHERE upload_id = ?`, [now - 86_400_000, now - 86_400_000, late]);
+    expect((await rows()).map((r: { upload_id: number }) => r.upload_id)).toEqual([first, late, late]);
+    const purged = await new RetentionService(t.dataSource, 30).purge(now);
+    // The first upload's last hit goes by its capture time (2024), the late upload's two with the upload.
+    expect(purged).toMatchObject({ uploads: 1, dnsHits: 3 });
+    expect(await rows()).toEqual([]);
   });
 });
