@@ -31,58 +31,62 @@ export interface DnsQueryGroup {
 export const MAX_ANSWERS = 16;
 const KEPT_ANSWER = /^(?:A|AAAA|CNAME) /;
 
+/** An address as a map key: the IPv4 integer, or tcpdump's IPv6 text (IPv6 rows are few). */
+type AddressKey = number | string;
+
+interface Group extends DnsQueryGroup {
+  client: AddressKey;
+}
+
+interface PendingQuery {
+  client: AddressKey;
+  server: AddressKey;
+  groups: Group[];
+}
+
 export class DnsQueryFolder {
-  private readonly groups = new Map<string, DnsQueryGroup>();
-  /** `id|client|server` of the last query seen with that id between those hosts -> the groups it counted in. */
-  private readonly pending = new Map<string, DnsQueryGroup[]>();
+  /** Groups by qname (the parser's string, hashed once), then by client and qtype in a short list. */
+  private readonly byName = new Map<string, Group[]>();
+  private readonly groups: Group[] = [];
+  /** By query id: the last query with that id between each client and server, and the groups it counted in. */
+  private readonly pending = new Map<number, PendingQuery[]>();
 
   constructor(private readonly classifier: DirectionClassifier) {}
 
   /** Folds the DNS rows of one push()/end() of the parser; `batch` is the batch that push returned. */
   add(batch: PacketBatch, rows: readonly DnsRow[]): void {
     let lastPacket = -1;
-    let lastKey = '';
-    let lastPending: DnsQueryGroup[] = [];
+    let lastPending: PendingQuery | null = null;
     for (const row of rows) {
       const i = row.packet;
       const slot = batch.v6Slot[i];
-      const src = slot < 0 ? formatIpv4(batch.srcV4[i]) : ipv6Text(batch.v6Words, slot * 8);
-      const dst = slot < 0 ? formatIpv4(batch.dstV4[i]) : ipv6Text(batch.v6Words, slot * 8 + 4);
+      const src: AddressKey = slot < 0 ? batch.srcV4[i] : ipv6Text(batch.v6Words, slot * 8);
+      const dst: AddressKey = slot < 0 ? batch.dstV4[i] : ipv6Text(batch.v6Words, slot * 8 + 4);
       const ts = batch.tsMicros[i];
       if (row.kind === 'query') {
-        const inside = slot < 0 ? this.classifier.isInternalV4(batch.srcV4[i]) : this.classifier.isInternalV6(batch.v6Words, slot * 8);
-        const key = `${src}|${row.qname}|${row.qtype}`;
-        let g = this.groups.get(key);
-        if (!g) {
-          g = {
-            clientIp: src,
-            direction: inside ? Direction.OUTBOUND : Direction.INBOUND,
-            qname: row.qname,
-            qtype: row.qtype,
-            count: 0,
-            firstMicros: ts,
-            lastMicros: ts,
-            answers: [],
-          };
-          this.groups.set(key, g);
-        }
+        const g = this.group(batch, i, slot, src, row);
         g.count++;
         if (ts < g.firstMicros) g.firstMicros = ts;
         if (ts > g.lastMicros) g.lastMicros = ts;
         // Several questions of one packet share one pending entry; a later query with the same id replaces it.
-        if (i !== lastPacket) {
+        if (i !== lastPacket || !lastPending) {
           lastPacket = i;
-          lastKey = `${row.id}|${src}|${dst}`;
-          lastPending = [];
-          this.pending.set(lastKey, lastPending);
+          lastPending = { client: src, server: dst, groups: [] };
+          const same = this.pending.get(row.id);
+          if (!same) this.pending.set(row.id, [lastPending]);
+          else {
+            const k = same.findIndex((p) => p.client === src && p.server === dst);
+            if (k >= 0) same[k] = lastPending;
+            else same.push(lastPending);
+          }
         }
-        lastPending.push(g);
+        lastPending.groups.push(g);
       } else {
-        const asked = this.pending.get(`${row.id}|${dst}|${src}`);
+        const asked = this.pending.get(row.id)?.find((p) => p.client === dst && p.server === src);
         if (!asked) continue;
         for (const answer of row.answers) {
           if (!KEPT_ANSWER.test(answer)) continue;
-          for (const g of asked) if (g.answers.length < MAX_ANSWERS && !g.answers.includes(answer)) g.answers.push(answer);
+          for (const g of asked.groups) if (g.answers.length < MAX_ANSWERS && !g.answers.includes(answer)) g.answers.push(answer);
         }
       }
     }
@@ -90,6 +94,31 @@ export class DnsQueryFolder {
 
   /** The groups, in the order first seen. */
   finish(): DnsQueryGroup[] {
-    return [...this.groups.values()];
+    return this.groups.map(({ client: _client, ...g }) => g);
+  }
+
+  private group(batch: PacketBatch, i: number, slot: number, src: AddressKey, row: DnsRow): Group {
+    let list = this.byName.get(row.qname);
+    if (!list) {
+      list = [];
+      this.byName.set(row.qname, list);
+    }
+    for (const g of list) if (g.client === src && g.qtype === row.qtype) return g;
+    const inside = slot < 0 ? this.classifier.isInternalV4(batch.srcV4[i]) : this.classifier.isInternalV6(batch.v6Words, slot * 8);
+    const ts = batch.tsMicros[i];
+    const g: Group = {
+      client: src,
+      clientIp: typeof src === 'number' ? formatIpv4(src) : src,
+      direction: inside ? Direction.OUTBOUND : Direction.INBOUND,
+      qname: row.qname,
+      qtype: row.qtype,
+      count: 0,
+      firstMicros: ts,
+      lastMicros: ts,
+      answers: [],
+    };
+    list.push(g);
+    this.groups.push(g);
+    return g;
   }
 }
