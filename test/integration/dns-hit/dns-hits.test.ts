@@ -274,4 +274,32 @@ describe.each(drivers)('DNS hits on upload (%s)', (driver) => {
     expect(purged).toMatchObject({ uploads: 1, dnsHits: 3 });
     expect(await rows()).toEqual([]);
   });
+
+  it('matches a domain added to a list on the next upload (the cached matcher is rebuilt)', async () => {
+    const added = (
+      await q(`mutation($i: IocAddInput!) { iocAdd(input: $i) { userErrors { message } } }`, { i: { list: block, entries: [{ value: 'notevil.example' }] } })
+    ).iocAdd;
+    expect(added.userErrors).toEqual([]);
+    const next = await uploadTo('edge', '1709287999.000000 IP 10.0.0.9.1000 > 10.0.0.10.2001: UDP, length 1\n');
+    expect((await rows('upload_id = ?', [next])).map((r: { qname: string; matched_name: string }) => [r.qname, r.matched_name])).toEqual([
+      ['www.evil.example', 'evil.example'],
+      ['notevil.example', 'notevil.example'],
+      ['evil.example', 'evil.example'],
+    ]);
+  });
+
+  it('finds no DNS hits for a device whose policy has no DOMAIN list (its uploads are parsed without DNS)', async () => {
+    const policy = (await q(`mutation { policyCreate(input: { name: "ip only" }) { policy { id } } }`)).policyCreate.policy.id;
+    const created = (
+      await q(`mutation($i: DeviceCreateInput!) { deviceCreate(input: $i) { userErrors { message } } }`, {
+        i: { nickname: 'plain', ipType: 'STATIC', ipAddress: '93.184.216.36', policy },
+      })
+    ).deviceCreate;
+    expect(created.userErrors).toEqual([]);
+    const r = ok(await upload(t, `${CAPTURE}\n`, { deviceNickname: 'plain' })).logUploadCreate;
+    await processQueued(t.services);
+    const row = ok(await t.gql(`query($id: ID!) { logUpload(id: $id) { status connections dnsHits } }`, { id: r.logUpload.id })).logUpload;
+    expect(row).toEqual({ status: 'COMPLETED', connections: 8, dnsHits: 0 });
+    expect(await rows('upload_id = ?', [Number(idOfType(r.logUpload.id, 'LogUpload'))])).toEqual([]);
+  });
 });
