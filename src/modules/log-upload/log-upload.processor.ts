@@ -29,6 +29,8 @@ export interface ProcessOutcome {
   packets: number;
   connections: number;
   hits: number;
+  /** DNS hits written (0 when the device's policy has no DOMAIN list). */
+  dnsHits?: number;
   textBytes: number;
   durationMs: number;
   /** The upload's device, once known. */
@@ -227,6 +229,7 @@ export class LogUploadProcessor {
       packets: stats.packets,
       connections: connections.length,
       hits: hits.length,
+      dnsHits: dnsHits.length,
       textBytes: bytes,
       durationMs: performance.now() - started,
     };

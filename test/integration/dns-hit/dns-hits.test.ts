@@ -3,6 +3,7 @@ import { drivers } from '../../helpers/db';
 import { processQueued, upload } from '../../helpers/ingest';
 import { idOfType, toGlobalId } from '../../../src/common/ids/global-id';
 import { RetentionService } from '../../../src/modules/report/retention.service';
+import type { ProcessOutcome } from '../../../src/modules/log-upload/log-upload.processor';
 
 /**
  * DNS hits on upload (#18 item 4), on a synthetic capture: no name in the real captures is on a real feed.
@@ -56,11 +57,12 @@ describe.each(drivers)('DNS hits on upload (%s)', (driver) => {
         answers: JSON.parse(String(r.answers)),
       }),
     );
+  let lastOutcome: ProcessOutcome | undefined;
   // `extra` lines make the file differ from an earlier upload (the same bytes on the same device are a duplicate).
   const uploadTo = async (device: string, extra = '') => {
     const r = ok(await upload(t, `${CAPTURE}\n${extra}`, { deviceNickname: device })).logUploadCreate;
     expect(r.userErrors).toEqual([]);
-    await processQueued(t.services);
+    [lastOutcome] = await processQueued(t.services);
     return Number(idOfType(r.logUpload.id, 'LogUpload'));
   };
 
@@ -98,6 +100,7 @@ describe.each(drivers)('DNS hits on upload (%s)', (driver) => {
   let edge: number;
   it('stores one hit per querying host, name and type that a BLOCK entry contains, with the answers to its queries', async () => {
     first = await uploadTo('edge');
+    expect(lastOutcome).toMatchObject({ status: 'COMPLETED', hits: 3, dnsHits: 2 });
     const [device] = await t.dataSource.query(`SELECT device_id FROM log_upload WHERE id = ?`, [first]);
     edge = Number(device.device_id);
     const common = { device_id: edge, upload_id: first, matched_name: 'evil.example', severity: 5, category: 'C2_BOTNET' };
