@@ -47,13 +47,10 @@ import { MatchedSide } from '../src/modules/flow-hit/flow-hit.enums';
 import { newHit, NewHit } from '../src/modules/flow-hit/flow-hit.columns';
 import { generateTcpdumpText } from './lib/tcpdump-text';
 import { generateIocSet, IocSet } from './lib/ioc-set';
+import { argValue } from './lib/args';
 
 // ---- arguments --------------------------------------------------------------------------------------------
 
-function argValue(name: string): string | undefined {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1] : undefined;
-}
 const DB_ARG = argValue('db') ?? 'both';
 if (!['sqlite', 'mysql', 'both'].includes(DB_ARG)) throw new Error(`--db must be sqlite, mysql or both, not ${DB_ARG}`);
 const ENTRIES = Number(argValue('entries') ?? 1_000_000);

@@ -22,11 +22,8 @@ import path from 'node:path';
 import { DASHBOARD_QUERY, HITS_QUERY, REPORT_QUERY } from './lib/report-queries';
 import { generateTcpdumpText } from './lib/tcpdump-text';
 import { Api, createAdminKey, keptBenchDatabase, Outcome, pct, startChildServer } from './lib/child-server';
+import { argValue } from './lib/args';
 
-function argValue(name: string): string | undefined {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1] : undefined;
-}
 const DB = (argValue('db') ?? 'sqlite') as 'sqlite' | 'mysql';
 if (DB !== 'sqlite' && DB !== 'mysql') throw new Error(`--db must be sqlite or mysql, not ${DB}`);
 const HITS = Number(argValue('hits') ?? 1_000_000);

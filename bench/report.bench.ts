@@ -59,13 +59,10 @@ import { ReportService } from '../src/modules/report/report.service';
 import { BY_CATEGORY, BY_DEVICE, BY_DIRECTION, BY_INTERNAL_HOST, BY_IOC, BY_IOC_LIST, BY_SEVERITY, TOTALS } from '../src/modules/report/groupings/groupings';
 import { DASHBOARD_QUERY, HITS_QUERY, REPORT_QUERY } from './lib/report-queries';
 import { PUBLIC_FIRST_OCTETS, PUBLIC_V6_PREFIXES, rng } from './lib/tcpdump-text';
+import { argValue } from './lib/args';
 
 // ---- arguments --------------------------------------------------------------------------------------------
 
-function argValue(name: string): string | undefined {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1] : undefined;
-}
 const DB_ARG = argValue('db') ?? 'both';
 if (!['sqlite', 'mysql', 'both'].includes(DB_ARG)) throw new Error(`--db must be sqlite, mysql or both, not ${DB_ARG}`);
 const HITS = Number(argValue('hits') ?? 1_000_000);
@@ -714,6 +711,9 @@ async function seed(server: RunningServer, total: number): Promise<Seeded> {
           bytesForward: fwd * (60 + int(900)),
           packetsReverse: rev,
           bytesReverse: rev * (60 + int(1400)),
+          foundBy: 'UPLOAD',
+          foundAt: 0,
+          retroHuntId: null,
           iocId: e.id,
           iocListId: e.listId,
           matchedCidr: e.cidr,

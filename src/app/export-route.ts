@@ -1,4 +1,5 @@
 import { Request, Response, Router } from 'express';
+import { FoundBy } from '../modules/retro-hunt/retro-hunt.enums';
 import { GraphQLError } from 'graphql';
 import { Direction, TimeRangePreset, TransportProtocol } from '../modules/flow-hit/flow-hit.enums';
 import { IocCategory } from '../modules/ioc/ioc.enums';
@@ -71,6 +72,8 @@ export function filterFromQuery(q: Request['query']): HitFilter {
     destinationPorts: ints(q.port, 'port'),
     excludeDestinationPorts: ints(q.excludePort, 'excludePort'),
     protocols: oneOf(TransportProtocol, q.protocol, 'protocol'),
+    foundBy: oneOf(FoundBy, q.foundBy, 'foundBy'),
+    foundSince: date(q.foundSince, 'foundSince'),
   };
 }
 

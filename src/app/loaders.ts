@@ -11,6 +11,8 @@ import { IocDomain } from '../modules/ioc/ioc-domain.entity';
 import { ResolvedHitFilter } from '../modules/flow-hit/hit-filter';
 import { Totals, TOTALS } from '../modules/report/groupings/groupings';
 import { Caller } from '../modules/auth/auth.types';
+import { HitTriage } from '../modules/flow-hit/hit-triage.entity';
+import { RetroHunt } from '../modules/retro-hunt/retro-hunt.entity';
 import { Services } from './services';
 
 /** Per-request DataLoaders, scoped to the caller's account: a foreign ID loads as null, exactly like a missing one. */
@@ -23,6 +25,9 @@ export interface Loaders {
   iocListsByPolicy: DataLoader<number, IocList[]>;
   logUpload: DataLoader<number, LogUpload | null>;
   flowHit: DataLoader<number, FlowHit | null>;
+  retroHunt: DataLoader<number, RetroHunt | null>;
+  /** By triageKey (upload + stable identity). */
+  hitTriage: DataLoader<string, HitTriage | null>;
   dnsHit: DataLoader<number, DnsHit | null>;
   /** DNS hits per upload id. */
   dnsHitCount: DataLoader<number, number>;
@@ -47,6 +52,8 @@ export function createLoaders(services: Services, caller: Caller | null): Loader
     iocListsByPolicy: new DataLoader((ids) => services.iocLists.listsOfPolicies(accountId, ids)),
     logUpload: new DataLoader((ids) => services.logUploads.findMany(accountId, ids)),
     flowHit: new DataLoader((ids) => services.flowHits.findMany(accountId, ids)),
+    retroHunt: new DataLoader((ids) => services.retroHunts.findMany(accountId, ids)),
+    hitTriage: new DataLoader((keys) => services.hitTriage.ofHits(accountId, keys)),
     dnsHit: new DataLoader((ids) => services.dnsHits.findMany(accountId, ids)),
     dnsHitCount: new DataLoader((ids) => services.dnsHits.countsOfUploads(accountId, ids)),
     iocDomain: new DataLoader((ids) => services.dnsHits.domainEntries(accountId, ids)),

@@ -6,6 +6,16 @@ export interface ReadinessReport {
   worker: 'running' | 'starting' | 'disabled';
   /** `unchecked` while starting or stopping: the database is asked only when all else is ready. */
   database: 'up' | 'down' | 'unchecked';
+  /**
+   * The ClickHouse analytics tier, only with ANALYTICS_URL set. Down does not take the process out of rotation
+   * (uploads are still accepted and queued in SQL; reports answer ANALYTICS_UNAVAILABLE): the body names it.
+   */
+  analytics?: 'up' | 'down' | 'unchecked';
+}
+
+/** Asked by check() when the analytics tier is on (Analytics.up()). */
+export interface AnalyticsProbe {
+  up(): Promise<boolean>;
 }
 
 /**
@@ -22,6 +32,7 @@ export class Readiness {
   constructor(
     private readonly workerRequired: boolean,
     private readonly database?: DatabaseProbe,
+    private readonly analytics?: AnalyticsProbe | null,
   ) {}
 
   migrationsDone(): void {
@@ -45,9 +56,11 @@ export class Readiness {
   async check(): Promise<ReadinessReport> {
     const worker = !this.workerRequired ? 'disabled' : this.workerStarted ? 'running' : 'starting';
     const base = { migrations: this.migrated, worker } as const;
-    if (this.stopping) return { status: 'stopping', ...base, database: 'unchecked' };
-    if (!this.ready) return { status: 'starting', ...base, database: 'unchecked' };
-    if (this.database && !(await this.database.up())) return { status: 'unavailable', ...base, database: 'down' };
-    return { status: 'ready', ...base, database: 'up' };
+    const unchecked = this.analytics ? { analytics: 'unchecked' as const } : {};
+    if (this.stopping) return { status: 'stopping', ...base, database: 'unchecked', ...unchecked };
+    if (!this.ready) return { status: 'starting', ...base, database: 'unchecked', ...unchecked };
+    if (this.database && !(await this.database.up())) return { status: 'unavailable', ...base, database: 'down', ...unchecked };
+    const analytics = this.analytics ? { analytics: (await this.analytics.up()) ? ('up' as const) : ('down' as const) } : {};
+    return { status: 'ready', ...base, database: 'up', ...analytics };
   }
 }

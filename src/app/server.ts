@@ -6,6 +6,7 @@ import { createDataSource, detectFlavor } from '../db/data-source';
 import { migrate } from '../db/migrate';
 import { createSchema } from '../graphql/schema';
 import { createHttpApp, HttpApp } from './http-app';
+import { attachSubscriptions } from './subscriptions';
 import { Logger } from './logger';
 import { createServices, ServiceOptions, Services } from './services';
 import { LogUploadWorker } from '../modules/log-upload/log-upload.worker';
@@ -31,19 +32,30 @@ export async function startServer(config: AppConfig, logger: Logger, options: Se
   // Under the migration lock, so that of processes starting at once only one creates the first account.
   const created = await migrate(dataSource, () => services.accounts.bootstrap(config.defaultAccountName));
   services.readiness.migrationsDone();
-  const httpApp = await createHttpApp(await createSchema(), services, logger);
+  await services.analytics?.start(
+    (err, retryInMs) => logger.error({ err, event: 'analytics.unavailable', retryInMs }, 'ClickHouse (ANALYTICS_URL) unavailable; its migration is retried'),
+    (versions) => logger.info({ event: 'analytics.migrated', versions }, 'ClickHouse tables migrated'),
+  );
+  const schema = await createSchema();
+  const httpApp = await createHttpApp(schema, services, logger);
   const worker = new LogUploadWorker(services.queue, services.processor, config.worker, logger);
   services.logUploads.events.on('queued', () => worker.notify());
+  services.retroHunts.events.on('queued', () => worker.notify());
   if (config.worker.enabled) {
     services.parsers?.start();
     worker.start();
     services.readiness.workerRunning();
     // Only a process that matches uploads needs the indexes: build them now, and again after each change.
     services.indexWarmer.start();
+    // Threat-intel sources are fetched by processes that run the worker (a lease keeps it one at a time).
+    services.iocSources.start();
+    services.alertDispatcher.start();
   }
   const retention = startRetention(services, logger);
+  const retroHunts = config.worker.enabled ? startRetroHunts(services, logger) : null;
   void warmReportMemory(services, logger);
   const server = createHttpServer(httpApp.app, config);
+  const subscriptions = attachSubscriptions(server, schema, services, logger);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, () => resolve());
@@ -62,9 +74,13 @@ export async function startServer(config: AppConfig, logger: Logger, options: Se
       // /readyz answers 503 from now on.
       services.readiness.shuttingDown();
       if (retention) clearInterval(retention);
+      if (retroHunts) clearInterval(retroHunts);
       services.reportMemory.close();
       services.admission.close();
       services.exportAdmission.close();
+      // Subscriptions end first: an open WebSocket would hold the server open.
+      services.live.feed.close();
+      await subscriptions.close();
       // Stop accepting, hand a job in progress back at once, let in-flight requests finish, then close.
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       // Keep-alive connections are closed as soon as their request is answered.
@@ -82,6 +98,8 @@ export async function startServer(config: AppConfig, logger: Logger, options: Se
         // The job is handed back first (it stops waiting for an index build), then a warm-up stops at its next page.
         await worker.stop(true);
         await services.indexWarmer.stop();
+        await services.iocSources.stop();
+        await services.alertDispatcher.stop();
         await services.parsers?.close();
         await Promise.race([closed, deadline]);
         // After the requests: a report still computing fails with the threads.
@@ -92,6 +110,7 @@ export async function startServer(config: AppConfig, logger: Logger, options: Se
       }
       await httpApp.apollo.stop();
       await services.databaseProbe.close();
+      await services.analytics?.close();
       checkpointSqlite(dataSource, logger);
       await dataSource.destroy();
     },
@@ -145,6 +164,27 @@ function startRetention(services: Services, logger: Logger): NodeJS.Timeout | nu
   const timer = setInterval(run, intervalMs);
   timer.unref();
   void run();
+  return timer;
+}
+
+/** Turns passed entry expiries into retro-hunts, plans the due ones and completes the finished ones, every RETRO_HUNT_INTERVAL_MS (one run at a time). */
+function startRetroHunts(services: Services, logger: Logger): NodeJS.Timeout {
+  let busy = false;
+  const run = async () => {
+    if (busy) return;
+    busy = true;
+    try {
+      await services.retroHunts.checkExpiries();
+      const planned = await services.retroHunts.runDue();
+      if (planned) logger.info({ event: 'retro_hunt.planned', planned }, 'retro-hunts planned');
+    } catch (err) {
+      logger.error({ err, event: 'retro_hunt.failed' }, 'retro-hunt run failed');
+    } finally {
+      busy = false;
+    }
+  };
+  const timer = setInterval(() => void run(), services.config.retroHunt.intervalMs);
+  timer.unref();
   return timer;
 }
 

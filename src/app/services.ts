@@ -6,6 +6,7 @@ import { PolicyService } from '../modules/policy/policy.service';
 import { IocListService } from '../modules/ioc/ioc-list.service';
 import { IocService } from '../modules/ioc/ioc.service';
 import { FeedImportService } from '../modules/ioc/feed-import.service';
+import { IocSourceService } from '../modules/ioc-source/ioc-source.service';
 import { IocIndexCache } from '../modules/ioc/ioc-index.cache';
 import { IocIndexWarmer } from '../modules/ioc/ioc-index.warmer';
 import { LogUploadService } from '../modules/log-upload/log-upload.service';
@@ -18,6 +19,9 @@ import { ReportService } from '../modules/report/report.service';
 import { ReportThreads } from '../modules/report/report-thread/report-threads';
 import { HitMemory } from '../modules/report/hit-memory';
 import { RetentionService } from '../modules/report/retention.service';
+import { falsePositiveAllow } from '../modules/flow-hit/false-positive-allow';
+import { HitTriageService } from '../modules/flow-hit/hit-triage.service';
+import { RetroHuntService } from '../modules/retro-hunt/retro-hunt.service';
 import { Logger, silentLogger } from './logger';
 import { Metrics } from './metrics';
 import { uploadTelemetry } from './upload-telemetry';
@@ -25,6 +29,12 @@ import { UploadTelemetry } from '../modules/log-upload/upload-telemetry';
 import { Readiness } from './readiness';
 import { DatabaseProbe } from '../db/database-probe';
 import { ReportAdmission } from './admission';
+import { AlertService } from '../modules/alert/alert.service';
+import { AlertDispatcher } from '../modules/alert/alert.dispatcher';
+import { AddressGuard } from '../modules/alert/destinations/address-guard';
+import { LiveFeed } from '../modules/live/live-feed';
+import { LiveService } from '../modules/live/live.service';
+import { Analytics } from '../modules/analytics/analytics';
 
 /** Every service, built once per process from the DataSource; resolvers reach them through the context. */
 export interface Services {
@@ -36,6 +46,8 @@ export interface Services {
   iocLists: IocListService;
   iocs: IocService;
   feedImport: FeedImportService;
+  /** Threat-intel sources; polls for due ones once started (the server starts it with its worker). */
+  iocSources: IocSourceService;
   iocIndexes: IocIndexCache;
   /** Rebuilds stale indexes in the background; idle until started (the server starts it with its worker). */
   indexWarmer: IocIndexWarmer;
@@ -54,6 +66,9 @@ export interface Services {
   /** The reports' in-memory copy of the hits (off when REPORT_MEMORY_MAX_HITS is 0); the server warms it at start. */
   reportMemory: HitMemory;
   retention: RetentionService;
+  /** Retro-hunts (#17): planned by the server's worker loop (startServer), or by retroHuntStart. */
+  retroHunts: RetroHuntService;
+  hitTriage: HitTriageService;
   logger: Logger;
   /** This app's Prometheus registry and instruments (never prom-client's global one). */
   metrics: Metrics;
@@ -64,6 +79,13 @@ export interface Services {
   admission: ReportAdmission;
   /** The same for GET /export/* downloads, with slots of their own (a download holds one while it streams). */
   exportAdmission: ReportAdmission;
+  alerts: AlertService;
+  /** Delivers the alert outbox; idle until started (the server starts it with its worker). */
+  alertDispatcher: AlertDispatcher;
+  /** What GraphQL subscriptions yield; its feed polls only while someone subscribes, and is closed with the server. */
+  live: LiveService;
+  /** The ClickHouse analytics tier (null unless ANALYTICS_URL is set); migrated by the server at start. */
+  analytics: Analytics | null;
 }
 
 export interface ServiceOptions {
@@ -105,6 +127,7 @@ export function createServices(dataSource: DataSource, config: AppConfig, option
         })
       : null;
   const databaseProbe = new DatabaseProbe(dataSource);
+  const analytics = config.analytics ? new Analytics(config.analytics, config.retention.days) : null;
   const telemetry = uploadTelemetry(metrics, logger);
   const parsers =
     config.worker.parseThreads > 0
@@ -113,17 +136,31 @@ export function createServices(dataSource: DataSource, config: AppConfig, option
           onThreadExit: (err) => logger.error({ err, event: 'parse_thread.exit' }, 'a parse thread stopped; its job failed and the next job starts another'),
         })
       : null;
+  const feedImport = new FeedImportService(dataSource, indexWarmer);
+  const alertSettings = { guard: new AddressGuard(config.alerts.allow), timeoutMs: config.alerts.timeoutMs };
+  const alerts = new AlertService(dataSource, alertSettings);
+  const alertDispatcher = new AlertDispatcher(
+    dataSource,
+    alerts,
+    alertSettings,
+    { pollMs: config.alerts.pollMs, leaseMs: config.alerts.leaseMs, retryBaseMs: config.alerts.retryBaseMs, retryForMs: config.alerts.retryForMs, batch: 20 },
+    logger,
+  );
+  const policies = new PolicyService(dataSource, indexWarmer);
+  const iocLists = new IocListService(dataSource, indexWarmer);
+  const iocs = new IocService(dataSource, indexWarmer);
   metrics.watchQueue(queue);
   metrics.watchPool(dataSource);
   return {
     config,
     dataSource,
     accounts: new AccountService(dataSource),
-    policies: new PolicyService(dataSource, indexWarmer),
+    policies,
     devices,
-    iocLists: new IocListService(dataSource, indexWarmer),
-    iocs: new IocService(dataSource, indexWarmer),
-    feedImport: new FeedImportService(dataSource, indexWarmer),
+    iocLists,
+    iocs,
+    feedImport,
+    iocSources: new IocSourceService(dataSource, feedImport, config.iocSources, logger),
     iocIndexes,
     indexWarmer,
     logUploads: new LogUploadService(dataSource, devices, config.maxUploadBytes, config.retention.days, telemetry),
@@ -139,7 +176,11 @@ export function createServices(dataSource: DataSource, config: AppConfig, option
         onRetry: (event) => logger.warn({ event: 'job.retry', ...event }, 'transient database error; finishing transaction retried'),
         retentionDays: config.retention.days,
         onProgress: options.onProgress,
-        onFinished: (outcome) => metrics.jobFinished(outcome),
+        onFinished: (outcome) => {
+          metrics.jobFinished(outcome);
+          // Alerts this process just wrote go out now, not at the next poll (other processes' at their poll).
+          if (outcome.hits > 0) alertDispatcher.notify();
+        },
       },
       parsers,
     ),
@@ -150,11 +191,20 @@ export function createServices(dataSource: DataSource, config: AppConfig, option
     reportMemory,
     reportThreads,
     retention: new RetentionService(dataSource, config.retention.days),
+    hitTriage: new HitTriageService(dataSource, falsePositiveAllow(dataSource, policies, iocLists, iocs)),
+    retroHunts: new RetroHuntService(dataSource, { maxUploads: config.retroHunt.maxUploads, retentionDays: config.retention.days }),
     logger,
     metrics,
-    readiness: new Readiness(config.worker.enabled, databaseProbe),
+    readiness: new Readiness(config.worker.enabled, databaseProbe, analytics),
     databaseProbe,
     admission: new ReportAdmission(config.admission, (reason) => metrics.reportsRefused.inc({ reason })),
     exportAdmission: new ReportAdmission(config.exportAdmission, (reason) => metrics.exportsRefused.inc({ reason })),
+    alerts,
+    alertDispatcher,
+    live: new LiveService(
+      dataSource,
+      new LiveFeed(dataSource, config.livePollMs, (err) => logger.warn({ err, event: 'live.poll_error' }, 'subscription poll failed')),
+    ),
+    analytics,
   };
 }

@@ -32,6 +32,8 @@ export interface AppConfig {
   trustProxy: false | number | string[];
   /** Flow hits and uploads older than this many days are purged (0 keeps everything). */
   retention: { days: number; intervalMs: number };
+  /** Retro-hunts: at most `maxUploads` uploads re-run by one (RETRO_HUNT_MAX_UPLOADS); due ones are looked for every `intervalMs`. */
+  retroHunt: { maxUploads: number; intervalMs: number };
   /**
    * Most flow hits the in-memory report store holds over all accounts (src/modules/report/hit-memory.ts; ~53
    * bytes each measured, budget 100); an account that does not fit is reported from SQL. 0 turns the store off.
@@ -74,7 +76,50 @@ export interface AppConfig {
   logLevel: LogLevel;
   /** Prometheus metrics at GET /metrics, behind their own bearer token; off by default. */
   metrics: { enabled: boolean; token: string | null };
+  /**
+   * The ClickHouse analytics tier (ANALYTICS_URL; src/modules/analytics/): null when unset, and nothing changes.
+   * `http(s)://user:pass@host:8123/db` a ClickHouse server (24.8 or later); `chdb:///path` the engine embedded in
+   * this process (npm `chdb`, installed apart: `npm ci --prefix tools/chdb`), for tests and single-host installs.
+   */
+  analytics: AnalyticsConfig | null;
+  /**
+   * Alert delivery (src/modules/alert/). `allow`: CIDRs destinations may reach although they are loopback,
+   * link-local or cloud metadata (refused otherwise). The worker polls the outbox every `pollMs`, holds a
+   * delivery for `leaseMs`, retries from `retryBaseMs` (doubling, with jitter) for `retryForMs`.
+   */
+  alerts: { allow: string[]; timeoutMs: number; pollMs: number; leaseMs: number; retryBaseMs: number; retryForMs: number };
+  /** How often a process with subscribers reads the database for upload progress and new hits (src/modules/live/). */
+  livePollMs: number;
+  /** Threat-intel sources: feeds the server fetches on their schedule (src/modules/ioc-source). */
+  iocSources: IocSourceConfig;
 }
+
+export interface IocSourceConfig {
+  /** Largest feed body, decompressed, in bytes. */
+  maxBytes: number;
+  /** One HTTP attempt, body included. */
+  timeoutMs: number;
+  /** Attempts per fetch (network errors, 5xx, 429), waiting retryBaseMs, then twice as long, ... */
+  attempts: number;
+  retryBaseMs: number;
+  /** How long one process holds a source while it fetches it. */
+  leaseMs: number;
+  /** How often due sources are looked for. */
+  pollMs: number;
+  /** Shortest schedule a source may have. */
+  minEverySeconds: number;
+  /** Destinations in link-local and cloud-metadata ranges (169.254.0.0/16, fe80::/10, fd00:ec2::254, ...) refused unless true. */
+  allowLinkLocal: boolean;
+  /** Loopback destinations (127.0.0.0/8, ::1) refused unless true (tests serve feeds from a local server). */
+  allowLoopback: boolean;
+  /**
+   * A REPLACE that would keep less than this share of a list's entries (0.1: the feed lost 90%) is held for
+   * review instead of applied; 0 applies every REPLACE.
+   */
+  holdBelowRatio: number;
+}
+
+export type AnalyticsConfig = { kind: 'http'; url: string; database: string } | { kind: 'chdb'; path: string; database: string };
 
 export const EXPLORER_MODES = ['embedded', 'sandbox', 'off'] as const;
 export type ExplorerMode = (typeof EXPLORER_MODES)[number];
@@ -230,6 +275,18 @@ function corsOrigins(env: Env): string[] {
   return [...new Set(origins)];
 }
 
+function alertAllow(env: Env): string[] {
+  const raw = env.ALERT_DESTINATION_ALLOW?.trim();
+  if (!raw) return [];
+  const list = raw
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean);
+  for (const c of list)
+    if (!parseCidr(c, { minPrefixV4: 0, minPrefixV6: 0 }).ok) throw new ConfigError('ALERT_DESTINATION_ALLOW', 'a comma-separated list of CIDRs', raw);
+  return list;
+}
+
 function logLevel(env: Env): LogLevel {
   const raw = str(env, 'LOG_LEVEL', 'info');
   const level = raw.trim().toLowerCase() as LogLevel;
@@ -285,6 +342,10 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
       days: int(env, 'RETENTION_DAYS', 35, 0, 36_500),
       intervalMs: int(env, 'RETENTION_INTERVAL_MS', 3_600_000, 1_000, 604_800_000),
     },
+    retroHunt: {
+      maxUploads: int(env, 'RETRO_HUNT_MAX_UPLOADS', 10_000, 1, 10_000_000),
+      intervalMs: int(env, 'RETRO_HUNT_INTERVAL_MS', 1_000, 10, 3_600_000),
+    },
     reportMemoryMaxHits: int(env, 'REPORT_MEMORY_MAX_HITS', 2_000_000, 0, 1_000_000_000),
     reportThreads: int(env, 'REPORT_THREADS', 1, 0, 64),
     worker: {
@@ -316,5 +377,52 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     },
     logLevel: logLevel(env),
     metrics: metrics(env),
+    iocSources: {
+      maxBytes: bytes(env, 'IOC_SOURCE_MAX_BYTES', 64_000_000),
+      timeoutMs: int(env, 'IOC_SOURCE_TIMEOUT_MS', 60_000, 100, 3_600_000),
+      attempts: int(env, 'IOC_SOURCE_ATTEMPTS', 3, 1, 10),
+      retryBaseMs: int(env, 'IOC_SOURCE_RETRY_BASE_MS', 2_000, 1, 600_000),
+      leaseMs: int(env, 'IOC_SOURCE_LEASE_MS', 600_000, 1_000, 86_400_000),
+      pollMs: int(env, 'IOC_SOURCE_POLL_MS', 30_000, 10, 3_600_000),
+      minEverySeconds: int(env, 'IOC_SOURCE_MIN_EVERY_S', 300, 1, 86_400),
+      allowLinkLocal: bool(env, 'IOC_SOURCE_ALLOW_LINK_LOCAL', false),
+      allowLoopback: bool(env, 'IOC_SOURCE_ALLOW_LOOPBACK', false),
+      holdBelowRatio: int(env, 'IOC_SOURCE_HOLD_BELOW_PERCENT', 10, 0, 100) / 100,
+    },
+    alerts: {
+      allow: alertAllow(env),
+      timeoutMs: int(env, 'ALERT_TIMEOUT_MS', 10_000, 100, 120_000),
+      pollMs: int(env, 'ALERT_POLL_MS', 1_000, 10, 60_000),
+      leaseMs: int(env, 'ALERT_LEASE_MS', 60_000, 1_000, 3_600_000),
+      retryBaseMs: int(env, 'ALERT_RETRY_BASE_MS', 5_000, 1, 3_600_000),
+      retryForMs: int(env, 'ALERT_RETRY_FOR_MS', 86_400_000, 1_000, 604_800_000),
+    },
+    livePollMs: int(env, 'LIVE_POLL_MS', 250, 10, 60_000),
+    analytics: analytics(env, cwd),
   };
+}
+
+const ANALYTICS_EXPECTED = 'http(s)://[user:pass@]host:port[/database] or chdb:///path';
+
+function analytics(env: Env, cwd: string): AnalyticsConfig | null {
+  const raw = env.ANALYTICS_URL;
+  if (raw === undefined || raw.trim() === '') return null;
+  let parsed: URL;
+  try {
+    parsed = new URL(raw.trim());
+  } catch {
+    throw new ConfigError('ANALYTICS_URL', ANALYTICS_EXPECTED, '<unparseable URL>');
+  }
+  if (parsed.protocol === 'chdb:') {
+    const file = decodeURIComponent(parsed.pathname);
+    if (file === '' || file === '/') throw new ConfigError('ANALYTICS_URL', `${ANALYTICS_EXPECTED} (a directory in the path)`, raw);
+    return { kind: 'chdb', path: path.resolve(cwd, file), database: 'default' };
+  }
+  // The URL is never echoed whole: it may carry a password.
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new ConfigError('ANALYTICS_URL', ANALYTICS_EXPECTED, `${parsed.protocol}//…`);
+  const database = decodeURIComponent(parsed.pathname.replace(/^\/+|\/+$/g, '')) || 'default';
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(database)) {
+    throw new ConfigError('ANALYTICS_URL', `${ANALYTICS_EXPECTED} (a database name of letters, digits and _)`, `${parsed.protocol}//${parsed.host}/…`);
+  }
+  return { kind: 'http', url: raw.trim(), database };
 }

@@ -12,6 +12,14 @@ import { FlowHit } from '../modules/flow-hit/flow-hit.entity';
 import { DnsHit } from '../modules/dns-hit/dns-hit.entity';
 import { HitDayHost, HitHour } from '../modules/report/hit-rollup.entity';
 import { HitChange, HitRevision } from '../modules/flow-hit/hit-change';
+import { IocSource, IocSourceFetch } from '../modules/ioc-source/ioc-source.entity';
+import { AlertDestination } from '../modules/alert/alert-destination.entity';
+import { AlertRule } from '../modules/alert/alert-rule.entity';
+import { Alert } from '../modules/alert/alert.entity';
+import { AlertAttempt, AlertDelivery, AlertDigest } from '../modules/alert/alert-delivery.entity';
+import { HitTriage } from '../modules/flow-hit/hit-triage.entity';
+import { UploadAddressSet } from '../modules/log-upload/upload-address-set.entity';
+import { RetroHunt, RetroHuntClock, RetroHuntRange } from '../modules/retro-hunt/retro-hunt.entity';
 
 /** Every entity, in one list shared by the DataSource and the schema-agreement test. */
 export const entities = [
@@ -31,4 +39,17 @@ export const entities = [
   HitDayHost,
   HitRevision,
   HitChange,
+  IocSource,
+  IocSourceFetch,
+  AlertDestination,
+  AlertRule,
+  Alert,
+  AlertDelivery,
+  AlertDigest,
+  AlertAttempt,
+  UploadAddressSet,
+  RetroHunt,
+  RetroHuntRange,
+  RetroHuntClock,
+  HitTriage,
 ];

@@ -6,7 +6,12 @@ import { DrillDownIndex1764302400000 } from '../../migrations/1764302400000-Dril
 import { ReportIndexes1764306000000 } from '../../migrations/1764306000000-ReportIndexes';
 import { HitChanges1764309600000 } from '../../migrations/1764309600000-HitChanges';
 import { UploadRetention1764313200000 } from '../../migrations/1764313200000-UploadRetention';
+import { RetroHunt1764316800000 } from '../../migrations/1764316800000-RetroHunt';
+import { HitTriage1764316801000 } from '../../migrations/1764316801000-HitTriage';
 import { DomainIocs1764320400000 } from '../../migrations/1764320400000-DomainIocs';
+import { Alerts1764324000000 } from '../../migrations/1764324000000-Alerts';
+import { IocSources1764327600000 } from '../../migrations/1764327600000-IocSources';
+import { AnalyticsAttempt1764331200000 } from '../../migrations/1764331200000-AnalyticsAttempt';
 import { DnsHits1764334800000 } from '../../migrations/1764334800000-DnsHits';
 
 /** Every migration, in order. Listed explicitly so the same set runs from main, the CLI and the tests. */
@@ -19,6 +24,11 @@ export const migrations = [
   ReportIndexes1764306000000,
   HitChanges1764309600000,
   UploadRetention1764313200000,
+  RetroHunt1764316800000,
+  HitTriage1764316801000,
   DomainIocs1764320400000,
+  Alerts1764324000000,
+  IocSources1764327600000,
+  AnalyticsAttempt1764331200000,
   DnsHits1764334800000,
 ];

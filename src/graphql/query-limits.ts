@@ -4,7 +4,7 @@ import { maxAliasesRule } from '@escape.tech/graphql-armor-max-aliases';
 import { maxDepthRule } from '@escape.tech/graphql-armor-max-depth';
 import { maxDirectivesRule } from '@escape.tech/graphql-armor-max-directives';
 import { MaxTokensParserWLexer } from '@escape.tech/graphql-armor-max-tokens';
-import { getVariableValues, GraphQLError, validate } from 'graphql';
+import { DocumentNode, getVariableValues, GraphQLError, GraphQLSchema, validate } from 'graphql';
 import { ComplexityEstimator, getComplexity } from 'graphql-query-complexity';
 import { DEFAULT_PAGE_SIZE } from '../common/pagination/connection';
 import type { QueryLimits } from '../config/config';
@@ -36,19 +36,25 @@ export const pagedCostEstimator: ComplexityEstimator = ({ field, args, childComp
  * with a 500, and Apollo rewrites validation-rule errors to GRAPHQL_VALIDATION_FAILED; didResolveOperation is
  * the hook whose errors Apollo answers as they are.
  */
+/** Why the document's shape (depth, aliases, directives) is over the limits; empty when it is not. Shared by HTTP and the subscriptions' socket. */
+export function shapeRefusals(schema: GraphQLSchema, document: DocumentNode, limits: QueryLimits): string[] {
+  const refusals: string[] = [];
+  const onReject = [(_ctx: unknown, err: GraphQLError) => void refusals.push(clean(err.message))];
+  const common = { exposeLimits: true, propagateOnRejection: false, onReject };
+  validate(schema, document, [
+    maxDepthRule({ n: limits.depth, flattenFragments: true, ignoreIntrospection: true, ...common }),
+    maxAliasesRule({ n: limits.aliases, ...common }),
+    maxDirectivesRule({ n: limits.directives, ...common }),
+  ]);
+  return refusals;
+}
+
 export function queryLimitsPlugin(limits: QueryLimits): ApolloServerPlugin {
   return {
     async requestDidStart() {
       return {
         async didResolveOperation({ document, schema, operation, request }) {
-          const refusals: string[] = [];
-          const onReject = [(_ctx: unknown, err: GraphQLError) => void refusals.push(clean(err.message))];
-          const common = { exposeLimits: true, propagateOnRejection: false, onReject };
-          validate(schema, document, [
-            maxDepthRule({ n: limits.depth, flattenFragments: true, ignoreIntrospection: true, ...common }),
-            maxAliasesRule({ n: limits.aliases, ...common }),
-            maxDirectivesRule({ n: limits.directives, ...common }),
-          ]);
+          const refusals = shapeRefusals(schema, document, limits);
           if (refusals.length > 0) throw queryTooComplex(refusals.join(' '));
 
           // No operation to run (several without operationName): the executor refuses it before any resolver.

@@ -93,6 +93,7 @@ export async function createTestApp(driver: Driver, env: Record<string, string> 
       await services.reportThreads?.close();
       await http.apollo.stop();
       await services.databaseProbe.close();
+      await services.analytics?.close();
       if (dataSource.isInitialized) await dataSource.destroy();
       await db.drop();
     },

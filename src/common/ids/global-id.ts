@@ -1,5 +1,20 @@
 /** The object types that have global IDs. Adding one here is what makes `node(id)` able to return it. */
-export type NodeTypeName = 'Account' | 'ApiKey' | 'Device' | 'Policy' | 'IocList' | 'Ioc' | 'LogUpload' | 'FlowHit' | 'DnsHit';
+export type NodeTypeName =
+  | 'Account'
+  | 'ApiKey'
+  | 'Device'
+  | 'Policy'
+  | 'IocList'
+  | 'Ioc'
+  | 'LogUpload'
+  | 'FlowHit'
+  | 'IocSource'
+  | 'AlertRule'
+  | 'AlertDestination'
+  | 'Alert'
+  | 'AlertDelivery'
+  | 'RetroHunt'
+  | 'DnsHit';
 
 const PREFIX = 'pd1:';
 

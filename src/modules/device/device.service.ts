@@ -8,6 +8,7 @@ import { canonicalIp } from '../../common/net/device-address';
 import { foldKey, LIKE_ESCAPE, likeContains } from '../../common/text';
 import { IndexChanges, NO_INDEX_CHANGES } from '../ioc/ioc-index.warmer';
 import { Policy } from '../policy/policy.entity';
+import { requestRetroHunt } from '../retro-hunt/retro-hunt.request';
 import { HitWriter } from '../flow-hit/hit-writer';
 import { Device } from './device.entity';
 import { DeviceFields, validateDeviceFields } from './device.validation';
@@ -123,13 +124,23 @@ export class DeviceService {
       const device = id == null ? null : await repo.findOneBy({ id, accountId });
       if (!device) return failure(userError(UserErrorCode.NOT_FOUND, ['input', 'id'], 'No device with this ID.'));
       policyBefore = device.policyId;
+      const sidesBefore = JSON.stringify([device.internalNetworks, device.ipAddress]);
       const checked = validateDeviceFields(input, device);
       if (!checked.ok) return failure(...checked.errors);
       const v = checked.value;
       const ref = await this.checkReferences(em, accountId, v.nickname, v.policyId, device.id);
       if (ref) return failure(ref);
       Object.assign(device, v, { nicknameKey: foldKey(v.nickname), updatedAt: new Date() });
-      return success(await repo.save(device));
+      const saved = await repo.save(device);
+      // Another policy, or other internal networks, judge its stored uploads differently: all of them (#17).
+      const moved = saved.policyId !== policyBefore;
+      if (moved || JSON.stringify([saved.internalNetworks, saved.ipAddress]) !== sidesBefore) {
+        const cause = moved
+          ? `Device ${saved.id} moved from policy ${policyBefore} to policy ${saved.policyId}.`
+          : `Device ${saved.id}'s internal networks changed.`;
+        await requestRetroHunt(em, accountId, { target: { devices: [saved.id], anyAddress: true }, cause });
+      }
+      return success(saved);
     });
     if (outcome.ok && outcome.value.policyId !== policyBefore) this.changes.policiesChanged([outcome.value.policyId]);
     return outcome;

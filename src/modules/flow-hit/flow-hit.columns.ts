@@ -83,6 +83,10 @@ export const FLOW_HIT_COLUMNS = {
   packetsReverse: { sql: 'packets_reverse', codec: 'int', export: { header: 'packets_received', as: 'number' } },
   bytesForward: { sql: 'bytes_forward', codec: 'bigint', export: { header: 'bytes_sent', as: 'number' } },
   bytesReverse: { sql: 'bytes_reverse', codec: 'bigint', export: { header: 'bytes_received', as: 'number' } },
+  // How the hit was found (#17): set by the writer, which keeps them for a hit a re-run finds again.
+  foundBy: { sql: 'found_by', codec: 'text', export: { header: 'found_by', as: 'text' }, store: true },
+  foundAt: { sql: 'found_at', codec: 'instant', export: { header: 'found_at', as: 'instant' }, store: true },
+  retroHuntId: { sql: 'retro_hunt_id', codec: 'int', nullable: true, export: { header: 'retro_hunt_id', as: { node: 'RetroHunt' } } },
 } as const satisfies Record<string, ColumnSpec>;
 
 type Columns = typeof FLOW_HIT_COLUMNS;
@@ -172,7 +176,20 @@ export function newHit(s: HitSource): NewHit {
     packetsReverse: c.packetsReverse,
     bytesForward: c.bytesForward,
     bytesReverse: c.bytesReverse,
+    // The writer decides these (HitWriter.replaceUpload): a first run's hits are found by the upload, now.
+    foundBy: 'UPLOAD',
+    foundAt: 0,
+    retroHuntId: null,
   };
+}
+
+/**
+ * A hit's stable identity within its upload: the connection (protocol and both ends, as ours/theirs), the matched
+ * side and the entry. A re-run of the upload (reprocess, retro-hunt) that finds the same hit gives the same
+ * identity, whatever row id it gets: its foundBy/foundAt and its triage are keyed by it.
+ */
+export function hitIdentity(h: Pick<NewHit, 'protocol' | 'internalKey' | 'internalPort' | 'externalKey' | 'externalPort' | 'matchedSide' | 'iocId'>): string {
+  return `${h.protocol}|${h.internalKey}|${h.internalPort ?? ''}|${h.externalKey}|${h.externalPort ?? ''}|${h.matchedSide}|${h.iocId}`;
 }
 
 /**

@@ -1,12 +1,13 @@
 import { Column, Entity, Index, JoinColumn, ManyToOne, PrimaryGeneratedColumn } from 'typeorm';
 import { Field, Int, ObjectType } from 'type-graphql';
-import { bigintNumber, TimestampColumn } from '../../db/columns';
+import { bigintNumber, epochMs, TimestampColumn } from '../../db/columns';
 import { Node } from '../../common/node/node';
 import { Account } from '../account/account.entity';
 import { Device } from '../device/device.entity';
 import { LogUpload } from '../log-upload/log-upload.entity';
 import { IocCategory } from '../ioc/ioc.enums';
 import { Direction, MatchedSide, TransportProtocol } from './flow-hit.enums';
+import { FoundBy } from '../retro-hunt/retro-hunt.enums';
 
 /**
  * A connection whose external address matched a BLOCK entry of the device's policy. Capture times, not
@@ -146,4 +147,16 @@ export class FlowHit {
   @Column({ type: 'varchar', length: 32 })
   @Field(() => IocCategory, { description: 'Category of the matched list when the upload was processed.' })
   category: IocCategory;
+
+  // How it was found (retro-hunt, #17). A hit a re-run keeps (same upload, connection, side and entry) keeps these.
+  @Column({ type: 'varchar', length: 16, default: FoundBy.UPLOAD })
+  @Field(() => FoundBy, { description: 'How it was found: when its upload was processed, or by a retro-hunt after a list change.' })
+  foundBy: FoundBy;
+
+  @Column({ type: 'bigint', default: 0, transformer: epochMs })
+  @Field({ description: 'When it was found (kept when a re-run finds it again).' })
+  foundAt: Date;
+
+  @Column({ type: 'int', nullable: true })
+  retroHuntId: number | null;
 }

@@ -13,6 +13,7 @@ import { Ioc } from '../ioc/ioc.entity';
 import { IocList } from '../ioc/ioc-list.entity';
 import { LogUpload } from '../log-upload/log-upload.entity';
 import { FlowHit } from './flow-hit.entity';
+import { TriageStatus } from './hit-triage.enums';
 
 nodeLoaders.set('FlowHit', { roles: READ_ROLES, load: (ctx, id) => ctx.loaders.flowHit.load(id) });
 
@@ -23,6 +24,9 @@ export class FlowHitsArgs extends PageArgs {
 
   @Field(() => FlowHitOrder, { nullable: true, description: 'Order (default FIRST_SEEN_DESC).' })
   orderBy?: FlowHitOrder | null;
+
+  @Field(() => [TriageStatus], { nullable: true, description: 'Only hits with these triage statuses (OPEN: not triaged, or set back to OPEN).' })
+  triageStatuses?: TriageStatus[] | null;
 }
 
 @Resolver(() => FlowHit)
@@ -30,7 +34,12 @@ export class FlowHitResolver {
   @Authorized(READ_ROLES)
   @Query(() => FlowHitConnection, { description: 'The drill-down: individual flow hits matching a filter, a page at a time (first at most 100).' })
   flowHits(@Args() args: FlowHitsArgs, @Ctx() ctx: RequestContext): Promise<ConnectionData<FlowHit>> {
-    return ctx.services.flowHits.search(resolveHitFilter(ctx.caller!.accountId, args.filter), args.orderBy ?? FlowHitOrder.FIRST_SEEN_DESC, args);
+    return ctx.services.flowHits.search(
+      resolveHitFilter(ctx.caller!.accountId, args.filter),
+      args.orderBy ?? FlowHitOrder.FIRST_SEEN_DESC,
+      args,
+      args.triageStatuses,
+    );
   }
 
   @FieldResolver(() => Device, { description: 'The device whose upload held the connection.' })

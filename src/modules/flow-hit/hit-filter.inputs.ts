@@ -1,6 +1,7 @@
 import { Field, ID, InputType, Int } from 'type-graphql';
 import { Direction, TimeRangePreset, TransportProtocol } from './flow-hit.enums';
 import { IocCategory } from '../ioc/ioc.enums';
+import { FoundBy } from '../retro-hunt/retro-hunt.enums';
 
 @InputType({
   description:
@@ -48,4 +49,10 @@ export class HitFilter {
 
   @Field(() => [TransportProtocol], { nullable: true, description: 'Only these protocols.' })
   protocols?: TransportProtocol[] | null;
+
+  @Field(() => [FoundBy], { nullable: true, description: 'Only hits found this way (RETRO_HUNT: found in stored uploads after a list change).' })
+  foundBy?: FoundBy[] | null;
+
+  @Field(() => Date, { nullable: true, description: 'Only hits found at or after this instant ("new since the list change"), whatever their capture time.' })
+  foundSince?: Date | null;
 }

@@ -24,6 +24,9 @@ export interface ResolvedHitFilter {
   ports?: number[];
   excludePorts?: number[];
   protocols?: TransportProtocol[];
+  foundBy?: string[];
+  /** Epoch ms: hits found at or after it. */
+  foundSince?: number;
 }
 
 export type HitFilterInput = Omit<HitFilter, never>;
@@ -73,6 +76,8 @@ export function resolveHitFilter(accountId: number, f: HitFilterInput, now = Dat
     ports: f.destinationPorts ? ports(f.destinationPorts, 'destinationPorts') : undefined,
     excludePorts: f.excludeDestinationPorts ? ports(f.excludeDestinationPorts, 'excludeDestinationPorts') : undefined,
     protocols: f.protocols ?? undefined,
+    foundBy: f.foundBy ?? undefined,
+    foundSince: f.foundSince ? f.foundSince.getTime() : undefined,
   };
 }
 
@@ -84,7 +89,16 @@ export function applyHitFilter(qb: SelectQueryBuilder<FlowHit>, f: ResolvedHitFi
 
 /** Filters a roll-up can apply (it has these columns); the others need the raw hits. */
 export function rollupCanFilter(f: ResolvedHitFilter, withProtocol: boolean): boolean {
-  return !f.internal && !f.external && f.ports === undefined && !f.excludePorts?.length && (withProtocol || f.protocols === undefined);
+  return (
+    !f.internal &&
+    !f.external &&
+    f.ports === undefined &&
+    !f.excludePorts?.length &&
+    (withProtocol || f.protocols === undefined) &&
+    // How a hit was found is not rolled up.
+    f.foundBy === undefined &&
+    f.foundSince === undefined
+  );
 }
 
 /**
@@ -104,6 +118,8 @@ export function applyHitDimensions<T extends ObjectLiteral>(qb: SelectQueryBuild
   inList('h.category', 'fCategories', f.categories);
   inList('h.destinationPort', 'fPorts', f.ports);
   inList('h.protocol', 'fProtocols', f.protocols);
+  inList('h.foundBy', 'fFoundBy', f.foundBy);
+  if (f.foundSince !== undefined) qb.andWhere('h.foundAt >= :fFoundSince', { fFoundSince: f.foundSince });
   if (f.minSeverity !== undefined) qb.andWhere('h.severity >= :fMinSeverity', { fMinSeverity: f.minSeverity });
   if (f.internal) qb.andWhere('h.internalKey >= :fInStart AND h.internalKey <= :fInEnd', { fInStart: f.internal.start, fInEnd: f.internal.end });
   if (f.external) qb.andWhere('h.externalKey >= :fExStart AND h.externalKey <= :fExEnd', { fExStart: f.external.start, fExEnd: f.external.end });

@@ -1,9 +1,24 @@
 import { EntityManager } from 'typeorm';
 import { bulkInsertObjects, execute } from '../../db/bulk';
-import { INSERT_COLUMNS, NewHit } from './flow-hit.columns';
+import { hitIdentity, INSERT_COLUMNS, NewHit } from './flow-hit.columns';
 import { HitChangeKind, recordHitChange } from './hit-change';
 import { insertRollups, rebuildUploadRollups, ROLLUP_GRAINS } from './hit-rollup';
+import { writeAlerts } from '../alert/alert-outbox';
 import { DNS_HIT_COLUMNS, NewDnsHit } from '../dns-hit/dns-hit.columns';
+
+/** How a run finds the hits it writes (retro-hunt, #17): hits the stored run had keep their own. */
+export interface FoundWith {
+  by: 'UPLOAD' | 'RETRO_HUNT';
+  at: number;
+  retroHuntId: number | null;
+}
+
+/** Hits a replace added and removed, by stable identity (hitIdentity). */
+export interface ReplaceCounts {
+  added: number;
+  removed: number;
+}
+import { AnalyticsHits, committedAttempt } from '../analytics/analytics-hits';
 
 /** A stored hit picked for deletion: what the roll-ups and the upload's counts need to follow it. */
 export interface HitRef {
@@ -18,16 +33,64 @@ export interface HitRef {
  * reads any of them sees the same hits. The change is recorded last, as hit-change.ts requires.
  */
 export class HitWriter {
+  /** `analytics`: with ANALYTICS_URL, the hits live in ClickHouse (analytics-hits.ts), not in SQL. */
+  constructor(private readonly analytics: AnalyticsHits | null = null) {}
+
   /**
-   * Replaces an upload's hits (its first run or a re-run): one set of hits, never two.
+   * Replaces an upload's hits (its first run or a re-run): one set of hits, never two. With the analytics tier,
+   * written to ClickHouse under a new attempt that this transaction records as the upload's committed one.
    */
-  async replaceUpload(em: EntityManager, upload: { accountId: number; uploadId: number }, hits: readonly NewHit[]): Promise<void> {
+  async replaceUpload(
+    em: EntityManager,
+    upload: { accountId: number; uploadId: number },
+    hits: readonly NewHit[],
+    found: FoundWith = { by: 'UPLOAD', at: Date.now(), retroHuntId: null },
+  ): Promise<ReplaceCounts> {
+    if (this.analytics) {
+      // The ClickHouse tier (#16) is not wired to the worker yet: no found-by tracking, alerts or SQL hits there.
+      const attempt = await this.analytics.write(upload, hits, await committedAttempt(em, upload.uploadId));
+      await execute(em, `UPDATE log_upload SET analytics_attempt = ? WHERE id = ?`, [attempt, upload.uploadId]);
+      await recordHitChange(em, upload);
+      return { added: hits.length, removed: 0 };
+    }
     const stored = await storedResults(em, upload.uploadId);
+    // A hit found again (same identity) keeps how and when it was first found; the others are found now.
+    const before = stored.hits ? await storedFound(em, upload.uploadId) : new Map<string, StoredFound>();
+    const fresh: NewHit[] = [];
+    for (const h of hits) {
+      const old = before.get(hitIdentity(h));
+      if (old) {
+        h.foundBy = old.foundBy;
+        h.foundAt = old.foundAt;
+        h.retroHuntId = old.retroHuntId;
+        before.delete(hitIdentity(h));
+      } else {
+        h.foundBy = found.by;
+        h.foundAt = found.at;
+        h.retroHuntId = found.retroHuntId;
+        fresh.push(h);
+      }
+    }
     if (stored.hits) await execute(em, `DELETE FROM flow_hit WHERE upload_id = ?`, [upload.uploadId]);
     if (stored.rollups) for (const grain of ROLLUP_GRAINS) await execute(em, `DELETE FROM ${grain.table} WHERE upload_id = ?`, [upload.uploadId]);
     await bulkInsertObjects(em, 'flow_hit', INSERT_COLUMNS, hits);
     await insertRollups(em, hits);
+    // The alert outbox, in the same transaction: the alerts exist exactly when the hits that raise them do. Only
+    // hits found now raise alerts: a re-run (a reprocess, a retro-hunt) does not alert again for those it found before.
+    await writeAlerts(em, upload, fresh);
     await recordHitChange(em, upload);
+    return { added: fresh.length, removed: before.size };
+  }
+
+  /**
+   * After the commit of replaceUpload (analytics tier only): removes the upload's rows of attempts other than the
+   * committed one (the run it superseded). Not needed for exact reads (they keep the committed attempt alone);
+   * a process that stops before this leaves them to the upload's next write.
+   */
+  async settle(em: Pick<EntityManager, 'query'>, uploadId: number): Promise<void> {
+    if (!this.analytics) return;
+    const committed = await committedAttempt(em, uploadId);
+    if (committed !== null) await this.analytics.removeStale(uploadId, committed);
   }
 
   /**
@@ -94,6 +157,8 @@ export class HitWriter {
 
   /** Deletes a device's hits and roll-ups (before the device itself, whose uploads' cascade then finds none). */
   async deleteDevice(em: EntityManager, accountId: number, deviceId: number): Promise<number> {
+    // ClickHouse first: were the SQL transaction to fail after, the device is still there and its deletion is retried.
+    await this.analytics?.deleteDevice(accountId, deviceId);
     for (const grain of ROLLUP_GRAINS) await execute(em, `DELETE FROM ${grain.table} WHERE account_id = ? AND device_id = ?`, [accountId, deviceId]);
     const n = await execute(em, `DELETE FROM flow_hit WHERE account_id = ? AND device_id = ?`, [accountId, deviceId]);
     await execute(em, `DELETE FROM dns_hit WHERE account_id = ? AND device_id = ?`, [accountId, deviceId]);
@@ -135,4 +200,33 @@ async function storedResults(em: EntityManager, uploadId: number): Promise<{ hit
     exists.map(() => uploadId),
   )) as Array<Record<string, number | string>>;
   return { hits: Number(row.t0) === 1, rollups: ROLLUP_GRAINS.some((_, i) => Number(row[`t${i + 1}`]) === 1) };
+}
+
+interface StoredFound {
+  foundBy: string;
+  foundAt: number;
+  retroHuntId: number | null;
+}
+
+/** The stored hits' identities with how they were found. */
+async function storedFound(em: EntityManager, uploadId: number): Promise<Map<string, StoredFound>> {
+  const rows: Array<Record<string, string | number | null>> = await em.query(
+    `SELECT protocol, internal_key, internal_port, external_key, external_port, matched_side, ioc_id, found_by, found_at, retro_hunt_id
+       FROM flow_hit WHERE upload_id = ?`,
+    [uploadId],
+  );
+  const out = new Map<string, StoredFound>();
+  for (const r of rows) {
+    const id = hitIdentity({
+      protocol: String(r.protocol),
+      internalKey: String(r.internal_key),
+      internalPort: r.internal_port == null ? null : Number(r.internal_port),
+      externalKey: String(r.external_key),
+      externalPort: r.external_port == null ? null : Number(r.external_port),
+      matchedSide: String(r.matched_side),
+      iocId: Number(r.ioc_id),
+    });
+    out.set(id, { foundBy: String(r.found_by), foundAt: Number(r.found_at), retroHuntId: r.retro_hunt_id == null ? null : Number(r.retro_hunt_id) });
+  }
+  return out;
 }

@@ -1,16 +1,25 @@
 import fs from 'node:fs';
-import { DataSource, EntityManager, In } from 'typeorm';
+import { DataSource, EntityManager } from 'typeorm';
 import { failure, Outcome, success, userError, UserErrorCode } from '../../common/errors/user-error';
 import { bulkInsert } from '../../db/bulk';
-import { Ioc } from './ioc.entity';
 import { ImportMode, IocEntryKind } from './ioc.enums';
 import { importDomainFeed } from './domain-feed-import';
 import { IocList } from './ioc-list.entity';
-import { IOC_COLUMNS, iocRow, lockList, touchList } from './ioc.service';
+import { IOC_COLUMNS, lockList, MAX_COMMENT, touchList } from './ioc.service';
 import { IndexChanges, NO_INDEX_CHANGES } from './ioc-index.warmer';
 import { FeedImportTally, FeedSkippedLine } from './feed/feed-import-tally';
-import { FeedNotTextError, readFeedLines } from './feed/feed-reader';
+import { FeedLine, FeedNotTextError, readFeedLines } from './feed/feed-reader';
+import { compareRange, FeedEntrySet } from './feed/feed-entry-set';
+import { sqliteHandle } from '../../db/sqlite-handle';
 import { nextTurn } from '../../common/async/next-turn';
+import type { KeyRange } from '../log-upload/address-set';
+import { requestRetroHunt } from '../retro-hunt/retro-hunt.request';
+
+/**
+ * Past this many changed entries an import's retro-hunt re-judges every upload of the devices the list reaches
+ * (any address) rather than storing each changed range: a first import of a million-entry feed changes them all.
+ */
+const MAX_HUNT_RANGES = 50_000;
 
 export interface FeedImportResult {
   list: IocList;
@@ -42,35 +51,147 @@ export type ImportProgress = (linesRead: number, bytesRead: number) => void;
 /** Lines between two progress calls. */
 const PROGRESS_LINES = 5_000;
 
-/** Rows per multi-row INSERT batch while streaming. */
-const BATCH = 5_000;
+/** Asked inside the transaction before anything is written; a message refuses the import (nothing changes). */
+export type ImportGuard = (counts: { current: number; incoming: number; mode: ImportMode }) => string | null;
 
-/**
- * Imports a feed file into a list in one transaction: APPEND adds (entries already in the list count as
- * duplicates), REPLACE swaps every entry for the file's. A failure at any point (a file that is not text,
- * a database error) rolls back, leaving the old entries in place. Dirty lines never abort: they are
- * counted and sampled with their line numbers.
- */
-/** Deletes the list's entries whose CIDR is not in `keep`; returns how many. */
-async function removeEntriesNotIn(em: EntityManager, listId: number, keep: Set<string>): Promise<number> {
-  let removed = 0;
-  let after = 0;
-  for (;;) {
-    const page: Array<{ id: number | string; cidr: string }> = await em.query(`SELECT id, cidr FROM ioc WHERE list_id = ? AND id > ? ORDER BY id LIMIT 10000`, [
-      listId,
-      after,
-    ]);
-    if (page.length === 0) return removed;
-    after = Number(page[page.length - 1].id);
-    const gone = page.filter((r) => !keep.has(r.cidr)).map((r) => Number(r.id));
-    for (let i = 0; i < gone.length; i += 1000) {
-      await em.getRepository(Ioc).delete({ listId, id: In(gone.slice(i, i + 1000)) });
-    }
-    removed += gone.length;
-    await nextTurn();
+export interface FeedImportOptions {
+  /** Lines read so far. */
+  onProgress?: (lines: number) => void;
+  /** Refuses, say, a REPLACE that would drop most of a list (a feed that suddenly lost its entries). */
+  guard?: ImportGuard;
+}
+
+/** The import was refused by its guard; nothing changed. */
+export class ImportHeldError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ImportHeldError';
   }
 }
 
+/** Rows per INSERT batch and rows read per page of the list. */
+const INSERT_BATCH = 2_000;
+const PAGE = 5_000;
+/** Work between two yields to the event loop while the transaction runs. */
+const SLICE_MS = 15;
+
+interface ExistingRow {
+  id: number;
+  start: string;
+  end: string;
+}
+
+/** Rows already in start order, each run of one start put in end-descending order. */
+function byRange(rows: ExistingRow[]): ExistingRow[] {
+  for (let i = 0; i < rows.length;) {
+    let j = i + 1;
+    while (j < rows.length && rows[j].start === rows[i].start) j++;
+    if (j - i > 1) rows.splice(i, j - i, ...rows.slice(i, j).sort((x, y) => (x.end === y.end ? 0 : x.end > y.end ? -1 : 1)));
+    i = j;
+  }
+  return rows;
+}
+
+/**
+ * A list's rows in `(rangeStart ASC, rangeEnd DESC)` order, the order FeedEntrySet yields, a page at a time
+ * (awaited only when a page runs out). Pages follow the `(list_id, range_start)` index, whose entries end in
+ * the row ID on both databases, so each page is one index range (ordering by range_end in SQL would sort
+ * every remaining row on MySQL); rows that share a start are ordered here, a group never split across
+ * pages. Rows with an ID above `maxId` (inserted by this import) are left out.
+ */
+class ExistingRows {
+  private rows: ExistingRow[] = [];
+  private at = 0;
+  private pending: ExistingRow[] = [];
+  private after: { start: string; id: number } | null = null;
+  private exhausted = false;
+
+  constructor(
+    private readonly em: EntityManager,
+    private readonly listId: number,
+    private readonly maxId: number,
+  ) {
+    if (maxId <= 0) this.exhausted = true;
+  }
+
+  /** The current row, or null past the last; call `fill()` first when `needsFill`. */
+  get current(): ExistingRow | null {
+    return this.at < this.rows.length ? this.rows[this.at] : null;
+  }
+
+  get needsFill(): boolean {
+    return this.at >= this.rows.length && !(this.exhausted && this.pending.length === 0);
+  }
+
+  next(): void {
+    this.at++;
+    this.visited++;
+  }
+
+  /** Rows stepped past so far. */
+  visited = 0;
+
+  async fill(): Promise<void> {
+    while (this.at >= this.rows.length) {
+      if (this.exhausted) {
+        this.rows = byRange(this.pending);
+        this.pending = [];
+        this.at = 0;
+        return;
+      }
+      const page = await this.page();
+      if (page.length < PAGE) this.exhausted = true;
+      const rows = this.pending;
+      for (const r of page) rows.push({ id: Number(r.id), start: r.range_start, end: r.range_end });
+      // Hold back the last start's rows: the next page may hold more of them.
+      let cut = rows.length;
+      if (!this.exhausted) while (cut > 0 && rows[cut - 1].start === rows[rows.length - 1].start) cut--;
+      this.pending = rows.slice(cut);
+      this.rows = byRange(rows.slice(0, cut));
+      this.at = 0;
+    }
+  }
+
+  private async page(): Promise<Array<{ id: number | string; range_start: string; range_end: string }>> {
+    const { em, listId, maxId, after } = this;
+    const page: Array<{ id: number | string; range_start: string; range_end: string }> = after
+      ? await em.query(
+          `SELECT id, range_start, range_end FROM ioc WHERE list_id = ? AND range_start >= ? AND (range_start > ? OR id > ?) AND id <= ? ` +
+            `ORDER BY range_start ASC, id ASC LIMIT ${PAGE}`,
+          [listId, after.start, after.start, after.id, maxId],
+        )
+      : await em.query(`SELECT id, range_start, range_end FROM ioc WHERE list_id = ? AND id <= ? ORDER BY range_start ASC, id ASC LIMIT ${PAGE}`, [
+          listId,
+          maxId,
+        ]);
+    if (page.length > 0) this.after = { start: page[page.length - 1].range_start, id: Number(page[page.length - 1].id) };
+    return page;
+  }
+}
+
+/** Writes rows: a prepared statement on SQLite's handle (one statement per row is its fastest form), multi-row INSERTs on MySQL. */
+function rowWriter(em: EntityManager): (rows: unknown[][]) => Promise<number> {
+  const handle = sqliteHandle(em.connection);
+  if (handle) {
+    const cols = IOC_COLUMNS.map((c) => `"${c}"`).join(', ');
+    const insert = handle.prepare(`INSERT OR IGNORE INTO "ioc" (${cols}) VALUES (${IOC_COLUMNS.map(() => '?').join(', ')})`);
+    return async (rows) => {
+      let n = 0;
+      for (const row of rows) n += insert.run(row).changes;
+      return n;
+    };
+  }
+  return (rows) => bulkInsert(em, 'ioc', IOC_COLUMNS, rows, { ignoreDuplicates: true });
+}
+
+/**
+ * Imports a feed into a list: the file is parsed and its entries sorted first (outside the transaction),
+ * then one transaction merges them with the list's rows read in the same order. APPEND inserts what the
+ * list lacks (entries it holds count as duplicates); REPLACE also deletes what the feed no longer has, so
+ * entries it keeps keep their IDs and flow hits stay linked. A failure at any point (a file that is not
+ * text, a database error) rolls back, leaving the old entries in place. Dirty lines never abort: they are
+ * counted and sampled with their line numbers. The event loop gets a turn every few milliseconds.
+ */
 export class FeedImportService {
   constructor(
     private readonly dataSource: DataSource,
@@ -84,67 +205,120 @@ export class FeedImportService {
     source: FeedSource,
     mode: ImportMode,
     onProgress?: ImportProgress,
+    options: Pick<FeedImportOptions, 'guard'> = {},
+  ): Promise<Outcome<FeedImportResult>> {
+    const kind =
+      listId == null ? null : await this.dataSource.getRepository(IocList).findOne({ select: { entryKind: true }, where: { id: listId, accountId } });
+    if (kind?.entryKind === IocEntryKind.DOMAIN) return this.importDomainFile(accountId, listId, source, mode, onProgress);
+    const input = fs.createReadStream(source.path, { highWaterMark: 64 * 1024 });
+    return this.importLines(accountId, listId, readFeedLines(input), source.bytes, mode, {
+      ...options,
+      onProgress: onProgress && ((lines) => onProgress(lines, input.bytesRead)),
+    });
+  }
+
+  /** DOMAIN lists (#18): their own reader and writer, in one transaction. */
+  private async importDomainFile(
+    accountId: number,
+    listId: number | null,
+    source: FeedSource,
+    mode: ImportMode,
+    onProgress?: ImportProgress,
   ): Promise<Outcome<FeedImportResult>> {
     const started = performance.now();
+    let outcome: Outcome<FeedImportResult>;
     try {
-      const outcome = await this.dataSource.transaction(async (em) => {
+      outcome = await this.dataSource.transaction(async (em) => {
         const list = await lockList(em, accountId, listId);
         if (!list) return failure(userError(UserErrorCode.NOT_FOUND, ['input', 'list'], 'No IOC list with this ID.'));
-        if (list.entryKind === IocEntryKind.DOMAIN) {
-          const d = await importDomainFeed(em, list, source.path, mode, onProgress);
-          return success({
-            list,
-            mode,
-            bytes: source.bytes,
-            linesRead: d.linesRead,
-            added: d.added,
-            duplicates: d.duplicatesInFile + d.duplicatesInList,
-            duplicatesInFile: d.duplicatesInFile,
-            duplicatesInList: d.duplicatesInList,
-            skipped: d.skipped,
-            normalized: 0,
-            skippedLines: d.skippedLines,
-            removed: d.removed,
-            durationMs: Math.round(performance.now() - started),
-          });
-        }
-        const tally = new FeedImportTally();
-        const now = Date.now();
-        let rows: unknown[][] = [];
-        let offered = 0;
-        let inserted = 0;
-        const flush = async () => {
-          offered += rows.length;
-          inserted += await bulkInsert(em, 'ioc', IOC_COLUMNS, rows, { ignoreDuplicates: true });
-          rows = [];
-        };
-        let lines = 0;
-        const inFile = new Set<string>();
-        const input = fs.createReadStream(source.path, { highWaterMark: 256 * 1024 });
-        for await (const line of readFeedLines(input)) {
-          for (const entry of tally.record(line)) {
-            inFile.add(entry.cidr.text);
-            rows.push(iocRow(accountId, list.id, entry.cidr, entry.comment?.slice(0, 500) ?? null, null, now));
-          }
-          if (rows.length >= BATCH) await flush();
-          if (onProgress && ++lines % PROGRESS_LINES === 0) onProgress(lines, input.bytesRead);
-        }
-        await flush();
-        onProgress?.(lines, input.bytesRead);
-        // REPLACE removes only what the file no longer has: entries it keeps keep their IDs, so flow hits
-        // that reference them stay linked.
-        const removed = mode === ImportMode.REPLACE ? await removeEntriesNotIn(em, list.id, inFile) : 0;
-        const summary = tally.summary();
-        await touchList(em, list, inserted - removed, mode === ImportMode.REPLACE, true);
-        const duplicatesInList = offered - inserted;
+        const d = await importDomainFeed(em, list, source.path, mode, onProgress);
         return success({
           list,
           mode,
           bytes: source.bytes,
+          linesRead: d.linesRead,
+          added: d.added,
+          duplicates: d.duplicatesInFile + d.duplicatesInList,
+          duplicatesInFile: d.duplicatesInFile,
+          duplicatesInList: d.duplicatesInList,
+          skipped: d.skipped,
+          normalized: 0,
+          skippedLines: d.skippedLines,
+          removed: d.removed,
+          durationMs: Math.round(performance.now() - started),
+        });
+      });
+    } catch (err) {
+      if (err instanceof FeedNotTextError) {
+        return failure(userError(UserErrorCode.INVALID, ['input', 'file'], `Refused: ${err.message}. Nothing was imported.`));
+      }
+      throw err;
+    }
+    if (outcome.ok) this.changes.listsChanged([outcome.value.list.id]);
+    return outcome;
+  }
+
+  /**
+   * The import of any parsed feed (a text file's lines, or records of a structured format numbered as
+   * lines): every entrance (GraphQL, CLI, scheduled sources) ends here, so list changes have one writer.
+   */
+  async importLines(
+    accountId: number,
+    listId: number | null,
+    lines: AsyncIterable<FeedLine>,
+    bytes: number,
+    mode: ImportMode,
+    options: FeedImportOptions = {},
+  ): Promise<Outcome<FeedImportResult>> {
+    const started = performance.now();
+    const notFound = () => failure(userError(UserErrorCode.NOT_FOUND, ['input', 'list'], 'No IOC list with this ID.'));
+    if (listId == null || !(await this.dataSource.getRepository(IocList).existsBy({ id: listId, accountId }))) return notFound();
+    let parsed: { tally: FeedImportTally; entries: FeedEntrySet };
+    try {
+      parsed = await collect(lines, options.onProgress);
+    } catch (err) {
+      if (err instanceof FeedNotTextError) {
+        return failure(userError(UserErrorCode.INVALID, ['input', 'file'], `Refused: ${err.message}. Nothing was imported.`));
+      }
+      throw err;
+    }
+    const { tally, entries } = parsed;
+    let outcome: Outcome<FeedImportResult>;
+    try {
+      outcome = await this.dataSource.transaction(async (em) => {
+        const list = await lockList(em, accountId, listId);
+        if (!list) return notFound();
+        if (list.entryKind === IocEntryKind.DOMAIN) {
+          return failure(userError(UserErrorCode.INVALID, ['input', 'list'], 'This list holds domains; these records name IP addresses and networks.'));
+        }
+        const refusal = options.guard?.({ current: list.entryCount, incoming: entries.distinct, mode });
+        if (refusal) throw new ImportHeldError(refusal);
+        const changed: KeyRange[] = [];
+        const { inserted, kept, removed, seen } = await merge(em, accountId, list.id, entries, mode === ImportMode.REPLACE, changed);
+        // The entries added and removed re-judge the stored uploads they meet (retro-hunt, #17).
+        if (changed.length) {
+          const cause = `Import into list ${list.id}: ${inserted} entries added, ${removed} removed.`;
+          await requestRetroHunt(
+            em,
+            accountId,
+            changed.length > MAX_HUNT_RANGES
+              ? { target: { lists: [list.id], anyAddress: true }, cause }
+              : { target: { lists: [list.id] }, ranges: changed, cause },
+          );
+        }
+        const summary = tally.summary();
+        // The walk saw every row of the locked list: the count is exact without a COUNT(*) over it.
+        // REPLACE bumps the revision even when nothing changed.
+        await touchList(em, list, seen - removed + inserted - list.entryCount, false, true, mode === ImportMode.REPLACE || inserted > 0 || removed > 0);
+        const duplicatesInList = kept + (entries.distinct - kept - inserted);
+        return success({
+          list,
+          mode,
+          bytes,
           linesRead: summary.lines,
           added: inserted,
-          duplicates: summary.duplicates + duplicatesInList,
-          duplicatesInFile: summary.duplicates,
+          duplicates: entries.duplicates + duplicatesInList,
+          duplicatesInFile: entries.duplicates,
           duplicatesInList,
           skipped: summary.skipped,
           normalized: summary.normalized,
@@ -153,14 +327,114 @@ export class FeedImportService {
           durationMs: Math.round(performance.now() - started),
         });
       });
-      // REPLACE bumps the revision even when nothing changed: warm on every import.
-      if (outcome.ok) this.changes.listsChanged([outcome.value.list.id]);
-      return outcome;
     } catch (err) {
-      if (err instanceof FeedNotTextError) {
-        return failure(userError(UserErrorCode.INVALID, ['input', 'file'], `Refused: ${err.message}. Nothing was imported.`));
-      }
+      if (err instanceof ImportHeldError)
+        return failure(userError(UserErrorCode.INVALID_STATE, ['input', 'file'], `Held: ${err.message}. Nothing was imported.`));
       throw err;
     }
+    // REPLACE bumps the revision even when nothing changed: warm on every import.
+    if (outcome.ok) this.changes.listsChanged([outcome.value.list.id]);
+    return outcome;
   }
+}
+
+/** Parses and gathers every entry (the tally counts lines and skips; the entry set dedupes by sorting). */
+async function collect(lines: AsyncIterable<FeedLine>, onProgress?: (lines: number) => void): Promise<{ tally: FeedImportTally; entries: FeedEntrySet }> {
+  const tally = new FeedImportTally({ dedupe: false });
+  const entries = new FeedEntrySet();
+  let n = 0;
+  let slice = performance.now();
+  for await (const line of lines) {
+    for (const entry of tally.record(line)) entries.add(entry.cidr, entry.comment?.slice(0, MAX_COMMENT) ?? null, entry.expiresAt ?? null);
+    if (++n % 1024 === 0) {
+      if (onProgress && n % PROGRESS_LINES === 0) onProgress(n);
+      if (performance.now() - slice > SLICE_MS) {
+        await nextTurn();
+        slice = performance.now();
+      }
+    }
+  }
+  onProgress?.(n);
+  await entries.sort(nextTurn);
+  return { tally, entries };
+}
+
+/**
+ * Walks the feed's entries and the list's rows together, both in range order: an entry the list lacks is
+ * inserted, one it holds is kept as it is, and with `prune` a row the feed lacks is deleted.
+ */
+async function merge(
+  em: EntityManager,
+  accountId: number,
+  listId: number,
+  entries: FeedEntrySet,
+  prune: boolean,
+  changed: KeyRange[],
+): Promise<{ inserted: number; kept: number; removed: number; seen: number }> {
+  const write = rowWriter(em);
+  const maxRow: Array<{ m: number | string | null }> = await em.query(`SELECT MAX(id) AS m FROM ioc WHERE list_id = ?`, [listId]);
+  const maxId = Number(maxRow[0]?.m ?? 0);
+  const now = Date.now();
+  let inserted = 0;
+  let kept = 0;
+  let removed = 0;
+  let rows: unknown[][] = [];
+  let gone: number[] = [];
+  let slice = performance.now();
+  const pause = async () => {
+    if (performance.now() - slice > SLICE_MS) {
+      await nextTurn();
+      slice = performance.now();
+    }
+  };
+  const flushRows = async () => {
+    if (rows.length) inserted += await write(rows);
+    rows = [];
+    await pause();
+  };
+  const flushGone = async () => {
+    for (let i = 0; i < gone.length; i += 1000) {
+      const ids = gone.slice(i, i + 1000);
+      await em.query(`DELETE FROM ioc WHERE list_id = ? AND id IN (${ids.map(() => '?').join(', ')})`, [listId, ...ids]);
+    }
+    removed += gone.length;
+    gone = [];
+    await pause();
+  };
+  const existing = new ExistingRows(em, listId, maxId);
+  for (const e of entries.ordered()) {
+    let c = 1;
+    for (;;) {
+      if (existing.needsFill) await existing.fill();
+      const row = existing.current;
+      if (row === null || (c = compareRange(row.start, row.end, e.start, e.end)) >= 0) break;
+      if (prune) {
+        gone.push(row.id);
+        if (changed.length <= MAX_HUNT_RANGES) changed.push({ start: row.start, end: row.end });
+        if (gone.length >= INSERT_BATCH) await flushGone();
+      }
+      existing.next();
+    }
+    if (c === 0) {
+      kept++;
+      existing.next();
+      continue;
+    }
+    rows.push([listId, accountId, e.cidr, e.family, e.prefix, e.start, e.end, e.comment, e.expiresAt, now]);
+    if (changed.length <= MAX_HUNT_RANGES) changed.push({ start: e.start, end: e.end });
+    if (rows.length >= INSERT_BATCH) await flushRows();
+  }
+  for (;;) {
+    if (existing.needsFill) await existing.fill();
+    const row = existing.current;
+    if (row === null) break;
+    if (prune) {
+      gone.push(row.id);
+      if (changed.length <= MAX_HUNT_RANGES) changed.push({ start: row.start, end: row.end });
+    }
+    existing.next();
+  }
+  await flushRows();
+  await flushGone();
+  return { inserted, kept, removed, seen: existing.visited };
 }

@@ -1,4 +1,5 @@
 import { DataSource, EntityManager } from 'typeorm';
+import { requestRetroHunt } from '../retro-hunt/retro-hunt.request';
 import { transactionWithUniqueCheck } from '../../common/errors/db-errors';
 import { failure, Outcome, success, userError, UserErrorCode, UserErrorData } from '../../common/errors/user-error';
 import { ConnectionData } from '../../common/pagination/connection';
@@ -140,6 +141,12 @@ export class IocListService {
       if (input.description !== undefined) list.description = input.description?.trim() || null;
       if (matchChanged) list.revision += 1;
       list.updatedAt = new Date();
+      // Kind, severity or category re-judge every stored upload its entries meet (#17).
+      if (matchChanged)
+        await requestRetroHunt(em, accountId, {
+          target: { lists: [list.id], listEntries: true },
+          cause: `List ${list.id}'s kind, severity or category changed.`,
+        });
       return success(await repo.save(list));
     });
     if (outcome.ok && matchChanged) this.changes.listsChanged([outcome.value.id]);

@@ -130,6 +130,9 @@ registerEnumType(FeedSkipCode, {
     RPZ_NON_QNAME_TRIGGER: { description: 'RPZ zones: an IP, client-IP or name-server trigger, not a query name.' },
     RPZ_PASSTHRU: { description: 'RPZ zones: a `CNAME rpz-passthru.` allow rule.' },
     RPZ_UNPARSABLE: { description: 'RPZ zones: an owner without a record.' },
+    UNSUPPORTED_RECORD: {
+      description: 'A record of a structured feed that names no IP address or network: another STIX pattern, another MISP attribute type, to_ids false.',
+    },
   },
 });
 

@@ -18,6 +18,7 @@ import { Ioc } from './ioc.entity';
 import { IocList } from './ioc-list.entity';
 import { IndexChanges, NO_INDEX_CHANGES } from './ioc-index.warmer';
 import { cidrRangeKeys, ipKey, lowestContainingStartKey } from './ioc-range';
+import { requestRetroHunt } from '../retro-hunt/retro-hunt.request';
 
 export interface IocEntryFields {
   value: string;
@@ -155,6 +156,14 @@ export class IocService {
       const added = await bulkInsert(em, 'ioc', IOC_COLUMNS, rows, { ignoreDuplicates: true });
       await touchList(em, list, added, false);
       const stored = await em.getRepository(Ioc).find({ where: { listId: list.id, cidr: In([...wanted.keys()]) }, order: { rangeStart: 'ASC', id: 'ASC' } });
+      // The entries this call created (the others were there already) re-judge the stored uploads they meet (#17).
+      const created = stored.filter((e) => e.createdAt.getTime() === now).map((e) => ({ start: e.rangeStart, end: e.rangeEnd }));
+      if (created.length)
+        await requestRetroHunt(em, accountId, {
+          target: { lists: [list.id] },
+          ranges: created,
+          cause: `${created.length} entr${created.length === 1 ? 'y' : 'ies'} added to list ${list.id}.`,
+        });
       return success({ list, added, duplicates: repeats + (wanted.size - added), entries: stored });
     });
     if (outcome.ok && outcome.value.added > 0) this.changes.listsChanged([outcome.value.list.id]);
@@ -181,6 +190,8 @@ export class IocService {
       for (const [lid, n] of perList) {
         const list = await lockList(em, accountId, lid);
         if (list) await touchList(em, list, -n, false);
+        const ranges = found.filter((f) => f.listId === lid).map((f) => ({ start: f.rangeStart, end: f.rangeEnd }));
+        await requestRetroHunt(em, accountId, { target: { lists: [lid] }, ranges, cause: `${n} entr${n === 1 ? 'y' : 'ies'} removed from list ${lid}.` });
       }
       return success({ removed: found });
     });
@@ -266,11 +277,19 @@ export async function lockList(em: EntityManager, accountId: number, listId: num
  * Records a change of entries in the same transaction: count, revision (the matcher index's freshness
  * key) and times. `recount` replaces the incremental count with a COUNT(*) (after REPLACE imports).
  */
-export async function touchList(em: EntityManager, list: IocList, delta: number, recount: boolean, imported = false): Promise<void> {
+export async function touchList(
+  em: EntityManager,
+  list: IocList,
+  delta: number,
+  recount: boolean,
+  imported = false,
+  /** Entries changed even if the count did not (as many added as removed): the revision must move. */
+  changed = false,
+): Promise<void> {
   const now = new Date();
   if (recount) list.entryCount = await em.getRepository(Ioc).countBy({ listId: list.id });
   else list.entryCount += delta;
-  if (delta !== 0 || recount) list.revision += 1;
+  if (delta !== 0 || recount || changed) list.revision += 1;
   list.updatedAt = now;
   if (imported) list.lastImportedAt = now;
   await em

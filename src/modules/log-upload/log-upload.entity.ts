@@ -19,6 +19,7 @@ export type StoredEncoding = 'gzip' | 'br';
 @Index('IDX_log_upload_queue', ['status', 'leaseExpiresAt'])
 @Index('IDX_log_upload_account_received', ['accountId', 'receivedAt'])
 @Index('IDX_log_upload_device_received', ['deviceId', 'receivedAt'])
+@Index('IDX_log_upload_retro_hunt', ['retroHuntId', 'status'])
 @ObjectType({ implements: Node, description: 'An uploaded tcpdump text file, its processing status and what was found in it.' })
 export class LogUpload {
   @PrimaryGeneratedColumn()
@@ -157,6 +158,10 @@ export class LogUpload {
   })
   hitsPurged: number;
 
+  /** With ANALYTICS_URL: the processing attempt whose hits ClickHouse holds (src/modules/analytics/analytics-hits.ts). */
+  @Column({ type: 'bigint', nullable: true, transformer: bigintNumber })
+  analyticsAttempt: number | null;
+
   /** JSON: what processing found worth a warning (see UploadWarningCode); null before processing. */
   @Column({ type: 'simple-json', nullable: true })
   warnings: UploadWarningData[] | null;
@@ -168,4 +173,8 @@ export class LogUpload {
   @TimestampColumn({ nullable: true })
   @Field(() => Date, { nullable: true, description: 'Capture time of the last packet.' })
   lastCaptureAt: Date | null;
+
+  /** The retro-hunt that queued this upload for a re-run; cleared when the re-run finishes. */
+  @Column({ type: 'int', nullable: true })
+  retroHuntId: number | null;
 }

@@ -6,6 +6,9 @@ import { IocIndex, NO_MATCH } from '../ioc/matching/ioc-index';
 import { MatchedSide } from '../flow-hit/flow-hit.enums';
 import { newHit, NewHit } from '../flow-hit/flow-hit.columns';
 import { HitWriter } from '../flow-hit/hit-writer';
+import { addressSetOf } from './address-set';
+import { writeAddressSet } from './address-set.store';
+import { recordRetroHuntRun } from '../retro-hunt/retro-hunt.progress';
 import { DomainIndex } from '../ioc/matching/domain-index';
 import { newDnsHit, NewDnsHit } from '../dns-hit/dns-hit.columns';
 import { DnsQueryGroup } from './flows/dns-queries';
@@ -39,6 +42,8 @@ export interface ProcessOutcome {
 
 export interface ProcessorOptions {
   leaseMs: number;
+  /** The hits' writer; with ANALYTICS_URL one that writes to ClickHouse (default: SQL). */
+  hitWriter?: HitWriter;
   /** RETENTION_DAYS: connections older than it are counted in a BEYOND_RETENTION warning (0: never). */
   retentionDays?: number;
   /** Called while parsing; tests use it to stop a process at a chosen moment. */
@@ -58,7 +63,7 @@ export interface ProcessorOptions {
  * hits and counts in one transaction that first checks the lease. Re-running gives the same result.
  */
 export class LogUploadProcessor {
-  private readonly hitWriter = new HitWriter();
+  private readonly hitWriter = this.options.hitWriter ?? new HitWriter();
 
   constructor(
     private readonly dataSource: DataSource,
@@ -84,12 +89,14 @@ export class LogUploadProcessor {
 
   private async run(uploadId: number, owner: string, started: number, signal?: AbortSignal): Promise<ProcessOutcome> {
     const base = { lines: 0, packets: 0, connections: 0, hits: 0, textBytes: 0 };
-    const rows: Array<{ account_id: number; device_id: number; stored_encoding: string }> = await this.dataSource.query(
-      `SELECT account_id, device_id, stored_encoding FROM log_upload WHERE id = ?`,
+    const rows: Array<{ account_id: number; device_id: number; stored_encoding: string; retro_hunt_id: number | string | null }> = await this.dataSource.query(
+      `SELECT account_id, device_id, stored_encoding, retro_hunt_id FROM log_upload WHERE id = ?`,
       [uploadId],
     );
     if (rows.length === 0) return { status: 'LEASE_LOST', ...base, durationMs: 0 };
     const accountId = Number(rows[0].account_id);
+    // Queued by a retro-hunt: hits this run finds that the last did not are the hunt's (retro-hunt.service.ts).
+    const retroHuntId = rows[0].retro_hunt_id == null ? null : Number(rows[0].retro_hunt_id);
     const device = await this.dataSource.getRepository(Device).findOneBy({ id: Number(rows[0].device_id) });
     if (!device) return this.failed(uploadId, owner, 'The device was deleted.', base, started);
     const withDevice = { ...base, deviceId: device.id };
@@ -172,6 +179,8 @@ export class LogUploadProcessor {
         if (old) oldHits++;
       }
     }
+    // What a later list change is checked against (retro-hunt): every end the matcher looked up.
+    const addresses = addressSetOf(connections);
     const dnsHits = domains ? matchDnsQueries(domains, dnsQueries, { accountId, deviceId: device.id, uploadId }) : [];
     const warnings = processingWarnings(
       { connections: connections.length, connectionsBeforeCutoff: oldConnections, hits: hits.length, hitsBeforeCutoff: oldHits },
@@ -212,7 +221,10 @@ export class LogUploadProcessor {
         );
         // Replace, never add: a re-run (after a crash, or a reprocess) leaves exactly one set of hits, with the
         // reports' roll-ups and the change log entry that tells in-memory report stores to re-read them.
-        await this.hitWriter.replaceUpload(em, { accountId, uploadId }, hits);
+        const found = retroHuntId == null ? { by: 'UPLOAD' as const, at: Date.now(), retroHuntId } : { by: 'RETRO_HUNT' as const, at: Date.now(), retroHuntId };
+        const counts = await this.hitWriter.replaceUpload(em, { accountId, uploadId }, hits, found);
+        await writeAddressSet(em, uploadId, addresses);
+        if (retroHuntId != null) await recordRetroHuntRun(em, uploadId, retroHuntId, counts);
         await this.hitWriter.replaceUploadDns(em, uploadId, dnsHits);
         return true;
       });
@@ -223,6 +235,8 @@ export class LogUploadProcessor {
       this.options.retry ?? DEFAULT_RETRY,
       this.options.onRetry,
     );
+    // Best effort: superseded ClickHouse rows are never read, and the upload's next write removes them too.
+    if (done) await this.hitWriter.settle(this.dataSource.manager, uploadId).catch(() => undefined);
     const outcome = {
       deviceId: device.id,
       lines: stats.lines,

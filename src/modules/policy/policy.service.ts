@@ -1,4 +1,5 @@
 import { DataSource, EntityManager, In } from 'typeorm';
+import { requestRetroHunt } from '../retro-hunt/retro-hunt.request';
 import { bulkInsert } from '../../db/bulk';
 import { IocList } from '../ioc/ioc-list.entity';
 import { IndexChanges, NO_INDEX_CHANGES } from '../ioc/ioc-index.warmer';
@@ -169,6 +170,11 @@ export class PolicyService {
         .filter((e): e is UserErrorData => e != null);
       if (errors.length) return failure(...errors);
       await change(em, policy, [...found]);
+      // The lists' entries now judge (or no longer judge) the policy's stored uploads (#17).
+      await requestRetroHunt(em, accountId, {
+        target: { policies: [policy.id], lists: [...found], listEntries: true },
+        cause: `IOC list(s) ${[...found].join(', ')} attached to or detached from policy ${policy.id}.`,
+      });
       policy.revision += 1;
       policy.updatedAt = new Date();
       await em.getRepository(Policy).update({ id: policy.id }, { revision: policy.revision, updatedAt: policy.updatedAt });

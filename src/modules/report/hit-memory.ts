@@ -39,12 +39,13 @@ const AT = Object.fromEntries([...STORE_COLUMNS.map((c) => c.key), ...STORE_SUMS
 type HitRow = Array<string | number | null>;
 const { id: ID, uploadId: UPLOAD, deviceId: DEVICE, firstSeenAt: FIRST, lastSeenAt: LAST, direction: DIRECTION, protocol: PROTOCOL } = AT;
 const { internalIp: INTERNAL_IP, internalKey: INTERNAL_KEY, externalIp: EXTERNAL_IP, externalKey: EXTERNAL_KEY, destinationPort: PORT } = AT;
+const { foundBy: FOUND_BY, foundAt: FOUND_AT } = AT;
 const { packets: PACKETS, bytes: BYTES, iocId: IOC, iocListId: LIST, matchedCidr: CIDR, severity: SEVERITY, category: CATEGORY } = AT;
 
 type Row = Record<string, string | number | null>;
 
 /** Values interned to dense ids. */
-class Interner<T> {
+export class Interner<T> {
   private readonly ids = new Map<string, number>();
   readonly values: T[] = [];
 
@@ -101,6 +102,9 @@ export interface Block {
   port: Int32Array;
   direction: Uint8Array;
   protocol: Uint8Array;
+  /** How each hit was found (foundBys) and when: only filtered on, never grouped. */
+  foundBy: Uint8Array;
+  foundAt: Float64Array;
 }
 
 /** One account's hits and the tables their ids point into. */
@@ -110,6 +114,7 @@ export class AccountHits {
   readonly groups = new Interner<EntryGroup>();
   readonly directions = new Interner<string>();
   readonly protocols = new Interner<string>();
+  readonly foundBys = new Interner<string>();
   /** Blocks by upload. */
   readonly uploads = new Map<number, Block[]>();
   hits = 0;
@@ -218,6 +223,8 @@ export class AccountHits {
       port: column(Int32Array, n),
       direction: column(Uint8Array, n),
       protocol: column(Uint8Array, n),
+      foundBy: column(Uint8Array, n),
+      foundAt: column(Float64Array, n),
     };
     for (let i = 0; i < n; i++) {
       const r = rows[i];
@@ -246,6 +253,9 @@ export class AccountHits {
       b.direction[i] = this.directions.id(dir, () => dir);
       const proto = String(r[PROTOCOL]);
       b.protocol[i] = this.protocols.id(proto, () => proto);
+      const by = String(r[FOUND_BY]);
+      b.foundBy[i] = this.foundBys.id(by, () => by);
+      b.foundAt[i] = Number(r[FOUND_AT]);
     }
     return b;
   }
@@ -289,6 +299,8 @@ function subset(b: Block, rows: number[]): Block {
     port: pick(b.port),
     direction: pick(b.direction),
     protocol: pick(b.protocol),
+    foundBy: pick(b.foundBy),
+    foundAt: pick(b.foundAt),
   };
 }
 

@@ -133,6 +133,52 @@ describe.each(drivers)('feed import (%s)', (driver) => {
     }
   });
 
+  it('REPLACE over many pages keeps every kept entry (and its ID), with networks that share a start', async () => {
+    const list = await newList('replace pages');
+    // 12,000 entries: /32 hosts plus, every 7th, the /24 that starts at the same address (same range_start).
+    const first: string[] = [];
+    for (let i = 0; i < 10_500; i++) {
+      const ip = `198.${18 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`;
+      first.push(ip);
+      if (i % 256 === 0) first.push(`${ip}/24`);
+    }
+    for (let i = 0; i < 1_450; i++) first.push(`2001:db8::${i.toString(16)}`);
+    const a = ok(await importFile(list, `${first.join('\n')}\n`)).iocListImport;
+    expect(a.summary).toMatchObject({ added: first.length, duplicates: 0 });
+    const idOf = async (address: string) =>
+      ok(
+        await t.gql(`query($l: ID!, $a: String!) { iocs(list: $l, filter: { address: $a }, first: 5) { edges { node { id cidr } } } }`, {
+          l: list,
+          a: address,
+        }),
+      )
+        .iocs.edges.map((e: any) => `${e.node.cidr}=${e.node.id}`)
+        .sort();
+    const before = [await idOf('198.18.0.0'), await idOf('198.18.40.255'), await idOf('2001:db8::5a0')];
+    expect(first.indexOf('2001:db8::5a0')).toBe(11982);
+    expect(first.indexOf('198.18.40.255')).toBe(10536);
+    // Drop every 10th line, add 600 new entries (some sharing a start with kept ones).
+    const second = first.filter((_, i) => i % 10 !== 0);
+    const dropped = first.length - second.length;
+    for (let i = 0; i < 600; i++) second.push(i % 2 ? `203.0.113.${i & 255}/32` : `198.18.${(i * 3) & 255}.0/25`);
+    const distinctNew = new Set(second.filter((l) => l.startsWith('203.') || l.endsWith('/25'))).size;
+    const r = ok(await importFile(list, `${second.join('\n')}\n`, 'REPLACE')).iocListImport;
+    expect(r.summary).toMatchObject({ mode: 'REPLACE', removed: dropped, added: distinctNew, duplicatesInList: second.length - 600 });
+    expect(r.iocList.entryCount).toBe(first.length - dropped + distinctNew);
+    expect((await entries(list)).totalCount).toBe(first.length - dropped + distinctNew);
+    const after = [await idOf('198.18.0.0'), await idOf('198.18.40.255'), await idOf('2001:db8::5a0')];
+    // 198.18.0.0 (line 0) and its /24 (line 1) : the /32 was dropped, the /24 kept with its ID, a /25 added.
+    expect(after[0].filter((x: string) => x.startsWith('198.18.0.0/24='))).toEqual(before[0].filter((x: string) => x.startsWith('198.18.0.0/24=')));
+    expect(after[0].some((x: string) => x.startsWith('198.18.0.0/32='))).toBe(false);
+    expect(after[0].some((x: string) => x.startsWith('198.18.0.0/25='))).toBe(true);
+    // 2001:db8::5a0 is line 11982 of the first file, 198.18.40.255 line 10536 and its /24 line 10281: all kept.
+    expect(first.indexOf('198.18.40.0/24')).toBe(10281);
+    expect(before[1]).toHaveLength(2);
+    expect(before[2]).toHaveLength(1);
+    expect(after[1]).toEqual(before[1]);
+    expect(after[2]).toEqual(before[2]);
+  });
+
   it('refuses a file over MAX_FEED_BYTES with HTTP 413 and keeps nothing', async () => {
     const list = await newList('too big');
     const line = '198.51.100.1\n';

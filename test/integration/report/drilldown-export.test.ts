@@ -192,7 +192,7 @@ describe.each(drivers)('drill-down, export, lookup stats, retention (%s)', (driv
     expect(csv.headers['content-type']).toMatch(/text\/csv/);
     const lines = csv.text.trim().split('\n');
     expect(lines[0]).toBe(
-      'id,first_seen_at,last_seen_at,device_id,device,upload_id,direction,protocol,internal_ip,internal_port,external_ip,external_port,destination_port,matched_side,matched_ip,matched_cidr,ioc_id,ioc_list_id,ioc_list,severity,category,packets_sent,packets_received,bytes_sent,bytes_received',
+      'id,first_seen_at,last_seen_at,device_id,device,upload_id,direction,protocol,internal_ip,internal_port,external_ip,external_port,destination_port,matched_side,matched_ip,matched_cidr,ioc_id,ioc_list_id,ioc_list,severity,category,packets_sent,packets_received,bytes_sent,bytes_received,found_by,found_at,retro_hunt_id',
     );
     const mine = flows.filter((f) => f.bad === BAD[0]);
     expect(lines).toHaveLength(1 + mine.length);
@@ -212,8 +212,16 @@ describe.each(drivers)('drill-down, export, lookup stats, retention (%s)', (driv
       .split('\n')
       .map((l) => JSON.parse(l));
     expect(records).toHaveLength(N);
-    expect(Object.keys(records[0])).toHaveLength(25);
-    expect(records[0]).toMatchObject({ device: 'site', ioc_list: 'bad', severity: 4, category: 'MALWARE', matched_side: 'RESPONDER' });
+    expect(Object.keys(records[0])).toHaveLength(28);
+    expect(records[0]).toMatchObject({
+      device: 'site',
+      ioc_list: 'bad',
+      severity: 4,
+      category: 'MALWARE',
+      matched_side: 'RESPONDER',
+      found_by: 'UPLOAD',
+      retro_hunt_id: null,
+    });
   });
 
   it('refuses exports without a key, for UPLOADER, and with a bad filter; another account gets nothing', async () => {

@@ -60,6 +60,9 @@ function reference(hits: FlowHit[], deviceName: Map<number, string>, listName: M
       packets_received: h.packetsReverse,
       bytes_sent: h.bytesForward,
       bytes_received: h.bytesReverse,
+      found_by: h.foundBy,
+      found_at: h.foundAt.toISOString(),
+      retro_hunt_id: h.retroHuntId == null ? null : toGlobalId('RetroHunt', h.retroHuntId),
     };
     return format === 'csv' ? EXPORT_COLUMNS.map((c) => csvCell((record as Record<string, unknown>)[c])).join(',') : JSON.stringify(record);
   });

@@ -71,6 +71,8 @@ interface HitSpec {
   at: number;
   duration: number;
   packets: [number, number];
+  /** 0: found by its upload at START; n: by a retro-hunt n days later. */
+  found: number;
 }
 
 const hitArb = fc.record<HitSpec>({
@@ -90,6 +92,7 @@ const hitArb = fc.record<HitSpec>({
   ),
   duration: fc.integer({ min: 0, max: 10 * 60_000 }),
   packets: fc.tuple(fc.integer({ min: 1, max: 9 }), fc.integer({ min: 0, max: 9 })),
+  found: fc.nat(3),
 });
 
 /** An instant near the data: on a day, on an hour, or anywhere. */
@@ -122,6 +125,8 @@ const queryArb = (devices: string[], lists: string[]) =>
           fc.subarray(PORTS, { minLength: 1 }).map((p) => ({ excludeDestinationPorts: p })),
           fc.constantFrom('10.0.0.0/30', '10.0.0.12/32', 'fd00::/120', '0.0.0.0/0').map((a) => ({ internalAddress: a })),
           fc.constantFrom('203.0.113.8/29', '198.51.100.0/24', '2001:db8::/32').map((a) => ({ externalAddress: a })),
+          fc.subarray(['UPLOAD', 'RETRO_HUNT'], { minLength: 1 }).map((b) => ({ foundBy: b as HitFilter['foundBy'] })),
+          fc.integer({ min: 0, max: 4 }).map((d) => ({ foundSince: new Date(START + d * DAY) })),
         ],
         { maxLength: 3 },
       )
@@ -251,6 +256,9 @@ describe.each(drivers)('the SQL and memory executors agree on random hits and fi
         bytesForward: h.packets[0] * 60,
         packetsReverse: h.packets[1],
         bytesReverse: h.packets[1] * 1400,
+        foundBy: h.found ? 'RETRO_HUNT' : 'UPLOAD',
+        foundAt: START + h.found * DAY,
+        retroHuntId: null,
         iocId: e.iocId,
         iocListId: e.listId,
         matchedCidr: e.cidr,
@@ -286,6 +294,7 @@ describe.each(drivers)('the SQL and memory executors agree on random hits and fi
       at: at(i),
       duration: 0,
       packets: [1, 0],
+      found: 0,
     });
     await writeHits([
       ...Array.from({ length: 10 }, (_, i) => hit(0, i, i % 2 === 0)),

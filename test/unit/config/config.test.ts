@@ -104,3 +104,28 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ DATABASE_URL: 'postgres://u:s3cret@h/db' })).not.toThrow(/s3cret/);
   });
 });
+
+describe('loadConfig: ANALYTICS_URL', () => {
+  it('is off unless set', () => {
+    expect(loadConfig({}).analytics).toBeNull();
+    expect(loadConfig({ ANALYTICS_URL: ' ' }).analytics).toBeNull();
+  });
+
+  it('reads a ClickHouse server URL and its database (default when the path is empty)', () => {
+    expect(loadConfig({ ANALYTICS_URL: 'http://u:p@ch:8123/pcd' }).analytics).toEqual({ kind: 'http', url: 'http://u:p@ch:8123/pcd', database: 'pcd' });
+    expect(loadConfig({ ANALYTICS_URL: 'https://ch:8443' }).analytics).toEqual({ kind: 'http', url: 'https://ch:8443', database: 'default' });
+  });
+
+  it('reads chdb:///path as a directory for the embedded engine', () => {
+    expect(loadConfig({ ANALYTICS_URL: 'chdb:///var/lib/pcd/ch' }, '/srv').analytics).toEqual({ kind: 'chdb', path: '/var/lib/pcd/ch', database: 'default' });
+    expect(() => loadConfig({ ANALYTICS_URL: 'chdb:///' })).toThrow(ConfigError);
+  });
+
+  it('refuses other schemes and bad database names without echoing a password', () => {
+    expect(() => loadConfig({ ANALYTICS_URL: 'tcp://u:s3cret@ch:9000/db' })).toThrow(/ANALYTICS_URL/);
+    expect(() => loadConfig({ ANALYTICS_URL: 'tcp://u:s3cret@ch:9000/db' })).not.toThrow(/s3cret/);
+    expect(() => loadConfig({ ANALYTICS_URL: 'http://u:s3cret@ch:8123/a-b' })).toThrow(/letters, digits/);
+    expect(() => loadConfig({ ANALYTICS_URL: 'http://u:s3cret@ch:8123/a-b' })).not.toThrow(/s3cret/);
+    expect(() => loadConfig({ ANALYTICS_URL: 'not a url' })).toThrow(/ANALYTICS_URL/);
+  });
+});

@@ -31,16 +31,24 @@ export interface FeedImportSummary {
 export interface FeedNewEntry {
   readonly cidr: Cidr;
   readonly comment?: string;
+  /** Epoch ms, when the feed gives an expiry. */
+  readonly expiresAt?: number;
   readonly lineNumber: number;
 }
 
 export interface FeedImportTallyOptions {
   /** Default 100. */
   readonly maxSkippedSamples?: number;
+  /**
+   * Default true. False: every entry is returned and none counted as a duplicate (the caller dedupes, as
+   * the bulk import does by sorting: a set of every CIDR's text costs more than the rest of the parse).
+   */
+  readonly dedupe?: boolean;
 }
 
 export class FeedImportTally {
   private readonly maxSamples: number;
+  private readonly dedupe: boolean;
   private readonly seen = new Set<string>();
   private readonly samples: FeedSkippedLine[] = [];
   private lines = 0;
@@ -53,6 +61,7 @@ export class FeedImportTally {
 
   constructor(options: FeedImportTallyOptions = {}) {
     this.maxSamples = options.maxSkippedSamples ?? 100;
+    this.dedupe = options.dedupe ?? true;
   }
 
   /** Counts one line; returns the entries it adds (empty for duplicates, comments and skips). */
@@ -74,6 +83,10 @@ export class FeedImportTally {
         return [];
       case 'entry': {
         if (r.normalized) this.normalized++;
+        if (!this.dedupe) {
+          this.added += r.cidrs.length;
+          return r.cidrs.map((cidr) => ({ cidr, comment: r.comment, expiresAt: r.expiresAt, lineNumber: line.lineNumber }));
+        }
         const fresh: FeedNewEntry[] = [];
         for (const cidr of r.cidrs) {
           if (this.seen.has(cidr.text)) {
@@ -82,7 +95,7 @@ export class FeedImportTally {
           }
           this.seen.add(cidr.text);
           this.added++;
-          fresh.push(r.comment === undefined ? { cidr, lineNumber: line.lineNumber } : { cidr, comment: r.comment, lineNumber: line.lineNumber });
+          fresh.push({ cidr, comment: r.comment, expiresAt: r.expiresAt, lineNumber: line.lineNumber });
         }
         return fresh;
       }

@@ -38,6 +38,8 @@ export enum FeedSkipCode {
   RPZ_NON_QNAME_TRIGGER = 'RPZ_NON_QNAME_TRIGGER',
   RPZ_PASSTHRU = 'RPZ_PASSTHRU',
   RPZ_UNPARSABLE = 'RPZ_UNPARSABLE',
+  /** A record of a structured feed (STIX, MISP) that names no address this service matches. */
+  UNSUPPORTED_RECORD = 'UNSUPPORTED_RECORD',
 }
 
 export type FeedLineResult =
@@ -48,6 +50,8 @@ export type FeedLineResult =
       /** One CIDR, or the minimal list for a range. */
       readonly cidrs: Cidr[];
       readonly comment?: string;
+      /** Epoch ms after which the entry never matches (structured feeds such as STIX's valid_until). */
+      readonly expiresAt?: number;
       /** Host bits were cleared (`10.1.2.3/8` -> `10.0.0.0/8`). */
       readonly normalized: boolean;
     }

@@ -260,7 +260,8 @@ export function exportLineFormatter(format: ExportFormat, names: ExportNames, co
       return csv ? `${gid},${csvName(byId!.get(n))}` : `${gid},${str(name)}:${str(byId!.get(n) ?? null)}`;
     };
     const cache = new Map<number, string>();
-    return (o, v) => o.text(cached(cache, Number(v), make));
+    // A nullable reference (retro_hunt_id): empty in CSV, null in NDJSON.
+    return (o, v) => (v == null ? (csv ? undefined : o.text('null')) : o.text(cached(cache, Number(v), make)));
   };
   const cells = EXPORTED_COLUMNS.map((c) => cellOf(c.export.as));
   const at = EXPORTED_COLUMNS.map((c) => {

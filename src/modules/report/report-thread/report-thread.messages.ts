@@ -1,16 +1,13 @@
 import type { ResolvedHitFilter } from '../../flow-hit/hit-filter';
-import type { Block, EntryGroup, ExternalInfo, HostInfo } from '../hit-memory';
+import type { AccountHits, Block, Interner } from '../hit-memory';
 import type { Grouping, GroupingOptions } from '../groupings/grouping';
 import type { TimeBucket } from '../report.enums';
 
+/** The interned tables of an account's hits (hit-memory.ts): every property of AccountHits that is an Interner. */
+export type InternedTable = { [K in keyof AccountHits]: AccountHits[K] extends Interner<unknown> ? K : never }[keyof AccountHits];
+
 /** The values an account's interned tables gained since the thread last heard of them (they only grow). */
-export interface InternerTails {
-  hosts: HostInfo[];
-  externals: ExternalInfo[];
-  groups: EntryGroup[];
-  directions: string[];
-  protocols: string[];
-}
+export type InternerTails = { [K in InternedTable]: AccountHits[K]['values'] };
 
 /**
  * A report's snapshot of an account, as the thread is to hold it: every block by id (those the thread has not

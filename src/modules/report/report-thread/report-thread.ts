@@ -2,7 +2,7 @@ import type { MessagePort } from 'node:worker_threads';
 import { AccountHits, Block } from '../hit-memory';
 import { MemoryExecutor } from '../groupings/memory.executor';
 import type { ResolvedHitFilter } from '../../flow-hit/hit-filter';
-import type { FromReportThread, ReportCall, SnapshotMessage, ToReportThread } from './report-thread.messages';
+import type { FromReportThread, InternedTable, ReportCall, SnapshotMessage, ToReportThread } from './report-thread.messages';
 
 /** An account as the thread holds it: its interned tables and the blocks of the last snapshot it was sent. */
 interface Mirror {
@@ -38,11 +38,11 @@ export function serveReports(port: MessagePort, hooks: ReportThreadHooks = {}): 
     let mirror = mirrors.get(m.accountId);
     if (!mirror || m.fresh) mirrors.set(m.accountId, (mirror = { hits: new AccountHits(m.accountId), blocks: new Map() }));
     const { hits } = mirror;
-    hits.hosts.values.push(...m.tails.hosts);
-    hits.externals.values.push(...m.tails.externals);
-    hits.groups.values.push(...m.tails.groups);
-    hits.directions.values.push(...m.tails.directions);
-    hits.protocols.values.push(...m.tails.protocols);
+    // One push each (a spread of a million values would overflow the stack).
+    for (const [table, values] of Object.entries(m.tails) as Array<[InternedTable, unknown[]]>) {
+      const into = hits[table].values as unknown[];
+      for (const v of values) into.push(v);
+    }
     const blocks: Block[] = [];
     const held = new Map<number, Block>();
     for (const b of m.blocks) {

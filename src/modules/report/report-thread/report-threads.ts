@@ -7,7 +7,7 @@ import type { ReportExecutor } from '../groupings/executor';
 import type { Grouping, GroupingOptions } from '../groupings/grouping';
 import type { TimeBucket } from '../report.enums';
 import type { ThreatRow, TimelineBucketRow } from '../report.types';
-import type { FromReportThread, InternerTails, ReportCall, SnapshotMessage, ToReportThread } from './report-thread.messages';
+import type { FromReportThread, InternedTable, InternerTails, ReportCall, SnapshotMessage, ToReportThread } from './report-thread.messages';
 
 /** A report thread stopped (threw, exited, or was closed) while it computed a report's grouping. */
 export class ReportThreadError extends Error {
@@ -33,7 +33,7 @@ export interface ReportThreadsOptions {
   onThreadExit?: (err: Error) => void;
 }
 
-type Sizes = Record<keyof InternerTails, number>;
+type Sizes = Record<InternedTable, number>;
 
 /** What a thread holds of an account (report-thread.ts keeps the same): the store object its tables mirror, how much of each table it has, the blocks of the last snapshot it was sent. */
 interface Held {
@@ -51,7 +51,9 @@ interface Thread {
   open: number;
 }
 
-const TABLES: Array<keyof InternerTails> = ['hosts', 'externals', 'groups', 'directions', 'protocols'];
+/** Every interned table, checked by the compiler: a table added to AccountHits must be named here. */
+const TABLE_SET: Record<InternedTable, true> = { hosts: true, externals: true, groups: true, directions: true, protocols: true, foundBys: true };
+const TABLES = Object.keys(TABLE_SET) as InternedTable[];
 
 /** Blocks by identity: a block is never changed once built (hit-memory.ts), so an id names its contents. */
 const blockIds = new WeakMap<Block, number>();
@@ -125,7 +127,7 @@ export class ReportThreads {
     let held = thread.accounts.get(source.accountId);
     const fresh = !held || held.source !== source;
     if (!held || fresh) {
-      held = { source, sizes: { hosts: 0, externals: 0, groups: 0, directions: 0, protocols: 0 }, blocks: new Set() };
+      held = { source, sizes: Object.fromEntries(TABLES.map((t) => [t, 0])) as Sizes, blocks: new Set() };
       thread.accounts.set(source.accountId, held);
     }
     const tails = {} as InternerTails;

@@ -1,0 +1,137 @@
+import crypto from 'node:crypto';
+import dgram from 'node:dgram';
+import http from 'node:http';
+import https from 'node:https';
+import net from 'node:net';
+import os from 'node:os';
+import type { LookupFunction } from 'node:net';
+import nodemailer from 'nodemailer';
+import { Outgoing, syslogLine } from '../alert-message';
+import { SyslogFormat, SyslogTransport, WebhookFormat } from '../alert.enums';
+import { AddressGuard } from './address-guard';
+import { DestinationSettings, EmailSettingsData, SyslogSettingsData, WebhookSettingsData } from './destination-settings';
+
+/** A failed send: `message` is safe to store and show (it never holds a secret). */
+export class SendError extends Error {
+  constructor(
+    message: string,
+    /** False when trying again cannot help (a 4xx other than 408/429, an address refused). */
+    readonly retryable = true,
+  ) {
+    super(message);
+  }
+}
+
+export interface SendOptions {
+  guard: AddressGuard;
+  timeoutMs: number;
+  now?: Date;
+}
+
+/** Sends one alert to one destination; resolves when the destination accepted it, throws SendError otherwise. */
+export async function send(settings: DestinationSettings, secret: string | null, m: Outgoing, options: SendOptions): Promise<void> {
+  try {
+    switch (settings.kind) {
+      case 'WEBHOOK':
+        return await sendWebhook(settings, secret ?? '', m, options);
+      case 'SYSLOG':
+        return await sendSyslog(settings, m, options);
+      case 'EMAIL':
+        return await sendEmail(settings, secret, m, options);
+    }
+  } catch (err) {
+    if (err instanceof SendError) throw err;
+    const msg = err instanceof Error ? err.message : String(err);
+    // Refusals by the address guard cannot get better by retrying; everything else (network) may.
+    throw new SendError(secret ? msg.split(secret).join('***') : msg, !/^refused: /.test(msg));
+  }
+}
+
+/** HMAC-SHA256 over `${timestamp}.${body}` with the destination's secret, hex: what X-PCD-Signature carries after `v1=`. */
+export function webhookSignature(secret: string, timestamp: string, body: string): string {
+  return crypto.createHmac('sha256', secret).update(`${timestamp}.${body}`).digest('hex');
+}
+
+function fixedLookup(address: string): LookupFunction {
+  const family = net.isIPv6(address) ? 6 : 4;
+  return ((_host: string, opts: { all?: boolean }, cb: (...args: unknown[]) => void) => {
+    if (opts?.all) cb(null, [{ address, family }]);
+    else cb(null, address, family);
+  }) as unknown as LookupFunction;
+}
+
+async function sendWebhook(s: WebhookSettingsData, secret: string, m: Outgoing, o: SendOptions): Promise<void> {
+  const url = new URL(s.url);
+  const address = await o.guard.address(url.hostname);
+  const body = s.format === WebhookFormat.SLACK ? JSON.stringify({ text: m.summary }) : m.json;
+  const timestamp = String(Math.floor((o.now ?? new Date()).getTime() / 1000));
+  const headers: Record<string, string> = {
+    'content-type': 'application/json',
+    'content-length': String(Buffer.byteLength(body)),
+    'user-agent': 'pcap-defense-alerts/1',
+    'idempotency-key': m.idempotencyKey,
+    'x-pcd-timestamp': timestamp,
+    'x-pcd-signature': `v1=${webhookSignature(secret, timestamp, body)}`,
+  };
+  const lib = url.protocol === 'https:' ? https : http;
+  const status = await new Promise<number>((resolve, reject) => {
+    const req = lib.request(url, { method: 'POST', headers, lookup: fixedLookup(address), timeout: o.timeoutMs }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`no answer within ${o.timeoutMs} ms`)));
+    req.on('error', reject);
+    req.end(body);
+  });
+  if (status >= 200 && status < 300) return;
+  throw new SendError(`HTTP ${status}`, status >= 500 || status === 408 || status === 429);
+}
+
+async function sendSyslog(s: SyslogSettingsData, m: Outgoing, o: SendOptions): Promise<void> {
+  const address = await o.guard.address(s.host);
+  const line = syslogLine(m, s.format === SyslogFormat.CEF ? m.cef : m.json, os.hostname(), o.now ?? new Date());
+  const bytes = Buffer.from(line, 'utf8');
+  if (s.transport === SyslogTransport.UDP) {
+    const socket = dgram.createSocket(net.isIPv6(address) ? 'udp6' : 'udp4');
+    try {
+      await new Promise<void>((resolve, reject) => socket.send(bytes, s.port, address, (err) => (err ? reject(err) : resolve())));
+    } finally {
+      socket.close();
+    }
+    return;
+  }
+  await new Promise<void>((resolve, reject) => {
+    const socket = net.connect({ host: address, port: s.port, timeout: o.timeoutMs });
+    socket.on('timeout', () => socket.destroy(new Error(`no connection within ${o.timeoutMs} ms`)));
+    socket.on('error', reject);
+    socket.on('connect', () => socket.end(Buffer.concat([Buffer.from(`${bytes.length} `), bytes]), () => resolve()));
+  });
+}
+
+async function sendEmail(s: EmailSettingsData, password: string | null, m: Outgoing, o: SendOptions): Promise<void> {
+  const address = await o.guard.address(s.host);
+  const transport = nodemailer.createTransport({
+    host: address,
+    port: s.port,
+    secure: s.secure,
+    auth: s.username ? { user: s.username, pass: password ?? '' } : undefined,
+    // The certificate is checked against the configured name, not the address connected to.
+    tls: { servername: net.isIP(s.host) ? undefined : s.host },
+    connectionTimeout: o.timeoutMs,
+    greetingTimeout: o.timeoutMs,
+    socketTimeout: o.timeoutMs,
+    logger: false,
+  });
+  try {
+    await transport.sendMail({
+      from: s.from,
+      to: s.to,
+      subject: m.subject,
+      text: m.text,
+      headers: { 'X-PCD-Idempotency-Key': m.idempotencyKey },
+    });
+  } finally {
+    transport.close();
+  }
+}

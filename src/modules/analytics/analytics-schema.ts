@@ -1,0 +1,106 @@
+import type { ClickHouseClient } from '@clickhouse/client';
+import { HIT_COLUMNS, HitColumn } from '../flow-hit/flow-hit.columns';
+
+/**
+ * The analytics tier's tables in ClickHouse, created and migrated by the application at start (migrate() below):
+ * versioned like the SQL migrations, each version's statements idempotent, the versions applied recorded in
+ * `schema_migrations`. Add a version at the end; never edit one that has shipped.
+ *
+ * - `flow_hit`: the hits, one row per hit of an upload's processing attempt. Its columns are flow_hit's
+ *   (flow-hit.columns.ts) and two of its own: `attempt`, the upload's processing attempt that wrote the row
+ *   (reads keep the attempt committed in SQL), and `seq`, the hit's place in that attempt (its key: `id` is
+ *   made from the upload and `seq`, so a re-run gives a hit the same id). Partitioned by month of first_seen_at,
+ *   ordered for an account's time-window reads, retention by TTL (applyRetention()).
+ */
+export const ANALYTICS_HITS_TABLE = 'flow_hit';
+
+/** How a flow_hit column is stored here (instants are epoch ms, as in SQL: the executors compare them exactly). */
+export function clickhouseType(c: HitColumn): string {
+  const base =
+    c.codec === 'text'
+      ? LOW_CARDINALITY.has(c.key)
+        ? 'LowCardinality(String)'
+        : 'String'
+      : c.codec === 'instant'
+        ? 'Int64 CODEC(Delta, ZSTD(1))'
+        : c.key === 'id'
+          ? 'UInt64'
+          : 'Int64';
+  return c.nullable ? `Nullable(${base})` : base;
+}
+
+/** Text columns with a handful of values per account. */
+const LOW_CARDINALITY = new Set<HitColumn['key']>(['direction', 'protocol', 'matchedSide', 'category']);
+
+/** The hits table's columns that are not flow_hit's. */
+export const ANALYTICS_HIT_EXTRA_COLUMNS = [
+  { sql: 'attempt', type: 'UInt32' },
+  { sql: 'seq', type: 'UInt32' },
+] as const;
+
+function hitsTableDdl(): string {
+  const columns = [...HIT_COLUMNS.map((c) => `${c.sql} ${clickhouseType(c)}`), ...ANALYTICS_HIT_EXTRA_COLUMNS.map((c) => `${c.sql} ${c.type}`)];
+  return `CREATE TABLE IF NOT EXISTS ${ANALYTICS_HITS_TABLE} (
+  ${columns.join(',\n  ')}
+) ENGINE = MergeTree
+PARTITION BY toYYYYMM(toDateTime(intDiv(first_seen_at, 1000), 'UTC'))
+ORDER BY (account_id, first_seen_at, upload_id, attempt, seq)`;
+}
+
+export interface AnalyticsMigration {
+  version: number;
+  name: string;
+  statements: () => string[];
+}
+
+export const ANALYTICS_MIGRATIONS: readonly AnalyticsMigration[] = [{ version: 1, name: 'flow_hit', statements: () => [hitsTableDdl()] }];
+
+const MIGRATIONS_TABLE = 'schema_migrations';
+
+/**
+ * Creates the database if it is missing (through `bootstrap`, a client without a database), applies the
+ * versions not yet recorded, in order, and sets the retention TTL. Safe to run again, and from processes
+ * starting at once (each statement is idempotent; a version recorded twice is read once).
+ */
+export async function migrateAnalytics(
+  client: ClickHouseClient,
+  opts: { database: string; bootstrap?: ClickHouseClient; retentionDays: number },
+): Promise<number[]> {
+  if (opts.bootstrap) await opts.bootstrap.command({ query: `CREATE DATABASE IF NOT EXISTS ${opts.database}` });
+  await client.command({
+    query: `CREATE TABLE IF NOT EXISTS ${MIGRATIONS_TABLE} (version UInt32, name String, applied_at DateTime DEFAULT now()) ENGINE = MergeTree ORDER BY version`,
+  });
+  const applied = new Set(
+    (await (await client.query({ query: `SELECT DISTINCT version FROM ${MIGRATIONS_TABLE}`, format: 'JSONEachRow' })).json<{ version: number }>()).map((r) =>
+      Number(r.version),
+    ),
+  );
+  const ran: number[] = [];
+  for (const m of ANALYTICS_MIGRATIONS) {
+    if (applied.has(m.version)) continue;
+    for (const statement of m.statements()) await client.command({ query: statement });
+    await client.insert({ table: MIGRATIONS_TABLE, values: [{ version: m.version, name: m.name }], format: 'JSONEachRow' });
+    ran.push(m.version);
+  }
+  await applyRetention(client, opts.retentionDays);
+  return ran;
+}
+
+/** The hits' TTL from RETENTION_DAYS (0: none), changed only when it differs from the table's. */
+export async function applyRetention(client: ClickHouseClient, days: number): Promise<void> {
+  const [row] = await (
+    await client.query({
+      query: `SELECT engine_full FROM system.tables WHERE database = currentDatabase() AND name = {table:String}`,
+      query_params: { table: ANALYTICS_HITS_TABLE },
+      format: 'JSONEachRow',
+    })
+  ).json<{ engine_full: string }>();
+  const current = /\bTTL\b.*toIntervalDay\((\d+)\)/.exec(row?.engine_full ?? '');
+  const currentDays = current ? Number(current[1]) : 0;
+  if (currentDays === days) return;
+  const query =
+    days === 0
+      ? `ALTER TABLE ${ANALYTICS_HITS_TABLE} REMOVE TTL`
+      : `ALTER TABLE ${ANALYTICS_HITS_TABLE} MODIFY TTL toDateTime(intDiv(first_seen_at, 1000), 'UTC') + INTERVAL ${Math.floor(days)} DAY`;
+  await client.command({ query });
+}

@@ -1,0 +1,144 @@
+import { DataSource, In, ObjectLiteral, SelectQueryBuilder } from 'typeorm';
+import { failure, Outcome, success, userError, UserErrorCode, UserErrorData } from '../../common/errors/user-error';
+import { bulkInsert, execute } from '../../db/bulk';
+import { hitIdentity } from './flow-hit.columns';
+import { FlowHit } from './flow-hit.entity';
+import { applyHitFilter, ResolvedHitFilter } from './hit-filter';
+import { HitTriage } from './hit-triage.entity';
+import { TriageStatus } from './hit-triage.enums';
+
+/** Most hits one triage call may set (a filter that matches more is refused). */
+export const MAX_TRIAGE = 10_000;
+const MAX_NOTE = 2_000;
+
+export interface TriageRequest {
+  ids?: (number | null)[] | null;
+  filter?: ResolvedHitFilter | null;
+  status: TriageStatus;
+  note?: string | null;
+  /** FALSE_POSITIVE only: also allow each hit's matched entry in its device's policy (a retro-hunt re-judges the past). */
+  allowInPolicy?: boolean | null;
+}
+
+/** What the FALSE_POSITIVE allow needs of the list services (ioc-list, policy, ioc). */
+export interface AllowWriter {
+  findOrCreateAllowList(accountId: number, policyId: number): Promise<number>;
+  addEntries(accountId: number, listId: number, cidrs: string[], comment: string): Promise<void>;
+}
+
+export interface TriageResult {
+  count: number;
+  hits: FlowHit[];
+}
+
+/** A hit's stable identity as the triage table keys it. */
+export function triageKey(
+  h: Pick<FlowHit, 'uploadId' | 'protocol' | 'internalKey' | 'internalPort' | 'externalKey' | 'externalPort' | 'matchedSide' | 'iocId'>,
+): string {
+  return `${h.uploadId}|${hitIdentity(h)}`;
+}
+
+/**
+ * Restricts a drill-down query on `h` to hits whose triage status is one of `statuses` (OPEN: none recorded, or
+ * OPEN). The identity is hitIdentity() spelled in SQL, so the join follows the hit across re-runs.
+ */
+export function applyTriageStatuses<T extends ObjectLiteral>(qb: SelectQueryBuilder<T>, statuses: readonly TriageStatus[]): SelectQueryBuilder<T> {
+  if (statuses.length === 0) return qb.andWhere('1 = 0');
+  const mysql = qb.connection.options.type !== 'better-sqlite3';
+  const parts = [
+    'h.protocol',
+    'h.internal_key',
+    "COALESCE(h.internal_port, '')",
+    'h.external_key',
+    "COALESCE(h.external_port, '')",
+    'h.matched_side',
+    'h.ioc_id',
+  ];
+  const identity = mysql ? `CONCAT_WS('|', ${parts.join(', ')})` : parts.map((p) => (p.startsWith('COALESCE') ? p : `CAST(${p} AS TEXT)`)).join(" || '|' || ");
+  const match = `FROM flow_hit_triage t WHERE t.upload_id = h.upload_id AND t.identity = ${identity}`;
+  const listed = statuses.filter((s) => s !== TriageStatus.OPEN);
+  const conditions: string[] = [];
+  if (statuses.includes(TriageStatus.OPEN)) conditions.push(`NOT EXISTS (SELECT 1 ${match} AND t.status <> 'OPEN')`);
+  if (listed.length) conditions.push(`EXISTS (SELECT 1 ${match} AND t.status IN (:...fTriage))`);
+  return qb.andWhere(`(${conditions.join(' OR ')})`, { fTriage: listed });
+}
+
+/**
+ * Triage: a verdict per hit, stored by the hit's stable identity (hit-triage.entity.ts), so reprocessing and
+ * retro-hunts keep it. Hits of another account look missing.
+ */
+export class HitTriageService {
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly allow: AllowWriter | null = null,
+  ) {}
+
+  async triage(caller: { accountId: number; apiKeyId: number }, req: TriageRequest, now = Date.now()): Promise<Outcome<TriageResult>> {
+    const errors: UserErrorData[] = [];
+    if ((req.ids == null) === (req.filter == null)) errors.push(userError(UserErrorCode.REQUIRED, ['input'], 'Give either ids or filter.'));
+    const note = req.note?.trim() || null;
+    if (note && note.length > MAX_NOTE) errors.push(userError(UserErrorCode.TOO_LONG, ['input', 'note'], `Notes are at most ${MAX_NOTE} characters.`));
+    if (req.allowInPolicy && req.status !== TriageStatus.FALSE_POSITIVE) {
+      errors.push(userError(UserErrorCode.INVALID, ['input', 'allowInPolicy'], 'Only a FALSE_POSITIVE verdict can allow the entry.'));
+    }
+    if (errors.length) return failure(...errors);
+    let hits: FlowHit[];
+    if (req.ids) {
+      if (req.ids.length > MAX_TRIAGE) return failure(userError(UserErrorCode.INVALID, ['input', 'ids'], `At most ${MAX_TRIAGE} hits per call.`));
+      const valid = req.ids.filter((id): id is number => id != null);
+      const found = valid.length ? await this.dataSource.getRepository(FlowHit).findBy({ accountId: caller.accountId, id: In(valid) }) : [];
+      const byId = new Map(found.map((h) => [h.id, h]));
+      req.ids.forEach((id, i) => {
+        if (id == null || !byId.has(id)) errors.push(userError(UserErrorCode.NOT_FOUND, ['input', 'ids', String(i)], 'No flow hit with this ID.'));
+      });
+      if (errors.length) return failure(...errors);
+      hits = [...new Set(req.ids as number[])].map((id) => byId.get(id) as FlowHit);
+    } else {
+      hits = await applyHitFilter(this.dataSource.getRepository(FlowHit).createQueryBuilder('h'), req.filter as ResolvedHitFilter)
+        .orderBy('h.id')
+        .take(MAX_TRIAGE + 1)
+        .getMany();
+      if (hits.length > MAX_TRIAGE) {
+        return failure(userError(UserErrorCode.INVALID, ['input', 'filter'], `The filter matches more than ${MAX_TRIAGE} hits; narrow it.`));
+      }
+    }
+    await this.dataSource.transaction(async (em) => {
+      const rows: unknown[][] = [];
+      for (const h of hits) {
+        const identity = hitIdentity(h);
+        await execute(em, `DELETE FROM flow_hit_triage WHERE upload_id = ? AND identity = ?`, [h.uploadId, identity]);
+        rows.push([caller.accountId, h.uploadId, identity, req.status, note, caller.apiKeyId, now]);
+      }
+      await bulkInsert(em, 'flow_hit_triage', ['account_id', 'upload_id', 'identity', 'status', 'note', 'api_key_id', 'updated_at'], rows);
+    });
+    if (req.allowInPolicy && this.allow && hits.length) {
+      // Each device's current policy gets an ALLOW entry for each matched CIDR: its lists change, so a retro-hunt follows.
+      const devices: Array<{ id: number | string; policy_id: number | string }> = await this.dataSource.query(
+        `SELECT id, policy_id FROM device WHERE account_id = ? AND id IN (${[...new Set(hits.map((h) => h.deviceId))].map(() => '?').join(',')})`,
+        [caller.accountId, ...new Set(hits.map((h) => h.deviceId))],
+      );
+      const policyOf = new Map(devices.map((d) => [Number(d.id), Number(d.policy_id)]));
+      const cidrs = new Map<number, Set<string>>();
+      for (const h of hits) {
+        const p = policyOf.get(h.deviceId);
+        if (p === undefined) continue;
+        const set = cidrs.get(p) ?? new Set<string>();
+        set.add(h.matchedCidr);
+        cidrs.set(p, set);
+      }
+      for (const [policyId, set] of cidrs) {
+        const listId = await this.allow.findOrCreateAllowList(caller.accountId, policyId);
+        await this.allow.addEntries(caller.accountId, listId, [...set], (note ?? 'False positive').slice(0, 500));
+      }
+    }
+    return success({ count: hits.length, hits: hits.slice(0, 100) });
+  }
+
+  /** The triage of each hit (by triageKey), null when it has none; for the per-request loader. */
+  async ofHits(accountId: number, keys: readonly string[]): Promise<(HitTriage | null)[]> {
+    const uploads = [...new Set(keys.map((k) => Number(k.slice(0, k.indexOf('|')))))];
+    const rows = uploads.length ? await this.dataSource.getRepository(HitTriage).findBy({ accountId, uploadId: In(uploads) }) : [];
+    const byKey = new Map(rows.map((r) => [`${r.uploadId}|${r.identity}`, r]));
+    return keys.map((k) => byKey.get(k) ?? null);
+  }
+}

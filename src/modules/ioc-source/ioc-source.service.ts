@@ -1,0 +1,442 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { DataSource } from 'typeorm';
+import { failure, Outcome, success, userError, UserErrorCode, UserErrorData } from '../../common/errors/user-error';
+import { ConnectionData } from '../../common/pagination/connection';
+import { keysetPaginate, KeysetPage } from '../../common/pagination/keyset';
+import { execute } from '../../db/bulk';
+import { IocSourceConfig } from '../../config/config';
+import { Logger, silentLogger } from '../../app/logger';
+import { FeedImportService, ImportGuard } from '../ioc/feed-import.service';
+import { ImportMode } from '../ioc/ioc.enums';
+import { IocList } from '../ioc/ioc-list.entity';
+import { FeedLine } from '../ioc/feed/feed-reader';
+import { IocListKind } from '../ioc/ioc.enums';
+import { detectStructured, mispManifestEvents, structuredLines } from './formats/structured-feed';
+import { FeedSkippedLine } from '../ioc/feed/feed-import-tally';
+import { IocSource, IocSourceFetch } from './ioc-source.entity';
+import { IocSourceFetchOutcome, IocSourceFormat, IocSourceStatus } from './ioc-source.enums';
+import { checkSourceUrl, FeedFetchError, fetchFeed, FetchLimits } from './feed-fetch';
+import { detectFormat } from './feed-format';
+
+export interface IocSourceHeaderData {
+  name: string;
+  value: string;
+}
+
+export interface IocSourceFields {
+  url?: string | null;
+  format?: IocSourceFormat | null;
+  everySeconds?: number | null;
+  /** Replaces every stored header when given. */
+  headers?: IocSourceHeaderData[] | null;
+}
+
+export interface IocSourceFetchResult {
+  source: IocSource;
+  fetch: IocSourceFetch;
+}
+
+const MAX_HEADERS = 20;
+/** Events of one MISP feed read per fetch. */
+const MAX_MISP_EVENTS = 1000;
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$/;
+// Headers the fetcher owns: a source may not set them.
+const RESERVED = new Set(['host', 'content-length', 'transfer-encoding', 'connection', 'if-none-match', 'if-modified-since', 'accept-encoding']);
+
+/**
+ * Threat-intel sources: feeds fetched on a schedule (or now) and imported into their list with REPLACE through
+ * FeedImportService, the one writer of list entries. One process fetches a source at a time (a lease row
+ * update, as upload jobs are claimed); a failed or held fetch changes no entry and says why on the source.
+ */
+export class IocSourceService {
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<void> | null = null;
+  private readonly owner = randomUUID();
+
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly feedImport: FeedImportService,
+    private readonly config: IocSourceConfig,
+    private readonly logger: Logger = silentLogger(),
+  ) {}
+
+  async findMany(accountId: number, ids: readonly number[]): Promise<(IocSource | null)[]> {
+    const rows = ids.length
+      ? await this.dataSource
+          .getRepository(IocSource)
+          .createQueryBuilder('s')
+          .where('s.accountId = :accountId', { accountId })
+          .andWhereInIds([...ids])
+          .getMany()
+      : [];
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    return ids.map((id) => byId.get(id) ?? null);
+  }
+
+  list(accountId: number, page: KeysetPage): Promise<ConnectionData<IocSource>> {
+    const qb = this.dataSource.getRepository(IocSource).createQueryBuilder('s').where('s.accountId = :accountId', { accountId });
+    return keysetPaginate(qb, 'iocSource', [{ expression: 's.id', direction: 'ASC', value: (s) => s.id }], page);
+  }
+
+  /** A source's fetches, newest first. */
+  fetches(sourceId: number, page: KeysetPage): Promise<ConnectionData<IocSourceFetch>> {
+    const qb = this.dataSource.getRepository(IocSourceFetch).createQueryBuilder('f').where('f.sourceId = :sourceId', { sourceId });
+    return keysetPaginate(qb, 'iocSourceFetch', [{ expression: 'f.id', direction: 'DESC', value: (f) => f.id }], page);
+  }
+
+  async create(accountId: number, listId: number | null, fields: IocSourceFields): Promise<Outcome<IocSource>> {
+    const list = listId == null ? null : await this.dataSource.getRepository(IocList).findOneBy({ id: listId, accountId });
+    if (!list) return failure(userError(UserErrorCode.NOT_FOUND, ['input', 'list'], 'No IOC list with this ID.'));
+    const errors = this.validate({ format: IocSourceFormat.AUTO, ...fields }, true);
+    if (errors.length) return failure(...errors);
+    const now = new Date();
+    const headers = fields.headers ?? [];
+    const source = this.dataSource.getRepository(IocSource).create({
+      accountId,
+      listId: list.id,
+      url: fields.url!.trim(),
+      format: fields.format ?? IocSourceFormat.AUTO,
+      everySeconds: fields.everySeconds!,
+      headerNames: JSON.stringify(headers.map((h) => h.name)),
+      headerValues: JSON.stringify(Object.fromEntries(headers.map((h) => [h.name, h.value]))),
+      etag: null,
+      lastModified: null,
+      status: IocSourceStatus.NEW,
+      statusReason: null,
+      lastFetchedAt: null,
+      nextFetchAt: now,
+      leaseUntil: null,
+      leaseOwner: null,
+      createdAt: now,
+      updatedAt: now,
+    });
+    return success(await this.dataSource.getRepository(IocSource).save(source));
+  }
+
+  async update(accountId: number, id: number | null, fields: IocSourceFields): Promise<Outcome<IocSource>> {
+    const source = id == null ? null : await this.dataSource.getRepository(IocSource).findOneBy({ id, accountId });
+    if (!source) return failure(userError(UserErrorCode.NOT_FOUND, ['input', 'id'], 'No IOC source with this ID.'));
+    const errors = this.validate(fields, false);
+    if (errors.length) return failure(...errors);
+    const changes: Partial<IocSource> = { updatedAt: new Date() };
+    if (fields.url != null && fields.url.trim() !== source.url) Object.assign(changes, { url: fields.url.trim(), etag: null, lastModified: null });
+    if (fields.format != null) Object.assign(changes, { format: fields.format, etag: null, lastModified: null });
+    if (fields.everySeconds != null) {
+      changes.everySeconds = fields.everySeconds;
+      const base = source.lastFetchedAt?.getTime() ?? Date.now();
+      changes.nextFetchAt = new Date(base + fields.everySeconds * 1000);
+    }
+    if (fields.headers != null) {
+      changes.headerNames = JSON.stringify(fields.headers.map((h) => h.name));
+      changes.headerValues = JSON.stringify(Object.fromEntries(fields.headers.map((h) => [h.name, h.value])));
+    }
+    await this.dataSource.getRepository(IocSource).update({ id: source.id }, changes);
+    return success(Object.assign(source, changes));
+  }
+
+  async delete(accountId: number, id: number | null): Promise<Outcome<IocSource>> {
+    const source = id == null ? null : await this.dataSource.getRepository(IocSource).findOneBy({ id, accountId });
+    if (!source) return failure(userError(UserErrorCode.NOT_FOUND, ['input', 'id'], 'No IOC source with this ID.'));
+    await this.dataSource.getRepository(IocSource).delete({ id: source.id });
+    return success(source);
+  }
+
+  private validate(fields: IocSourceFields, creating: boolean): UserErrorData[] {
+    const errors: UserErrorData[] = [];
+    if (creating || fields.url != null) {
+      const url = (fields.url ?? '').trim();
+      const bad = url.length === 0 ? 'Give the feed URL.' : url.length > 2000 ? 'URLs are at most 2000 characters.' : checkSourceUrl(url);
+      if (bad) errors.push(userError(UserErrorCode.INVALID, ['input', 'url'], bad));
+    }
+    if (creating || fields.everySeconds != null) {
+      const every = fields.everySeconds;
+      if (every == null || !Number.isInteger(every) || every < this.config.minEverySeconds || every > 30 * 86_400) {
+        errors.push(userError(UserErrorCode.INVALID, ['input', 'everySeconds'], `Fetch every ${this.config.minEverySeconds} s to 30 days.`));
+      }
+    }
+    const headers = fields.headers ?? [];
+    if (headers.length > MAX_HEADERS) errors.push(userError(UserErrorCode.INVALID, ['input', 'headers'], `At most ${MAX_HEADERS} headers.`));
+    const names = new Set<string>();
+    headers.slice(0, MAX_HEADERS).forEach((h, i) => {
+      const field = ['input', 'headers', String(i)];
+      const key = h.name.toLowerCase();
+      if (!HEADER_NAME.test(h.name) || RESERVED.has(key)) {
+        errors.push(userError(UserErrorCode.INVALID, [...field, 'name'], `"${h.name.slice(0, 100)}" is not a header a source may set.`));
+      } else if (names.has(key)) errors.push(userError(UserErrorCode.INVALID, [...field, 'name'], 'Each header once.'));
+      names.add(key);
+      // The value is a secret: never echoed, not even in an error.
+      if (h.value.length > 4000 || /[\r\n\0]/.test(h.value))
+        errors.push(userError(UserErrorCode.INVALID, [...field, 'value'], 'Header values are one line of at most 4000 characters.'));
+    });
+    return errors;
+  }
+
+  /** Fetches a source now (the caller's). Refused while another process holds it. */
+  async fetchNow(accountId: number, id: number | null): Promise<Outcome<IocSourceFetchResult>> {
+    const source = id == null ? null : await this.dataSource.getRepository(IocSource).findOneBy({ id, accountId });
+    if (!source) return failure(userError(UserErrorCode.NOT_FOUND, ['input', 'id'], 'No IOC source with this ID.'));
+    const result = await this.fetchLeased(source.id);
+    if (!result) return failure(userError(UserErrorCode.INVALID_STATE, ['input', 'id'], 'The source is being fetched right now; try again when it finishes.'));
+    return success(result);
+  }
+
+  /** Fetches every due source this process can lease, one after another. */
+  async runDue(now = Date.now()): Promise<number> {
+    const due: Array<{ id: number | string }> = await this.dataSource.query(
+      `SELECT id FROM ioc_source WHERE next_fetch_at <= ? AND (lease_until IS NULL OR lease_until < ?) ORDER BY next_fetch_at LIMIT 20`,
+      [now, now],
+    );
+    let done = 0;
+    for (const row of due) if (await this.fetchLeased(Number(row.id))) done++;
+    return done;
+  }
+
+  /** Polls for due sources every pollMs (the server starts it with its worker). */
+  start(): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => {
+      if (this.running) return;
+      this.running = this.runDue()
+        .then(() => undefined)
+        .catch((err) => this.logger.error({ err, event: 'ioc_source.poll_failed' }, 'IOC source poll failed'))
+        .finally(() => {
+          this.running = null;
+        });
+    }, this.config.pollMs);
+    this.timer.unref();
+  }
+
+  /**
+   * Stops polling. A fetch in progress gets `graceMs` to finish; past that the process may exit under it: its
+   * import transaction rolls back (the list keeps its entries) and the lease lapses, so another process fetches
+   * the source again later.
+   */
+  async stop(graceMs = 2_000): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    if (!this.running) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.running, new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)))]);
+    clearTimeout(timer);
+  }
+
+  /** Leases, fetches, records and releases; null when another process holds the lease. */
+  private async fetchLeased(id: number): Promise<IocSourceFetchResult | null> {
+    const now = Date.now();
+    const claimed = await execute(
+      this.dataSource.manager,
+      `UPDATE ioc_source SET lease_until = ?, lease_owner = ? WHERE id = ? AND (lease_until IS NULL OR lease_until < ?)`,
+      [now + this.config.leaseMs, this.owner, id, now],
+    );
+    if (claimed !== 1) return null;
+    try {
+      const source = await this.dataSource.getRepository(IocSource).findOneByOrFail({ id });
+      return await this.fetchOne(source);
+    } finally {
+      await execute(this.dataSource.manager, `UPDATE ioc_source SET lease_until = NULL, lease_owner = NULL WHERE id = ? AND lease_owner = ?`, [id, this.owner]);
+    }
+  }
+
+  /** The body's records in its format; a structured document is parsed whole (it is within the size limit). */
+  private async linesOf(
+    file: string,
+    format: Exclude<IocSourceFormat, IocSourceFormat.AUTO | IocSourceFormat.TEXT> | 'JSON',
+    source: IocSource,
+  ): Promise<AsyncIterable<FeedLine>> {
+    let doc: unknown;
+    try {
+      doc = JSON.parse(await fs.promises.readFile(file, 'utf8'));
+    } catch (err) {
+      throw new FeedFetchError(`Not valid JSON: ${(err as Error).message.slice(0, 200)}.`);
+    }
+    const events = mispManifestEvents(doc);
+    if (events && (format === 'JSON' || format === IocSourceFormat.MISP_EVENT)) return asAsync(await this.mispFeed(source, events));
+    const found = detectStructured(doc);
+    if (!found) throw new FeedFetchError('Unknown format: a JSON document that is neither a STIX bundle, a MISP event nor a MISP warninglist.');
+    if (format !== 'JSON' && format !== found) throw new FeedFetchError(`The body is a ${found.replace('_', ' ')} document, not ${format.replace('_', ' ')}.`);
+    if (found === 'MISP_WARNINGLIST') {
+      const list = await this.dataSource.getRepository(IocList).findOneBy({ id: source.listId });
+      if (list && list.kind !== IocListKind.ALLOW) {
+        throw new FeedFetchError('A MISP warninglist names known-benign addresses: point this source at an ALLOW list, not a BLOCK list.');
+      }
+    }
+    return asAsync(structuredLines(doc, found));
+  }
+
+  /**
+   * A MISP feed: the manifest's events, each fetched beside it (`<uuid>.json`, same headers and limits, the
+   * bytes of all of them within the size limit), their attributes numbered as one sequence of records.
+   */
+  private async mispFeed(source: IocSource, events: string[]): Promise<FeedLine[]> {
+    if (events.length > MAX_MISP_EVENTS) throw new FeedFetchError(`The MISP feed lists ${events.length} events; at most ${MAX_MISP_EVENTS} are read.`);
+    const headers = JSON.parse(source.headerValues) as Record<string, string>;
+    const lines: FeedLine[] = [];
+    let total = 0;
+    for (const uuid of events) {
+      const url = new URL(`${uuid}.json`, source.url).href;
+      const answer = await fetchFeed({ url, headers }, { ...this.config, maxBytes: this.config.maxBytes - total });
+      if (answer.kind !== 'body') throw new FeedFetchError(`MISP event ${uuid}: unexpected HTTP ${answer.status}.`);
+      try {
+        total += (await fs.promises.stat(answer.file)).size;
+        let doc: unknown;
+        try {
+          doc = JSON.parse(await fs.promises.readFile(answer.file, 'utf8'));
+        } catch (err) {
+          throw new FeedFetchError(`MISP event ${uuid}: not valid JSON: ${(err as Error).message.slice(0, 200)}.`);
+        }
+        if (detectStructured(doc) !== 'MISP_EVENT') throw new FeedFetchError(`MISP event ${uuid}: not a MISP event.`);
+        for (const line of structuredLines(doc, 'MISP_EVENT')) lines.push({ ...line, lineNumber: lines.length + 1, text: `${uuid} ${line.text}` });
+      } finally {
+        await fs.promises.rm(path.dirname(answer.file), { recursive: true, force: true });
+      }
+    }
+    return lines;
+  }
+
+  private async fetchOne(source: IocSource): Promise<IocSourceFetchResult> {
+    const started = new Date();
+    const limits: FetchLimits = this.config;
+    const fetch: Partial<IocSourceFetch> = {
+      sourceId: source.id,
+      startedAt: started,
+      httpStatus: null,
+      bytes: 0,
+      added: 0,
+      removed: 0,
+      unchanged: 0,
+      skipped: 0,
+      skippedLines: null,
+      error: null,
+    };
+    const sourceChanges: Partial<IocSource> = {};
+    let file: string | null = null;
+    try {
+      const answer = await fetchFeed(
+        { url: source.url, headers: JSON.parse(source.headerValues) as Record<string, string>, etag: source.etag, lastModified: source.lastModified },
+        limits,
+      );
+      fetch.httpStatus = answer.status;
+      fetch.bytes = answer.bytes;
+      if (answer.kind === 'notModified') {
+        fetch.outcome = IocSourceFetchOutcome.NOT_MODIFIED;
+      } else {
+        file = answer.file;
+        const head = await readHead(answer.file);
+        const detected = detectFormat(head, source.format, answer.contentType);
+        if (!detected.ok) throw new FeedFetchError(detected.reason, answer.status, answer.bytes);
+        const holdBelow = this.config.holdBelowRatio;
+        const guard: ImportGuard = ({ current, incoming }) =>
+          holdBelow > 0 && current > 0 && incoming < current * holdBelow
+            ? `the feed has ${incoming} entries and the list ${current}: a REPLACE would remove more than ${Math.round((1 - holdBelow) * 100)}% of it; held for review (IOC_SOURCE_HOLD_BELOW_PERCENT)`
+            : null;
+        // Text goes through importFile, which reads it in the list's own formats (IP feeds, or domain feeds for a
+        // DOMAIN list); structured documents become records for importLines.
+        const outcome =
+          detected.format === IocSourceFormat.TEXT
+            ? await this.feedImport.importFile(source.accountId, source.listId, { path: answer.file, bytes: answer.bytes }, ImportMode.REPLACE, undefined, {
+                guard,
+              })
+            : await this.feedImport.importLines(
+                source.accountId,
+                source.listId,
+                await this.linesOf(answer.file, detected.format, source),
+                answer.bytes,
+                ImportMode.REPLACE,
+                {
+                  guard,
+                },
+              );
+        if (!outcome.ok) {
+          const message = outcome.errors.map((e) => e.message).join(' ');
+          if (outcome.errors.some((e) => e.code === UserErrorCode.INVALID_STATE)) {
+            fetch.outcome = IocSourceFetchOutcome.HELD;
+            fetch.error = message.slice(0, 1000);
+          } else throw new FeedFetchError(message, answer.status, answer.bytes);
+        } else {
+          const r = outcome.value;
+          Object.assign(fetch, {
+            outcome: IocSourceFetchOutcome.IMPORTED,
+            added: r.added,
+            removed: r.removed,
+            unchanged: r.duplicatesInList,
+            skipped: r.skipped,
+            skippedLines: JSON.stringify(r.skippedLines.slice(0, 100)),
+          });
+          // Validators only once the body is in the list: a failed import must be fetched in full next time.
+          Object.assign(sourceChanges, { etag: answer.etag, lastModified: answer.lastModified });
+        }
+      }
+    } catch (err) {
+      if (!(err instanceof FeedFetchError)) throw err;
+      Object.assign(fetch, {
+        outcome: IocSourceFetchOutcome.FAILED,
+        error: err.message.slice(0, 1000),
+        httpStatus: err.status ?? fetch.httpStatus,
+        bytes: err.bytes || fetch.bytes,
+      });
+    } finally {
+      if (file) await fs.promises.rm(path.dirname(file), { recursive: true, force: true });
+    }
+    const finished = new Date();
+    fetch.finishedAt = finished;
+    const status =
+      fetch.outcome === IocSourceFetchOutcome.FAILED
+        ? IocSourceStatus.FAILING
+        : fetch.outcome === IocSourceFetchOutcome.HELD
+          ? IocSourceStatus.HELD
+          : IocSourceStatus.OK;
+    Object.assign(sourceChanges, {
+      status,
+      statusReason: status === IocSourceStatus.OK ? null : fetch.error,
+      lastFetchedAt: finished,
+      nextFetchAt: new Date(finished.getTime() + source.everySeconds * 1000),
+      updatedAt: finished,
+    });
+    const saved = await this.dataSource.getRepository(IocSourceFetch).save(this.dataSource.getRepository(IocSourceFetch).create(fetch));
+    await this.dataSource.getRepository(IocSource).update({ id: source.id }, sourceChanges);
+    // The URL, never the headers: they hold secrets.
+    this.logger.info(
+      {
+        event: 'ioc_source.fetched',
+        source: source.id,
+        list: source.listId,
+        url: source.url,
+        outcome: saved.outcome,
+        httpStatus: saved.httpStatus,
+        added: saved.added,
+        removed: saved.removed,
+        error: saved.error,
+      },
+      'IOC source fetched',
+    );
+    return { source: Object.assign(source, sourceChanges), fetch: saved };
+  }
+}
+
+/** Records of a sync generator, as the async iterable the import reads. */
+async function* asAsync<T>(items: Iterable<T>): AsyncGenerator<T> {
+  yield* items;
+}
+
+async function readHead(file: string): Promise<Buffer> {
+  const handle = await fs.promises.open(file, 'r');
+  try {
+    const buf = Buffer.alloc(8192);
+    const { bytesRead } = await handle.read(buf, 0, buf.length, 0);
+    return buf.subarray(0, bytesRead);
+  } finally {
+    await handle.close();
+  }
+}
+
+/** The skipped lines a fetch stored. */
+export function skippedLinesOf(fetch: IocSourceFetch): FeedSkippedLine[] {
+  return fetch.skippedLines ? (JSON.parse(fetch.skippedLines) as FeedSkippedLine[]) : [];
+}
+
+/** Header names of a source (values are never returned). */
+export function headerNamesOf(source: IocSource): string[] {
+  return JSON.parse(source.headerNames) as string[];
+}

@@ -1,0 +1,176 @@
+// A feed's entries gathered in memory, then deduplicated and visited in index order. Pure.
+//
+// Bulk loads insert far faster in key order (every B-tree but one then grows at its right edge) and a
+// REPLACE can then be a merge with the list's rows read in the same order: no per-entry lookups, no set of
+// a million strings. IPv4 entries are kept as numbers (network * 64 + prefix) and their text is made only
+// when a row is written.
+
+import { Cidr, Cidr6 } from '../../../common/net/cidr';
+import { formatIpv4 } from '../../../common/net/ip';
+import { cidrRangeKeys, ipv4Key } from '../ioc-range';
+
+/** One distinct entry, in `(rangeStart ASC, rangeEnd DESC)` order. */
+export interface OrderedEntry {
+  readonly cidr: string;
+  readonly family: 4 | 6;
+  readonly prefix: number;
+  /** 32-digit hex keys, as stored in `ioc.range_start` / `ioc.range_end`. */
+  readonly start: string;
+  readonly end: string;
+  readonly comment: string | null;
+  /** Epoch ms; null when the feed gives none. */
+  readonly expiresAt: number | null;
+}
+
+interface V6Entry {
+  readonly cidr: Cidr6;
+  readonly start: string;
+  readonly end: string;
+  readonly order: number;
+}
+
+/** Orders two (start, end) key pairs as the import does: start ascending, then end descending. */
+export function compareRange(aStart: string, aEnd: string, bStart: string, bEnd: string): number {
+  if (aStart !== bStart) return aStart < bStart ? -1 : 1;
+  if (aEnd !== bEnd) return aEnd > bEnd ? -1 : 1;
+  return 0;
+}
+
+export class FeedEntrySet {
+  private v4Keys = new Float64Array(4096);
+  private v4Order = new Uint32Array(4096);
+  private n4 = 0;
+  private readonly v6: V6Entry[] = [];
+  /** By arrival order; undefined when there is none (sparse arrays stay small for comment-less feeds). */
+  private readonly comments: Array<string | undefined> = [];
+  private readonly expiries: Array<number | undefined> = [];
+  private arrivals = 0;
+  private sorted: { v4: Uint32Array; v6: V6Entry[]; distinct: number; duplicates: number } | null = null;
+
+  /** Adds one entry as the feed gives it; repeats are counted, and the first one's comment and expiry win. */
+  add(cidr: Cidr, comment: string | null = null, expiresAt: number | null = null): void {
+    if (this.sorted) throw new Error('FeedEntrySet: add after sort');
+    const order = this.arrivals++;
+    if (comment !== null) this.comments[order] = comment;
+    if (expiresAt !== null) this.expiries[order] = expiresAt;
+    if (cidr.family === 4) {
+      if (this.n4 === this.v4Keys.length) {
+        const keys = new Float64Array(this.n4 * 2);
+        keys.set(this.v4Keys);
+        this.v4Keys = keys;
+        const ord = new Uint32Array(this.n4 * 2);
+        ord.set(this.v4Order);
+        this.v4Order = ord;
+      }
+      this.v4Keys[this.n4] = cidr.network * 64 + cidr.prefix;
+      this.v4Order[this.n4++] = order;
+    } else {
+      const { start, end } = cidrRangeKeys(cidr);
+      this.v6.push({ cidr, start, end, order });
+    }
+  }
+
+  /** Entries offered, repeats included. */
+  get offered(): number {
+    return this.arrivals;
+  }
+
+  /** Distinct entries (after sort()). */
+  get distinct(): number {
+    return this.done().distinct;
+  }
+
+  /** Repeats of an entry offered earlier. */
+  get duplicates(): number {
+    return this.done().duplicates;
+  }
+
+  /**
+   * Sorts and deduplicates; `pause` is awaited between passes so a caller can hand the event loop back
+   * (IPv4: a stable LSD radix sort in three passes of at most 13 bits each, no comparator calls).
+   */
+  async sort(pause: () => Promise<void> = async () => undefined): Promise<void> {
+    if (this.sorted) return;
+    const n = this.n4;
+    const keys = this.v4Keys;
+    // network * 64 + prefix < 2^38: digits of 13, 13 and 12 bits. Stable, so equal keys keep arrival order.
+    let from = new Uint32Array(n);
+    for (let i = 0; i < n; i++) from[i] = i;
+    let to = new Uint32Array(n);
+    const counts = new Uint32Array(8192);
+    for (let pass = 0; pass < 3; pass++) {
+      const digit = (k: number): number => (pass === 2 ? Math.floor(k / 67108864) : ((k % 67108864) >>> (pass * 13)) & 8191);
+      counts.fill(0);
+      for (let i = 0; i < n; i++) counts[digit(keys[from[i]])]++;
+      let sum = 0;
+      for (let d = 0; d < 8192; d++) {
+        const c = counts[d];
+        counts[d] = sum;
+        sum += c;
+      }
+      for (let i = 0; i < n; i++) {
+        const k = from[i];
+        to[counts[digit(keys[k])]++] = k;
+      }
+      [from, to] = [to, from];
+      await pause();
+    }
+    let w = 0;
+    for (let r = 0; r < n; r++) if (w === 0 || keys[from[r]] !== keys[from[w - 1]]) from[w++] = from[r];
+    const v4 = from.subarray(0, w);
+    await pause();
+    this.v6.sort((a, b) => compareRange(a.start, a.end, b.start, b.end) || a.order - b.order);
+    const v6: V6Entry[] = [];
+    for (const e of this.v6) if (v6.length === 0 || compareRange(v6[v6.length - 1].start, v6[v6.length - 1].end, e.start, e.end) !== 0) v6.push(e);
+    const distinct = v4.length + v6.length;
+    this.sorted = { v4, v6, distinct, duplicates: this.arrivals - distinct };
+  }
+
+  private done(): { v4: Uint32Array; v6: V6Entry[]; distinct: number; duplicates: number } {
+    if (!this.sorted) throw new Error('FeedEntrySet: call sort() first');
+    return this.sorted;
+  }
+
+  /** Every distinct entry in `(rangeStart ASC, rangeEnd DESC)` order. */
+  *ordered(): Generator<OrderedEntry> {
+    const { v4, v6 } = this.done();
+    let i = 0;
+    let j = 0;
+    let next4 = i < v4.length ? this.v4Entry(v4[i]) : null;
+    while (next4 !== null || j < v6.length) {
+      const e6 = j < v6.length ? v6[j] : null;
+      if (next4 !== null && (e6 === null || compareRange(next4.start, next4.end, e6.start, e6.end) <= 0)) {
+        yield next4;
+        i++;
+        next4 = i < v4.length ? this.v4Entry(v4[i]) : null;
+      } else if (e6 !== null) {
+        yield {
+          cidr: e6.cidr.text,
+          family: 6,
+          prefix: e6.cidr.prefix,
+          start: e6.start,
+          end: e6.end,
+          comment: this.comments[e6.order] ?? null,
+          expiresAt: this.expiries[e6.order] ?? null,
+        };
+        j++;
+      }
+    }
+  }
+
+  private v4Entry(k: number): OrderedEntry {
+    const key = this.v4Keys[k];
+    const prefix = key % 64;
+    const network = (key - prefix) / 64;
+    const order = this.v4Order[k];
+    return {
+      cidr: `${formatIpv4(network)}/${prefix}`,
+      family: 4,
+      prefix,
+      start: ipv4Key(network),
+      end: ipv4Key(network + 2 ** (32 - prefix) - 1),
+      comment: this.comments[order] ?? null,
+      expiresAt: this.expiries[order] ?? null,
+    };
+  }
+}

@@ -1,0 +1,161 @@
+import type { Connection } from './flows/fold';
+
+/**
+ * The distinct matchable external addresses one upload saw (every connection end that can cross the internet:
+ * the only ends the matcher looks up), kept so that a list change finds the stored uploads it affects without
+ * re-reading their captures (retro-hunt). Pure: no database.
+ *
+ * Encoding: IPv4 as sorted, distinct uint32 (4 bytes big-endian each), IPv6 as sorted, distinct 16-byte
+ * big-endian addresses. Sorted fixed-width entries intersect with sorted ranges by binary search, and the
+ * bytes compare as the IOC table's range keys do (IPv4 lives in ::ffff:0:0/96 there, see ioc-range.ts).
+ */
+export interface AddressSet {
+  v4: Uint32Array;
+  /** 16 bytes per address, sorted. */
+  v6: Buffer;
+}
+
+/** A range of the IOC key space (ioc.range_start/range_end: 32 hex digits), both ends included. */
+export interface KeyRange {
+  start: string;
+  end: string;
+}
+
+const V4_PREFIX = '00000000000000000000ffff';
+
+export function addressSetOf(connections: readonly Connection[]): AddressSet {
+  const v4 = new Set<number>();
+  const v6 = new Map<string, Buffer>();
+  for (const c of connections) {
+    for (const end of [c.initiator, c.responder]) {
+      if (!end.canCrossInternet) continue;
+      if (end.v6) {
+        const b = Buffer.alloc(16);
+        for (let i = 0; i < 4; i++) b.writeUInt32BE(end.v6[i] >>> 0, i * 4);
+        v6.set(b.toString('hex'), b);
+      } else v4.add(end.v4 >>> 0);
+    }
+  }
+  const sorted4 = Uint32Array.from(v4).sort();
+  const keys6 = [...v6.keys()].sort();
+  return { v4: sorted4, v6: Buffer.concat(keys6.map((k) => v6.get(k) as Buffer)) };
+}
+
+export function v6Count(set: AddressSet): number {
+  return set.v6.length / 16;
+}
+
+/** IPv4 then IPv6 as bytes: what is stored (upload_address_set.data). */
+export function encodeAddressSet(set: AddressSet): { v4: Buffer; v6: Buffer } {
+  const v4 = Buffer.alloc(set.v4.length * 4);
+  for (let i = 0; i < set.v4.length; i++) v4.writeUInt32BE(set.v4[i], i * 4);
+  return { v4, v6: set.v6 };
+}
+
+export function decodeAddressSet(v4Bytes: Uint8Array, v6Bytes: Uint8Array): AddressSet {
+  const b4 = Buffer.from(v4Bytes.buffer, v4Bytes.byteOffset, v4Bytes.byteLength);
+  const v4 = new Uint32Array(b4.length / 4);
+  for (let i = 0; i < v4.length; i++) v4[i] = b4.readUInt32BE(i * 4);
+  return { v4, v6: Buffer.from(v6Bytes.buffer, v6Bytes.byteOffset, v6Bytes.byteLength) };
+}
+
+/**
+ * Ranges prepared for intersection: split by family (an IPv4 part as uint32 bounds, the rest as 16-byte bounds),
+ * sorted and merged so that they are disjoint.
+ */
+export interface RangeSet {
+  v4: Array<[number, number]>;
+  v6: Array<[Buffer, Buffer]>;
+}
+
+export function rangeSetOf(ranges: readonly KeyRange[]): RangeSet {
+  const v4: Array<[number, number]> = [];
+  const v6: Array<[Buffer, Buffer]> = [];
+  const V4_LOW = V4_PREFIX + '00000000';
+  const V4_HIGH = V4_PREFIX + 'ffffffff';
+  for (const r of ranges) {
+    const start = r.start.toLowerCase();
+    const end = r.end.toLowerCase();
+    // The part inside ::ffff:0:0/96 is IPv4.
+    const lo = start > V4_LOW ? start : V4_LOW;
+    const hi = end < V4_HIGH ? end : V4_HIGH;
+    if (lo <= hi) v4.push([parseInt(lo.slice(24), 16) >>> 0, parseInt(hi.slice(24), 16) >>> 0]);
+    // Whatever lies outside it is IPv6 (an IPv6 end never falls inside it: such ends are keyed as IPv4).
+    if (start < V4_LOW || end > V4_HIGH) v6.push([Buffer.from(start, 'hex'), Buffer.from(end, 'hex')]);
+  }
+  return {
+    v4: merge(
+      v4,
+      (a, b) => a - b,
+      (x) => (x === 0xffffffff ? x : x + 1),
+    ),
+    v6: merge(v6, Buffer.compare, (x) => x),
+  };
+}
+
+function merge<T>(ranges: Array<[T, T]>, cmp: (a: T, b: T) => number, next: (x: T) => T): Array<[T, T]> {
+  ranges.sort((a, b) => cmp(a[0], b[0]));
+  const out: Array<[T, T]> = [];
+  for (const r of ranges) {
+    const last = out[out.length - 1];
+    if (last && cmp(r[0], next(last[1])) <= 0) {
+      if (cmp(r[1], last[1]) > 0) last[1] = r[1];
+    } else out.push([r[0], r[1]]);
+  }
+  return out;
+}
+
+/** Whether any address of the set lies in one of the ranges: the smaller side is walked, the other searched. */
+export function intersects(set: AddressSet, ranges: RangeSet): boolean {
+  return intersectsV4(set.v4, ranges.v4) || intersectsV6(set.v6, ranges.v6);
+}
+
+function intersectsV4(addresses: Uint32Array, ranges: Array<[number, number]>): boolean {
+  if (addresses.length === 0 || ranges.length === 0) return false;
+  if (addresses.length <= ranges.length) {
+    for (const a of addresses) {
+      // The last range starting at or before a.
+      let lo = 0;
+      let hi = ranges.length - 1;
+      let at = -1;
+      while (lo <= hi) {
+        const mid = (lo + hi) >>> 1;
+        if (ranges[mid][0] <= a) {
+          at = mid;
+          lo = mid + 1;
+        } else hi = mid - 1;
+      }
+      if (at >= 0 && ranges[at][1] >= a) return true;
+    }
+    return false;
+  }
+  for (const [s, e] of ranges) {
+    // The first address at or after s.
+    let lo = 0;
+    let hi = addresses.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (addresses[mid] < s) lo = mid + 1;
+      else hi = mid;
+    }
+    if (lo < addresses.length && addresses[lo] <= e) return true;
+  }
+  return false;
+}
+
+function intersectsV6(addresses: Buffer, ranges: Array<[Buffer, Buffer]>): boolean {
+  const n = addresses.length / 16;
+  if (n === 0 || ranges.length === 0) return false;
+  const at = (i: number) => addresses.subarray(i * 16, i * 16 + 16);
+  for (const [s, e] of ranges) {
+    let lo = 0;
+    let hi = n;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (Buffer.compare(at(mid), s) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    if (lo < n && Buffer.compare(at(lo), e) <= 0) return true;
+  }
+  return false;
+}

@@ -1,0 +1,123 @@
+import { Column, Entity, Index, JoinColumn, ManyToOne, PrimaryColumn, PrimaryGeneratedColumn } from 'typeorm';
+import { Field, Int, ObjectType } from 'type-graphql';
+import { TimestampColumn } from '../../db/columns';
+import { Node } from '../../common/node/node';
+import { Account } from '../account/account.entity';
+import { RetroHuntStatus } from './retro-hunt.enums';
+
+/**
+ * A retro-hunt: re-judges the stored uploads a change may affect (retro-hunt.service.ts). Its own row is its
+ * job (QUEUED until `not_before`, then planned in one transaction that queues its uploads); each re-run upload
+ * adds its counts here in the transaction that writes its hits.
+ */
+@Entity('retro_hunt')
+@Index('IDX_retro_hunt_queue', ['status', 'notBefore'])
+@Index('IDX_retro_hunt_account', ['accountId', 'id'])
+@ObjectType({ implements: Node, description: 'A re-judging of stored uploads after a change of lists, policies or devices, or on request.' })
+export class RetroHunt {
+  @PrimaryGeneratedColumn()
+  id: number;
+
+  @Column({ type: 'int' })
+  accountId: number;
+
+  @ManyToOne(() => Account, { onDelete: 'CASCADE', nullable: false })
+  @JoinColumn({ name: 'account_id', foreignKeyConstraintName: 'FK_retro_hunt_account' })
+  account?: Account;
+
+  @Column({ type: 'varchar', length: 16 })
+  @Field(() => RetroHuntStatus, { description: 'Where it is.' })
+  status: RetroHuntStatus;
+
+  @Column({ type: 'text' })
+  @Field({ description: 'The change(s) that caused it, one a line (changes in quick succession share one retro-hunt).' })
+  cause: string;
+
+  /** JSON: the targets (retro-hunt.scope.ts). */
+  @Column({ type: 'text' })
+  scope: string;
+
+  /** Only uploads received at or after this instant (manual start's `since`); null: every stored upload. */
+  @TimestampColumn({ nullable: true })
+  @Field(() => Date, { nullable: true, description: 'Only uploads received since then were examined; null: every stored upload.' })
+  since: Date | null;
+
+  /** Claimable from then: the coalescing window. */
+  @TimestampColumn()
+  notBefore: Date;
+
+  @Column({ type: 'int', default: 0 })
+  @Field(() => Int, { description: 'Stored uploads of the affected devices whose address sets were examined.' })
+  uploadsExamined: number;
+
+  @Column({ type: 'int', default: 0 })
+  @Field(() => Int, { description: 'Uploads whose addresses intersect the change: re-run through the processor.' })
+  uploadsRerun: number;
+
+  @Column({ type: 'int', default: 0 })
+  @Field(() => Int, { description: 'Of those, how many have been re-run so far (progress).' })
+  uploadsDone: number;
+
+  @Column({ type: 'int', default: 0 })
+  @Field(() => Int, { description: 'Uploads of the affected devices received since `since` that retention purged before the hunt: they could not be judged.' })
+  uploadsPurged: number;
+
+  @Column({ type: 'int', default: 0 })
+  @Field(() => Int, { description: 'Hits the re-runs found that were not there before.' })
+  hitsAdded: number;
+
+  @Column({ type: 'int', default: 0 })
+  @Field(() => Int, { description: 'Hits the re-runs no longer found (an entry removed, an ALLOW added...).' })
+  hitsRemoved: number;
+
+  @Column({ type: 'text', nullable: true })
+  @Field(() => String, { nullable: true, description: 'What happened in words: why it was refused, what could not be judged.' })
+  summary: string | null;
+
+  @TimestampColumn()
+  @Field({ description: 'When it was requested (by the first change it covers).' })
+  createdAt: Date;
+
+  @TimestampColumn({ nullable: true })
+  @Field(() => Date, { nullable: true, description: 'When it was planned and its uploads queued.' })
+  startedAt: Date | null;
+
+  @TimestampColumn({ nullable: true })
+  @Field(() => Date, { nullable: true, description: 'When its last upload finished.' })
+  finishedAt: Date | null;
+}
+
+/** The changed entries' ranges of a requested retro-hunt, per target (retro-hunt.request.ts); deleted once it is planned. */
+@Entity('retro_hunt_range')
+@Index('IDX_retro_hunt_range_hunt', ['retroHuntId', 'target'])
+export class RetroHuntRange {
+  @PrimaryGeneratedColumn()
+  id: number;
+
+  @Column({ type: 'int' })
+  retroHuntId: number;
+
+  @ManyToOne(() => RetroHunt, { onDelete: 'CASCADE', nullable: false })
+  @JoinColumn({ name: 'retro_hunt_id', foreignKeyConstraintName: 'FK_retro_hunt_range_hunt' })
+  retroHunt?: RetroHunt;
+
+  /** Index of the target in the hunt's scope. */
+  @Column({ type: 'int' })
+  target: number;
+
+  @Column({ type: 'varchar', length: 32 })
+  rangeStart: string;
+
+  @Column({ type: 'varchar', length: 32 })
+  rangeEnd: string;
+}
+
+/** One row: up to when entry expiries have been turned into retro-hunts (an expiry passing changes the hits too). */
+@Entity('retro_hunt_clock')
+export class RetroHuntClock {
+  @PrimaryColumn({ type: 'int' })
+  id: number;
+
+  @TimestampColumn()
+  expiryCheckedAt: Date;
+}

@@ -1,0 +1,88 @@
+import { EntityManager } from 'typeorm';
+import { bulkInsert, dialectOf, execute } from '../../db/bulk';
+import type { KeyRange } from '../log-upload/address-set';
+import { RetroHuntStatus } from './retro-hunt.enums';
+
+/**
+ * What a change may alter: uploads of these devices (given directly, through their policies, or through the
+ * policies that use these lists) whose address sets meet `ranges` (the changed entries' ranges, stored in
+ * retro_hunt_range), or the lists' entries as they are when the hunt is planned (`listEntries`), or any
+ * address (`anyAddress`: a device moved to another policy is re-judged whole).
+ */
+export interface HuntTarget {
+  devices?: number[];
+  policies?: number[];
+  lists?: number[];
+  listEntries?: boolean;
+  anyAddress?: boolean;
+}
+
+/** A change's target with the ranges of its changed entries (none for listEntries/anyAddress targets). */
+export interface HuntRequest {
+  target: HuntTarget;
+  ranges?: readonly KeyRange[];
+  cause: string;
+}
+
+/** Changes within this window join one retro-hunt. */
+export const COALESCE_MS = 2_000;
+/** The cause text keeps this many characters (the newest causes are dropped past it). */
+const MAX_CAUSE = 4_000;
+
+/**
+ * Requests a retro-hunt in the caller's transaction (the change's own: a committed change always has its hunt).
+ * Joins the account's automatic hunt that has not started yet, if any: changes in quick succession are coalesced.
+ */
+export async function requestRetroHunt(em: EntityManager, accountId: number, request: HuntRequest, now = Date.now()): Promise<number> {
+  const lock = dialectOf(em) === 'mysql' ? ' FOR UPDATE' : '';
+  const open: Array<{ id: number | string; scope: string; cause: string }> = await em.query(
+    `SELECT id, scope, cause FROM retro_hunt WHERE account_id = ? AND status = ? AND since IS NULL ORDER BY id DESC LIMIT 1${lock}`,
+    [accountId, RetroHuntStatus.QUEUED],
+  );
+  let id: number;
+  let targetIndex: number;
+  if (open.length) {
+    id = Number(open[0].id);
+    const targets = JSON.parse(open[0].scope) as HuntTarget[];
+    targetIndex = targets.length;
+    targets.push(request.target);
+    const cause = `${open[0].cause}\n${request.cause}`.slice(0, MAX_CAUSE);
+    await execute(em, `UPDATE retro_hunt SET scope = ?, cause = ?, not_before = ? WHERE id = ?`, [JSON.stringify(targets), cause, now + COALESCE_MS, id]);
+  } else {
+    id = await insertHunt(em, accountId, [request.target], request.cause, null, now + COALESCE_MS, now);
+    targetIndex = 0;
+  }
+  if (request.ranges?.length) await insertRanges(em, id, targetIndex, request.ranges);
+  return id;
+}
+
+export async function insertHunt(
+  em: EntityManager,
+  accountId: number,
+  targets: HuntTarget[],
+  cause: string,
+  since: number | null,
+  notBefore: number,
+  now: number,
+): Promise<number> {
+  await em.query(`INSERT INTO retro_hunt (account_id, status, cause, scope, since, not_before, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`, [
+    accountId,
+    RetroHuntStatus.QUEUED,
+    cause.slice(0, MAX_CAUSE),
+    JSON.stringify(targets),
+    since,
+    notBefore,
+    now,
+  ]);
+  const rows: Array<{ id: number | string }> = await em.query(`SELECT MAX(id) AS id FROM retro_hunt WHERE account_id = ?`, [accountId]);
+  return Number(rows[0].id);
+}
+
+async function insertRanges(em: EntityManager, huntId: number, target: number, ranges: readonly KeyRange[]): Promise<void> {
+  await bulkInsert(
+    em,
+    'retro_hunt_range',
+    ['retro_hunt_id', 'target', 'range_start', 'range_end'],
+    ranges.map((r) => [huntId, target, r.start, r.end]),
+  );
+}

@@ -1,0 +1,336 @@
+import { EventEmitter } from 'node:events';
+import { DataSource, EntityManager, In } from 'typeorm';
+import { failure, Outcome, success, userError, UserErrorCode, UserErrorData } from '../../common/errors/user-error';
+import { ConnectionData } from '../../common/pagination/connection';
+import { keysetPaginate, KeysetPage } from '../../common/pagination/keyset';
+import { dialectOf, execute } from '../../db/bulk';
+import { Device } from '../device/device.entity';
+import { IocList } from '../ioc/ioc-list.entity';
+import { intersects, KeyRange, RangeSet, rangeSetOf } from '../log-upload/address-set';
+import { readAddressSets } from '../log-upload/address-set.store';
+import { LogUploadStatus } from '../log-upload/log-upload.enums';
+import { retentionCutoff } from '../report/retention.service';
+import { RetroHunt } from './retro-hunt.entity';
+import { RetroHuntStatus } from './retro-hunt.enums';
+import { HuntTarget, insertHunt, requestRetroHunt } from './retro-hunt.request';
+
+export interface RetroHuntOptions {
+  /** RETRO_HUNT_MAX_UPLOADS: a hunt that would re-run more uploads is refused. */
+  maxUploads: number;
+  /** RETENTION_DAYS: a hunt reaching back past it says that older uploads are gone. */
+  retentionDays: number;
+}
+
+export interface RetroHuntStartData {
+  lists?: (number | null)[] | null;
+  devices?: (number | null)[] | null;
+  since?: Date | null;
+}
+
+/** One target resolved at planning time: which devices, and which addresses (null: any). */
+interface ResolvedTarget {
+  devices: Set<number>;
+  ranges: RangeSet | null;
+}
+
+/**
+ * Retro-hunts: re-judging stored uploads after a change. A change requests one in its own transaction
+ * (retro-hunt.request.ts: coalesced while it waits); `runDue` plans the due ones: it resolves each target to
+ * devices and address ranges, intersects them with the stored uploads' address sets (address-set.ts), and in
+ * one transaction queues exactly the affected uploads again (log_upload.retro_hunt_id) for the normal worker,
+ * whose finishing transaction adds each re-run's counts to the hunt. A crash anywhere leaves either an unplanned
+ * hunt (planned again) or queued uploads (the upload queue's leases take it from there).
+ */
+export class RetroHuntService {
+  /** Emits `queued` when a hunt queued uploads (the upload worker looks at once). */
+  readonly events = new EventEmitter();
+
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly options: RetroHuntOptions,
+  ) {}
+
+  async findMany(accountId: number, ids: readonly number[]): Promise<(RetroHunt | null)[]> {
+    const rows = ids.length ? await this.dataSource.getRepository(RetroHunt).findBy({ accountId, id: In([...ids]) }) : [];
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    return ids.map((id) => byId.get(id) ?? null);
+  }
+
+  /** Newest first. */
+  list(accountId: number, page: KeysetPage): Promise<ConnectionData<RetroHunt>> {
+    const qb = this.dataSource.getRepository(RetroHunt).createQueryBuilder('r').where('r.accountId = :accountId', { accountId });
+    return keysetPaginate(qb, 'retroHunt', [{ expression: 'r.id', direction: 'DESC', value: (r) => r.id }], page);
+  }
+
+  /** Manual start: the given lists' entries (or any address) in the given devices' uploads (or every device's) since `since`. */
+  async start(accountId: number, input: RetroHuntStartData, now = Date.now()): Promise<Outcome<RetroHunt>> {
+    const errors: UserErrorData[] = [];
+    const lists = await this.owned(accountId, IocList, input.lists, 'lists', errors);
+    const devices = await this.owned(accountId, Device, input.devices, 'devices', errors);
+    if (input.since && input.since.getTime() > now) errors.push(userError(UserErrorCode.INVALID, ['input', 'since'], 'since is in the future.'));
+    if (errors.length) return failure(...errors);
+    const target: HuntTarget = { devices, lists, listEntries: lists !== undefined, anyAddress: lists === undefined };
+    const since = input.since?.getTime() ?? null;
+    const cause = `Started by hand${lists ? ` for ${lists.length} list(s)` : ''}${devices ? ` on ${devices.length} device(s)` : ''}${since != null ? ` since ${new Date(since).toISOString()}` : ''}.`;
+    // Refused before anything is stored when it is too big: the caller sees the count and the setting now.
+    const affected = await this.affected(this.dataSource.manager, accountId, [target], new Map(), since);
+    if (affected.uploads.length > this.options.maxUploads) {
+      return failure(userError(UserErrorCode.INVALID, ['input'], this.refusal(affected.uploads.length)));
+    }
+    const id = await this.dataSource.transaction((em) => insertHunt(em, accountId, [target], cause, since ?? 0, now, now));
+    await this.runDue(now);
+    return success((await this.findMany(accountId, [id]))[0] as RetroHunt);
+  }
+
+  /** Plans every due hunt, then completes the running ones whose uploads are all done. Returns how many it planned. */
+  async runDue(now = Date.now()): Promise<number> {
+    let planned = 0;
+    while (await this.planOne(now)) planned++;
+    await this.complete(now);
+    return planned;
+  }
+
+  /** Entry expiries that passed since the last check become retro-hunts of the policies that use their lists. */
+  async checkExpiries(now = Date.now()): Promise<number> {
+    return this.dataSource.transaction(async (em) => {
+      const lock = dialectOf(em) === 'mysql' ? ' FOR UPDATE' : '';
+      const [clock] = (await em.query(`SELECT expiry_checked_at FROM retro_hunt_clock WHERE id = 1${lock}`)) as Array<{ expiry_checked_at: number | string }>;
+      const after = Number(clock.expiry_checked_at);
+      if (now <= after) return 0;
+      const rows: Array<{ account_id: number | string; list_id: number | string; range_start: string; range_end: string }> = await em.query(
+        `SELECT account_id, list_id, range_start, range_end FROM ioc WHERE expires_at > ? AND expires_at <= ? ORDER BY account_id, list_id`,
+        [after, now],
+      );
+      const byList = new Map<string, { accountId: number; listId: number; ranges: KeyRange[] }>();
+      for (const r of rows) {
+        const k = `${r.account_id}:${r.list_id}`;
+        const g = byList.get(k) ?? { accountId: Number(r.account_id), listId: Number(r.list_id), ranges: [] };
+        g.ranges.push({ start: r.range_start, end: r.range_end });
+        byList.set(k, g);
+      }
+      for (const g of byList.values()) {
+        await requestRetroHunt(
+          em,
+          g.accountId,
+          {
+            target: { lists: [g.listId] },
+            ranges: g.ranges,
+            cause: `${g.ranges.length} entr${g.ranges.length === 1 ? 'y' : 'ies'} of list ${g.listId} expired.`,
+          },
+          now,
+        );
+      }
+      await execute(em, `UPDATE retro_hunt_clock SET expiry_checked_at = ? WHERE id = 1`, [now]);
+      return byList.size;
+    });
+  }
+
+  private refusal(n: number): string {
+    return `This retro-hunt would re-run ${n} stored uploads; RETRO_HUNT_MAX_UPLOADS allows ${this.options.maxUploads}. Narrow it (lists, devices, since) or raise the setting.`;
+  }
+
+  private async owned<T extends { id: number }>(
+    accountId: number,
+    entity: new () => T,
+    ids: (number | null)[] | null | undefined,
+    field: string,
+    errors: UserErrorData[],
+  ): Promise<number[] | undefined> {
+    if (ids == null) return undefined;
+    const valid = ids.filter((id): id is number => id != null);
+    const found = new Set(
+      (valid.length ? await this.dataSource.getRepository(entity).findBy({ accountId, id: In(valid) } as never) : []).map((r) => (r as T).id),
+    );
+    ids.forEach((id, i) => {
+      if (id == null || !found.has(id))
+        errors.push(userError(UserErrorCode.NOT_FOUND, ['input', field, String(i)], `No ${field === 'lists' ? 'IOC list' : 'device'} with this ID.`));
+    });
+    return [...found];
+  }
+
+  /** Claims one due hunt and plans it, all in one transaction; false when none is due. */
+  private async planOne(now: number): Promise<boolean> {
+    return this.dataSource.transaction(async (em) => {
+      const lock = dialectOf(em) === 'mysql' ? ' FOR UPDATE SKIP LOCKED' : '';
+      const due: Array<{ id: number | string; account_id: number | string; scope: string; since: number | string | null; created_at: number | string }> =
+        await em.query(`SELECT id, account_id, scope, since, created_at FROM retro_hunt WHERE status = ? AND not_before <= ? ORDER BY id LIMIT 1${lock}`, [
+          RetroHuntStatus.QUEUED,
+          now,
+        ]);
+      if (due.length === 0) return false;
+      const hunt = due[0];
+      const id = Number(hunt.id);
+      const accountId = Number(hunt.account_id);
+      const since = hunt.since == null || Number(hunt.since) === 0 ? null : Number(hunt.since);
+      const targets = JSON.parse(hunt.scope) as HuntTarget[];
+      const rangeRows: Array<{ target: number | string; range_start: string; range_end: string }> = await em.query(
+        `SELECT target, range_start, range_end FROM retro_hunt_range WHERE retro_hunt_id = ?`,
+        [id],
+      );
+      const ranges = new Map<number, KeyRange[]>();
+      for (const r of rangeRows) {
+        const list = ranges.get(Number(r.target)) ?? [];
+        list.push({ start: r.range_start, end: r.range_end });
+        ranges.set(Number(r.target), list);
+      }
+      const { uploads, examined } = await this.affected(em, accountId, targets, ranges, since);
+      const notes = this.retentionNote(since, Number(hunt.created_at), now);
+      if (uploads.length > this.options.maxUploads) {
+        await execute(em, `UPDATE retro_hunt SET status = ?, uploads_examined = ?, summary = ?, started_at = ?, finished_at = ? WHERE id = ?`, [
+          RetroHuntStatus.REFUSED,
+          examined,
+          this.refusal(uploads.length),
+          now,
+          now,
+          id,
+        ]);
+        return true;
+      }
+      let queued = 0;
+      for (let i = 0; i < uploads.length; i += 500) {
+        const ids = uploads.slice(i, i + 500);
+        // Only finished uploads: one queued or in progress is matched against the current lists anyway.
+        queued += await execute(
+          em,
+          `UPDATE log_upload SET status = ?, retro_hunt_id = ?, error = NULL, attempts = 0, lease_owner = NULL, lease_expires_at = NULL, finished_at = NULL,
+                  progress_bytes = 0, progress_lines = 0
+            WHERE id IN (${ids.map(() => '?').join(',')}) AND status = ?`,
+          [LogUploadStatus.QUEUED, id, ...ids, LogUploadStatus.COMPLETED],
+        );
+      }
+      await execute(em, `DELETE FROM retro_hunt_range WHERE retro_hunt_id = ?`, [id]);
+      await execute(em, `UPDATE retro_hunt SET status = ?, uploads_examined = ?, uploads_rerun = ?, summary = ?, started_at = ? WHERE id = ?`, [
+        RetroHuntStatus.RUNNING,
+        examined,
+        queued,
+        notes,
+        now,
+        id,
+      ]);
+      if (queued > 0) this.events.emit('queued');
+      return true;
+    });
+  }
+
+  /** Running hunts none of whose uploads wait any more are complete; re-runs that never came (upload purged) are counted. */
+  private async complete(now: number): Promise<void> {
+    const running: Array<{ id: number | string; uploads_rerun: number | string; uploads_done: number | string; summary: string | null }> =
+      await this.dataSource.query(`SELECT id, uploads_rerun, uploads_done, summary FROM retro_hunt WHERE status = ?`, [RetroHuntStatus.RUNNING]);
+    for (const h of running) {
+      const id = Number(h.id);
+      const states: Array<{ status: string; n: number | string }> = await this.dataSource.query(
+        `SELECT status, COUNT(*) AS n FROM log_upload WHERE retro_hunt_id = ? GROUP BY status`,
+        [id],
+      );
+      const count = (s: string) => Number(states.find((r) => r.status === s)?.n ?? 0);
+      if (count(LogUploadStatus.QUEUED) + count(LogUploadStatus.PROCESSING) > 0) continue;
+      const failed = count(LogUploadStatus.FAILED);
+      const purged = Math.max(0, Number(h.uploads_rerun) - Number(h.uploads_done) - failed);
+      const notes = [h.summary, failed ? `${failed} upload(s) failed on re-run; their hits are as the failure left them.` : null]
+        .concat(purged ? [`${purged} upload(s) were purged by retention before they could be re-run.`] : [])
+        .filter(Boolean)
+        .join(' ');
+      await execute(
+        this.dataSource.manager,
+        `UPDATE retro_hunt SET status = ?, uploads_purged = uploads_purged + ?, summary = ?, finished_at = ? WHERE id = ? AND status = ?`,
+        [RetroHuntStatus.COMPLETED, purged, notes || null, now, id, RetroHuntStatus.RUNNING],
+      );
+    }
+  }
+
+  /** What a hunt reaching past the retention period cannot see. */
+  private retentionNote(since: number | null, createdAt: number, now: number): string | null {
+    const cutoff = retentionCutoff(this.options.retentionDays, now);
+    if (cutoff == null || (since != null && since >= cutoff)) return null;
+    void createdAt;
+    return `Uploads received before ${new Date(cutoff).toISOString()} were purged by retention (RETENTION_DAYS=${this.options.retentionDays}) and could not be judged.`;
+  }
+
+  /**
+   * The stored, finished uploads the targets may affect: of the targets' devices, received since `since`, whose
+   * address set meets the target's ranges (an upload without a set, stored before sets existed, always may).
+   */
+  private async affected(
+    em: EntityManager,
+    accountId: number,
+    targets: HuntTarget[],
+    ranges: Map<number, KeyRange[]>,
+    since: number | null,
+  ): Promise<{ uploads: number[]; examined: number }> {
+    const resolved = await this.resolve(em, accountId, targets, ranges);
+    const devices = new Set(resolved.flatMap((t) => [...t.devices]));
+    if (devices.size === 0) return { uploads: [], examined: 0 };
+    const params: unknown[] = [accountId, LogUploadStatus.COMPLETED];
+    let where = 'account_id = ? AND status = ?';
+    if (since != null) {
+      where += ' AND received_at >= ?';
+      params.push(since);
+    }
+    const rows: Array<{ id: number | string; device_id: number | string }> = await em.query(
+      `SELECT id, device_id FROM log_upload WHERE ${where} ORDER BY id`,
+      params,
+    );
+    const candidates = rows.map((r) => ({ id: Number(r.id), deviceId: Number(r.device_id) })).filter((u) => devices.has(u.deviceId));
+    const sets = await readAddressSets(
+      em,
+      candidates.map((c) => c.id),
+    );
+    const uploads = candidates
+      .filter((u) => {
+        const set = sets.get(u.id);
+        return resolved.some((t) => t.devices.has(u.deviceId) && (t.ranges === null || !set || intersects(set, t.ranges)));
+      })
+      .map((u) => u.id);
+    return { uploads, examined: candidates.length };
+  }
+
+  private async resolve(em: EntityManager, accountId: number, targets: HuntTarget[], ranges: Map<number, KeyRange[]>): Promise<ResolvedTarget[]> {
+    const devices: Array<{ id: number | string; policy_id: number | string }> = await em.query(`SELECT id, policy_id FROM device WHERE account_id = ?`, [
+      accountId,
+    ]);
+    const links: Array<{ policy_id: number | string; ioc_list_id: number | string }> = await em.query(
+      `SELECT pil.policy_id, pil.ioc_list_id FROM policy_ioc_list pil JOIN policy p ON p.id = pil.policy_id WHERE p.account_id = ?`,
+      [accountId],
+    );
+    const out: ResolvedTarget[] = [];
+    for (const [i, t] of targets.entries()) {
+      const set = new Set<number>();
+      if (t.devices || t.policies) {
+        for (const d of t.devices ?? []) set.add(d);
+        const policies = new Set(t.policies ?? []);
+        for (const d of devices) if (policies.has(Number(d.policy_id))) set.add(Number(d.id));
+      } else if (t.lists) {
+        const lists = new Set(t.lists);
+        const policies = new Set(links.filter((l) => lists.has(Number(l.ioc_list_id))).map((l) => Number(l.policy_id)));
+        for (const d of devices) if (policies.has(Number(d.policy_id))) set.add(Number(d.id));
+      } else for (const d of devices) set.add(Number(d.id));
+      if (t.anyAddress) {
+        out.push({ devices: set, ranges: null });
+        continue;
+      }
+      let keyRanges = ranges.get(i) ?? [];
+      // A whole list can hold millions of entries: concatenated, never spread into a call.
+      if (t.listEntries && t.lists?.length) keyRanges = keyRanges.concat(await listRanges(em, t.lists));
+      out.push({ devices: set, ranges: rangeSetOf(keyRanges) });
+    }
+    return out;
+  }
+}
+
+/** Every entry's range of these lists, as they are now. */
+async function listRanges(em: EntityManager, lists: number[]): Promise<KeyRange[]> {
+  const out: KeyRange[] = [];
+  for (const list of lists) {
+    let after = 0;
+    for (;;) {
+      const page: Array<{ id: number | string; range_start: string; range_end: string }> = await em.query(
+        `SELECT id, range_start, range_end FROM ioc WHERE list_id = ? AND id > ? ORDER BY id LIMIT 50000`,
+        [list, after],
+      );
+      if (page.length === 0) break;
+      for (const r of page) out.push({ start: r.range_start, end: r.range_end });
+      after = Number(page[page.length - 1].id);
+    }
+  }
+  return out;
+}

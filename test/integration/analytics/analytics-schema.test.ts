@@ -1,0 +1,70 @@
+import { ANALYTICS_HITS_TABLE, ANALYTICS_MIGRATIONS, migrateAnalytics } from '../../../src/modules/analytics/analytics-schema';
+import { HIT_COLUMNS } from '../../../src/modules/flow-hit/flow-hit.columns';
+import { chdbConfig, closeChdb, describeChdb, openAnalyticsClient } from './chdb';
+
+async function rows<T>(client: ReturnType<typeof openAnalyticsClient>, query: string): Promise<T[]> {
+  return (await client.query({ query, format: 'JSONEachRow' })).json<T>();
+}
+
+describeChdb('analytics schema on chDB', () => {
+  const config = chdbConfig();
+  const client = openAnalyticsClient(config);
+  afterAll(() => closeChdb(client, config));
+
+  it('applies every version once, then nothing on a second start', async () => {
+    const first = await migrateAnalytics(client, { database: 'default', retentionDays: 35 });
+    expect(first).toEqual(ANALYTICS_MIGRATIONS.map((m) => m.version));
+    expect(await migrateAnalytics(client, { database: 'default', retentionDays: 35 })).toEqual([]);
+    const recorded = await rows<{ version: number }>(client, 'SELECT version FROM schema_migrations ORDER BY version');
+    expect(recorded.map((r) => r.version)).toEqual(first);
+  });
+
+  it('has every flow_hit column of flow-hit.columns.ts, and the attempt and its place in it', async () => {
+    const columns = await rows<{ name: string }>(
+      client,
+      `SELECT name FROM system.columns WHERE database = currentDatabase() AND table = '${ANALYTICS_HITS_TABLE}' ORDER BY position`,
+    );
+    expect(columns.map((c) => c.name)).toEqual([...HIT_COLUMNS.map((c) => c.sql), 'attempt', 'seq']);
+  });
+
+  it('is partitioned by month and ordered by account then time', async () => {
+    const [table] = await rows<{ partition_key: string; sorting_key: string }>(
+      client,
+      `SELECT partition_key, sorting_key FROM system.tables WHERE database = currentDatabase() AND name = '${ANALYTICS_HITS_TABLE}'`,
+    );
+    expect(table.partition_key).toContain('toYYYYMM');
+    expect(table.sorting_key.split(',').map((s) => s.trim())).toEqual(['account_id', 'first_seen_at', 'upload_id', 'attempt', 'seq']);
+  });
+
+  it('keeps RETENTION_DAYS as the TTL, changes it with the setting, and removes it at 0', async () => {
+    const ttl = async () =>
+      (
+        await rows<{ engine_full: string }>(
+          client,
+          `SELECT engine_full FROM system.tables WHERE database = currentDatabase() AND name = '${ANALYTICS_HITS_TABLE}'`,
+        )
+      )[0].engine_full;
+    expect(await ttl()).toMatch(/TTL .*toIntervalDay\(35\)/);
+    await migrateAnalytics(client, { database: 'default', retentionDays: 7 });
+    expect(await ttl()).toMatch(/TTL .*toIntervalDay\(7\)/);
+    await migrateAnalytics(client, { database: 'default', retentionDays: 0 });
+    expect(await ttl()).not.toMatch(/TTL/);
+  });
+
+  it('drops hits past the TTL when the table is optimized', async () => {
+    await migrateAnalytics(client, { database: 'default', retentionDays: 30 });
+    const now = Date.now();
+    const hit = (firstSeenAt: number, seq: number) => ({
+      account_id: 1,
+      first_seen_at: firstSeenAt,
+      last_seen_at: firstSeenAt,
+      upload_id: 1,
+      attempt: 1,
+      seq,
+      id: seq,
+    });
+    await client.insert({ table: ANALYTICS_HITS_TABLE, values: [hit(now - 40 * 86_400_000, 1), hit(now - 86_400_000, 2)], format: 'JSONEachRow' });
+    await client.command({ query: `OPTIMIZE TABLE ${ANALYTICS_HITS_TABLE} FINAL` });
+    expect(await rows<{ seq: number }>(client, `SELECT seq FROM ${ANALYTICS_HITS_TABLE}`)).toEqual([{ seq: 2 }]);
+  });
+});

@@ -1,0 +1,158 @@
+import http from 'node:http';
+import { AddressInfo } from 'node:net';
+import { ApolloClient, gql, InMemoryCache } from '@apollo/client';
+import { GraphQLWsLink } from '@apollo/client/link/subscriptions';
+import { createClient, Client } from 'graphql-ws';
+import WebSocket from 'ws';
+import { drivers } from '../../helpers/db';
+import { createTestApp, ok, TestApp } from '../../helpers/app';
+import { processQueued, upload } from '../../helpers/ingest';
+import { ChildServer, killChildren, startChild } from '../../helpers/child-process';
+import { attachSubscriptions } from '../../../src/app/subscriptions';
+import { createSchema } from '../../../src/graphql/schema';
+
+/**
+ * uploadProgress and hitsFound over graphql-ws, as a frontend subscribes: Apollo Client's GraphQLWsLink with the
+ * API key in the connection parameters. On MySQL the upload is processed by another server process (a child
+ * sharing the database, its worker on) while this process serves the subscription: events cross processes.
+ * On SQLite (one process) this process's worker code processes it.
+ */
+const BAD = ['198.51.100.7', '203.0.113.9'];
+
+describe.each(drivers)('subscriptions over graphql-ws (%s)', (driver) => {
+  let t: TestApp;
+  let server: http.Server;
+  let subs: { close(): Promise<void> };
+  let url: string;
+  let child: ChildServer | null = null;
+  const clients: Client[] = [];
+
+  const apollo = (apiKey: string) => {
+    const ws = createClient({ url, connectionParams: { apiKey }, webSocketImpl: WebSocket, retryAttempts: 0 });
+    clients.push(ws);
+    return new ApolloClient({ link: new GraphQLWsLink(ws), cache: new InMemoryCache() });
+  };
+
+  /** Subscribes and collects: `events` grows with each result, `done` settles when the server completes it. */
+  const collect = (client: ApolloClient, query: string, variables: Record<string, unknown>) => {
+    const events: any[] = [];
+    const errors: unknown[] = [];
+    let sub: { unsubscribe(): void } | null = null;
+    const done = new Promise<void>((resolve) => {
+      sub = client.subscribe({ query: gql(query), variables, fetchPolicy: 'no-cache' }).subscribe({
+        next: (r) => (r.error ? errors.push(r.error) : events.push(r.data)),
+        error: (e) => {
+          errors.push(e);
+          resolve();
+        },
+        complete: () => resolve(),
+      });
+    });
+    return { events, errors, done, stop: () => sub?.unsubscribe() };
+  };
+
+  const until = async (cond: () => boolean, what: string) => {
+    for (let i = 0; i < 600 && !cond(); i++) await new Promise((r) => setTimeout(r, 50));
+    if (!cond()) throw new Error(`timed out waiting for ${what}`);
+  };
+
+  beforeAll(async () => {
+    t = await createTestApp(driver, { LIVE_POLL_MS: '50' });
+    server = http.createServer(t.http.app);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+    subs = attachSubscriptions(server, await createSchema(), t.services, t.services.logger);
+    url = `ws://127.0.0.1:${(server.address() as AddressInfo).port}/graphql`;
+    const policy = ok(await t.gql(`mutation { policyCreate(input: { name: "p" }) { policy { id } } }`)).policyCreate.policy.id;
+    const list = ok(await t.gql(`mutation { iocListCreate(input: { name: "bad", kind: BLOCK, severity: 4, category: MALWARE }) { iocList { id } } }`))
+      .iocListCreate.iocList.id;
+    ok(await t.gql(`mutation($i: IocAddInput!) { iocAdd(input: $i) { added } }`, { i: { list, entries: BAD.map((value) => ({ value })) } }));
+    ok(await t.gql(`mutation($i: PolicyIocListsInput!) { policyAttachIocLists(input: $i) { userErrors { message } } }`, { i: { policy, iocLists: [list] } }));
+    ok(
+      await t.gql(`mutation($i: DeviceCreateInput!) { deviceCreate(input: $i) { device { id } } }`, {
+        i: { nickname: 'hq', ipType: 'STATIC', ipAddress: '8.8.8.8', policy },
+      }),
+    );
+    if (driver === 'mysql') child = await startChild({ DATABASE_URL: (t.config.database as { url: string }).url, WORKER_POLL_MS: '50' });
+  });
+  afterAll(async () => {
+    for (const c of clients) await c.dispose();
+    if (child) await killChildren([child]);
+    t.services.live.feed.close();
+    await subs.close();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await t.close();
+  });
+
+  const capture = (n: number) =>
+    Array.from(
+      { length: n },
+      (_, i) => `${1717000000 + i}.000000 IP 10.0.0.${1 + (i % 3)}.${40000 + i} > ${BAD[i % 2]}.443: Flags [S], seq 1, win 1, length 0`,
+    ).join('\n') + '\n';
+
+  const process = async () => {
+    // MySQL: the other process's worker does it.
+    if (driver === 'sqlite') await processQueued(t.services);
+  };
+
+  it('follows an upload to COMPLETED and reports its hits, scoped to the account and filter', async () => {
+    const admin = apollo(t.keys.admin);
+    const found = collect(admin, `subscription($f: HitsFoundFilter) { hitsFound(filter: $f) { hitCount maxSeverity logUpload { id hits } } }`, {
+      f: { minSeverity: 4 },
+    });
+    const none = collect(admin, `subscription { hitsFound(filter: { minSeverity: 5 }) { hitCount } }`, {});
+    const other = collect(apollo(t.keys.otherAdmin), `subscription { hitsFound { hitCount } }`, {});
+    // Connected and subscribed before the upload (the subscriptions see hits written from then on).
+    await new Promise((r) => setTimeout(r, 300));
+
+    const id = ok(await upload(t, capture(12), { deviceNickname: 'hq' })).logUploadCreate.logUpload.id;
+    const progress = collect(admin, `subscription($id: ID!) { uploadProgress(id: $id) { id status hits } }`, { id });
+    const foreign = collect(apollo(t.keys.otherAdmin), `subscription($id: ID!) { uploadProgress(id: $id) { id status } }`, { id });
+    await new Promise((r) => setTimeout(r, 200));
+    await process();
+
+    await progress.done;
+    expect(progress.errors).toEqual([]);
+    const statuses = progress.events.map((e) => e.uploadProgress.status);
+    expect(statuses[statuses.length - 1]).toBe('COMPLETED');
+    expect(progress.events[progress.events.length - 1].uploadProgress).toEqual({ __typename: 'LogUpload', id, status: 'COMPLETED', hits: 12 });
+    // Another account's key sees nothing of it: the subscription ends without an event.
+    await foreign.done;
+    expect(foreign.events).toEqual([]);
+
+    await until(() => found.events.length === 1, 'hitsFound');
+    expect(found.events[0].hitsFound).toMatchObject({ hitCount: 12, maxSeverity: 4, logUpload: { id, hits: 12 } });
+    // Subscribers of the same account whose filter excludes the hits, and of another account, got nothing.
+    await new Promise((r) => setTimeout(r, 300));
+    expect(none.events).toEqual([]);
+    expect(other.events).toEqual([]);
+    found.stop();
+    none.stop();
+    other.stop();
+  });
+
+  it('refuses a connection without a valid key, and queries over the socket', async () => {
+    const bad = collect(apollo('pcd_not_a_key'), `subscription { hitsFound { hitCount } }`, {});
+    await bad.done;
+    expect(bad.events).toEqual([]);
+    expect(String(bad.errors[0])).toMatch(/4403|Forbidden/);
+    // Apollo Client never sends a query over its subscription link; a raw graphql-ws client can, and is refused.
+    const raw = createClient({ url, connectionParams: { apiKey: t.keys.admin }, webSocketImpl: WebSocket, retryAttempts: 0 });
+    clients.push(raw);
+    const refused = await new Promise<unknown>((resolve) =>
+      raw.subscribe(
+        { query: `query { alertRules { id } }` },
+        { next: () => resolve('answered'), error: (e) => resolve(e), complete: () => resolve('completed') },
+      ),
+    );
+    expect(JSON.stringify(refused)).toMatch(/Only subscriptions over WebSocket/);
+    // The HTTP bounds on a document's shape hold on the socket too.
+    const aliases = Array.from({ length: 40 }, (_, i) => `a${i}: hitsFound { hitCount }`).join(' ');
+    const tooMany = await new Promise<unknown>((resolve) =>
+      raw.subscribe(
+        { query: `subscription { ${aliases} }` },
+        { next: () => resolve('answered'), error: (e) => resolve(e), complete: () => resolve('completed') },
+      ),
+    );
+    expect(JSON.stringify(tooMany)).toMatch(/QUERY_TOO_COMPLEX|aliases/i);
+  });
+});

@@ -1,0 +1,191 @@
+import fc from 'fast-check';
+import { createTestApp, ok, TestApp } from '../../helpers/app';
+import { drivers } from '../../helpers/db';
+import { processQueued, upload } from '../../helpers/ingest';
+import { idOfType } from '../../../src/common/ids/global-id';
+
+/**
+ * Exactness (#17 item 5): random sequences of entry additions and removals, ALLOW entries, list attach/detach,
+ * device moves and triage, each followed (sometimes) by the retro-hunts they caused, leave exactly the hits that
+ * reprocessing every stored upload from scratch against the final lists gives, and keep every triage verdict.
+ */
+const T0 = Math.floor(Date.now() / 1000) - 7200;
+const EXTERNAL = ['198.51.100.7', '198.51.100.99', '203.0.113.9', '192.0.2.77', '2001:db8:bad::5', '2001:db8:bad::9'];
+const VALUES = [...EXTERNAL, '198.51.100.0/24', '203.0.113.0/28', '2001:db8:bad::/48'];
+const INSIDE = ['10.0.0.5', '10.0.0.6', 'fd00::5'];
+
+function capture(seed: number): string {
+  const lines: string[] = [];
+  for (let i = 0; i < 6; i++) {
+    const ext = EXTERNAL[(seed * 7 + i * 3) % EXTERNAL.length];
+    const v6 = ext.includes(':');
+    const inside = v6 ? INSIDE[2] : INSIDE[(seed + i) % 2];
+    const at = (T0 + seed * 100 + i).toFixed(6);
+    lines.push(
+      i % 2 === 0
+        ? `${at} ${v6 ? 'IP6' : 'IP'} ${inside}.${50000 + i} > ${ext}.443: Flags [S], seq 1, win 64240, length 0`
+        : `${at} ${v6 ? 'IP6' : 'IP'} ${ext}.${4000 + i} > ${inside}.22: Flags [S], seq 1, win 64240, length 0`,
+    );
+  }
+  return lines.join('\n') + '\n';
+}
+
+/** Lists start attached (b0 and a0 to p0, b1 to p1): most changes then matter. */
+const INITIAL = [
+  [0, 0],
+  [2, 0],
+  [1, 1],
+] as const;
+
+type Op =
+  | { kind: 'add'; list: number; value: number }
+  | { kind: 'remove'; list: number; pick: number }
+  | { kind: 'attach' | 'detach'; list: number; policy: number }
+  | { kind: 'move'; device: number; policy: number }
+  | { kind: 'triage'; pick: number; status: string }
+  | { kind: 'settle' };
+
+const opArb: fc.Arbitrary<Op> = fc.oneof(
+  fc.record({ kind: fc.constant('add' as const), list: fc.nat(2), value: fc.nat(VALUES.length - 1) }),
+  fc.record({ kind: fc.constant('remove' as const), list: fc.nat(2), pick: fc.nat(20) }),
+  fc.record({ kind: fc.constantFrom('attach' as const, 'detach' as const), list: fc.nat(2), policy: fc.nat(1) }),
+  fc.record({ kind: fc.constant('move' as const), device: fc.nat(1), policy: fc.nat(1) }),
+  fc.record({ kind: fc.constant('triage' as const), pick: fc.nat(20), status: fc.constantFrom('ACKNOWLEDGED', 'FALSE_POSITIVE', 'RESOLVED') }),
+  fc.constant({ kind: 'settle' as const }),
+);
+
+describe.each(drivers)('retro-hunt equals reprocessing from scratch (%s)', (driver) => {
+  let t: TestApp;
+  let q: (query: string, v?: Record<string, unknown>) => Promise<any>;
+  const policies: string[] = [];
+  const lists: string[] = [];
+  const devices: string[] = [];
+
+  const settle = async () => {
+    await t.services.retroHunts.runDue(Date.now() + 60_000);
+    await processQueued(t.services);
+    await t.services.retroHunts.runDue(Date.now() + 60_000);
+  };
+  const snapshot = async () =>
+    (
+      await t.dataSource.query(
+        `SELECT upload_id, protocol, internal_key, internal_port, external_key, external_port, matched_side, ioc_id, ioc_list_id, severity, direction, first_seen_at
+           FROM flow_hit ORDER BY upload_id, internal_key, external_key, internal_port, external_port, matched_side, ioc_id`,
+      )
+    ).map((r: Record<string, unknown>) =>
+      Object.values(r)
+        .map((v) => (v == null ? null : String(v)))
+        .join('|'),
+    );
+  const triaged = async () =>
+    (await t.dataSource.query(`SELECT upload_id, identity, status FROM flow_hit_triage ORDER BY upload_id, identity`)).map(
+      (r: Record<string, unknown>) => `${r.upload_id}|${r.identity}|${r.status}`,
+    );
+
+  /** Every run starts from no entries, the initial attachments and devices, and hits computed from scratch. */
+  async function reset() {
+    const db = (sql: string, params: unknown[] = []) => t.dataSource.query(sql, params);
+    await db(`DELETE FROM retro_hunt`);
+    await db(`DELETE FROM ioc`);
+    await db(`UPDATE ioc_list SET revision = revision + 1, entry_count = 0`);
+    await db(`DELETE FROM policy_ioc_list`);
+    for (const [list, policy] of INITIAL) {
+      await db(`INSERT INTO policy_ioc_list (policy_id, ioc_list_id, created_at) VALUES (?, ?, ?)`, [
+        idOfType(policies[policy], 'Policy'),
+        idOfType(lists[list], 'IocList'),
+        Date.now(),
+      ]);
+    }
+    await db(`UPDATE policy SET revision = revision + 1`);
+    for (const [i, d] of devices.entries()) await db(`UPDATE device SET policy_id = ? WHERE id = ?`, [idOfType(policies[i], 'Policy'), idOfType(d, 'Device')]);
+    await db(`UPDATE log_upload SET status = 'QUEUED', retro_hunt_id = NULL, lease_owner = NULL, lease_expires_at = NULL`);
+    await processQueued(t.services);
+  }
+
+  beforeAll(async () => {
+    t = await createTestApp(driver);
+    q = async (query, v = {}) => ok(await t.gql(query, v));
+    for (const name of ['p0', 'p1'])
+      policies.push((await q(`mutation($n: String!) { policyCreate(input: { name: $n }) { policy { id } } }`, { n: name })).policyCreate.policy.id);
+    for (const [name, kind] of [
+      ['b0', 'BLOCK'],
+      ['b1', 'BLOCK'],
+      ['a0', 'ALLOW'],
+    ]) {
+      lists.push(
+        (
+          await q(
+            `mutation($n: String!, $k: IocListKind!) { iocListCreate(input: { name: $n, kind: $k, severity: 4, category: MALWARE }) { iocList { id } } }`,
+            { n: name, k: kind },
+          )
+        ).iocListCreate.iocList.id,
+      );
+    }
+    for (const [i, name] of ['d0', 'd1'].entries()) {
+      devices.push(
+        (
+          await q(
+            `mutation($n: String!, $p: ID!, $ip: String!) { deviceCreate(input: { nickname: $n, ipType: STATIC, ipAddress: $ip, policy: $p }) { device { id } } }`,
+            {
+              n: name,
+              p: policies[i],
+              ip: `93.184.216.${34 + i}`,
+            },
+          )
+        ).deviceCreate.device.id,
+      );
+    }
+    for (let u = 0; u < 4; u++) expect(ok(await upload(t, capture(u), { deviceNickname: `d${u % 2}` })).logUploadCreate.userErrors).toEqual([]);
+    await processQueued(t.services);
+  });
+  afterAll(() => t.close());
+
+  it('after any sequence of changes the hits equal a reprocessing of every upload, and triage is kept', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(opArb, { minLength: 1, maxLength: 8 }), async (ops) => {
+        await reset();
+        for (const op of ops) {
+          if (op.kind === 'add') {
+            await q(`mutation($i: IocAddInput!) { iocAdd(input: $i) { userErrors { message } } }`, {
+              i: { list: lists[op.list], entries: [{ value: VALUES[op.value] }] },
+            });
+          } else if (op.kind === 'remove') {
+            const entries = (await q(`query($l: ID!) { iocList(id: $l) { iocs(first: 50) { edges { node { id } } } } }`, { l: lists[op.list] })).iocList.iocs
+              .edges;
+            if (entries.length)
+              await q(`mutation($i: IocRemoveInput!) { iocRemove(input: $i) { userErrors { message } } }`, {
+                i: { ids: [entries[op.pick % entries.length].node.id] },
+              });
+          } else if (op.kind === 'attach' || op.kind === 'detach') {
+            const verb = op.kind === 'attach' ? 'policyAttachIocLists' : 'policyDetachIocLists';
+            await q(`mutation($i: PolicyIocListsInput!) { ${verb}(input: $i) { userErrors { message } } }`, {
+              i: { policy: policies[op.policy], iocLists: [lists[op.list]] },
+            });
+          } else if (op.kind === 'move') {
+            await q(`mutation($i: DeviceUpdateInput!) { deviceUpdate(input: $i) { userErrors { message } } }`, {
+              i: { id: devices[op.device], policy: policies[op.policy] },
+            });
+          } else if (op.kind === 'triage') {
+            const ids: Array<{ id: number | string }> = await t.dataSource.query(`SELECT id FROM flow_hit ORDER BY id`);
+            if (ids.length) {
+              const id = Number(ids[op.pick % ids.length].id);
+              const { toGlobalId } = await import('../../../src/common/ids/global-id');
+              await q(`mutation($i: FlowHitTriageInput!) { flowHitTriage(input: $i) { userErrors { message } } }`, {
+                i: { ids: [toGlobalId('FlowHit', id)], status: op.status },
+              });
+            }
+          } else await settle();
+        }
+        await settle();
+        const hunted = await snapshot();
+        const verdicts = await triaged();
+        // From scratch: every upload processed again against the lists as they are now.
+        await t.dataSource.query(`UPDATE log_upload SET status = 'QUEUED', lease_owner = NULL, lease_expires_at = NULL`);
+        await processQueued(t.services);
+        expect(await snapshot()).toEqual(hunted);
+        expect(await triaged()).toEqual(verdicts);
+      }),
+      { numRuns: 30 },
+    );
+  });
+});
