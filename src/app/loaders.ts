@@ -5,6 +5,9 @@ import { IocList } from '../modules/ioc/ioc-list.entity';
 import { Ioc } from '../modules/ioc/ioc.entity';
 import { LogUpload } from '../modules/log-upload/log-upload.entity';
 import { FlowHit } from '../modules/flow-hit/flow-hit.entity';
+import { DnsHit } from '../modules/dns-hit/dns-hit.entity';
+import { DomainHitStats } from '../modules/dns-hit/dns-hit.service';
+import { IocDomain } from '../modules/ioc/ioc-domain.entity';
 import { ResolvedHitFilter } from '../modules/flow-hit/hit-filter';
 import { Totals, TOTALS } from '../modules/report/groupings/groupings';
 import { Caller } from '../modules/auth/auth.types';
@@ -25,6 +28,14 @@ export interface Loaders {
   retroHunt: DataLoader<number, RetroHunt | null>;
   /** By triageKey (upload + stable identity). */
   hitTriage: DataLoader<string, HitTriage | null>;
+  dnsHit: DataLoader<number, DnsHit | null>;
+  /** DNS hits per upload id. */
+  dnsHitCount: DataLoader<number, number>;
+  iocDomain: DataLoader<number, IocDomain | null>;
+  /** The DNS hit a flow hit followed (its external address was in the answers), by flow hit. */
+  followedDnsHit: DataLoader<FlowHit, DnsHit | null>;
+  /** iocLookup of a domain: queries for the name or a name under it. */
+  domainStats: DataLoader<string, DomainHitStats>;
   /** Dashboard fields that share one query per filter (hits per direction come with the totals). */
   totals: DataLoader<ResolvedHitFilter, Totals>;
   addressStats: DataLoader<string, { hits: number; firstSeenAt: Date | null; lastSeenAt: Date | null }>;
@@ -43,6 +54,11 @@ export function createLoaders(services: Services, caller: Caller | null): Loader
     flowHit: new DataLoader((ids) => services.flowHits.findMany(accountId, ids)),
     retroHunt: new DataLoader((ids) => services.retroHunts.findMany(accountId, ids)),
     hitTriage: new DataLoader((keys) => services.hitTriage.ofHits(accountId, keys)),
+    dnsHit: new DataLoader((ids) => services.dnsHits.findMany(accountId, ids)),
+    dnsHitCount: new DataLoader((ids) => services.dnsHits.countsOfUploads(accountId, ids)),
+    iocDomain: new DataLoader((ids) => services.dnsHits.domainEntries(accountId, ids)),
+    followedDnsHit: new DataLoader((hits) => services.dnsHits.followedBy(accountId, hits)),
+    domainStats: new DataLoader((names) => Promise.all(names.map((n) => services.dnsHits.nameStats(accountId, n)))),
     addressStats: new DataLoader((addresses) => Promise.all(addresses.map((a) => services.reports.addressStats(accountId, a)))),
     // The dashboard's devices and hosts: distinct external addresses are not shown there, so not counted.
     totals: new DataLoader((filters) => Promise.all(filters.map(async (f) => (await services.reports.group(f, TOTALS, { skip: ['externalAddresses'] }))[0])), {

@@ -14,6 +14,7 @@ import { LogUploadQueue } from '../modules/log-upload/log-upload.queue';
 import { LogUploadProcessor } from '../modules/log-upload/log-upload.processor';
 import { ParsePool } from '../modules/log-upload/parse-thread/parse-pool';
 import { FlowHitService } from '../modules/flow-hit/flow-hit.service';
+import { DnsHitService } from '../modules/dns-hit/dns-hit.service';
 import { ReportService } from '../modules/report/report.service';
 import { ReportThreads } from '../modules/report/report-thread/report-threads';
 import { HitMemory } from '../modules/report/hit-memory';
@@ -60,6 +61,7 @@ export interface Services {
   /** The report threads (null with REPORT_THREADS=0); started with the server, closed with the services. */
   reportThreads: ReportThreads | null;
   flowHits: FlowHitService;
+  dnsHits: DnsHitService;
   reports: ReportService;
   /** The reports' in-memory copy of the hits (off when REPORT_MEMORY_MAX_HITS is 0); the server warms it at start. */
   reportMemory: HitMemory;
@@ -184,6 +186,7 @@ export function createServices(dataSource: DataSource, config: AppConfig, option
     ),
     parsers,
     flowHits: new FlowHitService(dataSource),
+    dnsHits: new DnsHitService(dataSource),
     reports: new ReportService(dataSource, { memory: reportMemory, threads: reportThreads }),
     reportMemory,
     reportThreads,

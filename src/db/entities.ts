@@ -9,6 +9,7 @@ import { IocDomain } from '../modules/ioc/ioc-domain.entity';
 import { LogUpload } from '../modules/log-upload/log-upload.entity';
 import { LogUploadBlob } from '../modules/log-upload/log-upload-blob.entity';
 import { FlowHit } from '../modules/flow-hit/flow-hit.entity';
+import { DnsHit } from '../modules/dns-hit/dns-hit.entity';
 import { HitDayHost, HitHour } from '../modules/report/hit-rollup.entity';
 import { HitChange, HitRevision } from '../modules/flow-hit/hit-change';
 import { IocSource, IocSourceFetch } from '../modules/ioc-source/ioc-source.entity';
@@ -33,6 +34,7 @@ export const entities = [
   LogUpload,
   LogUploadBlob,
   FlowHit,
+  DnsHit,
   HitHour,
   HitDayHost,
   HitRevision,

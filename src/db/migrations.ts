@@ -12,6 +12,7 @@ import { DomainIocs1764320400000 } from '../../migrations/1764320400000-DomainIo
 import { Alerts1764324000000 } from '../../migrations/1764324000000-Alerts';
 import { IocSources1764327600000 } from '../../migrations/1764327600000-IocSources';
 import { AnalyticsAttempt1764331200000 } from '../../migrations/1764331200000-AnalyticsAttempt';
+import { DnsHits1764334800000 } from '../../migrations/1764334800000-DnsHits';
 
 /** Every migration, in order. Listed explicitly so the same set runs from main, the CLI and the tests. */
 export const migrations = [
@@ -29,4 +30,5 @@ export const migrations = [
   Alerts1764324000000,
   IocSources1764327600000,
   AnalyticsAttempt1764331200000,
+  DnsHits1764334800000,
 ];

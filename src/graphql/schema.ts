@@ -11,6 +11,7 @@ import { IocListResolver, IocLookupResolver, IocResolver } from '../modules/ioc/
 import { IocSourceFetchResolver, IocSourceResolver } from '../modules/ioc-source/ioc-source.resolver';
 import { LogUploadResolver } from '../modules/log-upload/log-upload.resolver';
 import { FlowHitResolver } from '../modules/flow-hit/flow-hit.resolver';
+import { DnsHitResolver, FlowHitDnsHitResolver, LogUploadDnsHitsResolver } from '../modules/dns-hit/dns-hit.resolver';
 import { reportResolvers } from '../modules/report/report.resolver';
 import { AlertDeliveryResolver, AlertDestinationResolver, AlertResolver, AlertRuleResolver } from '../modules/alert/alert.resolver';
 import { LiveResolver } from '../modules/live/live.resolver';
@@ -35,6 +36,9 @@ export const resolvers: NonEmptyArray<Function> = [
   FlowHitFoundResolver,
   FlowHitTriageResolver,
   HitTriageResolver,
+  DnsHitResolver,
+  LogUploadDnsHitsResolver,
+  FlowHitDnsHitResolver,
   ...reportResolvers,
   AlertDestinationResolver,
   AlertRuleResolver,

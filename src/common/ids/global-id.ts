@@ -13,7 +13,8 @@ export type NodeTypeName =
   | 'AlertDestination'
   | 'Alert'
   | 'AlertDelivery'
-  | 'RetroHunt';
+  | 'RetroHunt'
+  | 'DnsHit';
 
 const PREFIX = 'pd1:';
 

@@ -4,6 +4,7 @@ import { hitIdentity, INSERT_COLUMNS, NewHit } from './flow-hit.columns';
 import { HitChangeKind, recordHitChange } from './hit-change';
 import { insertRollups, rebuildUploadRollups, ROLLUP_GRAINS } from './hit-rollup';
 import { writeAlerts } from '../alert/alert-outbox';
+import { DNS_HIT_COLUMNS, NewDnsHit } from '../dns-hit/dns-hit.columns';
 
 /** How a run finds the hits it writes (retro-hunt, #17): hits the stored run had keep their own. */
 export interface FoundWith {
@@ -93,6 +94,32 @@ export class HitWriter {
   }
 
   /**
+   * Replaces an upload's DNS hits (dns_hit), in the same transaction as replaceUpload: one set, never two. The
+   * DELETE runs only when a row exists (see storedResults: a DELETE that finds nothing still locks a gap).
+   */
+  async replaceUploadDns(em: EntityManager, uploadId: number, hits: readonly NewDnsHit[]): Promise<void> {
+    const [row] = (await em.query(`SELECT EXISTS(SELECT 1 FROM dns_hit WHERE upload_id = ?) AS t`, [uploadId])) as Array<{ t: number | string }>;
+    if (Number(row.t) === 1) await execute(em, `DELETE FROM dns_hit WHERE upload_id = ?`, [uploadId]);
+    await bulkInsertObjects(em, 'dns_hit', DNS_HIT_COLUMNS, hits);
+  }
+
+  /** Deletes an upload's DNS hits (an upload being deleted); returns how many. */
+  async deleteUploadDns(em: EntityManager, uploadId: number): Promise<number> {
+    return execute(em, `DELETE FROM dns_hit WHERE upload_id = ?`, [uploadId]);
+  }
+
+  /** Deletes DNS hits captured before `purgedBefore` (the retention purge), at most `limit`; returns how many. */
+  async purgeDns(em: EntityManager, purgedBefore: number, limit: number): Promise<number> {
+    const ids: Array<{ id: number | string }> = await em.query(`SELECT id FROM dns_hit WHERE first_seen_at < ? ORDER BY id LIMIT ${limit}`, [purgedBefore]);
+    if (ids.length === 0) return 0;
+    return execute(
+      em,
+      `DELETE FROM dns_hit WHERE id IN (${ids.map(() => '?').join(',')})`,
+      ids.map((r) => Number(r.id)),
+    );
+  }
+
+  /**
    * Deletes these hits for the retention purge (all captured before `purgedBefore`), moves each upload's count
    * from `hits` to `hits_purged`, and recomputes the roll-ups of the buckets they were in from the hits left.
    * Hits deleted meanwhile (an upload re-processed) count 0. Returns how many were deleted.
@@ -134,6 +161,7 @@ export class HitWriter {
     await this.analytics?.deleteDevice(accountId, deviceId);
     for (const grain of ROLLUP_GRAINS) await execute(em, `DELETE FROM ${grain.table} WHERE account_id = ? AND device_id = ?`, [accountId, deviceId]);
     const n = await execute(em, `DELETE FROM flow_hit WHERE account_id = ? AND device_id = ?`, [accountId, deviceId]);
+    await execute(em, `DELETE FROM dns_hit WHERE account_id = ? AND device_id = ?`, [accountId, deviceId]);
     await recordHitChange(em, { accountId, deviceId } satisfies HitChangeKind);
     return n;
   }

@@ -1,11 +1,14 @@
 import { DataSource } from 'typeorm';
 import { dialectOf } from '../../db/bulk';
 import { IocIndex, IocIndexBuilder, IocListInfo } from './matching/ioc-index';
+import { DomainIndex, DomainIndexBuilder } from './matching/domain-index';
 import { nextTurn } from '../../common/async/next-turn';
 
 interface CachedIndex {
   fingerprint: string;
   index: IocIndex;
+  /** The policy's DOMAIN lists' entries; null when it has no DOMAIN list. */
+  domains: DomainIndex | null;
   builtInMs: number;
   /** Order in which builds started: a slower, older build never replaces a newer one. */
   seq: number;
@@ -13,6 +16,8 @@ interface CachedIndex {
 
 export interface PolicyIndex {
   index: IocIndex;
+  /** The policy's domain matcher (DNS hits); null when it has no DOMAIN list, so uploads skip DNS parsing. */
+  domains: DomainIndex | null;
   /** True when this call had to (re)build it. */
   rebuilt: boolean;
   builtInMs: number;
@@ -57,8 +62,8 @@ export class IocIndexCache {
   async forPolicy(policyId: number, now = Date.now(), signal?: AbortSignal): Promise<PolicyIndex> {
     const { fingerprint, lists } = await this.fingerprint(policyId);
     const cached = this.cache.get(policyId);
-    if (cached && cached.fingerprint === fingerprint && now < cached.index.validUntil) {
-      return { index: cached.index, rebuilt: false, builtInMs: cached.builtInMs };
+    if (cached && cached.fingerprint === fingerprint && now < validUntil(cached)) {
+      return { index: cached.index, domains: cached.domains, rebuilt: false, builtInMs: cached.builtInMs };
     }
     // Concurrent uploads (and the warm-up) of one policy share a single build.
     const key = `${policyId}:${fingerprint}`;
@@ -73,14 +78,14 @@ export class IocIndexCache {
     const built = signal ? await untilAborted(pending, signal) : await pending;
     const current = this.cache.get(policyId);
     if (!current || current.seq <= built.seq) this.cache.set(policyId, built);
-    return { index: built.index, rebuilt: true, builtInMs: built.builtInMs };
+    return { index: built.index, domains: built.domains, rebuilt: true, builtInMs: built.builtInMs };
   }
 
   /** True when the policy's index is built and current as of now (one fingerprint query; builds nothing). */
   async isFresh(policyId: number, now = Date.now()): Promise<boolean> {
     const { fingerprint } = await this.fingerprint(policyId);
     const cached = this.cache.get(policyId);
-    return !!cached && cached.fingerprint === fingerprint && now < cached.index.validUntil;
+    return !!cached && cached.fingerprint === fingerprint && now < validUntil(cached);
   }
 
   /** Shutdown: builds in progress stop at their next page (IndexCacheClosedError) and no new one starts. */
@@ -93,7 +98,7 @@ export class IocIndexCache {
     this.cache.delete(policyId);
   }
 
-  private async fingerprint(policyId: number): Promise<{ fingerprint: string; lists: IocListInfo[] }> {
+  private async fingerprint(policyId: number): Promise<{ fingerprint: string; lists: KindedList[] }> {
     const rows: Array<{
       prev: number | string;
       id: number | string | null;
@@ -101,8 +106,9 @@ export class IocIndexCache {
       kind: string;
       severity: number | string;
       category: string;
+      entry_kind: string | null;
     }> = await this.dataSource.query(
-      `SELECT p.revision AS prev, l.id AS id, l.revision AS rev, l.kind AS kind, l.severity AS severity, l.category AS category
+      `SELECT p.revision AS prev, l.id AS id, l.revision AS rev, l.kind AS kind, l.severity AS severity, l.category AS category, l.entry_kind AS entry_kind
            FROM policy p
            LEFT JOIN policy_ioc_list pil ON pil.policy_id = p.id
            LEFT JOIN ioc_list l ON l.id = pil.ioc_list_id
@@ -110,9 +116,15 @@ export class IocIndexCache {
           ORDER BY l.id`,
       [policyId],
     );
-    const lists: IocListInfo[] = rows
+    const lists: KindedList[] = rows
       .filter((r) => r.id != null)
-      .map((r) => ({ id: Number(r.id), kind: r.kind as IocListInfo['kind'], severity: Number(r.severity), category: r.category }));
+      .map((r) => ({
+        id: Number(r.id),
+        kind: r.kind as IocListInfo['kind'],
+        severity: Number(r.severity),
+        category: r.category,
+        domains: r.entry_kind === 'DOMAIN',
+      }));
     const fingerprint = `${rows[0]?.prev ?? 'none'}|${rows
       .filter((r) => r.id != null)
       .map((r) => `${r.id}:${r.rev}`)
@@ -125,16 +137,17 @@ export class IocIndexCache {
    * change committed meanwhile could leave a mix of before and after. Then it builds again from the new
    * revisions; after MAX_BUILD_ATTEMPTS (lists changing non-stop) the last build serves this call only.
    */
-  private async build(policyId: number, fingerprint: string, lists: IocListInfo[], now: number, seq: number): Promise<CachedIndex> {
+  private async build(policyId: number, fingerprint: string, lists: KindedList[], now: number, seq: number): Promise<CachedIndex> {
     const started = performance.now();
     for (let attempt = 1; ; attempt++) {
       const index = await this.load(lists, now);
+      const domains = await this.loadDomains(lists, now);
       const after = await this.fingerprint(policyId);
       if (after.fingerprint === fingerprint || attempt === MAX_BUILD_ATTEMPTS) {
         const builtInMs = performance.now() - started;
         this.onBuild(policyId, index, builtInMs);
         // An unstable build gets a fingerprint no use will match: it is rebuilt on next use.
-        return { fingerprint: after.fingerprint === fingerprint ? fingerprint : `unstable:${seq}`, index, builtInMs, seq };
+        return { fingerprint: after.fingerprint === fingerprint ? fingerprint : `unstable:${seq}`, index, domains, builtInMs, seq };
       }
       fingerprint = after.fingerprint;
       lists = after.lists;
@@ -170,6 +183,40 @@ export class IocIndexCache {
     if (this.closed) throw new IndexCacheClosedError();
     return builder.build();
   }
+
+  /** The DOMAIN lists' entries, in keyset pages along ioc_domain's (list_id, id) index as load() does; null: no DOMAIN list. */
+  private async loadDomains(lists: KindedList[], now: number): Promise<DomainIndex | null> {
+    const domainLists = lists.filter((l) => l.domains);
+    if (domainLists.length === 0) return null;
+    const builder = new DomainIndexBuilder(domainLists, { now });
+    const page = dialectOf(this.dataSource.manager) === 'sqlite' ? 10_000 : LOAD_PAGE;
+    for (const list of domainLists) {
+      let after = 0;
+      for (;;) {
+        if (this.closed) throw new IndexCacheClosedError();
+        const rows: Array<{ id: number | string; name: string; expires_at: number | string | null }> = await this.dataSource.query(
+          `SELECT id, name, expires_at FROM ioc_domain WHERE list_id = ? AND id > ? ORDER BY id LIMIT ${page}`,
+          [list.id, after],
+        );
+        for (const r of rows) builder.add({ id: Number(r.id), listId: list.id, name: r.name, expiresAt: r.expires_at == null ? null : Number(r.expires_at) });
+        if (rows.length < page) break;
+        after = Number(rows[rows.length - 1].id);
+        await nextTurn();
+      }
+    }
+    if (this.closed) throw new IndexCacheClosedError();
+    return builder.build();
+  }
+}
+
+/** A list of the policy, and whether it is a DOMAIN list (entries in ioc_domain, not ioc). */
+interface KindedList extends IocListInfo {
+  readonly domains: boolean;
+}
+
+/** The earlier expiry of the two matchers: the cached pair is rebuilt after it. */
+function validUntil(cached: CachedIndex): number {
+  return Math.min(cached.index.validUntil, cached.domains?.validUntil ?? Infinity);
 }
 
 /** `promise`, or a rejection with the signal's reason as soon as it aborts. */

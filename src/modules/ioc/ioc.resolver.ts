@@ -156,18 +156,27 @@ export class IocListResolver {
 
 @Resolver(() => IocLookup)
 export class IocLookupResolver {
-  @FieldResolver(() => Int, { description: 'Flow hits in your account where this address matched (all time kept).' })
+  @FieldResolver(() => Int, {
+    description:
+      'Flow hits in your account where this address matched (all time kept); for a domain name, the DNS queries in DNS hits for it or a name under it.',
+  })
   async hitCount(@Root() l: IocLookup, @Ctx() ctx: RequestContext): Promise<number> {
+    if (l.domain) return (await ctx.loaders.domainStats.load(l.domain)).hits;
     return (await ctx.loaders.addressStats.load(l.address)).hits;
   }
 
-  @FieldResolver(() => Date, { nullable: true, description: 'Capture time of the first hit on this address; null without hits.' })
+  @FieldResolver(() => Date, { nullable: true, description: 'Capture time of the first hit on this address (or DNS hit for this name); null without hits.' })
   async firstSeenAt(@Root() l: IocLookup, @Ctx() ctx: RequestContext): Promise<Date | null> {
+    if (l.domain) return (await ctx.loaders.domainStats.load(l.domain)).firstSeenAt;
     return (await ctx.loaders.addressStats.load(l.address)).firstSeenAt;
   }
 
-  @FieldResolver(() => Date, { nullable: true, description: 'Capture time of the last packet of a hit on this address; null without hits.' })
+  @FieldResolver(() => Date, {
+    nullable: true,
+    description: 'Capture time of the last packet of a hit on this address (or the last query of a DNS hit for this name); null without hits.',
+  })
   async lastSeenAt(@Root() l: IocLookup, @Ctx() ctx: RequestContext): Promise<Date | null> {
+    if (l.domain) return (await ctx.loaders.domainStats.load(l.domain)).lastSeenAt;
     return (await ctx.loaders.addressStats.load(l.address)).lastSeenAt;
   }
 }

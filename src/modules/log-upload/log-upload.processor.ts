@@ -9,6 +9,9 @@ import { HitWriter } from '../flow-hit/hit-writer';
 import { addressSetOf } from './address-set';
 import { writeAddressSet } from './address-set.store';
 import { recordRetroHuntRun } from '../retro-hunt/retro-hunt.progress';
+import { DomainIndex } from '../ioc/matching/domain-index';
+import { newDnsHit, NewDnsHit } from '../dns-hit/dns-hit.columns';
+import { DnsQueryGroup } from './flows/dns-queries';
 import { Direction } from './flows/direction';
 import { ConnectionEndpoint } from './flows/fold';
 import { hasHostOfOurs, withMatchedSides } from './flows/sides';
@@ -29,6 +32,8 @@ export interface ProcessOutcome {
   packets: number;
   connections: number;
   hits: number;
+  /** DNS hits written (0 when the device's policy has no DOMAIN list). */
+  dnsHits?: number;
   textBytes: number;
   durationMs: number;
   /** The upload's device, once known. */
@@ -97,8 +102,9 @@ export class LogUploadProcessor {
     const withDevice = { ...base, deviceId: device.id };
     const now = Date.now();
     let index: IocIndex;
+    let domains: DomainIndex | null;
     try {
-      ({ index } = await this.indexes.forPolicy(device.policyId, now, signal));
+      ({ index, domains } = await this.indexes.forPolicy(device.policyId, now, signal));
     } catch (err) {
       // Shutdown while the index was being built: the job was handed back, nothing is written.
       if (signal?.aborted) return { status: 'LEASE_LOST', ...withDevice, durationMs: performance.now() - started };
@@ -110,6 +116,8 @@ export class LogUploadProcessor {
       blobs: blobs.map((b) => b.data),
       internalNetworks: device.internalNetworks,
       ownAddress: device.ipAddress,
+      // DNS text is read only when a DOMAIN list could match it: the parser is slower with it on.
+      dns: domains !== null,
     };
     let lastRenew = Date.now();
     const renewEvery = Math.max(250, this.options.leaseMs / 3);
@@ -133,7 +141,7 @@ export class LogUploadProcessor {
         });
     if (parsed.kind === 'stopped') return { status: 'LEASE_LOST', ...withDevice, durationMs: performance.now() - started };
     if (parsed.kind === 'unreadable') return this.failed(uploadId, owner, `The stored file could not be read: ${parsed.message}`, withDevice, started);
-    const { stats, bytes, connections } = parsed;
+    const { stats, bytes, connections, dnsQueries } = parsed;
     const noEpoch = missingEpochTimestamps(stats);
     if (noEpoch) return this.failed(uploadId, owner, noEpoch.message, { ...withDevice, lines: stats.lines, packets: stats.packets, textBytes: bytes }, started);
 
@@ -173,6 +181,7 @@ export class LogUploadProcessor {
     }
     // What a later list change is checked against (retro-hunt): every end the matcher looked up.
     const addresses = addressSetOf(connections);
+    const dnsHits = domains ? matchDnsQueries(domains, dnsQueries, { accountId, deviceId: device.id, uploadId }) : [];
     const warnings = processingWarnings(
       { connections: connections.length, connectionsBeforeCutoff: oldConnections, hits: hits.length, hitsBeforeCutoff: oldHits },
       this.options.retentionDays ?? 0,
@@ -216,6 +225,7 @@ export class LogUploadProcessor {
         const counts = await this.hitWriter.replaceUpload(em, { accountId, uploadId }, hits, found);
         await writeAddressSet(em, uploadId, addresses);
         if (retroHuntId != null) await recordRetroHuntRun(em, uploadId, retroHuntId, counts);
+        await this.hitWriter.replaceUploadDns(em, uploadId, dnsHits);
         return true;
       });
     const done = await retryInPlace(
@@ -233,6 +243,7 @@ export class LogUploadProcessor {
       packets: stats.packets,
       connections: connections.length,
       hits: hits.length,
+      dnsHits: dnsHits.length,
       textBytes: bytes,
       durationMs: performance.now() - started,
     };
@@ -249,6 +260,21 @@ export class LogUploadProcessor {
     const ok = await this.queue.fail(uploadId, owner, error);
     return { status: ok ? LogUploadStatus.FAILED : 'LEASE_LOST', error, ...base, durationMs: performance.now() - started };
   }
+}
+
+/** A DNS hit per question group whose name a BLOCK entry contains (and no ALLOW entry does). */
+function matchDnsQueries(
+  domains: DomainIndex,
+  queries: readonly DnsQueryGroup[],
+  upload: { accountId: number; deviceId: number; uploadId: number },
+): NewDnsHit[] {
+  const out: NewDnsHit[] = [];
+  for (const q of queries) {
+    const m = domains.bestBlock(q.qname);
+    if (!m) continue;
+    out.push(newDnsHit(upload, q, { entryId: m.entryId, listId: m.list.id, name: m.name, severity: m.list.severity, category: m.list.category }));
+  }
+  return out;
 }
 
 function bestBlock(index: IocIndex, end: ConnectionEndpoint, now: number): number {

@@ -124,6 +124,7 @@ export class LogUploadWorker {
       packets: outcome.packets,
       connections: outcome.connections,
       hits: outcome.hits,
+      dnsHits: outcome.dnsHits ?? 0,
       durationMs: Math.round(outcome.durationMs),
     };
     if (outcome.status === 'LEASE_LOST') this.logger.warn({ event: 'job.lease_lost', ...fields }, 'job lease lost; result discarded');

@@ -7,6 +7,8 @@ import { HitRef, HitWriter } from '../flow-hit/hit-writer';
 
 export interface PurgeResult {
   flowHits: number;
+  /** DNS hits captured before the cutoff, and those of the uploads deleted. */
+  dnsHits: number;
   uploads: number;
   cutoff: Date;
 }
@@ -38,10 +40,17 @@ export class RetentionService {
 
   async purge(now = Date.now()): Promise<PurgeResult> {
     const cutoff = retentionCutoff(this.days, now);
-    if (cutoff == null) return { flowHits: 0, uploads: 0, cutoff: new Date(0) };
+    if (cutoff == null) return { flowHits: 0, dnsHits: 0, uploads: 0, cutoff: new Date(0) };
     const em = this.dataSource.manager;
     // Each batch's hits go with their roll-ups and a change log entry in one transaction (HitWriter.purge).
     let flowHits = await this.purgeHits(cutoff);
+    let dnsHits = 0;
+    for (;;) {
+      const n = await this.dataSource.transaction((tx) => this.hits.purgeDns(tx, cutoff, this.batch));
+      dnsHits += n;
+      if (n === 0) break;
+      await nextTurn();
+    }
     let uploads = 0;
     for (;;) {
       const old: Array<{ id: number | string; account_id: number | string }> = await em.query(
@@ -58,12 +67,13 @@ export class RetentionService {
           flowHits += await this.dataSource.transaction((tx) => this.hits.deleteFromUpload(tx, Number(account_id), Number(id), refs));
           await nextTurn();
         }
-        // Its roll-ups went with its last hits; the upload row's cascade finds nothing of them left.
+        // Its roll-ups went with its last hits; its DNS hits go here, so the upload row's cascade finds nothing left.
+        dnsHits += await this.hits.deleteUploadDns(em, Number(id));
         uploads += await execute(em, `DELETE FROM log_upload WHERE id = ?`, [id]);
       }
     }
     await pruneHitChanges(em, now);
-    return { flowHits, uploads, cutoff: new Date(cutoff) };
+    return { flowHits, dnsHits, uploads, cutoff: new Date(cutoff) };
   }
 
   /**

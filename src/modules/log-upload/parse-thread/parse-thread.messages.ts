@@ -1,6 +1,7 @@
 import type { ParseStats } from '../parsing';
 import type { Connection } from '../flows/fold';
 import type { StoredFile } from './parse-stored-file';
+import type { DnsQueryGroup } from '../flows/dns-queries';
 
 /** Main thread -> parse thread. */
 export type ToParseThread = { type: 'parse'; id: number; file: StoredFile } | { type: 'cancel'; id: number };
@@ -10,5 +11,10 @@ export type FromParseThread =
   | { type: 'progress'; id: number; bytes: number; lines: number }
   /** Connections in batches, each a message of its own: the main thread takes them in several short turns. */
   | { type: 'connections'; id: number; connections: Connection[] }
-  | { type: 'done'; id: number; outcome: { kind: 'parsed'; stats: ParseStats; bytes: number } | { kind: 'unreadable'; message: string } | { kind: 'stopped' } }
+  | {
+      type: 'done';
+      id: number;
+      outcome:
+        { kind: 'parsed'; stats: ParseStats; bytes: number; dnsQueries: DnsQueryGroup[] } | { kind: 'unreadable'; message: string } | { kind: 'stopped' };
+    }
   | { type: 'failed'; id: number; message: string; stack?: string };

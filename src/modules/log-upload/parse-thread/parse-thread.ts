@@ -35,11 +35,11 @@ export function serveParseJobs(port: MessagePort, hooks: ParseThreadHooks = {}):
           return !cancelled.has(id);
         });
         if (outcome.kind !== 'parsed') return post({ type: 'done', id, outcome });
-        const { connections, stats, bytes } = outcome;
+        const { connections, stats, bytes, dnsQueries } = outcome;
         for (let i = 0; i < connections.length && !cancelled.has(id); i += CONNECTION_BATCH) {
           post({ type: 'connections', id, connections: connections.slice(i, i + CONNECTION_BATCH) });
         }
-        post({ type: 'done', id, outcome: { kind: 'parsed', stats, bytes } });
+        post({ type: 'done', id, outcome: { kind: 'parsed', stats, bytes, dnsQueries } });
       } catch (err) {
         const e = err instanceof Error ? err : new Error(String(err));
         post({ type: 'failed', id, message: e.message, stack: e.stack });
