@@ -103,7 +103,7 @@ describe.each(drivers)('transient database errors while processing (%s)', (drive
     let injected = 0;
     // The processor's first read of the upload fails once (a lost connection before any write).
     t.dataSource.query = (async (sql: string, params?: unknown[]) => {
-      if (/stored_encoding FROM log_upload/.test(sql) && injected++ === 0) throw transient();
+      if (/stored_encoding\b.* FROM log_upload/.test(sql) && injected++ === 0) throw transient();
       return query(sql, params);
     }) as typeof t.dataSource.query;
     try {
