@@ -102,6 +102,26 @@ async function runCase(side: Side, c: Case, drill: Record<string, unknown>): Pro
   return o.json!.data;
 }
 
+/**
+ * Two CSV exports on the columns both have, when one only appends columns to the other's (a newer export adds
+ * columns at the end, whose values hold no commas): the longer one's lines lose their last fields.
+ */
+function sharedColumns(before: string, after: string, notes: string[]): [string, string] {
+  const header = (csv: string) => csv.slice(0, csv.indexOf('\n'));
+  const [hb, ha] = [header(before), header(after)];
+  if (hb === ha) return [before, after];
+  const [short, long, longer] = hb.length < ha.length ? [hb, ha, 'after'] : [ha, hb, 'before'];
+  if (!long.startsWith(`${short},`)) return [before, after];
+  const extra = long.slice(short.length + 1).split(',');
+  notes.push(`export: ${longer} adds the columns ${extra.join(', ')}; compared on the columns both have`);
+  const cut = (csv: string) =>
+    csv
+      .split('\n')
+      .map((line) => (line ? line.split(',').slice(0, -extra.length).join(',') : line))
+      .join('\n');
+  return longer === 'after' ? [before, cut(after)] : [cut(before), after];
+}
+
 /** The first path at which two JSON values differ, or null. */
 function firstDifference(a: unknown, b: unknown, at = '$'): string | null {
   if (a === b) return null;
@@ -141,6 +161,7 @@ async function main(): Promise<void> {
     for (const side of sides) for (const c of CASES) side.ms[c].length = 0;
     sides.forEach((s) => (s.exportRows.length = 0));
     const differences: string[] = [];
+    const notes: string[] = [];
     for (let run = 0; run < RUNS; run++) {
       progress(`run ${run + 1}/${RUNS}`);
       const order = run % 2 === 0 ? sides : [...sides].reverse();
@@ -148,7 +169,11 @@ async function main(): Promise<void> {
         const answers = new Map<Side, unknown>();
         for (const side of order) answers.set(side, await runCase(side, c, drill));
         if (run === 0) {
-          const d = firstDifference(answers.get(sides[0]), answers.get(sides[1]));
+          const [before, after] =
+            c === 'export'
+              ? sharedColumns(answers.get(sides[0]) as string, answers.get(sides[1]) as string, notes)
+              : [answers.get(sides[0]), answers.get(sides[1])];
+          const d = firstDifference(before, after);
           if (d) differences.push(`${c}: ${d.slice(0, 300)}`);
         }
       }
@@ -178,6 +203,7 @@ async function main(): Promise<void> {
       console.log(`${c.padEnd(12)} ${cell(b).padEnd(26)} ${cell(a).padEnd(26)} ${(a.p95 / b.p95).toFixed(2)}x`.padEnd(90) + `p95 < ${TARGETS[c]} ms`);
     }
     console.log(`\nexport rows: ${sides.map((s) => `${s.name} ${s.exportRows[0]?.toLocaleString('en')}`).join(', ')}`);
+    for (const n of notes) console.log(n);
     console.log(differences.length ? `answers DIFFER:\n  ${differences.join('\n  ')}` : 'answers identical on every case (first run)');
   } finally {
     for (const s of sides) await s.server.stop();
