@@ -3,11 +3,10 @@ import { Direction, TimeRangePreset, TransportProtocol } from './flow-hit.enums'
 import { IocCategory } from '../ioc/ioc.enums';
 import { FoundBy } from '../retro-hunt/retro-hunt.enums';
 
-@InputType({
-  description:
-    'Which flow hits a report, the drill-down or an export covers. A window is required: `from`+`to` or a `preset`. All given conditions must hold. The window applies to capture time (first packet).',
-})
-export class HitFilter {
+/** The conditions flow hits and DNS hits share: the window, devices, directions, severity, lists and categories. */
+// Registered so that its fields are inherited; no field or argument takes it, so the schema does not show it.
+@InputType()
+export abstract class HitWindowFilter {
   @Field(() => Date, { nullable: true, description: 'Start of the window (inclusive), on capture time. Give with `to`, or use `preset`.' })
   from?: Date | null;
 
@@ -26,14 +25,20 @@ export class HitFilter {
   @Field(() => Int, { nullable: true, description: 'Only hits at least this severe (0-5).' })
   minSeverity?: number | null;
 
-  @Field(() => [Int], { nullable: true, description: 'Only these severities.' })
-  severities?: number[] | null;
-
   @Field(() => [ID], { nullable: true, description: 'Only hits on these IOC lists.' })
   iocLists?: string[] | null;
 
   @Field(() => [IocCategory], { nullable: true, description: 'Only hits on lists of these categories.' })
   categories?: IocCategory[] | null;
+}
+
+@InputType({
+  description:
+    'Which flow hits a report, the drill-down or an export covers. A window is required: `from`+`to` or a `preset`. All given conditions must hold. The window applies to capture time (first packet).',
+})
+export class HitFilter extends HitWindowFilter {
+  @Field(() => [Int], { nullable: true, description: 'Only these severities.' })
+  severities?: number[] | null;
 
   @Field(() => String, { nullable: true, description: 'Only hits whose internal address is this address or lies in this CIDR.' })
   internalAddress?: string | null;
