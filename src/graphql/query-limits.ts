@@ -49,24 +49,44 @@ export function shapeRefusals(schema: GraphQLSchema, document: DocumentNode, lim
   return refusals;
 }
 
+/** Costs kept per document: its operations with the variables they were asked with (a client's few pages). */
+const COSTS_PER_DOCUMENT = 32;
+/** Variables longer than this as JSON are priced every time rather than kept. */
+const COST_KEY_MAX = 2_000;
+
 export function queryLimitsPlugin(limits: QueryLimits): ApolloServerPlugin {
+  // Apollo parses each distinct query text once and hands every request of it the same DocumentNode: the shape
+  // checks and the cost walk the whole document, and a client asking the same report over and over paid for both
+  // on every request, on the event loop. Keyed weakly: a document Apollo drops from its cache is dropped here too.
+  const shapes = new WeakMap<DocumentNode, string[]>();
+  const costs = new WeakMap<DocumentNode, Map<string, number>>();
   return {
     async requestDidStart() {
       return {
         async didResolveOperation({ document, schema, operation, request }) {
-          const refusals = shapeRefusals(schema, document, limits);
+          let refusals = shapes.get(document);
+          if (!refusals) shapes.set(document, (refusals = shapeRefusals(schema, document, limits)));
           if (refusals.length > 0) throw queryTooComplex(refusals.join(' '));
 
           // No operation to run (several without operationName): the executor refuses it before any resolver.
           if (!operation) return;
-          // Bad variables are the executor's to report (BAD_USER_INPUT); it stops before any resolver.
           const variables = request.variables ?? {};
-          if (getVariableValues(schema, operation.variableDefinitions ?? [], variables).errors) return;
-          let cost: number;
-          try {
-            cost = getComplexity({ schema, query: document, operationName: operation.name?.value, variables, estimators: [pagedCostEstimator] });
-          } catch {
-            throw queryTooComplex("The query's cost could not be estimated (too many fields or fragments).");
+          const key = `${operation.name?.value ?? ''}\u0000${JSON.stringify(variables)}`;
+          let known = costs.get(document);
+          let cost = known?.get(key);
+          if (cost === undefined) {
+            // Bad variables are the executor's to report (BAD_USER_INPUT); it stops before any resolver.
+            if (getVariableValues(schema, operation.variableDefinitions ?? [], variables).errors) return;
+            try {
+              cost = getComplexity({ schema, query: document, operationName: operation.name?.value, variables, estimators: [pagedCostEstimator] });
+            } catch {
+              throw queryTooComplex("The query's cost could not be estimated (too many fields or fragments).");
+            }
+            if (key.length <= COST_KEY_MAX) {
+              if (!known) costs.set(document, (known = new Map()));
+              if (known.size >= COSTS_PER_DOCUMENT) known.delete(known.keys().next().value as string);
+              known.set(key, cost);
+            }
           }
           if (cost > limits.cost) {
             throw queryTooComplex(`Query cost limit of ${limits.cost} exceeded, found ${cost}: ask for smaller pages (first) or fewer nested lists.`);
@@ -77,22 +97,36 @@ export function queryLimitsPlugin(limits: QueryLimits): ApolloServerPlugin {
   };
 }
 
+/** Query texts remembered as under the token limit, and the longest remembered. */
+const PASSED_TEXTS = 256;
+const PASSED_TEXT_MAX = 64 * 1024;
+
 /**
  * The token limit, checked before the context (and its key lookup) is built and before Apollo parses: a
  * document over it is not parsed twice, nor validated. graphql-armor's lexer stops counting at the limit.
  */
 export function tokenLimit(limit: number) {
+  // Texts that passed, most recent last: clients send the same few documents again and again, and lexing each
+  // again cost the event loop as much as a small report's own work.
+  const passed = new Set<string>();
   return (req: Request, res: Response, next: NextFunction): void => {
     const body = req.body as { query?: unknown } | undefined;
     const query = typeof body?.query === 'string' ? body.query : typeof req.query?.query === 'string' ? req.query.query : null;
     if (query === null) return next();
+    if (passed.has(query)) return next();
     let refusal: GraphQLError | null = null;
     try {
       new MaxTokensParserWLexer(query, { n: limit, onReject: [(_ctx, err) => (refusal = err)], propagateOnRejection: true }).parseDocument();
     } catch {
       // Other syntax errors are Apollo's to report.
     }
-    if (!refusal) return next();
+    if (!refusal) {
+      if (query.length <= PASSED_TEXT_MAX) {
+        if (passed.size >= PASSED_TEXTS) passed.delete(passed.values().next().value as string);
+        passed.add(query);
+      }
+      return next();
+    }
     res
       .status(400)
       .json({ errors: [{ message: `${clean((refusal as GraphQLError).message)} Send a smaller document.`, extensions: { code: 'QUERY_TOO_COMPLEX' } }] });

@@ -74,15 +74,25 @@ export class AccountService {
   /** The caller behind a bearer secret, or null when it is unknown or revoked. */
   async authenticate(secret: string): Promise<Caller | null> {
     if (!looksLikeSecret(secret)) return null;
-    const repo = this.dataSource.getRepository(ApiKey);
-    const key = await repo.findOneBy({ tokenHash: hashSecret(secret), revokedAt: IsNull() });
+    // Every request runs this: plain SQL, not an entity query (TypeORM's query building and hydration cost the
+    // event loop more than the lookup itself).
+    const [key]: Array<{
+      id: number | string;
+      account_id: number | string;
+      device_id: number | string | null;
+      role: Role;
+      last_used_at: number | string | null;
+    }> = await this.dataSource.query('SELECT id, account_id, device_id, role, last_used_at FROM api_key WHERE token_hash = ? AND revoked_at IS NULL', [
+      hashSecret(secret),
+    ]);
     if (!key) return null;
+    const id = Number(key.id);
     const now = Date.now();
-    if (!key.lastUsedAt || now - key.lastUsedAt.getTime() > LAST_USED_RESOLUTION_MS) {
+    if (key.last_used_at == null || now - Number(key.last_used_at) > LAST_USED_RESOLUTION_MS) {
       // Throttled so that busy keys cost one write a minute, not one per request.
-      await repo.update({ id: key.id }, { lastUsedAt: new Date(now) });
+      await this.dataSource.getRepository(ApiKey).update({ id }, { lastUsedAt: new Date(now) });
     }
-    return { accountId: key.accountId, apiKeyId: key.id, role: key.role, deviceId: key.deviceId };
+    return { accountId: Number(key.account_id), apiKeyId: id, role: key.role, deviceId: key.device_id == null ? null : Number(key.device_id) };
   }
 
   /** `deviceId`: bind an UPLOADER key to one device (undefined: not bound; null: an ID that did not decode). */

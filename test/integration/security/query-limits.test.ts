@@ -102,6 +102,11 @@ describe.each(drivers)('query cost is bounded before any resolver runs (%s)', (d
     const query = `query($n: Int, $m: Int) { logUploads(first: $n) { edges { node { id flowHits(first: $m) { edges { node { id } } } } } } }`;
     expect(await expectRefused(query, { n: 100, m: 100 })).toMatch(/found 30401/);
     ok(await t.gql(query, { n: 10, m: 10 }));
+    // The same document again, each way round: a price is kept per document and variables, never per document alone.
+    ok(await t.gql(query, { n: 10, m: 10 }));
+    for (const spy of serviceSpies) spy.mockClear();
+    expect(await expectRefused(query, { n: 100, m: 100 })).toMatch(/found 30401/);
+    expect(await expectRefused(query, { n: 100, m: 100 })).toMatch(/found 30401/);
     // Without `first`, a page is 20 rows: priced as such.
     ok(await t.gql(`{ logUploads { edges { node { id flowHits { edges { node { id } } } } } } }`));
   });
