@@ -12,6 +12,7 @@ import { requestRetroHunt } from '../retro-hunt/retro-hunt.request';
 import { HitWriter } from '../flow-hit/hit-writer';
 import { Device } from './device.entity';
 import { DeviceFields, validateDeviceFields } from './device.validation';
+import { findByIds } from '../../db/find-by-ids';
 
 export interface DeviceFilterData {
   nicknameContains?: string | null;
@@ -46,16 +47,7 @@ export class DeviceService {
   }
 
   async findMany(accountId: number, ids: readonly number[]): Promise<(Device | null)[]> {
-    const rows = ids.length
-      ? await this.dataSource
-          .getRepository(Device)
-          .createQueryBuilder('d')
-          .where('d.accountId = :accountId', { accountId })
-          .andWhereInIds([...ids])
-          .getMany()
-      : [];
-    const byId = new Map(rows.map((d) => [d.id, d]));
-    return ids.map((id) => byId.get(id) ?? null);
+    return findByIds(this.dataSource, Device, accountId, ids);
   }
 
   async findByNickname(accountId: number, nickname: string): Promise<Device | null> {

@@ -10,6 +10,7 @@ import { Policy } from '../policy/policy.entity';
 import { IocCategory, IocEntryKind, IocListKind } from './ioc.enums';
 import { IocList } from './ioc-list.entity';
 import { IndexChanges, NO_INDEX_CHANGES } from './ioc-index.warmer';
+import { findByIds } from '../../db/find-by-ids';
 
 export interface IocListFields {
   name?: string | null;
@@ -44,16 +45,7 @@ export class IocListService {
   }
 
   async findMany(accountId: number, ids: readonly number[]): Promise<(IocList | null)[]> {
-    const rows = ids.length
-      ? await this.dataSource
-          .getRepository(IocList)
-          .createQueryBuilder('l')
-          .where('l.accountId = :accountId', { accountId })
-          .andWhereInIds([...ids])
-          .getMany()
-      : [];
-    const byId = new Map(rows.map((l) => [l.id, l]));
-    return ids.map((id) => byId.get(id) ?? null);
+    return findByIds(this.dataSource, IocList, accountId, ids);
   }
 
   async list(accountId: number, filter: IocListFilterData | null | undefined, page: KeysetPage): Promise<ConnectionData<IocList>> {

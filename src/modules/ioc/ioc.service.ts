@@ -19,6 +19,7 @@ import { IocList } from './ioc-list.entity';
 import { IndexChanges, NO_INDEX_CHANGES } from './ioc-index.warmer';
 import { cidrRangeKeys, ipKey, lowestContainingStartKey } from './ioc-range';
 import { requestRetroHunt } from '../retro-hunt/retro-hunt.request';
+import { findByIds } from '../../db/find-by-ids';
 
 export interface IocEntryFields {
   value: string;
@@ -79,9 +80,7 @@ export class IocService {
   ) {}
 
   async findMany(accountId: number, ids: readonly number[]): Promise<(Ioc | null)[]> {
-    const rows = ids.length ? await this.dataSource.getRepository(Ioc).findBy({ accountId, id: In([...ids]) }) : [];
-    const byId = new Map(rows.map((r) => [r.id, r]));
-    return ids.map((id) => byId.get(id) ?? null);
+    return findByIds(this.dataSource, Ioc, accountId, ids);
   }
 
   /** Entries of one list; a list that is not the caller's yields an empty page, exactly like a missing one. */
