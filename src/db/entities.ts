@@ -19,7 +19,8 @@ import { Alert } from '../modules/alert/alert.entity';
 import { AlertAttempt, AlertDelivery, AlertDigest } from '../modules/alert/alert-delivery.entity';
 import { HitTriage } from '../modules/flow-hit/hit-triage.entity';
 import { UploadAddressSet } from '../modules/log-upload/upload-address-set.entity';
-import { RetroHunt, RetroHuntClock, RetroHuntRange } from '../modules/retro-hunt/retro-hunt.entity';
+import { UploadNameSet } from '../modules/log-upload/upload-name-set.entity';
+import { RetroHunt, RetroHuntClock, RetroHuntDomain, RetroHuntRange } from '../modules/retro-hunt/retro-hunt.entity';
 
 /** Every entity, in one list shared by the DataSource and the schema-agreement test. */
 export const entities = [
@@ -48,8 +49,10 @@ export const entities = [
   AlertDigest,
   AlertAttempt,
   UploadAddressSet,
+  UploadNameSet,
   RetroHunt,
   RetroHuntRange,
+  RetroHuntDomain,
   RetroHuntClock,
   HitTriage,
 ];

@@ -6,6 +6,7 @@ export type NodeTypeName =
   | 'Policy'
   | 'IocList'
   | 'Ioc'
+  | 'IocDomain'
   | 'LogUpload'
   | 'FlowHit'
   | 'IocSource'

@@ -36,6 +36,8 @@ export interface DomainImportCounts {
   skipped: number;
   skippedLines: FeedSkippedLine[];
   removed: number;
+  /** The names added and removed (what a retro-hunt re-judges); null when there are more than `maxChanged`. */
+  changedNames: string[] | null;
 }
 
 /** The format of a feed file from its head (SOURCES.md's auto-detection). */
@@ -63,6 +65,7 @@ export async function importDomainFeed(
   path: string,
   mode: ImportMode,
   onProgress?: (linesRead: number, bytesRead: number) => void,
+  maxChanged = Infinity,
 ): Promise<DomainImportCounts> {
   const format = await detectFileFormat(path);
   const reader = new DomainFeedReader(format);
@@ -108,7 +111,14 @@ export async function importDomainFeed(
   }
   await flush();
   onProgress?.(linesRead, input.bytesRead);
-  const removed = mode === ImportMode.REPLACE ? await removeDomainsNotIn(em, list.id, inFile) : 0;
+  const gone: string[] = [];
+  const removed = mode === ImportMode.REPLACE ? await removeDomainsNotIn(em, list.id, inFile, gone, maxChanged) : 0;
+  let changedNames: string[] | null = null;
+  if (inserted + removed <= maxChanged) {
+    // The rows this import created carry its `now` (a duplicate keeps its own time).
+    const added: Array<{ name: string }> = inserted ? await em.query(`SELECT name FROM ioc_domain WHERE list_id = ? AND created_at = ?`, [list.id, now]) : [];
+    changedNames = gone.concat(added.map((r) => r.name));
+  }
   await touchDomainList(em, list, inserted - removed, mode === ImportMode.REPLACE, true);
   return {
     format,
@@ -120,10 +130,12 @@ export async function importDomainFeed(
     skipped,
     skippedLines: samples,
     removed,
+    changedNames,
   };
 }
 
-async function removeDomainsNotIn(em: EntityManager, listId: number, keep: Set<string>): Promise<number> {
+/** Deletes the list's names not in `keep`; the first `maxNames` of them go to `names`. */
+async function removeDomainsNotIn(em: EntityManager, listId: number, keep: Set<string>, names: string[], maxNames: number): Promise<number> {
   let removed = 0;
   let after = 0;
   for (;;) {
@@ -133,7 +145,9 @@ async function removeDomainsNotIn(em: EntityManager, listId: number, keep: Set<s
     );
     if (page.length === 0) return removed;
     after = Number(page[page.length - 1].id);
-    const gone = page.filter((r) => !keep.has(r.name)).map((r) => Number(r.id));
+    const goneRows = page.filter((r) => !keep.has(r.name));
+    for (const r of goneRows) if (names.length < maxNames) names.push(r.name);
+    const gone = goneRows.map((r) => Number(r.id));
     for (let i = 0; i < gone.length; i += 1000) {
       const ids = gone.slice(i, i + 1000);
       await em.query(`DELETE FROM ioc_domain WHERE list_id = ? AND id IN (${ids.map(() => '?').join(',')})`, [listId, ...ids]);

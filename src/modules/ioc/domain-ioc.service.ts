@@ -11,6 +11,7 @@ import { AddressScope, IocListKind, LookupVerdict } from './ioc.enums';
 import { PolicyIocList } from '../policy/policy-ioc-list.entity';
 import { Policy } from '../policy/policy.entity';
 import { Device } from '../device/device.entity';
+import { requestRetroHunt } from '../retro-hunt/retro-hunt.request';
 
 export interface DomainAddResult {
   list: IocList;
@@ -117,6 +118,14 @@ export class DomainIocService {
       const added = await bulkInsert(em, 'ioc_domain', IOC_DOMAIN_COLUMNS, rows, { ignoreDuplicates: true });
       await touchDomainList(em, list, added, false);
       const stored = await em.getRepository(IocDomain).find({ where: { listId: list.id, name: In([...wanted.keys()]) }, order: { name: 'ASC', id: 'ASC' } });
+      // The entries this call created (the others were there already) re-judge the stored uploads that asked them (#17, #18).
+      const created = stored.filter((e) => e.createdAt.getTime() === now).map((e) => e.name);
+      if (created.length)
+        await requestRetroHunt(em, accountId, {
+          target: { lists: [list.id] },
+          domains: created,
+          cause: `${created.length} entr${created.length === 1 ? 'y' : 'ies'} added to list ${list.id}.`,
+        });
       return success({ list, added, duplicates: repeats + (wanted.size - added), domains: stored });
     });
     if (outcome.ok && outcome.value.added > 0) this.changes.listsChanged([outcome.value.list.id]);

@@ -231,7 +231,16 @@ export class FeedImportService {
       outcome = await this.dataSource.transaction(async (em) => {
         const list = await lockList(em, accountId, listId);
         if (!list) return failure(userError(UserErrorCode.NOT_FOUND, ['input', 'list'], 'No IOC list with this ID.'));
-        const d = await importDomainFeed(em, list, source.path, mode, onProgress);
+        const d = await importDomainFeed(em, list, source.path, mode, onProgress, MAX_HUNT_RANGES);
+        // The names added and removed re-judge the stored uploads that asked them (retro-hunt, #17, #18).
+        if (d.added + d.removed > 0) {
+          const cause = `Import into list ${list.id}: ${d.added} entries added, ${d.removed} removed.`;
+          await requestRetroHunt(
+            em,
+            accountId,
+            d.changedNames ? { target: { lists: [list.id] }, domains: d.changedNames, cause } : { target: { lists: [list.id], anyAddress: true }, cause },
+          );
+        }
         return success({
           list,
           mode,

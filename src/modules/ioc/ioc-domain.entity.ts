@@ -1,6 +1,7 @@
 import { Column, Entity, Index, JoinColumn, ManyToOne, PrimaryGeneratedColumn } from 'typeorm';
 import { Field, ObjectType } from 'type-graphql';
 import { TimestampColumn } from '../../db/columns';
+import { Node } from '../../common/node/node';
 import { IocList } from './ioc-list.entity';
 
 /**
@@ -11,7 +12,7 @@ import { IocList } from './ioc-list.entity';
 @Index('UQ_ioc_domain_list_name', ['listId', 'name'], { unique: true })
 @Index('IDX_ioc_domain_account_name', ['accountId', 'name'])
 @Index('IDX_ioc_domain_list_id', ['listId', 'id'])
-@ObjectType({ description: 'A domain IOC entry: the name and every subdomain of it.' })
+@ObjectType({ implements: Node, description: 'A domain IOC entry: the name and every subdomain of it.' })
 export class IocDomain {
   @PrimaryGeneratedColumn()
   id: number;

@@ -107,7 +107,9 @@ export class IocAddInput {
 
 @InputType({ description: 'Entries to remove, by ID.' })
 export class IocRemoveInput {
-  @Field(() => [ID], { description: 'Entry IDs (at most 1,000). An unknown ID refuses the whole call.' })
+  @Field(() => [ID], {
+    description: "Entry IDs (at most 1,000): of address entries (`Ioc`) or of DOMAIN lists' entries (`IocDomain`). An unknown ID refuses the whole call.",
+  })
   ids: string[];
 }
 

@@ -41,8 +41,11 @@ export class IocAddPayload {
 
 @ObjectType({ description: 'Result of `iocRemove`.' })
 export class IocRemovePayload {
-  @Field(() => [Ioc], { description: 'The removed entries, as they were.' })
+  @Field(() => [Ioc], { description: 'The removed address entries, as they were.' })
   removed: Ioc[];
+
+  @Field(() => [IocDomain], { description: 'The removed entries of DOMAIN lists, as they were.' })
+  removedDomains: IocDomain[];
 
   @Field(() => [UserError], { description: 'Why nothing was removed; empty on success.' })
   userErrors: UserErrorData[];

@@ -25,6 +25,7 @@ import {
 
 nodeLoaders.set('IocList', { roles: READ_ROLES, load: (ctx, id) => ctx.loaders.iocList.load(id) });
 nodeLoaders.set('Ioc', { roles: READ_ROLES, load: (ctx, id) => ctx.loaders.ioc.load(id) });
+nodeLoaders.set('IocDomain', { roles: READ_ROLES, load: (ctx, id) => ctx.loaders.iocDomain.load(id) });
 
 @Resolver(() => IocList)
 export class IocListResolver {
@@ -109,16 +110,21 @@ export class IocListResolver {
   }
 
   @Authorized(WRITE_ROLES)
-  @Mutation(() => IocRemovePayload, { description: 'Removes entries by ID.' })
+  @Mutation(() => IocRemovePayload, { description: 'Removes entries by ID: address entries (`Ioc`) and entries of DOMAIN lists (`IocDomain`) alike.' })
   async iocRemove(
     @Arg('input', { description: 'What to do; see the input type.' }) input: IocRemoveInput,
     @Ctx() ctx: RequestContext,
   ): Promise<IocRemovePayload> {
     const outcome = await ctx.services.iocs.remove(
       ctx.caller!.accountId,
-      input.ids.map((id) => idOfType(id, 'Ioc')),
+      input.ids.map((id) => {
+        const domain = idOfType(id, 'IocDomain');
+        return domain == null ? idOfType(id, 'Ioc') : { domain };
+      }),
     );
-    return outcome.ok ? { removed: outcome.value.removed, userErrors: [] } : { removed: [], userErrors: outcome.errors };
+    return outcome.ok
+      ? { removed: outcome.value.removed, removedDomains: outcome.value.removedDomains, userErrors: [] }
+      : { removed: [], removedDomains: [], userErrors: outcome.errors };
   }
 
   @Authorized(WRITE_ROLES)

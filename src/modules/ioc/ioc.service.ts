@@ -46,6 +46,8 @@ export interface IocAddResult {
 
 export interface IocRemoveResult {
   removed: Ioc[];
+  /** DOMAIN lists' entries removed. */
+  removedDomains: IocDomain[];
 }
 
 export interface IocLookupData {
@@ -169,32 +171,47 @@ export class IocService {
     return outcome;
   }
 
-  /** Removes entries by ID; all-or-nothing: an ID that is not the caller's refuses the call. */
-  async remove(accountId: number, ids: (number | null)[]): Promise<Outcome<IocRemoveResult>> {
+  /**
+   * Removes entries by ID (an address entry's number, or `{ domain }` for a DOMAIN list's entry); all-or-nothing: an
+   * ID that is not the caller's refuses the call.
+   */
+  async remove(accountId: number, ids: (number | { domain: number } | null)[]): Promise<Outcome<IocRemoveResult>> {
     if (ids.length === 0) return failure(userError(UserErrorCode.REQUIRED, ['input', 'ids'], 'Give at least one entry ID.'));
     if (ids.length > MAX_ENTRIES_PER_ADD) return failure(userError(UserErrorCode.INVALID, ['input', 'ids'], `At most ${MAX_ENTRIES_PER_ADD} IDs per call.`));
     const outcome = await this.dataSource.transaction(async (em) => {
-      const valid = ids.filter((id): id is number => id != null);
+      const valid = ids.filter((id): id is number => typeof id === 'number');
+      const validDomains = ids.flatMap((id) => (id != null && typeof id === 'object' ? [id.domain] : []));
       const found = valid.length ? await em.getRepository(Ioc).findBy({ accountId, id: In(valid) }) : [];
+      const foundDomains = validDomains.length ? await em.getRepository(IocDomain).findBy({ accountId, id: In(validDomains) }) : [];
       const foundIds = new Set(found.map((f) => f.id));
+      const foundDomainIds = new Set(foundDomains.map((f) => f.id));
       const errors = ids
         .map((id, i) =>
-          id == null || !foundIds.has(id) ? userError(UserErrorCode.NOT_FOUND, ['input', 'ids', String(i)], 'No IOC entry with this ID.') : null,
+          id == null || (typeof id === 'number' ? !foundIds.has(id) : !foundDomainIds.has(id.domain))
+            ? userError(UserErrorCode.NOT_FOUND, ['input', 'ids', String(i)], 'No IOC entry with this ID.')
+            : null,
         )
         .filter((e): e is UserErrorData => e != null);
       if (errors.length) return failure(...errors);
-      await em.getRepository(Ioc).delete({ accountId, id: In([...foundIds]) });
+      if (foundIds.size) await em.getRepository(Ioc).delete({ accountId, id: In([...foundIds]) });
+      if (foundDomainIds.size) await em.getRepository(IocDomain).delete({ accountId, id: In([...foundDomainIds]) });
       const perList = new Map<number, number>();
-      for (const f of found) perList.set(f.listId, (perList.get(f.listId) ?? 0) + 1);
+      for (const f of [...found, ...foundDomains]) perList.set(f.listId, (perList.get(f.listId) ?? 0) + 1);
       for (const [lid, n] of perList) {
         const list = await lockList(em, accountId, lid);
         if (list) await touchList(em, list, -n, false);
         const ranges = found.filter((f) => f.listId === lid).map((f) => ({ start: f.rangeStart, end: f.rangeEnd }));
-        await requestRetroHunt(em, accountId, { target: { lists: [lid] }, ranges, cause: `${n} entr${n === 1 ? 'y' : 'ies'} removed from list ${lid}.` });
+        const domains = foundDomains.filter((f) => f.listId === lid).map((f) => f.name);
+        await requestRetroHunt(em, accountId, {
+          target: { lists: [lid] },
+          ranges,
+          domains,
+          cause: `${n} entr${n === 1 ? 'y' : 'ies'} removed from list ${lid}.`,
+        });
       }
-      return success({ removed: found });
+      return success({ removed: found, removedDomains: foundDomains });
     });
-    if (outcome.ok) this.changes.listsChanged([...new Set(outcome.value.removed.map((e) => e.listId))]);
+    if (outcome.ok) this.changes.listsChanged([...new Set([...outcome.value.removed, ...outcome.value.removedDomains].map((e) => e.listId))]);
     return outcome;
   }
 

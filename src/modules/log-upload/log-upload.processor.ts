@@ -8,6 +8,8 @@ import { newHit, NewHit } from '../flow-hit/flow-hit.columns';
 import { HitWriter } from '../flow-hit/hit-writer';
 import { addressSetOf } from './address-set';
 import { writeAddressSet } from './address-set.store';
+import { nameSetOf } from './name-set';
+import { writeNameSet } from './name-set.store';
 import { recordRetroHuntRun } from '../retro-hunt/retro-hunt.progress';
 import { DomainIndex } from '../ioc/matching/domain-index';
 import { newDnsHit, NewDnsHit } from '../dns-hit/dns-hit.columns';
@@ -182,6 +184,8 @@ export class LogUploadProcessor {
     // What a later list change is checked against (retro-hunt): every end the matcher looked up.
     const addresses = addressSetOf(connections);
     const dnsHits = domains ? matchDnsQueries(domains, dnsQueries, { accountId, deviceId: device.id, uploadId }) : [];
+    // And every name the domain matcher looked up; null (unknown) when DNS was not read.
+    const names = domains ? nameSetOf(dnsQueries) : null;
     const warnings = processingWarnings(
       { connections: connections.length, connectionsBeforeCutoff: oldConnections, hits: hits.length, hitsBeforeCutoff: oldHits },
       this.options.retentionDays ?? 0,
@@ -224,6 +228,7 @@ export class LogUploadProcessor {
         const found = retroHuntId == null ? { by: 'UPLOAD' as const, at: Date.now(), retroHuntId } : { by: 'RETRO_HUNT' as const, at: Date.now(), retroHuntId };
         const counts = await this.hitWriter.replaceUpload(em, { accountId, uploadId }, hits, found);
         await writeAddressSet(em, uploadId, addresses);
+        await writeNameSet(em, uploadId, names);
         if (retroHuntId != null) await recordRetroHuntRun(em, uploadId, retroHuntId, counts);
         await this.hitWriter.replaceUploadDns(em, uploadId, dnsHits);
         return true;

@@ -121,3 +121,26 @@ export class RetroHuntClock {
   @TimestampColumn()
   expiryCheckedAt: Date;
 }
+
+/** The changed domain entries of a requested retro-hunt, per target (retro-hunt.request.ts); deleted once it is planned. */
+@Entity('retro_hunt_domain')
+@Index('IDX_retro_hunt_domain_hunt', ['retroHuntId', 'target'])
+export class RetroHuntDomain {
+  @PrimaryGeneratedColumn()
+  id: number;
+
+  @Column({ type: 'int' })
+  retroHuntId: number;
+
+  @ManyToOne(() => RetroHunt, { onDelete: 'CASCADE', nullable: false })
+  @JoinColumn({ name: 'retro_hunt_id', foreignKeyConstraintName: 'FK_retro_hunt_domain_hunt' })
+  retroHunt?: RetroHunt;
+
+  /** Index of the target in the hunt's scope. */
+  @Column({ type: 'int' })
+  target: number;
+
+  /** The entry's name (ioc_domain.name): it and every name under it. */
+  @Column({ type: 'varchar', length: 253 })
+  name: string;
+}

@@ -6,8 +6,9 @@ import { RetroHuntStatus } from './retro-hunt.enums';
 /**
  * What a change may alter: uploads of these devices (given directly, through their policies, or through the
  * policies that use these lists) whose address sets meet `ranges` (the changed entries' ranges, stored in
- * retro_hunt_range), or the lists' entries as they are when the hunt is planned (`listEntries`), or any
- * address (`anyAddress`: a device moved to another policy is re-judged whole).
+ * retro_hunt_range) or whose name sets meet `domains` (changed domain entries, in retro_hunt_domain), or the
+ * lists' entries as they are when the hunt is planned (`listEntries`: addresses of IP lists, names of DOMAIN
+ * lists), or any address or name (`anyAddress`: a device moved to another policy is re-judged whole).
  */
 export interface HuntTarget {
   devices?: number[];
@@ -17,10 +18,12 @@ export interface HuntTarget {
   anyAddress?: boolean;
 }
 
-/** A change's target with the ranges of its changed entries (none for listEntries/anyAddress targets). */
+/** A change's target with the ranges or names of its changed entries (none for listEntries/anyAddress targets). */
 export interface HuntRequest {
   target: HuntTarget;
   ranges?: readonly KeyRange[];
+  /** Changed domain entries (DOMAIN lists): each stands for itself and every name under it. */
+  domains?: readonly string[];
   cause: string;
 }
 
@@ -53,6 +56,7 @@ export async function requestRetroHunt(em: EntityManager, accountId: number, req
     targetIndex = 0;
   }
   if (request.ranges?.length) await insertRanges(em, id, targetIndex, request.ranges);
+  if (request.domains?.length) await insertDomains(em, id, targetIndex, request.domains);
   return id;
 }
 
@@ -84,5 +88,14 @@ async function insertRanges(em: EntityManager, huntId: number, target: number, r
     'retro_hunt_range',
     ['retro_hunt_id', 'target', 'range_start', 'range_end'],
     ranges.map((r) => [huntId, target, r.start, r.end]),
+  );
+}
+
+async function insertDomains(em: EntityManager, huntId: number, target: number, names: readonly string[]): Promise<void> {
+  await bulkInsert(
+    em,
+    'retro_hunt_domain',
+    ['retro_hunt_id', 'target', 'name'],
+    names.map((name) => [huntId, target, name]),
   );
 }

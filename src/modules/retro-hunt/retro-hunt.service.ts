@@ -8,6 +8,8 @@ import { Device } from '../device/device.entity';
 import { IocList } from '../ioc/ioc-list.entity';
 import { intersects, KeyRange, RangeSet, rangeSetOf } from '../log-upload/address-set';
 import { readAddressSets } from '../log-upload/address-set.store';
+import { DomainChanges } from '../log-upload/name-set';
+import { readNameSets } from '../log-upload/name-set.store';
 import { LogUploadStatus } from '../log-upload/log-upload.enums';
 import { retentionCutoff } from '../report/retention.service';
 import { RetroHunt } from './retro-hunt.entity';
@@ -27,11 +29,24 @@ export interface RetroHuntStartData {
   since?: Date | null;
 }
 
-/** One target resolved at planning time: which devices, and which addresses (null: any). */
+/** One target resolved at planning time: which devices, and which addresses and names (both null: any). */
 interface ResolvedTarget {
   devices: Set<number>;
+  /** Null: any address and any name. */
   ranges: RangeSet | null;
+  /** Changed address ranges there are (an empty set meets no upload). */
+  hasRanges: boolean;
+  /** Changed domain entries; null when there are none. */
+  domains: DomainChanges | null;
 }
+
+/** Changed entries of one hunt's targets, by target index. */
+interface TargetChanges {
+  ranges: Map<number, KeyRange[]>;
+  domains: Map<number, string[]>;
+}
+
+const NO_CHANGES: TargetChanges = { ranges: new Map(), domains: new Map() };
 
 /**
  * Retro-hunts: re-judging stored uploads after a change. A change requests one in its own transaction
@@ -73,7 +88,7 @@ export class RetroHuntService {
     const since = input.since?.getTime() ?? null;
     const cause = `Started by hand${lists ? ` for ${lists.length} list(s)` : ''}${devices ? ` on ${devices.length} device(s)` : ''}${since != null ? ` since ${new Date(since).toISOString()}` : ''}.`;
     // Refused before anything is stored when it is too big: the caller sees the count and the setting now.
-    const affected = await this.affected(this.dataSource.manager, accountId, [target], new Map(), since);
+    const affected = await this.affected(this.dataSource.manager, accountId, [target], NO_CHANGES, since);
     if (affected.uploads.length > this.options.maxUploads) {
       return failure(userError(UserErrorCode.INVALID, ['input'], this.refusal(affected.uploads.length)));
     }
@@ -108,6 +123,29 @@ export class RetroHuntService {
         g.ranges.push({ start: r.range_start, end: r.range_end });
         byList.set(k, g);
       }
+      const named: Array<{ account_id: number | string; list_id: number | string; name: string }> = await em.query(
+        `SELECT account_id, list_id, name FROM ioc_domain WHERE expires_at > ? AND expires_at <= ? ORDER BY account_id, list_id`,
+        [after, now],
+      );
+      const byDomainList = new Map<string, { accountId: number; listId: number; names: string[] }>();
+      for (const r of named) {
+        const k = `${r.account_id}:${r.list_id}`;
+        const g = byDomainList.get(k) ?? { accountId: Number(r.account_id), listId: Number(r.list_id), names: [] };
+        g.names.push(r.name);
+        byDomainList.set(k, g);
+      }
+      for (const g of byDomainList.values()) {
+        await requestRetroHunt(
+          em,
+          g.accountId,
+          {
+            target: { lists: [g.listId] },
+            domains: g.names,
+            cause: `${g.names.length} entr${g.names.length === 1 ? 'y' : 'ies'} of list ${g.listId} expired.`,
+          },
+          now,
+        );
+      }
       for (const g of byList.values()) {
         await requestRetroHunt(
           em,
@@ -121,7 +159,7 @@ export class RetroHuntService {
         );
       }
       await execute(em, `UPDATE retro_hunt_clock SET expiry_checked_at = ? WHERE id = 1`, [now]);
-      return byList.size;
+      return byList.size + byDomainList.size;
     });
   }
 
@@ -173,7 +211,16 @@ export class RetroHuntService {
         list.push({ start: r.range_start, end: r.range_end });
         ranges.set(Number(r.target), list);
       }
-      const { uploads, examined } = await this.affected(em, accountId, targets, ranges, since);
+      const nameRows: Array<{ target: number | string; name: string }> = await em.query(`SELECT target, name FROM retro_hunt_domain WHERE retro_hunt_id = ?`, [
+        id,
+      ]);
+      const domains = new Map<number, string[]>();
+      for (const r of nameRows) {
+        const list = domains.get(Number(r.target)) ?? [];
+        list.push(r.name);
+        domains.set(Number(r.target), list);
+      }
+      const { uploads, examined } = await this.affected(em, accountId, targets, { ranges, domains }, since);
       const notes = this.retentionNote(since, Number(hunt.created_at), now);
       if (uploads.length > this.options.maxUploads) {
         await execute(em, `UPDATE retro_hunt SET status = ?, uploads_examined = ?, summary = ?, started_at = ?, finished_at = ? WHERE id = ?`, [
@@ -199,6 +246,7 @@ export class RetroHuntService {
         );
       }
       await execute(em, `DELETE FROM retro_hunt_range WHERE retro_hunt_id = ?`, [id]);
+      if (nameRows.length) await execute(em, `DELETE FROM retro_hunt_domain WHERE retro_hunt_id = ?`, [id]);
       await execute(em, `UPDATE retro_hunt SET status = ?, uploads_examined = ?, uploads_rerun = ?, summary = ?, started_at = ? WHERE id = ?`, [
         RetroHuntStatus.RUNNING,
         examined,
@@ -248,16 +296,17 @@ export class RetroHuntService {
 
   /**
    * The stored, finished uploads the targets may affect: of the targets' devices, received since `since`, whose
-   * address set meets the target's ranges (an upload without a set, stored before sets existed, always may).
+   * address set meets the target's ranges (an upload without a set, stored before sets existed, always may) or
+   * whose name set meets its domain entries (an upload without one, parsed with DNS off, always may).
    */
   private async affected(
     em: EntityManager,
     accountId: number,
     targets: HuntTarget[],
-    ranges: Map<number, KeyRange[]>,
+    changes: TargetChanges,
     since: number | null,
   ): Promise<{ uploads: number[]; examined: number }> {
-    const resolved = await this.resolve(em, accountId, targets, ranges);
+    const resolved = await this.resolve(em, accountId, targets, changes);
     const devices = new Set(resolved.flatMap((t) => [...t.devices]));
     if (devices.size === 0) return { uploads: [], examined: 0 };
     const params: unknown[] = [accountId, LogUploadStatus.COMPLETED];
@@ -271,20 +320,26 @@ export class RetroHuntService {
       params,
     );
     const candidates = rows.map((r) => ({ id: Number(r.id), deviceId: Number(r.device_id) })).filter((u) => devices.has(u.deviceId));
-    const sets = await readAddressSets(
-      em,
-      candidates.map((c) => c.id),
-    );
-    const uploads = candidates
-      .filter((u) => {
+    const ids = candidates.map((c) => c.id);
+    const sets = resolved.some((t) => t.hasRanges) ? await readAddressSets(em, ids) : new Map();
+    const names = resolved.some((t) => t.domains) ? await readNameSets(em, ids) : new Map();
+    const meets = (t: ResolvedTarget, u: { id: number }): boolean => {
+      if (t.ranges === null) return true;
+      if (t.hasRanges) {
         const set = sets.get(u.id);
-        return resolved.some((t) => t.devices.has(u.deviceId) && (t.ranges === null || !set || intersects(set, t.ranges)));
-      })
-      .map((u) => u.id);
+        if (!set || intersects(set, t.ranges)) return true;
+      }
+      if (t.domains) {
+        const set = names.get(u.id);
+        if (!set || t.domains.meets(set)) return true;
+      }
+      return false;
+    };
+    const uploads = candidates.filter((u) => resolved.some((t) => t.devices.has(u.deviceId) && meets(t, u))).map((u) => u.id);
     return { uploads, examined: candidates.length };
   }
 
-  private async resolve(em: EntityManager, accountId: number, targets: HuntTarget[], ranges: Map<number, KeyRange[]>): Promise<ResolvedTarget[]> {
+  private async resolve(em: EntityManager, accountId: number, targets: HuntTarget[], changes: TargetChanges): Promise<ResolvedTarget[]> {
     const devices: Array<{ id: number | string; policy_id: number | string }> = await em.query(`SELECT id, policy_id FROM device WHERE account_id = ?`, [
       accountId,
     ]);
@@ -305,13 +360,17 @@ export class RetroHuntService {
         for (const d of devices) if (policies.has(Number(d.policy_id))) set.add(Number(d.id));
       } else for (const d of devices) set.add(Number(d.id));
       if (t.anyAddress) {
-        out.push({ devices: set, ranges: null });
+        out.push({ devices: set, ranges: null, hasRanges: true, domains: null });
         continue;
       }
-      let keyRanges = ranges.get(i) ?? [];
+      let keyRanges = changes.ranges.get(i) ?? [];
+      let names = changes.domains.get(i) ?? [];
       // A whole list can hold millions of entries: concatenated, never spread into a call.
-      if (t.listEntries && t.lists?.length) keyRanges = keyRanges.concat(await listRanges(em, t.lists));
-      out.push({ devices: set, ranges: rangeSetOf(keyRanges) });
+      if (t.listEntries && t.lists?.length) {
+        keyRanges = keyRanges.concat(await listRanges(em, t.lists));
+        names = names.concat(await listDomains(em, t.lists));
+      }
+      out.push({ devices: set, ranges: rangeSetOf(keyRanges), hasRanges: keyRanges.length > 0, domains: names.length ? new DomainChanges(names) : null });
     }
     return out;
   }
@@ -329,6 +388,24 @@ async function listRanges(em: EntityManager, lists: number[]): Promise<KeyRange[
       );
       if (page.length === 0) break;
       for (const r of page) out.push({ start: r.range_start, end: r.range_end });
+      after = Number(page[page.length - 1].id);
+    }
+  }
+  return out;
+}
+
+/** Every domain entry's name of these lists (DOMAIN lists; none for IP lists), as they are now. */
+async function listDomains(em: EntityManager, lists: number[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const list of lists) {
+    let after = 0;
+    for (;;) {
+      const page: Array<{ id: number | string; name: string }> = await em.query(
+        `SELECT id, name FROM ioc_domain WHERE list_id = ? AND id > ? ORDER BY id LIMIT 50000`,
+        [list, after],
+      );
+      if (page.length === 0) break;
+      for (const r of page) out.push(r.name);
       after = Number(page[page.length - 1].id);
     }
   }
