@@ -97,10 +97,23 @@ export class HitWriter {
    * Replaces an upload's DNS hits (dns_hit), in the same transaction as replaceUpload: one set, never two. The
    * DELETE runs only when a row exists (see storedResults: a DELETE that finds nothing still locks a gap).
    */
-  async replaceUploadDns(em: EntityManager, uploadId: number, hits: readonly NewDnsHit[]): Promise<void> {
-    const [row] = (await em.query(`SELECT EXISTS(SELECT 1 FROM dns_hit WHERE upload_id = ?) AS t`, [uploadId])) as Array<{ t: number | string }>;
-    if (Number(row.t) === 1) await execute(em, `DELETE FROM dns_hit WHERE upload_id = ?`, [uploadId]);
+  async replaceUploadDns(em: EntityManager, uploadId: number, hits: readonly NewDnsHit[]): Promise<ReplaceCounts> {
+    // A DNS hit's identity in its upload: querying host, name, type and matched entry (what a re-run finds again).
+    const key = (h: { internalIp: unknown; qname: unknown; qtype: unknown; iocDomainId: unknown }) =>
+      `${String(h.internalIp)} ${String(h.qname)} ${String(h.qtype)} ${Number(h.iocDomainId)}`;
+    const before: Array<{ internal_ip: string; qname: string; qtype: string; ioc_domain_id: number | string }> = await em.query(
+      `SELECT internal_ip, qname, qtype, ioc_domain_id FROM dns_hit WHERE upload_id = ?`,
+      [uploadId],
+    );
+    const old = new Set(before.map((r) => key({ internalIp: r.internal_ip, qname: r.qname, qtype: r.qtype, iocDomainId: r.ioc_domain_id })));
+    const after = new Set(hits.map(key));
+    if (before.length) await execute(em, `DELETE FROM dns_hit WHERE upload_id = ?`, [uploadId]);
     await bulkInsertObjects(em, 'dns_hit', DNS_HIT_COLUMNS, hits);
+    let added = 0;
+    let removed = 0;
+    for (const k of after) if (!old.has(k)) added++;
+    for (const k of old) if (!after.has(k)) removed++;
+    return { added, removed };
   }
 
   /** Deletes an upload's DNS hits (an upload being deleted); returns how many. */

@@ -229,8 +229,8 @@ export class LogUploadProcessor {
         const counts = await this.hitWriter.replaceUpload(em, { accountId, uploadId }, hits, found);
         await writeAddressSet(em, uploadId, addresses);
         await writeNameSet(em, uploadId, names);
-        if (retroHuntId != null) await recordRetroHuntRun(em, uploadId, retroHuntId, counts);
-        await this.hitWriter.replaceUploadDns(em, uploadId, dnsHits);
+        const dnsCounts = await this.hitWriter.replaceUploadDns(em, uploadId, dnsHits);
+        if (retroHuntId != null) await recordRetroHuntRun(em, uploadId, retroHuntId, counts, dnsCounts);
         return true;
       });
     const done = await retryInPlace(

@@ -70,6 +70,14 @@ export class RetroHunt {
   @Field(() => Int, { description: 'Hits the re-runs no longer found (an entry removed, an ALLOW added...).' })
   hitsRemoved: number;
 
+  @Column({ type: 'int', default: 0 })
+  @Field(() => Int, { description: 'DNS hits the re-runs found that were not there before (same querying host, name, type and matched entry).' })
+  dnsHitsAdded: number;
+
+  @Column({ type: 'int', default: 0 })
+  @Field(() => Int, { description: 'DNS hits the re-runs no longer found (a domain entry removed, an ALLOW entry added...).' })
+  dnsHitsRemoved: number;
+
   @Column({ type: 'text', nullable: true })
   @Field(() => String, { nullable: true, description: 'What happened in words: why it was refused, what could not be judged.' })
   summary: string | null;

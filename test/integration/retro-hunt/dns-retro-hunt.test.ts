@@ -46,6 +46,12 @@ describe.each(drivers)('DNS retro-hunt (%s)', (driver) => {
     expect(r.userErrors).toEqual([]);
     return r.domains[0].id as string;
   };
+  const huntCounts = async (id: number) =>
+    (
+      await q(`query($id: ID!) { node(id: $id) { ... on RetroHunt { status uploadsRerun dnsHitsAdded dnsHitsRemoved hitsAdded } } }`, {
+        id: toGlobalId('RetroHunt', id),
+      })
+    ).node;
   /** Plans the due hunt and returns which uploads it queued (before they run). */
   const plan = async (at = Date.now() + 60_000) => {
     await t.services.retroHunts.runDue(at);
@@ -109,6 +115,7 @@ describe.each(drivers)('DNS retro-hunt (%s)', (driver) => {
     expect(queued).toEqual([uploads.bad]);
     await settle();
     expect(await dnsHits()).toEqual([`${uploads.evil} www.evil.example evil.example`, `${uploads.bad} cdn.bad.test bad.test`]);
+    expect(await huntCounts(Number(hunt.id))).toEqual({ status: 'COMPLETED', uploadsRerun: 1, dnsHitsAdded: 1, dnsHitsRemoved: 0, hitsAdded: 0 });
     // A name nobody asked re-runs nothing; a suffix that is not at a label boundary neither.
     await add(block, 'nobody.example');
     await add(block, 'ad.test');
@@ -123,9 +130,11 @@ describe.each(drivers)('DNS retro-hunt (%s)', (driver) => {
       })
     ).iocRemove;
     expect(r).toEqual({ removed: [], removedDomains: [{ name: 'bad.test' }], userErrors: [] });
-    expect((await plan()).queued).toEqual([uploads.bad]);
+    const removal = await plan();
+    expect(removal.queued).toEqual([uploads.bad]);
     await settle();
     expect(await dnsHits()).toEqual([`${uploads.evil} www.evil.example evil.example`]);
+    expect(await huntCounts(Number(removal.hunt.id))).toEqual({ status: 'COMPLETED', uploadsRerun: 1, dnsHitsAdded: 0, dnsHitsRemoved: 1, hitsAdded: 0 });
     // An unknown ID refuses the call, naming its place.
     const refused = (
       await q(`mutation($i: IocRemoveInput!) { iocRemove(input: $i) { removedDomains { name } userErrors { field message } } }`, {
