@@ -3,10 +3,12 @@
  * hits (a policy with a DOMAIN list) against without (the baseline, measured in the same run, alternating), on the
  * parser bench's generated, seeded text (15 MB by default, about one line in seven on port 53).
  * Run: node -r @swc-node/register bench/dns-hits.bench.ts [--mb 15] [--runs 5]
- * Prints figures and the ratio; asserts nothing.
+ * Also prints the size of the upload's name set (what a DNS retro-hunt reads instead of the capture) against the
+ * stored, compressed capture. Prints figures and the ratio; asserts nothing.
  */
 import zlib from 'node:zlib';
 import { parseStoredFile, StoredFile } from '../src/modules/log-upload/parse-thread/parse-stored-file';
+import { encodeNameSet, nameSetOf } from '../src/modules/log-upload/name-set';
 import { generateTcpdumpText } from './lib/tcpdump-text';
 
 function arg(name: string, fallback: number): number {
@@ -22,7 +24,7 @@ function median(xs: number[]): number {
   return s[s.length >> 1];
 }
 
-async function run(blob: Buffer, dns: boolean): Promise<{ ms: number; cpuMs: number; connections: number; groups: number }> {
+async function run(blob: Buffer, dns: boolean): Promise<{ ms: number; cpuMs: number; connections: number; groups: number; names: number; nameBytes: number }> {
   const file: StoredFile = { encoding: 'gzip', blobs: [blob], internalNetworks: [], ownAddress: null, dns };
   const t0 = process.hrtime.bigint();
   const c0 = process.cpuUsage();
@@ -30,7 +32,15 @@ async function run(blob: Buffer, dns: boolean): Promise<{ ms: number; cpuMs: num
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
   const c = process.cpuUsage(c0);
   if (out.kind !== 'parsed') throw new Error(out.kind);
-  return { ms, cpuMs: (c.user + c.system) / 1000, connections: out.connections.length, groups: out.dnsQueries.length };
+  const names = nameSetOf(out.dnsQueries);
+  return {
+    ms,
+    cpuMs: (c.user + c.system) / 1000,
+    connections: out.connections.length,
+    groups: out.dnsQueries.length,
+    names: names.length,
+    nameBytes: encodeNameSet(names).length,
+  };
 }
 
 async function main(): Promise<void> {
@@ -43,7 +53,7 @@ async function main(): Promise<void> {
   const on: number[] = [];
   const offCpu: number[] = [];
   const onCpu: number[] = [];
-  let last = { ms: 0, cpuMs: 0, connections: 0, groups: 0 };
+  let last = { ms: 0, cpuMs: 0, connections: 0, groups: 0, names: 0, nameBytes: 0 };
   for (let r = 0; r < RUNS; r++) {
     const o = await run(blob, false);
     off.push(o.ms);
@@ -55,6 +65,9 @@ async function main(): Promise<void> {
   console.log(`text: ${mb.toFixed(1)} MB, ${last.connections} connections, ${last.groups} DNS question groups; median of ${RUNS} runs`);
   console.log(`DNS off: ${(mb / (median(off) / 1000)).toFixed(0)} MB/s wall, ${(mb / (median(offCpu) / 1000)).toFixed(0)} MB per CPU second`);
   console.log(`DNS on:  ${(mb / (median(on) / 1000)).toFixed(0)} MB/s wall, ${(mb / (median(onCpu) / 1000)).toFixed(0)} MB per CPU second`);
+  console.log(
+    `name set: ${last.names} names, ${last.nameBytes} bytes = ${((100 * last.nameBytes) / blob.length).toFixed(2)}% of the ${(blob.length / 1048576).toFixed(1)} MB compressed capture`,
+  );
   console.log(`ratio on/off (CPU): ${(median(offCpu) / median(onCpu)).toFixed(2)}; wall: ${(median(off) / median(on)).toFixed(2)}`);
 }
 
