@@ -187,7 +187,7 @@ export function createServices(dataSource: DataSource, config: AppConfig, option
     parsers,
     flowHits: new FlowHitService(dataSource),
     dnsHits: new DnsHitService(dataSource),
-    reports: new ReportService(dataSource, { memory: reportMemory, threads: reportThreads }),
+    reports: new ReportService(dataSource, { memory: reportMemory, threads: reportThreads, analytics }),
     reportMemory,
     reportThreads,
     retention: new RetentionService(dataSource, config.retention.days),
