@@ -118,7 +118,7 @@ export function exportRouter(services: Services, logger: Logger, batchSize = EXP
     // The client left while it waited: its slot goes to the next.
     if (gone) return release();
     res.once('close', release);
-    const { header, batches } = await exportHits(services.dataSource, caller.accountId, filter, format, batchSize);
+    const { header, batches } = await exportHits(services.dataSource, caller.accountId, filter, format, batchSize, services.analyticsFlowHits);
     res.status(200);
     res.setHeader('content-type', format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson; charset=utf-8');
     res.setHeader('content-disposition', `attachment; filename="flow-hits.${format}"`);
