@@ -118,7 +118,21 @@ export function exportRouter(services: Services, logger: Logger, batchSize = EXP
     // The client left while it waited: its slot goes to the next.
     if (gone) return release();
     res.once('close', release);
-    const { header, batches } = await exportHits(services.dataSource, caller.accountId, filter, format, batchSize);
+    const { header, batches } = await exportHits(services.dataSource, caller.accountId, filter, format, batchSize, services.analyticsFlowHits);
+    // The next batch is read while this one is sent (MySQL runs it meanwhile).
+    let pending = batches.next();
+    pending.catch(() => undefined);
+    if (services.analyticsFlowHits) {
+      // From ClickHouse, the first batch before the status: ClickHouse down is a 503 to retry, not a cut 200.
+      try {
+        await pending;
+      } catch (err) {
+        if (!(err instanceof GraphQLError && err.extensions.code === 'ANALYTICS_UNAVAILABLE')) throw err;
+        logger.warn({ err: (err as { cause?: unknown }).cause, event: 'export.analytics_unavailable' }, 'export refused: ClickHouse unavailable');
+        res.setHeader('retry-after', '5');
+        return void res.status(503).json({ error: err.message, code: 'ANALYTICS_UNAVAILABLE' });
+      }
+    }
     res.status(200);
     res.setHeader('content-type', format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson; charset=utf-8');
     res.setHeader('content-disposition', `attachment; filename="flow-hits.${format}"`);
@@ -126,8 +140,6 @@ export function exportRouter(services: Services, logger: Logger, batchSize = EXP
     res.on('close', () => (closed = true));
     if (header) res.write(header);
     let rows = 0;
-    // The next batch is read while this one is sent (MySQL runs it meanwhile).
-    let pending = batches.next();
     try {
       for (;;) {
         const next = await pending;

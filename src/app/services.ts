@@ -35,6 +35,7 @@ import { AddressGuard } from '../modules/alert/destinations/address-guard';
 import { LiveFeed } from '../modules/live/live-feed';
 import { LiveService } from '../modules/live/live.service';
 import { Analytics } from '../modules/analytics/analytics';
+import { AnalyticsFlowHits } from '../modules/analytics/analytics-flow-hits';
 
 /** Every service, built once per process from the DataSource; resolvers reach them through the context. */
 export interface Services {
@@ -86,6 +87,8 @@ export interface Services {
   live: LiveService;
   /** The ClickHouse analytics tier (null unless ANALYTICS_URL is set); migrated by the server at start. */
   analytics: Analytics | null;
+  /** The hit reads from ClickHouse (drill-down, by ID, the export); null unless ANALYTICS_URL is set. */
+  analyticsFlowHits: AnalyticsFlowHits | null;
 }
 
 export interface ServiceOptions {
@@ -128,6 +131,7 @@ export function createServices(dataSource: DataSource, config: AppConfig, option
       : null;
   const databaseProbe = new DatabaseProbe(dataSource);
   const analytics = config.analytics ? new Analytics(config.analytics, config.retention.days) : null;
+  const analyticsFlowHits = analytics ? new AnalyticsFlowHits(analytics, dataSource) : null;
   const telemetry = uploadTelemetry(metrics, logger);
   const parsers =
     config.worker.parseThreads > 0
@@ -185,9 +189,10 @@ export function createServices(dataSource: DataSource, config: AppConfig, option
       parsers,
     ),
     parsers,
-    flowHits: new FlowHitService(dataSource),
+    flowHits: new FlowHitService(dataSource, analyticsFlowHits),
+    analyticsFlowHits,
     dnsHits: new DnsHitService(dataSource),
-    reports: new ReportService(dataSource, { memory: reportMemory, threads: reportThreads }),
+    reports: new ReportService(dataSource, { memory: reportMemory, threads: reportThreads, analytics }),
     reportMemory,
     reportThreads,
     retention: new RetentionService(dataSource, config.retention.days),

@@ -21,6 +21,8 @@ const CLIENT_CODES = new Set([
   // Raised deliberately before execution (databaseFailureError); resolvers' database errors are mapped below.
   'SERVICE_UNAVAILABLE',
   'INSUFFICIENT_STORAGE',
+  // A hit report's ClickHouse store (ANALYTICS_URL) failed: the report is refused rather than partial.
+  'ANALYTICS_UNAVAILABLE',
 ]);
 
 export type ErrorReporter = (error: unknown) => void;

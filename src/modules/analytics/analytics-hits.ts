@@ -49,10 +49,18 @@ export class AnalyticsHits {
 
   /** Removes an upload's rows of every attempt but `keep` (null: all of them). */
   async removeStale(uploadId: number, keep: number | null): Promise<void> {
-    await this.client.command({
-      query: `DELETE FROM ${ANALYTICS_HITS_TABLE} WHERE upload_id = {upload:UInt64}${keep === null ? '' : ' AND attempt != {keep:UInt32}'}`,
-      query_params: { upload: uploadId, keep },
-    });
+    const where = `upload_id = {upload:UInt64}${keep === null ? '' : ' AND attempt != {keep:UInt32}'}`;
+    // A DELETE is a mutation of every part, even when it matches nothing: an upload's first write (nearly every
+    // write) only looks. Seeding 100k hits in 120 uploads took 181 s with the DELETE each time, under 1 s without.
+    const found = await (
+      await this.client.query({
+        query: `SELECT 1 FROM ${ANALYTICS_HITS_TABLE} WHERE ${where} LIMIT 1`,
+        query_params: { upload: uploadId, keep },
+        format: 'JSONEachRow',
+      })
+    ).json();
+    if (found.length === 0) return;
+    await this.client.command({ query: `DELETE FROM ${ANALYTICS_HITS_TABLE} WHERE ${where}`, query_params: { upload: uploadId, keep } });
   }
 
   /** Removes a device's hits (the device being deleted). */

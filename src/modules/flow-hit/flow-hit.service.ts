@@ -6,6 +6,8 @@ import { FlowHitOrder } from './flow-hit.enums';
 import { FlowHit } from './flow-hit.entity';
 import { TriageStatus } from './hit-triage.enums';
 import { applyTriageStatuses } from './hit-triage.service';
+import type { AnalyticsFlowHits } from '../analytics/analytics-flow-hits';
+import { badUserInput } from '../../common/errors/graphql-errors';
 
 const ORDERS: Record<FlowHitOrder, SortKey<FlowHit>[]> = {
   [FlowHitOrder.FIRST_SEEN_DESC]: [
@@ -27,10 +29,15 @@ const ORDERS: Record<FlowHitOrder, SortKey<FlowHit>[]> = {
   ],
 };
 
+/** With the analytics tier (ANALYTICS_URL) the hits are read from ClickHouse (analytics-flow-hits.ts). */
 export class FlowHitService {
-  constructor(private readonly dataSource: DataSource) {}
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly analytics: AnalyticsFlowHits | null = null,
+  ) {}
 
   async findMany(accountId: number, ids: readonly number[]): Promise<(FlowHit | null)[]> {
+    if (this.analytics) return this.analytics.findMany(accountId, ids);
     const rows = ids.length ? await this.dataSource.getRepository(FlowHit).findBy({ accountId, id: In([...ids]) }) : [];
     const byId = new Map(rows.map((r) => [r.id, r]));
     return ids.map((id) => byId.get(id) ?? null);
@@ -45,6 +52,11 @@ export class FlowHitService {
    * descending scan: page 50 read ~9,000 rows).
    */
   async search(f: ResolvedHitFilter, order: FlowHitOrder, page: KeysetPage, triageStatuses?: readonly TriageStatus[] | null): Promise<ConnectionData<FlowHit>> {
+    if (this.analytics) {
+      // Triage lives in SQL, keyed by hit identity: not joined to ClickHouse's hits yet.
+      if (triageStatuses) throw badUserInput('triageStatuses: not available yet with the analytics tier (ANALYTICS_URL); leave it out.');
+      return this.analytics.search(f, order, page);
+    }
     const qb = applyHitFilter(this.dataSource.getRepository(FlowHit).createQueryBuilder('h'), f);
     if (triageStatuses) applyTriageStatuses(qb, triageStatuses);
     return keysetPaginate(qb, `hits:${order}`, ORDERS[order], page, { rowsByKey: true });
@@ -52,6 +64,7 @@ export class FlowHitService {
 
   /** The hits of one upload, in capture order. */
   async ofUpload(accountId: number, uploadId: number, page: KeysetPage): Promise<ConnectionData<FlowHit>> {
+    if (this.analytics) return this.analytics.ofUpload(accountId, uploadId, page);
     const qb = this.dataSource
       .getRepository(FlowHit)
       .createQueryBuilder('h')

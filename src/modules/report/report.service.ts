@@ -1,6 +1,10 @@
 import { DataSource } from 'typeorm';
 import { FlowHit } from '../flow-hit/flow-hit.entity';
 import { ResolvedHitFilter } from '../flow-hit/hit-filter';
+import { Analytics } from '../analytics/analytics';
+import { COMMITTED_FILTER, committedAttempts, committedParams } from '../analytics/analytics-hits';
+import { analyticsUnavailable, ChParams, chRows, HITS_TABLE } from './groupings/clickhouse-source';
+import { ClickHouseExecutor } from './groupings/clickhouse.executor';
 import { ReportExecutor } from './groupings/executor';
 import { Grouping, GroupingOptions } from './groupings/grouping';
 import { MemoryExecutor } from './groupings/memory.executor';
@@ -14,6 +18,8 @@ import { ThreatRow, TimelineBucketRow } from './report.types';
  * Read models over flow hits: the groupings declared in groupings/groupings.ts, threats and the timeline, each
  * run only when its field is selected, by the executor chosen once for the request: the in-memory store's when
  * it holds the account's hits (hit-memory.ts), SQL otherwise (roll-ups and raw hits; groupings/sql.executor.ts).
+ * With the analytics tier (ANALYTICS_URL) the hits live in ClickHouse, and every report is computed there
+ * (groupings/clickhouse.executor.ts); ClickHouse failing is ANALYTICS_UNAVAILABLE, never a partial answer.
  */
 export class ReportService {
   private readonly sql: SqlExecutor;
@@ -21,10 +27,10 @@ export class ReportService {
   /** The executor of each request (one filter object per report), chosen by its first grouping. */
   private readonly chosen = new WeakMap<ResolvedHitFilter, Promise<ReportExecutor>>();
 
-  /** Without `memory`, or with the store off, every report is computed in SQL. */
+  /** Without `memory`, or with the store off, every report is computed in SQL; with `analytics`, in ClickHouse. */
   constructor(
     private readonly dataSource: DataSource,
-    private readonly options: { memory?: HitMemory; threads?: ReportThreads | null } = {},
+    private readonly options: { memory?: HitMemory; threads?: ReportThreads | null; analytics?: Analytics | null } = {},
   ) {
     this.sql = new SqlExecutor(dataSource);
   }
@@ -39,12 +45,24 @@ export class ReportService {
     if (!chosen) {
       const memory = this.options.memory;
       const threads = this.options.threads;
-      chosen = memory
-        ? memory.view(f.accountId).then((held) => (!held ? this.sql : threads ? threads.executor(held) : new MemoryExecutor(held.snapshot())))
-        : Promise.resolve(this.sql);
+      const analytics = this.options.analytics;
+      chosen = analytics
+        ? this.clickhouse(analytics, f.accountId)
+        : memory
+          ? memory.view(f.accountId).then((held) => (!held ? this.sql : threads ? threads.executor(held) : new MemoryExecutor(held.snapshot())))
+          : Promise.resolve(this.sql);
       this.chosen.set(f, chosen);
     }
     return chosen;
+  }
+
+  /**
+   * The ClickHouse executor of one request, reading the account's committed attempts as of now (from SQL, the
+   * system of record): an upload committed later is not half-seen by the request's other groupings.
+   */
+  private async clickhouse(analytics: Analytics, accountId: number): Promise<ReportExecutor> {
+    if (!analytics.ready) throw analyticsUnavailable(new Error('the analytics tables are not migrated yet'));
+    return new ClickHouseExecutor(analytics.client, await committedAttempts(this.dataSource.manager, accountId));
   }
 
   async group<R>(f: ResolvedHitFilter, g: Grouping<R>, options: GroupingOptions = {}): Promise<R[]> {
@@ -61,6 +79,20 @@ export class ReportService {
 
   /** Hit count and first/last capture time for one address (iocLookup). */
   async addressStats(accountId: number, address: string): Promise<{ hits: number; firstSeenAt: Date | null; lastSeenAt: Date | null }> {
+    const analytics = this.options.analytics;
+    if (analytics) {
+      if (!analytics.ready) throw analyticsUnavailable();
+      const p = new ChParams();
+      const committed = await committedAttempts(this.dataSource.manager, accountId);
+      const [r] = await chRows<Record<string, number>>(
+        analytics.client,
+        `SELECT count() AS hits, min(first_seen_at) AS first, max(last_seen_at) AS last FROM ${HITS_TABLE}
+         WHERE account_id = ${p.add(accountId, 'UInt64')} AND matched_ip = ${p.add(address, 'String')} AND ${COMMITTED_FILTER}`,
+        { ...p.values, ...committedParams(committed) },
+      );
+      const hits = Number(r?.hits ?? 0);
+      return { hits, firstSeenAt: hits ? new Date(Number(r.first)) : null, lastSeenAt: hits ? new Date(Number(r.last)) : null };
+    }
     const r: Record<string, string | number | null> =
       (await this.dataSource
         .getRepository(FlowHit)

@@ -1,5 +1,7 @@
 import { DateTime, IANAZone } from 'luxon';
+import { Direction } from '../flow-hit/flow-hit.enums';
 import { TimeBucket } from './report.enums';
+import { TimelineBucketRow } from './report.types';
 
 /** Every zone offset in use is a multiple of 15 minutes: each such UTC slot falls in exactly one local bucket. */
 export const SLOT_MS = 15 * 60_000;
@@ -40,4 +42,32 @@ export function bucketIndex(starts: number[], at: number): number {
 export function nextBucketStart(start: number, bucket: TimeBucket, zone: string): number {
   const [, second] = localBuckets(start, start + 26 * 3600_000, bucket, zone);
   return second;
+}
+
+/**
+ * The local buckets starting at `starts`, from hit counts per 15-minute UTC slot and direction (what the SQL and
+ * ClickHouse executors count): every bucket present, empty or not.
+ */
+export function slotsToBuckets(
+  starts: number[],
+  bucket: TimeBucket,
+  zone: string,
+  rows: ReadonlyArray<Record<string, string | number | null | undefined>>,
+): TimelineBucketRow[] {
+  const out = starts.map((start, i) => ({
+    start: new Date(start),
+    end: new Date(i + 1 < starts.length ? starts[i + 1] : nextBucketStart(start, bucket, zone)),
+    hits: 0,
+    inbound: 0,
+    outbound: 0,
+  }));
+  for (const r of rows) {
+    const i = bucketIndex(starts, Number(r.slot) * SLOT_MS);
+    if (i < 0) continue;
+    const count = Number(r.hits ?? 0);
+    out[i].hits += count;
+    if (r.direction === Direction.INBOUND) out[i].inbound += count;
+    else out[i].outbound += count;
+  }
+  return out;
 }

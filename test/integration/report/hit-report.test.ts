@@ -1,6 +1,9 @@
 import { drivers } from '../../helpers/db';
 import { createTestApp, ok, TestApp } from '../../helpers/app';
 import { processQueued, upload } from '../../helpers/ingest';
+import { analyticsAvailable, analyticsEnv, moveHitsToAnalytics, removeAnalyticsDir } from '../analytics/analytics-seed';
+import { ClickHouseExecutor } from '../../../src/modules/report/groupings/clickhouse.executor';
+import { resolveHitFilter } from '../../../src/modules/flow-hit/hit-filter';
 
 /**
  * A known set of connections, written out as tcpdump text per device, uploaded and processed. Every
@@ -173,11 +176,11 @@ const hits = FLOWS.filter((f) => listOf(f.outside));
 const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
 const uniq = <T>(xs: T[]) => [...new Set(xs)];
 
-// Every expectation, answered from the in-memory report store and from SQL (the store off).
-const paths = drivers.flatMap((driver) => [
-  [driver, 'memory'],
-  [driver, 'SQL'],
-]) as Array<[(typeof drivers)[number], 'memory' | 'SQL']>;
+// Every expectation, answered from the in-memory report store, from SQL (the store off), and from ClickHouse
+// (ANALYTICS_URL on chDB, when installed: always under CI).
+const paths = drivers.flatMap((driver) => [[driver, 'memory'], [driver, 'SQL'], ...(analyticsAvailable ? [[driver, 'ClickHouse']] : [])]) as Array<
+  [(typeof drivers)[number], 'memory' | 'SQL' | 'ClickHouse']
+>;
 
 describe.each(paths)('hit reports (%s, %s)', (driver, path) => {
   let t: TestApp;
@@ -186,8 +189,10 @@ describe.each(paths)('hit reports (%s, %s)', (driver, path) => {
   const report = async (selection: string, filter: Record<string, unknown> = WINDOW, key?: string) =>
     ok(await t.gql(`query($f: HitFilter!) { hitReport(filter: $f) { ${selection} } }`, { f: filter }, key)).hitReport;
 
+  const analytics = path === 'ClickHouse' ? analyticsEnv() : null;
+
   beforeAll(async () => {
-    t = await createTestApp(driver, path === 'SQL' ? { REPORT_MEMORY_MAX_HITS: '0' } : {});
+    t = await createTestApp(driver, analytics ? analytics.env : path === 'SQL' ? { REPORT_MEMORY_MAX_HITS: '0' } : {});
     const q = async (query: string, v: Record<string, unknown>) => ok(await t.gql(query, v));
     const policy = (await q(`mutation { policyCreate(input: { name: "p" }) { policy { id } } }`, {})).policyCreate.policy.id;
     listIds = {};
@@ -217,12 +222,20 @@ describe.each(paths)('hit reports (%s, %s)', (driver, path) => {
     }
     const outcomes = await processQueued(t.services);
     expect(outcomes.map((o) => o.status)).toEqual(['COMPLETED', 'COMPLETED']);
+    if (analytics) await moveHitsToAnalytics(t);
     // The path under test is the one taken.
     const held = await t.services.reportMemory.view(t.accountId);
     if (path === 'memory') expect(held?.hits).toBe(hits.length);
     else expect(held).toBeNull();
+    if (analytics) {
+      const f = resolveHitFilter(t.accountId, { from: new Date(WINDOW.from), to: new Date(WINDOW.to) });
+      expect(await t.services.reports.executor(f)).toBeInstanceOf(ClickHouseExecutor);
+    }
   });
-  afterAll(() => t.close());
+  afterAll(async () => {
+    await t.close();
+    removeAnalyticsDir(analytics?.dir);
+  });
 
   it('totals', async () => {
     const r = await report(`totals { hits packets bytes internalHosts externalAddresses devices }`);

@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import fc from 'fast-check';
 import { drivers } from '../../helpers/db';
 import { createTestApp, ok, TestApp } from '../../helpers/app';
@@ -17,6 +18,11 @@ import { BY_IOC, GROUPINGS, TOTALS } from '../../../src/modules/report/groupings
 import { resolveHitFilter, ResolvedHitFilter } from '../../../src/modules/flow-hit/hit-filter';
 import { HitFilter } from '../../../src/modules/flow-hit/hit-filter.inputs';
 import { TimeBucket } from '../../../src/modules/report/report.enums';
+import { Analytics } from '../../../src/modules/analytics/analytics';
+import { AnalyticsHits } from '../../../src/modules/analytics/analytics-hits';
+import { chdbInstalled } from '../../../src/modules/analytics/analytics-client';
+import { ClickHouseExecutor } from '../../../src/modules/report/groupings/clickhouse.executor';
+import { chdbConfig } from '../analytics/chdb';
 
 /**
  * Every grouping (and threats, the timeline and the dashboard's pieces) gives the same answer from the SQL
@@ -24,6 +30,9 @@ import { TimeBucket } from '../../../src/modules/report/report.enums';
  * or an older one, directions, protocols, ports, IPv4 and IPv6 addresses, times to the millisecond), random
  * windows (aligned on days or hours, or ragged) and random combinations of filters. Hits are written as the
  * worker writes them (flow_hit and its roll-ups); the store is loaded afresh from them each run.
+ *
+ * With chDB installed (always under CI), the ClickHouse executor (ANALYTICS_URL) answers too: the same hits are
+ * written to ClickHouse under a committed attempt, beside a stale attempt of other hits that no read may count.
  *
  * Seeded: PROPERTY_SEED and PROPERTY_RUNS override the seed and the number of data sets (fast-check prints
  * the seed and the shrunk counterexample of a failure).
@@ -170,10 +179,17 @@ describe.each(drivers)('the SQL and memory executors agree on random hits and fi
   let uploadOf: number[];
   let entries: Entry[];
   let threads: ReportThreads;
+  /** The ClickHouse tier on chDB, when installed (CI=true without it fails here, as the analytics tests do). */
+  let analytics: Analytics | null = null;
+  const chdb = chdbInstalled() || process.env.CI === 'true' ? chdbConfig() : null;
 
   beforeAll(async () => {
     t = await createTestApp(driver);
     threads = new ReportThreads({ threads: 1 });
+    if (chdb) {
+      analytics = new Analytics(chdb, 0);
+      await analytics.migrate();
+    }
     const q = async (query: string, v: Record<string, unknown> = {}) => ok(await t.gql(query, v));
     const policy = (await q(`mutation { policyCreate(input: { name: "p" }) { policy { id } } }`)).policyCreate.policy.id;
     lists = [];
@@ -219,6 +235,8 @@ describe.each(drivers)('the SQL and memory executors agree on random hits and fi
   });
   afterAll(async () => {
     await threads.close();
+    await analytics?.close();
+    if (chdb) fs.rmSync(chdb.path, { recursive: true, force: true });
     await t.close();
   });
 
@@ -276,6 +294,17 @@ describe.each(drivers)('the SQL and memory executors agree on random hits and fi
         await insertRollups(em, rows);
       }
     });
+    if (!analytics) return;
+    // As the worker writes them with ANALYTICS_URL: each upload's hits under a new attempt that SQL records as
+    // committed; then a stale attempt (a run that never committed) of other hits, which reads must not count.
+    const ch = new AnalyticsHits(analytics.client);
+    for (const uploadId of uploadOf) {
+      const rows = byUpload.get(uploadId) ?? [];
+      const attempt = await ch.write({ accountId: t.accountId, uploadId }, rows, null);
+      await execute(t.dataSource.manager, 'UPDATE log_upload SET analytics_attempt = ? WHERE id = ?', [attempt, uploadId]);
+      const stale = [...rows, ...(byUpload.get(uploadOf[(uploadOf.indexOf(uploadId) + 1) % uploadOf.length]) ?? [])].map((h) => ({ ...h, uploadId }));
+      await ch.write({ accountId: t.accountId, uploadId }, stale, attempt);
+    }
   }
 
   it("ranks the top entries right when a heavy entry's hits are split between two groups", async () => {
@@ -308,7 +337,9 @@ describe.each(drivers)('the SQL and memory executors agree on random hits and fi
       { iocId: entries[1].iocId, hits: 9 },
       { iocId: entries[2].iocId, hits: 6 },
     ];
-    for (const s of [new ReportService(t.dataSource), new ReportService(t.dataSource, { memory: store })]) {
+    const services = [new ReportService(t.dataSource), new ReportService(t.dataSource, { memory: store })];
+    if (analytics) services.push(new ReportService(t.dataSource, { analytics }));
+    for (const s of services) {
       expect((await s.group(f(), BY_IOC, { first: 2 })).map((r) => ({ iocId: r.iocId, hits: r.hits }))).toEqual(expected);
     }
     store.close();
@@ -329,15 +360,20 @@ describe.each(drivers)('the SQL and memory executors agree on random hits and fi
             const memory = new ReportService(t.dataSource, { memory: store });
             const threaded = new ReportService(t.dataSource, { memory: store, threads });
             const sql = new ReportService(t.dataSource);
+            const clickhouse = analytics ? new ReportService(t.dataSource, { memory: store, analytics }) : null;
             for (const q of qs) {
               const f = () => resolveHitFilter(t.accountId, { from: new Date(q.window[0]), to: new Date(q.window[1]), ...q.filter } as HitFilter);
-              const [fs, fm, ft] = [f(), f(), f()];
+              const [fs, fm, ft, fc] = [f(), f(), f(), f()];
               expect(await sql.executor(fs)).toBeInstanceOf(SqlExecutor);
               expect(await memory.executor(fm)).toBeInstanceOf(MemoryExecutor);
               const asked = { window: q.window.map((ms) => new Date(ms).toISOString()), filter: q.filter };
               const expected = { asked, ...(await everything(sql, fs, q)) };
               expect({ asked, ...(await everything(memory, fm, q)) }).toEqual(expected);
               expect({ asked, ...(await everything(threaded, ft, q)) }).toEqual(expected);
+              if (clickhouse) {
+                expect(await clickhouse.executor(fc)).toBeInstanceOf(ClickHouseExecutor);
+                expect({ asked, ...(await everything(clickhouse, fc, q)) }).toEqual(expected);
+              }
               queries++;
             }
           } finally {

@@ -1,10 +1,9 @@
 import { DataSource } from 'typeorm';
-import { Direction } from '../../flow-hit/flow-hit.enums';
 import { ResolvedHitFilter } from '../../flow-hit/hit-filter';
 import { HOUR_MS } from '../../flow-hit/hit-rollup';
 import { TimeBucket } from '../report.enums';
 import { TimelineBucketRow } from '../report.types';
-import { bucketIndex, localBuckets, nextBucketStart, SLOT_MS } from '../timeline';
+import { localBuckets, SLOT_MS, slotsToBuckets } from '../timeline';
 import { SqlDialect } from './sql-dialect';
 import { rollupFor, ROLLUPS, source } from './sql-source';
 
@@ -31,20 +30,5 @@ export async function timeline(
     `SELECT ${slot} AS slot, u.direction AS direction, SUM(u.hits) AS hits FROM (${src.sql}) u GROUP BY ${slot}, u.direction`,
     src.params,
   );
-  const out = starts.map((start, i) => ({
-    start: new Date(start),
-    end: new Date(i + 1 < starts.length ? starts[i + 1] : nextBucketStart(start, bucket, zone)),
-    hits: 0,
-    inbound: 0,
-    outbound: 0,
-  }));
-  for (const r of rows) {
-    const i = bucketIndex(starts, Number(r.slot) * SLOT_MS);
-    if (i < 0) continue;
-    const count = Number(r.hits ?? 0);
-    out[i].hits += count;
-    if (r.direction === Direction.INBOUND) out[i].inbound += count;
-    else out[i].outbound += count;
-  }
-  return out;
+  return slotsToBuckets(starts, bucket, zone, rows);
 }

@@ -1,0 +1,202 @@
+import { DataSource } from 'typeorm';
+import { badUserInput } from '../../common/errors/graphql-errors';
+import { ConnectionData } from '../../common/pagination/connection';
+import { CursorValue, decodeCursor, encodeCursor } from '../../common/pagination/cursor';
+import { KeysetPage, pageSize } from '../../common/pagination/keyset';
+import { EXPORTED_COLUMNS, HIT_COLUMNS } from '../flow-hit/flow-hit.columns';
+import { FlowHit } from '../flow-hit/flow-hit.entity';
+import { FlowHitOrder } from '../flow-hit/flow-hit.enums';
+import { ResolvedHitFilter } from '../flow-hit/hit-filter';
+import { analyticsUnavailable, ChParams, chRows, HITS_TABLE, hitWhere } from '../report/groupings/clickhouse-source';
+import type { ExportRow } from '../report/export/export-format';
+import type { Analytics } from './analytics';
+import { COMMITTED_FILTER, CommittedAttempt, committedAttempts, committedParams } from './analytics-hits';
+
+/** A sort key of the drill-down in ClickHouse: its expression and how to read it from a hit (the cursor). */
+interface ChSortKey {
+  expression: string;
+  direction: 'ASC' | 'DESC';
+  value: (h: FlowHit) => CursorValue;
+}
+
+/** flow-hit.service.ts's orders, over ClickHouse's columns; cursors carry the same values under the same tags. */
+const ORDERS: Record<FlowHitOrder, ChSortKey[]> = {
+  [FlowHitOrder.FIRST_SEEN_DESC]: [
+    { expression: 'first_seen_at', direction: 'DESC', value: (h) => h.firstSeenAt.getTime() },
+    { expression: 'id', direction: 'DESC', value: (h) => h.id },
+  ],
+  [FlowHitOrder.FIRST_SEEN_ASC]: [
+    { expression: 'first_seen_at', direction: 'ASC', value: (h) => h.firstSeenAt.getTime() },
+    { expression: 'id', direction: 'ASC', value: (h) => h.id },
+  ],
+  [FlowHitOrder.PACKETS_DESC]: [
+    { expression: '(packets_forward + packets_reverse)', direction: 'DESC', value: (h) => h.packetsForward + h.packetsReverse },
+    { expression: 'id', direction: 'DESC', value: (h) => h.id },
+  ],
+  [FlowHitOrder.SEVERITY_DESC]: [
+    { expression: 'severity', direction: 'DESC', value: (h) => h.severity },
+    { expression: 'first_seen_at', direction: 'DESC', value: (h) => h.firstSeenAt.getTime() },
+    { expression: 'id', direction: 'DESC', value: (h) => h.id },
+  ],
+};
+
+const SELECT = HIT_COLUMNS.map((c) => c.sql).join(', ');
+
+/** A ClickHouse row as a FlowHit (instants as Dates, as the entity has them). */
+function toHit(r: Record<string, unknown>): FlowHit {
+  const hit = new FlowHit();
+  const target = hit as unknown as Record<string, unknown>;
+  for (const c of HIT_COLUMNS) {
+    const v = r[c.sql];
+    target[c.key] = v == null ? null : c.codec === 'instant' ? new Date(Number(v)) : c.codec === 'text' ? String(v) : Number(v);
+  }
+  return hit;
+}
+
+/** Rows per ClickHouse statement of the export: each a keyset batch, so memory stays flat. */
+export const ANALYTICS_EXPORT_BATCH = 50_000;
+
+/**
+ * The reads of individual hits with the analytics tier (ANALYTICS_URL): the drill-down (flowHits), a hit by ID,
+ * an upload's hits and the export, from ClickHouse's flow_hit, each statement restricted to the account and to
+ * the committed attempts (clickhouse-source.ts). ClickHouse failing is ANALYTICS_UNAVAILABLE.
+ */
+export class AnalyticsFlowHits {
+  constructor(
+    private readonly analytics: Analytics,
+    private readonly dataSource: DataSource,
+  ) {}
+
+  private async committed(accountId: number): Promise<CommittedAttempt[]> {
+    if (!this.analytics.ready) throw analyticsUnavailable(new Error('the analytics tables are not migrated yet'));
+    return committedAttempts(this.dataSource.manager, accountId);
+  }
+
+  /** The drill-down, a keyset page at a time (no OFFSET: page 50 costs what page 1 does), as FlowHitService.search. */
+  async search(f: ResolvedHitFilter, order: FlowHitOrder, page: KeysetPage): Promise<ConnectionData<FlowHit>> {
+    const committed = await this.committed(f.accountId);
+    return this.paginate(`hits:${order}`, ORDERS[order], page, (p) => hitWhere(f, committed, p));
+  }
+
+  /** The hits of one upload, in capture order (LogUpload.hits). */
+  async ofUpload(accountId: number, uploadId: number, page: KeysetPage): Promise<ConnectionData<FlowHit>> {
+    const committed = (await this.committed(accountId)).filter((c) => c.uploadId === uploadId);
+    return this.paginate('uploadhits', ORDERS[FlowHitOrder.FIRST_SEEN_ASC], page, (p) => {
+      Object.assign(p.values, committedParams(committed));
+      return `account_id = ${p.add(accountId, 'UInt64')} AND upload_id = ${p.add(uploadId, 'UInt64')} AND ${COMMITTED_FILTER}`;
+    });
+  }
+
+  /** Hits by ID, in the order asked (null: not this account's, or not of a committed attempt). */
+  async findMany(accountId: number, ids: readonly number[]): Promise<(FlowHit | null)[]> {
+    if (ids.length === 0) return [];
+    const committed = await this.committed(accountId);
+    const p = new ChParams();
+    Object.assign(p.values, committedParams(committed));
+    const rows = await chRows<Record<string, unknown>>(
+      this.analytics.client,
+      `SELECT ${SELECT} FROM ${HITS_TABLE} WHERE account_id = ${p.add(accountId, 'UInt64')} AND id IN ${p.add([...ids], 'Array(UInt64)')} AND ${COMMITTED_FILTER}`,
+      p.values,
+    );
+    const byId = new Map(rows.map((r) => [Number(r.id), toHit(r)]));
+    return ids.map((id) => byId.get(id) ?? null);
+  }
+
+  private async paginate(tag: string, keys: ChSortKey[], page: KeysetPage, where: (p: ChParams) => string): Promise<ConnectionData<FlowHit>> {
+    const limit = pageSize(page.first);
+    const p = new ChParams();
+    const conditions = [where(p)];
+    if (page.after != null) {
+      const values = decodeCursor(page.after, tag, keys.length);
+      if (!values) throw badUserInput('"after" is not a cursor from this list.');
+      const v = values.map((x) => p.add(x, typeof x === 'number' ? 'Int64' : 'String'));
+      conditions.push(
+        `(${keys
+          .map((_, i) => {
+            const equal = keys.slice(0, i).map((k, j) => `${k.expression} = ${v[j]}`);
+            return `(${[...equal, `${keys[i].expression} ${keys[i].direction === 'ASC' ? '>' : '<'} ${v[i]}`].join(' AND ')})`;
+          })
+          .join(' OR ')})`,
+        // The first key bounded alone as well: a plain range on the table's order.
+        `${keys[0].expression} ${keys[0].direction === 'ASC' ? '>=' : '<='} ${v[0]}`,
+      );
+    }
+    const orderBy = keys.map((k) => `${k.expression} ${k.direction}`).join(', ');
+    // The page's keys first, from the columns the filter and the order read; then its rows, by id within the
+    // page's capture times (a range of the table's order), so the other columns are read for the page alone.
+    const page1 = await chRows<{ id: number; at: number }>(
+      this.analytics.client,
+      `SELECT id, first_seen_at AS at FROM ${HITS_TABLE} WHERE ${conditions.join(' AND ')} ORDER BY ${orderBy} LIMIT ${limit + 1}`,
+      p.values,
+    );
+    let rows: Array<Record<string, unknown>> = [];
+    if (page1.length) {
+      const q = new ChParams();
+      const at = page1.map((r) => Number(r.at));
+      rows = await chRows<Record<string, unknown>>(
+        this.analytics.client,
+        `SELECT ${SELECT} FROM ${HITS_TABLE} WHERE ${where(q)} AND first_seen_at >= ${q.add(Math.min(...at), 'Int64')} AND first_seen_at <= ${q.add(Math.max(...at), 'Int64')}
+         AND id IN ${q.add(
+           page1.map((r) => Number(r.id)),
+           'Array(UInt64)',
+         )} ORDER BY ${orderBy}`,
+        q.values,
+      );
+    }
+    const hits = rows.map(toHit);
+    const hasNextPage = hits.length > limit;
+    const edges = (hasNextPage ? hits.slice(0, limit) : hits).map((node) => ({
+      node,
+      cursor: encodeCursor(
+        tag,
+        keys.map((k) => k.value(node)),
+      ),
+    }));
+    const countWhere = (q: ChParams) => where(q);
+    return {
+      edges,
+      pageInfo: { hasNextPage, hasPreviousPage: page.after != null, startCursor: edges[0]?.cursor ?? null, endCursor: edges[edges.length - 1]?.cursor ?? null },
+      countTotal: async () => {
+        const q = new ChParams();
+        const [r] = await chRows<{ n: number }>(this.analytics.client, `SELECT count() AS n FROM ${HITS_TABLE} WHERE ${countWhere(q)}`, q.values);
+        return Number(r?.n ?? 0);
+      },
+    };
+  }
+
+  /**
+   * The export's rows (hit-export.ts formats them): every committed hit of the account matching `f`, in
+   * (first_seen_at, id) order, as arrays of the exported columns, in keyset batches of `batchSize` (one statement
+   * each, so memory stays flat however many rows there are).
+   */
+  async *exportRows(f: ResolvedHitFilter, batchSize = ANALYTICS_EXPORT_BATCH): AsyncGenerator<{ columns: string[]; rows: ExportRow[] }> {
+    const committed = await this.committed(f.accountId);
+    const columns = EXPORTED_COLUMNS.map((c) => c.sql);
+    const at = columns.indexOf('first_seen_at');
+    const idAt = columns.indexOf('id');
+    let after: { at: number; id: number } | null = null;
+    for (;;) {
+      const p = new ChParams();
+      // After a batch the window starts at the cursor's instant: one range on the table's order.
+      const where = hitWhere(after ? { ...f, from: Math.max(f.from, after.at) } : f, committed, p);
+      const cursor = after ? ` AND (first_seen_at > ${p.add(after.at, 'Int64')} OR id > ${p.add(after.id, 'UInt64')})` : '';
+      const rows = await this.compactRows(
+        `SELECT ${columns.join(', ')} FROM ${HITS_TABLE} WHERE ${where}${cursor} ORDER BY first_seen_at, id LIMIT ${Number(batchSize)}`,
+        p.values,
+      );
+      if (rows.length > 0) yield { columns, rows };
+      if (rows.length < batchSize) return;
+      const last = rows[rows.length - 1];
+      after = { at: Number(last[at]), id: Number(last[idAt]) };
+    }
+  }
+
+  private async compactRows(query: string, params: Record<string, unknown>): Promise<ExportRow[]> {
+    try {
+      const result = await this.analytics.client.query({ query, query_params: params, format: 'JSONCompactEachRow' });
+      return (await result.json()) as ExportRow[];
+    } catch (err) {
+      throw analyticsUnavailable(err);
+    }
+  }
+}

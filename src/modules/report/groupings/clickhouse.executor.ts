@@ -1,0 +1,166 @@
+import type { ClickHouseClient } from '@clickhouse/client';
+import { Direction } from '../../flow-hit/flow-hit.enums';
+import { ResolvedHitFilter } from '../../flow-hit/hit-filter';
+import { IocCategory } from '../../ioc/ioc.enums';
+import { CommittedAttempt } from '../../analytics/analytics-hits';
+import { TimeBucket } from '../report.enums';
+import { ThreatRow, TimelineBucketRow } from '../report.types';
+import { localBuckets, SLOT_MS, slotsToBuckets } from '../timeline';
+import { ReportExecutor } from './executor';
+import { compareRows, COUNTED_DIRECTION, DISTINCT_OF, Grouping, GroupingOptions, isInstant, KEY_COLUMNS, KeyName, Measure } from './grouping';
+import { ChParams, chRows, HITS_TABLE, hitWhere } from './clickhouse-source';
+
+type Raw = Record<string, string | number | null>;
+const num = (v: string | number | null | undefined) => (v == null ? 0 : Number(v));
+const snake = (property: string) => property.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+
+/** A measure's aggregate over flow_hit rows in ClickHouse; distinct counts are exact (uniqExact). */
+export function chAggregate(m: Measure): string {
+  switch (m) {
+    case 'hits':
+      return 'count()';
+    case 'packets':
+      return 'sum(packets_forward + packets_reverse)';
+    case 'bytes':
+      return 'sum(bytes_forward + bytes_reverse)';
+    case 'firstSeen':
+      return 'min(first_seen_at)';
+    case 'lastSeen':
+      return 'max(last_seen_at)';
+    case 'worstSeverity':
+      return 'max(severity)';
+    case 'inboundHits':
+    case 'outboundHits':
+      return `countIf(direction = '${COUNTED_DIRECTION[m]}')`;
+    case 'distinctHosts':
+    case 'distinctEntries':
+    case 'distinctExternals':
+    case 'distinctDevices':
+      return `uniqExact(${DISTINCT_OF[m].map(snake).join(', ')})`;
+  }
+}
+
+/**
+ * Runs the groupings declared in groupings.ts on ClickHouse (ANALYTICS_URL), the third executor beside memory
+ * and SQL, with the same numbers, order and ties. Every grouping is one statement over the committed hits of
+ * the window (clickhouse-source.ts): ClickHouse aggregates a month of an account's hits column by column, so it
+ * needs neither SQL's roll-up sources nor its pruned rankings; distinct counts are exact (uniqExact), and text
+ * sorts by bytes, as the other executors are told to. Built per request with the account's committed attempts.
+ */
+export class ClickHouseExecutor implements ReportExecutor {
+  constructor(
+    private readonly client: ClickHouseClient,
+    private readonly committed: readonly CommittedAttempt[],
+  ) {}
+
+  async group<R>(g: Grouping<R>, f: ResolvedHitFilter, options: GroupingOptions = {}): Promise<R[]> {
+    const key = (Object.entries(g.key) as Array<[string, KeyName]>).map(([field, c]) => ({
+      field,
+      column: snake(KEY_COLUMNS[c].property),
+      text: KEY_COLUMNS[c].text,
+    }));
+    const wanted = (Object.entries(g.measures) as Array<[string, Measure]>).filter(([field]) => !options.skip?.includes(field));
+    const alias = new Map(wanted.map(([field], i) => [field, `m${i}`]));
+    const p = new ChParams();
+    const select = [...key.map((k, i) => `${k.column} AS k${i}`), ...wanted.map(([, m], i) => `${chAggregate(m)} AS m${i}`), 'count() AS n'];
+    const order = g.order.map(({ by, desc }) => {
+      const k = key.findIndex((x) => x.field === by);
+      return `${k >= 0 ? `k${k}` : (alias.get(by) ?? '0')} ${desc ? 'DESC' : 'ASC'}`;
+    });
+    const sql =
+      `SELECT ${select.join(', ')} FROM ${HITS_TABLE} WHERE ${hitWhere(f, this.committed, p)}` +
+      (key.length ? ` GROUP BY ${key.map((k) => k.column).join(', ')}` : '') +
+      (order.length ? ` ORDER BY ${order.join(', ')}` : '') +
+      (g.top && options.first !== undefined ? ` LIMIT ${Number(options.first)}` : '');
+    const raws = await chRows<Raw>(this.client, sql, p.values);
+    const rows = raws
+      // Without a key, an aggregate answers one row even over no hits.
+      .filter((r) => num(r.n) > 0)
+      .map((r) => {
+        const row: Record<string, unknown> = {};
+        key.forEach((k, i) => (row[k.field] = k.text ? String(r[`k${i}`]) : num(r[`k${i}`])));
+        for (const [field, m] of Object.entries(g.measures) as Array<[string, Measure]>) {
+          const a = alias.get(field);
+          const v = a === undefined ? 0 : num(r[a]);
+          row[field] = isInstant(m) && a !== undefined ? new Date(v) : v;
+        }
+        return row;
+      });
+    for (const always of g.always ?? []) {
+      if (rows.some((r) => Object.entries(always).every(([field, v]) => r[field] === v))) continue;
+      const row: Record<string, unknown> = { ...always };
+      for (const [field, m] of Object.entries(g.measures) as Array<[string, Measure]>) row[field] = isInstant(m) ? null : 0;
+      rows.push(row);
+    }
+    return rows.sort((a, b) => compareRows(g.order, a, b)) as R[];
+  }
+
+  /**
+   * The triage view (threats.sql.ts, threats.memory.ts): (host, entry, category) pairs ranked by severity, worst
+   * first, then hits, device, host by bytes and entry; each pair's rows split by list and CIDR as its hits
+   * recorded them. One statement ranks the pairs, one reads the rows of those shown.
+   */
+  async threats(f: ResolvedHitFilter, first: number): Promise<ThreatRow[]> {
+    const p = new ChParams();
+    const where = hitWhere(f, this.committed, p);
+    const top = await chRows<Raw>(
+      this.client,
+      `SELECT severity, device_id, internal_ip, ioc_id, category, count() AS hits FROM ${HITS_TABLE} WHERE ${where}
+       AND severity BETWEEN 0 AND 5
+       GROUP BY severity, device_id, internal_ip, ioc_id, category
+       ORDER BY severity DESC, hits DESC, device_id, internal_ip, ioc_id, category LIMIT ${Number(first)}`,
+      p.values,
+    );
+    if (top.length === 0) return [];
+    const pk = (r: Raw) => `${num(r.severity)}|${num(r.device_id)}|${String(r.internal_ip)}|${num(r.ioc_id)}|${String(r.category)}`;
+    const rank = new Map(top.map((t, i) => [pk(t), i]));
+    const q = new ChParams();
+    // Five arrays zipped (arrays of tuples as parameters are not formatted alike by every connection).
+    const column = (pick: (t: Raw) => unknown, type: string) => q.add(top.map(pick), `Array(${type})`);
+    const pairs = `(SELECT arrayJoin(arrayZip(${[
+      column((t) => num(t.severity), 'Int64'),
+      column((t) => num(t.device_id), 'Int64'),
+      column((t) => String(t.internal_ip), 'String'),
+      column((t) => num(t.ioc_id), 'Int64'),
+      column((t) => String(t.category), 'String'),
+    ].join(', ')})))`;
+    const rows = await chRows<Raw & { ports: number[]; directions: string[] }>(
+      this.client,
+      `SELECT severity, device_id, internal_ip, ioc_id, ioc_list_id, matched_cidr, category, count() AS hits,
+              sum(packets_forward + packets_reverse) AS packets, arraySort(groupUniqArray(destination_port)) AS ports,
+              arraySort(groupUniqArray(direction)) AS directions, min(first_seen_at) AS first, max(last_seen_at) AS last
+       FROM ${HITS_TABLE} WHERE ${hitWhere(f, this.committed, q)}
+       AND (severity, device_id, internal_ip, ioc_id, category) IN ${pairs}
+       GROUP BY severity, device_id, internal_ip, ioc_id, ioc_list_id, matched_cidr, category`,
+      q.values,
+    );
+    rows.sort((x, y) => (rank.get(pk(x)) ?? 0) - (rank.get(pk(y)) ?? 0) || num(y.hits) - num(x.hits));
+    return rows.map((r) => ({
+      deviceId: num(r.device_id),
+      internalIp: String(r.internal_ip),
+      iocId: num(r.ioc_id),
+      iocListId: num(r.ioc_list_id),
+      matchedCidr: String(r.matched_cidr),
+      severity: num(r.severity),
+      category: r.category as IocCategory,
+      hits: num(r.hits),
+      packets: num(r.packets),
+      destinationPorts: r.ports.map(Number).slice(0, 20),
+      directions: [...r.directions].sort() as Direction[],
+      firstSeenAt: new Date(num(r.first)),
+      lastSeenAt: new Date(num(r.last)),
+    }));
+  }
+
+  /** Hits per 15-minute UTC slot and direction, summed into local buckets (timeline.ts). */
+  async timeline(f: ResolvedHitFilter, bucket: TimeBucket, zone: string): Promise<TimelineBucketRow[]> {
+    const starts = localBuckets(f.from, f.to, bucket, zone);
+    const p = new ChParams();
+    const rows = await chRows<Raw>(
+      this.client,
+      `SELECT intDiv(first_seen_at, ${SLOT_MS}) AS slot, direction, count() AS hits FROM ${HITS_TABLE} WHERE ${hitWhere(f, this.committed, p)} GROUP BY slot, direction`,
+      p.values,
+    );
+    return slotsToBuckets(starts, bucket, zone, rows);
+  }
+}
