@@ -116,14 +116,12 @@ export class HitWriter {
   }
 
   /**
-   * After the commit of replaceUpload (analytics tier only): removes the upload's rows of attempts other than the
-   * committed one (the run it superseded). Not needed for exact reads (they keep the committed attempt alone);
-   * a process that stops before this leaves them to the upload's next write or the retention purge's sweep.
+   * After the commit of replaceUpload (analytics tier only): removes the rows of the attempt it superseded (the
+   * staging removed every other before writing). Not needed for exact reads (they keep the committed attempt
+   * alone); a process that stops before this leaves them to the upload's next write or the retention purge's sweep.
    */
-  async settle(em: Pick<EntityManager, 'query'>, uploadId: number): Promise<void> {
-    if (!this.analytics) return;
-    const committed = await committedAttempt(em, uploadId);
-    if (committed !== null) await this.analytics.removeStale(uploadId, committed);
+  async settle(staged: StagedHits | null): Promise<void> {
+    if (this.analytics && staged?.basedOn != null) await this.analytics.removeAttempt(staged.uploadId, staged.basedOn);
   }
 
   /** Staged hits that will never commit (the run lost its lease): removed now rather than by a later sweep. */
