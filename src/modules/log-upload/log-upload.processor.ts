@@ -54,9 +54,8 @@ export interface ProcessorOptions {
   onRetry?: (event: RetryEvent) => void;
   /**
    * Called after each step of the finish, in order (tests stop a process there): `matched` the hits known, nothing
-   * written yet; `staged` the hits written to
-   * ClickHouse (analytics tier) or not (SQL), `committed` the COMPLETED transaction committed (`lost`: the lease
-   * was lost instead), `settled` the superseded ClickHouse rows removed.
+   * written yet; `staged` the hits written to ClickHouse (analytics tier; nothing on SQL); `committed` the COMPLETED
+   * transaction committed (`lost`: the lease was lost instead); `settled` the superseded ClickHouse rows removed.
    */
   onStep?: (step: 'matched' | 'staged' | 'committed' | 'lost' | 'settled', uploadId: number) => void | Promise<void>;
   /** Called with every outcome (metrics); `ERROR` when processing threw. */

@@ -32,8 +32,10 @@ export class LogUploadWorker {
   private current: number | null = null;
   private abort: AbortController | null = null;
   private pendingWake = false;
-  /** Failures of the analytics tier in a row (a job's, then each unanswered check); 0 once it answers. */
+  /** Failures of the analytics tier in a row (jobs' and unanswered checks'): the backoff's step; 0 once a job gets through. */
   private analyticsOutages = 0;
+  /** A job failed on the analytics tier: ask it before claiming again. */
+  private analyticsSuspect = false;
   private stopWake: (() => void) | null = null;
 
   constructor(
@@ -80,7 +82,7 @@ export class LogUploadWorker {
 
   private async run(): Promise<void> {
     while (this.running) {
-      if (this.analyticsOutages > 0 && !(await this.analyticsBack())) continue;
+      if (this.analyticsSuspect && !(await this.analyticsBack())) continue;
       let job = null;
       this.pendingWake = false;
       try {
@@ -120,6 +122,7 @@ export class LogUploadWorker {
         );
         if (handled.analyticsDown) {
           this.analyticsOutages++;
+          this.analyticsSuspect = true;
           await this.pause(handled.delayMs);
         }
       } finally {
@@ -140,9 +143,9 @@ export class LogUploadWorker {
   private async analyticsBack(): Promise<boolean> {
     const probe = this.options.analytics;
     if (!probe || (await probe.up().catch(() => false))) {
-      if (this.analyticsOutages > 0)
-        this.logger.info({ event: 'analytics.back', failures: this.analyticsOutages }, 'analytics tier answers again; claiming jobs');
-      this.analyticsOutages = 0;
+      this.logger.info({ event: 'analytics.back', failures: this.analyticsOutages }, 'analytics tier answers again; claiming jobs');
+      // The count stays until a job gets through: a tier that answers but refuses inserts still backs off further.
+      this.analyticsSuspect = false;
       return true;
     }
     this.analyticsOutages++;
