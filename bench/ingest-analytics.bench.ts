@@ -122,8 +122,10 @@ async function startSide(mode: Mode, set: IocSet, tmp: string): Promise<Side> {
   if (!device.ok) throw new Error('device setup failed');
   progress(`${mode}: inserting ${ENTRIES.toLocaleString('en')} IOC entries`);
   await insertIocs(server.dataSource, account!.id, list.value.id, set);
+  progress(`${mode}: waiting for the index warm-up`);
   await s.indexWarmer.idle();
   await s.iocIndexes.forPolicy(policy.value.id);
+  progress(`${mode}: index ready`);
   const side: Side = {
     mode,
     server,
@@ -209,7 +211,10 @@ async function main(): Promise<void> {
     });
     for (const mode of ['sql', 'clickhouse'] as const) sides.push(await startSide(mode, set, tmp));
     // A warm-up upload each (JIT, first parse thread, chDB's first insert), not counted.
-    for (const side of sides) await uploadOnce(side, files[RUNS]);
+    for (const side of sides) {
+      const f = await uploadOnce(side, files[RUNS]);
+      progress(`warm-up ${side.mode}: ack -> COMPLETED ${f.ackToCompletedMs.toFixed(0)} ms, ${f.hits} hits`);
+    }
     const figures: Record<Mode, Array<Awaited<ReturnType<typeof uploadOnce>>>> = { sql: [], clickhouse: [] };
     for (let run = 0; run < RUNS; run++) {
       const order = run % 2 === 0 ? sides : [...sides].reverse();
@@ -225,7 +230,14 @@ async function main(): Promise<void> {
     const row = (mode: Mode) => {
       const xs = figures[mode].map((f) => f.ackToCompletedMs);
       const median = (pick: (f: (typeof figures)[Mode][number]) => number) => pct(figures[mode].map(pick), 50);
-      return { p50: pct(xs, 50), p95: pct(xs, 95), ack: median((f) => f.ackMs), stage: median((f) => f.stageMs), settle: median((f) => f.settleMs) };
+      return {
+        p50: pct(xs, 50),
+        p95: pct(xs, 95),
+        ack: median((f) => f.ackMs),
+        process: median((f) => f.processMs),
+        stage: median((f) => f.stageMs),
+        settle: median((f) => f.settleMs),
+      };
     };
     const sql = row('sql');
     const ch = row('clickhouse');
@@ -238,14 +250,20 @@ async function main(): Promise<void> {
         .map((x) => x.toFixed(2))
         .join(' ')}`,
     );
-    console.log(`ack -> COMPLETED    median     p95        ack median`);
-    console.log(`  SQL (no tier)     ${sql.p50.toFixed(0).padStart(6)} ms  ${sql.p95.toFixed(0).padStart(6)} ms  ${sql.ack.toFixed(0)} ms`);
-    console.log(`  ClickHouse (chDB) ${ch.p50.toFixed(0).padStart(6)} ms  ${ch.p95.toFixed(0).padStart(6)} ms  ${ch.ack.toFixed(0)} ms`);
+    // The worker starts before the client has its answer: ack -> COMPLETED is what is left of the processing then.
+    console.log(`ack -> COMPLETED    median     p95        | processing (claim -> COMPLETED) median | ack median`);
+    for (const [name, r] of [
+      ['SQL (no tier)    ', sql],
+      ['ClickHouse (chDB)', ch],
+    ] as const)
+      console.log(
+        `  ${name} ${r.p50.toFixed(0).padStart(6)} ms  ${r.p95.toFixed(0).padStart(6)} ms  | ${r.process.toFixed(0).padStart(6)} ms | ${r.ack.toFixed(0)} ms`,
+      );
     console.log(
       `  of which, ClickHouse: hits compared and inserted (before the COMPLETED transaction) ${ch.stage.toFixed(0)} ms, superseded rows removed ${ch.settle.toFixed(0)} ms (medians)`,
     );
     console.log(
-      `  ratio ClickHouse / SQL: median ${ratio50.toFixed(2)}x, p95 ${ratio95.toFixed(2)}x (target <= ${TARGET_RATIO}x: ${ratio50 <= TARGET_RATIO ? 'MET' : 'MISSED'} at the median)`,
+      `  ratio ClickHouse / SQL: ack -> COMPLETED median ${ratio50.toFixed(2)}x, p95 ${ratio95.toFixed(2)}x (target <= ${TARGET_RATIO}x: ${ratio50 <= TARGET_RATIO ? 'MET' : 'MISSED'} at the median); processing median ${(ch.process / sql.process).toFixed(2)}x`,
     );
   } finally {
     for (const side of sides) await side.cleanup().catch((err) => progress(`cleanup: ${String(err)}`));
