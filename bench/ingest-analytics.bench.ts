@@ -167,7 +167,10 @@ async function startSide(mode: Mode, set: IocSet, tmp: string): Promise<Side> {
 const UPLOAD = `mutation Upload($input: LogUploadCreateInput!) { logUploadCreate(input: $input) { logUpload { id } duplicate userErrors { message } } }`;
 
 /** One upload: the time from the response to COMPLETED, and the hits. */
-async function uploadOnce(side: Side, file: string): Promise<{ ackMs: number; ackToCompletedMs: number; hits: number; stageMs: number; settleMs: number }> {
+async function uploadOnce(
+  side: Side,
+  file: string,
+): Promise<{ ackMs: number; ackToCompletedMs: number; processMs: number; hits: number; stageMs: number; settleMs: number }> {
   const form = new FormData();
   form.append('operations', JSON.stringify({ query: UPLOAD, variables: { input: { deviceNickname: 'bench sensor', file: null } } }));
   form.append('map', JSON.stringify({ 0: ['variables.input.file'] }));
