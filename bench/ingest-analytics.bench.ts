@@ -192,6 +192,7 @@ async function uploadOnce(
   return {
     ackMs: acked - t0,
     ackToCompletedMs: done.at - acked,
+    processMs: done.outcome.durationMs,
     hits: done.outcome.hits,
     stageMs: side.stageMs.get(id) ?? 0,
     settleMs: side.settleMs.get(id) ?? 0,
