@@ -111,6 +111,17 @@ export function analyticsUnavailable(err: unknown): string | null {
   return null;
 }
 
+/**
+ * The code of the AnalyticsUnavailableError that `err` is (or is caused by), or null. Only errors our ClickHouse
+ * calls raised (onAnalytics) count: a SQL connection refused is the database's, not the tier's.
+ */
+export function analyticsUnavailableCause(err: unknown): string | null {
+  for (let e = err, depth = 0; e && typeof e === 'object' && depth < 4; depth++, e = (e as { cause?: unknown }).cause) {
+    if (e instanceof AnalyticsUnavailableError) return e.code;
+  }
+  return null;
+}
+
 /** Runs a ClickHouse call; a transient failure comes out as AnalyticsUnavailableError, anything else as it was. */
 export async function onAnalytics<T>(work: () => Promise<T>): Promise<T> {
   try {

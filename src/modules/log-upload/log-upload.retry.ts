@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { describeTransient, TransientDbError, transientDbError } from '../../common/errors/db-errors';
 import { LogUploadQueue, MAX_ATTEMPTS } from './log-upload.queue';
-import { analyticsUnavailable } from '../analytics/analytics-errors';
+import { analyticsUnavailableCause } from '../analytics/analytics-errors';
 
 /**
  * Transient database errors (see transientDbError) while an acknowledged upload is processed are the database's
@@ -115,7 +115,7 @@ export async function handleJobError(
   /** Failures of the analytics tier in a row, this one included (the worker's count): the backoff's step. */
   analyticsOutages = 1,
 ): Promise<JobErrorHandled> {
-  const analytics = analyticsUnavailable(err);
+  const analytics = analyticsUnavailableCause(err);
   if (analytics) {
     const delayMs = retryDelayMs(analyticsOutages, policy);
     const fields = { uploadId: job.uploadId, code: analytics, owner: job.owner, attempt: job.attempt, delayMs };
