@@ -124,9 +124,15 @@ export class HitWriter {
     if (this.analytics && staged?.basedOn != null) await this.analytics.removeAttempt(staged.uploadId, staged.basedOn);
   }
 
-  /** Staged hits that will never commit (the run lost its lease): removed now rather than by a later sweep. */
-  async discard(staged: StagedHits | null): Promise<void> {
-    if (this.analytics && staged) await this.analytics.removeAttempt(staged.uploadId, staged.attempt);
+  /**
+   * Staged hits that will never commit (the run lost its lease): removed now rather than by a later sweep. Unless
+   * they did commit: a commit whose answer was lost (the connection dropped after it) looks like a lost lease to
+   * the retry that follows it.
+   */
+  async discard(em: Pick<EntityManager, 'query'>, staged: StagedHits | null): Promise<void> {
+    if (!this.analytics || !staged) return;
+    if ((await committedAttempt(em, staged.uploadId)) === staged.attempt) return;
+    await this.analytics.removeAttempt(staged.uploadId, staged.attempt);
   }
 
   /**

@@ -254,7 +254,7 @@ export class LogUploadProcessor {
     // Best effort: superseded ClickHouse rows are never read, and the upload's next write or the retention purge's
     // sweep removes them too; a run that lost its lease removes the rows it staged.
     if (done) await this.hitWriter.settle(staged).catch(() => undefined);
-    else await this.hitWriter.discard(staged).catch(() => undefined);
+    else await this.hitWriter.discard(this.dataSource.manager, staged).catch(() => undefined);
     if (done) await this.options.onStep?.('settled', uploadId);
     const outcome = {
       deviceId: device.id,

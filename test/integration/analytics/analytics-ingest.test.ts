@@ -229,6 +229,34 @@ describe.each(drivers)('flow hits in ClickHouse, as on SQL (%s)', (driver) => {
       });
     });
 
+    it('a run that loses its lease after writing to ClickHouse removes what it wrote, and never a committed attempt', async () => {
+      const [{ id }] = await ch.t.dataSource.query(`SELECT id FROM log_upload ORDER BY id LIMIT 1`);
+      const uploadId = Number(id);
+      const before = comparable(await hits(ch, uploadId));
+      ok(
+        await ch.t.gql(`mutation($i: LogUploadReprocessInput!) { logUploadReprocess(input: $i) { userErrors { message } } }`, {
+          i: { id: toGlobalId('LogUpload', uploadId) },
+        }),
+      );
+      const losing = new LogUploadProcessor(ch.t.dataSource, ch.t.services.queue, ch.t.services.iocIndexes, {
+        leaseMs: 60_000,
+        hitWriter: ch.t.services.hitWriter,
+        // Another worker takes the job over meanwhile (this one stalled past its lease).
+        onStep: async (at) => {
+          if (at === 'staged') await ch.t.dataSource.query(`UPDATE log_upload SET lease_owner = 'other' WHERE id = ?`, [uploadId]);
+        },
+      });
+      const job = await ch.t.services.queue.claim('losing', 60_000);
+      expect((await losing.process(job!.uploadId, 'losing')).status).toBe('LEASE_LOST');
+      expect(await chRows(ch, `SELECT uniqExact(attempt) AS n FROM flow_hit WHERE upload_id = ${uploadId}`)).toEqual([{ n: 1 }]);
+      expect(comparable(await hits(ch, uploadId))).toEqual(before);
+      // A commit whose answer was lost looks like a lost lease: its rows stay.
+      const [committed] = (await committedAttempts(ch.t.dataSource.manager, ch.t.accountId)).filter((c) => c.uploadId === uploadId);
+      await ch.t.services.hitWriter.discard(ch.t.dataSource.manager, { uploadId, attempt: committed.attempt, basedOn: null, fresh: [], removed: 0 });
+      expect(comparable(await hits(ch, uploadId))).toEqual(before);
+      await ch.t.dataSource.query(`UPDATE log_upload SET status = 'COMPLETED', lease_owner = NULL, lease_expires_at = NULL WHERE id = ?`, [uploadId]);
+    });
+
     it('deleting a device deletes its hits in ClickHouse', async () => {
       const [{ id }] = await ch.t.dataSource.query(`SELECT id FROM device`);
       expect(Number((await chRows(ch, `SELECT count() AS n FROM flow_hit`))[0].n)).toBeGreaterThan(0);
