@@ -36,6 +36,8 @@ import { LiveFeed } from '../modules/live/live-feed';
 import { LiveService } from '../modules/live/live.service';
 import { Analytics } from '../modules/analytics/analytics';
 import { AnalyticsFlowHits } from '../modules/analytics/analytics-flow-hits';
+import { AnalyticsHits } from '../modules/analytics/analytics-hits';
+import { HitWriter } from '../modules/flow-hit/hit-writer';
 
 /** Every service, built once per process from the DataSource; resolvers reach them through the context. */
 export interface Services {
@@ -89,6 +91,8 @@ export interface Services {
   analytics: Analytics | null;
   /** The hit reads from ClickHouse (drill-down, by ID, the export); null unless ANALYTICS_URL is set. */
   analyticsFlowHits: AnalyticsFlowHits | null;
+  /** The one writer of flow hits, to ClickHouse with the analytics tier: the processor, device deletion and retention share it. */
+  hitWriter: HitWriter;
 }
 
 export interface ServiceOptions {
@@ -111,7 +115,9 @@ export function createServices(dataSource: DataSource, config: AppConfig, option
     );
   });
   const indexWarmer = new IocIndexWarmer(dataSource, iocIndexes, logger);
-  const devices = new DeviceService(dataSource, options.resolveHost ?? systemResolver, indexWarmer);
+  const analytics = config.analytics ? new Analytics(config.analytics, config.retention.days) : null;
+  const hitWriter = new HitWriter(analytics ? new AnalyticsHits(analytics.client, () => analytics.ready) : null);
+  const devices = new DeviceService(dataSource, options.resolveHost ?? systemResolver, indexWarmer, hitWriter);
   const queue = new LogUploadQueue(dataSource);
   queue.events.on('gave-up', ({ uploadId, attempts }: { uploadId: number; attempts: number }) => {
     metrics.jobs.inc({ outcome: 'gave_up' });
@@ -130,7 +136,6 @@ export function createServices(dataSource: DataSource, config: AppConfig, option
         })
       : null;
   const databaseProbe = new DatabaseProbe(dataSource);
-  const analytics = config.analytics ? new Analytics(config.analytics, config.retention.days) : null;
   const analyticsFlowHits = analytics ? new AnalyticsFlowHits(analytics, dataSource) : null;
   const telemetry = uploadTelemetry(metrics, logger);
   const parsers =
@@ -176,6 +181,7 @@ export function createServices(dataSource: DataSource, config: AppConfig, option
       iocIndexes,
       {
         leaseMs: config.worker.leaseMs,
+        hitWriter,
         retry: { baseMs: config.worker.retryBaseMs },
         onRetry: (event) => logger.warn({ event: 'job.retry', ...event }, 'transient database error; finishing transaction retried'),
         retentionDays: config.retention.days,
@@ -195,7 +201,7 @@ export function createServices(dataSource: DataSource, config: AppConfig, option
     reports: new ReportService(dataSource, { memory: reportMemory, threads: reportThreads, analytics }),
     reportMemory,
     reportThreads,
-    retention: new RetentionService(dataSource, config.retention.days),
+    retention: new RetentionService(dataSource, config.retention.days, { hitWriter }),
     hitTriage: new HitTriageService(dataSource, falsePositiveAllow(dataSource, policies, iocLists, iocs)),
     retroHunts: new RetroHuntService(dataSource, { maxUploads: config.retroHunt.maxUploads, retentionDays: config.retention.days }),
     logger,
@@ -211,5 +217,6 @@ export function createServices(dataSource: DataSource, config: AppConfig, option
       new LiveFeed(dataSource, config.livePollMs, (err) => logger.warn({ err, event: 'live.poll_error' }, 'subscription poll failed')),
     ),
     analytics,
+    hitWriter,
   };
 }

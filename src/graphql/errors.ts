@@ -2,6 +2,7 @@ import { GraphQLError, GraphQLFormattedError } from 'graphql';
 import { ApolloServerPlugin, HeaderMap } from '@apollo/server';
 import { unwrapResolverError } from '@apollo/server/errors';
 import { DatabaseFailure, databaseFailureOf } from '../common/errors/database-failure';
+import { analyticsUnavailableCause } from '../modules/analytics/analytics-errors';
 
 /** Codes whose messages are written for clients (ours, and Apollo's request/validation errors). */
 const CLIENT_CODES = new Set([
@@ -48,6 +49,14 @@ export function createErrorFormatter(report: ErrorReporter) {
       return { message: original.message, path: formatted.path, extensions: { code: http.status === 413 ? 'PAYLOAD_TOO_LARGE' : 'BAD_REQUEST' } };
     }
     report(original);
+    // A write that needs the ClickHouse tier (deviceDelete removes its hits there) while it is away: refused, nothing changed.
+    if (analyticsUnavailableCause(original)) {
+      return {
+        message: 'The analytics tier (ClickHouse) is unavailable; nothing was changed. Try again later.',
+        path: formatted.path,
+        extensions: { code: 'ANALYTICS_UNAVAILABLE' },
+      };
+    }
     // The database is full or unreachable: say so (no internals), so clients come back instead of giving up.
     const failure = databaseFailureOf(original);
     if (failure) return { message: failure.message, path: formatted.path, extensions: { code: failure.code } };

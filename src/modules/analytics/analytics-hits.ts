@@ -3,6 +3,7 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import type { EntityManager } from 'typeorm';
 import { INSERT_COLUMNS, NewHit } from '../flow-hit/flow-hit.columns';
 import { ANALYTICS_HITS_TABLE } from './analytics-schema';
+import { AnalyticsUnavailableError, onAnalytics } from './analytics-errors';
 
 /** A hit's id here: its upload's id times this, plus its place in the upload (an upload has far fewer hits). */
 export const HIT_ID_UPLOAD_STRIDE = 2 ** 22;
@@ -16,25 +17,45 @@ export interface CommittedAttempt {
   attempt: number;
 }
 
+/** A stored hit's stable identity and how it was found: what a re-run compares its hits with (HitWriter). */
+export interface FoundRow {
+  protocol: string;
+  internal_key: string;
+  internal_port: number | null;
+  external_key: string;
+  external_port: number | null;
+  matched_side: string;
+  ioc_id: number;
+  found_by: string;
+  found_at: number;
+  retro_hunt_id: number | null;
+}
+
 /**
  * The hits in ClickHouse (ANALYTICS_URL), written by HitWriter. An upload's hits are written under a new attempt
  * number before its COMPLETED commit, which records that number in log_upload.analytics_attempt; reads keep only
  * the recorded attempt of each upload (committedAttempts()), so rows of an attempt that never committed (the
  * process killed between the two writes, a transaction rolled back) are never counted, and are removed by the
- * next write of the upload or by removeStale().
+ * next write of the upload, by removeStale() after the commit, or by the retention purge's sweep (orphans()).
+ *
+ * Every call fails with AnalyticsUnavailableError when ClickHouse is away for a moment (analytics-errors.ts), and
+ * before its tables are migrated (`ready`: ClickHouse was down at start and the migration is still retried).
  */
 export class AnalyticsHits {
-  constructor(private readonly client: ClickHouseClient) {}
+  constructor(
+    private readonly client: ClickHouseClient,
+    private readonly ready: () => boolean = () => true,
+  ) {}
 
   /**
    * Writes an upload's hits under a new attempt number and returns it; the caller records it in SQL in the
    * transaction that commits the upload. Rows of other attempts but `keep` (the committed one) go first.
    */
   async write(upload: { accountId: number; uploadId: number }, hits: readonly NewHit[], keep: number | null): Promise<number> {
+    if (hits.length >= HIT_ID_UPLOAD_STRIDE) throw new Error(`An upload of ${hits.length} hits: at most ${HIT_ID_UPLOAD_STRIDE - 1} are stored.`);
     await this.removeStale(upload.uploadId, keep);
     let attempt = randomInt(1, 2 ** 32 - 1);
     while (attempt === keep) attempt = randomInt(1, 2 ** 32 - 1);
-    if (hits.length >= HIT_ID_UPLOAD_STRIDE) throw new Error(`An upload of ${hits.length} hits: at most ${HIT_ID_UPLOAD_STRIDE - 1} are stored.`);
     for (let start = 0; start < hits.length; start += INSERT_BATCH) {
       const values = hits.slice(start, start + INSERT_BATCH).map((h, i) => {
         const seq = start + i;
@@ -42,52 +63,106 @@ export class AnalyticsHits {
         for (const c of INSERT_COLUMNS) row[c.sql] = h[c.key];
         return row;
       });
-      await this.client.insert({ table: ANALYTICS_HITS_TABLE, values, format: 'JSONEachRow' });
+      await this.call(() => this.client.insert({ table: ANALYTICS_HITS_TABLE, values, format: 'JSONEachRow' }));
     }
     return attempt;
   }
 
-  /** Removes an upload's rows of every attempt but `keep` (null: all of them). */
+  /** The identities and found-by columns of an upload's rows of one attempt (its committed one). */
+  async found(uploadId: number, attempt: number): Promise<FoundRow[]> {
+    const rows = await this.rows<FoundRow>(
+      `SELECT protocol, internal_key, internal_port, external_key, external_port, matched_side, ioc_id, found_by, found_at, retro_hunt_id
+         FROM ${ANALYTICS_HITS_TABLE} WHERE upload_id = {upload:UInt64} AND attempt = {attempt:UInt32}`,
+      { upload: uploadId, attempt },
+    );
+    return rows;
+  }
+
+  /**
+   * Removes an upload's rows of every attempt but `keep` (null: all of them). Asks first: most uploads have none,
+   * and a DELETE is a mutation of every part it may touch.
+   */
   async removeStale(uploadId: number, keep: number | null): Promise<void> {
-    const where = `upload_id = {upload:UInt64}${keep === null ? '' : ' AND attempt != {keep:UInt32}'}`;
-    // A DELETE is a mutation of every part, even when it matches nothing: an upload's first write (nearly every
-    // write) only looks. Seeding 100k hits in 120 uploads took 181 s with the DELETE each time, under 1 s without.
-    const found = await (
-      await this.client.query({
-        query: `SELECT 1 FROM ${ANALYTICS_HITS_TABLE} WHERE ${where} LIMIT 1`,
-        query_params: { upload: uploadId, keep },
-        format: 'JSONEachRow',
-      })
-    ).json();
-    if (found.length === 0) return;
-    await this.client.command({ query: `DELETE FROM ${ANALYTICS_HITS_TABLE} WHERE ${where}`, query_params: { upload: uploadId, keep } });
+    const other = keep === null ? '' : ' AND attempt != {keep:UInt32}';
+    const params = { upload: uploadId, keep };
+    const [any] = await this.rows<{ n: number }>(`SELECT count() AS n FROM ${ANALYTICS_HITS_TABLE} WHERE upload_id = {upload:UInt64}${other}`, params);
+    if (Number(any?.n ?? 0) === 0) return;
+    await this.command(`DELETE FROM ${ANALYTICS_HITS_TABLE} WHERE upload_id = {upload:UInt64}${other}`, params);
+  }
+
+  /** Removes the rows of one attempt of an upload (a run that lost its lease after writing them). */
+  async removeAttempt(uploadId: number, attempt: number): Promise<void> {
+    await this.command(`DELETE FROM ${ANALYTICS_HITS_TABLE} WHERE upload_id = {upload:UInt64} AND attempt = {attempt:UInt32}`, { upload: uploadId, attempt });
   }
 
   /** Removes a device's hits (the device being deleted). */
   async deleteDevice(accountId: number, deviceId: number): Promise<void> {
-    await this.client.command({
-      query: `DELETE FROM ${ANALYTICS_HITS_TABLE} WHERE account_id = {account:UInt64} AND device_id = {device:UInt64}`,
-      query_params: { account: accountId, device: deviceId },
+    await this.command(`DELETE FROM ${ANALYTICS_HITS_TABLE} WHERE account_id = {account:UInt64} AND device_id = {device:UInt64}`, {
+      account: accountId,
+      device: deviceId,
     });
+  }
+
+  /** Removes every row of these uploads (uploads being deleted by the retention purge). */
+  async deleteUploads(uploadIds: readonly number[]): Promise<void> {
+    if (uploadIds.length === 0) return;
+    await this.command(`DELETE FROM ${ANALYTICS_HITS_TABLE} WHERE upload_id IN {uploads:Array(UInt64)}`, { uploads: [...uploadIds] });
   }
 
   /** Removes the hits captured before `before` (epoch ms): the retention purge, at once rather than at the TTL's next merge. */
   async purge(before: number): Promise<void> {
-    await this.client.command({ query: `DELETE FROM ${ANALYTICS_HITS_TABLE} WHERE first_seen_at < {before:Int64}`, query_params: { before } });
+    const [any] = await this.rows<{ n: number }>(`SELECT count() AS n FROM ${ANALYTICS_HITS_TABLE} WHERE first_seen_at < {before:Int64}`, { before });
+    if (Number(any?.n ?? 0) === 0) return;
+    await this.command(`DELETE FROM ${ANALYTICS_HITS_TABLE} WHERE first_seen_at < {before:Int64}`, { before });
+  }
+
+  /** The rows stored of each of these committed attempts (any account): what the retention purge left of them. */
+  async committedCounts(committed: readonly CommittedAttempt[]): Promise<Map<number, number>> {
+    if (committed.length === 0) return new Map();
+    const rows = await this.rows<{ upload_id: number; hits: number }>(
+      `SELECT upload_id, count() AS hits FROM ${ANALYTICS_HITS_TABLE} WHERE ${COMMITTED_FILTER} GROUP BY upload_id`,
+      committedParams(committed),
+    );
+    return new Map(rows.map((r) => [Number(r.upload_id), Number(r.hits)]));
+  }
+
+  /** Every (upload, attempt) with rows stored, and how many: the retention purge's sweep compares them with SQL. */
+  async attempts(): Promise<Array<CommittedAttempt & { rows: number }>> {
+    const rows = await this.rows<{ upload_id: number; attempt: number; n: number }>(
+      `SELECT upload_id, attempt, count() AS n FROM ${ANALYTICS_HITS_TABLE} GROUP BY upload_id, attempt`,
+      {},
+    );
+    return rows.map((r) => ({ uploadId: Number(r.upload_id), attempt: Number(r.attempt), rows: Number(r.n) }));
+  }
+
+  /** Removes these (upload, attempt) pairs' rows. */
+  async removeAttempts(pairs: readonly CommittedAttempt[]): Promise<void> {
+    if (pairs.length === 0) return;
+    await this.command(`DELETE FROM ${ANALYTICS_HITS_TABLE} WHERE ${COMMITTED_FILTER}`, committedParams(pairs));
   }
 
   /** Each of the account's uploads with hits stored, and its hit count, from its committed attempt only. */
   async uploadHitCounts(accountId: number, committed: readonly CommittedAttempt[]): Promise<Map<number, number>> {
-    const rows = await (
-      await this.client.query({
-        query: `SELECT upload_id, count() AS hits FROM ${ANALYTICS_HITS_TABLE}
-                WHERE account_id = {account:UInt64} AND ${COMMITTED_FILTER}
-                GROUP BY upload_id`,
-        query_params: { account: accountId, ...committedParams(committed) },
-        format: 'JSONEachRow',
-      })
-    ).json<{ upload_id: number; hits: number }>();
+    const rows = await this.rows<{ upload_id: number; hits: number }>(
+      `SELECT upload_id, count() AS hits FROM ${ANALYTICS_HITS_TABLE}
+        WHERE account_id = {account:UInt64} AND ${COMMITTED_FILTER}
+        GROUP BY upload_id`,
+      { account: accountId, ...committedParams(committed) },
+    );
     return new Map(rows.map((r) => [Number(r.upload_id), Number(r.hits)]));
+  }
+
+  private async rows<T>(query: string, query_params: Record<string, unknown>): Promise<T[]> {
+    return this.call(async () => (await this.client.query({ query, query_params, format: 'JSONEachRow' })).json<T>());
+  }
+
+  private async command(query: string, query_params: Record<string, unknown>): Promise<void> {
+    await this.call(() => this.client.command({ query, query_params }));
+  }
+
+  private call<T>(work: () => Promise<T>): Promise<T> {
+    if (!this.ready()) return Promise.reject(new AnalyticsUnavailableError('NOT_MIGRATED'));
+    return onAnalytics(work);
   }
 }
 

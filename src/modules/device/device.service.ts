@@ -32,13 +32,14 @@ const DNS_CACHE_MS = 60_000;
 
 export class DeviceService {
   private readonly dnsCache = new Map<string, { at: number; addresses: string[] }>();
-  private readonly hits = new HitWriter();
 
   constructor(
     private readonly dataSource: DataSource,
     private readonly resolveHost: HostResolver = systemResolver,
     /** Told when a device is given a policy: its index is warmed before the device's first upload. */
     private readonly changes: IndexChanges = NO_INDEX_CHANGES,
+    /** The writer of its hits (to ClickHouse with ANALYTICS_URL), which deletes them with the device. */
+    private readonly hits: HitWriter = new HitWriter(),
   ) {}
 
   async find(accountId: number, id: number | null): Promise<Device | null> {

@@ -5,6 +5,8 @@ import { HitChangeKind, recordHitChange } from './hit-change';
 import { insertRollups, rebuildUploadRollups, ROLLUP_GRAINS } from './hit-rollup';
 import { writeAlerts } from '../alert/alert-outbox';
 import { DNS_HIT_COLUMNS, NewDnsHit } from '../dns-hit/dns-hit.columns';
+import { AnalyticsHits, committedAttempt, FoundRow } from '../analytics/analytics-hits';
+import { LogUploadStatus } from '../log-upload/log-upload.enums';
 
 /** How a run finds the hits it writes (retro-hunt, #17): hits the stored run had keep their own. */
 export interface FoundWith {
@@ -18,7 +20,18 @@ export interface ReplaceCounts {
   added: number;
   removed: number;
 }
-import { AnalyticsHits, committedAttempt } from '../analytics/analytics-hits';
+
+/** An upload's hits written to ClickHouse under a new attempt, not yet committed (HitWriter.stageUpload). */
+export interface StagedHits {
+  uploadId: number;
+  attempt: number;
+  /** The committed attempt they were compared with (null: none). */
+  basedOn: number | null;
+  /** The hits not in it: found now, they raise alerts. */
+  fresh: NewHit[];
+  /** Its hits not found again. */
+  removed: number;
+}
 
 /** A stored hit picked for deletion: what the roll-ups and the upload's counts need to follow it. */
 export interface HitRef {
@@ -36,41 +49,61 @@ export class HitWriter {
   /** `analytics`: with ANALYTICS_URL, the hits live in ClickHouse (analytics-hits.ts), not in SQL. */
   constructor(private readonly analytics: AnalyticsHits | null = null) {}
 
+  /** True with the analytics tier: flow hits live in ClickHouse, and SQL keeps which attempt of each upload counts. */
+  get toClickHouse(): boolean {
+    return this.analytics !== null;
+  }
+
+  /**
+   * The analytics tier's first half of replaceUpload, before its transaction (null without the tier): compares
+   * the hits with the upload's committed attempt by stable identity (as the SQL path compares with its stored
+   * hits), so those found before keep their foundBy/foundAt, and writes them to ClickHouse under a new attempt.
+   * Nothing counts it until replaceUpload commits it. Outside the transaction so that a deadlock's in-place retry
+   * (log-upload.retry.ts) does not write the hits again, and ClickHouse's time holds no SQL lock. The caller holds
+   * the upload's lease, so no other run commits an attempt meanwhile (replaceUpload checks).
+   */
+  async stageUpload(
+    em: Pick<EntityManager, 'query'>,
+    upload: { accountId: number; uploadId: number },
+    hits: readonly NewHit[],
+    found: FoundWith,
+  ): Promise<StagedHits | null> {
+    if (!this.analytics) return null;
+    const basedOn = await committedAttempt(em, upload.uploadId);
+    const before = basedOn === null ? new Map<string, StoredFound>() : foundByIdentity(await this.analytics.found(upload.uploadId, basedOn));
+    const { fresh, removed } = markFound(hits, before, found);
+    const attempt = await this.analytics.write(upload, hits, basedOn);
+    return { uploadId: upload.uploadId, attempt, basedOn, fresh, removed };
+  }
+
   /**
    * Replaces an upload's hits (its first run or a re-run): one set of hits, never two. With the analytics tier,
-   * written to ClickHouse under a new attempt that this transaction records as the upload's committed one.
+   * the hits staged in ClickHouse (stageUpload; staged here when not given) become the upload's committed
+   * attempt in this transaction. Either way the counts compare by stable identity with the hits replaced, and
+   * only hits found now raise alerts.
    */
   async replaceUpload(
     em: EntityManager,
     upload: { accountId: number; uploadId: number },
     hits: readonly NewHit[],
     found: FoundWith = { by: 'UPLOAD', at: Date.now(), retroHuntId: null },
+    staged: StagedHits | null = null,
   ): Promise<ReplaceCounts> {
     if (this.analytics) {
-      // The ClickHouse tier (#16) is not wired to the worker yet: no found-by tracking, alerts or SQL hits there.
-      const attempt = await this.analytics.write(upload, hits, await committedAttempt(em, upload.uploadId));
-      await execute(em, `UPDATE log_upload SET analytics_attempt = ? WHERE id = ?`, [attempt, upload.uploadId]);
+      const s = staged ?? (await this.stageUpload(em, upload, hits, found))!;
+      if (s.uploadId !== upload.uploadId) throw new Error(`hits staged for upload ${s.uploadId} committed for ${upload.uploadId}`);
+      // Under the lease no other run commits; were one to, these counts and found-by would be of the wrong base.
+      const now = await committedAttempt(em, upload.uploadId);
+      if (now !== s.basedOn) throw new Error(`upload ${upload.uploadId}: committed attempt ${now} is not the ${s.basedOn} the staged hits were compared with`);
+      await execute(em, `UPDATE log_upload SET analytics_attempt = ? WHERE id = ?`, [s.attempt, upload.uploadId]);
+      await writeAlerts(em, upload, s.fresh);
       await recordHitChange(em, upload);
-      return { added: hits.length, removed: 0 };
+      return { added: s.fresh.length, removed: s.removed };
     }
     const stored = await storedResults(em, upload.uploadId);
     // A hit found again (same identity) keeps how and when it was first found; the others are found now.
     const before = stored.hits ? await storedFound(em, upload.uploadId) : new Map<string, StoredFound>();
-    const fresh: NewHit[] = [];
-    for (const h of hits) {
-      const old = before.get(hitIdentity(h));
-      if (old) {
-        h.foundBy = old.foundBy;
-        h.foundAt = old.foundAt;
-        h.retroHuntId = old.retroHuntId;
-        before.delete(hitIdentity(h));
-      } else {
-        h.foundBy = found.by;
-        h.foundAt = found.at;
-        h.retroHuntId = found.retroHuntId;
-        fresh.push(h);
-      }
-    }
+    const { fresh, removed } = markFound(hits, before, found);
     if (stored.hits) await execute(em, `DELETE FROM flow_hit WHERE upload_id = ?`, [upload.uploadId]);
     if (stored.rollups) for (const grain of ROLLUP_GRAINS) await execute(em, `DELETE FROM ${grain.table} WHERE upload_id = ?`, [upload.uploadId]);
     await bulkInsertObjects(em, 'flow_hit', INSERT_COLUMNS, hits);
@@ -79,18 +112,27 @@ export class HitWriter {
     // hits found now raise alerts: a re-run (a reprocess, a retro-hunt) does not alert again for those it found before.
     await writeAlerts(em, upload, fresh);
     await recordHitChange(em, upload);
-    return { added: fresh.length, removed: before.size };
+    return { added: fresh.length, removed };
   }
 
   /**
-   * After the commit of replaceUpload (analytics tier only): removes the upload's rows of attempts other than the
-   * committed one (the run it superseded). Not needed for exact reads (they keep the committed attempt alone);
-   * a process that stops before this leaves them to the upload's next write.
+   * After the commit of replaceUpload (analytics tier only): removes the rows of the attempt it superseded (the
+   * staging removed every other before writing). Not needed for exact reads (they keep the committed attempt
+   * alone); a process that stops before this leaves them to the upload's next write or the retention purge's sweep.
    */
-  async settle(em: Pick<EntityManager, 'query'>, uploadId: number): Promise<void> {
-    if (!this.analytics) return;
-    const committed = await committedAttempt(em, uploadId);
-    if (committed !== null) await this.analytics.removeStale(uploadId, committed);
+  async settle(staged: StagedHits | null): Promise<void> {
+    if (this.analytics && staged?.basedOn != null) await this.analytics.removeAttempt(staged.uploadId, staged.basedOn);
+  }
+
+  /**
+   * Staged hits that will never commit (the run lost its lease): removed now rather than by a later sweep. Unless
+   * they did commit: a commit whose answer was lost (the connection dropped after it) looks like a lost lease to
+   * the retry that follows it.
+   */
+  async discard(em: Pick<EntityManager, 'query'>, staged: StagedHits | null): Promise<void> {
+    if (!this.analytics || !staged) return;
+    if ((await committedAttempt(em, staged.uploadId)) === staged.attempt) return;
+    await this.analytics.removeAttempt(staged.uploadId, staged.attempt);
   }
 
   /**
@@ -168,7 +210,86 @@ export class HitWriter {
     return n;
   }
 
-  /** Deletes a device's hits and roll-ups (before the device itself, whose uploads' cascade then finds none). */
+  /**
+   * Analytics tier: deletes the hits captured before `purgedBefore` in ClickHouse, every attempt's (the retention
+   * purge, at once rather than at the TTL's next merge). The uploads' counts follow in recountPurged().
+   */
+  async purgeAnalytics(purgedBefore: number): Promise<void> {
+    await this.analytics?.purge(purgedBefore);
+  }
+
+  /**
+   * Analytics tier: sets each upload's counts from what is left in ClickHouse of its committed attempt (`hits`
+   * to what is left, the difference to `hits_purged`), after purgeAnalytics() or the TTL removed some. Absolute,
+   * so running it again, or after a stop between the ClickHouse delete and this, counts each hit once; an upload
+   * whose attempt changed meanwhile (a re-run committed) is left to the next purge. Returns the hits moved.
+   */
+  async recountPurged(em: EntityManager, purgedBefore: number, uploads: ReadonlyArray<{ uploadId: number; attempt: number; hits: number }>): Promise<number> {
+    if (!this.analytics || uploads.length === 0) return 0;
+    const left = await this.analytics.committedCounts(uploads);
+    let moved = 0;
+    for (const u of [...uploads].sort((a, b) => a.uploadId - b.uploadId)) {
+      const n = u.hits - (left.get(u.uploadId) ?? 0);
+      if (n <= 0) continue;
+      const changed = await execute(
+        em,
+        `UPDATE log_upload SET hits = hits - ?, hits_purged = hits_purged + ? WHERE id = ? AND analytics_attempt = ? AND hits = ?`,
+        [n, n, u.uploadId, u.attempt, u.hits],
+      );
+      if (changed === 1) moved += n;
+    }
+    if (moved > 0) await recordHitChange(em, { purgedBefore });
+    return moved;
+  }
+
+  /**
+   * Analytics tier: deletes the ClickHouse rows of uploads about to be deleted (the retention purge), before
+   * their SQL rows: a stop between the two leaves the uploads, whose deletion the next purge repeats. Returns
+   * how many hits their committed attempts had.
+   */
+  async deleteUploadsAnalytics(uploads: ReadonlyArray<{ uploadId: number; attempt: number | null }>): Promise<number> {
+    if (!this.analytics || uploads.length === 0) return 0;
+    const committed = uploads.filter((u): u is { uploadId: number; attempt: number } => u.attempt !== null);
+    const counts = await this.analytics.committedCounts(committed);
+    await this.analytics.deleteUploads(uploads.map((u) => u.uploadId));
+    return [...counts.values()].reduce((a, b) => a + b, 0);
+  }
+
+  /**
+   * Analytics tier: removes ClickHouse rows no upload will ever count: attempts of uploads gone from SQL (a
+   * device deleted while its upload was being written), and attempts other than the committed one of uploads
+   * that are neither queued nor processing (a run stopped before its commit or its settle()). Uploads queued or
+   * processing are left alone: their attempt may be about to commit. Returns the rows removed.
+   */
+  async sweepAnalytics(em: Pick<EntityManager, 'query'>): Promise<number> {
+    if (!this.analytics) return 0;
+    // ClickHouse first: an attempt written after this read is not in the list, whatever SQL says next.
+    const stored = await this.analytics.attempts();
+    if (stored.length === 0) return 0;
+    const ids = [...new Set(stored.map((p) => p.uploadId))];
+    const state = new Map<number, { status: string; attempt: number | null }>();
+    for (let i = 0; i < ids.length; i += 1_000) {
+      const chunk = ids.slice(i, i + 1_000);
+      const rows: Array<{ id: number | string; status: string; analytics_attempt: number | string | null }> = await em.query(
+        `SELECT id, status, analytics_attempt FROM log_upload WHERE id IN (${chunk.map(() => '?').join(',')})`,
+        chunk,
+      );
+      for (const r of rows) state.set(Number(r.id), { status: r.status, attempt: r.analytics_attempt == null ? null : Number(r.analytics_attempt) });
+    }
+    const orphans = stored.filter((p) => {
+      const s = state.get(p.uploadId);
+      if (!s) return true;
+      if (s.status === LogUploadStatus.QUEUED || s.status === LogUploadStatus.PROCESSING) return false;
+      return s.attempt !== p.attempt;
+    });
+    await this.analytics.removeAttempts(orphans);
+    return orphans.reduce((n, p) => n + p.rows, 0);
+  }
+
+  /**
+   * Deletes a device's hits and roll-ups (before the device itself, whose uploads' cascade then finds none);
+   * returns how many SQL held (with the analytics tier, its hits are in ClickHouse and SQL holds none).
+   */
   async deleteDevice(em: EntityManager, accountId: number, deviceId: number): Promise<number> {
     // ClickHouse first: were the SQL transaction to fail after, the device is still there and its deletion is retried.
     await this.analytics?.deleteDevice(accountId, deviceId);
@@ -223,11 +344,16 @@ interface StoredFound {
 
 /** The stored hits' identities with how they were found. */
 async function storedFound(em: EntityManager, uploadId: number): Promise<Map<string, StoredFound>> {
-  const rows: Array<Record<string, string | number | null>> = await em.query(
+  const rows: FoundRow[] = await em.query(
     `SELECT protocol, internal_key, internal_port, external_key, external_port, matched_side, ioc_id, found_by, found_at, retro_hunt_id
        FROM flow_hit WHERE upload_id = ?`,
     [uploadId],
   );
+  return foundByIdentity(rows);
+}
+
+/** Stored hits (SQL's or ClickHouse's rows) by stable identity, with how they were found. */
+function foundByIdentity(rows: readonly FoundRow[]): Map<string, StoredFound> {
   const out = new Map<string, StoredFound>();
   for (const r of rows) {
     const id = hitIdentity({
@@ -242,4 +368,28 @@ async function storedFound(em: EntityManager, uploadId: number): Promise<Map<str
     out.set(id, { foundBy: String(r.found_by), foundAt: Number(r.found_at), retroHuntId: r.retro_hunt_id == null ? null : Number(r.retro_hunt_id) });
   }
   return out;
+}
+
+/**
+ * Sets each hit's foundBy/foundAt/retroHuntId: a hit found before (same identity in `left`) keeps its own, the
+ * others are found now. Returns those found now and how many of `left` were not found again (it keeps only those).
+ */
+function markFound(hits: readonly NewHit[], left: Map<string, StoredFound>, found: FoundWith): { fresh: NewHit[]; removed: number } {
+  const fresh: NewHit[] = [];
+  for (const h of hits) {
+    const id = hitIdentity(h);
+    const old = left.get(id);
+    if (old) {
+      h.foundBy = old.foundBy;
+      h.foundAt = old.foundAt;
+      h.retroHuntId = old.retroHuntId;
+      left.delete(id);
+    } else {
+      h.foundBy = found.by;
+      h.foundAt = found.at;
+      h.retroHuntId = found.retroHuntId;
+      fresh.push(h);
+    }
+  }
+  return { fresh, removed: left.size };
 }

@@ -54,6 +54,12 @@ export interface ProcessorOptions {
   retry?: RetryPolicy;
   /** Called before each in-place retry (the job.retry log line). */
   onRetry?: (event: RetryEvent) => void;
+  /**
+   * Called after each step of the finish, in order (tests stop a process there): `matched` the hits known, nothing
+   * written yet; `staged` the hits written to ClickHouse (analytics tier; nothing on SQL); `committed` the COMPLETED
+   * transaction committed (`lost`: the lease was lost instead); `settled` the superseded ClickHouse rows removed.
+   */
+  onStep?: (step: 'matched' | 'staged' | 'committed' | 'lost' | 'settled', uploadId: number) => void | Promise<void>;
   /** Called with every outcome (metrics); `ERROR` when processing threw. */
   onFinished?: (outcome: ProcessOutcome | { status: 'ERROR'; textBytes: 0; durationMs: number; connections: 0; hits: 0 }) => void;
 }
@@ -192,6 +198,16 @@ export class LogUploadProcessor {
       now,
     );
 
+    // How this run finds its hits: a retro-hunt's re-run finds for the hunt (retro-hunt.service.ts).
+    const found = retroHuntId == null ? { by: 'UPLOAD' as const, at: Date.now(), retroHuntId } : { by: 'RETRO_HUNT' as const, at: Date.now(), retroHuntId };
+    // With the analytics tier, the hits go to ClickHouse first, under an attempt the finishing transaction commits
+    // (hit-writer.ts). ClickHouse away throws AnalyticsUnavailableError: the worker queues the job again without
+    // spending an attempt and waits for the tier (log-upload.retry.ts).
+    await this.options.onStep?.('matched', uploadId);
+    if (signal?.aborted) return { status: 'LEASE_LOST', ...withDevice, durationMs: performance.now() - started };
+    const staged = await this.hitWriter.stageUpload(this.dataSource.manager, { accountId, uploadId }, hits, found);
+    await this.options.onStep?.('staged', uploadId);
+
     // Run again in place on a deadlock, a lost connection...: the parsed result above is kept (log-upload.retry.ts).
     const finish = () =>
       this.dataSource.transaction(async (em) => {
@@ -225,8 +241,7 @@ export class LogUploadProcessor {
         );
         // Replace, never add: a re-run (after a crash, or a reprocess) leaves exactly one set of hits, with the
         // reports' roll-ups and the change log entry that tells in-memory report stores to re-read them.
-        const found = retroHuntId == null ? { by: 'UPLOAD' as const, at: Date.now(), retroHuntId } : { by: 'RETRO_HUNT' as const, at: Date.now(), retroHuntId };
-        const counts = await this.hitWriter.replaceUpload(em, { accountId, uploadId }, hits, found);
+        const counts = await this.hitWriter.replaceUpload(em, { accountId, uploadId }, hits, found, staged);
         await writeAddressSet(em, uploadId, addresses);
         await writeNameSet(em, uploadId, names);
         const dnsCounts = await this.hitWriter.replaceUploadDns(em, uploadId, dnsHits);
@@ -240,8 +255,12 @@ export class LogUploadProcessor {
       this.options.retry ?? DEFAULT_RETRY,
       this.options.onRetry,
     );
-    // Best effort: superseded ClickHouse rows are never read, and the upload's next write removes them too.
-    if (done) await this.hitWriter.settle(this.dataSource.manager, uploadId).catch(() => undefined);
+    await this.options.onStep?.(done ? 'committed' : 'lost', uploadId);
+    // Best effort: superseded ClickHouse rows are never read, and the upload's next write or the retention purge's
+    // sweep removes them too; a run that lost its lease removes the rows it staged.
+    if (done) await this.hitWriter.settle(staged).catch(() => undefined);
+    else await this.hitWriter.discard(this.dataSource.manager, staged).catch(() => undefined);
+    if (done) await this.options.onStep?.('settled', uploadId);
     const outcome = {
       deviceId: device.id,
       lines: stats.lines,

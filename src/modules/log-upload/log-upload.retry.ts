@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { describeTransient, TransientDbError, transientDbError } from '../../common/errors/db-errors';
 import { LogUploadQueue, MAX_ATTEMPTS } from './log-upload.queue';
+import { analyticsUnavailableCause } from '../analytics/analytics-errors';
 
 /**
  * Transient database errors (see transientDbError) while an acknowledged upload is processed are the database's
@@ -12,6 +13,11 @@ import { LogUploadQueue, MAX_ATTEMPTS } from './log-upload.queue';
  * - any other transient failure (or one the in-place retry could not record) hands the job back to the queue,
  *   claimable again after the backoff.
  * Only errors of the upload itself (an unreadable file, no -tt timestamps, its device gone) fail it for good.
+ *
+ * The analytics tier (ClickHouse, ANALYTICS_URL) away is neither the upload's fault nor a moment of SQL's: the
+ * job goes back to the queue with its attempt given back (an outage of any length never fails an upload), and
+ * the worker stops claiming until the tier answers again, waiting with the same backoff (doubling per failure
+ * in a row, capped, with jitter). The upload stays durable in SQL meanwhile, QUEUED, its `error` saying why.
  */
 export interface RetryPolicy {
   /** The first backoff; each further retry doubles it (WORKER_RETRY_BASE_MS). */
@@ -55,6 +61,11 @@ export function waitingForSpaceReason(t: TransientDbError): string {
   return `Waiting for storage: the last attempt failed because ${describeTransient(t)}; it is tried again until space is freed.`;
 }
 
+/** What a job waiting for the analytics tier says. */
+export function waitingForAnalyticsReason(code: string): string {
+  return `Waiting for the analytics tier (ClickHouse): the last attempt could not reach it (${code}); tried again when it answers.`;
+}
+
 /** What a job that spent its attempts on transient errors ends with. */
 export function gaveUpReason(attempts: number, t: TransientDbError): string {
   return `Gave up after ${attempts} attempts; the last failed on a transient database error: ${describeTransient(t)}.`;
@@ -96,6 +107,39 @@ export async function retryInPlace<T>(
  * spent. Anything else is a bug: FAILED at once, masked (the log has the error).
  */
 export async function handleJobError(
+  err: unknown,
+  job: { uploadId: number; attempt: number; owner: string },
+  queue: LogUploadQueue,
+  policy: RetryPolicy,
+  logger: Logger,
+  /** Failures of the analytics tier in a row, this one included (the worker's count): the backoff's step. */
+  analyticsOutages = 1,
+): Promise<JobErrorHandled> {
+  const analytics = analyticsUnavailableCause(err);
+  if (analytics) {
+    const delayMs = retryDelayMs(analyticsOutages, policy);
+    const fields = { uploadId: job.uploadId, code: analytics, owner: job.owner, attempt: job.attempt, delayMs };
+    try {
+      if (await queue.retryLater(job.uploadId, job.owner, waitingForAnalyticsReason(analytics), delayMs, true)) {
+        logger.warn({ event: 'job.retry', ...fields, kind: 'analytics', inPlace: false, refunded: true }, 'analytics tier unavailable; job queued again');
+      } else logger.warn({ event: 'job.lease_lost', ...fields }, 'job lease lost; result discarded');
+    } catch (again) {
+      // SQL is away too: the lease runs out and the job is claimed again then.
+      logger.warn({ event: 'job.retry', ...fields, kind: 'analytics', err: again, inPlace: false }, 'analytics tier unavailable; job left to its lease');
+    }
+    return { analyticsDown: true, delayMs };
+  }
+  await handleDbError(err, job, queue, policy, logger);
+  return { analyticsDown: false, delayMs: 0 };
+}
+
+/** What handleJobError did: whether the analytics tier was the cause, and the backoff it chose. */
+export interface JobErrorHandled {
+  analyticsDown: boolean;
+  delayMs: number;
+}
+
+async function handleDbError(
   err: unknown,
   job: { uploadId: number; attempt: number; owner: string },
   queue: LogUploadQueue,

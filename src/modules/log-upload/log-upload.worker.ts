@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { LogUploadProcessor, ProcessOutcome } from './log-upload.processor';
 import { LogUploadQueue } from './log-upload.queue';
 import { LogUploadStatus } from './log-upload.enums';
-import { DEFAULT_RETRY, handleJobError } from './log-upload.retry';
+import { DEFAULT_RETRY, handleJobError, retryDelayMs } from './log-upload.retry';
 
 export interface WorkerOptions {
   /** How long a claim lasts without renewal; a dead process's jobs are taken again after it. */
@@ -13,6 +13,11 @@ export interface WorkerOptions {
   pollMs: number;
   /** First backoff after a transient database error (doubled each retry); DEFAULT_RETRY's when not given. */
   retryBaseMs?: number;
+  /**
+   * The analytics tier (ANALYTICS_URL), asked before claiming again after a job failed on it: while it does not
+   * answer, the worker claims nothing (every job would fail the same way) and asks again with backoff.
+   */
+  analytics?: { up(): Promise<boolean> } | null;
 }
 
 /**
@@ -27,6 +32,11 @@ export class LogUploadWorker {
   private current: number | null = null;
   private abort: AbortController | null = null;
   private pendingWake = false;
+  /** Failures of the analytics tier in a row (jobs' and unanswered checks'): the backoff's step; 0 once a job gets through. */
+  private analyticsOutages = 0;
+  /** A job failed on the analytics tier: ask it before claiming again. */
+  private analyticsSuspect = false;
+  private stopWake: (() => void) | null = null;
 
   constructor(
     private readonly queue: LogUploadQueue,
@@ -60,6 +70,7 @@ export class LogUploadWorker {
   async stop(handBack: boolean): Promise<void> {
     this.running = false;
     this.wake?.();
+    this.stopWake?.();
     if (handBack && this.current != null) {
       const id = this.current;
       this.abort?.abort();
@@ -71,6 +82,7 @@ export class LogUploadWorker {
 
   private async run(): Promise<void> {
     while (this.running) {
+      if (this.analyticsSuspect && !(await this.analyticsBack())) continue;
       let job = null;
       this.pendingWake = false;
       try {
@@ -95,22 +107,66 @@ export class LogUploadWorker {
       );
       try {
         const outcome = await this.processor.process(job.uploadId, this.owner, this.abort.signal);
+        this.analyticsOutages = 0;
         this.onOutcome(job.uploadId, outcome);
         this.logOutcome(job.uploadId, job.attempt, outcome);
       } catch (err) {
         // A transient database error goes back to the queue (until the attempts are spent); a bug fails the job.
-        await handleJobError(
+        const handled = await handleJobError(
           err,
           { uploadId: job.uploadId, attempt: job.attempt, owner: this.owner },
           this.queue,
-          { baseMs: this.options.retryBaseMs ?? DEFAULT_RETRY.baseMs },
+          this.retryPolicy,
           this.logger,
+          this.analyticsOutages + 1,
         );
+        if (handled.analyticsDown) {
+          this.analyticsOutages++;
+          this.analyticsSuspect = true;
+          await this.pause(handled.delayMs);
+        }
       } finally {
         this.current = null;
         this.abort = null;
       }
     }
+  }
+
+  private get retryPolicy() {
+    return { baseMs: this.options.retryBaseMs ?? DEFAULT_RETRY.baseMs };
+  }
+
+  /**
+   * After a job failed on the analytics tier: whether it answers now. If not, waits the next backoff (cut short
+   * by stop()) and says no, so the loop asks again before it claims anything.
+   */
+  private async analyticsBack(): Promise<boolean> {
+    const probe = this.options.analytics;
+    if (!probe || (await probe.up().catch(() => false))) {
+      this.logger.info({ event: 'analytics.back', failures: this.analyticsOutages }, 'analytics tier answers again; claiming jobs');
+      // The count stays until a job gets through: a tier that answers but refuses inserts still backs off further.
+      this.analyticsSuspect = false;
+      return true;
+    }
+    this.analyticsOutages++;
+    const delayMs = retryDelayMs(this.analyticsOutages, this.retryPolicy);
+    this.logger.warn({ event: 'analytics.waiting', failures: this.analyticsOutages, delayMs }, 'analytics tier still unavailable; no job claimed');
+    await this.pause(delayMs);
+    return false;
+  }
+
+  /** Sleeps `ms`; only stop() cuts it short (a new upload does not: it would fail on the same outage). */
+  private pause(ms: number): Promise<void> {
+    if (!this.running) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.stopWake = null;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.stopWake = done;
+    });
   }
 
   /** One line per finished job: upload.completed, upload.failed (with the reason) or job.lease_lost. */

@@ -27,23 +27,25 @@ export function retentionCutoff(days: number, now: number): number | null {
  */
 export class RetentionService {
   private readonly batch: number;
-  private readonly hits = new HitWriter();
+  private readonly hits: HitWriter;
 
   constructor(
     private readonly dataSource: DataSource,
     private readonly days: number,
-    /** Rows per DELETE (tests use small ones to see the batches). */
-    options: { batch?: number } = {},
+    /** `batch`: rows per DELETE (tests use small ones to see the batches); `hitWriter`: the service's (to ClickHouse with ANALYTICS_URL). */
+    options: { batch?: number; hitWriter?: HitWriter } = {},
   ) {
     this.batch = options.batch ?? BATCH;
+    this.hits = options.hitWriter ?? new HitWriter();
   }
 
   async purge(now = Date.now()): Promise<PurgeResult> {
     const cutoff = retentionCutoff(this.days, now);
     if (cutoff == null) return { flowHits: 0, dnsHits: 0, uploads: 0, cutoff: new Date(0) };
     const em = this.dataSource.manager;
-    // Each batch's hits go with their roll-ups and a change log entry in one transaction (HitWriter.purge).
-    let flowHits = await this.purgeHits(cutoff);
+    // Each batch's hits go with their roll-ups and a change log entry in one transaction (HitWriter.purge); with
+    // the analytics tier, in ClickHouse, and the uploads' counts follow.
+    let flowHits = this.hits.toClickHouse ? await this.purgeAnalyticsHits(cutoff) : await this.purgeHits(cutoff);
     let dnsHits = 0;
     for (;;) {
       const n = await this.dataSource.transaction((tx) => this.hits.purgeDns(tx, cutoff, this.batch));
@@ -58,6 +60,16 @@ export class RetentionService {
         [cutoff],
       );
       if (old.length === 0) break;
+      if (this.hits.toClickHouse) {
+        // Their ClickHouse rows first: a stop between the two leaves the uploads, deleted by the next purge.
+        const withAttempts: Array<{ id: number | string; analytics_attempt: number | string | null }> = await em.query(
+          `SELECT id, analytics_attempt FROM log_upload WHERE id IN (${old.map(() => '?').join(',')})`,
+          old.map((u) => u.id),
+        );
+        flowHits += await this.hits.deleteUploadsAnalytics(
+          withAttempts.map((u) => ({ uploadId: Number(u.id), attempt: u.analytics_attempt == null ? null : Number(u.analytics_attempt) })),
+        );
+      }
       for (const { id, account_id } of old) {
         // An old upload's hits may have recent capture times (a late upload of an old capture): delete them
         // in batches too, so the cascade from the upload row has nothing big left to do.
@@ -72,6 +84,8 @@ export class RetentionService {
         uploads += await execute(em, `DELETE FROM log_upload WHERE id = ?`, [id]);
       }
     }
+    // ClickHouse rows no upload will count (runs stopped before their commit, uploads deleted while written).
+    if (this.hits.toClickHouse) await this.hits.sweepAnalytics(em);
     await pruneHitChanges(em, now);
     return { flowHits, dnsHits, uploads, cutoff: new Date(cutoff) };
   }
@@ -95,6 +109,30 @@ export class RetentionService {
         return this.hits.purge(tx, cutoff, refs);
       });
       // Between batches, other requests get their turn (on SQLite each statement runs synchronously).
+      await nextTurn();
+    }
+  }
+
+  /**
+   * With the analytics tier: deletes the hits captured before the cutoff in ClickHouse (every attempt), then sets
+   * the counts of the uploads that may have had some from what is left of their committed attempts (HitWriter.
+   * recountPurged: absolute, so a stop between the two, or the TTL having deleted first, still counts each hit
+   * once). An upload can have a hit before the cutoff only if its first capture is before it.
+   */
+  private async purgeAnalyticsHits(cutoff: number): Promise<number> {
+    await this.hits.purgeAnalytics(cutoff);
+    let total = 0;
+    let after = 0;
+    for (;;) {
+      const rows: Array<{ id: number | string; analytics_attempt: number | string; hits: number | string }> = await this.dataSource.query(
+        `SELECT id, analytics_attempt, hits FROM log_upload
+          WHERE id > ? AND analytics_attempt IS NOT NULL AND hits > 0 AND first_capture_at < ? ORDER BY id LIMIT ${this.batch}`,
+        [after, cutoff],
+      );
+      if (rows.length === 0) return total;
+      after = Number(rows[rows.length - 1].id);
+      const uploads = rows.map((r) => ({ uploadId: Number(r.id), attempt: Number(r.analytics_attempt), hits: Number(r.hits) }));
+      total += await this.dataSource.transaction((tx) => this.hits.recountPurged(tx, cutoff, uploads));
       await nextTurn();
     }
   }
