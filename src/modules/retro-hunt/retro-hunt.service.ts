@@ -173,7 +173,7 @@ export class RetroHuntService {
         list.push({ start: r.range_start, end: r.range_end });
         ranges.set(Number(r.target), list);
       }
-      const { uploads, examined } = await this.affected(em, accountId, targets, ranges, since);
+      const { uploads, processing, examined } = await this.affected(em, accountId, targets, ranges, since);
       const notes = this.retentionNote(since, Number(hunt.created_at), now);
       if (uploads.length > this.options.maxUploads) {
         await execute(em, `UPDATE retro_hunt SET status = ?, uploads_examined = ?, summary = ?, started_at = ?, finished_at = ? WHERE id = ?`, [
@@ -187,9 +187,20 @@ export class RetroHuntService {
         return true;
       }
       let queued = 0;
-      for (let i = 0; i < uploads.length; i += 500) {
-        const ids = uploads.slice(i, i + 500);
-        // Only finished uploads: one queued or in progress is matched against the current lists anyway.
+      // Being processed now, maybe against the lists before this change: naming the hunt on it makes the worker
+      // queue it again when it finishes (log-upload.processor.ts). One queued is matched against the current lists.
+      for (let i = 0; i < processing.length; i += 500) {
+        const ids = processing.slice(i, i + 500);
+        queued += await execute(em, `UPDATE log_upload SET retro_hunt_id = ? WHERE id IN (${ids.map(() => '?').join(',')}) AND status = ?`, [
+          id,
+          ...ids,
+          LogUploadStatus.PROCESSING,
+        ]);
+      }
+      // And those that finished since they were read (MariaDB reads them again, at their latest, to update them).
+      const finished = uploads.concat(processing);
+      for (let i = 0; i < finished.length; i += 500) {
+        const ids = finished.slice(i, i + 500);
         queued += await execute(
           em,
           `UPDATE log_upload SET status = ?, retro_hunt_id = ?, error = NULL, attempts = 0, lease_owner = NULL, lease_expires_at = NULL, finished_at = NULL,
@@ -256,21 +267,24 @@ export class RetroHuntService {
     targets: HuntTarget[],
     ranges: Map<number, KeyRange[]>,
     since: number | null,
-  ): Promise<{ uploads: number[]; examined: number }> {
+  ): Promise<{ uploads: number[]; processing: number[]; examined: number }> {
     const resolved = await this.resolve(em, accountId, targets, ranges);
     const devices = new Set(resolved.flatMap((t) => [...t.devices]));
-    if (devices.size === 0) return { uploads: [], examined: 0 };
-    const params: unknown[] = [accountId, LogUploadStatus.COMPLETED];
-    let where = 'account_id = ? AND status = ?';
+    if (devices.size === 0) return { uploads: [], processing: [], examined: 0 };
+    const params: unknown[] = [accountId, LogUploadStatus.COMPLETED, LogUploadStatus.PROCESSING];
+    let where = 'account_id = ? AND status IN (?, ?)';
     if (since != null) {
       where += ' AND received_at >= ?';
       params.push(since);
     }
-    const rows: Array<{ id: number | string; device_id: number | string }> = await em.query(
-      `SELECT id, device_id FROM log_upload WHERE ${where} ORDER BY id`,
+    const rows: Array<{ id: number | string; device_id: number | string; status: string }> = await em.query(
+      `SELECT id, device_id, status FROM log_upload WHERE ${where} ORDER BY id`,
       params,
     );
-    const candidates = rows.map((r) => ({ id: Number(r.id), deviceId: Number(r.device_id) })).filter((u) => devices.has(u.deviceId));
+    const mine = rows.filter((r) => devices.has(Number(r.device_id)));
+    // In progress: no address set to go by yet (or the last run's); every one of the devices' is re-judged.
+    const processing = mine.filter((r) => r.status === LogUploadStatus.PROCESSING).map((r) => Number(r.id));
+    const candidates = mine.filter((r) => r.status === LogUploadStatus.COMPLETED).map((r) => ({ id: Number(r.id), deviceId: Number(r.device_id) }));
     const sets = await readAddressSets(
       em,
       candidates.map((c) => c.id),
@@ -281,7 +295,7 @@ export class RetroHuntService {
         return resolved.some((t) => t.devices.has(u.deviceId) && (t.ranges === null || !set || intersects(set, t.ranges)));
       })
       .map((u) => u.id);
-    return { uploads, examined: candidates.length };
+    return { uploads, processing, examined: candidates.length + processing.length };
   }
 
   private async resolve(em: EntityManager, accountId: number, targets: HuntTarget[], ranges: Map<number, KeyRange[]>): Promise<ResolvedTarget[]> {
