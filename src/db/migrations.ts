@@ -13,6 +13,7 @@ import { Alerts1764324000000 } from '../../migrations/1764324000000-Alerts';
 import { IocSources1764327600000 } from '../../migrations/1764327600000-IocSources';
 import { AnalyticsAttempt1764331200000 } from '../../migrations/1764331200000-AnalyticsAttempt';
 import { DnsHits1764334800000 } from '../../migrations/1764334800000-DnsHits';
+import { HitChangeKind1764338400000 } from '../../migrations/1764338400000-HitChangeKind';
 
 /** Every migration, in order. Listed explicitly so the same set runs from main, the CLI and the tests. */
 export const migrations = [
@@ -31,4 +32,5 @@ export const migrations = [
   IocSources1764327600000,
   AnalyticsAttempt1764331200000,
   DnsHits1764334800000,
+  HitChangeKind1764338400000,
 ];

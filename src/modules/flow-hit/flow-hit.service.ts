@@ -4,8 +4,6 @@ import { keysetPaginate, KeysetPage, SortKey } from '../../common/pagination/key
 import { applyHitFilter, ResolvedHitFilter } from './hit-filter';
 import { FlowHitOrder } from './flow-hit.enums';
 import { FlowHit } from './flow-hit.entity';
-import { TriageStatus } from './hit-triage.enums';
-import { applyTriageStatuses } from './hit-triage.service';
 
 const ORDERS: Record<FlowHitOrder, SortKey<FlowHit>[]> = {
   [FlowHitOrder.FIRST_SEEN_DESC]: [
@@ -44,9 +42,8 @@ export class FlowHitService {
    * and 101 rows are read instead of every row the filter passes over (MariaDB does not push the filter into a
    * descending scan: page 50 read ~9,000 rows).
    */
-  async search(f: ResolvedHitFilter, order: FlowHitOrder, page: KeysetPage, triageStatuses?: readonly TriageStatus[] | null): Promise<ConnectionData<FlowHit>> {
+  async search(f: ResolvedHitFilter, order: FlowHitOrder, page: KeysetPage): Promise<ConnectionData<FlowHit>> {
     const qb = applyHitFilter(this.dataSource.getRepository(FlowHit).createQueryBuilder('h'), f);
-    if (triageStatuses) applyTriageStatuses(qb, triageStatuses);
     return keysetPaginate(qb, `hits:${order}`, ORDERS[order], page, { rowsByKey: true });
   }
 
