@@ -324,7 +324,14 @@ export class RetroHuntService {
       }
       let keyRanges = ranges.get(i) ?? [];
       // A whole list can hold millions of entries: concatenated, never spread into a call.
-      if (t.listEntries && t.lists?.length) keyRanges = keyRanges.concat(await listRanges(em, t.lists));
+      if (t.listEntries && t.lists?.length) {
+        keyRanges = keyRanges.concat(await listRanges(em, t.lists));
+        // The list's entries removed by changes coalesced into this hunt are gone from it now, and those changes
+        // reach only the policies that still use the list: a detach and a removal together must still re-judge
+        // what the removed entries matched through the detached policy.
+        const lists = new Set(t.lists);
+        for (const [j, other] of targets.entries()) if (j !== i && other.lists?.some((l) => lists.has(l))) keyRanges = keyRanges.concat(ranges.get(j) ?? []);
+      }
       out.push({ devices: set, ranges: rangeSetOf(keyRanges) });
     }
     return out;

@@ -221,7 +221,25 @@ describe.each(drivers)('retro-hunt equals reprocessing from scratch (%s)', (driv
         const afterReprocess = await statusCounts();
         expect(afterReprocess.actual).toEqual(afterReprocess.expected);
       }),
-      { numRuns: 30, seed: process.env.PROPERTY_SEED ? Number(process.env.PROPERTY_SEED) : undefined },
+      {
+        numRuns: 30,
+        seed: process.env.PROPERTY_SEED ? Number(process.env.PROPERTY_SEED) : undefined,
+        examples: [
+          // A detach and a removal from the detached list coalesced into one hunt (found by this test).
+          [
+            [
+              [
+                { kind: 'add', list: 1, value: 0 },
+                { kind: 'add', list: 0, value: 0 },
+              ],
+              [
+                { kind: 'detach', list: 1, policy: 1 },
+                { kind: 'remove', list: 1, pick: 0 },
+              ],
+            ],
+          ],
+        ],
+      },
     );
   }, 300_000);
 });
