@@ -5,6 +5,7 @@ import { Direction, TimeRangePreset, TransportProtocol } from '../modules/flow-h
 import { IocCategory } from '../modules/ioc/ioc.enums';
 import { READ_ROLES } from '../modules/auth/auth.types';
 import { resolveHitFilter, ResolvedHitFilter } from '../modules/flow-hit/hit-filter';
+import { TriageStatus } from '../modules/flow-hit/hit-triage.enums';
 import { HitFilter } from '../modules/flow-hit/hit-filter.inputs';
 import { EXPORT_BATCH, exportHits } from '../modules/report/export/hit-export';
 import { nextTurn } from '../common/async/next-turn';
@@ -74,6 +75,7 @@ export function filterFromQuery(q: Request['query']): HitFilter {
     protocols: oneOf(TransportProtocol, q.protocol, 'protocol'),
     foundBy: oneOf(FoundBy, q.foundBy, 'foundBy'),
     foundSince: date(q.foundSince, 'foundSince'),
+    triageStatuses: oneOf(TriageStatus, q.triageStatus, 'triageStatus'),
   };
 }
 

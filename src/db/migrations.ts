@@ -14,6 +14,7 @@ import { IocSources1764327600000 } from '../../migrations/1764327600000-IocSourc
 import { AnalyticsAttempt1764331200000 } from '../../migrations/1764331200000-AnalyticsAttempt';
 import { DnsHits1764334800000 } from '../../migrations/1764334800000-DnsHits';
 import { DnsRetroHunt1764338400000 } from '../../migrations/1764338400000-DnsRetroHunt';
+import { HitChangeKind1764342000000 } from '../../migrations/1764342000000-HitChangeKind';
 
 /** Every migration, in order. Listed explicitly so the same set runs from main, the CLI and the tests. */
 export const migrations = [
@@ -33,4 +34,5 @@ export const migrations = [
   AnalyticsAttempt1764331200000,
   DnsHits1764334800000,
   DnsRetroHunt1764338400000,
+  HitChangeKind1764342000000,
 ];

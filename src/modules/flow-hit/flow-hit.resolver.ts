@@ -25,7 +25,11 @@ export class FlowHitsArgs extends PageArgs {
   @Field(() => FlowHitOrder, { nullable: true, description: 'Order (default FIRST_SEEN_DESC).' })
   orderBy?: FlowHitOrder | null;
 
-  @Field(() => [TriageStatus], { nullable: true, description: 'Only hits with these triage statuses (OPEN: not triaged, or set back to OPEN).' })
+  @Field(() => [TriageStatus], {
+    nullable: true,
+    description: 'Only hits with these triage statuses (OPEN: not triaged, or set back to OPEN).',
+    deprecationReason: 'Use filter.triageStatuses, which reports, the dashboard and the export share.',
+  })
   triageStatuses?: TriageStatus[] | null;
 }
 
@@ -34,12 +38,8 @@ export class FlowHitResolver {
   @Authorized(READ_ROLES)
   @Query(() => FlowHitConnection, { description: 'The drill-down: individual flow hits matching a filter, a page at a time (first at most 100).' })
   flowHits(@Args() args: FlowHitsArgs, @Ctx() ctx: RequestContext): Promise<ConnectionData<FlowHit>> {
-    return ctx.services.flowHits.search(
-      resolveHitFilter(ctx.caller!.accountId, args.filter),
-      args.orderBy ?? FlowHitOrder.FIRST_SEEN_DESC,
-      args,
-      args.triageStatuses,
-    );
+    const filter = args.triageStatuses && !args.filter.triageStatuses ? { ...args.filter, triageStatuses: args.triageStatuses } : args.filter;
+    return ctx.services.flowHits.search(resolveHitFilter(ctx.caller!.accountId, filter), args.orderBy ?? FlowHitOrder.FIRST_SEEN_DESC, args);
   }
 
   @FieldResolver(() => Device, { description: 'The device whose upload held the connection.' })

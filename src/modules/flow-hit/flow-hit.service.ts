@@ -4,8 +4,6 @@ import { keysetPaginate, KeysetPage, SortKey } from '../../common/pagination/key
 import { applyHitFilter, ResolvedHitFilter } from './hit-filter';
 import { FlowHitOrder } from './flow-hit.enums';
 import { FlowHit } from './flow-hit.entity';
-import { TriageStatus } from './hit-triage.enums';
-import { applyTriageStatuses } from './hit-triage.service';
 import type { AnalyticsFlowHits } from '../analytics/analytics-flow-hits';
 import { badUserInput } from '../../common/errors/graphql-errors';
 
@@ -51,14 +49,13 @@ export class FlowHitService {
    * and 101 rows are read instead of every row the filter passes over (MariaDB does not push the filter into a
    * descending scan: page 50 read ~9,000 rows).
    */
-  async search(f: ResolvedHitFilter, order: FlowHitOrder, page: KeysetPage, triageStatuses?: readonly TriageStatus[] | null): Promise<ConnectionData<FlowHit>> {
+  async search(f: ResolvedHitFilter, order: FlowHitOrder, page: KeysetPage): Promise<ConnectionData<FlowHit>> {
     if (this.analytics) {
       // Triage lives in SQL, keyed by hit identity: not joined to ClickHouse's hits yet.
-      if (triageStatuses) throw badUserInput('triageStatuses: not available yet with the analytics tier (ANALYTICS_URL); leave it out.');
+      if (f.triageStatuses) throw badUserInput('triageStatuses: not available yet with the analytics tier (ANALYTICS_URL); leave it out.');
       return this.analytics.search(f, order, page);
     }
     const qb = applyHitFilter(this.dataSource.getRepository(FlowHit).createQueryBuilder('h'), f);
-    if (triageStatuses) applyTriageStatuses(qb, triageStatuses);
     return keysetPaginate(qb, `hits:${order}`, ORDERS[order], page, { rowsByKey: true });
   }
 

@@ -2,6 +2,7 @@ import { Field, ID, InputType, Int } from 'type-graphql';
 import { Direction, TimeRangePreset, TransportProtocol } from './flow-hit.enums';
 import { IocCategory } from '../ioc/ioc.enums';
 import { FoundBy } from '../retro-hunt/retro-hunt.enums';
+import { TriageStatus } from './hit-triage.enums';
 
 /** The conditions flow hits and DNS hits share: the window, devices, directions, severity, lists and categories. */
 // Registered so that its fields are inherited; no field or argument takes it, so the schema does not show it.
@@ -60,4 +61,11 @@ export class HitFilter extends HitWindowFilter {
 
   @Field(() => Date, { nullable: true, description: 'Only hits found at or after this instant ("new since the list change"), whatever their capture time.' })
   foundSince?: Date | null;
+
+  @Field(() => [TriageStatus], {
+    nullable: true,
+    description:
+      'Only hits with these triage verdicts (OPEN: never triaged, or set back to OPEN). A verdict follows the hit across reprocessing and retro-hunts.',
+  })
+  triageStatuses?: TriageStatus[] | null;
 }

@@ -7,6 +7,8 @@ import { FlowHit } from './flow-hit.entity';
 import { IocCategory } from '../ioc/ioc.enums';
 import { cidrRangeKeys } from '../ioc/ioc-range';
 import { HitFilter } from './hit-filter.inputs';
+import { TriageStatus } from './hit-triage.enums';
+import { applyTriageStatuses } from './hit-triage.sql';
 
 /** A validated filter, IDs decoded, ready for SQL. Unknown or foreign IDs decode to -1 and match nothing. */
 export interface ResolvedHitFilter {
@@ -27,6 +29,8 @@ export interface ResolvedHitFilter {
   foundBy?: string[];
   /** Epoch ms: hits found at or after it. */
   foundSince?: number;
+  /** Triage verdicts (hit-triage.service.ts: OPEN is also "never triaged"). */
+  triageStatuses?: TriageStatus[];
 }
 
 export type HitFilterInput = Omit<HitFilter, never>;
@@ -78,6 +82,7 @@ export function resolveHitFilter(accountId: number, f: HitFilterInput, now = Dat
     protocols: f.protocols ?? undefined,
     foundBy: f.foundBy ?? undefined,
     foundSince: f.foundSince ? f.foundSince.getTime() : undefined,
+    triageStatuses: f.triageStatuses ? [...new Set(f.triageStatuses)] : undefined,
   };
 }
 
@@ -97,7 +102,9 @@ export function rollupCanFilter(f: ResolvedHitFilter, withProtocol: boolean): bo
     (withProtocol || f.protocols === undefined) &&
     // How a hit was found is not rolled up.
     f.foundBy === undefined &&
-    f.foundSince === undefined
+    f.foundSince === undefined &&
+    // Nor is triage, which changes without the hits changing.
+    f.triageStatuses === undefined
   );
 }
 
@@ -120,6 +127,7 @@ export function applyHitDimensions<T extends ObjectLiteral>(qb: SelectQueryBuild
   inList('h.protocol', 'fProtocols', f.protocols);
   inList('h.foundBy', 'fFoundBy', f.foundBy);
   if (f.foundSince !== undefined) qb.andWhere('h.foundAt >= :fFoundSince', { fFoundSince: f.foundSince });
+  if (f.triageStatuses !== undefined) applyTriageStatuses(qb, f.triageStatuses);
   if (f.minSeverity !== undefined) qb.andWhere('h.severity >= :fMinSeverity', { fMinSeverity: f.minSeverity });
   if (f.internal) qb.andWhere('h.internalKey >= :fInStart AND h.internalKey <= :fInEnd', { fInStart: f.internal.start, fInEnd: f.internal.end });
   if (f.external) qb.andWhere('h.externalKey >= :fExStart AND h.externalKey <= :fExEnd', { fExStart: f.external.start, fExEnd: f.external.end });

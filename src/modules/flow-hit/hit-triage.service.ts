@@ -1,7 +1,8 @@
-import { DataSource, In, ObjectLiteral, SelectQueryBuilder } from 'typeorm';
+import { DataSource, In } from 'typeorm';
 import { failure, Outcome, success, userError, UserErrorCode, UserErrorData } from '../../common/errors/user-error';
 import { bulkInsert, execute } from '../../db/bulk';
 import { hitIdentity } from './flow-hit.columns';
+import { recordHitChange } from './hit-change';
 import { FlowHit } from './flow-hit.entity';
 import { applyHitFilter, ResolvedHitFilter } from './hit-filter';
 import { HitTriage } from './hit-triage.entity';
@@ -36,31 +37,6 @@ export function triageKey(
   h: Pick<FlowHit, 'uploadId' | 'protocol' | 'internalKey' | 'internalPort' | 'externalKey' | 'externalPort' | 'matchedSide' | 'iocId'>,
 ): string {
   return `${h.uploadId}|${hitIdentity(h)}`;
-}
-
-/**
- * Restricts a drill-down query on `h` to hits whose triage status is one of `statuses` (OPEN: none recorded, or
- * OPEN). The identity is hitIdentity() spelled in SQL, so the join follows the hit across re-runs.
- */
-export function applyTriageStatuses<T extends ObjectLiteral>(qb: SelectQueryBuilder<T>, statuses: readonly TriageStatus[]): SelectQueryBuilder<T> {
-  if (statuses.length === 0) return qb.andWhere('1 = 0');
-  const mysql = qb.connection.options.type !== 'better-sqlite3';
-  const parts = [
-    'h.protocol',
-    'h.internal_key',
-    "COALESCE(h.internal_port, '')",
-    'h.external_key',
-    "COALESCE(h.external_port, '')",
-    'h.matched_side',
-    'h.ioc_id',
-  ];
-  const identity = mysql ? `CONCAT_WS('|', ${parts.join(', ')})` : parts.map((p) => (p.startsWith('COALESCE') ? p : `CAST(${p} AS TEXT)`)).join(" || '|' || ");
-  const match = `FROM flow_hit_triage t WHERE t.upload_id = h.upload_id AND t.identity = ${identity}`;
-  const listed = statuses.filter((s) => s !== TriageStatus.OPEN);
-  const conditions: string[] = [];
-  if (statuses.includes(TriageStatus.OPEN)) conditions.push(`NOT EXISTS (SELECT 1 ${match} AND t.status <> 'OPEN')`);
-  if (listed.length) conditions.push(`EXISTS (SELECT 1 ${match} AND t.status IN (:...fTriage))`);
-  return qb.andWhere(`(${conditions.join(' OR ')})`, { fTriage: listed });
 }
 
 /**
@@ -110,6 +86,8 @@ export class HitTriageService {
         rows.push([caller.accountId, h.uploadId, identity, req.status, note, caller.apiKeyId, now]);
       }
       await bulkInsert(em, 'flow_hit_triage', ['account_id', 'upload_id', 'identity', 'status', 'note', 'api_key_id', 'updated_at'], rows);
+      // The report store keeps each hit's status (filters on it): it re-reads the uploads whose hits changed verdict.
+      for (const uploadId of new Set(hits.map((h) => h.uploadId))) await recordHitChange(em, { accountId: caller.accountId, uploadId, kind: 'TRIAGE' });
     });
     if (req.allowInPolicy && this.allow && hits.length) {
       // Each device's current policy gets an ALLOW entry for each matched CIDR: its lists change, so a retro-hunt follows.

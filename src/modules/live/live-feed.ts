@@ -128,7 +128,7 @@ export class LiveFeed {
     if (this.hits.size > 0) {
       if (this.cursor === null) this.cursor = await this.maxRevision();
       const rows = (await this.dataSource.query(
-        `SELECT revision, account_id, upload_id FROM hit_change WHERE revision > ? AND upload_id IS NOT NULL ORDER BY revision LIMIT 1000`,
+        `SELECT revision, account_id, upload_id FROM hit_change WHERE revision > ? AND upload_id IS NOT NULL AND kind IS NULL ORDER BY revision LIMIT 1000`,
         [this.cursor],
       )) as Array<Record<string, string | number>>;
       for (const r of rows) {

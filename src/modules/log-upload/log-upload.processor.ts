@@ -212,6 +212,10 @@ export class LogUploadProcessor {
     const finish = () =>
       this.dataSource.transaction(async (em) => {
         if (!(await this.queue.holdsLease(em, uploadId, owner))) return false;
+        // A retro-hunt planned while this ran names itself on the upload (retro-hunt.service.ts): this run may have
+        // matched against the lists before its change, so the upload is queued again for it once this is written.
+        const [named] = (await em.query(`SELECT retro_hunt_id FROM log_upload WHERE id = ?`, [uploadId])) as Array<{ retro_hunt_id: number | string | null }>;
+        const rejudgeFor = named?.retro_hunt_id == null || Number(named.retro_hunt_id) === retroHuntId ? null : Number(named.retro_hunt_id);
         const skippedLines = stats.lines - stats.packets;
         await execute(
           em,
@@ -246,6 +250,13 @@ export class LogUploadProcessor {
         await writeNameSet(em, uploadId, names);
         const dnsCounts = await this.hitWriter.replaceUploadDns(em, uploadId, dnsHits);
         if (retroHuntId != null) await recordRetroHuntRun(em, uploadId, retroHuntId, counts, dnsCounts);
+        if (rejudgeFor !== null) {
+          await execute(
+            em,
+            `UPDATE log_upload SET status = ?, retro_hunt_id = ?, attempts = 0, finished_at = NULL, progress_bytes = 0, progress_lines = 0 WHERE id = ?`,
+            [LogUploadStatus.QUEUED, rejudgeFor, uploadId],
+          );
+        }
         return true;
       });
     const done = await retryInPlace(

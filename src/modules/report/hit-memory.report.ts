@@ -14,7 +14,7 @@ import { AccountHits, Block } from './hit-memory';
  */
 
 /** Hits matching a filter, column-wise: ranges of blocks (views, no copy) or, under row filters, copies. */
-export type Segment = Omit<Block, 'uploadId' | 'minAt' | 'maxAt' | 'protocol' | 'foundBy' | 'foundAt'>;
+export type Segment = Omit<Block, 'uploadId' | 'minAt' | 'maxAt' | 'protocol' | 'foundBy' | 'foundAt' | 'triage'>;
 
 /** The hits matching a filter, and aggregates of them shared by the groupings of a request. */
 export interface Selection {
@@ -72,10 +72,11 @@ function computeSelection(data: AccountHits, f: ResolvedHitFilter): Selection {
   const protocolOk = f.protocols ? mask(data.protocols.values, (p) => (f.protocols as string[]).includes(p)) : null;
   const foundByOk = f.foundBy ? mask(data.foundBys.values, (v) => (f.foundBy as string[]).includes(v)) : null;
   const foundSince = f.foundSince;
+  const triageOk = f.triageStatuses ? mask(data.triages.values, (v) => (f.triageStatuses as string[]).includes(v)) : null;
   const ports = f.ports ? new Set(f.ports) : null;
   const excluded = f.excludePorts?.length ? new Set(f.excludePorts) : null;
 
-  const rowFilter = groupOk || hostOk || externalOk || directionOk || protocolOk || ports || excluded || foundByOk || foundSince !== undefined;
+  const rowFilter = groupOk || hostOk || externalOk || directionOk || protocolOk || ports || excluded || foundByOk || foundSince !== undefined || triageOk;
   const { from, to } = f;
   const ranges: Array<{ b: Block; lo: number; hi: number }> = [];
   let capacity = 0;
@@ -131,6 +132,7 @@ function computeSelection(data: AccountHits, f: ResolvedHitFilter): Selection {
       if (protocolOk && !protocolOk[bProtocol[i]]) continue;
       if (foundByOk && !foundByOk[b.foundBy[i]]) continue;
       if (foundSince !== undefined && b.foundAt[i] < foundSince) continue;
+      if (triageOk && !triageOk[b.triage[i]]) continue;
       const port = bPort[i];
       // A hit without a destination port matches no port list, and has none to exclude.
       if (ports && (port < 0 || !ports.has(port))) continue;

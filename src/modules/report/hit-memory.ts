@@ -2,6 +2,7 @@ import { DataSource } from 'typeorm';
 import { nextTurn } from '../../common/async/next-turn';
 import { sqliteHandle } from '../../db/sqlite-handle';
 import { HitSum, hitSumSql, STORE_COLUMNS, StoreKey } from '../flow-hit/flow-hit.columns';
+import { triageStatusSql } from '../flow-hit/hit-triage.sql';
 
 /**
  * An in-memory, column-wise copy of each account's flow hits, kept exact by following the hit change log
@@ -28,18 +29,20 @@ import { HitSum, hitSumSql, STORE_COLUMNS, StoreKey } from '../flow-hit/flow-hit
 
 /** What the store reads of a hit: the flow_hit columns declared `store` (flow-hit.columns.ts) and the sums it keeps. */
 const STORE_SUMS = ['packets', 'bytes'] as const satisfies readonly HitSum[];
-const COLUMNS = [...STORE_COLUMNS.map((c) => c.sql), ...STORE_SUMS.map((s) => `${hitSumSql(s)} AS ${s}`)].join(', ');
-/** Each field's position in a row read with COLUMNS. */
-const AT = Object.fromEntries([...STORE_COLUMNS.map((c) => c.key), ...STORE_SUMS].map((k, i) => [k, i])) as Record<
-  StoreKey | (typeof STORE_SUMS)[number],
+/** The columns read, ending with the hit's triage status (not a flow_hit column: it changes without the hit changing). */
+const columnsSql = (mysql: boolean) =>
+  [...STORE_COLUMNS.map((c) => c.sql), ...STORE_SUMS.map((s) => `${hitSumSql(s)} AS ${s}`), `${triageStatusSql(mysql, 'flow_hit')} AS triage`].join(', ');
+/** Each field's position in a row read with columnsSql. */
+const AT = Object.fromEntries([...STORE_COLUMNS.map((c) => c.key), ...STORE_SUMS, 'triage'].map((k, i) => [k, i])) as Record<
+  StoreKey | (typeof STORE_SUMS)[number] | 'triage',
   number
 >;
 
-/** A hit as read for the store: COLUMNS' values in their order (arrays: half the cost of objects per row on SQLite). */
+/** A hit as read for the store: columnsSql's values in their order (arrays: half the cost of objects per row on SQLite). */
 type HitRow = Array<string | number | null>;
 const { id: ID, uploadId: UPLOAD, deviceId: DEVICE, firstSeenAt: FIRST, lastSeenAt: LAST, direction: DIRECTION, protocol: PROTOCOL } = AT;
 const { internalIp: INTERNAL_IP, internalKey: INTERNAL_KEY, externalIp: EXTERNAL_IP, externalKey: EXTERNAL_KEY, destinationPort: PORT } = AT;
-const { foundBy: FOUND_BY, foundAt: FOUND_AT } = AT;
+const { foundBy: FOUND_BY, foundAt: FOUND_AT, triage: TRIAGE } = AT;
 const { packets: PACKETS, bytes: BYTES, iocId: IOC, iocListId: LIST, matchedCidr: CIDR, severity: SEVERITY, category: CATEGORY } = AT;
 
 type Row = Record<string, string | number | null>;
@@ -105,6 +108,8 @@ export interface Block {
   /** How each hit was found (foundBys) and when: only filtered on, never grouped. */
   foundBy: Uint8Array;
   foundAt: Float64Array;
+  /** Each hit's triage status (triages): only filtered on. A triage change re-reads the upload (hit-triage.service.ts). */
+  triage: Uint8Array;
 }
 
 /** One account's hits and the tables their ids point into. */
@@ -115,6 +120,7 @@ export class AccountHits {
   readonly directions = new Interner<string>();
   readonly protocols = new Interner<string>();
   readonly foundBys = new Interner<string>();
+  readonly triages = new Interner<string>();
   /** Blocks by upload. */
   readonly uploads = new Map<number, Block[]>();
   hits = 0;
@@ -225,6 +231,7 @@ export class AccountHits {
       protocol: column(Uint8Array, n),
       foundBy: column(Uint8Array, n),
       foundAt: column(Float64Array, n),
+      triage: column(Uint8Array, n),
     };
     for (let i = 0; i < n; i++) {
       const r = rows[i];
@@ -256,6 +263,8 @@ export class AccountHits {
       const by = String(r[FOUND_BY]);
       b.foundBy[i] = this.foundBys.id(by, () => by);
       b.foundAt[i] = Number(r[FOUND_AT]);
+      const triage = String(r[TRIAGE]);
+      b.triage[i] = this.triages.id(triage, () => triage);
     }
     return b;
   }
@@ -301,6 +310,7 @@ function subset(b: Block, rows: number[]): Block {
     protocol: pick(b.protocol),
     foundBy: pick(b.foundBy),
     foundAt: pick(b.foundAt),
+    triage: pick(b.triage),
   };
 }
 
@@ -350,11 +360,14 @@ export class HitMemory {
   /** The newest purge cutoff seen: rows loaded later that predate it are dropped (they are being deleted). */
   private purgedBefore = -Infinity;
   private closed = false;
+  private readonly columns: string;
 
   constructor(
     private readonly dataSource: DataSource,
     private readonly options: HitMemoryOptions,
-  ) {}
+  ) {
+    this.columns = columnsSql(dataSource.options.type !== 'better-sqlite3');
+  }
 
   get enabled(): boolean {
     return this.options.maxHits > 0 && !this.closed;
@@ -477,11 +490,11 @@ export class HitMemory {
   }
 
   private async uploadRows(accountId: number, uploadId: number): Promise<HitRow[]> {
-    return this.hitRows(`SELECT ${COLUMNS} FROM flow_hit WHERE upload_id = ? AND account_id = ?`, [uploadId, accountId]);
+    return this.hitRows(`SELECT ${this.columns} FROM flow_hit WHERE upload_id = ? AND account_id = ?`, [uploadId, accountId]);
   }
 
   /**
-   * Hits as arrays in COLUMNS' order, without those a purge already announced. SQLite: a raw-mode statement on the
+   * Hits as arrays in the order of columnsSql, without those a purge already announced. SQLite: a raw-mode statement on the
    * service's connection, in a transaction so it takes its turn (sqlite-serializer.ts), as the export does.
    */
   private async hitRows(sql: string, params: unknown[]): Promise<HitRow[]> {
@@ -533,7 +546,7 @@ export class HitMemory {
       // hit for each batch (SQLite did: 39 s for 1M hits instead of a few).
       for (let lo = Number(range.lo); lo <= Number(range.hi); lo += batch) {
         if (this.closed) return;
-        hits.add(await this.hitRows(`SELECT ${COLUMNS} FROM flow_hit WHERE id >= ? AND id < ? AND account_id + 0 = ?`, [lo, lo + batch, accountId]));
+        hits.add(await this.hitRows(`SELECT ${this.columns} FROM flow_hit WHERE id >= ? AND id < ? AND account_id + 0 = ?`, [lo, lo + batch, accountId]));
         await this.options.afterBatch?.();
         // A turn for the event loop between batches: requests go on (on SQL) while this loads.
         await nextTurn();

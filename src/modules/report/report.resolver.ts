@@ -10,6 +10,7 @@ import { IocList } from '../ioc/ioc-list.entity';
 import { HitFilter } from '../flow-hit/hit-filter.inputs';
 import { resolveHitFilter, ResolvedHitFilter } from '../flow-hit/hit-filter';
 import { TimeRangePreset } from '../flow-hit/flow-hit.enums';
+import { TriageStatus } from '../flow-hit/hit-triage.enums';
 import { TimeBucket } from './report.enums';
 import {
   CategoryRow,
@@ -64,6 +65,8 @@ export class HitReport {
 @ObjectType({ description: "The IP Defense dashboard: the original product's overview in one query." })
 export class Dashboard {
   filter: ResolvedHitFilter;
+  /** The filter narrowed to hits nobody has triaged (or set back to OPEN): openHits. */
+  openFilter: ResolvedHitFilter;
   timeZone: string;
 
   @Field({ description: 'Start of the window covered.' })
@@ -181,9 +184,19 @@ export class DashboardResolver {
     @Arg('from', () => Date, { nullable: true, description: 'Start of the window.' }) from?: Date,
     @Arg('to', () => Date, { nullable: true, description: 'End of the window.' }) to?: Date,
     @Arg('timeZone', () => String, { nullable: true, description: "IANA time zone of the trend's days (default UTC)." }) timeZone?: string,
+    @Arg('triageStatuses', () => [TriageStatus], { nullable: true, description: 'Only hits with these triage verdicts (default: every hit).' })
+    triageStatuses?: TriageStatus[],
   ): Dashboard {
-    const filter = resolveHitFilter(ctx.caller!.accountId, from || to ? { from, to, preset } : { preset: preset ?? TimeRangePreset.LAST_24_HOURS });
-    return Object.assign(new Dashboard(), { filter, timeZone: zone(timeZone), from: new Date(filter.from), to: new Date(filter.to) });
+    const window = from || to ? { from, to, preset } : { preset: preset ?? TimeRangePreset.LAST_24_HOURS };
+    const filter = resolveHitFilter(ctx.caller!.accountId, { ...window, triageStatuses });
+    const open = (filter.triageStatuses ?? [TriageStatus.OPEN]).filter((s) => s === TriageStatus.OPEN);
+    const openFilter = { ...filter, triageStatuses: open };
+    return Object.assign(new Dashboard(), { filter, openFilter, timeZone: zone(timeZone), from: new Date(filter.from), to: new Date(filter.to) });
+  }
+
+  @FieldResolver(() => Int, { description: 'Hits in the window nobody has triaged yet (or set back to OPEN): what is left to look at.' })
+  async openHits(@Root() d: Dashboard, @Ctx() ctx: RequestContext): Promise<number> {
+    return (await ctx.loaders.totals.load(d.openFilter)).hits;
   }
 
   @FieldResolver(() => Int, { description: 'INBOUND hits in the window.' })

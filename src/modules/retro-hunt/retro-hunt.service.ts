@@ -220,7 +220,7 @@ export class RetroHuntService {
         list.push(r.name);
         domains.set(Number(r.target), list);
       }
-      const { uploads, examined } = await this.affected(em, accountId, targets, { ranges, domains }, since);
+      const { uploads, processing, examined } = await this.affected(em, accountId, targets, { ranges, domains }, since);
       const notes = this.retentionNote(since, Number(hunt.created_at), now);
       if (uploads.length > this.options.maxUploads) {
         await execute(em, `UPDATE retro_hunt SET status = ?, uploads_examined = ?, summary = ?, started_at = ?, finished_at = ? WHERE id = ?`, [
@@ -234,9 +234,20 @@ export class RetroHuntService {
         return true;
       }
       let queued = 0;
-      for (let i = 0; i < uploads.length; i += 500) {
-        const ids = uploads.slice(i, i + 500);
-        // Only finished uploads: one queued or in progress is matched against the current lists anyway.
+      // Being processed now, maybe against the lists before this change: naming the hunt on it makes the worker
+      // queue it again when it finishes (log-upload.processor.ts). One queued is matched against the current lists.
+      for (let i = 0; i < processing.length; i += 500) {
+        const ids = processing.slice(i, i + 500);
+        queued += await execute(em, `UPDATE log_upload SET retro_hunt_id = ? WHERE id IN (${ids.map(() => '?').join(',')}) AND status = ?`, [
+          id,
+          ...ids,
+          LogUploadStatus.PROCESSING,
+        ]);
+      }
+      // And those that finished since they were read (MariaDB reads them again, at their latest, to update them).
+      const finished = uploads.concat(processing);
+      for (let i = 0; i < finished.length; i += 500) {
+        const ids = finished.slice(i, i + 500);
         queued += await execute(
           em,
           `UPDATE log_upload SET status = ?, retro_hunt_id = ?, error = NULL, attempts = 0, lease_owner = NULL, lease_expires_at = NULL, finished_at = NULL,
@@ -305,21 +316,24 @@ export class RetroHuntService {
     targets: HuntTarget[],
     changes: TargetChanges,
     since: number | null,
-  ): Promise<{ uploads: number[]; examined: number }> {
+  ): Promise<{ uploads: number[]; processing: number[]; examined: number }> {
     const resolved = await this.resolve(em, accountId, targets, changes);
     const devices = new Set(resolved.flatMap((t) => [...t.devices]));
-    if (devices.size === 0) return { uploads: [], examined: 0 };
-    const params: unknown[] = [accountId, LogUploadStatus.COMPLETED];
-    let where = 'account_id = ? AND status = ?';
+    if (devices.size === 0) return { uploads: [], processing: [], examined: 0 };
+    const params: unknown[] = [accountId, LogUploadStatus.COMPLETED, LogUploadStatus.PROCESSING];
+    let where = 'account_id = ? AND status IN (?, ?)';
     if (since != null) {
       where += ' AND received_at >= ?';
       params.push(since);
     }
-    const rows: Array<{ id: number | string; device_id: number | string }> = await em.query(
-      `SELECT id, device_id FROM log_upload WHERE ${where} ORDER BY id`,
+    const rows: Array<{ id: number | string; device_id: number | string; status: string }> = await em.query(
+      `SELECT id, device_id, status FROM log_upload WHERE ${where} ORDER BY id`,
       params,
     );
-    const candidates = rows.map((r) => ({ id: Number(r.id), deviceId: Number(r.device_id) })).filter((u) => devices.has(u.deviceId));
+    const mine = rows.filter((r) => devices.has(Number(r.device_id)));
+    // In progress: no address or name set to go by yet (or the last run's); every one of the devices' is re-judged.
+    const processing = mine.filter((r) => r.status === LogUploadStatus.PROCESSING).map((r) => Number(r.id));
+    const candidates = mine.filter((r) => r.status === LogUploadStatus.COMPLETED).map((r) => ({ id: Number(r.id), deviceId: Number(r.device_id) }));
     const ids = candidates.map((c) => c.id);
     const sets = resolved.some((t) => t.hasRanges) ? await readAddressSets(em, ids) : new Map();
     const names = resolved.some((t) => t.domains) ? await readNameSets(em, ids) : new Map();
@@ -336,7 +350,7 @@ export class RetroHuntService {
       return false;
     };
     const uploads = candidates.filter((u) => resolved.some((t) => t.devices.has(u.deviceId) && meets(t, u))).map((u) => u.id);
-    return { uploads, examined: candidates.length };
+    return { uploads, processing, examined: candidates.length + processing.length };
   }
 
   private async resolve(em: EntityManager, accountId: number, targets: HuntTarget[], changes: TargetChanges): Promise<ResolvedTarget[]> {
@@ -369,6 +383,15 @@ export class RetroHuntService {
       if (t.listEntries && t.lists?.length) {
         keyRanges = keyRanges.concat(await listRanges(em, t.lists));
         names = names.concat(await listDomains(em, t.lists));
+        // The list's entries removed by changes coalesced into this hunt are gone from it now, and those changes
+        // reach only the policies that still use the list: a detach and a removal together must still re-judge
+        // what the removed entries matched through the detached policy.
+        const lists = new Set(t.lists);
+        for (const [j, other] of targets.entries()) {
+          if (j === i || !other.lists?.some((l) => lists.has(l))) continue;
+          keyRanges = keyRanges.concat(changes.ranges.get(j) ?? []);
+          names = names.concat(changes.domains.get(j) ?? []);
+        }
       }
       out.push({ devices: set, ranges: rangeSetOf(keyRanges), hasRanges: keyRanges.length > 0, domains: names.length ? new DomainChanges(names) : null });
     }

@@ -1,5 +1,6 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import { GraphQLError } from 'graphql';
+import { badUserInput } from '../../../common/errors/graphql-errors';
 import { ResolvedHitFilter } from '../../flow-hit/hit-filter';
 import { ANALYTICS_HITS_TABLE } from '../../analytics/analytics-schema';
 import { COMMITTED_FILTER, CommittedAttempt, committedParams } from '../../analytics/analytics-hits';
@@ -32,6 +33,9 @@ export class ChParams {
 
 /** Every condition of `f`, the account and the committed attempts, as a WHERE clause over flow_hit. */
 export function hitWhere(f: ResolvedHitFilter, committed: readonly CommittedAttempt[], p: ChParams): string {
+  // Verdicts live in SQL (flow_hit_triage), keyed by the hit's identity: not joined to ClickHouse's hits yet.
+  // Refused rather than ignored, which would count triaged hits as if every status were asked.
+  if (f.triageStatuses !== undefined) throw badUserInput('triageStatuses: not available yet with the analytics tier (ANALYTICS_URL); leave it out.');
   const parts = [`account_id = ${p.add(f.accountId, 'UInt64')}`, `first_seen_at >= ${p.add(f.from, 'Int64')}`, `first_seen_at < ${p.add(f.to, 'Int64')}`];
   // The committed attempts: the filter's arrays are named apart (COMMITTED_FILTER's own placeholders).
   Object.assign(p.values, committedParams(committed));

@@ -52,7 +52,7 @@ interface Thread {
 }
 
 /** Every interned table, checked by the compiler: a table added to AccountHits must be named here. */
-const TABLE_SET: Record<InternedTable, true> = { hosts: true, externals: true, groups: true, directions: true, protocols: true, foundBys: true };
+const TABLE_SET: Record<InternedTable, true> = { hosts: true, externals: true, groups: true, directions: true, protocols: true, foundBys: true, triages: true };
 const TABLES = Object.keys(TABLE_SET) as InternedTable[];
 
 /** Blocks by identity: a block is never changed once built (hit-memory.ts), so an id names its contents. */
