@@ -375,6 +375,17 @@ describe.each(drivers)('IOC sources (%s)', (driver) => {
     const refused = await fetchNow(stix.id);
     expect(refused.fetch).toMatchObject({ outcome: 'FAILED', error: 'This list holds domains; these records name IP addresses and networks.' });
     expect(refused.iocSource.list.entryCount).toBe(2);
+    // The 90% hold guards DOMAIN lists too: a feed that lost most of its names changes nothing.
+    const twenty = Array.from({ length: 20 }, (_, i) => `host${i}.phish.example`);
+    srv.live.body = Buffer.from(twenty.join('\n') + '\n');
+    expect((await fetchNow(source.id)).fetch).toMatchObject({ outcome: 'IMPORTED', added: 20, removed: 2 });
+    srv.live.body = Buffer.from('new.phish.example\n');
+    const held = await fetchNow(source.id);
+    expect(held.fetch).toMatchObject({ outcome: 'HELD', added: 0, removed: 0 });
+    expect(held.fetch.error).toMatch(/the feed has 1 entries and the list 20: .*held for review/);
+    expect(held.iocSource).toMatchObject({ status: 'HELD', list: { entryCount: 20 } });
+    const names = await t.dataSource.query(`SELECT name FROM ioc_domain WHERE name LIKE '%.phish.example' ORDER BY name`);
+    expect(names.map((r: { name: string }) => r.name)).toEqual([...twenty].sort());
   });
 
   it('fetches due sources on schedule', async () => {
