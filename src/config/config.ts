@@ -117,6 +117,8 @@ export interface IocSourceConfig {
    * review instead of applied; 0 applies every REPLACE.
    */
   holdBelowRatio: number;
+  /** IOC_SOURCE_SECRETS_KEY (32 bytes as 64 hex digits): header values are stored encrypted under it; null stores them as given. */
+  secretsKey: Buffer | null;
 }
 
 export type AnalyticsConfig = { kind: 'http'; url: string; database: string } | { kind: 'chdb'; path: string; database: string };
@@ -180,6 +182,13 @@ function bool(env: Env, name: string, fallback: boolean): boolean {
   if (['1', 'true', 'yes', 'on'].includes(v)) return true;
   if (['0', 'false', 'no', 'off'].includes(v)) return false;
   throw new ConfigError(name, 'true or false', raw);
+}
+
+function hexKey(env: Env, name: string): Buffer | null {
+  const raw = env[name]?.trim();
+  if (!raw) return null;
+  if (!/^[0-9a-fA-F]{64}$/.test(raw)) throw new ConfigError(name, '64 hex digits (a 32-byte key, e.g. `openssl rand -hex 32`)', '(not shown)');
+  return Buffer.from(raw, 'hex');
 }
 
 /** Byte sizes accept a plain number of bytes or a number with a KB/MB/GB suffix (powers of 1000, as the product page's "15 MB"). */
@@ -388,6 +397,7 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
       allowLinkLocal: bool(env, 'IOC_SOURCE_ALLOW_LINK_LOCAL', false),
       allowLoopback: bool(env, 'IOC_SOURCE_ALLOW_LOOPBACK', false),
       holdBelowRatio: int(env, 'IOC_SOURCE_HOLD_BELOW_PERCENT', 10, 0, 100) / 100,
+      secretsKey: hexKey(env, 'IOC_SOURCE_SECRETS_KEY'),
     },
     alerts: {
       allow: alertAllow(env),

@@ -41,7 +41,7 @@ export class IocSource {
   @Column({ type: 'text' })
   headerNames: string;
 
-  /** JSON object of header names to values: secrets (API keys), sent with each request, never returned nor logged. */
+  /** Header names to values, secrets (API keys) sent with each request, never returned nor logged: JSON, or sealed under IOC_SOURCE_SECRETS_KEY (header-secrets.ts). */
   @Column({ type: 'text' })
   headerValues: string;
 

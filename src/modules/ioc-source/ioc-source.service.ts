@@ -19,6 +19,7 @@ import { IocSource, IocSourceFetch } from './ioc-source.entity';
 import { IocSourceFetchOutcome, IocSourceFormat, IocSourceStatus } from './ioc-source.enums';
 import { checkSourceUrl, FeedFetchError, fetchFeed, FetchLimits } from './feed-fetch';
 import { detectFormat } from './feed-format';
+import { HeaderSecretsError, openHeaders, sealHeaders } from './header-secrets';
 
 export interface IocSourceHeaderData {
   name: string;
@@ -100,7 +101,7 @@ export class IocSourceService {
       format: fields.format ?? IocSourceFormat.AUTO,
       everySeconds: fields.everySeconds!,
       headerNames: JSON.stringify(headers.map((h) => h.name)),
-      headerValues: JSON.stringify(Object.fromEntries(headers.map((h) => [h.name, h.value]))),
+      headerValues: sealHeaders(Object.fromEntries(headers.map((h) => [h.name, h.value])), this.config.secretsKey),
       etag: null,
       lastModified: null,
       status: IocSourceStatus.NEW,
@@ -130,7 +131,7 @@ export class IocSourceService {
     }
     if (fields.headers != null) {
       changes.headerNames = JSON.stringify(fields.headers.map((h) => h.name));
-      changes.headerValues = JSON.stringify(Object.fromEntries(fields.headers.map((h) => [h.name, h.value])));
+      changes.headerValues = sealHeaders(Object.fromEntries(fields.headers.map((h) => [h.name, h.value])), this.config.secretsKey);
     }
     await this.dataSource.getRepository(IocSource).update({ id: source.id }, changes);
     return success(Object.assign(source, changes));
@@ -265,13 +266,23 @@ export class IocSourceService {
     return asAsync(structuredLines(doc, found));
   }
 
+  /** The header values to send; a row the configured key cannot open fails the fetch with the reason. */
+  private headersOf(source: IocSource): Record<string, string> {
+    try {
+      return openHeaders(source.headerValues, this.config.secretsKey);
+    } catch (err) {
+      if (err instanceof HeaderSecretsError) throw new FeedFetchError(err.message);
+      throw err;
+    }
+  }
+
   /**
    * A MISP feed: the manifest's events, each fetched beside it (`<uuid>.json`, same headers and limits, the
    * bytes of all of them within the size limit), their attributes numbered as one sequence of records.
    */
   private async mispFeed(source: IocSource, events: string[]): Promise<FeedLine[]> {
     if (events.length > MAX_MISP_EVENTS) throw new FeedFetchError(`The MISP feed lists ${events.length} events; at most ${MAX_MISP_EVENTS} are read.`);
-    const headers = JSON.parse(source.headerValues) as Record<string, string>;
+    const headers = this.headersOf(source);
     const lines: FeedLine[] = [];
     let total = 0;
     for (const uuid of events) {
@@ -313,10 +324,7 @@ export class IocSourceService {
     const sourceChanges: Partial<IocSource> = {};
     let file: string | null = null;
     try {
-      const answer = await fetchFeed(
-        { url: source.url, headers: JSON.parse(source.headerValues) as Record<string, string>, etag: source.etag, lastModified: source.lastModified },
-        limits,
-      );
+      const answer = await fetchFeed({ url: source.url, headers: this.headersOf(source), etag: source.etag, lastModified: source.lastModified }, limits);
       fetch.httpStatus = answer.status;
       fetch.bytes = answer.bytes;
       if (answer.kind === 'notModified') {

@@ -66,6 +66,8 @@ export async function importDomainFeed(
   mode: ImportMode,
   onProgress?: (linesRead: number, bytesRead: number) => void,
   maxChanged = Infinity,
+  /** Asked once the file is read, before anything is removed: a refusal (thrown by the caller) rolls the transaction back. */
+  beforeRemove?: (incoming: number) => void,
 ): Promise<DomainImportCounts> {
   const format = await detectFileFormat(path);
   const reader = new DomainFeedReader(format);
@@ -111,6 +113,7 @@ export async function importDomainFeed(
   }
   await flush();
   onProgress?.(linesRead, input.bytesRead);
+  beforeRemove?.(inFile.size);
   const gone: string[] = [];
   const removed = mode === ImportMode.REPLACE ? await removeDomainsNotIn(em, list.id, inFile, gone, maxChanged) : 0;
   let changedNames: string[] | null = null;

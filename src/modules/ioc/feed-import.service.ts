@@ -209,7 +209,7 @@ export class FeedImportService {
   ): Promise<Outcome<FeedImportResult>> {
     const kind =
       listId == null ? null : await this.dataSource.getRepository(IocList).findOne({ select: { entryKind: true }, where: { id: listId, accountId } });
-    if (kind?.entryKind === IocEntryKind.DOMAIN) return this.importDomainFile(accountId, listId, source, mode, onProgress);
+    if (kind?.entryKind === IocEntryKind.DOMAIN) return this.importDomainFile(accountId, listId, source, mode, onProgress, options.guard);
     const input = fs.createReadStream(source.path, { highWaterMark: 64 * 1024 });
     return this.importLines(accountId, listId, readFeedLines(input), source.bytes, mode, {
       ...options,
@@ -224,6 +224,7 @@ export class FeedImportService {
     source: FeedSource,
     mode: ImportMode,
     onProgress?: ImportProgress,
+    guard?: ImportGuard,
   ): Promise<Outcome<FeedImportResult>> {
     const started = performance.now();
     let outcome: Outcome<FeedImportResult>;
@@ -231,7 +232,13 @@ export class FeedImportService {
       outcome = await this.dataSource.transaction(async (em) => {
         const list = await lockList(em, accountId, listId);
         if (!list) return failure(userError(UserErrorCode.NOT_FOUND, ['input', 'list'], 'No IOC list with this ID.'));
-        const d = await importDomainFeed(em, list, source.path, mode, onProgress, MAX_HUNT_RANGES);
+        // The guard sees the list's count before this import and the file's distinct names; a refusal
+        // throws, and the transaction takes back the names already inserted.
+        const current = list.entryCount;
+        const d = await importDomainFeed(em, list, source.path, mode, onProgress, MAX_HUNT_RANGES, (incoming) => {
+          const refusal = guard?.({ current, incoming, mode });
+          if (refusal) throw new ImportHeldError(refusal);
+        });
         // The names added and removed re-judge the stored uploads that asked them (retro-hunt, #17, #18).
         if (d.added + d.removed > 0) {
           const cause = `Import into list ${list.id}: ${d.added} entries added, ${d.removed} removed.`;
@@ -261,6 +268,8 @@ export class FeedImportService {
       if (err instanceof FeedNotTextError) {
         return failure(userError(UserErrorCode.INVALID, ['input', 'file'], `Refused: ${err.message}. Nothing was imported.`));
       }
+      if (err instanceof ImportHeldError)
+        return failure(userError(UserErrorCode.INVALID_STATE, ['input', 'file'], `Held: ${err.message}. Nothing was imported.`));
       throw err;
     }
     if (outcome.ok) this.changes.listsChanged([outcome.value.list.id]);

@@ -16,6 +16,7 @@ const INTEL = path.resolve(__dirname, '../../fixtures/intel');
 const DECIAN = '5f2b2c4d-8a1b-4c3d-9e2f-1a2b3c4d5e6f';
 const OTHER = '0a1b2c3d-0000-4000-8000-000000000001';
 const SECRET = 'Bearer s3cr3t-feed-token';
+const SECRETS_KEY = 'a1'.repeat(32);
 const MAX = 1_000_000;
 
 const SOURCE = `id url format everySeconds headerNames status statusReason lastFetchedAt nextFetchAt list { id entryCount }`;
@@ -144,6 +145,7 @@ describe.each(drivers)('IOC sources (%s)', (driver) => {
         IOC_SOURCE_RETRY_BASE_MS: '1',
         IOC_SOURCE_TIMEOUT_MS: '5000',
         IOC_SOURCE_MAX_BYTES: String(MAX),
+        IOC_SOURCE_SECRETS_KEY: SECRETS_KEY,
       },
       { logger: log.logger },
     );
@@ -235,6 +237,12 @@ describe.each(drivers)('IOC sources (%s)', (driver) => {
     expect(JSON.stringify(listed.body)).not.toContain('s3cr3t');
     expect(log.text()).not.toContain('s3cr3t');
     expect(log.events('ioc_source.fetched').length).toBeGreaterThan(0);
+    // At rest the values are encrypted under IOC_SOURCE_SECRETS_KEY; the request carried the plain value.
+    expect(srv.requests.filter((r) => r.url === '/private').map((r) => r.headers.authorization)).toEqual([SECRET]);
+    const rows: Array<{ header_values: string }> = await t.dataSource.query(`SELECT header_values FROM ioc_source`);
+    expect(rows.length).toBeGreaterThan(0);
+    for (const r of rows) expect(r.header_values).not.toContain('s3cr3t');
+    expect(rows.some((r) => r.header_values.startsWith('aes256gcm:'))).toBe(true);
     // A new header list replaces the stored one: without the secret the server answers 401, and the list keeps its entry.
     const updated = ok(
       await t.gql(`mutation($id: ID!) { iocSourceUpdate(input: { id: $id, headers: [] }) { iocSource { headerNames } userErrors { code } } }`, {
@@ -375,6 +383,17 @@ describe.each(drivers)('IOC sources (%s)', (driver) => {
     const refused = await fetchNow(stix.id);
     expect(refused.fetch).toMatchObject({ outcome: 'FAILED', error: 'This list holds domains; these records name IP addresses and networks.' });
     expect(refused.iocSource.list.entryCount).toBe(2);
+    // The 90% hold guards DOMAIN lists too: a feed that lost most of its names changes nothing.
+    const twenty = Array.from({ length: 20 }, (_, i) => `host${i}.phish.example`);
+    srv.live.body = Buffer.from(twenty.join('\n') + '\n');
+    expect((await fetchNow(source.id)).fetch).toMatchObject({ outcome: 'IMPORTED', added: 20, removed: 2 });
+    srv.live.body = Buffer.from('new.phish.example\n');
+    const held = await fetchNow(source.id);
+    expect(held.fetch).toMatchObject({ outcome: 'HELD', added: 0, removed: 0 });
+    expect(held.fetch.error).toMatch(/the feed has 1 entries and the list 20: .*held for review/);
+    expect(held.iocSource).toMatchObject({ status: 'HELD', list: { entryCount: 20 } });
+    const names = await t.dataSource.query(`SELECT name FROM ioc_domain WHERE name LIKE '%.phish.example' ORDER BY name`);
+    expect(names.map((r: { name: string }) => r.name)).toEqual([...twenty].sort());
   });
 
   it('fetches due sources on schedule', async () => {
