@@ -202,7 +202,7 @@ export function createServices(dataSource: DataSource, config: AppConfig, option
     reportMemory,
     reportThreads,
     retention: new RetentionService(dataSource, config.retention.days, { hitWriter }),
-    hitTriage: new HitTriageService(dataSource, falsePositiveAllow(dataSource, policies, iocLists, iocs)),
+    hitTriage: new HitTriageService(dataSource, falsePositiveAllow(dataSource, policies, iocLists, iocs), analyticsFlowHits),
     retroHunts: new RetroHuntService(dataSource, { maxUploads: config.retroHunt.maxUploads, retentionDays: config.retention.days }),
     logger,
     metrics,
@@ -215,6 +215,7 @@ export function createServices(dataSource: DataSource, config: AppConfig, option
     live: new LiveService(
       dataSource,
       new LiveFeed(dataSource, config.livePollMs, (err) => logger.warn({ err, event: 'live.poll_error' }, 'subscription poll failed')),
+      analyticsFlowHits,
     ),
     analytics,
     hitWriter,

@@ -87,6 +87,34 @@ export class AnalyticsFlowHits {
     });
   }
 
+  /**
+   * How many hits of one upload's committed attempt pass `where` (column conditions of the hitsFound filter), and
+   * their worst severity: the hitsFound subscription's event with the tier on.
+   */
+  async uploadSummary(
+    accountId: number,
+    uploadId: number,
+    where: { minSeverity?: number | null; deviceIds?: number[] | null; directions?: string[] | null },
+  ): Promise<{ hits: number; maxSeverity: number | null }> {
+    const committed = (await this.committed(accountId)).filter((c) => c.uploadId === uploadId);
+    if (committed.length === 0) return { hits: 0, maxSeverity: null };
+    const p = new ChParams();
+    const terms = [
+      `account_id = ${p.add(accountId, 'UInt64')}`,
+      `upload_id = ${p.add(uploadId, 'UInt64')}`,
+      `attempt = ${p.add(committed[0].attempt, 'UInt32')}`,
+    ];
+    if (where.minSeverity != null) terms.push(`severity >= ${p.add(where.minSeverity, 'Int32')}`);
+    if (where.deviceIds) terms.push(where.deviceIds.length ? `device_id IN ${p.add(where.deviceIds, 'Array(UInt64)')}` : '0');
+    if (where.directions?.length) terms.push(`direction IN ${p.add(where.directions, 'Array(String)')}`);
+    const [row] = await chRows<{ n: number | string; s: number | string | null }>(
+      this.analytics.client,
+      `SELECT count() AS n, if(count() = 0, NULL, max(severity)) AS s FROM ${HITS_TABLE} WHERE ${terms.join(' AND ')}`,
+      p.values,
+    );
+    return { hits: Number(row?.n ?? 0), maxSeverity: row?.s == null ? null : Number(row.s) };
+  }
+
   /** Hits by ID, in the order asked (null: not this account's, or not of a committed attempt). */
   async findMany(accountId: number, ids: readonly number[]): Promise<(FlowHit | null)[]> {
     if (ids.length === 0) return [];

@@ -7,6 +7,8 @@ import { FlowHit } from './flow-hit.entity';
 import { applyHitFilter, ResolvedHitFilter } from './hit-filter';
 import { HitTriage } from './hit-triage.entity';
 import { TriageStatus } from './hit-triage.enums';
+import { FlowHitOrder } from './flow-hit.enums';
+import type { AnalyticsFlowHits } from '../analytics/analytics-flow-hits';
 
 /** Most hits one triage call may set (a filter that matches more is refused). */
 export const MAX_TRIAGE = 10_000;
@@ -47,7 +49,21 @@ export class HitTriageService {
   constructor(
     private readonly dataSource: DataSource,
     private readonly allow: AllowWriter | null = null,
+    /** With ANALYTICS_URL the hits are in ClickHouse: the hits to triage are read there (triage itself stays in SQL). */
+    private readonly analyticsHits: AnalyticsFlowHits | null = null,
   ) {}
+
+  /** The hits a filter matches in ClickHouse, a drill-down page at a time, up to one past the limit. */
+  private async analyticsMatches(analytics: AnalyticsFlowHits, filter: ResolvedHitFilter): Promise<FlowHit[]> {
+    const hits: FlowHit[] = [];
+    let after: string | null = null;
+    for (;;) {
+      const page = await analytics.search(filter, FlowHitOrder.FIRST_SEEN_ASC, { first: 100, after });
+      for (const e of page.edges) hits.push(e.node);
+      if (!page.pageInfo.hasNextPage || hits.length > MAX_TRIAGE) return hits;
+      after = page.pageInfo.endCursor ?? null;
+    }
+  }
 
   async triage(caller: { accountId: number; apiKeyId: number }, req: TriageRequest, now = Date.now()): Promise<Outcome<TriageResult>> {
     const errors: UserErrorData[] = [];
@@ -62,7 +78,11 @@ export class HitTriageService {
     if (req.ids) {
       if (req.ids.length > MAX_TRIAGE) return failure(userError(UserErrorCode.INVALID, ['input', 'ids'], `At most ${MAX_TRIAGE} hits per call.`));
       const valid = req.ids.filter((id): id is number => id != null);
-      const found = valid.length ? await this.dataSource.getRepository(FlowHit).findBy({ accountId: caller.accountId, id: In(valid) }) : [];
+      const found = !valid.length
+        ? []
+        : this.analyticsHits
+          ? (await this.analyticsHits.findMany(caller.accountId, valid)).filter((h): h is FlowHit => h !== null)
+          : await this.dataSource.getRepository(FlowHit).findBy({ accountId: caller.accountId, id: In(valid) });
       const byId = new Map(found.map((h) => [h.id, h]));
       req.ids.forEach((id, i) => {
         if (id == null || !byId.has(id)) errors.push(userError(UserErrorCode.NOT_FOUND, ['input', 'ids', String(i)], 'No flow hit with this ID.'));
@@ -70,10 +90,12 @@ export class HitTriageService {
       if (errors.length) return failure(...errors);
       hits = [...new Set(req.ids as number[])].map((id) => byId.get(id) as FlowHit);
     } else {
-      hits = await applyHitFilter(this.dataSource.getRepository(FlowHit).createQueryBuilder('h'), req.filter as ResolvedHitFilter)
-        .orderBy('h.id')
-        .take(MAX_TRIAGE + 1)
-        .getMany();
+      hits = this.analyticsHits
+        ? await this.analyticsMatches(this.analyticsHits, req.filter as ResolvedHitFilter)
+        : await applyHitFilter(this.dataSource.getRepository(FlowHit).createQueryBuilder('h'), req.filter as ResolvedHitFilter)
+            .orderBy('h.id')
+            .take(MAX_TRIAGE + 1)
+            .getMany();
       if (hits.length > MAX_TRIAGE) {
         return failure(userError(UserErrorCode.INVALID, ['input', 'filter'], `The filter matches more than ${MAX_TRIAGE} hits; narrow it.`));
       }

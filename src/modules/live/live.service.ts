@@ -1,6 +1,7 @@
 import { DataSource } from 'typeorm';
 import { LogUpload } from '../log-upload/log-upload.entity';
 import { LiveFeed } from './live-feed';
+import type { AnalyticsFlowHits } from '../analytics/analytics-flow-hits';
 
 export interface HitsFoundFilterData {
   deviceIds?: Array<number | null> | null;
@@ -20,6 +21,8 @@ export class LiveService {
   constructor(
     private readonly dataSource: DataSource,
     readonly feed: LiveFeed,
+    /** With ANALYTICS_URL the hits are in ClickHouse: counted there. */
+    private readonly analyticsHits: AnalyticsFlowHits | null = null,
   ) {}
 
   uploadProgress(accountId: number, uploadId: number | null): AsyncGenerator<LogUpload> {
@@ -29,6 +32,16 @@ export class LiveService {
   /** Each upload whose newly written hits include some that pass the filter, with their count. */
   async *hitsFound(accountId: number, filter: HitsFoundFilterData | null | undefined): AsyncGenerator<HitsFoundData> {
     for await (const change of this.feed.hitsChanged(accountId)) {
+      if (this.analyticsHits) {
+        const deviceIds = filter?.deviceIds ? filter.deviceIds.filter((d): d is number => d != null) : null;
+        const found = await this.analyticsHits.uploadSummary(accountId, change.uploadId, {
+          minSeverity: filter?.minSeverity,
+          deviceIds,
+          directions: filter?.directions,
+        });
+        if (found.hits > 0) yield { uploadId: change.uploadId, hitCount: found.hits, maxSeverity: found.maxSeverity ?? 0 };
+        continue;
+      }
       const where = ['account_id = ?', 'upload_id = ?'];
       const params: unknown[] = [accountId, change.uploadId];
       if (filter?.minSeverity != null) {
