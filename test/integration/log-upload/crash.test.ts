@@ -78,6 +78,17 @@ describe.each(drivers)('an acknowledged upload survives SIGKILL mid-processing (
       });
     }
 
+    // The list changes above request a retro-hunt (coalesced for 2 s): let it finish first. Planned while the
+    // upload is processing, it would queue the upload again for itself (a new run, attempts from 0), which is
+    // retro-hunt's business, not this crash's.
+    for (const until = Date.now() + 30_000; ;) {
+      const hunts = (await q(`{ retroHunts(first: 50) { edges { node { status } } } }`)).retroHunts.edges.map(
+        (e: { node: { status: string } }) => e.node.status,
+      );
+      if (hunts.length > 0 && hunts.every((s: string) => s === 'COMPLETED' || s === 'REFUSED')) break;
+      if (Date.now() > until) throw new Error(`retro-hunts still pending: ${hunts.join(', ')}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
     const acked = await uploadHttp(child.url, key, 'crashy', capture.text);
     expect(acked.userErrors).toEqual([]);
     expect(acked.logUpload.status).toBe('QUEUED');
