@@ -10,7 +10,7 @@ import { ResolvedHitFilter } from '../flow-hit/hit-filter';
 import { analyticsUnavailable, ChParams, chRows, HITS_TABLE, hitWhere } from '../report/groupings/clickhouse-source';
 import type { ExportRow } from '../report/export/export-format';
 import type { Analytics } from './analytics';
-import { COMMITTED_FILTER, CommittedAttempt, committedAttempts, committedParams } from './analytics-hits';
+import { COMMITTED_FILTER, CommittedAttempt, committedAttempt, committedAttempts, committedParams } from './analytics-hits';
 
 /** A sort key of the drill-down in ClickHouse: its expression and how to read it from a hit (the cursor). */
 interface ChSortKey {
@@ -72,6 +72,13 @@ export class AnalyticsFlowHits {
     return committedAttempts(this.dataSource.manager, accountId);
   }
 
+  /** One upload's committed attempt (none or one), not the account's every upload's: a read of one upload. */
+  private async committedOf(uploadId: number): Promise<CommittedAttempt[]> {
+    if (!this.analytics.ready) throw analyticsUnavailable(new Error('the analytics tables are not migrated yet'));
+    const attempt = await committedAttempt(this.dataSource.manager, uploadId);
+    return attempt === null ? [] : [{ uploadId, attempt }];
+  }
+
   /** The drill-down, a keyset page at a time (no OFFSET: page 50 costs what page 1 does), as FlowHitService.search. */
   async search(f: ResolvedHitFilter, order: FlowHitOrder, page: KeysetPage): Promise<ConnectionData<FlowHit>> {
     const committed = await this.committed(f.accountId);
@@ -80,7 +87,7 @@ export class AnalyticsFlowHits {
 
   /** The hits of one upload, in capture order (LogUpload.hits). */
   async ofUpload(accountId: number, uploadId: number, page: KeysetPage): Promise<ConnectionData<FlowHit>> {
-    const committed = (await this.committed(accountId)).filter((c) => c.uploadId === uploadId);
+    const committed = await this.committedOf(uploadId);
     return this.paginate('uploadhits', ORDERS[FlowHitOrder.FIRST_SEEN_ASC], page, (p) => {
       Object.assign(p.values, committedParams(committed));
       return `account_id = ${p.add(accountId, 'UInt64')} AND upload_id = ${p.add(uploadId, 'UInt64')} AND ${COMMITTED_FILTER}`;
@@ -96,7 +103,7 @@ export class AnalyticsFlowHits {
     uploadId: number,
     where: { minSeverity?: number | null; deviceIds?: number[] | null; directions?: string[] | null },
   ): Promise<{ hits: number; maxSeverity: number | null }> {
-    const committed = (await this.committed(accountId)).filter((c) => c.uploadId === uploadId);
+    const committed = await this.committedOf(uploadId);
     if (committed.length === 0) return { hits: 0, maxSeverity: null };
     const p = new ChParams();
     const terms = [
