@@ -14,6 +14,7 @@ import { Caller } from '../modules/auth/auth.types';
 import { HitTriage } from '../modules/flow-hit/hit-triage.entity';
 import { RetroHunt } from '../modules/retro-hunt/retro-hunt.entity';
 import { Services } from './services';
+import { IocScope } from '../modules/ioc/ioc-scope.entity';
 
 /** Per-request DataLoaders, scoped to the caller's account: a foreign ID loads as null, exactly like a missing one. */
 export interface Loaders {
@@ -22,6 +23,8 @@ export interface Loaders {
   deviceCountByPolicy: DataLoader<number, number>;
   iocList: DataLoader<number, IocList | null>;
   ioc: DataLoader<number, Ioc | null>;
+  /** An ALLOW entry's scopes (devices, hosts) by entry id; empty: the whole policy. */
+  iocScopes: DataLoader<number, IocScope[]>;
   iocListsByPolicy: DataLoader<number, IocList[]>;
   logUpload: DataLoader<number, LogUpload | null>;
   flowHit: DataLoader<number, FlowHit | null>;
@@ -49,6 +52,7 @@ export function createLoaders(services: Services, caller: Caller | null): Loader
     deviceCountByPolicy: new DataLoader((ids) => services.policies.deviceCounts(accountId, ids)),
     iocList: new DataLoader((ids) => services.iocLists.findMany(accountId, ids)),
     ioc: new DataLoader((ids) => services.iocs.findMany(accountId, ids)),
+    iocScopes: new DataLoader((ids) => services.iocs.scopesOf(accountId, ids)),
     iocListsByPolicy: new DataLoader((ids) => services.iocLists.listsOfPolicies(accountId, ids)),
     logUpload: new DataLoader((ids) => services.logUploads.findMany(accountId, ids)),
     flowHit: new DataLoader((ids) => services.flowHits.findMany(accountId, ids)),

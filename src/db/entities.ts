@@ -6,6 +6,7 @@ import { PolicyIocList } from '../modules/policy/policy-ioc-list.entity';
 import { IocList } from '../modules/ioc/ioc-list.entity';
 import { Ioc } from '../modules/ioc/ioc.entity';
 import { IocDomain } from '../modules/ioc/ioc-domain.entity';
+import { IocScope } from '../modules/ioc/ioc-scope.entity';
 import { LogUpload } from '../modules/log-upload/log-upload.entity';
 import { LogUploadBlob } from '../modules/log-upload/log-upload-blob.entity';
 import { FlowHit } from '../modules/flow-hit/flow-hit.entity';
@@ -31,6 +32,7 @@ export const entities = [
   IocList,
   Ioc,
   IocDomain,
+  IocScope,
   PolicyIocList,
   LogUpload,
   LogUploadBlob,

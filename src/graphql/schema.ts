@@ -7,7 +7,7 @@ import { authChecker } from '../modules/auth/auth.checker';
 import { AccountResolver, ApiKeyResolver } from '../modules/account/account.resolver';
 import { DeviceResolver } from '../modules/device/device.resolver';
 import { PolicyResolver } from '../modules/policy/policy.resolver';
-import { IocListResolver, IocLookupResolver, IocResolver } from '../modules/ioc/ioc.resolver';
+import { IocListResolver, IocLookupResolver, IocResolver, IocScopeResolver } from '../modules/ioc/ioc.resolver';
 import { IocSourceFetchResolver, IocSourceResolver } from '../modules/ioc-source/ioc-source.resolver';
 import { LogUploadResolver } from '../modules/log-upload/log-upload.resolver';
 import { FlowHitResolver } from '../modules/flow-hit/flow-hit.resolver';
@@ -27,6 +27,7 @@ export const resolvers: NonEmptyArray<Function> = [
   DeviceResolver,
   IocListResolver,
   IocResolver,
+  IocScopeResolver,
   IocSourceResolver,
   IocSourceFetchResolver,
   IocLookupResolver,

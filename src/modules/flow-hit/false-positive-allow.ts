@@ -35,13 +35,9 @@ export function falsePositiveAllow(dataSource: DataSource, policies: PolicyServi
       if (!attached.ok) throw new Error(`false-positive list: ${attached.errors.map((e) => e.message).join('; ')}`);
       return listId;
     },
-    async addEntries(accountId, listId, cidrs, comment) {
-      for (let i = 0; i < cidrs.length; i += 1000) {
-        const added = await iocs.add(
-          accountId,
-          listId,
-          cidrs.slice(i, i + 1000).map((value) => ({ value, comment })),
-        );
+    async addAllows(accountId, listId, allows, comment) {
+      for (let i = 0; i < allows.length; i += 1000) {
+        const added = await iocs.addAllows(accountId, listId, allows.slice(i, i + 1000), comment);
         if (!added.ok) throw new Error(`false-positive entries: ${added.errors.map((e) => e.message).join('; ')}`);
       }
     },

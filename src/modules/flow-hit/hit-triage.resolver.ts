@@ -8,7 +8,7 @@ import { FlowHit } from './flow-hit.entity';
 import { HitFilter } from './hit-filter.inputs';
 import { resolveHitFilter } from './hit-filter';
 import { HitTriage } from './hit-triage.entity';
-import { TriageStatus } from './hit-triage.enums';
+import { FalsePositiveScope, TriageStatus } from './hit-triage.enums';
 import { triageKey } from './hit-triage.service';
 
 @InputType({ description: 'Which hits to triage (ids or a filter, not both) and the verdict.' })
@@ -28,9 +28,17 @@ export class FlowHitTriageInput {
   @Field(() => Boolean, {
     nullable: true,
     description:
-      'FALSE_POSITIVE only: also put each hit\'s matched entry on an ALLOW list of its device\'s policy (created as "False positives" when needed); a retro-hunt then removes the past hits it covers.',
+      'FALSE_POSITIVE only: also put each hit\'s matched entry on an ALLOW list of its device\'s policy (created as "False positives" when needed); a retro-hunt then removes the past hits it covers. The same as `allow: POLICY`.',
+    deprecationReason: 'Use `allow: POLICY`; `allow` can also scope the entry to the device or the internal host.',
   })
   allowInPolicy?: boolean | null;
+
+  @Field(() => FalsePositiveScope, {
+    nullable: true,
+    description:
+      "FALSE_POSITIVE only: also allow each hit's matched entry on the \"False positives\" ALLOW list of its device's policy (created and attached when needed), in the whole policy, only on the hit's device, or only for the hit's internal host on that device. A retro-hunt then removes the past hits the allow covers.",
+  })
+  allow?: FalsePositiveScope | null;
 }
 
 @ObjectType({ description: 'What a triage call set.' })
@@ -71,6 +79,7 @@ export class FlowHitTriageResolver {
         status: input.status,
         note: input.note,
         allowInPolicy: input.allowInPolicy,
+        allow: input.allow,
       }),
       'result',
     );

@@ -6,7 +6,7 @@ import { recordHitChange } from './hit-change';
 import { FlowHit } from './flow-hit.entity';
 import { applyHitFilter, ResolvedHitFilter } from './hit-filter';
 import { HitTriage } from './hit-triage.entity';
-import { TriageStatus } from './hit-triage.enums';
+import { FalsePositiveScope, TriageStatus } from './hit-triage.enums';
 import { FlowHitOrder } from './flow-hit.enums';
 import type { AnalyticsFlowHits } from '../analytics/analytics-flow-hits';
 
@@ -21,12 +21,20 @@ export interface TriageRequest {
   note?: string | null;
   /** FALSE_POSITIVE only: also allow each hit's matched entry in its device's policy (a retro-hunt re-judges the past). */
   allowInPolicy?: boolean | null;
+  /** FALSE_POSITIVE only: allow each hit's matched entry in its device's policy, on its device, or for its internal host. */
+  allow?: FalsePositiveScope | null;
+}
+
+/** One ALLOW entry a FALSE_POSITIVE verdict asks for: the network, and the device (and host) it is limited to, if any. */
+export interface AllowRequest {
+  cidr: string;
+  scope: { deviceId: number; internalHost: string | null } | null;
 }
 
 /** What the FALSE_POSITIVE allow needs of the list services (ioc-list, policy, ioc). */
 export interface AllowWriter {
   findOrCreateAllowList(accountId: number, policyId: number): Promise<number>;
-  addEntries(accountId: number, listId: number, cidrs: string[], comment: string): Promise<void>;
+  addAllows(accountId: number, listId: number, allows: AllowRequest[], comment: string): Promise<void>;
 }
 
 export interface TriageResult {
@@ -70,8 +78,14 @@ export class HitTriageService {
     if ((req.ids == null) === (req.filter == null)) errors.push(userError(UserErrorCode.REQUIRED, ['input'], 'Give either ids or filter.'));
     const note = req.note?.trim() || null;
     if (note && note.length > MAX_NOTE) errors.push(userError(UserErrorCode.TOO_LONG, ['input', 'note'], `Notes are at most ${MAX_NOTE} characters.`));
-    if (req.allowInPolicy && req.status !== TriageStatus.FALSE_POSITIVE) {
-      errors.push(userError(UserErrorCode.INVALID, ['input', 'allowInPolicy'], 'Only a FALSE_POSITIVE verdict can allow the entry.'));
+    if (req.allowInPolicy && req.allow != null && req.allow !== FalsePositiveScope.POLICY) {
+      errors.push(userError(UserErrorCode.INVALID, ['input', 'allowInPolicy'], 'Give allow or allowInPolicy, not both with different scopes.'));
+    }
+    const allow = req.allow ?? (req.allowInPolicy ? FalsePositiveScope.POLICY : null);
+    if (allow != null && req.status !== TriageStatus.FALSE_POSITIVE) {
+      errors.push(
+        userError(UserErrorCode.INVALID, ['input', req.allow != null ? 'allow' : 'allowInPolicy'], 'Only a FALSE_POSITIVE verdict can allow the entry.'),
+      );
     }
     if (errors.length) return failure(...errors);
     let hits: FlowHit[];
@@ -111,24 +125,27 @@ export class HitTriageService {
       // The report store keeps each hit's status (filters on it): it re-reads the uploads whose hits changed verdict.
       for (const uploadId of new Set(hits.map((h) => h.uploadId))) await recordHitChange(em, { accountId: caller.accountId, uploadId, kind: 'TRIAGE' });
     });
-    if (req.allowInPolicy && this.allow && hits.length) {
-      // Each device's current policy gets an ALLOW entry for each matched CIDR: its lists change, so a retro-hunt follows.
+    if (allow != null && this.allow && hits.length) {
+      // Each device's current policy gets an ALLOW entry for each matched CIDR, scoped as asked: its lists change, so
+      // a retro-hunt follows (of the scope's devices only, when scoped).
       const devices: Array<{ id: number | string; policy_id: number | string }> = await this.dataSource.query(
         `SELECT id, policy_id FROM device WHERE account_id = ? AND id IN (${[...new Set(hits.map((h) => h.deviceId))].map(() => '?').join(',')})`,
         [caller.accountId, ...new Set(hits.map((h) => h.deviceId))],
       );
       const policyOf = new Map(devices.map((d) => [Number(d.id), Number(d.policy_id)]));
-      const cidrs = new Map<number, Set<string>>();
+      const requests = new Map<number, Map<string, AllowRequest>>();
       for (const h of hits) {
         const p = policyOf.get(h.deviceId);
         if (p === undefined) continue;
-        const set = cidrs.get(p) ?? new Set<string>();
-        set.add(h.matchedCidr);
-        cidrs.set(p, set);
+        const scope =
+          allow === FalsePositiveScope.POLICY ? null : { deviceId: h.deviceId, internalHost: allow === FalsePositiveScope.HOST ? h.internalIp : null };
+        const forPolicy = requests.get(p) ?? new Map<string, AllowRequest>();
+        forPolicy.set(`${h.matchedCidr}|${scope?.deviceId ?? ''}|${scope?.internalHost ?? ''}`, { cidr: h.matchedCidr, scope });
+        requests.set(p, forPolicy);
       }
-      for (const [policyId, set] of cidrs) {
+      for (const [policyId, forPolicy] of requests) {
         const listId = await this.allow.findOrCreateAllowList(caller.accountId, policyId);
-        await this.allow.addEntries(caller.accountId, listId, [...set], (note ?? 'False positive').slice(0, 500));
+        await this.allow.addAllows(caller.accountId, listId, [...forPolicy.values()], (note ?? 'False positive').slice(0, 500));
       }
     }
     return success({ count: hits.length, hits: hits.slice(0, 100) });

@@ -3,12 +3,17 @@ import { dialectOf } from '../../db/bulk';
 import { IocIndex, IocIndexBuilder, IocListInfo } from './matching/ioc-index';
 import { DomainIndex, DomainIndexBuilder } from './matching/domain-index';
 import { nextTurn } from '../../common/async/next-turn';
+import { parseIp } from '../../common/net/ip';
+import { ipKey } from './ioc-range';
+import { ScopedAllow, ScopedAllows } from './matching/scoped-allows';
 
 interface CachedIndex {
   fingerprint: string;
   index: IocIndex;
   /** The policy's DOMAIN lists' entries; null when it has no DOMAIN list. */
   domains: DomainIndex | null;
+  /** ALLOW entries scoped to a device or an internal host (not in `index`). */
+  scoped: ScopedAllows;
   builtInMs: number;
   /** Order in which builds started: a slower, older build never replaces a newer one. */
   seq: number;
@@ -18,6 +23,8 @@ export interface PolicyIndex {
   index: IocIndex;
   /** The policy's domain matcher (DNS hits); null when it has no DOMAIN list, so uploads skip DNS parsing. */
   domains: DomainIndex | null;
+  /** The policy's ALLOW entries scoped to one device or one internal host (ioc-scope.entity.ts); they are not in `index`. */
+  scoped: ScopedAllows;
   /** True when this call had to (re)build it. */
   rebuilt: boolean;
   builtInMs: number;
@@ -63,7 +70,7 @@ export class IocIndexCache {
     const { fingerprint, lists } = await this.fingerprint(policyId);
     const cached = this.cache.get(policyId);
     if (cached && cached.fingerprint === fingerprint && now < validUntil(cached)) {
-      return { index: cached.index, domains: cached.domains, rebuilt: false, builtInMs: cached.builtInMs };
+      return { index: cached.index, domains: cached.domains, scoped: cached.scoped, rebuilt: false, builtInMs: cached.builtInMs };
     }
     // Concurrent uploads (and the warm-up) of one policy share a single build.
     const key = `${policyId}:${fingerprint}`;
@@ -78,7 +85,7 @@ export class IocIndexCache {
     const built = signal ? await untilAborted(pending, signal) : await pending;
     const current = this.cache.get(policyId);
     if (!current || current.seq <= built.seq) this.cache.set(policyId, built);
-    return { index: built.index, domains: built.domains, rebuilt: true, builtInMs: built.builtInMs };
+    return { index: built.index, domains: built.domains, scoped: built.scoped, rebuilt: true, builtInMs: built.builtInMs };
   }
 
   /** True when the policy's index is built and current as of now (one fingerprint query; builds nothing). */
@@ -140,21 +147,63 @@ export class IocIndexCache {
   private async build(policyId: number, fingerprint: string, lists: KindedList[], now: number, seq: number): Promise<CachedIndex> {
     const started = performance.now();
     for (let attempt = 1; ; attempt++) {
-      const index = await this.load(lists, now);
+      const scoped = await this.loadScoped(lists, now);
+      const index = await this.load(lists, now, scoped.entryIds);
       const domains = await this.loadDomains(lists, now);
       const after = await this.fingerprint(policyId);
       if (after.fingerprint === fingerprint || attempt === MAX_BUILD_ATTEMPTS) {
         const builtInMs = performance.now() - started;
         this.onBuild(policyId, index, builtInMs);
         // An unstable build gets a fingerprint no use will match: it is rebuilt on next use.
-        return { fingerprint: after.fingerprint === fingerprint ? fingerprint : `unstable:${seq}`, index, domains, builtInMs, seq };
+        return { fingerprint: after.fingerprint === fingerprint ? fingerprint : `unstable:${seq}`, index, domains, scoped: scoped.allows, builtInMs, seq };
       }
       fingerprint = after.fingerprint;
       lists = after.lists;
     }
   }
 
-  private async load(lists: IocListInfo[], now: number): Promise<IocIndex> {
+  /**
+   * The ALLOW lists' scoped entries (ioc_scope): few, read in one statement per list. Their IDs are left out of the
+   * index (they do not allow in the whole policy).
+   */
+  private async loadScoped(lists: KindedList[], now: number): Promise<{ allows: ScopedAllows; entryIds: Set<number> }> {
+    const allows: ScopedAllow[] = [];
+    const entryIds = new Set<number>();
+    for (const list of lists) {
+      if (list.kind !== 'ALLOW' || list.domains) continue;
+      const rows: Array<{
+        id: number | string;
+        range_start: string;
+        range_end: string;
+        expires_at: number | string | null;
+        device_id: number | string;
+        internal_host: string;
+      }> = await this.dataSource.query(
+        `SELECT i.id, i.range_start, i.range_end, i.expires_at, s.device_id, s.internal_host
+             FROM ioc_scope s JOIN ioc i ON i.id = s.ioc_id
+            WHERE s.list_id = ?`,
+        [list.id],
+      );
+      for (const r of rows) {
+        entryIds.add(Number(r.id));
+        const host = r.internal_host ? parseIp(r.internal_host) : null;
+        // A host that does not read back allows nothing (never the whole device); its entry stays out of the index.
+        if (r.internal_host && !host) continue;
+        allows.push({
+          entryId: Number(r.id),
+          listId: list.id,
+          start: r.range_start,
+          end: r.range_end,
+          deviceId: Number(r.device_id),
+          hostKey: host ? ipKey(host) : null,
+          expiresAt: r.expires_at == null ? null : Number(r.expires_at),
+        });
+      }
+    }
+    return { allows: new ScopedAllows(allows, now), entryIds };
+  }
+
+  private async load(lists: IocListInfo[], now: number, skip: ReadonlySet<number>): Promise<IocIndex> {
     const builder = new IocIndexBuilder(lists, { now });
     for (const list of lists) {
       // Keyset pages along the (list_id, id) index: memory stays bounded and no page sorts the list (without
@@ -171,6 +220,7 @@ export class IocIndexCache {
           ]);
         for (const r of rows) {
           const id = Number(r.id);
+          if (skip.size && skip.has(id)) continue;
           const expires = r.expires_at == null ? null : Number(r.expires_at);
           if (Number(r.family) === 4) builder.addV4(id, list.id, parseInt(r.range_start.slice(24), 16), Number(r.prefix), expires);
           else builder.addV6(id, list.id, BigInt(`0x${r.range_start}`), Number(r.prefix), expires);
@@ -216,7 +266,7 @@ interface KindedList extends IocListInfo {
 
 /** The earlier expiry of the two matchers: the cached pair is rebuilt after it. */
 function validUntil(cached: CachedIndex): number {
-  return Math.min(cached.index.validUntil, cached.domains?.validUntil ?? Infinity);
+  return Math.min(cached.index.validUntil, cached.domains?.validUntil ?? Infinity, cached.scoped.validUntil);
 }
 
 /** `promise`, or a rejection with the signal's reason as soon as it aborts. */

@@ -1,3 +1,5 @@
+import { IocScope } from './ioc-scope.entity';
+import { Device } from '../device/device.entity';
 import { Arg, Args, Authorized, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
 import type { RequestContext } from '../../app/context';
 import { idOfType } from '../../common/ids/global-id';
@@ -194,5 +196,26 @@ export class IocResolver {
     const list = await ctx.loaders.iocList.load(ioc.listId);
     if (!list) throw new Error(`ioc ${ioc.id} references missing list ${ioc.listId}`);
     return list;
+  }
+
+  @FieldResolver(() => [IocScope], {
+    description:
+      'ALLOW entries only: the devices (or internal hosts of them) the entry is limited to, e.g. by a FALSE_POSITIVE verdict; empty: it applies wherever its list is attached.',
+  })
+  allowScopes(@Root() ioc: Ioc, @Ctx() ctx: RequestContext): Promise<IocScope[]> {
+    return ctx.loaders.iocScopes.load(ioc.id);
+  }
+}
+
+@Resolver(() => IocScope)
+export class IocScopeResolver {
+  @FieldResolver(() => Device, { nullable: true, description: 'The device the entry applies to; null once deleted (the scope goes with it).' })
+  device(@Root() s: IocScope, @Ctx() ctx: RequestContext): Promise<Device | null> {
+    return ctx.loaders.device.load(s.deviceId);
+  }
+
+  @FieldResolver(() => String, { nullable: true, description: 'The internal host the entry applies to on that device; null: every host of the device.' })
+  internalHost(@Root() s: IocScope): string | null {
+    return s.internalHost || null;
   }
 }

@@ -15,6 +15,7 @@ import { IocDomain } from './ioc-domain.entity';
 import { DomainIocService } from './domain-ioc.service';
 import { checkDomainName } from './feed/domain-name';
 import { Ioc } from './ioc.entity';
+import { IocScope } from './ioc-scope.entity';
 import { IocList } from './ioc-list.entity';
 import { IndexChanges, NO_INDEX_CHANGES } from './ioc-index.warmer';
 import { cidrRangeKeys, ipKey, lowestContainingStartKey } from './ioc-range';
@@ -83,6 +84,14 @@ export class IocService {
 
   async findMany(accountId: number, ids: readonly number[]): Promise<(Ioc | null)[]> {
     return findByIds(this.dataSource, Ioc, accountId, ids);
+  }
+
+  /** The scope rows of each entry (ioc-scope.entity.ts), in device then host order; none: it applies in the whole policy. */
+  async scopesOf(accountId: number, ids: readonly number[]): Promise<IocScope[][]> {
+    const rows = ids.length
+      ? await this.dataSource.getRepository(IocScope).find({ where: { accountId, iocId: In([...ids]) }, order: { deviceId: 'ASC', internalHost: 'ASC' } })
+      : [];
+    return ids.map((id) => rows.filter((r) => r.iocId === id));
   }
 
   /** Entries of one list; a list that is not the caller's yields an empty page, exactly like a missing one. */
@@ -172,6 +181,105 @@ export class IocService {
   }
 
   /**
+   * Allows entries on an ALLOW list, in the whole policy (`scope` null) or only on one device or one internal host of
+   * it (ioc-scope.entity.ts); FALSE_POSITIVE verdicts use it (hit-triage.service.ts). In one transaction with the
+   * retro-hunt it requests, so no upload is ever judged with a scoped entry taken for a policy-wide one:
+   * - a new entry is inserted with its scope rows;
+   * - an entry there already without scope rows allows in the whole policy already: a scope adds nothing;
+   * - an entry there with scope rows gains the new scopes, or loses them all when `scope` is null (the whole policy).
+   */
+  async addAllows(
+    accountId: number,
+    listId: number,
+    allows: ReadonlyArray<{ cidr: string; scope: { deviceId: number; internalHost: string | null } | null }>,
+    comment: string | null,
+  ): Promise<Outcome<{ changed: number }>> {
+    const parsed = new Map<string, Cidr>();
+    const canonical: string[] = [];
+    for (const a of allows) {
+      const c = parseCidr(a.cidr);
+      if (!c.ok) return failure(userError(UserErrorCode.INVALID, ['input'], `"${a.cidr.slice(0, 60)}": ${c.message}`));
+      parsed.set(c.cidr.text, c.cidr);
+      canonical.push(c.cidr.text);
+    }
+    const now = Date.now();
+    const outcome = await this.dataSource.transaction(async (em) => {
+      const list = await lockList(em, accountId, listId);
+      if (!list || list.kind !== IocListKind.ALLOW || list.entryKind === IocEntryKind.DOMAIN) {
+        return failure(userError(UserErrorCode.NOT_FOUND, ['input', 'list'], 'No address ALLOW list with this ID.'));
+      }
+      const existing = async () =>
+        new Map(
+          (
+            await em
+              .getRepository(Ioc)
+              .find({ where: { listId, cidr: In([...parsed.keys()]) }, select: { id: true, cidr: true, rangeStart: true, rangeEnd: true } })
+          ).map((e) => [e.cidr, e]),
+        );
+      let entries = await existing();
+      const fresh = [...parsed.values()].filter((c) => !entries.has(c.text));
+      const added = fresh.length
+        ? await bulkInsert(
+            em,
+            'ioc',
+            IOC_COLUMNS,
+            fresh.map((c) => iocRow(accountId, listId, c, comment, null, now)),
+            { ignoreDuplicates: true },
+          )
+        : 0;
+      if (fresh.length) entries = await existing();
+      const ids = [...entries.values()].map((e) => e.id);
+      const scopeRows: Array<{ ioc_id: number | string; device_id: number | string; internal_host: string }> = ids.length
+        ? await em.query(`SELECT ioc_id, device_id, internal_host FROM ioc_scope WHERE ioc_id IN (${ids.map(() => '?').join(',')})`, ids)
+        : [];
+      const scoped = new Set(scopeRows.map((r) => Number(r.ioc_id)));
+      const freshIds = new Set(fresh.map((c) => entries.get(c.text)?.id));
+      const widen: number[] = [];
+      const newScopes: unknown[][] = [];
+      const changedRanges: Array<{ start: string; end: string }> = [];
+      const devices = new Set<number>();
+      let policyWide = false;
+      // A network allowed in the whole policy by this call takes no scope from it.
+      const wide = new Set(canonical.filter((_, i) => allows[i].scope == null));
+      for (const [i, a] of allows.entries()) {
+        const e = entries.get(canonical[i]);
+        if (!e || (a.scope != null && wide.has(canonical[i]))) continue;
+        const isNew = freshIds.has(e.id);
+        if (a.scope == null) {
+          // The whole policy: a new entry, or a scoped one widened.
+          if (isNew || scoped.has(e.id)) {
+            if (scoped.has(e.id)) widen.push(e.id);
+            changedRanges.push({ start: e.rangeStart, end: e.rangeEnd });
+            policyWide = true;
+          }
+        } else if (isNew || scoped.has(e.id)) {
+          newScopes.push([accountId, e.id, listId, a.scope.deviceId, a.scope.internalHost ?? '', now]);
+          changedRanges.push({ start: e.rangeStart, end: e.rangeEnd });
+          devices.add(a.scope.deviceId);
+        }
+      }
+      if (widen.length) await em.query(`DELETE FROM ioc_scope WHERE ioc_id IN (${widen.map(() => '?').join(',')})`, widen);
+      const scopesAdded = newScopes.length
+        ? await bulkInsert(em, 'ioc_scope', ['account_id', 'ioc_id', 'list_id', 'device_id', 'internal_host', 'created_at'], newScopes, {
+            ignoreDuplicates: true,
+          })
+        : 0;
+      const changed = added + widen.length + scopesAdded;
+      if (changed === 0) return success({ changed: 0 });
+      await touchList(em, list, added, false, false, true);
+      await requestRetroHunt(em, accountId, {
+        // Scoped allows re-judge only their devices' uploads; a policy-wide one every device the list reaches.
+        target: policyWide ? { lists: [listId] } : { devices: [...devices] },
+        ranges: changedRanges,
+        cause: `${changed} allow${changed === 1 ? '' : 's'} added to list ${listId}${policyWide ? '' : ` for device${devices.size === 1 ? '' : 's'} ${[...devices].join(', ')}`}.`,
+      });
+      return success({ changed });
+    });
+    if (outcome.ok && outcome.value.changed > 0) this.changes.listsChanged([listId]);
+    return outcome;
+  }
+
+  /**
    * Removes entries by ID (an address entry's number, or `{ domain }` for a DOMAIN list's entry); all-or-nothing: an
    * ID that is not the caller's refuses the call.
    */
@@ -236,6 +344,12 @@ export class IocService {
       iocList: listById.get(ioc.listId) as IocList,
       active: ioc.expiresAt == null || ioc.expiresAt.getTime() > now,
     }));
+    const allowIds = matches.filter((m) => m.iocList.kind === IocListKind.ALLOW).map((m) => m.ioc.id);
+    const scopedIds = new Set(
+      allowIds.length
+        ? (await this.dataSource.getRepository(IocScope).find({ where: { iocId: In(allowIds) }, select: { iocId: true } })).map((r) => r.iocId)
+        : [],
+    );
     const links = listIds.length ? await this.dataSource.getRepository(PolicyIocList).findBy({ iocListId: In(listIds) }) : [];
     const policyIds = [...new Set(links.map((l) => l.policyId))];
     const policies = policyIds.length
@@ -260,7 +374,8 @@ export class IocService {
       domainMatches: [],
       policies: policies.map((policy) => {
         const inPolicy = new Set(links.filter((l) => l.policyId === policy.id).map((l) => l.iocListId));
-        const active = matches.filter((m) => m.active && inPolicy.has(m.iocList.id));
+        // An ALLOW entry limited to devices or hosts (ioc_scope) does not allow in the whole policy.
+        const active = matches.filter((m) => m.active && inPolicy.has(m.iocList.id) && !(m.iocList.kind === IocListKind.ALLOW && scopedIds.has(m.ioc.id)));
         // An address the matcher never looks up is never blocked, whatever lists contain it; ALLOW wins over BLOCK, as in the matcher.
         const verdict = !matchable
           ? LookupVerdict.NOT_MATCHABLE

@@ -12,6 +12,8 @@ import { nameSetOf } from './name-set';
 import { writeNameSet } from './name-set.store';
 import { recordRetroHuntRun } from '../retro-hunt/retro-hunt.progress';
 import { DomainIndex } from '../ioc/matching/domain-index';
+import { ScopedAllows } from '../ioc/matching/scoped-allows';
+import { ipv4Key, ipv6WordsKey } from '../ioc/ioc-range';
 import { newDnsHit, NewDnsHit } from '../dns-hit/dns-hit.columns';
 import { DnsQueryGroup } from './flows/dns-queries';
 import { Direction } from './flows/direction';
@@ -111,8 +113,9 @@ export class LogUploadProcessor {
     const now = Date.now();
     let index: IocIndex;
     let domains: DomainIndex | null;
+    let scoped: ScopedAllows;
     try {
-      ({ index, domains } = await this.indexes.forPolicy(device.policyId, now, signal));
+      ({ index, domains, scoped } = await this.indexes.forPolicy(device.policyId, now, signal));
     } catch (err) {
       // Shutdown while the index was being built: the job was handed back, nothing is written.
       if (signal?.aborted) return { status: 'LEASE_LOST', ...withDevice, durationMs: performance.now() - started };
@@ -161,6 +164,8 @@ export class LogUploadProcessor {
     const cutoff = retentionCutoff(this.options.retentionDays ?? 0, now) ?? -Infinity;
     let oldConnections = 0;
     let oldHits = 0;
+    // ALLOW entries scoped to this device or a host of it (a FALSE_POSITIVE verdict): checked per hit, after the match.
+    const deviceAllows = scoped.hasDevice(device.id);
     for (const folded of connections) {
       // Which end is ours depends on which ends matched (flows/sides.ts): both are looked up first.
       const rows = [folded.initiator, folded.responder].map((end) => (end.canCrossInternet ? bestBlock(index, end, now) : NO_MATCH));
@@ -175,6 +180,7 @@ export class LogUploadProcessor {
         const end = side === MatchedSide.INITIATOR ? c.initiator : c.responder;
         const row = rows[side === MatchedSide.INITIATOR ? 0 : 1];
         if (row === NO_MATCH) continue;
+        if (deviceAllows && scoped.covering(device.id, endKey(end), endKey(c.internal), now)) continue;
         const list = index.rowList(row);
         const match = {
           entryId: index.rowEntryId(row),
@@ -310,6 +316,11 @@ function matchDnsQueries(
     out.push(newDnsHit(upload, q, { entryId: m.entryId, listId: m.list.id, name: m.name, severity: m.list.severity, category: m.list.category }));
   }
   return out;
+}
+
+/** An end's address as the sortable key entries' ranges use (ioc-range.ts). */
+function endKey(end: ConnectionEndpoint): string {
+  return end.v6 ? ipv6WordsKey(end.v6) : ipv4Key(end.v4);
 }
 
 function bestBlock(index: IocIndex, end: ConnectionEndpoint, now: number): number {

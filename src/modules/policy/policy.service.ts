@@ -134,20 +134,25 @@ export class PolicyService {
   async attachIocLists(accountId: number, policyId: number | null, listIds: (number | null)[]): Promise<Outcome<Policy>> {
     return this.changeLists(accountId, policyId, listIds, async (em, policy, ids) => {
       const now = Date.now();
+      const attached = new Set((await em.getRepository(PolicyIocList).findBy({ policyId: policy.id, iocListId: In(ids) })).map((l) => l.iocListId));
+      const fresh = ids.filter((id) => !attached.has(id));
       await bulkInsert(
         em,
         'policy_ioc_list',
         ['policy_id', 'ioc_list_id', 'created_at'],
-        ids.map((id) => [policy.id, id, now]),
+        fresh.map((id) => [policy.id, id, now]),
         { ignoreDuplicates: true },
       );
+      return fresh;
     });
   }
 
   /** Removes lists from a policy (lists not attached are fine). */
   async detachIocLists(accountId: number, policyId: number | null, listIds: (number | null)[]): Promise<Outcome<Policy>> {
     return this.changeLists(accountId, policyId, listIds, async (em, policy, ids) => {
-      await em.getRepository(PolicyIocList).delete({ policyId: policy.id, iocListId: In(ids) });
+      const attached = (await em.getRepository(PolicyIocList).findBy({ policyId: policy.id, iocListId: In(ids) })).map((l) => l.iocListId);
+      if (attached.length) await em.getRepository(PolicyIocList).delete({ policyId: policy.id, iocListId: In(attached) });
+      return attached;
     });
   }
 
@@ -155,26 +160,39 @@ export class PolicyService {
     accountId: number,
     policyId: number | null,
     listIds: (number | null)[],
-    change: (em: EntityManager, policy: Policy, ids: number[]) => Promise<void>,
+    /** Attaches or detaches; returns the lists whose attachment changed. */
+    change: (em: EntityManager, policy: Policy, ids: number[]) => Promise<number[]>,
   ): Promise<Outcome<Policy>> {
     if (listIds.length === 0) return failure(userError(UserErrorCode.REQUIRED, ['input', 'iocLists'], 'Give at least one IOC list.'));
     const outcome = await this.dataSource.transaction(async (em) => {
       const policy = policyId == null ? null : await em.getRepository(Policy).findOneBy({ id: policyId, accountId });
       if (!policy) return failure(userError(UserErrorCode.NOT_FOUND, ['input', 'policy'], 'No policy with this ID.'));
       const valid = listIds.filter((id): id is number => id != null);
-      const found = new Set((valid.length ? await em.getRepository(IocList).findBy({ accountId, id: In(valid) }) : []).map((l) => l.id));
+      // Locked as an entry add locks its list (ioc.service.ts lockList): an add either committed before and counts, or
+      // plans its own hunt after this commits and finds the policy.
+      const qb = em
+        .getRepository(IocList)
+        .createQueryBuilder('l')
+        .where('l.accountId = :accountId AND l.id IN (:...ids)', { accountId, ids: valid.length ? valid : [-1] });
+      if (em.connection.options.type !== 'better-sqlite3') qb.setLock('pessimistic_write');
+      const lists = valid.length ? await qb.getMany() : [];
+      const found = new Set(lists.map((l) => l.id));
       const errors = listIds
         .map((id, i) =>
           id == null || !found.has(id) ? userError(UserErrorCode.NOT_FOUND, ['input', 'iocLists', String(i)], 'No IOC list with this ID.') : null,
         )
         .filter((e): e is UserErrorData => e != null);
       if (errors.length) return failure(...errors);
-      await change(em, policy, [...found]);
-      // The lists' entries now judge (or no longer judge) the policy's stored uploads (#17).
-      await requestRetroHunt(em, accountId, {
-        target: { policies: [policy.id], lists: [...found], listEntries: true },
-        cause: `IOC list(s) ${[...found].join(', ')} attached to or detached from policy ${policy.id}.`,
-      });
+      const changed = new Set(await change(em, policy, [...found]));
+      // The lists' entries now judge (or no longer judge) the policy's stored uploads (#17). A list attached already
+      // (or not attached) changes nothing, nor does an empty one: entries added later request their own hunt.
+      const judging = lists.filter((l) => changed.has(l.id) && l.entryCount > 0).map((l) => l.id);
+      if (judging.length) {
+        await requestRetroHunt(em, accountId, {
+          target: { policies: [policy.id], lists: judging, listEntries: true },
+          cause: `IOC list(s) ${judging.join(', ')} attached to or detached from policy ${policy.id}.`,
+        });
+      }
       policy.revision += 1;
       policy.updatedAt = new Date();
       await em.getRepository(Policy).update({ id: policy.id }, { revision: policy.revision, updatedAt: policy.updatedAt });

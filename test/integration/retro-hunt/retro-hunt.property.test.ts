@@ -8,7 +8,7 @@ import { triageKey } from '../../../src/modules/flow-hit/hit-triage.service';
 
 /**
  * Exactness (#17 item 5): random sequences of entry additions and removals, ALLOW entries, list attach/detach,
- * device moves and triage, each followed (sometimes) by the retro-hunts they caused, leave exactly the hits that
+ * device moves, triage and FALSE_POSITIVE verdicts that allow the entry in the policy, on one device or for one host, each followed (sometimes) by the retro-hunts they caused, leave exactly the hits that
  * reprocessing every stored upload from scratch against the final lists gives, and keep every triage verdict.
  */
 const T0 = Math.floor(Date.now() / 1000) - 7200;
@@ -48,6 +48,7 @@ type Op =
   | { kind: 'attach' | 'detach'; list: number; policy: number }
   | { kind: 'move'; device: number; policy: number }
   | { kind: 'triage'; pick: number; status: string }
+  | { kind: 'falsePositive'; pick: number; allow: 'POLICY' | 'DEVICE' | 'HOST' }
   | { kind: 'settle' };
 
 const addArb = fc.record({ kind: fc.constant('add' as const), list: fc.nat(2), value: fc.nat(VALUES.length - 1) });
@@ -57,6 +58,15 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   fc.record({ kind: fc.constantFrom('attach' as const, 'detach' as const), list: fc.nat(2), policy: fc.nat(1) }),
   fc.record({ kind: fc.constant('move' as const), device: fc.nat(1), policy: fc.nat(1) }),
   { weight: 3, arbitrary: fc.record({ kind: fc.constant('triage' as const), pick: fc.nat(20), status: fc.constantFrom(...STATUSES) }) },
+  // A FALSE_POSITIVE verdict that allows the entry in the policy, on the device or for the host (scoped allows).
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant('falsePositive' as const),
+      pick: fc.nat(20),
+      allow: fc.constantFrom('POLICY' as const, 'DEVICE' as const, 'HOST' as const),
+    }),
+  },
   fc.constant({ kind: 'settle' as const }),
 );
 
@@ -193,16 +203,17 @@ describe.each(drivers)('retro-hunt equals reprocessing from scratch (%s)', (driv
             await q(`mutation($i: DeviceUpdateInput!) { deviceUpdate(input: $i) { userErrors { message } } }`, {
               i: { id: devices[op.device], policy: policies[op.policy] },
             });
-          } else if (op.kind === 'triage') {
+          } else if (op.kind === 'triage' || op.kind === 'falsePositive') {
             const ids: Array<{ id: number | string }> = await t.dataSource.query(`SELECT id FROM flow_hit ORDER BY id`);
             if (ids.length) {
               const id = Number(ids[op.pick % ids.length].id);
               const { toGlobalId } = await import('../../../src/common/ids/global-id');
+              const status = op.kind === 'triage' ? op.status : 'FALSE_POSITIVE';
               const set = await q(`mutation($i: FlowHitTriageInput!) { flowHitTriage(input: $i) { userErrors { message } } }`, {
-                i: { ids: [toGlobalId('FlowHit', id)], status: op.status },
+                i: { ids: [toGlobalId('FlowHit', id)], status, ...(op.kind === 'falsePositive' ? { allow: op.allow } : {}) },
               });
               expect(set.flowHitTriage.userErrors).toEqual([]);
-              verdictOf.set(triageKey(await t.dataSource.getRepository(FlowHit).findOneByOrFail({ id })), op.status);
+              verdictOf.set(triageKey(await t.dataSource.getRepository(FlowHit).findOneByOrFail({ id })), status);
             }
           } else await settle();
         }
