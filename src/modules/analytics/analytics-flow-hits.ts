@@ -7,6 +7,7 @@ import { EXPORTED_COLUMNS, HIT_COLUMNS } from '../flow-hit/flow-hit.columns';
 import { FlowHit } from '../flow-hit/flow-hit.entity';
 import { FlowHitOrder } from '../flow-hit/flow-hit.enums';
 import { ResolvedHitFilter } from '../flow-hit/hit-filter';
+import { syncTriage } from './analytics-triage';
 import { analyticsUnavailable, ChParams, chRows, HITS_TABLE, hitWhere } from '../report/groupings/clickhouse-source';
 import type { ExportRow } from '../report/export/export-format';
 import type { Analytics } from './analytics';
@@ -67,8 +68,10 @@ export class AnalyticsFlowHits {
     private readonly dataSource: DataSource,
   ) {}
 
-  private async committed(accountId: number): Promise<CommittedAttempt[]> {
+  /** The account's committed attempts; with a filter on verdicts, the mirror of them brought up to SQL's first. */
+  private async committed(accountId: number, f?: ResolvedHitFilter): Promise<CommittedAttempt[]> {
     if (!this.analytics.ready) throw analyticsUnavailable(new Error('the analytics tables are not migrated yet'));
+    if (f?.triageStatuses !== undefined) await syncTriage(this.analytics.client, this.dataSource, accountId);
     return committedAttempts(this.dataSource.manager, accountId);
   }
 
@@ -81,7 +84,7 @@ export class AnalyticsFlowHits {
 
   /** The drill-down, a keyset page at a time (no OFFSET: page 50 costs what page 1 does), as FlowHitService.search. */
   async search(f: ResolvedHitFilter, order: FlowHitOrder, page: KeysetPage): Promise<ConnectionData<FlowHit>> {
-    const committed = await this.committed(f.accountId);
+    const committed = await this.committed(f.accountId, f);
     return this.paginate(`hits:${order}`, ORDERS[order], page, (p) => hitWhere(f, committed, p));
   }
 
@@ -205,7 +208,7 @@ export class AnalyticsFlowHits {
    * each, so memory stays flat however many rows there are).
    */
   async *exportRows(f: ResolvedHitFilter, batchSize = ANALYTICS_EXPORT_BATCH): AsyncGenerator<{ columns: string[]; rows: ExportRow[] }> {
-    const committed = await this.committed(f.accountId);
+    const committed = await this.committed(f.accountId, f);
     const columns = EXPORTED_COLUMNS.map((c) => c.sql);
     const at = columns.indexOf('first_seen_at');
     const idAt = columns.indexOf('id');

@@ -1,5 +1,6 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import { HIT_COLUMNS, HitColumn } from '../flow-hit/flow-hit.columns';
+import { triageTablesDdl } from './analytics-triage-schema';
 
 /**
  * The analytics tier's tables in ClickHouse, created and migrated by the application at start (migrate() below):
@@ -66,6 +67,8 @@ export const ANALYTICS_MIGRATIONS: readonly AnalyticsMigration[] = [
       `ALTER TABLE ${ANALYTICS_HITS_TABLE} MATERIALIZE INDEX flow_hit_upload`,
     ],
   },
+  // Triage verdicts mirrored from SQL for the reads that filter on them (analytics-triage.ts).
+  { version: 30, name: 'flow_hit_triage', statements: triageTablesDdl },
 ];
 
 const MIGRATIONS_TABLE = 'schema_migrations';

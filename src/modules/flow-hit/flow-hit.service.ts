@@ -5,7 +5,6 @@ import { applyHitFilter, ResolvedHitFilter } from './hit-filter';
 import { FlowHitOrder } from './flow-hit.enums';
 import { FlowHit } from './flow-hit.entity';
 import type { AnalyticsFlowHits } from '../analytics/analytics-flow-hits';
-import { badUserInput } from '../../common/errors/graphql-errors';
 
 const ORDERS: Record<FlowHitOrder, SortKey<FlowHit>[]> = {
   [FlowHitOrder.FIRST_SEEN_DESC]: [
@@ -50,11 +49,7 @@ export class FlowHitService {
    * descending scan: page 50 read ~9,000 rows).
    */
   async search(f: ResolvedHitFilter, order: FlowHitOrder, page: KeysetPage): Promise<ConnectionData<FlowHit>> {
-    if (this.analytics) {
-      // Triage lives in SQL, keyed by hit identity: not joined to ClickHouse's hits yet.
-      if (f.triageStatuses) throw badUserInput('triageStatuses: not available yet with the analytics tier (ANALYTICS_URL); leave it out.');
-      return this.analytics.search(f, order, page);
-    }
+    if (this.analytics) return this.analytics.search(f, order, page);
     const qb = applyHitFilter(this.dataSource.getRepository(FlowHit).createQueryBuilder('h'), f);
     return keysetPaginate(qb, `hits:${order}`, ORDERS[order], page, { rowsByKey: true });
   }

@@ -3,6 +3,7 @@ import { FlowHit } from '../flow-hit/flow-hit.entity';
 import { ResolvedHitFilter } from '../flow-hit/hit-filter';
 import { Analytics } from '../analytics/analytics';
 import { COMMITTED_FILTER, committedAttempts, committedParams } from '../analytics/analytics-hits';
+import { syncTriage } from '../analytics/analytics-triage';
 import { analyticsUnavailable, ChParams, chRows, HITS_TABLE } from './groupings/clickhouse-source';
 import { ClickHouseExecutor } from './groupings/clickhouse.executor';
 import { ReportExecutor } from './groupings/executor';
@@ -47,7 +48,7 @@ export class ReportService {
       const threads = this.options.threads;
       const analytics = this.options.analytics;
       chosen = analytics
-        ? this.clickhouse(analytics, f.accountId)
+        ? this.clickhouse(analytics, f)
         : memory
           ? memory.view(f.accountId).then((held) => (!held ? this.sql : threads ? threads.executor(held) : new MemoryExecutor(held.snapshot())))
           : Promise.resolve(this.sql);
@@ -60,9 +61,11 @@ export class ReportService {
    * The ClickHouse executor of one request, reading the account's committed attempts as of now (from SQL, the
    * system of record): an upload committed later is not half-seen by the request's other groupings.
    */
-  private async clickhouse(analytics: Analytics, accountId: number): Promise<ReportExecutor> {
+  private async clickhouse(analytics: Analytics, f: ResolvedHitFilter): Promise<ReportExecutor> {
     if (!analytics.ready) throw analyticsUnavailable(new Error('the analytics tables are not migrated yet'));
-    return new ClickHouseExecutor(analytics.client, await committedAttempts(this.dataSource.manager, accountId));
+    // A filter on verdicts reads ClickHouse's mirror of them: brought up to SQL's first.
+    if (f.triageStatuses !== undefined) await syncTriage(analytics.client, this.dataSource, f.accountId);
+    return new ClickHouseExecutor(analytics.client, await committedAttempts(this.dataSource.manager, f.accountId));
   }
 
   async group<R>(f: ResolvedHitFilter, g: Grouping<R>, options: GroupingOptions = {}): Promise<R[]> {

@@ -5,11 +5,17 @@ import { processQueued, upload } from '../../helpers/ingest';
 import { idOfType } from '../../../src/common/ids/global-id';
 import { FlowHit } from '../../../src/modules/flow-hit/flow-hit.entity';
 import { triageKey } from '../../../src/modules/flow-hit/hit-triage.service';
+import { COMMITTED_FILTER, committedAttempts, committedParams } from '../../../src/modules/analytics/analytics-hits';
+import { chdbInstalled } from '../../../src/modules/analytics/analytics-client';
+import { chdbConfig } from '../analytics/chdb';
+import fs from 'node:fs';
+import { recordHitChange } from '../../../src/modules/flow-hit/hit-change';
 
 /**
  * Exactness (#17 item 5): random sequences of entry additions and removals, ALLOW entries, list attach/detach,
  * device moves, triage and FALSE_POSITIVE verdicts that allow the entry in the policy, on one device or for one host, each followed (sometimes) by the retro-hunts they caused, leave exactly the hits that
- * reprocessing every stored upload from scratch against the final lists gives, and keep every triage verdict.
+ * reprocessing every stored upload from scratch against the final lists gives, and keep every triage verdict. On
+ * both databases, and with the hits on the analytics tier (ClickHouse on chDB, ANALYTICS_URL) where it is installed.
  */
 const T0 = Math.floor(Date.now() / 1000) - 7200;
 const EXTERNAL = ['198.51.100.7', '198.51.100.99', '203.0.113.9', '192.0.2.77', '2001:db8:bad::5', '2001:db8:bad::9'];
@@ -70,8 +76,31 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   fc.constant({ kind: 'settle' as const }),
 );
 
-describe.each(drivers)('retro-hunt equals reprocessing from scratch (%s)', (driver) => {
+/** Each database, alone and (with chDB installed, or under CI) with the hits in ClickHouse. */
+const tiers = drivers.flatMap((driver) => [
+  [driver, 'sql'] as const,
+  ...(chdbInstalled() || process.env.CI === 'true' ? [[driver, 'clickhouse'] as const] : []),
+]);
+
+/** The hit columns the comparison reads, as text. */
+const HIT_COLUMNS_READ = [
+  'upload_id',
+  'protocol',
+  'internal_key',
+  'internal_port',
+  'external_key',
+  'external_port',
+  'matched_side',
+  'ioc_id',
+  'ioc_list_id',
+  'severity',
+  'direction',
+  'first_seen_at',
+];
+
+describe.each(tiers)('retro-hunt equals reprocessing from scratch (%s, hits in %s)', (driver, tier) => {
   let t: TestApp;
+  const chdb = tier === 'clickhouse' ? chdbConfig() : null;
   let q: (query: string, v?: Record<string, unknown>) => Promise<any>;
   const policies: string[] = [];
   const lists: string[] = [];
@@ -82,17 +111,32 @@ describe.each(drivers)('retro-hunt equals reprocessing from scratch (%s)', (driv
     await processQueued(t.services);
     await t.services.retroHunts.runDue(Date.now() + 60_000);
   };
-  const snapshot = async () =>
-    (
-      await t.dataSource.query(
-        `SELECT upload_id, protocol, internal_key, internal_port, external_key, external_port, matched_side, ioc_id, ioc_list_id, severity, direction, first_seen_at
-           FROM flow_hit ORDER BY upload_id, internal_key, external_key, internal_port, external_port, matched_side, ioc_id`,
-      )
-    ).map((r: Record<string, unknown>) =>
-      Object.values(r)
-        .map((v) => (v == null ? null : String(v)))
-        .join('|'),
-    );
+  /** Every hit the reads see, with its row id: SQL's flow_hit, or ClickHouse's committed attempts. */
+  const hitRows = async (): Promise<Array<Record<string, string | number | null>>> => {
+    const columns = `id, ${HIT_COLUMNS_READ.join(', ')}`;
+    const order = 'upload_id, internal_key, external_key, internal_port, external_port, matched_side, ioc_id';
+    if (!chdb) return t.dataSource.query(`SELECT ${columns} FROM flow_hit ORDER BY ${order}`);
+    const accountId = Number((await t.dataSource.query(`SELECT MIN(account_id) AS a FROM log_upload`))[0].a);
+    const result = await t.services.analytics!.client.query({
+      query: `SELECT ${columns} FROM flow_hit WHERE account_id = {a:UInt64} AND ${COMMITTED_FILTER} ORDER BY ${order}`,
+      query_params: { a: accountId, ...committedParams(await committedAttempts(t.dataSource.manager, accountId)) },
+      format: 'JSONEachRow',
+    });
+    return result.json();
+  };
+  /** A hit row as triageKey() reads it. */
+  const keyOf = (r: Record<string, string | number | null>) =>
+    triageKey({
+      uploadId: Number(r.upload_id),
+      protocol: String(r.protocol),
+      internalKey: String(r.internal_key),
+      internalPort: r.internal_port == null ? null : Number(r.internal_port),
+      externalKey: String(r.external_key),
+      externalPort: r.external_port == null ? null : Number(r.external_port),
+      matchedSide: String(r.matched_side),
+      iocId: Number(r.ioc_id),
+    } as unknown as FlowHit);
+  const snapshot = async () => (await hitRows()).map((r) => HIT_COLUMNS_READ.map((c) => (r[c] == null ? null : String(r[c]))).join('|'));
   const triaged = async () =>
     (await t.dataSource.query(`SELECT upload_id, identity, status FROM flow_hit_triage ORDER BY upload_id, identity`)).map(
       (r: Record<string, unknown>) => `${r.upload_id}|${r.identity}|${r.status}`,
@@ -103,7 +147,7 @@ describe.each(drivers)('retro-hunt equals reprocessing from scratch (%s)', (driv
   /** Each status's hits as the drill-down and the report count them, against the verdicts given. */
   const statusCounts = async () => {
     const expected: Record<string, number[]> = Object.fromEntries(STATUSES.map((s) => [s, [0, 0]]));
-    for (const h of await t.dataSource.getRepository(FlowHit).find()) expected[verdictOf.get(triageKey(h)) ?? 'OPEN'].forEach((_, i, a) => a[i]++);
+    for (const h of await hitRows()) expected[verdictOf.get(keyOf(h)) ?? 'OPEN'].forEach((_, i, a) => a[i]++);
     const actual: Record<string, number[]> = {};
     for (const s of STATUSES) {
       const r = await q(`query($f: HitFilter!) { flowHits(filter: $f, first: 1) { totalCount } hitReport(filter: $f) { totals { hits } } }`, {
@@ -119,6 +163,10 @@ describe.each(drivers)('retro-hunt equals reprocessing from scratch (%s)', (driv
     const db = (sql: string, params: unknown[] = []) => t.dataSource.query(sql, params);
     await db(`DELETE FROM retro_hunt`);
     await db(`DELETE FROM flow_hit_triage`);
+    // As a verdict does (hit-triage.service.ts): the analytics tier's mirror of the verdicts follows the change.
+    for (const { id, account_id } of await db(`SELECT id, account_id FROM log_upload`)) {
+      await recordHitChange(t.dataSource.manager, { accountId: Number(account_id), uploadId: Number(id), kind: 'TRIAGE' });
+    }
     verdictOf.clear();
     await db(`DELETE FROM ioc`);
     await db(`UPDATE ioc_list SET revision = revision + 1, entry_count = 0`);
@@ -139,7 +187,11 @@ describe.each(drivers)('retro-hunt equals reprocessing from scratch (%s)', (driv
 
   beforeAll(async () => {
     // Each run asks eight reports (statusCounts): more than a client's default allowance a minute.
-    t = await createTestApp(driver, { RATE_LIMIT_REPORTS_PER_MINUTE: '0' });
+    t = await createTestApp(driver, {
+      RATE_LIMIT_REPORTS_PER_MINUTE: '0',
+      ...(chdb ? { ANALYTICS_URL: `chdb://${chdb.path}`, REPORT_MEMORY_MAX_HITS: '0', RETENTION_DAYS: '0' } : {}),
+    });
+    if (chdb) await t.services.analytics!.migrate();
     q = async (query, v = {}) => ok(await t.gql(query, v));
     for (const name of ['p0', 'p1'])
       policies.push((await q(`mutation($n: String!) { policyCreate(input: { name: $n }) { policy { id } } }`, { n: name })).policyCreate.policy.id);
@@ -174,7 +226,10 @@ describe.each(drivers)('retro-hunt equals reprocessing from scratch (%s)', (driv
     for (let u = 0; u < 4; u++) expect(ok(await upload(t, capture(u), { deviceNickname: `d${u % 2}` })).logUploadCreate.userErrors).toEqual([]);
     await processQueued(t.services);
   });
-  afterAll(() => t.close());
+  afterAll(async () => {
+    await t?.close();
+    if (chdb) fs.rmSync(chdb.path, { recursive: true, force: true });
+  });
 
   it('after any sequence of changes the hits equal a reprocessing of every upload, and triage is kept', async () => {
     await fc.assert(
@@ -204,16 +259,17 @@ describe.each(drivers)('retro-hunt equals reprocessing from scratch (%s)', (driv
               i: { id: devices[op.device], policy: policies[op.policy] },
             });
           } else if (op.kind === 'triage' || op.kind === 'falsePositive') {
-            const ids: Array<{ id: number | string }> = await t.dataSource.query(`SELECT id FROM flow_hit ORDER BY id`);
-            if (ids.length) {
-              const id = Number(ids[op.pick % ids.length].id);
+            const rows = (await hitRows()).sort((a, b) => Number(a.id) - Number(b.id));
+            if (rows.length) {
+              const row = rows[op.pick % rows.length];
+              const id = Number(row.id);
               const { toGlobalId } = await import('../../../src/common/ids/global-id');
               const status = op.kind === 'triage' ? op.status : 'FALSE_POSITIVE';
               const set = await q(`mutation($i: FlowHitTriageInput!) { flowHitTriage(input: $i) { userErrors { message } } }`, {
                 i: { ids: [toGlobalId('FlowHit', id)], status, ...(op.kind === 'falsePositive' ? { allow: op.allow } : {}) },
               });
               expect(set.flowHitTriage.userErrors).toEqual([]);
-              verdictOf.set(triageKey(await t.dataSource.getRepository(FlowHit).findOneByOrFail({ id })), status);
+              verdictOf.set(keyOf(row), status);
             }
           } else await settle();
         }

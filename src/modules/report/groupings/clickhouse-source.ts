@@ -1,6 +1,6 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import { GraphQLError } from 'graphql';
-import { badUserInput } from '../../../common/errors/graphql-errors';
+import { triageCondition } from '../../analytics/analytics-triage';
 import { ResolvedHitFilter } from '../../flow-hit/hit-filter';
 import { ANALYTICS_HITS_TABLE } from '../../analytics/analytics-schema';
 import { COMMITTED_FILTER, CommittedAttempt, committedParams } from '../../analytics/analytics-hits';
@@ -33,9 +33,6 @@ export class ChParams {
 
 /** Every condition of `f`, the account and the committed attempts, as a WHERE clause over flow_hit. */
 export function hitWhere(f: ResolvedHitFilter, committed: readonly CommittedAttempt[], p: ChParams): string {
-  // Verdicts live in SQL (flow_hit_triage), keyed by the hit's identity: not joined to ClickHouse's hits yet.
-  // Refused rather than ignored, which would count triaged hits as if every status were asked.
-  if (f.triageStatuses !== undefined) throw badUserInput('triageStatuses: not available yet with the analytics tier (ANALYTICS_URL); leave it out.');
   const parts = [`account_id = ${p.add(f.accountId, 'UInt64')}`, `first_seen_at >= ${p.add(f.from, 'Int64')}`, `first_seen_at < ${p.add(f.to, 'Int64')}`];
   // The committed attempts: the filter's arrays are named apart (COMMITTED_FILTER's own placeholders).
   Object.assign(p.values, committedParams(committed));
@@ -52,6 +49,8 @@ export function hitWhere(f: ResolvedHitFilter, committed: readonly CommittedAtte
   inList('destination_port', f.ports, 'Int64');
   inList('protocol', f.protocols, 'String');
   inList('found_by', f.foundBy, 'String');
+  // Verdicts: the mirror of SQL's (analytics-triage.ts), brought up to date by the caller (syncTriage).
+  if (f.triageStatuses !== undefined) parts.push(triageCondition(f.accountId, f.triageStatuses, p));
   if (f.foundSince !== undefined) parts.push(`found_at >= ${p.add(f.foundSince, 'Int64')}`);
   if (f.minSeverity !== undefined) parts.push(`severity >= ${p.add(f.minSeverity, 'Int64')}`);
   if (f.internal) parts.push(`internal_key >= ${p.add(f.internal.start, 'String')} AND internal_key <= ${p.add(f.internal.end, 'String')}`);
