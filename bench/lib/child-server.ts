@@ -116,7 +116,7 @@ export interface Outcome {
 }
 
 const UPLOAD = `mutation Up($input: LogUploadCreateInput!) { logUploadCreate(input: $input) { logUpload { id } duplicate userErrors { code message } } }`;
-const UPLOAD_STATUS = `query St($id: ID!) { logUpload(id: $id) { status error receivedAt finishedAt } }`;
+const UPLOAD_STATUS = `query St($id: ID!) { logUpload(id: $id) { status error receivedAt startedAt finishedAt } }`;
 
 export class Api {
   constructor(
@@ -166,8 +166,11 @@ export class Api {
     }
   }
 
-  /** Accepts one file and polls it until processed; resolves to its processing time (accepted -> finished) in ms. */
-  async upload(file: Buffer, name: string, nickname: string): Promise<{ ok: boolean; processingMs: number; error?: string }> {
+  /**
+   * Accepts one file and polls it until processed; resolves to its processing time (accepted -> finished) in ms, and
+   * its run (the worker's claim -> finished: without the wait behind another upload's job).
+   */
+  async upload(file: Buffer, name: string, nickname: string): Promise<{ ok: boolean; processingMs: number; runMs: number; error?: string }> {
     const form = new FormData();
     form.set('operations', JSON.stringify({ query: UPLOAD, variables: { input: { deviceNickname: nickname, file: null } } }));
     form.set('map', JSON.stringify({ 0: ['variables.input.file'] }));
@@ -179,14 +182,19 @@ export class Api {
     });
     const json = (await res.json()) as { data?: { logUploadCreate: { logUpload: { id: string } | null; userErrors: unknown[] } }; errors?: unknown };
     const id = json.data?.logUploadCreate.logUpload?.id;
-    if (!id) return { ok: false, processingMs: NaN, error: JSON.stringify(json).slice(0, 300) };
+    if (!id) return { ok: false, processingMs: NaN, runMs: NaN, error: JSON.stringify(json).slice(0, 300) };
     for (;;) {
       await sleep(200);
       const st = await this.gql(UPLOAD_STATUS, { id });
       const u = st.json?.data?.logUpload;
       if (!u) continue;
       if (u.status === 'COMPLETED' || u.status === 'FAILED') {
-        return { ok: u.status === 'COMPLETED', processingMs: Date.parse(u.finishedAt) - Date.parse(u.receivedAt), error: u.error ?? undefined };
+        return {
+          ok: u.status === 'COMPLETED',
+          processingMs: Date.parse(u.finishedAt) - Date.parse(u.receivedAt),
+          runMs: Date.parse(u.finishedAt) - Date.parse(u.startedAt),
+          error: u.error ?? undefined,
+        };
       }
     }
   }

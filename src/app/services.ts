@@ -99,6 +99,8 @@ export interface ServiceOptions {
   resolveHost?: HostResolver;
   /** Called as the worker parses; the crash test uses it to die mid-job. */
   onProgress?: (uploadId: number, bytes: number) => void;
+  /** The parse threads' entry module and its data, instead of parse-thread.main (tests give a slow one). */
+  parseThread?: { script: string; workerData?: unknown };
   /** Silent when not given (CLI commands). */
   logger?: Logger;
   metrics?: Metrics;
@@ -142,6 +144,8 @@ export function createServices(dataSource: DataSource, config: AppConfig, option
     config.worker.parseThreads > 0
       ? new ParsePool({
           threads: config.worker.parseThreads,
+          script: options.parseThread?.script,
+          workerData: options.parseThread?.workerData,
           onThreadExit: (err) => logger.error({ err, event: 'parse_thread.exit' }, 'a parse thread stopped; its job failed and the next job starts another'),
         })
       : null;

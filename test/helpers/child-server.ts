@@ -1,12 +1,15 @@
 // A real server process for crash and shutdown tests: the same startServer as src/main.ts, plus test-only hooks:
 // CRASH_AT_BYTES SIGKILLs the process once the worker has parsed that much of an upload (as a power cut would).
 import 'reflect-metadata';
+import path from 'node:path';
 import { loadConfig } from '../../src/config/config';
 import { createLogger, silentLogger } from '../../src/app/logger';
 import { startServer } from '../../src/app/server';
 import { exitOnSignals } from '../../src/app/shutdown';
 
-// PROGRESS_DELAY_MS stalls the worker after each parsed chunk, so that a shutdown test finds a job in progress.
+// PROGRESS_DELAY_MS stalls the worker after each parsed chunk, so that a shutdown test finds a job in progress: in
+// the parse thread (slow-parse-thread.ts), or on the main thread when uploads parse there (PARSE_THREADS=0). The
+// main thread sees a thread's progress coalesced (parse-pool.ts), so a stall there would not slow the job.
 const crashAt = Number(process.env.CRASH_AT_BYTES ?? 0);
 const progressDelayMs = Number(process.env.PROGRESS_DELAY_MS ?? 0);
 const pause = new Int32Array(new SharedArrayBuffer(4));
@@ -25,8 +28,11 @@ new Promise((resolve) => setTimeout(resolve, Math.max(0, startAt - Date.now())))
     startServer(config, logger, {
       onProgress: (_uploadId, bytes) => {
         if (crashAt > 0 && bytes >= crashAt) process.kill(process.pid, 'SIGKILL');
-        if (progressDelayMs > 0) Atomics.wait(pause, 0, 0, progressDelayMs);
+        if (progressDelayMs > 0 && config.worker.parseThreads === 0) Atomics.wait(pause, 0, 0, progressDelayMs);
       },
+      ...(progressDelayMs > 0 && config.worker.parseThreads > 0
+        ? { parseThread: { script: path.join(__dirname, `slow-parse-thread${path.extname(__filename)}`), workerData: { delayMs: progressDelayMs } } }
+        : {}),
     }),
   )
   .then((server) => {

@@ -43,7 +43,8 @@ interface Thread {
  * Long-lived parse threads (worker_threads) that run parseStoredFile off the main thread, so the event loop
  * serves requests while an upload parses: the file's buffers are transferred, never copied, and the connections
  * come back in batches. The caller's slice hook (progress, lease renewal) runs on the main thread in the order
- * of the thread's progress, and the outcome is delivered only after the last hook has run. A thread that throws
+ * of the thread's progress, at most one waiting (for the newest progress), and the outcome is delivered only after
+ * the last hook has run. A thread that throws
  * or exits fails its job with a ParseThreadError (the process stays up) and is replaced by the next job's.
  */
 export class ParsePool {
@@ -85,6 +86,8 @@ export class ParsePool {
     return new Promise<ParseOutcome>((resolve, reject) => {
       let settled = false;
       let hooks: Promise<unknown> = Promise.resolve();
+      /** The progress the next hook will report; null when no hook is waiting. */
+      let newest: { bytes: number; lines: number } | null = null;
       const connections: Connection[] = [];
       const finish = (err: Error | null, outcome?: ParseOutcome) => {
         if (settled) return;
@@ -104,20 +107,29 @@ export class ParsePool {
         id,
         settle: (message) => {
           switch (message.type) {
-            case 'progress':
-              // One hook per turn of the event loop, as in-process parsing gives one slice per turn: a thread that
-              // runs ahead queues its progress, and a chain of hooks in microtasks would hold off every request.
+            case 'progress': {
+              // At most one hook waiting, for the newest progress: a thread that ran ahead while the event loop was
+              // busy does not leave a hook per slice, each a turn of the loop (under load a turn is tens of ms,
+              // and the outcome waits for the last hook). The hook (progress, lease renewal) only needs the latest.
+              const waiting = newest !== null;
+              newest = { bytes: message.bytes, lines: message.lines };
+              if (waiting) return;
+              // One hook per turn of the event loop, as in-process parsing gives one slice per turn: a chain of
+              // hooks in microtasks would hold off every request.
               hooks = hooks
                 .then(nextTurn)
                 .then(async () => {
+                  const at = newest!;
+                  newest = null;
                   if (settled) return;
-                  if (!(await afterSlice(message.bytes, message.lines))) stop();
+                  if (!(await afterSlice(at.bytes, at.lines))) stop();
                 })
                 .catch((err) => {
                   if (!settled) this.post(thread, { type: 'cancel', id });
                   finish(err);
                 });
               return;
+            }
             case 'connections':
               if (!settled) for (const c of message.connections) connections.push(c);
               return;
