@@ -205,6 +205,14 @@ async function main(): Promise<void> {
       format: 'JSONEachRow',
     })
   ).json<{ bytes: number; rows: number }>();
+  // Where the bytes go: each column's compressed size, the largest first.
+  const columnBytes = await (
+    await analytics.client.query({
+      query: `SELECT column AS name, sum(column_data_compressed_bytes) AS bytes FROM system.parts_columns
+              WHERE active AND database = currentDatabase() AND table = 'flow_hit' GROUP BY column ORDER BY bytes DESC`,
+      format: 'JSONEachRow',
+    })
+  ).json<{ name: string; bytes: number }>();
 
   const sides: Side[] = [
     { name: 'SQL', reports: new ReportService(ds), hits: new FlowHitService(ds), exportFrom: null },
@@ -298,6 +306,7 @@ async function main(): Promise<void> {
   out.push(
     `ClickHouse stored: ${(parts.bytes / 1e6).toFixed(1)} MB for ${Number(parts.rows).toLocaleString('en')} rows = ${(parts.bytes / parts.rows).toFixed(1)} bytes per hit (target <= 40)`,
   );
+  out.push(`  per column (bytes per hit, compressed): ${columnBytes.map((c) => `${c.name} ${(Number(c.bytes) / Number(parts.rows)).toFixed(1)}`).join(', ')}`);
   const targets: Record<string, string> = {
     dashboard: '<= 300 ms',
     hitReport: '<= 1000 ms',

@@ -69,7 +69,32 @@ export const ANALYTICS_MIGRATIONS: readonly AnalyticsMigration[] = [
   },
   // Triage verdicts mirrored from SQL for the reads that filter on them (analytics-triage.ts).
   { version: 30, name: 'flow_hit_triage', statements: triageTablesDdl },
+  // Smaller hits (#16: bytes per hit): codecs per column (the types stay, so no row is rewritten now and reads are
+  // unchanged; parts written or merged from now on use them).
+  { version: 31, name: 'flow_hit_codecs', statements: () => codecStatements() },
 ];
+
+/**
+ * Each column's codec: integers (ports, ids, counters, severity) keep only the bits they use (T64) then ZSTD;
+ * counters that grow along the sort order (the hit's id and place in its attempt) are stored as deltas; text is ZSTD.
+ * Instants had Delta + ZSTD from version 1.
+ */
+export function columnCodec(c: { key: string; codec: string }): string | null {
+  if (c.key === 'firstSeenAt') return null;
+  if (c.codec === 'text') return 'ZSTD(3)';
+  return 'T64, ZSTD(3)';
+}
+
+function codecStatements(): string[] {
+  const statements: string[] = [];
+  for (const c of HIT_COLUMNS) {
+    const codec = columnCodec(c);
+    if (codec) statements.push(`ALTER TABLE ${ANALYTICS_HITS_TABLE} MODIFY COLUMN ${c.sql} ${clickhouseType(c).replace(/ CODEC\(.*\)/, '')} CODEC(${codec})`);
+  }
+  statements.push(`ALTER TABLE ${ANALYTICS_HITS_TABLE} MODIFY COLUMN seq UInt32 CODEC(T64, ZSTD(3))`);
+  statements.push(`ALTER TABLE ${ANALYTICS_HITS_TABLE} MODIFY COLUMN attempt UInt32 CODEC(T64, ZSTD(3))`);
+  return statements;
+}
 
 const MIGRATIONS_TABLE = 'schema_migrations';
 

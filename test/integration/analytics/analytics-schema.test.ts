@@ -32,6 +32,23 @@ describeChdb('analytics schema on chDB', () => {
     expect(columns.map((c) => c.name)).toEqual([...HIT_COLUMNS.map((c) => c.sql), 'attempt', 'seq']);
   });
 
+  it('compresses each column with its codec (version 31: integers T64 + ZSTD, text ZSTD, the capture time Delta + ZSTD)', async () => {
+    const codecs = new Map(
+      (
+        await rows<{ name: string; compression_codec: string }>(
+          client,
+          `SELECT name, compression_codec FROM system.columns WHERE database = currentDatabase() AND table = '${ANALYTICS_HITS_TABLE}'`,
+        )
+      ).map((c) => [c.name, c.compression_codec]),
+    );
+    expect(codecs.get('severity')).toBe('CODEC(T64, ZSTD(3))');
+    expect(codecs.get('internal_port')).toBe('CODEC(T64, ZSTD(3))');
+    expect(codecs.get('seq')).toBe('CODEC(T64, ZSTD(3))');
+    expect(codecs.get('internal_ip')).toBe('CODEC(ZSTD(3))');
+    expect(codecs.get('first_seen_at')).toBe('CODEC(Delta(8), ZSTD(1))');
+    expect([...codecs.values()].filter((c) => c === '')).toEqual([]);
+  });
+
   it('is partitioned by month and ordered by account then time', async () => {
     const [table] = await rows<{ partition_key: string; sorting_key: string }>(
       client,
