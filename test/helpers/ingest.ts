@@ -19,6 +19,17 @@ export function upload(
   return gqlUpload(t, UPLOAD, { input: { ...input, file: null } }, 'input.file', body, options);
 }
 
+/**
+ * Plans every retro-hunt requested (as if their coalescing window had passed), runs the uploads they queued, and
+ * closes the hunts: the state a list change reaches once the hunt it caused is done.
+ */
+export async function settleRetroHunts(services: Services): Promise<void> {
+  const far = Date.now() + 60_000;
+  await services.retroHunts.runDue(far);
+  await processQueued(services);
+  await services.retroHunts.runDue(far);
+}
+
 /** Runs the worker's claim-and-process loop in the test until the queue is empty (deterministic, no timers). */
 export async function processQueued(services: Services, owner = 'test-worker'): Promise<ProcessOutcome[]> {
   const outcomes: ProcessOutcome[] = [];

@@ -192,6 +192,27 @@ export function hitIdentity(h: Pick<NewHit, 'protocol' | 'internalKey' | 'intern
   return `${h.protocol}|${h.internalKey}|${h.internalPort ?? ''}|${h.externalKey}|${h.externalPort ?? ''}|${h.matchedSide}|${h.iocId}`;
 }
 
+/** The identity of a stored hit read as a row of flow_hit's columns (SQL's or ClickHouse's: numbers may be text). */
+export function rowIdentity(r: {
+  protocol: unknown;
+  internal_key: unknown;
+  internal_port: unknown;
+  external_key: unknown;
+  external_port: unknown;
+  matched_side: unknown;
+  ioc_id: unknown;
+}): string {
+  return hitIdentity({
+    protocol: String(r.protocol),
+    internalKey: String(r.internal_key),
+    internalPort: r.internal_port == null ? null : Number(r.internal_port),
+    externalKey: String(r.external_key),
+    externalPort: r.external_port == null ? null : Number(r.external_port),
+    matchedSide: String(r.matched_side) as NewHit['matchedSide'],
+    iocId: Number(r.ioc_id),
+  });
+}
+
 /**
  * Sums of paired columns that reports and roll-ups measure as one: both directions of a connection. Declared
  * once so the roll-ups, their rebuild SQL and the store's loader add the same columns.

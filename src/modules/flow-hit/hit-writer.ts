@@ -1,6 +1,6 @@
 import { EntityManager } from 'typeorm';
 import { bulkInsertObjects, execute } from '../../db/bulk';
-import { hitIdentity, INSERT_COLUMNS, NewHit } from './flow-hit.columns';
+import { hitIdentity, INSERT_COLUMNS, NewHit, rowIdentity } from './flow-hit.columns';
 import { HitChangeKind, recordHitChange } from './hit-change';
 import { insertRollups, rebuildUploadRollups, ROLLUP_GRAINS } from './hit-rollup';
 import { writeAlerts } from '../alert/alert-outbox';
@@ -356,15 +356,7 @@ async function storedFound(em: EntityManager, uploadId: number): Promise<Map<str
 function foundByIdentity(rows: readonly FoundRow[]): Map<string, StoredFound> {
   const out = new Map<string, StoredFound>();
   for (const r of rows) {
-    const id = hitIdentity({
-      protocol: String(r.protocol),
-      internalKey: String(r.internal_key),
-      internalPort: r.internal_port == null ? null : Number(r.internal_port),
-      externalKey: String(r.external_key),
-      externalPort: r.external_port == null ? null : Number(r.external_port),
-      matchedSide: String(r.matched_side),
-      iocId: Number(r.ioc_id),
-    });
+    const id = rowIdentity(r);
     out.set(id, { foundBy: String(r.found_by), foundAt: Number(r.found_at), retroHuntId: r.retro_hunt_id == null ? null : Number(r.retro_hunt_id) });
   }
   return out;

@@ -1,6 +1,6 @@
 import { createTestApp, ok, TestApp } from '../../helpers/app';
 import { drivers } from '../../helpers/db';
-import { processQueued, upload } from '../../helpers/ingest';
+import { processQueued, settleRetroHunts, upload } from '../../helpers/ingest';
 
 /**
  * A FALSE_POSITIVE verdict's ALLOW entry scoped to one internal host, one device or the whole policy (#17 item 4):
@@ -18,11 +18,7 @@ const WINDOW = { from: new Date((T0 - 60) * 1000).toISOString(), to: new Date((T
 describe.each(drivers)('FALSE_POSITIVE allow scoped to a host, a device or the policy (%s)', (driver) => {
   let t: TestApp;
   let q: (query: string, v?: Record<string, unknown>, key?: string) => Promise<any>;
-  const settle = async () => {
-    await t.services.retroHunts.runDue(Date.now() + 60_000);
-    await processQueued(t.services);
-    await t.services.retroHunts.runDue(Date.now() + 60_000);
-  };
+  const settle = () => settleRetroHunts(t.services);
   /** Every hit as "device host>address", sorted, with ids to triage. */
   const hits = async () => {
     const edges = (

@@ -1,6 +1,6 @@
 import { createTestApp, ok, TestApp } from '../../helpers/app';
 import { drivers } from '../../helpers/db';
-import { processQueued, upload } from '../../helpers/ingest';
+import { processQueued, settleRetroHunts, upload } from '../../helpers/ingest';
 
 /** A FALSE_POSITIVE verdict that allows the entry in the policy: the past hits go through a retro-hunt (#17). */
 const T0 = Math.floor(Date.now() / 1000) - 3600;
@@ -11,11 +11,7 @@ const WINDOW = { from: new Date((T0 - 60) * 1000).toISOString(), to: new Date((T
 describe.each(drivers)('flowHitTriage FALSE_POSITIVE with allowInPolicy (%s)', (driver) => {
   let t: TestApp;
   let q: (query: string, v?: Record<string, unknown>, key?: string) => Promise<any>;
-  const settle = async () => {
-    await t.services.retroHunts.runDue(Date.now() + 60_000);
-    await processQueued(t.services);
-    await t.services.retroHunts.runDue(Date.now() + 60_000);
-  };
+  const settle = () => settleRetroHunts(t.services);
   const hits = async () =>
     (await q(`query($f: HitFilter!) { flowHits(filter: $f, first: 10) { edges { node { id internalIp triageStatus } } } }`, { f: WINDOW })).flowHits.edges.map(
       (e: any) => e.node,

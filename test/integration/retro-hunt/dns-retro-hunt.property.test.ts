@@ -4,7 +4,7 @@ import path from 'node:path';
 import fc from 'fast-check';
 import { createTestApp, ok, TestApp } from '../../helpers/app';
 import { drivers } from '../../helpers/db';
-import { processQueued, upload } from '../../helpers/ingest';
+import { processQueued, settleRetroHunts, upload } from '../../helpers/ingest';
 import { idOfType, toGlobalId } from '../../../src/common/ids/global-id';
 import { ImportMode } from '../../../src/modules/ioc/ioc.enums';
 
@@ -74,11 +74,7 @@ describe.each(drivers)('DNS retro-hunt equals reprocessing from scratch (%s)', (
   const lists: string[] = [];
   const devices: string[] = [];
 
-  const settle = async () => {
-    await t.services.retroHunts.runDue(Date.now() + 60_000);
-    await processQueued(t.services);
-    await t.services.retroHunts.runDue(Date.now() + 60_000);
-  };
+  const settle = () => settleRetroHunts(t.services);
   const rows = async (sql: string) =>
     (await t.dataSource.query(sql)).map((r: Record<string, unknown>) =>
       Object.values(r)

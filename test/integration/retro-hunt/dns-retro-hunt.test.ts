@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createTestApp, ok, TestApp } from '../../helpers/app';
 import { drivers } from '../../helpers/db';
-import { processQueued, upload } from '../../helpers/ingest';
+import { processQueued, settleRetroHunts, upload } from '../../helpers/ingest';
 import { idOfType, toGlobalId } from '../../../src/common/ids/global-id';
 import { ImportMode } from '../../../src/modules/ioc/ioc.enums';
 import { readNameSets } from '../../../src/modules/log-upload/name-set.store';
@@ -23,12 +23,7 @@ describe.each(drivers)('DNS retro-hunt (%s)', (driver) => {
   let late: string;
   const uploads: Record<string, number> = {};
   const q = async (query: string, v: Record<string, unknown> = {}) => ok(await t.gql(query, v));
-  const settle = async () => {
-    const far = Date.now() + 60_000;
-    await t.services.retroHunts.runDue(far);
-    await processQueued(t.services);
-    await t.services.retroHunts.runDue(far);
-  };
+  const settle = () => settleRetroHunts(t.services);
   const latestHunt = async () => {
     const [h] = await t.dataSource.query(`SELECT id, scope, status, uploads_examined, uploads_rerun FROM retro_hunt ORDER BY id DESC LIMIT 1`);
     return { ...h, uploads_examined: Number(h.uploads_examined), uploads_rerun: Number(h.uploads_rerun), scope: JSON.parse(h.scope) };

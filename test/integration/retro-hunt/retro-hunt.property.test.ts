@@ -1,10 +1,9 @@
 import fc from 'fast-check';
 import { createTestApp, ok, TestApp } from '../../helpers/app';
 import { drivers } from '../../helpers/db';
-import { processQueued, upload } from '../../helpers/ingest';
+import { processQueued, settleRetroHunts, upload } from '../../helpers/ingest';
 import { idOfType } from '../../../src/common/ids/global-id';
-import { FlowHit } from '../../../src/modules/flow-hit/flow-hit.entity';
-import { triageKey } from '../../../src/modules/flow-hit/hit-triage.service';
+import { rowIdentity } from '../../../src/modules/flow-hit/flow-hit.columns';
 import { COMMITTED_FILTER, committedAttempts, committedParams } from '../../../src/modules/analytics/analytics-hits';
 import { chdbInstalled } from '../../../src/modules/analytics/analytics-client';
 import { chdbConfig } from '../analytics/chdb';
@@ -106,11 +105,7 @@ describe.each(tiers)('retro-hunt equals reprocessing from scratch (%s, hits in %
   const lists: string[] = [];
   const devices: string[] = [];
 
-  const settle = async () => {
-    await t.services.retroHunts.runDue(Date.now() + 60_000);
-    await processQueued(t.services);
-    await t.services.retroHunts.runDue(Date.now() + 60_000);
-  };
+  const settle = () => settleRetroHunts(t.services);
   /** Every hit the reads see, with its row id: SQL's flow_hit, or ClickHouse's committed attempts. */
   const hitRows = async (): Promise<Array<Record<string, string | number | null>>> => {
     const columns = `id, ${HIT_COLUMNS_READ.join(', ')}`;
@@ -124,18 +119,8 @@ describe.each(tiers)('retro-hunt equals reprocessing from scratch (%s, hits in %
     });
     return result.json();
   };
-  /** A hit row as triageKey() reads it. */
-  const keyOf = (r: Record<string, string | number | null>) =>
-    triageKey({
-      uploadId: Number(r.upload_id),
-      protocol: String(r.protocol),
-      internalKey: String(r.internal_key),
-      internalPort: r.internal_port == null ? null : Number(r.internal_port),
-      externalKey: String(r.external_key),
-      externalPort: r.external_port == null ? null : Number(r.external_port),
-      matchedSide: String(r.matched_side),
-      iocId: Number(r.ioc_id),
-    } as unknown as FlowHit);
+  /** A hit row's triage key (upload and stable identity, as triageKey() makes it). */
+  const keyOf = (r: Record<string, string | number | null>) => `${Number(r.upload_id)}|${rowIdentity(r as Parameters<typeof rowIdentity>[0])}`;
   const snapshot = async () => (await hitRows()).map((r) => HIT_COLUMNS_READ.map((c) => (r[c] == null ? null : String(r[c]))).join('|'));
   const triaged = async () =>
     (await t.dataSource.query(`SELECT upload_id, identity, status FROM flow_hit_triage ORDER BY upload_id, identity`)).map(
