@@ -11,6 +11,7 @@ import { Policy } from '../policy/policy.entity';
 import { requestRetroHunt } from '../retro-hunt/retro-hunt.request';
 import { HitWriter } from '../flow-hit/hit-writer';
 import { Device } from './device.entity';
+import { dropDeviceOnlyAllows } from '../ioc/ioc.service';
 import { DeviceFields, validateDeviceFields } from './device.validation';
 import { findByIds } from '../../db/find-by-ids';
 
@@ -148,6 +149,8 @@ export class DeviceService {
       // Its hits and roll-ups first, with the change that tells in-memory report stores to drop them; then the
       // device, whose cascade to its uploads finds none of them left.
       await this.hits.deleteDevice(em, accountId, device.id);
+      // ALLOW entries limited to this device alone go too (a scope-less ALLOW entry would allow in the whole policy).
+      await dropDeviceOnlyAllows(em, accountId, device.id);
       await repo.delete({ id: device.id, accountId });
       return success(removed);
     });

@@ -390,6 +390,28 @@ export class IocService {
   }
 }
 
+/**
+ * A device is being deleted (in `em`'s transaction): the ALLOW entries limited to it alone are deleted with it. The
+ * cascade would take their scope rows only, and an ALLOW entry without scope rows allows in the whole policy.
+ * Entries also limited to other devices keep those scopes. Returns how many entries went.
+ */
+export async function dropDeviceOnlyAllows(em: EntityManager, accountId: number, deviceId: number): Promise<number> {
+  const only: Array<{ ioc_id: number | string; list_id: number | string }> = await em.query(
+    `SELECT DISTINCT s.ioc_id, s.list_id FROM ioc_scope s
+      WHERE s.account_id = ? AND s.device_id = ? AND NOT EXISTS (SELECT 1 FROM ioc_scope o WHERE o.ioc_id = s.ioc_id AND o.device_id <> ?)`,
+    [accountId, deviceId, deviceId],
+  );
+  if (only.length === 0) return 0;
+  const perList = new Map<number, number[]>();
+  for (const r of only) perList.set(Number(r.list_id), [...(perList.get(Number(r.list_id)) ?? []), Number(r.ioc_id)]);
+  for (const [listId, ids] of perList) {
+    const list = await lockList(em, accountId, listId);
+    await em.getRepository(Ioc).delete({ accountId, id: In(ids) });
+    if (list) await touchList(em, list, -ids.length, false);
+  }
+  return only.length;
+}
+
 /** Restricts a query on `i` to entries whose range contains `ip` (bounded scan, see lowestContainingStartKey). */
 function containing(qb: { andWhere(sql: string, params: object): unknown }, ip: ParsedIp): void {
   const k = ipKey(ip);

@@ -177,4 +177,16 @@ describe.each(drivers)('FALSE_POSITIVE allow scoped to a host, a device or the p
     expect(await keys()).toEqual(['branch 10.0.0.5>203.0.113.9', 'branch 10.0.0.5>203.0.113.9']);
     expect(await latestHunt()).toEqual({ status: 'COMPLETED', uploadsRerun: 2, hitsRemoved: 2, hitsAdded: 0 });
   });
+
+  it('a device deleted takes the ALLOW entries limited to it alone: they never come to allow in the whole policy', async () => {
+    const edgeId = (await q(`{ devices(first: 10) { edges { node { id nickname } } } }`)).devices.edges.find((e: any) => e.node.nickname === 'edge').node.id;
+    expect(
+      (await q(`mutation($i: DeviceDeleteInput!) { deviceDelete(input: $i) { userErrors { message } } }`, { i: { id: edgeId } })).deviceDelete.userErrors,
+    ).toEqual([]);
+    expect(await allowEntries()).toEqual([{ cidr: `${C2}/32`, allowScopes: [] }]);
+    expect(await verdict(OTHER)).toBe('BLOCKED');
+    await uploadTo('branch');
+    await settle();
+    expect((await keys()).filter((k: string) => k.endsWith(OTHER))).toHaveLength(3);
+  });
 });
