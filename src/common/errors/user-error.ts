@@ -28,8 +28,6 @@ export enum UserErrorCode {
   CHECKSUM_MISMATCH = 'CHECKSUM_MISMATCH',
   /** The size the client sent does not match what arrived. */
   SIZE_MISMATCH = 'SIZE_MISMATCH',
-  /** Asked again too soon; the message says when it can be asked again. */
-  RATE_LIMITED = 'RATE_LIMITED',
 }
 
 /** An expected failure, returned as data in a mutation payload. `field` is the input path, e.g. `["input","nickname"]`. */

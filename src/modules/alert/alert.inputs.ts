@@ -66,30 +66,6 @@ export class AlertDestinationCreateInput {
   email?: EmailDestinationInput | null;
 }
 
-@InputType({ description: 'Changes to an alert destination: what is left out stays as it is.' })
-export class AlertDestinationUpdateInput {
-  @Field(() => ID, { description: 'Global ID of the destination.' })
-  id: string;
-
-  @Field(() => String, { nullable: true, description: 'New name, 1-64 characters.' })
-  name?: string | null;
-
-  @Field(() => WebhookDestinationInput, { nullable: true, description: "A webhook's new settings (its signing secret stays unless rotateSecret)." })
-  webhook?: WebhookDestinationInput | null;
-
-  @Field(() => SyslogDestinationInput, { nullable: true, description: 'Syslog destination: its new settings.' })
-  syslog?: SyslogDestinationInput | null;
-
-  @Field(() => EmailDestinationInput, { nullable: true, description: 'E-mail destination: its new settings (a password left out is kept).' })
-  email?: EmailDestinationInput | null;
-
-  @Field(() => Boolean, {
-    nullable: true,
-    description: 'Webhooks only: a new signing secret, returned once in the payload; the old one stops signing at once.',
-  })
-  rotateSecret?: boolean | null;
-}
-
 @InputType({ description: 'Names an alert destination.' })
 export class AlertDestinationIdInput {
   @Field(() => ID, { description: 'Global ID of the destination.' })

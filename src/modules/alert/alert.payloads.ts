@@ -46,18 +46,3 @@ export class AlertDestinationTestPayload {
   @Field(() => [UserError], { description: 'Why the mutation did nothing; empty on success.' })
   userErrors: UserErrorData[];
 }
-
-@ObjectType({ description: 'Result of `alertDestinationUpdate`.' })
-export class AlertDestinationUpdatePayload {
-  @Field(() => AlertDestination, { nullable: true, description: 'The destination as changed. Null when userErrors is not empty.' })
-  alertDestination: AlertDestination | null;
-
-  @Field(() => String, {
-    nullable: true,
-    description: "With rotateSecret: the webhook's new signing secret, shown here once, never again. Null otherwise.",
-  })
-  secret: string | null;
-
-  @Field(() => [UserError], { description: 'Why the mutation did nothing; empty on success.' })
-  userErrors: UserErrorData[];
-}

@@ -16,7 +16,6 @@ import {
   AlertDeliveryFilter,
   AlertDestinationCreateInput,
   AlertDestinationIdInput,
-  AlertDestinationUpdateInput,
   AlertRuleCreateInput,
   AlertRuleIdInput,
   AlertRuleUpdateInput,
@@ -26,7 +25,6 @@ import {
   AlertDestinationCreatePayload,
   AlertDestinationDeletePayload,
   AlertDestinationTestPayload,
-  AlertDestinationUpdatePayload,
   AlertRuleCreatePayload,
   AlertRuleDeletePayload,
   AlertRuleUpdatePayload,
@@ -67,21 +65,6 @@ export class AlertDestinationResolver {
     @Ctx() ctx: RequestContext,
   ): Promise<AlertDestinationCreatePayload> {
     const r = await ctx.services.alerts.createDestination(ctx.caller!.accountId, input);
-    return r.ok
-      ? { alertDestination: r.value.destination, secret: r.value.secret, userErrors: [] }
-      : { alertDestination: null, secret: null, userErrors: r.errors };
-  }
-
-  @Authorized(WRITE_ROLES)
-  @Mutation(() => AlertDestinationUpdatePayload, {
-    description: "Changes an alert destination's name or settings (checked and address-guarded as at creation), or rotates a webhook's signing secret.",
-  })
-  async alertDestinationUpdate(
-    @Arg('input', { description: 'What to do; see the input type.' }) input: AlertDestinationUpdateInput,
-    @Ctx() ctx: RequestContext,
-  ): Promise<AlertDestinationUpdatePayload> {
-    const { id, ...changes } = input;
-    const r = await ctx.services.alerts.updateDestination(ctx.caller!.accountId, idOfType(id, 'AlertDestination'), changes);
     return r.ok
       ? { alertDestination: r.value.destination, secret: r.value.secret, userErrors: [] }
       : { alertDestination: null, secret: null, userErrors: r.errors };

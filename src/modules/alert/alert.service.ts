@@ -48,8 +48,6 @@ export interface DeliveryFilterData {
 export interface AlertSettings {
   guard: AddressGuard;
   timeoutMs: number;
-  /** Least time between two tests of one destination (ALERT_TEST_INTERVAL_MS); 0: no limit. */
-  testIntervalMs?: number;
 }
 
 const EMAIL = /^[^\s@<>]+@[^\s@<>]+$/;
@@ -60,9 +58,6 @@ export class AlertService {
     private readonly dataSource: DataSource,
     private readonly settings: AlertSettings,
   ) {}
-
-  /** When each destination was last tested by this process (alertDestinationTest is rate-limited per destination). */
-  private readonly testedAt = new Map<number, number>();
 
   /** Creates a destination; a webhook's signing secret is in the result, the only time it is ever shown. */
   async createDestination(accountId: number, input: DestinationFields): Promise<Outcome<{ destination: AlertDestination; secret: string | null }>> {
@@ -148,56 +143,6 @@ export class AlertService {
     });
   }
 
-  /**
-   * Changes a destination: its name, and its settings (of the same kind: a webhook stays a webhook), checked and
-   * guarded as at creation; an e-mail password left out is kept. `rotateSecret` gives a webhook a new signing secret,
-   * in the result, the only time it is shown; the old one stops signing at once.
-   */
-  async updateDestination(
-    accountId: number,
-    id: number | null,
-    input: Omit<Partial<DestinationFields>, 'name'> & { name?: string | null; rotateSecret?: boolean | null },
-  ): Promise<Outcome<{ destination: AlertDestination; secret: string | null }>> {
-    const destination = await this.findDestination(accountId, id);
-    if (!destination) return failure(userError(UserErrorCode.NOT_FOUND, ['input', 'id'], 'No such alert destination.'));
-    const changes: Partial<AlertDestination> = {};
-    if (input.name != null) {
-      const name = input.name.trim();
-      if (name.length < 1 || name.length > 64) return failure(userError(UserErrorCode.INVALID, ['input', 'name'], 'A name has 1-64 characters.'));
-      changes.name = name;
-    }
-    const given = (['webhook', 'syslog', 'email'] as const).filter((k) => input[k] != null);
-    if (given.length > 1) return failure(userError(UserErrorCode.INVALID, ['input'], 'Give at most one of webhook, syslog and email.'));
-    const kind = { webhook: AlertDestinationKind.WEBHOOK, syslog: AlertDestinationKind.SYSLOG, email: AlertDestinationKind.EMAIL } as const;
-    if (given.length && kind[given[0]] !== destination.kind) {
-      return failure(
-        userError(
-          UserErrorCode.INVALID,
-          ['input', given[0]],
-          `This destination is a ${destination.kind.toLowerCase()} one; create another destination for another kind.`,
-        ),
-      );
-    }
-    if (input.rotateSecret && destination.kind !== AlertDestinationKind.WEBHOOK) {
-      return failure(userError(UserErrorCode.INVALID, ['input', 'rotateSecret'], 'Only a webhook has a signing secret.'));
-    }
-    let secret: string | null = null;
-    if (given.length) {
-      const checked = await this.checkSettings({ name: destination.name, ...input } as DestinationFields);
-      if (!checked.ok) return checked;
-      changes.settings = checked.value.settings;
-      // The webhook's secret changes only when asked; an e-mail password only when given.
-      if (destination.kind === AlertDestinationKind.EMAIL && input.email?.password) changes.secret = checked.value.secret;
-    }
-    if (input.rotateSecret) {
-      secret = `whsec_${crypto.randomBytes(32).toString('base64url')}`;
-      changes.secret = secret;
-    }
-    if (Object.keys(changes).length)
-      await this.dataSource.getRepository(AlertDestination).update({ id: destination.id }, { ...changes, updatedAt: new Date() });
-    return success({ destination: (await this.findDestination(accountId, destination.id))!, secret });
-  }
-
   async deleteDestination(accountId: number, id: number | null): Promise<Outcome<AlertDestination>> {
     const destination = await this.findDestination(accountId, id);
     if (!destination) return failure(userError(UserErrorCode.NOT_FOUND, ['input', 'id'], 'No such alert destination.'));
@@ -227,16 +172,6 @@ export class AlertService {
     const destination = await this.findDestination(accountId, id);
     if (!destination) return failure(userError(UserErrorCode.NOT_FOUND, ['input', 'id'], 'No such alert destination.'));
     const now = new Date();
-    // A test sends to someone else's endpoint: not a way to flood it from here.
-    const interval = this.settings.testIntervalMs ?? 0;
-    const last = this.testedAt.get(destination.id);
-    if (interval > 0 && last !== undefined && now.getTime() - last < interval) {
-      const wait = Math.ceil((last + interval - now.getTime()) / 1000);
-      return failure(
-        userError(UserErrorCode.RATE_LIMITED, ['input', 'id'], `This destination was tested less than ${interval / 1000} s ago; test it again in ${wait} s.`),
-      );
-    }
-    this.testedAt.set(destination.id, now.getTime());
     let error: string | null = null;
     try {
       await send(destination.settings, destination.secret, renderAlert(sampleMessage(String(destination.id), now)), {
