@@ -1,7 +1,7 @@
 import { Field, ID, InputType, Int } from 'type-graphql';
 import { Direction } from '../flow-hit/flow-hit.enums';
 import { IocCategory } from '../ioc/ioc.enums';
-import { AlertDeliveryStatus, AlertDigestMode, HitFoundBy, SyslogFormat, SyslogTransport, WebhookFormat } from './alert.enums';
+import { AlertDeliveryStatus, AlertDigestMode, HitFoundBy, HitKind, SyslogFormat, SyslogTransport, WebhookFormat } from './alert.enums';
 
 @InputType({ description: 'A webhook destination.' })
 export class WebhookDestinationInput {
@@ -97,6 +97,9 @@ export class AlertRuleCreateInput {
 
   @Field(() => [HitFoundBy], { nullable: true, description: 'How the hit was found (upload or retro-hunt).' })
   foundBy?: HitFoundBy[] | null;
+
+  @Field(() => [HitKind], { nullable: true, description: 'What the hit matched (IP: an address entry, DNS: a domain entry).' })
+  hitKinds?: HitKind[] | null;
 
   @Field(() => Int, { nullable: true, description: 'Throttle window in minutes (1-10080); 60 when not given.' })
   throttleMinutes?: number | null;

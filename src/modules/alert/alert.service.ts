@@ -10,7 +10,7 @@ import { AlertDestination } from './alert-destination.entity';
 import { AlertAttempt, AlertDelivery, AlertDigest } from './alert-delivery.entity';
 import { AlertRule } from './alert-rule.entity';
 import { Alert } from './alert.entity';
-import { AlertDeliveryStatus, AlertDestinationKind, AlertDigestMode, HitFoundBy, SyslogFormat, SyslogTransport, WebhookFormat } from './alert.enums';
+import { AlertDeliveryStatus, AlertDestinationKind, AlertDigestMode, HitFoundBy, HitKind, SyslogFormat, SyslogTransport, WebhookFormat } from './alert.enums';
 import { AddressGuard, AddressRefused } from './destinations/address-guard';
 import { DestinationSettings } from './destinations/destination-settings';
 import { send, SendError } from './destinations/senders';
@@ -32,6 +32,7 @@ export interface RuleFields {
   iocListIds?: Array<number | null> | null;
   categories?: IocCategory[] | null;
   foundBy?: HitFoundBy[] | null;
+  hitKinds?: HitKind[] | null;
   throttleMinutes?: number | null;
   destinationIds: Array<number | null>;
   digest?: AlertDigestMode | null;
@@ -274,6 +275,7 @@ export class AlertService {
       iocListIds: lists.value,
       categories: [...new Set(input.categories ?? [])],
       foundBy: [...new Set(input.foundBy ?? [])],
+      hitKinds: [...new Set(input.hitKinds ?? [])],
       throttleMinutes,
       destinationIds: destinationIds as number[],
       digest,
