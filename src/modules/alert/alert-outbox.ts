@@ -153,7 +153,11 @@ export function draftAlerts(rules: readonly OutboxRule[], hits: readonly AlertHi
   }
   // One lock order for every writer (two workers upserting the same alerts never wait on each other in a cycle).
   return [...drafts.values()].sort(
-    (a, b) => a.ruleId - b.ruleId || (a.kind < b.kind ? -1 : a.kind > b.kind ? 1 : 0) || a.iocId - b.iocId || (a.internalKey < b.internalKey ? -1 : a.internalKey > b.internalKey ? 1 : 0),
+    (a, b) =>
+      a.ruleId - b.ruleId ||
+      (a.kind < b.kind ? -1 : a.kind > b.kind ? 1 : 0) ||
+      a.iocId - b.iocId ||
+      (a.internalKey < b.internalKey ? -1 : a.internalKey > b.internalKey ? 1 : 0),
   );
 }
 

@@ -66,6 +66,30 @@ export class AlertDestinationCreateInput {
   email?: EmailDestinationInput | null;
 }
 
+@InputType({
+  description:
+    'Changes an alert destination. Fields left out keep their value; new settings (of its own kind) replace the old ones and are checked as on creation.',
+})
+export class AlertDestinationUpdateInput {
+  @Field(() => ID, { description: 'Global ID of the destination.' })
+  id: string;
+
+  @Field(() => String, { nullable: true, description: 'New name, 1-64 characters.' })
+  name?: string | null;
+
+  @Field(() => WebhookDestinationInput, { nullable: true, description: 'New settings of a webhook (its secret is kept unless rotateSecret).' })
+  webhook?: WebhookDestinationInput | null;
+
+  @Field(() => SyslogDestinationInput, { nullable: true, description: 'New settings of a syslog destination.' })
+  syslog?: SyslogDestinationInput | null;
+
+  @Field(() => EmailDestinationInput, { nullable: true, description: 'New settings of an e-mail destination (its password is kept when none is given).' })
+  email?: EmailDestinationInput | null;
+
+  @Field(() => Boolean, { nullable: true, description: "A webhook's new signing secret, shown once in the payload; the old one stops signing at once." })
+  rotateSecret?: boolean | null;
+}
+
 @InputType({ description: 'Names an alert destination.' })
 export class AlertDestinationIdInput {
   @Field(() => ID, { description: 'Global ID of the destination.' })

@@ -53,6 +53,8 @@ export interface AlertSettings {
 
 const EMAIL = /^[^\s@<>]+@[^\s@<>]+$/;
 
+const newWebhookSecret = () => `whsec_${crypto.randomBytes(32).toString('base64url')}`;
+
 /** Alert rules and destinations of an account (ADMIN), the destination test, and the deliveries' history. */
 export class AlertService {
   constructor(
@@ -88,6 +90,50 @@ export class AlertService {
     return success({ destination, secret: settings.kind === AlertDestinationKind.WEBHOOK ? secret : null });
   }
 
+  /**
+   * Changes a destination's name or settings (of its own kind, checked as on creation: the address guard runs on a
+   * new URL or host), or rotates a webhook's secret (the new one is in the result, the only time it is shown). A
+   * webhook keeps its secret, an e-mail destination its password, unless a new one is asked for or given.
+   */
+  async updateDestination(
+    accountId: number,
+    id: number | null,
+    input: Omit<Partial<DestinationFields>, 'name'> & { name?: string | null; rotateSecret?: boolean | null },
+  ): Promise<Outcome<{ destination: AlertDestination; secret: string | null }>> {
+    const destination = await this.findDestination(accountId, id);
+    if (!destination) return failure(userError(UserErrorCode.NOT_FOUND, ['input', 'id'], 'No such alert destination.'));
+    const changes: Partial<AlertDestination> = {};
+    if (input.name != null) {
+      const name = input.name.trim();
+      if (name.length < 1 || name.length > 64) return failure(userError(UserErrorCode.INVALID, ['input', 'name'], 'A name has 1-64 characters.'));
+      changes.name = name;
+    }
+    const given = (['webhook', 'syslog', 'email'] as const).filter((k) => input[k] != null);
+    if (given.length > 1) return failure(userError(UserErrorCode.INVALID, ['input'], 'Give at most one of webhook, syslog and email.'));
+    if (given.length === 1) {
+      const field = given[0];
+      if (field.toUpperCase() !== destination.kind) {
+        return failure(userError(UserErrorCode.INVALID, ['input', field], `This destination is ${destination.kind.toLowerCase()}; its kind does not change.`));
+      }
+      const checked = await this.checkSettings({ name: destination.name, [field]: input[field] });
+      if (!checked.ok) return checked;
+      changes.settings = checked.value.settings;
+      // A webhook keeps its secret (checkSettings drew a new one); an e-mail destination its password when none is given.
+      if (field === 'email' && input.email!.password) changes.secret = checked.value.secret;
+    }
+    let secret: string | null = null;
+    if (input.rotateSecret) {
+      if (destination.kind !== AlertDestinationKind.WEBHOOK) {
+        return failure(userError(UserErrorCode.INVALID, ['input', 'rotateSecret'], 'Only a webhook has a signing secret.'));
+      }
+      secret = newWebhookSecret();
+      changes.secret = secret;
+    }
+    changes.updatedAt = new Date();
+    await this.dataSource.getRepository(AlertDestination).update({ id: destination.id, accountId }, changes);
+    return success({ destination: (await this.findDestination(accountId, destination.id))!, secret });
+  }
+
   private async checkSettings(input: DestinationFields): Promise<Outcome<{ settings: DestinationSettings; secret: string | null }>> {
     const refused = async (field: string[], host: string): Promise<UserErrorData | null> => {
       try {
@@ -111,7 +157,7 @@ export class AlertService {
       if (url.username || url.password) return failure(userError(UserErrorCode.INVALID, ['input', 'webhook', 'url'], 'Credentials do not belong in the URL.'));
       const r = await refused(['input', 'webhook', 'url'], url.hostname);
       if (r) return failure(r);
-      const secret = `whsec_${crypto.randomBytes(32).toString('base64url')}`;
+      const secret = newWebhookSecret();
       return success({ settings: { kind: AlertDestinationKind.WEBHOOK, url: url.toString(), format: input.webhook.format ?? WebhookFormat.JSON }, secret });
     }
     if (input.syslog) {
