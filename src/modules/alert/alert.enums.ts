@@ -19,6 +19,8 @@ export enum SyslogTransport {
   UDP = 'UDP',
   /** RFC 6587 octet counting. */
   TCP = 'TCP',
+  /** RFC 5425: octet counting over TLS (port 6514 is usual). */
+  TLS = 'TLS',
 }
 
 /** What follows the RFC 5424 header. */
@@ -78,7 +80,11 @@ registerEnumType(WebhookFormat, {
 registerEnumType(SyslogTransport, {
   name: 'SyslogTransport',
   description: 'How syslog messages travel.',
-  valuesConfig: { UDP: { description: 'One datagram per message.' }, TCP: { description: 'A stream, messages framed by octet counting (RFC 6587).' } },
+  valuesConfig: {
+    UDP: { description: 'One datagram per message.' },
+    TCP: { description: 'A stream, messages framed by octet counting (RFC 6587).' },
+    TLS: { description: 'Octet counting over TLS (RFC 5425), the certificate verified.' },
+  },
 });
 registerEnumType(SyslogFormat, {
   name: 'SyslogFormat',

@@ -10,6 +10,13 @@ export class WebhookDestinationInput {
 
   @Field(() => WebhookFormat, { nullable: true, description: 'The body; JSON when not given.' })
   format?: WebhookFormat | null;
+
+  @Field(() => String, {
+    nullable: true,
+    description:
+      "PEM certificate(s) of the CA (or the self-signed certificate) to trust for this destination's TLS instead of the system's trust store; the server's certificate and name are always verified.",
+  })
+  caCertificate?: string | null;
 }
 
 @InputType({ description: 'A syslog destination (RFC 5424).' })
@@ -20,11 +27,18 @@ export class SyslogDestinationInput {
   @Field(() => Int, { description: 'Its port (514 is usual).' })
   port: number;
 
-  @Field(() => SyslogTransport, { description: 'UDP or TCP.' })
+  @Field(() => SyslogTransport, { description: 'UDP, TCP or TLS (RFC 5425).' })
   transport: SyslogTransport;
 
   @Field(() => SyslogFormat, { nullable: true, description: 'The message; JSON when not given.' })
   format?: SyslogFormat | null;
+
+  @Field(() => String, {
+    nullable: true,
+    description:
+      "PEM certificate(s) of the CA (or the self-signed certificate) to trust for this destination's TLS instead of the system's trust store; the server's certificate and name are always verified.",
+  })
+  caCertificate?: string | null;
 }
 
 @InputType({ description: 'An e-mail destination through an SMTP server.' })
@@ -49,6 +63,13 @@ export class EmailDestinationInput {
 
   @Field(() => [String], { description: 'The recipients (1-20).' })
   to: string[];
+
+  @Field(() => String, {
+    nullable: true,
+    description:
+      "PEM certificate(s) of the CA (or the self-signed certificate) to trust for this destination's TLS instead of the system's trust store; the server's certificate and name are always verified.",
+  })
+  caCertificate?: string | null;
 }
 
 @InputType({ description: 'A new alert destination: a name and exactly one of webhook, syslog and email.' })

@@ -18,9 +18,18 @@ import { validTime, validTimeZone } from './digest-schedule';
 
 export interface DestinationFields {
   name: string;
-  webhook?: { url: string; format?: WebhookFormat | null } | null;
-  syslog?: { host: string; port: number; transport: SyslogTransport; format?: SyslogFormat | null } | null;
-  email?: { host: string; port: number; secure?: boolean | null; username?: string | null; password?: string | null; from: string; to: string[] } | null;
+  webhook?: { url: string; format?: WebhookFormat | null; caCertificate?: string | null } | null;
+  syslog?: { host: string; port: number; transport: SyslogTransport; format?: SyslogFormat | null; caCertificate?: string | null } | null;
+  email?: {
+    host: string;
+    port: number;
+    secure?: boolean | null;
+    username?: string | null;
+    password?: string | null;
+    from: string;
+    to: string[];
+    caCertificate?: string | null;
+  } | null;
 }
 
 export interface RuleFields {
@@ -143,6 +152,19 @@ export class AlertService {
         return userError(UserErrorCode.INVALID, field, err instanceof AddressRefused ? err.message : `${host} does not resolve`);
       }
     };
+    // PEM certificates to trust for the destination's TLS: each must parse, so a typo fails here and not at 3 a.m.
+    const ca = (field: string[], pem: string | null | undefined): Outcome<string | null> => {
+      const text = pem?.trim();
+      if (!text) return success(null);
+      const blocks = text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+      try {
+        if (blocks.length === 0 || blocks.length > 10 || text.length > 65_536) throw new Error('none');
+        for (const b of blocks) new crypto.X509Certificate(b);
+      } catch {
+        return failure(userError(UserErrorCode.INVALID, field, 'Give 1-10 PEM certificates (-----BEGIN CERTIFICATE-----).'));
+      }
+      return success(blocks.join('\n'));
+    };
     const port = (field: string[], p: number) =>
       Number.isInteger(p) && p >= 1 && p <= 65535 ? null : userError(UserErrorCode.INVALID, field, 'A port is 1-65535.');
     if (input.webhook) {
@@ -157,15 +179,29 @@ export class AlertService {
       if (url.username || url.password) return failure(userError(UserErrorCode.INVALID, ['input', 'webhook', 'url'], 'Credentials do not belong in the URL.'));
       const r = await refused(['input', 'webhook', 'url'], url.hostname);
       if (r) return failure(r);
+      const trusted = ca(['input', 'webhook', 'caCertificate'], input.webhook.caCertificate);
+      if (!trusted.ok) return trusted;
       const secret = newWebhookSecret();
-      return success({ settings: { kind: AlertDestinationKind.WEBHOOK, url: url.toString(), format: input.webhook.format ?? WebhookFormat.JSON }, secret });
+      return success({
+        settings: { kind: AlertDestinationKind.WEBHOOK, url: url.toString(), format: input.webhook.format ?? WebhookFormat.JSON, caCertificate: trusted.value },
+        secret,
+      });
     }
     if (input.syslog) {
       const s = input.syslog;
       const e = port(['input', 'syslog', 'port'], s.port) ?? (await refused(['input', 'syslog', 'host'], s.host.trim()));
       if (e) return failure(e);
+      const trusted = ca(['input', 'syslog', 'caCertificate'], s.caCertificate);
+      if (!trusted.ok) return trusted;
       return success({
-        settings: { kind: AlertDestinationKind.SYSLOG, host: s.host.trim(), port: s.port, transport: s.transport, format: s.format ?? SyslogFormat.JSON },
+        settings: {
+          kind: AlertDestinationKind.SYSLOG,
+          host: s.host.trim(),
+          port: s.port,
+          transport: s.transport,
+          format: s.format ?? SyslogFormat.JSON,
+          caCertificate: trusted.value,
+        },
         secret: null,
       });
     }
@@ -176,9 +212,12 @@ export class AlertService {
     }
     const e = port(['input', 'email', 'port'], m.port) ?? (await refused(['input', 'email', 'host'], m.host.trim()));
     if (e) return failure(e);
+    const trusted = ca(['input', 'email', 'caCertificate'], m.caCertificate);
+    if (!trusted.ok) return trusted;
     return success({
       settings: {
         kind: AlertDestinationKind.EMAIL,
+        caCertificate: trusted.value,
         host: m.host.trim(),
         port: m.port,
         secure: m.secure ?? false,
