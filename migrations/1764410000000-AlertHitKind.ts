@@ -3,7 +3,8 @@ import { col, index } from '../src/db/migration-helpers';
 
 /**
  * DNS hits raise alerts (#19): alert.hit_kind (IP or DNS; the throttle key holds it, since an address entry and a
- * domain entry may share an id) and alert.qname (a DNS alert's queried name), and alert_rule.hit_kinds.
+ * domain entry may share an id) and alert.qname (a DNS alert's queried name), and alert_rule.hit_kinds; and
+ * alert_destination.last_tested_at, for alertDestinationTest's rate limit.
  */
 export class AlertHitKind1764410000000 implements MigrationInterface {
   name = 'AlertHitKind1764410000000';
@@ -16,9 +17,11 @@ export class AlertHitKind1764410000000 implements MigrationInterface {
     await q.addColumn('alert_rule', new TableColumn(col.text('hit_kinds', true)));
     await q.query(`UPDATE alert_rule SET hit_kinds = '[]'`);
     await q.changeColumn('alert_rule', 'hit_kinds', new TableColumn(col.text('hit_kinds')));
+    await q.addColumn('alert_destination', new TableColumn(col.bigint('last_tested_at', true)));
   }
 
   async down(q: QueryRunner): Promise<void> {
+    await q.dropColumn('alert_destination', 'last_tested_at');
     await q.dropColumn('alert_rule', 'hit_kinds');
     await q.dropIndex('alert', 'UQ_alert_throttle');
     await q.query(`DELETE FROM alert WHERE hit_kind <> 'IP'`);

@@ -102,6 +102,10 @@ export class AlertDestination {
   @Field(() => Date, { nullable: true, description: 'When it last failed.' })
   lastErrorAt: Date | null;
 
+  @TimestampColumn({ nullable: true })
+  @Field(() => Date, { nullable: true, description: 'When alertDestinationTest last sent to it.' })
+  lastTestedAt: Date | null;
+
   @TimestampColumn()
   @Field({ description: 'When it was created.' })
   createdAt: Date;

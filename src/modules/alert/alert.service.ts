@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import { DataSource, In } from 'typeorm';
 import { failure, Outcome, success, userError, UserErrorCode, UserErrorData } from '../../common/errors/user-error';
+import { execute } from '../../db/bulk';
 import { ConnectionData } from '../../common/pagination/connection';
 import { KeysetPage, keysetPaginate } from '../../common/pagination/keyset';
 import { Direction } from '../flow-hit/flow-hit.enums';
@@ -58,6 +59,8 @@ export interface DeliveryFilterData {
 export interface AlertSettings {
   guard: AddressGuard;
   timeoutMs: number;
+  /** Shortest time between two tests of one destination (0: no limit). */
+  testIntervalMs?: number;
 }
 
 const EMAIL = /^[^\s@<>]+@[^\s@<>]+$/;
@@ -258,6 +261,22 @@ export class AlertService {
     const destination = await this.findDestination(accountId, id);
     if (!destination) return failure(userError(UserErrorCode.NOT_FOUND, ['input', 'id'], 'No such alert destination.'));
     const now = new Date();
+    // One test per destination per interval, across processes: the row's last_tested_at is claimed atomically.
+    const interval = this.settings.testIntervalMs ?? 0;
+    if (interval > 0) {
+      const claimed = await execute(
+        this.dataSource.manager,
+        `UPDATE alert_destination SET last_tested_at = ? WHERE id = ? AND (last_tested_at IS NULL OR last_tested_at <= ? OR last_tested_at > ?)`,
+        [now.getTime(), destination.id, now.getTime() - interval, now.getTime()],
+      );
+      if (claimed === 0) {
+        const last = (await this.findDestination(accountId, destination.id))?.lastTestedAt?.getTime() ?? now.getTime();
+        const retryAfterSeconds = Math.max(1, Math.ceil((last + interval - now.getTime()) / 1000));
+        return failure(userError(UserErrorCode.RATE_LIMITED, ['input', 'id'], `This destination was tested moments ago; try again in ${retryAfterSeconds} s.`));
+      }
+    } else {
+      await this.dataSource.getRepository(AlertDestination).update({ id: destination.id }, { lastTestedAt: now });
+    }
     let error: string | null = null;
     try {
       await send(destination.settings, destination.secret, renderAlert(sampleMessage(String(destination.id), now)), {

@@ -92,7 +92,8 @@ describe.each(drivers)('alert destinations and delivery (%s)', (driver) => {
     udpPort = await new Promise<number>((resolve) => udp.bind(0, '127.0.0.1', () => resolve(udp.address().port)));
     udp.on('message', (m) => udpLines.push(m.toString('utf8')));
     // Loopback is refused by default; these tests allow it explicitly, as an install with a local relay would.
-    t = await createTestApp(driver, { ALERT_DESTINATION_ALLOW: '127.0.0.0/8', ALERT_RETRY_BASE_MS: '1' });
+    // No rate limit on alertDestinationTest here (alert-tls.test.ts tests it): these tests send to one destination often.
+    t = await createTestApp(driver, { ALERT_DESTINATION_ALLOW: '127.0.0.0/8', ALERT_RETRY_BASE_MS: '1', ALERT_TEST_INTERVAL_MS: '0' });
   });
   afterAll(async () => {
     await t.close();

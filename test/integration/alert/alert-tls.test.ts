@@ -89,7 +89,8 @@ describe.each(drivers)('alert destinations over TLS (%s)', (driver) => {
     ports.startTls = await listen(startTls.server as unknown as net.Server);
     ports.implicit = await listen(implicit.server as unknown as net.Server);
     ports.syslog = await listen(syslog);
-    t = await createTestApp(driver, { ALERT_DESTINATION_ALLOW: '127.0.0.0/8' });
+    // An hour between tests of one destination: the rate-limit test's second test is refused however slow the machine.
+    t = await createTestApp(driver, { ALERT_DESTINATION_ALLOW: '127.0.0.0/8', ALERT_TEST_INTERVAL_MS: '3600000' });
   });
   afterAll(async () => {
     await t.close();
@@ -111,6 +112,22 @@ describe.each(drivers)('alert destinations over TLS (%s)', (driver) => {
     expect(JSON.parse(posts[0])).toMatchObject({ test: true });
     const listed = (await q(`{ alertDestinations { name webhook { caCertificate } } }`)).alertDestinations;
     expect(listed.find((d: { name: string }) => d.name === 'trusted').webhook.caCertificate).toBe(CA.trim());
+  });
+
+  it('limits alertDestinationTest per destination, with a RATE_LIMITED userError that says when to retry', async () => {
+    const TESTED = `mutation($id: ID!) { alertDestinationTest(input: { id: $id }) { delivered userErrors { code field message } } }`;
+    const first = await create({ name: 'limited', webhook: { url: `https://localhost:${ports.web}/limited`, caCertificate: CA } });
+    const second = await create({ name: 'not limited', webhook: { url: `https://localhost:${ports.web}/other`, caCertificate: CA } });
+    const sent = posts.length;
+    expect((await q(TESTED, { id: first })).alertDestinationTest).toEqual({ delivered: true, userErrors: [] });
+    const again = (await q(TESTED, { id: first })).alertDestinationTest;
+    expect(again.delivered).toBe(false);
+    expect(again.userErrors).toEqual([{ code: 'RATE_LIMITED', field: ['input', 'id'], message: expect.stringMatching(/try again in \d+ s/) }]);
+    expect(posts.length).toBe(sent + 1);
+    // Per destination: another one is tested at once.
+    expect((await q(TESTED, { id: second })).alertDestinationTest).toEqual({ delivered: true, userErrors: [] });
+    const listed = (await q(`{ alertDestinations { name lastTestedAt } }`)).alertDestinations;
+    expect(listed.find((d: { name: string }) => d.name === 'limited').lastTestedAt).not.toBeNull();
   });
 
   it('refuses a caCertificate that is not a PEM certificate', async () => {
