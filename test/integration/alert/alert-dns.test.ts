@@ -23,11 +23,13 @@ const CAPTURE = [
 describe.each(drivers)('DNS hits raise alerts (%s)', (driver) => {
   let t: TestApp;
   const posts: string[] = [];
+  let status = 200;
   const hook = http.createServer((req, res) => {
     let body = '';
     req.on('data', (c: Buffer) => (body += c.toString('utf8')));
     req.on('end', () => {
       posts.push(body);
+      res.statusCode = status;
       res.end('ok');
     });
   });
@@ -149,5 +151,28 @@ describe.each(drivers)('DNS hits raise alerts (%s)', (driver) => {
     const ip = bodies.filter((b) => b.hitKind === 'IP');
     expect(ip).toHaveLength(2);
     expect(ip[0]).toMatchObject({ qname: null, externalIp: '198.51.100.7', ioc: { cidr: '198.51.100.7/32' } });
+  });
+
+  it('does not retry a delivery the destination refuses for good (a 4xx): FAILED after one attempt, the destination failing', async () => {
+    status = 404;
+    await uploadCapture('1709287600.000000 IP 10.0.0.8.40012 > 8.8.8.8.53: 4252+ A? evil.example. (30)');
+    await t.services.alertDispatcher.runOnce();
+    await t.services.alertDispatcher.runOnce();
+    status = 200;
+    const failed = (
+      await q(
+        `{ alertDeliveries(first: 10, filter: { status: FAILED }) { totalCount edges { node { attemptCount lastError alert { internalIp } destination { failing lastError } } } } }`,
+      )
+    ).alertDeliveries;
+    expect(failed.totalCount).toBe(2);
+    for (const e of failed.edges) {
+      expect(e.node).toEqual({
+        attemptCount: 1,
+        lastError: 'HTTP 404',
+        alert: { internalIp: '10.0.0.8' },
+        destination: { failing: true, lastError: 'HTTP 404' },
+      });
+    }
+    expect((await q(`{ alertDeliveries(first: 1, filter: { status: PENDING }) { totalCount } }`)).alertDeliveries.totalCount).toBe(0);
   });
 });
