@@ -150,7 +150,7 @@ export function createServices(dataSource: DataSource, config: AppConfig, option
         })
       : null;
   const feedImport = new FeedImportService(dataSource, indexWarmer);
-  const alertSettings = { guard: new AddressGuard(config.alerts.allow), timeoutMs: config.alerts.timeoutMs };
+  const alertSettings = { guard: new AddressGuard(config.alerts.allow), timeoutMs: config.alerts.timeoutMs, testIntervalMs: config.alerts.testIntervalMs };
   const alerts = new AlertService(dataSource, alertSettings);
   const alertDispatcher = new AlertDispatcher(
     dataSource,

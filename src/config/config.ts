@@ -87,7 +87,7 @@ export interface AppConfig {
    * link-local or cloud metadata (refused otherwise). The worker polls the outbox every `pollMs`, holds a
    * delivery for `leaseMs`, retries from `retryBaseMs` (doubling, with jitter) for `retryForMs`.
    */
-  alerts: { allow: string[]; timeoutMs: number; pollMs: number; leaseMs: number; retryBaseMs: number; retryForMs: number };
+  alerts: { allow: string[]; timeoutMs: number; pollMs: number; leaseMs: number; retryBaseMs: number; retryForMs: number; testIntervalMs: number };
   /** How often a process with subscribers reads the database for upload progress and new hits (src/modules/live/). */
   livePollMs: number;
   /** Threat-intel sources: feeds the server fetches on their schedule (src/modules/ioc-source). */
@@ -406,6 +406,7 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
       leaseMs: int(env, 'ALERT_LEASE_MS', 60_000, 1_000, 3_600_000),
       retryBaseMs: int(env, 'ALERT_RETRY_BASE_MS', 5_000, 1, 3_600_000),
       retryForMs: int(env, 'ALERT_RETRY_FOR_MS', 86_400_000, 1_000, 604_800_000),
+      testIntervalMs: int(env, 'ALERT_TEST_INTERVAL_MS', 10_000, 0, 3_600_000),
     },
     livePollMs: int(env, 'LIVE_POLL_MS', 250, 10, 60_000),
     analytics: analytics(env, cwd),

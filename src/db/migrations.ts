@@ -15,6 +15,7 @@ import { AnalyticsAttempt1764331200000 } from '../../migrations/1764331200000-An
 import { DnsHits1764334800000 } from '../../migrations/1764334800000-DnsHits';
 import { DnsRetroHunt1764338400000 } from '../../migrations/1764338400000-DnsRetroHunt';
 import { HitChangeKind1764342000000 } from '../../migrations/1764342000000-HitChangeKind';
+import { AlertHitKind1764410000000 } from '../../migrations/1764410000000-AlertHitKind';
 import { IocScope1764430000000 } from '../../migrations/1764430000000-IocScope';
 
 /** Every migration, in order. Listed explicitly so the same set runs from main, the CLI and the tests. */
@@ -36,5 +37,6 @@ export const migrations = [
   DnsHits1764334800000,
   DnsRetroHunt1764338400000,
   HitChangeKind1764342000000,
+  AlertHitKind1764410000000,
   IocScope1764430000000,
 ];

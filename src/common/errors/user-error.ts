@@ -28,6 +28,8 @@ export enum UserErrorCode {
   CHECKSUM_MISMATCH = 'CHECKSUM_MISMATCH',
   /** The size the client sent does not match what arrived. */
   SIZE_MISMATCH = 'SIZE_MISMATCH',
+  /** Asked again too soon; the message says when to retry. */
+  RATE_LIMITED = 'RATE_LIMITED',
 }
 
 /** An expected failure, returned as data in a mutation payload. `field` is the input path, e.g. `["input","nickname"]`. */

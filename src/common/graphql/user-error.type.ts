@@ -19,6 +19,7 @@ registerEnumType(UserErrorCode, {
     EMPTY: { description: 'The file is empty.' },
     CHECKSUM_MISMATCH: { description: 'The MD5 the client sent does not match the bytes that arrived.' },
     SIZE_MISMATCH: { description: 'The size the client sent does not match the bytes that arrived.' },
+    RATE_LIMITED: { description: 'Asked again too soon; the message says when to retry.' },
   },
 });
 

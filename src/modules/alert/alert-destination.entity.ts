@@ -13,6 +13,9 @@ export class WebhookSettings {
 
   @Field(() => WebhookFormat, { description: 'The body posted.' })
   format: WebhookFormat;
+
+  @Field(() => String, { nullable: true, description: "PEM certificate(s) trusted for its TLS instead of the system's trust store; null: the system's." })
+  caCertificate: string | null;
 }
 
 @ObjectType('SyslogSettings', { description: 'Where a syslog destination sends (RFC 5424).' })
@@ -23,11 +26,14 @@ export class SyslogSettings {
   @Field(() => Int, { description: 'Its port.' })
   port: number;
 
-  @Field(() => SyslogTransport, { description: 'UDP or TCP.' })
+  @Field(() => SyslogTransport, { description: 'UDP, TCP or TLS.' })
   transport: SyslogTransport;
 
   @Field(() => SyslogFormat, { description: 'The message after the header: JSON or CEF.' })
   format: SyslogFormat;
+
+  @Field(() => String, { nullable: true, description: "PEM certificate(s) trusted for its TLS instead of the system's trust store; null: the system's." })
+  caCertificate: string | null;
 }
 
 @ObjectType('EmailSettings', { description: 'The SMTP server an e-mail destination sends through, and to whom. The password is never shown.' })
@@ -49,6 +55,9 @@ export class EmailSettings {
 
   @Field(() => [String], { description: 'The recipients.' })
   to: string[];
+
+  @Field(() => String, { nullable: true, description: "PEM certificate(s) trusted for its TLS instead of the system's trust store; null: the system's." })
+  caCertificate: string | null;
 }
 
 /** Where alerts go: a webhook, a syslog server or SMTP. Its secret (webhook key, SMTP password) never leaves the service. */
@@ -93,6 +102,10 @@ export class AlertDestination {
   @Field(() => Date, { nullable: true, description: 'When it last failed.' })
   lastErrorAt: Date | null;
 
+  @TimestampColumn({ nullable: true })
+  @Field(() => Date, { nullable: true, description: 'When alertDestinationTest last sent to it.' })
+  lastTestedAt: Date | null;
+
   @TimestampColumn()
   @Field({ description: 'When it was created.' })
   createdAt: Date;
@@ -104,18 +117,22 @@ export class AlertDestination {
   @Field(() => WebhookSettings, { nullable: true, description: 'Set for WEBHOOK destinations.' })
   get webhook(): WebhookSettings | null {
     const s = this.settings;
-    return s.kind === AlertDestinationKind.WEBHOOK ? { url: s.url, format: s.format } : null;
+    return s.kind === AlertDestinationKind.WEBHOOK ? { url: s.url, format: s.format, caCertificate: s.caCertificate ?? null } : null;
   }
 
   @Field(() => SyslogSettings, { nullable: true, description: 'Set for SYSLOG destinations.' })
   get syslog(): SyslogSettings | null {
     const s = this.settings;
-    return s.kind === AlertDestinationKind.SYSLOG ? { host: s.host, port: s.port, transport: s.transport, format: s.format } : null;
+    return s.kind === AlertDestinationKind.SYSLOG
+      ? { host: s.host, port: s.port, transport: s.transport, format: s.format, caCertificate: s.caCertificate ?? null }
+      : null;
   }
 
   @Field(() => EmailSettings, { nullable: true, description: 'Set for EMAIL destinations.' })
   get email(): EmailSettings | null {
     const s = this.settings;
-    return s.kind === AlertDestinationKind.EMAIL ? { host: s.host, port: s.port, secure: s.secure, username: s.username, from: s.from, to: s.to } : null;
+    return s.kind === AlertDestinationKind.EMAIL
+      ? { host: s.host, port: s.port, secure: s.secure, username: s.username, from: s.from, to: s.to, caCertificate: s.caCertificate ?? null }
+      : null;
   }
 }

@@ -14,11 +14,17 @@ export interface AlertMessage {
   category: string;
   direction: string;
   foundBy: string;
+  /** IP: a flow matched an address entry; DNS: a DNS query matched a domain entry. */
+  hitKind: string;
+  /** The matched entry: an Ioc (cidr: its network) for IP, an IocDomain (cidr: its domain name) for DNS. */
   ioc: { id: string; cidr: string };
   iocList: { id: string; name: string };
   device: { id: string; nickname: string };
   internalIp: string;
+  /** Empty for a DNS alert. */
   externalIp: string;
+  /** The name the first DNS hit queried; null for an IP alert. */
+  qname: string | null;
   /** Hits this alert stands for in its throttle window (more may be added after it was sent). */
   hitCount: number;
   firstSeenAt: string;
@@ -32,6 +38,9 @@ export function alertJson(m: AlertMessage): string {
 
 export function alertSummary(m: AlertMessage): string {
   const hits = m.hitCount === 1 ? '1 hit' : `${m.hitCount} hits`;
+  if (m.hitKind === 'DNS') {
+    return `${m.test ? '[test] ' : ''}${m.internalIp} queried ${m.qname ?? ''} matched ${m.ioc.cidr} (${m.iocList.name}, severity ${m.severity}, ${m.category}) on ${m.device.nickname}: ${hits}`;
+  }
   return `${m.test ? '[test] ' : ''}${m.direction} ${m.internalIp} <-> ${m.externalIp} matched ${m.ioc.cidr} (${m.iocList.name}, severity ${m.severity}, ${m.category}) on ${m.device.nickname}: ${hits}`;
 }
 
@@ -44,7 +53,7 @@ export function alertCef(m: AlertMessage): string {
   const ext: Array<[string, string | number]> = [
     ['rt', Date.parse(m.lastSeenAt)],
     ['src', m.internalIp],
-    ['dst', m.externalIp],
+    ...(m.hitKind === 'DNS' ? ([['dhost', m.qname ?? '']] as Array<[string, string]>) : ([['dst', m.externalIp]] as Array<[string, string]>)),
     ['cnt', m.hitCount],
     ['cat', m.category],
     ['deviceDirection', m.direction === 'OUTBOUND' ? 1 : 0],
@@ -103,11 +112,13 @@ export function sampleMessage(destinationId: string, now: Date): AlertMessage {
     category: 'test',
     direction: 'OUTBOUND',
     foundBy: 'UPLOAD',
+    hitKind: 'IP',
     ioc: { id: 'test', cidr: '192.0.2.1/32' },
     iocList: { id: 'test', name: 'Test list' },
     device: { id: 'test', nickname: 'test device' },
     internalIp: '10.0.0.1',
     externalIp: '192.0.2.1',
+    qname: null,
     hitCount: 1,
     firstSeenAt: at,
     lastSeenAt: at,

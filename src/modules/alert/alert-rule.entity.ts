@@ -5,7 +5,7 @@ import { Node } from '../../common/node/node';
 import { Account } from '../account/account.entity';
 import { Direction } from '../flow-hit/flow-hit.enums';
 import { IocCategory } from '../ioc/ioc.enums';
-import { AlertDigestMode, HitFoundBy } from './alert.enums';
+import { AlertDigestMode, HitFoundBy, HitKind } from './alert.enums';
 
 /**
  * Which hits raise alerts, and where they go. Every condition is a filter; an empty list matches anything.
@@ -58,6 +58,10 @@ export class AlertRule {
   @Column({ type: 'simple-json' })
   @Field(() => [HitFoundBy], { description: 'How the hit was found (its upload, or a retro-hunt); empty: either.' })
   foundBy: HitFoundBy[];
+
+  @Column({ type: 'simple-json' })
+  @Field(() => [HitKind], { description: 'What the hit matched (an address entry by a flow, a domain entry by a DNS query); empty: either.' })
+  hitKinds: HitKind[];
 
   @Column({ type: 'int' })
   @Field(() => Int, { description: 'Throttle window in minutes: one alert per matched entry and internal host per window, with its hit count.' })

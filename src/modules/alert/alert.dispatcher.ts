@@ -194,7 +194,8 @@ export class AlertDispatcher {
     ])) as Array<Record<string, string | number>>;
     if (!d) return null;
     const top = (await this.dataSource.query(
-      `SELECT a.internal_ip, a.external_ip, a.severity, a.hit_count, i.cidr, l.name FROM alert a LEFT JOIN ioc i ON i.id = a.ioc_id LEFT JOIN ioc_list l ON l.id = a.ioc_list_id
+      `SELECT a.internal_ip, a.external_ip, a.severity, a.hit_count, COALESCE(i.cidr, dm.name) AS cidr, l.name FROM alert a
+         LEFT JOIN ioc i ON i.id = a.ioc_id AND a.hit_kind = 'IP' LEFT JOIN ioc_domain dm ON dm.id = a.ioc_id AND a.hit_kind = 'DNS' LEFT JOIN ioc_list l ON l.id = a.ioc_list_id
         WHERE a.rule_id = ? AND a.created_at >= ? AND a.created_at < ? ORDER BY a.hit_count DESC, a.id LIMIT 20`,
       [d.rule_id, d.period_start, d.period_end],
     )) as Array<Record<string, string | number | null>>;
@@ -228,10 +229,11 @@ export class AlertDispatcher {
   /** The alert as its destinations see it; null when it is gone. */
   private async message(alertId: number): Promise<Outgoing | null> {
     const [row] = (await this.dataSource.query(
-      `SELECT a.*, r.name AS rule_name, i.cidr AS ioc_cidr, l.name AS list_name, dv.nickname AS device_nickname
+      `SELECT a.*, r.name AS rule_name, COALESCE(i.cidr, dm.name) AS ioc_cidr, l.name AS list_name, dv.nickname AS device_nickname
          FROM alert a
          JOIN alert_rule r ON r.id = a.rule_id
-         LEFT JOIN ioc i ON i.id = a.ioc_id
+         LEFT JOIN ioc i ON i.id = a.ioc_id AND a.hit_kind = 'IP'
+         LEFT JOIN ioc_domain dm ON dm.id = a.ioc_id AND a.hit_kind = 'DNS'
          LEFT JOIN ioc_list l ON l.id = a.ioc_list_id
          LEFT JOIN device dv ON dv.id = a.device_id
         WHERE a.id = ?`,
@@ -249,11 +251,13 @@ export class AlertDispatcher {
       category: String(row.category),
       direction: String(row.direction),
       foundBy: String(row.found_by),
-      ioc: { id: toGlobalId('Ioc', Number(row.ioc_id)), cidr: String(row.ioc_cidr ?? '') },
+      hitKind: String(row.hit_kind),
+      ioc: { id: toGlobalId(row.hit_kind === 'DNS' ? 'IocDomain' : 'Ioc', Number(row.ioc_id)), cidr: String(row.ioc_cidr ?? '') },
       iocList: { id: toGlobalId('IocList', Number(row.ioc_list_id)), name: String(row.list_name ?? '') },
       device: { id: toGlobalId('Device', Number(row.device_id)), nickname: String(row.device_nickname ?? '') },
       internalIp: String(row.internal_ip),
       externalIp: String(row.external_ip),
+      qname: row.qname == null ? null : String(row.qname),
       hitCount: Number(row.hit_count),
       firstSeenAt: iso(row.first_seen_at),
       lastSeenAt: iso(row.last_seen_at),

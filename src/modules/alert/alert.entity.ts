@@ -4,7 +4,7 @@ import { TimestampColumn } from '../../db/columns';
 import { Node } from '../../common/node/node';
 import { Direction } from '../flow-hit/flow-hit.enums';
 import { IocCategory } from '../ioc/ioc.enums';
-import { HitFoundBy } from './alert.enums';
+import { HitFoundBy, HitKind } from './alert.enums';
 
 /**
  * The outbox: one row per (rule, matched entry, internal host, throttle window), written in the transaction that
@@ -12,7 +12,7 @@ import { HitFoundBy } from './alert.enums';
  * delivers it (alert_delivery) to the rule's destinations.
  */
 @Entity('alert')
-@Index('UQ_alert_throttle', ['ruleId', 'iocId', 'internalKey', 'windowStart'], { unique: true })
+@Index('UQ_alert_throttle', ['ruleId', 'hitKind', 'iocId', 'internalKey', 'windowStart'], { unique: true })
 @Index('IDX_alert_account', ['accountId', 'id'])
 @ObjectType({
   implements: Node,
@@ -29,6 +29,11 @@ export class Alert {
   @Column({ type: 'int' })
   ruleId: number;
 
+  @Column({ type: 'varchar', length: 8, default: HitKind.IP })
+  @Field(() => HitKind, { description: 'What its hits matched: an address entry (IP) or a domain entry (DNS).' })
+  hitKind: HitKind;
+
+  /** The matched entry: an ioc row (IP) or an ioc_domain row (DNS). */
   @Column({ type: 'int' })
   iocId: number;
 
@@ -49,8 +54,12 @@ export class Alert {
   internalIp: string;
 
   @Column({ type: 'varchar', length: 45 })
-  @Field({ description: 'The external address of its first hit.' })
+  @Field({ description: 'The external address of its first hit; empty for a DNS alert.' })
   externalIp: string;
+
+  @Column({ type: 'varchar', length: 253, nullable: true })
+  @Field(() => String, { nullable: true, description: 'The name its first DNS hit queried; null for an IP alert.' })
+  qname: string | null;
 
   @Column({ type: 'varchar', length: 16 })
   @Field(() => Direction, { description: 'Direction of its first hit.' })

@@ -19,6 +19,8 @@ export enum SyslogTransport {
   UDP = 'UDP',
   /** RFC 6587 octet counting. */
   TCP = 'TCP',
+  /** RFC 5425: octet counting over TLS (port 6514 is usual). */
+  TLS = 'TLS',
 }
 
 /** What follows the RFC 5424 header. */
@@ -32,6 +34,12 @@ export enum SyslogFormat {
 export enum HitFoundBy {
   UPLOAD = 'UPLOAD',
   RETRO_HUNT = 'RETRO_HUNT',
+}
+
+/** What a hit matched: an address entry (a flow hit) or a domain entry (a DNS hit). */
+export enum HitKind {
+  IP = 'IP',
+  DNS = 'DNS',
 }
 
 /** How a rule's alerts go out. */
@@ -72,7 +80,11 @@ registerEnumType(WebhookFormat, {
 registerEnumType(SyslogTransport, {
   name: 'SyslogTransport',
   description: 'How syslog messages travel.',
-  valuesConfig: { UDP: { description: 'One datagram per message.' }, TCP: { description: 'A stream, messages framed by octet counting (RFC 6587).' } },
+  valuesConfig: {
+    UDP: { description: 'One datagram per message.' },
+    TCP: { description: 'A stream, messages framed by octet counting (RFC 6587).' },
+    TLS: { description: 'Octet counting over TLS (RFC 5425), the certificate verified.' },
+  },
 });
 registerEnumType(SyslogFormat, {
   name: 'SyslogFormat',
@@ -85,6 +97,14 @@ registerEnumType(HitFoundBy, {
   valuesConfig: {
     UPLOAD: { description: 'When its upload was processed.' },
     RETRO_HUNT: { description: 'When a list change re-judged a stored upload (retro-hunt).' },
+  },
+});
+registerEnumType(HitKind, {
+  name: 'HitKind',
+  description: 'What a hit matched.',
+  valuesConfig: {
+    IP: { description: 'An address entry, by a flow (a flow hit).' },
+    DNS: { description: 'A domain entry, by a DNS query (a DNS hit).' },
   },
 });
 registerEnumType(AlertDeliveryStatus, {

@@ -1,7 +1,7 @@
 import { Field, ID, InputType, Int } from 'type-graphql';
 import { Direction } from '../flow-hit/flow-hit.enums';
 import { IocCategory } from '../ioc/ioc.enums';
-import { AlertDeliveryStatus, AlertDigestMode, HitFoundBy, SyslogFormat, SyslogTransport, WebhookFormat } from './alert.enums';
+import { AlertDeliveryStatus, AlertDigestMode, HitFoundBy, HitKind, SyslogFormat, SyslogTransport, WebhookFormat } from './alert.enums';
 
 @InputType({ description: 'A webhook destination.' })
 export class WebhookDestinationInput {
@@ -10,6 +10,13 @@ export class WebhookDestinationInput {
 
   @Field(() => WebhookFormat, { nullable: true, description: 'The body; JSON when not given.' })
   format?: WebhookFormat | null;
+
+  @Field(() => String, {
+    nullable: true,
+    description:
+      "PEM certificate(s) of the CA (or the self-signed certificate) to trust for this destination's TLS instead of the system's trust store; the server's certificate and name are always verified.",
+  })
+  caCertificate?: string | null;
 }
 
 @InputType({ description: 'A syslog destination (RFC 5424).' })
@@ -20,11 +27,18 @@ export class SyslogDestinationInput {
   @Field(() => Int, { description: 'Its port (514 is usual).' })
   port: number;
 
-  @Field(() => SyslogTransport, { description: 'UDP or TCP.' })
+  @Field(() => SyslogTransport, { description: 'UDP, TCP or TLS (RFC 5425).' })
   transport: SyslogTransport;
 
   @Field(() => SyslogFormat, { nullable: true, description: 'The message; JSON when not given.' })
   format?: SyslogFormat | null;
+
+  @Field(() => String, {
+    nullable: true,
+    description:
+      "PEM certificate(s) of the CA (or the self-signed certificate) to trust for this destination's TLS instead of the system's trust store; the server's certificate and name are always verified.",
+  })
+  caCertificate?: string | null;
 }
 
 @InputType({ description: 'An e-mail destination through an SMTP server.' })
@@ -49,6 +63,13 @@ export class EmailDestinationInput {
 
   @Field(() => [String], { description: 'The recipients (1-20).' })
   to: string[];
+
+  @Field(() => String, {
+    nullable: true,
+    description:
+      "PEM certificate(s) of the CA (or the self-signed certificate) to trust for this destination's TLS instead of the system's trust store; the server's certificate and name are always verified.",
+  })
+  caCertificate?: string | null;
 }
 
 @InputType({ description: 'A new alert destination: a name and exactly one of webhook, syslog and email.' })
@@ -64,6 +85,30 @@ export class AlertDestinationCreateInput {
 
   @Field(() => EmailDestinationInput, { nullable: true, description: 'Set for e-mail.' })
   email?: EmailDestinationInput | null;
+}
+
+@InputType({
+  description:
+    'Changes an alert destination. Fields left out keep their value; new settings (of its own kind) replace the old ones and are checked as on creation.',
+})
+export class AlertDestinationUpdateInput {
+  @Field(() => ID, { description: 'Global ID of the destination.' })
+  id: string;
+
+  @Field(() => String, { nullable: true, description: 'New name, 1-64 characters.' })
+  name?: string | null;
+
+  @Field(() => WebhookDestinationInput, { nullable: true, description: 'New settings of a webhook (its secret is kept unless rotateSecret).' })
+  webhook?: WebhookDestinationInput | null;
+
+  @Field(() => SyslogDestinationInput, { nullable: true, description: 'New settings of a syslog destination.' })
+  syslog?: SyslogDestinationInput | null;
+
+  @Field(() => EmailDestinationInput, { nullable: true, description: 'New settings of an e-mail destination (its password is kept when none is given).' })
+  email?: EmailDestinationInput | null;
+
+  @Field(() => Boolean, { nullable: true, description: "A webhook's new signing secret, shown once in the payload; the old one stops signing at once." })
+  rotateSecret?: boolean | null;
 }
 
 @InputType({ description: 'Names an alert destination.' })
@@ -97,6 +142,9 @@ export class AlertRuleCreateInput {
 
   @Field(() => [HitFoundBy], { nullable: true, description: 'How the hit was found (upload or retro-hunt).' })
   foundBy?: HitFoundBy[] | null;
+
+  @Field(() => [HitKind], { nullable: true, description: 'What the hit matched (IP: an address entry, DNS: a domain entry).' })
+  hitKinds?: HitKind[] | null;
 
   @Field(() => Int, { nullable: true, description: 'Throttle window in minutes (1-10080); 60 when not given.' })
   throttleMinutes?: number | null;

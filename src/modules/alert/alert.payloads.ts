@@ -32,6 +32,18 @@ export class AlertDestinationCreatePayload {
   userErrors: UserErrorData[];
 }
 
+@ObjectType({ description: 'Result of `alertDestinationUpdate`.' })
+export class AlertDestinationUpdatePayload {
+  @Field(() => AlertDestination, { nullable: true, description: 'The destination as changed. Null when userErrors is not empty.' })
+  alertDestination: AlertDestination | null;
+
+  @Field(() => String, { nullable: true, description: "A webhook's new signing secret when rotateSecret was asked: shown here once, never again." })
+  secret: string | null;
+
+  @Field(() => [UserError], { description: 'Why the mutation did nothing; empty on success.' })
+  userErrors: UserErrorData[];
+}
+
 @ObjectType({ description: 'Result of `alertDestinationTest`.' })
 export class AlertDestinationTestPayload {
   @Field(() => AlertDestination, { nullable: true, description: 'The destination, marked failing or not by the test. Null when userErrors is not empty.' })

@@ -16,6 +16,7 @@ import {
   AlertDeliveryFilter,
   AlertDestinationCreateInput,
   AlertDestinationIdInput,
+  AlertDestinationUpdateInput,
   AlertRuleCreateInput,
   AlertRuleIdInput,
   AlertRuleUpdateInput,
@@ -25,6 +26,7 @@ import {
   AlertDestinationCreatePayload,
   AlertDestinationDeletePayload,
   AlertDestinationTestPayload,
+  AlertDestinationUpdatePayload,
   AlertRuleCreatePayload,
   AlertRuleDeletePayload,
   AlertRuleUpdatePayload,
@@ -65,6 +67,21 @@ export class AlertDestinationResolver {
     @Ctx() ctx: RequestContext,
   ): Promise<AlertDestinationCreatePayload> {
     const r = await ctx.services.alerts.createDestination(ctx.caller!.accountId, input);
+    return r.ok
+      ? { alertDestination: r.value.destination, secret: r.value.secret, userErrors: [] }
+      : { alertDestination: null, secret: null, userErrors: r.errors };
+  }
+
+  @Authorized(WRITE_ROLES)
+  @Mutation(() => AlertDestinationUpdatePayload, {
+    description: "Changes an alert destination's name or settings, or rotates a webhook's signing secret (the new one is returned once).",
+  })
+  async alertDestinationUpdate(
+    @Arg('input', { description: 'What to do; see the input type.' }) input: AlertDestinationUpdateInput,
+    @Ctx() ctx: RequestContext,
+  ): Promise<AlertDestinationUpdatePayload> {
+    const { id, ...fields } = input;
+    const r = await ctx.services.alerts.updateDestination(ctx.caller!.accountId, idOfType(id, 'AlertDestination'), fields);
     return r.ok
       ? { alertDestination: r.value.destination, secret: r.value.secret, userErrors: [] }
       : { alertDestination: null, secret: null, userErrors: r.errors };

@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import { DataSource, In } from 'typeorm';
 import { failure, Outcome, success, userError, UserErrorCode, UserErrorData } from '../../common/errors/user-error';
+import { execute } from '../../db/bulk';
 import { ConnectionData } from '../../common/pagination/connection';
 import { KeysetPage, keysetPaginate } from '../../common/pagination/keyset';
 import { Direction } from '../flow-hit/flow-hit.enums';
@@ -10,7 +11,7 @@ import { AlertDestination } from './alert-destination.entity';
 import { AlertAttempt, AlertDelivery, AlertDigest } from './alert-delivery.entity';
 import { AlertRule } from './alert-rule.entity';
 import { Alert } from './alert.entity';
-import { AlertDeliveryStatus, AlertDestinationKind, AlertDigestMode, HitFoundBy, SyslogFormat, SyslogTransport, WebhookFormat } from './alert.enums';
+import { AlertDeliveryStatus, AlertDestinationKind, AlertDigestMode, HitFoundBy, HitKind, SyslogFormat, SyslogTransport, WebhookFormat } from './alert.enums';
 import { AddressGuard, AddressRefused } from './destinations/address-guard';
 import { DestinationSettings } from './destinations/destination-settings';
 import { send, SendError } from './destinations/senders';
@@ -18,9 +19,18 @@ import { validTime, validTimeZone } from './digest-schedule';
 
 export interface DestinationFields {
   name: string;
-  webhook?: { url: string; format?: WebhookFormat | null } | null;
-  syslog?: { host: string; port: number; transport: SyslogTransport; format?: SyslogFormat | null } | null;
-  email?: { host: string; port: number; secure?: boolean | null; username?: string | null; password?: string | null; from: string; to: string[] } | null;
+  webhook?: { url: string; format?: WebhookFormat | null; caCertificate?: string | null } | null;
+  syslog?: { host: string; port: number; transport: SyslogTransport; format?: SyslogFormat | null; caCertificate?: string | null } | null;
+  email?: {
+    host: string;
+    port: number;
+    secure?: boolean | null;
+    username?: string | null;
+    password?: string | null;
+    from: string;
+    to: string[];
+    caCertificate?: string | null;
+  } | null;
 }
 
 export interface RuleFields {
@@ -32,6 +42,7 @@ export interface RuleFields {
   iocListIds?: Array<number | null> | null;
   categories?: IocCategory[] | null;
   foundBy?: HitFoundBy[] | null;
+  hitKinds?: HitKind[] | null;
   throttleMinutes?: number | null;
   destinationIds: Array<number | null>;
   digest?: AlertDigestMode | null;
@@ -48,9 +59,13 @@ export interface DeliveryFilterData {
 export interface AlertSettings {
   guard: AddressGuard;
   timeoutMs: number;
+  /** Shortest time between two tests of one destination (0: no limit). */
+  testIntervalMs?: number;
 }
 
 const EMAIL = /^[^\s@<>]+@[^\s@<>]+$/;
+
+const newWebhookSecret = () => `whsec_${crypto.randomBytes(32).toString('base64url')}`;
 
 /** Alert rules and destinations of an account (ADMIN), the destination test, and the deliveries' history. */
 export class AlertService {
@@ -87,6 +102,50 @@ export class AlertService {
     return success({ destination, secret: settings.kind === AlertDestinationKind.WEBHOOK ? secret : null });
   }
 
+  /**
+   * Changes a destination's name or settings (of its own kind, checked as on creation: the address guard runs on a
+   * new URL or host), or rotates a webhook's secret (the new one is in the result, the only time it is shown). A
+   * webhook keeps its secret, an e-mail destination its password, unless a new one is asked for or given.
+   */
+  async updateDestination(
+    accountId: number,
+    id: number | null,
+    input: Omit<Partial<DestinationFields>, 'name'> & { name?: string | null; rotateSecret?: boolean | null },
+  ): Promise<Outcome<{ destination: AlertDestination; secret: string | null }>> {
+    const destination = await this.findDestination(accountId, id);
+    if (!destination) return failure(userError(UserErrorCode.NOT_FOUND, ['input', 'id'], 'No such alert destination.'));
+    const changes: Partial<AlertDestination> = {};
+    if (input.name != null) {
+      const name = input.name.trim();
+      if (name.length < 1 || name.length > 64) return failure(userError(UserErrorCode.INVALID, ['input', 'name'], 'A name has 1-64 characters.'));
+      changes.name = name;
+    }
+    const given = (['webhook', 'syslog', 'email'] as const).filter((k) => input[k] != null);
+    if (given.length > 1) return failure(userError(UserErrorCode.INVALID, ['input'], 'Give at most one of webhook, syslog and email.'));
+    if (given.length === 1) {
+      const field = given[0];
+      if (field.toUpperCase() !== destination.kind) {
+        return failure(userError(UserErrorCode.INVALID, ['input', field], `This destination is ${destination.kind.toLowerCase()}; its kind does not change.`));
+      }
+      const checked = await this.checkSettings({ name: destination.name, [field]: input[field] });
+      if (!checked.ok) return checked;
+      changes.settings = checked.value.settings;
+      // A webhook keeps its secret (checkSettings drew a new one); an e-mail destination its password when none is given.
+      if (field === 'email' && input.email!.password) changes.secret = checked.value.secret;
+    }
+    let secret: string | null = null;
+    if (input.rotateSecret) {
+      if (destination.kind !== AlertDestinationKind.WEBHOOK) {
+        return failure(userError(UserErrorCode.INVALID, ['input', 'rotateSecret'], 'Only a webhook has a signing secret.'));
+      }
+      secret = newWebhookSecret();
+      changes.secret = secret;
+    }
+    changes.updatedAt = new Date();
+    await this.dataSource.getRepository(AlertDestination).update({ id: destination.id, accountId }, changes);
+    return success({ destination: (await this.findDestination(accountId, destination.id))!, secret });
+  }
+
   private async checkSettings(input: DestinationFields): Promise<Outcome<{ settings: DestinationSettings; secret: string | null }>> {
     const refused = async (field: string[], host: string): Promise<UserErrorData | null> => {
       try {
@@ -95,6 +154,19 @@ export class AlertService {
       } catch (err) {
         return userError(UserErrorCode.INVALID, field, err instanceof AddressRefused ? err.message : `${host} does not resolve`);
       }
+    };
+    // PEM certificates to trust for the destination's TLS: each must parse, so a typo fails here and not at 3 a.m.
+    const ca = (field: string[], pem: string | null | undefined): Outcome<string | null> => {
+      const text = pem?.trim();
+      if (!text) return success(null);
+      const blocks = text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+      try {
+        if (blocks.length === 0 || blocks.length > 10 || text.length > 65_536) throw new Error('none');
+        for (const b of blocks) new crypto.X509Certificate(b);
+      } catch {
+        return failure(userError(UserErrorCode.INVALID, field, 'Give 1-10 PEM certificates (-----BEGIN CERTIFICATE-----).'));
+      }
+      return success(blocks.join('\n'));
     };
     const port = (field: string[], p: number) =>
       Number.isInteger(p) && p >= 1 && p <= 65535 ? null : userError(UserErrorCode.INVALID, field, 'A port is 1-65535.');
@@ -110,15 +182,29 @@ export class AlertService {
       if (url.username || url.password) return failure(userError(UserErrorCode.INVALID, ['input', 'webhook', 'url'], 'Credentials do not belong in the URL.'));
       const r = await refused(['input', 'webhook', 'url'], url.hostname);
       if (r) return failure(r);
-      const secret = `whsec_${crypto.randomBytes(32).toString('base64url')}`;
-      return success({ settings: { kind: AlertDestinationKind.WEBHOOK, url: url.toString(), format: input.webhook.format ?? WebhookFormat.JSON }, secret });
+      const trusted = ca(['input', 'webhook', 'caCertificate'], input.webhook.caCertificate);
+      if (!trusted.ok) return trusted;
+      const secret = newWebhookSecret();
+      return success({
+        settings: { kind: AlertDestinationKind.WEBHOOK, url: url.toString(), format: input.webhook.format ?? WebhookFormat.JSON, caCertificate: trusted.value },
+        secret,
+      });
     }
     if (input.syslog) {
       const s = input.syslog;
       const e = port(['input', 'syslog', 'port'], s.port) ?? (await refused(['input', 'syslog', 'host'], s.host.trim()));
       if (e) return failure(e);
+      const trusted = ca(['input', 'syslog', 'caCertificate'], s.caCertificate);
+      if (!trusted.ok) return trusted;
       return success({
-        settings: { kind: AlertDestinationKind.SYSLOG, host: s.host.trim(), port: s.port, transport: s.transport, format: s.format ?? SyslogFormat.JSON },
+        settings: {
+          kind: AlertDestinationKind.SYSLOG,
+          host: s.host.trim(),
+          port: s.port,
+          transport: s.transport,
+          format: s.format ?? SyslogFormat.JSON,
+          caCertificate: trusted.value,
+        },
         secret: null,
       });
     }
@@ -129,9 +215,12 @@ export class AlertService {
     }
     const e = port(['input', 'email', 'port'], m.port) ?? (await refused(['input', 'email', 'host'], m.host.trim()));
     if (e) return failure(e);
+    const trusted = ca(['input', 'email', 'caCertificate'], m.caCertificate);
+    if (!trusted.ok) return trusted;
     return success({
       settings: {
         kind: AlertDestinationKind.EMAIL,
+        caCertificate: trusted.value,
         host: m.host.trim(),
         port: m.port,
         secure: m.secure ?? false,
@@ -172,6 +261,22 @@ export class AlertService {
     const destination = await this.findDestination(accountId, id);
     if (!destination) return failure(userError(UserErrorCode.NOT_FOUND, ['input', 'id'], 'No such alert destination.'));
     const now = new Date();
+    // One test per destination per interval, across processes: the row's last_tested_at is claimed atomically.
+    const interval = this.settings.testIntervalMs ?? 0;
+    if (interval > 0) {
+      const claimed = await execute(
+        this.dataSource.manager,
+        `UPDATE alert_destination SET last_tested_at = ? WHERE id = ? AND (last_tested_at IS NULL OR last_tested_at <= ? OR last_tested_at > ?)`,
+        [now.getTime(), destination.id, now.getTime() - interval, now.getTime()],
+      );
+      if (claimed === 0) {
+        const last = (await this.findDestination(accountId, destination.id))?.lastTestedAt?.getTime() ?? now.getTime();
+        const retryAfterSeconds = Math.max(1, Math.ceil((last + interval - now.getTime()) / 1000));
+        return failure(userError(UserErrorCode.RATE_LIMITED, ['input', 'id'], `This destination was tested moments ago; try again in ${retryAfterSeconds} s.`));
+      }
+    } else {
+      await this.dataSource.getRepository(AlertDestination).update({ id: destination.id }, { lastTestedAt: now });
+    }
     let error: string | null = null;
     try {
       await send(destination.settings, destination.secret, renderAlert(sampleMessage(String(destination.id), now)), {
@@ -274,6 +379,7 @@ export class AlertService {
       iocListIds: lists.value,
       categories: [...new Set(input.categories ?? [])],
       foundBy: [...new Set(input.foundBy ?? [])],
+      hitKinds: [...new Set(input.hitKinds ?? [])],
       throttleMinutes,
       destinationIds: destinationIds as number[],
       digest,

@@ -3,7 +3,8 @@ import { bulkInsertObjects, execute } from '../../db/bulk';
 import { hitIdentity, INSERT_COLUMNS, NewHit, rowIdentity } from './flow-hit.columns';
 import { HitChangeKind, recordHitChange } from './hit-change';
 import { insertRollups, rebuildUploadRollups, ROLLUP_GRAINS } from './hit-rollup';
-import { writeAlerts } from '../alert/alert-outbox';
+import { dnsAlertHit, flowAlertHit, writeAlerts } from '../alert/alert-outbox';
+import { HitFoundBy } from '../alert/alert.enums';
 import { DNS_HIT_COLUMNS, NewDnsHit } from '../dns-hit/dns-hit.columns';
 import { AnalyticsHits, committedAttempt, FoundRow } from '../analytics/analytics-hits';
 import { LogUploadStatus } from '../log-upload/log-upload.enums';
@@ -96,7 +97,7 @@ export class HitWriter {
       const now = await committedAttempt(em, upload.uploadId);
       if (now !== s.basedOn) throw new Error(`upload ${upload.uploadId}: committed attempt ${now} is not the ${s.basedOn} the staged hits were compared with`);
       await execute(em, `UPDATE log_upload SET analytics_attempt = ? WHERE id = ?`, [s.attempt, upload.uploadId]);
-      await writeAlerts(em, upload, s.fresh);
+      await writeAlerts(em, upload, s.fresh.map(flowAlertHit));
       await recordHitChange(em, upload);
       return { added: s.fresh.length, removed: s.removed };
     }
@@ -110,7 +111,7 @@ export class HitWriter {
     await insertRollups(em, hits);
     // The alert outbox, in the same transaction: the alerts exist exactly when the hits that raise them do. Only
     // hits found now raise alerts: a re-run (a reprocess, a retro-hunt) does not alert again for those it found before.
-    await writeAlerts(em, upload, fresh);
+    await writeAlerts(em, upload, fresh.map(flowAlertHit));
     await recordHitChange(em, upload);
     return { added: fresh.length, removed };
   }
@@ -137,9 +138,16 @@ export class HitWriter {
 
   /**
    * Replaces an upload's DNS hits (dns_hit), in the same transaction as replaceUpload: one set, never two. The
-   * DELETE runs only when a row exists (see storedResults: a DELETE that finds nothing still locks a gap).
+   * DELETE runs only when a row exists (see storedResults: a DELETE that finds nothing still locks a gap). As
+   * with flow hits, the DNS hits found now (not in the set replaced) raise alerts, in this transaction.
    */
-  async replaceUploadDns(em: EntityManager, uploadId: number, hits: readonly NewDnsHit[]): Promise<ReplaceCounts> {
+  async replaceUploadDns(
+    em: EntityManager,
+    upload: { accountId: number; uploadId: number },
+    hits: readonly NewDnsHit[],
+    found: Pick<FoundWith, 'by'> = { by: 'UPLOAD' },
+  ): Promise<ReplaceCounts> {
+    const { uploadId } = upload;
     // A DNS hit's identity in its upload: querying host, name, type and matched entry (what a re-run finds again).
     const key = (h: { internalIp: unknown; qname: unknown; qtype: unknown; iocDomainId: unknown }) =>
       `${String(h.internalIp)} ${String(h.qname)} ${String(h.qtype)} ${Number(h.iocDomainId)}`;
@@ -151,11 +159,17 @@ export class HitWriter {
     const after = new Set(hits.map(key));
     if (before.length) await execute(em, `DELETE FROM dns_hit WHERE upload_id = ?`, [uploadId]);
     await bulkInsertObjects(em, 'dns_hit', DNS_HIT_COLUMNS, hits);
-    let added = 0;
     let removed = 0;
-    for (const k of after) if (!old.has(k)) added++;
     for (const k of old) if (!after.has(k)) removed++;
-    return { added, removed };
+    const foundBy = found.by === 'RETRO_HUNT' ? HitFoundBy.RETRO_HUNT : HitFoundBy.UPLOAD;
+    const fresh = new Map<string, NewDnsHit>();
+    for (const h of hits) if (!old.has(key(h)) && !fresh.has(key(h))) fresh.set(key(h), h);
+    await writeAlerts(
+      em,
+      upload,
+      [...fresh.values()].map((h) => dnsAlertHit(h, foundBy)),
+    );
+    return { added: fresh.size, removed };
   }
 
   /** Deletes an upload's DNS hits (an upload being deleted); returns how many. */

@@ -254,7 +254,7 @@ export class LogUploadProcessor {
         const counts = await this.hitWriter.replaceUpload(em, { accountId, uploadId }, hits, found, staged);
         await writeAddressSet(em, uploadId, addresses);
         await writeNameSet(em, uploadId, names);
-        const dnsCounts = await this.hitWriter.replaceUploadDns(em, uploadId, dnsHits);
+        const dnsCounts = await this.hitWriter.replaceUploadDns(em, { accountId, uploadId }, dnsHits, found);
         if (retroHuntId != null) await recordRetroHuntRun(em, uploadId, retroHuntId, counts, dnsCounts);
         if (rejudgeFor !== null) {
           await execute(

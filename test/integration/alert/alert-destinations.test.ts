@@ -92,7 +92,8 @@ describe.each(drivers)('alert destinations and delivery (%s)', (driver) => {
     udpPort = await new Promise<number>((resolve) => udp.bind(0, '127.0.0.1', () => resolve(udp.address().port)));
     udp.on('message', (m) => udpLines.push(m.toString('utf8')));
     // Loopback is refused by default; these tests allow it explicitly, as an install with a local relay would.
-    t = await createTestApp(driver, { ALERT_DESTINATION_ALLOW: '127.0.0.0/8', ALERT_RETRY_BASE_MS: '1' });
+    // No rate limit on alertDestinationTest here (alert-tls.test.ts tests it): these tests send to one destination often.
+    t = await createTestApp(driver, { ALERT_DESTINATION_ALLOW: '127.0.0.0/8', ALERT_RETRY_BASE_MS: '1', ALERT_TEST_INTERVAL_MS: '0' });
   });
   afterAll(async () => {
     await t.close();
@@ -157,6 +158,78 @@ describe.each(drivers)('alert destinations and delivery (%s)', (driver) => {
     } finally {
       await strict.close();
     }
+  });
+
+  it('changes a destination with alertDestinationUpdate: name and settings re-checked, secret rotated and shown once', async () => {
+    const UPDATE = `mutation($i: AlertDestinationUpdateInput!) { alertDestinationUpdate(input: $i) { alertDestination { ${DEST_FIELDS} } secret userErrors { code field message } } }`;
+    const update = async (i: Record<string, unknown>, key?: string) => (await gql(UPDATE, { i }, key)).alertDestinationUpdate;
+    const created = await createDest({ name: 'rotating', webhook: { url: `http://127.0.0.1:${hookPort}/old` } });
+    const id = created.alertDestination.id;
+    const signedWith = async (secret: string) => {
+      const before = hook.got.length;
+      expect((await gql(TEST_DEST, { id })).alertDestinationTest.delivered).toBe(true);
+      const got = hook.got[before];
+      const mac = crypto
+        .createHmac('sha256', secret)
+        .update(`${got.headers['x-pcd-timestamp'] as string}.${got.body}`)
+        .digest('hex');
+      return got.headers['x-pcd-signature'] === `v1=${mac}`;
+    };
+
+    // New name and URL; the secret is kept (and not shown).
+    const renamed = await update({ id, name: 'renamed', webhook: { url: `http://127.0.0.1:${hookPort}/new`, format: 'SLACK' } });
+    expect(renamed).toMatchObject({
+      userErrors: [],
+      secret: null,
+      alertDestination: { name: 'renamed', webhook: { url: `http://127.0.0.1:${hookPort}/new`, format: 'SLACK' } },
+    });
+    expect(await signedWith(created.secret)).toBe(true);
+
+    // Rotated: the new secret is returned once and signs from now on; the old one no longer does.
+    const rotated = await update({ id, rotateSecret: true });
+    expect(rotated.userErrors).toEqual([]);
+    expect(rotated.secret).toMatch(/^whsec_[A-Za-z0-9_-]{43}$/);
+    expect(rotated.secret).not.toBe(created.secret);
+    expect(await signedWith(rotated.secret)).toBe(true);
+    expect(await signedWith(created.secret)).toBe(false);
+    expect(JSON.stringify(await gql(`{ alertDestinations { ${DEST_FIELDS} } }`))).not.toContain(rotated.secret);
+
+    // The address guard runs on a new URL; a refused change leaves the destination as it was.
+    const refused = await update({ id, webhook: { url: 'http://169.254.169.254/latest/meta-data' } });
+    expect(refused).toMatchObject({ alertDestination: null, secret: null, userErrors: [{ code: 'INVALID', field: ['input', 'webhook', 'url'] }] });
+    expect((await update({ id, syslog: { host: '127.0.0.1', port: 514, transport: 'UDP' } })).userErrors[0]).toMatchObject({
+      code: 'INVALID',
+      field: ['input', 'syslog'],
+    });
+    expect((await update({ id, name: '' })).userErrors[0]).toMatchObject({ code: 'INVALID', field: ['input', 'name'] });
+    const [row] = (await t.dataSource.query(`SELECT name, settings FROM alert_destination WHERE name = 'renamed'`)) as Array<{
+      name: string;
+      settings: string;
+    }>;
+    expect(JSON.parse(row.settings)).toMatchObject({ url: `http://127.0.0.1:${hookPort}/new` });
+
+    // A syslog destination has no secret to rotate; its new host is checked too.
+    const syslog = (await createDest({ name: 'sys', syslog: { host: '127.0.0.1', port: udpPort, transport: 'UDP' } })).alertDestination.id;
+    expect((await update({ id: syslog, rotateSecret: true })).userErrors[0]).toMatchObject({ code: 'INVALID', field: ['input', 'rotateSecret'] });
+    expect((await update({ id: syslog, syslog: { host: '169.254.169.254', port: 514, transport: 'TCP' } })).userErrors[0].field).toEqual([
+      'input',
+      'syslog',
+      'host',
+    ]);
+    expect((await update({ id: syslog, syslog: { host: '127.0.0.1', port: udpPort + 1, transport: 'TCP', format: 'CEF' } })).alertDestination.syslog).toEqual({
+      host: '127.0.0.1',
+      port: udpPort + 1,
+      transport: 'TCP',
+      format: 'CEF',
+    });
+
+    // Another account's destination looks missing, and changes nothing; an analyst may not change one.
+    expect((await update({ id, name: 'stolen', rotateSecret: true }, t.keys.otherAdmin)).userErrors).toEqual([
+      expect.objectContaining({ code: 'NOT_FOUND', field: ['input', 'id'] }),
+    ]);
+    expect((await t.gql(UPDATE, { i: { id, name: 'x' } }, t.keys.analyst)).errors?.[0].extensions?.code).toBe('FORBIDDEN');
+    expect(await signedWith(rotated.secret)).toBe(true);
+    expect((await gql(`{ alertDestinations { name } }`)).alertDestinations.map((d: { name: string }) => d.name)).toContain('renamed');
   });
 
   it('marks a destination failing with its last error, and healthy again after a success', async () => {

@@ -243,6 +243,32 @@ describe.each(drivers)('structured logs (%s)', (driver) => {
     expect((await request(t.http.app).post('/graphql').set('authorization', `Bearer ${wrong}`).send({ query: '{ viewer { role } }' })).status).toBe(401);
     // Malformed header: the whole value must not be echoed either.
     expect((await request(t.http.app).post('/graphql').set('authorization', `Token ${wrong}`).send({ query: '{ viewer { role } }' })).status).toBe(401);
+    // Alert destinations' secrets: a webhook's signing secret (created and rotated) and an SMTP password given in variables.
+    const smtpPassword = `smtp-${crypto.randomBytes(16).toString('hex')}`;
+    secrets.push(smtpPassword);
+    const hook = ok(
+      await t.gql(
+        `mutation($i: AlertDestinationCreateInput!) { alertDestinationCreate(input: $i) { alertDestination { id } secret userErrors { message } } }`,
+        {
+          i: { name: 'hook', webhook: { url: 'https://192.0.2.10/hook' } },
+        },
+      ),
+    ).alertDestinationCreate;
+    expect(hook.userErrors).toEqual([]);
+    secrets.push(hook.secret);
+    const rotated = ok(
+      await t.gql(`mutation($i: AlertDestinationUpdateInput!) { alertDestinationUpdate(input: $i) { secret userErrors { message } } }`, {
+        i: { id: hook.alertDestination.id, rotateSecret: true },
+      }),
+    ).alertDestinationUpdate;
+    expect(rotated.userErrors).toEqual([]);
+    secrets.push(rotated.secret);
+    const mail = ok(
+      await t.gql(`mutation($i: AlertDestinationCreateInput!) { alertDestinationCreate(input: $i) { userErrors { message } } }`, {
+        i: { name: 'mail', email: { host: '192.0.2.25', port: 587, username: 'alerts', password: smtpPassword, from: 'a@example.com', to: ['b@example.com'] } },
+      }),
+    ).alertDestinationCreate;
+    expect(mail.userErrors).toEqual([]);
     const exported = await request(t.http.app)
       .get('/export/flow-hits.ndjson')
       .query({ preset: 'LAST_24_HOURS' })

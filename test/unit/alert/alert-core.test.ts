@@ -1,6 +1,8 @@
 import { AddressGuard } from '../../../src/modules/alert/destinations/address-guard';
 import { retryDelay } from '../../../src/modules/alert/alert.dispatcher';
-import { draftAlerts, OutboxRule, ruleMatches } from '../../../src/modules/alert/alert-outbox';
+import { AlertHit, dnsAlertHit, draftAlerts, flowAlertHit, OutboxRule, ruleMatches } from '../../../src/modules/alert/alert-outbox';
+import { HitFoundBy, HitKind } from '../../../src/modules/alert/alert.enums';
+import type { NewDnsHit } from '../../../src/modules/dns-hit/dns-hit.columns';
 import { alertCef, sampleMessage } from '../../../src/modules/alert/alert-message';
 import { lastDigestDue } from '../../../src/modules/alert/digest-schedule';
 import type { NewHit } from '../../../src/modules/flow-hit/flow-hit.columns';
@@ -13,14 +15,15 @@ const rule = (over: Partial<OutboxRule> = {}): OutboxRule => ({
   iocListIds: [],
   categories: [],
   foundBy: [],
+  hitKinds: [],
   throttleMinutes: 60,
   destinationIds: [1],
   immediate: true,
   ...over,
 });
 
-const hit = (over: Partial<NewHit> = {}): NewHit =>
-  ({
+const hit = (over: Partial<NewHit> = {}): AlertHit =>
+  flowAlertHit({
     accountId: 1,
     deviceId: 1,
     uploadId: 1,
@@ -35,7 +38,31 @@ const hit = (over: Partial<NewHit> = {}): NewHit =>
     firstSeenAt: 1000,
     lastSeenAt: 2000,
     ...over,
-  }) as NewHit;
+  } as NewHit);
+
+const dnsHit = (over: Partial<Record<keyof NewDnsHit, string | number>> = {}): AlertHit =>
+  dnsAlertHit(
+    {
+      accountId: 1,
+      deviceId: 1,
+      uploadId: 1,
+      firstSeenAt: 1000,
+      lastSeenAt: 2000,
+      direction: 'OUTBOUND',
+      internalIp: '10.0.0.1',
+      qname: 'bad.example',
+      qtype: 'A',
+      hitCount: 3,
+      answers: '[]',
+      iocDomainId: 10,
+      iocListId: 5,
+      matchedName: 'bad.example',
+      severity: 4,
+      category: 'MALWARE',
+      ...over,
+    },
+    HitFoundBy.UPLOAD,
+  );
 
 describe('alert rule matching', () => {
   it.each([
@@ -49,6 +76,9 @@ describe('alert rule matching', () => {
     [{ foundBy: ['RETRO_HUNT'] }, {}, false],
     [{ foundBy: ['RETRO_HUNT'] }, { foundBy: 'RETRO_HUNT' }, true],
     [{ foundBy: ['UPLOAD'] }, {}, true],
+    [{ hitKinds: ['DNS'] }, {}, false],
+    [{ hitKinds: ['IP'] }, {}, true],
+    [{ hitKinds: ['IP', 'DNS'] }, {}, true],
   ] as Array<[Partial<OutboxRule>, Record<string, unknown>, boolean]>)('%j on %j: %s', (r, h, expected) => {
     expect(ruleMatches(rule(r), hit(h as Partial<NewHit>))).toBe(expected);
   });
@@ -60,6 +90,19 @@ describe('alert rule matching', () => {
       [1, 10, 'k1', 2, 500, 2000, 7_200_000],
       [1, 10, 'k2', 1, 1000, 2000, 7_200_000],
       [1, 11, 'k1', 1, 1000, 2000, 7_200_000],
+    ]);
+  });
+
+  it('matches DNS hits on hit kind, and keys them apart from flow hits of the same entry id and host', () => {
+    expect(ruleMatches(rule({ hitKinds: [HitKind.DNS] }), dnsHit())).toBe(true);
+    expect(ruleMatches(rule({ hitKinds: [HitKind.IP] }), dnsHit())).toBe(false);
+    const ip = dnsHit().internalKey;
+    const hits = [hit({ internalKey: ip }), dnsHit(), dnsHit({ qname: 'x.bad.example' }), dnsHit({ internalIp: '10.0.0.2' })];
+    const drafts = draftAlerts([rule()], hits, 7_200_123);
+    expect(drafts.map((d) => [d.kind, d.iocId, d.first.internalIp, d.hitCount])).toEqual([
+      ['DNS', 10, '10.0.0.1', 2],
+      ['DNS', 10, '10.0.0.2', 1],
+      ['IP', 10, '10.0.0.1', 1],
     ]);
   });
 });

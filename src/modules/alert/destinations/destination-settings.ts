@@ -7,6 +7,8 @@ export interface WebhookSettingsData {
   kind: AlertDestinationKind.WEBHOOK;
   url: string;
   format: WebhookFormat;
+  /** PEM CA certificate(s) trusted instead of the system's; absent: the system's. Always verified. */
+  caCertificate?: string | null;
 }
 
 export interface SyslogSettingsData {
@@ -15,6 +17,8 @@ export interface SyslogSettingsData {
   port: number;
   transport: SyslogTransport;
   format: SyslogFormat;
+  /** PEM CA certificate(s) trusted instead of the system's; absent: the system's. Always verified. */
+  caCertificate?: string | null;
 }
 
 export interface EmailSettingsData {
@@ -26,4 +30,6 @@ export interface EmailSettingsData {
   username: string | null;
   from: string;
   to: string[];
+  /** PEM CA certificate(s) trusted instead of the system's; absent: the system's. Always verified. */
+  caCertificate?: string | null;
 }

@@ -4,6 +4,7 @@ import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
+import tls from 'node:tls';
 import type { LookupFunction } from 'node:net';
 import nodemailer from 'nodemailer';
 import { Outgoing, syslogLine } from '../alert-message';
@@ -75,7 +76,9 @@ async function sendWebhook(s: WebhookSettingsData, secret: string, m: Outgoing, 
   };
   const lib = url.protocol === 'https:' ? https : http;
   const status = await new Promise<number>((resolve, reject) => {
-    const req = lib.request(url, { method: 'POST', headers, lookup: fixedLookup(address), timeout: o.timeoutMs }, (res) => {
+    // TLS verifies the certificate against the URL's host name, with the destination's CA when it has one.
+    const trust = url.protocol === 'https:' && s.caCertificate ? { ca: s.caCertificate } : {};
+    const req = lib.request(url, { method: 'POST', headers, lookup: fixedLookup(address), timeout: o.timeoutMs, ...trust }, (res) => {
       res.resume();
       res.on('end', () => resolve(res.statusCode ?? 0));
       res.on('error', reject);
@@ -101,11 +104,29 @@ async function sendSyslog(s: SyslogSettingsData, m: Outgoing, o: SendOptions): P
     }
     return;
   }
+  const frame = Buffer.concat([Buffer.from(`${bytes.length} `), bytes]);
+  if (s.transport === SyslogTransport.TLS) {
+    // RFC 5425: the same octet counting over TLS; the certificate is checked against the configured name.
+    await new Promise<void>((resolve, reject) => {
+      const socket = tls.connect({
+        host: address,
+        port: s.port,
+        servername: net.isIP(s.host) ? undefined : s.host,
+        checkServerIdentity: (_host, cert) => tls.checkServerIdentity(s.host, cert),
+        ca: s.caCertificate || undefined,
+        timeout: o.timeoutMs,
+      });
+      socket.on('timeout', () => socket.destroy(new Error(`no connection within ${o.timeoutMs} ms`)));
+      socket.on('error', reject);
+      socket.on('secureConnect', () => socket.end(frame, () => resolve()));
+    });
+    return;
+  }
   await new Promise<void>((resolve, reject) => {
     const socket = net.connect({ host: address, port: s.port, timeout: o.timeoutMs });
     socket.on('timeout', () => socket.destroy(new Error(`no connection within ${o.timeoutMs} ms`)));
     socket.on('error', reject);
-    socket.on('connect', () => socket.end(Buffer.concat([Buffer.from(`${bytes.length} `), bytes]), () => resolve()));
+    socket.on('connect', () => socket.end(frame, () => resolve()));
   });
 }
 
@@ -117,7 +138,12 @@ async function sendEmail(s: EmailSettingsData, password: string | null, m: Outgo
     secure: s.secure,
     auth: s.username ? { user: s.username, pass: password ?? '' } : undefined,
     // The certificate is checked against the configured name, not the address connected to.
-    tls: { servername: net.isIP(s.host) ? undefined : s.host },
+    // STARTTLS whenever the server offers it (nodemailer's default), with no plain-text fallback on a TLS error.
+    tls: {
+      servername: net.isIP(s.host) ? undefined : s.host,
+      checkServerIdentity: (_host: string, cert: tls.PeerCertificate) => tls.checkServerIdentity(s.host, cert),
+      ...(s.caCertificate ? { ca: s.caCertificate } : {}),
+    },
     connectionTimeout: o.timeoutMs,
     greetingTimeout: o.timeoutMs,
     socketTimeout: o.timeoutMs,
