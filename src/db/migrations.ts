@@ -15,6 +15,7 @@ import { AnalyticsAttempt1764331200000 } from '../../migrations/1764331200000-An
 import { DnsHits1764334800000 } from '../../migrations/1764334800000-DnsHits';
 import { DnsRetroHunt1764338400000 } from '../../migrations/1764338400000-DnsRetroHunt';
 import { HitChangeKind1764342000000 } from '../../migrations/1764342000000-HitChangeKind';
+import { IocAgeing1764400000000 } from '../../migrations/1764400000000-IocAgeing';
 import { IocScope1764430000000 } from '../../migrations/1764430000000-IocScope';
 
 /** Every migration, in order. Listed explicitly so the same set runs from main, the CLI and the tests. */
@@ -37,4 +38,5 @@ export const migrations = [
   DnsRetroHunt1764338400000,
   HitChangeKind1764342000000,
   IocScope1764430000000,
+  IocAgeing1764400000000,
 ];

@@ -53,8 +53,26 @@ export class Ioc {
   comment: string | null;
 
   @TimestampColumn({ nullable: true })
-  @Field(() => Date, { nullable: true, description: 'After this instant the entry never matches.' })
+  @Field(() => Date, {
+    nullable: true,
+    description: "After this instant the entry never matches: the feed's own expiry, or earlier when the list's lifetime or grace period ends it.",
+  })
   expiresAt: Date | null;
+
+  @TimestampColumn({ nullable: true })
+  @Field(() => Date, {
+    nullable: true,
+    description: 'When a feed import or source fetch first held the entry; null for entries added by hand.',
+  })
+  firstSeenInSource: Date | null;
+
+  @TimestampColumn({ nullable: true })
+  @Field(() => Date, {
+    nullable: true,
+    description:
+      'When a feed import or source fetch last held the entry; null for entries added by hand. On a list with a grace period the entry stops matching once it has not been seen for that long.',
+  })
+  lastSeenInSource: Date | null;
 
   @TimestampColumn()
   @Field({ description: 'When the entry was added.' })
