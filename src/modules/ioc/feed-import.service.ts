@@ -366,7 +366,15 @@ export class FeedImportService {
           lifetimeMs: list.entryLifetimeSeconds == null ? null : list.entryLifetimeSeconds * 1000,
           graceMs: list.ageingGraceSeconds == null ? null : list.ageingGraceSeconds * 1000,
         };
-        const { inserted, kept, removed, seen, expiriesMoved } = await merge(em, accountId, list.id, entries, mode === ImportMode.REPLACE, ageing, changed);
+        const { inserted, kept, removed, seen, expiriesMoved, seenAt } = await merge(
+          em,
+          accountId,
+          list.id,
+          entries,
+          mode === ImportMode.REPLACE,
+          ageing,
+          changed,
+        );
         // The entries added and removed re-judge the stored uploads they meet (retro-hunt, #17).
         if (changed.length) {
           const cause = `Import into list ${list.id}: ${inserted} entries added, ${removed} removed.`;
@@ -377,6 +385,10 @@ export class FeedImportService {
               ? { target: { lists: [list.id], anyAddress: true }, cause }
               : { target: { lists: [list.id] }, ranges: changed, cause },
           );
+        }
+        if (seenAt != null) {
+          list.entriesSeenAt = new Date(seenAt);
+          await em.getRepository(IocList).update({ id: list.id }, { entriesSeenAt: list.entriesSeenAt });
         }
         const summary = tally.summary();
         // The walk saw every row of the locked list: the count is exact without a COUNT(*) over it.
@@ -454,7 +466,7 @@ async function merge(
   prune: boolean,
   ageing: Ageing,
   changed: KeyRange[],
-): Promise<{ inserted: number; kept: number; removed: number; seen: number; expiriesMoved: boolean }> {
+): Promise<{ inserted: number; kept: number; removed: number; seen: number; expiriesMoved: boolean; seenAt: number | null }> {
   const write = rowWriter(em);
   const maxRow: Array<{ m: number | string | null }> = await em.query(`SELECT MAX(id) AS m FROM ioc WHERE list_id = ?`, [listId]);
   const maxId = Number(maxRow[0]?.m ?? 0);
@@ -570,12 +582,9 @@ async function merge(
   await flushRows();
   await flushGone();
   for (const key of [...updates.keys()]) await flushUpdate(key);
+  // The rows it kept are seen now through the list's entriesSeenAt (no write per row); rows that no feed had
+  // held before (added by hand, then in this feed) get their first sighting.
   if (seenInBulk && maxId > 0)
-    await em.query(`UPDATE ioc SET last_seen_in_source = ?, first_seen_in_source = COALESCE(first_seen_in_source, ?) WHERE list_id = ? AND id <= ?`, [
-      now,
-      now,
-      listId,
-      maxId,
-    ]);
-  return { inserted, kept, removed, seen: existing.visited, expiriesMoved };
+    await em.query(`UPDATE ioc SET first_seen_in_source = ? WHERE list_id = ? AND id <= ? AND first_seen_in_source IS NULL`, [now, listId, maxId]);
+  return { inserted, kept, removed, seen: existing.visited, expiriesMoved, seenAt: seenInBulk ? now : null };
 }

@@ -84,6 +84,13 @@ export class IocList {
   })
   ageingGraceSeconds: number | null;
 
+  /**
+   * When a REPLACE last held every entry left in the list (one without ageing): an entry's last sighting is the
+   * later of its own column and this, so such a REPLACE need not write every kept row.
+   */
+  @TimestampColumn({ nullable: true })
+  entriesSeenAt: Date | null;
+
   @TimestampColumn({ nullable: true })
   @Field(() => Date, { nullable: true, description: 'When a feed was last imported into the list.' })
   lastImportedAt: Date | null;

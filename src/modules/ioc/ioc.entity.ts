@@ -66,12 +66,8 @@ export class Ioc {
   })
   firstSeenInSource: Date | null;
 
+  /** The last sighting written on the row; `lastSeenInSource` in GraphQL is the later of it and the list's entriesSeenAt. */
   @TimestampColumn({ nullable: true })
-  @Field(() => Date, {
-    nullable: true,
-    description:
-      'When a feed import or source fetch last held the entry; null for entries added by hand. On a list with a grace period the entry stops matching once it has not been seen for that long.',
-  })
   lastSeenInSource: Date | null;
 
   @TimestampColumn()

@@ -176,6 +176,33 @@ describe.each(drivers)('IOC ageing (%s)', (driver) => {
     expect(ms(back.firstSeenInSource)).toBeGreaterThanOrEqual(t4);
   });
 
+  it('a list without ageing: a REPLACE removes what the feed lacks at once, and each fetch moves the last sighting of what it holds', async () => {
+    const list = (await createList({ name: 'plain' })).iocList.id as string;
+    const src = await source(list);
+    expect(await fetchNow(src, `${A}\n${B}\n`)).toMatchObject({ added: 2 });
+    const first = await entries(list);
+    expect(first.map((e) => [e.expiresAt, e.lastSeenInSource])).toEqual([
+      [null, first[0].firstSeenInSource],
+      [null, first[1].firstSeenInSource],
+    ]);
+    offset += HOUR;
+    const t2 = Date.now();
+    expect(await fetchNow(src, `${A}\n`)).toMatchObject({ added: 0, removed: 1, unchanged: 1 });
+    offset += HOUR;
+    const t3 = Date.now();
+    expect(await fetchNow(src, `${A}\n# again\n`)).toMatchObject({ added: 0, removed: 0, unchanged: 1 });
+    const now = await entries(list);
+    expect(now.map((e) => [e.id, e.firstSeenInSource, e.expiresAt])).toEqual([[first[0].id, first[0].firstSeenInSource, null]]);
+    expect(ms(now[0].lastSeenInSource)).toBeGreaterThanOrEqual(t3);
+    expect(t3 - t2).toBeGreaterThanOrEqual(HOUR);
+    // An entry added by hand has no sighting.
+    expect(
+      ok(await t.gql(`mutation($i: IocAddInput!) { iocAdd(input: $i) { userErrors { message } } }`, { i: { list, entries: [{ value: '192.0.2.1' }] } })).iocAdd
+        .userErrors,
+    ).toEqual([]);
+    expect((await entries(list)).find((e) => e.cidr === '192.0.2.1/32')).toMatchObject({ firstSeenInSource: null, lastSeenInSource: null });
+  });
+
   it('a lifetime ends an entry that long after it was first seen, however often the feed holds it', async () => {
     const list = (await createList({ name: 'lifetime', entryLifetimeSeconds: 7200 })).iocList.id as string;
     const src = await source(list);
