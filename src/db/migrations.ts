@@ -15,6 +15,7 @@ import { AnalyticsAttempt1764331200000 } from '../../migrations/1764331200000-An
 import { DnsHits1764334800000 } from '../../migrations/1764334800000-DnsHits';
 import { DnsRetroHunt1764338400000 } from '../../migrations/1764338400000-DnsRetroHunt';
 import { HitChangeKind1764342000000 } from '../../migrations/1764342000000-HitChangeKind';
+import { IocAgeing1764400000000 } from '../../migrations/1764400000000-IocAgeing';
 import { AlertHitKind1764410000000 } from '../../migrations/1764410000000-AlertHitKind';
 import { IocScope1764430000000 } from '../../migrations/1764430000000-IocScope';
 
@@ -37,6 +38,7 @@ export const migrations = [
   DnsHits1764334800000,
   DnsRetroHunt1764338400000,
   HitChangeKind1764342000000,
+  IocAgeing1764400000000,
   AlertHitKind1764410000000,
   IocScope1764430000000,
 ];

@@ -324,7 +324,19 @@ export class IocSourceService {
     const sourceChanges: Partial<IocSource> = {};
     let file: string | null = null;
     try {
-      const answer = await fetchFeed({ url: source.url, headers: this.headersOf(source), etag: source.etag, lastModified: source.lastModified }, limits);
+      // A list with a grace period asks for the whole feed every time: a 304 would not say which entries are still
+      // in it, and its entries would age out while the feed stayed the same (#21 item 2).
+      const ageing = await this.dataSource.getRepository(IocList).findOne({ select: { ageingGraceSeconds: true }, where: { id: source.listId } });
+      const conditional = ageing?.ageingGraceSeconds == null;
+      const answer = await fetchFeed(
+        {
+          url: source.url,
+          headers: this.headersOf(source),
+          etag: conditional ? source.etag : null,
+          lastModified: conditional ? source.lastModified : null,
+        },
+        limits,
+      );
       fetch.httpStatus = answer.status;
       fetch.bytes = answer.bytes;
       if (answer.kind === 'notModified') {

@@ -79,6 +79,31 @@ interface ExistingRow {
   id: number;
   start: string;
   end: string;
+  expiresAt: number | null;
+  firstSeen: number | null;
+}
+
+type RawRow = { id: number | string; range_start: string; range_end: string; expires_at: number | string | null; first_seen_in_source: number | string | null };
+
+/** The rows an import writes: the entry's columns and its first and last sighting in a feed. */
+const IMPORT_COLUMNS = [...IOC_COLUMNS, 'first_seen_in_source', 'last_seen_in_source'] as const;
+
+/** A list's ageing (#21 item 2), in milliseconds; null: not set. */
+export interface Ageing {
+  lifetimeMs: number | null;
+  graceMs: number | null;
+}
+
+/**
+ * When an entry stops matching: the earliest of the feed's own expiry, its first sighting plus the list's
+ * lifetime and its last sighting plus the grace period. The result is the entry's `expires_at`, so the
+ * matcher indexes and the retro-hunts of passing expiries treat an aged-out entry as an expired one.
+ */
+export function effectiveExpiry(feedExpiry: number | null, firstSeen: number, lastSeen: number, ageing: Ageing): number | null {
+  let at = feedExpiry;
+  if (ageing.lifetimeMs != null && (at == null || firstSeen + ageing.lifetimeMs < at)) at = firstSeen + ageing.lifetimeMs;
+  if (ageing.graceMs != null && (at == null || lastSeen + ageing.graceMs < at)) at = lastSeen + ageing.graceMs;
+  return at;
 }
 
 /** Rows already in start order, each run of one start put in end-descending order. */
@@ -142,7 +167,14 @@ class ExistingRows {
       const page = await this.page();
       if (page.length < PAGE) this.exhausted = true;
       const rows = this.pending;
-      for (const r of page) rows.push({ id: Number(r.id), start: r.range_start, end: r.range_end });
+      for (const r of page)
+        rows.push({
+          id: Number(r.id),
+          start: r.range_start,
+          end: r.range_end,
+          expiresAt: r.expires_at == null ? null : Number(r.expires_at),
+          firstSeen: r.first_seen_in_source == null ? null : Number(r.first_seen_in_source),
+        });
       // Hold back the last start's rows: the next page may hold more of them.
       let cut = rows.length;
       if (!this.exhausted) while (cut > 0 && rows[cut - 1].start === rows[rows.length - 1].start) cut--;
@@ -152,36 +184,54 @@ class ExistingRows {
     }
   }
 
-  private async page(): Promise<Array<{ id: number | string; range_start: string; range_end: string }>> {
+  private async page(): Promise<RawRow[]> {
     const { em, listId, maxId, after } = this;
-    const page: Array<{ id: number | string; range_start: string; range_end: string }> = after
+    const page: RawRow[] = after
       ? await em.query(
-          `SELECT id, range_start, range_end FROM ioc WHERE list_id = ? AND range_start >= ? AND (range_start > ? OR id > ?) AND id <= ? ` +
+          `SELECT id, range_start, range_end, expires_at, first_seen_in_source FROM ioc WHERE list_id = ? AND range_start >= ? AND (range_start > ? OR id > ?) AND id <= ? ` +
             `ORDER BY range_start ASC, id ASC LIMIT ${PAGE}`,
           [listId, after.start, after.start, after.id, maxId],
         )
-      : await em.query(`SELECT id, range_start, range_end FROM ioc WHERE list_id = ? AND id <= ? ORDER BY range_start ASC, id ASC LIMIT ${PAGE}`, [
-          listId,
-          maxId,
-        ]);
+      : await em.query(
+          `SELECT id, range_start, range_end, expires_at, first_seen_in_source FROM ioc WHERE list_id = ? AND id <= ? ORDER BY range_start ASC, id ASC LIMIT ${PAGE}`,
+          [listId, maxId],
+        );
     if (page.length > 0) this.after = { start: page[page.length - 1].range_start, id: Number(page[page.length - 1].id) };
     return page;
   }
 }
 
-/** Writes rows: a prepared statement on SQLite's handle (one statement per row is its fastest form), multi-row INSERTs on MySQL. */
+/** Rows per prepared multi-row INSERT on SQLite (12 parameters a row, well under its limit). */
+const SQLITE_ROWS = 64;
+
+/**
+ * Writes rows: prepared statements on SQLite's handle, one of SQLITE_ROWS rows for full groups and one of a
+ * single row for the rest (fewer statement steps per row), multi-row INSERTs on MySQL.
+ */
 function rowWriter(em: EntityManager): (rows: unknown[][]) => Promise<number> {
   const handle = sqliteHandle(em.connection);
   if (handle) {
-    const cols = IOC_COLUMNS.map((c) => `"${c}"`).join(', ');
-    const insert = handle.prepare(`INSERT OR IGNORE INTO "ioc" (${cols}) VALUES (${IOC_COLUMNS.map(() => '?').join(', ')})`);
+    const cols = IMPORT_COLUMNS.map((c) => `"${c}"`).join(', ');
+    const tuple = `(${IMPORT_COLUMNS.map(() => '?').join(', ')})`;
+    const one = handle.prepare(`INSERT OR IGNORE INTO "ioc" (${cols}) VALUES ${tuple}`);
+    const many = handle.prepare(`INSERT OR IGNORE INTO "ioc" (${cols}) VALUES ${tuple}${`, ${tuple}`.repeat(SQLITE_ROWS - 1)}`);
+    const width = IMPORT_COLUMNS.length;
+    const params: unknown[] = new Array(SQLITE_ROWS * width);
     return async (rows) => {
       let n = 0;
-      for (const row of rows) n += insert.run(row).changes;
+      let i = 0;
+      for (; i + SQLITE_ROWS <= rows.length; i += SQLITE_ROWS) {
+        for (let r = 0; r < SQLITE_ROWS; r++) {
+          const row = rows[i + r];
+          for (let c = 0; c < width; c++) params[r * width + c] = row[c];
+        }
+        n += many.run(params).changes;
+      }
+      for (; i < rows.length; i++) n += one.run(rows[i]).changes;
       return n;
     };
   }
-  return (rows) => bulkInsert(em, 'ioc', IOC_COLUMNS, rows, { ignoreDuplicates: true });
+  return (rows) => bulkInsert(em, 'ioc', IMPORT_COLUMNS, rows, { ignoreDuplicates: true });
 }
 
 /**
@@ -312,7 +362,19 @@ export class FeedImportService {
         const refusal = options.guard?.({ current: list.entryCount, incoming: entries.distinct, mode });
         if (refusal) throw new ImportHeldError(refusal);
         const changed: KeyRange[] = [];
-        const { inserted, kept, removed, seen } = await merge(em, accountId, list.id, entries, mode === ImportMode.REPLACE, changed);
+        const ageing: Ageing = {
+          lifetimeMs: list.entryLifetimeSeconds == null ? null : list.entryLifetimeSeconds * 1000,
+          graceMs: list.ageingGraceSeconds == null ? null : list.ageingGraceSeconds * 1000,
+        };
+        const { inserted, kept, removed, seen, expiriesMoved, seenAt } = await merge(
+          em,
+          accountId,
+          list.id,
+          entries,
+          mode === ImportMode.REPLACE,
+          ageing,
+          changed,
+        );
         // The entries added and removed re-judge the stored uploads they meet (retro-hunt, #17).
         if (changed.length) {
           const cause = `Import into list ${list.id}: ${inserted} entries added, ${removed} removed.`;
@@ -324,10 +386,21 @@ export class FeedImportService {
               : { target: { lists: [list.id] }, ranges: changed, cause },
           );
         }
+        if (seenAt != null) {
+          list.entriesSeenAt = new Date(seenAt);
+          await em.getRepository(IocList).update({ id: list.id }, { entriesSeenAt: list.entriesSeenAt });
+        }
         const summary = tally.summary();
         // The walk saw every row of the locked list: the count is exact without a COUNT(*) over it.
         // REPLACE bumps the revision even when nothing changed.
-        await touchList(em, list, seen - removed + inserted - list.entryCount, false, true, mode === ImportMode.REPLACE || inserted > 0 || removed > 0);
+        await touchList(
+          em,
+          list,
+          seen - removed + inserted - list.entryCount,
+          false,
+          true,
+          mode === ImportMode.REPLACE || inserted > 0 || removed > 0 || expiriesMoved,
+        );
         const duplicatesInList = kept + (entries.distinct - kept - inserted);
         return success({
           list,
@@ -379,7 +452,11 @@ async function collect(lines: AsyncIterable<FeedLine>, onProgress?: (lines: numb
 
 /**
  * Walks the feed's entries and the list's rows together, both in range order: an entry the list lacks is
- * inserted, one it holds is kept as it is, and with `prune` a row the feed lacks is deleted.
+ * inserted, one it holds is kept with its ID and marked seen now, and with `prune` a row the feed lacks is
+ * deleted. On a list with a grace period, a REPLACE keeps the rows the feed lacks until the grace period ends
+ * them (a later REPLACE then deletes them). On a list with ageing each sighting moves the entry's expiry
+ * (effectiveExpiry); a kept entry whose matching changes with it (seen again after it aged out, or ended by its
+ * lifetime) joins `changed`, so the past is re-judged; one that ages out later is re-judged when its expiry passes.
  */
 async function merge(
   em: EntityManager,
@@ -387,17 +464,25 @@ async function merge(
   listId: number,
   entries: FeedEntrySet,
   prune: boolean,
+  ageing: Ageing,
   changed: KeyRange[],
-): Promise<{ inserted: number; kept: number; removed: number; seen: number }> {
+): Promise<{ inserted: number; kept: number; removed: number; seen: number; expiriesMoved: boolean; seenAt: number | null }> {
   const write = rowWriter(em);
   const maxRow: Array<{ m: number | string | null }> = await em.query(`SELECT MAX(id) AS m FROM ioc WHERE list_id = ?`, [listId]);
   const maxId = Number(maxRow[0]?.m ?? 0);
   const now = Date.now();
+  const ages = ageing.lifetimeMs != null || ageing.graceMs != null;
+  const holdMissing = prune && ageing.graceMs != null;
+  // A plain REPLACE keeps exactly the old rows it does not delete: one UPDATE at the end marks them seen.
+  const seenInBulk = prune && !holdMissing && !ages;
   let inserted = 0;
   let kept = 0;
   let removed = 0;
+  let expiriesMoved = false;
   let rows: unknown[][] = [];
   let gone: number[] = [];
+  /** Kept rows to mark seen ('s') or whose expiry alone moves ('x'), grouped by their new expiry. */
+  const updates = new Map<string, { seen: boolean; expiresAt: number | null | undefined; ids: number[] }>();
   let slice = performance.now();
   const pause = async () => {
     if (performance.now() - slice > SLICE_MS) {
@@ -419,6 +504,47 @@ async function merge(
     gone = [];
     await pause();
   };
+  const flushUpdate = async (key: string) => {
+    const u = updates.get(key);
+    if (!u || u.ids.length === 0) return;
+    const sets: string[] = [];
+    const params: unknown[] = [];
+    if (u.seen) {
+      sets.push('last_seen_in_source = ?', 'first_seen_in_source = COALESCE(first_seen_in_source, ?)');
+      params.push(now, now);
+    }
+    if (u.expiresAt !== undefined) {
+      sets.push('expires_at = ?');
+      params.push(u.expiresAt);
+    }
+    await em.query(`UPDATE ioc SET ${sets.join(', ')} WHERE list_id = ? AND id IN (${u.ids.map(() => '?').join(', ')})`, [...params, listId, ...u.ids]);
+    updates.delete(key);
+    await pause();
+  };
+  const update = async (id: number, seen: boolean, expiresAt: number | null | undefined) => {
+    const key = `${seen ? 's' : 'x'}${expiresAt === undefined ? '' : String(expiresAt)}`;
+    let u = updates.get(key);
+    if (!u) updates.set(key, (u = { seen, expiresAt, ids: [] }));
+    u.ids.push(id);
+    if (u.ids.length >= 1000) await flushUpdate(key);
+  };
+  const active = (expiresAt: number | null) => expiresAt == null || expiresAt > now;
+  const missing = async (row: ExistingRow) => {
+    if (!prune) return;
+    if (holdMissing && active(row.expiresAt)) {
+      // Held for the grace period: its expiry is its last sighting's plus the grace period, and at the
+      // latest the grace period from now (rows no feed ever held).
+      const end = now + (ageing.graceMs as number);
+      if (row.expiresAt == null || row.expiresAt > end) {
+        expiriesMoved = true;
+        await update(row.id, false, end);
+      }
+      return;
+    }
+    gone.push(row.id);
+    if (changed.length <= MAX_HUNT_RANGES) changed.push({ start: row.start, end: row.end });
+    if (gone.length >= INSERT_BATCH) await flushGone();
+  };
   const existing = new ExistingRows(em, listId, maxId);
   for (const e of entries.ordered()) {
     let c = 1;
@@ -426,19 +552,23 @@ async function merge(
       if (existing.needsFill) await existing.fill();
       const row = existing.current;
       if (row === null || (c = compareRange(row.start, row.end, e.start, e.end)) >= 0) break;
-      if (prune) {
-        gone.push(row.id);
-        if (changed.length <= MAX_HUNT_RANGES) changed.push({ start: row.start, end: row.end });
-        if (gone.length >= INSERT_BATCH) await flushGone();
-      }
+      await missing(row);
       existing.next();
     }
     if (c === 0) {
       kept++;
+      const row = existing.current as ExistingRow;
+      if (ages) {
+        const expiresAt = effectiveExpiry(e.expiresAt, row.firstSeen ?? now, now, ageing);
+        if (expiresAt !== row.expiresAt) expiriesMoved = true;
+        if (active(expiresAt) !== active(row.expiresAt) && changed.length <= MAX_HUNT_RANGES) changed.push({ start: row.start, end: row.end });
+        await update(row.id, true, expiresAt);
+      } else if (!seenInBulk) await update(row.id, true, undefined);
       existing.next();
       continue;
     }
-    rows.push([listId, accountId, e.cidr, e.family, e.prefix, e.start, e.end, e.comment, e.expiresAt, now]);
+    const expiresAt = ages ? effectiveExpiry(e.expiresAt, now, now, ageing) : e.expiresAt;
+    rows.push([listId, accountId, e.cidr, e.family, e.prefix, e.start, e.end, e.comment, expiresAt, now, now, now]);
     if (changed.length <= MAX_HUNT_RANGES) changed.push({ start: e.start, end: e.end });
     if (rows.length >= INSERT_BATCH) await flushRows();
   }
@@ -446,13 +576,15 @@ async function merge(
     if (existing.needsFill) await existing.fill();
     const row = existing.current;
     if (row === null) break;
-    if (prune) {
-      gone.push(row.id);
-      if (changed.length <= MAX_HUNT_RANGES) changed.push({ start: row.start, end: row.end });
-    }
+    await missing(row);
     existing.next();
   }
   await flushRows();
   await flushGone();
-  return { inserted, kept, removed, seen: existing.visited };
+  for (const key of [...updates.keys()]) await flushUpdate(key);
+  // The rows it kept are seen now through the list's entriesSeenAt (no write per row); rows that no feed had
+  // held before (added by hand, then in this feed) get their first sighting.
+  if (seenInBulk && maxId > 0)
+    await em.query(`UPDATE ioc SET first_seen_in_source = ? WHERE list_id = ? AND id <= ? AND first_seen_in_source IS NULL`, [now, listId, maxId]);
+  return { inserted, kept, removed, seen: existing.visited, expiriesMoved, seenAt: seenInBulk ? now : null };
 }

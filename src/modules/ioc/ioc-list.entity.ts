@@ -69,6 +69,28 @@ export class IocList {
   @Column({ type: 'int', default: 0 })
   revision: number;
 
+  @Column({ type: 'int', nullable: true })
+  @Field(() => Int, {
+    nullable: true,
+    description: 'Seconds an imported entry matches after a feed first held it, however often feeds hold it again; null: no limit.',
+  })
+  entryLifetimeSeconds: number | null;
+
+  @Column({ type: 'int', nullable: true })
+  @Field(() => Int, {
+    nullable: true,
+    description:
+      'Seconds an imported entry keeps matching after the last feed import or source fetch that held it; null: a REPLACE removes the entries a feed no longer holds at once. With a grace period a REPLACE keeps them until it ends.',
+  })
+  ageingGraceSeconds: number | null;
+
+  /**
+   * When a REPLACE last held every entry left in the list (one without ageing): an entry's last sighting is the
+   * later of its own column and this, so such a REPLACE need not write every kept row.
+   */
+  @TimestampColumn({ nullable: true })
+  entriesSeenAt: Date | null;
+
   @TimestampColumn({ nullable: true })
   @Field(() => Date, { nullable: true, description: 'When a feed was last imported into the list.' })
   lastImportedAt: Date | null;

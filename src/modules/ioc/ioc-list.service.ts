@@ -22,7 +22,14 @@ export interface IocListFields {
   sourceName?: string | null;
   referenceUrl?: string | null;
   description?: string | null;
+  /** Ageing (#21): on update, 0 removes the setting. */
+  entryLifetimeSeconds?: number | null;
+  ageingGraceSeconds?: number | null;
 }
+
+/** Bounds of a list's lifetime and grace period, in seconds (a minute to ten years). */
+export const MIN_AGE_SECONDS = 60;
+export const MAX_AGE_SECONDS = 315_360_000;
 
 export interface IocListFilterData {
   nameContains?: string | null;
@@ -98,6 +105,8 @@ export class IocListService {
         sourceName: input.sourceName?.trim() || null,
         referenceUrl: input.referenceUrl?.trim() || null,
         description: input.description?.trim() || null,
+        entryLifetimeSeconds: input.entryLifetimeSeconds ?? null,
+        ageingGraceSeconds: input.ageingGraceSeconds ?? null,
         entryCount: 0,
         revision: 0,
         lastImportedAt: null,
@@ -131,6 +140,9 @@ export class IocListService {
       if (input.sourceName !== undefined) list.sourceName = input.sourceName?.trim() || null;
       if (input.referenceUrl !== undefined) list.referenceUrl = input.referenceUrl?.trim() || null;
       if (input.description !== undefined) list.description = input.description?.trim() || null;
+      // New ageing settings apply from the next import or fetch into the list.
+      if (input.entryLifetimeSeconds != null) list.entryLifetimeSeconds = input.entryLifetimeSeconds || null;
+      if (input.ageingGraceSeconds != null) list.ageingGraceSeconds = input.ageingGraceSeconds || null;
       if (matchChanged) list.revision += 1;
       list.updatedAt = new Date();
       // Kind, severity or category re-judge every stored upload its entries meet (#17).
@@ -207,6 +219,18 @@ export class IocListService {
         valid = false;
       }
       if (!valid) errors.push(userError(UserErrorCode.INVALID, f('referenceUrl'), 'The reference URL must be an http(s) URL of at most 2,000 characters.'));
+    }
+    for (const field of ['entryLifetimeSeconds', 'ageingGraceSeconds'] as const) {
+      const v = input[field];
+      if (v == null || (!creating && v === 0)) continue;
+      if (!Number.isInteger(v) || v < MIN_AGE_SECONDS || v > MAX_AGE_SECONDS)
+        errors.push(
+          userError(
+            UserErrorCode.INVALID,
+            f(field),
+            `${field === 'entryLifetimeSeconds' ? 'The lifetime' : 'The grace period'} is a whole number of seconds from ${MIN_AGE_SECONDS} to ${MAX_AGE_SECONDS.toLocaleString('en-US')} (10 years)${creating ? '' : ', or 0 to remove it'}.`,
+          ),
+        );
     }
     if (input.description && input.description.length > 2000)
       errors.push(userError(UserErrorCode.TOO_LONG, f('description'), 'Descriptions are at most 2,000 characters.'));

@@ -26,6 +26,18 @@ export class IocListCreateInput {
   @Field(() => String, { nullable: true, description: 'Reference URL (http or https).' })
   referenceUrl?: string | null;
 
+  @Field(() => Int, {
+    nullable: true,
+    description: 'Seconds an imported entry matches after a feed first held it (60 to 315,360,000, i.e. 10 years); omitted: no limit.',
+  })
+  entryLifetimeSeconds?: number | null;
+
+  @Field(() => Int, {
+    nullable: true,
+    description: 'Seconds an imported entry keeps matching after the last feed that held it (60 to 315,360,000); omitted: none, a REPLACE removes at once.',
+  })
+  ageingGraceSeconds?: number | null;
+
   @Field(() => String, { nullable: true, description: 'Free-text description.' })
   description?: string | null;
 }
@@ -52,6 +64,12 @@ export class IocListUpdateInput {
 
   @Field(() => String, { nullable: true, description: 'New reference URL; an empty string clears it.' })
   referenceUrl?: string | null;
+
+  @Field(() => Int, { nullable: true, description: 'New lifetime of imported entries in seconds (60 to 315,360,000); 0 removes the limit.' })
+  entryLifetimeSeconds?: number | null;
+
+  @Field(() => Int, { nullable: true, description: 'New grace period of imported entries in seconds (60 to 315,360,000); 0 removes it.' })
+  ageingGraceSeconds?: number | null;
 
   @Field(() => String, { nullable: true, description: 'New description; an empty string clears it.' })
   description?: string | null;

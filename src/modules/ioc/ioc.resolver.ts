@@ -198,6 +198,18 @@ export class IocResolver {
     return list;
   }
 
+  @FieldResolver(() => Date, {
+    nullable: true,
+    description:
+      'When a feed import or source fetch last held the entry; null for entries added by hand. On a list with a grace period the entry stops matching once it has not been seen for that long.',
+  })
+  async lastSeenInSource(@Root() ioc: Ioc, @Ctx() ctx: RequestContext): Promise<Date | null> {
+    if (ioc.firstSeenInSource == null) return null;
+    const own = ioc.lastSeenInSource?.getTime() ?? 0;
+    const list = (await ctx.loaders.iocList.load(ioc.listId))?.entriesSeenAt?.getTime() ?? 0;
+    return new Date(Math.max(own, list, ioc.firstSeenInSource.getTime()));
+  }
+
   @FieldResolver(() => [IocScope], {
     description:
       'ALLOW entries only: the devices (or internal hosts of them) the entry is limited to, e.g. by a FALSE_POSITIVE verdict; empty: it applies wherever its list is attached.',
