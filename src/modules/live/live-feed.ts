@@ -65,6 +65,13 @@ export class LiveFeed {
     }
   }
 
+  /** How many hitsChanged listeners have their cursor set and are registered (tests wait for them). */
+  hitListeners(): number {
+    let n = 0;
+    for (const set of this.hits.values()) n += set.size;
+    return n;
+  }
+
   close(): void {
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);

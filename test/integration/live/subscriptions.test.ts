@@ -101,8 +101,9 @@ describe.each(drivers)('subscriptions over graphql-ws (%s)', (driver) => {
     });
     const none = collect(admin, `subscription { hitsFound(filter: { minSeverity: 5 }) { hitCount } }`, {});
     const other = collect(apollo(t.keys.otherAdmin), `subscription { hitsFound { hitCount } }`, {});
-    // Connected and subscribed before the upload (the subscriptions see hits written from then on).
-    await new Promise((r) => setTimeout(r, 300));
+    // Connected and subscribed before the upload (the subscriptions see hits written from then on): wait until
+    // the server registered all three, their cursor set; a fixed pause lost the race on a loaded machine.
+    await until(() => t.services.live.feed.hitListeners() === 3, 'the hitsFound subscriptions to register');
 
     const id = ok(await upload(t, capture(12), { deviceNickname: 'hq' })).logUploadCreate.logUpload.id;
     const progress = collect(admin, `subscription($id: ID!) { uploadProgress(id: $id) { id status hits } }`, { id });
