@@ -1,13 +1,14 @@
 import { Request, Response, Router } from 'express';
 import { FoundBy } from '../modules/retro-hunt/retro-hunt.enums';
 import { GraphQLError } from 'graphql';
-import { Direction, TimeRangePreset, TransportProtocol } from '../modules/flow-hit/flow-hit.enums';
+import { Direction, HitKind, TimeRangePreset, TransportProtocol } from '../modules/flow-hit/flow-hit.enums';
 import { IocCategory } from '../modules/ioc/ioc.enums';
 import { READ_ROLES } from '../modules/auth/auth.types';
-import { resolveHitFilter, ResolvedHitFilter } from '../modules/flow-hit/hit-filter';
+import { flowHitsOnly, resolveHitFilter, ResolvedHitFilter } from '../modules/flow-hit/hit-filter';
 import { TriageStatus } from '../modules/flow-hit/hit-triage.enums';
 import { HitFilter } from '../modules/flow-hit/hit-filter.inputs';
-import { EXPORT_BATCH, exportHits } from '../modules/report/export/hit-export';
+import { EXPORT_BATCH, exportHits, HitExport } from '../modules/report/export/hit-export';
+import { exportDnsHits } from '../modules/report/export/dns-hit-export';
 import { nextTurn } from '../common/async/next-turn';
 import { bearerToken } from './context';
 import { Logger } from './logger';
@@ -59,6 +60,7 @@ export function filterFromQuery(q: Request['query']): HitFilter {
   const preset = oneOf(TimeRangePreset, q.preset, 'preset')?.[0];
   const one = (v: unknown) => (v === undefined ? undefined : String(Array.isArray(v) ? v[0] : v));
   return {
+    kind: oneOf(HitKind, q.kind, 'kind')?.[0],
     from: date(q.from, 'from'),
     to: date(q.to, 'to'),
     preset,
@@ -80,13 +82,16 @@ export function filterFromQuery(q: Request['query']): HitFilter {
 }
 
 /**
- * GET /export/flow-hits.csv and .ndjson: an adapter over the report module's export (exportHits): the API key,
- * the filter from query parameters, the headers, and the batches written with backpressure.
+ * GET /export/flow-hits.csv and .ndjson, /export/dns-hits.csv and .ndjson: an adapter over the report module's
+ * exports (exportHits, exportDnsHits): the API key, the filter from query parameters, the headers, and the
+ * batches written with backpressure.
  */
 export function exportRouter(services: Services, logger: Logger, batchSize = EXPORT_BATCH): Router {
   const router = Router();
-  router.get(/^\/export\/flow-hits\.(csv|ndjson)$/, async (req: Request, res: Response) => {
-    const format = (req.params as Record<string, string>)[0] === 'csv' ? 'csv' : 'ndjson';
+  router.get(/^\/export\/(flow|dns)-hits\.(csv|ndjson)$/, async (req: Request, res: Response) => {
+    const dns = (req.params as Record<string, string>)[0] === 'dns';
+    const format = (req.params as Record<string, string>)[1] === 'csv' ? 'csv' : 'ndjson';
+    const what = dns ? 'dns-hits' : 'flow-hits';
     const token = bearerToken(req.headers.authorization);
     const caller = token ? await services.accounts.authenticate(token) : null;
     if (!caller) return void res.status(401).json({ error: 'A valid API key is required: send "Authorization: Bearer <key>".', code: 'UNAUTHENTICATED' });
@@ -95,7 +100,10 @@ export function exportRouter(services: Services, logger: Logger, batchSize = EXP
     if (!READ_ROLES.includes(caller.role)) return void res.status(403).json({ error: "Your API key's role may not do this.", code: 'FORBIDDEN' });
     let filter: ResolvedHitFilter;
     try {
-      filter = resolveHitFilter(caller.accountId, filterFromQuery(req.query));
+      const given = filterFromQuery(req.query);
+      filter = dns
+        ? resolveHitFilter(caller.accountId, { ...given, kind: HitKind.DNS })
+        : flowHitsOnly(resolveHitFilter(caller.accountId, given), '/export/dns-hits.csv (or .ndjson)');
     } catch (err) {
       if (err instanceof GraphQLError) return void res.status(400).json({ error: err.message, code: 'BAD_USER_INPUT' });
       throw err;
@@ -120,11 +128,13 @@ export function exportRouter(services: Services, logger: Logger, batchSize = EXP
     // The client left while it waited: its slot goes to the next.
     if (gone) return release();
     res.once('close', release);
-    const { header, batches } = await exportHits(services.dataSource, caller.accountId, filter, format, batchSize, services.analyticsFlowHits);
+    const { header, batches }: HitExport = dns
+      ? await exportDnsHits(services.dataSource, caller.accountId, filter, format, batchSize)
+      : await exportHits(services.dataSource, caller.accountId, filter, format, batchSize, services.analyticsFlowHits);
     // The next batch is read while this one is sent (MySQL runs it meanwhile).
     let pending = batches.next();
     pending.catch(() => undefined);
-    if (services.analyticsFlowHits) {
+    if (services.analyticsFlowHits && !dns) {
       // From ClickHouse, the first batch before the status: ClickHouse down is a 503 to retry, not a cut 200.
       try {
         await pending;
@@ -137,7 +147,7 @@ export function exportRouter(services: Services, logger: Logger, batchSize = EXP
     }
     res.status(200);
     res.setHeader('content-type', format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson; charset=utf-8');
-    res.setHeader('content-disposition', `attachment; filename="flow-hits.${format}"`);
+    res.setHeader('content-disposition', `attachment; filename="${what}.${format}"`);
     let closed = false;
     res.on('close', () => (closed = true));
     if (header) res.write(header);

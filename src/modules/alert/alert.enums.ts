@@ -36,11 +36,8 @@ export enum HitFoundBy {
   RETRO_HUNT = 'RETRO_HUNT',
 }
 
-/** What a hit matched: an address entry (a flow hit) or a domain entry (a DNS hit). */
-export enum HitKind {
-  IP = 'IP',
-  DNS = 'DNS',
-}
+// Hit kinds are reports' too: declared and registered with the other hit enums.
+export { HitKind } from '../flow-hit/flow-hit.enums';
 
 /** How a rule's alerts go out. */
 export enum AlertDigestMode {
@@ -97,14 +94,6 @@ registerEnumType(HitFoundBy, {
   valuesConfig: {
     UPLOAD: { description: 'When its upload was processed.' },
     RETRO_HUNT: { description: 'When a list change re-judged a stored upload (retro-hunt).' },
-  },
-});
-registerEnumType(HitKind, {
-  name: 'HitKind',
-  description: 'What a hit matched.',
-  valuesConfig: {
-    IP: { description: 'An address entry, by a flow (a flow hit).' },
-    DNS: { description: 'A domain entry, by a DNS query (a DNS hit).' },
   },
 });
 registerEnumType(AlertDeliveryStatus, {

@@ -1,4 +1,4 @@
-import { Field, InputType } from 'type-graphql';
+import { Field, InputType, Int } from 'type-graphql';
 import { HitWindowFilter } from '../flow-hit/hit-filter.inputs';
 
 @InputType({
@@ -7,4 +7,10 @@ import { HitWindowFilter } from '../flow-hit/hit-filter.inputs';
 export class DnsHitFilter extends HitWindowFilter {
   @Field(() => String, { nullable: true, description: 'Only questions for this name or a name under it (case and a trailing dot are ignored).' })
   name?: string | null;
+
+  @Field(() => [Int], { nullable: true, description: 'Only these severities.' })
+  severities?: number[] | null;
+
+  @Field(() => String, { nullable: true, description: 'Only questions asked by this internal host (one address).' })
+  internalAddress?: string | null;
 }

@@ -3,6 +3,8 @@ import { ConnectionData } from '../../common/pagination/connection';
 import { keysetPaginate, KeysetPage } from '../../common/pagination/keyset';
 import { badUserInput } from '../../common/errors/graphql-errors';
 import { resolveHitFilter } from '../flow-hit/hit-filter';
+import { HitKind } from '../flow-hit/flow-hit.enums';
+import { applyDnsConditions } from '../report/groupings/dns-source';
 import { checkDomainName } from '../ioc/feed/domain-name';
 import { IocDomain } from '../ioc/ioc-domain.entity';
 import { DnsHit } from './dns-hit.entity';
@@ -57,24 +59,11 @@ export class DnsHitService {
 
   /** DNS hits matching a filter, newest first (first query's capture time, then id), a keyset page at a time. */
   async search(accountId: number, filter: DnsHitFilter, page: KeysetPage): Promise<ConnectionData<DnsHit>> {
-    const { name, ...window } = filter;
-    const f = resolveHitFilter(accountId, window);
-    const qb = this.dataSource
-      .getRepository(DnsHit)
-      .createQueryBuilder('h')
-      .where('h.accountId = :accountId', { accountId })
-      .andWhere('h.firstSeenAt >= :from AND h.firstSeenAt < :to', { from: f.from, to: f.to });
-    // An empty ID list matches nothing (as in flow hits' filter).
-    const inList = (column: string, key: string, values: readonly unknown[] | undefined) => {
-      if (!values) return;
-      if (values.length === 0) qb.andWhere('1 = 0');
-      else qb.andWhere(`${column} IN (:...${key})`, { [key]: values });
-    };
-    inList('h.deviceId', 'devices', f.deviceIds);
-    inList('h.direction', 'directions', f.directions);
-    inList('h.iocListId', 'lists', f.listIds);
-    inList('h.category', 'categories', f.categories);
-    if (f.minSeverity != null) qb.andWhere('h.severity >= :minSeverity', { minSeverity: f.minSeverity });
+    const { name, ...rest } = filter;
+    const f = resolveHitFilter(accountId, { ...rest, kind: HitKind.DNS });
+    const qb = this.dataSource.getRepository(DnsHit).createQueryBuilder('h').where('1 = 1');
+    // The conditions hitReport's DNS groupings apply, so a report row drills down to exactly its hits.
+    applyDnsConditions(qb, f);
     if (name != null) underName(qb, domainName(name, 'filter.name'));
     return keysetPaginate(
       qb,

@@ -5,6 +5,12 @@ import { Protocol } from '../log-upload/parsing/packet-batch';
 // The pure cores own these enums (they import no GraphQL); they are registered for the schema here.
 export { Direction };
 
+/** What a hit matched: an address entry (a flow hit) or a domain entry (a DNS hit). */
+export enum HitKind {
+  IP = 'IP',
+  DNS = 'DNS',
+}
+
 /** Which end of the connection held the matched address. */
 export enum MatchedSide {
   INITIATOR = 'INITIATOR',
@@ -36,6 +42,14 @@ export function protocolName(p: Protocol): TransportProtocol {
   }
 }
 
+registerEnumType(HitKind, {
+  name: 'HitKind',
+  description: 'What a hit matched.',
+  valuesConfig: {
+    IP: { description: 'An address entry, by a flow (a flow hit).' },
+    DNS: { description: 'A domain entry, by a DNS query (a DNS hit).' },
+  },
+});
 registerEnumType(Direction, {
   name: 'Direction',
   description: 'Who opened a connection.',

@@ -1,7 +1,7 @@
 import { Args, ArgsType, Authorized, Ctx, Field, FieldResolver, Query, Resolver, Root } from 'type-graphql';
 import { ConnectionData, PageArgs } from '../../common/pagination/connection';
 import { HitFilter } from './hit-filter.inputs';
-import { resolveHitFilter } from './hit-filter';
+import { flowHitsOnly, resolveHitFilter } from './hit-filter';
 import { FlowHitOrder } from './flow-hit.enums';
 import { FlowHitConnection } from './flow-hit.payloads';
 import type { RequestContext } from '../../app/context';
@@ -39,7 +39,11 @@ export class FlowHitResolver {
   @Query(() => FlowHitConnection, { description: 'The drill-down: individual flow hits matching a filter, a page at a time (first at most 100).' })
   flowHits(@Args() args: FlowHitsArgs, @Ctx() ctx: RequestContext): Promise<ConnectionData<FlowHit>> {
     const filter = args.triageStatuses && !args.filter.triageStatuses ? { ...args.filter, triageStatuses: args.triageStatuses } : args.filter;
-    return ctx.services.flowHits.search(resolveHitFilter(ctx.caller!.accountId, filter), args.orderBy ?? FlowHitOrder.FIRST_SEEN_DESC, args);
+    return ctx.services.flowHits.search(
+      flowHitsOnly(resolveHitFilter(ctx.caller!.accountId, filter), 'dnsHits'),
+      args.orderBy ?? FlowHitOrder.FIRST_SEEN_DESC,
+      args,
+    );
   }
 
   @FieldResolver(() => Device, { description: 'The device whose upload held the connection.' })

@@ -1,5 +1,5 @@
 import { Field, ID, InputType, Int } from 'type-graphql';
-import { Direction, TimeRangePreset, TransportProtocol } from './flow-hit.enums';
+import { Direction, HitKind, TimeRangePreset, TransportProtocol } from './flow-hit.enums';
 import { IocCategory } from '../ioc/ioc.enums';
 import { FoundBy } from '../retro-hunt/retro-hunt.enums';
 import { TriageStatus } from './hit-triage.enums';
@@ -35,9 +35,16 @@ export abstract class HitWindowFilter {
 
 @InputType({
   description:
-    'Which flow hits a report, the drill-down or an export covers. A window is required: `from`+`to` or a `preset`. All given conditions must hold. The window applies to capture time (first packet).',
+    'Which hits a report, the drill-down or an export covers: flow hits (kind IP, the default) or DNS hits (kind DNS). A window is required: `from`+`to` or a `preset`. All given conditions must hold. The window applies to capture time (first packet or query).',
 })
 export class HitFilter extends HitWindowFilter {
+  @Field(() => HitKind, {
+    nullable: true,
+    description:
+      'Which hits: IP (flow hits, the default) or DNS (DNS hits: questions whose name a domain entry contains). With DNS, the conditions only flow hits have (externalAddress, destination ports, protocols, foundBy, foundSince) are refused, internalAddress takes one address (not a CIDR), and DNS hits count as never triaged (OPEN).',
+  })
+  kind?: HitKind | null;
+
   @Field(() => [Int], { nullable: true, description: 'Only these severities.' })
   severities?: number[] | null;
 

@@ -2,7 +2,8 @@ import { ObjectLiteral, SelectQueryBuilder } from 'typeorm';
 import { badUserInput } from '../../common/errors/graphql-errors';
 import { idOfType } from '../../common/ids/global-id';
 import { parseCidr } from '../../common/net/cidr';
-import { Direction, PRESET_MS, TimeRangePreset, TransportProtocol } from './flow-hit.enums';
+import { canonicalIp } from '../../common/net/device-address';
+import { Direction, HitKind, PRESET_MS, TimeRangePreset, TransportProtocol } from './flow-hit.enums';
 import { FlowHit } from './flow-hit.entity';
 import { IocCategory } from '../ioc/ioc.enums';
 import { cidrRangeKeys } from '../ioc/ioc-range';
@@ -13,6 +14,10 @@ import { applyTriageStatuses } from './hit-triage.sql';
 /** A validated filter, IDs decoded, ready for SQL. Unknown or foreign IDs decode to -1 and match nothing. */
 export interface ResolvedHitFilter {
   accountId: number;
+  /** DNS: the filter covers DNS hits (dns_hit); absent: flow hits. */
+  kind?: HitKind.DNS;
+  /** With kind DNS: the one internal address asked for, canonical (DNS hits have no address keys for a CIDR). */
+  internalIp?: string;
   from: number;
   to: number;
   deviceIds?: number[];
@@ -63,10 +68,32 @@ export function resolveHitFilter(accountId: number, f: HitFilterInput, now = Dat
     if (!(from < to)) throw badUserInput('filter: from must be before to.');
     if (to - from > MAX_WINDOW_MS) throw badUserInput('filter: the window may span at most 400 days.');
   }
+  const dns = f.kind === HitKind.DNS;
+  if (dns) {
+    const ipOnly: Array<[keyof HitFilterInput, string]> = [
+      ['externalAddress', 'a DNS hit has no external address'],
+      ['destinationPorts', 'a DNS hit has no destination port'],
+      ['excludeDestinationPorts', 'a DNS hit has no destination port'],
+      ['protocols', 'a DNS hit has no transport protocol'],
+      ['foundBy', 'DNS hits do not record how they were found'],
+      ['foundSince', 'DNS hits do not record when they were found'],
+    ];
+    for (const [field, why] of ipOnly)
+      if (f[field] != null) throw badUserInput(`filter.${field} applies to IP hits only (${why}); leave it out with kind: DNS.`);
+  }
+  let internalIp: string | undefined;
+  if (dns && f.internalAddress != null) {
+    const ip = canonicalIp(f.internalAddress);
+    if (ip === null)
+      throw badUserInput(`filter.internalAddress: with kind: DNS, give one IP address (not a CIDR); "${f.internalAddress.slice(0, 64)}" is not one.`);
+    internalIp = ip;
+  }
   const ids = (list: string[] | null | undefined, type: 'Device' | 'IocList') => (list ? list.map((id) => idOfType(id, type) ?? -1) : undefined);
   if (f.minSeverity != null && (f.minSeverity < 0 || f.minSeverity > 5)) throw badUserInput('filter.minSeverity: 0-5.');
   return {
     accountId,
+    ...(dns ? { kind: HitKind.DNS as const } : {}),
+    ...(internalIp !== undefined ? { internalIp } : {}),
     from,
     to,
     deviceIds: ids(f.devices, 'Device'),
@@ -75,7 +102,7 @@ export function resolveHitFilter(accountId: number, f: HitFilterInput, now = Dat
     severities: f.severities ?? undefined,
     listIds: ids(f.iocLists, 'IocList'),
     categories: f.categories ?? undefined,
-    internal: f.internalAddress ? addressRange(f.internalAddress, 'internalAddress') : undefined,
+    internal: f.internalAddress && !dns ? addressRange(f.internalAddress, 'internalAddress') : undefined,
     external: f.externalAddress ? addressRange(f.externalAddress, 'externalAddress') : undefined,
     ports: f.destinationPorts ? ports(f.destinationPorts, 'destinationPorts') : undefined,
     excludePorts: f.excludeDestinationPorts ? ports(f.excludeDestinationPorts, 'excludeDestinationPorts') : undefined,
@@ -84,6 +111,12 @@ export function resolveHitFilter(accountId: number, f: HitFilterInput, now = Dat
     foundSince: f.foundSince ? f.foundSince.getTime() : undefined,
     triageStatuses: f.triageStatuses ? [...new Set(f.triageStatuses)] : undefined,
   };
+}
+
+/** `f` for something only flow hits have (the flowHits drill-down, triage, the flow hit export): kind DNS is refused, naming where DNS hits are. */
+export function flowHitsOnly(f: ResolvedHitFilter, instead: string): ResolvedHitFilter {
+  if (f.kind === HitKind.DNS) throw badUserInput(`filter.kind: this covers flow hits (kind IP) only; DNS hits are in ${instead}.`);
+  return f;
 }
 
 /** Applies a filter to a query on FlowHit aliased `h`. An empty ID list matches nothing. */

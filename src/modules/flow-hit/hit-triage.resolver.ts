@@ -6,7 +6,7 @@ import { READ_ROLES } from '../auth/auth.types';
 import { ApiKey } from '../account/api-key.entity';
 import { FlowHit } from './flow-hit.entity';
 import { HitFilter } from './hit-filter.inputs';
-import { resolveHitFilter } from './hit-filter';
+import { flowHitsOnly, resolveHitFilter } from './hit-filter';
 import { HitTriage } from './hit-triage.entity';
 import { FalsePositiveScope, TriageStatus } from './hit-triage.enums';
 import { triageKey } from './hit-triage.service';
@@ -75,7 +75,7 @@ export class FlowHitTriageResolver {
     return toPayload(
       await ctx.services.hitTriage.triage(caller, {
         ids: input.ids?.map((id) => idOfType(id, 'FlowHit')),
-        filter: input.filter ? resolveHitFilter(caller.accountId, input.filter) : null,
+        filter: input.filter ? flowHitsOnly(resolveHitFilter(caller.accountId, input.filter), 'dnsHits, which are not triaged') : null,
         status: input.status,
         note: input.note,
         allowInPolicy: input.allowInPolicy,

@@ -9,23 +9,38 @@ import { Ioc } from '../ioc/ioc.entity';
 import { IocList } from '../ioc/ioc-list.entity';
 import { HitFilter } from '../flow-hit/hit-filter.inputs';
 import { resolveHitFilter, ResolvedHitFilter } from '../flow-hit/hit-filter';
-import { TimeRangePreset } from '../flow-hit/flow-hit.enums';
+import { HitKind, TimeRangePreset } from '../flow-hit/flow-hit.enums';
+import { IocDomain } from '../ioc/ioc-domain.entity';
+import { GraphQLError } from 'graphql';
 import { TriageStatus } from '../flow-hit/hit-triage.enums';
 import { TimeBucket } from './report.enums';
 import {
   CategoryRow,
   DeviceRow,
   DirectionRow,
+  DomainRow,
   HitTotals,
   InternalHostRow,
   IocListRow,
   IocRow,
+  KindRow,
   SeverityRow,
   ThreatRow,
   TimelineBucketRow,
 } from './report.types';
 import { validTimeZone } from './timeline';
-import { BY_CATEGORY, BY_DEVICE, BY_DIRECTION, BY_INTERNAL_HOST, BY_IOC, BY_IOC_LIST, BY_SEVERITY, TOTALS } from './groupings/groupings';
+import {
+  BY_CATEGORY,
+  BY_DEVICE,
+  BY_DIRECTION,
+  BY_DOMAIN,
+  BY_INTERNAL_HOST,
+  BY_IOC,
+  BY_IOC_LIST,
+  BY_SEVERITY,
+  KIND_TOTALS,
+  TOTALS,
+} from './groupings/groupings';
 
 const TOP_DEFAULT = 10;
 
@@ -51,9 +66,14 @@ function selects(info: GraphQLResolveInfo, name: string): boolean {
   return info.fieldNodes.some((node) => visit(node.selectionSet));
 }
 
-@ObjectType({ description: 'Hit report over a filter. Each grouping is computed (one SQL query) only when selected.' })
+@ObjectType({
+  description:
+    "Hit report over a filter: of flow hits, or of DNS hits with the filter's kind DNS (byKind and byDomain aside). Each grouping is computed (one SQL query) only when selected.",
+})
 export class HitReport {
   filter: ResolvedHitFilter;
+  /** The filter as given: byKind and byDomain resolve it again for the other kind. */
+  input: HitFilter;
 
   @Field({ description: 'Start of the window covered.' })
   from: Date;
@@ -62,7 +82,7 @@ export class HitReport {
   to: Date;
 }
 
-@ObjectType({ description: "The IP Defense dashboard: the original product's overview in one query." })
+@ObjectType({ description: "The IP Defense dashboard (DNS Defense with kind DNS): the original product's overview in one query." })
 export class Dashboard {
   filter: ResolvedHitFilter;
   /** The filter narrowed to hits nobody has triaged (or set back to OPEN): openHits. */
@@ -79,7 +99,22 @@ export class Dashboard {
 /** A costly measure nobody selected is not computed (answered 0). */
 const unselected = (info: GraphQLResolveInfo, ...fields: string[]) => fields.filter((field) => !selects(info, field));
 
-const report = (filter: ResolvedHitFilter) => Object.assign(new HitReport(), { filter, from: new Date(filter.from), to: new Date(filter.to) });
+const report = (filter: ResolvedHitFilter, input: HitFilter) =>
+  Object.assign(new HitReport(), { filter, input, from: new Date(filter.from), to: new Date(filter.to) });
+
+/**
+ * The report's filter for hits of `kind` (its other conditions kept, the same window), or null when a condition
+ * only the other kind has rules out every hit of this one (a DNS hit has no external address).
+ */
+function filterOfKind(r: HitReport, kind: HitKind, accountId: number): ResolvedHitFilter | null {
+  if ((r.filter.kind ?? HitKind.IP) === kind) return r.filter;
+  try {
+    return resolveHitFilter(accountId, { ...r.input, kind }, r.filter.to);
+  } catch (err) {
+    if (err instanceof GraphQLError && err.extensions.code === 'BAD_USER_INPUT') return null;
+    throw err;
+  }
+}
 
 @Resolver(() => HitReport)
 export class HitReportResolver {
@@ -89,7 +124,35 @@ export class HitReportResolver {
     @Arg('filter', () => HitFilter, { description: 'Which hits; a time window is required.' }) filter: HitFilter,
     @Ctx() ctx: RequestContext,
   ): HitReport {
-    return report(resolveHitFilter(ctx.caller!.accountId, filter));
+    return report(resolveHitFilter(ctx.caller!.accountId, filter), filter);
+  }
+
+  @FieldResolver(() => [KindRow], {
+    description:
+      "IP and DNS hits side by side (both always present), over the filter's other conditions whatever its kind; a condition only flow hits have (externalAddress, ports, protocols, foundBy) leaves DNS at 0.",
+  })
+  async byKind(@Root() r: HitReport, @Ctx() ctx: RequestContext): Promise<KindRow[]> {
+    return Promise.all(
+      [HitKind.IP, HitKind.DNS].map(async (kind): Promise<KindRow> => {
+        const f = filterOfKind(r, kind, ctx.caller!.accountId);
+        const [t] = f ? await ctx.services.reports.group(f, KIND_TOTALS) : [];
+        return t ?? { kind, hits: 0, packets: 0, internalHosts: 0, devices: 0, firstSeenAt: null, lastSeenAt: null };
+      }),
+    );
+  }
+
+  @FieldResolver(() => [DomainRow], {
+    description:
+      "DNS hits by queried name, most hits first, over the filter's conditions whatever its kind (none when a condition only flow hits have is given).",
+  })
+  async byDomain(
+    @Root() r: HitReport,
+    @Ctx() ctx: RequestContext,
+    @Arg('first', () => Int, { nullable: true, description: 'How many rows (1-100, default 10).' }) first?: number,
+  ): Promise<DomainRow[]> {
+    const n = top(first);
+    const f = filterOfKind(r, HitKind.DNS, ctx.caller!.accountId);
+    return f ? ctx.services.reports.group(f, BY_DOMAIN, { first: n }) : [];
   }
 
   @FieldResolver(() => HitTotals, { description: 'Totals.' })
@@ -186,9 +249,11 @@ export class DashboardResolver {
     @Arg('timeZone', () => String, { nullable: true, description: "IANA time zone of the trend's days (default UTC)." }) timeZone?: string,
     @Arg('triageStatuses', () => [TriageStatus], { nullable: true, description: 'Only hits with these triage verdicts (default: every hit).' })
     triageStatuses?: TriageStatus[],
+    @Arg('kind', () => HitKind, { nullable: true, description: 'IP (flow hits, the default) or DNS (DNS hits, never triaged: all OPEN).' })
+    kind?: HitKind,
   ): Dashboard {
     const window = from || to ? { from, to, preset } : { preset: preset ?? TimeRangePreset.LAST_24_HOURS };
-    const filter = resolveHitFilter(ctx.caller!.accountId, { ...window, triageStatuses });
+    const filter = resolveHitFilter(ctx.caller!.accountId, { ...window, triageStatuses, kind });
     const open = (filter.triageStatuses ?? [TriageStatus.OPEN]).filter((s) => s === TriageStatus.OPEN);
     const openFilter = { ...filter, triageStatuses: open };
     return Object.assign(new Dashboard(), { filter, openFilter, timeZone: zone(timeZone), from: new Date(filter.from), to: new Date(filter.to) });
@@ -231,11 +296,25 @@ export class DashboardResolver {
 }
 
 /** Rows reference real objects, through the request's DataLoaders. */
+/** The address entry of an IP row; null for a DNS row (its entry is a domain: `domain`). */
+const addressEntry = (ctx: RequestContext, r: { kind?: HitKind; iocId: number }) =>
+  r.kind === HitKind.DNS ? Promise.resolve(null) : ctx.loaders.ioc.load(r.iocId);
+const domainEntry = (ctx: RequestContext, r: { kind?: HitKind; iocId: number }) =>
+  r.kind === HitKind.DNS ? ctx.loaders.iocDomain.load(r.iocId) : Promise.resolve(null);
+
 @Resolver(() => IocRow)
 export class IocRowResolver {
-  @FieldResolver(() => Ioc, { nullable: true, description: 'The entry; null if it has since been removed (matchedCidr keeps it).' })
+  @FieldResolver(() => Ioc, {
+    nullable: true,
+    description: 'The address entry (IP rows); null for DNS rows, or if it has since been removed (matchedCidr keeps it).',
+  })
   ioc(@Root() r: IocRow, @Ctx() ctx: RequestContext): Promise<Ioc | null> {
-    return ctx.loaders.ioc.load(r.iocId);
+    return addressEntry(ctx, r);
+  }
+
+  @FieldResolver(() => IocDomain, { nullable: true, description: 'The domain entry (DNS rows); null for IP rows, or if it has since been removed.' })
+  domain(@Root() r: IocRow, @Ctx() ctx: RequestContext): Promise<IocDomain | null> {
+    return domainEntry(ctx, r);
   }
 
   @FieldResolver(() => IocList, { nullable: true, description: "The entry's list; null if it has since been deleted." })
@@ -281,9 +360,17 @@ export class ThreatRowResolver {
     return deviceOf(ctx, r.deviceId);
   }
 
-  @FieldResolver(() => Ioc, { nullable: true, description: 'The entry; null if it has since been removed (matchedCidr keeps it).' })
+  @FieldResolver(() => Ioc, {
+    nullable: true,
+    description: 'The address entry (IP rows); null for DNS rows, or if it has since been removed (matchedCidr keeps it).',
+  })
   ioc(@Root() r: ThreatRow, @Ctx() ctx: RequestContext): Promise<Ioc | null> {
-    return ctx.loaders.ioc.load(r.iocId);
+    return addressEntry(ctx, r);
+  }
+
+  @FieldResolver(() => IocDomain, { nullable: true, description: 'The domain entry (DNS rows); null for IP rows, or if it has since been removed.' })
+  domain(@Root() r: ThreatRow, @Ctx() ctx: RequestContext): Promise<IocDomain | null> {
+    return domainEntry(ctx, r);
   }
 
   @FieldResolver(() => IocList, { nullable: true, description: "The entry's list; null if it has since been deleted." })

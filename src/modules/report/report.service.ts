@@ -6,6 +6,8 @@ import { COMMITTED_FILTER, committedAttempts, committedParams } from '../analyti
 import { syncTriage } from '../analytics/analytics-triage';
 import { analyticsUnavailable, ChParams, chRows, HITS_TABLE } from './groupings/clickhouse-source';
 import { ClickHouseExecutor } from './groupings/clickhouse.executor';
+import { DnsExecutor } from './groupings/dns.executor';
+import { HitKind } from '../flow-hit/flow-hit.enums';
 import { ReportExecutor } from './groupings/executor';
 import { Grouping, GroupingOptions } from './groupings/grouping';
 import { MemoryExecutor } from './groupings/memory.executor';
@@ -16,14 +18,17 @@ import { TimeBucket } from './report.enums';
 import { ThreatRow, TimelineBucketRow } from './report.types';
 
 /**
- * Read models over flow hits: the groupings declared in groupings/groupings.ts, threats and the timeline, each
+ * Read models over hits: the groupings declared in groupings/groupings.ts, threats and the timeline, each
  * run only when its field is selected, by the executor chosen once for the request: the in-memory store's when
  * it holds the account's hits (hit-memory.ts), SQL otherwise (roll-ups and raw hits; groupings/sql.executor.ts).
  * With the analytics tier (ANALYTICS_URL) the hits live in ClickHouse, and every report is computed there
  * (groupings/clickhouse.executor.ts); ClickHouse failing is ANALYTICS_UNAVAILABLE, never a partial answer.
+ * A filter of kind DNS reads DNS hits, in SQL on every install (groupings/dns.executor.ts).
  */
 export class ReportService {
   private readonly sql: SqlExecutor;
+  /** DNS hits (a filter of kind DNS), in SQL on every install. */
+  private readonly dns: DnsExecutor;
 
   /** The executor of each request (one filter object per report), chosen by its first grouping. */
   private readonly chosen = new WeakMap<ResolvedHitFilter, Promise<ReportExecutor>>();
@@ -34,6 +39,7 @@ export class ReportService {
     private readonly options: { memory?: HitMemory; threads?: ReportThreads | null; analytics?: Analytics | null } = {},
   ) {
     this.sql = new SqlExecutor(dataSource);
+    this.dns = new DnsExecutor(dataSource);
   }
 
   /**
@@ -47,11 +53,14 @@ export class ReportService {
       const memory = this.options.memory;
       const threads = this.options.threads;
       const analytics = this.options.analytics;
-      chosen = analytics
-        ? this.clickhouse(analytics, f)
-        : memory
-          ? memory.view(f.accountId).then((held) => (!held ? this.sql : threads ? threads.executor(held) : new MemoryExecutor(held.snapshot())))
-          : Promise.resolve(this.sql);
+      chosen =
+        f.kind === HitKind.DNS
+          ? Promise.resolve(this.dns)
+          : analytics
+            ? this.clickhouse(analytics, f)
+            : memory
+              ? memory.view(f.accountId).then((held) => (!held ? this.sql : threads ? threads.executor(held) : new MemoryExecutor(held.snapshot())))
+              : Promise.resolve(this.sql);
       this.chosen.set(f, chosen);
     }
     return chosen;
@@ -68,12 +77,19 @@ export class ReportService {
     return new ClickHouseExecutor(analytics.client, await committedAttempts(this.dataSource.manager, f.accountId));
   }
 
-  async group<R>(f: ResolvedHitFilter, g: Grouping<R>, options: GroupingOptions = {}): Promise<R[]> {
-    return (await this.executor(f)).group(g, f, options);
+  /** A grouping's rows, each with the kind of hits it counts (`kind`: row types that name an entry show it). */
+  async group<R>(f: ResolvedHitFilter, g: Grouping<R>, options: GroupingOptions = {}): Promise<Array<R & { kind: HitKind }>> {
+    const rows = await (await this.executor(f)).group(g, f, options);
+    const kind = f.kind ?? HitKind.IP;
+    for (const row of rows) (row as R & { kind: HitKind }).kind = kind;
+    return rows as Array<R & { kind: HitKind }>;
   }
 
   async threats(f: ResolvedHitFilter, first: number): Promise<ThreatRow[]> {
-    return (await this.executor(f)).threats(f, first);
+    const rows = await (await this.executor(f)).threats(f, first);
+    const kind = f.kind ?? HitKind.IP;
+    for (const row of rows) row.kind = kind;
+    return rows;
   }
 
   async timeline(f: ResolvedHitFilter, bucket: TimeBucket, zone: string): Promise<TimelineBucketRow[]> {

@@ -1,6 +1,6 @@
 import { Field, Int, ObjectType } from 'type-graphql';
 import { SafeInt } from '../../common/graphql/safe-int.scalar';
-import { Direction } from '../flow-hit/flow-hit.enums';
+import { Direction, HitKind } from '../flow-hit/flow-hit.enums';
 import { IocCategory } from '../ioc/ioc.enums';
 
 @ObjectType({ description: 'Totals over the filter.' })
@@ -45,7 +45,7 @@ export abstract class GroupMeasures {
   @Field(() => Int, { description: 'Flow hits.' })
   hits: number;
 
-  @Field(() => SafeInt, { description: 'Packets, both ways.' })
+  @Field(() => SafeInt, { description: 'Packets, both ways (DNS hits: the queries).' })
   packets: number;
 
   @Field(() => Int, { description: 'Distinct internal hosts (per device).' })
@@ -58,12 +58,18 @@ export abstract class GroupMeasures {
   lastSeenAt: Date;
 }
 
-@ObjectType({ description: 'Hits on one IOC entry. `ioc` and `iocList` resolve to the entry and its list (null if since removed).' })
+@ObjectType({
+  description: 'Hits on one IOC entry. `ioc` (IP hits) or `domain` (DNS hits) and `iocList` resolve to the entry and its list (null if since removed).',
+})
 export class IocRow extends GroupMeasures {
   iocId: number;
   iocListId: number;
 
-  @Field({ description: 'The matched entry as it was when matched, e.g. "185.220.100.0/24".' })
+  /** Set by ReportService on every row it returns. */
+  @Field(() => HitKind, { description: 'IP: an address entry matched by flows; DNS: a domain entry matched by DNS questions.' })
+  kind?: HitKind;
+
+  @Field({ description: 'The matched entry as it was when matched, e.g. "185.220.100.0/24", or a domain name for DNS hits.' })
   matchedCidr: string;
 
   @Field(() => Int, { description: 'Severity of its list when matched.' })
@@ -133,10 +139,14 @@ export class ThreatRow {
   iocId: number;
   iocListId: number;
 
+  /** Set by ReportService on every row it returns. */
+  @Field(() => HitKind, { description: 'IP: flow hits on an address entry; DNS: DNS hits on a domain entry (the host asked for names it contains).' })
+  kind?: HitKind;
+
   @Field({ description: 'The internal address.' })
   internalIp: string;
 
-  @Field({ description: 'The matched entry as it was when matched.' })
+  @Field({ description: 'The matched entry as it was when matched (an address or CIDR; a domain name for DNS hits).' })
   matchedCidr: string;
 
   @Field(() => Int, { description: 'Severity of the list when matched.' })
@@ -151,7 +161,7 @@ export class ThreatRow {
   @Field(() => SafeInt, { description: 'Packets, both ways.' })
   packets: number;
 
-  @Field(() => [Int], { description: 'Destination ports seen (up to 20, ascending).' })
+  @Field(() => [Int], { description: 'Destination ports seen (up to 20, ascending); none for DNS hits.' })
   destinationPorts: number[];
 
   @Field(() => [Direction], { description: 'Directions seen.' })
@@ -180,4 +190,58 @@ export class TimelineBucketRow {
 
   @Field(() => Int, { description: 'OUTBOUND hits.' })
   outbound: number;
+}
+
+@ObjectType({ description: 'The hits of one kind over the filter (IP: flow hits; DNS: DNS hits).' })
+export class KindRow {
+  @Field(() => HitKind, { description: 'IP or DNS.' })
+  kind: HitKind;
+
+  @Field(() => Int, { description: 'Hits of this kind: flow hits (connections) or DNS hits (one per upload, querying host, name and type).' })
+  hits: number;
+
+  @Field(() => SafeInt, { description: 'Packets of the flow hits, both ways; for DNS hits, the queries.' })
+  packets: number;
+
+  @Field(() => Int, { description: 'Distinct internal hosts (per device) with hits of this kind.' })
+  internalHosts: number;
+
+  @Field(() => Int, { description: 'Devices with hits of this kind.' })
+  devices: number;
+
+  @Field(() => Date, { nullable: true, description: 'Capture time of the earliest hit (null without hits).' })
+  firstSeenAt: Date | null;
+
+  @Field(() => Date, { nullable: true, description: 'Capture time of the latest packet or query (null without hits).' })
+  lastSeenAt: Date | null;
+}
+
+@ObjectType({ description: 'DNS hits on one queried name.' })
+export class DomainRow {
+  @Field({ description: 'The name asked for (lowercase, punycode, no trailing dot).' })
+  name: string;
+
+  @Field(() => Int, { description: 'DNS hits (one per upload, querying host and type).' })
+  hits: number;
+
+  @Field(() => Int, { description: 'Queries for the name.' })
+  queries: number;
+
+  @Field(() => Int, { description: 'Distinct internal hosts (per device) that asked.' })
+  internalHosts: number;
+
+  @Field(() => Int, { description: 'Devices whose hosts asked.' })
+  devices: number;
+
+  @Field(() => Int, { description: 'Domain entries that matched it (the name and its parents can each be listed).' })
+  iocs: number;
+
+  @Field(() => Int, { description: 'Worst severity of the lists that matched it.' })
+  worstSeverity: number;
+
+  @Field({ description: 'Capture time of its first query.' })
+  firstSeenAt: Date;
+
+  @Field({ description: 'Capture time of its last query.' })
+  lastSeenAt: Date;
 }

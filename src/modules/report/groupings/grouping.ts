@@ -19,7 +19,7 @@ export interface KeyColumn {
   host?: (h: HostInfo) => number | string;
 }
 
-export type KeyName = 'deviceId' | 'internalIp' | 'iocId' | 'iocListId' | 'matchedCidr' | 'severity' | 'category' | 'direction';
+export type KeyName = 'deviceId' | 'internalIp' | 'iocId' | 'iocListId' | 'matchedCidr' | 'severity' | 'category' | 'direction' | 'qname';
 
 export const KEY_COLUMNS: Record<KeyName, KeyColumn> = {
   deviceId: { property: 'deviceId', text: false, level: 'host' as const, host: (h: HostInfo) => h.deviceId },
@@ -30,6 +30,8 @@ export const KEY_COLUMNS: Record<KeyName, KeyColumn> = {
   severity: { property: 'severity', text: false, level: 'group', group: (g: EntryGroup) => g.severity },
   category: { property: 'category', text: true, level: 'group', group: (g: EntryGroup) => g.category },
   direction: { property: 'direction', text: true, level: 'direction' },
+  // DNS hits only (the queried name): a grouping keyed by it runs on the DNS executor alone.
+  qname: { property: 'qname', text: true, level: 'group' },
 };
 
 /**

@@ -1,5 +1,5 @@
 import { Direction } from '../../flow-hit/flow-hit.enums';
-import { CategoryRow, DeviceRow, DirectionRow, HitTotals, InternalHostRow, IocListRow, IocRow, SeverityRow } from '../report.types';
+import { CategoryRow, DeviceRow, DirectionRow, DomainRow, HitTotals, InternalHostRow, IocListRow, IocRow, KindRow, SeverityRow } from '../report.types';
 import { Grouping, grouping } from './grouping';
 
 /**
@@ -26,6 +26,16 @@ export const TOTALS = grouping<Totals>({
     inbound: 'inboundHits',
     outbound: 'outboundHits',
   },
+  order: [],
+  top: false,
+  always: [{}],
+});
+
+/** One row: a kind's totals for byKind (the kind is the filter's; an instant is null without hits). */
+export const KIND_TOTALS = grouping<Omit<KindRow, 'kind'>>({
+  name: 'kindTotals',
+  key: {},
+  measures: { hits: 'hits', packets: 'packets', internalHosts: 'distinctHosts', devices: 'distinctDevices', firstSeenAt: 'firstSeen', lastSeenAt: 'lastSeen' },
   order: [],
   top: false,
   always: [{}],
@@ -90,9 +100,28 @@ export const BY_INTERNAL_HOST = grouping<InternalHostRow>({
   top: true,
 });
 
-/** Every declared grouping: the property test runs each on every executor. */
+/** DNS hits by queried name (the DNS executor alone: only DNS hits have a name). */
+export const BY_DOMAIN = grouping<DomainRow>({
+  name: 'byDomain',
+  key: { name: 'qname' },
+  measures: {
+    hits: 'hits',
+    queries: 'packets',
+    internalHosts: 'distinctHosts',
+    devices: 'distinctDevices',
+    iocs: 'distinctEntries',
+    worstSeverity: 'worstSeverity',
+    firstSeenAt: 'firstSeen',
+    lastSeenAt: 'lastSeen',
+  },
+  order: [{ by: 'hits', desc: true }, { by: 'name' }],
+  top: true,
+});
+
+/** Every declared grouping over flow hits: the property test runs each on every executor. */
 export const GROUPINGS: ReadonlyArray<Grouping<unknown>> = [
   TOTALS,
+  KIND_TOTALS,
   BY_DIRECTION,
   BY_IOC,
   BY_IOC_LIST,

@@ -31,6 +31,23 @@ export interface Sql {
   params: unknown[];
 }
 
+export interface SourceOptions {
+  at?: boolean;
+  where?: <T extends ObjectLiteral>(qb: SelectQueryBuilder<T>) => void;
+}
+
+/**
+ * What the SQL executor reads hits from: flow hits with their roll-ups (FLOW_HITS, below), or DNS hits
+ * (dns-source.ts). A source gives rows of the columns asked for (entity property names of flow hits) plus hits,
+ * packets, bytes, first_at, last_at and, with `at`, the capture instant.
+ */
+export interface HitTable {
+  rollups: readonly RollupSource[];
+  /** Whether a top grouping may rank from flow_hit's (account, severity, time, device, host, entry) index alone. */
+  prunes: boolean;
+  source(dataSource: DataSource, f: ResolvedHitFilter, rollup: RollupSource | null, columns: readonly string[], options?: SourceOptions): Sql;
+}
+
 /**
  * [from, to) split into the whole buckets of `grain` it contains (read from a roll-up) and the partial ones at
  * its edges (read from the raw hits). Buckets are UTC-aligned multiples of the grain.
@@ -58,7 +75,7 @@ export function source(
   f: ResolvedHitFilter,
   rollup: RollupSource | null,
   columns: readonly string[],
-  options: { at?: boolean; where?: <T extends ObjectLiteral>(qb: SelectQueryBuilder<T>) => void } = {},
+  options: SourceOptions = {},
 ): Sql {
   const split = rollup ? splitWindow(f.from, f.to, rollup.grainMs) : { whole: null, edges: [[f.from, f.to]] as Array<[number, number]> };
   const parts: Sql[] = [];
@@ -103,3 +120,6 @@ export function source(
   }
   return { sql: parts.map((p) => p.sql).join(' UNION ALL '), params: parts.flatMap((p) => p.params) };
 }
+
+/** Flow hits: flow_hit and its roll-ups. */
+export const FLOW_HITS: HitTable = { rollups: ROLLUPS, prunes: true, source };

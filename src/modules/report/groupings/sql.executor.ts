@@ -18,7 +18,7 @@ import {
   Measure,
 } from './grouping';
 import { SqlDialect, sqlDialect } from './sql-dialect';
-import { rollupFor, source } from './sql-source';
+import { FLOW_HITS, HitTable, rollupFor } from './sql-source';
 import { threats } from './threats.sql';
 import { timeline } from './timeline.sql';
 
@@ -64,7 +64,10 @@ const measureColumns = (m: Measure): string[] =>
 export class SqlExecutor implements ReportExecutor {
   readonly dialect: SqlDialect;
 
-  constructor(private readonly dataSource: DataSource) {
+  constructor(
+    protected readonly dataSource: DataSource,
+    protected readonly table: HitTable = FLOW_HITS,
+  ) {
     this.dialect = sqlDialect(dataSource);
   }
 
@@ -73,7 +76,7 @@ export class SqlExecutor implements ReportExecutor {
   }
 
   timeline(f: ResolvedHitFilter, bucket: TimeBucket, zone: string): Promise<TimelineBucketRow[]> {
-    return timeline(this.dataSource, this.dialect, f, bucket, zone);
+    return timeline(this.dataSource, this.dialect, f, bucket, zone, this.table);
   }
 
   async group<R>(g: Grouping<R>, f: ResolvedHitFilter, options: GroupingOptions = {}): Promise<R[]> {
@@ -86,6 +89,7 @@ export class SqlExecutor implements ReportExecutor {
       f,
       mainColumns,
       sums.some(([, m]) => m === 'bytes'),
+      this.table.rollups,
     );
     const mainHas = (columns: string[]) => main === null || columns.every((c) => main.columns.includes(c));
     // Distinct counts the main source can give are counted with it; the others afterwards, for the rows shown.
@@ -123,7 +127,7 @@ export class SqlExecutor implements ReportExecutor {
       const where = only
         ? <T extends ObjectLiteral>(qb: SelectQueryBuilder<T>) => void qb.andWhere(`h.${key[0].property} IN (:...prunedKeys)`, { prunedKeys: only })
         : undefined;
-      const src = source(this.dataSource, f, main, columns, { where });
+      const src = this.table.source(this.dataSource, f, main, columns, { where });
       const sql =
         `SELECT ${select.join(', ')} FROM (${src.sql}) u` +
         (key.length ? ` GROUP BY ${key.map((k) => `u.${k.property}`).join(', ')}` : '') +
@@ -159,6 +163,7 @@ export class SqlExecutor implements ReportExecutor {
   ): boolean {
     const first = g.order[0];
     return (
+      this.table.prunes &&
       raw &&
       g.top &&
       options.first !== undefined &&
@@ -235,7 +240,7 @@ export class SqlExecutor implements ReportExecutor {
     if (rows.length === 0) return;
     const keyProps = key.map((k) => k.property);
     const counted = DISTINCT_OF[m];
-    const rollup = rollupFor(f, [...keyProps, ...counted], false);
+    const rollup = rollupFor(f, [...keyProps, ...counted], false, this.table.rollups);
     const where = <T extends ObjectLiteral>(qb: SelectQueryBuilder<T>) => {
       if (!rollup && f.severities === undefined) {
         // On the raw hits, naming the severities lets the (account, severity, time, device, host, entry, ...)
@@ -249,7 +254,7 @@ export class SqlExecutor implements ReportExecutor {
       const match = rows.map((r, i) => `(${key.map((k, j) => ((params[`r${i}_${j}`] = r[k.field]), `h.${k.property} = :r${i}_${j}`)).join(' AND ')})`);
       qb.andWhere(`(${match.join(' OR ')})`, params);
     };
-    const src = source(this.dataSource, f, rollup, [...new Set([...keyProps, ...counted])], { where });
+    const src = this.table.source(this.dataSource, f, rollup, [...new Set([...keyProps, ...counted])], { where });
     const inner = [...new Set([...keyProps, ...counted])].map((c) => `u.${c}`).join(', ');
     const outer = keyProps.map((p, i) => `d.${p} AS k${i}`);
     const sql = `SELECT ${[...outer, 'COUNT(*) AS n'].join(', ')} FROM (SELECT DISTINCT ${inner} FROM (${src.sql}) u) d${keyProps.length ? ` GROUP BY ${keyProps.map((p) => `d.${p}`).join(', ')}` : ''}`;

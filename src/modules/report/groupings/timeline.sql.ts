@@ -5,7 +5,7 @@ import { TimeBucket } from '../report.enums';
 import { TimelineBucketRow } from '../report.types';
 import { localBuckets, SLOT_MS, slotsToBuckets } from '../timeline';
 import { SqlDialect } from './sql-dialect';
-import { rollupFor, ROLLUPS, source } from './sql-source';
+import { FLOW_HITS, HitTable, rollupFor } from './sql-source';
 
 /**
  * Hits per local hour or day in `zone`, split by direction, every bucket present (timeline.memory.ts is its
@@ -18,13 +18,14 @@ export async function timeline(
   f: ResolvedHitFilter,
   bucket: TimeBucket,
   zone: string,
+  table: HitTable = FLOW_HITS,
 ): Promise<TimelineBucketRow[]> {
   const starts = localBuckets(f.from, f.to, bucket, zone);
   // Hourly roll-ups serve zones whose buckets start on UTC hours (nearly all); a zone offset by :30 or :45
   // (India, Nepal, parts of Australia) splits hours, so its timeline counts raw hits per 15-minute slot.
   const hourly = starts.every((s) => s % HOUR_MS === 0);
-  const hour = ROLLUPS.find((r) => r.name === 'hour')!;
-  const src = source(dataSource, f, hourly ? rollupFor(f, ['direction'], false, [hour]) : null, ['direction'], { at: true });
+  const hour = table.rollups.filter((r) => r.name === 'hour');
+  const src = table.source(dataSource, f, hourly ? rollupFor(f, ['direction'], false, hour) : null, ['direction'], { at: true });
   const slot = dialect.intDiv('u.at_ms', SLOT_MS);
   const rows: Array<Record<string, string | number | null>> = await dataSource.query(
     `SELECT ${slot} AS slot, u.direction AS direction, SUM(u.hits) AS hits FROM (${src.sql}) u GROUP BY ${slot}, u.direction`,
