@@ -129,7 +129,7 @@ export class HitReportResolver {
 
   @FieldResolver(() => [KindRow], {
     description:
-      "IP and DNS hits side by side (both always present), over the filter's other conditions whatever its kind; a condition only flow hits have (externalAddress, ports, protocols, foundBy) leaves DNS at 0.",
+      "IP and DNS hits side by side (both always present), over the filter's other conditions whatever its kind; a condition DNS hits cannot meet (externalAddress, ports, protocols, foundBy, foundSince, an internalAddress CIDR: DNS hits are filtered on one address only) leaves DNS at 0.",
   })
   async byKind(@Root() r: HitReport, @Ctx() ctx: RequestContext): Promise<KindRow[]> {
     return Promise.all(
@@ -143,7 +143,7 @@ export class HitReportResolver {
 
   @FieldResolver(() => [DomainRow], {
     description:
-      "DNS hits by queried name, most hits first, over the filter's conditions whatever its kind (none when a condition only flow hits have is given).",
+      "DNS hits by queried name, most hits first, over the filter's conditions whatever its kind (none when a condition DNS hits cannot meet is given, as in byKind).",
   })
   async byDomain(
     @Root() r: HitReport,
@@ -295,13 +295,13 @@ export class DashboardResolver {
   }
 }
 
-/** Rows reference real objects, through the request's DataLoaders. */
 /** The address entry of an IP row; null for a DNS row (its entry is a domain: `domain`). */
 const addressEntry = (ctx: RequestContext, r: { kind?: HitKind; iocId: number }) =>
   r.kind === HitKind.DNS ? Promise.resolve(null) : ctx.loaders.ioc.load(r.iocId);
 const domainEntry = (ctx: RequestContext, r: { kind?: HitKind; iocId: number }) =>
   r.kind === HitKind.DNS ? ctx.loaders.iocDomain.load(r.iocId) : Promise.resolve(null);
 
+/** Rows reference real objects, through the request's DataLoaders. */
 @Resolver(() => IocRow)
 export class IocRowResolver {
   @FieldResolver(() => Ioc, {

@@ -338,6 +338,13 @@ describe.each(drivers)('DNS hits in reports (%s)', (driver) => {
     expect(onlyIp.byKind[1]).toEqual({ kind: 'DNS', hits: 0, firstSeenAt: null });
     expect(onlyIp.byKind[0].hits).toBe(ip.hits);
     expect(onlyIp.byDomain).toEqual([]);
+    // So does an internalAddress CIDR: DNS hits are filtered on one address only.
+    const cidr = await report({ ...WINDOW, internalAddress: '10.0.0.0/24' }, `byKind { kind hits } byDomain { name }`);
+    expect(cidr.byKind).toEqual([
+      { kind: 'IP', hits: ip.hits },
+      { kind: 'DNS', hits: 0 },
+    ]);
+    expect(cidr.byDomain).toEqual([]);
 
     const d = (
       await q(

@@ -1,4 +1,4 @@
-import { DataSource } from 'typeorm';
+import { DataSource, SelectQueryBuilder } from 'typeorm';
 import { DnsHit } from '../../dns-hit/dns-hit.entity';
 import { applyHitDimensions, ResolvedHitFilter } from '../../flow-hit/hit-filter';
 import { TriageStatus } from '../../flow-hit/hit-triage.enums';
@@ -25,7 +25,7 @@ const COLUMN: Record<string, string> = {
 };
 
 /** The conditions of a DNS filter (resolveHitFilter refused the ones only flow hits have) on a query over dns_hit `h`. */
-export function applyDnsConditions<T extends DnsHit>(qb: import('typeorm').SelectQueryBuilder<T>, f: ResolvedHitFilter): void {
+export function applyDnsConditions<T extends DnsHit>(qb: SelectQueryBuilder<T>, f: ResolvedHitFilter): void {
   qb.andWhere('h.accountId = :accountId AND h.firstSeenAt >= :from AND h.firstSeenAt < :to', { accountId: f.accountId, from: f.from, to: f.to });
   // Devices, directions, severities, lists, categories: dns_hit names these properties as flow_hit does.
   applyHitDimensions(qb, { ...f, triageStatuses: undefined, internal: undefined });

@@ -1,6 +1,6 @@
 import { DataSource } from 'typeorm';
 import { DnsHit } from '../../dns-hit/dns-hit.entity';
-import { Direction, HitKind } from '../../flow-hit/flow-hit.enums';
+import { Direction } from '../../flow-hit/flow-hit.enums';
 import { ResolvedHitFilter } from '../../flow-hit/hit-filter';
 import { IocCategory } from '../../ioc/ioc.enums';
 import { ThreatRow } from '../report.types';
@@ -59,7 +59,6 @@ export class DnsExecutor extends SqlExecutor {
       .limit(first)
       .getRawMany();
     return rows.map((r) => ({
-      kind: HitKind.DNS,
       deviceId: num(r.device),
       internalIp: String(r.ip),
       iocId: num(r.ioc),
