@@ -27,8 +27,26 @@ function reference(lists: IocListInfo[], entries: DomainEntryInput[], query: str
   return live.map((e) => `${e.id}@${e.listId}${suppressed && listOf.get(e.listId)!.kind === 'BLOCK' ? '!' : ''}`);
 }
 
-// A tiny alphabet of labels so that generated names nest and collide often.
-const label = fc.constantFrom('a', 'b', 'ab', 'ba', 'x-y', 'evil', 'com', 'example', 'xn--d-fga');
+// A tiny alphabet of labels so that generated names nest and collide often. The index keeps a label's first 12
+// bytes in its hash slot and reads the rest from its pool: labels of 12 and 13 bytes, and two of 13 that differ only
+// in the 13th, take both paths. Its hash folds case with `| 0x20`, which maps '_' onto DEL: names with either.
+const label = fc.constantFrom(
+  'a',
+  'b',
+  'ab',
+  'ba',
+  'x-y',
+  'evil',
+  'com',
+  'example',
+  'xn--d-fga',
+  'abcdefghijkl',
+  'abcdefghijklm',
+  'abcdefghijklz',
+  'long-label-of-twenty-six-b',
+  'a_b',
+  'a\x7fb',
+);
 const domain = fc.array(label, { minLength: 1, maxLength: 4 }).map((ls) => ls.join('.'));
 const listArb = fc.record({ kind: fc.constantFrom<'BLOCK' | 'ALLOW'>('BLOCK', 'BLOCK', 'ALLOW'), severity: fc.integer({ min: 0, max: 5 }) });
 
@@ -104,6 +122,22 @@ describe('domain index', () => {
     expect(index.bestBlock('evil.example')?.entryId).toBe(3);
     expect(index.bestBlock('safe.evil.example')).toBeNull();
     expect(index.bestBlock('a.safe.evil.example')).toBeNull();
+  });
+
+  test('labels past the 12 bytes kept in the slot are compared in full, in any case; a hash that folds alike is not a match', () => {
+    const index = buildDomainIndex(lists, [
+      { id: 1, listId: 1, name: 'abcdefghijklm.example' },
+      { id: 2, listId: 1, name: 'x.a-label-of-more-than-twelve-bytes.example' },
+      { id: 3, listId: 1, name: 'a_b.example' },
+    ]);
+    expect(index.bestBlock('ABCDEFGHIJKLM.example')?.entryId).toBe(1);
+    expect(index.bestBlock('abcdefghijklz.example')).toBeNull();
+    expect(index.bestBlock('abcdefghijkl.example')).toBeNull();
+    expect(index.bestBlock('w.x.A-LABEL-OF-MORE-THAN-TWELVE-BYTES.example')?.entryId).toBe(2);
+    expect(index.bestBlock('x.a-label-of-more-than-twelve-bytez.example')).toBeNull();
+    expect(index.bestBlock('a_b.example')?.entryId).toBe(3);
+    // DEL hashes as '_' does (both are 0x7f once folded); the bytes differ.
+    expect(index.bestBlock('a\x7fb.example')).toBeNull();
   });
 
   test('expired entries are dropped at build; validUntil is the earliest remaining expiry', () => {

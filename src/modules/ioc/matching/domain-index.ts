@@ -10,7 +10,9 @@
 //   inside a node ALLOW rows come first, then severity descending, list id, entry id (as the IP index orders them).
 // - One open-addressing hash table maps a name to its node. The hash runs over a name's characters from the END,
 //   so a lookup computes the hash of every suffix in one right-to-left pass and probes once per label boundary:
-//   no substring, no allocation. The longest listed suffix is the most specific containing entry.
+//   no substring, no allocation. The longest listed suffix is the most specific containing entry. A slot holds
+//   its parent suffix's slot and its first label's bytes, so a probe compares one label and reads one cache line;
+//   a Bloom filter of the table's hashes answers most probes of absent suffixes without reading the table.
 // - Each node links to the nearest listed parent (`parent`); its precomputed answer is the best BLOCK row of the
 //   most specific node on the chain that has one, or NO_MATCH when an ALLOW row on the chain (the node or any
 //   wider name) suppresses it: ALLOW wins.
@@ -49,8 +51,13 @@ export interface DomainIndexStats {
 }
 
 export const NO_DOMAIN_MATCH = -1;
-/** int32s per hash table slot. */
-const SLOT = 4;
+/** int32s per hash table slot (32 bytes: a slot never straddles a cache line). */
+const SLOT = 8;
+/** Slot word of the parent suffix's slot (its table index, -1 for a last label). */
+const PARENT = 4;
+/** Slot word where the first LABEL_INLINE bytes of the suffix's first label start. */
+const LABEL = 5;
+const LABEL_INLINE = 12;
 /** Slot word 2: the name's length, and flags. */
 const LEN_MASK = 0xffff;
 const IS_NODE = 1 << 16;
@@ -62,8 +69,34 @@ function poolEquals(pool: Buffer, off: number, name: string, i: number, end: num
   return true;
 }
 
+// A suffix absent from the table (most suffixes a lookup meets: the names asked are mostly not listed) costs a
+// cache miss in the table, which is tens of megabytes at 1M names. A Bloom filter of the table's hashes, 8 bits a
+// suffix (1 MB at 1M names: it stays in the caches), answers most of those probes without the miss; a suffix it
+// lets through is probed as before, so answers stay exact. One word per suffix, two bits in it.
+const FILTER_BITS_PER_NAME = 8;
+
+function filterWord(hash: number, shift: number): number {
+  return Math.imul(hash, 0x9e3779b1) >>> shift;
+}
+
+function filterBits(hash: number): number {
+  return (1 << (hash & 31)) | (1 << ((hash >>> 5) & 31));
+}
+
+function filterAdd(filter: Int32Array, shift: number, hash: number): void {
+  filter[filterWord(hash, shift)] |= filterBits(hash);
+}
+
 const FNV_OFFSET = 0x811c9dc5 | 0;
 const FNV_PRIME = 0x01000193;
+
+/**
+ * One character into a suffix's running hash (FNV-1a). `| 0x20` folds A-Z to a-z without a branch; it also maps a
+ * few other characters onto others ('_' onto DEL), which only costs a probe: slots are compared byte for byte.
+ */
+function hashChar(h: number, c: number): number {
+  return Math.imul(h ^ (c | 0x20), FNV_PRIME);
+}
 
 /** Mixes the running hash of a suffix into a slot number (the table size is a power of two). */
 function finalize(h: number): number {
@@ -129,8 +162,10 @@ export class DomainIndexBuilder {
     let size = 16;
     while (size < n * 2) size *= 2;
     let mask = size - 1;
-    // Slots of 4 int32 (a quarter of a cache line): [hash, pool offset, length | flags, best row]; length 0 = empty.
-    // A probe compares the full hash first and reads the pool only when it agrees: one cache miss per probe.
+    // Slots of 8 int32 (half a cache line): [hash, pool offset, length | flags, best row, parent slot, first label
+    // bytes x 12]; length 0 = empty. A lookup has matched the parent suffix (`b.c` of `a.b.c`) when it probes, so a
+    // slot is the suffix asked when its hash, length and parent agree and its first label has the same bytes: kept
+    // in the slot up to 12 bytes, the pool is read only past them. One cache miss per probe.
     let table = new Int32Array(size * SLOT);
     let slotNode = new Int32Array(size).fill(-1);
     let used = 0;
@@ -153,7 +188,7 @@ export class DomainIndexBuilder {
       for (let i = len - 1; i >= 0; i--) {
         const c = name.charCodeAt(i);
         pool[poolPos + i] = c;
-        h = Math.imul(h ^ c, FNV_PRIME);
+        h = hashChar(h, c);
       }
       const hash = finalize(h) | 0;
       let slot = hash & mask;
@@ -206,7 +241,7 @@ export class DomainIndexBuilder {
       const end = name.length;
       let h = FNV_OFFSET;
       for (let i = end - 1; i > 0; i--) {
-        h = Math.imul(h ^ name.charCodeAt(i), FNV_PRIME);
+        h = hashChar(h, name.charCodeAt(i));
         if (name.charCodeAt(i - 1) !== 0x2e) continue;
         const hash = finalize(h) | 0;
         const len = end - i;
@@ -230,6 +265,33 @@ export class DomainIndexBuilder {
           table[t + 2] = len | HAS_DESC;
           if (++used * 4 > size * 3) grow();
         }
+      }
+    }
+    // 1c. Each slot's parent slot and first label bytes (the table no longer grows: slots stay where they are).
+    const tableBytes = new Uint8Array(table.buffer, table.byteOffset, table.byteLength);
+    for (let k = 0; k < nodes; k++) {
+      const name = this.names[nodeRow[k]];
+      const end = name.length;
+      let h = FNV_OFFSET;
+      let parent = -1;
+      let labelEnd = end;
+      for (let i = end - 1; i >= 0; i--) {
+        h = hashChar(h, name.charCodeAt(i));
+        if (i > 0 && name.charCodeAt(i - 1) !== 0x2e) continue;
+        const hash = finalize(h) | 0;
+        const len = end - i;
+        let slot = hash & mask;
+        for (;;) {
+          const u = slot * SLOT;
+          if (table[u] === hash && (table[u + 2] & LEN_MASK) === len && poolEquals(pool, table[u + 1], name, i, end)) break;
+          slot = (slot + 1) & mask;
+        }
+        const u = slot * SLOT;
+        table[u + PARENT] = parent;
+        const inline = Math.min(labelEnd - i, LABEL_INLINE);
+        for (let j = 0; j < inline; j++) tableBytes[(u + LABEL) * 4 + j] = name.charCodeAt(i + j);
+        parent = u;
+        labelEnd = i - 1;
       }
     }
     // 2. Rows grouped by node (counting sort), ordered inside a node: ALLOW, severity desc, list id, entry id.
@@ -268,10 +330,15 @@ export class DomainIndexBuilder {
         else if (ownBlock[k] === NO_DOMAIN_MATCH) ownBlock[k] = i;
       }
     }
+    let filterWords = 2;
+    while (filterWords * 32 < used * FILTER_BITS_PER_NAME) filterWords *= 2;
     const index = new DomainIndex({
       lists,
       mask,
       table,
+      tableBytes,
+      filter: new Int32Array(filterWords),
+      filterShift: 32 - Math.log2(filterWords),
       slotNode,
       pool,
       nodeOff,
@@ -288,8 +355,10 @@ export class DomainIndexBuilder {
       droppedExpired: this.droppedExpired,
       droppedUnknownList: this.droppedUnknownList,
     });
-    // 4. Parent links (nearest listed proper suffix) and the chain's answer, parents first.
     const d = index.data;
+    // The filter of every suffix in the table (nodes and markers), before the first lookup below.
+    for (let s = 0; s < size; s++) if (table[s * SLOT + 2] !== 0) filterAdd(d.filter, d.filterShift, table[s * SLOT]);
+    // 4. Parent links (nearest listed proper suffix) and the chain's answer, parents first.
     for (let k = 0; k < nodes; k++) {
       const name = this.names[nodeRow[k]];
       const dot = name.indexOf('.');
@@ -329,6 +398,11 @@ interface DomainIndexData {
   lists: IocListInfo[];
   mask: number;
   table: Int32Array;
+  /** The table's bytes (the inline labels). */
+  tableBytes: Uint8Array;
+  /** Blocked Bloom filter of the table's hashes: two bits in one word per suffix (`filterShift` = 32 - log2 words). */
+  filter: Int32Array;
+  filterShift: number;
   /** Node of each slot, -1 for markers (cold paths: lookup(), build). */
   slotNode: Int32Array;
   pool: Buffer;
@@ -365,6 +439,7 @@ export class DomainIndex {
     const d = this.data;
     const bytes =
       d.table.byteLength +
+      d.filter.byteLength +
       d.slotNode.byteLength +
       d.pool.length +
       d.nodeOff.byteLength +
@@ -392,46 +467,60 @@ export class DomainIndex {
    * suffix is absent or nothing listed lies below it.
    */
   longestSlot(name: string, from = 0): number {
-    const { table, mask, pool } = this.data;
+    const { table, tableBytes, mask, pool, filter, filterShift } = this.data;
     let end = name.length;
     if (end > from + 1 && name.charCodeAt(end - 1) === 0x2e) end--;
     let h = FNV_OFFSET;
     let found = -1;
-    // The suffix name[i..end) is probed when the character before it is a dot (seen as the loop reaches it) or
-    // i === from: one read per character.
+    /** The slot of the suffix matched last (the parent of the next), and where its first label ends. */
+    let parent = -1;
+    let labelEnd = end;
+    // The suffix name[i + 1..end) is probed when the character before it is a dot (seen as the loop reaches it)
+    // or i + 1 === from: one read per character.
     for (let i = end - 1; i >= from - 1; i--) {
       const c = i >= from ? name.charCodeAt(i) : 0x2e;
       if (c === 0x2e && i < end - 1) {
         const start = i + 1;
-        const len = end - start;
         const hash = finalize(h) | 0;
-        let slot = hash & mask;
+        const bits = filterBits(hash);
+        // Most suffixes asked are not in the table: the filter says so without reading it.
+        if ((filter[filterWord(hash, filterShift)] & bits) !== bits) break;
+        const len = end - start;
         let t = -1;
-        for (;;) {
+        for (let slot = hash & mask; ; slot = (slot + 1) & mask) {
           const u = slot * SLOT;
           const f = table[u + 2];
           if (f === 0) break;
-          if (table[u] === hash && (f & LEN_MASK) === len) {
-            let o = table[u + 1];
-            let j = start;
-            for (; j < end; j++, o++) {
+          if (table[u] !== hash || (f & LEN_MASK) !== len || table[u + PARENT] !== parent) continue;
+          // Only the first label is compared: the rest is the parent suffix, matched already.
+          const inline = Math.min(labelEnd, start + LABEL_INLINE);
+          let b = (u + LABEL) * 4;
+          let j = start;
+          for (; j < inline; j++, b++) {
+            let q = name.charCodeAt(j);
+            if (q >= 0x41 && q <= 0x5a) q += 0x20;
+            if (tableBytes[b] !== q) break;
+          }
+          if (j === inline && inline < labelEnd) {
+            for (let o = table[u + 1] + (j - start); j < labelEnd; j++, o++) {
               let q = name.charCodeAt(j);
               if (q >= 0x41 && q <= 0x5a) q += 0x20;
               if (pool[o] !== q) break;
             }
-            if (j === end) {
-              t = u;
-              break;
-            }
           }
-          slot = (slot + 1) & mask;
+          if (j === labelEnd) {
+            t = u;
+            break;
+          }
         }
         if (t < 0) break;
         const f = table[t + 2];
         if ((f & IS_NODE) !== 0) found = t;
         if ((f & HAS_DESC) === 0) break;
+        parent = t;
+        labelEnd = i;
       }
-      h = Math.imul(h ^ (c >= 0x41 && c <= 0x5a ? c + 0x20 : c), FNV_PRIME);
+      h = hashChar(h, c);
     }
     return found;
   }
