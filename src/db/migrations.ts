@@ -18,6 +18,7 @@ import { HitChangeKind1764342000000 } from '../../migrations/1764342000000-HitCh
 import { IocAgeing1764400000000 } from '../../migrations/1764400000000-IocAgeing';
 import { AlertHitKind1764410000000 } from '../../migrations/1764410000000-AlertHitKind';
 import { IocScope1764430000000 } from '../../migrations/1764430000000-IocScope';
+import { DeviceUploadsPurged1764620000000 } from '../../migrations/1764620000000-DeviceUploadsPurged';
 
 /** Every migration, in order. Listed explicitly so the same set runs from main, the CLI and the tests. */
 export const migrations = [
@@ -41,4 +42,5 @@ export const migrations = [
   IocAgeing1764400000000,
   AlertHitKind1764410000000,
   IocScope1764430000000,
+  DeviceUploadsPurged1764620000000,
 ];

@@ -1,5 +1,5 @@
 import { Column, Entity, Index, JoinColumn, ManyToOne, PrimaryGeneratedColumn } from 'typeorm';
-import { Field, ObjectType } from 'type-graphql';
+import { Field, Int, ObjectType } from 'type-graphql';
 import { TimestampColumn } from '../../db/columns';
 import { Node } from '../../common/node/node';
 import { Account } from '../account/account.entity';
@@ -75,6 +75,18 @@ export class Device {
       "Whether the legacy form upload may identify this device by the uploader's address (its static IP, or what its DNS name resolves to) instead of an API key.",
   })
   identifyByUploaderIp: boolean;
+
+  @Column({ type: 'int', default: 0 })
+  @Field(() => Int, { description: "How many of the device's uploads the retention purge has deleted (RETENTION_DAYS)." })
+  uploadsPurged: number;
+
+  @TimestampColumn({ nullable: true })
+  @Field(() => Date, {
+    nullable: true,
+    description:
+      "When the newest of the device's uploads that the retention purge deleted was received; null when none was. A retro-hunt reaching back before it cannot judge those uploads, and its summary says so.",
+  })
+  uploadsPurgedThrough: Date | null;
 
   @TimestampColumn()
   @Field({ description: 'When the device was created.' })

@@ -55,8 +55,8 @@ export class RetentionService {
     }
     let uploads = 0;
     for (;;) {
-      const old: Array<{ id: number | string; account_id: number | string }> = await em.query(
-        `SELECT id, account_id FROM log_upload WHERE received_at < ? AND status IN ('COMPLETED', 'FAILED') ORDER BY id LIMIT 100`,
+      const old: Array<{ id: number | string; account_id: number | string; device_id: number | string; received_at: number | string }> = await em.query(
+        `SELECT id, account_id, device_id, received_at FROM log_upload WHERE received_at < ? AND status IN ('COMPLETED', 'FAILED') ORDER BY id LIMIT 100`,
         [cutoff],
       );
       if (old.length === 0) break;
@@ -70,7 +70,7 @@ export class RetentionService {
           withAttempts.map((u) => ({ uploadId: Number(u.id), attempt: u.analytics_attempt == null ? null : Number(u.analytics_attempt) })),
         );
       }
-      for (const { id, account_id } of old) {
+      for (const { id, account_id, device_id, received_at } of old) {
         // An old upload's hits may have recent capture times (a late upload of an old capture): delete them
         // in batches too, so the cascade from the upload row has nothing big left to do.
         for (;;) {
@@ -81,7 +81,20 @@ export class RetentionService {
         }
         // Its roll-ups went with its last hits; its DNS hits go here, so the upload row's cascade finds nothing left.
         dnsHits += await this.hits.deleteUploadDns(em, Number(id));
-        uploads += await execute(em, `DELETE FROM log_upload WHERE id = ?`, [id]);
+        // The device keeps what was taken (retro-hunts reaching back before it say they could not judge it), in
+        // the delete's transaction: a stop between the two neither loses nor counts twice.
+        uploads += await this.dataSource.transaction(async (tx) => {
+          const n = await execute(tx, `DELETE FROM log_upload WHERE id = ?`, [id]);
+          if (n > 0)
+            await execute(
+              tx,
+              `UPDATE device SET uploads_purged = uploads_purged + 1,
+                      uploads_purged_through = CASE WHEN uploads_purged_through IS NULL OR uploads_purged_through < ? THEN ? ELSE uploads_purged_through END
+                WHERE id = ?`,
+              [Number(received_at), Number(received_at), device_id],
+            );
+          return n;
+        });
       }
     }
     // ClickHouse rows no upload will count (runs stopped before their commit, uploads deleted while written).

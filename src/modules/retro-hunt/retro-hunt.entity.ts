@@ -59,7 +59,10 @@ export class RetroHunt {
   uploadsDone: number;
 
   @Column({ type: 'int', default: 0 })
-  @Field(() => Int, { description: 'Uploads of the affected devices received since `since` that retention purged before the hunt: they could not be judged.' })
+  @Field(() => Int, {
+    description:
+      'Uploads of its devices that were gone and could not be judged: those the retention purge deleted before the hunt (counted for a hunt without `since`; one from `since` names the period in `summary` instead), and those deleted with their device before their re-run came.',
+  })
   uploadsPurged: number;
 
   @Column({ type: 'int', default: 0 })

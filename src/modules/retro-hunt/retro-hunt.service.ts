@@ -11,7 +11,6 @@ import { readAddressSets } from '../log-upload/address-set.store';
 import { DomainChanges } from '../log-upload/name-set';
 import { readNameSets } from '../log-upload/name-set.store';
 import { LogUploadStatus } from '../log-upload/log-upload.enums';
-import { retentionCutoff } from '../report/retention.service';
 import { RetroHunt } from './retro-hunt.entity';
 import { RetroHuntStatus } from './retro-hunt.enums';
 import { HuntTarget, insertHunt, requestRetroHunt } from './retro-hunt.request';
@@ -220,8 +219,8 @@ export class RetroHuntService {
         list.push(r.name);
         domains.set(Number(r.target), list);
       }
-      const { uploads, processing, examined } = await this.affected(em, accountId, targets, { ranges, domains }, since);
-      const notes = this.retentionNote(since, Number(hunt.created_at), now);
+      const { uploads, processing, examined, devices } = await this.affected(em, accountId, targets, { ranges, domains }, since);
+      const purged = await this.purgedBefore(em, accountId, devices, since);
       if (uploads.length > this.options.maxUploads) {
         await execute(em, `UPDATE retro_hunt SET status = ?, uploads_examined = ?, summary = ?, started_at = ?, finished_at = ? WHERE id = ?`, [
           RetroHuntStatus.REFUSED,
@@ -258,14 +257,11 @@ export class RetroHuntService {
       }
       await execute(em, `DELETE FROM retro_hunt_range WHERE retro_hunt_id = ?`, [id]);
       if (nameRows.length) await execute(em, `DELETE FROM retro_hunt_domain WHERE retro_hunt_id = ?`, [id]);
-      await execute(em, `UPDATE retro_hunt SET status = ?, uploads_examined = ?, uploads_rerun = ?, summary = ?, started_at = ? WHERE id = ?`, [
-        RetroHuntStatus.RUNNING,
-        examined,
-        queued,
-        notes,
-        now,
-        id,
-      ]);
+      await execute(
+        em,
+        `UPDATE retro_hunt SET status = ?, uploads_examined = ?, uploads_rerun = ?, uploads_purged = ?, summary = ?, started_at = ? WHERE id = ?`,
+        [RetroHuntStatus.RUNNING, examined, queued, purged.uploads, purged.note, now, id],
+      );
       if (queued > 0) this.events.emit('queued');
       return true;
     });
@@ -284,25 +280,41 @@ export class RetroHuntService {
       const count = (s: string) => Number(states.find((r) => r.status === s)?.n ?? 0);
       if (count(LogUploadStatus.QUEUED) + count(LogUploadStatus.PROCESSING) > 0) continue;
       const failed = count(LogUploadStatus.FAILED);
-      const purged = Math.max(0, Number(h.uploads_rerun) - Number(h.uploads_done) - failed);
+      // Queued for this hunt, then gone: deleted with their device before their re-run came.
+      const deleted = Math.max(0, Number(h.uploads_rerun) - Number(h.uploads_done) - failed);
       const notes = [h.summary, failed ? `${failed} upload(s) failed on re-run; their hits are as the failure left them.` : null]
-        .concat(purged ? [`${purged} upload(s) were purged by retention before they could be re-run.`] : [])
+        .concat(deleted ? [`${deleted} upload(s) were deleted with their device before they could be re-run.`] : [])
         .filter(Boolean)
         .join(' ');
       await execute(
         this.dataSource.manager,
         `UPDATE retro_hunt SET status = ?, uploads_purged = uploads_purged + ?, summary = ?, finished_at = ? WHERE id = ? AND status = ?`,
-        [RetroHuntStatus.COMPLETED, purged, notes || null, now, id, RetroHuntStatus.RUNNING],
+        [RetroHuntStatus.COMPLETED, deleted, notes || null, now, id, RetroHuntStatus.RUNNING],
       );
     }
   }
 
-  /** What a hunt reaching past the retention period cannot see. */
-  private retentionNote(since: number | null, createdAt: number, now: number): string | null {
-    const cutoff = retentionCutoff(this.options.retentionDays, now);
-    if (cutoff == null || (since != null && since >= cutoff)) return null;
-    void createdAt;
-    return `Uploads received before ${new Date(cutoff).toISOString()} were purged by retention (RETENTION_DAYS=${this.options.retentionDays}) and could not be judged.`;
+  /**
+   * What the retention purge took, before this hunt, from the devices it re-judges and inside its range (`since`):
+   * their uploads could not be judged. Devices keep the count and the newest receipt time of what was purged
+   * (retention.service.ts), so the count is exact for a hunt over everything stored and unknown for one from `since`
+   * (the purged uploads' times between are not kept): then the summary names the period instead.
+   */
+  private async purgedBefore(em: EntityManager, accountId: number, devices: number[], since: number | null): Promise<{ uploads: number; note: string | null }> {
+    if (devices.length === 0) return { uploads: 0, note: null };
+    const mine = new Set(devices);
+    const rows: Array<{ id: number | string; uploads_purged: number | string; uploads_purged_through: number | string }> = await em.query(
+      `SELECT id, uploads_purged, uploads_purged_through FROM device WHERE account_id = ? AND uploads_purged_through IS NOT NULL`,
+      [accountId],
+    );
+    const hit = rows.filter((r) => mine.has(Number(r.id)) && (since == null || Number(r.uploads_purged_through) >= since));
+    if (hit.length === 0) return { uploads: 0, note: null };
+    const through = new Date(hit.reduce((t, r) => Math.max(t, Number(r.uploads_purged_through)), 0)).toISOString();
+    const why = `purged by retention (RETENTION_DAYS=${this.options.retentionDays}) before this hunt and could not be judged`;
+    if (since != null)
+      return { uploads: 0, note: `Uploads of ${hit.length} device(s) received from ${new Date(since).toISOString()} up to ${through} were ${why}.` };
+    const uploads = hit.reduce((n, r) => n + Number(r.uploads_purged), 0);
+    return { uploads, note: `${uploads} upload(s) of ${hit.length} device(s), received up to ${through}, were ${why}.` };
   }
 
   /**
@@ -316,10 +328,10 @@ export class RetroHuntService {
     targets: HuntTarget[],
     changes: TargetChanges,
     since: number | null,
-  ): Promise<{ uploads: number[]; processing: number[]; examined: number }> {
+  ): Promise<{ uploads: number[]; processing: number[]; examined: number; devices: number[] }> {
     const resolved = await this.resolve(em, accountId, targets, changes);
     const devices = new Set(resolved.flatMap((t) => [...t.devices]));
-    if (devices.size === 0) return { uploads: [], processing: [], examined: 0 };
+    if (devices.size === 0) return { uploads: [], processing: [], examined: 0, devices: [] };
     const params: unknown[] = [accountId, LogUploadStatus.COMPLETED, LogUploadStatus.PROCESSING];
     let where = 'account_id = ? AND status IN (?, ?)';
     if (since != null) {
@@ -350,7 +362,7 @@ export class RetroHuntService {
       return false;
     };
     const uploads = candidates.filter((u) => resolved.some((t) => t.devices.has(u.deviceId) && meets(t, u))).map((u) => u.id);
-    return { uploads, processing, examined: candidates.length + processing.length };
+    return { uploads, processing, examined: candidates.length + processing.length, devices: [...devices] };
   }
 
   private async resolve(em: EntityManager, accountId: number, targets: HuntTarget[], changes: TargetChanges): Promise<ResolvedTarget[]> {

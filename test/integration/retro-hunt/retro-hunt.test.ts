@@ -329,3 +329,101 @@ describe.each(drivers)('retro-hunt (%s)', (driver) => {
     expect(hunt).toMatchObject({ status: 'REFUSED', uploadsRerun: 0, summary: expect.stringContaining('RETRO_HUNT_MAX_UPLOADS allows 2') });
   });
 });
+
+describe.each(drivers)('retro-hunt over purged uploads (%s)', (driver) => {
+  let t: TestApp;
+  let q: (query: string, v?: Record<string, unknown>, key?: string) => Promise<any>;
+  let block: string;
+  let policy: string;
+  const DAY = 86_400_000;
+  const far = () => Date.now() + 60_000;
+  const HUNT = `{ retroHunts(first: 1) { edges { node { status uploadsRerun uploadsPurged summary } } } }`;
+  const latestHunt = async () => (await q(HUNT)).retroHunts.edges[0]?.node;
+  const START = `mutation($i: RetroHuntStartInput!) { retroHuntStart(input: $i) { retroHunt { status } userErrors { message } } }`;
+  const DEVICE = `query($id: ID!) { node(id: $id) { ... on Device { uploadsPurged uploadsPurgedThrough } } }`;
+  async function settle() {
+    await t.services.retroHunts.runDue(far());
+    await processQueued(t.services);
+    await t.services.retroHunts.runDue(far());
+  }
+  const makeDevice = async (nickname: string, ip: string) =>
+    (
+      await q(
+        `mutation($p: ID!, $n: String!, $ip: String!) { deviceCreate(input: { nickname: $n, ipType: STATIC, ipAddress: $ip, policy: $p }) { device { id } } }`,
+        {
+          p: policy,
+          n: nickname,
+          ip,
+        },
+      )
+    ).deviceCreate.device.id;
+  const add = (value: string) => q(`mutation($i: IocAddInput!) { iocAdd(input: $i) { added } }`, { i: { list: block, entries: [{ value }] } });
+
+  beforeAll(async () => {
+    t = await createTestApp(driver, { RETENTION_DAYS: '1' });
+    q = async (query, v = {}, key) => ok(await t.gql(query, v, key));
+    policy = (await q(`mutation { policyCreate(input: { name: "p" }) { policy { id } } }`)).policyCreate.policy.id;
+    block = (await q(`mutation { iocListCreate(input: { name: "late", kind: BLOCK, severity: 5, category: C2_BOTNET }) { iocList { id } } }`)).iocListCreate
+      .iocList.id;
+    await q(`mutation($i: PolicyIocListsInput!) { policyAttachIocLists(input: $i) { userErrors { message } } }`, { i: { policy, iocLists: [block] } });
+    await settle();
+  });
+  afterAll(() => t.close());
+
+  it('the device keeps what retention purged, and a hunt reaching back before it says it could not judge those uploads', async () => {
+    const device = await makeDevice('edge', '93.184.216.34');
+    ok(await upload(t, CAPTURE_1, { deviceNickname: 'edge' }));
+    await processQueued(t.services);
+    const [{ received_at }] = await t.dataSource.query(`SELECT received_at FROM log_upload`);
+    expect((await q(DEVICE, { id: device })).node).toEqual({ uploadsPurged: 0, uploadsPurgedThrough: null });
+    // Two days on, RETENTION_DAYS=1 takes it.
+    expect((await t.services.retention.purge(Date.now() + 2 * DAY)).uploads).toBe(1);
+    const through = new Date(Number(received_at)).toISOString();
+    expect((await q(DEVICE, { id: device })).node).toEqual({ uploadsPurged: 1, uploadsPurgedThrough: through });
+    ok(await upload(t, CAPTURE_2, { deviceNickname: 'edge' }));
+    await processQueued(t.services);
+
+    await add(SCAN);
+    await settle();
+    expect(await latestHunt()).toEqual({
+      status: 'COMPLETED',
+      uploadsRerun: 1,
+      uploadsPurged: 1,
+      summary: `1 upload(s) of 1 device(s), received up to ${through}, were purged by retention (RETENTION_DAYS=1) before this hunt and could not be judged.`,
+    });
+    // From a time before the purged upload: the period is named, the count is not known.
+    const before = new Date(Number(received_at) - 1000).toISOString();
+    expect((await q(START, { i: { devices: [device], since: before } })).retroHuntStart.userErrors).toEqual([]);
+    await settle();
+    expect(await latestHunt()).toMatchObject({
+      uploadsPurged: 0,
+      summary: `Uploads of 1 device(s) received from ${before} up to ${through} were purged by retention (RETENTION_DAYS=1) before this hunt and could not be judged.`,
+    });
+    // From after it: nothing purged in range, nothing said.
+    const after = new Date(Number(received_at) + 1).toISOString();
+    expect((await q(START, { i: { devices: [device], since: after } })).retroHuntStart.userErrors).toEqual([]);
+    await settle();
+    expect(await latestHunt()).toMatchObject({ status: 'COMPLETED', uploadsRerun: 1, uploadsPurged: 0, summary: null });
+  });
+
+  it('an upload deleted with its device between the plan and its re-run is counted and said', async () => {
+    const other = await makeDevice('other', '93.184.216.35');
+    ok(await upload(t, CAPTURE_1, { deviceNickname: 'other' }));
+    await processQueued(t.services);
+    await add(C2);
+    // Planned (its uploads queued), not yet re-run.
+    await t.services.retroHunts.runDue(far());
+    expect(await latestHunt()).toMatchObject({ status: 'RUNNING', uploadsRerun: 1, uploadsPurged: 1 });
+    const del = (await q(`mutation($id: ID!) { deviceDelete(input: { id: $id }) { userErrors { message } } }`, { id: other })).deviceDelete;
+    expect(del.userErrors).toEqual([]);
+    await settle();
+    // The purge of the first test's upload of "edge" (the list's policy holds both devices), then the deleted one.
+    expect(await latestHunt()).toMatchObject({
+      status: 'COMPLETED',
+      uploadsPurged: 2,
+      summary: expect.stringMatching(
+        /^1 upload\(s\) of 1 device\(s\), .* could not be judged\. 1 upload\(s\) were deleted with their device before they could be re-run\.$/,
+      ),
+    });
+  });
+});
