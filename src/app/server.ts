@@ -32,6 +32,12 @@ export async function startServer(config: AppConfig, logger: Logger, options: Se
   // Under the migration lock, so that of processes starting at once only one creates the first account.
   const created = await migrate(dataSource, () => services.accounts.bootstrap(config.defaultAccountName));
   services.readiness.migrationsDone();
+  // A server that cannot start the thread checkpoints on its main connection, as SQLite does by default.
+  await services.sqliteCheckpointer
+    ?.start()
+    .catch((err) =>
+      logger.error({ err, event: 'sqlite_checkpoint.start' }, 'the SQLite checkpoint thread did not start; the main connection checkpoints the WAL'),
+    );
   await services.analytics?.start(
     (err, retryInMs) => logger.error({ err, event: 'analytics.unavailable', retryInMs }, 'ClickHouse (ANALYTICS_URL) unavailable; its migration is retried'),
     (versions) => logger.info({ event: 'analytics.migrated', versions }, 'ClickHouse tables migrated'),
@@ -111,6 +117,7 @@ export async function startServer(config: AppConfig, logger: Logger, options: Se
       await httpApp.apollo.stop();
       await services.databaseProbe.close();
       await services.analytics?.close();
+      await services.sqliteCheckpointer?.close();
       checkpointSqlite(dataSource, logger);
       await dataSource.destroy();
     },

@@ -19,6 +19,7 @@ import { ReportService } from '../modules/report/report.service';
 import { ReportThreads } from '../modules/report/report-thread/report-threads';
 import { HitMemory } from '../modules/report/hit-memory';
 import { RetentionService } from '../modules/report/retention.service';
+import { SqliteCheckpointer } from '../db/sqlite-checkpointer';
 import { falsePositiveAllow } from '../modules/flow-hit/false-positive-allow';
 import { HitTriageService } from '../modules/flow-hit/hit-triage.service';
 import { RetroHuntService } from '../modules/retro-hunt/retro-hunt.service';
@@ -63,6 +64,8 @@ export interface Services {
   parsers: ParsePool | null;
   /** The report threads (null with REPORT_THREADS=0); started with the server, closed with the services. */
   reportThreads: ReportThreads | null;
+  /** SQLite's WAL checkpoints off the event loop (null on MySQL, in memory, or with SQLITE_CHECKPOINT_MS=0); started and closed with the server. */
+  sqliteCheckpointer: SqliteCheckpointer | null;
   flowHits: FlowHitService;
   dnsHits: DnsHitService;
   reports: ReportService;
@@ -205,6 +208,19 @@ export function createServices(dataSource: DataSource, config: AppConfig, option
     reports: new ReportService(dataSource, { memory: reportMemory, threads: reportThreads, analytics }),
     reportMemory,
     reportThreads,
+    sqliteCheckpointer:
+      config.database.type === 'sqlite' && config.database.file !== ':memory:' && config.sqliteCheckpointMs > 0
+        ? new SqliteCheckpointer(dataSource, {
+            intervalMs: config.sqliteCheckpointMs,
+            onExit: (err) =>
+              logger.error({ err, event: 'sqlite_checkpoint.exit' }, 'the SQLite checkpoint thread stopped; the main connection checkpoints the WAL again'),
+            onFailure: (message) =>
+              logger.warn(
+                { event: 'sqlite_checkpoint.failed', reason: message },
+                'SQLite WAL checkpoint failed; the pages stay in the WAL and it is tried again',
+              ),
+          })
+        : null,
     retention: new RetentionService(dataSource, config.retention.days, { hitWriter }),
     hitTriage: new HitTriageService(dataSource, falsePositiveAllow(dataSource, policies, iocLists, iocs), analyticsFlowHits),
     retroHunts: new RetroHuntService(dataSource, { maxUploads: config.retroHunt.maxUploads, retentionDays: config.retention.days }),

@@ -45,6 +45,11 @@ export interface AppConfig {
    */
   reportThreads: number;
   /**
+   * SQLite: how often a thread of its own checkpoints the WAL into the database file (src/db/sqlite-checkpointer.ts),
+   * so the main connection's commits never do; 0 leaves it to SQLite's automatic checkpoints on the main thread.
+   */
+  sqliteCheckpointMs: number;
+  /**
    * The in-process upload worker. `parseThreads`: worker threads that inflate, parse and fold uploads off the
    * event loop (0: on the main thread, a slice per turn).
    */
@@ -357,6 +362,7 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     },
     reportMemoryMaxHits: int(env, 'REPORT_MEMORY_MAX_HITS', 2_000_000, 0, 1_000_000_000),
     reportThreads: int(env, 'REPORT_THREADS', 1, 0, 64),
+    sqliteCheckpointMs: int(env, 'SQLITE_CHECKPOINT_MS', 200, 0, 60_000),
     worker: {
       enabled: bool(env, 'WORKER_ENABLED', true),
       leaseMs: int(env, 'WORKER_LEASE_MS', 60_000, 1_000, 3_600_000),
