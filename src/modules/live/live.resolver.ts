@@ -29,6 +29,7 @@ export class LiveResolver {
       context.services.live.hitsFound(context.caller!.accountId, {
         minSeverity: args.filter?.minSeverity,
         directions: args.filter?.directions,
+        kinds: args.filter?.kinds,
         deviceIds: args.filter?.devices?.map((d) => idOfType(d, 'Device')),
       }),
   })

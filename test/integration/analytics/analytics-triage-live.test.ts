@@ -84,7 +84,7 @@ describe.each(drivers)('triage and hitsFound with the hits in ClickHouse (%s)', 
       ok(await upload(t, capture(5), { deviceNickname: 'hq' }));
       const [outcome] = await processQueued(t.services);
       expect(outcome).toMatchObject({ status: 'COMPLETED', hits: 12 });
-      expect((await first).value).toEqual({ uploadId: expect.any(Number), hitCount: 12, maxSeverity: 4 });
+      expect((await first).value).toEqual({ uploadId: expect.any(Number), hitCount: 12, ipHitCount: 12, dnsHitCount: 0, maxSeverity: 4 });
       expect(await none).toBe('quiet');
       await all.return(undefined);
       // Its next() is still waiting (nothing matched): a return() would queue behind it; closing the app ends it.

@@ -131,6 +131,59 @@ describe.each(drivers)('subscriptions over graphql-ws (%s)', (driver) => {
     other.stop();
   });
 
+  it('hitsFound counts DNS hits too: apart in dnsHitCount, chosen with kinds, filtered by direction', async () => {
+    const policy = ok(await t.gql(`{ devices(first: 1) { edges { node { policy { id } } } } }`)).devices.edges[0].node.policy.id;
+    const names = ok(
+      await t.gql(
+        `mutation { iocListCreate(input: { name: "bad names", kind: BLOCK, entryKind: DOMAIN, severity: 5, category: C2_BOTNET }) { iocList { id } } }`,
+      ),
+    ).iocListCreate.iocList.id;
+    ok(await t.gql(`mutation($i: IocAddInput!) { iocAdd(input: $i) { added } }`, { i: { list: names, entries: [{ value: 'evil.example' }] } }));
+    ok(await t.gql(`mutation($i: PolicyIocListsInput!) { policyAttachIocLists(input: $i) { userErrors { message } } }`, { i: { policy, iocLists: [names] } }));
+
+    // Listeners of the test before may not have been removed yet (a generator ends at its next event).
+    const before = t.services.live.feed.hitListeners();
+    const admin = apollo(t.keys.admin);
+    const FIELDS = `hitCount ipHitCount dnsHitCount maxSeverity logUpload { id }`;
+    const all = collect(admin, `subscription { hitsFound { ${FIELDS} } }`, {});
+    const dns = collect(admin, `subscription { hitsFound(filter: { kinds: [DNS] }) { ${FIELDS} } }`, {});
+    const ip = collect(admin, `subscription { hitsFound(filter: { kinds: [IP] }) { ${FIELDS} } }`, {});
+    const inbound = collect(admin, `subscription { hitsFound(filter: { kinds: [DNS], directions: [INBOUND] }) { ${FIELDS} } }`, {});
+    await until(() => t.services.live.feed.hitListeners() === before + 4, 'the hitsFound subscriptions to register');
+
+    const ofUpload = (c: { events: any[] }, id: string) => c.events.map((e) => e.hitsFound).filter((h) => h.logUpload.id === id);
+    // Two questions for listed names from one inside host (two DNS hits), no listed address: DNS only.
+    const dnsOnly =
+      [
+        '1717100000.000000 IP 10.0.0.5.40000 > 9.9.9.9.53: 4242+ A? www.evil.example. (34)',
+        '1717100000.010000 IP 9.9.9.9.53 > 10.0.0.5.40000: 4242 1/0/0 A 192.0.2.80 (50)',
+        '1717100001.000000 IP 10.0.0.5.40001 > 9.9.9.9.53: 4243+ A? evil.example. (30)',
+      ].join('\n') + '\n';
+    const first = ok(await upload(t, dnsOnly, { deviceNickname: 'hq' })).logUploadCreate.logUpload.id;
+    await process();
+    // And one of both kinds: a listed name asked, and a connection with a listed address.
+    const mixed = `1717100100.000000 IP 10.0.0.6.40002 > 9.9.9.9.53: 4244+ AAAA? cdn.evil.example. (34)\n${capture(1)}`;
+    const second = ok(await upload(t, mixed, { deviceNickname: 'hq' })).logUploadCreate.logUpload.id;
+    await process();
+
+    await until(() => ofUpload(all, second).length === 1 && ofUpload(dns, second).length === 1 && ofUpload(ip, second).length === 1, 'hitsFound');
+    const upload1 = { logUpload: { __typename: 'LogUpload', id: first } };
+    const upload2 = { logUpload: { __typename: 'LogUpload', id: second } };
+    expect(ofUpload(all, first)).toEqual([{ __typename: 'HitsFoundEvent', hitCount: 2, ipHitCount: 0, dnsHitCount: 2, maxSeverity: 5, ...upload1 }]);
+    expect(ofUpload(dns, first)).toMatchObject([{ hitCount: 2, ipHitCount: 0, dnsHitCount: 2, maxSeverity: 5 }]);
+    expect(ofUpload(all, second)).toMatchObject([{ hitCount: 2, ipHitCount: 1, dnsHitCount: 1, maxSeverity: 5, ...upload2 }]);
+    expect(ofUpload(dns, second)).toMatchObject([{ hitCount: 1, ipHitCount: 0, dnsHitCount: 1, maxSeverity: 5 }]);
+    expect(ofUpload(ip, second)).toMatchObject([{ hitCount: 1, ipHitCount: 1, dnsHitCount: 0, maxSeverity: 4 }]);
+    // An upload with DNS hits only is no event for IP hits; the questions came from inside: none INBOUND.
+    await new Promise((r) => setTimeout(r, 300));
+    expect(ofUpload(ip, first)).toEqual([]);
+    expect(ofUpload(inbound, first).concat(ofUpload(inbound, second))).toEqual([]);
+    for (const c of [all, dns, ip, inbound]) {
+      expect(c.errors).toEqual([]);
+      c.stop();
+    }
+  });
+
   it('refuses a connection without a valid key, and queries over the socket', async () => {
     const bad = collect(apollo('pcd_not_a_key'), `subscription { hitsFound { hitCount } }`, {});
     await bad.done;
