@@ -62,7 +62,8 @@ describe.each(drivers)('DNS hits raise alerts (%s)', (driver) => {
   let destination: string;
   beforeAll(async () => {
     const port = await new Promise<number>((resolve) => hook.listen(0, '127.0.0.1', () => resolve((hook.address() as AddressInfo).port)));
-    t = await createTestApp(driver, { ALERT_DESTINATION_ALLOW: '127.0.0.0/8', ALERT_RETRY_BASE_MS: '1' });
+    // Retries 1 ms apart (doubling, with jitter), given up 1.5 s after the alert: the last test waits that long.
+    t = await createTestApp(driver, { ALERT_DESTINATION_ALLOW: '127.0.0.0/8', ALERT_RETRY_BASE_MS: '1', ALERT_RETRY_FOR_MS: '1500' });
     const policy = (await q(`mutation { policyCreate(input: { name: "p" }) { policy { id } } }`)).policyCreate.policy.id;
     const domains = (
       await q(`mutation { iocListCreate(input: { name: "C2 domains", kind: BLOCK, entryKind: DOMAIN, severity: 5, category: C2_BOTNET }) { iocList { id } } }`)
@@ -174,5 +175,39 @@ describe.each(drivers)('DNS hits raise alerts (%s)', (driver) => {
       });
     }
     expect((await q(`{ alertDeliveries(first: 1, filter: { status: PENDING }) { totalCount } }`)).alertDeliveries.totalCount).toBe(0);
+  });
+
+  it('retries a delivery the destination keeps failing (a 5xx) with backoff, and gives it up ALERT_RETRY_FOR_MS after its alert', async () => {
+    status = 503;
+    await uploadCapture('1709287700.000000 IP 10.0.0.9.40013 > 8.8.8.8.53: 4253+ A? evil.example. (30)');
+    const FAILED = `{ alertDeliveries(first: 10, filter: { status: FAILED }) { edges { node {
+      status attemptCount lastError createdAt alert { internalIp } destination { failing lastError } attempts { attemptedAt ok error } } } } }`;
+    const mine = async () => (await q(FAILED)).alertDeliveries.edges.map((e: any) => e.node).filter((n: any) => n.alert.internalIp === '10.0.0.9');
+    const deadline = Date.now() + 10_000;
+    let given: any[] = [];
+    // What the worker's loop does: a pass whenever a retry is due.
+    while (Date.now() < deadline && (given = await mine()).length < 2) {
+      await t.services.alertDispatcher.runOnce();
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    status = 200;
+    // The rules "any" and "dns" match it; both deliveries are given up.
+    expect(given).toHaveLength(2);
+    for (const d of given) {
+      expect(d).toMatchObject({ status: 'FAILED', lastError: 'HTTP 503', destination: { failing: true, lastError: 'HTTP 503' } });
+      // Retried, not given up at the first failure; every attempt recorded with its outcome, in order.
+      expect(d.attemptCount).toBeGreaterThan(2);
+      expect(d.attempts).toHaveLength(d.attemptCount);
+      expect(d.attempts.every((a: any) => a.ok === false && a.error === 'HTTP 503')).toBe(true);
+      const times = d.attempts.map((a: any) => Date.parse(a.attemptedAt));
+      expect([...times].sort((a, b) => a - b)).toEqual(times);
+      // Given up only once the period had passed: its last attempt is the first to end 1.5 s after the alert.
+      expect(times[times.length - 1] - Date.parse(d.createdAt)).toBeGreaterThanOrEqual(1500 - 100);
+      expect(times[times.length - 2] - Date.parse(d.createdAt)).toBeLessThan(1500);
+    }
+    // Given up is final: no more attempts.
+    const attempts = given.map((d) => d.attemptCount);
+    await t.services.alertDispatcher.runOnce();
+    expect((await mine()).map((d: any) => d.attemptCount)).toEqual(attempts);
   });
 });
