@@ -5,6 +5,10 @@ import { parentPort, workerData } from 'node:worker_threads';
 
 const { intervalMs } = workerData as { intervalMs: number };
 if (intervalMs === 1) throw new Error('checkpoint thread failed before it was ready');
+// Listening keeps the thread alive, as the real one's interval does, until it is told to stop.
+parentPort?.on('message', (m: { type: string }) => {
+  if (m.type === 'stop') parentPort?.close();
+});
 parentPort?.postMessage({ type: 'ready' });
 if (intervalMs === 2) parentPort?.postMessage({ type: 'failed', message: 'database or disk is full' });
 else

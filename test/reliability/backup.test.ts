@@ -50,10 +50,15 @@ function open(file: string) {
 }
 
 /** Waits until no upload is QUEUED or PROCESSING. */
+/**
+ * No upload waits and no retro-hunt is pending: the list changes of the seed request hunts, and a hunt planned after
+ * the uploads completed queues them again (CI saw the source re-processing two uploads after this returned).
+ */
 async function settled(server: RunningServer): Promise<void> {
   for (let i = 0; i < 600; i++) {
     const [{ n }] = await server.dataSource.query(`SELECT COUNT(*) AS n FROM log_upload WHERE status IN ('QUEUED', 'PROCESSING')`);
-    if (Number(n) === 0) return;
+    const [{ h }] = await server.dataSource.query(`SELECT COUNT(*) AS h FROM retro_hunt WHERE status IN ('QUEUED', 'RUNNING')`);
+    if (Number(n) === 0 && Number(h) === 0) return;
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error('uploads still pending');
