@@ -220,7 +220,6 @@ export class RetroHuntService {
         domains.set(Number(r.target), list);
       }
       const { uploads, processing, examined, devices } = await this.affected(em, accountId, targets, { ranges, domains }, since);
-      const purged = await this.purgedBefore(em, accountId, devices, since);
       if (uploads.length > this.options.maxUploads) {
         await execute(em, `UPDATE retro_hunt SET status = ?, uploads_examined = ?, summary = ?, started_at = ?, finished_at = ? WHERE id = ?`, [
           RetroHuntStatus.REFUSED,
@@ -232,6 +231,7 @@ export class RetroHuntService {
         ]);
         return true;
       }
+      const purged = await this.purgedBefore(em, accountId, devices, since);
       let queued = 0;
       // Being processed now, maybe against the lists before this change: naming the hunt on it makes the worker
       // queue it again when it finishes (log-upload.processor.ts). One queued is matched against the current lists.

@@ -426,4 +426,14 @@ describe.each(drivers)('retro-hunt over purged uploads (%s)', (driver) => {
       ),
     });
   });
+
+  it('two purges at once count each purged upload once', async () => {
+    const device = await makeDevice('twice', '93.184.216.36');
+    for (const body of [CAPTURE_1, CAPTURE_2]) ok(await upload(t, body, { deviceNickname: 'twice' }));
+    await processQueued(t.services);
+    const [a, b] = await Promise.all([t.services.retention.purge(Date.now() + 2 * DAY), t.services.retention.purge(Date.now() + 2 * DAY)]);
+    // "edge"'s second upload (from the first test) goes too: 3 in all, each by one of the two.
+    expect(a.uploads + b.uploads).toBe(3);
+    expect((await q(DEVICE, { id: device })).node.uploadsPurged).toBe(2);
+  });
 });
