@@ -17,6 +17,7 @@ import { IocSource, IocSourceFetch } from '../modules/ioc-source/ioc-source.enti
 import { AlertDestination } from '../modules/alert/alert-destination.entity';
 import { AlertRule } from '../modules/alert/alert-rule.entity';
 import { Alert } from '../modules/alert/alert.entity';
+import { AlertThrottle } from '../modules/alert/alert-throttle.entity';
 import { AlertAttempt, AlertDelivery, AlertDigest } from '../modules/alert/alert-delivery.entity';
 import { HitTriage } from '../modules/flow-hit/hit-triage.entity';
 import { UploadAddressSet } from '../modules/log-upload/upload-address-set.entity';
@@ -47,6 +48,7 @@ export const entities = [
   AlertDestination,
   AlertRule,
   Alert,
+  AlertThrottle,
   AlertDelivery,
   AlertDigest,
   AlertAttempt,

@@ -19,6 +19,7 @@ import { IocAgeing1764400000000 } from '../../migrations/1764400000000-IocAgeing
 import { AlertHitKind1764410000000 } from '../../migrations/1764410000000-AlertHitKind';
 import { IocScope1764430000000 } from '../../migrations/1764430000000-IocScope';
 import { DeviceUploadsPurged1764620000000 } from '../../migrations/1764620000000-DeviceUploadsPurged';
+import { AlertThrottle1764700000000 } from '../../migrations/1764700000000-AlertThrottle';
 
 /** Every migration, in order. Listed explicitly so the same set runs from main, the CLI and the tests. */
 export const migrations = [
@@ -43,4 +44,5 @@ export const migrations = [
   AlertHitKind1764410000000,
   IocScope1764430000000,
   DeviceUploadsPurged1764620000000,
+  AlertThrottle1764700000000,
 ];

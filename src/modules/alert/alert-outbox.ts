@@ -122,12 +122,14 @@ export interface AlertDraft {
   lastSeenAt: number;
 }
 
-/** Groups the hits each rule matches by (rule, entry, internal host) in the rule's window at `now`. Pure. */
+/**
+ * Groups the hits each rule matches by (rule, entry, internal host). Each draft's window starts `now`, as a new
+ * key's does; anchorWindows moves it to the start of the key's open window if it has one. Pure.
+ */
 export function draftAlerts(rules: readonly OutboxRule[], hits: readonly AlertHit[], now: number): AlertDraft[] {
   const drafts = new Map<string, AlertDraft>();
   for (const rule of rules) {
-    const windowMs = rule.throttleMinutes * 60_000;
-    const windowStart = Math.floor(now / windowMs) * windowMs;
+    const windowStart = now;
     for (const hit of hits) {
       if (!ruleMatches(rule, hit)) continue;
       const key = `${rule.id}|${hit.kind}|${hit.iocId}|${hit.internalKey}`;
@@ -223,6 +225,7 @@ export async function writeAlerts(
   const drafts = draftAlerts(rules, hits, now);
   if (drafts.length === 0) return 0;
   const mysql = dialectOf(em) === 'mysql';
+  await anchorWindows(em, drafts, rules, now);
   const conflict = mysql
     ? ` ON DUPLICATE KEY UPDATE hit_count = hit_count + VALUES(hit_count), first_seen_at = LEAST(first_seen_at, VALUES(first_seen_at)), last_seen_at = GREATEST(last_seen_at, VALUES(last_seen_at))`
     : ` ON CONFLICT (rule_id, hit_kind, ioc_id, internal_key, window_start) DO UPDATE SET hit_count = hit_count + excluded.hit_count, first_seen_at = MIN(first_seen_at, excluded.first_seen_at), last_seen_at = MAX(last_seen_at, excluded.last_seen_at)`;
@@ -254,13 +257,16 @@ export async function writeAlerts(
     await execute(em, `INSERT INTO alert (${ALERT_COLUMNS.join(', ')}) VALUES ${chunk.map(() => tuple).join(', ')}${conflict}`, params);
   }
   const byRule = new Map(rules.map((r) => [r.id, r]));
-  const windows = [...new Set(drafts.map((d) => d.windowStart))];
-  const ruleIds = [...new Set(drafts.map((d) => d.ruleId))];
-  const stored = (await em.query(
-    `SELECT id, rule_id, hit_kind, ioc_id, internal_key, window_start FROM alert WHERE rule_id IN (${ruleIds.map(() => '?').join(',')}) AND window_start IN (${windows.map(() => '?').join(',')})`,
-    [...ruleIds, ...windows],
-  )) as Array<Record<string, string | number>>;
-  const ids = new Map(stored.map((r) => [`${r.rule_id}|${r.hit_kind}|${r.ioc_id}|${r.internal_key}|${Number(r.window_start)}`, Number(r.id)]));
+  // Each alert by its whole unique key: point reads of UQ_alert_throttle.
+  const ids = new Map<string, number>();
+  for (let i = 0; i < drafts.length; i += KEY_CHUNK) {
+    const chunk = drafts.slice(i, i + KEY_CHUNK);
+    const stored = (await em.query(
+      `SELECT id, rule_id, hit_kind, ioc_id, internal_key, window_start FROM alert WHERE ${chunk.map(() => '(rule_id = ? AND hit_kind = ? AND ioc_id = ? AND internal_key = ? AND window_start = ?)').join(' OR ')}`,
+      chunk.flatMap((d) => [d.ruleId, d.kind, d.iocId, d.internalKey, d.windowStart]),
+    )) as Array<Record<string, string | number>>;
+    for (const r of stored) ids.set(`${r.rule_id}|${r.hit_kind}|${r.ioc_id}|${r.internal_key}|${Number(r.window_start)}`, Number(r.id));
+  }
   const deliveries: unknown[][] = [];
   for (const d of drafts) {
     const alertId = ids.get(`${d.ruleId}|${d.kind}|${d.iocId}|${d.internalKey}|${d.windowStart}`);
@@ -276,4 +282,59 @@ export async function writeAlerts(
     ignoreDuplicates: true,
   });
   return drafts.length;
+}
+
+/** The longest throttle window a rule can have (throttleMinutes <= 10080: a week). */
+export const MAX_THROTTLE_MS = 10_080 * 60_000;
+
+/** Keys per statement of the throttle reads (5 parameters each). */
+const KEY_CHUNK = 200;
+
+/**
+ * Moves each draft's window to its key's: a window starts at the key's first alert and lasts the rule's
+ * throttleMinutes, so an alert stands for every hit of its key within that long after it, wherever the clock's
+ * hours fall. alert_throttle holds each key's window start; the upsert keeps it while the window is open and
+ * starts a new one (`now`) once it has passed. Two writers of one key at once: the second's upsert waits on the
+ * first's row lock and then keeps the window the first started, which it reads back with a locking read (MariaDB's
+ * plain reads would show its snapshot, older than the row it just locked). Drafts are sorted (draftAlerts), so
+ * every writer locks keys in one order.
+ */
+export async function anchorWindows(em: EntityManager, drafts: AlertDraft[], rules: readonly OutboxRule[], now: number): Promise<void> {
+  const mysql = dialectOf(em) === 'mysql';
+  const windowMs = new Map(rules.map((r) => [r.id, r.throttleMinutes * 60_000]));
+  // The window's length is the rule's: one statement per rule and chunk.
+  const byRule = new Map<number, AlertDraft[]>();
+  for (const d of drafts) {
+    const list = byRule.get(d.ruleId) ?? [];
+    list.push(d);
+    byRule.set(d.ruleId, list);
+  }
+  const open = mysql
+    ? ` ON DUPLICATE KEY UPDATE window_start = IF(window_start <= VALUES(window_start) - ?, VALUES(window_start), window_start)`
+    : ` ON CONFLICT (rule_id, hit_kind, ioc_id, internal_key) DO UPDATE SET window_start = CASE WHEN window_start <= excluded.window_start - ? THEN excluded.window_start ELSE window_start END`;
+  for (const [ruleId, list] of byRule) {
+    for (let i = 0; i < list.length; i += KEY_CHUNK) {
+      const chunk = list.slice(i, i + KEY_CHUNK);
+      await execute(
+        em,
+        `INSERT INTO alert_throttle (rule_id, hit_kind, ioc_id, internal_key, window_start) VALUES ${chunk.map(() => '(?, ?, ?, ?, ?)').join(', ')}${open}`,
+        [...chunk.flatMap((d) => [d.ruleId, d.kind, d.iocId, d.internalKey, now]), windowMs.get(ruleId)],
+      );
+    }
+  }
+  const lock = mysql ? ' FOR UPDATE' : '';
+  const starts = new Map<string, number>();
+  for (let i = 0; i < drafts.length; i += KEY_CHUNK) {
+    const chunk = drafts.slice(i, i + KEY_CHUNK);
+    const rows = (await em.query(
+      `SELECT rule_id, hit_kind, ioc_id, internal_key, window_start FROM alert_throttle WHERE ${chunk.map(() => '(rule_id = ? AND hit_kind = ? AND ioc_id = ? AND internal_key = ?)').join(' OR ')}${lock}`,
+      chunk.flatMap((d) => [d.ruleId, d.kind, d.iocId, d.internalKey]),
+    )) as Array<Record<string, string | number>>;
+    for (const r of rows) starts.set(`${r.rule_id}|${r.hit_kind}|${r.ioc_id}|${r.internal_key}`, Number(r.window_start));
+  }
+  for (const d of drafts) {
+    const start = starts.get(`${d.ruleId}|${d.kind}|${d.iocId}|${d.internalKey}`);
+    if (start === undefined) throw new Error('alert throttle upserted but not found');
+    d.windowStart = start;
+  }
 }

@@ -1,5 +1,5 @@
 import { DataSource, In } from 'typeorm';
-import { dialectOf } from '../../db/bulk';
+import { dialectOf, execute } from '../../db/bulk';
 import { toGlobalId } from '../../common/ids/global-id';
 import { Logger } from '../../app/logger';
 import { DigestMessage, Outgoing, renderAlert, renderDigest } from './alert-message';
@@ -11,6 +11,7 @@ import { lastDigestDue } from './digest-schedule';
 import { bulkInsert } from '../../db/bulk';
 import { AlertSettings, AlertService } from './alert.service';
 import { send, SendError } from './destinations/senders';
+import { MAX_THROTTLE_MS } from './alert-outbox';
 
 export interface DispatcherOptions {
   pollMs: number;
@@ -38,6 +39,7 @@ export class AlertDispatcher {
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
   private stopped = true;
+  private prunedAt = -Infinity;
 
   constructor(
     private readonly dataSource: DataSource,
@@ -82,9 +84,20 @@ export class AlertDispatcher {
   /** One round: claims and sends the due deliveries; returns how many it handled. */
   async runOnce(now = Date.now()): Promise<number> {
     await this.writeDigests(now);
+    await this.pruneThrottle(now);
     const claimed = await this.claim(now);
     await Promise.all(claimed.map((id) => this.deliver(id)));
     return claimed.length;
+  }
+
+  /**
+   * At most hourly: forgets the throttle windows every rule's longest window (a week) has passed (alert-outbox.ts);
+   * the key's next hit starts a new window whether its row is there or not.
+   */
+  async pruneThrottle(now: number): Promise<number> {
+    if (now - this.prunedAt < 3_600_000) return 0;
+    this.prunedAt = now;
+    return execute(this.dataSource.manager, `DELETE FROM alert_throttle WHERE window_start <= ?`, [now - MAX_THROTTLE_MS]);
   }
 
   private async claim(now: number): Promise<number[]> {

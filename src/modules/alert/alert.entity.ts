@@ -78,7 +78,7 @@ export class Alert {
   foundBy: HitFoundBy;
 
   @TimestampColumn()
-  @Field({ description: 'Start of its throttle window.' })
+  @Field({ description: "Start of its throttle window: the key's first alert in the window (the window lasts the rule's throttleMinutes)." })
   windowStart: Date;
 
   @Column({ type: 'int' })

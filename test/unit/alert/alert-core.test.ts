@@ -83,13 +83,13 @@ describe('alert rule matching', () => {
     expect(ruleMatches(rule(r), hit(h as Partial<NewHit>))).toBe(expected);
   });
 
-  it('groups hits by (rule, entry, internal host) with their count and capture span, in one window', () => {
+  it('groups hits by (rule, entry, internal host) with their count and capture span, in a window starting now', () => {
     const hits = [hit(), hit({ firstSeenAt: 500, lastSeenAt: 900 }), hit({ internalKey: 'k2' }), hit({ iocId: 11 })];
     const drafts = draftAlerts([rule(), rule({ id: 2, throttleMinutes: 1, minSeverity: 5 })], hits, 7_200_123);
     expect(drafts.map((d) => [d.ruleId, d.iocId, d.internalKey, d.hitCount, d.firstSeenAt, d.lastSeenAt, d.windowStart])).toEqual([
-      [1, 10, 'k1', 2, 500, 2000, 7_200_000],
-      [1, 10, 'k2', 1, 1000, 2000, 7_200_000],
-      [1, 11, 'k1', 1, 1000, 2000, 7_200_000],
+      [1, 10, 'k1', 2, 500, 2000, 7_200_123],
+      [1, 10, 'k2', 1, 1000, 2000, 7_200_123],
+      [1, 11, 'k1', 1, 1000, 2000, 7_200_123],
     ]);
   });
 
