@@ -7,9 +7,10 @@
  * 1. `--uploads` small uploads with hits, one after another, each from a new internal host (so each raises a new
  *    alert): the time from the upload's finishedAt (COMPLETED) to the webhook receiving its alert, and to the
  *    hitsFound event arriving; p50/p95/max beside the targets (alert <= 2 s, event <= 500 ms, p95), and their ratio
- *    to a baseline measured in the same run: the time from the upload's acknowledgment to COMPLETED.
+ *    to a baseline measured in the same run: the time from the upload's acknowledgment to COMPLETED. Once with a
+ *    flow hit per upload (an address entry), once with a DNS hit (a query under a listed domain).
  * 2. One upload with 1,000 hits over 20 entries and 5 internal hosts, `--rules` rules: alerts sent (target:
- *    at most rules x 100, not 1,000 per rule).
+ *    at most rules x 100, not 1,000 per rule); flow hits, then DNS hits (1,000 names under 20 listed domains).
  *
  * Default settings (ALERT_POLL_MS, LIVE_POLL_MS, WORKER_POLL_MS) unless given in the environment. Prints figures,
  * asserts nothing.
@@ -36,6 +37,7 @@ const pct = (xs: number[], p: number) => {
   return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)];
 };
 const BAD = Array.from({ length: 20 }, (_, i) => `198.51.100.${i + 1}`);
+const BAD_DOMAINS = Array.from({ length: 20 }, (_, i) => `c2-${i + 1}.bad.example`);
 
 async function main(): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pcd-alerts-bench-'));
@@ -104,7 +106,11 @@ async function main(): Promise<void> {
   const list = (await gql(`mutation { iocListCreate(input: { name: "bad", kind: BLOCK, severity: 4, category: MALWARE }) { iocList { id } } }`)).iocListCreate
     .iocList.id;
   await gql(`mutation($i: IocAddInput!) { iocAdd(input: $i) { added } }`, { i: { list, entries: BAD.map((value) => ({ value })) } });
-  await gql(`mutation($i: PolicyIocListsInput!) { policyAttachIocLists(input: $i) { userErrors { message } } }`, { i: { policy, iocLists: [list] } });
+  const domains = (
+    await gql(`mutation { iocListCreate(input: { name: "bad domains", kind: BLOCK, entryKind: DOMAIN, severity: 4, category: C2_BOTNET }) { iocList { id } } }`)
+  ).iocListCreate.iocList.id;
+  await gql(`mutation($i: IocAddInput!) { iocAdd(input: $i) { added } }`, { i: { list: domains, entries: BAD_DOMAINS.map((value) => ({ value })) } });
+  await gql(`mutation($i: PolicyIocListsInput!) { policyAttachIocLists(input: $i) { userErrors { message } } }`, { i: { policy, iocLists: [list, domains] } });
   await gql(`mutation($i: DeviceCreateInput!) { deviceCreate(input: $i) { device { id } } }`, {
     i: { nickname: 'hq', ipType: 'STATIC', ipAddress: '8.8.8.8', policy },
   });
@@ -129,65 +135,86 @@ async function main(): Promise<void> {
   );
   await sleep(500);
 
-  // 1. Latency after COMPLETED.
-  const alertMs: number[] = [];
-  const eventMs: number[] = [];
-  const processMs: number[] = [];
-  const keysBefore = () => new Set(arrivals.keys());
-  for (let u = 0; u < UPLOADS; u++) {
-    const host = `10.${Math.floor(u / 250)}.${u % 250}.9`;
-    const text = `${(1717000000 + u).toFixed(6)} IP ${host}.40000 > ${BAD[u % BAD.length]}.443: Flags [S], seq 1, win 1, length 0\n`;
-    const seen = keysBefore();
-    const { id, ackedAt } = await upload(text);
-    const doneAt = await finished(id);
-    processMs.push(doneAt - ackedAt);
-    // One new alert per rule; the first to arrive counts.
-    while (arrivals.size < seen.size + RULES) await sleep(5);
-    const first = Math.min(...[...arrivals].filter(([k]) => !seen.has(k)).map(([, at]) => at));
-    alertMs.push(first - doneAt);
-    while (!events.has(id)) await sleep(5);
-    eventMs.push(events.get(id)! - doneAt);
-  }
+  // 1. Latency after COMPLETED: flow hits (an address entry), then DNS hits (a domain entry).
+  const latency = async (lineOf: (u: number, host: string) => string) => {
+    const alertMs: number[] = [];
+    const eventMs: number[] = [];
+    const processMs: number[] = [];
+    for (let u = 0; u < UPLOADS; u++) {
+      const seen = new Set(arrivals.keys());
+      const { id, ackedAt } = await upload(`${lineOf(u, `10.${hostBlock}.${u % 250}.9`)}\n`);
+      const doneAt = await finished(id);
+      processMs.push(doneAt - ackedAt);
+      // One new alert per rule; the first to arrive counts.
+      while (arrivals.size < seen.size + RULES) await sleep(5);
+      const first = Math.min(...[...arrivals].filter(([k]) => !seen.has(k)).map(([, at]) => at));
+      alertMs.push(first - doneAt);
+      while (!events.has(id)) await sleep(5);
+      eventMs.push(events.get(id)! - doneAt);
+      if (u % 250 === 249) hostBlock++;
+    }
+    hostBlock++;
+    return { alertMs, eventMs, processMs };
+  };
+  // Each upload from a new internal host, so each raises a new alert.
+  let hostBlock = 0;
+  const ip = await latency((u, host) => `${(1717000000 + u).toFixed(6)} IP ${host}.40000 > ${BAD[u % BAD.length]}.443: Flags [S], seq 1, win 1, length 0`);
+  const dns = await latency(
+    (u, host) => `${(1717100000 + u).toFixed(6)} IP ${host}.40000 > 9.9.9.9.53: ${4000 + u}+ A? www.${BAD_DOMAINS[u % BAD_DOMAINS.length]}. (40)`,
+  );
 
-  // 2. Throttle: 1,000 hits over 20 entries and 5 hosts.
-  const postsBefore = posts;
-  const lines: string[] = [];
-  for (let i = 0; i < 1000; i++)
-    lines.push(
-      `${(1718000000 + i).toFixed(6)} IP 10.200.0.${1 + (i % 5)}.${20000 + i} > ${BAD[Math.floor(i / 5) % 20]}.443: Flags [S], seq 1, win 1, length 0`,
-    );
-  const big = await upload(`${lines.join('\n')}\n`);
-  await finished(big.id);
-  const hits = (await gql(`query($id: ID!) { logUpload(id: $id) { hits } }`, { id: big.id })).logUpload.hits;
-  for (let i = 0; i < 100; i++) {
-    const pending = (await gql(`{ alertDeliveries(filter: { status: PENDING }) { totalCount } }`)).alertDeliveries.totalCount;
-    if (pending === 0) break;
-    await sleep(100);
-  }
-  await sleep(1500);
-  const sent = posts - postsBefore;
+  // 2. Throttle: 1,000 hits over 20 entries and 5 hosts, flow hits and then DNS hits (1,000 distinct names under 20
+  // listed domains: a DNS hit is a (host, name, type), so each name is a hit of its own).
+  const throttle = async (lineOf: (i: number) => string) => {
+    const postsBefore = posts;
+    const big = await upload(`${Array.from({ length: 1000 }, (_, i) => lineOf(i)).join('\n')}\n`);
+    await finished(big.id);
+    const counts = (await gql(`query($id: ID!) { logUpload(id: $id) { hits dnsHits } }`, { id: big.id })).logUpload;
+    for (let i = 0; i < 100; i++) {
+      const pending = (await gql(`{ alertDeliveries(filter: { status: PENDING }) { totalCount } }`)).alertDeliveries.totalCount;
+      if (pending === 0) break;
+      await sleep(100);
+    }
+    await sleep(1500);
+    return { hits: counts.hits + counts.dnsHits, sent: posts - postsBefore };
+  };
+  const ipThrottle = await throttle(
+    (i) => `${(1718000000 + i).toFixed(6)} IP 10.200.0.${1 + (i % 5)}.${20000 + i} > ${BAD[Math.floor(i / 5) % 20]}.443: Flags [S], seq 1, win 1, length 0`,
+  );
+  const dnsThrottle = await throttle(
+    (i) => `${(1718100000 + i).toFixed(6)} IP 10.201.0.${1 + (i % 5)}.${20000 + i} > 9.9.9.9.53: ${i}+ A? n${i}.${BAD_DOMAINS[Math.floor(i / 5) % 20]}. (40)`,
+  );
 
   const line = (name: string, xs: number[], target: string) =>
     console.log(
-      `${name.padEnd(34)} p50 ${String(pct(xs, 50)).padStart(5)} ms  p95 ${String(pct(xs, 95)).padStart(5)} ms  max ${String(Math.max(...xs)).padStart(5)} ms  ${target}`,
+      `${name.padEnd(38)} p50 ${String(pct(xs, 50)).padStart(5)} ms  p95 ${String(pct(xs, 95)).padStart(5)} ms  max ${String(Math.max(...xs)).padStart(5)} ms  ${target}`,
     );
   console.log(
-    `alerts bench: ${mysql ? 'MySQL' : 'SQLite'}, ${UPLOADS} uploads, ${RULES} rules, ALERT_POLL_MS=${config.alerts.pollMs}, LIVE_POLL_MS=${config.livePollMs}`,
+    `alerts bench: ${mysql ? 'MySQL' : 'SQLite'}, ${UPLOADS} uploads of each kind, ${RULES} rules, ALERT_POLL_MS=${config.alerts.pollMs}, LIVE_POLL_MS=${config.livePollMs}`,
   );
-  line('baseline: acknowledged->COMPLETED', processMs, '');
-  line(
-    'alert delivered after COMPLETED',
-    alertMs,
-    `target p95 <= 2000 ms; p95 ratio to baseline ${(pct(alertMs, 95) / Math.max(1, pct(processMs, 95))).toFixed(2)}`,
-  );
-  line(
-    'hitsFound event after COMPLETED',
-    eventMs,
-    `target p95 <= 500 ms; p95 ratio to baseline ${(pct(eventMs, 95) / Math.max(1, pct(processMs, 95))).toFixed(2)}`,
-  );
-  console.log(
-    `throttle: ${hits} hits over 20 entries x 5 hosts, ${RULES} rules -> ${sent} alerts sent (target <= ${RULES * 100}; unthrottled would be ${hits * RULES})`,
-  );
+  for (const [kind, r] of [
+    ['IP', ip],
+    ['DNS', dns],
+  ] as const) {
+    line(`${kind}: baseline acknowledged->COMPLETED`, r.processMs, '');
+    line(
+      `${kind}: alert delivered after COMPLETED`,
+      r.alertMs,
+      `target p95 <= 2000 ms; p95 ratio to baseline ${(pct(r.alertMs, 95) / Math.max(1, pct(r.processMs, 95))).toFixed(2)}`,
+    );
+    line(
+      `${kind}: hitsFound event after COMPLETED`,
+      r.eventMs,
+      `target p95 <= 500 ms; p95 ratio to baseline ${(pct(r.eventMs, 95) / Math.max(1, pct(r.processMs, 95))).toFixed(2)}`,
+    );
+  }
+  for (const [kind, r] of [
+    ['IP', ipThrottle],
+    ['DNS', dnsThrottle],
+  ] as const)
+    console.log(
+      `throttle ${kind}: ${r.hits} hits over 20 entries x 5 hosts, ${RULES} rules -> ${r.sent} alerts sent (target <= ${RULES * 100}; unthrottled would be ${r.hits * RULES})`,
+    );
 
   unsubscribe();
   await ws.dispose();

@@ -196,7 +196,7 @@ export function createServices(dataSource: DataSource, config: AppConfig, option
         onFinished: (outcome) => {
           metrics.jobFinished(outcome);
           // Alerts this process just wrote go out now, not at the next poll (other processes' at their poll).
-          if (outcome.hits > 0) alertDispatcher.notify();
+          if (outcome.hits > 0 || ('dnsHits' in outcome && (outcome.dnsHits ?? 0) > 0)) alertDispatcher.notify();
         },
       },
       parsers,
