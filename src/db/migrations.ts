@@ -20,6 +20,7 @@ import { AlertHitKind1764410000000 } from '../../migrations/1764410000000-AlertH
 import { IocScope1764430000000 } from '../../migrations/1764430000000-IocScope';
 import { DeviceUploadsPurged1764620000000 } from '../../migrations/1764620000000-DeviceUploadsPurged';
 import { AlertThrottle1764700000000 } from '../../migrations/1764700000000-AlertThrottle';
+import { IocDomainAgeing1764710000000 } from '../../migrations/1764710000000-IocDomainAgeing';
 
 /** Every migration, in order. Listed explicitly so the same set runs from main, the CLI and the tests. */
 export const migrations = [
@@ -45,4 +46,5 @@ export const migrations = [
   IocScope1764430000000,
   DeviceUploadsPurged1764620000000,
   AlertThrottle1764700000000,
+  IocDomainAgeing1764710000000,
 ];

@@ -7,7 +7,7 @@ import { authChecker } from '../modules/auth/auth.checker';
 import { AccountResolver, ApiKeyResolver } from '../modules/account/account.resolver';
 import { DeviceResolver } from '../modules/device/device.resolver';
 import { PolicyResolver } from '../modules/policy/policy.resolver';
-import { IocListResolver, IocLookupResolver, IocResolver, IocScopeResolver } from '../modules/ioc/ioc.resolver';
+import { IocDomainResolver, IocListResolver, IocLookupResolver, IocResolver, IocScopeResolver } from '../modules/ioc/ioc.resolver';
 import { IocSourceFetchResolver, IocSourceResolver } from '../modules/ioc-source/ioc-source.resolver';
 import { LogUploadResolver } from '../modules/log-upload/log-upload.resolver';
 import { FlowHitResolver } from '../modules/flow-hit/flow-hit.resolver';
@@ -28,6 +28,7 @@ export const resolvers: NonEmptyArray<Function> = [
   IocListResolver,
   IocResolver,
   IocScopeResolver,
+  IocDomainResolver,
   IocSourceResolver,
   IocSourceFetchResolver,
   IocLookupResolver,

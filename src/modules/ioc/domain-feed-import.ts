@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import { EntityManager } from 'typeorm';
 import { bulkInsert } from '../../db/bulk';
+import { ageingOf, effectiveExpiry } from './ageing';
 import { nextTurn } from '../../common/async/next-turn';
 import { ImportMode } from './ioc.enums';
 import { IocDomain } from './ioc-domain.entity';
@@ -12,6 +13,10 @@ import { detectDomainFeedFormat, DomainFeedFormat, DomainFeedReader } from './fe
 import { DomainSkipReason } from './feed/domain-name';
 
 export const IOC_DOMAIN_COLUMNS = ['list_id', 'account_id', 'name', 'comment', 'expires_at', 'created_at'] as const;
+/** The rows a feed import writes: the entry's columns and its first and last sighting in a feed. */
+const FEED_COLUMNS = [...IOC_DOMAIN_COLUMNS, 'first_seen_in_source', 'last_seen_in_source'] as const;
+/** Kept rows per UPDATE, and names per lookup of the rows a batch kept. */
+const ID_CHUNK = 1_000;
 
 /** Rows per multi-row INSERT batch while streaming. */
 const BATCH = 5_000;
@@ -36,8 +41,18 @@ export interface DomainImportCounts {
   skipped: number;
   skippedLines: FeedSkippedLine[];
   removed: number;
+  /** Kept names whose matching changed with their ageing (seen again after they aged out, or ended by their lifetime). */
+  revived: number;
   /** The names added and removed (what a retro-hunt re-judges); null when there are more than `maxChanged`. */
   changedNames: string[] | null;
+}
+
+/** A row of the list before this import, as the ageing needs it. */
+interface KeptRow {
+  id: number | string;
+  name: string;
+  expires_at: number | string | null;
+  first_seen_in_source: number | string | null;
 }
 
 /** The format of a feed file from its head (SOURCES.md's auto-detection). */
@@ -58,6 +73,12 @@ export async function detectFileFormat(path: string): Promise<DomainFeedFormat> 
  * Streams a domain feed into a DOMAIN list inside the caller's transaction (FeedImportService.importFile):
  * APPEND adds, REPLACE makes the list hold exactly the file's names (names it keeps keep their IDs).
  * Lines that are not domains (IP addresses, URLs, ...) are skipped with their line numbers and reasons.
+ *
+ * Sightings and ageing (#21 item 2), as for address lists (feed-import.service.ts's merge): each name the file
+ * holds is seen now (`first_seen_in_source` once, `last_seen_in_source` each time). On a list with a lifetime or a
+ * grace period each sighting moves the entry's expiry (effectiveExpiry), and a REPLACE with a grace period keeps
+ * the names the file lacks until it ends. A plain REPLACE marks what it keeps seen through the list's
+ * entriesSeenAt instead of writing every kept row.
  */
 export async function importDomainFeed(
   em: EntityManager,
@@ -72,8 +93,17 @@ export async function importDomainFeed(
   const format = await detectFileFormat(path);
   const reader = new DomainFeedReader(format);
   const now = Date.now();
+  const ageing = ageingOf(list);
+  const ages = ageing.lifetimeMs != null || ageing.graceMs != null;
+  const prune = mode === ImportMode.REPLACE;
+  const seenInBulk = prune && !ages;
+  const [{ m }] = (await em.query(`SELECT MAX(id) AS m FROM ioc_domain WHERE list_id = ?`, [list.id])) as Array<{ m: number | string | null }>;
+  const maxId = Number(m ?? 0);
+  const newExpiry = ages ? effectiveExpiry(null, now, now, ageing) : null;
   const inFile = new Set<string>();
   const samples: FeedSkippedLine[] = [];
+  const revived: string[] = [];
+  const updates = new RowUpdates(em, list.id, now);
   let rows: unknown[][] = [];
   let offered = 0;
   let inserted = 0;
@@ -81,9 +111,29 @@ export async function importDomainFeed(
   let ignored = 0;
   let duplicatesInFile = 0;
   let skipped = 0;
+  const active = (expiresAt: number | null) => expiresAt == null || expiresAt > now;
+  /** A row of the list the file holds again: seen now, its expiry moved by the ageing. */
+  const kept = async (row: KeptRow) => {
+    if (!ages) return updates.add(Number(row.id), true, undefined);
+    const was = row.expires_at == null ? null : Number(row.expires_at);
+    const expiresAt = effectiveExpiry(null, row.first_seen_in_source == null ? now : Number(row.first_seen_in_source), now, ageing);
+    if (active(expiresAt) !== active(was)) revived.push(row.name);
+    await updates.add(Number(row.id), true, expiresAt === was ? undefined : expiresAt);
+  };
   const flush = async () => {
     offered += rows.length;
-    inserted += await bulkInsert(em, 'ioc_domain', IOC_DOMAIN_COLUMNS, rows, { ignoreDuplicates: true });
+    inserted += await bulkInsert(em, 'ioc_domain', FEED_COLUMNS, rows, { ignoreDuplicates: true });
+    // APPEND: the rows this batch found already in the list are seen now (REPLACE finds them in its walk).
+    if (!prune && maxId > 0) {
+      for (let i = 0; i < rows.length; i += ID_CHUNK) {
+        const names = rows.slice(i, i + ID_CHUNK).map((r) => r[2] as string);
+        const found: KeptRow[] = await em.query(
+          `SELECT id, name, expires_at, first_seen_in_source FROM ioc_domain WHERE list_id = ? AND id <= ? AND name IN (${names.map(() => '?').join(',')})`,
+          [list.id, maxId, ...names],
+        );
+        for (const row of found) await kept(row);
+      }
+    }
     rows = [];
   };
   const skip = (lineNumber: number, text: string, code: FeedSkipCode, reason: string) => {
@@ -104,7 +154,7 @@ export async function importDomainFeed(
         else if (d.status === 'duplicate') duplicatesInFile++;
         else {
           inFile.add(d.domain);
-          rows.push([list.id, list.accountId, d.domain, null, null, now]);
+          rows.push([list.id, list.accountId, d.domain, null, newExpiry, now, now, now]);
         }
       }
     }
@@ -115,14 +165,45 @@ export async function importDomainFeed(
   onProgress?.(linesRead, input.bytesRead);
   beforeRemove?.(inFile.size);
   const gone: string[] = [];
-  const removed = mode === ImportMode.REPLACE ? await removeDomainsNotIn(em, list.id, inFile, gone, maxChanged) : 0;
-  let changedNames: string[] | null = null;
-  if (inserted + removed <= maxChanged) {
-    // The rows this import created carry its `now` (a duplicate keeps its own time).
-    const added: Array<{ name: string }> = inserted ? await em.query(`SELECT name FROM ioc_domain WHERE list_id = ? AND created_at = ?`, [list.id, now]) : [];
-    changedNames = gone.concat(added.map((r) => r.name));
+  let removed = 0;
+  if (prune) {
+    const walked = await walkReplaced(em, list.id, maxId, inFile, gone, maxChanged, {
+      kept: seenInBulk ? null : kept,
+      // Held for the grace period: its expiry is its last sighting's plus the grace period, at the latest the
+      // grace period from now (names no feed ever held).
+      hold:
+        ageing.graceMs == null
+          ? null
+          : async (row) => {
+              const was = row.expires_at == null ? null : Number(row.expires_at);
+              if (!active(was)) return false;
+              const end = now + (ageing.graceMs as number);
+              if (was == null || was > end) await updates.add(Number(row.id), false, end);
+              return true;
+            },
+    });
+    removed = walked;
   }
-  await touchDomainList(em, list, inserted - removed, mode === ImportMode.REPLACE, true);
+  await updates.flush();
+  // A plain REPLACE: what it kept is seen now through the list's entriesSeenAt; names no feed had held before
+  // (added by hand, then in this feed) get their first sighting.
+  if (seenInBulk && maxId > 0) {
+    await em.query(`UPDATE ioc_domain SET first_seen_in_source = ? WHERE list_id = ? AND id <= ? AND first_seen_in_source IS NULL`, [now, list.id, maxId]);
+  }
+  if (seenInBulk) {
+    list.entriesSeenAt = new Date(now);
+    await em.getRepository(IocList).update({ id: list.id }, { entriesSeenAt: list.entriesSeenAt });
+  }
+  let changedNames: string[] | null = null;
+  if (inserted + removed + revived.length <= maxChanged) {
+    // The rows this import created carry its `now` (a duplicate keeps its own time).
+    const added: Array<{ name: string }> = inserted ? await em.query(`SELECT name FROM ioc_domain WHERE list_id = ? AND id > ?`, [list.id, maxId]) : [];
+    changedNames = gone.concat(
+      added.map((r) => r.name),
+      revived,
+    );
+  }
+  await touchDomainList(em, list, inserted - removed, prune, true, updates.expiriesMoved);
   return {
     format,
     linesRead,
@@ -133,26 +214,92 @@ export async function importDomainFeed(
     skipped,
     skippedLines: samples,
     removed,
+    revived: revived.length,
     changedNames,
   };
 }
 
-/** Deletes the list's names not in `keep`; the first `maxNames` of them go to `names`. */
-async function removeDomainsNotIn(em: EntityManager, listId: number, keep: Set<string>, names: string[], maxNames: number): Promise<number> {
+/** Kept rows to mark seen or whose expiry alone moves, grouped by what they get, written ID_CHUNK at a time. */
+class RowUpdates {
+  private readonly groups = new Map<string, { seen: boolean; expiresAt: number | null | undefined; ids: number[] }>();
+  expiriesMoved = false;
+
+  constructor(
+    private readonly em: EntityManager,
+    private readonly listId: number,
+    private readonly now: number,
+  ) {}
+
+  async add(id: number, seen: boolean, expiresAt: number | null | undefined): Promise<void> {
+    if (expiresAt !== undefined) this.expiriesMoved = true;
+    const key = `${seen ? 's' : 'x'}${expiresAt === undefined ? '' : String(expiresAt)}`;
+    let g = this.groups.get(key);
+    if (!g) this.groups.set(key, (g = { seen, expiresAt, ids: [] }));
+    g.ids.push(id);
+    if (g.ids.length >= ID_CHUNK) await this.write(key);
+  }
+
+  async flush(): Promise<void> {
+    for (const key of [...this.groups.keys()]) await this.write(key);
+  }
+
+  private async write(key: string): Promise<void> {
+    const g = this.groups.get(key);
+    this.groups.delete(key);
+    if (!g || g.ids.length === 0) return;
+    const sets: string[] = [];
+    const params: unknown[] = [];
+    if (g.seen) {
+      sets.push('last_seen_in_source = ?', 'first_seen_in_source = COALESCE(first_seen_in_source, ?)');
+      params.push(this.now, this.now);
+    }
+    if (g.expiresAt !== undefined) {
+      sets.push('expires_at = ?');
+      params.push(g.expiresAt);
+    }
+    await this.em.query(`UPDATE ioc_domain SET ${sets.join(', ')} WHERE list_id = ? AND id IN (${g.ids.map(() => '?').join(',')})`, [
+      ...params,
+      this.listId,
+      ...g.ids,
+    ]);
+    await nextTurn();
+  }
+}
+
+/**
+ * REPLACE's walk over the list's rows from before the import (ID <= maxId): a row the file holds is `kept`
+ * (skipped when null: a plain REPLACE marks them in bulk), one it lacks is held (`hold` answers true) or deleted;
+ * the first `maxNames` deleted names go to `names`. Returns how many it deleted.
+ */
+async function walkReplaced(
+  em: EntityManager,
+  listId: number,
+  maxId: number,
+  keep: Set<string>,
+  names: string[],
+  maxNames: number,
+  on: { kept: ((row: KeptRow) => Promise<void>) | null; hold: ((row: KeptRow) => Promise<boolean>) | null },
+): Promise<number> {
   let removed = 0;
   let after = 0;
   for (;;) {
-    const page: Array<{ id: number | string; name: string }> = await em.query(
-      `SELECT id, name FROM ioc_domain WHERE list_id = ? AND id > ? ORDER BY id LIMIT 10000`,
-      [listId, after],
+    const page: KeptRow[] = await em.query(
+      `SELECT id, name, expires_at, first_seen_in_source FROM ioc_domain WHERE list_id = ? AND id > ? AND id <= ? ORDER BY id LIMIT 10000`,
+      [listId, after, maxId],
     );
     if (page.length === 0) return removed;
     after = Number(page[page.length - 1].id);
-    const goneRows = page.filter((r) => !keep.has(r.name));
-    for (const r of goneRows) if (names.length < maxNames) names.push(r.name);
-    const gone = goneRows.map((r) => Number(r.id));
-    for (let i = 0; i < gone.length; i += 1000) {
-      const ids = gone.slice(i, i + 1000);
+    const gone: number[] = [];
+    for (const row of page) {
+      if (keep.has(row.name)) {
+        if (on.kept) await on.kept(row);
+      } else if (!(on.hold && (await on.hold(row)))) {
+        gone.push(Number(row.id));
+        if (names.length < maxNames) names.push(row.name);
+      }
+    }
+    for (let i = 0; i < gone.length; i += ID_CHUNK) {
+      const ids = gone.slice(i, i + ID_CHUNK);
       await em.query(`DELETE FROM ioc_domain WHERE list_id = ? AND id IN (${ids.map(() => '?').join(',')})`, [listId, ...ids]);
     }
     removed += gone.length;
@@ -161,11 +308,19 @@ async function removeDomainsNotIn(em: EntityManager, listId: number, keep: Set<s
 }
 
 /** ioc.service's touchList for a DOMAIN list: count, revision and times in the same transaction. */
-export async function touchDomainList(em: EntityManager, list: IocList, delta: number, recount: boolean, imported = false): Promise<void> {
+export async function touchDomainList(
+  em: EntityManager,
+  list: IocList,
+  delta: number,
+  recount: boolean,
+  imported = false,
+  expiriesMoved = false,
+): Promise<void> {
   const now = new Date();
   if (recount) list.entryCount = await em.getRepository(IocDomain).countBy({ listId: list.id });
   else list.entryCount += delta;
-  if (delta !== 0 || recount) list.revision += 1;
+  // A moved expiry changes what the list matches: the matcher indexes are rebuilt from the new revision.
+  if (delta !== 0 || recount || expiriesMoved) list.revision += 1;
   list.updatedAt = now;
   if (imported) list.lastImportedAt = now;
   await em

@@ -12,6 +12,9 @@ import { PolicyIocList } from '../policy/policy-ioc-list.entity';
 import { Policy } from '../policy/policy.entity';
 import { Device } from '../device/device.entity';
 import { requestRetroHunt } from '../retro-hunt/retro-hunt.request';
+import { ConnectionData } from '../../common/pagination/connection';
+import { keysetPaginate, KeysetPage } from '../../common/pagination/keyset';
+import { LIKE_ESCAPE, likeContains } from '../../common/text';
 
 export interface DomainAddResult {
   list: IocList;
@@ -26,6 +29,25 @@ export class DomainIocService {
     private readonly dataSource: DataSource,
     private readonly changes: IndexChanges = NO_INDEX_CHANGES,
   ) {}
+
+  /** A list's entries in name order (the UQ_ioc_domain_list_name index); a list not the caller's, or an IP list, has none. */
+  list(accountId: number, listId: number, nameContains: string | null | undefined, page: KeysetPage): Promise<ConnectionData<IocDomain>> {
+    const qb = this.dataSource
+      .getRepository(IocDomain)
+      .createQueryBuilder('d')
+      .where('d.listId = :listId', { listId })
+      .andWhere('d.accountId = :accountId', { accountId });
+    if (nameContains) qb.andWhere(`d.name LIKE :name ${LIKE_ESCAPE}`, { name: likeContains(nameContains.trim().toLowerCase().replace(/\.$/, '')) });
+    return keysetPaginate(
+      qb,
+      'iocDomain',
+      [
+        { expression: 'd.name', direction: 'ASC', value: (d) => d.name },
+        { expression: 'd.id', direction: 'ASC', value: (d) => d.id },
+      ],
+      page,
+    );
+  }
 
   /**
    * "Why is this name flagged?": every domain entry of the account that contains the name (the name itself or a

@@ -4,6 +4,7 @@ import { failure, Outcome, success, userError, UserErrorCode } from '../../commo
 import { bulkInsert } from '../../db/bulk';
 import { ImportMode, IocEntryKind } from './ioc.enums';
 import { importDomainFeed } from './domain-feed-import';
+import { Ageing, ageingOf, effectiveExpiry } from './ageing';
 import { IocList } from './ioc-list.entity';
 import { IOC_COLUMNS, lockList, MAX_COMMENT, touchList } from './ioc.service';
 import { IndexChanges, NO_INDEX_CHANGES } from './ioc-index.warmer';
@@ -87,24 +88,6 @@ type RawRow = { id: number | string; range_start: string; range_end: string; exp
 
 /** The rows an import writes: the entry's columns and its first and last sighting in a feed. */
 const IMPORT_COLUMNS = [...IOC_COLUMNS, 'first_seen_in_source', 'last_seen_in_source'] as const;
-
-/** A list's ageing (#21 item 2), in milliseconds; null: not set. */
-export interface Ageing {
-  lifetimeMs: number | null;
-  graceMs: number | null;
-}
-
-/**
- * When an entry stops matching: the earliest of the feed's own expiry, its first sighting plus the list's
- * lifetime and its last sighting plus the grace period. The result is the entry's `expires_at`, so the
- * matcher indexes and the retro-hunts of passing expiries treat an aged-out entry as an expired one.
- */
-export function effectiveExpiry(feedExpiry: number | null, firstSeen: number, lastSeen: number, ageing: Ageing): number | null {
-  let at = feedExpiry;
-  if (ageing.lifetimeMs != null && (at == null || firstSeen + ageing.lifetimeMs < at)) at = firstSeen + ageing.lifetimeMs;
-  if (ageing.graceMs != null && (at == null || lastSeen + ageing.graceMs < at)) at = lastSeen + ageing.graceMs;
-  return at;
-}
 
 /** Rows already in start order, each run of one start put in end-descending order. */
 function byRange(rows: ExistingRow[]): ExistingRow[] {
@@ -290,8 +273,8 @@ export class FeedImportService {
           if (refusal) throw new ImportHeldError(refusal);
         });
         // The names added and removed re-judge the stored uploads that asked them (retro-hunt, #17, #18).
-        if (d.added + d.removed > 0) {
-          const cause = `Import into list ${list.id}: ${d.added} entries added, ${d.removed} removed.`;
+        if (d.added + d.removed + d.revived > 0) {
+          const cause = `Import into list ${list.id}: ${d.added} entries added, ${d.removed} removed${d.revived ? `, ${d.revived} matching again or aged out` : ''}.`;
           await requestRetroHunt(
             em,
             accountId,
@@ -362,10 +345,7 @@ export class FeedImportService {
         const refusal = options.guard?.({ current: list.entryCount, incoming: entries.distinct, mode });
         if (refusal) throw new ImportHeldError(refusal);
         const changed: KeyRange[] = [];
-        const ageing: Ageing = {
-          lifetimeMs: list.entryLifetimeSeconds == null ? null : list.entryLifetimeSeconds * 1000,
-          graceMs: list.ageingGraceSeconds == null ? null : list.ageingGraceSeconds * 1000,
-        };
+        const ageing = ageingOf(list);
         const { inserted, kept, removed, seen, expiriesMoved, seenAt } = await merge(
           em,
           accountId,

@@ -42,6 +42,17 @@ export class IocDomain {
   @Field(() => Date, { nullable: true, description: 'After this instant the entry never matches.' })
   expiresAt: Date | null;
 
+  @TimestampColumn({ nullable: true })
+  @Field(() => Date, {
+    nullable: true,
+    description: 'When a feed import or source fetch first held the entry; null for entries added by hand.',
+  })
+  firstSeenInSource: Date | null;
+
+  /** The last sighting written on the row; `lastSeenInSource` in GraphQL is the later of it and the list's entriesSeenAt. */
+  @TimestampColumn({ nullable: true })
+  lastSeenInSource: Date | null;
+
   @TimestampColumn()
   @Field({ description: 'When the entry was added.' })
   createdAt: Date;

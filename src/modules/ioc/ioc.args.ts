@@ -19,3 +19,9 @@ export class IocsArgs extends IocEntriesArgs {
   @Field(() => ID, { description: 'The list whose entries to return.' })
   list: string;
 }
+
+@ArgsType()
+export class IocDomainsArgs extends PageArgs {
+  @Field(() => String, { nullable: true, description: 'Only names containing this text (case-insensitive), e.g. a parent domain.' })
+  nameContains?: string | null;
+}

@@ -12,6 +12,7 @@ import { IocDomain } from './ioc-domain.entity';
 
 export const IocListConnection = Connection(IocList, 'IocList', 'IOC list', 'IOC lists');
 export const IocConnection = Connection(Ioc, 'Ioc', 'IOC entry', 'IOC entries');
+export const IocDomainConnection = Connection(IocDomain, 'IocDomain', 'domain entry', 'domain entries');
 export const IocListCreatePayload = createPayload('IocListCreatePayload', 'iocList', () => IocList, 'The new list.');
 export const IocListUpdatePayload = createPayload('IocListUpdatePayload', 'iocList', () => IocList, 'The list as changed.');
 export const IocListDeletePayload = createPayload('IocListDeletePayload', 'iocList', () => IocList, 'The deleted list, as it was.');

@@ -11,11 +11,13 @@ import { READ_ROLES, WRITE_ROLES } from '../auth/auth.types';
 import { ImportMode } from './ioc.enums';
 import { Ioc } from './ioc.entity';
 import { IocList } from './ioc-list.entity';
-import { IocEntriesArgs, IocListsArgs, IocsArgs } from './ioc.args';
+import { IocDomainsArgs, IocEntriesArgs, IocListsArgs, IocsArgs } from './ioc.args';
+import { IocDomain } from './ioc-domain.entity';
 import { IocAddInput, IocListCreateInput, IocListDeleteInput, IocListImportInput, IocListUpdateInput, IocRemoveInput } from './ioc.inputs';
 import {
   IocAddPayload,
   IocConnection,
+  IocDomainConnection,
   IocListConnection,
   IocListCreatePayload,
   IocListDeletePayload,
@@ -66,6 +68,11 @@ export class IocListResolver {
   @FieldResolver(() => IocConnection, { name: 'iocs', description: "The list's entries in address order." })
   entries(@Root() list: IocList, @Args() args: IocEntriesArgs, @Ctx() ctx: RequestContext): Promise<ConnectionData<Ioc>> {
     return ctx.services.iocs.list(list.accountId, list.id, args.filter, args);
+  }
+
+  @FieldResolver(() => IocDomainConnection, { description: "A DOMAIN list's entries in name order; empty for IP lists (their entries are `iocs`)." })
+  domains(@Root() list: IocList, @Args() args: IocDomainsArgs, @Ctx() ctx: RequestContext): Promise<ConnectionData<IocDomain>> {
+    return ctx.services.iocs.listDomains(list.accountId, list.id, args.nameContains, args);
   }
 
   @Authorized(WRITE_ROLES)
@@ -216,6 +223,28 @@ export class IocResolver {
   })
   allowScopes(@Root() ioc: Ioc, @Ctx() ctx: RequestContext): Promise<IocScope[]> {
     return ctx.loaders.iocScopes.load(ioc.id);
+  }
+}
+
+@Resolver(() => IocDomain)
+export class IocDomainResolver {
+  @FieldResolver(() => IocList, { description: 'The DOMAIN list the entry belongs to.' })
+  async list(@Root() d: IocDomain, @Ctx() ctx: RequestContext): Promise<IocList> {
+    const list = await ctx.loaders.iocList.load(d.listId);
+    if (!list) throw new Error(`ioc_domain ${d.id} references missing list ${d.listId}`);
+    return list;
+  }
+
+  @FieldResolver(() => Date, {
+    nullable: true,
+    description:
+      'When a feed import or source fetch last held the entry; null for entries added by hand. On a list with a grace period the entry stops matching once it has not been seen for that long.',
+  })
+  async lastSeenInSource(@Root() d: IocDomain, @Ctx() ctx: RequestContext): Promise<Date | null> {
+    if (d.firstSeenInSource == null) return null;
+    const own = d.lastSeenInSource?.getTime() ?? 0;
+    const list = (await ctx.loaders.iocList.load(d.listId))?.entriesSeenAt?.getTime() ?? 0;
+    return new Date(Math.max(own, list, d.firstSeenInSource.getTime()));
   }
 }
 

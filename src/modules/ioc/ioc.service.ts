@@ -94,6 +94,11 @@ export class IocService {
     return ids.map((id) => rows.filter((r) => r.iocId === id));
   }
 
+  /** A DOMAIN list's entries in name order (DomainIocService.list). */
+  listDomains(accountId: number, listId: number, nameContains: string | null | undefined, page: KeysetPage): Promise<ConnectionData<IocDomain>> {
+    return new DomainIocService(this.dataSource, this.changes).list(accountId, listId, nameContains, page);
+  }
+
   /** Entries of one list; a list that is not the caller's yields an empty page, exactly like a missing one. */
   async list(accountId: number, listId: number | null, filter: IocFilterData | null | undefined, page: KeysetPage): Promise<ConnectionData<Ioc>> {
     const qb = this.dataSource
