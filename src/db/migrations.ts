@@ -21,6 +21,7 @@ import { IocScope1764430000000 } from '../../migrations/1764430000000-IocScope';
 import { DeviceUploadsPurged1764620000000 } from '../../migrations/1764620000000-DeviceUploadsPurged';
 import { AlertThrottle1764700000000 } from '../../migrations/1764700000000-AlertThrottle';
 import { IocDomainAgeing1764710000000 } from '../../migrations/1764710000000-IocDomainAgeing';
+import { HuntJudged1764720000000 } from '../../migrations/1764720000000-HuntJudged';
 
 /** Every migration, in order. Listed explicitly so the same set runs from main, the CLI and the tests. */
 export const migrations = [
@@ -47,4 +48,5 @@ export const migrations = [
   DeviceUploadsPurged1764620000000,
   AlertThrottle1764700000000,
   IocDomainAgeing1764710000000,
+  HuntJudged1764720000000,
 ];

@@ -177,4 +177,11 @@ export class LogUpload {
   /** The retro-hunt that queued this upload for a re-run; cleared when the re-run finishes. */
   @Column({ type: 'int', nullable: true })
   retroHuntId: number | null;
+
+  /**
+   * The account's retro-hunts waiting to be planned when the last run read the lists, with how many changes each
+   * covered then (JSON `{"id": changes}`): a hunt whose every change the run saw need not re-run it.
+   */
+  @Column({ type: 'text', nullable: true })
+  judgedHunts: string | null;
 }

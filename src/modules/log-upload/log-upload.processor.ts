@@ -22,6 +22,7 @@ import { hasHostOfOurs, withMatchedSides } from './flows/sides';
 import { missingEpochTimestamps } from './parsing';
 import { parseStoredFile, StoredFile } from './parse-thread/parse-stored-file';
 import { ParsePool } from './parse-thread/parse-pool';
+import { RetroHuntStatus } from '../retro-hunt/retro-hunt.enums';
 import { LogUploadStatus } from './log-upload.enums';
 import { LogUploadQueue } from './log-upload.queue';
 import { processingWarnings } from './retention-warning';
@@ -107,6 +108,10 @@ export class LogUploadProcessor {
     const accountId = Number(rows[0].account_id);
     // Queued by a retro-hunt: hits this run finds that the last did not are the hunt's (retro-hunt.service.ts).
     const retroHuntId = rows[0].retro_hunt_id == null ? null : Number(rows[0].retro_hunt_id);
+    // The account's retro-hunts waiting to be planned, read before the device, the clock and the lists: every change
+    // they count now was committed before this run reads what it matches with, so a hunt that still counts as many
+    // when it is planned need not re-run this upload (retro-hunt.service.ts).
+    const judgedHunts = await pendingHunts(this.dataSource, accountId);
     const device = await this.dataSource.getRepository(Device).findOneBy({ id: Number(rows[0].device_id) });
     if (!device) return this.failed(uploadId, owner, 'The device was deleted.', base, started);
     const withDevice = { ...base, deviceId: device.id };
@@ -227,7 +232,7 @@ export class LogUploadProcessor {
           em,
           `UPDATE log_upload SET status = ?, error = NULL, lease_owner = NULL, lease_expires_at = NULL, finished_at = ?, progress_bytes = ?, progress_lines = ?,
                 policy_id = ?, line_count = ?, packet_lines = ?, skipped_lines = ?, skipped = ?, connections = ?, inbound_connections = ?,
-                outbound_connections = ?, hits = ?, hits_purged = 0, warnings = ?, first_capture_at = ?, last_capture_at = ?
+                outbound_connections = ?, hits = ?, hits_purged = 0, warnings = ?, first_capture_at = ?, last_capture_at = ?, judged_hunts = ?
           WHERE id = ?`,
           [
             LogUploadStatus.COMPLETED,
@@ -246,6 +251,7 @@ export class LogUploadProcessor {
             JSON.stringify(warnings),
             Number.isFinite(first) ? Math.floor(first / 1000) : null,
             Number.isFinite(last) ? Math.floor(last / 1000) : null,
+            judgedHunts,
             uploadId,
           ],
         );
@@ -321,6 +327,16 @@ function matchDnsQueries(
 /** An end's address as the sortable key entries' ranges use (ioc-range.ts). */
 function endKey(end: ConnectionEndpoint): string {
   return end.v6 ? ipv6WordsKey(end.v6) : ipv4Key(end.v4);
+}
+
+/** The account's retro-hunts waiting to be planned and how many changes each covers, as log_upload.judged_hunts; null: none. */
+async function pendingHunts(dataSource: DataSource, accountId: number): Promise<string | null> {
+  const rows: Array<{ id: number | string; changes: number | string }> = await dataSource.query(
+    `SELECT id, changes FROM retro_hunt WHERE account_id = ? AND status = ? ORDER BY id`,
+    [accountId, RetroHuntStatus.QUEUED],
+  );
+  if (rows.length === 0) return null;
+  return JSON.stringify(Object.fromEntries(rows.map((r) => [String(r.id), Number(r.changes)])));
 }
 
 function bestBlock(index: IocIndex, end: ConnectionEndpoint, now: number): number {

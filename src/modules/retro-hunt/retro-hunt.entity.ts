@@ -81,6 +81,17 @@ export class RetroHunt {
   @Field(() => Int, { description: 'DNS hits the re-runs no longer found (a domain entry removed, an ALLOW entry added...).' })
   dnsHitsRemoved: number;
 
+  @Column({ type: 'int', default: 0 })
+  @Field(() => Int, {
+    description:
+      'Uploads of its devices it did not re-run because they were matched after its last change, against the lists as they are now (processed while it waited to be planned).',
+  })
+  uploadsUpToDate: number;
+
+  /** How many changes it covers (each list change that joins it adds one); an upload records the count it saw (log_upload.judged_hunts). */
+  @Column({ type: 'int', default: 0 })
+  changes: number;
+
   @Column({ type: 'text', nullable: true })
   @Field(() => String, { nullable: true, description: 'What happened in words: why it was refused, what could not be judged.' })
   summary: string | null;

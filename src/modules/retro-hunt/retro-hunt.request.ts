@@ -50,7 +50,12 @@ export async function requestRetroHunt(em: EntityManager, accountId: number, req
     targetIndex = targets.length;
     targets.push(request.target);
     const cause = `${open[0].cause}\n${request.cause}`.slice(0, MAX_CAUSE);
-    await execute(em, `UPDATE retro_hunt SET scope = ?, cause = ?, not_before = ? WHERE id = ?`, [JSON.stringify(targets), cause, now + COALESCE_MS, id]);
+    await execute(em, `UPDATE retro_hunt SET scope = ?, cause = ?, not_before = ?, changes = changes + 1 WHERE id = ?`, [
+      JSON.stringify(targets),
+      cause,
+      now + COALESCE_MS,
+      id,
+    ]);
   } else {
     id = await insertHunt(em, accountId, [request.target], request.cause, null, now + COALESCE_MS, now);
     targetIndex = 0;
@@ -69,7 +74,7 @@ export async function insertHunt(
   notBefore: number,
   now: number,
 ): Promise<number> {
-  await em.query(`INSERT INTO retro_hunt (account_id, status, cause, scope, since, not_before, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`, [
+  await em.query(`INSERT INTO retro_hunt (account_id, status, cause, scope, since, not_before, created_at, changes) VALUES (?, ?, ?, ?, ?, ?, ?, 1)`, [
     accountId,
     RetroHuntStatus.QUEUED,
     cause.slice(0, MAX_CAUSE),

@@ -189,11 +189,17 @@ export class RetroHuntService {
   private async planOne(now: number): Promise<boolean> {
     return this.dataSource.transaction(async (em) => {
       const lock = dialectOf(em) === 'mysql' ? ' FOR UPDATE SKIP LOCKED' : '';
-      const due: Array<{ id: number | string; account_id: number | string; scope: string; since: number | string | null; created_at: number | string }> =
-        await em.query(`SELECT id, account_id, scope, since, created_at FROM retro_hunt WHERE status = ? AND not_before <= ? ORDER BY id LIMIT 1${lock}`, [
-          RetroHuntStatus.QUEUED,
-          now,
-        ]);
+      const due: Array<{
+        id: number | string;
+        account_id: number | string;
+        scope: string;
+        since: number | string | null;
+        created_at: number | string;
+        changes: number | string;
+      }> = await em.query(
+        `SELECT id, account_id, scope, since, created_at, changes FROM retro_hunt WHERE status = ? AND not_before <= ? ORDER BY id LIMIT 1${lock}`,
+        [RetroHuntStatus.QUEUED, now],
+      );
       if (due.length === 0) return false;
       const hunt = due[0];
       const id = Number(hunt.id);
@@ -219,7 +225,10 @@ export class RetroHuntService {
         list.push(r.name);
         domains.set(Number(r.target), list);
       }
-      const { uploads, processing, examined, devices } = await this.affected(em, accountId, targets, { ranges, domains }, since);
+      const { uploads, processing, examined, devices, upToDate } = await this.affected(em, accountId, targets, { ranges, domains }, since, {
+        id,
+        changes: Number(hunt.changes),
+      });
       if (uploads.length > this.options.maxUploads) {
         await execute(em, `UPDATE retro_hunt SET status = ?, uploads_examined = ?, summary = ?, started_at = ?, finished_at = ? WHERE id = ?`, [
           RetroHuntStatus.REFUSED,
@@ -259,8 +268,8 @@ export class RetroHuntService {
       if (nameRows.length) await execute(em, `DELETE FROM retro_hunt_domain WHERE retro_hunt_id = ?`, [id]);
       await execute(
         em,
-        `UPDATE retro_hunt SET status = ?, uploads_examined = ?, uploads_rerun = ?, uploads_purged = ?, summary = ?, started_at = ? WHERE id = ?`,
-        [RetroHuntStatus.RUNNING, examined, queued, purged.uploads, purged.note, now, id],
+        `UPDATE retro_hunt SET status = ?, uploads_examined = ?, uploads_rerun = ?, uploads_up_to_date = ?, uploads_purged = ?, summary = ?, started_at = ? WHERE id = ?`,
+        [RetroHuntStatus.RUNNING, examined, queued, upToDate, purged.uploads, purged.note, now, id],
       );
       if (queued > 0) this.events.emit('queued');
       return true;
@@ -328,24 +337,31 @@ export class RetroHuntService {
     targets: HuntTarget[],
     changes: TargetChanges,
     since: number | null,
-  ): Promise<{ uploads: number[]; processing: number[]; examined: number; devices: number[] }> {
+    /** The hunt being planned, with the changes it covers: uploads matched after all of them are up to date. */
+    hunt: { id: number; changes: number } | null = null,
+  ): Promise<{ uploads: number[]; processing: number[]; examined: number; devices: number[]; upToDate: number }> {
     const resolved = await this.resolve(em, accountId, targets, changes);
     const devices = new Set(resolved.flatMap((t) => [...t.devices]));
-    if (devices.size === 0) return { uploads: [], processing: [], examined: 0, devices: [] };
+    if (devices.size === 0) return { uploads: [], processing: [], examined: 0, devices: [], upToDate: 0 };
     const params: unknown[] = [accountId, LogUploadStatus.COMPLETED, LogUploadStatus.PROCESSING];
     let where = 'account_id = ? AND status IN (?, ?)';
     if (since != null) {
       where += ' AND received_at >= ?';
       params.push(since);
     }
-    const rows: Array<{ id: number | string; device_id: number | string; status: string }> = await em.query(
-      `SELECT id, device_id, status FROM log_upload WHERE ${where} ORDER BY id`,
+    const rows: Array<{ id: number | string; device_id: number | string; status: string; judged_hunts: string | null }> = await em.query(
+      `SELECT id, device_id, status, judged_hunts FROM log_upload WHERE ${where} ORDER BY id`,
       params,
     );
     const mine = rows.filter((r) => devices.has(Number(r.device_id)));
     // In progress: no address or name set to go by yet (or the last run's); every one of the devices' is re-judged.
     const processing = mine.filter((r) => r.status === LogUploadStatus.PROCESSING).map((r) => Number(r.id));
-    const candidates = mine.filter((r) => r.status === LogUploadStatus.COMPLETED).map((r) => ({ id: Number(r.id), deviceId: Number(r.device_id) }));
+    // Matched after every change of this hunt (its run saw the hunt waiting with all of them): judged against the
+    // lists as they are now already. Processed between a change and its hunt's planning, usually seconds later.
+    const current = (r: { judged_hunts: string | null }) => hunt !== null && r.judged_hunts !== null && JSON.parse(r.judged_hunts)[hunt.id] === hunt.changes;
+    const finished = mine.filter((r) => r.status === LogUploadStatus.COMPLETED);
+    const upToDate = finished.filter(current).length;
+    const candidates = finished.filter((r) => !current(r)).map((r) => ({ id: Number(r.id), deviceId: Number(r.device_id) }));
     const ids = candidates.map((c) => c.id);
     const sets = resolved.some((t) => t.hasRanges) ? await readAddressSets(em, ids) : new Map();
     const names = resolved.some((t) => t.domains) ? await readNameSets(em, ids) : new Map();
@@ -362,7 +378,7 @@ export class RetroHuntService {
       return false;
     };
     const uploads = candidates.filter((u) => resolved.some((t) => t.devices.has(u.deviceId) && meets(t, u))).map((u) => u.id);
-    return { uploads, processing, examined: candidates.length + processing.length, devices: [...devices] };
+    return { uploads, processing, examined: candidates.length + processing.length + upToDate, devices: [...devices], upToDate };
   }
 
   private async resolve(em: EntityManager, accountId: number, targets: HuntTarget[], changes: TargetChanges): Promise<ResolvedTarget[]> {

@@ -11,6 +11,7 @@ import { idOfType } from '../../../src/common/ids/global-id';
 const T0 = Math.floor(Date.now() / 1000) - 3600;
 const LATE = '198.51.100.77';
 const CAPTURE = `${T0.toFixed(6)} IP 10.0.0.5.50000 > ${LATE}.443: Flags [S], seq 1, win 64240, length 0\n`;
+const captureTo = (ip: string, port = 50001) => `${T0.toFixed(6)} IP 10.0.0.5.${port} > ${ip}.443: Flags [S], seq 1, win 64240, length 0\n`;
 
 describe.each(drivers)('retro-hunt and an upload in progress (%s)', (driver) => {
   let t: TestApp;
@@ -64,5 +65,73 @@ describe.each(drivers)('retro-hunt and an upload in progress (%s)', (driver) => 
     ]);
     const [u] = await t.dataSource.query(`SELECT status FROM log_upload WHERE id = ?`, [uploadId]);
     expect(u.status).toBe('COMPLETED');
+  });
+
+  const add = async (value: string) =>
+    expect((await q(`mutation($i: IocAddInput!) { iocAdd(input: $i) { added } }`, { i: { list, entries: [{ value }] } })).iocAdd.added).toBe(1);
+  const uploadOf = async (text: string) => idOfType(ok(await upload(t, text, { deviceNickname: 'edge' })).logUploadCreate.logUpload.id, 'LogUpload')!;
+  const status = async (id: number) => ((await t.dataSource.query(`SELECT status FROM log_upload WHERE id = ?`, [id])) as Array<{ status: string }>)[0].status;
+  const newestHunt = async () =>
+    (await q(`{ retroHunts(first: 1) { edges { node { status uploadsExamined uploadsRerun uploadsUpToDate uploadsDone hitsAdded } } } }`)).retroHunts.edges[0]
+      .node;
+  const hitsOf = async (id: number) =>
+    (
+      (await t.dataSource.query(`SELECT external_ip, found_by FROM flow_hit WHERE upload_id = ? ORDER BY external_ip`, [id])) as Array<Record<string, string>>
+    ).map((h) => [h.external_ip, h.found_by]);
+
+  it('leaves alone an upload matched after the change, before its hunt was planned: it stays COMPLETED, not queued again', async () => {
+    await add('198.51.100.78');
+    // The change's hunt waits (2 s) to coalesce; meanwhile an upload reaching the new entry is processed.
+    const id = await uploadOf(captureTo('198.51.100.78'));
+    expect((await processQueued(t.services)).map((o) => o.status)).toEqual(['COMPLETED']);
+    expect(await hitsOf(id)).toEqual([['198.51.100.78', 'UPLOAD']]);
+    expect(await t.services.retroHunts.runDue(far())).toBe(1);
+    expect(await status(id)).toBe('COMPLETED');
+    expect(await newestHunt()).toMatchObject({ status: 'COMPLETED', uploadsExamined: 2, uploadsRerun: 0, uploadsUpToDate: 1, uploadsDone: 0 });
+    expect(await processQueued(t.services)).toEqual([]);
+  });
+
+  it('re-runs an upload whose run read the lists before a change that came while it was matched, though it finished after', async () => {
+    const id = await uploadOf(captureTo('198.51.100.79', 50002));
+    const cache = t.services.iocIndexes;
+    const original = cache.forPolicy.bind(cache);
+    let held = false;
+    const spy = jest.spyOn(cache, 'forPolicy').mockImplementation(async (...args) => {
+      const index = await original(...args);
+      if (!held) {
+        held = true;
+        await add('198.51.100.79'); // committed after the run looked for waiting hunts: its hunt is not planned yet
+      }
+      return index;
+    });
+    try {
+      expect((await processQueued(t.services)).map((o) => o.status)).toEqual(['COMPLETED']);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(await hitsOf(id)).toEqual([]);
+    expect(await t.services.retroHunts.runDue(far())).toBe(1);
+    expect(await status(id)).toBe('QUEUED');
+    await processQueued(t.services);
+    await t.services.retroHunts.runDue(far());
+    expect(await newestHunt()).toMatchObject({ status: 'COMPLETED', uploadsRerun: 1, uploadsUpToDate: 0, uploadsDone: 1, hitsAdded: 1 });
+    expect(await hitsOf(id)).toEqual([['198.51.100.79', 'RETRO_HUNT']]);
+  });
+
+  it('re-runs an upload that saw its hunt waiting with fewer changes than the hunt covers when planned', async () => {
+    await add('198.51.100.80');
+    const id = await uploadOf(captureTo('198.51.100.81', 50003) + captureTo('198.51.100.80', 50004));
+    expect((await processQueued(t.services)).map((o) => o.status)).toEqual(['COMPLETED']);
+    // A second change joins the waiting hunt after the upload was matched: the upload did not see it.
+    await add('198.51.100.81');
+    expect(await t.services.retroHunts.runDue(far())).toBe(1);
+    expect(await status(id)).toBe('QUEUED');
+    await processQueued(t.services);
+    await t.services.retroHunts.runDue(far());
+    expect(await newestHunt()).toMatchObject({ status: 'COMPLETED', uploadsRerun: 1, uploadsUpToDate: 0, hitsAdded: 1 });
+    expect(await hitsOf(id)).toEqual([
+      ['198.51.100.80', 'UPLOAD'],
+      ['198.51.100.81', 'RETRO_HUNT'],
+    ]);
   });
 });
