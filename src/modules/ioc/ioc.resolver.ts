@@ -210,11 +210,8 @@ export class IocResolver {
     description:
       'When a feed import or source fetch last held the entry; null for entries added by hand. On a list with a grace period the entry stops matching once it has not been seen for that long.',
   })
-  async lastSeenInSource(@Root() ioc: Ioc, @Ctx() ctx: RequestContext): Promise<Date | null> {
-    if (ioc.firstSeenInSource == null) return null;
-    const own = ioc.lastSeenInSource?.getTime() ?? 0;
-    const list = (await ctx.loaders.iocList.load(ioc.listId))?.entriesSeenAt?.getTime() ?? 0;
-    return new Date(Math.max(own, list, ioc.firstSeenInSource.getTime()));
+  lastSeenInSource(@Root() ioc: Ioc, @Ctx() ctx: RequestContext): Promise<Date | null> {
+    return lastSeenInSource(ioc, ctx);
   }
 
   @FieldResolver(() => [IocScope], {
@@ -224,6 +221,20 @@ export class IocResolver {
   allowScopes(@Root() ioc: Ioc, @Ctx() ctx: RequestContext): Promise<IocScope[]> {
     return ctx.loaders.iocScopes.load(ioc.id);
   }
+}
+
+/**
+ * An entry's last sighting in a feed: the later of its own column and its list's entriesSeenAt (a REPLACE without
+ * ageing marks what it keeps through the list); null for entries no feed ever held.
+ */
+async function lastSeenInSource(
+  entry: { listId: number; firstSeenInSource: Date | null; lastSeenInSource: Date | null },
+  ctx: RequestContext,
+): Promise<Date | null> {
+  if (entry.firstSeenInSource == null) return null;
+  const own = entry.lastSeenInSource?.getTime() ?? 0;
+  const list = (await ctx.loaders.iocList.load(entry.listId))?.entriesSeenAt?.getTime() ?? 0;
+  return new Date(Math.max(own, list, entry.firstSeenInSource.getTime()));
 }
 
 @Resolver(() => IocDomain)
@@ -240,11 +251,8 @@ export class IocDomainResolver {
     description:
       'When a feed import or source fetch last held the entry; null for entries added by hand. On a list with a grace period the entry stops matching once it has not been seen for that long.',
   })
-  async lastSeenInSource(@Root() d: IocDomain, @Ctx() ctx: RequestContext): Promise<Date | null> {
-    if (d.firstSeenInSource == null) return null;
-    const own = d.lastSeenInSource?.getTime() ?? 0;
-    const list = (await ctx.loaders.iocList.load(d.listId))?.entriesSeenAt?.getTime() ?? 0;
-    return new Date(Math.max(own, list, d.firstSeenInSource.getTime()));
+  lastSeenInSource(@Root() d: IocDomain, @Ctx() ctx: RequestContext): Promise<Date | null> {
+    return lastSeenInSource(d, ctx);
   }
 }
 

@@ -1,6 +1,5 @@
-import http from 'node:http';
+import { feedServer, sourceCalls } from '../../helpers/feed-source';
 import { AddressInfo } from 'node:net';
-import crypto from 'node:crypto';
 import { drivers } from '../../helpers/db';
 import { createTestApp, ok, TestApp } from '../../helpers/app';
 import { processQueued, settleRetroHunts, upload } from '../../helpers/ingest';
@@ -11,21 +10,6 @@ const B = '203.0.113.9';
 const line = (dt: number, dst: string) => `${(T0 + dt).toFixed(6)} IP 10.0.0.5.${50000 + dt} > ${dst}.443: Flags [S], seq 1, win 64240, length 0`;
 const CAPTURE = [line(0, A), line(1, B)].join('\n') + '\n';
 const HOUR = 3_600_000;
-
-/** A feed server answering the current body, with an ETag and 304s (a list with a grace period must not rely on them). */
-function feedServer() {
-  const live = { body: '' };
-  const server = http.createServer((req, res) => {
-    const etag = `"${crypto.createHash('sha1').update(live.body).digest('hex')}"`;
-    if (req.headers['if-none-match'] === etag) {
-      res.writeHead(304, { etag });
-      return res.end();
-    }
-    res.writeHead(200, { etag, 'content-type': 'text/plain' });
-    res.end(live.body);
-  });
-  return { server, live };
-}
 
 describe.each(drivers)('IOC ageing (%s)', (driver) => {
   let t: TestApp;
@@ -69,28 +53,11 @@ describe.each(drivers)('IOC ageing (%s)', (driver) => {
       ok(await t.gql(`mutation($i: PolicyIocListsInput!) { policyAttachIocLists(input: $i) { userErrors { message } } }`, { i: { policy, iocLists: [list] } }))
         .policyAttachIocLists.userErrors,
     ).toEqual([]);
-  const source = async (list: string) => {
-    const r = ok(
-      await t.gql(`mutation($i: IocSourceCreateInput!) { iocSourceCreate(input: $i) { iocSource { id } userErrors { message } } }`, {
-        i: { list, url: base, everySeconds: 3600 },
-      }),
-    ).iocSourceCreate;
-    expect(r.userErrors).toEqual([]);
-    return r.iocSource.id as string;
-  };
-  const fetchNow = async (id: string, body: string) => {
-    srv.live.body = body;
-    const r = ok(
-      await t.gql(
-        `mutation($id: ID!) { iocSourceFetchNow(input: { id: $id }) { fetch { outcome httpStatus added removed unchanged } userErrors { message } } }`,
-        {
-          id,
-        },
-      ),
-    ).iocSourceFetchNow;
-    expect(r.userErrors).toEqual([]);
-    return r.fetch;
-  };
+  const { source, fetchNow } = sourceCalls(
+    () => t,
+    () => base,
+    srv.live,
+  );
   const entries = async (list: string) =>
     (
       ok(await t.gql(`query($l: ID!) { iocs(list: $l, first: 100) { edges { node { id cidr firstSeenInSource lastSeenInSource expiresAt } } } }`, { l: list }))

@@ -1,6 +1,5 @@
-import http from 'node:http';
+import { feedServer, sourceCalls } from '../../helpers/feed-source';
 import { AddressInfo } from 'node:net';
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -22,20 +21,6 @@ const B = 'evil-b.example';
 const query = (dt: number, name: string) => `${(T0 + dt).toFixed(6)} IP 10.0.0.5.${40000 + dt} > 9.9.9.9.53: ${4000 + dt}+ A? www.${name}. (40)`;
 const CAPTURE = [query(0, A), query(1, B)].join('\n') + '\n';
 const HOUR = 3_600_000;
-
-function feedServer() {
-  const live = { body: '' };
-  const server = http.createServer((req, res) => {
-    const etag = `"${crypto.createHash('sha1').update(live.body).digest('hex')}"`;
-    if (req.headers['if-none-match'] === etag) {
-      res.writeHead(304, { etag });
-      return res.end();
-    }
-    res.writeHead(200, { etag, 'content-type': 'text/plain' });
-    res.end(live.body);
-  });
-  return { server, live };
-}
 
 describe.each(drivers)('DOMAIN list ageing (%s)', (driver) => {
   let t: TestApp;
@@ -82,28 +67,11 @@ describe.each(drivers)('DOMAIN list ageing (%s)', (driver) => {
       ok(await t.gql(`mutation($i: PolicyIocListsInput!) { policyAttachIocLists(input: $i) { userErrors { message } } }`, { i: { policy, iocLists: [list] } }))
         .policyAttachIocLists.userErrors,
     ).toEqual([]);
-  const source = async (list: string) => {
-    const r = ok(
-      await t.gql(`mutation($i: IocSourceCreateInput!) { iocSourceCreate(input: $i) { iocSource { id } userErrors { message } } }`, {
-        i: { list, url: base, everySeconds: 3600 },
-      }),
-    ).iocSourceCreate;
-    expect(r.userErrors).toEqual([]);
-    return r.iocSource.id as string;
-  };
-  const fetchNow = async (id: string, body: string) => {
-    srv.live.body = body;
-    const r = ok(
-      await t.gql(
-        `mutation($id: ID!) { iocSourceFetchNow(input: { id: $id }) { fetch { outcome httpStatus added removed unchanged error } userErrors { message } } }`,
-        {
-          id,
-        },
-      ),
-    ).iocSourceFetchNow;
-    expect(r.userErrors).toEqual([]);
-    return r.fetch;
-  };
+  const { source, fetchNow } = sourceCalls(
+    () => t,
+    () => base,
+    srv.live,
+  );
   type Entry = { id: string; name: string; firstSeenInSource: string | null; lastSeenInSource: string | null; expiresAt: string | null };
   const entries = async (list: string): Promise<Entry[]> =>
     (
