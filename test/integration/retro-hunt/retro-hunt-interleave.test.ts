@@ -33,9 +33,8 @@ describe.each(drivers)('retro-hunt and an upload in progress (%s)', (driver) => 
   });
   afterAll(() => t.close());
 
-  it('re-queues an upload that was being matched against the old lists when the hunt was planned', async () => {
-    const r = ok(await upload(t, CAPTURE, { deviceNickname: 'edge' })).logUploadCreate;
-    const uploadId = idOfType(r.logUpload.id, 'LogUpload')!;
+  /** Processes the queue, running `meanwhile` once, after the first run took the policy's index and before it matches. */
+  const whileIndexHeld = async (meanwhile: () => Promise<void>) => {
     const cache = t.services.iocIndexes;
     const original = cache.forPolicy.bind(cache);
     let held = false;
@@ -43,19 +42,27 @@ describe.each(drivers)('retro-hunt and an upload in progress (%s)', (driver) => 
       const index = await original(...args);
       if (!held) {
         held = true;
-        // The worker holds the index of the lists as they were; meanwhile the entry arrives and its hunt is planned.
-        expect((await q(`mutation($i: IocAddInput!) { iocAdd(input: $i) { added } }`, { i: { list, entries: [{ value: LATE }] } })).iocAdd.added).toBe(1);
-        expect(await t.services.retroHunts.runDue(far())).toBe(1);
+        await meanwhile();
       }
       return index;
     });
     try {
-      const outcomes = await processQueued(t.services);
-      // The first run (old lists) and the hunt's re-run (new lists).
-      expect(outcomes.map((o) => o.status)).toEqual(['COMPLETED', 'COMPLETED']);
+      return await processQueued(t.services);
     } finally {
       spy.mockRestore();
     }
+  };
+
+  it('re-queues an upload that was being matched against the old lists when the hunt was planned', async () => {
+    const r = ok(await upload(t, CAPTURE, { deviceNickname: 'edge' })).logUploadCreate;
+    const uploadId = idOfType(r.logUpload.id, 'LogUpload')!;
+    // The worker holds the index of the lists as they were; meanwhile the entry arrives and its hunt is planned.
+    const outcomes = await whileIndexHeld(async () => {
+      expect((await q(`mutation($i: IocAddInput!) { iocAdd(input: $i) { added } }`, { i: { list, entries: [{ value: LATE }] } })).iocAdd.added).toBe(1);
+      expect(await t.services.retroHunts.runDue(far())).toBe(1);
+    });
+    // The first run (old lists) and the hunt's re-run (new lists).
+    expect(outcomes.map((o) => o.status)).toEqual(['COMPLETED', 'COMPLETED']);
     await t.services.retroHunts.runDue(far());
     const hunt = (await q(`{ retroHunts(first: 1) { edges { node { id status uploadsRerun uploadsDone hitsAdded } } } }`)).retroHunts.edges[0].node;
     expect(hunt).toMatchObject({ status: 'COMPLETED', uploadsRerun: 1, uploadsDone: 1, hitsAdded: 1 });
@@ -93,22 +100,8 @@ describe.each(drivers)('retro-hunt and an upload in progress (%s)', (driver) => 
 
   it('re-runs an upload whose run read the lists before a change that came while it was matched, though it finished after', async () => {
     const id = await uploadOf(captureTo('198.51.100.79', 50002));
-    const cache = t.services.iocIndexes;
-    const original = cache.forPolicy.bind(cache);
-    let held = false;
-    const spy = jest.spyOn(cache, 'forPolicy').mockImplementation(async (...args) => {
-      const index = await original(...args);
-      if (!held) {
-        held = true;
-        await add('198.51.100.79'); // committed after the run looked for waiting hunts: its hunt is not planned yet
-      }
-      return index;
-    });
-    try {
-      expect((await processQueued(t.services)).map((o) => o.status)).toEqual(['COMPLETED']);
-    } finally {
-      spy.mockRestore();
-    }
+    // Committed after the run looked for waiting hunts: its hunt is not planned yet.
+    expect((await whileIndexHeld(() => add('198.51.100.79'))).map((o) => o.status)).toEqual(['COMPLETED']);
     expect(await hitsOf(id)).toEqual([]);
     expect(await t.services.retroHunts.runDue(far())).toBe(1);
     expect(await status(id)).toBe('QUEUED');
