@@ -162,6 +162,35 @@ describe('ParsePool', () => {
     }
   });
 
+  it('terminates a busy thread only once it has cancelled its job (a thread stopped mid-parse can abort the process)', async () => {
+    const closing = new ParsePool({ threads: 1 });
+    let progressed!: () => void;
+    const first = new Promise<void>((r) => (progressed = r));
+    const big = Buffer.concat(Array.from({ length: 8 }, () => TEXT));
+    const running = closing.parse(stored('br', 3, big), () => {
+      progressed();
+      return true;
+    });
+    await first;
+    // Each thread's job when it is terminated: null once the thread said its cancelled job was done.
+    const threads = [...(closing as unknown as { live: Set<{ worker: { terminate: () => Promise<number> }; job: unknown }> }).live];
+    const atTerminate: unknown[] = [];
+    for (const t of threads) {
+      const terminate = t.worker.terminate.bind(t.worker);
+      t.worker.terminate = () => {
+        atTerminate.push(t.job);
+        return terminate();
+      };
+    }
+    const settled = running.then(
+      () => null,
+      (err: Error) => err.message,
+    );
+    await closing.close();
+    expect(await settled).toBe('The parse threads were closed.');
+    expect(atTerminate).toEqual([null]);
+  });
+
   it('fails a job still running when the pool closes, and refuses new ones', async () => {
     const closing = new ParsePool({ threads: 1 });
     const running = closing.parse(stored('gzip'), () => true);
