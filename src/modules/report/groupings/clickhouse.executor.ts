@@ -101,16 +101,29 @@ export class ClickHouseExecutor implements ReportExecutor {
    * recorded them. One statement ranks the pairs, one reads the rows of those shown.
    */
   async threats(f: ResolvedHitFilter, first: number): Promise<ThreatRow[]> {
-    const p = new ChParams();
-    const where = hitWhere(f, this.committed, p);
-    const top = await chRows<Raw>(
+    // Severity ranks first, so the pairs shown are those of the worst severities present: each is ranked on its
+    // own, worst first, until the page is full. Ranking every pair of the window at once grouped all its rows by
+    // (host, entry): at 1M hits 140-180 ms of the dashboard's ~260.
+    const s = new ChParams();
+    const present = await chRows<{ severity: number | string }>(
       this.client,
-      `SELECT severity, device_id, internal_ip, ioc_id, category, count() AS hits FROM ${HITS_TABLE} WHERE ${where}
-       AND severity BETWEEN 0 AND 5
-       GROUP BY severity, device_id, internal_ip, ioc_id, category
-       ORDER BY severity DESC, hits DESC, device_id, internal_ip, ioc_id, category LIMIT ${Number(first)}`,
-      p.values,
+      `SELECT DISTINCT severity FROM ${HITS_TABLE} WHERE ${hitWhere(f, this.committed, s)} AND severity BETWEEN 0 AND 5 ORDER BY severity DESC`,
+      s.values,
     );
+    let top: Raw[] = [];
+    for (const { severity } of present) {
+      if (top.length >= first) break;
+      const p = new ChParams();
+      const tier = await chRows<Raw>(
+        this.client,
+        `SELECT severity, device_id, internal_ip, ioc_id, category, count() AS hits FROM ${HITS_TABLE} WHERE ${hitWhere(f, this.committed, p)}
+         AND severity = ${p.add(num(severity), 'Int64')}
+         GROUP BY severity, device_id, internal_ip, ioc_id, category
+         ORDER BY hits DESC, device_id, internal_ip, ioc_id, category LIMIT ${Number(first - top.length)}`,
+        p.values,
+      );
+      top = top.concat(tier);
+    }
     if (top.length === 0) return [];
     const pk = (r: Raw) => `${num(r.severity)}|${num(r.device_id)}|${String(r.internal_ip)}|${num(r.ioc_id)}|${String(r.category)}`;
     const rank = new Map(top.map((t, i) => [pk(t), i]));
