@@ -129,7 +129,6 @@ export interface AlertDraft {
 export function draftAlerts(rules: readonly OutboxRule[], hits: readonly AlertHit[], now: number): AlertDraft[] {
   const drafts = new Map<string, AlertDraft>();
   for (const rule of rules) {
-    const windowStart = now;
     for (const hit of hits) {
       if (!ruleMatches(rule, hit)) continue;
       const key = `${rule.id}|${hit.kind}|${hit.iocId}|${hit.internalKey}`;
@@ -144,7 +143,7 @@ export function draftAlerts(rules: readonly OutboxRule[], hits: readonly AlertHi
           kind: hit.kind,
           iocId: hit.iocId,
           internalKey: hit.internalKey,
-          windowStart,
+          windowStart: now,
           first: hit,
           hitCount: 1,
           firstSeenAt: hit.firstSeenAt,

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import { EntityManager } from 'typeorm';
 import { bulkInsert } from '../../db/bulk';
-import { ageingOf, effectiveExpiry } from './ageing';
+import { ageingOf, effectiveExpiry, SightingUpdates } from './ageing';
 import { nextTurn } from '../../common/async/next-turn';
 import { ImportMode } from './ioc.enums';
 import { IocDomain } from './ioc-domain.entity';
@@ -15,7 +15,7 @@ import { DomainSkipReason } from './feed/domain-name';
 export const IOC_DOMAIN_COLUMNS = ['list_id', 'account_id', 'name', 'comment', 'expires_at', 'created_at'] as const;
 /** The rows a feed import writes: the entry's columns and its first and last sighting in a feed. */
 const FEED_COLUMNS = [...IOC_DOMAIN_COLUMNS, 'first_seen_in_source', 'last_seen_in_source'] as const;
-/** Kept rows per UPDATE, and names per lookup of the rows a batch kept. */
+/** Names per lookup of the rows a batch kept, and IDs per DELETE. */
 const ID_CHUNK = 1_000;
 
 /** Rows per multi-row INSERT batch while streaming. */
@@ -103,7 +103,8 @@ export async function importDomainFeed(
   const inFile = new Set<string>();
   const samples: FeedSkippedLine[] = [];
   const revived: string[] = [];
-  const updates = new RowUpdates(em, list.id, now);
+  const updates = new SightingUpdates(em, 'ioc_domain', list.id, now, nextTurn);
+  let expiriesMoved = false;
   let rows: unknown[][] = [];
   let offered = 0;
   let inserted = 0;
@@ -118,6 +119,7 @@ export async function importDomainFeed(
     const was = row.expires_at == null ? null : Number(row.expires_at);
     const expiresAt = effectiveExpiry(null, row.first_seen_in_source == null ? now : Number(row.first_seen_in_source), now, ageing);
     if (active(expiresAt) !== active(was)) revived.push(row.name);
+    if (expiresAt !== was) expiriesMoved = true;
     await updates.add(Number(row.id), true, expiresAt === was ? undefined : expiresAt);
   };
   const flush = async () => {
@@ -178,7 +180,10 @@ export async function importDomainFeed(
               const was = row.expires_at == null ? null : Number(row.expires_at);
               if (!active(was)) return false;
               const end = now + (ageing.graceMs as number);
-              if (was == null || was > end) await updates.add(Number(row.id), false, end);
+              if (was == null || was > end) {
+                expiriesMoved = true;
+                await updates.add(Number(row.id), false, end);
+              }
               return true;
             },
     });
@@ -203,7 +208,7 @@ export async function importDomainFeed(
       revived,
     );
   }
-  await touchDomainList(em, list, inserted - removed, prune, true, updates.expiriesMoved);
+  await touchDomainList(em, list, inserted - removed, prune, true, expiriesMoved);
   return {
     format,
     linesRead,
@@ -217,53 +222,6 @@ export async function importDomainFeed(
     revived: revived.length,
     changedNames,
   };
-}
-
-/** Kept rows to mark seen or whose expiry alone moves, grouped by what they get, written ID_CHUNK at a time. */
-class RowUpdates {
-  private readonly groups = new Map<string, { seen: boolean; expiresAt: number | null | undefined; ids: number[] }>();
-  expiriesMoved = false;
-
-  constructor(
-    private readonly em: EntityManager,
-    private readonly listId: number,
-    private readonly now: number,
-  ) {}
-
-  async add(id: number, seen: boolean, expiresAt: number | null | undefined): Promise<void> {
-    if (expiresAt !== undefined) this.expiriesMoved = true;
-    const key = `${seen ? 's' : 'x'}${expiresAt === undefined ? '' : String(expiresAt)}`;
-    let g = this.groups.get(key);
-    if (!g) this.groups.set(key, (g = { seen, expiresAt, ids: [] }));
-    g.ids.push(id);
-    if (g.ids.length >= ID_CHUNK) await this.write(key);
-  }
-
-  async flush(): Promise<void> {
-    for (const key of [...this.groups.keys()]) await this.write(key);
-  }
-
-  private async write(key: string): Promise<void> {
-    const g = this.groups.get(key);
-    this.groups.delete(key);
-    if (!g || g.ids.length === 0) return;
-    const sets: string[] = [];
-    const params: unknown[] = [];
-    if (g.seen) {
-      sets.push('last_seen_in_source = ?', 'first_seen_in_source = COALESCE(first_seen_in_source, ?)');
-      params.push(this.now, this.now);
-    }
-    if (g.expiresAt !== undefined) {
-      sets.push('expires_at = ?');
-      params.push(g.expiresAt);
-    }
-    await this.em.query(`UPDATE ioc_domain SET ${sets.join(', ')} WHERE list_id = ? AND id IN (${g.ids.map(() => '?').join(',')})`, [
-      ...params,
-      this.listId,
-      ...g.ids,
-    ]);
-    await nextTurn();
-  }
 }
 
 /**

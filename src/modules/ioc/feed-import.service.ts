@@ -4,7 +4,7 @@ import { failure, Outcome, success, userError, UserErrorCode } from '../../commo
 import { bulkInsert } from '../../db/bulk';
 import { ImportMode, IocEntryKind } from './ioc.enums';
 import { importDomainFeed } from './domain-feed-import';
-import { Ageing, ageingOf, effectiveExpiry } from './ageing';
+import { Ageing, ageingOf, effectiveExpiry, SightingUpdates } from './ageing';
 import { IocList } from './ioc-list.entity';
 import { IOC_COLUMNS, lockList, MAX_COMMENT, touchList } from './ioc.service';
 import { IndexChanges, NO_INDEX_CHANGES } from './ioc-index.warmer';
@@ -461,8 +461,6 @@ async function merge(
   let expiriesMoved = false;
   let rows: unknown[][] = [];
   let gone: number[] = [];
-  /** Kept rows to mark seen ('s') or whose expiry alone moves ('x'), grouped by their new expiry. */
-  const updates = new Map<string, { seen: boolean; expiresAt: number | null | undefined; ids: number[] }>();
   let slice = performance.now();
   const pause = async () => {
     if (performance.now() - slice > SLICE_MS) {
@@ -484,30 +482,9 @@ async function merge(
     gone = [];
     await pause();
   };
-  const flushUpdate = async (key: string) => {
-    const u = updates.get(key);
-    if (!u || u.ids.length === 0) return;
-    const sets: string[] = [];
-    const params: unknown[] = [];
-    if (u.seen) {
-      sets.push('last_seen_in_source = ?', 'first_seen_in_source = COALESCE(first_seen_in_source, ?)');
-      params.push(now, now);
-    }
-    if (u.expiresAt !== undefined) {
-      sets.push('expires_at = ?');
-      params.push(u.expiresAt);
-    }
-    await em.query(`UPDATE ioc SET ${sets.join(', ')} WHERE list_id = ? AND id IN (${u.ids.map(() => '?').join(', ')})`, [...params, listId, ...u.ids]);
-    updates.delete(key);
-    await pause();
-  };
-  const update = async (id: number, seen: boolean, expiresAt: number | null | undefined) => {
-    const key = `${seen ? 's' : 'x'}${expiresAt === undefined ? '' : String(expiresAt)}`;
-    let u = updates.get(key);
-    if (!u) updates.set(key, (u = { seen, expiresAt, ids: [] }));
-    u.ids.push(id);
-    if (u.ids.length >= 1000) await flushUpdate(key);
-  };
+  /** Kept rows to mark seen or whose expiry alone moves (ageing.ts). */
+  const updates = new SightingUpdates(em, 'ioc', listId, now, pause);
+  const update = (id: number, seen: boolean, expiresAt: number | null | undefined) => updates.add(id, seen, expiresAt);
   const active = (expiresAt: number | null) => expiresAt == null || expiresAt > now;
   const missing = async (row: ExistingRow) => {
     if (!prune) return;
@@ -561,7 +538,7 @@ async function merge(
   }
   await flushRows();
   await flushGone();
-  for (const key of [...updates.keys()]) await flushUpdate(key);
+  await updates.flush();
   // The rows it kept are seen now through the list's entriesSeenAt (no write per row); rows that no feed had
   // held before (added by hand, then in this feed) get their first sighting.
   if (seenInBulk && maxId > 0)
