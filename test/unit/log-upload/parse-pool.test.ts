@@ -191,6 +191,34 @@ describe('ParsePool', () => {
     expect(atTerminate).toEqual([null]);
   });
 
+  it('terminates a thread that does not come to rest within the grace period (one stalled in a slice)', async () => {
+    // Stalls 30 s after each slice: it cannot read the cancel before close() gives up on it.
+    const stalled = new ParsePool({ threads: 1, script: path.resolve(__dirname, '../../helpers/slow-parse-thread.ts'), workerData: { delayMs: 30_000 } });
+    const settled = stalled
+      .parse(stored('gzip'), () => true)
+      .then(
+        () => null,
+        (err: Error) => err.message,
+      );
+    // In its first slice's stall by now (the thread starts and parses a slice within tens of ms).
+    await new Promise((r) => setTimeout(r, 1000));
+    const threads = [...(stalled as unknown as { live: Set<{ worker: { terminate: () => Promise<number> }; job: unknown }> }).live];
+    const atTerminate: unknown[] = [];
+    for (const t of threads) {
+      const terminate = t.worker.terminate.bind(t.worker);
+      t.worker.terminate = () => {
+        atTerminate.push(t.job);
+        return terminate();
+      };
+    }
+    await stalled.close();
+    expect(await settled).toBe('The parse threads were closed.');
+    // Still busy when terminated: the grace period ran out, close() did not wait for the 30 s stall.
+    expect(atTerminate).toHaveLength(1);
+    expect(atTerminate[0]).not.toBeNull();
+    expect(stalled.size).toBe(0);
+  });
+
   it('fails a job still running when the pool closes, and refuses new ones', async () => {
     const closing = new ParsePool({ threads: 1 });
     const running = closing.parse(stored('gzip'), () => true);
