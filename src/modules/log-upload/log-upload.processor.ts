@@ -11,7 +11,7 @@ import { writeAddressSet } from './address-set.store';
 import { nameSetOf } from './name-set';
 import { writeNameSet } from './name-set.store';
 import { recordRetroHuntRun } from '../retro-hunt/retro-hunt.progress';
-import { DomainIndex } from '../ioc/matching/domain-index';
+import { DomainIndex, NO_DOMAIN_MATCH } from '../ioc/matching/domain-index';
 import { ScopedAllows } from '../ioc/matching/scoped-allows';
 import { ipv4Key, ipv6WordsKey } from '../ioc/ioc-range';
 import { newDnsHit, NewDnsHit } from '../dns-hit/dns-hit.columns';
@@ -316,9 +316,16 @@ function matchDnsQueries(
   upload: { accountId: number; deviceId: number; uploadId: number },
 ): NewDnsHit[] {
   const out: NewDnsHit[] = [];
-  for (const q of queries) {
-    const m = domains.bestBlock(q.qname);
-    if (!m) continue;
+  // One batched lookup of every question (their table reads overlap), then a match described per hit.
+  const rows = new Int32Array(queries.length);
+  domains.bestBlockRows(
+    queries.map((q) => q.qname),
+    rows,
+  );
+  for (let i = 0; i < queries.length; i++) {
+    if (rows[i] === NO_DOMAIN_MATCH) continue;
+    const q = queries[i];
+    const m = domains.blockMatch(rows[i]);
     out.push(newDnsHit(upload, q, { entryId: m.entryId, listId: m.list.id, name: m.name, severity: m.list.severity, category: m.list.category }));
   }
   return out;

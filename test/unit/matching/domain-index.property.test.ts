@@ -85,6 +85,11 @@ describe('domain index against brute force', () => {
           // A suppressed BLOCK entry reads `id@list!`: its list id without the mark.
           expect(index.isAllowed(q)).toBe(want.some((w) => lists[parseInt(w.split('@')[1], 10) - 1].kind === 'ALLOW'));
         }
+        // The batched lookup gives each name's bestBlockRow, across batch boundaries (the queries repeated past 32).
+        const many = Array.from({ length: 5 }, () => queries).flat();
+        const out = new Int32Array(many.length).fill(-2);
+        index.bestBlockRows(many, out);
+        expect([...out]).toEqual(many.map((q) => index.bestBlockRow(q)));
       }),
       { numRuns: 500, ...(process.env.FC_SEED ? { seed: Number(process.env.FC_SEED), path: process.env.FC_PATH } : {}) },
     );
@@ -139,6 +144,19 @@ describe('domain index', () => {
     expect(index.bestBlock('a_b.example')?.entryId).toBe(3);
     // DEL hashes as '_' does (both are 0x7f once folded); the bytes differ.
     expect(index.bestBlock('a\x7fb.example')).toBeNull();
+  });
+
+  test('bestBlockRows: a name with more listed suffixes than the batch keeps per name, an empty batch, an empty name', () => {
+    const deep = `${'a.'.repeat(40)}com`;
+    const index = buildDomainIndex(lists, [
+      { id: 1, listId: 1, name: deep },
+      { id: 2, listId: 1, name: 'evil.com' },
+    ]);
+    const names = [`b.${deep}`, `${deep}.`, 'x.evil.com', 'nothing.org', '', '.', 'EVIL.COM.'];
+    const out = new Int32Array(names.length);
+    index.bestBlockRows(names, out);
+    expect([...out].map((r) => (r === NO_DOMAIN_MATCH ? null : index.rowEntryId(r)))).toEqual([1, 1, 2, null, null, null, 2]);
+    index.bestBlockRows([], new Int32Array(0));
   });
 
   test('expired entries are dropped at build; validUntil is the earliest remaining expiry', () => {
