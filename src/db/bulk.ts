@@ -1,3 +1,4 @@
+import { nextTurn } from '../common/async/next-turn';
 import { EntityManager } from 'typeorm';
 
 /** The SQL dialect behind a manager: the only place that asks. */
@@ -9,6 +10,8 @@ export function dialectOf(em: EntityManager): 'sqlite' | 'mysql' {
 // statements small enough that a batch never holds a lock for long.
 const MAX_PARAMS = 16_000;
 const MAX_ROWS = 1_000;
+/** Statement time between two turns given back to the event loop. */
+const SLICE_MS = 15;
 
 /**
  * Multi-row INSERTs (TypeORM's save() sends one statement per row). With `ignoreDuplicates`, rows that hit a
@@ -76,12 +79,18 @@ async function insertChunks<R>(
   const runner = em.queryRunner;
   if (!runner) throw new Error('bulkInsert needs a transactional EntityManager');
   let inserted = 0;
+  let slice = performance.now();
   for (let i = 0; i < rows.length; i += perStatement) {
     const end = Math.min(rows.length, i + perStatement);
     const params: unknown[] = [];
     for (let j = i; j < end; j++) values(rows[j], params);
     const result = await runner.query(head + tuple.concat(`, ${tuple}`.repeat(end - i - 1)), params, true);
     inserted += Number(result.affected ?? end - i);
+    // SQLite runs each statement synchronously: tens of thousands of rows would hold the event loop throughout.
+    if (end < rows.length && performance.now() - slice > SLICE_MS) {
+      await nextTurn();
+      slice = performance.now();
+    }
   }
   return inserted;
 }

@@ -60,6 +60,18 @@ export interface FeedImportOptions {
   onProgress?: (lines: number) => void;
   /** Refuses, say, a REPLACE that would drop most of a list (a feed that suddenly lost its entries). */
   guard?: ImportGuard;
+  /** Where the lines are gathered, when the reader also adds to it directly (importFile's plain IPv4 lines). */
+  collected?: Collection;
+}
+
+/** A feed's tally and entries as it is read. */
+interface Collection {
+  tally: FeedImportTally;
+  entries: FeedEntrySet;
+}
+
+function newCollection(): Collection {
+  return { tally: new FeedImportTally({ dedupe: false }), entries: new FeedEntrySet() };
 }
 
 /** The import was refused by its guard; nothing changed. */
@@ -73,6 +85,8 @@ export class ImportHeldError extends Error {
 /** Rows per INSERT batch and rows read per page of the list. */
 const INSERT_BATCH = 2_000;
 const PAGE = 5_000;
+/** IDs per statement of the first-sighting UPDATE a plain REPLACE ends with. */
+const UPDATE_IDS = 50_000;
 /** Work between two yields to the event loop while the transaction runs. */
 const SLICE_MS = 15;
 
@@ -244,9 +258,19 @@ export class FeedImportService {
       listId == null ? null : await this.dataSource.getRepository(IocList).findOne({ select: { entryKind: true }, where: { id: listId, accountId } });
     if (kind?.entryKind === IocEntryKind.DOMAIN) return this.importDomainFile(accountId, listId, source, mode, onProgress, options.guard);
     const input = fs.createReadStream(source.path, { highWaterMark: 64 * 1024 });
-    return this.importLines(accountId, listId, readFeedLines(input), source.bytes, mode, {
+    // Plain IPv4 lines (most of a big feed) go straight into the entry set, without a string or object each.
+    const collected = newCollection();
+    const lines = readFeedLines(input, {
+      onPlainIpv4: (network, prefix, normalized) => {
+        collected.tally.recordPlainEntry(normalized);
+        collected.entries.addV4(network, prefix);
+        if (onProgress && collected.tally.lineCount % PROGRESS_LINES === 0) onProgress(collected.tally.lineCount, input.bytesRead);
+      },
+    });
+    return this.importLines(accountId, listId, lines, source.bytes, mode, {
       ...options,
       onProgress: onProgress && ((lines) => onProgress(lines, input.bytesRead)),
+      collected,
     });
   }
 
@@ -326,7 +350,7 @@ export class FeedImportService {
     if (listId == null || !(await this.dataSource.getRepository(IocList).existsBy({ id: listId, accountId }))) return notFound();
     let parsed: { tally: FeedImportTally; entries: FeedEntrySet };
     try {
-      parsed = await collect(lines, options.onProgress);
+      parsed = await collect(lines, options.onProgress, options.collected);
     } catch (err) {
       if (err instanceof FeedNotTextError) {
         return failure(userError(UserErrorCode.INVALID, ['input', 'file'], `Refused: ${err.message}. Nothing was imported.`));
@@ -410,24 +434,24 @@ export class FeedImportService {
 }
 
 /** Parses and gathers every entry (the tally counts lines and skips; the entry set dedupes by sorting). */
-async function collect(lines: AsyncIterable<FeedLine>, onProgress?: (lines: number) => void): Promise<{ tally: FeedImportTally; entries: FeedEntrySet }> {
-  const tally = new FeedImportTally({ dedupe: false });
-  const entries = new FeedEntrySet();
+async function collect(lines: AsyncIterable<FeedLine>, onProgress?: (lines: number) => void, into: Collection = newCollection()): Promise<Collection> {
+  const { tally, entries } = into;
   let n = 0;
+  let reported = 0;
   let slice = performance.now();
   for await (const line of lines) {
     for (const entry of tally.record(line)) entries.add(entry.cidr, entry.comment?.slice(0, MAX_COMMENT) ?? null, entry.expiresAt ?? null);
     if (++n % 1024 === 0) {
-      if (onProgress && n % PROGRESS_LINES === 0) onProgress(n);
+      if (onProgress && tally.lineCount - reported >= PROGRESS_LINES) onProgress((reported = tally.lineCount));
       if (performance.now() - slice > SLICE_MS) {
         await nextTurn();
         slice = performance.now();
       }
     }
   }
-  onProgress?.(n);
+  onProgress?.(tally.lineCount);
   await entries.sort(nextTurn);
-  return { tally, entries };
+  return into;
 }
 
 /**
@@ -503,7 +527,11 @@ async function merge(
     if (gone.length >= INSERT_BATCH) await flushGone();
   };
   const existing = new ExistingRows(em, listId, maxId);
+  let steps = 0;
   for (const e of entries.ordered()) {
+    // Entries the list holds already write nothing (and SQLite's page reads are synchronous): a REPLACE that
+    // changes little would otherwise walk a million rows without giving the event loop a turn.
+    if ((++steps & 1023) === 0) await pause();
     let c = 1;
     for (;;) {
       if (existing.needsFill) await existing.fill();
@@ -541,7 +569,19 @@ async function merge(
   await updates.flush();
   // The rows it kept are seen now through the list's entriesSeenAt (no write per row); rows that no feed had
   // held before (added by hand, then in this feed) get their first sighting.
-  if (seenInBulk && maxId > 0)
-    await em.query(`UPDATE ioc SET first_seen_in_source = ? WHERE list_id = ? AND id <= ? AND first_seen_in_source IS NULL`, [now, listId, maxId]);
+  // In ID ranges of UPDATE_IDS with a turn of the event loop between (one statement over a million rows holds
+  // SQLite's synchronous driver, and so the event loop, for half a second).
+  if (seenInBulk && maxId > 0) {
+    const minRow: Array<{ m: number | string | null }> = await em.query(`SELECT MIN(id) AS m FROM ioc WHERE list_id = ?`, [listId]);
+    for (let from = Number(minRow[0]?.m ?? 1); from <= maxId; from += UPDATE_IDS) {
+      await em.query(`UPDATE ioc SET first_seen_in_source = ? WHERE list_id = ? AND id >= ? AND id <= ? AND first_seen_in_source IS NULL`, [
+        now,
+        listId,
+        from,
+        Math.min(maxId, from + UPDATE_IDS - 1),
+      ]);
+      await pause();
+    }
+  }
   return { inserted, kept, removed, seen: existing.visited, expiriesMoved, seenAt: seenInBulk ? now : null };
 }

@@ -102,6 +102,19 @@ export class FeedImportTally {
     }
   }
 
+  /** Counts a plain IPv4 line the reader handed over without a FeedLine (FeedReadOptions.onPlainIpv4). */
+  recordPlainEntry(normalized: boolean): void {
+    if (this.dedupe) throw new Error('FeedImportTally: plain entries carry no text to dedupe by');
+    this.lines++;
+    this.added++;
+    if (normalized) this.normalized++;
+  }
+
+  /** Lines counted so far. */
+  get lineCount(): number {
+    return this.lines;
+  }
+
   summary(): FeedImportSummary {
     return {
       lines: this.lines,

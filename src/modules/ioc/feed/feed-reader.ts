@@ -2,6 +2,7 @@
 // apart from consuming the iterable: no file or network access of its own.
 
 import { isUtf8 } from 'node:buffer';
+import { DEFAULT_CIDR_LIMITS } from '../../../common/net/cidr';
 import { FeedLineOptions, FeedLineResult, FeedSkipCode, parseFeedLine } from './feed-line';
 
 export interface FeedLine {
@@ -15,6 +16,58 @@ export interface FeedLine {
 export interface FeedReadOptions extends FeedLineOptions {
   /** Longer lines are skipped (not buffered). Default 4096 bytes. */
   readonly maxLineLength?: number;
+  /**
+   * Takes the plain IPv4 lines (`a.b.c.d` or `a.b.c.d/n` alone, canonical, within the prefix limit) instead of
+   * yielding them: no string or object is made for them (a bulk import's million lines). Their line numbers count
+   * as usual; every other line is yielded as without it. `network` has its host bits clear; `normalized` says
+   * some were set (as parseFeedLine's entry result).
+   */
+  readonly onPlainIpv4?: (network: number, prefix: number, normalized: boolean) => void;
+}
+
+/**
+ * The IPv4 network of a line that is exactly `a.b.c.d` or `a.b.c.d/n` (octets 0-255 and n 0-32 in decimal
+ * without leading zeros, an optional `\r`), as `address * 64 + prefix`; -1 for any other line. What it accepts,
+ * parseFeedLine reads as the same single CIDR with no comment.
+ */
+export function plainIpv4(buf: Buffer, from: number, end: number): number {
+  if (end > from && buf[end - 1] === 0x0d) end--;
+  let address = 0;
+  let i = from;
+  for (let octet = 0; octet < 4; octet++) {
+    if (octet > 0) {
+      if (i >= end || buf[i] !== 0x2e) return -1;
+      i++;
+    }
+    const start = i;
+    let value = 0;
+    while (i < end && i - start < 4) {
+      const d = buf[i] - 0x30;
+      if (d < 0 || d > 9) break;
+      value = value * 10 + d;
+      i++;
+    }
+    const digits = i - start;
+    if (digits === 0 || digits > 3 || value > 255 || (digits > 1 && buf[start] === 0x30)) return -1;
+    address = address * 256 + value;
+  }
+  let prefix = 32;
+  if (i < end) {
+    if (buf[i] !== 0x2f) return -1;
+    i++;
+    const start = i;
+    let value = 0;
+    while (i < end && i - start < 3) {
+      const d = buf[i] - 0x30;
+      if (d < 0 || d > 9) break;
+      value = value * 10 + d;
+      i++;
+    }
+    const digits = i - start;
+    if (i !== end || digits === 0 || digits > 2 || value > 32 || (digits > 1 && buf[start] === 0x30)) return -1;
+    prefix = value;
+  }
+  return address * 64 + prefix;
 }
 
 export type FeedNotTextReason = 'compressed' | 'binary' | 'notUtf8';
@@ -76,6 +129,8 @@ export async function* readFeedLines(
   options: FeedReadOptions = {},
 ): AsyncGenerator<FeedLine> {
   const maxLine = options.maxLineLength ?? DEFAULT_MAX_FEED_LINE;
+  const onPlainIpv4 = options.onPlainIpv4;
+  const minPrefixV4 = options.minPrefixV4 ?? DEFAULT_CIDR_LIMITS.minPrefixV4;
   let head: Buffer[] | null = [];
   let headBytes = 0;
   let pending: Buffer[] = [];
@@ -130,6 +185,19 @@ export async function* readFeedLines(
     for (;;) {
       const nl = buf.indexOf(0x0a, from);
       if (nl < 0) break;
+      // A plain IPv4 line wholly in this chunk (not the first line: it may start with a BOM) goes to the callback.
+      if (onPlainIpv4 !== undefined && pendingBytes === 0 && !first && nl - from <= 19) {
+        const key = plainIpv4(buf, from, nl);
+        const prefix = key % 64;
+        if (key >= 0 && prefix >= minPrefixV4) {
+          const address = (key - prefix) / 64;
+          const network = prefix === 0 ? 0 : (address & (-1 << (32 - prefix))) >>> 0;
+          lineNumber++;
+          onPlainIpv4(network, prefix, network !== address);
+          from = nl + 1;
+          continue;
+        }
+      }
       append(buf.subarray(from, nl));
       const bytes = pending.length === 1 ? pending[0] : Buffer.concat(pending, pendingBytes);
       // A line of exactly maxLine bytes plus "\r" is fine; only longer ones were flagged.
