@@ -183,45 +183,87 @@ export class DomainIndexBuilder {
     const nodeRow = new Int32Array(n);
     let nodes = 0;
     let poolPos = 0;
-    // 1. Distinct names -> nodes (the table dedupes), rows -> their node.
-    for (let r = 0; r < n; r++) {
-      const name = this.names[r];
-      const len = name.length;
-      // The hash of the whole name; the bytes go to the pool at poolPos meanwhile (kept if the name is new).
-      let h = FNV_OFFSET;
-      for (let i = len - 1; i >= 0; i--) {
-        const c = name.charCodeAt(i);
-        pool[poolPos + i] = c;
-        h = hashChar(h, c);
+    // 1. Distinct names -> nodes (the table dedupes), rows -> their node. Names go BATCH at a time: their hashes
+    // first, then a read of each one's slot in a short loop (their cache misses overlap, as in bestBlockRows), then
+    // the inserts, which find the slots cached.
+    const batchHash = new Int32Array(BATCH * BATCH_PROBES);
+    const batchAt = new Int32Array(BATCH * BATCH_PROBES);
+    const batchCount = new Int32Array(BATCH);
+    let touched = 0;
+    for (let from = 0; from < n; from += BATCH) {
+      const to = Math.min(n, from + BATCH);
+      for (let r = from; r < to; r++) {
+        const name = this.names[r];
+        let h = FNV_OFFSET;
+        for (let i = name.length - 1; i >= 0; i--) h = hashChar(h, name.charCodeAt(i));
+        batchHash[r - from] = finalize(h) | 0;
       }
-      const hash = finalize(h) | 0;
-      let slot = hash & mask;
-      let node = -1;
-      for (;;) {
-        const t = slot * SLOT;
-        if (table[t + 2] === 0) break;
-        const k = slotNode[slot];
-        if (table[t] === hash && nodeLen[k] === len && this.names[nodeRow[k]] === name) {
-          node = k;
-          break;
+      for (let r = from; r < to; r++) touched += table[(batchHash[r - from] & mask) * SLOT];
+      for (let r = from; r < to; r++) {
+        const name = this.names[r];
+        const len = name.length;
+        const hash = batchHash[r - from];
+        let slot = hash & mask;
+        let node = -1;
+        for (;;) {
+          const t = slot * SLOT;
+          if (table[t + 2] === 0) break;
+          const k = slotNode[slot];
+          if (table[t] === hash && nodeLen[k] === len && this.names[nodeRow[k]] === name) {
+            node = k;
+            break;
+          }
+          slot = (slot + 1) & mask;
         }
-        slot = (slot + 1) & mask;
+        if (node < 0) {
+          node = nodes++;
+          const t = slot * SLOT;
+          table[t] = hash;
+          table[t + 1] = poolPos;
+          table[t + 2] = len | IS_NODE;
+          slotNode[slot] = node;
+          used++;
+          nodeRow[node] = r;
+          nodeOff[node] = poolPos;
+          nodeLen[node] = len;
+          for (let i = 0; i < len; i++) pool[poolPos + i] = name.charCodeAt(i);
+          poolPos += len;
+        }
+        rowNode[r] = node;
       }
-      if (node < 0) {
-        node = nodes++;
-        const t = slot * SLOT;
-        table[t] = hash;
-        table[t + 1] = poolPos;
-        table[t + 2] = len | IS_NODE;
-        slotNode[slot] = node;
-        used++;
-        nodeRow[node] = r;
-        nodeOff[node] = poolPos;
-        nodeLen[node] = len;
-        poolPos += len;
-      }
-      rowNode[r] = node;
     }
+    /**
+     * The proper suffixes (at a label boundary, from = 1) or all suffixes (from = 0) of nodes [first, first + BATCH)
+     * into batchHash/batchAt (hash, start), BATCH_PROBES per node, and a read of each one's slot; a node with more
+     * suffixes than that gets count -1 and is done alone.
+     */
+    const suffixBatch = (first: number, own: 0 | 1): number => {
+      let sum = 0;
+      const last = Math.min(nodes, first + BATCH);
+      for (let k = first; k < last; k++) {
+        const name = this.names[nodeRow[k]];
+        const base = (k - first) * BATCH_PROBES;
+        let c = 0;
+        let h = FNV_OFFSET;
+        for (let i = name.length - 1; i >= own; i--) {
+          h = hashChar(h, name.charCodeAt(i));
+          if (i > 0 && name.charCodeAt(i - 1) !== 0x2e) continue;
+          if (c === BATCH_PROBES) {
+            c = -1;
+            break;
+          }
+          batchHash[base + c] = finalize(h) | 0;
+          batchAt[base + c] = i;
+          c++;
+        }
+        batchCount[k - first] = c;
+      }
+      for (let k = first; k < last; k++) {
+        const base = (k - first) * BATCH_PROBES;
+        for (let p = 0, c = batchCount[k - first]; p < c; p++) sum += table[(batchHash[base + p] & mask) * SLOT];
+      }
+      return sum;
+    };
     // 1b. Every proper suffix of a listed name (at a label boundary) is in the table, flagged HAS_DESC: a marker
     // when it is not listed itself. A lookup stops at the first suffix that is absent or has nothing listed below.
     const grow = () => {
@@ -240,64 +282,93 @@ export class DomainIndexBuilder {
         slotNode[slot] = oldNode[s];
       }
     };
-    for (let k = 0; k < nodes; k++) {
-      const name = this.names[nodeRow[k]];
-      const end = name.length;
-      let h = FNV_OFFSET;
-      for (let i = end - 1; i > 0; i--) {
-        h = hashChar(h, name.charCodeAt(i));
-        if (name.charCodeAt(i - 1) !== 0x2e) continue;
-        const hash = finalize(h) | 0;
-        const len = end - i;
-        let slot = hash & mask;
-        let t = -1;
-        for (;;) {
-          const u = slot * SLOT;
-          const f = table[u + 2];
-          if (f === 0) break;
-          if (table[u] === hash && (f & LEN_MASK) === len && poolEquals(pool, table[u + 1], name, i, end)) {
-            t = u;
-            break;
-          }
-          slot = (slot + 1) & mask;
+    /** Marks the suffix name[i..end) of node k as having something listed below it, adding it as a marker if absent. */
+    const markSuffix = (k: number, name: string, hash: number, i: number, end: number) => {
+      const len = end - i;
+      let slot = hash & mask;
+      let t = -1;
+      for (;;) {
+        const u = slot * SLOT;
+        const f = table[u + 2];
+        if (f === 0) break;
+        if (table[u] === hash && (f & LEN_MASK) === len && poolEquals(pool, table[u + 1], name, i, end)) {
+          t = u;
+          break;
         }
-        if (t >= 0) table[t + 2] |= HAS_DESC;
-        else {
-          t = slot * SLOT;
-          table[t] = hash;
-          table[t + 1] = nodeOff[k] + i;
-          table[t + 2] = len | HAS_DESC;
-          if (++used * 4 > size * 3) grow();
+        slot = (slot + 1) & mask;
+      }
+      if (t >= 0) table[t + 2] |= HAS_DESC;
+      else {
+        t = slot * SLOT;
+        table[t] = hash;
+        table[t + 1] = nodeOff[k] + i;
+        table[t + 2] = len | HAS_DESC;
+        if (++used * 4 > size * 3) grow();
+      }
+    };
+    for (let first = 0; first < nodes; first += BATCH) {
+      touched += suffixBatch(first, 1);
+      for (let k = first; k < Math.min(nodes, first + BATCH); k++) {
+        const name = this.names[nodeRow[k]];
+        const end = name.length;
+        const c = batchCount[k - first];
+        if (c >= 0) {
+          const base = (k - first) * BATCH_PROBES;
+          for (let p = 0; p < c; p++) markSuffix(k, name, batchHash[base + p], batchAt[base + p], end);
+          continue;
+        }
+        let h = FNV_OFFSET;
+        for (let i = end - 1; i > 0; i--) {
+          h = hashChar(h, name.charCodeAt(i));
+          if (name.charCodeAt(i - 1) === 0x2e) markSuffix(k, name, finalize(h) | 0, i, end);
         }
       }
     }
     // 1c. Each slot's parent slot and first label bytes (the table no longer grows: slots stay where they are).
     const tableBytes = new Uint8Array(table.buffer, table.byteOffset, table.byteLength);
-    for (let k = 0; k < nodes; k++) {
-      const name = this.names[nodeRow[k]];
-      const end = name.length;
-      let h = FNV_OFFSET;
-      let parent = -1;
-      let labelEnd = end;
-      for (let i = end - 1; i >= 0; i--) {
-        h = hashChar(h, name.charCodeAt(i));
-        if (i > 0 && name.charCodeAt(i - 1) !== 0x2e) continue;
-        const hash = finalize(h) | 0;
-        const len = end - i;
-        let slot = hash & mask;
-        for (;;) {
-          const u = slot * SLOT;
-          if (table[u] === hash && (table[u + 2] & LEN_MASK) === len && poolEquals(pool, table[u + 1], name, i, end)) break;
-          slot = (slot + 1) & mask;
-        }
+    /** Sets the parent slot and first label bytes of the slot of name[i..end), returning its slot offset. */
+    const linkSuffix = (name: string, hash: number, i: number, end: number, parent: number, labelEnd: number): number => {
+      const len = end - i;
+      let slot = hash & mask;
+      for (;;) {
         const u = slot * SLOT;
-        table[u + PARENT] = parent;
-        const inline = Math.min(labelEnd - i, LABEL_INLINE);
-        for (let j = 0; j < inline; j++) tableBytes[(u + LABEL) * 4 + j] = name.charCodeAt(i + j);
-        parent = u;
-        labelEnd = i - 1;
+        if (table[u] === hash && (table[u + 2] & LEN_MASK) === len && poolEquals(pool, table[u + 1], name, i, end)) break;
+        slot = (slot + 1) & mask;
+      }
+      const u = slot * SLOT;
+      table[u + PARENT] = parent;
+      const inline = Math.min(labelEnd - i, LABEL_INLINE);
+      for (let j = 0; j < inline; j++) tableBytes[(u + LABEL) * 4 + j] = name.charCodeAt(i + j);
+      return u;
+    };
+    for (let first = 0; first < nodes; first += BATCH) {
+      touched += suffixBatch(first, 0);
+      for (let k = first; k < Math.min(nodes, first + BATCH); k++) {
+        const name = this.names[nodeRow[k]];
+        const end = name.length;
+        let parent = -1;
+        let labelEnd = end;
+        const c = batchCount[k - first];
+        if (c >= 0) {
+          const base = (k - first) * BATCH_PROBES;
+          for (let p = 0; p < c; p++) {
+            const i = batchAt[base + p];
+            parent = linkSuffix(name, batchHash[base + p], i, end, parent, labelEnd);
+            labelEnd = i - 1;
+          }
+          continue;
+        }
+        let h = FNV_OFFSET;
+        for (let i = end - 1; i >= 0; i--) {
+          h = hashChar(h, name.charCodeAt(i));
+          if (i > 0 && name.charCodeAt(i - 1) !== 0x2e) continue;
+          parent = linkSuffix(name, finalize(h) | 0, i, end, parent, labelEnd);
+          labelEnd = i - 1;
+        }
       }
     }
+    // Kept where the optimiser cannot prove it unused, so the reads stay.
+    if (touched === 0.5) throw new Error('unreachable');
     // 2. Rows grouped by node (counting sort), ordered inside a node: ALLOW, severity desc, list id, entry id.
     const nodeFirst = new Uint32Array(nodes + 1);
     for (let r = 0; r < n; r++) nodeFirst[rowNode[r] + 1]++;
