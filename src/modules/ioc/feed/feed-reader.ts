@@ -39,35 +39,34 @@ export function plainIpv4(buf: Buffer, from: number, end: number): number {
       if (i >= end || buf[i] !== 0x2e) return -1;
       i++;
     }
-    const start = i;
-    let value = 0;
-    while (i < end && i - start < 4) {
-      const d = buf[i] - 0x30;
-      if (d < 0 || d > 9) break;
-      value = value * 10 + d;
-      i++;
-    }
-    const digits = i - start;
-    if (digits === 0 || digits > 3 || value > 255 || (digits > 1 && buf[start] === 0x30)) return -1;
-    address = address * 256 + value;
+    const d = decimalAt(buf, i, end, 3);
+    if (d < 0 || d >> 2 > 255) return -1;
+    address = address * 256 + (d >> 2);
+    i += d & 3;
   }
-  let prefix = 32;
-  if (i < end) {
-    if (buf[i] !== 0x2f) return -1;
-    i++;
-    const start = i;
-    let value = 0;
-    while (i < end && i - start < 3) {
-      const d = buf[i] - 0x30;
-      if (d < 0 || d > 9) break;
-      value = value * 10 + d;
-      i++;
-    }
-    const digits = i - start;
-    if (i !== end || digits === 0 || digits > 2 || value > 32 || (digits > 1 && buf[start] === 0x30)) return -1;
-    prefix = value;
+  if (i === end) return address * 64 + 32;
+  if (buf[i] !== 0x2f) return -1;
+  const d = decimalAt(buf, i + 1, end, 2);
+  if (d < 0 || d >> 2 > 32 || i + 1 + (d & 3) !== end) return -1;
+  return address * 64 + (d >> 2);
+}
+
+/**
+ * The decimal number at buf[i..end) of 1 to `max` (at most 3) digits without a leading zero, as value * 4 + its
+ * digit count; -1 when there is none, or more digits, or a leading zero.
+ */
+function decimalAt(buf: Buffer, i: number, end: number, max: number): number {
+  let value = 0;
+  let j = i;
+  while (j < end && j - i <= max) {
+    const d = buf[j] - 0x30;
+    if (d < 0 || d > 9) break;
+    value = value * 10 + d;
+    j++;
   }
-  return address * 64 + prefix;
+  const digits = j - i;
+  if (digits === 0 || digits > max || (digits > 1 && buf[i] === 0x30)) return -1;
+  return value * 4 + digits;
 }
 
 export type FeedNotTextReason = 'compressed' | 'binary' | 'notUtf8';
