@@ -179,6 +179,33 @@ describe.each(drivers)('feed import (%s)', (driver) => {
     expect(after[2]).toEqual(before[2]);
   });
 
+  it('a plain REPLACE gives entries added by hand their first sighting in the feed, however far apart their IDs', async () => {
+    const list = await newList('first sightings');
+    const add = async (value: string) =>
+      expect(
+        ok(await t.gql(`mutation($i: IocAddInput!) { iocAdd(input: $i) { userErrors { message } } }`, { i: { list, entries: [{ value }] } })).iocAdd.userErrors,
+      ).toEqual([]);
+    const sighting = async (address: string) =>
+      ok(
+        await t.gql(`query($l: ID!, $a: String!) { iocs(list: $l, filter: { address: $a }, first: 1) { edges { node { cidr firstSeenInSource } } } }`, {
+          l: list,
+          a: address,
+        }),
+      ).iocs.edges[0].node;
+    // The closing UPDATE runs 50,000 IDs a statement: one entry by hand before the feed's 60,000, one after.
+    await add('192.0.2.1');
+    const feed: string[] = [];
+    for (let i = 0; i < 60_000; i++) feed.push(`100.${64 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`);
+    expect(ok(await importFile(list, `${feed.join('\n')}\n`)).iocListImport.summary).toMatchObject({ added: 60_000 });
+    await add('192.0.2.2');
+    expect(await sighting('192.0.2.1')).toEqual({ cidr: '192.0.2.1/32', firstSeenInSource: null });
+    expect(await sighting('192.0.2.2')).toEqual({ cidr: '192.0.2.2/32', firstSeenInSource: null });
+    const before = Date.now();
+    const r = ok(await importFile(list, `${[...feed, '192.0.2.1', '192.0.2.2'].join('\n')}\n`, 'REPLACE')).iocListImport;
+    expect(r.summary).toMatchObject({ added: 0, removed: 0, duplicatesInList: 60_002 });
+    for (const a of ['192.0.2.1', '192.0.2.2']) expect(new Date((await sighting(a)).firstSeenInSource).getTime()).toBeGreaterThanOrEqual(before - 1000);
+  });
+
   it('refuses a file over MAX_FEED_BYTES with HTTP 413 and keeps nothing', async () => {
     const list = await newList('too big');
     const line = '198.51.100.1\n';
