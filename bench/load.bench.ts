@@ -99,7 +99,14 @@ async function main(): Promise<void> {
   const key = createAdminKey(ROOT, databaseUrl);
 
   progress('starting the server and waiting for its report store');
-  const server = await startChildServer({ root: ROOT, databaseUrl, cpuProf: CPU_PROF });
+  // Each completed upload's run by phase (the upload.completed log line's phasesMs), to say where a slow one waited.
+  const runPhases: Array<{ durationMs: number; phasesMs: Record<string, number> }> = [];
+  const onLine = (line: string) => {
+    if (!line.includes('"upload.completed"')) return;
+    const entry = JSON.parse(line) as { durationMs: number; phasesMs?: Record<string, number> };
+    if (entry.phasesMs) runPhases.push({ durationMs: entry.durationMs, phasesMs: entry.phasesMs });
+  };
+  const server = await startChildServer({ root: ROOT, databaseUrl, cpuProf: CPU_PROF, onLine });
   const api = new Api(server.base, key);
   try {
     const devices = (await api.gql(DEVICES)).json?.data?.devices.edges.map((e: { node: { id: string; nickname: string } }) => e.node) ?? [];
@@ -140,6 +147,7 @@ async function main(): Promise<void> {
     await sleep(5_000);
     const idleLag = await lagSince(api);
 
+    const idlePhases = runPhases.splice(0).slice(1);
     // Under load.
     progress(`under load: ${CLIENTS} report clients + ${UPLOADERS} uploaders for ${SECONDS} s`);
     await lagSince(api);
@@ -256,6 +264,14 @@ async function main(): Promise<void> {
     console.log(
       `  of which the run      idle ${idleRuns.map(f).join(', ')} ms; load p50 ${f(lRun.p50)} p95 ${f(lRun.p95)} max ${f(lRun.max)} ms = ${ratio(lRun.p50, iRun.p50)} idle (p50), ${ratio(lRun.p95, iRun.p50)} (p95), ${ratio(lRun.max, iRun.p50)} (max)`,
     );
+    // The run by phase: the idle median of each, the loaded median, and the five slowest loaded runs.
+    const phaseNames = Object.keys(idlePhases[0]?.phasesMs ?? runPhases[0]?.phasesMs ?? {});
+    const byPhase = (runs: typeof runPhases, name: string) => stats(runs.map((r) => r.phasesMs[name]));
+    console.log(
+      `  run by phase (ms)     ${phaseNames.map((n) => `${n} idle p50 ${f(byPhase(idlePhases, n).p50)} / load p50 ${f(byPhase(runPhases, n).p50)} p95 ${f(byPhase(runPhases, n).p95)}`).join('; ')}`,
+    );
+    for (const r of [...runPhases].sort((a, b) => b.durationMs - a.durationMs).slice(0, 5))
+      console.log(`    slow run ${r.durationMs} ms: ${phaseNames.map((n) => `${n} ${r.phasesMs[n]}`).join(', ')}`);
     for (const e of errorSamples) console.log(`  sample error: ${e}`);
   } finally {
     await server.stop();

@@ -56,7 +56,14 @@ export interface ChildServer {
  * src/main.ts of `root` on the seeded database; resolved once its report store has loaded (a log line). The seeded
  * captures are from 2025, so retention is off; rate limits are off (the benches are the only clients).
  */
-export async function startChildServer(options: { root: string; databaseUrl: string; cpuProf?: string; env?: NodeJS.ProcessEnv }): Promise<ChildServer> {
+export async function startChildServer(options: {
+  root: string;
+  databaseUrl: string;
+  cpuProf?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Every line the server logs, as it comes. */
+  onLine?: (line: string) => void;
+}): Promise<ChildServer> {
   const port = await freePort();
   const env = {
     ...process.env,
@@ -89,6 +96,7 @@ export async function startChildServer(options: { root: string; databaseUrl: str
       while ((nl = buf.indexOf('\n')) >= 0) {
         const line = buf.slice(0, nl);
         buf = buf.slice(nl + 1);
+        options.onLine?.(line);
         if (line.includes('"report_memory.loaded"') || line.includes('"report_memory.error"')) {
           clearTimeout(timer);
           resolve();

@@ -43,6 +43,21 @@ export interface ProcessOutcome {
   durationMs: number;
   /** The upload's device, once known. */
   deviceId?: number;
+  /** Where a completed run's time went (the upload.completed log line), ms. */
+  phases?: ProcessPhases;
+}
+
+/**
+ * A run's time by phase, ms: reading the upload, its device and the policy's matcher index (`prepare`), parsing
+ * (`parse`, on a parse thread when there is one), matching and folding on this thread (`match`), staging the hits
+ * (`stage`) and the finishing transaction with its retries (`commit`).
+ */
+export interface ProcessPhases {
+  prepare: number;
+  parse: number;
+  match: number;
+  stage: number;
+  commit: number;
 }
 
 export interface ProcessorOptions {
@@ -148,6 +163,7 @@ export class LogUploadProcessor {
       return true;
     };
     // On a parse thread the event loop stays free meanwhile; in-process, it gets a turn between slices.
+    const parseStart = performance.now();
     const parsed = this.parsers
       ? await this.parsers.parse(file, afterSlice, signal)
       : await parseStoredFile(file, async (bytes, lines) => {
@@ -156,6 +172,7 @@ export class LogUploadProcessor {
           return go;
         });
     if (parsed.kind === 'stopped') return { status: 'LEASE_LOST', ...withDevice, durationMs: performance.now() - started };
+    const matchStart = performance.now();
     if (parsed.kind === 'unreadable') return this.failed(uploadId, owner, `The stored file could not be read: ${parsed.message}`, withDevice, started);
     const { stats, bytes, connections, dnsQueries } = parsed;
     const noEpoch = missingEpochTimestamps(stats);
@@ -214,6 +231,7 @@ export class LogUploadProcessor {
     // With the analytics tier, the hits go to ClickHouse first, under an attempt the finishing transaction commits
     // (hit-writer.ts). ClickHouse away throws AnalyticsUnavailableError: the worker queues the job again without
     // spending an attempt and waits for the tier (log-upload.retry.ts).
+    const stageStart = performance.now();
     await this.options.onStep?.('matched', uploadId);
     if (signal?.aborted) return { status: 'LEASE_LOST', ...withDevice, durationMs: performance.now() - started };
     const staged = await this.hitWriter.stageUpload(this.dataSource.manager, { accountId, uploadId }, hits, found);
@@ -271,6 +289,7 @@ export class LogUploadProcessor {
         }
         return true;
       });
+    const commitStart = performance.now();
     const done = await retryInPlace(
       finish,
       { uploadId, owner, leaseMs: this.options.leaseMs, signal },
@@ -293,6 +312,13 @@ export class LogUploadProcessor {
       dnsHits: dnsHits.length,
       textBytes: bytes,
       durationMs: performance.now() - started,
+      phases: {
+        prepare: parseStart - started,
+        parse: matchStart - parseStart,
+        match: stageStart - matchStart,
+        stage: commitStart - stageStart,
+        commit: performance.now() - commitStart,
+      },
     };
     return done ? { status: LogUploadStatus.COMPLETED, ...outcome } : { status: 'LEASE_LOST', ...outcome };
   }

@@ -182,6 +182,7 @@ export class LogUploadWorker {
       hits: outcome.hits,
       dnsHits: outcome.dnsHits ?? 0,
       durationMs: Math.round(outcome.durationMs),
+      ...(outcome.phases && { phasesMs: Object.fromEntries(Object.entries(outcome.phases).map(([k, v]) => [k, Math.round(v)])) }),
     };
     if (outcome.status === 'LEASE_LOST') this.logger.warn({ event: 'job.lease_lost', ...fields }, 'job lease lost; result discarded');
     else if (outcome.status === LogUploadStatus.FAILED) this.logger.info({ event: 'upload.failed', ...fields, reason: outcome.error }, 'upload failed');

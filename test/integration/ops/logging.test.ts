@@ -210,6 +210,11 @@ describe.each(drivers)('structured logs (%s)', (driver) => {
         attempt: 1,
       });
       expect(completed.durationMs).toBeGreaterThanOrEqual(0);
+      // Where the run's time went: each phase in whole ms, together at most the run's duration (each is rounded).
+      const phases = completed.phasesMs as Record<string, number>;
+      expect(Object.keys(phases)).toEqual(['prepare', 'parse', 'match', 'stage', 'commit']);
+      for (const v of Object.values(phases)) expect(Number.isInteger(v) && v >= 0).toBe(true);
+      expect(Object.values(phases).reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(completed.durationMs + 5);
       expect(await lineWhere(log, (x) => x.event === 'job.claimed' && x.uploadId === goodId)).toMatchObject({ attempt: 1, retry: false, recovered: false });
 
       expect(await lineWhere(log, (x) => x.event === 'upload.failed' && x.uploadId === badId, 10_000)).toMatchObject({
