@@ -31,12 +31,24 @@ function capture(hours: number, seed: number): string {
   return `${lines.join('\n')}\n`;
 }
 
+/**
+ * A port below 1024 that refuses connections now. Not an ephemeral port released again: the servers of tests running
+ * beside this one bind ephemeral ports, and one took such a port within seconds on CI (the client then met an HTTP
+ * server, not a refusal). Nothing here binds a port below 1024.
+ */
 async function closedPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
+  for (const port of [1, 7, 9, 11, 13, 17, 19]) {
+    const refused = await new Promise<boolean>((resolve) => {
+      const socket = net.connect(port, '127.0.0.1');
+      socket.once('connect', () => {
+        socket.destroy();
+        resolve(false);
+      });
+      socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'ECONNREFUSED'));
+    });
+    if (refused) return port;
+  }
+  throw new Error('every candidate port below 1024 accepts connections');
 }
 
 async function setup(t: TestApp): Promise<void> {
