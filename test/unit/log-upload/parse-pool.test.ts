@@ -30,6 +30,20 @@ function stored(encoding: 'gzip' | 'br', parts = 3, text = TEXT, level?: number)
   return { encoding, blobs, internalNetworks: ['100.64.0.0/16', '2001:db8:1::/48'], ownAddress: null };
 }
 
+/** The job each of the pool's threads holds when it is terminated (from now on), in order. */
+function jobsAtTerminate(pool: ParsePool): unknown[] {
+  const threads = [...(pool as unknown as { live: Set<{ worker: { terminate: () => Promise<number> }; job: unknown }> }).live];
+  const atTerminate: unknown[] = [];
+  for (const t of threads) {
+    const terminate = t.worker.terminate.bind(t.worker);
+    t.worker.terminate = () => {
+      atTerminate.push(t.job);
+      return terminate();
+    };
+  }
+  return atTerminate;
+}
+
 describe('ParsePool', () => {
   let pool: ParsePool;
   beforeAll(() => {
@@ -173,15 +187,7 @@ describe('ParsePool', () => {
     });
     await first;
     // Each thread's job when it is terminated: null once the thread said its cancelled job was done.
-    const threads = [...(closing as unknown as { live: Set<{ worker: { terminate: () => Promise<number> }; job: unknown }> }).live];
-    const atTerminate: unknown[] = [];
-    for (const t of threads) {
-      const terminate = t.worker.terminate.bind(t.worker);
-      t.worker.terminate = () => {
-        atTerminate.push(t.job);
-        return terminate();
-      };
-    }
+    const atTerminate = jobsAtTerminate(closing);
     const settled = running.then(
       () => null,
       (err: Error) => err.message,
@@ -202,15 +208,7 @@ describe('ParsePool', () => {
       );
     // In its first slice's stall by now (the thread starts and parses a slice within tens of ms).
     await new Promise((r) => setTimeout(r, 1000));
-    const threads = [...(stalled as unknown as { live: Set<{ worker: { terminate: () => Promise<number> }; job: unknown }> }).live];
-    const atTerminate: unknown[] = [];
-    for (const t of threads) {
-      const terminate = t.worker.terminate.bind(t.worker);
-      t.worker.terminate = () => {
-        atTerminate.push(t.job);
-        return terminate();
-      };
-    }
+    const atTerminate = jobsAtTerminate(stalled);
     await stalled.close();
     expect(await settled).toBe('The parse threads were closed.');
     // Still busy when terminated: the grace period ran out, close() did not wait for the 30 s stall.
