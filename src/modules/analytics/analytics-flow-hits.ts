@@ -9,7 +9,6 @@ import { FlowHitOrder } from '../flow-hit/flow-hit.enums';
 import { ResolvedHitFilter } from '../flow-hit/hit-filter';
 import { syncTriage } from './analytics-triage';
 import { analyticsUnavailable, ChParams, chRows, HITS_TABLE, hitWhere } from '../report/groupings/clickhouse-source';
-import type { ExportRow } from '../report/export/export-format';
 import type { Analytics } from './analytics';
 import { COMMITTED_FILTER, CommittedAttempt, committedAttempt, committedAttempts, committedParams } from './analytics-hits';
 
@@ -18,17 +17,35 @@ interface ChSortKey {
   expression: string;
   direction: 'ASC' | 'DESC';
   value: (h: FlowHit) => CursorValue;
+  /** What ORDER BY names for it, when not `expression` (the same order, spelled as the table's sort key). */
+  orderBy?: string;
+}
+
+/**
+ * `id` in ORDER BY, spelled as the table's sort key spells it (analytics-schema.ts: account_id, first_seen_at,
+ * upload_id, attempt, seq). An id is upload_id * HIT_ID_UPLOAD_STRIDE + seq with seq below the stride, and a read
+ * keeps one attempt per upload (its committed one), so (upload_id, attempt, seq) orders the rows read exactly as
+ * id does. Ordered by (first_seen_at, id), ClickHouse sorted every row of the window past the cursor to take a
+ * batch (a top-N: at 1M hits 173 ms a 50,000-row batch, growing with the window); by the sort key, led by the
+ * account every statement fixes, it reads the parts in order and stops at the limit (46 ms).
+ */
+const ID_ORDER = { ASC: 'upload_id, attempt, seq', DESC: 'upload_id DESC, attempt DESC, seq DESC' } as const;
+
+/** A statement's ORDER BY over `keys`, led by account_id (fixed by every statement's WHERE) when the first key is first_seen_at. */
+function orderByOf(keys: readonly ChSortKey[]): string {
+  const spelled = keys.map((k) => k.orderBy ?? `${k.expression} ${k.direction}`);
+  return (keys[0].expression === 'first_seen_at' ? [`account_id ${keys[0].direction}`, ...spelled] : spelled).join(', ');
 }
 
 /** flow-hit.service.ts's orders, over ClickHouse's columns; cursors carry the same values under the same tags. */
 const ORDERS: Record<FlowHitOrder, ChSortKey[]> = {
   [FlowHitOrder.FIRST_SEEN_DESC]: [
     { expression: 'first_seen_at', direction: 'DESC', value: (h) => h.firstSeenAt.getTime() },
-    { expression: 'id', direction: 'DESC', value: (h) => h.id },
+    { expression: 'id', direction: 'DESC', value: (h) => h.id, orderBy: ID_ORDER.DESC },
   ],
   [FlowHitOrder.FIRST_SEEN_ASC]: [
     { expression: 'first_seen_at', direction: 'ASC', value: (h) => h.firstSeenAt.getTime() },
-    { expression: 'id', direction: 'ASC', value: (h) => h.id },
+    { expression: 'id', direction: 'ASC', value: (h) => h.id, orderBy: ID_ORDER.ASC },
   ],
   [FlowHitOrder.PACKETS_DESC]: [
     { expression: '(packets_forward + packets_reverse)', direction: 'DESC', value: (h) => h.packetsForward + h.packetsReverse },
@@ -55,12 +72,13 @@ function toHit(r: Record<string, unknown>): FlowHit {
 }
 
 /**
- * Rows per ClickHouse statement of the export: each a keyset batch, so memory stays flat. A batch's rows arrive
- * and are parsed whole (JSONCompactEachRow), so its size is the export's memory: at 1M hits (bench/analytics.bench.ts,
- * 250k rows exported) 50,000 grew the process by 331 MB, 20,000 by 228 MB and 5,000 by 27 MB, at the same speed
- * (92k, 93k and 89k rows/s): a statement costs little next to its rows.
+ * Rows per ClickHouse statement of the export: each a keyset batch, so memory stays flat. A batch arrives whole as
+ * text (two at once: the next is read while one is formatted), so its size bounds the export's memory. At 1M hits
+ * (bench/analytics.bench.ts, 250k rows exported) 20,000 grew the process by 115 MB at 207k rows/s; 5,000 by less
+ * but each statement's fixed cost (~15 ms on chDB) then weighed 3 us a row (in a standalone run 184-230k rows/s
+ * against 263-339k).
  */
-export const ANALYTICS_EXPORT_BATCH = 5_000;
+export const ANALYTICS_EXPORT_BATCH = 20_000;
 
 /**
  * The reads of individual hits with the analytics tier (ANALYTICS_URL): the drill-down (flowHits), a hit by ID,
@@ -164,7 +182,7 @@ export class AnalyticsFlowHits {
         `${keys[0].expression} ${keys[0].direction === 'ASC' ? '>=' : '<='} ${v[0]}`,
       );
     }
-    const orderBy = keys.map((k) => `${k.expression} ${k.direction}`).join(', ');
+    const orderBy = orderByOf(keys);
     // One statement: ClickHouse reads the table in the page's order (the sort key after account_id) and stops at
     // the limit, reading the other columns only for the rows the filter keeps (PREWHERE). Two statements (the
     // page's keys, then its rows by id) took twice as long at 1M hits: 32 ms p50 against 21 for page 1, 36 against
@@ -197,37 +215,66 @@ export class AnalyticsFlowHits {
 
   /**
    * The export's rows (hit-export.ts formats them): every committed hit of the account matching `f`, in
-   * (first_seen_at, id) order, as arrays of the exported columns, in keyset batches of `batchSize` (one statement
-   * each, so memory stays flat however many rows there are).
+   * (first_seen_at, id) order, as ClickHouse's TabSeparated text of the exported columns (`columns`, in order), in
+   * keyset batches of `batchSize` rows (one statement each, so memory stays flat however many rows there are).
+   * Text, not parsed rows: the formatter turns fields into cells without decoding most of them (ExportLines.tsv),
+   * where JSONCompactEachRow's per-row parse was about a third of the export's time.
    */
-  async *exportRows(f: ResolvedHitFilter, batchSize = ANALYTICS_EXPORT_BATCH): AsyncGenerator<{ columns: string[]; rows: ExportRow[] }> {
+  async *exportRows(f: ResolvedHitFilter, batchSize = ANALYTICS_EXPORT_BATCH): AsyncGenerator<{ columns: string[]; tsv: string; rows: number }> {
     const committed = await this.committed(f.accountId, f);
     const columns = EXPORTED_COLUMNS.map((c) => c.sql);
     const at = columns.indexOf('first_seen_at');
     const idAt = columns.indexOf('id');
-    let after: { at: number; id: number } | null = null;
-    for (;;) {
+    const batch = (after: { at: number; id: number } | null): Promise<string> => {
       const p = new ChParams();
       // After a batch the window starts at the cursor's instant: one range on the table's order.
       const where = hitWhere(after ? { ...f, from: Math.max(f.from, after.at) } : f, committed, p);
       const cursor = after ? ` AND (first_seen_at > ${p.add(after.at, 'Int64')} OR id > ${p.add(after.id, 'UInt64')})` : '';
-      const rows = await this.compactRows(
-        `SELECT ${columns.join(', ')} FROM ${HITS_TABLE} WHERE ${where}${cursor} ORDER BY first_seen_at, id LIMIT ${Number(batchSize)}`,
+      const text = this.tsvText(
+        `SELECT ${columns.join(', ')} FROM ${HITS_TABLE} WHERE ${where}${cursor} ORDER BY account_id, first_seen_at, ${ID_ORDER.ASC} LIMIT ${Number(batchSize)}`,
         p.values,
       );
-      if (rows.length > 0) yield { columns, rows };
-      if (rows.length < batchSize) return;
-      const last = rows[rows.length - 1];
-      after = { at: Number(last[at]), id: Number(last[idAt]) };
+      // Awaited below, or dropped when the caller stops early: never an unhandled rejection.
+      text.catch(() => undefined);
+      return text;
+    };
+    let next: Promise<string> | null = batch(null);
+    while (next) {
+      const tsv: string = await next;
+      next = null;
+      const rows = lineCount(tsv);
+      // The next batch is asked for before this one is handed over: ClickHouse reads it (in its own threads) while
+      // the caller formats and sends this one. One batch ahead, so memory stays that of two batches.
+      if (rows === batchSize) {
+        const last = tsv.slice(tsv.lastIndexOf('\n', tsv.length - 2) + 1, -1).split('\t');
+        next = batch({ at: Number(last[at]), id: Number(last[idAt]) });
+      }
+      if (rows > 0) yield { columns, tsv, rows };
     }
   }
 
-  private async compactRows(query: string, params: Record<string, unknown>): Promise<ExportRow[]> {
+  /**
+   * A statement's rows as TabSeparated text. A server answers only once the statement has finished
+   * (wait_end_of_query), so a failure part-way is an error, never rows followed by an error message.
+   */
+  private async tsvText(query: string, params: Record<string, unknown>): Promise<string> {
     try {
-      const result = await this.analytics.client.query({ query, query_params: params, format: 'JSONCompactEachRow' });
-      return (await result.json()) as ExportRow[];
+      const result = await this.analytics.client.query({
+        query,
+        query_params: params,
+        format: 'TabSeparated',
+        clickhouse_settings: { wait_end_of_query: 1 },
+      });
+      return await result.text();
     } catch (err) {
       throw analyticsUnavailable(err);
     }
   }
+}
+
+/** The lines of a TabSeparated result (each ends with a newline; values escape theirs). */
+function lineCount(text: string): number {
+  let n = 0;
+  for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) n++;
+  return n;
 }

@@ -82,6 +82,51 @@ class LineBuffer {
     this.pos = start + s.length;
   }
 
+  /** text[start..end), which the caller knows to be ASCII. */
+  ascii(text: string, start: number, end: number): void {
+    this.room(end - start);
+    const buf = this.buf;
+    let at = this.pos;
+    for (let i = start; i < end; i++) buf[at++] = text.charCodeAt(i);
+    this.pos = at;
+  }
+
+  /**
+   * The CSV cell of the TabSeparated field text[start..end) when it is plain (not empty, printable ASCII without a
+   * backslash escape, needing no quoting nor formula prefix): true. False, writing nothing, for any other.
+   */
+  csvPlain(text: string, start: number, end: number): boolean {
+    if (end === start) return false;
+    const first = text.charCodeAt(start);
+    if (first === 0x3d || first === 0x2b || first === 0x2d || first === 0x40) return false;
+    this.room(end - start);
+    const buf = this.buf;
+    const at = this.pos - start;
+    for (let i = start; i < end; i++) {
+      const c = text.charCodeAt(i);
+      if (c === 0x22 || c === 0x2c || c === 0x5c || c < 0x20 || c > 0x7e) return false;
+      buf[at + i] = c;
+    }
+    this.pos = at + end;
+    return true;
+  }
+
+  /** The JSON string of the TabSeparated field text[start..end) when it is plain (jsonText's rules): true; else false, writing nothing. */
+  jsonPlain(text: string, start: number, end: number): boolean {
+    this.room(end - start + 2);
+    const buf = this.buf;
+    const at = this.pos + 1 - start;
+    for (let i = start; i < end; i++) {
+      const c = text.charCodeAt(i);
+      if (c < 0x20 || c === 0x22 || c === 0x5c || c > 0x7e) return false;
+      buf[at + i] = c;
+    }
+    buf[this.pos] = 0x22;
+    buf[at + end] = 0x22;
+    this.pos = at + end + 1;
+    return true;
+  }
+
   /** A CSV cell: `s` as it is when it needs no quoting nor formula prefix (csvCell's rules), else csvCell(s). */
   csvText(v: string | number | null): void {
     if (v == null) return;
@@ -210,12 +255,56 @@ export type ExportFormat = 'csv' | 'ndjson';
 export interface ExportLines {
   /** The batch's lines, each with its newline, as UTF-8. */
   lines(rows: readonly ExportRow[]): Buffer;
+  /**
+   * The same lines from rows as ClickHouse's TabSeparated text (tsvRows(): one line per row, its fields in the
+   * formatter's `columns` order). The bytes are those lines() makes of the same rows decoded (tsvField()).
+   */
+  tsv(text: string): Buffer;
+}
+
+/** ClickHouse's TabSeparated output escapes exactly these characters (\N alone is NULL). */
+const TSV_UNESCAPE: Readonly<Record<string, string>> = { b: '\b', f: '\f', n: '\n', r: '\r', t: '\t', '0': '\0', "'": "'", '\\': '\\' };
+
+/** The value of the TabSeparated field text[start..end): NULL for \N, else the text unescaped. */
+export function tsvField(text: string, start: number, end: number): string | null {
+  if (end - start === 2 && text.charCodeAt(start) === 0x5c && text.charCodeAt(start + 1) === 0x4e) return null;
+  const raw = text.slice(start, end);
+  return raw.includes('\\') ? raw.replace(/\\([\s\S])/g, (_, c: string) => TSV_UNESCAPE[c] ?? c) : raw;
+}
+
+/**
+ * Whether a field is a plain integer: an optional minus and 1 to 15 digits without a leading zero (exact as a
+ * double), not -0. Its characters are then what String(Number(field)) prints, so a cell can copy them.
+ */
+function isPlainInteger(text: string, start: number, end: number): boolean {
+  let i = start;
+  const negative = i < end && text.charCodeAt(i) === 0x2d;
+  if (negative) i++;
+  const digits = end - i;
+  if (digits < 1 || digits > 15 || (text.charCodeAt(i) === 0x30 && (digits > 1 || negative))) return false;
+  for (; i < end; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x30 || c > 0x39) return false;
+  }
+  return true;
+}
+
+/** The value of a plain integer field (isPlainInteger() said so). */
+function integerAt(text: string, start: number, end: number): number {
+  let i = start;
+  const negative = text.charCodeAt(i) === 0x2d;
+  if (negative) i++;
+  let n = 0;
+  for (; i < end; i++) n = n * 10 + (text.charCodeAt(i) - 0x30);
+  return negative ? -n : n;
 }
 
 /** Names of the objects an exported column names (flow-hit.columns.ts `{ node, name }`), by type and id. */
 export type ExportNames = Partial<Record<NodeTypeName, Map<number, string>>>;
 
 type Cell = (out: LineBuffer, v: string | number | null) => void;
+/** A cell from the TabSeparated field text[start..end), written as the Cell of its value (tsvField()) would write it. */
+type TsvCell = (out: LineBuffer, text: string, start: number, end: number) => void;
 
 /**
  * Formats raw rows whose values come in `columns` order (the SQL column names of EXPORT_SQL_COLUMNS, in whatever
@@ -228,27 +317,52 @@ export function exportLineFormatter(format: ExportFormat, names: ExportNames, co
   const csv = format === 'csv';
   const str = JSON.stringify;
   const csvName = (v: string | null | undefined) => (v == null ? '' : CSV_SPECIAL.test(v) ? csvCell(v) : v);
-  const cellOf = (as: ExportAs): Cell => {
+  /** Each column's cell from a value, and from a TabSeparated field: the same bytes, the field's without decoding it when it is plain. */
+  const cellOf = (as: ExportAs): { value: Cell; tsv: TsvCell } => {
+    const fromValue = (value: Cell, plain: TsvCell | null): { value: Cell; tsv: TsvCell } => ({
+      value,
+      tsv: plain ?? ((o, text, start, end) => value(o, tsvField(text, start, end))),
+    });
     if (as === 'instant') {
       // One writer (and hour cache) per column: first_seen_at is ascending, last_seen_at mostly within its hour.
       const iso = isoWriter();
-      return (o, v) => {
+      const value: Cell = (o, v) => {
         if (!csv) o.byte(0x22);
         iso(o, v);
         if (!csv) o.byte(0x22);
       };
+      return fromValue(value, (o, text, start, end) => {
+        if (!isPlainInteger(text, start, end)) return value(o, tsvField(text, start, end));
+        if (!csv) o.byte(0x22);
+        iso(o, integerAt(text, start, end));
+        if (!csv) o.byte(0x22);
+      });
     }
-    if (as === 'number') return csv ? (o, v) => v != null && o.num(v) : (o, v) => (v == null ? o.text('null') : o.num(v));
-    if (as === 'text') return csv ? (o, v) => o.csvText(v) : (o, v) => o.jsonText(v);
+    if (as === 'number') {
+      const value: Cell = csv ? (o, v) => v != null && o.num(v) : (o, v) => (v == null ? o.text('null') : o.num(v));
+      return fromValue(value, (o, text, start, end) => (isPlainInteger(text, start, end) ? o.ascii(text, start, end) : value(o, tsvField(text, start, end))));
+    }
+    if (as === 'text') {
+      const value: Cell = csv ? (o, v) => o.csvText(v) : (o, v) => o.jsonText(v);
+      return fromValue(value, (o, text, start, end) => {
+        if (!(csv ? o.csvPlain(text, start, end) : o.jsonPlain(text, start, end))) value(o, tsvField(text, start, end));
+      });
+    }
     const { node, name } = as;
     if (!name && node === 'FlowHit') {
       // The row's own ID: distinct per row, so written without a cache.
       const id = globalIdWriter(node);
-      return (o, v) => {
+      const value: Cell = (o, v) => {
         if (!csv) o.byte(0x22);
         id(o, Number(v));
         if (!csv) o.byte(0x22);
       };
+      return fromValue(value, (o, text, start, end) => {
+        if (!isPlainInteger(text, start, end)) return value(o, tsvField(text, start, end));
+        if (!csv) o.byte(0x22);
+        id(o, integerAt(text, start, end));
+        if (!csv) o.byte(0x22);
+      });
     }
     const byId = name ? names[node] : undefined;
     if (name && !byId) throw new Error(`export: no names of ${node}`);
@@ -261,9 +375,14 @@ export function exportLineFormatter(format: ExportFormat, names: ExportNames, co
     };
     const cache = new Map<number, string>();
     // A nullable reference (retro_hunt_id): empty in CSV, null in NDJSON.
-    return (o, v) => (v == null ? (csv ? undefined : o.text('null')) : o.text(cached(cache, Number(v), make)));
+    const value: Cell = (o, v) => (v == null ? (csv ? undefined : o.text('null')) : o.text(cached(cache, Number(v), make)));
+    return fromValue(value, (o, text, start, end) =>
+      isPlainInteger(text, start, end) ? o.text(cached(cache, integerAt(text, start, end), make)) : value(o, tsvField(text, start, end)),
+    );
   };
-  const cells = EXPORTED_COLUMNS.map((c) => cellOf(c.export.as));
+  const cellsOf = EXPORTED_COLUMNS.map((c) => cellOf(c.export.as));
+  const cells = cellsOf.map((c) => c.value);
+  const tsvCells = cellsOf.map((c) => c.tsv);
   const at = EXPORTED_COLUMNS.map((c) => {
     const i = columns.indexOf(c.sql);
     if (i < 0) throw new Error(`export: the query did not select ${c.sql}`);
@@ -286,6 +405,43 @@ export function exportLineFormatter(format: ExportFormat, names: ExportNames, co
           for (let i = 0; i < n; i++) {
             out.text(keys[i]);
             cells[i](out, row[at[i]]);
+          }
+          out.text('}\n');
+        }
+      }
+      return out.take();
+    },
+    tsv(text) {
+      const width = columns.length;
+      const starts = new Int32Array(width);
+      const ends = new Int32Array(width);
+      let line = 0;
+      while (line < text.length) {
+        // The line's fields: tabs and newlines inside values are escaped, so each one ends a field.
+        let field = 0;
+        let start = line;
+        let i = line;
+        for (; ; i++) {
+          const c = text.charCodeAt(i);
+          if (c !== 0x09 && c !== 0x0a && i < text.length) continue;
+          if (field === width) throw new Error(`export: a ClickHouse row has more than the ${width} columns asked for`);
+          starts[field] = start;
+          ends[field++] = i;
+          start = i + 1;
+          if (c !== 0x09) break;
+        }
+        if (field !== width || i >= text.length) throw new Error(`export: a ClickHouse row has ${field} of the ${width} columns asked for, or no line end`);
+        line = i + 1;
+        if (csv) {
+          for (let k = 0; k < n; k++) {
+            if (k > 0) out.byte(0x2c);
+            tsvCells[k](out, text, starts[at[k]], ends[at[k]]);
+          }
+          out.byte(0x0a);
+        } else {
+          for (let k = 0; k < n; k++) {
+            out.text(keys[k]);
+            tsvCells[k](out, text, starts[at[k]], ends[at[k]]);
           }
           out.text('}\n');
         }

@@ -184,9 +184,9 @@ export async function exportHits(
   async function* batches(): AsyncGenerator<{ lines: Buffer; rows: number }> {
     let lines: ExportLines | null = null;
     try {
-      for await (const { columns, rows: batch } of rows) {
-        lines ??= exportLineFormatter(format, names, columns);
-        yield { lines: lines.lines(batch), rows: batch.length };
+      for await (const batch of rows) {
+        lines ??= exportLineFormatter(format, names, batch.columns);
+        yield 'tsv' in batch ? { lines: lines.tsv(batch.tsv), rows: batch.rows } : { lines: lines.lines(batch.rows), rows: batch.rows.length };
       }
     } finally {
       await rows.return(undefined);
