@@ -10,7 +10,7 @@ import { ResolvedHitFilter } from '../flow-hit/hit-filter';
 import { syncTriage } from './analytics-triage';
 import { analyticsUnavailable, ChParams, chRows, HITS_TABLE, hitWhere } from '../report/groupings/clickhouse-source';
 import type { Analytics } from './analytics';
-import { COMMITTED_FILTER, CommittedAttempt, committedAttempt, committedAttempts, committedParams } from './analytics-hits';
+import { COMMITTED_READ, CommittedAttempt, committedAttempt, committedAttempts, committedParams } from './analytics-hits';
 
 /** A sort key of the drill-down in ClickHouse: its expression and how to read it from a hit (the cursor). */
 interface ChSortKey {
@@ -116,7 +116,7 @@ export class AnalyticsFlowHits {
     const committed = await this.committedOf(uploadId);
     return this.paginate('uploadhits', ORDERS[FlowHitOrder.FIRST_SEEN_ASC], page, (p) => {
       Object.assign(p.values, committedParams(committed));
-      return `account_id = ${p.add(accountId, 'UInt64')} AND upload_id = ${p.add(uploadId, 'UInt64')} AND ${COMMITTED_FILTER}`;
+      return `account_id = ${p.add(accountId, 'UInt64')} AND upload_id = ${p.add(uploadId, 'UInt64')} AND ${COMMITTED_READ}`;
     });
   }
 
@@ -156,7 +156,7 @@ export class AnalyticsFlowHits {
     Object.assign(p.values, committedParams(committed));
     const rows = await chRows<Record<string, unknown>>(
       this.analytics.client,
-      `SELECT ${SELECT} FROM ${HITS_TABLE} WHERE account_id = ${p.add(accountId, 'UInt64')} AND id IN ${p.add([...ids], 'Array(UInt64)')} AND ${COMMITTED_FILTER}`,
+      `SELECT ${SELECT} FROM ${HITS_TABLE} WHERE account_id = ${p.add(accountId, 'UInt64')} AND id IN ${p.add([...ids], 'Array(UInt64)')} AND ${COMMITTED_READ}`,
       p.values,
     );
     const byId = new Map(rows.map((r) => [Number(r.id), toHit(r)]));

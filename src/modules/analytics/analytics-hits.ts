@@ -120,7 +120,7 @@ export class AnalyticsHits {
   async committedCounts(committed: readonly CommittedAttempt[]): Promise<Map<number, number>> {
     if (committed.length === 0) return new Map();
     const rows = await this.rows<{ upload_id: number; hits: number }>(
-      `SELECT upload_id, count() AS hits FROM ${ANALYTICS_HITS_TABLE} WHERE ${COMMITTED_FILTER} GROUP BY upload_id`,
+      `SELECT upload_id, count() AS hits FROM ${ANALYTICS_HITS_TABLE} WHERE ${COMMITTED_READ} GROUP BY upload_id`,
       committedParams(committed),
     );
     return new Map(rows.map((r) => [Number(r.upload_id), Number(r.hits)]));
@@ -145,7 +145,7 @@ export class AnalyticsHits {
   async uploadHitCounts(accountId: number, committed: readonly CommittedAttempt[]): Promise<Map<number, number>> {
     const rows = await this.rows<{ upload_id: number; hits: number }>(
       `SELECT upload_id, count() AS hits FROM ${ANALYTICS_HITS_TABLE}
-        WHERE account_id = {account:UInt64} AND ${COMMITTED_FILTER}
+        WHERE account_id = {account:UInt64} AND ${COMMITTED_READ}
         GROUP BY upload_id`,
       { account: accountId, ...committedParams(committed) },
     );
@@ -171,6 +171,14 @@ export class AnalyticsHits {
  * query parameters are not formatted alike by every connection). The subquery is a set, built once per query.
  */
 export const COMMITTED_FILTER = `(upload_id, attempt) IN (SELECT arrayJoin(arrayZip({uploads:Array(Int64)}, {attempts:Array(UInt32)})))`;
+
+/**
+ * COMMITTED_FILTER for a read of committed attempts, one per upload (committedParams() of committedAttempts() or
+ * committedAttempt()): each row's upload mapped to its committed attempt (0, which no attempt is, for an upload
+ * without one) and compared with its own. Half the cost of the set of pairs: at 2.5M rows 50 against 100 ms a
+ * statement, 60 against 167 with 10,000 uploads. A DELETE of several attempts of one upload needs the set.
+ */
+export const COMMITTED_READ = `attempt = transform(upload_id, {uploads:Array(Int64)}, {attempts:Array(UInt32)}, toUInt32(0))`;
 
 export function committedParams(committed: readonly CommittedAttempt[]): { uploads: number[]; attempts: number[] } {
   return { uploads: committed.map((c) => c.uploadId), attempts: committed.map((c) => c.attempt) };

@@ -2,7 +2,7 @@ import { DataSource } from 'typeorm';
 import { FlowHit } from '../flow-hit/flow-hit.entity';
 import { ResolvedHitFilter } from '../flow-hit/hit-filter';
 import { Analytics } from '../analytics/analytics';
-import { COMMITTED_FILTER, committedAttempts, committedParams } from '../analytics/analytics-hits';
+import { COMMITTED_READ, committedAttempts, committedParams } from '../analytics/analytics-hits';
 import { syncTriage } from '../analytics/analytics-triage';
 import { analyticsUnavailable, ChParams, chRows, HITS_TABLE } from './groupings/clickhouse-source';
 import { ClickHouseExecutor } from './groupings/clickhouse.executor';
@@ -106,7 +106,7 @@ export class ReportService {
       const [r] = await chRows<Record<string, number>>(
         analytics.client,
         `SELECT count() AS hits, min(first_seen_at) AS first, max(last_seen_at) AS last FROM ${HITS_TABLE}
-         WHERE account_id = ${p.add(accountId, 'UInt64')} AND matched_ip = ${p.add(address, 'String')} AND ${COMMITTED_FILTER}`,
+         WHERE account_id = ${p.add(accountId, 'UInt64')} AND matched_ip = ${p.add(address, 'String')} AND ${COMMITTED_READ}`,
         { ...p.values, ...committedParams(committed) },
       );
       const hits = Number(r?.hits ?? 0);

@@ -3,7 +3,7 @@ import { GraphQLError } from 'graphql';
 import { triageCondition } from '../../analytics/analytics-triage';
 import { ResolvedHitFilter } from '../../flow-hit/hit-filter';
 import { ANALYTICS_HITS_TABLE } from '../../analytics/analytics-schema';
-import { COMMITTED_FILTER, CommittedAttempt, committedParams } from '../../analytics/analytics-hits';
+import { COMMITTED_READ, CommittedAttempt, committedParams } from '../../analytics/analytics-hits';
 
 /**
  * The ClickHouse executor's row source (sql-source.ts is the SQL one's): the hits of `flow_hit` in ClickHouse
@@ -34,9 +34,9 @@ export class ChParams {
 /** Every condition of `f`, the account and the committed attempts, as a WHERE clause over flow_hit. */
 export function hitWhere(f: ResolvedHitFilter, committed: readonly CommittedAttempt[], p: ChParams): string {
   const parts = [`account_id = ${p.add(f.accountId, 'UInt64')}`, `first_seen_at >= ${p.add(f.from, 'Int64')}`, `first_seen_at < ${p.add(f.to, 'Int64')}`];
-  // The committed attempts: the filter's arrays are named apart (COMMITTED_FILTER's own placeholders).
+  // The committed attempts: the filter's arrays are named apart (COMMITTED_READ's own placeholders).
   Object.assign(p.values, committedParams(committed));
-  parts.push(COMMITTED_FILTER);
+  parts.push(COMMITTED_READ);
   const inList = (column: string, values: readonly unknown[] | undefined, type: string) => {
     if (values === undefined) return;
     parts.push(values.length === 0 ? '0' : `${column} IN ${p.add(values, `Array(${type})`)}`);

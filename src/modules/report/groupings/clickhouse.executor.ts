@@ -14,7 +14,21 @@ type Raw = Record<string, string | number | null>;
 const num = (v: string | number | null | undefined) => (v == null ? 0 : Number(v));
 const snake = (property: string) => property.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 
-/** A measure's aggregate over flow_hit rows in ClickHouse; distinct counts are exact (uniqExact). */
+/**
+ * A host's (device, IPv4 address) as one UInt64, and when a row's host is one: its device fits 32 bits and its
+ * address is the dotted quad that IPv4 number prints (so two different texts never meet as one number).
+ */
+const HOST64 = 'bitOr(bitShiftLeft(toUInt64(device_id), 32), toUInt64(IPv4StringToNumOrDefault(internal_ip)))';
+const HOST64_EXACT = '(device_id BETWEEN 0 AND 4294967295 AND IPv4NumToString(IPv4StringToNumOrDefault(internal_ip)) = internal_ip)';
+const EXTERNAL32 = 'IPv4StringToNumOrDefault(external_ip)';
+const EXTERNAL32_EXACT = `(IPv4NumToString(${EXTERNAL32}) = external_ip)`;
+
+/**
+ * A measure's aggregate over flow_hit rows in ClickHouse; distinct counts are exact (uniqExact). Hosts and
+ * external addresses are counted as numbers where their text maps to one and back (IPv4), and as text otherwise
+ * (IPv6): a host or address is always on the same side, so the two counts add up exactly. uniqExact of text
+ * hashes every row's string: at 2.5M rows a byIoc grouping took 1.1-1.9 s that way, 0.35-0.44 s this way.
+ */
 export function chAggregate(m: Measure): string {
   switch (m) {
     case 'hits':
@@ -33,8 +47,10 @@ export function chAggregate(m: Measure): string {
     case 'outboundHits':
       return `countIf(direction = '${COUNTED_DIRECTION[m]}')`;
     case 'distinctHosts':
-    case 'distinctEntries':
+      return `(uniqExactIf(${HOST64}, ${HOST64_EXACT}) + uniqExactIf(device_id, internal_ip, NOT ${HOST64_EXACT}))`;
     case 'distinctExternals':
+      return `(uniqExactIf(${EXTERNAL32}, ${EXTERNAL32_EXACT}) + uniqExactIf(external_ip, NOT ${EXTERNAL32_EXACT}))`;
+    case 'distinctEntries':
     case 'distinctDevices':
       return `uniqExact(${DISTINCT_OF[m].map(snake).join(', ')})`;
   }
@@ -143,6 +159,9 @@ export class ClickHouseExecutor implements ReportExecutor {
               sum(packets_forward + packets_reverse) AS packets, arraySort(groupUniqArray(destination_port)) AS ports,
               arraySort(groupUniqArray(direction)) AS directions, min(first_seen_at) AS first, max(last_seen_at) AS last
        FROM ${HITS_TABLE} WHERE ${hitWhere(f, this.committed, q)}
+       AND severity IN ${q.add([...new Set(top.map((t) => num(t.severity)))], 'Array(Int64)')}
+       AND ioc_id IN ${q.add([...new Set(top.map((t) => num(t.ioc_id)))], 'Array(Int64)')}
+       AND device_id IN ${q.add([...new Set(top.map((t) => num(t.device_id)))], 'Array(Int64)')}
        AND (severity, device_id, internal_ip, ioc_id, category) IN ${pairs}
        GROUP BY severity, device_id, internal_ip, ioc_id, ioc_list_id, matched_cidr, category`,
       q.values,
