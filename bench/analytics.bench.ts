@@ -13,12 +13,18 @@
  * executors in turn, so a noisy neighbour on this shared machine hits all alike. p95 is nearest-rank. With fewer
  * runs than 20 (--sql-runs, --export-runs: the SQL executor takes seconds a report at 10M hits) a figure is flagged
  * as indicative. The answers of the two executors are compared on each case's first run. Asserts nothing.
+ *
+ * --analytics-only (for 100M hits): ClickHouse alone, no SQL executor. The first --app-days days (default 2) are
+ * written through AnalyticsHits as the hit writer does (the app's load rate); the rest are made by ClickHouse
+ * itself (INSERT ... SELECT with the same distribution: hitsSql()), its own load rate. Each day is an upload with
+ * its committed attempt in SQL, as the reads need.
  */
 import './lib/production-env';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
+import type { ClickHouseClient } from '@clickhouse/client';
 import { DataSource } from 'typeorm';
 import { argValue } from './lib/args';
 import { createDataSource } from '../src/db/data-source';
@@ -32,7 +38,7 @@ import { resolveHitFilter, ResolvedHitFilter } from '../src/modules/flow-hit/hit
 import { FlowHitOrder } from '../src/modules/flow-hit/flow-hit.enums';
 import { FlowHitService } from '../src/modules/flow-hit/flow-hit.service';
 import { Analytics } from '../src/modules/analytics/analytics';
-import { AnalyticsHits } from '../src/modules/analytics/analytics-hits';
+import { AnalyticsHits, HIT_ID_UPLOAD_STRIDE } from '../src/modules/analytics/analytics-hits';
 import { AnalyticsFlowHits } from '../src/modules/analytics/analytics-flow-hits';
 import { ReportService } from '../src/modules/report/report.service';
 import { GROUPINGS, TOTALS } from '../src/modules/report/groupings/groupings';
@@ -46,6 +52,8 @@ const RUNS = Number(argValue('runs') ?? 20);
 const SQL_RUNS = Math.min(RUNS, Number(argValue('sql-runs') ?? RUNS));
 const EXPORT_RUNS = Number(argValue('export-runs') ?? 3);
 const WINDOW_DAYS = Number(argValue('window-days') ?? 30);
+const ANALYTICS_ONLY = process.argv.includes('--analytics-only');
+const APP_DAYS = Number(argValue('app-days') ?? 2);
 const DAY = 86_400_000;
 const ACCOUNT = 1;
 const DEVICES = 20;
@@ -116,7 +124,35 @@ function hitsOfDay(day: number, n: number, start: number, r: () => number): NewH
   return out;
 }
 
-async function seed(ds: DataSource, ch: AnalyticsHits, end: number): Promise<{ sqlMs: number; chMs: number; genMs: number }> {
+/**
+ * hitsOfDay()'s hits of one day made by ClickHouse itself (--analytics-only): the same columns and distribution
+ * (entries, devices and hosts skewed alike), from ClickHouse's random numbers instead of the bench's PRNG.
+ */
+function hitsSql(day: number, n: number, start: number, attempt: number): string {
+  const upload = day + 1;
+  const r = (k: number) => `(rand(${k}) / 4294967296)`;
+  return `INSERT INTO flow_hit (id, account_id, upload_id, device_id, direction, protocol, internal_ip, internal_key, internal_port, external_ip,
+      external_key, external_port, destination_port, matched_side, matched_ip, matched_cidr, ioc_id, ioc_list_id, severity, category,
+      packets_forward, packets_reverse, bytes_forward, bytes_reverse, first_seen_at, last_seen_at, found_by, found_at, retro_hunt_id, attempt, seq)
+    SELECT ${upload} * ${HIT_ID_UPLOAD_STRIDE} + i, ${ACCOUNT}, ${upload}, device, if(outbound, 'OUTBOUND', 'INBOUND'), if(port = 53, 'UDP', 'TCP'),
+      internal, concat('${ipv4Key(0).slice(0, -8)}', lower(leftPad(hex(IPv4StringToNum(internal)), 8, '0'))), if(outbound, 40000 + i % 20000, port),
+      external, concat('${ipv4Key(0).slice(0, -8)}', lower(leftPad(hex(IPv4StringToNum(external)), 8, '0'))), if(outbound, port, 40000 + i % 20000), port,
+      'EXTERNAL', external, concat(external, '/32'), entry + 1, entry % ${LISTS} + 1, 1 + entry % ${LISTS} % 5,
+      [${CATEGORIES.map((c) => `'${c}'`).join(', ')}][entry % ${LISTS} + 1], packets, intDiv(packets, 2), packets * 80, intDiv(packets, 2) * 900,
+      at, at + toInt64(floor(${r(5)} * 60000)), 'UPLOAD', at, NULL, ${attempt}, i
+    FROM (SELECT number AS i, toInt64(floor(${ENTRIES} * pow(${r(1)}, 3))) AS entry, 1 + toInt64(floor(${DEVICES} * pow(${r(2)}, 2))) AS device,
+      toInt64(floor(${HOSTS} * pow(${r(3)}, 2))) AS host,
+      concat('10.', toString(device), '.', toString(bitShiftRight(host, 8)), '.', toString(bitAnd(host, 255))) AS internal,
+      concat('198.', toString(18 + bitShiftRight(entry, 16)), '.', toString(bitAnd(bitShiftRight(entry, 8), 255)), '.', toString(bitAnd(entry, 255))) AS external,
+      ${start} + toInt64(floor(${r(4)} * ${DAY})) AS at, ${r(6)} < 0.7 AS outbound, [443, 80, 22, 53, 8080][1 + toInt64(floor(${r(7)} * 5))] AS port,
+      1 + toInt64(floor(${r(8)} * 20)) AS packets
+      FROM numbers(${n}))`;
+}
+
+let engineMs = 0;
+let engineHits = 0;
+
+async function seed(ds: DataSource, ch: AnalyticsHits, client: ClickHouseClient, end: number): Promise<{ sqlMs: number; chMs: number; genMs: number }> {
   const db = sqliteHandle(ds)!;
   // Raw rows for the benchmark: accounts, devices and uploads are not what is measured.
   db.pragma('foreign_keys = OFF');
@@ -127,6 +163,21 @@ async function seed(ds: DataSource, ch: AnalyticsHits, end: number): Promise<{ s
   const perDay = Math.floor(HITS / DAYS);
   for (let day = 0; day < DAYS; day++) {
     const n = day === DAYS - 1 ? HITS - perDay * (DAYS - 1) : perDay;
+    if (ANALYTICS_ONLY && day >= APP_DAYS) {
+      const t = performance.now();
+      const attempt = 1 + day;
+      await client.command({ query: hitsSql(day, n, end - (DAYS - day) * DAY, attempt) });
+      engineMs += performance.now() - t;
+      engineHits += n;
+      await execute(
+        ds.manager,
+        `INSERT INTO log_upload (id, account_id, device_id, source, file_name, size, text_bytes, stored_bytes, md5, status, received_at, analytics_attempt) VALUES (?, ?, 1, 'API', 'x', 0, 0, 0, ?, 'COMPLETED', ?, ?)`,
+        [day + 1, ACCOUNT, `md5-${day}`, end, attempt],
+      );
+      if (day % 10 === 9)
+        progress(`  seeded ${(((day + 1) * perDay) / 1e6).toFixed(1)}M hits (ClickHouse INSERT ... SELECT ${(engineMs / 1000).toFixed(0)} s)`);
+      continue;
+    }
     let t = performance.now();
     const hits = hitsOfDay(day, n, end - (DAYS - day) * DAY, r);
     genMs += performance.now() - t;
@@ -137,6 +188,7 @@ async function seed(ds: DataSource, ch: AnalyticsHits, end: number): Promise<{ s
         `INSERT INTO log_upload (id, account_id, device_id, source, file_name, size, text_bytes, stored_bytes, md5, status, received_at) VALUES (?, ?, 1, 'API', 'x', 0, 0, 0, ?, 'COMPLETED', ?)`,
         [day + 1, ACCOUNT, `md5-${day}`, end],
       );
+      if (ANALYTICS_ONLY) return;
       await bulkInsertObjects(em, 'flow_hit', INSERT_COLUMNS, hits);
       await insertRollups(em, hits);
     });
@@ -180,7 +232,7 @@ async function main(): Promise<void> {
   const end = Math.floor(Date.now() / DAY) * DAY;
   progress(`seeding ${HITS.toLocaleString('en')} hits over ${DAYS} days into SQLite and chDB ...`);
   const t0 = performance.now();
-  const seeded = await seed(ds, new AnalyticsHits(analytics.client), end);
+  const seeded = await seed(ds, new AnalyticsHits(analytics.client), analytics.client, end);
   const seedS = (performance.now() - t0) / 1000;
   const partsNow = async () =>
     Number(
@@ -216,7 +268,7 @@ async function main(): Promise<void> {
   ).json<{ name: string; bytes: number }>();
 
   const sides: Side[] = [
-    { name: 'SQL', reports: new ReportService(ds), hits: new FlowHitService(ds), exportFrom: null },
+    ...(ANALYTICS_ONLY ? [] : [{ name: 'SQL' as const, reports: new ReportService(ds), hits: new FlowHitService(ds), exportFrom: null }]),
     {
       name: 'ClickHouse',
       reports: new ReportService(ds, { analytics }),
@@ -225,7 +277,7 @@ async function main(): Promise<void> {
     },
   ];
   const filter = (): ResolvedHitFilter => resolveHitFilter(ACCOUNT, { from: new Date(end - WINDOW_DAYS * DAY), to: new Date(end) } as never);
-  const windowHits = (await sides[1].reports.group(filter(), TOTALS))[0].hits;
+  const windowHits = (await sides[sides.length - 1].reports.group(filter(), TOTALS))[0].hits;
   const cases: Record<string, (s: Side) => Promise<unknown>> = {
     dashboard: async (s) => {
       const f = filter();
@@ -287,7 +339,7 @@ async function main(): Promise<void> {
         ((times[name] ??= {})[s.name] ??= []).push(ms);
         answers.push(v);
       }
-      if (run === 0) same[name] = isDeepStrictEqual(answers[0], answers[1]);
+      if (run === 0 && answers.length === 2) same[name] = isDeepStrictEqual(answers[0], answers[1]);
     }
     progress(`  run ${run + 1}/${RUNS}`);
   }
@@ -321,8 +373,11 @@ async function main(): Promise<void> {
       .map((x) => x.toFixed(2))
       .join(' ')} (${os.cpus().length} cores)`,
   );
+  const appHits = HITS - engineHits;
   out.push(
-    `seeding: ${seedS.toFixed(0)} s (generating ${(seeded.genMs / 1000).toFixed(0)} s, SQLite with roll-ups ${(seeded.sqlMs / 1000).toFixed(0)} s, ClickHouse ${(seeded.chMs / 1000).toFixed(0)} s = ${Math.round(HITS / (seeded.chMs / 1000)).toLocaleString('en')} hits/s)`,
+    ANALYTICS_ONLY
+      ? `seeding: ${seedS.toFixed(0)} s (ClickHouse only: ${appHits.toLocaleString('en')} hits through AnalyticsHits in ${(seeded.chMs / 1000).toFixed(0)} s = ${Math.round(appHits / (seeded.chMs / 1000)).toLocaleString('en')} hits/s; ${engineHits.toLocaleString('en')} by INSERT ... SELECT in ${(engineMs / 1000).toFixed(0)} s = ${Math.round(engineHits / (engineMs / 1000)).toLocaleString('en')} hits/s)`
+      : `seeding: ${seedS.toFixed(0)} s (generating ${(seeded.genMs / 1000).toFixed(0)} s, SQLite with roll-ups ${(seeded.sqlMs / 1000).toFixed(0)} s, ClickHouse ${(seeded.chMs / 1000).toFixed(0)} s = ${Math.round(HITS / (seeded.chMs / 1000)).toLocaleString('en')} hits/s)`,
   );
   out.push(`ClickHouse parts: ${partsSeeded} after seeding, ${partsRead} read by the queries (OPTIMIZE FINAL ${optimizeS.toFixed(1)} s)`);
   out.push(
@@ -340,7 +395,9 @@ async function main(): Promise<void> {
   for (const name of Object.keys(cases)) {
     const t = times[name];
     out.push(
-      `${name.padEnd(24)} ClickHouse ${fmt(t.ClickHouse)} | SQL ${fmt(t.SQL)} | p95 ratio SQL/ClickHouse ${(pct(t.SQL, 95) / pct(t.ClickHouse, 95)).toFixed(1)}x | target p95 ${targets[name]} | same answers: ${same[name]}`,
+      t.SQL
+        ? `${name.padEnd(24)} ClickHouse ${fmt(t.ClickHouse)} | SQL ${fmt(t.SQL)} | p95 ratio SQL/ClickHouse ${(pct(t.SQL, 95) / pct(t.ClickHouse, 95)).toFixed(1)}x | target p95 ${targets[name]} | same answers: ${same[name]}`
+        : `${name.padEnd(24)} ClickHouse ${fmt(t.ClickHouse)} | target p95 ${targets[name]}`,
     );
   }
   for (const [name, e] of Object.entries(exportFigures))
