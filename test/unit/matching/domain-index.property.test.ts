@@ -102,6 +102,23 @@ describe('domain index', () => {
     { id: 2, kind: 'ALLOW', severity: 0, category: 'ALLOWLIST' },
   ];
 
+  test('grows its table when the suffixes to mark outnumber the names, and answers as brute force after', () => {
+    // 24 names of six labels each, none shared but the TLD: 5 suffixes each to mark in a table sized for 48.
+    const entries: DomainEntryInput[] = Array.from({ length: 24 }, (_, i) => ({
+      id: i + 1,
+      listId: i % 5 === 0 ? 2 : 1,
+      name: `h${i}.g${i}.f${i}.e${i}.d${i}.com`,
+    }));
+    const index = buildDomainIndex(lists, entries);
+    expect(index.stats.names).toBe(24);
+    for (const e of entries) {
+      for (const q of [e.name, `www.${e.name}`, e.name.slice(e.name.indexOf('.') + 1)]) {
+        const want = reference(lists, entries, q);
+        expect(index.lookup(q).map((m) => `${m.entryId}@${m.list.id}${m.suppressed ? '!' : ''}`)).toEqual(want);
+      }
+    }
+  });
+
   test('a name and its subdomains, never a name that only ends alike or has the entry as a prefix', () => {
     const index = buildDomainIndex(lists, [{ id: 1, listId: 1, name: 'intel.com' }]);
     expect(index.bestBlock('intel.com')?.entryId).toBe(1);

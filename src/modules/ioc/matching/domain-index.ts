@@ -53,6 +53,8 @@ export interface DomainIndexStats {
 export const NO_DOMAIN_MATCH = -1;
 /** int32s per hash table slot (32 bytes: a slot never straddles a cache line). */
 const SLOT = 8;
+/** Slot word of a node's answer (its best row); while the index is built, its node. */
+const BEST = 3;
 /** Slot word of the parent suffix's slot (its table index, -1 for a last label). */
 const PARENT = 4;
 /** Slot word where the first LABEL_INLINE bytes of the suffix's first label start. */
@@ -171,7 +173,6 @@ export class DomainIndexBuilder {
     // slot is the suffix asked when its hash, length and parent agree and its first label has the same bytes: kept
     // in the slot up to 12 bytes, the pool is read only past them. One cache miss per probe.
     let table = new Int32Array(size * SLOT);
-    let slotNode = new Int32Array(size).fill(-1);
     let used = 0;
     let poolBytes = 0;
     for (let i = 0; i < n; i++) poolBytes += this.names[i].length;
@@ -208,7 +209,7 @@ export class DomainIndexBuilder {
         for (;;) {
           const t = slot * SLOT;
           if (table[t + 2] === 0) break;
-          const k = slotNode[slot];
+          const k = table[t + BEST];
           if (table[t] === hash && nodeLen[k] === len && this.names[nodeRow[k]] === name) {
             node = k;
             break;
@@ -221,7 +222,7 @@ export class DomainIndexBuilder {
           table[t] = hash;
           table[t + 1] = poolPos;
           table[t + 2] = len | IS_NODE;
-          slotNode[slot] = node;
+          table[t + BEST] = node;
           used++;
           nodeRow[node] = r;
           nodeOff[node] = poolPos;
@@ -268,18 +269,16 @@ export class DomainIndexBuilder {
     // when it is not listed itself. A lookup stops at the first suffix that is absent or has nothing listed below.
     const grow = () => {
       const oldTable = table;
-      const oldNode = slotNode;
+      const oldSize = size;
       size *= 2;
       mask = size - 1;
       table = new Int32Array(size * SLOT);
-      slotNode = new Int32Array(size).fill(-1);
-      for (let s = 0; s < oldNode.length; s++) {
+      for (let s = 0; s < oldSize; s++) {
         const o = s * SLOT;
         if (oldTable[o + 2] === 0) continue;
         let slot = oldTable[o] & mask;
         while (table[slot * SLOT + 2] !== 0) slot = (slot + 1) & mask;
         table.set(oldTable.subarray(o, o + SLOT), slot * SLOT);
-        slotNode[slot] = oldNode[s];
       }
     };
     /** Marks the suffix name[i..end) of node k as having something listed below it, adding it as a marker if absent. */
@@ -341,12 +340,16 @@ export class DomainIndexBuilder {
       for (let j = 0; j < inline; j++) tableBytes[(u + LABEL) * 4 + j] = name.charCodeAt(i + j);
       return u;
     };
+    // The walk meets every proper suffix of each node, so it also finds the node's nearest listed one (its
+    // parent node: the longest proper suffix that is a node), which a lookup of each parent name found before.
+    const nodeParent = new Int32Array(nodes).fill(-1);
     for (let first = 0; first < nodes; first += BATCH) {
       touched += suffixBatch(first, 0);
       for (let k = first; k < Math.min(nodes, first + BATCH); k++) {
         const name = this.names[nodeRow[k]];
         const end = name.length;
         let parent = -1;
+        let listed = -1;
         let labelEnd = end;
         const c = batchCount[k - first];
         if (c >= 0) {
@@ -354,17 +357,20 @@ export class DomainIndexBuilder {
           for (let p = 0; p < c; p++) {
             const i = batchAt[base + p];
             parent = linkSuffix(name, batchHash[base + p], i, end, parent, labelEnd);
+            if (i > 0 && (table[parent + 2] & IS_NODE) !== 0) listed = parent;
             labelEnd = i - 1;
           }
-          continue;
+        } else {
+          let h = FNV_OFFSET;
+          for (let i = end - 1; i >= 0; i--) {
+            h = hashChar(h, name.charCodeAt(i));
+            if (i > 0 && name.charCodeAt(i - 1) !== 0x2e) continue;
+            parent = linkSuffix(name, finalize(h) | 0, i, end, parent, labelEnd);
+            if (i > 0 && (table[parent + 2] & IS_NODE) !== 0) listed = parent;
+            labelEnd = i - 1;
+          }
         }
-        let h = FNV_OFFSET;
-        for (let i = end - 1; i >= 0; i--) {
-          h = hashChar(h, name.charCodeAt(i));
-          if (i > 0 && name.charCodeAt(i - 1) !== 0x2e) continue;
-          parent = linkSuffix(name, finalize(h) | 0, i, end, parent, labelEnd);
-          labelEnd = i - 1;
-        }
+        if (listed >= 0) nodeParent[k] = table[listed + BEST];
       }
     }
     // Kept where the optimiser cannot prove it unused, so the reads stay.
@@ -405,6 +411,10 @@ export class DomainIndexBuilder {
         else if (ownBlock[k] === NO_DOMAIN_MATCH) ownBlock[k] = i;
       }
     }
+    // Each node's slot held its node until now (the answer replaces it below): one read of the slot's line
+    // where a table of its own cost a cache miss more per insert and per duplicate name.
+    const slotNode = new Int32Array(size).fill(-1);
+    for (let s = 0; s < size; s++) if ((table[s * SLOT + 2] & IS_NODE) !== 0) slotNode[s] = table[s * SLOT + BEST];
     let filterWords = 2;
     while (filterWords * 32 < used * FILTER_BITS_PER_NAME) filterWords *= 2;
     const index = new DomainIndex({
@@ -419,7 +429,7 @@ export class DomainIndexBuilder {
       nodeOff,
       nodeLen,
       nodeFirst,
-      parent: new Int32Array(nodes).fill(-1),
+      parent: nodeParent,
       best: new Int32Array(nodes),
       allowed: new Uint8Array(nodes),
       rowEntryId,
@@ -433,13 +443,7 @@ export class DomainIndexBuilder {
     const d = index.data;
     // The filter of every suffix in the table (nodes and markers), before the first lookup below.
     for (let s = 0; s < size; s++) if (table[s * SLOT + 2] !== 0) filterAdd(d.filter, d.filterShift, table[s * SLOT]);
-    // 4. Parent links (nearest listed proper suffix) and the chain's answer, parents first.
-    for (let k = 0; k < nodes; k++) {
-      const name = this.names[nodeRow[k]];
-      const dot = name.indexOf('.');
-      const t = dot < 0 ? -1 : index.longestSlot(name, dot + 1);
-      d.parent[k] = t < 0 ? -1 : slotNode[t / SLOT];
-    }
+    // 4. The chain's answer (parent links from 1c), parents first.
     const done = new Uint8Array(nodes);
     const chain: number[] = [];
     for (let k = 0; k < nodes; k++) {
