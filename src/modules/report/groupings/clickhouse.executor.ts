@@ -63,18 +63,103 @@ export function chAggregate(m: Measure): string {
  * needs neither SQL's roll-up sources nor its pruned rankings; distinct counts are exact (uniqExact), and text
  * sorts by bytes, as the other executors are told to. Built per request with the account's committed attempts.
  */
+/** A grouping's key: its output fields, their columns, and whether they are text. */
+function keyColumns(g: Grouping<unknown>): Array<{ field: string; name: KeyName; column: string; text: boolean }> {
+  return (Object.entries(g.key) as Array<[string, KeyName]>).map(([field, c]) => ({
+    field,
+    name: c,
+    column: snake(KEY_COLUMNS[c].property),
+    text: KEY_COLUMNS[c].text,
+  }));
+}
+
+/**
+ * A grouping's rows from ClickHouse's: its key fields (from the aliases `keyAlias`, in key order) and measures
+ * (`measureAlias`: field -> alias; a skipped measure is 0), the first `first` in its order when given, then its
+ * `always` rows, in its order.
+ */
+function finishRows<R>(g: Grouping<R>, raws: readonly Raw[], keyAlias: readonly string[], measureAlias: ReadonlyMap<string, string>, first?: number): R[] {
+  const key = keyColumns(g as Grouping<unknown>);
+  let rows = raws
+    // Without a key, an aggregate answers one row even over no hits.
+    .filter((r) => num(r.n) > 0)
+    .map((r) => {
+      const row: Record<string, unknown> = {};
+      key.forEach((k, i) => (row[k.field] = k.text ? String(r[keyAlias[i]]) : num(r[keyAlias[i]])));
+      for (const [field, m] of Object.entries(g.measures) as Array<[string, Measure]>) {
+        const a = measureAlias.get(field);
+        const v = a === undefined ? 0 : num(r[a]);
+        row[field] = isInstant(m) && a !== undefined ? new Date(v) : v;
+      }
+      return row;
+    });
+  if (first !== undefined) rows = rows.sort((a, b) => compareRows(g.order, a, b)).slice(0, first);
+  for (const always of g.always ?? []) {
+    if (rows.some((r) => Object.entries(always).every(([field, v]) => r[field] === v))) continue;
+    const row: Record<string, unknown> = { ...always };
+    for (const [field, m] of Object.entries(g.measures) as Array<[string, Measure]>) row[field] = isInstant(m) ? null : 0;
+    rows.push(row);
+  }
+  return rows.sort((a, b) => compareRows(g.order, a, b)) as R[];
+}
+
+/** Key columns with a handful of values per account: the groupings keyed by these alone are read together. */
+const FEW_VALUED = new Set<KeyName>(['deviceId', 'direction', 'iocListId', 'severity', 'category']);
+
+/** A grouping asked for and not yet read (ClickHouseExecutor.group batches those asked for in one turn). */
+interface Pending {
+  g: Grouping<unknown>;
+  options: GroupingOptions;
+  resolve: (rows: unknown[]) => void;
+  reject: (err: unknown) => void;
+}
+
 export class ClickHouseExecutor implements ReportExecutor {
   constructor(
     private readonly client: ClickHouseClient,
     private readonly committed: readonly CommittedAttempt[],
   ) {}
 
-  async group<R>(g: Grouping<R>, f: ResolvedHitFilter, options: GroupingOptions = {}): Promise<R[]> {
-    const key = (Object.entries(g.key) as Array<[string, KeyName]>).map(([field, c]) => ({
-      field,
-      column: snake(KEY_COLUMNS[c].property),
-      text: KEY_COLUMNS[c].text,
-    }));
+  /** Groupings of few-valued keys asked for in this turn of the event loop, by filter (one request's). */
+  private readonly pending = new Map<ResolvedHitFilter, Pending[]>();
+
+  /**
+   * A grouping's rows. Groupings keyed by few-valued columns only (totals, directions, lists, categories,
+   * severities, devices), asked for with the same filter in one turn of the event loop (a hitReport's fields,
+   * which GraphQL resolves together), are read in one statement (GROUP BY GROUPING SETS): the window is scanned
+   * and filtered once, not once per grouping. At 10M hits (2.5M in the window) seven of them took about 0.8 s
+   * that way against 2 s one by one (on a busy machine).
+   */
+  group<R>(g: Grouping<R>, f: ResolvedHitFilter, options: GroupingOptions = {}): Promise<R[]> {
+    if (!Object.values(g.key).every((k) => FEW_VALUED.has(k as KeyName))) return this.groupAlone(g, f, options);
+    return new Promise<R[]>((resolve, reject) => {
+      let batch = this.pending.get(f);
+      if (!batch) {
+        batch = [];
+        this.pending.set(f, batch);
+        setImmediate(() => void this.flush(f));
+      }
+      batch.push({ g: g as Grouping<unknown>, options, resolve: resolve as (rows: unknown[]) => void, reject });
+    });
+  }
+
+  private async flush(f: ResolvedHitFilter): Promise<void> {
+    const batch = this.pending.get(f) ?? [];
+    this.pending.delete(f);
+    try {
+      if (batch.length === 1) batch[0].resolve(await this.groupAlone(batch[0].g, f, batch[0].options));
+      else {
+        const results = await this.groupSets(batch, f);
+        batch.forEach((b, i) => b.resolve(results[i]));
+      }
+    } catch (err) {
+      for (const b of batch) b.reject(err);
+    }
+  }
+
+  /** One grouping, one statement (ranked and cut in ClickHouse when it is a top N). */
+  private async groupAlone<R>(g: Grouping<R>, f: ResolvedHitFilter, options: GroupingOptions): Promise<R[]> {
+    const key = keyColumns(g);
     const wanted = (Object.entries(g.measures) as Array<[string, Measure]>).filter(([field]) => !options.skip?.includes(field));
     const alias = new Map(wanted.map(([field], i) => [field, `m${i}`]));
     const p = new ChParams();
@@ -89,26 +174,60 @@ export class ClickHouseExecutor implements ReportExecutor {
       (order.length ? ` ORDER BY ${order.join(', ')}` : '') +
       (g.top && options.first !== undefined ? ` LIMIT ${Number(options.first)}` : '');
     const raws = await chRows<Raw>(this.client, sql, p.values);
-    const rows = raws
-      // Without a key, an aggregate answers one row even over no hits.
-      .filter((r) => num(r.n) > 0)
-      .map((r) => {
-        const row: Record<string, unknown> = {};
-        key.forEach((k, i) => (row[k.field] = k.text ? String(r[`k${i}`]) : num(r[`k${i}`])));
-        for (const [field, m] of Object.entries(g.measures) as Array<[string, Measure]>) {
-          const a = alias.get(field);
-          const v = a === undefined ? 0 : num(r[a]);
-          row[field] = isInstant(m) && a !== undefined ? new Date(v) : v;
-        }
-        return row;
-      });
-    for (const always of g.always ?? []) {
-      if (rows.some((r) => Object.entries(always).every(([field, v]) => r[field] === v))) continue;
-      const row: Record<string, unknown> = { ...always };
-      for (const [field, m] of Object.entries(g.measures) as Array<[string, Measure]>) row[field] = isInstant(m) ? null : 0;
-      rows.push(row);
-    }
-    return rows.sort((a, b) => compareRows(g.order, a, b)) as R[];
+    return finishRows(
+      g,
+      raws,
+      key.map((k, i) => `k${i}`),
+      alias,
+    );
+  }
+
+  /**
+   * Several groupings in one statement: a grouping set per distinct key, every measure any of them wants, each
+   * row told to its set by grouping()'s mask (a bit per key column, set when the set leaves the column out, as
+   * standard SQL has it). A top N is cut here, after the same order ClickHouse would have ranked by.
+   */
+  private async groupSets(batch: readonly Pending[], f: ResolvedHitFilter): Promise<unknown[][]> {
+    const columns = [...new Set(batch.flatMap((b) => Object.values(b.g.key) as KeyName[]))];
+    const measures = [
+      ...new Set(
+        batch.flatMap((b) =>
+          (Object.entries(b.g.measures) as Array<[string, Measure]>).filter(([field]) => !b.options.skip?.includes(field)).map(([, m]) => m),
+        ),
+      ),
+    ];
+    const maskOf = (keys: readonly KeyName[]) => columns.reduce((mask, c, i) => (keys.includes(c) ? mask : mask | (1 << (columns.length - 1 - i))), 0);
+    const sets = [...new Map(batch.map((b) => [maskOf(Object.values(b.g.key) as KeyName[]), Object.values(b.g.key) as KeyName[]])).entries()];
+    const column = (c: KeyName) => snake(KEY_COLUMNS[c].property);
+    const p = new ChParams();
+    const select = [
+      ...(columns.length ? [`grouping(${columns.map(column).join(', ')}) AS mask`] : []),
+      ...columns.map((c, i) => `${column(c)} AS k${i}`),
+      ...measures.map((m, i) => `${chAggregate(m)} AS m${i}`),
+      'count() AS n',
+    ];
+    const sql =
+      `SELECT ${select.join(', ')} FROM ${HITS_TABLE} WHERE ${hitWhere(f, this.committed, p)}` +
+      (columns.length ? ` GROUP BY GROUPING SETS (${sets.map(([, keys]) => `(${keys.map(column).join(', ')})`).join(', ')})` : '') +
+      ' SETTINGS force_grouping_standard_compatibility = 1';
+    const raws = await chRows<Raw>(this.client, sql, p.values);
+    return batch.map((b) => {
+      const keys = Object.values(b.g.key) as KeyName[];
+      const mask = maskOf(keys);
+      const mine = columns.length ? raws.filter((r) => num(r.mask) === mask) : raws;
+      const alias = new Map(
+        (Object.entries(b.g.measures) as Array<[string, Measure]>)
+          .filter(([field]) => !b.options.skip?.includes(field))
+          .map(([field, m]) => [field, `m${measures.indexOf(m)}`]),
+      );
+      return finishRows(
+        b.g,
+        mine,
+        keyColumns(b.g).map((k) => `k${columns.indexOf(k.name)}`),
+        alias,
+        b.g.top ? b.options.first : undefined,
+      );
+    });
   }
 
   /**
