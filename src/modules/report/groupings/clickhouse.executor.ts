@@ -7,7 +7,7 @@ import { TimeBucket } from '../report.enums';
 import { ThreatRow, TimelineBucketRow } from '../report.types';
 import { localBuckets, SLOT_MS, slotsToBuckets } from '../timeline';
 import { ReportExecutor } from './executor';
-import { compareRows, COUNTED_DIRECTION, DISTINCT_OF, Grouping, GroupingOptions, isInstant, KEY_COLUMNS, KeyName, Measure } from './grouping';
+import { compareRows, COUNTED_DIRECTION, DISTINCT_OF, Grouping, GroupingOptions, isInstant, KEY_COLUMNS, KeyName, Measure, withAlwaysRows } from './grouping';
 import { ChParams, chRows, HITS_TABLE, hitWhere } from './clickhouse-source';
 
 type Raw = Record<string, string | number | null>;
@@ -94,13 +94,7 @@ function finishRows<R>(g: Grouping<R>, raws: readonly Raw[], keyAlias: readonly 
       return row;
     });
   if (first !== undefined) rows = rows.sort((a, b) => compareRows(g.order, a, b)).slice(0, first);
-  for (const always of g.always ?? []) {
-    if (rows.some((r) => Object.entries(always).every(([field, v]) => r[field] === v))) continue;
-    const row: Record<string, unknown> = { ...always };
-    for (const [field, m] of Object.entries(g.measures) as Array<[string, Measure]>) row[field] = isInstant(m) ? null : 0;
-    rows.push(row);
-  }
-  return rows.sort((a, b) => compareRows(g.order, a, b)) as R[];
+  return withAlwaysRows(g, rows);
 }
 
 /** Key columns with a handful of values per account: the groupings keyed by these alone are read together. */

@@ -109,6 +109,20 @@ export function grouping<Row>(g: Grouping<Row>): Grouping<Row> {
 }
 
 /** Orders two rows by a grouping's order (numbers and instants numerically, text by bytes, as SQL is told to). */
+/**
+ * Every executor's last step: the grouping's `always` rows the result lacks, added with empty measures (0, and
+ * null for instants), then every row in the grouping's order.
+ */
+export function withAlwaysRows<R>(g: Grouping<R>, rows: Array<Record<string, unknown>>): R[] {
+  for (const always of g.always ?? []) {
+    if (rows.some((r) => Object.entries(always).every(([field, v]) => r[field] === v))) continue;
+    const row: Record<string, unknown> = { ...always };
+    for (const [field, m] of Object.entries(g.measures) as Array<[string, Measure]>) row[field] = isInstant(m) ? null : 0;
+    rows.push(row);
+  }
+  return rows.sort((a, b) => compareRows(g.order, a, b)) as R[];
+}
+
 export function compareRows(order: OrderStep[], a: Record<string, unknown>, b: Record<string, unknown>): number {
   for (const { by, desc } of order) {
     const x = a[by];

@@ -5,7 +5,18 @@ import { denseBy, measureBy, PairCounter, rowDirections, rowKeys, select, Select
 import { TimeBucket } from '../report.enums';
 import { ThreatRow, TimelineBucketRow } from '../report.types';
 import { ReportExecutor, severityLevels } from './executor';
-import { compareRows, COUNTED_DIRECTION, DistinctMeasure, Grouping, GroupingOptions, isDistinct, isInstant, KEY_COLUMNS, KeyName, Measure } from './grouping';
+import {
+  compareRows,
+  COUNTED_DIRECTION,
+  DistinctMeasure,
+  Grouping,
+  GroupingOptions,
+  isDistinct,
+  KEY_COLUMNS,
+  KeyName,
+  Measure,
+  withAlwaysRows,
+} from './grouping';
 import { threats } from './threats.memory';
 import { timeline } from './timeline.memory';
 
@@ -275,14 +286,7 @@ export function groupInMemory<R>(data: AccountHits, f: ResolvedHitFilter, g: Gro
     out = shownKeys.map(rowOf);
   } else {
     shownKeys = present;
-    out = present.map(rowOf);
-    for (const always of g.always ?? []) {
-      if (out.some((r) => Object.entries(always).every(([field, v]) => r[field] === v))) continue;
-      const row: Record<string, unknown> = { ...always };
-      for (const [field, m] of Object.entries(g.measures) as Array<[string, Measure]>) row[field] = isInstant(m) ? null : 0;
-      out.push(row);
-    }
-    out.sort((a, b) => compareRows(g.order, a, b));
+    out = withAlwaysRows(g as Grouping<Record<string, unknown>>, present.map(rowOf));
   }
   // Distinct counts for the rows shown only.
   const distinct = wanted.filter((w): w is [string, DistinctMeasure] => isDistinct(w[1]));

@@ -16,6 +16,7 @@ import {
   KEY_COLUMNS,
   KeyName,
   Measure,
+  withAlwaysRows,
 } from './grouping';
 import { SqlDialect, sqlDialect } from './sql-dialect';
 import { FLOW_HITS, HitTable, rollupFor } from './sql-source';
@@ -139,14 +140,8 @@ export class SqlExecutor implements ReportExecutor {
     };
     const rows = this.prunable(g, f, main === null, key, options) ? await this.pruned(g, f, key[0].property, options.first!, query) : await query();
     for (const [field, m] of later) await this.countDistinct(f, key, rows, field, m, g.top);
-    for (const always of g.always ?? []) {
-      if (rows.some((r) => Object.entries(always).every(([field, v]) => r[field] === v))) continue;
-      const row: Record<string, unknown> = { ...always };
-      for (const [field, m] of Object.entries(g.measures) as Array<[string, Measure]>) row[field] = isInstant(m) ? null : 0;
-      rows.push(row);
-    }
-    // In the declared order (SQL ordered them already; rows added above, and ties SQL saw in another collation).
-    return rows.sort((a, b) => compareRows(g.order, a, b)) as R[];
+    // In the declared order (SQL ordered them already; `always` rows are added, and ties SQL saw in another collation).
+    return withAlwaysRows(g, rows);
   }
 
   /**
