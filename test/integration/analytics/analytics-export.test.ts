@@ -135,6 +135,54 @@ describeChdb('export and drill-down order on chDB', () => {
     for (const s of AWKWARD.filter((a) => a !== '')) expect(expected).toContain(format === 'csv' ? `,${csvCell(s)},` : `:${JSON.stringify(s)},`);
   });
 
+  /** The reads over a client whose statement number `failing` (counted from 1) fails as a dropped connection would. */
+  function failingReads(failing: number, settle?: Promise<void>): { reads: AnalyticsFlowHits; statements: () => number } {
+    let n = 0;
+    const flaky = Object.create(client) as typeof client;
+    flaky.query = (async (args: Parameters<typeof client.query>[0]) => {
+      n++;
+      if (n !== failing) return client.query(args);
+      await settle;
+      throw Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
+    }) as typeof client.query;
+    const dataSource = { manager: { query: async () => committed } } as unknown as DataSource;
+    return { reads: new AnalyticsFlowHits({ client: flaky, ready: true } as unknown as Analytics, dataSource), statements: () => n };
+  }
+
+  it('hands over the batches read before ClickHouse failed, then ANALYTICS_UNAVAILABLE for the batch read ahead', async () => {
+    const { reads: flaky } = failingReads(3);
+    const got: number[] = [];
+    await expect(
+      (async () => {
+        for await (const b of flaky.exportRows(filter(), 5)) got.push(b.rows);
+      })(),
+    ).rejects.toMatchObject({ extensions: { code: 'ANALYTICS_UNAVAILABLE' } });
+    // Statements 1 and 2 were read; the third (read ahead while the second was handed over) failed.
+    expect(got).toEqual([5, 5]);
+  });
+
+  it('leaves no unhandled rejection when the caller stops while the batch read ahead fails', async () => {
+    let release!: () => void;
+    const settle = new Promise<void>((resolve) => (release = resolve));
+    const { reads: flaky, statements } = failingReads(2, settle);
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      for await (const b of flaky.exportRows(filter(), 5)) {
+        expect(b.rows).toBe(5);
+        break;
+      }
+      // The caller is gone; the statement read ahead fails only now.
+      expect(statements()).toBe(2);
+      release();
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
+
   it.each([
     [FlowHitOrder.FIRST_SEEN_ASC, 1],
     [FlowHitOrder.FIRST_SEEN_DESC, 1],

@@ -256,8 +256,8 @@ export interface ExportLines {
   /** The batch's lines, each with its newline, as UTF-8. */
   lines(rows: readonly ExportRow[]): Buffer;
   /**
-   * The same lines from rows as ClickHouse's TabSeparated text (tsvRows(): one line per row, its fields in the
-   * formatter's `columns` order). The bytes are those lines() makes of the same rows decoded (tsvField()).
+   * The same lines from rows as ClickHouse's TabSeparated text (AnalyticsFlowHits.exportRows: one line per row, its
+   * fields in the formatter's `columns` order). The bytes are those lines() makes of the same rows decoded (tsvField()).
    */
   tsv(text: string): Buffer;
 }

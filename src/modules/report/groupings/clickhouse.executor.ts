@@ -56,13 +56,6 @@ export function chAggregate(m: Measure): string {
   }
 }
 
-/**
- * Runs the groupings declared in groupings.ts on ClickHouse (ANALYTICS_URL), the third executor beside memory
- * and SQL, with the same numbers, order and ties. Every grouping is one statement over the committed hits of
- * the window (clickhouse-source.ts): ClickHouse aggregates a month of an account's hits column by column, so it
- * needs neither SQL's roll-up sources nor its pruned rankings; distinct counts are exact (uniqExact), and text
- * sorts by bytes, as the other executors are told to. Built per request with the account's committed attempts.
- */
 /** A grouping's key: its output fields, their columns, and whether they are text. */
 function keyColumns(g: Grouping<unknown>): Array<{ field: string; name: KeyName; column: string; text: boolean }> {
   return (Object.entries(g.key) as Array<[string, KeyName]>).map(([field, c]) => ({
@@ -108,6 +101,14 @@ interface Pending {
   reject: (err: unknown) => void;
 }
 
+/**
+ * Runs the groupings declared in groupings.ts on ClickHouse (ANALYTICS_URL), the third executor beside memory
+ * and SQL, with the same numbers, order and ties. A grouping is one statement over the committed hits of the
+ * window (clickhouse-source.ts), or shares one with the other groupings of few-valued keys asked for at once:
+ * ClickHouse aggregates a month of an account's hits column by column, so it needs neither SQL's roll-up sources
+ * nor its pruned rankings; distinct counts are exact (uniqExact), and text sorts by bytes, as the other executors
+ * are told to. Built per request with the account's committed attempts.
+ */
 export class ClickHouseExecutor implements ReportExecutor {
   constructor(
     private readonly client: ClickHouseClient,
@@ -183,13 +184,8 @@ export class ClickHouseExecutor implements ReportExecutor {
    */
   private async groupSets(batch: readonly Pending[], f: ResolvedHitFilter): Promise<unknown[][]> {
     const columns = [...new Set(batch.flatMap((b) => Object.values(b.g.key) as KeyName[]))];
-    const measures = [
-      ...new Set(
-        batch.flatMap((b) =>
-          (Object.entries(b.g.measures) as Array<[string, Measure]>).filter(([field]) => !b.options.skip?.includes(field)).map(([, m]) => m),
-        ),
-      ),
-    ];
+    const wanted = batch.map((b) => (Object.entries(b.g.measures) as Array<[string, Measure]>).filter(([field]) => !b.options.skip?.includes(field)));
+    const measures = [...new Set(wanted.flat().map(([, m]) => m))];
     const maskOf = (keys: readonly KeyName[]) => columns.reduce((mask, c, i) => (keys.includes(c) ? mask : mask | (1 << (columns.length - 1 - i))), 0);
     const sets = [...new Map(batch.map((b) => [maskOf(Object.values(b.g.key) as KeyName[]), Object.values(b.g.key) as KeyName[]])).entries()];
     const column = (c: KeyName) => snake(KEY_COLUMNS[c].property);
@@ -205,15 +201,10 @@ export class ClickHouseExecutor implements ReportExecutor {
       (columns.length ? ` GROUP BY GROUPING SETS (${sets.map(([, keys]) => `(${keys.map(column).join(', ')})`).join(', ')})` : '') +
       ' SETTINGS force_grouping_standard_compatibility = 1';
     const raws = await chRows<Raw>(this.client, sql, p.values);
-    return batch.map((b) => {
-      const keys = Object.values(b.g.key) as KeyName[];
-      const mask = maskOf(keys);
+    return batch.map((b, i) => {
+      const mask = maskOf(Object.values(b.g.key) as KeyName[]);
       const mine = columns.length ? raws.filter((r) => num(r.mask) === mask) : raws;
-      const alias = new Map(
-        (Object.entries(b.g.measures) as Array<[string, Measure]>)
-          .filter(([field]) => !b.options.skip?.includes(field))
-          .map(([field, m]) => [field, `m${measures.indexOf(m)}`]),
-      );
+      const alias = new Map(wanted[i].map(([field, m]) => [field, `m${measures.indexOf(m)}`]));
       return finishRows(
         b.g,
         mine,
