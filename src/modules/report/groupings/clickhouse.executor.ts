@@ -288,15 +288,25 @@ export class ClickHouseExecutor implements ReportExecutor {
     }));
   }
 
-  /** Hits per 15-minute UTC slot and direction, summed into local buckets (timeline.ts). */
+  /**
+   * Hits per 15-minute UTC slot, and how many of them inbound, summed into local buckets (timeline.ts). Keyed by
+   * the slot alone: a key of the slot and the direction (a LowCardinality string) took ClickHouse's generic
+   * hashing, 150 against 50 ms over 2.5M hits.
+   */
   async timeline(f: ResolvedHitFilter, bucket: TimeBucket, zone: string): Promise<TimelineBucketRow[]> {
     const starts = localBuckets(f.from, f.to, bucket, zone);
     const p = new ChParams();
-    const rows = await chRows<Raw>(
+    const slots = await chRows<Raw>(
       this.client,
-      `SELECT intDiv(first_seen_at, ${SLOT_MS}) AS slot, direction, count() AS hits FROM ${HITS_TABLE} WHERE ${hitWhere(f, this.committed, p)} GROUP BY slot, direction`,
+      `SELECT intDiv(first_seen_at, ${SLOT_MS}) AS slot, count() AS hits, countIf(direction = ${p.add(Direction.INBOUND, 'String')}) AS inbound
+       FROM ${HITS_TABLE} WHERE ${hitWhere(f, this.committed, p)} GROUP BY slot`,
       p.values,
     );
+    // slotsToBuckets counts every hit not inbound as outbound, as the other executors' rows are.
+    const rows = slots.flatMap((r) => [
+      { slot: r.slot, direction: Direction.INBOUND, hits: num(r.inbound) },
+      { slot: r.slot, direction: Direction.OUTBOUND, hits: num(r.hits) - num(r.inbound) },
+    ]);
     return slotsToBuckets(starts, bucket, zone, rows);
   }
 }
