@@ -22,6 +22,7 @@ import { DeviceUploadsPurged1764620000000 } from '../../migrations/1764620000000
 import { AlertThrottle1764700000000 } from '../../migrations/1764700000000-AlertThrottle';
 import { IocDomainAgeing1764710000000 } from '../../migrations/1764710000000-IocDomainAgeing';
 import { HuntJudged1764720000000 } from '../../migrations/1764720000000-HuntJudged';
+import { EntryExpiryIndex1764730000000 } from '../../migrations/1764730000000-EntryExpiryIndex';
 
 /** Every migration, in order. Listed explicitly so the same set runs from main, the CLI and the tests. */
 export const migrations = [
@@ -49,4 +50,5 @@ export const migrations = [
   AlertThrottle1764700000000,
   IocDomainAgeing1764710000000,
   HuntJudged1764720000000,
+  EntryExpiryIndex1764730000000,
 ];

@@ -12,6 +12,7 @@ import { IocList } from './ioc-list.entity';
 @Index('UQ_ioc_domain_list_name', ['listId', 'name'], { unique: true })
 @Index('IDX_ioc_domain_account_name', ['accountId', 'name'])
 @Index('IDX_ioc_domain_list_id', ['listId', 'id'])
+@Index('IDX_ioc_domain_expires', ['expiresAt'])
 @ObjectType({ implements: Node, description: 'A domain IOC entry: the name and every subdomain of it.' })
 export class IocDomain {
   @PrimaryGeneratedColumn()

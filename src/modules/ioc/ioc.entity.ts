@@ -14,6 +14,7 @@ import { IocList } from './ioc-list.entity';
 @Index('IDX_ioc_list_start', ['listId', 'rangeStart'])
 @Index('IDX_ioc_account_start', ['accountId', 'rangeStart'])
 @Index('IDX_ioc_list_id', ['listId', 'id'])
+@Index('IDX_ioc_expires', ['expiresAt'])
 @ObjectType({ implements: Node, description: 'An IOC entry: an IPv4/IPv6 address or network on a list.' })
 export class Ioc {
   @PrimaryGeneratedColumn()

@@ -48,6 +48,13 @@ interface TargetChanges {
 const NO_CHANGES: TargetChanges = { ranges: new Map(), domains: new Map() };
 
 /**
+ * The entries, and the names, whose expiry passed in (after, now]: read through IDX_ioc_expires and
+ * IDX_ioc_domain_expires (migration 1764730000000), so a check every second costs what expired, not the table.
+ */
+export const EXPIRED_ENTRIES = `SELECT account_id, list_id, range_start, range_end FROM ioc WHERE expires_at > ? AND expires_at <= ? ORDER BY account_id, list_id`;
+export const EXPIRED_DOMAINS = `SELECT account_id, list_id, name FROM ioc_domain WHERE expires_at > ? AND expires_at <= ? ORDER BY account_id, list_id`;
+
+/**
  * Retro-hunts: re-judging stored uploads after a change. A change requests one in its own transaction
  * (retro-hunt.request.ts: coalesced while it waits); `runDue` plans the due ones: it resolves each target to
  * devices and address ranges, intersects them with the stored uploads' address sets (address-set.ts), and in
@@ -111,10 +118,10 @@ export class RetroHuntService {
       const [clock] = (await em.query(`SELECT expiry_checked_at FROM retro_hunt_clock WHERE id = 1${lock}`)) as Array<{ expiry_checked_at: number | string }>;
       const after = Number(clock.expiry_checked_at);
       if (now <= after) return 0;
-      const rows: Array<{ account_id: number | string; list_id: number | string; range_start: string; range_end: string }> = await em.query(
-        `SELECT account_id, list_id, range_start, range_end FROM ioc WHERE expires_at > ? AND expires_at <= ? ORDER BY account_id, list_id`,
-        [after, now],
-      );
+      const rows: Array<{ account_id: number | string; list_id: number | string; range_start: string; range_end: string }> = await em.query(EXPIRED_ENTRIES, [
+        after,
+        now,
+      ]);
       const byList = new Map<string, { accountId: number; listId: number; ranges: KeyRange[] }>();
       for (const r of rows) {
         const k = `${r.account_id}:${r.list_id}`;
@@ -122,10 +129,7 @@ export class RetroHuntService {
         g.ranges.push({ start: r.range_start, end: r.range_end });
         byList.set(k, g);
       }
-      const named: Array<{ account_id: number | string; list_id: number | string; name: string }> = await em.query(
-        `SELECT account_id, list_id, name FROM ioc_domain WHERE expires_at > ? AND expires_at <= ? ORDER BY account_id, list_id`,
-        [after, now],
-      );
+      const named: Array<{ account_id: number | string; list_id: number | string; name: string }> = await em.query(EXPIRED_DOMAINS, [after, now]);
       const byDomainList = new Map<string, { accountId: number; listId: number; names: string[] }>();
       for (const r of named) {
         const k = `${r.account_id}:${r.list_id}`;
