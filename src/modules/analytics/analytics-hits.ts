@@ -9,7 +9,26 @@ import { AnalyticsUnavailableError, onAnalytics } from './analytics-errors';
 export const HIT_ID_UPLOAD_STRIDE = 2 ** 22;
 
 /** Rows per INSERT (one insert is one part; a million-hit upload takes a few). */
-const INSERT_BATCH = 200_000;
+const INSERT_BATCH = 100_000;
+
+/** flow_hit's columns in the order of the writer's TabSeparated rows. */
+const TSV_COLUMNS = ['id', 'attempt', 'seq', ...INSERT_COLUMNS.map((c) => c.sql)];
+const TSV_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r', '\0': '\\0' };
+
+/**
+ * One value as a TabSeparated field: `\N` for none (a column's default where it is not Nullable, as a key left out
+ * of a JSON row), an integer as its digits (past 2^53 the double's, as JSON.stringify wrote them), text with
+ * backslash, tab, newline, carriage return and NUL escaped.
+ */
+export function tsvValue(v: unknown): string {
+  if (v === null || v === undefined) return '\\N';
+  if (typeof v === 'number') {
+    if (!Number.isInteger(v) || Math.abs(v) >= 1e21) throw new Error(`flow_hit takes integers, not ${v}`);
+    return String(v);
+  }
+  const text = String(v);
+  return /[\\\t\n\r\0]/.test(text) ? text.replace(/[\\\t\n\r\0]/g, (c) => TSV_ESCAPES[c]) : text;
+}
 
 /** An upload's committed attempt: the one whose rows reads keep (log_upload.analytics_attempt in SQL). */
 export interface CommittedAttempt {
@@ -56,14 +75,19 @@ export class AnalyticsHits {
     await this.removeStale(upload.uploadId, keep);
     let attempt = randomInt(1, 2 ** 32 - 1);
     while (attempt === keep) attempt = randomInt(1, 2 ** 32 - 1);
+    // TabSeparated rows in the statement's text: ClickHouse reads them 4-5x faster than JSONEachRow (at 5,000 hits
+    // 44 against 193 ms in chDB), and chDB runs a statement without parameters beside others instead of in turn.
     for (let start = 0; start < hits.length; start += INSERT_BATCH) {
-      const values = hits.slice(start, start + INSERT_BATCH).map((h, i) => {
-        const seq = start + i;
-        const row: Record<string, unknown> = { id: upload.uploadId * HIT_ID_UPLOAD_STRIDE + seq, attempt, seq };
-        for (const c of INSERT_COLUMNS) row[c.sql] = h[c.key];
-        return row;
-      });
-      await this.call(() => this.client.insert({ table: ANALYTICS_HITS_TABLE, values, format: 'JSONEachRow' }));
+      const end = Math.min(hits.length, start + INSERT_BATCH);
+      const lines: string[] = [];
+      for (let seq = start; seq < end; seq++) {
+        const h = hits[seq];
+        let line = `${upload.uploadId * HIT_ID_UPLOAD_STRIDE + seq}\t${attempt}\t${seq}`;
+        for (const c of INSERT_COLUMNS) line += `\t${tsvValue(h[c.key])}`;
+        lines.push(line);
+      }
+      const query = `INSERT INTO ${ANALYTICS_HITS_TABLE} (${TSV_COLUMNS.join(', ')}) FORMAT TabSeparated\n${lines.join('\n')}\n`;
+      await this.call(() => this.client.command({ query }));
     }
     return attempt;
   }

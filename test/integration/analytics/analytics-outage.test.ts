@@ -84,7 +84,9 @@ function faulty(client: ClickHouseClient) {
       if (prop !== 'insert' && prop !== 'query' && prop !== 'command') return typeof real === 'function' ? real.bind(target) : real;
       return async (...args: unknown[]) => {
         if (state.down) throw refused();
-        if (prop === 'insert' && state.failInserts > 0) {
+        // The hit writer inserts with a command (INSERT ... FORMAT TabSeparated and its rows), the rest with insert().
+        const inserting = prop === 'insert' || (prop === 'command' && /^INSERT\b/.test((args[0] as { query: string }).query));
+        if (inserting && state.failInserts > 0) {
           state.failInserts--;
           state.insertsFailed++;
           // As @clickhouse/client reports a server error: the name in `type`, the number in `code`.

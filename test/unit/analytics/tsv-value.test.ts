@@ -1,0 +1,20 @@
+import { tsvValue } from '../../../src/modules/analytics/analytics-hits';
+
+/** The hit writer's TabSeparated fields (analytics-export.test.ts sends awkward text through chDB itself). */
+describe('tsvValue', () => {
+  it('writes none as \\N, integers as digits, text with its separators escaped', () => {
+    expect(tsvValue(null)).toBe('\\N');
+    expect(tsvValue(undefined)).toBe('\\N');
+    expect(tsvValue(0)).toBe('0');
+    expect(tsvValue(-42)).toBe('-42');
+    // Past 2^53 the double's digits, as JSON.stringify wrote them for JSONEachRow.
+    expect(tsvValue(Number.MAX_SAFE_INTEGER + 2)).toBe(JSON.stringify(Number.MAX_SAFE_INTEGER + 2));
+    expect(tsvValue('10.0.0.1')).toBe('10.0.0.1');
+    expect(tsvValue('a\tb\nc\rd\\e\0f')).toBe('a\\tb\\nc\\rd\\\\e\\0f');
+    expect(tsvValue('quote\' "x" zürich')).toBe('quote\' "x" zürich');
+  });
+
+  it('refuses what no integer column can take', () => {
+    for (const v of [1.5, NaN, Infinity, 1e21]) expect(() => tsvValue(v)).toThrow(/integers/);
+  });
+});
