@@ -64,7 +64,8 @@ function readyzProber(base: string, ms: number): Promise<{ ready: number[]; read
         const t0 = performance.now();
         let status = 0;
         try {
-          const res = await fetch(workerData.base + '/readyz');
+          // A probe that hangs counts as failed after 5 s (an orchestrator's probe has a timeout too).
+          const res = await fetch(workerData.base + '/readyz', { signal: AbortSignal.timeout(5000) });
           await res.arrayBuffer();
           status = res.status;
         } catch {}
