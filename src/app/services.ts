@@ -112,13 +112,19 @@ export interface ServiceOptions {
 export function createServices(dataSource: DataSource, config: AppConfig, options: ServiceOptions = {}): Services {
   const logger = options.logger ?? silentLogger();
   const metrics = options.metrics ?? new Metrics({ defaultMetrics: config.metrics.enabled });
-  const iocIndexes = new IocIndexCache(dataSource, (policyId, index, ms) => {
-    metrics.iocIndexBuilt(policyId, index.stats.entries, ms);
-    logger.info(
-      { event: 'ioc_index.built', policy: policyId, entries: index.stats.entries, lists: index.stats.lists, durationMs: Math.round(ms) },
-      'IOC index built',
-    );
-  });
+  const iocIndexes = new IocIndexCache(
+    dataSource,
+    (policyId, index, ms) => {
+      metrics.iocIndexBuilt(policyId, index.stats.entries, ms);
+      logger.info(
+        { event: 'ioc_index.built', policy: policyId, entries: index.stats.entries, lists: index.stats.lists, durationMs: Math.round(ms) },
+        'IOC index built',
+      );
+    },
+    {
+      onFailure: (err) => logger.warn({ event: 'ioc_index.thread_failed', err: err.message }, 'IOC index build thread failed: built in place instead'),
+    },
+  );
   const indexWarmer = new IocIndexWarmer(dataSource, iocIndexes, logger);
   const analytics = config.analytics ? new Analytics(config.analytics, config.retention.days) : null;
   const hitWriter = new HitWriter(analytics ? new AnalyticsHits(analytics.client, () => analytics.ready) : null);

@@ -6,6 +6,7 @@ import { nextTurn } from '../../common/async/next-turn';
 import { parseIp } from '../../common/net/ip';
 import { ipKey } from './ioc-range';
 import { ScopedAllow, ScopedAllows } from './matching/scoped-allows';
+import { BuildThreads, BuildThreadsClosedError, BuildThreadsOptions } from './matching/build-thread';
 
 interface CachedIndex {
   fingerprint: string;
@@ -57,10 +58,21 @@ export class IocIndexCache {
   private seq = 0;
   private closed = false;
 
+  /** Large indexes are built on a worker thread, so the event loop keeps answering meanwhile (build-thread.ts). */
+  private readonly threads: BuildThreads;
+
   constructor(
     private readonly dataSource: DataSource,
     private readonly onBuild: (policyId: number, index: IocIndex, ms: number) => void = () => undefined,
-  ) {}
+    threads: BuildThreadsOptions = {},
+  ) {
+    this.threads = new BuildThreads(threads);
+  }
+
+  /** Builds a thread has done (tests read it). */
+  get threadBuilds(): number {
+    return this.threads.threadBuilds;
+  }
 
   /**
    * The policy's index, rebuilt first when a list or the policy changed. `signal` stops the wait (not a
@@ -98,6 +110,20 @@ export class IocIndexCache {
   /** Shutdown: builds in progress stop at their next page (IndexCacheClosedError) and no new one starts. */
   close(): void {
     this.closed = true;
+    this.threads.close();
+  }
+
+  /** `build` (on a thread or in place), or IndexCacheClosedError when the cache closed meanwhile. */
+  private async finish<T>(build: () => Promise<T>): Promise<T> {
+    if (this.closed) throw new IndexCacheClosedError();
+    let built: T;
+    try {
+      built = await build();
+    } catch (err) {
+      throw err instanceof BuildThreadsClosedError ? new IndexCacheClosedError() : err;
+    }
+    if (this.closed) throw new IndexCacheClosedError();
+    return built;
   }
 
   /** Drops a policy's index (it is rebuilt on next use). */
@@ -230,15 +256,14 @@ export class IocIndexCache {
         await nextTurn();
       }
     }
-    if (this.closed) throw new IndexCacheClosedError();
-    return builder.build();
+    return this.finish(() => this.threads.ioc(builder));
   }
 
   /** The DOMAIN lists' entries, in keyset pages along ioc_domain's (list_id, id) index as load() does; null: no DOMAIN list. */
   private async loadDomains(lists: KindedList[], now: number): Promise<DomainIndex | null> {
     const domainLists = lists.filter((l) => l.domains);
     if (domainLists.length === 0) return null;
-    const builder = new DomainIndexBuilder(domainLists, { now });
+    const builder = new DomainIndexBuilder(domainLists, { now, packed: true });
     const page = dialectOf(this.dataSource.manager) === 'sqlite' ? 10_000 : LOAD_PAGE;
     for (const list of domainLists) {
       let after = 0;
@@ -254,8 +279,7 @@ export class IocIndexCache {
         await nextTurn();
       }
     }
-    if (this.closed) throw new IndexCacheClosedError();
-    return builder.build();
+    return this.finish(() => this.threads.domains(builder));
   }
 }
 

@@ -1,7 +1,10 @@
 import { drivers } from '../../helpers/db';
 import { createTestApp, TestApp } from '../../helpers/app';
-import { IocCategory, IocListKind } from '../../../src/modules/ioc/ioc.enums';
-import { IocIndexCache } from '../../../src/modules/ioc/ioc-index.cache';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { IocCategory, IocEntryKind, IocListKind } from '../../../src/modules/ioc/ioc.enums';
+import { IndexCacheClosedError, IocIndexCache } from '../../../src/modules/ioc/ioc-index.cache';
 
 describe.each(drivers)('matcher index cache (%s)', (driver) => {
   let t: TestApp;
@@ -71,5 +74,69 @@ describe.each(drivers)('matcher index cache (%s)', (driver) => {
     expect(after.rebuilt).toBe(true);
     expect(after.index.bestBlock('192.0.2.1', later)).toBeNull();
     expect(after.index.bestBlock('192.0.2.2', later)).not.toBeNull();
+  });
+
+  // A large list's index is built on a worker thread (build-thread.ts): the event loop stays free meanwhile. The
+  // thresholds are lowered here so that a few entries take that path.
+  describe('builds on a thread', () => {
+    let policyId: number;
+    beforeAll(async () => {
+      const { accountId, services } = t;
+      const policy = await services.policies.create(accountId, { name: 'threaded' });
+      const ips = await services.iocLists.create(accountId, { name: 'ips', kind: IocListKind.BLOCK, severity: 4, category: IocCategory.MALWARE });
+      const names = await services.iocLists.create(accountId, {
+        name: 'names',
+        kind: IocListKind.BLOCK,
+        severity: 3,
+        category: IocCategory.PHISHING,
+        entryKind: IocEntryKind.DOMAIN,
+      });
+      const allow = await services.iocLists.create(accountId, {
+        name: 'ok names',
+        kind: IocListKind.ALLOW,
+        severity: 0,
+        category: IocCategory.OTHER,
+        entryKind: IocEntryKind.DOMAIN,
+      });
+      if (!policy.ok || !ips.ok || !names.ok || !allow.ok) throw new Error('setup');
+      policyId = policy.value.id;
+      await services.iocs.add(accountId, ips.value.id, [{ value: '203.0.113.0/24' }, { value: '2001:db8:bad::/48' }]);
+      await services.iocs.add(accountId, names.value.id, [{ value: 'evil.example' }, { value: 'tracker.example.net' }]);
+      await services.iocs.add(accountId, allow.value.id, [{ value: 'good.evil.example' }]);
+      await services.policies.attachIocLists(accountId, policyId, [ips.value.id, names.value.id, allow.value.id]);
+    });
+
+    it('serves the same answers as an index built in place', async () => {
+      const threaded = new IocIndexCache(t.dataSource, undefined, { minEntries: 1 });
+      const inPlace = new IocIndexCache(t.dataSource);
+      const now = Date.now();
+      const a = await threaded.forPolicy(policyId, now);
+      const b = await inPlace.forPolicy(policyId, now);
+      expect(threaded.threadBuilds).toBe(2);
+      expect(inPlace.threadBuilds).toBe(0);
+      expect(a.index.data).toEqual(b.index.data);
+      expect(a.domains?.data).toEqual(b.domains?.data);
+      expect(a.index.bestBlock('203.0.113.9')?.cidr).toBe('203.0.113.0/24');
+      expect(a.domains?.bestBlock('a.evil.example')?.name).toBe('evil.example');
+      expect(a.domains?.bestBlock('x.good.evil.example')).toBeNull();
+      expect(a.domains?.bestBlock('tracker.example.net.')?.name).toBe('tracker.example.net');
+    });
+
+    it('stops a build at close() with IndexCacheClosedError, leaving no thread behind', async () => {
+      const dir = mkdtempSync(path.join(tmpdir(), 'pcd-cache-thread-'));
+      try {
+        const script = path.join(dir, 'hang.js');
+        writeFileSync(script, 'require("node:worker_threads").parentPort.on("message", () => undefined);');
+        const cache = new IocIndexCache(t.dataSource, undefined, { minEntries: 1, script });
+        const pending = cache.forPolicy(policyId);
+        const live = (cache as unknown as { threads: { live: Set<unknown> } }).threads.live;
+        while (live.size === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+        cache.close();
+        await expect(pending).rejects.toBeInstanceOf(IndexCacheClosedError);
+        expect(live.size).toBe(0);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
   });
 });

@@ -121,13 +121,87 @@ export class DomainIndexBuilder {
   private listIdx = new Int32Array(1024);
   private expires = new Float64Array(1024);
   private names: string[] = [];
+  /** `packed` builders keep the names as latin1 bytes (name i ends at packedEnds[i]) instead of strings. */
+  private packedBytes: Buffer | null = null;
+  private packedEnds: Uint32Array | null = null;
+  private packedUsed = 0;
   private droppedExpired = 0;
   private droppedUnknownList = 0;
 
-  constructor(lists: readonly IocListInfo[], options: { now?: number } = {}) {
+  /**
+   * `packed`: keep the names as bytes, not strings, so that columns() hands them to another thread as a few typed
+   * arrays (a copy of each, no per-name work) for DomainIndexBuilder.fromColumns to build there.
+   */
+  constructor(lists: readonly IocListInfo[], options: { now?: number; packed?: boolean } = {}) {
     this.lists = [...lists];
     this.lists.forEach((l, i) => this.listIndex.set(l.id, i));
     this.now = options.now ?? Date.now();
+    if (options.packed) {
+      this.packedBytes = Buffer.allocUnsafeSlow(1 << 16);
+      this.packedEnds = new Uint32Array(1024);
+    }
+  }
+
+  /** Entries added (and kept) so far. */
+  get size(): number {
+    return this.count;
+  }
+
+  /** The entries added so far as plain data (typed arrays, the lists); `packed` builders only. */
+  columns(): DomainBuilderColumns {
+    if (!this.packedBytes || !this.packedEnds) throw new Error('DomainIndexBuilder.columns() needs a packed builder');
+    const n = this.count;
+    return {
+      lists: this.lists,
+      now: this.now,
+      count: n,
+      ids: this.ids.subarray(0, n),
+      listIdx: this.listIdx.subarray(0, n),
+      expires: this.expires.subarray(0, n),
+      nameBytes: this.packedBytes.subarray(0, this.packedUsed),
+      nameEnds: this.packedEnds.subarray(0, n),
+      droppedExpired: this.droppedExpired,
+      droppedUnknownList: this.droppedUnknownList,
+    };
+  }
+
+  /** A builder holding what `columns()` gave (on another thread); build() it there. */
+  static fromColumns(c: DomainBuilderColumns): DomainIndexBuilder {
+    const b = new DomainIndexBuilder(c.lists, { now: c.now });
+    const bytes = Buffer.from(c.nameBytes.buffer, c.nameBytes.byteOffset, c.nameBytes.byteLength);
+    b.count = c.count;
+    // build() only reads these.
+    b.ids = c.ids;
+    b.listIdx = c.listIdx;
+    b.expires = c.expires;
+    const names = new Array<string>(c.count);
+    for (let i = 0, from = 0; i < c.count; i++) {
+      const to = c.nameEnds[i];
+      names[i] = bytes.toString('latin1', from, to);
+      from = to;
+    }
+    b.names = names;
+    b.droppedExpired = c.droppedExpired;
+    b.droppedUnknownList = c.droppedUnknownList;
+    return b;
+  }
+
+  private pack(name: string): void {
+    let bytes = this.packedBytes as Buffer;
+    let ends = this.packedEnds as Uint32Array;
+    if (this.packedUsed + name.length > bytes.length) {
+      const grown = Buffer.allocUnsafeSlow(Math.max(bytes.length * 2, this.packedUsed + name.length));
+      bytes.copy(grown, 0, 0, this.packedUsed);
+      this.packedBytes = bytes = grown;
+    }
+    const i = this.count - 1;
+    if (i === ends.length) {
+      const grown = new Uint32Array(ends.length * 2);
+      grown.set(ends);
+      this.packedEnds = ends = grown;
+    }
+    this.packedUsed += bytes.write(name, this.packedUsed, 'latin1');
+    ends[i] = this.packedUsed;
   }
 
   /** False when the entry is dropped (expired at build time, or its list is not one of the index's). */
@@ -156,11 +230,13 @@ export class DomainIndexBuilder {
     this.ids[i] = entry.id;
     this.listIdx[i] = li;
     this.expires[i] = exp ?? Infinity;
-    this.names.push(entry.name);
+    if (this.packedBytes) this.pack(entry.name);
+    else this.names.push(entry.name);
     return true;
   }
 
   build(): DomainIndex {
+    if (this.packedBytes) return DomainIndexBuilder.fromColumns(this.columns()).build();
     const n = this.count;
     const lists = this.lists;
     const listAllow = Uint8Array.from(lists, (l) => (l.kind === 'ALLOW' ? 1 : 0));
@@ -176,7 +252,8 @@ export class DomainIndexBuilder {
     let used = 0;
     let poolBytes = 0;
     for (let i = 0; i < n; i++) poolBytes += this.names[i].length;
-    const pool = Buffer.allocUnsafe(Math.max(1, poolBytes));
+    // Zeroed: a name listed twice is stored once, and the unused tail must not differ from one build to the next.
+    const pool = Buffer.alloc(Math.max(1, poolBytes));
     const nodeOff = new Uint32Array(n);
     const nodeLen = new Uint8Array(n);
     const rowNode = new Int32Array(n);
@@ -473,7 +550,22 @@ export class DomainIndexBuilder {
   }
 }
 
-interface DomainIndexData {
+/** What a packed DomainIndexBuilder holds, for DomainIndexBuilder.fromColumns (structured-cloneable). */
+export interface DomainBuilderColumns {
+  lists: IocListInfo[];
+  now: number;
+  count: number;
+  ids: Float64Array<ArrayBuffer>;
+  listIdx: Int32Array<ArrayBuffer>;
+  expires: Float64Array<ArrayBuffer>;
+  /** The names' latin1 bytes, one after another; name i ends at nameEnds[i]. */
+  nameBytes: Uint8Array;
+  nameEnds: Uint32Array;
+  droppedExpired: number;
+  droppedUnknownList: number;
+}
+
+export interface DomainIndexData {
   lists: IocListInfo[];
   mask: number;
   table: Int32Array;

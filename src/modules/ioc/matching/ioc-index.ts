@@ -240,7 +240,13 @@ export class IocIndexBuilder {
     return buildFromColumns(this.columns());
   }
 
-  private columns(): BuilderColumns {
+  /** Rows added so far (IPv4 aliases of IPv6 entries included). */
+  get size(): number {
+    return this.n;
+  }
+
+  /** What build() reads, as plain data (typed arrays, the lists): buildFromColumns takes it on another thread. */
+  columns(): BuilderColumns {
     return {
       lists: this.lists,
       now: this.now,
@@ -329,7 +335,7 @@ export class IocIndexBuilder {
   }
 }
 
-interface BuilderColumns {
+export interface BuilderColumns {
   lists: IocListInfo[];
   now: number;
   n: number;
@@ -355,7 +361,7 @@ export function buildIocIndex(lists: readonly IocListInfo[], entries: Iterable<I
 }
 
 /** Final, immutable arrays of an index; see the file header for the layout. */
-interface IndexData {
+export interface IndexData {
   lists: IocListInfo[];
   listAllow: Uint8Array;
   builtAt: number;
@@ -536,7 +542,7 @@ function sweepV4(net4: Uint32Array, prefix: Uint8Array, first: Int32Array, nodes
   return { starts, owners, count: out };
 }
 
-function buildFromColumns(c: BuilderColumns): IocIndex {
+export function buildFromColumns(c: BuilderColumns): IocIndex {
   const n = c.n;
   const listAllow = Uint8Array.from(c.lists, (l) => (l.kind === 'ALLOW' ? 1 : 0));
 
@@ -803,6 +809,11 @@ export class IocIndex {
     this.bucket4 = data.bucket4;
     this.bucketShift4 = data.bucketShift4;
     this.fastUntil = data.expires === null ? Infinity : data.validUntil;
+  }
+
+  /** The index's arrays (structured-cloneable: an index built on another thread comes back as this). */
+  get data(): IndexData {
+    return this.d;
   }
 
   get stats(): IocIndexStats {
