@@ -64,35 +64,111 @@ export function decodeAddressSet(v4Bytes: Uint8Array, v6Bytes: Uint8Array): Addr
  * sorted and merged so that they are disjoint.
  */
 export interface RangeSet {
-  v4: Array<[number, number]>;
+  /** The IPv4 parts, disjoint and sorted: range i is [v4Start[i], v4End[i]]. */
+  v4Start: Uint32Array;
+  v4End: Uint32Array;
   v6: Array<[Buffer, Buffer]>;
 }
 
-export function rangeSetOf(ranges: readonly KeyRange[]): RangeSet {
-  const v4: Array<[number, number]> = [];
-  const v6: Array<[Buffer, Buffer]> = [];
-  const V4_LOW = V4_PREFIX + '00000000';
-  const V4_HIGH = V4_PREFIX + 'ffffffff';
-  for (const r of ranges) {
+/** The last 8 hex digits of a 32-digit key (lower case, as keys are stored and rangeSetOf makes them). */
+function hex8(key: string): number {
+  let v = 0;
+  for (let i = 24; i < 32; i++) {
+    const c = key.charCodeAt(i);
+    v = v * 16 + (c <= 0x39 ? c - 0x30 : c - 0x57);
+  }
+  return v;
+}
+
+/** Row indexes below this fit beside a uint32 in a float64 sort key (start * 2^21 + index < 2^53). */
+const PACKED_INDEX = 2 ** 21;
+
+const V4_LOW = V4_PREFIX + '00000000';
+const V4_HIGH = V4_PREFIX + 'ffffffff';
+
+/**
+ * Collects ranges into a RangeSet. A whole list's ranges come here when a list is attached, detached or deleted (a
+ * million for a big feed): they are added page by page as they are read (the caller yields between pages), held in
+ * typed arrays, and sorted only when they did not come in order, with one native sort of packed keys. A pair array
+ * sorted with a comparator held the event loop about 3 s for 1M ranges, inside the retro-hunt's planning.
+ */
+export class RangeSetBuilder {
+  private starts = new Uint32Array(1024);
+  private ends = new Uint32Array(1024);
+  private m = 0;
+  private sorted = true;
+  private readonly v6: Array<[Buffer, Buffer]> = [];
+  private added = 0;
+
+  /** Ranges added (IPv6 ones included). */
+  get size(): number {
+    return this.added;
+  }
+
+  add(r: KeyRange): void {
+    this.added++;
     const start = r.start.toLowerCase();
     const end = r.end.toLowerCase();
     // The part inside ::ffff:0:0/96 is IPv4.
     const lo = start > V4_LOW ? start : V4_LOW;
     const hi = end < V4_HIGH ? end : V4_HIGH;
-    if (lo <= hi) v4.push([parseInt(lo.slice(24), 16) >>> 0, parseInt(hi.slice(24), 16) >>> 0]);
+    if (lo <= hi) {
+      if (this.m === this.starts.length) {
+        const grow = (a: Uint32Array) => {
+          const b = new Uint32Array(a.length * 2);
+          b.set(a);
+          return b;
+        };
+        this.starts = grow(this.starts);
+        this.ends = grow(this.ends);
+      }
+      const s = hex8(lo);
+      if (this.m > 0 && s < this.starts[this.m - 1]) this.sorted = false;
+      this.starts[this.m] = s;
+      this.ends[this.m] = hex8(hi);
+      this.m++;
+    }
     // Whatever lies outside it is IPv6 (an IPv6 end never falls inside it: such ends are keyed as IPv4).
-    if (start < V4_LOW || end > V4_HIGH) v6.push([Buffer.from(start, 'hex'), Buffer.from(end, 'hex')]);
+    if (start < V4_LOW || end > V4_HIGH) this.v6.push([Buffer.from(start, 'hex'), Buffer.from(end, 'hex')]);
   }
-  return {
-    v4: merge(
-      v4,
-      (a, b) => a - b,
-      (x) => (x === 0xffffffff ? x : x + 1),
-    ),
-    v6: merge(v6, Buffer.compare, (x) => x),
-  };
+
+  build(): RangeSet {
+    const { starts, ends, m, sorted } = this;
+    let order: ArrayLike<number> | null = null;
+    if (!sorted && m <= PACKED_INDEX) {
+      const keys = new Float64Array(m);
+      for (let i = 0; i < m; i++) keys[i] = starts[i] * PACKED_INDEX + i;
+      keys.sort();
+      for (let i = 0; i < m; i++) keys[i] = keys[i] - Math.floor(keys[i] / PACKED_INDEX) * PACKED_INDEX;
+      order = keys;
+    } else if (!sorted) order = Array.from({ length: m }, (_, i) => i).sort((a, b) => starts[a] - starts[b]);
+    const outStart = new Uint32Array(m);
+    const outEnd = new Uint32Array(m);
+    let k = 0;
+    for (let j = 0; j < m; j++) {
+      const i = order === null ? j : order[j];
+      const s = starts[i];
+      const e = ends[i];
+      // Overlapping or adjacent to the last one (its end + 1, unless that end is the last address): one range.
+      if (k > 0 && (outEnd[k - 1] === 0xffffffff || s <= outEnd[k - 1] + 1)) {
+        if (e > outEnd[k - 1]) outEnd[k - 1] = e;
+      } else {
+        outStart[k] = s;
+        outEnd[k] = e;
+        k++;
+      }
+    }
+    return { v4Start: outStart.slice(0, k), v4End: outEnd.slice(0, k), v6: merge(this.v6, Buffer.compare, (x: Buffer) => x) };
+  }
 }
 
+export function rangeSetOf(ranges: readonly KeyRange[]): RangeSet {
+  const b = new RangeSetBuilder();
+  for (const r of ranges) b.add(r);
+  return b.build();
+}
+
+/** IPv6 parts (few: feeds are mostly IPv4) sorted by start and merged where they overlap or touch. */
 function merge<T>(ranges: Array<[T, T]>, cmp: (a: T, b: T) => number, next: (x: T) => T): Array<[T, T]> {
   ranges.sort((a, b) => cmp(a[0], b[0]));
   const out: Array<[T, T]> = [];
@@ -107,29 +183,30 @@ function merge<T>(ranges: Array<[T, T]>, cmp: (a: T, b: T) => number, next: (x: 
 
 /** Whether any address of the set lies in one of the ranges: the smaller side is walked, the other searched. */
 export function intersects(set: AddressSet, ranges: RangeSet): boolean {
-  return intersectsV4(set.v4, ranges.v4) || intersectsV6(set.v6, ranges.v6);
+  return intersectsV4(set.v4, ranges.v4Start, ranges.v4End) || intersectsV6(set.v6, ranges.v6);
 }
 
-function intersectsV4(addresses: Uint32Array, ranges: Array<[number, number]>): boolean {
-  if (addresses.length === 0 || ranges.length === 0) return false;
-  if (addresses.length <= ranges.length) {
+function intersectsV4(addresses: Uint32Array, starts: Uint32Array, ends: Uint32Array): boolean {
+  if (addresses.length === 0 || starts.length === 0) return false;
+  if (addresses.length <= starts.length) {
     for (const a of addresses) {
       // The last range starting at or before a.
       let lo = 0;
-      let hi = ranges.length - 1;
+      let hi = starts.length - 1;
       let at = -1;
       while (lo <= hi) {
         const mid = (lo + hi) >>> 1;
-        if (ranges[mid][0] <= a) {
+        if (starts[mid] <= a) {
           at = mid;
           lo = mid + 1;
         } else hi = mid - 1;
       }
-      if (at >= 0 && ranges[at][1] >= a) return true;
+      if (at >= 0 && ends[at] >= a) return true;
     }
     return false;
   }
-  for (const [s, e] of ranges) {
+  for (let r = 0; r < starts.length; r++) {
+    const s = starts[r];
     // The first address at or after s.
     let lo = 0;
     let hi = addresses.length;
@@ -138,7 +215,7 @@ function intersectsV4(addresses: Uint32Array, ranges: Array<[number, number]>): 
       if (addresses[mid] < s) lo = mid + 1;
       else hi = mid;
     }
-    if (lo < addresses.length && addresses[lo] <= e) return true;
+    if (lo < addresses.length && addresses[lo] <= ends[r]) return true;
   }
   return false;
 }

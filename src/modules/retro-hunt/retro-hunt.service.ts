@@ -6,9 +6,11 @@ import { keysetPaginate, KeysetPage } from '../../common/pagination/keyset';
 import { dialectOf, execute } from '../../db/bulk';
 import { Device } from '../device/device.entity';
 import { IocList } from '../ioc/ioc-list.entity';
-import { intersects, KeyRange, RangeSet, rangeSetOf } from '../log-upload/address-set';
+import { intersects, KeyRange, RangeSet, RangeSetBuilder } from '../log-upload/address-set';
 import { readAddressSets } from '../log-upload/address-set.store';
 import { DomainChanges } from '../log-upload/name-set';
+import { BuildThreads } from '../ioc/matching/build-thread';
+import { nextTurn } from '../../common/async/next-turn';
 import { readNameSets } from '../log-upload/name-set.store';
 import { LogUploadStatus } from '../log-upload/log-upload.enums';
 import { RetroHunt } from './retro-hunt.entity';
@@ -54,6 +56,9 @@ const NO_CHANGES: TargetChanges = { ranges: new Map(), domains: new Map() };
 export const EXPIRED_ENTRIES = `SELECT account_id, list_id, range_start, range_end FROM ioc WHERE expires_at > ? AND expires_at <= ? ORDER BY account_id, list_id`;
 export const EXPIRED_DOMAINS = `SELECT account_id, list_id, name FROM ioc_domain WHERE expires_at > ? AND expires_at <= ? ORDER BY account_id, list_id`;
 
+/** Rows per page when a whole list is read (an attach, detach or delete re-judges every entry of it). */
+const LIST_PAGE = 20_000;
+
 /**
  * Retro-hunts: re-judging stored uploads after a change. A change requests one in its own transaction
  * (retro-hunt.request.ts: coalesced while it waits); `runDue` plans the due ones: it resolves each target to
@@ -65,6 +70,9 @@ export const EXPIRED_DOMAINS = `SELECT account_id, list_id, name FROM ioc_domain
 export class RetroHuntService {
   /** Emits `queued` when a hunt queued uploads (the upload worker looks at once). */
   readonly events = new EventEmitter();
+
+  /** Builds the domain matcher of a large change (a whole list) on a worker thread. */
+  private readonly threads = new BuildThreads();
 
   constructor(
     private readonly dataSource: DataSource,
@@ -409,11 +417,12 @@ export class RetroHuntService {
         out.push({ devices: set, ranges: null, hasRanges: true, domains: null });
         continue;
       }
-      let keyRanges = changes.ranges.get(i) ?? [];
+      const keyRanges = new RangeSetBuilder();
       let names = changes.domains.get(i) ?? [];
-      // A whole list can hold millions of entries: concatenated, never spread into a call.
+      // A whole list can hold millions of entries: concatenated, never spread into a call. Its ranges come first,
+      // in order, so that the set needs no sort when nothing else is added.
       if (t.listEntries && t.lists?.length) {
-        keyRanges = keyRanges.concat(await listRanges(em, t.lists));
+        await listRanges(em, t.lists, keyRanges);
         names = names.concat(await listDomains(em, t.lists));
         // The list's entries removed by changes coalesced into this hunt are gone from it now, and those changes
         // reach only the policies that still use the list: a detach and a removal together must still re-judge
@@ -421,32 +430,44 @@ export class RetroHuntService {
         const lists = new Set(t.lists);
         for (const [j, other] of targets.entries()) {
           if (j === i || !other.lists?.some((l) => lists.has(l))) continue;
-          keyRanges = keyRanges.concat(changes.ranges.get(j) ?? []);
+          for (const r of changes.ranges.get(j) ?? []) keyRanges.add(r);
           names = names.concat(changes.domains.get(j) ?? []);
         }
       }
-      out.push({ devices: set, ranges: rangeSetOf(keyRanges), hasRanges: keyRanges.length > 0, domains: names.length ? new DomainChanges(names) : null });
+      for (const r of changes.ranges.get(i) ?? []) keyRanges.add(r);
+      out.push({
+        devices: set,
+        ranges: keyRanges.build(),
+        hasRanges: keyRanges.size > 0,
+        domains: names.length ? await DomainChanges.of(names, this.threads) : null,
+      });
     }
     return out;
   }
 }
 
-/** Every entry's range of these lists, as they are now. */
-async function listRanges(em: EntityManager, lists: number[]): Promise<KeyRange[]> {
-  const out: KeyRange[] = [];
+/**
+ * Every entry's range of these lists, as they are now, into `out`, each list in range order (the set then has
+ * nothing to sort for a single list), in pages with a turn of the event loop between them: a list can be a million.
+ */
+async function listRanges(em: EntityManager, lists: number[], out: RangeSetBuilder): Promise<void> {
   for (const list of lists) {
-    let after = 0;
-    for (;;) {
-      const page: Array<{ id: number | string; range_start: string; range_end: string }> = await em.query(
-        `SELECT id, range_start, range_end FROM ioc WHERE list_id = ? AND id > ? ORDER BY id LIMIT 50000`,
-        [list, after],
+    let page: Array<{ id: number | string; range_start: string; range_end: string }> = await em.query(
+      `SELECT id, range_start, range_end FROM ioc WHERE list_id = ? ORDER BY range_start, id LIMIT ${LIST_PAGE}`,
+      [list],
+    );
+    while (page.length > 0) {
+      for (const r of page) out.add({ start: r.range_start, end: r.range_end });
+      if (page.length < LIST_PAGE) break;
+      const last = page[page.length - 1];
+      await nextTurn();
+      page = await em.query(
+        `SELECT id, range_start, range_end FROM ioc WHERE list_id = ? AND range_start >= ? AND (range_start > ? OR id > ?)
+          ORDER BY range_start, id LIMIT ${LIST_PAGE}`,
+        [list, last.range_start, last.range_start, last.id],
       );
-      if (page.length === 0) break;
-      for (const r of page) out.push({ start: r.range_start, end: r.range_end });
-      after = Number(page[page.length - 1].id);
     }
   }
-  return out;
 }
 
 /** Every domain entry's name of these lists (DOMAIN lists; none for IP lists), as they are now. */
@@ -456,12 +477,13 @@ async function listDomains(em: EntityManager, lists: number[]): Promise<string[]
     let after = 0;
     for (;;) {
       const page: Array<{ id: number | string; name: string }> = await em.query(
-        `SELECT id, name FROM ioc_domain WHERE list_id = ? AND id > ? ORDER BY id LIMIT 50000`,
+        `SELECT id, name FROM ioc_domain WHERE list_id = ? AND id > ? ORDER BY id LIMIT ${LIST_PAGE}`,
         [list, after],
       );
       if (page.length === 0) break;
       for (const r of page) out.push(r.name);
       after = Number(page[page.length - 1].id);
+      await nextTurn();
     }
   }
   return out;
