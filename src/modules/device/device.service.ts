@@ -14,6 +14,11 @@ import { Device } from './device.entity';
 import { dropDeviceOnlyAllows } from '../ioc/ioc.service';
 import { DeviceFields, validateDeviceFields } from './device.validation';
 import { findByIds } from '../../db/find-by-ids';
+import { execute } from '../../db/bulk';
+import { nextTurn } from '../../common/async/next-turn';
+
+/** Uploads (and their stored captures) deleted per statement when a device is deleted. */
+const UPLOAD_DELETE_BATCH = 20;
 
 export interface DeviceFilterData {
   nicknameContains?: string | null;
@@ -151,6 +156,14 @@ export class DeviceService {
       await this.hits.deleteDevice(em, accountId, device.id);
       // ALLOW entries limited to this device alone go too (a scope-less ALLOW entry would allow in the whole policy).
       await dropDeviceOnlyAllows(em, accountId, device.id);
+      // Its uploads (with their stored captures) a few at a time, with turns between: the device row's cascade did
+      // them in one statement.
+      const uploads: Array<{ id: number | string }> = await em.query(`SELECT id FROM log_upload WHERE device_id = ? ORDER BY id`, [device.id]);
+      for (let i = 0; i < uploads.length; i += UPLOAD_DELETE_BATCH) {
+        const ids = uploads.slice(i, i + UPLOAD_DELETE_BATCH).map((u) => u.id);
+        await execute(em, `DELETE FROM log_upload WHERE id IN (${ids.map(() => '?').join(',')})`, ids);
+        await nextTurn();
+      }
       await repo.delete({ id: device.id, accountId });
       return success(removed);
     });

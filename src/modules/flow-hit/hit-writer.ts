@@ -1,5 +1,6 @@
 import { EntityManager } from 'typeorm';
 import { bulkInsertObjects, execute } from '../../db/bulk';
+import { nextTurn } from '../../common/async/next-turn';
 import { hitIdentity, INSERT_COLUMNS, NewHit, rowIdentity } from './flow-hit.columns';
 import { HitChangeKind, recordHitChange } from './hit-change';
 import { insertRollups, rebuildUploadRollups, ROLLUP_GRAINS } from './hit-rollup';
@@ -307,11 +308,40 @@ export class HitWriter {
   async deleteDevice(em: EntityManager, accountId: number, deviceId: number): Promise<number> {
     // ClickHouse first: were the SQL transaction to fail after, the device is still there and its deletion is retried.
     await this.analytics?.deleteDevice(accountId, deviceId);
+    // A device can hold millions of hits: they go upload by upload, in chunks along the upload_id indexes with a
+    // turn of the event loop between chunks, inside the caller's transaction (still all or nothing). One statement
+    // per table held SQLite, and so every request, for seconds.
+    const uploads: Array<{ id: number | string }> = await em.query(`SELECT id FROM log_upload WHERE device_id = ? ORDER BY id`, [deviceId]);
+    let n = 0;
+    for (const { id } of uploads) {
+      for (const grain of ROLLUP_GRAINS) await execute(em, `DELETE FROM ${grain.table} WHERE upload_id = ?`, [id]);
+      n += await deleteUploadRows(em, 'flow_hit', Number(id));
+      await deleteUploadRows(em, 'dns_hit', Number(id));
+    }
+    // Whatever no upload of the device holds (nothing, as rows are written): the device's own statements.
     for (const grain of ROLLUP_GRAINS) await execute(em, `DELETE FROM ${grain.table} WHERE account_id = ? AND device_id = ?`, [accountId, deviceId]);
-    const n = await execute(em, `DELETE FROM flow_hit WHERE account_id = ? AND device_id = ?`, [accountId, deviceId]);
+    n += await execute(em, `DELETE FROM flow_hit WHERE account_id = ? AND device_id = ?`, [accountId, deviceId]);
     await execute(em, `DELETE FROM dns_hit WHERE account_id = ? AND device_id = ?`, [accountId, deviceId]);
     await recordHitChange(em, { accountId, deviceId } satisfies HitChangeKind);
     return n;
+  }
+}
+
+/** Rows per DELETE when a device's hits are deleted. */
+const DELETE_CHUNK = 5_000;
+
+/** An upload's rows of `table` in chunks of DELETE_CHUNK, with a turn of the event loop after each. */
+async function deleteUploadRows(em: EntityManager, table: 'flow_hit' | 'dns_hit', uploadId: number): Promise<number> {
+  let n = 0;
+  for (;;) {
+    const ids: Array<{ id: number | string }> = await em.query(`SELECT id FROM ${table} WHERE upload_id = ? LIMIT ${DELETE_CHUNK}`, [uploadId]);
+    if (ids.length === 0) return n;
+    n += await execute(
+      em,
+      `DELETE FROM ${table} WHERE id IN (${ids.map(() => '?').join(',')})`,
+      ids.map((r) => r.id),
+    );
+    await nextTurn();
   }
 }
 

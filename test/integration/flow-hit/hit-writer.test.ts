@@ -8,6 +8,8 @@ import { FlowHit } from '../../../src/modules/flow-hit/flow-hit.entity';
 import { ROLLUP_GRAINS, rollupColumns } from '../../../src/modules/flow-hit/hit-rollup';
 import { HitMemory } from '../../../src/modules/report/hit-memory';
 import { RetentionService } from '../../../src/modules/report/retention.service';
+import { watchStatements } from '../../helpers/sql-count';
+import { turnCounter } from '../../helpers/turns';
 
 /**
  * flow_hit's column declaration against the entity and the migrated table, and the one writer of hits: after
@@ -250,5 +252,69 @@ describe.each(drivers)('flow_hit columns and the hit writer (%s)', (driver) => {
     for (const grain of ROLLUP_GRAINS)
       expect(Number((await t.dataSource.query(`SELECT COUNT(*) AS n FROM ${grain.table} WHERE device_id = ?`, [hq]))[0].n)).toBe(0);
     store.close();
+  });
+
+  // A device can hold millions of hits: its delete goes upload by upload in chunks with turns of the event loop
+  // between them (one statement per table held SQLite for seconds), still all or nothing.
+  describe('a device with many hits', () => {
+    let branchId: number;
+    let hits: number;
+    beforeAll(async () => {
+      branchId = idOfType(devices[1], 'Device')!;
+      ok(await upload(t, capture(Date.now() - 200 * HOUR, 190, 7), { deviceNickname: 'branch' }));
+      expect((await processQueued(t.services)).map((o) => o.status)).toEqual(['COMPLETED']);
+      const [{ id: uploadId }] = await t.dataSource.query(`SELECT id FROM log_upload WHERE device_id = ? ORDER BY id DESC LIMIT 1`, [branchId]);
+      const cols = INSERT_COLUMNS.map((c) => c.sql).join(', ');
+      // Copies of its hits (same upload) until one upload holds more than two chunks.
+      while (Number((await t.dataSource.query(`SELECT COUNT(*) AS n FROM flow_hit WHERE upload_id = ?`, [uploadId]))[0].n) < 11_000) {
+        await t.dataSource.query(`INSERT INTO flow_hit (${cols}) SELECT ${cols} FROM flow_hit WHERE upload_id = ?`, [uploadId]);
+      }
+      hits = Number((await t.dataSource.query(`SELECT COUNT(*) AS n FROM flow_hit WHERE device_id = ?`, [branchId]))[0].n);
+    });
+    const count = async (table: string) => Number((await t.dataSource.query(`SELECT COUNT(*) AS n FROM ${table} WHERE device_id = ?`, [branchId]))[0].n);
+
+    it('deletes nothing when a chunk fails', async () => {
+      const driver = t.dataSource.driver as unknown as { createQueryRunner: (...a: unknown[]) => { query: (...a: unknown[]) => Promise<unknown> } };
+      const create = driver.createQueryRunner.bind(driver);
+      let chunks = 0;
+      driver.createQueryRunner = (...a: unknown[]) => {
+        const r = create(...a);
+        const query = r.query.bind(r);
+        r.query = async (...q: unknown[]) => {
+          if (/^DELETE FROM flow_hit WHERE id IN/.test(String(q[0])) && ++chunks === 2) throw new Error('injected: disk I/O error');
+          return query(...q);
+        };
+        return r;
+      };
+      try {
+        await expect(t.services.devices.delete(t.accountId, branchId)).rejects.toThrow(/injected/);
+      } finally {
+        driver.createQueryRunner = create;
+      }
+      expect(chunks).toBe(2);
+      expect(await count('flow_hit')).toBe(hits);
+      expect(await t.dataSource.query(`SELECT id FROM device WHERE id = ?`, [branchId])).toHaveLength(1);
+    });
+
+    it('deletes its hits in chunks, with turns of the event loop between them', async () => {
+      const turns = turnCounter();
+      const at: number[] = [];
+      try {
+        await watchStatements(
+          t.dataSource,
+          async () => expect((await t.services.devices.delete(t.accountId, branchId)).ok).toBe(true),
+          (sql) => {
+            if (/^DELETE FROM flow_hit WHERE id IN/.test(sql)) at.push(turns.now);
+          },
+        );
+      } finally {
+        turns.stop();
+      }
+      expect(at.length).toBeGreaterThanOrEqual(3);
+      expect(new Set(at).size).toBe(at.length);
+      expect(await count('flow_hit')).toBe(0);
+      expect(await count('log_upload')).toBe(0);
+      expect(await t.dataSource.query(`SELECT id FROM device WHERE id = ?`, [branchId])).toEqual([]);
+    });
   });
 });
