@@ -22,3 +22,29 @@ export async function watchStatements(dataSource: DataSource, fn: () => Promise<
     (dataSource as unknown as { logger: unknown }).logger = logger;
   }
 }
+
+/**
+ * Runs `fn` with the `nth` statement matching `pattern` failing (as a disk or connection error would), on every
+ * query runner the data source creates meanwhile (SQLite's one shared runner, or MySQL's pooled ones). Returns how
+ * many matching statements were sent.
+ */
+export async function failingNth(dataSource: DataSource, pattern: RegExp, nth: number, fn: () => Promise<unknown>): Promise<number> {
+  const driver = dataSource.driver as unknown as { createQueryRunner: (...a: unknown[]) => { query: (...a: unknown[]) => Promise<unknown> } };
+  const create = driver.createQueryRunner.bind(driver);
+  let seen = 0;
+  driver.createQueryRunner = (...a: unknown[]) => {
+    const runner = create(...a);
+    const query = runner.query.bind(runner);
+    runner.query = async (...q: unknown[]) => {
+      if (pattern.test(String(q[0])) && ++seen === nth) throw new Error('injected: disk I/O error');
+      return query(...q);
+    };
+    return runner;
+  };
+  try {
+    await fn();
+  } finally {
+    driver.createQueryRunner = create;
+  }
+  return seen;
+}

@@ -8,7 +8,7 @@ import { FlowHit } from '../../../src/modules/flow-hit/flow-hit.entity';
 import { ROLLUP_GRAINS, rollupColumns } from '../../../src/modules/flow-hit/hit-rollup';
 import { HitMemory } from '../../../src/modules/report/hit-memory';
 import { RetentionService } from '../../../src/modules/report/retention.service';
-import { watchStatements } from '../../helpers/sql-count';
+import { failingNth, watchStatements } from '../../helpers/sql-count';
 import { turnCounter } from '../../helpers/turns';
 
 /**
@@ -274,23 +274,9 @@ describe.each(drivers)('flow_hit columns and the hit writer (%s)', (driver) => {
     const count = async (table: string) => Number((await t.dataSource.query(`SELECT COUNT(*) AS n FROM ${table} WHERE device_id = ?`, [branchId]))[0].n);
 
     it('deletes nothing when a chunk fails', async () => {
-      const driver = t.dataSource.driver as unknown as { createQueryRunner: (...a: unknown[]) => { query: (...a: unknown[]) => Promise<unknown> } };
-      const create = driver.createQueryRunner.bind(driver);
-      let chunks = 0;
-      driver.createQueryRunner = (...a: unknown[]) => {
-        const r = create(...a);
-        const query = r.query.bind(r);
-        r.query = async (...q: unknown[]) => {
-          if (/^DELETE FROM flow_hit WHERE id IN/.test(String(q[0])) && ++chunks === 2) throw new Error('injected: disk I/O error');
-          return query(...q);
-        };
-        return r;
-      };
-      try {
-        await expect(t.services.devices.delete(t.accountId, branchId)).rejects.toThrow(/injected/);
-      } finally {
-        driver.createQueryRunner = create;
-      }
+      const chunks = await failingNth(t.dataSource, /^DELETE FROM flow_hit WHERE id IN/, 2, () =>
+        expect(t.services.devices.delete(t.accountId, branchId)).rejects.toThrow(/injected/),
+      );
       expect(chunks).toBe(2);
       expect(await count('flow_hit')).toBe(hits);
       expect(await t.dataSource.query(`SELECT id FROM device WHERE id = ?`, [branchId])).toHaveLength(1);

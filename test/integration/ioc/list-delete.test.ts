@@ -1,6 +1,6 @@
 import { createTestApp, TestApp } from '../../helpers/app';
 import { drivers } from '../../helpers/db';
-import { watchStatements } from '../../helpers/sql-count';
+import { failingNth, watchStatements } from '../../helpers/sql-count';
 import { turnCounter } from '../../helpers/turns';
 import { bulkInsert } from '../../../src/db/bulk';
 import { cidr4 } from '../../../src/common/net/cidr';
@@ -89,23 +89,9 @@ describe.each(drivers)('deleting a large list (%s)', (driver) => {
 
   it('deletes nothing when a chunk fails: the list and all its entries stay', async () => {
     const id = await makeList(IocEntryKind.IP);
-    let chunks = 0;
-    const runner = t.dataSource.driver as unknown as { createQueryRunner: (...a: unknown[]) => { query: (...a: unknown[]) => Promise<unknown> } };
-    const create = runner.createQueryRunner.bind(runner);
-    runner.createQueryRunner = (...a: unknown[]) => {
-      const r = create(...a);
-      const query = r.query.bind(r);
-      r.query = async (...q: unknown[]) => {
-        if (/^DELETE FROM ioc WHERE list_id = \? AND id <= \?/.test(String(q[0])) && ++chunks === 2) throw new Error('injected: disk I/O error');
-        return query(...q);
-      };
-      return r;
-    };
-    try {
-      await expect(t.services.iocLists.delete(t.accountId, id)).rejects.toThrow(/injected/);
-    } finally {
-      runner.createQueryRunner = create;
-    }
+    const chunks = await failingNth(t.dataSource, /^DELETE FROM ioc WHERE list_id = \? AND id <= \?/, 2, () =>
+      expect(t.services.iocLists.delete(t.accountId, id)).rejects.toThrow(/injected/),
+    );
     expect(chunks).toBe(2);
     expect(await rows(id)).toBe(N);
     expect(await t.dataSource.query(`SELECT id FROM ioc_list WHERE id = ?`, [id])).toHaveLength(1);
