@@ -252,8 +252,7 @@ export class DomainIndexBuilder {
     let used = 0;
     let poolBytes = 0;
     for (let i = 0; i < n; i++) poolBytes += this.names[i].length;
-    // Zeroed: a name listed twice is stored once, and the unused tail must not differ from one build to the next.
-    const pool = Buffer.alloc(Math.max(1, poolBytes));
+    const pool = Buffer.allocUnsafe(Math.max(1, poolBytes));
     const nodeOff = new Uint32Array(n);
     const nodeLen = new Uint8Array(n);
     const rowNode = new Int32Array(n);
@@ -342,6 +341,8 @@ export class DomainIndexBuilder {
       }
       return sum;
     };
+    // A name listed twice is stored once: the unused tail is zeroed, so that two builds of the same entries are equal.
+    pool.fill(0, poolPos);
     // 1b. Every proper suffix of a listed name (at a label boundary) is in the table, flagged HAS_DESC: a marker
     // when it is not listed itself. A lookup stops at the first suffix that is absent or has nothing listed below.
     const grow = () => {
