@@ -308,20 +308,9 @@ export class HitWriter {
   async deleteDevice(em: EntityManager, accountId: number, deviceId: number): Promise<number> {
     // ClickHouse first: were the SQL transaction to fail after, the device is still there and its deletion is retried.
     await this.analytics?.deleteDevice(accountId, deviceId);
-    // A device can hold millions of hits: they go upload by upload, in chunks along the upload_id indexes with a
-    // turn of the event loop between chunks, inside the caller's transaction (still all or nothing). One statement
-    // per table held SQLite, and so every request, for seconds.
-    const uploads: Array<{ id: number | string }> = await em.query(`SELECT id FROM log_upload WHERE device_id = ? ORDER BY id`, [deviceId]);
-    let n = 0;
-    for (const { id } of uploads) {
-      for (const grain of ROLLUP_GRAINS) await execute(em, `DELETE FROM ${grain.table} WHERE upload_id = ?`, [id]);
-      n += await deleteUploadRows(em, 'flow_hit', Number(id));
-      await deleteUploadRows(em, 'dns_hit', Number(id));
-    }
-    // Whatever no upload of the device holds (nothing, as rows are written): the device's own statements.
     for (const grain of ROLLUP_GRAINS) await execute(em, `DELETE FROM ${grain.table} WHERE account_id = ? AND device_id = ?`, [accountId, deviceId]);
-    n += await execute(em, `DELETE FROM flow_hit WHERE account_id = ? AND device_id = ?`, [accountId, deviceId]);
-    await execute(em, `DELETE FROM dns_hit WHERE account_id = ? AND device_id = ?`, [accountId, deviceId]);
+    const n = await deleteDeviceRows(em, 'flow_hit', accountId, deviceId);
+    await deleteDeviceRows(em, 'dns_hit', accountId, deviceId);
     await recordHitChange(em, { accountId, deviceId } satisfies HitChangeKind);
     return n;
   }
@@ -330,17 +319,31 @@ export class HitWriter {
 /** Rows per DELETE when a device's hits are deleted. */
 const DELETE_CHUNK = 5_000;
 
-/** An upload's rows of `table` in chunks of DELETE_CHUNK, with a turn of the event loop after each. */
-async function deleteUploadRows(em: EntityManager, table: 'flow_hit' | 'dns_hit', uploadId: number): Promise<number> {
+/**
+ * A device's rows of `table` (it can hold millions of hits), in chunks along the (account_id, device_id,
+ * first_seen_at, id) index, each chunk after the last (none walks over rows deleted before it), with a turn of the
+ * event loop after each, inside the caller's transaction (still all or nothing). One statement per table held
+ * SQLite, and so every request, for seconds.
+ */
+async function deleteDeviceRows(em: EntityManager, table: 'flow_hit' | 'dns_hit', accountId: number, deviceId: number): Promise<number> {
   let n = 0;
+  let after: { at: number | string; id: number | string } | null = null;
   for (;;) {
-    const ids: Array<{ id: number | string }> = await em.query(`SELECT id FROM ${table} WHERE upload_id = ? LIMIT ${DELETE_CHUNK}`, [uploadId]);
-    if (ids.length === 0) return n;
+    const rows: Array<{ id: number | string; first_seen_at: number | string }> = await em.query(
+      `SELECT id, first_seen_at FROM ${table} WHERE account_id = ? AND device_id = ?
+          ${after ? 'AND first_seen_at >= ? AND (first_seen_at > ? OR id > ?)' : ''}
+        ORDER BY first_seen_at, id LIMIT ${DELETE_CHUNK}`,
+      after ? [accountId, deviceId, after.at, after.at, after.id] : [accountId, deviceId],
+    );
+    if (rows.length === 0) return n;
     n += await execute(
       em,
-      `DELETE FROM ${table} WHERE id IN (${ids.map(() => '?').join(',')})`,
-      ids.map((r) => r.id),
+      `DELETE FROM ${table} WHERE id IN (${rows.map(() => '?').join(',')})`,
+      rows.map((r) => r.id),
     );
+    if (rows.length < DELETE_CHUNK) return n;
+    const last = rows[rows.length - 1];
+    after = { at: last.first_seen_at, id: last.id };
     await nextTurn();
   }
 }

@@ -158,7 +158,7 @@ export class RangeSetBuilder {
         k++;
       }
     }
-    return { v4Start: outStart.slice(0, k), v4End: outEnd.slice(0, k), v6: merge(this.v6, Buffer.compare, (x: Buffer) => x) };
+    return { v4Start: outStart.slice(0, k), v4End: outEnd.slice(0, k), v6: mergeV6(this.v6) };
   }
 }
 
@@ -168,14 +168,14 @@ export function rangeSetOf(ranges: readonly KeyRange[]): RangeSet {
   return b.build();
 }
 
-/** IPv6 parts (few: feeds are mostly IPv4) sorted by start and merged where they overlap or touch. */
-function merge<T>(ranges: Array<[T, T]>, cmp: (a: T, b: T) => number, next: (x: T) => T): Array<[T, T]> {
-  ranges.sort((a, b) => cmp(a[0], b[0]));
-  const out: Array<[T, T]> = [];
+/** IPv6 parts (few: feeds are mostly IPv4) sorted by start and merged where they overlap. */
+function mergeV6(ranges: Array<[Buffer, Buffer]>): Array<[Buffer, Buffer]> {
+  ranges.sort((a, b) => Buffer.compare(a[0], b[0]));
+  const out: Array<[Buffer, Buffer]> = [];
   for (const r of ranges) {
     const last = out[out.length - 1];
-    if (last && cmp(r[0], next(last[1])) <= 0) {
-      if (cmp(r[1], last[1]) > 0) last[1] = r[1];
+    if (last && Buffer.compare(r[0], last[1]) <= 0) {
+      if (Buffer.compare(r[1], last[1]) > 0) last[1] = r[1];
     } else out.push([r[0], r[1]]);
   }
   return out;

@@ -254,8 +254,8 @@ describe.each(drivers)('flow_hit columns and the hit writer (%s)', (driver) => {
     store.close();
   });
 
-  // A device can hold millions of hits: its delete goes upload by upload in chunks with turns of the event loop
-  // between them (one statement per table held SQLite for seconds), still all or nothing.
+  // A device can hold millions of hits: its delete goes in chunks along the device's index with turns of the event
+  // loop between them (one statement per table held SQLite for seconds), still all or nothing.
   describe('a device with many hits', () => {
     let branchId: number;
     let hits: number;

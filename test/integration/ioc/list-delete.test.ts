@@ -89,7 +89,7 @@ describe.each(drivers)('deleting a large list (%s)', (driver) => {
 
   it('deletes nothing when a chunk fails: the list and all its entries stay', async () => {
     const id = await makeList(IocEntryKind.IP);
-    const chunks = await failingNth(t.dataSource, /^DELETE FROM ioc WHERE list_id = \? AND id <= \?/, 2, () =>
+    const chunks = await failingNth(t.dataSource, /^DELETE FROM ioc WHERE list_id = \? AND id > \? AND id <= \?/, 2, () =>
       expect(t.services.iocLists.delete(t.accountId, id)).rejects.toThrow(/injected/),
     );
     expect(chunks).toBe(2);

@@ -104,7 +104,7 @@ export class BuildThreads {
   private readonly script: string;
   private readonly minEntries: number;
   private closed = false;
-  /** Builds a thread finished (tests and the bench read it). */
+  /** Builds a thread finished (tests read it). */
   threadBuilds = 0;
 
   constructor(private readonly options: BuildThreadsOptions = {}) {
