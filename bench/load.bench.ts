@@ -35,6 +35,8 @@ const UPLOADERS = Number(argValue('uploaders') ?? 2);
 const UPLOAD_BYTES = Number(argValue('upload-mb') ?? 5) * 1_000_000;
 const REUSE = process.argv.includes('--reuse');
 const CPU_PROF = argValue('cpu-prof');
+/** Every report client's request asks a window of its own: nothing is shared between requests (see reportRunner). */
+const DISTINCT = process.argv.includes('--distinct-windows');
 const MYSQL_URL = argValue('mysql-url') ?? 'mysql://root@127.0.0.1:3306';
 const IDLE_RUNS = 10;
 const IDLE_UPLOADS = 5;
@@ -91,15 +93,22 @@ const DEVICES = `query { devices(first: 10) { edges { node { id nickname } } } }
 type Kind = 'dashboard' | 'hitReport' | 'flowHits';
 const KINDS: Kind[] = ['dashboard', 'hitReport', 'flowHits'];
 
-/** One report request of a kind; flowHits walks the drill-down by cursor (a client's `after` state). */
-function reportRunner(api: Api, device: string) {
-  const filter = { from: new Date(FROM).toISOString(), to: new Date(END).toISOString() };
-  const drill = { ...filter, devices: [device], minSeverity: 3 };
+/** Milliseconds taken off the window's end, one more for every request of a runner that asks each report anew. */
+let shift = 0;
+
+/**
+ * One report request of a kind; flowHits walks the drill-down by cursor (a client's `after` state). With `anew`,
+ * each dashboard and hitReport asks a window of its own (its end a few ms earlier than any before), so no request
+ * shares another's result (REPORT_SHARING): every one is computed.
+ */
+function reportRunner(api: Api, device: string, anew: boolean) {
+  const window = () => ({ from: new Date(FROM).toISOString(), to: new Date(END - (anew ? ++shift : 0)).toISOString() });
+  const drill = { ...window(), devices: [device], minSeverity: 3 };
   let after: string | null = null;
   let pages = 0;
   return async (kind: Kind): Promise<Outcome> => {
-    if (kind === 'dashboard') return api.gql(DASHBOARD_QUERY, { from: filter.from, to: filter.to });
-    if (kind === 'hitReport') return api.gql(REPORT_QUERY, { filter });
+    if (kind === 'dashboard') return api.gql(DASHBOARD_QUERY, window());
+    if (kind === 'hitReport') return api.gql(REPORT_QUERY, { filter: window() });
     const o = await api.gql(HITS_QUERY, { filter: drill, after });
     const info = o.json?.data?.flowHits?.pageInfo;
     // Up to 20 pages deep, then from the top again.
@@ -156,7 +165,8 @@ async function main(): Promise<void> {
 
     // Idle baseline.
     progress('idle baseline');
-    const runner = reportRunner(api, device.id);
+    // Each idle report is computed (a window of its own): the baseline is the cost of one report alone.
+    const runner = reportRunner(api, device.id, true);
     const idleRun = async (k: Kind): Promise<number> => {
       const o = await runner(k);
       if (!o.ok) throw new Error(`idle ${k}: HTTP ${o.status} ${JSON.stringify(o.json?.errors ?? null).slice(0, 300)}`);
@@ -200,7 +210,7 @@ async function main(): Promise<void> {
     let errors = 0;
     const errorSamples: string[] = [];
     const clients = Array.from({ length: CLIENTS }, async (_, c) => {
-      const run = reportRunner(api, device.id);
+      const run = reportRunner(api, device.id, DISTINCT);
       for (let i = c; performance.now() < until; i++) {
         const kind = KINDS[i % KINDS.length];
         const o = await run(kind);
@@ -240,6 +250,10 @@ async function main(): Promise<void> {
     const loadLag = await lagSince(api);
     await Promise.all(uploaders);
     const m = await api.metrics();
+    // How the store's report results were got over the whole run (idle phase included): computed, joined, kept.
+    const results = [...m.entries()]
+      .filter(([k]) => k.startsWith('pcap_defense_report_results_total'))
+      .map(([k, v]) => `${k.replace(/^.*outcome="|"\}$/g, '')} ${v}`);
     const refusedBy = [...m.entries()]
       .filter(([k]) => k.startsWith('pcap_defense_reports_refused_total'))
       .map(([k, v]) => `${k.replace(/^.*\{|\}$/g, '')}=${v}`);
@@ -278,6 +292,9 @@ async function main(): Promise<void> {
     );
     console.log(
       `report errors: ${errors}; refused 503 (OVERLOADED): ${refused} (${refusedBy.join(', ') || 'none'}); answered ${(allS.n / SECONDS).toFixed(1)} reports/s`,
+    );
+    console.log(
+      `report results (REPORT_SHARING=${process.env.REPORT_SHARING ?? 'true'}, ${DISTINCT ? 'every request a window of its own' : 'the clients ask the same window'}): ${results.join(', ') || 'none shared'}`,
     );
     const ir = stats(idleReady);
     const lr = stats(ready);

@@ -113,6 +113,12 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly reportResults = new Counter({
+    name: `${PREFIX}report_results_total`,
+    help: 'In-memory store report results, by how each request got one: computed, joined (a computation running for the same question), kept (a result computed earlier over the same hits).',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
   readonly reportsRefused = new Counter({
     name: `${PREFIX}reports_refused_total`,
     help: 'Report queries refused by admission control (503), by reason: queue_full, queue_timeout, event_loop_lag.',

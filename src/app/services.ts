@@ -18,6 +18,7 @@ import { DnsHitService } from '../modules/dns-hit/dns-hit.service';
 import { ReportService } from '../modules/report/report.service';
 import { ReportThreads } from '../modules/report/report-thread/report-threads';
 import { HitMemory } from '../modules/report/hit-memory';
+import { SharedReports } from '../modules/report/shared-reports';
 import { RetentionService } from '../modules/report/retention.service';
 import { SqliteCheckpointer } from '../db/sqlite-checkpointer';
 import { falsePositiveAllow } from '../modules/flow-hit/false-positive-allow';
@@ -39,6 +40,9 @@ import { Analytics } from '../modules/analytics/analytics';
 import { AnalyticsFlowHits } from '../modules/analytics/analytics-flow-hits';
 import { AnalyticsHits } from '../modules/analytics/analytics-hits';
 import { HitWriter } from '../modules/flow-hit/hit-writer';
+
+/** Rows of report results kept for requests that ask the same again (REPORT_SHARED_RESULTS bounds their count). */
+const SHARED_REPORT_ROWS = 50_000;
 
 /** Every service, built once per process from the DataSource; resolvers reach them through the context. */
 export interface Services {
@@ -64,6 +68,8 @@ export interface Services {
   parsers: ParsePool | null;
   /** The report threads (null with REPORT_THREADS=0); started with the server, closed with the services. */
   reportThreads: ReportThreads | null;
+  /** Store report results shared between requests (null with REPORT_SHARING=false). */
+  reportShared: SharedReports | null;
   /** SQLite's WAL checkpoints off the event loop (null on MySQL, in memory, or with SQLITE_CHECKPOINT_MS=0); started and closed with the server. */
   sqliteCheckpointer: SqliteCheckpointer | null;
   flowHits: FlowHitService;
@@ -146,6 +152,13 @@ export function createServices(dataSource: DataSource, config: AppConfig, option
             logger.error({ err, event: 'report_thread.exit' }, 'a report thread stopped; its reports failed and the next report starts another'),
         })
       : null;
+  const reportShared = config.reportSharing
+    ? new SharedReports({
+        maxEntries: config.reportSharedResults,
+        maxRows: SHARED_REPORT_ROWS,
+        onResult: (outcome) => metrics.reportResults.inc({ outcome }),
+      })
+    : null;
   const databaseProbe = new DatabaseProbe(dataSource);
   const analyticsFlowHits = analytics ? new AnalyticsFlowHits(analytics, dataSource) : null;
   const telemetry = uploadTelemetry(metrics, logger);
@@ -211,9 +224,15 @@ export function createServices(dataSource: DataSource, config: AppConfig, option
     flowHits: new FlowHitService(dataSource, analyticsFlowHits),
     analyticsFlowHits,
     dnsHits: new DnsHitService(dataSource),
-    reports: new ReportService(dataSource, { memory: reportMemory, threads: reportThreads, analytics }),
+    reports: new ReportService(dataSource, {
+      memory: reportMemory,
+      threads: reportThreads,
+      analytics,
+      shared: reportShared,
+    }),
     reportMemory,
     reportThreads,
+    reportShared,
     sqliteCheckpointer:
       config.database.type === 'sqlite' && config.database.file !== ':memory:' && config.sqliteCheckpointMs > 0
         ? new SqliteCheckpointer(dataSource, {

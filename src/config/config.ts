@@ -45,6 +45,13 @@ export interface AppConfig {
    */
   reportThreads: number;
   /**
+   * Results of the store's reports kept for requests that ask the same thing of the same hits (shared-reports.ts);
+   * 0 keeps none but still shares a computation between the requests that ask for it while it runs.
+   */
+  reportSharedResults: number;
+  /** Whether store reports are shared at all (false: every request computes its own; for comparisons). */
+  reportSharing: boolean;
+  /**
    * SQLite: how often a thread of its own checkpoints the WAL into the database file (src/db/sqlite-checkpointer.ts),
    * so the main connection's commits never do; 0 leaves it to SQLite's automatic checkpoints on the main thread.
    */
@@ -362,6 +369,8 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     },
     reportMemoryMaxHits: int(env, 'REPORT_MEMORY_MAX_HITS', 2_000_000, 0, 1_000_000_000),
     reportThreads: int(env, 'REPORT_THREADS', 1, 0, 64),
+    reportSharedResults: int(env, 'REPORT_SHARED_RESULTS', 256, 0, 100_000),
+    reportSharing: bool(env, 'REPORT_SHARING', true),
     sqliteCheckpointMs: int(env, 'SQLITE_CHECKPOINT_MS', 200, 0, 60_000),
     worker: {
       enabled: bool(env, 'WORKER_ENABLED', true),

@@ -112,6 +112,15 @@ export interface Block {
   triage: Uint8Array;
 }
 
+/** Blocks by identity: a block is never changed once built, so an id names its contents (ids are never reused). */
+const blockIds = new WeakMap<Block, number>();
+let nextBlockId = 1;
+export function blockId(b: Block): number {
+  let id = blockIds.get(b);
+  if (id === undefined) blockIds.set(b, (id = nextBlockId++));
+  return id;
+}
+
 /** One account's hits and the tables their ids point into. */
 export class AccountHits {
   readonly hosts = new Interner<HostInfo>();

@@ -12,7 +12,8 @@ import { ReportExecutor } from './groupings/executor';
 import { Grouping, GroupingOptions } from './groupings/grouping';
 import { MemoryExecutor } from './groupings/memory.executor';
 import { SqlExecutor } from './groupings/sql.executor';
-import { HitMemory } from './hit-memory';
+import { AccountHits, HitMemory } from './hit-memory';
+import { SharedReports, SharingExecutor } from './shared-reports';
 import { ReportThreads } from './report-thread/report-threads';
 import { TimeBucket } from './report.enums';
 import { ThreatRow, TimelineBucketRow } from './report.types';
@@ -36,7 +37,7 @@ export class ReportService {
   /** Without `memory`, or with the store off, every report is computed in SQL; with `analytics`, in ClickHouse. */
   constructor(
     private readonly dataSource: DataSource,
-    private readonly options: { memory?: HitMemory; threads?: ReportThreads | null; analytics?: Analytics | null } = {},
+    private readonly options: { memory?: HitMemory; threads?: ReportThreads | null; analytics?: Analytics | null; shared?: SharedReports | null } = {},
   ) {
     this.sql = new SqlExecutor(dataSource);
     this.dns = new DnsExecutor(dataSource);
@@ -51,7 +52,6 @@ export class ReportService {
     let chosen = this.chosen.get(f);
     if (!chosen) {
       const memory = this.options.memory;
-      const threads = this.options.threads;
       const analytics = this.options.analytics;
       chosen =
         f.kind === HitKind.DNS
@@ -59,11 +59,19 @@ export class ReportService {
           : analytics
             ? this.clickhouse(analytics, f)
             : memory
-              ? memory.view(f.accountId).then((held) => (!held ? this.sql : threads ? threads.executor(held) : new MemoryExecutor(held.snapshot())))
+              ? memory.view(f.accountId).then((held) => (held ? this.memoryExecutor(held) : this.sql))
               : Promise.resolve(this.sql);
       this.chosen.set(f, chosen);
     }
     return chosen;
+  }
+
+  /** A request's executor over the store's snapshot: on a thread or here, its calls shared when REPORT_SHARED_RESULTS allows. */
+  private memoryExecutor(held: AccountHits): ReportExecutor {
+    const snapshot = held.snapshot();
+    const threads = this.options.threads;
+    const inner = threads ? threads.executor(held, snapshot) : new MemoryExecutor(snapshot);
+    return this.options.shared ? new SharingExecutor(inner, snapshot, this.options.shared) : inner;
   }
 
   /**

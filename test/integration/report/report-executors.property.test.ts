@@ -14,6 +14,7 @@ import { ReportService } from '../../../src/modules/report/report.service';
 import { MemoryExecutor } from '../../../src/modules/report/groupings/memory.executor';
 import { SqlExecutor } from '../../../src/modules/report/groupings/sql.executor';
 import { ReportThreads } from '../../../src/modules/report/report-thread/report-threads';
+import { SharedReports } from '../../../src/modules/report/shared-reports';
 import { BY_IOC, GROUPINGS, TOTALS } from '../../../src/modules/report/groupings/groupings';
 import { resolveHitFilter, ResolvedHitFilter } from '../../../src/modules/flow-hit/hit-filter';
 import { HitFilter } from '../../../src/modules/flow-hit/hit-filter.inputs';
@@ -210,6 +211,8 @@ describe.each(drivers)('the SQL and memory executors agree on random hits and fi
   let uploadOf: number[];
   let entries: Entry[];
   let threads: ReportThreads;
+  /** Shared by the threaded services of every data set: a result kept from an earlier one must never answer. */
+  const shared = new SharedReports({ maxEntries: 1_000, maxRows: 100_000 });
   /** The ClickHouse tier on chDB, when installed (CI=true without it fails here, as the analytics tests do). */
   let analytics: Analytics | null = null;
   const chdb = chdbInstalled() || process.env.CI === 'true' ? chdbConfig() : null;
@@ -405,7 +408,7 @@ describe.each(drivers)('the SQL and memory executors agree on random hits and fi
           try {
             await store.warm(t.accountId);
             const memory = new ReportService(t.dataSource, { memory: store });
-            const threaded = new ReportService(t.dataSource, { memory: store, threads });
+            const threaded = new ReportService(t.dataSource, { memory: store, threads, shared });
             const sql = new ReportService(t.dataSource);
             const clickhouse = analytics ? new ReportService(t.dataSource, { memory: store, analytics }) : null;
             // Verdicts given after the store (and the thread) loaded reach both through the change log.
@@ -440,6 +443,10 @@ describe.each(drivers)('the SQL and memory executors agree on random hits and fi
         const expected = { asked, ...(await everything(sql, fs, q)) };
         expect({ asked, ...(await everything(memory, fm, q)) }).toEqual(expected);
         expect({ asked, ...(await everything(threaded, ft, q)) }).toEqual(expected);
+        // Asked again (a filter object of its own): the results kept for it.
+        const kept = shared.stats.kept;
+        expect({ asked, ...(await everything(threaded, f(), q)) }).toEqual(expected);
+        expect(shared.stats.kept).toBeGreaterThan(kept);
         // Verdicts given since the last read reach ClickHouse's mirror of them first (analytics-triage.ts).
         if (clickhouse) {
           expect(await clickhouse.executor(fc)).toBeInstanceOf(ClickHouseExecutor);

@@ -7,6 +7,7 @@ import { HitFilter } from '../../../src/modules/flow-hit/hit-filter.inputs';
 import { HitMemory } from '../../../src/modules/report/hit-memory';
 import { ReportService } from '../../../src/modules/report/report.service';
 import { ReportThreadError, ReportThreads, ThreadedExecutor } from '../../../src/modules/report/report-thread/report-threads';
+import { SharingExecutor } from '../../../src/modules/report/shared-reports';
 import { BY_INTERNAL_HOST, GROUPINGS, TOTALS } from '../../../src/modules/report/groupings/groupings';
 import { TimeBucket } from '../../../src/modules/report/report.enums';
 
@@ -70,7 +71,8 @@ describe('report threads', () => {
   it("serves the server's reports by default, from columns in shared memory", async () => {
     expect(t.services.config.reportThreads).toBe(1);
     const executor = await t.services.reports.executor(window());
-    expect(executor).toBeInstanceOf(ThreadedExecutor);
+    expect(executor).toBeInstanceOf(SharingExecutor);
+    expect((executor as SharingExecutor).inner).toBeInstanceOf(ThreadedExecutor);
     const held = (await t.services.reportMemory.view(t.accountId))!;
     const blocks = [...held.blocks()];
     expect(blocks.length).toBeGreaterThan(0);

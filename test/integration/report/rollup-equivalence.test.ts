@@ -11,6 +11,7 @@ import { splitWindow } from '../../../src/modules/report/groupings/sql-source';
 import { SqlExecutor } from '../../../src/modules/report/groupings/sql.executor';
 import { MemoryExecutor } from '../../../src/modules/report/groupings/memory.executor';
 import { ThreadedExecutor } from '../../../src/modules/report/report-thread/report-threads';
+import { SharingExecutor } from '../../../src/modules/report/shared-reports';
 import {
   BY_CATEGORY,
   BY_DEVICE,
@@ -200,7 +201,10 @@ describe.each(drivers)('report roll-ups agree with the raw hits (%s)', (driver) 
     const any = resolveHitFilter(t.accountId, { preset: 'LAST_24_HOURS' } as HitFilter);
     expect(await sql.executor(any)).toBeInstanceOf(SqlExecutor);
     expect(await held.executor(any)).toBeInstanceOf(MemoryExecutor);
-    expect(await t.services.reports.executor(any)).toBeInstanceOf(ThreadedExecutor);
+    // The server's: on the report thread, shared between requests that ask the same of the same hits.
+    const served = await t.services.reports.executor(any);
+    expect(served).toBeInstanceOf(SharingExecutor);
+    expect((served as SharingExecutor).inner).toBeInstanceOf(ThreadedExecutor);
     let compared = 0;
     for (const [, from, to] of WINDOWS) {
       for (const [, extra] of filters()) {

@@ -23,6 +23,15 @@ describe('loadConfig', () => {
     for (const bad of ['-1', 'one', '65']) expect(() => loadConfig({ REPORT_THREADS: bad })).toThrow('REPORT_THREADS');
   });
 
+  it('shares store reports by default, keeping 256 results; REPORT_SHARING=false turns it off, a bad value is refused', () => {
+    expect(loadConfig({}).reportSharing).toBe(true);
+    expect(loadConfig({}).reportSharedResults).toBe(256);
+    expect(loadConfig({ REPORT_SHARING: 'false' }).reportSharing).toBe(false);
+    expect(loadConfig({ REPORT_SHARED_RESULTS: '0' }).reportSharedResults).toBe(0);
+    for (const bad of ['-1', 'many', '100001']) expect(() => loadConfig({ REPORT_SHARED_RESULTS: bad })).toThrow('REPORT_SHARED_RESULTS');
+    expect(() => loadConfig({ REPORT_SHARING: 'maybe' })).toThrow('REPORT_SHARING');
+  });
+
   it('parses uploads on one thread by default; PARSE_THREADS=0 parses on the main thread, a bad value is refused', () => {
     expect(loadConfig({}).worker.parseThreads).toBe(1);
     expect(loadConfig({ PARSE_THREADS: '0' }).worker.parseThreads).toBe(0);

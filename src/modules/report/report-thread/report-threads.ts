@@ -2,7 +2,7 @@ import path from 'node:path';
 import type { Worker } from 'node:worker_threads';
 import { startWorker } from '../../../common/threads/start-worker';
 import type { ResolvedHitFilter } from '../../flow-hit/hit-filter';
-import type { AccountHits, Block } from '../hit-memory';
+import { type AccountHits, blockId } from '../hit-memory';
 import type { ReportExecutor } from '../groupings/executor';
 import type { Grouping, GroupingOptions } from '../groupings/grouping';
 import type { TimeBucket } from '../report.enums';
@@ -55,15 +55,6 @@ interface Thread {
 const TABLE_SET: Record<InternedTable, true> = { hosts: true, externals: true, groups: true, directions: true, protocols: true, foundBys: true, triages: true };
 const TABLES = Object.keys(TABLE_SET) as InternedTable[];
 
-/** Blocks by identity: a block is never changed once built (hit-memory.ts), so an id names its contents. */
-const blockIds = new WeakMap<Block, number>();
-let nextBlockId = 1;
-function blockId(b: Block): number {
-  let id = blockIds.get(b);
-  if (id === undefined) blockIds.set(b, (id = nextBlockId++));
-  return id;
-}
-
 /**
  * Report threads (REPORT_THREADS): the memory executor's work (every grouping, threats, the timeline) runs on
  * worker threads, so the event loop keeps answering uploads, probes and small queries while reports compute, and
@@ -98,9 +89,9 @@ export class ReportThreads {
     for (let i = 0; i < this.slots.length; i++) this.thread(i);
   }
 
-  /** An executor over a snapshot of `source` (the store's account) taken now, computing on one thread. */
-  executor(source: AccountHits): ReportExecutor {
-    return new ThreadedExecutor(this, source, source.snapshot());
+  /** An executor over a snapshot of `source` (the store's account; taken now unless given), computing on one thread. */
+  executor(source: AccountHits, snapshot: AccountHits = source.snapshot()): ReportExecutor {
+    return new ThreadedExecutor(this, source, snapshot);
   }
 
   async close(): Promise<void> {
