@@ -148,9 +148,14 @@ export class AccountHits {
    * snapshot keeps the list of blocks and the version, and shares everything else.
    */
   snapshot(): AccountHits {
-    const blocks = [...this.blocks()];
+    // One list per version, shared by the snapshots taken at it (each request takes one).
+    if (this.listed?.version !== this.version) this.listed = { version: this.version, blocks: [...this.blocks()] };
+    const blocks = this.listed.blocks;
     return Object.create(this, { version: { value: this.version }, blocks: { value: () => blocks } }) as AccountHits;
   }
+
+  /** The blocks as of a version (snapshot()); every change bumps the version first. */
+  private listed: { version: number; blocks: readonly Block[] } | null = null;
 
   /** Rows (one upload's, or a load batch's) grouped into blocks per upload and added. */
   add(rows: HitRow[]): void {

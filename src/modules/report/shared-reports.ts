@@ -125,13 +125,26 @@ function copyValue(v: unknown): unknown {
  * reloaded account has blocks of its own.
  */
 export function windowKey(snapshot: AccountHits, f: ResolvedHitFilter): string {
+  const blocks = snapshot.blocks();
+  // Snapshots of one version share their list of blocks (AccountHits.snapshot): its keys are kept with it.
+  let known = Array.isArray(blocks) ? windowKeys.get(blocks) : undefined;
+  if (Array.isArray(blocks) && !known) windowKeys.set(blocks, (known = new Map()));
+  const window = `${f.from}|${f.to}`;
+  const hit = known?.get(window);
+  if (hit !== undefined) return hit;
   const ids: number[] = [];
-  for (const b of snapshot.blocks()) if (!(b.maxAt < f.from || b.minAt >= f.to)) ids.push(blockId(b));
+  for (const b of blocks) if (!(b.maxAt < f.from || b.minAt >= f.to)) ids.push(blockId(b));
   const digest = createHash('sha256')
     .update(new Uint8Array(Float64Array.from(ids).buffer))
     .digest('base64');
-  return `${ids.length}:${digest}`;
+  const key = `${ids.length}:${digest}`;
+  if (known && known.size < MAX_WINDOWS_PER_VERSION) known.set(window, key);
+  return key;
 }
+
+/** Window keys by a version's list of blocks (dropped with it), at most MAX_WINDOWS_PER_VERSION windows each. */
+const windowKeys = new WeakMap<object, Map<string, string>>();
+const MAX_WINDOWS_PER_VERSION = 1_000;
 
 /** A grouping's text (declared groupings are constants; the whole declaration is keyed, not only its name). */
 const groupingKeys = new WeakMap<Grouping<unknown>, string>();

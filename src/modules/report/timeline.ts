@@ -7,8 +7,15 @@ import { TimelineBucketRow } from './report.types';
 export const SLOT_MS = 15 * 60_000;
 
 export function validTimeZone(zone: string): boolean {
-  return IANAZone.isValidZone(zone);
+  // Asked on every timeline and dashboard; luxon builds an Intl.DateTimeFormat to answer, so valid zones are kept
+  // (a bounded set; an unknown zone is asked again).
+  if (validZones.has(zone)) return true;
+  const valid = IANAZone.isValidZone(zone);
+  if (valid && validZones.size < 1_000) validZones.add(zone);
+  return valid;
 }
+
+const validZones = new Set<string>();
 
 /**
  * Local buckets covering [from, to) in `zone`: hours or calendar days, so a day around a DST change is 23
