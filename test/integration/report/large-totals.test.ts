@@ -1,6 +1,7 @@
 import { drivers } from '../../helpers/db';
 import { createTestApp, ok, TestApp } from '../../helpers/app';
 import { hitsOf, processQueued, upload } from '../../helpers/ingest';
+import { c2Account } from '../../helpers/report-store';
 
 // Byte totals past Int's 2^31 (tcpdump reports lengths up to 2^32-1 per packet) come back as exact JSON numbers
 // of the SafeInt type: from SQLite's and mysql2's BIGINT columns and SUMs (mysql2 returns those as strings),
@@ -34,18 +35,7 @@ describe.each(paths)('byte totals past 2^31 (%s, %s)', (driver, path) => {
 
   beforeAll(async () => {
     t = await createTestApp(driver, path === 'SQL' ? { REPORT_MEMORY_MAX_HITS: '0' } : {});
-    const q = async (query: string, v: Record<string, unknown> = {}) => ok(await t.gql(query, v));
-    const policy = (await q(`mutation { policyCreate(input: { name: "p" }) { policy { id } } }`)).policyCreate.policy.id;
-    const list = (
-      await q(`mutation($i: IocListCreateInput!) { iocListCreate(input: $i) { iocList { id } } }`, {
-        i: { name: 'C2', kind: 'BLOCK', severity: 5, category: 'C2_BOTNET' },
-      })
-    ).iocListCreate.iocList.id;
-    await q(`mutation($i: IocAddInput!) { iocAdd(input: $i) { added } }`, { i: { list, entries: [{ value: C2 }] } });
-    await q(`mutation($i: PolicyIocListsInput!) { policyAttachIocLists(input: $i) { userErrors { message } } }`, { i: { policy, iocLists: [list] } });
-    await q(`mutation($i: DeviceCreateInput!) { deviceCreate(input: $i) { device { id } } }`, {
-      i: { nickname: 'hq', ipType: 'STATIC', ipAddress: '8.8.8.8', policy },
-    });
+    await c2Account(t, { address: C2, nickname: 'hq' });
     const created = ok(await upload(t, capture(), { deviceNickname: 'hq' })).logUploadCreate;
     expect(created.userErrors).toEqual([]);
     uploadId = created.logUpload.id;

@@ -1,15 +1,14 @@
 import path from 'node:path';
 import { createTestApp, ok, TestApp } from '../../helpers/app';
-import { processQueued, upload } from '../../helpers/ingest';
+import { c2Account, DAY, everyReport, STORE_START as START } from '../../helpers/report-store';
 import type { ReportFault } from '../../helpers/faulty-report-thread';
-import { resolveHitFilter, ResolvedHitFilter } from '../../../src/modules/flow-hit/hit-filter';
+import { resolveHitFilter } from '../../../src/modules/flow-hit/hit-filter';
 import { HitFilter } from '../../../src/modules/flow-hit/hit-filter.inputs';
 import { HitMemory } from '../../../src/modules/report/hit-memory';
 import { ReportService } from '../../../src/modules/report/report.service';
 import { ReportThreadError, ReportThreads, ThreadedExecutor } from '../../../src/modules/report/report-thread/report-threads';
 import { SharingExecutor } from '../../../src/modules/report/shared-reports';
-import { BY_INTERNAL_HOST, GROUPINGS, TOTALS } from '../../../src/modules/report/groupings/groupings';
-import { TimeBucket } from '../../../src/modules/report/report.enums';
+import { BY_INTERNAL_HOST, TOTALS } from '../../../src/modules/report/groupings/groupings';
 
 /**
  * Report threads (REPORT_THREADS): the store's reports computed on worker threads from the same snapshot the main
@@ -18,52 +17,14 @@ import { TimeBucket } from '../../../src/modules/report/report.enums';
  */
 
 const FAULTY = path.resolve(__dirname, '../../helpers/faulty-report-thread.ts');
-const START = Date.parse('2024-06-01T00:00:00Z');
-const DAY = 86_400_000;
-
-/** A capture of `hosts` connections to the listed address, one per inside host from `first`, at `day`. */
-function capture(first: number, hosts: number, day: number): string {
-  const lines: string[] = [];
-  for (let i = 0; i < hosts; i++) {
-    const ts = (START + day * DAY + i * 1000) / 1000;
-    lines.push(`${ts.toFixed(6)} IP 10.0.0.${first + i}.40000 > 198.51.100.7.443: Flags [S], seq 1, win 512, length 0`);
-  }
-  return lines.join('\n') + '\n';
-}
-
-/** Every grouping, threats and a timeline: what a full hitReport asks. */
-async function everything(reports: ReportService, f: ResolvedHitFilter) {
-  const out: Record<string, unknown> = {};
-  for (const g of GROUPINGS) out[g.name] = await reports.group(f, g, { first: 100 });
-  out.threats = await reports.threats(f, 100);
-  out.timeline = await reports.timeline(f, TimeBucket.DAY, 'Europe/Berlin');
-  return out;
-}
-
 describe('report threads', () => {
   let t: TestApp;
-  let uploads = 0;
+  let uploadHits: (first: number, hosts: number, day: number) => Promise<void>;
   const window = () => resolveHitFilter(t.accountId, { from: new Date(START), to: new Date(START + 10 * DAY) } as HitFilter);
-
-  async function uploadHits(first: number, hosts: number, day: number): Promise<void> {
-    ok(await upload(t, capture(first, hosts, day), { deviceNickname: 'gw' }, { filename: `c${++uploads}.txt` }));
-    expect((await processQueued(t.services)).map((o) => o.status)).toEqual(['COMPLETED']);
-  }
 
   beforeAll(async () => {
     t = await createTestApp('sqlite');
-    const q = async (query: string, v: Record<string, unknown> = {}) => ok(await t.gql(query, v));
-    const policy = (await q(`mutation { policyCreate(input: { name: "p" }) { policy { id } } }`)).policyCreate.policy.id;
-    const list = (
-      await q(`mutation($i: IocListCreateInput!) { iocListCreate(input: $i) { iocList { id } } }`, {
-        i: { name: 'C2', kind: 'BLOCK', severity: 5, category: 'C2_BOTNET' },
-      })
-    ).iocListCreate.iocList.id;
-    await q(`mutation($i: IocAddInput!) { iocAdd(input: $i) { added } }`, { i: { list, entries: [{ value: '198.51.100.7' }] } });
-    await q(`mutation($i: PolicyIocListsInput!) { policyAttachIocLists(input: $i) { userErrors { message } } }`, { i: { policy, iocLists: [list] } });
-    await q(`mutation($i: DeviceCreateInput!) { deviceCreate(input: $i) { device { id } } }`, {
-      i: { nickname: 'gw', ipType: 'STATIC', ipAddress: '8.8.8.8', policy },
-    });
+    ({ uploadHits } = await c2Account(t));
     await uploadHits(1, 3, 0);
   });
   afterAll(() => t.close());
@@ -99,7 +60,7 @@ describe('report threads', () => {
     expect(await reports.group(after, BY_INTERNAL_HOST, { first: 100 })).toHaveLength(5);
     // And every grouping agrees with the main thread's executor over the same store.
     const mainThread = new ReportService(t.dataSource, { memory: t.services.reportMemory });
-    expect(await everything(reports, window())).toEqual(await everything(mainThread, window()));
+    expect(await everyReport(reports, window())).toEqual(await everyReport(mainThread, window()));
   });
 
   it('starts its tables again for a store that rebuilt the account (new interned ids)', async () => {
@@ -110,7 +71,7 @@ describe('report threads', () => {
         await store.warm(t.accountId);
         const onThread = new ReportService(t.dataSource, { memory: store, threads });
         const onMain = new ReportService(t.dataSource, { memory: store });
-        expect(await everything(onThread, window())).toEqual(await everything(onMain, window()));
+        expect(await everyReport(onThread, window())).toEqual(await everyReport(onMain, window()));
       }
     } finally {
       stores.forEach((s) => s.close());

@@ -1,16 +1,15 @@
 import path from 'node:path';
 import { drivers } from '../../helpers/db';
-import { createTestApp, ok, TestApp } from '../../helpers/app';
-import { processQueued, upload } from '../../helpers/ingest';
+import { createTestApp, TestApp } from '../../helpers/app';
+import { c2Account, DAY, everyReport, STORE_START as START } from '../../helpers/report-store';
 import type { ReportFault } from '../../helpers/faulty-report-thread';
-import { resolveHitFilter, ResolvedHitFilter } from '../../../src/modules/flow-hit/hit-filter';
+import { resolveHitFilter } from '../../../src/modules/flow-hit/hit-filter';
 import { HitFilter } from '../../../src/modules/flow-hit/hit-filter.inputs';
 import { HitTriageService } from '../../../src/modules/flow-hit/hit-triage.service';
 import { ReportService } from '../../../src/modules/report/report.service';
 import { ReportThreadError, ReportThreads } from '../../../src/modules/report/report-thread/report-threads';
 import { SharedReports, SharingExecutor } from '../../../src/modules/report/shared-reports';
 import { BY_INTERNAL_HOST, GROUPINGS, TOTALS } from '../../../src/modules/report/groupings/groupings';
-import { TimeBucket } from '../../../src/modules/report/report.enums';
 import { TriageStatus } from '../../../src/modules/flow-hit/hit-triage.enums';
 
 /**
@@ -20,39 +19,11 @@ import { TriageStatus } from '../../../src/modules/flow-hit/hit-triage.enums';
  */
 
 const FAULTY = path.resolve(__dirname, '../../helpers/faulty-report-thread.ts');
-const START = Date.parse('2024-06-01T00:00:00Z');
-const DAY = 86_400_000;
-
-function capture(first: number, hosts: number, day: number): string {
-  const lines: string[] = [];
-  for (let i = 0; i < hosts; i++) {
-    const ts = (START + day * DAY + i * 1000) / 1000;
-    lines.push(`${ts.toFixed(6)} IP 10.0.0.${first + i}.40000 > 198.51.100.7.443: Flags [S], seq 1, win 512, length 0`);
-  }
-  return lines.join('\n') + '\n';
-}
-
-/** Every grouping, threats and a timeline: what a full hitReport asks. */
-async function everything(reports: ReportService, f: ResolvedHitFilter) {
-  const out: Record<string, unknown> = {};
-  await Promise.all([
-    ...GROUPINGS.map(async (g) => (out[g.name] = await reports.group(f, g, { first: 100 }))),
-    reports.threats(f, 100).then((rows) => (out.threats = rows)),
-    reports.timeline(f, TimeBucket.DAY, 'Europe/Berlin').then((rows) => (out.timeline = rows)),
-  ]);
-  return out;
-}
-
 describe.each(drivers)('shared report results (%s)', (driver) => {
   let t: TestApp;
-  let uploads = 0;
+  let uploadHits: (first: number, hosts: number, day: number) => Promise<void>;
   /** The first ten days: the window every report here asks for. */
   const window = () => resolveHitFilter(t.accountId, { from: new Date(START), to: new Date(START + 10 * DAY) } as HitFilter);
-
-  async function uploadHits(first: number, hosts: number, day: number): Promise<void> {
-    ok(await upload(t, capture(first, hosts, day), { deviceNickname: 'gw' }, { filename: `c${++uploads}.txt` }));
-    expect((await processQueued(t.services)).map((o) => o.status)).toEqual(['COMPLETED']);
-  }
 
   /** The server's reports, and the same store read by a service that shares nothing. */
   const served = () => t.services.reports;
@@ -61,18 +32,7 @@ describe.each(drivers)('shared report results (%s)', (driver) => {
 
   beforeAll(async () => {
     t = await createTestApp(driver);
-    const q = async (query: string, v: Record<string, unknown> = {}) => ok(await t.gql(query, v));
-    const policy = (await q(`mutation { policyCreate(input: { name: "p" }) { policy { id } } }`)).policyCreate.policy.id;
-    const list = (
-      await q(`mutation($i: IocListCreateInput!) { iocListCreate(input: $i) { iocList { id } } }`, {
-        i: { name: 'C2', kind: 'BLOCK', severity: 5, category: 'C2_BOTNET' },
-      })
-    ).iocListCreate.iocList.id;
-    await q(`mutation($i: IocAddInput!) { iocAdd(input: $i) { added } }`, { i: { list, entries: [{ value: '198.51.100.7' }] } });
-    await q(`mutation($i: PolicyIocListsInput!) { policyAttachIocLists(input: $i) { userErrors { message } } }`, { i: { policy, iocLists: [list] } });
-    await q(`mutation($i: DeviceCreateInput!) { deviceCreate(input: $i) { device { id } } }`, {
-      i: { nickname: 'gw', ipType: 'STATIC', ipAddress: '8.8.8.8', policy },
-    });
+    ({ uploadHits } = await c2Account(t));
     await uploadHits(1, 3, 0);
     await t.services.reportMemory.warm(t.accountId);
   });
@@ -81,31 +41,31 @@ describe.each(drivers)('shared report results (%s)', (driver) => {
   it('computes once for twenty requests that ask the same report at once, each answer the unshared one', async () => {
     expect(await served().executor(window())).toBeInstanceOf(SharingExecutor);
     const before = stats();
-    const answers = await Promise.all(Array.from({ length: 20 }, () => everything(served(), window())));
+    const answers = await Promise.all(Array.from({ length: 20 }, () => everyReport(served(), window())));
     const calls = GROUPINGS.length + 2;
     const after = stats();
     expect(after.computed - before.computed).toBe(calls);
     expect(after.joined - before.joined + after.kept - before.kept).toBe(19 * calls);
-    const expected = await everything(unshared(), window());
+    const expected = await everyReport(unshared(), window());
     expect((expected[TOTALS.name] as Array<{ hits: number }>)[0].hits).toBe(3);
     for (const a of answers) expect(a).toEqual(expected);
     // Asked again later: answered from what was kept.
-    expect(await everything(served(), window())).toEqual(expected);
+    expect(await everyReport(served(), window())).toEqual(expected);
     expect(stats().kept - after.kept).toBe(calls);
   });
 
   it('keeps its results when hits land outside the window, and computes again when they land inside it', async () => {
-    await everything(served(), window());
+    await everyReport(served(), window());
     await uploadHits(20, 2, 30);
     let before = stats();
-    expect(await everything(served(), window())).toEqual(await everything(unshared(), window()));
+    expect(await everyReport(served(), window())).toEqual(await everyReport(unshared(), window()));
     expect(stats().computed).toBe(before.computed);
     await uploadHits(30, 4, 2);
     before = stats();
-    const now = await everything(served(), window());
+    const now = await everyReport(served(), window());
     expect(stats().computed).toBeGreaterThan(before.computed);
     expect((now[TOTALS.name] as Array<{ hits: number }>)[0].hits).toBe(7);
-    expect(now).toEqual(await everything(unshared(), window()));
+    expect(now).toEqual(await everyReport(unshared(), window()));
   });
 
   it('computes again after a verdict on a hit in the window (a filter on verdicts sees it)', async () => {
@@ -119,15 +79,15 @@ describe.each(drivers)('shared report results (%s)', (driver) => {
     );
     expect(res.ok).toBe(true);
     expect((await served().group(open(), TOTALS))[0].hits).toBe(before - 1);
-    expect(await everything(served(), open())).toEqual(await everything(unshared(), open()));
+    expect(await everyReport(served(), open())).toEqual(await everyReport(unshared(), open()));
   });
 
   it('computes again after a purge that cuts into the window', async () => {
-    await everything(served(), window());
+    await everyReport(served(), window());
     const purged = await t.services.retention.purge(START + DAY + 35 * DAY);
     expect(purged.flowHits).toBeGreaterThan(0);
-    const now = await everything(served(), window());
-    expect(now).toEqual(await everything(unshared(), window()));
+    const now = await everyReport(served(), window());
+    expect(now).toEqual(await everyReport(unshared(), window()));
     expect((now[TOTALS.name] as Array<{ hits: number }>)[0].hits).toBe(4);
   });
 
