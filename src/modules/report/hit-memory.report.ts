@@ -13,8 +13,11 @@ import { AccountHits, Block } from './hit-memory';
  * so a hit's row holds only its ids.
  */
 
-/** Hits matching a filter, column-wise: ranges of blocks (views, no copy) or, under row filters, copies. */
-export type Segment = Omit<Block, 'uploadId' | 'minAt' | 'maxAt' | 'protocol' | 'foundBy' | 'foundAt' | 'triage'>;
+/**
+ * Hits matching a filter, column-wise: ranges of blocks (views, no copy) or, under row filters, copies. `whole` is
+ * the block when the segment is all of it, whose per-unit sums are then read from the block's own (blockSums).
+ */
+export type Segment = Omit<Block, 'uploadId' | 'minAt' | 'maxAt' | 'protocol' | 'foundBy' | 'foundAt' | 'triage'> & { whole?: Block };
 
 /** The hits matching a filter, and aggregates of them shared by the groupings of a request. */
 export interface Selection {
@@ -91,6 +94,7 @@ function computeSelection(data: AccountHits, f: ResolvedHitFilter): Selection {
   if (!rowFilter) {
     // Views of the blocks' columns: a report over a plain time window copies nothing.
     const segments = ranges.map(({ b, lo, hi }) => ({
+      whole: lo === 0 && hi === b.n ? b : undefined,
       n: hi - lo,
       at: b.at.subarray(lo, hi),
       last: b.last.subarray(lo, hi),
@@ -345,31 +349,90 @@ function sums(keys: number): Sums {
   };
 }
 
-/** hits, packets, bytes, first and last per dense key, `key` giving each selected row's. */
-export function measureBy(sel: Selection, keys: number, key: Int32Array): Sums {
-  const out = sums(keys);
+/** A column of ids that sums are kept by: the hit's entry group, its internal host, or its direction. */
+export type SumUnit = 'group' | 'host' | 'direction';
+
+/** The rows of `seg` added into `out` by the unit ids in `ids` (hits, packets, bytes, first and last). */
+function addRows(out: Sums, seg: Segment, ids: ArrayLike<number>): void {
   const { hits, packets, bytes, first, last } = out;
-  let j = 0;
+  const { at, last: lastAt, packets: rowPackets, bytes: rowBytes } = seg;
+  for (let i = 0; i < seg.n; i++) {
+    const k = ids[i];
+    hits[k]++;
+    packets[k] += rowPackets[i];
+    bytes[k] += rowBytes[i];
+    if (at[i] < first[k]) first[k] = at[i];
+    if (lastAt[i] > last[k]) last[k] = lastAt[i];
+  }
+}
+
+/** A block's sums per unit it has hits of: the units' ids ascending and their sums (sparse). */
+interface BlockSums {
+  units: Int32Array;
+  sums: Sums;
+}
+
+/** Blocks never change (hit-memory.ts), nor do the ids in them: their sums are computed once, when first asked. */
+const blockSumsCache = new WeakMap<Block, Partial<Record<SumUnit, BlockSums>>>();
+
+export function blockSums(b: Block, unit: SumUnit): BlockSums {
+  let cached = blockSumsCache.get(b);
+  if (!cached) blockSumsCache.set(b, (cached = {}));
+  const known = cached[unit];
+  if (known) return known;
+  const ids = b[unit];
+  let max = -1;
+  for (let i = 0; i < b.n; i++) if (ids[i] > max) max = ids[i];
+  const dense = sums(max + 1);
+  addRows(dense, b, ids);
+  let count = 0;
+  for (let u = 0; u <= max; u++) if (dense.hits[u] > 0) count++;
+  const units = new Int32Array(count);
+  const out = sums(count);
+  for (let u = 0, p = 0; u <= max; u++) {
+    if (dense.hits[u] === 0) continue;
+    units[p] = u;
+    out.hits[p] = dense.hits[u];
+    out.packets[p] = dense.packets[u];
+    out.bytes[p] = dense.bytes[u];
+    out.first[p] = dense.first[u];
+    out.last[p] = dense.last[u];
+    p++;
+  }
+  return (cached[unit] = { units, sums: out });
+}
+
+/**
+ * hits, packets, bytes, first and last per unit id (`size` of them) over the selection: a segment that is a whole
+ * block adds the block's own sums (one per unit it has hits of, fewer than its rows), any other adds its rows.
+ */
+export function sumsBy(sel: Selection, size: number, unit: SumUnit): Sums {
+  const out = sums(size);
+  const { hits, packets, bytes, first, last } = out;
   for (const seg of sel.segments) {
-    const { at, last: lastAt, packets: rowPackets, bytes: rowBytes } = seg;
-    for (let i = 0; i < seg.n; i++, j++) {
-      const k = key[j];
-      hits[k]++;
-      packets[k] += rowPackets[i];
-      bytes[k] += rowBytes[i];
-      if (at[i] < first[k]) first[k] = at[i];
-      if (lastAt[i] > last[k]) last[k] = lastAt[i];
+    if (!seg.whole) {
+      addRows(out, seg, seg[unit]);
+      continue;
+    }
+    const { units, sums: s } = blockSums(seg.whole, unit);
+    for (let p = 0; p < units.length; p++) {
+      const k = units[p];
+      hits[k] += s.hits[p];
+      packets[k] += s.packets[p];
+      bytes[k] += s.bytes[p];
+      if (s.first[p] < first[k]) first[k] = s.first[p];
+      if (s.last[p] > last[k]) last[k] = s.last[p];
     }
   }
   return out;
 }
 
 /**
- * Sums per entry group or per internal host, from one pass, shared by the groupings of a request: every key
- * that is an attribute of the group (list, category, severity, entry) or of the host (device) sums these.
+ * Sums per entry group or per internal host, shared by the groupings of a request: every key that is an
+ * attribute of the group (list, category, severity, entry) or of the host (device) sums these.
  */
 export function unitSums(data: AccountHits, sel: Selection, unit: 'group' | 'host'): Sums {
-  return memo(sel, unit, () => measureBy(sel, unit === 'group' ? data.groups.size : data.hosts.size, rowKeys(sel, null, unit === 'host', 0)));
+  return memo(sel, unit, () => sumsBy(sel, unit === 'group' ? data.groups.size : data.hosts.size, unit));
 }
 
 /** The distinct (entry group, host) pairs of a selection's hits, as two parallel lists. */

@@ -1,7 +1,7 @@
 import { nextTurn } from '../../../common/async/next-turn';
 import { ResolvedHitFilter } from '../../flow-hit/hit-filter';
 import { AccountHits } from '../hit-memory';
-import { denseBy, measureBy, PairCounter, rowDirections, rowKeys, select, Selection, sumBy, Sums, topBy, unitPairs, unitSums } from '../hit-memory.report';
+import { denseBy, PairCounter, rowDirections, rowKeys, select, Selection, sumBy, Sums, sumsBy, topBy, unitPairs, unitSums } from '../hit-memory.report';
 import { TimeBucket } from '../report.enums';
 import { ThreatRow, TimelineBucketRow } from '../report.types';
 import { ReportExecutor, severityLevels } from './executor';
@@ -104,10 +104,7 @@ function keysOf(data: AccountHits, g: Grouping<unknown>): Keys {
   return { level, of, count: reps.length, values: (k) => Object.fromEntries(get.map(([field, fn]) => [field, fn(data.hosts.values[reps[k]])])) };
 }
 
-/**
- * Each selected row's dense key, null when there is one key (in scratch slot 1: unitSums fills slot 0 when it
- * is first asked, which may come later).
- */
+/** Each selected row's dense key (in scratch slot 1), null when there is one key. */
 function rowKeysOf(sel: Selection, keys: Keys): Int32Array | null {
   if (keys.level === 'group') return rowKeys(sel, keys.of, false, 1);
   if (keys.level === 'host') return rowKeys(sel, keys.of, true, 1);
@@ -210,7 +207,7 @@ export function groupInMemory<R>(data: AccountHits, f: ResolvedHitFilter, g: Gro
       ? sumBy(unitSums(data, sel, keys.level), keys.of!, keys.count)
       : keys.level === 'none'
         ? sumBy(unitSums(data, sel, 'group'), new Int32Array(data.groups.size), 1)
-        : measureBy(sel, keys.count, key()!);
+        : sumsBy(sel, keys.count, 'direction');
   const extra: Partial<Record<Measure, Float64Array>> = {};
   if (needs('worstSeverity')) {
     const worst = new Float64Array(keys.count).fill(-1);
