@@ -6,17 +6,6 @@ import { AccountHits, blockId } from './hit-memory';
 import type { TimeBucket } from './report.enums';
 import type { ThreatRow, TimelineBucketRow } from './report.types';
 
-/**
- * Report results shared between requests that ask the same thing of the same hits (REPORT_SHARED_RESULTS): a
- * dashboard open on twenty screens, an analyst's refresh of a past week, a script polling a report. A memory-store
- * report is a pure function of its filter, what it asks and the store's blocks in the filter's window (blocks are
- * never changed in place, hit-memory.ts; the tables their ids point into only grow). So the key names exactly
- * those, and a request with the same key joins the computation running or takes the result kept: its answer is
- * the one it would have computed. A hit written, purged, re-judged or triaged in the window changes the window's
- * blocks, and so the key; a change outside it does not. Failures are not kept. Each taker gets its own copy.
- *
- * Kept results are bounded by count and by rows (least recently used first out); they hold no block.
- */
 export interface SharedReportsOptions {
   /** Results kept after they are computed (0: only computations running at once are shared). */
   maxEntries: number;
@@ -39,6 +28,17 @@ interface Entry {
   rows: unknown[];
 }
 
+/**
+ * Report results shared between requests that ask the same thing of the same hits (REPORT_SHARED_RESULTS): a
+ * dashboard open on twenty screens, an analyst's refresh of a past week, a script polling a report. A memory-store
+ * report is a pure function of its filter, what it asks and the store's blocks in the filter's window (blocks are
+ * never changed in place, hit-memory.ts; the tables their ids point into only grow). So the key names exactly
+ * those, and a request with the same key joins the computation running or takes the result kept: its answer is
+ * the one it would have computed. A hit written, purged, re-judged or triaged in the window changes the window's
+ * blocks, and so the key; a change outside it does not. Failures are not kept. Each taker gets its own copy.
+ *
+ * Kept results are bounded by count and by rows (least recently used first out); they hold no block.
+ */
 export class SharedReports {
   private readonly running = new Map<string, Promise<unknown[]>>();
   /** Kept results by key; a Map's order is its insertion order, so a read re-inserts to mark it recent. */
