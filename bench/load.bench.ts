@@ -2,20 +2,22 @@
  * One server process under report and upload load, beside an idle baseline of the same run.
  *
  *   node -r @swc-node/register bench/load.bench.ts [--db sqlite|mysql] [--hits 1000000] [--seconds 60] [--clients 20]
- *        [--uploaders 2] [--upload-mb 5] [--reuse] [--cpu-prof DIR] [--mysql-url mysql://root@127.0.0.1:3306]
+ *        [--uploaders 2] [--upload-mb 5] [--reuse] [--distinct-windows] [--cpu-prof DIR] [--mysql-url mysql://root@127.0.0.1:3306]
  *
  * The database is the one bench/report.bench.ts seeds (run here as `--seed-only --keep`; `--reuse` skips that when
  * the kept database is there already: SQLite file in the temp dir, MySQL database pcd_bench_report). The server
  * runs as a child process (src/main.ts, NODE_ENV=production, metrics on), so its event loop is its own.
  *
- * Idle baseline: each report kind alone, five uploads one at a time after a warm-up one (the median is the baseline), /readyz alone. Under load, for --seconds: --clients
+ * Idle baseline: each report kind alone (each computed: a window of its own), five uploads one at a time after a warm-up one (the median is the baseline), /readyz alone. Under load, for --seconds: --clients
  * closed-loop report clients (dashboard, hitReport with all groupings, drill-down flowHits pages walked by cursor,
  * in turn), --uploaders clients uploading --upload-mb tcpdump captures (bench/lib/tcpdump-text.ts) one after the
  * other, and a prober asking /readyz every 100 ms from a thread of its own (readyzProber). Measured: report latency p50/p95/p99 (answered 200), errors
  * and 503 refusals apart, the server's event-loop lag (prom-client's nodejs_eventloop_lag_* from /metrics, its
  * histogram reset by a scrape at the start of each phase), /readyz latency, upload processing time
  * (receivedAt -> finishedAt of the upload, i.e. accepted -> COMPLETED). Prints figures, targets, and ratios to the
- * idle baseline; asserts nothing. `--cpu-prof DIR` writes the server's CPU profile there at its exit.
+ * idle baseline; asserts nothing. `--cpu-prof DIR` writes the server's CPU profile there at its exit. The clients ask
+ * the same reports (twenty screens on one account's dashboard: the server shares their results, REPORT_SHARING);
+ * `--distinct-windows` gives every request a window of its own, so every report is computed.
  */
 import os from 'node:os';
 import path from 'node:path';
