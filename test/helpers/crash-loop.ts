@@ -16,6 +16,11 @@ import { idOfType } from '../../src/common/ids/global-id';
 export interface CrashLoopOptions {
   driver: Driver;
   cycles: number;
+  /**
+   * Uploads that must be acknowledged: cycles go on past `cycles` (up to twice as many) until this many are. Kills
+   * land at seeded moments, and how many uploads each lets through depends on the machine's speed.
+   */
+  minAcknowledged?: number;
   seed?: number;
   /** Distinct capture files; each device uploads each at most once (again only as a retry). */
   files?: number;
@@ -175,7 +180,9 @@ export async function runCrashLoop(options: CrashLoopOptions): Promise<CrashLoop
   const unfinished = async (): Promise<Row[]> => db.query(`SELECT id, attempts FROM log_upload WHERE status <> 'COMPLETED'`);
 
   try {
-    for (let cycle = 1; cycle <= options.cycles; cycle++) {
+    let cycle = 1;
+    const more = () => cycle <= options.cycles || (acked.size < (options.minAcknowledged ?? 0) && cycle <= 2 * options.cycles && pending.length > 0);
+    for (; more(); cycle++) {
       // A job killed again and again would be given up after 5 attempts (by design): spare it this cycle.
       const open = await unfinished().catch(() => [] as Row[]);
       const gentle = open.some((row) => Number(row.attempts) >= 3);
@@ -262,7 +269,7 @@ export async function runCrashLoop(options: CrashLoopOptions): Promise<CrashLoop
       return { id, capture, counts: row ? countsOf(row) : ({ status: 'MISSING' } as UploadCounts), hits: hits.get(id) ?? [] };
     });
     return {
-      cycles: options.cycles,
+      cycles: cycle - 1,
       ...result,
       acknowledged: acked.size,
       interrupted: interrupted.size,
