@@ -8,7 +8,8 @@ import { IocList } from '../modules/ioc/ioc-list.entity';
 import type { FeedImportResult } from '../modules/ioc/feed-import.service';
 import { ProgressBar } from '../common/progress/progress-bar';
 import { Page, postFileGraphql, requestGraphql, UserErrorView, userErrorText } from './client';
-import { checkRemoteAccount, Command, enumValue, Io, remoteTarget, RemoteTarget, resolveAccount, UsageError, withServices } from './shared';
+import type { Services } from '../app/services';
+import { checkRemoteAccount, Command, enumValue, Io, remoteTarget, RemoteTarget, resolveAccount, retryWhenBusy, UsageError, withServices } from './shared';
 
 interface ImportOptions {
   list?: string;
@@ -99,26 +100,29 @@ const missingList = (values: ImportOptions) => new UsageError(`No IOC list named
 
 async function importLocal(file: string, size: number, values: ImportOptions, io: Io): Promise<ImportSummary> {
   const mode = enumValue(ImportMode, values.mode, '--mode', ImportMode.APPEND);
-  return withServices(async (services) => {
-    const account = await resolveAccount(services, values.account, { create: values['create-account'], canCreate: true });
-    let list = await services.dataSource.getRepository(IocList).findOneBy({ accountId: account.id, nameKey: values.list!.trim().toLowerCase() });
-    if (!list) {
-      if (!values.create) throw missingList(values);
-      const created = await services.iocLists.create(account.id, newList(values));
-      if (!created.ok) throw new UsageError(created.errors.map((e) => e.message).join('; '));
-      list = created.value;
-    }
-    const progress = new ProgressBar(io.stderr, { label: path.basename(file), total: size });
-    let result;
-    try {
-      result = await services.feedImport.importFile(account.id, list.id, { path: file, bytes: size }, mode, (_lines, bytes) => progress.update(bytes));
-    } finally {
-      progress.finish();
-    }
-    if (!result.ok) throw new UsageError(result.errors.map((e) => e.message).join('; '));
-    const { list: after, ...counts } = result.value;
-    return { list: { id: toGlobalId('IocList', after.id), name: after.name, entryCount: after.entryCount }, ...counts };
-  });
+  // A server on the same SQLite file may commit in the middle: the import is tried again (retryWhenBusy).
+  return withServices((services) => retryWhenBusy(() => importWith(services, file, size, mode, values, io)));
+}
+
+async function importWith(services: Services, file: string, size: number, mode: ImportMode, values: ImportOptions, io: Io): Promise<ImportSummary> {
+  const account = await resolveAccount(services, values.account, { create: values['create-account'], canCreate: true });
+  let list = await services.dataSource.getRepository(IocList).findOneBy({ accountId: account.id, nameKey: values.list!.trim().toLowerCase() });
+  if (!list) {
+    if (!values.create) throw missingList(values);
+    const created = await services.iocLists.create(account.id, newList(values));
+    if (!created.ok) throw new UsageError(created.errors.map((e) => e.message).join('; '));
+    list = created.value;
+  }
+  const progress = new ProgressBar(io.stderr, { label: path.basename(file), total: size });
+  let result;
+  try {
+    result = await services.feedImport.importFile(account.id, list.id, { path: file, bytes: size }, mode, (_lines, bytes) => progress.update(bytes));
+  } finally {
+    progress.finish();
+  }
+  if (!result.ok) throw new UsageError(result.errors.map((e) => e.message).join('; '));
+  const { list: after, ...counts } = result.value;
+  return { list: { id: toGlobalId('IocList', after.id), name: after.name, entryCount: after.entryCount }, ...counts };
 }
 
 const LIST_FIELDS = 'id name entryCount';
