@@ -307,22 +307,21 @@ function computeDense<T>(data: AccountHits, value: (g: AccountHits['groups']['va
 
 export const byteOrder = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
-/** Each selected row's key: `of` applied to its entry group (or, with `viaHost`, to its host). */
-export function rowKeys(sel: Selection, of: Int32Array | null, viaHost: boolean, slot: 0 | 1): Int32Array {
-  const out = scratchInt32(slot, sel.n);
+/** Each selected row's key (in scratch slot 1): `of` applied to its entry group (or, with `viaHost`, to its host). */
+export function rowKeys(sel: Selection, of: Int32Array, viaHost: boolean): Int32Array {
+  const out = scratchInt32(1, sel.n);
   let j = 0;
   for (const seg of sel.segments) {
     const ids = viaHost ? seg.host : seg.group;
-    if (of === null) out.set(ids, j);
-    else for (let i = 0; i < seg.n; i++) out[j + i] = of[ids[i]];
+    for (let i = 0; i < seg.n; i++) out[j + i] = of[ids[i]];
     j += seg.n;
   }
   return out;
 }
 
-/** Each selected row's direction code (data.directions). */
-export function rowDirections(sel: Selection, slot: 0 | 1): Int32Array {
-  const out = scratchInt32(slot, sel.n);
+/** Each selected row's direction code (data.directions), in scratch slot 1. */
+export function rowDirections(sel: Selection): Int32Array {
+  const out = scratchInt32(1, sel.n);
   let j = 0;
   for (const seg of sel.segments) {
     out.set(seg.direction, j);
@@ -375,7 +374,7 @@ interface BlockSums {
 /** Blocks never change (hit-memory.ts), nor do the ids in them: their sums are computed once, when first asked. */
 const blockSumsCache = new WeakMap<Block, Partial<Record<SumUnit, BlockSums>>>();
 
-export function blockSums(b: Block, unit: SumUnit): BlockSums {
+function blockSums(b: Block, unit: SumUnit): BlockSums {
   let cached = blockSumsCache.get(b);
   if (!cached) blockSumsCache.set(b, (cached = {}));
   const known = cached[unit];

@@ -66,7 +66,7 @@ export class ReportService {
     return chosen;
   }
 
-  /** A request's executor over the store's snapshot: on a thread or here, its calls shared when REPORT_SHARED_RESULTS allows. */
+  /** A request's executor over the store's snapshot: on a thread or here, its calls shared with other requests (REPORT_SHARING). */
   private memoryExecutor(held: AccountHits): ReportExecutor {
     const snapshot = held.snapshot();
     const threads = this.options.threads;

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { ResolvedHitFilter } from '../flow-hit/hit-filter';
 import type { ReportExecutor } from './groupings/executor';
 import type { Grouping, GroupingOptions } from './groupings/grouping';
-import { AccountHits, blockId } from './hit-memory';
+import { type AccountHits, blockId } from './hit-memory';
 import type { TimeBucket } from './report.enums';
 import type { ThreatRow, TimelineBucketRow } from './report.types';
 

@@ -104,11 +104,11 @@ function keysOf(data: AccountHits, g: Grouping<unknown>): Keys {
   return { level, of, count: reps.length, values: (k) => Object.fromEntries(get.map(([field, fn]) => [field, fn(data.hosts.values[reps[k]])])) };
 }
 
-/** Each selected row's dense key (in scratch slot 1), null when there is one key. */
+/** Each selected row's dense key (in scratch slot 1: rowKeys, rowDirections), null when there is one key. */
 function rowKeysOf(sel: Selection, keys: Keys): Int32Array | null {
-  if (keys.level === 'group') return rowKeys(sel, keys.of, false, 1);
-  if (keys.level === 'host') return rowKeys(sel, keys.of, true, 1);
-  if (keys.level === 'direction') return rowDirections(sel, 1);
+  if (keys.level === 'group') return rowKeys(sel, keys.of!, false);
+  if (keys.level === 'host') return rowKeys(sel, keys.of!, true);
+  if (keys.level === 'direction') return rowDirections(sel);
   return null;
 }
 
