@@ -19,6 +19,7 @@
  * the same reports (twenty screens on one account's dashboard: the server shares their results, REPORT_SHARING);
  * `--distinct-windows` gives every request a window of its own, so every report is computed.
  */
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -27,6 +28,7 @@ import { DASHBOARD_QUERY, HITS_QUERY, REPORT_QUERY } from './lib/report-queries'
 import { generateTcpdumpText } from './lib/tcpdump-text';
 import { Api, createAdminKey, keptBenchDatabase, Outcome, pct, startChildServer } from './lib/child-server';
 import { argValue } from './lib/args';
+import { giveWayDefault } from '../src/config/config';
 
 const DB = (argValue('db') ?? 'sqlite') as 'sqlite' | 'mysql';
 if (DB !== 'sqlite' && DB !== 'mysql') throw new Error(`--db must be sqlite or mysql, not ${DB}`);
@@ -41,7 +43,11 @@ const CPU_PROF = argValue('cpu-prof');
 const DISTINCT = process.argv.includes('--distinct-windows');
 const MYSQL_URL = argValue('mysql-url') ?? 'mysql://root@127.0.0.1:3306';
 const IDLE_RUNS = 10;
-const IDLE_UPLOADS = 5;
+/** USER_HZ of /proc/<pid>/stat's times (100 on Linux). */
+const CLOCK_TICKS = 100;
+/** The idle upload baseline: the median of IDLE_UPLOADS uploads after WARMUP_UPLOADS (the parse thread's code compiles over the first few). */
+const IDLE_UPLOADS = Number(argValue('idle-uploads') ?? 10);
+const WARMUP_UPLOADS = Number(argValue('warmup-uploads') ?? 3);
 const TARGETS = { reportP95Ms: 1000, lagP99Ms: 100, readyzP99Ms: 100, uploadRatio: 2 };
 
 /** The window report.bench.ts seeds: 120 days ending here; reports ask for the last 30. */
@@ -140,6 +146,16 @@ async function lagSince(api: Api): Promise<Lag> {
   return { p50: s('nodejs_eventloop_lag_p50_seconds'), p99: s('nodejs_eventloop_lag_p99_seconds'), max: s('nodejs_eventloop_lag_max_seconds') };
 }
 
+/** CPU time (user + system) of process `pid` so far, in ms, from /proc (NaN where there is none). */
+function processCpuMs(pid: number | undefined): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+  } catch {
+    return NaN;
+  }
+}
+
 function stats(xs: number[]) {
   return { n: xs.length, p50: pct(xs, 50), p95: pct(xs, 95), p99: pct(xs, 99), max: xs.length ? Math.max(...xs) : NaN };
 }
@@ -182,10 +198,11 @@ async function main(): Promise<void> {
       idleReady.push((await api.readyz()).ms);
       await sleep(20);
     }
-    // As the reports: a warm-up upload first (its parse thread starts, code compiles), then the baseline's.
+    // As the reports: warm-up uploads first (the parse thread starts, its code compiles: the first few parse up to
+    // 2x slower), then the baseline's.
     const idleUploads: number[] = [];
     const idleRuns: number[] = [];
-    for (let i = 0; i <= IDLE_UPLOADS; i++) {
+    for (let i = 1 - WARMUP_UPLOADS; i <= IDLE_UPLOADS; i++) {
       const u = await api.upload(capture(++fileNo), `idle-${fileNo}.txt`, 'sensor-2');
       if (!u.ok) throw new Error(`idle upload failed: ${u.error}`);
       if (i > 0) {
@@ -203,6 +220,7 @@ async function main(): Promise<void> {
     progress(`under load: ${CLIENTS} report clients + ${UPLOADERS} uploaders for ${SECONDS} s`);
     await lagSince(api);
     const until = performance.now() + SECONDS * 1000;
+    const cpu0 = { bench: process.cpuUsage(), server: processCpuMs(server.child.pid), at: performance.now() };
     // This process's own event loop (20 clients reading report responses): what it adds to the client-side timings.
     const ownLag = monitorEventLoopDelay({ resolution: 10 });
     ownLag.enable();
@@ -248,6 +266,9 @@ async function main(): Promise<void> {
     await Promise.all(clients);
     const { ready, readyFailures } = await probe;
     const benchLag = { p99: ownLag.percentile(99) / 1e6, max: ownLag.max / 1e6 };
+    const cpuWall = performance.now() - cpu0.at;
+    const benchCpu = process.cpuUsage(cpu0.bench);
+    const cores = { bench: (benchCpu.user + benchCpu.system) / 1000 / cpuWall, server: (processCpuMs(server.child.pid) - cpu0.server) / cpuWall };
     ownLag.disable();
     const loadLag = await lagSince(api);
     await Promise.all(uploaders);
@@ -256,6 +277,10 @@ async function main(): Promise<void> {
     const results = [...m.entries()]
       .filter(([k]) => k.startsWith('pcap_defense_report_results_total'))
       .map(([k, v]) => `${k.replace(/^.*outcome="|"\}$/g, '')} ${v}`);
+    // How long report work waited for upload jobs over the whole run (REPORT_GIVE_WAY_MS), at admission and on the thread.
+    const gaveWay = [...m.entries()]
+      .filter(([k]) => k.startsWith('pcap_defense_report_give_way_seconds_total'))
+      .map(([k, v]) => `${k.replace(/^.*at="|"\}$/g, '')} ${v.toFixed(1)} s`);
     const refusedBy = [...m.entries()]
       .filter(([k]) => k.startsWith('pcap_defense_reports_refused_total'))
       .map(([k, v]) => `${k.replace(/^.*\{|\}$/g, '')}=${v}`);
@@ -271,7 +296,12 @@ async function main(): Promise<void> {
       `node ${process.version}, ${os.cpus()[0]?.model ?? 'cpu'} x${os.cpus().length}, load average ${os
         .loadavg()
         .map((x) => x.toFixed(2))
-        .join(' ')}, PARSE_THREADS=${process.env.PARSE_THREADS || '1 (default)'}, REPORT_THREADS=${process.env.REPORT_THREADS || '1 (default)'}\n`,
+        .join(' ')}, PARSE_THREADS=${process.env.PARSE_THREADS || '1 (default)'}, REPORT_THREADS=${process.env.REPORT_THREADS || '1 (default)'}, ` +
+        `REPORT_GIVE_WAY_MS=${process.env.REPORT_GIVE_WAY_MS || `${giveWayDefault(process.env)} (default)`}\n`,
+    );
+    console.log(
+      `CPU under load: the server ${cores.server.toFixed(2)} cores, this bench's clients ${cores.bench.toFixed(2)} cores, of ${os.cpus().length}` +
+        ' (the clients share the machine: on a server of its own the server would have it all)\n',
     );
     console.log('                        idle p50/p95        load p50 / p95 / p99 / max (n)          p95 vs idle');
     for (const k of KINDS) {
@@ -296,7 +326,8 @@ async function main(): Promise<void> {
       `report errors: ${errors}; refused 503 (OVERLOADED): ${refused} (${refusedBy.join(', ') || 'none'}); answered ${(allS.n / SECONDS).toFixed(1)} reports/s`,
     );
     console.log(
-      `report results (REPORT_SHARING=${process.env.REPORT_SHARING ?? 'true'}, ${DISTINCT ? 'every request a window of its own' : 'the clients ask the same window'}): ${results.join(', ') || 'none shared'}`,
+      `report results (REPORT_SHARING=${process.env.REPORT_SHARING ?? 'true'}, ${DISTINCT ? 'every request a window of its own' : 'the clients ask the same window'}): ${results.join(', ') || 'none shared'}; ` +
+        `waited for upload jobs: ${gaveWay.join(', ') || 'never'}`,
     );
     const ir = stats(idleReady);
     const lr = stats(ready);

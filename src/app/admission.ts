@@ -1,6 +1,7 @@
 import { ApolloServerPlugin } from '@apollo/server';
 import { GraphQLError, Kind, OperationDefinitionNode } from 'graphql';
 import type { AppConfig } from '../config/config';
+import type { GiveWay } from '../common/threads/give-way';
 import { comeBackLaterError } from '../graphql/errors';
 import { REPORT_FIELDS } from './rate-limit';
 
@@ -21,7 +22,7 @@ export class Overloaded extends Error {
 }
 
 /**
- * Admission control for report work (hitReport, dashboard, flowHits; an instance of its own admits export downloads): at most `concurrency` computed at once,
+ * Admission control for report work (hitReport, dashboard, flowHits; an instance of its own admits export downloads): first a bounded wait while an upload job runs (`giveWay`), then at most `concurrency` computed at once,
  * at most `queue` waiting (each at most `queueTimeoutMs`), and none waiting while the event loop has stalled
  * past `maxLagMs` in the last second. Beyond that a request is refused at once (503 + Retry-After) instead of piling up behind
  * the others: a queue without bound only turns load into latency for everyone, /readyz and uploads included.
@@ -37,6 +38,8 @@ export class ReportAdmission {
   constructor(
     private readonly config: AppConfig['admission'],
     private readonly onRefused: (reason: OverloadReason) => void = () => undefined,
+    /** Work a request gives way to before it is admitted (upload jobs, REPORT_GIVE_WAY_MS): at most `maxWaitMs`; `onWaited` hears each wait. */
+    private readonly giveWay?: { signal: GiveWay; maxWaitMs: number; onWaited?: (ms: number) => void },
   ) {
     if (config.maxLagMs > 0) {
       this.probe = setInterval(() => this.tick(), PROBE_MS);
@@ -62,6 +65,11 @@ export class ReportAdmission {
 
   /** Waits for a slot; resolves to its release (call once), or throws Overloaded. */
   async acquire(): Promise<() => void> {
+    if (this.giveWay && this.giveWay.signal.active > 0) {
+      const t0 = performance.now();
+      await this.giveWay.signal.whenClear(this.giveWay.maxWaitMs);
+      this.giveWay.onWaited?.(performance.now() - t0);
+    }
     if (this.running < this.config.concurrency) {
       const release = this.slot();
       // Started in a later turn (the check phase) as well: the requests that arrived with this one then see the

@@ -119,6 +119,12 @@ export class Metrics {
     labelNames: ['outcome'] as const,
     registers: [this.registry],
   });
+  readonly reportGiveWay = new Counter({
+    name: `${PREFIX}report_give_way_seconds_total`,
+    help: 'Time report work waited for upload jobs (REPORT_GIVE_WAY_MS), by where: admission (a request before it was admitted), thread (a report thread before a grouping).',
+    labelNames: ['at'] as const,
+    registers: [this.registry],
+  });
   readonly reportsRefused = new Counter({
     name: `${PREFIX}reports_refused_total`,
     help: 'Report queries refused by admission control (503), by reason: queue_full, queue_timeout, event_loop_lag.',

@@ -12,6 +12,7 @@ import { IocIndexWarmer } from '../modules/ioc/ioc-index.warmer';
 import { LogUploadService } from '../modules/log-upload/log-upload.service';
 import { LogUploadQueue } from '../modules/log-upload/log-upload.queue';
 import { LogUploadProcessor } from '../modules/log-upload/log-upload.processor';
+import { GiveWay } from '../common/threads/give-way';
 import { ParsePool } from '../modules/log-upload/parse-thread/parse-pool';
 import { FlowHitService } from '../modules/flow-hit/flow-hit.service';
 import { DnsHitService } from '../modules/dns-hit/dns-hit.service';
@@ -68,6 +69,8 @@ export interface Services {
   parsers: ParsePool | null;
   /** The report threads (null with REPORT_THREADS=0); started with the server, closed with the services. */
   reportThreads: ReportThreads | null;
+  /** Raised while an upload job runs; report threads and report admission give way to it (null: they do not). */
+  giveWay: GiveWay | null;
   /** Store report results shared between requests (null with REPORT_SHARING=false). */
   reportShared: SharedReports | null;
   /** SQLite's WAL checkpoints off the event loop (null on MySQL, in memory, or with SQLITE_CHECKPOINT_MS=0); started and closed with the server. */
@@ -144,10 +147,14 @@ export function createServices(dataSource: DataSource, config: AppConfig, option
     maxHits: config.reportMemoryMaxHits,
     onError: (err, what) => logger.warn({ err, event: 'report_memory.error', what }, 'in-memory report store: falling back to SQL'),
   });
+  // Uploads first: report work waits (a bounded time) while an upload job runs (REPORT_GIVE_WAY_MS).
+  const giveWay = config.reportGiveWayMs > 0 ? new GiveWay() : null;
+  const gaveWay = (at: 'admission' | 'thread') => (ms: number) => metrics.reportGiveWay.inc({ at }, ms / 1000);
   const reportThreads =
     config.reportThreads > 0
       ? new ReportThreads({
           threads: config.reportThreads,
+          giveWay: giveWay ? { signal: giveWay, maxWaitMs: config.reportGiveWayMs, onWaited: gaveWay('thread') } : undefined,
           onThreadExit: (err) =>
             logger.error({ err, event: 'report_thread.exit' }, 'a report thread stopped; its reports failed and the next report starts another'),
         })
@@ -232,6 +239,7 @@ export function createServices(dataSource: DataSource, config: AppConfig, option
     }),
     reportMemory,
     reportThreads,
+    giveWay,
     reportShared,
     sqliteCheckpointer:
       config.database.type === 'sqlite' && config.database.file !== ':memory:' && config.sqliteCheckpointMs > 0
@@ -253,7 +261,11 @@ export function createServices(dataSource: DataSource, config: AppConfig, option
     metrics,
     readiness: new Readiness(config.worker.enabled, databaseProbe, analytics),
     databaseProbe,
-    admission: new ReportAdmission(config.admission, (reason) => metrics.reportsRefused.inc({ reason })),
+    admission: new ReportAdmission(
+      config.admission,
+      (reason) => metrics.reportsRefused.inc({ reason }),
+      giveWay ? { signal: giveWay, maxWaitMs: config.reportGiveWayMs, onWaited: gaveWay('admission') } : undefined,
+    ),
     exportAdmission: new ReportAdmission(config.exportAdmission, (reason) => metrics.exportsRefused.inc({ reason })),
     alerts,
     alertDispatcher,

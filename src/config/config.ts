@@ -1,3 +1,4 @@
+import os from 'node:os';
 import path from 'node:path';
 import { parseCidr } from '../common/net/cidr';
 
@@ -51,6 +52,13 @@ export interface AppConfig {
   reportSharedResults: number;
   /** Whether store reports are shared at all (false: every request computes its own; for comparisons). */
   reportSharing: boolean;
+  /**
+   * Uploads first (src/common/threads/give-way.ts): while an upload job runs, a report request waits up to this
+   * long to be admitted, and a report thread up to this long in all per request before its groupings; 0: reports
+   * never wait. By default 250 on a machine with fewer cores than the event loop, the parse threads and the report
+   * threads together (there, report work slows uploads down), else 0.
+   */
+  reportGiveWayMs: number;
   /**
    * SQLite: how often a thread of its own checkpoints the WAL into the database file (src/db/sqlite-checkpointer.ts),
    * so the main connection's commits never do; 0 leaves it to SQLite's automatic checkpoints on the main thread.
@@ -204,6 +212,19 @@ function hexKey(env: Env, name: string): Buffer | null {
 }
 
 /** Byte sizes accept a plain number of bytes or a number with a KB/MB/GB suffix (powers of 1000, as the product page's "15 MB"). */
+/**
+ * REPORT_GIVE_WAY_MS's default: 250 when the machine has fewer cores than the threads that would each want one
+ * while reports and an upload run together (the event loop, PARSE_THREADS, REPORT_THREADS), else 0. Settings
+ * that are not numbers count as their defaults here; their own checks refuse them.
+ */
+export function giveWayDefault(env: Env, cores = os.availableParallelism()): number {
+  const count = (name: string, fallback: number) => {
+    const v = Number(env[name] || fallback);
+    return Number.isInteger(v) && v >= 0 ? v : fallback;
+  };
+  return cores < 1 + count('PARSE_THREADS', 1) + count('REPORT_THREADS', 1) ? 250 : 0;
+}
+
 function bytes(env: Env, name: string, fallback: number): number {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
@@ -371,6 +392,7 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     reportThreads: int(env, 'REPORT_THREADS', 1, 0, 64),
     reportSharedResults: int(env, 'REPORT_SHARED_RESULTS', 256, 0, 100_000),
     reportSharing: bool(env, 'REPORT_SHARING', true),
+    reportGiveWayMs: int(env, 'REPORT_GIVE_WAY_MS', giveWayDefault(env), 0, 10_000),
     sqliteCheckpointMs: int(env, 'SQLITE_CHECKPOINT_MS', 200, 0, 60_000),
     worker: {
       enabled: bool(env, 'WORKER_ENABLED', true),

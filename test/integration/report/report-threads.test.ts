@@ -8,6 +8,7 @@ import { HitMemory } from '../../../src/modules/report/hit-memory';
 import { ReportService } from '../../../src/modules/report/report.service';
 import { ReportThreadError, ReportThreads, ThreadedExecutor } from '../../../src/modules/report/report-thread/report-threads';
 import { SharingExecutor } from '../../../src/modules/report/shared-reports';
+import { GiveWay } from '../../../src/common/threads/give-way';
 import { BY_INTERNAL_HOST, TOTALS } from '../../../src/modules/report/groupings/groupings';
 
 /**
@@ -77,6 +78,68 @@ describe('report threads', () => {
       stores.forEach((s) => s.close());
       await threads.close();
     }
+  });
+
+  describe('giving way to upload jobs (REPORT_GIVE_WAY_MS)', () => {
+    it('holds each call while a job runs and runs it once the job ends, telling how long it waited', async () => {
+      const signal = new GiveWay();
+      const waits: number[] = [];
+      const threads = new ReportThreads({ threads: 1, giveWay: { signal, maxWaitMs: 10_000, onWaited: (ms) => waits.push(ms) } });
+      try {
+        const reports = new ReportService(t.dataSource, { memory: t.services.reportMemory, threads });
+        // Nothing running: no wait.
+        expect((await reports.group(window(), TOTALS))[0].hits).toBe(5);
+        expect(waits).toEqual([]);
+        const leave = signal.enter();
+        let done = false;
+        const running = reports.group(window(), TOTALS).then((rows) => ((done = true), rows));
+        await new Promise((r) => setTimeout(r, 150));
+        expect(done).toBe(false);
+        leave();
+        expect((await running)[0].hits).toBe(5);
+        expect(waits).toHaveLength(1);
+        expect(waits[0]).toBeGreaterThanOrEqual(100);
+      } finally {
+        await threads.close();
+      }
+    });
+
+    it("waits at most its bound in all over a request's calls, however long the job runs", async () => {
+      const signal = new GiveWay();
+      const waits: number[] = [];
+      const threads = new ReportThreads({ threads: 1, giveWay: { signal, maxWaitMs: 200, onWaited: (ms) => waits.push(ms) } });
+      const leave = signal.enter();
+      try {
+        // One request (one executor, one snapshot) asking five groupings.
+        const executor = threads.executor((await t.services.reportMemory.view(t.accountId))!);
+        const t0 = performance.now();
+        const f = window();
+        for (const g of [TOTALS, BY_INTERNAL_HOST, TOTALS, BY_INTERNAL_HOST, TOTALS]) await executor.group(g, f, { first: 100 });
+        const total = waits.reduce((a, b) => a + b, 0);
+        expect(total).toBeGreaterThanOrEqual(195);
+        expect(total).toBeLessThan(260);
+        expect(performance.now() - t0).toBeLessThan(2_000);
+        // A new request may wait again (its own bound).
+        await threads.executor((await t.services.reportMemory.view(t.accountId))!).group(TOTALS, f);
+        expect(waits.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(total + 195);
+      } finally {
+        leave();
+        await threads.close();
+      }
+    });
+
+    it('closes at once while a thread waits for a job', async () => {
+      const signal = new GiveWay();
+      const threads = new ReportThreads({ threads: 1, giveWay: { signal, maxWaitMs: 60_000 } });
+      signal.enter();
+      const reports = new ReportService(t.dataSource, { memory: t.services.reportMemory, threads });
+      const running = reports.group(window(), TOTALS);
+      await new Promise((r) => setTimeout(r, 100));
+      const t0 = performance.now();
+      await threads.close();
+      await expect(running).rejects.toThrow(/closed/);
+      expect(performance.now() - t0).toBeLessThan(5_000);
+    });
   });
 
   describe('faults', () => {

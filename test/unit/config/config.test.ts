@@ -1,5 +1,6 @@
 import path from 'node:path';
-import { ConfigError, loadConfig } from '../../../src/config/config';
+import os from 'node:os';
+import { ConfigError, giveWayDefault, loadConfig } from '../../../src/config/config';
 
 describe('loadConfig', () => {
   it('defaults to the embedded SQLite file under ./data and port 4000', () => {
@@ -30,6 +31,19 @@ describe('loadConfig', () => {
     expect(loadConfig({ REPORT_SHARED_RESULTS: '0' }).reportSharedResults).toBe(0);
     for (const bad of ['-1', 'many', '100001']) expect(() => loadConfig({ REPORT_SHARED_RESULTS: bad })).toThrow('REPORT_SHARED_RESULTS');
     expect(() => loadConfig({ REPORT_SHARING: 'maybe' })).toThrow('REPORT_SHARING');
+  });
+
+  it('gives way to upload jobs for 250 ms by default where cores are fewer than the busy threads; REPORT_GIVE_WAY_MS sets it, 0 turns it off', () => {
+    // The event loop, a parse thread and a report thread: 3 threads want a core each.
+    expect(giveWayDefault({}, 2)).toBe(250);
+    expect(giveWayDefault({}, 3)).toBe(0);
+    expect(giveWayDefault({ REPORT_THREADS: '2' }, 3)).toBe(250);
+    expect(giveWayDefault({ REPORT_THREADS: '0', PARSE_THREADS: '0' }, 2)).toBe(0);
+    expect(giveWayDefault({ PARSE_THREADS: 'x' }, 3)).toBe(0);
+    expect(loadConfig({}).reportGiveWayMs).toBe(giveWayDefault({}, os.availableParallelism()));
+    expect(loadConfig({ REPORT_GIVE_WAY_MS: '0' }).reportGiveWayMs).toBe(0);
+    expect(loadConfig({ REPORT_GIVE_WAY_MS: '1000' }).reportGiveWayMs).toBe(1000);
+    for (const bad of ['-1', 'soon', '10001']) expect(() => loadConfig({ REPORT_GIVE_WAY_MS: bad })).toThrow('REPORT_GIVE_WAY_MS');
   });
 
   it('parses uploads on one thread by default; PARSE_THREADS=0 parses on the main thread, a bad value is refused', () => {

@@ -32,8 +32,17 @@ export type ReportCall =
   | { kind: 'threats'; first: number }
   | { kind: 'timeline'; bucket: TimeBucket; zone: string };
 
-export type ToReportThread = SnapshotMessage | { type: 'call'; request: number; call: number; what: ReportCall } | { type: 'close'; request: number };
+/** Sent first to every thread when reports give way to uploads (ReportThreadsOptions.giveWay): the GiveWay's memory and the longest wait per request. */
+export interface GiveWayMessage {
+  type: 'giveWay';
+  buffer: SharedArrayBuffer;
+  maxWaitMs: number;
+}
+
+export type ToReportThread =
+  SnapshotMessage | GiveWayMessage | { type: 'call'; request: number; call: number; what: ReportCall } | { type: 'close'; request: number };
 
 /** `gone`: the thread no longer holds the request (dropped as abandoned): the caller opens it again. */
 export type FromReportThread =
-  { type: 'result'; call: number; rows: unknown[] } | { type: 'failed'; call: number; message: string; stack?: string; gone?: boolean };
+  /** `waitedMs`: how long the call waited for upload jobs before it ran. */
+  { type: 'result'; call: number; rows: unknown[]; waitedMs: number } | { type: 'failed'; call: number; message: string; stack?: string; gone?: boolean };

@@ -1,6 +1,7 @@
 import type { MessagePort } from 'node:worker_threads';
 import { AccountHits, Block } from '../hit-memory';
 import { MemoryExecutor } from '../groupings/memory.executor';
+import { GiveWay } from '../../../common/threads/give-way';
 import type { ResolvedHitFilter } from '../../flow-hit/hit-filter';
 import type { FromReportThread, InternedTable, ReportCall, SnapshotMessage, ToReportThread } from './report-thread.messages';
 
@@ -13,6 +14,8 @@ interface Mirror {
 interface OpenRequest {
   executor: MemoryExecutor;
   filter: ResolvedHitFilter;
+  /** Ms its calls have waited for uploads so far (at most the give-way's bound in all). */
+  waited: number;
 }
 
 /** A request nobody closed (its server request failed before its groupings ran) is dropped after this long. */
@@ -32,6 +35,7 @@ export function serveReports(port: MessagePort, hooks: ReportThreadHooks = {}): 
   const mirrors = new Map<number, Mirror>();
   const requests = new Map<number, OpenRequest & { at: number }>();
   const broken = new Map<number, string>();
+  let giveWay: { signal: GiveWay; maxWaitMs: number } | null = null;
   const post = (m: FromReportThread) => port.postMessage(m);
 
   const open = (m: SnapshotMessage): void => {
@@ -55,7 +59,7 @@ export function serveReports(port: MessagePort, hooks: ReportThreadHooks = {}): 
     // The main thread forgets the same blocks (report-threads.ts): the next snapshot sends what this one lacks.
     mirror.blocks = held;
     const snapshot = Object.create(hits, { version: { value: m.version }, hits: { value: m.hits }, blocks: { value: () => blocks } }) as AccountHits;
-    requests.set(m.request, { executor: new MemoryExecutor(snapshot), filter: m.filter, at: Date.now() });
+    requests.set(m.request, { executor: new MemoryExecutor(snapshot), filter: m.filter, waited: 0, at: Date.now() });
   };
 
   const run = (r: OpenRequest, what: ReportCall): Promise<unknown[]> => {
@@ -72,6 +76,10 @@ export function serveReports(port: MessagePort, hooks: ReportThreadHooks = {}): 
   port.on('message', (m: ToReportThread) => {
     const now = Date.now();
     for (const [id, r] of requests) if (now - r.at > ABANDONED_MS) requests.delete(id);
+    if (m.type === 'giveWay') {
+      giveWay = { signal: new GiveWay(m.buffer), maxWaitMs: m.maxWaitMs };
+      return;
+    }
     if (m.type === 'open') {
       try {
         open(m);
@@ -95,9 +103,15 @@ export function serveReports(port: MessagePort, hooks: ReportThreadHooks = {}): 
         gone: !broken.has(m.request),
         message: broken.get(m.request) ?? `report thread: request ${m.request} is not open`,
       });
-    r.at = now;
+    // An upload job running now comes first: the call waits for it, the request a bounded time in all.
+    let waitedMs = 0;
+    if (giveWay && r.waited < giveWay.maxWaitMs) {
+      waitedMs = giveWay.signal.wait(giveWay.maxWaitMs - r.waited);
+      r.waited += waitedMs;
+    }
+    r.at = Date.now();
     run(r, m.what).then(
-      (rows) => post({ type: 'result', call: m.call, rows }),
+      (rows) => post({ type: 'result', call: m.call, rows, waitedMs }),
       (err: Error) => post({ type: 'failed', call: m.call, message: err.message, stack: err.stack }),
     );
   });

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import type { Worker } from 'node:worker_threads';
+import type { GiveWay } from '../../../common/threads/give-way';
 import { startWorker } from '../../../common/threads/start-worker';
 import type { ResolvedHitFilter } from '../../flow-hit/hit-filter';
 import { type AccountHits, blockId } from '../hit-memory';
@@ -31,6 +32,11 @@ export interface ReportThreadsOptions {
   maxHeapMb?: number;
   /** A thread died; its calls failed, and the next report starts another. */
   onThreadExit?: (err: Error) => void;
+  /**
+   * Work the threads give way to (upload jobs, REPORT_GIVE_WAY_MS): before each call a thread waits while it runs,
+   * at most `maxWaitMs` in all per request; `onWaited` hears each call's wait.
+   */
+  giveWay?: { signal: GiveWay; maxWaitMs: number; onWaited?: (ms: number) => void };
 }
 
 type Sizes = Record<InternedTable, number>;
@@ -165,12 +171,17 @@ export class ReportThreads {
     const worker = startWorker(this.script, this.options.workerData, { maxOldGenerationSizeMb: this.options.maxHeapMb ?? 1024 });
     const thread: Thread = { worker, dead: false, accounts: new Map(), calls: new Map(), open: 0 };
     this.slots[i] = thread;
+    const giveWay = this.options.giveWay;
+    if (giveWay) this.post(thread, { type: 'giveWay', buffer: giveWay.signal.buffer, maxWaitMs: giveWay.maxWaitMs });
     worker.on('message', (m: FromReportThread) => {
       const c = thread.calls.get(m.call);
       if (!c) return;
       thread.calls.delete(m.call);
       if (thread.calls.size === 0) worker.unref();
-      if (m.type === 'result') return c.resolve(m.rows.map(ownDates));
+      if (m.type === 'result') {
+        if (m.waitedMs > 0) this.options.giveWay?.onWaited?.(m.waitedMs);
+        return c.resolve(m.rows.map(ownDates));
+      }
       const err = new ReportThreadError(m.message);
       if (m.stack) err.stack = m.stack;
       c.reject(err, m.gone === true);
