@@ -2,13 +2,15 @@
  * One server process under report and upload load, beside an idle baseline of the same run.
  *
  *   node -r @swc-node/register bench/load.bench.ts [--db sqlite|mysql] [--hits 1000000] [--seconds 60] [--clients 20]
- *        [--uploaders 2] [--upload-mb 5] [--reuse] [--distinct-windows] [--cpu-prof DIR] [--mysql-url mysql://root@127.0.0.1:3306]
+ *        [--uploaders 2] [--upload-mb 5] [--idle-uploads 10] [--warmup-uploads 3] [--reuse] [--distinct-windows] [--cpu-prof DIR] [--mysql-url mysql://root@127.0.0.1:3306]
  *
  * The database is the one bench/report.bench.ts seeds (run here as `--seed-only --keep`; `--reuse` skips that when
  * the kept database is there already: SQLite file in the temp dir, MySQL database pcd_bench_report). The server
  * runs as a child process (src/main.ts, NODE_ENV=production, metrics on), so its event loop is its own.
  *
- * Idle baseline: each report kind alone (each computed: a window of its own), five uploads one at a time after a warm-up one (the median is the baseline), /readyz alone. Under load, for --seconds: --clients
+ * Idle baseline: each report kind alone (each computed: a window of its own), uploads one at a time (--idle-uploads, 10, after --warmup-uploads, 3) before the load and as many after it (the
+ * baseline is the median of the round after it: the server is warm then; the round before it ran up to 2x slower),
+ * /readyz alone. Under load, for --seconds: --clients
  * closed-loop report clients (dashboard, hitReport with all groupings, drill-down flowHits pages walked by cursor,
  * in turn), --uploaders clients uploading --upload-mb tcpdump captures (bench/lib/tcpdump-text.ts) one after the
  * other, and a prober asking /readyz every 100 ms from a thread of its own (readyzProber). Measured: report latency p50/p95/p99 (answered 200), errors
@@ -198,24 +200,29 @@ async function main(): Promise<void> {
       idleReady.push((await api.readyz()).ms);
       await sleep(20);
     }
-    // As the reports: warm-up uploads first (the parse thread starts, its code compiles: the first few parse up to
-    // 2x slower), then the baseline's.
-    const idleUploads: number[] = [];
-    const idleRuns: number[] = [];
-    for (let i = 1 - WARMUP_UPLOADS; i <= IDLE_UPLOADS; i++) {
-      const u = await api.upload(capture(++fileNo), `idle-${fileNo}.txt`, 'sensor-2');
-      if (!u.ok) throw new Error(`idle upload failed: ${u.error}`);
-      if (i > 0) {
-        idleUploads.push(u.processingMs);
-        idleRuns.push(u.runMs);
+    // As the reports: warm-up uploads first (the parse thread starts, its code compiles), then a round of idle ones;
+    // another round after the load is the baseline (below).
+    const idleRound = async (warmups: number) => {
+      const processing: number[] = [];
+      const runMs: number[] = [];
+      const logged = runPhases.length;
+      for (let i = 1 - warmups; i <= IDLE_UPLOADS; i++) {
+        const u = await api.upload(capture(++fileNo), `idle-${fileNo}.txt`, 'sensor-2');
+        if (!u.ok) throw new Error(`idle upload failed: ${u.error}`);
+        if (i > 0) {
+          processing.push(u.processingMs);
+          runMs.push(u.runMs);
+        }
       }
-    }
-    await sleep(500);
+      // The log lines come a moment after the uploads say COMPLETED.
+      await sleep(500);
+      return { processing, runMs, phases: runPhases.splice(logged).slice(warmups) };
+    };
+    const before = await idleRound(WARMUP_UPLOADS);
     await lagSince(api); // resets the lag histogram
     await sleep(5_000);
     const idleLag = await lagSince(api);
 
-    const idlePhases = runPhases.splice(0).slice(1);
     // Under load.
     progress(`under load: ${CLIENTS} report clients + ${UPLOADERS} uploaders for ${SECONDS} s`);
     await lagSince(api);
@@ -273,6 +280,16 @@ async function main(): Promise<void> {
     const loadLag = await lagSince(api);
     await Promise.all(uploaders);
     const m = await api.metrics();
+    await sleep(500);
+    const loadPhases = runPhases.splice(0);
+    progress('idle again');
+    await sleep(2_000);
+    const after = await idleRound(0);
+    // The baseline is the round after the load: the server is warm then (the round before it, right after the
+    // start, ran up to 2x slower even after its warm-ups), so the ratio is the stricter one.
+    const idleUploads = after.processing;
+    const idleRuns = after.runMs;
+    const idlePhases = after.phases;
     // How the store's report results were got over the whole run (idle phase included): computed, joined, kept.
     const results = [...m.entries()]
       .filter(([k]) => k.startsWith('pcap_defense_report_results_total'))
@@ -343,22 +360,23 @@ async function main(): Promise<void> {
     const iu = stats(idleUploads);
     const lu = stats(uploads);
     console.log(
-      `upload processing       idle ${idleUploads.map(f).join(', ')} ms; load p50 ${f(lu.p50)} p95 ${f(lu.p95)} max ${f(lu.max)} ms (${lu.n}, failed ${uploadErrors}) = ${ratio(lu.p50, iu.p50)} idle (p50), ${ratio(lu.p95, iu.p50)} (p95), ${ratio(lu.max, iu.p50)} (max)   target <= ${TARGETS.uploadRatio}x`,
+      `upload processing       idle after the load ${after.processing.map(f).join(', ')} ms (median ${f(iu.p50)}; before it, median ${f(stats(before.processing).p50)});` +
+        ` load p50 ${f(lu.p50)} p95 ${f(lu.p95)} max ${f(lu.max)} ms (${lu.n}, failed ${uploadErrors}) = ${ratio(lu.p50, iu.p50)} idle (p50), ${ratio(lu.p95, iu.p50)} (p95), ${ratio(lu.max, iu.p50)} (max)   target <= ${TARGETS.uploadRatio}x`,
     );
     // One worker runs one job at a time: with two uploaders, a file accepted while the other's runs waits for it.
     // The run (claim -> COMPLETED) is the upload's own processing, which reports must not slow down.
     const iRun = stats(idleRuns);
     const lRun = stats(runs);
     console.log(
-      `  of which the run      idle ${idleRuns.map(f).join(', ')} ms; load p50 ${f(lRun.p50)} p95 ${f(lRun.p95)} max ${f(lRun.max)} ms = ${ratio(lRun.p50, iRun.p50)} idle (p50), ${ratio(lRun.p95, iRun.p50)} (p95), ${ratio(lRun.max, iRun.p50)} (max)`,
+      `  of which the run      idle median ${f(iRun.p50)} ms; load p50 ${f(lRun.p50)} p95 ${f(lRun.p95)} max ${f(lRun.max)} ms = ${ratio(lRun.p50, iRun.p50)} idle (p50), ${ratio(lRun.p95, iRun.p50)} (p95), ${ratio(lRun.max, iRun.p50)} (max)`,
     );
     // The run by phase: the idle median of each, the loaded median, and the five slowest loaded runs.
-    const phaseNames = Object.keys(idlePhases[0]?.phasesMs ?? runPhases[0]?.phasesMs ?? {});
-    const byPhase = (runs: typeof runPhases, name: string) => stats(runs.map((r) => r.phasesMs[name]));
+    const phaseNames = Object.keys(idlePhases[0]?.phasesMs ?? loadPhases[0]?.phasesMs ?? {});
+    const byPhase = (runs: typeof loadPhases, name: string) => stats(runs.map((r) => r.phasesMs[name]));
     console.log(
-      `  run by phase (ms)     ${phaseNames.map((n) => `${n} idle p50 ${f(byPhase(idlePhases, n).p50)} / load p50 ${f(byPhase(runPhases, n).p50)} p95 ${f(byPhase(runPhases, n).p95)}`).join('; ')}`,
+      `  run by phase (ms)     ${phaseNames.map((n) => `${n} idle p50 ${f(byPhase(idlePhases, n).p50)} / load p50 ${f(byPhase(loadPhases, n).p50)} p95 ${f(byPhase(loadPhases, n).p95)}`).join('; ')}`,
     );
-    for (const r of [...runPhases].sort((a, b) => b.durationMs - a.durationMs).slice(0, 5))
+    for (const r of [...loadPhases].sort((a, b) => b.durationMs - a.durationMs).slice(0, 5))
       console.log(`    slow run ${r.durationMs} ms: ${phaseNames.map((n) => `${n} ${r.phasesMs[n]}`).join(', ')}`);
     for (const e of errorSamples) console.log(`  sample error: ${e}`);
   } finally {
