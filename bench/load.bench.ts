@@ -294,7 +294,7 @@ async function main(): Promise<void> {
     const results = [...m.entries()]
       .filter(([k]) => k.startsWith('pcap_defense_report_results_total'))
       .map(([k, v]) => `${k.replace(/^.*outcome="|"\}$/g, '')} ${v}`);
-    // How long report work waited for upload jobs over the whole run (REPORT_GIVE_WAY_MS), at admission and on the thread.
+    // How long report work waited for uploads parsing over the whole run (REPORT_GIVE_WAY_MS), at admission and on the thread.
     const gaveWay = [...m.entries()]
       .filter(([k]) => k.startsWith('pcap_defense_report_give_way_seconds_total'))
       .map(([k, v]) => `${k.replace(/^.*at="|"\}$/g, '')} ${v.toFixed(1)} s`);
@@ -344,7 +344,7 @@ async function main(): Promise<void> {
     );
     console.log(
       `report results (REPORT_SHARING=${process.env.REPORT_SHARING ?? 'true'}, ${DISTINCT ? 'every request a window of its own' : 'the clients ask the same window'}): ${results.join(', ') || 'none shared'}; ` +
-        `waited for upload jobs: ${gaveWay.join(', ') || 'never'}`,
+        `waited for uploads parsing: ${gaveWay.join(', ') || 'never'}`,
     );
     const ir = stats(idleReady);
     const lr = stats(ready);

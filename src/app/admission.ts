@@ -22,7 +22,7 @@ export class Overloaded extends Error {
 }
 
 /**
- * Admission control for report work (hitReport, dashboard, flowHits; an instance of its own admits export downloads): first a bounded wait while an upload job runs (`giveWay`), then at most `concurrency` computed at once,
+ * Admission control for report work (hitReport, dashboard, flowHits; an instance of its own admits export downloads): first a bounded wait while an upload parses (`giveWay`), then at most `concurrency` computed at once,
  * at most `queue` waiting (each at most `queueTimeoutMs`), and none waiting while the event loop has stalled
  * past `maxLagMs` in the last second. Beyond that a request is refused at once (503 + Retry-After) instead of piling up behind
  * the others: a queue without bound only turns load into latency for everyone, /readyz and uploads included.
@@ -38,7 +38,7 @@ export class ReportAdmission {
   constructor(
     private readonly config: AppConfig['admission'],
     private readonly onRefused: (reason: OverloadReason) => void = () => undefined,
-    /** Work a request gives way to before it is admitted (upload jobs, REPORT_GIVE_WAY_MS): at most `maxWaitMs`; `onWaited` hears each wait. */
+    /** Work a request gives way to before it is admitted (uploads parsing, REPORT_GIVE_WAY_MS): at most `maxWaitMs`; `onWaited` hears each wait. */
     private readonly giveWay?: { signal: GiveWay; maxWaitMs: number; onWaited?: (ms: number) => void },
   ) {
     if (config.maxLagMs > 0) {

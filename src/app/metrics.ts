@@ -121,7 +121,7 @@ export class Metrics {
   });
   readonly reportGiveWay = new Counter({
     name: `${PREFIX}report_give_way_seconds_total`,
-    help: 'Time report work waited for upload jobs (REPORT_GIVE_WAY_MS), by where: admission (a request before it was admitted), thread (a report thread before a grouping).',
+    help: 'Time report work waited for uploads parsing (REPORT_GIVE_WAY_MS), by where: admission (a request before it was admitted), thread (a report thread before a grouping).',
     labelNames: ['at'] as const,
     registers: [this.registry],
   });

@@ -44,12 +44,7 @@ export async function startServer(config: AppConfig, logger: Logger, options: Se
   );
   const schema = await createSchema();
   const httpApp = await createHttpApp(schema, services, logger);
-  const worker = new LogUploadWorker(
-    services.queue,
-    services.processor,
-    { ...config.worker, analytics: services.analytics, giveWay: services.giveWay },
-    logger,
-  );
+  const worker = new LogUploadWorker(services.queue, services.processor, { ...config.worker, analytics: services.analytics }, logger);
   services.logUploads.events.on('queued', () => worker.notify());
   services.retroHunts.events.on('queued', () => worker.notify());
   if (config.worker.enabled) {

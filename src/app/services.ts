@@ -69,7 +69,7 @@ export interface Services {
   parsers: ParsePool | null;
   /** The report threads (null with REPORT_THREADS=0); started with the server, closed with the services. */
   reportThreads: ReportThreads | null;
-  /** Raised while an upload job runs; report threads and report admission give way to it (null: they do not). */
+  /** Raised while an upload parses; report threads and report admission give way to it (null: they do not). */
   giveWay: GiveWay | null;
   /** Store report results shared between requests (null with REPORT_SHARING=false). */
   reportShared: SharedReports | null;
@@ -147,7 +147,7 @@ export function createServices(dataSource: DataSource, config: AppConfig, option
     maxHits: config.reportMemoryMaxHits,
     onError: (err, what) => logger.warn({ err, event: 'report_memory.error', what }, 'in-memory report store: falling back to SQL'),
   });
-  // Uploads first: report work waits (a bounded time) while an upload job runs (REPORT_GIVE_WAY_MS).
+  // Uploads first: report work waits (a bounded time) while an upload parses (REPORT_GIVE_WAY_MS).
   const giveWay = config.reportGiveWayMs > 0 ? new GiveWay() : null;
   const gaveWay = (at: 'admission' | 'thread') => (ms: number) => metrics.reportGiveWay.inc({ at }, ms / 1000);
   const reportThreads =
@@ -219,6 +219,7 @@ export function createServices(dataSource: DataSource, config: AppConfig, option
         onRetry: (event) => logger.warn({ event: 'job.retry', ...event }, 'transient database error; finishing transaction retried'),
         retentionDays: config.retention.days,
         onProgress: options.onProgress,
+        giveWay,
         onFinished: (outcome) => {
           metrics.jobFinished(outcome);
           // Alerts this process just wrote go out now, not at the next poll (other processes' at their poll).

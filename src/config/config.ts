@@ -53,7 +53,7 @@ export interface AppConfig {
   /** Whether store reports are shared at all (false: every request computes its own; for comparisons). */
   reportSharing: boolean;
   /**
-   * Uploads first (src/common/threads/give-way.ts): while an upload job runs, a report request waits up to this
+   * Uploads first (src/common/threads/give-way.ts): while an upload parses, a report request waits up to this
    * long to be admitted, and a report thread up to this long in all per request before its groupings; 0: reports
    * never wait. By default 250 on a machine with fewer cores than the event loop, the parse threads and the report
    * threads together (there, report work slows uploads down), else 0.

@@ -1,9 +1,9 @@
 /**
  * A count in shared memory of the work running now that other work gives way to (REPORT_GIVE_WAY_MS): the upload
- * worker raises it while a job runs; a report thread waits while it is up (blocking only itself) before each of a
- * request's calls, and report admission waits on the event loop (whenClear) before it admits a request, each for a
- * bounded time. On a machine with fewer cores than busy threads, an upload then runs nearly as fast as on an idle
- * server, and reports wait a little longer; nothing is dropped either way.
+ * processor raises it while an upload parses; a report thread waits while it is up (blocking only itself) before
+ * each of a request's calls, and report admission waits on the event loop (whenClear) before it admits a request,
+ * each for a bounded time. On a machine with fewer cores than busy threads, the parse then gets more of the machine
+ * and reports wait a little longer; nothing is dropped either way.
  */
 export class GiveWay {
   readonly buffer: SharedArrayBuffer;

@@ -20,7 +20,8 @@ import { Direction } from './flows/direction';
 import { ConnectionEndpoint } from './flows/fold';
 import { hasHostOfOurs, withMatchedSides } from './flows/sides';
 import { missingEpochTimestamps } from './parsing';
-import { parseStoredFile, StoredFile } from './parse-thread/parse-stored-file';
+import { ParseOutcome, parseStoredFile, StoredFile } from './parse-thread/parse-stored-file';
+import type { GiveWay } from '../../common/threads/give-way';
 import { ParsePool } from './parse-thread/parse-pool';
 import { RetroHuntStatus } from '../retro-hunt/retro-hunt.enums';
 import { LogUploadStatus } from './log-upload.enums';
@@ -78,6 +79,8 @@ export interface ProcessorOptions {
    * transaction committed (`lost`: the lease was lost instead); `settled` the superseded ClickHouse rows removed.
    */
   onStep?: (step: 'matched' | 'staged' | 'committed' | 'lost' | 'settled', uploadId: number) => void | Promise<void>;
+  /** Raised while an upload parses: report work gives way to it (REPORT_GIVE_WAY_MS; services.ts). */
+  giveWay?: GiveWay | null;
   /** Called with every outcome (metrics); `ERROR` when processing threw. */
   onFinished?: (outcome: ProcessOutcome | { status: 'ERROR'; textBytes: 0; durationMs: number; connections: 0; hits: 0 }) => void;
 }
@@ -162,15 +165,22 @@ export class LogUploadProcessor {
       }
       return true;
     };
-    // On a parse thread the event loop stays free meanwhile; in-process, it gets a turn between slices.
+    // On a parse thread the event loop stays free meanwhile; in-process, it gets a turn between slices. Report
+    // work gives way to the parse (REPORT_GIVE_WAY_MS): its CPU is most of a run's; the match after it is short.
     const parseStart = performance.now();
-    const parsed = this.parsers
-      ? await this.parsers.parse(file, afterSlice, signal)
-      : await parseStoredFile(file, async (bytes, lines) => {
-          const go = await afterSlice(bytes, lines);
-          await nextTurn();
-          return go;
-        });
+    const leave = this.options.giveWay?.enter();
+    let parsed: ParseOutcome;
+    try {
+      parsed = this.parsers
+        ? await this.parsers.parse(file, afterSlice, signal)
+        : await parseStoredFile(file, async (bytes, lines) => {
+            const go = await afterSlice(bytes, lines);
+            await nextTurn();
+            return go;
+          });
+    } finally {
+      leave?.();
+    }
     if (parsed.kind === 'stopped') return { status: 'LEASE_LOST', ...withDevice, durationMs: performance.now() - started };
     const matchStart = performance.now();
     if (parsed.kind === 'unreadable') return this.failed(uploadId, owner, `The stored file could not be read: ${parsed.message}`, withDevice, started);

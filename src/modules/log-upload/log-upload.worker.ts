@@ -1,7 +1,6 @@
 import crypto from 'node:crypto';
 import os from 'node:os';
 import type { Logger } from 'pino';
-import type { GiveWay } from '../../common/threads/give-way';
 import { LogUploadProcessor, ProcessOutcome } from './log-upload.processor';
 import { LogUploadQueue } from './log-upload.queue';
 import { LogUploadStatus } from './log-upload.enums';
@@ -19,8 +18,6 @@ export interface WorkerOptions {
    * answer, the worker claims nothing (every job would fail the same way) and asks again with backoff.
    */
   analytics?: { up(): Promise<boolean> } | null;
-  /** Raised while a job runs: report work gives way to it (services.ts, UPLOADS_FIRST). */
-  giveWay?: GiveWay | null;
 }
 
 /**
@@ -109,8 +106,7 @@ export class LogUploadWorker {
         retry ? 'job claimed (retry)' : 'job claimed',
       );
       try {
-        const leave = this.options.giveWay?.enter();
-        const outcome = await this.processor.process(job.uploadId, this.owner, this.abort.signal).finally(() => leave?.());
+        const outcome = await this.processor.process(job.uploadId, this.owner, this.abort.signal);
         this.analyticsOutages = 0;
         this.onOutcome(job.uploadId, outcome);
         this.logOutcome(job.uploadId, job.attempt, outcome);

@@ -44,5 +44,5 @@ export type ToReportThread =
 
 /** `gone`: the thread no longer holds the request (dropped as abandoned): the caller opens it again. */
 export type FromReportThread =
-  /** `waitedMs`: how long the call waited for upload jobs before it ran. */
+  /** `waitedMs`: how long the call waited for uploads parsing before it ran. */
   { type: 'result'; call: number; rows: unknown[]; waitedMs: number } | { type: 'failed'; call: number; message: string; stack?: string; gone?: boolean };

@@ -103,7 +103,7 @@ export function serveReports(port: MessagePort, hooks: ReportThreadHooks = {}): 
         gone: !broken.has(m.request),
         message: broken.get(m.request) ?? `report thread: request ${m.request} is not open`,
       });
-    // An upload job running now comes first: the call waits for it, the request a bounded time in all.
+    // An upload parsing now comes first: the call waits for it, the request a bounded time in all.
     let waitedMs = 0;
     if (giveWay && r.waited < giveWay.maxWaitMs) {
       waitedMs = giveWay.signal.wait(giveWay.maxWaitMs - r.waited);

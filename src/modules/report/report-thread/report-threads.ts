@@ -33,7 +33,7 @@ export interface ReportThreadsOptions {
   /** A thread died; its calls failed, and the next report starts another. */
   onThreadExit?: (err: Error) => void;
   /**
-   * Work the threads give way to (upload jobs, REPORT_GIVE_WAY_MS): before each call a thread waits while it runs,
+   * Work the threads give way to (uploads parsing, REPORT_GIVE_WAY_MS): before each call a thread waits while it runs,
    * at most `maxWaitMs` in all per request; `onWaited` hears each call's wait.
    */
   giveWay?: { signal: GiveWay; maxWaitMs: number; onWaited?: (ms: number) => void };
