@@ -77,15 +77,14 @@ describe.each(drivers)('reports give way to upload jobs (%s)', (driver) => {
   it('the processor raises the signal while an upload parses, and lowers it when the parse ends, fails or throws', async () => {
     const faults = new Int32Array(new SharedArrayBuffer(4));
     const seen: number[] = [];
-    let app: TestApp;
-    app = t = await createTestApp(
+    const app = (t = await createTestApp(
       driver,
       { REPORT_GIVE_WAY_MS: '250' },
       {
         parseThread: { script: FAULTY, workerData: { mode: 'throw', atBytes: 0, faults } },
-        onProgress: () => seen.push(app.services.giveWay!.active),
+        onProgress: () => seen.push(t!.services.giveWay!.active),
       },
-    );
+    ));
     const q = async (query: string, v: Record<string, unknown> = {}) => ok(await app.gql(query, v));
     const policy = (await q(`mutation { policyCreate(input: { name: "p" }) { policy { id } } }`)).policyCreate.policy.id;
     await q(`mutation($p: ID!) { deviceCreate(input: { nickname: "edge", ipType: STATIC, ipAddress: "93.184.216.34", policy: $p }) { device { id } } }`, {
