@@ -211,7 +211,6 @@ function hexKey(env: Env, name: string): Buffer | null {
   return Buffer.from(raw, 'hex');
 }
 
-/** Byte sizes accept a plain number of bytes or a number with a KB/MB/GB suffix (powers of 1000, as the product page's "15 MB"). */
 /**
  * REPORT_GIVE_WAY_MS's default: 250 when the machine has fewer cores than the threads that would each want one
  * while reports and an upload run together (the event loop, PARSE_THREADS, REPORT_THREADS), else 0. Settings
@@ -225,6 +224,7 @@ export function giveWayDefault(env: Env, cores = os.availableParallelism()): num
   return cores < 1 + count('PARSE_THREADS', 1) + count('REPORT_THREADS', 1) ? 250 : 0;
 }
 
+/** Byte sizes accept a plain number of bytes or a number with a KB/MB/GB suffix (powers of 1000, as the product page's "15 MB"). */
 function bytes(env: Env, name: string, fallback: number): number {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
