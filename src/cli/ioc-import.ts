@@ -9,7 +9,8 @@ import type { FeedImportResult } from '../modules/ioc/feed-import.service';
 import { ProgressBar } from '../common/progress/progress-bar';
 import { Page, postFileGraphql, requestGraphql, UserErrorView, userErrorText } from './client';
 import type { Services } from '../app/services';
-import { checkRemoteAccount, Command, enumValue, Io, remoteTarget, RemoteTarget, resolveAccount, retryWhenBusy, UsageError, withServices } from './shared';
+import { checkRemoteAccount, Command, enumValue, Io, remoteTarget, RemoteTarget, resolveAccount, UsageError, withServices } from './shared';
+import { retryWhenBusy } from '../db/retry-when-busy';
 
 interface ImportOptions {
   list?: string;

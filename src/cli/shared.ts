@@ -8,7 +8,6 @@ import { createServices, Services } from '../app/services';
 import { Role } from '../modules/account/account.enums';
 import { Account } from '../modules/account/account.entity';
 import { Metrics } from '../app/metrics';
-import { transientDbError } from '../common/errors/db-errors';
 
 /** Thrown for wrong usage; printed without a stack, exit code 2. */
 export class UsageError extends Error {}
@@ -90,24 +89,6 @@ export function alignedTable(header: string[], rows: string[][]): string[] {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]))).join('  ');
   return [line(header), ...rows.map(line)];
-}
-
-/**
- * Runs a command's database work again when another process held the database: SQLite answers BUSY_SNAPSHOT at
- * once, with no busy wait, when a server on the same file commits while this command's transaction has read and
- * then writes. Each step of the work is one transaction, rolled back whole, and the work looks again at what is
- * there (a list created by the try before is found), so another try repeats nothing that went through. A few tries
- * with a growing pause; any other error at once.
- */
-export async function retryWhenBusy<T>(work: () => Promise<T>, tries = 5, pauseMs = 100): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await work();
-    } catch (err) {
-      if (attempt >= tries || transientDbError(err)?.kind !== 'busy') throw err;
-      await new Promise((r) => setTimeout(r, pauseMs * 2 ** (attempt - 1)));
-    }
-  }
 }
 
 /** Opens the configured database (running migrations, as the server does) for one command. */

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import { DataSource, DataSourceOptions } from 'typeorm';
 import { createConnection } from 'mysql2/promise';
 import { DatabaseConfig } from '../config/config';
+import { retryWhenBusy } from './retry-when-busy';
 import { SnakeNamingStrategy } from './naming';
 import { entities } from './entities';
 import { migrations } from './migrations';
@@ -24,9 +25,9 @@ export function dataSourceOptions(db: DatabaseConfig): DataSourceOptions {
       ...common,
       type: 'better-sqlite3',
       database: db.file,
-      // WAL lets report reads run while the worker writes hits.
-      enableWAL: db.file !== ':memory:',
-      prepareDatabase: (handle: { pragma(sql: string): unknown }) => {
+      // WAL (report reads run while the worker writes hits) is switched on below, not by TypeORM, which asks once.
+      enableWAL: false,
+      prepareDatabase: async (handle: { pragma(sql: string): unknown }) => {
         handle.pragma('busy_timeout = 5000');
         // WAL's default here (NORMAL) syncs only at checkpoints: a commit, and so an acknowledged upload, could be
         // lost to a power cut. FULL syncs the WAL at every commit.
@@ -34,6 +35,10 @@ export function dataSourceOptions(db: DatabaseConfig): DataSourceOptions {
         // 64 MiB page cache (default 2 MiB): million-entry lists insert and load with far fewer page faults.
         handle.pragma('cache_size = -65536');
         handle.pragma('foreign_keys = ON');
+        // Switching to WAL needs the file to itself: processes starting together on a new file each ask at once
+        // (SQLite answers one BUSY without waiting, as waiting could deadlock), or one asks while another holds a
+        // transaction longer than the busy timeout (its migrations). Asked again until it goes through.
+        if (db.file !== ':memory:') await retryWhenBusy(async () => handle.pragma('journal_mode = WAL'), 8, 100);
       },
     };
   }

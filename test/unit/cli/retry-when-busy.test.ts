@@ -1,4 +1,4 @@
-import { retryWhenBusy } from '../../../src/cli/shared';
+import { retryWhenBusy } from '../../../src/db/retry-when-busy';
 
 /** An error as TypeORM wraps better-sqlite3's (QueryFailedError with the driver's error inside). */
 const sqliteError = (code: string) => Object.assign(new Error('database is locked'), { driverError: { code } });
