@@ -30,7 +30,7 @@ import { DASHBOARD_QUERY, HITS_QUERY, REPORT_QUERY } from './lib/report-queries'
 import { generateTcpdumpText } from './lib/tcpdump-text';
 import { Api, createAdminKey, keptBenchDatabase, Outcome, pct, startChildServer } from './lib/child-server';
 import { argValue } from './lib/args';
-import { giveWayDefault } from '../src/config/config';
+import { loadConfig } from '../src/config/config';
 
 const DB = (argValue('db') ?? 'sqlite') as 'sqlite' | 'mysql';
 if (DB !== 'sqlite' && DB !== 'mysql') throw new Error(`--db must be sqlite or mysql, not ${DB}`);
@@ -314,7 +314,7 @@ async function main(): Promise<void> {
         .loadavg()
         .map((x) => x.toFixed(2))
         .join(' ')}, PARSE_THREADS=${process.env.PARSE_THREADS || '1 (default)'}, REPORT_THREADS=${process.env.REPORT_THREADS || '1 (default)'}, ` +
-        `REPORT_GIVE_WAY_MS=${process.env.REPORT_GIVE_WAY_MS || `${giveWayDefault(process.env)} (default)`}\n`,
+        `REPORT_GIVE_WAY_MS=${process.env.REPORT_GIVE_WAY_MS || `${loadConfig(process.env).reportGiveWayMs} (default)`}\n`,
     );
     console.log(
       `CPU under load: the server ${cores.server.toFixed(2)} cores, this bench's clients ${cores.bench.toFixed(2)} cores, of ${os.cpus().length}` +

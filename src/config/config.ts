@@ -213,15 +213,10 @@ function hexKey(env: Env, name: string): Buffer | null {
 
 /**
  * REPORT_GIVE_WAY_MS's default: 250 when the machine has fewer cores than the threads that would each want one
- * while reports and an upload run together (the event loop, PARSE_THREADS, REPORT_THREADS), else 0. Settings
- * that are not numbers count as their defaults here; their own checks refuse them.
+ * while reports and an upload run together (the event loop, the parse threads, the report threads), else 0.
  */
-export function giveWayDefault(env: Env, cores = os.availableParallelism()): number {
-  const count = (name: string, fallback: number) => {
-    const v = Number(env[name] || fallback);
-    return Number.isInteger(v) && v >= 0 ? v : fallback;
-  };
-  return cores < 1 + count('PARSE_THREADS', 1) + count('REPORT_THREADS', 1) ? 250 : 0;
+export function giveWayDefault(parseThreads: number, reportThreads: number, cores = os.availableParallelism()): number {
+  return cores < 1 + parseThreads + reportThreads ? 250 : 0;
 }
 
 /** Byte sizes accept a plain number of bytes or a number with a KB/MB/GB suffix (powers of 1000, as the product page's "15 MB"). */
@@ -361,6 +356,8 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
   }
   const nodeEnv = rawEnv as AppConfig['nodeEnv'];
   const production = nodeEnv === 'production';
+  const reportThreads = int(env, 'REPORT_THREADS', 1, 0, 64);
+  const parseThreads = int(env, 'PARSE_THREADS', 1, 0, 64);
   const admission: AdmissionConfig = {
     concurrency: int(env, 'REPORT_CONCURRENCY', 2, 1, 1_000),
     queue: int(env, 'REPORT_QUEUE', 32, 0, 100_000),
@@ -389,17 +386,17 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
       intervalMs: int(env, 'RETRO_HUNT_INTERVAL_MS', 1_000, 10, 3_600_000),
     },
     reportMemoryMaxHits: int(env, 'REPORT_MEMORY_MAX_HITS', 2_000_000, 0, 1_000_000_000),
-    reportThreads: int(env, 'REPORT_THREADS', 1, 0, 64),
+    reportThreads,
     reportSharedResults: int(env, 'REPORT_SHARED_RESULTS', 256, 0, 100_000),
     reportSharing: bool(env, 'REPORT_SHARING', true),
-    reportGiveWayMs: int(env, 'REPORT_GIVE_WAY_MS', giveWayDefault(env), 0, 10_000),
+    reportGiveWayMs: int(env, 'REPORT_GIVE_WAY_MS', giveWayDefault(parseThreads, reportThreads), 0, 10_000),
     sqliteCheckpointMs: int(env, 'SQLITE_CHECKPOINT_MS', 200, 0, 60_000),
     worker: {
       enabled: bool(env, 'WORKER_ENABLED', true),
       leaseMs: int(env, 'WORKER_LEASE_MS', 60_000, 1_000, 3_600_000),
       pollMs: int(env, 'WORKER_POLL_MS', 1_000, 10, 60_000),
       retryBaseMs: int(env, 'WORKER_RETRY_BASE_MS', 1_000, 1, 60_000),
-      parseThreads: int(env, 'PARSE_THREADS', 1, 0, 64),
+      parseThreads,
     },
     maxRequestBytes: bytes(env, 'MAX_REQUEST_BYTES', 1_000_000),
     requestTimeoutMs: int(env, 'REQUEST_TIMEOUT_MS', 300_000, 1_000, 3_600_000),

@@ -35,12 +35,16 @@ describe('loadConfig', () => {
 
   it('gives way to upload jobs for 250 ms by default where cores are fewer than the busy threads; REPORT_GIVE_WAY_MS sets it, 0 turns it off', () => {
     // The event loop, a parse thread and a report thread: 3 threads want a core each.
-    expect(giveWayDefault({}, 2)).toBe(250);
-    expect(giveWayDefault({}, 3)).toBe(0);
-    expect(giveWayDefault({ REPORT_THREADS: '2' }, 3)).toBe(250);
-    expect(giveWayDefault({ REPORT_THREADS: '0', PARSE_THREADS: '0' }, 2)).toBe(0);
-    expect(giveWayDefault({ PARSE_THREADS: 'x' }, 3)).toBe(0);
-    expect(loadConfig({}).reportGiveWayMs).toBe(giveWayDefault({}, os.availableParallelism()));
+    expect(giveWayDefault(1, 1, 2)).toBe(250);
+    expect(giveWayDefault(1, 1, 3)).toBe(0);
+    expect(giveWayDefault(1, 2, 3)).toBe(250);
+    expect(giveWayDefault(0, 0, 2)).toBe(0);
+    // From the thread settings as loaded.
+    const cores = os.availableParallelism();
+    expect(loadConfig({}).reportGiveWayMs).toBe(giveWayDefault(1, 1, cores));
+    expect(loadConfig({ REPORT_THREADS: '2' }).reportGiveWayMs).toBe(giveWayDefault(1, 2, cores));
+    expect(loadConfig({ PARSE_THREADS: '0', REPORT_THREADS: '0' }).reportGiveWayMs).toBe(giveWayDefault(0, 0, cores));
+    expect(() => loadConfig({ PARSE_THREADS: 'x' })).toThrow('PARSE_THREADS');
     expect(loadConfig({ REPORT_GIVE_WAY_MS: '0' }).reportGiveWayMs).toBe(0);
     expect(loadConfig({ REPORT_GIVE_WAY_MS: '1000' }).reportGiveWayMs).toBe(1000);
     for (const bad of ['-1', 'soon', '10001']) expect(() => loadConfig({ REPORT_GIVE_WAY_MS: bad })).toThrow('REPORT_GIVE_WAY_MS');
