@@ -137,6 +137,30 @@ describe('ParsePool', () => {
     expect(progress[progress.length - 1]).toBe(text.length);
   });
 
+  it('delivers the outcome without a turn of the loop for a hook still waiting for its turn: the hook runs at once', async () => {
+    const text = Buffer.concat([TEXT, TEXT]);
+    const progress: number[] = [];
+    let immediates = -1;
+    const outcome = await pool.parse(stored('gzip', 1, text, 0), (bytes) => {
+      if (progress.push(bytes) === 1) {
+        // The loop is busy until the thread has finished: its last progress and its outcome wait together.
+        for (const end = Date.now() + 1_000; Date.now() < end;);
+        // Counts the turns from here. The messages are read on the next turn, before its immediates.
+        immediates = 0;
+        setImmediate(() => {
+          immediates++;
+          setImmediate(() => immediates++);
+        });
+      }
+      return true;
+    });
+    expect(outcome).toMatchObject({ kind: 'parsed', bytes: text.length });
+    // The waiting hook ran, with the whole file, in the turn the outcome was read (it waited a turn before).
+    expect(progress.length).toBeGreaterThan(1);
+    expect(progress[progress.length - 1]).toBe(text.length);
+    expect(immediates).toBe(0);
+  });
+
   it("stops when the slice hook says so or the signal aborts, rejects with the hook's error, and the thread serves the next job", async () => {
     let calls = 0;
     expect(

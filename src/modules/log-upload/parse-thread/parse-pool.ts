@@ -1,6 +1,5 @@
 import path from 'node:path';
 import type { Worker } from 'node:worker_threads';
-import { nextTurn } from '../../../common/async/next-turn';
 import { startWorker } from '../../../common/threads/start-worker';
 import type { Connection } from '../flows/fold';
 import type { ParseOutcome, SliceHook, StoredFile } from './parse-stored-file';
@@ -47,7 +46,7 @@ interface Thread {
  * serves requests while an upload parses: the file's buffers are transferred, never copied, and the connections
  * come back in batches. The caller's slice hook (progress, lease renewal) runs on the main thread in the order
  * of the thread's progress, at most one waiting (for the newest progress), and the outcome is delivered only after
- * the last hook has run. A thread that throws
+ * the last hook has run; a hook still waiting for its turn when the outcome comes runs at once. A thread that throws
  * or exits fails its job with a ParseThreadError (the process stays up) and is replaced by the next job's.
  */
 export class ParsePool {
@@ -91,6 +90,30 @@ export class ParsePool {
       let hooks: Promise<unknown> = Promise.resolve();
       /** The progress the next hook will report; null when no hook is waiting. */
       let newest: { bytes: number; lines: number } | null = null;
+      /** Set when the outcome came: a hook no longer waits for a turn of the loop. */
+      let ended = false;
+      /** Ends the wait of the hook waiting for its turn, if one is. */
+      let hurry: (() => void) | null = null;
+      // A hook waits for a turn of the loop, unless the thread has finished: then the outcome waits only for the
+      // hook itself, not for a turn too (under load a turn is tens of ms of every upload's time to COMPLETED).
+      const turn = () =>
+        ended
+          ? undefined
+          : new Promise<void>((resolve) => {
+              const timer = setImmediate(() => {
+                hurry = null;
+                resolve();
+              });
+              hurry = () => {
+                clearImmediate(timer);
+                hurry = null;
+                resolve();
+              };
+            });
+      const end = () => {
+        ended = true;
+        hurry?.();
+      };
       const connections: Connection[] = [];
       const finish = (err: Error | null, outcome?: ParseOutcome) => {
         if (settled) return;
@@ -120,7 +143,7 @@ export class ParsePool {
               // One hook per turn of the event loop, as in-process parsing gives one slice per turn: a chain of
               // hooks in microtasks would hold off every request.
               hooks = hooks
-                .then(nextTurn)
+                .then(turn)
                 .then(async () => {
                   const at = newest!;
                   newest = null;
@@ -138,10 +161,12 @@ export class ParsePool {
               return;
             case 'done':
               this.release(thread);
+              end();
               void hooks.then(() => finish(null, message.outcome.kind === 'parsed' ? { ...message.outcome, connections } : message.outcome));
               return;
             case 'failed': {
               this.release(thread);
+              end();
               const err = new Error(message.message);
               if (message.stack) err.stack = message.stack;
               void hooks.then(() => finish(err));
