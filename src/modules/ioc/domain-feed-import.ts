@@ -8,6 +8,7 @@ import { IocDomain } from './ioc-domain.entity';
 import { IocList } from './ioc-list.entity';
 import { FeedSkipCode } from './feed/feed-line';
 import { FeedSkippedLine } from './feed/feed-import-tally';
+import type { FileRead } from './feed-import.service';
 import { readFeedLines } from './feed/feed-reader';
 import { detectDomainFeedFormat, DomainFeedFormat, DomainFeedReader } from './feed/domain-feed';
 import { DomainSkipReason } from './feed/domain-name';
@@ -87,8 +88,11 @@ export async function importDomainFeed(
   mode: ImportMode,
   onProgress?: (linesRead: number, bytesRead: number) => void,
   maxChanged = Infinity,
-  /** Asked once the file is read, before anything is removed: a refusal (thrown by the caller) rolls the transaction back. */
-  beforeRemove?: (incoming: number) => void,
+  /**
+   * Asked once the file is read, before anything is removed, with its distinct names and what was read: a refusal
+   * (thrown by the caller) rolls the transaction back.
+   */
+  beforeRemove?: (incoming: number, read: FileRead) => void,
 ): Promise<DomainImportCounts> {
   const format = await detectFileFormat(path);
   const reader = new DomainFeedReader(format);
@@ -165,7 +169,7 @@ export async function importDomainFeed(
   }
   await flush();
   onProgress?.(linesRead, input.bytesRead);
-  beforeRemove?.(inFile.size);
+  beforeRemove?.(inFile.size, { lines: linesRead, skipped, skippedLines: samples });
   const gone: string[] = [];
   let removed = 0;
   if (prune) {

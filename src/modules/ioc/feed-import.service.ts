@@ -74,11 +74,41 @@ function newCollection(): Collection {
   return { tally: new FeedImportTally({ dedupe: false }), entries: new FeedEntrySet() };
 }
 
+/** What an import read of its file, for a refusal that names it. */
+export interface FileRead {
+  lines: number;
+  skipped: number;
+  skippedLines: readonly FeedSkippedLine[];
+}
+
+/**
+ * A REPLACE with a file that holds no entry would empty the list and re-judge its past hits: that is what a failed
+ * download looks like (an HTML error page, an empty or truncated file, a feed of another kind), so it is refused
+ * while the list holds entries. The message names what the file held. (A list is emptied by deleting it.)
+ */
+export function emptyReplaceRefusal(mode: ImportMode, current: number, incoming: number, read: FileRead): string | null {
+  if (mode !== ImportMode.REPLACE || incoming > 0 || current === 0) return null;
+  const first = read.skippedLines[0];
+  const lines = `${read.lines} line${read.lines === 1 ? '' : 's'} read, ${read.skipped} skipped`;
+  return (
+    `Refused: the file holds no entry this list can take (${lines}${first ? `; line ${first.lineNumber}: ${first.reason}` : ''}), ` +
+    `and a REPLACE with it would remove all ${current} entries of the list. Nothing was imported.`
+  );
+}
+
 /** The import was refused by its guard; nothing changed. */
 export class ImportHeldError extends Error {
   constructor(message: string) {
     super(message);
     this.name = 'ImportHeldError';
+  }
+}
+
+/** The import was refused for what its file holds (emptyReplaceRefusal); nothing changed. */
+class ImportRefusedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ImportRefusedError';
   }
 }
 
@@ -292,7 +322,9 @@ export class FeedImportService {
         // The guard sees the list's count before this import and the file's distinct names; a refusal
         // throws, and the transaction takes back the names already inserted.
         const current = list.entryCount;
-        const d = await importDomainFeed(em, list, source.path, mode, onProgress, MAX_HUNT_RANGES, (incoming) => {
+        const d = await importDomainFeed(em, list, source.path, mode, onProgress, MAX_HUNT_RANGES, (incoming, read) => {
+          const empty = emptyReplaceRefusal(mode, current, incoming, read);
+          if (empty) throw new ImportRefusedError(empty);
           const refusal = guard?.({ current, incoming, mode });
           if (refusal) throw new ImportHeldError(refusal);
         });
@@ -327,6 +359,7 @@ export class FeedImportService {
       }
       if (err instanceof ImportHeldError)
         return failure(userError(UserErrorCode.INVALID_STATE, ['input', 'file'], `Held: ${err.message}. Nothing was imported.`));
+      if (err instanceof ImportRefusedError) return failure(userError(UserErrorCode.INVALID, ['input', 'file'], err.message));
       throw err;
     }
     if (outcome.ok) this.changes.listsChanged([outcome.value.list.id]);
@@ -366,6 +399,9 @@ export class FeedImportService {
         if (list.entryKind === IocEntryKind.DOMAIN) {
           return failure(userError(UserErrorCode.INVALID, ['input', 'list'], 'This list holds domains; these records name IP addresses and networks.'));
         }
+        const read = tally.summary();
+        const empty = emptyReplaceRefusal(mode, list.entryCount, entries.distinct, read);
+        if (empty) throw new ImportRefusedError(empty);
         const refusal = options.guard?.({ current: list.entryCount, incoming: entries.distinct, mode });
         if (refusal) throw new ImportHeldError(refusal);
         const changed: KeyRange[] = [];
@@ -425,6 +461,7 @@ export class FeedImportService {
     } catch (err) {
       if (err instanceof ImportHeldError)
         return failure(userError(UserErrorCode.INVALID_STATE, ['input', 'file'], `Held: ${err.message}. Nothing was imported.`));
+      if (err instanceof ImportRefusedError) return failure(userError(UserErrorCode.INVALID, ['input', 'file'], err.message));
       throw err;
     }
     // REPLACE bumps the revision even when nothing changed: warm on every import.

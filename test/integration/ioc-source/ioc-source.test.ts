@@ -82,6 +82,7 @@ function feedServer() {
       return send(live.body);
     }
     if (url.pathname === '/html') return send(Buffer.from('<!DOCTYPE html>\n<html><body>Please log in</body></html>\n'), 'text/html');
+    if (url.pathname === '/comments-only') return send(Buffer.from('# maintenance: no entries today\n'));
     if (url.pathname === '/json') return send(Buffer.from('{"hello": "world"}\n'), 'application/json');
     if (url.pathname === '/truncated.gz') {
       const gz = zlib.gzipSync(Buffer.from('198.51.100.1\n'.repeat(5000)));
@@ -264,6 +265,13 @@ describe.each(drivers)('IOC sources (%s)', (driver) => {
     const cases: Array<[string, string, RegExp, number | null]> = [
       ['/html', 'FAILED', /HTML page/, 200],
       ['/json', 'FAILED', /Unknown format: a JSON document/, 200],
+      // A feed of no entry would empty the list: refused outright, whatever the hold setting.
+      [
+        '/comments-only',
+        'FAILED',
+        /^Refused: the file holds no entry this list can take \(1 line read, 0 skipped\), and a REPLACE with it would remove all 50/,
+        200,
+      ],
       ['/truncated.gz', 'FAILED', /truncated or corrupt gzip/, 200],
       ['/huge', 'FAILED', /larger than the limit of 1000000 bytes/, 200],
       ['/loop-a', 'FAILED', /Redirect loop/, 302],

@@ -122,6 +122,21 @@ describe.each(drivers)('domain IOC lists (%s)', (driver) => {
     const { summary, iocList } = ok(await importFile(list, '||b.example^\n||c.example^\n', 'REPLACE')).iocListImport;
     expect(summary).toMatchObject({ added: 1, duplicatesInList: 1, removed: 1 });
     expect(iocList.entryCount).toBe(2);
+    // A file with no name in it (an HTML error page, an empty file, an IP feed) is refused: it would empty the list.
+    for (const [file, detail] of [
+      ['<html><body>Not found</body></html>\n', /\(1 line read, 1 skipped; line 1: .+\)/],
+      ['', /\(0 lines read, 0 skipped\)/],
+      ['1.2.3.4\n10.0.0.0/8\n', /\(2 lines read, 2 skipped; line 1: .+\)/],
+    ] as const) {
+      const refused = ok(await importFile(list, file, 'REPLACE')).iocListImport;
+      expect(refused.iocList).toBeNull();
+      expect(refused.userErrors).toEqual([{ code: 'INVALID', field: ['input', 'file'], message: expect.stringMatching(detail) }]);
+      expect(refused.userErrors[0].message).toMatch(/^Refused: the file holds no entry .* would remove all 2 entries of the list\. Nothing was imported\.$/);
+    }
+    const names = ok(
+      await t.gql(`query($l: ID!) { node(id: $l) { ... on IocList { entryCount domains(first: 10) { edges { node { name } } } } } }`, { l: list }),
+    ).node;
+    expect(names).toEqual({ entryCount: 2, domains: { edges: [{ node: { name: 'b.example' } }, { node: { name: 'c.example' } }] } });
   });
 
   it('an IP list skips the names of a mixed feed; a DOMAIN list skips its addresses', async () => {

@@ -131,6 +131,26 @@ describe.each(drivers)('feed import (%s)', (driver) => {
       expect(refused.userErrors[0].message).toMatch(/^Refused: .*Nothing was imported\.$/);
       expect((await entries(list)).edges.map((e: any) => e.node.cidr)).toEqual(['3.3.3.3/32', '4.4.4.4/32']);
     }
+    // A file with no entry (what a failed download looks like: an HTML page, an empty file, only comments) would
+    // empty the list and re-judge its past hits: refused while the list holds entries, naming what the file held.
+    const revision = async () => ok(await t.gql(`query($l: ID!) { node(id: $l) { ... on IocList { lastImportedAt entryCount } } }`, { l: list })).node;
+    const before = await revision();
+    for (const [file, detail] of [
+      ['<html><body>Not found</body></html>\n', /\(1 line read, 1 skipped; line 1: .+\)/],
+      ['', /\(0 lines read, 0 skipped\)/],
+      ['# nothing today\n; still nothing\n', /\(2 lines read, 0 skipped\)/],
+    ] as const) {
+      const refused = ok(await importFile(list, file, 'REPLACE')).iocListImport;
+      expect(refused.iocList).toBeNull();
+      expect(refused.userErrors).toEqual([{ code: 'INVALID', field: ['input', 'file'], message: expect.stringMatching(detail) }]);
+      expect(refused.userErrors[0].message).toMatch(/^Refused: the file holds no entry .* would remove all 2 entries of the list\. Nothing was imported\.$/);
+      expect((await entries(list)).edges.map((e: any) => e.node.cidr)).toEqual(['3.3.3.3/32', '4.4.4.4/32']);
+    }
+    expect(await revision()).toEqual(before);
+    // The same file appends nothing, and replaces an empty list's nothing, without a refusal.
+    expect(ok(await importFile(list, '# none\n', 'APPEND')).iocListImport).toMatchObject({ userErrors: [], summary: { added: 0 } });
+    const empty = await newList('replace empty');
+    expect(ok(await importFile(empty, '# none\n', 'REPLACE')).iocListImport).toMatchObject({ userErrors: [], summary: { added: 0, removed: 0 } });
   });
 
   it('REPLACE over many pages keeps every kept entry (and its ID), with networks that share a start', async () => {
