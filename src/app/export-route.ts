@@ -55,8 +55,51 @@ const oneOf = <T extends string>(values: Record<string, T>, v: unknown, name: st
     return x as T;
   });
 
-/** The HitFilter from query parameters (same names as the GraphQL input, singular names repeatable). */
+/** The query parameters filterFromQuery reads, each with the HitFilter field it fills. */
+const PARAMETERS: Record<string, keyof HitFilter> = {
+  kind: 'kind',
+  from: 'from',
+  to: 'to',
+  preset: 'preset',
+  device: 'devices',
+  direction: 'directions',
+  minSeverity: 'minSeverity',
+  severity: 'severities',
+  iocList: 'iocLists',
+  category: 'categories',
+  internal: 'internalAddress',
+  external: 'externalAddress',
+  port: 'destinationPorts',
+  excludePort: 'excludeDestinationPorts',
+  protocol: 'protocols',
+  foundBy: 'foundBy',
+  foundSince: 'foundSince',
+  triageStatus: 'triageStatuses',
+};
+
+/**
+ * A parameter the export does not know is refused, not ignored: a misspelt filter (`minseverity`, `directions`)
+ * would otherwise export every hit of the window. The message names the parameter and, when it is another
+ * spelling of one (its case, or the GraphQL field's name), that one.
+ */
+function refuseUnknown(q: Request['query']): void {
+  for (const name of Object.keys(q)) {
+    if (Object.hasOwn(PARAMETERS, name)) continue;
+    const lower = name.toLowerCase();
+    const meant = Object.keys(PARAMETERS).find((p) => p.toLowerCase() === lower || PARAMETERS[p].toLowerCase() === lower);
+    throw new GraphQLError(
+      `Unknown query parameter "${name.slice(0, 40)}"${meant ? ` (did you mean "${meant}"?)` : ''}; the export takes ${Object.keys(PARAMETERS).join(', ')}.`,
+      { extensions: { code: 'BAD_USER_INPUT' } },
+    );
+  }
+}
+
+/**
+ * The HitFilter from query parameters (same names as the GraphQL input, singular names repeatable, the addresses
+ * `internal` and `external`); an unknown parameter is refused.
+ */
 export function filterFromQuery(q: Request['query']): HitFilter {
+  refuseUnknown(q);
   const preset = oneOf(TimeRangePreset, q.preset, 'preset')?.[0];
   const one = (v: unknown) => (v === undefined ? undefined : String(Array.isArray(v) ? v[0] : v));
   return {

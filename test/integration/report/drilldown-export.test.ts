@@ -270,6 +270,21 @@ describe.each(paths)('drill-down, export, lookup stats, retention (%s, %s)', (dr
       .set('authorization', `Bearer ${t.keys.admin}`);
     expect(bad.status).toBe(400);
     expect(bad.body.error).toMatch(/from: "yesterday" is not an ISO date-time/);
+    // A misspelt filter is refused, not ignored (it would export every hit of the window), naming what was meant.
+    for (const [query, meant] of [
+      [{ minseverity: '5' }, / \(did you mean "minSeverity"\?\)/],
+      [{ directions: 'INBOUND' }, / \(did you mean "direction"\?\)/],
+      [{ externalAddress: '1.2.3.4' }, / \(did you mean "external"\?\)/],
+      [{ colour: 'red' }, /"colour"; the export takes kind, from, to/],
+    ] as const) {
+      const typo = await request(t.http.app)
+        .get('/export/flow-hits.csv')
+        .query({ ...WINDOW, ...query })
+        .set('authorization', `Bearer ${t.keys.admin}`);
+      expect(typo.status).toBe(400);
+      expect(typo.body).toEqual({ error: expect.stringMatching(/^Unknown query parameter "/), code: 'BAD_USER_INPUT' });
+      expect(typo.body.error).toMatch(meant);
+    }
     const none = await request(t.http.app).get('/export/flow-hits.csv').query(WINDOW).set('authorization', `Bearer ${t.keys.otherAdmin}`);
     expect(none.text.trim().split('\n')).toHaveLength(1);
   });
