@@ -33,7 +33,7 @@ export function corsMiddleware(origins: readonly string[]) {
     if (allowed.size > 0) res.vary('Origin');
     if (origin === undefined) return next();
     if (!allowed.has(origin)) {
-      if (preflight) return void res.status(403).json({ error: 'This origin may not call the API from a browser (CORS_ORIGINS).' });
+      if (preflight) return void res.status(403).json({ error: 'This origin may not call the API from a browser (CORS_ORIGINS).', code: 'FORBIDDEN' });
       return next();
     }
     res.setHeader('Access-Control-Allow-Origin', origin);

@@ -103,7 +103,7 @@ export async function createHttpApp(schema: GraphQLSchema, services: Services, l
   app.use(exportRouter(services, logger));
 
   app.use((_req: Request, res: Response) => {
-    res.status(404).json({ error: 'Not found' });
+    res.status(404).json({ error: 'Not found', code: 'NOT_FOUND' });
   });
 
   // Errors outside GraphQL (bad JSON bodies, oversize bodies) answer as JSON with no internals.
@@ -125,8 +125,17 @@ export async function createHttpApp(schema: GraphQLSchema, services: Services, l
           : status < 500 && e.expose && e.message
             ? e.message
             : 'Internal server error';
-    // A multipart refusal names its kind (MALFORMED_MULTIPART, PAYLOAD_TOO_LARGE), as the form post's refusals do.
-    res.status(status).json(err instanceof MultipartError ? { error: message, code: err.code } : { error: message });
+    // Every refusal names its kind, as GraphQL's and the form post's do: a multipart one its own (MALFORMED_MULTIPART,
+    // PAYLOAD_TOO_LARGE), the others by their status.
+    const code =
+      err instanceof MultipartError
+        ? err.code
+        : status === 413 || e.type === 'entity.too.large'
+          ? 'PAYLOAD_TOO_LARGE'
+          : status >= 500 || message === 'Internal server error'
+            ? 'INTERNAL_SERVER_ERROR'
+            : 'BAD_REQUEST';
+    res.status(status).json({ error: message, code });
   });
 
   return { app, apollo };

@@ -44,7 +44,7 @@ export function opsRouter(services: Services, logger: Logger): Router {
         res.send(body);
       } catch (err) {
         logger.error({ err }, 'metrics collection failed');
-        res.status(500).json({ error: 'Internal server error' });
+        res.status(500).json({ error: 'Internal server error', code: 'INTERNAL_SERVER_ERROR' });
       }
     });
   }

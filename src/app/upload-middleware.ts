@@ -18,6 +18,7 @@ export function requirePreflightForMultipart(req: Request, res: Response, next: 
   if (isMultipart(req) && !req.headers['apollo-require-preflight'] && !req.headers['x-apollo-operation-name']) {
     res.status(400).json({
       error: 'Multipart requests must send the header "Apollo-Require-Preflight: true" (CSRF protection).',
+      code: 'BAD_REQUEST',
     });
     return;
   }

@@ -39,7 +39,7 @@ export function createErrorFormatter(report: ErrorReporter) {
     const deliberate = typeof code === 'string' && CLIENT_CODES.has(code) && (original instanceof GraphQLError || original === error);
     if (deliberate) {
       // graphql-js suggests names ("Did you mean ...?") in variable and enum errors too: callers who may not introspect learn none.
-      const message = formatted.message.replace(/ ?Did you mean [^?]*\?/g, '');
+      const message = withoutInternalValue(formatted.message.replace(/ ?Did you mean [^?]*\?/g, ''));
       return { message, locations: formatted.locations, path: formatted.path, extensions: { code } };
     }
     // An upload stream failed with the multipart parser's own client error (e.g. "One file per request."):
@@ -62,6 +62,41 @@ export function createErrorFormatter(report: ErrorReporter) {
     if (failure) return { message: failure.message, path: formatted.path, extensions: { code: failure.code } };
     return { message: 'Internal server error', path: formatted.path, extensions: { code: 'INTERNAL_SERVER_ERROR' } };
   };
+}
+
+const INVALID_VALUE = /^Variable "\$[^"]+" got invalid value /;
+
+/**
+ * graphql-js prints the value of a variable it refuses ('Variable "$i" got invalid value { ... }; Field "x" is not
+ * defined...'). A value that holds an upload prints the multipart parser's own object (its promise, `resolve:
+ * [function]`): such a value is left out, the rest of the message kept. A value the client sent is its own, and stays.
+ */
+export function withoutInternalValue(message: string): string {
+  const head = INVALID_VALUE.exec(message);
+  if (!head) return message;
+  // The printed value ends, outside quotes and brackets, where '; ' (the reason) or ' at "' (the path) begins.
+  let depth = 0;
+  let quoted = false;
+  let end = -1;
+  /** A function printed (outside the client's strings): the value is the parser's object. */
+  let internal = false;
+  for (let i = head[0].length; i < message.length; i++) {
+    const c = message[i];
+    if (quoted) {
+      if (c === '\\') i++;
+      else if (c === '"') quoted = false;
+    } else if (c === '"') quoted = true;
+    else if (c === '{' || c === '[') {
+      depth++;
+      if (message.startsWith('[function', i)) internal = true;
+    } else if (c === '}' || c === ']') depth--;
+    if (!quoted && depth === 0 && (message.startsWith('; ', i + 1) || message.startsWith(' at "', i + 1))) {
+      end = i + 1;
+      break;
+    }
+  }
+  if (end < 0 || !internal) return message;
+  return head[0].trimEnd() + message.slice(end);
 }
 
 /** A refusal raised before execution that the client should send again later: its HTTP status and Retry-After. */

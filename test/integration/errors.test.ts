@@ -53,7 +53,7 @@ describe.each(drivers)('errors never leak internals (%s)', (driver) => {
       .set('content-type', 'application/json')
       .send('{"query": ');
     expect(bad.status).toBe(400);
-    expect(bad.body).toEqual({ error: 'The request body is not valid JSON.' });
+    expect(bad.body).toEqual({ error: 'The request body is not valid JSON.', code: 'BAD_REQUEST' });
     const vars = await t.gql(`query($n: Int!) { policies(first: $n) { totalCount } }`, { n: 'x' });
     expect(vars.errors?.[0].extensions?.code).toBe('BAD_USER_INPUT');
     expectNoLeak(vars.body);
@@ -62,6 +62,6 @@ describe.each(drivers)('errors never leak internals (%s)', (driver) => {
   it('answers unknown routes with JSON 404', async () => {
     const res = await request(t.http.app).get('/nope');
     expect(res.status).toBe(404);
-    expect(res.body).toEqual({ error: 'Not found' });
+    expect(res.body).toEqual({ error: 'Not found', code: 'NOT_FOUND' });
   });
 });

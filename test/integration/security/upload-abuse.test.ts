@@ -228,7 +228,7 @@ describe.each(drivers)('uploads cannot exhaust the server (%s)', (driver) => {
       .set({ authorization: `Bearer ${t.keys.admin}`, 'content-type': 'application/json' })
       .send(JSON.stringify({ query: `{ viewer { role } } ${'#'.repeat(30_000)}` }));
     expect(json.status).toBe(413);
-    expect(json.body).toEqual({ error: 'The request body is too large.' });
+    expect(json.body).toEqual({ error: 'The request body is too large.', code: 'PAYLOAD_TOO_LARGE' });
     expect(await count('log_upload')).toBe(before);
   });
 
@@ -323,7 +323,10 @@ describe.each(drivers)('uploads cannot exhaust the server (%s)', (driver) => {
         r.flushHeaders();
       });
       expect(refused.status).toBe(400);
-      expect(JSON.parse(refused.body)).toEqual({ error: 'Multipart requests must send the header "Apollo-Require-Preflight: true" (CSRF protection).' });
+      expect(JSON.parse(refused.body)).toEqual({
+        error: 'Multipart requests must send the header "Apollo-Require-Preflight: true" (CSRF protection).',
+        code: 'BAD_REQUEST',
+      });
       const next = await new Promise<{ status: number; body: string; reused: boolean }>((resolve, reject) => {
         const body = JSON.stringify({ query: '{ viewer { role } }' });
         const r = http.request({
