@@ -133,6 +133,10 @@ registerEnumType(FeedSkipCode, {
     UNSUPPORTED_RECORD: {
       description: 'A record of a structured feed that names no IP address or network: another STIX pattern, another MISP attribute type, to_ids false.',
     },
+    HOSTS_ENTRY: {
+      description:
+        'IP lists: a hosts-file line (`0.0.0.0 ads.example`, `127.0.0.1 localhost`): its indicator is the name, and the address only where the name is sent; import the file into a DOMAIN list.',
+    },
   },
 });
 

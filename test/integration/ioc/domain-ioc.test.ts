@@ -143,6 +143,12 @@ describe.each(drivers)('domain IOC lists (%s)', (driver) => {
     const mixed = '1.2.3.4\nevil.example\n10.0.0.0/8\nexample.com/assets/index.php\n';
     const ip = ok(await importFile(await newList('mixed ip', 'IP'), mixed)).iocListImport.summary;
     expect(ip).toMatchObject({ added: 2, skipped: 2 });
+    // A hosts file into an IP list: its lines name domains; the sink addresses are no entries.
+    const hosts = '127.0.0.1 localhost\n::1 localhost\n0.0.0.0 ads.example\n0.0.0.0 tracker.example\n';
+    const fromHosts = ok(await importFile(await newList('hosts ip', 'IP'), hosts)).iocListImport;
+    expect(fromHosts.summary).toMatchObject({ added: 0, duplicates: 0, skipped: 4 });
+    expect(fromHosts.summary.skippedLines.map((l: { code: string }) => l.code)).toEqual(['HOSTS_ENTRY', 'HOSTS_ENTRY', 'HOSTS_ENTRY', 'HOSTS_ENTRY']);
+    expect(fromHosts.iocList.entryCount).toBe(0);
     const dom = ok(await importFile(await newList('mixed domain'), mixed)).iocListImport.summary;
     expect(dom).toMatchObject({ added: 1, skipped: 3 });
     expect(dom.skippedLines.map((l: { code: string }) => l.code)).toEqual(['IP_ADDRESS', 'URL', 'URL']);

@@ -53,6 +53,15 @@ describe('parseFeedLine', () => {
     ['first of # and ;', '1.2.3.4 ; a # b', 'entry 1.2.3.4/32 | a # b'],
     ['empty comment', '1.2.3.4 #', 'entry 1.2.3.4/32'],
     ['comment glued', '1.2.3.4#x', 'entry 1.2.3.4/32 | x'],
+    // Hosts files name their indicators: the sink address is no entry (an IP list skips the line).
+    ['hosts block line', '0.0.0.0 ads.example.com', 'skip HOSTS_ENTRY'],
+    ['hosts loopback, tab', '127.0.0.1\tlocalhost', 'skip HOSTS_ENTRY'],
+    ['hosts IPv6 loopback', '::1 ip6-localhost ip6-loopback', 'skip HOSTS_ENTRY'],
+    ['hosts line with a comment', '0.0.0.0 tracker.example # ad', 'skip HOSTS_ENTRY'],
+    ['a sink alone stays an entry', '0.0.0.0', 'entry 0.0.0.0/32'],
+    ['a sink with only a comment', '127.0.0.1 # loopback', 'entry 127.0.0.1/32 | loopback'],
+    ['a sink with a count (ipsum)', '0.0.0.0\t3', 'entry 0.0.0.0/32 | count 3'],
+    ['another address with a name stays an entry', '1.2.3.4 evil.example', 'entry 1.2.3.4/32 | evil.example'],
   ])('%s: %j -> %s', (_format, line, expected) => {
     expect(show(parseFeedLine(line))).toBe(expected);
   });
@@ -61,6 +70,11 @@ describe('parseFeedLine', () => {
     const r = parseFeedLine('C91.196.152.28 # probe.onyphe.net');
     expect(r).toEqual({ type: 'skip', code: FeedSkipCode.NOT_AN_ADDRESS, reason: "'C91.196.152.28' is not an IP address or CIDR" });
     expect(parseFeedLine('224.0.0.0/3')).toMatchObject({ reason: expect.stringMatching(/too broad/) });
+    expect(parseFeedLine('0.0.0.0 ads.example.com')).toEqual({
+      type: 'skip',
+      code: FeedSkipCode.HOSTS_ENTRY,
+      reason: "a hosts-file line: the name 'ads.example.com' is the indicator, 0.0.0.0 only where it is sent (import the file into a DOMAIN list)",
+    });
   });
 
   test('limits are options', () => {

@@ -40,7 +40,14 @@ export enum FeedSkipCode {
   RPZ_UNPARSABLE = 'RPZ_UNPARSABLE',
   /** A record of a structured feed (STIX, MISP) that names no address this service matches. */
   UNSUPPORTED_RECORD = 'UNSUPPORTED_RECORD',
+  /** IP lists: a hosts-file line (`0.0.0.0 name`), whose indicator is the name. */
+  HOSTS_ENTRY = 'HOSTS_ENTRY',
 }
+
+/** The addresses hosts-file block lists send their names to: never the indicator of such a line. */
+const HOSTS_SINKS = new Set(['0.0.0.0', '127.0.0.1', '::', '::1', '0:0:0:0:0:0:0:0', '0:0:0:0:0:0:0:1']);
+/** A host name as hosts files write them (a letter somewhere: not a count such as ipsum's). */
+const HOST_NAME = /^[A-Za-z0-9_.-]*[A-Za-z][A-Za-z0-9_.-]*$/;
 
 export type FeedLineResult =
   | { readonly type: 'blank' }
@@ -94,6 +101,16 @@ export function parseFeedLine(line: string, options?: FeedLineOptions): FeedLine
   if (!parsed.ok) return { type: 'skip', code: SKIP_CODES[parsed.reason], reason: parsed.message };
 
   const extra = line.slice(i, end).trim().replace(/\s+/g, ' ');
+  // A hosts file (`0.0.0.0 ads.example`, `127.0.0.1 localhost`) names its indicators; the address is only where
+  // they are sent, and would be a wrong entry (what README's "an IP list skips the names of a mixed feed" means).
+  const name = extra.split(' ', 1)[0];
+  if (name && HOSTS_SINKS.has(token) && HOST_NAME.test(name)) {
+    return {
+      type: 'skip',
+      code: FeedSkipCode.HOSTS_ENTRY,
+      reason: `a hosts-file line: the name '${name.slice(0, 80)}' is the indicator, ${token} only where it is sent (import the file into a DOMAIN list)`,
+    };
+  }
   const note = cut < 0 ? '' : line.slice(cut + 1).trim();
   // ipsum: `IP<TAB>count`, the number of blocklists naming the address.
   const parts = [/^\d+$/.test(extra) ? `count ${extra}` : extra, note].filter((p) => p.length > 0);
