@@ -151,7 +151,21 @@ describe.each(drivers)('domain IOC lists (%s)', (driver) => {
     expect(fromHosts.iocList.entryCount).toBe(0);
     const dom = ok(await importFile(await newList('mixed domain'), mixed)).iocListImport.summary;
     expect(dom).toMatchObject({ added: 1, skipped: 3 });
-    expect(dom.skippedLines.map((l: { code: string }) => l.code)).toEqual(['IP_ADDRESS', 'URL', 'URL']);
+    expect(dom.skippedLines.map((l: { code: string }) => l.code)).toEqual(['IP_ADDRESS', 'IP_ADDRESS', 'URL']);
+    // Address feeds into a DOMAIN list: every line an IP address (where it belongs said), their comments ignored.
+    for (const feed of [
+      '; Spamhaus DROP List\n1.10.16.0/20 ; SBL256894\n2a12:2640::/29 ; SBL1\n', // Spamhaus: `;` comments
+      '77.90.185.20\t10\n45.33.32.156\t7\n', // ipsum, read as a hosts file: a count is no name
+      '129.82.138.12 # pinger1a.netsec.colostate.edu\n80.82.78.27\t# scanner.example\n', // maltrail's mass scanners
+      '1.10.16.0/20\n1.19.0.0/16\n', // FireHOL
+    ]) {
+      const s = ok(await importFile(await newList(`addresses ${feed.slice(0, 12)}`), feed)).iocListImport.summary;
+      expect(s).toMatchObject({ added: 0, skipped: 2 });
+      expect(s.skippedLines).toEqual([
+        expect.objectContaining({ code: 'IP_ADDRESS', reason: expect.stringMatching(/import it into an IP list/) }),
+        expect.objectContaining({ code: 'IP_ADDRESS', reason: expect.stringMatching(/import it into an IP list/) }),
+      ]);
+    }
   });
 
   it('iocAdd: names normalised (case, trailing dot, *., punycode); an invalid domain is a userError naming it', async () => {

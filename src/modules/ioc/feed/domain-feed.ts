@@ -4,6 +4,7 @@
 // entries that are added, duplicates (a name already added from the same file) or skipped with a reason.
 
 import net from 'node:net';
+import { HOSTS_SINKS } from './feed-line';
 import { checkDomainName, DomainSkipReason } from './domain-name';
 
 export enum DomainFeedFormat {
@@ -94,8 +95,9 @@ export class DomainFeedReader {
 
   private domainsLine(line: string): DomainDecision[] {
     const t = line.trim();
-    if (t === '' || t.startsWith('#')) return [];
-    const hash = t.indexOf('#');
+    if (t === '' || t.startsWith('#') || t.startsWith(';')) return [];
+    // `#` and `;` (address feeds' comments, e.g. Spamhaus's) start a comment: neither is part of a name.
+    const hash = t.search(/[#;]/);
     const body = (hash < 0 ? t : t.slice(0, hash)).trim();
     if (body === '') return [];
     const tokens = body.split(WS);
@@ -111,6 +113,11 @@ export class DomainFeedReader {
     if (body === '') return [];
     const tokens = body.split(WS);
     if (!isAddress(tokens[0])) return [{ status: 'skipped', reason: 'hosts-no-address', message: 'a hosts line starts with an IP address', token: tokens[0] }];
+    // An address feed read as a hosts file (`IP # host`, ipsum's `IP<TAB>count`): no name after an address that is
+    // no sink is an address indicator, not a hosts line without its name.
+    if (!HOSTS_SINKS.has(tokens[0]) && !tokens.slice(1).some((x) => /[A-Za-z]/.test(x))) {
+      return [{ status: 'skipped', reason: 'ip-address', message: 'an IP address (import it into an IP list)', token: tokens[0] }];
+    }
     if (tokens.length === 1) return [{ status: 'skipped', reason: 'hosts-no-name', message: 'an address without a name', token: tokens[0] }];
     return tokens
       .slice(1)

@@ -67,7 +67,15 @@ export function checkDomainName(token: string, options: DomainNameOptions = {}):
     if (ascii === '') return refuse('invalid-character', 'not a valid internationalised domain name');
     s = ascii;
   }
-  if (s.includes('/')) return refuse('url', 'a URL, not a domain (URLs are not reduced to their host)');
+  if (s.includes('/')) {
+    // An address feed's network (`1.10.16.0/20`, `2a12:2640::/29`) is no URL: say where it belongs.
+    const slash = s.indexOf('/');
+    const address = s.slice(0, slash);
+    if (/^\d{1,3}$/.test(s.slice(slash + 1)) && (isDottedQuad(address) || isIpv6(address.toLowerCase()))) {
+      return refuse('ip-address', 'an IP network (import it into an IP list)');
+    }
+    return refuse('url', 'a URL, not a domain (URLs are not reduced to their host)');
+  }
   if (s.startsWith('*.')) s = s.slice(2);
   else if (s.startsWith('.')) s = s.slice(1);
   if (s.endsWith('.')) s = s.slice(0, -1);

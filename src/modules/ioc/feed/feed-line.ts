@@ -45,7 +45,7 @@ export enum FeedSkipCode {
 }
 
 /** The addresses hosts-file block lists send their names to: never the indicator of such a line. */
-const HOSTS_SINKS = new Set(['0.0.0.0', '127.0.0.1', '::', '::1', '0:0:0:0:0:0:0:0', '0:0:0:0:0:0:0:1']);
+export const HOSTS_SINKS = new Set(['0.0.0.0', '127.0.0.1', '::', '::1', '0:0:0:0:0:0:0:0', '0:0:0:0:0:0:0:1']);
 /** A host name as hosts files write them (a letter somewhere: not a count such as ipsum's). */
 const HOST_NAME = /^[A-Za-z0-9_.-]*[A-Za-z][A-Za-z0-9_.-]*$/;
 
