@@ -112,6 +112,13 @@ class ImportRefusedError extends Error {
   }
 }
 
+/** The userError of an import its guard held or its file refused (nothing changed), or null for any other error. */
+function refusalOf(err: unknown): Outcome<never> | null {
+  if (err instanceof ImportHeldError) return failure(userError(UserErrorCode.INVALID_STATE, ['input', 'file'], `Held: ${err.message}. Nothing was imported.`));
+  if (err instanceof ImportRefusedError) return failure(userError(UserErrorCode.INVALID, ['input', 'file'], err.message));
+  return null;
+}
+
 /** Rows per INSERT batch and rows read per page of the list. */
 const INSERT_BATCH = 2_000;
 const PAGE = 5_000;
@@ -357,9 +364,8 @@ export class FeedImportService {
       if (err instanceof FeedNotTextError) {
         return failure(userError(UserErrorCode.INVALID, ['input', 'file'], `Refused: ${err.message}. Nothing was imported.`));
       }
-      if (err instanceof ImportHeldError)
-        return failure(userError(UserErrorCode.INVALID_STATE, ['input', 'file'], `Held: ${err.message}. Nothing was imported.`));
-      if (err instanceof ImportRefusedError) return failure(userError(UserErrorCode.INVALID, ['input', 'file'], err.message));
+      const refused = refusalOf(err);
+      if (refused) return refused;
       throw err;
     }
     if (outcome.ok) this.changes.listsChanged([outcome.value.list.id]);
@@ -399,8 +405,9 @@ export class FeedImportService {
         if (list.entryKind === IocEntryKind.DOMAIN) {
           return failure(userError(UserErrorCode.INVALID, ['input', 'list'], 'This list holds domains; these records name IP addresses and networks.'));
         }
-        const read = tally.summary();
-        const empty = emptyReplaceRefusal(mode, list.entryCount, entries.distinct, read);
+        // The tally is complete once the file is collected: one summary for the refusal and the result.
+        const summary = tally.summary();
+        const empty = emptyReplaceRefusal(mode, list.entryCount, entries.distinct, summary);
         if (empty) throw new ImportRefusedError(empty);
         const refusal = options.guard?.({ current: list.entryCount, incoming: entries.distinct, mode });
         if (refusal) throw new ImportHeldError(refusal);
@@ -430,7 +437,6 @@ export class FeedImportService {
           list.entriesSeenAt = new Date(seenAt);
           await em.getRepository(IocList).update({ id: list.id }, { entriesSeenAt: list.entriesSeenAt });
         }
-        const summary = tally.summary();
         // The walk saw every row of the locked list: the count is exact without a COUNT(*) over it.
         // REPLACE bumps the revision even when nothing changed.
         await touchList(
@@ -459,9 +465,8 @@ export class FeedImportService {
         });
       });
     } catch (err) {
-      if (err instanceof ImportHeldError)
-        return failure(userError(UserErrorCode.INVALID_STATE, ['input', 'file'], `Held: ${err.message}. Nothing was imported.`));
-      if (err instanceof ImportRefusedError) return failure(userError(UserErrorCode.INVALID, ['input', 'file'], err.message));
+      const refused = refusalOf(err);
+      if (refused) return refused;
       throw err;
     }
     // REPLACE bumps the revision even when nothing changed: warm on every import.
