@@ -654,7 +654,9 @@ async function seed(server: RunningServer, total: number): Promise<Seeded> {
       await bulkInsertObjects(em, 'flow_hit', INSERT_COLUMNS, rows);
       await insertRollups(em, rows);
       // And records the change, as the worker does: the in-memory report store re-reads these uploads.
-      for (const uploadId of new Set(rows.map((row) => row.uploadId))) await recordHitChange(em, { accountId, uploadId });
+      const found = new Map<number, number>();
+      for (const row of rows) found.set(row.uploadId, (found.get(row.uploadId) ?? 0) + 1);
+      for (const [uploadId, n] of found) await recordHitChange(em, { accountId, uploadId, found: n });
     });
     dbMs += performance.now() - t;
     written += rows.length;

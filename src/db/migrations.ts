@@ -23,6 +23,7 @@ import { AlertThrottle1764700000000 } from '../../migrations/1764700000000-Alert
 import { IocDomainAgeing1764710000000 } from '../../migrations/1764710000000-IocDomainAgeing';
 import { HuntJudged1764720000000 } from '../../migrations/1764720000000-HuntJudged';
 import { EntryExpiryIndex1764730000000 } from '../../migrations/1764730000000-EntryExpiryIndex';
+import { HitChangeFound1764740000000 } from '../../migrations/1764740000000-HitChangeFound';
 
 /** Every migration, in order. Listed explicitly so the same set runs from main, the CLI and the tests. */
 export const migrations = [
@@ -51,4 +52,5 @@ export const migrations = [
   IocDomainAgeing1764710000000,
   HuntJudged1764720000000,
   EntryExpiryIndex1764730000000,
+  HitChangeFound1764740000000,
 ];

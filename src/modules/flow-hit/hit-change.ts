@@ -53,9 +53,21 @@ export class HitChange {
   /** TRIAGE: only the upload's hits' verdicts changed (the report store re-reads them; no hit is new). Null otherwise. */
   @Column({ type: 'varchar', length: 16, nullable: true })
   kind: 'TRIAGE' | null;
+
+  /**
+   * A write of the upload's hits: how many (flow and DNS) it found that the upload did not have. 0 for a re-run
+   * that found nothing new and for some of its hits purged: the report store re-reads them, hitsFound sends nothing.
+   * Null for other changes, and for those written before the column (taken as found).
+   */
+  @Column({ type: 'int', nullable: true })
+  found: number | null;
 }
 
-export type HitChangeKind = { accountId: number; uploadId: number; kind?: 'TRIAGE' } | { accountId: number; deviceId: number } | { purgedBefore: number };
+export type HitChangeKind =
+  | { accountId: number; uploadId: number; kind: 'TRIAGE' }
+  | { accountId: number; uploadId: number; found: number }
+  | { accountId: number; deviceId: number }
+  | { purgedBefore: number };
 
 /**
  * Records a hit change; call it last in the transaction that made the change (see above). Outside a
@@ -67,16 +79,12 @@ export async function recordHitChange(em: EntityManager, change: HitChangeKind):
   // On the transaction's own connection (the runner), so the read sees the UPDATE above.
   const [row] = (await em.queryRunner.query('SELECT revision FROM hit_revision WHERE id = 1')) as Array<{ revision: number | string }>;
   const revision = Number(row.revision);
-  const c = change as Partial<Record<'accountId' | 'uploadId' | 'deviceId' | 'purgedBefore', number> & { kind: string }>;
-  await execute(em, 'INSERT INTO hit_change (revision, account_id, upload_id, device_id, purged_before, recorded_at, kind) VALUES (?, ?, ?, ?, ?, ?, ?)', [
-    revision,
-    c.accountId ?? null,
-    c.uploadId ?? null,
-    c.deviceId ?? null,
-    c.purgedBefore ?? null,
-    Date.now(),
-    c.kind ?? null,
-  ]);
+  const c = change as Partial<Record<'accountId' | 'uploadId' | 'deviceId' | 'purgedBefore' | 'found', number> & { kind: string }>;
+  await execute(
+    em,
+    'INSERT INTO hit_change (revision, account_id, upload_id, device_id, purged_before, recorded_at, kind, found) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+    [revision, c.accountId ?? null, c.uploadId ?? null, c.deviceId ?? null, c.purgedBefore ?? null, Date.now(), c.kind ?? null, c.found ?? null],
+  );
   return revision;
 }
 

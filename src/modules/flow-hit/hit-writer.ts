@@ -23,6 +23,11 @@ export interface ReplaceCounts {
   removed: number;
 }
 
+/** What replaceUpload did: its flow hits' counts, and its DNS hits' (0 when it was not given them). */
+export interface UploadReplaced extends ReplaceCounts {
+  dns: ReplaceCounts;
+}
+
 /** An upload's hits written to ClickHouse under a new attempt, not yet committed (HitWriter.stageUpload). */
 export interface StagedHits {
   uploadId: number;
@@ -79,10 +84,11 @@ export class HitWriter {
   }
 
   /**
-   * Replaces an upload's hits (its first run or a re-run): one set of hits, never two. With the analytics tier,
-   * the hits staged in ClickHouse (stageUpload; staged here when not given) become the upload's committed
-   * attempt in this transaction. Either way the counts compare by stable identity with the hits replaced, and
-   * only hits found now raise alerts.
+   * Replaces an upload's hits (its first run or a re-run): one set of hits, never two, and its DNS hits with them
+   * when `dnsHits` is given. With the analytics tier, the hits staged in ClickHouse (stageUpload; staged here when
+   * not given) become the upload's committed attempt in this transaction. Either way the counts compare by stable
+   * identity with the hits replaced, and only hits found now raise alerts. The change is recorded last, with how
+   * many hits of both kinds were found now: hitsFound tells of a write only when it found some.
    */
   async replaceUpload(
     em: EntityManager,
@@ -90,6 +96,20 @@ export class HitWriter {
     hits: readonly NewHit[],
     found: FoundWith = { by: 'UPLOAD', at: Date.now(), retroHuntId: null },
     staged: StagedHits | null = null,
+    dnsHits: readonly NewDnsHit[] | null = null,
+  ): Promise<UploadReplaced> {
+    const flow = await this.replaceFlowHits(em, upload, hits, found, staged);
+    const dns = dnsHits ? await this.replaceDnsHits(em, upload, dnsHits, found) : { added: 0, removed: 0 };
+    await recordHitChange(em, { ...upload, found: flow.added + dns.added });
+    return { ...flow, dns };
+  }
+
+  private async replaceFlowHits(
+    em: EntityManager,
+    upload: { accountId: number; uploadId: number },
+    hits: readonly NewHit[],
+    found: FoundWith,
+    staged: StagedHits | null,
   ): Promise<ReplaceCounts> {
     if (this.analytics) {
       const s = staged ?? (await this.stageUpload(em, upload, hits, found))!;
@@ -99,7 +119,6 @@ export class HitWriter {
       if (now !== s.basedOn) throw new Error(`upload ${upload.uploadId}: committed attempt ${now} is not the ${s.basedOn} the staged hits were compared with`);
       await execute(em, `UPDATE log_upload SET analytics_attempt = ? WHERE id = ?`, [s.attempt, upload.uploadId]);
       await writeAlerts(em, upload, s.fresh.map(flowAlertHit));
-      await recordHitChange(em, upload);
       return { added: s.fresh.length, removed: s.removed };
     }
     const stored = await storedResults(em, upload.uploadId);
@@ -113,7 +132,6 @@ export class HitWriter {
     // The alert outbox, in the same transaction: the alerts exist exactly when the hits that raise them do. Only
     // hits found now raise alerts: a re-run (a reprocess, a retro-hunt) does not alert again for those it found before.
     await writeAlerts(em, upload, fresh.map(flowAlertHit));
-    await recordHitChange(em, upload);
     return { added: fresh.length, removed };
   }
 
@@ -138,11 +156,11 @@ export class HitWriter {
   }
 
   /**
-   * Replaces an upload's DNS hits (dns_hit), in the same transaction as replaceUpload: one set, never two. The
-   * DELETE runs only when a row exists (see storedResults: a DELETE that finds nothing still locks a gap). As
-   * with flow hits, the DNS hits found now (not in the set replaced) raise alerts, in this transaction.
+   * Replaces an upload's DNS hits (dns_hit), for replaceUpload: one set, never two. The DELETE runs only when a
+   * row exists (see storedResults: a DELETE that finds nothing still locks a gap). As with flow hits, the DNS hits
+   * found now (not in the set replaced) raise alerts, in this transaction.
    */
-  async replaceUploadDns(
+  private async replaceDnsHits(
     em: EntityManager,
     upload: { accountId: number; uploadId: number },
     hits: readonly NewDnsHit[],
@@ -221,7 +239,7 @@ export class HitWriter {
       uploadId,
       mine.map((r) => r.firstSeenAt),
     );
-    await recordHitChange(em, { accountId, uploadId });
+    await recordHitChange(em, { accountId, uploadId, found: 0 });
     return n;
   }
 

@@ -2,7 +2,7 @@ import { DataSource, In } from 'typeorm';
 import { LogUpload } from '../log-upload/log-upload.entity';
 import { LogUploadStatus } from '../log-upload/log-upload.enums';
 
-/** An upload's hits were written (or rewritten): what hitsFound subscribers re-read. */
+/** Hits were found in an upload (its first run, or a re-run that found some it did not have): what hitsFound subscribers re-read. */
 export interface HitsChanged {
   accountId: number;
   uploadId: number;
@@ -53,7 +53,7 @@ export class LiveFeed {
     }
   }
 
-  /** Yields each upload of the account whose hits were written after the call. */
+  /** Yields each upload of the account in which hits were found after the call. */
   async *hitsChanged(accountId: number): AsyncGenerator<HitsChanged> {
     if (this.cursor === null) this.cursor = await this.maxRevision();
     const queue = this.queue<HitsChanged>();
@@ -134,8 +134,11 @@ export class LiveFeed {
     }
     if (this.hits.size > 0) {
       if (this.cursor === null) this.cursor = await this.maxRevision();
+      // Writes of an upload's hits that found some it did not have (`found` null: recorded before the column). Not a
+      // re-run that found nothing new, a purge of some of its hits, a verdict (TRIAGE), a device's hits deleted.
       const rows = (await this.dataSource.query(
-        `SELECT revision, account_id, upload_id FROM hit_change WHERE revision > ? AND upload_id IS NOT NULL AND kind IS NULL ORDER BY revision LIMIT 1000`,
+        `SELECT revision, account_id, upload_id FROM hit_change
+          WHERE revision > ? AND upload_id IS NOT NULL AND kind IS NULL AND (found IS NULL OR found > 0) ORDER BY revision LIMIT 1000`,
         [this.cursor],
       )) as Array<Record<string, string | number>>;
       for (const r of rows) {

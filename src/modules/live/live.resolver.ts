@@ -24,7 +24,8 @@ export class LiveResolver {
 
   @Authorized(READ_ROLES)
   @Subscription(() => HitsFoundEvent, {
-    description: 'An event for each upload of your account whose hits are written from now on (by whichever server) and include some that pass the filter.',
+    description:
+      'An event each time hits are found in an upload of your account from now on (by whichever server), when its hits include some that pass the filter: when it is processed, and when a re-run (a retro-hunt after a list change, a reprocess) finds hits it did not have. A re-run that finds nothing new sends none.',
     subscribe: ({ args, context }: SubscribeData<{ filter?: HitsFoundFilter | null }>) =>
       context.services.live.hitsFound(context.caller!.accountId, {
         minSeverity: args.filter?.minSeverity,

@@ -39,7 +39,7 @@ export class LiveService {
     return this.feed.uploadProgress(accountId, uploadId);
   }
 
-  /** Each upload whose newly written hits (IP, DNS or both) include some that pass the filter, with their counts. */
+  /** Each upload in which hits were found (live-feed.ts), when its hits (IP, DNS or both) include some that pass the filter, with their counts. */
   async *hitsFound(accountId: number, filter: HitsFoundFilterData | null | undefined): AsyncGenerator<HitsFoundData> {
     const kinds = filter?.kinds?.length ? new Set(filter.kinds) : new Set([HitKind.IP, HitKind.DNS]);
     for await (const change of this.feed.hitsChanged(accountId)) {

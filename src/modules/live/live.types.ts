@@ -1,7 +1,7 @@
 import { Field, ID, InputType, Int, ObjectType } from 'type-graphql';
 import { Direction, HitKind } from '../flow-hit/flow-hit.enums';
 
-@InputType({ description: 'Which new hits hitsFound reports. Left out: all of them.' })
+@InputType({ description: "Which of the upload's hits count: an event is sent when some pass. Left out: all of them." })
 export class HitsFoundFilter {
   @Field(() => [ID], { nullable: true, description: 'Only hits of these devices.' })
   devices?: string[] | null;
@@ -26,7 +26,7 @@ export class HitsFoundFilter {
 export class HitsFoundEvent {
   uploadId: number;
 
-  @Field(() => Int, { description: 'Hits of the upload that pass the filter, of both kinds: ipHitCount + dnsHitCount.' })
+  @Field(() => Int, { description: 'All the hits the upload has that pass the filter (those found before too), of both kinds: ipHitCount + dnsHitCount.' })
   hitCount: number;
 
   @Field(() => Int, { description: 'Of them, IP hits (flow hits: one per connection with a listed address).' })

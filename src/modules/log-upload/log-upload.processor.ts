@@ -285,11 +285,10 @@ export class LogUploadProcessor {
         );
         // Replace, never add: a re-run (after a crash, or a reprocess) leaves exactly one set of hits, with the
         // reports' roll-ups and the change log entry that tells in-memory report stores to re-read them.
-        const counts = await this.hitWriter.replaceUpload(em, { accountId, uploadId }, hits, found, staged);
         await writeAddressSet(em, uploadId, addresses);
         await writeNameSet(em, uploadId, names);
-        const dnsCounts = await this.hitWriter.replaceUploadDns(em, { accountId, uploadId }, dnsHits, found);
-        if (retroHuntId != null) await recordRetroHuntRun(em, uploadId, retroHuntId, counts, dnsCounts);
+        const counts = await this.hitWriter.replaceUpload(em, { accountId, uploadId }, hits, found, staged, dnsHits);
+        if (retroHuntId != null) await recordRetroHuntRun(em, uploadId, retroHuntId, counts, counts.dns);
         if (rejudgeFor !== null) {
           await execute(
             em,

@@ -185,6 +185,13 @@ describe.each(drivers)('flow_hit columns and the hit writer (%s)', (driver) => {
     const revision = async () => Number((await t.dataSource.query('SELECT revision FROM hit_revision WHERE id = 1'))[0].revision);
     const all = await inStep(store);
     expect(all).toBeGreaterThan(500);
+    // Each upload's first run recorded the hits it found (hitsFound tells of it); no DNS hits here.
+    const foundOf = async (after: number) =>
+      (
+        (await t.dataSource.query('SELECT upload_id, found FROM hit_change WHERE revision > ? AND upload_id IS NOT NULL ORDER BY revision', [after])) as any[]
+      ).map((r) => [Number(r.upload_id), r.found == null ? null : Number(r.found)]);
+    const firstRuns = (await t.dataSource.query('SELECT id, hits FROM log_upload ORDER BY id')) as any[];
+    expect(await foundOf(0)).toEqual(firstRuns.map((u) => [Number(u.id), Number(u.hits)]));
 
     // Replace: an upload re-processed with one entry fewer.
     const v6 = (await t.dataSource.query(`SELECT id FROM ioc WHERE cidr = ?`, ['2001:db8:bad::1/128'])) as Array<{ id: number }>;
@@ -201,6 +208,8 @@ describe.each(drivers)('flow_hit columns and the hit writer (%s)', (driver) => {
     expect((await t.services.logUploads.reprocess(t.accountId, Number(first.id))).ok).toBe(true);
     expect((await processQueued(t.services)).map((o) => o.status)).toEqual(['COMPLETED']);
     expect(await revision()).toBe(rev + 1);
+    // A re-run that found nothing it did not have: no hit found (hitsFound sends nothing).
+    expect(await foundOf(rev)).toEqual([[Number(first.id), 0]]);
     const replaced = await inStep(store);
     expect(replaced).toBeLessThan(all);
 
@@ -230,10 +239,15 @@ describe.each(drivers)('flow_hit columns and the hit writer (%s)', (driver) => {
     const before = await inStep(store);
     // Received three days ago (a purge in the future would also prune the change log the store follows).
     await t.dataSource.query('UPDATE log_upload SET received_at = received_at - ?', [3 * DAY]);
+    rev = await revision();
     const uploadsGone = await new RetentionService(t.dataSource, 1, { batch: 7 }).purge(Date.now());
     expect(uploadsGone.uploads).toBe(5);
     expect(uploadsGone.flowHits).toBe(before);
     expect(await inStep(store)).toBe(0);
+    // Hits deleted from uploads are changes that found none.
+    const deletions = await foundOf(rev);
+    expect(deletions.length).toBeGreaterThan(0);
+    expect(deletions.every(([, found]) => found === 0)).toBe(true);
     store.close();
   });
 
