@@ -14,6 +14,12 @@ export interface HuntTarget {
   devices?: number[];
   policies?: number[];
   lists?: number[];
+  /**
+   * A change of the lists (without devices or policies): the policies that used them when it was made, recorded
+   * by requestRetroHunt. One that stopped using them before the hunt is planned (a detach after an entry's
+   * removal) still holds hits of the changed entries: its devices are re-judged with those still using the lists.
+   */
+  usedBy?: number[];
   listEntries?: boolean;
   anyAddress?: boolean;
 }
@@ -44,11 +50,12 @@ export async function requestRetroHunt(em: EntityManager, accountId: number, req
   );
   let id: number;
   let targetIndex: number;
+  const target = await withUsers(em, request.target);
   if (open.length) {
     id = Number(open[0].id);
     const targets = JSON.parse(open[0].scope) as HuntTarget[];
     targetIndex = targets.length;
-    targets.push(request.target);
+    targets.push(target);
     const cause = `${open[0].cause}\n${request.cause}`.slice(0, MAX_CAUSE);
     await execute(em, `UPDATE retro_hunt SET scope = ?, cause = ?, not_before = ?, changes = changes + 1 WHERE id = ?`, [
       JSON.stringify(targets),
@@ -57,12 +64,22 @@ export async function requestRetroHunt(em: EntityManager, accountId: number, req
       id,
     ]);
   } else {
-    id = await insertHunt(em, accountId, [request.target], request.cause, null, now + COALESCE_MS, now);
+    id = await insertHunt(em, accountId, [target], request.cause, null, now + COALESCE_MS, now);
     targetIndex = 0;
   }
   if (request.ranges?.length) await insertRanges(em, id, targetIndex, request.ranges);
   if (request.domains?.length) await insertDomains(em, id, targetIndex, request.domains);
   return id;
+}
+
+/** A list change's target with the policies that use its lists now (HuntTarget.usedBy); any other as it is. */
+async function withUsers(em: EntityManager, target: HuntTarget): Promise<HuntTarget> {
+  if (!target.lists?.length || target.devices || target.policies) return target;
+  const rows: Array<{ policy_id: number | string }> = await em.query(
+    `SELECT DISTINCT policy_id FROM policy_ioc_list WHERE ioc_list_id IN (${target.lists.map(() => '?').join(', ')}) ORDER BY policy_id`,
+    target.lists,
+  );
+  return { ...target, usedBy: rows.map((r) => Number(r.policy_id)) };
 }
 
 export async function insertHunt(

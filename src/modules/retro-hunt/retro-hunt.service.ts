@@ -410,7 +410,9 @@ export class RetroHuntService {
         for (const d of devices) if (policies.has(Number(d.policy_id))) set.add(Number(d.id));
       } else if (t.lists) {
         const lists = new Set(t.lists);
+        // The policies using the lists now, and those that used them at the change (detached since).
         const policies = new Set(links.filter((l) => lists.has(Number(l.ioc_list_id))).map((l) => Number(l.policy_id)));
+        for (const p of t.usedBy ?? []) policies.add(p);
         for (const d of devices) if (policies.has(Number(d.policy_id))) set.add(Number(d.id));
       } else for (const d of devices) set.add(Number(d.id));
       if (t.anyAddress) {
