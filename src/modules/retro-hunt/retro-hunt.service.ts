@@ -401,6 +401,16 @@ export class RetroHuntService {
       `SELECT pil.policy_id, pil.ioc_list_id FROM policy_ioc_list pil JOIN policy p ON p.id = pil.policy_id WHERE p.account_id = ?`,
       [accountId],
     );
+    // Lists deleted since the change: a listEntries target can no longer read what they held.
+    const named = [...new Set(targets.flatMap((t) => (t.listEntries ? (t.lists ?? []) : [])))];
+    const existing = new Set<number>();
+    if (named.length) {
+      const rows: Array<{ id: number | string }> = await em.query(
+        `SELECT id FROM ioc_list WHERE account_id = ? AND id IN (${named.map(() => '?').join(', ')})`,
+        [accountId, ...named],
+      );
+      for (const r of rows) existing.add(Number(r.id));
+    }
     const out: ResolvedTarget[] = [];
     for (const [i, t] of targets.entries()) {
       const set = new Set<number>();
@@ -415,7 +425,9 @@ export class RetroHuntService {
         for (const p of t.usedBy ?? []) policies.add(p);
         for (const d of devices) if (policies.has(Number(d.policy_id))) set.add(Number(d.id));
       } else for (const d of devices) set.add(Number(d.id));
-      if (t.anyAddress) {
+      // A list detached and deleted before this hunt (as "detach it first" leads a user to do): its entries are gone,
+      // so every upload of the devices that used it is re-judged.
+      if (t.anyAddress || (t.listEntries && t.lists?.some((l) => !existing.has(l)))) {
         out.push({ devices: set, ranges: null, hasRanges: true, domains: null });
         continue;
       }

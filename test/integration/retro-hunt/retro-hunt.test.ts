@@ -328,6 +328,49 @@ describe.each(drivers)('retro-hunt (%s)', (driver) => {
     const hunt = await latestHunt();
     expect(hunt).toMatchObject({ status: 'REFUSED', uploadsRerun: 0, summary: expect.stringContaining('RETRO_HUNT_MAX_UPLOADS allows 2') });
   });
+
+  it('a list detached and deleted before its hunt is planned takes its hits with it; so does one removed then detached', async () => {
+    const own = (await q(`mutation { policyCreate(input: { name: "short-lived lists" }) { policy { id } } }`)).policyCreate.policy.id;
+    await q(`mutation($p: ID!) { deviceCreate(input: { nickname: "lab", ipType: STATIC, ipAddress: "93.184.216.40", policy: $p }) { device { id } } }`, {
+      p: own,
+    });
+    const [A, B] = ['192.0.2.10', '192.0.2.11'];
+    ok(await upload(t, [line(20, '10.0.1.5.50000', `${A}.443`), line(21, '10.0.1.5.50001', `${B}.443`)].join('\n') + '\n', { deviceNickname: 'lab' }));
+    await processQueued(t.services);
+    const attach = async (verb: string, list: string) =>
+      (await q(`mutation($i: PolicyIocListsInput!) { ${verb}(input: $i) { userErrors { message } } }`, { i: { policy: own, iocLists: [list] } }))[verb]
+        .userErrors;
+    const makeList = async (name: string, value: string) => {
+      const id = (
+        await q(`mutation($n: String!) { iocListCreate(input: { name: $n, kind: BLOCK, severity: 3, category: SCANNER }) { iocList { id } } }`, { n: name })
+      ).iocListCreate.iocList.id;
+      expect((await addEntries(id, [value])).userErrors).toEqual([]);
+      expect(await attach('policyAttachIocLists', id)).toEqual([]);
+      return id;
+    };
+    const ofList = async (list: string) =>
+      Number((await t.dataSource.query(`SELECT COUNT(*) AS n FROM flow_hit WHERE ioc_list_id = ?`, [idOfType(list, 'IocList')]))[0].n);
+    const doomed = await makeList('doomed', A);
+    const emptied = await makeList('emptied', B);
+    await settle();
+    expect([await ofList(doomed), await ofList(emptied)]).toEqual([1, 1]);
+
+    // As a user does after "detach it first": detached, then deleted at once; the detach's hunt finds no entries then.
+    expect(await attach('policyDetachIocLists', doomed)).toEqual([]);
+    expect(
+      (await q(`mutation($i: IocListDeleteInput!) { iocListDelete(input: $i) { userErrors { message } } }`, { i: { id: doomed } })).iocListDelete.userErrors,
+    ).toEqual([]);
+    await settle();
+    expect([await ofList(doomed), await ofList(emptied)]).toEqual([0, 1]);
+    // Its entry removed, then the list (empty now: its detach asks for no hunt) detached.
+    const entry = (await q(`query($l: ID!) { iocList(id: $l) { iocs(first: 1) { edges { node { id } } } } }`, { l: emptied })).iocList.iocs.edges[0].node.id;
+    expect(
+      (await q(`mutation($i: IocRemoveInput!) { iocRemove(input: $i) { userErrors { message } } }`, { i: { ids: [entry] } })).iocRemove.userErrors,
+    ).toEqual([]);
+    expect(await attach('policyDetachIocLists', emptied)).toEqual([]);
+    await settle();
+    expect([await ofList(doomed), await ofList(emptied)]).toEqual([0, 0]);
+  });
 });
 
 describe.each(drivers)('retro-hunt over purged uploads (%s)', (driver) => {
