@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { createTestApp, ok, TestApp } from '../../helpers/app';
 import { drivers } from '../../helpers/db';
+import { applyAttachmentOp } from '../../helpers/hunt-ops';
 import { processQueued, settleRetroHunts, upload } from '../../helpers/ingest';
 import { idOfType } from '../../../src/common/ids/global-id';
 import { rowIdentity } from '../../../src/modules/flow-hit/flow-hit.columns';
@@ -236,15 +237,8 @@ describe.each(tiers)('retro-hunt equals reprocessing from scratch (%s, hits in %
                 await q(`mutation($i: IocRemoveInput!) { iocRemove(input: $i) { userErrors { message } } }`, {
                   i: { ids: [entries[op.pick % entries.length].node.id] },
                 });
-            } else if (op.kind === 'attach' || op.kind === 'detach') {
-              const verb = op.kind === 'attach' ? 'policyAttachIocLists' : 'policyDetachIocLists';
-              await q(`mutation($i: PolicyIocListsInput!) { ${verb}(input: $i) { userErrors { message } } }`, {
-                i: { policy: policies[op.policy], iocLists: [lists[op.list]] },
-              });
-            } else if (op.kind === 'move') {
-              await q(`mutation($i: DeviceUpdateInput!) { deviceUpdate(input: $i) { userErrors { message } } }`, {
-                i: { id: devices[op.device], policy: policies[op.policy] },
-              });
+            } else if (op.kind === 'attach' || op.kind === 'detach' || op.kind === 'move') {
+              await applyAttachmentOp(q, op, { policies, lists, devices });
             } else if (op.kind === 'triage' || op.kind === 'falsePositive') {
               const rows = (await hitRows()).sort((a, b) => Number(a.id) - Number(b.id));
               if (rows.length) {
