@@ -152,7 +152,8 @@ describe.each(drivers)('DNS retro-hunt (%s)', (driver) => {
       true,
     );
     const appended = await plan();
-    expect(appended.hunt.scope).toEqual([{ lists: [idOfType(late, 'IocList')] }]);
+    // With the policies using the list at the change (usedBy): they are re-judged even if it is detached before the plan.
+    expect(appended.hunt.scope).toEqual([{ lists: [idOfType(late, 'IocList')], usedBy: [idOfType(policy, 'Policy')] }]);
     expect(appended.queued).toEqual([uploads.evil, uploads.quiet]);
     await settle();
     expect((await t.services.feedImport.importFile(t.accountId, idOfType(late, 'IocList'), feed(['x.org']), ImportMode.REPLACE)).ok).toBe(true);

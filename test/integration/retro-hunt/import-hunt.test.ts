@@ -19,6 +19,7 @@ const CAPTURE = `${T0.toFixed(6)} IP 10.0.0.5.50000 > ${C2}.443: Flags [S], seq 
 describe.each(drivers)('retro-hunt after a feed import (%s)', (driver) => {
   let t: TestApp;
   let list: number;
+  let policy: string;
   let dir: string;
 
   async function importFeed(lines: string[], mode: ImportMode) {
@@ -45,7 +46,7 @@ describe.each(drivers)('retro-hunt after a feed import (%s)', (driver) => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pcd-import-hunt-'));
     t = await createTestApp(driver);
     const q = async (query: string, v: Record<string, unknown> = {}) => ok(await t.gql(query, v));
-    const policy = (await q(`mutation { policyCreate(input: { name: "p" }) { policy { id } } }`)).policyCreate.policy.id;
+    policy = (await q(`mutation { policyCreate(input: { name: "p" }) { policy { id } } }`)).policyCreate.policy.id;
     const listId = (await q(`mutation { iocListCreate(input: { name: "feed", kind: BLOCK, severity: 5, category: C2_BOTNET }) { iocList { id } } }`))
       .iocListCreate.iocList.id;
     list = idOfType(listId, 'IocList')!;
@@ -81,7 +82,7 @@ describe.each(drivers)('retro-hunt after a feed import (%s)', (driver) => {
     await importFeed([...many, C2], ImportMode.APPEND);
     const hunt = await latestHunt();
     expect(hunt.ranges).toBe(0);
-    expect(JSON.parse(hunt.scope)).toEqual([{ lists: [list], anyAddress: true }]);
+    expect(JSON.parse(hunt.scope)).toEqual([{ lists: [list], anyAddress: true, usedBy: [idOfType(policy, 'Policy')] }]);
     await settle();
     expect(await hits()).toEqual([[C2, 'RETRO_HUNT']]);
   }, 120_000);
