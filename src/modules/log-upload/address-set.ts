@@ -29,7 +29,9 @@ export function addressSetOf(connections: readonly Connection[]): AddressSet {
   for (const c of connections) {
     for (const end of [c.initiator, c.responder]) {
       if (!end.canCrossInternet) continue;
-      if (end.v6) {
+      // An IPv4-mapped IPv6 end (::ffff:a.b.c.d) is matched as its IPv4 address (ioc-index.ts): kept as one.
+      if (end.v6 && end.v6[0] === 0 && end.v6[1] === 0 && end.v6[2] >>> 0 === 0xffff) v4.add(end.v6[3] >>> 0);
+      else if (end.v6) {
         const b = Buffer.alloc(16);
         for (let i = 0; i < 4; i++) b.writeUInt32BE(end.v6[i] >>> 0, i * 4);
         v6.set(b.toString('hex'), b);
@@ -56,7 +58,26 @@ export function decodeAddressSet(v4Bytes: Uint8Array, v6Bytes: Uint8Array): Addr
   const b4 = Buffer.from(v4Bytes.buffer, v4Bytes.byteOffset, v4Bytes.byteLength);
   const v4 = new Uint32Array(b4.length / 4);
   for (let i = 0; i < v4.length; i++) v4[i] = b4.readUInt32BE(i * 4);
-  return { v4, v6: Buffer.from(v6Bytes.buffer, v6Bytes.byteOffset, v6Bytes.byteLength) };
+  return liftMapped({ v4, v6: Buffer.from(v6Bytes.buffer, v6Bytes.byteOffset, v6Bytes.byteLength) });
+}
+
+/**
+ * Sets stored before addressSetOf kept IPv4-mapped ends as IPv4 held them as IPv6, where no IPv4 entry's range
+ * meets them: moved to the IPv4 part here. They sort together (::ffff:0:0/96), so the rest stays sorted.
+ */
+function liftMapped(set: AddressSet): AddressSet {
+  const v6 = set.v6;
+  let first = -1;
+  let last = -1;
+  for (let o = 0; o < v6.length; o += 16) {
+    if (v6.readUInt32BE(o) !== 0 || v6.readUInt32BE(o + 4) !== 0 || v6.readUInt32BE(o + 8) !== 0xffff) continue;
+    if (first < 0) first = o;
+    last = o;
+  }
+  if (first < 0) return set;
+  const lifted = new Set(set.v4);
+  for (let o = first; o <= last; o += 16) lifted.add(v6.readUInt32BE(o + 12));
+  return { v4: Uint32Array.from(lifted).sort(), v6: Buffer.concat([v6.subarray(0, first), v6.subarray(last + 16)]) };
 }
 
 /**
@@ -128,7 +149,8 @@ export class RangeSetBuilder {
       this.ends[this.m] = hex8(hi);
       this.m++;
     }
-    // Whatever lies outside it is IPv6 (an IPv6 end never falls inside it: such ends are keyed as IPv4).
+    // Whatever lies outside it is IPv6 (an IPv6 end never falls inside it: addressSetOf and decodeAddressSet keep
+    // IPv4-mapped ends as IPv4).
     if (start < V4_LOW || end > V4_HIGH) this.v6.push([Buffer.from(start, 'hex'), Buffer.from(end, 'hex')]);
   }
 

@@ -425,9 +425,13 @@ export class RetroHuntService {
         for (const p of t.usedBy ?? []) policies.add(p);
         for (const d of devices) if (policies.has(Number(d.policy_id))) set.add(Number(d.id));
       } else for (const d of devices) set.add(Number(d.id));
-      // A list detached and deleted before this hunt (as "detach it first" leads a user to do): its entries are gone,
-      // so every upload of the devices that used it is re-judged.
-      if (t.anyAddress || (t.listEntries && t.lists?.some((l) => !existing.has(l)))) {
+      // Every upload of the target's devices is re-judged when the list's entries as they are now do not tell what
+      // they matched: a list detached and deleted before this hunt (as "detach it first" leads a user to do), or a
+      // change of the list coalesced into this hunt that names no entries (an import of more than MAX_HUNT_RANGES:
+      // a detached list's removed entries would reach nobody).
+      const shared = (o: HuntTarget) => o !== t && !!o.lists?.some((l) => t.lists?.includes(l));
+      const unknown = t.listEntries && (t.lists?.some((l) => !existing.has(l)) || targets.some((o) => shared(o) && o.anyAddress));
+      if (t.anyAddress || unknown) {
         out.push({ devices: set, ranges: null, hasRanges: true, domains: null });
         continue;
       }

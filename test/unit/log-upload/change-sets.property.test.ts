@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { AddressSet, intersects, KeyRange, rangeSetOf } from '../../../src/modules/log-upload/address-set';
+import { AddressSet, decodeAddressSet, encodeAddressSet, intersects, KeyRange, rangeSetOf } from '../../../src/modules/log-upload/address-set';
 import { DomainChanges } from '../../../src/modules/log-upload/name-set';
 import { BuildThreads } from '../../../src/modules/ioc/matching/build-thread';
 
@@ -31,7 +31,26 @@ function addressSet(keys: bigint[]): AddressSet {
   return { v4: Uint32Array.from(v4), v6: Buffer.concat(v6.map((k) => Buffer.from(hex32(k), 'hex'))) };
 }
 
+/** A set as stored before mapped ends were kept as IPv4: every key in the IPv6 part, ::ffff:0:0/96 included. */
+function legacySet(keys: bigint[]): AddressSet {
+  const v6 = [...new Set(keys)].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  return { v4: new Uint32Array(0), v6: Buffer.concat(v6.map((k) => Buffer.from(hex32(k), 'hex'))) };
+}
+
 describe('what a retro-hunt intersects', () => {
+  it('a set stored with IPv4-mapped ends as IPv6 (::ffff:a.b.c.d, matched as IPv4) decodes with them as IPv4', () => {
+    fc.assert(
+      fc.property(fc.array(range, { maxLength: 20 }), fc.array(address, { maxLength: 30 }), (ranges, keys) => {
+        const stored = encodeAddressSet(legacySet(keys));
+        const decoded = decodeAddressSet(stored.v4, stored.v6);
+        expect(decoded).toEqual(addressSet(keys));
+        const asKeys = ranges.map((r) => ({ start: hex32(r.start), end: hex32(r.end) }));
+        expect(intersects(decoded, rangeSetOf(asKeys))).toBe(keys.some((k) => ranges.some((r) => r.start <= k && k <= r.end)));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   it('rangeSetOf + intersects agree with brute force, sorted or not, upper or lower case', () => {
     fc.assert(
       fc.property(fc.array(range, { maxLength: 40 }), fc.array(address, { maxLength: 40 }), fc.boolean(), fc.boolean(), (ranges, keys, sort, upper) => {
