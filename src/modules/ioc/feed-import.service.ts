@@ -14,7 +14,7 @@ import { compareRange, FeedEntrySet } from './feed/feed-entry-set';
 import { sqliteHandle } from '../../db/sqlite-handle';
 import { nextTurn } from '../../common/async/next-turn';
 import type { KeyRange } from '../log-upload/address-set';
-import { requestRetroHunt } from '../retro-hunt/retro-hunt.request';
+import { expiriesPastTheCheck, requestRetroHunt } from '../retro-hunt/retro-hunt.request';
 
 /**
  * Past this many changed entries an import's retro-hunt re-judges every upload of the devices the list reaches
@@ -321,6 +321,8 @@ export class FeedImportService {
     guard?: ImportGuard,
   ): Promise<Outcome<FeedImportResult>> {
     const started = performance.now();
+    // Before any expiry this import moves (expiriesPastTheCheck).
+    const since = Date.now();
     let outcome: Outcome<FeedImportResult>;
     try {
       outcome = await this.dataSource.transaction(async (em) => {
@@ -335,8 +337,11 @@ export class FeedImportService {
           const refusal = guard?.({ current, incoming, mode });
           if (refusal) throw new ImportHeldError(refusal);
         });
+        // Expiries it moved to a time the expiry check has passed already: no expiry hunt will cover them.
+        const past = (await expiriesPastTheCheck(em, 'ioc_domain', list.id, since)).map((r) => r.name!);
+        if (d.changedNames) for (const name of past) d.changedNames.push(name);
         // The names added and removed re-judge the stored uploads that asked them (retro-hunt, #17, #18).
-        if (d.added + d.removed + d.revived > 0) {
+        if (d.added + d.removed + d.revived + past.length > 0) {
           const cause = `Import into list ${list.id}: ${d.added} entries added, ${d.removed} removed${d.revived ? `, ${d.revived} matching again or aged out` : ''}.`;
           await requestRetroHunt(
             em,
@@ -385,6 +390,8 @@ export class FeedImportService {
     options: FeedImportOptions = {},
   ): Promise<Outcome<FeedImportResult>> {
     const started = performance.now();
+    // Before any expiry this import moves (expiriesPastTheCheck).
+    const since = Date.now();
     const notFound = () => failure(userError(UserErrorCode.NOT_FOUND, ['input', 'list'], 'No IOC list with this ID.'));
     if (listId == null || !(await this.dataSource.getRepository(IocList).existsBy({ id: listId, accountId }))) return notFound();
     let parsed: { tally: FeedImportTally; entries: FeedEntrySet };
@@ -422,6 +429,10 @@ export class FeedImportService {
           ageing,
           changed,
         );
+        // Expiries it moved to a time the expiry check has passed already: no expiry hunt will cover them.
+        for (const r of await expiriesPastTheCheck(em, 'ioc', list.id, since)) {
+          if (changed.length <= MAX_HUNT_RANGES) changed.push({ start: r.range_start!, end: r.range_end! });
+        }
         // The entries added and removed re-judge the stored uploads they meet (retro-hunt, #17).
         if (changed.length) {
           const cause = `Import into list ${list.id}: ${inserted} entries added, ${removed} removed.`;

@@ -226,4 +226,61 @@ describe.each(drivers)('retro-hunt after changes a review found (%s)', (driver) 
     expect(scratch).toEqual([]);
     expect(after).toEqual(scratch);
   }, 180_000);
+
+  it("an import that moves an entry's expiry to a time the expiry check has passed already re-judges its uploads", async () => {
+    const policy = (await q(`mutation { policyCreate(input: { name: "p" }) { policy { id } } }`)).policyCreate.policy.id;
+    const listId = (
+      await q(`mutation { iocListCreate(input: { name: "aged", kind: BLOCK, severity: 5, category: C2_BOTNET, ageingGraceSeconds: 3600 }) { iocList { id } } }`)
+    ).iocListCreate.iocList.id;
+    const list = idOfType(listId, 'IocList')!;
+    await q(`mutation($i: PolicyIocListsInput!) { policyAttachIocLists(input: $i) { userErrors { message } } }`, { i: { policy, iocLists: [listId] } });
+    await q(`mutation($p: ID!) { deviceCreate(input: { nickname: "edge", ipType: STATIC, ipAddress: "93.184.216.34", policy: $p }) { device { id } } }`, {
+      p: policy,
+    });
+    ok(await upload(t, CAPTURE, { deviceNickname: 'edge' }));
+    await processQueued(t.services);
+    await importFeed(list, [C2], ImportMode.APPEND);
+    await settle();
+    expect((await hits()).map((h) => h[1])).toEqual([C2]);
+    // A grace period of 1 s (the API's least is 60 s: what matters is where the expiry lands), and the expiry check's
+    // clock a minute ahead, as if it ran while the next import's transaction was open: the import moves C2's expiry
+    // to a second from now, behind the clock, and active both before and after it (not a change of the import's own).
+    await t.dataSource.query(`UPDATE ioc_list SET ageing_grace_seconds = 1 WHERE id = ?`, [list]);
+    await t.dataSource.query(`UPDATE retro_hunt_clock SET expiry_checked_at = ? WHERE id = 1`, [Date.now() + 60_000]);
+    await importFeed(list, [C2], ImportMode.APPEND);
+    await new Promise((r) => setTimeout(r, 1_200));
+    await settle();
+    const after = await hits();
+    const scratch = await fromScratch();
+    expect(scratch).toEqual([]);
+    expect(after).toEqual(scratch);
+  }, 60_000);
+
+  it("... and so does one that moves a DOMAIN entry's expiry there", async () => {
+    const policy = (await q(`mutation { policyCreate(input: { name: "p" }) { policy { id } } }`)).policyCreate.policy.id;
+    const listId = (
+      await q(
+        `mutation { iocListCreate(input: { name: "aged names", kind: BLOCK, entryKind: DOMAIN, severity: 5, category: C2_BOTNET, ageingGraceSeconds: 3600 }) { iocList { id } } }`,
+      )
+    ).iocListCreate.iocList.id;
+    const list = idOfType(listId, 'IocList')!;
+    await q(`mutation($i: PolicyIocListsInput!) { policyAttachIocLists(input: $i) { userErrors { message } } }`, { i: { policy, iocLists: [listId] } });
+    await q(`mutation($p: ID!) { deviceCreate(input: { nickname: "edge", ipType: STATIC, ipAddress: "93.184.216.34", policy: $p }) { device { id } } }`, {
+      p: policy,
+    });
+    const dns = async () => Number((await t.dataSource.query(`SELECT COUNT(*) AS n FROM dns_hit`))[0].n);
+    await importFeed(list, ['evil.example'], ImportMode.APPEND);
+    ok(await upload(t, `${(T0 + 1).toFixed(6)} IP 10.0.0.5.40000 > 8.8.8.8.53: 1+ A? www.evil.example. (34)\n`, { deviceNickname: 'edge' }));
+    await processQueued(t.services);
+    await settle();
+    expect(await dns()).toBe(1);
+    await t.dataSource.query(`UPDATE ioc_list SET ageing_grace_seconds = 1 WHERE id = ?`, [list]);
+    await t.dataSource.query(`UPDATE retro_hunt_clock SET expiry_checked_at = ? WHERE id = 1`, [Date.now() + 60_000]);
+    await importFeed(list, ['evil.example'], ImportMode.APPEND);
+    await new Promise((r) => setTimeout(r, 1_200));
+    await settle();
+    expect(await dns()).toBe(0);
+    await fromScratch();
+    expect(await dns()).toBe(0);
+  }, 60_000);
 });
