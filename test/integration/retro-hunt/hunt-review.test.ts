@@ -14,6 +14,8 @@ import { ImportMode } from '../../../src/modules/ioc/ioc.enums';
  */
 const T0 = Math.floor(Date.now() / 1000) - 3600;
 const C2 = '198.51.100.7';
+/** A connection to C2 written as an IPv4-mapped IPv6 address: the matcher reads it as C2. */
+const MAPPED = `${T0.toFixed(6)} IP6 fd00::5.50001 > ::ffff:${C2}.443: Flags [S], seq 1, win 64240, length 0\n`;
 const CAPTURE = `${T0.toFixed(6)} IP 10.0.0.5.50000 > ${C2}.443: Flags [S], seq 1, win 64240, length 0\n`;
 
 describe.each(drivers)('retro-hunt after changes a review found (%s)', (driver) => {
@@ -49,6 +51,46 @@ describe.each(drivers)('retro-hunt after changes a review found (%s)', (driver) 
     return outcome.value;
   }
 
+  /**
+   * A policy with one list attached (BLOCK, severity 5, C2_BOTNET; `fields` adds to iocListCreate's input) and the
+   * device "edge" on it; `attach` attaches or detaches the list.
+   */
+  async function edgeWithList(fields = '') {
+    const policy: string = (await q(`mutation { policyCreate(input: { name: "p" }) { policy { id } } }`)).policyCreate.policy.id;
+    const listId: string = (
+      await q(
+        `mutation { iocListCreate(input: { name: "l", kind: BLOCK, severity: 5, category: C2_BOTNET${fields ? `, ${fields}` : ''} }) { iocList { id } } }`,
+      )
+    ).iocListCreate.iocList.id;
+    const attach = (verb: 'policyAttachIocLists' | 'policyDetachIocLists') =>
+      q(`mutation($i: PolicyIocListsInput!) { ${verb}(input: $i) { userErrors { message } } }`, { i: { policy, iocLists: [listId] } });
+    await attach('policyAttachIocLists');
+    const device: string = (
+      await q(`mutation($p: ID!) { deviceCreate(input: { nickname: "edge", ipType: STATIC, ipAddress: "93.184.216.34", policy: $p }) { device { id } } }`, {
+        p: policy,
+      })
+    ).deviceCreate.device.id;
+    return { policy, listId, list: idOfType(listId, 'IocList')!, attach, device };
+  }
+
+  /** C2 listed, then an upload whose one connection goes to it as an IPv4-mapped IPv6 address: its hit. */
+  async function mappedHit(listId: string) {
+    await q(`mutation($i: IocAddInput!) { iocAdd(input: $i) { added } }`, { i: { list: listId, entries: [{ value: C2 }] } });
+    await settle();
+    ok(await upload(t, MAPPED, { deviceNickname: 'edge' }));
+    await processQueued(t.services);
+    await settle();
+    expect((await hits()).length).toBe(1);
+  }
+
+  /** After the hunts settle, no flow hit is left, as reprocessing every upload from scratch gives. */
+  async function expectNoHitsLeft() {
+    await settle();
+    const after = await hits();
+    expect(await fromScratch()).toEqual([]);
+    expect(after).toEqual([]);
+  }
+
   beforeEach(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pcd-hunt-gap-'));
     t = await createTestApp(driver);
@@ -60,16 +102,7 @@ describe.each(drivers)('retro-hunt after changes a review found (%s)', (driver) 
   });
 
   it('a list detached, then a REPLACE import of more than 50,000 changes that drops the matched entry, before the hunt is planned', async () => {
-    const policy = (await q(`mutation { policyCreate(input: { name: "p" }) { policy { id } } }`)).policyCreate.policy.id;
-    const listId = (await q(`mutation { iocListCreate(input: { name: "feed", kind: BLOCK, severity: 5, category: C2_BOTNET }) { iocList { id } } }`))
-      .iocListCreate.iocList.id;
-    const list = idOfType(listId, 'IocList')!;
-    const attach = (verb: string) =>
-      q(`mutation($i: PolicyIocListsInput!) { ${verb}(input: $i) { userErrors { message } } }`, { i: { policy, iocLists: [listId] } });
-    await attach('policyAttachIocLists');
-    await q(`mutation($p: ID!) { deviceCreate(input: { nickname: "edge", ipType: STATIC, ipAddress: "93.184.216.34", policy: $p }) { device { id } } }`, {
-      p: policy,
-    });
+    const { listId, list, attach } = await edgeWithList();
     await q(`mutation($i: IocAddInput!) { iocAdd(input: $i) { added } }`, { i: { list: listId, entries: [{ value: C2 }] } });
     ok(await upload(t, CAPTURE, { deviceNickname: 'edge' }));
     await processQueued(t.services);
@@ -82,22 +115,11 @@ describe.each(drivers)('retro-hunt after changes a review found (%s)', (driver) 
     // its target is { lists, anyAddress } whose policies (usedBy) no longer include p.
     const many = Array.from({ length: 50_100 }, (_, i) => `11.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`);
     await importFeed(list, many, ImportMode.REPLACE);
-    await settle();
-    const after = await hits();
-    const scratch = await fromScratch();
-    expect(scratch).toEqual([]);
-    expect(after).toEqual(scratch);
+    await expectNoHitsLeft();
   }, 180_000);
   it('an IPv4 entry added re-judges an upload whose connection went to its IPv4-mapped IPv6 address (::ffff:a.b.c.d)', async () => {
-    const policy = (await q(`mutation { policyCreate(input: { name: "p" }) { policy { id } } }`)).policyCreate.policy.id;
-    const listId = (await q(`mutation { iocListCreate(input: { name: "l", kind: BLOCK, severity: 5, category: C2_BOTNET }) { iocList { id } } }`)).iocListCreate
-      .iocList.id;
-    await q(`mutation($i: PolicyIocListsInput!) { policyAttachIocLists(input: $i) { userErrors { message } } }`, { i: { policy, iocLists: [listId] } });
-    await q(`mutation($p: ID!) { deviceCreate(input: { nickname: "edge", ipType: STATIC, ipAddress: "93.184.216.34", policy: $p }) { device { id } } }`, {
-      p: policy,
-    });
-    const capture = `${T0.toFixed(6)} IP6 fd00::5.50001 > ::ffff:${C2}.443: Flags [S], seq 1, win 64240, length 0\n`;
-    ok(await upload(t, capture, { deviceNickname: 'edge' }));
+    const { listId } = await edgeWithList();
+    ok(await upload(t, MAPPED, { deviceNickname: 'edge' }));
     await processQueued(t.services);
     await settle();
     expect(await hits()).toEqual([]);
@@ -112,65 +134,27 @@ describe.each(drivers)('retro-hunt after changes a review found (%s)', (driver) 
   }, 60_000);
 
   it('the hit of an IPv4-mapped address goes with the removal of its entry', async () => {
-    const policy = (await q(`mutation { policyCreate(input: { name: "p" }) { policy { id } } }`)).policyCreate.policy.id;
-    const listId = (await q(`mutation { iocListCreate(input: { name: "l", kind: BLOCK, severity: 5, category: C2_BOTNET }) { iocList { id } } }`)).iocListCreate
-      .iocList.id;
-    await q(`mutation($i: PolicyIocListsInput!) { policyAttachIocLists(input: $i) { userErrors { message } } }`, { i: { policy, iocLists: [listId] } });
-    await q(`mutation($p: ID!) { deviceCreate(input: { nickname: "edge", ipType: STATIC, ipAddress: "93.184.216.34", policy: $p }) { device { id } } }`, {
-      p: policy,
-    });
-    await q(`mutation($i: IocAddInput!) { iocAdd(input: $i) { added } }`, { i: { list: listId, entries: [{ value: C2 }] } });
-    await settle();
-    const capture = `${T0.toFixed(6)} IP6 fd00::5.50001 > ::ffff:${C2}.443: Flags [S], seq 1, win 64240, length 0\n`;
-    ok(await upload(t, capture, { deviceNickname: 'edge' }));
-    await processQueued(t.services);
-    await settle();
+    const { listId } = await edgeWithList();
+    await mappedHit(listId);
     expect((await hits()).length).toBe(1);
     const entry = (await q(`query($l: ID!) { iocList(id: $l) { iocs(first: 1) { edges { node { id } } } } }`, { l: listId })).iocList.iocs.edges[0].node.id;
     expect(
       (await q(`mutation($i: IocRemoveInput!) { iocRemove(input: $i) { userErrors { message } } }`, { i: { ids: [entry] } })).iocRemove.userErrors,
     ).toEqual([]);
-    await settle();
-    const afterRemove = await hits();
-    const scratch = await fromScratch();
-    expect(scratch).toEqual([]);
-    expect(afterRemove).toEqual(scratch);
+    await expectNoHitsLeft();
   }, 60_000);
   it('a FALSE_POSITIVE verdict (allow DEVICE) on the hit of an IPv4-mapped address removes that hit', async () => {
-    const policy = (await q(`mutation { policyCreate(input: { name: "p" }) { policy { id } } }`)).policyCreate.policy.id;
-    const listId = (await q(`mutation { iocListCreate(input: { name: "l", kind: BLOCK, severity: 5, category: C2_BOTNET }) { iocList { id } } }`)).iocListCreate
-      .iocList.id;
-    await q(`mutation($i: PolicyIocListsInput!) { policyAttachIocLists(input: $i) { userErrors { message } } }`, { i: { policy, iocLists: [listId] } });
-    await q(`mutation($p: ID!) { deviceCreate(input: { nickname: "edge", ipType: STATIC, ipAddress: "93.184.216.34", policy: $p }) { device { id } } }`, {
-      p: policy,
-    });
-    await q(`mutation($i: IocAddInput!) { iocAdd(input: $i) { added } }`, { i: { list: listId, entries: [{ value: C2 }] } });
-    await settle();
-    const capture = `${T0.toFixed(6)} IP6 fd00::5.50001 > ::ffff:${C2}.443: Flags [S], seq 1, win 64240, length 0\n`;
-    ok(await upload(t, capture, { deviceNickname: 'edge' }));
-    await processQueued(t.services);
-    await settle();
+    const { listId } = await edgeWithList();
+    await mappedHit(listId);
     const [row] = await t.dataSource.query(`SELECT id FROM flow_hit`);
     const set = await q(`mutation($i: FlowHitTriageInput!) { flowHitTriage(input: $i) { userErrors { message } } }`, {
       i: { ids: [toGlobalId('FlowHit', Number(row.id))], status: 'FALSE_POSITIVE', allow: 'DEVICE' },
     });
     expect(set.flowHitTriage.userErrors).toEqual([]);
-    await settle();
-    const after = await hits();
-    const scratch = await fromScratch();
-    expect(scratch).toEqual([]);
-    expect(after).toEqual(scratch);
+    await expectNoHitsLeft();
   }, 60_000);
   it("a device's internal networks and own address changed re-judge its uploads", async () => {
-    const policy = (await q(`mutation { policyCreate(input: { name: "p" }) { policy { id } } }`)).policyCreate.policy.id;
-    const listId = (await q(`mutation { iocListCreate(input: { name: "l", kind: BLOCK, severity: 5, category: C2_BOTNET }) { iocList { id } } }`)).iocListCreate
-      .iocList.id;
-    await q(`mutation($i: PolicyIocListsInput!) { policyAttachIocLists(input: $i) { userErrors { message } } }`, { i: { policy, iocLists: [listId] } });
-    const device = (
-      await q(`mutation($p: ID!) { deviceCreate(input: { nickname: "edge", ipType: STATIC, ipAddress: "93.184.216.34", policy: $p }) { device { id } } }`, {
-        p: policy,
-      })
-    ).deviceCreate.device.id;
+    const { listId, device } = await edgeWithList();
     await q(`mutation($i: IocAddInput!) { iocAdd(input: $i) { added } }`, { i: { list: listId, entries: [{ value: C2 }, { value: '93.184.216.35' }] } });
     await settle();
     ok(
@@ -194,17 +178,7 @@ describe.each(drivers)('retro-hunt after changes a review found (%s)', (driver) 
     expect(after).toEqual(scratch);
   }, 60_000);
   it('a DOMAIN list detached, then a REPLACE import of more than 50,000 names that drops the matched name, before the hunt is planned', async () => {
-    const policy = (await q(`mutation { policyCreate(input: { name: "p" }) { policy { id } } }`)).policyCreate.policy.id;
-    const listId = (
-      await q(`mutation { iocListCreate(input: { name: "names", kind: BLOCK, entryKind: DOMAIN, severity: 5, category: C2_BOTNET }) { iocList { id } } }`)
-    ).iocListCreate.iocList.id;
-    const list = idOfType(listId, 'IocList')!;
-    const attach = (verb: string) =>
-      q(`mutation($i: PolicyIocListsInput!) { ${verb}(input: $i) { userErrors { message } } }`, { i: { policy, iocLists: [listId] } });
-    await attach('policyAttachIocLists');
-    await q(`mutation($p: ID!) { deviceCreate(input: { nickname: "edge", ipType: STATIC, ipAddress: "93.184.216.34", policy: $p }) { device { id } } }`, {
-      p: policy,
-    });
+    const { listId, list, attach } = await edgeWithList('entryKind: DOMAIN');
     await q(`mutation($i: IocAddInput!) { iocAdd(input: $i) { added } }`, { i: { list: listId, entries: [{ value: 'evil.example' }] } });
     ok(await upload(t, `${(T0 + 1).toFixed(6)} IP 10.0.0.5.40000 > 8.8.8.8.53: 1+ A? www.evil.example. (34)\n`, { deviceNickname: 'edge' }));
     await processQueued(t.services);
@@ -228,15 +202,7 @@ describe.each(drivers)('retro-hunt after changes a review found (%s)', (driver) 
   }, 180_000);
 
   it("an import that moves an entry's expiry to a time the expiry check has passed already re-judges its uploads", async () => {
-    const policy = (await q(`mutation { policyCreate(input: { name: "p" }) { policy { id } } }`)).policyCreate.policy.id;
-    const listId = (
-      await q(`mutation { iocListCreate(input: { name: "aged", kind: BLOCK, severity: 5, category: C2_BOTNET, ageingGraceSeconds: 3600 }) { iocList { id } } }`)
-    ).iocListCreate.iocList.id;
-    const list = idOfType(listId, 'IocList')!;
-    await q(`mutation($i: PolicyIocListsInput!) { policyAttachIocLists(input: $i) { userErrors { message } } }`, { i: { policy, iocLists: [listId] } });
-    await q(`mutation($p: ID!) { deviceCreate(input: { nickname: "edge", ipType: STATIC, ipAddress: "93.184.216.34", policy: $p }) { device { id } } }`, {
-      p: policy,
-    });
+    const { list } = await edgeWithList('ageingGraceSeconds: 3600');
     ok(await upload(t, CAPTURE, { deviceNickname: 'edge' }));
     await processQueued(t.services);
     await importFeed(list, [C2], ImportMode.APPEND);
@@ -249,25 +215,11 @@ describe.each(drivers)('retro-hunt after changes a review found (%s)', (driver) 
     await t.dataSource.query(`UPDATE retro_hunt_clock SET expiry_checked_at = ? WHERE id = 1`, [Date.now() + 60_000]);
     await importFeed(list, [C2], ImportMode.APPEND);
     await new Promise((r) => setTimeout(r, 1_200));
-    await settle();
-    const after = await hits();
-    const scratch = await fromScratch();
-    expect(scratch).toEqual([]);
-    expect(after).toEqual(scratch);
+    await expectNoHitsLeft();
   }, 60_000);
 
   it("... and so does one that moves a DOMAIN entry's expiry there", async () => {
-    const policy = (await q(`mutation { policyCreate(input: { name: "p" }) { policy { id } } }`)).policyCreate.policy.id;
-    const listId = (
-      await q(
-        `mutation { iocListCreate(input: { name: "aged names", kind: BLOCK, entryKind: DOMAIN, severity: 5, category: C2_BOTNET, ageingGraceSeconds: 3600 }) { iocList { id } } }`,
-      )
-    ).iocListCreate.iocList.id;
-    const list = idOfType(listId, 'IocList')!;
-    await q(`mutation($i: PolicyIocListsInput!) { policyAttachIocLists(input: $i) { userErrors { message } } }`, { i: { policy, iocLists: [listId] } });
-    await q(`mutation($p: ID!) { deviceCreate(input: { nickname: "edge", ipType: STATIC, ipAddress: "93.184.216.34", policy: $p }) { device { id } } }`, {
-      p: policy,
-    });
+    const { list } = await edgeWithList('entryKind: DOMAIN, ageingGraceSeconds: 3600');
     const dns = async () => Number((await t.dataSource.query(`SELECT COUNT(*) AS n FROM dns_hit`))[0].n);
     await importFeed(list, ['evil.example'], ImportMode.APPEND);
     ok(await upload(t, `${(T0 + 1).toFixed(6)} IP 10.0.0.5.40000 > 8.8.8.8.53: 1+ A? www.evil.example. (34)\n`, { deviceNickname: 'edge' }));
