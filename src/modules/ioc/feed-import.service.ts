@@ -119,6 +119,11 @@ function refusalOf(err: unknown): Outcome<never> | null {
   return null;
 }
 
+/** The hunt's cause for entries whose expiry the import moved behind the expiry check's clock (expiriesPastTheCheck). */
+function pastNote(n: number): string {
+  return n ? `, ${n} expiring at a time the expiry check has passed` : '';
+}
+
 /** Rows per INSERT batch and rows read per page of the list. */
 const INSERT_BATCH = 2_000;
 const PAGE = 5_000;
@@ -338,11 +343,11 @@ export class FeedImportService {
           if (refusal) throw new ImportHeldError(refusal);
         });
         // Expiries it moved to a time the expiry check has passed already: no expiry hunt will cover them.
-        const past = (await expiriesPastTheCheck(em, 'ioc_domain', list.id, since)).map((r) => r.name!);
+        const past = await expiriesPastTheCheck(em, 'ioc_domain', list.id, since);
         if (d.changedNames) for (const name of past) d.changedNames.push(name);
         // The names added and removed re-judge the stored uploads that asked them (retro-hunt, #17, #18).
         if (d.added + d.removed + d.revived + past.length > 0) {
-          const cause = `Import into list ${list.id}: ${d.added} entries added, ${d.removed} removed${d.revived ? `, ${d.revived} matching again or aged out` : ''}.`;
+          const cause = `Import into list ${list.id}: ${d.added} entries added, ${d.removed} removed${d.revived ? `, ${d.revived} matching again or aged out` : ''}${pastNote(past.length)}.`;
           await requestRetroHunt(
             em,
             accountId,
@@ -430,12 +435,11 @@ export class FeedImportService {
           changed,
         );
         // Expiries it moved to a time the expiry check has passed already: no expiry hunt will cover them.
-        for (const r of await expiriesPastTheCheck(em, 'ioc', list.id, since)) {
-          if (changed.length <= MAX_HUNT_RANGES) changed.push({ start: r.range_start!, end: r.range_end! });
-        }
+        const past = await expiriesPastTheCheck(em, 'ioc', list.id, since);
+        for (const r of past) if (changed.length <= MAX_HUNT_RANGES) changed.push(r);
         // The entries added and removed re-judge the stored uploads they meet (retro-hunt, #17).
         if (changed.length) {
-          const cause = `Import into list ${list.id}: ${inserted} entries added, ${removed} removed.`;
+          const cause = `Import into list ${list.id}: ${inserted} entries added, ${removed} removed${pastNote(past.length)}.`;
           await requestRetroHunt(
             em,
             accountId,

@@ -129,16 +129,17 @@ async function insertDomains(em: EntityManager, huntId: number, target: number, 
  * the clock's row lock, which the check takes too (on MySQL; SQLite runs one writer at a time): call it in the
  * transaction that moved them, before it requests its hunt (the check's lock order: the clock, then retro_hunt).
  */
-export async function expiriesPastTheCheck(
-  em: EntityManager,
-  table: 'ioc' | 'ioc_domain',
-  listId: number,
-  since: number,
-): Promise<Array<{ range_start?: string; range_end?: string; name?: string }>> {
+export async function expiriesPastTheCheck(em: EntityManager, table: 'ioc', listId: number, since: number): Promise<KeyRange[]>;
+export async function expiriesPastTheCheck(em: EntityManager, table: 'ioc_domain', listId: number, since: number): Promise<string[]>;
+export async function expiriesPastTheCheck(em: EntityManager, table: 'ioc' | 'ioc_domain', listId: number, since: number): Promise<KeyRange[] | string[]> {
   const lock = dialectOf(em) === 'mysql' ? ' FOR UPDATE' : '';
   const [clock] = (await em.query(`SELECT expiry_checked_at FROM retro_hunt_clock WHERE id = 1${lock}`)) as Array<{ expiry_checked_at: number | string }>;
   const checked = Number(clock?.expiry_checked_at ?? 0);
   if (checked <= since) return [];
   const columns = table === 'ioc' ? 'range_start, range_end' : 'name';
-  return em.query(`SELECT ${columns} FROM ${table} WHERE list_id = ? AND expires_at > ? AND expires_at <= ?`, [listId, since, checked]);
+  const rows: Array<{ range_start: string; range_end: string; name: string }> = await em.query(
+    `SELECT ${columns} FROM ${table} WHERE list_id = ? AND expires_at > ? AND expires_at <= ?`,
+    [listId, since, checked],
+  );
+  return table === 'ioc' ? rows.map((r) => ({ start: r.range_start, end: r.range_end })) : rows.map((r) => r.name);
 }

@@ -425,12 +425,13 @@ export class RetroHuntService {
         for (const p of t.usedBy ?? []) policies.add(p);
         for (const d of devices) if (policies.has(Number(d.policy_id))) set.add(Number(d.id));
       } else for (const d of devices) set.add(Number(d.id));
+      // The other changes coalesced into this hunt that touch a list this target reads whole (listEntries).
+      const sharing = t.listEntries && t.lists?.length ? [...targets.keys()].filter((j) => j !== i && targets[j].lists?.some((l) => t.lists!.includes(l))) : [];
       // Every upload of the target's devices is re-judged when the list's entries as they are now do not tell what
       // they matched: a list detached and deleted before this hunt (as "detach it first" leads a user to do), or a
       // change of the list coalesced into this hunt that names no entries (an import of more than MAX_HUNT_RANGES:
       // a detached list's removed entries would reach nobody).
-      const shared = (o: HuntTarget) => o !== t && !!o.lists?.some((l) => t.lists?.includes(l));
-      const unknown = t.listEntries && (t.lists?.some((l) => !existing.has(l)) || targets.some((o) => shared(o) && o.anyAddress));
+      const unknown = t.listEntries && (t.lists?.some((l) => !existing.has(l)) || sharing.some((j) => targets[j].anyAddress));
       if (t.anyAddress || unknown) {
         out.push({ devices: set, ranges: null, hasRanges: true, domains: null });
         continue;
@@ -445,9 +446,7 @@ export class RetroHuntService {
         // The list's entries removed by changes coalesced into this hunt are gone from it now, and those changes
         // reach only the policies that still use the list: a detach and a removal together must still re-judge
         // what the removed entries matched through the detached policy.
-        const lists = new Set(t.lists);
-        for (const [j, other] of targets.entries()) {
-          if (j === i || !other.lists?.some((l) => lists.has(l))) continue;
+        for (const j of sharing) {
           for (const r of changes.ranges.get(j) ?? []) keyRanges.add(r);
           names = names.concat(changes.domains.get(j) ?? []);
         }

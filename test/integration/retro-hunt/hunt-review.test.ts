@@ -214,6 +214,8 @@ describe.each(drivers)('retro-hunt after changes a review found (%s)', (driver) 
     await t.dataSource.query(`UPDATE ioc_list SET ageing_grace_seconds = 1 WHERE id = ?`, [list]);
     await t.dataSource.query(`UPDATE retro_hunt_clock SET expiry_checked_at = ? WHERE id = 1`, [Date.now() + 60_000]);
     await importFeed(list, [C2], ImportMode.APPEND);
+    const [hunt] = await t.dataSource.query(`SELECT cause FROM retro_hunt ORDER BY id DESC LIMIT 1`);
+    expect(hunt.cause).toBe(`Import into list ${list}: 0 entries added, 0 removed, 1 expiring at a time the expiry check has passed.`);
     await new Promise((r) => setTimeout(r, 1_200));
     await expectNoHitsLeft();
   }, 60_000);
