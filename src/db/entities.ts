@@ -23,6 +23,7 @@ import { HitTriage } from '../modules/flow-hit/hit-triage.entity';
 import { UploadAddressSet } from '../modules/log-upload/upload-address-set.entity';
 import { UploadNameSet } from '../modules/log-upload/upload-name-set.entity';
 import { RetroHunt, RetroHuntClock, RetroHuntDomain, RetroHuntRange } from '../modules/retro-hunt/retro-hunt.entity';
+import { RetroHuntUpload } from '../modules/retro-hunt/retro-hunt-upload.entity';
 
 /** Every entity, in one list shared by the DataSource and the schema-agreement test. */
 export const entities = [
@@ -58,5 +59,6 @@ export const entities = [
   RetroHuntRange,
   RetroHuntDomain,
   RetroHuntClock,
+  RetroHuntUpload,
   HitTriage,
 ];

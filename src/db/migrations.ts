@@ -24,6 +24,7 @@ import { IocDomainAgeing1764710000000 } from '../../migrations/1764710000000-Ioc
 import { HuntJudged1764720000000 } from '../../migrations/1764720000000-HuntJudged';
 import { EntryExpiryIndex1764730000000 } from '../../migrations/1764730000000-EntryExpiryIndex';
 import { HitChangeFound1764740000000 } from '../../migrations/1764740000000-HitChangeFound';
+import { RetroHuntUpload1764750000000 } from '../../migrations/1764750000000-RetroHuntUpload';
 
 /** Every migration, in order. Listed explicitly so the same set runs from main, the CLI and the tests. */
 export const migrations = [
@@ -53,4 +54,5 @@ export const migrations = [
   HuntJudged1764720000000,
   EntryExpiryIndex1764730000000,
   HitChangeFound1764740000000,
+  RetroHuntUpload1764750000000,
 ];

@@ -174,7 +174,10 @@ export class LogUpload {
   @Field(() => Date, { nullable: true, description: 'Capture time of the last packet.' })
   lastCaptureAt: Date | null;
 
-  /** The retro-hunt that queued this upload for a re-run; cleared when the re-run finishes. */
+  /**
+   * The retro-hunt that queued this upload for a re-run, which the re-run's new hits name; cleared when it finishes.
+   * Every hunt waiting for the re-run is in retro_hunt_upload.
+   */
   @Column({ type: 'int', nullable: true })
   retroHuntId: number | null;
 

@@ -10,7 +10,7 @@ import { addressSetOf } from './address-set';
 import { writeAddressSet } from './address-set.store';
 import { nameSetOf } from './name-set';
 import { writeNameSet } from './name-set.store';
-import { recordRetroHuntRun } from '../retro-hunt/retro-hunt.progress';
+import { huntsWaitingFor, recordRetroHuntRun } from '../retro-hunt/retro-hunt.progress';
 import { DomainIndex, NO_DOMAIN_MATCH } from '../ioc/matching/domain-index';
 import { ScopedAllows } from '../ioc/matching/scoped-allows';
 import { ipv4Key, ipv6WordsKey } from '../ioc/ioc-range';
@@ -124,8 +124,14 @@ export class LogUploadProcessor {
     );
     if (rows.length === 0) return { status: 'LEASE_LOST', ...base, durationMs: 0 };
     const accountId = Number(rows[0].account_id);
-    // Queued by a retro-hunt: hits this run finds that the last did not are the hunt's (retro-hunt.service.ts).
-    const retroHuntId = rows[0].retro_hunt_id == null ? null : Number(rows[0].retro_hunt_id);
+    // The retro-hunts waiting for a run of this upload, read before the lists: each was planned after its changes
+    // were committed, so this run judges the upload against them and counts for each (retro-hunt.service.ts). Hunts
+    // planned from now on wait for the next run.
+    const waiting = await huntsWaitingFor(this.dataSource.manager, uploadId);
+    // Queued by a retro-hunt: hits this run finds that the last did not are the hunt's, the one that queued it or
+    // else the first waiting (a run that stopped before it finished leaves the hunts named while it ran waiting).
+    const named = rows[0].retro_hunt_id == null ? null : Number(rows[0].retro_hunt_id);
+    const retroHuntId = named !== null && waiting.includes(named) ? named : (waiting[0] ?? null);
     // The account's retro-hunts waiting to be planned, read before the device, the clock and the lists: every change
     // they count now was committed before this run reads what it matches with, so a hunt that still counts as many
     // when it is planned need not re-run this upload (retro-hunt.service.ts).
@@ -251,10 +257,12 @@ export class LogUploadProcessor {
     const finish = () =>
       this.dataSource.transaction(async (em) => {
         if (!(await this.queue.holdsLease(em, uploadId, owner))) return false;
-        // A retro-hunt planned while this ran names itself on the upload (retro-hunt.service.ts): this run may have
+        // A retro-hunt planned while this ran waits for the upload too (retro-hunt.service.ts): this run may have
         // matched against the lists before its change, so the upload is queued again for it once this is written.
-        const [named] = (await em.query(`SELECT retro_hunt_id FROM log_upload WHERE id = ?`, [uploadId])) as Array<{ retro_hunt_id: number | string | null }>;
-        const rejudgeFor = named?.retro_hunt_id == null || Number(named.retro_hunt_id) === retroHuntId ? null : Number(named.retro_hunt_id);
+        // Read under the upload's row lock (holdsLease), which the hunt's planning takes as well.
+        const pending = await huntsWaitingFor(em, uploadId);
+        const judged = pending.filter((h) => waiting.includes(h));
+        const rejudgeFor = pending.find((h) => !waiting.includes(h)) ?? null;
         const skippedLines = stats.lines - stats.packets;
         await execute(
           em,
@@ -288,14 +296,15 @@ export class LogUploadProcessor {
         await writeAddressSet(em, uploadId, addresses);
         await writeNameSet(em, uploadId, names);
         const counts = await this.hitWriter.replaceUpload(em, { accountId, uploadId }, hits, found, staged, dnsHits);
-        if (retroHuntId != null) await recordRetroHuntRun(em, uploadId, retroHuntId, counts, counts.dns);
+        // A re-run several hunts waited for counts for each: it judged the upload against all their changes.
+        for (const hunt of judged) await recordRetroHuntRun(em, uploadId, hunt, counts, counts.dns);
         if (rejudgeFor !== null) {
           await execute(
             em,
             `UPDATE log_upload SET status = ?, retro_hunt_id = ?, attempts = 0, finished_at = NULL, progress_bytes = 0, progress_lines = 0 WHERE id = ?`,
             [LogUploadStatus.QUEUED, rejudgeFor, uploadId],
           );
-        }
+        } else if (named !== null) await execute(em, `UPDATE log_upload SET retro_hunt_id = NULL WHERE id = ?`, [uploadId]);
         return true;
       });
     const commitStart = performance.now();

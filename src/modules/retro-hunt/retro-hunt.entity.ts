@@ -55,7 +55,10 @@ export class RetroHunt {
   uploadsRerun: number;
 
   @Column({ type: 'int', default: 0 })
-  @Field(() => Int, { description: 'Of those, how many have been re-run so far (progress).' })
+  @Field(() => Int, {
+    description:
+      'Of those, how many have been re-run so far (progress). A re-run that several hunts waited for (each planned while the upload was being processed) counts for each, as do its hits added and removed.',
+  })
   uploadsDone: number;
 
   @Column({ type: 'int', default: 0 })

@@ -3,7 +3,7 @@ import { DataSource, EntityManager, In } from 'typeorm';
 import { failure, Outcome, success, userError, UserErrorCode, UserErrorData } from '../../common/errors/user-error';
 import { ConnectionData } from '../../common/pagination/connection';
 import { keysetPaginate, KeysetPage } from '../../common/pagination/keyset';
-import { dialectOf, execute } from '../../db/bulk';
+import { bulkInsert, dialectOf, execute } from '../../db/bulk';
 import { Device } from '../device/device.entity';
 import { IocList } from '../ioc/ioc-list.entity';
 import { intersects, KeyRange, RangeSet, RangeSetBuilder } from '../log-upload/address-set';
@@ -254,27 +254,42 @@ export class RetroHuntService {
       }
       const purged = await this.purgedBefore(em, accountId, devices, since);
       let queued = 0;
-      // Being processed now, maybe against the lists before this change: naming the hunt on it makes the worker
-      // queue it again when it finishes (log-upload.processor.ts). One queued is matched against the current lists.
-      for (let i = 0; i < processing.length; i += 500) {
-        const ids = processing.slice(i, i + 500);
-        queued += await execute(em, `UPDATE log_upload SET retro_hunt_id = ? WHERE id IN (${ids.map(() => '?').join(',')}) AND status = ?`, [
-          id,
-          ...ids,
-          LogUploadStatus.PROCESSING,
-        ]);
-      }
-      // And those that finished since they were read (MariaDB reads them again, at their latest, to update them).
+      // Each upload re-run waits for this hunt's run of it (retro_hunt_upload), read and locked at its latest (MariaDB
+      // read the rows above from a snapshot; the worker finishing an upload takes the same row lock).
+      const latest = async (ids: number[], status: LogUploadStatus): Promise<number[]> =>
+        (
+          (await em.query(`SELECT id FROM log_upload WHERE id IN (${ids.map(() => '?').join(',')}) AND status = ?${lock ? ' FOR UPDATE' : ''}`, [
+            ...ids,
+            status,
+          ])) as Array<{ id: number | string }>
+        ).map((r) => Number(r.id));
+      const wait = async (ids: number[]) => {
+        if (ids.length)
+          await bulkInsert(
+            em,
+            'retro_hunt_upload',
+            ['retro_hunt_id', 'upload_id'],
+            ids.map((u) => [id, u]),
+          );
+        queued += ids.length;
+      };
+      // Being processed now, maybe against the lists before this change: the worker queues it again for this hunt
+      // when it finishes (log-upload.processor.ts), with any other hunt planned meanwhile. One queued is matched
+      // against the current lists.
+      for (let i = 0; i < processing.length; i += 500) await wait(await latest(processing.slice(i, i + 500), LogUploadStatus.PROCESSING));
+      // And those that finished since they were read.
       const finished = uploads.concat(processing);
       for (let i = 0; i < finished.length; i += 500) {
-        const ids = finished.slice(i, i + 500);
-        queued += await execute(
+        const ids = await latest(finished.slice(i, i + 500), LogUploadStatus.COMPLETED);
+        if (ids.length === 0) continue;
+        await execute(
           em,
           `UPDATE log_upload SET status = ?, retro_hunt_id = ?, error = NULL, attempts = 0, lease_owner = NULL, lease_expires_at = NULL, finished_at = NULL,
                   progress_bytes = 0, progress_lines = 0
             WHERE id IN (${ids.map(() => '?').join(',')}) AND status = ?`,
           [LogUploadStatus.QUEUED, id, ...ids, LogUploadStatus.COMPLETED],
         );
+        await wait(ids);
       }
       await execute(em, `DELETE FROM retro_hunt_range WHERE retro_hunt_id = ?`, [id]);
       if (nameRows.length) await execute(em, `DELETE FROM retro_hunt_domain WHERE retro_hunt_id = ?`, [id]);
@@ -294,8 +309,9 @@ export class RetroHuntService {
       await this.dataSource.query(`SELECT id, uploads_rerun, uploads_done, summary FROM retro_hunt WHERE status = ?`, [RetroHuntStatus.RUNNING]);
     for (const h of running) {
       const id = Number(h.id);
+      // The uploads it still waits for, where they are (an upload deleted with its device took its row with it).
       const states: Array<{ status: string; n: number | string }> = await this.dataSource.query(
-        `SELECT status, COUNT(*) AS n FROM log_upload WHERE retro_hunt_id = ? GROUP BY status`,
+        `SELECT u.status, COUNT(*) AS n FROM retro_hunt_upload w JOIN log_upload u ON u.id = w.upload_id WHERE w.retro_hunt_id = ? GROUP BY u.status`,
         [id],
       );
       const count = (s: string) => Number(states.find((r) => r.status === s)?.n ?? 0);
@@ -307,11 +323,15 @@ export class RetroHuntService {
         .concat(deleted ? [`${deleted} upload(s) were deleted with their device before they could be re-run.`] : [])
         .filter(Boolean)
         .join(' ');
-      await execute(
-        this.dataSource.manager,
-        `UPDATE retro_hunt SET status = ?, uploads_purged = uploads_purged + ?, summary = ?, finished_at = ? WHERE id = ? AND status = ?`,
-        [RetroHuntStatus.COMPLETED, deleted, notes || null, now, id, RetroHuntStatus.RUNNING],
-      );
+      await this.dataSource.transaction(async (em) => {
+        const n = await execute(
+          em,
+          `UPDATE retro_hunt SET status = ?, uploads_purged = uploads_purged + ?, summary = ?, finished_at = ? WHERE id = ? AND status = ?`,
+          [RetroHuntStatus.COMPLETED, deleted, notes || null, now, id, RetroHuntStatus.RUNNING],
+        );
+        // A failed upload reprocessed later is not this hunt's re-run any more.
+        if (n > 0) await execute(em, `DELETE FROM retro_hunt_upload WHERE retro_hunt_id = ?`, [id]);
+      });
     }
   }
 

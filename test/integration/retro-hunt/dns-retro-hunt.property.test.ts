@@ -4,7 +4,7 @@ import path from 'node:path';
 import fc from 'fast-check';
 import { createTestApp, ok, TestApp } from '../../helpers/app';
 import { drivers } from '../../helpers/db';
-import { applyAttachmentOp } from '../../helpers/hunt-ops';
+import { applyAttachmentOp, expectHuntsAccounted } from '../../helpers/hunt-ops';
 import { processQueued, settleRetroHunts, upload } from '../../helpers/ingest';
 import { idOfType, toGlobalId } from '../../../src/common/ids/global-id';
 import { ImportMode } from '../../../src/modules/ioc/ioc.enums';
@@ -188,6 +188,7 @@ describe.each(drivers)('DNS retro-hunt equals reprocessing from scratch (%s)', (
             } else await settle();
           }
           await settle();
+          await expectHuntsAccounted(t.dataSource);
           const hunted = await snapshot();
           if (hunted.dns.length) sawDnsHits = true;
           // From scratch: every upload processed again against the lists as they are now.

@@ -1,7 +1,8 @@
 import { createTestApp, ok, TestApp } from '../../helpers/app';
 import { drivers } from '../../helpers/db';
 import { processQueued, upload } from '../../helpers/ingest';
-import { idOfType } from '../../../src/common/ids/global-id';
+import { idOfType, toGlobalId } from '../../../src/common/ids/global-id';
+import { RetroHuntUpload1764750000000 } from '../../../migrations/1764750000000-RetroHuntUpload';
 
 /**
  * Retro-hunt (#17 item 2) and an upload in progress: a list change whose hunt is planned while an upload is being
@@ -111,6 +112,43 @@ describe.each(drivers)('retro-hunt and an upload in progress (%s)', (driver) => 
     expect(await hitsOf(id)).toEqual([['198.51.100.79', 'RETRO_HUNT']]);
   });
 
+  it('counts one re-run for each of two hunts planned while the same upload was being matched, and no upload as deleted', async () => {
+    const id = await uploadOf(captureTo('198.51.100.82', 50005) + captureTo('198.51.100.83', 50006));
+    const hunts: number[] = [];
+    // Two changes, each with its own hunt planned while the first run holds the lists as they were: both wait for
+    // the upload's next run, which sees both changes.
+    const outcomes = await whileIndexHeld(async () => {
+      for (const ip of ['198.51.100.82', '198.51.100.83']) {
+        await add(ip);
+        expect(await t.services.retroHunts.runDue(far())).toBe(1);
+        hunts.push(Number((await t.dataSource.query(`SELECT MAX(id) AS id FROM retro_hunt`))[0].id));
+      }
+    });
+    expect(outcomes.map((o) => o.status)).toEqual(['COMPLETED', 'COMPLETED']);
+    await t.services.retroHunts.runDue(far());
+    const rows: Array<Record<string, unknown>> = await t.dataSource.query(
+      `SELECT id, status, uploads_rerun, uploads_done, uploads_purged, hits_added, summary FROM retro_hunt WHERE id IN (?, ?) ORDER BY id`,
+      hunts,
+    );
+    expect(
+      rows.map((h) => [Number(h.id), h.status, Number(h.uploads_rerun), Number(h.uploads_done), Number(h.uploads_purged), Number(h.hits_added), h.summary]),
+    ).toEqual([
+      [hunts[0], 'COMPLETED', 1, 1, 0, 2, null],
+      [hunts[1], 'COMPLETED', 1, 1, 0, 2, null],
+    ]);
+    // The hits name the first hunt the re-run was for.
+    const found: Array<Record<string, unknown>> = await t.dataSource.query(
+      `SELECT external_ip, found_by, retro_hunt_id FROM flow_hit WHERE upload_id = ? ORDER BY external_ip`,
+      [id],
+    );
+    expect(found.map((h) => [h.external_ip, h.found_by, Number(h.retro_hunt_id)])).toEqual([
+      ['198.51.100.82', 'RETRO_HUNT', hunts[0]],
+      ['198.51.100.83', 'RETRO_HUNT', hunts[0]],
+    ]);
+    expect(await status(id)).toBe('COMPLETED');
+    expect(await processQueued(t.services)).toEqual([]);
+  });
+
   it('re-runs an upload that saw its hunt waiting with fewer changes than the hunt covers when planned', async () => {
     await add('198.51.100.80');
     const id = await uploadOf(captureTo('198.51.100.81', 50003) + captureTo('198.51.100.80', 50004));
@@ -126,5 +164,76 @@ describe.each(drivers)('retro-hunt and an upload in progress (%s)', (driver) => 
       ['198.51.100.80', 'UPLOAD'],
       ['198.51.100.81', 'RETRO_HUNT'],
     ]);
+  });
+
+  const huntRow = async (id: number) =>
+    (
+      (await t.dataSource.query(`SELECT status, uploads_rerun, uploads_done, hits_added, summary FROM retro_hunt WHERE id = ?`, [id])) as Array<
+        Record<string, unknown>
+      >
+    ).map((h) => [h.status, Number(h.uploads_rerun), Number(h.uploads_done), Number(h.hits_added), h.summary])[0];
+  const lastHuntId = async () => Number((await t.dataSource.query(`SELECT MAX(id) AS id FROM retro_hunt`))[0].id);
+  const waitingRows = async (uploadId: number) =>
+    ((await t.dataSource.query(`SELECT retro_hunt_id FROM retro_hunt_upload WHERE upload_id = ?`, [uploadId])) as Array<Record<string, unknown>>).map((r) =>
+      Number(r.retro_hunt_id),
+    );
+
+  it('counts a run that lost its lease for no hunt: the hunts planned while it ran wait for the run that finishes', async () => {
+    const id = await uploadOf(captureTo('198.51.100.84', 50007));
+    let hunt = 0;
+    const outcomes = await whileIndexHeld(async () => {
+      await add('198.51.100.84');
+      expect(await t.services.retroHunts.runDue(far())).toBe(1);
+      hunt = await lastHuntId();
+      // The worker stalls past its lease: another claims the upload, and this run's finish changes nothing.
+      await t.dataSource.query(`UPDATE log_upload SET lease_owner = ?, lease_expires_at = ? WHERE id = ?`, ['another worker', 0, id]);
+    });
+    // The lost run, then the recovered one (claimed by the expired lease), which the hunt waited for.
+    expect(outcomes.map((o) => o.status)).toEqual(['LEASE_LOST', 'COMPLETED']);
+    expect(await waitingRows(id)).toEqual([]);
+    await t.services.retroHunts.runDue(far());
+    expect(await huntRow(hunt)).toEqual(['COMPLETED', 1, 1, 1, null]);
+    expect(await hitsOf(id)).toEqual([['198.51.100.84', 'RETRO_HUNT']]);
+  });
+
+  it('completes a hunt whose re-run failed, saying so; a reprocess of the upload afterwards is not counted for it', async () => {
+    const id = await uploadOf(captureTo('198.51.100.85', 50008));
+    expect((await processQueued(t.services)).map((o) => o.status)).toEqual(['COMPLETED']);
+    await add('198.51.100.85');
+    expect(await t.services.retroHunts.runDue(far())).toBe(1);
+    const hunt = await lastHuntId();
+    expect(await waitingRows(id)).toEqual([hunt]);
+    // The re-run fails for good (as after its attempts ran out).
+    await t.dataSource.query(`UPDATE log_upload SET status = 'FAILED', error = 'disk gone' WHERE id = ?`, [id]);
+    await t.services.retroHunts.runDue(far());
+    expect(await huntRow(hunt)).toEqual(['COMPLETED', 1, 0, 0, '1 upload(s) failed on re-run; their hits are as the failure left them.']);
+    expect(await waitingRows(id)).toEqual([]);
+    const r = (
+      await q(`mutation($i: LogUploadReprocessInput!) { logUploadReprocess(input: $i) { userErrors { message } } }`, { i: { id: toGlobalId('LogUpload', id) } })
+    ).logUploadReprocess;
+    expect(r.userErrors).toEqual([]);
+    expect((await processQueued(t.services)).map((o) => o.status)).toEqual(['COMPLETED']);
+    expect(await huntRow(hunt)).toEqual(['COMPLETED', 1, 0, 0, '1 upload(s) failed on re-run; their hits are as the failure left them.']);
+    expect(await hitsOf(id)).toEqual([['198.51.100.85', 'UPLOAD']]);
+  });
+
+  it('the migration seeds the uploads running hunts wait for from log_upload.retro_hunt_id', async () => {
+    const id = await uploadOf(captureTo('198.51.100.86', 50009));
+    expect((await processQueued(t.services)).map((o) => o.status)).toEqual(['COMPLETED']);
+    await add('198.51.100.86');
+    expect(await t.services.retroHunts.runDue(far())).toBe(1);
+    const hunt = await lastHuntId();
+    const runner = t.dataSource.createQueryRunner();
+    try {
+      const migration = new RetroHuntUpload1764750000000();
+      await migration.down(runner);
+      await migration.up(runner);
+    } finally {
+      await runner.release();
+    }
+    expect(await waitingRows(id)).toEqual([hunt]);
+    expect((await processQueued(t.services)).map((o) => o.status)).toEqual(['COMPLETED']);
+    await t.services.retroHunts.runDue(far());
+    expect(await huntRow(hunt)).toEqual(['COMPLETED', 1, 1, 1, null]);
   });
 });

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { createTestApp, ok, TestApp } from '../../helpers/app';
 import { drivers } from '../../helpers/db';
-import { applyAttachmentOp } from '../../helpers/hunt-ops';
+import { applyAttachmentOp, expectHuntsAccounted } from '../../helpers/hunt-ops';
 import { processQueued, settleRetroHunts, upload } from '../../helpers/ingest';
 import { idOfType } from '../../../src/common/ids/global-id';
 import { rowIdentity } from '../../../src/modules/flow-hit/flow-hit.columns';
@@ -255,6 +255,7 @@ describe.each(tiers)('retro-hunt equals reprocessing from scratch (%s, hits in %
             } else await settle();
           }
           await settle();
+          await expectHuntsAccounted(t.dataSource);
           const hunted = await snapshot();
           const verdicts = await triaged();
           // Every hit shows the verdict its identity was given last (OPEN: none), after the hunts...
