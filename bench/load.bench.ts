@@ -314,7 +314,8 @@ async function main(): Promise<void> {
         .loadavg()
         .map((x) => x.toFixed(2))
         .join(' ')}, PARSE_THREADS=${process.env.PARSE_THREADS || '1 (default)'}, REPORT_THREADS=${process.env.REPORT_THREADS || '1 (default)'}, ` +
-        `REPORT_GIVE_WAY_MS=${process.env.REPORT_GIVE_WAY_MS || `${loadConfig(process.env).reportGiveWayMs} (default)`}\n`,
+        `REPORT_GIVE_WAY_MS=${process.env.REPORT_GIVE_WAY_MS || `${loadConfig(process.env).reportGiveWayMs} (default)`}, ` +
+        `REPORT_THREAD_NICE=${process.env.REPORT_THREAD_NICE || `${loadConfig(process.env).reportThreadNice} (default)`}\n`,
     );
     console.log(
       `CPU under load: the server ${cores.server.toFixed(2)} cores, this bench's clients ${cores.bench.toFixed(2)} cores, of ${os.cpus().length}` +

@@ -154,6 +154,7 @@ export function createServices(dataSource: DataSource, config: AppConfig, option
     config.reportThreads > 0
       ? new ReportThreads({
           threads: config.reportThreads,
+          nice: config.reportThreadNice,
           giveWay: giveWay ? { signal: giveWay, maxWaitMs: config.reportGiveWayMs, onWaited: gaveWay('thread') } : undefined,
           onThreadExit: (err) =>
             logger.error({ err, event: 'report_thread.exit' }, 'a report thread stopped; its reports failed and the next report starts another'),

@@ -60,6 +60,11 @@ export interface AppConfig {
    */
   reportGiveWayMs: number;
   /**
+   * Nice increment of the report threads (Linux; src/common/threads/thread-priority.ts): where the cores are busy,
+   * the event loop and the parse threads come before report work, which takes what they leave. 0: same priority.
+   */
+  reportThreadNice: number;
+  /**
    * SQLite: how often a thread of its own checkpoints the WAL into the database file (src/db/sqlite-checkpointer.ts),
    * so the main connection's commits never do; 0 leaves it to SQLite's automatic checkpoints on the main thread.
    */
@@ -390,6 +395,7 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     reportSharedResults: int(env, 'REPORT_SHARED_RESULTS', 256, 0, 100_000),
     reportSharing: bool(env, 'REPORT_SHARING', true),
     reportGiveWayMs: int(env, 'REPORT_GIVE_WAY_MS', giveWayDefault(parseThreads, reportThreads), 0, 10_000),
+    reportThreadNice: int(env, 'REPORT_THREAD_NICE', 10, 0, 19),
     sqliteCheckpointMs: int(env, 'SQLITE_CHECKPOINT_MS', 200, 0, 60_000),
     worker: {
       enabled: bool(env, 'WORKER_ENABLED', true),

@@ -1,4 +1,7 @@
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { createTestApp, ok, TestApp } from '../../helpers/app';
 import { c2Account, DAY, everyReport, STORE_START as START } from '../../helpers/report-store';
 import type { ReportFault } from '../../helpers/faulty-report-thread';
@@ -9,6 +12,7 @@ import { ReportService } from '../../../src/modules/report/report.service';
 import { ReportThreadError, ReportThreads, ThreadedExecutor } from '../../../src/modules/report/report-thread/report-threads';
 import { SharingExecutor } from '../../../src/modules/report/shared-reports';
 import { GiveWay } from '../../../src/common/threads/give-way';
+import { lowerThreadPriority, threadId } from '../../../src/common/threads/thread-priority';
 import { BY_INTERNAL_HOST, TOTALS } from '../../../src/modules/report/groupings/groupings';
 
 /**
@@ -141,6 +145,74 @@ describe('report threads', () => {
       await threads.close();
       await expect(running).rejects.toThrow(/closed/);
       expect(performance.now() - t0).toBeLessThan(5_000);
+    });
+  });
+
+  describe('a lower CPU priority (REPORT_THREAD_NICE)', () => {
+    /** Each task (thread) of this process with its nice value, from /proc (Linux). */
+    const niceByTask = (): Map<number, number> =>
+      new Map(
+        fs.readdirSync('/proc/self/task').map((tid) => {
+          const stat = fs.readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+          // Fields after the command's closing parenthesis: state is field 3, nice field 19.
+          return [Number(tid), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16])];
+        }),
+      );
+    const onLinux = process.platform === 'linux' ? it : it.skip;
+
+    onLinux('runs each report thread at the nice increment given, and the event loop as it was', async () => {
+      const base = os.getPriority(threadId());
+      const before = niceByTask();
+      const threads = new ReportThreads({ threads: 2, nice: 7 });
+      try {
+        const reports = new ReportService(t.dataSource, { memory: t.services.reportMemory, threads });
+        // Two requests at once: one on each thread (a thread starts with its first request).
+        const [a, b] = await Promise.all([reports.group(window(), TOTALS), reports.group(window(), TOTALS)]);
+        expect(a).toEqual(b);
+        const started = [...niceByTask()].filter(([tid]) => !before.has(tid));
+        expect(started.filter(([, nice]) => nice === base + 7)).toHaveLength(2);
+        expect(os.getPriority(threadId())).toBe(base);
+        expect(niceByTask().get(threadId())).toBe(base);
+      } finally {
+        await threads.close();
+      }
+    });
+
+    onLinux("the server's report thread runs at REPORT_THREAD_NICE (10 by default)", async () => {
+      expect(t.services.config.reportThreadNice).toBe(10);
+      const base = os.getPriority(threadId());
+      ok(
+        await t.gql(`query($f: HitFilter!) { hitReport(filter: $f) { totals { hits } } }`, {
+          f: { from: new Date(START).toISOString(), to: new Date(START + 10 * DAY).toISOString() },
+        }),
+      );
+      expect([...niceByTask().values()].filter((nice) => nice === base + 10)).toHaveLength(1);
+    });
+
+    it('changes nothing for an increment of 0, and never goes past 19', async () => {
+      expect(lowerThreadPriority(0)).toBeNull();
+      if (process.platform !== 'linux') return;
+      // On a worker thread of its own, so that this test's thread keeps its priority.
+      const worker = new Worker(
+        `const { parentPort } = require('node:worker_threads');
+         require(${JSON.stringify(require.resolve('@swc-node/register'))});
+         const { lowerThreadPriority } = require(${JSON.stringify(path.resolve(__dirname, '../../../src/common/threads/thread-priority.ts'))});
+         parentPort.postMessage([lowerThreadPriority(15), lowerThreadPriority(15)]);`,
+        { eval: true },
+      );
+      await new Promise<void>((resolve, reject) => {
+        worker.once('message', (m: Array<number | null>) => {
+          try {
+            expect(m).toEqual([Math.min(19, os.getPriority(threadId()) + 15), 19]);
+            resolve();
+          } catch (err) {
+            reject(err);
+          } finally {
+            void worker.terminate();
+          }
+        });
+        worker.once('error', reject);
+      });
     });
   });
 

@@ -50,6 +50,13 @@ describe('loadConfig', () => {
     for (const bad of ['-1', 'soon', '10001']) expect(() => loadConfig({ REPORT_GIVE_WAY_MS: bad })).toThrow('REPORT_GIVE_WAY_MS');
   });
 
+  it('runs report threads at nice 10 by default; REPORT_THREAD_NICE sets it (0-19), 0 keeps their priority', () => {
+    expect(loadConfig({}).reportThreadNice).toBe(10);
+    expect(loadConfig({ REPORT_THREAD_NICE: '0' }).reportThreadNice).toBe(0);
+    expect(loadConfig({ REPORT_THREAD_NICE: '19' }).reportThreadNice).toBe(19);
+    for (const bad of ['-1', 'low', '20']) expect(() => loadConfig({ REPORT_THREAD_NICE: bad })).toThrow('REPORT_THREAD_NICE');
+  });
+
   it('parses uploads on one thread by default; PARSE_THREADS=0 parses on the main thread, a bad value is refused', () => {
     expect(loadConfig({}).worker.parseThreads).toBe(1);
     expect(loadConfig({ PARSE_THREADS: '0' }).worker.parseThreads).toBe(0);

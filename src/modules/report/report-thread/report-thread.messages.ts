@@ -39,8 +39,14 @@ export interface GiveWayMessage {
   maxWaitMs: number;
 }
 
+/** Sent first to every thread when it runs at a lower CPU priority (REPORT_THREAD_NICE): its nice increment. */
+export interface PriorityMessage {
+  type: 'priority';
+  nice: number;
+}
+
 export type ToReportThread =
-  SnapshotMessage | GiveWayMessage | { type: 'call'; request: number; call: number; what: ReportCall } | { type: 'close'; request: number };
+  SnapshotMessage | GiveWayMessage | PriorityMessage | { type: 'call'; request: number; call: number; what: ReportCall } | { type: 'close'; request: number };
 
 /** `gone`: the thread no longer holds the request (dropped as abandoned): the caller opens it again. */
 export type FromReportThread =

@@ -2,6 +2,7 @@ import type { MessagePort } from 'node:worker_threads';
 import { AccountHits, Block } from '../hit-memory';
 import { MemoryExecutor } from '../groupings/memory.executor';
 import { GiveWay } from '../../../common/threads/give-way';
+import { lowerThreadPriority } from '../../../common/threads/thread-priority';
 import type { ResolvedHitFilter } from '../../flow-hit/hit-filter';
 import type { FromReportThread, InternedTable, ReportCall, SnapshotMessage, ToReportThread } from './report-thread.messages';
 
@@ -78,6 +79,10 @@ export function serveReports(port: MessagePort, hooks: ReportThreadHooks = {}): 
     for (const [id, r] of requests) if (now - r.at > ABANDONED_MS) requests.delete(id);
     if (m.type === 'giveWay') {
       giveWay = { signal: new GiveWay(m.buffer), maxWaitMs: m.maxWaitMs };
+      return;
+    }
+    if (m.type === 'priority') {
+      lowerThreadPriority(m.nice);
       return;
     }
     if (m.type === 'open') {

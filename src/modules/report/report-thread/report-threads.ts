@@ -37,6 +37,11 @@ export interface ReportThreadsOptions {
    * at most `maxWaitMs` in all per request; `onWaited` hears each call's wait.
    */
   giveWay?: { signal: GiveWay; maxWaitMs: number; onWaited?: (ms: number) => void };
+  /**
+   * Nice increment of each thread (REPORT_THREAD_NICE; Linux): a lower CPU priority than the event loop's and the
+   * parse threads', so that reports take the cores they leave rather than slow them down. 0: the same priority.
+   */
+  nice?: number;
 }
 
 type Sizes = Record<InternedTable, number>;
@@ -173,6 +178,7 @@ export class ReportThreads {
     this.slots[i] = thread;
     const giveWay = this.options.giveWay;
     if (giveWay) this.post(thread, { type: 'giveWay', buffer: giveWay.signal.buffer, maxWaitMs: giveWay.maxWaitMs });
+    if (this.options.nice) this.post(thread, { type: 'priority', nice: this.options.nice });
     worker.on('message', (m: FromReportThread) => {
       const c = thread.calls.get(m.call);
       if (!c) return;
