@@ -178,6 +178,15 @@ describe.each(drivers)('retro-hunt and an upload in progress (%s)', (driver) => 
       Number(r.retro_hunt_id),
     );
 
+  /** An upload to `ip`, processed; then `ip` listed and its hunt planned, which queues the upload again. */
+  const rerunQueued = async (ip: string, port: number) => {
+    const id = await uploadOf(captureTo(ip, port));
+    expect((await processQueued(t.services)).map((o) => o.status)).toEqual(['COMPLETED']);
+    await add(ip);
+    expect(await t.services.retroHunts.runDue(far())).toBe(1);
+    return { id, hunt: await lastHuntId() };
+  };
+
   it('counts a run that lost its lease for no hunt: the hunts planned while it ran wait for the run that finishes', async () => {
     const id = await uploadOf(captureTo('198.51.100.84', 50007));
     let hunt = 0;
@@ -197,11 +206,7 @@ describe.each(drivers)('retro-hunt and an upload in progress (%s)', (driver) => 
   });
 
   it('completes a hunt whose re-run failed, saying so; a reprocess of the upload afterwards is not counted for it', async () => {
-    const id = await uploadOf(captureTo('198.51.100.85', 50008));
-    expect((await processQueued(t.services)).map((o) => o.status)).toEqual(['COMPLETED']);
-    await add('198.51.100.85');
-    expect(await t.services.retroHunts.runDue(far())).toBe(1);
-    const hunt = await lastHuntId();
+    const { id, hunt } = await rerunQueued('198.51.100.85', 50008);
     expect(await waitingRows(id)).toEqual([hunt]);
     // The re-run fails for good (as after its attempts ran out).
     await t.dataSource.query(`UPDATE log_upload SET status = 'FAILED', error = 'disk gone' WHERE id = ?`, [id]);
@@ -218,11 +223,7 @@ describe.each(drivers)('retro-hunt and an upload in progress (%s)', (driver) => 
   });
 
   it('the migration seeds the uploads running hunts wait for from log_upload.retro_hunt_id', async () => {
-    const id = await uploadOf(captureTo('198.51.100.86', 50009));
-    expect((await processQueued(t.services)).map((o) => o.status)).toEqual(['COMPLETED']);
-    await add('198.51.100.86');
-    expect(await t.services.retroHunts.runDue(far())).toBe(1);
-    const hunt = await lastHuntId();
+    const { id, hunt } = await rerunQueued('198.51.100.86', 50009);
     const runner = t.dataSource.createQueryRunner();
     try {
       const migration = new RetroHuntUpload1764750000000();
