@@ -10,7 +10,7 @@ import { addressSetOf } from './address-set';
 import { writeAddressSet } from './address-set.store';
 import { nameSetOf } from './name-set';
 import { writeNameSet } from './name-set.store';
-import { huntsWaitingFor, recordRetroHuntRun } from '../retro-hunt/retro-hunt.progress';
+import { dropFinishedWaits, huntsWaitingFor, recordRetroHuntRun } from '../retro-hunt/retro-hunt.progress';
 import { DomainIndex, NO_DOMAIN_MATCH } from '../ioc/matching/domain-index';
 import { ScopedAllows } from '../ioc/matching/scoped-allows';
 import { ipv4Key, ipv6WordsKey } from '../ioc/ioc-range';
@@ -262,7 +262,7 @@ export class LogUploadProcessor {
         // Read under the upload's row lock (holdsLease), which the hunt's planning takes as well.
         const pending = await huntsWaitingFor(em, uploadId);
         const judged = pending.filter((h) => waiting.includes(h));
-        const rejudgeFor = pending.find((h) => !waiting.includes(h)) ?? null;
+        const later = pending.filter((h) => !waiting.includes(h));
         const skippedLines = stats.lines - stats.packets;
         await execute(
           em,
@@ -298,11 +298,12 @@ export class LogUploadProcessor {
         const counts = await this.hitWriter.replaceUpload(em, { accountId, uploadId }, hits, found, staged, dnsHits);
         // A re-run several hunts waited for counts for each: it judged the upload against all their changes.
         for (const hunt of judged) await recordRetroHuntRun(em, uploadId, hunt, counts, counts.dns);
-        if (rejudgeFor !== null) {
+        await dropFinishedWaits(em, uploadId, later);
+        if (later.length) {
           await execute(
             em,
             `UPDATE log_upload SET status = ?, retro_hunt_id = ?, attempts = 0, finished_at = NULL, progress_bytes = 0, progress_lines = 0 WHERE id = ?`,
-            [LogUploadStatus.QUEUED, rejudgeFor, uploadId],
+            [LogUploadStatus.QUEUED, later[0], uploadId],
           );
         } else if (named !== null) await execute(em, `UPDATE log_upload SET retro_hunt_id = NULL WHERE id = ?`, [uploadId]);
         return true;

@@ -305,17 +305,34 @@ export class RetroHuntService {
 
   /** Running hunts none of whose uploads wait any more are complete; re-runs that never came (upload purged) are counted. */
   private async complete(now: number): Promise<void> {
-    const running: Array<{ id: number | string; uploads_rerun: number | string; uploads_done: number | string; summary: string | null }> =
-      await this.dataSource.query(`SELECT id, uploads_rerun, uploads_done, summary FROM retro_hunt WHERE status = ?`, [RetroHuntStatus.RUNNING]);
-    for (const h of running) {
-      const id = Number(h.id);
+    const running: Array<{ id: number | string }> = await this.dataSource.query(`SELECT id FROM retro_hunt WHERE status = ?`, [RetroHuntStatus.RUNNING]);
+    for (const h of running) await this.completeOne(Number(h.id), now);
+  }
+
+  /**
+   * Completes the hunt when none of the uploads it waits for is queued or being processed. Its row is locked first
+   * (as a re-run's count takes it, retro-hunt.progress.ts), and its counts are read after that: a re-run that
+   * committed before is counted, one still in flight waits for this, or is waited for. The rows of the uploads that
+   * failed stay until the upload runs again or is deleted (deleting them here would take an upload's row entries in
+   * the other order from a device's deletion).
+   */
+  private async completeOne(id: number, now: number): Promise<void> {
+    await this.dataSource.transaction(async (em) => {
+      const lock = dialectOf(em) === 'mysql' ? ' FOR UPDATE' : '';
+      const [h] = (await em.query(`SELECT status, uploads_rerun, uploads_done, summary FROM retro_hunt WHERE id = ?${lock}`, [id])) as Array<{
+        status: string;
+        uploads_rerun: number | string;
+        uploads_done: number | string;
+        summary: string | null;
+      }>;
+      if (h?.status !== RetroHuntStatus.RUNNING) return;
       // The uploads it still waits for, where they are (an upload deleted with its device took its row with it).
-      const states: Array<{ status: string; n: number | string }> = await this.dataSource.query(
+      const states: Array<{ status: string; n: number | string }> = await em.query(
         `SELECT u.status, COUNT(*) AS n FROM retro_hunt_upload w JOIN log_upload u ON u.id = w.upload_id WHERE w.retro_hunt_id = ? GROUP BY u.status`,
         [id],
       );
       const count = (s: string) => Number(states.find((r) => r.status === s)?.n ?? 0);
-      if (count(LogUploadStatus.QUEUED) + count(LogUploadStatus.PROCESSING) > 0) continue;
+      if (count(LogUploadStatus.QUEUED) + count(LogUploadStatus.PROCESSING) > 0) return;
       const failed = count(LogUploadStatus.FAILED);
       // Queued for this hunt, then gone: deleted with their device before their re-run came.
       const deleted = Math.max(0, Number(h.uploads_rerun) - Number(h.uploads_done) - failed);
@@ -323,16 +340,14 @@ export class RetroHuntService {
         .concat(deleted ? [`${deleted} upload(s) were deleted with their device before they could be re-run.`] : [])
         .filter(Boolean)
         .join(' ');
-      await this.dataSource.transaction(async (em) => {
-        const n = await execute(
-          em,
-          `UPDATE retro_hunt SET status = ?, uploads_purged = uploads_purged + ?, summary = ?, finished_at = ? WHERE id = ? AND status = ?`,
-          [RetroHuntStatus.COMPLETED, deleted, notes || null, now, id, RetroHuntStatus.RUNNING],
-        );
-        // A failed upload reprocessed later is not this hunt's re-run any more.
-        if (n > 0) await execute(em, `DELETE FROM retro_hunt_upload WHERE retro_hunt_id = ?`, [id]);
-      });
-    }
+      await execute(em, `UPDATE retro_hunt SET status = ?, uploads_purged = uploads_purged + ?, summary = ?, finished_at = ? WHERE id = ?`, [
+        RetroHuntStatus.COMPLETED,
+        deleted,
+        notes || null,
+        now,
+        id,
+      ]);
+    });
   }
 
   /**

@@ -118,13 +118,12 @@ describe('report threads', () => {
       try {
         // One request (one executor, one snapshot) asking five groupings.
         const executor = threads.executor((await t.services.reportMemory.view(t.accountId))!);
-        const t0 = performance.now();
         const f = window();
+        // All five answer while the parse still runs (the signal is never left): the waits, not the clock, say how long.
         for (const g of [TOTALS, BY_INTERNAL_HOST, TOTALS, BY_INTERNAL_HOST, TOTALS]) await executor.group(g, f, { first: 100 });
         const total = waits.reduce((a, b) => a + b, 0);
         expect(total).toBeGreaterThanOrEqual(195);
         expect(total).toBeLessThan(260);
-        expect(performance.now() - t0).toBeLessThan(2_000);
         // A new request may wait again (its own bound).
         await threads.executor((await t.services.reportMemory.view(t.accountId))!).group(TOTALS, f);
         expect(waits.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(total + 195);

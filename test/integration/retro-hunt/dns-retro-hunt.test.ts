@@ -29,7 +29,9 @@ describe.each(drivers)('DNS retro-hunt (%s)', (driver) => {
     return { ...h, uploads_examined: Number(h.uploads_examined), uploads_rerun: Number(h.uploads_rerun), scope: JSON.parse(h.scope) };
   };
   const rerunOf = async (huntId: number) =>
-    (await t.dataSource.query(`SELECT id FROM log_upload WHERE retro_hunt_id = ? ORDER BY id`, [huntId])).map((r: any) => Number(r.id));
+    (await t.dataSource.query(`SELECT upload_id FROM retro_hunt_upload WHERE retro_hunt_id = ? ORDER BY upload_id`, [huntId])).map((r: any) =>
+      Number(r.upload_id),
+    );
   const dnsHits = async () =>
     (await t.dataSource.query(`SELECT upload_id, qname, matched_name FROM dns_hit ORDER BY upload_id, qname`)).map(
       (r: any) => `${Number(r.upload_id)} ${r.qname} ${r.matched_name}`,

@@ -3,6 +3,7 @@ import { drivers } from '../../helpers/db';
 import { processQueued, upload } from '../../helpers/ingest';
 import { idOfType, toGlobalId } from '../../../src/common/ids/global-id';
 import { RetroHuntUpload1764750000000 } from '../../../migrations/1764750000000-RetroHuntUpload';
+import { recordRetroHuntRun } from '../../../src/modules/retro-hunt/retro-hunt.progress';
 
 /**
  * Retro-hunt (#17 item 2) and an upload in progress: a list change whose hunt is planned while an upload is being
@@ -212,7 +213,8 @@ describe.each(drivers)('retro-hunt and an upload in progress (%s)', (driver) => 
     await t.dataSource.query(`UPDATE log_upload SET status = 'FAILED', error = 'disk gone' WHERE id = ?`, [id]);
     await t.services.retroHunts.runDue(far());
     expect(await huntRow(hunt)).toEqual(['COMPLETED', 1, 0, 0, '1 upload(s) failed on re-run; their hits are as the failure left them.']);
-    expect(await waitingRows(id)).toEqual([]);
+    // Its row stays with the failed upload (the upload's next run or its deletion drops it); the hunt waits no more.
+    expect(await waitingRows(id)).toEqual([hunt]);
     const r = (
       await q(`mutation($i: LogUploadReprocessInput!) { logUploadReprocess(input: $i) { userErrors { message } } }`, { i: { id: toGlobalId('LogUpload', id) } })
     ).logUploadReprocess;
@@ -220,6 +222,7 @@ describe.each(drivers)('retro-hunt and an upload in progress (%s)', (driver) => 
     expect((await processQueued(t.services)).map((o) => o.status)).toEqual(['COMPLETED']);
     expect(await huntRow(hunt)).toEqual(['COMPLETED', 1, 0, 0, '1 upload(s) failed on re-run; their hits are as the failure left them.']);
     expect(await hitsOf(id)).toEqual([['198.51.100.85', 'UPLOAD']]);
+    expect(await waitingRows(id)).toEqual([]);
   });
 
   it('the migration seeds the uploads running hunts wait for from log_upload.retro_hunt_id', async () => {
@@ -236,5 +239,45 @@ describe.each(drivers)('retro-hunt and an upload in progress (%s)', (driver) => 
     expect((await processQueued(t.services)).map((o) => o.status)).toEqual(['COMPLETED']);
     await t.services.retroHunts.runDue(far());
     expect(await huntRow(hunt)).toEqual(['COMPLETED', 1, 1, 1, null]);
+  });
+
+  it("counts a re-run that finishes while the hunt's completion is under way, and no upload as deleted", async () => {
+    const { id, hunt } = await rerunQueued('198.51.100.87', 50010);
+    // The completion has read which hunts are running (complete()'s first statement) when the upload's re-run commits.
+    const query = t.dataSource.query.bind(t.dataSource);
+    let paused = false;
+    const spy = jest.spyOn(t.dataSource, 'query').mockImplementation(async (sql: string, params?: any) => {
+      const rows = await query(sql, params);
+      if (!paused && /^SELECT id(, uploads_rerun, uploads_done, summary)? FROM retro_hunt WHERE status = \?$/.test(sql.trim())) {
+        paused = true;
+        expect((await processQueued(t.services)).map((o) => o.status)).toEqual(['COMPLETED']);
+      }
+      return rows;
+    });
+    try {
+      await t.services.retroHunts.runDue(far());
+    } finally {
+      spy.mockRestore();
+    }
+    expect(paused).toBe(true);
+    expect(await huntRow(hunt)).toEqual(['COMPLETED', 1, 1, 1, null]);
+    expect(await waitingRows(id)).toEqual([]);
+  });
+
+  it('counts no run for a hunt that completed, nor for one that no longer waits for the upload', async () => {
+    const { id, hunt } = await rerunQueued('198.51.100.88', 50011);
+    await t.dataSource.query(`UPDATE log_upload SET status = 'FAILED' WHERE id = ?`, [id]);
+    await t.services.retroHunts.runDue(far());
+    expect((await huntRow(hunt))[0]).toBe('COMPLETED');
+    const none = { added: 0, removed: 0 };
+    const one = { added: 1, removed: 0 };
+    expect(await t.dataSource.transaction((em) => recordRetroHuntRun(em, id, hunt, one, none))).toBe(false);
+    expect(await huntRow(hunt)).toEqual(['COMPLETED', 1, 0, 0, '1 upload(s) failed on re-run; their hits are as the failure left them.']);
+    expect(await waitingRows(id)).toEqual([]);
+    // Running, but not waiting for this upload.
+    await t.dataSource.query(`UPDATE retro_hunt SET status = 'RUNNING' WHERE id = ?`, [hunt]);
+    expect(await t.dataSource.transaction((em) => recordRetroHuntRun(em, id, hunt, one, none))).toBe(false);
+    expect((await huntRow(hunt)).slice(1, 4)).toEqual([1, 0, 0]);
+    await t.dataSource.query(`UPDATE retro_hunt SET status = 'COMPLETED' WHERE id = ?`, [hunt]);
   });
 });
