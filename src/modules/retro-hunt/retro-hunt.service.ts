@@ -303,10 +303,18 @@ export class RetroHuntService {
     });
   }
 
-  /** Running hunts none of whose uploads wait any more are complete; re-runs that never came (upload purged) are counted. */
+  /**
+   * Running hunts none of whose uploads wait any more are complete; re-runs that never came (upload purged) are
+   * counted. One statement finds the hunts with no upload queued or being processed for them (most running hunts, most
+   * seconds, still have some); only those are locked and looked at again.
+   */
   private async complete(now: number): Promise<void> {
-    const running: Array<{ id: number | string }> = await this.dataSource.query(`SELECT id FROM retro_hunt WHERE status = ?`, [RetroHuntStatus.RUNNING]);
-    for (const h of running) await this.completeOne(Number(h.id), now);
+    const idle: Array<{ id: number | string }> = await this.dataSource.query(
+      `SELECT h.id FROM retro_hunt h WHERE h.status = ? AND NOT EXISTS (
+         SELECT 1 FROM retro_hunt_upload w JOIN log_upload u ON u.id = w.upload_id WHERE w.retro_hunt_id = h.id AND u.status IN (?, ?))`,
+      [RetroHuntStatus.RUNNING, LogUploadStatus.QUEUED, LogUploadStatus.PROCESSING],
+    );
+    for (const h of idle) await this.completeOne(Number(h.id), now);
   }
 
   /**
