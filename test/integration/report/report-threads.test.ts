@@ -188,6 +188,19 @@ describe('report threads', () => {
       expect([...niceByTask().values()].filter((nice) => nice === base + 10)).toHaveLength(1);
     });
 
+    it('leaves the thread as it was when the kernel refuses the change', () => {
+      const spy = jest.spyOn(os, 'setPriority').mockImplementation(() => {
+        throw Object.assign(new Error('setpriority EPERM'), { code: 'ERR_SYSTEM_ERROR' });
+      });
+      try {
+        const before = os.getPriority(process.platform === 'linux' ? threadId() : 0);
+        expect(lowerThreadPriority(5)).toBeNull();
+        expect(os.getPriority(process.platform === 'linux' ? threadId() : 0)).toBe(before);
+      } finally {
+        spy.mockRestore();
+      }
+    });
+
     it('changes nothing for an increment of 0, and never goes past 19', async () => {
       expect(lowerThreadPriority(0)).toBeNull();
       if (process.platform !== 'linux') return;
