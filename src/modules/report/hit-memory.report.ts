@@ -187,36 +187,35 @@ function lowerBound(a: Float64Array, v: number): number {
  * Only for values used synchronously, before the function that filled them returns (the groupings never await).
  */
 const scratchInt = [new Int32Array(0), new Int32Array(0), new Int32Array(0), new Int32Array(0)];
-let scratchFloat = new Float64Array(0);
 
 export function scratchInt32(slot: 0 | 1 | 2 | 3, n: number): Int32Array {
   if (scratchInt[slot].length < n) scratchInt[slot] = new Int32Array(Math.max(n, Math.ceil(scratchInt[slot].length * 1.5)));
   return scratchInt[slot].subarray(0, n);
 }
 
-export function scratchFloat64(n: number): Float64Array {
-  if (scratchFloat.length < n) scratchFloat = new Float64Array(Math.max(n, Math.ceil(scratchFloat.length * 1.5)));
-  return scratchFloat.subarray(0, n);
-}
-
-/** Counts of non-negative integer keys (below 2^53), open addressing with linear probing, in scratch arrays. */
+/**
+ * Counts of non-negative integer keys (below 2^53), open addressing with linear probing. Starts at `initial`
+ * slots (rounded up to a power of two) and doubles at half full, so a few thousand keys stay in a few cache-sized
+ * arrays however many hits are counted.
+ */
 export class PairTable {
   keys: Float64Array;
   counts: Int32Array;
   size = 0;
   private mask: number;
 
-  constructor(expected: number) {
-    let capacity = 1024;
-    while (capacity < expected * 2) capacity *= 2;
-    this.keys = scratchFloat64(capacity).fill(-1);
-    this.counts = scratchInt32(3, capacity);
+  constructor(initial: number) {
+    let capacity = 16;
+    while (capacity < initial) capacity *= 2;
+    this.keys = new Float64Array(capacity).fill(-1);
+    this.counts = new Int32Array(capacity);
     this.mask = capacity - 1;
   }
 
-  /** Counts one more of `key`; returns its slot. */
+  /** Counts one more of `key`; returns its slot (valid until the next count of a new key). */
   count(key: number): number {
-    let slot = Math.imul((key % 0x100000000) | 0, 0x9e3779b1) & this.mask;
+    // key | 0 is the key modulo 2^32 (as a signed int): every bit below 32, for keys past 2^31 too.
+    let slot = Math.imul(key | 0, 0x9e3779b1) & this.mask;
     for (;;) {
       const k = this.keys[slot];
       if (k === key) {
@@ -226,11 +225,30 @@ export class PairTable {
       if (k === -1) {
         this.keys[slot] = key;
         this.counts[slot] = 1;
-        this.size++;
+        if (++this.size * 2 > this.keys.length) return this.grow(key);
         return slot;
       }
       slot = (slot + 1) & this.mask;
     }
+  }
+
+  /** Doubles the table; returns the new slot of `key`. */
+  private grow(key: number): number {
+    const { keys, counts } = this;
+    this.keys = new Float64Array(keys.length * 2).fill(-1);
+    this.counts = new Int32Array(keys.length * 2);
+    this.mask = this.keys.length - 1;
+    let at = -1;
+    for (let s = 0; s < keys.length; s++) {
+      const k = keys[s];
+      if (k === -1) continue;
+      let slot = Math.imul(k | 0, 0x9e3779b1) & this.mask;
+      while (this.keys[slot] !== -1) slot = (slot + 1) & this.mask;
+      this.keys[slot] = k;
+      this.counts[slot] = counts[s];
+      if (k === key) at = slot;
+    }
+    return at;
   }
 
   used(): number[] {

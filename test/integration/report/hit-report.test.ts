@@ -149,6 +149,32 @@ const FLOWS: Flow[] = [
     packets: 2,
     length: 70,
   },
+  // One host's 24 connections to a C2 address, ports 1023 down to 1000, and a ping: its threat row lists the 20
+  // lowest ports, ascending, and both directions' hits count.
+  ...Array.from({ length: 24 }, (_, i): Flow => ({
+    device: 'branch',
+    at: `2024-03-03T${String(10 + Math.floor(i / 12)).padStart(2, '0')}:${String((i % 12) * 5).padStart(2, '0')}:00Z`,
+    inside: '10.0.0.9',
+    insidePort: 45000 + i,
+    outside: C2[1],
+    outsidePort: 1023 - i,
+    outbound: true,
+    proto: 'TCP',
+    packets: 1,
+    length: 0,
+  })),
+  {
+    device: 'branch',
+    at: '2024-03-03T13:00:00Z',
+    inside: '10.0.0.9',
+    insidePort: null,
+    outside: C2[1],
+    outsidePort: null,
+    outbound: false,
+    proto: 'ICMP',
+    packets: 1,
+    length: 64,
+  },
 ];
 const WINDOW = { from: '2024-03-01T00:00:00Z', to: '2024-03-05T00:00:00Z' };
 
@@ -348,7 +374,9 @@ describe.each(paths)('hit reports (%s, %s)', (driver, path) => {
         matchedCidr: cidr,
         severity: severityOf(outside),
         hits: hs.length,
-        destinationPorts: uniq(hs.map((f) => (f.outbound ? f.outsidePort : f.insidePort)).filter((p): p is number => p != null)).sort((a, b) => a - b),
+        destinationPorts: uniq(hs.map((f) => (f.outbound ? f.outsidePort : f.insidePort)).filter((p): p is number => p != null))
+          .sort((a, b) => a - b)
+          .slice(0, 20),
         directions: uniq(hs.map((f) => (f.outbound ? 'OUTBOUND' : 'INBOUND'))).sort(),
         ioc: { cidr },
         iocList: { name: listOf(outside) },

@@ -2,7 +2,7 @@ import { Direction } from '../../flow-hit/flow-hit.enums';
 import { ResolvedHitFilter } from '../../flow-hit/hit-filter';
 import { IocCategory } from '../../ioc/ioc.enums';
 import { AccountHits } from '../hit-memory';
-import { byteOrder, denseBy, PairTable, scratchInt32, select, topBy, unitSums } from '../hit-memory.report';
+import { byteOrder, denseBy, PairTable, scratchInt32, select } from '../hit-memory.report';
 import { ThreatRow } from '../report.types';
 
 /**
@@ -15,79 +15,82 @@ export function threats(data: AccountHits, f: ResolvedHitFilter, first: number, 
   const hostInfo = data.hosts.values;
   const pair = denseBy(data, 'entry+category', (g) => `${g.iocId}|${g.category}`);
   const pairs = pair.values.length;
+  const pairOf = pair.of;
   const pairEntry = new Int32Array(pairs);
-  for (let g = 0; g < groups.length; g++) pairEntry[pair.of[g]] = groups[g].iocId;
+  for (let g = 0; g < groups.length; g++) pairEntry[pairOf[g]] = groups[g].iocId;
   const out: ThreatRow[] = [];
+  const isLevel = new Uint8Array(groups.length);
   for (const severity of levels) {
     if (out.length >= first) break;
     const want = first - out.length;
-    // Each row of this severity counted under its (host, entry, category) pair, in an open-addressing table of
-    // typed arrays (far cheaper than a Map at tens of thousands of pairs); rowSlot remembers each row's pair for the second pass.
-    const isLevel = Uint8Array.from(groups, (g) => (g.severity === severity ? 1 : 0));
-    const pairOf = pair.of;
-    // Sized by this severity's hits (from the per-group measures): distinct pairs cannot be more.
-    const perGroup = unitSums(data, sel, 'group');
-    let levelHits = 0;
-    for (let g = 0; g < groups.length; g++) if (isLevel[g]) levelHits += perGroup.hits[g];
-    if (levelHits === 0) continue;
-    const table = new PairTable(levelHits);
-    const rowSlot = scratchInt32(2, sel.n);
-    let j = 0;
-    for (const seg of sel.segments) {
-      const { group, host } = seg;
-      for (let i = 0; i < seg.n; i++, j++) {
+    let any = false;
+    for (let g = 0; g < groups.length; g++) {
+      isLevel[g] = groups[g].severity === severity ? 1 : 0;
+      if (isLevel[g] === 1) any = true;
+    }
+    if (!any) continue;
+    // Each hit of this severity counted under its (host, entry, category) pair, key host * pairs + pair, in an
+    // open-addressing table that starts small and doubles (a few thousand pairs stay in the caches); and where the
+    // hit is (segment, index), so that the pass over the pairs shown reads these hits only.
+    const table = new PairTable(1024);
+    const at = scratchInt32(2, 2 * sel.n);
+    let n = 0;
+    for (let si = 0; si < sel.segments.length; si++) {
+      const { group, host } = sel.segments[si];
+      for (let i = 0, end = sel.segments[si].n; i < end; i++) {
         const g = group[i];
-        rowSlot[j] = isLevel[g] === 0 ? -1 : table.count(host[i] * pairs + pairOf[g]);
+        if (isLevel[g] === 0) continue;
+        table.count(host[i] * pairs + pairOf[g]);
+        at[n++] = si;
+        at[n++] = i;
       }
     }
     if (table.size === 0) continue;
-    const slots = table.used();
+    // The `want` best pairs: more hits, then device, host (by bytes), entry; kept in order as the table is read.
     const hitsOf = (slot: number) => table.counts[slot];
-    const ranked = topBy(slots, hitsOf, want, (a, b) => {
+    const order = (a: number, b: number) => {
       const ka = table.keys[a];
       const kb = table.keys[b];
       const ha = hostInfo[Math.floor(ka / pairs)];
       const hb = hostInfo[Math.floor(kb / pairs)];
       return hitsOf(b) - hitsOf(a) || ha.deviceId - hb.deviceId || byteOrder(ha.ip, hb.ip) || pairEntry[ka % pairs] - pairEntry[kb % pairs];
+    };
+    const ranked = topSlots(table, want, order);
+    // The rows of the pairs shown, per (host, entry group): hits, packets, ports, directions and times, in typed
+    // arrays (tens of thousands of hits can fall to the pairs shown). A hit of a host not shown is passed over at
+    // once; the others find their row through (host's place among those shown, group), -2 for a pair not shown.
+    const shown = ranked.length;
+    const winHost = new Int32Array(shown);
+    const winPair = new Int32Array(shown);
+    const hostSlot = new Int32Array(hostInfo.length).fill(-1);
+    let hostSlots = 0;
+    ranked.forEach((slot, w) => {
+      const key = table.keys[slot];
+      winHost[w] = Math.floor(key / pairs);
+      winPair[w] = key % pairs;
+      if (hostSlot[winHost[w]] < 0) hostSlot[winHost[w]] = hostSlots++;
     });
-    const rankOfSlot = new Int32Array(table.keys.length).fill(-1);
-    ranked.forEach((slot, r) => (rankOfSlot[slot] = r));
-    // The rows of the pairs shown: per (host, entry group), with ports, directions and times.
-    interface Acc {
-      host: number;
-      group: number;
-      rank: number;
-      hits: number;
-      packets: number;
-      ports: Set<number>;
-      directions: Set<number>;
-      first: number;
-      last: number;
-    }
-    const rows = new Map<number, Acc>();
-    j = 0;
-    for (const seg of sel.segments)
-      for (let i = 0; i < seg.n; i++, j++) {
-        if (rowSlot[j] < 0) continue;
-        const r = rankOfSlot[rowSlot[j]];
-        if (r < 0) continue;
-        const g = seg.group[i];
-        const key = seg.host[i] * groups.length + g;
-        let acc = rows.get(key);
-        if (!acc)
-          rows.set(
-            key,
-            (acc = { host: seg.host[i], group: g, rank: r, hits: 0, packets: 0, ports: new Set(), directions: new Set(), first: Infinity, last: -Infinity }),
-          );
-        acc.hits++;
-        acc.packets += seg.packets[i];
-        if (seg.port[i] >= 0) acc.ports.add(seg.port[i]);
-        acc.directions.add(seg.direction[i]);
-        if (seg.at[i] < acc.first) acc.first = seg.at[i];
-        if (seg.last[i] > acc.last) acc.last = seg.last[i];
+    const accOf = new Int32Array(hostSlots * groups.length).fill(-1);
+    const acc = new Accumulators(shown * 4);
+    for (let k = 0; k < n; k += 2) {
+      const seg = sel.segments[at[k]];
+      const i = at[k + 1];
+      const h = seg.host[i];
+      if (hostSlot[h] < 0) continue;
+      const g = seg.group[i];
+      const cell = hostSlot[h] * groups.length + g;
+      let a = accOf[cell];
+      if (a === -1) {
+        const p = pairOf[g];
+        let w = 0;
+        while (w < shown && (winHost[w] !== h || winPair[w] !== p)) w++;
+        accOf[cell] = a = w === shown ? -2 : acc.open(h, g, w);
       }
-    const accs = [...rows.values()].sort((a, b) => a.rank - b.rank || b.hits - a.hits);
-    for (const a of accs) {
+      if (a >= 0) acc.add(a, seg.packets[i], seg.port[i], seg.direction[i], seg.at[i], seg.last[i]);
+    }
+    const rows = acc.rows();
+    rows.sort((a, b) => a.rank - b.rank || b.hits - a.hits);
+    for (const a of rows) {
       const e = groups[a.group];
       out.push({
         deviceId: hostInfo[a.host].deviceId,
@@ -99,12 +102,144 @@ export function threats(data: AccountHits, f: ResolvedHitFilter, first: number, 
         category: e.category as IocCategory,
         hits: a.hits,
         packets: a.packets,
-        destinationPorts: [...a.ports].sort((x, y) => x - y).slice(0, 20),
-        directions: [...a.directions].map((d) => data.directions.values[d]).sort() as Direction[],
+        destinationPorts: a.ports,
+        directions: a.directions.map((d) => data.directions.values[d]).sort() as Direction[],
         firstSeenAt: new Date(a.first),
         lastSeenAt: new Date(a.last),
       });
     }
   }
   return out;
+}
+
+/**
+ * The slots of the `want` first pairs in `order` (which puts more hits first), without sorting the table: a slot
+ * with fewer hits than the last one kept is passed over on its count alone.
+ */
+function topSlots(table: PairTable, want: number, order: (a: number, b: number) => number): number[] {
+  const top: number[] = [];
+  const { keys, counts } = table;
+  for (let s = 0; s < keys.length; s++) {
+    if (keys[s] === -1) continue;
+    if (top.length === want && counts[s] < counts[top[want - 1]]) continue;
+    let at = top.length;
+    while (at > 0 && order(s, top[at - 1]) < 0) at--;
+    if (at >= want) continue;
+    top.splice(at, 0, s);
+    if (top.length > want) top.pop();
+  }
+  return top;
+}
+
+/** One row of the pairs shown, as Accumulators.rows() gives it. */
+interface ThreatAcc {
+  host: number;
+  group: number;
+  rank: number;
+  hits: number;
+  packets: number;
+  /** The 20 lowest destination ports, ascending. */
+  ports: number[];
+  /** Direction indexes seen. */
+  directions: number[];
+  first: number;
+  last: number;
+}
+
+/** Words of a port bitmap (65,536 ports). */
+const PORT_WORDS = 2048;
+/** Destination ports a threat row lists (the lowest). */
+const PORTS_SHOWN = 20;
+
+/** Per-row sums of the threats shown, in typed arrays that double as rows are opened. */
+class Accumulators {
+  private n = 0;
+  private host: Int32Array;
+  private group: Int32Array;
+  private rank: Int32Array;
+  private hits: Float64Array;
+  private packets: Float64Array;
+  private first: Float64Array;
+  private last: Float64Array;
+  /** A bit per direction index seen. */
+  private dirs: Int32Array;
+  /** A bitmap of the destination ports seen per row (PORT_WORDS words, 8 KB: rows are few). */
+  private readonly ports: Int32Array[] = [];
+
+  constructor(capacity: number) {
+    const c = Math.max(4, capacity);
+    this.host = new Int32Array(c);
+    this.group = new Int32Array(c);
+    this.rank = new Int32Array(c);
+    this.hits = new Float64Array(c);
+    this.packets = new Float64Array(c);
+    this.first = new Float64Array(c).fill(Infinity);
+    this.last = new Float64Array(c).fill(-Infinity);
+    this.dirs = new Int32Array(c);
+  }
+
+  open(host: number, group: number, rank: number): number {
+    if (this.n === this.host.length) this.grow();
+    const a = this.n++;
+    this.host[a] = host;
+    this.group[a] = group;
+    this.rank[a] = rank;
+    this.ports.push(new Int32Array(PORT_WORDS));
+    return a;
+  }
+
+  add(a: number, packets: number, port: number, direction: number, at: number, last: number): void {
+    this.hits[a]++;
+    this.packets[a] += packets;
+    // Ports are 0-65535 (the parser's); -1 is none (ICMP).
+    if (port >= 0) this.ports[a][port >>> 5] |= 1 << (port & 31);
+    this.dirs[a] |= 1 << direction;
+    if (at < this.first[a]) this.first[a] = at;
+    if (last > this.last[a]) this.last[a] = last;
+  }
+
+  rows(): ThreatAcc[] {
+    const out: ThreatAcc[] = [];
+    for (let a = 0; a < this.n; a++) {
+      const ports: number[] = [];
+      const seen = this.ports[a];
+      for (let w = 0; w < PORT_WORDS && ports.length < PORTS_SHOWN; w++) {
+        const bits = seen[w];
+        if (bits === 0) continue;
+        for (let b = 0; b < 32 && ports.length < PORTS_SHOWN; b++) if ((bits & (1 << b)) !== 0) ports.push(w * 32 + b);
+      }
+      const directions: number[] = [];
+      for (let d = 0; d < 31; d++) if ((this.dirs[a] & (1 << d)) !== 0) directions.push(d);
+      out.push({
+        host: this.host[a],
+        group: this.group[a],
+        rank: this.rank[a],
+        hits: this.hits[a],
+        packets: this.packets[a],
+        ports,
+        directions,
+        first: this.first[a],
+        last: this.last[a],
+      });
+    }
+    return out;
+  }
+
+  private grow(): void {
+    const c = this.host.length * 2;
+    const more = <T extends Int32Array | Float64Array>(a: T, fill?: number): T => {
+      const b = new (a.constructor as new (n: number) => T)(c);
+      if (fill !== undefined) b.fill(fill);
+      b.set(a);
+      return b;
+    };
+    this.host = more(this.host);
+    this.group = more(this.group);
+    this.rank = more(this.rank);
+    this.hits = more(this.hits);
+    this.packets = more(this.packets);
+    this.first = more(this.first, Infinity);
+    this.last = more(this.last, -Infinity);
+    this.dirs = more(this.dirs);
+  }
 }
