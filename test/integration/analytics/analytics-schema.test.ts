@@ -49,6 +49,19 @@ describeChdb('analytics schema on chDB', () => {
     expect([...codecs.values()].filter((c) => c === '')).toEqual([]);
   });
 
+  it('keeps the internal host, its key and the CIDR matched dictionary-encoded (version 32), the external side as plain text', async () => {
+    const types = new Map(
+      (
+        await rows<{ name: string; type: string }>(
+          client,
+          `SELECT name, type FROM system.columns WHERE database = currentDatabase() AND table = '${ANALYTICS_HITS_TABLE}'`,
+        )
+      ).map((c) => [c.name, c.type]),
+    );
+    for (const c of ['internal_ip', 'internal_key', 'matched_cidr']) expect([c, types.get(c)]).toEqual([c, 'LowCardinality(String)']);
+    for (const c of ['external_ip', 'external_key', 'matched_ip']) expect([c, types.get(c)]).toEqual([c, 'String']);
+  });
+
   it('is partitioned by month and ordered by account then time', async () => {
     const [table] = await rows<{ partition_key: string; sorting_key: string }>(
       client,
@@ -88,5 +101,47 @@ describeChdb('analytics schema on chDB', () => {
     await client.insert({ table: ANALYTICS_HITS_TABLE, values: [hit(now - 40 * 86_400_000, 1), hit(now - 86_400_000, 2)], format: 'JSONEachRow' });
     await client.command({ query: `OPTIMIZE TABLE ${ANALYTICS_HITS_TABLE} FINAL` });
     expect(await rows<{ seq: number }>(client, `SELECT seq FROM ${ANALYTICS_HITS_TABLE}`)).toEqual([{ seq: 2 }]);
+  });
+  it('rewrites hits stored before version 32 with the same values', async () => {
+    // The state of an install at version 31: its statements run and recorded, then hits written.
+    await client.command({ query: `DROP TABLE ${ANALYTICS_HITS_TABLE}` });
+    await client.command({ query: 'DROP TABLE schema_migrations' });
+    await client.command({
+      query: 'CREATE TABLE schema_migrations (version UInt32, name String, applied_at DateTime DEFAULT now()) ENGINE = MergeTree ORDER BY version',
+    });
+    for (const m of ANALYTICS_MIGRATIONS.filter((x) => x.version <= 31)) {
+      for (const statement of m.statements()) await client.command({ query: statement });
+      await client.insert({ table: 'schema_migrations', values: [{ version: m.version, name: m.name }], format: 'JSONEachRow' });
+    }
+    const hit = (seq: number, ip: string, cidr: string) => ({
+      account_id: 1,
+      first_seen_at: 1_700_000_000_000 + seq,
+      last_seen_at: 1_700_000_000_000 + seq,
+      upload_id: 1,
+      attempt: 1,
+      seq,
+      id: seq,
+      internal_ip: ip,
+      internal_key: `k-${ip}`,
+      matched_cidr: cidr,
+      external_ip: '198.51.100.7',
+    });
+    const before = [hit(1, '10.0.0.1', '198.51.100.0/24'), hit(2, 'fd00::1', '198.51.100.7/32'), hit(3, '10.0.0.1', '198.51.100.0/24')];
+    await client.insert({ table: ANALYTICS_HITS_TABLE, values: before, format: 'JSONEachRow' });
+    const partType = async () =>
+      (
+        await rows<{ type: string }>(
+          client,
+          `SELECT DISTINCT type FROM system.parts_columns WHERE active AND database = currentDatabase() AND table = '${ANALYTICS_HITS_TABLE}' AND column = 'internal_ip'`,
+        )
+      ).map((r) => r.type);
+    expect(await partType()).toEqual(['String']);
+    expect(await migrateAnalytics(client, { database: 'default', retentionDays: 0 })).toEqual([32]);
+    await client.command({ query: `OPTIMIZE TABLE ${ANALYTICS_HITS_TABLE} FINAL` });
+    // The parts themselves now hold the dictionary, and every value reads back as it was written.
+    expect(await partType()).toEqual(['LowCardinality(String)']);
+    expect(
+      await rows<Record<string, unknown>>(client, `SELECT seq, internal_ip, internal_key, matched_cidr FROM ${ANALYTICS_HITS_TABLE} ORDER BY seq`),
+    ).toEqual(before.map((h) => ({ seq: h.seq, internal_ip: h.internal_ip, internal_key: h.internal_key, matched_cidr: h.matched_cidr })));
   });
 });
