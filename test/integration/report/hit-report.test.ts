@@ -414,6 +414,12 @@ describe.each(paths)('hit reports (%s, %s)', (driver, path) => {
     expect(kept.length).toBeGreaterThan(0);
     expect(kept.length).toBeLessThan(hits.length + (_name === 'excluded ports' ? 1 : 0));
     expect(r.totals).toEqual({ hits: kept.length, packets: sum(kept.map((f) => f.packets * 2)) });
+    // Every pair the filter keeps, worst severity first, whichever severities it leaves (C2's 5 is gone from some).
+    const t = await report(`threats(first: 100) { severity hits }`, filter);
+    expect(sum(t.threats.map((x: { hits: number }) => x.hits))).toBe(kept.length);
+    const severities = t.threats.map((x: { severity: number }) => x.severity);
+    expect(severities).toEqual([...severities].sort((a, b) => b - a));
+    expect(new Set(severities)).toEqual(new Set(kept.map((f) => severityOf(f.outside))));
   });
 
   it('daily and hourly timeline in UTC with empty buckets', async () => {

@@ -6,7 +6,7 @@ import { CommittedAttempt } from '../../analytics/analytics-hits';
 import { TimeBucket } from '../report.enums';
 import { ThreatRow, TimelineBucketRow } from '../report.types';
 import { localBuckets, SLOT_MS, slotsToBuckets } from '../timeline';
-import { ReportExecutor } from './executor';
+import { ReportExecutor, severityLevels } from './executor';
 import { compareRows, COUNTED_DIRECTION, DISTINCT_OF, Grouping, GroupingOptions, isInstant, KEY_COLUMNS, KeyName, Measure, withAlwaysRows } from './grouping';
 import { ChParams, chRows, HITS_TABLE, hitWhere } from './clickhouse-source';
 
@@ -223,25 +223,27 @@ export class ClickHouseExecutor implements ReportExecutor {
   async threats(f: ResolvedHitFilter, first: number): Promise<ThreatRow[]> {
     // Severity ranks first, so the pairs shown are those of the worst severities present: each is ranked on its
     // own, worst first, until the page is full. Ranking every pair of the window at once grouped all its rows by
-    // (host, entry): at 1M hits 140-180 ms of the dashboard's ~260.
-    const s = new ChParams();
-    const present = await chRows<{ severity: number | string }>(
-      this.client,
-      `SELECT DISTINCT severity FROM ${HITS_TABLE} WHERE ${hitWhere(f, this.committed, s)} AND severity BETWEEN 0 AND 5 ORDER BY severity DESC`,
-      s.values,
-    );
+    // (host, entry): at 1M hits 140-180 ms of the dashboard's ~260. The worst severity the filter allows is ranked
+    // first without asking whether it is present (a statement, a scan of the window, that mostly says it is); only
+    // when it is not does one statement find the severities present, and only those are ranked.
+    let levels = severityLevels(f);
+    let known = false;
     let top: Raw[] = [];
-    for (const { severity } of present) {
-      if (top.length >= first) break;
-      const p = new ChParams();
-      const tier = await chRows<Raw>(
-        this.client,
-        `SELECT severity, device_id, internal_ip, ioc_id, category, count() AS hits FROM ${HITS_TABLE} WHERE ${hitWhere(f, this.committed, p)}
-         AND severity = ${p.add(num(severity), 'Int64')}
-         GROUP BY severity, device_id, internal_ip, ioc_id, category
-         ORDER BY hits DESC, device_id, internal_ip, ioc_id, category LIMIT ${Number(first - top.length)}`,
-        p.values,
-      );
+    while (levels.length > 0 && top.length < first) {
+      const severity = levels[0];
+      const tier = await this.threatTier(f, severity, first - top.length);
+      levels = levels.slice(1);
+      if (tier.length === 0 && !known && levels.length > 0) {
+        const s = new ChParams();
+        const present = await chRows<{ severity: number | string }>(
+          this.client,
+          `SELECT DISTINCT severity FROM ${HITS_TABLE} WHERE ${hitWhere(f, this.committed, s)} AND severity IN ${s.add(levels, 'Array(Int64)')}`,
+          s.values,
+        );
+        const found = new Set(present.map((r) => num(r.severity)));
+        levels = levels.filter((l) => found.has(l));
+        known = true;
+      }
       top = top.concat(tier);
     }
     if (top.length === 0) return [];
@@ -286,6 +288,19 @@ export class ClickHouseExecutor implements ReportExecutor {
       firstSeenAt: new Date(num(r.first)),
       lastSeenAt: new Date(num(r.last)),
     }));
+  }
+
+  /** The `limit` first (host, entry, category) pairs of one severity, by hits, then device, host, entry, category. */
+  private threatTier(f: ResolvedHitFilter, severity: number, limit: number): Promise<Raw[]> {
+    const p = new ChParams();
+    return chRows<Raw>(
+      this.client,
+      `SELECT severity, device_id, internal_ip, ioc_id, category, count() AS hits FROM ${HITS_TABLE} WHERE ${hitWhere(f, this.committed, p)}
+       AND severity = ${p.add(severity, 'Int64')}
+       GROUP BY severity, device_id, internal_ip, ioc_id, category
+       ORDER BY hits DESC, device_id, internal_ip, ioc_id, category LIMIT ${Number(limit)}`,
+      p.values,
+    );
   }
 
   /**
