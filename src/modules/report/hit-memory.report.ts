@@ -519,8 +519,17 @@ export function sumBy(m: Sums, of: Int32Array, keys: number): Sums {
  */
 export function topBy(keys: number[], hits: (k: number) => number, first: number, order: (a: number, b: number) => number): number[] {
   if (keys.length > first * 4) {
-    const counts = Float64Array.from(keys, hits).sort();
-    const floor = counts[counts.length - first];
+    // The `first` largest counts so far, ascending: a count no larger than the least of them is passed over, so
+    // one pass finds the floor without sorting every count (or allocating per key).
+    const best = new Float64Array(first).fill(-Infinity);
+    for (let i = 0; i < keys.length; i++) {
+      const c = hits(keys[i]);
+      if (c <= best[0]) continue;
+      let j = 1;
+      for (; j < first && best[j] < c; j++) best[j - 1] = best[j];
+      best[j - 1] = c;
+    }
+    const floor = best[0];
     keys = keys.filter((k) => hits(k) >= floor);
   }
   return keys.sort(order).slice(0, first);

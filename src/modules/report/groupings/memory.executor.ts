@@ -112,11 +112,19 @@ function rowKeysOf(sel: Selection, keys: Keys): Int32Array | null {
   return null;
 }
 
+let identities = new Int32Array(0);
+
+/** 0, 1, ..., n - 1 (read only: shared by every caller; grown when a longer one is asked). */
+function identity(n: number): Int32Array {
+  if (identities.length < n) identities = Int32Array.from({ length: Math.max(n, identities.length * 2) }, (_, i) => i);
+  return identities.subarray(0, n);
+}
+
 /** What a distinct count counts, per unit when it is an attribute of a unit, else per row. */
 function itemsOf(data: AccountHits, m: DistinctMeasure): { level: 'group' | 'host' | 'row'; count: number; ofUnit?: Int32Array } {
   switch (m) {
     case 'distinctHosts':
-      return { level: 'host', count: data.hosts.size, ofUnit: Int32Array.from(data.hosts.values, (_, i) => i) };
+      return { level: 'host', count: data.hosts.size, ofUnit: identity(data.hosts.size) };
     case 'distinctDevices': {
       const devices = unitKeys(data.hosts, 'deviceId', (h) => String(h.deviceId));
       return { level: 'host', count: devices.reps.length, ofUnit: devices.of };

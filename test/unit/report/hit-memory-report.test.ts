@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { PairTable } from '../../../src/modules/report/hit-memory.report';
+import { PairTable, topBy } from '../../../src/modules/report/hit-memory.report';
 
 describe('PairTable', () => {
   it('counts every key as a Map does while it grows from 16 slots, keys past 2^32 included', () => {
@@ -23,6 +23,24 @@ describe('PairTable', () => {
           expect(table.size * 2).toBeLessThanOrEqual(table.keys.length);
           const got = new Map(table.used().map((s) => [table.keys[s], table.counts[s]]));
           expect(got).toEqual(expected);
+        },
+      ),
+    );
+  });
+});
+
+describe('topBy', () => {
+  it('gives the first keys of the order, as sorting every key does, ties and repeated counts included', () => {
+    fc.assert(
+      fc.property(
+        fc.oneof(fc.array(fc.nat(12), { maxLength: 300 }), fc.array(fc.nat(1_000_000), { maxLength: 300 })),
+        fc.integer({ min: 1, max: 40 }),
+        (counts, first) => {
+          const keys = counts.map((_, k) => k);
+          const hits = (k: number) => counts[k];
+          // More hits first, then the key: the executors' orders put hits first and break ties on a key.
+          const order = (a: number, b: number) => hits(b) - hits(a) || a - b;
+          expect(topBy([...keys], hits, first, order)).toEqual([...keys].sort(order).slice(0, first));
         },
       ),
     );
