@@ -15,6 +15,16 @@ describeChdb('analytics schema on chDB', () => {
     client = openAnalyticsClient(config);
   });
   afterAll(() => closeChdb(client, config));
+  /** A property of each flow_hit column (system.columns), by column name. */
+  const columnsBy = async (property: 'type' | 'compression_codec') =>
+    new Map(
+      (
+        await rows<{ name: string; value: string }>(
+          client,
+          `SELECT name, ${property} AS value FROM system.columns WHERE database = currentDatabase() AND table = '${ANALYTICS_HITS_TABLE}'`,
+        )
+      ).map((c) => [c.name, c.value]),
+    );
 
   it('applies every version once, then nothing on a second start', async () => {
     const first = await migrateAnalytics(client, { database: 'default', retentionDays: 35 });
@@ -33,14 +43,7 @@ describeChdb('analytics schema on chDB', () => {
   });
 
   it('compresses each column with its codec (version 31: integers T64 + ZSTD, text ZSTD, the capture time Delta + ZSTD)', async () => {
-    const codecs = new Map(
-      (
-        await rows<{ name: string; compression_codec: string }>(
-          client,
-          `SELECT name, compression_codec FROM system.columns WHERE database = currentDatabase() AND table = '${ANALYTICS_HITS_TABLE}'`,
-        )
-      ).map((c) => [c.name, c.compression_codec]),
-    );
+    const codecs = await columnsBy('compression_codec');
     expect(codecs.get('severity')).toBe('CODEC(T64, ZSTD(3))');
     expect(codecs.get('internal_port')).toBe('CODEC(T64, ZSTD(3))');
     expect(codecs.get('seq')).toBe('CODEC(T64, ZSTD(3))');
@@ -50,14 +53,7 @@ describeChdb('analytics schema on chDB', () => {
   });
 
   it('keeps the internal host, its key and the CIDR matched dictionary-encoded (version 32), the external side as plain text', async () => {
-    const types = new Map(
-      (
-        await rows<{ name: string; type: string }>(
-          client,
-          `SELECT name, type FROM system.columns WHERE database = currentDatabase() AND table = '${ANALYTICS_HITS_TABLE}'`,
-        )
-      ).map((c) => [c.name, c.type]),
-    );
+    const types = await columnsBy('type');
     for (const c of ['internal_ip', 'internal_key', 'matched_cidr']) expect([c, types.get(c)]).toEqual([c, 'LowCardinality(String)']);
     for (const c of ['external_ip', 'external_key', 'matched_ip']) expect([c, types.get(c)]).toEqual([c, 'String']);
   });
