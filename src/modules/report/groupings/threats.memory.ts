@@ -9,7 +9,7 @@ import { ThreatRow } from '../report.types';
  * The triage view: (host, entry, category) pairs of the worst severity ranked by hits, then the next severity
  * while rows are missing (threats.sql.ts). A pair's rows split by list and CIDR as its hits recorded them.
  */
-export function threats(data: AccountHits, f: ResolvedHitFilter, first: number, levels: number[]): ThreatRow[] {
+export function threats(data: AccountHits, f: ResolvedHitFilter, first: number, levels: number[], maxCells = MAX_CELLS): ThreatRow[] {
   const sel = select(data, f);
   const groups = data.groups.values;
   const hostInfo = data.hosts.values;
@@ -70,7 +70,11 @@ export function threats(data: AccountHits, f: ResolvedHitFilter, first: number, 
       winPair[w] = key % pairs;
       if (hostSlot[winHost[w]] < 0) hostSlot[winHost[w]] = hostSlots++;
     });
-    const accOf = new Int32Array(hostSlots * groups.length).fill(-1);
+    // A cell per (host shown, group) while that stays small (at most 100 hosts are shown, but an account can have
+    // hits of hundreds of thousands of entry groups), else a map of the cells met.
+    const cells = hostSlots * groups.length;
+    const accOf = cells <= maxCells ? new Int32Array(cells).fill(-1) : null;
+    const accMap = accOf ? null : new Map<number, number>();
     const acc = new Accumulators(shown * 4);
     for (let k = 0; k < n; k += 2) {
       const seg = sel.segments[at[k]];
@@ -79,12 +83,14 @@ export function threats(data: AccountHits, f: ResolvedHitFilter, first: number, 
       if (hostSlot[h] < 0) continue;
       const g = seg.group[i];
       const cell = hostSlot[h] * groups.length + g;
-      let a = accOf[cell];
+      let a = accOf ? accOf[cell] : (accMap!.get(cell) ?? -1);
       if (a === -1) {
         const p = pairOf[g];
         let w = 0;
         while (w < shown && (winHost[w] !== h || winPair[w] !== p)) w++;
-        accOf[cell] = a = w === shown ? -2 : acc.open(h, g, w);
+        a = w === shown ? -2 : acc.open(h, g, w);
+        if (accOf) accOf[cell] = a;
+        else accMap!.set(cell, a);
       }
       if (a >= 0) acc.add(a, seg.packets[i], seg.port[i], seg.direction[i], seg.at[i], seg.last[i]);
     }
@@ -145,6 +151,9 @@ interface ThreatAcc {
   first: number;
   last: number;
 }
+
+/** Largest (host shown, group) cell array the threats' second pass allocates (4 MB); past it, a map (`maxCells`). */
+const MAX_CELLS = 1 << 20;
 
 /** Words of a port bitmap (65,536 ports). */
 const PORT_WORDS = 2048;
