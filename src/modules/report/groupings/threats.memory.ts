@@ -2,7 +2,7 @@ import { Direction } from '../../flow-hit/flow-hit.enums';
 import { ResolvedHitFilter } from '../../flow-hit/hit-filter';
 import { IocCategory } from '../../ioc/ioc.enums';
 import { AccountHits } from '../hit-memory';
-import { byteOrder, denseBy, PairTable, scratchInt32, select } from '../hit-memory.report';
+import { byteOrder, denseBy, PairTable, scratchInt32, select, topBy } from '../hit-memory.report';
 import { ThreatRow } from '../report.types';
 
 /**
@@ -46,7 +46,7 @@ export function threats(data: AccountHits, f: ResolvedHitFilter, first: number, 
       }
     }
     if (table.size === 0) continue;
-    // The `want` best pairs: more hits, then device, host (by bytes), entry; kept in order as the table is read.
+    // The `want` best pairs: more hits, then device, host (by bytes), entry.
     const hitsOf = (slot: number) => table.counts[slot];
     const order = (a: number, b: number) => {
       const ka = table.keys[a];
@@ -55,7 +55,7 @@ export function threats(data: AccountHits, f: ResolvedHitFilter, first: number, 
       const hb = hostInfo[Math.floor(kb / pairs)];
       return hitsOf(b) - hitsOf(a) || ha.deviceId - hb.deviceId || byteOrder(ha.ip, hb.ip) || pairEntry[ka % pairs] - pairEntry[kb % pairs];
     };
-    const ranked = topSlots(table, want, order);
+    const ranked = topBy(table.used(), hitsOf, want, order);
     // The rows of the pairs shown, per (host, entry group): hits, packets, ports, directions and times, in typed
     // arrays (tens of thousands of hits can fall to the pairs shown). A hit of a host not shown is passed over at
     // once; the others find their row through (host's place among those shown, group), -2 for a pair not shown.
@@ -116,25 +116,6 @@ export function threats(data: AccountHits, f: ResolvedHitFilter, first: number, 
     }
   }
   return out;
-}
-
-/**
- * The slots of the `want` first pairs in `order` (which puts more hits first), without sorting the table: a slot
- * with fewer hits than the last one kept is passed over on its count alone.
- */
-function topSlots(table: PairTable, want: number, order: (a: number, b: number) => number): number[] {
-  const top: number[] = [];
-  const { keys, counts } = table;
-  for (let s = 0; s < keys.length; s++) {
-    if (keys[s] === -1) continue;
-    if (top.length === want && counts[s] < counts[top[want - 1]]) continue;
-    let at = top.length;
-    while (at > 0 && order(s, top[at - 1]) < 0) at--;
-    if (at >= want) continue;
-    top.splice(at, 0, s);
-    if (top.length > want) top.pop();
-  }
-  return top;
 }
 
 /** One row of the pairs shown, as Accumulators.rows() gives it. */
