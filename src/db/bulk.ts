@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import { nextTurn } from '../common/async/next-turn';
 import { EntityManager } from 'typeorm';
 
@@ -105,4 +106,79 @@ export async function execute(em: EntityManager, sql: string, params: unknown[] 
   } finally {
     if (own) await own.release();
   }
+}
+
+/** Servers (or clients) that refused LOAD DATA LOCAL INFILE: multi-row INSERTs for them from then on. */
+const localLoadRefused = new WeakSet<object>();
+
+/**
+ * Error numbers of a refused LOAD DATA LOCAL INFILE (local_infile off on the server, the default on MySQL 8, or
+ * local files off on the client): ER_NOT_ALLOWED_COMMAND, MySQL's ER_CLIENT_LOCAL_FILES_DISABLED and
+ * CR_LOAD_DATA_LOCAL_INFILE_REJECTED, MariaDB's ER_LOAD_INFILE_CAPABILITY_DISABLED (seen here for both causes).
+ * The server refuses before it reads a byte, so nothing was written.
+ */
+const LOCAL_LOAD_REFUSED = new Set([1148, 3948, 2068, 4166]);
+
+/** One value in LOAD DATA's default text format (tab-separated, backslash escapes, \N for NULL). */
+function loadField(v: unknown): string {
+  if (v == null) return '\\N';
+  if (typeof v === 'number' || typeof v === 'bigint') return String(v);
+  if (typeof v === 'boolean') return v ? '1' : '0';
+  if (typeof v !== 'string') throw new TypeError(`bulkLoad: a ${typeof v} value has no text form`);
+  return /[\\\t\n\r\0]/.test(v) ? v.replace(/[\\\t\n\r\0]/g, (c) => LOAD_ESCAPES[c]) : v;
+}
+
+const LOAD_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r', '\0': '\\0' };
+
+interface MysqlCallbackConnection {
+  query(options: { sql: string; infileStreamFactory: () => Readable }, cb: (err: unknown, result: { affectedRows?: number }) => void): void;
+}
+
+/**
+ * bulkInsert for large batches: on MySQL one LOAD DATA LOCAL INFILE per call, the rows streamed as text (about
+ * twice the rate of multi-row INSERTs into an indexed table here; the server parses no SQL per row). A server
+ * that refuses local loads gets bulkInsert's INSERTs, and is not asked again. SQLite: bulkInsert. With
+ * `ignoreDuplicates` rows that hit a unique index are skipped, as INSERT IGNORE skips them (the same warnings
+ * for values that do not fit); the return value counts inserted rows. Values are numbers, strings or null.
+ */
+export async function bulkLoad(
+  em: EntityManager,
+  table: string,
+  columns: readonly string[],
+  rows: readonly unknown[][],
+  options: { ignoreDuplicates?: boolean } = {},
+): Promise<number> {
+  if (rows.length === 0) return 0;
+  if (dialectOf(em) !== 'mysql' || localLoadRefused.has(em.connection)) return bulkInsert(em, table, columns, rows, options);
+  const runner = em.queryRunner;
+  if (!runner) throw new Error('bulkLoad needs a transactional EntityManager');
+  const connection = (await runner.connect()) as MysqlCallbackConnection;
+  const sql =
+    `LOAD DATA LOCAL INFILE 'rows' ${options.ignoreDuplicates ? 'IGNORE ' : ''}INTO TABLE \`${table}\` CHARACTER SET utf8mb4 ` +
+    `FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' (${columns.map((c) => `\`${c}\``).join(', ')})`;
+  try {
+    return await new Promise<number>((resolve, reject) =>
+      connection.query({ sql, infileStreamFactory: () => Readable.from(loadChunks(rows)) }, (err, result) =>
+        err ? reject(err) : resolve(Number(result?.affectedRows ?? 0)),
+      ),
+    );
+  } catch (err) {
+    if (!LOCAL_LOAD_REFUSED.has(Number((err as { errno?: unknown }).errno))) throw err;
+    localLoadRefused.add(em.connection);
+    return bulkInsert(em, table, columns, rows, options);
+  }
+}
+
+/** The rows as LOAD DATA text, in chunks of about 64 KB (formatted while the server reads the ones before). */
+function* loadChunks(rows: readonly unknown[][]): Generator<Buffer> {
+  let text = '';
+  for (const row of rows) {
+    for (let c = 0; c < row.length; c++) text += c === 0 ? loadField(row[c]) : `\t${loadField(row[c])}`;
+    text += '\n';
+    if (text.length >= 65_536) {
+      yield Buffer.from(text, 'utf8');
+      text = '';
+    }
+  }
+  if (text) yield Buffer.from(text, 'utf8');
 }
