@@ -25,6 +25,7 @@ import { HuntJudged1764720000000 } from '../../migrations/1764720000000-HuntJudg
 import { EntryExpiryIndex1764730000000 } from '../../migrations/1764730000000-EntryExpiryIndex';
 import { HitChangeFound1764740000000 } from '../../migrations/1764740000000-HitChangeFound';
 import { RetroHuntUpload1764750000000 } from '../../migrations/1764750000000-RetroHuntUpload';
+import { IocAccountIndex1764760000000 } from '../../migrations/1764760000000-IocAccountIndex';
 
 /** Every migration, in order. Listed explicitly so the same set runs from main, the CLI and the tests. */
 export const migrations = [
@@ -55,4 +56,5 @@ export const migrations = [
   EntryExpiryIndex1764730000000,
   HitChangeFound1764740000000,
   RetroHuntUpload1764750000000,
+  IocAccountIndex1764760000000,
 ];

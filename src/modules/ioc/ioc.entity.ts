@@ -12,7 +12,6 @@ import { IocList } from './ioc-list.entity';
 @Entity('ioc')
 @Index('UQ_ioc_list_cidr', ['listId', 'cidr'], { unique: true })
 @Index('IDX_ioc_list_start', ['listId', 'rangeStart'])
-@Index('IDX_ioc_account_start', ['accountId', 'rangeStart'])
 @Index('IDX_ioc_list_id', ['listId', 'id'])
 @Index('IDX_ioc_expires', ['expiresAt'])
 @ObjectType({ implements: Node, description: 'An IOC entry: an IPv4/IPv6 address or network on a list.' })
@@ -27,7 +26,7 @@ export class Ioc {
   @JoinColumn({ name: 'list_id', foreignKeyConstraintName: 'FK_ioc_list' })
   list?: IocList;
 
-  /** Denormalised from the list so account-wide lookups need no join. */
+  /** Denormalised from the list: reads filter by the account without a join. */
   @Column({ type: 'int' })
   accountId: number;
 

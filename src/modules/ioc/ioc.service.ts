@@ -341,9 +341,10 @@ export class IocService {
     }
     const ip = unmapIp(parsed);
     const now = Date.now();
-    const qb = this.dataSource.getRepository(Ioc).createQueryBuilder('i').where('i.accountId = :accountId', { accountId });
-    containing(qb, ip);
-    const entries = await qb.orderBy('i.prefix', 'DESC').addOrderBy('i.id', 'ASC').getMany();
+    const accountLists = await this.dataSource
+      .getRepository(IocList)
+      .find({ where: { accountId, entryKind: IocEntryKind.IP }, select: { id: true }, order: { id: 'ASC' } });
+    const entries = accountLists.length ? await containingEntries(this.dataSource, accountId, accountLists.map((l) => l.id), ip).getMany() : [];
     const listIds = [...new Set(entries.map((e) => e.listId))];
     const lists = listIds.length ? await this.dataSource.getRepository(IocList).findBy({ accountId, id: In(listIds) }) : [];
     const listById = new Map(lists.map((l) => [l.id, l]));
@@ -418,6 +419,17 @@ export async function dropDeviceOnlyAllows(em: EntityManager, accountId: number,
     if (list) await touchList(em, list, -ids.length, false);
   }
   return only.length;
+}
+
+/**
+ * The entries of the account's lists `listIds` whose range contains `ip`, longest prefix first: one bounded scan
+ * of the `(list_id, range_start)` index per list. (There is no account-wide index on `ioc`: every feed import would
+ * keep one more index of a million keys up to date, interleaved with the account's other lists.)
+ */
+export function containingEntries(ds: DataSource, accountId: number, listIds: readonly number[], ip: ParsedIp) {
+  const qb = ds.getRepository(Ioc).createQueryBuilder('i').where('i.listId IN (:...listIds) AND i.accountId = :accountId', { listIds, accountId });
+  containing(qb, ip);
+  return qb.orderBy('i.prefix', 'DESC').addOrderBy('i.id', 'ASC');
 }
 
 /** Restricts a query on `i` to entries whose range contains `ip` (bounded scan, see lowestContainingStartKey). */
