@@ -4,6 +4,7 @@ import { dialectOf, execute } from '../../db/bulk';
 import { pruneHitChanges } from '../flow-hit/hit-change';
 import { DAY_MS } from '../flow-hit/hit-rollup';
 import { HitRef, HitWriter } from '../flow-hit/hit-writer';
+import { RetroHuntStatus } from '../retro-hunt/retro-hunt.enums';
 
 export interface PurgeResult {
   flowHits: number;
@@ -12,6 +13,14 @@ export interface PurgeResult {
   uploads: number;
   cutoff: Date;
 }
+
+/**
+ * An upload the purge may delete: finished, and not waited for by a running retro-hunt. A hunt's re-run of an old
+ * upload, queued or failed and not yet counted, keeps it until the hunt completes (the next purge takes it): deleted
+ * before that, the hunt would count it among the uploads deleted with their device. Parameter: RUNNING.
+ */
+const PURGEABLE = `status IN ('COMPLETED', 'FAILED') AND NOT EXISTS (
+  SELECT 1 FROM retro_hunt_upload w JOIN retro_hunt h ON h.id = w.retro_hunt_id WHERE w.upload_id = log_upload.id AND h.status = ?)`;
 
 /** Rows per DELETE: each statement holds its locks only briefly, so uploads and reports go on meanwhile. */
 const BATCH = 5_000;
@@ -56,8 +65,8 @@ export class RetentionService {
     let uploads = 0;
     for (;;) {
       const old: Array<{ id: number | string; account_id: number | string; device_id: number | string; received_at: number | string }> = await em.query(
-        `SELECT id, account_id, device_id, received_at FROM log_upload WHERE received_at < ? AND status IN ('COMPLETED', 'FAILED') ORDER BY id LIMIT 100`,
-        [cutoff],
+        `SELECT id, account_id, device_id, received_at FROM log_upload WHERE received_at < ? AND ${PURGEABLE} ORDER BY id LIMIT 100`,
+        [cutoff, RetroHuntStatus.RUNNING],
       );
       if (old.length === 0) break;
       if (this.hits.toClickHouse) {
@@ -84,7 +93,8 @@ export class RetentionService {
         // The device keeps what was taken (retro-hunts reaching back before it say they could not judge it), in
         // the delete's transaction: a stop between the two neither loses nor counts twice.
         uploads += await this.dataSource.transaction(async (tx) => {
-          const n = await execute(tx, `DELETE FROM log_upload WHERE id = ?`, [id]);
+          // Asked again: a hunt may have queued it since it was listed.
+          const n = await execute(tx, `DELETE FROM log_upload WHERE id = ? AND ${PURGEABLE}`, [id, RetroHuntStatus.RUNNING]);
           if (n > 0)
             await execute(
               tx,

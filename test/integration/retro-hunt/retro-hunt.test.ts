@@ -479,4 +479,67 @@ describe.each(drivers)('retro-hunt over purged uploads (%s)', (driver) => {
     expect(a.uploads + b.uploads).toBe(3);
     expect((await q(DEVICE, { id: device })).node.uploadsPurged).toBe(2);
   });
+
+  it('an upload a hunt queues while the purge is deleting it is left to its re-run, not counted as deleted with its device', async () => {
+    const device = await makeDevice('late', '93.184.216.37');
+    ok(await upload(t, CAPTURE_1, { deviceNickname: 'late' }));
+    await processQueued(t.services);
+    // Uploads the purge took from the policy's devices in the tests before (a hunt over everything counts them).
+    const before = Number((await t.dataSource.query(`SELECT COALESCE(SUM(uploads_purged), 0) AS n FROM device WHERE account_id = ?`, [t.accountId]))[0].n);
+    // A list change: its hunt is planned after the coalescing window (a manual start plans at once).
+    await add('198.51.100.0/24');
+    // The purge lists the old uploads; before it deletes this one, the hunt is planned and queues it.
+    const manager = t.dataSource.manager;
+    const query = manager.query.bind(manager);
+    let planned = false;
+    const spy = jest.spyOn(manager, 'query').mockImplementation(async (sql: string, params?: unknown) => {
+      const rows = await query(sql, params as unknown[]);
+      if (!planned && /FROM log_upload WHERE received_at </.test(sql) && rows.length > 0) {
+        planned = true;
+        await t.services.retroHunts.runDue(far());
+      }
+      return rows;
+    });
+    let purged;
+    try {
+      purged = await t.services.retention.purge(Date.now() + 2 * DAY);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(planned).toBe(true);
+    expect(purged.uploads).toBe(0);
+    expect(await latestHunt()).toMatchObject({ status: 'RUNNING', uploadsRerun: 1 });
+    await settle();
+    expect(await latestHunt()).toEqual({
+      status: 'COMPLETED',
+      uploadsRerun: 1,
+      uploadsPurged: before,
+      summary: before ? expect.not.stringMatching(/deleted with their device/) : null,
+    });
+    // Once the hunt is done, the next purge takes it.
+    expect((await t.services.retention.purge(Date.now() + 2 * DAY)).uploads).toBe(1);
+    expect((await q(DEVICE, { id: device })).node.uploadsPurged).toBe(1);
+  });
+
+  it('an old upload whose re-run failed stays until its hunt has completed: said as failed, not as deleted', async () => {
+    const device = await makeDevice('failing', '93.184.216.38');
+    ok(await upload(t, CAPTURE_1, { deviceNickname: 'failing' }));
+    await processQueued(t.services);
+    const before = Number((await t.dataSource.query(`SELECT COALESCE(SUM(uploads_purged), 0) AS n FROM device WHERE account_id = ?`, [t.accountId]))[0].n);
+    await add('198.51.0.0/16');
+    await t.services.retroHunts.runDue(far());
+    expect(await latestHunt()).toMatchObject({ status: 'RUNNING', uploadsRerun: 1 });
+    // The re-run fails for good (as after its attempts ran out); the hunt has not completed yet.
+    await t.dataSource.query(`UPDATE log_upload SET status = 'FAILED', error = 'disk gone' WHERE status = 'QUEUED'`);
+    expect((await t.services.retention.purge(Date.now() + 2 * DAY)).uploads).toBe(0);
+    await t.services.retroHunts.runDue(far());
+    expect(await latestHunt()).toEqual({
+      status: 'COMPLETED',
+      uploadsRerun: 1,
+      uploadsPurged: before,
+      summary: expect.stringMatching(/1 upload\(s\) failed on re-run; their hits are as the failure left them\.$/),
+    });
+    expect((await t.services.retention.purge(Date.now() + 2 * DAY)).uploads).toBe(1);
+    expect((await q(DEVICE, { id: device })).node.uploadsPurged).toBe(1);
+  });
 });
