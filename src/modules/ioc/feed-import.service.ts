@@ -12,6 +12,7 @@ import { FeedImportTally, FeedSkippedLine } from './feed/feed-import-tally';
 import { FeedLine, FeedNotTextError, readFeedLines } from './feed/feed-reader';
 import { compareRange, FeedEntrySet } from './feed/feed-entry-set';
 import { sqliteHandle } from '../../db/sqlite-handle';
+import type { Statement } from 'better-sqlite3';
 import { nextTurn } from '../../common/async/next-turn';
 import type { KeyRange } from '../log-upload/address-set';
 import { expiriesPastTheCheck, requestRetroHunt } from '../retro-hunt/retro-hunt.request';
@@ -148,7 +149,21 @@ interface ExistingRow {
   firstSeen: number | null;
 }
 
-type RawRow = { id: number | string; range_start: string; range_end: string; expires_at: number | string | null; first_seen_in_source: number | string | null };
+/** A list's first page of rows, and the page after (start, ID), in the walk's order; parameters end with the page size. */
+const FIRST_PAGE = `SELECT id, range_start, range_end, expires_at, first_seen_in_source FROM ioc WHERE list_id = ? AND id <= ? ORDER BY range_start ASC, id ASC LIMIT ?`;
+const NEXT_PAGE =
+  `SELECT id, range_start, range_end, expires_at, first_seen_in_source FROM ioc WHERE list_id = ? AND range_start >= ? AND (range_start > ? OR id > ?) AND id <= ? ` +
+  `ORDER BY range_start ASC, id ASC LIMIT ?`;
+
+type RawObject = {
+  id: number | string;
+  range_start: string;
+  range_end: string;
+  expires_at: number | string | null;
+  first_seen_in_source: number | string | null;
+};
+/** A page row as an array, in FIRST_PAGE's column order (SQLite's raw rows: no object with keys per row). */
+type RawRow = [id: number | string, start: string, end: string, expiresAt: number | string | null, firstSeen: number | string | null];
 
 /** The rows an import writes: the entry's columns and its first and last sighting in a feed. */
 const IMPORT_COLUMNS = [...IOC_COLUMNS, 'first_seen_in_source', 'last_seen_in_source'] as const;
@@ -185,7 +200,12 @@ class ExistingRows {
     private readonly pageSize: number,
   ) {
     if (maxId <= 0) this.exhausted = true;
+    const handle = sqliteHandle(em.connection);
+    // Prepared once for the walk, rows as arrays: 1M rows in 1.4-1.6 s, against 1.9-2.2 s as objects.
+    this.sqlite = handle && { first: handle.prepare(FIRST_PAGE).raw(true), next: handle.prepare(NEXT_PAGE).raw(true) };
   }
+
+  private readonly sqlite: { first: Statement; next: Statement } | null;
 
   /** The current row, or null past the last; call `fill()` first when `needsFill`. */
   get current(): ExistingRow | null {
@@ -217,11 +237,11 @@ class ExistingRows {
       const rows = this.pending;
       for (const r of page)
         rows.push({
-          id: Number(r.id),
-          start: r.range_start,
-          end: r.range_end,
-          expiresAt: r.expires_at == null ? null : Number(r.expires_at),
-          firstSeen: r.first_seen_in_source == null ? null : Number(r.first_seen_in_source),
+          id: Number(r[0]),
+          start: r[1],
+          end: r[2],
+          expiresAt: r[3] == null ? null : Number(r[3]),
+          firstSeen: r[4] == null ? null : Number(r[4]),
         });
       // Hold back the last start's rows: the next page may hold more of them.
       let cut = rows.length;
@@ -233,18 +253,18 @@ class ExistingRows {
   }
 
   private async page(): Promise<RawRow[]> {
-    const { em, listId, maxId, after, pageSize } = this;
-    const page: RawRow[] = after
-      ? await em.query(
-          `SELECT id, range_start, range_end, expires_at, first_seen_in_source FROM ioc WHERE list_id = ? AND range_start >= ? AND (range_start > ? OR id > ?) AND id <= ? ` +
-            `ORDER BY range_start ASC, id ASC LIMIT ${pageSize}`,
-          [listId, after.start, after.start, after.id, maxId],
-        )
-      : await em.query(
-          `SELECT id, range_start, range_end, expires_at, first_seen_in_source FROM ioc WHERE list_id = ? AND id <= ? ORDER BY range_start ASC, id ASC LIMIT ${pageSize}`,
-          [listId, maxId],
-        );
-    if (page.length > 0) this.after = { start: page[page.length - 1].range_start, id: Number(page[page.length - 1].id) };
+    const { em, listId, maxId, after, pageSize, sqlite } = this;
+    const params = after ? [listId, after.start, after.start, after.id, maxId, pageSize] : [listId, maxId, pageSize];
+    const page = sqlite
+      ? ((after ? sqlite.next : sqlite.first).all(...params) as RawRow[])
+      : ((await em.query(after ? NEXT_PAGE : FIRST_PAGE, params)) as RawObject[]).map((r): RawRow => [
+          r.id,
+          r.range_start,
+          r.range_end,
+          r.expires_at,
+          r.first_seen_in_source,
+        ]);
+    if (page.length > 0) this.after = { start: page[page.length - 1][1], id: Number(page[page.length - 1][0]) };
     return page;
   }
 }
