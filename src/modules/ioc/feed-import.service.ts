@@ -299,7 +299,7 @@ function rowWriter(em: EntityManager): (rows: unknown[][]) => Promise<number> {
       return n;
     };
   }
-  return (rows) => bulkLoad(em, 'ioc', IMPORT_COLUMNS, rows, { ignoreDuplicates: true });
+  return (rows) => bulkLoad(em, 'ioc', IMPORT_COLUMNS, rows);
 }
 
 /**

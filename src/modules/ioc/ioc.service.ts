@@ -344,7 +344,14 @@ export class IocService {
     const accountLists = await this.dataSource
       .getRepository(IocList)
       .find({ where: { accountId, entryKind: IocEntryKind.IP }, select: { id: true }, order: { id: 'ASC' } });
-    const entries = accountLists.length ? await containingEntries(this.dataSource, accountId, accountLists.map((l) => l.id), ip).getMany() : [];
+    const entries = accountLists.length
+      ? await containingEntries(
+          this.dataSource,
+          accountId,
+          accountLists.map((l) => l.id),
+          ip,
+        ).getMany()
+      : [];
     const listIds = [...new Set(entries.map((e) => e.listId))];
     const lists = listIds.length ? await this.dataSource.getRepository(IocList).findBy({ accountId, id: In(listIds) }) : [];
     const listById = new Map(lists.map((l) => [l.id, l]));
