@@ -480,12 +480,20 @@ describe.each(drivers)('retro-hunt over purged uploads (%s)', (driver) => {
     expect((await q(DEVICE, { id: device })).node.uploadsPurged).toBe(2);
   });
 
-  it('an upload a hunt queues while the purge is deleting it is left to its re-run, not counted as deleted with its device', async () => {
-    const device = await makeDevice('late', '93.184.216.37');
-    ok(await upload(t, CAPTURE_1, { deviceNickname: 'late' }));
+  /**
+   * A new device with CAPTURE_1 processed, and the uploads the purge took from the account's devices in the tests
+   * before (a hunt over everything counts them in uploadsPurged).
+   */
+  const uploadedTo = async (nickname: string, ip: string) => {
+    const device = await makeDevice(nickname, ip);
+    ok(await upload(t, CAPTURE_1, { deviceNickname: nickname }));
     await processQueued(t.services);
-    // Uploads the purge took from the policy's devices in the tests before (a hunt over everything counts them).
-    const before = Number((await t.dataSource.query(`SELECT COALESCE(SUM(uploads_purged), 0) AS n FROM device WHERE account_id = ?`, [t.accountId]))[0].n);
+    const [{ n }] = await t.dataSource.query(`SELECT COALESCE(SUM(uploads_purged), 0) AS n FROM device WHERE account_id = ?`, [t.accountId]);
+    return { device, before: Number(n) };
+  };
+
+  it('an upload a hunt queues while the purge is deleting it is left to its re-run, not counted as deleted with its device', async () => {
+    const { device, before } = await uploadedTo('late', '93.184.216.37');
     // A list change: its hunt is planned after the coalescing window (a manual start plans at once).
     await add('198.51.100.0/24');
     // The purge lists the old uploads; before it deletes this one, the hunt is planned and queues it.
@@ -522,10 +530,7 @@ describe.each(drivers)('retro-hunt over purged uploads (%s)', (driver) => {
   });
 
   it('an old upload whose re-run failed stays until its hunt has completed: said as failed, not as deleted', async () => {
-    const device = await makeDevice('failing', '93.184.216.38');
-    ok(await upload(t, CAPTURE_1, { deviceNickname: 'failing' }));
-    await processQueued(t.services);
-    const before = Number((await t.dataSource.query(`SELECT COALESCE(SUM(uploads_purged), 0) AS n FROM device WHERE account_id = ?`, [t.accountId]))[0].n);
+    const { device, before } = await uploadedTo('failing', '93.184.216.38');
     await add('198.51.0.0/16');
     await t.services.retroHunts.runDue(far());
     expect(await latestHunt()).toMatchObject({ status: 'RUNNING', uploadsRerun: 1 });
