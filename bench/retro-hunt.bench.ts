@@ -54,7 +54,8 @@ async function processAll(s: Services): Promise<number> {
 
 async function main(): Promise<void> {
   const config = {
-    ...loadConfig({ NODE_ENV: 'test', PARSE_THREADS: '0', RETRO_HUNT_MAX_UPLOADS: String(UPLOADS) }),
+    // The seeded uploads span days: with a retention period, hunts would leave the oldest to the purge.
+    ...loadConfig({ NODE_ENV: 'test', PARSE_THREADS: '0', RETRO_HUNT_MAX_UPLOADS: String(UPLOADS), RETENTION_DAYS: '0' }),
     database: { type: 'sqlite', file: ':memory:', url: undefined },
   } as ReturnType<typeof loadConfig>;
   const ds = createDataSource(config.database);

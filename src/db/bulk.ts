@@ -122,7 +122,12 @@ const LOCAL_LOAD_REFUSED = new Set([1148, 3948, 2068, 4166]);
 /** One value in LOAD DATA's default text format (tab-separated, backslash escapes, \N for NULL). */
 function loadField(v: unknown): string {
   if (v == null) return '\\N';
-  if (typeof v === 'number' || typeof v === 'bigint') return String(v);
+  if (typeof v === 'bigint') return String(v);
+  // LOAD DATA IGNORE would store NaN or Infinity as 0 with a warning; an INSERT refuses them.
+  if (typeof v === 'number') {
+    if (!Number.isFinite(v)) throw new TypeError(`bulkLoad: ${v} is not a value a column can hold`);
+    return String(v);
+  }
   if (typeof v === 'boolean') return v ? '1' : '0';
   if (typeof v !== 'string') throw new TypeError(`bulkLoad: a ${typeof v} value has no text form`);
   return /[\\\t\n\r\0]/.test(v) ? v.replace(/[\\\t\n\r\0]/g, (c) => LOAD_ESCAPES[c]) : v;
@@ -159,6 +164,10 @@ export async function bulkLoad(em: EntityManager, table: string, columns: readon
   const closed = () =>
     connection.stream.destroy(Object.assign(new Error('The server closed the connection during LOAD DATA.'), { code: 'PROTOCOL_CONNECTION_LOST' }));
   connection.stream.once('end', closed);
+  // mysql2 adds 'pause' and 'drain' listeners to the socket for the load and removes them only when it succeeds or
+  // the connection fails: after an error of the statement (KILL QUERY, a lock wait timeout) or of the rows, the
+  // pooled connection would keep them, one pair more each time. Those it adds are removed here.
+  const before = { pause: connection.stream.listeners('pause'), drain: connection.stream.listeners('drain') };
   try {
     return await new Promise<number>((resolve, reject) =>
       connection.query({ sql, infileStreamFactory: () => Readable.from(loadChunks(rows)) }, (err, result) =>
@@ -171,6 +180,9 @@ export async function bulkLoad(em: EntityManager, table: string, columns: readon
     return bulkInsert(em, table, columns, rows, options);
   } finally {
     connection.stream.removeListener('end', closed);
+    for (const event of ['pause', 'drain'] as const)
+      for (const listener of connection.stream.listeners(event))
+        if (!before[event].includes(listener)) connection.stream.removeListener(event, listener as (...args: unknown[]) => void);
   }
 }
 

@@ -14,6 +14,7 @@ import { nextTurn } from '../../common/async/next-turn';
 import { readNameSets } from '../log-upload/name-set.store';
 import { LogUploadStatus } from '../log-upload/log-upload.enums';
 import { RetroHunt } from './retro-hunt.entity';
+import { retentionCutoff } from '../report/retention.service';
 import { RetroHuntStatus } from './retro-hunt.enums';
 import { HuntTarget, insertHunt, requestRetroHunt } from './retro-hunt.request';
 
@@ -102,7 +103,7 @@ export class RetroHuntService {
     const since = input.since?.getTime() ?? null;
     const cause = `Started by hand${lists ? ` for ${lists.length} list(s)` : ''}${devices ? ` on ${devices.length} device(s)` : ''}${since != null ? ` since ${new Date(since).toISOString()}` : ''}.`;
     // Refused before anything is stored when it is too big: the caller sees the count and the setting now.
-    const affected = await this.affected(this.dataSource.manager, accountId, [target], NO_CHANGES, since);
+    const affected = await this.affected(this.dataSource.manager, accountId, [target], NO_CHANGES, since, now);
     if (affected.uploads.length > this.options.maxUploads) {
       return failure(userError(UserErrorCode.INVALID, ['input'], this.refusal(affected.uploads.length)));
     }
@@ -237,7 +238,7 @@ export class RetroHuntService {
         list.push(r.name);
         domains.set(Number(r.target), list);
       }
-      const { uploads, processing, examined, devices, upToDate } = await this.affected(em, accountId, targets, { ranges, domains }, since, {
+      const { uploads, processing, examined, devices, upToDate } = await this.affected(em, accountId, targets, { ranges, domains }, since, now, {
         id,
         changes: Number(hunt.changes),
       });
@@ -392,6 +393,7 @@ export class RetroHuntService {
     targets: HuntTarget[],
     changes: TargetChanges,
     since: number | null,
+    now: number,
     /** The hunt being planned, with the changes it covers: uploads matched after all of them are up to date. */
     hunt: { id: number; changes: number } | null = null,
   ): Promise<{ uploads: number[]; processing: number[]; examined: number; devices: number[]; upToDate: number }> {
@@ -403,6 +405,15 @@ export class RetroHuntService {
     if (since != null) {
       where += ' AND received_at >= ?';
       params.push(since);
+    }
+    // Uploads received before the retention cutoff are the retention purge's: it may be deleting one's hits now, and
+    // a re-run would find them all again as new. A hunt planned after the purge listed its uploads has a later cutoff
+    // than the purge's, so it never queues one of them (one planned before queued them first, and the purge lists
+    // only finished uploads).
+    const cutoff = retentionCutoff(this.options.retentionDays, now);
+    if (cutoff != null) {
+      where += ' AND received_at >= ?';
+      params.push(cutoff);
     }
     const rows: Array<{ id: number | string; device_id: number | string; status: string; judged_hunts: string | null }> = await em.query(
       `SELECT id, device_id, status, judged_hunts FROM log_upload WHERE ${where} ORDER BY id`,

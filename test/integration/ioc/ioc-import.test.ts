@@ -155,7 +155,7 @@ describe.each(drivers)('feed import (%s)', (driver) => {
   });
 
   it.each([
-    ['the default pages', null],
+    ['the default pages (one page on MySQL)', null],
     ['pages of 7 rows (runs of one start cut by most page ends)', 7],
   ])('REPLACE over many pages keeps every kept entry (and its ID), with networks that share a start: %s', async (_, pageRows) => {
     const pages = { ...importPages };

@@ -496,7 +496,9 @@ describe.each(drivers)('retro-hunt over purged uploads (%s)', (driver) => {
     const { device, before } = await uploadedTo('late', '93.184.216.37');
     // A list change: its hunt is planned after the coalescing window (a manual start plans at once).
     await add('198.51.100.0/24');
-    // The purge lists the old uploads; before it deletes this one, the hunt is planned and queues it.
+    // The purge lists the old uploads; before it deletes this one, the hunt is planned and queues it. (Only with the two
+    // clocks this far apart: the purge's two days on, the hunt's now. A hunt planned on the purge's clock leaves the
+    // upload to it, as the next test shows; the purge's second look is for clocks that differ between processes.)
     const manager = t.dataSource.manager;
     const query = manager.query.bind(manager);
     let planned = false;
@@ -525,6 +527,18 @@ describe.each(drivers)('retro-hunt over purged uploads (%s)', (driver) => {
       summary: before ? expect.not.stringMatching(/deleted with their device/) : null,
     });
     // Once the hunt is done, the next purge takes it.
+    expect((await t.services.retention.purge(Date.now() + 2 * DAY)).uploads).toBe(1);
+    expect((await q(DEVICE, { id: device })).node.uploadsPurged).toBe(1);
+  });
+
+  it('a hunt leaves the uploads received before the retention cutoff to the purge', async () => {
+    const { device } = await uploadedTo('expiring', '93.184.216.39');
+    const [{ id }] = await t.dataSource.query(`SELECT MAX(id) AS id FROM log_upload`);
+    await add('198.51.100.7/31');
+    // Planned two days on: the upload is past RETENTION_DAYS=1.
+    await t.services.retroHunts.runDue(Date.now() + 2 * DAY);
+    expect(await latestHunt()).toMatchObject({ status: 'COMPLETED', uploadsRerun: 0 });
+    expect(await t.dataSource.query(`SELECT status FROM log_upload WHERE id = ?`, [id])).toEqual([{ status: 'COMPLETED' }]);
     expect((await t.services.retention.purge(Date.now() + 2 * DAY)).uploads).toBe(1);
     expect((await q(DEVICE, { id: device })).node.uploadsPurged).toBe(1);
   });
