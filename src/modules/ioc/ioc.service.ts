@@ -355,11 +355,11 @@ export class IocService {
     const listIds = [...new Set(entries.map((e) => e.listId))];
     const lists = listIds.length ? await this.dataSource.getRepository(IocList).findBy({ accountId, id: In(listIds) }) : [];
     const listById = new Map(lists.map((l) => [l.id, l]));
-    const matches = entries.map((ioc) => ({
-      ioc,
-      iocList: listById.get(ioc.listId) as IocList,
-      active: ioc.expiresAt == null || ioc.expiresAt.getTime() > now,
-    }));
+    // A list deleted between the two reads took its entries with it.
+    const matches = entries.flatMap((ioc) => {
+      const iocList = listById.get(ioc.listId);
+      return iocList ? [{ ioc, iocList, active: ioc.expiresAt == null || ioc.expiresAt.getTime() > now }] : [];
+    });
     const allowIds = matches.filter((m) => m.iocList.kind === IocListKind.ALLOW).map((m) => m.ioc.id);
     const scopedIds = new Set(
       allowIds.length

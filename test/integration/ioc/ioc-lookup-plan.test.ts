@@ -5,6 +5,7 @@ import { cidr4, parseCidr, Cidr } from '../../../src/common/net/cidr';
 import { parseIp } from '../../../src/common/net/ip';
 import { containingEntries, IOC_COLUMNS, iocRow } from '../../../src/modules/ioc/ioc.service';
 import { IocCategory, IocListKind } from '../../../src/modules/ioc/ioc.enums';
+import { IocList } from '../../../src/modules/ioc/ioc-list.entity';
 
 const net = (text: string): Cidr => {
   const parsed = parseCidr(text, { minPrefixV4: 0, minPrefixV6: 0 });
@@ -55,6 +56,25 @@ describe.each(drivers)('iocLookup over the lists of an account (%s)', (driver) =
     } else {
       const plan: Array<{ key: string | null; type: string }> = await t.dataSource.query(`EXPLAIN ${sql}`, params);
       expect(plan.map((p) => [p.key, p.type])).toEqual([['IDX_ioc_list_start', 'range']]);
+    }
+  });
+
+  it('a list deleted between its entries and its own row are read is left out, not an error', async () => {
+    const gone = await t.services.iocLists.create(t.accountId, { name: 'gone', kind: IocListKind.BLOCK, severity: 1, category: IocCategory.OTHER });
+    if (!gone.ok) throw new Error('setup');
+    await t.services.iocs.add(t.accountId, gone.value.id, [{ value: '10.0.1.5' }]);
+    const repo = t.dataSource.getRepository(IocList);
+    const findBy = repo.findBy.bind(repo);
+    const spy = jest.spyOn(repo, 'findBy').mockImplementationOnce(async (where) => {
+      expect((await t.services.iocLists.delete(t.accountId, gone.value.id)).ok).toBe(true);
+      return findBy(where);
+    });
+    try {
+      const found = await t.services.iocs.lookup(t.accountId, '10.0.1.5');
+      expect(spy).toHaveBeenCalled();
+      expect(found.matches.map((m) => m.ioc.cidr)).toEqual(['10.0.1.4/30', '10.0.0.0/16', '10.0.0.0/8']);
+    } finally {
+      spy.mockRestore();
     }
   });
 
