@@ -341,25 +341,17 @@ export class IocService {
     }
     const ip = unmapIp(parsed);
     const now = Date.now();
-    const accountLists = await this.dataSource
-      .getRepository(IocList)
-      .find({ where: { accountId, entryKind: IocEntryKind.IP }, select: { id: true }, order: { id: 'ASC' } });
-    const entries = accountLists.length
-      ? await containingEntries(
-          this.dataSource,
-          accountId,
-          accountLists.map((l) => l.id),
-          ip,
-        ).getMany()
-      : [];
+    // The account's IP lists, read once: the entries are read from them, and each match names its list from here (a
+    // list deleted after this read took its entries with it, or leaves its row here for entries read before).
+    const accountLists = await this.dataSource.getRepository(IocList).find({ where: { accountId, entryKind: IocEntryKind.IP }, order: { id: 'ASC' } });
+    const listById = new Map(accountLists.map((l) => [l.id, l]));
+    const entries = accountLists.length ? await containingEntries(this.dataSource, accountId, [...listById.keys()], ip).getMany() : [];
     const listIds = [...new Set(entries.map((e) => e.listId))];
-    const lists = listIds.length ? await this.dataSource.getRepository(IocList).findBy({ accountId, id: In(listIds) }) : [];
-    const listById = new Map(lists.map((l) => [l.id, l]));
-    // A list deleted between the two reads took its entries with it.
-    const matches = entries.flatMap((ioc) => {
-      const iocList = listById.get(ioc.listId);
-      return iocList ? [{ ioc, iocList, active: ioc.expiresAt == null || ioc.expiresAt.getTime() > now }] : [];
-    });
+    const matches = entries.map((ioc) => ({
+      ioc,
+      iocList: listById.get(ioc.listId) as IocList,
+      active: ioc.expiresAt == null || ioc.expiresAt.getTime() > now,
+    }));
     const allowIds = matches.filter((m) => m.iocList.kind === IocListKind.ALLOW).map((m) => m.ioc.id);
     const scopedIds = new Set(
       allowIds.length
