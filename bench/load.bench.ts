@@ -168,11 +168,12 @@ async function main(): Promise<void> {
 
   progress('starting the server and waiting for its report store');
   // Each completed upload's run by phase (the upload.completed log line's phasesMs), to say where a slow one waited.
-  const runPhases: Array<{ durationMs: number; phasesMs: Record<string, number> }> = [];
+  // With it, the parse thread's time on a core and waiting for one (parseThreadMs, Linux).
+  const runPhases: Array<{ durationMs: number; phasesMs: Record<string, number>; parseThreadMs?: { cpu: number; queued: number } }> = [];
   const onLine = (line: string) => {
     if (!line.includes('"upload.completed"')) return;
-    const entry = JSON.parse(line) as { durationMs: number; phasesMs?: Record<string, number> };
-    if (entry.phasesMs) runPhases.push({ durationMs: entry.durationMs, phasesMs: entry.phasesMs });
+    const entry = JSON.parse(line) as { durationMs: number; phasesMs?: Record<string, number>; parseThreadMs?: { cpu: number; queued: number } };
+    if (entry.phasesMs) runPhases.push({ durationMs: entry.durationMs, phasesMs: entry.phasesMs, parseThreadMs: entry.parseThreadMs });
   };
   const server = await startChildServer({ root: ROOT, databaseUrl, cpuProf: CPU_PROF, onLine });
   const api = new Api(server.base, key);
@@ -377,8 +378,17 @@ async function main(): Promise<void> {
     console.log(
       `  run by phase (ms)     ${phaseNames.map((n) => `${n} idle p50 ${f(byPhase(idlePhases, n).p50)} / load p50 ${f(byPhase(loadPhases, n).p50)} p95 ${f(byPhase(loadPhases, n).p95)}`).join('; ')}`,
     );
+    // The parse thread's part of `parse`: on a core, and runnable but waiting for one (the machine's other work).
+    const threadOf = (runs: typeof loadPhases, k: 'cpu' | 'queued') => stats(runs.flatMap((r) => (r.parseThreadMs ? [r.parseThreadMs[k]] : [])));
+    if (loadPhases.some((r) => r.parseThreadMs)) {
+      const line = (k: 'cpu' | 'queued') =>
+        `idle p50 ${f(threadOf(idlePhases, k).p50)} / load p50 ${f(threadOf(loadPhases, k).p50)} p95 ${f(threadOf(loadPhases, k).p95)}`;
+      console.log(`  parse thread (ms)     on a core ${line('cpu')}; waiting for a core ${line('queued')}`);
+    }
+    const threadNote = (r: (typeof loadPhases)[number]) =>
+      r.parseThreadMs ? ` (parse thread: on a core ${r.parseThreadMs.cpu}, waiting for one ${r.parseThreadMs.queued})` : '';
     for (const r of [...loadPhases].sort((a, b) => b.durationMs - a.durationMs).slice(0, 5))
-      console.log(`    slow run ${r.durationMs} ms: ${phaseNames.map((n) => `${n} ${r.phasesMs[n]}`).join(', ')}`);
+      console.log(`    slow run ${r.durationMs} ms: ${phaseNames.map((n) => `${n} ${r.phasesMs[n]}`).join(', ')}${threadNote(r)}`);
     for (const e of errorSamples) console.log(`  sample error: ${e}`);
   } finally {
     await server.stop();

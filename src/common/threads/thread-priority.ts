@@ -1,4 +1,4 @@
-import { readlinkSync } from 'node:fs';
+import { readFileSync, readlinkSync } from 'node:fs';
 import os from 'node:os';
 
 /**
@@ -25,4 +25,34 @@ export function threadId(): number {
   const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
   if (!Number.isSafeInteger(tid) || tid <= 0) throw new Error('no thread ID in /proc/thread-self');
   return tid;
+}
+
+/** Time the calling thread has spent on a core and waiting for one, ms (Linux's per-task scheduler statistics). */
+export interface ThreadTime {
+  /** On a core. */
+  cpuMs: number;
+  /** Runnable but waiting for a core (the run queue): the time other threads and processes took from it. */
+  queuedMs: number;
+}
+
+/**
+ * The calling thread's ThreadTime so far, from /proc/thread-self/schedstat (its first two fields are nanoseconds on
+ * a core and waiting in the run queue); null where the file is missing or unreadable (another platform, a kernel
+ * without scheduler statistics).
+ */
+export function threadTime(): ThreadTime | null {
+  if (process.platform !== 'linux') return null;
+  try {
+    const [cpu, queued] = readFileSync('/proc/thread-self/schedstat', 'latin1').split(' ', 2).map(Number);
+    if (!Number.isFinite(cpu) || !Number.isFinite(queued)) return null;
+    return { cpuMs: cpu / 1e6, queuedMs: queued / 1e6 };
+  } catch {
+    return null;
+  }
+}
+
+/** The ThreadTime between two readings of the same thread, or null when either is missing. */
+export function threadTimeSince(before: ThreadTime | null, after: ThreadTime | null): ThreadTime | null {
+  if (before === null || after === null) return null;
+  return { cpuMs: after.cpuMs - before.cpuMs, queuedMs: after.queuedMs - before.queuedMs };
 }

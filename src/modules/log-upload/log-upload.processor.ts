@@ -46,6 +46,8 @@ export interface ProcessOutcome {
   deviceId?: number;
   /** Where a completed run's time went (the upload.completed log line), ms. */
   phases?: ProcessPhases;
+  /** The parse thread's share of `phases.parse` (the upload.completed log line's parseThreadMs). */
+  parseThread?: ParseThreadPhases;
 }
 
 /**
@@ -59,6 +61,16 @@ export interface ProcessPhases {
   match: number;
   stage: number;
   commit: number;
+}
+
+/**
+ * The parse thread's part of `parse`, ms: on a core (`cpu`) and runnable but waiting for one (`queued`: what the
+ * other threads and processes of a busy machine took from it). The rest of `parse` is the thread waiting for the
+ * inflater and the hand-offs between threads. Linux only; absent when the parse ran on this thread.
+ */
+export interface ParseThreadPhases {
+  cpu: number;
+  queued: number;
 }
 
 export interface ProcessorOptions {
@@ -331,6 +343,7 @@ export class LogUploadProcessor {
       dnsHits: dnsHits.length,
       textBytes: bytes,
       durationMs: performance.now() - started,
+      ...(parsed.thread && { parseThread: { cpu: parsed.thread.cpuMs, queued: parsed.thread.queuedMs } }),
       phases: {
         prepare: parseStart - started,
         parse: matchStart - parseStart,

@@ -1,4 +1,5 @@
 import crypto from 'node:crypto';
+import { threadTime } from '../../../src/common/threads/thread-priority';
 import request from 'supertest';
 import { drivers } from '../../helpers/db';
 import { createTestApp, ok, TestApp } from '../../helpers/app';
@@ -215,6 +216,12 @@ describe.each(drivers)('structured logs (%s)', (driver) => {
       expect(Object.keys(phases)).toEqual(['prepare', 'parse', 'match', 'stage', 'commit']);
       for (const v of Object.values(phases)) expect(Number.isInteger(v) && v >= 0).toBe(true);
       expect(Object.values(phases).reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(completed.durationMs + 5);
+      // Parsed on a parse thread: that thread's time on a core and waiting for one, where Linux tells it.
+      if (t.services.parsers && threadTime() !== null) {
+        const thread = completed.parseThreadMs as { cpu: number; queued: number };
+        expect(Object.keys(thread)).toEqual(['cpu', 'queued']);
+        for (const v of Object.values(thread)) expect(Number.isInteger(v) && v >= 0).toBe(true);
+      } else expect(completed.parseThreadMs).toBeUndefined();
       expect(await lineWhere(log, (x) => x.event === 'job.claimed' && x.uploadId === goodId)).toMatchObject({ attempt: 1, retry: false, recovered: false });
 
       expect(await lineWhere(log, (x) => x.event === 'upload.failed' && x.uploadId === badId, 10_000)).toMatchObject({

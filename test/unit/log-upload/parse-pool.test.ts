@@ -5,6 +5,7 @@ import { generateCapture } from '../../helpers/capture';
 import { turnCounter } from '../../helpers/turns';
 import { TcpdumpParser } from '../../../src/modules/log-upload/parsing';
 import { ParsePool } from '../../../src/modules/log-upload/parse-thread/parse-pool';
+import { threadTime } from '../../../src/common/threads/thread-priority';
 import { parseStoredFile, SLICE, StoredFile } from '../../../src/modules/log-upload/parse-thread/parse-stored-file';
 
 const FIXTURE = path.resolve(__dirname, '../../fixtures/tcpdump');
@@ -63,8 +64,15 @@ describe('ParsePool', () => {
         return true;
       });
       expect(here.kind).toBe('parsed');
-      expect(there).toEqual(here);
-      if (there.kind !== 'parsed') return;
+      if (there.kind !== 'parsed' || here.kind !== 'parsed') throw new Error(`not parsed: ${there.kind}`);
+      const { thread, ...rest } = there;
+      expect(rest).toEqual(here);
+      // The thread's own time over the job, where the platform tells it (Linux): on a core, and waiting for one.
+      if (threadTime() === null) expect(thread).toBeNull();
+      else {
+        expect(thread!.cpuMs).toBeGreaterThan(0);
+        expect(thread!.queuedMs).toBeGreaterThanOrEqual(0);
+      }
       expect(there.connections.length).toBeGreaterThan(5000);
       expect(there.connections.some((c) => c.family === 6)).toBe(true);
       expect(there.bytes).toBe(TEXT.length);

@@ -4,6 +4,7 @@ import { createDirectionClassifier } from '../flows/direction';
 import { Connection, ConnectionFolder } from '../flows/fold';
 import { DnsQueryFolder, DnsQueryGroup } from '../flows/dns-queries';
 import { missingEpochTimestamps, ParseStats, TcpdumpParser } from '../parsing';
+import type { ThreadTime } from '../../../common/threads/thread-priority';
 
 /**
  * The CPU-heavy part of processing an upload, with no database: inflate the stored file, parse its lines and
@@ -26,7 +27,15 @@ export interface StoredFile {
 }
 
 export type ParseOutcome =
-  | { kind: 'parsed'; stats: ParseStats; bytes: number; connections: Connection[]; dnsQueries: DnsQueryGroup[] }
+  | {
+      kind: 'parsed';
+      stats: ParseStats;
+      bytes: number;
+      connections: Connection[];
+      dnsQueries: DnsQueryGroup[];
+      /** On a parse thread: that thread's time on a core and waiting for one over the job (null: not known here). */
+      thread?: ThreadTime | null;
+    }
   /** The stored bytes do not inflate. */
   | { kind: 'unreadable'; message: string }
   /** The slice hook said stop (shutdown, lease lost). */

@@ -2,6 +2,7 @@ import type { ParseStats } from '../parsing';
 import type { Connection } from '../flows/fold';
 import type { StoredFile } from './parse-stored-file';
 import type { DnsQueryGroup } from '../flows/dns-queries';
+import type { ThreadTime } from '../../../common/threads/thread-priority';
 
 /** Main thread -> parse thread. */
 export type ToParseThread = { type: 'parse'; id: number; file: StoredFile } | { type: 'cancel'; id: number };
@@ -15,6 +16,8 @@ export type FromParseThread =
       type: 'done';
       id: number;
       outcome:
-        { kind: 'parsed'; stats: ParseStats; bytes: number; dnsQueries: DnsQueryGroup[] } | { kind: 'unreadable'; message: string } | { kind: 'stopped' };
+        | { kind: 'parsed'; stats: ParseStats; bytes: number; dnsQueries: DnsQueryGroup[]; thread: ThreadTime | null }
+        | { kind: 'unreadable'; message: string }
+        | { kind: 'stopped' };
     }
   | { type: 'failed'; id: number; message: string; stack?: string };

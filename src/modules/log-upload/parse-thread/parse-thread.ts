@@ -1,5 +1,6 @@
 import type { MessagePort } from 'node:worker_threads';
 import { parseStoredFile } from './parse-stored-file';
+import { threadTime, threadTimeSince } from '../../../common/threads/thread-priority';
 import type { FromParseThread, ToParseThread } from './parse-thread.messages';
 
 /** Connections per message back to the main thread (its structured-clone reads are one turn each). */
@@ -27,6 +28,7 @@ export function serveParseJobs(port: MessagePort, hooks: ParseThreadHooks = {}):
     const { id, file } = message;
     chain = chain.then(async () => {
       try {
+        const before = threadTime();
         const outcome = await parseStoredFile(file, async (bytes, lines) => {
           hooks.afterSlice?.(bytes);
           post({ type: 'progress', id, bytes, lines });
@@ -39,7 +41,8 @@ export function serveParseJobs(port: MessagePort, hooks: ParseThreadHooks = {}):
         for (let i = 0; i < connections.length && !cancelled.has(id); i += CONNECTION_BATCH) {
           post({ type: 'connections', id, connections: connections.slice(i, i + CONNECTION_BATCH) });
         }
-        post({ type: 'done', id, outcome: { kind: 'parsed', stats, bytes, dnsQueries } });
+        // The job's time on this thread, its connections posted: what a busy machine took from it shows as queued.
+        post({ type: 'done', id, outcome: { kind: 'parsed', stats, bytes, dnsQueries, thread: threadTimeSince(before, threadTime()) } });
       } catch (err) {
         const e = err instanceof Error ? err : new Error(String(err));
         post({ type: 'failed', id, message: e.message, stack: e.stack });
