@@ -100,6 +100,21 @@ describe('ParsePool', () => {
     expect(await pool.parse(bad(), () => true)).toEqual(here);
   });
 
+  it.each(['gzip', 'br'] as const)('hands the text over in slices of SLICE bytes, however many blobs it is stored in (%s)', async (encoding) => {
+    // Written blob by blob, the inflater handed over a slice per blob: a hand-off, a progress message and a turn
+    // each, 30 for a 5 MB upload in blobs of BLOB_CHUNK_BYTES.
+    const file = stored(encoding, 40);
+    expect(file.blobs.length).toBe(40);
+    const seen: number[] = [];
+    const outcome = await parseStoredFile(file, (bytes) => {
+      seen.push(bytes);
+      return true;
+    });
+    expect(outcome.kind).toBe('parsed');
+    const slices = Math.ceil(TEXT.length / SLICE);
+    expect(seen).toEqual(Array.from({ length: slices }, (_, i) => Math.min(TEXT.length, (i + 1) * SLICE)));
+  });
+
   it('parses on the thread while the main thread only turns: no parser call here, many turns per slice', async () => {
     const push = jest.spyOn(TcpdumpParser.prototype, 'push');
     try {
