@@ -29,7 +29,10 @@ export function threadId(): number {
 
 /** Time the calling thread has spent on a core and waiting for one, ms (Linux's per-task scheduler statistics). */
 export interface ThreadTime {
-  /** On a core. */
+  /**
+   * On a core. The kernel brings a running thread's figure up to date at each scheduler tick and context switch, not
+   * when the thread reads it: a reading taken while it runs may lack up to one tick (1-10 ms, by kernel).
+   */
   cpuMs: number;
   /** Runnable but waiting for a core (the run queue): the time other threads and processes took from it. */
   queuedMs: number;
@@ -37,14 +40,15 @@ export interface ThreadTime {
 
 /**
  * The calling thread's ThreadTime so far, from /proc/thread-self/schedstat (its first two fields are nanoseconds on
- * a core and waiting in the run queue); null where the file is missing or unreadable (another platform, a kernel
- * without scheduler statistics).
+ * a core and waiting in the run queue); null where the file is missing, unreadable or all zeros (another
+ * platform, a kernel without scheduler statistics).
  */
 export function threadTime(): ThreadTime | null {
   if (process.platform !== 'linux') return null;
   try {
     const [cpu, queued] = readFileSync('/proc/thread-self/schedstat', 'latin1').split(' ', 2).map(Number);
-    if (!Number.isFinite(cpu) || !Number.isFinite(queued)) return null;
+    // Zeros: a kernel whose scheduler statistics are off (a thread that runs has been on a core).
+    if (!Number.isFinite(cpu) || !Number.isFinite(queued) || cpu === 0) return null;
     return { cpuMs: cpu / 1e6, queuedMs: queued / 1e6 };
   } catch {
     return null;

@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import { threadTime } from '../../../src/common/threads/thread-priority';
 import net from 'node:net';
 import path from 'node:path';
 import { createTestApp, ok, TestApp } from '../../helpers/app';
@@ -144,6 +145,9 @@ describe.each(drivers)('upload parsing on parse threads (%s)', (driver) => {
         textBytes: threaded.outcome.textBytes,
       });
       expect(await stored(main.uploadId)).toEqual(onThread);
+      // The parse's own time on its thread is known for a parse on a thread only, where Linux tells it.
+      expect(main.outcome.parseThread).toBeUndefined();
+      if (threaded.outcome.status === 'COMPLETED') expect(threaded.outcome.parseThread !== undefined).toBe(threadTime() !== null);
       compared++;
       hits += onThread.hitCount;
       statuses.add(onThread.status);

@@ -17,7 +17,8 @@ describe('threadTime', () => {
     while (Date.now() < until) x += Math.sqrt(x + 1);
     const spent = threadTimeSince(before, threadTime());
     expect(x).toBeGreaterThan(0);
-    expect(spent!.cpuMs).toBeGreaterThan(5);
+    // 30 ms of work; the figure may lack up to a scheduler tick (the kernel's, 1-10 ms).
+    expect(spent!.cpuMs).toBeGreaterThan(15);
     expect(spent!.queuedMs).toBeGreaterThanOrEqual(0);
   });
 

@@ -66,8 +66,8 @@ export async function parseStoredFile(file: StoredFile, afterSlice: SliceHook): 
   let unreadable: Error | null = null;
   inflate.once('error', (err) => (unreadable = err));
   // One write of the whole stored file: the inflater then hands over slices of SLICE bytes. Written blob by blob
-  // (BLOB_CHUNK_BYTES each), it handed over one slice per blob (30 for 5 MB of text, against 5), and every hand-off
-  // is a wait for a core when the machine is busy, for this thread and for zlib's.
+  // (BLOB_CHUNK_BYTES each), it handed over a slice per blob, and every hand-off is a wait for a core when the
+  // machine is busy, for this thread and for zlib's.
   inflate.end(file.blobs.length === 1 ? file.blobs[0] : Buffer.concat(file.blobs));
   let bytes = 0;
   try {
