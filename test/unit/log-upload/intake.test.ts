@@ -87,4 +87,32 @@ describe('intake', () => {
     const s = Object.assign(Readable.from([Buffer.from(LINE)]), { truncated: true });
     expect(await refusal(intake(s, 1_000_000))).toBeInstanceOf(UploadTooLargeError);
   });
+
+  /** A valid gzip of one line whose header carries a comment of `padding` bytes (FCOMMENT: gzip -dc reads it). */
+  const padded = (padding: number): Buffer => {
+    const gz = zlib.gzipSync(LINE);
+    const header = Buffer.from(gz.subarray(0, 10));
+    header[3] |= 0x10;
+    const comment = Buffer.alloc(padding, 0x41);
+    comment[padding - 1] = 0;
+    return Buffer.concat([header, comment, gz.subarray(10)]);
+  };
+
+  it('refuses a gzip over the limit by its own size, however little it inflates to (it would be held and stored)', async () => {
+    const small = padded(1_000);
+    expect(zlib.gunzipSync(small).toString()).toBe(LINE);
+    expect((await intake(chunks(small, 4096), 2_000)).textBytes).toBe(LINE.length);
+    const big = padded(3_000_000);
+    expect(zlib.gunzipSync(big).toString()).toBe(LINE);
+    expect(await refusal(intake(chunks(big, 65_536), 1_000_000))).toBeInstanceOf(UploadTooLargeError);
+  });
+
+  it('refuses a gzip busboy cut at its limit as too large, not as a broken gzip', async () => {
+    // The first half of a gzip of random text: gunzip fails on its end, but the cut is the limit's, not the client's.
+    const gz = zlib.gzipSync(Buffer.from(Array.from({ length: 200_000 }, (_, i) => LINE.replace('781702', String(100000 + ((i * 7919) % 900000)))).join('')));
+    const cut = Object.assign(Readable.from([gz.subarray(0, gz.length >> 1)]), { truncated: true });
+    expect(await refusal(intake(cut, 100_000_000))).toBeInstanceOf(UploadTooLargeError);
+    const broken = Readable.from([gz.subarray(0, gz.length >> 1)]);
+    expect(await refusal(intake(broken, 100_000_000))).toMatchObject({ code: 'NOT_TEXT' });
+  });
 });

@@ -38,9 +38,10 @@ const ZLIB_CHUNK = 512 * 1024;
 
 /**
  * Reads an upload stream once, refusing as early as possible: binary pcap/pcapng (with the command that
- * converts it), other binary data, empty files, and anything over `limit` bytes of text, counted after
- * gunzip so a small gzip bomb is refused by what it inflates to. Busboy's truncation flag is checked too:
- * it ends a stream silently at its own limit.
+ * converts it), other binary data, empty files, and anything over `limit` bytes: the bytes sent, and for gzip
+ * also the text they inflate to, so that a small gzip bomb is refused by what it inflates to and a gzip padded
+ * out (a header comment of 200 MB inflates to one line) by its own size. Busboy's truncation flag is checked
+ * too: it ends a stream silently at its own limit, and a gzip cut there is too large, not broken.
  */
 export async function intake(source: Readable & { truncated?: boolean }, limit: number): Promise<IntakeResult> {
   const md5 = crypto.createHash('md5');
@@ -63,8 +64,8 @@ export async function intake(source: Readable & { truncated?: boolean }, limit: 
     (chunk) => {
       size += chunk.length;
       if (!plain) rawChunks.push(chunk);
-      // A gzip stream is bounded by its inflated size below; plain text by this count.
-      if (!gzipped && size > limit) throw new UploadTooLargeError(limit);
+      // What is stored and held in memory until then: the bytes sent, gzip or not (the text is counted below).
+      if (size > limit) throw new UploadTooLargeError(limit);
       md5.update(chunk);
     },
   );
@@ -121,6 +122,7 @@ export async function intake(source: Readable & { truncated?: boolean }, limit: 
   } catch (err) {
     // The pipeline destroys the source with our own refusal too: that is no interrupted upload.
     if (err instanceof UploadRefusedError || err instanceof UploadTooLargeError) throw err;
+    if (source.truncated) throw new UploadTooLargeError(limit);
     if ((err as { code?: string }).code === 'Z_DATA_ERROR' || (err as { code?: string }).code === 'Z_BUF_ERROR') {
       throw new UploadRefusedError('NOT_TEXT', 'The file starts like gzip but does not decompress; upload the tcpdump text, gzip-compressed or not.');
     }
