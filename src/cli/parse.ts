@@ -346,8 +346,8 @@ async function parseStream(
   // A capture without -tt is refused once its first lines show it, as the upload worker does. Its rows
   // (fewer than its time-of-day lines) are still in the writer's first chunk then: none are printed.
   let decided = false;
-  const refuseWithoutEpoch = () => {
-    const noEpoch = missingEpochTimestamps(parser.stats);
+  const refuseWithoutEpoch = (partial: boolean) => {
+    const noEpoch = missingEpochTimestamps(parser.stats, partial);
     if (noEpoch) {
       writer.discard();
       throw new CliFailure(`${label}: ${noEpoch.message}`);
@@ -365,7 +365,7 @@ async function parseStream(
       render();
       onChunk(chunk);
       if (!decided && parser.stats.lines > EPOCH_DECISION_LINES) {
-        refuseWithoutEpoch();
+        refuseWithoutEpoch(true);
         decided = true;
       }
       await writer.drain();
@@ -377,7 +377,7 @@ async function parseStream(
   batch.clear();
   parser.end(batch);
   render();
-  refuseWithoutEpoch();
+  refuseWithoutEpoch(false);
   await writer.drain(true);
   if (writer.closed) return 0;
   const { stats } = parser;

@@ -203,7 +203,7 @@ export class LogUploadProcessor {
     const matchStart = performance.now();
     if (parsed.kind === 'unreadable') return this.failed(uploadId, owner, `The stored file could not be read: ${parsed.message}`, withDevice, started);
     const { stats, bytes, connections, dnsQueries } = parsed;
-    const noEpoch = missingEpochTimestamps(stats);
+    const noEpoch = missingEpochTimestamps(stats, parsed.partial);
     if (noEpoch) return this.failed(uploadId, owner, noEpoch.message, { ...withDevice, lines: stats.lines, packets: stats.packets, textBytes: bytes }, started);
 
     const hits: NewHit[] = [];

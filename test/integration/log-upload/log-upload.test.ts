@@ -295,6 +295,12 @@ describe.each(drivers)('log uploads (%s)', (driver) => {
     const row = await uploadRow(t, r.logUpload.id);
     expect(row.status).toBe('FAILED');
     expect(row.error).toMatch(/-tt -n/);
+    // Read only until that was clear: the message counts the lines read, and says so (it said "The file has").
+    const [, read, timeOfDay] =
+      /^The file's first (\d+) lines have (\d+) packet line\(s\) with a time of day but no date \(it was read no further\)/.exec(row.error) ?? [];
+    expect(Number(read)).toBeGreaterThan(2000);
+    expect(Number(read)).toBeLessThan(30_000);
+    expect(Number(timeOfDay)).toBe(Number(read));
   });
 
   it("names the device by exactly one of ID, nickname or IP; another account's devices are not usable", async () => {

@@ -175,7 +175,10 @@ describe('pcap-defense parse', () => {
     const r2 = await parse([big]);
     expect(r2.code).toBe(1);
     expect(r2.stdout).toBe('');
-    expect(r2.stderr).toMatch(/^pcap-defense parse: .*no-tt\.txt: The file has \d+ packet line\(s\) with a time of day but no date/);
+    // Its counts are of the lines read, and the message says so.
+    expect(r2.stderr).toMatch(
+      /^pcap-defense parse: .*no-tt\.txt: The file's first \d+ lines have \d+ packet line\(s\) with a time of day but no date \(it was read no further\)/,
+    );
   });
 
   it('exits 1 for a binary pcap (with the conversion), binary data and a broken gzip', async () => {

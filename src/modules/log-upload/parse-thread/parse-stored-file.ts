@@ -33,6 +33,8 @@ export type ParseOutcome =
       bytes: number;
       connections: Connection[];
       dnsQueries: DnsQueryGroup[];
+      /** The file was read only until its missing -tt timestamps were clear: `stats` counts the lines read. */
+      partial: boolean;
       /** On a parse thread: that thread's time on a core and waiting for one over the job (null: not known here). */
       thread?: ThreadTime | null;
     }
@@ -70,6 +72,7 @@ export async function parseStoredFile(file: StoredFile, afterSlice: SliceHook): 
   // machine is busy, for this thread and for zlib's.
   inflate.end(file.blobs.length === 1 ? file.blobs[0] : Buffer.concat(file.blobs));
   let bytes = 0;
+  let partial = false;
   try {
     for await (const slice of inflate as AsyncIterable<Buffer>) {
       const batch = parser.push(slice);
@@ -78,7 +81,10 @@ export async function parseStoredFile(file: StoredFile, afterSlice: SliceHook): 
       folder.add(batch);
       bytes += slice.length;
       const go = await afterSlice(bytes, parser.stats.lines);
-      if (parser.stats.lines > EPOCH_VERDICT_LINES && missingEpochTimestamps(parser.stats)) break;
+      if (parser.stats.lines > EPOCH_VERDICT_LINES && missingEpochTimestamps(parser.stats)) {
+        partial = true;
+        break;
+      }
       if (!go) return { kind: 'stopped' };
     }
   } catch (err) {
@@ -91,5 +97,5 @@ export async function parseStoredFile(file: StoredFile, afterSlice: SliceHook): 
   const stats = parser.stats;
   // A file refused for its timestamps needs its counts, not its connections.
   const refused = missingEpochTimestamps(stats) !== null;
-  return { kind: 'parsed', stats, bytes, connections: refused ? [] : folder.finish(), dnsQueries: refused || !dns ? [] : dns.finish() };
+  return { kind: 'parsed', stats, bytes, partial, connections: refused ? [] : folder.finish(), dnsQueries: refused || !dns ? [] : dns.finish() };
 }

@@ -16,7 +16,7 @@ export type FromParseThread =
       type: 'done';
       id: number;
       outcome:
-        | { kind: 'parsed'; stats: ParseStats; bytes: number; dnsQueries: DnsQueryGroup[]; thread: ThreadTime | null }
+        | { kind: 'parsed'; stats: ParseStats; bytes: number; partial: boolean; dnsQueries: DnsQueryGroup[]; thread: ThreadTime | null }
         | { kind: 'unreadable'; message: string }
         | { kind: 'stopped' };
     }

@@ -37,12 +37,12 @@ export function serveParseJobs(port: MessagePort, hooks: ParseThreadHooks = {}):
           return !cancelled.has(id);
         });
         if (outcome.kind !== 'parsed') return post({ type: 'done', id, outcome });
-        const { connections, stats, bytes, dnsQueries } = outcome;
+        const { connections, stats, bytes, partial, dnsQueries } = outcome;
         for (let i = 0; i < connections.length && !cancelled.has(id); i += CONNECTION_BATCH) {
           post({ type: 'connections', id, connections: connections.slice(i, i + CONNECTION_BATCH) });
         }
         // The job's time on this thread, its connections posted: what a busy machine took from it shows as queued.
-        post({ type: 'done', id, outcome: { kind: 'parsed', stats, bytes, dnsQueries, thread: threadTimeSince(before, threadTime()) } });
+        post({ type: 'done', id, outcome: { kind: 'parsed', stats, bytes, partial, dnsQueries, thread: threadTimeSince(before, threadTime()) } });
       } catch (err) {
         const e = err instanceof Error ? err : new Error(String(err));
         post({ type: 'failed', id, message: e.message, stack: e.stack });

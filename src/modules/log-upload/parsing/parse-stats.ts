@@ -46,9 +46,15 @@ export function emptyParseStats(): ParseStats {
 
 /** Raised (or returned as the upload's failure) when a file was captured without `-tt`. */
 export class NoEpochTimestampsError extends Error {
-  constructor(readonly timeOfDayLines: number) {
+  /** `readLines`: the lines read when the file was read only until this was clear (its counts are of those). */
+  constructor(
+    readonly timeOfDayLines: number,
+    readonly readLines: number | null = null,
+  ) {
     super(
-      `The file has ${timeOfDayLines} packet line(s) with a time of day but no date. ` +
+      (readLines === null
+        ? `The file has ${timeOfDayLines} packet line(s) with a time of day but no date. `
+        : `The file's first ${readLines} lines have ${timeOfDayLines} packet line(s) with a time of day but no date (it was read no further). `) +
         'Print epoch timestamps: run tcpdump with -tt -n (e.g. `tcpdump -tt -n -r capture.pcap > capture.txt`).',
     );
     this.name = 'NoEpochTimestampsError';
@@ -59,8 +65,10 @@ export class NoEpochTimestampsError extends Error {
  * Decision for the upload: time-of-day lines cannot be placed on a date, so a file made mostly of them
  * (more of them than packets we could read) is refused with a message asking for `-tt`, rather than
  * "succeeding" with zero or a few packets. A few stray ones among epoch lines are only skipped.
- * Works on partial stats too, so a worker can stop after the first chunk.
+ * Works on partial stats too, so a worker can stop after the first chunk (`partial`: the message then says so).
  */
-export function missingEpochTimestamps(stats: ParseStats): NoEpochTimestampsError | null {
-  return stats.timeOfDayLines > 0 && stats.timeOfDayLines > stats.packets ? new NoEpochTimestampsError(stats.timeOfDayLines) : null;
+export function missingEpochTimestamps(stats: ParseStats, partial = false): NoEpochTimestampsError | null {
+  return stats.timeOfDayLines > 0 && stats.timeOfDayLines > stats.packets
+    ? new NoEpochTimestampsError(stats.timeOfDayLines, partial ? stats.lines : null)
+    : null;
 }
