@@ -74,7 +74,7 @@ export async function postGraphql<T>(url: string, key: string, body: FormData | 
   if (res.status === 413) {
     throw new CliFailure(
       `${messages ?? 'The file is larger than the server accepts (HTTP 413); nothing was stored.'} ` +
-        'Rotate captures more often (tcpdump -G) or filter them (the limit counts the text after gunzip).',
+        'Rotate captures more often (tcpdump -G) or filter them (the limit counts the text after gunzip, and the bytes sent).',
     );
   }
   if (res.status === 401) throw new CliFailure(`the server refused the API key (HTTP 401)${messages ? `: ${messages}` : ''}`);

@@ -346,6 +346,8 @@ async function parseStream(
   // A capture without -tt is refused once its first lines show it, as the upload worker does. Its rows
   // (fewer than its time-of-day lines) are still in the writer's first chunk then: none are printed.
   let decided = false;
+  /** The first lines showed a file without -tt: refused at the next chunk (counting the lines read) or at the end. */
+  let refusing = false;
   const refuseWithoutEpoch = (partial: boolean) => {
     const noEpoch = missingEpochTimestamps(parser.stats, partial);
     if (noEpoch) {
@@ -356,6 +358,7 @@ async function parseStream(
   let first = true;
   try {
     for await (const chunk of textChunks(input)) {
+      if (refusing) refuseWithoutEpoch(true);
       if (first) {
         first = false;
         checkText(chunk, label);
@@ -365,8 +368,12 @@ async function parseStream(
       render();
       onChunk(chunk);
       if (!decided && parser.stats.lines > EPOCH_DECISION_LINES) {
-        refuseWithoutEpoch(true);
         decided = true;
+        // Not drained: its rows stay unprinted until the next chunk or the end decides.
+        if (missingEpochTimestamps(parser.stats)) {
+          refusing = true;
+          continue;
+        }
       }
       await writer.drain();
       if (writer.closed) return 0;

@@ -175,6 +175,11 @@ describe('pcap-defense parse', () => {
     const r2 = await parse([big]);
     expect(r2.code).toBe(1);
     expect(r2.stdout).toBe('');
+    // One under a chunk (1 MB) is read whole: its counts are all of it.
+    const short = await parse([file('no-tt-short.txt', `${SEED}${noTt.repeat(1_000)}`)]);
+    expect(short.code).toBe(1);
+    expect(short.stdout).toBe('');
+    expect(short.stderr).toMatch(/^pcap-defense parse: .*no-tt-short\.txt: The file has \d+ packet line\(s\) with a time of day but no date\. /);
     // Its counts are of the lines read, and the message says so.
     expect(r2.stderr).toMatch(
       /^pcap-defense parse: .*no-tt\.txt: The file's first \d+ lines have \d+ packet line\(s\) with a time of day but no date \(it was read no further\)/,

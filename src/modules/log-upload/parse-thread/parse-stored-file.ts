@@ -72,30 +72,37 @@ export async function parseStoredFile(file: StoredFile, afterSlice: SliceHook): 
   // machine is busy, for this thread and for zlib's.
   inflate.end(file.blobs.length === 1 ? file.blobs[0] : Buffer.concat(file.blobs));
   let bytes = 0;
+  /** The text read so far shows a file without -tt timestamps: a slice after it is not parsed. */
+  let refusing = false;
   let partial = false;
   try {
     for await (const slice of inflate as AsyncIterable<Buffer>) {
+      // Refused with the slice before, and the file goes on: its counts are of the lines read.
+      if (refusing) {
+        partial = true;
+        break;
+      }
       const batch = parser.push(slice);
       // The DNS rows index this batch: read before the next push reuses it.
       if (dns) dns.add(batch, parser.takeDnsRows());
       folder.add(batch);
       bytes += slice.length;
       const go = await afterSlice(bytes, parser.stats.lines);
-      if (parser.stats.lines > EPOCH_VERDICT_LINES && missingEpochTimestamps(parser.stats)) {
-        partial = true;
-        break;
-      }
+      if (parser.stats.lines > EPOCH_VERDICT_LINES && missingEpochTimestamps(parser.stats)) refusing = true;
       if (!go) return { kind: 'stopped' };
     }
   } catch (err) {
     if (unreadable) return { kind: 'unreadable', message: (unreadable as Error).message };
     throw err;
   }
-  const batch = parser.end();
-  if (dns) dns.add(batch, parser.takeDnsRows());
-  folder.add(batch);
+  // Cut short, the line cut at the last slice's end is left out: it would count in neither way for sure.
+  if (!partial) {
+    const batch = parser.end();
+    if (dns) dns.add(batch, parser.takeDnsRows());
+    folder.add(batch);
+  }
   const stats = parser.stats;
   // A file refused for its timestamps needs its counts, not its connections.
-  const refused = missingEpochTimestamps(stats) !== null;
+  const refused = partial || missingEpochTimestamps(stats) !== null;
   return { kind: 'parsed', stats, bytes, partial, connections: refused ? [] : folder.finish(), dnsQueries: refused || !dns ? [] : dns.finish() };
 }
