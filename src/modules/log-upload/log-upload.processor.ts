@@ -1,4 +1,5 @@
 import { DataSource } from 'typeorm';
+import type { ThreadTime } from '../../common/threads/thread-priority';
 import { execute } from '../../db/bulk';
 import { Device } from '../device/device.entity';
 import { IocIndexCache } from '../ioc/ioc-index.cache';
@@ -46,8 +47,12 @@ export interface ProcessOutcome {
   deviceId?: number;
   /** Where a completed run's time went (the upload.completed log line), ms. */
   phases?: ProcessPhases;
-  /** The parse thread's share of `phases.parse` (the upload.completed log line's parseThreadMs). */
-  parseThread?: ParseThreadPhases;
+  /**
+   * The parse thread's part of `phases.parse` (the upload.completed log line's parseThreadMs): on a core, and runnable
+   * but waiting for one (what the other threads and processes of a busy machine took from it); the rest of `parse` is
+   * waiting for the inflater and the hand-offs between threads. Linux only; absent when the parse ran on this thread.
+   */
+  parseThread?: ThreadTime;
 }
 
 /**
@@ -61,16 +66,6 @@ export interface ProcessPhases {
   match: number;
   stage: number;
   commit: number;
-}
-
-/**
- * The parse thread's part of `parse`, ms: on a core (`cpu`) and runnable but waiting for one (`queued`: what the
- * other threads and processes of a busy machine took from it). The rest of `parse` is the thread waiting for the
- * inflater and the hand-offs between threads. Linux only; absent when the parse ran on this thread.
- */
-export interface ParseThreadPhases {
-  cpu: number;
-  queued: number;
 }
 
 export interface ProcessorOptions {
@@ -343,7 +338,7 @@ export class LogUploadProcessor {
       dnsHits: dnsHits.length,
       textBytes: bytes,
       durationMs: performance.now() - started,
-      ...(parsed.thread && { parseThread: { cpu: parsed.thread.cpuMs, queued: parsed.thread.queuedMs } }),
+      ...(parsed.thread && { parseThread: parsed.thread }),
       phases: {
         prepare: parseStart - started,
         parse: matchStart - parseStart,

@@ -183,7 +183,7 @@ export class LogUploadWorker {
       dnsHits: outcome.dnsHits ?? 0,
       durationMs: Math.round(outcome.durationMs),
       ...(outcome.phases && { phasesMs: Object.fromEntries(Object.entries(outcome.phases).map(([k, v]) => [k, Math.round(v)])) }),
-      ...(outcome.parseThread && { parseThreadMs: { cpu: Math.round(outcome.parseThread.cpu), queued: Math.round(outcome.parseThread.queued) } }),
+      ...(outcome.parseThread && { parseThreadMs: { cpu: Math.round(outcome.parseThread.cpuMs), queued: Math.round(outcome.parseThread.queuedMs) } }),
     };
     if (outcome.status === 'LEASE_LOST') this.logger.warn({ event: 'job.lease_lost', ...fields }, 'job lease lost; result discarded');
     else if (outcome.status === LogUploadStatus.FAILED) this.logger.info({ event: 'upload.failed', ...fields, reason: outcome.error }, 'upload failed');
