@@ -147,17 +147,34 @@ interface MysqlCallbackConnection {
  * row). Rows that hit a unique index are skipped, as INSERT IGNORE skips them (LOCAL loads always do), with the same
  * warnings for values that do not fit; the return value counts inserted rows. A server that refuses local loads gets
  * bulkInsert's INSERTs, and is not asked again. SQLite: bulkInsert. Values are numbers, strings or null.
+ *
+ * `set` gives columns the same integer in every row (a list's ID, an instant): LOAD DATA's SET clause, so that they
+ * are neither formatted nor parsed per row; the INSERTs append them to each row.
  */
-export async function bulkLoad(em: EntityManager, table: string, columns: readonly string[], rows: readonly unknown[][]): Promise<number> {
+export async function bulkLoad(
+  em: EntityManager,
+  table: string,
+  columns: readonly string[],
+  rows: readonly unknown[][],
+  set: Readonly<Record<string, number>> = {},
+): Promise<number> {
   if (rows.length === 0) return 0;
-  const options = { ignoreDuplicates: true };
-  if (dialectOf(em) !== 'mysql' || localLoadRefused.has(em.connection)) return bulkInsert(em, table, columns, rows, options);
+  const constants = Object.entries(set);
+  for (const [column, value] of constants) {
+    if (!Number.isSafeInteger(value)) throw new TypeError(`bulkLoad: ${column} = ${value} is not an integer`);
+  }
+  const inserts = () =>
+    bulkInsert(em, table, [...columns, ...constants.map(([c]) => c)], constants.length ? rows.map((row) => [...row, ...constants.map(([, v]) => v)]) : rows, {
+      ignoreDuplicates: true,
+    });
+  if (dialectOf(em) !== 'mysql' || localLoadRefused.has(em.connection)) return inserts();
   const runner = em.queryRunner;
   if (!runner) throw new Error('bulkLoad needs a transactional EntityManager');
   const connection = (await runner.connect()) as MysqlCallbackConnection;
   const sql =
     `LOAD DATA LOCAL INFILE 'rows' IGNORE INTO TABLE \`${table}\` CHARACTER SET utf8mb4 ` +
-    `FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' (${columns.map((c) => `\`${c}\``).join(', ')})`;
+    `FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' (${columns.map((c) => `\`${c}\``).join(', ')})` +
+    (constants.length ? ` SET ${constants.map(([c, v]) => `\`${c}\` = ${v}`).join(', ')}` : '');
   // A server that closes the connection while it reads the rows (KILL CONNECTION, a restart) leaves the socket
   // half-closed with rows still queued to send: mysql2 waits for them to drain and never answers (seen with MariaDB
   // 10.11 and mysql2 3.24). The socket is destroyed with an error instead, which fails the call and the connection.
@@ -177,7 +194,7 @@ export async function bulkLoad(em: EntityManager, table: string, columns: readon
   } catch (err) {
     if (!LOCAL_LOAD_REFUSED.has(Number((err as { errno?: unknown }).errno))) throw err;
     localLoadRefused.add(em.connection);
-    return bulkInsert(em, table, columns, rows, options);
+    return inserts();
   } finally {
     connection.stream.removeListener('end', closed);
     for (const event of ['pause', 'drain'] as const)

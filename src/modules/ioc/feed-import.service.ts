@@ -6,7 +6,7 @@ import { ImportMode, IocEntryKind } from './ioc.enums';
 import { importDomainFeed } from './domain-feed-import';
 import { Ageing, ageingOf, effectiveExpiry, SightingUpdates } from './ageing';
 import { IocList } from './ioc-list.entity';
-import { IOC_COLUMNS, lockList, MAX_COMMENT, touchList } from './ioc.service';
+import { lockList, MAX_COMMENT, touchList } from './ioc.service';
 import { IndexChanges, NO_INDEX_CHANGES } from './ioc-index.warmer';
 import { FeedImportTally, FeedSkippedLine } from './feed/feed-import-tally';
 import { FeedLine, FeedNotTextError, readFeedLines } from './feed/feed-reader';
@@ -168,9 +168,6 @@ type RawObject = {
 /** A page row as an array, in FIRST_PAGE's column order (SQLite's raw rows: no object with keys per row). */
 type RawRow = [id: number | string, start: string, end: string, expiresAt: number | string | null, firstSeen: number | string | null];
 
-/** The rows an import writes: the entry's columns and its first and last sighting in a feed. */
-const IMPORT_COLUMNS = [...IOC_COLUMNS, 'first_seen_in_source', 'last_seen_in_source'] as const;
-
 /** Rows already in start order, each run of one start put in end-descending order. */
 function byRange(rows: ExistingRow[]): ExistingRow[] {
   for (let i = 0; i < rows.length;) {
@@ -279,20 +276,35 @@ class ExistingRows {
  */
 const SQLITE_ROWS = 256;
 
+/** The columns of an import's rows that differ from row to row; the rest hold one value per import (RowConstants). */
+const ROW_COLUMNS = ['cidr', 'family', 'prefix', 'range_start', 'range_end', 'comment', 'expires_at'] as const;
+
+/** The columns every row of one import shares: its list and account, and the instant it records as created and seen. */
+interface RowConstants {
+  list_id: number;
+  account_id: number;
+  created_at: number;
+  first_seen_in_source: number;
+  last_seen_in_source: number;
+}
+
 /**
- * Writes rows given as one flat array of values, IMPORT_COLUMNS.length a row (no array per row: a million of them
- * were most of what the collector had to do during an import). On SQLite, prepared statements on its handle: one of
- * SQLITE_ROWS rows for full groups and one of a single row for the rest (fewer statement steps per row).
- * better-sqlite3 reads values passed as arguments directly, but an array's through one V8 API call per element
+ * Writes rows given as one flat array of values, ROW_COLUMNS.length a row (no array per row: a million of them were
+ * most of what the collector had to do during an import); the shared columns are written once per statement, not
+ * bound (SQLite) or formatted (MySQL) per row. On SQLite, prepared statements on its handle, the shared values in
+ * their text: one of SQLITE_ROWS rows for full groups and one of a single row for the rest (fewer statement steps per
+ * row). better-sqlite3 reads values passed as arguments directly, but an array's through one V8 API call per element
  * (12M such calls were 0.6 s of a 1M-row import), so the values are spread into the call. On MySQL, bulkLoad (LOAD
- * DATA LOCAL INFILE, else INSERTs).
+ * DATA LOCAL INFILE with a SET clause, else INSERTs).
  */
-function rowWriter(em: EntityManager): (values: unknown[]) => Promise<number> {
-  const width = IMPORT_COLUMNS.length;
+function rowWriter(em: EntityManager, constants: RowConstants): (values: unknown[]) => Promise<number> {
+  const width = ROW_COLUMNS.length;
+  const shared = Object.entries(constants);
+  for (const [column, value] of shared) if (!Number.isSafeInteger(value)) throw new TypeError(`rowWriter: ${column} = ${value} is not an integer`);
   const handle = sqliteHandle(em.connection);
   if (handle) {
-    const cols = IMPORT_COLUMNS.map((c) => `"${c}"`).join(', ');
-    const tuple = `(${IMPORT_COLUMNS.map(() => '?').join(', ')})`;
+    const cols = [...ROW_COLUMNS, ...shared.map(([c]) => c)].map((c) => `"${c}"`).join(', ');
+    const tuple = `(${ROW_COLUMNS.map(() => '?').join(', ')}, ${shared.map(([, v]) => v).join(', ')})`;
     const one = handle.prepare(`INSERT OR IGNORE INTO "ioc" (${cols}) VALUES ${tuple}`);
     const many = handle.prepare(`INSERT OR IGNORE INTO "ioc" (${cols}) VALUES ${tuple}${`, ${tuple}`.repeat(SQLITE_ROWS - 1)}`);
     const full = SQLITE_ROWS * width;
@@ -304,10 +316,11 @@ function rowWriter(em: EntityManager): (values: unknown[]) => Promise<number> {
       return n;
     };
   }
+  const set = { ...constants };
   return (values) => {
     const rows: unknown[][] = [];
     for (let i = 0; i < values.length; i += width) rows.push(values.slice(i, i + width));
-    return bulkLoad(em, 'ioc', IMPORT_COLUMNS, rows);
+    return bulkLoad(em, 'ioc', ROW_COLUMNS, rows, set);
   };
 }
 
@@ -566,12 +579,12 @@ async function merge(
   ageing: Ageing,
   changed: KeyRange[],
 ): Promise<{ inserted: number; kept: number; removed: number; seen: number; expiriesMoved: boolean; seenAt: number | null }> {
-  const write = rowWriter(em);
+  const now = Date.now();
+  const write = rowWriter(em, { list_id: listId, account_id: accountId, created_at: now, first_seen_in_source: now, last_seen_in_source: now });
   const mysql = dialectOf(em) === 'mysql';
   const batch = mysql ? LOAD_BATCH : INSERT_BATCH;
   const maxRow: Array<{ m: number | string | null }> = await em.query(`SELECT MAX(id) AS m FROM ioc WHERE list_id = ?`, [listId]);
   const maxId = Number(maxRow[0]?.m ?? 0);
-  const now = Date.now();
   const ages = ageing.lifetimeMs != null || ageing.graceMs != null;
   const holdMissing = prune && ageing.graceMs != null;
   // A plain REPLACE keeps exactly the old rows it does not delete: one UPDATE at the end marks them seen.
@@ -580,7 +593,7 @@ async function merge(
   let kept = 0;
   let removed = 0;
   let expiriesMoved = false;
-  /** Rows to insert, flat: IMPORT_COLUMNS.length values a row. */
+  /** Rows to insert, flat: ROW_COLUMNS.length values a row. */
   let values: unknown[] = [];
   let pendingRows = 0;
   let gone: number[] = [];
@@ -653,7 +666,7 @@ async function merge(
       continue;
     }
     const expiresAt = ages ? effectiveExpiry(e.expiresAt, now, now, ageing) : e.expiresAt;
-    values.push(listId, accountId, e.cidr, e.family, e.prefix, e.start, e.end, e.comment, expiresAt, now, now, now);
+    values.push(e.cidr, e.family, e.prefix, e.start, e.end, e.comment, expiresAt);
     pendingRows++;
     if (changed.length <= MAX_HUNT_RANGES) changed.push({ start: e.start, end: e.end });
     if (pendingRows >= batch) await flushRows();

@@ -109,6 +109,29 @@ describe.each(drivers)('bulkLoad (%s)', (driver: Driver) => {
     expect(byCidr.get(rows[5][2] as string)!.comment).toBe('');
   });
 
+  it('gives the columns of `set` the same value in every row, with the rest as given', async () => {
+    if (driver === 'mysql') await localInfile();
+    const rows = rowsFor(listId, 40_000, 30);
+    // list_id, account_id and created_at from `set`; the rows carry the other seven columns.
+    const varying = rows.map((r) => [r[2], r[3], r[4], r[5], r[6], r[7], r[8]]);
+    const columns = ['cidr', 'family', 'prefix', 'range_start', 'range_end', 'comment', 'expires_at'];
+    const set = { list_id: listId, account_id: accountId, created_at: 1_700_000_000_123 };
+    expect(await ds.transaction((em) => bulkLoad(em, 'ioc', columns, varying, set))).toBe(30);
+    const stored = await ds.getRepository(Ioc).find({ where: { listId } });
+    const byCidr = new Map(stored.map((s) => [s.cidr, s]));
+    for (const row of rows) {
+      const s = byCidr.get(row[2] as string)!;
+      expect([s.listId, s.accountId, s.createdAt.getTime(), s.comment, s.expiresAt?.getTime() ?? null]).toEqual([
+        listId,
+        accountId,
+        1_700_000_000_123,
+        row[7],
+        row[8],
+      ]);
+    }
+    await expect(ds.transaction((em) => bulkLoad(em, 'ioc', columns, varying, { list_id: 1.5 }))).rejects.toThrow(/not an integer/);
+  });
+
   it('belongs to the caller transaction: a rollback takes the rows back', async () => {
     const list = await ds.query(`SELECT COUNT(*) AS n FROM ioc`);
     await expect(
@@ -199,6 +222,21 @@ describe.each(drivers)('bulkLoad (%s)', (driver: Driver) => {
         const stored = await ds.getRepository(Ioc).find({ where: { listId }, order: { id: 'ASC' } });
         const byCidr = new Map(stored.map((s) => [s.cidr, s]));
         for (const row of rows) expect(byCidr.get(row[2] as string)?.comment).toBe(row[7]);
+        // Columns given by `set` are appended to each INSERTed row.
+        const extra = rowsFor(listId, 7000, 5);
+        const set = { list_id: listId, account_id: accountId, created_at: 1_700_000_000_456 };
+        const m = await refusing.transaction((em) =>
+          bulkLoad(
+            em,
+            'ioc',
+            ['cidr', 'family', 'prefix', 'range_start', 'range_end', 'comment', 'expires_at'],
+            extra.map((r) => r.slice(2, 9)),
+            set,
+          ),
+        );
+        expect(m).toBe(5);
+        const added = await ds.getRepository(Ioc).find({ where: { listId, createdAt: new Date(1_700_000_000_456) } });
+        expect(added.map((a) => a.cidr).sort()).toEqual(extra.map((r) => r[2]).sort());
       } finally {
         await refusing.destroy();
       }
