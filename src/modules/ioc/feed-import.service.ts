@@ -641,7 +641,9 @@ async function merge(
   };
   const existing = new ExistingRows(em, listId, maxId, mysql ? importPages.mysql : importPages.sqlite);
   let steps = 0;
-  for (const e of entries.ordered()) {
+  // One object for every entry, its fields overwritten by each step: what outlives the step is copied out of it.
+  const e = entries.cursor();
+  while (e.next()) {
     // Entries the list holds already write nothing (and SQLite's page reads are synchronous): a REPLACE that
     // changes little would otherwise walk a million rows without giving the event loop a turn.
     if ((++steps & 1023) === 0) await pause();

@@ -64,5 +64,44 @@ describe('FeedEntrySet', () => {
       .sort((a, b) => (a.start !== b.start ? (a.start < b.start ? -1 : 1) : a.end > b.end ? -1 : 1));
     expect(set.distinct).toBe(want.length);
     expect(entries.map((e) => e.cidr)).toEqual(want.map((w) => w.t));
+    expect(entries.map((e) => [e.start, e.end])).toEqual(want.map((w) => [w.start, w.end]));
+  });
+
+  it('its cursor gives the entries of ordered(), both families interleaved, with their keys, comments and expiries', async () => {
+    const items: Array<[string, string | null, number | null]> = [];
+    let s = 777;
+    for (let i = 0; i < 5_000; i++) {
+      s = (Math.imul(s, 1103515245) + 12345) >>> 0;
+      const text =
+        i % 4 === 0
+          ? // Low IPv6 (below the IPv4 keys), IPv4-mapped (among them: kept apart from the IPv4 form) and global ones.
+            [
+              `::${(s & 0xffff).toString(16)}/128`,
+              `::ffff:${s >>> 24}.${(s >>> 16) & 255}.0.0/${112 + (s % 17)}`,
+              `2001:db8:${(s & 0xffff).toString(16)}::/48`,
+            ][s % 3]
+          : `${(s >>> 24) | 1}.${(s >>> 16) & 255}.${(s >>> 8) & 255}.${s & 255}/${8 + (s % 25)}`;
+      items.push([text, i % 3 === 0 ? `note ${i}` : null, i % 5 === 0 ? 1_900_000_000_000 + i : null]);
+    }
+    const { set, entries } = await sorted(items);
+    const viaCursor = [];
+    const c = set.cursor();
+    while (c.next())
+      viaCursor.push({ cidr: c.cidr, family: c.family, prefix: c.prefix, start: c.start, end: c.end, comment: c.comment, expiresAt: c.expiresAt });
+    expect(viaCursor).toEqual(entries);
+    // The first of each entry's repeats gives its comment and expiry; keys are cidrRangeKeys'.
+    const first = new Map<string, [string | null, number | null]>();
+    for (const [text, comment, expiresAt] of items) if (!first.has(cidr(text).text)) first.set(cidr(text).text, [comment, expiresAt]);
+    expect(entries).toHaveLength(first.size);
+    for (const e of entries) {
+      const parsed = cidr(e.cidr);
+      expect([e.cidr, e.family, e.prefix]).toEqual([parsed.text, parsed.family, parsed.prefix]);
+      expect({ start: e.start, end: e.end }).toEqual(cidrRangeKeys(parsed));
+      expect([e.comment, e.expiresAt]).toEqual(first.get(e.cidr));
+    }
+    for (let i = 1; i < entries.length; i++) {
+      const [a, b] = [entries[i - 1], entries[i]];
+      expect(a.start < b.start || (a.start === b.start && a.end > b.end)).toBe(true);
+    }
   });
 });

@@ -6,7 +6,6 @@
 // when a row is written.
 
 import { Cidr, Cidr6 } from '../../../common/net/cidr';
-import { formatIpv4 } from '../../../common/net/ip';
 import { cidrRangeKeys, ipv4Key } from '../ioc-range';
 
 /** One distinct entry, in `(rangeStart ASC, rangeEnd DESC)` order. */
@@ -151,46 +150,89 @@ export class FeedEntrySet {
     return this.sorted;
   }
 
-  /** Every distinct entry in `(rangeStart ASC, rangeEnd DESC)` order. */
+  /** Every distinct entry in `(rangeStart ASC, rangeEnd DESC)` order, each a new object. */
   *ordered(): Generator<OrderedEntry> {
-    const { v4, v6 } = this.done();
-    let i = 0;
-    let j = 0;
-    let next4 = i < v4.length ? this.v4Entry(v4[i]) : null;
-    while (next4 !== null || j < v6.length) {
-      const e6 = j < v6.length ? v6[j] : null;
-      if (next4 !== null && (e6 === null || compareRange(next4.start, next4.end, e6.start, e6.end) <= 0)) {
-        yield next4;
-        i++;
-        next4 = i < v4.length ? this.v4Entry(v4[i]) : null;
-      } else if (e6 !== null) {
-        yield {
-          cidr: e6.cidr.text,
-          family: 6,
-          prefix: e6.cidr.prefix,
-          start: e6.start,
-          end: e6.end,
-          comment: this.comments[e6.order] ?? null,
-          expiresAt: this.expiries[e6.order] ?? null,
-        };
-        j++;
-      }
-    }
+    const c = this.cursor();
+    while (c.next()) yield { cidr: c.cidr, family: c.family, prefix: c.prefix, start: c.start, end: c.end, comment: c.comment, expiresAt: c.expiresAt };
   }
 
-  private v4Entry(k: number): OrderedEntry {
-    const key = this.v4Keys[k];
+  /**
+   * The same entries as ordered(), read through one object whose fields each next() overwrites: no object per entry
+   * (a million of them in a 1M-entry import). Copy what must outlive the step.
+   */
+  cursor(): OrderedCursor {
+    const { v4, v6 } = this.done();
+    return new OrderedCursor(v4, this.v4Keys, this.v4Order, v6, this.comments, this.expiries);
+  }
+}
+
+/** Decimal text of 0-255, with and without a dot after it, and "/0" to "/32". */
+const DECIMAL = Array.from({ length: 256 }, (_, i) => String(i));
+const DECIMAL_DOT = DECIMAL.map((d) => `${d}.`);
+const SLASH = Array.from({ length: 33 }, (_, i) => `/${i}`);
+
+/** FeedEntrySet.cursor(): the current entry's fields, overwritten by each next(). */
+export class OrderedCursor implements OrderedEntry {
+  cidr = '';
+  family: 4 | 6 = 4;
+  prefix = 0;
+  start = '';
+  end = '';
+  comment: string | null = null;
+  expiresAt: number | null = null;
+  private i = 0;
+  private j = 0;
+  /** The next IPv4 entry's keys, made once it is compared with the next IPv6 entry. */
+  private headStart: string | null = null;
+  private headEnd = '';
+
+  constructor(
+    /** Sorted distinct IPv4 entries, as indexes into keys and orders. */
+    private readonly v4: Uint32Array,
+    /** network * 64 + prefix, and arrival order, by index. */
+    private readonly keys: Float64Array,
+    private readonly orders: Uint32Array,
+    private readonly v6: readonly V6Entry[],
+    private readonly comments: ReadonlyArray<string | undefined>,
+    private readonly expiries: ReadonlyArray<number | undefined>,
+  ) {}
+
+  /** Moves to the next entry; false past the last. */
+  next(): boolean {
+    const { v4, v6 } = this;
+    const has4 = this.i < v4.length;
+    const k = has4 ? v4[this.i] : 0;
+    const key = has4 ? this.keys[k] : 0;
     const prefix = key % 64;
     const network = (key - prefix) / 64;
-    const order = this.v4Order[k];
-    return {
-      cidr: `${formatIpv4(network)}/${prefix}`,
-      family: 4,
-      prefix,
-      start: ipv4Key(network),
-      end: ipv4Key(network + 2 ** (32 - prefix) - 1),
-      comment: this.comments[order] ?? null,
-      expiresAt: this.expiries[order] ?? null,
-    };
+    if (has4 && this.headStart === null) {
+      this.headStart = ipv4Key(network);
+      this.headEnd = prefix === 32 ? this.headStart : ipv4Key(network + 2 ** (32 - prefix) - 1);
+    }
+    const e6 = this.j < v6.length ? v6[this.j] : null;
+    if (has4 && (e6 === null || compareRange(this.headStart as string, this.headEnd, e6.start, e6.end) <= 0)) {
+      const order = this.orders[k];
+      this.i++;
+      this.cidr =
+        DECIMAL_DOT[network >>> 24] + DECIMAL_DOT[(network >>> 16) & 255] + DECIMAL_DOT[(network >>> 8) & 255] + DECIMAL[network & 255] + SLASH[prefix];
+      this.family = 4;
+      this.prefix = prefix;
+      this.start = this.headStart as string;
+      this.end = this.headEnd;
+      this.comment = this.comments[order] ?? null;
+      this.expiresAt = this.expiries[order] ?? null;
+      this.headStart = null;
+      return true;
+    }
+    if (e6 === null) return false;
+    this.j++;
+    this.cidr = e6.cidr.text;
+    this.family = 6;
+    this.prefix = e6.cidr.prefix;
+    this.start = e6.start;
+    this.end = e6.end;
+    this.comment = this.comments[e6.order] ?? null;
+    this.expiresAt = this.expiries[e6.order] ?? null;
+    return true;
   }
 }
