@@ -144,6 +144,27 @@ function tooBroad(input: string, family: 4 | 6, min: number): CidrError {
 }
 
 /**
+ * The IPv4 prefix an IPv6 network covers in the IPv4-mapped block `::ffff:0:0/96`, or null when it covers none of
+ * it. Mapped addresses are the IPv4 hosts themselves (the matcher keys them as IPv4): `::ffff:0:0/96` is every IPv4
+ * address, and so is any network around it (`::/80`).
+ */
+export function mappedIpv4Prefix(cidr: Cidr6): number | null {
+  if (cidr.prefix <= 96) return (IPV4_MAPPED_PREFIX & ipv6Mask(cidr.prefix)) === cidr.network ? 0 : null;
+  return (cidr.network & ipv6Mask(96)) === IPV4_MAPPED_PREFIX ? cidr.prefix - 96 : null;
+}
+
+/**
+ * The refusal of an IPv6 network whose IPv4-mapped part is broader than the IPv4 limit, or null. `part`: the network
+ * of a range that needs it.
+ */
+function mappedTooBroad(input: string, cidr: Cidr6, minPrefixV4: number, part = false): CidrError | null {
+  const v4 = mappedIpv4Prefix(cidr);
+  if (v4 === null || v4 >= minPrefixV4) return null;
+  const covers = `${part ? `it needs ${cidr.text}, which covers` : 'it covers'} ${v4 === 0 ? 'every IPv4 address' : `an IPv4 /${v4}`}`;
+  return fail('tooBroad', `'${input}' is too broad: ${covers} (as IPv4-mapped addresses), and IPv4 networks must be /${minPrefixV4} or narrower`);
+}
+
+/**
  * Parses `a.b.c.d`, `a.b.c.d/n`, an IPv6 address or `ipv6/n`. Host bits are cleared (and reported as
  * `normalized`); networks broader than the limits are refused as `tooBroad`.
  */
@@ -173,6 +194,8 @@ export function parseCidr(text: string, limits?: CidrLimits): CidrParseResult {
   }
   if (prefix < minPrefixV6) return tooBroad(text, 6, minPrefixV6);
   const cidr = cidr6(v6, prefix);
+  const mapped = mappedTooBroad(text, cidr, minPrefixV4);
+  if (mapped) return mapped;
   return { ok: true, cidr, normalized: cidr.network !== v6 };
 }
 
@@ -247,6 +270,8 @@ export function parseRange(text: string, limits?: CidrLimits): CidrsParseResult 
     if (cidr.prefix < min) {
       return fail('tooBroad', `'${text}' is too broad: it needs ${cidr.text}, and IPv${family} networks must be /${min} or narrower`);
     }
+    const mapped = cidr.family === 6 ? mappedTooBroad(text, cidr, minPrefixV4, true) : null;
+    if (mapped) return mapped;
   }
   return { ok: true, cidrs, normalized: false, fromRange: true };
 }

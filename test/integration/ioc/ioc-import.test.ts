@@ -85,12 +85,14 @@ describe.each(drivers)('feed import (%s)', (driver) => {
       '224.0.0.0/3',
       '45.33.32.156',
       'last-line-no-newline 1.2.3.4',
+      '::ffff:0:0/96 # every IPv4 address, IPv4-mapped',
     ].join('\r\n');
     const { summary, userErrors } = ok(await importFile(list, feed)).iocListImport;
     expect(userErrors).toEqual([]);
-    expect(summary).toMatchObject({ linesRead: 17, added: 9, duplicates: 1, duplicatesInFile: 1, duplicatesInList: 0, skipped: 4, normalized: 1 });
-    expect(summary.skippedLines.map((l: any) => l.lineNumber)).toEqual([11, 12, 15, 17]);
-    expect(summary.skippedLines.map((l: any) => l.code)).toEqual(['NOT_AN_ADDRESS', 'NOT_AN_ADDRESS', 'TOO_BROAD', 'INVALID_RANGE']);
+    expect(summary).toMatchObject({ linesRead: 18, added: 9, duplicates: 1, duplicatesInFile: 1, duplicatesInList: 0, skipped: 5, normalized: 1 });
+    expect(summary.skippedLines.map((l: any) => l.lineNumber)).toEqual([11, 12, 15, 17, 18]);
+    expect(summary.skippedLines.map((l: any) => l.code)).toEqual(['NOT_AN_ADDRESS', 'NOT_AN_ADDRESS', 'TOO_BROAD', 'INVALID_RANGE', 'TOO_BROAD']);
+    expect(summary.skippedLines[4].reason).toMatch(/covers every IPv4 address/);
     expect(summary.skippedLines[2].reason).toMatch(/too broad/);
     const stored = (await entries(list)).edges.map((e: any) => e.node);
     expect(stored.map((e: any) => e.cidr)).toEqual([

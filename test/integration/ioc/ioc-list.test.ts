@@ -64,14 +64,18 @@ describe.each(drivers)('IOC lists, entries, policies and lookup (%s)', (driver) 
       { value: '2001::/15' },
       { value: '1.2.3.4', expiresAt: '2001-01-01T00:00:00Z' },
       { value: '5.6.7.8' },
+      // Every IPv4 address, written as IPv4-mapped IPv6: it would flag all IPv4 traffic.
+      { value: '::ffff:0:0/96' },
     ]);
     expect(r.userErrors.map((e: any) => [e.code, e.field.join('.')])).toEqual([
       ['TOO_BROAD', 'input.entries.0.value'],
       ['INVALID', 'input.entries.1.value'],
       ['TOO_BROAD', 'input.entries.2.value'],
       ['INVALID', 'input.entries.3.expiresAt'],
+      ['TOO_BROAD', 'input.entries.5.value'],
     ]);
     expect(r.userErrors[0].message).toMatch(/too broad/);
+    expect(r.userErrors[4].message).toMatch(/covers every IPv4 address/);
     expect(ok(await t.gql(ENTRIES, { list: list.id })).iocs.totalCount).toBe(0);
   });
 

@@ -68,6 +68,12 @@ describe('parseCidr', () => {
     ['10.0.0.0/7', 'tooBroad'],
     ['2000::/3', 'tooBroad'],
     ['2001::/15', 'tooBroad'],
+    // IPv4-mapped networks are held to the IPv4 limit: they are the IPv4 hosts themselves.
+    ['::ffff:0:0/96', 'tooBroad'],
+    ['::ffff:10.0.0.0/100', 'tooBroad'],
+    ['::ffff:0:0/95', 'tooBroad'],
+    ['::/80', 'tooBroad'],
+    ['::/16', 'tooBroad'],
   ])('%j is refused: %s', (text, reason) => {
     expect(parseCidr(text)).toMatchObject({ ok: false, reason });
   });
@@ -77,6 +83,22 @@ describe('parseCidr', () => {
     expect(parseCidr('224.0.0.0/3', { minPrefixV4: 0 })).toMatchObject({ ok: true, cidr: { text: '224.0.0.0/3' } });
     expect(parseCidr('fc00::/7', { minPrefixV6: 7 })).toMatchObject({ ok: true });
     expect(parseCidr('224.0.0.0/3')).toMatchObject({ message: expect.stringContaining('/8 or narrower') });
+  });
+
+  test('an IPv6 network is refused for the IPv4 it covers as mapped addresses, and only for that', () => {
+    expect(parseCidr('::ffff:0:0/96')).toMatchObject({ message: expect.stringContaining('covers every IPv4 address') });
+    expect(parseCidr('::ffff:10.0.0.0/100')).toMatchObject({ message: expect.stringContaining('covers an IPv4 /4') });
+    expect(parseCidr('::ffff:10.0.0.0/104')).toMatchObject({ ok: true, cidr: { text: '::ffff:10.0.0.0/104' } });
+    expect(parseCidr('::ffff:10.0.0.0/100', { minPrefixV4: 4 })).toMatchObject({ ok: true });
+    expect(parseCidr('::ffff:0:0/96', { minPrefixV4: 0 })).toMatchObject({ ok: true });
+    // Next to the mapped block, and IPv6 proper: the IPv6 limit only.
+    for (const text of ['::fffe:0:0/96', '::1:0:0:0/80', '::1/128', '2001:db8::/32', '64:ff9b::/96']) expect(parseCidr(text)).toMatchObject({ ok: true });
+    expect(parseRange('::ffff:0.0.0.0-::ffff:255.255.255.255')).toMatchObject({
+      ok: false,
+      reason: 'tooBroad',
+      message: expect.stringContaining('it needs ::ffff:0.0.0.0/96'),
+    });
+    expect(parseRange('::ffff:1.2.3.0-::ffff:1.2.3.255')).toMatchObject({ ok: true, cidrs: [{ text: '::ffff:1.2.3.0/120' }] });
   });
 });
 
