@@ -12,3 +12,13 @@ export const LIKE_ESCAPE = "ESCAPE '!'";
 export function foldKey(text: string): string {
   return text.trim().toLowerCase();
 }
+
+/**
+ * The first `max` UTF-16 units of `text`, one fewer when the cut would split a surrogate pair: `slice` alone leaves
+ * half a character, which SQLite stores as invalid UTF-8 and MySQL as U+FFFD, so the two databases would disagree.
+ */
+export function clip(text: string, max: number): string {
+  if (text.length <= max) return text;
+  const last = text.charCodeAt(max - 1);
+  return text.slice(0, last >= 0xd800 && last <= 0xdbff ? max - 1 : max);
+}

@@ -1,3 +1,4 @@
+import { clip } from '../../common/text';
 import { DataSource, In } from 'typeorm';
 import { failure, Outcome, success, userError, UserErrorCode, UserErrorData } from '../../common/errors/user-error';
 import { bulkInsert, execute } from '../../db/bulk';
@@ -145,7 +146,7 @@ export class HitTriageService {
       }
       for (const [policyId, forPolicy] of requests) {
         const listId = await this.allow.findOrCreateAllowList(caller.accountId, policyId);
-        await this.allow.addAllows(caller.accountId, listId, [...forPolicy.values()], (note ?? 'False positive').slice(0, 500));
+        await this.allow.addAllows(caller.accountId, listId, [...forPolicy.values()], clip(note ?? 'False positive', 500));
       }
     }
     return success({ count: hits.length, hits: hits.slice(0, 100) });

@@ -1,3 +1,4 @@
+import { clip } from '../../common/text';
 import fs from 'node:fs';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -372,7 +373,7 @@ export class IocSourceService {
           const message = outcome.errors.map((e) => e.message).join(' ');
           if (outcome.errors.some((e) => e.code === UserErrorCode.INVALID_STATE)) {
             fetch.outcome = IocSourceFetchOutcome.HELD;
-            fetch.error = message.slice(0, 1000);
+            fetch.error = clip(message, 1000);
           } else throw new FeedFetchError(message, answer.status, answer.bytes);
         } else {
           const r = outcome.value;
@@ -392,7 +393,7 @@ export class IocSourceService {
       if (!(err instanceof FeedFetchError)) throw err;
       Object.assign(fetch, {
         outcome: IocSourceFetchOutcome.FAILED,
-        error: err.message.slice(0, 1000),
+        error: clip(err.message, 1000),
         httpStatus: err.status ?? fetch.httpStatus,
         bytes: err.bytes || fetch.bytes,
       });

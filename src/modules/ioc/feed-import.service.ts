@@ -7,6 +7,7 @@ import { importDomainFeed } from './domain-feed-import';
 import { Ageing, ageingOf, effectiveExpiry, SightingUpdates } from './ageing';
 import { IocList } from './ioc-list.entity';
 import { lockList, MAX_COMMENT, touchList } from './ioc.service';
+import { clip } from '../../common/text';
 import { IndexChanges, NO_INDEX_CHANGES } from './ioc-index.warmer';
 import { FeedImportTally, FeedSkippedLine } from './feed/feed-import-tally';
 import { FeedLine, FeedNotTextError, readFeedLines } from './feed/feed-reader';
@@ -548,7 +549,7 @@ async function collect(lines: AsyncIterable<FeedLine>, onProgress?: (lines: numb
   let reported = 0;
   let slice = performance.now();
   for await (const line of lines) {
-    for (const entry of tally.record(line)) entries.add(entry.cidr, entry.comment?.slice(0, MAX_COMMENT) ?? null, entry.expiresAt ?? null);
+    for (const entry of tally.record(line)) entries.add(entry.cidr, entry.comment == null ? null : clip(entry.comment, MAX_COMMENT), entry.expiresAt ?? null);
     if (++n % 1024 === 0) {
       if (onProgress && tally.lineCount - reported >= PROGRESS_LINES) onProgress((reported = tally.lineCount));
       if (performance.now() - slice > SLICE_MS) {

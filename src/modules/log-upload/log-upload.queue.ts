@@ -1,3 +1,4 @@
+import { clip } from '../../common/text';
 import { EventEmitter } from 'node:events';
 import { DataSource, EntityManager } from 'typeorm';
 import { dialectOf, execute } from '../../db/bulk';
@@ -92,7 +93,7 @@ export class LogUploadQueue {
     const n = await execute(
       this.dataSource.manager,
       `UPDATE log_upload SET status = ?, error = ?, lease_owner = NULL, lease_expires_at = NULL, finished_at = ? WHERE id = ? AND lease_owner = ?`,
-      [LogUploadStatus.FAILED, reason.slice(0, 4000), Date.now(), uploadId, owner],
+      [LogUploadStatus.FAILED, clip(reason, 4000), Date.now(), uploadId, owner],
     );
     return n === 1;
   }
@@ -105,7 +106,7 @@ export class LogUploadQueue {
     const n = await execute(
       this.dataSource.manager,
       `UPDATE log_upload SET attempts = attempts + 1, error = ?, lease_expires_at = ? WHERE id = ? AND lease_owner = ? AND status = ? AND attempts < ?`,
-      [reason.slice(0, 4000), Date.now() + leaseMs, uploadId, owner, LogUploadStatus.PROCESSING, MAX_ATTEMPTS],
+      [clip(reason, 4000), Date.now() + leaseMs, uploadId, owner, LogUploadStatus.PROCESSING, MAX_ATTEMPTS],
     );
     return n === 1 ? this.attemptsOf(uploadId) : null;
   }
@@ -120,7 +121,7 @@ export class LogUploadQueue {
       this.dataSource.manager,
       `UPDATE log_upload SET status = ?, error = ?, lease_owner = NULL, lease_expires_at = ?, progress_bytes = 0, progress_lines = 0, attempts = ${attempts}
         WHERE id = ? AND lease_owner = ? AND status = ?`,
-      [LogUploadStatus.QUEUED, reason.slice(0, 4000), Date.now() + delayMs, uploadId, owner, LogUploadStatus.PROCESSING],
+      [LogUploadStatus.QUEUED, clip(reason, 4000), Date.now() + delayMs, uploadId, owner, LogUploadStatus.PROCESSING],
     );
     return n === 1;
   }

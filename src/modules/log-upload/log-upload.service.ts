@@ -1,3 +1,4 @@
+import { clip } from '../../common/text';
 import { EventEmitter } from 'node:events';
 import { Readable } from 'node:stream';
 import { DataSource, In } from 'typeorm';
@@ -303,7 +304,7 @@ export class LogUploadService {
             deviceId: req.device.id,
             source: req.source,
             apiKeyId: req.apiKeyId,
-            fileName: (req.fileName || 'upload.txt').slice(0, 255),
+            fileName: clip(req.fileName || 'upload.txt', 255),
             size: file.size,
             textBytes: file.textBytes,
             storedBytes: file.stored.length,

@@ -1,3 +1,4 @@
+import { clip } from '../../common/text';
 import { EntityManager } from 'typeorm';
 import { bulkInsert, dialectOf, execute } from '../../db/bulk';
 import type { KeyRange } from '../log-upload/address-set';
@@ -56,7 +57,7 @@ export async function requestRetroHunt(em: EntityManager, accountId: number, req
     const targets = JSON.parse(open[0].scope) as HuntTarget[];
     targetIndex = targets.length;
     targets.push(target);
-    const cause = `${open[0].cause}\n${request.cause}`.slice(0, MAX_CAUSE);
+    const cause = clip(`${open[0].cause}\n${request.cause}`, MAX_CAUSE);
     await execute(em, `UPDATE retro_hunt SET scope = ?, cause = ?, not_before = ?, changes = changes + 1 WHERE id = ?`, [
       JSON.stringify(targets),
       cause,
@@ -94,7 +95,7 @@ export async function insertHunt(
   await em.query(`INSERT INTO retro_hunt (account_id, status, cause, scope, since, not_before, created_at, changes) VALUES (?, ?, ?, ?, ?, ?, ?, 1)`, [
     accountId,
     RetroHuntStatus.QUEUED,
-    cause.slice(0, MAX_CAUSE),
+    clip(cause, MAX_CAUSE),
     JSON.stringify(targets),
     since,
     notBefore,

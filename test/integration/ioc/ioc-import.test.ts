@@ -285,6 +285,17 @@ describe.each(drivers)('feed import (%s)', (driver) => {
     expect(new Set(rows.map((r) => r.cidr)).size).toBe(2_600);
   });
 
+  it('cuts a long comment at 500 characters without splitting a character, the same on both databases', async () => {
+    const list = await newList('long comment');
+    // The 500th UTF-16 unit is the first half of an emoji: the emoji is dropped whole, not stored as half of it
+    // (invalid UTF-8 on SQLite, U+FFFD on MySQL).
+    const r = ok(await importFile(list, `203.0.113.6 # ${'L'.repeat(499)}🦀${'x'.repeat(100)}\n203.0.113.7 # ${'L'.repeat(498)}🦀x\n`)).iocListImport;
+    expect(r.summary).toMatchObject({ added: 2 });
+    const byCidr = new Map((await entries(list)).edges.map((e: any) => [e.node.cidr, e.node.comment]));
+    expect(byCidr.get('203.0.113.6/32')).toBe('L'.repeat(499));
+    expect(byCidr.get('203.0.113.7/32')).toBe(`${'L'.repeat(498)}🦀`);
+  });
+
   it('refuses a file over MAX_FEED_BYTES with HTTP 413 and keeps nothing', async () => {
     const list = await newList('too big');
     const line = '198.51.100.1\n';
