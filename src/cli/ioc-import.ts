@@ -9,7 +9,7 @@ import type { FeedImportResult } from '../modules/ioc/feed-import.service';
 import { ProgressBar } from '../common/progress/progress-bar';
 import { Page, postFileGraphql, requestGraphql, UserErrorView, userErrorText } from './client';
 import type { Services } from '../app/services';
-import { checkRemoteAccount, Command, enumValue, Io, remoteTarget, RemoteTarget, resolveAccount, UsageError, withServices } from './shared';
+import { checkRemoteAccount, CliFailure, Command, enumValue, Io, remoteTarget, RemoteTarget, resolveAccount, UsageError, withServices } from './shared';
 import { retryWhenBusy } from '../db/retry-when-busy';
 
 interface ImportOptions {
@@ -83,7 +83,14 @@ export const iocImport: Command = {
       throw new UsageError(`cannot read ${file}`);
     }
     const target = remoteTarget(values, io, Role.ADMIN);
-    const summary = target ? await importRemote(target, file, stat.size, values, io) : await importLocal(file, stat.size, values, io);
+    let summary: ImportSummary;
+    try {
+      summary = target ? await importRemote(target, file, stat.size, values, io) : await importLocal(file, stat.size, values, io);
+    } catch (e) {
+      // A script reading --json gets the refusal as JSON too (and exit code 1).
+      if (e instanceof ImportRefused && values.json) io.out(JSON.stringify({ refused: true, userErrors: e.userErrors }));
+      throw e;
+    }
     printSummary(summary, values.json, io);
     return 0;
   },
@@ -96,6 +103,16 @@ const newList = (values: ImportOptions) => ({
   category: enumValue(IocCategory, values.category, '--category', IocCategory.OTHER),
   sourceName: values.source ?? null,
 });
+
+/**
+ * The server or the service refused the import (a REPLACE with an empty file, a file that is not a feed, a list of
+ * domains): used right, did not succeed, exit code 1, nothing imported.
+ */
+class ImportRefused extends CliFailure {
+  constructor(readonly userErrors: ReadonlyArray<{ code: string; field: readonly string[] | null; message: string }>) {
+    super(userErrors.map((e) => e.message).join('; '));
+  }
+}
 
 const missingList = (values: ImportOptions) => new UsageError(`No IOC list named "${values.list}" (add --create to make it).`);
 
@@ -121,7 +138,7 @@ async function importWith(services: Services, file: string, size: number, mode: 
   } finally {
     progress.finish();
   }
-  if (!result.ok) throw new UsageError(result.errors.map((e) => e.message).join('; '));
+  if (!result.ok) throw new ImportRefused(result.errors.map((e) => ({ code: e.code, field: e.field ?? null, message: e.message })));
   const { list: after, ...counts } = result.value;
   return { list: { id: toGlobalId('IocList', after.id), name: after.name, entryCount: after.entryCount }, ...counts };
 }
@@ -175,7 +192,7 @@ async function importRemote(target: RemoteTarget, file: string, size: number, va
   const { iocListImport: payload } = await postFileGraphql<{
     iocListImport: { iocList: ImportSummary['list'] | null; summary: Omit<ImportSummary, 'list'> | null; userErrors: UserErrorView[] };
   }>(target, operations, map, { name: path.basename(file), type: 'text/plain', path: file, size }, progress);
-  if (!payload.iocList || !payload.summary) throw new UsageError(userErrorText(payload.userErrors));
+  if (!payload.iocList || !payload.summary) throw new ImportRefused(payload.userErrors);
   return { list: payload.iocList, ...payload.summary };
 }
 

@@ -84,6 +84,25 @@ describe('CLI progress and --json', () => {
       expect(JSON.parse(r.stdout)).toMatchObject({ list: { name: 'Bulk', entryCount: 20_000 }, added: 20_000, skipped: 1 });
     });
 
+    it('ioc import: a refused import exits 1 without the usage text, and with --json prints the refusal as JSON', async () => {
+      const one = path.join(dir, 'one.txt');
+      const empty = path.join(dir, 'empty.txt');
+      fs.writeFileSync(one, '198.51.100.1\n');
+      fs.writeFileSync(empty, '# nothing today\n');
+      expect((await runBin(['ioc', 'import', one, '--list', 'Refusals', '--create'], databaseEnv())).code).toBe(0);
+      // A REPLACE with no entries would empty the list: refused, the list kept.
+      const refused = await runBin(['ioc', 'import', empty, '--list', 'Refusals', '--mode', 'REPLACE'], databaseEnv());
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toMatch(/^pcap-defense ioc import: .*nothing was imported/i);
+      expect(refused.stderr).not.toMatch(/Usage:/);
+      const json = await runBin(['ioc', 'import', empty, '--list', 'Refusals', '--mode', 'REPLACE', '--json'], databaseEnv());
+      expect(json.code).toBe(1);
+      expect(JSON.parse(json.stdout)).toMatchObject({
+        refused: true,
+        userErrors: [{ code: 'INVALID', field: ['input', 'file'], message: expect.any(String) }],
+      });
+    });
+
     it('upload --wait --json: the payload parses, stderr stays quiet', async () => {
       const file = path.join(dir, 'capture.txt');
       fs.writeFileSync(file, packet(1) + packet(2));
