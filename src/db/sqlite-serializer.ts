@@ -31,6 +31,9 @@ export class SqliteTransactionLostError extends Error {
  * same call chain runs as TypeORM's savepoint. (MySQL has a pool and real concurrent transactions; this is
  * installed for SQLite only.)
  *
+ * Its transactions begin IMMEDIATE: they take SQLite's write lock at BEGIN, so that against another process's writer
+ * they wait (busy timeout) instead of failing at their first write.
+ *
  * It also owns the connection's state at the end of each outermost transaction. When COMMIT fails with
  * SQLITE_FULL, SQLite has already rolled back; TypeORM's ROLLBACK then fails ("no transaction is active"),
  * is swallowed, and its runner is left believing it is one level deep: every later transaction became a
@@ -76,6 +79,11 @@ export function serializeSqliteTransactions(dataSource: DataSource): void {
     if (owner !== null && owner === mine) {
       const sql = String(args[0]);
       if (begun && !handle()?.inTransaction && !/^\s*ROLLBACK\b/i.test(sql)) throw new SqliteTransactionLostError();
+      // The write lock is taken at BEGIN (IMMEDIATE), waiting out the busy timeout for another process's writer (the
+      // CLI's import, a second server). A deferred BEGIN reads first and asks for the lock at its first write: when
+      // another process has committed in between, SQLite fails that write at once (SQLITE_BUSY, its snapshot is
+      // stale) without waiting, and the request failed with 503.
+      if (/^\s*BEGIN TRANSACTION\s*$/i.test(sql)) args[0] = 'BEGIN IMMEDIATE TRANSACTION';
       const result = await query(...args);
       if (/^\s*BEGIN\b/i.test(sql)) begun = true;
       return result;

@@ -1,0 +1,78 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import Database from 'better-sqlite3';
+import { DataSource } from 'typeorm';
+import { createDataSource } from '../../../src/db/data-source';
+
+/**
+ * Another process writing the same SQLite file (`pcap-defense ioc import` beside a server, a second server): a
+ * transaction that read before the other committed and then wrote failed at once with SQLITE_BUSY (its snapshot was
+ * stale; SQLite does not wait then), and the request answered 503. Transactions now take the write lock at BEGIN
+ * (IMMEDIATE), waiting out the other writer within the busy timeout.
+ */
+describe('SQLite: transactions against another process writing the file', () => {
+  let dir: string;
+  let ds: DataSource;
+  let other: Database.Database;
+  beforeEach(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pcd-lock-'));
+    const file = path.join(dir, 'db.sqlite');
+    ds = createDataSource({ type: 'sqlite', file, url: undefined } as Parameters<typeof createDataSource>[0]);
+    await ds.initialize();
+    await ds.query('CREATE TABLE t (a INTEGER)');
+    // The other process: its own connection to the file.
+    other = new Database(file);
+    other.pragma('busy_timeout = 0');
+  });
+  afterEach(async () => {
+    other.close();
+    await ds.destroy();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('a transaction that reads, meets another writer committing, then writes, commits', async () => {
+    await ds.transaction(async (em) => {
+      const before = await em.query('SELECT COUNT(*) AS n FROM t');
+      // The other writer commits between this transaction's read and its write. With the write lock held since
+      // BEGIN, it cannot: it is told the file is busy and tries later, as a process waiting its turn does.
+      let othersWrite: unknown = null;
+      try {
+        other.exec('INSERT INTO t VALUES (2)');
+      } catch (err) {
+        othersWrite = (err as { code?: string }).code;
+      }
+      expect(othersWrite).toBe('SQLITE_BUSY');
+      await em.query('INSERT INTO t VALUES (?)', [Number(before[0].n) + 1]);
+    });
+    other.exec('INSERT INTO t VALUES (2)');
+    expect(other.prepare('SELECT a FROM t ORDER BY rowid').all()).toEqual([{ a: 1 }, { a: 2 }]);
+  });
+
+  it('a transaction begun while another process holds the write lock waits for it, then commits', async () => {
+    // The other writer on a thread of its own (better-sqlite3 waits for a lock synchronously: the event loop here
+    // cannot run the other writer's COMMIT while this one waits).
+    const holder = new Worker(
+      `const { parentPort, workerData } = require('node:worker_threads');
+       const Database = require(workerData.module);
+       const db = new Database(workerData.file);
+       db.exec('BEGIN IMMEDIATE');
+       db.exec('INSERT INTO t VALUES (1)');
+       parentPort.postMessage('locked');
+       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 400);
+       db.exec('COMMIT');
+       db.close();`,
+      { eval: true, workerData: { module: require.resolve('better-sqlite3'), file: path.join(dir, 'db.sqlite') } },
+    );
+    await new Promise((resolve) => holder.once('message', resolve));
+    const started = Date.now();
+    await ds.transaction(async (em) => {
+      const [{ n }] = await em.query('SELECT COUNT(*) AS n FROM t');
+      await em.query('INSERT INTO t VALUES (?)', [Number(n) + 1]);
+    });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(200);
+    expect(await ds.query('SELECT a FROM t ORDER BY rowid')).toEqual([{ a: 1 }, { a: 2 }]);
+    await new Promise((resolve) => holder.once('exit', resolve));
+  });
+});
