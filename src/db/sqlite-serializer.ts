@@ -8,6 +8,20 @@ interface RunnerState {
   transactionDepth: number;
 }
 
+const immediate = new AsyncLocalStorage<boolean>();
+
+/**
+ * Runs `work` with its SQLite transactions begun IMMEDIATE: they take the write lock at BEGIN, waiting out the busy
+ * timeout while another process writes the file (the CLI's import, a second server). A deferred BEGIN reads first and
+ * asks for the lock at its first write; when another process has committed in between, SQLite fails that write at
+ * once (SQLITE_BUSY, the snapshot is stale) without waiting. For transactions that will write (a feed import); the
+ * others stay deferred, since an IMMEDIATE BEGIN also waits, holding the event loop (better-sqlite3 waits
+ * synchronously), where a transaction that only reads would not have waited at all. No effect on MySQL.
+ */
+export function beginImmediate<T>(work: () => Promise<T>): Promise<T> {
+  return immediate.run(true, work);
+}
+
 /**
  * SQLite ended a transaction by itself (it rolls back the whole transaction on SQLITE_FULL, IOERR, NOMEM and
  * some BUSY errors) while the caller was still inside it: what follows must not run in autocommit mode as if
@@ -30,9 +44,6 @@ export class SqliteTransactionLostError extends Error {
  * Statements outside any transaction run as they come. Re-entrant: a transaction inside a transaction of the
  * same call chain runs as TypeORM's savepoint. (MySQL has a pool and real concurrent transactions; this is
  * installed for SQLite only.)
- *
- * Its transactions begin IMMEDIATE: they take SQLite's write lock at BEGIN, so that against another process's writer
- * they wait (busy timeout) instead of failing at their first write.
  *
  * It also owns the connection's state at the end of each outermost transaction. When COMMIT fails with
  * SQLITE_FULL, SQLite has already rolled back; TypeORM's ROLLBACK then fails ("no transaction is active"),
@@ -79,11 +90,7 @@ export function serializeSqliteTransactions(dataSource: DataSource): void {
     if (owner !== null && owner === mine) {
       const sql = String(args[0]);
       if (begun && !handle()?.inTransaction && !/^\s*ROLLBACK\b/i.test(sql)) throw new SqliteTransactionLostError();
-      // The write lock is taken at BEGIN (IMMEDIATE), waiting out the busy timeout for another process's writer (the
-      // CLI's import, a second server). A deferred BEGIN reads first and asks for the lock at its first write: when
-      // another process has committed in between, SQLite fails that write at once (SQLITE_BUSY, its snapshot is
-      // stale) without waiting, and the request failed with 503.
-      if (/^\s*BEGIN TRANSACTION\s*$/i.test(sql)) args[0] = 'BEGIN IMMEDIATE TRANSACTION';
+      if (immediate.getStore() === true && /^\s*BEGIN TRANSACTION\s*$/i.test(sql)) args[0] = 'BEGIN IMMEDIATE TRANSACTION';
       const result = await query(...args);
       if (/^\s*BEGIN\b/i.test(sql)) begun = true;
       return result;

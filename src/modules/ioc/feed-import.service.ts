@@ -13,6 +13,7 @@ import { FeedImportTally, FeedSkippedLine } from './feed/feed-import-tally';
 import { FeedLine, FeedNotTextError, readFeedLines } from './feed/feed-reader';
 import { compareRange, FeedEntrySet } from './feed/feed-entry-set';
 import { sqliteHandle } from '../../db/sqlite-handle';
+import { beginImmediate } from '../../db/sqlite-serializer';
 import type { Statement } from 'better-sqlite3';
 import { nextTurn } from '../../common/async/next-turn';
 import type { KeyRange } from '../log-upload/address-set';
@@ -382,46 +383,48 @@ export class FeedImportService {
     const since = Date.now();
     let outcome: Outcome<FeedImportResult>;
     try {
-      outcome = await this.dataSource.transaction(async (em) => {
-        const list = await lockList(em, accountId, listId);
-        if (!list) return failure(userError(UserErrorCode.NOT_FOUND, ['input', 'list'], 'No IOC list with this ID.'));
-        // The guard sees the list's count before this import and the file's distinct names; a refusal
-        // throws, and the transaction takes back the names already inserted.
-        const current = list.entryCount;
-        const d = await importDomainFeed(em, list, source.path, mode, onProgress, MAX_HUNT_RANGES, (incoming, read) => {
-          const empty = emptyReplaceRefusal(mode, current, incoming, read);
-          if (empty) throw new ImportRefusedError(empty);
-          const refusal = guard?.({ current, incoming, mode });
-          if (refusal) throw new ImportHeldError(refusal);
-        });
-        // Expiries it moved to a time the expiry check has passed already: no expiry hunt will cover them.
-        const past = await expiriesPastTheCheck(em, 'ioc_domain', list.id, since);
-        if (d.changedNames) for (const name of past) d.changedNames.push(name);
-        // The names added and removed re-judge the stored uploads that asked them (retro-hunt, #17, #18).
-        if (d.added + d.removed + d.revived + past.length > 0) {
-          const cause = `Import into list ${list.id}: ${d.added} entries added, ${d.removed} removed${d.revived ? `, ${d.revived} matching again or aged out` : ''}${pastNote(past.length)}.`;
-          await requestRetroHunt(
-            em,
-            accountId,
-            d.changedNames ? { target: { lists: [list.id] }, domains: d.changedNames, cause } : { target: { lists: [list.id], anyAddress: true }, cause },
-          );
-        }
-        return success({
-          list,
-          mode,
-          bytes: source.bytes,
-          linesRead: d.linesRead,
-          added: d.added,
-          duplicates: d.duplicatesInFile + d.duplicatesInList,
-          duplicatesInFile: d.duplicatesInFile,
-          duplicatesInList: d.duplicatesInList,
-          skipped: d.skipped,
-          normalized: 0,
-          skippedLines: d.skippedLines,
-          removed: d.removed,
-          durationMs: Math.round(performance.now() - started),
-        });
-      });
+      outcome = await beginImmediate(() =>
+        this.dataSource.transaction(async (em) => {
+          const list = await lockList(em, accountId, listId);
+          if (!list) return failure(userError(UserErrorCode.NOT_FOUND, ['input', 'list'], 'No IOC list with this ID.'));
+          // The guard sees the list's count before this import and the file's distinct names; a refusal
+          // throws, and the transaction takes back the names already inserted.
+          const current = list.entryCount;
+          const d = await importDomainFeed(em, list, source.path, mode, onProgress, MAX_HUNT_RANGES, (incoming, read) => {
+            const empty = emptyReplaceRefusal(mode, current, incoming, read);
+            if (empty) throw new ImportRefusedError(empty);
+            const refusal = guard?.({ current, incoming, mode });
+            if (refusal) throw new ImportHeldError(refusal);
+          });
+          // Expiries it moved to a time the expiry check has passed already: no expiry hunt will cover them.
+          const past = await expiriesPastTheCheck(em, 'ioc_domain', list.id, since);
+          if (d.changedNames) for (const name of past) d.changedNames.push(name);
+          // The names added and removed re-judge the stored uploads that asked them (retro-hunt, #17, #18).
+          if (d.added + d.removed + d.revived + past.length > 0) {
+            const cause = `Import into list ${list.id}: ${d.added} entries added, ${d.removed} removed${d.revived ? `, ${d.revived} matching again or aged out` : ''}${pastNote(past.length)}.`;
+            await requestRetroHunt(
+              em,
+              accountId,
+              d.changedNames ? { target: { lists: [list.id] }, domains: d.changedNames, cause } : { target: { lists: [list.id], anyAddress: true }, cause },
+            );
+          }
+          return success({
+            list,
+            mode,
+            bytes: source.bytes,
+            linesRead: d.linesRead,
+            added: d.added,
+            duplicates: d.duplicatesInFile + d.duplicatesInList,
+            duplicatesInFile: d.duplicatesInFile,
+            duplicatesInList: d.duplicatesInList,
+            skipped: d.skipped,
+            normalized: 0,
+            skippedLines: d.skippedLines,
+            removed: d.removed,
+            durationMs: Math.round(performance.now() - started),
+          });
+        }),
+      );
     } catch (err) {
       if (err instanceof FeedNotTextError) {
         return failure(userError(UserErrorCode.INVALID, ['input', 'file'], `Refused: ${err.message}. Nothing was imported.`));
@@ -463,74 +466,76 @@ export class FeedImportService {
     const { tally, entries } = parsed;
     let outcome: Outcome<FeedImportResult>;
     try {
-      outcome = await this.dataSource.transaction(async (em) => {
-        const list = await lockList(em, accountId, listId);
-        if (!list) return notFound();
-        if (list.entryKind === IocEntryKind.DOMAIN) {
-          return failure(userError(UserErrorCode.INVALID, ['input', 'list'], 'This list holds domains; these records name IP addresses and networks.'));
-        }
-        // The tally is complete once the file is collected: one summary for the refusal and the result.
-        const summary = tally.summary();
-        const empty = emptyReplaceRefusal(mode, list.entryCount, entries.distinct, summary);
-        if (empty) throw new ImportRefusedError(empty);
-        const refusal = options.guard?.({ current: list.entryCount, incoming: entries.distinct, mode });
-        if (refusal) throw new ImportHeldError(refusal);
-        const changed: KeyRange[] = [];
-        const ageing = ageingOf(list);
-        const { inserted, kept, removed, seen, expiriesMoved, seenAt } = await merge(
-          em,
-          accountId,
-          list.id,
-          entries,
-          mode === ImportMode.REPLACE,
-          ageing,
-          changed,
-        );
-        // Expiries it moved to a time the expiry check has passed already: no expiry hunt will cover them.
-        const past = await expiriesPastTheCheck(em, 'ioc', list.id, since);
-        for (const r of past) if (changed.length <= MAX_HUNT_RANGES) changed.push(r);
-        // The entries added and removed re-judge the stored uploads they meet (retro-hunt, #17).
-        if (changed.length) {
-          const cause = `Import into list ${list.id}: ${inserted} entries added, ${removed} removed${pastNote(past.length)}.`;
-          await requestRetroHunt(
+      outcome = await beginImmediate(() =>
+        this.dataSource.transaction(async (em) => {
+          const list = await lockList(em, accountId, listId);
+          if (!list) return notFound();
+          if (list.entryKind === IocEntryKind.DOMAIN) {
+            return failure(userError(UserErrorCode.INVALID, ['input', 'list'], 'This list holds domains; these records name IP addresses and networks.'));
+          }
+          // The tally is complete once the file is collected: one summary for the refusal and the result.
+          const summary = tally.summary();
+          const empty = emptyReplaceRefusal(mode, list.entryCount, entries.distinct, summary);
+          if (empty) throw new ImportRefusedError(empty);
+          const refusal = options.guard?.({ current: list.entryCount, incoming: entries.distinct, mode });
+          if (refusal) throw new ImportHeldError(refusal);
+          const changed: KeyRange[] = [];
+          const ageing = ageingOf(list);
+          const { inserted, kept, removed, seen, expiriesMoved, seenAt } = await merge(
             em,
             accountId,
-            changed.length > MAX_HUNT_RANGES
-              ? { target: { lists: [list.id], anyAddress: true }, cause }
-              : { target: { lists: [list.id] }, ranges: changed, cause },
+            list.id,
+            entries,
+            mode === ImportMode.REPLACE,
+            ageing,
+            changed,
           );
-        }
-        if (seenAt != null) {
-          list.entriesSeenAt = new Date(seenAt);
-          await em.getRepository(IocList).update({ id: list.id }, { entriesSeenAt: list.entriesSeenAt });
-        }
-        // The walk saw every row of the locked list: the count is exact without a COUNT(*) over it.
-        // REPLACE bumps the revision even when nothing changed.
-        await touchList(
-          em,
-          list,
-          seen - removed + inserted - list.entryCount,
-          false,
-          true,
-          mode === ImportMode.REPLACE || inserted > 0 || removed > 0 || expiriesMoved,
-        );
-        const duplicatesInList = kept + (entries.distinct - kept - inserted);
-        return success({
-          list,
-          mode,
-          bytes,
-          linesRead: summary.lines,
-          added: inserted,
-          duplicates: entries.duplicates + duplicatesInList,
-          duplicatesInFile: entries.duplicates,
-          duplicatesInList,
-          skipped: summary.skipped,
-          normalized: summary.normalized,
-          skippedLines: [...summary.skippedLines],
-          removed,
-          durationMs: Math.round(performance.now() - started),
-        });
-      });
+          // Expiries it moved to a time the expiry check has passed already: no expiry hunt will cover them.
+          const past = await expiriesPastTheCheck(em, 'ioc', list.id, since);
+          for (const r of past) if (changed.length <= MAX_HUNT_RANGES) changed.push(r);
+          // The entries added and removed re-judge the stored uploads they meet (retro-hunt, #17).
+          if (changed.length) {
+            const cause = `Import into list ${list.id}: ${inserted} entries added, ${removed} removed${pastNote(past.length)}.`;
+            await requestRetroHunt(
+              em,
+              accountId,
+              changed.length > MAX_HUNT_RANGES
+                ? { target: { lists: [list.id], anyAddress: true }, cause }
+                : { target: { lists: [list.id] }, ranges: changed, cause },
+            );
+          }
+          if (seenAt != null) {
+            list.entriesSeenAt = new Date(seenAt);
+            await em.getRepository(IocList).update({ id: list.id }, { entriesSeenAt: list.entriesSeenAt });
+          }
+          // The walk saw every row of the locked list: the count is exact without a COUNT(*) over it.
+          // REPLACE bumps the revision even when nothing changed.
+          await touchList(
+            em,
+            list,
+            seen - removed + inserted - list.entryCount,
+            false,
+            true,
+            mode === ImportMode.REPLACE || inserted > 0 || removed > 0 || expiriesMoved,
+          );
+          const duplicatesInList = kept + (entries.distinct - kept - inserted);
+          return success({
+            list,
+            mode,
+            bytes,
+            linesRead: summary.lines,
+            added: inserted,
+            duplicates: entries.duplicates + duplicatesInList,
+            duplicatesInFile: entries.duplicates,
+            duplicatesInList,
+            skipped: summary.skipped,
+            normalized: summary.normalized,
+            skippedLines: [...summary.skippedLines],
+            removed,
+            durationMs: Math.round(performance.now() - started),
+          });
+        }),
+      );
     } catch (err) {
       const refused = refusalOf(err);
       if (refused) return refused;
