@@ -35,10 +35,15 @@ export interface CidrLimits {
   readonly minPrefixV4?: number;
   /** Broadest IPv6 prefix accepted (default 16). */
   readonly minPrefixV6?: number;
+  /**
+   * Whether an IPv6 network's IPv4-mapped part (`::ffff:0:0/96`) is held to minPrefixV4 too (default true: IOC
+   * entries, which the matcher keys as IPv4 there). False for networks that are not matched as IOC entries.
+   */
+  readonly mappedAsIpv4?: boolean;
 }
 
 /** DESIGN: "Broader than /8 is refused"; /16 is the IPv6 counterpart. */
-export const DEFAULT_CIDR_LIMITS: Required<CidrLimits> = { minPrefixV4: 8, minPrefixV6: 16 };
+export const DEFAULT_CIDR_LIMITS: Required<CidrLimits> = { minPrefixV4: 8, minPrefixV6: 16, mappedAsIpv4: true };
 
 export type CidrParseResult =
   | {
@@ -136,6 +141,7 @@ function limitsOf(limits: CidrLimits | undefined): Required<CidrLimits> {
   return {
     minPrefixV4: limits?.minPrefixV4 ?? DEFAULT_CIDR_LIMITS.minPrefixV4,
     minPrefixV6: limits?.minPrefixV6 ?? DEFAULT_CIDR_LIMITS.minPrefixV6,
+    mappedAsIpv4: limits?.mappedAsIpv4 ?? DEFAULT_CIDR_LIMITS.mappedAsIpv4,
   };
 }
 
@@ -169,7 +175,7 @@ function mappedTooBroad(input: string, cidr: Cidr6, minPrefixV4: number, part = 
  * `normalized`); networks broader than the limits are refused as `tooBroad`.
  */
 export function parseCidr(text: string, limits?: CidrLimits): CidrParseResult {
-  const { minPrefixV4, minPrefixV6 } = limitsOf(limits);
+  const { minPrefixV4, minPrefixV6, mappedAsIpv4 } = limitsOf(limits);
   const slash = text.indexOf('/');
   const addressText = slash < 0 ? text : text.slice(0, slash);
   const v4 = parseIpv4(addressText);
@@ -194,7 +200,7 @@ export function parseCidr(text: string, limits?: CidrLimits): CidrParseResult {
   }
   if (prefix < minPrefixV6) return tooBroad(text, 6, minPrefixV6);
   const cidr = cidr6(v6, prefix);
-  const mapped = mappedTooBroad(text, cidr, minPrefixV4);
+  const mapped = mappedAsIpv4 ? mappedTooBroad(text, cidr, minPrefixV4) : null;
   if (mapped) return mapped;
   return { ok: true, cidr, normalized: cidr.network !== v6 };
 }
@@ -233,7 +239,7 @@ export function rangeToCidrs6(start: bigint, end: bigint): Cidr6[] {
  * any CIDR broader than the limits is refused as a whole (`0.0.0.0-255.255.255.255` is `tooBroad`).
  */
 export function parseRange(text: string, limits?: CidrLimits): CidrsParseResult {
-  const { minPrefixV4, minPrefixV6 } = limitsOf(limits);
+  const { minPrefixV4, minPrefixV6, mappedAsIpv4 } = limitsOf(limits);
   const dash = text.indexOf('-');
   if (dash < 0 || text.indexOf('-', dash + 1) >= 0) {
     return fail('invalidRange', `'${text}' is not an address range (expected start-end)`);
@@ -270,7 +276,7 @@ export function parseRange(text: string, limits?: CidrLimits): CidrsParseResult 
     if (cidr.prefix < min) {
       return fail('tooBroad', `'${text}' is too broad: it needs ${cidr.text}, and IPv${family} networks must be /${min} or narrower`);
     }
-    const mapped = cidr.family === 6 ? mappedTooBroad(text, cidr, minPrefixV4, true) : null;
+    const mapped = cidr.family === 6 && mappedAsIpv4 ? mappedTooBroad(text, cidr, minPrefixV4, true) : null;
     if (mapped) return mapped;
   }
   return { ok: true, cidrs, normalized: false, fromRange: true };

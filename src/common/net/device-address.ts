@@ -26,7 +26,7 @@ export interface InternalNetworkError {
  * floors of IOC entries do not apply: a whole corporate /7 may well be "inside".
  */
 export function normalizeInternalNetworks(texts: readonly string[]): { cidrs: string[]; errors: InternalNetworkError[] } {
-  const parsed = parseCidrList(texts, { minPrefixV4: 1, minPrefixV6: 1 });
+  const parsed = parseCidrList(texts, { minPrefixV4: 1, minPrefixV6: 1, mappedAsIpv4: false });
   if (parsed.ok) return { cidrs: parsed.cidrs.map((c) => c.text), errors: [] };
   return {
     cidrs: [],

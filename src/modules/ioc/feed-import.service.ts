@@ -272,8 +272,8 @@ class ExistingRows {
 }
 
 /**
- * Rows per prepared multi-row INSERT on SQLite: 3,072 parameters, well under its limit of 32,766. A 1M-row sorted
- * insert took 2.1-2.5 s in statements of 256 rows against 2.5-2.9 s in statements of 64 (both with the values
+ * Rows per prepared multi-row INSERT on SQLite: 1,792 parameters (7 a row), well under its limit of 32,766. A 1M-row
+ * sorted insert took 2.1-2.5 s in statements of 256 rows against 2.4-2.9 s in statements of 64 (both with the values
  * passed as arguments).
  */
 const SQLITE_ROWS = 256;
@@ -296,8 +296,9 @@ interface RowConstants {
  * bound (SQLite) or formatted (MySQL) per row. On SQLite, prepared statements on its handle, the shared values in
  * their text: one of SQLITE_ROWS rows for full groups and one of a single row for the rest (fewer statement steps per
  * row). better-sqlite3 reads values passed as arguments directly, but an array's through one V8 API call per element
- * (`arr->Get` in its binder), so the values are spread into the call: a 1M-row insert took 2.4-2.9 s so, against
- * 2.7-2.8 s with the array. On MySQL, bulkLoad (LOAD DATA LOCAL INFILE with a SET clause, else INSERTs).
+ * (`arr->Get` in its binder), so the values are spread into the call (at 64 rows a statement the two were within this
+ * machine's noise: 2.4-2.9 s for a 1M-row insert spread, 2.7-2.8 s as an array). On MySQL, bulkLoad (LOAD DATA LOCAL
+ * INFILE with a SET clause, else INSERTs).
  */
 function rowWriter(em: EntityManager, constants: RowConstants): (values: unknown[]) => Promise<number> {
   const width = ROW_COLUMNS.length;

@@ -205,7 +205,8 @@ export class IocService {
     const parsed = new Map<string, Cidr>();
     const canonical: string[] = [];
     for (const a of allows) {
-      const c = parseCidr(a.cidr);
+      // The CIDR of a stored entry (a hit's match): taken as it is, whatever limits applied when it was stored.
+      const c = parseCidr(a.cidr, { minPrefixV4: 0, minPrefixV6: 0 });
       if (!c.ok) return failure(userError(UserErrorCode.INVALID, ['input'], `"${a.cidr.slice(0, 60)}": ${c.message}`));
       parsed.set(c.cidr.text, c.cidr);
       canonical.push(c.cidr.text);

@@ -11,6 +11,29 @@ import { loadConfig } from '../../../src/config/config';
 import { ImportMode, IocCategory, IocListKind } from '../../../src/modules/ioc/ioc.enums';
 
 /**
+ * Another process's writer, on a thread of its own (better-sqlite3 waits for a lock synchronously: the event loop here
+ * could not run another connection's COMMIT while this one waits): takes the write lock, runs `sql`, holds it for
+ * `ms`, then commits. Resolves once the lock is held; `committed` once the thread is done.
+ */
+async function holdWriteLock(file: string, sql: string, ms: number): Promise<{ committed: Promise<unknown> }> {
+  const holder = new Worker(
+    `const { parentPort, workerData } = require('node:worker_threads');
+     const Database = require(workerData.module);
+     const db = new Database(workerData.file);
+     db.exec('BEGIN IMMEDIATE');
+     db.exec(workerData.sql);
+     parentPort.postMessage('locked');
+     Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, workerData.ms);
+     db.exec('COMMIT');
+     db.close();`,
+    { eval: true, workerData: { module: require.resolve('better-sqlite3'), file, sql, ms } },
+  );
+  const committed = new Promise((resolve) => holder.once('exit', resolve));
+  await new Promise((resolve) => holder.once('message', resolve));
+  return { committed };
+}
+
+/**
  * Another process writing the same SQLite file (`pcap-defense ioc import` beside a server, a second server): a
  * transaction that read before the other committed and then wrote failed at once with SQLITE_BUSY (its snapshot was
  * stale; SQLite does not wait then), and a feed import through the server answered 503. Transactions run under
@@ -58,21 +81,7 @@ describe('SQLite: transactions against another process writing the file', () => 
   });
 
   it('a transaction begun while another process holds the write lock waits for it, then commits', async () => {
-    // The other writer on a thread of its own (better-sqlite3 waits for a lock synchronously: the event loop here
-    // cannot run the other writer's COMMIT while this one waits).
-    const holder = new Worker(
-      `const { parentPort, workerData } = require('node:worker_threads');
-       const Database = require(workerData.module);
-       const db = new Database(workerData.file);
-       db.exec('BEGIN IMMEDIATE');
-       db.exec('INSERT INTO t VALUES (1)');
-       parentPort.postMessage('locked');
-       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 400);
-       db.exec('COMMIT');
-       db.close();`,
-      { eval: true, workerData: { module: require.resolve('better-sqlite3'), file: path.join(dir, 'db.sqlite') } },
-    );
-    await new Promise((resolve) => holder.once('message', resolve));
+    const holder = await holdWriteLock(path.join(dir, 'db.sqlite'), 'INSERT INTO t VALUES (1)', 400);
     const started = Date.now();
     await beginImmediate(() =>
       ds.transaction(async (em) => {
@@ -82,7 +91,7 @@ describe('SQLite: transactions against another process writing the file', () => 
     );
     expect(Date.now() - started).toBeGreaterThanOrEqual(200);
     expect(await ds.query('SELECT a FROM t ORDER BY rowid')).toEqual([{ a: 1 }, { a: 2 }]);
-    await new Promise((resolve) => holder.once('exit', resolve));
+    await holder.committed;
   });
 
   it('other transactions stay deferred: one that only reads does not wait for another process writing', async () => {
@@ -115,26 +124,11 @@ describe('SQLite: a feed import while another process writes the file', () => {
       if (!list.ok) throw new Error('list');
       const feed = path.join(dir, 'feed.txt');
       fs.writeFileSync(feed, '198.51.100.1\n198.51.100.2\n');
-      // The other process commits between the import's first read (the list's lock row) and its first write.
-      const other = new Database(file);
-      other.pragma('busy_timeout = 0');
-      const holder = new Worker(
-        `const { parentPort, workerData } = require('node:worker_threads');
-         const Database = require(workerData.module);
-         const db = new Database(workerData.file);
-         db.exec('BEGIN IMMEDIATE');
-         db.exec("UPDATE account SET name = name");
-         parentPort.postMessage('locked');
-         Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 400);
-         db.exec('COMMIT');
-         db.close();`,
-        { eval: true, workerData: { module: require.resolve('better-sqlite3'), file } },
-      );
-      await new Promise((resolve) => holder.once('message', resolve));
+      // Another process holds the write lock when the import begins, and commits 400 ms later.
+      const holder = await holdWriteLock(file, 'UPDATE account SET name = name', 400);
       const r = await services.feedImport.importFile(account.value.id, list.value.id, { path: feed, bytes: fs.statSync(feed).size }, ImportMode.APPEND);
       expect(r.ok && r.value.added).toBe(2);
-      await new Promise((resolve) => holder.once('exit', resolve));
-      other.close();
+      await holder.committed;
     } finally {
       await ds.destroy();
       fs.rmSync(dir, { recursive: true, force: true });

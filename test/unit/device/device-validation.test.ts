@@ -52,6 +52,8 @@ describe('device addresses', () => {
       cidrs: ['10.0.0.0/8', '2001:db8::/32', '5.6.7.8/32'],
       errors: [],
     });
+    // IOC entries hold IPv6 to the IPv4 limit for the IPv4-mapped part it covers; internal networks do not.
+    expect(normalizeInternalNetworks(['::/64', '::ffff:0:0/96'])).toEqual({ cidrs: ['::/64', '::ffff:0.0.0.0/96'], errors: [] });
     const bad = normalizeInternalNetworks(['ok', '1.2.3.0/24', '1.2.3.4/40']);
     expect(bad.cidrs).toEqual([]);
     expect(bad.errors.map((e) => [e.index, e.code])).toEqual([

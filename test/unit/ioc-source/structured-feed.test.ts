@@ -142,6 +142,27 @@ describe('structured feeds: the rules, on constructed documents', () => {
     ]);
   });
 
+  it('cuts a long comment at 500 without splitting a character (MISP and STIX)', () => {
+    const long = `${'L'.repeat(499)}🦀${'x'.repeat(50)}`;
+    const misp = importOf({ Event: { info: '', uuid: 'u', Attribute: [{ type: 'ip-dst', value: '198.51.100.9', to_ids: true, comment: long }] } });
+    expect(misp.entries[0].comment).toBe('L'.repeat(499));
+    const stix = importOf({
+      type: 'bundle',
+      id: 'bundle--1',
+      objects: [
+        {
+          type: 'indicator',
+          id: 'indicator--1',
+          name: long,
+          pattern: "[ipv4-addr:value = '198.51.100.10']",
+          pattern_type: 'stix',
+          valid_from: '2020-01-01T00:00:00Z',
+        },
+      ],
+    });
+    expect(stix.entries[0].comment).toBe('L'.repeat(499));
+  });
+
   it('tells the formats apart', () => {
     expect(detectStructured({ type: 'bundle', objects: [] })).toBe('STIX2');
     expect(detectStructured({ Event: {} })).toBe('MISP_EVENT');

@@ -6,6 +6,7 @@
 // as comments, indicators this service cannot match are skipped with their reason.
 
 import { parseCidrOrRange } from '../../../common/net/cidr';
+import { clip } from '../../../common/text';
 import { FeedLineResult, FeedSkipCode } from '../../ioc/feed/feed-line';
 import { FeedLine } from '../../ioc/feed/feed-reader';
 
@@ -144,7 +145,7 @@ function* stix(doc: Record<string, unknown>): Generator<FeedLine> {
         type: 'entry',
         cidrs,
         normalized,
-        comment: [name, id].filter(Boolean).join(' ').slice(0, 500),
+        comment: clip([name, id].filter(Boolean).join(' '), 500),
         ...(expiresAt !== undefined ? { expiresAt } : {}),
       });
   }
@@ -186,7 +187,7 @@ function* mispEvent(doc: Record<string, unknown>): Generator<FeedLine> {
     }
     const address = type.endsWith('|port') ? value.split('|')[0] : value;
     const comment = [typeof a.comment === 'string' ? a.comment : '', info].filter((s) => s.length > 0).join(' - ');
-    yield line(n, text, entry(address, comment.slice(0, 500) || undefined));
+    yield line(n, text, entry(address, clip(comment, 500) || undefined));
   }
 }
 
