@@ -158,8 +158,13 @@ export function parseIpv6(text: string): bigint | null {
   return ipv6FromWords(w[0], w[1], w[2], w[3]);
 }
 
+/** Decimal text of 0-255, with and without a dot after it. */
+const OCTET = Array.from({ length: 256 }, (_, i) => String(i));
+const OCTET_DOT = OCTET.map((d) => `${d}.`);
+
+/** Dotted-quad text of a uint32, from tables of octet text (an import formats a million of them). */
 export function formatIpv4(value: number): string {
-  return `${value >>> 24}.${(value >>> 16) & 255}.${(value >>> 8) & 255}.${value & 255}`;
+  return OCTET_DOT[value >>> 24] + OCTET_DOT[(value >>> 16) & 255] + OCTET_DOT[(value >>> 8) & 255] + OCTET[value & 255];
 }
 
 /** RFC 5952 text: lowercase, no leading zeros, the longest run (>= 2) of zero groups as "::". */

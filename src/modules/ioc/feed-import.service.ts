@@ -282,13 +282,13 @@ const SQLITE_ROWS = 256;
 const ROW_COLUMNS = ['cidr', 'family', 'prefix', 'range_start', 'range_end', 'comment', 'expires_at'] as const;
 
 /** The columns every row of one import shares: its list and account, and the instant it records as created and seen. */
-interface RowConstants {
+type RowConstants = {
   list_id: number;
   account_id: number;
   created_at: number;
   first_seen_in_source: number;
   last_seen_in_source: number;
-}
+};
 
 /**
  * Writes rows given as one flat array of values, ROW_COLUMNS.length a row (no short-lived array per row, a million of
@@ -302,10 +302,11 @@ interface RowConstants {
  */
 function rowWriter(em: EntityManager, constants: RowConstants): (values: unknown[]) => Promise<number> {
   const width = ROW_COLUMNS.length;
-  const shared = Object.entries(constants);
-  for (const [column, value] of shared) if (!Number.isSafeInteger(value)) throw new TypeError(`rowWriter: ${column} = ${value} is not an integer`);
   const handle = sqliteHandle(em.connection);
   if (handle) {
+    // The shared values go into the statement's text: integers only (bulkLoad checks its SET values the same way).
+    const shared = Object.entries(constants);
+    for (const [column, value] of shared) if (!Number.isSafeInteger(value)) throw new TypeError(`rowWriter: ${column} = ${value} is not an integer`);
     const cols = [...ROW_COLUMNS, ...shared.map(([c]) => c)].map((c) => `"${c}"`).join(', ');
     const tuple = `(${ROW_COLUMNS.map(() => '?').join(', ')}, ${shared.map(([, v]) => v).join(', ')})`;
     const one = handle.prepare(`INSERT OR IGNORE INTO "ioc" (${cols}) VALUES ${tuple}`);
@@ -319,11 +320,10 @@ function rowWriter(em: EntityManager, constants: RowConstants): (values: unknown
       return n;
     };
   }
-  const set = { ...constants };
   return (values) => {
     const rows: unknown[][] = [];
     for (let i = 0; i < values.length; i += width) rows.push(values.slice(i, i + width));
-    return bulkLoad(em, 'ioc', ROW_COLUMNS, rows, set);
+    return bulkLoad(em, 'ioc', ROW_COLUMNS, rows, constants);
   };
 }
 

@@ -6,6 +6,7 @@
 // when a row is written.
 
 import { Cidr, Cidr6 } from '../../../common/net/cidr';
+import { formatIpv4 } from '../../../common/net/ip';
 import { cidrRangeKeys, ipv4Key } from '../ioc-range';
 
 /** One distinct entry, in `(rangeStart ASC, rangeEnd DESC)` order. */
@@ -166,9 +167,7 @@ export class FeedEntrySet {
   }
 }
 
-/** Decimal text of 0-255, with and without a dot after it, and "/0" to "/32". */
-const DECIMAL = Array.from({ length: 256 }, (_, i) => String(i));
-const DECIMAL_DOT = DECIMAL.map((d) => `${d}.`);
+/** "/0" to "/32". */
 const SLASH = Array.from({ length: 33 }, (_, i) => `/${i}`);
 
 /** FeedEntrySet.cursor(): the current entry's fields, overwritten by each next(). */
@@ -213,8 +212,7 @@ export class OrderedCursor implements OrderedEntry {
     if (has4 && (e6 === null || compareRange(this.headStart as string, this.headEnd, e6.start, e6.end) <= 0)) {
       const order = this.orders[k];
       this.i++;
-      this.cidr =
-        DECIMAL_DOT[network >>> 24] + DECIMAL_DOT[(network >>> 16) & 255] + DECIMAL_DOT[(network >>> 8) & 255] + DECIMAL[network & 255] + SLASH[prefix];
+      this.cidr = formatIpv4(network) + SLASH[prefix];
       this.family = 4;
       this.prefix = prefix;
       this.start = this.headStart as string;
