@@ -2,7 +2,8 @@
  * One server process under report and upload load, beside an idle baseline of the same run.
  *
  *   node -r @swc-node/register bench/load.bench.ts [--db sqlite|mysql] [--hits 1000000] [--seconds 60] [--clients 20]
- *        [--uploaders 2] [--upload-mb 5] [--idle-uploads 10] [--warmup-uploads 3] [--reuse] [--distinct-windows] [--cpu-prof DIR] [--mysql-url mysql://root@127.0.0.1:3306]
+ *        [--uploaders 2] [--upload-mb 5] [--idle-uploads 10] [--warmup-uploads 3] [--idle-concurrent-seconds 20] [--reuse]
+ *        [--distinct-windows] [--cpu-prof DIR] [--mysql-url mysql://root@127.0.0.1:3306]
  *
  * The database is the one bench/report.bench.ts seeds (run here as `--seed-only --keep`; `--reuse` skips that when
  * the kept database is there already: SQLite file in the temp dir, MySQL database pcd_bench_report). The server
@@ -10,7 +11,8 @@
  *
  * Idle baseline: each report kind alone (each computed: a window of its own), uploads one at a time (--idle-uploads, 10, after --warmup-uploads, 3) before the load and as many after it (the
  * baseline is the median of the round after it: the server is warm then; the round before it ran up to 2x slower),
- * /readyz alone. Under load, for --seconds: --clients
+ * then the --uploaders clients alone for --idle-concurrent-seconds (the like-for-like baseline: under load the uploads
+ * also meet each other, which one at a time they never do), /readyz alone. Under load, for --seconds: --clients
  * closed-loop report clients (dashboard, hitReport with all groupings, drill-down flowHits pages walked by cursor,
  * in turn), --uploaders clients uploading --upload-mb tcpdump captures (bench/lib/tcpdump-text.ts) one after the
  * other, and a prober asking /readyz every 100 ms from a thread of its own (readyzProber). Measured: report latency p50/p95/p99 (answered 200), errors
@@ -50,6 +52,8 @@ const CLOCK_TICKS = 100;
 /** The idle upload baseline: the median of IDLE_UPLOADS uploads after WARMUP_UPLOADS (the parse thread's code compiles over the first few). */
 const IDLE_UPLOADS = Number(argValue('idle-uploads') ?? 10);
 const WARMUP_UPLOADS = Number(argValue('warmup-uploads') ?? 3);
+/** The like-for-like baseline: the --uploaders clients alone (no report clients) for this long, after the load. */
+const IDLE_CONCURRENT_SECONDS = Number(argValue('idle-concurrent-seconds') ?? 20);
 const TARGETS = { reportP95Ms: 1000, lagP99Ms: 100, readyzP99Ms: 100, uploadRatio: 2 };
 
 /** The window report.bench.ts seeds: 120 days ending here; reports ask for the last 30. */
@@ -183,6 +187,22 @@ async function main(): Promise<void> {
     if (!device) throw new Error('no device sensor-1 in the seeded database');
     const capture = captureFactory();
     let fileNo = 0;
+    /** --uploaders clients uploading one file after another until `until`: each upload's processing and run, ms. */
+    const uploadersUntil = (until: number, name: string) => {
+      const out = { processing: [] as number[], runs: [] as number[], errors: [] as string[] };
+      const done = Promise.all(
+        Array.from({ length: UPLOADERS }, async (_, u) => {
+          while (performance.now() < until) {
+            const r = await api.upload(capture(++fileNo), `${name}-${fileNo}.txt`, `sensor-${2 + u}`);
+            if (r.ok) {
+              out.processing.push(r.processingMs);
+              out.runs.push(r.runMs);
+            } else out.errors.push(`upload: ${r.error}`);
+          }
+        }),
+      );
+      return { out, done };
+    };
 
     // Idle baseline.
     progress('idle baseline');
@@ -255,21 +275,7 @@ async function main(): Promise<void> {
         }
       }
     });
-    const uploads: number[] = [];
-    const runs: number[] = [];
-    let uploadErrors = 0;
-    const uploaders = Array.from({ length: UPLOADERS }, async (_, u) => {
-      while (performance.now() < until) {
-        const r = await api.upload(capture(++fileNo), `load-${fileNo}.txt`, `sensor-${2 + u}`);
-        if (r.ok) {
-          uploads.push(r.processingMs);
-          runs.push(r.runMs);
-        } else {
-          uploadErrors++;
-          if (errorSamples.length < 5) errorSamples.push(`upload: ${r.error}`);
-        }
-      }
-    });
+    const loaded = uploadersUntil(until, 'load');
     const probe = readyzProber(api.base, SECONDS * 1000);
     await Promise.all(clients);
     const { ready, readyFailures } = await probe;
@@ -279,13 +285,25 @@ async function main(): Promise<void> {
     const cores = { bench: (benchCpu.user + benchCpu.system) / 1000 / cpuWall, server: (processCpuMs(server.child.pid) - cpu0.server) / cpuWall };
     ownLag.disable();
     const loadLag = await lagSince(api);
-    await Promise.all(uploaders);
+    await loaded.done;
+    const uploads = loaded.out.processing;
+    const runs = loaded.out.runs;
+    const uploadErrors = loaded.out.errors.length;
+    for (const e of loaded.out.errors) if (errorSamples.length < 5) errorSamples.push(e);
     const m = await api.metrics();
     await sleep(500);
     const loadPhases = runPhases.splice(0);
     progress('idle again');
     await sleep(2_000);
     const after = await idleRound(0);
+    // Like for like: the same uploaders, one file after another each, without the report clients. Under load the
+    // uploads also meet each other (one worker, one parse thread: a file accepted while the other's runs waits for
+    // it, and one's intake shares the cores with the other's parse), which the one-at-a-time round above never does.
+    progress(`idle, ${UPLOADERS} uploaders alone for ${IDLE_CONCURRENT_SECONDS} s`);
+    await sleep(1_000);
+    const alone = uploadersUntil(performance.now() + IDLE_CONCURRENT_SECONDS * 1000, 'alone');
+    await alone.done;
+    if (alone.out.errors.length) throw new Error(`idle uploads failed: ${alone.out.errors.slice(0, 3).join('; ')}`);
     // The baseline is the round after the load: the server is warm then (the round before it, right after the
     // start, ran up to 2x slower even after its warm-ups), so the ratio is the stricter one.
     const idleUploads = after.processing;
@@ -371,6 +389,11 @@ async function main(): Promise<void> {
     const lRun = stats(runs);
     console.log(
       `  of which the run      idle median ${f(iRun.p50)} ms; load p50 ${f(lRun.p50)} p95 ${f(lRun.p95)} max ${f(lRun.max)} ms = ${ratio(lRun.p50, iRun.p50)} idle (p50), ${ratio(lRun.p95, iRun.p50)} (p95), ${ratio(lRun.max, iRun.p50)} (max)`,
+    );
+    const au = stats(alone.out.processing);
+    console.log(
+      `  like for like         the same ${UPLOADERS} uploaders without the report clients (${IDLE_CONCURRENT_SECONDS} s): p50 ${f(au.p50)} p95 ${f(au.p95)} max ${f(au.max)} ms (${au.n});` +
+        ` under load ${ratio(lu.p50, au.p50)} of that (p50), ${ratio(lu.p95, au.p95)} (p95)   target <= ${TARGETS.uploadRatio}x`,
     );
     // The run by phase: the idle median of each, the loaded median, and the five slowest loaded runs.
     const phaseNames = Object.keys(idlePhases[0]?.phasesMs ?? loadPhases[0]?.phasesMs ?? {});
