@@ -4,6 +4,7 @@ import { expressMiddleware } from '@as-integrations/express5';
 import { ApolloServerPluginCacheControlDisabled } from '@apollo/server/plugin/disabled';
 import { GraphQLError, GraphQLSchema } from 'graphql';
 import { unauthenticated } from '../common/errors/graphql-errors';
+import { subscriptionsOverHttpRefused } from './subscriptions';
 import { createErrorFormatter, databaseFailureError, databaseFailurePlugin } from '../graphql/errors';
 import { databaseFailureOf } from '../common/errors/database-failure';
 import { createRequestContext, RequestContext } from './context';
@@ -46,6 +47,7 @@ export async function createHttpApp(schema: GraphQLSchema, services: Services, l
       operationLogPlugin(),
       databaseFailurePlugin(),
       queryLimitsPlugin(config.queryLimits),
+      subscriptionsOverHttpRefused(),
       rateLimits.plugin(),
       services.admission.plugin(),
       // What a browser gets at GET /graphql: the embedded explorer, Apollo Sandbox, or a page saying it is off.

@@ -186,7 +186,14 @@ export function createServices(dataSource: DataSource, config: AppConfig, option
     dataSource,
     alerts,
     alertSettings,
-    { pollMs: config.alerts.pollMs, leaseMs: config.alerts.leaseMs, retryBaseMs: config.alerts.retryBaseMs, retryForMs: config.alerts.retryForMs, batch: 20 },
+    {
+      pollMs: config.alerts.pollMs,
+      leaseMs: config.alerts.leaseMs,
+      retryBaseMs: config.alerts.retryBaseMs,
+      retryForMs: config.alerts.retryForMs,
+      concurrency: config.alerts.concurrency,
+      destinationConcurrency: config.alerts.destinationConcurrency,
+    },
     logger,
   );
   const policies = new PolicyService(dataSource, indexWarmer);

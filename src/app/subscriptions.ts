@@ -1,10 +1,12 @@
 import crypto from 'node:crypto';
 import type http from 'node:http';
-import { getOperationAST, GraphQLError, GraphQLSchema, parse } from 'graphql';
-import { useServer } from 'graphql-ws/use/ws';
+import type { ApolloServerPlugin } from '@apollo/server';
+import { ExecutionArgs, getOperationAST, getVariableValues, GraphQLError, GraphQLFormattedError, GraphQLSchema, parse, validate } from 'graphql';
+import { useServer, type Extra } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import { Caller } from '../modules/auth/auth.types';
-import { queryTooComplex, shapeRefusals } from '../graphql/query-limits';
+import { costRefusal, queryTooComplex, shapeRefusals, tokenRefusal } from '../graphql/query-limits';
+import { createErrorFormatter } from '../graphql/errors';
 import { RequestContext } from './context';
 import { createLoaders } from './loaders';
 import { Logger } from './logger';
@@ -12,16 +14,72 @@ import { Services } from './services';
 
 const GRAPHQL_PATH = '/graphql';
 
+/** How long a connection's key counts as checked: its events within this time do not look it up again. */
+const KEY_RECHECK_MS = 1_000;
+
+/** Close codes: the key is not (or no longer) valid; the server cannot take another connection of this key now. */
+const FORBIDDEN = 4403;
+const TRY_AGAIN_LATER = 1013;
+
+/** A connection's key and when it was last found valid. */
+interface Connection {
+  key: string;
+  caller: Caller;
+  checkedAt: number;
+}
+
+const clientError = (message: string, code: string) => new GraphQLError(message, { extensions: { code } });
+
 /**
  * GraphQL subscriptions over the graphql-ws protocol, on the HTTP server's port and path (WebSocket upgrades of
- * /graphql; plain requests stay Apollo's). The connection authenticates once, with `{ apiKey }` (or
+ * /graphql; plain requests stay Apollo's). The connection authenticates with `{ apiKey }` (or
  * `{ authorization: "Bearer <key>" }`) in its connection parameters, and every operation on it is scoped to that
- * key's account. Only subscriptions: queries and mutations keep to HTTP, behind its limits.
+ * key's account. The key is looked up again before a new subscription and before an event is sent (at most once a
+ * second per connection): a key revoked meanwhile closes the connection (4403) and nothing more is sent. Only
+ * subscriptions: queries and mutations keep to HTTP. A subscription meets HTTP's limits (tokens, depth, aliases,
+ * directives, cost), at most `LIVE_MAX_SUBSCRIPTIONS` run at once on a connection and `LIVE_MAX_CONNECTIONS_PER_KEY`
+ * connections per key; a client that stops reading is cut once `LIVE_MAX_BUFFERED_BYTES` of output wait for it.
+ * Errors are masked as over HTTP (no SQL, no stack, no "Did you mean ...?").
  */
 export function attachSubscriptions(server: http.Server, schema: GraphQLSchema, services: Services, logger: Logger): { close(): Promise<void> } {
+  const { config } = services;
+  const limits = config.live;
   // A message is at most as large as an HTTP request's JSON body may be.
-  const wss = new WebSocketServer({ server, path: GRAPHQL_PATH, maxPayload: services.config.maxRequestBytes });
-  const callers = new WeakMap<object, Caller>();
+  const wss = new WebSocketServer({ server, path: GRAPHQL_PATH, maxPayload: config.maxRequestBytes });
+  const connections = new WeakMap<object, Connection>();
+  /** Open connections per API key (this process). */
+  const perKey = new Map<number, Set<Extra>>();
+  // A key revoked by this process closes its connections at once; one revoked elsewhere, at its next lookup.
+  const stopHearing = services.accounts.onKeyRevoked((apiKeyId) => {
+    for (const extra of perKey.get(apiKeyId) ?? []) extra.socket.close(FORBIDDEN, 'Forbidden: the API key was revoked');
+  });
+  const format = createErrorFormatter((err) => logger.error({ err, event: 'subscription.error' }, 'unexpected error in a subscription'));
+
+  /** Whether the connection's key is still valid (looked up again when last checked over KEY_RECHECK_MS ago); if not, the connection is closed. */
+  const stillValid = async (extra: Extra): Promise<boolean> => {
+    const c = connections.get(extra);
+    if (!c) return false;
+    if (Date.now() - c.checkedAt < KEY_RECHECK_MS) return true;
+    const caller = await services.accounts.authenticate(c.key);
+    if (caller && caller.apiKeyId === c.caller.apiKeyId) {
+      c.checkedAt = Date.now();
+      return true;
+    }
+    extra.socket.close(FORBIDDEN, 'Forbidden: the API key was revoked');
+    return false;
+  };
+
+  /** A client that does not read its output: cut at once (a close frame would wait behind that output). */
+  const overBuffered = (extra: Extra): boolean => {
+    if (extra.socket.bufferedAmount <= limits.maxBufferedBytes) return false;
+    logger.warn(
+      { event: 'subscription.slow_client', bufferedBytes: extra.socket.bufferedAmount },
+      'subscription client does not read its output: connection cut',
+    );
+    extra.socket.terminate();
+    return true;
+  };
+
   const handle = useServer(
     {
       schema,
@@ -29,38 +87,104 @@ export function attachSubscriptions(server: http.Server, schema: GraphQLSchema, 
         const key = apiKeyOf(ctx.connectionParams);
         const caller = key ? await services.accounts.authenticate(key) : null;
         // false: closed with 4403 Forbidden.
-        if (!caller) return false;
-        callers.set(ctx.extra, caller);
+        if (!key || !caller) return false;
+        let open = perKey.get(caller.apiKeyId);
+        if (open && open.size >= limits.maxConnectionsPerKey) {
+          ctx.extra.socket.close(TRY_AGAIN_LATER, `This API key has ${open.size} connections open already (LIVE_MAX_CONNECTIONS_PER_KEY)`);
+          return false;
+        }
+        if (!open) perKey.set(caller.apiKeyId, (open = new Set()));
+        open.add(ctx.extra);
+        connections.set(ctx.extra, { key, caller, checkedAt: Date.now() });
         return true;
       },
-      onSubscribe: (_ctx, _id, payload) => {
+      onClose: (ctx) => {
+        const c = connections.get(ctx.extra);
+        if (!c) return;
+        connections.delete(ctx.extra);
+        const open = perKey.get(c.caller.apiKeyId);
+        open?.delete(ctx.extra);
+        if (open?.size === 0) perKey.delete(c.caller.apiKeyId);
+      },
+      onSubscribe: async (ctx, _id, payload): Promise<ExecutionArgs | readonly GraphQLError[] | void> => {
+        // The connection is closed by then: these are not sent.
+        if (overBuffered(ctx.extra)) return [clientError('The client does not read its output.', 'BAD_REQUEST')];
+        if (!(await stillValid(ctx.extra))) return [clientError('The API key was revoked.', 'UNAUTHENTICATED')];
+        // This one is among them already.
+        if (Object.keys(ctx.subscriptions).length > limits.maxSubscriptions)
+          return [
+            clientError(
+              `At most ${limits.maxSubscriptions} subscriptions at once on one connection (LIVE_MAX_SUBSCRIPTIONS); complete one first.`,
+              'RATE_LIMITED',
+            ),
+          ];
+        const tooMany = tokenRefusal(payload.query, config.queryLimits.tokens);
+        if (tooMany) return [queryTooComplex(tooMany)];
         let document;
         try {
           document = parse(payload.query);
         } catch (err) {
-          return [err instanceof GraphQLError ? err : new GraphQLError('The query does not parse.')];
+          return [clientError(err instanceof GraphQLError ? err.message : 'The query does not parse.', 'GRAPHQL_PARSE_FAILED')];
         }
         const operation = getOperationAST(document, payload.operationName);
         if (operation && operation.operation !== 'subscription')
-          return [new GraphQLError('Only subscriptions over WebSocket; send queries and mutations over HTTP.')];
-        // The same bounds on a document's shape as over HTTP.
-        const refusals = shapeRefusals(schema, document, services.config.queryLimits);
+          return [clientError('Only subscriptions over WebSocket; send queries and mutations over HTTP.', 'BAD_REQUEST')];
+        // The same bounds as over HTTP, before the whole validation: the document's shape, then (valid) its cost with the variables.
+        const refusals = shapeRefusals(schema, document, config.queryLimits);
         if (refusals.length > 0) return [queryTooComplex(refusals.join(' '))];
+        const invalid = validate(schema, document);
+        if (invalid.length > 0) return invalid.map((e) => clientError(e.message, 'GRAPHQL_VALIDATION_FAILED'));
+        if (!operation)
+          return [clientError('Unable to identify the operation: name it (operationName) when the document has several.', 'GRAPHQL_VALIDATION_FAILED')];
+        const variables = payload.variables ?? {};
+        const coerced = getVariableValues(schema, operation.variableDefinitions ?? [], variables);
+        if (coerced.errors) return coerced.errors.map((e) => clientError(e.message, 'BAD_USER_INPUT'));
+        const cost = costRefusal(schema, document, operation, variables, config.queryLimits.cost);
+        if (cost) return [cost];
+        return { schema, document, operationName: payload.operationName, variableValues: variables };
       },
       context: (ctx): RequestContext => {
-        const caller = callers.get(ctx.extra) ?? null;
+        const caller = connections.get(ctx.extra)?.caller ?? null;
         return { requestId: crypto.randomUUID(), caller, services, loaders: createLoaders(services, caller) };
       },
-      onError: (_ctx, _id, _payload, errors) => {
-        logger.warn({ event: 'subscription.error', errors: errors.map((e) => e.message) }, 'subscription failed');
+      onNext: async (ctx, _id, _payload, _args, result) => {
+        // Nothing more for a revoked key, or for a client that has not read what it was sent.
+        if (overBuffered(ctx.extra) || !(await stillValid(ctx.extra))) return { data: null };
+        if (!result.errors?.length) return undefined;
+        return { ...result, errors: result.errors.map((e) => format(e.toJSON(), e)) };
+      },
+      onError: (_ctx, _id, _payload, errors): GraphQLFormattedError[] => {
+        const formatted = errors.map((e) => format(e.toJSON(), e));
+        logger.warn({ event: 'subscription.refused', errors: formatted.map((e) => e.message) }, 'subscription failed');
+        return formatted;
       },
     },
     wss,
   );
   return {
     close: async () => {
+      stopHearing();
       await handle.dispose();
       await new Promise<void>((resolve) => wss.close(() => resolve()));
+    },
+  };
+}
+
+/**
+ * Subscriptions are served over WebSocket only: one sent over HTTP is refused with 400 before any resolver (graphql-js
+ * would run its subscribe over HTTP and answer an internal error).
+ */
+export function subscriptionsOverHttpRefused(): ApolloServerPlugin {
+  return {
+    async requestDidStart() {
+      return {
+        async didResolveOperation({ operation }) {
+          if (operation?.operation === 'subscription')
+            throw new GraphQLError(`Subscriptions are served over WebSocket (the graphql-ws protocol) at ${GRAPHQL_PATH}, not over HTTP.`, {
+              extensions: { code: 'BAD_REQUEST', http: { status: 400 } },
+            });
+        },
+      };
     },
   };
 }

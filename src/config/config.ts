@@ -110,11 +110,32 @@ export interface AppConfig {
   /**
    * Alert delivery (src/modules/alert/). `allow`: CIDRs destinations may reach although they are loopback,
    * link-local or cloud metadata (refused otherwise). The worker polls the outbox every `pollMs`, holds a
-   * delivery for `leaseMs`, retries from `retryBaseMs` (doubling, with jitter) for `retryForMs`.
+   * delivery for `leaseMs`, retries from `retryBaseMs` (doubling, with jitter) for `retryForMs`. One send takes
+   * `timeoutMs` at most (at most half the lease); `concurrency` sends are in flight at once, `destinationConcurrency`
+   * of them to one destination.
    */
-  alerts: { allow: string[]; timeoutMs: number; pollMs: number; leaseMs: number; retryBaseMs: number; retryForMs: number; testIntervalMs: number };
+  alerts: {
+    allow: string[];
+    timeoutMs: number;
+    pollMs: number;
+    leaseMs: number;
+    retryBaseMs: number;
+    retryForMs: number;
+    testIntervalMs: number;
+    concurrency: number;
+    destinationConcurrency: number;
+  };
   /** How often a process with subscribers reads the database for upload progress and new hits (src/modules/live/). */
   livePollMs: number;
+  /** Bounds of the subscriptions' socket (src/app/subscriptions.ts). */
+  live: {
+    /** Subscriptions running at once on one connection (LIVE_MAX_SUBSCRIPTIONS). */
+    maxSubscriptions: number;
+    /** Connections at once per API key, in this process (LIVE_MAX_CONNECTIONS_PER_KEY). */
+    maxConnectionsPerKey: number;
+    /** Output a connection may leave unsent (a client that does not read) before it is cut (LIVE_MAX_BUFFERED_BYTES). */
+    maxBufferedBytes: number;
+  };
   /** Threat-intel sources: feeds the server fetches on their schedule (src/modules/ioc-source). */
   iocSources: IocSourceConfig;
 }
@@ -122,12 +143,12 @@ export interface AppConfig {
 export interface IocSourceConfig {
   /** Largest feed body, decompressed, in bytes. */
   maxBytes: number;
-  /** One HTTP attempt, body included. */
+  /** One HTTP request (each attempt, each redirect): a deadline for its headers and whole body, not an idle timeout. */
   timeoutMs: number;
   /** Attempts per fetch (network errors, 5xx, 429), waiting retryBaseMs, then twice as long, ... */
   attempts: number;
   retryBaseMs: number;
-  /** How long one process holds a source while it fetches it. */
+  /** How long one process holds a source while it fetches it; its downloads get half of it in all (feed-fetch deadline). */
   leaseMs: number;
   /** How often due sources are looked for. */
   pollMs: number;
@@ -317,6 +338,29 @@ function corsOrigins(env: Env): string[] {
   return [...new Set(origins)];
 }
 
+function alerts(env: Env): AppConfig['alerts'] {
+  const timeoutMs = int(env, 'ALERT_TIMEOUT_MS', 10_000, 100, 120_000);
+  const leaseMs = int(env, 'ALERT_LEASE_MS', 60_000, 1_000, 3_600_000);
+  // A send must end well within its delivery's lease, or another process takes the delivery and sends it again
+  // while the first send is still going; the rest of the lease is for recording the outcome.
+  if (timeoutMs * 2 > leaseMs) {
+    throw new ConfigError('ALERT_TIMEOUT_MS', `at most half of ALERT_LEASE_MS (${leaseMs} ms), so a send ends well within its lease`, String(timeoutMs));
+  }
+  const concurrency = int(env, 'ALERT_CONCURRENCY', 16, 1, 1_000);
+  return {
+    allow: alertAllow(env),
+    timeoutMs,
+    pollMs: int(env, 'ALERT_POLL_MS', 1_000, 10, 60_000),
+    leaseMs,
+    retryBaseMs: int(env, 'ALERT_RETRY_BASE_MS', 5_000, 1, 3_600_000),
+    retryForMs: int(env, 'ALERT_RETRY_FOR_MS', 86_400_000, 1_000, 604_800_000),
+    testIntervalMs: int(env, 'ALERT_TEST_INTERVAL_MS', 10_000, 0, 3_600_000),
+    concurrency,
+    // More than ALERT_CONCURRENCY to one destination could never be in flight anyway.
+    destinationConcurrency: Math.min(concurrency, int(env, 'ALERT_DESTINATION_CONCURRENCY', 4, 1, 1_000)),
+  };
+}
+
 function alertAllow(env: Env): string[] {
   const raw = env.ALERT_DESTINATION_ALLOW?.trim();
   if (!raw) return [];
@@ -439,16 +483,13 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
       holdBelowRatio: int(env, 'IOC_SOURCE_HOLD_BELOW_PERCENT', 10, 0, 100) / 100,
       secretsKey: hexKey(env, 'IOC_SOURCE_SECRETS_KEY'),
     },
-    alerts: {
-      allow: alertAllow(env),
-      timeoutMs: int(env, 'ALERT_TIMEOUT_MS', 10_000, 100, 120_000),
-      pollMs: int(env, 'ALERT_POLL_MS', 1_000, 10, 60_000),
-      leaseMs: int(env, 'ALERT_LEASE_MS', 60_000, 1_000, 3_600_000),
-      retryBaseMs: int(env, 'ALERT_RETRY_BASE_MS', 5_000, 1, 3_600_000),
-      retryForMs: int(env, 'ALERT_RETRY_FOR_MS', 86_400_000, 1_000, 604_800_000),
-      testIntervalMs: int(env, 'ALERT_TEST_INTERVAL_MS', 10_000, 0, 3_600_000),
-    },
+    alerts: alerts(env),
     livePollMs: int(env, 'LIVE_POLL_MS', 250, 10, 60_000),
+    live: {
+      maxSubscriptions: int(env, 'LIVE_MAX_SUBSCRIPTIONS', 50, 1, 10_000),
+      maxConnectionsPerKey: int(env, 'LIVE_MAX_CONNECTIONS_PER_KEY', 20, 1, 100_000),
+      maxBufferedBytes: int(env, 'LIVE_MAX_BUFFERED_BYTES', 4 * 1024 * 1024, 64 * 1024, 1024 * 1024 * 1024),
+    },
     analytics: analytics(env, cwd),
   };
 }

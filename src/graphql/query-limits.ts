@@ -4,7 +4,7 @@ import { maxAliasesRule } from '@escape.tech/graphql-armor-max-aliases';
 import { maxDepthRule } from '@escape.tech/graphql-armor-max-depth';
 import { maxDirectivesRule } from '@escape.tech/graphql-armor-max-directives';
 import { MaxTokensParserWLexer } from '@escape.tech/graphql-armor-max-tokens';
-import { DocumentNode, getVariableValues, GraphQLError, GraphQLSchema, validate } from 'graphql';
+import { DocumentNode, getVariableValues, GraphQLError, GraphQLSchema, OperationDefinitionNode, validate } from 'graphql';
 import { ComplexityEstimator, getComplexity } from 'graphql-query-complexity';
 import { DEFAULT_PAGE_SIZE } from '../common/pagination/connection';
 import type { QueryLimits } from '../config/config';
@@ -75,22 +75,17 @@ export function queryLimitsPlugin(limits: QueryLimits): ApolloServerPlugin {
           let known = costs.get(document);
           let cost = known?.get(key);
           if (cost === undefined) {
+            const priced = operationCost(schema, document, operation, variables);
             // Bad variables are the executor's to report (BAD_USER_INPUT); it stops before any resolver.
-            if (getVariableValues(schema, operation.variableDefinitions ?? [], variables).errors) return;
-            try {
-              cost = getComplexity({ schema, query: document, operationName: operation.name?.value, variables, estimators: [pagedCostEstimator] });
-            } catch {
-              throw queryTooComplex("The query's cost could not be estimated (too many fields or fragments).");
-            }
+            if (priced === null) return;
+            cost = priced;
             if (key.length <= COST_KEY_MAX) {
               if (!known) costs.set(document, (known = new Map()));
               if (known.size >= COSTS_PER_DOCUMENT) known.delete(known.keys().next().value as string);
               known.set(key, cost);
             }
           }
-          if (cost > limits.cost) {
-            throw queryTooComplex(`Query cost limit of ${limits.cost} exceeded, found ${cost}: ask for smaller pages (first) or fewer nested lists.`);
-          }
+          if (cost > limits.cost) throw costTooHigh(limits.cost, cost);
         },
       };
     },
@@ -114,12 +109,7 @@ export function tokenLimit(limit: number) {
     const query = typeof body?.query === 'string' ? body.query : typeof req.query?.query === 'string' ? req.query.query : null;
     if (query === null) return next();
     if (passed.has(query)) return next();
-    let refusal: GraphQLError | null = null;
-    try {
-      new MaxTokensParserWLexer(query, { n: limit, onReject: [(_ctx, err) => (refusal = err)], propagateOnRejection: true }).parseDocument();
-    } catch {
-      // Other syntax errors are Apollo's to report.
-    }
+    const refusal = tokenRefusal(query, limit);
     if (!refusal) {
       if (query.length <= PASSED_TEXT_MAX) {
         if (passed.size >= PASSED_TEXTS) passed.delete(passed.values().next().value as string);
@@ -127,8 +117,54 @@ export function tokenLimit(limit: number) {
       }
       return next();
     }
-    res
-      .status(400)
-      .json({ errors: [{ message: `${clean((refusal as GraphQLError).message)} Send a smaller document.`, extensions: { code: 'QUERY_TOO_COMPLEX' } }] });
+    res.status(400).json({ errors: [{ message: refusal, extensions: { code: 'QUERY_TOO_COMPLEX' } }] });
   };
+}
+
+/**
+ * Why a document's text is over the token limit, or null when it is not (or does not lex: other syntax errors are
+ * the parser's to report). graphql-armor's lexer stops counting at the limit, before any parse. Shared by HTTP and
+ * the subscriptions' socket.
+ */
+export function tokenRefusal(query: string, limit: number): string | null {
+  let refusal: GraphQLError | null = null;
+  try {
+    new MaxTokensParserWLexer(query, { n: limit, onReject: [(_ctx, err) => (refusal = err)], propagateOnRejection: true }).parseDocument();
+  } catch {
+    // Other syntax errors are the parser's to report.
+  }
+  return refusal ? `${clean((refusal as GraphQLError).message)} Send a smaller document.` : null;
+}
+
+/**
+ * The cost of an operation with its variables (pagedCostEstimator), or the refusal when it cannot be estimated or is
+ * over `limit`; null when it is within it. Variables the operation refuses are the executor's to report: null.
+ */
+export function costRefusal(
+  schema: GraphQLSchema,
+  document: DocumentNode,
+  operation: OperationDefinitionNode,
+  variables: Record<string, unknown>,
+  limit: number,
+): GraphQLError | null {
+  try {
+    const cost = operationCost(schema, document, operation, variables);
+    return cost !== null && cost > limit ? costTooHigh(limit, cost) : null;
+  } catch (err) {
+    return err as GraphQLError;
+  }
+}
+
+/** The operation's cost with its variables (pagedCostEstimator); null when the variables are refused; throws QUERY_TOO_COMPLEX when it cannot be estimated. */
+function operationCost(schema: GraphQLSchema, document: DocumentNode, operation: OperationDefinitionNode, variables: Record<string, unknown>): number | null {
+  if (getVariableValues(schema, operation.variableDefinitions ?? [], variables).errors) return null;
+  try {
+    return getComplexity({ schema, query: document, operationName: operation.name?.value, variables, estimators: [pagedCostEstimator] });
+  } catch {
+    throw queryTooComplex("The query's cost could not be estimated (too many fields or fragments).");
+  }
+}
+
+function costTooHigh(limit: number, cost: number): GraphQLError {
+  return queryTooComplex(`Query cost limit of ${limit} exceeded, found ${cost}: ask for smaller pages (first) or fewer nested lists.`);
 }

@@ -2,10 +2,21 @@ import crypto from 'node:crypto';
 import http from 'node:http';
 import { ok, TestApp } from './app';
 
-/** A feed server answering the current body, with an ETag and 304s (a list with a grace period must not rely on them). */
-export function feedServer(): { server: http.Server; live: { body: string } } {
+/**
+ * A feed server answering the current body, with an ETag and 304s (a list with a grace period must not rely on them).
+ * `routes` answer their own paths (without the query) instead; `requests` keeps every request's URL and headers.
+ */
+export function feedServer(routes: Record<string, http.RequestListener> = {}): {
+  server: http.Server;
+  live: { body: string };
+  requests: Array<{ url: string; headers: http.IncomingHttpHeaders }>;
+} {
   const live = { body: '' };
+  const requests: Array<{ url: string; headers: http.IncomingHttpHeaders }> = [];
   const server = http.createServer((req, res) => {
+    requests.push({ url: req.url!, headers: req.headers });
+    const route = routes[new URL(req.url!, 'http://x').pathname];
+    if (route) return route(req, res);
     const etag = `"${crypto.createHash('sha1').update(live.body).digest('hex')}"`;
     if (req.headers['if-none-match'] === etag) {
       res.writeHead(304, { etag });
@@ -14,7 +25,7 @@ export function feedServer(): { server: http.Server; live: { body: string } } {
     res.writeHead(200, { etag, 'content-type': 'text/plain' });
     res.end(live.body);
   });
-  return { server, live };
+  return { server, live, requests };
 }
 
 /** Sources on `url` for a list, and a fetch of one now with the server answering `body` (`app`: the test's app, made in its beforeAll). */

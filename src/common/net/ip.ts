@@ -233,6 +233,51 @@ export function unmapIp(ip: ParsedIp): ParsedIp {
   return v4 === null ? ip : ipv4(v4);
 }
 
+/** IPv6 forms that carry an IPv4 address: packets to them are translated or tunnelled to that IPv4 address. */
+export type Ipv4CarryingForm = 'IPv4-mapped' | 'IPv4-compatible' | 'IPv4-translated' | 'NAT64' | 'local-use NAT64' | '6to4' | 'Teredo';
+
+/**
+ * What an address guard (SSRF) judges for `ip`: the IPv4 address an IPv6 form carries, since a translator or tunnel
+ * delivers to it, else `ip` itself. `name` names it in a refusal; `ok: false` when the form carries an IPv4 address
+ * whose place the address alone does not tell.
+ */
+export type GuardTarget = { ok: true; ip: ParsedIp; name: string } | { ok: false; why: string };
+
+const TEREDO_PREFIX = 0x20010000; // 2001::/32
+const NAT64_PREFIX = 0x0064ff9b; // 64:ff9b::/96, and 64:ff9b:1::/48 (local use)
+
+/**
+ * The forms: IPv4-mapped ::ffff:0:0/96, IPv4-compatible ::/96 (deprecated; :: and ::1 are themselves),
+ * IPv4-translated ::ffff:0:0:0/96 (SIIT), NAT64 64:ff9b::/96 (RFC 6052), 6to4 2002::/16 (RFC 3056: bits 16-47) and
+ * Teredo 2001::/32 (RFC 4380: the client, the last 32 bits inverted). In the local-use NAT64 prefix 64:ff9b:1::/48
+ * (RFC 8215) the IPv4 address sits where the operator's prefix length (/48 to /96) puts it: only 64:ff9b:1::a.b.c.d
+ * is told (every other layout reads it as 0.0.0.0/8, which reaches no host); any other address there is not.
+ */
+export function guardTarget(ip: ParsedIp): GuardTarget {
+  if (ip.family === 4) return { ok: true, ip, name: ip.text };
+  const [w0, w1, w2, w3] = ipv6ToWords(ip.v6, SCRATCH_WORDS);
+  let form: Ipv4CarryingForm | null = null;
+  let v4 = w3;
+  if (w0 === 0 && w1 === 0 && w2 === 0xffff) form = 'IPv4-mapped';
+  else if (w0 === 0 && w1 === 0 && w2 === 0 && w3 > 1) form = 'IPv4-compatible';
+  else if (w0 === 0 && w1 === 0 && w2 === 0xffff0000) form = 'IPv4-translated';
+  else if (w0 === NAT64_PREFIX && w1 === 0 && w2 === 0) form = 'NAT64';
+  else if (w0 === NAT64_PREFIX && w1 >>> 16 === 1) {
+    if ((w1 & 0xffff) !== 0 || w2 !== 0)
+      return { ok: false, why: `${ip.text} is a local-use NAT64 (64:ff9b:1::/48) address whose IPv4 address cannot be told` };
+    form = 'local-use NAT64';
+  } else if (w0 >>> 16 === 0x2002) {
+    form = '6to4';
+    v4 = ((w0 & 0xffff) * 0x10000 + (w1 >>> 16)) >>> 0;
+  } else if (w0 === TEREDO_PREFIX) {
+    form = 'Teredo';
+    v4 = ~w3 >>> 0;
+  }
+  if (form === null) return { ok: true, ip, name: ip.text };
+  const carried = ipv4(v4);
+  return { ok: true, ip: carried, name: `${ip.text} (${form} of ${carried.text})` };
+}
+
 export function sameIp(a: ParsedIp, b: ParsedIp): boolean {
   return a.family === 4 ? b.family === 4 && a.v4 === b.v4 : b.family === 6 && a.v6 === b.v6;
 }

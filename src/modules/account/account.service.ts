@@ -119,8 +119,20 @@ export class AccountService {
     if (!key.revokedAt) {
       key.revokedAt = new Date();
       await repo.update({ id: key.id }, { revokedAt: key.revokedAt });
+      for (const l of this.revokedListeners) l(key.id);
     }
     return success(key);
+  }
+
+  private readonly revokedListeners = new Set<(apiKeyId: number) => void>();
+
+  /**
+   * Hears each key revoked by this process, once its revocation is written (open subscriptions of the key are closed
+   * at once; other processes find it revoked at their next lookup). Returns the unsubscribe.
+   */
+  onKeyRevoked(listener: (apiKeyId: number) => void): () => void {
+    this.revokedListeners.add(listener);
+    return () => this.revokedListeners.delete(listener);
   }
 
   async findApiKey(accountId: number, id: number): Promise<ApiKey | null> {

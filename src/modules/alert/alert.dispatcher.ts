@@ -8,7 +8,7 @@ import { AlertAttempt, AlertDelivery } from './alert-delivery.entity';
 import { AlertDeliveryStatus, AlertDigestMode } from './alert.enums';
 import { AlertRule } from './alert-rule.entity';
 import { lastDigestDue } from './digest-schedule';
-import { bulkInsert } from '../../db/bulk';
+import { writeDigest } from './digest-writer';
 import { AlertSettings, AlertService } from './alert.service';
 import { send, SendError } from './destinations/senders';
 import { MAX_THROTTLE_MS } from './alert-outbox';
@@ -20,7 +20,10 @@ export interface DispatcherOptions {
   retryBaseMs: number;
   /** How long a delivery is retried before it is FAILED. */
   retryForMs: number;
-  batch: number;
+  /** Most sends in flight at once in this process (ALERT_CONCURRENCY). */
+  concurrency: number;
+  /** Most of them to one destination (ALERT_DESTINATION_CONCURRENCY), so that a slow one leaves slots to the others. */
+  destinationConcurrency: number;
 }
 
 /** The next retry delay after `attempts` failures: exponential, capped at an hour, with jitter (half to all of it). */
@@ -29,17 +32,40 @@ export function retryDelay(attempts: number, baseMs: number, random: () => numbe
   return Math.round(full / 2 + (full / 2) * random());
 }
 
+/** What a message calls its rule: its name, or "(deleted rule)" once it is deleted (its id stays in the message). */
+const DELETED_RULE_NAME = '(deleted rule)';
+const ruleName = (name: string | number | null | undefined) => (name == null ? DELETED_RULE_NAME : String(name));
+
+/** A delivery this process holds: its lease (the value written, which the outcome is recorded against). */
+interface Claimed {
+  id: number;
+  destinationId: number;
+  leaseUntil: number;
+}
+
 /**
  * Delivers the alert outbox at least once: claims due PENDING deliveries with a lease (MySQL: FOR UPDATE SKIP
  * LOCKED, so processes never take the same one), sends, and records the attempt. A process that dies mid-send
  * leaves the lease to expire and another (or the restarted one) sends again: receivers drop repeats by the
  * idempotency key.
+ *
+ * Sends run side by side: a round claims what is due into the free slots (`concurrency`, at most
+ * `destinationConcurrency` to one destination) and does not wait for them, so a slow destination holds its own
+ * slots and no one else's; a finished send frees its slot for the next round. Every send ends before its lease
+ * does (ALERT_TIMEOUT_MS is at most half of ALERT_LEASE_MS, and a send is cut short where the lease would not
+ * cover it), so no other process takes a delivery while it is being sent.
  */
 export class AlertDispatcher {
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
   private stopped = true;
   private prunedAt = -Infinity;
+  /** notify() during a round: another round at once after it. */
+  private woken = false;
+  /** The last round left due deliveries unclaimed for want of slots: a finished send starts a round. */
+  private backlog = false;
+  private readonly inFlight = new Map<number, Promise<void>>();
+  private readonly perDestination = new Map<number, number>();
 
   constructor(
     private readonly dataSource: DataSource,
@@ -54,40 +80,89 @@ export class AlertDispatcher {
     this.schedule(0);
   }
 
+  /** Stops claiming, and waits for the round and the sends in flight (each ends within ALERT_TIMEOUT_MS). */
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     await this.running;
+    await Promise.all(this.inFlight.values());
   }
 
-  /** Runs a round now (when started and not already in one): new alerts were just written here. */
+  /** Runs a round now (when started): new alerts were just written here, or a send freed a slot. */
   notify(): void {
-    if (this.stopped || !this.timer) return;
-    clearTimeout(this.timer);
-    this.schedule(0);
+    if (this.stopped) return;
+    if (this.running) this.woken = true;
+    else this.schedule(0);
   }
 
   private schedule(ms: number): void {
     if (this.stopped) return;
+    if (this.timer) clearTimeout(this.timer);
     this.timer = setTimeout(() => {
       this.timer = null;
-      this.running = this.runOnce()
-        .then((n) => this.schedule(n > 0 ? 0 : this.options.pollMs))
+      this.woken = false;
+      let again = false;
+      this.running = this.round(Date.now())
+        .then((r) => {
+          again = r.more;
+        })
         .catch((err) => {
           this.logger.warn({ err, event: 'alert.dispatch_error' }, 'alert delivery round failed');
-          this.schedule(this.options.pollMs);
+        })
+        .finally(() => {
+          this.running = null;
+          this.schedule(again || this.woken ? 0 : this.options.pollMs);
         });
     }, ms);
   }
 
-  /** One round: claims and sends the due deliveries; returns how many it handled. */
+  /**
+   * Sends every delivery due at `now`, once each, waiting for the sends (rounds of the free slots, one after the
+   * other); returns how many it sent. For tests and tools: the running worker never waits for its sends.
+   */
   async runOnce(now = Date.now()): Promise<number> {
+    const sent: number[] = [];
+    for (;;) {
+      const { sends, ids } = await this.round(now, sent);
+      if (sends.length === 0) return sent.length;
+      sent.push(...ids);
+      await Promise.all(sends);
+    }
+  }
+
+  /**
+   * Writes due digests, claims due deliveries into the free slots and starts their sends. `more`: it filled what
+   * it asked for and slots are left, so more may be due now.
+   */
+  private async round(now: number, skip: number[] = []): Promise<{ sends: Array<Promise<void>>; ids: number[]; more: boolean }> {
     await this.writeDigests(now);
     await this.pruneThrottle(now);
-    const claimed = await this.claim(now);
-    await Promise.all(claimed.map((id) => this.deliver(id)));
-    return claimed.length;
+    const free = this.options.concurrency - this.inFlight.size;
+    if (free <= 0) {
+      this.backlog = true;
+      return { sends: [], ids: [], more: false };
+    }
+    const { claimed, full, leftDue } = await this.claim(now, free, skip);
+    const sends = claimed.map((c) => this.track(c));
+    this.backlog = full || leftDue;
+    return { sends, ids: claimed.map((c) => c.id), more: full && claimed.length > 0 && this.inFlight.size < this.options.concurrency };
+  }
+
+  /** Sends `c` in a slot of its own; a send's failure is recorded as its attempt, never thrown. */
+  private track(c: Claimed): Promise<void> {
+    this.perDestination.set(c.destinationId, (this.perDestination.get(c.destinationId) ?? 0) + 1);
+    const send = this.deliver(c)
+      .catch((err) => this.logger.warn({ err, event: 'alert.dispatch_error', deliveryId: c.id }, 'alert delivery failed to record'))
+      .finally(() => {
+        this.inFlight.delete(c.id);
+        const left = (this.perDestination.get(c.destinationId) ?? 1) - 1;
+        if (left > 0) this.perDestination.set(c.destinationId, left);
+        else this.perDestination.delete(c.destinationId);
+        if (this.backlog) this.notify();
+      });
+    this.inFlight.set(c.id, send);
+    return send;
   }
 
   /**
@@ -100,33 +175,67 @@ export class AlertDispatcher {
     return execute(this.dataSource.manager, `DELETE FROM alert_throttle WHERE window_start <= ?`, [now - MAX_THROTTLE_MS]);
   }
 
-  private async claim(now: number): Promise<number[]> {
+  /**
+   * Leases up to `limit` due deliveries, at most destinationConcurrency in flight to a destination (those already
+   * at it are not asked for). `full`: the query returned `limit` rows, so more may be due; `leftDue`: some may be
+   * due to a destination at its limit, left for when one of its sends ends. `skip`: deliveries not to take.
+   */
+  private async claim(now: number, limit: number, skip: number[]): Promise<{ claimed: Claimed[]; full: boolean; leftDue: boolean }> {
+    const cap = this.options.destinationConcurrency;
+    const busy = [...this.perDestination].filter(([, n]) => n >= cap).map(([d]) => d);
+    const leaseUntil = now + this.options.leaseMs;
     return this.dataSource.transaction(async (em) => {
       const lock = dialectOf(em) === 'mysql' ? ' FOR UPDATE SKIP LOCKED' : '';
+      const notIn = (column: string, values: number[]) => (values.length ? ` AND ${column} NOT IN (${values.map(() => '?').join(',')})` : '');
       const rows = (await em.query(
-        `SELECT id FROM alert_delivery WHERE status = ? AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until < ?) ORDER BY next_attempt_at, id LIMIT ${this.options.batch}${lock}`,
-        [AlertDeliveryStatus.PENDING, now, now],
-      )) as Array<{ id: number | string }>;
-      const ids = rows.map((r) => Number(r.id));
-      if (ids.length)
-        await em.query(`UPDATE alert_delivery SET lease_until = ? WHERE id IN (${ids.map(() => '?').join(',')})`, [now + this.options.leaseMs, ...ids]);
-      return ids;
+        `SELECT id, destination_id FROM alert_delivery WHERE status = ? AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until < ?)${notIn('destination_id', busy)}${notIn('id', skip)} ORDER BY next_attempt_at, id LIMIT ${limit}${lock}`,
+        [AlertDeliveryStatus.PENDING, now, now, ...busy, ...skip],
+      )) as Array<{ id: number | string; destination_id: number | string }>;
+      const taken = new Map<number, number>();
+      const claimed: Claimed[] = [];
+      for (const r of rows) {
+        const id = Number(r.id);
+        const destinationId = Number(r.destination_id);
+        const n = (this.perDestination.get(destinationId) ?? 0) + (taken.get(destinationId) ?? 0);
+        // In flight here already: only a `now` past its lease (a test's runOnce(later)) reaches it.
+        if (n >= cap || this.inFlight.has(id)) continue;
+        taken.set(destinationId, (taken.get(destinationId) ?? 0) + 1);
+        claimed.push({ id, destinationId, leaseUntil });
+      }
+      if (claimed.length)
+        await em.query(`UPDATE alert_delivery SET lease_until = ? WHERE id IN (${claimed.map(() => '?').join(',')})`, [
+          leaseUntil,
+          ...claimed.map((c) => c.id),
+        ]);
+      return { claimed, full: rows.length === limit, leftDue: busy.length > 0 || claimed.length < rows.length };
     });
   }
 
-  private async deliver(deliveryId: number): Promise<void> {
+  private async deliver(c: Claimed): Promise<void> {
+    const deliveryId = c.id;
     const delivery = await this.dataSource.getRepository(AlertDelivery).findOneByOrFail({ id: deliveryId });
     const destination = await this.dataSource.getRepository(AlertDestination).findOneBy({ id: delivery.destinationId });
+    const message = destination && (delivery.digestId !== null ? await this.digestMessage(delivery.digestId) : await this.message(delivery.alertId!));
+    // The send must end before the lease does, with a quarter of the lease left to record the outcome.
+    const leaseLeftMs = c.leaseUntil - Math.floor(this.options.leaseMs / 4) - Date.now();
+    if (destination && message && leaseLeftMs <= 0) {
+      // The reads above took most of the lease (a stalled database): hand it back untried rather than send late.
+      await execute(this.dataSource.manager, `UPDATE alert_delivery SET lease_until = NULL WHERE id = ? AND lease_until = ?`, [deliveryId, c.leaseUntil]);
+      this.logger.warn({ event: 'alert.lease_short', deliveryId }, 'alert delivery handed back: too little of its lease was left to send it');
+      return;
+    }
     const started = Date.now();
     let error: string | null = null;
     let retryable = true;
-    const message = destination && (delivery.digestId !== null ? await this.digestMessage(delivery.digestId) : await this.message(delivery.alertId!));
     if (!destination || !message) {
       error = destination ? 'the alert no longer exists' : 'the destination was deleted';
       retryable = false;
     } else {
       try {
-        await send(destination.settings, destination.secret, message, { guard: this.settings.guard, timeoutMs: this.settings.timeoutMs });
+        await send(destination.settings, destination.secret, message, {
+          guard: this.settings.guard,
+          timeoutMs: Math.min(this.settings.timeoutMs, leaseLeftMs),
+        });
       } catch (err) {
         error = err instanceof SendError ? err.message : 'send failed';
         retryable = err instanceof SendError ? err.retryable : true;
@@ -136,29 +245,35 @@ export class AlertDispatcher {
     const attempts = delivery.attempts + 1;
     const giveUp = error !== null && (!retryable || finished - delivery.createdAt.getTime() >= this.options.retryForMs);
     const status = error === null ? AlertDeliveryStatus.DELIVERED : giveUp ? AlertDeliveryStatus.FAILED : AlertDeliveryStatus.PENDING;
-    await this.dataSource.transaction(async (em) => {
-      await em.getRepository(AlertAttempt).insert({ deliveryId, attemptedAt: new Date(started), ok: error === null, error, durationMs: finished - started });
-      await em.getRepository(AlertDelivery).update(
-        { id: deliveryId },
-        {
+    const recorded = await this.dataSource.transaction(async (em) => {
+      // Only while the lease is still ours: past it another process may have taken the delivery, and its outcome stands.
+      const held = await execute(
+        em,
+        `UPDATE alert_delivery SET status = ?, attempts = ?, last_error = ?, lease_until = NULL, delivered_at = ?, next_attempt_at = ? WHERE id = ? AND lease_until = ?`,
+        [
           status,
           attempts,
-          lastError: error,
-          leaseUntil: null,
-          deliveredAt: error === null ? new Date(finished) : null,
-          nextAttemptAt: new Date(status === AlertDeliveryStatus.PENDING ? finished + retryDelay(attempts, this.options.retryBaseMs) : finished),
-        },
+          error,
+          error === null ? finished : null,
+          status === AlertDeliveryStatus.PENDING ? finished + retryDelay(attempts, this.options.retryBaseMs) : finished,
+          deliveryId,
+          c.leaseUntil,
+        ],
       );
+      if (held === 0) return false;
+      await em.getRepository(AlertAttempt).insert({ deliveryId, attemptedAt: new Date(started), ok: error === null, error, durationMs: finished - started });
+      return true;
     });
     if (destination) await this.alerts.recordOutcome(destination.id, error, new Date(finished));
-    if (error !== null)
+    if (!recorded)
+      this.logger.warn({ event: 'alert.lease_lost', deliveryId, error }, 'alert delivery outcome not recorded: its lease had passed to another worker');
+    else if (error !== null)
       this.logger.warn({ event: 'alert.delivery_failed', deliveryId, destinationId: delivery.destinationId, attempts, status, error }, 'alert delivery failed');
   }
 
   /**
    * Writes the digests that came due: for each digest rule whose scheduled local time has passed since its last
-   * digest, one alert_digest of the alerts it raised in between, and a PENDING delivery per destination, in one
-   * transaction. Processes racing for the same one meet at its unique (rule, period end): one writes it.
+   * digest, one digest of the alerts it raised in between (digest-writer.ts), in a transaction of its own.
    */
   async writeDigests(now: number): Promise<number> {
     const rules = await this.dataSource
@@ -173,38 +288,15 @@ export class AlertDispatcher {
       );
       const start = rule.digestUntil ?? rule.createdAt.getTime();
       if (due <= start) continue;
-      await this.dataSource.transaction(async (em) => {
-        const [sum] = (await em.query(
-          `SELECT COUNT(*) AS n, COALESCE(SUM(hit_count), 0) AS h FROM alert WHERE rule_id = ? AND created_at >= ? AND created_at < ?`,
-          [rule.id, start, due],
-        )) as Array<{ n: string | number; h: string | number }>;
-        const inserted = await bulkInsert(
-          em,
-          'alert_digest',
-          ['account_id', 'rule_id', 'period_start', 'period_end', 'alert_count', 'hit_count', 'created_at'],
-          [[rule.accountId, rule.id, start, due, Number(sum.n), Number(sum.h), now]],
-          { ignoreDuplicates: true },
-        );
-        await em.query(`UPDATE alert_rule SET digest_until = ? WHERE id = ?`, [due, rule.id]);
-        if (inserted === 0) return;
-        const [row] = (await em.query(`SELECT id FROM alert_digest WHERE rule_id = ? AND period_end = ?`, [rule.id, due])) as Array<{ id: number | string }>;
-        await bulkInsert(
-          em,
-          'alert_delivery',
-          ['account_id', 'digest_id', 'destination_id', 'status', 'attempts', 'next_attempt_at', 'created_at'],
-          rule.destinationIds.map((d) => [rule.accountId, Number(row.id), d, AlertDeliveryStatus.PENDING, 0, now, now]),
-          { ignoreDuplicates: true },
-        );
-        written++;
-      });
+      if (await this.dataSource.transaction((em) => writeDigest(em, rule, start, due, now))) written++;
     }
     return written;
   }
 
   private async digestMessage(digestId: number): Promise<Outgoing | null> {
-    const [d] = (await this.dataSource.query(`SELECT g.*, r.name AS rule_name FROM alert_digest g JOIN alert_rule r ON r.id = g.rule_id WHERE g.id = ?`, [
+    const [d] = (await this.dataSource.query(`SELECT g.*, r.name AS rule_name FROM alert_digest g LEFT JOIN alert_rule r ON r.id = g.rule_id WHERE g.id = ?`, [
       digestId,
-    ])) as Array<Record<string, string | number>>;
+    ])) as Array<Record<string, string | number | null>>;
     if (!d) return null;
     const top = (await this.dataSource.query(
       `SELECT a.internal_ip, a.external_ip, a.severity, a.hit_count, COALESCE(i.cidr, dm.name) AS cidr, l.name FROM alert a
@@ -221,7 +313,7 @@ export class AlertDispatcher {
       kind: 'digest',
       id: `digest-${digestId}`,
       idempotencyKey: `pcd-digest-${digestId}`,
-      rule: { id: toGlobalId('AlertRule', Number(d.rule_id)), name: String(d.rule_name) },
+      rule: { id: toGlobalId('AlertRule', Number(d.rule_id)), name: ruleName(d.rule_name) },
       periodStart: new Date(Number(d.period_start)).toISOString(),
       periodEnd: new Date(Number(d.period_end)).toISOString(),
       alertCount: Number(d.alert_count),
@@ -239,12 +331,15 @@ export class AlertDispatcher {
     return renderDigest(message);
   }
 
-  /** The alert as its destinations see it; null when it is gone. */
+  /**
+   * The alert as its destinations see it; null when it is gone. Deleting a rule keeps its alerts and their
+   * deliveries (no foreign key cascades to them): an alert already raised is delivered all the same.
+   */
   private async message(alertId: number): Promise<Outgoing | null> {
     const [row] = (await this.dataSource.query(
       `SELECT a.*, r.name AS rule_name, COALESCE(i.cidr, dm.name) AS ioc_cidr, l.name AS list_name, dv.nickname AS device_nickname
          FROM alert a
-         JOIN alert_rule r ON r.id = a.rule_id
+         LEFT JOIN alert_rule r ON r.id = a.rule_id
          LEFT JOIN ioc i ON i.id = a.ioc_id AND a.hit_kind = 'IP'
          LEFT JOIN ioc_domain dm ON dm.id = a.ioc_id AND a.hit_kind = 'DNS'
          LEFT JOIN ioc_list l ON l.id = a.ioc_list_id
@@ -259,7 +354,7 @@ export class AlertDispatcher {
       id,
       idempotencyKey: `pcd-alert-${alertId}`,
       test: false,
-      rule: { id: toGlobalId('AlertRule', Number(row.rule_id)), name: String(row.rule_name) },
+      rule: { id: toGlobalId('AlertRule', Number(row.rule_id)), name: ruleName(row.rule_name) },
       severity: Number(row.severity),
       category: String(row.category),
       direction: String(row.direction),

@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import { DataSource, In } from 'typeorm';
 import { failure, Outcome, success, userError, UserErrorCode, UserErrorData } from '../../common/errors/user-error';
-import { execute } from '../../db/bulk';
+import { dialectOf, execute } from '../../db/bulk';
 import { ConnectionData } from '../../common/pagination/connection';
 import { KeysetPage, keysetPaginate } from '../../common/pagination/keyset';
 import { Direction } from '../flow-hit/flow-hit.enums';
@@ -16,6 +16,7 @@ import { AddressGuard, AddressRefused } from './destinations/address-guard';
 import { DestinationSettings } from './destinations/destination-settings';
 import { send, SendError } from './destinations/senders';
 import { validTime, validTimeZone } from './digest-schedule';
+import { writeDigest } from './digest-writer';
 
 export interface DestinationFields {
   name: string;
@@ -389,10 +390,27 @@ export class AlertService {
     });
   }
 
+  /**
+   * Deletes a rule. Its alerts and their deliveries stay (nothing cascades from alert_rule): those not yet delivered
+   * are still sent, and a digest rule's alerts not yet in a digest go out in a last one, written here.
+   */
   async deleteRule(accountId: number, id: number | null): Promise<Outcome<AlertRule>> {
     const rule = id == null ? null : await this.dataSource.getRepository(AlertRule).findOneBy({ accountId, id });
     if (!rule) return failure(userError(UserErrorCode.NOT_FOUND, ['input', 'id'], 'No such alert rule.'));
-    await this.dataSource.getRepository(AlertRule).delete({ id: rule.id });
+    await this.dataSource.transaction(async (em) => {
+      if (rule.digest !== AlertDigestMode.IMMEDIATE) {
+        // Read under the row's lock: the dispatcher may just have written a digest and moved digest_until.
+        const lock = dialectOf(em) === 'mysql' ? ' FOR UPDATE' : '';
+        const [row] = (await em.query(`SELECT digest_until, created_at FROM alert_rule WHERE id = ?${lock}`, [rule.id])) as Array<{
+          digest_until: string | number | null;
+          created_at: string | number;
+        }>;
+        const now = Date.now();
+        const start = Number(row?.digest_until ?? row?.created_at ?? now);
+        if (row && start < now) await writeDigest(em, rule, start, now, now, { skipEmpty: true });
+      }
+      await em.getRepository(AlertRule).delete({ id: rule.id });
+    });
     return success(rule);
   }
 

@@ -53,6 +53,9 @@ function ports(list: number[], field: string): number[] {
   return list;
 }
 
+/** IDs a filter may list (devices, lists): each is a bound parameter of the statements that read the hits. */
+export const MAX_FILTER_IDS = 1_000;
+
 /** Validates a HitFilter; errors are BAD_USER_INPUT naming the field. */
 export function resolveHitFilter(accountId: number, f: HitFilterInput, now = Date.now()): ResolvedHitFilter {
   let from: number;
@@ -88,7 +91,10 @@ export function resolveHitFilter(accountId: number, f: HitFilterInput, now = Dat
       throw badUserInput(`filter.internalAddress: with kind: DNS, give one IP address (not a CIDR); "${f.internalAddress.slice(0, 64)}" is not one.`);
     internalIp = ip;
   }
-  const ids = (list: string[] | null | undefined, type: 'Device' | 'IocList') => (list ? list.map((id) => idOfType(id, type) ?? -1) : undefined);
+  const ids = (list: string[] | null | undefined, type: 'Device' | 'IocList') => {
+    if (list && list.length > MAX_FILTER_IDS) throw badUserInput(`filter.${type === 'Device' ? 'devices' : 'iocLists'}: at most ${MAX_FILTER_IDS}.`);
+    return list ? list.map((id) => idOfType(id, type) ?? -1) : undefined;
+  };
   if (f.minSeverity != null && (f.minSeverity < 0 || f.minSeverity > 5)) throw badUserInput('filter.minSeverity: 0-5.');
   return {
     accountId,

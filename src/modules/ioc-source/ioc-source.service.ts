@@ -2,11 +2,12 @@ import { clip } from '../../common/text';
 import fs from 'node:fs';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { DataSource } from 'typeorm';
+import { DataSource, EntityManager } from 'typeorm';
 import { failure, Outcome, success, userError, UserErrorCode, UserErrorData } from '../../common/errors/user-error';
 import { ConnectionData } from '../../common/pagination/connection';
 import { keysetPaginate, KeysetPage } from '../../common/pagination/keyset';
 import { execute } from '../../db/bulk';
+import { beginImmediate } from '../../db/sqlite-serializer';
 import { IocSourceConfig } from '../../config/config';
 import { Logger, silentLogger } from '../../app/logger';
 import { FeedImportService, ImportGuard } from '../ioc/feed-import.service';
@@ -18,7 +19,7 @@ import { detectStructured, mispManifestEvents, structuredLines } from './formats
 import { FeedSkippedLine } from '../ioc/feed/feed-import-tally';
 import { IocSource, IocSourceFetch } from './ioc-source.entity';
 import { IocSourceFetchOutcome, IocSourceFormat, IocSourceStatus } from './ioc-source.enums';
-import { checkSourceUrl, FeedFetchError, fetchFeed, FetchLimits } from './feed-fetch';
+import { checkSourceUrl, FeedFetchError, fetchFeed, FetchLimits, isHeaderValue } from './feed-fetch';
 import { detectFormat } from './feed-format';
 import { HeaderSecretsError, openHeaders, sealHeaders } from './header-secrets';
 
@@ -41,6 +42,13 @@ export interface IocSourceFetchResult {
 }
 
 const MAX_HEADERS = 20;
+/** What a TEXT column holds on MySQL (header values, skipped lines): 65,535 bytes. */
+const TEXT_BYTES = 65_535;
+/** Skipped lines kept per fetch, and the characters of each line's text kept. */
+const MAX_SKIPPED = 100;
+const SKIPPED_TEXT = 200;
+/** The reason a fetch shows for an error that is a bug or a database failure: the details go to the log only. */
+const MASKED = 'Internal error: the fetch could not be completed (the server log has the details: ioc_source.fetch_failed).';
 /** Events of one MISP feed read per fetch. */
 const MAX_MISP_EVENTS = 1000;
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$/;
@@ -98,11 +106,11 @@ export class IocSourceService {
     const source = this.dataSource.getRepository(IocSource).create({
       accountId,
       listId: list.id,
-      url: fields.url!.trim(),
+      url: storedUrl(fields.url!),
       format: fields.format ?? IocSourceFormat.AUTO,
       everySeconds: fields.everySeconds!,
       headerNames: JSON.stringify(headers.map((h) => h.name)),
-      headerValues: sealHeaders(Object.fromEntries(headers.map((h) => [h.name, h.value])), this.config.secretsKey),
+      headerValues: this.sealed(headers),
       etag: null,
       lastModified: null,
       status: IocSourceStatus.NEW,
@@ -123,7 +131,7 @@ export class IocSourceService {
     const errors = this.validate(fields, false);
     if (errors.length) return failure(...errors);
     const changes: Partial<IocSource> = { updatedAt: new Date() };
-    if (fields.url != null && fields.url.trim() !== source.url) Object.assign(changes, { url: fields.url.trim(), etag: null, lastModified: null });
+    if (fields.url != null && storedUrl(fields.url) !== source.url) Object.assign(changes, { url: storedUrl(fields.url), etag: null, lastModified: null });
     if (fields.format != null) Object.assign(changes, { format: fields.format, etag: null, lastModified: null });
     if (fields.everySeconds != null) {
       changes.everySeconds = fields.everySeconds;
@@ -132,12 +140,18 @@ export class IocSourceService {
     }
     if (fields.headers != null) {
       changes.headerNames = JSON.stringify(fields.headers.map((h) => h.name));
-      changes.headerValues = sealHeaders(Object.fromEntries(fields.headers.map((h) => [h.name, h.value])), this.config.secretsKey);
+      changes.headerValues = this.sealed(fields.headers);
     }
     await this.dataSource.getRepository(IocSource).update({ id: source.id }, changes);
     return success(Object.assign(source, changes));
   }
 
+  /**
+   * Deletes at once, even while the source is being fetched: that fetch then imports nothing (its import checks, in
+   * its transaction and with the source's row locked, that the source is still there) and records nothing, and
+   * iocSourceFetchNow answers NOT_FOUND. A delete that comes while that import's transaction runs waits for it: the
+   * import stands, and its record goes with the source.
+   */
   async delete(accountId: number, id: number | null): Promise<Outcome<IocSource>> {
     const source = id == null ? null : await this.dataSource.getRepository(IocSource).findOneBy({ id, accountId });
     if (!source) return failure(userError(UserErrorCode.NOT_FOUND, ['input', 'id'], 'No IOC source with this ID.'));
@@ -149,7 +163,8 @@ export class IocSourceService {
     const errors: UserErrorData[] = [];
     if (creating || fields.url != null) {
       const url = (fields.url ?? '').trim();
-      const bad = url.length === 0 ? 'Give the feed URL.' : url.length > 2000 ? 'URLs are at most 2000 characters.' : checkSourceUrl(url);
+      const bad =
+        url.length === 0 ? 'Give the feed URL.' : (checkSourceUrl(url) ?? (storedUrl(url).length > 2000 ? 'URLs are at most 2000 characters.' : null));
       if (bad) errors.push(userError(UserErrorCode.INVALID, ['input', 'url'], bad));
     }
     if (creating || fields.everySeconds != null) {
@@ -168,10 +183,22 @@ export class IocSourceService {
         errors.push(userError(UserErrorCode.INVALID, [...field, 'name'], `"${h.name.slice(0, 100)}" is not a header a source may set.`));
       } else if (names.has(key)) errors.push(userError(UserErrorCode.INVALID, [...field, 'name'], 'Each header once.'));
       names.add(key);
-      // The value is a secret: never echoed, not even in an error.
-      if (h.value.length > 4000 || /[\r\n\0]/.test(h.value))
-        errors.push(userError(UserErrorCode.INVALID, [...field, 'value'], 'Header values are one line of at most 4000 characters.'));
+      // The value is a secret: never echoed, not even in an error. The characters are those Node's http sends
+      // (http.validateHeaderValue): a value it refuses would fail every fetch.
+      if (h.value.length > 4000) errors.push(userError(UserErrorCode.INVALID, [...field, 'value'], 'Header values are one line of at most 4000 characters.'));
+      else if (!isHeaderValue(h.value)) {
+        errors.push(
+          userError(
+            UserErrorCode.INVALID,
+            [...field, 'value'],
+            'Header values may hold only visible ASCII and Latin-1 characters, spaces and tabs (no control characters, no other Unicode).',
+          ),
+        );
+      }
     });
+    if (errors.length === 0 && headers.length > 0 && Buffer.byteLength(this.sealed(headers)) > TEXT_BYTES) {
+      errors.push(userError(UserErrorCode.INVALID, ['input', 'headers'], `The headers take more than ${TEXT_BYTES} bytes together once stored.`));
+    }
     return errors;
   }
 
@@ -180,18 +207,31 @@ export class IocSourceService {
     const source = id == null ? null : await this.dataSource.getRepository(IocSource).findOneBy({ id, accountId });
     if (!source) return failure(userError(UserErrorCode.NOT_FOUND, ['input', 'id'], 'No IOC source with this ID.'));
     const result = await this.fetchLeased(source.id);
-    if (!result) return failure(userError(UserErrorCode.INVALID_STATE, ['input', 'id'], 'The source is being fetched right now; try again when it finishes.'));
+    if (result === 'busy')
+      return failure(userError(UserErrorCode.INVALID_STATE, ['input', 'id'], 'The source is being fetched right now; try again when it finishes.'));
+    if (result === 'gone') {
+      return failure(userError(UserErrorCode.NOT_FOUND, ['input', 'id'], 'The source was deleted while it was being fetched; nothing was imported.'));
+    }
     return success(result);
   }
 
-  /** Fetches every due source this process can lease, one after another. */
+  /**
+   * Fetches every due source this process can lease, one after another. A source whose fetch throws (it records
+   * its own failures, so only a failing database gets here) is logged and the others are still fetched.
+   */
   async runDue(now = Date.now()): Promise<number> {
     const due: Array<{ id: number | string }> = await this.dataSource.query(
       `SELECT id FROM ioc_source WHERE next_fetch_at <= ? AND (lease_until IS NULL OR lease_until < ?) ORDER BY next_fetch_at LIMIT 20`,
       [now, now],
     );
     let done = 0;
-    for (const row of due) if (await this.fetchLeased(Number(row.id))) done++;
+    for (const row of due) {
+      try {
+        if (typeof (await this.fetchLeased(Number(row.id))) === 'object') done++;
+      } catch (err) {
+        this.logger.error({ err, event: 'ioc_source.poll_source_failed', source: Number(row.id) }, 'IOC source fetch could not be recorded');
+      }
+    }
     return done;
   }
 
@@ -224,18 +264,23 @@ export class IocSourceService {
     clearTimeout(timer);
   }
 
-  /** Leases, fetches, records and releases; null when another process holds the lease. */
-  private async fetchLeased(id: number): Promise<IocSourceFetchResult | null> {
+  /**
+   * Leases, fetches, records and releases: `busy` when another process holds the lease, `gone` when the source
+   * was deleted before the fetch could record.
+   */
+  private async fetchLeased(id: number): Promise<IocSourceFetchResult | 'busy' | 'gone'> {
     const now = Date.now();
+    const lease = { claimedAt: now, until: now + this.config.leaseMs };
     const claimed = await execute(
       this.dataSource.manager,
       `UPDATE ioc_source SET lease_until = ?, lease_owner = ? WHERE id = ? AND (lease_until IS NULL OR lease_until < ?)`,
-      [now + this.config.leaseMs, this.owner, id, now],
+      [lease.until, this.owner, id, now],
     );
-    if (claimed !== 1) return null;
+    if (claimed !== 1) return 'busy';
     try {
-      const source = await this.dataSource.getRepository(IocSource).findOneByOrFail({ id });
-      return await this.fetchOne(source);
+      const source = await this.dataSource.getRepository(IocSource).findOneBy({ id });
+      if (!source) return 'gone';
+      return (await this.fetchOne(source, lease)) ?? 'gone';
     } finally {
       await execute(this.dataSource.manager, `UPDATE ioc_source SET lease_until = NULL, lease_owner = NULL WHERE id = ? AND lease_owner = ?`, [id, this.owner]);
     }
@@ -246,15 +291,16 @@ export class IocSourceService {
     file: string,
     format: Exclude<IocSourceFormat, IocSourceFormat.AUTO | IocSourceFormat.TEXT> | 'JSON',
     source: IocSource,
+    limits: FetchLimits,
   ): Promise<AsyncIterable<FeedLine>> {
     let doc: unknown;
     try {
-      doc = JSON.parse(await fs.promises.readFile(file, 'utf8'));
+      doc = parseJson(await fs.promises.readFile(file, 'utf8'));
     } catch (err) {
       throw new FeedFetchError(`Not valid JSON: ${(err as Error).message.slice(0, 200)}.`);
     }
     const events = mispManifestEvents(doc);
-    if (events && (format === 'JSON' || format === IocSourceFormat.MISP_EVENT)) return asAsync(await this.mispFeed(source, events));
+    if (events && (format === 'JSON' || format === IocSourceFormat.MISP_EVENT)) return asAsync(await this.mispFeed(source, events, limits));
     const found = detectStructured(doc);
     if (!found) throw new FeedFetchError('Unknown format: a JSON document that is neither a STIX bundle, a MISP event nor a MISP warninglist.');
     if (format !== 'JSON' && format !== found) throw new FeedFetchError(`The body is a ${found.replace('_', ' ')} document, not ${format.replace('_', ' ')}.`);
@@ -278,23 +324,25 @@ export class IocSourceService {
   }
 
   /**
-   * A MISP feed: the manifest's events, each fetched beside it (`<uuid>.json`, same headers and limits, the
-   * bytes of all of them within the size limit), their attributes numbered as one sequence of records.
+   * A MISP feed: the manifest's events, each fetched beside it (`<uuid>.json`, same limits and deadline, the
+   * bytes of all of them within the size limit), their attributes numbered as one sequence of records. The
+   * source's headers go with each event file only as far as the source's own origin (a redirect elsewhere
+   * gets none).
    */
-  private async mispFeed(source: IocSource, events: string[]): Promise<FeedLine[]> {
+  private async mispFeed(source: IocSource, events: string[], limits: FetchLimits): Promise<FeedLine[]> {
     if (events.length > MAX_MISP_EVENTS) throw new FeedFetchError(`The MISP feed lists ${events.length} events; at most ${MAX_MISP_EVENTS} are read.`);
     const headers = this.headersOf(source);
     const lines: FeedLine[] = [];
     let total = 0;
     for (const uuid of events) {
       const url = new URL(`${uuid}.json`, source.url).href;
-      const answer = await fetchFeed({ url, headers }, { ...this.config, maxBytes: this.config.maxBytes - total });
+      const answer = await fetchFeed({ url, headers, headersFor: source.url }, { ...limits, maxBytes: limits.maxBytes - total });
       if (answer.kind !== 'body') throw new FeedFetchError(`MISP event ${uuid}: unexpected HTTP ${answer.status}.`);
       try {
         total += (await fs.promises.stat(answer.file)).size;
         let doc: unknown;
         try {
-          doc = JSON.parse(await fs.promises.readFile(answer.file, 'utf8'));
+          doc = parseJson(await fs.promises.readFile(answer.file, 'utf8'));
         } catch (err) {
           throw new FeedFetchError(`MISP event ${uuid}: not valid JSON: ${(err as Error).message.slice(0, 200)}.`);
         }
@@ -307,9 +355,16 @@ export class IocSourceService {
     return lines;
   }
 
-  private async fetchOne(source: IocSource): Promise<IocSourceFetchResult> {
+  /**
+   * One fetch under the lease claimed at `lease.claimedAt` (held until `lease.until`): downloads get half of
+   * IOC_SOURCE_LEASE_MS in all, and the import checks in its transaction that the lease is still this fetch's, so
+   * a fetch never changes a list past its lease. Every failure is recorded as a FAILED fetch (one that is a bug or
+   * a database error with a masked reason, the error itself logged); null when the source was deleted meanwhile.
+   */
+  private async fetchOne(source: IocSource, lease: { claimedAt: number; until: number }): Promise<IocSourceFetchResult | null> {
     const started = new Date();
-    const limits: FetchLimits = this.config;
+    const downloadMs = Math.floor(this.config.leaseMs / 2);
+    const limits: FetchLimits = { ...this.config, deadline: { at: lease.claimedAt + downloadMs, ms: downloadMs } };
     const fetch: Partial<IocSourceFetch> = {
       sourceId: source.id,
       startedAt: started,
@@ -352,22 +407,22 @@ export class IocSourceService {
           holdBelow > 0 && current > 0 && incoming < current * holdBelow
             ? `the feed has ${incoming} entries and the list ${current}: a REPLACE would remove more than ${Math.round((1 - holdBelow) * 100)}% of it; held for review (IOC_SOURCE_HOLD_BELOW_PERCENT)`
             : null;
+        const beforeWrite = (em: EntityManager) => this.stillLeased(em, source.id, lease.until);
         // Text goes through importFile, which reads it in the list's own formats (IP feeds, or domain feeds for a
         // DOMAIN list); structured documents become records for importLines.
         const outcome =
           detected.format === IocSourceFormat.TEXT
             ? await this.feedImport.importFile(source.accountId, source.listId, { path: answer.file, bytes: answer.bytes }, ImportMode.REPLACE, undefined, {
                 guard,
+                beforeWrite,
               })
             : await this.feedImport.importLines(
                 source.accountId,
                 source.listId,
-                await this.linesOf(answer.file, detected.format, source),
+                await this.linesOf(answer.file, detected.format, source, limits),
                 answer.bytes,
                 ImportMode.REPLACE,
-                {
-                  guard,
-                },
+                { guard, beforeWrite },
               );
         if (!outcome.ok) {
           const message = outcome.errors.map((e) => e.message).join(' ');
@@ -383,19 +438,30 @@ export class IocSourceService {
             removed: r.removed,
             unchanged: r.duplicatesInList,
             skipped: r.skipped,
-            skippedLines: JSON.stringify(r.skippedLines.slice(0, 100)),
+            skippedLines: skippedLinesJson(r.skippedLines),
           });
-          // Validators only once the body is in the list: a failed import must be fetched in full next time.
-          Object.assign(sourceChanges, { etag: answer.etag, lastModified: answer.lastModified });
+          // Validators only once the body is in the list: a failed import must be fetched in full next time. One
+          // that does not fit its column is not kept (nor sent): the next request asks with the other, or in full.
+          Object.assign(sourceChanges, { etag: this.validator('etag', answer.etag), lastModified: this.validator('lastModified', answer.lastModified) });
         }
       }
     } catch (err) {
-      if (!(err instanceof FeedFetchError)) throw err;
+      if (err instanceof SourceDeletedError) {
+        this.logger.info({ event: 'ioc_source.deleted_during_fetch', source: source.id, list: source.listId }, 'IOC source deleted during its fetch');
+        return null;
+      }
+      if (!(err instanceof FeedFetchError))
+        this.logger.error({ err, event: 'ioc_source.fetch_failed', source: source.id, list: source.listId, url: source.url }, MASKED);
       Object.assign(fetch, {
         outcome: IocSourceFetchOutcome.FAILED,
-        error: clip(err.message, 1000),
-        httpStatus: err.status ?? fetch.httpStatus,
-        bytes: err.bytes || fetch.bytes,
+        error: err instanceof FeedFetchError ? clip(err.message, 1000) : MASKED,
+        httpStatus: err instanceof FeedFetchError ? (err.status ?? fetch.httpStatus) : fetch.httpStatus,
+        bytes: (err instanceof FeedFetchError && err.bytes) || fetch.bytes,
+        added: 0,
+        removed: 0,
+        unchanged: 0,
+        skipped: 0,
+        skippedLines: null,
       });
     } finally {
       if (file) await fs.promises.rm(path.dirname(file), { recursive: true, force: true });
@@ -408,6 +474,8 @@ export class IocSourceService {
         : fetch.outcome === IocSourceFetchOutcome.HELD
           ? IocSourceStatus.HELD
           : IocSourceStatus.OK;
+    // A failed fetch waits for the source's schedule too (at least IOC_SOURCE_MIN_EVERY_S): a source that fails
+    // every time never comes first in every poll.
     Object.assign(sourceChanges, {
       status,
       statusReason: status === IocSourceStatus.OK ? null : fetch.error,
@@ -415,8 +483,21 @@ export class IocSourceService {
       nextFetchAt: new Date(finished.getTime() + source.everySeconds * 1000),
       updatedAt: finished,
     });
-    const saved = await this.dataSource.getRepository(IocSourceFetch).save(this.dataSource.getRepository(IocSourceFetch).create(fetch));
-    await this.dataSource.getRepository(IocSource).update({ id: source.id }, sourceChanges);
+    let saved: IocSourceFetch | null;
+    try {
+      saved = await this.record(source.id, fetch, sourceChanges);
+    } catch (err) {
+      // The summary itself could not be stored: store the failure, masked, so the source still waits its turn.
+      this.logger.error({ err, event: 'ioc_source.fetch_failed', source: source.id, list: source.listId, url: source.url }, MASKED);
+      Object.assign(fetch, { outcome: IocSourceFetchOutcome.FAILED, error: MASKED, skippedLines: null });
+      for (const key of ['etag', 'lastModified'] as const) delete sourceChanges[key];
+      Object.assign(sourceChanges, { status: IocSourceStatus.FAILING, statusReason: MASKED });
+      saved = await this.record(source.id, fetch, sourceChanges);
+    }
+    if (!saved) {
+      this.logger.info({ event: 'ioc_source.deleted_during_fetch', source: source.id, list: source.listId }, 'IOC source deleted during its fetch');
+      return null;
+    }
     // The URL, never the headers: they hold secrets.
     this.logger.info(
       {
@@ -434,6 +515,90 @@ export class IocSourceService {
     );
     return { source: Object.assign(source, sourceChanges), fetch: saved };
   }
+
+  /**
+   * In the import's transaction, before it writes: the source's row, locked, must still be there and still be
+   * leased by this fetch (not lapsed, not taken over by another process).
+   */
+  private async stillLeased(em: EntityManager, id: number, until: number): Promise<void> {
+    const row = await lockSource(em, id);
+    if (!row) throw new SourceDeletedError();
+    if (row.leaseOwner !== this.owner || row.leaseUntil !== until) {
+      throw new FeedFetchError(
+        'The fetch lost its lease (IOC_SOURCE_LEASE_MS) before its import: another process fetches the source now. Nothing was imported.',
+      );
+    }
+    if (Date.now() > until) throw new FeedFetchError('The fetch outlasted its lease (IOC_SOURCE_LEASE_MS) before its import. Nothing was imported.');
+  }
+
+  /** Stores a fetch's summary and the source's new state together; null when the source is gone. */
+  private record(id: number, fetch: Partial<IocSourceFetch>, changes: Partial<IocSource>): Promise<IocSourceFetch | null> {
+    return beginImmediate(() =>
+      this.dataSource.transaction(async (em) => {
+        if (!(await lockSource(em, id))) return null;
+        const saved = await em.getRepository(IocSourceFetch).save(em.getRepository(IocSourceFetch).create(fetch));
+        await em.getRepository(IocSource).update({ id }, changes);
+        return saved;
+      }),
+    );
+  }
+
+  /** A validator from the answer, when it fits its column and can be sent back as it is; else null. */
+  private validator(property: 'etag' | 'lastModified', value: string | null): string | null {
+    if (value == null || !isHeaderValue(value)) return null;
+    const length = Number(this.dataSource.getMetadata(IocSource).findColumnWithPropertyName(property)?.length);
+    return Number.isFinite(length) && length > 0 && [...value].length > length ? null : value;
+  }
+
+  /** Header values as stored (sealed under the key when there is one). */
+  private sealed(headers: IocSourceHeaderData[]): string {
+    return sealHeaders(Object.fromEntries(headers.map((h) => [h.name, h.value])), this.config.secretsKey);
+  }
+}
+
+/** The source was deleted while it was being fetched: nothing is imported, nothing recorded. */
+class SourceDeletedError extends Error {
+  constructor() {
+    super('The source was deleted while it was being fetched.');
+    this.name = 'SourceDeletedError';
+  }
+}
+
+/** A source's lease, its row locked for the transaction (SQLite: the transaction's IMMEDIATE lock); null when gone. */
+function lockSource(em: EntityManager, id: number): Promise<Pick<IocSource, 'id' | 'leaseOwner' | 'leaseUntil'> | null> {
+  const qb = em.getRepository(IocSource).createQueryBuilder('s').select(['s.id', 's.leaseOwner', 's.leaseUntil']).where('s.id = :id', { id });
+  if (em.connection.options.type !== 'better-sqlite3') qb.setLock('pessimistic_write');
+  return qb.getOne();
+}
+
+/** The URL as it will be fetched (the parsed href: the parser drops tabs and line breaks, reads `\` as `/`). */
+function storedUrl(text: string): string {
+  try {
+    return new URL(text.trim()).href;
+  } catch {
+    return text.trim();
+  }
+}
+
+/** A document's JSON, after a UTF-8 byte order mark if it has one (JSON.parse refuses it). */
+function parseJson(text: string): unknown {
+  return JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
+}
+
+/**
+ * The skipped lines a fetch stores: the first MAX_SKIPPED, each line's text cut to SKIPPED_TEXT characters, as
+ * many as fit a TEXT column (a text feed's lines may be 4 KB each).
+ */
+function skippedLinesJson(lines: readonly FeedSkippedLine[]): string {
+  const kept = lines
+    .slice(0, MAX_SKIPPED)
+    .map((l) => ({ ...l, text: l.text.length > SKIPPED_TEXT ? `${clip(l.text, SKIPPED_TEXT)}...` : l.text, reason: clip(l.reason, 1000) }));
+  let json = JSON.stringify(kept);
+  while (kept.length > 0 && Buffer.byteLength(json) > TEXT_BYTES) {
+    kept.pop();
+    json = JSON.stringify(kept);
+  }
+  return json;
 }
 
 /** Records of a sync generator, as the async iterable the import reads. */

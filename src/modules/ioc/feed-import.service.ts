@@ -63,6 +63,11 @@ export interface FeedImportOptions {
   onProgress?: (lines: number) => void;
   /** Refuses, say, a REPLACE that would drop most of a list (a feed that suddenly lost its entries). */
   guard?: ImportGuard;
+  /**
+   * Run in the import's transaction once the list is locked, before anything is written; what it throws rolls the
+   * import back and reaches the caller. A source checks there that it still exists and still holds its lease.
+   */
+  beforeWrite?: (em: EntityManager) => Promise<void>;
   /** Where the lines are gathered, when the reader also adds to it directly (importFile's plain IPv4 lines). */
   collected?: Collection;
 }
@@ -348,11 +353,11 @@ export class FeedImportService {
     source: FeedSource,
     mode: ImportMode,
     onProgress?: ImportProgress,
-    options: Pick<FeedImportOptions, 'guard'> = {},
+    options: Pick<FeedImportOptions, 'guard' | 'beforeWrite'> = {},
   ): Promise<Outcome<FeedImportResult>> {
     const kind =
       listId == null ? null : await this.dataSource.getRepository(IocList).findOne({ select: { entryKind: true }, where: { id: listId, accountId } });
-    if (kind?.entryKind === IocEntryKind.DOMAIN) return this.importDomainFile(accountId, listId, source, mode, onProgress, options.guard);
+    if (kind?.entryKind === IocEntryKind.DOMAIN) return this.importDomainFile(accountId, listId, source, mode, onProgress, options);
     const input = fs.createReadStream(source.path, { highWaterMark: 64 * 1024 });
     // Plain IPv4 lines (most of a big feed) go straight into the entry set, without a string or object each.
     const collected = newCollection();
@@ -377,7 +382,7 @@ export class FeedImportService {
     source: FeedSource,
     mode: ImportMode,
     onProgress?: ImportProgress,
-    guard?: ImportGuard,
+    { guard, beforeWrite }: Pick<FeedImportOptions, 'guard' | 'beforeWrite'> = {},
   ): Promise<Outcome<FeedImportResult>> {
     const started = performance.now();
     // Before any expiry this import moves (expiriesPastTheCheck).
@@ -388,6 +393,7 @@ export class FeedImportService {
         this.dataSource.transaction(async (em) => {
           const list = await lockList(em, accountId, listId);
           if (!list) return failure(userError(UserErrorCode.NOT_FOUND, ['input', 'list'], 'No IOC list with this ID.'));
+          await beforeWrite?.(em);
           // The guard sees the list's count before this import and the file's distinct names; a refusal
           // throws, and the transaction takes back the names already inserted.
           const current = list.entryCount;
@@ -471,6 +477,7 @@ export class FeedImportService {
         this.dataSource.transaction(async (em) => {
           const list = await lockList(em, accountId, listId);
           if (!list) return notFound();
+          await options.beforeWrite?.(em);
           if (list.entryKind === IocEntryKind.DOMAIN) {
             return failure(userError(UserErrorCode.INVALID, ['input', 'list'], 'This list holds domains; these records name IP addresses and networks.'));
           }

@@ -6,9 +6,14 @@ import { LogUploadStatus } from '../log-upload/log-upload.enums';
 export interface HitsChanged {
   accountId: number;
   uploadId: number;
+  /** The hit change's revision (hit-change.ts): one write of the upload's hits. */
+  revision: number;
 }
 
 type Listener<T> = (value: T) => void;
+
+/** What a queue's next() gives once its subscription has ended. */
+const ENDED: unique symbol = Symbol('ended');
 
 /**
  * Events for subscriptions that cross processes: any process may process an upload, so this one learns of it
@@ -31,19 +36,23 @@ export class LiveFeed {
     private readonly onError: (err: unknown) => void = () => undefined,
   ) {}
 
-  /** Yields the upload (scoped to the account) now and at each change, and ends after it is COMPLETED or FAILED. */
-  async *uploadProgress(accountId: number, uploadId: number | null, signal?: { closed: boolean }): AsyncGenerator<LogUpload> {
-    const first = uploadId == null ? null : await this.dataSource.getRepository(LogUpload).findOneBy({ accountId, id: uploadId });
+  /**
+   * Yields the upload (scoped to the account, and to the key that made it when `apiKeyId` is given: an UPLOADER's)
+   * now and at each change, and ends after it is COMPLETED or FAILED.
+   */
+  async *uploadProgress(accountId: number, uploadId: number | null, apiKeyId: number | null = null, signal?: AbortSignal): AsyncGenerator<LogUpload> {
+    const first =
+      uploadId == null ? null : await this.dataSource.getRepository(LogUpload).findOneBy({ accountId, id: uploadId, ...(apiKeyId != null && { apiKeyId }) });
     if (!first) return;
     yield first;
     if (finished(first)) return;
-    const queue = this.queue<LogUpload>();
+    const queue = this.queue<LogUpload>(signal);
     this.add(this.uploads, first.id, queue.push);
     this.seen.set(first.id, signature(first));
     try {
       for (;;) {
         const u = await queue.next();
-        if (signal?.closed) return;
+        if (u === ENDED) return;
         yield u;
         if (finished(u)) return;
       }
@@ -53,13 +62,17 @@ export class LiveFeed {
     }
   }
 
-  /** Yields each upload of the account in which hits were found after the call. */
-  async *hitsChanged(accountId: number): AsyncGenerator<HitsChanged> {
+  /** Yields each upload of the account in which hits were found after the call; ends when `signal` aborts. */
+  async *hitsChanged(accountId: number, signal?: AbortSignal): AsyncGenerator<HitsChanged> {
     if (this.cursor === null) this.cursor = await this.maxRevision();
-    const queue = this.queue<HitsChanged>();
+    const queue = this.queue<HitsChanged>(signal);
     this.add(this.hits, accountId, queue.push);
     try {
-      for (;;) yield await queue.next();
+      for (;;) {
+        const change = await queue.next();
+        if (change === ENDED) return;
+        yield change;
+      }
     } finally {
       this.remove(this.hits, accountId, queue.push);
     }
@@ -78,17 +91,26 @@ export class LiveFeed {
     this.timer = null;
   }
 
-  private queue<T>() {
+  /**
+   * Values pushed by the poll, taken in order; ENDED once `signal` aborts. A generator waiting here cannot be ended by
+   * its return() (an async generator's return waits for its pending await): the subscription's end aborts the
+   * signal, which ends the wait, and the generator's `finally` then unregisters it at once, not at the next event.
+   */
+  private queue<T>(signal?: AbortSignal) {
     const items: T[] = [];
     let wake: (() => void) | null = null;
+    signal?.addEventListener('abort', () => wake?.(), { once: true });
     return {
       push: (v: T) => {
         items.push(v);
         wake?.();
         wake = null;
       },
-      next: async (): Promise<T> => {
-        while (items.length === 0) await new Promise<void>((r) => (wake = r));
+      next: async (): Promise<T | typeof ENDED> => {
+        while (items.length === 0) {
+          if (signal?.aborted) return ENDED;
+          await new Promise<void>((r) => (wake = r));
+        }
         return items.shift()!;
       },
     };
@@ -144,7 +166,7 @@ export class LiveFeed {
       for (const r of rows) {
         this.cursor = Math.max(this.cursor, Number(r.revision));
         const accountId = Number(r.account_id);
-        for (const l of this.hits.get(accountId) ?? []) l({ accountId, uploadId: Number(r.upload_id) });
+        for (const l of this.hits.get(accountId) ?? []) l({ accountId, uploadId: Number(r.upload_id), revision: Number(r.revision) });
       }
     } else {
       // Nobody listens for hits: start from the present when someone does.

@@ -1,6 +1,6 @@
 import { DataSource } from 'typeorm';
 import { LogUpload } from '../log-upload/log-upload.entity';
-import { LiveFeed } from './live-feed';
+import { HitsChanged, LiveFeed } from './live-feed';
 import { HitKind } from '../flow-hit/flow-hit.enums';
 import type { AnalyticsFlowHits } from '../analytics/analytics-flow-hits';
 
@@ -35,17 +35,18 @@ export class LiveService {
     private readonly analyticsHits: AnalyticsFlowHits | null = null,
   ) {}
 
-  uploadProgress(accountId: number, uploadId: number | null): AsyncGenerator<LogUpload> {
-    return this.feed.uploadProgress(accountId, uploadId);
+  /** `apiKeyId`: only an upload that key made (an UPLOADER sees no other). */
+  uploadProgress(accountId: number, uploadId: number | null, apiKeyId: number | null = null, signal?: AbortSignal): AsyncGenerator<LogUpload> {
+    return this.feed.uploadProgress(accountId, uploadId, apiKeyId, signal);
   }
 
   /** Each upload in which hits were found (live-feed.ts), when its hits (IP, DNS or both) include some that pass the filter, with their counts. */
-  async *hitsFound(accountId: number, filter: HitsFoundFilterData | null | undefined): AsyncGenerator<HitsFoundData> {
+  async *hitsFound(accountId: number, filter: HitsFoundFilterData | null | undefined, signal?: AbortSignal): AsyncGenerator<HitsFoundData> {
     const kinds = filter?.kinds?.length ? new Set(filter.kinds) : new Set([HitKind.IP, HitKind.DNS]);
-    for await (const change of this.feed.hitsChanged(accountId)) {
-      const ip = kinds.has(HitKind.IP) ? await this.flowHitsOf(accountId, change.uploadId, filter) : NONE;
+    for await (const change of this.feed.hitsChanged(accountId, signal)) {
+      const ip = kinds.has(HitKind.IP) ? await this.shared(change, 'ip', filter, () => this.flowHitsOf(accountId, change.uploadId, filter)) : NONE;
       // DNS hits live in SQL on every install, the analytics tier's included.
-      const dns = kinds.has(HitKind.DNS) ? await this.count('dns_hit', accountId, change.uploadId, filter) : NONE;
+      const dns = kinds.has(HitKind.DNS) ? await this.shared(change, 'dns', filter, () => this.count('dns_hit', accountId, change.uploadId, filter)) : NONE;
       const hitCount = ip.hits + dns.hits;
       if (hitCount === 0) continue;
       yield {
@@ -57,6 +58,26 @@ export class LiveService {
       };
     }
   }
+
+  /**
+   * One count per hit change, kind and filter, however many subscriptions ask it: every subscriber of the account
+   * wakes at the same change, and those with the same filter share the statement (a thousand subscriptions were a
+   * thousand statements on the event loop per upload). A change's revision is one write of the upload's hits, so a
+   * count kept for it is never stale; kept until a moment after it settles.
+   */
+  private shared(change: HitsChanged, kind: 'ip' | 'dns', filter: HitsFoundFilterData | null | undefined, count: () => Promise<Found>): Promise<Found> {
+    const key = `${change.revision}|${change.accountId}|${change.uploadId}|${kind}|${JSON.stringify(filter ?? null)}`;
+    let found = this.counts.get(key);
+    if (!found) {
+      found = count();
+      this.counts.set(key, found);
+      const forget = () => setTimeout(() => this.counts.delete(key), SHARED_COUNT_MS).unref();
+      found.then(forget, forget);
+    }
+    return found;
+  }
+
+  private readonly counts = new Map<string, Promise<Found>>();
 
   /** The upload's flow hits that pass the filter: in ClickHouse with the analytics tier, else in SQL. */
   private async flowHitsOf(accountId: number, uploadId: number, filter: HitsFoundFilterData | null | undefined): Promise<Found> {
@@ -91,3 +112,5 @@ export class LiveService {
 }
 
 const NONE: Found = { hits: 0, maxSeverity: null };
+/** How long a shared count is kept after it settles: the subscribers woken by its change have all asked by then. */
+const SHARED_COUNT_MS = 5_000;

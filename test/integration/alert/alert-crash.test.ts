@@ -46,7 +46,14 @@ describe.each(drivers)('alerts survive SIGKILL (%s)', (driver) => {
     } else {
       env = { DATA_DIR: dir };
     }
-    Object.assign(env, { WORKER_LEASE_MS: '1500', WORKER_POLL_MS: '100', ALERT_DESTINATION_ALLOW: '127.0.0.0/8', ALERT_POLL_MS: '50', ALERT_LEASE_MS: '1000' });
+    Object.assign(env, {
+      WORKER_LEASE_MS: '1500',
+      WORKER_POLL_MS: '100',
+      ALERT_DESTINATION_ALLOW: '127.0.0.0/8',
+      ALERT_POLL_MS: '50',
+      ALERT_LEASE_MS: '1000',
+      ALERT_TIMEOUT_MS: '400',
+    });
   });
   afterAll(async () => {
     await killChildren(children);

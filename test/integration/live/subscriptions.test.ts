@@ -85,6 +85,12 @@ describe.each(drivers)('subscriptions over graphql-ws (%s)', (driver) => {
     await t.close();
   });
 
+  // Each test ends its hitsFound subscriptions (stopped, completed or their connection closed): they unregister at
+  // once, so the next test counts its own from zero.
+  afterEach(async () => {
+    await until(() => t.services.live.feed.hitListeners() === 0, "the test's hitsFound subscriptions to unregister");
+  });
+
   const capture = (n: number) =>
     Array.from(
       { length: n },
@@ -230,6 +236,185 @@ describe.each(drivers)('subscriptions over graphql-ws (%s)', (driver) => {
     for (const c of [all, dns, ip, inbound]) {
       expect(c.errors).toEqual([]);
       c.stop();
+    }
+  });
+
+  /** A raw graphql-ws client: its closes are recorded. */
+  const raw = (apiKey: string, at = url) => {
+    const closes: Array<{ code: number; reason: string }> = [];
+    const c = createClient({
+      url: at,
+      connectionParams: { apiKey },
+      webSocketImpl: WebSocket,
+      retryAttempts: 0,
+      lazy: false,
+      on: { closed: (e) => closes.push({ code: (e as { code: number }).code, reason: String((e as { reason?: string }).reason) }) },
+    });
+    clients.push(c);
+    return { c, closes };
+  };
+  /** One subscription's first outcome: its first result, its error, or 'completed'. */
+  const first = (c: Client, query: string, variables: Record<string, unknown> = {}) =>
+    new Promise<any>((resolve) =>
+      c.subscribe({ query, variables }, { next: (r) => resolve(r), error: (e) => resolve({ error: e }), complete: () => resolve('completed') }),
+    );
+
+  it('cuts off a key revoked while it is subscribed: nothing more is sent, and it can subscribe no more', async () => {
+    const made = ok(await t.gql(`mutation { apiKeyCreate(input: { name: "dashboard tab", role: ANALYST }) { apiKey { id } secret } }`)).apiKeyCreate;
+    const before = t.services.live.feed.hitListeners();
+    const { c, closes } = raw(made.secret);
+    const got: unknown[] = [];
+    c.subscribe({ query: `subscription { hitsFound { hitCount } }` }, { next: (r) => got.push(r), error: () => undefined, complete: () => undefined });
+    const watcher = collect(apollo(t.keys.admin), `subscription { hitsFound { hitCount logUpload { id } } }`, {});
+    await until(() => t.services.live.feed.hitListeners() === before + 2, 'both subscriptions to register');
+
+    ok(await t.gql(`mutation($i: ApiKeyRevokeInput!) { apiKeyRevoke(input: $i) { userErrors { message } } }`, { i: { id: made.apiKey.id } }));
+    const id = ok(await upload(t, capture(4), { deviceNickname: 'hq' })).logUploadCreate.logUpload.id;
+    await process();
+    // The event reached the account's other subscriber; the revoked key's connection was closed instead.
+    await until(() => watcher.events.some((e) => e.hitsFound.logUpload.id === id), 'hitsFound for the admin');
+    await until(() => closes.length > 0, 'the revoked connection to close');
+    expect(got).toEqual([]);
+    expect(closes[0].code).toBe(4403);
+
+    // Revoked by another process (its row changed in the database, no word to this one): found at the next event.
+    const elsewhere = ok(await t.gql(`mutation { apiKeyCreate(input: { name: "second tab", role: ANALYST }) { apiKey { id } secret } }`)).apiKeyCreate;
+    const before2 = t.services.live.feed.hitListeners();
+    const second = raw(elsewhere.secret);
+    const got2: unknown[] = [];
+    second.c.subscribe({ query: `subscription { hitsFound { hitCount } }` }, { next: (r) => got2.push(r), error: () => undefined, complete: () => undefined });
+    await until(() => t.services.live.feed.hitListeners() === before2 + 1, 'the subscription to register');
+    await t.dataSource.query(`UPDATE api_key SET revoked_at = ? WHERE id = ?`, [Date.now(), idOfType(elsewhere.apiKey.id, 'ApiKey')]);
+    // Past the second a connection's key counts as checked.
+    await new Promise((r) => setTimeout(r, 1_100));
+    const id2 = ok(await upload(t, capture(5), { deviceNickname: 'hq' })).logUploadCreate.logUpload.id;
+    await process();
+    await until(() => watcher.events.some((e) => e.hitsFound.logUpload.id === id2), 'hitsFound for the admin');
+    await until(() => second.closes.length > 0, 'the connection of the key revoked elsewhere to close');
+    expect(got2).toEqual([]);
+    expect(second.closes[0].code).toBe(4403);
+    watcher.stop();
+  });
+
+  it('shows an UPLOADER key only the uploads it made', async () => {
+    const byAdmin = ok(await upload(t, capture(2), { deviceNickname: 'hq' })).logUploadCreate.logUpload.id;
+    const byUploader = ok(await upload(t, capture(3), { deviceNickname: 'hq' }, { key: t.keys.uploader })).logUploadCreate.logUpload.id;
+    await process();
+    const { c } = raw(t.keys.uploader);
+    // Over HTTP the admin's upload is null to this key; over the socket it is missing alike: completed, no event.
+    expect(await first(c, `subscription($id: ID!) { uploadProgress(id: $id) { id hits md5 } }`, { id: byAdmin })).toBe('completed');
+    // (On MySQL another process processes it: it may not be COMPLETED yet.)
+    expect((await first(c, `subscription($id: ID!) { uploadProgress(id: $id) { id } }`, { id: byUploader })).data.uploadProgress).toEqual({ id: byUploader });
+  });
+
+  it('answers each event with the data as it is then, not as the subscription first loaded it', async () => {
+    const policy = ok(await t.gql(`mutation { policyCreate(input: { name: "branch policy" }) { policy { id } } }`)).policyCreate.policy.id;
+    ok(await t.gql(`mutation($i: PolicyIocListsInput!) { policyAttachIocLists(input: $i) { userErrors { message } } }`, { i: { policy, iocLists: [list] } }));
+    const device = ok(
+      await t.gql(`mutation($i: DeviceCreateInput!) { deviceCreate(input: $i) { device { id } } }`, {
+        i: { nickname: 'branch', ipType: 'STATIC', ipAddress: '8.8.4.4', policy },
+      }),
+    ).deviceCreate.device.id;
+    const before = t.services.live.feed.hitListeners();
+    const found = collect(apollo(t.keys.admin), `subscription($f: HitsFoundFilter) { hitsFound(filter: $f) { logUpload { device { nickname } } } }`, {
+      f: { devices: [device] },
+    });
+    await until(() => t.services.live.feed.hitListeners() === before + 1, 'the subscription to register');
+    ok(await upload(t, capture(2), { deviceNickname: 'branch' }));
+    await process();
+    await until(() => found.events.length === 1, 'the first event');
+    ok(await t.gql(`mutation($i: DeviceUpdateInput!) { deviceUpdate(input: $i) { userErrors { message } } }`, { i: { id: device, nickname: 'branch-2' } }));
+    ok(await upload(t, capture(3), { deviceNickname: 'branch-2' }));
+    await process();
+    await until(() => found.events.length === 2, 'the second event');
+    expect(found.events.map((e) => e.hitsFound.logUpload.device.nickname)).toEqual(['branch', 'branch-2']);
+    // Completed by the client, it stops listening at once, not when the next hits of the account are found.
+    found.stop();
+    await until(() => t.services.live.feed.hitListeners() === before, 'the completed subscription to unregister');
+  });
+
+  it('masks errors and holds the HTTP limits on the socket', async () => {
+    const { c } = raw(t.keys.admin);
+    const refusal = async (query: string, variables: Record<string, unknown> = {}) => JSON.stringify(await first(c, query, variables));
+    // No "Did you mean ...?" hints: they would tell field names to a caller who may not introspect.
+    const typo = await refusal(`subscription { hitsFound { hitCont } }`);
+    expect(typo).toMatch(/Cannot query field/);
+    expect(typo).not.toMatch(/Did you mean/);
+    expect(typo).toMatch(/GRAPHQL_VALIDATION_FAILED/);
+    expect(await refusal(`subscription { hitsFond { hitCount } }`)).not.toMatch(/Did you mean/);
+    // More devices than a filter may list: a clear refusal, not the database's error.
+    const many = Array.from({ length: 1001 }, () => 'RGV2aWNlOjE=');
+    const tooManyIds = await refusal(`subscription($d: [ID!]) { hitsFound(filter: { devices: $d }) { hitCount } }`, { d: many });
+    expect(tooManyIds).toMatch(/at most 1000 devices/);
+    expect(tooManyIds).toMatch(/BAD_USER_INPUT/);
+    expect(await refusal(`subscription { hitsFound(filter: { minSeverity: -5 }) { hitCount } }`)).toMatch(/minSeverity: 0-5/);
+    // The token limit, before the document is parsed.
+    const tokens = Array.from({ length: t.config.queryLimits.tokens }, () => `... on HitsFoundEvent { hitCount }`).join(' ');
+    expect(await refusal(`subscription { hitsFound { ${tokens} } }`)).toMatch(/QUERY_TOO_COMPLEX/);
+    // The cost limit, with the variables: a page of 100 hits under 100 more is priced as 10,000 rows and more.
+    const costly = `subscription($id: ID!) { uploadProgress(id: $id) { flowHits(first: 100) { edges { node { upload { flowHits(first: 100) { edges { node { id } } } } } } } } }`;
+    const priced = await refusal(costly, { id: 'TG9nVXBsb2FkOjE=' });
+    expect(priced).toMatch(/Query cost limit of \d+ exceeded/);
+    expect(priced).toMatch(/QUERY_TOO_COMPLEX/);
+    // A subscription over HTTP: refused as a bad request, not an internal error.
+    const overHttp = await t.gql(`subscription { hitsFound { hitCount } }`);
+    expect(JSON.stringify(overHttp)).toMatch(/Subscriptions are served over WebSocket/);
+    expect(JSON.stringify(overHttp)).toMatch(/BAD_REQUEST/);
+  });
+
+  it('bounds subscriptions per connection, connections per key, and output a client leaves unread', async () => {
+    const limited = http.createServer(t.http.app);
+    await new Promise<void>((resolve) => limited.listen(0, '127.0.0.1', () => resolve()));
+    const services = { ...t.services, config: { ...t.services.config, live: { maxSubscriptions: 2, maxConnectionsPerKey: 2, maxBufferedBytes: 64 * 1024 } } };
+    const attached = attachSubscriptions(limited, await createSchema(), services, t.services.logger);
+    const at = `ws://127.0.0.1:${(limited.address() as AddressInfo).port}/graphql`;
+    try {
+      // Two subscriptions at once on one connection; a third is refused until one completes.
+      const { c } = raw(t.keys.analyst, at);
+      const live: Array<() => void> = [];
+      for (let i = 0; i < 2; i++)
+        live.push(
+          c.subscribe({ query: `subscription { hitsFound { hitCount } }` }, { next: () => undefined, error: () => undefined, complete: () => undefined }),
+        );
+      const third = JSON.stringify(await first(c, `subscription { hitsFound { hitCount } }`));
+      expect(third).toMatch(/At most 2 subscriptions at once/);
+      expect(third).toMatch(/RATE_LIMITED/);
+      live[0]();
+      await new Promise((r) => setTimeout(r, 100));
+      const again = first(c, `subscription { hitsFound { hitCount } }`);
+      expect(await Promise.race([again, new Promise((r) => setTimeout(() => r('still running'), 300))])).toBe('still running');
+
+      // A third connection of the same key is closed (1013, try again later); another key's is not.
+      raw(t.keys.analyst, at);
+      const extra = raw(t.keys.analyst, at);
+      await until(() => extra.closes.length > 0, 'the third connection to close');
+      expect(extra.closes[0].code).toBe(1013);
+      const other = raw(t.keys.admin, at);
+      expect(await first(other.c, `subscription($id: ID!) { uploadProgress(id: $id) { id } }`, { id: 'TG9nVXBsb2FkOjk5OTk5OQ==' })).toBe('completed');
+
+      // A client that stops reading: subscribing on and on, its answers pile up unsent; past the bound it is cut,
+      // and the server's memory is not the client's buffer.
+      const ws = new WebSocket(at, 'graphql-transport-ws');
+      await new Promise((resolve, reject) => {
+        ws.once('open', resolve);
+        ws.once('error', reject);
+      });
+      ws.send(JSON.stringify({ type: 'connection_init', payload: { apiKey: t.keys.otherAdmin } }));
+      await new Promise((resolve) => ws.once('message', resolve));
+      (ws as unknown as { _socket: { pause(): void } })._socket.pause();
+      const closed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));
+      let sent = 0;
+      const sender = setInterval(() => {
+        for (let i = 0; i < 500 && ws.readyState === WebSocket.OPEN; i++)
+          ws.send(JSON.stringify({ id: String(++sent), type: 'subscribe', payload: { query: 'subscription { hitsFound { hitCount } }' } }));
+      }, 5);
+      const code = await Promise.race([closed, new Promise<string>((r) => setTimeout(() => r('not cut'), 60_000))]);
+      clearInterval(sender);
+      expect(code).not.toBe('not cut');
+      ws.terminate();
+    } finally {
+      await attached.close();
+      await new Promise<void>((resolve) => limited.close(() => resolve()));
     }
   });
 

@@ -22,6 +22,36 @@ describe('source destinations', () => {
     expect(refusedDestination(address, strict)).toBeNull();
   });
 
+  // IPv6 forms that carry an IPv4 address a translator or tunnel delivers to are judged as that address (the
+  // alert destinations' guard shares the unwrapping: common/net unwrapIp).
+  it.each([
+    ['64:ff9b::a9fe:a9fe', /169\.254\.169\.254.*link-local/],
+    ['64:ff9b:1::a9fe:a9fe', /169\.254\.169\.254.*link-local/],
+    ['64:ff9b:1:a9fe:a9:fe00::', /cannot be told/],
+    ['2002:a9fe:a9fe::1', /169\.254\.169\.254.*link-local/],
+    ['2002:6464:64c8::1', /100\.100\.100\.200.*cloud-metadata/],
+    ['2001:0:4136:e378:8000:63bf:5601:5601', /169\.254\.169\.254.*link-local/],
+    ['::a9fe:a9fe', /169\.254\.169\.254.*link-local/],
+    ['::ffff:0:a9fe:a9fe', /169\.254\.169\.254.*link-local/],
+    ['64:ff9b::7f00:1', /127\.0\.0\.1.*loopback/],
+    ['2002:7f00:1::1', /127\.0\.0\.1.*loopback/],
+    ['2001:0:4136:e378:8000:63bf:80ff:fffe', /127\.0\.0\.1.*loopback/],
+  ])('refuses %s, an IPv6 form of a refused IPv4 address', (address, why) => {
+    expect(refusedDestination(address, strict)).toMatch(why);
+  });
+
+  it.each(['64:ff9b::808:808', '64:ff9b:1::808:808', '2002:0808:0808::1', '2001:0:4136:e378:8000:63bf:f7f7:f7f7', '::8.8.8.8', '2001:db8::1'])(
+    'lets %s through, an IPv6 form of a public address',
+    (address) => {
+      expect(refusedDestination(address, strict)).toBeNull();
+    },
+  );
+
+  it('the switches apply to the IPv4 address behind a form', () => {
+    expect(refusedDestination('2002:7f00:1::1', { allowLinkLocal: false, allowLoopback: true })).toBeNull();
+    expect(refusedDestination('2002:a9fe:a9fe::1', { allowLinkLocal: true, allowLoopback: false })).toBeNull();
+  });
+
   it('each range has its own switch', () => {
     expect(refusedDestination('127.0.0.1', { allowLinkLocal: false, allowLoopback: true })).toBeNull();
     expect(refusedDestination('169.254.169.254', { allowLinkLocal: false, allowLoopback: true })).toMatch(/link-local/);

@@ -1,12 +1,14 @@
 import { lookup } from 'node:dns/promises';
-import { Cidr, cidrContains, classifyIp, IpScope, parseCidr, parseIp, ParsedIp, unmapIp } from '../../../common/net';
+import { Cidr, cidrContains, classifyIp, guardTarget, IpScope, parseCidr, parseIp } from '../../../common/net';
 
 /**
  * Where alert destinations may connect (SSRF): a destination that resolves to a loopback, link-local or cloud
  * metadata address, or one that is not an address of any host, is refused unless a configured CIDR
  * (ALERT_DESTINATION_ALLOW) contains it. Private (RFC 1918, unique-local) addresses are allowed: syslog and SMTP
- * relays usually live there. The check runs on every connection, on the addresses the name resolves to then,
- * and the connection goes to the address checked: a name that later resolves elsewhere (DNS rebinding) gains nothing.
+ * relays usually live there. An IPv6 form that carries an IPv4 address (NAT64, 6to4, Teredo, IPv4-mapped...) is
+ * judged as that IPv4 address (common/net guardTarget). The check runs on every connection, on the addresses the name
+ * resolves to then, and the connection goes to the address checked: a name that later resolves elsewhere (DNS
+ * rebinding) gains nothing.
  */
 const REFUSED_SCOPES: ReadonlySet<IpScope> = new Set(['loopback', 'linkLocal', 'unspecified', 'thisNetwork', 'multicast', 'broadcast', 'reserved']);
 
@@ -35,11 +37,14 @@ export class AddressGuard {
   problem(address: string): string | null {
     const parsed = parseIp(address);
     if (!parsed) return `${address} is not an IP address`;
-    const ip: ParsedIp = unmapIp(parsed);
+    if (this.allowed.some((c) => cidrContains(c, parsed))) return null;
+    const target = guardTarget(parsed);
+    if (!target.ok) return target.why;
+    const { ip, name } = target;
     if (this.allowed.some((c) => cidrContains(c, ip))) return null;
-    if (METADATA.some((c) => cidrContains(c, ip))) return `${address} is a cloud metadata address`;
+    if (METADATA.some((c) => cidrContains(c, ip))) return `${name} is a cloud metadata address`;
     const scope = classifyIp(ip);
-    if (REFUSED_SCOPES.has(scope)) return `${address} is a ${scope} address`;
+    if (REFUSED_SCOPES.has(scope)) return `${name} is a ${scope} address`;
     return null;
   }
 

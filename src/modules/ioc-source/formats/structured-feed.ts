@@ -61,29 +61,116 @@ function line(lineNumber: number, text: string, result: FeedLineResult): FeedLin
   return { lineNumber, text: text.length > TEXT_MAX ? `${text.slice(0, TEXT_MAX)}...` : text, result };
 }
 
-// One comparison `ipv4-addr:value = '...'` (quotes as STIX writes them), and the OR of several, in one or
-// several observation brackets: `[a = 'x' OR a = 'y']`, `[a = 'x'] OR [b = 'y']`.
-const COMPARISON = /^\s*(ipv4-addr|ipv6-addr|domain-name):value\s*=\s*'((?:[^'\\]|\\.)*)'\s*$/;
+const SIMPLE_ONLY = 'only [ipv4-addr|ipv6-addr|domain-name:value = ...] and OR of those are read';
+const PATTERN_TYPES = new Set(['ipv4-addr:value', 'ipv6-addr:value', 'domain-name:value']);
+/** Longest pattern read (some 30,000 addresses OR-ed); a longer one is skipped with its length. */
+export const MAX_PATTERN_CHARS = 1_000_000;
 
-/** The values of a simple STIX pattern, or the reason it is not one. */
-export function stixPatternValues(pattern: string): { ok: true; values: Array<{ type: string; value: string }> } | { ok: false; reason: string } {
-  const observations = pattern.trim().split(/\]\s+OR\s+\[/);
-  const values: Array<{ type: string; value: string }> = [];
-  for (let i = 0; i < observations.length; i++) {
-    let obs = observations[i];
-    if (i === 0) obs = obs.replace(/^\s*\[/, '');
-    if (i === observations.length - 1) obs = obs.replace(/\]\s*$/, '');
-    if (/[[\]]/.test(obs) || /\b(AND|FOLLOWEDBY|WITHIN|REPEATS|START|STOP)\b/.test(obs)) {
-      return { ok: false, reason: 'only [ipv4-addr|ipv6-addr|domain-name:value = ...] and OR of those are read' };
-    }
-    for (const part of obs.split(/\s+OR\s+/)) {
-      const m = COMPARISON.exec(part);
-      if (!m) return { ok: false, reason: 'only [ipv4-addr|ipv6-addr|domain-name:value = ...] and OR of those are read' };
-      values.push({ type: m[1], value: m[2].replace(/\\(.)/g, '$1') });
+type PatternToken = { kind: 'word' | 'string' | 'punct'; text: string };
+
+/**
+ * The tokens of a STIX pattern in one pass: words (object paths, keywords), quoted strings with their escapes
+ * undone, and single punctuation characters; whitespace only separates. Null for an unterminated string.
+ */
+function patternTokens(pattern: string): PatternToken[] | null {
+  const tokens: PatternToken[] = [];
+  for (let i = 0; i < pattern.length;) {
+    const c = pattern[i];
+    if (/\s/.test(c)) {
+      i++;
+    } else if (c === "'") {
+      let value = '';
+      let j = i + 1;
+      for (; j < pattern.length && pattern[j] !== "'"; j++) {
+        if (pattern[j] === '\\' && j + 1 < pattern.length) j++;
+        value += pattern[j];
+      }
+      if (j >= pattern.length) return null;
+      tokens.push({ kind: 'string', text: value });
+      i = j + 1;
+    } else if (/[\w:.-]/.test(c)) {
+      let j = i + 1;
+      while (j < pattern.length && /[\w:.-]/.test(pattern[j])) j++;
+      tokens.push({ kind: 'word', text: pattern.slice(i, j) });
+      i = j;
+    } else {
+      tokens.push({ kind: 'punct', text: c });
+      i++;
     }
   }
-  return { ok: true, values };
+  return tokens;
 }
+
+/**
+ * The values of a simple STIX pattern, or the reason it is not one: `[path = 'v' OR path = 'w']` in one or
+ * several observations joined by OR (`[a = 'x'] OR [b = 'y']`), path one of ipv4-addr:value, ipv6-addr:value
+ * and domain-name:value. Read token by token, so time grows with the pattern's length alone.
+ */
+export function stixPatternValues(pattern: string): { ok: true; values: Array<{ type: string; value: string }> } | { ok: false; reason: string } {
+  if (pattern.length > MAX_PATTERN_CHARS)
+    return { ok: false, reason: `the pattern is ${pattern.length} characters long; at most ${MAX_PATTERN_CHARS} are read` };
+  const refused = { ok: false as const, reason: SIMPLE_ONLY };
+  const tokens = patternTokens(pattern);
+  if (!tokens || tokens.length === 0) return refused;
+  const values: Array<{ type: string; value: string }> = [];
+  let i = 0;
+  const is = (kind: PatternToken['kind'], text?: string) => i < tokens.length && tokens[i].kind === kind && (text === undefined || tokens[i].text === text);
+  for (;;) {
+    if (!is('punct', '[')) return refused;
+    i++;
+    for (;;) {
+      // path = 'value'
+      if (!is('word') || !PATTERN_TYPES.has(tokens[i].text)) return refused;
+      const type = tokens[i++].text.replace(/:value$/, '');
+      if (!is('punct', '=')) return refused;
+      i++;
+      if (!is('string')) return refused;
+      values.push({ type, value: tokens[i++].text });
+      if (is('word', 'OR')) {
+        i++;
+        continue;
+      }
+      if (is('punct', ']')) break;
+      return refused;
+    }
+    i++;
+    if (i === tokens.length) return { ok: true, values };
+    if (!is('word', 'OR')) return refused;
+    i++;
+  }
+}
+
+const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d+)?(?:([Zz])|([+-])(\d{2}):(\d{2}))$/;
+
+/**
+ * An RFC 3339 timestamp (what STIX requires of valid_until) as epoch ms, or null: Date.parse reads "1", "-1" and
+ * "December 17, 1995" as well, and rolls 2030-02-31 over into March. A leap second (:60) counts as the next second.
+ */
+export function rfc3339Time(text: string): number | null {
+  const m = RFC3339.exec(text);
+  if (!m) return null;
+  const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number);
+  const ms = m[7] ? Math.floor(Number(`0${m[7]}`) * 1000) : 0;
+  const days = new Date(Date.UTC(year, month, 0)).getUTCDate();
+  if (month < 1 || month > 12 || day < 1 || day > days || hour > 23 || minute > 59 || second > 60) return null;
+  let offset = 0;
+  if (!m[8]) {
+    const oh = Number(m[10]);
+    const om = Number(m[11]);
+    if (oh > 23 || om > 59) return null;
+    offset = (m[9] === '-' ? -1 : 1) * (oh * 60 + om) * 60_000;
+  }
+  const utc = new Date(0);
+  utc.setUTCFullYear(year, month - 1, day);
+  utc.setUTCHours(hour, minute, second, ms);
+  return utc.getTime() - offset;
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+/** A record's text for an item that is not what it should be (null, a number, an array). */
+const shown = (v: unknown) => clip(JSON.stringify(v) ?? String(v), TEXT_MAX);
+/** `1`, `true` and `"1"`: MISP writes its flags in all three forms. */
+const flag = (v: unknown) => v === true || v === 1 || v === '1';
 
 function* stix(doc: Record<string, unknown>): Generator<FeedLine> {
   const objects = doc.objects as unknown[];
@@ -116,10 +203,11 @@ function* stix(doc: Record<string, unknown>): Generator<FeedLine> {
       continue;
     }
     let expiresAt: number | undefined;
-    if (typeof o.valid_until === 'string') {
-      const t = Date.parse(o.valid_until);
-      if (Number.isNaN(t)) {
-        yield line(n, text, skip(`valid_until "${o.valid_until.slice(0, 40)}" is not a timestamp`));
+    if (o.valid_until !== undefined) {
+      const t = typeof o.valid_until === 'string' ? rfc3339Time(o.valid_until) : null;
+      if (t === null) {
+        const given = typeof o.valid_until === 'string' ? `"${o.valid_until.slice(0, 40)}"` : shown(o.valid_until).slice(0, 40);
+        yield line(n, text, skip(`valid_until ${given} is not an RFC 3339 timestamp`));
         continue;
       }
       expiresAt = t;
@@ -155,25 +243,44 @@ const MISP_ADDRESS_TYPES = new Set(['ip-src', 'ip-dst', 'ip-src|port', 'ip-dst|p
 const MISP_DOMAIN_TYPES = new Set(['domain', 'hostname']);
 
 function* mispEvent(doc: Record<string, unknown>): Generator<FeedLine> {
-  const event = (doc.Event && typeof doc.Event === 'object' ? doc.Event : doc) as Record<string, unknown>;
+  const event = (isObject(doc.Event) ? doc.Event : doc) as Record<string, unknown>;
   const info = typeof event.info === 'string' ? event.info : '';
-  const attributes: Array<Record<string, unknown>> = [];
-  for (const a of Array.isArray(event.Attribute) ? event.Attribute : []) attributes.push(a as Record<string, unknown>);
-  for (const obj of Array.isArray(event.Object) ? event.Object : []) {
-    const inner = (obj as Record<string, unknown>).Attribute;
-    for (const a of Array.isArray(inner) ? inner : []) attributes.push(a as Record<string, unknown>);
-  }
-  for (let i = 0; i < attributes.length; i++) {
-    const a = attributes[i];
-    const type = String(a.type ?? '');
-    const value = String(a.value ?? '');
-    const text = `${type} ${value}`;
+  // Each record is an attribute, or an item that should have been one (or an object holding them) and is not.
+  const records: Array<{ attribute: Record<string, unknown> } | { text: string; reason: string }> = [];
+  (Array.isArray(event.Attribute) ? event.Attribute : []).forEach((a: unknown, i) =>
+    records.push(isObject(a) ? { attribute: a } : { text: shown(a), reason: `Attribute ${i + 1} is not an object` }),
+  );
+  (Array.isArray(event.Object) ? event.Object : []).forEach((obj: unknown, i) => {
+    if (!isObject(obj)) return records.push({ text: shown(obj), reason: `Object ${i + 1} is not an object` });
+    (Array.isArray(obj.Attribute) ? obj.Attribute : []).forEach((a: unknown, j) =>
+      records.push(isObject(a) ? { attribute: a } : { text: shown(a), reason: `Attribute ${j + 1} of Object ${i + 1} is not an object` }),
+    );
+  });
+  for (let i = 0; i < records.length; i++) {
+    const record = records[i];
     const n = i + 1;
-    if (a.deleted === true || a.deleted === '1') {
+    if (!('attribute' in record)) {
+      yield line(n, record.text, skip(record.reason));
+      continue;
+    }
+    const a = record.attribute;
+    // A type or value that is not a string (an array, an object) is not read as the text it would print as.
+    if (typeof a.type !== 'string') {
+      yield line(n, shown(a.type), skip('the attribute has no type (a string)'));
+      continue;
+    }
+    const type = a.type;
+    if (typeof a.value !== 'string') {
+      yield line(n, `${type} ${shown(a.value)}`, skip('the attribute has no value (a string)'));
+      continue;
+    }
+    const value = a.value;
+    const text = `${type} ${value}`;
+    if (flag(a.deleted)) {
       yield line(n, text, skip('the attribute is deleted'));
       continue;
     }
-    if (!(a.to_ids === true || a.to_ids === '1' || a.to_ids === 1)) {
+    if (!flag(a.to_ids)) {
       yield line(n, text, skip('to_ids is false: the attribute is not meant for detection'));
       continue;
     }
@@ -195,11 +302,17 @@ function* warninglist(doc: Record<string, unknown>): Generator<FeedLine> {
   const list = doc.list as unknown[];
   const name = typeof doc.name === 'string' ? doc.name : undefined;
   if (doc.type !== 'cidr' && doc.type !== 'string') {
-    for (let i = 0; i < list.length; i++) yield line(i + 1, String(list[i]), skip(`warninglist type ${String(doc.type)} holds no addresses`));
+    for (let i = 0; i < list.length; i++)
+      yield line(i + 1, typeof list[i] === 'string' ? String(list[i]) : shown(list[i]), skip(`warninglist type ${String(doc.type)} holds no addresses`));
     return;
   }
   for (let i = 0; i < list.length; i++) {
-    const value = String(list[i]);
+    const item = list[i];
+    if (typeof item !== 'string') {
+      yield line(i + 1, shown(item), skip('the item is not a string'));
+      continue;
+    }
+    const value = item;
     const r = entry(value, name);
     // "string" warninglists mix addresses with names: only the addresses are read.
     yield line(i + 1, value, r.type === 'skip' && doc.type === 'string' ? skip('not an IP address or network') : r);
