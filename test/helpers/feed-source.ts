@@ -52,3 +52,30 @@ export function sourceCalls(app: () => TestApp, url: () => string, live: { body:
   };
   return { source, fetchNow };
 }
+
+/**
+ * A route whose body drips one byte every 50 ms and never ends (an idle timeout never fires on it); the responses
+ * still open are kept in `open` until their connection closes.
+ */
+export function dripRoute(open: Set<http.ServerResponse>): http.RequestListener {
+  return (_req, res) => {
+    open.add(res);
+    res.writeHead(200, { 'content-type': 'text/plain' });
+    const timer = setInterval(() => res.write('1'), 50);
+    res.on('close', () => {
+      clearInterval(timer);
+      open.delete(res);
+    });
+  };
+}
+
+/** iocSourceFetchNow of a source by ID, asking the source's and the fetch's `source` and `fetch` fields. */
+export function fetchNowWith(app: () => TestApp, source: string, fetch: string) {
+  return async (id: string) =>
+    ok(
+      await app().gql(
+        `mutation($id: ID!) { iocSourceFetchNow(input: { id: $id }) { iocSource { ${source} } fetch { ${fetch} } userErrors { code field message } } }`,
+        { id },
+      ),
+    ).iocSourceFetchNow;
+}

@@ -3,7 +3,7 @@ import { AddressInfo } from 'node:net';
 import { drivers } from '../../helpers/db';
 import { createTestApp, ok, TestApp } from '../../helpers/app';
 import { captureLog } from '../../helpers/logs';
-import { feedServer } from '../../helpers/feed-source';
+import { dripRoute, feedServer, fetchNowWith } from '../../helpers/feed-source';
 import { idOfType } from '../../../src/common/ids/global-id';
 
 // Faults a tester found in sources: an internal error in one fetch, inputs that broke a fetch or the source row
@@ -124,15 +124,7 @@ describe.each(drivers)('IOC source faults (%s)', (driver) => {
     expect(r.userErrors).toEqual([]);
     return r.iocSource;
   };
-  const fetchNow = async (id: string) =>
-    ok(
-      await t.gql(
-        `mutation($id: ID!) { iocSourceFetchNow(input: { id: $id }) { iocSource { ${SOURCE} } fetch { ${FETCH} } userErrors { code field message } } }`,
-        {
-          id,
-        },
-      ),
-    ).iocSourceFetchNow;
+  const fetchNow = fetchNowWith(() => t, SOURCE, FETCH);
   const sourceOf = async (id: string) =>
     ok(await t.gql(`query($id: ID!) { iocSource(id: $id) { ${SOURCE} fetches(first: 5) { edges { node { ${FETCH} } } } } }`, { id })).iocSource;
   const pk = (id: string) => idOfType(id, 'IocSource')!;
@@ -350,15 +342,7 @@ describe.each(drivers)('IOC source fetches end within their lease (%s)', (driver
   const open = new Set<http.ServerResponse>();
   // A body that drips one byte every 50 ms and never ends.
   const { server } = feedServer({
-    '/drip': (_req, res) => {
-      open.add(res);
-      res.writeHead(200, { 'content-type': 'text/plain' });
-      const timer = setInterval(() => res.write('1'), 50);
-      res.on('close', () => {
-        clearInterval(timer);
-        open.delete(res);
-      });
-    },
+    '/drip': dripRoute(open),
   });
 
   beforeAll(async () => {

@@ -6,6 +6,7 @@ import zlib from 'node:zlib';
 import { AddressInfo } from 'node:net';
 import { drivers } from '../../helpers/db';
 import { createTestApp, ok, TestApp } from '../../helpers/app';
+import { fetchNowWith } from '../../helpers/feed-source';
 import { captureLog } from '../../helpers/logs';
 import { FEEDS_DIR, FIXTURE_FEEDS_DIR, hasSharedCorpus } from '../../helpers/corpus';
 
@@ -171,15 +172,7 @@ describe.each(drivers)('IOC sources (%s)', (driver) => {
     expect(r.userErrors).toEqual([]);
     return r.iocSource;
   };
-  const fetchNow = async (id: string) =>
-    ok(
-      await t.gql(
-        `mutation($id: ID!) { iocSourceFetchNow(input: { id: $id }) { iocSource { ${SOURCE} } fetch { ${FETCH} } userErrors { code field message } } }`,
-        {
-          id,
-        },
-      ),
-    ).iocSourceFetchNow;
+  const fetchNow = fetchNowWith(() => t, SOURCE, FETCH);
   const cidrs = async (list: string) =>
     ok(await t.gql(`query($l: ID!) { iocs(list: $l, first: 100) { totalCount edges { node { id cidr } } } }`, { l: list })).iocs;
 

@@ -5,6 +5,7 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { AddressInfo } from 'node:net';
 import { checkSourceUrl, FeedFetchError, fetchFeed, FetchLimits, FetchResult, mayCarryHeaders } from '../../../src/modules/ioc-source/feed-fetch';
+import { dripRoute } from '../../helpers/feed-source';
 
 // What a fetch does with answers that are not a plain feed: bounded in time, never hanging, never handing the
 // source's secret headers to another origin. Local servers on 127.0.0.1 (loopback allowed).
@@ -73,15 +74,10 @@ describe('feed fetch: IOC_SOURCE_TIMEOUT_MS bounds a whole request, body include
   let requests = 0;
   const open = new Set<http.ServerResponse>();
   // A body that drips one byte every 50 ms and never ends: an idle timeout never fires on it.
+  const dripping = dripRoute(open);
   const drip = http.createServer((req, res) => {
     requests++;
-    open.add(res);
-    res.writeHead(200, { 'content-type': 'text/plain' });
-    const timer = setInterval(() => res.write('1'), 50);
-    res.on('close', () => {
-      clearInterval(timer);
-      open.delete(res);
-    });
+    dripping(req, res);
   });
   let port = 0;
   beforeAll(async () => {
