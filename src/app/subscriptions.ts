@@ -50,7 +50,13 @@ export function attachSubscriptions(server: http.Server, schema: GraphQLSchema, 
   /** Open connections per API key (this process). */
   const perKey = new Map<number, Set<Extra>>();
   // A key revoked by this process closes its connections at once; one revoked elsewhere, at its next lookup.
+  // (A connection whose key is being looked up when the revocation comes is not among them yet: it finds the key
+  // among those revoked lately once registered.)
+  const revokedLately = new Map<number, number>();
   const stopHearing = services.accounts.onKeyRevoked((apiKeyId) => {
+    const now = Date.now();
+    for (const [id, at] of revokedLately) if (now - at > KEY_RECHECK_MS) revokedLately.delete(id);
+    revokedLately.set(apiKeyId, now);
     for (const extra of perKey.get(apiKeyId) ?? []) extra.socket.close(FORBIDDEN, 'Forbidden: the API key was revoked');
   });
   const format = createErrorFormatter((err) => logger.error({ err, event: 'subscription.error' }, 'unexpected error in a subscription'));
@@ -80,6 +86,14 @@ export function attachSubscriptions(server: http.Server, schema: GraphQLSchema, 
     return true;
   };
 
+  // Before graphql-ws's own listener: a send that fails because the connection is gone (cut for not reading, closed
+  // by the client) has nobody left to deliver to, and counts as done. graphql-ws's ws adapter would otherwise reject
+  // every send still pending on it and print each to the console as an internal error.
+  wss.on('connection', (socket) => {
+    const send = socket.send.bind(socket) as (data: unknown, cb?: (err?: Error) => void) => void;
+    socket.send = ((data: unknown, cb?: (err?: Error) => void) =>
+      send(data, (err) => cb?.(err && socket.readyState !== socket.OPEN ? undefined : err))) as typeof socket.send;
+  });
   const handle = useServer(
     {
       schema,
@@ -87,7 +101,9 @@ export function attachSubscriptions(server: http.Server, schema: GraphQLSchema, 
         const key = apiKeyOf(ctx.connectionParams);
         const caller = key ? await services.accounts.authenticate(key) : null;
         // false: closed with 4403 Forbidden.
-        if (!key || !caller) return false;
+        if (!key || !caller || revokedLately.has(caller.apiKeyId)) return false;
+        // Closed while its key was looked up: graphql-ws has run onClose already, with nothing here to remove.
+        if (ctx.extra.socket.readyState !== ctx.extra.socket.OPEN) return false;
         let open = perKey.get(caller.apiKeyId);
         if (open && open.size >= limits.maxConnectionsPerKey) {
           ctx.extra.socket.close(TRY_AGAIN_LATER, `This API key has ${open.size} connections open already (LIVE_MAX_CONNECTIONS_PER_KEY)`);
@@ -107,10 +123,10 @@ export function attachSubscriptions(server: http.Server, schema: GraphQLSchema, 
         if (open?.size === 0) perKey.delete(c.caller.apiKeyId);
       },
       onSubscribe: async (ctx, _id, payload): Promise<ExecutionArgs | readonly GraphQLError[] | void> => {
-        // The connection is closed by then: these are not sent.
+        // The connection is closed by then: this is not sent.
         if (overBuffered(ctx.extra)) return [clientError('The client does not read its output.', 'BAD_REQUEST')];
-        if (!(await stillValid(ctx.extra))) return [clientError('The API key was revoked.', 'UNAUTHENTICATED')];
-        // This one is among them already.
+        // Counted before any wait: the subscribe messages of one burst (a client resubscribing as it reconnects) are
+        // each counted with those before it, not all of them with all of them. This one is among them already.
         if (Object.keys(ctx.subscriptions).length > limits.maxSubscriptions)
           return [
             clientError(
@@ -118,6 +134,7 @@ export function attachSubscriptions(server: http.Server, schema: GraphQLSchema, 
               'RATE_LIMITED',
             ),
           ];
+        if (!(await stillValid(ctx.extra))) return [clientError('The API key was revoked.', 'UNAUTHENTICATED')];
         const tooMany = tokenRefusal(payload.query, config.queryLimits.tokens);
         if (tooMany) return [queryTooComplex(tooMany)];
         let document;
