@@ -342,9 +342,16 @@ function alerts(env: Env): AppConfig['alerts'] {
   const timeoutMs = int(env, 'ALERT_TIMEOUT_MS', 10_000, 100, 120_000);
   const leaseMs = int(env, 'ALERT_LEASE_MS', 60_000, 1_000, 3_600_000);
   // A send must end well within its delivery's lease, or another process takes the delivery and sends it again
-  // while the first send is still going; the rest of the lease is for recording the outcome.
+  // while the first send is still going; the rest of the lease is for recording the outcome. Refused rather than
+  // clamped: config has no way to warn at start, and a silent change of a setting hides the mistake (CHANGELOG
+  // names this refusal: it stops configurations that started before, with a lease under twice the timeout).
   if (timeoutMs * 2 > leaseMs) {
-    throw new ConfigError('ALERT_TIMEOUT_MS', `at most half of ALERT_LEASE_MS (${leaseMs} ms), so a send ends well within its lease`, String(timeoutMs));
+    const given = env.ALERT_TIMEOUT_MS === undefined || env.ALERT_TIMEOUT_MS === '' ? `${timeoutMs} (the default)` : String(timeoutMs);
+    throw new ConfigError(
+      'ALERT_TIMEOUT_MS',
+      `at most half of ALERT_LEASE_MS (${leaseMs} ms), so a send ends well within its lease: set ALERT_TIMEOUT_MS to ${Math.floor(leaseMs / 2)} or less, or lengthen ALERT_LEASE_MS`,
+      given,
+    );
   }
   const concurrency = int(env, 'ALERT_CONCURRENCY', 16, 1, 1_000);
   return {

@@ -79,3 +79,12 @@ export function fetchNowWith(app: () => TestApp, source: string, fetch: string) 
       ),
     ).iocSourceFetchNow;
 }
+
+/** Waits until `cond` holds, polling every 10 ms; fails naming `what` after `ms` (a generous bound, not a measurement). */
+export async function waitUntil(what: string, cond: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
+  const until = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}

@@ -1,5 +1,6 @@
 import { DataSource, In } from 'typeorm';
 import { dialectOf, execute } from '../../db/bulk';
+import { beginImmediate } from '../../db/sqlite-serializer';
 import { toGlobalId } from '../../common/ids/global-id';
 import { Logger } from '../../app/logger';
 import { DigestMessage, Outgoing, renderAlert, renderDigest } from './alert-message';
@@ -273,7 +274,10 @@ export class AlertDispatcher {
 
   /**
    * Writes the digests that came due: for each digest rule whose scheduled local time has passed since its last
-   * digest, one digest of the alerts it raised in between (digest-writer.ts), in a transaction of its own.
+   * digest, one digest of the alerts it raised in between (digest-writer.ts), in a transaction of its own. The rules
+   * are read first: writeDigest checks, under the rule's lock, that the rule is still there and its digest still
+   * starts where it was read (a rule deleted meanwhile wrote its last digest itself). SQLite: begun IMMEDIATE, so
+   * that check reads under the write lock another process would need.
    */
   async writeDigests(now: number): Promise<number> {
     const rules = await this.dataSource
@@ -288,7 +292,7 @@ export class AlertDispatcher {
       );
       const start = rule.digestUntil ?? rule.createdAt.getTime();
       if (due <= start) continue;
-      if (await this.dataSource.transaction((em) => writeDigest(em, rule, start, due, now))) written++;
+      if (await beginImmediate(() => this.dataSource.transaction((em) => writeDigest(em, rule, start, due, now)))) written++;
     }
     return written;
   }

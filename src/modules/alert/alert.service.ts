@@ -1,7 +1,8 @@
 import crypto from 'node:crypto';
 import { DataSource, In } from 'typeorm';
 import { failure, Outcome, success, userError, UserErrorCode, UserErrorData } from '../../common/errors/user-error';
-import { dialectOf, execute } from '../../db/bulk';
+import { execute } from '../../db/bulk';
+import { beginImmediate } from '../../db/sqlite-serializer';
 import { ConnectionData } from '../../common/pagination/connection';
 import { KeysetPage, keysetPaginate } from '../../common/pagination/keyset';
 import { Direction } from '../flow-hit/flow-hit.enums';
@@ -16,7 +17,7 @@ import { AddressGuard, AddressRefused } from './destinations/address-guard';
 import { DestinationSettings } from './destinations/destination-settings';
 import { send, SendError } from './destinations/senders';
 import { validTime, validTimeZone } from './digest-schedule';
-import { writeDigest } from './digest-writer';
+import { lockedDigestStart, writeDigest } from './digest-writer';
 
 export interface DestinationFields {
   name: string;
@@ -397,20 +398,18 @@ export class AlertService {
   async deleteRule(accountId: number, id: number | null): Promise<Outcome<AlertRule>> {
     const rule = id == null ? null : await this.dataSource.getRepository(AlertRule).findOneBy({ accountId, id });
     if (!rule) return failure(userError(UserErrorCode.NOT_FOUND, ['input', 'id'], 'No such alert rule.'));
-    await this.dataSource.transaction(async (em) => {
-      if (rule.digest !== AlertDigestMode.IMMEDIATE) {
-        // Read under the row's lock: the dispatcher may just have written a digest and moved digest_until.
-        const lock = dialectOf(em) === 'mysql' ? ' FOR UPDATE' : '';
-        const [row] = (await em.query(`SELECT digest_until, created_at FROM alert_rule WHERE id = ?${lock}`, [rule.id])) as Array<{
-          digest_until: string | number | null;
-          created_at: string | number;
-        }>;
-        const now = Date.now();
-        const start = Number(row?.digest_until ?? row?.created_at ?? now);
-        if (row && start < now) await writeDigest(em, rule, start, now, now, { skipEmpty: true });
-      }
-      await em.getRepository(AlertRule).delete({ id: rule.id });
-    });
+    // SQLite: begun IMMEDIATE, so the digest start is read under the write lock another process would need.
+    await beginImmediate(() =>
+      this.dataSource.transaction(async (em) => {
+        if (rule.digest !== AlertDigestMode.IMMEDIATE) {
+          // Read under the row's lock: the dispatcher may just have written a digest and moved digest_until.
+          const start = await lockedDigestStart(em, rule.id);
+          const now = Date.now();
+          if (start !== null && start < now) await writeDigest(em, rule, start, now, now, { skipEmpty: true });
+        }
+        await em.getRepository(AlertRule).delete({ id: rule.id });
+      }),
+    );
     return success(rule);
   }
 

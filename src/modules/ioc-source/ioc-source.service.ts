@@ -150,7 +150,8 @@ export class IocSourceService {
    * Deletes at once, even while the source is being fetched: that fetch then imports nothing (its import checks, in
    * its transaction and with the source's row locked, that the source is still there) and records nothing, and
    * iocSourceFetchNow answers NOT_FOUND. A delete that comes while that import's transaction runs waits for it: the
-   * import stands, and its record goes with the source.
+   * import stands, its record goes with the source, and iocSourceFetchNow answers NOT_FOUND saying the list holds
+   * the fetched entries.
    */
   async delete(accountId: number, id: number | null): Promise<Outcome<IocSource>> {
     const source = id == null ? null : await this.dataSource.getRepository(IocSource).findOneBy({ id, accountId });
@@ -212,6 +213,11 @@ export class IocSourceService {
     if (result === 'gone') {
       return failure(userError(UserErrorCode.NOT_FOUND, ['input', 'id'], 'The source was deleted while it was being fetched; nothing was imported.'));
     }
+    if (result === 'goneAfterImport') {
+      return failure(
+        userError(UserErrorCode.NOT_FOUND, ['input', 'id'], 'The source was deleted after its fetch was imported; the list holds the fetched entries.'),
+      );
+    }
     return success(result);
   }
 
@@ -266,9 +272,10 @@ export class IocSourceService {
 
   /**
    * Leases, fetches, records and releases: `busy` when another process holds the lease, `gone` when the source
-   * was deleted before the fetch could record.
+   * was deleted before the fetch could import, `goneAfterImport` when it was deleted after the import committed
+   * (a delete that waited for it) and before the fetch could record.
    */
-  private async fetchLeased(id: number): Promise<IocSourceFetchResult | 'busy' | 'gone'> {
+  private async fetchLeased(id: number): Promise<IocSourceFetchResult | 'busy' | SourceGone> {
     const now = Date.now();
     const lease = { claimedAt: now, until: now + this.config.leaseMs };
     const claimed = await execute(
@@ -280,9 +287,14 @@ export class IocSourceService {
     try {
       const source = await this.dataSource.getRepository(IocSource).findOneBy({ id });
       if (!source) return 'gone';
-      return (await this.fetchOne(source, lease)) ?? 'gone';
+      return await this.fetchOne(source, lease);
     } finally {
-      await execute(this.dataSource.manager, `UPDATE ioc_source SET lease_until = NULL, lease_owner = NULL WHERE id = ? AND lease_owner = ?`, [id, this.owner]);
+      // This lease only: once it lapsed, a later fetch of this same process may hold the source under a lease of its own.
+      await execute(
+        this.dataSource.manager,
+        `UPDATE ioc_source SET lease_until = NULL, lease_owner = NULL WHERE id = ? AND lease_owner = ? AND lease_until = ?`,
+        [id, this.owner, lease.until],
+      );
     }
   }
 
@@ -359,9 +371,11 @@ export class IocSourceService {
    * One fetch under the lease claimed at `lease.claimedAt` (held until `lease.until`): downloads get half of
    * IOC_SOURCE_LEASE_MS in all, and the import checks in its transaction that the lease is still this fetch's, so
    * a fetch never changes a list past its lease. Every failure is recorded as a FAILED fetch (one that is a bug or
-   * a database error with a masked reason, the error itself logged); null when the source was deleted meanwhile.
+   * a database error with a masked reason, the error itself logged); the source's state only while the lease is
+   * still this fetch's. `gone`/`goneAfterImport` when the source was deleted meanwhile (before or after the import
+   * committed).
    */
-  private async fetchOne(source: IocSource, lease: { claimedAt: number; until: number }): Promise<IocSourceFetchResult | null> {
+  private async fetchOne(source: IocSource, lease: Lease): Promise<IocSourceFetchResult | SourceGone> {
     const started = new Date();
     const downloadMs = Math.floor(this.config.leaseMs / 2);
     const limits: FetchLimits = { ...this.config, deadline: { at: lease.claimedAt + downloadMs, ms: downloadMs } };
@@ -379,6 +393,8 @@ export class IocSourceService {
     };
     const sourceChanges: Partial<IocSource> = {};
     let file: string | null = null;
+    // The import committed: the list holds the feed, whatever happens to the source or its record after.
+    let imported = false;
     try {
       // A list with a grace period asks for the whole feed every time: a 304 would not say which entries are still
       // in it, and its entries would age out while the feed stayed the same (#21 item 2).
@@ -431,6 +447,7 @@ export class IocSourceService {
             fetch.error = clip(message, 1000);
           } else throw new FeedFetchError(message, answer.status, answer.bytes);
         } else {
+          imported = true;
           const r = outcome.value;
           Object.assign(fetch, {
             outcome: IocSourceFetchOutcome.IMPORTED,
@@ -448,7 +465,7 @@ export class IocSourceService {
     } catch (err) {
       if (err instanceof SourceDeletedError) {
         this.logger.info({ event: 'ioc_source.deleted_during_fetch', source: source.id, list: source.listId }, 'IOC source deleted during its fetch');
-        return null;
+        return 'gone';
       }
       if (!(err instanceof FeedFetchError))
         this.logger.error({ err, event: 'ioc_source.fetch_failed', source: source.id, list: source.listId, url: source.url }, MASKED);
@@ -483,20 +500,27 @@ export class IocSourceService {
       nextFetchAt: new Date(finished.getTime() + source.everySeconds * 1000),
       updatedAt: finished,
     });
-    let saved: IocSourceFetch | null;
+    let recorded: Recorded | null;
     try {
-      saved = await this.record(source.id, fetch, sourceChanges);
+      recorded = await this.record(source.id, lease, fetch, sourceChanges);
     } catch (err) {
       // The summary itself could not be stored: store the failure, masked, so the source still waits its turn.
       this.logger.error({ err, event: 'ioc_source.fetch_failed', source: source.id, list: source.listId, url: source.url }, MASKED);
       Object.assign(fetch, { outcome: IocSourceFetchOutcome.FAILED, error: MASKED, skippedLines: null });
       for (const key of ['etag', 'lastModified'] as const) delete sourceChanges[key];
       Object.assign(sourceChanges, { status: IocSourceStatus.FAILING, statusReason: MASKED });
-      saved = await this.record(source.id, fetch, sourceChanges);
+      recorded = await this.record(source.id, lease, fetch, sourceChanges);
     }
-    if (!saved) {
-      this.logger.info({ event: 'ioc_source.deleted_during_fetch', source: source.id, list: source.listId }, 'IOC source deleted during its fetch');
-      return null;
+    if (!recorded) {
+      this.logger.info({ event: 'ioc_source.deleted_during_fetch', source: source.id, list: source.listId, imported }, 'IOC source deleted during its fetch');
+      return imported ? 'goneAfterImport' : 'gone';
+    }
+    const saved = recorded.fetch;
+    if (recorded.current) {
+      this.logger.warn(
+        { event: 'ioc_source.lease_lost', source: source.id, list: source.listId, outcome: saved.outcome },
+        'IOC source fetch recorded without changing the source: its lease had passed to another fetch',
+      );
     }
     // The URL, never the headers: they hold secrets.
     this.logger.info(
@@ -513,7 +537,7 @@ export class IocSourceService {
       },
       'IOC source fetched',
     );
-    return { source: Object.assign(source, sourceChanges), fetch: saved };
+    return { source: recorded.current ?? Object.assign(source, sourceChanges), fetch: saved };
   }
 
   /**
@@ -531,14 +555,22 @@ export class IocSourceService {
     if (Date.now() > until) throw new FeedFetchError('The fetch outlasted its lease (IOC_SOURCE_LEASE_MS) before its import. Nothing was imported.');
   }
 
-  /** Stores a fetch's summary and the source's new state together; null when the source is gone. */
-  private record(id: number, fetch: Partial<IocSourceFetch>, changes: Partial<IocSource>): Promise<IocSourceFetch | null> {
+  /**
+   * Stores a fetch's summary and, while the lease is still this fetch's, the source's new state, together; null
+   * when the source is gone. Past the lease another fetch holds the source (another process, or a later one of this
+   * process) and what it records stands: the summary alone is stored, and `current` is the source as it is.
+   */
+  private record(id: number, lease: Lease, fetch: Partial<IocSourceFetch>, changes: Partial<IocSource>): Promise<Recorded | null> {
     return beginImmediate(() =>
       this.dataSource.transaction(async (em) => {
-        if (!(await lockSource(em, id))) return null;
+        const row = await lockSource(em, id);
+        if (!row) return null;
         const saved = await em.getRepository(IocSourceFetch).save(em.getRepository(IocSourceFetch).create(fetch));
+        if (row.leaseOwner !== this.owner || row.leaseUntil !== lease.until) {
+          return { fetch: saved, current: await em.getRepository(IocSource).findOneByOrFail({ id }) };
+        }
         await em.getRepository(IocSource).update({ id }, changes);
-        return saved;
+        return { fetch: saved, current: null };
       }),
     );
   }
@@ -554,6 +586,21 @@ export class IocSourceService {
   private sealed(headers: IocSourceHeaderData[]): string {
     return sealHeaders(Object.fromEntries(headers.map((h) => [h.name, h.value])), this.config.secretsKey);
   }
+}
+
+/** The lease a fetch claimed (epoch ms), its `until` the value written to the source's row. */
+interface Lease {
+  claimedAt: number;
+  until: number;
+}
+
+/** A deleted source's fetch: `gone` imported nothing; `goneAfterImport` committed its import before the delete. */
+type SourceGone = 'gone' | 'goneAfterImport';
+
+/** A fetch's stored summary; `current`: the source as another fetch left it, when its lease had passed (else null). */
+interface Recorded {
+  fetch: IocSourceFetch;
+  current: IocSource | null;
 }
 
 /** The source was deleted while it was being fetched: nothing is imported, nothing recorded. */

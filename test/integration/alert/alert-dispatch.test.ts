@@ -6,6 +6,8 @@ import { processQueued, upload } from '../../helpers/ingest';
 import { AlertDispatcher } from '../../../src/modules/alert/alert.dispatcher';
 import { AddressGuard } from '../../../src/modules/alert/destinations/address-guard';
 import { silentLogger } from '../../../src/app/logger';
+import { AlertRule } from '../../../src/modules/alert/alert-rule.entity';
+import { idOfType } from '../../../src/common/ids/global-id';
 
 /**
  * The dispatcher's running loop against real receivers: a slow destination holds its own sends only (others, of
@@ -14,10 +16,16 @@ import { silentLogger } from '../../../src/app/logger';
  * be delivered: its rule may have been deleted since; a redirect fails it at once, saying why.
  *
  * Timings here are generous bounds, never measurements: the receivers would trickle for TRICKLE_MS, and the
- * checks are about order (delivered while the trickle still ran) and recorded outcomes.
+ * checks are about order (delivered while the trickle's own send was still in flight) and recorded outcomes.
  */
 const TIMEOUT_MS = 1_000;
-const TRICKLE_MS = 8_000;
+/**
+ * The send timeout of the first test's workers: the deliveries raised during the trickle must be delivered while
+ * its send is still in flight, which a worker that waited for its batch would do only after the cut. Longer than
+ * raising and delivering them ever takes, shorter than the trickle.
+ */
+const SLOW_TIMEOUT_MS = 6_000;
+const TRICKLE_MS = 20_000;
 
 interface Receiver {
   url: string;
@@ -219,57 +227,59 @@ describe.each(drivers)('alert dispatch (%s)', (driver) => {
     await route(t.keys.admin, 'trickle', '/trickle', '198.51.100.11');
     await route(t.keys.admin, 'fast', '/ok', '198.51.100.12');
     await route(t.keys.otherAdmin, 'other account', '/other', '198.51.100.13');
-    const second = new AlertDispatcher(
-      t.dataSource,
-      t.services.alerts,
-      { guard: new AddressGuard(['127.0.0.0/8']), timeoutMs: TIMEOUT_MS },
-      { pollMs: 60_000, leaseMs: t.config.alerts.leaseMs, retryBaseMs: 60_000, retryForMs: 86_400_000, concurrency: 4, destinationConcurrency: 2 },
-      silentLogger(),
-    );
-    let duringSend: { claimedBySecond: number | Error; row: DeliveryRow } | null = null;
-    hook.onRequest = (path) => {
-      if (!path.startsWith('/trickle')) return;
-      hook.onRequest = null;
-      // While the trickle is being sent: another worker finds its delivery leased, and takes nothing.
-      void (async () => {
-        const [row] = await deliveries('trickle');
-        duringSend = { claimedBySecond: await second.runOnce().catch((err: Error) => err), row };
-      })();
-    };
+    const worker = (pollMs: number) =>
+      new AlertDispatcher(
+        t.dataSource,
+        t.services.alerts,
+        { guard: new AddressGuard(['127.0.0.0/8']), timeoutMs: SLOW_TIMEOUT_MS },
+        { pollMs, leaseMs: t.config.alerts.leaseMs, retryBaseMs: 60_000, retryForMs: 86_400_000, concurrency: 4, destinationConcurrency: 2 },
+        silentLogger(),
+      );
+    const first = worker(50);
+    const second = worker(60_000);
+    try {
+      await raise(t.keys.admin, '198.51.100.11');
+      first.start();
+      await waitFor('the trickle request', () => hook.got.includes('/trickle'));
+      // While the trickle is being sent: another worker finds its delivery leased, and takes nothing (nothing else
+      // is due yet).
+      const [sending] = await deliveries('trickle');
+      expect(sending).toMatchObject({ status: 'PENDING', attempts: 0 });
+      expect(sending.leaseUntil).not.toBeNull();
+      expect(await second.runOnce()).toBe(0);
 
-    await raise(t.keys.admin, '198.51.100.11');
-    t.services.alertDispatcher.start();
-    await waitFor('the trickle request', () => hook.got.includes('/trickle'));
-    const trickleFrom = Date.now();
-    // Raised while the trickle is in flight: the fast destination's alert and another account's.
-    await raise(t.keys.admin, '198.51.100.12');
-    await raise(t.keys.otherAdmin, '198.51.100.13');
-    await waitFor(
-      'both other deliveries',
-      async () => (await deliveries('fast'))[0]?.status === 'DELIVERED' && (await deliveries('other account'))[0]?.status === 'DELIVERED',
-    );
-    // Delivered while the trickle would still have been running.
-    expect(hook.finished).toBe(0);
-    expect(Date.now() - trickleFrom).toBeLessThan(TRICKLE_MS);
+      // Raised while the trickle is in flight: the fast destination's alert and another account's.
+      await raise(t.keys.admin, '198.51.100.12');
+      await raise(t.keys.otherAdmin, '198.51.100.13');
+      const then: { trickle?: DeliveryRow } = {};
+      await waitFor(
+        'both other deliveries',
+        async () => {
+          if ((await deliveries('fast'))[0]?.status !== 'DELIVERED' || (await deliveries('other account'))[0]?.status !== 'DELIVERED') return false;
+          [then.trickle] = await deliveries('trickle');
+          return true;
+        },
+        SLOW_TIMEOUT_MS + 10_000,
+      );
+      // Both were delivered while the trickle's own send was still in flight: not attempted yet, still leased.
+      expect(then.trickle).toMatchObject({ status: 'PENDING', attempts: 0 });
+      expect(then.trickle?.leaseUntil).not.toBeNull();
 
-    await waitFor('the trickle attempt', async () => (await deliveries('trickle'))[0].attempts === 1);
-    const [trickle] = await deliveries('trickle');
-    // A failed attempt, retried with the backoff; the receiver saw its connection cut, not finished.
-    expect(trickle).toMatchObject({ status: 'PENDING', attempts: 1, leaseUntil: null, deliveredAt: null });
-    expect(trickle.lastError).toMatch(/timed out.*1000 ms.*ALERT_TIMEOUT_MS/);
-    expect(trickle.nextAttemptAt).toBeGreaterThan(Date.now() + 10_000);
-    const [attempt] = await attempts(trickle.id);
-    expect(attempt).toMatchObject({ ok: false, error: trickle.lastError });
-    expect(attempt.durationMs).toBeLessThan(TRICKLE_MS / 2);
-    await waitFor('the cut to reach the receiver', () => hook.cut === 1);
-    expect(hook.finished).toBe(0);
-    expect(hook.got.filter((p) => p.startsWith('/trickle'))).toHaveLength(1);
-
-    await waitFor('the second worker', () => duringSend !== null);
-    expect(duringSend!.row).toMatchObject({ status: 'PENDING', attempts: 0 });
-    expect(duringSend!.row.leaseUntil).not.toBeNull();
-    expect(duringSend!.claimedBySecond).toBe(0);
-  });
+      await waitFor('the trickle attempt', async () => (await deliveries('trickle'))[0].attempts === 1, SLOW_TIMEOUT_MS + 10_000);
+      const [trickle] = await deliveries('trickle');
+      // A failed attempt, retried with the backoff; the receiver saw its connection cut, not finished.
+      expect(trickle).toMatchObject({ status: 'PENDING', attempts: 1, leaseUntil: null, deliveredAt: null });
+      expect(trickle.lastError).toMatch(new RegExp(`timed out.*${SLOW_TIMEOUT_MS} ms.*ALERT_TIMEOUT_MS`));
+      expect(trickle.nextAttemptAt).toBeGreaterThan(Date.now() + 10_000);
+      const [attempt] = await attempts(trickle.id);
+      expect(attempt).toMatchObject({ ok: false, error: trickle.lastError });
+      await waitFor('the cut to reach the receiver', () => hook.cut === 1);
+      expect(hook.finished).toBe(0);
+      expect(hook.got.filter((p) => p.startsWith('/trickle'))).toHaveLength(1);
+    } finally {
+      await first.stop();
+    }
+  }, 60_000);
 
   it('sends at most ALERT_DESTINATION_CONCURRENCY to one slow destination at once, leaving the other slots to the rest', async () => {
     await route(t.keys.admin, 'slow many', '/trickle-many', '198.51.100.21');
@@ -392,6 +402,41 @@ describe.each(drivers)('alert dispatch (%s)', (driver) => {
       alertCount: 2,
       hitCount: 2,
     });
+  });
+
+  it('a digest rule deleted while the dispatcher writes its due digest: its alerts go out once, in the last digest the delete wrote', async () => {
+    const rule = await route(t.keys.admin, 'deleted meanwhile', '/deleted-meanwhile', '198.51.100.44', {
+      digest: 'DAILY',
+      digestTime: '08:00',
+      digestTimeZone: 'UTC',
+    });
+    const ruleId = idOfType(rule, 'AlertRule')!;
+    await raise(t.keys.admin, '198.51.100.44', 2);
+    // The dispatcher reads the digest rules; the rule is deleted (writing its last digest, of the alerts since its
+    // previous one); then the dispatcher comes to the digest it found due for the rule it read.
+    const rules = t.dataSource.getRepository(AlertRule);
+    const find = rules.find.bind(rules);
+    let deletedBetween = false;
+    const spy = jest.spyOn(rules, 'find').mockImplementationOnce(async (...args) => {
+      const read = await find(...args);
+      expect(read.map((r) => r.id)).toContain(ruleId);
+      const deleted = (await gql(`mutation($i: AlertRuleIdInput!) { alertRuleDelete(input: $i) { userErrors { message } } }`, { i: { id: rule } }))
+        .alertRuleDelete;
+      expect(deleted.userErrors).toEqual([]);
+      deletedBetween = true;
+      return read;
+    });
+    try {
+      expect(await t.services.alertDispatcher.writeDigests(Date.now() + 2 * 86_400_000)).toBe(0);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(deletedBetween).toBe(true);
+    const digests = (await t.dataSource.query(`SELECT alert_count FROM alert_digest WHERE rule_id = ?`, [ruleId])) as Array<{ alert_count: number | string }>;
+    expect(digests.map((d) => Number(d.alert_count))).toEqual([2]);
+    await t.services.alertDispatcher.runOnce();
+    expect(await deliveries('deleted meanwhile')).toEqual([expect.objectContaining({ status: 'DELIVERED', attempts: 1 })]);
+    expect(JSON.parse(hook.bodies.get('/deleted-meanwhile')!)).toMatchObject({ kind: 'digest', rule: { name: '(deleted rule)' }, alertCount: 2 });
   });
 
   it('fails a delivery answered with a redirect at once, saying redirects are not followed', async () => {

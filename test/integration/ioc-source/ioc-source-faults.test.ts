@@ -3,7 +3,7 @@ import { AddressInfo } from 'node:net';
 import { drivers } from '../../helpers/db';
 import { createTestApp, ok, TestApp } from '../../helpers/app';
 import { captureLog } from '../../helpers/logs';
-import { dripRoute, feedServer, fetchNowWith } from '../../helpers/feed-source';
+import { dripRoute, feedServer, fetchNowWith, waitUntil } from '../../helpers/feed-source';
 import { idOfType } from '../../../src/common/ids/global-id';
 
 // Faults a tester found in sources: an internal error in one fetch, inputs that broke a fetch or the source row
@@ -290,27 +290,77 @@ describe.each(drivers)('IOC source faults (%s)', (driver) => {
     expect(await t.dataSource.query(`SELECT id FROM ioc_source_fetch WHERE source_id = ?`, [pk(source.id)])).toEqual([]);
   });
 
-  it('a fetch that lost its lease imports nothing', async () => {
+  it('a source deleted while its import commits keeps the import, and the fetch says so', async () => {
+    srv.live.body = '192.0.2.35\n192.0.2.36\n';
+    const list = await newList('deleted after import');
+    const source = await create(list, `${base}/live`);
+    // The delete came while the import's transaction ran: it waited for the commit, and ran before the fetch recorded.
+    const importFile = t.services.feedImport.importFile.bind(t.services.feedImport);
+    const spy = jest.spyOn(t.services.feedImport, 'importFile').mockImplementationOnce(async (...args) => {
+      const outcome = await importFile(...args);
+      expect((await t.services.iocSources.delete(t.accountId, pk(source.id))).ok).toBe(true);
+      return outcome;
+    });
+    try {
+      expect(await fetchNow(source.id)).toEqual({
+        iocSource: null,
+        fetch: null,
+        userErrors: [
+          { code: 'NOT_FOUND', field: ['input', 'id'], message: 'The source was deleted after its fetch was imported; the list holds the fetched entries.' },
+        ],
+      });
+    } finally {
+      spy.mockRestore();
+    }
+    expect(ok(await t.gql(`query($l: ID!) { iocs(list: $l) { totalCount } }`, { l: list })).iocs.totalCount).toBe(2);
+    expect(await t.dataSource.query(`SELECT id FROM ioc_source_fetch WHERE source_id = ?`, [pk(source.id)])).toEqual([]);
+  });
+
+  it('a fetch that lost its lease imports nothing and leaves the source as the process that took it over recorded it', async () => {
     srv.live.body = '192.0.2.40\n';
     const list = await newList('lease lost');
     const source = await create(list, `${base}/hold`);
     const arrived = srv.held();
     const pending = fetchNow(source.id);
     await arrived;
-    // Another process took the source over (the lease had run out).
-    await t.dataSource.query(`UPDATE ioc_source SET lease_owner = ?, lease_until = ? WHERE id = ?`, ['another process', Date.now() + 60_000, pk(source.id)]);
+    // Another process took the source over (the lease had run out), fetched it and recorded its fetch.
+    const next = Date.now() + 3_600_000;
+    await t.dataSource.query(
+      `UPDATE ioc_source SET lease_owner = ?, lease_until = ?, status = 'OK', status_reason = NULL, last_fetched_at = ?, next_fetch_at = ? WHERE id = ?`,
+      ['another process', Date.now() + 60_000, Date.now(), next, pk(source.id)],
+    );
     srv.release();
     const r = await pending;
     expect(r.userErrors).toEqual([]);
-    expect(r.fetch).toMatchObject({
-      outcome: 'FAILED',
-      added: 0,
-      error: 'The fetch lost its lease (IOC_SOURCE_LEASE_MS) before its import: another process fetches the source now. Nothing was imported.',
-    });
-    expect(r.iocSource.list.entryCount).toBe(0);
+    const lost = 'The fetch lost its lease (IOC_SOURCE_LEASE_MS) before its import: another process fetches the source now. Nothing was imported.';
+    expect(r.fetch).toMatchObject({ outcome: 'FAILED', added: 0, error: lost });
+    // The fetch is in the history; the source is as the other process left it, and so is the answer's.
+    expect(r.iocSource).toMatchObject({ status: 'OK', statusReason: null, list: { entryCount: 0 } });
+    expect(Date.parse(r.iocSource.nextFetchAt)).toBe(next);
+    const stored = await sourceOf(source.id);
+    expect(stored).toMatchObject({ status: 'OK', statusReason: null });
+    expect(Date.parse(stored.nextFetchAt)).toBe(next);
+    expect(stored.fetches.edges.map((e: any) => e.node)).toEqual([expect.objectContaining({ outcome: 'FAILED', error: lost })]);
     // The other process's lease stands.
     const [row] = await t.dataSource.query(`SELECT lease_owner FROM ioc_source WHERE id = ?`, [pk(source.id)]);
     expect(row.lease_owner).toBe('another process');
+  });
+
+  it("a fetch's end frees its own lease only, not a later lease of the same process", async () => {
+    srv.live.body = '192.0.2.45\n';
+    const source = await create(await newList('lease of the same process'), `${base}/hold`);
+    const arrived = srv.held();
+    const pending = fetchNow(source.id);
+    await arrived;
+    // This lease ran out and this same process leased the source again for another fetch (a lease until later).
+    const [first] = await t.dataSource.query(`SELECT lease_owner, lease_until FROM ioc_source WHERE id = ?`, [pk(source.id)]);
+    expect(first.lease_owner).not.toBeNull();
+    const later = Number(first.lease_until) + 60_000;
+    await t.dataSource.query(`UPDATE ioc_source SET lease_until = ? WHERE id = ?`, [later, pk(source.id)]);
+    srv.release();
+    expect((await pending).fetch).toMatchObject({ outcome: 'FAILED', added: 0 });
+    const [row] = await t.dataSource.query(`SELECT lease_owner, lease_until FROM ioc_source WHERE id = ?`, [pk(source.id)]);
+    expect({ owner: row.lease_owner, until: Number(row.lease_until) }).toEqual({ owner: first.lease_owner, until: later });
   });
 
   it('stores the URL as it is fetched; refuses port 0 and URLs with spaces or control characters', async () => {
@@ -376,7 +426,6 @@ describe.each(drivers)('IOC source fetches end within their lease (%s)', (driver
       fetch: { outcome: 'FAILED', error: 'The fetch took longer than 500 ms in all, the most its lease allows (IOC_SOURCE_LEASE_MS).' },
       userErrors: [],
     });
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    expect(open.size).toBe(0);
+    await waitUntil('the dripping connection to close', () => open.size === 0);
   }, 20_000);
 });

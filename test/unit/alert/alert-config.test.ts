@@ -15,7 +15,11 @@ describe('alert delivery settings', () => {
   it('refuses a send timeout over half the lease: a send must end well within it, or another worker sends again', () => {
     expect(() => loadConfig({ ALERT_TIMEOUT_MS: '30001' })).toThrow(ConfigError);
     expect(() => loadConfig({ ALERT_TIMEOUT_MS: '30001' })).toThrow(/ALERT_TIMEOUT_MS.*at most half of ALERT_LEASE_MS \(60000 ms\)/);
-    expect(() => loadConfig({ ALERT_LEASE_MS: '5000' })).toThrow('ALERT_TIMEOUT_MS');
+    // A lease under twice the default timeout, set alone, stops a configuration that started before (CHANGELOG names it).
+    expect(() => loadConfig({ ALERT_LEASE_MS: '5000' })).toThrow(
+      'ALERT_TIMEOUT_MS="10000 (the default)"; expected at most half of ALERT_LEASE_MS (5000 ms), so a send ends well within its lease: set ALERT_TIMEOUT_MS to 2500 or less, or lengthen ALERT_LEASE_MS',
+    );
+    expect(loadConfig({ ALERT_LEASE_MS: '5000', ALERT_TIMEOUT_MS: '2500' }).alerts).toMatchObject({ timeoutMs: 2_500, leaseMs: 5_000 });
     expect(loadConfig({ ALERT_TIMEOUT_MS: '30000' }).alerts.timeoutMs).toBe(30_000);
     expect(loadConfig({ ALERT_TIMEOUT_MS: '60000', ALERT_LEASE_MS: '120000' }).alerts).toMatchObject({ timeoutMs: 60_000, leaseMs: 120_000 });
   });

@@ -5,7 +5,7 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { AddressInfo } from 'node:net';
 import { checkSourceUrl, FeedFetchError, fetchFeed, FetchLimits, FetchResult, mayCarryHeaders } from '../../../src/modules/ioc-source/feed-fetch';
-import { dripRoute } from '../../helpers/feed-source';
+import { dripRoute, waitUntil } from '../../helpers/feed-source';
 
 // What a fetch does with answers that are not a plain feed: bounded in time, never hanging, never handing the
 // source's secret headers to another origin. Local servers on 127.0.0.1 (loopback allowed).
@@ -65,8 +65,7 @@ describe('feed fetch: answers that are not a feed', () => {
     expect((err as FeedFetchError).status).toBe(101);
     // Well before the 30 s request timeout: nothing waited for it.
     expect(Date.now() - started).toBeLessThan(10_000);
-    await new Promise((r) => setTimeout(r, 50));
-    expect([...sockets].every((s) => s.destroyed || s.readableEnded)).toBe(true);
+    await waitUntil('the server to see the socket closed', () => [...sockets].every((s) => s.destroyed || s.readableEnded));
   }, 15_000);
 });
 
@@ -92,8 +91,7 @@ describe('feed fetch: IOC_SOURCE_TIMEOUT_MS bounds a whole request, body include
     expect((err as FeedFetchError).message).toBe('The request took longer than 300 ms (IOC_SOURCE_TIMEOUT_MS).');
     expect((err as FeedFetchError).transient).toBe(true);
     expect(requests).toBe(2);
-    await new Promise((r) => setTimeout(r, 100));
-    expect(open.size).toBe(0);
+    await waitUntil('the server to see the connection closed', () => open.size === 0);
   }, 20_000);
 
   it('ends the whole fetch, attempts and waits included, by its deadline (the lease)', async () => {
@@ -106,8 +104,7 @@ describe('feed fetch: IOC_SOURCE_TIMEOUT_MS bounds a whole request, body include
     expect((err as FeedFetchError).message).toBe('The fetch took longer than 400 ms in all, the most its lease allows (IOC_SOURCE_LEASE_MS).');
     expect((err as FeedFetchError).transient).toBe(false);
     expect(requests).toBe(1);
-    await new Promise((r) => setTimeout(r, 100));
-    expect(open.size).toBe(0);
+    await waitUntil('the server to see the connection closed', () => open.size === 0);
   }, 20_000);
 
   it('does not start an attempt the deadline has passed', async () => {
