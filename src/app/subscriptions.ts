@@ -66,13 +66,29 @@ export function attachSubscriptions(server: http.Server, schema: GraphQLSchema, 
     const c = connections.get(extra);
     if (!c) return false;
     if (Date.now() - c.checkedAt < KEY_RECHECK_MS) return true;
-    const caller = await services.accounts.authenticate(c.key);
+    const caller = await lookUp(extra, c.key);
+    if (caller === undefined) return false;
     if (caller && caller.apiKeyId === c.caller.apiKeyId) {
       c.checkedAt = Date.now();
       return true;
     }
     extra.socket.close(FORBIDDEN, 'Forbidden: the API key was revoked');
     return false;
+  };
+
+  /**
+   * The caller of `key`, or null when it is unknown or revoked; undefined when the database cannot say (down, locked):
+   * then nothing is sent on the connection, which is closed with 1013 so that the client reconnects later, and the
+   * error is logged here rather than thrown into graphql-ws (which prints it to the console and closes with 4500).
+   */
+  const lookUp = async (extra: Extra, key: string): Promise<Caller | null | undefined> => {
+    try {
+      return await services.accounts.authenticate(key);
+    } catch (err) {
+      logger.warn({ err, event: 'subscription.key_check_failed' }, 'could not check a subscription connection API key: connection closed');
+      extra.socket.close(TRY_AGAIN_LATER, 'The API key cannot be checked now; reconnect later');
+      return undefined;
+    }
   };
 
   /** A client that does not read its output: cut at once (a close frame would wait behind that output). */
@@ -99,8 +115,8 @@ export function attachSubscriptions(server: http.Server, schema: GraphQLSchema, 
       schema,
       onConnect: async (ctx) => {
         const key = apiKeyOf(ctx.connectionParams);
-        const caller = key ? await services.accounts.authenticate(key) : null;
-        // false: closed with 4403 Forbidden.
+        const caller = key ? await lookUp(ctx.extra, key) : null;
+        // false: closed with 4403 Forbidden (or with 1013 already, when the key could not be checked).
         if (!key || !caller || revokedLately.has(caller.apiKeyId)) return false;
         // Closed while its key was looked up: graphql-ws has run onClose already, with nothing here to remove.
         if (ctx.extra.socket.readyState !== ctx.extra.socket.OPEN) return false;

@@ -85,8 +85,8 @@ export class LiveResolver {
 
   @FieldResolver(() => LogUpload, { description: 'The upload the hits were found in.' })
   async logUpload(@Root() event: HitsFoundEvent, @Ctx() ctx: RequestContext): Promise<LogUpload> {
-    // Not a loader: this event's upload as it is now (an upload's row changes between events of one request's life).
-    const [u] = await ctx.services.logUploads.findMany(ctx.caller!.accountId, [event.uploadId]);
+    // The event's own loaders (made for it by subscription()): the upload as it is now.
+    const u = await ctx.loaders.logUpload.load(event.uploadId);
     if (!u) throw new Error(`upload ${event.uploadId} is gone`);
     return u;
   }

@@ -298,6 +298,32 @@ describe.each(drivers)('subscriptions over graphql-ws (%s)', (driver) => {
     watcher.stop();
   });
 
+  it('closes a connection whose key cannot be checked (the database failing) with 1013, and sends it nothing', async () => {
+    const { c, closes } = raw(t.keys.analyst);
+    const got: unknown[] = [];
+    c.subscribe({ query: `subscription { hitsFound { hitCount } }` }, { next: (r) => got.push(r), error: () => undefined, complete: () => undefined });
+    const watcher = collect(apollo(t.keys.admin), `subscription { hitsFound { hitCount logUpload { id } } }`, {});
+    await until(() => t.services.live.feed.hitListeners() === 2, 'both subscriptions to register');
+    // Past the second a connection's key counts as checked; then the lookup fails (the database dropped).
+    await new Promise((r) => setTimeout(r, 1_100));
+    const authenticate = t.services.accounts.authenticate.bind(t.services.accounts);
+    const spy = jest
+      .spyOn(t.services.accounts, 'authenticate')
+      .mockImplementation((secret) => (secret === t.keys.analyst ? Promise.reject(new Error('connection lost')) : authenticate(secret)));
+    try {
+      const id = ok(await upload(t, capture(6), { deviceNickname: 'hq' })).logUploadCreate.logUpload.id;
+      await process();
+      // The process serves on: the other subscriber gets the event.
+      await until(() => watcher.events.some((e) => e.hitsFound.logUpload.id === id), 'hitsFound for the admin');
+      await until(() => closes.length > 0, 'the unchecked connection to close');
+    } finally {
+      spy.mockRestore();
+    }
+    expect(got).toEqual([]);
+    expect(closes[0].code).toBe(1013);
+    watcher.stop();
+  });
+
   it('shows an UPLOADER key only the uploads it made', async () => {
     const byAdmin = ok(await upload(t, capture(2), { deviceNickname: 'hq' })).logUploadCreate.logUpload.id;
     const byUploader = ok(await upload(t, capture(3), { deviceNickname: 'hq' }, { key: t.keys.uploader })).logUploadCreate.logUpload.id;
