@@ -1,4 +1,5 @@
 import { Request, Response, Router } from 'express';
+import { parse as parseQueryString } from 'node:querystring';
 import { FoundBy } from '../modules/retro-hunt/retro-hunt.enums';
 import { GraphQLError } from 'graphql';
 import { Direction, HitKind, TimeRangePreset, TransportProtocol } from '../modules/flow-hit/flow-hit.enums';
@@ -7,7 +8,7 @@ import { READ_ROLES } from '../modules/auth/auth.types';
 import { flowHitsOnly, resolveHitFilter, ResolvedHitFilter } from '../modules/flow-hit/hit-filter';
 import { TriageStatus } from '../modules/flow-hit/hit-triage.enums';
 import { HitFilter } from '../modules/flow-hit/hit-filter.inputs';
-import { EXPORT_BATCH, exportHits, HitExport } from '../modules/report/export/hit-export';
+import { EXPORT_BATCH, EXPORT_STALL_MS, exportHits, HitExport } from '../modules/report/export/hit-export';
 import { exportDnsHits } from '../modules/report/export/dns-hit-export';
 import { nextTurn } from '../common/async/next-turn';
 import { bearerToken } from './context';
@@ -18,11 +19,15 @@ import { Overloaded } from './admission';
 
 /**
  * Resolves on 'drain' or 'close', whichever comes first, and then removes both listeners: a long export waits
- * thousands of times, and `once` on both would leave one listener behind per wait.
+ * thousands of times, and `once` on both would leave one listener behind per wait. A client that takes nothing for
+ * `stallMs` would hold its download's slot for good: the response is destroyed (the client sees an incomplete
+ * download), which closes it.
  */
-function drainOrClose(res: Response): Promise<void> {
+function drainOrClose(res: Response, stallMs: number): Promise<void> {
   return new Promise((resolve) => {
+    const stalled = setTimeout(() => res.destroy(), stallMs);
     const done = () => {
+      clearTimeout(stalled);
       res.off('drain', done);
       res.off('close', done);
       resolve();
@@ -95,6 +100,15 @@ function refuseUnknown(q: Request['query']): void {
 }
 
 /**
+ * Every query parameter of the request. Express's parser keeps the first 1000 and drops the rest without a word, so a
+ * filter given after 1000 ports would be left out of the export; the request line's size bounds how many there are.
+ */
+function queryOf(req: Request): Request['query'] {
+  const at = req.originalUrl.indexOf('?');
+  return at < 0 ? {} : parseQueryString(req.originalUrl.slice(at + 1), '&', '=', { maxKeys: 0 });
+}
+
+/**
  * The HitFilter from query parameters (same names as the GraphQL input, singular names repeatable, the addresses
  * `internal` and `external`); an unknown parameter is refused.
  */
@@ -129,7 +143,7 @@ export function filterFromQuery(q: Request['query']): HitFilter {
  * exports (exportHits, exportDnsHits): the API key, the filter from query parameters, the headers, and the
  * batches written with backpressure.
  */
-export function exportRouter(services: Services, logger: Logger, batchSize = EXPORT_BATCH): Router {
+export function exportRouter(services: Services, logger: Logger, batchSize = EXPORT_BATCH, stallMs = EXPORT_STALL_MS): Router {
   const router = Router();
   router.get(/^\/export\/(flow|dns)-hits\.(csv|ndjson)$/, async (req: Request, res: Response) => {
     const dns = (req.params as Record<string, string>)[0] === 'dns';
@@ -143,7 +157,7 @@ export function exportRouter(services: Services, logger: Logger, batchSize = EXP
     if (!READ_ROLES.includes(caller.role)) return void res.status(403).json({ error: "Your API key's role may not do this.", code: 'FORBIDDEN' });
     let filter: ResolvedHitFilter;
     try {
-      const given = filterFromQuery(req.query);
+      const given = filterFromQuery(queryOf(req));
       filter = dns
         ? resolveHitFilter(caller.accountId, { ...given, kind: HitKind.DNS })
         : flowHitsOnly(resolveHitFilter(caller.accountId, given), '/export/dns-hits.csv (or .ndjson)');
@@ -203,7 +217,7 @@ export function exportRouter(services: Services, logger: Logger, batchSize = EXP
         // Awaited on the next turn; if the client leaves first, this keeps its failure from going unhandled.
         pending.catch(() => undefined);
         rows += next.value.rows;
-        if (!res.write(next.value.lines)) await drainOrClose(res);
+        if (!res.write(next.value.lines)) await drainOrClose(res, stallMs);
         // A turn of the event loop per batch. SQLite's batches are synchronous, and a socket that takes a write
         // at once emits 'drain' on process.nextTick: without this the whole download ran in one turn (8 s at 1M
         // rows, measured), and no other request was read or answered until it ended.

@@ -20,6 +20,25 @@ export function upload(
 }
 
 /**
+ * The triage tests' account: a policy with a BLOCK list holding `c2` (severity 5, C2_BOTNET), the device `edge` on
+ * it, and `capture` uploaded from it and processed. Returns the policy's ID.
+ */
+export async function seedC2Hits(t: TestApp, c2: string, capture: string): Promise<string> {
+  const q = async (query: string, v: Record<string, unknown> = {}) => ok(await t.gql(query, v));
+  const policy = (await q(`mutation { policyCreate(input: { name: "p" }) { policy { id } } }`)).policyCreate.policy.id;
+  const list = (await q(`mutation { iocListCreate(input: { name: "c2", kind: BLOCK, severity: 5, category: C2_BOTNET }) { iocList { id } } }`)).iocListCreate
+    .iocList.id;
+  await q(`mutation($i: IocAddInput!) { iocAdd(input: $i) { userErrors { message } } }`, { i: { list, entries: [{ value: c2 }] } });
+  await q(`mutation($i: PolicyIocListsInput!) { policyAttachIocLists(input: $i) { userErrors { message } } }`, { i: { policy, iocLists: [list] } });
+  await q(`mutation($p: ID!) { deviceCreate(input: { nickname: "edge", ipType: STATIC, ipAddress: "93.184.216.34", policy: $p }) { device { id } } }`, {
+    p: policy,
+  });
+  expect(ok(await upload(t, capture, { deviceNickname: 'edge' })).logUploadCreate.userErrors).toEqual([]);
+  await processQueued(t.services);
+  return policy;
+}
+
+/**
  * Plans every retro-hunt requested (as if their coalescing window had passed), runs the uploads they queued, and
  * closes the hunts: the state a list change reaches once the hunt it caused is done.
  */

@@ -1,4 +1,5 @@
 import { DataSource } from 'typeorm';
+import { UserErrorCode } from '../../common/errors/user-error';
 import { IocListKind, IocCategory } from '../ioc/ioc.enums';
 import { IocListService } from '../ioc/ioc-list.service';
 import { IocService } from '../ioc/ioc.service';
@@ -18,8 +19,11 @@ export function falsePositiveAllow(dataSource: DataSource, policies: PolicyServi
   return {
     async findOrCreateAllowList(accountId, policyId) {
       const name = falsePositiveListName(policyId);
-      const found: Array<{ id: number | string }> = await dataSource.query(`SELECT id FROM ioc_list WHERE account_id = ? AND name = ?`, [accountId, name]);
-      let listId = found.length ? Number(found[0].id) : null;
+      const find = async () => {
+        const found: Array<{ id: number | string }> = await dataSource.query(`SELECT id FROM ioc_list WHERE account_id = ? AND name = ?`, [accountId, name]);
+        return found.length ? Number(found[0].id) : null;
+      };
+      let listId = await find();
       if (listId == null) {
         const created = await lists.create(accountId, {
           name,
@@ -28,8 +32,9 @@ export function falsePositiveAllow(dataSource: DataSource, policies: PolicyServi
           category: IocCategory.OTHER,
           description: 'Entries analysts marked as false positives (flowHitTriage).',
         });
-        if (!created.ok) throw new Error(`false-positive list: ${created.errors.map((e) => e.message).join('; ')}`);
-        listId = created.value.id;
+        // Another verdict created it since the lookup (verdicts at once on the same policy): that one is the list.
+        listId = created.ok ? created.value.id : created.errors.every((e) => e.code === UserErrorCode.TAKEN) ? await find() : null;
+        if (listId == null) throw new Error(`false-positive list: ${created.ok ? 'not found' : created.errors.map((e) => e.message).join('; ')}`);
       }
       const attached = await policies.attachIocLists(accountId, policyId, [listId]);
       if (!attached.ok) throw new Error(`false-positive list: ${attached.errors.map((e) => e.message).join('; ')}`);

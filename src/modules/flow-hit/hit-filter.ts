@@ -48,13 +48,24 @@ function addressRange(text: string, field: string): { start: string; end: string
   return cidrRangeKeys(r.cidr);
 }
 
-function ports(list: number[], field: string): number[] {
-  for (const p of list) if (!Number.isInteger(p) || p < 0 || p > 65535) throw badUserInput(`filter.${field}: ${p} is not a port (0-65535).`);
-  return list;
+/**
+ * IDs a filter may list (devices, lists), and distinct values of each of its other lists: each is a bound parameter
+ * of the statements that read the hits.
+ */
+export const MAX_FILTER_IDS = 1_000;
+
+/** A list condition's values, each once (SQLite takes at most 32,766 bound parameters a statement). */
+function distinct<T>(list: readonly T[] | null | undefined, field: string): T[] | undefined {
+  if (list == null) return undefined;
+  const values = [...new Set(list)];
+  if (values.length > MAX_FILTER_IDS) throw badUserInput(`filter.${field}: at most ${MAX_FILTER_IDS} values.`);
+  return values;
 }
 
-/** IDs a filter may list (devices, lists): each is a bound parameter of the statements that read the hits. */
-export const MAX_FILTER_IDS = 1_000;
+function ports(list: number[], field: string): number[] {
+  for (const p of list) if (!Number.isInteger(p) || p < 0 || p > 65535) throw badUserInput(`filter.${field}: ${p} is not a port (0-65535).`);
+  return distinct(list, field)!;
+}
 
 /** Validates a HitFilter; errors are BAD_USER_INPUT naming the field. */
 export function resolveHitFilter(accountId: number, f: HitFilterInput, now = Date.now()): ResolvedHitFilter {
@@ -103,19 +114,19 @@ export function resolveHitFilter(accountId: number, f: HitFilterInput, now = Dat
     from,
     to,
     deviceIds: ids(f.devices, 'Device'),
-    directions: f.directions ?? undefined,
+    directions: distinct(f.directions, 'directions'),
     minSeverity: f.minSeverity ?? undefined,
-    severities: f.severities ?? undefined,
+    severities: distinct(f.severities, 'severities'),
     listIds: ids(f.iocLists, 'IocList'),
-    categories: f.categories ?? undefined,
+    categories: distinct(f.categories, 'categories'),
     internal: f.internalAddress && !dns ? addressRange(f.internalAddress, 'internalAddress') : undefined,
     external: f.externalAddress ? addressRange(f.externalAddress, 'externalAddress') : undefined,
     ports: f.destinationPorts ? ports(f.destinationPorts, 'destinationPorts') : undefined,
     excludePorts: f.excludeDestinationPorts ? ports(f.excludeDestinationPorts, 'excludeDestinationPorts') : undefined,
-    protocols: f.protocols ?? undefined,
-    foundBy: f.foundBy ?? undefined,
+    protocols: distinct(f.protocols, 'protocols'),
+    foundBy: distinct(f.foundBy, 'foundBy'),
     foundSince: f.foundSince ? f.foundSince.getTime() : undefined,
-    triageStatuses: f.triageStatuses ? [...new Set(f.triageStatuses)] : undefined,
+    triageStatuses: distinct(f.triageStatuses, 'triageStatuses'),
   };
 }
 

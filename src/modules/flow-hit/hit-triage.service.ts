@@ -1,7 +1,7 @@
 import { clip } from '../../common/text';
 import { DataSource, In } from 'typeorm';
 import { failure, Outcome, success, userError, UserErrorCode, UserErrorData } from '../../common/errors/user-error';
-import { bulkInsert, execute } from '../../db/bulk';
+import { dialectOf, execute } from '../../db/bulk';
 import { hitIdentity } from './flow-hit.columns';
 import { recordHitChange } from './hit-change';
 import { FlowHit } from './flow-hit.entity';
@@ -14,6 +14,8 @@ import type { AnalyticsFlowHits } from '../analytics/analytics-flow-hits';
 /** Most hits one triage call may set (a filter that matches more is refused). */
 export const MAX_TRIAGE = 10_000;
 const MAX_NOTE = 2_000;
+/** Triage rows per INSERT (7 parameters each). */
+const UPSERT_ROWS = 1_000;
 
 export interface TriageRequest {
   ids?: (number | null)[] | null;
@@ -115,17 +117,51 @@ export class HitTriageService {
         return failure(userError(UserErrorCode.INVALID, ['input', 'filter'], `The filter matches more than ${MAX_TRIAGE} hits; narrow it.`));
       }
     }
-    await this.dataSource.transaction(async (em) => {
-      const rows: unknown[][] = [];
-      for (const h of hits) {
-        const identity = hitIdentity(h);
-        await execute(em, `DELETE FROM flow_hit_triage WHERE upload_id = ? AND identity = ?`, [h.uploadId, identity]);
-        rows.push([caller.accountId, h.uploadId, identity, req.status, note, caller.apiKeyId, now]);
+    const gone = await this.dataSource.transaction(async (em) => {
+      // The hits' uploads again, locked until the commit: one deleted since its hits were read (its device deleted,
+      // the retention purge) took them with it, and their verdicts would have no upload to belong to.
+      const mysql = dialectOf(em) === 'mysql';
+      const uploads = [...new Set(hits.map((h) => h.uploadId))];
+      const live = new Set<number>();
+      for (let i = 0; i < uploads.length; i += UPSERT_ROWS) {
+        const chunk = uploads.slice(i, i + UPSERT_ROWS);
+        const rows: Array<{ id: number | string }> = await em.query(
+          `SELECT id FROM log_upload WHERE id IN (${chunk.map(() => '?').join(', ')})${mysql ? ' LOCK IN SHARE MODE' : ''}`,
+          chunk,
+        );
+        for (const r of rows) live.add(Number(r.id));
       }
-      await bulkInsert(em, 'flow_hit_triage', ['account_id', 'upload_id', 'identity', 'status', 'note', 'api_key_id', 'updated_at'], rows);
+      const gone = new Set(hits.filter((h) => !live.has(h.uploadId)).map((h) => h.id));
+      // By IDs, a hit gone refuses the call as a missing ID does; a filter no longer matches it.
+      if (gone.size && req.ids) return gone;
+      hits = hits.filter((h) => !gone.has(h.id));
+      // One upsert per hit, in (upload, identity) order. A DELETE of a row not there yet takes a gap lock on MySQL,
+      // which a concurrent triage's INSERT waits for: two calls on the same hits deadlocked. Calls that lock the same
+      // rows in different orders would too.
+      const keys = hits.map((h) => ({ uploadId: h.uploadId, identity: hitIdentity(h) }));
+      keys.sort((a, b) => a.uploadId - b.uploadId || (a.identity < b.identity ? -1 : a.identity > b.identity ? 1 : 0));
+      const upsert = mysql
+        ? ' ON DUPLICATE KEY UPDATE status = VALUES(status), note = VALUES(note), api_key_id = VALUES(api_key_id), updated_at = VALUES(updated_at)'
+        : ' ON CONFLICT (upload_id, identity) DO UPDATE SET status = excluded.status, note = excluded.note, api_key_id = excluded.api_key_id, updated_at = excluded.updated_at';
+      for (let i = 0; i < keys.length; i += UPSERT_ROWS) {
+        const chunk = keys.slice(i, i + UPSERT_ROWS);
+        await execute(
+          em,
+          `INSERT INTO flow_hit_triage (account_id, upload_id, identity, status, note, api_key_id, updated_at) VALUES ${chunk.map(() => '(?, ?, ?, ?, ?, ?, ?)').join(', ')}${upsert}`,
+          chunk.flatMap((k) => [caller.accountId, k.uploadId, k.identity, req.status, note, caller.apiKeyId, now]),
+        );
+      }
       // The report store keeps each hit's status (filters on it): it re-reads the uploads whose hits changed verdict.
       for (const uploadId of new Set(hits.map((h) => h.uploadId))) await recordHitChange(em, { accountId: caller.accountId, uploadId, kind: 'TRIAGE' });
+      return null;
     });
+    if (gone) {
+      return failure(
+        ...(req.ids as number[]).flatMap((id, i) =>
+          gone.has(id) ? [userError(UserErrorCode.NOT_FOUND, ['input', 'ids', String(i)], 'No flow hit with this ID.')] : [],
+        ),
+      );
+    }
     if (allow != null && this.allow && hits.length) {
       // Each device's current policy gets an ALLOW entry for each matched CIDR, scoped as asked: its lists change, so
       // a retro-hunt follows (of the scope's devices only, when scoped).

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { DataSource, EntityManager, In } from 'typeorm';
 import { failure, Outcome, success, userError, UserErrorCode, UserErrorData } from '../../common/errors/user-error';
+import { transientDbError } from '../../common/errors/db-errors';
 import { ConnectionData } from '../../common/pagination/connection';
 import { keysetPaginate, KeysetPage } from '../../common/pagination/keyset';
 import { bulkInsert, dialectOf, execute } from '../../db/bulk';
@@ -108,7 +109,13 @@ export class RetroHuntService {
       return failure(userError(UserErrorCode.INVALID, ['input'], this.refusal(affected.uploads.length)));
     }
     const id = await this.dataSource.transaction((em) => insertHunt(em, accountId, [target], cause, since ?? 0, now, now));
-    await this.runDue(now);
+    try {
+      await this.runDue(now);
+    } catch (err) {
+      // The hunt is stored: planning meets other planners (a deadlock on MySQL, a busy SQLite file), and a worker
+      // plans it within RETRO_HUNT_INTERVAL_MS. Answering 503 would say that nothing was stored.
+      if (!transientDbError(err)) throw err;
+    }
     return success((await this.findMany(accountId, [id]))[0] as RetroHunt);
   }
 

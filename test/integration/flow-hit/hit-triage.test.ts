@@ -1,6 +1,6 @@
 import { createTestApp, ok, TestApp } from '../../helpers/app';
 import { drivers } from '../../helpers/db';
-import { processQueued, settleRetroHunts, upload } from '../../helpers/ingest';
+import { seedC2Hits, settleRetroHunts } from '../../helpers/ingest';
 
 /** A FALSE_POSITIVE verdict that allows the entry in the policy: the past hits go through a retro-hunt (#17). */
 const T0 = Math.floor(Date.now() / 1000) - 3600;
@@ -20,16 +20,7 @@ describe.each(drivers)('flowHitTriage FALSE_POSITIVE with allowInPolicy (%s)', (
   beforeAll(async () => {
     t = await createTestApp(driver);
     q = async (query, v = {}, key) => ok(await t.gql(query, v, key));
-    const policy = (await q(`mutation { policyCreate(input: { name: "p" }) { policy { id } } }`)).policyCreate.policy.id;
-    const list = (await q(`mutation { iocListCreate(input: { name: "c2", kind: BLOCK, severity: 5, category: C2_BOTNET }) { iocList { id } } }`)).iocListCreate
-      .iocList.id;
-    await q(`mutation($i: IocAddInput!) { iocAdd(input: $i) { userErrors { message } } }`, { i: { list, entries: [{ value: C2 }] } });
-    await q(`mutation($i: PolicyIocListsInput!) { policyAttachIocLists(input: $i) { userErrors { message } } }`, { i: { policy, iocLists: [list] } });
-    await q(`mutation($p: ID!) { deviceCreate(input: { nickname: "edge", ipType: STATIC, ipAddress: "93.184.216.34", policy: $p }) { device { id } } }`, {
-      p: policy,
-    });
-    expect(ok(await upload(t, CAPTURE, { deviceNickname: 'edge' })).logUploadCreate.userErrors).toEqual([]);
-    await processQueued(t.services);
+    await seedC2Hits(t, C2, CAPTURE);
     await settle();
   });
   afterAll(() => t.close());

@@ -1,6 +1,8 @@
 import { countStatements } from '../../helpers/sql-count';
 import { turnCounter } from '../../helpers/turns';
+import express from 'express';
 import http from 'node:http';
+import net from 'node:net';
 import { AddressInfo } from 'node:net';
 import request from 'supertest';
 import { drivers } from '../../helpers/db';
@@ -9,6 +11,8 @@ import { processQueued, upload } from '../../helpers/ingest';
 import { toGlobalId } from '../../../src/common/ids/global-id';
 import { EXPORT_BATCH, EXPORT_COLUMNS } from '../../../src/modules/report/export/hit-export';
 import { FlowHit } from '../../../src/modules/flow-hit/flow-hit.entity';
+import { exportRouter } from '../../../src/app/export-route';
+import { silentLogger } from '../../../src/app/logger';
 
 // Names that need CSV quoting and the formula prefix; capture lines with TCP, UDP and (port-less) ICMP.
 const DEVICE = '-site, "east"';
@@ -25,11 +29,19 @@ const text = Array.from({ length: 120 }, (_, i) => {
   return `${at} IP ${inside}.${40000 + i} > ${bad}.443: Flags [S], seq 1, win 1, length ${10 + i}`;
 }).join('\n');
 
+async function until(what: string, check: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
 // The route's output before it read raw rows (entities, one record object per row): the reference.
 function csvCell(v: unknown): string {
   if (v == null) return '';
   const s = String(v);
-  const safe = /^[=+\-@]/.test(s) && !/^-?\d/.test(s) ? `'${s}` : s;
+  const safe = /^[=+\-@]/.test(s) && !/^-\d+(\.\d+)?$/.test(s) ? `'${s}` : s;
   return /[",\n\r]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
 }
 function reference(hits: FlowHit[], deviceName: Map<number, string>, listName: Map<number, string>, format: 'csv' | 'ndjson'): string {
@@ -256,5 +268,27 @@ describe.each(drivers)('export streaming (%s)', (driver) => {
           .set('authorization', `Bearer ${t.keys.analyst}`)
       ).status,
     ).toBe(200);
+  });
+
+  it('cuts a download whose client stops reading, once it has taken nothing for the stall limit, and gives its slot back', async () => {
+    // The route as the server mounts it, with a stall limit of 500 ms instead of the hour.
+    const app = express().use(exportRouter(t.services, silentLogger(), EXPORT_BATCH, 500));
+    const stalling = http.createServer(app);
+    await new Promise<void>((resolve) => stalling.listen(0, '127.0.0.1', resolve));
+    // A client that sends its request and reads nothing: its receive window stays small, the server's socket
+    // buffer fills, and the download waits for a 'drain' that never comes.
+    const client = net.connect((stalling.address() as AddressInfo).port, '127.0.0.1');
+    client.on('error', () => undefined);
+    try {
+      await new Promise<void>((resolve) => client.once('connect', resolve));
+      client.pause();
+      client.write(`GET /export/flow-hits.csv?from=${WINDOW.from}&to=${WINDOW.to} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${t.keys.analyst}\r\n\r\n`);
+      await until('the download to take its slot', () => t.services.exportAdmission.inFlight === 1);
+      await until('the stalled download to give its slot back', () => t.services.exportAdmission.inFlight === 0, 15_000);
+    } finally {
+      client.destroy();
+      stalling.closeAllConnections();
+      await new Promise((resolve) => stalling.close(resolve));
+    }
   });
 });

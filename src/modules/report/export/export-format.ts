@@ -16,8 +16,9 @@ export type ExportRow = ReadonlyArray<string | number | null>;
 export function csvCell(v: unknown): string {
   if (v == null) return '';
   const s = String(v);
-  // Quote when needed; a leading = + - @ is prefixed so spreadsheets do not run it as a formula.
-  const safe = /^[=+\-@]/.test(s) && !/^-?\d/.test(s) ? `'${s}` : s;
+  // Quote when needed; a leading = + - @ is prefixed so spreadsheets do not run it as a formula. A negative number
+  // is left as it is, but only a whole one: "-2+3+cmd|..." starts with a minus and a digit too, and is a formula.
+  const safe = /^[=+\-@]/.test(s) && !/^-\d+(\.\d+)?$/.test(s) ? `'${s}` : s;
   return /[",\n\r]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
 }
 

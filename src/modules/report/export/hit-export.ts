@@ -51,8 +51,12 @@ async function* sqliteBatches(dataSource: DataSource, query: ExportQuery, batchS
     after = { at: Number(last[columns.indexOf('first_seen_at')]), id: Number(last[columns.indexOf('id')]) };
   }
 }
-/** How long MySQL may wait on a stalled download before it gives up the statement (its default is 60 s). */
-const MYSQL_WRITE_TIMEOUT_S = 3600;
+/**
+ * How long a download may wait on a client that takes nothing before it is cut (export-route.ts), so that its slot,
+ * and on MySQL its connection, are given back; and MySQL on the stalled statement (its default is 60 s).
+ */
+export const EXPORT_STALL_MS = 3_600_000;
+const MYSQL_WRITE_TIMEOUT_S = EXPORT_STALL_MS / 1000;
 
 /**
  * MySQL: ONE statement for the whole window, its rows read as they arrive (mysql2 rowsAsArray) and handed out
