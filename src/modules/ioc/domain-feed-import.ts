@@ -10,7 +10,7 @@ import { FeedSkipCode } from './feed/feed-line';
 import { FeedSkippedLine } from './feed/feed-import-tally';
 import type { FileRead } from './feed-import.service';
 import { readFeedLines } from './feed/feed-reader';
-import { detectDomainFeedFormat, DomainFeedFormat, DomainFeedReader } from './feed/domain-feed';
+import { detectDomainFeedFormat, DistinctNames, DomainFeedFormat, DomainFeedReader } from './feed/domain-feed';
 import { DomainSkipReason } from './feed/domain-name';
 
 export const IOC_DOMAIN_COLUMNS = ['list_id', 'account_id', 'name', 'comment', 'expires_at', 'created_at'] as const;
@@ -62,7 +62,12 @@ export async function detectFileFormat(path: string): Promise<DomainFeedFormat> 
   try {
     const buf = Buffer.alloc(DETECT_BYTES);
     const { bytesRead } = await fh.read(buf, 0, DETECT_BYTES, 0);
-    const lines = buf.subarray(0, bytesRead).toString('utf8').split('\n');
+    // A byte-order mark is no part of the first line (readFeedLines drops it too): `\uFEFF||x^` is Adblock.
+    const lines = buf
+      .subarray(0, bytesRead)
+      .toString('utf8')
+      .replace(/^\uFEFF/, '')
+      .split('\n');
     if (bytesRead === DETECT_BYTES) lines.pop(); // maybe cut
     return detectDomainFeedFormat(lines.map((l) => l.replace(/\r$/, '')));
   } finally {
@@ -104,7 +109,8 @@ export async function importDomainFeed(
   const [{ m }] = (await em.query(`SELECT MAX(id) AS m FROM ioc_domain WHERE list_id = ?`, [list.id])) as Array<{ m: number | string | null }>;
   const maxId = Number(m ?? 0);
   const newExpiry = ages ? effectiveExpiry(null, now, now, ageing) : null;
-  const inFile = new Set<string>();
+  // The file's distinct names: the reader keeps them (a second copy would double the memory of a large feed).
+  const inFile = reader.added;
   const samples: FeedSkippedLine[] = [];
   const revived: string[] = [];
   const updates = new SightingUpdates(em, 'ioc_domain', list.id, now, nextTurn);
@@ -159,7 +165,6 @@ export async function importDomainFeed(
         if (d.status === 'skipped') skip(line.lineNumber, line.text, domainSkipCode(d.reason), `'${d.token.slice(0, 80)}': ${d.message}`);
         else if (d.status === 'duplicate') duplicatesInFile++;
         else {
-          inFile.add(d.domain);
           rows.push([list.id, list.accountId, d.domain, null, newExpiry, now, now, now]);
         }
       }
@@ -237,7 +242,7 @@ async function walkReplaced(
   em: EntityManager,
   listId: number,
   maxId: number,
-  keep: Set<string>,
+  keep: DistinctNames,
   names: string[],
   maxNames: number,
   on: { kept: ((row: KeptRow) => Promise<void>) | null; hold: ((row: KeptRow) => Promise<boolean>) | null },

@@ -298,8 +298,19 @@ export class IocService {
     const outcome = await this.dataSource.transaction(async (em) => {
       const valid = ids.filter((id): id is number => typeof id === 'number');
       const validDomains = ids.flatMap((id) => (id != null && typeof id === 'object' ? [id.domain] : []));
-      const found = valid.length ? await em.getRepository(Ioc).findBy({ accountId, id: In(valid) }) : [];
-      const foundDomains = validDomains.length ? await em.getRepository(IocDomain).findBy({ accountId, id: In(validDomains) }) : [];
+      // Their lists are locked before any of their rows, in ID order, as imports and iocAdd lock a list before its
+      // rows: deleting rows first and then waiting for a list an import holds deadlocked the two on MySQL. The
+      // entries are then read again with their rows locked (a locking read sees what an import committed meanwhile).
+      const listIds = new Set<number>();
+      if (valid.length)
+        for (const e of await em.getRepository(Ioc).find({ select: { id: true, listId: true }, where: { accountId, id: In(valid) } })) listIds.add(e.listId);
+      if (validDomains.length)
+        for (const e of await em.getRepository(IocDomain).find({ select: { id: true, listId: true }, where: { accountId, id: In(validDomains) } }))
+          listIds.add(e.listId);
+      for (const lid of [...listIds].sort((a, b) => a - b)) await lockList(em, accountId, lid);
+      const lock = em.connection.options.type === 'better-sqlite3' ? {} : { lock: { mode: 'pessimistic_write' as const } };
+      const found = valid.length ? await em.getRepository(Ioc).find({ where: { accountId, id: In(valid) }, ...lock }) : [];
+      const foundDomains = validDomains.length ? await em.getRepository(IocDomain).find({ where: { accountId, id: In(validDomains) }, ...lock }) : [];
       const foundIds = new Set(found.map((f) => f.id));
       const foundDomainIds = new Set(foundDomains.map((f) => f.id));
       const errors = ids

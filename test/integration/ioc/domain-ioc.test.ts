@@ -103,6 +103,14 @@ describe.each(drivers)('domain IOC lists (%s)', (driver) => {
     it.skip(`shared domain corpus not found at ${SHARED}: imports of the nine feeds skipped`, () => undefined);
   }
 
+  it('reads a file that starts with a byte-order mark as without it: the format detected and the first line', async () => {
+    const list = await newList('bom');
+    const adblock = ok(await importFile(list, '\uFEFF||bom-rule.example^\n')).iocListImport.summary;
+    expect(adblock).toMatchObject({ linesRead: 1, added: 1, skipped: 0 });
+    const rpz = ok(await importFile(list, '\uFEFF$TTL 300\n')).iocListImport.summary;
+    expect(rpz).toMatchObject({ linesRead: 1, added: 0, skipped: 0 });
+  });
+
   it('imports the fixture trails: URLs and IP:port skipped with line numbers, names lowercased', async () => {
     const list = await newList('fixture winnti');
     const { summary } = ok(await importFile(list, fs.readFileSync(path.join(FIXTURES, 'maltrail_winnti.txt')))).iocListImport;

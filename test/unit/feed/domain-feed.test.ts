@@ -248,6 +248,17 @@ describe('formats (reasons real data never hits)', () => {
     ]);
   });
 
+  test('a file of more distinct names than one Set holds: duplicates found in every part', () => {
+    // Parts of 3 names here; in use 2^24, V8's limit for one Set, which a feed within MAX_FEED_BYTES can pass.
+    const reader = new DomainFeedReader(DomainFeedFormat.DOMAINS, 3);
+    const names = Array.from({ length: 10 }, (_, i) => `n${i}.example`);
+    const statuses = [...names, ...names.map((n) => n.toUpperCase())].map((n) => reader.record(n)[0].status);
+    expect(statuses).toEqual([...names.map(() => 'added'), ...names.map(() => 'duplicate')]);
+    expect(reader.added.size).toBe(10);
+    expect(names.every((n) => reader.added.has(n))).toBe(true);
+    expect(reader.added.has('n10.example')).toBe(false);
+  });
+
   test('auto-detection', () => {
     expect(detectDomainFeedFormat(['$TTL 300'])).toBe(DomainFeedFormat.RPZ);
     expect(detectDomainFeedFormat(['! x', '||a.example^'])).toBe(DomainFeedFormat.ADBLOCK);

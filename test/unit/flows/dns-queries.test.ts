@@ -103,4 +103,33 @@ describe('DNS question groups of a stored upload', () => {
     );
     expect(out.dnsQueries[0].answers).toEqual(Array.from({ length: MAX_ANSWERS }, (_, i) => `A 192.0.2.${i}`));
   });
+
+  it('keeps no A or AAAA record whose data is no address', async () => {
+    const out = await groups(
+      [
+        '1709287200.000000 IP 10.0.0.5.40000 > 8.8.8.8.53: 1+ A? cdn.example. (30)',
+        `1709287200.010000 IP 8.8.8.8.53 > 10.0.0.5.40000: 1 4/0/0 A ${'x'.repeat(5000)}, AAAA evil, A 192.0.2.1, AAAA 2001:db8::1 (400)`,
+      ].join('\n'),
+    );
+    expect(out.dnsQueries[0].answers).toEqual(['A 192.0.2.1', 'AAAA 2001:db8::1']);
+  });
+
+  it('gives each question of a query the first MAX_ANSWERS distinct answers of its responses, in order, whatever their number', async () => {
+    // Thousands of questions answered by thousands of records, some repeated: each group as if answered one by one.
+    const names = Array.from({ length: 2000 }, (_, i) => `A? n${i % 50}.example.`).join(' ');
+    const answers = Array.from({ length: 3000 }, (_, i) => `A 192.0.2.${(i * 7) % 40}`).join(', ');
+    const out = await groups(
+      [
+        '1709287200.000000 IP 10.0.0.5.40000 > 8.8.8.8.53: 1+ A? n0.example. (30)',
+        '1709287200.010000 IP 8.8.8.8.53 > 10.0.0.5.40000: 1 2/0/0 A 192.0.2.21, A 198.51.100.1 (400)',
+        `1709287201.000000 IP 10.0.0.5.40000 > 8.8.8.8.53: 1+ ${names} (30)`,
+        `1709287201.010000 IP 8.8.8.8.53 > 10.0.0.5.40000: 1 3000/0/0 ${answers} (400)`,
+      ].join('\n'),
+    );
+    const distinct = [...new Set(Array.from({ length: 3000 }, (_, i) => `A 192.0.2.${(i * 7) % 40}`))];
+    expect(out.dnsQueries).toHaveLength(50);
+    expect(out.dnsQueries[0]).toMatchObject({ qname: 'n0.example', count: 41 });
+    expect(out.dnsQueries[0].answers).toEqual(['A 192.0.2.21', 'A 198.51.100.1', ...distinct.filter((a) => a !== 'A 192.0.2.21').slice(0, MAX_ANSWERS - 2)]);
+    expect(out.dnsQueries[1].answers).toEqual(distinct.slice(0, MAX_ANSWERS));
+  });
 });

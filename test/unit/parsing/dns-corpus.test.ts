@@ -143,6 +143,7 @@ describe('DNS extraction', () => {
     ['text after the id that is no header', '1.000000 IP 10.0.0.5.40005 > 10.0.0.1.53: 1 hello world (30)'],
     ['a name without its trailing dot', '1.000000 IP 10.0.0.5.40005 > 10.0.0.1.53: 1+ A? x.example (30)'],
     ['an empty label', '1.000000 IP 10.0.0.5.40005 > 10.0.0.1.53: 1+ A? x..example. (30)'],
+    ['a TypeN beyond 16 bits', '1.000000 IP 10.0.0.5.40005 > 10.0.0.1.53: 1+ Type1234567890123456? x.example. (30)'],
   ])('%s: no row, never a throw', (_label, line) => {
     expect(row(line)).toEqual([]);
   });
@@ -176,6 +177,11 @@ describe('DNS extraction', () => {
     expect(parser.dnsStats.skipped[DnsSkipReason.QNAME_MALFORMED]).toBe(2);
     expect(parser.dnsStats.skipped[DnsSkipReason.QNAME_NON_ASCII]).toBe(1);
     expect(parser.dnsStats.skipped[DnsSkipReason.NO_COMPLETE_QUESTION]).toBe(3);
+  });
+
+  test('an answer name beyond DNS limits gives its type alone, as a cut one', () => {
+    const [r] = row(`1.000000 IP 10.0.0.1.53 > 10.0.0.5.1: 7 3/0/0 CNAME ${'a'.repeat(64)}.example., PTR ${'a.'.repeat(127)}example., CNAME ok.example. (90)`);
+    expect(JSON.parse(r.split('\t')[10])).toEqual(['CNAME', 'PTR', 'CNAME ok.example']);
   });
 
   test('answer records: class words and the mDNS cache-flush marker are dropped, names normalised, other data verbatim', () => {

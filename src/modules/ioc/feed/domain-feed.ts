@@ -61,16 +61,56 @@ export function detectDomainFeedFormat(lines: Iterable<string>): DomainFeedForma
   return DomainFeedFormat.DOMAINS;
 }
 
+/** Entries of one JavaScript Set at most (V8 refuses the next one with a RangeError). */
+const SET_LIMIT = 2 ** 24;
+
+/**
+ * Distinct names, in Sets of at most `perSet` each: a feed within MAX_FEED_BYTES can hold more names than one Set
+ * takes (17M names of 10 bytes are 170 MB). Below the limit it is one Set.
+ */
+export class DistinctNames {
+  private readonly sets = [new Set<string>()];
+  private count = 0;
+
+  constructor(private readonly perSet = SET_LIMIT) {}
+
+  get size(): number {
+    return this.count;
+  }
+
+  has(name: string): boolean {
+    for (const set of this.sets) if (set.has(name)) return true;
+    return false;
+  }
+
+  /** Adds a name not yet here (has() said false). */
+  add(name: string): void {
+    let last = this.sets[this.sets.length - 1];
+    if (last.size === this.perSet) {
+      last = new Set<string>();
+      this.sets.push(last);
+    }
+    last.add(name);
+    this.count++;
+  }
+}
+
 /**
  * Reads one file's lines in order; record() returns the decisions of one line (empty: ignored). Keeps the
- * names added so far (duplicates) and, for RPZ, the previous owner and the `( ... )` state.
+ * names added so far (duplicates; `added`) and, for RPZ, the previous owner and the `( ... )` state.
  */
 export class DomainFeedReader {
-  private readonly seen = new Set<string>();
+  /** The distinct names the file has added so far. */
+  readonly added: DistinctNames;
   private rpzOwner = '';
   private rpzInParens = false;
 
-  constructor(readonly format: DomainFeedFormat) {}
+  constructor(
+    readonly format: DomainFeedFormat,
+    namesPerSet?: number,
+  ) {
+    this.added = new DistinctNames(namesPerSet);
+  }
 
   record(line: string): DomainDecision[] {
     switch (this.format) {
@@ -88,8 +128,8 @@ export class DomainFeedReader {
   private entry(token: string): DomainDecision {
     const r = checkDomainName(token);
     if (!r.ok) return { status: 'skipped', reason: r.reason, message: r.message, token };
-    if (this.seen.has(r.name)) return { status: 'duplicate', domain: r.name, token };
-    this.seen.add(r.name);
+    if (this.added.has(r.name)) return { status: 'duplicate', domain: r.name, token };
+    this.added.add(r.name);
     return { status: 'added', domain: r.name, token };
   }
 

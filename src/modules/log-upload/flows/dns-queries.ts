@@ -6,8 +6,10 @@
  * - The querying host is the sender of the query (the end that does not use port 53; on mDNS both use 5353).
  * - A response answers the last query with its id between the same two hosts (server to client); its A, AAAA
  *   and CNAME records are attached to every group that query counted in (a query may ask several questions).
- * - Answers are compact: `A 192.0.2.1`, `CNAME x.example.net`, each once per group, at most MAX_ANSWERS.
+ * - Answers are compact: `A 192.0.2.1`, `CNAME x.example.net`, each once per group, at most MAX_ANSWERS; an A or
+ *   AAAA record whose data is no address is not kept (a CNAME name is within DNS's limits: dns-text.ts).
  */
+import { isIPv4, isIPv6 } from 'node:net';
 import { formatIpv4 } from '../../../common/net';
 import type { DnsRow } from '../parsing/dns-text';
 import { ipv6Text, PacketBatch } from '../parsing/packet-batch';
@@ -30,6 +32,13 @@ export interface DnsQueryGroup {
 /** Answers kept per group: enough to explain a hit, bounded for a name that resolves to a CDN's many addresses. */
 export const MAX_ANSWERS = 16;
 const KEPT_ANSWER = /^(?:A|AAAA|CNAME) /;
+
+/** An answer a hit keeps: a CNAME (its name already within DNS's limits) or an A/AAAA record that holds an address. */
+function keptAnswer(answer: string): boolean {
+  if (!KEPT_ANSWER.test(answer)) return false;
+  if (answer.startsWith('CNAME ')) return true;
+  return answer.startsWith('A ') ? isIPv4(answer.slice(2)) : isIPv6(answer.slice(5));
+}
 
 /** An address as a map key: the IPv4 integer, or tcpdump's IPv6 text (IPv6 rows are few). */
 type AddressKey = number | string;
@@ -84,9 +93,16 @@ export class DnsQueryFolder {
       } else {
         const asked = this.pending.get(row.id)?.find((p) => p.client === dst && p.server === src);
         if (!asked) continue;
+        // A group holds at most MAX_ANSWERS and takes the first new ones in order: the response's first
+        // 2 * MAX_ANSWERS distinct kept answers hold them all, so a response of thousands of answers to a query of
+        // thousands of questions costs one pass over its answers, not one per question.
+        const kept: string[] = [];
         for (const answer of row.answers) {
-          if (!KEPT_ANSWER.test(answer)) continue;
-          for (const g of asked.groups) if (g.answers.length < MAX_ANSWERS && !g.answers.includes(answer)) g.answers.push(answer);
+          if (kept.length === 2 * MAX_ANSWERS) break;
+          if (keptAnswer(answer) && !kept.includes(answer)) kept.push(answer);
+        }
+        for (const g of asked.groups) {
+          for (const answer of kept) if (g.answers.length < MAX_ANSWERS && !g.answers.includes(answer)) g.answers.push(answer);
         }
       }
     }

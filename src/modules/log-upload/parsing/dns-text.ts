@@ -68,7 +68,8 @@ const TYPE_NAMES =
   'NIMLOC SRV ATMA NAPTR KX CERT A6 DNAME SINK OPT APL DS SSHFP IPSECKEY RRSIG NSEC DHCID NSEC3 NSEC3PARAM TLSA SMIMEA HIP NINFO RKEY ' +
   'TALINK CDS CDNSKEY OPENPGPKEY CSYNC ZONEMD SVCB HTTPS SPF UINFO UID GID UNSPEC NID L32 L64 LP EUI48 EUI64 TKEY TSIG IXFR AXFR MAILB ' +
   'MAILA ANY URI CAA AVC DOA AMTRELAY TA DLV DNSKEY';
-const TYPE = `(?:${TYPE_NAMES.split(' ').join('|')}|Type\\d+)`;
+// A type is 16 bits: `TypeN` has at most 5 digits (a longer one is no tcpdump text, and no hit's qtype holds it).
+const TYPE = `(?:${TYPE_NAMES.split(' ').join('|')}|Type\\d{1,5})`;
 const CLASS = '(?:IN|CHAOS|HS|ANY|\\(Class \\d+\\))';
 const OPCODE = '(?:inv_q|stat|op3|notify|update|op6|op7|op8|updateA|updateD|updateDA|updateM|updateMA|zoneInit|zoneRef)';
 
@@ -122,8 +123,9 @@ function recordText(raw: string): string | null {
   const data = m[2];
   if (data === undefined || data === '') return type;
   if (NAME_DATA_TYPES.has(type)) {
+    // A name beyond DNS's limits is no record data (answer-name-malformed): the type alone, as for a cut name.
     const name = normaliseDnsName(data);
-    return name === null ? type : `${type} ${name}`;
+    return name === null || !nameLimitsOk(name) ? type : `${type} ${name}`;
   }
   if (type === 'MX') {
     // `MX mail.example.com. 10` -> `mail.example.com 10`
