@@ -9,7 +9,7 @@ import { DnsHit } from '../modules/dns-hit/dns-hit.entity';
 import { DomainHitStats } from '../modules/dns-hit/dns-hit.service';
 import { IocDomain } from '../modules/ioc/ioc-domain.entity';
 import { ResolvedHitFilter } from '../modules/flow-hit/hit-filter';
-import { Totals, TOTALS } from '../modules/report/groupings/groupings';
+import { Totals, TOTALS, TOTALS_BUT_HITS } from '../modules/report/groupings/groupings';
 import { Caller } from '../modules/auth/auth.types';
 import { HitTriage } from '../modules/flow-hit/hit-triage.entity';
 import { RetroHunt } from '../modules/retro-hunt/retro-hunt.entity';
@@ -41,6 +41,8 @@ export interface Loaders {
   domainStats: DataLoader<string, DomainHitStats>;
   /** Dashboard fields that share one query per filter (hits per direction come with the totals). */
   totals: DataLoader<ResolvedHitFilter, Totals>;
+  /** The dashboard's openHits: a filter's hit count alone. */
+  hitCount: DataLoader<ResolvedHitFilter, number>;
   addressStats: DataLoader<string, { hits: number; firstSeenAt: Date | null; lastSeenAt: Date | null }>;
 }
 
@@ -66,6 +68,11 @@ export function createLoaders(services: Services, caller: Caller | null): Loader
     addressStats: new DataLoader((addresses) => Promise.all(addresses.map((a) => services.reports.addressStats(accountId, a)))),
     // The dashboard's devices and hosts: distinct external addresses are not shown there, so not counted.
     totals: new DataLoader((filters) => Promise.all(filters.map(async (f) => (await services.reports.group(f, TOTALS, { skip: ['externalAddresses'] }))[0])), {
+      cache: true,
+    }),
+    // Its own query, with no distinct counts: the totals of the open hits' filter counted hosts and devices that
+    // nothing shows (on chDB at 10M hits, a 30-day window of 2.5M: 114-124 ms for the count alone, 238-257 with them).
+    hitCount: new DataLoader((filters) => Promise.all(filters.map(async (f) => (await services.reports.group(f, TOTALS, { skip: TOTALS_BUT_HITS }))[0].hits)), {
       cache: true,
     }),
   };

@@ -261,7 +261,7 @@ export class DashboardResolver {
 
   @FieldResolver(() => Int, { description: 'Hits in the window nobody has triaged yet (or set back to OPEN): what is left to look at.' })
   async openHits(@Root() d: Dashboard, @Ctx() ctx: RequestContext): Promise<number> {
-    return (await ctx.loaders.totals.load(d.openFilter)).hits;
+    return ctx.loaders.hitCount.load(d.openFilter);
   }
 
   @FieldResolver(() => Int, { description: 'INBOUND hits in the window.' })

@@ -21,7 +21,7 @@ const text = `${Array.from(
 
 const READS = {
   hitReport: `query($f: HitFilter!) { hitReport(filter: $f) { totals { hits internalHosts } byIoc(first: 5) { hits } threats(first: 3) { hits } timeline(bucket: HOUR) { hits } } }`,
-  dashboard: `{ dashboard(from: "${WINDOW.from}", to: "${WINDOW.to}", timeZone: "UTC") { outboundHits internalHosts topThreats { hits } trend { hits } } }`,
+  dashboard: `{ dashboard(from: "${WINDOW.from}", to: "${WINDOW.to}", timeZone: "UTC") { outboundHits openHits internalHosts topThreats { hits } trend { hits } } }`,
   flowHits: `query($f: HitFilter!) { flowHits(filter: $f, first: 5) { totalCount edges { node { id firstSeenAt } } } }`,
   iocLookup: `{ iocLookup(address: "${BAD[0]}") { hitCount firstSeenAt } }`,
 };
@@ -86,6 +86,7 @@ describe.each(drivers)('reads of hits with ClickHouse unavailable (%s)', (driver
       };
       expect(up.hitReport.totals).toEqual({ hits: 30, internalHosts: 3 });
       expect(up.dashboard.outboundHits).toBe(30);
+      expect(up.dashboard.openHits).toBe(30);
       expect(up.flowHits.totalCount).toBe(30);
       expect(up.iocLookup.hitCount).toBe(15);
       expect((await exportCsv()).text.trim().split('\n')).toHaveLength(31);

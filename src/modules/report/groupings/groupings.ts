@@ -31,6 +31,9 @@ export const TOTALS = grouping<Totals>({
   always: [{}],
 });
 
+/** TOTALS's measures other than its hits: skipped where the hit count alone is wanted (the dashboard's openHits). */
+export const TOTALS_BUT_HITS: readonly string[] = Object.keys(TOTALS.measures).filter((field) => field !== 'hits');
+
 /** One row: a kind's totals for byKind (the kind is the filter's; an instant is null without hits). */
 export const KIND_TOTALS = grouping<Omit<KindRow, 'kind'>>({
   name: 'kindTotals',
