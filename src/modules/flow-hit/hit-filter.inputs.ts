@@ -35,7 +35,7 @@ export abstract class HitWindowFilter {
 
 @InputType({
   description:
-    'Which hits a report, the drill-down or an export covers: flow hits (kind IP, the default) or DNS hits (kind DNS). A window is required: `from`+`to` or a `preset`. All given conditions must hold. The window applies to capture time (first packet or query).',
+    'Which hits a report, the drill-down or an export covers: flow hits (kind IP, the default) or DNS hits (kind DNS). A window is required: `from`+`to` or a `preset`. All given conditions must hold. The window applies to capture time (first packet or query). Each list takes at most 1,000 values (a repeated value counts once); more is refused with BAD_USER_INPUT naming the field.',
 })
 export class HitFilter extends HitWindowFilter {
   @Field(() => HitKind, {
