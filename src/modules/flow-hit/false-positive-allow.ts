@@ -1,6 +1,8 @@
 import { DataSource } from 'typeorm';
+import { foldKey } from '../../common/text';
+import { toGlobalId } from '../../common/ids/global-id';
 import { UserErrorCode } from '../../common/errors/user-error';
-import { IocListKind, IocCategory } from '../ioc/ioc.enums';
+import { IocListKind, IocCategory, IocEntryKind } from '../ioc/ioc.enums';
 import { IocListService } from '../ioc/ioc-list.service';
 import { IocService } from '../ioc/ioc.service';
 import { PolicyService } from '../policy/policy.service';
@@ -11,17 +13,41 @@ export function falsePositiveListName(policyId: number): string {
   return `False positives (policy ${policyId})`;
 }
 
+/** The list named for the policy's false positives (names are unique case-insensitively), and whether it takes allows. */
+async function namedList(dataSource: DataSource, accountId: number, policyId: number): Promise<{ id: number; name: string; usable: boolean } | null> {
+  const [row]: Array<{ id: number | string; name: string; kind: string; entry_kind: string }> = await dataSource.query(
+    `SELECT id, name, kind, entry_kind FROM ioc_list WHERE account_id = ? AND name_key = ?`,
+    [accountId, foldKey(falsePositiveListName(policyId))],
+  );
+  if (!row) return null;
+  return { id: Number(row.id), name: row.name, usable: row.kind === IocListKind.ALLOW && row.entry_kind === IocEntryKind.IP };
+}
+
+function unusable(list: { id: number; name: string }): string {
+  return `FALSE_POSITIVE verdicts write their allows to the list "${list.name}" (${toGlobalId('IocList', list.id)}), which is no longer an address ALLOW list; change its kind back to ALLOW or rename it (a new list is then created).`;
+}
+
 /**
  * FALSE_POSITIVE's allow through the list services' own entrances: the list is created and attached, and the
  * entries added, as an admin would; each of those changes requests its retro-hunt (retro-hunt.request.ts).
  */
 export function falsePositiveAllow(dataSource: DataSource, policies: PolicyService, lists: IocListService, iocs: IocService): AllowWriter {
+  const named = (accountId: number, policyId: number) => namedList(dataSource, accountId, policyId);
   return {
+    async refusal(accountId, policyIds) {
+      for (const policyId of policyIds) {
+        const found = await named(accountId, policyId);
+        if (found && !found.usable) return unusable(found);
+      }
+      return null;
+    },
     async findOrCreateAllowList(accountId, policyId) {
       const name = falsePositiveListName(policyId);
       const find = async () => {
-        const found: Array<{ id: number | string }> = await dataSource.query(`SELECT id FROM ioc_list WHERE account_id = ? AND name = ?`, [accountId, name]);
-        return found.length ? Number(found[0].id) : null;
+        const found = await named(accountId, policyId);
+        // Changed since refusal() looked (a race with an admin's change): the verdict is stored, the allow is not.
+        if (found && !found.usable) throw new Error(`false-positive list: ${unusable(found)}`);
+        return found ? found.id : null;
       };
       let listId = await find();
       if (listId == null) {

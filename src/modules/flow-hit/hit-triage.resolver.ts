@@ -36,7 +36,7 @@ export class FlowHitTriageInput {
   @Field(() => FalsePositiveScope, {
     nullable: true,
     description:
-      "FALSE_POSITIVE only: also allow each hit's matched entry on the \"False positives\" ALLOW list of its device's policy (created and attached when needed), in the whole policy, only on the hit's device, or only for the hit's internal host on that device. A retro-hunt then removes the past hits the allow covers.",
+      "FALSE_POSITIVE only: also allow each hit's matched entry on the \"False positives\" ALLOW list of its device's policy (created and attached when needed), in the whole policy, only on the hit's device, or only for the hit's internal host on that device. A retro-hunt then removes the past hits the allow covers. When a list of that name exists but is no longer an address ALLOW list, the call is refused (INVALID_STATE) and no verdict is stored.",
   })
   allow?: FalsePositiveScope | null;
 }

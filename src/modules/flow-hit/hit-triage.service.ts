@@ -37,6 +37,11 @@ export interface AllowRequest {
 /** What the FALSE_POSITIVE allow needs of the list services (ioc-list, policy, ioc). */
 export interface AllowWriter {
   findOrCreateAllowList(accountId: number, policyId: number): Promise<number>;
+  /**
+   * Why the allow of these policies cannot be written, or null: the list a policy's verdicts write to exists under
+   * its name but is no longer an address ALLOW list (an admin changed its kind). Asked before the verdict commits.
+   */
+  refusal(accountId: number, policyIds: readonly number[]): Promise<string | null>;
   addAllows(accountId: number, listId: number, allows: AllowRequest[], comment: string): Promise<void>;
 }
 
@@ -117,6 +122,13 @@ export class HitTriageService {
         return failure(userError(UserErrorCode.INVALID, ['input', 'filter'], `The filter matches more than ${MAX_TRIAGE} hits; narrow it.`));
       }
     }
+    const policyOf = allow != null && this.allow && hits.length ? await this.policiesOf(caller.accountId, hits) : new Map<number, number>();
+    if (allow != null && this.allow && policyOf.size) {
+      // Refused before the verdict commits: a verdict stored and its allow failing after would answer an error for a
+      // change that was made.
+      const refusal = await this.allow.refusal(caller.accountId, [...new Set(policyOf.values())]);
+      if (refusal) return failure(userError(UserErrorCode.INVALID_STATE, ['input', req.allow != null ? 'allow' : 'allowInPolicy'], refusal));
+    }
     const gone = await this.dataSource.transaction(async (em) => {
       // The hits' uploads again, locked until the commit: one deleted since its hits were read (its device deleted,
       // the retention purge) took them with it, and their verdicts would have no upload to belong to.
@@ -165,11 +177,6 @@ export class HitTriageService {
     if (allow != null && this.allow && hits.length) {
       // Each device's current policy gets an ALLOW entry for each matched CIDR, scoped as asked: its lists change, so
       // a retro-hunt follows (of the scope's devices only, when scoped).
-      const devices: Array<{ id: number | string; policy_id: number | string }> = await this.dataSource.query(
-        `SELECT id, policy_id FROM device WHERE account_id = ? AND id IN (${[...new Set(hits.map((h) => h.deviceId))].map(() => '?').join(',')})`,
-        [caller.accountId, ...new Set(hits.map((h) => h.deviceId))],
-      );
-      const policyOf = new Map(devices.map((d) => [Number(d.id), Number(d.policy_id)]));
       const requests = new Map<number, Map<string, AllowRequest>>();
       for (const h of hits) {
         const p = policyOf.get(h.deviceId);
@@ -186,6 +193,16 @@ export class HitTriageService {
       }
     }
     return success({ count: hits.length, hits: hits.slice(0, 100) });
+  }
+
+  /** Each hit's device's current policy, by device ID (a device deleted since is left out). */
+  private async policiesOf(accountId: number, hits: readonly FlowHit[]): Promise<Map<number, number>> {
+    const ids = [...new Set(hits.map((h) => h.deviceId))];
+    const devices: Array<{ id: number | string; policy_id: number | string }> = await this.dataSource.query(
+      `SELECT id, policy_id FROM device WHERE account_id = ? AND id IN (${ids.map(() => '?').join(',')})`,
+      [accountId, ...ids],
+    );
+    return new Map(devices.map((d) => [Number(d.id), Number(d.policy_id)]));
   }
 
   /** The triage of each hit (by triageKey), null when it has none; for the per-request loader. */

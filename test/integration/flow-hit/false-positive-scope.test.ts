@@ -190,3 +190,65 @@ describe.each(drivers)('FALSE_POSITIVE allow scoped to a host, a device or the p
     expect((await keys()).filter((k: string) => k.endsWith(OTHER))).toHaveLength(3);
   });
 });
+
+describe.each(drivers)('FALSE_POSITIVE allow when its list is no longer an ALLOW list (%s)', (driver) => {
+  let t: TestApp;
+  let q: (query: string, v?: Record<string, unknown>, key?: string) => Promise<any>;
+  const statuses = async () =>
+    (await q(`query($f: HitFilter!) { flowHits(filter: $f, first: 100) { edges { node { id matchedIp triageStatus } } } }`, { f: WINDOW })).flowHits.edges.map(
+      (e: any) => e.node,
+    );
+  const triage = (input: Record<string, unknown>) =>
+    q(`mutation($i: FlowHitTriageInput!) { flowHitTriage(input: $i) { result { count } userErrors { code field message } } }`, { i: input }, t.keys.analyst).then(
+      (r) => r.flowHitTriage,
+    );
+  const fpList = async () =>
+    (await q(`{ iocLists(first: 20) { edges { node { id name kind } } } }`)).iocLists.edges.map((e: any) => e.node).find((l: any) => l.name.startsWith('False positives'));
+  const setKind = async (id: string, kind: string) =>
+    expect((await q(`mutation($i: IocListUpdateInput!) { iocListUpdate(input: $i) { userErrors { message } } }`, { i: { id, kind } })).iocListUpdate.userErrors).toEqual([]);
+
+  beforeAll(async () => {
+    t = await createTestApp(driver);
+    q = async (query, v = {}, key) => ok(await t.gql(query, v, key));
+    const list = (await q(`mutation { iocListCreate(input: { name: "c2", kind: BLOCK, severity: 5, category: C2_BOTNET }) { iocList { id } } }`)).iocListCreate
+      .iocList.id;
+    await q(`mutation($i: IocAddInput!) { iocAdd(input: $i) { userErrors { message } } }`, { i: { list, entries: [{ value: C2 }, { value: OTHER }] } });
+    const policy = (await q(`mutation { policyCreate(input: { name: "p" }) { policy { id } } }`)).policyCreate.policy.id;
+    await q(`mutation($i: PolicyIocListsInput!) { policyAttachIocLists(input: $i) { userErrors { message } } }`, { i: { policy, iocLists: [list] } });
+    await q(`mutation($p: ID!) { deviceCreate(input: { nickname: "edge", ipType: STATIC, ipAddress: "93.184.216.34", policy: $p }) { device { id } } }`, {
+      p: policy,
+    });
+    expect(ok(await upload(t, capture(0), { deviceNickname: 'edge' })).logUploadCreate.userErrors).toEqual([]);
+    await processQueued(t.services);
+  });
+  afterAll(() => t.close());
+
+  it('refuses the verdict before storing it, names the list, and takes it again once the list is ALLOW', async () => {
+    // An allow of OTHER on the device removes OTHER's hits only: C2's stay to be triaged.
+    const first = (await statuses()).find((h: any) => h.matchedIp === OTHER);
+    expect((await triage({ ids: [first.id], status: 'FALSE_POSITIVE', allow: 'DEVICE' })).userErrors).toEqual([]);
+    await settleRetroHunts(t.services);
+    // Read after the retro-hunt, which re-ran the upload.
+    const second = (await statuses()).find((h: any) => h.matchedIp === C2);
+    const list = await fpList();
+    expect(list.kind).toBe('ALLOW');
+    await setKind(list.id, 'BLOCK');
+    const refused = await triage({ ids: [second.id], status: 'FALSE_POSITIVE', allow: 'POLICY' });
+    expect(refused.result).toBeNull();
+    expect(refused.userErrors).toEqual([
+      {
+        code: 'INVALID_STATE',
+        field: ['input', 'allow'],
+        message: `FALSE_POSITIVE verdicts write their allows to the list "${list.name}" (${list.id}), which is no longer an address ALLOW list; change its kind back to ALLOW or rename it (a new list is then created).`,
+      },
+    ]);
+    // Nothing stored: the hit is still open.
+    expect((await statuses()).find((h: any) => h.id === second.id).triageStatus).toBe('OPEN');
+    // A verdict without an allow is not concerned.
+    expect((await triage({ ids: [second.id], status: 'ACKNOWLEDGED' })).userErrors).toEqual([]);
+    await setKind(list.id, 'ALLOW');
+    expect(await triage({ ids: [second.id], status: 'FALSE_POSITIVE', allow: 'POLICY' })).toEqual({ result: { count: 1 }, userErrors: [] });
+    // Stored (the retro-hunt the allow asked for has not run yet: the hit is still there).
+    expect((await statuses()).find((h: any) => h.id === second.id).triageStatus).toBe('FALSE_POSITIVE');
+  });
+});
