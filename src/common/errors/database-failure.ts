@@ -4,7 +4,7 @@ import { transientDbError } from './db-errors';
  * A request that failed because of the database's state, not the request: clients are told to come back
  * (HTTP 503/507 with Retry-After) instead of getting a masked 500. Nothing of the request was stored.
  */
-export type DatabaseFailureKind = 'STORAGE_FULL' | 'UNAVAILABLE';
+export type DatabaseFailureKind = 'STORAGE_FULL' | 'UNAVAILABLE' | 'CONFLICT';
 
 export interface DatabaseFailure {
   kind: DatabaseFailureKind;
@@ -31,7 +31,19 @@ export const DATABASE_FAILURES: Record<DatabaseFailureKind, DatabaseFailure> = {
     retryAfterSeconds: 5,
     message: 'The database is unavailable; nothing was stored. Try again shortly.',
   },
+  // The database is up: the request's transaction met another at the same moment (a deadlock, or a row lock wait
+  // that timed out) and was rolled back. The same code and status as UNAVAILABLE (clients retry either), a message
+  // that says what happened. SQLite busy stays UNAVAILABLE: the whole file stayed locked past the busy timeout.
+  CONFLICT: {
+    kind: 'CONFLICT',
+    status: 503,
+    code: 'SERVICE_UNAVAILABLE',
+    retryAfterSeconds: 1,
+    message: 'The request met another change made at the same moment (a deadlock or a lock wait) and its change was rolled back. Send it again.',
+  },
 };
+
+const CONFLICTS = new Set(['deadlock', 'lock-timeout']);
 
 // SQLite's file cannot be read or written (I/O error, file gone, opened read-only) or the handle was closed;
 // and an error this code raises when SQLite dropped a transaction under it (sqlite-serializer.ts).
@@ -50,11 +62,16 @@ export function databaseFailureOf(err: unknown): DatabaseFailure | null {
   const transient = transientDbError(err);
   if (transient?.kind === 'storage-full') return DATABASE_FAILURES.STORAGE_FULL;
   let unavailable = transient !== null;
+  let conflict = transient !== null && CONFLICTS.has(transient.kind);
   for (let e = err as ErrorLike | null | undefined, depth = 0; e && typeof e === 'object' && depth < 4; depth++) {
     const code = typeof e.code === 'string' ? e.code : '';
     const message = typeof e.message === 'string' ? e.message : '';
-    if (SQLITE_UNUSABLE.test(code) || message === 'The database connection is not open') unavailable = true;
+    if (SQLITE_UNUSABLE.test(code) || message === 'The database connection is not open') {
+      unavailable = true;
+      conflict = false;
+    }
     e = e.driverError ?? (e.cause as ErrorLike | undefined);
   }
-  return unavailable ? DATABASE_FAILURES.UNAVAILABLE : null;
+  if (!unavailable) return null;
+  return conflict ? DATABASE_FAILURES.CONFLICT : DATABASE_FAILURES.UNAVAILABLE;
 }
