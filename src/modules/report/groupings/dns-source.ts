@@ -29,7 +29,12 @@ export function applyDnsConditions<T extends DnsHit>(qb: SelectQueryBuilder<T>, 
   qb.andWhere('h.accountId = :accountId AND h.firstSeenAt >= :from AND h.firstSeenAt < :to', { accountId: f.accountId, from: f.from, to: f.to });
   // Devices, directions, severities, lists, categories: dns_hit names these properties as flow_hit does.
   applyHitDimensions(qb, { ...f, triageStatuses: undefined, internal: undefined });
-  if (f.internalIp !== undefined) qb.andWhere('h.internalIp = :fInternalIp', { fInternalIp: f.internalIp });
+  if (f.internalIp !== undefined) {
+    // An IPv4-mapped client (stored as captured, `::ffff:a.b.c.d`) is its IPv4 host, as in flow hits' keys; the
+    // filter's address is canonical (unmapped), so an IPv4 one matches both texts.
+    const forms = f.internalIp.includes(':') ? [f.internalIp] : [f.internalIp, `::ffff:${f.internalIp}`];
+    qb.andWhere('h.internalIp IN (:...fInternalIps)', { fInternalIps: forms });
+  }
   // Nobody triages a DNS hit: each is OPEN.
   if (f.triageStatuses !== undefined && !f.triageStatuses.includes(TriageStatus.OPEN)) qb.andWhere('1 = 0');
 }
