@@ -3,6 +3,7 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import type { EntityManager } from 'typeorm';
 import { INSERT_COLUMNS, NewHit } from '../flow-hit/flow-hit.columns';
 import { ANALYTICS_HITS_TABLE } from './analytics-schema';
+import { ANALYTICS_ROLLUP_TABLE, DAY_MS, rollUpSelect } from './analytics-rollup';
 import { AnalyticsUnavailableError, onAnalytics } from './analytics-errors';
 
 /** A hit's id here: its upload's id times this, plus its place in the upload (an upload has far fewer hits). */
@@ -89,6 +90,14 @@ export class AnalyticsHits {
       const query = `INSERT INTO ${ANALYTICS_HITS_TABLE} (${TSV_COLUMNS.join(', ')}) FORMAT TabSeparated\n${lines.join('\n')}\n`;
       await this.call(() => this.client.command({ query }));
     }
+    // The attempt's roll-up rows, from its rows now that they are all in (an upload's granules only: the minmax
+    // index on upload_id). Written again by a retry, the same rows (analytics-rollup.ts).
+    if (hits.length) {
+      await this.command(rollUpSelect(ANALYTICS_HITS_TABLE, 'upload_id = {upload:UInt64} AND attempt = {attempt:UInt32}'), {
+        upload: upload.uploadId,
+        attempt,
+      });
+    }
     return attempt;
   }
 
@@ -111,17 +120,17 @@ export class AnalyticsHits {
     const params = { upload: uploadId, keep };
     const [any] = await this.rows<{ n: number }>(`SELECT count() AS n FROM ${ANALYTICS_HITS_TABLE} WHERE upload_id = {upload:UInt64}${other}`, params);
     if (Number(any?.n ?? 0) === 0) return;
-    await this.command(`DELETE FROM ${ANALYTICS_HITS_TABLE} WHERE upload_id = {upload:UInt64}${other}`, params);
+    await this.deleteBoth(`upload_id = {upload:UInt64}${other}`, params);
   }
 
   /** Removes the rows of one attempt of an upload (a run that lost its lease after writing them). */
   async removeAttempt(uploadId: number, attempt: number): Promise<void> {
-    await this.command(`DELETE FROM ${ANALYTICS_HITS_TABLE} WHERE upload_id = {upload:UInt64} AND attempt = {attempt:UInt32}`, { upload: uploadId, attempt });
+    await this.deleteBoth(`upload_id = {upload:UInt64} AND attempt = {attempt:UInt32}`, { upload: uploadId, attempt });
   }
 
   /** Removes a device's hits (the device being deleted). */
   async deleteDevice(accountId: number, deviceId: number): Promise<void> {
-    await this.command(`DELETE FROM ${ANALYTICS_HITS_TABLE} WHERE account_id = {account:UInt64} AND device_id = {device:UInt64}`, {
+    await this.deleteBoth(`account_id = {account:UInt64} AND device_id = {device:UInt64}`, {
       account: accountId,
       device: deviceId,
     });
@@ -130,7 +139,7 @@ export class AnalyticsHits {
   /** Removes every row of these uploads (uploads being deleted by the retention purge). */
   async deleteUploads(uploadIds: readonly number[]): Promise<void> {
     if (uploadIds.length === 0) return;
-    await this.command(`DELETE FROM ${ANALYTICS_HITS_TABLE} WHERE upload_id IN {uploads:Array(UInt64)}`, { uploads: [...uploadIds] });
+    await this.deleteBoth(`upload_id IN {uploads:Array(UInt64)}`, { uploads: [...uploadIds] });
   }
 
   /** Removes the hits captured before `before` (epoch ms): the retention purge, at once rather than at the TTL's next merge. */
@@ -138,6 +147,8 @@ export class AnalyticsHits {
     const [any] = await this.rows<{ n: number }>(`SELECT count() AS n FROM ${ANALYTICS_HITS_TABLE} WHERE first_seen_at < {before:Int64}`, { before });
     if (Number(any?.n ?? 0) === 0) return;
     await this.command(`DELETE FROM ${ANALYTICS_HITS_TABLE} WHERE first_seen_at < {before:Int64}`, { before });
+    // The roll-up's whole days before the cutoff; the day it falls in is never read from the roll-up again (rollupFrom).
+    await this.command(`DELETE FROM ${ANALYTICS_ROLLUP_TABLE} WHERE day + ${DAY_MS} <= {before:Int64}`, { before });
   }
 
   /** The rows stored of each of these committed attempts (any account): what the retention purge left of them. */
@@ -162,7 +173,17 @@ export class AnalyticsHits {
   /** Removes these (upload, attempt) pairs' rows. */
   async removeAttempts(pairs: readonly CommittedAttempt[]): Promise<void> {
     if (pairs.length === 0) return;
-    await this.command(`DELETE FROM ${ANALYTICS_HITS_TABLE} WHERE ${COMMITTED_FILTER}`, committedParams(pairs));
+    await this.deleteBoth(COMMITTED_FILTER, committedParams(pairs));
+  }
+
+  /**
+   * Deletes the rows matching `where` (over columns both tables have) from the hits and then from the roll-up. A
+   * stop between the two leaves roll-up rows of an attempt that no read keeps (deleted attempts are never
+   * committed again; an upload or device deleted has no committed attempt).
+   */
+  private async deleteBoth(where: string, params: Record<string, unknown>): Promise<void> {
+    await this.command(`DELETE FROM ${ANALYTICS_HITS_TABLE} WHERE ${where}`, params);
+    await this.command(`DELETE FROM ${ANALYTICS_ROLLUP_TABLE} WHERE ${where}`, params);
   }
 
   /** Each of the account's uploads with hits stored, and its hit count, from its committed attempt only. */

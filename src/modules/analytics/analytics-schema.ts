@@ -1,6 +1,7 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import { HIT_COLUMNS, HitColumn } from '../flow-hit/flow-hit.columns';
 import { triageTablesDdl } from './analytics-triage-schema';
+import { ANALYTICS_ROLLUP_TABLE, rollUpSelect, rollupTableDdl } from './analytics-rollup';
 
 /**
  * The analytics tier's tables in ClickHouse, created and migrated by the application at start (migrate() below):
@@ -81,6 +82,14 @@ export const ANALYTICS_MIGRATIONS: readonly AnalyticsMigration[] = [
     name: 'flow_hit_low_cardinality_hosts',
     statements: () => DICTIONARY_TEXT_32.map((c) => `ALTER TABLE ${ANALYTICS_HITS_TABLE} MODIFY COLUMN ${c} LowCardinality(String) CODEC(ZSTD(3))`),
   },
+  // #16: the daily roll-up (analytics-rollup.ts), filled from the hits already stored. The backfill writes each
+  // key's whole aggregate, as the writer does: run twice (two processes starting at once), the rows are the same
+  // and ReplacingMergeTree keeps one.
+  {
+    version: 33,
+    name: 'flow_hit_daily',
+    statements: () => [rollupTableDdl(), rollUpSelect(ANALYTICS_HITS_TABLE, '1')],
+  },
 ];
 
 /** Version 32's columns (the external side stays plain text: a listed range can match millions of addresses). */
@@ -139,21 +148,32 @@ export async function migrateAnalytics(
   return ran;
 }
 
-/** The hits' TTL from RETENTION_DAYS (0: none), changed only when it differs from the table's. */
+/**
+ * The hits' TTL from RETENTION_DAYS (0: none), changed only when it differs from the table's; the roll-up's two
+ * days longer (a day of it is read only while none of its hits can have gone: analytics-rollup.ts).
+ */
 export async function applyRetention(client: ClickHouseClient, days: number): Promise<void> {
-  const [row] = await (
-    await client.query({
-      query: `SELECT engine_full FROM system.tables WHERE database = currentDatabase() AND name = {table:String}`,
-      query_params: { table: ANALYTICS_HITS_TABLE },
-      format: 'JSONEachRow',
-    })
-  ).json<{ engine_full: string }>();
-  const current = /\bTTL\b.*toIntervalDay\((\d+)\)/.exec(row?.engine_full ?? '');
-  const currentDays = current ? Number(current[1]) : 0;
-  if (currentDays === days) return;
-  const query =
-    days === 0
-      ? `ALTER TABLE ${ANALYTICS_HITS_TABLE} REMOVE TTL`
-      : `ALTER TABLE ${ANALYTICS_HITS_TABLE} MODIFY TTL toDateTime(intDiv(first_seen_at, 1000), 'UTC') + INTERVAL ${Math.floor(days)} DAY`;
-  await client.command({ query });
+  const tables = [
+    { table: ANALYTICS_HITS_TABLE, instant: 'first_seen_at', days },
+    { table: ANALYTICS_ROLLUP_TABLE, instant: 'day', days: days === 0 ? 0 : days + 2 },
+  ];
+  for (const t of tables) {
+    const [row] = await (
+      await client.query({
+        query: `SELECT engine_full FROM system.tables WHERE database = currentDatabase() AND name = {table:String}`,
+        query_params: { table: t.table },
+        format: 'JSONEachRow',
+      })
+    ).json<{ engine_full: string }>();
+    // A table of a version not yet migrated (the roll-up before version 33) has nothing to expire.
+    if (!row) continue;
+    const current = /\bTTL\b.*toIntervalDay\((\d+)\)/.exec(row.engine_full);
+    const currentDays = current ? Number(current[1]) : 0;
+    if (currentDays === t.days) continue;
+    const query =
+      t.days === 0
+        ? `ALTER TABLE ${t.table} REMOVE TTL`
+        : `ALTER TABLE ${t.table} MODIFY TTL toDateTime(intDiv(${t.instant}, 1000), 'UTC') + INTERVAL ${Math.floor(t.days)} DAY`;
+    await client.command({ query });
+  }
 }

@@ -97,6 +97,14 @@ export async function syncTriage(client: ClickHouseClient, dataSource: DataSourc
 const IDENTITY = `concat(protocol, '|', internal_key, '|', ifNull(toString(internal_port), ''), '|', external_key, '|', ifNull(toString(external_port), ''), '|', matched_side, '|', toString(ioc_id))`;
 
 /**
+ * The condition that keeps the rows of uploads the mirror holds a verdict of (`account`: the account's
+ * placeholder); every hit of any other upload is OPEN.
+ */
+function judgedUploads(account: string): string {
+  return `upload_id IN (SELECT upload_id FROM ${TRIAGE_TABLE} WHERE account_id = ${account})`;
+}
+
+/**
  * The condition that keeps hits whose verdict is one of `statuses` (OPEN: none, or set back to OPEN), over the
  * mirror, as applyTriageStatuses() does in SQL. The caller has run syncTriage() for the account first.
  */
@@ -109,7 +117,7 @@ export function triageCondition(accountId: number, statuses: readonly TriageStat
   // made only for the hits of uploads with verdicts (`or` and `and` evaluate their second argument only where the
   // first leaves the answer open). At 10M hits, a 30-day window of 2.5M and verdicts in 2 uploads, the open hits
   // were counted in 112-129 ms against 297-349 with every hit's identity made (chDB).
-  const judged = `upload_id IN (SELECT upload_id FROM ${TRIAGE_TABLE} WHERE account_id = ${account})`;
+  const judged = judgedUploads(account);
   const listed = statuses.filter((s) => s !== TriageStatus.OPEN);
   const conditions: string[] = [];
   if (statuses.includes(TriageStatus.OPEN)) conditions.push(`NOT (${judged} AND ${verdicts(`argMax(status, version) != 'OPEN'`)})`);

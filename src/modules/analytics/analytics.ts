@@ -18,7 +18,8 @@ export class Analytics {
 
   constructor(
     readonly config: AnalyticsConfig,
-    private readonly retentionDays: number,
+    /** RETENTION_DAYS: the hits' TTL, and which days the roll-up may answer for (analytics-rollup.ts). */
+    readonly retentionDays: number,
   ) {
     this.client = openAnalyticsClient(config);
   }

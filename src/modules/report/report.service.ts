@@ -5,6 +5,7 @@ import { Analytics } from '../analytics/analytics';
 import { COMMITTED_READ, committedAttempts, committedParams } from '../analytics/analytics-hits';
 import { syncTriage } from '../analytics/analytics-triage';
 import { analyticsUnavailable, ChParams, chRows, HITS_TABLE } from './groupings/clickhouse-source';
+import { rollupFrom } from '../analytics/analytics-rollup';
 import { ClickHouseExecutor } from './groupings/clickhouse.executor';
 import { DnsExecutor } from './groupings/dns.executor';
 import { HitKind } from '../flow-hit/flow-hit.enums';
@@ -82,7 +83,7 @@ export class ReportService {
     if (!analytics.ready) throw analyticsUnavailable(new Error('the analytics tables are not migrated yet'));
     // A filter on verdicts reads ClickHouse's mirror of them: brought up to SQL's first.
     if (f.triageStatuses !== undefined) await syncTriage(analytics.client, this.dataSource, f.accountId);
-    return new ClickHouseExecutor(analytics.client, await committedAttempts(this.dataSource.manager, f.accountId));
+    return new ClickHouseExecutor(analytics.client, await committedAttempts(this.dataSource.manager, f.accountId), rollupFrom(analytics.retentionDays));
   }
 
   /** A grouping's rows, each with the kind of hits it counts (`kind`: row types that name an entry show it). */

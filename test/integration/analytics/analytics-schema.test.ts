@@ -1,4 +1,5 @@
 import { ANALYTICS_HITS_TABLE, ANALYTICS_MIGRATIONS, migrateAnalytics } from '../../../src/modules/analytics/analytics-schema';
+import { ANALYTICS_ROLLUP_TABLE, rollUpSelect } from '../../../src/modules/analytics/analytics-rollup';
 import { HIT_COLUMNS } from '../../../src/modules/flow-hit/flow-hit.columns';
 import { chdbConfig, closeChdb, describeChdb, openAnalyticsClient } from './chdb';
 
@@ -68,18 +69,18 @@ describeChdb('analytics schema on chDB', () => {
   });
 
   it('keeps RETENTION_DAYS as the TTL, changes it with the setting, and removes it at 0', async () => {
-    const ttl = async () =>
-      (
-        await rows<{ engine_full: string }>(
-          client,
-          `SELECT engine_full FROM system.tables WHERE database = currentDatabase() AND name = '${ANALYTICS_HITS_TABLE}'`,
-        )
-      )[0].engine_full;
+    const ttl = async (table = ANALYTICS_HITS_TABLE) =>
+      (await rows<{ engine_full: string }>(client, `SELECT engine_full FROM system.tables WHERE database = currentDatabase() AND name = '${table}'`))[0]
+        .engine_full;
+    // The daily roll-up keeps its days two days longer (a day is read from it only while none of its hits can have gone).
     expect(await ttl()).toMatch(/TTL .*toIntervalDay\(35\)/);
+    expect(await ttl(ANALYTICS_ROLLUP_TABLE)).toMatch(/TTL .*toIntervalDay\(37\)/);
     await migrateAnalytics(client, { database: 'default', retentionDays: 7 });
     expect(await ttl()).toMatch(/TTL .*toIntervalDay\(7\)/);
+    expect(await ttl(ANALYTICS_ROLLUP_TABLE)).toMatch(/TTL .*toIntervalDay\(9\)/);
     await migrateAnalytics(client, { database: 'default', retentionDays: 0 });
     expect(await ttl()).not.toMatch(/TTL/);
+    expect(await ttl(ANALYTICS_ROLLUP_TABLE)).not.toMatch(/TTL/);
   });
 
   it('drops hits past the TTL when the table is optimized', async () => {
@@ -101,6 +102,7 @@ describeChdb('analytics schema on chDB', () => {
   it('rewrites hits stored before version 32 with the same values', async () => {
     // The state of an install at version 31: its statements run and recorded, then hits written.
     await client.command({ query: `DROP TABLE ${ANALYTICS_HITS_TABLE}` });
+    await client.command({ query: `DROP TABLE ${ANALYTICS_ROLLUP_TABLE}` });
     await client.command({ query: 'DROP TABLE schema_migrations' });
     await client.command({
       query: 'CREATE TABLE schema_migrations (version UInt32, name String, applied_at DateTime DEFAULT now()) ENGINE = MergeTree ORDER BY version',
@@ -132,12 +134,23 @@ describeChdb('analytics schema on chDB', () => {
         )
       ).map((r) => r.type);
     expect(await partType()).toEqual(['String']);
-    expect(await migrateAnalytics(client, { database: 'default', retentionDays: 0 })).toEqual([32]);
+    expect(await migrateAnalytics(client, { database: 'default', retentionDays: 0 })).toEqual([32, 33]);
     await client.command({ query: `OPTIMIZE TABLE ${ANALYTICS_HITS_TABLE} FINAL` });
     // The parts themselves now hold the dictionary, and every value reads back as it was written.
     expect(await partType()).toEqual(['LowCardinality(String)']);
     expect(
       await rows<Record<string, unknown>>(client, `SELECT seq, internal_ip, internal_key, matched_cidr FROM ${ANALYTICS_HITS_TABLE} ORDER BY seq`),
     ).toEqual(before.map((h) => ({ seq: h.seq, internal_ip: h.internal_ip, internal_key: h.internal_key, matched_cidr: h.matched_cidr })));
+    // Version 33 filled the daily roll-up from the hits already there; the backfill run again (a second process
+    // migrating at once) leaves the same rows.
+    const rollup = () =>
+      rows<Record<string, number>>(
+        client,
+        `SELECT sum(hits) AS hits, uniqExactIfMerge(hosts_ip) + uniqExactIfMerge(hosts_text) AS hosts, uniqExactMerge(entries) AS entries,
+                uniqExactIfMerge(externals_ip) + uniqExactIfMerge(externals_text) AS externals, count() AS rows FROM ${ANALYTICS_ROLLUP_TABLE} FINAL`,
+      );
+    expect(await rollup()).toEqual([{ hits: 3, hosts: 2, entries: 1, externals: 1, rows: 1 }]);
+    await client.command({ query: rollUpSelect(ANALYTICS_HITS_TABLE, '1') });
+    expect(await rollup()).toEqual([{ hits: 3, hosts: 2, entries: 1, externals: 1, rows: 1 }]);
   });
 });

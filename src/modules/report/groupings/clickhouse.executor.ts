@@ -9,19 +9,14 @@ import { localBuckets, SLOT_MS, slotsToBuckets } from '../timeline';
 import { ReportExecutor, severityLevels } from './executor';
 import { compareRows, COUNTED_DIRECTION, DISTINCT_OF, Grouping, GroupingOptions, isInstant, KEY_COLUMNS, KeyName, Measure, withAlwaysRows } from './grouping';
 import { ChParams, chRows, HITS_TABLE, hitWhere } from './clickhouse-source';
+import { ANALYTICS_ROLLUP_TABLE, DAY_MS, EXTERNAL32, EXTERNAL32_EXACT, HOST64, HOST64_EXACT, ROLLUP_DIMENSIONS, ROLLUP_STATES } from '../../analytics/analytics-rollup';
+import { COMMITTED_READ, committedParams } from '../../analytics/analytics-hits';
+import { TRIAGE_TABLE } from '../../analytics/analytics-triage-schema';
+import { TriageStatus } from '../../flow-hit/hit-triage.enums';
 
 type Raw = Record<string, string | number | null>;
 const num = (v: string | number | null | undefined) => (v == null ? 0 : Number(v));
 const snake = (property: string) => property.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
-
-/**
- * A host's (device, IPv4 address) as one UInt64, and when a row's host is one: its device fits 32 bits and its
- * address is the dotted quad that IPv4 number prints (so two different texts never meet as one number).
- */
-const HOST64 = 'bitOr(bitShiftLeft(toUInt64(device_id), 32), toUInt64(IPv4StringToNumOrDefault(internal_ip)))';
-const HOST64_EXACT = '(device_id BETWEEN 0 AND 4294967295 AND IPv4NumToString(IPv4StringToNumOrDefault(internal_ip)) = internal_ip)';
-const EXTERNAL32 = 'IPv4StringToNumOrDefault(external_ip)';
-const EXTERNAL32_EXACT = `(IPv4NumToString(${EXTERNAL32}) = external_ip)`;
 
 /**
  * A measure's aggregate over flow_hit rows in ClickHouse; distinct counts are exact (uniqExact). Hosts and
@@ -54,6 +49,72 @@ export function chAggregate(m: Measure): string {
     case 'distinctDevices':
       return `uniqExact(${DISTINCT_OF[m].map(snake).join(', ')})`;
   }
+}
+
+/**
+ * A measure's aggregate over rows with the roll-up's columns (analytics-rollup.ts: the roll-up's own, and flow_hit
+ * rows aggregated alike), merged into the same numbers as chAggregate() gives over the hits.
+ */
+export function chRollupAggregate(m: Measure): string {
+  switch (m) {
+    case 'hits':
+      return 'sum(hits)';
+    case 'packets':
+      return 'sum(packets)';
+    case 'bytes':
+      return 'sum(bytes)';
+    case 'firstSeen':
+      return 'min(first_seen)';
+    case 'lastSeen':
+      return 'max(last_seen)';
+    case 'worstSeverity':
+      return 'max(severity)';
+    case 'inboundHits':
+    case 'outboundHits':
+      return `sumIf(hits, direction = '${COUNTED_DIRECTION[m]}')`;
+    case 'distinctHosts':
+      return '(uniqExactIfMerge(hosts_ip) + uniqExactIfMerge(hosts_text))';
+    case 'distinctExternals':
+      return '(uniqExactIfMerge(externals_ip) + uniqExactIfMerge(externals_text))';
+    case 'distinctEntries':
+      return 'uniqExactMerge(entries)';
+    case 'distinctDevices':
+      return 'uniqExact(device_id)';
+  }
+}
+
+/** The roll-up's columns (analytics-rollup.ts) each measure merges, besides its key columns and `hits`. */
+const ROLLUP_COLUMNS_OF: Record<Measure, string[]> = {
+  hits: [],
+  packets: ['packets'],
+  bytes: ['bytes'],
+  firstSeen: ['first_seen'],
+  lastSeen: ['last_seen'],
+  worstSeverity: [],
+  inboundHits: [],
+  outboundHits: [],
+  distinctHosts: ['hosts_ip', 'hosts_text'],
+  distinctExternals: ['externals_ip', 'externals_text'],
+  distinctEntries: ['entries'],
+  distinctDevices: [],
+};
+
+/**
+ * Whether the roll-up can answer for `f`: conditions on its key columns only (devices, directions, severities,
+ * lists, categories) and verdicts (the hits of uploads without any are all OPEN: rollupRows); any other (ports,
+ * protocols, addresses, found by or since) needs the hits.
+ */
+function rollupAnswers(f: ResolvedHitFilter): boolean {
+  return (
+    f.kind === undefined &&
+    f.internal === undefined &&
+    f.external === undefined &&
+    f.ports === undefined &&
+    !f.excludePorts?.length &&
+    f.protocols === undefined &&
+    f.foundBy === undefined &&
+    f.foundSince === undefined
+  );
 }
 
 /** A grouping's key: its output fields, their columns, and whether they are text. */
@@ -113,6 +174,8 @@ export class ClickHouseExecutor implements ReportExecutor {
   constructor(
     private readonly client: ClickHouseClient,
     private readonly committed: readonly CommittedAttempt[],
+    /** The first day the daily roll-up may answer for (rollupFrom(), from RETENTION_DAYS); later than any: never. */
+    private readonly rollupFrom: number = Number.MAX_SAFE_INTEGER,
   ) {}
 
   /** Groupings of few-valued keys asked for in this turn of the event loop, by filter (one request's). */
@@ -142,7 +205,7 @@ export class ClickHouseExecutor implements ReportExecutor {
     const batch = this.pending.get(f) ?? [];
     this.pending.delete(f);
     try {
-      if (batch.length === 1) batch[0].resolve(await this.groupAlone(batch[0].g, f, batch[0].options));
+      if (batch.length === 1 && !this.rollupDays(f)) batch[0].resolve(await this.groupAlone(batch[0].g, f, batch[0].options));
       else {
         const results = await this.groupSets(batch, f);
         batch.forEach((b, i) => b.resolve(results[i]));
@@ -190,14 +253,17 @@ export class ClickHouseExecutor implements ReportExecutor {
     const sets = [...new Map(batch.map((b) => [maskOf(Object.values(b.g.key) as KeyName[]), Object.values(b.g.key) as KeyName[]])).entries()];
     const column = (c: KeyName) => snake(KEY_COLUMNS[c].property);
     const p = new ChParams();
+    // Whole days the roll-up holds come from it, the rest of the window from the hits, aggregated alike.
+    const days = this.rollupDays(f);
+    const judged = days && f.triageStatuses !== undefined ? await this.judgedUploads(f.accountId) : null;
     const select = [
       ...(columns.length ? [`grouping(${columns.map(column).join(', ')}) AS mask`] : []),
       ...columns.map((c, i) => `${column(c)} AS k${i}`),
-      ...measures.map((m, i) => `${chAggregate(m)} AS m${i}`),
-      'count() AS n',
+      ...measures.map((m, i) => `${days ? chRollupAggregate(m) : chAggregate(m)} AS m${i}`),
+      days ? 'sum(hits) AS n' : 'count() AS n',
     ];
     const sql =
-      `SELECT ${select.join(', ')} FROM ${HITS_TABLE} WHERE ${hitWhere(f, this.committed, p)}` +
+      (days ? `SELECT ${select.join(', ')} FROM (${this.rollupRows(f, days, measures, judged, p)})` : `SELECT ${select.join(', ')} FROM ${HITS_TABLE} WHERE ${hitWhere(f, this.committed, p)}`) +
       (columns.length ? ` GROUP BY GROUPING SETS (${sets.map(([, keys]) => `(${keys.map(column).join(', ')})`).join(', ')})` : '') +
       ' SETTINGS force_grouping_standard_compatibility = 1';
     const raws = await chRows<Raw>(this.client, sql, p.values);
@@ -213,6 +279,88 @@ export class ClickHouseExecutor implements ReportExecutor {
         b.g.top ? b.options.first : undefined,
       );
     });
+  }
+
+  /**
+   * The whole days of `f`'s window the daily roll-up answers for ([from, to), UTC midnights), or null: the filter
+   * needs the hits, or the window holds no whole day the roll-up may answer for (rollupFrom).
+   */
+  private rollupDays(f: ResolvedHitFilter): { from: number; to: number } | null {
+    if (!rollupAnswers(f)) return null;
+    const from = Math.max(Math.ceil(f.from / DAY_MS) * DAY_MS, this.rollupFrom);
+    const to = Math.floor(f.to / DAY_MS) * DAY_MS;
+    return from < to ? { from, to } : null;
+  }
+
+  /**
+   * `f`'s rows with the roll-up's columns: the roll-up's of `days` (committed attempts, the filter's conditions
+   * on its key columns), and the hits of the rest of the window aggregated alike (the same key, so that a row of
+   * either merges into the same groups).
+   */
+  private rollupRows(
+    f: ResolvedHitFilter,
+    days: { from: number; to: number },
+    measures: readonly Measure[],
+    judged: readonly number[] | null,
+    p: ChParams,
+  ): string {
+    const dimensions = ROLLUP_DIMENSIONS.join(', ');
+    // Only the columns the measures merge (a state read and merged for nothing costs as much as one used).
+    const wanted = new Set(['hits', ...measures.flatMap((m) => ROLLUP_COLUMNS_OF[m])]);
+    const states = ROLLUP_STATES.filter(([c]) => wanted.has(c));
+    const aggregated = (where: string) =>
+      `SELECT ${dimensions}, ${states.map(([c, , aggregate]) => `${aggregate} AS ${c}`).join(', ')} FROM ${HITS_TABLE} WHERE ${where} GROUP BY ${dimensions}`;
+    const parts: string[] = [];
+    // With verdicts asked for: the hits of uploads without any (`judged`: the mirror's uploads) are all OPEN, so
+    // those come from the roll-up when OPEN is asked for (and not at all otherwise); the hits of uploads with
+    // verdicts are read one by one (the upload_id index skips the others' granules: an upload's hits are near in
+    // time, and the uploads given as a list are what it can compare).
+    const statuses = f.triageStatuses;
+    const judgedIn = judged && judged.length ? `upload_id IN ${p.add(judged, 'Array(Int64)')}` : '0';
+    const unjudged = statuses ? ` AND NOT ${judgedIn}` : '';
+    const untriaged = { ...f, triageStatuses: undefined };
+    if (!statuses || statuses.includes(TriageStatus.OPEN)) {
+      parts.push(`SELECT ${dimensions}, ${states.map(([c]) => c).join(', ')} FROM ${ANALYTICS_ROLLUP_TABLE} FINAL WHERE ${this.rollupWhere(f, days, p)}${unjudged}`);
+      for (const [from, to] of [
+        [f.from, days.from],
+        [days.to, f.to],
+      ]) {
+        if (from < to) parts.push(aggregated(`${hitWhere({ ...untriaged, from, to }, this.committed, p)}${unjudged}`));
+      }
+    }
+    if (statuses && judged?.length) parts.push(aggregated(`${hitWhere(f, this.committed, p)} AND ${judgedIn}`));
+    // Nothing asked for is there (only verdicts other than OPEN, and no upload has any): an empty source.
+    if (parts.length === 0) parts.push(`SELECT ${dimensions}, ${states.map(([c, , aggregate]) => `${aggregate} AS ${c}`).join(', ')} FROM ${HITS_TABLE} WHERE 0 GROUP BY ${dimensions}`);
+    return parts.join(' UNION ALL ');
+  }
+
+  /** The uploads the verdict mirror holds verdicts of (brought up to SQL's by the caller: syncTriage). */
+  private async judgedUploads(accountId: number): Promise<number[]> {
+    const p = new ChParams();
+    const rows = await chRows<{ upload_id: number | string }>(
+      this.client,
+      `SELECT DISTINCT upload_id FROM ${TRIAGE_TABLE} WHERE account_id = ${p.add(accountId, 'UInt64')}`,
+      p.values,
+    );
+    return rows.map((r) => Number(r.upload_id));
+  }
+
+  /** hitWhere() over the roll-up: the account, its days, the committed attempts, the conditions on its key columns. */
+  private rollupWhere(f: ResolvedHitFilter, days: { from: number; to: number }, p: ChParams): string {
+    const parts = [`account_id = ${p.add(f.accountId, 'UInt64')}`, `day >= ${p.add(days.from, 'Int64')}`, `day < ${p.add(days.to, 'Int64')}`];
+    Object.assign(p.values, committedParams(this.committed));
+    parts.push(COMMITTED_READ);
+    const inList = (column: string, values: readonly unknown[] | undefined, type: string) => {
+      if (values === undefined) return;
+      parts.push(values.length === 0 ? '0' : `${column} IN ${p.add(values, `Array(${type})`)}`);
+    };
+    inList('device_id', f.deviceIds, 'Int64');
+    inList('direction', f.directions, 'String');
+    inList('severity', f.severities, 'Int64');
+    inList('ioc_list_id', f.listIds, 'Int64');
+    inList('category', f.categories, 'String');
+    if (f.minSeverity !== undefined) parts.push(`severity >= ${p.add(f.minSeverity, 'Int64')}`);
+    return parts.join(' AND ');
   }
 
   /**
