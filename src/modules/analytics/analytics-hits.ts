@@ -161,10 +161,17 @@ export class AnalyticsHits {
     return new Map(rows.map((r) => [Number(r.upload_id), Number(r.hits)]));
   }
 
-  /** Every (upload, attempt) with rows stored, and how many: the retention purge's sweep compares them with SQL. */
+  /**
+   * Every (upload, attempt) with rows stored (hits or roll-up rows), and how many hits: the retention purge's sweep
+   * compares them with SQL.
+   */
   async attempts(): Promise<Array<CommittedAttempt & { rows: number }>> {
+    // With the roll-up's: a stop between the two deletes of deleteBoth() leaves roll-up rows of an attempt alone.
     const rows = await this.rows<{ upload_id: number; attempt: number; n: number }>(
-      `SELECT upload_id, attempt, count() AS n FROM ${ANALYTICS_HITS_TABLE} GROUP BY upload_id, attempt`,
+      `SELECT upload_id, attempt, sum(n) AS n FROM (
+         SELECT upload_id, attempt, count() AS n FROM ${ANALYTICS_HITS_TABLE} GROUP BY upload_id, attempt
+         UNION ALL SELECT upload_id, attempt, 0 AS n FROM ${ANALYTICS_ROLLUP_TABLE} GROUP BY upload_id, attempt
+       ) GROUP BY upload_id, attempt`,
       {},
     );
     return rows.map((r) => ({ uploadId: Number(r.upload_id), attempt: Number(r.attempt), rows: Number(r.n) }));

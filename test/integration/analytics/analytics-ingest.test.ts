@@ -226,6 +226,9 @@ describe.each(drivers)('flow hits in ClickHouse, as on SQL (%s)', (driver) => {
         await ch.t.services.hitWriter.sweepAnalytics(ch.t.dataSource.manager);
         const stored = await chRows(ch, `SELECT uniqExact(attempt) AS attempts, count() AS n FROM flow_hit WHERE upload_id = ${uploadId}`);
         expect(stored).toEqual([{ attempts: 1, n: base.hits }]);
+        // The daily roll-up too: the committed attempt's rows alone, its hits once.
+        const rolled = await chRows(ch, `SELECT uniqExact(attempt) AS attempts, sum(hits) AS n FROM flow_hit_daily FINAL WHERE upload_id = ${uploadId}`);
+        expect(rolled).toEqual([{ attempts: 1, n: base.hits }]);
       });
     });
 

@@ -190,6 +190,18 @@ describeChdb('the daily roll-up on chDB', () => {
     expect(again.hits).toEqual(raw);
   });
 
+  it('lists an attempt the roll-up alone still holds (a stop between the two deletes), so the sweep removes it', async () => {
+    const attempt = await writer.write({ accountId: 1, uploadId: 2 }, hits(1, 2, [3], 20, 7), committed[1].attempt);
+    await client.command({ query: `DELETE FROM flow_hit WHERE upload_id = 2 AND attempt = ${attempt}` });
+    const left = (await writer.attempts()).filter((a) => a.uploadId === 2 && a.attempt === attempt);
+    expect(left).toEqual([{ uploadId: 2, attempt, rows: 0 }]);
+    await writer.removeAttempts(left);
+    const [row] = await (
+      await client.query({ query: `SELECT count() AS n FROM ${ANALYTICS_ROLLUP_TABLE} WHERE upload_id = 2 AND attempt = ${attempt}`, format: 'JSONEachRow' })
+    ).json<{ n: number }>();
+    expect(Number(row.n)).toBe(0);
+  });
+
   it('after the retention purge, answers from the days it still holds whole, and never from the day the purge cut into', async () => {
     const cutoff = START + DAY_MS + 9 * 3_600_000;
     await writer.purge(cutoff);
