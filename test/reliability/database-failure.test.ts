@@ -23,7 +23,11 @@ describe('databaseFailureOf', () => {
     // The database is up; the transaction met another and was rolled back: said as such, not as an outage.
     ['MySQL deadlock', wrapped('ER_LOCK_DEADLOCK', 'Deadlock found when trying to get lock; try restarting transaction'), 'CONFLICT'],
     ['MySQL lock wait timeout', wrapped('ER_LOCK_WAIT_TIMEOUT', 'Lock wait timeout exceeded; try restarting transaction'), 'CONFLICT'],
-    ['a deadlock behind a closed connection', Object.assign(new TypeError('The database connection is not open'), { cause: wrapped('ER_LOCK_DEADLOCK') }), 'UNAVAILABLE'],
+    [
+      'a deadlock behind a closed connection',
+      Object.assign(new TypeError('The database connection is not open'), { cause: wrapped('ER_LOCK_DEADLOCK') }),
+      'UNAVAILABLE',
+    ],
     ['SQLite I/O error', wrapped('SQLITE_IOERR_WRITE', 'disk I/O error'), 'UNAVAILABLE'],
     ['SQLite read-only file', wrapped('SQLITE_READONLY', 'attempt to write a readonly database'), 'UNAVAILABLE'],
     ['SQLite handle closed', new TypeError('The database connection is not open'), 'UNAVAILABLE'],

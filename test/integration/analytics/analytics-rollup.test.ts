@@ -162,7 +162,10 @@ describeChdb('the daily roll-up on chDB', () => {
 
   it('keeps each account to its own', async () => {
     const [mine] = await new ClickHouseExecutor(client, committed, Number.MIN_SAFE_INTEGER).group(TOTALS, filter(START, START + 4 * DAY_MS));
-    const [theirs] = await new ClickHouseExecutor(client, committed, Number.MIN_SAFE_INTEGER).group(TOTALS, { ...filter(START, START + 4 * DAY_MS), accountId: 2 });
+    const [theirs] = await new ClickHouseExecutor(client, committed, Number.MIN_SAFE_INTEGER).group(TOTALS, {
+      ...filter(START, START + 4 * DAY_MS),
+      accountId: 2,
+    });
     expect([mine.hits, theirs.hits]).toEqual([900, 150]);
   });
 
@@ -178,8 +181,16 @@ describeChdb('the daily roll-up on chDB', () => {
     await writer.deleteDevice(1, 2);
     await writer.deleteUploads([3]);
     const count = async (where: string) =>
-      Number((await (await client.query({ query: `SELECT count() AS n FROM ${ANALYTICS_ROLLUP_TABLE} WHERE ${where}`, format: 'JSONEachRow' })).json<{ n: number }>())[0].n);
-    expect([await count('device_id = 2'), await count('upload_id = 3'), await count(`upload_id = 1 AND attempt != ${committed[0].attempt}`)]).toEqual([0, 0, 0]);
+      Number(
+        (
+          await (
+            await client.query({ query: `SELECT count() AS n FROM ${ANALYTICS_ROLLUP_TABLE} WHERE ${where}`, format: 'JSONEachRow' })
+          ).json<{ n: number }>()
+        )[0].n,
+      );
+    expect([await count('device_id = 2'), await count('upload_id = 3'), await count(`upload_id = 1 AND attempt != ${committed[0].attempt}`)]).toEqual([
+      0, 0, 0,
+    ]);
     const { rolled, hits: raw } = await both(filter(START - DAY_MS, START + 5 * DAY_MS));
     expect(rolled).toEqual(raw);
     // Written again (a retry of the same attempt's roll-up), the rows are the same: read with FINAL, counted once.

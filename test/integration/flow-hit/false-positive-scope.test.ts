@@ -199,13 +199,19 @@ describe.each(drivers)('FALSE_POSITIVE allow when its list is no longer an ALLOW
       (e: any) => e.node,
     );
   const triage = (input: Record<string, unknown>) =>
-    q(`mutation($i: FlowHitTriageInput!) { flowHitTriage(input: $i) { result { count } userErrors { code field message } } }`, { i: input }, t.keys.analyst).then(
-      (r) => r.flowHitTriage,
-    );
+    q(
+      `mutation($i: FlowHitTriageInput!) { flowHitTriage(input: $i) { result { count } userErrors { code field message } } }`,
+      { i: input },
+      t.keys.analyst,
+    ).then((r) => r.flowHitTriage);
   const fpList = async () =>
-    (await q(`{ iocLists(first: 20) { edges { node { id name kind } } } }`)).iocLists.edges.map((e: any) => e.node).find((l: any) => l.name.startsWith('False positives'));
+    (await q(`{ iocLists(first: 20) { edges { node { id name kind } } } }`)).iocLists.edges
+      .map((e: any) => e.node)
+      .find((l: any) => l.name.startsWith('False positives'));
   const setKind = async (id: string, kind: string) =>
-    expect((await q(`mutation($i: IocListUpdateInput!) { iocListUpdate(input: $i) { userErrors { message } } }`, { i: { id, kind } })).iocListUpdate.userErrors).toEqual([]);
+    expect(
+      (await q(`mutation($i: IocListUpdateInput!) { iocListUpdate(input: $i) { userErrors { message } } }`, { i: { id, kind } })).iocListUpdate.userErrors,
+    ).toEqual([]);
 
   beforeAll(async () => {
     t = await createTestApp(driver);

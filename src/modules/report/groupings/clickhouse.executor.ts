@@ -9,7 +9,16 @@ import { localBuckets, SLOT_MS, slotsToBuckets } from '../timeline';
 import { ReportExecutor, severityLevels } from './executor';
 import { compareRows, COUNTED_DIRECTION, DISTINCT_OF, Grouping, GroupingOptions, isInstant, KEY_COLUMNS, KeyName, Measure, withAlwaysRows } from './grouping';
 import { ChParams, chRows, HITS_TABLE, hitWhere } from './clickhouse-source';
-import { ANALYTICS_ROLLUP_TABLE, DAY_MS, EXTERNAL32, EXTERNAL32_EXACT, HOST64, HOST64_EXACT, ROLLUP_DIMENSIONS, ROLLUP_STATES } from '../../analytics/analytics-rollup';
+import {
+  ANALYTICS_ROLLUP_TABLE,
+  DAY_MS,
+  EXTERNAL32,
+  EXTERNAL32_EXACT,
+  HOST64,
+  HOST64_EXACT,
+  ROLLUP_DIMENSIONS,
+  ROLLUP_STATES,
+} from '../../analytics/analytics-rollup';
 import { COMMITTED_READ, committedParams } from '../../analytics/analytics-hits';
 import { TRIAGE_TABLE } from '../../analytics/analytics-triage-schema';
 import { TriageStatus } from '../../flow-hit/hit-triage.enums';
@@ -263,7 +272,9 @@ export class ClickHouseExecutor implements ReportExecutor {
       days ? 'sum(hits) AS n' : 'count() AS n',
     ];
     const sql =
-      (days ? `SELECT ${select.join(', ')} FROM (${this.rollupRows(f, days, measures, judged, p)})` : `SELECT ${select.join(', ')} FROM ${HITS_TABLE} WHERE ${hitWhere(f, this.committed, p)}`) +
+      (days
+        ? `SELECT ${select.join(', ')} FROM (${this.rollupRows(f, days, measures, judged, p)})`
+        : `SELECT ${select.join(', ')} FROM ${HITS_TABLE} WHERE ${hitWhere(f, this.committed, p)}`) +
       (columns.length ? ` GROUP BY GROUPING SETS (${sets.map(([, keys]) => `(${keys.map(column).join(', ')})`).join(', ')})` : '') +
       ' SETTINGS force_grouping_standard_compatibility = 1';
     const raws = await chRows<Raw>(this.client, sql, p.values);
@@ -320,7 +331,9 @@ export class ClickHouseExecutor implements ReportExecutor {
     const unjudged = statuses ? ` AND NOT ${judgedIn}` : '';
     const untriaged = { ...f, triageStatuses: undefined };
     if (!statuses || statuses.includes(TriageStatus.OPEN)) {
-      parts.push(`SELECT ${dimensions}, ${states.map(([c]) => c).join(', ')} FROM ${ANALYTICS_ROLLUP_TABLE} FINAL WHERE ${this.rollupWhere(f, days, p)}${unjudged}`);
+      parts.push(
+        `SELECT ${dimensions}, ${states.map(([c]) => c).join(', ')} FROM ${ANALYTICS_ROLLUP_TABLE} FINAL WHERE ${this.rollupWhere(f, days, p)}${unjudged}`,
+      );
       for (const [from, to] of [
         [f.from, days.from],
         [days.to, f.to],
@@ -330,7 +343,10 @@ export class ClickHouseExecutor implements ReportExecutor {
     }
     if (statuses && judged?.length) parts.push(aggregated(`${hitWhere(f, this.committed, p)} AND ${judgedIn}`));
     // Nothing asked for is there (only verdicts other than OPEN, and no upload has any): an empty source.
-    if (parts.length === 0) parts.push(`SELECT ${dimensions}, ${states.map(([c, , aggregate]) => `${aggregate} AS ${c}`).join(', ')} FROM ${HITS_TABLE} WHERE 0 GROUP BY ${dimensions}`);
+    if (parts.length === 0)
+      parts.push(
+        `SELECT ${dimensions}, ${states.map(([c, , aggregate]) => `${aggregate} AS ${c}`).join(', ')} FROM ${HITS_TABLE} WHERE 0 GROUP BY ${dimensions}`,
+      );
     return parts.join(' UNION ALL ');
   }
 
