@@ -10,6 +10,7 @@ import { ClickHouseExecutor } from '../../../src/modules/report/groupings/clickh
 import { BY_CATEGORY, BY_DEVICE, BY_DIRECTION, BY_IOC_LIST, BY_SEVERITY, KIND_TOTALS, TOTALS } from '../../../src/modules/report/groupings/groupings';
 import { Grouping } from '../../../src/modules/report/groupings/grouping';
 import { chdbConfig, closeChdb, describeChdb, openAnalyticsClient } from './chdb';
+import { rng } from '../../helpers/capture';
 
 /**
  * The daily roll-up (#16, analytics-rollup.ts) against the hits themselves: every grouping it serves gives the
@@ -22,18 +23,6 @@ const START = Date.UTC(2024, 4, 1);
 const FEW_VALUED: ReadonlyArray<Grouping<unknown>> = [TOTALS, KIND_TOTALS, BY_DIRECTION, BY_IOC_LIST, BY_CATEGORY, BY_SEVERITY, BY_DEVICE] as ReadonlyArray<
   Grouping<unknown>
 >;
-
-/** A small fast PRNG (mulberry32): the same hits every run. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Hits of one upload spread over four days: IPv4 and IPv6 hosts and addresses, devices, lists, directions. */
 function hits(accountId: number, uploadId: number, deviceIds: number[], n: number, seed: number): NewHit[] {

@@ -1,6 +1,7 @@
 import { createTestApp, ok, TestApp } from '../../helpers/app';
 import { drivers } from '../../helpers/db';
 import { processQueued, upload } from '../../helpers/ingest';
+import { blockEvilExample } from '../../helpers/dns';
 
 /**
  * Hostile DNS text in uploads: what a hit keeps must fit its columns on every driver, and stay bounded.
@@ -11,21 +12,7 @@ describe.each(drivers)('DNS hits from hostile DNS text (%s)', (driver) => {
 
   beforeAll(async () => {
     t = await createTestApp(driver);
-    const policy = (await q(`mutation { policyCreate(input: { name: "p" }) { policy { id } } }`)).policyCreate.policy.id;
-    const list = (
-      await q(`mutation { iocListCreate(input: { name: "C2 domains", kind: BLOCK, entryKind: DOMAIN, severity: 5, category: C2_BOTNET }) { iocList { id } } }`)
-    ).iocListCreate.iocList.id;
-    const added = (
-      await q(`mutation($i: IocAddInput!) { iocAdd(input: $i) { userErrors { message } } }`, { i: { list, entries: [{ value: 'evil.example' }] } })
-    ).iocAdd;
-    expect(added.userErrors).toEqual([]);
-    await q(`mutation($i: PolicyIocListsInput!) { policyAttachIocLists(input: $i) { userErrors { message } } }`, { i: { policy, iocLists: [list] } });
-    const created = (
-      await q(`mutation($i: DeviceCreateInput!) { deviceCreate(input: $i) { userErrors { message } } }`, {
-        i: { nickname: 'edge', ipType: 'STATIC', ipAddress: '93.184.216.34', policy },
-      })
-    ).deviceCreate;
-    expect(created.userErrors).toEqual([]);
+    await blockEvilExample(t);
   });
   afterAll(() => t.close());
 

@@ -1,6 +1,7 @@
 import { createTestApp, ok, TestApp } from '../../helpers/app';
 import { drivers } from '../../helpers/db';
 import { processQueued, upload } from '../../helpers/ingest';
+import { blockEvilExample } from '../../helpers/dns';
 
 /**
  * A DNS query from an IPv4-mapped IPv6 client (`::ffff:10.0.0.5`) is that IPv4 host's, as flow hits are: the
@@ -22,15 +23,7 @@ describe.each(drivers)('DNS hits of an IPv4-mapped client (%s)', (driver) => {
 
   beforeAll(async () => {
     t = await createTestApp(driver);
-    const policy = (await q(`mutation { policyCreate(input: { name: "p" }) { policy { id } } }`)).policyCreate.policy.id;
-    const list = (
-      await q(`mutation { iocListCreate(input: { name: "c2", kind: BLOCK, entryKind: DOMAIN, severity: 5, category: C2_BOTNET }) { iocList { id } } }`)
-    ).iocListCreate.iocList.id;
-    await q(`mutation($i: IocAddInput!) { iocAdd(input: $i) { userErrors { message } } }`, { i: { list, entries: [{ value: 'evil.example' }] } });
-    await q(`mutation($i: PolicyIocListsInput!) { policyAttachIocLists(input: $i) { userErrors { message } } }`, { i: { policy, iocLists: [list] } });
-    await q(`mutation($p: ID!) { deviceCreate(input: { nickname: "edge", ipType: STATIC, ipAddress: "93.184.216.34", policy: $p }) { device { id } } }`, {
-      p: policy,
-    });
+    await blockEvilExample(t);
     expect(ok(await upload(t, CAPTURE, { deviceNickname: 'edge' })).logUploadCreate.userErrors).toEqual([]);
     await processQueued(t.services);
   });

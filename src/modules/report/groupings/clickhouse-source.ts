@@ -41,23 +41,37 @@ export function hitWhere(f: ResolvedHitFilter, committed: readonly CommittedAtte
     if (values === undefined) return;
     parts.push(values.length === 0 ? '0' : `${column} IN ${p.add(values, `Array(${type})`)}`);
   };
-  inList('device_id', f.deviceIds, 'Int64');
-  inList('direction', f.directions, 'String');
-  inList('severity', f.severities, 'Int64');
-  inList('ioc_list_id', f.listIds, 'Int64');
-  inList('category', f.categories, 'String');
+  parts.push(...keyConditions(f, p));
   inList('destination_port', f.ports, 'Int64');
   inList('protocol', f.protocols, 'String');
   inList('found_by', f.foundBy, 'String');
   // Verdicts: the mirror of SQL's (analytics-triage.ts), brought up to date by the caller (syncTriage).
   if (f.triageStatuses !== undefined) parts.push(triageCondition(f.accountId, f.triageStatuses, p));
   if (f.foundSince !== undefined) parts.push(`found_at >= ${p.add(f.foundSince, 'Int64')}`);
-  if (f.minSeverity !== undefined) parts.push(`severity >= ${p.add(f.minSeverity, 'Int64')}`);
   if (f.internal) parts.push(`internal_key >= ${p.add(f.internal.start, 'String')} AND internal_key <= ${p.add(f.internal.end, 'String')}`);
   if (f.external) parts.push(`external_key >= ${p.add(f.external.start, 'String')} AND external_key <= ${p.add(f.external.end, 'String')}`);
   // Port-less hits (ICMP) have no destination port to exclude: kept, as in SQL.
   if (f.excludePorts?.length) parts.push(`(destination_port IS NULL OR destination_port NOT IN ${p.add(f.excludePorts, 'Array(Int64)')})`);
   return parts.join(' AND ');
+}
+
+/**
+ * `f`'s conditions on the few-valued columns flow_hit and the daily roll-up share (devices, directions,
+ * severities, lists, categories, a minimum severity).
+ */
+export function keyConditions(f: ResolvedHitFilter, p: ChParams): string[] {
+  const parts: string[] = [];
+  const inList = (column: string, values: readonly unknown[] | undefined, type: string) => {
+    if (values === undefined) return;
+    parts.push(values.length === 0 ? '0' : `${column} IN ${p.add(values, `Array(${type})`)}`);
+  };
+  inList('device_id', f.deviceIds, 'Int64');
+  inList('direction', f.directions, 'String');
+  inList('severity', f.severities, 'Int64');
+  inList('ioc_list_id', f.listIds, 'Int64');
+  inList('category', f.categories, 'String');
+  if (f.minSeverity !== undefined) parts.push(`severity >= ${p.add(f.minSeverity, 'Int64')}`);
+  return parts;
 }
 
 export const HITS_TABLE = ANALYTICS_HITS_TABLE;

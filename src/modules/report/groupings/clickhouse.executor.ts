@@ -8,7 +8,7 @@ import { ThreatRow, TimelineBucketRow } from '../report.types';
 import { localBuckets, SLOT_MS, slotsToBuckets } from '../timeline';
 import { ReportExecutor, severityLevels } from './executor';
 import { compareRows, COUNTED_DIRECTION, DISTINCT_OF, Grouping, GroupingOptions, isInstant, KEY_COLUMNS, KeyName, Measure, withAlwaysRows } from './grouping';
-import { ChParams, chRows, HITS_TABLE, hitWhere } from './clickhouse-source';
+import { ChParams, chRows, HITS_TABLE, hitWhere, keyConditions } from './clickhouse-source';
 import {
   ANALYTICS_ROLLUP_TABLE,
   DAY_MS,
@@ -366,16 +366,7 @@ export class ClickHouseExecutor implements ReportExecutor {
     const parts = [`account_id = ${p.add(f.accountId, 'UInt64')}`, `day >= ${p.add(days.from, 'Int64')}`, `day < ${p.add(days.to, 'Int64')}`];
     Object.assign(p.values, committedParams(this.committed));
     parts.push(COMMITTED_READ);
-    const inList = (column: string, values: readonly unknown[] | undefined, type: string) => {
-      if (values === undefined) return;
-      parts.push(values.length === 0 ? '0' : `${column} IN ${p.add(values, `Array(${type})`)}`);
-    };
-    inList('device_id', f.deviceIds, 'Int64');
-    inList('direction', f.directions, 'String');
-    inList('severity', f.severities, 'Int64');
-    inList('ioc_list_id', f.listIds, 'Int64');
-    inList('category', f.categories, 'String');
-    if (f.minSeverity !== undefined) parts.push(`severity >= ${p.add(f.minSeverity, 'Int64')}`);
+    parts.push(...keyConditions(f, p));
     return parts.join(' AND ');
   }
 
