@@ -8,7 +8,6 @@ import { blockEvilExample } from '../../helpers/dns';
  */
 describe.each(drivers)('DNS hits from hostile DNS text (%s)', (driver) => {
   let t: TestApp;
-  const q = async (query: string, v: Record<string, unknown> = {}) => ok(await t.gql(query, v));
 
   beforeAll(async () => {
     t = await createTestApp(driver);
