@@ -174,10 +174,10 @@ interface Pending {
 /**
  * Runs the groupings declared in groupings.ts on ClickHouse (ANALYTICS_URL), the third executor beside memory
  * and SQL, with the same numbers, order and ties. A grouping is one statement over the committed hits of the
- * window (clickhouse-source.ts), or shares one with the other groupings of few-valued keys asked for at once:
- * ClickHouse aggregates a month of an account's hits column by column, so it needs neither SQL's roll-up sources
- * nor its pruned rankings; distinct counts are exact (uniqExact), and text sorts by bytes, as the other executors
- * are told to. Built per request with the account's committed attempts.
+ * window (clickhouse-source.ts), or shares one with the other groupings of few-valued keys asked for at once;
+ * those read a window's whole days from the daily roll-up (analytics-rollup.ts), whose keys are theirs. Distinct
+ * counts are exact (uniqExact, merged states in the roll-up), and text sorts by bytes, as the other executors are
+ * told to. Built per request with the account's committed attempts and the first day the roll-up may answer for.
  */
 export class ClickHouseExecutor implements ReportExecutor {
   constructor(
