@@ -133,6 +133,9 @@ describeChdb('the daily roll-up on chDB', () => {
     ['a minimum severity', { minSeverity: 4 }],
     ['nothing to match', { deviceIds: [] }],
     ['a port (read from the hits)', { ports: [443] }],
+    // No upload has a verdict: every hit is OPEN, from the roll-up; none is anything else.
+    ['verdicts: OPEN', { triageStatuses: ['OPEN'] }],
+    ['verdicts: ACKNOWLEDGED', { triageStatuses: ['ACKNOWLEDGED'] }],
   ] as Array<[string, Partial<ResolvedHitFilter>]>)('filtered on %s: the same rows', async (_name, more) => {
     const { rolled, hits: raw } = await both(filter(START + 3_600_000, START + 3 * DAY_MS, more));
     expect(rolled).toEqual(raw);

@@ -343,10 +343,7 @@ export class ClickHouseExecutor implements ReportExecutor {
     }
     if (statuses && judged?.length) parts.push(aggregated(`${hitWhere(f, this.committed, p)} AND ${judgedIn}`));
     // Nothing asked for is there (only verdicts other than OPEN, and no upload has any): an empty source.
-    if (parts.length === 0)
-      parts.push(
-        `SELECT ${dimensions}, ${states.map(([c, , aggregate]) => `${aggregate} AS ${c}`).join(', ')} FROM ${HITS_TABLE} WHERE 0 GROUP BY ${dimensions}`,
-      );
+    if (parts.length === 0) parts.push(aggregated('0'));
     return parts.join(' UNION ALL ');
   }
 
