@@ -13,14 +13,21 @@ export function falsePositiveListName(policyId: number): string {
   return `False positives (policy ${policyId})`;
 }
 
-/** The list named for the policy's false positives (names are unique case-insensitively), and whether it takes allows. */
-async function namedList(dataSource: DataSource, accountId: number, policyId: number): Promise<{ id: number; name: string; usable: boolean } | null> {
-  const [row]: Array<{ id: number | string; name: string; kind: string; entry_kind: string }> = await dataSource.query(
-    `SELECT id, name, kind, entry_kind FROM ioc_list WHERE account_id = ? AND name_key = ?`,
-    [accountId, foldKey(falsePositiveListName(policyId))],
+/**
+ * The lists named for these policies' false positives (names are unique case-insensitively), and whether each
+ * takes allows: one query for all of them.
+ */
+async function namedLists(
+  dataSource: DataSource,
+  accountId: number,
+  policyIds: readonly number[],
+): Promise<Array<{ id: number; name: string; usable: boolean }>> {
+  if (policyIds.length === 0) return [];
+  const rows: Array<{ id: number | string; name: string; kind: string; entry_kind: string }> = await dataSource.query(
+    `SELECT id, name, kind, entry_kind FROM ioc_list WHERE account_id = ? AND name_key IN (${policyIds.map(() => '?').join(', ')})`,
+    [accountId, ...policyIds.map((p) => foldKey(falsePositiveListName(p)))],
   );
-  if (!row) return null;
-  return { id: Number(row.id), name: row.name, usable: row.kind === IocListKind.ALLOW && row.entry_kind === IocEntryKind.IP };
+  return rows.map((r) => ({ id: Number(r.id), name: r.name, usable: r.kind === IocListKind.ALLOW && r.entry_kind === IocEntryKind.IP }));
 }
 
 function unusable(list: { id: number; name: string }): string {
@@ -32,14 +39,11 @@ function unusable(list: { id: number; name: string }): string {
  * entries added, as an admin would; each of those changes requests its retro-hunt (retro-hunt.request.ts).
  */
 export function falsePositiveAllow(dataSource: DataSource, policies: PolicyService, lists: IocListService, iocs: IocService): AllowWriter {
-  const named = (accountId: number, policyId: number) => namedList(dataSource, accountId, policyId);
+  const named = async (accountId: number, policyId: number) => (await namedLists(dataSource, accountId, [policyId]))[0] ?? null;
   return {
     async refusal(accountId, policyIds) {
-      for (const policyId of policyIds) {
-        const found = await named(accountId, policyId);
-        if (found && !found.usable) return unusable(found);
-      }
-      return null;
+      const found = (await namedLists(dataSource, accountId, policyIds)).find((l) => !l.usable);
+      return found ? unusable(found) : null;
     },
     async findOrCreateAllowList(accountId, policyId) {
       const name = falsePositiveListName(policyId);

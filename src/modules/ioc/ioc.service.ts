@@ -6,7 +6,7 @@ import { parseIp, unmapIp, ParsedIp, isInternetRoutable, classifyIp, describeSco
 import { ConnectionData } from '../../common/pagination/connection';
 import { keysetPaginate, KeysetPage } from '../../common/pagination/keyset';
 import { LIKE_ESCAPE, likeContains } from '../../common/text';
-import { bulkInsert } from '../../db/bulk';
+import { bulkInsert, dialectOf } from '../../db/bulk';
 import { Device } from '../device/device.entity';
 import { PolicyIocList } from '../policy/policy-ioc-list.entity';
 import { Policy } from '../policy/policy.entity';
@@ -308,7 +308,7 @@ export class IocService {
         for (const e of await em.getRepository(IocDomain).find({ select: { id: true, listId: true }, where: { accountId, id: In(validDomains) } }))
           listIds.add(e.listId);
       for (const lid of [...listIds].sort((a, b) => a - b)) await lockList(em, accountId, lid);
-      const lock = em.connection.options.type === 'better-sqlite3' ? {} : { lock: { mode: 'pessimistic_write' as const } };
+      const lock = dialectOf(em) === 'mysql' ? { lock: { mode: 'pessimistic_write' as const } } : {};
       const found = valid.length ? await em.getRepository(Ioc).find({ where: { accountId, id: In(valid) }, ...lock }) : [];
       const foundDomains = validDomains.length ? await em.getRepository(IocDomain).find({ where: { accountId, id: In(validDomains) }, ...lock }) : [];
       const foundIds = new Set(found.map((f) => f.id));

@@ -144,6 +144,9 @@ describeChdb('the daily roll-up on chDB', () => {
   it('reads whole days from the roll-up, and the hits alone when the filter or the window needs them', async () => {
     expect((await statements(filter(START, START + 2 * DAY_MS))).join('\n')).toContain(ANALYTICS_ROLLUP_TABLE);
     expect((await statements(filter(START, START + 2 * DAY_MS, { ports: [443] }))).join('\n')).not.toContain(ANALYTICS_ROLLUP_TABLE);
+    expect((await statements(filter(START, START + 2 * DAY_MS, { foundSince: START }))).join('\n')).not.toContain(ANALYTICS_ROLLUP_TABLE);
+    // No port excluded is no condition.
+    expect((await statements(filter(START, START + 2 * DAY_MS, { excludePorts: [] }))).join('\n')).toContain(ANALYTICS_ROLLUP_TABLE);
     expect((await statements(filter(START + 1, START + DAY_MS + 1))).join('\n')).not.toContain(ANALYTICS_ROLLUP_TABLE);
     // The run of upload 1 that never committed has roll-up rows too: the reads above left them out, as they leave
     // its hits out.

@@ -108,22 +108,27 @@ const ROLLUP_COLUMNS_OF: Record<Measure, string[]> = {
   distinctDevices: [],
 };
 
+/** The filter's fields the roll-up answers for: the window, its key columns, and verdicts (rollupRows). */
+const ROLLUP_FILTER: ReadonlySet<string> = new Set<keyof ResolvedHitFilter>([
+  'accountId',
+  'from',
+  'to',
+  'deviceIds',
+  'directions',
+  'minSeverity',
+  'severities',
+  'listIds',
+  'categories',
+  'triageStatuses',
+]);
+
 /**
  * Whether the roll-up can answer for `f`: conditions on its key columns only (devices, directions, severities,
- * lists, categories) and verdicts (the hits of uploads without any are all OPEN: rollupRows); any other (ports,
- * protocols, addresses, found by or since) needs the hits.
+ * lists, categories) and verdicts (the hits of uploads without any are all OPEN: rollupRows). Any other condition
+ * (ports, protocols, addresses, found by or since, and any a later filter field adds) needs the hits.
  */
 function rollupAnswers(f: ResolvedHitFilter): boolean {
-  return (
-    f.kind === undefined &&
-    f.internal === undefined &&
-    f.external === undefined &&
-    f.ports === undefined &&
-    !f.excludePorts?.length &&
-    f.protocols === undefined &&
-    f.foundBy === undefined &&
-    f.foundSince === undefined
-  );
+  return Object.entries(f).every(([field, value]) => value === undefined || ROLLUP_FILTER.has(field) || (field === 'excludePorts' && value.length === 0));
 }
 
 /** A grouping's key: its output fields, their columns, and whether they are text. */
