@@ -1,6 +1,7 @@
 import { ANALYTICS_HITS_TABLE, ANALYTICS_MIGRATIONS, migrateAnalytics } from '../../../src/modules/analytics/analytics-schema';
 import { ANALYTICS_ROLLUP_TABLE, rollUpSelect } from '../../../src/modules/analytics/analytics-rollup';
 import { HIT_COLUMNS } from '../../../src/modules/flow-hit/flow-hit.columns';
+import { chAggregate } from '../../../src/modules/report/groupings/clickhouse.executor';
 import { chdbConfig, closeChdb, describeChdb, openAnalyticsClient } from './chdb';
 
 async function rows<T>(client: ReturnType<typeof openAnalyticsClient>, query: string): Promise<T[]> {
@@ -35,12 +36,12 @@ describeChdb('analytics schema on chDB', () => {
     expect(recorded.map((r) => r.version)).toEqual(first);
   });
 
-  it('has every flow_hit column of flow-hit.columns.ts, and the attempt and its place in it', async () => {
+  it('has every flow_hit column of flow-hit.columns.ts, the attempt and its place in it, and the host as a number', async () => {
     const columns = await rows<{ name: string }>(
       client,
       `SELECT name FROM system.columns WHERE database = currentDatabase() AND table = '${ANALYTICS_HITS_TABLE}' ORDER BY position`,
     );
-    expect(columns.map((c) => c.name)).toEqual([...HIT_COLUMNS.map((c) => c.sql), 'attempt', 'seq']);
+    expect(columns.map((c) => c.name)).toEqual([...HIT_COLUMNS.map((c) => c.sql), 'attempt', 'seq', 'host_ip']);
   });
 
   it('compresses each column with its codec (version 31: integers T64 + ZSTD, text ZSTD, the capture time Delta + ZSTD)', async () => {
@@ -48,6 +49,7 @@ describeChdb('analytics schema on chDB', () => {
     expect(codecs.get('severity')).toBe('CODEC(T64, ZSTD(3))');
     expect(codecs.get('internal_port')).toBe('CODEC(T64, ZSTD(3))');
     expect(codecs.get('seq')).toBe('CODEC(T64, ZSTD(3))');
+    expect(codecs.get('host_ip')).toBe('CODEC(T64, ZSTD(3))');
     expect(codecs.get('internal_ip')).toBe('CODEC(ZSTD(3))');
     expect(codecs.get('first_seen_at')).toBe('CODEC(Delta(8), ZSTD(1))');
     expect([...codecs.values()].filter((c) => c === '')).toEqual([]);
@@ -134,7 +136,7 @@ describeChdb('analytics schema on chDB', () => {
         )
       ).map((r) => r.type);
     expect(await partType()).toEqual(['String']);
-    expect(await migrateAnalytics(client, { database: 'default', retentionDays: 0 })).toEqual([32, 33]);
+    expect(await migrateAnalytics(client, { database: 'default', retentionDays: 0 })).toEqual([32, 33, 34]);
     await client.command({ query: `OPTIMIZE TABLE ${ANALYTICS_HITS_TABLE} FINAL` });
     // The parts themselves now hold the dictionary, and every value reads back as it was written.
     expect(await partType()).toEqual(['LowCardinality(String)']);
@@ -152,5 +154,62 @@ describeChdb('analytics schema on chDB', () => {
     expect(await rollup()).toEqual([{ hits: 3, hosts: 2, entries: 1, externals: 1, rows: 1 }]);
     await client.command({ query: rollUpSelect(ANALYTICS_HITS_TABLE, '1') });
     expect(await rollup()).toEqual([{ hits: 3, hosts: 2, entries: 1, externals: 1, rows: 1 }]);
+  });
+
+  it('gives hits stored before version 34 their host number, and every hit written after it', async () => {
+    // The state of an install at version 33.
+    await client.command({ query: `DROP TABLE IF EXISTS ${ANALYTICS_HITS_TABLE}` });
+    await client.command({ query: `DROP TABLE IF EXISTS ${ANALYTICS_ROLLUP_TABLE}` });
+    await client.command({ query: 'DROP TABLE IF EXISTS schema_migrations' });
+    await client.command({
+      query: 'CREATE TABLE schema_migrations (version UInt32, name String, applied_at DateTime DEFAULT now()) ENGINE = MergeTree ORDER BY version',
+    });
+    for (const m of ANALYTICS_MIGRATIONS.filter((x) => x.version <= 33)) {
+      for (const statement of m.statements()) await client.command({ query: statement });
+      await client.insert({ table: 'schema_migrations', values: [{ version: m.version, name: m.name }], format: 'JSONEachRow' });
+    }
+    const hit = (seq: number, device: number, ip: string) => ({
+      account_id: 1,
+      first_seen_at: 1_700_000_000_000 + seq,
+      upload_id: 1,
+      attempt: 1,
+      seq,
+      id: seq,
+      device_id: device,
+      internal_ip: ip,
+    });
+    // An IPv4 host, the same address on another device, an IPv6 host, and texts that are not an IPv4 address as it
+    // prints (a leading zero, IPv4-mapped IPv6): only the first two are numbers, and device 0 has none.
+    const ipv4 = (device: number, a: number) => (BigInt(device) << 32n) | BigInt(a);
+    const rowsOf = [
+      [hit(1, 3, '10.0.0.1'), ipv4(3, 0x0a000001)],
+      [hit(2, 4, '10.0.0.1'), ipv4(4, 0x0a000001)],
+      [hit(3, 3, 'fd00::1'), 0n],
+      [hit(4, 3, '010.0.0.1'), 0n],
+      [hit(5, 3, '::ffff:10.0.0.1'), 0n],
+      [hit(6, 0, '10.0.0.1'), 0n],
+      [hit(7, 3, '10.0.0.1'), ipv4(3, 0x0a000001)],
+      [hit(8, 3, 'fd00::1'), 0n],
+    ] as const;
+    await client.insert({ table: ANALYTICS_HITS_TABLE, values: rowsOf.slice(0, 3).map(([h]) => h), format: 'JSONEachRow' });
+    expect(await migrateAnalytics(client, { database: 'default', retentionDays: 0 })).toEqual([34]);
+    await client.insert({ table: ANALYTICS_HITS_TABLE, values: rowsOf.slice(3).map(([h]) => h), format: 'JSONEachRow' });
+    const hosts = async () =>
+      (await rows<{ seq: number; host_ip: string }>(client, `SELECT seq, toString(host_ip) AS host_ip FROM ${ANALYTICS_HITS_TABLE} ORDER BY seq`)).map((r) => [
+        r.seq,
+        BigInt(r.host_ip),
+      ]);
+    const expected = rowsOf.map(([h, n]) => [h.seq, n]);
+    // Right when read before the parts are rewritten, and after (the mutation, then a merge).
+    expect(await hosts()).toEqual(expected);
+    await client.command({ query: `OPTIMIZE TABLE ${ANALYTICS_HITS_TABLE} FINAL` });
+    expect(await hosts()).toEqual(expected);
+    const stored = await rows<{ n: number }>(
+      client,
+      `SELECT count() AS n FROM system.parts_columns WHERE active AND database = currentDatabase() AND table = '${ANALYTICS_HITS_TABLE}' AND column = 'host_ip'`,
+    );
+    expect(Number(stored[0].n)).toBeGreaterThan(0);
+    // Distinct hosts over both sides of the number (the executor's measure): each (device, text) once, 6 of 8 hits.
+    expect(await rows<{ n: number }>(client, `SELECT ${chAggregate('distinctHosts')} AS n FROM ${ANALYTICS_HITS_TABLE}`)).toEqual([{ n: 6 }]);
   });
 });
