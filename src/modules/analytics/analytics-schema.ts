@@ -92,7 +92,7 @@ export const ANALYTICS_MIGRATIONS: readonly AnalyticsMigration[] = [
   },
   // #16: each hit's internal host as a number (HOST_IP), computed by ClickHouse as the row is written (MATERIALIZED:
   // no writer sends it, and SELECT * leaves it out). Hits stored before compute it when read until the mutation has
-  // rewritten their parts (in the background on a server), so reads are right from the start. 2.3 bytes a hit.
+  // rewritten their parts (in the background on a server), so reads are right from the start. 2.4 bytes a hit.
   {
     version: 34,
     name: 'flow_hit_host_ip',

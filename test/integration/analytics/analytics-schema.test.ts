@@ -204,6 +204,9 @@ describeChdb('analytics schema on chDB', () => {
     expect(await hosts()).toEqual(expected);
     await client.command({ query: `OPTIMIZE TABLE ${ANALYTICS_HITS_TABLE} FINAL` });
     expect(await hosts()).toEqual(expected);
+    // Run again (a second process migrating at once): nothing changes.
+    for (const statement of ANALYTICS_MIGRATIONS.find((m) => m.version === 34)!.statements()) await client.command({ query: statement });
+    expect(await hosts()).toEqual(expected);
     const stored = await rows<{ n: number }>(
       client,
       `SELECT count() AS n FROM system.parts_columns WHERE active AND database = currentDatabase() AND table = '${ANALYTICS_HITS_TABLE}' AND column = 'host_ip'`,
