@@ -28,6 +28,18 @@ describeChdb('analytics schema on chDB', () => {
       ).map((c) => [c.name, c.value]),
     );
 
+  /** The tables of an install at `version`: the versions up to it run and recorded, nothing else. */
+  const installAt = async (version: number) => {
+    for (const table of [ANALYTICS_HITS_TABLE, ANALYTICS_ROLLUP_TABLE, 'schema_migrations']) await client.command({ query: `DROP TABLE IF EXISTS ${table}` });
+    await client.command({
+      query: 'CREATE TABLE schema_migrations (version UInt32, name String, applied_at DateTime DEFAULT now()) ENGINE = MergeTree ORDER BY version',
+    });
+    for (const m of ANALYTICS_MIGRATIONS.filter((x) => x.version <= version)) {
+      for (const statement of m.statements()) await client.command({ query: statement });
+      await client.insert({ table: 'schema_migrations', values: [{ version: m.version, name: m.name }], format: 'JSONEachRow' });
+    }
+  };
+
   it('applies every version once, then nothing on a second start', async () => {
     const first = await migrateAnalytics(client, { database: 'default', retentionDays: 35 });
     expect(first).toEqual(ANALYTICS_MIGRATIONS.map((m) => m.version));
@@ -103,16 +115,7 @@ describeChdb('analytics schema on chDB', () => {
   });
   it('rewrites hits stored before version 32 with the same values', async () => {
     // The state of an install at version 31: its statements run and recorded, then hits written.
-    await client.command({ query: `DROP TABLE ${ANALYTICS_HITS_TABLE}` });
-    await client.command({ query: `DROP TABLE ${ANALYTICS_ROLLUP_TABLE}` });
-    await client.command({ query: 'DROP TABLE schema_migrations' });
-    await client.command({
-      query: 'CREATE TABLE schema_migrations (version UInt32, name String, applied_at DateTime DEFAULT now()) ENGINE = MergeTree ORDER BY version',
-    });
-    for (const m of ANALYTICS_MIGRATIONS.filter((x) => x.version <= 31)) {
-      for (const statement of m.statements()) await client.command({ query: statement });
-      await client.insert({ table: 'schema_migrations', values: [{ version: m.version, name: m.name }], format: 'JSONEachRow' });
-    }
+    await installAt(31);
     const hit = (seq: number, ip: string, cidr: string) => ({
       account_id: 1,
       first_seen_at: 1_700_000_000_000 + seq,
@@ -157,17 +160,7 @@ describeChdb('analytics schema on chDB', () => {
   });
 
   it('gives hits stored before version 34 their host number, and every hit written after it', async () => {
-    // The state of an install at version 33.
-    await client.command({ query: `DROP TABLE IF EXISTS ${ANALYTICS_HITS_TABLE}` });
-    await client.command({ query: `DROP TABLE IF EXISTS ${ANALYTICS_ROLLUP_TABLE}` });
-    await client.command({ query: 'DROP TABLE IF EXISTS schema_migrations' });
-    await client.command({
-      query: 'CREATE TABLE schema_migrations (version UInt32, name String, applied_at DateTime DEFAULT now()) ENGINE = MergeTree ORDER BY version',
-    });
-    for (const m of ANALYTICS_MIGRATIONS.filter((x) => x.version <= 33)) {
-      for (const statement of m.statements()) await client.command({ query: statement });
-      await client.insert({ table: 'schema_migrations', values: [{ version: m.version, name: m.name }], format: 'JSONEachRow' });
-    }
+    await installAt(33);
     const hit = (seq: number, device: number, ip: string) => ({
       account_id: 1,
       first_seen_at: 1_700_000_000_000 + seq,
