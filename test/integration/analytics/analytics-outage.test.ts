@@ -75,9 +75,12 @@ async function until<T>(what: string, probe: () => Promise<T | null | undefined 
 
 const refused = () => Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:8123'), { code: 'ECONNREFUSED' });
 
-/** The client, with every call failing while `down`, and the next `failInserts` inserts failing as ClickHouse refusing them. */
+/**
+ * The client, with every call failing while `down`, the next `failInserts` inserts failing as ClickHouse refusing
+ * them, and the next `failRollups` writes of the daily roll-up (the hit writer's last statement) the same way.
+ */
 function faulty(client: ClickHouseClient) {
-  const state = { down: false, failInserts: 0, insertsFailed: 0 };
+  const state = { down: false, failInserts: 0, insertsFailed: 0, failRollups: 0 };
   const wrapped = new Proxy(client, {
     get(target, prop, receiver) {
       const real = Reflect.get(target, prop, receiver);
@@ -86,8 +89,10 @@ function faulty(client: ClickHouseClient) {
         if (state.down) throw refused();
         // The hit writer inserts with a command (INSERT ... FORMAT TabSeparated and its rows), the rest with insert().
         const inserting = prop === 'insert' || (prop === 'command' && /^INSERT\b/.test((args[0] as { query: string }).query));
-        if (inserting && state.failInserts > 0) {
-          state.failInserts--;
+        const rollingUp = prop === 'command' && /^INSERT INTO flow_hit_daily\b/.test((args[0] as { query: string }).query);
+        if ((inserting && state.failInserts > 0) || (rollingUp && state.failRollups > 0)) {
+          if (rollingUp && state.failRollups > 0) state.failRollups--;
+          else state.failInserts--;
           state.insertsFailed++;
           // As @clickhouse/client reports a server error: the name in `type`, the number in `code`.
           throw Object.assign(new Error('Too many parts (300). Merges are processing significantly slower than inserts'), {
@@ -168,6 +173,43 @@ describe.each(drivers)('ClickHouse down while uploads are processed (%s)', (driv
       expect(retries.every((r) => r.kind === 'analytics' && r.code === 'TOO_MANY_PARTS' && r.refunded === true)).toBe(true);
       // Backoff: the waits double (with jitter: each is between half and all of its step).
       expect(retries[6].delayMs).toBeGreaterThan(2 * retries[0].delayMs);
+    });
+
+    it('an attempt whose roll-up rows fail to be written is not committed: the job waits, then completes with its roll-up whole', async () => {
+      // The hits are in, their roll-up is not: the attempt must not count (a roll-up read would miss its hits).
+      const f = faulty(t.services.analytics!.client);
+      f.state.failRollups = 2;
+      const { log, worker: w } = worker(f.client, async () => true);
+      const id = idOfType(ok(await upload(t, capture(4, 4), { deviceNickname: 'hq' })).logUploadCreate.logUpload.id, 'LogUpload')!;
+      const attempts: Array<number | null> = [];
+      w.start();
+      try {
+        await until('COMPLETED', async () => {
+          const [row] = await t.dataSource.query(`SELECT analytics_attempt FROM log_upload WHERE id = ?`, [id]);
+          attempts.push(row.analytics_attempt == null ? null : Number(row.analytics_attempt));
+          return (await status(t, id)).status === 'COMPLETED';
+        });
+      } finally {
+        await w.stop(false);
+      }
+      expect(f.state.insertsFailed).toBe(2);
+      expect(log.events('job.retry').map((r) => [r.kind, r.code, r.refunded])).toEqual([
+        ['analytics', 'TOO_MANY_PARTS', true],
+        ['analytics', 'TOO_MANY_PARTS', true],
+      ]);
+      // No attempt was committed before the one that completed, and its roll-up holds every hit it counts, once.
+      const row = await status(t, id);
+      expect(Number(row.attempts)).toBe(1);
+      const committed = attempts[attempts.length - 1]!;
+      expect(attempts.filter((a) => a !== null && a !== committed)).toEqual([]);
+      expect(await counted(id)).toBe(Number(row.hits));
+      const rolled = await (
+        await t.services.analytics!.client.query({
+          query: `SELECT sum(hits) AS n FROM flow_hit_daily FINAL WHERE upload_id = ${id} AND attempt = ${committed}`,
+          format: 'JSONEachRow',
+        })
+      ).json<{ n: number }>();
+      expect(Number(rolled[0].n)).toBe(Number(row.hits));
     });
 
     it('while ClickHouse is down, uploads are accepted and wait QUEUED, the worker claims nothing more and asks with backoff; once it answers, each completes exactly', async () => {
