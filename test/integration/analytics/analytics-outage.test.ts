@@ -90,9 +90,9 @@ function faulty(client: ClickHouseClient) {
         // The hit writer inserts with a command (INSERT ... FORMAT TabSeparated and its rows), the rest with insert().
         const inserting = prop === 'insert' || (prop === 'command' && /^INSERT\b/.test((args[0] as { query: string }).query));
         const rollingUp = prop === 'command' && /^INSERT INTO flow_hit_daily\b/.test((args[0] as { query: string }).query);
-        if ((inserting && state.failInserts > 0) || (rollingUp && state.failRollups > 0)) {
-          if (rollingUp && state.failRollups > 0) state.failRollups--;
-          else state.failInserts--;
+        const failing = rollingUp && state.failRollups > 0 ? 'failRollups' : inserting && state.failInserts > 0 ? 'failInserts' : null;
+        if (failing) {
+          state[failing]--;
           state.insertsFailed++;
           // As @clickhouse/client reports a server error: the name in `type`, the number in `code`.
           throw Object.assign(new Error('Too many parts (300). Merges are processing significantly slower than inserts'), {
