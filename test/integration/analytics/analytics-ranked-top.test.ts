@@ -265,4 +265,24 @@ describeChdb('top N groupings ranked by a coarser number on chDB', () => {
       spy.mockRestore();
     }
   });
+
+  it('a statement after the ranking failing answers ANALYTICS_UNAVAILABLE, with no rows from the ranking alone', async () => {
+    const executor = new ClickHouseExecutor(client, committed);
+    const real = client.query.bind(client);
+    const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:8123'), { code: 'ECONNREFUSED' });
+    const cases: Array<[string, () => Promise<unknown>]> = [
+      ['byIoc', () => executor.group(BY_IOC as Grouping<unknown>, { accountId: 1, from: START, to: START + DAY_MS }, { first: 2 })],
+      ['threats', () => executor.threats({ accountId: CASES.length + 1, from: START, to: START + DAY_MS, severities: [5] }, 2)],
+    ];
+    for (const [name, read] of cases) {
+      // The ranking answers; the statement that reads the candidates fails, as ClickHouse going away between the two.
+      const spy = jest.spyOn(client, 'query').mockImplementationOnce(real).mockRejectedValueOnce(refused);
+      try {
+        await expect(read()).rejects.toMatchObject({ extensions: { code: 'ANALYTICS_UNAVAILABLE' } });
+        expect({ name, calls: spy.mock.calls.length }).toEqual({ name, calls: 2 });
+      } finally {
+        spy.mockRestore();
+      }
+    }
+  });
 });

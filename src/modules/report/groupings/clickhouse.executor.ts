@@ -164,8 +164,16 @@ type ThreatRaw = Raw & { ports: number[]; directions: string[] };
 /** The triage view's order of the pairs of one severity (threats.sql.ts). */
 const THREAT_ORDER = [{ by: 'hits', desc: true }, { by: 'deviceId' }, { by: 'internalIp' }, { by: 'iocId' }, { by: 'category' }];
 
-/** Measures that keep a set of values per group. */
-const DISTINCT_MEASURES: ReadonlySet<Measure> = new Set<Measure>(['distinctHosts', 'distinctExternals', 'distinctEntries', 'distinctDevices']);
+/**
+ * Whether the first `first` rows read over the candidates of a ranking by a coarser number (rankedTop, threatTier)
+ * are the grouping's: `coarse` is that ranking by hits, one group more than the `first` candidates asked for, and
+ * `nthHits` the hits of the `first`th row over the candidates (undefined: fewer rows). Every group lies within one
+ * coarse group, so its hits are at most that group's: when every coarse group was a candidate, or the `first`th row
+ * has more hits than the first coarse group left out, no group outside the candidates can rank among the first.
+ */
+function candidatesDecide(coarse: ReadonlyArray<{ n: number | string }>, first: number, nthHits: number | undefined): boolean {
+  return coarse.length <= first || (nthHits !== undefined && nthHits > num(coarse[first].n));
+}
 
 /**
  * The number a top N grouping ranked by hits first may be ranked by before its costly measures (rankedTop): a
@@ -266,7 +274,7 @@ export class ClickHouseExecutor implements ReportExecutor {
       (key.length ? ` GROUP BY ${key.map((k) => k.column).join(', ')}` : '') +
       (order.length ? ` ORDER BY ${order.join(', ')}` : '') +
       (first !== undefined ? ` LIMIT ${first}` : '');
-    const rank = first !== undefined && first > 0 && wanted.some(([, m]) => DISTINCT_MEASURES.has(m)) ? rankColumn(g) : null;
+    const rank = first !== undefined && first > 0 && wanted.some(([, m]) => m in DISTINCT_OF) ? rankColumn(g) : null;
     let raws = rank ? await this.rankedTop(f, rank, first as number, statement) : null;
     if (raws === null) {
       const p = new ChParams();
@@ -284,10 +292,8 @@ export class ClickHouseExecutor implements ReportExecutor {
    * A top N whose distinct counts are costly (byIoc, byInternalHost: a hash set per group over every hit of the
    * window), read in two statements: the window's groups of a coarser number (`rank`: the entry, the host as
    * host_ip) counted alone, the N first of those kept as candidates, then the grouping computed over the
-   * candidates' hits only. Every group of the grouping lies within one coarse group, so its hits are at most that
-   * group's: when the Nth row over the candidates has more hits than the first coarse group left out, no group
-   * outside them can rank among the N first, and the answer is the one statement's. Otherwise (ties at the cut, an
-   * entry's hits split across groups, IPv6 hosts, which share host_ip 0): null, and the caller reads the grouping
+   * candidates' hits only: the one statement's answer when candidatesDecide() says so. Otherwise (ties at the cut,
+   * an entry's hits split across groups, IPv6 hosts, which share host_ip 0): null, and the caller reads the grouping
    * whole. At 10M hits (2.5M in the window), byIoc took 32 + 90 ms this way against 265-290 ms, byInternalHost
    * 35 + 57 ms against 250-290 ms (chDB, each alone).
    */
@@ -311,8 +317,7 @@ export class ClickHouseExecutor implements ReportExecutor {
       statement(p, ` AND ${rank.column} IN CAST(${p.add(candidates, 'Array(String)')} AS Array(${rank.type}))`),
       p.values,
     );
-    if (coarse.length <= first) return raws;
-    return raws.length >= first && num(raws[first - 1].n) > num(coarse[first].n) ? raws : null;
+    return candidatesDecide(coarse, first, raws.length >= first ? num(raws[first - 1].n) : undefined) ? raws : null;
   }
 
   /**
@@ -469,10 +474,9 @@ export class ClickHouseExecutor implements ReportExecutor {
    * each pair's rows, pairs in that order. The pairs are ranked first by (host_ip, entry) alone, numbers, which
    * ClickHouse groups faster than a key of text (70 against 115 ms over the 450,000 hits of severity 5 at 10M hits,
    * chDB), and the rows of the `limit` first of those are read in the same statement that would read the chosen
-   * pairs' rows, then summed into pairs here. Each pair lies within one (host_ip, entry) group (IPv6 hosts all share
-   * host_ip 0), so when the last pair kept has more hits than the first group left out, no pair outside can rank
-   * before it. Otherwise (a tie at the cut, an entry's hits under two categories, IPv6 hosts) the pairs are ranked
-   * exactly, as one statement, and their rows read after.
+   * pairs' rows, then summed into pairs here, kept when candidatesDecide() says so (each pair lies within one
+   * (host_ip, entry) group; IPv6 hosts all share host_ip 0). Otherwise (a tie at the cut, an entry's hits under two
+   * categories, IPv6 hosts) the pairs are ranked exactly, as one statement, and their rows read after.
    */
   private async threatTier(f: ResolvedHitFilter, severity: number, limit: number): Promise<ThreatRaw[][]> {
     const p = new ChParams();
@@ -497,7 +501,7 @@ export class ClickHouseExecutor implements ReportExecutor {
       return `${HOST_IP} IN CAST(${hosts} AS Array(UInt64)) AND ioc_id IN ${entries}
        AND (${HOST_IP}, ioc_id) IN (SELECT arrayJoin(arrayZip(CAST(${hosts} AS Array(UInt64)), ${entries})))`;
     });
-    if (coarse.length <= limit || (pairs.length >= limit && pairs[limit - 1].hits > num(coarse[limit].n))) return pairs.slice(0, limit).map((x) => x.rows);
+    if (candidatesDecide(coarse, limit, pairs[limit - 1]?.hits)) return pairs.slice(0, limit).map((x) => x.rows);
     const r = new ChParams();
     const top = await chRows<Raw>(
       this.client,
