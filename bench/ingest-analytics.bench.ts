@@ -141,9 +141,10 @@ async function startSide(mode: Mode, set: IocSet, tmp: string): Promise<Side> {
   };
   const writer = s.hitWriter;
   const stage = writer.stageUpload.bind(writer);
-  writer.stageUpload = async (em, upload, hits, found) => {
+  writer.stageUpload = async (...args) => {
     const t = performance.now();
-    const out = await stage(em, upload, hits, found);
+    const out = await stage(...args);
+    const upload = args[1];
     side.stageMs.set(upload.uploadId, performance.now() - t);
     return out;
   };

@@ -69,11 +69,17 @@ export class AnalyticsHits {
 
   /**
    * Writes an upload's hits under a new attempt number and returns it; the caller records it in SQL in the
-   * transaction that commits the upload. Rows of other attempts but `keep` (the committed one) go first.
+   * transaction that commits the upload. Rows of other attempts but `keep` (the committed one) go first, unless
+   * the caller has removed them (`staleRemoved`: removeStale() of this upload and `keep`, under the same lease).
    */
-  async write(upload: { accountId: number; uploadId: number }, hits: readonly NewHit[], keep: number | null): Promise<number> {
+  async write(
+    upload: { accountId: number; uploadId: number },
+    hits: readonly NewHit[],
+    keep: number | null,
+    options: { staleRemoved?: boolean } = {},
+  ): Promise<number> {
     if (hits.length >= HIT_ID_UPLOAD_STRIDE) throw new Error(`An upload of ${hits.length} hits: at most ${HIT_ID_UPLOAD_STRIDE - 1} are stored.`);
-    await this.removeStale(upload.uploadId, keep);
+    if (!options.staleRemoved) await this.removeStale(upload.uploadId, keep);
     let attempt = randomInt(1, 2 ** 32 - 1);
     while (attempt === keep) attempt = randomInt(1, 2 ** 32 - 1);
     // TabSeparated rows in the statement's text: ClickHouse reads them 4-5x faster than JSONEachRow (at 5,000 hits

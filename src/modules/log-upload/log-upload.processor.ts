@@ -113,17 +113,28 @@ export class LogUploadProcessor {
   async process(uploadId: number, owner: string, signal?: AbortSignal): Promise<ProcessOutcome> {
     const started = performance.now();
     let outcome: ProcessOutcome;
+    // The staging's preparation (run() starts it beside the parse): settled before the run ends, however it ends,
+    // so none of its ClickHouse deletes lands after the lease is handed back, among another run's staged rows.
+    const preparing: { staging: Promise<unknown> | null } = { staging: null };
     try {
-      outcome = await this.run(uploadId, owner, started, signal);
+      outcome = await this.run(uploadId, owner, started, signal, preparing);
     } catch (err) {
       this.options.onFinished?.({ status: 'ERROR', textBytes: 0, durationMs: performance.now() - started, connections: 0, hits: 0 });
       throw err;
+    } finally {
+      await preparing.staging?.catch(() => undefined);
     }
     this.options.onFinished?.(outcome);
     return outcome;
   }
 
-  private async run(uploadId: number, owner: string, started: number, signal?: AbortSignal): Promise<ProcessOutcome> {
+  private async run(
+    uploadId: number,
+    owner: string,
+    started: number,
+    signal: AbortSignal | undefined,
+    preparing: { staging: Promise<unknown> | null },
+  ): Promise<ProcessOutcome> {
     const base = { lines: 0, packets: 0, connections: 0, hits: 0, textBytes: 0 };
     const rows: Array<{ account_id: number; device_id: number; stored_encoding: string; retro_hunt_id: number | string | null }> = await this.dataSource.query(
       `SELECT account_id, device_id, stored_encoding, retro_hunt_id FROM log_upload WHERE id = ?`,
@@ -131,6 +142,11 @@ export class LogUploadProcessor {
     );
     if (rows.length === 0) return { status: 'LEASE_LOST', ...base, durationMs: 0 };
     const accountId = Number(rows[0].account_id);
+    // With the analytics tier, what staging the hits needs before they are known (the committed attempt, how its hits
+    // were found, other attempts' rows removed) runs beside the index load and the parse (HitWriter.prepareStage).
+    const prepared = this.hitWriter.prepareStage(this.dataSource.manager, { accountId, uploadId });
+    preparing.staging = prepared;
+    prepared?.catch(() => undefined);
     // The retro-hunts waiting for a run of this upload, read before the lists: each was planned after its changes
     // were committed, so this run judges the upload against them and counts for each (retro-hunt.service.ts). Hunts
     // planned from now on wait for the next run.
@@ -257,7 +273,7 @@ export class LogUploadProcessor {
     const stageStart = performance.now();
     await this.options.onStep?.('matched', uploadId);
     if (signal?.aborted) return { status: 'LEASE_LOST', ...withDevice, durationMs: performance.now() - started };
-    const staged = await this.hitWriter.stageUpload(this.dataSource.manager, { accountId, uploadId }, hits, found);
+    const staged = await this.hitWriter.stageUpload(this.dataSource.manager, { accountId, uploadId }, hits, found, prepared);
     await this.options.onStep?.('staged', uploadId);
 
     // Run again in place on a deadlock, a lost connection...: the parsed result above is kept (log-upload.retry.ts).

@@ -7,6 +7,7 @@ import { idOfType, toGlobalId } from '../../../src/common/ids/global-id';
 import { AnalyticsHits, committedAttempts } from '../../../src/modules/analytics/analytics-hits';
 import { HitWriter } from '../../../src/modules/flow-hit/hit-writer';
 import { INSERT_COLUMNS, NewHit } from '../../../src/modules/flow-hit/flow-hit.columns';
+import { AnalyticsUnavailableError } from '../../../src/modules/analytics/analytics-errors';
 import { chdbConfig, describeChdb } from './chdb';
 
 /**
@@ -107,6 +108,96 @@ describe.each(drivers)('the hit writer on ClickHouse (%s)', (driver) => {
       expect(await rows(`SELECT uniqExact(attempt) AS n, count() AS hits FROM flow_hit`)).toEqual([{ n: 1, hits: before.length }]);
       expect(await counted()).toEqual(new Map([[uploadId, before.length]]));
       expect(await committedHits()).toEqual(before);
+    });
+
+    it('prepares the staging beside the parse, once a run, and waits for it however the run ends', async () => {
+      const before = await committedHits();
+      const log: string[] = [];
+      const removeStale = hits.removeStale.bind(hits);
+      const found = hits.found.bind(hits);
+      // Slow, so that a run that did not wait for it would end first.
+      hits.removeStale = async (id, keep) => {
+        log.push(`removeStale ${keep === null ? 'none' : 'committed'}`);
+        await new Promise((r) => setTimeout(r, 150));
+        await removeStale(id, keep);
+        log.push('removed');
+      };
+      hits.found = async (id, attempt) => {
+        log.push('found');
+        return found(id, attempt);
+      };
+      const reprocess = async () =>
+        ok(
+          await t.gql(`mutation($i: LogUploadReprocessInput!) { logUploadReprocess(input: $i) { userErrors { message } } }`, {
+            i: { id: toGlobalId('LogUpload', uploadId) },
+          }),
+        );
+      try {
+        const processor = new LogUploadProcessor(t.dataSource, t.services.queue, t.services.iocIndexes, {
+          leaseMs: 60_000,
+          hitWriter: new HitWriter(hits),
+          onStep: (step) => void log.push(step),
+        });
+        await reprocess();
+        const job = (await t.services.queue.claim('test-worker', 60_000))!;
+        const outcome = await processor.process(job.uploadId, 'test-worker');
+        log.push(`process ${outcome.status}`);
+        expect(outcome.status).toBe('COMPLETED');
+        // Begun before the hits were known (the parse of this small upload may end first), done before they were
+        // staged, and not done again then.
+        expect(log[0]).toBe('found');
+        expect(log.filter((l) => l === 'found' || l.startsWith('removeStale'))).toEqual(['found', 'removeStale committed']);
+        expect(log.filter((l) => l !== 'found' && !l.startsWith('removeStale'))).toEqual(
+          ['matched', 'removed', 'staged', 'committed', 'settled', 'process COMPLETED'].filter((l) => log.indexOf(l) >= 0),
+        );
+        expect(log.indexOf('removed')).toBeLessThan(log.indexOf('staged'));
+        expect(await committedHits()).toEqual(before);
+
+        // A run that ends before staging (stopped at once) returns only once its preparation's delete has run: none
+        // of it lands after the lease is handed back.
+        log.length = 0;
+        await reprocess();
+        const again = (await t.services.queue.claim('test-worker', 60_000))!;
+        const stop = new AbortController();
+        stop.abort();
+        const stopped = await processor.process(again.uploadId, 'test-worker', stop.signal);
+        log.push(`process ${stopped.status}`);
+        expect(stopped.status).toBe('LEASE_LOST');
+        expect(log).toEqual(['found', 'removeStale committed', 'removed', 'process LEASE_LOST']);
+        expect(await t.services.queue.release(again.uploadId, 'test-worker')).toBe(true);
+      } finally {
+        hits.removeStale = removeStale;
+        hits.found = found;
+      }
+      // The released job, run to the end: the same hits.
+      const [outcome] = await processQueued();
+      expect(outcome.status).toBe('COMPLETED');
+      expect(await committedHits()).toEqual(before);
+      expect(await rows(`SELECT uniqExact(attempt) AS n FROM flow_hit`)).toEqual([{ n: 1 }]);
+    });
+
+    it('prepares the staging again when its first preparation failed (ClickHouse away during the parse)', async () => {
+      const before = await committedHits();
+      const removeStale = hits.removeStale.bind(hits);
+      let calls = 0;
+      hits.removeStale = async (id, keep) => {
+        if (++calls === 1) throw new AnalyticsUnavailableError('NOT_MIGRATED');
+        return removeStale(id, keep);
+      };
+      try {
+        ok(
+          await t.gql(`mutation($i: LogUploadReprocessInput!) { logUploadReprocess(input: $i) { userErrors { message } } }`, {
+            i: { id: toGlobalId('LogUpload', uploadId) },
+          }),
+        );
+        const [outcome] = await processQueued();
+        expect(outcome.status).toBe('COMPLETED');
+        expect(calls).toBe(2);
+      } finally {
+        hits.removeStale = removeStale;
+      }
+      expect(await committedHits()).toEqual(before);
+      expect(await rows(`SELECT uniqExact(attempt) AS n FROM flow_hit`)).toEqual([{ n: 1 }]);
     });
 
     it('deletes a device’s hits there too', async () => {
