@@ -7,7 +7,10 @@
  * until the worker's finishing transaction committed, and for the analytics tier the superseded rows settled).
  *
  *   node -r @swc-node/register --expose-gc bench/ingest-analytics.bench.ts [--db sqlite|mysql] [--entries 1000000]
- *        [--runs 10] [--mysql-url mysql://root@127.0.0.1:3306]
+ *        [--runs 10] [--mysql-url mysql://root@127.0.0.1:3306] [--control]
+ *
+ * --control: the second server without ANALYTICS_URL too (an A/A run): the ratio it prints is this machine's noise
+ * between two identical servers, the margin any A/B ratio of this bench carries.
  *
  * Prints each mode's median and p95 and the ratio with/without (target <= 1.2x); asserts nothing (rule 12). Needs
  * chDB (npm install --prefix tools/chdb).
@@ -35,6 +38,7 @@ import { argValue } from './lib/args';
 const DB = (argValue('db') ?? 'sqlite') as 'sqlite' | 'mysql';
 if (DB !== 'sqlite' && DB !== 'mysql') throw new Error(`--db must be sqlite or mysql, not ${String(DB)}`);
 const ENTRIES = Number(argValue('entries') ?? 1_000_000);
+const CONTROL = process.argv.includes('--control');
 const RUNS = Number(argValue('runs') ?? 10);
 const MYSQL_URL = argValue('mysql-url') ?? 'mysql://root@127.0.0.1:3306';
 const MAX_UPLOAD = 15_000_000;
@@ -98,10 +102,11 @@ async function startSide(mode: Mode, set: IocSet, tmp: string): Promise<Side> {
     env.DATABASE_URL = await freshMysqlDatabase(MYSQL_URL, name);
     dropDb = () => dropMysqlDatabase(MYSQL_URL, name);
   }
-  if (mode === 'clickhouse') env.ANALYTICS_URL = `chdb://${path.join(tmp, 'chdb')}`;
+  const tier = mode === 'clickhouse' && !CONTROL;
+  if (tier) env.ANALYTICS_URL = `chdb://${path.join(tmp, 'chdb')}`;
   const server = await startServer(loadConfig(env), silentLogger());
   const s = server.services;
-  if (mode === 'clickhouse') {
+  if (tier) {
     for (let i = 0; i < 100 && !s.analytics!.ready; i++) await new Promise((r) => setTimeout(r, 100));
     if (!s.analytics!.ready) throw new Error('chDB tables not migrated');
   }
@@ -259,11 +264,15 @@ async function main(): Promise<void> {
     console.log(`ack -> COMPLETED    median     p95        | processing (claim -> COMPLETED) median | ack median`);
     for (const [name, r] of [
       ['SQL (no tier)    ', sql],
-      ['ClickHouse (chDB)', ch],
+      [CONTROL ? 'SQL again (A/A)  ' : 'ClickHouse (chDB)', ch],
     ] as const)
       console.log(
         `  ${name} ${r.p50.toFixed(0).padStart(6)} ms  ${r.p95.toFixed(0).padStart(6)} ms  | ${r.process.toFixed(0).padStart(6)} ms | ${r.ack.toFixed(0)} ms`,
       );
+    if (CONTROL) {
+      console.log(`  A/A ratio (--control: both servers without the tier): median ${ratio50.toFixed(2)}x, p95 ${ratio95.toFixed(2)}x (1.00x but for this machine's noise)`);
+      return;
+    }
     console.log(
       `  of which, ClickHouse: hits compared and inserted (before the COMPLETED transaction) ${ch.stage.toFixed(0)} ms, superseded rows removed ${ch.settle.toFixed(0)} ms (medians)`,
     );

@@ -143,7 +143,8 @@ export class LogUploadProcessor {
     if (rows.length === 0) return { status: 'LEASE_LOST', ...base, durationMs: 0 };
     const accountId = Number(rows[0].account_id);
     // With the analytics tier, what staging the hits needs before they are known (the committed attempt, how its hits
-    // were found, other attempts' rows removed) runs beside the index load and the parse (HitWriter.prepareStage).
+    // were found, other attempts' rows removed) runs beside the index load and the parse (HitWriter.prepareStage). A
+    // failure of it is met at staging, which prepares again; until then it is left unheard, not unhandled.
     const prepared = this.hitWriter.prepareStage(this.dataSource.manager, { accountId, uploadId });
     preparing.staging = prepared;
     prepared?.catch(() => undefined);
