@@ -270,7 +270,9 @@ async function main(): Promise<void> {
         `  ${name} ${r.p50.toFixed(0).padStart(6)} ms  ${r.p95.toFixed(0).padStart(6)} ms  | ${r.process.toFixed(0).padStart(6)} ms | ${r.ack.toFixed(0)} ms`,
       );
     if (CONTROL) {
-      console.log(`  A/A ratio (--control: both servers without the tier): median ${ratio50.toFixed(2)}x, p95 ${ratio95.toFixed(2)}x (1.00x but for this machine's noise)`);
+      console.log(
+        `  A/A ratio (--control: both servers without the tier): median ${ratio50.toFixed(2)}x, p95 ${ratio95.toFixed(2)}x (1.00x but for this machine's noise)`,
+      );
       return;
     }
     console.log(
