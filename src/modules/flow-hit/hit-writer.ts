@@ -73,8 +73,8 @@ export class HitWriter {
   /**
    * What staging an upload's hits needs before the hits are known (null without the tier): the upload's committed
    * attempt, how its hits were found, and every other attempt's rows removed from ClickHouse. The processor starts
-   * it as a run begins, so that its statements (two in ClickHouse, one in SQL: 5-10 ms for a first run, and the
-   * read of every committed hit for a re-run) overlap the parse instead of following the match. The caller holds
+   * it as a run begins, so that its statements (for a first run one read in SQL and the stale check in ClickHouse,
+   * 5-10 ms; a re-run also reads every committed hit) overlap the parse instead of following the match. The caller holds
    * the upload's lease from before it starts to after the commit, so the attempt it reads stays the committed one
    * (replaceFlowHits checks).
    */
