@@ -43,6 +43,14 @@ describe.each(drivers)('the hit writer on ClickHouse (%s)', (driver) => {
       }
     };
 
+    /** Queues the upload again (logUploadReprocess), for processQueued() to run. */
+    const reprocess = async () =>
+      ok(
+        await t.gql(`mutation($i: LogUploadReprocessInput!) { logUploadReprocess(input: $i) { userErrors { message } } }`, {
+          i: { id: toGlobalId('LogUpload', uploadId) },
+        }),
+      );
+
     const rows = async <T>(query: string) => (await (await t.services.analytics!.client.query({ query, format: 'JSONEachRow' })).json()) as T[];
     const counted = async () => hits.uploadHitCounts(t.accountId, await committedAttempts(t.dataSource.manager, t.accountId));
     /** The committed attempt's hits, without the attempt columns, in order. */
@@ -98,11 +106,7 @@ describe.each(drivers)('the hit writer on ClickHouse (%s)', (driver) => {
       expect(await committedHits()).toEqual(before);
 
       // The re-run (a reprocess) writes a third attempt, commits it, and leaves it alone.
-      ok(
-        await t.gql(`mutation($i: LogUploadReprocessInput!) { logUploadReprocess(input: $i) { userErrors { message } } }`, {
-          i: { id: toGlobalId('LogUpload', uploadId) },
-        }),
-      );
+      await reprocess();
       const [outcome] = await processQueued();
       expect(outcome.status).toBe('COMPLETED');
       expect(await rows(`SELECT uniqExact(attempt) AS n, count() AS hits FROM flow_hit`)).toEqual([{ n: 1, hits: before.length }]);
@@ -126,12 +130,6 @@ describe.each(drivers)('the hit writer on ClickHouse (%s)', (driver) => {
         log.push('found');
         return found(id, attempt);
       };
-      const reprocess = async () =>
-        ok(
-          await t.gql(`mutation($i: LogUploadReprocessInput!) { logUploadReprocess(input: $i) { userErrors { message } } }`, {
-            i: { id: toGlobalId('LogUpload', uploadId) },
-          }),
-        );
       try {
         const processor = new LogUploadProcessor(t.dataSource, t.services.queue, t.services.iocIndexes, {
           leaseMs: 60_000,
@@ -185,11 +183,7 @@ describe.each(drivers)('the hit writer on ClickHouse (%s)', (driver) => {
         return removeStale(id, keep);
       };
       try {
-        ok(
-          await t.gql(`mutation($i: LogUploadReprocessInput!) { logUploadReprocess(input: $i) { userErrors { message } } }`, {
-            i: { id: toGlobalId('LogUpload', uploadId) },
-          }),
-        );
+        await reprocess();
         const [outcome] = await processQueued();
         expect(outcome.status).toBe('COMPLETED');
         expect(calls).toBe(2);
