@@ -169,13 +169,22 @@ export function formatIpv4(value: number): string {
 
 /** RFC 5952 text: lowercase, no leading zeros, the longest run (>= 2) of zero groups as "::". */
 export function formatIpv6(value: bigint): string {
-  if (value >> 32n === 0xffffn) return `::ffff:${formatIpv4(Number(value & 0xffffffffn))}`;
   const w = ipv6ToWords(value, SCRATCH_WORDS);
+  return formatIpv6Words(w[0], w[1], w[2], w[3]);
+}
+
+/** formatIpv6 of the address given as four big-endian uint32 words (no BigInt: a bulk import formats a million). */
+export function formatIpv6Words(w0: number, w1: number, w2: number, w3: number): string {
+  if (w0 === 0 && w1 === 0 && w2 >>> 0 === 0xffff) return `::ffff:${formatIpv4(w3 >>> 0)}`;
   const g = SCRATCH_GROUPS;
-  for (let k = 0; k < 4; k++) {
-    g[2 * k] = w[k] >>> 16;
-    g[2 * k + 1] = w[k] & 0xffff;
-  }
+  g[0] = w0 >>> 16;
+  g[1] = w0 & 0xffff;
+  g[2] = w1 >>> 16;
+  g[3] = w1 & 0xffff;
+  g[4] = w2 >>> 16;
+  g[5] = w2 & 0xffff;
+  g[6] = w3 >>> 16;
+  g[7] = w3 & 0xffff;
   let bestAt = -1;
   let bestLen = 1; // a single zero group is never compressed
   for (let k = 0; k < 8;) {

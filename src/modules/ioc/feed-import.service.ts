@@ -68,7 +68,7 @@ export interface FeedImportOptions {
    * import back and reaches the caller. A source checks there that it still exists and still holds its lease.
    */
   beforeWrite?: (em: EntityManager) => Promise<void>;
-  /** Where the lines are gathered, when the reader also adds to it directly (importFile's plain IPv4 lines). */
+  /** Where the lines are gathered, when the reader also adds to it directly (importFile's plain address lines). */
   collected?: Collection;
 }
 
@@ -359,12 +359,17 @@ export class FeedImportService {
       listId == null ? null : await this.dataSource.getRepository(IocList).findOne({ select: { entryKind: true }, where: { id: listId, accountId } });
     if (kind?.entryKind === IocEntryKind.DOMAIN) return this.importDomainFile(accountId, listId, source, mode, onProgress, options);
     const input = fs.createReadStream(source.path, { highWaterMark: 64 * 1024 });
-    // Plain IPv4 lines (most of a big feed) go straight into the entry set, without a string or object each.
+    // Plain address lines (most of a big feed) go straight into the entry set, without a string or object each.
     const collected = newCollection();
     const lines = readFeedLines(input, {
       onPlainIpv4: (network, prefix, normalized) => {
         collected.tally.recordPlainEntry(normalized);
         collected.entries.addV4(network, prefix);
+        if (onProgress && collected.tally.lineCount % PROGRESS_LINES === 0) onProgress(collected.tally.lineCount, input.bytesRead);
+      },
+      onPlainIpv6: (network, prefix, normalized) => {
+        collected.tally.recordPlainEntry(normalized);
+        collected.entries.addV6(network, prefix);
         if (onProgress && collected.tally.lineCount % PROGRESS_LINES === 0) onProgress(collected.tally.lineCount, input.bytesRead);
       },
     });

@@ -56,10 +56,11 @@ export function ipv4Key(v4: number): string {
 
 /** The sortable key of an IPv6 address given as four big-endian uint32 words (IPv4-mapped ones keyed as IPv4). */
 export function ipv6WordsKey(w: ArrayLike<number>): string {
-  return (
-    (w[0] >>> 0).toString(16).padStart(8, '0') +
-    (w[1] >>> 0).toString(16).padStart(8, '0') +
-    (w[2] >>> 0).toString(16).padStart(8, '0') +
-    (w[3] >>> 0).toString(16).padStart(8, '0')
-  );
+  return ipv6Key(w[0], w[1], w[2], w[3]);
+}
+
+/** ipv6WordsKey of four words given apart, from the table of 16-bit hex digits. */
+export function ipv6Key(w0: number, w1: number, w2: number, w3: number): string {
+  const h = (hex16 ??= hex16Table());
+  return h[w0 >>> 16] + h[w0 & 0xffff] + h[w1 >>> 16] + h[w1 & 0xffff] + h[w2 >>> 16] + h[w2 & 0xffff] + h[w3 >>> 16] + h[w3 & 0xffff];
 }

@@ -2,12 +2,12 @@
 //
 // Bulk loads insert far faster in key order (every B-tree but one then grows at its right edge) and a
 // REPLACE can then be a merge with the list's rows read in the same order: no per-entry lookups, no set of
-// a million strings. IPv4 entries are kept as numbers (network * 64 + prefix) and their text is made only
-// when a row is written.
+// a million strings. Entries are kept as numbers (IPv4: network * 64 + prefix; IPv6: four words and a prefix) and
+// their text is made only when a row is written.
 
-import { Cidr, Cidr6 } from '../../../common/net/cidr';
-import { formatIpv4 } from '../../../common/net/ip';
-import { cidrRangeKeys, ipv4Key } from '../ioc-range';
+import { Cidr } from '../../../common/net/cidr';
+import { formatIpv4, formatIpv6Words, ipv6ToWords } from '../../../common/net/ip';
+import { ipv4Key, ipv6Key } from '../ioc-range';
 
 /** One distinct entry, in `(rangeStart ASC, rangeEnd DESC)` order. */
 export interface OrderedEntry {
@@ -22,13 +22,6 @@ export interface OrderedEntry {
   readonly expiresAt: number | null;
 }
 
-interface V6Entry {
-  readonly cidr: Cidr6;
-  readonly start: string;
-  readonly end: string;
-  readonly order: number;
-}
-
 /** Orders two (start, end) key pairs as the import does: start ascending, then end descending. */
 export function compareRange(aStart: string, aEnd: string, bStart: string, bEnd: string): number {
   if (aStart !== bStart) return aStart < bStart ? -1 : 1;
@@ -40,12 +33,16 @@ export class FeedEntrySet {
   private v4Keys = new Float64Array(4096);
   private v4Order = new Uint32Array(4096);
   private n4 = 0;
-  private readonly v6: V6Entry[] = [];
+  /** IPv6 networks: four big-endian words each, their prefixes and arrival orders. */
+  private v6Words = new Uint32Array(4096);
+  private v6Prefix = new Uint8Array(1024);
+  private v6Order = new Uint32Array(1024);
+  private n6 = 0;
   /** By arrival order; undefined when there is none (sparse arrays stay small for comment-less feeds). */
   private readonly comments: Array<string | undefined> = [];
   private readonly expiries: Array<number | undefined> = [];
   private arrivals = 0;
-  private sorted: { v4: Uint32Array; v6: V6Entry[]; distinct: number; duplicates: number } | null = null;
+  private sorted: Sorted | null = null;
 
   /** Adds one entry as the feed gives it; repeats are counted, and the first one's comment and expiry win. */
   add(cidr: Cidr, comment: string | null = null, expiresAt: number | null = null): void {
@@ -54,16 +51,40 @@ export class FeedEntrySet {
     if (comment !== null) this.comments[order] = comment;
     if (expiresAt !== null) this.expiries[order] = expiresAt;
     if (cidr.family === 4) this.pushV4(cidr.network, cidr.prefix, order);
-    else {
-      const { start, end } = cidrRangeKeys(cidr);
-      this.v6.push({ cidr, start, end, order });
-    }
+    else this.pushV6(ipv6ToWords(cidr.network, WORDS), cidr.prefix, order);
   }
 
   /** Adds an IPv4 network (host bits clear) without comment or expiry: the reader's fast path for plain address lines. */
   addV4(network: number, prefix: number): void {
     if (this.sorted) throw new Error('FeedEntrySet: add after sort');
     this.pushV4(network, prefix, this.arrivals++);
+  }
+
+  /** Adds an IPv6 network (four big-endian words, host bits clear) without comment or expiry (the reader's fast path). */
+  addV6(network: ArrayLike<number>, prefix: number): void {
+    if (this.sorted) throw new Error('FeedEntrySet: add after sort');
+    this.pushV6(network, prefix, this.arrivals++);
+  }
+
+  private pushV6(network: ArrayLike<number>, prefix: number, order: number): void {
+    if (this.n6 === this.v6Prefix.length) {
+      const words = new Uint32Array(this.n6 * 8);
+      words.set(this.v6Words);
+      this.v6Words = words;
+      const prefixes = new Uint8Array(this.n6 * 2);
+      prefixes.set(this.v6Prefix);
+      this.v6Prefix = prefixes;
+      const ord = new Uint32Array(this.n6 * 2);
+      ord.set(this.v6Order);
+      this.v6Order = ord;
+    }
+    const at = this.n6 * 4;
+    this.v6Words[at] = network[0];
+    this.v6Words[at + 1] = network[1];
+    this.v6Words[at + 2] = network[2];
+    this.v6Words[at + 3] = network[3];
+    this.v6Prefix[this.n6] = prefix;
+    this.v6Order[this.n6++] = order;
   }
 
   private pushV4(network: number, prefix: number, order: number): void {
@@ -139,14 +160,26 @@ export class FeedEntrySet {
     for (let r = 0; r < n; r++) if (w === 0 || keys[from[r]] !== keys[from[w - 1]]) from[w++] = from[r];
     const v4 = from.subarray(0, w);
     await pause();
-    this.v6.sort((a, b) => compareRange(a.start, a.end, b.start, b.end) || a.order - b.order);
-    const v6: V6Entry[] = [];
-    for (const e of this.v6) if (v6.length === 0 || compareRange(v6[v6.length - 1].start, v6[v6.length - 1].end, e.start, e.end) !== 0) v6.push(e);
+    // IPv6: by network (word by word), then prefix (a shorter one ends later), then arrival; repeats dropped.
+    const words = this.v6Words;
+    const prefixes = this.v6Prefix;
+    const orders = this.v6Order;
+    const by6 = new Uint32Array(this.n6);
+    for (let i = 0; i < by6.length; i++) by6[i] = i;
+    by6.sort((a, b) => {
+      const x = a * 4;
+      const y = b * 4;
+      for (let k = 0; k < 4; k++) if (words[x + k] !== words[y + k]) return words[x + k] - words[y + k];
+      return prefixes[a] - prefixes[b] || orders[a] - orders[b];
+    });
+    let w6 = 0;
+    for (let r = 0; r < by6.length; r++) if (w6 === 0 || !sameV6(words, prefixes, by6[r], by6[w6 - 1])) by6[w6++] = by6[r];
+    const v6 = by6.subarray(0, w6);
     const distinct = v4.length + v6.length;
     this.sorted = { v4, v6, distinct, duplicates: this.arrivals - distinct };
   }
 
-  private done(): { v4: Uint32Array; v6: V6Entry[]; distinct: number; duplicates: number } {
+  private done(): Sorted {
     if (!this.sorted) throw new Error('FeedEntrySet: call sort() first');
     return this.sorted;
   }
@@ -163,8 +196,33 @@ export class FeedEntrySet {
    */
   cursor(): OrderedCursor {
     const { v4, v6 } = this.done();
-    return new OrderedCursor(v4, this.v4Keys, this.v4Order, v6, this.comments, this.expiries);
+    return new OrderedCursor(v4, this.v4Keys, this.v4Order, v6, this.v6Words, this.v6Prefix, this.v6Order, this.comments, this.expiries);
   }
+}
+
+/** Sorted distinct entries, as indexes into each family's arrays. */
+interface Sorted {
+  v4: Uint32Array;
+  v6: Uint32Array;
+  distinct: number;
+  duplicates: number;
+}
+
+const WORDS = new Uint32Array(4);
+
+function sameV6(words: Uint32Array, prefixes: Uint8Array, a: number, b: number): boolean {
+  const x = a * 4;
+  const y = b * 4;
+  return (
+    prefixes[a] === prefixes[b] && words[x] === words[y] && words[x + 1] === words[y + 1] && words[x + 2] === words[y + 2] && words[x + 3] === words[y + 3]
+  );
+}
+
+/** The last word of an IPv6 network's range: its word `k` with the host bits of `prefix` set. */
+function lastWord(word: number, k: number, prefix: number): number {
+  const bits = prefix - 32 * k;
+  if (bits >= 32) return word;
+  return bits <= 0 ? 0xffffffff : (word | (0xffffffff >>> bits)) >>> 0;
 }
 
 /** "/0" to "/32". */
@@ -181,9 +239,6 @@ export class OrderedCursor implements OrderedEntry {
   expiresAt: number | null = null;
   private i = 0;
   private j = 0;
-  /** The next IPv4 entry's keys, made once it is compared with the next IPv6 entry. */
-  private headStart: string | null = null;
-  private headEnd = '';
 
   constructor(
     /** Sorted distinct IPv4 entries, as indexes into keys and orders. */
@@ -191,46 +246,66 @@ export class OrderedCursor implements OrderedEntry {
     /** network * 64 + prefix, and arrival order, by index. */
     private readonly keys: Float64Array,
     private readonly orders: Uint32Array,
-    private readonly v6: readonly V6Entry[],
+    /** Sorted distinct IPv6 entries, as indexes into words (four each), prefixes and orders6. */
+    private readonly v6: Uint32Array,
+    private readonly words: Uint32Array,
+    private readonly prefixes: Uint8Array,
+    private readonly orders6: Uint32Array,
     private readonly comments: ReadonlyArray<string | undefined>,
     private readonly expiries: ReadonlyArray<number | undefined>,
   ) {}
 
   /** Moves to the next entry; false past the last. */
   next(): boolean {
-    const { v4, v6 } = this;
+    const { v4, v6, words: w } = this;
     const has4 = this.i < v4.length;
+    const has6 = this.j < v6.length;
     const k = has4 ? v4[this.i] : 0;
-    const key = has4 ? this.keys[k] : 0;
-    const prefix = key % 64;
-    const network = (key - prefix) / 64;
-    if (has4 && this.headStart === null) {
-      this.headStart = ipv4Key(network);
-      this.headEnd = prefix === 32 ? this.headStart : ipv4Key(network + 2 ** (32 - prefix) - 1);
+    const m = has6 ? v6[this.j] : 0;
+    const at = m * 4;
+    if (has4) {
+      const key = this.keys[k];
+      const prefix = key % 64;
+      const network = (key - prefix) / 64;
+      // The IPv4 entry goes first unless the IPv6 one's range (compared as IPv4-mapped words) is ordered before it.
+      if (!has6 || compareV4V6(network, prefix, w, at, this.prefixes[m]) <= 0) {
+        const order = this.orders[k];
+        this.i++;
+        this.cidr = formatIpv4(network) + SLASH[prefix];
+        this.family = 4;
+        this.prefix = prefix;
+        this.start = ipv4Key(network);
+        this.end = prefix === 32 ? this.start : ipv4Key(network + 2 ** (32 - prefix) - 1);
+        this.comment = this.comments[order] ?? null;
+        this.expiresAt = this.expiries[order] ?? null;
+        return true;
+      }
     }
-    const e6 = this.j < v6.length ? v6[this.j] : null;
-    if (has4 && (e6 === null || compareRange(this.headStart as string, this.headEnd, e6.start, e6.end) <= 0)) {
-      const order = this.orders[k];
-      this.i++;
-      this.cidr = formatIpv4(network) + SLASH[prefix];
-      this.family = 4;
-      this.prefix = prefix;
-      this.start = this.headStart as string;
-      this.end = this.headEnd;
-      this.comment = this.comments[order] ?? null;
-      this.expiresAt = this.expiries[order] ?? null;
-      this.headStart = null;
-      return true;
-    }
-    if (e6 === null) return false;
+    if (!has6) return false;
     this.j++;
-    this.cidr = e6.cidr.text;
+    const p6 = this.prefixes[m];
+    const order = this.orders6[m];
+    this.cidr = `${formatIpv6Words(w[at], w[at + 1], w[at + 2], w[at + 3])}/${p6}`;
     this.family = 6;
-    this.prefix = e6.cidr.prefix;
-    this.start = e6.start;
-    this.end = e6.end;
-    this.comment = this.comments[e6.order] ?? null;
-    this.expiresAt = this.expiries[e6.order] ?? null;
+    this.prefix = p6;
+    this.start = ipv6Key(w[at], w[at + 1], w[at + 2], w[at + 3]);
+    this.end = p6 === 128 ? this.start : ipv6Key(lastWord(w[at], 0, p6), lastWord(w[at + 1], 1, p6), lastWord(w[at + 2], 2, p6), lastWord(w[at + 3], 3, p6));
+    this.comment = this.comments[order] ?? null;
+    this.expiresAt = this.expiries[order] ?? null;
     return true;
   }
+}
+
+/**
+ * compareRange of an IPv4 network and an IPv6 one (words[at..at+3] and p6), without their keys: the IPv4 one is
+ * ::ffff:network/(96 + prefix) in the shared key space.
+ */
+function compareV4V6(network: number, prefix: number, words: Uint32Array, at: number, p6: number): number {
+  // Start keys: (0, 0, 0xffff, network) against the IPv6 words.
+  if (words[at] !== 0 || words[at + 1] !== 0) return -1;
+  if (words[at + 2] !== 0xffff) return words[at + 2] > 0xffff ? -1 : 1;
+  if (words[at + 3] !== network) return network < words[at + 3] ? -1 : 1;
+  // Same start: the one that ends later (the shorter prefix) goes first.
+  const p4 = 96 + prefix;
+  return p4 === p6 ? 0 : p4 < p6 ? -1 : 1;
 }

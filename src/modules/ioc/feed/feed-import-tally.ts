@@ -102,7 +102,7 @@ export class FeedImportTally {
     }
   }
 
-  /** Counts a plain IPv4 line the reader handed over without a FeedLine (FeedReadOptions.onPlainIpv4). */
+  /** Counts a plain address line the reader handed over without a FeedLine (FeedReadOptions.onPlainIpv4, onPlainIpv6). */
   recordPlainEntry(normalized: boolean): void {
     if (this.dedupe) throw new Error('FeedImportTally: plain entries carry no text to dedupe by');
     this.lines++;

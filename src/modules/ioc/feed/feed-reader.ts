@@ -23,6 +23,13 @@ export interface FeedReadOptions extends FeedLineOptions {
    * some were set (as parseFeedLine's entry result).
    */
   readonly onPlainIpv4?: (network: number, prefix: number, normalized: boolean) => void;
+  /**
+   * The same for plain IPv6 lines (`hex:hex::hex` or with `/n` alone: hex groups, no dotted tail, within the prefix
+   * limit) whose network lies outside `::/64`, where the IPv4-mapped block and the hosts-file sinks are (those lines are
+   * yielded as usual). `network` is four big-endian uint32 words with the host bits clear, in an array the reader
+   * reuses: copy it.
+   */
+  readonly onPlainIpv6?: (network: Uint32Array, prefix: number, normalized: boolean) => void;
 }
 
 /**
@@ -55,6 +62,88 @@ export function plainIpv4(buf: Buffer, from: number, end: number): number {
  * The decimal number at buf[i..end) of 1 to `max` (at most 3) digits without a leading zero, as value * 4 + its
  * digit count; -1 when there is none, or more digits, or a leading zero.
  */
+/**
+ * Reads a line that is exactly an IPv6 address of hex groups (one `::` at most, no dotted IPv4 tail) with an optional
+ * `/n` (no leading zero, at most 128) into `out` (four big-endian uint32 words); returns the prefix (128 without `/n`),
+ * or -1 for anything else. A trailing `\r` is ignored.
+ */
+export function plainIpv6(buf: Buffer, from: number, end: number, out: Uint32Array): number {
+  if (end > from && buf[end - 1] === 0x0d) end--;
+  const groups = V6_GROUPS;
+  let count = 0;
+  let gapAt = -1;
+  let i = from;
+  if (i + 1 < end && buf[i] === 0x3a) {
+    if (buf[i + 1] !== 0x3a) return -1;
+    gapAt = 0;
+    i += 2;
+  }
+  let prefix = 128;
+  while (i < end) {
+    let value = 0;
+    let digits = 0;
+    for (; i < end; i++) {
+      const c = buf[i];
+      const h = c >= 0x30 && c <= 0x39 ? c - 0x30 : c >= 0x61 && c <= 0x66 ? c - 0x57 : c >= 0x41 && c <= 0x46 ? c - 0x37 : -1;
+      if (h < 0) break;
+      if (++digits > 4) return -1;
+      value = value * 16 + h;
+    }
+    if (digits === 0 || count === 8) return -1;
+    groups[count++] = value;
+    if (i === end) break;
+    const c = buf[i];
+    if (c === 0x2f) {
+      const d = decimalAt(buf, i + 1, end, 3);
+      if (d < 0 || d >> 2 > 128 || i + 1 + (d & 3) !== end) return -1;
+      prefix = d >> 2;
+      break;
+    }
+    if (c !== 0x3a) return -1;
+    i++;
+    if (i < end && buf[i] === 0x3a) {
+      if (gapAt >= 0) return -1;
+      gapAt = count;
+      i++;
+      // "::" last, or "::/n"
+      if (i === end) break;
+      if (buf[i] === 0x2f) {
+        const d = decimalAt(buf, i + 1, end, 3);
+        if (d < 0 || d >> 2 > 128 || i + 1 + (d & 3) !== end) return -1;
+        prefix = d >> 2;
+        break;
+      }
+    } else if (i === end) return -1;
+  }
+  if (gapAt < 0) {
+    if (count !== 8) return -1;
+  } else {
+    if (count > 7) return -1;
+    const tail = count - gapAt;
+    for (let k = 0; k < tail; k++) groups[7 - k] = groups[count - 1 - k];
+    for (let k = gapAt; k < 8 - tail; k++) groups[k] = 0;
+  }
+  for (let w = 0; w < 4; w++) out[w] = (groups[2 * w] * 0x10000 + groups[2 * w + 1]) >>> 0;
+  return prefix;
+}
+
+const V6_GROUPS = new Uint16Array(8);
+/**
+ * Clears the host bits of the words for `prefix`. Returns 1 when a set host bit was cleared, 0 when none was set, and
+ * -1 when the network lies inside ::/64 (the IPv4-mapped block and the hosts-file sinks: the general path's).
+ */
+function clearHostBits(words: Uint32Array, prefix: number): number {
+  let changed = 0;
+  for (let w = 0; w < 4; w++) {
+    const bits = prefix - 32 * w;
+    if (bits >= 32) continue;
+    const net = bits <= 0 ? 0 : (words[w] & (0xffffffff << (32 - bits))) >>> 0;
+    if (net !== words[w]) changed = 1;
+    words[w] = net;
+  }
+  return words[0] === 0 && words[1] === 0 ? -1 : changed;
+}
+
 function decimalAt(buf: Buffer, i: number, end: number, max: number): number {
   let value = 0;
   let j = i;
@@ -129,7 +218,10 @@ export async function* readFeedLines(
 ): AsyncGenerator<FeedLine> {
   const maxLine = options.maxLineLength ?? DEFAULT_MAX_FEED_LINE;
   const onPlainIpv4 = options.onPlainIpv4;
+  const onPlainIpv6 = options.onPlainIpv6;
   const minPrefixV4 = options.minPrefixV4 ?? DEFAULT_CIDR_LIMITS.minPrefixV4;
+  const minPrefixV6 = options.minPrefixV6 ?? DEFAULT_CIDR_LIMITS.minPrefixV6;
+  const words = new Uint32Array(4);
   let head: Buffer[] | null = [];
   let headBytes = 0;
   let pending: Buffer[] = [];
@@ -193,6 +285,17 @@ export async function* readFeedLines(
           const network = prefix === 0 ? 0 : (address & (-1 << (32 - prefix))) >>> 0;
           lineNumber++;
           onPlainIpv4(network, prefix, network !== address);
+          from = nl + 1;
+          continue;
+        }
+      }
+      // The same for a plain IPv6 line ("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff/128\r" is 44 bytes).
+      if (onPlainIpv6 !== undefined && pendingBytes === 0 && !first && nl - from <= 44) {
+        const prefix = plainIpv6(buf, from, nl, words);
+        const cleared = prefix >= minPrefixV6 ? clearHostBits(words, prefix) : -1;
+        if (cleared >= 0) {
+          lineNumber++;
+          onPlainIpv6(words, prefix, cleared === 1);
           from = nl + 1;
           continue;
         }
