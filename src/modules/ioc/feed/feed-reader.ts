@@ -24,9 +24,9 @@ export interface FeedReadOptions extends FeedLineOptions {
    */
   readonly onPlainIpv4?: (network: number, prefix: number, normalized: boolean) => void;
   /**
-   * The same for plain IPv6 lines (`hex:hex::hex` or with `/n` alone: hex groups, no dotted tail, within the prefix
-   * limit) whose network lies outside `::/64`, where the IPv4-mapped block and the hosts-file sinks are (those lines are
-   * yielded as usual). `network` is four big-endian uint32 words with the host bits clear, in an array the reader
+   * The same for plain IPv6 lines (an address of hex groups, no dotted tail, alone or with `/n`, within the prefix
+   * limit) whose network lies outside `::/64`, where the IPv4-mapped block and the hosts-file sinks are (those lines
+   * are yielded as usual). `network` is four big-endian uint32 words with the host bits clear, in an array the reader
    * reuses: copy it.
    */
   readonly onPlainIpv6?: (network: Uint32Array, prefix: number, normalized: boolean) => void;
@@ -62,6 +62,20 @@ export function plainIpv4(buf: Buffer, from: number, end: number): number {
  * The decimal number at buf[i..end) of 1 to `max` (at most 3) digits without a leading zero, as value * 4 + its
  * digit count; -1 when there is none, or more digits, or a leading zero.
  */
+function decimalAt(buf: Buffer, i: number, end: number, max: number): number {
+  let value = 0;
+  let j = i;
+  while (j < end && j - i <= max) {
+    const d = buf[j] - 0x30;
+    if (d < 0 || d > 9) break;
+    value = value * 10 + d;
+    j++;
+  }
+  const digits = j - i;
+  if (digits === 0 || digits > max || (digits > 1 && buf[i] === 0x30)) return -1;
+  return value * 4 + digits;
+}
+
 /**
  * Reads a line that is exactly an IPv6 address of hex groups (one `::` at most, no dotted IPv4 tail) with an optional
  * `/n` (no leading zero, at most 128) into `out` (four big-endian uint32 words); returns the prefix (128 without `/n`),
@@ -94,9 +108,7 @@ export function plainIpv6(buf: Buffer, from: number, end: number, out: Uint32Arr
     if (i === end) break;
     const c = buf[i];
     if (c === 0x2f) {
-      const d = decimalAt(buf, i + 1, end, 3);
-      if (d < 0 || d >> 2 > 128 || i + 1 + (d & 3) !== end) return -1;
-      prefix = d >> 2;
+      prefix = slashPrefix(buf, i, end);
       break;
     }
     if (c !== 0x3a) return -1;
@@ -108,13 +120,12 @@ export function plainIpv6(buf: Buffer, from: number, end: number, out: Uint32Arr
       // "::" last, or "::/n"
       if (i === end) break;
       if (buf[i] === 0x2f) {
-        const d = decimalAt(buf, i + 1, end, 3);
-        if (d < 0 || d >> 2 > 128 || i + 1 + (d & 3) !== end) return -1;
-        prefix = d >> 2;
+        prefix = slashPrefix(buf, i, end);
         break;
       }
     } else if (i === end) return -1;
   }
+  if (prefix < 0) return -1;
   if (gapAt < 0) {
     if (count !== 8) return -1;
   } else {
@@ -128,6 +139,13 @@ export function plainIpv6(buf: Buffer, from: number, end: number, out: Uint32Arr
 }
 
 const V6_GROUPS = new Uint16Array(8);
+
+/** The n of a `/n` at buf[at] that ends the line (0 to 128, no leading zero), or -1. */
+function slashPrefix(buf: Buffer, at: number, end: number): number {
+  const d = decimalAt(buf, at + 1, end, 3);
+  return d < 0 || d >> 2 > 128 || at + 1 + (d & 3) !== end ? -1 : d >> 2;
+}
+
 /**
  * Clears the host bits of the words for `prefix`. Returns 1 when a set host bit was cleared, 0 when none was set, and
  * -1 when the network lies inside ::/64 (the IPv4-mapped block and the hosts-file sinks: the general path's).
@@ -142,20 +160,6 @@ function clearHostBits(words: Uint32Array, prefix: number): number {
     words[w] = net;
   }
   return words[0] === 0 && words[1] === 0 ? -1 : changed;
-}
-
-function decimalAt(buf: Buffer, i: number, end: number, max: number): number {
-  let value = 0;
-  let j = i;
-  while (j < end && j - i <= max) {
-    const d = buf[j] - 0x30;
-    if (d < 0 || d > 9) break;
-    value = value * 10 + d;
-    j++;
-  }
-  const digits = j - i;
-  if (digits === 0 || digits > max || (digits > 1 && buf[i] === 0x30)) return -1;
-  return value * 4 + digits;
 }
 
 export type FeedNotTextReason = 'compressed' | 'binary' | 'notUtf8';
