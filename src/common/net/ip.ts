@@ -123,6 +123,15 @@ export function parseIpv6Words(text: string, out: Uint32Array): boolean {
       return false; // trailing single colon
     }
   }
+  return ipv6GroupsToWords(groups, count, gapAt, out);
+}
+
+/**
+ * The last step of reading IPv6 text: `count` 16-bit groups as written, with the "::" before group `gapAt` (-1: none)
+ * standing for the zero groups that make eight, into four big-endian words. False when they are not eight groups, or
+ * "::" stands for none. `groups` is overwritten.
+ */
+export function ipv6GroupsToWords(groups: Uint16Array, count: number, gapAt: number, out: Uint32Array): boolean {
   if (gapAt < 0) {
     if (count !== 8) return false;
   } else {

@@ -68,15 +68,9 @@ export class FeedEntrySet {
 
   private pushV6(network: ArrayLike<number>, prefix: number, order: number): void {
     if (this.n6 === this.v6Prefix.length) {
-      const words = new Uint32Array(this.n6 * 8);
-      words.set(this.v6Words);
-      this.v6Words = words;
-      const prefixes = new Uint8Array(this.n6 * 2);
-      prefixes.set(this.v6Prefix);
-      this.v6Prefix = prefixes;
-      const ord = new Uint32Array(this.n6 * 2);
-      ord.set(this.v6Order);
-      this.v6Order = ord;
+      this.v6Words = grown(this.v6Words, this.n6 * 8);
+      this.v6Prefix = grown(this.v6Prefix, this.n6 * 2);
+      this.v6Order = grown(this.v6Order, this.n6 * 2);
     }
     const at = this.n6 * 4;
     this.v6Words[at] = network[0];
@@ -89,12 +83,8 @@ export class FeedEntrySet {
 
   private pushV4(network: number, prefix: number, order: number): void {
     if (this.n4 === this.v4Keys.length) {
-      const keys = new Float64Array(this.n4 * 2);
-      keys.set(this.v4Keys);
-      this.v4Keys = keys;
-      const ord = new Uint32Array(this.n4 * 2);
-      ord.set(this.v4Order);
-      this.v4Order = ord;
+      this.v4Keys = grown(this.v4Keys, this.n4 * 2);
+      this.v4Order = grown(this.v4Order, this.n4 * 2);
     }
     this.v4Keys[this.n4] = network * 64 + prefix;
     this.v4Order[this.n4++] = order;
@@ -209,6 +199,13 @@ interface Sorted {
 }
 
 const WORDS = new Uint32Array(4);
+
+/** A copy of a typed array, `length` elements long (the arrays above grow by doubling). */
+function grown<T extends Float64Array | Uint32Array | Uint8Array>(a: T, length: number): T {
+  const b = new (a.constructor as new (n: number) => T)(length);
+  b.set(a);
+  return b;
+}
 
 function sameV6(words: Uint32Array, prefixes: Uint8Array, a: number, b: number): boolean {
   const x = a * 4;

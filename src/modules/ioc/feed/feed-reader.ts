@@ -3,6 +3,7 @@
 
 import { isUtf8 } from 'node:buffer';
 import { DEFAULT_CIDR_LIMITS } from '../../../common/net/cidr';
+import { ipv6GroupsToWords } from '../../../common/net/ip';
 import { FeedLineOptions, FeedLineResult, FeedSkipCode, parseFeedLine } from './feed-line';
 
 export interface FeedLine {
@@ -125,17 +126,7 @@ export function plainIpv6(buf: Buffer, from: number, end: number, out: Uint32Arr
       }
     } else if (i === end) return -1;
   }
-  if (prefix < 0) return -1;
-  if (gapAt < 0) {
-    if (count !== 8) return -1;
-  } else {
-    if (count > 7) return -1;
-    const tail = count - gapAt;
-    for (let k = 0; k < tail; k++) groups[7 - k] = groups[count - 1 - k];
-    for (let k = gapAt; k < 8 - tail; k++) groups[k] = 0;
-  }
-  for (let w = 0; w < 4; w++) out[w] = (groups[2 * w] * 0x10000 + groups[2 * w + 1]) >>> 0;
-  return prefix;
+  return prefix >= 0 && ipv6GroupsToWords(groups, count, gapAt, out) ? prefix : -1;
 }
 
 const V6_GROUPS = new Uint16Array(8);
