@@ -80,6 +80,18 @@ export function ipv6Mask(prefix: number): bigint {
   return prefix === 0 ? 0n : (ALL_128 << BigInt(128 - prefix)) & ALL_128;
 }
 
+/** ipv6Mask of every prefix as four big-endian uint32 words: `IPV6_MASK_WORDS[prefix * 4 + k]` (no BigInt on hot paths). */
+export const IPV6_MASK_WORDS = (() => {
+  const m = new Uint32Array(129 * 4);
+  for (let prefix = 0; prefix <= 128; prefix++) {
+    for (let k = 0; k < 4; k++) {
+      const bits = prefix - 32 * k;
+      m[prefix * 4 + k] = bits >= 32 ? 0xffffffff : bits <= 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
+    }
+  }
+  return m;
+})();
+
 /** Builds an IPv4 CIDR, clearing host bits. */
 export function cidr4(address: number, prefix: number): Cidr4 {
   const network = (address & ipv4Mask(prefix)) >>> 0;

@@ -66,7 +66,8 @@ function parseIpv4At(text: string, start: number, end: number): number | null {
   return value * 256 + octet;
 }
 
-function hexValue(c: number): number {
+/** The value of a hex digit's character code, or -1. */
+export function hexValue(c: number): number {
   if (c >= 48 && c <= 57) return c - 48;
   if (c >= 97 && c <= 102) return c - 87;
   if (c >= 65 && c <= 70) return c - 55;

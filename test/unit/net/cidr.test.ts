@@ -1,5 +1,7 @@
 import fc from 'fast-check';
 import {
+  IPV6_MASK_WORDS,
+  ipv6Mask,
   Cidr,
   cidrBounds,
   cidrContains,
@@ -11,7 +13,7 @@ import {
   parseRange,
   rangeToCidrs4,
 } from '../../../src/common/net/cidr';
-import { parseIp, ParsedIp } from '../../../src/common/net/ip';
+import { ipv6FromWords, parseIp, ParsedIp } from '../../../src/common/net/ip';
 
 function ip(text: string): ParsedIp {
   const parsed = parseIp(text);
@@ -237,5 +239,14 @@ describe('parseCidrList', () => {
   test('limits pass through (fc00::/7 as an internal network)', () => {
     expect(parseCidrList(['fc00::/7'], { minPrefixV6: 7 }).ok).toBe(true);
     expect(parseCidrList([]).ok).toBe(true);
+  });
+});
+
+describe('IPV6_MASK_WORDS', () => {
+  test('holds ipv6Mask of every prefix as four words', () => {
+    for (let prefix = 0; prefix <= 128; prefix++) {
+      const w = IPV6_MASK_WORDS.subarray(prefix * 4, prefix * 4 + 4);
+      expect([prefix, ipv6FromWords(w[0], w[1], w[2], w[3])]).toEqual([prefix, ipv6Mask(prefix)]);
+    }
   });
 });

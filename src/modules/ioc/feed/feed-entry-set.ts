@@ -5,7 +5,7 @@
 // a million strings. Entries are kept as numbers (IPv4: network * 64 + prefix; IPv6: four words and a prefix) and
 // their text is made only when a row is written.
 
-import { Cidr } from '../../../common/net/cidr';
+import { Cidr, IPV6_MASK_WORDS } from '../../../common/net/cidr';
 import { formatIpv4, formatIpv6Words, ipv6ToWords } from '../../../common/net/ip';
 import { ipv4Key, ipv6Key } from '../ioc-range';
 
@@ -217,9 +217,7 @@ function sameV6(words: Uint32Array, prefixes: Uint8Array, a: number, b: number):
 
 /** The last word of an IPv6 network's range: its word `k` with the host bits of `prefix` set. */
 function lastWord(word: number, k: number, prefix: number): number {
-  const bits = prefix - 32 * k;
-  if (bits >= 32) return word;
-  return bits <= 0 ? 0xffffffff : (word | (0xffffffff >>> bits)) >>> 0;
+  return (word | ~IPV6_MASK_WORDS[prefix * 4 + k]) >>> 0;
 }
 
 /** "/0" to "/32". */

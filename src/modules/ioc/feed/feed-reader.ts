@@ -2,8 +2,8 @@
 // apart from consuming the iterable: no file or network access of its own.
 
 import { isUtf8 } from 'node:buffer';
-import { DEFAULT_CIDR_LIMITS } from '../../../common/net/cidr';
-import { ipv6GroupsToWords } from '../../../common/net/ip';
+import { DEFAULT_CIDR_LIMITS, IPV6_MASK_WORDS } from '../../../common/net/cidr';
+import { hexValue, ipv6GroupsToWords } from '../../../common/net/ip';
 import { FeedLineOptions, FeedLineResult, FeedSkipCode, parseFeedLine } from './feed-line';
 
 export interface FeedLine {
@@ -98,8 +98,7 @@ export function plainIpv6(buf: Buffer, from: number, end: number, out: Uint32Arr
     let value = 0;
     let digits = 0;
     for (; i < end; i++) {
-      const c = buf[i];
-      const h = c >= 0x30 && c <= 0x39 ? c - 0x30 : c >= 0x61 && c <= 0x66 ? c - 0x57 : c >= 0x41 && c <= 0x46 ? c - 0x37 : -1;
+      const h = hexValue(buf[i]);
       if (h < 0) break;
       if (++digits > 4) return -1;
       value = value * 16 + h;
@@ -144,9 +143,7 @@ function slashPrefix(buf: Buffer, at: number, end: number): number {
 function clearHostBits(words: Uint32Array, prefix: number): number {
   let changed = 0;
   for (let w = 0; w < 4; w++) {
-    const bits = prefix - 32 * w;
-    if (bits >= 32) continue;
-    const net = bits <= 0 ? 0 : (words[w] & (0xffffffff << (32 - bits))) >>> 0;
+    const net = (words[w] & IPV6_MASK_WORDS[prefix * 4 + w]) >>> 0;
     if (net !== words[w]) changed = 1;
     words[w] = net;
   }

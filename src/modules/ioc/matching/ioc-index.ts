@@ -21,6 +21,7 @@
 // callers should rebuild once `validUntil` passes (rebuilding 1M entries takes well under a second).
 // There is no incremental patch: a policy's lists change rarely and a rebuild is cheap.
 
+import { IPV6_MASK_WORDS } from '../../../common/net/cidr';
 import { formatIpv4, formatIpv6, ipv6FromWords, ipv6ToWords, parseIp, ParsedIp } from '../../../common/net/ip';
 
 export type IocListKind = 'BLOCK' | 'ALLOW';
@@ -96,16 +97,7 @@ export const NO_MATCH = -1;
 const MAX_U32 = 0xffffffff;
 
 // Per-length IPv6 masks as four uint32 words: MASK6[len * 4 + k].
-const MASK6 = (() => {
-  const m = new Uint32Array(129 * 4);
-  for (let len = 0; len <= 128; len++) {
-    for (let k = 0; k < 4; k++) {
-      const bits = len - 32 * k;
-      m[len * 4 + k] = bits >= 32 ? MAX_U32 : bits <= 0 ? 0 : (MAX_U32 << (32 - bits)) >>> 0;
-    }
-  }
-  return m;
-})();
+const MASK6 = IPV6_MASK_WORDS;
 
 function hash6(w0: number, w1: number, w2: number, w3: number, len: number): number {
   let h = Math.imul(w0 ^ (len << 24), 0x9e3779b1);
